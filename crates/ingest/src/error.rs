@@ -1,0 +1,102 @@
+use std::path::PathBuf;
+
+/// Errors of the ingest stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The source file could not be opened or read.
+    #[error("failed to read `{path}`")]
+    Io {
+        /// File that failed.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A column the mapping names is not in the file's header.
+    #[error(
+        "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); the columns are: {available}"
+    )]
+    MissingColumn {
+        /// File.
+        path: PathBuf,
+        /// Header line.
+        line: u64,
+        /// Name the mapping asked for.
+        source_column: String,
+        /// Canonical column it maps to.
+        target: String,
+        /// Columns that the file has.
+        available: String,
+    },
+    /// A required canonical column has no mapping and no same-named column.
+    #[error("`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file)")]
+    MissingRequired {
+        /// File.
+        path: PathBuf,
+        /// Canonical column.
+        column: &'static str,
+    },
+    /// The file has no header line although one was expected.
+    #[error("`{path}` is empty: expected a header line")]
+    Empty {
+        /// File.
+        path: PathBuf,
+    },
+    /// Too many rows were refused.
+    #[error(
+        "{quarantined} of {read} rows ({share:.1}%) of the input were quarantined, more than the allowed {max:.1}%; see quarantine.csv"
+    )]
+    QualityGate {
+        /// Rows read.
+        read: u64,
+        /// Rows quarantined.
+        quarantined: u64,
+        /// Quarantined share in percent.
+        share: f64,
+        /// Allowed share in percent.
+        max: f64,
+    },
+    /// Nothing was left to work on.
+    #[error("no events left in {files} after validation: nothing to profile")]
+    NoEvents {
+        /// The files read.
+        files: String,
+    },
+    /// Parquet or column-building failure in polars.
+    #[error("failed to read `{path}` as parquet")]
+    Parquet {
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// A side table (such as the users table) could not be read.
+    #[error("failed to read the table `{path}`")]
+    Table {
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// A polars operation on the parsed events failed.
+    #[error("failed to {action}")]
+    Polars {
+        /// What was being done.
+        action: &'static str,
+        /// Underlying error.
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// Invalid source parameters.
+    #[error("{0}")]
+    Params(String),
+}
+
+/// Result of the ingest stage.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn polars(action: &'static str) -> impl FnOnce(polars::prelude::PolarsError) -> Error {
+    move |source| Error::Polars { action, source }
+}

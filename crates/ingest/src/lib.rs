@@ -1,0 +1,351 @@
+//! Ingest: reads event logs (CSV, gzip-compressed CSV, Parquet, whitespace-aligned
+//! text) and turns them into the canonical event table of [`userlens_model`].
+//!
+//! A [`SourceParams`] (from a pipeline file's `with` table) maps the source's own
+//! column and event names onto the canonical schema; [`SourceParams::check`]
+//! validates it before any data is read and [`ingest`] does the work. Every row read
+//! is either kept, dropped as an exact duplicate (counted), or written to the
+//! quarantine with its file, line, column and reason: none vanishes.
+//!
+//! ```no_run
+//! use userlens_ingest::{ingest, SourceParams};
+//! let params: SourceParams = toml::from_str(r#"path = "events.csv""#).unwrap();
+//! let out = ingest(&params.check().unwrap()).unwrap();
+//! assert_eq!(out.stats.read, out.stats.kept + out.stats.quarantined + out.stats.duplicates);
+//! ```
+
+mod error;
+mod read;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use userlens_model::columns;
+
+pub use error::{Error, Result};
+pub use read::read_table;
+use time::TimeFormat;
+
+/// File layouts a source can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Delimited text with optional quoting (RFC 4180), optionally gzip-compressed.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// Whitespace-aligned columns, as legacy exports write them.
+    Text,
+}
+
+/// Where a canonical column comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnSource {
+    /// A column of the source, by name.
+    Column(String),
+    /// The same value on every row (`event_type = { constant = "purchase" }`).
+    Constant {
+        /// The value.
+        constant: String,
+    },
+}
+
+/// A source as written in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceParams {
+    /// The events file.
+    pub path: PathBuf,
+    /// Layout; guessed from the extension when absent (`.parquet`, `.txt`, else CSV).
+    #[serde(default)]
+    pub format: Option<SourceFormat>,
+    /// Whether the first line names the columns (default: yes, but no for `text`).
+    #[serde(default)]
+    pub header: Option<bool>,
+    /// Names for the columns of a file without a header (or to replace its header).
+    #[serde(default)]
+    pub column_names: Option<Vec<String>>,
+    /// Field delimiter of a CSV source (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Canonical column -> source column or constant.
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnSource>,
+    /// Source event name -> canonical event name (`pageview = "view"`).
+    #[serde(default)]
+    pub event_names: BTreeMap<String, String>,
+    /// How `event_time` is written (`auto`, `rfc3339`, `unix`, `unix_ms`, `date` or a
+    /// strftime layout such as `%Y%m%d`).
+    #[serde(default = "default_time_format")]
+    pub time_format: String,
+    /// The run fails (exit 3) when more than this share of rows is quarantined.
+    #[serde(default = "default_max_quarantine_share")]
+    pub max_quarantine_share: f64,
+    /// Inactivity that starts a new session when the source has no session column.
+    #[serde(default = "default_session_gap_minutes")]
+    pub session_gap_minutes: u32,
+}
+
+fn default_time_format() -> String {
+    "auto".into()
+}
+fn default_max_quarantine_share() -> f64 {
+    0.05
+}
+fn default_session_gap_minutes() -> u32 {
+    (userlens_model::SESSION_GAP_SECS / 60) as u32
+}
+
+impl SourceParams {
+    /// A CSV source in the canonical column names.
+    pub fn canonical(path: impl Into<PathBuf>) -> SourceParams {
+        SourceParams {
+            path: path.into(),
+            format: None,
+            header: None,
+            column_names: None,
+            delimiter: None,
+            columns: BTreeMap::new(),
+            event_names: BTreeMap::new(),
+            time_format: default_time_format(),
+            max_quarantine_share: default_max_quarantine_share(),
+            session_gap_minutes: default_session_gap_minutes(),
+        }
+    }
+
+    /// Validates the parameters without reading the file.
+    pub fn check(&self) -> Result<Source> {
+        let format = self.format.unwrap_or_else(|| guess_format(&self.path));
+        let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
+        for name in self.columns.keys() {
+            if !columns::EVENT_COLUMNS.contains(&name.as_str()) {
+                let hint = did_you_mean(name, &columns::EVENT_COLUMNS)
+                    .map(|m| format!(" (did you mean `{m}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::Params(format!(
+                    "`columns.{name}` is not a canonical column{hint}; canonical columns are: {}",
+                    columns::EVENT_COLUMNS.join(", ")
+                )));
+            }
+        }
+        let delimiter = match self.delimiter.as_deref() {
+            None => b',',
+            Some("\\t") | Some("\t") => b'\t',
+            Some(d) if d.len() == 1 => d.as_bytes()[0],
+            Some(d) => {
+                return Err(Error::Params(format!(
+                    "`delimiter` must be one character, not {d:?}"
+                )));
+            }
+        };
+        if !(0.0..=1.0).contains(&self.max_quarantine_share) {
+            return Err(Error::Params(format!(
+                "`max_quarantine_share` must be between 0 and 1, not {}",
+                self.max_quarantine_share
+            )));
+        }
+        if self.session_gap_minutes == 0 {
+            return Err(Error::Params("`session_gap_minutes` must be at least 1".into()));
+        }
+        Ok(Source {
+            params: self.clone(),
+            format,
+            header: self.header.unwrap_or(format != SourceFormat::Text),
+            delimiter,
+            time_format,
+        })
+    }
+}
+
+/// Closest candidate by edit distance, if close enough to be a likely typo.
+fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(name, c), *c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn guess_format(path: &Path) -> SourceFormat {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet" | "pq") => SourceFormat::Parquet,
+        Some("txt" | "dat") => SourceFormat::Text,
+        _ => SourceFormat::Csv,
+    }
+}
+
+/// A validated source, ready to read.
+#[derive(Debug, Clone)]
+pub struct Source {
+    params: SourceParams,
+    format: SourceFormat,
+    header: bool,
+    delimiter: u8,
+    time_format: TimeFormat,
+}
+
+impl Source {
+    /// The events file.
+    pub fn path(&self) -> &Path {
+        &self.params.path
+    }
+    /// The largest quarantined share the run accepts.
+    pub fn max_quarantine_share(&self) -> f64 {
+        self.params.max_quarantine_share
+    }
+}
+
+/// A file read by a run, as `run.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Path as given.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// BLAKE3 hash of the content.
+    pub blake3: String,
+}
+
+/// Hashes a file for the run record and for skip-unchanged keys.
+pub fn fingerprint(path: &Path) -> Result<FileInfo> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut hasher = blake3::Hasher::new();
+    let file = std::fs::File::open(path).map_err(io)?;
+    hasher.update_reader(file).map_err(io)?;
+    Ok(FileInfo {
+        path: path.display().to_string(),
+        bytes: std::fs::metadata(path).map_err(io)?.len(),
+        blake3: hasher.finalize().to_hex().to_string(),
+    })
+}
+
+/// Row counts of an ingest: `read = kept + quarantined + duplicates`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestStats {
+    /// Data rows read (header lines not counted).
+    pub read: u64,
+    /// Rows kept as events.
+    pub kept: u64,
+    /// Rows refused and written to the quarantine.
+    pub quarantined: u64,
+    /// Exact duplicates of an earlier row, dropped.
+    pub duplicates: u64,
+    /// The files read.
+    pub files: Vec<FileInfo>,
+}
+
+impl IngestStats {
+    /// Fails when the quarantined share passes `max_share` (0..1).
+    pub fn check_gate(&self, max_share: f64) -> Result<()> {
+        if self.read > 0 && self.quarantined as f64 > max_share * self.read as f64 {
+            return Err(Error::QualityGate {
+                read: self.read,
+                quarantined: self.quarantined,
+                share: 100.0 * self.quarantined as f64 / self.read as f64,
+                max: 100.0 * max_share,
+            });
+        }
+        if self.kept == 0 {
+            let files = self
+                .files
+                .iter()
+                .map(|f| format!("`{}`", f.path))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::NoEvents { files });
+        }
+        Ok(())
+    }
+}
+
+/// The result of reading a source.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    /// Canonical events sorted by user and time.
+    pub events: DataFrame,
+    /// Refused rows: `file, line, column, reason, raw`.
+    pub quarantine: DataFrame,
+    /// Row counts and file fingerprints.
+    pub stats: IngestStats,
+}
+
+/// Reads, validates, de-duplicates and sessionizes a source.
+pub fn ingest(source: &Source) -> Result<Ingested> {
+    let file_info = fingerprint(source.path())?;
+    let parsed = read::read_source(source)?;
+    let read = parsed.read;
+    let quarantined = parsed.quarantine.height() as u64;
+    let has_session = parsed.has_session;
+    let events = parsed.events;
+
+    let before = events.height() as u64;
+    let events = events
+        .unique_stable(None, UniqueKeepStrategy::First, None)
+        .map_err(error::polars("drop duplicate events"))?;
+    let duplicates = before - events.height() as u64;
+
+    let gap_micros = i64::from(source.params.session_gap_minutes) * 60 * 1_000_000;
+    let events = finish_events(events, has_session, gap_micros)?;
+    let stats = IngestStats {
+        read,
+        kept: events.height() as u64,
+        quarantined,
+        duplicates,
+        files: vec![file_info],
+    };
+    Ok(Ingested {
+        events,
+        quarantine: parsed.quarantine,
+        stats,
+    })
+}
+
+/// Sorts by user and time and, when the source has no sessions, makes them: a new
+/// session starts at a user's first event and after every gap longer than `gap`.
+fn finish_events(events: DataFrame, has_session: bool, gap_micros: i64) -> Result<DataFrame> {
+    use columns::*;
+    let sorted = events.lazy().sort(
+        [USER_ID, EVENT_TIME],
+        SortMultipleOptions::default().with_maintain_order(true),
+    );
+    let with_sessions = if has_session {
+        sorted
+    } else {
+        let micros = col(EVENT_TIME).cast(DataType::Int64);
+        let new_session = col(USER_ID)
+            .neq_missing(col(USER_ID).shift(lit(1)))
+            .or((micros.clone() - micros.shift(lit(1))).gt(lit(gap_micros)));
+        // Materialise the running session counter before the window: inside `over`
+        // the shifts above would be evaluated per user and restart the count.
+        let first_of_user = col("__session")
+            .min()
+            .over([col(USER_ID)])
+            .map_err(error::polars("number sessions"))?;
+        let per_user = col("__session") - first_of_user + lit(1u32);
+        sorted
+            .with_column(new_session.cast(DataType::UInt32).cum_sum(false).alias("__session"))
+            .with_column(
+                concat_str(
+                    [col(USER_ID), lit("-s"), per_user.cast(DataType::String)],
+                    "",
+                    false,
+                )
+                .alias(SESSION_ID),
+            )
+    };
+    with_sessions
+        .select(EVENT_COLUMNS.map(col))
+        .collect()
+        .map_err(error::polars("sort and sessionize events"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,509 @@
+//! Row-level reading and validation. Rows are parsed one by one (not by polars' CSV
+//! reader) because every refused row must be reported with its own line and reason,
+//! which a columnar reader cannot tell us.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use polars::prelude::*;
+use userlens_model::columns;
+
+use crate::error::{self, Error, Result};
+use crate::{ColumnSource, Source, SourceFormat};
+
+/// Longest prefix of a refused row echoed into the quarantine.
+const RAW_ECHO_BYTES: usize = 256;
+
+pub(crate) struct Parsed {
+    pub read: u64,
+    pub events: DataFrame,
+    pub quarantine: DataFrame,
+    pub has_session: bool,
+}
+
+/// Where one canonical column comes from in the source rows.
+#[derive(Debug, Clone)]
+enum Slot {
+    Field(usize),
+    Constant(String),
+    Absent,
+}
+
+const N: usize = columns::EVENT_COLUMNS.len();
+const USER: usize = 0;
+const TIME: usize = 1;
+const TYPE: usize = 2;
+const SESSION: usize = 3;
+const AMOUNT: usize = 7;
+const RATING: usize = 8;
+
+/// Resolves the mapping against the header (or the given column names).
+fn resolve(source: &Source, header: &[String]) -> Result<[Slot; N]> {
+    let path = source.path();
+    let mut slots: [Slot; N] = std::array::from_fn(|_| Slot::Absent);
+    for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
+        slots[i] = match source.params.columns.get(*name) {
+            Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.clone()),
+            Some(ColumnSource::Column(wanted)) => match header.iter().position(|h| h == wanted) {
+                Some(index) => Slot::Field(index),
+                None => {
+                    return Err(Error::MissingColumn {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        source_column: wanted.clone(),
+                        target: (*name).to_string(),
+                        available: header.join(", "),
+                    });
+                }
+            },
+            None => header
+                .iter()
+                .position(|h| h == name)
+                .map_or(Slot::Absent, Slot::Field),
+        };
+    }
+    for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
+        if columns::REQUIRED.contains(name) && matches!(slots[i], Slot::Absent) {
+            return Err(Error::MissingRequired {
+                path: path.to_path_buf(),
+                column: columns::EVENT_COLUMNS[i],
+            });
+        }
+    }
+    Ok(slots)
+}
+
+/// Column builders for the kept rows and the quarantine.
+struct Sink<'a> {
+    source: &'a Source,
+    file: String,
+    slots: [Slot; N],
+    width: usize,
+    header_bytes: Vec<Vec<u8>>,
+    strings: [StringChunkedBuilder; N],
+    times: Vec<i64>,
+    amounts: Vec<Option<f64>>,
+    ratings: Vec<Option<f64>>,
+    read: u64,
+    q_line: Vec<u64>,
+    q_column: Vec<String>,
+    q_reason: Vec<String>,
+    q_raw: Vec<String>,
+}
+
+impl<'a> Sink<'a> {
+    fn new(source: &'a Source, header: &[String], slots: [Slot; N]) -> Sink<'a> {
+        Sink {
+            source,
+            file: source.path().display().to_string(),
+            slots,
+            width: header.len(),
+            header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
+            strings: std::array::from_fn(|i| {
+                StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), 1024)
+            }),
+            times: Vec::new(),
+            amounts: Vec::new(),
+            ratings: Vec::new(),
+            read: 0,
+            q_line: Vec::new(),
+            q_column: Vec::new(),
+            q_reason: Vec::new(),
+            q_raw: Vec::new(),
+        }
+    }
+
+    fn refuse(&mut self, line: u64, column: &str, reason: String, fields: &[&[u8]], sep: u8) {
+        let mut raw = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                raw.push(sep);
+            }
+            raw.extend_from_slice(f);
+            if raw.len() > RAW_ECHO_BYTES {
+                break;
+            }
+        }
+        let mut text = String::from_utf8_lossy(&raw).into_owned();
+        if text.len() > RAW_ECHO_BYTES {
+            let mut cut = RAW_ECHO_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        self.q_line.push(line);
+        self.q_column.push(column.to_string());
+        self.q_reason.push(reason);
+        self.q_raw.push(text.replace('\0', "\\0"));
+    }
+
+    /// Validates one row; keeps it or quarantines it.
+    fn row(&mut self, line: u64, fields: &[&[u8]], sep: u8) {
+        self.read += 1;
+        if fields.len() != self.width {
+            let reason = format!("expected {} fields, found {}", self.width, fields.len());
+            return self.refuse(line, "", reason, fields, sep);
+        }
+        if fields
+                .iter()
+                .zip(&self.header_bytes)
+                .all(|(f, h)| f == &h.as_slice())
+        {
+            return self.refuse(line, "", "repeated header row".into(), fields, sep);
+        }
+        let mut values: [Option<&str>; N] = [None; N];
+        for (i, slot) in self.slots.iter().enumerate() {
+            values[i] = match slot {
+                Slot::Absent => None,
+                Slot::Constant(c) => Some(c.as_str()),
+                Slot::Field(index) => match std::str::from_utf8(fields[*index]) {
+                    Ok(text) => {
+                        let text = text.trim();
+                        (!text.is_empty()).then_some(text)
+                    }
+                    Err(_) => {
+                        let column = columns::EVENT_COLUMNS[i];
+                        let reason = format!("invalid UTF-8 in `{column}`");
+                        return self.refuse(line, column, reason, fields, sep);
+                    }
+                },
+            };
+            if let Some(text) = values[i]
+                && text.contains('\0')
+            {
+                let column = columns::EVENT_COLUMNS[i];
+                let reason = format!("NUL byte in `{column}`");
+                return self.refuse(line, column, reason, fields, sep);
+            }
+        }
+        for required in [USER, TIME, TYPE] {
+            if values[required].is_none() {
+                let column = columns::EVENT_COLUMNS[required];
+                let reason = format!("missing `{column}`");
+                return self.refuse(line, column, reason, fields, sep);
+            }
+        }
+        let time_text = values[TIME].unwrap_or_default();
+        let Some(micros) = self.source.time_format.parse_micros(time_text) else {
+            let reason = format!(
+                "`event_time` {:?} is not {}",
+                truncate(time_text),
+                self.source.time_format.describe()
+            );
+            return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
+        };
+        let mut numbers = [None, None];
+        for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
+            if let Some(text) = values[index] {
+                match text.parse::<f64>() {
+                    Ok(v) if v.is_finite() => numbers[k] = Some(v),
+                    _ => {
+                        let column = columns::EVENT_COLUMNS[index];
+                        let reason =
+                            format!("`{column}` {:?} is not a finite number", truncate(text));
+                        return self.refuse(line, column, reason, fields, sep);
+                    }
+                }
+            }
+        }
+        let event_type = values[TYPE].unwrap_or_default();
+        let event_type = self
+            .source
+            .params
+            .event_names
+            .get(event_type)
+            .map_or(event_type, String::as_str);
+        values[TYPE] = Some(event_type);
+        for (i, value) in values.iter().enumerate() {
+            if matches!(i, TIME | AMOUNT | RATING) {
+                continue;
+            }
+            self.strings[i].append_option(*value);
+        }
+        self.times.push(micros);
+        self.amounts.push(numbers[0]);
+        self.ratings.push(numbers[1]);
+    }
+
+    fn finish(self) -> Result<Parsed> {
+        let has_session = !matches!(self.slots[SESSION], Slot::Absent);
+        let [user, _, event_type, session, item, category, query, _, _] = self.strings;
+        let height = self.times.len();
+        let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), self.times)
+            .into_datetime(TimeUnit::Microseconds, None)
+            .into_column();
+        let cols = vec![
+            user.finish().into_column(),
+            time,
+            event_type.finish().into_column(),
+            session.finish().into_column(),
+            item.finish().into_column(),
+            category.finish().into_column(),
+            query.finish().into_column(),
+            Column::new(columns::AMOUNT.into(), self.amounts),
+            Column::new(columns::RATING.into(), self.ratings),
+        ];
+        let events = DataFrame::new(height, cols).map_err(error::polars("build the event table"))?;
+        let q_height = self.q_line.len();
+        let quarantine = DataFrame::new(
+            q_height,
+            vec![
+                Column::new("file".into(), vec![self.file; q_height]),
+                Column::new("line".into(), self.q_line),
+                Column::new("column".into(), self.q_column),
+                Column::new("reason".into(), self.q_reason),
+                Column::new("raw".into(), self.q_raw),
+            ],
+        )
+        .map_err(error::polars("build the quarantine table"))?;
+        Ok(Parsed {
+            read: self.read,
+            events,
+            quarantine,
+            has_session,
+        })
+    }
+}
+
+fn truncate(text: &str) -> &str {
+    let mut cut = text.len().min(64);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
+/// Opens a file, transparently decompressing gzip (detected by its magic bytes).
+fn open(path: &Path) -> Result<Box<dyn Read>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let magic = reader.fill_buf().map_err(io)?;
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        )))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+pub(crate) fn read_source(source: &Source) -> Result<Parsed> {
+    match source.format {
+        SourceFormat::Csv => read_csv(source),
+        SourceFormat::Text => read_text(source),
+        SourceFormat::Parquet => read_parquet(source),
+    }
+}
+
+fn header_names(source: &Source, first: Option<Vec<String>>, width: usize) -> Vec<String> {
+    match (&source.params.column_names, first) {
+        (Some(names), _) => names.clone(),
+        (None, Some(names)) => names,
+        (None, None) => (1..=width).map(|i| format!("column_{i}")).collect(),
+    }
+}
+
+fn read_csv(source: &Source) -> Result<Parsed> {
+    let path = source.path();
+    let io = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(source) => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!("{other:?}")),
+        },
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(source.delimiter)
+        .from_reader(open(path)?);
+    let mut record = csv::ByteRecord::new();
+    let mut first = None;
+    let has_first = reader.read_byte_record(&mut record).map_err(io)?;
+    if source.header {
+        if !has_first {
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut names: Vec<String> = record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect();
+        if let Some(name) = names.first_mut() {
+            *name = name.trim_start_matches('\u{feff}').to_string();
+        }
+        first = Some(names);
+    }
+    let width = first.as_ref().map_or(record.len(), Vec::len);
+    let header = header_names(source, first, width);
+    let slots = resolve(source, &header)?;
+    let mut sink = Sink::new(source, &header, slots);
+    if !source.header && has_first {
+        let line = record.position().map_or(1, |p| p.line());
+        let fields: Vec<&[u8]> = record.iter().collect();
+        sink.row(line, &fields, source.delimiter);
+    }
+    while reader.read_byte_record(&mut record).map_err(io)? {
+        let line = record.position().map_or(0, |p| p.line());
+        let fields: Vec<&[u8]> = record.iter().collect();
+        sink.row(line, &fields, source.delimiter);
+    }
+    sink.finish()
+}
+
+fn read_text(source: &Source) -> Result<Parsed> {
+    let path = source.path();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::new(open(path)?);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    let mut sink: Option<Sink> = None;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let mut line: &[u8] = &buf;
+        if line_no == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        let fields: Vec<&[u8]> = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty())
+            .collect();
+        if fields.is_empty() {
+            continue; // blank lines carry no row
+        }
+        if sink.is_none() {
+            let first = source.header.then(|| {
+                fields
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect::<Vec<_>>()
+            });
+            let header = header_names(source, first, fields.len());
+            let slots = resolve(source, &header)?;
+            sink = Some(Sink::new(source, &header, slots));
+            if source.header {
+                continue;
+            }
+        }
+        if let Some(sink) = sink.as_mut() {
+            sink.row(line_no, &fields, b' ');
+        }
+    }
+    match sink {
+        Some(sink) => sink.finish(),
+        None if source.header || source.params.column_names.is_none() => Err(Error::Empty {
+            path: path.to_path_buf(),
+        }),
+        None => {
+            let header = header_names(source, None, 0);
+            let slots = resolve(source, &header)?;
+            Sink::new(source, &header, slots).finish()
+        }
+    }
+}
+
+fn read_parquet(source: &Source) -> Result<Parsed> {
+    let path = source.path();
+    let df = read_parquet_file(path)?;
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let header = header_names(source, Some(header), df.width());
+    let slots = resolve(source, &header)?;
+    // Every used column is turned into text and validated like a CSV field, so a
+    // Parquet file with wrong types is quarantined row by row, not refused whole.
+    let mut text_columns: Vec<Option<StringChunked>> = vec![None; df.width()];
+    for slot in &slots {
+        if let Slot::Field(index) = slot {
+            let column = &df.columns()[*index];
+            let as_text = column
+                .cast(&DataType::String)
+                .map_err(|source| Error::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let as_text = as_text
+                .str()
+                .map_err(|source| Error::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+                .clone();
+            text_columns[*index] = Some(as_text);
+        }
+    }
+    let mut sink = Sink::new(source, &header, slots);
+    let iters: Vec<Vec<Option<&str>>> = text_columns
+        .iter()
+        .map(|c| c.as_ref().map(|c| c.iter().collect()).unwrap_or_default())
+        .collect();
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(df.width());
+    for row in 0..df.height() {
+        fields.clear();
+        for column in &iters {
+            let value = column.get(row).copied().flatten().unwrap_or("");
+            fields.push(value.as_bytes());
+        }
+        sink.row(row as u64 + 1, &fields, b',');
+    }
+    sink.finish()
+}
+
+fn read_parquet_file(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Reads a side table (such as a users table) from CSV or Parquet with polars,
+/// keeping `user_id` as text so ids with leading zeros survive.
+pub fn read_table(path: &Path) -> Result<DataFrame> {
+    let df = if crate::guess_format(path) == SourceFormat::Parquet {
+        read_parquet_file(path)?
+    } else {
+        let overwrite = Schema::from_iter([Field::new(columns::USER_ID.into(), DataType::String)]);
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema_overwrite(Some(Arc::new(overwrite)))
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|reader| reader.finish())
+            .map_err(|source| Error::Table {
+                path: path.to_path_buf(),
+                source,
+            })?
+    };
+    if df.column(columns::USER_ID).is_err() {
+        return Err(Error::MissingRequired {
+            path: path.to_path_buf(),
+            column: columns::USER_ID,
+        });
+    }
+    Ok(df)
+}

@@ -1,0 +1,248 @@
+use std::io::Write;
+
+use super::*;
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn quarantine_rows(out: &Ingested) -> Vec<(u64, String, String)> {
+    let q = &out.quarantine;
+    let lines = q.column("line").unwrap().u64().unwrap().clone();
+    let cols = q.column("column").unwrap().str().unwrap().clone();
+    let reasons = q.column("reason").unwrap().str().unwrap().clone();
+    (0..q.height())
+        .map(|i| {
+            (
+                lines.get(i).unwrap(),
+                cols.get(i).unwrap().to_string(),
+                reasons.get(i).unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn keeps_good_rows_and_quarantines_each_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"user_id,event_time,event_type,amount\n".to_vec();
+    data.extend_from_slice(b"u1,2026-01-01 10:00:00,view,\n"); // line 2 ok
+    data.extend_from_slice(b"u1,2026-13-01 10:00:00,view,\n"); // 3 bad time
+    data.extend_from_slice(b",2026-01-01 10:00:00,view,\n"); // 4 no user
+    data.extend_from_slice(b"u2,2026-01-01 10:00:00,purchase,abc\n"); // 5 bad amount
+    data.extend_from_slice(b"u2,2026-01-01 10:00:00,view\n"); // 6 field count
+    data.extend_from_slice(b"u\xff3,2026-01-01 10:00:00,view,\n"); // 7 utf-8
+    data.extend_from_slice(b"u2,2026-01-02 10:00:00,purchase,12.5\n"); // 8 ok
+    data.extend_from_slice(b"u2,2026-01-02 10:00:00,purchase,12.5\n"); // 9 duplicate
+    let path = write(&dir, "events.csv", &data);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(out.stats.read, 8);
+    assert_eq!(out.stats.kept, 2);
+    assert_eq!(out.stats.duplicates, 1);
+    assert_eq!(out.stats.quarantined, 5);
+    let rows = quarantine_rows(&out);
+    assert_eq!(rows[0].0, 3);
+    assert_eq!(rows[0].1, "event_time");
+    assert_eq!(
+        rows[0].2,
+        "`event_time` \"2026-13-01 10:00:00\" is not a date or date-time"
+    );
+    assert_eq!(rows[1], (4, "user_id".into(), "missing `user_id`".into()));
+    assert_eq!(
+        rows[2],
+        (
+            5,
+            "amount".into(),
+            "`amount` \"abc\" is not a finite number".into()
+        )
+    );
+    assert_eq!(rows[3], (6, "".into(), "expected 4 fields, found 3".into()));
+    assert_eq!(
+        rows[4],
+        (7, "user_id".into(), "invalid UTF-8 in `user_id`".into())
+    );
+}
+
+#[test]
+fn sessionizes_on_a_thirty_minute_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "e.csv",
+        b"user_id,event_time,event_type\n\
+          b,2026-01-01 10:00:00,view\n\
+          a,2026-01-01 10:00:00,view\n\
+          a,2026-01-01 10:29:00,view\n\
+          a,2026-01-01 11:00:00,view\n\
+          b,2026-01-01 10:10:00,view\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    let sessions: Vec<_> = out
+        .events
+        .column("session_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(sessions, ["a-s1", "a-s1", "a-s2", "b-s1", "b-s1"]);
+}
+
+#[test]
+fn reads_whitespace_aligned_text_with_crlf_and_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "cdnow.txt",
+        b" 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n 00021 0002 19970101  3   63.34\r\n",
+    );
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "placeholder"
+        column_names = ["customer", "sample", "date", "cds", "dollars"]
+        time_format = "%Y%m%d"
+        [columns]
+        user_id = "customer"
+        event_time = "date"
+        amount = "dollars"
+        event_type = { constant = "purchase" }
+        "#,
+    )
+    .unwrap();
+    let params = SourceParams { path, ..params };
+    let out = ingest(&params.check().unwrap()).unwrap();
+    assert_eq!(out.stats.read, 3);
+    assert_eq!(out.stats.kept, 3);
+    let users: Vec<_> = out
+        .events
+        .column("user_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(users, ["00004", "00004", "00021"], "leading zeros stay");
+    let amounts: Vec<_> = out
+        .events
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(amounts, [29.33, 29.73, 63.34]);
+    let types = out.events.column("event_type").unwrap().str().unwrap().clone();
+    assert!(types.iter()
+        .flatten().all(|t| t == "purchase"));
+}
+
+#[test]
+fn maps_names_and_event_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "e.csv",
+        b"Customer;When;What\n7;2026-01-01T00:00:00Z;pageview\n",
+    );
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "x"
+        delimiter = ";"
+        columns = { user_id = "Customer", event_time = "When", event_type = "What" }
+        event_names = { pageview = "view" }
+        time_format = "rfc3339"
+        "#,
+    )
+    .unwrap();
+    let out = ingest(&SourceParams { path, ..params }.check().unwrap()).unwrap();
+    let types = out.events.column("event_type").unwrap().str().unwrap().clone();
+    assert_eq!(types.get(0), Some("view"));
+}
+
+#[test]
+fn missing_columns_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "e.csv", b"user,event_time,event_type\nu,2026-01-01,view\n");
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}`: required column `user_id` is missing (map it under `columns` or add it to the file)",
+            path.display()
+        )
+    );
+    let mut params = SourceParams::canonical(&path);
+    params.columns.insert(
+        "user_id".into(),
+        ColumnSource::Column("customer".into()),
+    );
+    let err = ingest(&params.check().unwrap()).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("line 1: no column `customer` (mapped to `user_id`); the columns are: user, event_time, event_type"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_refuses_unknown_canonical_names_with_a_hint() {
+    let mut params = SourceParams::canonical("e.csv");
+    params
+        .columns
+        .insert("user_di".into(), ColumnSource::Column("x".into()));
+    let err = params.check().unwrap_err().to_string();
+    assert!(err.starts_with("`columns.user_di` is not a canonical column (did you mean `user_id`?)"), "{err}");
+}
+
+#[test]
+fn reads_gzip_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = b"user_id,event_time,event_type,amount\nu1,2026-01-01 10:00:00,purchase,3.5\nu2,2026-01-02,view,\n";
+    let gz_path = dir.path().join("e.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz_path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(csv).unwrap();
+    gz.finish().unwrap();
+    let from_gz = ingest(&SourceParams::canonical(&gz_path).check().unwrap()).unwrap();
+    assert_eq!(from_gz.stats.kept, 2);
+
+    let pq_path = dir.path().join("e.parquet");
+    let mut df = from_gz.events.clone();
+    ParquetWriter::new(std::fs::File::create(&pq_path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let from_pq = ingest(&SourceParams::canonical(&pq_path).check().unwrap()).unwrap();
+    assert_eq!(from_pq.events, from_gz.events);
+}
+
+#[test]
+fn quality_gate_and_empty_input() {
+    let stats = IngestStats {
+        read: 10,
+        kept: 5,
+        quarantined: 5,
+        duplicates: 0,
+        files: vec![],
+    };
+    let err = stats.check_gate(0.1).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "5 of 10 rows (50.0%) of the input were quarantined, more than the allowed 10.0%; see quarantine.csv"
+    );
+    assert!(stats.check_gate(0.5).is_ok());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "e.csv", b"");
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("`{}` is empty: expected a header line", path.display())
+    );
+}

@@ -1,0 +1,192 @@
+//! Timestamp parsing into UTC microseconds.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+/// How `event_time` is written in a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Try the common layouts in turn (`YYYY-MM-DD HH:MM:SS`, RFC 3339, ISO with `T`,
+    /// `YYYY-MM-DD`, `YYYYMMDD`).
+    Auto,
+    /// RFC 3339 with an offset, converted to UTC.
+    Rfc3339,
+    /// Seconds since the Unix epoch.
+    UnixSeconds,
+    /// Milliseconds since the Unix epoch.
+    UnixMillis,
+    /// A chrono `strftime` layout; a layout without time fields means midnight UTC.
+    Strftime(String),
+}
+
+impl TimeFormat {
+    /// Reads the pipeline-file spelling: `auto`, `rfc3339`, `unix`, `unix_ms`, `date`
+    /// (`%Y-%m-%d`) or a `strftime` layout.
+    pub fn parse(text: &str) -> Result<TimeFormat, String> {
+        Ok(match text {
+            "auto" => TimeFormat::Auto,
+            "rfc3339" => TimeFormat::Rfc3339,
+            "unix" => TimeFormat::UnixSeconds,
+            "unix_ms" => TimeFormat::UnixMillis,
+            "date" => TimeFormat::Strftime("%Y-%m-%d".into()),
+            layout if layout.contains('%') => {
+                // chrono reports a bad layout only when parsing; check it once here.
+                let probe = chrono::format::StrftimeItems::new(layout);
+                if probe
+                    .into_iter()
+                    .any(|item| matches!(item, chrono::format::Item::Error))
+                {
+                    return Err(format!("`time_format` {layout:?} is not a valid strftime layout"));
+                }
+                TimeFormat::Strftime(layout.to_string())
+            }
+            other => {
+                return Err(format!(
+                    "`time_format` {other:?} is not known: use auto, rfc3339, unix, unix_ms, date or a strftime layout such as \"%Y%m%d\""
+                ));
+            }
+        })
+    }
+
+    /// Words for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            TimeFormat::Auto => "a date or date-time".into(),
+            TimeFormat::Rfc3339 => "an RFC 3339 date-time".into(),
+            TimeFormat::UnixSeconds => "Unix seconds".into(),
+            TimeFormat::UnixMillis => "Unix milliseconds".into(),
+            TimeFormat::Strftime(layout) => format!("a date in the form {layout}"),
+        }
+    }
+
+    /// Parses `text` into microseconds since the epoch, UTC.
+    pub fn parse_micros(&self, text: &str) -> Option<i64> {
+        let text = text.trim();
+        match self {
+            TimeFormat::Auto => parse_auto(text),
+            TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.timestamp_micros()),
+            TimeFormat::UnixSeconds => {
+                let secs: f64 = text.parse().ok()?;
+                finite_micros(secs * 1e6)
+            }
+            TimeFormat::UnixMillis => {
+                let millis: f64 = text.parse().ok()?;
+                finite_micros(millis * 1e3)
+            }
+            TimeFormat::Strftime(layout) => parse_layout(text, layout),
+        }
+    }
+}
+
+fn finite_micros(micros: f64) -> Option<i64> {
+    // Keep within chrono's representable range (about +-262,000 years).
+    (micros.is_finite() && micros.abs() < 8.0e18).then_some(micros.round() as i64)
+}
+
+fn parse_layout(text: &str, layout: &str) -> Option<i64> {
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
+        return Some(t.and_utc().timestamp_micros());
+    }
+    if let Ok(t) = DateTime::parse_from_str(text, layout) {
+        return Some(t.timestamp_micros());
+    }
+    NaiveDate::parse_from_str(text, layout)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
+}
+
+fn parse_auto(text: &str) -> Option<i64> {
+    if let Some(micros) = parse_fixed_datetime(text.as_bytes()) {
+        return Some(micros);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    const LAYOUTS: [&str; 5] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d",
+        "%Y%m%d",
+    ];
+    LAYOUTS.iter().find_map(|layout| parse_layout(text, layout))
+}
+
+/// Fast path for `YYYY-MM-DD HH:MM:SS`, the most common export layout. Written by
+/// hand because chrono's general format parser is several times slower, and this
+/// runs once per event on files of hundreds of millions of rows.
+fn parse_fixed_datetime(b: &[u8]) -> Option<i64> {
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || (b[10] != b' ' && b[10] != b'T') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(time.and_utc().timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn micros(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros()
+    }
+
+    #[test]
+    fn auto_reads_common_layouts() {
+        let auto = TimeFormat::Auto;
+        let t = micros("2026-03-04T05:06:07Z");
+        assert_eq!(auto.parse_micros("2026-03-04 05:06:07"), Some(t));
+        assert_eq!(auto.parse_micros("2026-03-04T05:06:07"), Some(t));
+        assert_eq!(auto.parse_micros("2026-03-04T07:06:07+02:00"), Some(t));
+        assert_eq!(
+            auto.parse_micros("2026-03-04"),
+            Some(micros("2026-03-04T00:00:00Z"))
+        );
+        assert_eq!(
+            auto.parse_micros("20260304"),
+            Some(micros("2026-03-04T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn rejects_impossible_dates() {
+        let auto = TimeFormat::Auto;
+        assert_eq!(auto.parse_micros("2026-13-01 00:00:00"), None);
+        assert_eq!(auto.parse_micros("2026-02-30"), None);
+        assert_eq!(auto.parse_micros("yesterday"), None);
+        assert_eq!(auto.parse_micros(""), None);
+    }
+
+    #[test]
+    fn explicit_layouts_and_epochs() {
+        let ymd = TimeFormat::parse("%Y%m%d").unwrap();
+        assert_eq!(
+            ymd.parse_micros("19970101"),
+            Some(micros("1997-01-01T00:00:00Z"))
+        );
+        assert_eq!(ymd.parse_micros("1997-01-01"), None);
+        let unix = TimeFormat::parse("unix").unwrap();
+        assert_eq!(unix.parse_micros("0"), Some(0));
+        assert_eq!(unix.parse_micros("1e300"), None);
+        let ms = TimeFormat::parse("unix_ms").unwrap();
+        assert_eq!(ms.parse_micros("1500"), Some(1_500_000));
+    }
+
+    #[test]
+    fn unknown_format_names_are_refused() {
+        let err = TimeFormat::parse("iso").unwrap_err();
+        assert!(err.contains("`time_format` \"iso\" is not known"), "{err}");
+        assert!(TimeFormat::parse("%Q").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! userlens-profile
