@@ -1,1 +1,411 @@
-//! userlens-features
+//! Features: canonical events -> one row per user of behavioural features, computed
+//! as of a point in time with polars lazy expressions (no per-row Rust loops).
+//!
+//! Families ([`FeatureFamily`]) switch on and off in the pipeline file: RFM and
+//! tenure, activity and sessions, funnel rates, category shares, time of day,
+//! search, satisfaction and inter-purchase time. An optional users table joins
+//! on `user_id`: its numeric attributes become `user_<name>` features, dates become
+//! `user_<name>_days` (days before the as-of time) and text attributes are carried
+//! along for reporting.
+//!
+//! ```no_run
+//! # fn demo(events: &polars::prelude::DataFrame) -> userlens_features::Result<()> {
+//! use userlens_features::{build, FeatureParams};
+//! let params = FeatureParams::default().check()?;
+//! let as_of = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in microseconds
+//! let features = build(events, as_of, None, &params)?;
+//! assert!(features.column("recency_days").is_ok());
+//! # Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use userlens_model::columns::*;
+use userlens_model::event_types;
+use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, USER_ATTRIBUTE_PREFIX};
+
+const DAY_MICROS: f64 = 86_400_000_000.0;
+const MINUTE_MICROS: f64 = 60_000_000.0;
+
+/// Errors of the features stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid parameters.
+    #[error("{0}")]
+    Params(String),
+    /// A polars query failed.
+    #[error("failed to {action}")]
+    Polars {
+        /// What was being computed.
+        action: &'static str,
+        /// Underlying error.
+        #[source]
+        source: PolarsError,
+    },
+}
+
+/// Result of the features stage.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {
+    move |source| Error::Polars { action, source }
+}
+
+/// Feature parameters as written in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureParams {
+    /// Families to compute (default: all).
+    pub families: Vec<FeatureFamily>,
+    /// How many of the most common categories get a `cat_share_<category>` column.
+    pub top_categories: usize,
+    /// Optional users table (CSV or Parquet with `user_id`) joined onto the features;
+    /// read by the pipeline, not by this crate.
+    pub users: Option<PathBuf>,
+}
+
+impl Default for FeatureParams {
+    fn default() -> Self {
+        FeatureParams {
+            families: FeatureFamily::ALL.to_vec(),
+            top_categories: 6,
+            users: None,
+        }
+    }
+}
+
+impl FeatureParams {
+    /// Validates the parameters before any data is read.
+    pub fn check(&self) -> Result<CheckedFeatureParams> {
+        if self.families.is_empty() {
+            return Err(Error::Params(
+                "`families` is empty: name at least one feature family".into(),
+            ));
+        }
+        if self.top_categories > 50 {
+            return Err(Error::Params(format!(
+                "`top_categories` is {}, at most 50 category columns are supported",
+                self.top_categories
+            )));
+        }
+        let mut families = self.families.clone();
+        families.sort();
+        families.dedup();
+        Ok(CheckedFeatureParams {
+            families,
+            top_categories: self.top_categories,
+        })
+    }
+}
+
+/// Validated feature parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedFeatureParams {
+    families: Vec<FeatureFamily>,
+    top_categories: usize,
+}
+
+impl CheckedFeatureParams {
+    fn has(&self, family: FeatureFamily) -> bool {
+        self.families.contains(&family)
+    }
+}
+
+fn is_type(name: &str) -> Expr {
+    col(EVENT_TYPE).eq(lit(name))
+}
+
+fn days_between(later: Expr, earlier: Expr) -> Expr {
+    (later - earlier).cast(DataType::Float64) / lit(DAY_MICROS)
+}
+
+/// `numerator / denominator`, null when the denominator is zero.
+fn ratio(numerator: Expr, denominator: Expr) -> Expr {
+    when(denominator.clone().gt(lit(0)))
+        .then(numerator.cast(DataType::Float64) / denominator.cast(DataType::Float64))
+        .otherwise(lit(NULL).cast(DataType::Float64))
+}
+
+/// The most common non-null value of `column` per user (ties: the smallest value).
+fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
+    events
+        .clone()
+        .filter(col(column).is_not_null())
+        .group_by([col(USER_ID), col(column)])
+        .agg([len().alias("__n")])
+        .sort(
+            [USER_ID, "__n", column],
+            SortMultipleOptions::default().with_order_descending_multi([false, true, false]),
+        )
+        .group_by([col(USER_ID)])
+        .agg([col(column).first().alias(alias)])
+}
+
+/// The `top` most common categories over all users (ties: by name).
+fn top_categories(events: &LazyFrame, top: usize) -> Result<Vec<String>> {
+    if top == 0 {
+        return Ok(Vec::new());
+    }
+    let counts = events
+        .clone()
+        .filter(col(CATEGORY).is_not_null())
+        .group_by([col(CATEGORY)])
+        .agg([len().alias("__n")])
+        .sort(
+            ["__n", CATEGORY],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .limit(top as IdxSize)
+        .collect()
+        .map_err(polars_err("count categories"))?;
+    let names = counts
+        .column(CATEGORY)
+        .and_then(|c| c.str().cloned())
+        .map_err(polars_err("count categories"))?;
+    Ok(names.iter().flatten().map(str::to_string).collect())
+}
+
+/// Builds one row per user from the events before `as_of` (UTC microseconds),
+/// sorted by `user_id`, and joins the users table when given.
+pub fn build(
+    events: &DataFrame,
+    as_of: i64,
+    users: Option<&DataFrame>,
+    params: &CheckedFeatureParams,
+) -> Result<DataFrame> {
+    let as_of_micros = as_of;
+    let t = || col("__t");
+    let base = events
+        .clone()
+        .lazy()
+        .with_column(col(EVENT_TIME).cast(DataType::Int64).alias("__t"))
+        .filter(t().lt(lit(as_of)));
+    let as_of = || lit(as_of);
+    let purchase = || is_type(event_types::PURCHASE);
+
+    let mut aggs = vec![
+        len().cast(DataType::Float64).alias("events"),
+        t().min().alias("__first"),
+        t().max().alias("__last"),
+        purchase().sum().cast(DataType::Float64).alias("__purchases"),
+    ];
+    let mut out = vec![col(USER_ID)];
+    let mut joins: Vec<LazyFrame> = Vec::new();
+
+    if params.has(FeatureFamily::Rfm) {
+        aggs.push(
+            col(AMOUNT)
+                .filter(purchase())
+                .sum()
+                .cast(DataType::Float64)
+                .alias("__monetary"),
+        );
+        out.extend([
+            days_between(as_of(), col("__last")).alias("recency_days"),
+            col("__purchases").alias("frequency"),
+            col("__monetary").fill_null(lit(0.0)).alias("monetary"),
+            ratio(col("__monetary"), col("__purchases"))
+                .fill_null(lit(0.0))
+                .alias("avg_order_value"),
+            days_between(as_of(), col("__first")).alias("tenure_days"),
+        ]);
+    }
+    if params.has(FeatureFamily::Activity) {
+        aggs.extend([
+            col(SESSION_ID).n_unique().cast(DataType::Float64).alias("__sessions"),
+            (t() / lit(86_400_000_000i64))
+                .n_unique()
+                .cast(DataType::Float64)
+                .alias("active_days"),
+        ]);
+        out.extend([
+            col("events"),
+            col("__sessions").alias("sessions"),
+            col("active_days"),
+            ratio(col("events"), col("__sessions")).alias("events_per_session"),
+            col("session_minutes"),
+        ]);
+        let sessions = base
+            .clone()
+            .group_by([col(USER_ID), col(SESSION_ID)])
+            .agg([((t().max() - t().min()).cast(DataType::Float64) / lit(MINUTE_MICROS))
+                .alias("__minutes")])
+            .group_by([col(USER_ID)])
+            .agg([col("__minutes").mean().alias("session_minutes")]);
+        joins.push(sessions);
+    }
+    if params.has(FeatureFamily::Funnel) {
+        aggs.extend([
+            is_type(event_types::VIEW)
+                .sum()
+                .cast(DataType::Float64)
+                .alias("views"),
+            is_type(event_types::ADD_TO_CART)
+                .sum()
+                .cast(DataType::Float64)
+                .alias("carts"),
+        ]);
+        out.extend([
+            col("views"),
+            col("carts"),
+            ratio(col("carts"), col("views")).alias("view_to_cart"),
+            ratio(col("__purchases"), col("carts")).alias("cart_to_purchase"),
+            ratio(col("__purchases"), col("views")).alias("view_to_purchase"),
+        ]);
+    }
+    if params.has(FeatureFamily::Categories) {
+        aggs.push(
+            col(CATEGORY)
+                .drop_nulls()
+                .n_unique()
+                .cast(DataType::Float64)
+                .alias("category_count"),
+        );
+        aggs.push(col(CATEGORY).is_not_null().sum().alias("__categorised"));
+        out.push(col("category_count"));
+        for category in top_categories(&base, params.top_categories)? {
+            let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(&category));
+            aggs.push(col(CATEGORY).eq(lit(category.as_str())).sum().alias(&name));
+            out.push(
+                ratio(col(&name), col("__categorised"))
+                    .fill_null(lit(0.0))
+                    .alias(&name),
+            );
+        }
+        out.push(col("top_category"));
+        joins.push(top_value(&base, CATEGORY, "top_category"));
+    }
+    if params.has(FeatureFamily::TimeOfDay) {
+        let hour = || col(EVENT_TIME).dt().hour();
+        let share = |e: Expr, name: &str| e.cast(DataType::Float64).mean().alias(name);
+        aggs.extend([
+            share(hour().gt_eq(lit(22)).or(hour().lt(lit(5))), "night_share"),
+            share(
+                hour().gt_eq(lit(5)).and(hour().lt(lit(12))),
+                "morning_share",
+            ),
+            share(
+                hour().gt_eq(lit(17)).and(hour().lt(lit(22))),
+                "evening_share",
+            ),
+            share(col(EVENT_TIME).dt().weekday().gt_eq(lit(6)), "weekend_share"),
+        ]);
+        out.extend(
+            ["night_share", "morning_share", "evening_share", "weekend_share"].map(col),
+        );
+    }
+    if params.has(FeatureFamily::Search) {
+        aggs.extend([
+            is_type(event_types::SEARCH)
+                .sum()
+                .cast(DataType::Float64)
+                .alias("searches"),
+            col(QUERY)
+                .drop_nulls()
+                .n_unique()
+                .cast(DataType::Float64)
+                .alias("distinct_queries"),
+        ]);
+        out.extend([
+            col("searches"),
+            ratio(col("searches"), col("events")).alias("search_share"),
+            col("distinct_queries"),
+            col("top_query"),
+        ]);
+        joins.push(top_value(&base, QUERY, "top_query"));
+    }
+    if params.has(FeatureFamily::Satisfaction) {
+        aggs.extend([
+            col(RATING)
+                .is_not_null()
+                .sum()
+                .cast(DataType::Float64)
+                .alias("ratings"),
+            col(RATING).mean().alias("mean_rating"),
+        ]);
+        out.extend([col("ratings"), col("mean_rating")]);
+    }
+    if params.has(FeatureFamily::Interpurchase) {
+        // The mean gap between consecutive purchases telescopes to
+        // (last - first) / (n - 1), so no per-user sort is needed.
+        aggs.extend([
+            t().filter(purchase()).min().alias("__first_buy"),
+            t().filter(purchase()).max().alias("__last_buy"),
+        ]);
+        out.push(
+            ratio(
+                days_between(col("__last_buy"), col("__first_buy")),
+                col("__purchases") - lit(1.0),
+            )
+            .alias("mean_interpurchase_days"),
+        );
+    }
+
+    let mut per_user = base.clone().group_by([col(USER_ID)]).agg(aggs);
+    for join in joins {
+        per_user = per_user.left_join(join, col(USER_ID), col(USER_ID));
+    }
+    let mut features = per_user
+        .select(out)
+        .sort([USER_ID], SortMultipleOptions::default())
+        .collect()
+        .map_err(polars_err("compute per-user features"))?;
+    if let Some(users) = users {
+        features = join_users(features, users, as_of_micros)?;
+    }
+    Ok(features)
+}
+
+/// Letters, digits and `_` only, so category names make safe column names.
+fn column_safe(name: &str) -> String {
+    let safe: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    if safe.is_empty() { "blank".into() } else { safe }
+}
+
+/// Left-joins a users table: numbers become `user_<name>` features, dates become
+/// `user_<name>_days` before `as_of`, anything else is carried as text.
+fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<DataFrame> {
+    let mut exprs = vec![col(USER_ID).cast(DataType::String)];
+    for column in users.columns() {
+        let name = column.name().as_str();
+        if name == USER_ID {
+            continue;
+        }
+        let base = format!("{USER_ATTRIBUTE_PREFIX}{}", column_safe(name));
+        let expr = match column.dtype() {
+            DataType::Date | DataType::Datetime(_, _) => days_between(
+                lit(as_of),
+                col(name)
+                    .cast(DataType::Datetime(TimeUnit::Microseconds, None))
+                    .cast(DataType::Int64),
+            )
+            .alias(format!("{base}_days")),
+            dtype if dtype.is_primitive_numeric() || dtype.is_bool() => {
+                col(name).cast(DataType::Float64).alias(&base)
+            }
+            _ => col(name).cast(DataType::String).alias(&base),
+        };
+        exprs.push(expr);
+    }
+    let users = users
+        .clone()
+        .lazy()
+        .select(exprs)
+        .unique_stable(Some(cols([USER_ID])), UniqueKeepStrategy::First);
+    features
+        .lazy()
+        .left_join(users, col(USER_ID), col(USER_ID))
+        .sort([USER_ID], SortMultipleOptions::default())
+        .collect()
+        .map_err(polars_err("join the users table"))
+}
+
+#[cfg(test)]
+mod tests;
