@@ -1,1 +1,174 @@
-//! userlens-report
+//! Report: writes the public output files of a run (persona CSVs, the quarantine,
+//! the run record) atomically, so a reader never sees half a file.
+//!
+//! Every writer goes through [`write_atomic`]: the bytes land in a temporary file in
+//! the destination folder, are flushed to disk, then renamed over the final name.
+//!
+//! ```no_run
+//! use polars::prelude::*;
+//! let mut df = df!("persona_id" => [1u32, 2], "users" => [10u32, 5]).unwrap();
+//! userlens_report::write_csv(&mut df, std::path::Path::new("out/personas.csv")).unwrap();
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+/// Errors of the report stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be written.
+    #[error("failed to write `{path}`")]
+    Io {
+        /// Destination.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A table could not be serialised.
+    #[error("failed to write `{path}`")]
+    Polars {
+        /// Destination.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: PolarsError,
+    },
+    /// A record could not be serialised.
+    #[error("failed to serialise `{path}`")]
+    Json {
+        /// Destination.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Result of the report stage.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Decimal places of floating-point numbers in CSV outputs: enough for any analysis,
+/// few enough that the files read well and stay byte-stable.
+pub const CSV_FLOAT_PRECISION: usize = 6;
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes).map_err(|e| io(path, e)))
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates a temporary file next to `path`, lets `fill` write it, syncs it and
+/// renames it to `path`. On error the temporary file is removed.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        fill(&mut file)?;
+        file.sync_all().map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes a table as CSV with a header, floats at [`CSV_FLOAT_PRECISION`] decimals.
+pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
+    write_atomic_with(path, |file| {
+        let mut buffered = std::io::BufWriter::new(file);
+        CsvWriter::new(&mut buffered)
+            .include_header(true)
+            .with_float_precision(Some(CSV_FLOAT_PRECISION))
+            .finish(df)
+            .map_err(|source| Error::Polars {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        buffered.flush().map_err(|e| io(path, e))
+    })
+}
+
+/// Writes a table as Parquet (zstd-compressed).
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    write_atomic_with(path, |file| {
+        ParquetWriter::new(file)
+            .finish(df)
+            .map(|_| ())
+            .map_err(|source| Error::Polars {
+                path: path.to_path_buf(),
+                source,
+            })
+    })
+}
+
+/// Writes a value as pretty JSON with a final newline.
+pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_is_written_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/personas.csv");
+        let mut df = df!("persona_id" => [1u32, 2], "share" => [0.25, 1.0 / 3.0]).unwrap();
+        write_csv(&mut df, &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "persona_id,share\n1,0.250000\n2,0.333333\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["personas.csv"]);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        write_json(&serde_json::json!({"ok": true}), &path).unwrap();
+        let err = write_atomic_with(&path, |file| {
+            file.write_all(b"half").map_err(|e| io(&path, e))?;
+            Err(io(&path, std::io::Error::other("killed")))
+        });
+        assert!(err.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\n  \"ok\": true\n}\n"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

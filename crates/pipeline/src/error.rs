@@ -1,0 +1,115 @@
+use std::path::PathBuf;
+
+/// How an error ends a run; the binary maps each class to its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad command line or pipeline file.
+    Usage,
+    /// A stage failed while running.
+    StageFailed,
+    /// The input data was refused by a quality gate.
+    DataRefused,
+    /// Another run of the same pipeline holds the lock.
+    Locked,
+}
+
+/// A mistake in a pipeline file, located at a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// The pipeline file.
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when we can tell.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors of planning and running a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline file is wrong.
+    #[error("{0}")]
+    File(Box<FileError>),
+    /// The pipeline file could not be read.
+    #[error("failed to read the pipeline file `{path}`")]
+    ReadFile {
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `--set` override is malformed or names no stage.
+    #[error("{0}")]
+    Override(String),
+    /// A command-line value is invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// A stage failed.
+    #[error("stage `{stage}` failed")]
+    Stage {
+        /// Stage name.
+        stage: String,
+        /// Cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The input data was refused.
+    #[error("stage `{stage}` refused the input")]
+    Refused {
+        /// Stage name.
+        stage: String,
+        /// Cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Writing the run's files failed.
+    #[error(transparent)]
+    Output(#[from] userlens_report::Error),
+    /// The run folder could not be prepared.
+    #[error("failed to prepare `{path}`")]
+    Io {
+        /// Folder or file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The class that decides the exit code.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::File(_) | Error::ReadFile { .. } | Error::Override(_) | Error::Usage(_) => {
+                ErrorClass::Usage
+            }
+            Error::Refused { .. } => ErrorClass::DataRefused,
+            Error::Stage { .. } | Error::Output(_) | Error::Io { .. } => ErrorClass::StageFailed,
+        }
+    }
+}
+
+/// Result of planning and running pipelines.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,125 @@
+//! Pass one: the pipeline file as written, with spans for error messages.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, FileError, Result};
+
+/// The `[pipeline]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeader {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub seed: Option<u64>,
+    pub output: Option<PathBuf>,
+    pub runs: Option<PathBuf>,
+}
+
+/// One `[stages.<name>]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStage {
+    pub uses: Spanned<String>,
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub with: Option<Spanned<toml::Table>>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPipeline {
+    #[serde(default)]
+    pub pipeline: RawHeader,
+    pub stages: std::collections::BTreeMap<String, RawStage>,
+}
+
+/// A parsed file with its text, so later passes can point at lines.
+pub(crate) struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Source> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    pub fn error_at(&self, offset: usize, message: String, hint: Option<String>) -> Error {
+        let (line, column) = self.line_col(offset);
+        Error::File(Box::new(FileError {
+            path: self.path.clone(),
+            line,
+            column,
+            message,
+            hint,
+        }))
+    }
+
+    /// Offset of `key` written as a key (`key =`) inside `span`, if it is there.
+    pub fn find_key(&self, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
+        let end = span.end.min(self.text.len());
+        let start = span.start.min(end);
+        let area = self.text.get(start..end)?;
+        let mut from = 0;
+        while let Some(found) = area[from..].find(key) {
+            let at = from + found;
+            let before_ok = area[..at]
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            let rest = area[at + key.len()..].trim_start_matches([' ', '\t', '"']);
+            if before_ok && (rest.starts_with('=') || rest.starts_with('.')) {
+                return Some(start + at);
+            }
+            from = at + key.len();
+        }
+        None
+    }
+
+    /// Parses the file, reporting TOML and shape errors at their position.
+    pub fn parse(&self) -> Result<RawPipeline> {
+        toml::from_str(&self.text).map_err(|e| self.toml_error(&e, 0))
+    }
+
+    pub fn toml_error(&self, e: &toml::de::Error, base: usize) -> Error {
+        let offset = e.span().map_or(base, |s| s.start);
+        let message = e.message().trim().to_string();
+        let hint = unknown_field_hint(&message);
+        self.error_at(offset, message, hint)
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`": the closest name.
+pub(crate) fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (name, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    crate::did_you_mean(name, &candidates).map(|c| format!("did you mean `{c}`?"))
+}

@@ -1,0 +1,124 @@
+use std::path::Path;
+
+use super::*;
+
+fn plan(text: &str) -> Result<Plan> {
+    load_str(Path::new("p.toml"), text, &[])
+}
+
+fn file_error(text: &str) -> String {
+    match plan(text) {
+        Err(Error::File(e)) => e.to_string(),
+        other => panic!("expected a file error, got {other:?}"),
+    }
+}
+
+const GOOD: &str = r#"
+[pipeline]
+name = "demo"
+
+[stages.report]
+uses = "report"
+needs = ["personas", "features"]
+
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+
+[stages.personas]
+uses = "profile"
+needs = ["features"]
+with = { k = 4 }
+"#;
+
+#[test]
+fn orders_stages_after_their_needs() {
+    let plan = plan(GOOD).unwrap();
+    let names: Vec<_> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ingest", "features", "personas", "report"]);
+    assert_eq!(plan.stages[3].needs, [2, 1]);
+    assert_eq!(plan.output, Path::new("out/demo"));
+    assert_eq!(plan.seed, 42);
+}
+
+#[test]
+fn unknown_stage_kind_gets_a_hint() {
+    let text = GOOD.replace(r#"uses = "profile""#, r#"uses = "profil""#);
+    assert_eq!(
+        file_error(&text),
+        "p.toml:18:8: stage `personas` uses `profil`, which is not a stage kind\n  hint: did you mean `profile`?"
+    );
+}
+
+#[test]
+fn missing_need_and_cycle_are_located() {
+    let text = GOOD.replace(r#"needs = ["ingest"]"#, r#"needs = ["ingets"]"#);
+    assert_eq!(
+        file_error(&text),
+        "p.toml:15:10: stage `features` needs `ingets`, which is not a stage of this pipeline\n  hint: did you mean `ingest`?"
+    );
+    let text = GOOD.replace(
+        "[stages.ingest]\nuses = \"ingest\"",
+        "[stages.ingest]\nuses = \"ingest\"\nneeds = [\"personas\"]",
+    );
+    let err = file_error(&text);
+    assert!(
+        err.contains("the stages form a cycle: personas -> features -> ingest -> personas"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_located_at_the_key() {
+    let text = GOOD.replace("with = { k = 4 }", "with = { k = 4, kk = 3 }");
+    let err = file_error(&text);
+    assert!(
+        err.starts_with("p.toml:20:17: stage `personas`: unknown field `kk`"),
+        "{err}"
+    );
+    let text = GOOD.replace("needs = [\"ingest\"]", "need = [\"ingest\"]");
+    let err = file_error(&text);
+    assert!(err.starts_with("p.toml:15:1: unknown field `need`"), "{err}");
+    assert!(err.ends_with("hint: did you mean `needs`?"), "{err}");
+}
+
+#[test]
+fn a_stage_must_need_what_it_reads() {
+    let text = GOOD.replace("needs = [\"features\"]\nwith", "needs = [\"ingest\"]\nwith");
+    assert_eq!(
+        file_error(&text),
+        "p.toml:18:8: stage `personas` (uses profile) needs a stage that provides `features`\n  hint: add the features stage that makes it to `needs`"
+    );
+}
+
+#[test]
+fn overrides_set_parameters_and_reject_unknown_stages() {
+    let o = Override::parse("personas.k=6").unwrap();
+    let plan = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
+    assert_eq!(plan.stages[2].params["k"], 6);
+    let o = Override::parse("ingest.path=data/other.csv").unwrap();
+    let plan = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
+    assert_eq!(plan.stages[0].params["path"], "data/other.csv");
+    let o = Override::parse("persona.k=6").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`--set persona.k=6`: no stage `persona` (did you mean `personas`?); the stages are: features, ingest, personas, report"
+    );
+    assert!(Override::parse("k=6").is_err());
+    let o = Override::parse("personas.kk=6").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Usage);
+    assert!(err.to_string().contains("unknown field `kk`"), "{err}");
+}
+
+#[test]
+fn builtin_profile_pipeline_is_valid() {
+    let plan = load_str(Path::new("builtin"), BUILTIN_PROFILE, &[]).unwrap();
+    assert_eq!(plan.name, "profile");
+    assert_eq!(plan.stages.len(), 4);
+}
