@@ -1,0 +1,211 @@
+//! From feature columns to the scaled matrix that clustering sees.
+
+use polars::prelude::*;
+use userlens_model::is_heavy_tailed;
+
+use crate::error::{Result, WhileDoing};
+use crate::matrix::Matrix;
+
+/// A column whose standard deviation is below this fraction of its largest absolute
+/// value is constant up to rounding, and is left out of clustering.
+const CONSTANT_REL_SD: f64 = 1e-12;
+
+/// The clustering matrix and how it was made from the raw columns.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    /// `n x d` z-scores of the kept features.
+    pub(crate) matrix: Matrix,
+    /// Kept features, in matrix column order.
+    pub(crate) features: Vec<String>,
+    /// Kept features that were log-transformed.
+    pub(crate) log_transformed: Vec<String>,
+    /// Per kept feature: mean in the transformed space.
+    pub(crate) center: Vec<f64>,
+    /// Per kept feature: population standard deviation in the transformed space.
+    pub(crate) scale: Vec<f64>,
+    /// Per kept feature: median used for missing values, in the transformed space.
+    pub(crate) impute: Vec<f64>,
+    /// Candidate features without variance (including all-null ones).
+    pub(crate) dropped_constant: Vec<String>,
+}
+
+/// `sign(x) * ln(1 + |x|)`: compresses counts and money while keeping refunds negative.
+pub(crate) fn signed_log1p(x: f64) -> f64 {
+    if x < 0.0 { -(-x).ln_1p() } else { x.ln_1p() }
+}
+
+/// Median of the finite values, or `None` if there are none.
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut finite: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return None;
+    }
+    finite.sort_unstable_by(f64::total_cmp);
+    let mid = finite.len() / 2;
+    if finite.len() % 2 == 1 {
+        Some(finite[mid])
+    } else {
+        Some(finite[mid - 1] / 2.0 + finite[mid] / 2.0)
+    }
+}
+
+/// Scaling of one filled column. Values are divided by their largest magnitude first,
+/// so sums cannot overflow and an exactly constant column gives a variance of exactly 0.
+struct Scaling {
+    magnitude: f64,
+    mean: f64,
+    sd: f64,
+}
+
+impl Scaling {
+    fn fit(values: &[f64]) -> Option<Scaling> {
+        let magnitude = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if magnitude == 0.0 || values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().map(|v| v / magnitude).sum::<f64>() / n;
+        let var = values
+            .iter()
+            .map(|v| {
+                let t = v / magnitude - mean;
+                t * t
+            })
+            .sum::<f64>()
+            / n;
+        let sd = var.sqrt();
+        (sd > CONSTANT_REL_SD).then_some(Scaling {
+            magnitude,
+            mean,
+            sd,
+        })
+    }
+
+    fn z(&self, v: f64) -> f64 {
+        (v / self.magnitude - self.mean) / self.sd
+    }
+}
+
+/// Reads `candidates` (numeric columns of `df`) into one row-major matrix, applies the
+/// signed log to heavy-tailed features, imputes medians, standardises, and drops
+/// constant columns.
+pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared> {
+    let n = df.height();
+    let width = candidates.len();
+    let mut raw = vec![f64::NAN; n * width];
+    for (j, name) in candidates.iter().enumerate() {
+        let heavy = is_heavy_tailed(name);
+        let context = || format!("read feature `{name}` as a number");
+        let column = df.column(name).while_doing(context)?;
+        let series = column
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .while_doing(context)?;
+        let values = series.f64().while_doing(context)?;
+        for (i, value) in values.iter().enumerate().take(n) {
+            if let Some(v) = value
+                && v.is_finite()
+            {
+                raw[i * width + j] = if heavy { signed_log1p(v) } else { v };
+            }
+        }
+    }
+
+    let mut kept: Vec<(usize, f64, Scaling)> = Vec::new();
+    let mut dropped_constant = Vec::new();
+    let mut column = vec![0.0; n];
+    for (j, name) in candidates.iter().enumerate() {
+        let Some(impute) = median((0..n).map(|i| raw[i * width + j])) else {
+            dropped_constant.push(name.clone());
+            continue;
+        };
+        for (i, slot) in column.iter_mut().enumerate() {
+            let v = raw[i * width + j];
+            *slot = if v.is_nan() { impute } else { v };
+        }
+        match Scaling::fit(&column) {
+            Some(scaling) => kept.push((j, impute, scaling)),
+            None => dropped_constant.push(name.clone()),
+        }
+    }
+
+    let d = kept.len();
+    let mut data = Vec::with_capacity(n * d);
+    for i in 0..n {
+        let row = &raw[i * width..(i + 1) * width];
+        data.extend(kept.iter().map(|(j, impute, scaling)| {
+            let v = row[*j];
+            scaling.z(if v.is_nan() { *impute } else { v })
+        }));
+    }
+
+    let features: Vec<String> = kept
+        .iter()
+        .map(|(j, _, _)| candidates[*j].clone())
+        .collect();
+    Ok(Prepared {
+        matrix: Matrix::new(n, d, data),
+        log_transformed: features
+            .iter()
+            .filter(|f| is_heavy_tailed(f))
+            .cloned()
+            .collect(),
+        center: kept.iter().map(|(_, _, s)| s.mean * s.magnitude).collect(),
+        scale: kept.iter().map(|(_, _, s)| s.sd * s.magnitude).collect(),
+        impute: kept.iter().map(|(_, impute, _)| *impute).collect(),
+        features,
+        dropped_constant,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_log_keeps_sign() {
+        assert_eq!(signed_log1p(0.0), 0.0);
+        assert!((signed_log1p(std::f64::consts::E - 1.0) - 1.0).abs() < 1e-15);
+        assert_eq!(signed_log1p(-3.0), -signed_log1p(3.0));
+    }
+
+    #[test]
+    fn median_skips_missing() {
+        assert_eq!(median([3.0, f64::NAN, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0].into_iter()), Some(2.5));
+        assert_eq!(median([f64::NAN].into_iter()), None);
+    }
+
+    #[test]
+    fn transforms_imputes_and_drops() {
+        let df = df!(
+            "monetary" => [Some(0.0), Some(99.0), None, Some(9.0)],
+            "flat" => [0.1, 0.1, 0.1, 0.1],
+            "empty" => [None::<f64>, None, None, None],
+            "age" => [20i64, 30, 40, 50],
+        )
+        .unwrap();
+        let names: Vec<String> = ["monetary", "flat", "empty", "age"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let p = prepare(&df, &names).unwrap();
+        assert_eq!(p.features, vec!["monetary", "age"]);
+        assert_eq!(p.log_transformed, vec!["monetary"]);
+        assert_eq!(p.dropped_constant, vec!["flat", "empty"]);
+        assert_eq!(p.impute[0], 10f64.ln());
+        assert!((p.center[1] - 35.0).abs() < 1e-12);
+        assert!((p.scale[1] - 125f64.sqrt()).abs() < 1e-12);
+        let m = &p.matrix;
+        assert_eq!((m.n(), m.d()), (4, 2));
+        for j in 0..2 {
+            let col: Vec<f64> = (0..4).map(|i| m.row(i)[j]).collect();
+            let mean = col.iter().sum::<f64>() / 4.0;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0;
+            assert!(mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12);
+        }
+        // the missing spend is imputed to the median, ln(1 + 9)
+        let z = (10f64.ln() - p.center[0]) / p.scale[0];
+        assert!((m.row(2)[0] - z).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,251 @@
+//! The output tables of the profile stage.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use userlens_model::columns::{LABEL, PERSONA_ID, USER_ID};
+
+use crate::error::{Result, WhileDoing};
+
+/// Column holding each user's most bought category.
+const TOP_CATEGORY: &str = "top_category";
+/// Column holding each user's most frequent query.
+const TOP_QUERY: &str = "top_query";
+/// Number of values listed in a text summary.
+const TOP_VALUES: usize = 3;
+
+/// Per user: persona, label, distance to the centroid, then the raw clustering features.
+pub(crate) fn assignments(
+    df: &DataFrame,
+    user_ids: Vec<String>,
+    persona_of: &[u32],
+    labels: &[String],
+    distances: Vec<f64>,
+    features: &[String],
+) -> Result<DataFrame> {
+    let n = df.height();
+    let user_labels: Vec<&str> = persona_of
+        .iter()
+        .map(|&p| labels.get(p as usize).map_or("", String::as_str))
+        .collect();
+    let mut columns = vec![
+        Column::new(USER_ID.into(), user_ids),
+        Column::new(
+            PERSONA_ID.into(),
+            persona_of.iter().map(|&p| p + 1).collect::<Vec<u32>>(),
+        ),
+        Column::new(LABEL.into(), user_labels),
+        Column::new("distance".into(), distances),
+    ];
+    for name in features {
+        columns.push(
+            df.column(name)
+                .while_doing(|| format!("copy feature `{name}` to the assignments"))?
+                .clone(),
+        );
+    }
+    DataFrame::new(n, columns).while_doing(|| "build the assignments table".to_string())
+}
+
+/// What the persona table needs besides the input frame.
+pub(crate) struct PersonaSummary<'a> {
+    /// Persona (0-based) of every user, in frame order.
+    pub(crate) persona_of: &'a [u32],
+    /// Persona labels by persona.
+    pub(crate) labels: &'a [String],
+    /// Members per persona.
+    pub(crate) sizes: &'a [u64],
+    /// `distinguishing` text per persona.
+    pub(crate) distinguishing: Vec<String>,
+    /// Numeric input columns to average.
+    pub(crate) numeric: &'a [String],
+    /// Text input columns to summarise.
+    pub(crate) text: &'a [String],
+}
+
+/// Per persona: size, share, raw means of every numeric column, most common text
+/// values, and the distinguishing features.
+pub(crate) fn personas(df: &DataFrame, summary: PersonaSummary<'_>) -> Result<DataFrame> {
+    let k = summary.sizes.len();
+    let n = df.height();
+    let mut columns = vec![
+        Column::new(PERSONA_ID.into(), (1..=k as u32).collect::<Vec<u32>>()),
+        Column::new(LABEL.into(), summary.labels.to_vec()),
+        Column::new(
+            "users".into(),
+            summary
+                .sizes
+                .iter()
+                .map(|&s| u32::try_from(s).unwrap_or(u32::MAX))
+                .collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "share".into(),
+            summary
+                .sizes
+                .iter()
+                .map(|&s| s as f64 / n.max(1) as f64)
+                .collect::<Vec<f64>>(),
+        ),
+    ];
+    for name in summary.numeric {
+        let context = || format!("average column `{name}` per persona");
+        let series = df
+            .column(name)
+            .while_doing(context)?
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .while_doing(context)?;
+        let values = series.f64().while_doing(context)?;
+        let mut sums = vec![0.0; k];
+        let mut counts = vec![0u64; k];
+        for (value, &p) in values.iter().zip(summary.persona_of) {
+            if let Some(v) = value
+                && v.is_finite()
+            {
+                sums[p as usize] += v;
+                counts[p as usize] += 1;
+            }
+        }
+        let means: Vec<Option<f64>> = sums
+            .iter()
+            .zip(&counts)
+            .map(|(&s, &c)| Some(s / c as f64).filter(|m| c > 0 && m.is_finite()))
+            .collect();
+        columns.push(Column::new(format!("mean_{name}").into(), means));
+    }
+    let mut text: Vec<(&String, String)> = summary
+        .text
+        .iter()
+        .map(|name| {
+            let out = match name.as_str() {
+                TOP_CATEGORY => "top_categories".to_string(),
+                TOP_QUERY => "top_queries".to_string(),
+                other => format!("common_{other}"),
+            };
+            (name, out)
+        })
+        .collect();
+    let rank = |name: &str| match name {
+        TOP_CATEGORY => 0,
+        TOP_QUERY => 1,
+        _ => 2,
+    };
+    text.sort_by_key(|(name, _)| rank(name));
+    for (name, out) in text {
+        let context = || format!("summarise column `{name}` per persona");
+        let values = df
+            .column(name)
+            .while_doing(context)?
+            .str()
+            .while_doing(context)?;
+        let mut counts: Vec<BTreeMap<&str, u64>> = vec![BTreeMap::new(); k];
+        for (value, &p) in values.iter().zip(summary.persona_of) {
+            if let Some(v) = value {
+                *counts[p as usize].entry(v).or_default() += 1;
+            }
+        }
+        let summaries: Vec<Option<String>> = counts
+            .into_iter()
+            .zip(summary.sizes)
+            .map(|(counts, &size)| top_values(counts, size))
+            .collect();
+        columns.push(Column::new(out.into(), summaries));
+    }
+    columns.push(Column::new("distinguishing".into(), summary.distinguishing));
+    DataFrame::new(k, columns).while_doing(|| "build the personas table".to_string())
+}
+
+/// "electronics 62%, books 20%, toys 9%": the most common values with their share of
+/// the persona's users; ties go to the alphabetically first value. `None` without values.
+fn top_values(counts: BTreeMap<&str, u64>, size: u64) -> Option<String> {
+    let mut entries: Vec<(&str, u64)> = counts.into_iter().collect();
+    // stable sort keeps the BTreeMap's name order among equal counts
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    let parts: Vec<String> = entries
+        .into_iter()
+        .take(TOP_VALUES)
+        .map(|(value, count)| {
+            let percent = (count as f64 * 100.0 / size.max(1) as f64).round();
+            format!("{value} {percent}%")
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// One row per k tried.
+pub(crate) struct KRow {
+    /// k tried.
+    pub(crate) k: usize,
+    /// Sum of squared distances to the centroids.
+    pub(crate) inertia: f64,
+    /// Mean silhouette on the sample.
+    pub(crate) silhouette: Option<f64>,
+    /// Calinski-Harabasz index.
+    pub(crate) calinski_harabasz: Option<f64>,
+    /// Davies-Bouldin index.
+    pub(crate) davies_bouldin: Option<f64>,
+    /// Whether this k was kept.
+    pub(crate) chosen: bool,
+}
+
+/// The `k_selection` table.
+pub(crate) fn k_selection(rows: &[KRow]) -> Result<DataFrame> {
+    let columns = vec![
+        Column::new(
+            "k".into(),
+            rows.iter()
+                .map(|r| u32::try_from(r.k).unwrap_or(u32::MAX))
+                .collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "inertia".into(),
+            rows.iter().map(|r| r.inertia).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "silhouette".into(),
+            rows.iter()
+                .map(|r| r.silhouette)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
+            "calinski_harabasz".into(),
+            rows.iter()
+                .map(|r| r.calinski_harabasz)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
+            "davies_bouldin".into(),
+            rows.iter()
+                .map(|r| r.davies_bouldin)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
+            "chosen".into(),
+            rows.iter().map(|r| r.chosen).collect::<Vec<bool>>(),
+        ),
+    ];
+    DataFrame::new(rows.len(), columns).while_doing(|| "build the k selection table".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_top_values() {
+        let counts: BTreeMap<&str, u64> = [
+            ("toys", 9),
+            ("books", 20),
+            ("electronics", 62),
+            ("garden", 9),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            top_values(counts, 100).as_deref(),
+            Some("electronics 62%, books 20%, garden 9%")
+        );
+        assert_eq!(top_values(BTreeMap::new(), 4), None);
+    }
+}
