@@ -24,7 +24,7 @@ Examples:
   userlens run pipelines/profile.toml --out out/profile
   userlens run pipelines/nightly.toml --as-of 2026-11-27 --set personas.k=6
   userlens validate pipelines/profile.toml
-  userlens generate --users 2000 --seed 42 --out events.csv --truth truth.csv
+  userlens generate --users 1800 --seed 42 --out events.csv --truth truth.csv
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad command line or pipeline file,
 3 input data refused (quality gate), 4 another run of the pipeline holds the lock.";
@@ -82,7 +82,7 @@ enum Command {
         #[arg(long)]
         truth: Option<PathBuf>,
         /// Number of users.
-        #[arg(long, default_value_t = 2000, conflicts_with = "events")]
+        #[arg(long, default_value_t = 1800, conflicts_with = "events")]
         users: usize,
         /// About this many events (chooses the number of users).
         #[arg(long)]

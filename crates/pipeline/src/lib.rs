@@ -22,8 +22,12 @@ mod plan;
 mod run;
 
 pub use error::{Error, ErrorClass, FileError, Result};
-pub use plan::{Override, Plan, PlannedStage, ReportParams, STAGE_KINDS, StageKind, load, load_str};
-pub use run::{PersonaSummary, Progress, RunOptions, RunRecord, RunSummary, Rows, StageRecord, run};
+pub use plan::{
+    Override, Plan, PlannedStage, ReportParams, STAGE_KINDS, StageKind, load, load_str,
+};
+pub use run::{
+    PersonaSummary, Progress, Rows, RunOptions, RunRecord, RunSummary, StageRecord, run,
+};
 
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the
 /// canonical columns in, personas out. Its ingest path is set by the caller.

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-
 use crate::error::{Error, Result};
 use crate::file::{RawStage, Source, unknown_field_hint};
 
@@ -172,7 +171,11 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
             .file_stem()
             .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
     });
-    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "-_".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_".contains(c))
+    {
         return Err(source.error_at(
             0,
             format!("pipeline name {name:?} must be letters, digits, `-` and `_`"),
@@ -227,9 +230,11 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
         let kind = kinds[index].clone();
         let stage_needs: Vec<usize> = needs[index].iter().map(|&n| position[n]).collect();
         for table in kind.requires() {
-            let provided = stage_needs
-                .iter()
-                .any(|&n| stages.get(n).is_some_and(|s: &PlannedStage| s.kind.provides().contains(table)));
+            let provided = stage_needs.iter().any(|&n| {
+                stages
+                    .get(n)
+                    .is_some_and(|s: &PlannedStage| s.kind.provides().contains(table))
+            });
             if !provided {
                 let providers: Vec<&str> = kinds
                     .iter()
@@ -285,9 +290,17 @@ fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()
         };
         match key.as_str() {
             "seed" => {
-                header.seed = Some(o.value.as_integer().and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
-                    Error::Override(format!("`--set {}`: `seed` must be a whole number", o.text))
-                })?)
+                header.seed = Some(
+                    o.value
+                        .as_integer()
+                        .and_then(|v| u64::try_from(v).ok())
+                        .ok_or_else(|| {
+                            Error::Override(format!(
+                                "`--set {}`: `seed` must be a whole number",
+                                o.text
+                            ))
+                        })?,
+                )
             }
             "name" => header.name = Some(text(&o.value)),
             "output" => header.output = Some(PathBuf::from(text(&o.value))),
@@ -343,7 +356,11 @@ fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()
 
 /// Deserializes a stage's `with` table (empty when absent) into its parameters,
 /// pointing at the offending key when serde names one.
-fn with_table<T: DeserializeOwned>(source: &Source, stage_name: &str, stage: &RawStage) -> Result<T> {
+fn with_table<T: DeserializeOwned>(
+    source: &Source,
+    stage_name: &str,
+    stage: &RawStage,
+) -> Result<T> {
     let empty = toml::Spanned::new(stage.uses.span(), toml::Table::new());
     let with = stage.with.as_ref().unwrap_or(&empty);
     T::deserialize(toml::Value::Table(with.get_ref().clone())).map_err(|e| {
@@ -365,7 +382,10 @@ fn with_table<T: DeserializeOwned>(source: &Source, stage_name: &str, stage: &Ra
 fn check_stage(source: &Source, stage_name: &str, stage: &RawStage) -> Result<StageKind> {
     let uses = stage.uses.get_ref().as_str();
     let invalid = |message: String| {
-        let at = stage.with.as_ref().map_or(stage.uses.span().start, |w| w.span().start);
+        let at = stage
+            .with
+            .as_ref()
+            .map_or(stage.uses.span().start, |w| w.span().start);
         source.error_at(at, format!("stage `{stage_name}`: {message}"), None)
     };
     Ok(match uses {

@@ -192,10 +192,17 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for StageError {
 }
 
 /// Runs a plan from its first stage to its last.
-pub fn run(plan: &Plan, options: &RunOptions, progress: &mut dyn FnMut(&Progress)) -> Result<RunSummary> {
+pub fn run(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunSummary> {
     let started = Utc::now();
     let runs_root = options.runs.clone().unwrap_or_else(|| plan.runs.clone());
-    let output_dir = options.output.clone().unwrap_or_else(|| plan.output.clone());
+    let output_dir = options
+        .output
+        .clone()
+        .unwrap_or_else(|| plan.output.clone());
     let as_of_label = options
         .as_of
         .map_or_else(|| "latest".to_string(), |d| d.to_string());
@@ -203,7 +210,10 @@ pub fn run(plan: &Plan, options: &RunOptions, progress: &mut dyn FnMut(&Progress
     let mut ctx = Context {
         plan,
         output_dir: output_dir.clone(),
-        as_of: options.as_of.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_micros()),
+        as_of: options
+            .as_of
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp_micros()),
         as_of_given: options.as_of.is_some(),
         inputs: Vec::new(),
         rows: Rows::default(),
@@ -291,8 +301,15 @@ pub fn run(plan: &Plan, options: &RunOptions, progress: &mut dyn FnMut(&Progress
         pipeline_file: plan.path.display().to_string(),
         run_id: run_id.clone(),
         status: failure.as_ref().map_or("ok", |(_, s)| *s),
-        as_of: ctx.as_of.and_then(chrono::DateTime::from_timestamp_micros).map(|t| t.date_naive().to_string()),
-        as_of_source: if ctx.as_of_given { "given" } else { "derived from the data" },
+        as_of: ctx
+            .as_of
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.date_naive().to_string()),
+        as_of_source: if ctx.as_of_given {
+            "given"
+        } else {
+            "derived from the data"
+        },
         seed: plan.seed,
         started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -344,7 +361,11 @@ fn relative(path: &Path, base: &Path) -> String {
 }
 
 /// `<as-of>-<start time>`, with a counter when two runs start in the same second.
-fn new_run_dir(root: &Path, as_of: &str, started: chrono::DateTime<Utc>) -> Result<(String, PathBuf)> {
+fn new_run_dir(
+    root: &Path,
+    as_of: &str,
+    started: chrono::DateTime<Utc>,
+) -> Result<(String, PathBuf)> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
@@ -375,13 +396,22 @@ fn peak_rss_mib() -> Option<f64> {
     Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
-fn table<'a>(inputs: &BTreeMap<&str, &'a DataFrame>, name: &str) -> std::result::Result<&'a DataFrame, StageError> {
+fn table<'a>(
+    inputs: &BTreeMap<&str, &'a DataFrame>,
+    name: &str,
+) -> std::result::Result<&'a DataFrame, StageError> {
     inputs.get(name).copied().ok_or_else(|| {
-        StageError::Run(Error::Usage(format!("no `{name}` table among the stage's needs")))
+        StageError::Run(Error::Usage(format!(
+            "no `{name}` table among the stage's needs"
+        )))
     })
 }
 
-fn run_stage(ctx: &mut Context<'_>, stage: &PlannedStage, outputs: &[Tables]) -> std::result::Result<Tables, StageError> {
+fn run_stage(
+    ctx: &mut Context<'_>,
+    stage: &PlannedStage,
+    outputs: &[Tables],
+) -> std::result::Result<Tables, StageError> {
     let inputs = inputs_of(stage, outputs);
     let mut tables = Tables::new();
     match &stage.kind {
@@ -390,6 +420,11 @@ fn run_stage(ctx: &mut Context<'_>, stage: &PlannedStage, outputs: &[Tables]) ->
                 userlens_ingest::Error::MissingColumn { .. }
                 | userlens_ingest::Error::MissingRequired { .. }
                 | userlens_ingest::Error::Empty { .. } => StageError::Refused(Box::new(e)),
+                userlens_ingest::Error::Io { ref source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    StageError::Refused(Box::new(e))
+                }
                 other => StageError::Failed(Box::new(other)),
             })?;
             let stats = &ingested.stats;
@@ -400,7 +435,8 @@ fn run_stage(ctx: &mut Context<'_>, stage: &PlannedStage, outputs: &[Tables]) ->
             ctx.rows.duplicates += stats.duplicates;
             let mut quarantine = ingested.quarantine.clone();
             let path = ctx.output_dir.join("quarantine.csv");
-            userlens_report::write_csv(&mut quarantine, &path).map_err(|e| StageError::Run(e.into()))?;
+            userlens_report::write_csv(&mut quarantine, &path)
+                .map_err(|e| StageError::Run(e.into()))?;
             ctx.outputs.push(path.display().to_string());
             stats
                 .check_gate(source.max_quarantine_share())
@@ -434,16 +470,23 @@ fn run_stage(ctx: &mut Context<'_>, stage: &PlannedStage, outputs: &[Tables]) ->
         StageKind::Profile(params) => {
             let features = table(&inputs, "features")?;
             let profile = userlens_profile::profile(features, params, ctx.plan.seed)?;
-            ctx.personas_meta = Some(serde_json::to_value(&profile.model).map_err(|e| StageError::Failed(Box::new(e)))?);
+            ctx.personas_meta = Some(
+                serde_json::to_value(&profile.model)
+                    .map_err(|e| StageError::Failed(Box::new(e)))?,
+            );
             tables.insert("assignments".into(), profile.assignments);
             tables.insert("personas".into(), profile.personas);
             tables.insert("k_selection".into(), profile.k_selection);
         }
         StageKind::Report(params) => {
             let dir = ctx.output_dir.clone();
-            let write = |name: &str, df: &DataFrame, ctx: &mut Context<'_>| -> std::result::Result<(), StageError> {
+            let write = |name: &str,
+                         df: &DataFrame,
+                         ctx: &mut Context<'_>|
+             -> std::result::Result<(), StageError> {
                 let path = dir.join(name);
-                userlens_report::write_csv(&mut df.clone(), &path).map_err(|e| StageError::Run(e.into()))?;
+                userlens_report::write_csv(&mut df.clone(), &path)
+                    .map_err(|e| StageError::Run(e.into()))?;
                 ctx.outputs.push(path.display().to_string());
                 Ok(())
             };
@@ -482,18 +525,20 @@ fn default_as_of(events: &DataFrame) -> std::result::Result<i64, StageError> {
 }
 
 fn persona_summary(plan: &Plan, outputs: &[Tables]) -> Vec<PersonaSummary> {
-    let Some(personas) = plan
-        .stages
-        .iter()
-        .zip(outputs)
-        .find_map(|(s, t)| matches!(s.kind, StageKind::Profile(_)).then(|| t.get("personas")).flatten())
-    else {
+    let Some(personas) = plan.stages.iter().zip(outputs).find_map(|(s, t)| {
+        matches!(s.kind, StageKind::Profile(_))
+            .then(|| t.get("personas"))
+            .flatten()
+    }) else {
         return Vec::new();
     };
     let get = |name: &str| personas.column(name).ok();
-    let (Some(ids), Some(labels), Some(users), Some(shares)) =
-        (get("persona_id"), get(columns::LABEL), get("users"), get("share"))
-    else {
+    let (Some(ids), Some(labels), Some(users), Some(shares)) = (
+        get("persona_id"),
+        get(columns::LABEL),
+        get("users"),
+        get("share"),
+    ) else {
         return Vec::new();
     };
     let ids = ids.cast(&DataType::UInt32).ok();
@@ -501,7 +546,9 @@ fn persona_summary(plan: &Plan, outputs: &[Tables]) -> Vec<PersonaSummary> {
     let (Some(ids), Some(users)) = (ids, users) else {
         return Vec::new();
     };
-    let (Ok(ids), Ok(labels), Ok(users), Ok(shares)) = (ids.u32(), labels.str(), users.u64(), shares.f64()) else {
+    let (Ok(ids), Ok(labels), Ok(users), Ok(shares)) =
+        (ids.u32(), labels.str(), users.u64(), shares.f64())
+    else {
         return Vec::new();
     };
     (0..personas.height())

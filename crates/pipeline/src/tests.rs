@@ -82,7 +82,10 @@ fn unknown_keys_are_located_at_the_key() {
     );
     let text = GOOD.replace("needs = [\"ingest\"]", "need = [\"ingest\"]");
     let err = file_error(&text);
-    assert!(err.starts_with("p.toml:15:1: unknown field `need`"), "{err}");
+    assert!(
+        err.starts_with("p.toml:15:1: unknown field `need`"),
+        "{err}"
+    );
     assert!(err.ends_with("hint: did you mean `needs`?"), "{err}");
 }
 

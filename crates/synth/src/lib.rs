@@ -104,7 +104,7 @@ pub struct SynthParams {
 impl Default for SynthParams {
     fn default() -> Self {
         SynthParams {
-            users: 2000,
+            users: 1800,
             seed: 42,
             start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
             days: 180,
@@ -648,7 +648,7 @@ impl<'a> UserGen<'a> {
         // behaviour predictable from earlier behaviour. Squares rather than `powf`
         // keep the draws free of platform-dependent maths.
         let u = rng.r#gen::<f64>();
-        let activity = 0.25 + 2.0 * u * u;
+        let activity = 0.6 + 1.6 * u * u;
         let conversion = 0.4 + 1.2 * rng.r#gen::<f64>();
         let mut traits = Traits {
             activity,

@@ -1,0 +1,46 @@
+# userlens — `make help` lists the targets.
+CARGO ?= cargo
+EVENTS ?=
+OUT ?= out/profile
+BIN_RELEASE := target/release/userlens
+
+.DEFAULT_GOAL := help
+.PHONY: help profile test ci fmt fmt-check clippy doc bench sample-data clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+profile: ## build (release) and profile the sample, or EVENTS=your.csv; reports in out/profile
+	$(CARGO) build --release --locked --bin userlens
+ifeq ($(strip $(EVENTS)),)
+	$(BIN_RELEASE) run pipelines/profile.toml --out $(OUT)
+else
+	$(BIN_RELEASE) profile $(EVENTS) --out $(OUT)
+endif
+
+test: ## run every test (dev profile)
+	$(CARGO) test --workspace --locked
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+fmt-check: ## check formatting
+	$(CARGO) fmt --all -- --check
+
+clippy: ## lint, warnings are errors
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+doc: ## build the API docs, warnings are errors
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+
+ci: fmt-check clippy test doc ## what CI runs: fmt check, clippy, tests, docs
+
+bench: ## benchmark a whole profile run on ~10M generated events (wall time, peak memory)
+	bash bench/run.sh
+
+sample-data: ## regenerate sample_data/events.csv and truth.csv (byte for byte)
+	$(CARGO) run --release --locked --bin userlens -- generate --users 1800 --seed 42 \
+		--start 2026-01-01 --days 180 --out sample_data/events.csv --truth sample_data/truth.csv
+
+clean: ## remove build outputs, runs and reports
+	rm -rf target out runs

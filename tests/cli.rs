@@ -1,0 +1,323 @@
+//! Integration tests: the real `userlens` binary on real files in a temp dir.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn userlens(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the userlens binary runs")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("csv opens");
+    let headers = reader.headers().expect("header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Generates `users` users of known personas into `dir`.
+fn generate(dir: &Path, users: usize, seed: u64) {
+    let out = userlens(
+        &[
+            "generate",
+            "--users",
+            &users.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            "events.csv",
+            "--truth",
+            "truth.csv",
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn recovers_the_generating_personas() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 800, 7);
+    let out = userlens(
+        &["profile", "events.csv", "--out", "report", "--runs", "runs"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("800 users in 5 personas"), "{stdout}");
+
+    let truth: BTreeMap<String, String> = read_csv(&dir.path().join("truth.csv"))
+        .into_iter()
+        .map(|r| (r["user_id"].clone(), r["persona"].clone()))
+        .collect();
+    let assigned = read_csv(&dir.path().join("report/user_personas.csv"));
+    assert_eq!(assigned.len(), truth.len());
+    let mut names: Vec<&String> = truth.values().collect();
+    names.sort();
+    names.dedup();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for row in &assigned {
+        let persona = &truth[&row["user_id"]];
+        a.push(names.iter().position(|n| *n == persona).unwrap() as u32);
+        b.push(row["persona_id"].parse::<u32>().unwrap());
+    }
+    let ari = userlens_profile::adjusted_rand_index(&a, &b);
+    assert!(ari >= 0.9, "adjusted Rand index {ari:.3} is below 0.9");
+
+    let personas = read_csv(&dir.path().join("report/personas.csv"));
+    assert_eq!(personas.len(), 5);
+    let users: u64 = personas
+        .iter()
+        .map(|p| p["users"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(users, 800);
+    let mut labels: Vec<&String> = personas.iter().map(|p| &p["label"]).collect();
+    labels.sort();
+    labels.dedup();
+    assert_eq!(labels.len(), 5, "labels are unique");
+    for column in [
+        "persona_id",
+        "label",
+        "users",
+        "share",
+        "mean_monetary",
+        "top_categories",
+        "distinguishing",
+    ] {
+        assert!(
+            personas[0].contains_key(column),
+            "personas.csv lacks {column}"
+        );
+    }
+}
+
+#[test]
+fn same_seed_gives_byte_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 300, 11);
+    for out_dir in ["a", "b"] {
+        let out = userlens(
+            &[
+                "profile",
+                "events.csv",
+                "--out",
+                out_dir,
+                "--runs",
+                "runs",
+                "--as-of",
+                "2026-05-01",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    for file in [
+        "personas.csv",
+        "user_personas.csv",
+        "k_selection.csv",
+        "quarantine.csv",
+    ] {
+        let a = std::fs::read(dir.path().join("a").join(file)).unwrap();
+        let b = std::fs::read(dir.path().join("b").join(file)).unwrap();
+        assert!(!a.is_empty());
+        assert!(a == b, "{file} differs between two runs with the same seed");
+    }
+}
+
+#[test]
+fn malformed_rows_are_quarantined_with_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = repo().join("tests/data/malformed.csv");
+    let events = events.to_str().unwrap();
+    let out = userlens(
+        &[
+            "profile",
+            events,
+            "--out",
+            "report",
+            "--runs",
+            "runs",
+            "--set",
+            "ingest.max_quarantine_share=0.2",
+            "--set",
+            "personas.k=2",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let quarantine = read_csv(&dir.path().join("report/quarantine.csv"));
+    let got: Vec<(String, String, String)> = quarantine
+        .iter()
+        .map(|r| (r["line"].clone(), r["column"].clone(), r["reason"].clone()))
+        .collect();
+    let want = [
+        (
+            "22",
+            "event_time",
+            "`event_time` \"2026-02-30 10:00:00\" is not a date or date-time",
+        ),
+        ("23", "user_id", "missing `user_id`"),
+        ("24", "amount", "`amount` \"12a\" is not a finite number"),
+        ("25", "", "expected 9 fields, found 6"),
+        ("26", "user_id", "invalid UTF-8 in `user_id`"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(l, c, r)| (l.to_string(), c.to_string(), r.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(quarantine.iter().all(|r| r["file"] == events));
+
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/run.json")).unwrap())
+            .unwrap();
+    let rows = &run["rows"];
+    assert_eq!(rows["read"], 45);
+    assert_eq!(rows["quarantined"], 5);
+    let kept = rows["kept"].as_u64().unwrap();
+    let duplicates = rows["duplicates"].as_u64().unwrap();
+    assert_eq!(
+        kept + duplicates + 5,
+        45,
+        "read = kept + quarantined + duplicates"
+    );
+}
+
+#[test]
+fn too_much_quarantine_refuses_the_run_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = repo().join("tests/data/malformed.csv");
+    let out = userlens(
+        &[
+            "profile",
+            events.to_str().unwrap(),
+            "--out",
+            "report",
+            "--runs",
+            "runs",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: stage `ingest` refused the input: 5 of 45 rows (11.1%) of the input were quarantined, more than the allowed 5.0%; see quarantine.csv"),
+        "{stderr}"
+    );
+    assert_eq!(read_csv(&dir.path().join("report/quarantine.csv")).len(), 5);
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(run["status"], "refused");
+}
+
+#[test]
+fn pipeline_file_mistakes_exit_2_with_file_line_and_hint() {
+    let dir = repo().join("tests/data/bad_pipelines");
+    let cases = [
+        (
+            "typo_kind.toml",
+            "typo_kind.toml:5:8: stage `ingest` uses `ingset`, which is not a stage kind\n  hint: did you mean `ingest`?",
+        ),
+        (
+            "unknown_key.toml",
+            "unknown_key.toml:6:31: stage `ingest`: unknown field `max_quarantine`",
+        ),
+        (
+            "cycle.toml",
+            "cycle.toml:6:8: the stages form a cycle: a -> b -> a",
+        ),
+        ("bad_toml.toml", "bad_toml.toml:3:"),
+    ];
+    for (file, expected) in cases {
+        let out = userlens(&["validate", file], &dir);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {expected}")),
+            "{file}: {stderr}"
+        );
+    }
+    let out = userlens(&["validate", "no_such.toml"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: failed to read the pipeline file `no_such.toml`")
+    );
+}
+
+#[test]
+fn set_on_a_missing_stage_or_key_exits_2() {
+    let out = userlens(
+        &["validate", "pipelines/profile.toml", "--set", "persona.k=4"],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no stage `persona` (did you mean `personas`?)"));
+    let out = userlens(
+        &[
+            "validate",
+            "pipelines/profile.toml",
+            "--set",
+            "personas.kk=4",
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown field `kk`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_lists_the_plan() {
+    let out = userlens(&["validate", "pipelines/profile.toml"], &repo());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    insta::assert_snapshot!(text(&out.stdout));
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    let out = userlens(&["--help"], &repo());
+    assert!(out.status.success());
+    insta::assert_snapshot!(text(&out.stdout));
+}
+
+#[test]
+fn missing_events_file_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = userlens(
+        &["profile", "nope.csv", "--out", "r", "--runs", "runs"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("error: stage `ingest` refused the input: failed to read `nope.csv`: No such file"),
+        "{}",
+        text(&out.stderr)
+    );
+}
