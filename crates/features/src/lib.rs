@@ -189,7 +189,10 @@ pub fn build(
         len().cast(DataType::Float64).alias("events"),
         t().min().alias("__first"),
         t().max().alias("__last"),
-        purchase().sum().cast(DataType::Float64).alias("__purchases"),
+        purchase()
+            .sum()
+            .cast(DataType::Float64)
+            .alias("__purchases"),
     ];
     let mut out = vec![col(USER_ID)];
     let mut joins: Vec<LazyFrame> = Vec::new();
@@ -214,7 +217,10 @@ pub fn build(
     }
     if params.has(FeatureFamily::Activity) {
         aggs.extend([
-            col(SESSION_ID).n_unique().cast(DataType::Float64).alias("__sessions"),
+            col(SESSION_ID)
+                .n_unique()
+                .cast(DataType::Float64)
+                .alias("__sessions"),
             (t() / lit(86_400_000_000i64))
                 .n_unique()
                 .cast(DataType::Float64)
@@ -230,8 +236,10 @@ pub fn build(
         let sessions = base
             .clone()
             .group_by([col(USER_ID), col(SESSION_ID)])
-            .agg([((t().max() - t().min()).cast(DataType::Float64) / lit(MINUTE_MICROS))
-                .alias("__minutes")])
+            .agg([
+                ((t().max() - t().min()).cast(DataType::Float64) / lit(MINUTE_MICROS))
+                    .alias("__minutes"),
+            ])
             .group_by([col(USER_ID)])
             .agg([col("__minutes").mean().alias("session_minutes")]);
         joins.push(sessions);
@@ -290,10 +298,19 @@ pub fn build(
                 hour().gt_eq(lit(17)).and(hour().lt(lit(22))),
                 "evening_share",
             ),
-            share(col(EVENT_TIME).dt().weekday().gt_eq(lit(6)), "weekend_share"),
+            share(
+                col(EVENT_TIME).dt().weekday().gt_eq(lit(6)),
+                "weekend_share",
+            ),
         ]);
         out.extend(
-            ["night_share", "morning_share", "evening_share", "weekend_share"].map(col),
+            [
+                "night_share",
+                "morning_share",
+                "evening_share",
+                "weekend_share",
+            ]
+            .map(col),
         );
     }
     if params.has(FeatureFamily::Search) {
@@ -366,7 +383,11 @@ fn column_safe(name: &str) -> String {
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '_' })
         .collect();
-    if safe.is_empty() { "blank".into() } else { safe }
+    if safe.is_empty() {
+        "blank".into()
+    } else {
+        safe
+    }
 }
 
 /// Left-joins a users table: numbers become `user_<name>` features, dates become

@@ -10,31 +10,130 @@ fn at(day: i64, hour: i64, minute: i64) -> i64 {
 fn events() -> DataFrame {
     // user a: views, a cart, two purchases on days 0 and 4, a rating; user b: a
     // night search on Saturday; one event after the as-of time that must be ignored.
-    let rows: Vec<(&str, i64, &str, &str, Option<&str>, Option<&str>, Option<f64>, Option<f64>)> = vec![
-        ("a", at(0, 10, 0), "view", "a-s1", Some("books"), None, None, None),
-        ("a", at(0, 10, 5), "add_to_cart", "a-s1", Some("books"), None, None, None),
-        ("a", at(0, 10, 20), "purchase", "a-s1", Some("books"), None, Some(30.0), None),
-        ("a", at(4, 18, 0), "view", "a-s2", Some("toys"), None, None, None),
-        ("a", at(4, 18, 10), "purchase", "a-s2", Some("books"), None, Some(10.0), None),
-        ("a", at(4, 18, 30), "rating", "a-s2", Some("books"), None, None, Some(4.0)),
-        ("b", at(5, 23, 0), "search", "b-s1", None, Some("rust"), None, None),
-        ("b", at(20, 12, 0), "purchase", "b-s2", Some("toys"), None, Some(99.0), None),
+    let rows: Vec<(
+        &str,
+        i64,
+        &str,
+        &str,
+        Option<&str>,
+        Option<&str>,
+        Option<f64>,
+        Option<f64>,
+    )> = vec![
+        (
+            "a",
+            at(0, 10, 0),
+            "view",
+            "a-s1",
+            Some("books"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "a",
+            at(0, 10, 5),
+            "add_to_cart",
+            "a-s1",
+            Some("books"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "a",
+            at(0, 10, 20),
+            "purchase",
+            "a-s1",
+            Some("books"),
+            None,
+            Some(30.0),
+            None,
+        ),
+        (
+            "a",
+            at(4, 18, 0),
+            "view",
+            "a-s2",
+            Some("toys"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "a",
+            at(4, 18, 10),
+            "purchase",
+            "a-s2",
+            Some("books"),
+            None,
+            Some(10.0),
+            None,
+        ),
+        (
+            "a",
+            at(4, 18, 30),
+            "rating",
+            "a-s2",
+            Some("books"),
+            None,
+            None,
+            Some(4.0),
+        ),
+        (
+            "b",
+            at(5, 23, 0),
+            "search",
+            "b-s1",
+            None,
+            Some("rust"),
+            None,
+            None,
+        ),
+        (
+            "b",
+            at(20, 12, 0),
+            "purchase",
+            "b-s2",
+            Some("toys"),
+            None,
+            Some(99.0),
+            None,
+        ),
     ];
     let n = rows.len();
     DataFrame::new(
         n,
         vec![
-            Column::new("user_id".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new(
+                "user_id".into(),
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            ),
             Int64Chunked::from_vec("event_time".into(), rows.iter().map(|r| r.1).collect())
                 .into_datetime(TimeUnit::Microseconds, None)
                 .into_column(),
-            Column::new("event_type".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-            Column::new("session_id".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+            Column::new(
+                "event_type".into(),
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "session_id".into(),
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
             Column::new("item_id".into(), vec![None::<&str>; n]),
-            Column::new("category".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
+            Column::new(
+                "category".into(),
+                rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            ),
             Column::new("query".into(), rows.iter().map(|r| r.5).collect::<Vec<_>>()),
-            Column::new("amount".into(), rows.iter().map(|r| r.6).collect::<Vec<_>>()),
-            Column::new("rating".into(), rows.iter().map(|r| r.7).collect::<Vec<_>>()),
+            Column::new(
+                "amount".into(),
+                rows.iter().map(|r| r.6).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rating".into(),
+                rows.iter().map(|r| r.7).collect::<Vec<_>>(),
+            ),
         ],
     )
     .unwrap()
@@ -49,7 +148,14 @@ fn computes_every_family_as_of_a_date() {
     let params = FeatureParams::default().check().unwrap();
     let f = build(&events(), at(10, 0, 0), None, &params).unwrap();
     assert_eq!(f.height(), 2);
-    let users: Vec<_> = f.column("user_id").unwrap().str().unwrap().iter().flatten().collect();
+    let users: Vec<_> = f
+        .column("user_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(users, ["a", "b"]);
     // user a
     assert_eq!(value(&f, "events", 0), Some(6.0));
@@ -57,7 +163,10 @@ fn computes_every_family_as_of_a_date() {
     assert_eq!(value(&f, "monetary", 0), Some(40.0));
     assert_eq!(value(&f, "avg_order_value", 0), Some(20.0));
     let recency = value(&f, "recency_days", 0).unwrap();
-    assert!((recency - (10.0 - 4.0 - 18.5 / 24.0)).abs() < 1e-9, "{recency}");
+    assert!(
+        (recency - (10.0 - 4.0 - 18.5 / 24.0)).abs() < 1e-9,
+        "{recency}"
+    );
     assert_eq!(value(&f, "sessions", 0), Some(2.0));
     assert_eq!(value(&f, "active_days", 0), Some(2.0));
     assert_eq!(value(&f, "events_per_session", 0), Some(3.0));
@@ -67,9 +176,15 @@ fn computes_every_family_as_of_a_date() {
     assert_eq!(value(&f, "cart_to_purchase", 0), Some(2.0));
     assert_eq!(value(&f, "cat_share_books", 0), Some(5.0 / 6.0));
     assert_eq!(value(&f, "mean_rating", 0), Some(4.0));
-    assert_eq!(value(&f, "mean_interpurchase_days", 0).map(|d| (d * 1e6).round() / 1e6), Some(((4.0 * 24.0 + 7.0 + 50.0 / 60.0) / 24.0 * 1e6_f64).round() / 1e6));
+    assert_eq!(
+        value(&f, "mean_interpurchase_days", 0).map(|d| (d * 1e6).round() / 1e6),
+        Some(((4.0 * 24.0 + 7.0 + 50.0 / 60.0) / 24.0 * 1e6_f64).round() / 1e6)
+    );
     assert_eq!(value(&f, "evening_share", 0), Some(0.5));
-    assert_eq!(f.column("top_category").unwrap().str().unwrap().get(0), Some("books"));
+    assert_eq!(
+        f.column("top_category").unwrap().str().unwrap().get(0),
+        Some("books")
+    );
     // user b: the purchase on day 20 is after the as-of time
     assert_eq!(value(&f, "events", 1), Some(1.0));
     assert_eq!(value(&f, "frequency", 1), Some(0.0));
@@ -79,7 +194,10 @@ fn computes_every_family_as_of_a_date() {
     assert_eq!(value(&f, "searches", 1), Some(1.0));
     assert_eq!(value(&f, "mean_rating", 1), None);
     assert_eq!(value(&f, "mean_interpurchase_days", 1), None);
-    assert_eq!(f.column("top_query").unwrap().str().unwrap().get(1), Some("rust"));
+    assert_eq!(
+        f.column("top_query").unwrap().str().unwrap().get(1),
+        Some("rust")
+    );
 }
 
 #[test]
@@ -89,7 +207,14 @@ fn families_switch_off() {
     let names: Vec<_> = f.get_column_names().iter().map(|n| n.to_string()).collect();
     assert_eq!(
         names,
-        ["user_id", "recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"]
+        [
+            "user_id",
+            "recency_days",
+            "frequency",
+            "monetary",
+            "avg_order_value",
+            "tenure_days"
+        ]
     );
 }
 
@@ -108,7 +233,10 @@ fn joins_the_users_table() {
     let f = build(&events(), at(30, 0, 0), Some(&users), &params).unwrap();
     assert_eq!(f.height(), 2, "users without events get no row");
     assert_eq!(value(&f, "user_age", 0), Some(40.0));
-    assert_eq!(f.column("user_plan").unwrap().str().unwrap().get(1), Some("free"));
+    assert_eq!(
+        f.column("user_plan").unwrap().str().unwrap().get(1),
+        Some("free")
+    );
 }
 
 #[test]

@@ -29,7 +29,9 @@ pub enum Error {
         available: String,
     },
     /// A required canonical column has no mapping and no same-named column.
-    #[error("`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file)")]
+    #[error(
+        "`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file)"
+    )]
     MissingRequired {
         /// File.
         path: PathBuf,

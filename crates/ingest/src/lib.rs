@@ -149,7 +149,9 @@ impl SourceParams {
             )));
         }
         if self.session_gap_minutes == 0 {
-            return Err(Error::Params("`session_gap_minutes` must be at least 1".into()));
+            return Err(Error::Params(
+                "`session_gap_minutes` must be at least 1".into(),
+            ));
         }
         Ok(Source {
             params: self.clone(),
@@ -331,7 +333,12 @@ fn finish_events(events: DataFrame, has_session: bool, gap_micros: i64) -> Resul
             .map_err(error::polars("number sessions"))?;
         let per_user = col("__session") - first_of_user + lit(1u32);
         sorted
-            .with_column(new_session.cast(DataType::UInt32).cum_sum(false).alias("__session"))
+            .with_column(
+                new_session
+                    .cast(DataType::UInt32)
+                    .cum_sum(false)
+                    .alias("__session"),
+            )
             .with_column(
                 concat_str(
                     [col(USER_ID), lit("-s"), per_user.cast(DataType::String)],

@@ -148,9 +148,9 @@ impl<'a> Sink<'a> {
             return self.refuse(line, "", reason, fields, sep);
         }
         if fields
-                .iter()
-                .zip(&self.header_bytes)
-                .all(|(f, h)| f == &h.as_slice())
+            .iter()
+            .zip(&self.header_bytes)
+            .all(|(f, h)| f == &h.as_slice())
         {
             return self.refuse(line, "", "repeated header row".into(), fields, sep);
         }
@@ -246,7 +246,8 @@ impl<'a> Sink<'a> {
             Column::new(columns::AMOUNT.into(), self.amounts),
             Column::new(columns::RATING.into(), self.ratings),
         ];
-        let events = DataFrame::new(height, cols).map_err(error::polars("build the event table"))?;
+        let events =
+            DataFrame::new(height, cols).map_err(error::polars("build the event table"))?;
         let q_height = self.q_line.len();
         let quarantine = DataFrame::new(
             q_height,

@@ -137,9 +137,14 @@ fn reads_whitespace_aligned_text_with_crlf_and_constants() {
         .flatten()
         .collect();
     assert_eq!(amounts, [29.33, 29.73, 63.34]);
-    let types = out.events.column("event_type").unwrap().str().unwrap().clone();
-    assert!(types.iter()
-        .flatten().all(|t| t == "purchase"));
+    let types = out
+        .events
+        .column("event_type")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert!(types.iter().flatten().all(|t| t == "purchase"));
 }
 
 #[test]
@@ -161,14 +166,24 @@ fn maps_names_and_event_types() {
     )
     .unwrap();
     let out = ingest(&SourceParams { path, ..params }.check().unwrap()).unwrap();
-    let types = out.events.column("event_type").unwrap().str().unwrap().clone();
+    let types = out
+        .events
+        .column("event_type")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
     assert_eq!(types.get(0), Some("view"));
 }
 
 #[test]
 fn missing_columns_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "e.csv", b"user,event_time,event_type\nu,2026-01-01,view\n");
+    let path = write(
+        &dir,
+        "e.csv",
+        b"user,event_time,event_type\nu,2026-01-01,view\n",
+    );
     let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -178,10 +193,9 @@ fn missing_columns_are_named() {
         )
     );
     let mut params = SourceParams::canonical(&path);
-    params.columns.insert(
-        "user_id".into(),
-        ColumnSource::Column("customer".into()),
-    );
+    params
+        .columns
+        .insert("user_id".into(), ColumnSource::Column("customer".into()));
     let err = ingest(&params.check().unwrap()).unwrap_err();
     assert!(
         err.to_string()
@@ -197,7 +211,10 @@ fn check_refuses_unknown_canonical_names_with_a_hint() {
         .columns
         .insert("user_di".into(), ColumnSource::Column("x".into()));
     let err = params.check().unwrap_err().to_string();
-    assert!(err.starts_with("`columns.user_di` is not a canonical column (did you mean `user_id`?)"), "{err}");
+    assert!(
+        err.starts_with("`columns.user_di` is not a canonical column (did you mean `user_id`?)"),
+        "{err}"
+    );
 }
 
 #[test]

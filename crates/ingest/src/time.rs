@@ -35,7 +35,9 @@ impl TimeFormat {
                     .into_iter()
                     .any(|item| matches!(item, chrono::format::Item::Error))
                 {
-                    return Err(format!("`time_format` {layout:?} is not a valid strftime layout"));
+                    return Err(format!(
+                        "`time_format` {layout:?} is not a valid strftime layout"
+                    ));
                 }
                 TimeFormat::Strftime(layout.to_string())
             }
@@ -139,7 +141,9 @@ mod tests {
     use super::*;
 
     fn micros(text: &str) -> i64 {
-        DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros()
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_micros()
     }
 
     #[test]
