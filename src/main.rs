@@ -65,6 +65,37 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Run a pipeline for each as-of date in a range, in order.
+    Backfill {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        /// First as-of date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: NaiveDate,
+        /// Last as-of date, included.
+        #[arg(long, value_name = "DATE")]
+        to: NaiveDate,
+        /// Output folder (default: the pipeline's `output`; `{as_of}` in it becomes the date).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Runs folder (default: the pipeline's `runs`).
+        #[arg(long, value_name = "DIR")]
+        runs: Option<PathBuf>,
+        /// Run dates that already have a successful run too, and rerun every stage.
+        #[arg(long)]
+        force: bool,
+        /// Override a parameter: `stage.key=value` (repeatable).
+        #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// List or show recorded runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+        /// Runs folder holding the ledger.
+        #[arg(long, value_name = "DIR", default_value = "runs", global = true)]
+        runs: PathBuf,
+    },
     /// Check a pipeline file without reading any data.
     Validate {
         /// The pipeline file (TOML).
@@ -99,6 +130,21 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// Runs, newest first.
+    List {
+        /// Only runs of this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// One run and its stages.
+    Show {
+        /// The run id.
+        run_id: String,
+    },
+}
+
 #[derive(Debug, Args)]
 struct RunArgs {
     /// Count events before this date (YYYY-MM-DD); default: every event.
@@ -113,6 +159,15 @@ struct RunArgs {
     /// Override a parameter: `stage.key=value` (repeatable).
     #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
     set: Vec<String>,
+    /// Rerun every stage, even those whose inputs, parameters and code are unchanged.
+    #[arg(long)]
+    force: bool,
+    /// Continue a failed or killed run from its first unfinished stage.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "as_of")]
+    resume: Option<String>,
+    /// Print the plan and what would be skipped, then stop.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// An error carrying the exit code it should end the process with.
@@ -193,6 +248,103 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
             )?;
             run_plan(cli, &plan, run)
         }
+        Command::Backfill {
+            pipeline,
+            from,
+            to,
+            out,
+            runs,
+            force,
+            set,
+        } => {
+            if from > to {
+                return Err(Failure {
+                    code: exit_codes::USAGE,
+                    error: anyhow::anyhow!("`--from` {from} is after `--to` {to}"),
+                });
+            }
+            let plan = userlens_pipeline::load(pipeline, &overrides(set)?)?;
+            let root = runs.clone().unwrap_or_else(|| plan.runs.clone());
+            let ledger = userlens_pipeline::Ledger::open(&root)?;
+            for date in from.iter_days().take_while(|d| d <= to) {
+                if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string())? {
+                    println!("{date}: done already (run {}), skipped", done.run_id);
+                } else {
+                    let args = RunArgs {
+                        as_of: Some(date),
+                        out: out.clone(),
+                        runs: runs.clone(),
+                        set: Vec::new(),
+                        force: *force,
+                        resume: None,
+                        dry_run: false,
+                    };
+                    run_plan(cli, &plan, &args)?;
+                }
+            }
+            Ok(())
+        }
+        Command::Runs { command, runs } => {
+            let ledger = userlens_pipeline::Ledger::open(runs)?;
+            let mut out = std::io::stdout().lock();
+            match command {
+                RunsCommand::List { pipeline } => {
+                    writeln!(
+                        out,
+                        "{:<36} {:<12} {:<10} {:<8} started",
+                        "run", "pipeline", "as of", "status"
+                    )?;
+                    for run in ledger.runs(pipeline.as_deref())? {
+                        writeln!(
+                            out,
+                            "{:<36} {:<12} {:<10} {:<8} {}",
+                            run.run_id, run.pipeline, run.as_of, run.status, run.started_at
+                        )?;
+                    }
+                }
+                RunsCommand::Show { run_id } => {
+                    let Some(run) = ledger.run(run_id)? else {
+                        return Err(Failure {
+                            code: exit_codes::USAGE,
+                            error: anyhow::anyhow!(
+                                "no run `{run_id}` in the ledger under `{}`",
+                                runs.display()
+                            ),
+                        });
+                    };
+                    writeln!(
+                        out,
+                        "run {} of `{}`, as of {}: {}",
+                        run.run_id, run.pipeline, run.as_of, run.status
+                    )?;
+                    writeln!(
+                        out,
+                        "started {}, finished {}",
+                        run.started_at,
+                        run.finished_at.as_deref().unwrap_or("-")
+                    )?;
+                    writeln!(out, "folder {}", run.run_dir)?;
+                    if let Some(error) = &run.error {
+                        writeln!(out, "error: {error}")?;
+                    }
+                    for stage in ledger.stages(run_id)? {
+                        writeln!(
+                            out,
+                            "  {}. {:<12} {:<8} {:>8.2}s  {} rows in, {} out, {} attempt(s)  {}",
+                            stage.position + 1,
+                            stage.stage,
+                            stage.status,
+                            stage.seconds,
+                            stage.rows_in,
+                            stage.rows_out,
+                            stage.attempts,
+                            stage.artifact_dir
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Validate { pipeline, set } => {
             let plan = userlens_pipeline::load(pipeline, &overrides(set)?)?;
             let mut out = std::io::stdout().lock();
@@ -256,7 +408,32 @@ fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         as_of: args.as_of,
         output: args.out.clone(),
         runs: args.runs.clone(),
+        force: args.force,
+        resume: args.resume.clone(),
     };
+    if args.dry_run {
+        let stages = userlens_pipeline::dry_run(plan, &options)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "dry run of `{}` (nothing is read or written):",
+            plan.name
+        )?;
+        for (i, stage) in stages.iter().enumerate() {
+            let action = match &stage.reuse {
+                Some(run) => format!("skip (unchanged since run {run})"),
+                None => "run".to_string(),
+            };
+            writeln!(
+                out,
+                "  {}. {} ({}): {action}",
+                i + 1,
+                stage.name,
+                stage.uses
+            )?;
+        }
+        return Ok(());
+    }
     let mut renderer = Renderer::new(cli.log_format, cli.quiet);
     let result = userlens_pipeline::run(plan, &options, &mut |event| renderer.handle(event));
     renderer.finish();
@@ -306,9 +483,46 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
         }
         writeln!(out)?;
     }
+    if let Some(stability) = &record.stability {
+        writeln!(
+            out,
+            "persona ids kept from run {}: {} matched, new {}, retired {}, adjusted Rand index {}",
+            stability["against_run"].as_str().unwrap_or("-"),
+            stability["matched"],
+            stability["new_personas"],
+            stability["retired_personas"],
+            stability["adjusted_rand_index"]
+                .as_f64()
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
+        )?;
+    }
+    if let Some(drift) = &record.drift {
+        writeln!(
+            out,
+            "drift against run {}: {} warnings, {} alerts, volume ratio {}",
+            drift["against_run"].as_str().unwrap_or("-"),
+            drift["warnings"],
+            drift["alerts"],
+            drift["volume_ratio"]
+                .as_f64()
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+        )?;
+    }
+    let skipped = record
+        .stages
+        .iter()
+        .filter(|s| s.status == "skipped")
+        .count();
+    if skipped > 0 {
+        writeln!(
+            out,
+            "{skipped} of {} stages unchanged and skipped (--force reruns them)",
+            record.stages.len()
+        )?;
+    }
     writeln!(out, "outputs in {}:", summary.output_dir.display())?;
     for file in &record.outputs {
-        writeln!(out, "  {file}")?;
+        writeln!(out, "  {}", summary.output_dir.join(file).display())?;
     }
     writeln!(out, "run folder: {}", summary.run_dir.display())?;
     Ok(())

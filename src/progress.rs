@@ -59,6 +59,24 @@ impl Renderer {
                 } => {
                     serde_json::json!({"event": "stage_finished", "index": index, "stage": name, "seconds": seconds, "rows": rows})
                 }
+                Progress::StageSkipped {
+                    index,
+                    name,
+                    reused_from,
+                } => {
+                    serde_json::json!({"event": "stage_skipped", "index": index, "stage": name, "reused_from": reused_from})
+                }
+                Progress::Retrying {
+                    name,
+                    attempt,
+                    delay_seconds,
+                    error,
+                } => {
+                    serde_json::json!({"event": "stage_retrying", "stage": name, "attempt": attempt, "delay_seconds": delay_seconds, "error": error})
+                }
+                Progress::Warning(message) => {
+                    serde_json::json!({"event": "warning", "message": message})
+                }
             };
             eprintln!("{line}");
             return;
@@ -100,16 +118,45 @@ impl Renderer {
                     self.total,
                     thousands(*rows)
                 );
-                match &self.bar {
-                    Some(bar) => {
-                        bar.println(line);
-                        bar.inc(1);
-                    }
-                    None => eprintln!("{line}"),
-                }
+                self.line(line, true);
             }
+            Progress::StageSkipped {
+                index,
+                name,
+                reused_from,
+            } => {
+                let line = format!(
+                    "[{}/{}] {name} unchanged, skipped (artifact of run {reused_from})",
+                    index + 1,
+                    self.total
+                );
+                self.line(line, true);
+            }
+            Progress::Retrying {
+                name,
+                attempt,
+                delay_seconds,
+                error,
+            } => {
+                let line =
+                    format!("{name} failed ({error}); attempt {attempt} in {delay_seconds:.1}s");
+                self.line(line, false);
+            }
+            Progress::Warning(message) => self.line(format!("warning: {message}"), false),
         }
         let _ = std::io::stderr().flush();
+    }
+
+    fn line(&self, line: String, step: bool) {
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                if step {
+                    bar.inc(1);
+                }
+            }
+            None => eprintln!("{line}"),
+        }
     }
 
     /// Clears the bar.

@@ -1,60 +1,10 @@
 //! Integration tests: the real `userlens` binary on real files in a temp dir.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn userlens(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_userlens"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the userlens binary runs")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).expect("csv opens");
-    let headers = reader.headers().expect("header").clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("record");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-/// Generates `users` users of known personas into `dir`.
-fn generate(dir: &Path, users: usize, seed: u64) {
-    let out = userlens(
-        &[
-            "generate",
-            "--users",
-            &users.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--out",
-            "events.csv",
-            "--truth",
-            "truth.csv",
-        ],
-        dir,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
+use common::{generate, read_csv, repo, text, userlens};
 
 #[test]
 fn recovers_the_generating_personas() {
@@ -315,8 +265,9 @@ fn missing_events_file_is_refused_with_its_name() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr)
-            .contains("error: stage `ingest` refused the input: failed to read `nope.csv`: No such file"),
+        text(&out.stderr).contains(
+            "error: stage `ingest` refused the input: failed to read `nope.csv`: No such file"
+        ),
         "{}",
         text(&out.stderr)
     );

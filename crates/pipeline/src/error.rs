@@ -87,6 +87,30 @@ pub enum Error {
     /// Writing the run's files failed.
     #[error(transparent)]
     Output(#[from] userlens_report::Error),
+    /// Another run of the pipeline holds its lock.
+    #[error(
+        "another run of `{pipeline}` holds the lock `{path}` ({holder}); try again when it has finished"
+    )]
+    Locked {
+        /// Pipeline name.
+        pipeline: String,
+        /// What the lock file says of its holder.
+        holder: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The ledger database failed.
+    #[error("failed to use the run ledger `{path}`")]
+    Ledger {
+        /// Database file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A previous run cannot be resumed.
+    #[error("{0}")]
+    Resume(String),
     /// The run folder could not be prepared.
     #[error("failed to prepare `{path}`")]
     Io {
@@ -102,11 +126,16 @@ impl Error {
     /// The class that decides the exit code.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::File(_) | Error::ReadFile { .. } | Error::Override(_) | Error::Usage(_) => {
-                ErrorClass::Usage
-            }
+            Error::File(_)
+            | Error::ReadFile { .. }
+            | Error::Override(_)
+            | Error::Usage(_)
+            | Error::Resume(_) => ErrorClass::Usage,
+            Error::Locked { .. } => ErrorClass::Locked,
             Error::Refused { .. } => ErrorClass::DataRefused,
-            Error::Stage { .. } | Error::Output(_) | Error::Io { .. } => ErrorClass::StageFailed,
+            Error::Stage { .. } | Error::Output(_) | Error::Io { .. } | Error::Ledger { .. } => {
+                ErrorClass::StageFailed
+            }
         }
     }
 }

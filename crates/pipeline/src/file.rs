@@ -16,6 +16,8 @@ pub(crate) struct RawHeader {
     pub seed: Option<u64>,
     pub output: Option<PathBuf>,
     pub runs: Option<PathBuf>,
+    #[serde(default)]
+    pub gates: crate::plan::Gates,
 }
 
 /// One `[stages.<name>]` table.
@@ -27,6 +29,10 @@ pub(crate) struct RawStage {
     pub needs: Vec<Spanned<String>>,
     #[serde(default)]
     pub with: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub retry_delay: Option<Spanned<String>>,
 }
 
 /// The whole file.

@@ -16,17 +16,23 @@
 //! println!("{} personas", summary.personas.len());
 //! ```
 
+pub mod drift;
 mod error;
 mod file;
+pub mod ledger;
+mod lock;
 mod plan;
 mod run;
 
 pub use error::{Error, ErrorClass, FileError, Result};
+pub use ledger::{Ledger, RunRow, StageRow};
+pub use lock::PipelineLock;
 pub use plan::{
-    Override, Plan, PlannedStage, ReportParams, STAGE_KINDS, StageKind, load, load_str,
+    Gates, Override, Plan, PlannedStage, ReportParams, STAGE_KINDS, StageKind, load, load_str,
 };
 pub use run::{
-    PersonaSummary, Progress, Rows, RunOptions, RunRecord, RunSummary, StageRecord, run,
+    PersonaSummary, PlannedRun, Progress, Rows, RunOptions, RunRecord, RunSummary, StageRecord,
+    dry_run, run,
 };
 
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the

@@ -59,6 +59,15 @@ impl StageKind {
         }
     }
 
+    /// Optional tables the stage may also produce (drift, migration).
+    pub fn extra_tables(&self) -> &'static [&'static str] {
+        match self {
+            StageKind::Features { .. } => &["drift"],
+            StageKind::Profile(_) => &["migration"],
+            _ => &[],
+        }
+    }
+
     /// Tables the stage needs from the stages it names in `needs`.
     pub fn requires(&self) -> &'static [&'static str] {
         match self {
@@ -68,6 +77,20 @@ impl StageKind {
             StageKind::Report(_) => &["assignments", "personas"],
         }
     }
+}
+
+/// Quality gates of a pipeline (`[pipeline.gates]`): a run that fails one is
+/// refused with exit code 3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    /// Refuse when kept events fall below this share of the previous run's.
+    pub min_volume_ratio: Option<f64>,
+    /// Refuse when kept events rise above this multiple of the previous run's.
+    pub max_volume_ratio: Option<f64>,
+    /// Refuse when a feature drifts this much: `"warning"` or `"alert"` (PSI above
+    /// 0.1 or 0.25); absent, drift is only reported.
+    pub fail_on_drift: Option<crate::drift::Level>,
 }
 
 /// One stage of a plan.
@@ -81,6 +104,10 @@ pub struct PlannedStage {
     pub needs: Vec<usize>,
     /// Parameters as given (after `--set`), for the run record and cache keys.
     pub params: serde_json::Value,
+    /// Extra attempts after a failure.
+    pub retries: u32,
+    /// Wait before the first retry; doubled before each further one.
+    pub retry_delay: std::time::Duration,
 }
 
 /// A validated pipeline: stages in an order where every stage follows its needs.
@@ -100,6 +127,8 @@ pub struct Plan {
     pub runs: PathBuf,
     /// Stages in run order.
     pub stages: Vec<PlannedStage>,
+    /// Quality gates.
+    pub gates: Gates,
 }
 
 /// A `--set stage.key=value` override.
@@ -259,11 +288,26 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
             .as_ref()
             .map(|w| serde_json::to_value(w.get_ref()).unwrap_or(serde_json::Value::Null))
             .unwrap_or(serde_json::Value::Null);
+        let retry_delay = match &stage.retry_delay {
+            None => std::time::Duration::from_secs(1),
+            Some(text) => humantime::parse_duration(text.get_ref()).map_err(|e| {
+                source.error_at(
+                    text.span().start,
+                    format!(
+                        "stage `{stage_name}`: `retry_delay` {:?} is not a duration: {e}",
+                        text.get_ref()
+                    ),
+                    Some("write it like \"30s\", \"2m\" or \"500ms\"".into()),
+                )
+            })?,
+        };
         stages.push(PlannedStage {
             name: stage_name.clone(),
             kind,
             needs: stage_needs,
             params,
+            retries: stage.retries,
+            retry_delay,
         });
     }
     Ok(Plan {
@@ -277,6 +321,7 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
         description: header.description.clone(),
         seed: header.seed.unwrap_or(42),
         stages,
+        gates: header.gates.clone(),
     })
 }
 

@@ -1,5 +1,6 @@
-//! Running a plan: stages in order, artifacts in the run folder, outputs and the
-//! run record written atomically.
+//! Running a plan: a lock per pipeline, stages in order with retries, artifacts in
+//! the run folder, skip-unchanged and resume through the ledger, stable persona ids
+//! and drift against the last good run, and outputs published all at once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,11 +8,22 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
 use polars::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use userlens_model::columns;
 
+use crate::drift;
 use crate::error::{Error, Result};
+use crate::ledger::{Ledger, RunRow, StageRow};
+use crate::lock::PipelineLock;
 use crate::plan::{Plan, PlannedStage, StageKind, inputs_of};
+
+/// Bumped when a stage's output for the same inputs and parameters changes, so
+/// that skip-unchanged never reuses an artifact made by different code.
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.1");
+
+/// Centroids further apart than this (in standard deviations, over all features)
+/// are different personas, whatever the assignment says.
+const MAX_MATCH_DISTANCE: f64 = 2.0;
 
 /// Options of one run that do not belong in the pipeline file.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +35,10 @@ pub struct RunOptions {
     pub output: Option<PathBuf>,
     /// Runs folder instead of the pipeline's.
     pub runs: Option<PathBuf>,
+    /// Rerun every stage even when a finished artifact has the same key.
+    pub force: bool,
+    /// Continue this failed or killed run from its first unfinished stage.
+    pub resume: Option<String>,
 }
 
 /// What the runner reports while it works.
@@ -57,6 +73,28 @@ pub enum Progress {
         /// Rows of its main output table.
         rows: u64,
     },
+    /// A stage was not run: a finished artifact with the same key was reused.
+    StageSkipped {
+        /// 0-based position.
+        index: usize,
+        /// Stage name.
+        name: String,
+        /// The run whose artifact was reused.
+        reused_from: String,
+    },
+    /// A stage failed and will be tried again.
+    Retrying {
+        /// Stage name.
+        name: String,
+        /// The attempt about to start (2 = first retry).
+        attempt: u32,
+        /// Wait before it, in seconds.
+        delay_seconds: f64,
+        /// Why the previous attempt failed.
+        error: String,
+    },
+    /// Something the operator should know.
+    Warning(String),
 }
 
 /// Record of one stage in `run.json`.
@@ -66,14 +104,19 @@ pub struct StageRecord {
     pub name: String,
     /// Stage kind.
     pub uses: &'static str,
-    /// `ok` or `failed`.
+    /// `ok`, `skipped` or `failed`.
     pub status: &'static str,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Attempts made.
+    pub attempts: u32,
     /// Rows of its main output.
     pub rows_out: u64,
-    /// Artifacts written to the run folder.
-    pub artifacts: Vec<String>,
+    /// Folder of its artifacts.
+    pub artifacts: String,
+    /// The run whose artifact was reused, when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
     /// Peak resident memory of the process so far, in MiB (Linux).
     pub peak_rss_mib: Option<f64>,
     /// Error text when it failed.
@@ -82,7 +125,7 @@ pub struct StageRecord {
 }
 
 /// Row counts of the run's input.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rows {
     /// Rows read.
     pub read: u64,
@@ -140,10 +183,16 @@ pub struct RunRecord {
     pub stages: Vec<StageRecord>,
     /// Parameters of every stage as given.
     pub params: BTreeMap<String, serde_json::Value>,
-    /// Persona model summary (k, quality metrics).
+    /// Persona model (k, quality metrics, centroids).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub personas: Option<serde_json::Value>,
-    /// Output files written.
+    /// Persona ids against the last good run: matches, adjusted Rand index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stability: Option<serde_json::Value>,
+    /// Drift against the last good run: volume, schema, PSI warnings and alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<serde_json::Value>,
+    /// Output files written (relative to the output folder).
     pub outputs: Vec<String>,
     /// Error text of a failed run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,20 +208,75 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Output folder.
     pub output_dir: PathBuf,
-    /// Personas, largest first.
+    /// Personas, by id.
     pub personas: Vec<PersonaSummary>,
+}
+
+/// What a stage tells the run besides its tables; saved as `meta.json` beside its
+/// artifacts so a skipped or resumed stage restores it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StageMeta {
+    inputs: Vec<userlens_ingest::FileInfo>,
+    rows: Option<Rows>,
+    users: Option<u64>,
+    as_of: Option<i64>,
+    personas: Option<serde_json::Value>,
+    stability: Option<serde_json::Value>,
+    drift: Option<serde_json::Value>,
+    /// Output files the stage wrote, relative to the output folder; copies are kept
+    /// under `files/` in the stage's artifact folder.
+    files: Vec<String>,
+}
+
+/// The last good run, for stable ids and drift.
+struct Previous {
+    run_id: String,
+    /// Stage name -> artifact folder.
+    artifacts: BTreeMap<String, PathBuf>,
+    rows: Option<Rows>,
 }
 
 /// Mutable state of a run shared by the stage adapters.
 struct Context<'a> {
     plan: &'a Plan,
-    output_dir: PathBuf,
+    staging: PathBuf,
     as_of: Option<i64>,
     as_of_given: bool,
+    previous: Option<Previous>,
     inputs: Vec<userlens_ingest::FileInfo>,
     rows: Rows,
-    personas_meta: Option<serde_json::Value>,
+    personas: Option<serde_json::Value>,
+    stability: Option<serde_json::Value>,
+    drift: Option<serde_json::Value>,
     outputs: Vec<String>,
+}
+
+impl Context<'_> {
+    fn absorb(&mut self, meta: &StageMeta) {
+        self.inputs.extend(meta.inputs.iter().cloned());
+        if let Some(rows) = &meta.rows {
+            self.rows.read += rows.read;
+            self.rows.kept += rows.kept;
+            self.rows.quarantined += rows.quarantined;
+            self.rows.duplicates += rows.duplicates;
+        }
+        if let Some(users) = meta.users {
+            self.rows.users = users;
+        }
+        if meta.as_of.is_some() {
+            self.as_of = meta.as_of;
+        }
+        for (slot, value) in [
+            (&mut self.personas, &meta.personas),
+            (&mut self.stability, &meta.stability),
+            (&mut self.drift, &meta.drift),
+        ] {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        }
+        self.outputs.extend(meta.files.iter().cloned());
+    }
 }
 
 /// What a stage hands on: named tables.
@@ -191,33 +295,229 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for StageError {
     }
 }
 
-/// Runs a plan from its first stage to its last.
+fn refused(message: String) -> StageError {
+    StageError::Refused(message.into())
+}
+
+/// A stage of a dry run: its key and whether it would be skipped.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRun {
+    /// Stage name.
+    pub name: String,
+    /// Stage kind.
+    pub uses: &'static str,
+    /// Cache key.
+    pub key: String,
+    /// The run whose artifact would be reused.
+    pub reuse: Option<String>,
+}
+
+fn as_of_label(as_of: Option<NaiveDate>) -> String {
+    as_of.map_or_else(|| "latest".to_string(), |d| d.to_string())
+}
+
+fn runs_root(plan: &Plan, options: &RunOptions) -> PathBuf {
+    options.runs.clone().unwrap_or_else(|| plan.runs.clone())
+}
+
+/// `{as_of}` in the output path becomes the run's as-of date (`latest` without one),
+/// so each date of a nightly pipeline has its own partition.
+fn output_dir(plan: &Plan, options: &RunOptions, as_of: &str) -> PathBuf {
+    let dir = options
+        .output
+        .clone()
+        .unwrap_or_else(|| plan.output.clone());
+    PathBuf::from(dir.to_string_lossy().replace("{as_of}", as_of))
+}
+
+/// Cache keys of every stage, in plan order.
+fn cache_keys(plan: &Plan, as_of: &str, output: &Path) -> Result<Vec<String>> {
+    let mut keys: Vec<String> = Vec::with_capacity(plan.stages.len());
+    for stage in &plan.stages {
+        let mut hasher = blake3::Hasher::new();
+        let mut put = |part: &str| {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        };
+        put(CODE_VERSION);
+        put(&plan.name);
+        put(&stage.name);
+        put(stage.kind.name());
+        put(&stage.params.to_string());
+        put(&plan.seed.to_string());
+        put(as_of);
+        for &need in &stage.needs {
+            put(&keys[need]);
+        }
+        let files: Vec<PathBuf> = match &stage.kind {
+            StageKind::Ingest(source) => vec![source.path().to_path_buf()],
+            StageKind::Features {
+                users: Some(users), ..
+            } => vec![users.clone()],
+            _ => Vec::new(),
+        };
+        for file in files {
+            // A missing file gets no fingerprint: the stage runs and reports it.
+            match userlens_ingest::fingerprint(&file) {
+                Ok(info) => put(&info.blake3),
+                Err(_) => put("missing"),
+            }
+        }
+        if matches!(stage.kind, StageKind::Report(_)) {
+            put(&output.display().to_string());
+        }
+        keys.push(hasher.finalize().to_hex().to_string());
+    }
+    Ok(keys)
+}
+
+/// What a run would do, without doing it.
+pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
+    let label = as_of_label(options.as_of);
+    let output = output_dir(plan, options, &label);
+    let keys = cache_keys(plan, &label, &output)?;
+    let root = runs_root(plan, options);
+    let ledger = Ledger::open(&root)?;
+    let mut stages = Vec::with_capacity(plan.stages.len());
+    let mut upstream_runs = true;
+    for (stage, key) in plan.stages.iter().zip(keys) {
+        let reuse = if options.force || !upstream_runs {
+            None
+        } else {
+            ledger
+                .finished_stage(&key)?
+                .filter(|row| Path::new(&row.artifact_dir).is_dir())
+                .map(|row| row.run_id)
+        };
+        upstream_runs &= reuse.is_some();
+        stages.push(PlannedRun {
+            name: stage.name.clone(),
+            uses: stage.kind.name(),
+            key,
+            reuse,
+        });
+    }
+    Ok(stages)
+}
+
+/// Runs a plan, or resumes a run of it.
 pub fn run(
     plan: &Plan,
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunSummary> {
+    let root = runs_root(plan, options);
+    let lock = PipelineLock::acquire(&root, &plan.name)?;
+    if let Some(pid) = lock.stale_pid {
+        let message = format!(
+            "took over the lock of `{}` left by process {pid}, which is no longer running",
+            plan.name
+        );
+        tracing::warn!("{message}");
+        progress(&Progress::Warning(message));
+    }
+    let ledger = Ledger::open(&root)?;
     let started = Utc::now();
-    let runs_root = options.runs.clone().unwrap_or_else(|| plan.runs.clone());
-    let output_dir = options
-        .output
-        .clone()
-        .unwrap_or_else(|| plan.output.clone());
-    let as_of_label = options
-        .as_of
-        .map_or_else(|| "latest".to_string(), |d| d.to_string());
-    let (run_id, run_dir) = new_run_dir(&runs_root.join(&plan.name), &as_of_label, started)?;
+
+    let (run_id, run_dir, as_of) = match &options.resume {
+        Some(id) => {
+            let row = ledger.run(id)?.ok_or_else(|| {
+                Error::Resume(format!("no run `{id}` in the ledger `{}`", root.display()))
+            })?;
+            if row.pipeline != plan.name {
+                return Err(Error::Resume(format!(
+                    "run `{id}` is of pipeline `{}`, not `{}`",
+                    row.pipeline, plan.name
+                )));
+            }
+            if row.status == "ok" {
+                return Err(Error::Resume(format!(
+                    "run `{id}` finished; there is nothing to resume"
+                )));
+            }
+            let as_of = match row.as_of.as_str() {
+                "latest" => None,
+                date => Some(date.parse::<NaiveDate>().map_err(|e| {
+                    Error::Resume(format!(
+                        "run `{id}` has an unreadable as-of date {date:?}: {e}"
+                    ))
+                })?),
+            };
+            (row.run_id, PathBuf::from(row.run_dir), as_of)
+        }
+        None => {
+            let label = as_of_label(options.as_of);
+            let (id, dir) = new_run_dir(&root.join(&plan.name), &label, started)?;
+            (id, dir, options.as_of)
+        }
+    };
+    let label = as_of_label(as_of);
+    let output = output_dir(plan, options, &label);
+    recover_output(&output)?;
+    let staging = sibling(&output, &format!("staging-{run_id}"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|source| Error::Io {
+            path: staging.clone(),
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|source| Error::Io {
+        path: staging.clone(),
+        source,
+    })?;
+
+    let mut run_row = RunRow {
+        run_id: run_id.clone(),
+        pipeline: plan.name.clone(),
+        as_of: label.clone(),
+        status: "running".into(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        finished_at: None,
+        run_dir: run_dir.display().to_string(),
+        error: None,
+    };
+    ledger.put_run(&run_row)?;
+
+    let previous = match ledger.last_ok_run(&plan.name, &label, &run_id)? {
+        Some(row) => Some(Previous {
+            artifacts: ledger
+                .stages(&row.run_id)?
+                .into_iter()
+                .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
+                .collect(),
+            rows: std::fs::read(Path::new(&row.run_dir).join("run.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|record| serde_json::from_value(record["rows"].clone()).ok()),
+            run_id: row.run_id,
+        }),
+        None => None,
+    };
+    let finished_here: BTreeMap<String, StageRow> = if options.resume.is_some() {
+        ledger
+            .stages(&run_id)?
+            .into_iter()
+            .filter(|s| s.status == "ok" || s.status == "skipped")
+            .map(|s| (s.stage.clone(), s))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+
+    let keys = cache_keys(plan, &label, &output)?;
     let mut ctx = Context {
         plan,
-        output_dir: output_dir.clone(),
-        as_of: options
-            .as_of
+        staging: staging.clone(),
+        as_of: as_of
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|t| t.and_utc().timestamp_micros()),
-        as_of_given: options.as_of.is_some(),
+        as_of_given: as_of.is_some(),
+        previous,
         inputs: Vec::new(),
         rows: Rows::default(),
-        personas_meta: None,
+        personas: None,
+        stability: None,
+        drift: None,
         outputs: Vec::new(),
     };
     progress(&Progress::RunStarted {
@@ -229,44 +529,125 @@ pub fn run(
     let mut outputs: Vec<Tables> = Vec::with_capacity(plan.stages.len());
     let mut records = Vec::with_capacity(plan.stages.len());
     let mut failure: Option<(Error, &'static str)> = None;
+    let mut upstream_reused = true;
     for (index, stage) in plan.stages.iter().enumerate() {
-        progress(&Progress::StageStarted {
-            index,
-            name: stage.name.clone(),
-            uses: stage.kind.name(),
-        });
+        let key = &keys[index];
+        let stage_dir = run_dir.join(&stage.name);
+        let reusable = finished_here
+            .get(&stage.name)
+            .filter(|row| row.cache_key == *key)
+            .cloned()
+            .or_else(|| {
+                if options.force || !upstream_reused {
+                    return None;
+                }
+                ledger.finished_stage(key).ok().flatten()
+            })
+            .filter(|row| Path::new(&row.artifact_dir).join("meta.json").is_file());
         let clock = Instant::now();
-        let result = run_stage(&mut ctx, stage, &outputs);
-        let seconds = clock.elapsed().as_secs_f64();
         let mut record = StageRecord {
             name: stage.name.clone(),
             uses: stage.kind.name(),
             status: "ok",
-            seconds,
+            seconds: 0.0,
+            attempts: 0,
             rows_out: 0,
-            artifacts: Vec::new(),
-            peak_rss_mib: peak_rss_mib(),
+            artifacts: relative(&stage_dir, &run_dir),
+            reused_from: None,
+            peak_rss_mib: None,
             error: None,
         };
+        let result = match &reusable {
+            Some(row) => {
+                let dir = PathBuf::from(&row.artifact_dir);
+                let loaded = load_stage(&dir, stage, &staging);
+                if loaded.is_ok() {
+                    record.status = "skipped";
+                    record.reused_from = Some(row.run_id.clone());
+                    record.artifacts = dir.display().to_string();
+                    progress(&Progress::StageSkipped {
+                        index,
+                        name: stage.name.clone(),
+                        reused_from: row.run_id.clone(),
+                    });
+                }
+                loaded.map(|(tables, meta)| (tables, meta, dir, row.content_hash.clone()))
+            }
+            None => Err(StageError::Run(Error::Usage(String::new()))),
+        };
+        let result = match result {
+            Ok(done) => Ok(done),
+            Err(_) => {
+                upstream_reused = false;
+                progress(&Progress::StageStarted {
+                    index,
+                    name: stage.name.clone(),
+                    uses: stage.kind.name(),
+                });
+                let mut attempt = 1;
+                loop {
+                    record.attempts = attempt;
+                    match run_stage(&mut ctx, stage, &outputs) {
+                        Ok((mut tables, meta)) => {
+                            let hash = save_stage(&stage_dir, &mut tables, &meta, &staging)?;
+                            break Ok((tables, meta, stage_dir.clone(), hash));
+                        }
+                        Err(StageError::Failed(e)) if attempt <= stage.retries => {
+                            let delay = stage.retry_delay * 2u32.saturating_pow(attempt - 1);
+                            progress(&Progress::Retrying {
+                                name: stage.name.clone(),
+                                attempt: attempt + 1,
+                                delay_seconds: delay.as_secs_f64(),
+                                error: error_chain(e.as_ref()),
+                            });
+                            std::thread::sleep(delay);
+                            attempt += 1;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+        };
+        record.seconds = clock.elapsed().as_secs_f64();
+        record.peak_rss_mib = peak_rss_mib();
         match result {
-            Ok(mut tables) => {
+            Ok((tables, meta, dir, hash)) => {
+                ctx.absorb(&meta);
                 record.rows_out = tables
                     .get(stage.kind.provides().first().copied().unwrap_or(""))
                     .map_or(0, |df| df.height() as u64);
-                let stage_dir = run_dir.join(&stage.name);
-                for (name, df) in tables.iter_mut() {
-                    let path = stage_dir.join(format!("{name}.parquet"));
-                    userlens_report::write_parquet(df, &path)?;
-                    record.artifacts.push(relative(&path, &run_dir));
+                if record.status == "ok" {
+                    progress(&Progress::StageFinished {
+                        index,
+                        name: stage.name.clone(),
+                        seconds: record.seconds,
+                        rows: record.rows_out,
+                    });
                 }
-                progress(&Progress::StageFinished {
-                    index,
-                    name: stage.name.clone(),
-                    seconds,
-                    rows: record.rows_out,
-                });
+                ledger.put_stage(&StageRow {
+                    run_id: run_id.clone(),
+                    stage: stage.name.clone(),
+                    position: index as i64,
+                    status: record.status.into(),
+                    seconds: record.seconds,
+                    rows_in: rows_in(stage, &outputs),
+                    rows_out: record.rows_out as i64,
+                    attempts: i64::from(record.attempts),
+                    cache_key: key.clone(),
+                    artifact_dir: dir.display().to_string(),
+                    content_hash: hash,
+                    error: None,
+                })?;
                 records.push(record);
                 outputs.push(tables);
+                if let Some(refusal) = check_gates(&ctx, stage) {
+                    let error = Error::Refused {
+                        stage: stage.name.clone(),
+                        source: refusal.into(),
+                    };
+                    failure = Some((error, "refused"));
+                    break;
+                }
             }
             Err(e) => {
                 let (error, status) = match e {
@@ -288,6 +669,20 @@ pub fn run(
                 };
                 record.status = "failed";
                 record.error = Some(error_chain(&error));
+                ledger.put_stage(&StageRow {
+                    run_id: run_id.clone(),
+                    stage: stage.name.clone(),
+                    position: index as i64,
+                    status: "failed".into(),
+                    seconds: record.seconds,
+                    rows_in: rows_in(stage, &outputs),
+                    rows_out: 0,
+                    attempts: i64::from(record.attempts),
+                    cache_key: key.clone(),
+                    artifact_dir: stage_dir.display().to_string(),
+                    content_hash: String::new(),
+                    error: record.error.clone(),
+                })?;
                 records.push(record);
                 failure = Some((error, status));
                 break;
@@ -296,11 +691,14 @@ pub fn run(
     }
 
     let personas = persona_summary(plan, &outputs);
+    let status = failure.as_ref().map_or("ok", |(_, s)| *s);
+    let mut outputs_written = ctx.outputs.clone();
+    outputs_written.push("run.json".into());
     let record = RunRecord {
         pipeline: plan.name.clone(),
         pipeline_file: plan.path.display().to_string(),
         run_id: run_id.clone(),
-        status: failure.as_ref().map_or("ok", |(_, s)| *s),
+        status,
         as_of: ctx
             .as_of
             .and_then(chrono::DateTime::from_timestamp_micros)
@@ -311,7 +709,7 @@ pub fn run(
             "derived from the data"
         },
         seed: plan.seed,
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        started_at: run_row.started_at.clone(),
         finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         versions: BTreeMap::from([
             ("userlens", env!("CARGO_PKG_VERSION")),
@@ -325,21 +723,220 @@ pub fn run(
             .iter()
             .map(|s| (s.name.clone(), s.params.clone()))
             .collect(),
-        personas: ctx.personas_meta.clone(),
-        outputs: ctx.outputs.clone(),
+        personas: ctx.personas.clone(),
+        stability: ctx.stability.clone(),
+        drift: ctx.drift.clone(),
+        outputs: outputs_written,
         error: failure.as_ref().map(|(e, _)| error_chain(e)),
     };
     userlens_report::write_json(&record, &run_dir.join("run.json"))?;
-    userlens_report::write_json(&record, &output_dir.join("run.json"))?;
+    // A failed run leaves the previous outputs in place (and stays resumable); an
+    // ok or refused run replaces them as a whole.
+    if status != "failed" {
+        userlens_report::write_json(&record, &staging.join("run.json"))?;
+        publish(&staging, &output)?;
+    } else {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    run_row.status = status.into();
+    run_row.finished_at = Some(record.finished_at.clone());
+    run_row.error = record.error.clone();
+    ledger.put_run(&run_row)?;
+    drop(lock);
     if let Some((error, _)) = failure {
         return Err(error);
     }
     Ok(RunSummary {
         record,
         run_dir,
-        output_dir,
+        output_dir: output,
         personas,
     })
+}
+
+fn rows_in(stage: &PlannedStage, outputs: &[Tables]) -> i64 {
+    stage
+        .needs
+        .iter()
+        .filter_map(|&n| outputs.get(n))
+        .flat_map(|t| t.values())
+        .map(|df| df.height() as i64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The gates of the pipeline, checked after the stage that makes their numbers.
+fn check_gates(ctx: &Context<'_>, stage: &PlannedStage) -> Option<String> {
+    if !matches!(stage.kind, StageKind::Features { .. }) {
+        return None;
+    }
+    let gates = &ctx.plan.gates;
+    let previous_kept = ctx.previous.as_ref()?.rows.as_ref()?.kept;
+    if previous_kept > 0 {
+        let ratio = ctx.rows.kept as f64 / previous_kept as f64;
+        if let Some(min) = gates.min_volume_ratio
+            && ratio < min
+        {
+            return Some(format!(
+                "event volume fell to {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
+                ratio * 100.0,
+                ctx.rows.kept,
+                previous_kept,
+                min * 100.0
+            ));
+        }
+        if let Some(max) = gates.max_volume_ratio
+            && ratio > max
+        {
+            return Some(format!(
+                "event volume rose to {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
+                ratio * 100.0,
+                ctx.rows.kept,
+                previous_kept,
+                max * 100.0
+            ));
+        }
+    }
+    let level = gates.fail_on_drift?;
+    let drifted: Vec<String> = ctx
+        .drift
+        .as_ref()?
+        .get("features")?
+        .as_array()?
+        .iter()
+        .filter_map(|row| serde_json::from_value::<drift::FeatureDrift>(row.clone()).ok())
+        .filter(|row| row.level >= level)
+        .map(|row| format!("{} (psi {:.2})", row.feature, row.psi))
+        .collect();
+    (!drifted.is_empty()).then(|| {
+        format!(
+            "features drifted past the {} gate: {}",
+            level.name(),
+            drifted.join(", ")
+        )
+    })
+}
+
+/// Writes a stage's tables, its meta and copies of its output files; returns the
+/// content hash of the tables.
+fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    for (name, df) in tables.iter_mut() {
+        let path = dir.join(format!("{name}.parquet"));
+        userlens_report::write_parquet(df, &path)?;
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        hasher.update(name.as_bytes());
+        hasher.update(&bytes);
+    }
+    for file in &meta.files {
+        copy_file(&staging.join(file), &dir.join("files").join(file))?;
+    }
+    userlens_report::write_json(meta, &dir.join("meta.json"))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Loads a finished stage's tables and meta, and restores its output files.
+fn load_stage(
+    dir: &Path,
+    stage: &PlannedStage,
+    staging: &Path,
+) -> std::result::Result<(Tables, StageMeta), StageError> {
+    let bytes = std::fs::read(dir.join("meta.json"))?;
+    let meta: StageMeta = serde_json::from_slice(&bytes)?;
+    let mut tables = Tables::new();
+    for name in stage
+        .kind
+        .provides()
+        .iter()
+        .chain(stage.kind.extra_tables())
+    {
+        let path = dir.join(format!("{name}.parquet"));
+        if !path.is_file() {
+            continue;
+        }
+        let df = ParquetReader::new(std::fs::File::open(&path)?).finish()?;
+        tables.insert((*name).to_string(), df);
+    }
+    for file in &meta.files {
+        copy_file(&dir.join("files").join(file), &staging.join(file)).map_err(StageError::Run)?;
+    }
+    Ok((tables, meta))
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::copy(from, to).map_err(io(from))?;
+    Ok(())
+}
+
+/// `.<name>.<suffix>` beside `path`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let parent = path.parent().unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.{suffix}"))
+}
+
+/// Replaces `output` by `staging`: the old folder is renamed aside, the new one
+/// renamed in, then the old one removed. A reader sees the old outputs or the new
+/// ones, never a mix; a kill between the two renames is repaired by
+/// [`recover_output`] on the next run.
+fn publish(staging: &Path, output: &Path) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let old = sibling(output, &format!("old-{}", std::process::id()));
+    let had_output = output.exists();
+    if had_output {
+        std::fs::rename(output, &old).map_err(io(output))?;
+    }
+    std::fs::rename(staging, output).map_err(io(output))?;
+    if had_output {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// Puts back an output folder that a killed publish left renamed aside, and removes
+/// leftovers of killed runs.
+fn recover_output(output: &Path) -> Result<()> {
+    let Some(parent) = output.parent().filter(|p| p.is_dir()) else {
+        return Ok(());
+    };
+    let name = output
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = entry_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let path = entry.path();
+        if rest.starts_with("old-") && !output.exists() {
+            std::fs::rename(&path, output).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        } else if rest.starts_with("old-") || rest.starts_with("staging-") {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+    Ok(())
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -360,7 +957,7 @@ fn relative(path: &Path, base: &Path) -> String {
         .to_string()
 }
 
-/// `<as-of>-<start time>`, with a counter when two runs start in the same second.
+/// `<as-of>_<start time>`, with a counter when two runs start in the same second.
 fn new_run_dir(
     root: &Path,
     as_of: &str,
@@ -372,7 +969,8 @@ fn new_run_dir(
     };
     std::fs::create_dir_all(root).map_err(io(root))?;
     let stamp = started.format("%Y%m%dT%H%M%SZ");
-    for attempt in 0u32.. {
+    let mut attempt = 0u32;
+    loop {
         let id = if attempt == 0 {
             format!("{as_of}_{stamp}")
         } else {
@@ -381,11 +979,10 @@ fn new_run_dir(
         let dir = root.join(&id);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok((id, dir)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
             Err(e) => return Err(io(&dir)(e)),
         }
     }
-    unreachable!("the attempt counter is unbounded")
 }
 
 /// Peak resident set size of this process (VmHWM), Linux only.
@@ -407,13 +1004,33 @@ fn table<'a>(
     })
 }
 
+/// Reads a table from the previous good run's artifacts of a stage.
+fn previous_table(ctx: &Context<'_>, stage: &str, table: &str) -> Option<DataFrame> {
+    let dir = ctx.previous.as_ref()?.artifacts.get(stage)?;
+    let file = std::fs::File::open(dir.join(format!("{table}.parquet"))).ok()?;
+    ParquetReader::new(file).finish().ok()
+}
+
+fn write_output(
+    ctx: &Context<'_>,
+    meta: &mut StageMeta,
+    name: &str,
+    df: &DataFrame,
+) -> std::result::Result<(), StageError> {
+    userlens_report::write_csv(&mut df.clone(), &ctx.staging.join(name))
+        .map_err(|e| StageError::Run(e.into()))?;
+    meta.files.push(name.to_string());
+    Ok(())
+}
+
 fn run_stage(
     ctx: &mut Context<'_>,
     stage: &PlannedStage,
     outputs: &[Tables],
-) -> std::result::Result<Tables, StageError> {
+) -> std::result::Result<(Tables, StageMeta), StageError> {
     let inputs = inputs_of(stage, outputs);
     let mut tables = Tables::new();
+    let mut meta = StageMeta::default();
     match &stage.kind {
         StageKind::Ingest(source) => {
             let ingested = userlens_ingest::ingest(source).map_err(|e| match e {
@@ -428,19 +1045,20 @@ fn run_stage(
                 other => StageError::Failed(Box::new(other)),
             })?;
             let stats = &ingested.stats;
-            ctx.inputs.extend(stats.files.iter().cloned());
-            ctx.rows.read += stats.read;
-            ctx.rows.kept += stats.kept;
-            ctx.rows.quarantined += stats.quarantined;
-            ctx.rows.duplicates += stats.duplicates;
-            let mut quarantine = ingested.quarantine.clone();
-            let path = ctx.output_dir.join("quarantine.csv");
-            userlens_report::write_csv(&mut quarantine, &path)
-                .map_err(|e| StageError::Run(e.into()))?;
-            ctx.outputs.push(path.display().to_string());
-            stats
-                .check_gate(source.max_quarantine_share())
-                .map_err(|e| StageError::Refused(Box::new(e)))?;
+            meta.inputs = stats.files.clone();
+            meta.rows = Some(Rows {
+                read: stats.read,
+                kept: stats.kept,
+                quarantined: stats.quarantined,
+                duplicates: stats.duplicates,
+                users: 0,
+            });
+            write_output(ctx, &mut meta, "quarantine.csv", &ingested.quarantine)?;
+            if let Err(e) = stats.check_gate(source.max_quarantine_share()) {
+                // The quarantine is still published, so the refusal can be looked into.
+                ctx.absorb(&meta);
+                return Err(StageError::Refused(Box::new(e)));
+            }
             tables.insert("events".into(), ingested.events);
             tables.insert("quarantine".into(), ingested.quarantine);
         }
@@ -450,66 +1068,173 @@ fn run_stage(
                 Some(t) => t,
                 None => default_as_of(events)?,
             };
-            ctx.as_of = Some(as_of);
-            let users = match users {
-                Some(path) => Some(userlens_ingest::read_table(path)?),
+            meta.as_of = Some(as_of);
+            let users_table = match users {
+                Some(path) => {
+                    meta.inputs.push(userlens_ingest::fingerprint(path)?);
+                    Some(userlens_ingest::read_table(path)?)
+                }
                 None => None,
             };
-            if let Some(path) = users.as_ref().and(stage_users_path(stage)) {
-                ctx.inputs.push(userlens_ingest::fingerprint(&path)?);
-            }
-            let features = userlens_features::build(events, as_of, users.as_ref(), params)?;
+            let features = userlens_features::build(events, as_of, users_table.as_ref(), params)?;
             if features.height() == 0 {
-                return Err(StageError::Refused(
-                    format!("no user has events before the as-of date: nothing to profile").into(),
+                return Err(refused(
+                    "no user has events before the as-of date: nothing to profile".into(),
                 ));
             }
-            ctx.rows.users = features.height() as u64;
+            meta.users = Some(features.height() as u64);
+            if let Some(before) = previous_table(ctx, &stage.name, "features") {
+                let rows = drift::feature_drift(&before, &features);
+                let (added, removed) = drift::schema_change(&before, &features);
+                let previous = ctx.previous.as_ref();
+                let previous_kept = previous.and_then(|p| p.rows.as_ref()).map(|r| r.kept);
+                let kept = meta.rows.as_ref().map_or(ctx.rows.kept, |r| r.kept);
+                let count = |level| rows.iter().filter(|r| r.level == level).count();
+                meta.drift = Some(serde_json::json!({
+                    "against_run": previous.map(|p| p.run_id.clone()),
+                    "events_kept": kept,
+                    "events_kept_previous": previous_kept,
+                    "volume_ratio": previous_kept.filter(|&k| k > 0).map(|k| kept as f64 / k as f64),
+                    "columns_added": added,
+                    "columns_removed": removed,
+                    "warnings": count(drift::Level::Warning),
+                    "alerts": count(drift::Level::Alert),
+                    "features": rows,
+                }));
+                tables.insert("drift".into(), drift::drift_table(&rows)?);
+            }
             tables.insert("features".into(), features);
         }
         StageKind::Profile(params) => {
             let features = table(&inputs, "features")?;
-            let profile = userlens_profile::profile(features, params, ctx.plan.seed)?;
-            ctx.personas_meta = Some(
-                serde_json::to_value(&profile.model)
-                    .map_err(|e| StageError::Failed(Box::new(e)))?,
-            );
+            let mut profile = userlens_profile::profile(features, params, ctx.plan.seed)?;
+            if let Some(stability) = stabilise(ctx, stage, &mut profile, &mut tables)? {
+                meta.stability = Some(stability);
+            }
+            meta.personas = Some(serde_json::to_value(&profile.model)?);
             tables.insert("assignments".into(), profile.assignments);
             tables.insert("personas".into(), profile.personas);
             tables.insert("k_selection".into(), profile.k_selection);
         }
         StageKind::Report(params) => {
-            let dir = ctx.output_dir.clone();
-            let write = |name: &str,
-                         df: &DataFrame,
-                         ctx: &mut Context<'_>|
-             -> std::result::Result<(), StageError> {
-                let path = dir.join(name);
-                userlens_report::write_csv(&mut df.clone(), &path)
-                    .map_err(|e| StageError::Run(e.into()))?;
-                ctx.outputs.push(path.display().to_string());
-                Ok(())
-            };
-            write("personas.csv", table(&inputs, "personas")?, ctx)?;
-            write("user_personas.csv", table(&inputs, "assignments")?, ctx)?;
-            if let Some(k) = inputs.get("k_selection") {
-                write("k_selection.csv", k, ctx)?;
+            write_output(ctx, &mut meta, "personas.csv", table(&inputs, "personas")?)?;
+            write_output(
+                ctx,
+                &mut meta,
+                "user_personas.csv",
+                table(&inputs, "assignments")?,
+            )?;
+            for (name, file) in [
+                ("k_selection", "k_selection.csv"),
+                ("migration", "migration.csv"),
+                ("drift", "drift.csv"),
+            ] {
+                if let Some(df) = inputs.get(name) {
+                    write_output(ctx, &mut meta, file, df)?;
+                }
             }
             if params.features_csv
                 && let Some(features) = inputs.get("features")
             {
-                write("features.csv", features, ctx)?;
+                write_output(ctx, &mut meta, "features.csv", features)?;
             }
         }
     }
-    Ok(tables)
+    Ok((tables, meta))
 }
 
-fn stage_users_path(stage: &PlannedStage) -> Option<PathBuf> {
-    match &stage.kind {
-        StageKind::Features { users, .. } => users.clone(),
-        _ => None,
+/// Matches this run's personas to the last good run's so ids and labels carry
+/// over; adds the migration table and returns the stability summary.
+fn stabilise(
+    ctx: &Context<'_>,
+    stage: &PlannedStage,
+    profile: &mut userlens_profile::Profile,
+    tables: &mut Tables,
+) -> std::result::Result<Option<serde_json::Value>, StageError> {
+    let Some(previous) = ctx.previous.as_ref() else {
+        return Ok(None);
+    };
+    let Some(dir) = previous.artifacts.get(&stage.name) else {
+        return Ok(None);
+    };
+    let Ok(bytes) = std::fs::read(dir.join("meta.json")) else {
+        return Ok(None);
+    };
+    let meta: StageMeta = serde_json::from_slice(&bytes)?;
+    let Some(model) = meta.personas else {
+        return Ok(None);
+    };
+    let previous_model: userlens_profile::PersonaModel = serde_json::from_value(model)?;
+    let matching =
+        userlens_profile::match_personas(&previous_model, &profile.model, MAX_MATCH_DISTANCE);
+    userlens_profile::apply_matching(profile, &matching)?;
+
+    let mut summary = serde_json::json!({
+        "against_run": previous.run_id,
+        "matched": matching.matched.len(),
+        "new_personas": matching.new,
+        "retired_personas": matching.retired,
+    });
+    if let Some(before) = previous_table(ctx, &stage.name, "assignments") {
+        let (migration, ari, common) = migration(&before, &profile.assignments)?;
+        summary["users_in_both"] = common.into();
+        summary["adjusted_rand_index"] = ari.into();
+        summary["users_moved"] = moved(&migration)?.into();
+        tables.insert("migration".into(), migration);
     }
+    Ok(Some(summary))
+}
+
+/// `from_persona, to_persona, users` for users in both runs, and the adjusted Rand
+/// index of the two assignments on them.
+fn migration(
+    before: &DataFrame,
+    after: &DataFrame,
+) -> std::result::Result<(DataFrame, Option<f64>, u64), StageError> {
+    use columns::{PERSONA_ID, USER_ID};
+    let pick = |df: &DataFrame, alias: &str| {
+        df.clone().lazy().select([
+            col(USER_ID),
+            col(PERSONA_ID).cast(DataType::UInt32).alias(alias),
+        ])
+    };
+    let joined = pick(before, "from_persona")
+        .inner_join(pick(after, "to_persona"), col(USER_ID), col(USER_ID))
+        .sort([USER_ID], SortMultipleOptions::default())
+        .collect()?;
+    let from: Vec<u32> = joined
+        .column("from_persona")?
+        .u32()?
+        .iter()
+        .flatten()
+        .collect();
+    let to: Vec<u32> = joined
+        .column("to_persona")?
+        .u32()?
+        .iter()
+        .flatten()
+        .collect();
+    let ari = (!from.is_empty()).then(|| userlens_profile::adjusted_rand_index(&from, &to));
+    let table = joined
+        .lazy()
+        .group_by([col("from_persona"), col("to_persona")])
+        .agg([len().cast(DataType::UInt64).alias("users")])
+        .sort(
+            ["from_persona", "to_persona"],
+            SortMultipleOptions::default(),
+        )
+        .collect()?;
+    Ok((table, ari, from.len() as u64))
+}
+
+fn moved(migration: &DataFrame) -> std::result::Result<u64, StageError> {
+    let from = migration.column("from_persona")?.u32()?.clone();
+    let to = migration.column("to_persona")?.u32()?.clone();
+    let users = migration.column("users")?.u64()?.clone();
+    Ok((0..migration.height())
+        .filter(|&i| from.get(i) != to.get(i))
+        .filter_map(|i| users.get(i))
+        .sum())
 }
 
 /// Midnight after the last event, so that every event counts.
@@ -519,7 +1244,7 @@ fn default_as_of(events: &DataFrame) -> std::result::Result<i64, StageError> {
         .cast(&DataType::Int64)?
         .i64()?
         .max()
-        .ok_or_else(|| StageError::Refused("no events: nothing to profile".into()))?;
+        .ok_or_else(|| refused("no events: nothing to profile".into()))?;
     const DAY: i64 = 86_400_000_000;
     Ok((last.div_euclid(DAY) + 1) * DAY)
 }
@@ -532,18 +1257,14 @@ fn persona_summary(plan: &Plan, outputs: &[Tables]) -> Vec<PersonaSummary> {
     }) else {
         return Vec::new();
     };
-    let get = |name: &str| personas.column(name).ok();
+    let column =
+        |name: &str, dtype: DataType| personas.column(name).ok().and_then(|c| c.cast(&dtype).ok());
     let (Some(ids), Some(labels), Some(users), Some(shares)) = (
-        get("persona_id"),
-        get(columns::LABEL),
-        get("users"),
-        get("share"),
+        column("persona_id", DataType::UInt32),
+        column(columns::LABEL, DataType::String),
+        column("users", DataType::UInt64),
+        column("share", DataType::Float64),
     ) else {
-        return Vec::new();
-    };
-    let ids = ids.cast(&DataType::UInt32).ok();
-    let users = users.cast(&DataType::UInt64).ok();
-    let (Some(ids), Some(users)) = (ids, users) else {
         return Vec::new();
     };
     let (Ok(ids), Ok(labels), Ok(users), Ok(shares)) =

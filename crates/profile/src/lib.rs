@@ -39,6 +39,7 @@ mod matrix;
 mod metrics;
 mod params;
 mod prepare;
+mod stable;
 mod tables;
 
 use polars::prelude::*;
@@ -48,6 +49,7 @@ use userlens_model::columns::USER_ID;
 pub use ari::adjusted_rand_index;
 pub use error::{Error, Result};
 pub use params::{Algorithm, CheckedProfileParams, KChoice, ProfileParams};
+pub use stable::{Matching, apply_matching, match_personas};
 
 use crate::error::WhileDoing;
 use crate::kmeans::Fit;

@@ -1,0 +1,203 @@
+//! Drift between two runs: population stability index (PSI) of every feature and of
+//! persona shares, with the usual reading: below 0.1 stable, 0.1-0.25 a warning,
+//! above 0.25 an alert.
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// PSI above which a shift is worth a look.
+pub const WARNING: f64 = 0.1;
+/// PSI above which a shift is an alert.
+pub const ALERT: f64 = 0.25;
+
+/// Floor of a bin share, so empty bins do not make the index infinite.
+const EPSILON: f64 = 1e-4;
+
+/// How serious a PSI is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Below [`WARNING`].
+    Ok,
+    /// Between [`WARNING`] and [`ALERT`].
+    Warning,
+    /// Above [`ALERT`].
+    Alert,
+}
+
+impl Level {
+    /// The level of a PSI value.
+    pub fn of(psi: f64) -> Level {
+        if psi > ALERT {
+            Level::Alert
+        } else if psi > WARNING {
+            Level::Warning
+        } else {
+            Level::Ok
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Alert => "alert",
+        }
+    }
+}
+
+/// PSI of two distributions given as shares of the same bins.
+pub fn psi_of_shares(expected: &[f64], actual: &[f64]) -> f64 {
+    expected
+        .iter()
+        .zip(actual)
+        .map(|(&e, &a)| {
+            let (e, a) = (e.max(EPSILON), a.max(EPSILON));
+            (a - e) * (a / e).ln()
+        })
+        .sum()
+}
+
+/// PSI of a sample against a reference sample, on the reference's deciles. Ties
+/// (counts are full of them) merge bins, so a discrete feature gets one bin per value.
+pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = reference
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let current: Vec<f64> = current.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() || current.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let mut edges: Vec<f64> = (1..10)
+        .map(|q| sorted[(q * sorted.len() / 10).min(sorted.len() - 1)])
+        .collect();
+    edges.dedup();
+    let shares = |values: &[f64]| -> Vec<f64> {
+        let mut counts = vec![0usize; edges.len() + 1];
+        for v in values {
+            counts[edges.partition_point(|e| e <= v)] += 1;
+        }
+        counts
+            .iter()
+            .map(|&c| c as f64 / values.len() as f64)
+            .collect()
+    };
+    Some(psi_of_shares(&shares(&sorted), &shares(&current)))
+}
+
+/// One feature's drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDrift {
+    /// Feature name.
+    pub feature: String,
+    /// Population stability index against the previous run.
+    pub psi: f64,
+    /// Its level.
+    pub level: Level,
+}
+
+fn numeric_values(df: &DataFrame, name: &str) -> Option<Vec<f64>> {
+    let column = df.column(name).ok()?;
+    if !column.dtype().is_primitive_numeric() {
+        return None;
+    }
+    let values = column.cast(&DataType::Float64).ok()?;
+    Some(values.f64().ok()?.iter().flatten().collect())
+}
+
+/// PSI of every numeric feature the two tables share, worst first.
+pub fn feature_drift(previous: &DataFrame, current: &DataFrame) -> Vec<FeatureDrift> {
+    let mut rows: Vec<FeatureDrift> = current
+        .get_column_names()
+        .iter()
+        .filter_map(|name| {
+            let before = numeric_values(previous, name)?;
+            let now = numeric_values(current, name)?;
+            let psi = psi(&before, &now)?;
+            Some(FeatureDrift {
+                feature: name.to_string(),
+                psi,
+                level: Level::of(psi),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.psi
+            .total_cmp(&a.psi)
+            .then_with(|| a.feature.cmp(&b.feature))
+    });
+    rows
+}
+
+/// Columns added and removed between two tables.
+pub fn schema_change(previous: &DataFrame, current: &DataFrame) -> (Vec<String>, Vec<String>) {
+    let before: Vec<String> = previous
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let now: Vec<String> = current
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let added = now
+        .iter()
+        .filter(|n| !before.contains(n))
+        .cloned()
+        .collect();
+    let removed = before
+        .iter()
+        .filter(|n| !now.contains(n))
+        .cloned()
+        .collect();
+    (added, removed)
+}
+
+/// The drift rows as a table (`feature, psi, level`).
+pub fn drift_table(rows: &[FeatureDrift]) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "feature".into(),
+                rows.iter().map(|r| r.feature.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new("psi".into(), rows.iter().map(|r| r.psi).collect::<Vec<_>>()),
+            Column::new(
+                "level".into(),
+                rows.iter().map(|r| r.level.name()).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_samples_do_not_drift_and_shifted_ones_do() {
+        let a: Vec<f64> = (0..1000).map(|i| f64::from(i % 100)).collect();
+        assert!(psi(&a, &a).unwrap() < 1e-12);
+        let shifted: Vec<f64> = a.iter().map(|v| v + 30.0).collect();
+        let p = psi(&a, &shifted).unwrap();
+        assert_eq!(Level::of(p), Level::Alert, "{p}");
+        let slight: Vec<f64> = a.iter().map(|v| v + 3.0).collect();
+        assert_eq!(Level::of(psi(&a, &slight).unwrap()), Level::Ok);
+        assert_eq!(psi(&[], &a), None);
+    }
+
+    #[test]
+    fn shares_psi_matches_a_hand_computed_value() {
+        let p = psi_of_shares(&[0.5, 0.5], &[0.25, 0.75]);
+        let expected = (0.25 - 0.5) * (0.5f64).ln() + (0.75 - 0.5) * (1.5f64).ln();
+        assert!((p - expected).abs() < 1e-15);
+        assert_eq!(Level::of(0.05), Level::Ok);
+        assert_eq!(Level::of(0.2), Level::Warning);
+    }
+}

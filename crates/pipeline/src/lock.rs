@@ -1,0 +1,115 @@
+//! One run per pipeline at a time: an exclusive OS file lock on
+//! `<runs>/<pipeline>.lock`. The kernel releases it when the holder dies, so a lock
+//! left by a killed run is never stuck; the pid written inside tells whom we took
+//! over from.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A held pipeline lock; released when dropped.
+#[derive(Debug)]
+pub struct PipelineLock {
+    file: File,
+    path: PathBuf,
+    /// The pid found in a lock file whose holder is gone (a stale lock taken over).
+    pub stale_pid: Option<u32>,
+}
+
+impl PipelineLock {
+    /// Takes the lock of `pipeline` under `runs`, or fails with [`Error::Locked`].
+    pub fn acquire(runs: &Path, pipeline: &str) -> Result<PipelineLock> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(runs).map_err(io(runs))?;
+        let path = runs.join(format!("{pipeline}.lock"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        let mut previous = String::new();
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let _ = file.read_to_string(&mut previous);
+                return Err(Error::Locked {
+                    pipeline: pipeline.to_string(),
+                    holder: previous.trim().to_string(),
+                    path,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
+        file.read_to_string(&mut previous).map_err(io(&path))?;
+        // A pid left in the file means its run ended without cleaning up (killed).
+        let stale_pid = previous
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.strip_prefix("pid="))
+            .and_then(|p| p.parse().ok());
+        file.set_len(0).map_err(io(&path))?;
+        file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
+        write!(
+            file,
+            "pid={} started={}",
+            std::process::id(),
+            chrono::Utc::now().to_rfc3339()
+        )
+        .map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        Ok(PipelineLock {
+            file,
+            path,
+            stale_pid,
+        })
+    }
+}
+
+impl Drop for PipelineLock {
+    fn drop(&mut self) {
+        // Empty the file before unlocking: an empty lock file means a clean exit.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+        let _ = &self.path;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_and_a_dead_holder_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = PipelineLock::acquire(dir.path(), "nightly").unwrap();
+        assert_eq!(first.stale_pid, None);
+        let err = PipelineLock::acquire(dir.path(), "nightly").unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }));
+        assert!(
+            err.to_string()
+                .starts_with("another run of `nightly` holds the lock"),
+            "{err}"
+        );
+        let other = PipelineLock::acquire(dir.path(), "other");
+        assert!(other.is_ok(), "locks are per pipeline");
+        drop(first);
+        // a clean exit leaves an empty file: nothing stale
+        assert_eq!(
+            PipelineLock::acquire(dir.path(), "nightly")
+                .unwrap()
+                .stale_pid,
+            None
+        );
+        // a killed holder leaves its pid behind
+        std::fs::write(dir.path().join("nightly.lock"), "pid=999999 started=x").unwrap();
+        let taken = PipelineLock::acquire(dir.path(), "nightly").unwrap();
+        assert_eq!(taken.stale_pid, Some(999_999));
+    }
+}

@@ -1,0 +1,258 @@
+//! Stable persona ids: this run's personas matched to a previous run's, so a persona
+//! keeps its id and label from night to night.
+
+use pathfinding::kuhn_munkres::kuhn_munkres_min;
+use pathfinding::matrix::Matrix;
+use polars::prelude::*;
+use serde::Serialize;
+use userlens_model::columns::{LABEL, PERSONA_ID};
+
+use crate::error::{Error, Result};
+use crate::{PersonaModel, Profile};
+
+/// How this run's personas map onto a previous run's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Matching {
+    /// Per current persona (in the current model's order): its stable id.
+    pub ids: Vec<u32>,
+    /// Per current persona: its stable label.
+    pub labels: Vec<String>,
+    /// Pairs `(previous id, current id before matching, centroid distance)`.
+    pub matched: Vec<(u32, u32, f64)>,
+    /// Stable ids given to personas that match none of the previous run's.
+    pub new: Vec<u32>,
+    /// Previous ids that no current persona took.
+    pub retired: Vec<u32>,
+}
+
+/// Distances are compared as integers by the assignment solver; this keeps six
+/// decimals, far below any distance that matters.
+const DISTANCE_SCALE: f64 = 1e6;
+
+/// Previous centroids expressed in the current model's scaled space, on the
+/// features both models share: `(current feature index, previous centroids)`.
+fn previous_in_current_space(
+    previous: &PersonaModel,
+    current: &PersonaModel,
+) -> (Vec<usize>, Vec<Vec<f64>>) {
+    let mut shared = Vec::new();
+    for (j, name) in current.features.iter().enumerate() {
+        if let Some(p) = previous.features.iter().position(|f| f == name) {
+            shared.push((j, p));
+        }
+    }
+    let centroids = previous
+        .centroids
+        .iter()
+        .map(|c| {
+            shared
+                .iter()
+                .map(|&(j, p)| {
+                    let transformed = c[p] * previous.scale[p] + previous.center[p];
+                    (transformed - current.center[j]) / current.scale[j]
+                })
+                .collect()
+        })
+        .collect();
+    (shared.into_iter().map(|(j, _)| j).collect(), centroids)
+}
+
+/// Matches personas by the Hungarian assignment on centroid distance in the
+/// current scaled space. Pairs further apart than `max_distance` are not matched:
+/// that persona has changed too much to keep its id.
+pub fn match_personas(
+    previous: &PersonaModel,
+    current: &PersonaModel,
+    max_distance: f64,
+) -> Matching {
+    let (features, old) = previous_in_current_space(previous, current);
+    let k_new = current.centroids.len();
+    let k_old = old.len();
+    let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
+    if !features.is_empty() && k_new > 0 && k_old > 0 {
+        let distance = |o: usize, n: usize| -> f64 {
+            features
+                .iter()
+                .enumerate()
+                .map(|(s, &j)| (old[o][s] - current.centroids[n][j]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        // The solver needs no more rows than columns: put the smaller side in rows.
+        let old_rows = k_old <= k_new;
+        let (rows, cols) = if old_rows {
+            (k_old, k_new)
+        } else {
+            (k_new, k_old)
+        };
+        let weights = Matrix::from_fn(rows, cols, |(r, c)| {
+            let d = if old_rows {
+                distance(r, c)
+            } else {
+                distance(c, r)
+            };
+            (d * DISTANCE_SCALE).round().min(i64::MAX as f64 / 1e3) as i64
+        });
+        let (_, assignment) = kuhn_munkres_min(&weights);
+        for (r, &c) in assignment.iter().enumerate() {
+            let (o, n) = if old_rows { (r, c) } else { (c, r) };
+            let d = distance(o, n);
+            if d <= max_distance {
+                pairs.push((o, n, d));
+            }
+        }
+    }
+    let mut ids = vec![0u32; k_new];
+    let mut labels = vec![String::new(); k_new];
+    let mut matched = Vec::new();
+    for &(o, n, d) in &pairs {
+        ids[n] = previous.persona_ids[o];
+        labels[n] = previous.labels[o].clone();
+        matched.push((previous.persona_ids[o], current.persona_ids[n], d));
+    }
+    let mut next = previous.persona_ids.iter().copied().max().unwrap_or(0) + 1;
+    let mut new = Vec::new();
+    for n in 0..k_new {
+        if ids[n] == 0 {
+            ids[n] = next;
+            new.push(next);
+            next += 1;
+            let mut label = current.labels[n].clone();
+            if labels.contains(&label) {
+                label = format!("{label} (persona {})", ids[n]);
+            }
+            labels[n] = label;
+        }
+    }
+    let retired = previous
+        .persona_ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            !pairs
+                .iter()
+                .any(|&(o, _, _)| previous.persona_ids[o] == *id)
+        })
+        .collect();
+    Matching {
+        ids,
+        labels,
+        matched,
+        new,
+        retired,
+    }
+}
+
+/// Rewrites the ids and labels of a profile by a matching; personas are then listed
+/// by id.
+pub fn apply_matching(profile: &mut Profile, matching: &Matching) -> Result<()> {
+    let model = &mut profile.model;
+    let lookup = |id: u32| model.persona_ids.iter().position(|&p| p == id);
+    let remap = |df: &DataFrame| -> Result<DataFrame> {
+        let ids = df
+            .column(PERSONA_ID)
+            .and_then(|c| c.u32().cloned())
+            .map_err(|source| Error::Polars {
+                context: "read persona ids".into(),
+                source,
+            })?;
+        let mut new_ids = Vec::with_capacity(ids.len());
+        let mut new_labels = Vec::with_capacity(ids.len());
+        for id in ids.iter() {
+            let index = id.and_then(lookup);
+            new_ids.push(index.map(|i| matching.ids[i]));
+            new_labels.push(index.map(|i| matching.labels[i].clone()));
+        }
+        let mut out = df.clone();
+        out.with_column(Column::new(PERSONA_ID.into(), new_ids))
+            .and_then(|o| o.with_column(Column::new(LABEL.into(), new_labels)))
+            .map_err(|source| Error::Polars {
+                context: "relabel personas".into(),
+                source,
+            })?;
+        Ok(out)
+    };
+    profile.assignments = remap(&profile.assignments)?;
+    profile.personas = remap(&profile.personas)?
+        .sort([PERSONA_ID], SortMultipleOptions::default())
+        .map_err(|source| Error::Polars {
+            context: "sort personas".into(),
+            source,
+        })?;
+    // Reorder the model by stable id too, so its centroids line up with the table.
+    let mut order: Vec<usize> = (0..model.persona_ids.len()).collect();
+    order.sort_by_key(|&i| matching.ids[i]);
+    model.centroids = order.iter().map(|&i| model.centroids[i].clone()).collect();
+    model.persona_ids = order.iter().map(|&i| matching.ids[i]).collect();
+    model.labels = order.iter().map(|&i| matching.labels[i].clone()).collect();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Algorithm;
+
+    fn model(centroids: Vec<Vec<f64>>, labels: &[&str]) -> PersonaModel {
+        PersonaModel {
+            k: centroids.len(),
+            algorithm: Algorithm::KMeans,
+            features: vec!["a".into(), "b".into()],
+            log_transformed: vec![],
+            center: vec![0.0, 0.0],
+            scale: vec![1.0, 1.0],
+            impute: vec![0.0, 0.0],
+            persona_ids: (1..=centroids.len() as u32).collect(),
+            centroids,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            inertia: 0.0,
+            silhouette: None,
+            calinski_harabasz: None,
+            davies_bouldin: None,
+            dropped_constant: vec![],
+        }
+    }
+
+    #[test]
+    fn keeps_ids_when_personas_reorder() {
+        let previous = model(
+            vec![vec![0.0, 0.0], vec![5.0, 5.0], vec![-5.0, 5.0]],
+            &["x", "y", "z"],
+        );
+        // the same personas, listed in another order and slightly moved
+        let current = model(
+            vec![vec![5.1, 4.9], vec![-5.0, 5.2], vec![0.1, 0.0]],
+            &["p", "q", "r"],
+        );
+        let m = match_personas(&previous, &current, 2.0);
+        assert_eq!(m.ids, [2, 3, 1]);
+        assert_eq!(m.labels, ["y", "z", "x"]);
+        assert!(m.new.is_empty() && m.retired.is_empty());
+    }
+
+    #[test]
+    fn a_new_persona_gets_a_new_id_and_a_gone_one_is_retired() {
+        let previous = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["x", "y"]);
+        let current = model(
+            vec![vec![0.0, 0.1], vec![20.0, 20.0], vec![-9.0, 0.0]],
+            &["x", "far", "other"],
+        );
+        let m = match_personas(&previous, &current, 2.0);
+        assert_eq!(m.ids, [1, 3, 4]);
+        assert_eq!(m.labels, ["x", "far", "other"]);
+        assert_eq!(m.new, [3, 4]);
+        assert_eq!(m.retired, [2]);
+    }
+
+    #[test]
+    fn fewer_personas_than_before() {
+        let previous = model(
+            vec![vec![0.0, 0.0], vec![5.0, 5.0], vec![9.0, 9.0]],
+            &["x", "y", "z"],
+        );
+        let current = model(vec![vec![9.0, 9.1], vec![0.0, 0.0]], &["a", "x"]);
+        let m = match_personas(&previous, &current, 2.0);
+        assert_eq!(m.ids, [3, 1]);
+        assert_eq!(m.retired, [2]);
+    }
+}

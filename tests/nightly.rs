@@ -1,0 +1,315 @@
+//! Nightly batch runs: lock, resume after kill -9, skip-unchanged, backfill, stable
+//! persona ids and gates, on the real binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{generate, read_csv, text, userlens};
+
+const PIPELINE: &str = r#"
+[pipeline]
+name = "night"
+output = "out/{as_of}"
+runs = "runs"
+
+[pipeline.gates]
+min_volume_ratio = 0.6
+
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+
+[stages.personas]
+uses = "profile"
+needs = ["features"]
+with = { k = 5 }
+
+[stages.report]
+uses = "report"
+needs = ["features", "personas"]
+"#;
+
+/// A sandbox with generated events and the pipeline file.
+fn sandbox(users: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), users, 5);
+    std::fs::write(dir.path().join("night.toml"), PIPELINE).unwrap();
+    dir
+}
+
+fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "night.toml"];
+    args.extend_from_slice(extra);
+    userlens(&args, dir)
+}
+
+fn run_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+const OUTPUTS: [&str; 4] = [
+    "personas.csv",
+    "user_personas.csv",
+    "k_selection.csv",
+    "quarantine.csv",
+];
+
+#[test]
+fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
+    // Reference: an uninterrupted pair of nights.
+    let reference = sandbox(1500);
+    for date in ["2026-05-01", "2026-05-15"] {
+        let out = run(reference.path(), &["--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+
+    let dir = sandbox(1500);
+    let first = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let before: Vec<Vec<u8>> = OUTPUTS
+        .iter()
+        .map(|f| std::fs::read(dir.path().join("out/2026-05-01").join(f)).unwrap())
+        .collect();
+
+    // The second night is killed as soon as its features stage starts.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["run", "night.toml", "--as-of", "2026-05-15"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut run_id = None;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("running night (") {
+            run_id = Some(rest.trim_end_matches(')').to_string());
+        }
+        if line.contains("features (features)") {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed");
+    let run_id = run_id.expect("the run printed its id");
+    assert!(
+        !dir.path().join("out/2026-05-15").exists(),
+        "a killed run publishes nothing"
+    );
+    for (file, bytes) in OUTPUTS.iter().zip(&before) {
+        let now = std::fs::read(dir.path().join("out/2026-05-01").join(file)).unwrap();
+        assert!(&now == bytes, "{file} of the previous night changed");
+    }
+
+    let resumed = run(dir.path(), &["--resume", &run_id]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
+    assert_eq!(record["run_id"], run_id.as_str());
+    assert_eq!(
+        record["stages"][0]["status"], "skipped",
+        "ingest finished before the kill"
+    );
+    for file in OUTPUTS.iter().chain(&["migration.csv"]) {
+        let a = std::fs::read(reference.path().join("out/2026-05-15").join(file)).unwrap();
+        let b = std::fs::read(dir.path().join("out/2026-05-15").join(file)).unwrap();
+        assert!(a == b, "{file} differs from the uninterrupted run");
+    }
+}
+
+#[test]
+fn a_second_concurrent_run_exits_4_and_writes_nothing() {
+    let dir = sandbox(200);
+    std::fs::create_dir_all(dir.path().join("runs")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("runs/night.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("error: another run of `night` holds the lock"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("out").exists());
+    assert!(!dir.path().join("runs/night").exists());
+    drop(lock);
+}
+
+#[test]
+fn a_stale_lock_is_taken_over() {
+    let dir = sandbox(200);
+    std::fs::create_dir_all(dir.path().join("runs")).unwrap();
+    std::fs::write(
+        dir.path().join("runs/night.lock"),
+        "pid=999999 started=earlier",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("took over the lock of `night` left by process 999999"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
+    let dir = sandbox(300);
+    let statuses = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["--as-of", "2026-05-01"];
+        args.extend_from_slice(extra);
+        let out = run(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
+        record["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(statuses(&[]), ["ok"; 4]);
+    let first = std::fs::read(dir.path().join("out/2026-05-01/personas.csv")).unwrap();
+    assert_eq!(statuses(&[]), ["skipped"; 4]);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/2026-05-01/personas.csv")).unwrap(),
+        first,
+        "outputs restored from the artifacts"
+    );
+    assert_eq!(statuses(&["--force"]), ["ok"; 4]);
+    let dry = userlens(
+        &["run", "night.toml", "--as-of", "2026-05-01", "--dry-run"],
+        dir.path(),
+    );
+    assert!(text(&dry.stdout).contains("1. ingest (ingest): skip (unchanged since run"));
+}
+
+#[test]
+fn a_three_day_backfill_records_three_runs() {
+    let dir = sandbox(200);
+    let out = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-01",
+            "--to",
+            "2026-05-03",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = userlens(&["runs", "list", "--pipeline", "night"], dir.path());
+    let listing = text(&list.stdout);
+    let runs: Vec<&str> = listing.lines().skip(1).collect();
+    assert_eq!(runs.len(), 3, "{listing}");
+    for date in ["2026-05-01", "2026-05-02", "2026-05-03"] {
+        assert!(
+            runs.iter().any(|r| r.contains(date) && r.contains(" ok ")),
+            "{listing}"
+        );
+        assert!(
+            dir.path()
+                .join("out")
+                .join(date)
+                .join("personas.csv")
+                .is_file()
+        );
+    }
+    let again = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-01",
+            "--to",
+            "2026-05-03",
+        ],
+        dir.path(),
+    );
+    assert_eq!(text(&again.stdout).matches("done already").count(), 3);
+}
+
+#[test]
+fn two_nights_on_overlapping_data_keep_persona_ids() {
+    let dir = sandbox(800);
+    for date in ["2026-05-01", "2026-05-15"] {
+        let out = run(dir.path(), &["--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let first = read_csv(&dir.path().join("out/2026-05-01/user_personas.csv"));
+    let second = read_csv(&dir.path().join("out/2026-05-15/user_personas.csv"));
+    let before: std::collections::BTreeMap<&str, &str> = first
+        .iter()
+        .map(|r| (r["user_id"].as_str(), r["persona_id"].as_str()))
+        .collect();
+    let common: Vec<_> = second
+        .iter()
+        .filter_map(|r| {
+            before
+                .get(r["user_id"].as_str())
+                .map(|b| (*b, r["persona_id"].as_str()))
+        })
+        .collect();
+    let same = common.iter().filter(|(a, b)| a == b).count();
+    assert!(
+        same as f64 >= 0.9 * common.len() as f64,
+        "only {same} of {} users kept their persona id",
+        common.len()
+    );
+    let migration = read_csv(&dir.path().join("out/2026-05-15/migration.csv"));
+    let moved: u64 = migration
+        .iter()
+        .map(|r| r["users"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        moved,
+        common.len() as u64,
+        "the migration table covers every common user"
+    );
+    let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
+    assert!(record["stability"]["adjusted_rand_index"].as_f64().unwrap() > 0.8);
+    assert!(
+        record["drift"]["features"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
+}
+
+#[test]
+fn the_volume_gate_refuses_a_night_whose_input_halves() {
+    let dir = sandbox(400);
+    let first = run(dir.path(), &["--as-of", "2026-06-01"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let half: Vec<&str> = events
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| *i == 0 || line.as_bytes().get(6).is_some_and(|d| (d - b'0') % 2 == 0))
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(dir.path().join("half.csv"), half.join("\n") + "\n").unwrap();
+    let out = run(
+        dir.path(),
+        &["--as-of", "2026-06-02", "--set", "ingest.path=half.csv"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused the input: event volume fell to"),
+        "{}",
+        text(&out.stderr)
+    );
+}
