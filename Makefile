@@ -5,7 +5,7 @@ OUT ?= out/profile
 BIN_RELEASE := target/release/userlens
 
 .DEFAULT_GOAL := help
-.PHONY: help profile test ci fmt fmt-check clippy doc bench sample-data clean
+.PHONY: help profile nightly test ci fmt fmt-check clippy doc bench sample-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,6 +17,11 @@ ifeq ($(strip $(EVENTS)),)
 else
 	$(BIN_RELEASE) profile $(EVENTS) --out $(OUT)
 endif
+
+AS_OF ?= $(shell date -u +%F)
+nightly: ## build (release) and run pipelines/nightly.toml for AS_OF (default today, UTC)
+	$(CARGO) build --release --locked --bin userlens
+	$(BIN_RELEASE) run pipelines/nightly.toml --as-of $(AS_OF)
 
 test: ## run every test (dev profile)
 	$(CARGO) test --workspace --locked

@@ -313,3 +313,34 @@ fn the_volume_gate_refuses_a_night_whose_input_halves() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_failed_stage_is_retried_with_backoff() {
+    let dir = sandbox(200);
+    let pipeline = PIPELINE.replace(
+        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]",
+        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\nretries = 2\nretry_delay = \"1s\"\nwith = { users = \"users.csv\" }",
+    );
+    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["run", "night.toml", "--as-of", "2026-05-01"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut saw_retry = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("features failed") && line.contains("attempt 2 in 1.0s") {
+            // The users table the stage needs arrives while it waits.
+            std::fs::write(dir.path().join("users.csv"), "user_id,plan\nu000001,pro\n").unwrap();
+            saw_retry = true;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(saw_retry, "the failure was reported with its retry");
+    let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
+    assert_eq!(record["stages"][1]["attempts"], 2);
+    assert_eq!(record["stages"][1]["status"], "ok");
+}
