@@ -5,7 +5,7 @@ OUT ?= out/profile
 BIN_RELEASE := target/release/userlens
 
 .DEFAULT_GOAL := help
-.PHONY: help profile nightly test ci fmt fmt-check clippy doc bench sample-data clean
+.PHONY: help profile nightly test fuzz ci fmt fmt-check clippy doc bench sample-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ nightly: ## build (release) and run pipelines/nightly.toml for AS_OF (default to
 
 test: ## run every test (dev profile)
 	$(CARGO) test --workspace --locked
+
+FUZZ_CASES ?= 4000
+fuzz: ## property-based fuzzing of the ingest and pipeline-file parsers (FUZZ_CASES per property)
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --locked -p userlens-ingest -p userlens-pipeline fuzz
 
 fmt: ## format the code
 	$(CARGO) fmt --all

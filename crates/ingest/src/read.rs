@@ -15,6 +15,15 @@ use crate::{ColumnSource, Source, SourceFormat};
 /// Longest prefix of a refused row echoed into the quarantine.
 const RAW_ECHO_BYTES: usize = 256;
 
+/// Longest field accepted: anything longer is a broken export (an unclosed quote
+/// swallowing the rest of the file, a blob in a text column), not an event.
+pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Plausible event times: 1900-01-01 up to 2100-01-01 UTC. Outside it a timestamp is
+/// almost always a unit mistake (milliseconds read as seconds) or a placeholder.
+const EARLIEST_MICROS: i64 = -2_208_988_800_000_000;
+const LATEST_MICROS: i64 = 4_102_444_800_000_000;
+
 pub(crate) struct Parsed {
     pub read: u64,
     pub events: DataFrame,
@@ -120,7 +129,7 @@ impl<'a> Sink<'a> {
             if i > 0 {
                 raw.push(sep);
             }
-            raw.extend_from_slice(f);
+            raw.extend_from_slice(&f[..f.len().min(RAW_ECHO_BYTES + 4)]);
             if raw.len() > RAW_ECHO_BYTES {
                 break;
             }
@@ -159,6 +168,14 @@ impl<'a> Sink<'a> {
             values[i] = match slot {
                 Slot::Absent => None,
                 Slot::Constant(c) => Some(c.as_str()),
+                Slot::Field(index) if fields[*index].len() > MAX_FIELD_BYTES => {
+                    let column = columns::EVENT_COLUMNS[i];
+                    let reason = format!(
+                        "`{column}` is {} bytes long, more than the {MAX_FIELD_BYTES} allowed",
+                        fields[*index].len()
+                    );
+                    return self.refuse(line, column, reason, fields, sep);
+                }
                 Slot::Field(index) => match std::str::from_utf8(fields[*index]) {
                     Ok(text) => {
                         let text = text.trim();
@@ -195,6 +212,13 @@ impl<'a> Sink<'a> {
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
         };
+        if !(EARLIEST_MICROS..LATEST_MICROS).contains(&micros) {
+            let reason = format!(
+                "`event_time` {:?} is outside the years 1900-2099 (a unit mistake, such as milliseconds read as seconds?)",
+                truncate(time_text)
+            );
+            return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
+        }
         let mut numbers = [None, None];
         for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
             if let Some(text) = values[index] {

@@ -263,3 +263,43 @@ fn quality_gate_and_empty_input() {
         format!("`{}` is empty: expected a header line", path.display())
     );
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes after a canonical header are kept, quarantined or counted as
+        /// duplicates: never a panic, and nothing lost.
+        #[test]
+        fn arbitrary_bytes_are_accounted_for(body in proptest::collection::vec(any::<u8>(), 0..600),
+                                             lines in proptest::collection::vec("[a-z0-9]{0,3},20[0-9]{2}-0[1-9]-[0-3][0-9]( [0-2][0-9]:[0-5][0-9]:[0-5][0-9])?,(view|purchase|),[0-9.e-]{0,5}", 0..20)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut data = b"user_id,event_time,event_type,amount\n".to_vec();
+            for line in &lines {
+                data.extend_from_slice(line.as_bytes());
+                data.push(b'\n');
+            }
+            data.extend_from_slice(&body);
+            let path = write(&dir, "fuzz.csv", &data);
+            if let Ok(out) = ingest(&SourceParams::canonical(&path).check().unwrap()) {
+                let s = &out.stats;
+                prop_assert_eq!(s.read, s.kept + s.quarantined + s.duplicates);
+                prop_assert_eq!(out.quarantine.height() as u64, s.quarantined);
+            }
+        }
+
+        /// The whitespace-aligned reader takes any bytes too.
+        #[test]
+        fn arbitrary_text_files_are_accounted_for(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = write(&dir, "fuzz.txt", &body);
+            let mut params = SourceParams::canonical(&path);
+            params.column_names = Some(vec!["user_id".into(), "event_time".into(), "event_type".into()]);
+            if let Ok(out) = ingest(&params.check().unwrap()) {
+                let s = &out.stats;
+                prop_assert_eq!(s.read, s.kept + s.quarantined + s.duplicates);
+            }
+        }
+    }
+}

@@ -310,12 +310,24 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
             retry_delay,
         });
     }
+    let output = header
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(&name));
+    let runs = header.runs.clone().unwrap_or_else(|| PathBuf::from("runs"));
+    for (key, path) in [("output", &output), ("runs", &runs)] {
+        if let Err(why) = contained(path) {
+            let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
+            return Err(source.error_at(
+                at,
+                format!("`{key}` {:?} {why}", path.display().to_string()),
+                Some("give an absolute path to write outside the working folder".into()),
+            ));
+        }
+    }
     Ok(Plan {
-        output: header
-            .output
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("out").join(&name)),
-        runs: header.runs.clone().unwrap_or_else(|| PathBuf::from("runs")),
+        output,
+        runs,
         name,
         path: source.path.clone(),
         description: header.description.clone(),
@@ -323,6 +335,34 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
         stages,
         gates: header.gates.clone(),
     })
+}
+
+/// A relative output path must stay inside the working folder: no `..` and no
+/// symlink out of it. An absolute path is the user's explicit choice.
+fn contained(path: &Path) -> std::result::Result<(), String> {
+    use std::path::Component;
+    if path.is_absolute() {
+        return Ok(());
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err("leaves the working folder through `..`".into());
+    }
+    let Ok(cwd) = std::env::current_dir().and_then(|d| d.canonicalize()) else {
+        return Ok(());
+    };
+    let mut probe = cwd.join(path);
+    while !probe.exists() {
+        if !probe.pop() {
+            return Ok(());
+        }
+    }
+    match probe.canonicalize() {
+        Ok(real) if !real.starts_with(&cwd) => Err(format!(
+            "leaves the working folder through a symlink (it leads to `{}`)",
+            real.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()> {

@@ -125,3 +125,77 @@ fn builtin_profile_pipeline_is_valid() {
     assert_eq!(plan.name, "profile");
     assert_eq!(plan.stages.len(), 4);
 }
+
+#[test]
+fn relative_outputs_cannot_escape_the_working_folder() {
+    let text = GOOD.replace(
+        "name = \"demo\"",
+        "name = \"demo\"\noutput = \"../elsewhere\"",
+    );
+    assert_eq!(
+        file_error(&text),
+        "p.toml:4:1: `output` \"../elsewhere\" leaves the working folder through `..`\n  hint: give an absolute path to write outside the working folder"
+    );
+    let o = Override::parse("pipeline.runs=\"a/../../b\"").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`runs` \"a/../../b\" leaves the working folder"),
+        "{err}"
+    );
+    let o = Override::parse("pipeline.output=\"/tmp/userlens-out\"").unwrap();
+    assert!(
+        load_str(Path::new("p.toml"), GOOD, &[o]).is_ok(),
+        "absolute paths are allowed"
+    );
+}
+
+#[test]
+fn wrong_types_and_bad_durations_are_located() {
+    let text = GOOD.replace("with = { k = 4 }", "with = { k = \"five\" }");
+    let err = file_error(&text);
+    assert!(err.starts_with("p.toml:20:8: stage `personas`:"), "{err}");
+    let text = GOOD.replace(
+        "uses = \"profile\"",
+        "uses = \"profile\"\nretry_delay = \"soon\"",
+    );
+    let err = file_error(&text);
+    assert!(
+        err.starts_with("p.toml:19:15: stage `personas`: `retry_delay` \"soon\" is not a duration"),
+        "{err}"
+    );
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any edit of a valid file is planned or refused with an error; never a panic.
+        #[test]
+        fn mutated_pipeline_files_never_panic(
+            edits in proptest::collection::vec((0usize..2000, any::<u8>(), 0u8..3), 1..8)
+        ) {
+            let mut bytes = GOOD.as_bytes().to_vec();
+            for (at, byte, op) in edits {
+                let at = at % (bytes.len() + 1);
+                match op {
+                    0 => bytes.insert(at, byte),
+                    1 if at < bytes.len() => { bytes.remove(at); }
+                    _ if at < bytes.len() => bytes[at] = byte,
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = load_str(Path::new("fuzz.toml"), &text, &[]);
+        }
+
+        /// Any `--set` text parses or is refused.
+        #[test]
+        fn arbitrary_overrides_never_panic(text in ".{0,40}") {
+            if let Ok(o) = Override::parse(&text) {
+                let _ = load_str(Path::new("p.toml"), GOOD, &[o]);
+            }
+        }
+    }
+}

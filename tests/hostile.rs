@@ -1,0 +1,354 @@
+//! The hostile-input corpus (`tests/data/hostile/`): every file has an exact expected
+//! outcome, and no input makes the binary panic or die by a signal.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{read_csv, repo, text, userlens};
+
+/// What a case must end in.
+struct Case {
+    file: &'static str,
+    args: &'static [&'static str],
+    exit: i32,
+    /// `(kept, quarantined, duplicates)` when the input is accepted.
+    rows: Option<(u64, u64, u64)>,
+    /// `(line, column, reason prefix)` of every quarantined row.
+    quarantine: &'static [(u64, &'static str, &'static str)],
+    /// A part of stderr for refused input.
+    message: &'static str,
+}
+
+const fn ok(
+    file: &'static str,
+    kept: u64,
+    quarantine: &'static [(u64, &'static str, &'static str)],
+) -> Case {
+    Case {
+        file,
+        args: &[],
+        exit: 0,
+        rows: Some((kept, quarantine.len() as u64, 0)),
+        quarantine,
+        message: "",
+    }
+}
+
+const CASES: &[Case] = &[
+    ok("bom.csv", 30, &[]),
+    ok("crlf_mixed.csv", 30, &[]),
+    ok("quoted_multiline.csv", 32, &[]),
+    ok(
+        "nul_byte.csv",
+        30,
+        &[(32, "category", "NUL byte in `category`")],
+    ),
+    ok(
+        "invalid_utf8.csv",
+        30,
+        &[(32, "category", "invalid UTF-8 in `category`")],
+    ),
+    ok(
+        "repeated_header.csv",
+        30,
+        &[(17, "", "repeated header row")],
+    ),
+    ok(
+        "ragged.csv",
+        30,
+        &[
+            (32, "", "expected 9 fields, found 10"),
+            (33, "", "expected 9 fields, found 3"),
+        ],
+    ),
+    ok("reordered_columns.csv", 30, &[]),
+    ok(
+        "timestamps.csv",
+        34,
+        &[(
+            36,
+            "event_time",
+            "`event_time` \"2200-01-01 00:00:00\" is outside the years 1900-2099",
+        )],
+    ),
+    ok(
+        "amounts.csv",
+        32,
+        &[
+            (32, "amount", "`amount` \"1,234.50\" is not a finite number"),
+            (33, "amount", "`amount` \"NaN\" is not a finite number"),
+            (34, "amount", "`amount` \"inf\" is not a finite number"),
+        ],
+    ),
+    ok("user_ids.csv", 33, &[(32, "user_id", "missing `user_id`")]),
+    ok("one_user.csv", 8, &[]),
+    ok("identical_users.csv", 24, &[]),
+    Case {
+        args: &["--set", "personas.k=5"],
+        ..ok("three_users.csv", 18, &[])
+    },
+    Case {
+        args: &["--set", "ingest.time_format=\"unix\""],
+        ..ok("epoch_seconds.csv", 24, &[])
+    },
+    Case {
+        file: "epoch_millis_as_seconds.csv",
+        args: &["--set", "ingest.time_format=\"unix\""],
+        exit: 3,
+        rows: None,
+        quarantine: &[(
+            2,
+            "event_time",
+            "`event_time` \"1767225600000\" is outside the years 1900-2099",
+        )],
+        message: "no events left in",
+    },
+    Case {
+        file: "empty.csv",
+        args: &[],
+        exit: 3,
+        rows: None,
+        quarantine: &[],
+        message: "empty.csv` is empty: expected a header line",
+    },
+    Case {
+        file: "header_only.csv",
+        args: &[],
+        exit: 3,
+        rows: None,
+        quarantine: &[],
+        message: "no events left in",
+    },
+];
+
+/// Runs `userlens profile` on `events` in a fresh folder; checks it neither panicked
+/// nor died by a signal.
+fn profile(events: &Path, args: &[&str]) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec![
+        "profile",
+        events.to_str().unwrap(),
+        "--out",
+        "out",
+        "--runs",
+        "runs",
+        "--set",
+        "ingest.max_quarantine_share=1",
+    ];
+    all.extend_from_slice(args);
+    let out = userlens(&all, dir.path());
+    assert!(
+        out.status.code().is_some_and(|c| c != 101),
+        "{}: panicked or killed by a signal: {:?}\n{}",
+        events.display(),
+        out.status,
+        text(&out.stderr)
+    );
+    (dir, out)
+}
+
+fn rows_of(dir: &Path) -> (u64, u64, u64, u64) {
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/run.json")).unwrap()).unwrap();
+    let n = |k: &str| run["rows"][k].as_u64().unwrap();
+    (n("read"), n("kept"), n("quarantined"), n("duplicates"))
+}
+
+fn corpus(file: &str) -> PathBuf {
+    repo().join("tests/data/hostile").join(file)
+}
+
+#[test]
+fn every_corpus_file_has_its_expected_outcome() {
+    for case in CASES {
+        let (dir, out) = profile(&corpus(case.file), case.args);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(case.exit),
+            "{}: {stderr}",
+            case.file
+        );
+        assert!(stderr.contains(case.message), "{}: {stderr}", case.file);
+        if let Some((kept, quarantined, duplicates)) = case.rows {
+            let (read, k, q, d) = rows_of(dir.path());
+            assert_eq!((k, q, d), (kept, quarantined, duplicates), "{}", case.file);
+            assert_eq!(
+                read,
+                k + q + d,
+                "{}: read = kept + quarantined + duplicates",
+                case.file
+            );
+            assert!(
+                dir.path().join("out/personas.csv").is_file(),
+                "{}",
+                case.file
+            );
+        }
+        let quarantine_file = dir.path().join("out/quarantine.csv");
+        let got: Vec<(u64, String, String)> = if quarantine_file.exists() {
+            read_csv(&quarantine_file)
+                .iter()
+                .map(|r| {
+                    (
+                        r["line"].parse().unwrap(),
+                        r["column"].clone(),
+                        r["reason"].clone(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let expected = case.quarantine;
+        assert!(
+            got.len() >= expected.len() && (case.rows.is_none() || got.len() == expected.len()),
+            "{}: {got:?}",
+            case.file
+        );
+        for (want, have) in expected.iter().zip(&got) {
+            assert_eq!(want.0, have.0, "{}: line", case.file);
+            assert_eq!(want.1, have.1, "{}: column", case.file);
+            assert!(have.2.starts_with(want.2), "{}: {:?}", case.file, have.2);
+        }
+    }
+}
+
+#[test]
+fn ids_keep_leading_zeros_and_degenerate_populations_get_one_persona() {
+    let (dir, _) = profile(&corpus("user_ids.csv"), &[]);
+    let users = read_csv(&dir.path().join("out/user_personas.csv"));
+    assert!(users.iter().any(|u| u["user_id"] == "007"));
+    assert!(users.iter().any(|u| u["user_id"].len() == 10240));
+    for file in ["one_user.csv", "identical_users.csv"] {
+        let (dir, _) = profile(&corpus(file), &[]);
+        let personas = read_csv(&dir.path().join("out/personas.csv"));
+        assert_eq!(personas.len(), 1, "{file}");
+        assert_eq!(personas[0]["label"], "all users", "{file}");
+    }
+    let (dir, _) = profile(&corpus("three_users.csv"), &["--set", "personas.k=5"]);
+    assert!(read_csv(&dir.path().join("out/personas.csv")).len() <= 3);
+}
+
+#[test]
+fn a_10_mb_field_is_quarantined_and_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = std::fs::read(corpus("bom.csv")).unwrap();
+    data.extend_from_slice(b"u1,2026-03-10 10:00:00,search,,,books,");
+    data.extend(std::iter::repeat_n(b'q', 10 * 1024 * 1024));
+    data.extend_from_slice(b",,\n");
+    let path = dir.path().join("big.csv");
+    std::fs::write(&path, data).unwrap();
+    let (out_dir, out) = profile(&path, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let quarantine = out_dir.path().join("out/quarantine.csv");
+    let rows = read_csv(&quarantine);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0]["reason"],
+        "`query` is 10485760 bytes long, more than the 65536 allowed"
+    );
+    assert!(
+        std::fs::metadata(&quarantine).unwrap().len() < 2048,
+        "the echo is bounded"
+    );
+}
+
+#[test]
+fn gzip_and_parquet_with_wrong_types() {
+    use polars::prelude::*;
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read(corpus("bom.csv")).unwrap();
+    let gz = dir.path().join("events.csv.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&csv).unwrap();
+    encoder.finish().unwrap();
+    let (out_dir, out) = profile(&gz, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(rows_of(out_dir.path()).1, 30);
+
+    // amount written as text, one of it not a number; rating as a boolean
+    let n = 12;
+    let mut df = DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "user_id".into(),
+                (0..n).map(|i| format!("p{}", i % 4)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "event_time".into(),
+                (0..n)
+                    .map(|i| format!("2026-03-{:02} 10:00:00", i + 1))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("event_type".into(), vec!["purchase"; n]),
+            Column::new(
+                "amount".into(),
+                (0..n)
+                    .map(|i| {
+                        if i == 5 {
+                            "abc".to_string()
+                        } else {
+                            format!("{i}.5")
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rating".into(),
+                (0..n).map(|i| i % 2 == 0).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .unwrap();
+    let parquet = dir.path().join("typed.parquet");
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let (out_dir, out) = profile(&parquet, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let rows = read_csv(&out_dir.path().join("out/quarantine.csv"));
+    assert_eq!(rows.len(), n, "every row has a boolean rating");
+    assert_eq!(
+        rows[0]["reason"],
+        "`rating` \"true\" is not a finite number"
+    );
+    assert_eq!(rows[5]["reason"], "`amount` \"abc\" is not a finite number");
+}
+
+#[test]
+fn a_missing_file_and_an_unwritable_output_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = userlens(
+        &["profile", "missing.csv", "--out", "o", "--runs", "r"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("failed to read `missing.csv`: No such file or directory"));
+
+    std::fs::write(dir.path().join("file"), "not a folder").unwrap();
+    let events = corpus("bom.csv");
+    let out = userlens(
+        &[
+            "profile",
+            events.to_str().unwrap(),
+            "--out",
+            "file/out",
+            "--runs",
+            "r",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("error: failed to prepare `file/.out.staging-"),
+        "{}",
+        text(&out.stderr)
+    );
+}
