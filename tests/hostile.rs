@@ -352,3 +352,69 @@ fn a_missing_file_and_an_unwritable_output_are_clear_errors() {
         text(&out.stderr)
     );
 }
+
+/// The files of an output folder, by name.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".csv") {
+                files.insert(name, std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn kills_at_any_moment_leave_whole_outputs_and_a_rerun_finishes_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 1200, 3);
+    let args = |as_of: &'static str, out: &'static str| -> Vec<&'static str> {
+        vec![
+            "profile",
+            "events.csv",
+            "--out",
+            out,
+            "--runs",
+            "runs",
+            "--as-of",
+            as_of,
+            "-q",
+        ]
+    };
+    let first = userlens(&args("2026-04-01", "out"), dir.path());
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let reference = userlens(&args("2026-05-01", "reference"), dir.path());
+    assert!(reference.status.success(), "{}", text(&reference.stderr));
+    let old = snapshot(&dir.path().join("out"));
+    let new = snapshot(&dir.path().join("reference"));
+    assert_ne!(old, new);
+
+    for delay_ms in [30, 120, 300, 700, 1200, 2000] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+            .args(args("2026-05-01", "out"))
+            .arg("--force")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = snapshot(&dir.path().join("out"));
+        assert!(
+            now == old || now == new,
+            "after a kill at {delay_ms} ms the outputs are a mix: {:?}",
+            now.keys().collect::<Vec<_>>()
+        );
+    }
+    let rerun = userlens(&args("2026-05-01", "out"), dir.path());
+    assert!(rerun.status.success(), "{}", text(&rerun.stderr));
+    assert!(
+        snapshot(&dir.path().join("out")) == new,
+        "the rerun gives the uninterrupted outputs"
+    );
+}
