@@ -298,7 +298,13 @@ fn the_volume_gate_refuses_a_night_whose_input_halves() {
     let half: Vec<&str> = events
         .lines()
         .enumerate()
-        .filter(|(i, line)| *i == 0 || line.as_bytes().get(6).is_some_and(|d| (d - b'0') % 2 == 0))
+        .filter(|(i, line)| {
+            *i == 0
+                || line
+                    .as_bytes()
+                    .get(6)
+                    .is_some_and(|d| (d - b'0').is_multiple_of(2))
+        })
         .map(|(_, l)| l)
         .collect();
     std::fs::write(dir.path().join("half.csv"), half.join("\n") + "\n").unwrap();

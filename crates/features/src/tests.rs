@@ -7,19 +7,22 @@ fn at(day: i64, hour: i64, minute: i64) -> i64 {
     1_767_571_200_000_000 + day * DAY + hour * 3_600_000_000 + minute * 60_000_000
 }
 
+/// user, time, type, session, category, query, amount, rating
+type Row<'a> = (
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<f64>,
+    Option<f64>,
+);
+
 fn events() -> DataFrame {
     // user a: views, a cart, two purchases on days 0 and 4, a rating; user b: a
     // night search on Saturday; one event after the as-of time that must be ignored.
-    let rows: Vec<(
-        &str,
-        i64,
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<f64>,
-        Option<f64>,
-    )> = vec![
+    let rows: Vec<Row> = vec![
         (
             "a",
             at(0, 10, 0),
