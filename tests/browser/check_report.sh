@@ -203,7 +203,7 @@ fi
 
 elapsed=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$EPOCHREALTIME")
 if [[ $failures -gt 0 ]]; then
-    echo "browser check failed ($failures problem(s)) in ${elapsed}s" >&2
+    echo "browser check failed ($failures failing check(s)) in ${elapsed}s" >&2
     exit 1
 fi
 echo "browser check passed in ${elapsed}s: $report -> $out_png"

@@ -1,5 +1,6 @@
 //! Report: writes the public output files of a run (persona CSVs, the quarantine,
-//! the run record) atomically, so a reader never sees half a file.
+//! the run record) atomically, so a reader never sees half a file, and renders the
+//! run as one self-contained HTML page with charts.
 //!
 //! Every writer goes through [`write_atomic`]: the bytes land in a temporary file in
 //! the destination folder, are flushed to disk, then renamed over the final name.
@@ -9,12 +10,30 @@
 //! let mut df = df!("persona_id" => [1u32, 2], "users" => [10u32, 5]).unwrap();
 //! userlens_report::write_csv(&mut df, std::path::Path::new("out/personas.csv")).unwrap();
 //! ```
+//!
+//! The HTML report ([`render_html`], [`write_html`], [`render_run_dir`]) takes the
+//! tables of a run in a [`ReportInput`]; its charts are drawn with plotters as inline
+//! SVG, each with a table of its numbers, and the page loads nothing from the network.
+//!
+//! ```no_run
+//! let written = userlens_report::render_run_dir(std::path::Path::new("out/profile")).unwrap();
+//! assert!(written.ends_with("report.html"));
+//! ```
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use serde::Serialize;
+
+mod charts;
+mod frame;
+mod html;
+mod projection;
+mod run_dir;
+
+pub use html::{ReportInput, render_html, write_html};
+pub use run_dir::{files, render_run_dir};
 
 /// Errors of the report stage.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +64,63 @@ pub enum Error {
         /// Underlying error.
         #[source]
         source: serde_json::Error,
+    },
+    /// A table of a finished run could not be read.
+    #[error("failed to read `{path}`")]
+    ReadTable {
+        /// Source file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: PolarsError,
+    },
+    /// A file of a finished run could not be read.
+    #[error("failed to read `{path}`")]
+    ReadFile {
+        /// Source file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A run record is not valid JSON.
+    #[error("failed to parse `{path}`")]
+    ParseJson {
+        /// Source file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A table handed to the HTML report lacks a column the report needs.
+    #[error("table `{table}` has no `{column}` column")]
+    MissingColumn {
+        /// Table name (`personas`, `user_personas`, `k_selection`, ...).
+        table: &'static str,
+        /// Missing column.
+        column: String,
+    },
+    /// A column of a table handed to the HTML report has the wrong type.
+    #[error("column `{column}` of table `{table}` is not {expected}")]
+    ColumnType {
+        /// Table name.
+        table: &'static str,
+        /// Column name.
+        column: String,
+        /// What the report expected, e.g. "numeric".
+        expected: &'static str,
+        /// Underlying error.
+        #[source]
+        source: PolarsError,
+    },
+    /// A chart of the HTML report could not be drawn.
+    #[error("failed to draw the `{chart}` chart")]
+    Chart {
+        /// Chart name.
+        chart: &'static str,
+        /// Underlying error.
+        #[source]
+        source: plotters::drawing::DrawingAreaErrorKind<std::io::Error>,
     },
 }
 

@@ -1,0 +1,1143 @@
+//! Charts of the HTML report, drawn with plotters' SVG backend into a `String`.
+//!
+//! Every chart has a title drawn into the picture, axis titles and, where colours
+//! carry meaning, a legend. Categories use the Okabe-Ito palette, which stays
+//! distinguishable with the common colour-vision deficiencies; signed values (z-scores)
+//! use a diverging blue-white-orange scale. The SVG is post-processed for inline HTML:
+//! the `xmlns` attribute (an URL, not needed inline) is dropped and `role="img"` and an
+//! `aria-label` are added.
+
+use plotters::coord::Shift;
+use plotters::drawing::DrawingAreaErrorKind;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::{Error, Result};
+
+/// Okabe-Ito colours, ordered so neighbours contrast and the pale yellow comes late.
+pub(crate) const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x00, 0x72, 0xB2), // blue
+    RGBColor(0xE6, 0x9F, 0x00), // orange
+    RGBColor(0x00, 0x9E, 0x73), // bluish green
+    RGBColor(0xCC, 0x79, 0xA7), // reddish purple
+    RGBColor(0x56, 0xB4, 0xE9), // sky blue
+    RGBColor(0xD5, 0x5E, 0x00), // vermillion
+    RGBColor(0x00, 0x00, 0x00), // black
+    RGBColor(0xF0, 0xE4, 0x42), // yellow
+];
+/// Colour of things outside the categories (users of an unknown persona).
+pub(crate) const GREY: RGBColor = RGBColor(0x99, 0x99, 0x99);
+/// Colour that marks a choice (the chosen k) or an alert.
+pub(crate) const HIGHLIGHT: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+/// Colour of a reference line (perfect calibration, no lift).
+const REFERENCE: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);
+const AXIS: RGBColor = RGBColor(0x55, 0x55, 0x55);
+const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
+const FONT: &str = "sans-serif";
+/// Width of every chart in pixels; the page scales it down on narrow screens.
+pub(crate) const WIDTH: u32 = 960;
+
+/// Category colour `i`: the palette, cycled.
+pub(crate) fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Marker shape of category `i`: after the palette is used up, shapes tell apart
+/// categories that share a colour.
+pub(crate) fn shape(i: usize) -> Shape {
+    match (i / PALETTE.len()) % 3 {
+        0 => Shape::Circle,
+        1 => Shape::Triangle,
+        _ => Shape::Square,
+    }
+}
+
+/// A colour as CSS `#RRGGBB`.
+pub(crate) fn hex(c: RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
+/// Marker shapes of the scatter plot and legends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Filled circle.
+    Circle,
+    /// Filled triangle.
+    Triangle,
+    /// Filled square.
+    Square,
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// A filled box (bars, cells).
+    Box,
+    /// A marker (points).
+    Marker(Shape),
+    /// A line with a dot (line series).
+    Line,
+}
+
+/// One legend line.
+#[derive(Debug, Clone)]
+pub(crate) struct LegendEntry {
+    /// Text.
+    pub label: String,
+    /// Colour.
+    pub color: RGBColor,
+    /// Symbol.
+    pub mark: Mark,
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Drawn = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FONT, size as f64 * 1.24).into_font().color(&TEXT)
+}
+
+fn bold(size: u32) -> TextStyle<'static> {
+    (FONT, size as f64 * 1.24)
+        .into_font()
+        .style(FontStyle::Bold)
+        .color(&TEXT)
+}
+
+fn anchored(style: TextStyle<'static>, h: HPos, v: VPos) -> TextStyle<'static> {
+    style.pos(Pos::new(h, v))
+}
+
+/// Rough width in pixels of `text` at `size` px in a sans-serif font, for layout.
+fn text_width(text: &str, size: u32) -> u32 {
+    (text.chars().count() as f64 * size as f64 * 0.56).ceil() as u32
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Breaks `text` into at most `lines` lines of at most `width` characters, at spaces
+/// where possible; what does not fit is cut with an ellipsis.
+pub(crate) fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
+    let width = width.max(2);
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let candidate = if current.is_empty() {
+            word.to_string()
+        } else {
+            format!("{current} {word}")
+        };
+        if candidate.chars().count() <= width || current.is_empty() {
+            current = candidate;
+        } else {
+            out.push(std::mem::replace(&mut current, word.to_string()));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    if out.len() > lines.max(1) {
+        let rest = out.split_off(lines.max(1) - 1).join(" ");
+        out.push(rest);
+    }
+    out.into_iter().map(|l| truncate(&l, width)).collect()
+}
+
+/// Draws an SVG of `size` with a white background, then finishes it for inline HTML.
+fn svg(
+    chart: &'static str,
+    size: (u32, u32),
+    aria: &str,
+    draw: impl FnOnce(&Area) -> Drawn,
+) -> Result<String> {
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE)
+            .and_then(|_| draw(&root))
+            .and_then(|_| root.present())
+            .map_err(|source| Error::Chart { chart, source })?;
+    }
+    Ok(finish(&buf, aria))
+}
+
+/// Makes plotters' standalone SVG fit for inline HTML: no `xmlns` (the only URL it
+/// holds), `role="img"` with an `aria-label`, and no `http` left in data text.
+pub(crate) fn finish(raw: &str, aria: &str) -> String {
+    let body = raw.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "");
+    let body = body.replacen(
+        "<svg ",
+        &format!(
+            "<svg role=\"img\" aria-label=\"{}\" ",
+            crate::html::escape(aria)
+        ),
+        1,
+    );
+    crate::html::defuse_urls(&body)
+}
+
+/// Largest magnitude drawn. plotters maps values to `i32` pixels and overflows (a
+/// panic in debug builds) when a value is some billion plot widths away, so absurd
+/// values are pinned here; the tables still show them as they are.
+const LIMIT: f64 = 1e12;
+
+/// A value fit to draw: finite and within [`LIMIT`] (non-finite values become 0).
+fn sane(v: f64) -> f64 {
+    if v.is_finite() {
+        v.clamp(-LIMIT, LIMIT)
+    } else {
+        0.0
+    }
+}
+
+/// Pads a data range so marks do not sit on the frame; degenerate ranges get a width.
+fn padded(values: impl IntoIterator<Item = f64>, pad: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.into_iter().filter(|v| v.is_finite()).map(sane) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !(lo.is_finite() && hi.is_finite()) {
+        return (0.0, 1.0);
+    }
+    let span = hi - lo;
+    if span <= f64::EPSILON * hi.abs().max(1.0) {
+        let half = (hi.abs() * 0.1).max(0.5);
+        return (lo - half, hi + half);
+    }
+    (lo - span * pad, hi + span * pad)
+}
+
+/// Tick label text for a numeric axis: few decimals, no `-0`.
+pub(crate) fn tick(v: f64) -> String {
+    let a = v.abs();
+    let s = if a >= 1000.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 0.1 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".to_string() } else { s }
+}
+
+fn draw_marker(area: &Area, at: (i32, i32), shape: Shape, radius: i32, style: ShapeStyle) -> Drawn {
+    match shape {
+        Shape::Circle => area.draw(&Circle::new(at, radius as u32, style)),
+        Shape::Triangle => area.draw(&Polygon::new(
+            vec![
+                (at.0, at.1 - radius - 1),
+                (at.0 - radius - 1, at.1 + radius),
+                (at.0 + radius + 1, at.1 + radius),
+            ],
+            style,
+        )),
+        Shape::Square => area.draw(&Rectangle::new(
+            [
+                (at.0 - radius, at.1 - radius),
+                (at.0 + radius, at.1 + radius),
+            ],
+            style,
+        )),
+    }
+}
+
+/// Width a legend of `entries` needs.
+fn legend_width(entries: &[LegendEntry]) -> u32 {
+    let widest = entries
+        .iter()
+        .map(|e| text_width(&e.label, 12))
+        .max()
+        .unwrap_or(0);
+    (widest + 40).clamp(120, 300)
+}
+
+/// Draws a vertical legend in `area` (pixel coordinates of the area).
+fn legend(area: &Area, title: &str, entries: &[LegendEntry], top: i32) -> Drawn {
+    let mut y = top;
+    if !title.is_empty() {
+        area.draw_text(title, &anchored(bold(12), HPos::Left, VPos::Center), (8, y))?;
+        y += 22;
+    }
+    let max_chars = ((area.dim_in_pixel().0.saturating_sub(36)) as f64 / (12.0 * 0.56)) as usize;
+    for entry in entries {
+        let style = entry.color.filled();
+        match entry.mark {
+            Mark::Box => area.draw(&Rectangle::new([(8, y - 6), (20, y + 6)], style))?,
+            Mark::Marker(shape) => draw_marker(area, (14, y), shape, 5, style)?,
+            Mark::Line => {
+                area.draw(&PathElement::new(
+                    vec![(4, y), (24, y)],
+                    entry.color.stroke_width(2),
+                ))?;
+                area.draw(&Circle::new((14, y), 3, style))?;
+            }
+        }
+        area.draw_text(
+            &truncate(&entry.label, max_chars.max(8)),
+            &anchored(font(12), HPos::Left, VPos::Center),
+            (30, y),
+        )?;
+        y += 20;
+    }
+    Ok(())
+}
+
+/// One bar of a horizontal bar chart.
+#[derive(Debug, Clone)]
+pub(crate) struct Bar {
+    /// Category label, drawn left of the bar.
+    pub label: String,
+    /// Length.
+    pub value: f64,
+    /// Fill.
+    pub color: RGBColor,
+    /// Text after the end of the bar (the value in words).
+    pub note: String,
+}
+
+/// A horizontal bar chart: one bar per category, top to bottom in the given order.
+pub(crate) struct HBars<'a> {
+    /// Chart name for errors.
+    pub chart: &'static str,
+    /// Title drawn at the top.
+    pub title: &'a str,
+    /// Title of the value axis.
+    pub x_desc: &'a str,
+    /// Title of the category axis.
+    pub y_desc: &'a str,
+    /// Bars.
+    pub bars: &'a [Bar],
+    /// Legend (empty: none).
+    pub legend: &'a [LegendEntry],
+    /// Accessible description of the picture.
+    pub aria: &'a str,
+}
+
+/// Draws a horizontal bar chart.
+pub(crate) fn hbars(spec: &HBars) -> Result<String> {
+    let n = spec.bars.len().max(1);
+    let row = if n > 20 { 22 } else { 30 };
+    let height = (110 + row * n as u32).max(180);
+    let labels: Vec<String> = spec.bars.iter().map(|b| truncate(&b.label, 44)).collect();
+    let label_w = labels
+        .iter()
+        .map(|l| text_width(l, 12))
+        .max()
+        .unwrap_or(0)
+        .clamp(40, 330)
+        + 14;
+    let legend_w = if spec.legend.is_empty() {
+        0
+    } else {
+        legend_width(spec.legend)
+    };
+    let notes_w = spec
+        .bars
+        .iter()
+        .map(|b| text_width(&b.note, 12))
+        .max()
+        .unwrap_or(0);
+    svg(spec.chart, (WIDTH, height), spec.aria, |root| {
+        let area = root.titled(spec.title, bold(16))?;
+        let (plot, side) = area.split_horizontally(WIDTH - legend_w);
+        let (lo, hi) = padded(spec.bars.iter().map(|b| b.value).chain([0.0]), 0.0);
+        let lo = lo.min(0.0);
+        // Leave room right of the longest bar for its note.
+        let plot_w = (WIDTH - legend_w)
+            .saturating_sub(label_w + 50 + 30)
+            .max(100) as f64;
+        let room = (notes_w as f64 + 12.0) / plot_w;
+        let hi = if hi > 0.0 {
+            hi + (hi - lo) * room / (1.0 - room).max(0.2)
+        } else {
+            1.0
+        };
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_right(30)
+            .margin_top(6)
+            .x_label_area_size(44)
+            .y_label_area_size(label_w + 20)
+            .build_cartesian_2d(lo..hi, -0.5..(n as f64 - 0.5))?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_labels(8)
+            .x_label_formatter(&|v| tick(*v))
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .axis_style(AXIS)
+            .label_style(font(11))
+            .axis_desc_style(font(12))
+            .x_desc(spec.x_desc)
+            .y_desc(spec.y_desc)
+            .draw()?;
+        let y_of = |i: usize| (n - 1 - i) as f64;
+        chart.draw_series(spec.bars.iter().enumerate().map(|(i, bar)| {
+            let v = sane(bar.value).clamp(lo, hi);
+            Rectangle::new(
+                [(0.0, y_of(i) - 0.36), (v, y_of(i) + 0.36)],
+                bar.color.filled(),
+            )
+        }))?;
+        for (i, bar) in spec.bars.iter().enumerate() {
+            let v = sane(bar.value).clamp(0.0, hi);
+            let (x, y) = chart.backend_coord(&(v, y_of(i)));
+            root.draw_text(
+                &bar.note,
+                &anchored(font(12), HPos::Left, VPos::Center),
+                (x + 6, y),
+            )?;
+            let (x0, _) = chart.backend_coord(&(lo, y_of(i)));
+            root.draw_text(
+                &labels[i],
+                &anchored(font(12), HPos::Right, VPos::Center),
+                (x0 - 8, y),
+            )?;
+        }
+        if !spec.legend.is_empty() {
+            legend(&side, "", spec.legend, 16)?;
+        }
+        Ok(())
+    })
+}
+
+/// Colour scale of a heat map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scale {
+    /// Blue below zero, white at zero, orange above, saturated at `±limit`.
+    Diverging {
+        /// Value of full saturation.
+        limit: f64,
+    },
+    /// White at zero to blue at `max`.
+    Sequential {
+        /// Value of full saturation.
+        max: f64,
+    },
+}
+
+const NEGATIVE: (f64, f64, f64) = (0x21 as f64, 0x66 as f64, 0xAC as f64);
+const POSITIVE: (f64, f64, f64) = (0xD5 as f64, 0x5E as f64, 0x00 as f64);
+
+fn mix(to: (f64, f64, f64), t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let c = |target: f64| (255.0 + (target - 255.0) * t).round().clamp(0.0, 255.0) as u8;
+    RGBColor(c(to.0), c(to.1), c(to.2))
+}
+
+impl Scale {
+    /// Colour of `v`.
+    pub(crate) fn color(self, v: f64) -> RGBColor {
+        match self {
+            Scale::Diverging { limit } => {
+                let t = v / limit.max(f64::MIN_POSITIVE);
+                if t < 0.0 {
+                    mix(NEGATIVE, -t)
+                } else {
+                    mix(POSITIVE, t)
+                }
+            }
+            Scale::Sequential { max } => mix(NEGATIVE, v / max.max(f64::MIN_POSITIVE)),
+        }
+    }
+
+    fn range(self) -> (f64, f64) {
+        match self {
+            Scale::Diverging { limit } => (-limit, limit),
+            Scale::Sequential { max } => (0.0, max),
+        }
+    }
+}
+
+/// Black or white, whichever reads better on `c`.
+fn ink(c: RGBColor) -> RGBColor {
+    let luma = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
+    if luma < 140.0 { WHITE } else { TEXT }
+}
+
+/// A heat map: rows top to bottom, columns left to right, a number in each cell.
+pub(crate) struct HeatMap<'a> {
+    /// Chart name for errors.
+    pub chart: &'static str,
+    /// Title drawn at the top.
+    pub title: &'a str,
+    /// Row labels.
+    pub rows: &'a [String],
+    /// Column labels.
+    pub cols: &'a [String],
+    /// `rows x cols` values; `None` is drawn as a grey cell.
+    pub values: &'a [Vec<Option<f64>>],
+    /// Text of a cell from its value.
+    pub cell_text: &'a dyn Fn(f64) -> String,
+    /// Colour scale.
+    pub scale: Scale,
+    /// Title of the column axis (above the columns).
+    pub x_desc: &'a str,
+    /// Title of the row axis.
+    pub y_desc: &'a str,
+    /// Title of the colour legend.
+    pub legend_title: &'a str,
+    /// Accessible description of the picture.
+    pub aria: &'a str,
+}
+
+/// Draws a heat map.
+pub(crate) fn heat_map(spec: &HeatMap) -> Result<String> {
+    let (nr, nc) = (spec.rows.len().max(1) as i32, spec.cols.len().max(1) as i32);
+    let cell_h = if nr > 40 { 18 } else { 22 };
+    let row_labels: Vec<String> = spec.rows.iter().map(|r| truncate(r, 40)).collect();
+    let left = row_labels
+        .iter()
+        .map(|l| text_width(l, 12))
+        .max()
+        .unwrap_or(0)
+        .clamp(40, 300) as i32
+        + 44;
+    let legend_w = 120;
+    let top = 98;
+    let height = (top + cell_h * nr + 30) as u32;
+    let cell_w = ((WIDTH as i32 - left - legend_w - 16) / nc).max(24);
+    let col_chars = ((cell_w - 6) as f64 / (12.0 * 0.56)).floor() as usize;
+    svg(spec.chart, (WIDTH, height), spec.aria, |root| {
+        root.draw_text(
+            spec.title,
+            &anchored(bold(16), HPos::Center, VPos::Top),
+            (WIDTH as i32 / 2, 5),
+        )?;
+        root.draw_text(
+            spec.x_desc,
+            &anchored(font(12), HPos::Center, VPos::Center),
+            (left + cell_w * nc / 2, 40),
+        )?;
+        for (c, label) in spec.cols.iter().enumerate() {
+            let x = left + cell_w * c as i32 + cell_w / 2;
+            let lines = wrap(label, col_chars.max(3), 2);
+            let first = top - 14 - 16 * (lines.len() as i32 - 1);
+            for (l, line) in lines.iter().enumerate() {
+                root.draw_text(
+                    line,
+                    &anchored(font(12), HPos::Center, VPos::Center),
+                    (x, first + 16 * l as i32),
+                )?;
+            }
+        }
+        let row_axis_x = 14;
+        root.draw_text(
+            spec.y_desc,
+            &anchored(font(12), HPos::Center, VPos::Center).transform(FontTransform::Rotate270),
+            (row_axis_x, top + cell_h * nr / 2),
+        )?;
+        for (r, label) in row_labels.iter().enumerate() {
+            let y = top + cell_h * r as i32;
+            root.draw_text(
+                label,
+                &anchored(font(12), HPos::Right, VPos::Center),
+                (left - 8, y + cell_h / 2),
+            )?;
+            for c in 0..spec.cols.len() {
+                let x = left + cell_w * c as i32;
+                let value = spec
+                    .values
+                    .get(r)
+                    .and_then(|row| row.get(c))
+                    .copied()
+                    .flatten();
+                let fill = match value {
+                    Some(v) => spec.scale.color(v),
+                    None => RGBColor(0xEE, 0xEE, 0xEE),
+                };
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell_w - 1, y + cell_h - 1)],
+                    fill.filled(),
+                ))?;
+                let text = value.map(spec.cell_text).unwrap_or_else(|| "—".to_string());
+                root.draw_text(
+                    &text,
+                    &anchored(font(11), HPos::Center, VPos::Center).color(&ink(fill)),
+                    (x + cell_w / 2, y + cell_h / 2),
+                )?;
+            }
+        }
+        // Colour legend: a vertical gradient with its end and middle values.
+        let lx = left + cell_w * nc + 24;
+        let (lo, hi) = spec.scale.range();
+        root.draw_text(
+            spec.legend_title,
+            &anchored(bold(12), HPos::Left, VPos::Center),
+            (lx, top - 14),
+        )?;
+        let steps = 40;
+        let bar_h = (cell_h * nr).clamp(120, 320);
+        for s in 0..steps {
+            let t = 1.0 - (s as f64 + 0.5) / steps as f64;
+            let v = lo + (hi - lo) * t;
+            let y0 = top + bar_h * s / steps;
+            let y1 = top + bar_h * (s + 1) / steps;
+            root.draw(&Rectangle::new(
+                [(lx, y0), (lx + 16, y1)],
+                spec.scale.color(v).filled(),
+            ))?;
+        }
+        root.draw(&Rectangle::new([(lx, top), (lx + 16, top + bar_h)], AXIS))?;
+        for (v, y) in [
+            (hi, top),
+            ((lo + hi) / 2.0, top + bar_h / 2),
+            (lo, top + bar_h),
+        ] {
+            let text = match spec.scale {
+                Scale::Diverging { .. } if v > 0.0 => format!("≥ +{}", tick(v)),
+                Scale::Diverging { .. } if v < 0.0 => format!("≤ {}", tick(v)),
+                _ => tick(v),
+            };
+            root.draw_text(
+                &text,
+                &anchored(font(11), HPos::Left, VPos::Center),
+                (lx + 22, y),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// One persona's users in the scatter plot.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// Legend text.
+    pub label: String,
+    /// Short tag drawn next to the centroid (the persona id).
+    pub tag: String,
+    /// Colour.
+    pub color: RGBColor,
+    /// Marker.
+    pub shape: Shape,
+    /// Centroid, if known.
+    pub centroid: Option<(f64, f64)>,
+}
+
+/// A scatter plot of points coloured by group, with the group centroids marked.
+pub(crate) struct Scatter<'a> {
+    /// Chart name for errors.
+    pub chart: &'static str,
+    /// Title drawn at the top.
+    pub title: &'a str,
+    /// Horizontal axis title.
+    pub x_desc: &'a str,
+    /// Vertical axis title.
+    pub y_desc: &'a str,
+    /// Points and their group index (`None`: drawn grey, outside every group).
+    pub points: &'a [((f64, f64), Option<usize>)],
+    /// Groups.
+    pub groups: &'a [Group],
+    /// Accessible description of the picture.
+    pub aria: &'a str,
+}
+
+/// Draws a scatter plot with centroids.
+pub(crate) fn scatter(spec: &Scatter) -> Result<String> {
+    let mut entries: Vec<LegendEntry> = spec
+        .groups
+        .iter()
+        .map(|g| LegendEntry {
+            label: g.label.clone(),
+            color: g.color,
+            mark: Mark::Marker(g.shape),
+        })
+        .collect();
+    if spec.points.iter().any(|(_, g)| g.is_none()) {
+        entries.push(LegendEntry {
+            label: "other".to_string(),
+            color: GREY,
+            mark: Mark::Marker(Shape::Circle),
+        });
+    }
+    let legend_w = legend_width(&entries).max(200);
+    let height = 640;
+    svg(spec.chart, (WIDTH, height), spec.aria, |root| {
+        let area = root.titled(spec.title, bold(16))?;
+        let (plot, side) = area.split_horizontally(WIDTH - legend_w);
+        let centroids = spec.groups.iter().filter_map(|g| g.centroid);
+        let xs = spec
+            .points
+            .iter()
+            .map(|(p, _)| p.0)
+            .chain(centroids.clone().map(|c| c.0));
+        let ys = spec
+            .points
+            .iter()
+            .map(|(p, _)| p.1)
+            .chain(centroids.map(|c| c.1));
+        let (x0, x1) = padded(xs, 0.04);
+        let (y0, y1) = padded(ys, 0.04);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(10)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .y_labels(8)
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .axis_style(AXIS)
+            .label_style(font(11))
+            .axis_desc_style(font(12))
+            .x_desc(spec.x_desc)
+            .y_desc(spec.y_desc)
+            .draw()?;
+        for ((x, y), group) in spec.points {
+            if !(x.is_finite() && y.is_finite()) {
+                continue;
+            }
+            let at = chart.backend_coord(&(sane(*x), sane(*y)));
+            let (color, shape) = match group.and_then(|g| spec.groups.get(g)) {
+                Some(g) => (g.color, g.shape),
+                None => (GREY, Shape::Circle),
+            };
+            draw_marker(root, at, shape, 2, color.mix(0.55).filled())?;
+        }
+        for group in spec.groups {
+            let Some((x, y)) = group
+                .centroid
+                .filter(|c| c.0.is_finite() && c.1.is_finite())
+            else {
+                continue;
+            };
+            let at = chart.backend_coord(&(sane(x), sane(y)));
+            draw_marker(root, at, group.shape, 9, WHITE.filled())?;
+            draw_marker(root, at, group.shape, 7, group.color.filled())?;
+            draw_marker(root, at, group.shape, 9, BLACK.stroke_width(2))?;
+            root.draw_text(
+                &group.tag,
+                &anchored(bold(13), HPos::Left, VPos::Center),
+                (at.0 + 12, at.1 - 10),
+            )?;
+        }
+        legend(&side, "Persona", &entries, 24)?;
+        // Explain the centroid mark under the colours.
+        let y = 24 + 22 + 20 * entries.len() as i32 + 10;
+        draw_marker(&side, (14, y), Shape::Circle, 6, WHITE.filled())?;
+        draw_marker(&side, (14, y), Shape::Circle, 6, BLACK.stroke_width(2))?;
+        side.draw_text(
+            "centroid (mean user)",
+            &anchored(font(12), HPos::Left, VPos::Center),
+            (30, y),
+        )
+    })
+}
+
+/// A reference line drawn behind a panel's series.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reference {
+    /// `y = x` (perfect calibration).
+    Diagonal,
+    /// `y = value` (no lift).
+    Horizontal(f64),
+}
+
+/// One line of a panel.
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    /// Colour.
+    pub color: RGBColor,
+    /// Points, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One small multiple: an x-y line chart.
+#[derive(Debug, Clone)]
+pub(crate) struct Panel {
+    /// Panel title.
+    pub title: String,
+    /// Horizontal axis title.
+    pub x_desc: String,
+    /// Vertical axis title.
+    pub y_desc: String,
+    /// Lines.
+    pub series: Vec<Series>,
+    /// Fixed axis ranges (otherwise from the data).
+    pub x_range: Option<(f64, f64)>,
+    /// Fixed vertical range.
+    pub y_range: Option<(f64, f64)>,
+    /// Whether x ticks are whole numbers (k, deciles).
+    pub integer_x: bool,
+    /// A vertical marker at `x` with a note (the chosen k).
+    pub marker: Option<(f64, String)>,
+    /// A reference line.
+    pub reference: Option<Reference>,
+}
+
+/// A grid of line-chart panels sharing a title and a legend.
+pub(crate) struct Panels<'a> {
+    /// Chart name for errors.
+    pub chart: &'static str,
+    /// Title drawn at the top.
+    pub title: &'a str,
+    /// Panels, row by row.
+    pub panels: &'a [Panel],
+    /// Panels per row.
+    pub columns: usize,
+    /// Legend (empty: none).
+    pub legend: &'a [LegendEntry],
+    /// Accessible description of the picture.
+    pub aria: &'a str,
+}
+
+/// Draws small multiples of line charts.
+pub(crate) fn panels(spec: &Panels) -> Result<String> {
+    let columns = spec.columns.clamp(1, 4);
+    let rows = spec.panels.len().div_ceil(columns).max(1);
+    let panel_h = 300;
+    let height = 40 + panel_h * rows as u32;
+    let legend_w = if spec.legend.is_empty() {
+        0
+    } else {
+        legend_width(spec.legend)
+    };
+    svg(spec.chart, (WIDTH, height), spec.aria, |root| {
+        let area = root.titled(spec.title, bold(16))?;
+        let (grid, side) = area.split_horizontally(WIDTH - legend_w);
+        let cells = grid.split_evenly((rows, columns));
+        for (panel, cell) in spec.panels.iter().zip(&cells) {
+            draw_panel(root, cell, panel)?;
+        }
+        if !spec.legend.is_empty() {
+            legend(&side, "", spec.legend, 40)?;
+        }
+        Ok(())
+    })
+}
+
+fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
+    let points = || panel.series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = panel
+        .x_range
+        .map(|(a, b)| padded([a, b], 0.0))
+        .unwrap_or_else(|| padded(points().map(|p| p.0), 0.06));
+    let (y0, y1) = panel
+        .y_range
+        .map(|(a, b)| padded([a, b], 0.0))
+        .unwrap_or_else(|| {
+            let reference = match panel.reference {
+                Some(Reference::Horizontal(v)) => Some(v),
+                _ => None,
+            };
+            padded(points().map(|p| p.1).chain(reference), 0.1)
+        });
+    let mut chart = ChartBuilder::on(cell)
+        .caption(&panel.title, bold(13))
+        .margin(8)
+        .margin_right(16)
+        .x_label_area_size(40)
+        .y_label_area_size(58)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let integer_ticks = |v: &f64| {
+        if (v - v.round()).abs() < 1e-9 {
+            tick(v.round())
+        } else {
+            String::new()
+        }
+    };
+    let span = (x1 - x0).round() as usize;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(if panel.integer_x {
+        span.clamp(2, 12) + 1
+    } else {
+        6
+    })
+    .y_labels(6)
+    .y_label_formatter(&|v| tick(*v))
+    .light_line_style(WHITE)
+    .bold_line_style(GRID)
+    .axis_style(AXIS)
+    .label_style(font(11))
+    .axis_desc_style(font(12))
+    .x_desc(&panel.x_desc)
+    .y_desc(&panel.y_desc);
+    if panel.integer_x {
+        mesh.x_label_formatter(&integer_ticks);
+    } else {
+        mesh.x_label_formatter(&|v| tick(*v));
+    }
+    mesh.draw()?;
+    match panel.reference {
+        Some(Reference::Diagonal) => {
+            let (a, b) = (x0.max(y0), x1.min(y1));
+            if a < b {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(a, a), (b, b)],
+                    REFERENCE.stroke_width(1),
+                )))?;
+            }
+        }
+        Some(Reference::Horizontal(v)) if v > y0 && v < y1 => {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x0, v), (x1, v)],
+                REFERENCE.stroke_width(1),
+            )))?;
+        }
+        _ => {}
+    }
+    if let Some((x, note)) = &panel.marker
+        && *x >= x0
+        && *x <= x1
+    {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(*x, y0), (*x, y1)],
+            HIGHLIGHT.mix(0.6).stroke_width(2),
+        )))?;
+        let (px, py) = chart.backend_coord(&(*x, y1));
+        let right_half = *x > (x0 + x1) / 2.0;
+        let (h, dx) = if right_half {
+            (HPos::Right, -6)
+        } else {
+            (HPos::Left, 6)
+        };
+        root.draw_text(
+            note,
+            &anchored(bold(12), h, VPos::Top).color(&HIGHLIGHT),
+            (px + dx, py + 4),
+        )?;
+    }
+    for series in &panel.series {
+        let pts: Vec<(f64, f64)> = series
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
+            .collect();
+        chart.draw_series(LineSeries::new(pts.clone(), series.color.stroke_width(2)))?;
+        chart.draw_series(
+            pts.iter()
+                .map(|&p| Circle::new(p, 3, series.color.filled())),
+        )?;
+        if let Some((x, _)) = &panel.marker
+            && let Some(&p) = pts.iter().find(|p| (p.0 - x).abs() < 1e-9)
+        {
+            chart.draw_series(std::iter::once(Circle::new(
+                p,
+                7,
+                HIGHLIGHT.stroke_width(2),
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_short_and_never_negative_zero() {
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(-0.0), "0");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(12.5), "12.5");
+        assert_eq!(tick(1500.0), "1500");
+        assert_eq!(tick(0.0004), "0");
+        assert_eq!(tick(-2.0), "-2");
+    }
+
+    #[test]
+    fn wraps_labels_at_spaces_and_cuts_the_rest() {
+        assert_eq!(wrap("#2 lapsed · beauty", 12, 2), ["#2 lapsed ·", "beauty"]);
+        assert_eq!(wrap("short", 12, 2), ["short"]);
+        assert_eq!(wrap("a b c d e f g h", 3, 2), ["a b", "c …"]);
+        assert_eq!(wrap("averyveryverylongword", 6, 2), ["avery…"]);
+        assert!(wrap("", 5, 2).is_empty());
+    }
+
+    #[test]
+    fn diverging_scale_is_white_at_zero_and_saturates() {
+        let s = Scale::Diverging { limit: 2.0 };
+        assert_eq!(s.color(0.0), WHITE);
+        assert_eq!(s.color(2.0), s.color(5.0));
+        assert_eq!(hex(s.color(-9.0)), "#2166AC");
+        assert_eq!(hex(s.color(9.0)), "#D55E00");
+    }
+
+    #[test]
+    fn svg_is_inline_ready() {
+        let bars = [Bar {
+            label: "a <b> & http://x".into(),
+            value: 2.0,
+            color: color(0),
+            note: "2".into(),
+        }];
+        let out = hbars(&HBars {
+            chart: "test",
+            title: "Title",
+            x_desc: "x",
+            y_desc: "y",
+            bars: &bars,
+            legend: &[],
+            aria: "Chart \"quoted\"",
+        })
+        .unwrap();
+        assert!(out.starts_with("<svg role=\"img\" aria-label=\"Chart &quot;quoted&quot;\" "));
+        assert!(!out.to_ascii_lowercase().contains("http"));
+        assert!(out.contains("a &lt;b&gt; &amp; "));
+    }
+
+    #[test]
+    fn odd_data_draws_without_panicking() {
+        let nan = Bar {
+            label: String::new(),
+            value: f64::NAN,
+            color: color(9),
+            note: String::new(),
+        };
+        for bars in [vec![], vec![nan.clone()], vec![nan.clone(), nan]] {
+            hbars(&HBars {
+                chart: "t",
+                title: "",
+                x_desc: "",
+                y_desc: "",
+                bars: &bars,
+                legend: &[],
+                aria: "",
+            })
+            .unwrap();
+        }
+        let panel = Panel {
+            title: "p".into(),
+            x_desc: "x".into(),
+            y_desc: "y".into(),
+            series: vec![Series {
+                color: color(1),
+                points: vec![(1.0, f64::INFINITY), (1.0, 1.0)],
+            }],
+            x_range: None,
+            y_range: None,
+            integer_x: true,
+            marker: Some((1.0, "here".into())),
+            reference: Some(Reference::Diagonal),
+        };
+        panels(&Panels {
+            chart: "t",
+            title: "t",
+            panels: &[
+                panel.clone(),
+                Panel {
+                    series: vec![],
+                    ..panel
+                },
+            ],
+            columns: 2,
+            legend: &[],
+            aria: "",
+        })
+        .unwrap();
+        for extreme in [f64::MAX, -f64::MAX, 1e300, f64::MIN_POSITIVE] {
+            let wild = Panel {
+                title: "wild".into(),
+                x_desc: String::new(),
+                y_desc: String::new(),
+                series: vec![Series {
+                    color: color(2),
+                    points: vec![(extreme, -extreme), (0.0, extreme), (-extreme, 1.0)],
+                }],
+                x_range: Some((extreme, -extreme)),
+                y_range: None,
+                integer_x: true,
+                marker: Some((extreme, "m".into())),
+                reference: Some(Reference::Horizontal(extreme)),
+            };
+            panels(&Panels {
+                chart: "t",
+                title: "t",
+                panels: &[
+                    wild.clone(),
+                    Panel {
+                        x_range: None,
+                        ..wild
+                    },
+                ],
+                columns: 2,
+                legend: &[],
+                aria: "",
+            })
+            .unwrap();
+            let bars = [
+                Bar {
+                    label: "big".into(),
+                    value: extreme,
+                    color: color(0),
+                    note: String::new(),
+                },
+                Bar {
+                    label: "small".into(),
+                    value: -extreme,
+                    color: color(1),
+                    note: String::new(),
+                },
+            ];
+            hbars(&HBars {
+                chart: "t",
+                title: "",
+                x_desc: "",
+                y_desc: "",
+                bars: &bars,
+                legend: &[],
+                aria: "",
+            })
+            .unwrap();
+            scatter(&Scatter {
+                chart: "t",
+                title: "t",
+                x_desc: "",
+                y_desc: "",
+                points: &[((extreme, -extreme), Some(0)), ((0.0, 0.0), None)],
+                groups: &[],
+                aria: "",
+            })
+            .unwrap();
+        }
+        heat_map(&HeatMap {
+            chart: "t",
+            title: "t",
+            rows: &[],
+            cols: &[],
+            values: &[],
+            cell_text: &|v| v.to_string(),
+            scale: Scale::Sequential { max: 0.0 },
+            x_desc: "",
+            y_desc: "",
+            legend_title: "",
+            aria: "",
+        })
+        .unwrap();
+        scatter(&Scatter {
+            chart: "t",
+            title: "t",
+            x_desc: "",
+            y_desc: "",
+            points: &[((f64::NAN, 1.0), Some(3)), ((0.0, 0.0), None)],
+            groups: &[],
+            aria: "",
+        })
+        .unwrap();
+    }
+}

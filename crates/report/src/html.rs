@@ -1,0 +1,1795 @@
+//! The self-contained HTML report: one page, inline CSS and SVG charts, no script and
+//! nothing loaded from the network, so it opens by double-click and prints well.
+//!
+//! Every chart sits in a `<figure>` with a caption and a `<details>` table of the
+//! numbers it draws. Every string that comes from data (labels, categories, search
+//! terms) is HTML-escaped, and any `http` in it is written as a character reference so
+//! the page never holds an URL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::DataFrame;
+use serde_json::Value;
+
+use crate::charts::{self, Bar, Group, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
+use crate::frame;
+use crate::projection;
+use crate::{Result, write_atomic};
+
+/// Most users drawn in the 2-D projection; more would only blur the picture and
+/// swell the page.
+pub(crate) const MAX_PROJECTION_POINTS: usize = 5_000;
+/// Seed of the projection's user sample when the run record names none.
+pub(crate) const DEFAULT_SEED: u64 = 42;
+/// z-score at which the profile heat map's colours saturate.
+const HEAT_LIMIT: f64 = 2.5;
+
+/// The tables and record of a finished run that the HTML report is drawn from.
+///
+/// `personas`, `assignments` and `run` are required; every optional table adds its
+/// section when present.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportInput<'a> {
+    /// `personas.csv`: `persona_id, label, users, share`, then `mean_<feature>`,
+    /// `top_categories`, `top_queries`, `common_<column>`, `distinguishing`, and when
+    /// predictions ran `mean_p_purchase`, `mean_predicted_revenue`, `segment_mix`.
+    pub personas: &'a DataFrame,
+    /// `user_personas.csv`: `user_id, persona_id, label, distance` and the raw features
+    /// the clustering used.
+    pub assignments: &'a DataFrame,
+    /// `k_selection.csv`: `k, inertia, silhouette, calinski_harabasz, davies_bouldin,
+    /// chosen`.
+    pub k_selection: Option<&'a DataFrame>,
+    /// `run.json`, the run record: rows, stages with seconds, as-of date, pipeline, run
+    /// id, seed and the persona model.
+    pub run: &'a Value,
+    /// `model_report.csv`: `predictor, target, status, auc, log_loss, brier,
+    /// lift_top_decile, positives, negatives`.
+    pub model_report: Option<&'a DataFrame>,
+    /// Calibration bins: `predictor, target, bin, mean_predicted, observed_rate, count`.
+    pub calibration: Option<&'a DataFrame>,
+    /// Lift by decile: `predictor, target, decile, lift`.
+    pub lift: Option<&'a DataFrame>,
+    /// Persona migration since the previous run: `from_persona, to_persona, users`.
+    pub migration: Option<&'a DataFrame>,
+    /// Feature drift since the previous run: `feature, psi, level` (`ok`, `warning`,
+    /// `alert`).
+    pub drift: Option<&'a DataFrame>,
+}
+
+impl<'a> ReportInput<'a> {
+    /// An input with the required tables only; set the optional fields as available.
+    pub fn new(personas: &'a DataFrame, assignments: &'a DataFrame, run: &'a Value) -> Self {
+        ReportInput {
+            personas,
+            assignments,
+            k_selection: None,
+            run,
+            model_report: None,
+            calibration: None,
+            lift: None,
+            migration: None,
+            drift: None,
+        }
+    }
+}
+
+/// Renders the report page as a string (UTF-8 HTML).
+pub fn render_html(input: &ReportInput) -> Result<String> {
+    let personas = read_personas(input.personas)?;
+    let mut page = Page::default();
+    let run = input.run;
+
+    let users: f64 = personas.iter().filter_map(|p| p.users).sum();
+    page.headline = format!(
+        "<strong>{}</strong> users in <strong>{}</strong> personas",
+        grouped(users),
+        personas.len()
+    );
+    page.add("personas", "Personas", persona_cards(&personas));
+    page.add("sizes", "Persona sizes", sizes_section(&personas)?);
+
+    let space = feature_space(input, &personas)?;
+    page.add(
+        "profile",
+        "Persona profiles",
+        profile_section(&personas, &space)?,
+    );
+    page.add(
+        "projection",
+        "Users in two dimensions",
+        projection_section(&personas, &space, seed(run))?,
+    );
+    if let Some(k) = input.k_selection {
+        page.add(
+            "k-selection",
+            "Choosing the number of personas",
+            k_section(k, run)?,
+        );
+    }
+    if let Some(report) = input.model_report {
+        page.add("prediction", "Predictions", model_section(report)?);
+    }
+    if let Some(cal) = input.calibration {
+        page.add("calibration", "Calibration", calibration_section(cal)?);
+    }
+    if let Some(lift) = input.lift {
+        page.add("lift", "Lift by decile", lift_section(lift)?);
+    }
+    if let Some(migration) = input.migration {
+        page.add(
+            "migration",
+            "Persona migration",
+            migration_section(migration, &personas)?,
+        );
+    }
+    if let Some(drift) = input.drift {
+        page.add("drift", "Feature drift", drift_section(drift)?);
+    }
+    page.add("summary", "Run summary", summary_section(run)?);
+    Ok(page.finish(run))
+}
+
+/// Renders the report and writes it to `path` atomically.
+pub fn write_html(input: &ReportInput, path: &Path) -> Result<()> {
+    let html = render_html(input)?;
+    write_atomic(path, html.as_bytes())
+}
+
+// ---------------------------------------------------------------------------
+// Text helpers
+
+/// Escapes text for HTML content and attribute values, and defuses URLs.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    defuse_urls(&out)
+}
+
+/// Writes the first letter of every `http` (any case) as a character reference: the
+/// text reads and copies the same, but the page's bytes hold no URL.
+pub(crate) fn defuse_urls(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    let mut i = 0;
+    while i + 4 <= bytes.len() {
+        if bytes[i..i + 4].eq_ignore_ascii_case(b"http") {
+            // `http` is ASCII, so `i` is a character boundary.
+            out.push_str(&text[start..i]);
+            out.push_str(&format!("&#{};", bytes[i]));
+            start = i + 1;
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[start..]);
+    out
+}
+
+/// A number with `decimals` places; `—` when missing; never `-0`.
+fn fixed(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(v) if v.is_finite() => {
+            let s = format!("{v:.decimals$}");
+            if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+                s[1..].to_string()
+            } else {
+                s
+            }
+        }
+        _ => "—".to_string(),
+    }
+}
+
+/// A signed number (`+1.50`), for z-scores.
+fn signed(v: f64, decimals: usize) -> String {
+    let s = fixed(Some(v), decimals);
+    if s.starts_with('-') || s.chars().all(|c| c == '0' || c == '.') {
+        s
+    } else {
+        format!("+{s}")
+    }
+}
+
+/// A count with thousands separators, for headline figures.
+fn grouped(v: f64) -> String {
+    let digits = fixed(Some(v), 0);
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(rest) => ("-", rest.to_string()),
+        None => ("", digits),
+    };
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return format!("{sign}{digits}");
+    }
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+/// A share as a percentage with `decimals` places (no `%` sign).
+fn percent(share: Option<f64>, decimals: usize) -> String {
+    fixed(share.map(|s| s * 100.0), decimals)
+}
+
+/// A value for a table cell: compact but exact enough to copy.
+fn number(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 => fixed(Some(v), 0),
+        Some(v) if v.is_finite() && v.abs() >= 1000.0 => fixed(Some(v), 1),
+        other => fixed(other, 3),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Page assembly
+
+#[derive(Default)]
+struct Page {
+    /// The run in one line of HTML, under the title.
+    headline: String,
+    sections: Vec<(String, String, String)>,
+}
+
+impl Page {
+    fn add(&mut self, id: &str, title: &str, body: String) {
+        self.sections
+            .push((id.to_string(), title.to_string(), body));
+    }
+
+    fn finish(self, run: &Value) -> String {
+        let pipeline = text_at(run, &["pipeline"]).unwrap_or_else(|| "run".to_string());
+        let mut meta = vec![self.headline.clone()];
+        if let Some(as_of) = text_at(run, &["as_of"]) {
+            meta.push(format!("as of <strong>{}</strong>", escape(&as_of)));
+        }
+        if let Some(id) = text_at(run, &["run_id"]) {
+            meta.push(format!("run <code>{}</code>", escape(&id)));
+        }
+        if let Some(status) = text_at(run, &["status"]) {
+            meta.push(format!("status {}", escape(&status)));
+        }
+        let mut html = String::with_capacity(1 << 20);
+        html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+        html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+        html.push_str("<meta name=\"generator\" content=\"userlens\">\n");
+        html.push_str(&format!(
+            "<title>userlens report: {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
+            escape(&pipeline)
+        ));
+        html.push_str(&format!(
+            "<header class=\"top\"><div class=\"wrap\">\n<p class=\"kicker\">userlens report</p>\n<h1>{}</h1>\n<p class=\"meta\">{}</p>\n</div></header>\n",
+            escape(&pipeline),
+            meta.join(" · ")
+        ));
+        html.push_str("<nav class=\"toc\" aria-label=\"Sections\"><div class=\"wrap\"><ul>\n");
+        for (id, title, _) in &self.sections {
+            html.push_str(&format!(
+                "<li><a href=\"#{id}\">{}</a></li>\n",
+                escape(title)
+            ));
+        }
+        html.push_str("</ul></div></nav>\n<main class=\"wrap\">\n");
+        for (id, title, body) in &self.sections {
+            html.push_str(&format!(
+                "<section id=\"{id}\" aria-labelledby=\"{id}-title\">\n<h2 id=\"{id}-title\">{}</h2>\n{body}</section>\n",
+                escape(title)
+            ));
+        }
+        let version = text_at(run, &["versions", "userlens"])
+            .map(|v| format!(" {}", escape(&v)))
+            .unwrap_or_default();
+        html.push_str(&format!(
+            "</main>\n<footer class=\"wrap\"><p>Made by userlens{version} from the run record and output tables of this run. Charts are drawn as inline SVG; the numbers behind every chart are in the table below it.</p></footer>\n</body>\n</html>\n"
+        ));
+        defuse_urls(&html)
+    }
+}
+
+const CSS: &str = r#":root {
+  --font: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif;
+  --fg: #1c1d21; --muted: #5a5d68; --bg: #f4f5f8; --card: #ffffff; --line: #dfe1e7;
+  --accent: #0a5a8c; --head: #16233f;
+  color-scheme: light;
+}
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body { margin: 0; background: var(--bg); color: var(--fg); font-family: var(--font); line-height: 1.5; font-size: 16px; }
+svg text { font-family: var(--font); }
+.wrap { max-width: 1060px; margin: 0 auto; padding: 0 24px; }
+header.top { background: var(--head); color: #fff; padding: 26px 0 22px; }
+header.top h1 { margin: 0; font-size: 2rem; line-height: 1.2; }
+header.top .kicker { margin: 0 0 2px; text-transform: uppercase; letter-spacing: .08em; font-size: .78rem; color: #aab6d3; }
+header.top .meta { margin: 6px 0 0; color: #d6dcea; }
+header.top code { font-size: .95em; color: #fff; }
+nav.toc { background: #fff; border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 1; }
+nav.toc ul { list-style: none; margin: 0; padding: 8px 0; display: flex; flex-wrap: wrap; gap: 4px 18px; }
+nav.toc a { color: var(--accent); text-decoration: none; font-size: .92rem; }
+nav.toc a:hover, nav.toc a:focus { text-decoration: underline; }
+main { padding-bottom: 12px; }
+section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 20px 24px 16px; margin: 20px 0; }
+section h2 { margin: 0 0 12px; font-size: 1.35rem; }
+section > p.lead { margin-top: 0; color: var(--muted); }
+figure { margin: 8px 0 4px; }
+figure svg { display: block; width: 100%; max-width: 960px; height: auto; margin: 0 auto; }
+figcaption { color: var(--muted); font-size: .9rem; margin-top: 6px; }
+details { margin: 8px 0 4px; }
+summary { cursor: pointer; color: var(--accent); font-weight: 600; font-size: .92rem; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .86rem; margin: 8px 0; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding: 2px 0 6px; color: var(--fg); }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f7f8fa; font-weight: 600; }
+td.num, th.num { text-align: right; }
+dl.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 12px; margin: 0 0 12px; }
+dl.tiles div { background: var(--bg); border-radius: 8px; padding: 10px 14px; }
+dl.tiles dt { color: var(--muted); font-size: .76rem; text-transform: uppercase; letter-spacing: .05em; }
+dl.tiles dd { margin: 0; font-size: 1.45rem; font-weight: 650; }
+dl.tiles dd small { font-size: .8rem; font-weight: 400; color: var(--muted); }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(310px, 1fr)); gap: 16px; }
+.card { border: 1px solid var(--line); border-top: 6px solid var(--c); border-radius: 10px; padding: 12px 16px 10px; background: #fff; break-inside: avoid; page-break-inside: avoid; display: flex; flex-direction: column; }
+.card h3 { margin: 0 0 4px; font-size: 1.1rem; line-height: 1.3; }
+.card h3 .pid { color: var(--muted); font-weight: 500; margin-right: 4px; }
+.card .size { margin: 0 0 6px; color: var(--muted); }
+.card .size strong { color: var(--fg); }
+.sharebar { height: 8px; background: #eceef2; border-radius: 4px; margin-bottom: 10px; }
+.sharebar span { display: block; height: 100%; background: var(--c); border-radius: 4px; min-width: 2px; }
+.card .apart { margin: 0 0 8px; }
+.card dl { margin: 0 0 10px; display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; font-size: .9rem; }
+.card dt { color: var(--muted); }
+.card dd { margin: 0; }
+.stats { list-style: none; margin: auto 0 2px; padding: 8px 0 0; border-top: 1px solid var(--line); display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; }
+.stats li { display: flex; flex-direction: column; line-height: 1.25; }
+.stats b { font-size: 1.05rem; font-variant-numeric: tabular-nums; }
+.stats span { color: var(--muted); font-size: .74rem; }
+.note { color: var(--muted); font-style: italic; }
+footer { color: var(--muted); font-size: .85rem; padding-bottom: 28px; }
+@media print {
+  body { background: #fff; font-size: 11pt; }
+  header.top { background: #fff; color: #000; padding: 0 0 8px; border-bottom: 2px solid #000; }
+  header.top .kicker, header.top .meta, header.top code { color: #000; }
+  nav.toc { display: none; }
+  section { border: none; padding: 0; margin: 18px 0; }
+  .card, figure, tr, dl.tiles div { break-inside: avoid; page-break-inside: avoid; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  details > summary { display: none; }
+}
+"#;
+
+fn text_at(value: &Value, path: &[&str]) -> Option<String> {
+    let v = path.iter().try_fold(value, |v, key| v.get(key))?;
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn number_at(value: &Value, path: &[&str]) -> Option<f64> {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))?
+        .as_f64()
+        .filter(|v| v.is_finite())
+}
+
+fn seed(run: &Value) -> u64 {
+    run.get("seed")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_SEED)
+}
+
+/// A table cell: text (left-aligned) or a number (right-aligned).
+enum Cell {
+    Text(String),
+    Num(String),
+}
+
+struct Table {
+    caption: String,
+    head: Vec<(String, bool)>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn new(caption: &str, head: &[(&str, bool)]) -> Self {
+        Table {
+            caption: caption.to_string(),
+            head: head.iter().map(|(h, n)| (h.to_string(), *n)).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn html(&self) -> String {
+        let mut out = String::from("<div class=\"scroll\"><table>\n");
+        out.push_str(&format!(
+            "<caption>{}</caption>\n<thead><tr>",
+            escape(&self.caption)
+        ));
+        for (h, numeric) in &self.head {
+            let class = if *numeric { " class=\"num\"" } else { "" };
+            out.push_str(&format!("<th scope=\"col\"{class}>{}</th>", escape(h)));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for cell in row {
+                match cell {
+                    Cell::Text(t) => out.push_str(&format!("<td>{}</td>", escape(t))),
+                    Cell::Num(t) => out.push_str(&format!("<td class=\"num\">{}</td>", escape(t))),
+                }
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table></div>\n");
+        out
+    }
+}
+
+/// A chart in a figure with its caption and the tables of its numbers.
+fn figure(id: &str, svg: &str, caption: &str, tables: &[Table]) -> String {
+    figure_with(id, svg, caption, tables, false)
+}
+
+/// A figure whose tables are shown (`open`) rather than folded away.
+fn figure_with(id: &str, svg: &str, caption: &str, tables: &[Table], open: bool) -> String {
+    let mut out = format!("<figure id=\"fig-{id}\">\n{svg}<figcaption>{caption}</figcaption>\n");
+    if !tables.is_empty() {
+        out.push_str(if open {
+            "<details open>\n"
+        } else {
+            "<details>\n"
+        });
+        out.push_str("<summary>Numbers behind this chart</summary>\n");
+        for t in tables {
+            out.push_str(&t.html());
+        }
+        out.push_str("</details>\n");
+    }
+    out.push_str("</figure>\n");
+    out
+}
+
+fn note(text: &str) -> String {
+    format!("<p class=\"note\">{}</p>\n", escape(text))
+}
+
+// ---------------------------------------------------------------------------
+// Personas
+
+/// One row of the personas table.
+struct Persona {
+    id: Option<i64>,
+    id_text: String,
+    label: String,
+    users: Option<f64>,
+    share: Option<f64>,
+    distinguishing: Option<String>,
+    top_categories: Option<String>,
+    top_queries: Option<String>,
+    common: Vec<(String, String)>,
+    p_purchase: Option<f64>,
+    revenue: Option<f64>,
+    segment_mix: Option<String>,
+    averages: Vec<(&'static str, f64)>,
+}
+
+impl Persona {
+    /// `#3 books · night owl`.
+    fn name(&self) -> String {
+        if self.label.is_empty() {
+            format!("#{}", self.id_text)
+        } else {
+            format!("#{} {}", self.id_text, self.label)
+        }
+    }
+}
+
+const PERSONAS: &str = "personas";
+
+/// Averages shown on a persona card when their columns exist: column, words, decimals.
+const CARD_AVERAGES: [(&str, &str, usize); 4] = [
+    ("mean_recency_days", "days since last seen", 1),
+    ("mean_frequency", "purchases", 2),
+    ("mean_monetary", "spend", 2),
+    ("mean_sessions", "sessions", 1),
+];
+
+fn read_personas(df: &DataFrame) -> Result<Vec<Persona>> {
+    use userlens_model::columns::{LABEL, PERSONA_ID};
+    let ids = frame::i64s(df, PERSONAS, PERSONA_ID)?;
+    let id_texts = frame::strings(df, PERSONAS, PERSONA_ID)?;
+    let labels = frame::strings(df, PERSONAS, LABEL)?;
+    let users = frame::f64s(df, PERSONAS, "users")?;
+    let total: f64 = users.iter().flatten().sum();
+    let shares = frame::opt_f64s(df, PERSONAS, "share")?;
+    let text = |name: &str| frame::opt_strings(df, PERSONAS, name);
+    let distinguishing = text("distinguishing")?;
+    let top_categories = text("top_categories")?;
+    let top_queries = text("top_queries")?;
+    let segment_mix = text("segment_mix")?;
+    let p_purchase = frame::opt_f64s(df, PERSONAS, "mean_p_purchase")?;
+    let revenue = frame::opt_f64s(df, PERSONAS, "mean_predicted_revenue")?;
+    let mut common = Vec::new();
+    for name in df.get_column_names() {
+        if let Some(what) = name.as_str().strip_prefix("common_") {
+            common.push((what.replace('_', " "), frame::strings(df, PERSONAS, name)?));
+        }
+    }
+    let mut averages = Vec::new();
+    for (column, words, decimals) in CARD_AVERAGES {
+        if let Some(values) = frame::opt_f64s(df, PERSONAS, column)? {
+            averages.push((words, decimals, values));
+        }
+    }
+    let cell = |col: &Option<Vec<Option<String>>>, i: usize| {
+        col.as_ref()
+            .and_then(|c| c[i].clone())
+            .filter(|s| !s.trim().is_empty())
+    };
+    Ok((0..df.height())
+        .map(|i| Persona {
+            id: ids[i],
+            id_text: id_texts[i].clone().unwrap_or_else(|| "?".to_string()),
+            label: labels[i].clone().unwrap_or_default(),
+            users: users[i],
+            share: shares
+                .as_ref()
+                .map(|s| s[i])
+                .unwrap_or_else(|| users[i].filter(|_| total > 0.0).map(|u| u / total)),
+            distinguishing: cell(&distinguishing, i),
+            top_categories: cell(&top_categories, i),
+            top_queries: cell(&top_queries, i),
+            common: common
+                .iter()
+                .filter_map(|(what, values)| {
+                    values[i]
+                        .clone()
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| (what.clone(), v))
+                })
+                .collect(),
+            p_purchase: p_purchase.as_ref().and_then(|v| v[i]),
+            revenue: revenue.as_ref().and_then(|v| v[i]),
+            segment_mix: cell(&segment_mix, i),
+            averages: averages
+                .iter()
+                .filter_map(|(words, _, values)| values[i].map(|v| (*words, v)))
+                .collect(),
+        })
+        .collect())
+}
+
+fn average_value(words: &str, v: f64) -> String {
+    let decimals = CARD_AVERAGES
+        .iter()
+        .find(|(_, w, _)| *w == words)
+        .map_or(2, |(_, _, d)| *d);
+    if v.abs() >= 1000.0 {
+        grouped(v)
+    } else {
+        fixed(Some(v), decimals)
+    }
+}
+
+fn persona_cards(personas: &[Persona]) -> String {
+    if personas.is_empty() {
+        return note("This run has no personas.");
+    }
+    let mut out = String::from(
+        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else.</p>\n<div class=\"cards\">\n",
+    );
+    for (i, p) in personas.iter().enumerate() {
+        let color = charts::hex(charts::color(i));
+        let share = p.share.map(|s| (s * 100.0).clamp(0.0, 100.0));
+        out.push_str(&format!(
+            "<article class=\"card\" style=\"--c:{color}\" aria-labelledby=\"persona-{i}\">\n<h3 id=\"persona-{i}\"><span class=\"pid\">#{}</span>{}</h3>\n",
+            escape(&p.id_text),
+            escape(&p.label)
+        ));
+        out.push_str(&format!(
+            "<p class=\"size\"><strong>{}</strong> users · <strong>{}%</strong> of all users</p>\n",
+            p.users.map_or("—".to_string(), grouped),
+            fixed(share, 1)
+        ));
+        out.push_str(&format!(
+            "<div class=\"sharebar\" aria-hidden=\"true\"><span style=\"width:{}%\"></span></div>\n",
+            fixed(share.or(Some(0.0)), 1)
+        ));
+        if let Some(d) = &p.distinguishing {
+            out.push_str(&format!(
+                "<p class=\"apart\"><strong>Sets it apart:</strong> {}</p>\n",
+                escape(d)
+            ));
+        }
+        let mut facts: Vec<(String, String)> = Vec::new();
+        if let Some(c) = &p.top_categories {
+            facts.push(("Top categories".into(), c.clone()));
+        }
+        if let Some(q) = &p.top_queries {
+            facts.push(("Top searches".into(), q.clone()));
+        }
+        for (what, value) in &p.common {
+            facts.push((format!("Most common {what}"), value.clone()));
+        }
+        if let Some(v) = p.p_purchase {
+            facts.push((
+                "Predicted to buy".into(),
+                format!("{}% mean purchase probability", fixed(Some(v * 100.0), 1)),
+            ));
+        }
+        if let Some(v) = p.revenue {
+            facts.push((
+                "Predicted revenue".into(),
+                format!("{} per user", fixed(Some(v), 2)),
+            ));
+        }
+        if let Some(s) = &p.segment_mix {
+            facts.push(("Segment mix".into(), s.clone()));
+        }
+        if !facts.is_empty() {
+            out.push_str("<dl>\n");
+            for (k, v) in facts {
+                out.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", escape(&k), escape(&v)));
+            }
+            out.push_str("</dl>\n");
+        }
+        if !p.averages.is_empty() {
+            out.push_str("<ul class=\"stats\" aria-label=\"Averages per user\">\n");
+            for (words, v) in &p.averages {
+                out.push_str(&format!(
+                    "<li><b>{}</b><span>{}</span></li>\n",
+                    average_value(words, *v),
+                    escape(words)
+                ));
+            }
+            out.push_str("</ul>\n");
+        }
+        out.push_str("</article>\n");
+    }
+    out.push_str("</div>\n");
+    out
+}
+
+fn sizes_section(personas: &[Persona]) -> Result<String> {
+    let bars: Vec<Bar> = personas
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Bar {
+            label: p.name(),
+            value: p.users.unwrap_or(0.0),
+            color: charts::color(i),
+            note: format!(
+                "{} users · {}%",
+                p.users.map_or("—".to_string(), grouped),
+                fixed(p.share.map(|s| s * 100.0), 1)
+            ),
+        })
+        .collect();
+    let largest = personas
+        .iter()
+        .max_by(|a, b| a.users.unwrap_or(0.0).total_cmp(&b.users.unwrap_or(0.0)));
+    let aria = match largest {
+        Some(p) => format!(
+            "Horizontal bar chart of the number of users in each of {} personas; the largest is {} with {} users",
+            personas.len(),
+            p.name(),
+            fixed(p.users, 0)
+        ),
+        None => "Horizontal bar chart of persona sizes; there are no personas".to_string(),
+    };
+    let svg = charts::hbars(&HBars {
+        chart: "persona sizes",
+        title: "Users per persona",
+        x_desc: "users",
+        y_desc: "",
+        bars: &bars,
+        legend: &[],
+        aria: &aria,
+    })?;
+    let mut table = Table::new(
+        "Persona sizes",
+        &[
+            ("persona_id", true),
+            ("label", false),
+            ("users", true),
+            ("share (%)", true),
+        ],
+    );
+    for p in personas {
+        table.rows.push(vec![
+            Cell::Num(p.id_text.clone()),
+            Cell::Text(p.label.clone()),
+            Cell::Num(fixed(p.users, 0)),
+            Cell::Num(percent(p.share, 2)),
+        ]);
+    }
+    Ok(figure(
+        "sizes",
+        &svg,
+        "Number of users in each persona, with each persona's share of all users.",
+        &[table],
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Feature space: heat map and projection
+
+fn feature_space(input: &ReportInput, personas: &[Persona]) -> Result<projection::Space> {
+    let model = input.run.get("personas");
+    let listed: Option<Vec<String>> = model
+        .and_then(|m| m.get("features"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        });
+    let features = listed.filter(|l| !l.is_empty()).unwrap_or_else(|| {
+        frame::numeric_columns(input.assignments)
+            .into_iter()
+            .filter(|c| c != userlens_model::columns::PERSONA_ID && c != "distance")
+            .collect()
+    });
+    let logged: Option<Vec<String>> = model
+        .and_then(|m| m.get("log_transformed"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        });
+    let is_logged = |name: &str| match &logged {
+        Some(list) => list.iter().any(|l| l == name),
+        None => userlens_model::is_heavy_tailed(name),
+    };
+    let ids: Vec<i64> = personas.iter().map(|p| p.id.unwrap_or(i64::MIN)).collect();
+    projection::build(
+        input.assignments,
+        &ids,
+        &features,
+        &is_logged,
+        seed(input.run),
+        MAX_PROJECTION_POINTS,
+    )
+}
+
+fn profile_section(personas: &[Persona], space: &projection::Space) -> Result<String> {
+    if space.features.is_empty() || personas.is_empty() {
+        return Ok(note(
+            "No profile: the assignments carry no varying numeric features for the personas.",
+        ));
+    }
+    let rows: Vec<String> = space
+        .features
+        .iter()
+        .zip(&space.logged)
+        .map(|(f, log)| {
+            if *log {
+                format!("{f} (log)")
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let cols: Vec<String> = personas.iter().map(Persona::name).collect();
+    let values: Vec<Vec<Option<f64>>> = (0..space.features.len())
+        .map(|j| {
+            space
+                .persona_z
+                .iter()
+                .map(|z| z.as_ref().map(|z| z[j]))
+                .collect()
+        })
+        .collect();
+    let strongest = space
+        .persona_z
+        .iter()
+        .enumerate()
+        .filter_map(|(p, z)| z.as_ref().map(|z| (p, z)))
+        .flat_map(|(p, z)| z.iter().enumerate().map(move |(j, v)| (p, j, *v)))
+        .max_by(|a, b| a.2.abs().total_cmp(&b.2.abs()));
+    let aria = match strongest {
+        Some((p, j, v)) => format!(
+            "Heat map of z-scores of {} features for {} personas; the strongest is {} on {} at {} standard deviations",
+            space.features.len(),
+            personas.len(),
+            personas[p].name(),
+            space.features[j],
+            signed(v, 1)
+        ),
+        None => "Heat map of persona z-scores".to_string(),
+    };
+    let svg = charts::heat_map(&HeatMap {
+        chart: "persona profile",
+        title: "How each persona differs from all users (z-score)",
+        rows: &rows,
+        cols: &cols,
+        values: &values,
+        cell_text: &|v| signed(v, 1),
+        scale: Scale::Diverging { limit: HEAT_LIMIT },
+        x_desc: "persona",
+        y_desc: "feature",
+        legend_title: "z-score (sd)",
+        aria: &aria,
+    })?;
+    let mut head: Vec<(String, bool)> = vec![("feature".into(), false), ("log".into(), false)];
+    head.extend(personas.iter().map(|p| (p.name(), true)));
+    let mut table = Table {
+        caption: "z-score of every feature per persona".to_string(),
+        head,
+        rows: Vec::new(),
+    };
+    for (j, feature) in space.features.iter().enumerate() {
+        let mut row = vec![
+            Cell::Text(feature.clone()),
+            Cell::Text(if space.logged[j] { "yes" } else { "no" }.to_string()),
+        ];
+        row.extend(
+            values[j]
+                .iter()
+                .map(|v| Cell::Num(v.map_or("—".into(), |v| signed(v, 2)))),
+        );
+        table.rows.push(row);
+    }
+    let mut caption = format!(
+        "Each cell is the mean standardised value of the persona's users: z = (persona mean − mean of all users) / standard deviation of all users, computed from the users' raw features in <code>user_personas</code> after the clustering's own transform (features marked log are taken as sign(x)·ln(1 + |x|), missing values are set to the median). Orange is above the population, blue below; colours saturate at ±{} sd. These are the numbers the persona descriptions quote.",
+        charts::tick(HEAT_LIMIT)
+    );
+    if !space.skipped.is_empty() {
+        caption.push_str(&format!(
+            " Left out because they do not vary or are absent: {}.",
+            escape(&space.skipped.join(", "))
+        ));
+    }
+    Ok(figure("profile", &svg, &caption, &[table]))
+}
+
+fn projection_section(
+    personas: &[Persona],
+    space: &projection::Space,
+    seed: u64,
+) -> Result<String> {
+    let projected = match projection::project(space) {
+        Ok(p) => p,
+        Err(reason) => return Ok(note(&format!("No projection: {reason}."))),
+    };
+    let groups: Vec<Group> = personas
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Group {
+            label: p.name(),
+            tag: format!("#{}", p.id_text),
+            color: charts::color(i),
+            shape: charts::shape(i),
+            centroid: projected.centroids.get(i).copied().flatten(),
+        })
+        .collect();
+    let points: Vec<((f64, f64), Option<usize>)> = projected
+        .points
+        .iter()
+        .copied()
+        .zip(space.sample_persona.iter().copied())
+        .collect();
+    let axis = |c: usize| {
+        format!(
+            "PC{} ({}% of variance)",
+            c + 1,
+            fixed(Some(projected.explained[c] * 100.0), 1)
+        )
+    };
+    let top = |c: usize| -> String {
+        projected.loadings[c]
+            .iter()
+            .take(3)
+            .map(|(f, l)| format!("{}{f}", if *l < 0.0 { "−" } else { "+" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let plotted = points.len();
+    let aria = format!(
+        "Scatter plot of {plotted} users on the first two principal components, coloured by persona, with the {} persona centroids marked",
+        groups.iter().filter(|g| g.centroid.is_some()).count()
+    );
+    let svg = charts::scatter(&charts::Scatter {
+        chart: "projection",
+        title: "Users on the first two principal components",
+        x_desc: &axis(0),
+        y_desc: &axis(1),
+        points: &points,
+        groups: &groups,
+        aria: &aria,
+    })?;
+    let mut counts = vec![0usize; personas.len()];
+    for p in space.sample_persona.iter().flatten() {
+        counts[*p] += 1;
+    }
+    let mut centroids = Table::new(
+        "Persona centroids on the principal components",
+        &[
+            ("persona_id", true),
+            ("label", false),
+            ("users", true),
+            ("users plotted", true),
+            ("PC1", true),
+            ("PC2", true),
+        ],
+    );
+    for (i, p) in personas.iter().enumerate() {
+        let c = projected.centroids.get(i).copied().flatten();
+        centroids.rows.push(vec![
+            Cell::Num(p.id_text.clone()),
+            Cell::Text(p.label.clone()),
+            Cell::Num(space.persona_users[i].to_string()),
+            Cell::Num(counts[i].to_string()),
+            Cell::Num(fixed(c.map(|c| c.0), 3)),
+            Cell::Num(fixed(c.map(|c| c.1), 3)),
+        ]);
+    }
+    let mut loadings = Table::new(
+        "Feature loadings of the principal components",
+        &[("feature", false), ("PC1", true), ("PC2", true)],
+    );
+    for feature in &space.features {
+        let load = |c: usize| {
+            projected.loadings[c]
+                .iter()
+                .find(|(f, _)| f == feature)
+                .map(|(_, l)| *l)
+        };
+        loadings.rows.push(vec![
+            Cell::Text(feature.clone()),
+            Cell::Num(fixed(load(0), 3)),
+            Cell::Num(fixed(load(1), 3)),
+        ]);
+    }
+    let sample = if plotted < space.users {
+        format!(
+            "a random sample of {} of the {} users (seed {seed})",
+            grouped(plotted as f64),
+            grouped(space.users as f64)
+        )
+    } else {
+        format!("all {} users", grouped(space.users as f64))
+    };
+    let caption = format!(
+        "Principal component analysis (linfa-reduction) of the users' standardised features (the same transform as the heat map), fitted on {sample}. Large outlined marks are the persona centroids. PC1 is driven most by {}; PC2 by {}. Overlap here does not mean two personas are alike: they can differ on components this view leaves out.",
+        escape(&top(0)),
+        escape(&top(1))
+    );
+    Ok(figure("projection", &svg, &caption, &[centroids, loadings]))
+}
+
+// ---------------------------------------------------------------------------
+// Run summary
+
+fn summary_section(run: &Value) -> Result<String> {
+    let mut out = String::new();
+    let mut tiles: Vec<(String, String)> = Vec::new();
+    let rows = |key: &str| number_at(run, &["rows", key]);
+    let read = rows("read");
+    if let Some(users) = rows("users") {
+        tiles.push(("Users".into(), grouped(users)));
+    }
+    if let Some(k) = number_at(run, &["personas", "k"]) {
+        tiles.push(("Personas".into(), grouped(k)));
+    }
+    for (key, title) in [
+        ("read", "Rows read"),
+        ("kept", "Rows kept"),
+        ("quarantined", "Quarantined"),
+        ("duplicates", "Duplicates"),
+    ] {
+        if let Some(v) = rows(key) {
+            let share = match (key, read) {
+                ("quarantined" | "duplicates", Some(r)) if r > 0.0 => {
+                    format!(" <small>{}%</small>", fixed(Some(v / r * 100.0), 1))
+                }
+                _ => String::new(),
+            };
+            tiles.push((title.into(), format!("{}{share}", grouped(v))));
+        }
+    }
+    if !tiles.is_empty() {
+        out.push_str("<dl class=\"tiles\">\n");
+        for (t, v) in tiles {
+            out.push_str(&format!("<div><dt>{}</dt><dd>{v}</dd></div>\n", escape(&t)));
+        }
+        out.push_str("</dl>\n");
+    }
+    let mut facts = Vec::new();
+    if let Some(p) = text_at(run, &["pipeline"]) {
+        facts.push(format!("pipeline <code>{}</code>", escape(&p)));
+    }
+    if let Some(f) = text_at(run, &["pipeline_file"]) {
+        facts.push(format!("file <code>{}</code>", escape(&f)));
+    }
+    if let Some(s) = text_at(run, &["seed"]) {
+        facts.push(format!("seed {}", escape(&s)));
+    }
+    if let Some(a) = text_at(run, &["personas", "algorithm"]) {
+        facts.push(format!("clustering {}", escape(&a)));
+    }
+    if let Some(inputs) = run.get("inputs").and_then(Value::as_array) {
+        let paths: Vec<String> = inputs
+            .iter()
+            .filter_map(|i| i.get("path").and_then(Value::as_str))
+            .map(|p| format!("<code>{}</code>", escape(p)))
+            .collect();
+        if !paths.is_empty() {
+            facts.push(format!("input {}", paths.join(", ")));
+        }
+    }
+    if !facts.is_empty() {
+        out.push_str(&format!("<p class=\"lead\">{}.</p>\n", facts.join(" · ")));
+    }
+
+    let stages: Vec<&Value> = run
+        .get("stages")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    if stages.is_empty() {
+        out.push_str(&note("The run record lists no stages."));
+        return Ok(out);
+    }
+    let name = |s: &Value| text_at(s, &["name"]).unwrap_or_else(|| "?".to_string());
+    let bars: Vec<Bar> = stages
+        .iter()
+        .map(|s| {
+            let seconds = number_at(s, &["seconds"]);
+            Bar {
+                label: name(s),
+                value: seconds.unwrap_or(0.0),
+                color: charts::color(0),
+                note: format!("{} s", fixed(seconds, 3)),
+            }
+        })
+        .collect();
+    let total: f64 = stages
+        .iter()
+        .filter_map(|s| number_at(s, &["seconds"]))
+        .sum();
+    let slowest = stages
+        .iter()
+        .max_by(|a, b| {
+            number_at(a, &["seconds"])
+                .unwrap_or(0.0)
+                .total_cmp(&number_at(b, &["seconds"]).unwrap_or(0.0))
+        })
+        .map(|s| name(s))
+        .unwrap_or_default();
+    let aria = format!(
+        "Horizontal bar chart of the duration of {} stages, {} seconds in all; the slowest is {slowest}",
+        stages.len(),
+        fixed(Some(total), 2)
+    );
+    let svg = charts::hbars(&HBars {
+        chart: "stage durations",
+        title: "Time per stage",
+        x_desc: "seconds",
+        y_desc: "",
+        bars: &bars,
+        legend: &[],
+        aria: &aria,
+    })?;
+    let mut table = Table::new(
+        "Stages",
+        &[
+            ("stage", false),
+            ("uses", false),
+            ("status", false),
+            ("seconds", true),
+            ("rows out", true),
+        ],
+    );
+    for s in &stages {
+        table.rows.push(vec![
+            Cell::Text(name(s)),
+            Cell::Text(text_at(s, &["uses"]).unwrap_or_default()),
+            Cell::Text(text_at(s, &["status"]).unwrap_or_default()),
+            Cell::Num(fixed(number_at(s, &["seconds"]), 3)),
+            Cell::Num(fixed(number_at(s, &["rows_out"]), 0)),
+        ]);
+    }
+    let mut rows_table = Table::new("Rows", &[("rows", false), ("count", true)]);
+    for key in ["read", "kept", "quarantined", "duplicates", "users"] {
+        if let Some(v) = rows(key) {
+            rows_table.rows.push(vec![
+                Cell::Text(key.to_string()),
+                Cell::Num(fixed(Some(v), 0)),
+            ]);
+        }
+    }
+    let caption = format!(
+        "Wall-clock time of each stage of this run, {} s in all (a stage whose result was reused from an earlier run takes almost none).",
+        fixed(Some(total), 2)
+    );
+    let tables = if rows_table.rows.is_empty() {
+        vec![table]
+    } else {
+        vec![rows_table, table]
+    };
+    out.push_str(&figure("stages", &svg, &caption, &tables));
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// k selection
+
+fn k_section(df: &DataFrame, run: &Value) -> Result<String> {
+    const T: &str = "k_selection";
+    let ks = frame::f64s(df, T, "k")?;
+    let metrics = [
+        ("inertia", "Inertia (look for the elbow)"),
+        ("silhouette", "Silhouette (higher is better)"),
+        ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
+        ("davies_bouldin", "Davies-Bouldin (lower is better)"),
+    ];
+    let mut columns = Vec::new();
+    for (name, title) in metrics {
+        if let Some(values) = frame::opt_f64s(df, T, name)? {
+            columns.push((name, title, values));
+        }
+    }
+    let chosen_flags = if frame::has(df, "chosen") {
+        frame::bools(df, T, "chosen")?
+    } else {
+        vec![false; df.height()]
+    };
+    let chosen = ks
+        .iter()
+        .zip(&chosen_flags)
+        .find(|(_, c)| **c)
+        .and_then(|(k, _)| *k)
+        .or_else(|| number_at(run, &["personas", "k"]));
+    if df.height() == 0 || columns.is_empty() {
+        return Ok(note("The run tried no values of k."));
+    }
+    let (kmin, kmax) = ks
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &k| {
+            (a.min(k), b.max(k))
+        });
+    let x_range = if kmin.is_finite() {
+        Some((kmin - 0.5, kmax + 0.5))
+    } else {
+        None
+    };
+    let panels: Vec<Panel> = columns
+        .iter()
+        .map(|(_, title, values)| Panel {
+            title: title.to_string(),
+            x_desc: "k (number of personas)".into(),
+            y_desc: String::new(),
+            series: vec![charts::Series {
+                color: charts::color(0),
+                points: ks
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(k, v)| Some(((*k)?, (*v)?)))
+                    .collect(),
+            }],
+            x_range,
+            y_range: None,
+            integer_x: true,
+            marker: chosen.map(|k| (k, format!("chosen k = {}", fixed(Some(k), 0)))),
+            reference: None,
+        })
+        .collect();
+    let aria = format!(
+        "Line charts of {} clustering quality measures against the number of personas k from {} to {}{}",
+        panels.len(),
+        fixed(Some(kmin), 0),
+        fixed(Some(kmax), 0),
+        chosen.map_or(String::new(), |k| format!(
+            "; k = {} was chosen",
+            fixed(Some(k), 0)
+        ))
+    );
+    let svg = charts::panels(&Panels {
+        chart: "k selection",
+        title: "Quality of the clustering for each k tried",
+        panels: &panels,
+        columns: 2,
+        legend: &[],
+        aria: &aria,
+    })?;
+    let mut head: Vec<(&str, bool)> = vec![("k", true)];
+    head.extend(columns.iter().map(|(name, _, _)| (*name, true)));
+    head.push(("chosen", false));
+    let mut table = Table::new("Clustering quality by k", &head);
+    for (i, k) in ks.iter().enumerate() {
+        let mut row = vec![Cell::Num(fixed(*k, 0))];
+        row.extend(columns.iter().map(|(_, _, v)| Cell::Num(number(v[i]))));
+        row.push(Cell::Text(
+            if chosen_flags[i] { "yes" } else { "" }.to_string(),
+        ));
+        table.rows.push(row);
+    }
+    let how = match run.pointer("/params/personas/k") {
+        Some(Value::String(s)) if s == "auto" => "the k with the highest silhouette was chosen",
+        Some(Value::Number(_)) => "k was fixed in the pipeline file",
+        _ => "one k was chosen",
+    };
+    let caption = format!(
+        "The clustering was fitted for each k tried and {how}{}; the other measures are there to confirm it. The orange line marks the chosen k.",
+        chosen.map_or(String::new(), |k| format!(" (k = {})", fixed(Some(k), 0)))
+    );
+    Ok(figure("k-selection", &svg, &caption, &[table]))
+}
+
+// ---------------------------------------------------------------------------
+// Predictions
+
+/// Distinct values in first-seen order.
+fn distinct(values: &[Option<String>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().flatten() {
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+fn model_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "model_report";
+    let predictors = frame::strings(df, T, "predictor")?;
+    let targets = frame::strings(df, T, "target")?;
+    let status = frame::opt_strings(df, T, "status")?;
+    let metric_names = [
+        "auc",
+        "log_loss",
+        "brier",
+        "lift_top_decile",
+        "positives",
+        "negatives",
+    ];
+    let mut metrics = Vec::new();
+    for name in metric_names {
+        if let Some(v) = frame::opt_f64s(df, T, name)? {
+            metrics.push((name, v));
+        }
+    }
+    if df.height() == 0 {
+        return Ok(note("No predictor was scored in this run."));
+    }
+    let mut head: Vec<(&str, bool)> = vec![("predictor", false), ("target", false)];
+    if status.is_some() {
+        head.push(("status", false));
+    }
+    head.extend(metrics.iter().map(|(n, _)| (*n, true)));
+    let mut table = Table::new("Scores on the time-based holdout", &head);
+    for i in 0..df.height() {
+        let mut row = vec![
+            Cell::Text(predictors[i].clone().unwrap_or_default()),
+            Cell::Text(targets[i].clone().unwrap_or_default()),
+        ];
+        if let Some(s) = &status {
+            row.push(Cell::Text(s[i].clone().unwrap_or_default()));
+        }
+        row.extend(metrics.iter().map(|(_, v)| Cell::Num(number(v[i]))));
+        table.rows.push(row);
+    }
+    let mut out = String::from(
+        "<p class=\"lead\">Every predictor is scored on the same holdout: features up to a cutoff date, outcomes from the horizon after it. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large.</p>\n",
+    );
+    let predictor_names = distinct(&predictors);
+    let auc = metrics.iter().find(|(n, _)| *n == "auc").map(|(_, v)| v);
+    if let Some(auc) = auc.filter(|a| a.iter().any(Option::is_some)) {
+        let bars: Vec<Bar> = (0..df.height())
+            .filter(|&i| auc[i].is_some())
+            .map(|i| {
+                let p = predictors[i].clone().unwrap_or_default();
+                let index = predictor_names.iter().position(|n| *n == p).unwrap_or(0);
+                Bar {
+                    label: format!("{p} → {}", targets[i].clone().unwrap_or_default()),
+                    value: auc[i].unwrap_or(0.0),
+                    color: charts::color(index),
+                    note: format!("AUC {}", fixed(auc[i], 3)),
+                }
+            })
+            .collect();
+        let best = bars
+            .iter()
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .map(|b| format!("; the best is {} at {}", b.label, fixed(Some(b.value), 3)))
+            .unwrap_or_default();
+        let svg = charts::hbars(&HBars {
+            chart: "model auc",
+            title: "AUC of each predictor and target on the holdout",
+            x_desc: "AUC (0.5 = chance)",
+            y_desc: "",
+            bars: &bars,
+            legend: &[],
+            aria: &format!(
+                "Horizontal bar chart of the AUC of {} predictor and target pairs{best}",
+                bars.len()
+            ),
+        })?;
+        out.push_str(&figure_with(
+            "auc",
+            &svg,
+            "Area under the ROC curve per predictor (colour) and target.",
+            &[table],
+            true,
+        ));
+    } else {
+        out.push_str(&table.html());
+    }
+    Ok(out)
+}
+
+/// Row indices per predictor, in first-seen order.
+type ByPredictor = Vec<(String, Vec<usize>)>;
+
+/// Groups rows by target, then predictor, keeping first-seen order.
+fn by_target_and_predictor(
+    targets: &[Option<String>],
+    predictors: &[Option<String>],
+) -> Vec<(String, ByPredictor)> {
+    let mut out: Vec<(String, ByPredictor)> = Vec::new();
+    for i in 0..targets.len() {
+        let t = targets[i].clone().unwrap_or_default();
+        let p = predictors[i].clone().unwrap_or_default();
+        let ti = match out.iter().position(|(name, _)| *name == t) {
+            Some(ti) => ti,
+            None => {
+                out.push((t, Vec::new()));
+                out.len() - 1
+            }
+        };
+        let group = &mut out[ti].1;
+        match group.iter().position(|(name, _)| *name == p) {
+            Some(pi) => group[pi].1.push(i),
+            None => group.push((p, vec![i])),
+        }
+    }
+    out
+}
+
+fn predictor_legend(names: &[String]) -> Vec<LegendEntry> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| LegendEntry {
+            label: n.clone(),
+            color: charts::color(i),
+            mark: Mark::Line,
+        })
+        .collect()
+}
+
+fn calibration_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "calibration";
+    let predictors = frame::strings(df, T, "predictor")?;
+    let targets = frame::strings(df, T, "target")?;
+    let bins = frame::opt_f64s(df, T, "bin")?;
+    let predicted = frame::f64s(df, T, "mean_predicted")?;
+    let observed = frame::f64s(df, T, "observed_rate")?;
+    let counts = frame::opt_f64s(df, T, "count")?;
+    if df.height() == 0 {
+        return Ok(note("No calibration table in this run."));
+    }
+    let names = distinct(&predictors);
+    let groups = by_target_and_predictor(&targets, &predictors);
+    let panels: Vec<Panel> = groups
+        .iter()
+        .map(|(target, per_predictor)| Panel {
+            title: format!("target: {target}"),
+            x_desc: "mean predicted probability".into(),
+            y_desc: "observed rate".into(),
+            series: per_predictor
+                .iter()
+                .map(|(p, rows)| {
+                    let mut points: Vec<(f64, f64)> = rows
+                        .iter()
+                        .filter_map(|&i| Some((predicted[i]?, observed[i]?)))
+                        .collect();
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    charts::Series {
+                        color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
+                        points,
+                    }
+                })
+                .collect(),
+            x_range: Some((0.0, 1.0)),
+            y_range: Some((0.0, 1.0)),
+            integer_x: false,
+            marker: None,
+            reference: Some(charts::Reference::Diagonal),
+        })
+        .collect();
+    let svg = charts::panels(&Panels {
+        chart: "calibration",
+        title: "Calibration: predicted probability against observed rate",
+        panels: &panels,
+        columns: 2,
+        legend: &predictor_legend(&names),
+        aria: &format!(
+            "Calibration curves of {} predictors for {} targets; points on the grey diagonal are perfectly calibrated",
+            names.len(),
+            groups.len()
+        ),
+    })?;
+    let mut table = Table::new(
+        "Calibration bins",
+        &[
+            ("predictor", false),
+            ("target", false),
+            ("bin", true),
+            ("mean_predicted", true),
+            ("observed_rate", true),
+            ("count", true),
+        ],
+    );
+    for i in 0..df.height() {
+        table.rows.push(vec![
+            Cell::Text(predictors[i].clone().unwrap_or_default()),
+            Cell::Text(targets[i].clone().unwrap_or_default()),
+            Cell::Num(number(bins.as_ref().and_then(|b| b[i]))),
+            Cell::Num(fixed(predicted[i], 3)),
+            Cell::Num(fixed(observed[i], 3)),
+            Cell::Num(number(counts.as_ref().and_then(|c| c[i]))),
+        ]);
+    }
+    Ok(figure(
+        "calibration",
+        &svg,
+        "Users are binned by predicted probability; a well-calibrated predictor's points lie on the grey diagonal, above it it under-predicts, below it over-predicts.",
+        &[table],
+    ))
+}
+
+fn lift_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "lift";
+    let predictors = frame::strings(df, T, "predictor")?;
+    let targets = frame::strings(df, T, "target")?;
+    let deciles = frame::f64s(df, T, "decile")?;
+    let lift = frame::f64s(df, T, "lift")?;
+    if df.height() == 0 {
+        return Ok(note("No lift table in this run."));
+    }
+    let names = distinct(&predictors);
+    let groups = by_target_and_predictor(&targets, &predictors);
+    let (dmin, dmax) = deciles
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| {
+            (a.min(d), b.max(d))
+        });
+    let x_range = dmin.is_finite().then_some((dmin - 0.5, dmax + 0.5));
+    let panels: Vec<Panel> = groups
+        .iter()
+        .map(|(target, per_predictor)| Panel {
+            title: format!("target: {target}"),
+            x_desc: "decile (1 = highest scores)".into(),
+            y_desc: "lift".into(),
+            series: per_predictor
+                .iter()
+                .map(|(p, rows)| {
+                    let mut points: Vec<(f64, f64)> = rows
+                        .iter()
+                        .filter_map(|&i| Some((deciles[i]?, lift[i]?)))
+                        .collect();
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    charts::Series {
+                        color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
+                        points,
+                    }
+                })
+                .collect(),
+            x_range,
+            y_range: None,
+            integer_x: true,
+            marker: None,
+            reference: Some(charts::Reference::Horizontal(1.0)),
+        })
+        .collect();
+    let svg = charts::panels(&Panels {
+        chart: "lift",
+        title: "Lift by decile of predicted score",
+        panels: &panels,
+        columns: 2,
+        legend: &predictor_legend(&names),
+        aria: &format!(
+            "Line charts of lift by decile for {} predictors and {} targets; the grey line at 1 is no better than chance",
+            names.len(),
+            groups.len()
+        ),
+    })?;
+    let mut table = Table::new(
+        "Lift by decile",
+        &[
+            ("predictor", false),
+            ("target", false),
+            ("decile", true),
+            ("lift", true),
+        ],
+    );
+    for i in 0..df.height() {
+        table.rows.push(vec![
+            Cell::Text(predictors[i].clone().unwrap_or_default()),
+            Cell::Text(targets[i].clone().unwrap_or_default()),
+            Cell::Num(number(deciles[i])),
+            Cell::Num(fixed(lift[i], 3)),
+        ]);
+    }
+    Ok(figure(
+        "lift",
+        &svg,
+        "Users sorted by predicted score and cut into ten equal groups; lift is each group's outcome rate over the overall rate (grey line: 1, no better than picking users at random).",
+        &[table],
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Nightly: migration and drift
+
+fn persona_display(value: &Option<String>, personas: &[Persona]) -> String {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => "(none)".to_string(),
+        Some(v) => match v.parse::<i64>() {
+            Ok(id) => personas
+                .iter()
+                .find(|p| p.id == Some(id))
+                .map(Persona::name)
+                .unwrap_or_else(|| format!("#{v}")),
+            Err(_) => v.to_string(),
+        },
+    }
+}
+
+fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<String> {
+    const T: &str = "migration";
+    let from = frame::strings(df, T, "from_persona")?;
+    let to = frame::strings(df, T, "to_persona")?;
+    let users = frame::f64s(df, T, "users")?;
+    if df.height() == 0 {
+        return Ok(note("No users to compare with the previous run."));
+    }
+    let from_names: Vec<String> = from.iter().map(|v| persona_display(v, personas)).collect();
+    let to_names: Vec<String> = to.iter().map(|v| persona_display(v, personas)).collect();
+    let order = |names: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = personas
+            .iter()
+            .map(Persona::name)
+            .filter(|n| names.contains(n))
+            .collect();
+        for n in names {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        out
+    };
+    let rows = order(&from_names);
+    let cols = order(&to_names);
+    let mut cells: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let mut from_totals = vec![0.0; rows.len()];
+    for i in 0..df.height() {
+        let (Some(r), Some(c)) = (
+            rows.iter().position(|n| *n == from_names[i]),
+            cols.iter().position(|n| *n == to_names[i]),
+        ) else {
+            continue;
+        };
+        let u = users[i].unwrap_or(0.0);
+        *cells.entry((r, c)).or_insert(0.0) += u;
+        from_totals[r] += u;
+    }
+    let values: Vec<Vec<Option<f64>>> = (0..rows.len())
+        .map(|r| {
+            (0..cols.len())
+                .map(|c| Some(cells.get(&(r, c)).copied().unwrap_or(0.0)))
+                .collect()
+        })
+        .collect();
+    let max = cells.values().copied().fold(0.0, f64::max);
+    let (mut stayed, mut moved) = (0.0, 0.0);
+    for i in 0..df.height() {
+        let u = users[i].unwrap_or(0.0);
+        if from_names[i] == to_names[i] {
+            stayed += u;
+        } else {
+            moved += u;
+        }
+    }
+    let total = stayed + moved;
+    let svg = charts::heat_map(&HeatMap {
+        chart: "migration",
+        title: "Users by persona in the previous run (rows) and this run (columns)",
+        rows: &rows,
+        cols: &cols,
+        values: &values,
+        // Empty cells stay blank: the eye should find the moves, not a grid of zeros.
+        cell_text: &|v| {
+            if v == 0.0 {
+                String::new()
+            } else {
+                fixed(Some(v), 0)
+            }
+        },
+        scale: Scale::Sequential { max },
+        x_desc: "persona in this run",
+        y_desc: "previous persona",
+        legend_title: "users",
+        aria: &format!(
+            "Heat map of users moving between personas: {} stayed and {} moved",
+            fixed(Some(stayed), 0),
+            fixed(Some(moved), 0)
+        ),
+    })?;
+    let mut table = Table::new(
+        "Persona migration",
+        &[
+            ("from_persona", false),
+            ("to_persona", false),
+            ("users", true),
+            ("share of from (%)", true),
+        ],
+    );
+    for i in 0..df.height() {
+        let r = rows.iter().position(|n| *n == from_names[i]);
+        let share = r
+            .map(|r| from_totals[r])
+            .filter(|t| *t > 0.0)
+            .and_then(|t| users[i].map(|u| u / t));
+        table.rows.push(vec![
+            Cell::Text(from_names[i].clone()),
+            Cell::Text(to_names[i].clone()),
+            Cell::Num(fixed(users[i], 0)),
+            Cell::Num(percent(share, 1)),
+        ]);
+    }
+    let caption = format!(
+        "Where each previous persona's users are now. The diagonal holds users who stayed: {} of {} ({}%); {} moved.",
+        grouped(stayed),
+        grouped(total),
+        fixed((total > 0.0).then(|| stayed / total * 100.0), 1),
+        grouped(moved)
+    );
+    Ok(figure("migration", &svg, &escape(&caption), &[table]))
+}
+
+fn drift_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "drift";
+    let features = frame::strings(df, T, "feature")?;
+    let psi = frame::f64s(df, T, "psi")?;
+    let levels = frame::strings(df, T, "level")?;
+    if df.height() == 0 {
+        return Ok(note("No features to compare with the previous run."));
+    }
+    let color_of = |level: &str| match level {
+        "ok" => charts::PALETTE[2],
+        "warning" => charts::PALETTE[1],
+        "alert" => charts::HIGHLIGHT,
+        _ => charts::GREY,
+    };
+    let mut order: Vec<usize> = (0..df.height()).collect();
+    order.sort_by(|&a, &b| {
+        psi[b]
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&psi[a].unwrap_or(f64::NEG_INFINITY))
+            .then(a.cmp(&b))
+    });
+    let level = |i: usize| levels[i].clone().unwrap_or_default();
+    let bars: Vec<Bar> = order
+        .iter()
+        .map(|&i| Bar {
+            label: features[i].clone().unwrap_or_default(),
+            value: psi[i].unwrap_or(0.0),
+            color: color_of(&level(i)),
+            note: format!("{} · {}", fixed(psi[i], 3), level(i)),
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for known in ["ok", "warning", "alert"] {
+        if (0..df.height()).any(|i| level(i) == known) {
+            seen.push(known.to_string());
+        }
+    }
+    for i in 0..df.height() {
+        let l = level(i);
+        if !seen.contains(&l) {
+            seen.push(l);
+        }
+    }
+    let legend: Vec<LegendEntry> = seen
+        .iter()
+        .map(|l| LegendEntry {
+            label: if l.is_empty() {
+                "(no level)".into()
+            } else {
+                l.clone()
+            },
+            color: color_of(l),
+            mark: Mark::Box,
+        })
+        .collect();
+    let count = |l: &str| (0..df.height()).filter(|&i| level(i) == l).count();
+    let summary = format!(
+        "{} features: {} alert, {} warning, {} ok",
+        df.height(),
+        count("alert"),
+        count("warning"),
+        count("ok")
+    );
+    let svg = charts::hbars(&HBars {
+        chart: "drift",
+        title: "Feature drift since the previous run (PSI)",
+        x_desc: "population stability index",
+        y_desc: "",
+        bars: &bars,
+        legend: &legend,
+        aria: &format!("Horizontal bar chart of the population stability index of {summary}"),
+    })?;
+    let mut table = Table::new(
+        "Feature drift",
+        &[("feature", false), ("psi", true), ("level", false)],
+    );
+    for &i in &order {
+        table.rows.push(vec![
+            Cell::Text(features[i].clone().unwrap_or_default()),
+            Cell::Num(fixed(psi[i], 4)),
+            Cell::Text(level(i)),
+        ]);
+    }
+    let caption = format!(
+        "How far each feature's distribution moved since the previous run, largest first ({summary}). The level is the pipeline's verdict; by common rule of thumb a PSI under 0.1 is stable and over 0.25 a real shift."
+    );
+    Ok(figure("drift", &svg, &escape(&caption), &[table]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_defuses_urls() {
+        assert_eq!(
+            escape("<script>alert('x') & \"y\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+        assert_eq!(
+            escape("see HTTPS://a.b and http:"),
+            "see &#72;TTPS://a.b and &#104;ttp:"
+        );
+        assert_eq!(defuse_urls("·http·"), "·&#104;ttp·");
+        assert_eq!(defuse_urls("htt"), "htt");
+    }
+
+    #[test]
+    fn numbers_are_stable_and_never_negative_zero() {
+        assert_eq!(fixed(Some(-0.0001), 2), "0.00");
+        assert_eq!(fixed(Some(f64::NAN), 2), "—");
+        assert_eq!(fixed(None, 2), "—");
+        assert_eq!(signed(1.25, 1), "+1.2");
+        assert_eq!(signed(-0.01, 1), "0.0");
+        assert_eq!(grouped(1234567.0), "1,234,567");
+        assert_eq!(grouped(-1000.0), "-1,000");
+        assert_eq!(grouped(12.0), "12");
+        assert_eq!(number(Some(3.0)), "3");
+        assert_eq!(number(Some(0.29919)), "0.299");
+        assert_eq!(number(Some(34546.76)), "34546.8");
+        assert_eq!(percent(Some(0.2485), 2), "24.85");
+    }
+}
