@@ -5,7 +5,7 @@ OUT ?= out/profile
 BIN_RELEASE := target/release/userlens
 
 .DEFAULT_GOAL := help
-.PHONY: help profile nightly test fuzz ci fmt fmt-check clippy doc bench sample-data clean
+.PHONY: help profile nightly cdnow test fuzz ci fmt fmt-check clippy doc bench sample-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ AS_OF ?= $(shell date -u +%F)
 nightly: ## build (release) and run pipelines/nightly.toml for AS_OF (default today, UTC)
 	$(CARGO) build --release --locked --bin userlens
 	$(BIN_RELEASE) run pipelines/nightly.toml --as-of $(AS_OF)
+
+cdnow: ## build (release) and fit BG/NBD, Pareto/NBD and Gamma-Gamma on the real CDNOW sample -> out/cdnow
+	$(CARGO) build --release --locked --bin userlens
+	$(BIN_RELEASE) run pipelines/cdnow.toml --as-of 1997-10-01
 
 test: ## run every test (dev profile)
 	$(CARGO) test --workspace --locked

@@ -24,6 +24,7 @@ Examples:
   userlens run pipelines/profile.toml --out out/profile
   userlens run pipelines/nightly.toml --as-of 2026-11-27 --set personas.k=6
   userlens validate pipelines/profile.toml
+  userlens report out/profile
   userlens generate --users 1800 --seed 42 --out events.csv --truth truth.csv
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad command line or pipeline file,
@@ -87,6 +88,11 @@ enum Command {
         /// Override a parameter: `stage.key=value` (repeatable).
         #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Re-render report.html from a finished run's output folder.
+    Report {
+        /// The output folder (holding personas.csv, user_personas.csv, run.json).
+        output_dir: PathBuf,
     },
     /// List or show recorded runs.
     Runs {
@@ -282,6 +288,11 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
                     run_plan(cli, &plan, &args)?;
                 }
             }
+            Ok(())
+        }
+        Command::Report { output_dir } => {
+            let path = userlens_pipeline::render_report(output_dir)?;
+            println!("{}", path.display());
             Ok(())
         }
         Command::Runs { command, runs } => {
@@ -525,6 +536,13 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
         writeln!(out, "  {}", summary.output_dir.join(file).display())?;
     }
     writeln!(out, "run folder: {}", summary.run_dir.display())?;
+    if record.outputs.iter().any(|f| f == "report.html") {
+        writeln!(
+            out,
+            "report: {}",
+            summary.output_dir.join("report.html").display()
+        )?;
+    }
     Ok(())
 }
 

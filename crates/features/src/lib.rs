@@ -117,6 +117,18 @@ fn is_type(name: &str) -> Expr {
     col(EVENT_TYPE).eq(lit(name))
 }
 
+/// Sum of money in whole cents: integer sums are exact, so the result is the same
+/// whatever order polars' parallel group-by adds the amounts in (float sums are
+/// not, and their last bits would change models fitted on them from run to run).
+fn money_sum(amounts: Expr) -> Expr {
+    (amounts.cast(DataType::Float64) * lit(100.0))
+        .round(0, RoundMode::HalfToEven)
+        .cast(DataType::Int64)
+        .sum()
+        .cast(DataType::Float64)
+        / lit(100.0)
+}
+
 fn days_between(later: Expr, earlier: Expr) -> Expr {
     (later - earlier).cast(DataType::Float64) / lit(DAY_MICROS)
 }
@@ -198,13 +210,7 @@ pub fn build(
     let mut joins: Vec<LazyFrame> = Vec::new();
 
     if params.has(FeatureFamily::Rfm) {
-        aggs.push(
-            col(AMOUNT)
-                .filter(purchase())
-                .sum()
-                .cast(DataType::Float64)
-                .alias("__monetary"),
-        );
+        aggs.push(money_sum(col(AMOUNT).filter(purchase())).alias("__monetary"));
         out.extend([
             days_between(as_of(), col("__last")).alias("recency_days"),
             col("__purchases").alias("frequency"),
@@ -236,12 +242,14 @@ pub fn build(
         let sessions = base
             .clone()
             .group_by([col(USER_ID), col(SESSION_ID)])
-            .agg([
-                ((t().max() - t().min()).cast(DataType::Float64) / lit(MINUTE_MICROS))
-                    .alias("__minutes"),
-            ])
+            .agg([(t().max() - t().min()).alias("__micros")])
             .group_by([col(USER_ID)])
-            .agg([col("__minutes").mean().alias("session_minutes")]);
+            // Whole microseconds sum exactly, so the mean does not depend on the
+            // order polars adds them in.
+            .agg([(col("__micros").sum().cast(DataType::Float64)
+                / col("__micros").count().cast(DataType::Float64)
+                / lit(MINUTE_MICROS))
+            .alias("session_minutes")]);
         joins.push(sessions);
     }
     if params.has(FeatureFamily::Funnel) {

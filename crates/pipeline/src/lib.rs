@@ -35,6 +35,11 @@ pub use run::{
     dry_run, run,
 };
 
+/// Re-renders `report.html` in a finished run's output folder; returns its path.
+pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    Ok(userlens_report::render_run_dir(output_dir)?)
+}
+
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the
 /// canonical columns in, personas out. Its ingest path is set by the caller.
 pub const BUILTIN_PROFILE: &str = include_str!("builtin_profile.toml");

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::file::{RawStage, Source, unknown_field_hint};
 
 /// The kinds of stage a pipeline can `use`.
-pub const STAGE_KINDS: [&str; 4] = ["ingest", "features", "profile", "report"];
+pub const STAGE_KINDS: [&str; 5] = ["ingest", "features", "profile", "predict", "report"];
 
 /// Parameters of the `report` stage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,8 @@ pub enum StageKind {
     },
     /// Personas by clustering.
     Profile(userlens_profile::CheckedProfileParams),
+    /// Behaviour predictions, scored on a time-split holdout.
+    Predict(Box<userlens_predict::CheckedPredictParams>),
     /// Output files.
     Report(ReportParams),
 }
@@ -45,6 +47,7 @@ impl StageKind {
             StageKind::Ingest(_) => "ingest",
             StageKind::Features { .. } => "features",
             StageKind::Profile(_) => "profile",
+            StageKind::Predict(_) => "predict",
             StageKind::Report(_) => "report",
         }
     }
@@ -55,6 +58,13 @@ impl StageKind {
             StageKind::Ingest(_) => &["events", "quarantine"],
             StageKind::Features { .. } => &["features"],
             StageKind::Profile(_) => &["assignments", "personas", "k_selection"],
+            StageKind::Predict(_) => &[
+                "user_predictions",
+                "model_report",
+                "calibration",
+                "lift",
+                "segments",
+            ],
             StageKind::Report(_) => &[],
         }
     }
@@ -74,7 +84,8 @@ impl StageKind {
             StageKind::Ingest(_) => &[],
             StageKind::Features { .. } => &["events"],
             StageKind::Profile(_) => &["features"],
-            StageKind::Report(_) => &["assignments", "personas"],
+            StageKind::Predict(_) => &["events", "features"],
+            StageKind::Report(_) => &[],
         }
     }
 }
@@ -503,7 +514,22 @@ fn check_stage(source: &Source, stage_name: &str, stage: &RawStage) -> Result<St
             let params: userlens_profile::ProfileParams = with_table(source, stage_name, stage)?;
             StageKind::Profile(params.check().map_err(|e| invalid(e.to_string()))?)
         }
-        "report" => StageKind::Report(with_table(source, stage_name, stage)?),
+        "predict" => {
+            let params: userlens_predict::PredictParams = with_table(source, stage_name, stage)?;
+            StageKind::Predict(Box::new(
+                params.check().map_err(|e| invalid(e.to_string()))?,
+            ))
+        }
+        "report" => {
+            if stage.needs.is_empty() {
+                return Err(source.error_at(
+                    stage.uses.span().start,
+                    format!("stage `{stage_name}` (uses report) needs the stages whose tables it reports"),
+                    Some("add `needs = [\"personas\"]` (a profile or predict stage)".into()),
+                ));
+            }
+            StageKind::Report(with_table(source, stage_name, stage)?)
+        }
         other => {
             let hint = crate::did_you_mean(other, &STAGE_KINDS)
                 .map(|k| format!("did you mean `{k}`?"))

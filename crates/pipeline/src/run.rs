@@ -192,6 +192,9 @@ pub struct RunRecord {
     /// Drift against the last good run: volume, schema, PSI warnings and alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<serde_json::Value>,
+    /// Fitted prediction models: parameters, log-likelihood, ladder rung.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<serde_json::Value>,
     /// Output files written (relative to the output folder).
     pub outputs: Vec<String>,
     /// Error text of a failed run.
@@ -223,6 +226,7 @@ struct StageMeta {
     personas: Option<serde_json::Value>,
     stability: Option<serde_json::Value>,
     drift: Option<serde_json::Value>,
+    models: Option<serde_json::Value>,
     /// Output files the stage wrote, relative to the output folder; copies are kept
     /// under `files/` in the stage's artifact folder.
     files: Vec<String>,
@@ -248,6 +252,7 @@ struct Context<'a> {
     personas: Option<serde_json::Value>,
     stability: Option<serde_json::Value>,
     drift: Option<serde_json::Value>,
+    models: Option<serde_json::Value>,
     outputs: Vec<String>,
 }
 
@@ -270,6 +275,7 @@ impl Context<'_> {
             (&mut self.personas, &meta.personas),
             (&mut self.stability, &meta.stability),
             (&mut self.drift, &meta.drift),
+            (&mut self.models, &meta.models),
         ] {
             if value.is_some() {
                 slot.clone_from(value);
@@ -413,7 +419,6 @@ pub fn run(
             "took over the lock of `{}` left by process {pid}, which is no longer running",
             plan.name
         );
-        tracing::warn!("{message}");
         progress(&Progress::Warning(message));
     }
     let ledger = Ledger::open(&root)?;
@@ -518,6 +523,7 @@ pub fn run(
         personas: None,
         stability: None,
         drift: None,
+        models: None,
         outputs: Vec::new(),
     };
     progress(&Progress::RunStarted {
@@ -694,6 +700,10 @@ pub fn run(
     let status = failure.as_ref().map_or("ok", |(_, s)| *s);
     let mut outputs_written = ctx.outputs.clone();
     outputs_written.push("run.json".into());
+    let html = status == "ok" && ctx.outputs.iter().any(|f| f == "personas.csv");
+    if html {
+        outputs_written.push(userlens_report::files::REPORT_HTML.into());
+    }
     let record = RunRecord {
         pipeline: plan.name.clone(),
         pipeline_file: plan.path.display().to_string(),
@@ -726,6 +736,7 @@ pub fn run(
         personas: ctx.personas.clone(),
         stability: ctx.stability.clone(),
         drift: ctx.drift.clone(),
+        models: ctx.models.clone(),
         outputs: outputs_written,
         error: failure.as_ref().map(|(e, _)| error_chain(e)),
     };
@@ -734,6 +745,10 @@ pub fn run(
     // ok or refused run replaces them as a whole.
     if status != "failed" {
         userlens_report::write_json(&record, &staging.join("run.json"))?;
+        if html {
+            // Rendered from the files just written, exactly as `userlens report` does.
+            userlens_report::render_run_dir(&staging)?;
+        }
         publish(&staging, &output)?;
     } else {
         let _ = std::fs::remove_dir_all(&staging);
@@ -1116,18 +1131,77 @@ fn run_stage(
             tables.insert("personas".into(), profile.personas);
             tables.insert("k_selection".into(), profile.k_selection);
         }
-        StageKind::Report(params) => {
-            write_output(ctx, &mut meta, "personas.csv", table(&inputs, "personas")?)?;
-            write_output(
-                ctx,
-                &mut meta,
-                "user_personas.csv",
-                table(&inputs, "assignments")?,
+        StageKind::Predict(params) => {
+            let events = table(&inputs, "events")?;
+            let features_now = table(&inputs, "features")?;
+            let as_of = match ctx.as_of {
+                Some(t) => t,
+                None => default_as_of(events)?,
+            };
+            let (feature_params, users) = stage
+                .needs
+                .iter()
+                .find_map(|&n| match &ctx.plan.stages[n].kind {
+                    StageKind::Features { params, users } => Some((params.clone(), users.clone())),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    StageError::Run(Error::Usage(format!(
+                        "stage `{}` needs a features stage",
+                        stage.name
+                    )))
+                })?;
+            let users_table = match &users {
+                Some(path) => Some(userlens_ingest::read_table(path)?),
+                None => None,
+            };
+            let horizon = i64::from(params.horizon_days()) * 86_400_000_000;
+            let features_cutoff = userlens_features::build(
+                events,
+                as_of - horizon,
+                users_table.as_ref(),
+                &feature_params,
             )?;
+            let predictions = userlens_predict::predict(
+                events,
+                &features_cutoff,
+                features_now,
+                as_of,
+                params,
+                ctx.plan.seed,
+            )?;
+            userlens_report::write_json(&predictions.models, &ctx.staging.join("models.json"))
+                .map_err(|e| StageError::Run(e.into()))?;
+            meta.files.push("models.json".into());
+            meta.models = Some(predictions.models);
+            tables.insert("user_predictions".into(), predictions.user_predictions);
+            tables.insert("model_report".into(), predictions.model_report);
+            tables.insert("calibration".into(), predictions.calibration);
+            tables.insert("lift".into(), predictions.lift);
+            tables.insert("segments".into(), predictions.segments);
+        }
+        StageKind::Report(params) => {
+            if let (Some(personas), Some(assignments)) =
+                (inputs.get("personas"), inputs.get("assignments"))
+            {
+                let personas = enrich_personas(
+                    personas,
+                    assignments,
+                    inputs.get("user_predictions").copied(),
+                    inputs.get("segments").copied(),
+                )?;
+                write_output(ctx, &mut meta, "personas.csv", &personas)?;
+                write_output(ctx, &mut meta, "user_personas.csv", assignments)?;
+            }
             for (name, file) in [
                 ("k_selection", "k_selection.csv"),
                 ("migration", "migration.csv"),
                 ("drift", "drift.csv"),
+                ("user_predictions", "user_predictions.csv"),
+                ("model_report", "model_report.csv"),
+                ("calibration", "calibration.csv"),
+                ("lift", "lift.csv"),
+                ("segments", "user_segments.csv"),
             ] {
                 if let Some(df) = inputs.get(name) {
                     write_output(ctx, &mut meta, file, df)?;
@@ -1141,6 +1215,49 @@ fn run_stage(
         }
     }
     Ok((tables, meta))
+}
+
+/// Adds prediction columns to the persona table: the mean purchase probability,
+/// the share of users predicted to buy (p >= 0.5), the mean predicted revenue and
+/// the loyalty-segment mix.
+fn enrich_personas(
+    personas: &DataFrame,
+    assignments: &DataFrame,
+    predictions: Option<&DataFrame>,
+    segments: Option<&DataFrame>,
+) -> std::result::Result<DataFrame, StageError> {
+    use columns::{PERSONA_ID, USER_ID};
+    let mut out = personas.clone().lazy();
+    if let Some(predictions) = predictions {
+        let per_persona = assignments
+            .clone()
+            .lazy()
+            .select([col(USER_ID), col(PERSONA_ID)])
+            .left_join(predictions.clone().lazy(), col(USER_ID), col(USER_ID))
+            .group_by([col(PERSONA_ID)])
+            .agg([
+                col("p_purchase").mean().alias("mean_p_purchase"),
+                col("p_purchase")
+                    .gt_eq(lit(0.5))
+                    .cast(DataType::Float64)
+                    .mean()
+                    .alias("share_predicted_buyers"),
+                col("predicted_revenue")
+                    .mean()
+                    .alias("mean_predicted_revenue"),
+                col("churn_risk").mean().alias("mean_churn_risk"),
+                col("p_alive").mean().alias("mean_p_alive"),
+            ]);
+        out = out.left_join(per_persona, col(PERSONA_ID), col(PERSONA_ID));
+    }
+    if let Some(segments) = segments {
+        let mix = userlens_predict::segments::segment_mix(assignments, segments)?;
+        let mix = mix.lazy().select([col(PERSONA_ID), col("segment_mix")]);
+        out = out.left_join(mix, col(PERSONA_ID), col(PERSONA_ID));
+    }
+    Ok(out
+        .sort([PERSONA_ID], SortMultipleOptions::default())
+        .collect()?)
 }
 
 /// Matches this run's personas to the last good run's so ids and labels carry

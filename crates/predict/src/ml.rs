@@ -1,0 +1,1050 @@
+//! Machine-learning predictions on a time split: targets from the events, propensity
+//! models (logistic regression and a bagged tree ensemble), a revenue model, and
+//! their scores on a holdout.
+//!
+//! The time split: features are computed at a cutoff (`as_of - horizon`) and the
+//! targets in `[cutoff, as_of)` ([`targets`], [`churn_labels`]). [`backtest`] holds
+//! out a seeded, stratified share of those users, fits on the rest and scores the
+//! holdout; [`fit_propensity`] then refits on every user and
+//! [`Propensity::predict`] scores the features computed at the as-of date.
+//!
+//! Preparation, fitted on the training rows and reused unchanged when predicting:
+//! missing and non-finite values take the training median, heavy-tailed features
+//! (counts and money, [`userlens_model::is_heavy_tailed`]) go through the signed
+//! `log1p`, and every feature is standardised (constant ones are left centred).
+//!
+//! * [`ModelKind::Logistic`]: L2-penalised logistic regression (linfa-logistic).
+//! * [`ModelKind::Tree`]: linfa-trees decision trees on seeded bootstrap samples,
+//!   with class weights that balance positives and negatives so splits follow the
+//!   rare class. linfa's trees predict classes only, so each tree's training rows
+//!   are routed to its leaves and a leaf's probability is its positive share,
+//!   smoothed towards the sample's base rate: `(positives + base) / (rows + 1)`. The
+//!   ensemble averages the trees' leaf probabilities. With `trees = 1` the single
+//!   tree is fitted on all rows.
+//! * Revenue ([`fit_revenue`]): `predicted_revenue = p_purchase × k × aov`, where
+//!   `aov` is the user's average order value shrunk towards the population's by one
+//!   order's weight, `(frequency × avg_order_value + pop_aov) / (frequency + 1)`, and
+//!   `k` is the ratio of the actual revenue of the training buyers to their `aov`
+//!   (it absorbs repeat orders within the horizon). One fitted number, no
+//!   iterations, nothing that can diverge.
+//!
+//! Everything is deterministic for a given seed: rows are sorted by `user_id`, the
+//! split and every bootstrap draw from seeded xoshiro generators, and the trees are
+//! fitted in parallel but combined in order.
+//!
+//! ```
+//! use userlens_predict::ml::{MlParams, ModelKind};
+//! let params: MlParams = toml::from_str("horizon_days = 14\nmodels = [\"tree\"]").unwrap();
+//! let checked = params.check().unwrap();
+//! assert_eq!(checked.models, [ModelKind::Tree]);
+//! assert_eq!(checked.churn_window_days, 7);
+//! ```
+
+mod data;
+mod forest;
+mod labels;
+#[cfg(test)]
+mod tests;
+
+use std::ops::Deref;
+
+use linfa::Dataset;
+use linfa::traits::Fit as _;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use polars::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use userlens_model::columns::USER_ID;
+
+use crate::metrics::{self, CalibrationBin, DecileLift, Eligibility, Evaluation, RegressionScore};
+
+use data::{Scaler, label_values, read_table};
+use forest::Forest;
+pub use labels::{ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets};
+
+/// Microseconds in a day.
+pub const DAY_MICROS: i64 = 86_400_000_000;
+/// Output column of [`Propensity::predict`].
+pub const PROBABILITY: &str = "probability";
+/// Output column of [`RevenueModel::predict`].
+pub const PREDICTED_REVENUE: &str = "predicted_revenue";
+/// Feature read by the revenue model: number of purchases.
+pub const FREQUENCY: &str = "frequency";
+/// Feature read by the revenue model: mean purchase value.
+pub const AVG_ORDER_VALUE: &str = "avg_order_value";
+
+/// Everything that can go wrong in the ML module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is out of range; the message names it.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// A needed column is absent.
+    #[error("the {table} table has no `{column}` column")]
+    MissingColumn {
+        /// Which table ("features", "labels", "events", ...).
+        table: &'static str,
+        /// The column name.
+        column: String,
+    },
+    /// A column that must be numeric is not.
+    #[error("`{column}` in the {table} table must be numeric, found {dtype}")]
+    NotNumeric {
+        /// Which table.
+        table: &'static str,
+        /// The column name.
+        column: String,
+        /// The data type found.
+        dtype: String,
+    },
+    /// `event_time` is neither a datetime nor an integer.
+    #[error("`event_time` in the events table must be a datetime, found {dtype}")]
+    NotATime {
+        /// The data type found.
+        dtype: String,
+    },
+    /// `user_id` is not text.
+    #[error("`user_id` in the {table} table must be text, found {dtype}")]
+    UserIdNotText {
+        /// Which table.
+        table: &'static str,
+        /// The data type found.
+        dtype: String,
+    },
+    /// A `user_id` is null.
+    #[error("`user_id` is null in row {row} of the {table} table")]
+    NullUserId {
+        /// Which table.
+        table: &'static str,
+        /// 1-based row in the input order.
+        row: usize,
+    },
+    /// A user on two rows.
+    #[error("user `{user}` appears more than once in the {table} table")]
+    DuplicateUser {
+        /// Which table.
+        table: &'static str,
+        /// The repeated user id.
+        user: String,
+    },
+    /// A label that is not 0/1 (or true/false).
+    #[error("label `{target}` of user `{user}` is {value}, expected 0 or 1")]
+    BadLabel {
+        /// The label column.
+        target: String,
+        /// The user.
+        user: String,
+        /// The value found.
+        value: String,
+    },
+    /// A target value that is missing or not finite.
+    #[error("`{target}` of user `{user}` is {value}, expected a finite number")]
+    BadTarget {
+        /// The target column.
+        target: String,
+        /// The user.
+        user: String,
+        /// The value found.
+        value: String,
+    },
+    /// No feature names were given.
+    #[error("no features to fit on: the feature list is empty")]
+    NoFeatures,
+    /// The feature matrix could not be shaped (a bug, reported rather than panicking).
+    #[error("failed to build the feature matrix")]
+    Matrix(#[from] ndarray::ShapeError),
+    /// linfa-logistic failed.
+    #[error("failed to fit the logistic regression for `{target}`")]
+    Logistic {
+        /// The label column.
+        target: String,
+        /// The error from linfa-logistic.
+        #[source]
+        source: linfa_logistic::error::Error,
+    },
+    /// The logistic regression produced NaN or infinite coefficients.
+    #[error("the logistic regression for `{target}` did not converge to finite coefficients")]
+    Diverged {
+        /// The label column.
+        target: String,
+    },
+    /// linfa-trees failed.
+    #[error("failed to fit tree {tree} of the ensemble for `{target}`")]
+    Tree {
+        /// The label column.
+        target: String,
+        /// 1-based tree number.
+        tree: usize,
+        /// The error from linfa.
+        #[source]
+        source: linfa::Error,
+    },
+    /// Scoring the holdout failed.
+    #[error("failed to score the holdout")]
+    Metrics(#[from] metrics::Error),
+    /// A polars operation failed.
+    #[error("failed to {context}")]
+    Polars {
+        /// What was being done.
+        context: String,
+        /// The error from polars.
+        #[source]
+        source: PolarsError,
+    },
+}
+
+/// Result of the ML module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
+    move |source| Error::Polars {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// Which propensity model to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// L2-penalised logistic regression on standardised features.
+    Logistic,
+    /// Bagged decision trees with leaf probabilities.
+    Tree,
+}
+
+impl ModelKind {
+    /// The name used in pipeline files and outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Logistic => "logistic",
+            ModelKind::Tree => "tree",
+        }
+    }
+}
+
+/// ML parameters as written in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlParams {
+    /// Days ahead that purchase and revenue are predicted for (default 28).
+    pub horizon_days: u32,
+    /// Days of the churn window, before and after the cutoff (default 7, as GA4).
+    pub churn_window_days: u32,
+    /// Share of users held out for scoring (default 0.25).
+    pub holdout_fraction: f64,
+    /// Models to fit (default both).
+    pub models: Vec<ModelKind>,
+    /// L2 penalty of the logistic regression (default 1.0).
+    pub alpha: f64,
+    /// Iteration limit of the logistic regression's L-BFGS (default 200).
+    pub max_iterations: u64,
+    /// Depth limit of each tree (default 6).
+    pub max_depth: usize,
+    /// Minimum (class-weighted) training rows in a tree leaf (default 20).
+    pub min_leaf: usize,
+    /// Trees in the ensemble (default 25; 1 = a single tree on all rows).
+    pub trees: usize,
+    /// Minimum positives in the holdout to report scores (default 100).
+    pub min_positives: usize,
+    /// Minimum negatives in the holdout to report scores (default 100).
+    pub min_negatives: usize,
+}
+
+impl Default for MlParams {
+    fn default() -> Self {
+        MlParams {
+            horizon_days: 28,
+            churn_window_days: 7,
+            holdout_fraction: 0.25,
+            models: vec![ModelKind::Logistic, ModelKind::Tree],
+            alpha: 1.0,
+            max_iterations: 200,
+            max_depth: 6,
+            min_leaf: 20,
+            trees: 25,
+            min_positives: 100,
+            min_negatives: 100,
+        }
+    }
+}
+
+fn out_of_range<T: std::fmt::Display>(name: &str, value: T, range: &str) -> Error {
+    Error::InvalidParams(format!("`{name}` is {value}, it must be {range}"))
+}
+
+impl MlParams {
+    /// Validates the parameters before any data is read.
+    pub fn check(&self) -> Result<CheckedMlParams> {
+        if !(1..=3650).contains(&self.horizon_days) {
+            return Err(out_of_range(
+                "horizon_days",
+                self.horizon_days,
+                "between 1 and 3650",
+            ));
+        }
+        if !(1..=365).contains(&self.churn_window_days) {
+            return Err(out_of_range(
+                "churn_window_days",
+                self.churn_window_days,
+                "between 1 and 365",
+            ));
+        }
+        if !(self.holdout_fraction > 0.0 && self.holdout_fraction < 1.0) {
+            return Err(out_of_range(
+                "holdout_fraction",
+                self.holdout_fraction,
+                "between 0 and 1 (exclusive)",
+            ));
+        }
+        if self.models.is_empty() {
+            return Err(Error::InvalidParams(
+                "`models` is empty: name `logistic`, `tree` or both".into(),
+            ));
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(out_of_range("alpha", self.alpha, "a positive number"));
+        }
+        if !(1..=100_000).contains(&self.max_iterations) {
+            return Err(out_of_range(
+                "max_iterations",
+                self.max_iterations,
+                "between 1 and 100000",
+            ));
+        }
+        if !(1..=30).contains(&self.max_depth) {
+            return Err(out_of_range(
+                "max_depth",
+                self.max_depth,
+                "between 1 and 30",
+            ));
+        }
+        if !(1..=100_000).contains(&self.min_leaf) {
+            return Err(out_of_range(
+                "min_leaf",
+                self.min_leaf,
+                "between 1 and 100000",
+            ));
+        }
+        if !(1..=500).contains(&self.trees) {
+            return Err(out_of_range("trees", self.trees, "between 1 and 500"));
+        }
+        let mut checked = self.clone();
+        checked.models.sort();
+        checked.models.dedup();
+        Ok(CheckedMlParams(checked))
+    }
+}
+
+/// Validated ML parameters (read through `Deref` to [`MlParams`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedMlParams(MlParams);
+
+impl Deref for CheckedMlParams {
+    type Target = MlParams;
+
+    fn deref(&self) -> &MlParams {
+        &self.0
+    }
+}
+
+impl CheckedMlParams {
+    /// The prediction horizon in microseconds.
+    pub fn horizon_micros(&self) -> i64 {
+        i64::from(self.horizon_days) * DAY_MICROS
+    }
+
+    /// The holdout gate.
+    pub fn eligibility(&self) -> Eligibility {
+        Eligibility {
+            min_positives: self.min_positives,
+            min_negatives: self.min_negatives,
+        }
+    }
+}
+
+/// Names of the numeric columns of a features table other than `user_id`, in table
+/// order: the default feature list for the models.
+pub fn numeric_features(features: &DataFrame) -> Vec<String> {
+    features
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != USER_ID)
+        .filter(|c| c.dtype().is_primitive_numeric() || c.dtype().is_bool())
+        .map(|c| c.name().to_string())
+        .collect()
+}
+
+/// Training rows: features joined with labels, sorted by `user_id`.
+struct Training {
+    ids: Vec<String>,
+    /// Column-major raw features, NaN where missing.
+    columns: Vec<Vec<f64>>,
+    labels: Vec<bool>,
+}
+
+fn training_set(
+    features: &DataFrame,
+    labels: &DataFrame,
+    target: &str,
+    feature_names: &[String],
+) -> Result<Training> {
+    if feature_names.is_empty() {
+        return Err(Error::NoFeatures);
+    }
+    let table = read_table(features, "features", feature_names)?;
+    let values = label_values(labels, "labels", target)?;
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for (row, id) in table.ids.iter().enumerate() {
+        let Some(&value) = values.get(id) else {
+            continue;
+        };
+        let label = if value == 1.0 {
+            true
+        } else if value == 0.0 {
+            false
+        } else {
+            return Err(Error::BadLabel {
+                target: target.to_string(),
+                user: id.clone(),
+                value: value.to_string(),
+            });
+        };
+        ids.push(id.clone());
+        rows.push(row);
+        y.push(label);
+    }
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| rows.iter().map(|&r| c[r]).collect())
+        .collect();
+    Ok(Training {
+        ids,
+        columns,
+        labels: y,
+    })
+}
+
+/// The fitted model behind a [`Propensity`].
+#[derive(Debug, Clone, PartialEq)]
+enum Model {
+    Logistic {
+        intercept: f64,
+        coefficients: Vec<f64>,
+    },
+    Forest(Forest),
+}
+
+/// A fitted propensity model: preparation plus model, ready to score users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Propensity {
+    kind: ModelKind,
+    target: String,
+    scalers: Vec<Scaler>,
+    model: Model,
+    training_users: usize,
+    positives: usize,
+}
+
+/// A fitted model, or why none could be fitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fit {
+    /// The model.
+    Fitted(Propensity),
+    /// No model, with a reason a person can read.
+    Skipped {
+        /// E.g. "all 500 training users are negative for `purchased`".
+        reason: String,
+    },
+}
+
+/// Why the training rows cannot be fitted, if they cannot.
+fn skip_reason(target: &str, labels: &[bool]) -> Option<String> {
+    let positives = labels.iter().filter(|&&y| y).count();
+    let n = labels.len();
+    if n == 0 {
+        Some(format!(
+            "no users have both features and a `{target}` label"
+        ))
+    } else if positives == 0 {
+        Some(format!(
+            "all {n} training users are negative for `{target}` (no positive label to learn from)"
+        ))
+    } else if positives == n {
+        Some(format!(
+            "all {n} training users are positive for `{target}` (no negative label to learn from)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Row-major prepared matrix of `rows` (indices into `columns`).
+fn prepared(scalers: &[Scaler], columns: &[Vec<f64>], rows: &[usize]) -> Vec<f64> {
+    let mut x = Vec::with_capacity(rows.len() * scalers.len());
+    for &r in rows {
+        for (scaler, column) in scalers.iter().zip(columns) {
+            x.push(scaler.apply(column[r]));
+        }
+    }
+    x
+}
+
+/// Fits `kind` on `rows` of a training set.
+fn fit_rows(
+    kind: ModelKind,
+    training: &Training,
+    target: &str,
+    names: &[String],
+    rows: &[usize],
+    params: &CheckedMlParams,
+    seed: u64,
+) -> Result<Fit> {
+    let columns = &training.columns;
+    let y: Vec<bool> = rows.iter().map(|&r| training.labels[r]).collect();
+    if let Some(reason) = skip_reason(target, &y) {
+        return Ok(Fit::Skipped { reason });
+    }
+    let scalers: Vec<Scaler> = names
+        .iter()
+        .zip(columns)
+        .map(|(name, column)| Scaler::fit(name, column, rows))
+        .collect();
+    let (n, d) = (rows.len(), names.len());
+    let x = prepared(&scalers, columns, rows);
+    let model = match kind {
+        ModelKind::Logistic => {
+            let records = Array2::from_shape_vec((n, d), x)?;
+            let targets: Array1<usize> = y.iter().map(|&v| usize::from(v)).collect();
+            let fitted = LogisticRegression::default()
+                .alpha(params.alpha)
+                .max_iterations(params.max_iterations)
+                .fit(&Dataset::new(records, targets))
+                .map_err(|source| Error::Logistic {
+                    target: target.to_string(),
+                    source,
+                })?;
+            // linfa-logistic models the probability of its "positive" class, which is
+            // the more frequent one, not label 1: flip the sign when it chose 0.
+            let sign = if fitted.labels().pos.class == 1 {
+                1.0
+            } else {
+                -1.0
+            };
+            let intercept = sign * fitted.intercept();
+            let coefficients: Vec<f64> = fitted.params().iter().map(|c| sign * c).collect();
+            if !intercept.is_finite() || coefficients.iter().any(|c| !c.is_finite()) {
+                return Err(Error::Diverged {
+                    target: target.to_string(),
+                });
+            }
+            Model::Logistic {
+                intercept,
+                coefficients,
+            }
+        }
+        ModelKind::Tree => {
+            let forest =
+                Forest::fit(&x, n, d, &y, params, seed).map_err(|(tree, source)| Error::Tree {
+                    target: target.to_string(),
+                    tree,
+                    source,
+                })?;
+            Model::Forest(forest)
+        }
+    };
+    Ok(Fit::Fitted(Propensity {
+        kind,
+        target: target.to_string(),
+        scalers,
+        model,
+        training_users: n,
+        positives: y.iter().filter(|&&v| v).count(),
+    }))
+}
+
+/// Fits a propensity model on every user that has both features and a label:
+/// `labels` holds `user_id` and the 0/1 (or boolean) column `target`; users without a
+/// label are left out. All one class gives [`Fit::Skipped`], not an error.
+pub fn fit_propensity(
+    kind: ModelKind,
+    train_features: &DataFrame,
+    labels: &DataFrame,
+    target: &str,
+    feature_names: &[String],
+    params: &CheckedMlParams,
+    seed: u64,
+) -> Result<Fit> {
+    let training = training_set(train_features, labels, target, feature_names)?;
+    let rows: Vec<usize> = (0..training.ids.len()).collect();
+    fit_rows(kind, &training, target, feature_names, &rows, params, seed)
+}
+
+fn logistic(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Propensity {
+    /// The model kind.
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    /// The label column it predicts.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Probabilities for prepared row-major rows.
+    fn predict_prepared(&self, x: &[f64], n: usize) -> Vec<f64> {
+        let d = self.scalers.len();
+        match &self.model {
+            Model::Logistic {
+                intercept,
+                coefficients,
+            } => (0..n)
+                .map(|i| {
+                    let row = &x[i * d..(i + 1) * d];
+                    let z: f64 = intercept
+                        + row
+                            .iter()
+                            .zip(coefficients)
+                            .map(|(v, c)| v * c)
+                            .sum::<f64>();
+                    logistic(z)
+                })
+                .collect(),
+            Model::Forest(forest) => forest.predict(x, n, d),
+        }
+    }
+
+    /// Scores every user of a features table (which must have the training
+    /// features): `user_id` and `probability`, sorted by `user_id`.
+    pub fn predict(&self, features: &DataFrame) -> Result<DataFrame> {
+        let names: Vec<String> = self.scalers.iter().map(|s| s.name.clone()).collect();
+        let table = read_table(features, "features", &names)?;
+        let rows: Vec<usize> = (0..table.ids.len()).collect();
+        let x = prepared(&self.scalers, &table.columns, &rows);
+        let p = self.predict_prepared(&x, rows.len());
+        DataFrame::new(
+            rows.len(),
+            vec![
+                Column::new(USER_ID.into(), table.ids),
+                Column::new(PROBABILITY.into(), p),
+            ],
+        )
+        .map_err(polars_err("build the predictions table"))
+    }
+
+    /// What was fitted, for `models.json`.
+    pub fn summary(&self) -> ModelSummary {
+        let (intercept, coefficients, importance, trees) = match &self.model {
+            Model::Logistic {
+                intercept,
+                coefficients,
+            } => (Some(*intercept), Some(coefficients.as_slice()), None, None),
+            Model::Forest(forest) => (
+                None,
+                None,
+                Some(forest.importance.as_slice()),
+                Some(forest.trees.len()),
+            ),
+        };
+        let features = self
+            .scalers
+            .iter()
+            .enumerate()
+            .map(|(j, s)| FeatureSummary {
+                name: s.name.clone(),
+                log1p: s.log1p,
+                median: s.median,
+                mean: s.mean,
+                std: s.std,
+                coefficient: coefficients.map(|c| c[j]),
+                importance: importance.map(|v| v[j]),
+            })
+            .collect();
+        ModelSummary {
+            kind: self.kind,
+            target: self.target.clone(),
+            training_users: self.training_users,
+            positives: self.positives,
+            intercept,
+            trees,
+            features,
+        }
+    }
+}
+
+/// A serialisable description of a fitted propensity model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// Model kind.
+    pub kind: ModelKind,
+    /// Label column.
+    pub target: String,
+    /// Users it was fitted on.
+    pub training_users: usize,
+    /// Positive labels among them.
+    pub positives: usize,
+    /// Intercept of the logistic regression.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub intercept: Option<f64>,
+    /// Trees in the ensemble.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trees: Option<usize>,
+    /// Per feature: preparation and weight.
+    pub features: Vec<FeatureSummary>,
+}
+
+/// One feature of a [`ModelSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSummary {
+    /// Column name.
+    pub name: String,
+    /// Whether the signed `log1p` was applied.
+    pub log1p: bool,
+    /// Training median of the raw values (imputed for missing ones).
+    pub median: f64,
+    /// Training mean after imputation and log.
+    pub mean: f64,
+    /// Training standard deviation after imputation and log (1 when constant).
+    pub std: f64,
+    /// Logistic coefficient per standard deviation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coefficient: Option<f64>,
+    /// Tree ensemble: share of the total Gini decrease from splits on this feature.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub importance: Option<f64>,
+}
+
+/// Indices of `labels` split into (train, holdout): a seeded shuffle within each
+/// class, `round(fraction × class size)` of each class held out, both parts sorted.
+fn stratified_split(labels: &[bool], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut train = Vec::new();
+    let mut holdout = Vec::new();
+    for class in [false, true] {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        members.shuffle(&mut rng);
+        let h = (members.len() as f64 * fraction).round() as usize;
+        holdout.extend_from_slice(&members[..h.min(members.len())]);
+        train.extend_from_slice(&members[h.min(members.len())..]);
+    }
+    train.sort_unstable();
+    holdout.sort_unstable();
+    (train, holdout)
+}
+
+/// Scores of one model on the holdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    /// Model kind.
+    pub kind: ModelKind,
+    /// Label column.
+    pub target: String,
+    /// Users fitted on.
+    pub train_users: usize,
+    /// Users scored.
+    pub holdout_users: usize,
+    /// Scores, or why there are none.
+    pub evaluation: Evaluation,
+    /// Reliability bins (empty when not scored).
+    pub calibration: Vec<CalibrationBin>,
+    /// Lift by decile (empty when not scored).
+    pub deciles: Vec<DecileLift>,
+}
+
+/// The users [`backtest`] holds out for `target` (same seed, same split), so other
+/// predictors can be scored on exactly the same users.
+pub fn holdout_ids(
+    features: &DataFrame,
+    labels: &DataFrame,
+    target: &str,
+    feature_names: &[String],
+    params: &CheckedMlParams,
+    seed: u64,
+) -> Result<Vec<String>> {
+    let training = training_set(features, labels, target, feature_names)?;
+    let (_, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
+    Ok(holdout.iter().map(|&r| training.ids[r].clone()).collect())
+}
+
+/// Fits on a seeded, stratified share of the users with labels and scores the rest
+/// (`holdout_fraction`), gated by `min_positives` / `min_negatives`.
+pub fn backtest(
+    kind: ModelKind,
+    features: &DataFrame,
+    labels: &DataFrame,
+    target: &str,
+    feature_names: &[String],
+    params: &CheckedMlParams,
+    seed: u64,
+) -> Result<Backtest> {
+    let training = training_set(features, labels, target, feature_names)?;
+    let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
+    let mut result = Backtest {
+        kind,
+        target: target.to_string(),
+        train_users: train.len(),
+        holdout_users: holdout.len(),
+        evaluation: Evaluation::Skipped {
+            reason: "the holdout is empty".into(),
+        },
+        calibration: Vec::new(),
+        deciles: Vec::new(),
+    };
+    if holdout.is_empty() {
+        return Ok(result);
+    }
+    let model = match fit_rows(kind, &training, target, feature_names, &train, params, seed)? {
+        Fit::Fitted(model) => model,
+        Fit::Skipped { reason } => {
+            result.evaluation = Evaluation::Skipped { reason };
+            return Ok(result);
+        }
+    };
+    let y: Vec<bool> = holdout.iter().map(|&r| training.labels[r]).collect();
+    let x = prepared(&model.scalers, &training.columns, &holdout);
+    let p = model.predict_prepared(&x, holdout.len());
+    result.evaluation = metrics::evaluate(&p, &y, &params.eligibility())?;
+    if matches!(result.evaluation, Evaluation::Scored(_)) {
+        result.calibration = metrics::calibration(&p, &y)?;
+        result.deciles = metrics::lift_by_decile(&p, &y)?;
+    }
+    Ok(result)
+}
+
+/// The revenue model of the module docs: `p_purchase × scale × shrunk aov`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevenueModel {
+    /// Population order value: total spend over total purchases in the training
+    /// features.
+    pub population_aov: f64,
+    /// Ratio of the training buyers' revenue in the horizon to their shrunk order
+    /// value.
+    pub scale: f64,
+    /// Training users with a purchase in the horizon.
+    pub buyers: usize,
+}
+
+/// Reads `frequency` and `avg_order_value` and returns each user's shrunk order
+/// value given the population's.
+struct OrderValues {
+    ids: Vec<String>,
+    frequency: Vec<f64>,
+    aov: Vec<f64>,
+}
+
+fn order_values(features: &DataFrame) -> Result<OrderValues> {
+    let names = [FREQUENCY.to_string(), AVG_ORDER_VALUE.to_string()];
+    let table = read_table(features, "features", &names)?;
+    let clean = |v: &f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
+    Ok(OrderValues {
+        ids: table.ids,
+        frequency: table.columns[0].iter().map(clean).collect(),
+        aov: table.columns[1]
+            .iter()
+            .map(|v| if v.is_finite() { *v } else { 0.0 })
+            .collect(),
+    })
+}
+
+fn shrunk(frequency: f64, aov: f64, population: f64) -> f64 {
+    (frequency * aov + population) / (frequency + 1.0)
+}
+
+/// The revenue model fitted on users `rows` of `values`; `revenue_of(row)` is the
+/// revenue in the horizon of a user who bought in it, `None` for one who did not.
+fn revenue_model(
+    values: &OrderValues,
+    rows: &[usize],
+    revenue_of: impl Fn(usize) -> Option<f64>,
+) -> RevenueModel {
+    let orders: f64 = rows.iter().map(|&i| values.frequency[i]).sum();
+    let spend: f64 = rows
+        .iter()
+        .map(|&i| values.frequency[i] * values.aov[i])
+        .sum();
+    let population_aov = if orders > 0.0 { spend / orders } else { 0.0 };
+    let (mut actual, mut expected, mut buyers) = (0.0, 0.0, 0usize);
+    for &i in rows {
+        if let Some(revenue) = revenue_of(i) {
+            actual += revenue;
+            expected += shrunk(values.frequency[i], values.aov[i], population_aov);
+            buyers += 1;
+        }
+    }
+    let scale = if expected > 0.0 && actual.is_finite() {
+        (actual / expected).max(0.0)
+    } else {
+        0.0
+    };
+    RevenueModel {
+        population_aov,
+        scale,
+        buyers,
+    }
+}
+
+/// Fits the revenue model on features at the cutoff and [`targets`] in the horizon
+/// (`user_id`, `purchased`, `revenue`); users without targets are left out.
+pub fn fit_revenue(train_features: &DataFrame, targets: &DataFrame) -> Result<RevenueModel> {
+    let values = order_values(train_features)?;
+    let purchased = label_values(targets, "targets", PURCHASED)?;
+    let revenue = label_values(targets, "targets", REVENUE)?;
+    let rows: Vec<usize> = (0..values.ids.len())
+        .filter(|&i| purchased.contains_key(&values.ids[i]))
+        .collect();
+    Ok(revenue_model(&values, &rows, |i| {
+        let id = &values.ids[i];
+        (purchased.get(id) == Some(&1.0)).then(|| revenue.get(id).copied().unwrap_or(0.0))
+    }))
+}
+
+impl RevenueModel {
+    /// Predicted revenue in the horizon for each user of `features` that has a
+    /// purchase probability (`user_id`, `probability`): `user_id`,
+    /// `predicted_revenue` (never negative), sorted by `user_id`.
+    pub fn predict(&self, features: &DataFrame, probabilities: &DataFrame) -> Result<DataFrame> {
+        let values = order_values(features)?;
+        let p = label_values(probabilities, "probabilities", PROBABILITY)?;
+        let mut ids = Vec::new();
+        let mut out = Vec::new();
+        for (i, id) in values.ids.iter().enumerate() {
+            if let Some(&prob) = p.get(id) {
+                ids.push(id.clone());
+                out.push(self.predict_one(prob, values.frequency[i], values.aov[i]));
+            }
+        }
+        DataFrame::new(
+            ids.len(),
+            vec![
+                Column::new(USER_ID.into(), ids),
+                Column::new(PREDICTED_REVENUE.into(), out),
+            ],
+        )
+        .map_err(polars_err("build the revenue predictions table"))
+    }
+
+    fn predict_one(&self, probability: f64, frequency: f64, aov: f64) -> f64 {
+        let v =
+            probability.clamp(0.0, 1.0) * self.scale * shrunk(frequency, aov, self.population_aov);
+        if v.is_finite() { v.max(0.0) } else { 0.0 }
+    }
+}
+
+/// Revenue error on the holdout, next to a constant baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevenueBacktest {
+    /// Model used for the purchase probability.
+    pub kind: ModelKind,
+    /// Users fitted on.
+    pub train_users: usize,
+    /// Users scored.
+    pub holdout_users: usize,
+    /// Error of `predicted_revenue`; `None` when the holdout is empty.
+    pub score: Option<RegressionScore>,
+    /// Error of predicting the training users' mean revenue for everyone.
+    pub baseline: Option<RegressionScore>,
+    /// Why the purchase model was not fitted (every prediction is then 0).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}
+
+/// Holds out the same users as [`backtest`] with the same seed (stratified on
+/// `purchased`), fits the purchase model and the revenue model on the rest and
+/// scores `predicted_revenue` against the actual revenue.
+pub fn backtest_revenue(
+    kind: ModelKind,
+    features: &DataFrame,
+    targets: &DataFrame,
+    feature_names: &[String],
+    params: &CheckedMlParams,
+    seed: u64,
+) -> Result<RevenueBacktest> {
+    let training = training_set(features, targets, PURCHASED, feature_names)?;
+    let revenue_map = label_values(targets, "targets", REVENUE)?;
+    let revenue: Vec<f64> = training
+        .ids
+        .iter()
+        .map(|id| revenue_map.get(id).copied().unwrap_or(0.0))
+        .collect();
+    let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
+    let fit = fit_rows(
+        kind,
+        &training,
+        PURCHASED,
+        feature_names,
+        &train,
+        params,
+        seed,
+    )?;
+    let mut result = RevenueBacktest {
+        kind,
+        train_users: train.len(),
+        holdout_users: holdout.len(),
+        score: None,
+        baseline: None,
+        note: None,
+    };
+    if holdout.is_empty() || train.is_empty() {
+        return Ok(result);
+    }
+    let values = order_values(features)?;
+    let index: std::collections::HashMap<&str, usize> = values
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let at = |rows: &[usize]| -> Vec<usize> {
+        rows.iter()
+            .map(|&r| index.get(training.ids[r].as_str()).copied().unwrap_or(0))
+            .collect()
+    };
+    let (train_v, holdout_v) = (at(&train), at(&holdout));
+    // Row of `values` -> row of `training`, for the buyers' revenue.
+    let back: std::collections::HashMap<usize, usize> =
+        train_v.iter().copied().zip(train.iter().copied()).collect();
+    let model = revenue_model(&values, &train_v, |i| {
+        back.get(&i)
+            .filter(|&&r| training.labels[r])
+            .map(|&r| revenue[r])
+    });
+    let p = match fit {
+        Fit::Fitted(m) => {
+            let x = prepared(&m.scalers, &training.columns, &holdout);
+            m.predict_prepared(&x, holdout.len())
+        }
+        Fit::Skipped { reason } => {
+            result.note = Some(reason);
+            vec![0.0; holdout.len()]
+        }
+    };
+    let predicted: Vec<f64> = p
+        .iter()
+        .zip(&holdout_v)
+        .map(|(&prob, &i)| model.predict_one(prob, values.frequency[i], values.aov[i]))
+        .collect();
+    let actual_holdout: Vec<f64> = holdout.iter().map(|&r| revenue[r]).collect();
+    let mean_train = train.iter().map(|&r| revenue[r]).sum::<f64>() / train.len() as f64;
+    result.score = Some(metrics::evaluate_regression(&predicted, &actual_holdout)?);
+    result.baseline = Some(metrics::evaluate_regression(
+        &vec![mean_train; holdout.len()],
+        &actual_holdout,
+    )?);
+    Ok(result)
+}

@@ -1,0 +1,197 @@
+//! Reading tables into plain vectors, and the per-feature preparation.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use userlens_model::columns::USER_ID;
+use userlens_model::is_heavy_tailed;
+
+use super::{Error, Result, polars_err};
+
+/// Rows of a table sorted by `user_id`, with numeric columns (NaN where missing).
+pub(crate) struct Table {
+    /// Sorted, unique user ids.
+    pub ids: Vec<String>,
+    /// One vector per requested column, aligned with `ids`.
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// `user_id` of `df` in input order, checked to be text, non-null and unique.
+fn read_ids(df: &DataFrame, table: &'static str) -> Result<Vec<String>> {
+    let column = df.column(USER_ID).map_err(|_| Error::MissingColumn {
+        table,
+        column: USER_ID.to_string(),
+    })?;
+    let ids = column.str().map_err(|_| Error::UserIdNotText {
+        table,
+        dtype: column.dtype().to_string(),
+    })?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (row, id) in ids.iter().enumerate() {
+        let Some(id) = id else {
+            return Err(Error::NullUserId {
+                table,
+                row: row + 1,
+            });
+        };
+        out.push(id.to_string());
+    }
+    Ok(out)
+}
+
+/// The permutation that sorts `ids`, refusing duplicates.
+fn sorted_order(ids: &[String], table: &'static str) -> Result<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    if let Some(pair) = order.windows(2).find(|w| ids[w[0]] == ids[w[1]]) {
+        return Err(Error::DuplicateUser {
+            table,
+            user: ids[pair[0]].clone(),
+        });
+    }
+    Ok(order)
+}
+
+/// A numeric (or boolean) column as `Option<f64>` in input order.
+fn read_numeric(df: &DataFrame, table: &'static str, name: &str) -> Result<Vec<Option<f64>>> {
+    let column = df.column(name).map_err(|_| Error::MissingColumn {
+        table,
+        column: name.to_string(),
+    })?;
+    let dtype = column.dtype();
+    if !(dtype.is_primitive_numeric() || dtype.is_bool()) {
+        return Err(Error::NotNumeric {
+            table,
+            column: name.to_string(),
+            dtype: dtype.to_string(),
+        });
+    }
+    let context = format!("read `{name}` as a number");
+    let cast = column
+        .cast(&DataType::Float64)
+        .map_err(polars_err(&context))?;
+    let values = cast.f64().map_err(polars_err(&context))?;
+    Ok(values.iter().collect())
+}
+
+/// Reads `names` of `df` sorted by `user_id`; missing and non-finite values become NaN.
+pub(crate) fn read_table(df: &DataFrame, table: &'static str, names: &[String]) -> Result<Table> {
+    let ids = read_ids(df, table)?;
+    let order = sorted_order(&ids, table)?;
+    let mut columns = Vec::with_capacity(names.len());
+    for name in names {
+        let values = read_numeric(df, table, name)?;
+        columns.push(
+            order
+                .iter()
+                .map(|&i| values[i].filter(|v| v.is_finite()).unwrap_or(f64::NAN))
+                .collect(),
+        );
+    }
+    let ids = order.iter().map(|&i| ids[i].clone()).collect();
+    Ok(Table { ids, columns })
+}
+
+/// `user_id -> value` of a numeric or boolean column of a labels-like table; a missing
+/// or non-finite value is an error.
+pub(crate) fn label_values(
+    df: &DataFrame,
+    table: &'static str,
+    column: &str,
+) -> Result<HashMap<String, f64>> {
+    let ids = read_ids(df, table)?;
+    sorted_order(&ids, table)?;
+    let values = read_numeric(df, table, column)?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for (id, value) in ids.into_iter().zip(values) {
+        match value {
+            Some(v) if v.is_finite() => {
+                out.insert(id, v);
+            }
+            other => {
+                return Err(Error::BadTarget {
+                    target: column.to_string(),
+                    user: id,
+                    value: other.map_or("missing".to_string(), |v| v.to_string()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `sign(v) * ln(1 + |v|)`: log scale for counts and money, defined for refunds.
+pub(crate) fn signed_log1p(v: f64) -> f64 {
+    v.signum() * v.abs().ln_1p()
+}
+
+/// Median of finite values; `None` when there are none.
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+/// Preparation of one feature, fitted on training rows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scaler {
+    /// Column name.
+    pub name: String,
+    /// Signed `log1p` before standardising.
+    pub log1p: bool,
+    /// Training median of the raw values, imputed for missing ones.
+    pub median: f64,
+    /// Mean after imputation and log.
+    pub mean: f64,
+    /// Standard deviation after imputation and log (1 when constant).
+    pub std: f64,
+}
+
+impl Scaler {
+    /// Fits on `rows` of `column` (NaN = missing).
+    pub fn fit(name: &str, column: &[f64], rows: &[usize]) -> Scaler {
+        let median = median(rows.iter().map(|&r| column[r]).collect()).unwrap_or(0.0);
+        let mut scaler = Scaler {
+            name: name.to_string(),
+            log1p: is_heavy_tailed(name),
+            median,
+            mean: 0.0,
+            std: 1.0,
+        };
+        if rows.is_empty() {
+            return scaler;
+        }
+        let values: Vec<f64> = rows.iter().map(|&r| scaler.transform(column[r])).collect();
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let std = var.sqrt();
+        scaler.mean = if mean.is_finite() { mean } else { 0.0 };
+        scaler.std = if std.is_finite() && std > 1e-12 {
+            std
+        } else {
+            1.0
+        };
+        scaler
+    }
+
+    /// Imputation and log, before standardising.
+    fn transform(&self, v: f64) -> f64 {
+        let v = if v.is_finite() { v } else { self.median };
+        if self.log1p { signed_log1p(v) } else { v }
+    }
+
+    /// The prepared value of a raw one (always finite).
+    pub fn apply(&self, v: f64) -> f64 {
+        let z = (self.transform(v) - self.mean) / self.std;
+        if z.is_finite() { z } else { 0.0 }
+    }
+}

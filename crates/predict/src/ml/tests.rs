@@ -1,0 +1,648 @@
+use polars::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+use crate::metrics::auc;
+
+fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    // Box-Muller; 1 - u keeps the logarithm finite.
+    let u: f64 = 1.0 - rng.r#gen::<f64>();
+    let v: f64 = rng.r#gen();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// Users whose purchase depends on `x1`, `x2` and `frequency` (not on `noise`);
+/// rows in reverse `user_id` order, 5% of `x2` missing.
+fn synthetic(n: usize, seed: u64) -> (DataFrame, DataFrame) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (mut ids, mut x1, mut x2, mut freq, mut noise, mut cat, mut y) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for i in (0..n).rev() {
+        let a = normal(&mut rng);
+        let b: Option<f64> = (rng.r#gen::<f64>() > 0.05).then(|| rng.gen_range(0.0..10.0));
+        let f = (0.9 * normal(&mut rng)).exp().floor();
+        let logit = 1.6 * a + 0.5 * (b.unwrap_or(5.0) - 5.0) + (1.0 + f).ln() - 0.8;
+        let p = 1.0 / (1.0 + (-logit).exp());
+        ids.push(format!("u{i:05}"));
+        x1.push(a);
+        x2.push(b);
+        freq.push(f);
+        noise.push(normal(&mut rng));
+        cat.push(if i % 2 == 0 { "books" } else { "toys" });
+        y.push(rng.r#gen::<f64>() < p);
+    }
+    let features = df! {
+        "user_id" => &ids,
+        "x1" => x1,
+        "x2" => x2,
+        "frequency" => freq,
+        "noise" => noise,
+        "top_category" => cat,
+    }
+    .unwrap();
+    let labels = df! { "user_id" => ids, "purchased" => y }.unwrap();
+    (features, labels)
+}
+
+fn names() -> Vec<String> {
+    ["x1", "x2", "frequency", "noise"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn params() -> CheckedMlParams {
+    MlParams::default().check().unwrap()
+}
+
+fn floats(df: &DataFrame, column: &str) -> Vec<f64> {
+    df.column(column)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect()
+}
+
+fn strings(df: &DataFrame, column: &str) -> Vec<String> {
+    df.column(column)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap().to_string())
+        .collect()
+}
+
+fn bools(df: &DataFrame, column: &str) -> Vec<bool> {
+    df.column(column)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect()
+}
+
+fn fitted(fit: Fit) -> Propensity {
+    match fit {
+        Fit::Fitted(model) => model,
+        Fit::Skipped { reason } => panic!("skipped: {reason}"),
+    }
+}
+
+#[test]
+fn both_models_rank_a_holdout_well() {
+    let (features, labels) = synthetic(4000, 7);
+    for kind in [ModelKind::Logistic, ModelKind::Tree] {
+        let result = backtest(
+            kind,
+            &features,
+            &labels,
+            "purchased",
+            &names(),
+            &params(),
+            42,
+        )
+        .unwrap();
+        assert_eq!(result.train_users + result.holdout_users, 4000);
+        assert_eq!(result.holdout_users, 1000);
+        let Evaluation::Scored(score) = &result.evaluation else {
+            panic!("{kind:?} not scored: {:?}", result.evaluation);
+        };
+        assert!(score.auc > 0.8, "{kind:?} auc {}", score.auc);
+        assert!(
+            score.log_loss.is_finite() && score.log_loss < 0.6,
+            "{score:?}"
+        );
+        assert!(score.lift_top_decile > 1.5, "{score:?}");
+        assert_eq!(result.calibration.len(), 10);
+        assert_eq!(result.deciles.len(), 10);
+    }
+}
+
+#[test]
+fn a_refit_model_scores_new_users() {
+    let (train, labels) = synthetic(3000, 1);
+    let (test, test_labels) = synthetic(2000, 2);
+    let truth = bools(&test_labels, "purchased");
+    let mut truth_sorted: Vec<(String, bool)> = strings(&test_labels, "user_id")
+        .into_iter()
+        .zip(truth)
+        .collect();
+    truth_sorted.sort();
+    let y: Vec<bool> = truth_sorted.iter().map(|(_, v)| *v).collect();
+    for kind in [ModelKind::Logistic, ModelKind::Tree] {
+        let model = fitted(
+            fit_propensity(kind, &train, &labels, "purchased", &names(), &params(), 3).unwrap(),
+        );
+        let predicted = model.predict(&test).unwrap();
+        assert_eq!(predicted.get_column_names(), ["user_id", "probability"]);
+        let ids = strings(&predicted, "user_id");
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let p = floats(&predicted, "probability");
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
+        let score = auc(&p, &y).unwrap();
+        assert!(score > 0.8, "{kind:?} auc {score}");
+    }
+}
+
+#[test]
+fn fits_repeat_exactly_for_a_seed() {
+    let (features, labels) = synthetic(1500, 11);
+    let run = |seed| {
+        let model = fitted(
+            fit_propensity(
+                ModelKind::Tree,
+                &features,
+                &labels,
+                "purchased",
+                &names(),
+                &params(),
+                seed,
+            )
+            .unwrap(),
+        );
+        floats(&model.predict(&features).unwrap(), "probability")
+    };
+    let first = run(5);
+    assert_eq!(first, run(5));
+    assert_ne!(first, run(6));
+    let logistic = || {
+        fitted(
+            fit_propensity(
+                ModelKind::Logistic,
+                &features,
+                &labels,
+                "purchased",
+                &names(),
+                &params(),
+                5,
+            )
+            .unwrap(),
+        )
+        .summary()
+    };
+    assert_eq!(logistic(), logistic());
+}
+
+#[test]
+fn summaries_name_the_features_that_matter() {
+    let (features, labels) = synthetic(3000, 4);
+    let logistic = fitted(
+        fit_propensity(
+            ModelKind::Logistic,
+            &features,
+            &labels,
+            "purchased",
+            &names(),
+            &params(),
+            1,
+        )
+        .unwrap(),
+    )
+    .summary();
+    assert_eq!(logistic.kind, ModelKind::Logistic);
+    assert_eq!(logistic.training_users, 3000);
+    let coef = |name: &str| {
+        logistic
+            .features
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap()
+            .coefficient
+            .unwrap()
+    };
+    assert!(coef("x1") > 1.0, "{logistic:?}");
+    assert!(coef("x1") > 5.0 * coef("noise").abs(), "{logistic:?}");
+    assert!(
+        logistic
+            .features
+            .iter()
+            .find(|f| f.name == "frequency")
+            .unwrap()
+            .log1p
+    );
+    assert!(
+        !logistic
+            .features
+            .iter()
+            .find(|f| f.name == "x1")
+            .unwrap()
+            .log1p
+    );
+
+    let tree = fitted(
+        fit_propensity(
+            ModelKind::Tree,
+            &features,
+            &labels,
+            "purchased",
+            &names(),
+            &params(),
+            1,
+        )
+        .unwrap(),
+    )
+    .summary();
+    assert_eq!(tree.trees, Some(25));
+    let importance: Vec<f64> = tree
+        .features
+        .iter()
+        .map(|f| f.importance.unwrap())
+        .collect();
+    assert!((importance.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!(importance[0] > importance[3], "{importance:?}");
+    let json = serde_json::to_string(&tree).unwrap();
+    assert!(json.contains(r#""kind":"tree""#), "{json}");
+    assert!(!json.contains("coefficient"), "{json}");
+}
+
+#[test]
+fn a_single_class_is_skipped_with_a_reason() {
+    let (features, _) = synthetic(50, 3);
+    let ids = strings(&features, "user_id");
+    let labels = df! { "user_id" => &ids, "purchased" => vec![0i32; ids.len()] }.unwrap();
+    let fit = fit_propensity(
+        ModelKind::Logistic,
+        &features,
+        &labels,
+        "purchased",
+        &names(),
+        &params(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(
+        fit,
+        Fit::Skipped {
+            reason: "all 50 training users are negative for `purchased` (no positive label to learn from)"
+                .into()
+        }
+    );
+    let result = backtest(
+        ModelKind::Tree,
+        &features,
+        &labels,
+        "purchased",
+        &names(),
+        &params(),
+        1,
+    )
+    .unwrap();
+    assert!(matches!(result.evaluation, Evaluation::Skipped { .. }));
+    let none = df! { "user_id" => ["nobody"], "purchased" => [true] }.unwrap();
+    let fit = fit_propensity(
+        ModelKind::Tree,
+        &features,
+        &none,
+        "purchased",
+        &names(),
+        &params(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(
+        fit,
+        Fit::Skipped {
+            reason: "no users have both features and a `purchased` label".into()
+        }
+    );
+}
+
+#[test]
+fn a_small_holdout_is_not_scored() {
+    let (features, labels) = synthetic(200, 9);
+    let result = backtest(
+        ModelKind::Logistic,
+        &features,
+        &labels,
+        "purchased",
+        &names(),
+        &params(),
+        1,
+    )
+    .unwrap();
+    let Evaluation::Skipped { reason } = result.evaluation else {
+        panic!("scored a holdout of 50");
+    };
+    assert!(
+        reason.starts_with("only ") && reason.ends_with("in the holdout (at least 100 needed)"),
+        "{reason}"
+    );
+    assert!(result.calibration.is_empty());
+}
+
+#[test]
+fn bad_inputs_are_reported() {
+    let (features, labels) = synthetic(20, 3);
+    let fit = |names: &[String], labels: &DataFrame| {
+        fit_propensity(
+            ModelKind::Logistic,
+            &features,
+            labels,
+            "purchased",
+            names,
+            &params(),
+            1,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert_eq!(
+        fit(&["x9".to_string()], &labels),
+        "the features table has no `x9` column"
+    );
+    assert_eq!(
+        fit(&["top_category".to_string()], &labels),
+        "`top_category` in the features table must be numeric, found str"
+    );
+    assert_eq!(
+        fit(&[], &labels),
+        "no features to fit on: the feature list is empty"
+    );
+    let bad = df! { "user_id" => ["u00001"], "purchased" => [2.0] }.unwrap();
+    assert_eq!(
+        fit(&names(), &bad),
+        "label `purchased` of user `u00001` is 2, expected 0 or 1"
+    );
+    let missing = df! { "user_id" => ["u00001"], "purchased" => [None::<f64>] }.unwrap();
+    assert_eq!(
+        fit(&names(), &missing),
+        "`purchased` of user `u00001` is missing, expected a finite number"
+    );
+    let twice = df! { "user_id" => ["a", "a"], "purchased" => [1, 0] }.unwrap();
+    assert_eq!(
+        fit(&names(), &twice),
+        "user `a` appears more than once in the labels table"
+    );
+}
+
+#[test]
+fn missing_values_take_the_training_median() {
+    let features = df! {
+        "user_id" => ["a", "b", "c", "d", "e", "f"],
+        "x" => [Some(1.0), Some(2.0), Some(3.0), None, Some(f64::NAN), Some(10.0)],
+    }
+    .unwrap();
+    let labels =
+        df! { "user_id" => ["a", "b", "c", "d", "e", "f"], "y" => [0, 0, 1, 1, 0, 1] }.unwrap();
+    let model = fitted(
+        fit_propensity(
+            ModelKind::Logistic,
+            &features,
+            &labels,
+            "y",
+            &["x".to_string()],
+            &params(),
+            1,
+        )
+        .unwrap(),
+    );
+    let summary = model.summary();
+    // Finite values 1, 2, 3, 10: median 2.5.
+    assert_eq!(summary.features[0].median, 2.5);
+    let p = floats(&model.predict(&features).unwrap(), "probability");
+    assert!(p.iter().all(|v| v.is_finite()));
+    assert_eq!(p[3], p[4]);
+}
+
+fn events() -> DataFrame {
+    let day = |d: i64| d * DAY_MICROS;
+    let mut events = df! {
+        "user_id" => ["u1", "u1", "u1", "u2", "u3", "u3", "u4", "u5"],
+        "event_time" => [day(5), day(12), day(15), day(3), day(8), day(19), day(25), day(11)],
+        "event_type" => ["view", "purchase", "purchase", "view", "purchase", "view", "view", "purchase"],
+        "amount" => [None, Some(30.0), Some(-5.0), None, Some(50.0), None, None, None],
+    }
+    .unwrap();
+    let time = events
+        .column("event_time")
+        .unwrap()
+        .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+        .unwrap();
+    events.with_column(time).unwrap();
+    events
+}
+
+#[test]
+fn targets_in_a_window() {
+    let out = targets(&events(), 10 * DAY_MICROS, 20 * DAY_MICROS).unwrap();
+    assert_eq!(
+        out.get_column_names(),
+        ["user_id", "purchased", "revenue", "active"]
+    );
+    // u4's only event is after the window: not in the population.
+    assert_eq!(strings(&out, "user_id"), ["u1", "u2", "u3", "u5"]);
+    assert_eq!(bools(&out, "purchased"), [true, false, false, true]);
+    // u1: 30 - 5 (refund); u3's purchase was before the window; u5's has no amount.
+    assert_eq!(floats(&out, "revenue"), [25.0, 0.0, 0.0, 0.0]);
+    assert_eq!(bools(&out, "active"), [true, false, true, true]);
+    assert_eq!(
+        targets(&events(), 5, 5).unwrap_err().to_string(),
+        "the target window [5, 5) is empty: it must start before it ends"
+    );
+    let no_amount = events().drop("amount").unwrap();
+    assert_eq!(
+        targets(&no_amount, 0, 5).unwrap_err().to_string(),
+        "the events table has no `amount` column"
+    );
+}
+
+#[test]
+fn churn_follows_the_ga4_definition() {
+    let out = churn_labels(&events(), 10 * DAY_MICROS, 7).unwrap();
+    // Active in days [3, 10): u1 (day 5), u2 (day 3), u3 (day 8). Active in [10, 17):
+    // u1 only. u5 (day 11) was not active before the cutoff.
+    assert_eq!(strings(&out, "user_id"), ["u1", "u2", "u3"]);
+    assert_eq!(bools(&out, "churned"), [false, true, true]);
+    // Integer microseconds work too.
+    let mut raw = events();
+    let t = raw
+        .column("event_time")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    raw.with_column(t).unwrap();
+    let again = churn_labels(&raw, 10 * DAY_MICROS, 7).unwrap();
+    assert!(again.equals(&out));
+}
+
+#[test]
+fn revenue_model_matches_hand_computation() {
+    let features = df! {
+        "user_id" => ["c", "a", "b"],
+        "frequency" => [1.0, 2.0, 0.0],
+        "avg_order_value" => [40.0, 10.0, 0.0],
+    }
+    .unwrap();
+    let targets = df! {
+        "user_id" => ["a", "b", "c"],
+        "purchased" => [true, false, true],
+        "revenue" => [30.0, 0.0, 40.0],
+    }
+    .unwrap();
+    let model = fit_revenue(&features, &targets).unwrap();
+    // Population order value: (2 * 10 + 1 * 40) / 3 = 20. Shrunk: a (20 + 20) / 3,
+    // c (40 + 20) / 2 = 30. Scale: (30 + 40) / (40 / 3 + 30).
+    assert_eq!(model.population_aov, 20.0);
+    assert_eq!(model.buyers, 2);
+    let scale = 70.0 / (40.0 / 3.0 + 30.0);
+    assert!((model.scale - scale).abs() < 1e-12);
+    let p = df! { "user_id" => ["a", "b"], "probability" => [0.5, 0.25] }.unwrap();
+    let out = model.predict(&features, &p).unwrap();
+    assert_eq!(strings(&out, "user_id"), ["a", "b"]);
+    let v = floats(&out, "predicted_revenue");
+    assert!((v[0] - 0.5 * scale * 40.0 / 3.0).abs() < 1e-12);
+    assert!((v[1] - 0.25 * scale * 20.0).abs() < 1e-12);
+}
+
+#[test]
+fn revenue_backtest_scores_the_holdout() {
+    let (mut features, labels) = synthetic(2000, 21);
+    let aov: Vec<f64> = (0..features.height())
+        .map(|i| 20.0 + (i % 5) as f64)
+        .collect();
+    features
+        .with_column(Column::new("avg_order_value".into(), aov))
+        .unwrap();
+    let bought = bools(&labels, "purchased");
+    let revenue: Vec<f64> = bought.iter().map(|&b| if b { 25.0 } else { 0.0 }).collect();
+    let mut targets = labels.clone();
+    targets
+        .with_column(Column::new("revenue".into(), revenue))
+        .unwrap();
+    let result = backtest_revenue(
+        ModelKind::Logistic,
+        &features,
+        &targets,
+        &names(),
+        &params(),
+        42,
+    )
+    .unwrap();
+    assert_eq!(result.holdout_users, 500);
+    let score = result.score.unwrap();
+    let baseline = result.baseline.unwrap();
+    assert!(score.rmse.is_finite() && score.mae.is_finite());
+    assert!(score.rmse < baseline.rmse, "{score:?} vs {baseline:?}");
+}
+
+#[test]
+fn params_are_checked_before_any_data() {
+    let err = |text: &str| {
+        toml::from_str::<MlParams>(text)
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("horizon_days = 0"),
+        "`horizon_days` is 0, it must be between 1 and 3650"
+    );
+    assert_eq!(
+        err("holdout_fraction = 1.0"),
+        "`holdout_fraction` is 1, it must be between 0 and 1 (exclusive)"
+    );
+    assert_eq!(
+        err("models = []"),
+        "`models` is empty: name `logistic`, `tree` or both"
+    );
+    assert_eq!(
+        err("alpha = -1.0"),
+        "`alpha` is -1, it must be a positive number"
+    );
+    assert_eq!(
+        err("trees = 0"),
+        "`trees` is 0, it must be between 1 and 500"
+    );
+    assert!(toml::from_str::<MlParams>("horizon = 28").is_err());
+    assert!(toml::from_str::<MlParams>("models = [\"forest\"]").is_err());
+    let checked = toml::from_str::<MlParams>("models = [\"tree\", \"logistic\", \"tree\"]")
+        .unwrap()
+        .check()
+        .unwrap();
+    assert_eq!(checked.models, [ModelKind::Logistic, ModelKind::Tree]);
+    assert_eq!(checked.horizon_micros(), 28 * DAY_MICROS);
+}
+
+#[test]
+fn a_single_tree_uses_every_row() {
+    let (features, labels) = synthetic(2000, 5);
+    let single = toml::from_str::<MlParams>("trees = 1")
+        .unwrap()
+        .check()
+        .unwrap();
+    let result = backtest(
+        ModelKind::Tree,
+        &features,
+        &labels,
+        "purchased",
+        &names(),
+        &single,
+        3,
+    )
+    .unwrap();
+    let Evaluation::Scored(score) = result.evaluation else {
+        panic!("not scored");
+    };
+    assert!(score.auc > 0.75, "{score:?}");
+}
+
+#[test]
+fn numeric_features_skip_text_and_user_id() {
+    let (features, _) = synthetic(5, 1);
+    assert_eq!(
+        numeric_features(&features),
+        ["x1", "x2", "frequency", "noise"]
+    );
+}
+
+#[test]
+fn logistic_predicts_label_one_whichever_class_is_larger() {
+    // linfa-logistic's own "positive" class is the more frequent one; flipping the
+    // labels so 1 is the majority must flip the coefficients, not the ranking.
+    let (features, labels) = synthetic(3000, 4);
+    let y = bools(&labels, "purchased");
+    let flipped_y: Vec<bool> = y.iter().map(|v| !v).collect();
+    assert!(flipped_y.iter().filter(|&&v| v).count() > 1500);
+    let flipped = df! { "user_id" => strings(&labels, "user_id"), "churned" => flipped_y }.unwrap();
+    let x1 = |labels: &DataFrame, target: &str| {
+        let model = fitted(
+            fit_propensity(
+                ModelKind::Logistic,
+                &features,
+                labels,
+                target,
+                &names(),
+                &params(),
+                1,
+            )
+            .unwrap(),
+        );
+        model.summary().features[0].coefficient.unwrap()
+    };
+    let (a, b) = (x1(&labels, "purchased"), x1(&flipped, "churned"));
+    assert!(a > 1.0 && b < -1.0, "{a} {b}");
+    assert!((a + b).abs() < 1e-3, "{a} {b}");
+    let result = backtest(
+        ModelKind::Logistic,
+        &features,
+        &flipped,
+        "churned",
+        &names(),
+        &params(),
+        42,
+    )
+    .unwrap();
+    let Evaluation::Scored(score) = result.evaluation else {
+        panic!("not scored");
+    };
+    assert!(score.auc > 0.8, "{score:?}");
+}

@@ -1,0 +1,1131 @@
+//! Declarative rules: named conditions on per-user features, written in the pipeline
+//! file and evaluated for every user as a polars expression.
+//!
+//! ```toml
+//! [rules]
+//! churn_risk = "recency_days > 60 and frequency > 0"
+//! big_spender = "monetary / (frequency + 1) >= 100 or not (tenure_days < 30)"
+//! ```
+//!
+//! The language: numbers (`60`, `0.5`, `1e3`), feature names (column names of the
+//! features table), arithmetic `+ - * /` and unary `-`, comparisons `> >= < <= == !=`,
+//! `and`, `or`, `not` (lower case) and parentheses. A rule must be a condition: a
+//! comparison or a combination of comparisons. Precedence, loosest first: `or`,
+//! `and`, `not`, comparisons (not chained), `+ -`, `* /`, unary `-`.
+//!
+//! Missing values: a comparison with a missing feature (or a division by zero) is
+//! unknown; `and`/`or` follow three-valued logic (`unknown or true` is true) and a
+//! rule that is still unknown at the end is false, as in a SQL `WHERE`.
+//!
+//! Rules are parsed when the plan is built ([`parse_rule`]), so a typo fails before
+//! any data is read, with the column of the offending text; feature names are
+//! checked against the features table when the rules run ([`apply`]), with a
+//! did-you-mean suggestion.
+//!
+//! ```
+//! use userlens_predict::rules::parse_rule;
+//! let rule = parse_rule("churn_risk", "recency_days > 60 and frequency > 0").unwrap();
+//! assert_eq!(rule.features().collect::<Vec<_>>(), ["recency_days", "frequency"]);
+//! let err = parse_rule("churn_risk", "recency_days > > 60").unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "rule `churn_risk`: unexpected `>` at column 16, expected a number or a feature name"
+//! );
+//! ```
+
+// The parser is a hand-written recursive descent: the grammar has seven
+// productions, every error needs the offending column and a hand-worded "expected
+// ..." text, and a parser crate (pest, nom, chumsky) would bring more code and build
+// time than the parser itself while making those messages harder to control.
+
+use std::collections::BTreeSet;
+
+use polars::prelude::*;
+use userlens_model::columns::USER_ID;
+
+/// Deepest nesting of sub-expressions a rule may have (keeps recursion bounded).
+pub const MAX_DEPTH: usize = 100;
+
+/// Everything that can be wrong with a rule or with running it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A token that does not fit the grammar at this point.
+    #[error("rule `{rule}`: unexpected {found} at column {column}, expected {expected}")]
+    Unexpected {
+        /// Rule name.
+        rule: String,
+        /// What was found, e.g. "`>`" or "end of the rule".
+        found: String,
+        /// 1-based column (in characters) of the offending text.
+        column: usize,
+        /// 0-based byte offset of the offending text.
+        offset: usize,
+        /// What would have fitted.
+        expected: String,
+    },
+    /// A character that starts no token.
+    #[error("rule `{rule}`: unexpected character `{character}` at column {column}{hint}")]
+    BadCharacter {
+        /// Rule name.
+        rule: String,
+        /// The character.
+        character: char,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+        /// A suggestion such as ", write `and` instead", or empty.
+        hint: &'static str,
+    },
+    /// A number too large for a 64-bit float.
+    #[error("rule `{rule}`: number `{number}` at column {column} is too large")]
+    BadNumber {
+        /// Rule name.
+        rule: String,
+        /// The number as written.
+        number: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// A number where a condition is needed.
+    #[error(
+        "rule `{rule}`: `{snippet}` at column {column} is a number, not a condition; compare it, e.g. `{snippet} > 0`"
+    )]
+    NotACondition {
+        /// Rule name.
+        rule: String,
+        /// The rule text of the number expression.
+        snippet: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// A condition where a number is needed.
+    #[error("rule `{rule}`: `{snippet}` at column {column} is a condition, not a number")]
+    NotANumber {
+        /// Rule name.
+        rule: String,
+        /// The rule text of the condition.
+        snippet: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`].
+    #[error("rule `{rule}` nests too deeply at column {column} (at most {MAX_DEPTH} levels)")]
+    TooDeep {
+        /// Rule name.
+        rule: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// Only white space.
+    #[error("rule `{rule}` is empty")]
+    Empty {
+        /// Rule name.
+        rule: String,
+    },
+    /// A rule name that cannot be a column name.
+    #[error(
+        "rule name `{rule}` must start with a letter or `_` and hold only letters, digits and `_`"
+    )]
+    BadName {
+        /// Rule name.
+        rule: String,
+    },
+    /// A rule name that is `user_id` or a keyword.
+    #[error("rule name `{rule}` is reserved")]
+    ReservedName {
+        /// Rule name.
+        rule: String,
+    },
+    /// Two rules with one name.
+    #[error("rule `{rule}` is defined twice")]
+    Duplicate {
+        /// Rule name.
+        rule: String,
+    },
+    /// A feature name that is not a column of the features table.
+    #[error("rule `{rule}`: unknown feature `{feature}` at column {column}{suggestion}")]
+    UnknownFeature {
+        /// Rule name.
+        rule: String,
+        /// The name as written.
+        feature: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+        /// ", did you mean `...`?" or empty.
+        suggestion: String,
+    },
+    /// A feature that is not numeric.
+    #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not a number")]
+    NotNumeric {
+        /// Rule name.
+        rule: String,
+        /// The column name.
+        feature: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// The column's data type.
+        dtype: String,
+    },
+    /// The features table has no `user_id`.
+    #[error("the features table has no `user_id` column")]
+    MissingUserId,
+    /// A polars operation failed.
+    #[error("failed to {context}")]
+    Polars {
+        /// What was being done.
+        context: String,
+        /// The error from polars.
+        #[source]
+        source: PolarsError,
+    },
+}
+
+/// Result of parsing or applying rules.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CmpOp {
+    Gt,
+    GtEq,
+    Lt,
+    LtEq,
+    Eq,
+    NotEq,
+}
+
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok<'a> {
+    Number(f64),
+    Ident(&'a str),
+    And,
+    Or,
+    Not,
+    Cmp(CmpOp),
+    Arith(ArithOp),
+    Open,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
+    tok: Tok<'a>,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Number(f64),
+    Feature(String),
+    Neg(Box<Spanned>),
+    Arith(ArithOp, Box<Spanned>, Box<Spanned>),
+    Cmp(CmpOp, Box<Spanned>, Box<Spanned>),
+    And(Box<Spanned>, Box<Spanned>),
+    Or(Box<Spanned>, Box<Spanned>),
+    Not(Box<Spanned>),
+}
+
+/// A node with its byte range in the rule text and its depth.
+#[derive(Debug, Clone, PartialEq)]
+struct Spanned {
+    node: Node,
+    start: usize,
+    end: usize,
+    depth: usize,
+}
+
+impl Node {
+    /// Depth of the deepest child (0 for a leaf).
+    fn child_depth(&self) -> usize {
+        match self {
+            Node::Number(_) | Node::Feature(_) => 0,
+            Node::Neg(x) | Node::Not(x) => x.depth,
+            Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                a.depth.max(b.depth)
+            }
+        }
+    }
+}
+
+impl Spanned {
+    fn is_condition(&self) -> bool {
+        matches!(
+            self.node,
+            Node::Cmp(..) | Node::And(..) | Node::Or(..) | Node::Not(..)
+        )
+    }
+}
+
+/// 1-based column in characters of byte `offset` of `text`.
+fn column_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(offset, |s| s.chars().count()) + 1
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_'
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+const KEYWORDS: [&str; 3] = ["and", "or", "not"];
+
+fn tokenize<'a>(rule: &str, text: &'a str) -> Result<Vec<Token<'a>>> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let next_byte = bytes.get(start + 1).copied();
+        let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+        if c.is_ascii_digit() || (c == '.' && digit_at(start + 1)) {
+            let mut end = start;
+            while digit_at(end) {
+                end += 1;
+            }
+            if bytes.get(end) == Some(&b'.') {
+                end += 1;
+                while digit_at(end) {
+                    end += 1;
+                }
+            }
+            if matches!(bytes.get(end), Some(b'e' | b'E')) {
+                let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+                if digit_at(end + 1 + sign) {
+                    end += 1 + sign;
+                    while digit_at(end) {
+                        end += 1;
+                    }
+                }
+            }
+            let number = &text[start..end];
+            let value: f64 = number.parse().unwrap_or(f64::INFINITY);
+            if !value.is_finite() {
+                return Err(Error::BadNumber {
+                    rule: rule.to_string(),
+                    number: number.to_string(),
+                    column: column_of(text, start),
+                    offset: start,
+                });
+            }
+            tokens.push(Token {
+                tok: Tok::Number(value),
+                start,
+                end,
+            });
+            while chars.peek().is_some_and(|&(i, _)| i < end) {
+                chars.next();
+            }
+            continue;
+        }
+        if is_ident_start(c) {
+            let mut end = start;
+            while let Some(&(i, ch)) = chars.peek() {
+                if !is_ident_char(ch) {
+                    break;
+                }
+                end = i + ch.len_utf8();
+                chars.next();
+            }
+            let word = &text[start..end];
+            let tok = match word {
+                "and" => Tok::And,
+                "or" => Tok::Or,
+                "not" => Tok::Not,
+                _ => Tok::Ident(word),
+            };
+            tokens.push(Token { tok, start, end });
+            continue;
+        }
+        let two = |second: u8, tok: Tok<'a>, one: Option<Tok<'a>>| {
+            if next_byte == Some(second) {
+                Some((tok, 2))
+            } else {
+                one.map(|t| (t, 1))
+            }
+        };
+        let found = match c {
+            '>' => two(b'=', Tok::Cmp(CmpOp::GtEq), Some(Tok::Cmp(CmpOp::Gt))),
+            '<' => two(b'=', Tok::Cmp(CmpOp::LtEq), Some(Tok::Cmp(CmpOp::Lt))),
+            '=' => two(b'=', Tok::Cmp(CmpOp::Eq), None),
+            '!' => two(b'=', Tok::Cmp(CmpOp::NotEq), None),
+            '+' => Some((Tok::Arith(ArithOp::Add), 1)),
+            '-' => Some((Tok::Arith(ArithOp::Sub), 1)),
+            '*' => Some((Tok::Arith(ArithOp::Mul), 1)),
+            '/' => Some((Tok::Arith(ArithOp::Div), 1)),
+            '(' => Some((Tok::Open, 1)),
+            ')' => Some((Tok::Close, 1)),
+            _ => None,
+        };
+        let Some((tok, len)) = found else {
+            let hint = match c {
+                '&' => ", write `and` instead",
+                '|' => ", write `or` instead",
+                '!' => ", write `not` or `!=` instead",
+                '=' => ", write `==` to compare",
+                _ => "",
+            };
+            return Err(Error::BadCharacter {
+                rule: rule.to_string(),
+                character: c,
+                column: column_of(text, start),
+                offset: start,
+                hint,
+            });
+        };
+        tokens.push(Token {
+            tok,
+            start,
+            end: start + len,
+        });
+        for _ in 0..len {
+            chars.next();
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser<'a> {
+    rule: &'a str,
+    text: &'a str,
+    tokens: Vec<Token<'a>>,
+    pos: usize,
+    /// Current recursion depth of the parser (parentheses, `not`, unary minus).
+    nesting: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<Token<'a>> {
+        self.tokens.get(self.pos).copied()
+    }
+
+    fn describe(&self, token: Option<Token<'a>>) -> (String, usize) {
+        match token {
+            Some(t) => (format!("`{}`", &self.text[t.start..t.end]), t.start),
+            None => ("end of the rule".to_string(), self.text.trim_end().len()),
+        }
+    }
+
+    fn unexpected(&self, expected: impl Into<String>) -> Error {
+        let (found, offset) = self.describe(self.peek());
+        Error::Unexpected {
+            rule: self.rule.to_string(),
+            found,
+            column: column_of(self.text, offset),
+            offset,
+            expected: expected.into(),
+        }
+    }
+
+    fn snippet(&self, node: &Spanned) -> String {
+        self.text[node.start..node.end].to_string()
+    }
+
+    fn need_condition(&self, node: &Spanned) -> Result<()> {
+        if node.is_condition() {
+            return Ok(());
+        }
+        Err(Error::NotACondition {
+            rule: self.rule.to_string(),
+            snippet: self.snippet(node),
+            column: column_of(self.text, node.start),
+            offset: node.start,
+        })
+    }
+
+    fn need_number(&self, node: &Spanned) -> Result<()> {
+        if !node.is_condition() {
+            return Ok(());
+        }
+        Err(Error::NotANumber {
+            rule: self.rule.to_string(),
+            snippet: self.snippet(node),
+            column: column_of(self.text, node.start),
+            offset: node.start,
+        })
+    }
+
+    /// A node spanning `start..end`, refused when nested too deeply.
+    fn node(&self, node: Node, start: usize, end: usize) -> Result<Spanned> {
+        let depth = 1 + node.child_depth();
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                rule: self.rule.to_string(),
+                column: column_of(self.text, start),
+                offset: start,
+            });
+        }
+        Ok(Spanned {
+            node,
+            start,
+            end,
+            depth,
+        })
+    }
+
+    fn enter(&mut self, at: usize) -> Result<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                rule: self.rule.to_string(),
+                column: column_of(self.text, at),
+                offset: at,
+            });
+        }
+        Ok(())
+    }
+
+    fn parse_or(&mut self) -> Result<Spanned> {
+        let mut left = self.parse_and()?;
+        while self.peek().is_some_and(|t| t.tok == Tok::Or) {
+            self.pos += 1;
+            let right = self.parse_and()?;
+            self.need_condition(&left)?;
+            self.need_condition(&right)?;
+            let (start, end) = (left.start, right.end);
+            left = self.node(Node::Or(Box::new(left), Box::new(right)), start, end)?;
+        }
+        Ok(left)
+    }
+
+    fn parse_and(&mut self) -> Result<Spanned> {
+        let mut left = self.parse_not()?;
+        while self.peek().is_some_and(|t| t.tok == Tok::And) {
+            self.pos += 1;
+            let right = self.parse_not()?;
+            self.need_condition(&left)?;
+            self.need_condition(&right)?;
+            let (start, end) = (left.start, right.end);
+            left = self.node(Node::And(Box::new(left), Box::new(right)), start, end)?;
+        }
+        Ok(left)
+    }
+
+    fn parse_not(&mut self) -> Result<Spanned> {
+        let Some(token) = self.peek().filter(|t| t.tok == Tok::Not) else {
+            return self.parse_cmp();
+        };
+        self.pos += 1;
+        self.enter(token.start)?;
+        let operand = self.parse_not()?;
+        self.nesting -= 1;
+        self.need_condition(&operand)?;
+        let end = operand.end;
+        self.node(Node::Not(Box::new(operand)), token.start, end)
+    }
+
+    fn parse_cmp(&mut self) -> Result<Spanned> {
+        let left = self.parse_sum()?;
+        let Some(Tok::Cmp(op)) = self.peek().map(|t| t.tok) else {
+            return Ok(left);
+        };
+        self.pos += 1;
+        let right = self.parse_sum()?;
+        self.need_number(&left)?;
+        self.need_number(&right)?;
+        let (start, end) = (left.start, right.end);
+        self.node(Node::Cmp(op, Box::new(left), Box::new(right)), start, end)
+    }
+
+    fn parse_sum(&mut self) -> Result<Spanned> {
+        let mut left = self.parse_term()?;
+        while let Some(Tok::Arith(op @ (ArithOp::Add | ArithOp::Sub))) = self.peek().map(|t| t.tok)
+        {
+            self.pos += 1;
+            let right = self.parse_term()?;
+            left = self.arith(op, left, right)?;
+        }
+        Ok(left)
+    }
+
+    fn parse_term(&mut self) -> Result<Spanned> {
+        let mut left = self.parse_unary()?;
+        while let Some(Tok::Arith(op @ (ArithOp::Mul | ArithOp::Div))) = self.peek().map(|t| t.tok)
+        {
+            self.pos += 1;
+            let right = self.parse_unary()?;
+            left = self.arith(op, left, right)?;
+        }
+        Ok(left)
+    }
+
+    fn arith(&self, op: ArithOp, left: Spanned, right: Spanned) -> Result<Spanned> {
+        self.need_number(&left)?;
+        self.need_number(&right)?;
+        let (start, end) = (left.start, right.end);
+        self.node(Node::Arith(op, Box::new(left), Box::new(right)), start, end)
+    }
+
+    fn parse_unary(&mut self) -> Result<Spanned> {
+        let Some(token) = self.peek().filter(|t| t.tok == Tok::Arith(ArithOp::Sub)) else {
+            return self.parse_atom();
+        };
+        self.pos += 1;
+        self.enter(token.start)?;
+        let operand = self.parse_unary()?;
+        self.nesting -= 1;
+        self.need_number(&operand)?;
+        let end = operand.end;
+        if let Node::Number(v) = operand.node {
+            return Ok(Spanned {
+                node: Node::Number(-v),
+                start: token.start,
+                end,
+                depth: operand.depth,
+            });
+        }
+        self.node(Node::Neg(Box::new(operand)), token.start, end)
+    }
+
+    fn parse_atom(&mut self) -> Result<Spanned> {
+        let Some(token) = self.peek() else {
+            return Err(self.unexpected("a number or a feature name"));
+        };
+        let leaf = |node| Spanned {
+            node,
+            start: token.start,
+            end: token.end,
+            depth: 1,
+        };
+        match token.tok {
+            Tok::Number(v) => {
+                self.pos += 1;
+                Ok(leaf(Node::Number(v)))
+            }
+            Tok::Ident(name) => {
+                self.pos += 1;
+                Ok(leaf(Node::Feature(name.to_string())))
+            }
+            Tok::Open => {
+                self.pos += 1;
+                self.enter(token.start)?;
+                let inner = self.parse_or()?;
+                self.nesting -= 1;
+                if self.peek().is_some_and(|t| t.tok == Tok::Close) {
+                    let close = self.tokens[self.pos];
+                    self.pos += 1;
+                    Ok(Spanned {
+                        start: token.start,
+                        end: close.end,
+                        ..inner
+                    })
+                } else {
+                    Err(self.unexpected(format!(
+                        "an operator or `)` to close the `(` at column {}",
+                        column_of(self.text, token.start)
+                    )))
+                }
+            }
+            _ => Err(self.unexpected("a number or a feature name")),
+        }
+    }
+}
+
+/// A parsed rule: its name, its text and the polars expression computing it.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    name: String,
+    text: String,
+    ast: Spanned,
+    expr: Expr,
+}
+
+impl Rule {
+    /// The rule's name, which is also its output column.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The rule as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// A boolean polars expression: true where the rule holds, false where it does
+    /// not or is unknown because of missing values.
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    /// Feature names the rule reads, in order of first appearance.
+    pub fn features(&self) -> impl Iterator<Item = &str> {
+        let mut seen = BTreeSet::new();
+        feature_refs(&self.ast)
+            .into_iter()
+            .filter(move |(name, _)| seen.insert(*name))
+            .map(|(name, _)| name)
+    }
+}
+
+/// Every feature reference with its byte offset, left to right.
+fn feature_refs(node: &Spanned) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        match &n.node {
+            Node::Number(_) => {}
+            Node::Feature(name) => out.push((name.as_str(), n.start)),
+            Node::Neg(x) | Node::Not(x) => stack.push(x),
+            Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+        }
+    }
+    out
+}
+
+fn compile(node: &Spanned) -> Expr {
+    let both = |a: &Spanned, b: &Spanned| (compile(a), compile(b));
+    match &node.node {
+        Node::Number(v) => lit(*v),
+        // NaN becomes missing so it never satisfies a comparison.
+        Node::Feature(name) => col(name.as_str())
+            .cast(DataType::Float64)
+            .fill_nan(lit(NULL).cast(DataType::Float64)),
+        Node::Neg(x) => lit(0.0) - compile(x),
+        Node::Arith(op, a, b) => {
+            let (a, b) = both(a, b);
+            match op {
+                ArithOp::Add => a + b,
+                ArithOp::Sub => a - b,
+                ArithOp::Mul => a * b,
+                // Division by zero is missing, not infinity.
+                ArithOp::Div => when(b.clone().eq(lit(0.0)))
+                    .then(lit(NULL).cast(DataType::Float64))
+                    .otherwise(a / b),
+            }
+        }
+        Node::Cmp(op, a, b) => {
+            let (a, b) = both(a, b);
+            match op {
+                CmpOp::Gt => a.gt(b),
+                CmpOp::GtEq => a.gt_eq(b),
+                CmpOp::Lt => a.lt(b),
+                CmpOp::LtEq => a.lt_eq(b),
+                CmpOp::Eq => a.eq(b),
+                CmpOp::NotEq => a.neq(b),
+            }
+        }
+        Node::And(a, b) => {
+            let (a, b) = both(a, b);
+            a.and(b)
+        }
+        Node::Or(a, b) => {
+            let (a, b) = both(a, b);
+            a.or(b)
+        }
+        Node::Not(x) => compile(x).not(),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(is_ident_start) && chars.all(is_ident_char);
+    if !valid {
+        return Err(Error::BadName {
+            rule: name.to_string(),
+        });
+    }
+    if name == USER_ID || KEYWORDS.contains(&name) {
+        return Err(Error::ReservedName {
+            rule: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Parses and type-checks one rule; feature names are checked later, against the
+/// features table, by [`apply`] or [`check_columns`].
+pub fn parse_rule(name: &str, text: &str) -> Result<Rule> {
+    check_name(name)?;
+    let tokens = tokenize(name, text)?;
+    if tokens.is_empty() {
+        return Err(Error::Empty {
+            rule: name.to_string(),
+        });
+    }
+    let mut parser = Parser {
+        rule: name,
+        text,
+        tokens,
+        pos: 0,
+        nesting: 0,
+    };
+    let ast = parser.parse_or()?;
+    if parser.peek().is_some() {
+        let expected = if parser.peek().is_some_and(|t| t.tok == Tok::Close) {
+            "an operator or the end of the rule (this `)` closes nothing)"
+        } else {
+            "an operator or the end of the rule"
+        };
+        return Err(parser.unexpected(expected));
+    }
+    parser.need_condition(&ast)?;
+    let expr = compile(&ast).fill_null(lit(false));
+    Ok(Rule {
+        name: name.to_string(),
+        text: text.to_string(),
+        ast,
+        expr,
+    })
+}
+
+/// Parses named rules in order, refusing two rules with one name.
+pub fn parse_rules<'a, I>(rules: I) -> Result<Vec<Rule>>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (name, text) in rules {
+        if !seen.insert(name) {
+            return Err(Error::Duplicate {
+                rule: name.to_string(),
+            });
+        }
+        out.push(parse_rule(name, text)?);
+    }
+    Ok(out)
+}
+
+/// The column name closest to `name`, when it is close enough to be a likely typo.
+fn did_you_mean<'a>(name: &str, columns: &[&'a str]) -> Option<&'a str> {
+    columns
+        .iter()
+        .map(|c| (strsim::jaro_winkler(name, c), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, c)| c)
+}
+
+/// Checks that every feature the rules read is a numeric column of `features`.
+pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
+    let schema = features.schema();
+    let names: Vec<&str> = schema
+        .iter_names()
+        .map(|n| n.as_str())
+        .filter(|n| *n != USER_ID)
+        .collect();
+    for rule in rules {
+        for (feature, offset) in feature_refs(&rule.ast) {
+            let column = column_of(&rule.text, offset);
+            let Some(dtype) = schema.get(feature) else {
+                let suggestion = did_you_mean(feature, &names)
+                    .map(|c| format!(", did you mean `{c}`?"))
+                    .unwrap_or_default();
+                return Err(Error::UnknownFeature {
+                    rule: rule.name.clone(),
+                    feature: feature.to_string(),
+                    column,
+                    offset,
+                    suggestion,
+                });
+            };
+            if !(dtype.is_primitive_numeric() || dtype.is_bool()) || feature == USER_ID {
+                return Err(Error::NotNumeric {
+                    rule: rule.name.clone(),
+                    feature: feature.to_string(),
+                    column,
+                    dtype: dtype.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates `rules` on a features table: `user_id` plus one boolean column per
+/// rule (named after it), sorted by `user_id`.
+pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
+    if features.column(USER_ID).is_err() {
+        return Err(Error::MissingUserId);
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(rule) = rules.iter().find(|r| !seen.insert(r.name.as_str())) {
+        return Err(Error::Duplicate {
+            rule: rule.name.clone(),
+        });
+    }
+    check_columns(rules, features)?;
+    let mut exprs = vec![col(USER_ID)];
+    exprs.extend(rules.iter().map(|r| r.expr.clone().alias(r.name.as_str())));
+    features
+        .clone()
+        .lazy()
+        .select(exprs)
+        .sort([USER_ID], SortMultipleOptions::default())
+        .collect()
+        .map_err(|source| Error::Polars {
+            context: "evaluate the rules".to_string(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse_rule("r", text).unwrap_err().to_string()
+    }
+
+    fn table() -> DataFrame {
+        df! {
+            "user_id" => ["c", "a", "b", "d"],
+            "recency_days" => [Some(90.0), Some(10.0), None, Some(61.0)],
+            "frequency" => [Some(2.0), Some(5.0), Some(1.0), Some(0.0)],
+            "monetary" => [Some(50.0), Some(500.0), Some(0.0), Some(0.0)],
+            "top_category" => ["books", "games", "books", "toys"],
+        }
+        .unwrap()
+    }
+
+    fn run(text: &str) -> Vec<bool> {
+        let rule = parse_rule("r", text).unwrap();
+        let out = apply(&[rule], &table()).unwrap();
+        out.column("r")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn syntax_errors_name_the_column_and_what_was_expected() {
+        assert_eq!(
+            parse_rule(
+                "churn_risk",
+                "days_since_last_event > > 60 and purchases > 0"
+            )
+            .unwrap_err()
+            .to_string(),
+            "rule `churn_risk`: unexpected `>` at column 25, expected a number or a feature name"
+        );
+        assert_eq!(
+            err("frequency >"),
+            "rule `r`: unexpected end of the rule at column 12, expected a number or a feature name"
+        );
+        assert_eq!(
+            err("(frequency > 1"),
+            "rule `r`: unexpected end of the rule at column 15, expected an operator or `)` to close the `(` at column 1"
+        );
+        assert_eq!(
+            err("frequency > 1)"),
+            "rule `r`: unexpected `)` at column 14, expected an operator or the end of the rule (this `)` closes nothing)"
+        );
+        assert_eq!(
+            err("frequency 5 > 1"),
+            "rule `r`: unexpected `5` at column 11, expected an operator or the end of the rule"
+        );
+        assert_eq!(
+            err("a > 1 > 2"),
+            "rule `r`: unexpected `>` at column 7, expected an operator or the end of the rule"
+        );
+        assert_eq!(
+            err("a > 1 && b < 2"),
+            "rule `r`: unexpected character `&` at column 7, write `and` instead"
+        );
+        assert_eq!(
+            err("a = 1"),
+            "rule `r`: unexpected character `=` at column 3, write `==` to compare"
+        );
+        assert_eq!(
+            err("a > $5"),
+            "rule `r`: unexpected character `$` at column 5"
+        );
+        assert_eq!(
+            err("a > 1e999"),
+            "rule `r`: number `1e999` at column 5 is too large"
+        );
+        assert_eq!(err("   "), "rule `r` is empty");
+        // Columns count characters, not bytes.
+        assert_eq!(
+            err("prix_é > > 1"),
+            "rule `r`: unexpected `>` at column 10, expected a number or a feature name"
+        );
+    }
+
+    #[test]
+    fn type_errors_say_what_was_found() {
+        assert_eq!(
+            err("frequency + 1"),
+            "rule `r`: `frequency + 1` at column 1 is a number, not a condition; compare it, e.g. `frequency + 1 > 0`"
+        );
+        assert_eq!(
+            err("a > 1 and b"),
+            "rule `r`: `b` at column 11 is a number, not a condition; compare it, e.g. `b > 0`"
+        );
+        assert_eq!(
+            err("not (a)"),
+            "rule `r`: `(a)` at column 5 is a number, not a condition; compare it, e.g. `(a) > 0`"
+        );
+        assert_eq!(
+            err("(a > 1) + 2 > 0"),
+            "rule `r`: `(a > 1)` at column 1 is a condition, not a number"
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(
+            parse_rule("churn risk", "a > 1").unwrap_err().to_string(),
+            "rule name `churn risk` must start with a letter or `_` and hold only letters, digits and `_`"
+        );
+        assert_eq!(
+            parse_rule("user_id", "a > 1").unwrap_err().to_string(),
+            "rule name `user_id` is reserved"
+        );
+        assert_eq!(
+            parse_rules([("x", "a > 1"), ("x", "a < 1")])
+                .unwrap_err()
+                .to_string(),
+            "rule `x` is defined twice"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let text = format!("{}a > 1{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(err(&text).contains("nests too deeply at column 101"));
+        let text = format!("{}a > 1", "not ".repeat(5000));
+        assert!(err(&text).contains("nests too deeply"));
+        let long = vec!["a > 1"; 500].join(" or ");
+        assert!(err(&long).contains("nests too deeply"));
+        let ok = vec!["a > 1"; 50].join(" or ");
+        assert!(parse_rule("r", &ok).is_ok());
+    }
+
+    #[test]
+    fn evaluates_on_the_features_table_sorted_by_user() {
+        let rule = parse_rule("churn_risk", "recency_days > 60 and frequency > 0").unwrap();
+        let out = apply(&[rule], &table()).unwrap();
+        let ids: Vec<&str> = out
+            .column("user_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
+        assert_eq!(out.get_column_names(), ["user_id", "churn_risk"]);
+        // Sorted users a, b, c, d.
+        assert_eq!(
+            run("recency_days > 60 and frequency > 0"),
+            [false, false, true, false]
+        );
+        assert_eq!(
+            run("recency_days >= 61 or frequency == 5"),
+            [true, false, true, true]
+        );
+        assert_eq!(run("not recency_days > 60"), [true, false, false, false]);
+        assert_eq!(run("monetary / frequency > 20"), [true, false, true, false]);
+        assert_eq!(run("-frequency * 2 + 10 <= 6"), [true, false, true, false]);
+        assert_eq!(
+            run("frequency != 1 and (1 - 2) * 3 < -2.5"),
+            [true, false, true, true]
+        );
+        assert_eq!(
+            run("recency_days < 0 or monetary >= .5e2"),
+            [true, false, true, false]
+        );
+    }
+
+    #[test]
+    fn missing_values_are_unknown_and_end_false() {
+        // b has no recency: unknown, and unknown or true is true.
+        assert_eq!(run("recency_days > 0"), [true, false, true, true]);
+        assert_eq!(run("not (recency_days > 0)"), [false, false, false, false]);
+        assert_eq!(
+            run("recency_days > 0 or frequency == 1"),
+            [true, true, true, true]
+        );
+        // d has frequency 0: division by zero is unknown.
+        assert_eq!(run("monetary / frequency >= 0"), [true, true, true, false]);
+    }
+
+    #[test]
+    fn unknown_features_get_a_suggestion() {
+        let rule = parse_rule("churn_risk", "recency_dayz > 60 and frequency > 0").unwrap();
+        assert_eq!(
+            apply(&[rule], &table()).unwrap_err().to_string(),
+            "rule `churn_risk`: unknown feature `recency_dayz` at column 1, did you mean `recency_days`?"
+        );
+        let rule = parse_rule("r", "frequency > 0 and zzz > 1").unwrap();
+        assert_eq!(
+            apply(&[rule], &table()).unwrap_err().to_string(),
+            "rule `r`: unknown feature `zzz` at column 19"
+        );
+        let rule = parse_rule("r", "top_category > 1").unwrap();
+        assert_eq!(
+            apply(&[rule], &table()).unwrap_err().to_string(),
+            "rule `r`: feature `top_category` at column 1 is str, not a number"
+        );
+    }
+
+    #[test]
+    fn lists_features_once_in_order() {
+        let rule = parse_rule("r", "b > a and (a + c) / b < 1").unwrap();
+        assert_eq!(rule.features().collect::<Vec<_>>(), ["b", "a", "c"]);
+        assert_eq!(rule.name(), "r");
+        assert_eq!(rule.text(), "b > a and (a + c) / b < 1");
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for text in [
+            "(",
+            ")",
+            "((",
+            "not",
+            "-",
+            "- -",
+            ".",
+            "1.",
+            "1e",
+            "1e+",
+            "a >= -",
+            "é > 1",
+            "a\u{0} > 1",
+            "> 1",
+            "a > 1 or",
+            "or a > 1",
+            "()",
+            "a > (1",
+            "a ! b",
+        ] {
+            let _ = parse_rule("r", text);
+        }
+        assert!(parse_rule("r", "a > 1.").is_ok());
+        assert!(parse_rule("r", "1e3 < a").is_ok());
+    }
+}

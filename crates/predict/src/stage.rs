@@ -1,0 +1,869 @@
+//! The predict stage: every predictor fitted on features before a cutoff (as-of
+//! minus the horizon), scored on the same holdout users against what they did in
+//! the horizon after it, then refitted and applied at the as-of date.
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use userlens_model::columns::USER_ID;
+
+use crate::metrics::{self, Eligibility, Evaluation};
+use crate::ml::{self, CheckedMlParams, Fit, MlParams, ModelKind};
+use crate::rules::{self, Rule};
+use crate::segments;
+use crate::stats::{self, BgNbd, GammaGamma, ParetoNbd, PurchaseModel, Summary, TimeUnit};
+
+/// Errors of the predict stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid parameters.
+    #[error("{0}")]
+    Params(String),
+    /// A rule is wrong.
+    #[error(transparent)]
+    Rule(#[from] rules::Error),
+    /// A machine-learning step failed.
+    #[error(transparent)]
+    Ml(#[from] ml::Error),
+    /// Scoring failed.
+    #[error(transparent)]
+    Metrics(#[from] metrics::Error),
+    /// RFM scoring failed.
+    #[error(transparent)]
+    Segments(#[from] segments::Error),
+    /// A polars step failed.
+    #[error("failed to {action}")]
+    Polars {
+        /// What was being done.
+        action: &'static str,
+        /// Underlying error.
+        #[source]
+        source: PolarsError,
+    },
+}
+
+/// Result of the predict stage.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {
+    move |source| Error::Polars { action, source }
+}
+
+/// Targets a rule can predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// A purchase within the horizon.
+    Purchase,
+    /// No activity in the churn window (among users active before the cutoff).
+    Churn,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Purchase => "p_purchase",
+            Target::Churn => "churn",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Target::Purchase => ml::PURCHASED,
+            Target::Churn => ml::CHURNED,
+        }
+    }
+}
+
+/// A declarative rule of the pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleParams {
+    /// The condition, e.g. `"recency_days > 60 and frequency > 0"`.
+    pub when: String,
+    /// What a true condition predicts.
+    pub target: Target,
+}
+
+/// Parameters of the predict stage as written in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictParams {
+    /// Days ahead that the predictions cover (GA4's default: 28).
+    pub horizon_days: u32,
+    /// Time unit of the statistical models.
+    pub unit: TimeUnit,
+    /// Yearly discount rate of the customer lifetime value.
+    pub annual_discount_rate: f64,
+    /// Named rules; each becomes a column of `user_predictions.csv` and a scored
+    /// predictor.
+    pub rules: BTreeMap<String, RuleParams>,
+    /// Machine-learning settings (models, holdout share, gates).
+    pub ml: MlParams,
+}
+
+impl Default for PredictParams {
+    fn default() -> Self {
+        let rules = BTreeMap::from([
+            (
+                "lapsing".to_string(),
+                RuleParams {
+                    when: "recency_days > 30 and frequency > 0".into(),
+                    target: Target::Churn,
+                },
+            ),
+            (
+                "recent_buyer".to_string(),
+                RuleParams {
+                    when: "recency_days <= 14 and frequency >= 2".into(),
+                    target: Target::Purchase,
+                },
+            ),
+        ]);
+        PredictParams {
+            horizon_days: 28,
+            unit: TimeUnit::Days,
+            annual_discount_rate: 0.1,
+            rules,
+            ml: MlParams::default(),
+        }
+    }
+}
+
+/// Checked parameters of the predict stage.
+#[derive(Debug, Clone)]
+pub struct CheckedPredictParams {
+    params: PredictParams,
+    rules: Vec<(Rule, Target)>,
+    ml: CheckedMlParams,
+}
+
+impl CheckedPredictParams {
+    /// Days ahead that the predictions cover.
+    pub fn horizon_days(&self) -> u32 {
+        self.params.horizon_days
+    }
+}
+
+impl PredictParams {
+    /// Validates the parameters and parses the rules before any data is read.
+    pub fn check(&self) -> Result<CheckedPredictParams> {
+        if self.horizon_days == 0 {
+            return Err(Error::Params("`horizon_days` must be at least 1".into()));
+        }
+        if !(self.annual_discount_rate.is_finite() && self.annual_discount_rate > -1.0) {
+            return Err(Error::Params(format!(
+                "`annual_discount_rate` is {}, it must be a number above -1",
+                self.annual_discount_rate
+            )));
+        }
+        let mut ml = self.ml.clone();
+        ml.horizon_days = self.horizon_days;
+        let ml = ml.check()?;
+        let rules = self
+            .rules
+            .iter()
+            .map(|(name, rule)| Ok((rules::parse_rule(name, &rule.when)?, rule.target)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CheckedPredictParams {
+            params: self.clone(),
+            rules,
+            ml,
+        })
+    }
+}
+
+/// Everything the stage produces.
+#[derive(Debug, Clone)]
+pub struct Predictions {
+    /// `user_id, p_alive, expected_purchases, p_purchase, predicted_revenue,
+    /// churn_risk`, then `p_alive_bgnbd, clv, rfm_score, segment` and one column per rule.
+    pub user_predictions: DataFrame,
+    /// `predictor, target, status, reason, auc, log_loss, brier, lift_top_decile,
+    /// positives, negatives`.
+    pub model_report: DataFrame,
+    /// `predictor, target, bin, mean_predicted, observed_rate, count`.
+    pub calibration: DataFrame,
+    /// `predictor, target, decile, lift`.
+    pub lift: DataFrame,
+    /// `user_id, r_score, f_score, m_score, rfm_score, segment`.
+    pub segments: DataFrame,
+    /// Fitted parameters and how each fit went (`models.json`).
+    pub models: serde_json::Value,
+}
+
+/// One scored (or skipped) predictor for the report.
+struct Scored {
+    predictor: String,
+    target: Target,
+    evaluation: Evaluation,
+    calibration: Vec<metrics::CalibrationBin>,
+    deciles: Vec<metrics::DecileLift>,
+}
+
+fn score(
+    predictor: &str,
+    target: Target,
+    p: &[f64],
+    y: &[bool],
+    gate: &Eligibility,
+) -> Result<Scored> {
+    let evaluation = metrics::evaluate(p, y, gate)?;
+    let scored = matches!(evaluation, Evaluation::Scored(_));
+    Ok(Scored {
+        predictor: predictor.to_string(),
+        target,
+        calibration: if scored {
+            metrics::calibration(p, y)?
+        } else {
+            Vec::new()
+        },
+        deciles: if scored {
+            metrics::lift_by_decile(p, y)?
+        } else {
+            Vec::new()
+        },
+        evaluation,
+    })
+}
+
+fn skipped(predictor: &str, target: Target, reason: String) -> Scored {
+    Scored {
+        predictor: predictor.to_string(),
+        target,
+        evaluation: Evaluation::Skipped { reason },
+        calibration: Vec::new(),
+        deciles: Vec::new(),
+    }
+}
+
+/// `user_id -> value` of a numeric or boolean column.
+fn lookup(df: &DataFrame, column: &str) -> Result<HashMap<String, f64>> {
+    let ids = df
+        .column(USER_ID)
+        .and_then(|c| c.str().cloned())
+        .map_err(polars_err("read user ids"))?;
+    let values = df
+        .column(column)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(polars_err("read a prediction column"))?;
+    let values = values
+        .f64()
+        .map_err(polars_err("read a prediction column"))?;
+    Ok(ids
+        .iter()
+        .zip(values.iter())
+        .filter_map(|(id, v)| Some((id?.to_string(), v?)))
+        .collect())
+}
+
+fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
+    let ids = df
+        .column(USER_ID)
+        .and_then(|c| c.str().cloned())
+        .map_err(polars_err("read user ids"))?;
+    Ok(ids
+        .iter()
+        .map(|id| id.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// A count model's expected purchases and P(alive) for every user; users without a
+/// purchase get a new customer's values (no history: x = t_x = T = 0).
+fn count_predictions<M: PurchaseModel>(
+    model: &M,
+    summary: &Summary,
+    users: &[String],
+    horizon: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let index: HashMap<&str, usize> = summary
+        .user_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut expected = Vec::with_capacity(users.len());
+    let mut alive = Vec::with_capacity(users.len());
+    for user in users {
+        let (x, t_x, big_t) = index.get(user.as_str()).map_or((0.0, 0.0, 0.0), |&i| {
+            (summary.frequency[i], summary.recency[i], summary.t[i])
+        });
+        let e = model
+            .expected_purchases(horizon, x, t_x, big_t)
+            .ok()
+            .filter(|v| v.is_finite());
+        let a = model.p_alive(x, t_x, big_t).ok().filter(|v| v.is_finite());
+        expected.push(e.unwrap_or(0.0).max(0.0));
+        alive.push(a.unwrap_or(1.0).clamp(0.0, 1.0));
+    }
+    (expected, alive)
+}
+
+/// The statistical models fitted on a summary; each may be skipped with a reason.
+struct CountFits {
+    bgnbd: std::result::Result<stats::Fit<stats::CountModel>, String>,
+    pareto: std::result::Result<stats::Fit<stats::CountModel>, String>,
+    gamma: std::result::Result<stats::Fit<GammaGamma>, String>,
+}
+
+fn fit_counts(summary: &Summary) -> CountFits {
+    CountFits {
+        bgnbd: BgNbd::fit(summary).map_err(|e| e.to_string()),
+        pareto: ParetoNbd::fit(summary).map_err(|e| e.to_string()),
+        gamma: GammaGamma::fit(summary).map_err(|e| e.to_string()),
+    }
+}
+
+fn report_json<M>(fit: &std::result::Result<stats::Fit<M>, String>) -> serde_json::Value {
+    match fit {
+        Ok(fit) => serde_json::to_value(&fit.report).unwrap_or(serde_json::Value::Null),
+        Err(reason) => serde_json::json!({ "skipped": reason }),
+    }
+}
+
+/// Runs every predictor. `features_cutoff` are the features as of `as_of −
+/// horizon`, `features_now` as of `as_of` (UTC microseconds).
+pub fn predict(
+    events: &DataFrame,
+    features_cutoff: &DataFrame,
+    features_now: &DataFrame,
+    as_of: i64,
+    params: &CheckedPredictParams,
+    seed: u64,
+) -> Result<Predictions> {
+    let p = &params.params;
+    let horizon_micros = i64::from(p.horizon_days) * ml::DAY_MICROS;
+    let cutoff = as_of - horizon_micros;
+    let unit_days = p.unit.days();
+    let horizon_units = f64::from(p.horizon_days) / unit_days;
+    let gate = params.ml.eligibility();
+    // Category shares follow the most common categories of each date, so the two
+    // tables can differ: the models use what both have.
+    let at_cutoff = ml::numeric_features(features_cutoff);
+    let feature_names: Vec<String> = ml::numeric_features(features_now)
+        .into_iter()
+        .filter(|name| at_cutoff.contains(name))
+        .collect();
+
+    // Labels of the horizon after the cutoff.
+    let targets = ml::targets(events, cutoff, as_of)?;
+    let churn = ml::churn_labels(events, cutoff, params.ml.churn_window_days)?;
+    let labels_of = |target: Target| -> &DataFrame {
+        match target {
+            Target::Purchase => &targets,
+            Target::Churn => &churn,
+        }
+    };
+    let first_event = events
+        .column(userlens_model::columns::EVENT_TIME)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(polars_err("read event times"))?
+        .i64()
+        .map_err(polars_err("read event times"))?
+        .min();
+    let short_history = first_event.is_none_or(|first| cutoff - first < horizon_micros);
+
+    let mut scored: Vec<Scored> = Vec::new();
+    let mut models = serde_json::Map::new();
+    models.insert("horizon_days".into(), p.horizon_days.into());
+    models.insert(
+        "unit".into(),
+        serde_json::to_value(p.unit).unwrap_or_default(),
+    );
+    models.insert("cutoff".into(), chrono_date(cutoff).into());
+
+    // Statistical models, fitted before the cutoff for scoring.
+    let summary_cutoff = stats::summarize(events, cutoff, p.unit);
+    let fits_cutoff = summary_cutoff.as_ref().ok().map(fit_counts);
+
+    let mut best: BTreeMap<&'static str, (ModelKind, f64)> = BTreeMap::new();
+    for target in [Target::Purchase, Target::Churn] {
+        let labels = labels_of(target);
+        if short_history {
+            for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
+                scored.push(skipped(
+                    predictor,
+                    target,
+                    format!(
+                        "less history before the cutoff than the {}-day horizon",
+                        p.horizon_days
+                    ),
+                ));
+            }
+            continue;
+        }
+        let holdout = match ml::holdout_ids(
+            features_cutoff,
+            labels,
+            target.label(),
+            &feature_names,
+            &params.ml,
+            seed,
+        ) {
+            Ok(ids) => ids,
+            Err(e) => {
+                scored.push(skipped("all", target, e.to_string()));
+                continue;
+            }
+        };
+        let truth = lookup(labels, target.label())?;
+        let y: Vec<bool> = holdout
+            .iter()
+            .map(|id| truth.get(id).copied().unwrap_or(0.0) == 1.0)
+            .collect();
+
+        // ML, on its own stratified holdout (the same users, by construction).
+        for kind in &params.ml.models {
+            let backtest = ml::backtest(
+                *kind,
+                features_cutoff,
+                labels,
+                target.label(),
+                &feature_names,
+                &params.ml,
+                seed,
+            )?;
+            if let Evaluation::Scored(s) = &backtest.evaluation {
+                let entry = best
+                    .entry(target.name())
+                    .or_insert((*kind, f64::NEG_INFINITY));
+                if s.auc > entry.1 {
+                    *entry = (*kind, s.auc);
+                }
+            }
+            scored.push(Scored {
+                predictor: kind.name().to_string(),
+                target,
+                evaluation: backtest.evaluation,
+                calibration: backtest.calibration,
+                deciles: backtest.deciles,
+            });
+        }
+
+        // Statistical models: P(at least one purchase) from the expected count
+        // (Poisson), and 1 − P(alive) as the churn score.
+        match (&summary_cutoff, &fits_cutoff) {
+            (Ok(summary), Some(fits)) => {
+                for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
+                    match fit {
+                        Ok(fit) => {
+                            let (expected, alive) =
+                                count_predictions(&fit.model, summary, &holdout, horizon_units);
+                            let probabilities: Vec<f64> = match target {
+                                Target::Purchase => {
+                                    expected.iter().map(|e| 1.0 - (-e).exp()).collect()
+                                }
+                                Target::Churn => alive.iter().map(|a| 1.0 - a).collect(),
+                            };
+                            scored.push(score(name, target, &probabilities, &y, &gate)?);
+                        }
+                        Err(reason) => scored.push(skipped(name, target, reason.clone())),
+                    }
+                }
+            }
+            (Err(e), _) => {
+                for name in ["bg/nbd", "pareto/nbd"] {
+                    scored.push(skipped(name, target, e.to_string()));
+                }
+            }
+            (Ok(_), None) => {}
+        }
+
+        // Rules for this target, as 0/1 predictors.
+        let applied = rules::apply(
+            &params
+                .rules
+                .iter()
+                .map(|(r, _)| r.clone())
+                .collect::<Vec<_>>(),
+            features_cutoff,
+        );
+        for (rule, rule_target) in &params.rules {
+            if *rule_target != target {
+                continue;
+            }
+            let predictor = format!("rule:{}", rule.name());
+            match &applied {
+                Ok(table) => {
+                    let fired = lookup(table, rule.name())?;
+                    let probabilities: Vec<f64> = holdout
+                        .iter()
+                        .map(|id| fired.get(id).copied().unwrap_or(0.0))
+                        .collect();
+                    scored.push(score(&predictor, target, &probabilities, &y, &gate)?);
+                }
+                Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
+            }
+        }
+    }
+    if let Some(fits) = &fits_cutoff {
+        models.insert(
+            "calibration_fits".into(),
+            serde_json::json!({
+                "bg/nbd": report_json(&fits.bgnbd),
+                "pareto/nbd": report_json(&fits.pareto),
+                "gamma-gamma": report_json(&fits.gamma),
+            }),
+        );
+    }
+
+    // Refit at the as-of date and predict every user.
+    let users = user_ids(features_now)?;
+    let mut columns: Vec<Column> = vec![Column::new(USER_ID.into(), users.clone())];
+    let summary_now = stats::summarize(events, as_of, p.unit);
+    let fits_now = summary_now.as_ref().ok().map(fit_counts);
+    let none = || vec![None::<f64>; users.len()];
+    let (mut p_alive, mut expected, mut p_alive_bg, mut clv) = (none(), none(), none(), none());
+    if let (Ok(summary), Some(fits)) = (&summary_now, &fits_now) {
+        if let Ok(fit) = &fits.bgnbd {
+            let (e, a) = count_predictions(&fit.model, summary, &users, horizon_units);
+            expected = e.into_iter().map(Some).collect();
+            p_alive_bg = a.into_iter().map(Some).collect();
+        }
+        if let Ok(fit) = &fits.pareto {
+            let (_, a) = count_predictions(&fit.model, summary, &users, horizon_units);
+            p_alive = a.into_iter().map(Some).collect();
+        }
+        if let (Ok(bg), Ok(gg)) = (&fits.bgnbd, &fits.gamma) {
+            let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
+            let index: HashMap<&str, usize> = summary
+                .user_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            for (slot, user) in clv.iter_mut().zip(&users) {
+                if let Some(&i) = index.get(user.as_str()) {
+                    *slot = gg
+                        .model
+                        .clv(
+                            &bg.model,
+                            summary.frequency[i],
+                            summary.recency[i],
+                            summary.t[i],
+                            summary.monetary[i],
+                            horizon_units.ceil() as u32,
+                            rate,
+                        )
+                        .ok()
+                        .filter(|v| v.is_finite());
+                }
+            }
+        }
+        models.insert(
+            "fits".into(),
+            serde_json::json!({
+                "bg/nbd": report_json(&fits.bgnbd),
+                "pareto/nbd": report_json(&fits.pareto),
+                "gamma-gamma": report_json(&fits.gamma),
+            }),
+        );
+    } else if let Err(e) = &summary_now {
+        models.insert(
+            "fits".into(),
+            serde_json::json!({ "skipped": e.to_string() }),
+        );
+    }
+    // Pareto/NBD's P(alive) means something for one-time buyers; BG/NBD's is 1
+    // for them, so it is only the fallback.
+    if p_alive.iter().all(Option::is_none) {
+        p_alive = p_alive_bg.clone();
+    }
+
+    let mut ml_models = serde_json::Map::new();
+    let mut propensity = |target: Target| -> Result<Vec<Option<f64>>> {
+        if short_history {
+            ml_models.insert(
+                target.name().into(),
+                serde_json::json!({ "skipped": format!("less history before the cutoff than the {}-day horizon", p.horizon_days) }),
+            );
+            return Ok(vec![None; users.len()]);
+        }
+        let kind = best.get(target.name()).map_or(ModelKind::Logistic, |b| b.0);
+        match ml::fit_propensity(
+            kind,
+            features_cutoff,
+            labels_of(target),
+            target.label(),
+            &feature_names,
+            &params.ml,
+            seed,
+        )? {
+            Fit::Fitted(model) => {
+                ml_models.insert(
+                    target.name().into(),
+                    serde_json::to_value(model.summary()).unwrap_or_default(),
+                );
+                let predicted = lookup(&model.predict(features_now)?, ml::PROBABILITY)?;
+                Ok(users.iter().map(|u| predicted.get(u).copied()).collect())
+            }
+            Fit::Skipped { reason } => {
+                ml_models.insert(
+                    target.name().into(),
+                    serde_json::json!({ "skipped": reason }),
+                );
+                Ok(vec![None; users.len()])
+            }
+        }
+    };
+    let p_purchase = propensity(Target::Purchase)?;
+    let churn_risk = propensity(Target::Churn)?;
+    models.insert("ml".into(), serde_json::Value::Object(ml_models));
+
+    let mut predicted_revenue = none();
+    if p_purchase.iter().any(Option::is_some) {
+        let revenue = ml::fit_revenue(features_cutoff, &targets)?;
+        let probabilities = DataFrame::new(
+            users.len(),
+            vec![
+                Column::new(USER_ID.into(), users.clone()),
+                Column::new(
+                    ml::PROBABILITY.into(),
+                    p_purchase
+                        .iter()
+                        .map(|v| v.unwrap_or(0.0))
+                        .collect::<Vec<_>>(),
+                ),
+            ],
+        )
+        .map_err(polars_err("build the probability table"))?;
+        let predicted = lookup(
+            &revenue.predict(features_now, &probabilities)?,
+            ml::PREDICTED_REVENUE,
+        )?;
+        predicted_revenue = users.iter().map(|u| predicted.get(u).copied()).collect();
+        models.insert(
+            "revenue".into(),
+            serde_json::to_value(&revenue).unwrap_or_default(),
+        );
+    }
+
+    columns.extend([
+        Column::new("p_alive".into(), p_alive),
+        Column::new("expected_purchases".into(), expected),
+        Column::new("p_purchase".into(), p_purchase),
+        Column::new("predicted_revenue".into(), predicted_revenue),
+        Column::new("churn_risk".into(), churn_risk),
+        Column::new("p_alive_bgnbd".into(), p_alive_bg),
+        Column::new("clv".into(), clv),
+    ]);
+    let mut user_predictions =
+        DataFrame::new(users.len(), columns).map_err(polars_err("build user predictions"))?;
+
+    let segments = segments::score(features_now)?;
+    let segment_columns =
+        segments
+            .clone()
+            .lazy()
+            .select([col(USER_ID), col("rfm_score"), col("segment")]);
+    user_predictions = user_predictions
+        .lazy()
+        .left_join(segment_columns, col(USER_ID), col(USER_ID))
+        .collect()
+        .map_err(polars_err("join RFM segments"))?;
+    if !params.rules.is_empty() {
+        let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
+        let applied = rules::apply(&rules, features_now)?;
+        let renamed: Vec<Expr> = std::iter::once(col(USER_ID))
+            .chain(
+                rules
+                    .iter()
+                    .map(|r| col(r.name()).alias(format!("rule_{}", r.name()))),
+            )
+            .collect();
+        user_predictions = user_predictions
+            .lazy()
+            .left_join(applied.lazy().select(renamed), col(USER_ID), col(USER_ID))
+            .sort([USER_ID], SortMultipleOptions::default())
+            .collect()
+            .map_err(polars_err("join rule outputs"))?;
+    }
+
+    let (model_report, calibration, lift) = report_tables(&scored)?;
+    Ok(Predictions {
+        user_predictions,
+        model_report,
+        calibration,
+        lift,
+        segments,
+        models: serde_json::Value::Object(models),
+    })
+}
+
+fn chrono_date(micros: i64) -> String {
+    let days = micros.div_euclid(ml::DAY_MICROS);
+    // 1970-01-01 is day 0 of the proleptic Gregorian calendar count used here.
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Howard Hinnant's days-to-civil algorithm: a date without pulling chrono into a
+/// crate that otherwise has no use for it.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)> {
+    let n = scored.len();
+    let mut predictor = Vec::with_capacity(n);
+    let mut target = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut reason = Vec::with_capacity(n);
+    let (mut auc, mut log_loss, mut brier, mut lift, mut pos, mut neg) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for s in scored {
+        predictor.push(s.predictor.clone());
+        target.push(s.target.name());
+        match &s.evaluation {
+            Evaluation::Scored(score) => {
+                status.push("scored");
+                reason.push(None);
+                auc.push(Some(score.auc));
+                log_loss.push(Some(score.log_loss));
+                brier.push(Some(score.brier));
+                lift.push(Some(score.lift_top_decile));
+                pos.push(Some(score.positives as u64));
+                neg.push(Some(score.negatives as u64));
+            }
+            Evaluation::Skipped { reason: why } => {
+                status.push("skipped");
+                reason.push(Some(why.clone()));
+                auc.push(None);
+                log_loss.push(None);
+                brier.push(None);
+                lift.push(None);
+                pos.push(None);
+                neg.push(None);
+            }
+        }
+    }
+    let report = DataFrame::new(
+        n,
+        vec![
+            Column::new("predictor".into(), predictor),
+            Column::new("target".into(), target),
+            Column::new("status".into(), status),
+            Column::new("reason".into(), reason),
+            Column::new("auc".into(), auc),
+            Column::new("log_loss".into(), log_loss),
+            Column::new("brier".into(), brier),
+            Column::new("lift_top_decile".into(), lift),
+            Column::new("positives".into(), pos),
+            Column::new("negatives".into(), neg),
+        ],
+    )
+    .map_err(polars_err("build the model report"))?;
+
+    let (mut cp, mut ct, mut cb, mut cm, mut co, mut cc) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let (mut lp, mut lt, mut ld, mut ll) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for s in scored {
+        for (i, bin) in s.calibration.iter().enumerate() {
+            cp.push(s.predictor.clone());
+            ct.push(s.target.name());
+            cb.push(i as u32 + 1);
+            cm.push(bin.mean_predicted);
+            co.push(bin.observed_rate);
+            cc.push(bin.count as u64);
+        }
+        for decile in &s.deciles {
+            lp.push(s.predictor.clone());
+            lt.push(s.target.name());
+            ld.push(decile.decile);
+            ll.push(decile.lift);
+        }
+    }
+    let calibration = DataFrame::new(
+        cp.len(),
+        vec![
+            Column::new("predictor".into(), cp),
+            Column::new("target".into(), ct),
+            Column::new("bin".into(), cb),
+            Column::new("mean_predicted".into(), cm),
+            Column::new("observed_rate".into(), co),
+            Column::new("count".into(), cc),
+        ],
+    )
+    .map_err(polars_err("build the calibration table"))?;
+    let lift = DataFrame::new(
+        lp.len(),
+        vec![
+            Column::new("predictor".into(), lp),
+            Column::new("target".into(), lt),
+            Column::new("decile".into(), ld),
+            Column::new("lift".into(), ll),
+        ],
+    )
+    .map_err(polars_err("build the lift table"))?;
+    Ok((report, calibration, lift))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_to_dates() {
+        assert_eq!(chrono_date(0), "1970-01-01");
+        assert_eq!(chrono_date(20_454 * ml::DAY_MICROS), "2026-01-01");
+        assert_eq!(chrono_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn check_parses_rules_and_refuses_bad_ones() {
+        let params: PredictParams = toml::from_str(
+            r#"
+            horizon_days = 14
+            [rules.quiet]
+            when = "recency_days > 60 and frequency > 0"
+            target = "churn"
+            "#,
+        )
+        .unwrap();
+        let checked = params.check().unwrap();
+        assert_eq!(checked.rules.len(), 1);
+        let bad: PredictParams = toml::from_str(
+            r#"
+            [rules.quiet]
+            when = "recency_days >> 60"
+            target = "churn"
+            "#,
+        )
+        .unwrap();
+        assert!(
+            bad.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("rule `quiet`")
+        );
+        let zero = PredictParams {
+            horizon_days: 0,
+            ..PredictParams::default()
+        };
+        assert_eq!(
+            zero.check().unwrap_err().to_string(),
+            "`horizon_days` must be at least 1"
+        );
+    }
+}

@@ -1,0 +1,504 @@
+//! End-to-end checks on the real CDNOW sample against the published numbers, on
+//! simulated data with known parameters, and on degenerate inputs.
+
+use polars::prelude::{Column, DataFrame, Int64Chunked, IntoColumn, TimeUnit as PlTimeUnit};
+use rand::SeedableRng;
+use rand_distr::{Beta, Distribution, Exp, Gamma, Uniform};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+
+const DAY: i64 = 86_400_000_000;
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Hinnant's algorithm; the
+/// crate has no date library and this is the only date the tests need).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn micros(y: i64, m: i64, d: i64) -> i64 {
+    days_from_civil(y, m, d) * DAY
+}
+
+fn events_frame(rows: &[(String, i64, &str, Option<f64>)]) -> DataFrame {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "user_id".into(),
+                rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+            ),
+            Int64Chunked::from_vec("event_time".into(), rows.iter().map(|r| r.1).collect())
+                .into_datetime(PlTimeUnit::Microseconds, None)
+                .into_column(),
+            Column::new(
+                "event_type".into(),
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "amount".into(),
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+/// The CDNOW 1/10 sample as canonical purchase events (one per record).
+fn cdnow() -> DataFrame {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../sample_data/cdnow/CDNOW_sample.txt"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<(String, i64, &str, Option<f64>)> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let date: i64 = fields[2].parse().unwrap();
+            let amount: f64 = fields[4].parse().unwrap();
+            let time = micros(date / 10_000, date / 100 % 100, date % 100);
+            (fields[0].to_string(), time, "purchase", Some(amount))
+        })
+        .collect();
+    assert_eq!(rows.len(), 6919);
+    events_frame(&rows)
+}
+
+fn calibration_end() -> i64 {
+    micros(1997, 10, 1)
+}
+
+fn cdnow_summary() -> Summary {
+    summarize(&cdnow(), calibration_end(), TimeUnit::Weeks).unwrap()
+}
+
+fn close(actual: f64, expected: f64, relative: f64) -> bool {
+    (actual - expected).abs() <= relative * expected.abs()
+}
+
+#[test]
+fn cdnow_calibration_summary_matches_published_counts() {
+    let s = cdnow_summary();
+    assert_eq!(s.len(), 2357);
+    assert_eq!(s.frequency.iter().sum::<f64>(), 2457.0);
+    assert_eq!(s.frequency.iter().filter(|&&x| x > 0.0).count(), 946);
+    // Customer 00004: 1997-01-01, 01-18, 08-02 (and 12-12, after calibration).
+    let i = s.user_ids.iter().position(|u| u == "00004").unwrap();
+    assert_eq!(s.frequency[i], 2.0);
+    assert!((s.recency[i] - 213.0 / 7.0).abs() < 1e-12);
+    assert!((s.t[i] - 272.0 / 7.0).abs() < 1e-12);
+    assert!((s.monetary[i] - (29.73 + 14.96) / 2.0).abs() < 1e-9);
+    assert!(s.user_ids.windows(2).all(|w| w[0] < w[1]));
+    assert!(
+        s.frequency
+            .iter()
+            .zip(&s.monetary)
+            .all(|(&x, &m)| x > 0.0 || m == 0.0)
+    );
+}
+
+#[test]
+fn summary_in_days_counts_same_day_purchases_once() {
+    let day = |d: i64, hour: i64| micros(2024, 3, 1) + d * DAY + hour * 3_600_000_000;
+    let rows = vec![
+        ("b".to_string(), day(0, 9), "purchase", Some(10.0)),
+        ("b".to_string(), day(0, 18), "purchase", Some(5.0)),
+        ("b".to_string(), day(3, 12), "purchase", Some(7.0)),
+        ("b".to_string(), day(3, 13), "purchase", None),
+        ("b".to_string(), day(5, 1), "view", None),
+        ("b".to_string(), day(6, 8), "purchase", Some(20.0)),
+        ("a".to_string(), day(2, 23), "purchase", Some(1.0)),
+        ("a".to_string(), day(10, 0), "purchase", Some(99.0)), // after the end
+    ];
+    let s = summarize(&events_frame(&rows), day(10, 0), TimeUnit::Days).unwrap();
+    assert_eq!(s.user_ids, vec!["a", "b"]);
+    assert_eq!(s.frequency, vec![0.0, 2.0]);
+    assert_eq!(s.recency, vec![0.0, 6.0]);
+    assert_eq!(s.t, vec![7.0, 9.0]);
+    assert_eq!(s.monetary, vec![0.0, 13.5]);
+    let holdout = holdout_transactions(&events_frame(&rows), day(3, 0), day(11, 0)).unwrap();
+    assert_eq!(
+        holdout,
+        vec![("a".to_string(), 1.0), ("b".to_string(), 2.0)]
+    );
+}
+
+#[test]
+fn summary_reports_missing_and_mistyped_columns() {
+    let frame = events_frame(&[("a".to_string(), 0, "purchase", Some(1.0))]);
+    let missing = frame.drop("event_type").unwrap();
+    let err = summarize(&missing, DAY, TimeUnit::Days).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column `event_type` is missing from the events"
+    );
+    let mut mistyped = frame.clone();
+    mistyped
+        .with_column(Column::new("event_time".into(), vec!["yesterday"]))
+        .unwrap();
+    let err = summarize(&mistyped, DAY, TimeUnit::Days).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column `event_time` has type str, expected a datetime or Int64 microseconds"
+    );
+    let no_amount = frame.drop("amount").unwrap();
+    let s = summarize(&no_amount, DAY, TimeUnit::Days).unwrap();
+    assert_eq!(s.monetary, vec![0.0]);
+}
+
+#[test]
+fn cdnow_bg_nbd_matches_published_fit() {
+    let s = cdnow_summary();
+    let fit = BgNbd::fit(&s).unwrap();
+    let m = *fit.model.as_bg_nbd().unwrap();
+    assert!(close(m.r, 0.242595, 1e-3), "r {}", m.r);
+    assert!(close(m.alpha, 4.413603, 1e-3), "alpha {}", m.alpha);
+    assert!(close(m.a, 0.792922, 1e-3), "a {}", m.a);
+    assert!(close(m.b, 2.425906, 1e-3), "b {}", m.b);
+    assert!(
+        (fit.report.log_likelihood - -9582.4292).abs() < 0.01,
+        "{:?}",
+        fit.report
+    );
+    assert_eq!(fit.report.rung, "default");
+    assert!(fit.report.converged && fit.report.reason.is_none());
+    assert!((m.log_likelihood(&s).unwrap() - fit.report.log_likelihood).abs() < 1e-9);
+    // Deterministic: a second fit is bit-identical.
+    assert_eq!(BgNbd::fit(&s).unwrap(), fit);
+}
+
+#[test]
+fn cdnow_holdout_matches_published_forecast() {
+    let events = cdnow();
+    let s = cdnow_summary();
+    let holdout = holdout_transactions(&events, calibration_end(), micros(1998, 7, 1)).unwrap();
+    assert_eq!(holdout.iter().map(|(_, n)| n).sum::<f64>(), 1882.0);
+    let fit = BgNbd::fit(&s).unwrap();
+    let expected: f64 = fit
+        .model
+        .expected_purchases_all(&s, 39.0)
+        .unwrap()
+        .iter()
+        .sum();
+    assert!(close(expected, 1653.0, 0.01), "expected {expected}");
+    let alive = fit.model.p_alive_all(&s).unwrap();
+    assert!(alive.iter().all(|p| (0.0..=1.0).contains(p)));
+}
+
+#[test]
+fn cdnow_gamma_gamma_matches_published_fit() {
+    let s = cdnow_summary();
+    let fit = GammaGamma::fit(&s).unwrap();
+    let m = fit.model;
+    assert!(close(m.p, 6.2496, 1e-3), "p {}", m.p);
+    assert!(close(m.q, 3.7442, 1e-3), "q {}", m.q);
+    assert!(close(m.gamma, 15.4435, 1e-3), "gamma {}", m.gamma);
+    assert!(
+        (fit.report.log_likelihood - -4055.9177).abs() < 0.01,
+        "{:?}",
+        fit.report
+    );
+    assert_eq!(fit.report.rung, "default");
+    let bg = BgNbd::fit(&s).unwrap();
+    let clv = m
+        .clv(&bg.model, 2.0, 30.43, 38.86, 22.35, 52, 0.01)
+        .unwrap();
+    assert!(clv > 0.0 && clv.is_finite());
+}
+
+#[test]
+fn cdnow_pareto_nbd_matches_published_fit() {
+    let s = cdnow_summary();
+    let fit = ParetoNbd::fit(&s).unwrap();
+    let m = *fit.model.as_pareto_nbd().unwrap();
+    assert!(
+        (fit.report.log_likelihood - -9594.976).abs() < 0.05,
+        "{:?}",
+        fit.report
+    );
+    assert!(close(m.r, 0.553, 0.01), "r {}", m.r);
+    assert!(close(m.alpha, 10.578, 0.01), "alpha {}", m.alpha);
+    assert!(close(m.s, 0.606, 0.01), "s {}", m.s);
+    assert!(close(m.beta, 11.669, 0.01), "beta {}", m.beta);
+    // Meaningful for one-time buyers: silent ones are less likely alive.
+    assert!(m.p_alive(0.0, 0.0, 38.0).unwrap() < m.p_alive(0.0, 0.0, 30.0).unwrap());
+}
+
+/// Simulates BG/NBD customers: first purchases spread over the first 12 units,
+/// observed until unit 39.
+fn simulate_bg_nbd(n: usize, truth: BgNbd, seed: u64) -> Summary {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let rate = Gamma::new(truth.r, 1.0 / truth.alpha).unwrap();
+    let dropout = Beta::new(truth.a, truth.b).unwrap();
+    let start = Uniform::new(0.0, 12.0);
+    let mut s = Summary::default();
+    for i in 0..n {
+        let lambda: f64 = rate.sample(&mut rng);
+        let p: f64 = dropout.sample(&mut rng);
+        let big_t = 39.0 - start.sample(&mut rng);
+        let gap = Exp::new(lambda.max(1e-12)).unwrap();
+        let (mut now, mut x, mut t_x) = (0.0, 0.0, 0.0);
+        loop {
+            now += gap.sample(&mut rng);
+            if now > big_t {
+                break;
+            }
+            x += 1.0;
+            t_x = now;
+            if rand::Rng::gen_bool(&mut rng, p) {
+                break;
+            }
+        }
+        s.user_ids.push(format!("{i:07}"));
+        s.frequency.push(x);
+        s.recency.push(t_x);
+        s.t.push(big_t);
+        s.monetary.push(0.0);
+    }
+    s
+}
+
+#[test]
+fn bg_nbd_recovers_simulated_parameters() {
+    let truth = BgNbd::new(0.25, 4.0, 0.8, 2.5).unwrap();
+    let s = simulate_bg_nbd(20_000, truth, 7);
+    let fit = BgNbd::fit(&s).unwrap();
+    let m = *fit.model.as_bg_nbd().unwrap();
+    assert!(close(m.r, truth.r, 0.1), "{m:?}");
+    assert!(close(m.alpha, truth.alpha, 0.15), "{m:?}");
+    assert!(close(m.a, truth.a, 0.2), "{m:?}");
+    assert!(close(m.b, truth.b, 0.2), "{m:?}");
+    // The truth fits worse than the maximum, but not by much.
+    let at_truth = truth.log_likelihood(&s).unwrap();
+    assert!(at_truth <= fit.report.log_likelihood && at_truth > fit.report.log_likelihood - 20.0);
+}
+
+fn user_rows(users: &[(&str, &[(i64, f64)])]) -> DataFrame {
+    let rows: Vec<(String, i64, &str, Option<f64>)> = users
+        .iter()
+        .flat_map(|(u, purchases)| {
+            purchases
+                .iter()
+                .map(move |&(day, amount)| (u.to_string(), day * DAY, "purchase", Some(amount)))
+        })
+        .collect();
+    events_frame(&rows)
+}
+
+fn skip_reason<T: std::fmt::Debug>(result: Result<T>) -> String {
+    match result {
+        Err(Error::Skip(reason)) => reason,
+        other => panic!("expected a skip, got {other:?}"),
+    }
+}
+
+#[test]
+fn degenerate_inputs_are_skipped_with_a_reason() {
+    let names: Vec<String> = (0..20).map(|i| format!("u{i:02}")).collect();
+    // No repeat buyers: everyone bought once, on different days.
+    let once: Vec<(&str, Vec<(i64, f64)>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.as_str(), vec![(i as i64, 10.0)]))
+        .collect();
+    let refs: Vec<(&str, &[(i64, f64)])> = once.iter().map(|(u, p)| (*u, p.as_slice())).collect();
+    let s = summarize(&user_rows(&refs), 40 * DAY, TimeUnit::Days).unwrap();
+    let no_repeat = "no customer has a repeat transaction";
+    assert_eq!(
+        skip_reason(BgNbd::fit(&s)),
+        format!("bg/nbd skipped: {no_repeat}")
+    );
+    assert_eq!(
+        skip_reason(ParetoNbd::fit(&s)),
+        format!("pareto/nbd skipped: {no_repeat}")
+    );
+    assert_eq!(
+        skip_reason(GammaGamma::fit(&s)),
+        "gamma-gamma skipped: no customer has a repeat transaction with a positive value"
+    );
+
+    // All purchases on one day (several per customer).
+    let same_day: Vec<(&str, Vec<(i64, f64)>)> = names
+        .iter()
+        .map(|u| (u.as_str(), vec![(3, 5.0), (3, 6.0)]))
+        .collect();
+    let refs: Vec<(&str, &[(i64, f64)])> =
+        same_day.iter().map(|(u, p)| (*u, p.as_slice())).collect();
+    let s = summarize(&user_rows(&refs), 40 * DAY, TimeUnit::Weeks).unwrap();
+    assert_eq!(
+        skip_reason(BgNbd::fit(&s)),
+        format!("bg/nbd skipped: {no_repeat}")
+    );
+
+    // One customer, and none.
+    let one = summarize(
+        &user_rows(&[("solo", &[(1, 5.0), (9, 5.0)])]),
+        40 * DAY,
+        TimeUnit::Days,
+    )
+    .unwrap();
+    assert_eq!(
+        skip_reason(BgNbd::fit(&one)),
+        "bg/nbd skipped: only 1 customer, at least 10 needed"
+    );
+    assert_eq!(
+        skip_reason(GammaGamma::fit(&one)),
+        "gamma-gamma skipped: only 1 customer with a repeat transaction of positive value, at least 10 needed"
+    );
+    let none = summarize(&user_rows(&[]), 40 * DAY, TimeUnit::Days).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        skip_reason(BgNbd::fit(&none)),
+        "bg/nbd skipped: no customers"
+    );
+    assert_eq!(
+        skip_reason(ParetoNbd::fit(&none)),
+        "pareto/nbd skipped: no customers"
+    );
+
+    // Zero and negative amounts: repeat buyers exist, but no positive mean value.
+    let refunds: Vec<(&str, Vec<(i64, f64)>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            (
+                u.as_str(),
+                vec![
+                    (1, 10.0),
+                    (5 + i as i64, if i % 2 == 0 { 0.0 } else { -4.0 }),
+                ],
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[(i64, f64)])> =
+        refunds.iter().map(|(u, p)| (*u, p.as_slice())).collect();
+    let s = summarize(&user_rows(&refs), 40 * DAY, TimeUnit::Days).unwrap();
+    assert_eq!(
+        skip_reason(GammaGamma::fit(&s)),
+        "gamma-gamma skipped: no customer has a repeat transaction with a positive value"
+    );
+}
+
+#[test]
+fn awkward_but_valid_inputs_fit_without_nan() {
+    // Every repeat buyer buys on a strict weekly rhythm until the end: no evidence
+    // of dropout, so BG/NBD's b runs off and a later rung or the fallback must take
+    // over; whatever the rung, nothing may be NaN.
+    let names: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    let rhythm: Vec<(&str, Vec<(i64, f64)>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let first = (i % 5) as i64;
+            (
+                u.as_str(),
+                (0..8).map(|k| (first + 7 * k, 10.0 + i as f64)).collect(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[(i64, f64)])> = rhythm.iter().map(|(u, p)| (*u, p.as_slice())).collect();
+    let s = summarize(&user_rows(&refs), 60 * DAY, TimeUnit::Weeks).unwrap();
+    for fit in [BgNbd::fit(&s), ParetoNbd::fit(&s)] {
+        match fit {
+            Ok(fit) => {
+                assert!(fit.report.log_likelihood.is_finite());
+                assert!(
+                    fit.report
+                        .params
+                        .values()
+                        .all(|v| v.is_finite() && *v > 0.0)
+                );
+                let e = fit.model.expected_purchases_all(&s, 10.0).unwrap();
+                assert!(e.iter().all(|v| v.is_finite() && *v >= 0.0));
+            }
+            Err(Error::Skip(reason)) => assert!(!reason.is_empty()),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    match GammaGamma::fit(&s) {
+        Ok(fit) => assert!(fit.report.params.values().all(|v| v.is_finite())),
+        Err(Error::Skip(reason)) => assert!(reason.starts_with("gamma-gamma skipped")),
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn invalid_summaries_are_rejected() {
+    let mut s = Summary {
+        user_ids: vec!["a".to_string()],
+        frequency: vec![1.0],
+        recency: vec![5.0],
+        t: vec![3.0],
+        monetary: vec![1.0],
+    };
+    let err = BgNbd::fit(&s).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "invalid input: customer `a`: need frequency >= 0 and 0 <= recency <= age, got frequency 1, recency 5, age 3"
+    );
+    s.t.clear();
+    assert!(matches!(GammaGamma::fit(&s), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn fit_report_serializes() {
+    let s = cdnow_summary();
+    let fit = GammaGamma::fit(&s).unwrap();
+    let json = serde_json::to_value(&fit.report).unwrap();
+    assert_eq!(json["model"], "gamma-gamma");
+    assert_eq!(json["rung"], "default");
+    assert!(json["params"]["p"].as_f64().is_some());
+    assert_eq!(
+        serde_json::to_string(&TimeUnit::Weeks).unwrap(),
+        "\"weeks\""
+    );
+}
+
+#[test]
+fn stats_scratch_print() {
+    let s = cdnow_summary();
+    let bg = BgNbd::fit(&s).unwrap();
+    eprintln!("BG {:?}\n{:?}", bg.model, bg.report);
+    let pa = ParetoNbd::fit(&s).unwrap();
+    eprintln!("PA {:?}\n{:?}", pa.model, pa.report);
+    let gg = GammaGamma::fit(&s).unwrap();
+    eprintln!("GG {:?}\n{:?}", gg.model, gg.report);
+    let expected: f64 = bg
+        .model
+        .expected_purchases_all(&s, 39.0)
+        .unwrap()
+        .iter()
+        .sum();
+    let pexp: f64 = pa
+        .model
+        .expected_purchases_all(&s, 39.0)
+        .unwrap()
+        .iter()
+        .sum();
+    eprintln!("holdout expected bg {expected} pareto {pexp}");
+    let names: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    let rhythm: Vec<(&str, Vec<(i64, f64)>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let first = (i % 5) as i64;
+            (
+                u.as_str(),
+                (0..8).map(|k| (first + 7 * k, 10.0 + i as f64)).collect(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[(i64, f64)])> = rhythm.iter().map(|(u, p)| (*u, p.as_slice())).collect();
+    let s = summarize(&user_rows(&refs), 60 * DAY, TimeUnit::Weeks).unwrap();
+    eprintln!("awk bg {:?}", BgNbd::fit(&s).map(|f| f.report));
+    eprintln!("awk pa {:?}", ParetoNbd::fit(&s).map(|f| f.report));
+    eprintln!("awk gg {:?}", GammaGamma::fit(&s).map(|f| f.report));
+}
