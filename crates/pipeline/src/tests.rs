@@ -123,7 +123,7 @@ fn overrides_set_parameters_and_reject_unknown_stages() {
 fn builtin_profile_pipeline_is_valid() {
     let plan = load_str(Path::new("builtin"), BUILTIN_PROFILE, &[]).unwrap();
     assert_eq!(plan.name, "profile");
-    assert_eq!(plan.stages.len(), 4);
+    assert_eq!(plan.stages.len(), 5);
 }
 
 #[test]
