@@ -327,3 +327,52 @@ fn machine_learning_beats_rules_and_bgnbd_on_the_holdout() {
     }
     assert!(predictions.iter().all(|r| !r["p_purchase"].contains("NaN")));
 }
+
+#[test]
+fn the_cdnow_pipeline_reproduces_the_published_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let runs = dir.path().join("runs");
+    let out = userlens(
+        &[
+            "run",
+            "pipelines/cdnow.toml",
+            "--as-of",
+            "1997-10-01",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--runs",
+            runs.to_str().unwrap(),
+            "-q",
+        ],
+        &repo(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let models: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("models.json")).unwrap()).unwrap();
+    let close = |model: &str, name: &str, published: f64| {
+        let value = models["fits"][model]["params"][name].as_f64().unwrap();
+        assert!(
+            ((value - published) / published).abs() < 0.001,
+            "{model} {name} = {value}, published {published}"
+        );
+    };
+    close("bg/nbd", "r", 0.242595);
+    close("bg/nbd", "alpha", 4.413603);
+    close("bg/nbd", "a", 0.792922);
+    close("bg/nbd", "b", 2.425906);
+    close("gamma-gamma", "p", 6.2496);
+    close("gamma-gamma", "q", 3.7442);
+    close("gamma-gamma", "gamma", 15.4435);
+    let ll = |model: &str| models["fits"][model]["log_likelihood"].as_f64().unwrap();
+    assert!((ll("bg/nbd") + 9582.4292).abs() < 0.01);
+    assert!((ll("pareto/nbd") + 9594.976).abs() < 0.05);
+    let expected: f64 = read_csv(&out_dir.join("user_predictions.csv"))
+        .iter()
+        .map(|r| r["expected_purchases"].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (expected - 1653.0).abs() / 1653.0 < 0.01,
+        "holdout expectation {expected}"
+    );
+}

@@ -88,6 +88,15 @@ pub struct SourceParams {
     /// Inactivity that starts a new session when the source has no session column.
     #[serde(default = "default_session_gap_minutes")]
     pub session_gap_minutes: u32,
+    /// Drop rows identical to an earlier row in every canonical column (counted as
+    /// duplicates). Turn off for exports where identical rows are distinct events,
+    /// such as two purchases of the same value on the same day in a daily ledger.
+    #[serde(default = "default_drop_duplicates")]
+    pub drop_duplicates: bool,
+}
+
+fn default_drop_duplicates() -> bool {
+    true
 }
 
 fn default_time_format() -> String {
@@ -114,6 +123,7 @@ impl SourceParams {
             time_format: default_time_format(),
             max_quarantine_share: default_max_quarantine_share(),
             session_gap_minutes: default_session_gap_minutes(),
+            drop_duplicates: default_drop_duplicates(),
         }
     }
 
@@ -289,9 +299,13 @@ pub fn ingest(source: &Source) -> Result<Ingested> {
     let events = parsed.events;
 
     let before = events.height() as u64;
-    let events = events
-        .unique_stable(None, UniqueKeepStrategy::First, None)
-        .map_err(error::polars("drop duplicate events"))?;
+    let events = if source.params.drop_duplicates {
+        events
+            .unique_stable(None, UniqueKeepStrategy::First, None)
+            .map_err(error::polars("drop duplicate events"))?
+    } else {
+        events
+    };
     let duplicates = before - events.height() as u64;
 
     let gap_micros = i64::from(source.params.session_gap_minutes) * 60 * 1_000_000;

@@ -113,6 +113,9 @@ fn gini(positives: f64, n: f64) -> f64 {
 }
 
 /// Fits one tree; returns it with its raw Gini decrease per feature.
+/// Largest bootstrap sample of one tree.
+const MAX_BAG: usize = 20_000;
+
 fn fit_tree(
     x: &[f64],
     n: usize,
@@ -125,8 +128,14 @@ fn fit_tree(
         return Err(linfa::Error::NotEnoughSamples);
     }
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    // Each tree sees a bootstrap sample of at most MAX_BAG rows: linfa-trees sums
+    // sample weights in f32, and on hundreds of thousands of rows the cancellation
+    // left an empty node that its internal assertion turns into a panic; smaller
+    // bags are also what makes the ensemble fast on large populations.
     let rows: Vec<usize> = if params.trees > 1 {
-        (0..n).map(|_| rng.gen_range(0..n)).collect()
+        (0..n.min(MAX_BAG)).map(|_| rng.gen_range(0..n)).collect()
+    } else if n > MAX_BAG {
+        (0..MAX_BAG).map(|_| rng.gen_range(0..n)).collect()
     } else {
         (0..n).collect()
     };
@@ -157,11 +166,14 @@ fn fit_tree(
     let targets: Array1<usize> = rows.iter().map(|&r| usize::from(y[r])).collect();
     let dataset = Dataset::new(records, targets).with_weights(weights);
     let min_leaf = params.min_leaf as f32;
-    let fitted = DecisionTree::params()
+    let tree_params = DecisionTree::params()
         .max_depth(Some(params.max_depth))
         .min_weight_leaf(min_leaf)
-        .min_weight_split(2.0 * min_leaf)
-        .fit(&dataset)?;
+        .min_weight_split(2.0 * min_leaf);
+    // A last guard: an assertion inside linfa-trees must not take the run down.
+    let fitted =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tree_params.fit(&dataset)))
+            .map_err(|_| linfa::Error::Priors("linfa-trees failed on this data".into()))??;
 
     let mut nodes = Vec::new();
     flatten(fitted.root_node(), &mut nodes);
