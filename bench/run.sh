@@ -13,6 +13,7 @@ cache=bench/cache
 mkdir -p "$cache"
 
 cargo build --locked --profile "$profile" --bin userlens --example polars_floor
+cargo build --locked --profile "$profile" -p userlens-predict --example stats_bench
 bin=target/$profile/userlens
 floor=target/$profile/examples/polars_floor
 
@@ -30,7 +31,10 @@ echo "userlens profile (whole pipeline)"
 rm -rf "$cache/out" "$cache/runs"
 run_json=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q)
 
-python3 - "$floor_json" "$run_json" "$cache/out/run.json" "$rows" "$size" "$profile" <<'PY'
+echo "BG/NBD fit on 1,000,000 simulated customers"
+bgnbd=$(target/$profile/examples/stats_bench 1000000 42 2>&1 | tail -n 3 | tr '\n' ' ')
+
+python3 - "$floor_json" "$run_json" "$cache/out/run.json" "$rows" "$size" "$profile" "$bgnbd" <<'PY'
 import json, platform, subprocess, sys
 floor, run, record = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.load(open(sys.argv[3]))
 rows, size, profile = int(sys.argv[4]), sys.argv[5], sys.argv[6]
@@ -50,7 +54,7 @@ lines = [
 ]
 for stage in record["stages"]:
     lines.append(f"| stage `{stage['name']}` ({stage['uses']}) | {stage['seconds']:.2f} | | {stage.get('peak_rss_mib') or 0:.0f} (so far) |")
-lines += ["", f"userlens / floor: {run['wall_s'] / floor['wall_s']:.2f}x wall time."]
+lines += ["", f"userlens / floor: {run['wall_s'] / floor['wall_s']:.2f}x wall time.", "", f"BG/NBD on 1,000,000 simulated customers (crates/predict/examples/stats_bench.rs): {sys.argv[7].strip()}"]
 text = "\n".join(lines) + "\n"
 print(text)
 open("docs/benchmarks.md", "w").write(text)
