@@ -729,28 +729,24 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
     for s in scored {
         predictor.push(s.predictor.clone());
         target.push(s.target.name());
-        match &s.evaluation {
+        let score = match &s.evaluation {
             Evaluation::Scored(score) => {
                 status.push("scored");
                 reason.push(None);
-                auc.push(Some(score.auc));
-                log_loss.push(Some(score.log_loss));
-                brier.push(Some(score.brier));
-                lift.push(Some(score.lift_top_decile));
-                pos.push(Some(score.positives as u64));
-                neg.push(Some(score.negatives as u64));
+                Some(score)
             }
             Evaluation::Skipped { reason: why } => {
                 status.push("skipped");
                 reason.push(Some(why.clone()));
-                auc.push(None);
-                log_loss.push(None);
-                brier.push(None);
-                lift.push(None);
-                pos.push(None);
-                neg.push(None);
+                None
             }
-        }
+        };
+        auc.push(score.map(|s| s.auc));
+        log_loss.push(score.map(|s| s.log_loss));
+        brier.push(score.map(|s| s.brier));
+        lift.push(score.map(|s| s.lift_top_decile));
+        pos.push(score.map(|s| s.positives as u64));
+        neg.push(score.map(|s| s.negatives as u64));
     }
     let report = DataFrame::new(
         n,
