@@ -269,34 +269,52 @@ fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
 }
 
 /// A count model's expected purchases and P(alive) for every user; users without a
-/// purchase get a new customer's values (no history: x = t_x = T = 0).
+/// purchase get a new customer's values (no history: x = t_x = T = 0). A value the
+/// model cannot compute (a series that does not converge, say) is `None`, never a
+/// stand-in number.
 fn count_predictions<M: PurchaseModel>(
     model: &M,
     summary: &Summary,
     users: &[String],
     horizon: f64,
-) -> (Vec<f64>, Vec<f64>) {
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
     let index: HashMap<&str, usize> = summary
         .user_ids
         .iter()
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
-    let mut expected = Vec::with_capacity(users.len());
-    let mut alive = Vec::with_capacity(users.len());
-    for user in users {
-        let (x, t_x, big_t) = index.get(user.as_str()).map_or((0.0, 0.0, 0.0), |&i| {
-            (summary.frequency[i], summary.recency[i], summary.t[i])
-        });
-        let e = model
-            .expected_purchases(horizon, x, t_x, big_t)
-            .ok()
-            .filter(|v| v.is_finite());
-        let a = model.p_alive(x, t_x, big_t).ok().filter(|v| v.is_finite());
-        expected.push(e.unwrap_or(0.0).max(0.0));
-        alive.push(a.unwrap_or(1.0).clamp(0.0, 1.0));
+    users
+        .iter()
+        .map(|user| {
+            let (x, t_x, big_t) = index.get(user.as_str()).map_or((0.0, 0.0, 0.0), |&i| {
+                (summary.frequency[i], summary.recency[i], summary.t[i])
+            });
+            let expected = model
+                .expected_purchases(horizon, x, t_x, big_t)
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| v.max(0.0));
+            let alive = model
+                .p_alive(x, t_x, big_t)
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| v.clamp(0.0, 1.0));
+            (expected, alive)
+        })
+        .unzip()
+}
+
+/// Every value, or why not: a predictor with holes is skipped, not scored.
+fn complete(values: Vec<Option<f64>>, what: &str) -> std::result::Result<Vec<f64>, String> {
+    let missing = values.iter().filter(|v| v.is_none()).count();
+    if missing > 0 {
+        return Err(format!(
+            "{what} could not be computed for {missing} of {} holdout users",
+            values.len()
+        ));
     }
-    (expected, alive)
+    Ok(values.into_iter().flatten().collect())
 }
 
 /// The statistical models fitted on a summary; each may be skipped with a reason.
@@ -449,13 +467,18 @@ pub fn predict(
                         Ok(fit) => {
                             let (expected, alive) =
                                 count_predictions(&fit.model, summary, &holdout, horizon_units);
-                            let probabilities: Vec<f64> = match target {
-                                Target::Purchase => {
-                                    expected.iter().map(|e| 1.0 - (-e).exp()).collect()
-                                }
-                                Target::Churn => alive.iter().map(|a| 1.0 - a).collect(),
+                            let probabilities = match target {
+                                Target::Purchase => complete(expected, "expected purchases")
+                                    .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
+                                Target::Churn => complete(alive, "P(alive)")
+                                    .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
                             };
-                            scored.push(score(name, target, &probabilities, &y, &gate)?);
+                            match probabilities {
+                                Ok(probabilities) => {
+                                    scored.push(score(name, target, &probabilities, &y, &gate)?)
+                                }
+                                Err(reason) => scored.push(skipped(name, target, reason)),
+                            }
                         }
                         Err(reason) => scored.push(skipped(name, target, reason.clone())),
                     }
@@ -516,13 +539,10 @@ pub fn predict(
     let (mut p_alive, mut expected, mut p_alive_bg, mut clv) = (none(), none(), none(), none());
     if let (Ok(summary), Some(fits)) = (&summary_now, &fits_now) {
         if let Ok(fit) = &fits.bgnbd {
-            let (e, a) = count_predictions(&fit.model, summary, &users, horizon_units);
-            expected = e.into_iter().map(Some).collect();
-            p_alive_bg = a.into_iter().map(Some).collect();
+            (expected, p_alive_bg) = count_predictions(&fit.model, summary, &users, horizon_units);
         }
         if let Ok(fit) = &fits.pareto {
-            let (_, a) = count_predictions(&fit.model, summary, &users, horizon_units);
-            p_alive = a.into_iter().map(Some).collect();
+            (_, p_alive) = count_predictions(&fit.model, summary, &users, horizon_units);
         }
         if let (Ok(bg), Ok(gg)) = (&fits.bgnbd, &fits.gamma) {
             let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
@@ -818,6 +838,18 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_predictor_with_holes_is_skipped_not_scored() {
+        assert_eq!(
+            complete(vec![Some(0.5), Some(0.0)], "expected purchases"),
+            Ok(vec![0.5, 0.0])
+        );
+        assert_eq!(
+            complete(vec![Some(0.5), None, None], "P(alive)"),
+            Err("P(alive) could not be computed for 2 of 3 holdout users".to_string())
+        );
+    }
 
     #[test]
     fn days_to_dates() {

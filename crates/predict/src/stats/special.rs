@@ -64,6 +64,8 @@ pub(crate) fn gauss_legendre() -> &'static [(f64, f64); GL_NODES] {
 /// Most terms a hypergeometric series may take before it is declared divergent for
 /// practical purposes.
 pub(crate) const MAX_SERIES_TERMS: usize = 2_000_000;
+/// Partial sums of [`bg_expectation_core`] are scaled down past this magnitude.
+const RESCALE_ABOVE: f64 = 1e200;
 
 /// The BG/NBD conditional expectation before the P(alive) factor:
 /// `E[Y(t) | alive] = (a+b+x-1)/(a-1) · [1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x;
@@ -102,6 +104,10 @@ pub(crate) fn bg_expectation_core(
     let a_prime = a + b - 1.0 - r;
     let mut term = a_prime * z;
     let mut sum = term;
+    // When a and b are large (a fit near the no-heterogeneity boundary) the terms
+    // grow like (a z)^n / n! far beyond f64 before the tiny (1 - z)^(a-1) scales
+    // them back: keep them rescaled and carry the factor as a logarithm.
+    let mut log_shift = 0.0;
     let mut n = 1usize;
     loop {
         let nf = n as f64;
@@ -116,12 +122,17 @@ pub(crate) fn bg_expectation_core(
         }
         sum += next;
         term = next;
+        if sum.abs() > RESCALE_ABOVE {
+            sum /= RESCALE_ABOVE;
+            term /= RESCALE_ABOVE;
+            log_shift += RESCALE_ABOVE.ln();
+        }
         n += 1;
         if n > MAX_SERIES_TERMS || !sum.is_finite() {
             return None;
         }
     }
-    let scale = ((a - 1.0) * ln_one_minus_z).exp();
+    let scale = ((a - 1.0) * ln_one_minus_z + log_shift).exp();
     let value = -(c * expm1_ratio(a - 1.0, ln_one_minus_z) + scale * sum);
     value.is_finite().then_some(value.max(0.0))
 }
@@ -189,6 +200,21 @@ mod tests {
             assert!(
                 (core - direct).abs() < 1e-9 * direct.abs().max(1.0),
                 "{core} vs {direct}"
+            );
+        }
+    }
+
+    #[test]
+    fn transformed_series_survives_huge_a_and_b() {
+        // A fit on generated data ran to a = 7.1e4, b = 4.1e6 (dropout with almost no
+        // heterogeneity); the unscaled series overflowed there.
+        for &(x, big_t, t) in &[(0.0, 20.0, 4.0), (2.0, 20.0, 4.0), (9.0, 25.0, 8.0)] {
+            let core = bg_expectation_core(0.56, 28.5, 71_253.0, 4.08e6, x, big_t, t)
+                .expect("the series converges");
+            let direct = bg_expectation_direct(0.56, 28.5, 71_253.0, 4.08e6, x, big_t, t);
+            assert!(
+                (core - direct).abs() < 1e-6 * direct.abs(),
+                "x {x}: {core} vs {direct}"
             );
         }
     }
