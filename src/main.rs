@@ -199,6 +199,8 @@ fn main() -> ExitCode {
     init_logging(&cli);
     match execute(&cli) {
         Ok(()) => ExitCode::from(exit_codes::OK as u8),
+        // `userlens runs list | head`: the reader left, which is no failure of ours.
+        Err(failure) if is_broken_pipe(&failure.error) => ExitCode::from(exit_codes::OK as u8),
         Err(failure) => {
             if cli.log_format == LogFormat::Json {
                 let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
@@ -209,6 +211,14 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code as u8)
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(cli: &Cli) {
@@ -274,7 +284,11 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
             let ledger = userlens_pipeline::Ledger::open(&root)?;
             for date in from.iter_days().take_while(|d| d <= to) {
                 if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string())? {
-                    println!("{date}: done already (run {}), skipped", done.run_id);
+                    writeln!(
+                        std::io::stdout(),
+                        "{date}: done already (run {}), skipped",
+                        done.run_id
+                    )?;
                 } else {
                     let args = RunArgs {
                         as_of: Some(date),
@@ -292,7 +306,7 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Report { output_dir } => {
             let path = userlens_pipeline::render_report(output_dir)?;
-            println!("{}", path.display());
+            writeln!(std::io::stdout(), "{}", path.display())?;
             Ok(())
         }
         Command::Runs { command, runs } => {
@@ -451,7 +465,7 @@ fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
     let summary = result?;
     if cli.log_format == LogFormat::Json {
         let line = serde_json::to_string(&summary.record)?;
-        println!("{line}");
+        writeln!(std::io::stdout(), "{line}")?;
     } else {
         print_summary(&summary)?;
     }
@@ -588,14 +602,19 @@ fn generate(
         std::fs::rename(tmp(path), path)
             .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
-    println!(
+    writeln!(
+        std::io::stdout(),
         "wrote {} events of {} users to {}",
         thousands(summary.events),
         thousands(summary.users as u64),
         out.display()
-    );
+    )?;
     for (persona, count) in &summary.per_persona {
-        println!("  {persona}: {} users", thousands(*count as u64));
+        writeln!(
+            std::io::stdout(),
+            "  {persona}: {} users",
+            thousands(*count as u64)
+        )?;
     }
     Ok(())
 }

@@ -302,10 +302,21 @@ fn machine_learning_beats_rules_and_bgnbd_on_the_holdout() {
         row["auc"].parse().unwrap()
     };
     let ml = auc("logistic").max(auc("tree"));
-    let rule = auc("rule:recent_buyer");
+    let rules: Vec<&str> = report
+        .iter()
+        .filter(|r| r["predictor"].starts_with("rule:") && r["target"] == "p_purchase")
+        .map(|r| r["predictor"].as_str())
+        .collect();
+    assert!(!rules.is_empty(), "no rule predicts p_purchase");
+    let rule = rules
+        .iter()
+        .map(|r| auc(r))
+        .fold(f64::NEG_INFINITY, f64::max);
     let statistical = auc("bg/nbd");
-    // Measured when written: logistic 0.836, tree 0.837, BG/NBD 0.753, rule 0.692.
-    assert!(ml > 0.8, "ML AUC {ml:.3}");
+    eprintln!("p_purchase holdout AUC: ML {ml:.3}, best rule {rule:.3}, BG/NBD {statistical:.3}");
+    // Measured on the committed sample: logistic 0.866, tree 0.866, BG/NBD 0.778,
+    // rule 0.744 (seeds 7 and 99 of the same generator: ML 0.887 and 0.883).
+    assert!(ml > 0.85, "ML AUC {ml:.3}");
     assert!(
         ml > rule && ml > statistical,
         "ML {ml:.3}, rule {rule:.3}, BG/NBD {statistical:.3}"
@@ -375,4 +386,23 @@ fn the_cdnow_pipeline_reproduces_the_published_models() {
         (expected - 1653.0).abs() / 1653.0 < 0.01,
         "holdout expectation {expected}"
     );
+}
+
+#[test]
+fn a_reader_that_leaves_early_is_no_failure() {
+    // `userlens generate ... | head -1`: stdout is a pipe whose reader is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["generate", "--users", "20", "--out", "events.csv"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(dir.path().join("events.csv").is_file());
 }
