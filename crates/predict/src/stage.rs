@@ -339,6 +339,14 @@ fn report_json<M>(fit: &std::result::Result<stats::Fit<M>, String>) -> serde_jso
     }
 }
 
+/// Runs `f`, logging how long `what` took (`-vv`).
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let value = f();
+    tracing::debug!("predict: {what} in {:.2} s", start.elapsed().as_secs_f64());
+    value
+}
+
 /// Runs every predictor. `features_cutoff` are the features as of `as_of −
 /// horizon`, `features_now` as of `as_of` (UTC microseconds).
 pub fn predict(
@@ -364,7 +372,7 @@ pub fn predict(
         .collect();
 
     // Labels of the horizon after the cutoff.
-    let targets = ml::targets(events, cutoff, as_of)?;
+    let targets = timed("labels", || ml::targets(events, cutoff, as_of))?;
     let churn = ml::churn_labels(events, cutoff, params.ml.churn_window_days)?;
     let labels_of = |target: Target| -> &DataFrame {
         match target {
@@ -391,8 +399,12 @@ pub fn predict(
     models.insert("cutoff".into(), chrono_date(cutoff).into());
 
     // Statistical models, fitted before the cutoff for scoring.
-    let summary_cutoff = stats::summarize(events, cutoff, p.unit);
-    let fits_cutoff = summary_cutoff.as_ref().ok().map(fit_counts);
+    let summary_cutoff = timed("summary at the cutoff", || {
+        stats::summarize(events, cutoff, p.unit)
+    });
+    let fits_cutoff = timed("count models at the cutoff", || {
+        summary_cutoff.as_ref().ok().map(fit_counts)
+    });
 
     let mut best: BTreeMap<&'static str, (ModelKind, f64)> = BTreeMap::new();
     for target in [Target::Purchase, Target::Churn] {
@@ -432,14 +444,19 @@ pub fn predict(
 
         // ML, on its own stratified holdout (the same users, by construction).
         for kind in &params.ml.models {
-            let backtest = ml::backtest(
-                *kind,
-                features_cutoff,
-                labels,
-                target.label(),
-                &feature_names,
-                &params.ml,
-                seed,
+            let backtest = timed(
+                &format!("{} backtest of {}", kind.name(), target.name()),
+                || {
+                    ml::backtest(
+                        *kind,
+                        features_cutoff,
+                        labels,
+                        target.label(),
+                        &feature_names,
+                        &params.ml,
+                        seed,
+                    )
+                },
             )?;
             if let Evaluation::Scored(s) = &backtest.evaluation {
                 let entry = best
@@ -466,7 +483,9 @@ pub fn predict(
                     match fit {
                         Ok(fit) => {
                             let (expected, alive) =
-                                count_predictions(&fit.model, summary, &holdout, horizon_units);
+                                timed(&format!("{name} on the holdout"), || {
+                                    count_predictions(&fit.model, summary, &holdout, horizon_units)
+                                });
                             let probabilities = match target {
                                 Target::Purchase => complete(expected, "expected purchases")
                                     .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
@@ -533,16 +552,24 @@ pub fn predict(
     // Refit at the as-of date and predict every user.
     let users = user_ids(features_now)?;
     let mut columns: Vec<Column> = vec![Column::new(USER_ID.into(), users.clone())];
-    let summary_now = stats::summarize(events, as_of, p.unit);
-    let fits_now = summary_now.as_ref().ok().map(fit_counts);
+    let summary_now = timed("summary at the as-of date", || {
+        stats::summarize(events, as_of, p.unit)
+    });
+    let fits_now = timed("count models at the as-of date", || {
+        summary_now.as_ref().ok().map(fit_counts)
+    });
     let none = || vec![None::<f64>; users.len()];
     let (mut p_alive, mut expected, mut p_alive_bg, mut clv) = (none(), none(), none(), none());
     if let (Ok(summary), Some(fits)) = (&summary_now, &fits_now) {
         if let Ok(fit) = &fits.bgnbd {
-            (expected, p_alive_bg) = count_predictions(&fit.model, summary, &users, horizon_units);
+            (expected, p_alive_bg) = timed("bg/nbd for every user", || {
+                count_predictions(&fit.model, summary, &users, horizon_units)
+            });
         }
         if let Ok(fit) = &fits.pareto {
-            (_, p_alive) = count_predictions(&fit.model, summary, &users, horizon_units);
+            (_, p_alive) = timed("pareto/nbd for every user", || {
+                count_predictions(&fit.model, summary, &users, horizon_units)
+            });
         }
         if let (Ok(bg), Ok(gg)) = (&fits.bgnbd, &fits.gamma) {
             let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
@@ -626,8 +653,8 @@ pub fn predict(
             }
         }
     };
-    let p_purchase = propensity(Target::Purchase)?;
-    let churn_risk = propensity(Target::Churn)?;
+    let p_purchase = timed("purchase propensity refit", || propensity(Target::Purchase))?;
+    let churn_risk = timed("churn propensity refit", || propensity(Target::Churn))?;
     models.insert("ml".into(), serde_json::Value::Object(ml_models));
 
     let mut predicted_revenue = none();
@@ -670,7 +697,7 @@ pub fn predict(
     let mut user_predictions =
         DataFrame::new(users.len(), columns).map_err(polars_err("build user predictions"))?;
 
-    let segments = segments::score(features_now)?;
+    let segments = timed("segments", || segments::score(features_now))?;
     let segment_columns =
         segments
             .clone()

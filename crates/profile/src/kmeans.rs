@@ -79,6 +79,19 @@ pub(crate) fn fit(x: &Matrix, config: &KMeansConfig, seed: u64) -> Fit {
     })
 }
 
+/// [`fit`] on the rows in `sample` (sorted indices), then Lloyd iterations on every
+/// row from the sample's centres: the restarts, which cost the most, see only the
+/// sample, and the result is still a local optimum of the whole matrix.
+pub(crate) fn fit_on_sample(x: &Matrix, sample: &[usize], config: &KMeansConfig, seed: u64) -> Fit {
+    let d = x.d();
+    let mut rows = Vec::with_capacity(sample.len() * d);
+    for &i in sample {
+        rows.extend_from_slice(x.row(i));
+    }
+    let start = fit(&Matrix::new(sample.len(), d, rows), config, seed);
+    lloyd(x, start.centroids, config)
+}
+
 fn single_run(x: &Matrix, config: &KMeansConfig, seed: u64) -> Fit {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let centers = greedy_plus_plus(x, config.k, &mut rng);

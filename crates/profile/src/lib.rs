@@ -113,6 +113,8 @@ pub struct PersonaModel {
 
 /// Seed stream of the silhouette sample; k-means streams use k itself.
 const SAMPLE_STREAM: u64 = u64::MAX;
+/// Stream of the k-means fit sample.
+const FIT_SAMPLE_STREAM: u64 = u64::MAX - 1;
 
 /// An independent seed for `stream`, mixed with SplitMix64.
 fn derive_seed(seed: u64, stream: u64) -> u64 {
@@ -243,16 +245,24 @@ fn cluster(
     }
     let seed = derive_seed(seed, k as u64);
     let fit = match params.algorithm {
-        Algorithm::KMeans => kmeans::fit(
-            x,
-            &kmeans::KMeansConfig {
+        Algorithm::KMeans => {
+            let config = kmeans::KMeansConfig {
                 k,
                 n_init: params.n_init,
                 max_iter: params.max_iter,
                 tol,
-            },
-            seed,
-        ),
+            };
+            if params.fit_sample > 0 && x.n() > params.fit_sample {
+                let sample = metrics::sample_rows(
+                    x.n(),
+                    params.fit_sample,
+                    derive_seed(seed, FIT_SAMPLE_STREAM),
+                );
+                kmeans::fit_on_sample(x, &sample, &config, seed)
+            } else {
+                kmeans::fit(x, &config, seed)
+            }
+        }
         Algorithm::Gmm => gmm::fit(
             x,
             &gmm::GmmConfig {
@@ -706,6 +716,29 @@ mod tests {
         let c = profile(&reversed, &params, 99).unwrap();
         assert_eq!(bits(&a), bits(&c));
         assert_eq!(a.model, c.model);
+    }
+
+    #[test]
+    fn a_fit_on_a_sample_matches_the_fit_on_everyone() {
+        let (df, truth) = blobs(21);
+        let inertia = |profile: &Profile| -> f64 {
+            let column = profile.k_selection.column("inertia").unwrap();
+            column.f64().unwrap().get(0).unwrap()
+        };
+        let everyone = profile(&df, &fixed(5), 3).unwrap();
+        let sampled = profile(
+            &df,
+            &checked(ProfileParams {
+                k: KChoice::Fixed(5),
+                fit_sample: 120,
+                ..ProfileParams::default()
+            }),
+            3,
+        )
+        .unwrap();
+        assert_eq!(adjusted_rand_index(&truth, &persona_ids(&sampled)), 1.0);
+        let (a, b) = (inertia(&sampled), inertia(&everyone));
+        assert!((a - b).abs() <= 0.01 * b, "sample fit {a}, full fit {b}");
     }
 
     #[test]

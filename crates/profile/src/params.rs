@@ -116,8 +116,13 @@ pub struct ProfileParams {
     pub features: Option<Vec<String>>,
     /// Columns left out of clustering; they are still averaged in the persona table.
     pub exclude: Vec<String>,
-    /// Silhouette is computed on a seeded sample of at most this many users (default 20000).
+    /// Silhouette is computed on a seeded sample of at most this many users (default
+    /// 10000; its cost grows with the square of the sample).
     pub silhouette_sample: usize,
+    /// With more users than this, k-means restarts run on a seeded sample of this many
+    /// users and the best one is then refined on every user (default 50000; 0 = always
+    /// fit on every user). Keeps k selection fast on millions of users.
+    pub fit_sample: usize,
     /// How many distinguishing features make up a persona label (default 2).
     pub label_terms: usize,
 }
@@ -134,7 +139,8 @@ impl Default for ProfileParams {
             tolerance: 1e-4,
             features: None,
             exclude: Vec::new(),
-            silhouette_sample: 20_000,
+            silhouette_sample: 10_000,
+            fit_sample: 50_000,
             label_terms: 2,
         }
     }

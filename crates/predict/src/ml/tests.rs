@@ -1,6 +1,7 @@
 use polars::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use std::collections::BTreeMap;
 
 use super::*;
 use crate::metrics::auc;
@@ -645,4 +646,45 @@ fn logistic_predicts_label_one_whichever_class_is_larger() {
         panic!("not scored");
     };
     assert!(score.auc > 0.8, "{score:?}");
+}
+
+#[test]
+fn logistic_trains_on_a_bounded_sample() {
+    let (features, labels) = synthetic(3000, 5);
+    let capped = MlParams {
+        max_training_rows: 800,
+        ..MlParams::default()
+    }
+    .check()
+    .unwrap();
+    let fit = |params: &CheckedMlParams| {
+        fitted(
+            fit_propensity(
+                ModelKind::Logistic,
+                &features,
+                &labels,
+                "purchased",
+                &names(),
+                params,
+                42,
+            )
+            .unwrap(),
+        )
+    };
+    let sampled = fit(&capped);
+    assert_eq!(sampled.training_users, 800);
+    assert_eq!(fit(&params()).training_users, 3000);
+    // the sample still ranks an independent set well
+    let (test, test_labels) = synthetic(2000, 6);
+    let truth: BTreeMap<String, bool> = strings(&test_labels, "user_id")
+        .into_iter()
+        .zip(bools(&test_labels, "purchased"))
+        .collect();
+    let predicted = sampled.predict(&test).unwrap();
+    let y: Vec<bool> = strings(&predicted, "user_id")
+        .iter()
+        .map(|id| truth[id])
+        .collect();
+    let score = auc(&floats(&predicted, "probability"), &y).unwrap();
+    assert!(score > 0.8, "auc {score}");
 }

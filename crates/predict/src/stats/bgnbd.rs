@@ -306,41 +306,70 @@ pub(crate) fn take2(p: &[f64]) -> [f64; 2] {
 /// with their counts (terms that depend on `x` alone are computed once per value)
 /// and, per customer, the index of its frequency, its recency and its age.
 pub(crate) struct CountData {
+    /// Distinct frequencies.
     pub xs: Vec<f64>,
+    /// Customers per distinct frequency.
     pub counts: Vec<f64>,
+    /// Per distinct history: index into `xs`.
     pub idx: Vec<u32>,
+    /// Per distinct history: recency.
     pub t_x: Vec<f64>,
+    /// Per distinct history: age.
     pub big_t: Vec<f64>,
+    /// Per distinct history: how many customers share it.
+    pub weight: Vec<f64>,
 }
 
 impl CountData {
+    /// Customers with the same (x, t_x, T) share one likelihood term, weighted by
+    /// their number: histories measured in whole days or weeks repeat a lot, so the
+    /// per-customer work (Pareto/NBD's quadrature above all) shrinks several-fold.
     pub fn new(summary: &Summary) -> Self {
         let mut xs = summary.frequency.clone();
         xs.sort_by(f64::total_cmp);
         xs.dedup();
-        let idx: Vec<u32> = summary
-            .frequency
-            .iter()
-            .map(|x| {
-                xs.binary_search_by(|probe| probe.total_cmp(x))
-                    .unwrap_or_default() as u32
-            })
-            .collect();
+        let mut histories: Vec<(f64, f64, f64)> = summary.customers().collect();
+        histories.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.total_cmp(&b.2))
+        });
+        let (mut idx, mut t_x, mut big_t, mut weight) = (vec![], vec![], vec![], vec![]);
         let mut counts = vec![0.0; xs.len()];
-        for &j in &idx {
-            counts[j as usize] += 1.0;
+        let mut previous: Option<(f64, f64, f64)> = None;
+        for history in histories {
+            let j = xs
+                .binary_search_by(|probe| probe.total_cmp(&history.0))
+                .unwrap_or_default();
+            counts[j] += 1.0;
+            if previous.is_some_and(|p| {
+                p.0.total_cmp(&history.0).is_eq()
+                    && p.1.total_cmp(&history.1).is_eq()
+                    && p.2.total_cmp(&history.2).is_eq()
+            }) && let Some(w) = weight.last_mut()
+            {
+                *w += 1.0;
+                continue;
+            }
+            previous = Some(history);
+            idx.push(j as u32);
+            t_x.push(history.1);
+            big_t.push(history.2);
+            weight.push(1.0);
         }
         CountData {
             xs,
             counts,
             idx,
-            t_x: summary.recency.clone(),
-            big_t: summary.t.clone(),
+            t_x,
+            big_t,
+            weight,
         }
     }
 
+    /// Number of customers.
     pub fn n(&self) -> f64 {
-        self.idx.len() as f64
+        self.counts.iter().sum()
     }
 
     /// Observed time per repeat purchase: a scale for α at r = 1.
@@ -401,7 +430,7 @@ impl Objective for BgObjective<'_> {
             let mut acc = [0.0f64; 5];
             for i in range {
                 let j = d.idx[i] as usize;
-                let x = d.xs[j];
+                let (x, w) = (d.xs[j], d.weight[i]);
                 let rx = r + x;
                 let at = alpha + d.big_t[i];
                 let ln_at = at.ln();
@@ -412,15 +441,15 @@ impl Objective for BgObjective<'_> {
                     let a4 = log_a_over[j] - rx * ln_atx;
                     let (ll, w4) = log_add_exp(a3, a4);
                     let w3 = 1.0 - w4;
-                    acc[0] += ll;
-                    acc[1] -= w3 * ln_at + w4 * ln_atx;
-                    acc[2] -= rx * (w3 / at + w4 / atx);
-                    acc[3] += w4 / a;
-                    acc[4] -= w4 * inv_b_x1[j];
+                    acc[0] += w * ll;
+                    acc[1] -= w * (w3 * ln_at + w4 * ln_atx);
+                    acc[2] -= w * rx * (w3 / at + w4 / atx);
+                    acc[3] += w * w4 / a;
+                    acc[4] -= w * w4 * inv_b_x1[j];
                 } else {
-                    acc[0] += a3;
-                    acc[1] -= ln_at;
-                    acc[2] -= rx / at;
+                    acc[0] += w * a3;
+                    acc[1] -= w * ln_at;
+                    acc[2] -= w * rx / at;
                 }
             }
             acc
@@ -462,12 +491,12 @@ impl Objective for NbdObjective<'_> {
         let per_customer = chunked_sum(d.idx.len(), |range| {
             let mut acc = [0.0f64; 3];
             for i in range {
-                let rx = r + d.xs[d.idx[i] as usize];
+                let (rx, w) = (r + d.xs[d.idx[i] as usize], d.weight[i]);
                 let at = alpha + d.big_t[i];
                 let ln_at = at.ln();
-                acc[0] -= rx * ln_at;
-                acc[1] -= ln_at;
-                acc[2] -= rx / at;
+                acc[0] -= w * rx * ln_at;
+                acc[1] -= w * ln_at;
+                acc[2] -= w * rx / at;
             }
             acc
         });

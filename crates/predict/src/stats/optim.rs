@@ -51,6 +51,9 @@ pub(crate) trait Objective: Sync {
 /// Largest |log parameter| accepted: beyond it a parameter has run off towards 0 or
 /// infinity and the model has degenerated.
 const MAX_LOG_PARAM: f64 = 18.0;
+/// A run is abandoned once a parameter passes this |log|: well beyond what is
+/// accepted, so that a line-search probe near the bound does not end a good run.
+const ABANDON_LOG_PARAM: f64 = 18.5;
 /// Gradient norm (per observation, on log-parameters) under which a fit counts as
 /// converged even when the line search stops first.
 const CONVERGED_GRAD: f64 = 1e-5;
@@ -72,6 +75,12 @@ impl Problem<'_> {
             && at.as_slice() == p
         {
             return Ok((*f, g.clone()));
+        }
+        // A parameter this far out will not come back inside the accepted range:
+        // stop the run now rather than creep towards 0 or infinity for hundreds of
+        // iterations (on data without dropout, Pareto/NBD's s does exactly that).
+        if let Some(problem) = degenerate_beyond(self.objective.names(), p, ABANDON_LOG_PARAM) {
+            return Err(argmin::core::Error::msg(problem));
         }
         let (mut f, mut g) = self
             .objective
@@ -297,7 +306,17 @@ pub(crate) fn climb(
     ladder: Vec<Rung>,
 ) -> Result<Accepted, Vec<String>> {
     let mut failures = Vec::new();
+    let mut ran_off = false;
     for rung in ladder {
+        if ran_off && rung.penalty == 0.0 {
+            // The likelihood rises towards a boundary: another start without a
+            // penalty climbs to the same boundary, at the cost of whole runs.
+            failures.push(format!(
+                "{}: skipped, an unpenalised fit runs off from any start",
+                rung.name
+            ));
+            continue;
+        }
         let mut best: Option<(f64, Outcome)> = None;
         let mut rung_notes = Vec::new();
         let starts = match rung.starts {
@@ -318,7 +337,10 @@ pub(crate) fn climb(
                         (None, _, _) => {
                             rung_notes.push("log-likelihood not finite at the optimum".to_string())
                         }
-                        (_, Some(problem), _) => rung_notes.push(problem),
+                        (_, Some(problem), _) => {
+                            ran_off = true;
+                            rung_notes.push(problem)
+                        }
                         (_, None, false) => {
                             rung_notes.push(format!("did not converge: {}", outcome.note))
                         }
@@ -362,8 +384,12 @@ pub(crate) fn climb(
 
 /// Why a parameter vector is degenerate, if it is.
 fn degenerate(names: &[&str], log_params: &[f64]) -> Option<String> {
+    degenerate_beyond(names, log_params, MAX_LOG_PARAM)
+}
+
+fn degenerate_beyond(names: &[&str], log_params: &[f64], bound: f64) -> Option<String> {
     names.iter().zip(log_params).find_map(|(name, p)| {
-        (!p.is_finite() || p.abs() > MAX_LOG_PARAM)
+        (!p.is_finite() || p.abs() > bound)
             .then(|| format!("parameter {name} ran off to {:.3e}", p.exp()))
     })
 }

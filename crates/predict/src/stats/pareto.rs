@@ -295,29 +295,29 @@ impl Objective for ParetoObjective<'_> {
         let per_customer = chunked_sum(d.idx.len(), |range| {
             let mut acc = [0.0f64; 5];
             for i in range {
-                let x = d.xs[d.idx[i] as usize];
+                let (x, w) = (d.xs[d.idx[i] as usize], d.weight[i]);
                 let (t_x, big_t) = (d.t_x[i], d.big_t[i]);
                 let p = r + x;
                 let (ln_at, ln_bt) = ((alpha + big_t).ln(), (beta + big_t).ln());
                 let log_alive = -p * ln_at - s * ln_bt;
                 let int = integral(alpha, beta, p, q, t_x, big_t, true);
                 if int.sums[0] == 0.0 {
-                    acc[0] += log_alive;
-                    acc[1] -= ln_at;
-                    acc[2] -= p / (alpha + big_t);
-                    acc[3] -= ln_bt;
-                    acc[4] -= s / (beta + big_t);
+                    acc[0] += w * log_alive;
+                    acc[1] -= w * ln_at;
+                    acc[2] -= w * p / (alpha + big_t);
+                    acc[3] -= w * ln_bt;
+                    acc[4] -= w * s / (beta + big_t);
                 } else {
                     // A NaN from the quadrature guard makes the value non-finite.
                     let log_dead = ln_s + int.scale + int.sums[0].ln();
                     let (ll, w_dead) = log_add_exp(log_alive, log_dead);
                     let w_alive = (log_alive - ll).exp();
                     let inv = 1.0 / int.sums[0];
-                    acc[0] += ll;
-                    acc[1] -= w_alive * ln_at + w_dead * int.sums[1] * inv;
-                    acc[2] -= w_alive * p / (alpha + big_t) + w_dead * p * int.sums[2] * inv;
-                    acc[3] += -w_alive * ln_bt + w_dead / s - w_dead * int.sums[3] * inv;
-                    acc[4] -= w_alive * s / (beta + big_t) + w_dead * q * int.sums[4] * inv;
+                    acc[0] += w * ll;
+                    acc[1] -= w * (w_alive * ln_at + w_dead * int.sums[1] * inv);
+                    acc[2] -= w * (w_alive * p / (alpha + big_t) + w_dead * p * int.sums[2] * inv);
+                    acc[3] += w * (-w_alive * ln_bt + w_dead / s - w_dead * int.sums[3] * inv);
+                    acc[4] -= w * (w_alive * s / (beta + big_t) + w_dead * q * int.sums[4] * inv);
                 }
             }
             acc
