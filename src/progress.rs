@@ -3,7 +3,9 @@
 
 use std::io::{IsTerminal, Write};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use userlens_pipeline::Progress;
 
 /// How progress and logs are written.
@@ -19,7 +21,14 @@ pub enum LogFormat {
 pub struct Renderer {
     format: LogFormat,
     quiet: bool,
+    bars: Option<MultiProgress>,
     bar: Option<ProgressBar>,
+    /// Bytes bar of the running stage, on a terminal.
+    stage_bar: Option<ProgressBar>,
+    /// When the running stage started, for throughput and ETA off a terminal.
+    stage_started: Instant,
+    /// Last tenth of the work reported off a terminal.
+    reported_tenth: u64,
     total: usize,
 }
 
@@ -29,7 +38,11 @@ impl Renderer {
         Renderer {
             format,
             quiet,
+            bars: None,
             bar: None,
+            stage_bar: None,
+            stage_started: Instant::now(),
+            reported_tenth: 0,
             total: 0,
         }
     }
@@ -38,6 +51,19 @@ impl Renderer {
     pub fn handle(&mut self, event: &Progress) {
         if self.quiet {
             return;
+        }
+        if let Progress::StageAdvanced {
+            index,
+            done,
+            total,
+            unit,
+        } = event
+        {
+            self.advance(*index, *done, *total, unit);
+            return;
+        }
+        if let Some(stage_bar) = self.stage_bar.take() {
+            stage_bar.finish_and_clear();
         }
         if self.format == LogFormat::Json {
             let line = match event {
@@ -77,6 +103,7 @@ impl Renderer {
                 Progress::Warning(message) => {
                     serde_json::json!({"event": "warning", "message": message})
                 }
+                Progress::StageAdvanced { .. } => return,
             };
             eprintln!("{line}");
             return;
@@ -89,7 +116,8 @@ impl Renderer {
             } => {
                 self.total = *stages;
                 if std::io::stderr().is_terminal() {
-                    let bar = ProgressBar::new(*stages as u64);
+                    let bars = MultiProgress::new();
+                    let bar = bars.add(ProgressBar::new(*stages as u64));
                     let style = ProgressStyle::with_template(
                         "{spinner} [{pos}/{len}] {wide_msg} {elapsed}",
                     )
@@ -98,14 +126,19 @@ impl Renderer {
                     bar.enable_steady_tick(std::time::Duration::from_millis(120));
                     bar.println(format!("running {pipeline} ({run_id})"));
                     self.bar = Some(bar);
+                    self.bars = Some(bars);
                 } else {
                     eprintln!("running {pipeline} ({run_id})");
                 }
             }
-            Progress::StageStarted { index, name, uses } => match &self.bar {
-                Some(bar) => bar.set_message(format!("{name} ({uses})")),
-                None => eprintln!("[{}/{}] {name} ({uses})", index + 1, self.total),
-            },
+            Progress::StageStarted { index, name, uses } => {
+                self.stage_started = Instant::now();
+                self.reported_tenth = 0;
+                match &self.bar {
+                    Some(bar) => bar.set_message(format!("{name} ({uses})")),
+                    None => eprintln!("[{}/{}] {name} ({uses})", index + 1, self.total),
+                }
+            }
             Progress::StageFinished {
                 index,
                 name,
@@ -143,8 +176,65 @@ impl Renderer {
                 self.line(line, false);
             }
             Progress::Warning(message) => self.line(format!("warning: {message}"), false),
+            Progress::StageAdvanced { .. } => {}
         }
         let _ = std::io::stderr().flush();
+    }
+
+    /// Within-stage progress: a bytes bar with throughput and ETA on a terminal; off
+    /// it, a line (or JSON object) at every tenth of the work.
+    fn advance(&mut self, index: usize, done: u64, total: u64, unit: &str) {
+        if let Some(bars) = &self.bars {
+            let stage_bar = self.stage_bar.get_or_insert_with(|| {
+                let bar = bars.add(ProgressBar::new(total));
+                let template = if unit == "bytes" {
+                    "  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, ETA {eta}"
+                } else {
+                    "  [{bar:30}] {human_pos}/{human_len} {per_sec}, ETA {eta}"
+                };
+                bar.set_style(
+                    ProgressStyle::with_template(template)
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                bar
+            });
+            stage_bar.set_length(total);
+            stage_bar.set_position(done);
+            return;
+        }
+        let tenth = done.saturating_mul(10) / total.max(1);
+        if tenth <= self.reported_tenth {
+            return;
+        }
+        self.reported_tenth = tenth;
+        let seconds = self.stage_started.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / seconds;
+        let eta = if rate > 0.0 {
+            total.saturating_sub(done) as f64 / rate
+        } else {
+            0.0
+        };
+        if self.format == LogFormat::Json {
+            let line = serde_json::json!({"event": "stage_progress", "index": index, "done": done, "total": total, "unit": unit, "per_second": rate.round(), "eta_seconds": (eta * 10.0).round() / 10.0});
+            eprintln!("{line}");
+        } else if unit == "bytes" {
+            eprintln!(
+                "  {:.0}% ({} of {} MiB, {:.1} MiB/s, ETA {eta:.0}s)",
+                100.0 * done as f64 / total.max(1) as f64,
+                thousands(done >> 20),
+                thousands(total >> 20),
+                rate / f64::from(1u32 << 20)
+            );
+        } else {
+            eprintln!(
+                "  {:.0}% ({} of {} {unit}, {:.0}/s, ETA {eta:.0}s)",
+                100.0 * done as f64 / total.max(1) as f64,
+                thousands(done),
+                thousands(total),
+                rate
+            );
+        }
     }
 
     fn line(&self, line: String, step: bool) {
@@ -161,6 +251,9 @@ impl Renderer {
 
     /// Clears the bar.
     pub fn finish(&mut self) {
+        if let Some(stage_bar) = self.stage_bar.take() {
+            stage_bar.finish_and_clear();
+        }
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -406,3 +406,49 @@ fn a_reader_that_leaves_early_is_no_failure() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(dir.path().join("events.csv").is_file());
 }
+
+#[test]
+fn json_logs_report_ingest_progress_with_throughput_and_eta() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 300, 4);
+    let out = userlens(
+        &[
+            "profile",
+            "events.csv",
+            "--out",
+            "report",
+            "--runs",
+            "runs",
+            "--log-format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let size = std::fs::metadata(dir.path().join("events.csv"))
+        .unwrap()
+        .len();
+    let events: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let progress: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "stage_progress")
+        .collect();
+    let last = progress.last().expect("a stage_progress event");
+    assert_eq!(last["index"], 0);
+    assert_eq!(last["unit"], "bytes");
+    assert_eq!(last["done"], size);
+    assert_eq!(last["total"], size);
+    assert!(last["per_second"].as_f64().unwrap() > 0.0, "{last}");
+    assert!(last["eta_seconds"].as_f64().is_some(), "{last}");
+    // progress comes between the stage's start and its end
+    let position = |kind: &str| events.iter().position(|e| e["event"] == kind).unwrap();
+    let first_progress = events
+        .iter()
+        .position(|e| e["event"] == "stage_progress")
+        .unwrap();
+    assert!(position("stage_started") < first_progress);
+    assert!(first_progress < position("stage_finished"));
+}

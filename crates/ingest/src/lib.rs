@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use userlens_model::columns;
 
 pub use error::{Error, Result};
-pub use read::read_table;
+pub use read::{OnProgress, read_table};
 use time::TimeFormat;
 
 /// File layouts a source can have.
@@ -291,8 +291,14 @@ pub struct Ingested {
 
 /// Reads, validates, de-duplicates and sessionizes a source.
 pub fn ingest(source: &Source) -> Result<Ingested> {
+    ingest_with_progress(source, &mut |_, _| {})
+}
+
+/// [`ingest`], calling `on_progress(bytes read, file size)` every few megabytes while
+/// a CSV or text file is read (Parquet is read in one go).
+pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Result<Ingested> {
     let file_info = fingerprint(source.path())?;
-    let parsed = read::read_source(source)?;
+    let parsed = read::read_source(source, on_progress)?;
     let read = parsed.read;
     let quarantined = parsed.quarantine.height() as u64;
     let has_session = parsed.has_session;

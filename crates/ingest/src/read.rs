@@ -301,13 +301,50 @@ fn truncate(text: &str) -> &str {
     &text[..cut]
 }
 
-/// Opens a file, transparently decompressing gzip (detected by its magic bytes).
-fn open(path: &Path) -> Result<Box<dyn Read>> {
+/// Called with (bytes read so far, file size) as a file is read.
+pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Bytes between two progress reports.
+const REPORT_EVERY: u64 = 8 << 20;
+
+/// A reader that reports how far into the file it is.
+struct Counted<'a, R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    next_report: u64,
+    on_progress: OnProgress<'a>,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done >= self.next_report || n == 0 {
+            (self.on_progress)(self.done, self.total.max(self.done));
+            self.next_report = self.done + REPORT_EVERY;
+        }
+        Ok(n)
+    }
+}
+
+/// Opens a file, transparently decompressing gzip (detected by its magic bytes);
+/// progress counts bytes of the file itself, so compressed files report truly.
+fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Box<dyn Read + 'a>> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let file = File::open(path).map_err(io)?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let counted = Counted {
+        inner: file,
+        done: 0,
+        total,
+        next_report: 0,
+        on_progress,
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, counted);
     let magic = reader.fill_buf().map_err(io)?;
     if magic.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(
@@ -319,10 +356,10 @@ fn open(path: &Path) -> Result<Box<dyn Read>> {
     }
 }
 
-pub(crate) fn read_source(source: &Source) -> Result<Parsed> {
+pub(crate) fn read_source(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
     match source.format {
-        SourceFormat::Csv => read_csv(source),
-        SourceFormat::Text => read_text(source),
+        SourceFormat::Csv => read_csv(source, on_progress),
+        SourceFormat::Text => read_text(source, on_progress),
         SourceFormat::Parquet => read_parquet(source),
     }
 }
@@ -335,7 +372,7 @@ fn header_names(source: &Source, first: Option<Vec<String>>, width: usize) -> Ve
     }
 }
 
-fn read_csv(source: &Source) -> Result<Parsed> {
+fn read_csv(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
     let path = source.path();
     let io = |e: csv::Error| match e.into_kind() {
         csv::ErrorKind::Io(source) => Error::Io {
@@ -351,7 +388,7 @@ fn read_csv(source: &Source) -> Result<Parsed> {
         .has_headers(false)
         .flexible(true)
         .delimiter(source.delimiter)
-        .from_reader(open(path)?);
+        .from_reader(open(path, on_progress)?);
     let mut record = csv::ByteRecord::new();
     let mut first = None;
     let has_first = reader.read_byte_record(&mut record).map_err(io)?;
@@ -387,13 +424,13 @@ fn read_csv(source: &Source) -> Result<Parsed> {
     sink.finish()
 }
 
-fn read_text(source: &Source) -> Result<Parsed> {
+fn read_text(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
     let path = source.path();
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = BufReader::new(open(path)?);
+    let mut reader = BufReader::new(open(path, on_progress)?);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     let mut sink: Option<Sink> = None;

@@ -93,6 +93,17 @@ pub enum Progress {
         /// Why the previous attempt failed.
         error: String,
     },
+    /// A long stage moved on: `done` of `total` units (bytes of input for ingest).
+    StageAdvanced {
+        /// 0-based position.
+        index: usize,
+        /// Work done so far.
+        done: u64,
+        /// All the work (never below `done`).
+        total: u64,
+        /// What is counted, e.g. "bytes".
+        unit: &'static str,
+    },
     /// Something the operator should know.
     Warning(String),
 }
@@ -593,7 +604,7 @@ pub fn run(
                 let mut attempt = 1;
                 loop {
                     record.attempts = attempt;
-                    match run_stage(&mut ctx, stage, &outputs) {
+                    match run_stage(&mut ctx, stage, &outputs, index, progress) {
                         Ok((mut tables, meta)) => {
                             let hash = save_stage(&stage_dir, &mut tables, &meta, &staging)?;
                             break Ok((tables, meta, stage_dir.clone(), hash));
@@ -1042,13 +1053,24 @@ fn run_stage(
     ctx: &mut Context<'_>,
     stage: &PlannedStage,
     outputs: &[Tables],
+    index: usize,
+    progress: &mut dyn FnMut(&Progress),
 ) -> std::result::Result<(Tables, StageMeta), StageError> {
     let inputs = inputs_of(stage, outputs);
     let mut tables = Tables::new();
     let mut meta = StageMeta::default();
     match &stage.kind {
         StageKind::Ingest(source) => {
-            let ingested = userlens_ingest::ingest(source).map_err(|e| match e {
+            let mut on_progress = |done, total| {
+                progress(&Progress::StageAdvanced {
+                    index,
+                    done,
+                    total,
+                    unit: "bytes",
+                })
+            };
+            let ingested = userlens_ingest::ingest_with_progress(source, &mut on_progress);
+            let ingested = ingested.map_err(|e| match e {
                 userlens_ingest::Error::MissingColumn { .. }
                 | userlens_ingest::Error::MissingRequired { .. }
                 | userlens_ingest::Error::Empty { .. } => StageError::Refused(Box::new(e)),
