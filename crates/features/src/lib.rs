@@ -181,13 +181,101 @@ fn top_categories(events: &LazyFrame, top: usize) -> Result<Vec<String>> {
 
 /// Builds one row per user from the events before `as_of` (UTC microseconds),
 /// sorted by `user_id`, and joins the users table when given.
+///
+/// Events sorted by user (as ingest leaves them) are processed in parts of about
+/// [`PART_ROWS`] events that never split a user, so the memory the query needs on
+/// top of the events stays bounded however many there are; every feature is per
+/// user, and the one global input, the most common categories, is counted first.
 pub fn build(
     events: &DataFrame,
     as_of: i64,
     users: Option<&DataFrame>,
     params: &CheckedFeatureParams,
 ) -> Result<DataFrame> {
-    let as_of_micros = as_of;
+    build_in_parts(events, as_of, users, params, PART_ROWS)
+}
+
+fn build_in_parts(
+    events: &DataFrame,
+    as_of: i64,
+    users: Option<&DataFrame>,
+    params: &CheckedFeatureParams,
+    part_rows: usize,
+) -> Result<DataFrame> {
+    let top = if params.has(FeatureFamily::Categories) {
+        let before = events
+            .clone()
+            .lazy()
+            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)));
+        top_categories(&before, params.top_categories)?
+    } else {
+        Vec::new()
+    };
+    let mut features: Option<DataFrame> = None;
+    for part in user_parts(events, part_rows)? {
+        let slice = events.slice(part.start as i64, part.end - part.start);
+        let built = build_part(&slice, as_of, &top, params)?;
+        features = Some(match features {
+            None => built,
+            Some(mut all) => {
+                all.vstack_mut(&built)
+                    .map_err(polars_err("combine per-user features"))?;
+                all
+            }
+        });
+    }
+    let Some(mut features) = features else {
+        return Err(polars_err("compute per-user features")(
+            PolarsError::NoData("no part of the events was processed".into()),
+        ));
+    };
+    features.rechunk_mut();
+    if let Some(users) = users {
+        features = join_users(features, users, as_of)?;
+    }
+    Ok(features)
+}
+
+/// Events per part in [`build`].
+pub const PART_ROWS: usize = 1 << 21;
+
+/// Row ranges of at most about `max_rows` events that never split a user; one range
+/// over everything when the events are not sorted by `user_id`.
+fn user_parts(events: &DataFrame, max_rows: usize) -> Result<Vec<std::ops::Range<usize>>> {
+    let n = events.height();
+    if n <= max_rows {
+        return Ok(vec![0..n]);
+    }
+    let ids = events
+        .column(USER_ID)
+        .and_then(|c| c.str().cloned())
+        .map_err(polars_err("read user ids"))?;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut previous: Option<&str> = None;
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            if id < previous {
+                return Ok(vec![0..n]);
+            }
+            if i - start >= max_rows && id != previous {
+                parts.push(start..i);
+                start = i;
+            }
+        }
+        previous = id;
+    }
+    parts.push(start..n);
+    Ok(parts)
+}
+
+/// The features of one part of the events (whole users), without the users table.
+fn build_part(
+    events: &DataFrame,
+    as_of: i64,
+    top: &[String],
+    params: &CheckedFeatureParams,
+) -> Result<DataFrame> {
     let t = || col("__t");
     let base = events
         .clone()
@@ -281,8 +369,8 @@ pub fn build(
         );
         aggs.push(col(CATEGORY).is_not_null().sum().alias("__categorised"));
         out.push(col("category_count"));
-        for category in top_categories(&base, params.top_categories)? {
-            let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(&category));
+        for category in top {
+            let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(category));
             aggs.push(col(CATEGORY).eq(lit(category.as_str())).sum().alias(&name));
             out.push(
                 ratio(col(&name), col("__categorised"))
@@ -372,15 +460,11 @@ pub fn build(
     for join in joins {
         per_user = per_user.left_join(join, col(USER_ID), col(USER_ID));
     }
-    let mut features = per_user
+    per_user
         .select(out)
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()
-        .map_err(polars_err("compute per-user features"))?;
-    if let Some(users) = users {
-        features = join_users(features, users, as_of_micros)?;
-    }
-    Ok(features)
+        .map_err(polars_err("compute per-user features"))
 }
 
 /// Letters, digits and `_` only, so category names make safe column names.

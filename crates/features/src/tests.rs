@@ -255,3 +255,60 @@ fn check_rejects_bad_params() {
     let err = toml::from_str::<FeatureParams>(r#"families = ["rfn"]"#).unwrap_err();
     assert!(err.to_string().contains("unknown variant `rfn`"), "{err}");
 }
+
+/// `copies` users like each user of [`events`], sorted by user and time.
+fn many_users(copies: usize) -> DataFrame {
+    let one = events();
+    let mut all: Option<DataFrame> = None;
+    for copy in 0..copies {
+        let mut part = one.clone();
+        let ids: Vec<String> = part
+            .column("user_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|id| format!("{}{copy:03}", id.unwrap()))
+            .collect();
+        part.with_column(Column::new("user_id".into(), ids))
+            .unwrap();
+        all = Some(match all {
+            None => part,
+            Some(mut acc) => {
+                acc.vstack_mut(&part).unwrap();
+                acc
+            }
+        });
+    }
+    all.unwrap()
+        .sort(["user_id", "event_time"], SortMultipleOptions::default())
+        .unwrap()
+}
+
+#[test]
+fn building_in_parts_gives_the_same_table() {
+    let params = FeatureParams::default().check().unwrap();
+    let events = many_users(30);
+    let as_of = at(10, 0, 0);
+    let whole = build_in_parts(&events, as_of, None, &params, usize::MAX).unwrap();
+    assert_eq!(whole.height(), 60);
+    let parts = user_parts(&events, 7).unwrap();
+    assert!(parts.len() > 5, "{parts:?}");
+    let ids = events.column("user_id").unwrap().str().unwrap().clone();
+    for part in &parts[1..] {
+        // a part never starts in the middle of a user
+        assert_ne!(ids.get(part.start), ids.get(part.start - 1));
+    }
+    let in_parts = build_in_parts(&events, as_of, None, &params, 7).unwrap();
+    assert!(whole.equals_missing(&in_parts), "{whole:?}\n{in_parts:?}");
+    // unsorted events are built in one part, with the same result
+    let shuffled = events
+        .sort(["event_time"], SortMultipleOptions::default())
+        .unwrap();
+    assert_eq!(
+        user_parts(&shuffled, 7).unwrap(),
+        vec![0..shuffled.height()]
+    );
+    let unsorted = build_in_parts(&shuffled, as_of, None, &params, 7).unwrap();
+    assert!(whole.equals_missing(&unsorted));
+}

@@ -305,17 +305,14 @@ pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Res
     let events = parsed.events;
 
     let before = events.height() as u64;
-    let events = if source.params.drop_duplicates {
-        events
-            .unique_stable(None, UniqueKeepStrategy::First, None)
-            .map_err(error::polars("drop duplicate events"))?
-    } else {
-        events
-    };
-    let duplicates = before - events.height() as u64;
-
     let gap_micros = i64::from(source.params.session_gap_minutes) * 60 * 1_000_000;
-    let events = finish_events(events, has_session, gap_micros)?;
+    let events = finish_events(
+        events,
+        has_session,
+        gap_micros,
+        source.params.drop_duplicates,
+    )?;
+    let duplicates = before - events.height() as u64;
     let stats = IngestStats {
         read,
         kept: events.height() as u64,
@@ -330,14 +327,30 @@ pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Res
     })
 }
 
-/// Sorts by user and time and, when the source has no sessions, makes them: a new
-/// session starts at a user's first event and after every gap longer than `gap`.
-fn finish_events(events: DataFrame, has_session: bool, gap_micros: i64) -> Result<DataFrame> {
+/// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
+/// and, when the source has no sessions, makes them: a new session starts at a
+/// user's first event and after every gap longer than `gap`.
+///
+/// Duplicates are found without a hash table over all rows: the sort's last key is
+/// the row hash the reader computed, so equal rows end up next to each other, and a
+/// row is dropped only when every column equals the row before it.
+fn finish_events(
+    events: DataFrame,
+    has_session: bool,
+    gap_micros: i64,
+    drop_duplicates: bool,
+) -> Result<DataFrame> {
     use columns::*;
-    let sorted = events.lazy().sort(
-        [USER_ID, EVENT_TIME],
-        SortMultipleOptions::default().with_maintain_order(true),
-    );
+    let mut sorted = events
+        .sort(
+            [USER_ID, EVENT_TIME, read::ROW_HASH],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .map_err(error::polars("sort events"))?;
+    if drop_duplicates {
+        sorted = drop_adjacent_duplicates(sorted)?;
+    }
+    let sorted = sorted.lazy();
     let with_sessions = if has_session {
         sorted
     } else {
@@ -372,6 +385,34 @@ fn finish_events(events: DataFrame, has_session: bool, gap_micros: i64) -> Resul
         .select(EVENT_COLUMNS.map(col))
         .collect()
         .map_err(error::polars("sort and sessionize events"))
+}
+
+/// Drops every row equal (nulls equal) to the row before it in all columns.
+fn drop_adjacent_duplicates(events: DataFrame) -> Result<DataFrame> {
+    let action = "drop duplicate events";
+    let mut same: Option<BooleanChunked> = None;
+    // Column by column, so that only one shifted copy is alive at a time.
+    for column in events.columns() {
+        let series = column.as_materialized_series();
+        let equal = series
+            .equal_missing(&series.shift(1))
+            .map_err(error::polars(action))?;
+        same = Some(match same {
+            None => equal,
+            Some(all) => &all & &equal,
+        });
+    }
+    let Some(same) = same else {
+        return Ok(events);
+    };
+    // The first row has no predecessor (its shifted values are null).
+    let duplicate = same
+        .fill_null_with_values(false)
+        .map_err(error::polars(action))?;
+    if !duplicate.any() {
+        return Ok(events);
+    }
+    events.filter(&!duplicate).map_err(error::polars(action))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! which a columnar reader cannot tell us.
 
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -92,6 +93,8 @@ struct Sink<'a> {
     header_bytes: Vec<Vec<u8>>,
     strings: [StringChunkedBuilder; N],
     times: Vec<i64>,
+    /// Hash of every kept row's values: equal rows sort next to each other.
+    hashes: Vec<u64>,
     amounts: Vec<Option<f64>>,
     ratings: Vec<Option<f64>>,
     read: u64,
@@ -113,6 +116,7 @@ impl<'a> Sink<'a> {
                 StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), 1024)
             }),
             times: Vec::new(),
+            hashes: Vec::new(),
             amounts: Vec::new(),
             ratings: Vec::new(),
             read: 0,
@@ -241,12 +245,20 @@ impl<'a> Sink<'a> {
             .get(event_type)
             .map_or(event_type, String::as_str);
         values[TYPE] = Some(event_type);
+        let mut hasher = std::hash::DefaultHasher::new();
         for (i, value) in values.iter().enumerate() {
             if matches!(i, TIME | AMOUNT | RATING) {
                 continue;
             }
+            value.hash(&mut hasher);
             self.strings[i].append_option(*value);
         }
+        micros.hash(&mut hasher);
+        // +0.0 for -0.0, which compares equal
+        numbers
+            .map(|n| n.map(|v| (v + 0.0).to_bits()))
+            .hash(&mut hasher);
+        self.hashes.push(hasher.finish());
         self.times.push(micros);
         self.amounts.push(numbers[0]);
         self.ratings.push(numbers[1]);
@@ -269,6 +281,7 @@ impl<'a> Sink<'a> {
             query.finish().into_column(),
             Column::new(columns::AMOUNT.into(), self.amounts),
             Column::new(columns::RATING.into(), self.ratings),
+            Column::new(ROW_HASH.into(), self.hashes),
         ];
         let events =
             DataFrame::new(height, cols).map_err(error::polars("build the event table"))?;
@@ -300,6 +313,9 @@ fn truncate(text: &str) -> &str {
     }
     &text[..cut]
 }
+
+/// Column of the row hashes that [`Sink`] adds to the events; dropped by the caller.
+pub(crate) const ROW_HASH: &str = "__row_hash";
 
 /// Called with (bytes read so far, file size) as a file is read.
 pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);

@@ -303,3 +303,46 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn drops_interleaved_duplicates_and_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    // Same user and second: A, B, A again, B with -0 for 0, and C that differs from A
+    // only in its amount; the repeated A and the -0 B are the duplicates.
+    let data = b"user_id,event_time,event_type,amount\n\
+        u1,2026-01-02 10:00:00,purchase,5\n\
+        u1,2026-01-02 10:00:00,purchase,0\n\
+        u1,2026-01-02 10:00:00,purchase,5\n\
+        u1,2026-01-02 10:00:00,purchase,-0\n\
+        u1,2026-01-02 10:00:00,purchase,5.5\n\
+        u0,2026-01-02 09:00:00,view,\n";
+    let path = write(&dir, "dups.csv", data);
+    let source = SourceParams::canonical(&path).check().unwrap();
+    let out = ingest(&source).unwrap();
+    assert_eq!(out.stats.read, 6);
+    assert_eq!(out.stats.duplicates, 2);
+    assert_eq!(out.stats.kept, 4);
+    let amounts: Vec<Option<f64>> = out
+        .events
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    let mut u1: Vec<f64> = amounts[1..].iter().map(|a| a.unwrap()).collect();
+    u1.sort_by(f64::total_cmp);
+    assert_eq!(amounts[0], None);
+    assert_eq!(u1, vec![0.0, 5.0, 5.5]);
+    // kept as read when asked
+    let mut params = SourceParams::canonical(&path);
+    params.drop_duplicates = false;
+    let all = ingest(&params.check().unwrap()).unwrap();
+    assert_eq!((all.stats.kept, all.stats.duplicates), (6, 0));
+    assert!(
+        !all.events
+            .get_column_names()
+            .iter()
+            .any(|c| c.starts_with("__"))
+    );
+}
