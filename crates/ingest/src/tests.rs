@@ -24,6 +24,11 @@ fn quarantine_rows(out: &Ingested) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+fn amounts(out: &Ingested) -> Vec<Option<f64>> {
+    let column = out.events.column("amount").unwrap();
+    column.f64().unwrap().iter().collect()
+}
+
 #[test]
 fn keeps_good_rows_and_quarantines_each_bad_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,15 +132,7 @@ fn reads_whitespace_aligned_text_with_crlf_and_constants() {
         .flatten()
         .collect();
     assert_eq!(users, ["00004", "00004", "00021"], "leading zeros stay");
-    let amounts: Vec<_> = out
-        .events
-        .column("amount")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .flatten()
-        .collect();
+    let amounts: Vec<f64> = amounts(&out).into_iter().flatten().collect();
     assert_eq!(amounts, [29.33, 29.73, 63.34]);
     let types = out
         .events
@@ -322,14 +319,7 @@ fn drops_interleaved_duplicates_and_only_those() {
     assert_eq!(out.stats.read, 6);
     assert_eq!(out.stats.duplicates, 2);
     assert_eq!(out.stats.kept, 4);
-    let amounts: Vec<Option<f64>> = out
-        .events
-        .column("amount")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .collect();
+    let amounts = amounts(&out);
     let mut u1: Vec<f64> = amounts[1..].iter().map(|a| a.unwrap()).collect();
     u1.sort_by(f64::total_cmp);
     assert_eq!(amounts[0], None);

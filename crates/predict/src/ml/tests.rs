@@ -95,6 +95,27 @@ fn fitted(fit: Fit) -> Propensity {
     }
 }
 
+/// A logistic propensity for `purchased`, fitted on every user.
+fn fit_logistic(
+    features: &DataFrame,
+    labels: &DataFrame,
+    params: &CheckedMlParams,
+    seed: u64,
+) -> Propensity {
+    fitted(
+        fit_propensity(
+            ModelKind::Logistic,
+            features,
+            labels,
+            "purchased",
+            &names(),
+            params,
+            seed,
+        )
+        .unwrap(),
+    )
+}
+
 #[test]
 fn both_models_rank_a_holdout_well() {
     let (features, labels) = synthetic(4000, 7);
@@ -174,21 +195,7 @@ fn fits_repeat_exactly_for_a_seed() {
     let first = run(5);
     assert_eq!(first, run(5));
     assert_ne!(first, run(6));
-    let logistic = || {
-        fitted(
-            fit_propensity(
-                ModelKind::Logistic,
-                &features,
-                &labels,
-                "purchased",
-                &names(),
-                &params(),
-                5,
-            )
-            .unwrap(),
-        )
-        .summary()
-    };
+    let logistic = || fit_logistic(&features, &labels, &params(), 5).summary();
     assert_eq!(logistic(), logistic());
 }
 
@@ -657,20 +664,7 @@ fn logistic_trains_on_a_bounded_sample() {
     }
     .check()
     .unwrap();
-    let fit = |params: &CheckedMlParams| {
-        fitted(
-            fit_propensity(
-                ModelKind::Logistic,
-                &features,
-                &labels,
-                "purchased",
-                &names(),
-                params,
-                42,
-            )
-            .unwrap(),
-        )
-    };
+    let fit = |params: &CheckedMlParams| fit_logistic(&features, &labels, params, 42);
     let sampled = fit(&capped);
     assert_eq!(sampled.training_users, 800);
     assert_eq!(fit(&params()).training_users, 3000);
