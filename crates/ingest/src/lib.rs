@@ -298,7 +298,12 @@ pub fn ingest(source: &Source) -> Result<Ingested> {
 /// a CSV or text file is read (Parquet is read in one go).
 pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Result<Ingested> {
     let file_info = fingerprint(source.path())?;
+    let started = std::time::Instant::now();
     let parsed = read::read_source(source, on_progress)?;
+    tracing::debug!(
+        "ingest: read and checked in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let read = parsed.read;
     let quarantined = parsed.quarantine.height() as u64;
     let has_session = parsed.has_session;
@@ -341,14 +346,20 @@ fn finish_events(
     drop_duplicates: bool,
 ) -> Result<DataFrame> {
     use columns::*;
+    let started = std::time::Instant::now();
     let mut sorted = events
         .sort(
             [USER_ID, EVENT_TIME, read::ROW_HASH],
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .map_err(error::polars("sort events"))?;
+    tracing::debug!("ingest: sorted in {:.2} s", started.elapsed().as_secs_f64());
     if drop_duplicates {
         sorted = drop_adjacent_duplicates(sorted)?;
+        tracing::debug!(
+            "ingest: duplicates dropped by {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let sorted = sorted.lazy();
     let with_sessions = if has_session {

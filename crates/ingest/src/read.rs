@@ -317,6 +317,80 @@ fn truncate(text: &str) -> &str {
 /// Column of the row hashes that [`Sink`] adds to the events; dropped by the caller.
 pub(crate) const ROW_HASH: &str = "__row_hash";
 
+/// Line numbers of records by their start byte. The csv crate's own
+/// `Position::line` is one short for every record after a CRLF line end, so the
+/// reader counts line ends itself: [`LineEnds`] notes where every `\n` is as bytes
+/// stream past, and [`Lines::at`] counts those before a record.
+#[derive(Clone, Default)]
+struct Lines {
+    ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+    before: u64,
+}
+
+impl Lines {
+    /// Line number (from 1) of the record that starts at `byte`. Records come in
+    /// order, so line ends already passed are dropped. After a `\r\n` the csv
+    /// crate puts the next record's start on the `\n`, which ends the line before.
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut ends = self.ends.borrow_mut();
+        while ends.front().is_some_and(|&end| end <= byte) {
+            ends.pop_front();
+            self.before += 1;
+        }
+        self.before + 1
+    }
+}
+
+/// A reader that notes the offset of every line end for [`Lines`]: each `\n`, and
+/// each `\r` not followed by `\n` (old Mac files; the csv crate splits on it too).
+struct LineEnds<R> {
+    inner: R,
+    offset: u64,
+    lines: Lines,
+    /// A `\r` that ended the last read: a line end unless a `\n` comes next.
+    pending_cr: Option<u64>,
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let bytes = &buf[..n];
+        let mut ends = self.lines.ends.borrow_mut();
+        if let Some(cr) = self.pending_cr.take()
+            && bytes.first() != Some(&b'\n')
+        {
+            ends.push_back(cr);
+        }
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            if bytes[i] == b'\n' {
+                ends.push_back(self.offset + i as u64);
+            } else if i + 1 == n {
+                self.pending_cr = Some(self.offset + i as u64);
+            } else if bytes[i + 1] != b'\n' {
+                ends.push_back(self.offset + i as u64);
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// A CSV reader over `inner` and the line numbers of its records.
+fn csv_reader<R: Read>(source: &Source, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
+    let lines = Lines::default();
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(source.delimiter)
+        .from_reader(LineEnds {
+            inner,
+            offset: 0,
+            lines: lines.clone(),
+            pending_cr: None,
+        });
+    (reader, lines)
+}
+
 /// Called with (bytes read so far, file size) as a file is read.
 pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -389,6 +463,15 @@ fn header_names(source: &Source, first: Option<Vec<String>>, width: usize) -> Ve
 }
 
 fn read_csv(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
+    read_csv_with(source, on_progress, PARALLEL_MIN_BYTES)
+}
+
+/// [`read_csv`], reading files of at least `parallel_min_bytes` on several threads.
+pub(crate) fn read_csv_with(
+    source: &Source,
+    on_progress: OnProgress<'_>,
+    parallel_min_bytes: u64,
+) -> Result<Parsed> {
     let path = source.path();
     let io = |e: csv::Error| match e.into_kind() {
         csv::ErrorKind::Io(source) => Error::Io {
@@ -400,11 +483,7 @@ fn read_csv(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
             source: std::io::Error::other(format!("{other:?}")),
         },
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(source.delimiter)
-        .from_reader(open(path, on_progress)?);
+    let (mut reader, mut lines) = csv_reader(source, open(path, on_progress)?);
     let mut record = csv::ByteRecord::new();
     let mut first = None;
     let has_first = reader.read_byte_record(&mut record).map_err(io)?;
@@ -426,18 +505,221 @@ fn read_csv(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
     let width = first.as_ref().map_or(record.len(), Vec::len);
     let header = header_names(source, first, width);
     let slots = resolve(source, &header)?;
+    let parts = if source.header {
+        split_for_threads(path, reader.position().byte(), parallel_min_bytes)?
+    } else {
+        None
+    };
+    if let Some(parts) = parts {
+        drop(reader);
+        return read_csv_parts(source, &header, &slots, &parts, on_progress);
+    }
     let mut sink = Sink::new(source, &header, slots);
     if !source.header && has_first {
-        let line = record.position().map_or(1, |p| p.line());
+        let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
         sink.row(line, &fields, source.delimiter);
     }
     while reader.read_byte_record(&mut record).map_err(io)? {
-        let line = record.position().map_or(0, |p| p.line());
+        let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
         sink.row(line, &fields, source.delimiter);
     }
     sink.finish()
+}
+
+/// Files smaller than this are read on one thread.
+const PARALLEL_MIN_BYTES: u64 = 32 << 20;
+
+/// A byte range of the data rows of a CSV file, starting at a line start.
+struct Part {
+    start: u64,
+    end: u64,
+    /// Line number of the part's first line.
+    first_line: u64,
+}
+
+/// Splits the rows after `data_start` into one part per thread at line ends: only
+/// for a plain (not gzip) file of at least `min_bytes` without a single
+/// quote character, where every line end ends a record. `None`: read on one thread.
+fn split_for_threads(path: &Path, data_start: u64, min_bytes: u64) -> Result<Option<Vec<Part>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if threads < 2 || size < min_bytes {
+        return Ok(None);
+    }
+    let mut file = File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; 8 << 20];
+    let mut offset = 0u64;
+    let mut lines = 1u64; // line number of the line that starts at `line_start`
+    let target = size / threads as u64;
+    let mut parts = Vec::new();
+    let mut part_start = data_start;
+    let mut part_line = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if offset == 0 && chunk.starts_with(&[0x1f, 0x8b]) {
+            return Ok(None);
+        }
+        if memchr::memchr(b'"', chunk).is_some() {
+            return Ok(None);
+        }
+        for newline in memchr::memchr_iter(b'\n', chunk) {
+            let line_start = offset + newline as u64 + 1;
+            lines += 1;
+            if part_line == 0 {
+                // The first line after the header (past the `\n` of a `\r\n`).
+                if line_start >= data_start {
+                    part_line = lines;
+                    part_start = line_start;
+                }
+                continue;
+            }
+            if line_start > part_start
+                && line_start - part_start >= target
+                && parts.len() + 1 < threads
+                && line_start < size
+            {
+                parts.push(Part {
+                    start: part_start,
+                    end: line_start,
+                    first_line: part_line,
+                });
+                part_start = line_start;
+                part_line = lines;
+            }
+        }
+        offset += n as u64;
+    }
+    if part_line == 0 || parts.is_empty() {
+        return Ok(None);
+    }
+    parts.push(Part {
+        start: part_start,
+        end: size,
+        first_line: part_line,
+    });
+    Ok(Some(parts))
+}
+
+/// Reads the parts on one thread each and joins their results in file order: the
+/// same events, quarantine and counts as one thread reading the whole file.
+fn read_csv_parts(
+    source: &Source,
+    header: &[String],
+    slots: &[Slot; N],
+    parts: &[Part],
+    on_progress: OnProgress<'_>,
+) -> Result<Parsed> {
+    use std::io::{Seek, SeekFrom};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let path = source.path();
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let done = AtomicU64::new(parts.first().map_or(0, |p| p.start));
+    let finished = AtomicUsize::new(0);
+    let read_part = |part: &Part| -> Result<Parsed> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        file.seek(SeekFrom::Start(part.start)).map_err(io)?;
+        // Counted reports this part's running total; the shared counter takes deltas.
+        let mut reported = 0u64;
+        let mut on_bytes = |read: u64, _total: u64| {
+            done.fetch_add(read - reported, Ordering::Relaxed);
+            reported = read;
+        };
+        let counted = Counted {
+            inner: file.take(part.end - part.start),
+            done: 0,
+            total: 0,
+            next_report: 0,
+            on_progress: &mut on_bytes,
+        };
+        let (mut reader, mut lines) =
+            csv_reader(source, BufReader::with_capacity(1 << 20, counted));
+        let mut record = csv::ByteRecord::new();
+        let mut sink = Sink::new(source, header, slots.clone());
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let message = format!("{e}");
+                    return Err(Error::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other(message),
+                    });
+                }
+            }
+            let line = lines.at(record.position().map_or(0, |p| p.byte())) + part.first_line - 1;
+            let fields: Vec<&[u8]> = record.iter().collect();
+            sink.row(line, &fields, source.delimiter);
+        }
+        sink.finish()
+    };
+    let results: Vec<Result<Parsed>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                let read_part = &read_part;
+                let finished = &finished;
+                scope.spawn(move || {
+                    let result = read_part(part);
+                    finished.fetch_add(1, Ordering::Release);
+                    result
+                })
+            })
+            .collect();
+        while finished.load(Ordering::Acquire) < parts.len() {
+            on_progress(done.load(Ordering::Relaxed).min(total), total);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other("a reader thread failed"),
+                    })
+                })
+            })
+            .collect()
+    });
+    on_progress(total, total);
+    let mut joined: Option<Parsed> = None;
+    for result in results {
+        let part = result?;
+        joined = Some(match joined {
+            None => part,
+            Some(mut all) => {
+                all.read += part.read;
+                all.events
+                    .vstack_mut(&part.events)
+                    .map_err(error::polars("join the parts of the file"))?;
+                all.quarantine
+                    .vstack_mut(&part.quarantine)
+                    .map_err(error::polars("join the parts of the file"))?;
+                all
+            }
+        });
+    }
+    let mut parsed = joined.ok_or_else(|| Error::Empty {
+        path: path.to_path_buf(),
+    })?;
+    parsed.events.rechunk_mut();
+    parsed.quarantine.rechunk_mut();
+    Ok(parsed)
 }
 
 fn read_text(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {

@@ -336,3 +336,56 @@ fn drops_interleaved_duplicates_and_only_those() {
             .any(|c| c.starts_with("__"))
     );
 }
+
+#[test]
+fn reading_on_several_threads_equals_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"user_id,event_time,event_type,amount\n".to_vec();
+    for i in 0..3000u32 {
+        let line = match i % 97 {
+            13 => format!("u{:03},2026-13-40 10:00:00,view,\n", i % 50),
+            29 => format!("u{:03},2026-01-02 10:00:00,view\n", i % 50),
+            31 => "\n".to_string(),
+            _ => format!(
+                "u{:03},2026-01-{:02} {:02}:{:02}:00,purchase,{}.5\n",
+                i % 50,
+                1 + i % 28,
+                i % 24,
+                i % 60,
+                i % 7
+            ),
+        };
+        data.extend_from_slice(line.as_bytes());
+    }
+    let text = String::from_utf8(data.clone()).unwrap();
+    for (name, bytes) in [
+        ("plain.csv", data.clone()),
+        ("crlf.csv", text.replace('\n', "\r\n").into_bytes()),
+        ("cr.csv", text.replace('\n', "\r").into_bytes()),
+    ] {
+        let path = write(&dir, name, &bytes);
+        let source = SourceParams::canonical(&path).check().unwrap();
+        let one = read::read_csv_with(&source, &mut |_, _| {}, u64::MAX).unwrap();
+        let mut last = (0, 0);
+        let many = read::read_csv_with(&source, &mut |d, t| last = (d, t), 0).unwrap();
+        assert_eq!(last, (bytes.len() as u64, bytes.len() as u64), "{name}");
+        assert_eq!(one.read, many.read, "{name}");
+        assert!(one.events.equals_missing(&many.events), "{name}");
+        assert!(
+            one.quarantine.equals_missing(&many.quarantine),
+            "{name}: {:?}\n{:?}",
+            one.quarantine.head(Some(3)),
+            many.quarantine.head(Some(3))
+        );
+        assert!(one.quarantine.height() > 50, "{name}");
+        // the first bad row is the 14th data row: line 15, whatever the line ends
+        let lines = one
+            .quarantine
+            .column("line")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .clone();
+        assert_eq!(lines.get(0), Some(15), "{name}");
+    }
+}

@@ -244,8 +244,9 @@ pub struct MlParams {
     /// Iteration limit of the logistic regression's L-BFGS (default 100, as scikit-learn).
     pub max_iterations: u64,
     /// The logistic regression trains on a seeded sample of at most this many users
-    /// (default 50000): a few dozen coefficients are settled long before that, and
-    /// the fit time stays flat as users grow. 0 = every user.
+    /// (default 20000, as many as a tree's bag): a few dozen coefficients are settled
+    /// long before that, and the fit time stays flat as users grow. 0 = every user.
+    /// Measured on 155,259 users: holdout AUC 0.8858 with 20000, 0.8861 with 50000.
     pub max_training_rows: usize,
     /// Depth limit of each tree (default 6).
     pub max_depth: usize,
@@ -268,7 +269,7 @@ impl Default for MlParams {
             models: vec![ModelKind::Logistic, ModelKind::Tree],
             alpha: 1.0,
             max_iterations: 100,
-            max_training_rows: 50_000,
+            max_training_rows: 20_000,
             max_depth: 6,
             min_leaf: 20,
             trees: 25,
