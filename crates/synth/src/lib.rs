@@ -188,6 +188,9 @@ pub struct Persona {
     pub start_spread: f64,
     /// Users stop after this fraction of the period (1 = active throughout).
     pub active_until: f64,
+    /// Chance that a user stops for good earlier, on a day drawn uniformly from the
+    /// second half of their active span (so that the persona shows first).
+    pub dropout: f64,
     /// Most purchases a user makes over the period.
     pub max_purchases: u32,
 }
@@ -228,6 +231,7 @@ pub const PERSONAS: &[Persona] = &[
         gap_secs: (30, 240),
         start_spread: 0.35,
         active_until: 1.0,
+        dropout: 0.15,
         max_purchases: u32::MAX,
     },
     Persona {
@@ -262,6 +266,7 @@ pub const PERSONAS: &[Persona] = &[
         gap_secs: (10, 60),
         start_spread: 0.35,
         active_until: 1.0,
+        dropout: 0.15,
         max_purchases: u32::MAX,
     },
     Persona {
@@ -307,6 +312,7 @@ pub const PERSONAS: &[Persona] = &[
         gap_secs: (20, 180),
         start_spread: 0.35,
         active_until: 1.0,
+        dropout: 0.15,
         max_purchases: u32::MAX,
     },
     Persona {
@@ -341,6 +347,7 @@ pub const PERSONAS: &[Persona] = &[
         gap_secs: (30, 300),
         start_spread: 0.35,
         active_until: 1.0,
+        dropout: 0.15,
         max_purchases: u32::MAX,
     },
     Persona {
@@ -364,6 +371,7 @@ pub const PERSONAS: &[Persona] = &[
         gap_secs: (20, 200),
         start_spread: 0.2,
         active_until: 0.3,
+        dropout: 0.0,
         max_purchases: 1,
     },
 ];
@@ -660,8 +668,11 @@ impl<'a> UserGen<'a> {
         let days = f64::from(plan.days);
         let first_day =
             ((rng.r#gen::<f64>() * persona.start_spread * days) as u32).min(plan.days - 1);
-        let last_day =
+        let mut last_day =
             ((persona.active_until * days).ceil() as u32).clamp(first_day + 1, plan.days);
+        if chance(&mut rng, persona.dropout) {
+            last_day = between(&mut rng, (first_day.midpoint(last_day) + 1, last_day));
+        }
         let window_end = (i64::from(last_day) * DAY_SECS).min(self.end);
 
         let mut previous_end: Option<i64> = None;
