@@ -40,13 +40,16 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     if finite.is_empty() {
         return None;
     }
-    finite.sort_unstable_by(f64::total_cmp);
+    // Selection, not a full sort: the same values in linear time.
+    let odd = finite.len() % 2 == 1;
     let mid = finite.len() / 2;
-    if finite.len() % 2 == 1 {
-        Some(finite[mid])
-    } else {
-        Some(finite[mid - 1] / 2.0 + finite[mid] / 2.0)
+    let (below, upper, _) = finite.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if odd {
+        return Some(upper);
     }
+    let lower = below.iter().copied().max_by(f64::total_cmp)?;
+    Some(lower / 2.0 + upper / 2.0)
 }
 
 /// Scaling of one filled column. Values are divided by their largest magnitude first,
