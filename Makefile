@@ -48,7 +48,7 @@ doc: ## build the API docs, warnings are errors
 
 ci: fmt-check clippy test doc ## what CI runs: fmt check, clippy, tests, docs
 
-bench: ## benchmark a whole profile run on ~10M generated events (wall time, peak memory)
+bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes peer on 1M and 10M events -> docs/benchmarks.md
 	bash bench/run.sh
 
 sample-data: ## regenerate sample_data/events.csv and truth.csv (byte for byte)

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# `make bench`: a whole profile run on ~10M generated events against the polars floor
-# (scan + group-by of the same file). Prints a table and writes docs/benchmarks.md.
+# `make bench`: whole profile runs of userlens on generated event files against the
+# polars floor (scan + group-by of the same file) and the peer (pandas + scikit-learn +
+# lifetimes, bench/peer/), plus the BG/NBD fit on 1,000,000 simulated customers.
+# Prints one table and writes it, with bench/notes.md, to docs/benchmarks.md.
 #
-#   BENCH_EVENTS=10000000   events to generate (cached under bench/cache/)
-#   BENCH_PROFILE=dist      cargo profile (dist: LTO + one codegen unit; release: quicker build)
+#   BENCH_SIZES="1000000 10000000"   event counts (add 100000000 for the 7 GB file)
+#   BENCH_PEER_MAX=10000000          the peer runs on files up to this many events
+#   BENCH_PROFILE=dist               cargo profile (dist: LTO + one codegen unit;
+#                                    release: quicker build)
+#
+# Event files are generated once into bench/cache/ (git-ignored), named after the
+# generator's source hash so that a changed generator makes new files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-events=${BENCH_EVENTS:-10000000}
+sizes=${BENCH_SIZES:-1000000 10000000}
+peer_max=${BENCH_PEER_MAX:-10000000}
 profile=${BENCH_PROFILE:-dist}
 cache=bench/cache
 mkdir -p "$cache"
@@ -16,46 +24,74 @@ cargo build --locked --profile "$profile" --bin userlens --example polars_floor
 cargo build --locked --profile "$profile" -p userlens-predict --example stats_bench
 bin=target/$profile/userlens
 floor=target/$profile/examples/polars_floor
+generator=$(cat crates/synth/src/lib.rs | python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:8])')
 
-data=$cache/events_$events.csv
-if [ ! -f "$data" ]; then
-  echo "generating ~$events events into $data (once)"
-  "$bin" generate --events "$events" --seed 42 --out "$data" >/dev/null
-fi
-rows=$(($(wc -l <"$data") - 1))
-size=$(du -h "$data" | cut -f1)
+results=$cache/results.jsonl
+: >"$results"
+for events in $sizes; do
+  data=$cache/events_${events}_$generator.csv
+  if [ ! -f "$data" ]; then
+    echo "generating ~$events events into $data (once)"
+    "$bin" generate --events "$events" --seed 42 --out "$data.tmp" >/dev/null
+    mv "$data.tmp" "$data"
+  fi
+  rows=$(($(wc -l <"$data") - 1))
+  size=$(du -h "$data" | cut -f1)
 
-echo "polars floor (scan + group-by)"
-floor_json=$(python3 bench/measure.py "$floor" "$data")
-echo "userlens profile (whole pipeline)"
-rm -rf "$cache/out" "$cache/runs"
-run_json=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q)
+  echo "[$events] polars floor (scan + group-by)"
+  floor_json=$(python3 bench/measure.py "$floor" "$data")
+  echo "[$events] userlens profile (whole pipeline)"
+  rm -rf "$cache/out" "$cache/runs"
+  run_json=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q)
+  stages=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["stages"]))' "$cache/out/run.json")
+  peer_json=null
+  if [ "$events" -le "$peer_max" ]; then
+    echo "[$events] peer: pandas + scikit-learn + lifetimes"
+    rm -rf "$cache/peer-out"
+    peer_json=$(bash bench/peer.sh "$data" "$cache/peer-out" 2>"$cache/peer.log" | tail -n 1) || peer_json=null
+    grep '^peer ' "$cache/peer.log" || true
+  fi
+  printf '{"events": %s, "rows": %s, "size": "%s", "floor": %s, "run": %s, "stages": %s, "peer": %s}\n' \
+    "$events" "$rows" "$size" "$floor_json" "$run_json" "$stages" "$peer_json" >>"$results"
+done
 
 echo "BG/NBD fit on 1,000,000 simulated customers"
 bgnbd=$(target/$profile/examples/stats_bench 1000000 42 2>&1 | tail -n 3 | tr '\n' ' ')
 
-python3 - "$floor_json" "$run_json" "$cache/out/run.json" "$rows" "$size" "$profile" "$bgnbd" <<'PY'
+python3 - "$results" "$profile" "$bgnbd" <<'PY'
 import json, platform, subprocess, sys
-floor, run, record = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.load(open(sys.argv[3]))
-rows, size, profile = int(sys.argv[4]), sys.argv[5], sys.argv[6]
-cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-mem = subprocess.run(["sh", "-c", "grep MemTotal /proc/meminfo | awk '{printf \"%.0f GiB\", $2/1048576}'"], capture_output=True, text=True).stdout.strip()
+results = [json.loads(line) for line in open(sys.argv[1])]
+profile, bgnbd = sys.argv[2], sys.argv[3].strip()
+sh = lambda c: subprocess.run(["sh", "-c", c], capture_output=True, text=True).stdout.strip()
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") or platform.processor()
+mem = sh("grep MemTotal /proc/meminfo | awk '{printf \"%.0f GiB\", $2/1048576}'")
+cores = sh("nproc")
 lines = [
-    f"# Benchmarks",
+    "# Benchmarks",
     "",
-    f"Machine: {cpu or platform.processor()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, {mem}; cargo profile `{profile}`.",
-    f"Input: {rows:,} generated events ({size} CSV), `userlens generate --events N --seed 42`.",
-    "Command: `make bench` (bench/run.sh); wall and CPU time and peak RSS from bench/measure.py.",
+    f"Machine: {cpu}, {cores} cores, {mem}, {platform.system()} {platform.release()}; cargo profile `{profile}`.",
+    "Command: `make bench` (bench/run.sh; `BENCH_SIZES`, `BENCH_PROFILE`); wall and CPU",
+    "seconds and peak RSS from bench/measure.py. Inputs: `userlens generate --events N --seed 42`.",
     "",
-    "| what | wall s | CPU s | peak RSS MiB |",
-    "|---|---:|---:|---:|",
-    f"| polars floor: scan + group-by | {floor['wall_s']:.2f} | {floor['cpu_s']:.2f} | {floor['peak_rss_mib']:.0f} |",
-    f"| userlens profile, whole run | {run['wall_s']:.2f} | {run['cpu_s']:.2f} | {run['peak_rss_mib']:.0f} |",
+    "| events | what | wall s | CPU s | peak RSS MiB | userlens / this |",
+    "|---:|---|---:|---:|---:|---:|",
 ]
-for stage in record["stages"]:
-    lines.append(f"| stage `{stage['name']}` ({stage['uses']}) | {stage['seconds']:.2f} | | {stage.get('peak_rss_mib') or 0:.0f} (so far) |")
-lines += ["", f"userlens / floor: {run['wall_s'] / floor['wall_s']:.2f}x wall time.", "", f"BG/NBD on 1,000,000 simulated customers (crates/predict/examples/stats_bench.rs): {sys.argv[7].strip()}"]
-text = "\n".join(lines) + "\n"
-print(text)
-open("docs/benchmarks.md", "w").write(text)
+for r in results:
+    run = r["run"]
+    ev = f"{r['rows']:,} ({r['size']})"
+    lines.append(f"| {ev} | userlens profile, whole run | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | {run['peak_rss_mib']:.0f} | |")
+    for s in r["stages"]:
+        lines.append(f"| | stage `{s['name']}` ({s['uses']}) | {s['seconds']:.1f} | | {s.get('peak_rss_mib') or 0:.0f} (so far) | |")
+    f = r["floor"]
+    lines.append(f"| | polars floor: scan + group-by | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
+    p = r["peer"]
+    if p and p.get("status") == 0:
+        lines.append(f"| | peer: pandas + scikit-learn + lifetimes | {p['wall_s']:.1f} | {p['cpu_s']:.1f} | {p['peak_rss_mib']:.0f} | {run['wall_s'] / p['wall_s']:.2f}x |")
+    elif p:
+        lines.append(f"| | peer: pandas + scikit-learn + lifetimes | failed (exit {p.get('status')}) | | | |")
+lines += ["", f"BG/NBD on 1,000,000 simulated customers (crates/predict/examples/stats_bench.rs): {bgnbd}", ""]
+table = "\n".join(lines)
+print(table)
+notes = open("bench/notes.md").read()
+open("docs/benchmarks.md", "w").write(table + "\n" + notes)
 PY
