@@ -58,10 +58,17 @@ done
 echo "BG/NBD fit on 1,000,000 simulated customers"
 bgnbd=$(target/$profile/examples/stats_bench 1000000 42 2>&1 | tail -n 3 | tr '\n' ' ')
 
-python3 - "$results" "$profile" "$bgnbd" <<'PY'
+echo "k-means on 1,000,000 users x 20 features against scikit-learn"
+cargo build --locked --profile "$profile" -p userlens-profile --example kmeans_bench
+kmeans=$(bench/cache/peer-venv/bin/python bench/kmeans_vs_sklearn.py \
+  "target/$profile/examples/kmeans_bench" "$cache/kmeans" --n 1000000 --d 20 --k 8 --spread 1 \
+  2>"$cache/kmeans.log" | tail -n 1) || kmeans=null
+
+python3 - "$results" "$profile" "$bgnbd" "$kmeans" <<'PY'
 import json, platform, subprocess, sys
 results = [json.loads(line) for line in open(sys.argv[1])]
 profile, bgnbd = sys.argv[2], sys.argv[3].strip()
+kmeans = json.loads(sys.argv[4]) if sys.argv[4] not in ("", "null") else None
 sh = lambda c: subprocess.run(["sh", "-c", c], capture_output=True, text=True).stdout.strip()
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") or platform.processor()
 mem = sh("grep MemTotal /proc/meminfo | awk '{printf \"%.0f GiB\", $2/1048576}'")
@@ -90,6 +97,14 @@ for r in results:
     elif p:
         lines.append(f"| | peer: pandas + scikit-learn + lifetimes | failed (exit {p.get('status')}) | | | |")
 lines += ["", f"BG/NBD on 1,000,000 simulated customers (crates/predict/examples/stats_bench.rs): {bgnbd}", ""]
+if kmeans:
+    u, s = kmeans["userlens"], kmeans["sklearn"]
+    lines += [
+        f"k-means, {kmeans['n']:,} users x {kmeans['d']} features, k = {kmeans['k']} (bench/kmeans_vs_sklearn.py, blobs with centre spread {kmeans['spread']}):",
+        f"userlens `profile` (k-means++ and 10 restarts on a 50k sample, refined on every user, plus silhouette and indices) {u['fit_seconds']:.2f} s, inertia {u['inertia']:.1f};",
+        f"scikit-learn `KMeans().fit` (n_init auto) {s['fit_seconds']:.2f} s, inertia {s['inertia']:.1f}: inertia ratio {kmeans['inertia_ratio']:.4f}, time ratio {kmeans['time_ratio']:.2f}.",
+        "",
+    ]
 table = "\n".join(lines)
 print(table)
 notes = open("bench/notes.md").read()
