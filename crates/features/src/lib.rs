@@ -244,7 +244,7 @@ pub const PART_ROWS: usize = 1 << 21;
 fn user_parts(events: &DataFrame, max_rows: usize) -> Result<Vec<std::ops::Range<usize>>> {
     let n = events.height();
     if n <= max_rows {
-        return Ok(vec![0..n]);
+        return Ok(std::iter::once(0..n).collect());
     }
     let ids = events
         .column(USER_ID)
@@ -256,7 +256,7 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<Vec<std::ops::Range
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             if id < previous {
-                return Ok(vec![0..n]);
+                return Ok(std::iter::once(0..n).collect());
             }
             if i - start >= max_rows && id != previous {
                 parts.push(start..i);
