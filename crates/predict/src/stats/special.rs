@@ -102,21 +102,20 @@ pub(crate) fn bg_expectation_core(
     if t <= 0.0 {
         return Some(0.0);
     }
-    let c = a + b + x - 1.0;
-    let z = t / (alpha + big_t + t);
-    let ratio = (b + x) / c * z;
+    let e = Expectation::new(r, alpha, a, b, x, big_t, t);
+    let ratio = (b + x) / e.c * e.z;
     // Terms each series needs, roughly: the published one until ratio^n < 1e-17,
     // the transformed one past its peak near n = a z.
-    if a > 1.0 && ratio < 1.0 && 40.0 / -ratio.ln() < a * z + 40.0 {
-        return bg_expectation_published(r, alpha, a, b, x, big_t, t);
+    if a > 1.0 && ratio < 1.0 && 40.0 / -ratio.ln() < a * e.z + 40.0 {
+        return bg_expectation_published(e);
     }
-    bg_expectation_transformed(r, alpha, a, b, x, big_t, t)
+    bg_expectation_transformed(e)
 }
 
-/// Fader, Hardie & Lee (2005) eq. 10 as published, for `a > 1`:
-/// `E = c/(a-1) · [1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; c; z)]`, the bracket
-/// evaluated as `-expm1(log of the product)` so that a small result keeps its digits.
-fn bg_expectation_published(
+/// One customer's expectation: the model, the history, the horizon, and the
+/// `c = a + b + x - 1` and `z = t / (α + T + t)` both series are built on.
+#[derive(Debug, Clone, Copy)]
+struct Expectation {
     r: f64,
     alpha: f64,
     a: f64,
@@ -124,9 +123,41 @@ fn bg_expectation_published(
     x: f64,
     big_t: f64,
     t: f64,
-) -> Option<f64> {
-    let c = a + b + x - 1.0;
-    let z = t / (alpha + big_t + t);
+    c: f64,
+    z: f64,
+}
+
+impl Expectation {
+    fn new(r: f64, alpha: f64, a: f64, b: f64, x: f64, big_t: f64, t: f64) -> Self {
+        Expectation {
+            r,
+            alpha,
+            a,
+            b,
+            x,
+            big_t,
+            t,
+            c: a + b + x - 1.0,
+            z: t / (alpha + big_t + t),
+        }
+    }
+}
+
+/// Fader, Hardie & Lee (2005) eq. 10 as published, for `a > 1`:
+/// `E = c/(a-1) · [1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; c; z)]`, the bracket
+/// evaluated as `-expm1(log of the product)` so that a small result keeps its digits.
+fn bg_expectation_published(e: Expectation) -> Option<f64> {
+    let Expectation {
+        r,
+        alpha,
+        a,
+        b,
+        x,
+        big_t,
+        t,
+        c,
+        z,
+    } = e;
     let (p, q) = (r + x, b + x);
     let mut term = 1.0f64;
     let mut sum = 1.0f64;
@@ -149,18 +180,19 @@ fn bg_expectation_published(
 }
 
 /// The transformed series (see [`bg_expectation_core`]).
-fn bg_expectation_transformed(
-    r: f64,
-    alpha: f64,
-    a: f64,
-    b: f64,
-    x: f64,
-    big_t: f64,
-    t: f64,
-) -> Option<f64> {
-    let c = a + b + x - 1.0;
+fn bg_expectation_transformed(e: Expectation) -> Option<f64> {
+    let Expectation {
+        r,
+        alpha,
+        a,
+        b,
+        big_t,
+        t,
+        c,
+        z,
+        ..
+    } = e;
     let ratio = t / (alpha + big_t);
-    let z = t / (alpha + big_t + t);
     let ln_one_minus_z = -ratio.ln_1p();
     let a_prime = a + b - 1.0 - r;
     let mut term = a_prime * z;
@@ -270,8 +302,10 @@ mod tests {
         // A fit on generated data ran to a = 7.1e4, b = 4.1e6 (dropout with almost no
         // heterogeneity); the unscaled series overflowed there.
         for &(x, big_t, t) in &[(0.0, 20.0, 4.0), (2.0, 20.0, 4.0), (9.0, 25.0, 8.0)] {
-            let core = bg_expectation_transformed(0.56, 28.5, 71_253.0, 4.08e6, x, big_t, t)
-                .expect("the series converges");
+            let core = bg_expectation_transformed(Expectation::new(
+                0.56, 28.5, 71_253.0, 4.08e6, x, big_t, t,
+            ))
+            .expect("the series converges");
             let direct = bg_expectation_direct(0.56, 28.5, 71_253.0, 4.08e6, x, big_t, t);
             let published = bg_expectation_core(0.56, 28.5, 71_253.0, 4.08e6, x, big_t, t)
                 .expect("the published series converges");
