@@ -1,6 +1,7 @@
 //! From feature columns to the scaled matrix that clustering sees.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use userlens_model::is_heavy_tailed;
 
 use crate::error::{Result, WhileDoing};
@@ -114,32 +115,39 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
         }
     }
 
+    // Columns are independent: each is imputed and scaled on its own thread.
+    let fitted: Vec<Option<(f64, Scaling)>> = (0..width)
+        .into_par_iter()
+        .map(|j| {
+            let impute = median((0..n).map(|i| raw[i * width + j]))?;
+            let column: Vec<f64> = (0..n)
+                .map(|i| {
+                    let v = raw[i * width + j];
+                    if v.is_nan() { impute } else { v }
+                })
+                .collect();
+            Scaling::fit(&column).map(|scaling| (impute, scaling))
+        })
+        .collect();
     let mut kept: Vec<(usize, f64, Scaling)> = Vec::new();
     let mut dropped_constant = Vec::new();
-    let mut column = vec![0.0; n];
-    for (j, name) in candidates.iter().enumerate() {
-        let Some(impute) = median((0..n).map(|i| raw[i * width + j])) else {
-            dropped_constant.push(name.clone());
-            continue;
-        };
-        for (i, slot) in column.iter_mut().enumerate() {
-            let v = raw[i * width + j];
-            *slot = if v.is_nan() { impute } else { v };
-        }
-        match Scaling::fit(&column) {
-            Some(scaling) => kept.push((j, impute, scaling)),
+    for (j, (name, fit)) in candidates.iter().zip(fitted).enumerate() {
+        match fit {
+            Some((impute, scaling)) => kept.push((j, impute, scaling)),
             None => dropped_constant.push(name.clone()),
         }
     }
 
     let d = kept.len();
-    let mut data = Vec::with_capacity(n * d);
-    for i in 0..n {
-        let row = &raw[i * width..(i + 1) * width];
-        data.extend(kept.iter().map(|(j, impute, scaling)| {
-            let v = row[*j];
-            scaling.z(if v.is_nan() { *impute } else { v })
-        }));
+    let mut data = vec![0.0; n * d];
+    if d > 0 {
+        data.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
+            let row = &raw[i * width..(i + 1) * width];
+            for (slot, (j, impute, scaling)) in out.iter_mut().zip(&kept) {
+                let v = row[*j];
+                *slot = scaling.z(if v.is_nan() { *impute } else { v });
+            }
+        });
     }
 
     let features: Vec<String> = kept
