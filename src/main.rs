@@ -20,7 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EXAMPLES: &str = "\
 Examples:
-  userlens profile sample_data/events.csv
+  userlens profile sample_data/events.csv.gz
   userlens run pipelines/profile.toml --out out/profile
   userlens run pipelines/nightly.toml --as-of 2026-11-27 --set personas.k=6
   userlens validate pipelines/profile.toml

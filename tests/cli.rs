@@ -278,7 +278,7 @@ fn machine_learning_beats_rules_and_bgnbd_on_the_holdout() {
     // The committed sample: 1,800 users of known personas whose behaviour after the
     // cutoff follows their behaviour before it.
     let dir = tempfile::tempdir().unwrap();
-    let events = repo().join("sample_data/events.csv");
+    let events = repo().join("sample_data/events.csv.gz");
     let out = userlens(
         &[
             "profile",
