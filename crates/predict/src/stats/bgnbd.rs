@@ -91,17 +91,14 @@ impl BgNbd {
                 }
             }
         }
-        let ladder = optim::standard_ladder(default, grid);
-        match optim::climb("bg/nbd", &objective, ladder) {
-            Ok(accepted) => {
-                let [r, alpha, a, b] = take4(&accepted.params);
-                Ok(Fit {
-                    model: CountModel::BgNbd(BgNbd { r, alpha, a, b }),
-                    report: accepted.report,
-                })
-            }
-            Err(failures) => nbd_fallback("bg/nbd", &data, failures),
-        }
+        climb_or_nbd(
+            "bg/nbd",
+            &objective,
+            &data,
+            default,
+            grid,
+            |[r, alpha, a, b]| CountModel::BgNbd(BgNbd { r, alpha, a, b }),
+        )
     }
 
     /// P(alive): probability that the customer has not dropped out by `big_t`.
@@ -154,6 +151,25 @@ impl BgNbd {
             .value_grad(&log_params)
             .map(|(f, _)| -f * data.n())
             .ok_or_else(|| Error::Numerical("bg/nbd log-likelihood is not finite".to_string()))
+    }
+}
+
+/// Climbs the standard ladder for a four-parameter count model and builds it with
+/// `make`; when no rung converges, falls back to the NBD with the reasons.
+pub(crate) fn climb_or_nbd(
+    name: &'static str,
+    objective: &dyn optim::Objective,
+    data: &CountData,
+    default: Vec<f64>,
+    grid: Vec<Vec<f64>>,
+    make: impl FnOnce([f64; 4]) -> CountModel,
+) -> Result<Fit<CountModel>> {
+    match optim::climb(name, objective, optim::standard_ladder(default, grid)) {
+        Ok(accepted) => Ok(Fit {
+            model: make(take4(&accepted.params)),
+            report: accepted.report,
+        }),
+        Err(failures) => nbd_fallback(name, data, failures),
     }
 }
 

@@ -16,8 +16,8 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::bgnbd::{CountData, check_params, gate, nbd_fallback, take4};
-use super::optim::{self, Objective, chunked_sum};
+use super::bgnbd::{CountData, check_params, climb_or_nbd, gate, take4};
+use super::optim::{Objective, chunked_sum};
 use super::special::{GL_NODES, expm1_ratio, gauss_legendre, log_add_exp};
 use super::{
     CountModel, Error, Fit, PurchaseModel, Result, Summary, check_customer, check_horizon,
@@ -171,20 +171,14 @@ impl ParetoNbd {
                 }
             }
         }
-        match optim::climb(
+        climb_or_nbd(
             "pareto/nbd",
             &objective,
-            optim::standard_ladder(default, grid),
-        ) {
-            Ok(accepted) => {
-                let [r, alpha, s, beta] = take4(&accepted.params);
-                Ok(Fit {
-                    model: CountModel::ParetoNbd(ParetoNbd { r, alpha, s, beta }),
-                    report: accepted.report,
-                })
-            }
-            Err(failures) => nbd_fallback("pareto/nbd", &data, failures),
-        }
+            &data,
+            default,
+            grid,
+            |[r, alpha, s, beta]| CountModel::ParetoNbd(ParetoNbd { r, alpha, s, beta }),
+        )
     }
 
     /// `ln` of the two bracketed terms of the likelihood.
