@@ -155,27 +155,52 @@ fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
         .agg([col(column).first().alias(alias)])
 }
 
-/// The `top` most common categories over all users (ties: by name).
-fn top_categories(events: &LazyFrame, top: usize) -> Result<Vec<String>> {
+/// The `top` most common categories before `as_of` over all users (ties: by
+/// name), counted part by part.
+fn top_categories(parts: &[LazyFrame], as_of: i64, top: usize) -> Result<Vec<String>> {
     if top == 0 {
         return Ok(Vec::new());
     }
-    let counts = events
-        .clone()
-        .filter(col(CATEGORY).is_not_null())
-        .group_by([col(CATEGORY)])
-        .agg([len().alias("__n")])
+    let action = "count categories";
+    let mut counts = Vec::with_capacity(parts.len());
+    for part in parts {
+        let part_counts = part
+            .clone()
+            .filter(
+                col(EVENT_TIME)
+                    .cast(DataType::Int64)
+                    .lt(lit(as_of))
+                    .and(col(CATEGORY).is_not_null()),
+            )
+            .group_by([col(CATEGORY)])
+            .agg([len().cast(DataType::UInt64).alias("__n")])
+            .collect()
+            .map_err(polars_err(action))?;
+        counts.push(part_counts.lazy());
+    }
+    let Some(first) = counts.first().cloned() else {
+        return Ok(Vec::new());
+    };
+    let all = if counts.len() == 1 {
+        first
+    } else {
+        concat(counts, UnionArgs::default())
+            .map_err(polars_err(action))?
+            .group_by([col(CATEGORY)])
+            .agg([col("__n").sum()])
+    };
+    let counts = all
         .sort(
             ["__n", CATEGORY],
             SortMultipleOptions::default().with_order_descending_multi([true, false]),
         )
         .limit(top as IdxSize)
         .collect()
-        .map_err(polars_err("count categories"))?;
+        .map_err(polars_err(action))?;
     let names = counts
         .column(CATEGORY)
         .and_then(|c| c.str().cloned())
-        .map_err(polars_err("count categories"))?;
+        .map_err(polars_err(action))?;
     Ok(names.iter().flatten().map(str::to_string).collect())
 }
 
@@ -192,37 +217,50 @@ pub fn build(
     users: Option<&DataFrame>,
     params: &CheckedFeatureParams,
 ) -> Result<DataFrame> {
-    build_in_parts(events, as_of, users, params, PART_ROWS)
+    build_in_parts(&[events.clone().lazy()], as_of, users, params, PART_ROWS)
+}
+
+/// [`build`] for events in parts that each hold whole users (such as the Parquet
+/// parts of an out-of-core ingest): one part is in memory at a time.
+pub fn build_parts(
+    parts: &[LazyFrame],
+    as_of: i64,
+    users: Option<&DataFrame>,
+    params: &CheckedFeatureParams,
+) -> Result<DataFrame> {
+    build_in_parts(parts, as_of, users, params, PART_ROWS)
 }
 
 fn build_in_parts(
-    events: &DataFrame,
+    parts: &[LazyFrame],
     as_of: i64,
     users: Option<&DataFrame>,
     params: &CheckedFeatureParams,
     part_rows: usize,
 ) -> Result<DataFrame> {
     let top = if params.has(FeatureFamily::Categories) {
-        let before = events
-            .clone()
-            .lazy()
-            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)));
-        top_categories(&before, params.top_categories)?
+        top_categories(parts, as_of, params.top_categories)?
     } else {
         Vec::new()
     };
     let mut features: Option<DataFrame> = None;
-    for part in user_parts(events, part_rows)? {
-        let slice = events.slice(part.start as i64, part.end - part.start);
-        let built = build_part(&slice, as_of, &top, params)?;
-        features = Some(match features {
-            None => built,
-            Some(mut all) => {
-                all.vstack_mut(&built)
-                    .map_err(polars_err("combine per-user features"))?;
-                all
-            }
-        });
+    for part in parts {
+        let events = part
+            .clone()
+            .collect()
+            .map_err(polars_err("read a part of the events"))?;
+        for range in user_parts(&events, part_rows)? {
+            let slice = events.slice(range.start as i64, range.end - range.start);
+            let built = build_part(&slice, as_of, &top, params)?;
+            features = Some(match features {
+                None => built,
+                Some(mut all) => {
+                    all.vstack_mut(&built)
+                        .map_err(polars_err("combine per-user features"))?;
+                    all
+                }
+            });
+        }
     }
     let Some(mut features) = features else {
         return Err(polars_err("compute per-user features")(
@@ -230,6 +268,12 @@ fn build_in_parts(
         ));
     };
     features.rechunk_mut();
+    if parts.len() > 1 {
+        // Parts split users by a hash of their id.
+        features = features
+            .sort([USER_ID], SortMultipleOptions::default())
+            .map_err(polars_err("sort per-user features"))?;
+    }
     if let Some(users) = users {
         features = join_users(features, users, as_of)?;
     }

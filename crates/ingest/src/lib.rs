@@ -16,6 +16,7 @@
 
 mod error;
 mod read;
+mod spill;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,15 @@ pub struct SourceParams {
     /// such as two purchases of the same value on the same day in a daily ledger.
     #[serde(default = "default_drop_duplicates")]
     pub drop_duplicates: bool,
+    /// A CSV or text source bigger than this many megabytes (a gzip-compressed one
+    /// counted at six times its size) is ingested out of core by [`ingest_into`]:
+    /// its events go to Parquet parts of whole users on disk instead of memory.
+    #[serde(default = "default_out_of_core_above_mb")]
+    pub out_of_core_above_mb: u64,
+}
+
+fn default_out_of_core_above_mb() -> u64 {
+    2048
 }
 
 fn default_drop_duplicates() -> bool {
@@ -124,6 +134,7 @@ impl SourceParams {
             max_quarantine_share: default_max_quarantine_share(),
             session_gap_minutes: default_session_gap_minutes(),
             drop_duplicates: default_drop_duplicates(),
+            out_of_core_above_mb: default_out_of_core_above_mb(),
         }
     }
 
@@ -210,6 +221,9 @@ impl Source {
     pub fn max_quarantine_share(&self) -> f64 {
         self.params.max_quarantine_share
     }
+    fn gap_micros(&self) -> i64 {
+        i64::from(self.params.session_gap_minutes) * 60 * 1_000_000
+    }
 }
 
 /// A file read by a run, as `run.json` records it.
@@ -278,11 +292,12 @@ impl IngestStats {
     }
 }
 
-/// The result of reading a source.
+/// The result of reading a source: its events are a [`DataFrame`] from [`ingest`],
+/// [`Events`] from [`ingest_into`].
 #[derive(Debug, Clone)]
-pub struct Ingested {
+pub struct Ingested<E = DataFrame> {
     /// Canonical events sorted by user and time.
-    pub events: DataFrame,
+    pub events: E,
     /// Refused rows: `file, line, column, reason, raw`.
     pub quarantine: DataFrame,
     /// Row counts and file fingerprints.
@@ -299,34 +314,163 @@ pub fn ingest(source: &Source) -> Result<Ingested> {
 pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Result<Ingested> {
     let file_info = fingerprint(source.path())?;
     let started = std::time::Instant::now();
-    let parsed = read::read_source(source, on_progress)?;
+    let parsed = read::read_source(source, on_progress, None, read::PARALLEL_MIN_BYTES)?;
     tracing::debug!(
         "ingest: read and checked in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    let read = parsed.read;
-    let quarantined = parsed.quarantine.height() as u64;
-    let has_session = parsed.has_session;
-    let events = parsed.events;
-
-    let before = events.height() as u64;
-    let gap_micros = i64::from(source.params.session_gap_minutes) * 60 * 1_000_000;
+    let before = parsed.events.height() as u64;
     let events = finish_events(
-        events,
-        has_session,
-        gap_micros,
+        parsed.events,
+        parsed.has_session,
+        source.gap_micros(),
         source.params.drop_duplicates,
     )?;
-    let duplicates = before - events.height() as u64;
     let stats = IngestStats {
-        read,
+        read: parsed.read,
         kept: events.height() as u64,
-        quarantined,
-        duplicates,
+        quarantined: parsed.quarantine.height() as u64,
+        duplicates: before - events.height() as u64,
         files: vec![file_info],
     };
     Ok(Ingested {
         events,
+        quarantine: parsed.quarantine,
+        stats,
+    })
+}
+
+/// Canonical events, in memory or on disk.
+#[derive(Debug, Clone)]
+pub enum Events {
+    /// All events in one table sorted by user and time.
+    Memory(DataFrame),
+    /// Parquet files of the canonical columns, each holding whole users sorted by
+    /// user and time (users are spread over the files by a hash of their id).
+    Parts {
+        /// The files.
+        files: Vec<PathBuf>,
+        /// Events in all of them.
+        rows: u64,
+    },
+}
+
+impl Events {
+    /// Number of events.
+    pub fn height(&self) -> u64 {
+        match self {
+            Events::Memory(df) => df.height() as u64,
+            Events::Parts { rows, .. } => *rows,
+        }
+    }
+
+    /// One lazy frame per part (one for events in memory): every user is in exactly
+    /// one, so per-user work can go part by part and keep only one part in memory.
+    pub fn parts(&self) -> Result<Vec<LazyFrame>> {
+        match self {
+            Events::Memory(df) => Ok(vec![df.clone().lazy()]),
+            Events::Parts { files, .. } => files
+                .iter()
+                .map(|path| {
+                    let scan = PlRefPath::try_from_path(path)
+                        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()));
+                    scan.map_err(|source| Error::Parquet {
+                        path: path.clone(),
+                        source,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Ingests `source` like [`ingest_with_progress`] when it is small; a source bigger
+/// than its `out_of_core_above_mb` is ingested out of core: its rows are spilled to
+/// disk split by user while they are read, and each partition is then sorted,
+/// de-duplicated and sessionized on its own into a Parquet part in `dir`. Peak
+/// memory is then about one partition's events (some 4 million), however big the
+/// source.
+pub fn ingest_into(
+    source: &Source,
+    dir: &Path,
+    on_progress: OnProgress<'_>,
+) -> Result<Ingested<Events>> {
+    let bytes = std::fs::metadata(source.path())
+        .map_err(|e| Error::Io {
+            path: source.path().to_path_buf(),
+            source: e,
+        })?
+        .len();
+    let gzip = source.path().extension().is_some_and(|e| e == "gz");
+    let estimated = if gzip { bytes.saturating_mul(6) } else { bytes };
+    if source.format == SourceFormat::Parquet
+        || estimated <= source.params.out_of_core_above_mb.saturating_mul(1 << 20)
+    {
+        let ingested = ingest_with_progress(source, on_progress)?;
+        return Ok(Ingested {
+            events: Events::Memory(ingested.events),
+            quarantine: ingested.quarantine,
+            stats: ingested.stats,
+        });
+    }
+    let plan = spill::Plan {
+        dir: dir.join("spill"),
+        partitions: estimated.div_ceil(spill::PARTITION_BYTES).max(2) as u32,
+        chunk_rows: spill::CHUNK_ROWS,
+    };
+    ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress)
+}
+
+/// The out-of-core path of [`ingest_into`]: spills as `plan` says (into a folder
+/// inside `dir`), reading CSV files of at least `parallel_min_bytes` on several
+/// threads.
+fn ingest_out_of_core(
+    source: &Source,
+    dir: &Path,
+    plan: spill::Plan,
+    parallel_min_bytes: u64,
+    on_progress: OnProgress<'_>,
+) -> Result<Ingested<Events>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let file_info = fingerprint(source.path())?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io)?;
+    }
+    std::fs::create_dir_all(&plan.dir).map_err(io)?;
+    let started = std::time::Instant::now();
+    let parsed = read::read_source(source, on_progress, Some(&plan), parallel_min_bytes)?;
+    tracing::debug!(
+        "ingest: read, checked and spilled in {:.2} s ({} partitions)",
+        started.elapsed().as_secs_f64(),
+        plan.partitions
+    );
+    let finished = spill::finish(&plan, dir, |rows| {
+        finish_events(
+            rows,
+            parsed.has_session,
+            source.gap_micros(),
+            source.params.drop_duplicates,
+        )
+    })?;
+    tracing::debug!(
+        "ingest: partitions finished by {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let stats = IngestStats {
+        read: parsed.read,
+        kept: finished.kept,
+        quarantined: parsed.quarantine.height() as u64,
+        duplicates: finished.spilled - finished.kept,
+        files: vec![file_info],
+    };
+    Ok(Ingested {
+        events: Events::Parts {
+            files: finished.files,
+            rows: finished.kept,
+        },
         quarantine: parsed.quarantine,
         stats,
     })

@@ -11,6 +11,7 @@ use polars::prelude::*;
 use userlens_model::columns;
 
 use crate::error::{self, Error, Result};
+use crate::spill;
 use crate::{ColumnSource, Source, SourceFormat};
 
 /// Longest prefix of a refused row echoed into the quarantine.
@@ -27,6 +28,7 @@ const LATEST_MICROS: i64 = 4_102_444_800_000_000;
 
 pub(crate) struct Parsed {
     pub read: u64,
+    /// The kept rows; empty when they were spilled to disk.
     pub events: DataFrame,
     pub quarantine: DataFrame,
     pub has_session: bool,
@@ -102,6 +104,10 @@ struct Sink<'a> {
     q_column: Vec<String>,
     q_reason: Vec<String>,
     q_raw: Vec<String>,
+    /// Out of core: kept rows go to disk in chunks, split by user.
+    spill: Option<spill::Writer<'a>>,
+    /// The spill partition of each kept row's user.
+    partitions: Vec<u32>,
 }
 
 impl<'a> Sink<'a> {
@@ -124,6 +130,36 @@ impl<'a> Sink<'a> {
             q_column: Vec::new(),
             q_reason: Vec::new(),
             q_raw: Vec::new(),
+            spill: None,
+            partitions: Vec::new(),
+        }
+    }
+
+    /// Writes kept rows to `spill` instead of holding them all.
+    fn spilling(mut self, spill: Option<spill::Writer<'a>>) -> Sink<'a> {
+        self.spill = spill;
+        self
+    }
+
+    /// [`Sink::row`], then spills the kept rows when a chunk is full.
+    fn push(&mut self, line: u64, fields: &[&[u8]], sep: u8) -> Result<()> {
+        self.row(line, fields, sep);
+        let chunk_rows = self
+            .spill
+            .as_ref()
+            .map_or(usize::MAX, |s| s.plan().chunk_rows);
+        if self.times.len() >= chunk_rows {
+            self.spill_rows()?;
+        }
+        Ok(())
+    }
+
+    fn spill_rows(&mut self) -> Result<()> {
+        let rows = self.take_events()?;
+        let partitions = std::mem::take(&mut self.partitions);
+        match self.spill.as_mut() {
+            Some(spill) if rows.height() > 0 => spill.write(&rows, &partitions),
+            _ => Ok(()),
         }
     }
 
@@ -259,16 +295,27 @@ impl<'a> Sink<'a> {
             .map(|n| n.map(|v| (v + 0.0).to_bits()))
             .hash(&mut hasher);
         self.hashes.push(hasher.finish());
+        if let Some(spill) = &self.spill {
+            let user = values[USER].unwrap_or_default();
+            self.partitions.push(spill.plan().partition_of(user));
+        }
         self.times.push(micros);
         self.amounts.push(numbers[0]);
         self.ratings.push(numbers[1]);
     }
 
-    fn finish(self) -> Result<Parsed> {
-        let has_session = !matches!(self.slots[SESSION], Slot::Absent);
-        let [user, _, event_type, session, item, category, query, _, _] = self.strings;
-        let height = self.times.len();
-        let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), self.times)
+    /// The kept rows so far as a table; the sink starts empty again.
+    fn take_events(&mut self) -> Result<DataFrame> {
+        let strings = std::mem::replace(
+            &mut self.strings,
+            std::array::from_fn(|i| {
+                StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), 1024)
+            }),
+        );
+        let [user, _, event_type, session, item, category, query, _, _] = strings;
+        let times = std::mem::take(&mut self.times);
+        let height = times.len();
+        let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
             .into_datetime(TimeUnit::Microseconds, None)
             .into_column();
         let cols = vec![
@@ -279,12 +326,19 @@ impl<'a> Sink<'a> {
             item.finish().into_column(),
             category.finish().into_column(),
             query.finish().into_column(),
-            Column::new(columns::AMOUNT.into(), self.amounts),
-            Column::new(columns::RATING.into(), self.ratings),
-            Column::new(ROW_HASH.into(), self.hashes),
+            Column::new(columns::AMOUNT.into(), std::mem::take(&mut self.amounts)),
+            Column::new(columns::RATING.into(), std::mem::take(&mut self.ratings)),
+            Column::new(ROW_HASH.into(), std::mem::take(&mut self.hashes)),
         ];
-        let events =
-            DataFrame::new(height, cols).map_err(error::polars("build the event table"))?;
+        DataFrame::new(height, cols).map_err(error::polars("build the event table"))
+    }
+
+    fn finish(mut self) -> Result<Parsed> {
+        let has_session = !matches!(self.slots[SESSION], Slot::Absent);
+        if self.spill.is_some() {
+            self.spill_rows()?;
+        }
+        let events = self.take_events()?;
         let q_height = self.q_line.len();
         let quarantine = DataFrame::new(
             q_height,
@@ -446,10 +500,17 @@ fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Box<dyn Read + '
     }
 }
 
-pub(crate) fn read_source(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
+/// Reads and checks every row; with `spill`, the kept rows go to disk (see
+/// [`spill`]) instead of into [`Parsed::events`] (Parquet sources are read whole).
+pub(crate) fn read_source(
+    source: &Source,
+    on_progress: OnProgress<'_>,
+    spill: Option<&spill::Plan>,
+    parallel_min_bytes: u64,
+) -> Result<Parsed> {
     match source.format {
-        SourceFormat::Csv => read_csv(source, on_progress),
-        SourceFormat::Text => read_text(source, on_progress),
+        SourceFormat::Csv => read_csv_with(source, on_progress, parallel_min_bytes, spill),
+        SourceFormat::Text => read_text(source, on_progress, spill),
         SourceFormat::Parquet => read_parquet(source),
     }
 }
@@ -462,15 +523,12 @@ fn header_names(source: &Source, first: Option<Vec<String>>, width: usize) -> Ve
     }
 }
 
-fn read_csv(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
-    read_csv_with(source, on_progress, PARALLEL_MIN_BYTES)
-}
-
-/// [`read_csv`], reading files of at least `parallel_min_bytes` on several threads.
+/// Reads a CSV source, files of at least `parallel_min_bytes` on several threads.
 pub(crate) fn read_csv_with(
     source: &Source,
     on_progress: OnProgress<'_>,
     parallel_min_bytes: u64,
+    spill: Option<&spill::Plan>,
 ) -> Result<Parsed> {
     let path = source.path();
     let io = |e: csv::Error| match e.into_kind() {
@@ -512,24 +570,25 @@ pub(crate) fn read_csv_with(
     };
     if let Some(parts) = parts {
         drop(reader);
-        return read_csv_parts(source, &header, &slots, &parts, on_progress);
+        return read_csv_parts(source, &header, &slots, &parts, on_progress, spill);
     }
-    let mut sink = Sink::new(source, &header, slots);
+    let mut sink =
+        Sink::new(source, &header, slots).spilling(spill.map(|plan| spill::Writer::new(plan, 0)));
     if !source.header && has_first {
         let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
-        sink.row(line, &fields, source.delimiter);
+        sink.push(line, &fields, source.delimiter)?;
     }
     while reader.read_byte_record(&mut record).map_err(io)? {
         let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
-        sink.row(line, &fields, source.delimiter);
+        sink.push(line, &fields, source.delimiter)?;
     }
     sink.finish()
 }
 
 /// Files smaller than this are read on one thread.
-const PARALLEL_MIN_BYTES: u64 = 32 << 20;
+pub(crate) const PARALLEL_MIN_BYTES: u64 = 32 << 20;
 
 /// A byte range of the data rows of a CSV file, starting at a line start.
 struct Part {
@@ -618,6 +677,7 @@ fn read_csv_parts(
     slots: &[Slot; N],
     parts: &[Part],
     on_progress: OnProgress<'_>,
+    spill: Option<&spill::Plan>,
 ) -> Result<Parsed> {
     use std::io::{Seek, SeekFrom};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -625,7 +685,7 @@ fn read_csv_parts(
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let done = AtomicU64::new(parts.first().map_or(0, |p| p.start));
     let finished = AtomicUsize::new(0);
-    let read_part = |part: &Part| -> Result<Parsed> {
+    let read_part = |thread: usize, part: &Part| -> Result<Parsed> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -648,7 +708,8 @@ fn read_csv_parts(
         let (mut reader, mut lines) =
             csv_reader(source, BufReader::with_capacity(1 << 20, counted));
         let mut record = csv::ByteRecord::new();
-        let mut sink = Sink::new(source, header, slots.clone());
+        let mut sink = Sink::new(source, header, slots.clone())
+            .spilling(spill.map(|plan| spill::Writer::new(plan, thread)));
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
@@ -663,18 +724,19 @@ fn read_csv_parts(
             }
             let line = lines.at(record.position().map_or(0, |p| p.byte())) + part.first_line - 1;
             let fields: Vec<&[u8]> = record.iter().collect();
-            sink.row(line, &fields, source.delimiter);
+            sink.push(line, &fields, source.delimiter)?;
         }
         sink.finish()
     };
     let results: Vec<Result<Parsed>> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .iter()
-            .map(|part| {
+            .enumerate()
+            .map(|(thread, part)| {
                 let read_part = &read_part;
                 let finished = &finished;
                 scope.spawn(move || {
-                    let result = read_part(part);
+                    let result = read_part(thread, part);
                     finished.fetch_add(1, Ordering::Release);
                     result
                 })
@@ -722,7 +784,11 @@ fn read_csv_parts(
     Ok(parsed)
 }
 
-fn read_text(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
+fn read_text(
+    source: &Source,
+    on_progress: OnProgress<'_>,
+    spill: Option<&spill::Plan>,
+) -> Result<Parsed> {
     let path = source.path();
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -758,13 +824,16 @@ fn read_text(source: &Source, on_progress: OnProgress<'_>) -> Result<Parsed> {
             });
             let header = header_names(source, first, fields.len());
             let slots = resolve(source, &header)?;
-            sink = Some(Sink::new(source, &header, slots));
+            sink = Some(
+                Sink::new(source, &header, slots)
+                    .spilling(spill.map(|plan| spill::Writer::new(plan, 0))),
+            );
             if source.header {
                 continue;
             }
         }
         if let Some(sink) = sink.as_mut() {
-            sink.row(line_no, &fields, b' ');
+            sink.push(line_no, &fields, b' ')?;
         }
     }
     match sink {

@@ -365,9 +365,9 @@ fn reading_on_several_threads_equals_one_thread() {
     ] {
         let path = write(&dir, name, &bytes);
         let source = SourceParams::canonical(&path).check().unwrap();
-        let one = read::read_csv_with(&source, &mut |_, _| {}, u64::MAX).unwrap();
+        let one = read::read_csv_with(&source, &mut |_, _| {}, u64::MAX, None).unwrap();
         let mut last = (0, 0);
-        let many = read::read_csv_with(&source, &mut |d, t| last = (d, t), 0).unwrap();
+        let many = read::read_csv_with(&source, &mut |d, t| last = (d, t), 0, None).unwrap();
         assert_eq!(last, (bytes.len() as u64, bytes.len() as u64), "{name}");
         assert_eq!(one.read, many.read, "{name}");
         assert!(one.events.equals_missing(&many.events), "{name}");
@@ -388,4 +388,95 @@ fn reading_on_several_threads_equals_one_thread() {
             .clone();
         assert_eq!(lines.get(0), Some(15), "{name}");
     }
+}
+
+/// The events of an out-of-core ingest as one table, sorted like an in-memory one.
+fn parts_as_one(events: &Events) -> DataFrame {
+    let mut all: Option<DataFrame> = None;
+    for part in events.parts().unwrap() {
+        let part = part.collect().unwrap();
+        match all.as_mut() {
+            None => all = Some(part),
+            Some(all) => {
+                all.vstack_mut(&part).unwrap();
+            }
+        }
+    }
+    all.unwrap()
+        .sort(
+            [columns::USER_ID, columns::EVENT_TIME],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .unwrap()
+}
+
+#[test]
+fn out_of_core_ingest_equals_the_in_memory_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"user_id,event_time,event_type,category,amount\n".to_vec();
+    for i in 0..2000u32 {
+        let line = match i % 89 {
+            // bad rows, duplicates of rows far apart, sessions to make (no session column)
+            11 => format!("u{:03},2026-13-40 10:00:00,view,,\n", i % 40),
+            23 => "u007,2026-01-05 10:00:00,purchase,toys,9.5\n".to_string(),
+            _ => format!(
+                "u{:03},2026-01-{:02} {:02}:{:02}:00,{},c{},{}\n",
+                i % 40,
+                1 + i % 28,
+                (i / 7) % 24,
+                i % 60,
+                if i % 5 == 0 { "purchase" } else { "view" },
+                i % 6,
+                if i % 5 == 0 { "3.25" } else { "" }
+            ),
+        };
+        data.extend_from_slice(line.as_bytes());
+    }
+    let path = write(&dir, "events.csv", &data);
+    let source = SourceParams::canonical(&path).check().unwrap();
+    let memory = ingest(&source).unwrap();
+    assert!(memory.stats.duplicates > 10 && memory.stats.quarantined > 10);
+    // One reader thread or one per core, each spilling every 64 kept rows.
+    for (partitions, parallel_min_bytes) in [(1, u64::MAX), (3, u64::MAX), (7, 0), (2, 0)] {
+        let parts_dir = dir.path().join(format!("parts-{partitions}"));
+        let plan = spill::Plan {
+            dir: parts_dir.join("spill"),
+            partitions,
+            chunk_rows: 64,
+        };
+        let disk = ingest_out_of_core(
+            &source,
+            &parts_dir,
+            plan,
+            parallel_min_bytes,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let Events::Parts { files, rows } = &disk.events else {
+            panic!("expected parts");
+        };
+        assert_eq!(*rows, memory.stats.kept);
+        assert!(files.len() <= partitions as usize && !files.is_empty());
+        assert!(!parts_dir.join("spill").exists(), "the spill is removed");
+        assert_eq!(disk.stats, memory.stats, "{partitions} partitions");
+        assert!(disk.quarantine.equals_missing(&memory.quarantine));
+        let events = parts_as_one(&disk.events);
+        assert!(
+            events.equals_missing(&memory.events),
+            "{partitions} partitions:\n{events:?}\n{:?}",
+            memory.events
+        );
+        // every user is in exactly one part
+        let mut seen = std::collections::BTreeSet::new();
+        for part in disk.events.parts().unwrap() {
+            let users = part.collect().unwrap();
+            let users = users.column(columns::USER_ID).unwrap().unique().unwrap();
+            for user in users.str().unwrap().iter().flatten() {
+                assert!(seen.insert(user.to_string()), "{user} in two parts");
+            }
+        }
+    }
+    // Small sources stay in memory.
+    let small = ingest_into(&source, &dir.path().join("small"), &mut |_, _| {}).unwrap();
+    assert!(matches!(small.events, Events::Memory(ref df) if df.equals_missing(&memory.events)));
 }

@@ -1,6 +1,5 @@
 //! Pass two: names resolved, parameters checked, stages ordered.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -591,20 +590,4 @@ fn find_cycle(start: usize, needs: &[Vec<usize>], done: &[bool]) -> Vec<usize> {
         path.push(next);
         current = next;
     }
-}
-
-/// Tables of a stage's direct needs, by table name (the first provider wins).
-pub(crate) fn inputs_of<'a>(
-    stage: &PlannedStage,
-    outputs: &'a [BTreeMap<String, polars::prelude::DataFrame>],
-) -> BTreeMap<&'a str, &'a polars::prelude::DataFrame> {
-    let mut inputs = BTreeMap::new();
-    for &need in &stage.needs {
-        if let Some(tables) = outputs.get(need) {
-            for (name, df) in tables {
-                inputs.entry(name.as_str()).or_insert(df);
-            }
-        }
-    }
-    inputs
 }

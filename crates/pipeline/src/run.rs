@@ -15,7 +15,8 @@ use crate::drift;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, RunRow, StageRow};
 use crate::lock::PipelineLock;
-use crate::plan::{Plan, PlannedStage, StageKind, inputs_of};
+use crate::plan::{Plan, PlannedStage, StageKind};
+use userlens_ingest::Events;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
@@ -296,8 +297,65 @@ impl Context<'_> {
     }
 }
 
-/// What a stage hands on: named tables.
-type Tables = BTreeMap<String, DataFrame>;
+/// What a stage hands on: named tables, and the events (which may be on disk).
+#[derive(Default)]
+struct Tables {
+    frames: BTreeMap<String, DataFrame>,
+    events: Option<Events>,
+}
+
+impl Tables {
+    fn insert(&mut self, name: String, df: DataFrame) {
+        self.frames.insert(name, df);
+    }
+
+    fn get(&self, name: &str) -> Option<&DataFrame> {
+        self.frames.get(name)
+    }
+
+    /// Rows of the table `name`, the events included.
+    fn rows(&self, name: &str) -> Option<u64> {
+        match (name, &self.events) {
+            ("events", Some(events)) => Some(events.height()),
+            _ => self.get(name).map(|df| df.height() as u64),
+        }
+    }
+
+    /// Rows of the largest table.
+    fn max_rows(&self) -> Option<u64> {
+        let frames = self.frames.values().map(|df| df.height() as u64);
+        frames.chain(self.events.as_ref().map(Events::height)).max()
+    }
+}
+
+/// The tables of the stages `stage` needs, by name (the first stage wins a name).
+fn inputs_of<'a>(stage: &PlannedStage, outputs: &'a [Tables]) -> BTreeMap<&'a str, &'a DataFrame> {
+    let mut inputs = BTreeMap::new();
+    for &need in &stage.needs {
+        if let Some(tables) = outputs.get(need) {
+            for (name, df) in &tables.frames {
+                inputs.entry(name.as_str()).or_insert(df);
+            }
+        }
+    }
+    inputs
+}
+
+/// The events among the stages `stage` needs.
+fn events_of<'a>(
+    stage: &PlannedStage,
+    outputs: &'a [Tables],
+) -> std::result::Result<&'a Events, StageError> {
+    stage
+        .needs
+        .iter()
+        .find_map(|&need| outputs.get(need)?.events.as_ref())
+        .ok_or_else(|| {
+            StageError::Run(Error::Usage(
+                "no `events` table among the stage's needs".into(),
+            ))
+        })
+}
 
 /// A stage error, classed as refused input or failure.
 enum StageError {
@@ -604,7 +662,7 @@ pub fn run(
                 let mut attempt = 1;
                 loop {
                     record.attempts = attempt;
-                    match run_stage(&mut ctx, stage, &outputs, index, progress) {
+                    match run_stage(&mut ctx, stage, &outputs, &stage_dir, index, progress) {
                         Ok((mut tables, meta)) => {
                             let hash = save_stage(&stage_dir, &mut tables, &meta, &staging)?;
                             break Ok((tables, meta, stage_dir.clone(), hash));
@@ -631,8 +689,8 @@ pub fn run(
             Ok((tables, meta, dir, hash)) => {
                 ctx.absorb(&meta);
                 record.rows_out = tables
-                    .get(stage.kind.provides().first().copied().unwrap_or(""))
-                    .map_or(0, |df| df.height() as u64);
+                    .rows(stage.kind.provides().first().copied().unwrap_or(""))
+                    .unwrap_or(0);
                 if record.status == "ok" {
                     progress(&Progress::StageFinished {
                         index,
@@ -784,11 +842,9 @@ fn rows_in(stage: &PlannedStage, outputs: &[Tables]) -> i64 {
     stage
         .needs
         .iter()
-        .filter_map(|&n| outputs.get(n))
-        .flat_map(|t| t.values())
-        .map(|df| df.height() as i64)
+        .filter_map(|&n| outputs.get(n)?.max_rows())
         .max()
-        .unwrap_or(0)
+        .map_or(0, |rows| rows as i64)
 }
 
 /// The gates of the pipeline, checked after the stage that makes their numbers.
@@ -847,15 +903,33 @@ fn check_gates(ctx: &Context<'_>, stage: &PlannedStage) -> Option<String> {
 /// content hash of the tables.
 fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
-    for (name, df) in tables.iter_mut() {
+    let mut hash_file = |name: &str, path: &Path| -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        hasher.update(name.as_bytes());
+        hasher
+            .update_reader(std::fs::File::open(path).map_err(io)?)
+            .map_err(io)?;
+        Ok(())
+    };
+    if let Some(Events::Memory(df)) = &mut tables.events {
+        let path = dir.join("events.parquet");
+        userlens_report::write_parquet(df, &path)?;
+        hash_file("events", &path)?;
+    }
+    if let Some(Events::Parts { files, .. }) = &tables.events {
+        // Already written into the stage's folder by the ingest.
+        for file in files {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            hash_file(&name.unwrap_or_default(), file)?;
+        }
+    }
+    for (name, df) in tables.frames.iter_mut() {
         let path = dir.join(format!("{name}.parquet"));
         userlens_report::write_parquet(df, &path)?;
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        hasher.update(name.as_bytes());
-        hasher.update(&bytes);
+        hash_file(name, &path)?;
     }
     for file in &meta.files {
         copy_file(&staging.join(file), &dir.join("files").join(file))?;
@@ -872,7 +946,7 @@ fn load_stage(
 ) -> std::result::Result<(Tables, StageMeta), StageError> {
     let bytes = std::fs::read(dir.join("meta.json"))?;
     let meta: StageMeta = serde_json::from_slice(&bytes)?;
-    let mut tables = Tables::new();
+    let mut tables = Tables::default();
     for name in stage
         .kind
         .provides()
@@ -885,6 +959,28 @@ fn load_stage(
         }
         let df = ParquetReader::new(std::fs::File::open(&path)?).finish()?;
         tables.insert((*name).to_string(), df);
+    }
+    if let Some(df) = tables.frames.remove("events") {
+        tables.events = Some(Events::Memory(df));
+    }
+    let parts_dir = dir.join(EVENT_PARTS);
+    if parts_dir.is_dir() {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&parts_dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let rows = meta.rows.as_ref().map_or(0, |r| r.kept);
+        tables.events = Some(Events::Parts { files, rows });
+    }
+    if stage.kind.provides().contains(&"events") && tables.events.is_none() {
+        return Err(refused(format!(
+            "the events of `{}` are missing",
+            dir.display()
+        )));
     }
     for file in &meta.files {
         copy_file(&dir.join("files").join(file), &staging.join(file)).map_err(StageError::Run)?;
@@ -1049,15 +1145,20 @@ fn write_output(
     Ok(())
 }
 
+/// Folder of a stage's artifacts that holds the events of an out-of-core ingest.
+const EVENT_PARTS: &str = "events.parts";
+
+/// Runs one stage; `dir` is the folder its artifacts are saved to.
 fn run_stage(
     ctx: &mut Context<'_>,
     stage: &PlannedStage,
     outputs: &[Tables],
+    dir: &Path,
     index: usize,
     progress: &mut dyn FnMut(&Progress),
 ) -> std::result::Result<(Tables, StageMeta), StageError> {
     let inputs = inputs_of(stage, outputs);
-    let mut tables = Tables::new();
+    let mut tables = Tables::default();
     let mut meta = StageMeta::default();
     match &stage.kind {
         StageKind::Ingest(source) => {
@@ -1069,7 +1170,8 @@ fn run_stage(
                     unit: "bytes",
                 })
             };
-            let ingested = userlens_ingest::ingest_with_progress(source, &mut on_progress);
+            let ingested =
+                userlens_ingest::ingest_into(source, &dir.join(EVENT_PARTS), &mut on_progress);
             let ingested = ingested.map_err(|e| match e {
                 userlens_ingest::Error::MissingColumn { .. }
                 | userlens_ingest::Error::MissingRequired { .. }
@@ -1096,14 +1198,14 @@ fn run_stage(
                 ctx.absorb(&meta);
                 return Err(StageError::Refused(Box::new(e)));
             }
-            tables.insert("events".into(), ingested.events);
+            tables.events = Some(ingested.events);
             tables.insert("quarantine".into(), ingested.quarantine);
         }
         StageKind::Features { params, users } => {
-            let events = table(&inputs, "events")?;
+            let events = events_of(stage, outputs)?.parts()?;
             let as_of = match ctx.as_of {
                 Some(t) => t,
-                None => default_as_of(events)?,
+                None => default_as_of(&events)?,
             };
             meta.as_of = Some(as_of);
             let users_table = match users {
@@ -1113,7 +1215,8 @@ fn run_stage(
                 }
                 None => None,
             };
-            let features = userlens_features::build(events, as_of, users_table.as_ref(), params)?;
+            let features =
+                userlens_features::build_parts(&events, as_of, users_table.as_ref(), params)?;
             if features.height() == 0 {
                 return Err(refused(
                     "no user has events before the as-of date: nothing to profile".into(),
@@ -1154,11 +1257,11 @@ fn run_stage(
             tables.insert("k_selection".into(), profile.k_selection);
         }
         StageKind::Predict(params) => {
-            let events = table(&inputs, "events")?;
+            let events = events_of(stage, outputs)?.parts()?;
             let features_now = table(&inputs, "features")?;
             let as_of = match ctx.as_of {
                 Some(t) => t,
-                None => default_as_of(events)?,
+                None => default_as_of(&events)?,
             };
             let (feature_params, users) = stage
                 .needs
@@ -1178,14 +1281,14 @@ fn run_stage(
                 None => None,
             };
             let horizon = i64::from(params.horizon_days()) * 86_400_000_000;
-            let features_cutoff = userlens_features::build(
-                events,
+            let features_cutoff = userlens_features::build_parts(
+                &events,
                 as_of - horizon,
                 users_table.as_ref(),
                 &feature_params,
             )?;
             let predictions = userlens_predict::predict(
-                events,
+                &events,
                 &features_cutoff,
                 features_now,
                 as_of,
@@ -1377,13 +1480,18 @@ fn moved(migration: &DataFrame) -> std::result::Result<u64, StageError> {
 }
 
 /// Midnight after the last event, so that every event counts.
-fn default_as_of(events: &DataFrame) -> std::result::Result<i64, StageError> {
-    let last = events
-        .column(columns::EVENT_TIME)?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .max()
-        .ok_or_else(|| refused("no events: nothing to profile".into()))?;
+/// The day after the last event (events in parts of whole users).
+fn default_as_of(events: &[LazyFrame]) -> std::result::Result<i64, StageError> {
+    let mut last: Option<i64> = None;
+    for part in events {
+        let max = part
+            .clone()
+            .select([col(columns::EVENT_TIME).cast(DataType::Int64).max()])
+            .collect()?;
+        let part_last = max.columns()[0].i64()?.get(0);
+        last = last.max(part_last);
+    }
+    let last = last.ok_or_else(|| refused("no events: nothing to profile".into()))?;
     const DAY: i64 = 86_400_000_000;
     Ok((last.div_euclid(DAY) + 1) * DAY)
 }

@@ -347,10 +347,91 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     value
 }
 
-/// Runs every predictor. `features_cutoff` are the features as of `as_of −
+/// What prediction reads from the events, gathered in one pass over the parts.
+struct FromEvents {
+    /// Purchase targets of the horizon after the cutoff.
+    targets: DataFrame,
+    /// Churn labels at the cutoff.
+    churn: DataFrame,
+    /// The earliest event time.
+    first_event: Option<i64>,
+    /// Purchase histories before the cutoff and before the as-of date.
+    summary_cutoff: stats::Result<Summary>,
+    summary_now: stats::Result<Summary>,
+}
+
+/// Stacks per-user tables of separate parts and sorts them by user.
+fn stack_users(mut tables: Vec<DataFrame>, action: &'static str) -> Result<DataFrame> {
+    let mut all = tables.pop().unwrap_or_default();
+    if tables.is_empty() {
+        return Ok(all);
+    }
+    for table in tables.iter().rev() {
+        all.vstack_mut(table).map_err(polars_err(action))?;
+    }
+    all.sort([USER_ID], SortMultipleOptions::default())
+        .map_err(polars_err(action))
+}
+
+/// Reads the parts (each holding whole users) one at a time, only the columns the
+/// labels and purchase summaries need.
+fn from_events(
+    parts: &[LazyFrame],
+    cutoff: i64,
+    as_of: i64,
+    unit: TimeUnit,
+    churn_window_days: u32,
+) -> Result<FromEvents> {
+    use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE};
+    let (mut targets, mut churn) = (Vec::new(), Vec::new());
+    let (mut at_cutoff, mut now) = (Vec::new(), Vec::new());
+    let mut first_event: Option<i64> = None;
+    for part in parts {
+        let events = part
+            .clone()
+            .select([col(USER_ID), col(EVENT_TIME), col(EVENT_TYPE), col(AMOUNT)])
+            .collect()
+            .map_err(polars_err("read a part of the events"))?;
+        targets.push(ml::targets(&events, cutoff, as_of)?);
+        churn.push(ml::churn_labels(&events, cutoff, churn_window_days)?);
+        let first = events
+            .column(EVENT_TIME)
+            .and_then(|c| c.cast(&DataType::Int64))
+            .map_err(polars_err("read event times"))?
+            .i64()
+            .map_err(polars_err("read event times"))?
+            .min();
+        first_event = match (first_event, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        at_cutoff.push(stats::summary_frame(&events, cutoff, unit));
+        now.push(stats::summary_frame(&events, as_of, unit));
+    }
+    let summary = |frames: Vec<stats::Result<DataFrame>>| -> Result<stats::Result<Summary>> {
+        Ok(
+            match frames.into_iter().collect::<stats::Result<Vec<_>>>() {
+                Ok(frames) => {
+                    Summary::from_frame(&stack_users(frames, "combine purchase histories")?)
+                }
+                Err(e) => Err(e),
+            },
+        )
+    };
+    Ok(FromEvents {
+        targets: stack_users(targets, "combine the targets")?,
+        churn: stack_users(churn, "combine the churn labels")?,
+        first_event,
+        summary_cutoff: summary(at_cutoff)?,
+        summary_now: summary(now)?,
+    })
+}
+
+/// Runs every predictor on events in parts that each hold whole users (one part
+/// for events in memory). `features_cutoff` are the features as of `as_of −
 /// horizon`, `features_now` as of `as_of` (UTC microseconds).
 pub fn predict(
-    events: &DataFrame,
+    events: &[LazyFrame],
     features_cutoff: &DataFrame,
     features_now: &DataFrame,
     as_of: i64,
@@ -371,22 +452,21 @@ pub fn predict(
         .filter(|name| at_cutoff.contains(name))
         .collect();
 
-    // Labels of the horizon after the cutoff.
-    let targets = timed("labels", || ml::targets(events, cutoff, as_of))?;
-    let churn = ml::churn_labels(events, cutoff, params.ml.churn_window_days)?;
+    let FromEvents {
+        targets,
+        churn,
+        first_event,
+        summary_cutoff,
+        summary_now,
+    } = timed("labels and purchase histories", || {
+        from_events(events, cutoff, as_of, p.unit, params.ml.churn_window_days)
+    })?;
     let labels_of = |target: Target| -> &DataFrame {
         match target {
             Target::Purchase => &targets,
             Target::Churn => &churn,
         }
     };
-    let first_event = events
-        .column(userlens_model::columns::EVENT_TIME)
-        .and_then(|c| c.cast(&DataType::Int64))
-        .map_err(polars_err("read event times"))?
-        .i64()
-        .map_err(polars_err("read event times"))?
-        .min();
     let short_history = first_event.is_none_or(|first| cutoff - first < horizon_micros);
 
     let mut scored: Vec<Scored> = Vec::new();
@@ -399,9 +479,6 @@ pub fn predict(
     models.insert("cutoff".into(), chrono_date(cutoff).into());
 
     // Statistical models, fitted before the cutoff for scoring.
-    let summary_cutoff = timed("summary at the cutoff", || {
-        stats::summarize(events, cutoff, p.unit)
-    });
     let fits_cutoff = timed("count models at the cutoff", || {
         summary_cutoff.as_ref().ok().map(fit_counts)
     });
@@ -552,9 +629,6 @@ pub fn predict(
     // Refit at the as-of date and predict every user.
     let users = user_ids(features_now)?;
     let mut columns: Vec<Column> = vec![Column::new(USER_ID.into(), users.clone())];
-    let summary_now = timed("summary at the as-of date", || {
-        stats::summarize(events, as_of, p.unit)
-    });
     let fits_now = timed("count models at the as-of date", || {
         summary_now.as_ref().ok().map(fit_counts)
     });

@@ -51,6 +51,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// A checked summary from a [`summary_frame`] table.
+    pub fn from_frame(per_user: &DataFrame) -> Result<Summary> {
+        const ACTION: &str = "summarize purchases";
+        let summary = Summary {
+            user_ids: user_column(per_user, ACTION)?,
+            frequency: f64_column(per_user, "frequency", ACTION)?,
+            recency: f64_column(per_user, "recency", ACTION)?,
+            t: f64_column(per_user, "t", ACTION)?,
+            monetary: f64_column(per_user, "monetary", ACTION)?,
+        };
+        summary.check()?;
+        Ok(summary)
+    }
+
     /// Number of customers.
     pub fn len(&self) -> usize {
         self.user_ids.len()
@@ -212,14 +226,23 @@ fn user_column(df: &DataFrame, action: &'static str) -> Result<Vec<String>> {
 /// 1997-10-01T00:00Z) and a first purchase on 1997-01-01 give `T` = 272 / 7 = 38.86
 /// weeks. Null amounts count as 0; a missing `amount` column makes every value 0.
 pub fn summarize(events: &DataFrame, calibration_end: i64, unit: TimeUnit) -> Result<Summary> {
-    const ACTION: &str = "summarize purchases";
+    Summary::from_frame(&summary_frame(events, calibration_end, unit)?)
+}
+
+/// The table behind [`summarize`]: `user_id`, `frequency`, `recency`, `t`,
+/// `monetary`, sorted by `user_id`. Per user, so events in parts of whole users can
+/// be summarised part by part and the tables stacked.
+pub fn summary_frame(
+    events: &DataFrame,
+    calibration_end: i64,
+    unit: TimeUnit,
+) -> Result<DataFrame> {
     let last_day = calibration_end.saturating_sub(1).div_euclid(DAY_MICROS);
     let days = purchase_days(events, None, calibration_end)?;
     let unit_days = lit(unit.days());
     let n = || col("__n").cast(DataType::Float64);
     let first_day = || col("__day").min();
-    let per_user = days
-        .group_by([col(USER_ID)])
+    days.group_by([col(USER_ID)])
         .agg([
             len().alias("__n"),
             first_day().alias("__first"),
@@ -242,16 +265,7 @@ pub fn summarize(events: &DataFrame, calibration_end: i64, unit: TimeUnit) -> Re
                 .alias("monetary"),
         ])
         .collect()
-        .map_err(polars_err(ACTION))?;
-    let summary = Summary {
-        user_ids: user_column(&per_user, ACTION)?,
-        frequency: f64_column(&per_user, "frequency", ACTION)?,
-        recency: f64_column(&per_user, "recency", ACTION)?,
-        t: f64_column(&per_user, "t", ACTION)?,
-        monetary: f64_column(&per_user, "monetary", ACTION)?,
-    };
-    summary.check()?;
-    Ok(summary)
+        .map_err(polars_err("summarize purchases"))
 }
 
 /// Transactions per customer in `[from, to)` (UTC microseconds): the number of

@@ -1,0 +1,187 @@
+//! Out-of-core ingest: a source too big to hold in memory is read in chunks of rows
+//! that are split by user and written to disk, then finished one partition at a
+//! time into Parquet parts that each hold whole users, sorted by user and time.
+//!
+//! Every reader thread writes its chunks as `p{partition}-t{thread}-c{chunk}.parquet`
+//! into the spill folder; a partition's files are then read together, sorted,
+//! de-duplicated and sessionized like an in-memory ingest (exact duplicates share
+//! their user, so they meet in the same partition) and written as `part-{p}.parquet`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{self, Error, Result};
+
+/// Kept rows a reader thread holds before it writes them out.
+pub(crate) const CHUNK_ROWS: usize = 1 << 22;
+
+/// Source bytes per partition: about 4 million events of a typical event CSV, so a
+/// partition is finished in well under 2 GB.
+pub(crate) const PARTITION_BYTES: u64 = 256 << 20;
+
+/// Where and in how many partitions the rows of one ingest are spilled.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub dir: PathBuf,
+    pub partitions: u32,
+    /// Kept rows a reader thread holds before it writes them out.
+    pub chunk_rows: usize,
+}
+
+impl Plan {
+    /// The partition of a user: FNV-1a of the id's bytes, so the split is the same on
+    /// every machine and every run.
+    pub fn partition_of(&self, user: &str) -> u32 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in user.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % u64::from(self.partitions)) as u32
+    }
+}
+
+/// One reader thread's spill: numbers its chunks.
+pub(crate) struct Writer<'a> {
+    plan: &'a Plan,
+    thread: usize,
+    chunks: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(plan: &'a Plan, thread: usize) -> Writer<'a> {
+        Writer {
+            plan,
+            thread,
+            chunks: 0,
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        self.plan
+    }
+
+    /// Writes `rows`, whose row `i` belongs to partition `partitions[i]`, one file
+    /// per partition present.
+    pub fn write(&mut self, rows: &DataFrame, partitions: &[u32]) -> Result<()> {
+        let mut indices: Vec<Vec<IdxSize>> = vec![Vec::new(); self.plan.partitions as usize];
+        for (row, &p) in partitions.iter().enumerate() {
+            indices[p as usize].push(row as IdxSize);
+        }
+        for (p, rows_of_p) in indices.into_iter().enumerate() {
+            if rows_of_p.is_empty() {
+                continue;
+            }
+            let mut part = rows
+                .take(&IdxCa::from_vec("".into(), rows_of_p))
+                .map_err(error::polars("split rows by user"))?;
+            let name = format!("p{p:05}-t{:03}-c{:06}.parquet", self.thread, self.chunks);
+            write_parquet(&mut part, &self.plan.dir.join(name))?;
+        }
+        self.chunks += 1;
+        Ok(())
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `df` to `path` with fast compression (spill and parts are read back soon).
+pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let file = File::create(path).map_err(io(path))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .finish(df)
+        .map_err(|source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(())
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).map_err(io(path))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// What finishing the partitions made.
+pub(crate) struct Finished {
+    /// The parts, in partition order (partitions without rows have none).
+    pub files: Vec<PathBuf>,
+    /// Rows read back from the spill.
+    pub spilled: u64,
+    /// Rows written to the parts.
+    pub kept: u64,
+}
+
+/// Turns the spilled chunks into one part per partition in `out`, applying `finish`
+/// (sort, de-duplicate, sessionize) to each partition's rows, and removes the spill.
+pub(crate) fn finish(
+    plan: &Plan,
+    out: &Path,
+    finish: impl Fn(DataFrame) -> Result<DataFrame>,
+) -> Result<Finished> {
+    let mut by_partition: Vec<Vec<PathBuf>> = vec![Vec::new(); plan.partitions as usize];
+    for entry in std::fs::read_dir(&plan.dir).map_err(io(&plan.dir))? {
+        let path = entry.map_err(io(&plan.dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let partition = name
+            .strip_prefix('p')
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<usize>().ok());
+        if let Some(p) = partition.filter(|&p| p < by_partition.len()) {
+            by_partition[p].push(path);
+        }
+    }
+    let mut finished = Finished {
+        files: Vec::new(),
+        spilled: 0,
+        kept: 0,
+    };
+    for (p, mut files) in by_partition.into_iter().enumerate() {
+        if files.is_empty() {
+            continue;
+        }
+        // Thread, then chunk order: the file order of the rows.
+        files.sort();
+        let mut rows: Option<DataFrame> = None;
+        for file in &files {
+            let chunk = read_parquet(file)?;
+            rows = Some(match rows {
+                None => chunk,
+                Some(mut all) => {
+                    all.vstack_mut(&chunk)
+                        .map_err(error::polars("join a partition's chunks"))?;
+                    all
+                }
+            });
+        }
+        let Some(mut rows) = rows else { continue };
+        rows.rechunk_mut();
+        finished.spilled += rows.height() as u64;
+        let mut events = finish(rows)?;
+        for file in &files {
+            std::fs::remove_file(file).map_err(io(file))?;
+        }
+        if events.height() == 0 {
+            continue;
+        }
+        finished.kept += events.height() as u64;
+        let path = out.join(format!("part-{p:05}.parquet"));
+        write_parquet(&mut events, &path)?;
+        finished.files.push(path);
+    }
+    std::fs::remove_dir_all(&plan.dir).map_err(io(&plan.dir))?;
+    Ok(finished)
+}
