@@ -324,11 +324,26 @@ struct CountFits {
     gamma: std::result::Result<stats::Fit<GammaGamma>, String>,
 }
 
-fn fit_counts(summary: &Summary) -> CountFits {
+/// Fits the count models; `earlier` (the fits at the cutoff) warm-starts Pareto/NBD.
+fn fit_counts(summary: &Summary, earlier: Option<&CountFits>) -> CountFits {
+    let start = match earlier.map(|fits| &fits.pareto) {
+        Some(Ok(stats::Fit {
+            model: stats::CountModel::ParetoNbd(model),
+            ..
+        })) => Some(model),
+        _ => None,
+    };
+    let fit_pareto = || timed("pareto/nbd fit", || ParetoNbd::fit_from(summary, start));
+    let fit_others = || {
+        let bgnbd = timed("bg/nbd fit", || BgNbd::fit(summary));
+        (bgnbd, timed("gamma-gamma fit", || GammaGamma::fit(summary)))
+    };
+    // Pareto/NBD's quadrature costs most; the other two fit beside it.
+    let (pareto, (bgnbd, gamma)) = rayon::join(fit_pareto, fit_others);
     CountFits {
-        bgnbd: BgNbd::fit(summary).map_err(|e| e.to_string()),
-        pareto: ParetoNbd::fit(summary).map_err(|e| e.to_string()),
-        gamma: GammaGamma::fit(summary).map_err(|e| e.to_string()),
+        bgnbd: bgnbd.map_err(|e| e.to_string()),
+        pareto: pareto.map_err(|e| e.to_string()),
+        gamma: gamma.map_err(|e| e.to_string()),
     }
 }
 
@@ -480,7 +495,7 @@ pub fn predict(
 
     // Statistical models, fitted before the cutoff for scoring.
     let fits_cutoff = timed("count models at the cutoff", || {
-        summary_cutoff.as_ref().ok().map(fit_counts)
+        summary_cutoff.as_ref().ok().map(|s| fit_counts(s, None))
     });
 
     let mut best: BTreeMap<&'static str, (ModelKind, f64)> = BTreeMap::new();
@@ -630,7 +645,10 @@ pub fn predict(
     let users = user_ids(features_now)?;
     let mut columns: Vec<Column> = vec![Column::new(USER_ID.into(), users.clone())];
     let fits_now = timed("count models at the as-of date", || {
-        summary_now.as_ref().ok().map(fit_counts)
+        summary_now
+            .as_ref()
+            .ok()
+            .map(|s| fit_counts(s, fits_cutoff.as_ref()))
     });
     let none = || vec![None::<f64>; users.len()];
     let (mut p_alive, mut expected, mut p_alive_bg, mut clv) = (none(), none(), none(), none());
