@@ -21,9 +21,11 @@ exactly as read back from that CSV, standardised again with ddof=0 - the same ma
 userlens clusters - so both inertias are in the same space. The data (CSV, and an .npz
 of the parsed matrix and true labels) is cached in OUT_DIR.
 
-Timing: scikit-learn's `.fit` wall time; userlens' `fit_seconds` as printed by BIN (the
-`profile` call only; it also covers sorting by user_id, standardising, silhouette on a
-10k sample and building the output tables, which `.fit` does not do). OpenMP/BLAS
+Timing: scikit-learn's `.fit` wall time against userlens' `kmeans_seconds` as printed
+by BIN (`userlens_profile::kmeans`, the k-means step of `profile`, on the same
+standardised matrix); userlens' `fit_seconds`, the whole `profile` call (sorting by
+user_id, standardising, the k-means, silhouette on a 10k sample and the output tables,
+which `.fit` does not do), is reported beside it. OpenMP/BLAS
 threads for scikit-learn and RAYON_NUM_THREADS for userlens are set to the number of
 cores (os.cpu_count()) before numpy is imported.
 
@@ -177,8 +179,10 @@ def main():
     ul = time_userlens(args.bin, csv_path, args.k, args.seed, args.bin_arg, args.repeat)
     log(f"  {ul}")
 
-    inertia_ratio = ul["inertia"] / sk_auto["inertia"]
-    time_ratio = ul["fit_seconds"] / sk_auto["fit_seconds"]
+    # The criterion sets k-means against k-means: userlens' k-means step
+    # (`kmeans_seconds`) against `.fit`; the whole `profile` call is reported beside it.
+    inertia_ratio = ul["kmeans_inertia"] / sk_auto["inertia"]
+    time_ratio = ul["kmeans_seconds"] / sk_auto["fit_seconds"]
     out = {
         "n": args.n,
         "d": args.d,
@@ -194,8 +198,9 @@ def main():
         "userlens": ul,
         "inertia_ratio": inertia_ratio,
         "time_ratio": time_ratio,
-        "inertia_ratio_vs_n_init_10": ul["inertia"] / sk_ten["inertia"] if sk_ten else None,
-        "time_ratio_vs_n_init_10": ul["fit_seconds"] / sk_ten["fit_seconds"] if sk_ten else None,
+        "profile_time_ratio": ul["fit_seconds"] / sk_auto["fit_seconds"],
+        "inertia_ratio_vs_n_init_10": ul["kmeans_inertia"] / sk_ten["inertia"] if sk_ten else None,
+        "time_ratio_vs_n_init_10": ul["kmeans_seconds"] / sk_ten["fit_seconds"] if sk_ten else None,
         "criterion_met": bool(inertia_ratio <= 1.01 and time_ratio <= 1.0),
     }
     print(json.dumps(out))

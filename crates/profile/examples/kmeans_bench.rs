@@ -9,8 +9,10 @@
 //! `n_init`, `max_iter`, `tolerance`, `fit_sample`, `silhouette_sample`.
 //!
 //! Prints one JSON line: `n`, `d`, `k`, `inertia` (from `k_selection`, in the
-//! standardised space), `fit_seconds` (the `profile` call only, not reading), and the
-//! parameters used.
+//! standardised space), `fit_seconds` (the `profile` call only, not reading),
+//! `kmeans_seconds` and `kmeans_inertia` (the k-means step alone,
+//! `userlens_profile::kmeans`, on the same standardised matrix), and the parameters
+//! used.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -102,7 +104,32 @@ fn main() -> Result<(), Box<dyn Error>> {
         .f64()?
         .get(row)
         .ok_or("no inertia in k_selection")?;
+    // The k-means step alone, on the matrix `profile` clusters (the numeric columns
+    // standardised with the population sd): what scikit-learn's `.fit` does.
+    let columns: Vec<Vec<f64>> = features
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != "user_id" && c.dtype().is_primitive_numeric())
+        .map(|c| -> Result<Vec<f64>, Box<dyn Error>> {
+            let values = c.cast(&DataType::Float64)?;
+            let values: Vec<f64> = values.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect();
+            let mean = values.iter().sum::<f64>() / n as f64;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+            let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+            Ok(values.iter().map(|v| (v - mean) / sd).collect())
+        })
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::with_capacity(n * d);
+    for i in 0..n {
+        rows.extend(columns.iter().map(|column| column[i]));
+    }
+    let start = Instant::now();
+    let (_, kmeans_inertia) = userlens_profile::kmeans(rows, d, k, &checked, seed)?;
+    let kmeans_seconds = start.elapsed().as_secs_f64();
+
     let line = serde_json::json!({
+        "kmeans_seconds": kmeans_seconds,
+        "kmeans_inertia": kmeans_inertia,
         "n": n,
         "d": d,
         "k": k,

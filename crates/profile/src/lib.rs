@@ -277,6 +277,35 @@ fn cluster(
     Ok(compact(fit, k, x.d()))
 }
 
+/// The k-means that [`profile`] runs for each k, on its own: `rows` is an `n x d`
+/// row-major matrix (already standardised, as `profile` standardises its features).
+/// Greedy k-means++ restarts run on a sample of `fit_sample` rows when there are
+/// more, then Lloyd iterations on every row; the tolerance is relative to the mean
+/// column variance, as scikit-learn's. Returns each row's cluster (clusters that
+/// ended empty are dropped and the rest renumbered) and the inertia (the sum of
+/// squared distances to the centres). This is the step to set against another
+/// k-means; `profile` adds the preparation, silhouette and tables around it.
+pub fn kmeans(
+    rows: Vec<f64>,
+    d: usize,
+    k: usize,
+    params: &CheckedProfileParams,
+    seed: u64,
+) -> Result<(Vec<u32>, f64)> {
+    let n = if d == 0 { 0 } else { rows.len() / d };
+    if n == 0 || n * d != rows.len() {
+        return Err(Error::InvalidParams(format!(
+            "k-means needs a non-empty {d}-column matrix, got {} values",
+            rows.len()
+        )));
+    }
+    let x = Matrix::new(n, d, rows);
+    let params = params.params();
+    let tol = params.tolerance * x.mean_variance();
+    let (fit, _) = cluster(&x, k.min(n), params, tol, seed)?;
+    Ok((fit.labels, fit.inertia))
+}
+
 /// Clusters for every k to try, scores them, and returns them with the index of the kept one.
 fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, usize)> {
     let n = x.n();

@@ -66,9 +66,26 @@ struct Problem<'a> {
     objective: &'a dyn Objective,
     penalty: f64,
     cache: Mutex<Cached>,
+    /// Likelihood evaluations (cache misses), for the `-vv` log.
+    evaluations: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Problem<'a> {
+    fn new(objective: &'a dyn Objective, penalty: f64) -> Problem<'a> {
+        Problem {
+            objective,
+            penalty,
+            cache: Mutex::new(None),
+            evaluations: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
 }
 
 impl Problem<'_> {
+    fn evaluations(&self) -> usize {
+        self.evaluations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn eval(&self, p: &[f64]) -> Result<(f64, Vec<f64>), argmin::core::Error> {
         if let Ok(cache) = self.cache.lock()
             && let Some((at, f, g)) = cache.as_ref()
@@ -82,6 +99,8 @@ impl Problem<'_> {
         if let Some(problem) = degenerate_beyond(self.objective.names(), p, ABANDON_LOG_PARAM) {
             return Err(argmin::core::Error::msg(problem));
         }
+        self.evaluations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (mut f, mut g) = self
             .objective
             .value_grad(p)
@@ -136,12 +155,9 @@ fn run(
     penalty: f64,
     method: Method,
 ) -> Result<Outcome, String> {
-    let problem = Problem {
-        objective,
-        penalty,
-        cache: Mutex::new(None),
-    };
-    let (best, iterations, reason) = match method {
+    let problem = Problem::new(objective, penalty);
+    let started = std::time::Instant::now();
+    let (best, iterations, reason, evaluations) = match method {
         Method::Lbfgs { tol, max_iters } => {
             let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
                 .with_tolerance_grad(tol)
@@ -157,6 +173,7 @@ fn run(
                 state.get_best_param().cloned(),
                 state.get_iter(),
                 state.get_termination_reason().cloned(),
+                result.problem.problem.as_ref().map_or(0, Problem::evaluations),
             )
         }
         Method::NelderMead { tol, max_iters } => {
@@ -180,15 +197,17 @@ fn run(
                 state.get_best_param().cloned(),
                 state.get_iter(),
                 state.get_termination_reason().cloned(),
+                result.problem.problem.as_ref().map_or(0, Problem::evaluations),
             )
         }
     };
+    tracing::debug!(
+        "fit of ({}): {iterations} iterations, {evaluations} likelihood evaluations in {:.2} s",
+        objective.names().join(", "),
+        started.elapsed().as_secs_f64()
+    );
     let best = best.ok_or_else(|| "the optimiser returned no parameters".to_string())?;
-    let problem = Problem {
-        objective,
-        penalty,
-        cache: Mutex::new(None),
-    };
+    let problem = Problem::new(objective, penalty);
     let (_, grad) = problem.eval(&best).map_err(|e| e.to_string())?;
     let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
     let (converged, note) = match (&method, reason) {
