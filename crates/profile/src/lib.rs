@@ -292,7 +292,7 @@ pub fn kmeans(
     params: &CheckedProfileParams,
     seed: u64,
 ) -> Result<(Vec<u32>, f64)> {
-    let n = if d == 0 { 0 } else { rows.len() / d };
+    let n = rows.len().checked_div(d).unwrap_or(0);
     if n == 0 || n * d != rows.len() {
         return Err(Error::InvalidParams(format!(
             "k-means needs a non-empty {d}-column matrix, got {} values",
