@@ -3,7 +3,7 @@
 //! which a columnar reader cannot tell us.
 
 use std::fs::File;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -13,6 +13,9 @@ use userlens_model::columns;
 use crate::error::{self, Error, Result};
 use crate::spill;
 use crate::{ColumnSource, Source, SourceFormat};
+
+/// Hashes every kept row's values (see [`ROW_HASH`]).
+const ROW_HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x75_73_65_72);
 
 /// Longest prefix of a refused row echoed into the quarantine.
 const RAW_ECHO_BYTES: usize = 256;
@@ -281,7 +284,8 @@ impl<'a> Sink<'a> {
             .get(event_type)
             .map_or(event_type, String::as_str);
         values[TYPE] = Some(event_type);
-        let mut hasher = std::hash::DefaultHasher::new();
+        // Seeded, so the same rows hash (and sort) the same in every run.
+        let mut hasher = ROW_HASHER.build_hasher();
         for (i, value) in values.iter().enumerate() {
             if matches!(i, TIME | AMOUNT | RATING) {
                 continue;
