@@ -309,7 +309,12 @@ pub fn kmeans(
 /// Clusters for every k to try, scores them, and returns them with the index of the kept one.
 fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, usize)> {
     let n = x.n();
+    let started = std::time::Instant::now();
     let distinct = x.distinct_rows().max(1);
+    tracing::debug!(
+        "personas: distinct rows counted in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let ks: Vec<usize> = match params.k {
         KChoice::Auto => {
             // silhouette needs at most n - 1 clusters
@@ -322,7 +327,12 @@ fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, 
     let tol = params.tolerance * x.mean_variance();
     let mut trials = Vec::with_capacity(ks.len());
     for k in ks {
+        let started = std::time::Instant::now();
         let (fit, clusters) = cluster(x, k, params, tol, seed)?;
+        tracing::debug!(
+            "personas: k = {k} fitted in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
         trials.push(Trial {
             k,
             fit,
@@ -344,6 +354,7 @@ fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, 
         .iter()
         .map(|&t| (trials[t].fit.labels.as_slice(), trials[t].clusters))
         .collect();
+    let started = std::time::Instant::now();
     let silhouettes = metrics::silhouettes(x, &sample, &labelings);
     for (&t, silhouette) in scored.iter().zip(silhouettes) {
         let trial = &mut trials[t];
@@ -351,6 +362,10 @@ fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, 
         trial.calinski_harabasz = metrics::calinski_harabasz(x, &trial.fit.labels, trial.clusters);
         trial.davies_bouldin = metrics::davies_bouldin(x, &trial.fit.labels, trial.clusters);
     }
+    tracing::debug!(
+        "personas: silhouettes and indices in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     // best silhouette; ties and undefined scores go to the smaller k (trials are in k order)
     let mut chosen = 0;
     for (t, trial) in trials.iter().enumerate() {
@@ -389,8 +404,13 @@ pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -
             text.push(name);
         }
     }
+    let started = std::time::Instant::now();
     let candidates = candidate_features(&df, params, &numeric)?;
     let prepared = prepare::prepare(&df, &candidates)?;
+    tracing::debug!(
+        "personas: features chosen and standardised in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let x = &prepared.matrix;
     let d = x.d();
 
