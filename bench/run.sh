@@ -9,6 +9,8 @@
 #   BENCH_PEER_MAX=10000000          the peer runs on files up to this many events
 #   BENCH_PROFILE=dist               cargo profile (dist: LTO + one codegen unit;
 #                                    release: quicker build)
+#   BENCH_HELPER_PROFILE=$BENCH_PROFILE  profile of the BG/NBD and k-means examples
+#                                    (each is another cold LTO build under dist)
 #
 # Event files are generated once into bench/cache/ (git-ignored), named after the
 # generator's source hash so that a changed generator makes new files.
@@ -18,11 +20,12 @@ cd "$(dirname "$0")/.."
 sizes=${BENCH_SIZES:-1000000 10000000}
 peer_max=${BENCH_PEER_MAX:-10000000}
 profile=${BENCH_PROFILE:-dist}
+helper_profile=${BENCH_HELPER_PROFILE:-$profile}
 cache=bench/cache
 mkdir -p "$cache"
 
 cargo build --locked --profile "$profile" --bin userlens --example polars_floor
-cargo build --locked --profile "$profile" -p userlens-predict --example stats_bench
+cargo build --locked --profile "$helper_profile" -p userlens-predict --example stats_bench
 bin=target/$profile/userlens
 floor=target/$profile/examples/polars_floor
 generator=$(cat crates/synth/src/lib.rs | python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:8])')
@@ -57,18 +60,18 @@ for events in $sizes; do
 done
 
 echo "BG/NBD fit on 1,000,000 simulated customers"
-bgnbd=$(target/$profile/examples/stats_bench 1000000 42 2>&1 | tail -n 3 | tr '\n' ' ')
+bgnbd=$(target/$helper_profile/examples/stats_bench 1000000 42 2>&1 | tail -n 3 | tr '\n' ' ')
 
 echo "k-means on 1,000,000 users x 20 features against scikit-learn"
-cargo build --locked --profile "$profile" -p userlens-profile --example kmeans_bench
+cargo build --locked --profile "$helper_profile" -p userlens-profile --example kmeans_bench
 kmeans=$(bench/cache/peer-venv/bin/python bench/kmeans_vs_sklearn.py \
-  "target/$profile/examples/kmeans_bench" "$cache/kmeans" --n 1000000 --d 20 --k 8 --spread 1 \
+  "target/$helper_profile/examples/kmeans_bench" "$cache/kmeans" --n 1000000 --d 20 --k 8 --spread 1 \
   2>"$cache/kmeans.log" | tail -n 1) || kmeans=null
 
-python3 - "$results" "$profile" "$bgnbd" "$kmeans" <<'PY'
+python3 - "$results" "$profile" "$bgnbd" "$kmeans" "$helper_profile" <<'PY'
 import json, platform, subprocess, sys
 results = [json.loads(line) for line in open(sys.argv[1])]
-profile, bgnbd = sys.argv[2], sys.argv[3].strip()
+profile, bgnbd, helper_profile = sys.argv[2], sys.argv[3].strip(), sys.argv[5]
 kmeans = json.loads(sys.argv[4]) if sys.argv[4] not in ("", "null") else None
 sh = lambda c: subprocess.run(["sh", "-c", c], capture_output=True, text=True).stdout.strip()
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") or platform.processor()
@@ -77,7 +80,7 @@ cores = sh("nproc")
 lines = [
     "# Benchmarks",
     "",
-    f"Machine: {cpu}, {cores} cores, {mem}, {platform.system()} {platform.release()}; cargo profile `{profile}`.",
+    f"Machine: {cpu}, {cores} cores, {mem}, {platform.system()} {platform.release()}; cargo profile `{profile}` (BG/NBD and k-means examples: `{helper_profile}`).",
     "Command: `make bench` (bench/run.sh; `BENCH_SIZES`, `BENCH_PROFILE`); wall and CPU",
     "seconds and peak RSS from bench/measure.py. Inputs: `userlens generate --events N --seed 42`.",
     "",
