@@ -48,7 +48,7 @@ doc: ## build the API docs, warnings are errors
 
 ci: fmt-check clippy test doc ## what CI runs: fmt check, clippy, tests, docs
 
-bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes peer on 1M and 10M events -> docs/benchmarks.md
+bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes peer on 1M and 10M events (BENCH_SIZES adds 100M, run out of core) -> docs/benchmarks.md
 	bash bench/run.sh
 
 sample-data: ## regenerate sample_data/events.csv.gz and truth.csv (byte for byte)
