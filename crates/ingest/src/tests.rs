@@ -480,3 +480,46 @@ fn out_of_core_ingest_equals_the_in_memory_one() {
     let small = ingest_into(&source, &dir.path().join("small"), &mut |_, _| {}).unwrap();
     assert!(matches!(small.events, Events::Memory(ref df) if df.equals_missing(&memory.events)));
 }
+
+#[test]
+fn out_of_core_reads_whitespace_aligned_text_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = Vec::new();
+    for i in 0..600u32 {
+        // a ledger with identical purchases (kept, `drop_duplicates = false`) and a bad date
+        let date = if i % 97 == 5 {
+            "19971340".to_string()
+        } else {
+            format!("1997{:02}{:02}", 1 + i % 12, 1 + i % 28)
+        };
+        body.extend_from_slice(format!(" {:05} {date} {}.50\n", i % 45, i % 3).as_bytes());
+    }
+    let path = write(&dir, "ledger.txt", &body);
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "placeholder"
+        column_names = ["customer", "date", "dollars"]
+        time_format = "%Y%m%d"
+        drop_duplicates = false
+        [columns]
+        user_id = "customer"
+        event_time = "date"
+        amount = "dollars"
+        event_type = { constant = "purchase" }
+        "#,
+    )
+    .unwrap();
+    let source = SourceParams { path, ..params }.check().unwrap();
+    let memory = ingest(&source).unwrap();
+    assert!(memory.stats.quarantined > 0);
+    let parts_dir = dir.path().join("parts");
+    let plan = spill::Plan {
+        dir: parts_dir.join("spill"),
+        partitions: 4,
+        chunk_rows: 50,
+    };
+    let disk = ingest_out_of_core(&source, &parts_dir, plan, u64::MAX, &mut |_, _| {}).unwrap();
+    assert_eq!(disk.stats, memory.stats);
+    assert!(disk.quarantine.equals_missing(&memory.quarantine));
+    assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
+}
