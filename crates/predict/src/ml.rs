@@ -3,9 +3,9 @@
 //! their scores on a holdout.
 //!
 //! The time split: features are computed at a cutoff (`as_of - horizon`) and the
-//! targets in `[cutoff, as_of)` ([`targets`], [`churn_labels`]). [`backtest`] holds
-//! out a seeded, stratified share of those users, fits on the rest and scores the
-//! holdout; [`fit_propensity`] then refits on every user and
+//! targets in `[cutoff, as_of)` ([`targets`], [`churn_labels`]). A [`Split`] holds
+//! out a seeded, stratified share of those users; [`Split::backtest`] fits on the
+//! rest and scores the holdout; [`fit_propensity`] then refits on every user and
 //! [`Propensity::predict`] scores the features computed at the as-of date.
 //!
 //! Preparation, fitted on the training rows and reused unchanged when predicting:
@@ -800,64 +800,94 @@ pub struct Backtest {
     pub deciles: Vec<DecileLift>,
 }
 
-/// The users [`backtest`] holds out for `target` (same seed, same split), so other
-/// predictors can be scored on exactly the same users.
-pub fn holdout_ids(
-    features: &DataFrame,
-    labels: &DataFrame,
-    target: &str,
-    feature_names: &[String],
-    params: &CheckedMlParams,
+/// One target's time split: the users with features and labels, and their seeded,
+/// stratified split into training users and `holdout_fraction` held out. Built once
+/// per target and shared by every predictor, so all are scored on the same users.
+pub struct Split<'a> {
+    training: Training,
+    train: Vec<usize>,
+    holdout: Vec<usize>,
+    target: &'a str,
+    feature_names: &'a [String],
+    params: &'a CheckedMlParams,
     seed: u64,
-) -> Result<Vec<String>> {
-    let training = training_set(features, labels, target, feature_names)?;
-    let (_, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-    Ok(holdout.iter().map(|&r| training.ids[r].clone()).collect())
 }
 
-/// Fits on a seeded, stratified share of the users with labels and scores the rest
-/// (`holdout_fraction`), gated by `min_positives` / `min_negatives`.
-pub fn backtest(
-    kind: ModelKind,
-    features: &DataFrame,
-    labels: &DataFrame,
-    target: &str,
-    feature_names: &[String],
-    params: &CheckedMlParams,
-    seed: u64,
-) -> Result<Backtest> {
-    let training = training_set(features, labels, target, feature_names)?;
-    let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-    let mut result = Backtest {
-        kind,
-        target: target.to_string(),
-        train_users: train.len(),
-        holdout_users: holdout.len(),
-        evaluation: Evaluation::Skipped {
-            reason: "the holdout is empty".into(),
-        },
-        calibration: Vec::new(),
-        deciles: Vec::new(),
-    };
-    if holdout.is_empty() {
-        return Ok(result);
+impl<'a> Split<'a> {
+    /// Joins `features` to the `target` column of `labels` and splits the users.
+    pub fn new(
+        features: &DataFrame,
+        labels: &DataFrame,
+        target: &'a str,
+        feature_names: &'a [String],
+        params: &'a CheckedMlParams,
+        seed: u64,
+    ) -> Result<Split<'a>> {
+        let training = training_set(features, labels, target, feature_names)?;
+        let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
+        Ok(Split {
+            training,
+            train,
+            holdout,
+            target,
+            feature_names,
+            params,
+            seed,
+        })
     }
-    let model = match fit_rows(kind, &training, target, feature_names, &train, params, seed)? {
-        Fit::Fitted(model) => model,
-        Fit::Skipped { reason } => {
-            result.evaluation = Evaluation::Skipped { reason };
+
+    /// The held-out users, so other predictors can be scored on exactly them.
+    pub fn holdout_ids(&self) -> Vec<String> {
+        self.holdout
+            .iter()
+            .map(|&r| self.training.ids[r].clone())
+            .collect()
+    }
+
+    /// Fits `kind` on the training users and scores the held-out ones, gated by
+    /// `min_positives` / `min_negatives`.
+    pub fn backtest(&self, kind: ModelKind) -> Result<Backtest> {
+        let (training, holdout) = (&self.training, &self.holdout);
+        let mut result = Backtest {
+            kind,
+            target: self.target.to_string(),
+            train_users: self.train.len(),
+            holdout_users: holdout.len(),
+            evaluation: Evaluation::Skipped {
+                reason: "the holdout is empty".into(),
+            },
+            calibration: Vec::new(),
+            deciles: Vec::new(),
+        };
+        if holdout.is_empty() {
             return Ok(result);
         }
-    };
-    let y: Vec<bool> = holdout.iter().map(|&r| training.labels[r]).collect();
-    let x = prepared(&model.scalers, &training.columns, &holdout);
-    let p = model.predict_prepared(&x, holdout.len());
-    result.evaluation = metrics::evaluate(&p, &y, &params.eligibility())?;
-    if matches!(result.evaluation, Evaluation::Scored(_)) {
-        result.calibration = metrics::calibration(&p, &y)?;
-        result.deciles = metrics::lift_by_decile(&p, &y)?;
+        let fitted = fit_rows(
+            kind,
+            training,
+            self.target,
+            self.feature_names,
+            &self.train,
+            self.params,
+            self.seed,
+        )?;
+        let model = match fitted {
+            Fit::Fitted(model) => model,
+            Fit::Skipped { reason } => {
+                result.evaluation = Evaluation::Skipped { reason };
+                return Ok(result);
+            }
+        };
+        let y: Vec<bool> = holdout.iter().map(|&r| training.labels[r]).collect();
+        let x = prepared(&model.scalers, &training.columns, holdout);
+        let p = model.predict_prepared(&x, holdout.len());
+        result.evaluation = metrics::evaluate(&p, &y, &self.params.eligibility())?;
+        if matches!(result.evaluation, Evaluation::Scored(_)) {
+            result.calibration = metrics::calibration(&p, &y)?;
+            result.deciles = metrics::lift_by_decile(&p, &y)?;
+        }
+        Ok(result)
     }
-    Ok(result)
 }
 
 /// The revenue model of the module docs: `p_purchase × scale × shrunk aov`.
@@ -997,7 +1027,7 @@ pub struct RevenueBacktest {
     pub note: Option<String>,
 }
 
-/// Holds out the same users as [`backtest`] with the same seed (stratified on
+/// Holds out the same users as a [`Split`] with the same seed (stratified on
 /// `purchased`), fits the purchase model and the revenue model on the rest and
 /// scores `predicted_revenue` against the actual revenue.
 pub fn backtest_revenue(

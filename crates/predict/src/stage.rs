@@ -514,7 +514,7 @@ pub fn predict(
             }
             continue;
         }
-        let holdout = match ml::holdout_ids(
+        let split = match ml::Split::new(
             features_cutoff,
             labels,
             target.label(),
@@ -522,12 +522,13 @@ pub fn predict(
             &params.ml,
             seed,
         ) {
-            Ok(ids) => ids,
+            Ok(split) => split,
             Err(e) => {
                 scored.push(skipped("all", target, e.to_string()));
                 continue;
             }
         };
+        let holdout = split.holdout_ids();
         let truth = lookup(labels, target.label())?;
         let y: Vec<bool> = holdout
             .iter()
@@ -538,17 +539,7 @@ pub fn predict(
         for kind in &params.ml.models {
             let backtest = timed(
                 &format!("{} backtest of {}", kind.name(), target.name()),
-                || {
-                    ml::backtest(
-                        *kind,
-                        features_cutoff,
-                        labels,
-                        target.label(),
-                        &feature_names,
-                        &params.ml,
-                        seed,
-                    )
-                },
+                || split.backtest(*kind),
             )?;
             if let Evaluation::Scored(s) = &backtest.evaluation {
                 let entry = best

@@ -120,16 +120,10 @@ fn fit_logistic(
 fn both_models_rank_a_holdout_well() {
     let (features, labels) = synthetic(4000, 7);
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
-        let result = backtest(
-            kind,
-            &features,
-            &labels,
-            "purchased",
-            &names(),
-            &params(),
-            42,
-        )
-        .unwrap();
+        let result = Split::new(&features, &labels, "purchased", &names(), &params(), 42)
+            .unwrap()
+            .backtest(kind)
+            .unwrap();
         assert_eq!(result.train_users + result.holdout_users, 4000);
         assert_eq!(result.holdout_users, 1000);
         let Evaluation::Scored(score) = &result.evaluation else {
@@ -293,16 +287,10 @@ fn a_single_class_is_skipped_with_a_reason() {
                 .into()
         }
     );
-    let result = backtest(
-        ModelKind::Tree,
-        &features,
-        &labels,
-        "purchased",
-        &names(),
-        &params(),
-        1,
-    )
-    .unwrap();
+    let result = Split::new(&features, &labels, "purchased", &names(), &params(), 1)
+        .unwrap()
+        .backtest(ModelKind::Tree)
+        .unwrap();
     assert!(matches!(result.evaluation, Evaluation::Skipped { .. }));
     let none = df! { "user_id" => ["nobody"], "purchased" => [true] }.unwrap();
     let fit = fit_propensity(
@@ -326,16 +314,10 @@ fn a_single_class_is_skipped_with_a_reason() {
 #[test]
 fn a_small_holdout_is_not_scored() {
     let (features, labels) = synthetic(200, 9);
-    let result = backtest(
-        ModelKind::Logistic,
-        &features,
-        &labels,
-        "purchased",
-        &names(),
-        &params(),
-        1,
-    )
-    .unwrap();
+    let result = Split::new(&features, &labels, "purchased", &names(), &params(), 1)
+        .unwrap()
+        .backtest(ModelKind::Logistic)
+        .unwrap();
     let Evaluation::Skipped { reason } = result.evaluation else {
         panic!("scored a holdout of 50");
     };
@@ -587,16 +569,10 @@ fn a_single_tree_uses_every_row() {
         .unwrap()
         .check()
         .unwrap();
-    let result = backtest(
-        ModelKind::Tree,
-        &features,
-        &labels,
-        "purchased",
-        &names(),
-        &single,
-        3,
-    )
-    .unwrap();
+    let result = Split::new(&features, &labels, "purchased", &names(), &single, 3)
+        .unwrap()
+        .backtest(ModelKind::Tree)
+        .unwrap();
     let Evaluation::Scored(score) = result.evaluation else {
         panic!("not scored");
     };
@@ -639,16 +615,10 @@ fn logistic_predicts_label_one_whichever_class_is_larger() {
     let (a, b) = (x1(&labels, "purchased"), x1(&flipped, "churned"));
     assert!(a > 1.0 && b < -1.0, "{a} {b}");
     assert!((a + b).abs() < 1e-3, "{a} {b}");
-    let result = backtest(
-        ModelKind::Logistic,
-        &features,
-        &flipped,
-        "churned",
-        &names(),
-        &params(),
-        42,
-    )
-    .unwrap();
+    let result = Split::new(&features, &flipped, "churned", &names(), &params(), 42)
+        .unwrap()
+        .backtest(ModelKind::Logistic)
+        .unwrap();
     let Evaluation::Scored(score) = result.evaluation else {
         panic!("not scored");
     };
