@@ -243,7 +243,7 @@ fn build_in_parts(
     } else {
         Vec::new()
     };
-    let mut features: Option<DataFrame> = None;
+    let mut built = Vec::new();
     for part in parts {
         let events = part
             .clone()
@@ -251,29 +251,23 @@ fn build_in_parts(
             .map_err(polars_err("read a part of the events"))?;
         for range in user_parts(&events, part_rows)? {
             let slice = events.slice(range.start as i64, range.end - range.start);
-            let built = build_part(&slice, as_of, &top, params)?;
-            features = Some(match features {
-                None => built,
-                Some(mut all) => {
-                    all.vstack_mut(&built)
-                        .map_err(polars_err("combine per-user features"))?;
-                    all
-                }
-            });
+            built.push(build_part(&slice, as_of, &top, params)?.lazy());
         }
     }
-    let Some(mut features) = features else {
+    if built.is_empty() {
         return Err(polars_err("compute per-user features")(
             PolarsError::NoData("no part of the events was processed".into()),
         ));
-    };
-    features.rechunk_mut();
+    }
+    let mut stacked = concat(built, UnionArgs::default());
     if parts.len() > 1 {
         // Parts split users by a hash of their id.
-        features = features
-            .sort([USER_ID], SortMultipleOptions::default())
-            .map_err(polars_err("sort per-user features"))?;
+        stacked = stacked.map(|all| all.sort([USER_ID], SortMultipleOptions::default()));
     }
+    let mut features = stacked
+        .and_then(LazyFrame::collect)
+        .map_err(polars_err("combine per-user features"))?;
+    features.rechunk_mut();
     if let Some(users) = users {
         features = join_users(features, users, as_of)?;
     }

@@ -369,17 +369,7 @@ impl Events {
     pub fn parts(&self) -> Result<Vec<LazyFrame>> {
         match self {
             Events::Memory(df) => Ok(vec![df.clone().lazy()]),
-            Events::Parts { files, .. } => files
-                .iter()
-                .map(|path| {
-                    let scan = PlRefPath::try_from_path(path)
-                        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()));
-                    scan.map_err(|source| Error::Parquet {
-                        path: path.clone(),
-                        source,
-                    })
-                })
-                .collect(),
+            Events::Parts { files, .. } => files.iter().map(|f| spill::scan_parquet(f)).collect(),
         }
     }
 }

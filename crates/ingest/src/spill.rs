@@ -105,10 +105,10 @@ pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let file = File::open(path).map_err(io(path))?;
-    ParquetReader::new(file)
-        .finish()
+/// A lazy scan of one Parquet file.
+pub(crate) fn scan_parquet(path: &Path) -> Result<LazyFrame> {
+    PlRefPath::try_from_path(path)
+        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
         .map_err(|source| Error::Parquet {
             path: path.to_path_buf(),
             source,
@@ -155,19 +155,16 @@ pub(crate) fn finish(
         }
         // Thread, then chunk order: the file order of the rows.
         files.sort();
-        let mut rows: Option<DataFrame> = None;
-        for file in &files {
-            let chunk = read_parquet(file)?;
-            rows = Some(match rows {
-                None => chunk,
-                Some(mut all) => {
-                    all.vstack_mut(&chunk)
-                        .map_err(error::polars("join a partition's chunks"))?;
-                    all
-                }
-            });
-        }
-        let Some(mut rows) = rows else { continue };
+        let chunks = files
+            .iter()
+            .map(|f| scan_parquet(f))
+            .collect::<Result<Vec<_>>>()?;
+        let mut rows = concat(chunks, UnionArgs::default())
+            .and_then(LazyFrame::collect)
+            .map_err(|source| Error::Parquet {
+                path: plan.dir.clone(),
+                source,
+            })?;
         rows.rechunk_mut();
         finished.spilled += rows.height() as u64;
         let mut events = finish(rows)?;

@@ -392,21 +392,13 @@ fn reading_on_several_threads_equals_one_thread() {
 
 /// The events of an out-of-core ingest as one table, sorted like an in-memory one.
 fn parts_as_one(events: &Events) -> DataFrame {
-    let mut all: Option<DataFrame> = None;
-    for part in events.parts().unwrap() {
-        let part = part.collect().unwrap();
-        match all.as_mut() {
-            None => all = Some(part),
-            Some(all) => {
-                all.vstack_mut(&part).unwrap();
-            }
-        }
-    }
-    all.unwrap()
+    concat(events.parts().unwrap(), UnionArgs::default())
+        .unwrap()
         .sort(
             [columns::USER_ID, columns::EVENT_TIME],
             SortMultipleOptions::default().with_maintain_order(true),
         )
+        .collect()
         .unwrap()
 }
 

@@ -1479,8 +1479,7 @@ fn moved(migration: &DataFrame) -> std::result::Result<u64, StageError> {
         .sum())
 }
 
-/// Midnight after the last event, so that every event counts.
-/// The day after the last event (events in parts of whole users).
+/// Midnight after the last event, so that every event counts (events in parts).
 fn default_as_of(events: &[LazyFrame]) -> std::result::Result<i64, StageError> {
     let mut last: Option<i64> = None;
     for part in events {

@@ -377,15 +377,18 @@ struct FromEvents {
 
 /// Stacks per-user tables of separate parts and sorts them by user.
 fn stack_users(mut tables: Vec<DataFrame>, action: &'static str) -> Result<DataFrame> {
-    let mut all = tables.pop().unwrap_or_default();
-    if tables.is_empty() {
-        return Ok(all);
+    if tables.len() <= 1 {
+        return Ok(tables.pop().unwrap_or_default());
     }
-    for table in tables.iter().rev() {
-        all.vstack_mut(table).map_err(polars_err(action))?;
-    }
-    all.sort([USER_ID], SortMultipleOptions::default())
-        .map_err(polars_err(action))
+    concat(
+        tables.into_iter().map(IntoLazy::lazy).collect::<Vec<_>>(),
+        UnionArgs::default(),
+    )
+    .and_then(|all| {
+        all.sort([USER_ID], SortMultipleOptions::default())
+            .collect()
+    })
+    .map_err(polars_err(action))
 }
 
 /// Reads the parts (each holding whole users) one at a time, only the columns the
