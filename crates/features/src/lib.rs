@@ -249,9 +249,10 @@ fn build_in_parts(
             .clone()
             .collect()
             .map_err(polars_err("read a part of the events"))?;
-        for range in user_parts(&events, part_rows)? {
+        let (ranges, order) = user_parts(&events, part_rows)?;
+        for range in ranges {
             let slice = events.slice(range.start as i64, range.end - range.start);
-            built.push(build_part(&slice, as_of, &top, params)?.lazy());
+            built.push(build_part(&slice, as_of, &top, params, order)?.lazy());
         }
     }
     if built.is_empty() {
@@ -277,34 +278,54 @@ fn build_in_parts(
 /// Events per part in [`build`].
 pub const PART_ROWS: usize = 1 << 21;
 
-/// Row ranges of at most about `max_rows` events that never split a user; one range
-/// over everything when the events are not sorted by `user_id`.
-fn user_parts(events: &DataFrame, max_rows: usize) -> Result<Vec<std::ops::Range<usize>>> {
+/// How the events are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// By `user_id`, then `event_time`, as ingest leaves them.
+    UserTime,
+    /// Any other order.
+    Unsorted,
+}
+
+/// Row ranges of at most about `max_rows` events that never split a user (one range
+/// over everything when the events are not sorted by `user_id`), and the order found.
+fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Range<usize>>, Order)> {
     let n = events.height();
-    if n <= max_rows {
-        return Ok(std::iter::once(0..n).collect());
-    }
+    let action = "check the order of the events";
     let ids = events
         .column(USER_ID)
         .and_then(|c| c.str().cloned())
-        .map_err(polars_err("read user ids"))?;
+        .map_err(polars_err(action))?;
+    let times = events
+        .column(EVENT_TIME)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(polars_err(action))?;
+    let times = times.i64().map_err(polars_err(action))?;
+    let everything = |order| Ok((std::iter::once(0..n).collect(), order));
     let mut parts = Vec::new();
     let mut start = 0;
-    let mut previous: Option<&str> = None;
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            if id < previous {
-                return Ok(std::iter::once(0..n).collect());
+    let mut order = Order::UserTime;
+    let mut previous: Option<(Option<&str>, Option<i64>)> = None;
+    for (i, (id, time)) in ids.iter().zip(times.iter()).enumerate() {
+        if let Some((previous_id, previous_time)) = previous {
+            if id < previous_id {
+                return everything(Order::Unsorted);
             }
-            if i - start >= max_rows && id != previous {
+            if id == previous_id && time < previous_time {
+                order = Order::Unsorted;
+            }
+            if i - start >= max_rows && id != previous_id {
                 parts.push(start..i);
                 start = i;
             }
         }
-        previous = id;
+        previous = Some((id, time));
+    }
+    if n <= max_rows {
+        return everything(order);
     }
     parts.push(start..n);
-    Ok(parts)
+    Ok((parts, order))
 }
 
 /// The features of one part of the events (whole users), without the users table.
@@ -313,13 +334,31 @@ fn build_part(
     as_of: i64,
     top: &[String],
     params: &CheckedFeatureParams,
+    order: Order,
 ) -> Result<DataFrame> {
     let t = || col("__t");
-    let base = events
+    let mut base = events
         .clone()
         .lazy()
         .with_column(col(EVENT_TIME).cast(DataType::Int64).alias("__t"))
         .filter(t().lt(lit(as_of)));
+    if order == Order::UserTime && params.has(FeatureFamily::Activity) {
+        // Sorted by user and time, a session that is one run of rows lasts the sum
+        // of the gaps inside the run: a pass over the rows instead of a group-by on
+        // (user, session). `__runs` = `__sessions` says every session is one run.
+        let new_run = col(USER_ID)
+            .neq_missing(col(USER_ID).shift(lit(1)))
+            .or(col(SESSION_ID).neq_missing(col(SESSION_ID).shift(lit(1))))
+            .fill_null(lit(true));
+        base = base.with_columns([
+            when(new_run.clone())
+                .then(lit(0i64))
+                .otherwise(t() - t().shift(lit(1)))
+                .alias("__gap"),
+            new_run.alias("__new_run"),
+        ]);
+    }
+    let as_of_value = as_of;
     let as_of = || lit(as_of);
     let purchase = || is_type(event_types::PURCHASE);
 
@@ -365,18 +404,23 @@ fn build_part(
             ratio(col("events"), col("__sessions")).alias("events_per_session"),
             col("session_minutes"),
         ]);
-        let sessions = base
-            .clone()
-            .group_by([col(USER_ID), col(SESSION_ID)])
-            .agg([(t().max() - t().min()).alias("__micros")])
-            .group_by([col(USER_ID)])
-            // Whole microseconds sum exactly, so the mean does not depend on the
-            // order polars adds them in.
-            .agg([(col("__micros").sum().cast(DataType::Float64)
-                / col("__micros").count().cast(DataType::Float64)
-                / lit(MINUTE_MICROS))
-            .alias("session_minutes")]);
-        joins.push(sessions);
+        if order == Order::UserTime {
+            aggs.extend([
+                col("__gap").sum().alias("__session_micros"),
+                col("__new_run").sum().alias("__runs"),
+            ]);
+        } else {
+            joins.push(
+                base.clone()
+                    .group_by([col(USER_ID), col(SESSION_ID)])
+                    .agg([(t().max() - t().min()).alias("__micros")])
+                    .group_by([col(USER_ID)])
+                    .agg([
+                        col("__micros").sum().alias("__session_micros"),
+                        col("__micros").count().alias("__runs"),
+                    ]),
+            );
+        }
     }
     if params.has(FeatureFamily::Funnel) {
         aggs.extend([
@@ -498,7 +542,38 @@ fn build_part(
     for join in joins {
         per_user = per_user.left_join(join, col(USER_ID), col(USER_ID));
     }
+    if params.has(FeatureFamily::Activity) {
+        // Whole microseconds sum exactly, so the mean does not depend on the order
+        // polars adds them in.
+        per_user = per_user.with_column(
+            (col("__session_micros").cast(DataType::Float64)
+                / col("__runs").cast(DataType::Float64)
+                / lit(MINUTE_MICROS))
+            .alias("session_minutes"),
+        );
+    }
+    let per_user = per_user
+        .collect()
+        .map_err(polars_err("compute per-user features"))?;
+    if order == Order::UserTime && params.has(FeatureFamily::Activity) {
+        let runs = per_user
+            .column("__runs")
+            .and_then(|c| c.cast(&DataType::Float64))
+            .map_err(polars_err("count sessions"))?;
+        let sessions = per_user
+            .column("__sessions")
+            .map_err(polars_err("count sessions"))?;
+        let split = runs
+            .not_equal_missing(sessions)
+            .map_err(polars_err("count sessions"))?
+            .any();
+        if split {
+            // A session interleaved with another (ids from the source): group.
+            return build_part(events, as_of_value, top, params, Order::Unsorted);
+        }
+    }
     per_user
+        .lazy()
         .select(out)
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()

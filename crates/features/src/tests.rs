@@ -104,6 +104,10 @@ fn events() -> DataFrame {
             None,
         ),
     ];
+    frame(&rows)
+}
+
+fn frame(rows: &[Row]) -> DataFrame {
     let n = rows.len();
     DataFrame::new(
         n,
@@ -292,7 +296,8 @@ fn building_in_parts_gives_the_same_table() {
     let as_of = at(10, 0, 0);
     let whole = build_in_parts(&[events.clone().lazy()], as_of, None, &params, usize::MAX).unwrap();
     assert_eq!(whole.height(), 60);
-    let parts = user_parts(&events, 7).unwrap();
+    let (parts, order) = user_parts(&events, 7).unwrap();
+    assert_eq!(order, Order::UserTime);
     assert!(parts.len() > 5, "{parts:?}");
     let ids = events.column("user_id").unwrap().str().unwrap().clone();
     for part in &parts[1..] {
@@ -319,8 +324,37 @@ fn building_in_parts_gives_the_same_table() {
         .unwrap();
     assert_eq!(
         user_parts(&shuffled, 7).unwrap(),
-        vec![0..shuffled.height()]
+        (vec![0..shuffled.height()], Order::Unsorted)
     );
     let unsorted = build_in_parts(&[shuffled.clone().lazy()], as_of, None, &params, 7).unwrap();
     assert!(whole.equals_missing(&unsorted));
+}
+
+#[test]
+fn interleaved_sessions_last_from_their_first_to_their_last_event() {
+    // Sorted by user and time, but the source's two sessions interleave (two tabs):
+    // s1 runs 10:00-10:30 and s2 10:05-10:40, so they last 32.5 minutes on average.
+    let row = |minute, session| {
+        (
+            "x",
+            at(0, 10, minute),
+            "view",
+            session,
+            None,
+            None,
+            None,
+            None,
+        )
+    };
+    let rows: Vec<Row> = vec![row(0, "s1"), row(5, "s2"), row(30, "s1"), row(40, "s2")];
+    let events = frame(&rows);
+    let params = FeatureParams::default().check().unwrap();
+    assert_eq!(user_parts(&events, 100).unwrap().1, Order::UserTime);
+    let f = build(&events, at(1, 0, 0), None, &params).unwrap();
+    assert_eq!(value(&f, "sessions", 0), Some(2.0));
+    assert_eq!(value(&f, "session_minutes", 0), Some(32.5));
+    // one contiguous session per run: the sum of the gaps
+    let rows: Vec<Row> = vec![row(0, "s1"), row(30, "s1"), row(35, "s2"), row(40, "s2")];
+    let f = build(&frame(&rows), at(1, 0, 0), None, &params).unwrap();
+    assert_eq!(value(&f, "session_minutes", 0), Some(17.5));
 }
