@@ -324,7 +324,10 @@ fn building_in_parts_gives_the_same_table() {
         .unwrap();
     assert_eq!(
         user_parts(&shuffled, 7).unwrap(),
-        (vec![0..shuffled.height()], Order::Unsorted)
+        (
+            std::iter::once(0..shuffled.height()).collect(),
+            Order::Unsorted
+        )
     );
     let unsorted = build_in_parts(&[shuffled.clone().lazy()], as_of, None, &params, 7).unwrap();
     assert!(whole.equals_missing(&unsorted));
