@@ -14,10 +14,10 @@
 //! `log1p`, and every feature is standardised (constant ones are left centred).
 //!
 //! * [`ModelKind::Logistic`]: L2-penalised logistic regression (linfa-logistic).
-//! * [`ModelKind::Tree`]: linfa-trees decision trees on seeded bootstrap samples,
-//!   with class weights that balance positives and negatives so splits follow the
-//!   rare class. linfa's trees predict classes only, so each tree's training rows
-//!   are routed to its leaves and a leaf's probability is its positive share,
+//! * [`ModelKind::Tree`]: CART trees (Gini) grown on binned features
+//!   (`ml/forest.rs`) from seeded bootstrap samples, with class weights that balance
+//!   positives and negatives so splits follow the rare class. Each tree's
+//!   training rows are routed to its leaves and a leaf's probability is its positive share,
 //!   smoothed towards the sample's base rate: `(positives + base) / (rows + 1)`. The
 //!   ensemble averages the trees' leaf probabilities. With `trees = 1` the single
 //!   tree is fitted on all rows.
@@ -172,16 +172,11 @@ pub enum Error {
         /// The label column.
         target: String,
     },
-    /// linfa-trees failed.
-    #[error("failed to fit tree {tree} of the ensemble for `{target}`")]
+    /// The tree ensemble got no rows, or rows and labels that disagree.
+    #[error("no training rows to grow the tree ensemble for `{target}` on")]
     Tree {
         /// The label column.
         target: String,
-        /// 1-based tree number.
-        tree: usize,
-        /// The error from linfa.
-        #[source]
-        source: linfa::Error,
     },
     /// Scoring the holdout failed.
     #[error("failed to score the holdout")]
@@ -584,12 +579,9 @@ fn fit_rows(
             }
         }
         ModelKind::Tree => {
-            let forest =
-                Forest::fit(&x, n, d, &y, params, seed).map_err(|(tree, source)| Error::Tree {
-                    target: target.to_string(),
-                    tree,
-                    source,
-                })?;
+            let forest = Forest::fit(&x, n, d, &y, params, seed).ok_or_else(|| Error::Tree {
+                target: target.to_string(),
+            })?;
             Model::Forest(forest)
         }
     };

@@ -445,6 +445,210 @@ fn from_events(
     })
 }
 
+/// What both targets read.
+struct Shared<'a> {
+    features_cutoff: &'a DataFrame,
+    features_now: &'a DataFrame,
+    feature_names: &'a [String],
+    params: &'a CheckedPredictParams,
+    summary_cutoff: &'a stats::Result<Summary>,
+    fits_cutoff: Option<&'a CountFits>,
+    short_history: bool,
+    horizon_units: f64,
+    users: &'a [String],
+    seed: u64,
+}
+
+/// One target's predictors scored on the holdout, and its best ML model refitted on
+/// every labelled user and applied at the as-of date.
+struct TargetOutcome {
+    scored: Vec<Scored>,
+    /// The refitted model's `models.json` entry, or why there is none.
+    model: serde_json::Value,
+    /// Propensity of every user, in `Shared::users` order.
+    propensity: Vec<Option<f64>>,
+}
+
+/// Backtests every predictor of `target` against `labels`, then refits the ML model
+/// that scored best (logistic when none did).
+fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<TargetOutcome> {
+    let params = shared.params;
+    let p = &params.params;
+    let features_cutoff = shared.features_cutoff;
+    let mut scored = Vec::new();
+    if shared.short_history {
+        let reason = format!(
+            "less history before the cutoff than the {}-day horizon",
+            p.horizon_days
+        );
+        for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
+            scored.push(skipped(predictor, target, reason.clone()));
+        }
+        return Ok(TargetOutcome {
+            scored,
+            model: serde_json::json!({ "skipped": reason }),
+            propensity: vec![None; shared.users.len()],
+        });
+    }
+    let mut best: Option<(ModelKind, f64)> = None;
+    match ml::Split::new(
+        features_cutoff,
+        labels,
+        target.label(),
+        shared.feature_names,
+        &params.ml,
+        shared.seed,
+    ) {
+        Ok(split) => {
+            let holdout = split.holdout_ids();
+            let truth = lookup(labels, target.label())?;
+            let y: Vec<bool> = holdout
+                .iter()
+                .map(|id| truth.get(id).copied().unwrap_or(0.0) == 1.0)
+                .collect();
+
+            // ML, on its own stratified holdout (the same users, by construction).
+            for kind in &params.ml.models {
+                let backtest = timed(
+                    &format!("{} backtest of {}", kind.name(), target.name()),
+                    || split.backtest(*kind),
+                )?;
+                if let Evaluation::Scored(s) = &backtest.evaluation {
+                    let (_, top) = *best.get_or_insert((*kind, f64::NEG_INFINITY));
+                    if s.auc > top {
+                        best = Some((*kind, s.auc));
+                    }
+                }
+                scored.push(Scored {
+                    predictor: kind.name().to_string(),
+                    target,
+                    evaluation: backtest.evaluation,
+                    calibration: backtest.calibration,
+                    deciles: backtest.deciles,
+                });
+            }
+            score_statistical(target, &holdout, &y, shared, &mut scored)?;
+            score_rules(target, &holdout, &y, shared, &mut scored)?;
+        }
+        Err(e) => scored.push(skipped("all", target, e.to_string())),
+    }
+
+    let kind = best.map_or(ModelKind::Logistic, |b| b.0);
+    let refit = timed(&format!("{} refit", target.name()), || {
+        ml::fit_propensity(
+            kind,
+            features_cutoff,
+            labels,
+            target.label(),
+            shared.feature_names,
+            &params.ml,
+            shared.seed,
+        )
+    })?;
+    Ok(match refit {
+        Fit::Fitted(model) => {
+            let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;
+            TargetOutcome {
+                scored,
+                model: serde_json::to_value(model.summary()).unwrap_or_default(),
+                propensity: shared
+                    .users
+                    .iter()
+                    .map(|u| predicted.get(u).copied())
+                    .collect(),
+            }
+        }
+        Fit::Skipped { reason } => TargetOutcome {
+            scored,
+            model: serde_json::json!({ "skipped": reason }),
+            propensity: vec![None; shared.users.len()],
+        },
+    })
+}
+
+/// The count models as predictors of `target`: P(at least one purchase) from the
+/// expected count (Poisson), and 1 − P(alive) as the churn score.
+fn score_statistical(
+    target: Target,
+    holdout: &[String],
+    y: &[bool],
+    shared: &Shared,
+    scored: &mut Vec<Scored>,
+) -> Result<()> {
+    let gate = shared.params.ml.eligibility();
+    match (shared.summary_cutoff, shared.fits_cutoff) {
+        (Ok(summary), Some(fits)) => {
+            for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
+                match fit {
+                    Ok(fit) => {
+                        let (expected, alive) = timed(&format!("{name} on the holdout"), || {
+                            count_predictions(&fit.model, summary, holdout, shared.horizon_units)
+                        });
+                        let probabilities = match target {
+                            Target::Purchase => complete(expected, "expected purchases")
+                                .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
+                            Target::Churn => complete(alive, "P(alive)")
+                                .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
+                        };
+                        match probabilities {
+                            Ok(probabilities) => {
+                                scored.push(score(name, target, &probabilities, y, &gate)?)
+                            }
+                            Err(reason) => scored.push(skipped(name, target, reason)),
+                        }
+                    }
+                    Err(reason) => scored.push(skipped(name, target, reason.clone())),
+                }
+            }
+        }
+        (Err(e), _) => {
+            for name in ["bg/nbd", "pareto/nbd"] {
+                scored.push(skipped(name, target, e.to_string()));
+            }
+        }
+        (Ok(_), None) => {}
+    }
+    Ok(())
+}
+
+/// The rules that predict `target`, as 0/1 predictors.
+fn score_rules(
+    target: Target,
+    holdout: &[String],
+    y: &[bool],
+    shared: &Shared,
+    scored: &mut Vec<Scored>,
+) -> Result<()> {
+    let params = shared.params;
+    let gate = params.ml.eligibility();
+    let applied = rules::apply(
+        &params
+            .rules
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect::<Vec<_>>(),
+        shared.features_cutoff,
+    );
+    for (rule, rule_target) in &params.rules {
+        if *rule_target != target {
+            continue;
+        }
+        let predictor = format!("rule:{}", rule.name());
+        match &applied {
+            Ok(table) => {
+                let fired = lookup(table, rule.name())?;
+                let probabilities: Vec<f64> = holdout
+                    .iter()
+                    .map(|id| fired.get(id).copied().unwrap_or(0.0))
+                    .collect();
+                scored.push(score(&predictor, target, &probabilities, y, &gate)?);
+            }
+            Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
+        }
+    }
+    Ok(())
+}
+
 /// Runs every predictor on events in parts that each hold whole users (one part
 /// for events in memory). `features_cutoff` are the features as of `as_of −
 /// horizon`, `features_now` as of `as_of` (UTC microseconds).
@@ -461,7 +665,6 @@ pub fn predict(
     let cutoff = as_of - horizon_micros;
     let unit_days = p.unit.days();
     let horizon_units = f64::from(p.horizon_days) / unit_days;
-    let gate = params.ml.eligibility();
     // Category shares follow the most common categories of each date, so the two
     // tables can differ: the models use what both have.
     let at_cutoff = ml::numeric_features(features_cutoff);
@@ -479,15 +682,8 @@ pub fn predict(
     } = timed("labels and purchase histories", || {
         from_events(events, cutoff, as_of, p.unit, params.ml.churn_window_days)
     })?;
-    let labels_of = |target: Target| -> &DataFrame {
-        match target {
-            Target::Purchase => &targets,
-            Target::Churn => &churn,
-        }
-    };
     let short_history = first_event.is_none_or(|first| cutoff - first < horizon_micros);
 
-    let mut scored: Vec<Scored> = Vec::new();
     let mut models = serde_json::Map::new();
     models.insert("horizon_days".into(), p.horizon_days.into());
     models.insert(
@@ -501,129 +697,43 @@ pub fn predict(
         summary_cutoff.as_ref().ok().map(|s| fit_counts(s, None))
     });
 
-    let mut best: BTreeMap<&'static str, (ModelKind, f64)> = BTreeMap::new();
-    for target in [Target::Purchase, Target::Churn] {
-        let labels = labels_of(target);
-        if short_history {
-            for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
-                scored.push(skipped(
-                    predictor,
-                    target,
-                    format!(
-                        "less history before the cutoff than the {}-day horizon",
-                        p.horizon_days
-                    ),
-                ));
-            }
-            continue;
-        }
-        let split = match ml::Split::new(
-            features_cutoff,
-            labels,
-            target.label(),
-            &feature_names,
-            &params.ml,
-            seed,
-        ) {
-            Ok(split) => split,
-            Err(e) => {
-                scored.push(skipped("all", target, e.to_string()));
-                continue;
-            }
-        };
-        let holdout = split.holdout_ids();
-        let truth = lookup(labels, target.label())?;
-        let y: Vec<bool> = holdout
-            .iter()
-            .map(|id| truth.get(id).copied().unwrap_or(0.0) == 1.0)
-            .collect();
-
-        // ML, on its own stratified holdout (the same users, by construction).
-        for kind in &params.ml.models {
-            let backtest = timed(
-                &format!("{} backtest of {}", kind.name(), target.name()),
-                || split.backtest(*kind),
-            )?;
-            if let Evaluation::Scored(s) = &backtest.evaluation {
-                let entry = best
-                    .entry(target.name())
-                    .or_insert((*kind, f64::NEG_INFINITY));
-                if s.auc > entry.1 {
-                    *entry = (*kind, s.auc);
-                }
-            }
-            scored.push(Scored {
-                predictor: kind.name().to_string(),
-                target,
-                evaluation: backtest.evaluation,
-                calibration: backtest.calibration,
-                deciles: backtest.deciles,
-            });
-        }
-
-        // Statistical models: P(at least one purchase) from the expected count
-        // (Poisson), and 1 − P(alive) as the churn score.
-        match (&summary_cutoff, &fits_cutoff) {
-            (Ok(summary), Some(fits)) => {
-                for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
-                    match fit {
-                        Ok(fit) => {
-                            let (expected, alive) =
-                                timed(&format!("{name} on the holdout"), || {
-                                    count_predictions(&fit.model, summary, &holdout, horizon_units)
-                                });
-                            let probabilities = match target {
-                                Target::Purchase => complete(expected, "expected purchases")
-                                    .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
-                                Target::Churn => complete(alive, "P(alive)")
-                                    .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
-                            };
-                            match probabilities {
-                                Ok(probabilities) => {
-                                    scored.push(score(name, target, &probabilities, &y, &gate)?)
-                                }
-                                Err(reason) => scored.push(skipped(name, target, reason)),
-                            }
-                        }
-                        Err(reason) => scored.push(skipped(name, target, reason.clone())),
-                    }
-                }
-            }
-            (Err(e), _) => {
-                for name in ["bg/nbd", "pareto/nbd"] {
-                    scored.push(skipped(name, target, e.to_string()));
-                }
-            }
-            (Ok(_), None) => {}
-        }
-
-        // Rules for this target, as 0/1 predictors.
-        let applied = rules::apply(
-            &params
-                .rules
-                .iter()
-                .map(|(r, _)| r.clone())
-                .collect::<Vec<_>>(),
-            features_cutoff,
-        );
-        for (rule, rule_target) in &params.rules {
-            if *rule_target != target {
-                continue;
-            }
-            let predictor = format!("rule:{}", rule.name());
-            match &applied {
-                Ok(table) => {
-                    let fired = lookup(table, rule.name())?;
-                    let probabilities: Vec<f64> = holdout
-                        .iter()
-                        .map(|id| fired.get(id).copied().unwrap_or(0.0))
-                        .collect();
-                    scored.push(score(&predictor, target, &probabilities, &y, &gate)?);
-                }
-                Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
-            }
-        }
-    }
+    // Each target's predictors, and the refit at the as-of date of the count models,
+    // side by side: the logistic fits run on one core each.
+    let users = user_ids(features_now)?;
+    let shared = Shared {
+        features_cutoff,
+        features_now,
+        feature_names: &feature_names,
+        params,
+        summary_cutoff: &summary_cutoff,
+        fits_cutoff: fits_cutoff.as_ref(),
+        short_history,
+        horizon_units,
+        users: &users,
+        seed,
+    };
+    let ((purchase, churn_outcome), fits_now) = rayon::join(
+        || {
+            rayon::join(
+                || for_target(Target::Purchase, &targets, &shared),
+                || for_target(Target::Churn, &churn, &shared),
+            )
+        },
+        || {
+            timed("count models at the as-of date", || {
+                summary_now
+                    .as_ref()
+                    .ok()
+                    .map(|s| fit_counts(s, fits_cutoff.as_ref()))
+            })
+        },
+    );
+    let (purchase, churn_outcome) = (purchase?, churn_outcome?);
+    let scored: Vec<Scored> = purchase
+        .scored
+        .into_iter()
+        .chain(churn_outcome.scored)
+        .collect();
     if let Some(fits) = &fits_cutoff {
         models.insert(
             "calibration_fits".into(),
@@ -635,15 +745,8 @@ pub fn predict(
         );
     }
 
-    // Refit at the as-of date and predict every user.
-    let users = user_ids(features_now)?;
+    // Apply the count models refitted at the as-of date to every user.
     let mut columns: Vec<Column> = vec![Column::new(USER_ID.into(), users.clone())];
-    let fits_now = timed("count models at the as-of date", || {
-        summary_now
-            .as_ref()
-            .ok()
-            .map(|s| fit_counts(s, fits_cutoff.as_ref()))
-    });
     let none = || vec![None::<f64>; users.len()];
     let (mut p_alive, mut expected, mut p_alive_bg, mut clv) = (none(), none(), none(), none());
     if let (Ok(summary), Some(fits)) = (&summary_now, &fits_now) {
@@ -704,44 +807,10 @@ pub fn predict(
     }
 
     let mut ml_models = serde_json::Map::new();
-    let mut propensity = |target: Target| -> Result<Vec<Option<f64>>> {
-        if short_history {
-            ml_models.insert(
-                target.name().into(),
-                serde_json::json!({ "skipped": format!("less history before the cutoff than the {}-day horizon", p.horizon_days) }),
-            );
-            return Ok(vec![None; users.len()]);
-        }
-        let kind = best.get(target.name()).map_or(ModelKind::Logistic, |b| b.0);
-        match ml::fit_propensity(
-            kind,
-            features_cutoff,
-            labels_of(target),
-            target.label(),
-            &feature_names,
-            &params.ml,
-            seed,
-        )? {
-            Fit::Fitted(model) => {
-                ml_models.insert(
-                    target.name().into(),
-                    serde_json::to_value(model.summary()).unwrap_or_default(),
-                );
-                let predicted = lookup(&model.predict(features_now)?, ml::PROBABILITY)?;
-                Ok(users.iter().map(|u| predicted.get(u).copied()).collect())
-            }
-            Fit::Skipped { reason } => {
-                ml_models.insert(
-                    target.name().into(),
-                    serde_json::json!({ "skipped": reason }),
-                );
-                Ok(vec![None; users.len()])
-            }
-        }
-    };
-    let p_purchase = timed("purchase propensity refit", || propensity(Target::Purchase))?;
-    let churn_risk = timed("churn propensity refit", || propensity(Target::Churn))?;
+    ml_models.insert(Target::Purchase.name().into(), purchase.model);
+    ml_models.insert(Target::Churn.name().into(), churn_outcome.model);
     models.insert("ml".into(), serde_json::Value::Object(ml_models));
+    let (p_purchase, churn_risk) = (purchase.propensity, churn_outcome.propensity);
 
     let mut predicted_revenue = none();
     if p_purchase.iter().any(Option::is_some) {

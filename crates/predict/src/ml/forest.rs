@@ -1,24 +1,30 @@
-//! The bagged tree ensemble: linfa-trees decision trees on seeded bootstrap samples,
-//! flattened into arrays with leaf probabilities taken from their training rows.
+//! The bagged tree ensemble: CART trees (Gini, class weights) grown on binned
+//! features from seeded bootstrap samples, flattened into arrays with leaf
+//! probabilities taken from their training rows.
+//!
+//! The trees are grown here rather than by linfa-trees 0.8.1, which this module used
+//! until it measured what it cost: at 10M events (161,627 users, 46 features) one
+//! ensemble of 25 trees on bags of 10,000 rows took 2.2 s on 2 cores, most of the
+//! predict stage's tree time. linfa-trees re-sorts every feature at every node and
+//! sums sample weights in `f32` (on large bags the cancellation left an empty node
+//! that its internal assertion turned into a panic). Growing on at most
+//! [`MAX_BINS`] quantile bins per feature, as LightGBM and scikit-learn's
+//! `HistGradientBoosting` do, makes a node's split search one pass over its rows
+//! plus one over the bins, with the larger child's histogram taken as the parent's
+//! minus the smaller child's.
 
-use linfa::Dataset;
-use linfa::traits::Fit as _;
-use linfa_trees::{DecisionTree, TreeNode};
-use ndarray::{Array1, Array2};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use super::CheckedMlParams;
 
-/// Relative size of the per-row weight jitter. linfa picks a node's class from a
-/// `HashMap` and breaks exact weight ties by its (randomly seeded) iteration order,
-/// which decides whether sibling leaves are merged; tiny seeded jitter on the
-/// weights makes exact ties practically impossible, so fits repeat exactly.
-const JITTER: f64 = 1e-3;
-
 /// Mixed into the caller's seed for the ensemble's generator.
 const STREAM: u64 = 0x7472_6565_735f_7631;
+
+/// Most bins per feature: features with fewer distinct values get one bin per
+/// value, so their splits are exact.
+const MAX_BINS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Node {
@@ -68,10 +74,6 @@ impl Tree {
     }
 }
 
-/// One fitted tree with its Gini decrease per feature, or the 1-based number of the
-/// tree that failed with linfa's error.
-type TreeFit = Result<(Tree, Vec<f64>), (usize, linfa::Error)>;
-
 /// The fitted ensemble.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Forest {
@@ -82,28 +84,74 @@ pub(crate) struct Forest {
     pub importance: Vec<f64>,
 }
 
-/// Pushes `node` and its subtree in pre-order; returns its index.
-fn flatten(node: &TreeNode<f64, usize>, out: &mut Vec<Node>) -> usize {
-    let at = out.len();
-    out.push(Node::Leaf { probability: 0.0 });
-    if node.is_leaf() {
-        return at;
-    }
-    let children = node.children();
-    if let [Some(left), Some(right)] = children.as_slice() {
-        let (feature, threshold, _) = node.split();
-        let left = flatten(left, out);
-        let right = flatten(right, out);
-        out[at] = Node::Split {
-            feature,
-            threshold,
-            left,
-            right,
-        };
-    }
-    at
+/// The training rows binned once for every tree: per feature, the split thresholds
+/// in increasing order, and every row's bin, the number of thresholds at or below
+/// its value (so bin `<= b` is exactly `x < thresholds[b]`, the rule of
+/// [`Tree::leaf_of`]); a NaN takes the last bin and goes right at every split.
+struct Binned {
+    n: usize,
+    thresholds: Vec<Vec<f64>>,
+    /// Column-major `d x n`.
+    bins: Vec<u8>,
 }
 
+impl Binned {
+    fn new(x: &[f64], n: usize, d: usize) -> Binned {
+        let columns: Vec<(Vec<f64>, Vec<u8>)> = (0..d)
+            .into_par_iter()
+            .map(|j| {
+                let mut values: Vec<f64> = (0..n)
+                    .map(|i| x[i * d + j])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                values.sort_unstable_by(f64::total_cmp);
+                let mut distinct = values.clone();
+                distinct.dedup();
+                let thresholds: Vec<f64> = if distinct.len() <= MAX_BINS {
+                    // midway between neighbouring values, as CART splits
+                    distinct.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect()
+                } else {
+                    let mut cuts: Vec<f64> = (1..MAX_BINS)
+                        .map(|q| values[q * values.len() / MAX_BINS])
+                        .collect();
+                    cuts.dedup();
+                    // a cut at the minimum would leave its left side empty
+                    cuts.retain(|&c| c > values[0]);
+                    cuts
+                };
+                let bins = (0..n)
+                    .map(|i| {
+                        let v = x[i * d + j];
+                        let bin = if v.is_nan() {
+                            thresholds.len()
+                        } else {
+                            thresholds.partition_point(|&t| t <= v)
+                        };
+                        bin as u8
+                    })
+                    .collect();
+                (thresholds, bins)
+            })
+            .collect();
+        let mut thresholds = Vec::with_capacity(d);
+        let mut bins = Vec::with_capacity(n * d);
+        for (t, b) in columns {
+            thresholds.push(t);
+            bins.extend(b);
+        }
+        Binned {
+            n,
+            thresholds,
+            bins,
+        }
+    }
+
+    fn bin(&self, feature: usize, row: usize) -> usize {
+        usize::from(self.bins[feature * self.n + row])
+    }
+}
+
+/// Binary Gini impurity `2p(1 - p)` of `positives` out of `n` (weighted or not).
 fn gini(positives: f64, n: f64) -> f64 {
     if n <= 0.0 {
         return 0.0;
@@ -112,28 +160,144 @@ fn gini(positives: f64, n: f64) -> f64 {
     2.0 * p * (1.0 - p)
 }
 
-/// Fits one tree; returns it with its raw Gini decrease per feature.
+/// Per feature and bin: (weight, positive weight) of a node's rows.
+type Histogram = Vec<[f64; 2]>;
+
+/// Grows one tree on the bag.
+struct Grower<'a> {
+    binned: &'a Binned,
+    /// Bag rows (indices into the training rows), their weights and labels.
+    rows: &'a [usize],
+    weights: &'a [f64],
+    labels: &'a [bool],
+    max_depth: usize,
+    min_leaf: f64,
+    nodes: Vec<Node>,
+}
+
+/// The best split of a node: feature, last bin on the left, and the weights and
+/// positive weights of the left side.
+struct Best {
+    feature: usize,
+    bin: usize,
+    left: [f64; 2],
+}
+
+impl Grower<'_> {
+    fn histogram(&self, members: &[usize]) -> Histogram {
+        let d = self.binned.thresholds.len();
+        let mut histogram = vec![[0.0; 2]; d * MAX_BINS];
+        for &m in members {
+            let (row, w) = (self.rows[m], self.weights[m]);
+            let positive = if self.labels[m] { w } else { 0.0 };
+            for j in 0..d {
+                let cell = &mut histogram[j * MAX_BINS + self.binned.bin(j, row)];
+                cell[0] += w;
+                cell[1] += positive;
+            }
+        }
+        histogram
+    }
+
+    /// The split with the largest weighted Gini decrease that leaves `min_leaf`
+    /// weight on both sides (first feature, then first bin, on ties).
+    fn best_split(&self, histogram: &Histogram, total: [f64; 2]) -> Option<Best> {
+        let parent = total[0] * gini(total[1], total[0]);
+        let mut best: Option<(f64, Best)> = None;
+        for (j, thresholds) in self.binned.thresholds.iter().enumerate() {
+            let mut left = [0.0; 2];
+            for b in 0..thresholds.len() {
+                let cell = histogram[j * MAX_BINS + b];
+                left[0] += cell[0];
+                left[1] += cell[1];
+                let right = [total[0] - left[0], total[1] - left[1]];
+                if left[0] < self.min_leaf || right[0] < self.min_leaf {
+                    continue;
+                }
+                let decrease =
+                    parent - left[0] * gini(left[1], left[0]) - right[0] * gini(right[1], right[0]);
+                if decrease > 1e-12 * total[0]
+                    && best.as_ref().is_none_or(|(gain, _)| decrease > *gain)
+                {
+                    best = Some((
+                        decrease,
+                        Best {
+                            feature: j,
+                            bin: b,
+                            left,
+                        },
+                    ));
+                }
+            }
+        }
+        best.map(|(_, split)| split)
+    }
+
+    /// Grows the subtree of `members` (positions in the bag) and returns its index.
+    fn grow(&mut self, members: Vec<usize>, histogram: Histogram, total: [f64; 2], depth: usize) -> usize {
+        let at = self.nodes.len();
+        self.nodes.push(Node::Leaf { probability: 0.0 });
+        let pure = total[1] <= 0.0 || total[1] >= total[0];
+        let split = if depth >= self.max_depth || pure || total[0] < 2.0 * self.min_leaf {
+            None
+        } else {
+            self.best_split(&histogram, total)
+        };
+        let Some(Best {
+            feature,
+            bin,
+            left: left_total,
+        }) = split
+        else {
+            return at;
+        };
+        let (left, right): (Vec<usize>, Vec<usize>) = members
+            .into_iter()
+            .partition(|&m| self.binned.bin(feature, self.rows[m]) <= bin);
+        // Build the smaller child's histogram; the larger one's is the rest.
+        let left_is_smaller = left.len() <= right.len();
+        let small = self.histogram(if left_is_smaller { &left } else { &right });
+        let large: Histogram = histogram
+            .iter()
+            .zip(&small)
+            .map(|(p, s)| [p[0] - s[0], p[1] - s[1]])
+            .collect();
+        let (left_histogram, right_histogram) = if left_is_smaller {
+            (small, large)
+        } else {
+            (large, small)
+        };
+        let right_total = [total[0] - left_total[0], total[1] - left_total[1]];
+        let left_index = self.grow(left, left_histogram, left_total, depth + 1);
+        let right_index = self.grow(right, right_histogram, right_total, depth + 1);
+        self.nodes[at] = Node::Split {
+            feature,
+            threshold: self.binned.thresholds[feature][bin],
+            left: left_index,
+            right: right_index,
+        };
+        at
+    }
+}
+
 /// Largest bootstrap sample of one tree. At 10M events (161,627 users) bags of
 /// 10,000 rows scored the same holdout AUC as bags of 20,000 (p_purchase 0.8798 vs
 /// 0.8800, churn 0.8208 vs 0.8207) in half the time.
 const MAX_BAG: usize = 10_000;
 
+/// Fits one tree on row-major `x`; returns it with its raw Gini decrease per feature.
 fn fit_tree(
     x: &[f64],
-    n: usize,
+    binned: &Binned,
     d: usize,
     y: &[bool],
     params: &CheckedMlParams,
     seed: u64,
-) -> Result<(Tree, Vec<f64>), linfa::Error> {
-    if n == 0 || x.len() != n * d || y.len() != n {
-        return Err(linfa::Error::NotEnoughSamples);
-    }
+) -> (Tree, Vec<f64>) {
+    let n = binned.n;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    // Each tree sees a bootstrap sample of at most MAX_BAG rows: linfa-trees sums
-    // sample weights in f32, and on hundreds of thousands of rows the cancellation
-    // left an empty node that its internal assertion turns into a panic; smaller
-    // bags are also what makes the ensemble fast on large populations.
+    // Each tree sees a bootstrap sample of at most MAX_BAG rows, which is what
+    // keeps the ensemble fast on large populations.
     let rows: Vec<usize> = if params.trees > 1 {
         (0..n.min(MAX_BAG)).map(|_| rng.gen_range(0..n)).collect()
     } else if n > MAX_BAG {
@@ -142,7 +306,8 @@ fn fit_tree(
         (0..n).collect()
     };
     let m = rows.len();
-    let positives = rows.iter().filter(|&&r| y[r]).count();
+    let labels: Vec<bool> = rows.iter().map(|&r| y[r]).collect();
+    let positives = labels.iter().filter(|&&v| v).count();
     let negatives = m - positives;
     // Balanced class weights with mean 1, so `min_leaf` still reads as rows.
     let (w_pos, w_neg) = if positives == 0 || negatives == 0 {
@@ -153,32 +318,28 @@ fn fit_tree(
             m as f64 / (2.0 * negatives as f64),
         )
     };
-    let weights: Array1<f32> = rows
+    let weights: Vec<f64> = labels
         .iter()
-        .map(|&r| {
-            let w = if y[r] { w_pos } else { w_neg };
-            (w * (1.0 + JITTER * rng.r#gen::<f64>())) as f32
-        })
+        .map(|&v| if v { w_pos } else { w_neg })
         .collect();
-    let mut records = Vec::with_capacity(m * d);
-    for &r in &rows {
-        records.extend_from_slice(&x[r * d..(r + 1) * d]);
-    }
-    let records = Array2::from_shape_vec((m, d), records)?;
-    let targets: Array1<usize> = rows.iter().map(|&r| usize::from(y[r])).collect();
-    let dataset = Dataset::new(records, targets).with_weights(weights);
-    let min_leaf = params.min_leaf as f32;
-    let tree_params = DecisionTree::params()
-        .max_depth(Some(params.max_depth))
-        .min_weight_leaf(min_leaf)
-        .min_weight_split(2.0 * min_leaf);
-    // A last guard: an assertion inside linfa-trees must not take the run down.
-    let fitted =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tree_params.fit(&dataset)))
-            .map_err(|_| linfa::Error::Priors("linfa-trees failed on this data".into()))??;
+    let mut grower = Grower {
+        binned,
+        rows: &rows,
+        weights: &weights,
+        labels: &labels,
+        max_depth: params.max_depth,
+        min_leaf: params.min_leaf as f64,
+        nodes: Vec::new(),
+    };
+    let members: Vec<usize> = (0..m).collect();
+    let histogram = grower.histogram(&members);
+    let total = [
+        weights.iter().sum::<f64>(),
+        labels.iter().zip(&weights).filter(|(v, _)| **v).map(|(_, w)| w).sum::<f64>(),
+    ];
+    grower.grow(members, histogram, total, 0);
+    let mut nodes = grower.nodes;
 
-    let mut nodes = Vec::new();
-    flatten(fitted.root_node(), &mut nodes);
     // Route the (unweighted) in-bag rows to count rows and positives at every node.
     let mut count = vec![0.0f64; nodes.len()];
     let mut pos = vec![0.0f64; nodes.len()];
@@ -223,12 +384,12 @@ fn fit_tree(
             }
         }
     }
-    Ok((Tree { nodes }, decrease))
+    (Tree { nodes }, decrease)
 }
 
 impl Forest {
-    /// Fits `params.trees` trees on row-major `x` (`n` rows, `d` columns); an error
-    /// carries the 1-based number of the tree that failed.
+    /// Fits `params.trees` trees on row-major `x` (`n` rows, `d` columns); `None`
+    /// without rows or when the shapes disagree.
     pub fn fit(
         x: &[f64],
         n: usize,
@@ -236,19 +397,21 @@ impl Forest {
         y: &[bool],
         params: &CheckedMlParams,
         seed: u64,
-    ) -> Result<Forest, (usize, linfa::Error)> {
+    ) -> Option<Forest> {
+        if n == 0 || x.len() != n * d || y.len() != n {
+            return None;
+        }
+        let binned = Binned::new(x, n, d);
         // A stream of its own, apart from the holdout split drawn from the same seed.
         let mut master = Xoshiro256PlusPlus::seed_from_u64(seed ^ STREAM);
         let seeds: Vec<u64> = (0..params.trees).map(|_| master.next_u64()).collect();
-        let fitted: Vec<TreeFit> = seeds
+        let fitted: Vec<(Tree, Vec<f64>)> = seeds
             .par_iter()
-            .enumerate()
-            .map(|(t, &s)| fit_tree(x, n, d, y, params, s).map_err(|e| (t + 1, e)))
+            .map(|&s| fit_tree(x, &binned, d, y, params, s))
             .collect();
         let mut trees = Vec::with_capacity(fitted.len());
         let mut importance = vec![0.0; d];
-        for result in fitted {
-            let (tree, decrease) = result?;
+        for (tree, decrease) in fitted {
             for (total, v) in importance.iter_mut().zip(decrease) {
                 *total += v.max(0.0);
             }
@@ -258,7 +421,7 @@ impl Forest {
         for v in &mut importance {
             *v = if total > 0.0 { *v / total } else { 0.0 };
         }
-        Ok(Forest { trees, importance })
+        Some(Forest { trees, importance })
     }
 
     /// Mean leaf probability over the trees for each of `n` row-major rows.
