@@ -96,6 +96,7 @@ impl FeatureParams {
         Ok(CheckedFeatureParams {
             families,
             top_categories: self.top_categories,
+            text: true,
         })
     }
 }
@@ -105,11 +106,25 @@ impl FeatureParams {
 pub struct CheckedFeatureParams {
     families: Vec<FeatureFamily>,
     top_categories: usize,
+    /// Whether the text features ([`TEXT_FEATURES`]) are computed.
+    text: bool,
 }
+
+/// The text features: each user's most common category and search query. Only
+/// reports and rules read them, and their group-bys on (user, value) cost the most.
+pub const TEXT_FEATURES: [&str; 2] = ["top_category", "top_query"];
 
 impl CheckedFeatureParams {
     fn has(&self, family: FeatureFamily) -> bool {
         self.families.contains(&family)
+    }
+
+    /// The same features without [`TEXT_FEATURES`], for a table only models read.
+    pub fn without_text(&self) -> CheckedFeatureParams {
+        CheckedFeatureParams {
+            text: false,
+            ..self.clone()
+        }
     }
 }
 
@@ -460,8 +475,10 @@ fn build_part(
                     .alias(&name),
             );
         }
-        out.push(col("top_category"));
-        joins.push(top_value(&base, CATEGORY, "top_category"));
+        if params.text {
+            out.push(col(TEXT_FEATURES[0]));
+            joins.push(top_value(&base, CATEGORY, TEXT_FEATURES[0]));
+        }
     }
     if params.has(FeatureFamily::TimeOfDay) {
         let hour = || col(EVENT_TIME).dt().hour();
@@ -507,9 +524,11 @@ fn build_part(
             col("searches"),
             ratio(col("searches"), col("events")).alias("search_share"),
             col("distinct_queries"),
-            col("top_query"),
         ]);
-        joins.push(top_value(&base, QUERY, "top_query"));
+        if params.text {
+            out.push(col(TEXT_FEATURES[1]));
+            joins.push(top_value(&base, QUERY, TEXT_FEATURES[1]));
+        }
     }
     if params.has(FeatureFamily::Satisfaction) {
         aggs.extend([

@@ -1281,12 +1281,26 @@ fn run_stage(
                 None => None,
             };
             let horizon = i64::from(params.horizon_days()) * 86_400_000_000;
+            // The models read numbers: the text features cost the most to build
+            // and are only computed when a rule reads one.
+            let text = params
+                .rule_features()
+                .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
+            let started = std::time::Instant::now();
             let features_cutoff = userlens_features::build_parts(
                 &events,
                 as_of - horizon,
                 users_table.as_ref(),
-                &feature_params,
+                &if text {
+                    feature_params
+                } else {
+                    feature_params.without_text()
+                },
             )?;
+            tracing::debug!(
+                "predict: features at the cutoff in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
             let predictions = userlens_predict::predict(
                 &events,
                 &features_cutoff,

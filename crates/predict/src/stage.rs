@@ -143,6 +143,12 @@ impl CheckedPredictParams {
     pub fn horizon_days(&self) -> u32 {
         self.params.horizon_days
     }
+
+    /// Features the rules read: besides them, the features at the cutoff only feed
+    /// the models, which read numbers.
+    pub fn rule_features(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().flat_map(|(rule, _)| rule.features())
+    }
 }
 
 impl PredictParams {
