@@ -902,6 +902,7 @@ fn check_gates(ctx: &Context<'_>, stage: &PlannedStage) -> Option<String> {
 /// Writes a stage's tables, its meta and copies of its output files; returns the
 /// content hash of the tables.
 fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path) -> Result<String> {
+    let started = std::time::Instant::now();
     let mut hasher = blake3::Hasher::new();
     let mut hash_file = |name: &str, path: &Path| -> Result<()> {
         let io = |source| Error::Io {
@@ -935,6 +936,11 @@ fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path)
         copy_file(&staging.join(file), &dir.join("files").join(file))?;
     }
     userlens_report::write_json(meta, &dir.join("meta.json"))?;
+    tracing::debug!(
+        "artifacts saved in {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
     Ok(hasher.finalize().to_hex().to_string())
 }
 

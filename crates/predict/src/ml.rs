@@ -1059,7 +1059,7 @@ pub fn backtest_revenue(
         return Ok(result);
     }
     let values = order_values(features)?;
-    let index: std::collections::HashMap<&str, usize> = values
+    let index: foldhash::HashMap<&str, usize> = values
         .ids
         .iter()
         .enumerate()
@@ -1072,7 +1072,7 @@ pub fn backtest_revenue(
     };
     let (train_v, holdout_v) = (at(&train), at(&holdout));
     // Row of `values` -> row of `training`, for the buyers' revenue.
-    let back: std::collections::HashMap<usize, usize> =
+    let back: foldhash::HashMap<usize, usize> =
         train_v.iter().copied().zip(train.iter().copied()).collect();
     let model = revenue_model(&values, &train_v, |i| {
         back.get(&i)

@@ -2,7 +2,10 @@
 //! minus the horizon), scored on the same holdout users against what they did in
 //! the horizon after it, then refitted and applied at the as-of date.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
+use rayon::prelude::*;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -278,7 +281,7 @@ fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
 /// purchase get a new customer's values (no history: x = t_x = T = 0). A value the
 /// model cannot compute (a series that does not converge, say) is `None`, never a
 /// stand-in number.
-fn count_predictions<M: PurchaseModel>(
+fn count_predictions<M: PurchaseModel + Sync>(
     model: &M,
     summary: &Summary,
     users: &[String],
@@ -291,7 +294,7 @@ fn count_predictions<M: PurchaseModel>(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     users
-        .iter()
+        .par_iter()
         .map(|user| {
             let (x, t_x, big_t) = index.get(user.as_str()).map_or((0.0, 0.0, 0.0), |&i| {
                 (summary.frequency[i], summary.recency[i], summary.t[i])
@@ -774,7 +777,7 @@ pub fn predict(
                 .enumerate()
                 .map(|(i, id)| (id.as_str(), i))
                 .collect();
-            for (slot, user) in clv.iter_mut().zip(&users) {
+            clv.par_iter_mut().zip(&users).for_each(|(slot, user)| {
                 if let Some(&i) = index.get(user.as_str()) {
                     *slot = gg
                         .model
@@ -790,7 +793,7 @@ pub fn predict(
                         .ok()
                         .filter(|v| v.is_finite());
                 }
-            }
+            });
         }
         models.insert(
             "fits".into(),

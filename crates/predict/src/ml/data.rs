@@ -1,6 +1,6 @@
 //! Reading tables into plain vectors, and the per-feature preparation.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use polars::prelude::*;
 use userlens_model::columns::USER_ID;
@@ -102,7 +102,7 @@ pub(crate) fn label_values(
     let ids = read_ids(df, table)?;
     sorted_order(&ids, table)?;
     let values = read_numeric(df, table, column)?;
-    let mut out = HashMap::with_capacity(ids.len());
+    let mut out = HashMap::with_capacity_and_hasher(ids.len(), Default::default());
     for (id, value) in ids.into_iter().zip(values) {
         match value {
             Some(v) if v.is_finite() => {

@@ -234,7 +234,13 @@ impl Grower<'_> {
     }
 
     /// Grows the subtree of `members` (positions in the bag) and returns its index.
-    fn grow(&mut self, members: Vec<usize>, histogram: Histogram, total: [f64; 2], depth: usize) -> usize {
+    fn grow(
+        &mut self,
+        members: Vec<usize>,
+        histogram: Histogram,
+        total: [f64; 2],
+        depth: usize,
+    ) -> usize {
         let at = self.nodes.len();
         self.nodes.push(Node::Leaf { probability: 0.0 });
         let pure = total[1] <= 0.0 || total[1] >= total[0];
@@ -335,7 +341,12 @@ fn fit_tree(
     let histogram = grower.histogram(&members);
     let total = [
         weights.iter().sum::<f64>(),
-        labels.iter().zip(&weights).filter(|(v, _)| **v).map(|(_, w)| w).sum::<f64>(),
+        labels
+            .iter()
+            .zip(&weights)
+            .filter(|(v, _)| **v)
+            .map(|(_, w)| w)
+            .sum::<f64>(),
     ];
     grower.grow(members, histogram, total, 0);
     let mut nodes = grower.nodes;
