@@ -23,9 +23,18 @@ pub(crate) fn sample_rows(n: usize, size: usize, seed: u64) -> Vec<usize> {
     rows
 }
 
+/// Rows per block of [`silhouettes`]' pair loop (at least; at most 16 blocks).
+const SILHOUETTE_BLOCK: usize = 512;
+
 /// Mean silhouette of each labeling `(labels, k)` over the rows in `sample`, computed
 /// exactly (O(s² d)) in one pass that shares the pairwise distances between labelings.
 /// `None` where fewer than 2 or more than `s - 1` clusters appear in the sample.
+///
+/// Each distance is computed once for its pair: the sample is cut into blocks, and
+/// the task of block `I` adds the distances of its tiles `(I, J)`, `J >= I`, to its
+/// own rows' sums and keeps what it owes the rows of each later block `J`, which are
+/// added afterwards in block order. Every sum is formed in the same order whatever
+/// the number of threads.
 pub(crate) fn silhouettes(
     x: &Matrix,
     sample: &[usize],
@@ -41,36 +50,94 @@ pub(crate) fn silhouettes(
             sizes
         })
         .collect();
-    // The sample's rows and labels side by side: the s² inner loop then reads memory
-    // in order instead of gathering rows from all over the matrix (3x faster).
-    let d = x.d();
+    // The sample's rows side by side: the inner loop then reads memory in order
+    // instead of gathering rows from all over the matrix (3x faster). Each row's
+    // per-cluster sums of every labeling sit in one slice of `width` values, at the
+    // labeling's offset plus the other row's cluster.
+    let (s, d) = (sample.len(), x.d());
     let rows: Vec<f64> = sample
         .iter()
         .flat_map(|&i| x.row(i).iter().copied())
         .collect();
-    let sample_labels: Vec<Vec<u32>> = labelings
+    let offsets: Vec<usize> = labelings
         .iter()
-        .map(|(labels, _)| sample.iter().map(|&i| labels[i]).collect())
+        .scan(0, |at, (_, k)| {
+            let offset = *at;
+            *at += k;
+            Some(offset)
+        })
         .collect();
-    let scores: Vec<Vec<f64>> = (0..sample.len())
-        .into_par_iter()
+    let width: usize = labelings.iter().map(|(_, k)| k).sum();
+    // slot of sample row `a` in every labeling, offsets included
+    let slots: Vec<Vec<usize>> = (0..s)
         .map(|a| {
-            let mut sums: Vec<Vec<f64>> = labelings.iter().map(|(_, k)| vec![0.0; *k]).collect();
-            let row = &rows[a * d..(a + 1) * d];
-            for (b, other) in rows.chunks_exact(d.max(1)).enumerate() {
-                if b == a {
-                    continue;
-                }
-                let dist = sq_dist(row, other).sqrt();
-                for (sum, labels) in sums.iter_mut().zip(&sample_labels) {
-                    sum[labels[b] as usize] += dist;
+            labelings
+                .iter()
+                .zip(&offsets)
+                .map(|((labels, _), offset)| offset + labels[sample[a]] as usize)
+                .collect()
+        })
+        .collect();
+    let block = SILHOUETTE_BLOCK.max(s.div_ceil(16)).max(1);
+    let blocks = s.div_ceil(block);
+    let range = |b: usize| b * block..((b + 1) * block).min(s);
+    let row = |a: usize| &rows[a * d..(a + 1) * d];
+    // Per block: its rows' sums, and what it owes each later block's rows.
+    let tasks: Vec<(Vec<f64>, Vec<Vec<f64>>)> = (0..blocks)
+        .into_par_iter()
+        .map(|i| {
+            let own_rows = range(i);
+            let mut own = vec![0.0; own_rows.len() * width];
+            for (offset, a) in own_rows.clone().enumerate() {
+                let sums = &mut own[offset * width..(offset + 1) * width];
+                for b in own_rows.clone().filter(|&b| b != a) {
+                    let dist = sq_dist(row(a), row(b)).sqrt();
+                    slots[b].iter().for_each(|&slot| sums[slot] += dist);
                 }
             }
-            sample_labels
+            let owed: Vec<Vec<f64>> = (i + 1..blocks)
+                .map(|j| {
+                    let their_rows = range(j);
+                    let mut theirs = vec![0.0; their_rows.len() * width];
+                    for (offset, a) in own_rows.clone().enumerate() {
+                        let sums = &mut own[offset * width..(offset + 1) * width];
+                        for (other, b) in their_rows.clone().enumerate() {
+                            let dist = sq_dist(row(a), row(b)).sqrt();
+                            slots[b].iter().for_each(|&slot| sums[slot] += dist);
+                            let owed = &mut theirs[other * width..(other + 1) * width];
+                            slots[a].iter().for_each(|&slot| owed[slot] += dist);
+                        }
+                    }
+                    theirs
+                })
+                .collect();
+            (own, owed)
+        })
+        .collect();
+    let mut sums: Vec<f64> = Vec::with_capacity(s * width);
+    for j in 0..blocks {
+        let mut block_sums = tasks[j].0.clone();
+        for task in tasks.iter().take(j) {
+            let (_, owed) = task;
+            let from_earlier = &owed[j - (blocks - owed.len())];
+            block_sums
+                .iter_mut()
+                .zip(from_earlier)
+                .for_each(|(sum, v)| *sum += v);
+        }
+        sums.extend(block_sums);
+    }
+    let scores: Vec<Vec<f64>> = (0..s)
+        .map(|a| {
+            let row_sums = &sums[a * width..(a + 1) * width];
+            labelings
                 .iter()
-                .zip(&sums)
+                .zip(&offsets)
                 .zip(&sizes)
-                .map(|((labels, sum), size)| point_silhouette(labels[a] as usize, sum, size))
+                .zip(&slots[a])
+                .map(|((((_, k), offset), size), slot)| {
+                    point_silhouette(slot - offset, &row_sums[*offset..offset + k], size)
+                })
                 .collect()
         })
         .collect();
@@ -219,6 +286,46 @@ mod tests {
         assert_eq!(davies_bouldin(&x, &[0, 1, 2, 3], 4), None);
         let flat = Matrix::new(4, 1, vec![0.0, 0.0, 1.0, 1.0]);
         assert_eq!(calinski_harabasz(&flat, &[0, 0, 1, 1], 2), None);
+    }
+
+    /// The silhouette straight from its definition, one point at a time.
+    fn direct_silhouette(x: &Matrix, sample: &[usize], labels: &[u32], k: usize) -> f64 {
+        let dist = |a: usize, b: usize| sq_dist(x.row(a), x.row(b)).sqrt();
+        let mut total = 0.0;
+        for &a in sample {
+            let mut sums = vec![0.0; k];
+            let mut sizes = vec![0u64; k];
+            for &b in sample {
+                sizes[labels[b] as usize] += 1;
+                if b != a {
+                    sums[labels[b] as usize] += dist(a, b);
+                }
+            }
+            total += point_silhouette(labels[a] as usize, &sums, &sizes);
+        }
+        total / sample.len() as f64
+    }
+
+    #[test]
+    fn blocked_silhouettes_match_the_definition() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let (n, d) = (2600, 3);
+        let x = Matrix::new(n, d, (0..n * d).map(|_| rng.r#gen::<f64>()).collect());
+        let labelings: Vec<(Vec<u32>, usize)> = [2usize, 3, 7]
+            .iter()
+            .map(|&k| ((0..n).map(|_| rng.gen_range(0..k as u32)).collect(), k))
+            .collect();
+        let borrowed: Vec<(&[u32], usize)> =
+            labelings.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+        // 1,100 of 2,600 rows: three blocks, the last one short
+        let sample = sample_rows(n, 1100, 9);
+        let blocked = silhouettes(&x, &sample, &borrowed);
+        for ((labels, k), got) in labelings.iter().zip(blocked) {
+            let want = direct_silhouette(&x, &sample, labels, *k);
+            let got = got.unwrap();
+            assert!((got - want).abs() < 1e-12, "k = {k}: {got} vs {want}");
+        }
     }
 
     #[test]
