@@ -836,6 +836,22 @@ impl<'a> Split<'a> {
             .collect()
     }
 
+    /// Fits `kind` on every user of the split, training and held out: the model
+    /// applied at the as-of date (what [`fit_propensity`] fits, without reading the
+    /// tables again).
+    pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
+        let rows: Vec<usize> = (0..self.training.ids.len()).collect();
+        fit_rows(
+            kind,
+            &self.training,
+            self.target,
+            self.feature_names,
+            &rows,
+            self.params,
+            self.seed,
+        )
+    }
+
     /// Fits `kind` on the training users and scores the held-out ones, gated by
     /// `min_positives` / `min_negatives`.
     pub fn backtest(&self, kind: ModelKind) -> Result<Backtest> {

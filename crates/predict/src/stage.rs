@@ -499,61 +499,49 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
             propensity: vec![None; shared.users.len()],
         });
     }
-    let mut best: Option<(ModelKind, f64)> = None;
-    match ml::Split::new(
+    // A split that cannot be made (no features, a label that is not 0/1) fails the
+    // stage: the refit would read the same users.
+    let split = ml::Split::new(
         features_cutoff,
         labels,
         target.label(),
         shared.feature_names,
         &params.ml,
         shared.seed,
-    ) {
-        Ok(split) => {
-            let holdout = split.holdout_ids();
-            let truth = lookup(labels, target.label())?;
-            let y: Vec<bool> = holdout
-                .iter()
-                .map(|id| truth.get(id).copied().unwrap_or(0.0) == 1.0)
-                .collect();
+    )?;
+    let holdout = split.holdout_ids();
+    let truth = lookup(labels, target.label())?;
+    let y: Vec<bool> = holdout
+        .iter()
+        .map(|id| truth.get(id).copied().unwrap_or(0.0) == 1.0)
+        .collect();
 
-            // ML, on its own stratified holdout (the same users, by construction).
-            for kind in &params.ml.models {
-                let backtest = timed(
-                    &format!("{} backtest of {}", kind.name(), target.name()),
-                    || split.backtest(*kind),
-                )?;
-                if let Evaluation::Scored(s) = &backtest.evaluation {
-                    let (_, top) = *best.get_or_insert((*kind, f64::NEG_INFINITY));
-                    if s.auc > top {
-                        best = Some((*kind, s.auc));
-                    }
-                }
-                scored.push(Scored {
-                    predictor: kind.name().to_string(),
-                    target,
-                    evaluation: backtest.evaluation,
-                    calibration: backtest.calibration,
-                    deciles: backtest.deciles,
-                });
+    // ML, on its own stratified holdout (the same users, by construction).
+    let mut best: Option<(ModelKind, f64)> = None;
+    for kind in &params.ml.models {
+        let backtest = timed(
+            &format!("{} backtest of {}", kind.name(), target.name()),
+            || split.backtest(*kind),
+        )?;
+        if let Evaluation::Scored(s) = &backtest.evaluation {
+            let (_, top) = *best.get_or_insert((*kind, f64::NEG_INFINITY));
+            if s.auc > top {
+                best = Some((*kind, s.auc));
             }
-            score_statistical(target, &holdout, &y, shared, &mut scored)?;
-            score_rules(target, &holdout, &y, shared, &mut scored)?;
         }
-        Err(e) => scored.push(skipped("all", target, e.to_string())),
+        scored.push(Scored {
+            predictor: kind.name().to_string(),
+            target,
+            evaluation: backtest.evaluation,
+            calibration: backtest.calibration,
+            deciles: backtest.deciles,
+        });
     }
+    score_statistical(target, &holdout, &y, shared, &mut scored)?;
+    score_rules(target, &holdout, &y, shared, &mut scored)?;
 
     let kind = best.map_or(ModelKind::Logistic, |b| b.0);
-    let refit = timed(&format!("{} refit", target.name()), || {
-        ml::fit_propensity(
-            kind,
-            features_cutoff,
-            labels,
-            target.label(),
-            shared.feature_names,
-            &params.ml,
-            shared.seed,
-        )
-    })?;
+    let refit = timed(&format!("{} refit", target.name()), || split.refit(kind))?;
     Ok(match refit {
         Fit::Fitted(model) => {
             let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;

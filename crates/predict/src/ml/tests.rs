@@ -652,3 +652,18 @@ fn logistic_trains_on_a_bounded_sample() {
     let score = auc(&floats(&predicted, "probability"), &y).unwrap();
     assert!(score > 0.8, "auc {score}");
 }
+
+#[test]
+fn a_split_refits_on_every_user_as_fit_propensity_does() {
+    let (features, labels) = synthetic(2000, 5);
+    let (names, params) = (names(), params());
+    let split = Split::new(&features, &labels, "purchased", &names, &params, 3).unwrap();
+    for kind in [ModelKind::Logistic, ModelKind::Tree] {
+        let refit = fitted(split.refit(kind).unwrap());
+        let direct = fitted(
+            fit_propensity(kind, &features, &labels, "purchased", &names, &params, 3).unwrap(),
+        );
+        assert_eq!(refit.summary().training_users, 2000);
+        assert_eq!(refit, direct, "{kind:?}");
+    }
+}
