@@ -537,8 +537,14 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
             deciles: backtest.deciles,
         });
     }
-    score_statistical(target, &holdout, &y, shared, &mut scored)?;
-    score_rules(target, &holdout, &y, shared, &mut scored)?;
+    let on_holdout = Holdout {
+        target,
+        ids: &holdout,
+        y: &y,
+        shared,
+    };
+    on_holdout.score_statistical(&mut scored)?;
+    on_holdout.score_rules(&mut scored)?;
 
     let kind = best.map_or(ModelKind::Logistic, |b| b.0);
     let refit = timed(&format!("{} refit", target.name()), || split.refit(kind))?;
@@ -563,87 +569,93 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
     })
 }
 
-/// The count models as predictors of `target`: P(at least one purchase) from the
-/// expected count (Poisson), and 1 − P(alive) as the churn score.
-fn score_statistical(
+/// One target's held-out users and what they did, to score predictors on.
+struct Holdout<'a> {
     target: Target,
-    holdout: &[String],
-    y: &[bool],
-    shared: &Shared,
-    scored: &mut Vec<Scored>,
-) -> Result<()> {
-    let gate = shared.params.ml.eligibility();
-    match (shared.summary_cutoff, shared.fits_cutoff) {
-        (Ok(summary), Some(fits)) => {
-            for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
-                match fit {
-                    Ok(fit) => {
-                        let (expected, alive) = timed(&format!("{name} on the holdout"), || {
-                            count_predictions(&fit.model, summary, holdout, shared.horizon_units)
-                        });
-                        let probabilities = match target {
-                            Target::Purchase => complete(expected, "expected purchases")
-                                .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
-                            Target::Churn => complete(alive, "P(alive)")
-                                .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
-                        };
-                        match probabilities {
-                            Ok(probabilities) => {
-                                scored.push(score(name, target, &probabilities, y, &gate)?)
-                            }
-                            Err(reason) => scored.push(skipped(name, target, reason)),
-                        }
-                    }
-                    Err(reason) => scored.push(skipped(name, target, reason.clone())),
-                }
-            }
-        }
-        (Err(e), _) => {
-            for name in ["bg/nbd", "pareto/nbd"] {
-                scored.push(skipped(name, target, e.to_string()));
-            }
-        }
-        (Ok(_), None) => {}
-    }
-    Ok(())
+    ids: &'a [String],
+    y: &'a [bool],
+    shared: &'a Shared<'a>,
 }
 
-/// The rules that predict `target`, as 0/1 predictors.
-fn score_rules(
-    target: Target,
-    holdout: &[String],
-    y: &[bool],
-    shared: &Shared,
-    scored: &mut Vec<Scored>,
-) -> Result<()> {
-    let params = shared.params;
-    let gate = params.ml.eligibility();
-    let applied = rules::apply(
-        &params
-            .rules
-            .iter()
-            .map(|(r, _)| r.clone())
-            .collect::<Vec<_>>(),
-        shared.features_cutoff,
-    );
-    for (rule, rule_target) in &params.rules {
-        if *rule_target != target {
-            continue;
-        }
-        let predictor = format!("rule:{}", rule.name());
-        match &applied {
-            Ok(table) => {
-                let fired = lookup(table, rule.name())?;
-                let probabilities: Vec<f64> = holdout
-                    .iter()
-                    .map(|id| fired.get(id).copied().unwrap_or(0.0))
-                    .collect();
-                scored.push(score(&predictor, target, &probabilities, y, &gate)?);
+impl Holdout<'_> {
+    /// The count models as predictors of the target: P(at least one purchase) from the
+    /// expected count (Poisson), and 1 − P(alive) as the churn score.
+    fn score_statistical(&self, scored: &mut Vec<Scored>) -> Result<()> {
+        let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
+        let gate = shared.params.ml.eligibility();
+        match (shared.summary_cutoff, shared.fits_cutoff) {
+            (Ok(summary), Some(fits)) => {
+                for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
+                    match fit {
+                        Ok(fit) => {
+                            let (expected, alive) =
+                                timed(&format!("{name} on the holdout"), || {
+                                    count_predictions(
+                                        &fit.model,
+                                        summary,
+                                        holdout,
+                                        shared.horizon_units,
+                                    )
+                                });
+                            let probabilities = match target {
+                                Target::Purchase => complete(expected, "expected purchases")
+                                    .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
+                                Target::Churn => complete(alive, "P(alive)")
+                                    .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
+                            };
+                            match probabilities {
+                                Ok(probabilities) => {
+                                    scored.push(score(name, target, &probabilities, y, &gate)?)
+                                }
+                                Err(reason) => scored.push(skipped(name, target, reason)),
+                            }
+                        }
+                        Err(reason) => scored.push(skipped(name, target, reason.clone())),
+                    }
+                }
             }
-            Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
+            (Err(e), _) => {
+                for name in ["bg/nbd", "pareto/nbd"] {
+                    scored.push(skipped(name, target, e.to_string()));
+                }
+            }
+            (Ok(_), None) => {}
         }
+        Ok(())
     }
-    Ok(())
+
+    /// The rules that predict the target, as 0/1 predictors.
+    fn score_rules(&self, scored: &mut Vec<Scored>) -> Result<()> {
+        let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
+        let params = shared.params;
+        let gate = params.ml.eligibility();
+        let applied = rules::apply(
+            &params
+                .rules
+                .iter()
+                .map(|(r, _)| r.clone())
+                .collect::<Vec<_>>(),
+            shared.features_cutoff,
+        );
+        for (rule, rule_target) in &params.rules {
+            if *rule_target != target {
+                continue;
+            }
+            let predictor = format!("rule:{}", rule.name());
+            match &applied {
+                Ok(table) => {
+                    let fired = lookup(table, rule.name())?;
+                    let probabilities: Vec<f64> = holdout
+                        .iter()
+                        .map(|id| fired.get(id).copied().unwrap_or(0.0))
+                        .collect();
+                    scored.push(score(&predictor, target, &probabilities, y, &gate)?);
+                }
+                Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs every predictor on events in parts that each hold whole users (one part
