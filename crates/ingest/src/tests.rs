@@ -8,6 +8,25 @@ fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// A whitespace-aligned purchase ledger at `path` (CDNOW's layout): `customer`,
+/// a `%Y%m%d` `date` and `dollars`, plus the `settings` given (column names first).
+fn purchase_ledger(path: PathBuf, settings: &str) -> SourceParams {
+    let params: SourceParams = toml::from_str(&format!(
+        r#"
+        path = "placeholder"
+        {settings}
+        time_format = "%Y%m%d"
+        [columns]
+        user_id = "customer"
+        event_time = "date"
+        amount = "dollars"
+        event_type = {{ constant = "purchase" }}
+        "#
+    ))
+    .unwrap();
+    SourceParams { path, ..params }
+}
+
 fn quarantine_rows(out: &Ingested) -> Vec<(u64, String, String)> {
     let q = &out.quarantine;
     let lines = q.column("line").unwrap().u64().unwrap().clone();
@@ -105,20 +124,10 @@ fn reads_whitespace_aligned_text_with_crlf_and_constants() {
         "cdnow.txt",
         b" 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n 00021 0002 19970101  3   63.34\r\n",
     );
-    let params: SourceParams = toml::from_str(
-        r#"
-        path = "placeholder"
-        column_names = ["customer", "sample", "date", "cds", "dollars"]
-        time_format = "%Y%m%d"
-        [columns]
-        user_id = "customer"
-        event_time = "date"
-        amount = "dollars"
-        event_type = { constant = "purchase" }
-        "#,
-    )
-    .unwrap();
-    let params = SourceParams { path, ..params };
+    let params = purchase_ledger(
+        path,
+        r#"column_names = ["customer", "sample", "date", "cds", "dollars"]"#,
+    );
     let out = ingest(&params.check().unwrap()).unwrap();
     assert_eq!(out.stats.read, 3);
     assert_eq!(out.stats.kept, 3);
@@ -487,21 +496,13 @@ fn out_of_core_reads_whitespace_aligned_text_too() {
         body.extend_from_slice(format!(" {:05} {date} {}.50\n", i % 45, i % 3).as_bytes());
     }
     let path = write(&dir, "ledger.txt", &body);
-    let params: SourceParams = toml::from_str(
-        r#"
-        path = "placeholder"
-        column_names = ["customer", "date", "dollars"]
-        time_format = "%Y%m%d"
-        drop_duplicates = false
-        [columns]
-        user_id = "customer"
-        event_time = "date"
-        amount = "dollars"
-        event_type = { constant = "purchase" }
-        "#,
+    let source = purchase_ledger(
+        path,
+        r#"column_names = ["customer", "date", "dollars"]
+        drop_duplicates = false"#,
     )
+    .check()
     .unwrap();
-    let source = SourceParams { path, ..params }.check().unwrap();
     let memory = ingest(&source).unwrap();
     assert!(memory.stats.quarantined > 0);
     let parts_dir = dir.path().join("parts");

@@ -5,7 +5,8 @@
 //! The time split: features are computed at a cutoff (`as_of - horizon`) and the
 //! targets in `[cutoff, as_of)` ([`targets`], [`churn_labels`]). A [`Split`] holds
 //! out a seeded, stratified share of those users; [`Split::backtest`] fits on the
-//! rest and scores the holdout; [`fit_propensity`] then refits on every user and
+//! rest and scores the holdout; [`Split::refit`] (or [`fit_propensity`], from the
+//! tables) then refits on every user and
 //! [`Propensity::predict`] scores the features computed at the as-of date.
 //!
 //! Preparation, fitted on the training rows and reused unchanged when predicting:
@@ -16,8 +17,8 @@
 //! * [`ModelKind::Logistic`]: L2-penalised logistic regression (linfa-logistic).
 //! * [`ModelKind::Tree`]: CART trees (Gini) grown on binned features
 //!   (`ml/forest.rs`) from seeded bootstrap samples, with class weights that balance
-//!   positives and negatives so splits follow the rare class. Each tree's
-//!   training rows are routed to its leaves and a leaf's probability is its positive share,
+//!   positives and negatives so splits follow the rare class. A leaf's
+//!   probability is the positive share of the tree's bag rows that reached it,
 //!   smoothed towards the sample's base rate: `(positives + base) / (rows + 1)`. The
 //!   ensemble averages the trees' leaf probabilities. With `trees = 1` the single
 //!   tree is fitted on all rows.
@@ -836,6 +837,14 @@ impl<'a> Split<'a> {
             .collect()
     }
 
+    /// The held-out users' labels, in [`Split::holdout_ids`] order.
+    pub fn holdout_labels(&self) -> Vec<bool> {
+        self.holdout
+            .iter()
+            .map(|&r| self.training.labels[r])
+            .collect()
+    }
+
     /// Fits `kind` on every user of the split, training and held out: the model
     /// applied at the as-of date (what [`fit_propensity`] fits, without reading the
     /// tables again).
@@ -886,7 +895,7 @@ impl<'a> Split<'a> {
                 return Ok(result);
             }
         };
-        let y: Vec<bool> = holdout.iter().map(|&r| training.labels[r]).collect();
+        let y = self.holdout_labels();
         let x = prepared(&model.scalers, &training.columns, holdout);
         let p = model.predict_prepared(&x, holdout.len());
         result.evaluation = metrics::evaluate(&p, &y, &self.params.eligibility())?;

@@ -462,6 +462,8 @@ struct Shared<'a> {
     params: &'a CheckedPredictParams,
     summary_cutoff: &'a stats::Result<Summary>,
     fits_cutoff: Option<&'a CountFits>,
+    /// Every rule's 0/1 column on the features at the cutoff, or why not.
+    rules_at_cutoff: &'a std::result::Result<DataFrame, rules::Error>,
     short_history: bool,
     horizon_units: f64,
     users: &'a [String],
@@ -509,12 +511,7 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
         &params.ml,
         shared.seed,
     )?;
-    let holdout = split.holdout_ids();
-    let truth = lookup(labels, target.label())?;
-    let y: Vec<bool> = holdout
-        .iter()
-        .map(|id| truth.get(id).copied().unwrap_or(0.0) == 1.0)
-        .collect();
+    let (holdout, y) = (split.holdout_ids(), split.holdout_labels());
 
     // ML, on its own stratified holdout (the same users, by construction).
     let mut best: Option<(ModelKind, f64)> = None;
@@ -629,20 +626,12 @@ impl Holdout<'_> {
         let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
         let params = shared.params;
         let gate = params.ml.eligibility();
-        let applied = rules::apply(
-            &params
-                .rules
-                .iter()
-                .map(|(r, _)| r.clone())
-                .collect::<Vec<_>>(),
-            shared.features_cutoff,
-        );
         for (rule, rule_target) in &params.rules {
             if *rule_target != target {
                 continue;
             }
             let predictor = format!("rule:{}", rule.name());
-            match &applied {
+            match shared.rules_at_cutoff {
                 Ok(table) => {
                     let fired = lookup(table, rule.name())?;
                     let probabilities: Vec<f64> = holdout
@@ -709,6 +698,8 @@ pub fn predict(
     // Each target's predictors, and the refit at the as-of date of the count models,
     // side by side: the logistic fits run on one core each.
     let users = user_ids(features_now)?;
+    let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
+    let rules_at_cutoff = rules::apply(&rules, features_cutoff);
     let shared = Shared {
         features_cutoff,
         features_now,
@@ -716,6 +707,7 @@ pub fn predict(
         params,
         summary_cutoff: &summary_cutoff,
         fits_cutoff: fits_cutoff.as_ref(),
+        rules_at_cutoff: &rules_at_cutoff,
         short_history,
         horizon_units,
         users: &users,
@@ -872,8 +864,7 @@ pub fn predict(
         .left_join(segment_columns, col(USER_ID), col(USER_ID))
         .collect()
         .map_err(polars_err("join RFM segments"))?;
-    if !params.rules.is_empty() {
-        let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
+    if !rules.is_empty() {
         let applied = rules::apply(&rules, features_now)?;
         let renamed: Vec<Expr> = std::iter::once(col(USER_ID))
             .chain(
