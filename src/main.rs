@@ -174,6 +174,10 @@ struct RunArgs {
     /// Print the plan and what would be skipped, then stop.
     #[arg(long)]
     dry_run: bool,
+    /// Run just this stage on the finished artifacts of the stages before it, then
+    /// stop without publishing anything (for timing or debugging one stage).
+    #[arg(long, value_name = "STAGE", conflicts_with = "resume")]
+    only: Option<String>,
 }
 
 /// An error carrying the exit code it should end the process with.
@@ -298,6 +302,7 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
                         force: *force,
                         resume: None,
                         dry_run: false,
+                        only: None,
                     };
                     run_plan(cli, &plan, &args)?;
                 }
@@ -435,6 +440,7 @@ fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         runs: args.runs.clone(),
         force: args.force,
         resume: args.resume.clone(),
+        only: args.only.clone(),
     };
     if args.dry_run {
         let stages = userlens_pipeline::dry_run(plan, &options)?;
@@ -476,6 +482,21 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
     let record = &summary.record;
     let rows = &record.rows;
     let mut out = std::io::stdout().lock();
+    if record.status == "partial"
+        && let Some(stage) = record.stages.last()
+    {
+        writeln!(
+            out,
+            "{} run {}: ran only `{}` ({:.2} s, {} rows out); nothing published",
+            record.pipeline,
+            record.run_id,
+            stage.name,
+            stage.seconds,
+            thousands(stage.rows_out)
+        )?;
+        writeln!(out, "run folder: {}", summary.run_dir.display())?;
+        return Ok(());
+    }
     writeln!(
         out,
         "{} run {}: {} users in {} personas, as of {}",

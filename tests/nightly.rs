@@ -198,6 +198,65 @@ fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
 }
 
 #[test]
+fn only_runs_one_stage_on_cached_artifacts_and_publishes_nothing() {
+    let dir = sandbox(300);
+    let out = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let published = dir.path().join("out/2026-05-01");
+    let before = std::fs::read(published.join("run.json")).unwrap();
+
+    let only = run(dir.path(), &["--as-of", "2026-05-01", "--only", "personas"]);
+    assert!(only.status.success(), "{}", text(&only.stderr));
+    let stdout = text(&only.stdout);
+    assert!(stdout.contains("ran only `personas`"), "{stdout}");
+    let run_dir = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run folder: "))
+        .expect("run folder printed");
+    let record = run_json(&dir.path().join(run_dir).join("run.json"));
+    assert_eq!(record["status"], "partial");
+    let stages: Vec<(&str, &str)> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("ingest", "skipped"),
+            ("features", "skipped"),
+            ("personas", "ok")
+        ]
+    );
+    assert_eq!(
+        std::fs::read(published.join("run.json")).unwrap(),
+        before,
+        "a partial run publishes nothing"
+    );
+    // The next full run still compares against the last complete run, and skips
+    // everything: the rerun stage wrote the same artifacts under the same key.
+    let again = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let record = run_json(&published.join("run.json"));
+    let statuses: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["skipped"; 4]);
+
+    let typo = run(dir.path(), &["--as-of", "2026-05-01", "--only", "persona"]);
+    assert_eq!(typo.status.code(), Some(2), "{}", text(&typo.stderr));
+    assert!(
+        text(&typo.stderr).contains("no stage `persona` (did you mean `personas`?)"),
+        "{}",
+        text(&typo.stderr)
+    );
+}
+
+#[test]
 fn a_three_day_backfill_records_three_runs() {
     let dir = sandbox(200);
     let out = userlens(

@@ -20,7 +20,7 @@ use userlens_ingest::Events;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
-const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.2");
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.3");
 
 /// Centroids further apart than this (in standard deviations, over all features)
 /// are different personas, whatever the assignment says.
@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Continue this failed or killed run from its first unfinished stage.
     pub resume: Option<String>,
+    /// Run just this stage, on the finished artifacts of the stages before it (which
+    /// run only if they have none), and stop there: the run is recorded as
+    /// `partial` and nothing is published. For timing or debugging one stage.
+    pub only: Option<String>,
 }
 
 /// What the runner reports while it works.
@@ -446,6 +450,24 @@ fn cache_keys(plan: &Plan, as_of: &str, output: &Path) -> Result<Vec<String>> {
     Ok(keys)
 }
 
+/// The position of `--only`'s stage, if one is named.
+fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usize>> {
+    let Some(name) = &options.only else {
+        return Ok(None);
+    };
+    if let Some(index) = plan.stages.iter().position(|s| s.name == *name) {
+        return Ok(Some(index));
+    }
+    let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+    let hint = crate::did_you_mean(name, &names)
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    Err(Error::Usage(format!(
+        "`--only {name}`: no stage `{name}`{hint}; the stages are: {}",
+        names.join(", ")
+    )))
+}
+
 /// What a run would do, without doing it.
 pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     let label = as_of_label(options.as_of);
@@ -454,9 +476,13 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     let root = runs_root(plan, options);
     let ledger = Ledger::open(&root)?;
     let mut stages = Vec::with_capacity(plan.stages.len());
+    let only = only_index(plan, options)?;
     let mut upstream_runs = true;
-    for (stage, key) in plan.stages.iter().zip(keys) {
-        let reuse = if options.force || !upstream_runs {
+    for (index, (stage, key)) in plan.stages.iter().zip(keys).enumerate() {
+        if only.is_some_and(|only| index > only) {
+            break;
+        }
+        let reuse = if options.force || !upstream_runs || only == Some(index) {
             None
         } else {
             ledger
@@ -481,6 +507,7 @@ pub fn run(
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunSummary> {
+    let only = only_index(plan, options)?;
     let root = runs_root(plan, options);
     let lock = PipelineLock::acquire(&root, &plan.name)?;
     if let Some(pid) = lock.stale_pid {
@@ -504,7 +531,7 @@ pub fn run(
                     row.pipeline, plan.name
                 )));
             }
-            if row.status == "ok" {
+            if row.status == "ok" || row.status == "partial" {
                 return Err(Error::Resume(format!(
                     "run `{id}` finished; there is nothing to resume"
                 )));
@@ -606,6 +633,9 @@ pub fn run(
     let mut failure: Option<(Error, &'static str)> = None;
     let mut upstream_reused = true;
     for (index, stage) in plan.stages.iter().enumerate() {
+        if only.is_some_and(|only| index > only) {
+            break;
+        }
         let key = &keys[index];
         let stage_dir = run_dir.join(&stage.name);
         let reusable = finished_here
@@ -618,6 +648,7 @@ pub fn run(
                 }
                 ledger.finished_stage(key).ok().flatten()
             })
+            .filter(|_| only != Some(index))
             .filter(|row| Path::new(&row.artifact_dir).join("meta.json").is_file());
         let clock = Instant::now();
         let mut record = StageRecord {
@@ -766,7 +797,11 @@ pub fn run(
     }
 
     let personas = persona_summary(plan, &outputs);
-    let status = failure.as_ref().map_or("ok", |(_, s)| *s);
+    let status = match &failure {
+        Some((_, status)) => *status,
+        None if only.is_some() => "partial",
+        None => "ok",
+    };
     let mut outputs_written = ctx.outputs.clone();
     outputs_written.push("run.json".into());
     let html = status == "ok" && ctx.outputs.iter().any(|f| f == "personas.csv");
@@ -811,8 +846,8 @@ pub fn run(
     };
     userlens_report::write_json(&record, &run_dir.join("run.json"))?;
     // A failed run leaves the previous outputs in place (and stays resumable); an
-    // ok or refused run replaces them as a whole.
-    if status != "failed" {
+    // ok or refused run replaces them as a whole; a partial run publishes nothing.
+    if status != "failed" && status != "partial" {
         userlens_report::write_json(&record, &staging.join("run.json"))?;
         if html {
             // Rendered from the files just written, exactly as `userlens report` does.
