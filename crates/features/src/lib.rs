@@ -1,5 +1,6 @@
 //! Features: canonical events -> one row per user of behavioural features, computed
-//! as of a point in time with polars lazy expressions (no per-row Rust loops).
+//! as of a point in time with polars lazy expressions (one pass in Rust finds the
+//! most common values of users whose events are sorted).
 //!
 //! Families ([`FeatureFamily`]) switch on and off in the pipeline file: RFM and
 //! tenure, activity and sessions, funnel rates, category shares, time of day,
@@ -155,6 +156,24 @@ fn ratio(numerator: Expr, denominator: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::Float64))
 }
 
+/// [`top_value_sorted`] when the events are sorted by user and time, else
+/// [`top_value`].
+fn top_values(
+    events: &DataFrame,
+    base: &LazyFrame,
+    column: &str,
+    alias: &str,
+    as_of: i64,
+    order: Order,
+) -> Result<LazyFrame> {
+    if order == Order::UserTime
+        && let Some(table) = top_value_sorted(events, column, alias, as_of)?
+    {
+        return Ok(table.lazy());
+    }
+    Ok(top_value(base, column, alias))
+}
+
 /// The most common non-null value of `column` per user (ties: the smallest value).
 fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
     events
@@ -168,6 +187,72 @@ fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
         )
         .group_by([col(USER_ID)])
         .agg([col(column).first().alias(alias)])
+}
+
+/// [`top_value`] for events sorted by user and time, where each user's rows before
+/// `as_of` are a prefix of its run of rows: one pass counting the values of each run
+/// in a small hash table, instead of a group-by on (user, value) and a sort, which
+/// took about 1 s per column at 10M events. The same table: the most common
+/// non-null value of each user that has one, ties to the smallest. `None` when the
+/// columns are not text (the caller falls back to [`top_value`]).
+fn top_value_sorted(
+    events: &DataFrame,
+    column: &str,
+    alias: &str,
+    as_of: i64,
+) -> Result<Option<DataFrame>> {
+    let action = "find the most common values";
+    let (Ok(ids), Ok(values)) = (
+        events.column(USER_ID).map_err(polars_err(action))?.str(),
+        events.column(column).map_err(polars_err(action))?.str(),
+    ) else {
+        return Ok(None);
+    };
+    let times = events
+        .column(EVENT_TIME)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(polars_err(action))?;
+    let times = times.i64().map_err(polars_err(action))?;
+    let mut users: Vec<&str> = Vec::new();
+    let mut tops: Vec<&str> = Vec::new();
+    let mut counts: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+    let mut current: Option<&str> = None;
+    fn flush<'a>(
+        user: Option<&'a str>,
+        counts: &mut foldhash::HashMap<&'a str, u32>,
+        users: &mut Vec<&'a str>,
+        tops: &mut Vec<&'a str>,
+    ) {
+        let best = counts
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)));
+        if let (Some(user), Some((&value, _))) = (user, best) {
+            users.push(user);
+            tops.push(value);
+        }
+        counts.clear();
+    }
+    for ((id, value), time) in ids.iter().zip(values.iter()).zip(times.iter()) {
+        if id != current {
+            flush(current, &mut counts, &mut users, &mut tops);
+            current = id;
+        }
+        if let Some(value) = value
+            && time.is_some_and(|t| t < as_of)
+        {
+            *counts.entry(value).or_insert(0) += 1;
+        }
+    }
+    flush(current, &mut counts, &mut users, &mut tops);
+    DataFrame::new(
+        users.len(),
+        vec![
+            Column::new(USER_ID.into(), users),
+            Column::new(alias.into(), tops),
+        ],
+    )
+    .map(Some)
+    .map_err(polars_err(action))
 }
 
 /// The `top` most common categories before `as_of` over all users (ties: by
@@ -343,6 +428,25 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
     Ok((parts, order))
 }
 
+/// The events before `as_of` of events sorted by user, with `user_id` flagged as
+/// sorted: polars then groups by user with slices of consecutive rows instead of
+/// hashing every id. Filtered here rather than in the query, whose filter splits the
+/// table into one piece per thread, and the sorted grouping needs one piece.
+fn sorted_before(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
+    let action = "select the events before the as-of time";
+    let times = events
+        .column(EVENT_TIME)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(polars_err(action))?;
+    let before = times.i64().map_err(polars_err(action))?.lt(as_of);
+    let mut kept = events.filter(&before).map_err(polars_err(action))?;
+    kept.rechunk_mut();
+    let mut ids = kept.column(USER_ID).map_err(polars_err(action))?.clone();
+    ids.set_sorted_flag(polars::series::IsSorted::Ascending);
+    kept.with_column(ids).map_err(polars_err(action))?;
+    Ok(kept)
+}
+
 /// The features of one part of the events (whole users), without the users table.
 fn build_part(
     events: &DataFrame,
@@ -352,11 +456,17 @@ fn build_part(
     order: Order,
 ) -> Result<DataFrame> {
     let t = || col("__t");
-    let mut base = events
-        .clone()
-        .lazy()
-        .with_column(col(EVENT_TIME).cast(DataType::Int64).alias("__t"))
-        .filter(t().lt(lit(as_of)));
+    let mut base = if order == Order::UserTime {
+        sorted_before(events, as_of)?
+            .lazy()
+            .with_column(col(EVENT_TIME).cast(DataType::Int64).alias("__t"))
+    } else {
+        events
+            .clone()
+            .lazy()
+            .with_column(col(EVENT_TIME).cast(DataType::Int64).alias("__t"))
+            .filter(t().lt(lit(as_of)))
+    };
     if order == Order::UserTime && params.has(FeatureFamily::Activity) {
         // Sorted by user and time, a session that is one run of rows lasts the sum
         // of the gaps inside the run: a pass over the rows instead of a group-by on
@@ -477,7 +587,14 @@ fn build_part(
         }
         if params.text {
             out.push(col(TEXT_FEATURES[0]));
-            joins.push(top_value(&base, CATEGORY, TEXT_FEATURES[0]));
+            joins.push(top_values(
+                events,
+                &base,
+                CATEGORY,
+                TEXT_FEATURES[0],
+                as_of_value,
+                order,
+            )?);
         }
     }
     if params.has(FeatureFamily::TimeOfDay) {
@@ -527,7 +644,14 @@ fn build_part(
         ]);
         if params.text {
             out.push(col(TEXT_FEATURES[1]));
-            joins.push(top_value(&base, QUERY, TEXT_FEATURES[1]));
+            joins.push(top_values(
+                events,
+                &base,
+                QUERY,
+                TEXT_FEATURES[1],
+                as_of_value,
+                order,
+            )?);
         }
     }
     if params.has(FeatureFamily::Satisfaction) {

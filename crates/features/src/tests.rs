@@ -361,3 +361,50 @@ fn interleaved_sessions_last_from_their_first_to_their_last_event() {
     let f = build(&frame(&rows), at(1, 0, 0), None, &params).unwrap();
     assert_eq!(value(&f, "session_minutes", 0), Some(17.5));
 }
+
+#[test]
+fn the_sorted_pass_finds_the_same_most_common_values_as_the_group_by() {
+    // Ties go to the smallest value, nulls never win, rows at or after as_of do
+    // not count, and a user with only nulls before as_of has no value.
+    let row = |user, day, category| (user, at(day, 9, 0), "view", "s", category, None, None, None);
+    let rows: Vec<Row> = vec![
+        row("a", 0, Some("toys")),
+        row("a", 1, Some("books")),
+        row("a", 2, Some("toys")),
+        row("a", 3, Some("books")),
+        row("a", 4, None),
+        row("b", 0, None),
+        row("b", 1, Some("garden")),
+        row("b", 9, Some("toys")),
+        row("b", 9, Some("toys")),
+        row("c", 0, None),
+        row("c", 9, Some("toys")),
+        row("d", 0, Some("zoo")),
+        row("d", 1, Some("zoo")),
+        row("d", 2, Some("apple")),
+    ];
+    let events = frame(&rows);
+    let as_of = at(5, 0, 0);
+    let sorted = top_value_sorted(&events, "category", "top", as_of)
+        .unwrap()
+        .expect("text columns");
+    let base = events
+        .clone()
+        .lazy()
+        .filter(col("event_time").cast(DataType::Int64).lt(lit(as_of)));
+    let grouped = top_value(&base, "category", "top")
+        .sort(["user_id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    assert!(sorted.equals_missing(&grouped), "{sorted:?}\n{grouped:?}");
+    let tops: Vec<(&str, &str)> = sorted
+        .column("user_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .zip(sorted.column("top").unwrap().str().unwrap().iter())
+        .map(|(u, t)| (u.unwrap(), t.unwrap()))
+        .collect();
+    assert_eq!(tops, [("a", "books"), ("b", "garden"), ("d", "zoo")]);
+}
