@@ -591,15 +591,6 @@ pub fn fit_propensity(
     fit_rows(kind, &training, target, feature_names, &rows, params, seed)
 }
 
-fn logistic(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
 impl Propensity {
     /// The model kind.
     pub fn kind(&self) -> ModelKind {
@@ -627,7 +618,7 @@ impl Propensity {
                             .zip(coefficients)
                             .map(|(v, c)| v * c)
                             .sum::<f64>();
-                    logistic(z)
+                    crate::stats::special::sigmoid(z)
                 })
                 .collect(),
             Model::Forest(forest) => forest.predict(x, n, d),

@@ -26,7 +26,7 @@ mod bgnbd;
 mod gamma_gamma;
 mod optim;
 mod pareto;
-mod special;
+pub(crate) mod special;
 mod summary;
 #[cfg(test)]
 mod tests;

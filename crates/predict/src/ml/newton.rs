@@ -15,6 +15,8 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
+use crate::stats::special::sigmoid;
+
 /// The fitted coefficients.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Logistic {
@@ -30,15 +32,6 @@ fn softplus(v: f64) -> f64 {
         v + (-v).exp().ln_1p()
     } else {
         v.exp().ln_1p()
-    }
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
     }
 }
 

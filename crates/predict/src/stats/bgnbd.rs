@@ -4,7 +4,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::optim::{self, Objective, chunked_sum};
-use super::special::{bg_expectation_core, log_add_exp};
+use super::special::{bg_expectation_core, log_add_exp, sigmoid};
 use super::{
     CountModel, Error, Fit, MIN_CUSTOMERS, PurchaseModel, Result, Summary, check_customer,
     check_horizon,
@@ -177,15 +177,6 @@ fn series_error(t: f64) -> Error {
     Error::Numerical(format!(
         "bg/nbd expectation: the hypergeometric series did not converge for horizon {t}"
     ))
-}
-
-fn sigmoid(v: f64) -> f64 {
-    if v >= 0.0 {
-        1.0 / (1.0 + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (1.0 + e)
-    }
 }
 
 impl PurchaseModel for BgNbd {

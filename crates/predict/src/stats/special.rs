@@ -1,4 +1,4 @@
-//! Numerical pieces the models share: log-sum-exp, Gauss-Legendre nodes and the
+//! Numerical pieces the models share: the logistic function, log-sum-exp, Gauss-Legendre nodes and the
 //! Gauss hypergeometric series of the BG/NBD conditional expectation.
 //!
 //! ln Γ and ψ come from `statrs`. No maintained crate offers a real 2F1 that is
@@ -6,6 +6,16 @@
 //! the few lines needed here are written by hand, each with its error control.
 
 use std::sync::OnceLock;
+
+/// The logistic function `1 / (1 + exp(-v))`, without overflow.
+pub(crate) fn sigmoid(v: f64) -> f64 {
+    if v >= 0.0 {
+        1.0 / (1.0 + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (1.0 + e)
+    }
+}
 
 /// `ln(exp(a) + exp(b))` and the weight `exp(b) / (exp(a) + exp(b))`, without
 /// overflow.
