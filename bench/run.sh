@@ -48,6 +48,14 @@ for events in $sizes; do
   rm -rf "$cache/out" "$cache/runs"
   run_json=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q)
   stages=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["stages"]))' "$cache/out/run.json")
+  # Each stage alone, in a process of its own, on the artifacts of the whole run
+  # (`--only`: the stages before it are reused, nothing after it runs).
+  alone=""
+  for stage in $(python3 -c 'import json,sys; print(" ".join(s["name"] for s in json.loads(sys.argv[1])))' "$stages"); do
+    echo "[$events] stage $stage alone"
+    one=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q --only "$stage") || true
+    alone="$alone${alone:+, }\"$stage\": ${one:-null}"
+  done
   peer_json=null
   if [ "$events" -le "$peer_max" ]; then
     echo "[$events] peer: pandas + scikit-learn + lifetimes"
@@ -55,8 +63,8 @@ for events in $sizes; do
     peer_json=$(bash bench/peer.sh "$data" "$cache/peer-out" 2>"$cache/peer.log" | tail -n 1) || peer_json=null
     grep '^peer ' "$cache/peer.log" || true
   fi
-  printf '{"events": %s, "rows": %s, "size": "%s", "floor": %s, "run": %s, "stages": %s, "peer": %s}\n' \
-    "$events" "$rows" "$size" "$floor_json" "$run_json" "$stages" "$peer_json" >>"$results"
+  printf '{"events": %s, "rows": %s, "size": "%s", "floor": %s, "run": %s, "stages": %s, "alone": {%s}, "peer": %s}\n' \
+    "$events" "$rows" "$size" "$floor_json" "$run_json" "$stages" "$alone" "$peer_json" >>"$results"
 done
 
 echo "BG/NBD fit on 1,000,000 simulated customers"
@@ -92,7 +100,11 @@ for r in results:
     ev = f"{r['rows']:,} ({r['size']})"
     lines.append(f"| {ev} | userlens profile, whole run | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | {run['peak_rss_mib']:.0f} | |")
     for s in r["stages"]:
-        lines.append(f"| | stage `{s['name']}` ({s['uses']}) | {s['seconds']:.1f} | | {s.get('peak_rss_mib') or 0:.0f} (so far) | |")
+        a = r.get("alone", {}).get(s["name"])
+        if a and a.get("status") == 0:
+            lines.append(f"| | stage `{s['name']}` ({s['uses']}) alone; {s['seconds']:.1f} s in the whole run | {a['wall_s']:.1f} | {a['cpu_s']:.1f} | {a['peak_rss_mib']:.0f} | |")
+        else:
+            lines.append(f"| | stage `{s['name']}` ({s['uses']}) in the whole run | {s['seconds']:.1f} | | {s.get('peak_rss_mib') or 0:.0f} (so far) | |")
     f = r["floor"]
     if f.get("status") == 0:
         lines.append(f"| | polars floor: scan + group-by | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
