@@ -88,8 +88,18 @@ pub(crate) fn fit_on_sample(x: &Matrix, sample: &[usize], config: &KMeansConfig,
     for &i in sample {
         rows.extend_from_slice(x.row(i));
     }
+    let started = std::time::Instant::now();
     let start = fit(&Matrix::new(sample.len(), d, rows), config, seed);
-    lloyd(x, start.centroids, config)
+    let restarts = started.elapsed().as_secs_f64();
+    let refined = lloyd(x, start.centroids, config);
+    tracing::debug!(
+        "personas: k = {}: restarts on {} rows {restarts:.2} s, Lloyd on all {} rows {:.2} s",
+        config.k,
+        sample.len(),
+        x.n(),
+        started.elapsed().as_secs_f64() - restarts
+    );
+    refined
 }
 
 fn single_run(x: &Matrix, config: &KMeansConfig, seed: u64) -> Fit {
