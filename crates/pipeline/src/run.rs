@@ -20,7 +20,7 @@ use userlens_ingest::Events;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
-const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.3");
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.4");
 
 /// Centroids further apart than this (in standard deviations, over all features)
 /// are different personas, whatever the assignment says.
