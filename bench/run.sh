@@ -120,7 +120,7 @@ if kmeans:
     u, s = kmeans["userlens"], kmeans["sklearn"]
     lines += [
         f"k-means, {kmeans['n']:,} users x {kmeans['d']} features, k = {kmeans['k']} (bench/kmeans_vs_sklearn.py, blobs with centre spread {kmeans['spread']}):",
-        f"userlens k-means (`userlens_profile::kmeans`: greedy k-means++ and 10 restarts on a 50k sample, Lloyd on every user) {u['kmeans_seconds']:.2f} s, inertia {u['kmeans_inertia']:.1f};",
+        f"userlens k-means (`userlens_profile::kmeans`: greedy k-means++ and 10 restarts on a 20k sample, Lloyd on every user) {u['kmeans_seconds']:.2f} s, inertia {u['kmeans_inertia']:.1f};",
         f"scikit-learn `KMeans().fit` (n_init auto) {s['fit_seconds']:.2f} s, inertia {s['inertia']:.1f}: inertia ratio {kmeans['inertia_ratio']:.4f}, time ratio {kmeans['time_ratio']:.2f}.",
         f"The whole `profile` call around the same k-means (standardising, silhouette on 10k users, indices, tables): {u['fit_seconds']:.2f} s ({kmeans['profile_time_ratio']:.2f}x scikit-learn's fit).",
         "",
