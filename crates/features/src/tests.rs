@@ -385,7 +385,8 @@ fn the_sorted_pass_finds_the_same_most_common_values_as_the_group_by() {
     ];
     let events = frame(&rows);
     let as_of = at(5, 0, 0);
-    let sorted = top_value_sorted(&events, "category", "top", as_of)
+    let before = sorted_before(&events, as_of).unwrap();
+    let sorted = top_value_sorted(&before, "category", "top")
         .unwrap()
         .expect("text columns");
     let base = events

@@ -5,7 +5,7 @@
 //! for `alpha > 0`, so every solver that converges reaches the same coefficients.
 //!
 //! Why not linfa-logistic's L-BFGS: on the prediction stage's training sets (20,000
-//! users × 46 standardised features, several of them nearly collinear) it ran all
+//! users × 32 to 46 standardised features, several of them nearly collinear) it ran all
 //! 100 iterations without reaching the gradient tolerance, about 11 ms each, 1.2 to
 //! 1.3 s a fit, and the stage's parallel section waited on four such fits. With a
 //! few dozen features the exact Hessian costs `n · d²` multiply-adds (one matrix

@@ -590,8 +590,9 @@ fn numeric_features_skip_text_and_user_id() {
 
 #[test]
 fn logistic_predicts_label_one_whichever_class_is_larger() {
-    // linfa-logistic's own "positive" class is the more frequent one; flipping the
-    // labels so 1 is the majority must flip the coefficients, not the ranking.
+    // Label 1 is the positive class whichever is more frequent (linfa-logistic's
+    // was the more frequent one): flipping the labels so 1 is the majority must
+    // flip the coefficients, not the ranking.
     let (features, labels) = synthetic(3000, 4);
     let y = bools(&labels, "purchased");
     let flipped_y: Vec<bool> = y.iter().map(|v| !v).collect();
