@@ -96,12 +96,16 @@ struct Sink<'a> {
     slots: [Slot; N],
     width: usize,
     header_bytes: Vec<Vec<u8>>,
+    /// Rows the builders are made for: they grow past it, but each time they grow
+    /// the kernel zeroes fresh pages for the copy, which costs more than the
+    /// parsing on these machines (about 1 GB/s).
+    capacity: usize,
     strings: [StringChunkedBuilder; N],
     times: Vec<i64>,
     /// Hash of every kept row's values: equal rows sort next to each other.
     hashes: Vec<u64>,
-    amounts: Vec<Option<f64>>,
-    ratings: Vec<Option<f64>>,
+    amounts: PrimitiveChunkedBuilder<Float64Type>,
+    ratings: PrimitiveChunkedBuilder<Float64Type>,
     read: u64,
     q_line: Vec<u64>,
     q_column: Vec<String>,
@@ -114,20 +118,21 @@ struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    fn new(source: &'a Source, header: &[String], slots: [Slot; N]) -> Sink<'a> {
+    /// A sink for about `capacity` rows (a guess: any number of rows fits).
+    fn new(source: &'a Source, header: &[String], slots: [Slot; N], capacity: usize) -> Sink<'a> {
+        let capacity = capacity.max(1024);
         Sink {
             source,
             file: source.path().display().to_string(),
             slots,
             width: header.len(),
             header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
-            strings: std::array::from_fn(|i| {
-                StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), 1024)
-            }),
-            times: Vec::new(),
-            hashes: Vec::new(),
-            amounts: Vec::new(),
-            ratings: Vec::new(),
+            capacity,
+            strings: string_builders(capacity),
+            times: Vec::with_capacity(capacity),
+            hashes: Vec::with_capacity(capacity),
+            amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
+            ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
             read: 0,
             q_line: Vec::new(),
             q_column: Vec::new(),
@@ -140,6 +145,18 @@ impl<'a> Sink<'a> {
 
     /// Writes kept rows to `spill` instead of holding them all.
     fn spilling(mut self, spill: Option<spill::Writer<'a>>) -> Sink<'a> {
+        if let Some(writer) = &spill {
+            // Only a chunk is held at a time.
+            let capacity = self.capacity.min(writer.plan().chunk_rows);
+            if capacity < self.capacity {
+                self.capacity = capacity;
+                self.strings = string_builders(capacity);
+                self.times = Vec::with_capacity(capacity);
+                self.hashes = Vec::with_capacity(capacity);
+                self.amounts = PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity);
+                self.ratings = PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity);
+            }
+        }
         self.spill = spill;
         self
     }
@@ -304,20 +321,25 @@ impl<'a> Sink<'a> {
             self.partitions.push(spill.plan().partition_of(user));
         }
         self.times.push(micros);
-        self.amounts.push(numbers[0]);
-        self.ratings.push(numbers[1]);
+        self.amounts.append_option(numbers[0]);
+        self.ratings.append_option(numbers[1]);
     }
 
     /// The kept rows so far as a table; the sink starts empty again.
     fn take_events(&mut self) -> Result<DataFrame> {
-        let strings = std::mem::replace(
-            &mut self.strings,
-            std::array::from_fn(|i| {
-                StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), 1024)
-            }),
-        );
+        let capacity = self.capacity;
+        let strings = std::mem::replace(&mut self.strings, string_builders(capacity));
         let [user, _, event_type, session, item, category, query, _, _] = strings;
-        let times = std::mem::take(&mut self.times);
+        let times = std::mem::replace(&mut self.times, Vec::with_capacity(capacity));
+        let hashes = std::mem::replace(&mut self.hashes, Vec::with_capacity(capacity));
+        let amounts = std::mem::replace(
+            &mut self.amounts,
+            PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
+        );
+        let ratings = std::mem::replace(
+            &mut self.ratings,
+            PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
+        );
         let height = times.len();
         let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
             .into_datetime(TimeUnit::Microseconds, None)
@@ -330,9 +352,9 @@ impl<'a> Sink<'a> {
             item.finish().into_column(),
             category.finish().into_column(),
             query.finish().into_column(),
-            Column::new(columns::AMOUNT.into(), std::mem::take(&mut self.amounts)),
-            Column::new(columns::RATING.into(), std::mem::take(&mut self.ratings)),
-            Column::new(ROW_HASH.into(), std::mem::take(&mut self.hashes)),
+            amounts.finish().into_column(),
+            ratings.finish().into_column(),
+            UInt64Chunked::from_vec(ROW_HASH.into(), hashes).into_column(),
         ];
         DataFrame::new(height, cols).map_err(error::polars("build the event table"))
     }
@@ -362,6 +384,14 @@ impl<'a> Sink<'a> {
             has_session,
         })
     }
+}
+
+/// Builders of the text columns (the slots of the other columns stay empty).
+fn string_builders(capacity: usize) -> [StringChunkedBuilder; N] {
+    std::array::from_fn(|i| {
+        let capacity = if matches!(i, TIME | AMOUNT | RATING) { 0 } else { capacity };
+        StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)
+    })
 }
 
 fn truncate(text: &str) -> &str {
@@ -577,7 +607,7 @@ pub(crate) fn read_csv_with(
         return read_csv_parts(source, &header, &slots, &parts, on_progress, spill);
     }
     let mut sink =
-        Sink::new(source, &header, slots).spilling(spill.map(|plan| spill::Writer::new(plan, 0)));
+        Sink::new(source, &header, slots, 0).spilling(spill.map(|plan| spill::Writer::new(plan, 0)));
     if !source.header && has_first {
         let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
@@ -600,6 +630,8 @@ struct Part {
     end: u64,
     /// Line number of the part's first line.
     first_line: u64,
+    /// Lines in the part (the last may lack its line end): at most this many rows.
+    lines: usize,
 }
 
 /// Splits the rows after `data_start` into one part per thread at line ends: only
@@ -655,6 +687,7 @@ fn split_for_threads(path: &Path, data_start: u64, min_bytes: u64) -> Result<Opt
                     start: part_start,
                     end: line_start,
                     first_line: part_line,
+                    lines: (lines - part_line) as usize,
                 });
                 part_start = line_start;
                 part_line = lines;
@@ -665,10 +698,12 @@ fn split_for_threads(path: &Path, data_start: u64, min_bytes: u64) -> Result<Opt
     if part_line == 0 || parts.is_empty() {
         return Ok(None);
     }
+    // `lines` counts the line after the last `\n`, which may be empty.
     parts.push(Part {
         start: part_start,
         end: size,
         first_line: part_line,
+        lines: (lines + 1 - part_line) as usize,
     });
     Ok(Some(parts))
 }
@@ -712,7 +747,7 @@ fn read_csv_parts(
         let (mut reader, mut lines) =
             csv_reader(source, BufReader::with_capacity(1 << 20, counted));
         let mut record = csv::ByteRecord::new();
-        let mut sink = Sink::new(source, header, slots.clone())
+        let mut sink = Sink::new(source, header, slots.clone(), part.lines)
             .spilling(spill.map(|plan| spill::Writer::new(plan, thread)));
         loop {
             match reader.read_byte_record(&mut record) {
@@ -783,7 +818,9 @@ fn read_csv_parts(
     let mut parsed = joined.ok_or_else(|| Error::Empty {
         path: path.to_path_buf(),
     })?;
-    parsed.events.rechunk_mut();
+    // The events stay in one chunk per part: they are sorted next, and the sort's
+    // gather writes one contiguous table anyway (a rechunk here copied 1.5 GB at 10M
+    // events).
     parsed.quarantine.rechunk_mut();
     Ok(parsed)
 }
@@ -829,7 +866,7 @@ fn read_text(
             let header = header_names(source, first, fields.len());
             let slots = resolve(source, &header)?;
             sink = Some(
-                Sink::new(source, &header, slots)
+                Sink::new(source, &header, slots, 0)
                     .spilling(spill.map(|plan| spill::Writer::new(plan, 0))),
             );
             if source.header {
@@ -848,7 +885,7 @@ fn read_text(
         None => {
             let header = header_names(source, None, 0);
             let slots = resolve(source, &header)?;
-            Sink::new(source, &header, slots).finish()
+            Sink::new(source, &header, slots, 0).finish()
         }
     }
 }
@@ -885,7 +922,7 @@ fn read_parquet(source: &Source) -> Result<Parsed> {
             text_columns[*index] = Some(as_text);
         }
     }
-    let mut sink = Sink::new(source, &header, slots);
+    let mut sink = Sink::new(source, &header, slots, df.height());
     let iters: Vec<Vec<Option<&str>>> = text_columns
         .iter()
         .map(|c| c.as_ref().map(|c| c.iter().collect()).unwrap_or_default())

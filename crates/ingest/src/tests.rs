@@ -347,6 +347,40 @@ fn drops_interleaved_duplicates_and_only_those() {
 }
 
 #[test]
+fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "user_id,event_time,event_type,amount\n";
+    let mut rows = Vec::new();
+    for i in 0..3000u32 {
+        let (user, minute) = (i / 60, i % 60);
+        let row = format!("u{user:03},2026-01-02 10:{minute:02}:00,purchase,{}.5\n", i % 7);
+        if i % 50 == 7 {
+            rows.push(row.clone()); // an exact duplicate, next to its row
+        }
+        rows.push(row);
+    }
+    let in_order = format!("{header}{}", rows.concat());
+    let reversed = format!("{header}{}", rows.iter().rev().cloned().collect::<String>());
+    let mut results = Vec::new();
+    for (name, text) in [("in_order.csv", &in_order), ("reversed.csv", &reversed)] {
+        let path = write(&dir, name, text.as_bytes());
+        let source = SourceParams::canonical(&path).check().unwrap();
+        // on several threads, so the events come in one chunk per part
+        let parsed = read::read_csv_with(&source, &mut |_, _| {}, 0, None).unwrap();
+        assert!(parsed.events.first_col_n_chunks() > 1, "{name}");
+        let ordered = in_sort_order(&parsed.events).unwrap();
+        assert_eq!(ordered, name == "in_order.csv");
+        let before = parsed.events.height();
+        let events =
+            finish_events(parsed.events, parsed.has_session, source.gap_micros(), true).unwrap();
+        assert_eq!(before - events.height(), 60, "{name}: duplicates dropped");
+        assert_eq!(events.first_col_n_chunks(), 1, "{name}");
+        results.push(events);
+    }
+    assert!(results[0].equals_missing(&results[1]));
+}
+
+#[test]
 fn reading_on_several_threads_equals_one_thread() {
     let dir = tempfile::tempdir().unwrap();
     let mut data = b"user_id,event_time,event_type,amount\n".to_vec();
