@@ -62,7 +62,9 @@ use crate::metrics::{self, CalibrationBin, DecileLift, Eligibility, Evaluation, 
 
 use data::{Scaler, label_values, read_table};
 use forest::Forest;
-pub use labels::{ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets};
+pub use labels::{
+    ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets, targets_and_churn_sorted,
+};
 
 /// Microseconds in a day.
 pub const DAY_MICROS: i64 = 86_400_000_000;

@@ -419,8 +419,16 @@ fn from_events(
             .select([col(USER_ID), col(EVENT_TIME), col(EVENT_TYPE), col(AMOUNT)])
             .collect()
             .map_err(polars_err("read a part of the events"))?;
-        targets.push(ml::targets(&events, cutoff, as_of)?);
-        churn.push(ml::churn_labels(&events, cutoff, churn_window_days)?);
+        match ml::targets_and_churn_sorted(&events, cutoff, as_of, churn_window_days)? {
+            Some((part_targets, part_churn)) => {
+                targets.push(part_targets);
+                churn.push(part_churn);
+            }
+            None => {
+                targets.push(ml::targets(&events, cutoff, as_of)?);
+                churn.push(ml::churn_labels(&events, cutoff, churn_window_days)?);
+            }
+        }
         let first = events
             .column(EVENT_TIME)
             .and_then(|c| c.cast(&DataType::Int64))

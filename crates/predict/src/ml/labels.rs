@@ -1,4 +1,5 @@
-//! Targets from canonical events, computed with polars lazy expressions.
+//! Targets from canonical events: polars group-bys, or one pass over events grouped
+//! by user.
 
 use polars::prelude::*;
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
@@ -123,4 +124,148 @@ pub fn churn_labels(events: &DataFrame, cutoff: i64, window_days: u32) -> Result
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()
         .map_err(polars_err("compute the churn labels"))
+}
+
+/// [`targets`] in `[from, to)` and [`churn_labels`] at `from`, in one pass over
+/// events grouped by user in ascending `user_id` order (as ingest leaves them);
+/// `None` when they are not, and the caller groups with [`targets`] and
+/// [`churn_labels`]. Both group-bys hashed every event's user id (about 1 s at 10M
+/// events); here a user's rows are the run of rows that share its id.
+pub fn targets_and_churn_sorted(
+    events: &DataFrame,
+    from: i64,
+    to: i64,
+    churn_window_days: u32,
+) -> Result<Option<(DataFrame, DataFrame)>> {
+    if from >= to || churn_window_days == 0 {
+        // The group-bys say what is wrong with the window.
+        return Ok(None);
+    }
+    require(events, &[USER_ID, EVENT_TYPE, AMOUNT])?;
+    let action = "compute the targets";
+    let (Ok(ids), Ok(types)) = (
+        events.column(USER_ID).and_then(Column::str),
+        events.column(EVENT_TYPE).and_then(Column::str),
+    ) else {
+        return Ok(None);
+    };
+    if ids.null_count() > 0 {
+        return Ok(None);
+    }
+    let times = events
+        .clone()
+        .lazy()
+        .select([micros(events)?])
+        .collect()
+        .map_err(polars_err(action))?;
+    let times = times
+        .column(T)
+        .and_then(Column::i64)
+        .map_err(polars_err(action))?;
+    let amounts = events
+        .column(AMOUNT)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(polars_err(action))?;
+    let amounts = amounts.f64().map_err(polars_err(action))?;
+    let window = i64::from(churn_window_days) * DAY_MICROS;
+    let (start, end) = (from.saturating_sub(window), from.saturating_add(window));
+
+    let mut user = PerUser::default();
+    let mut out = Labels::default();
+    let mut previous: Option<&str> = None;
+    let rows = ids.iter().zip(times.iter()).zip(types.iter().zip(amounts.iter()));
+    for ((id, time), (event_type, amount)) in rows {
+        let id = id.unwrap_or_default();
+        if previous != Some(id) {
+            if previous.is_some_and(|p| id < p) {
+                return Ok(None);
+            }
+            if let Some(p) = previous {
+                out.push(p, &user);
+            }
+            user = PerUser::default();
+            previous = Some(id);
+        }
+        let Some(t) = time else { continue };
+        if t < to {
+            user.seen = true;
+            if t >= from {
+                user.active = true;
+                if event_type == Some(PURCHASE) {
+                    user.purchased = true;
+                    // As `targets`: whole cents, rounded half to even; a value
+                    // outside i64 is null there, and left out here.
+                    let cents = amount.map(|a| (a * 100.0).round_ties_even());
+                    if let Some(c) = cents.filter(|c| (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(c)) {
+                        user.cents = user.cents.wrapping_add(c as i64);
+                    }
+                }
+            }
+        }
+        if (start..end).contains(&t) {
+            if t < from {
+                user.before_cutoff = true;
+            } else {
+                user.after_cutoff = true;
+            }
+        }
+    }
+    if let Some(p) = previous {
+        out.push(p, &user);
+    }
+    out.finish().map(Some)
+}
+
+/// What [`targets_and_churn_sorted`] gathers about the user whose rows it is reading.
+#[derive(Default)]
+struct PerUser {
+    /// An event before the window's end: the user is in the targets' population.
+    seen: bool,
+    purchased: bool,
+    cents: i64,
+    active: bool,
+    /// Events in the churn window before and after the cutoff.
+    before_cutoff: bool,
+    after_cutoff: bool,
+}
+
+/// The columns of both tables of [`targets_and_churn_sorted`].
+#[derive(Default)]
+struct Labels<'a> {
+    users: Vec<&'a str>,
+    purchased: Vec<bool>,
+    revenue: Vec<f64>,
+    active: Vec<bool>,
+    churn_users: Vec<&'a str>,
+    churned: Vec<bool>,
+}
+
+impl<'a> Labels<'a> {
+    fn push(&mut self, id: &'a str, user: &PerUser) {
+        if user.seen {
+            self.users.push(id);
+            self.purchased.push(user.purchased);
+            // As polars evaluates `/ lit(100.0)` in `targets`: times the reciprocal
+            // (460 cents make 4.6000000000000005, not 4.6), so both ways agree.
+            self.revenue.push(user.cents as f64 * (1.0 / 100.0));
+            self.active.push(user.active);
+        }
+        if user.before_cutoff {
+            self.churn_users.push(id);
+            self.churned.push(!user.after_cutoff);
+        }
+    }
+
+    fn finish(self) -> Result<(DataFrame, DataFrame)> {
+        let targets = df!(
+            USER_ID => self.users,
+            PURCHASED => self.purchased,
+            REVENUE => self.revenue,
+            ACTIVE => self.active,
+        )
+        .map_err(polars_err("compute the targets"))?;
+        let churn = df!(USER_ID => self.churn_users, CHURNED => self.churned)
+            .map_err(polars_err("compute the churn labels"))?;
+        Ok((targets, churn))
+    }
 }

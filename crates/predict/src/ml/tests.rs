@@ -464,6 +464,56 @@ fn churn_follows_the_ga4_definition() {
 }
 
 #[test]
+fn one_pass_labels_equal_the_group_bys() {
+    // 300 users, events over 40 days in user and time order: views, carts and
+    // purchases with amounts that are missing, refunds or half cents.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let (mut ids, mut times, mut types, mut amounts) = (vec![], vec![], vec![], vec![]);
+    for user in 0..300 {
+        let mut t: Vec<i64> = (0..rng.gen_range(0..12))
+            .map(|_| rng.gen_range(0..40 * DAY_MICROS))
+            .collect();
+        t.sort_unstable();
+        for time in t {
+            ids.push(format!("u{user:04}"));
+            times.push(time);
+            let kind = ["view", "add_to_cart", "purchase"][rng.gen_range(0..3)];
+            types.push(kind);
+            amounts.push(match rng.gen_range(0..5) {
+                0 => None,
+                1 => Some(-12.5),
+                2 => Some(0.125 + f64::from(rng.gen_range(0..1000u32))),
+                _ => Some(f64::from(rng.gen_range(0..100_000u32)) / 1000.0),
+            });
+        }
+    }
+    let mut events = df! {
+        "user_id" => ids, "event_time" => times, "event_type" => types, "amount" => amounts,
+    }
+    .unwrap();
+    let time = events
+        .column("event_time")
+        .unwrap()
+        .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+        .unwrap();
+    events.with_column(time).unwrap();
+    for (from, to, window) in [(10, 20, 7), (2, 40, 30), (25, 30, 3), (39, 45, 60)] {
+        let (from, to) = (from * DAY_MICROS, to * DAY_MICROS);
+        let (one_pass, churn) = targets_and_churn_sorted(&events, from, to, window)
+            .unwrap()
+            .expect("the events are in user order");
+        let grouped = targets(&events, from, to).unwrap();
+        assert!(one_pass.equals_missing(&grouped), "{one_pass}\n{grouped}");
+        assert!(churn.equals_missing(&churn_labels(&events, from, window).unwrap()));
+        assert!(grouped.height() > 100 && churn.height() > 10);
+    }
+    // Out of user order, or an empty window: the caller groups instead.
+    let reversed = events.reverse();
+    assert!(targets_and_churn_sorted(&reversed, 0, DAY_MICROS, 7).unwrap().is_none());
+    assert!(targets_and_churn_sorted(&events, 5, 5, 7).unwrap().is_none());
+}
+
+#[test]
 fn revenue_model_matches_hand_computation() {
     let features = df! {
         "user_id" => ["c", "a", "b"],
