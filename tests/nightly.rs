@@ -78,7 +78,9 @@ fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
         .map(|f| std::fs::read(dir.path().join("out/2026-05-01").join(f)).unwrap())
         .collect();
 
-    // The second night is killed as soon as its features stage starts.
+    // The second night is killed as soon as its personas stage starts. (The ingest's
+    // events are written while the features stage runs, and the ingest is recorded
+    // as done, and reusable, only once they are: by the time personas starts.)
     let mut child = Command::new(env!("CARGO_BIN_EXE_userlens"))
         .args(["run", "night.toml", "--as-of", "2026-05-15"])
         .current_dir(dir.path())
@@ -92,7 +94,7 @@ fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
         if let Some(rest) = line.strip_prefix("running night (") {
             run_id = Some(rest.trim_end_matches(')').to_string());
         }
-        if line.contains("features (features)") {
+        if line.contains("personas (profile)") {
             child.kill().unwrap(); // SIGKILL
             break;
         }
@@ -117,6 +119,11 @@ fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
         record["stages"][0]["status"], "skipped",
         "ingest finished before the kill"
     );
+    assert_eq!(
+        record["stages"][1]["status"], "skipped",
+        "features finished before the kill"
+    );
+    assert_eq!(record["stages"][2]["status"], "ok", "personas ran again");
     for file in OUTPUTS.iter().chain(&["migration.csv"]) {
         let a = std::fs::read(reference.path().join("out/2026-05-15").join(file)).unwrap();
         let b = std::fs::read(dir.path().join("out/2026-05-15").join(file)).unwrap();
