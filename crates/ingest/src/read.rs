@@ -389,7 +389,11 @@ impl<'a> Sink<'a> {
 /// Builders of the text columns (the slots of the other columns stay empty).
 fn string_builders(capacity: usize) -> [StringChunkedBuilder; N] {
     std::array::from_fn(|i| {
-        let capacity = if matches!(i, TIME | AMOUNT | RATING) { 0 } else { capacity };
+        let capacity = if matches!(i, TIME | AMOUNT | RATING) {
+            0
+        } else {
+            capacity
+        };
         StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)
     })
 }
@@ -606,8 +610,8 @@ pub(crate) fn read_csv_with(
         drop(reader);
         return read_csv_parts(source, &header, &slots, &parts, on_progress, spill);
     }
-    let mut sink =
-        Sink::new(source, &header, slots, 0).spilling(spill.map(|plan| spill::Writer::new(plan, 0)));
+    let mut sink = Sink::new(source, &header, slots, 0)
+        .spilling(spill.map(|plan| spill::Writer::new(plan, 0)));
     if !source.header && has_first {
         let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();

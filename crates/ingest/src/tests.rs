@@ -353,7 +353,10 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
     let mut rows = Vec::new();
     for i in 0..3000u32 {
         let (user, minute) = (i / 60, i % 60);
-        let row = format!("u{user:03},2026-01-02 10:{minute:02}:00,purchase,{}.5\n", i % 7);
+        let row = format!(
+            "u{user:03},2026-01-02 10:{minute:02}:00,purchase,{}.5\n",
+            i % 7
+        );
         if i % 50 == 7 {
             rows.push(row.clone()); // an exact duplicate, next to its row
         }

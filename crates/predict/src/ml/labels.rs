@@ -173,7 +173,10 @@ pub fn targets_and_churn_sorted(
     let mut user = PerUser::default();
     let mut out = Labels::default();
     let mut previous: Option<&str> = None;
-    let rows = ids.iter().zip(times.iter()).zip(types.iter().zip(amounts.iter()));
+    let rows = ids
+        .iter()
+        .zip(times.iter())
+        .zip(types.iter().zip(amounts.iter()));
     for ((id, time), (event_type, amount)) in rows {
         let id = id.unwrap_or_default();
         if previous != Some(id) {
@@ -196,7 +199,9 @@ pub fn targets_and_churn_sorted(
                     // As `targets`: whole cents, rounded half to even; a value
                     // outside i64 is null there, and left out here.
                     let cents = amount.map(|a| (a * 100.0).round_ties_even());
-                    if let Some(c) = cents.filter(|c| (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(c)) {
+                    if let Some(c) = cents.filter(|c| {
+                        (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(c)
+                    }) {
                         user.cents = user.cents.wrapping_add(c as i64);
                     }
                 }

@@ -509,8 +509,16 @@ fn one_pass_labels_equal_the_group_bys() {
     }
     // Out of user order, or an empty window: the caller groups instead.
     let reversed = events.reverse();
-    assert!(targets_and_churn_sorted(&reversed, 0, DAY_MICROS, 7).unwrap().is_none());
-    assert!(targets_and_churn_sorted(&events, 5, 5, 7).unwrap().is_none());
+    assert!(
+        targets_and_churn_sorted(&reversed, 0, DAY_MICROS, 7)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        targets_and_churn_sorted(&events, 5, 5, 7)
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
