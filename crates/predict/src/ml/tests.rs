@@ -404,13 +404,18 @@ fn missing_values_take_the_training_median() {
 
 fn events() -> DataFrame {
     let day = |d: i64| d * DAY_MICROS;
-    let mut events = df! {
+    let events = df! {
         "user_id" => ["u1", "u1", "u1", "u2", "u3", "u3", "u4", "u5"],
         "event_time" => [day(5), day(12), day(15), day(3), day(8), day(19), day(25), day(11)],
         "event_type" => ["view", "purchase", "purchase", "view", "purchase", "view", "view", "purchase"],
         "amount" => [None, Some(30.0), Some(-5.0), None, Some(50.0), None, None, None],
     }
     .unwrap();
+    with_datetimes(events)
+}
+
+/// `event_time` from integer microseconds to a datetime, as ingest writes it.
+fn with_datetimes(mut events: DataFrame) -> DataFrame {
     let time = events
         .column("event_time")
         .unwrap()
@@ -487,16 +492,12 @@ fn one_pass_labels_equal_the_group_bys() {
             });
         }
     }
-    let mut events = df! {
-        "user_id" => ids, "event_time" => times, "event_type" => types, "amount" => amounts,
-    }
-    .unwrap();
-    let time = events
-        .column("event_time")
-        .unwrap()
-        .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
-        .unwrap();
-    events.with_column(time).unwrap();
+    let events = with_datetimes(
+        df! {
+            "user_id" => ids, "event_time" => times, "event_type" => types, "amount" => amounts,
+        }
+        .unwrap(),
+    );
     for (from, to, window) in [(10, 20, 7), (2, 40, 30), (25, 30, 3), (39, 45, 60)] {
         let (from, to) = (from * DAY_MICROS, to * DAY_MICROS);
         let (one_pass, churn) = targets_and_churn_sorted(&events, from, to, window)
