@@ -15,6 +15,7 @@
 //! ```
 
 mod error;
+mod order;
 mod read;
 mod spill;
 pub mod time;
@@ -532,27 +533,32 @@ fn finish_events(
 ) -> Result<DataFrame> {
     use columns::*;
     let started = std::time::Instant::now();
-    let mut sorted = if in_sort_order(&events)? {
+    // The reader's parts joined into one chunk, column by column in parallel (the
+    // features stage groups consecutive rows of one chunk), before anything else, so
+    // that the parts are freed before a sort copies the events again.
+    let mut events = events;
+    events.rechunk_mut_par();
+    let mut sorted = if order::in_order(&events)? {
         // Exports grouped by user are common (and what `generate` writes): the
-        // sort would be the identity, and its gather a copy of every column. The
-        // reader's parts are joined into one chunk, column by column in parallel, as
-        // the sort's gather would have left them (the features stage groups
-        // consecutive rows of one chunk).
-        let mut events = events;
-        events.rechunk_mut_par();
+        // sort would be the identity, and its gather a copy of every column.
         tracing::debug!(
-            "ingest: already in order (checked and joined in {:.2} s)",
+            "ingest: joined and found in order in {:.2} s",
             started.elapsed().as_secs_f64()
         );
         events
     } else {
-        let sorted = events
-            .sort(
+        let sorted = match order::ingest_order(&events)? {
+            Some(rows) => events.take(&rows),
+            None => events.sort(
                 [USER_ID, EVENT_TIME, read::ROW_HASH],
                 SortMultipleOptions::default().with_maintain_order(true),
-            )
-            .map_err(error::polars("sort events"))?;
-        tracing::debug!("ingest: sorted in {:.2} s", started.elapsed().as_secs_f64());
+            ),
+        }
+        .map_err(error::polars("sort events"))?;
+        tracing::debug!(
+            "ingest: joined and sorted in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
         sorted
     };
     if drop_duplicates {
@@ -597,43 +603,6 @@ fn finish_events(
         .select(EVENT_COLUMNS.map(col))
         .collect()
         .map_err(error::polars("sort and sessionize events"))
-}
-
-/// Whether `events` are already sorted by user, time and row hash, as
-/// [`finish_events`] sorts them (a stable sort leaves such a table as it is).
-fn in_sort_order(events: &DataFrame) -> Result<bool> {
-    use columns::*;
-    let action = "check the order of events";
-    let users = events
-        .column(USER_ID)
-        .and_then(Column::str)
-        .map_err(error::polars(action))?;
-    let times = events
-        .column(EVENT_TIME)
-        .and_then(|c| c.datetime())
-        .map_err(error::polars(action))?
-        .physical();
-    let hashes = events
-        .column(read::ROW_HASH)
-        .and_then(Column::u64)
-        .map_err(error::polars(action))?;
-    if users.null_count() + times.null_count() + hashes.null_count() > 0 {
-        return Ok(false);
-    }
-    let mut keys = users
-        .iter()
-        .zip(times.into_no_null_iter())
-        .zip(hashes.into_no_null_iter());
-    let Some(mut previous) = keys.next() else {
-        return Ok(true);
-    };
-    for key in keys {
-        if key < previous {
-            return Ok(false);
-        }
-        previous = key;
-    }
-    Ok(true)
 }
 
 /// Drops every row equal (nulls equal) to the row before it in all columns.

@@ -371,7 +371,7 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
         // on several threads, so the events come in one chunk per part
         let parsed = read::read_csv_with(&source, &mut |_, _| {}, 0, None).unwrap();
         assert!(parsed.events.first_col_n_chunks() > 1, "{name}");
-        let ordered = in_sort_order(&parsed.events).unwrap();
+        let ordered = order::in_order(&parsed.events).unwrap();
         assert_eq!(ordered, name == "in_order.csv");
         let before = parsed.events.height();
         let events =
@@ -381,6 +381,52 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
         results.push(events);
     }
     assert!(results[0].equals_missing(&results[1]));
+}
+
+mod sort_order {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The counting sort by user gives the order of polars' stable sort by user,
+        /// time and row hash, over a table in two chunks with ties on every key.
+        #[test]
+        fn ingest_order_equals_a_stable_sort(
+            rows in proptest::collection::vec((0u8..6, 0i64..4, 0u64..3), 1..200),
+            split in 0usize..200,
+        ) {
+            let users: Vec<String> = rows.iter().map(|r| format!("u{}", r.0)).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
+            let hashes: Vec<u64> = rows.iter().map(|r| r.2).collect();
+            let position: Vec<u32> = (0..rows.len() as u32).collect();
+            let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
+                .into_datetime(TimeUnit::Microseconds, None)
+                .into_column();
+            let all = DataFrame::new(
+                rows.len(),
+                vec![
+                    Column::new(columns::USER_ID.into(), users),
+                    time,
+                    Column::new(read::ROW_HASH.into(), hashes),
+                    Column::new("position".into(), position),
+                ],
+            )
+            .unwrap();
+            let split = split.min(rows.len());
+            let mut events = all.slice(0, split);
+            events.vstack_mut(&all.slice(split as i64, rows.len() - split)).unwrap();
+            let expected = all
+                .sort(
+                    [columns::USER_ID, columns::EVENT_TIME, read::ROW_HASH],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .unwrap();
+            let order = order::ingest_order(&events).unwrap().unwrap();
+            let got = events.take(&order).unwrap();
+            prop_assert!(got.equals_missing(&expected), "{got}\n{expected}");
+            prop_assert_eq!(order::in_order(&events).unwrap(), got.equals_missing(&events));
+        }
+    }
 }
 
 #[test]
