@@ -332,6 +332,7 @@ fn build_in_parts(
     for part in parts {
         let events = part
             .clone()
+            .select(read_columns(part, params)?)
             .collect()
             .map_err(polars_err("read a part of the events"))?;
         let (ranges, order) = user_parts(&events, part_rows)?;
@@ -358,6 +359,31 @@ fn build_in_parts(
         features = join_users(features, users, as_of)?;
     }
     Ok(features)
+}
+
+/// The event columns the features of `params` read, of those `part` has: the rest
+/// (such as `item_id`) is neither read from Parquet parts nor copied when the
+/// events are cut at the as-of time.
+fn read_columns(part: &LazyFrame, params: &CheckedFeatureParams) -> Result<Vec<Expr>> {
+    let schema = part
+        .clone()
+        .collect_schema()
+        .map_err(polars_err("read the columns of the events"))?;
+    let mut wanted = vec![USER_ID, EVENT_TIME, EVENT_TYPE, SESSION_ID, AMOUNT];
+    for (family, column) in [
+        (FeatureFamily::Categories, CATEGORY),
+        (FeatureFamily::Search, QUERY),
+        (FeatureFamily::Satisfaction, RATING),
+    ] {
+        if params.has(family) {
+            wanted.push(column);
+        }
+    }
+    Ok(wanted
+        .into_iter()
+        .filter(|name| schema.contains(name))
+        .map(col)
+        .collect())
 }
 
 /// Events per part in [`build`].
