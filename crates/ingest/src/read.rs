@@ -175,7 +175,7 @@ impl<'a> Sink<'a> {
     }
 
     fn spill_rows(&mut self) -> Result<()> {
-        let rows = self.take_events()?;
+        let rows = self.take_events(self.capacity)?;
         let partitions = std::mem::take(&mut self.partitions);
         match self.spill.as_mut() {
             Some(spill) if rows.height() > 0 => spill.write(&rows, &partitions),
@@ -325,9 +325,9 @@ impl<'a> Sink<'a> {
         self.ratings.append_option(numbers[1]);
     }
 
-    /// The kept rows so far as a table; the sink starts empty again.
-    fn take_events(&mut self) -> Result<DataFrame> {
-        let capacity = self.capacity;
+    /// The kept rows so far as a table; the sink starts empty again, with room for
+    /// `capacity` rows.
+    fn take_events(&mut self, capacity: usize) -> Result<DataFrame> {
         let strings = std::mem::replace(&mut self.strings, string_builders(capacity));
         let [user, _, event_type, session, item, category, query, _, _] = strings;
         let times = std::mem::replace(&mut self.times, Vec::with_capacity(capacity));
@@ -364,7 +364,7 @@ impl<'a> Sink<'a> {
         if self.spill.is_some() {
             self.spill_rows()?;
         }
-        let events = self.take_events()?;
+        let events = self.take_events(0)?;
         let q_height = self.q_line.len();
         let quarantine = DataFrame::new(
             q_height,
@@ -751,7 +751,9 @@ fn read_csv_parts(
         let (mut reader, mut lines) =
             csv_reader(source, BufReader::with_capacity(1 << 20, counted));
         let mut record = csv::ByteRecord::new();
-        let mut sink = Sink::new(source, header, slots.clone(), part.lines)
+        // Out of core only a chunk of rows is held at a time.
+        let capacity = spill.map_or(part.lines, |plan| part.lines.min(plan.chunk_rows));
+        let mut sink = Sink::new(source, header, slots.clone(), capacity)
             .spilling(spill.map(|plan| spill::Writer::new(plan, thread)));
         loop {
             match reader.read_byte_record(&mut record) {

@@ -704,7 +704,16 @@ pub fn run(
                                 let save = save_in_background(&stage_dir, &tables, &meta, &staging);
                                 break Ok((tables, meta, stage_dir.clone(), save));
                             }
-                            let hash = save_stage(&stage_dir, &mut tables, &meta, &staging)?;
+                            let hash = match save_stage(&stage_dir, &mut tables, &meta, &staging) {
+                                Ok(hash) => hash,
+                                Err(e) => {
+                                    // Not returned with the stage before still writing.
+                                    if let Some(pending) = saving.take() {
+                                        let _ = pending.finish(&ledger, &mut records);
+                                    }
+                                    return Err(e);
+                                }
+                            };
                             break Ok((tables, meta, stage_dir.clone(), Saved::Done(hash)));
                         }
                         Err(StageError::Failed(e)) if attempt <= stage.retries => {
