@@ -188,8 +188,9 @@ fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
 }
 
 /// [`top_value`] for events sorted by user, already cut at the as-of time: one pass
-/// counting the values of each user's run of rows in a small hash table, instead of a group-by on (user, value) and a sort, which
-/// took about 1 s per column at 10M events. The same table: the most common
+/// counting the values of each user's run of rows in a small hash table, instead of
+/// a group-by on (user, value) and a sort, which took about 1 s per column at 10M
+/// events. The same table: the most common
 /// non-null value of each user that has one, ties to the smallest. `None` when the
 /// columns are not text (the caller falls back to [`top_value`]).
 fn top_value_sorted(events: &DataFrame, column: &str, alias: &str) -> Result<Option<DataFrame>> {

@@ -271,15 +271,21 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
             // Read in blocks and each block hashed on every core: a memory map of
             // the whole file would count its pages in the process's RSS (6.3 GB for
             // the 100M-event file).
+            use std::io::Read;
+            const BLOCK: usize = 16 << 20;
             let mut hasher = blake3::Hasher::new();
             let mut file = std::fs::File::open(path).map_err(io)?;
-            let mut block = vec![0u8; 16 << 20];
+            let mut block = Vec::with_capacity(BLOCK);
             loop {
-                let n = read_block(&mut file, &mut block).map_err(io)?;
-                if n == 0 {
+                block.clear();
+                (&mut file)
+                    .take(BLOCK as u64)
+                    .read_to_end(&mut block)
+                    .map_err(io)?;
+                if block.is_empty() {
                     break;
                 }
-                hasher.update_rayon(&block[..n]);
+                hasher.update_rayon(&block);
             }
             let hash = hasher.finalize().to_hex().to_string();
             if let (Some(key), Ok(mut seen)) = (key, seen.lock()) {
@@ -310,21 +316,6 @@ fn file_identity(metadata: &std::fs::Metadata) -> [i64; 3] {
 #[cfg(not(unix))]
 fn file_identity(_: &std::fs::Metadata) -> [i64; 3] {
     [0; 3]
-}
-
-/// Fills `block` from `file` as far as it goes; the bytes read (0 at the end).
-fn read_block(file: &mut std::fs::File, block: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut filled = 0;
-    while filled < block.len() {
-        match file.read(&mut block[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Row counts of an ingest: `read = kept + quarantined + duplicates`.
@@ -560,29 +551,22 @@ fn finish_events(
     // that the parts are freed before a sort copies the events again.
     let mut events = events;
     events.rechunk_mut_par();
-    let mut sorted = if order::in_order(&events)? {
+    let mut sorted = match order::ingest_order(&events)? {
         // Exports grouped by user are common (and what `generate` writes): the
         // sort would be the identity, and its gather a copy of every column.
-        tracing::debug!(
-            "ingest: joined and found in order in {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
-        events
-    } else {
-        let sorted = match order::ingest_order(&events)? {
-            Some(rows) => events.take(&rows),
-            None => events.sort(
+        order::Order::Kept => events,
+        order::Order::Rows(rows) => events.take(&rows).map_err(error::polars("sort events"))?,
+        order::Order::Sort => events
+            .sort(
                 [USER_ID, EVENT_TIME, read::ROW_HASH],
                 SortMultipleOptions::default().with_maintain_order(true),
-            ),
-        }
-        .map_err(error::polars("sort events"))?;
-        tracing::debug!(
-            "ingest: joined and sorted in {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
-        sorted
+            )
+            .map_err(error::polars("sort events"))?,
     };
+    tracing::debug!(
+        "ingest: joined and in order in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     if drop_duplicates {
         sorted = drop_adjacent_duplicates(sorted)?;
         tracing::debug!(

@@ -1,22 +1,35 @@
 //! The order ingest leaves events in: by user, then time, then row hash (so that
 //! exact duplicates are next to each other), ties in file order.
 
+use std::borrow::Cow;
+
 use polars::prelude::*;
 use userlens_model::columns::{EVENT_TIME, USER_ID};
 
 use crate::error::{self, Result};
 use crate::read::ROW_HASH;
 
-/// The sort keys of every row, read once.
-struct Keys<'a> {
-    users: &'a StringChunked,
-    times: Vec<i64>,
-    hashes: Vec<u64>,
+/// How to put events in ingest order.
+pub(crate) enum Order {
+    /// They already are: a stable sort would leave them as they are.
+    Kept,
+    /// Take these rows, in this order.
+    Rows(IdxCa),
+    /// A key is null (never, for rows the reader kept): sort with polars, which puts
+    /// nulls first.
+    Sort,
 }
 
-/// `None` when a key is null (never, for rows the reader kept): the caller sorts
-/// with polars, which puts nulls first.
-fn keys(events: &DataFrame) -> Result<Option<Keys<'_>>> {
+/// Finds the row order a stable sort by user, time and row hash gives.
+///
+/// polars' multi-column sort took about 9 s on 10M time-ordered events (encoding
+/// every row's keys, sorting them, then gathering). Here events already in order
+/// are found so in one pass. Otherwise every user gets its rank among the distinct
+/// users (a hash map over the rows, then a sort of the 161,627 distinct ids), the
+/// rows are placed by rank with a counting sort, which keeps file order within a
+/// user, and only a user whose rows are not then in time and hash order has them
+/// sorted.
+pub(crate) fn ingest_order(events: &DataFrame) -> Result<Order> {
     let action = "read the sort keys of the events";
     let users = events
         .column(USER_ID)
@@ -32,51 +45,30 @@ fn keys(events: &DataFrame) -> Result<Option<Keys<'_>>> {
         .and_then(Column::u64)
         .map_err(error::polars(action))?;
     if users.null_count() + times.null_count() + hashes.null_count() > 0 {
-        return Ok(None);
+        return Ok(Order::Sort);
     }
-    Ok(Some(Keys {
-        users,
-        times: times.into_no_null_iter().collect(),
-        hashes: hashes.into_no_null_iter().collect(),
-    }))
-}
-
-/// Whether `events` are already in ingest order (a stable sort would leave them).
-pub(crate) fn in_order(events: &DataFrame) -> Result<bool> {
-    let Some(keys) = keys(events)? else {
-        return Ok(false);
+    // One chunk (as `finish_events` leaves them): the values in place.
+    let times: Cow<[i64]> = match times.cont_slice() {
+        Ok(values) => Cow::Borrowed(values),
+        Err(_) => Cow::Owned(times.into_no_null_iter().collect()),
     };
-    let mut rows = keys.users.iter().zip(keys.times.iter().zip(&keys.hashes));
-    let Some(mut previous) = rows.next() else {
-        return Ok(true);
+    let hashes: Cow<[u64]> = match hashes.cont_slice() {
+        Ok(values) => Cow::Borrowed(values),
+        Err(_) => Cow::Owned(hashes.into_no_null_iter().collect()),
     };
-    for row in rows {
-        if row < previous {
-            return Ok(false);
-        }
-        previous = row;
+    let in_order = users
+        .iter()
+        .zip(times.iter().zip(hashes.iter()))
+        .is_sorted();
+    if in_order {
+        return Ok(Order::Kept);
     }
-    Ok(true)
-}
 
-/// The row order a stable sort by user, time and row hash gives, or `None` when a
-/// key is null.
-///
-/// polars' multi-column sort took about 9 s on 10M time-ordered events (encoding
-/// every row's keys, sorting them, then gathering). Here every user gets its rank
-/// among the distinct users (a hash map over the rows, then a sort of the 161,627
-/// distinct ids), the rows are placed by rank with a counting sort, which keeps file
-/// order within a user, and only a user whose rows are not already in time and
-/// hash order has them sorted.
-pub(crate) fn ingest_order(events: &DataFrame) -> Result<Option<IdxCa>> {
-    let Some(keys) = keys(events)? else {
-        return Ok(None);
-    };
     // Each row's user as the index of its first appearance, then as its rank.
     let mut first_seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
     let mut distinct: Vec<&str> = Vec::new();
-    let mut user_of_row: Vec<u32> = Vec::with_capacity(keys.times.len());
-    for user in keys.users.iter().flatten() {
+    let mut user_of_row: Vec<u32> = Vec::with_capacity(times.len());
+    for user in users.iter().flatten() {
         let next = distinct.len() as u32;
         let id = *first_seen.entry(user).or_insert_with(|| {
             distinct.push(user);
@@ -108,12 +100,12 @@ pub(crate) fn ingest_order(events: &DataFrame) -> Result<Option<IdxCa>> {
     }
     // Within a user: by time, then hash, ties in file order (the slice holds rows in
     // file order, and the sort is stable).
-    let key = |row: &IdxSize| (keys.times[*row as usize], keys.hashes[*row as usize]);
+    let key = |row: &IdxSize| (times[*row as usize], hashes[*row as usize]);
     for bounds in starts.windows(2) {
         let rows = &mut order[bounds[0]..bounds[1]];
         if !rows.is_sorted_by_key(key) {
             rows.sort_by_key(key);
         }
     }
-    Ok(Some(IdxCa::from_vec("order".into(), order)))
+    Ok(Order::Rows(IdxCa::from_vec("order".into(), order)))
 }

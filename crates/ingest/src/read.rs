@@ -100,12 +100,7 @@ struct Sink<'a> {
     /// the kernel zeroes fresh pages for the copy, which costs more than the
     /// parsing on these machines (about 1 GB/s).
     capacity: usize,
-    strings: [StringChunkedBuilder; N],
-    times: Vec<i64>,
-    /// Hash of every kept row's values: equal rows sort next to each other.
-    hashes: Vec<u64>,
-    amounts: PrimitiveChunkedBuilder<Float64Type>,
-    ratings: PrimitiveChunkedBuilder<Float64Type>,
+    kept: Kept,
     read: u64,
     q_line: Vec<u64>,
     q_column: Vec<String>,
@@ -128,11 +123,7 @@ impl<'a> Sink<'a> {
             width: header.len(),
             header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
             capacity,
-            strings: string_builders(capacity),
-            times: Vec::with_capacity(capacity),
-            hashes: Vec::with_capacity(capacity),
-            amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
-            ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
+            kept: Kept::with_capacity(capacity),
             read: 0,
             q_line: Vec::new(),
             q_column: Vec::new(),
@@ -145,18 +136,6 @@ impl<'a> Sink<'a> {
 
     /// Writes kept rows to `spill` instead of holding them all.
     fn spilling(mut self, spill: Option<spill::Writer<'a>>) -> Sink<'a> {
-        if let Some(writer) = &spill {
-            // Only a chunk is held at a time.
-            let capacity = self.capacity.min(writer.plan().chunk_rows);
-            if capacity < self.capacity {
-                self.capacity = capacity;
-                self.strings = string_builders(capacity);
-                self.times = Vec::with_capacity(capacity);
-                self.hashes = Vec::with_capacity(capacity);
-                self.amounts = PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity);
-                self.ratings = PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity);
-            }
-        }
         self.spill = spill;
         self
     }
@@ -168,7 +147,7 @@ impl<'a> Sink<'a> {
             .spill
             .as_ref()
             .map_or(usize::MAX, |s| s.plan().chunk_rows);
-        if self.times.len() >= chunk_rows {
+        if self.kept.times.len() >= chunk_rows {
             self.spill_rows()?;
         }
         Ok(())
@@ -308,38 +287,34 @@ impl<'a> Sink<'a> {
                 continue;
             }
             value.hash(&mut hasher);
-            self.strings[i].append_option(*value);
+            self.kept.strings[i].append_option(*value);
         }
         micros.hash(&mut hasher);
         // +0.0 for -0.0, which compares equal
         numbers
             .map(|n| n.map(|v| (v + 0.0).to_bits()))
             .hash(&mut hasher);
-        self.hashes.push(hasher.finish());
+        self.kept.hashes.push(hasher.finish());
         if let Some(spill) = &self.spill {
             let user = values[USER].unwrap_or_default();
             self.partitions.push(spill.plan().partition_of(user));
         }
-        self.times.push(micros);
-        self.amounts.append_option(numbers[0]);
-        self.ratings.append_option(numbers[1]);
+        self.kept.times.push(micros);
+        self.kept.amounts.append_option(numbers[0]);
+        self.kept.ratings.append_option(numbers[1]);
     }
 
     /// The kept rows so far as a table; the sink starts empty again, with room for
     /// `capacity` rows.
     fn take_events(&mut self, capacity: usize) -> Result<DataFrame> {
-        let strings = std::mem::replace(&mut self.strings, string_builders(capacity));
+        let Kept {
+            strings,
+            times,
+            hashes,
+            amounts,
+            ratings,
+        } = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity));
         let [user, _, event_type, session, item, category, query, _, _] = strings;
-        let times = std::mem::replace(&mut self.times, Vec::with_capacity(capacity));
-        let hashes = std::mem::replace(&mut self.hashes, Vec::with_capacity(capacity));
-        let amounts = std::mem::replace(
-            &mut self.amounts,
-            PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
-        );
-        let ratings = std::mem::replace(
-            &mut self.ratings,
-            PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
-        );
         let height = times.len();
         let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
             .into_datetime(TimeUnit::Microseconds, None)
@@ -386,16 +361,34 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// Builders of the text columns (the slots of the other columns stay empty).
-fn string_builders(capacity: usize) -> [StringChunkedBuilder; N] {
-    std::array::from_fn(|i| {
-        let capacity = if matches!(i, TIME | AMOUNT | RATING) {
-            0
-        } else {
-            capacity
-        };
-        StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)
-    })
+/// The columns of the kept rows, as they are built.
+struct Kept {
+    /// The text columns (the slots of the other columns stay empty).
+    strings: [StringChunkedBuilder; N],
+    times: Vec<i64>,
+    /// Hash of every kept row's values: equal rows sort next to each other.
+    hashes: Vec<u64>,
+    amounts: PrimitiveChunkedBuilder<Float64Type>,
+    ratings: PrimitiveChunkedBuilder<Float64Type>,
+}
+
+impl Kept {
+    fn with_capacity(capacity: usize) -> Kept {
+        Kept {
+            strings: std::array::from_fn(|i| {
+                let capacity = if matches!(i, TIME | AMOUNT | RATING) {
+                    0
+                } else {
+                    capacity
+                };
+                StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)
+            }),
+            times: Vec::with_capacity(capacity),
+            hashes: Vec::with_capacity(capacity),
+            amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
+            ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
+        }
+    }
 }
 
 fn truncate(text: &str) -> &str {
@@ -824,9 +817,8 @@ fn read_csv_parts(
     let mut parsed = joined.ok_or_else(|| Error::Empty {
         path: path.to_path_buf(),
     })?;
-    // The events stay in one chunk per part: they are sorted next, and the sort's
-    // gather writes one contiguous table anyway (a rechunk here copied 1.5 GB at 10M
-    // events).
+    // The events stay in one chunk per part: `finish_events` joins them, column by
+    // column in parallel.
     parsed.quarantine.rechunk_mut();
     Ok(parsed)
 }
