@@ -700,11 +700,20 @@ pub fn run(
                     match run_stage(&mut ctx, stage, &outputs, &stage_dir, index, progress) {
                         Ok((mut tables, meta)) => {
                             let more = index + 1 < plan.stages.len() && only != Some(index);
-                            if more && matches!(tables.events, Some(Events::Memory(_))) {
-                                let save = save_in_background(&stage_dir, &tables, &meta, &staging);
+                            if more
+                                && matches!(tables.events, Some(Events::Memory(_)))
+                                && let Some(save) =
+                                    save_in_background(&stage_dir, &tables, &meta, &staging)
+                            {
                                 break Ok((tables, meta, stage_dir.clone(), save));
                             }
-                            let hash = match save_stage(&stage_dir, &mut tables, &meta, &staging) {
+                            let hash = match save_stage(
+                                &stage_dir,
+                                &mut tables,
+                                &meta,
+                                &staging,
+                                Writer::Foreground,
+                            ) {
                                 Ok(hash) => hash,
                                 Err(e) => {
                                     // Not returned with the stage before still writing.
@@ -734,8 +743,8 @@ pub fn run(
         };
         record.seconds = clock.elapsed().as_secs_f64();
         record.peak_rss_mib = peak_rss_mib();
-        // The stage before is recorded first, once its artifacts are written.
-        if let Some(pending) = saving.take() {
+        // A stage whose artifacts were being written is recorded once they are.
+        if let Some(pending) = saving.take_if(|pending| pending.handle.is_finished()) {
             pending.finish(&ledger, &mut records)?;
         }
         match result {
@@ -775,6 +784,9 @@ pub fn run(
                         records.push(record);
                     }
                     Saved::Writing(handle) => {
+                        if let Some(pending) = saving.take() {
+                            pending.finish(&ledger, &mut records)?;
+                        }
                         saving = Some(Saving {
                             handle,
                             row,
@@ -836,6 +848,8 @@ pub fn run(
     if let Some(pending) = saving.take() {
         pending.finish(&ledger, &mut records)?;
     }
+    // In plan order: a stage written in the background is recorded late.
+    records.sort_by_key(|record| plan.stages.iter().position(|s| s.name == record.name));
     let personas = persona_summary(plan, &outputs);
     let status = match &failure {
         Some((_, status)) => *status,
@@ -980,11 +994,14 @@ enum Saved {
     Writing(std::thread::JoinHandle<Result<String>>),
 }
 
-/// A finished stage whose artifacts are being written on a thread of their own
-/// while the next stage runs (the ingest's events: about 2 s of Parquet encoding at
-/// 10M events, mostly on one core). The stage is put in the ledger, and so can be
-/// reused by a resumed run, only once they are written: a run killed before that
-/// runs the stage again.
+/// A finished stage whose artifacts are being written on a thread of their own, at
+/// idle priority, while the next stages run: the ingest's events, 2 to 3 s of
+/// Parquet encoding on one core at 10M events, which the stages after it leave room
+/// for (they keep 1.6 of 2 cores busy on average; written at normal priority while
+/// the features stage ran, they cost the run 3 s). The stage is put in the ledger,
+/// and so can be reused by a resumed run, only once they are written (checked at
+/// the end of every stage, waited for at the end of the run): a run killed before
+/// that runs the stage again.
 struct Saving {
     handle: std::thread::JoinHandle<Result<String>>,
     row: StageRow,
@@ -1010,22 +1027,76 @@ impl Saving {
 }
 
 /// [`save_stage`] on a thread of its own, with copies of the tables (which share
-/// their buffers with the originals).
-fn save_in_background(dir: &Path, tables: &Tables, meta: &StageMeta, staging: &Path) -> Saved {
+/// their buffers with the originals); `None` if no thread could be started.
+fn save_in_background(
+    dir: &Path,
+    tables: &Tables,
+    meta: &StageMeta,
+    staging: &Path,
+) -> Option<Saved> {
     let (dir, mut tables, meta, staging) = (
         dir.to_path_buf(),
         tables.clone(),
         meta.clone(),
         staging.to_path_buf(),
     );
-    Saved::Writing(std::thread::spawn(move || {
-        save_stage(&dir, &mut tables, &meta, &staging)
-    }))
+    let thread = std::thread::Builder::new().name("artifacts".into());
+    let started = thread.spawn(move || {
+        lower_priority();
+        save_stage(&dir, &mut tables, &meta, &staging, Writer::Background)
+    });
+    match started {
+        Ok(handle) => Some(Saved::Writing(handle)),
+        Err(error) => {
+            tracing::debug!("artifacts written in the foreground: no thread ({error})");
+            None
+        }
+    }
+}
+
+/// Puts the calling thread in the idle scheduling class where there is one
+/// (`SCHED_IDLE` on Linux: it runs when a core would otherwise be idle), else at the
+/// lowest priority. Best effort: at worst the thread keeps its priority.
+fn lower_priority() {
+    use thread_priority::ThreadPriority;
+    #[cfg(target_os = "linux")]
+    let lowered = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Min,
+        thread_priority::ThreadSchedulePolicy::Normal(
+            thread_priority::NormalThreadSchedulePolicy::Idle,
+        ),
+    );
+    #[cfg(not(target_os = "linux"))]
+    let lowered = thread_priority::set_current_thread_priority(ThreadPriority::Min);
+    if let Err(error) = lowered {
+        tracing::debug!("the artifacts' writer keeps its priority: {error:?}");
+    }
 }
 
 /// Writes a stage's tables, its meta and copies of its output files; returns the
 /// content hash of the tables.
-fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path) -> Result<String> {
+/// Where [`save_stage`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// In the run's thread, with polars' threads to encode.
+    Foreground,
+    /// On a thread of its own at idle priority, encoding on that thread alone: polars'
+    /// threads are the next stages'.
+    Background,
+}
+
+fn save_stage(
+    dir: &Path,
+    tables: &mut Tables,
+    meta: &StageMeta,
+    staging: &Path,
+    writer: Writer,
+) -> Result<String> {
+    let write_parquet = match writer {
+        Writer::Foreground => userlens_report::write_parquet,
+        Writer::Background => userlens_report::write_parquet_on_this_thread,
+    };
     let started = std::time::Instant::now();
     let mut hasher = blake3::Hasher::new();
     let mut hash_file = |name: &str, path: &Path| -> Result<()> {
@@ -1041,7 +1112,7 @@ fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path)
     };
     if let Some(Events::Memory(df)) = &mut tables.events {
         let path = dir.join("events.parquet");
-        userlens_report::write_parquet(df, &path)?;
+        write_parquet(df, &path)?;
         hash_file("events", &path)?;
     }
     if let Some(Events::Parts { files, .. }) = &tables.events {
@@ -1053,7 +1124,7 @@ fn save_stage(dir: &Path, tables: &mut Tables, meta: &StageMeta, staging: &Path)
     }
     for (name, df) in tables.frames.iter_mut() {
         let path = dir.join(format!("{name}.parquet"));
-        userlens_report::write_parquet(df, &path)?;
+        write_parquet(df, &path)?;
         hash_file(name, &path)?;
     }
     for file in &meta.files {

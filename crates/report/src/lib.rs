@@ -189,11 +189,22 @@ pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
 
 /// Writes a table as Parquet (LZ4-compressed), atomically.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    write_parquet_with(df, path, true)
+}
+
+/// [`write_parquet`] with every column encoded on the calling thread, leaving
+/// polars' threads to the work in the foreground: for a writer in the background.
+pub fn write_parquet_on_this_thread(df: &mut DataFrame, path: &Path) -> Result<()> {
+    write_parquet_with(df, path, false)
+}
+
+fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<()> {
     write_atomic_with(path, |file| {
         // Stage artifacts are read back by the next stage or run: LZ4 writes several
         // times faster than the default zstd for a somewhat bigger file.
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Lz4Raw)
+            .set_parallel(parallel)
             .finish(df)
             .map(|_| ())
             .map_err(|source| Error::Polars {
