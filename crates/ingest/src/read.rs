@@ -634,75 +634,138 @@ struct Part {
 /// Splits the rows after `data_start` into one part per thread at line ends: only
 /// for a plain (not gzip) file of at least `min_bytes` without a single
 /// quote character, where every line end ends a record. `None`: read on one thread.
+///
+/// Each thread scans a range of the file for its line ends (the scan is a pass over
+/// every byte: 0.7 s on one thread for 625 MB); part `i` starts at the first line
+/// start in range `i`.
 fn split_for_threads(path: &Path, data_start: u64, min_bytes: u64) -> Result<Option<Vec<Part>>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
-    if threads < 2 || size < min_bytes {
+    if threads < 2 || size < min_bytes || data_start >= size {
         return Ok(None);
     }
+    let mut magic = [0u8; 2];
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .map_err(io)?;
+    if magic == [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    let ranges: Vec<(u64, u64)> = (0..threads)
+        .map(|i| (size * i / threads, size * (i + 1) / threads))
+        .collect();
+    let scans: Vec<Result<Scan>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(start, end)| scope.spawn(move || scan(path, start, end, data_start)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other("a scanning thread failed"),
+                    })
+                })
+            })
+            .collect()
+    });
+    let scans = scans.into_iter().collect::<Result<Vec<Scan>>>()?;
+    if scans.iter().any(|scan| scan.quote) {
+        return Ok(None);
+    }
+    // `line(pos)`: the number of the line that starts at `pos`, from the line ends
+    // before it.
+    let before_data: u64 = scans.iter().map(|scan| scan.before_data).sum();
+    let total: u64 = scans.iter().map(|scan| scan.newlines).sum();
+    let mut starts = vec![(data_start, 1 + before_data)];
+    let mut newlines_before = 0;
+    for ((range_start, _), scan) in ranges.iter().zip(&scans) {
+        if let Some(first) = scan.first_newline {
+            let line_start = first + 1;
+            let previous = starts.last().map_or(0, |&(start, _)| start);
+            if *range_start > 0 && line_start > previous && line_start < size {
+                // After the range's line ends before the data, and its first.
+                starts.push((line_start, 1 + newlines_before + scan.before_data + 1));
+            }
+        }
+        newlines_before += scan.newlines;
+    }
+    if starts.len() < 2 {
+        return Ok(None);
+    }
+    // The last part counts the line after the last `\n`, which may be empty.
+    let end = (size, total + 2);
+    let parts = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain(std::iter::once(&end)))
+        .map(|(&(start, first_line), &(end, next_line))| Part {
+            start,
+            end,
+            first_line,
+            lines: (next_line - first_line) as usize,
+        })
+        .collect();
+    Ok(Some(parts))
+}
+
+/// What [`scan`] found in a range of a file.
+struct Scan {
+    /// Line ends in the range.
+    newlines: u64,
+    /// Line ends in the range before `data_start`.
+    before_data: u64,
+    /// Position of the first line end in the range at or after `data_start`.
+    first_newline: Option<u64>,
+    /// A quote character in the range.
+    quote: bool,
+}
+
+/// The line ends and quotes of the bytes `[start, end)` of a file.
+fn scan(path: &Path, start: u64, end: u64, data_start: u64) -> Result<Scan> {
+    use std::io::{Seek, SeekFrom};
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut file = file.take(end - start);
     let mut buf = vec![0u8; 8 << 20];
-    let mut offset = 0u64;
-    let mut lines = 1u64; // line number of the line that starts at `line_start`
-    let target = size / threads as u64;
-    let mut parts = Vec::new();
-    let mut part_start = data_start;
-    let mut part_line = 0u64;
+    let mut found = Scan {
+        newlines: 0,
+        before_data: 0,
+        first_newline: None,
+        quote: false,
+    };
+    let mut offset = start;
     loop {
         let n = file.read(&mut buf).map_err(io)?;
         if n == 0 {
-            break;
+            return Ok(found);
         }
         let chunk = &buf[..n];
-        if offset == 0 && chunk.starts_with(&[0x1f, 0x8b]) {
-            return Ok(None);
-        }
         if memchr::memchr(b'"', chunk).is_some() {
-            return Ok(None);
+            found.quote = true;
+            return Ok(found);
         }
-        for newline in memchr::memchr_iter(b'\n', chunk) {
-            let line_start = offset + newline as u64 + 1;
-            lines += 1;
-            if part_line == 0 {
-                // The first line after the header (past the `\n` of a `\r\n`).
-                if line_start >= data_start {
-                    part_line = lines;
-                    part_start = line_start;
-                }
-                continue;
-            }
-            if line_start > part_start
-                && line_start - part_start >= target
-                && parts.len() + 1 < threads
-                && line_start < size
-            {
-                parts.push(Part {
-                    start: part_start,
-                    end: line_start,
-                    first_line: part_line,
-                    lines: (lines - part_line) as usize,
-                });
-                part_start = line_start;
-                part_line = lines;
-            }
+        let data_from = data_start.saturating_sub(offset).min(n as u64) as usize;
+        let (header, data) = chunk.split_at(data_from);
+        let in_header = memchr::memchr_iter(b'\n', header).count() as u64;
+        found.before_data += in_header;
+        if found.first_newline.is_none()
+            && let Some(i) = memchr::memchr(b'\n', data)
+        {
+            found.first_newline = Some(offset + (data_from + i) as u64);
         }
+        found.newlines += in_header + memchr::memchr_iter(b'\n', data).count() as u64;
         offset += n as u64;
     }
-    if part_line == 0 || parts.is_empty() {
-        return Ok(None);
-    }
-    // `lines` counts the line after the last `\n`, which may be empty.
-    parts.push(Part {
-        start: part_start,
-        end: size,
-        first_line: part_line,
-        lines: (lines + 1 - part_line) as usize,
-    });
-    Ok(Some(parts))
 }
 
 /// Reads the parts on one thread each and joins their results in file order: the
@@ -817,8 +880,8 @@ fn read_csv_parts(
     let mut parsed = joined.ok_or_else(|| Error::Empty {
         path: path.to_path_buf(),
     })?;
-    // The events stay in one chunk per part: `finish_events` joins them, column by
-    // column in parallel.
+    // The events stay in one chunk per part: `finish_events` joins them only to put
+    // them in order.
     parsed.quarantine.rechunk_mut();
     Ok(parsed)
 }

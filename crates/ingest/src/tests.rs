@@ -380,7 +380,8 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
         let events =
             finish_events(parsed.events, parsed.has_session, source.gap_micros(), true).unwrap();
         assert_eq!(before - events.height(), 60, "{name}: duplicates dropped");
-        assert_eq!(events.first_col_n_chunks(), 1, "{name}");
+        // Events in order keep the reader's chunks (no copy); sorted ones are one.
+        assert_eq!(events.first_col_n_chunks() > 1, name == "in_order.csv");
         results.push(events);
     }
     assert!(results[0].equals_missing(&results[1]));
