@@ -35,13 +35,27 @@ pub(crate) fn ordered_sum(values: &[f64]) -> f64 {
 
 /// Squared Euclidean distance.
 pub(crate) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
+    // Four running sums: one is a chain of dependent additions, which the compiler
+    // may not reorder, and four fill the vector lanes. The order of the additions
+    // is fixed, so the result is the same on every run.
+    let (a4, a_rest) = a.as_chunks::<4>();
+    let (b4, b_rest) = b.as_chunks::<4>();
+    let mut lanes = [0.0f64; 4];
+    for (x, y) in a4.iter().zip(b4) {
+        for lane in 0..4 {
+            let t = x[lane] - y[lane];
+            lanes[lane] += t * t;
+        }
+    }
+    let rest: f64 = a_rest
+        .iter()
+        .zip(b_rest)
         .map(|(x, y)| {
             let t = x - y;
             t * t
         })
-        .sum()
+        .sum();
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
 }
 
 /// Lexicographic order of two points, with a total order on floats.

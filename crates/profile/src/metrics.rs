@@ -68,16 +68,17 @@ pub(crate) fn silhouettes(
         })
         .collect();
     let width: usize = labelings.iter().map(|(_, k)| k).sum();
-    // slot of sample row `a` in every labeling, offsets included
-    let slots: Vec<Vec<usize>> = (0..s)
-        .map(|a| {
+    // slot of sample row `a` in every labeling, offsets included, `a`'s at
+    // `a * labelings.len()..`
+    let slot_table: Vec<usize> = (0..s)
+        .flat_map(|a| {
             labelings
                 .iter()
                 .zip(&offsets)
-                .map(|((labels, _), offset)| offset + labels[sample[a]] as usize)
-                .collect()
+                .map(move |((labels, _), offset)| offset + labels[sample[a]] as usize)
         })
         .collect();
+    let slots = |a: usize| &slot_table[a * labelings.len()..(a + 1) * labelings.len()];
     let block = SILHOUETTE_BLOCK.max(s.div_ceil(16)).max(1);
     let blocks = s.div_ceil(block);
     let range = |b: usize| b * block..((b + 1) * block).min(s);
@@ -92,7 +93,7 @@ pub(crate) fn silhouettes(
                 let sums = &mut own[offset * width..(offset + 1) * width];
                 for b in own_rows.clone().filter(|&b| b != a) {
                     let dist = sq_dist(row(a), row(b)).sqrt();
-                    slots[b].iter().for_each(|&slot| sums[slot] += dist);
+                    slots(b).iter().for_each(|&slot| sums[slot] += dist);
                 }
             }
             let owed: Vec<Vec<f64>> = (i + 1..blocks)
@@ -103,9 +104,9 @@ pub(crate) fn silhouettes(
                         let sums = &mut own[offset * width..(offset + 1) * width];
                         for (other, b) in their_rows.clone().enumerate() {
                             let dist = sq_dist(row(a), row(b)).sqrt();
-                            slots[b].iter().for_each(|&slot| sums[slot] += dist);
+                            slots(b).iter().for_each(|&slot| sums[slot] += dist);
                             let owed = &mut theirs[other * width..(other + 1) * width];
-                            slots[a].iter().for_each(|&slot| owed[slot] += dist);
+                            slots(a).iter().for_each(|&slot| owed[slot] += dist);
                         }
                     }
                     theirs
@@ -134,7 +135,7 @@ pub(crate) fn silhouettes(
                 .iter()
                 .zip(&offsets)
                 .zip(&sizes)
-                .zip(&slots[a])
+                .zip(slots(a))
                 .map(|((((_, k), offset), size), slot)| {
                     point_silhouette(slot - offset, &row_sums[*offset..offset + k], size)
                 })
