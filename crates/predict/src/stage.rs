@@ -419,29 +419,47 @@ fn from_events(
             .select([col(USER_ID), col(EVENT_TIME), col(EVENT_TYPE), col(AMOUNT)])
             .collect()
             .map_err(polars_err("read a part of the events"))?;
-        match ml::targets_and_churn_sorted(&events, cutoff, as_of, churn_window_days)? {
-            Some((part_targets, part_churn)) => {
-                targets.push(part_targets);
-                churn.push(part_churn);
-            }
-            None => {
-                targets.push(ml::targets(&events, cutoff, as_of)?);
-                churn.push(ml::churn_labels(&events, cutoff, churn_window_days)?);
-            }
-        }
-        let first = events
-            .column(EVENT_TIME)
-            .and_then(|c| c.cast(&DataType::Int64))
-            .map_err(polars_err("read event times"))?
-            .i64()
-            .map_err(polars_err("read event times"))?
-            .min();
+        // The labels' pass over the rows is one thread's work: the purchase
+        // histories, polars' group-bys, run beside it.
+        let (labels, summaries) = rayon::join(
+            || -> Result<_> {
+                let labels = match ml::targets_and_churn_sorted(
+                    &events,
+                    cutoff,
+                    as_of,
+                    churn_window_days,
+                )? {
+                    Some(labels) => labels,
+                    None => (
+                        ml::targets(&events, cutoff, as_of)?,
+                        ml::churn_labels(&events, cutoff, churn_window_days)?,
+                    ),
+                };
+                let first = events
+                    .column(EVENT_TIME)
+                    .and_then(|c| c.cast(&DataType::Int64))
+                    .map_err(polars_err("read event times"))?
+                    .i64()
+                    .map_err(polars_err("read event times"))?
+                    .min();
+                Ok((labels, first))
+            },
+            || {
+                (
+                    stats::summary_frame(&events, cutoff, unit),
+                    stats::summary_frame(&events, as_of, unit),
+                )
+            },
+        );
+        let ((part_targets, part_churn), first) = labels?;
+        targets.push(part_targets);
+        churn.push(part_churn);
         first_event = match (first_event, first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        at_cutoff.push(stats::summary_frame(&events, cutoff, unit));
-        now.push(stats::summary_frame(&events, as_of, unit));
+        at_cutoff.push(summaries.0);
+        now.push(summaries.1);
     }
     let summary = |frames: Vec<stats::Result<DataFrame>>| -> Result<stats::Result<Summary>> {
         Ok(
