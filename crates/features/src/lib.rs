@@ -473,6 +473,7 @@ fn build_part(
     order: Order,
 ) -> Result<DataFrame> {
     let t = || col("__t");
+    let day = || t() / lit(86_400_000_000i64);
     let sorted = match order {
         Order::UserTime => Some(sorted_before(events, as_of)?),
         Order::Unsorted => None,
@@ -484,14 +485,23 @@ fn build_part(
             .lazy()
             .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of))),
     }
-    .with_column(col(EVENT_TIME).cast(DataType::Int64).alias("__t"));
+    .with_columns([
+        col(EVENT_TIME).cast(DataType::Int64).alias("__t"),
+        // Read by several aggregations each: computed once per event here.
+        is_type(event_types::PURCHASE).alias("__purchase"),
+    ]);
     if order == Order::UserTime && params.has(FeatureFamily::Activity) {
         // Sorted by user and time, a session that is one run of rows lasts the sum
         // of the gaps inside the run: a pass over the rows instead of a group-by on
         // (user, session). `__runs` = `__sessions` says every session is one run.
-        let new_run = col(USER_ID)
-            .neq_missing(col(USER_ID).shift(lit(1)))
+        let new_user = || col(USER_ID).neq_missing(col(USER_ID).shift(lit(1)));
+        let new_run = new_user()
             .or(col(SESSION_ID).neq_missing(col(SESSION_ID).shift(lit(1))))
+            .fill_null(lit(true));
+        // Likewise a user's days are runs of rows: the active days count the runs,
+        // instead of a set of days per user.
+        let new_day = new_user()
+            .or(day().neq_missing(day().shift(lit(1))))
             .fill_null(lit(true));
         base = base.with_columns([
             when(new_run.clone())
@@ -499,11 +509,12 @@ fn build_part(
                 .otherwise(t() - t().shift(lit(1)))
                 .alias("__gap"),
             new_run.alias("__new_run"),
+            new_day.alias("__new_day"),
         ]);
     }
     let as_of_value = as_of;
     let as_of = || lit(as_of);
-    let purchase = || is_type(event_types::PURCHASE);
+    let purchase = || col("__purchase");
 
     let mut aggs = vec![
         len().cast(DataType::Float64).alias("events"),
@@ -535,10 +546,13 @@ fn build_part(
                 .n_unique()
                 .cast(DataType::Float64)
                 .alias("__sessions"),
-            (t() / lit(86_400_000_000i64))
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("active_days"),
+            if order == Order::UserTime {
+                col("__new_day").sum()
+            } else {
+                day().n_unique()
+            }
+            .cast(DataType::Float64)
+            .alias("active_days"),
         ]);
         out.extend([
             col("events"),
@@ -614,7 +628,11 @@ fn build_part(
         }
     }
     if params.has(FeatureFamily::TimeOfDay) {
-        let hour = || col(EVENT_TIME).dt().hour();
+        base = base.with_columns([
+            col(EVENT_TIME).dt().hour().alias("__hour"),
+            col(EVENT_TIME).dt().weekday().alias("__weekday"),
+        ]);
+        let hour = || col("__hour");
         let share = |e: Expr, name: &str| e.cast(DataType::Float64).mean().alias(name);
         aggs.extend([
             share(hour().gt_eq(lit(22)).or(hour().lt(lit(5))), "night_share"),
@@ -627,7 +645,7 @@ fn build_part(
                 "evening_share",
             ),
             share(
-                col(EVENT_TIME).dt().weekday().gt_eq(lit(6)),
+                col("__weekday").gt_eq(lit(6)),
                 "weekend_share",
             ),
         ]);
