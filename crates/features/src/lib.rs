@@ -401,6 +401,10 @@ enum Order {
 
 /// Row ranges of at most about `max_rows` events that never split a user (one range
 /// over everything when the events are not sorted by `user_id`), and the order found.
+///
+/// Ranges also end where the events' chunks do (the ingest's reader parts), and a
+/// user whose rows span two chunks is a range of its own: a range inside one chunk
+/// is grouped in place, one across chunks is first copied into one.
 fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Range<usize>>, Order)> {
     let n = events.height();
     let action = "check the order of the events";
@@ -414,8 +418,17 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
         .map_err(polars_err(action))?;
     let times = times.i64().map_err(polars_err(action))?;
     let everything = |order| Ok((std::iter::once(0..n).collect(), order));
+    let mut chunk_ends = ids
+        .chunk_lengths()
+        .scan(0, |end, len| {
+            *end += len;
+            Some(*end)
+        })
+        .filter(|&end| end < n)
+        .peekable();
     let mut parts = Vec::new();
-    let mut start = 0;
+    // The range being gathered starts at `start`, its last user at `user`.
+    let (mut start, mut user) = (0, 0);
     let mut order = Order::UserTime;
     let mut previous: Option<(Option<&str>, Option<i64>)> = None;
     for (i, (id, time)) in ids.iter().zip(times.iter()).enumerate() {
@@ -426,15 +439,31 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
             if id == previous_id && time < previous_time {
                 order = Order::Unsorted;
             }
-            if i - start >= max_rows && id != previous_id {
-                parts.push(start..i);
-                start = i;
+            if id != previous_id {
+                // The user of rows `user..i` has ended.
+                while chunk_ends.next_if(|&end| end <= user).is_some() {}
+                if chunk_ends.peek().is_some_and(|&end| end < i) {
+                    if start < user {
+                        parts.push(start..user);
+                    }
+                    parts.push(user..i);
+                    start = i;
+                } else if i - start >= max_rows || chunk_ends.peek() == Some(&i) {
+                    parts.push(start..i);
+                    start = i;
+                }
+                user = i;
             }
         }
         previous = Some((id, time));
     }
     if n <= max_rows {
         return everything(order);
+    }
+    while chunk_ends.next_if(|&end| end <= user).is_some() {}
+    if chunk_ends.peek().is_some() && start < user {
+        parts.push(start..user);
+        start = user;
     }
     parts.push(start..n);
     Ok((parts, order))
@@ -644,10 +673,7 @@ fn build_part(
                 hour().gt_eq(lit(17)).and(hour().lt(lit(22))),
                 "evening_share",
             ),
-            share(
-                col("__weekday").gt_eq(lit(6)),
-                "weekend_share",
-            ),
+            share(col("__weekday").gt_eq(lit(6)), "weekend_share"),
         ]);
         out.extend(
             [
