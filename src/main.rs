@@ -22,19 +22,33 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// 0.1.49, `c_src/mimalloc/v3/include/mimalloc.h`), which the crate does not name.
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
+/// mimalloc 3's own purge delay, in milliseconds.
+const MIMALLOC_PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
 /// Keeps the memory the run frees for its own reuse instead of returning it to the
 /// OS (mimalloc's default is to purge after 1 s), unless `MIMALLOC_PURGE_DELAY` says
 /// otherwise. The stages free and allocate gigabytes in turn, and fresh memory from
 /// the OS is zeroed page by page on first touch: at 10M events that zeroing was a
 /// fifth of the run's CPU time, and keeping freed memory halved it (see
-/// docs/benchmarks.md). The cost is a higher peak RSS where freed memory is not
-/// reused.
-#[allow(unsafe_code)]
+/// docs/benchmarks.md). Out of core, where memory must stay bounded, see
+/// [`return_freed_memory`].
 fn keep_freed_memory() {
+    set_purge_delay(-1);
+}
+
+/// Back to mimalloc's purge delay, for a run whose events are read out of core: its
+/// ingest frees and allocates so much that, kept, the memory it freed took the 100M
+/// events' ingest from 1.7 to 6.6 GiB.
+fn return_freed_memory() {
+    set_purge_delay(MIMALLOC_PURGE_DELAY_MS);
+}
+
+#[allow(unsafe_code)]
+fn set_purge_delay(milliseconds: std::ffi::c_long) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option of the allocator; mimalloc reads options
         // atomically, so it may be set at any time, from any thread.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, milliseconds) };
     }
 }
 
@@ -487,7 +501,12 @@ fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let mut renderer = Renderer::new(cli.log_format, cli.quiet);
-    let result = userlens_pipeline::run(plan, &options, &mut |event| renderer.handle(event));
+    let result = userlens_pipeline::run(plan, &options, &mut |event| {
+        if matches!(event, userlens_pipeline::Progress::OutOfCore { .. }) {
+            return_freed_memory();
+        }
+        renderer.handle(event)
+    });
     renderer.finish();
     let summary = result?;
     if cli.log_format == LogFormat::Json {
@@ -673,6 +692,6 @@ mod tests {
         }
         // SAFETY: reads one integer option of the allocator.
         let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(delay, 1000);
+        assert_eq!(delay, super::MIMALLOC_PURGE_DELAY_MS);
     }
 }

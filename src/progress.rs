@@ -100,6 +100,9 @@ impl Renderer {
                 } => {
                     serde_json::json!({"event": "stage_retrying", "stage": name, "attempt": attempt, "delay_seconds": delay_seconds, "error": error})
                 }
+                Progress::OutOfCore { index, name } => {
+                    serde_json::json!({"event": "out_of_core", "index": index, "stage": name})
+                }
                 Progress::Warning(message) => {
                     serde_json::json!({"event": "warning", "message": message})
                 }
@@ -174,6 +177,9 @@ impl Renderer {
                 let line =
                     format!("{name} failed ({error}); attempt {attempt} in {delay_seconds:.1}s");
                 self.line(line, false);
+            }
+            Progress::OutOfCore { name, .. } => {
+                self.line(format!("{name}: events read out of core, in parts"), false);
             }
             Progress::Warning(message) => self.line(format!("warning: {message}"), false),
             Progress::StageAdvanced { .. } => {}

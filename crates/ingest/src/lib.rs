@@ -456,6 +456,25 @@ pub fn ingest_into(
     dir: &Path,
     on_progress: OnProgress<'_>,
 ) -> Result<Ingested<Events>> {
+    let Some(estimated) = out_of_core_bytes(source)? else {
+        let ingested = ingest_with_progress(source, on_progress)?;
+        return Ok(Ingested {
+            events: Events::Memory(ingested.events),
+            quarantine: ingested.quarantine,
+            stats: ingested.stats,
+        });
+    };
+    let plan = spill::Plan {
+        dir: dir.join("spill"),
+        partitions: estimated.div_ceil(spill::PARTITION_BYTES).max(2) as u32,
+        chunk_rows: spill::CHUNK_ROWS,
+    };
+    ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress)
+}
+
+/// Whether [`ingest_into`] reads `source` out of core: its estimated size in bytes
+/// (a gzip file's counted at six times) if so, `None` if it is read into memory.
+pub fn out_of_core_bytes(source: &Source) -> Result<Option<u64>> {
     let bytes = std::fs::metadata(source.path())
         .map_err(|e| Error::Io {
             path: source.path().to_path_buf(),
@@ -464,22 +483,9 @@ pub fn ingest_into(
         .len();
     let gzip = source.path().extension().is_some_and(|e| e == "gz");
     let estimated = if gzip { bytes.saturating_mul(6) } else { bytes };
-    if source.format == SourceFormat::Parquet
-        || estimated <= source.params.out_of_core_above_mb.saturating_mul(1 << 20)
-    {
-        let ingested = ingest_with_progress(source, on_progress)?;
-        return Ok(Ingested {
-            events: Events::Memory(ingested.events),
-            quarantine: ingested.quarantine,
-            stats: ingested.stats,
-        });
-    }
-    let plan = spill::Plan {
-        dir: dir.join("spill"),
-        partitions: estimated.div_ceil(spill::PARTITION_BYTES).max(2) as u32,
-        chunk_rows: spill::CHUNK_ROWS,
-    };
-    ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress)
+    let in_memory = source.format == SourceFormat::Parquet
+        || estimated <= source.params.out_of_core_above_mb.saturating_mul(1 << 20);
+    Ok((!in_memory).then_some(estimated))
 }
 
 /// The out-of-core path of [`ingest_into`]: spills as `plan` says (into a folder

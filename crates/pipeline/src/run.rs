@@ -109,6 +109,15 @@ pub enum Progress {
         /// What is counted, e.g. "bytes".
         unit: &'static str,
     },
+    /// The stage's events are bigger than memory should hold, and are read in parts:
+    /// memory freed is worth returning to the OS (the binary's allocator keeps it
+    /// otherwise).
+    OutOfCore {
+        /// 0-based position.
+        index: usize,
+        /// Stage name.
+        name: String,
+    },
     /// Something the operator should know.
     Warning(String),
 }
@@ -669,7 +678,7 @@ pub fn run(
             Some(row) => {
                 let dir = PathBuf::from(&row.artifact_dir);
                 let loaded = load_stage(&dir, stage, &staging);
-                if loaded.is_ok() {
+                if let Ok((tables, _)) = &loaded {
                     record.status = "skipped";
                     record.reused_from = Some(row.run_id.clone());
                     record.artifacts = dir.display().to_string();
@@ -678,6 +687,12 @@ pub fn run(
                         name: stage.name.clone(),
                         reused_from: row.run_id.clone(),
                     });
+                    if matches!(tables.events, Some(Events::Parts { .. })) {
+                        progress(&Progress::OutOfCore {
+                            index,
+                            name: stage.name.clone(),
+                        });
+                    }
                 }
                 loaded.map(|(tables, meta)| {
                     (tables, meta, dir, Saved::Done(row.content_hash.clone()))
@@ -1363,6 +1378,12 @@ fn run_stage(
     let mut meta = StageMeta::default();
     match &stage.kind {
         StageKind::Ingest(source) => {
+            if let Ok(Some(_)) = userlens_ingest::out_of_core_bytes(source) {
+                progress(&Progress::OutOfCore {
+                    index,
+                    name: stage.name.clone(),
+                });
+            }
             let mut on_progress = |done, total| {
                 progress(&Progress::StageAdvanced {
                     index,
