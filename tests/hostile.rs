@@ -367,6 +367,19 @@ fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// Copies a folder and everything in it.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn kills_at_any_moment_leave_whole_outputs_and_a_rerun_finishes_identically() {
     let dir = tempfile::tempdir().unwrap();
@@ -397,8 +410,24 @@ fn kills_at_any_moment_leave_whole_outputs_and_a_rerun_finishes_identically() {
     let old = snapshot(&dir.path().join("out"));
     let new = snapshot(&dir.path().join("reference"));
     assert_ne!(old, new);
+    // Every killed run starts from the same history: a run that finishes before its
+    // kill (this one takes about a second) would otherwise be the previous night of
+    // the next, whose migration and drift then differ from the reference's.
+    for folder in ["out", "runs"] {
+        copy_dir(
+            &dir.path().join(folder),
+            &dir.path().join(format!("{folder}-before")),
+        );
+    }
 
     for delay_ms in [30, 120, 300, 700, 1200, 2000] {
+        for folder in ["out", "runs"] {
+            let _ = std::fs::remove_dir_all(dir.path().join(folder));
+            copy_dir(
+                &dir.path().join(format!("{folder}-before")),
+                &dir.path().join(folder),
+            );
+        }
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
             .args(args("2026-05-01", "out", "runs"))
             .arg("--force")
