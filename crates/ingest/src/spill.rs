@@ -2,8 +2,8 @@
 //! that are split by user and written to disk, then finished one partition at a
 //! time into Parquet parts that each hold whole users, sorted by user and time.
 //!
-//! Every reader thread writes its chunks as `p{partition}-t{thread}-c{chunk}.parquet`
-//! into the spill folder; a partition's files are then read together, sorted,
+//! The reader of every part of the file writes its chunks as
+//! `p{partition}-t{part}-c{chunk}.parquet` into the spill folder; a partition's files are then read together, sorted,
 //! de-duplicated and sessionized like an in-memory ingest (exact duplicates share
 //! their user, so they meet in the same partition) and written as `part-{p}.parquet`.
 
@@ -43,18 +43,18 @@ impl Plan {
     }
 }
 
-/// One reader thread's spill: numbers its chunks.
+/// The spill of one part of the file: numbers its chunks.
 pub(crate) struct Writer<'a> {
     plan: &'a Plan,
-    thread: usize,
+    part: usize,
     chunks: usize,
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(plan: &'a Plan, thread: usize) -> Writer<'a> {
+    pub fn new(plan: &'a Plan, part: usize) -> Writer<'a> {
         Writer {
             plan,
-            thread,
+            part,
             chunks: 0,
         }
     }
@@ -77,7 +77,7 @@ impl<'a> Writer<'a> {
             let mut part = rows
                 .take(&IdxCa::from_vec("".into(), rows_of_p))
                 .map_err(error::polars("split rows by user"))?;
-            let name = format!("p{p:05}-t{:03}-c{:06}.parquet", self.thread, self.chunks);
+            let name = format!("p{p:05}-t{:05}-c{:06}.parquet", self.part, self.chunks);
             write_parquet(&mut part, &self.plan.dir.join(name))?;
         }
         self.chunks += 1;
@@ -153,7 +153,7 @@ pub(crate) fn finish(
         if files.is_empty() {
             continue;
         }
-        // Thread, then chunk order: the file order of the rows.
+        // Part, then chunk order: the file order of the rows.
         files.sort();
         let chunks = files
             .iter()
