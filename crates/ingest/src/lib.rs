@@ -559,13 +559,7 @@ fn finish_events(
     use columns::*;
     let started = std::time::Instant::now();
     let mut events = events;
-    let order = order::ingest_order(&events)?;
-    if !matches!(order, order::Order::Kept) {
-        // The reader's parts joined into one chunk, column by column in parallel,
-        // so that the gather or sort reads one chunk.
-        events.rechunk_mut_par();
-    }
-    let mut sorted = match order {
+    let mut sorted = match order::ingest_order(&mut events)? {
         // Exports grouped by user are common (and what `generate` writes): the
         // sort would be the identity, and its gather a copy of every column. The
         // reader's parts stay chunks of their own too: joining them is a copy into

@@ -1,8 +1,6 @@
 //! The order ingest leaves events in: by user, then time, then row hash (so that
 //! exact duplicates are next to each other), ties in file order.
 
-use std::borrow::Cow;
-
 use polars::prelude::*;
 use userlens_model::columns::{EVENT_TIME, USER_ID};
 
@@ -29,36 +27,27 @@ pub(crate) enum Order {
 /// rows are placed by rank with a counting sort, which keeps file order within a
 /// user, and only a user whose rows are not then in time and hash order has them
 /// sorted.
-pub(crate) fn ingest_order(events: &DataFrame) -> Result<Order> {
+///
+/// Events not in order are joined into one chunk here (column by column, in
+/// parallel), for the gather or sort that follows and so that the keys are read in
+/// place; events in order keep their chunks.
+pub(crate) fn ingest_order(events: &mut DataFrame) -> Result<Order> {
     let action = "read the sort keys of the events";
-    let users = events
-        .column(USER_ID)
-        .and_then(Column::str)
-        .map_err(error::polars(action))?;
-    let times = events
-        .column(EVENT_TIME)
-        .and_then(|c| c.datetime())
-        .map_err(error::polars(action))?
-        .physical();
-    let hashes = events
-        .column(ROW_HASH)
-        .and_then(Column::u64)
-        .map_err(error::polars(action))?;
-    if users.null_count() + times.null_count() + hashes.null_count() > 0 {
-        return Ok(Order::Sort);
-    }
-    if in_order(users, times, hashes) {
+    let (nulls, kept) = {
+        let (users, times, hashes) = keys(events).map_err(error::polars(action))?;
+        let nulls = users.null_count() + times.null_count() + hashes.null_count() > 0;
+        (nulls, !nulls && in_order(users, times, hashes))
+    };
+    if kept {
         return Ok(Order::Kept);
     }
-    // In one chunk (as a single reader thread leaves them) the values in place.
-    let times: Cow<[i64]> = match times.cont_slice() {
-        Ok(values) => Cow::Borrowed(values),
-        Err(_) => Cow::Owned(times.into_no_null_iter().collect()),
-    };
-    let hashes: Cow<[u64]> = match hashes.cont_slice() {
-        Ok(values) => Cow::Borrowed(values),
-        Err(_) => Cow::Owned(hashes.into_no_null_iter().collect()),
-    };
+    events.rechunk_mut_par();
+    if nulls {
+        return Ok(Order::Sort);
+    }
+    let (users, times, hashes) = keys(events).map_err(error::polars(action))?;
+    let times = times.cont_slice().map_err(error::polars(action))?;
+    let hashes = hashes.cont_slice().map_err(error::polars(action))?;
 
     // Each row's user as the index of its first appearance, then as its rank.
     let mut first_seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
@@ -104,6 +93,14 @@ pub(crate) fn ingest_order(events: &DataFrame) -> Result<Order> {
         }
     }
     Ok(Order::Rows(IdxCa::from_vec("order".into(), order)))
+}
+
+/// The sort keys: user, time (microseconds) and row hash.
+fn keys(events: &DataFrame) -> PolarsResult<(&StringChunked, &Int64Chunked, &UInt64Chunked)> {
+    let users = events.column(USER_ID)?.str()?;
+    let times = events.column(EVENT_TIME)?.datetime()?.physical();
+    let hashes = events.column(ROW_HASH)?.u64()?;
+    Ok((users, times, hashes))
 }
 
 /// Whether the rows (without nulls) are sorted by user, time and hash: ranges of

@@ -795,7 +795,6 @@ fn read_csv_parts(
     let path = source.path();
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let done = AtomicU64::new(parts.first().map_or(0, |p| p.start));
-    let finished = AtomicUsize::new(0);
     let read_part = |index: usize, part: &Part| -> Result<Parsed> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
@@ -848,7 +847,7 @@ fn read_csv_parts(
     let read: Vec<Vec<(usize, Result<Parsed>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (read_part, next, finished) = (&read_part, &next, &finished);
+                let (read_part, next) = (&read_part, &next);
                 scope.spawn(move || {
                     let mut read = Vec::new();
                     loop {
@@ -857,14 +856,12 @@ fn read_csv_parts(
                             return read;
                         };
                         read.push((index, read_part(index, part)));
-                        finished.fetch_add(1, Ordering::Release);
                     }
                 })
             })
             .collect();
-        while finished.load(Ordering::Acquire) < parts.len()
-            && !handles.iter().all(|h| h.is_finished())
-        {
+        // Until every thread is done (or has failed): the parts are then all read.
+        while !handles.iter().all(|h| h.is_finished()) {
             on_progress(done.load(Ordering::Relaxed).min(total), total);
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

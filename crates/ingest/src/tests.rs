@@ -372,7 +372,7 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
         let parsed = read::read_csv_with(&source, &mut |_, _| {}, 0, None).unwrap();
         assert!(parsed.events.first_col_n_chunks() > 1, "{name}");
         let ordered = matches!(
-            order::ingest_order(&parsed.events).unwrap(),
+            order::ingest_order(&mut parsed.events.clone()).unwrap(),
             order::Order::Kept
         );
         assert_eq!(ordered, name == "in_order.csv");
@@ -425,7 +425,8 @@ mod sort_order {
                     SortMultipleOptions::default().with_maintain_order(true),
                 )
                 .unwrap();
-            let (kept, got) = match order::ingest_order(&events).unwrap() {
+            let mut ordered = events.clone();
+            let (kept, got) = match order::ingest_order(&mut ordered).unwrap() {
                 order::Order::Kept => (true, events.clone()),
                 order::Order::Rows(rows) => (false, events.take(&rows).unwrap()),
                 order::Order::Sort => panic!("no key is null"),

@@ -1089,8 +1089,6 @@ fn lower_priority() {
     }
 }
 
-/// Writes a stage's tables, its meta and copies of its output files; returns the
-/// content hash of the tables.
 /// Where [`save_stage`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Writer {
@@ -1101,6 +1099,8 @@ enum Writer {
     Background,
 }
 
+/// Writes a stage's tables, its meta and copies of its output files; returns the
+/// content hash of the tables.
 fn save_stage(
     dir: &Path,
     tables: &mut Tables,
