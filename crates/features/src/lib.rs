@@ -1,6 +1,6 @@
 //! Features: canonical events -> one row per user of behavioural features, computed
-//! as of a point in time with polars lazy expressions (one pass in Rust finds the
-//! most common values of users whose events are sorted).
+//! as of a point in time: in one pass over the rows for events sorted by user and
+//! time, as ingest leaves them (`sorted.rs`), with a polars group-by otherwise.
 //!
 //! Families ([`FeatureFamily`]) switch on and off in the pipeline file: RFM and
 //! tenure, activity and sessions, funnel rates, category shares, time of day,
@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use userlens_model::columns::*;
 use userlens_model::event_types;
 use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, USER_ATTRIBUTE_PREFIX};
+
+mod sorted;
 
 const DAY_MICROS: f64 = 86_400_000_000.0;
 const MINUTE_MICROS: f64 = 60_000_000.0;
@@ -156,22 +158,6 @@ fn ratio(numerator: Expr, denominator: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::Float64))
 }
 
-/// [`top_value_sorted`] on the events before the as-of time when they are sorted by
-/// user ([`sorted_before`]), else [`top_value`] on the query's events.
-fn top_values(
-    sorted: Option<&DataFrame>,
-    base: &LazyFrame,
-    column: &str,
-    alias: &str,
-) -> Result<LazyFrame> {
-    if let Some(events) = sorted
-        && let Some(table) = top_value_sorted(events, column, alias)?
-    {
-        return Ok(table.lazy());
-    }
-    Ok(top_value(base, column, alias))
-}
-
 /// The most common non-null value of `column` per user (ties: the smallest value).
 fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
     events
@@ -185,60 +171,6 @@ fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
         )
         .group_by([col(USER_ID)])
         .agg([col(column).first().alias(alias)])
-}
-
-/// [`top_value`] for events sorted by user, already cut at the as-of time: one pass
-/// counting the values of each user's run of rows in a small hash table, instead of
-/// a group-by on (user, value) and a sort, which took about 1 s per column at 10M
-/// events. The same table: the most common
-/// non-null value of each user that has one, ties to the smallest. `None` when the
-/// columns are not text (the caller falls back to [`top_value`]).
-fn top_value_sorted(events: &DataFrame, column: &str, alias: &str) -> Result<Option<DataFrame>> {
-    let action = "find the most common values";
-    let (Ok(ids), Ok(values)) = (
-        events.column(USER_ID).map_err(polars_err(action))?.str(),
-        events.column(column).map_err(polars_err(action))?.str(),
-    ) else {
-        return Ok(None);
-    };
-    let mut users: Vec<&str> = Vec::new();
-    let mut tops: Vec<&str> = Vec::new();
-    let mut counts: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
-    let mut current: Option<&str> = None;
-    fn flush<'a>(
-        user: Option<&'a str>,
-        counts: &mut foldhash::HashMap<&'a str, u32>,
-        users: &mut Vec<&'a str>,
-        tops: &mut Vec<&'a str>,
-    ) {
-        let best = counts
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)));
-        if let (Some(user), Some((&value, _))) = (user, best) {
-            users.push(user);
-            tops.push(value);
-        }
-        counts.clear();
-    }
-    for (id, value) in ids.iter().zip(values.iter()) {
-        if id != current {
-            flush(current, &mut counts, &mut users, &mut tops);
-            current = id;
-        }
-        if let Some(value) = value {
-            *counts.entry(value).or_insert(0) += 1;
-        }
-    }
-    flush(current, &mut counts, &mut users, &mut tops);
-    DataFrame::new(
-        users.len(),
-        vec![
-            Column::new(USER_ID.into(), users),
-            Column::new(alias.into(), tops),
-        ],
-    )
-    .map(Some)
-    .map_err(polars_err(action))
 }
 
 /// The `top` most common categories before `as_of` over all users (ties: by
@@ -469,30 +401,6 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
     Ok((parts, order))
 }
 
-/// The events before `as_of` of events sorted by user, with `user_id` flagged as
-/// sorted: polars then groups by user with slices of consecutive rows instead of
-/// hashing every id. Filtered here rather than in the query, whose filter splits the
-/// table into one piece per thread, and the sorted grouping needs one piece.
-fn sorted_before(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
-    let action = "select the events before the as-of time";
-    let times = events
-        .column(EVENT_TIME)
-        .and_then(|c| c.cast(&DataType::Int64))
-        .map_err(polars_err(action))?;
-    let before = times.i64().map_err(polars_err(action))?.lt(as_of);
-    // Commonly every event is before the as-of time: then nothing is copied.
-    let mut kept = if before.null_count() == 0 && before.all() {
-        events.clone()
-    } else {
-        events.filter(&before).map_err(polars_err(action))?
-    };
-    kept.rechunk_mut();
-    let mut ids = kept.column(USER_ID).map_err(polars_err(action))?.clone();
-    ids.set_sorted_flag(polars::series::IsSorted::Ascending);
-    kept.with_column(ids).map_err(polars_err(action))?;
-    Ok(kept)
-}
-
 /// The features of one part of the events (whole users), without the users table.
 fn build_part(
     events: &DataFrame,
@@ -503,44 +411,15 @@ fn build_part(
 ) -> Result<DataFrame> {
     let t = || col("__t");
     let day = || t() / lit(86_400_000_000i64);
-    let sorted = match order {
-        Order::UserTime => Some(sorted_before(events, as_of)?),
-        Order::Unsorted => None,
-    };
-    let mut base = match &sorted {
-        Some(before) => before.clone().lazy(),
-        None => events
-            .clone()
-            .lazy()
-            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of))),
-    }
-    .with_columns([
-        col(EVENT_TIME).cast(DataType::Int64).alias("__t"),
-        // Read by several aggregations each: computed once per event here.
-        is_type(event_types::PURCHASE).alias("__purchase"),
-    ]);
-    if order == Order::UserTime && params.has(FeatureFamily::Activity) {
-        // Sorted by user and time, a session that is one run of rows lasts the sum
-        // of the gaps inside the run: a pass over the rows instead of a group-by on
-        // (user, session). `__runs` = `__sessions` says every session is one run.
-        let new_user = || col(USER_ID).neq_missing(col(USER_ID).shift(lit(1)));
-        let new_run = new_user()
-            .or(col(SESSION_ID).neq_missing(col(SESSION_ID).shift(lit(1))))
-            .fill_null(lit(true));
-        // Likewise a user's days are runs of rows: the active days count the runs,
-        // instead of a set of days per user.
-        let new_day = new_user()
-            .or(day().neq_missing(day().shift(lit(1))))
-            .fill_null(lit(true));
-        base = base.with_columns([
-            when(new_run.clone())
-                .then(lit(0i64))
-                .otherwise(t() - t().shift(lit(1)))
-                .alias("__gap"),
-            new_run.alias("__new_run"),
-            new_day.alias("__new_day"),
+    let mut base = events
+        .clone()
+        .lazy()
+        .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)))
+        .with_columns([
+            col(EVENT_TIME).cast(DataType::Int64).alias("__t"),
+            // Read by several aggregations each: computed once per event here.
+            is_type(event_types::PURCHASE).alias("__purchase"),
         ]);
-    }
     let as_of_value = as_of;
     let as_of = || lit(as_of);
     let purchase = || col("__purchase");
@@ -575,13 +454,10 @@ fn build_part(
                 .n_unique()
                 .cast(DataType::Float64)
                 .alias("__sessions"),
-            if order == Order::UserTime {
-                col("__new_day").sum()
-            } else {
-                day().n_unique()
-            }
-            .cast(DataType::Float64)
-            .alias("active_days"),
+            day()
+                .n_unique()
+                .cast(DataType::Float64)
+                .alias("active_days"),
         ]);
         out.extend([
             col("events"),
@@ -590,23 +466,16 @@ fn build_part(
             ratio(col("events"), col("__sessions")).alias("events_per_session"),
             col("session_minutes"),
         ]);
-        if order == Order::UserTime {
-            aggs.extend([
-                col("__gap").sum().alias("__session_micros"),
-                col("__new_run").sum().alias("__runs"),
-            ]);
-        } else {
-            joins.push(
-                base.clone()
-                    .group_by([col(USER_ID), col(SESSION_ID)])
-                    .agg([(t().max() - t().min()).alias("__micros")])
-                    .group_by([col(USER_ID)])
-                    .agg([
-                        col("__micros").sum().alias("__session_micros"),
-                        col("__micros").count().alias("__runs"),
-                    ]),
-            );
-        }
+        joins.push(
+            base.clone()
+                .group_by([col(USER_ID), col(SESSION_ID)])
+                .agg([(t().max() - t().min()).alias("__micros")])
+                .group_by([col(USER_ID)])
+                .agg([
+                    col("__micros").sum().alias("__session_micros"),
+                    col("__micros").count().alias("__runs"),
+                ]),
+        );
     }
     if params.has(FeatureFamily::Funnel) {
         aggs.extend([
@@ -648,12 +517,7 @@ fn build_part(
         }
         if params.text {
             out.push(col(TEXT_FEATURES[0]));
-            joins.push(top_values(
-                sorted.as_ref(),
-                &base,
-                CATEGORY,
-                TEXT_FEATURES[0],
-            )?);
+            joins.push(top_value(&base, CATEGORY, TEXT_FEATURES[0]));
         }
     }
     if params.has(FeatureFamily::TimeOfDay) {
@@ -704,7 +568,7 @@ fn build_part(
         ]);
         if params.text {
             out.push(col(TEXT_FEATURES[1]));
-            joins.push(top_values(sorted.as_ref(), &base, QUERY, TEXT_FEATURES[1])?);
+            joins.push(top_value(&base, QUERY, TEXT_FEATURES[1]));
         }
     }
     if params.has(FeatureFamily::Satisfaction) {
@@ -734,10 +598,22 @@ fn build_part(
         );
     }
 
-    let mut per_user = base.clone().group_by([col(USER_ID)]).agg(aggs);
-    for join in joins {
-        per_user = per_user.left_join(join, col(USER_ID), col(USER_ID));
-    }
+    // Events sorted by user and time are summed in one pass over the rows; the
+    // group-by is the general way, and the reference the pass is tested against.
+    let summed = match order {
+        Order::UserTime => sorted::aggregate(events, as_of_value, top, params)?,
+        Order::Unsorted => None,
+    };
+    let mut per_user = match summed {
+        Some(per_user) => per_user.lazy(),
+        None => {
+            let mut per_user = base.group_by([col(USER_ID)]).agg(aggs);
+            for join in joins {
+                per_user = per_user.left_join(join, col(USER_ID), col(USER_ID));
+            }
+            per_user
+        }
+    };
     if params.has(FeatureFamily::Activity) {
         // Whole microseconds sum exactly, so the mean does not depend on the order
         // polars adds them in.
@@ -748,28 +624,7 @@ fn build_part(
             .alias("session_minutes"),
         );
     }
-    let per_user = per_user
-        .collect()
-        .map_err(polars_err("compute per-user features"))?;
-    if order == Order::UserTime && params.has(FeatureFamily::Activity) {
-        let runs = per_user
-            .column("__runs")
-            .and_then(|c| c.cast(&DataType::Float64))
-            .map_err(polars_err("count sessions"))?;
-        let sessions = per_user
-            .column("__sessions")
-            .map_err(polars_err("count sessions"))?;
-        let split = runs
-            .not_equal_missing(sessions)
-            .map_err(polars_err("count sessions"))?
-            .any();
-        if split {
-            // A session interleaved with another (ids from the source): group.
-            return build_part(events, as_of_value, top, params, Order::Unsorted);
-        }
-    }
     per_user
-        .lazy()
         .select(out)
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()

@@ -362,6 +362,22 @@ fn interleaved_sessions_last_from_their_first_to_their_last_event() {
     assert_eq!(value(&f, "session_minutes", 0), Some(17.5));
 }
 
+/// The features of `events` from the one pass over sorted rows and from the
+/// group-by, and whether the pass stood in for the group-by.
+fn both_ways(
+    events: &DataFrame,
+    as_of: i64,
+    params: &CheckedFeatureParams,
+) -> (DataFrame, DataFrame, bool) {
+    let top = top_categories(&[events.clone().lazy()], as_of, params.top_categories).unwrap();
+    let passed = sorted::aggregate(events, as_of, &top, params)
+        .unwrap()
+        .is_some();
+    let one_pass = build_part(events, as_of, &top, params, Order::UserTime).unwrap();
+    let grouped = build_part(events, as_of, &top, params, Order::Unsorted).unwrap();
+    (one_pass, grouped, passed)
+}
+
 #[test]
 fn the_sorted_pass_finds_the_same_most_common_values_as_the_group_by() {
     // Ties go to the smallest value, nulls never win, rows at or after as_of do
@@ -383,29 +399,152 @@ fn the_sorted_pass_finds_the_same_most_common_values_as_the_group_by() {
         row("d", 1, Some("zoo")),
         row("d", 2, Some("apple")),
     ];
-    let events = frame(&rows);
-    let as_of = at(5, 0, 0);
-    let before = sorted_before(&events, as_of).unwrap();
-    let sorted = top_value_sorted(&before, "category", "top")
-        .unwrap()
-        .expect("text columns");
-    let base = events
-        .clone()
-        .lazy()
-        .filter(col("event_time").cast(DataType::Int64).lt(lit(as_of)));
-    let grouped = top_value(&base, "category", "top")
-        .sort(["user_id"], SortMultipleOptions::default())
-        .collect()
-        .unwrap();
-    assert!(sorted.equals_missing(&grouped), "{sorted:?}\n{grouped:?}");
-    let tops: Vec<(&str, &str)> = sorted
+    let params = FeatureParams::default().check().unwrap();
+    let (one_pass, grouped, passed) = both_ways(&frame(&rows), at(5, 0, 0), &params);
+    assert!(passed);
+    assert!(
+        one_pass.equals_missing(&grouped),
+        "{one_pass:?}\n{grouped:?}"
+    );
+    let tops: Vec<(&str, Option<&str>)> = one_pass
         .column("user_id")
         .unwrap()
         .str()
         .unwrap()
         .iter()
-        .zip(sorted.column("top").unwrap().str().unwrap().iter())
-        .map(|(u, t)| (u.unwrap(), t.unwrap()))
+        .zip(
+            one_pass
+                .column("top_category")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter(),
+        )
+        .map(|(u, t)| (u.unwrap(), t))
         .collect();
-    assert_eq!(tops, [("a", "books"), ("b", "garden"), ("d", "zoo")]);
+    assert_eq!(
+        tops,
+        [
+            ("a", Some("books")),
+            ("b", Some("garden")),
+            ("c", None),
+            ("d", Some("zoo"))
+        ]
+    );
+}
+
+/// One generated event: user, seconds after the user's previous event, type,
+/// whether it starts a new session, category, query, amount, rating in halves.
+/// Users 5, 11, ... have no session ids.
+type Generated = (
+    u8,
+    u32,
+    u8,
+    bool,
+    Option<u8>,
+    Option<u8>,
+    Option<f64>,
+    Option<u8>,
+);
+
+fn generated_events(rows: &[Generated], split: usize) -> DataFrame {
+    let types = [
+        "view",
+        "search",
+        "add_to_cart",
+        "purchase",
+        "rating",
+        "share",
+    ];
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|r| r.0);
+    let (mut ids, mut times, mut kinds, mut sessions) = (vec![], vec![], vec![], vec![]);
+    let (mut categories, mut queries, mut amounts, mut ratings) = (vec![], vec![], vec![], vec![]);
+    let (mut user, mut time, mut session) = (None, 0i64, 0);
+    for r in &rows {
+        if user != Some(r.0) {
+            // Users start anywhere in the fortnight before the as-of times tried.
+            (user, time, session) = (Some(r.0), at(i64::from(r.0 % 14), 0, 0), 0);
+        }
+        time += i64::from(r.1) * 1_000_000;
+        if r.3 {
+            session += 1;
+        }
+        ids.push(format!("u{:03}", r.0));
+        times.push(time);
+        kinds.push(types[usize::from(r.2) % types.len()]);
+        sessions.push((r.0 % 6 != 5).then(|| format!("u{:03}-s{session}", r.0)));
+        categories.push(r.4.map(|c| ["books", "toys", "garden", "home"][usize::from(c % 4)]));
+        queries.push(r.5.map(|q| format!("q{}", q % 5)));
+        amounts.push(r.6);
+        ratings.push(r.7.map(|k| f64::from(k % 11) / 2.0));
+    }
+    let n = ids.len();
+    let whole = DataFrame::new(
+        n,
+        vec![
+            Column::new("user_id".into(), ids),
+            Int64Chunked::from_vec("event_time".into(), times)
+                .into_datetime(TimeUnit::Microseconds, None)
+                .into_column(),
+            Column::new("event_type".into(), kinds),
+            Column::new("session_id".into(), sessions),
+            Column::new("category".into(), categories),
+            Column::new("query".into(), queries),
+            Column::new("amount".into(), amounts),
+            Column::new("rating".into(), ratings),
+        ],
+    )
+    .unwrap();
+    // Two chunks, as the ingest's reader leaves its parts.
+    let split = split.min(n);
+    let mut events = whole.slice(0, split);
+    events
+        .vstack_mut(&whole.slice(split as i64, n - split))
+        .unwrap();
+    events
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The one pass over sorted events makes the group-by's table, for any mix of
+    /// families, nulls, amounts and as-of time, over several pieces and chunks.
+    #[test]
+    fn the_sorted_pass_makes_the_group_bys_table(
+        rows in proptest::collection::vec(
+            (
+                0u8..12,
+                0u32..40_000,
+                0u8..6,
+                proptest::bool::weighted(0.3),
+                proptest::option::of(0u8..4),
+                proptest::option::weighted(0.3, 0u8..5),
+                proptest::option::of(proptest::prop_oneof![
+                    0.0..500.0f64,
+                    proptest::prelude::Just(0.005),
+                    proptest::prelude::Just(0.015),
+                    proptest::prelude::Just(-2.5),
+                    proptest::prelude::Just(1e300),
+                    proptest::prelude::Just(f64::NAN),
+                ]),
+                proptest::option::weighted(0.2, 0u8..11),
+            ),
+            0..120,
+        ),
+        split in 0usize..120,
+        as_of_day in 0i64..30,
+        families in proptest::sample::subsequence(FeatureFamily::ALL.to_vec(), 1..=FeatureFamily::ALL.len()),
+        text in proptest::bool::ANY,
+    ) {
+        let events = generated_events(&rows, split);
+        let mut params = FeatureParams { families, ..FeatureParams::default() }.check().unwrap();
+        if !text {
+            params = params.without_text();
+        }
+        let (one_pass, grouped, passed) = both_ways(&events, at(as_of_day, 12, 0), &params);
+        // Sessions here are runs of rows: the pass never falls back.
+        proptest::prop_assert!(passed);
+        proptest::prop_assert!(one_pass.equals_missing(&grouped), "{:?}\n{:?}", one_pass, grouped);
+    }
 }

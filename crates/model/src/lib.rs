@@ -59,6 +59,26 @@ pub mod event_types {
     pub const RATING: &str = "rating";
 }
 
+/// Sums of money: amounts are summed in whole cents, as the polars queries that
+/// compute them do. Integer sums are exact, so a total does not depend on the order
+/// of its terms; the one-pass versions of those queries use these to agree with
+/// them to the bit.
+pub mod money {
+    /// Whole cents of an amount, rounded half to even; `None` where polars' cast to
+    /// `Int64` gives null (NaN, or beyond an `i64`).
+    pub fn cents(amount: f64) -> Option<i64> {
+        let cents = (amount * 100.0).round_ties_even();
+        // -2^63 and 2^63 are exact as f64 (`i64::MAX as f64` rounds up to 2^63).
+        (cents >= i64::MIN as f64 && cents < i64::MAX as f64).then_some(cents as i64)
+    }
+
+    /// An amount from whole cents, as polars evaluates `cents / lit(100.0)`: times
+    /// the reciprocal (460 cents make 4.6000000000000005, not 4.6).
+    pub fn from_cents(cents: i64) -> f64 {
+        cents as f64 * (1.0 / 100.0)
+    }
+}
+
 /// Inactivity gap that starts a new session, as web analytics counts sessions.
 pub const SESSION_GAP_SECS: i64 = 30 * 60;
 
@@ -206,6 +226,21 @@ pub fn is_heavy_tailed(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_is_whole_cents_as_polars_casts_them() {
+        assert_eq!(money::cents(4.6), Some(460));
+        // halves go to the even cent
+        assert_eq!(money::cents(0.125), Some(12));
+        assert_eq!(money::cents(0.375), Some(38));
+        assert_eq!(money::cents(-2.5), Some(-250));
+        for beyond in [f64::NAN, f64::INFINITY, 1e300, -1e300, 9.3e16] {
+            assert_eq!(money::cents(beyond), None, "{beyond}");
+        }
+        assert_eq!(money::cents(-9.2e16), Some(-9_200_000_000_000_000_000));
+        assert_eq!(money::from_cents(460), 4.6000000000000005);
+        assert_eq!(money::from_cents(-250), -2.5);
+    }
 
     #[test]
     fn feature_names_are_unique() {

@@ -4,6 +4,7 @@
 use polars::prelude::*;
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
 use userlens_model::event_types::PURCHASE;
+use userlens_model::money;
 
 use super::{DAY_MICROS, Error, Result, polars_err};
 
@@ -255,13 +256,9 @@ fn labels_of<'a>(rows: &'a Rows, windows: &Windows) -> Option<Labels<'a>> {
                 user.active = true;
                 if event_type == Some(PURCHASE) {
                     user.purchased = true;
-                    // As `targets`: whole cents, rounded half to even; a value
-                    // outside i64 is null there, and left out here.
-                    let cents = amount.map(|a| (a * 100.0).round_ties_even());
-                    if let Some(c) = cents.filter(|c| {
-                        (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(c)
-                    }) {
-                        user.cents = user.cents.wrapping_add(c as i64);
+                    // As `targets`: whole cents, rounded half to even.
+                    if let Some(c) = amount.and_then(money::cents) {
+                        user.cents = user.cents.wrapping_add(c);
                     }
                 }
             }
@@ -309,9 +306,7 @@ impl<'a> Labels<'a> {
         if user.seen {
             self.users.push(id);
             self.purchased.push(user.purchased);
-            // As polars evaluates `/ lit(100.0)` in `targets`: times the reciprocal
-            // (460 cents make 4.6000000000000005, not 4.6), so both ways agree.
-            self.revenue.push(user.cents as f64 * (1.0 / 100.0));
+            self.revenue.push(money::from_cents(user.cents));
             self.active.push(user.active);
         }
         if user.before_cutoff {

@@ -1,0 +1,511 @@
+//! The per-user aggregates of events sorted by user and time, in one pass over the
+//! rows.
+//!
+//! Sorted as ingest leaves them, each user's events before the as-of time are a run
+//! of rows. Every aggregate the feature families read then comes from one walk of
+//! that run: counts, first and last times, sessions as runs of rows, days as runs
+//! of rows, distinct values in a small hash table. The group-by in [`crate`]
+//! computes the same table for events in any order, and is the reference the tests
+//! hold this pass to; this pass does not copy the events before the as-of time
+//! (about 80% of them at the prediction cutoff) and reads each row once, where the
+//! group-by reads the columns once per aggregation.
+
+use polars::prelude::*;
+use userlens_model::columns::*;
+use userlens_model::event_types;
+use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, money};
+
+use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, column_safe, polars_err};
+
+const DAY_MICROS: i64 = 86_400_000_000;
+const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// The event columns one pass reads, each `None` when its family is off.
+struct Columns<'a> {
+    ids: &'a StringChunked,
+    times: &'a Int64Chunked,
+    types: &'a StringChunked,
+    sessions: &'a StringChunked,
+    amounts: &'a Float64Chunked,
+    categories: Option<&'a StringChunked>,
+    queries: Option<&'a StringChunked>,
+    ratings: Option<&'a Float64Chunked>,
+}
+
+/// One user's running totals over their events before the as-of time.
+#[derive(Default)]
+struct User<'a> {
+    events: u32,
+    first: i64,
+    last: i64,
+    purchases: u32,
+    /// Whole cents of the purchases' amounts (see `money_sum` in the crate root).
+    cents: i64,
+    runs: u32,
+    /// The distinct sessions (a null id counts as one, as in `n_unique`).
+    sessions: foldhash::HashSet<Option<&'a str>>,
+    session_micros: i64,
+    days: u32,
+    views: u32,
+    carts: u32,
+    searches: u32,
+    categories: foldhash::HashMap<&'a str, u32>,
+    categorised: u32,
+    night: u32,
+    morning: u32,
+    evening: u32,
+    weekend: u32,
+    queries: foldhash::HashMap<&'a str, u32>,
+    ratings: u32,
+    rating_sum: f64,
+    first_buy: Option<i64>,
+    last_buy: Option<i64>,
+}
+
+/// The aggregate columns of a run of users, named as the group-by names them.
+#[derive(Default)]
+struct Table<'a> {
+    ids: Vec<&'a str>,
+    events: Vec<f64>,
+    first: Vec<i64>,
+    last: Vec<i64>,
+    purchases: Vec<f64>,
+    monetary: Vec<f64>,
+    sessions: Vec<f64>,
+    active_days: Vec<f64>,
+    session_micros: Vec<i64>,
+    runs: Vec<f64>,
+    views: Vec<f64>,
+    carts: Vec<f64>,
+    category_count: Vec<f64>,
+    categorised: Vec<f64>,
+    /// One column per top category: the user's events in it.
+    shares: Vec<Vec<f64>>,
+    top_category: Vec<Option<&'a str>>,
+    night: Vec<f64>,
+    morning: Vec<f64>,
+    evening: Vec<f64>,
+    weekend: Vec<f64>,
+    searches: Vec<f64>,
+    distinct_queries: Vec<f64>,
+    top_query: Vec<Option<&'a str>>,
+    ratings: Vec<f64>,
+    mean_rating: Vec<Option<f64>>,
+    first_buy: Vec<Option<i64>>,
+    last_buy: Vec<Option<i64>>,
+}
+
+/// The most common value, ties to the smallest (as `top_value` in the crate root).
+fn most_common<'a>(counts: &foldhash::HashMap<&'a str, u32>) -> Option<&'a str> {
+    counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(&value, _)| value)
+}
+
+impl<'a> Table<'a> {
+    fn new(top: &[String]) -> Table<'a> {
+        Table {
+            shares: vec![Vec::new(); top.len()],
+            ..Table::default()
+        }
+    }
+
+    fn push(&mut self, id: &'a str, user: &mut User<'a>, top: &[String], text: bool) {
+        let f = |n: u32| f64::from(n);
+        self.ids.push(id);
+        self.events.push(f(user.events));
+        self.first.push(user.first);
+        self.last.push(user.last);
+        self.purchases.push(f(user.purchases));
+        self.monetary.push(money::from_cents(user.cents));
+        self.sessions.push(user.sessions.len() as f64);
+        self.active_days.push(f(user.days));
+        self.session_micros.push(user.session_micros);
+        self.runs.push(f(user.runs));
+        self.views.push(f(user.views));
+        self.carts.push(f(user.carts));
+        self.category_count.push(user.categories.len() as f64);
+        self.categorised.push(f(user.categorised));
+        for (share, category) in self.shares.iter_mut().zip(top) {
+            share.push(f(user
+                .categories
+                .get(category.as_str())
+                .copied()
+                .unwrap_or(0)));
+        }
+        if text {
+            self.top_category.push(most_common(&user.categories));
+            self.top_query.push(most_common(&user.queries));
+        }
+        let events = f(user.events);
+        self.night.push(f(user.night) / events);
+        self.morning.push(f(user.morning) / events);
+        self.evening.push(f(user.evening) / events);
+        self.weekend.push(f(user.weekend) / events);
+        self.searches.push(f(user.searches));
+        self.distinct_queries.push(user.queries.len() as f64);
+        self.ratings.push(f(user.ratings));
+        self.mean_rating
+            .push((user.ratings > 0).then(|| user.rating_sum / f(user.ratings)));
+        self.first_buy.push(user.first_buy);
+        self.last_buy.push(user.last_buy);
+        // Keep the tables' memory for the next user.
+        let (sessions, categories, queries) = (
+            std::mem::take(&mut user.sessions),
+            std::mem::take(&mut user.categories),
+            std::mem::take(&mut user.queries),
+        );
+        *user = User {
+            sessions,
+            categories,
+            queries,
+            ..User::default()
+        };
+        user.sessions.clear();
+        user.categories.clear();
+        user.queries.clear();
+    }
+
+    fn append(&mut self, other: Table<'a>) {
+        macro_rules! extend {
+            ($($field:ident),*) => { $(self.$field.extend(other.$field);)* };
+        }
+        extend!(
+            ids,
+            events,
+            first,
+            last,
+            purchases,
+            monetary,
+            sessions,
+            active_days,
+            session_micros,
+            runs,
+            views,
+            carts,
+            category_count,
+            categorised,
+            top_category,
+            night,
+            morning,
+            evening,
+            weekend,
+            searches,
+            distinct_queries,
+            top_query,
+            ratings,
+            mean_rating,
+            first_buy,
+            last_buy
+        );
+        for (share, more) in self.shares.iter_mut().zip(other.shares) {
+            share.extend(more);
+        }
+    }
+
+    /// The aggregates the families of `params` read, as a table one row per user.
+    fn into_frame(self, top: &[String], params: &CheckedFeatureParams) -> Result<DataFrame> {
+        let f64s = |name: &str, values: Vec<f64>| Column::new(name.into(), values);
+        let mut columns = vec![
+            Column::new(USER_ID.into(), self.ids),
+            f64s("events", self.events),
+            Column::new("__first".into(), self.first),
+            Column::new("__last".into(), self.last),
+            f64s("__purchases", self.purchases),
+        ];
+        if params.has(FeatureFamily::Rfm) {
+            columns.push(f64s("__monetary", self.monetary));
+        }
+        if params.has(FeatureFamily::Activity) {
+            columns.extend([
+                f64s("__sessions", self.sessions),
+                f64s("active_days", self.active_days),
+                Column::new("__session_micros".into(), self.session_micros),
+                f64s("__runs", self.runs),
+            ]);
+        }
+        if params.has(FeatureFamily::Funnel) {
+            columns.extend([f64s("views", self.views), f64s("carts", self.carts)]);
+        }
+        if params.has(FeatureFamily::Categories) {
+            columns.extend([
+                f64s("category_count", self.category_count),
+                f64s("__categorised", self.categorised),
+            ]);
+            for (category, share) in top.iter().zip(self.shares) {
+                let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(category));
+                columns.push(f64s(&name, share));
+            }
+            if params.text {
+                columns.push(Column::new(TEXT_FEATURES[0].into(), self.top_category));
+            }
+        }
+        if params.has(FeatureFamily::TimeOfDay) {
+            columns.extend([
+                f64s("night_share", self.night),
+                f64s("morning_share", self.morning),
+                f64s("evening_share", self.evening),
+                f64s("weekend_share", self.weekend),
+            ]);
+        }
+        if params.has(FeatureFamily::Search) {
+            columns.extend([
+                f64s("searches", self.searches),
+                f64s("distinct_queries", self.distinct_queries),
+            ]);
+            if params.text {
+                columns.push(Column::new(TEXT_FEATURES[1].into(), self.top_query));
+            }
+        }
+        if params.has(FeatureFamily::Satisfaction) {
+            columns.extend([
+                f64s("ratings", self.ratings),
+                Column::new("mean_rating".into(), self.mean_rating),
+            ]);
+        }
+        if params.has(FeatureFamily::Interpurchase) {
+            columns.extend([
+                Column::new("__first_buy".into(), self.first_buy),
+                Column::new("__last_buy".into(), self.last_buy),
+            ]);
+        }
+        let height = columns[0].len();
+        DataFrame::new(height, columns).map_err(polars_err("compute per-user features"))
+    }
+}
+
+/// Rows in one piece of work of [`aggregate`]: small enough that both cores get an
+/// even share, large enough that a piece's set-up does not count (in tests, a few
+/// rows, so that small tables are cut into pieces too).
+#[cfg(not(test))]
+const PIECE_ROWS: usize = 1 << 18;
+#[cfg(test)]
+const PIECE_ROWS: usize = 5;
+
+/// The aggregates of events sorted by user and then time, one row per user with
+/// events before `as_of`, in user order: the columns the group-by in
+/// [`crate::build_part`] makes. `None` when the pass cannot stand in for it: a
+/// column is missing or of another type, or a user's session is split into more
+/// than one run of rows (sessions interleaved in the source), which only a group-by
+/// on (user, session) measures.
+pub(crate) fn aggregate(
+    events: &DataFrame,
+    as_of: i64,
+    top: &[String],
+    params: &CheckedFeatureParams,
+) -> Result<Option<DataFrame>> {
+    let string = |name: &str| events.column(name).ok().and_then(|c| c.str().ok());
+    let number = |name: &str| events.column(name).ok().and_then(|c| c.f64().ok());
+    let times = match events.column(EVENT_TIME).map(Column::dtype) {
+        Ok(DataType::Datetime(TimeUnit::Microseconds, None)) => events
+            .column(EVENT_TIME)
+            .and_then(|c| c.cast(&DataType::Int64))
+            .map_err(polars_err("read the event times"))?,
+        _ => return Ok(None),
+    };
+    let wanted = |family| params.has(family);
+    let (Some(ids), Ok(times), Some(types), Some(sessions), Some(amounts)) = (
+        string(USER_ID),
+        times.i64(),
+        string(EVENT_TYPE),
+        string(SESSION_ID),
+        number(AMOUNT),
+    ) else {
+        return Ok(None);
+    };
+    let categories = string(CATEGORY);
+    let queries = string(QUERY);
+    let ratings = number(RATING);
+    if (wanted(FeatureFamily::Categories) && categories.is_none())
+        || (wanted(FeatureFamily::Search) && queries.is_none())
+        || (wanted(FeatureFamily::Satisfaction) && ratings.is_none())
+    {
+        return Ok(None);
+    }
+    let columns = Columns {
+        ids,
+        times,
+        types,
+        sessions,
+        amounts,
+        categories: categories.filter(|_| wanted(FeatureFamily::Categories)),
+        queries: queries.filter(|_| wanted(FeatureFamily::Search)),
+        ratings: ratings.filter(|_| wanted(FeatureFamily::Satisfaction)),
+    };
+    let pieces = pieces(ids, PIECE_ROWS);
+    let tables: Vec<Option<Table>> = {
+        use rayon::prelude::*;
+        pieces
+            .into_par_iter()
+            .map(|range| one_pass(&columns, range, as_of, top, params.text))
+            .collect()
+    };
+    let mut all = Table::new(top);
+    for table in tables {
+        match table {
+            Some(table) => all.append(table),
+            None => return Ok(None),
+        }
+    }
+    all.into_frame(top, params).map(Some)
+}
+
+/// Row ranges of about `rows` rows that start where a user does.
+fn pieces(ids: &StringChunked, rows: usize) -> Vec<std::ops::Range<usize>> {
+    let n = ids.len();
+    let mut starts = vec![0];
+    let mut next = rows;
+    while next < n {
+        let mut start = next;
+        while start < n && ids.get(start) == ids.get(start - 1) {
+            start += 1;
+        }
+        if start < n {
+            starts.push(start);
+        }
+        next = start + rows;
+    }
+    starts.push(n);
+    starts.windows(2).map(|w| w[0]..w[1]).collect()
+}
+
+/// The arrays of `ca` that rows `range` fall in, each with its rows of `range`.
+fn arrays<T: PolarsDataType>(
+    ca: &ChunkedArray<T>,
+    range: std::ops::Range<usize>,
+) -> impl Iterator<Item = (&T::Array, std::ops::Range<usize>)> {
+    let mut offset = 0;
+    ca.downcast_iter()
+        .zip(ca.chunk_lengths())
+        .filter_map(move |(array, len)| {
+            let (start, end) = (offset, offset + len);
+            offset = end;
+            let (from, to) = (range.start.max(start), range.end.min(end));
+            (from < to).then(|| (array, from - start..to - start))
+        })
+}
+
+/// The strings of rows `range`, borrowed from `ca`'s buffers.
+fn strings(
+    ca: &StringChunked,
+    range: std::ops::Range<usize>,
+) -> impl Iterator<Item = Option<&str>> {
+    arrays(ca, range).flat_map(|(array, rows)| rows.map(move |i| array.get(i)))
+}
+
+/// The values of rows `range`.
+fn values<'a, T: PolarsNumericType>(
+    ca: &'a ChunkedArray<T>,
+    range: std::ops::Range<usize>,
+) -> impl Iterator<Item = Option<T::Native>> + 'a {
+    arrays(ca, range).flat_map(|(array, rows)| {
+        rows.map(move |i| {
+            let valid = array.validity().is_none_or(|valid| valid.get_bit(i));
+            valid.then(|| array.value(i))
+        })
+    })
+}
+
+/// The aggregates of the users of rows `range`; `None` when a session of one of
+/// them is split into runs of rows.
+fn one_pass<'a>(
+    columns: &Columns<'a>,
+    range: std::ops::Range<usize>,
+    as_of: i64,
+    top: &[String],
+    text: bool,
+) -> Option<Table<'a>> {
+    let ids = strings(columns.ids, range.clone());
+    let times = values(columns.times, range.clone());
+    let types = strings(columns.types, range.clone());
+    let sessions = strings(columns.sessions, range.clone());
+    let amounts = values(columns.amounts, range.clone());
+    let mut categories = columns.categories.map(|c| strings(c, range.clone()));
+    let mut queries = columns.queries.map(|c| strings(c, range.clone()));
+    let mut ratings = columns.ratings.map(|c| values(c, range.clone()));
+
+    let mut table = Table::new(top);
+    let mut user = User::default();
+    // The user being summed, and the last kept row's session and time.
+    let mut current: Option<&'a str> = None;
+    let mut previous: (Option<&'a str>, i64) = (None, 0);
+    for ((((id, time), kind), session), amount) in
+        ids.zip(times).zip(types).zip(sessions).zip(amounts)
+    {
+        let category = categories.as_mut().and_then(Iterator::next).flatten();
+        let query = queries.as_mut().and_then(Iterator::next).flatten();
+        let rating = ratings.as_mut().and_then(Iterator::next).flatten();
+        // Only events before the as-of time count (a null time is not before it).
+        let Some(t) = time.filter(|&t| t < as_of) else {
+            continue;
+        };
+        let Some(id) = id else {
+            // A null id never comes out of ingest; the group-by handles it.
+            return None;
+        };
+        let new_user = current != Some(id);
+        if new_user {
+            if let Some(done) = current {
+                if user.runs as usize != user.sessions.len() {
+                    return None;
+                }
+                table.push(done, &mut user, top, text);
+            }
+            current = Some(id);
+            user.first = t;
+        }
+        user.events += 1;
+        user.last = t;
+        if new_user || session != previous.0 {
+            user.runs += 1;
+            user.sessions.insert(session);
+        } else {
+            user.session_micros += t - previous.1;
+        }
+        // Days as the group-by's `__t / DAY` (integer division) tells them apart.
+        if new_user || t / DAY_MICROS != previous.1 / DAY_MICROS {
+            user.days += 1;
+        }
+        previous = (session, t);
+        match kind {
+            Some(event_types::PURCHASE) => {
+                user.purchases += 1;
+                if let Some(cents) = amount.and_then(money::cents) {
+                    user.cents = user.cents.wrapping_add(cents);
+                }
+                user.first_buy.get_or_insert(t);
+                user.last_buy = Some(t);
+            }
+            Some(event_types::VIEW) => user.views += 1,
+            Some(event_types::ADD_TO_CART) => user.carts += 1,
+            Some(event_types::SEARCH) => user.searches += 1,
+            _ => {}
+        }
+        if let Some(category) = category {
+            user.categorised += 1;
+            *user.categories.entry(category).or_insert(0) += 1;
+        }
+        if let Some(query) = query {
+            *user.queries.entry(query).or_insert(0) += 1;
+        }
+        if let Some(rating) = rating {
+            user.ratings += 1;
+            user.rating_sum += rating;
+        }
+        let hour = t.rem_euclid(DAY_MICROS) / HOUR_MICROS;
+        // ISO weekday, Monday 1: 1970-01-01 was a Thursday.
+        let weekday = (t.div_euclid(DAY_MICROS) + 3).rem_euclid(7) + 1;
+        user.night += u32::from(!(5..22).contains(&hour));
+        user.morning += u32::from((5..12).contains(&hour));
+        user.evening += u32::from((17..22).contains(&hour));
+        user.weekend += u32::from(weekday >= 6);
+    }
+    if let Some(done) = current {
+        if user.runs as usize != user.sessions.len() {
+            return None;
+        }
+        table.push(done, &mut user, top, text);
+    }
+    Some(table)
+}
