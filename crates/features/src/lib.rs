@@ -180,46 +180,30 @@ fn top_categories(parts: &[LazyFrame], as_of: i64, top: usize) -> Result<Vec<Str
         return Ok(Vec::new());
     }
     let action = "count categories";
-    let mut counts = Vec::with_capacity(parts.len());
+    let mut counts: foldhash::HashMap<String, u64> = foldhash::HashMap::default();
     for part in parts {
-        let part_counts = part
+        let events = part
             .clone()
-            .filter(
-                col(EVENT_TIME)
-                    .cast(DataType::Int64)
-                    .lt(lit(as_of))
-                    .and(col(CATEGORY).is_not_null()),
-            )
-            .group_by([col(CATEGORY)])
-            .agg([len().cast(DataType::UInt64).alias("__n")])
+            .select([
+                col(EVENT_TIME).cast(DataType::Int64),
+                col(CATEGORY).cast(DataType::String),
+            ])
             .collect()
             .map_err(polars_err(action))?;
-        counts.push(part_counts.lazy());
+        let times = events.column(EVENT_TIME).and_then(|c| c.i64().cloned());
+        let categories = events.column(CATEGORY).and_then(|c| c.str().cloned());
+        let (times, categories) = (
+            times.map_err(polars_err(action))?,
+            categories.map_err(polars_err(action))?,
+        );
+        for (category, n) in sorted::count_before(&times, &categories, as_of) {
+            *counts.entry(category.to_string()).or_insert(0) += n;
+        }
     }
-    let Some(first) = counts.first().cloned() else {
-        return Ok(Vec::new());
-    };
-    let all = if counts.len() == 1 {
-        first
-    } else {
-        concat(counts, UnionArgs::default())
-            .map_err(polars_err(action))?
-            .group_by([col(CATEGORY)])
-            .agg([col("__n").sum()])
-    };
-    let counts = all
-        .sort(
-            ["__n", CATEGORY],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
-        .limit(top as IdxSize)
-        .collect()
-        .map_err(polars_err(action))?;
-    let names = counts
-        .column(CATEGORY)
-        .and_then(|c| c.str().cloned())
-        .map_err(polars_err(action))?;
-    Ok(names.iter().flatten().map(str::to_string).collect())
+    let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+    counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts.truncate(top);
+    Ok(counts.into_iter().map(|(category, _)| category).collect())
 }
 
 /// Builds one row per user from the events before `as_of` (UTC microseconds),
@@ -256,11 +240,16 @@ fn build_in_parts(
     params: &CheckedFeatureParams,
     part_rows: usize,
 ) -> Result<DataFrame> {
+    let started = std::time::Instant::now();
     let top = if params.has(FeatureFamily::Categories) {
         top_categories(parts, as_of, params.top_categories)?
     } else {
         Vec::new()
     };
+    tracing::debug!(
+        "features: most common categories in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut built = Vec::new();
     for part in parts {
         let events = part
@@ -268,11 +257,22 @@ fn build_in_parts(
             .select(read_columns(part, params)?)
             .collect()
             .map_err(polars_err("read a part of the events"))?;
+        let started = std::time::Instant::now();
         let (ranges, order) = user_parts(&events, part_rows)?;
+        tracing::debug!(
+            "features: {order:?} order of {} events checked in {:.2} s",
+            events.height(),
+            started.elapsed().as_secs_f64()
+        );
+        let started = std::time::Instant::now();
         for range in ranges {
             let slice = events.slice(range.start as i64, range.end - range.start);
             built.push(build_part(&slice, as_of, &top, params, order)?.lazy());
         }
+        tracing::debug!(
+            "features: summed per user in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     if built.is_empty() {
         return Err(polars_err("compute per-user features")(

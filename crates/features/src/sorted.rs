@@ -351,6 +351,38 @@ pub(crate) fn aggregate(
     all.into_frame(top, params).map(Some)
 }
 
+/// How many events before `as_of` each non-null value of `values` has, counted on
+/// every core (the events may be in any order).
+pub(crate) fn count_before<'a>(
+    times: &Int64Chunked,
+    values: &'a StringChunked,
+    as_of: i64,
+) -> foldhash::HashMap<&'a str, u64> {
+    use rayon::prelude::*;
+    let n = times.len().min(values.len());
+    let starts: Vec<usize> = (0..n).step_by(PIECE_ROWS * 4).collect();
+    starts
+        .into_par_iter()
+        .map(|start| {
+            let rows = start..n.min(start + PIECE_ROWS * 4);
+            let mut counts = foldhash::HashMap::default();
+            for (time, value) in self::values(times, rows.clone()).zip(strings(values, rows)) {
+                if let (Some(t), Some(value)) = (time, value)
+                    && t < as_of
+                {
+                    *counts.entry(value).or_insert(0) += 1;
+                }
+            }
+            counts
+        })
+        .reduce(foldhash::HashMap::default, |mut all, counts| {
+            for (value, n) in counts {
+                *all.entry(value).or_insert(0) += n;
+            }
+            all
+        })
+}
+
 /// Row ranges of about `rows` rows that start where a user does.
 fn pieces(ids: &StringChunked, rows: usize) -> Vec<std::ops::Range<usize>> {
     let n = ids.len();

@@ -548,3 +548,39 @@ proptest::proptest! {
         proptest::prop_assert!(one_pass.equals_missing(&grouped), "{:?}\n{:?}", one_pass, grouped);
     }
 }
+
+#[test]
+fn the_most_common_categories_count_events_before_the_as_of_time_in_every_part() {
+    let row = |user, day, category| (user, at(day, 9, 0), "view", "s", category, None, None, None);
+    let mut rows: Vec<Row> = Vec::new();
+    for (category, before, after) in [
+        (Some("toys"), 3, 0),
+        (Some("books"), 3, 0),
+        (Some("garden"), 2, 2),
+        (Some("home"), 1, 0),
+        (None, 5, 0),
+    ] {
+        rows.extend((0..before).map(|_| row("a", 1, category)));
+        rows.extend((0..after).map(|_| row("b", 9, category)));
+    }
+    let events = frame(&rows);
+    let as_of = at(5, 0, 0);
+    let whole = [events.clone().lazy()];
+    // ties go to the smallest name; garden's later events do not count
+    assert_eq!(
+        top_categories(&whole, as_of, 3).unwrap(),
+        ["books", "toys", "garden"]
+    );
+    assert_eq!(top_categories(&whole, as_of, 1).unwrap(), ["books"]);
+    assert_eq!(top_categories(&whole, at(10, 0, 0), 1).unwrap(), ["garden"]);
+    assert!(top_categories(&whole, as_of, 0).unwrap().is_empty());
+    // counted part by part, then summed
+    let parts = [
+        events.slice(0, 4).lazy(),
+        events.slice(4, rows.len()).lazy(),
+    ];
+    assert_eq!(
+        top_categories(&parts, as_of, 10).unwrap(),
+        ["books", "toys", "garden", "home"]
+    );
+}
