@@ -29,7 +29,7 @@ use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, USER_ATTRIBUTE_PREFIX
 
 mod sorted;
 
-const DAY_MICROS: f64 = 86_400_000_000.0;
+const DAY_MICROS: i64 = 86_400_000_000;
 const MINUTE_MICROS: f64 = 60_000_000.0;
 
 /// Errors of the features stage.
@@ -148,7 +148,7 @@ fn money_sum(amounts: Expr) -> Expr {
 }
 
 fn days_between(later: Expr, earlier: Expr) -> Expr {
-    (later - earlier).cast(DataType::Float64) / lit(DAY_MICROS)
+    (later - earlier).cast(DataType::Float64) / lit(DAY_MICROS as f64)
 }
 
 /// `numerator / denominator`, null when the denominator is zero.
@@ -202,8 +202,15 @@ fn top_categories(parts: &[LazyFrame], as_of: i64, top: usize) -> Result<Vec<Str
     }
     let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
     counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    counts.truncate(top);
-    Ok(counts.into_iter().map(|(category, _)| category).collect())
+    // Each gets a `cat_share_<name>` column: of names that make the same column
+    // name (such as "Home" and "home"), the most common one.
+    let mut columns = std::collections::HashSet::new();
+    Ok(counts
+        .into_iter()
+        .map(|(category, _)| category)
+        .filter(|category| columns.insert(column_safe(category)))
+        .take(top)
+        .collect())
 }
 
 /// Builds one row per user from the events before `as_of` (UTC microseconds),
@@ -333,10 +340,8 @@ enum Order {
 
 /// Row ranges of at most about `max_rows` events that never split a user (one range
 /// over everything when the events are not sorted by `user_id`), and the order found.
-///
-/// Ranges also end where the events' chunks do (the ingest's reader parts), and a
-/// user whose rows span two chunks is a range of its own: a range inside one chunk
-/// is grouped in place, one across chunks is first copied into one.
+/// The ranges bound the memory of the group-by, which copies the rows of a range
+/// before the as-of time; the one pass over sorted events copies nothing.
 fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Range<usize>>, Order)> {
     let n = events.height();
     let action = "check the order of the events";
@@ -350,17 +355,8 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
         .map_err(polars_err(action))?;
     let times = times.i64().map_err(polars_err(action))?;
     let everything = |order| Ok((std::iter::once(0..n).collect(), order));
-    let mut chunk_ends = ids
-        .chunk_lengths()
-        .scan(0, |end, len| {
-            *end += len;
-            Some(*end)
-        })
-        .filter(|&end| end < n)
-        .peekable();
     let mut parts = Vec::new();
-    // The range being gathered starts at `start`, its last user at `user`.
-    let (mut start, mut user) = (0, 0);
+    let mut start = 0;
     let mut order = Order::UserTime;
     let mut previous: Option<(Option<&str>, Option<i64>)> = None;
     for (i, (id, time)) in ids.iter().zip(times.iter()).enumerate() {
@@ -371,31 +367,15 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
             if id == previous_id && time < previous_time {
                 order = Order::Unsorted;
             }
-            if id != previous_id {
-                // The user of rows `user..i` has ended.
-                while chunk_ends.next_if(|&end| end <= user).is_some() {}
-                if chunk_ends.peek().is_some_and(|&end| end < i) {
-                    if start < user {
-                        parts.push(start..user);
-                    }
-                    parts.push(user..i);
-                    start = i;
-                } else if i - start >= max_rows || chunk_ends.peek() == Some(&i) {
-                    parts.push(start..i);
-                    start = i;
-                }
-                user = i;
+            if id != previous_id && i - start >= max_rows {
+                parts.push(start..i);
+                start = i;
             }
         }
         previous = Some((id, time));
     }
     if n <= max_rows {
         return everything(order);
-    }
-    while chunk_ends.next_if(|&end| end <= user).is_some() {}
-    if chunk_ends.peek().is_some() && start < user {
-        parts.push(start..user);
-        start = user;
     }
     parts.push(start..n);
     Ok((parts, order))
@@ -410,7 +390,7 @@ fn build_part(
     order: Order,
 ) -> Result<DataFrame> {
     let t = || col("__t");
-    let day = || t() / lit(86_400_000_000i64);
+    let day = || t() / lit(DAY_MICROS);
     let mut base = events
         .clone()
         .lazy()

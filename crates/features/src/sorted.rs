@@ -15,12 +15,15 @@ use userlens_model::columns::*;
 use userlens_model::event_types;
 use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, money};
 
-use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, column_safe, polars_err};
+use crate::{CheckedFeatureParams, DAY_MICROS, Result, TEXT_FEATURES, column_safe, polars_err};
 
-const DAY_MICROS: i64 = 86_400_000_000;
 const HOUR_MICROS: i64 = 3_600_000_000;
+/// Times beyond about 190,000 years from 1970 are left to the group-by: near the
+/// end of chrono's range polars' hour and weekday are null there.
+const PASS_LIMIT_MICROS: i64 = 6_000_000_000_000_000_000;
 
-/// The event columns one pass reads, each `None` when its family is off.
+/// The event columns one pass reads; the last three are `None` when their family
+/// is off.
 struct Columns<'a> {
     ids: &'a StringChunked,
     times: &'a Int64Chunked,
@@ -35,31 +38,52 @@ struct Columns<'a> {
 /// One user's running totals over their events before the as-of time.
 #[derive(Default)]
 struct User<'a> {
-    events: u32,
+    events: u64,
     first: i64,
     last: i64,
-    purchases: u32,
+    purchases: u64,
     /// Whole cents of the purchases' amounts (see `money_sum` in the crate root).
     cents: i64,
-    runs: u32,
+    runs: u64,
     /// The distinct sessions (a null id counts as one, as in `n_unique`).
     sessions: foldhash::HashSet<Option<&'a str>>,
     session_micros: i64,
-    days: u32,
-    views: u32,
-    carts: u32,
-    searches: u32,
-    categories: foldhash::HashMap<&'a str, u32>,
-    categorised: u32,
-    night: u32,
-    morning: u32,
-    evening: u32,
-    weekend: u32,
-    queries: foldhash::HashMap<&'a str, u32>,
-    ratings: u32,
-    rating_sum: f64,
+    days: u64,
+    views: u64,
+    carts: u64,
+    searches: u64,
+    categories: foldhash::HashMap<&'a str, u64>,
+    categorised: u64,
+    night: u64,
+    morning: u64,
+    evening: u64,
+    weekend: u64,
+    queries: foldhash::HashMap<&'a str, u64>,
+    ratings: u64,
+    rating_sum: KahanSum,
     first_buy: Option<i64>,
     last_buy: Option<i64>,
+}
+
+/// A compensated sum, step for step polars' `KahanSum`, which its group-by mean
+/// adds a group's values with (in row order): the same sum to the bit.
+#[derive(Default)]
+struct KahanSum {
+    sum: f64,
+    err: f64,
+}
+
+impl KahanSum {
+    fn add(&mut self, value: f64) {
+        let y = value - self.err;
+        let sum = self.sum + y;
+        let err = (sum - self.sum) - y;
+        self.sum = sum;
+        // As polars: the error stays finite, so Inf - Inf brings no NaN.
+        if err.is_finite() {
+            self.err = err;
+        }
+    }
 }
 
 /// The aggregate columns of a run of users, named as the group-by names them.
@@ -96,7 +120,7 @@ struct Table<'a> {
 }
 
 /// The most common value, ties to the smallest (as `top_value` in the crate root).
-fn most_common<'a>(counts: &foldhash::HashMap<&'a str, u32>) -> Option<&'a str> {
+fn most_common<'a>(counts: &foldhash::HashMap<&'a str, u64>) -> Option<&'a str> {
     counts
         .iter()
         .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
@@ -111,8 +135,26 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Ends the user `id`: its row, unless a session of theirs is split into runs of
+    /// rows and `activity` (the sessions' features) is on, which is `None`.
+    fn end_user(
+        &mut self,
+        id: &'a str,
+        user: &mut User<'a>,
+        top: &[String],
+        text: bool,
+        activity: bool,
+    ) -> Option<()> {
+        if activity && user.runs as usize != user.sessions.len() {
+            return None;
+        }
+        self.push(id, user, top, text);
+        Some(())
+    }
+
     fn push(&mut self, id: &'a str, user: &mut User<'a>, top: &[String], text: bool) {
-        let f = |n: u32| f64::from(n);
+        // Counts are far below 2^53: exact as f64.
+        let f = |n: u64| n as f64;
         self.ids.push(id);
         self.events.push(f(user.events));
         self.first.push(user.first);
@@ -147,7 +189,7 @@ impl<'a> Table<'a> {
         self.distinct_queries.push(user.queries.len() as f64);
         self.ratings.push(f(user.ratings));
         self.mean_rating
-            .push((user.ratings > 0).then(|| user.rating_sum / f(user.ratings)));
+            .push((user.ratings > 0).then(|| user.rating_sum.sum / f(user.ratings)));
         self.first_buy.push(user.first_buy);
         self.last_buy.push(user.last_buy);
         // Keep the tables' memory for the next user.
@@ -286,9 +328,10 @@ const PIECE_ROWS: usize = 5;
 /// The aggregates of events sorted by user and then time, one row per user with
 /// events before `as_of`, in user order: the columns the group-by in
 /// [`crate::build_part`] makes. `None` when the pass cannot stand in for it: a
-/// column is missing or of another type, or a user's session is split into more
-/// than one run of rows (sessions interleaved in the source), which only a group-by
-/// on (user, session) measures.
+/// column is missing or of another type, a user id is null, a time is beyond
+/// [`PASS_LIMIT_MICROS`], or (with the activity features on) a user's session is
+/// split into more than one run of rows (sessions interleaved in the source), which
+/// only a group-by on (user, session) measures.
 pub(crate) fn aggregate(
     events: &DataFrame,
     as_of: i64,
@@ -338,7 +381,10 @@ pub(crate) fn aggregate(
         use rayon::prelude::*;
         pieces
             .into_par_iter()
-            .map(|range| one_pass(&columns, range, as_of, top, params.text))
+            .map(|range| {
+                let activity = params.has(FeatureFamily::Activity);
+                one_pass(&columns, range, as_of, top, params.text, activity)
+            })
             .collect()
     };
     let mut all = Table::new(top);
@@ -439,14 +485,17 @@ fn values<'a, T: PolarsNumericType>(
     })
 }
 
-/// The aggregates of the users of rows `range`; `None` when a session of one of
-/// them is split into runs of rows.
+/// The aggregates of the users of rows `range`; `None` when the group-by is to
+/// make them: a session of one of them is split into runs of rows (when `activity`,
+/// the sessions' features, is on), a user id is null or a time is beyond
+/// [`PASS_LIMIT_MICROS`].
 fn one_pass<'a>(
     columns: &Columns<'a>,
     range: std::ops::Range<usize>,
     as_of: i64,
     top: &[String],
     text: bool,
+    activity: bool,
 ) -> Option<Table<'a>> {
     let ids = strings(columns.ids, range.clone());
     let times = values(columns.times, range.clone());
@@ -472,6 +521,9 @@ fn one_pass<'a>(
         let Some(t) = time.filter(|&t| t < as_of) else {
             continue;
         };
+        if !(-PASS_LIMIT_MICROS..=PASS_LIMIT_MICROS).contains(&t) {
+            return None;
+        }
         let Some(id) = id else {
             // A null id never comes out of ingest; the group-by handles it.
             return None;
@@ -479,24 +531,25 @@ fn one_pass<'a>(
         let new_user = current != Some(id);
         if new_user {
             if let Some(done) = current {
-                if user.runs as usize != user.sessions.len() {
-                    return None;
-                }
-                table.push(done, &mut user, top, text);
+                table.end_user(done, &mut user, top, text, activity)?;
             }
             current = Some(id);
             user.first = t;
         }
         user.events += 1;
         user.last = t;
-        if new_user || session != previous.0 {
-            user.runs += 1;
-            user.sessions.insert(session);
-        } else {
-            user.session_micros += t - previous.1;
+        if activity {
+            if new_user || session != previous.0 {
+                user.runs += 1;
+                user.sessions.insert(session);
+            } else {
+                // Wrapping, as polars subtracts and sums: the gaps of a run add up
+                // to its last time minus its first.
+                user.session_micros = user.session_micros.wrapping_add(t.wrapping_sub(previous.1));
+            }
         }
-        // Days as the group-by's `__t / DAY` (integer division) tells them apart.
-        if new_user || t / DAY_MICROS != previous.1 / DAY_MICROS {
+        // Days as the group-by's `__t / DAY` (polars' integer division floors).
+        if new_user || t.div_euclid(DAY_MICROS) != previous.1.div_euclid(DAY_MICROS) {
             user.days += 1;
         }
         previous = (session, t);
@@ -523,21 +576,18 @@ fn one_pass<'a>(
         }
         if let Some(rating) = rating {
             user.ratings += 1;
-            user.rating_sum += rating;
+            user.rating_sum.add(rating);
         }
         let hour = t.rem_euclid(DAY_MICROS) / HOUR_MICROS;
         // ISO weekday, Monday 1: 1970-01-01 was a Thursday.
         let weekday = (t.div_euclid(DAY_MICROS) + 3).rem_euclid(7) + 1;
-        user.night += u32::from(!(5..22).contains(&hour));
-        user.morning += u32::from((5..12).contains(&hour));
-        user.evening += u32::from((17..22).contains(&hour));
-        user.weekend += u32::from(weekday >= 6);
+        user.night += u64::from(!(5..22).contains(&hour));
+        user.morning += u64::from((5..12).contains(&hour));
+        user.evening += u64::from((17..22).contains(&hour));
+        user.weekend += u64::from(weekday >= 6);
     }
     if let Some(done) = current {
-        if user.runs as usize != user.sessions.len() {
-            return None;
-        }
-        table.push(done, &mut user, top, text);
+        table.end_user(done, &mut user, top, text, activity)?;
     }
     Some(table)
 }

@@ -434,7 +434,7 @@ fn the_sorted_pass_finds_the_same_most_common_values_as_the_group_by() {
 }
 
 /// One generated event: user, seconds after the user's previous event, type,
-/// whether it starts a new session, category, query, amount, rating in halves.
+/// whether it starts a new session, category, query, amount, rating.
 /// Users 5, 11, ... have no session ids.
 type Generated = (
     u8,
@@ -463,8 +463,13 @@ fn generated_events(rows: &[Generated], split: usize) -> DataFrame {
     let (mut user, mut time, mut session) = (None, 0i64, 0);
     for r in &rows {
         if user != Some(r.0) {
-            // Users start anywhere in the fortnight before the as-of times tried.
-            (user, time, session) = (Some(r.0), at(i64::from(r.0 % 14), 0, 0), 0);
+            // Users start anywhere in the fortnight before the as-of times tried,
+            // and every third one across 1970-01-01 (days before 1970 are floored).
+            let start = match r.0 % 3 {
+                2 => -5 * 3_600_000_000 - i64::from(r.0 % 2) * DAY,
+                _ => at(i64::from(r.0 % 14), 0, 0),
+            };
+            (user, time, session) = (Some(r.0), start, 0);
         }
         time += i64::from(r.1) * 1_000_000;
         if r.3 {
@@ -477,7 +482,8 @@ fn generated_events(rows: &[Generated], split: usize) -> DataFrame {
         categories.push(r.4.map(|c| ["books", "toys", "garden", "home"][usize::from(c % 4)]));
         queries.push(r.5.map(|q| format!("q{}", q % 5)));
         amounts.push(r.6);
-        ratings.push(r.7.map(|k| f64::from(k % 11) / 2.0));
+        // Not sums of halves: the mean's sum is rounded, as polars' is.
+        ratings.push(r.7.map(|k| f64::from(k) * 0.37));
     }
     let n = ids.len();
     let whole = DataFrame::new(
@@ -528,7 +534,7 @@ proptest::proptest! {
                     proptest::prelude::Just(1e300),
                     proptest::prelude::Just(f64::NAN),
                 ]),
-                proptest::option::weighted(0.2, 0u8..11),
+                proptest::option::weighted(0.4, 0u8..30),
             ),
             0..120,
         ),
@@ -558,6 +564,7 @@ fn the_most_common_categories_count_events_before_the_as_of_time_in_every_part()
         (Some("books"), 3, 0),
         (Some("garden"), 2, 2),
         (Some("home"), 1, 0),
+        (Some("Home "), 1, 0),
         (None, 5, 0),
     ] {
         rows.extend((0..before).map(|_| row("a", 1, category)));
@@ -574,13 +581,51 @@ fn the_most_common_categories_count_events_before_the_as_of_time_in_every_part()
     assert_eq!(top_categories(&whole, as_of, 1).unwrap(), ["books"]);
     assert_eq!(top_categories(&whole, at(10, 0, 0), 1).unwrap(), ["garden"]);
     assert!(top_categories(&whole, as_of, 0).unwrap().is_empty());
-    // counted part by part, then summed
+    // counted part by part, then summed; "Home " would make home's column name
     let parts = [
         events.slice(0, 4).lazy(),
         events.slice(4, rows.len()).lazy(),
     ];
     assert_eq!(
         top_categories(&parts, as_of, 10).unwrap(),
-        ["books", "toys", "garden", "home"]
+        ["books", "toys", "garden", "Home "]
     );
+    let params = FeatureParams::default().check().unwrap();
+    let features = build(&events, as_of, None, &params).unwrap();
+    let home = value(&features, "cat_share_home", 0).unwrap();
+    assert!((home - 0.1).abs() < 1e-12, "{home}");
+}
+
+#[test]
+fn far_apart_and_far_out_times_give_the_group_bys_table() {
+    // One session from about 187,000 years before 1970 to as long after: its length
+    // overflows an i64 (polars wraps), and beyond that the pass leaves the table to
+    // the group-by, where chrono's range ends and polars' hour is null.
+    let row = |user, time, kind| {
+        (
+            user,
+            time,
+            kind,
+            "s",
+            Some("books"),
+            None,
+            Some(5.0),
+            Some(4.0),
+        )
+    };
+    let params = FeatureParams::default().check().unwrap();
+    for far in [5_900_000_000_000_000_000, 9_000_000_000_000_000_000] {
+        let rows: Vec<Row> = vec![
+            row("a", -far, "view"),
+            row("a", 0, "purchase"),
+            row("a", far, "purchase"),
+            row("b", at(0, 1, 0), "view"),
+        ];
+        let (one_pass, grouped, passed) = both_ways(&frame(&rows), i64::MAX, &params);
+        assert_eq!(passed, far < 6_000_000_000_000_000_000, "{far}");
+        assert!(
+            one_pass.equals_missing(&grouped),
+            "{one_pass:?}\n{grouped:?}"
+        );
+    }
 }
