@@ -79,6 +79,101 @@ pub mod money {
     }
 }
 
+/// Time: the canonical event times are microseconds since 1970-01-01 UTC.
+pub mod time {
+    /// Microseconds in a day.
+    pub const DAY_MICROS: i64 = 86_400_000_000;
+
+    /// Midnight (UTC) of `date`, in microseconds.
+    pub fn midnight_micros(year: i32, month: u32, day: u32) -> Option<i64> {
+        let days = days_from_civil(year, month, day)?;
+        days.checked_mul(DAY_MICROS)
+    }
+
+    /// Midnight after the day holding `micros`: every event before it counts.
+    pub fn next_midnight(micros: i64) -> i64 {
+        (micros.div_euclid(DAY_MICROS) + 1) * DAY_MICROS
+    }
+
+    /// `days` days in microseconds.
+    pub fn days(days: u32) -> i64 {
+        i64::from(days) * DAY_MICROS
+    }
+
+    /// `YYYY-MM-DD` of the UTC day holding `micros`.
+    pub fn date_string(micros: i64) -> String {
+        let (y, m, d) = civil_from_days(micros.div_euclid(DAY_MICROS));
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+    /// `days_from_civil`: dates without chrono in a crate that needs no more of it);
+    /// `None` for a month or day out of range.
+    fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        let y = i64::from(year) - i64::from(month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        Some(era * 146_097 + doe - 719_468)
+    }
+
+    /// The inverse of [`days_from_civil`] (Hinnant's `civil_from_days`).
+    fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        (if m <= 2 { y + 1 } else { y }, m, d)
+    }
+}
+
+/// Small numeric helpers shared by the stages.
+pub mod stats {
+    /// `sign(x) * ln(1 + |x|)`: compresses counts and money while keeping refunds
+    /// negative.
+    pub fn signed_log1p(x: f64) -> f64 {
+        if x < 0.0 { -(-x).ln_1p() } else { x.ln_1p() }
+    }
+
+    /// Median of the finite values, or `None` if there are none.
+    pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+        let mut finite: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        if finite.is_empty() {
+            return None;
+        }
+        // Selection, not a full sort: the same values in linear time.
+        let odd = finite.len() % 2 == 1;
+        let mid = finite.len() / 2;
+        let (below, upper, _) = finite.select_nth_unstable_by(mid, f64::total_cmp);
+        let upper = *upper;
+        if odd {
+            return Some(upper);
+        }
+        let lower = below.iter().copied().max_by(f64::total_cmp)?;
+        Some(lower / 2.0 + upper / 2.0)
+    }
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a typo.
+pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(name, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| c)
+}
+
 /// Inactivity gap that starts a new session, as web analytics counts sessions.
 pub const SESSION_GAP_SECS: i64 = 30 * 60;
 
@@ -240,6 +335,43 @@ mod tests {
         assert_eq!(money::cents(-9.2e16), Some(-9_200_000_000_000_000_000));
         assert_eq!(money::from_cents(460), 4.6000000000000005);
         assert_eq!(money::from_cents(-250), -2.5);
+    }
+
+    #[test]
+    fn midnights_are_whole_days_since_1970() {
+        assert_eq!(time::midnight_micros(1970, 1, 1), Some(0));
+        assert_eq!(time::midnight_micros(1970, 1, 2), Some(time::DAY_MICROS));
+        assert_eq!(time::midnight_micros(1969, 12, 31), Some(-time::DAY_MICROS));
+        // 2000-03-01 is day 11,017 (a leap year's February has 29 days)
+        assert_eq!(
+            time::midnight_micros(2000, 3, 1),
+            Some(11_017 * time::DAY_MICROS)
+        );
+        assert_eq!(time::midnight_micros(2000, 13, 1), None);
+        assert_eq!(time::next_midnight(0), time::DAY_MICROS);
+        assert_eq!(time::next_midnight(-1), 0);
+        assert_eq!(time::days(2), 2 * time::DAY_MICROS);
+        assert_eq!(time::date_string(20_454 * time::DAY_MICROS), "2026-01-01");
+        assert_eq!(time::date_string(-1), "1969-12-31");
+        for (y, m, d) in [(1600, 2, 29), (1969, 12, 31), (2024, 2, 29), (2400, 12, 31)] {
+            let t = time::midnight_micros(y, m, d).unwrap();
+            assert_eq!(time::date_string(t), format!("{y:04}-{m:02}-{d:02}"));
+        }
+    }
+
+    #[test]
+    fn medians_skip_missing_values() {
+        assert_eq!(stats::median([3.0, f64::NAN, 1.0, 2.0]), Some(2.0));
+        assert_eq!(stats::median([4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(stats::median([f64::NAN]), None);
+        assert_eq!(stats::signed_log1p(-(1f64.exp() - 1.0)), -1.0);
+        assert_eq!(stats::signed_log1p(0.0), 0.0);
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(did_you_mean("user_di", &["user_id", "amount"]), Some("user_id"));
+        assert_eq!(did_you_mean("zzz", &["user_id", "amount"]), None);
     }
 
     #[test]
