@@ -66,8 +66,6 @@ pub use labels::{
     ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets, targets_and_churn_sorted,
 };
 
-/// Microseconds in a day.
-pub const DAY_MICROS: i64 = 86_400_000_000;
 /// Output column of [`Propensity::predict`].
 pub const PROBABILITY: &str = "probability";
 /// Output column of [`RevenueModel::predict`].
@@ -346,7 +344,7 @@ impl Deref for CheckedMlParams {
 impl CheckedMlParams {
     /// The prediction horizon in microseconds.
     pub fn horizon_micros(&self) -> i64 {
-        i64::from(self.horizon_days) * DAY_MICROS
+        userlens_model::time::days(self.horizon_days)
     }
 
     /// The holdout gate.

@@ -816,6 +816,8 @@ where
 }
 
 /// The column name closest to `name`, when it is close enough to be a likely typo.
+/// Jaro-Winkler, not `userlens_model::did_you_mean`'s edit distance: feature names
+/// share long prefixes, and `recency` must suggest `recency_days`, not `frequency`.
 fn did_you_mean<'a>(name: &str, columns: &[&'a str]) -> Option<&'a str> {
     columns
         .iter()
@@ -1079,6 +1081,11 @@ mod tests {
         assert_eq!(
             apply(&[rule], &table()).unwrap_err().to_string(),
             "rule `churn_risk`: unknown feature `recency_dayz` at column 1, did you mean `recency_days`?"
+        );
+        let rule = parse_rule("r", "recency > 30").unwrap();
+        assert_eq!(
+            apply(&[rule], &table()).unwrap_err().to_string(),
+            "rule `r`: unknown feature `recency` at column 1, did you mean `recency_days`?"
         );
         let rule = parse_rule("r", "frequency > 0 and zzz > 1").unwrap();
         assert_eq!(

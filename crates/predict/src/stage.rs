@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::USER_ID;
+use userlens_model::time::{date_string, days};
 
 use crate::metrics::{self, Eligibility, Evaluation};
 use crate::ml::{self, CheckedMlParams, Fit, MlParams, ModelKind};
@@ -685,7 +686,7 @@ pub fn predict(
     seed: u64,
 ) -> Result<Predictions> {
     let p = &params.params;
-    let horizon_micros = i64::from(p.horizon_days) * ml::DAY_MICROS;
+    let horizon_micros = days(p.horizon_days);
     let cutoff = as_of - horizon_micros;
     let unit_days = p.unit.days();
     let horizon_units = f64::from(p.horizon_days) / unit_days;
@@ -714,7 +715,7 @@ pub fn predict(
         "unit".into(),
         serde_json::to_value(p.unit).unwrap_or_default(),
     );
-    models.insert("cutoff".into(), chrono_date(cutoff).into());
+    models.insert("cutoff".into(), date_string(cutoff).into());
 
     // Statistical models, fitted before the cutoff for scoring.
     let fits_cutoff = timed("count models at the cutoff", || {
@@ -918,28 +919,6 @@ pub fn predict(
     })
 }
 
-fn chrono_date(micros: i64) -> String {
-    let days = micros.div_euclid(ml::DAY_MICROS);
-    // 1970-01-01 is day 0 of the proleptic Gregorian calendar count used here.
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Howard Hinnant's days-to-civil algorithm: a date without pulling chrono into a
-/// crate that otherwise has no use for it.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)> {
     let n = scored.len();
     let mut predictor = Vec::with_capacity(n);
@@ -1057,13 +1036,6 @@ mod tests {
             complete(vec![Some(0.5), None, None], "P(alive)"),
             Err("P(alive) could not be computed for 2 of 3 holdout users".to_string())
         );
-    }
-
-    #[test]
-    fn days_to_dates() {
-        assert_eq!(chrono_date(0), "1970-01-01");
-        assert_eq!(chrono_date(20_454 * ml::DAY_MICROS), "2026-01-01");
-        assert_eq!(chrono_date(-1), "1969-12-31");
     }
 
     #[test]

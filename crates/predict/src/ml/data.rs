@@ -5,6 +5,7 @@ use foldhash::HashMap;
 use polars::prelude::*;
 use userlens_model::columns::USER_ID;
 use userlens_model::is_heavy_tailed;
+use userlens_model::stats::{median, signed_log1p};
 
 use super::{Error, Result, polars_err};
 
@@ -120,26 +121,6 @@ pub(crate) fn label_values(
     Ok(out)
 }
 
-/// `sign(v) * ln(1 + |v|)`: log scale for counts and money, defined for refunds.
-pub(crate) fn signed_log1p(v: f64) -> f64 {
-    v.signum() * v.abs().ln_1p()
-}
-
-/// Median of finite values; `None` when there are none.
-pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
-}
-
 /// Preparation of one feature, fitted on training rows.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scaler {
@@ -158,7 +139,7 @@ pub(crate) struct Scaler {
 impl Scaler {
     /// Fits on `rows` of `column` (NaN = missing).
     pub fn fit(name: &str, column: &[f64], rows: &[usize]) -> Scaler {
-        let median = median(rows.iter().map(|&r| column[r]).collect()).unwrap_or(0.0);
+        let median = median(rows.iter().map(|&r| column[r])).unwrap_or(0.0);
         let mut scaler = Scaler {
             name: name.to_string(),
             log1p: is_heavy_tailed(name),

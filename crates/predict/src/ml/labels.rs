@@ -6,7 +6,9 @@ use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
 use userlens_model::event_types::PURCHASE;
 use userlens_model::money;
 
-use super::{DAY_MICROS, Error, Result, polars_err};
+use userlens_model::time::days;
+
+use super::{Error, Result, polars_err};
 
 /// Target column: any purchase in the window.
 pub const PURCHASED: &str = "purchased";
@@ -107,7 +109,7 @@ pub fn churn_labels(events: &DataFrame, cutoff: i64, window_days: u32) -> Result
         ));
     }
     require(events, &[USER_ID])?;
-    let window = i64::from(window_days) * DAY_MICROS;
+    let window = days(window_days);
     let (start, end) = (cutoff.saturating_sub(window), cutoff.saturating_add(window));
     let t = micros(events)?;
     events
@@ -168,7 +170,7 @@ pub fn targets_and_churn_sorted(
         .and_then(|c| c.cast(&DataType::Float64))
         .map_err(polars_err(action))?;
     let amounts = amounts.f64().map_err(polars_err(action))?;
-    let window = i64::from(churn_window_days) * DAY_MICROS;
+    let window = days(churn_window_days);
     let windows = Windows {
         from,
         to,

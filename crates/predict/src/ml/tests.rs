@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::metrics::auc;
+use userlens_model::time::DAY_MICROS;
 
 fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
     // Box-Muller; 1 - u keeps the logarithm finite.

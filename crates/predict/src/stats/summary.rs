@@ -7,10 +7,9 @@ use polars::prelude::{
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
 use userlens_model::event_types::PURCHASE;
+use userlens_model::time::DAY_MICROS;
 
 use super::{Error, Result};
-
-const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Time unit of a [`Summary`] and of every model horizon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
