@@ -148,6 +148,12 @@ impl CheckedPredictParams {
         self.params.horizon_days
     }
 
+    /// The prediction cutoff: `as_of` minus the horizon (UTC microseconds). Features
+    /// at the cutoff train the models; the horizon after it gives their targets.
+    pub fn cutoff(&self, as_of: i64) -> i64 {
+        as_of - days(self.params.horizon_days)
+    }
+
     /// Features the rules read: besides them, the features at the cutoff only feed
     /// the models, which read numbers.
     pub fn rule_features(&self) -> impl Iterator<Item = &str> {
@@ -675,8 +681,8 @@ impl Holdout<'_> {
 }
 
 /// Runs every predictor on events in parts that each hold whole users (one part
-/// for events in memory). `features_cutoff` are the features as of `as_of −
-/// horizon`, `features_now` as of `as_of` (UTC microseconds).
+/// for events in memory). `features_cutoff` are the features as of
+/// [`CheckedPredictParams::cutoff`], `features_now` as of `as_of` (UTC microseconds).
 pub fn predict(
     events: &[LazyFrame],
     features_cutoff: &DataFrame,
@@ -687,7 +693,7 @@ pub fn predict(
 ) -> Result<Predictions> {
     let p = &params.params;
     let horizon_micros = days(p.horizon_days);
-    let cutoff = as_of - horizon_micros;
+    let cutoff = params.cutoff(as_of);
     let unit_days = p.unit.days();
     let horizon_units = f64::from(p.horizon_days) / unit_days;
     // Category shares follow the most common categories of each date, so the two
@@ -1025,6 +1031,7 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use userlens_model::time::DAY_MICROS;
 
     #[test]
     fn a_predictor_with_holes_is_skipped_not_scored() {
@@ -1051,6 +1058,7 @@ mod tests {
         .unwrap();
         let checked = params.check().unwrap();
         assert_eq!(checked.rules.len(), 1);
+        assert_eq!(checked.cutoff(20 * DAY_MICROS), 6 * DAY_MICROS);
         let bad: PredictParams = toml::from_str(
             r#"
             [rules.quiet]
