@@ -36,7 +36,7 @@
 //!
 //! ```
 //! use userlens_predict::ml::{MlParams, ModelKind};
-//! let params: MlParams = toml::from_str("horizon_days = 14\nmodels = [\"tree\"]").unwrap();
+//! let params: MlParams = toml::from_str("models = [\"tree\"]").unwrap();
 //! let checked = params.check().unwrap();
 //! assert_eq!(checked.models, [ModelKind::Tree]);
 //! assert_eq!(checked.churn_window_days, 7);
@@ -209,12 +209,11 @@ impl ModelKind {
     }
 }
 
-/// ML parameters as written in a pipeline file.
+/// ML parameters as written in a pipeline file (`[stages.predict.with.ml]`). The
+/// horizon is the stage's `horizon_days`, not repeated here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MlParams {
-    /// Days ahead that purchase and revenue are predicted for (default 28).
-    pub horizon_days: u32,
     /// Days of the churn window, before and after the cutoff (default 7, as GA4).
     pub churn_window_days: u32,
     /// Share of users held out for scoring (default 0.25).
@@ -246,7 +245,6 @@ pub struct MlParams {
 impl Default for MlParams {
     fn default() -> Self {
         MlParams {
-            horizon_days: 28,
             churn_window_days: 7,
             holdout_fraction: 0.25,
             models: vec![ModelKind::Logistic, ModelKind::Tree],
@@ -269,13 +267,6 @@ fn out_of_range<T: std::fmt::Display>(name: &str, value: T, range: &str) -> Erro
 impl MlParams {
     /// Validates the parameters before any data is read.
     pub fn check(&self) -> Result<CheckedMlParams> {
-        if !(1..=3650).contains(&self.horizon_days) {
-            return Err(out_of_range(
-                "horizon_days",
-                self.horizon_days,
-                "between 1 and 3650",
-            ));
-        }
         if !(1..=365).contains(&self.churn_window_days) {
             return Err(out_of_range(
                 "churn_window_days",
@@ -342,11 +333,6 @@ impl Deref for CheckedMlParams {
 }
 
 impl CheckedMlParams {
-    /// The prediction horizon in microseconds.
-    pub fn horizon_micros(&self) -> i64 {
-        userlens_model::time::days(self.horizon_days)
-    }
-
     /// The holdout gate.
     pub fn eligibility(&self) -> Eligibility {
         Eligibility {

@@ -134,6 +134,9 @@ impl Default for PredictParams {
     }
 }
 
+/// Ten years: the longest horizon the stage accepts.
+const MAX_HORIZON_DAYS: u32 = 3650;
+
 /// Checked parameters of the predict stage.
 #[derive(Debug, Clone)]
 pub struct CheckedPredictParams {
@@ -173,9 +176,13 @@ impl PredictParams {
                 self.annual_discount_rate
             )));
         }
-        let mut ml = self.ml.clone();
-        ml.horizon_days = self.horizon_days;
-        let ml = ml.check()?;
+        if self.horizon_days > MAX_HORIZON_DAYS {
+            return Err(Error::Params(format!(
+                "`horizon_days` is {}, it must be at most {MAX_HORIZON_DAYS}",
+                self.horizon_days
+            )));
+        }
+        let ml = self.ml.check()?;
         let rules = self
             .rules
             .iter()
@@ -1081,5 +1088,28 @@ mod tests {
             zero.check().unwrap_err().to_string(),
             "`horizon_days` must be at least 1"
         );
+        let long = PredictParams {
+            horizon_days: 3651,
+            ..PredictParams::default()
+        };
+        assert_eq!(
+            long.check().unwrap_err().to_string(),
+            "`horizon_days` is 3651, it must be at most 3650"
+        );
+    }
+
+    #[test]
+    fn each_parameter_has_one_home() {
+        // `ml.horizon_days` was accepted and then overwritten by the stage's.
+        let err = toml::from_str::<PredictParams>(
+            r#"
+            horizon_days = 28
+            [ml]
+            horizon_days = 7
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `horizon_days`"), "{err}");
     }
 }

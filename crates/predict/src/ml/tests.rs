@@ -593,10 +593,6 @@ fn params_are_checked_before_any_data() {
             .to_string()
     };
     assert_eq!(
-        err("horizon_days = 0"),
-        "`horizon_days` is 0, it must be between 1 and 3650"
-    );
-    assert_eq!(
         err("holdout_fraction = 1.0"),
         "`holdout_fraction` is 1, it must be between 0 and 1 (exclusive)"
     );
@@ -613,13 +609,14 @@ fn params_are_checked_before_any_data() {
         "`trees` is 0, it must be between 1 and 500"
     );
     assert!(toml::from_str::<MlParams>("horizon = 28").is_err());
+    // The horizon is the stage's parameter alone.
+    assert!(toml::from_str::<MlParams>("horizon_days = 28").is_err());
     assert!(toml::from_str::<MlParams>("models = [\"forest\"]").is_err());
     let checked = toml::from_str::<MlParams>("models = [\"tree\", \"logistic\", \"tree\"]")
         .unwrap()
         .check()
         .unwrap();
     assert_eq!(checked.models, [ModelKind::Logistic, ModelKind::Tree]);
-    assert_eq!(checked.horizon_micros(), 28 * DAY_MICROS);
 }
 
 #[test]
