@@ -1,14 +1,17 @@
 //! Prediction: per-user behaviour predictions three ways — declarative rules,
 //! statistical customer-base models (BG/NBD, Pareto/NBD, Gamma-Gamma) and machine
-//! learning on a time split — each scored on the same holdout.
+//! learning on a time split — each scored on the same holdout. [`predict`] runs
+//! them all; [`persona_summary`] averages the predictions per persona.
 
 pub mod metrics;
 pub mod ml;
+mod personas;
 pub mod rules;
 pub mod segments;
 mod stage;
 pub mod stats;
 
+pub use personas::persona_summary;
 pub use stage::{
     CheckedPredictParams, Error, PredictParams, Predictions, Result, RuleParams, Target, predict,
 };
