@@ -53,62 +53,17 @@ impl Renderer {
             return;
         }
         if let Progress::StageAdvanced {
-            index,
-            done,
-            total,
-            unit,
+            done, total, unit, ..
         } = event
         {
-            self.advance(*index, *done, *total, unit);
+            self.advance(event, *done, *total, unit);
             return;
         }
         if let Some(stage_bar) = self.stage_bar.take() {
             stage_bar.finish_and_clear();
         }
         if self.format == LogFormat::Json {
-            let line = match event {
-                Progress::RunStarted {
-                    pipeline,
-                    run_id,
-                    stages,
-                } => {
-                    serde_json::json!({"event": "run_started", "pipeline": pipeline, "run_id": run_id, "stages": stages})
-                }
-                Progress::StageStarted { index, name, uses } => {
-                    serde_json::json!({"event": "stage_started", "index": index, "stage": name, "uses": uses})
-                }
-                Progress::StageFinished {
-                    index,
-                    name,
-                    seconds,
-                    rows,
-                } => {
-                    serde_json::json!({"event": "stage_finished", "index": index, "stage": name, "seconds": seconds, "rows": rows})
-                }
-                Progress::StageSkipped {
-                    index,
-                    name,
-                    reused_from,
-                } => {
-                    serde_json::json!({"event": "stage_skipped", "index": index, "stage": name, "reused_from": reused_from})
-                }
-                Progress::Retrying {
-                    name,
-                    attempt,
-                    delay_seconds,
-                    error,
-                } => {
-                    serde_json::json!({"event": "stage_retrying", "stage": name, "attempt": attempt, "delay_seconds": delay_seconds, "error": error})
-                }
-                Progress::OutOfCore { index, name } => {
-                    serde_json::json!({"event": "out_of_core", "index": index, "stage": name})
-                }
-                Progress::Warning(message) => {
-                    serde_json::json!({"event": "warning", "message": message})
-                }
-                Progress::StageAdvanced { .. } => return,
-            };
-            eprintln!("{line}");
+            print_json(event, &[]);
             return;
         }
         match event {
@@ -181,7 +136,7 @@ impl Renderer {
             Progress::OutOfCore { name, .. } => {
                 self.line(format!("{name}: events read out of core, in parts"), false);
             }
-            Progress::Warning(message) => self.line(format!("warning: {message}"), false),
+            Progress::Warning { message } => self.line(format!("warning: {message}"), false),
             Progress::StageAdvanced { .. } => {}
         }
         let _ = std::io::stderr().flush();
@@ -189,7 +144,7 @@ impl Renderer {
 
     /// Within-stage progress: a bytes bar with throughput and ETA on a terminal; off
     /// it, a line (or JSON object) at every tenth of the work.
-    fn advance(&mut self, index: usize, done: u64, total: u64, unit: &str) {
+    fn advance(&mut self, event: &Progress, done: u64, total: u64, unit: &str) {
         if let Some(bars) = &self.bars {
             let stage_bar = self.stage_bar.get_or_insert_with(|| {
                 let bar = bars.add(ProgressBar::new(total));
@@ -222,8 +177,8 @@ impl Renderer {
             0.0
         };
         if self.format == LogFormat::Json {
-            let line = serde_json::json!({"event": "stage_progress", "index": index, "done": done, "total": total, "unit": unit, "per_second": rate.round(), "eta_seconds": (eta * 10.0).round() / 10.0});
-            eprintln!("{line}");
+            let eta = (eta * 10.0).round() / 10.0;
+            print_json(event, &[("per_second", rate.round()), ("eta_seconds", eta)]);
         } else if unit == "bytes" {
             eprintln!(
                 "  {:.0}% ({} of {} MiB, {:.1} MiB/s, ETA {eta:.0}s)",
@@ -264,6 +219,25 @@ impl Renderer {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Writes an event as one JSON object on stderr, with `extra` fields added to it. The
+/// binary has no `serde` of its own for a `#[serde(flatten)]` struct, so the fields
+/// go into the serialised object.
+fn print_json(event: &Progress, extra: &[(&str, f64)]) {
+    let mut line = match serde_json::to_value(event) {
+        Ok(line) => line,
+        Err(error) => {
+            tracing::warn!("failed to serialise a progress event: {error}");
+            return;
+        }
+    };
+    if let Some(fields) = line.as_object_mut() {
+        for &(key, value) in extra {
+            fields.insert(key.to_string(), value.into());
+        }
+    }
+    eprintln!("{line}");
 }
 
 /// `1234567` -> `1,234,567`.

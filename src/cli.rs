@@ -1,0 +1,176 @@
+//! The command line's definition: commands, arguments and `--help` text.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use crate::progress::LogFormat;
+
+const EXAMPLES: &str = "\
+Examples:
+  userlens profile sample_data/events.csv.gz
+  userlens run pipelines/profile.toml --out out/profile
+  userlens run pipelines/nightly.toml --as-of 2026-11-27 --set personas.k=6
+  userlens validate pipelines/profile.toml
+  userlens report out/profile
+  userlens generate --users 1800 --seed 42 --out events.csv --truth truth.csv
+
+Exit codes: 0 ok, 1 a stage failed, 2 bad command line or pipeline file,
+3 input data refused (quality gate), 4 another run of the pipeline holds the lock.";
+
+/// Batch user analytics: event logs in, features, personas and reports out.
+#[derive(Debug, Parser)]
+#[command(name = "userlens", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and results.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Format of progress and logs on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline file.
+    Run {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Profile a canonical event file with the built-in pipeline.
+    Profile {
+        /// Events with the canonical columns (user_id, event_time, event_type, ...).
+        events: PathBuf,
+        /// Users table to join (CSV or Parquet with user_id).
+        #[arg(long)]
+        users: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run a pipeline for each as-of date in a range, in order.
+    Backfill(BackfillArgs),
+    /// Re-render report.html from a finished run's output folder.
+    Report {
+        /// The output folder (holding personas.csv, user_personas.csv, run.json).
+        output_dir: PathBuf,
+    },
+    /// List or show recorded runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+        /// Runs folder holding the ledger.
+        #[arg(long, value_name = "DIR", default_value = "runs", global = true)]
+        runs: PathBuf,
+    },
+    /// Check a pipeline file without reading any data.
+    Validate {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        /// Override a parameter: `stage.key=value`.
+        #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Generate a synthetic event log drawn from known personas.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Runs, newest first.
+    List {
+        /// Only runs of this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// One run and its stages.
+    Show {
+        /// The run id.
+        run_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Count events before this date (YYYY-MM-DD); default: every event.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<NaiveDate>,
+    /// Output folder (default: the pipeline's `output`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Runs folder for artifacts and records (default: the pipeline's `runs`).
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
+    /// Override a parameter: `stage.key=value` (repeatable).
+    #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Rerun every stage, even those whose inputs, parameters and code are unchanged.
+    #[arg(long)]
+    pub force: bool,
+    /// Continue a failed or killed run from its first unfinished stage.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "as_of")]
+    pub resume: Option<String>,
+    /// Print the plan and what would be skipped, then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run just this stage on the finished artifacts of the stages before it, then
+    /// stop without publishing anything (for timing or debugging one stage).
+    #[arg(long, value_name = "STAGE", conflicts_with = "resume")]
+    pub only: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// First as-of date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub from: NaiveDate,
+    /// Last as-of date, included.
+    #[arg(long, value_name = "DATE")]
+    pub to: NaiveDate,
+    /// Output folder (default: the pipeline's `output`; `{as_of}` in it becomes the date).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Runs folder (default: the pipeline's `runs`).
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
+    /// Run dates that already have a successful run too, and rerun every stage.
+    #[arg(long)]
+    pub force: bool,
+    /// Override a parameter: `stage.key=value` (repeatable).
+    #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Events file to write (CSV).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Ground truth file (user_id, persona).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Number of users.
+    #[arg(long, default_value_t = 1800, conflicts_with = "events")]
+    pub users: usize,
+    /// About this many events (chooses the number of users).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-01-01")]
+    pub start: NaiveDate,
+    /// Number of days.
+    #[arg(long, default_value_t = 180)]
+    pub days: u32,
+}

@@ -1,0 +1,50 @@
+//! `userlens backfill`: a pipeline run for each as-of date in a range.
+
+use std::io::Write;
+
+use crate::Failure;
+use crate::cli::{BackfillArgs, Cli, RunArgs};
+
+/// Runs the pipeline for each date in order, skipping dates done already unless
+/// `--force`.
+pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
+    let BackfillArgs {
+        pipeline,
+        from,
+        to,
+        out,
+        runs,
+        force,
+        set,
+    } = args;
+    if from > to {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "`--from` {from} is after `--to` {to}"
+        )));
+    }
+    let plan = userlens_pipeline::load(pipeline, &super::overrides(set)?)?;
+    let root = runs.clone().unwrap_or_else(|| plan.runs.clone());
+    let ledger = userlens_pipeline::Ledger::open(&root)?;
+    for date in from.iter_days().take_while(|d| d <= to) {
+        if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string())? {
+            writeln!(
+                std::io::stdout(),
+                "{date}: done already (run {}), skipped",
+                done.run_id
+            )?;
+        } else {
+            let args = RunArgs {
+                as_of: Some(date),
+                out: out.clone(),
+                runs: runs.clone(),
+                set: Vec::new(),
+                force: *force,
+                resume: None,
+                dry_run: false,
+                only: None,
+            };
+            super::run::run_plan(cli, &plan, &args)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! `userlens generate`: a synthetic event log drawn from known personas.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::Failure;
+use crate::cli::GenerateArgs;
+use crate::progress::thousands;
+
+/// Writes the events (and the ground truth), each renamed into place once complete.
+pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
+    let GenerateArgs {
+        out,
+        truth,
+        users,
+        events,
+        seed,
+        start,
+        days,
+    } = args;
+    let users = events.map_or(*users, userlens_synth::users_for_events);
+    let params = userlens_synth::SynthParams {
+        users,
+        seed: *seed,
+        start: *start,
+        days: *days,
+    };
+    params.check().map_err(Failure::usage)?;
+    let tmp = |p: &Path| p.with_extension("csv.tmp");
+    let events_file = std::fs::File::create(tmp(out))
+        .with_context(|| format!("failed to create `{}`", out.display()))?;
+    let truth_file = match truth {
+        Some(path) => Some(
+            std::fs::File::create(tmp(path))
+                .with_context(|| format!("failed to create `{}`", path.display()))?,
+        ),
+        None => None,
+    };
+    let summary = userlens_synth::generate(
+        &params,
+        std::io::BufWriter::new(events_file),
+        truth_file.map(std::io::BufWriter::new),
+    )?;
+    // Renamed only when complete, so a killed run never leaves half a file behind.
+    std::fs::rename(tmp(out), out)
+        .with_context(|| format!("failed to write `{}`", out.display()))?;
+    if let Some(path) = truth {
+        std::fs::rename(tmp(path), path)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+    }
+    writeln!(
+        std::io::stdout(),
+        "wrote {} events of {} users to {}",
+        thousands(summary.events),
+        thousands(summary.users as u64),
+        out.display()
+    )?;
+    for (persona, count) in &summary.per_persona {
+        writeln!(
+            std::io::stdout(),
+            "  {persona}: {} users",
+            thousands(*count as u64)
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! `userlens profile`: the built-in profile pipeline on one event file.
+
+use std::path::Path;
+
+use crate::Failure;
+use crate::cli::{Cli, RunArgs};
+
+/// Runs the built-in pipeline with the events (and users) given as overrides.
+pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Result<(), Failure> {
+    let mut set = vec![format!("ingest.path={}", toml_string(events))];
+    if let Some(users) = users {
+        set.push(format!("features.users={}", toml_string(users)));
+    }
+    set.extend(args.set.iter().cloned());
+    let plan = userlens_pipeline::load_str(
+        Path::new("<built-in profile pipeline>"),
+        userlens_pipeline::BUILTIN_PROFILE,
+        &super::overrides(&set)?,
+    )?;
+    super::run::run_plan(cli, &plan, args)
+}
+
+/// A path as a TOML string literal for a `--set` override.
+fn toml_string(path: &Path) -> String {
+    toml_quote(&path.display().to_string())
+}
+
+fn toml_quote(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}

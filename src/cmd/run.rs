@@ -1,0 +1,176 @@
+//! `userlens run`: runs a pipeline file and prints its summary.
+
+use std::io::Write;
+use std::path::Path;
+
+use userlens_pipeline::{Plan, Progress, RunOptions, RunStatus, RunSummary, StageStatus};
+
+use crate::Failure;
+use crate::allocator;
+use crate::cli::{Cli, RunArgs};
+use crate::progress::{LogFormat, Renderer, thousands};
+
+/// Loads the pipeline file and runs it.
+pub fn run(cli: &Cli, pipeline: &Path, args: &RunArgs) -> Result<(), Failure> {
+    let plan = userlens_pipeline::load(pipeline, &super::overrides(&args.set)?)?;
+    run_plan(cli, &plan, args)
+}
+
+/// Runs a plan (or, with `--dry-run`, prints what it would do) and prints the result.
+pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
+    let options = RunOptions {
+        as_of: args.as_of,
+        output: args.out.clone(),
+        runs: args.runs.clone(),
+        force: args.force,
+        force_output: false,
+        resume: args.resume.clone(),
+        only: args.only.clone(),
+    };
+    if args.dry_run {
+        return print_dry_run(plan, &options);
+    }
+    let mut renderer = Renderer::new(cli.log_format, cli.quiet);
+    let result = userlens_pipeline::run(plan, &options, &mut |event| {
+        if matches!(event, Progress::OutOfCore { .. }) {
+            allocator::return_freed_memory();
+        }
+        renderer.handle(event)
+    });
+    renderer.finish();
+    let summary = result?;
+    if cli.log_format == LogFormat::Json {
+        let line = serde_json::to_string(&summary.record)?;
+        writeln!(std::io::stdout(), "{line}")?;
+    } else {
+        print_summary(&summary)?;
+    }
+    Ok(())
+}
+
+fn print_dry_run(plan: &Plan, options: &RunOptions) -> Result<(), Failure> {
+    let stages = userlens_pipeline::dry_run(plan, options)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "dry run of `{}` (nothing is read or written):",
+        plan.name
+    )?;
+    for (i, stage) in stages.iter().enumerate() {
+        let action = match &stage.reuse {
+            Some(run) => format!("skip (unchanged since run {run})"),
+            None => "run".to_string(),
+        };
+        writeln!(
+            out,
+            "  {}. {} ({}): {action}",
+            i + 1,
+            stage.name,
+            stage.uses
+        )?;
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
+    let record = &summary.record;
+    let rows = &record.rows;
+    let mut out = std::io::stdout().lock();
+    if record.status == RunStatus::Partial
+        && let Some(stage) = record.stages.last()
+    {
+        writeln!(
+            out,
+            "{} run {}: ran only `{}` ({:.2} s, {} rows out); nothing published",
+            record.pipeline,
+            record.run_id,
+            stage.name,
+            stage.seconds,
+            thousands(stage.rows_out)
+        )?;
+        writeln!(out, "run folder: {}", summary.run_dir.display())?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} run {}: {} users in {} personas, as of {}",
+        record.pipeline,
+        record.run_id,
+        thousands(rows.users),
+        summary.personas.len(),
+        record.as_of.as_deref().unwrap_or("-"),
+    )?;
+    writeln!(
+        out,
+        "rows: {} read, {} kept, {} quarantined, {} duplicates",
+        thousands(rows.read),
+        thousands(rows.kept),
+        thousands(rows.quarantined),
+        thousands(rows.duplicates)
+    )?;
+    if !summary.personas.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "  id    users  share  label")?;
+        for p in &summary.personas {
+            writeln!(
+                out,
+                "  {:>2} {:>8} {:>5.1}%  {}",
+                p.persona_id,
+                thousands(p.users),
+                p.share * 100.0,
+                p.label
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if let Some(stability) = &record.stability {
+        writeln!(
+            out,
+            "persona ids kept from run {}: {} matched, new {}, retired {}, adjusted Rand index {}",
+            stability["against_run"].as_str().unwrap_or("-"),
+            stability["matched"],
+            stability["new_personas"],
+            stability["retired_personas"],
+            stability["adjusted_rand_index"]
+                .as_f64()
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
+        )?;
+    }
+    if let Some(drift) = &record.drift {
+        writeln!(
+            out,
+            "drift against run {}: {} warnings, {} alerts, volume ratio {}",
+            drift["against_run"].as_str().unwrap_or("-"),
+            drift["warnings"],
+            drift["alerts"],
+            drift["volume_ratio"]
+                .as_f64()
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+        )?;
+    }
+    let skipped = record
+        .stages
+        .iter()
+        .filter(|s| s.status == StageStatus::Skipped)
+        .count();
+    if skipped > 0 {
+        writeln!(
+            out,
+            "{skipped} of {} stages unchanged and skipped (--force reruns them)",
+            record.stages.len()
+        )?;
+    }
+    writeln!(out, "outputs in {}:", summary.output_dir.display())?;
+    for file in &record.outputs {
+        writeln!(out, "  {}", summary.output_dir.join(file).display())?;
+    }
+    writeln!(out, "run folder: {}", summary.run_dir.display())?;
+    if record.outputs.iter().any(|f| f == "report.html") {
+        writeln!(
+            out,
+            "report: {}",
+            summary.output_dir.join("report.html").display()
+        )?;
+    }
+    Ok(())
+}
