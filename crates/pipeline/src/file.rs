@@ -123,5 +123,5 @@ pub(crate) fn unknown_field_hint(message: &str) -> Option<String> {
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (name, expected) = rest.split_once('`')?;
     let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    crate::did_you_mean(name, &candidates).map(|c| format!("did you mean `{c}`?"))
+    userlens_model::did_you_mean(name, &candidates).map(|c| format!("did you mean `{c}`?"))
 }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::record::{RunStatus, StageStatus};
 
 /// One run as the ledger holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,8 +18,8 @@ pub struct RunRow {
     pub pipeline: String,
     /// As-of date, or `latest` when derived from the data.
     pub as_of: String,
-    /// `running`, `ok`, `failed` or `refused` (`running` after a kill).
-    pub status: String,
+    /// How it ended (`running` while it runs, or after a kill).
+    pub status: RunStatus,
     /// Start (UTC, RFC 3339).
     pub started_at: String,
     /// End (UTC, RFC 3339), if it ended.
@@ -27,6 +28,25 @@ pub struct RunRow {
     pub run_dir: String,
     /// Error text.
     pub error: Option<String>,
+    /// What it was started with beyond the pipeline file (JSON), for `--resume`.
+    pub invocation: Option<String>,
+    /// The process that ran it.
+    pub pid: Option<i64>,
+}
+
+impl RunRow {
+    /// Its status as `runs list` shows it: a run still marked `running` whose
+    /// process is gone was interrupted.
+    pub fn shown_status(&self) -> RunStatus {
+        let gone = self
+            .pid
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if self.status == RunStatus::Running && gone && Path::new("/proc/self").exists() {
+            RunStatus::Interrupted
+        } else {
+            self.status
+        }
+    }
 }
 
 /// One stage of a run as the ledger holds it.
@@ -38,8 +58,8 @@ pub struct StageRow {
     pub stage: String,
     /// Position in the run order.
     pub position: i64,
-    /// `ok`, `skipped`, `failed`.
-    pub status: String,
+    /// How it ended.
+    pub status: StageStatus,
     /// Wall time in seconds.
     pub seconds: f64,
     /// Rows into the stage.
@@ -62,6 +82,8 @@ pub struct StageRow {
 pub struct Ledger {
     conn: Connection,
     path: PathBuf,
+    /// The runs table's columns to select (`NULL` for one an older ledger lacks).
+    run_columns: String,
 }
 
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -97,25 +119,74 @@ impl Ledger {
              CREATE INDEX IF NOT EXISTS stages_by_key ON stages (cache_key, status);",
         )
         .map_err(db(&path))?;
-        Ok(Ledger { conn, path })
+        // Columns added since the first ledgers were written.
+        for (column, kind) in ADDED_RUN_COLUMNS {
+            if !has_column(&conn, column).map_err(db(&path))? {
+                conn.execute_batch(&format!("ALTER TABLE runs ADD COLUMN {column} {kind}"))
+                    .map_err(db(&path))?;
+            }
+        }
+        Ledger::with(conn, path)
+    }
+
+    /// Opens an existing ledger to read it (and to mark a run interrupted), without
+    /// creating or changing its tables: `runs list` works on a read-only ledger.
+    pub fn open_existing(runs: &Path) -> Result<Ledger> {
+        let path = runs.join("ledger.sqlite");
+        if !path.is_file() {
+            return Err(Error::Io {
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)
+            .or_else(|_| {
+                Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+            })
+            .map_err(db(&path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db(&path))?;
+        Ledger::with(conn, path)
+    }
+
+    fn with(conn: Connection, path: PathBuf) -> Result<Ledger> {
+        let mut run_columns = BASE_RUN_COLUMNS.to_string();
+        for (column, _) in ADDED_RUN_COLUMNS {
+            let present = has_column(&conn, column).map_err(db(&path))?;
+            run_columns.push_str(if present { ", " } else { ", NULL AS " });
+            run_columns.push_str(column);
+        }
+        Ok(Ledger {
+            conn,
+            path,
+            run_columns,
+        })
     }
 
     /// Records a run (insert or update).
     pub fn put_run(&self, run: &RunRow) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO runs (run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (run_id) DO UPDATE SET status = ?4, finished_at = ?6, error = ?8",
+                "INSERT INTO runs (run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error, invocation, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (run_id) DO UPDATE SET status = ?4, finished_at = ?6, error = ?8, pid = ?10",
                 params![
                     run.run_id,
                     run.pipeline,
                     run.as_of,
-                    run.status,
+                    run.status.as_str(),
                     run.started_at,
                     run.finished_at,
                     run.run_dir,
-                    run.error
+                    run.error,
+                    run.invocation,
+                    run.pid
                 ],
             )
             .map_err(db(&self.path))?;
@@ -133,7 +204,7 @@ impl Ledger {
                     stage.run_id,
                     stage.stage,
                     stage.position,
-                    stage.status,
+                    stage.status.as_str(),
                     stage.seconds,
                     stage.rows_in,
                     stage.rows_out,
@@ -153,11 +224,13 @@ impl Ledger {
             run_id: row.get(0)?,
             pipeline: row.get(1)?,
             as_of: row.get(2)?,
-            status: row.get(3)?,
+            status: status(row, 3, RunStatus::parse)?,
             started_at: row.get(4)?,
             finished_at: row.get(5)?,
             run_dir: row.get(6)?,
             error: row.get(7)?,
+            invocation: row.get(8)?,
+            pid: row.get(9)?,
         })
     }
 
@@ -166,7 +239,7 @@ impl Ledger {
             run_id: row.get(0)?,
             stage: row.get(1)?,
             position: row.get(2)?,
-            status: row.get(3)?,
+            status: status(row, 3, StageStatus::parse)?,
             seconds: row.get(4)?,
             rows_in: row.get(5)?,
             rows_out: row.get(6)?,
@@ -178,15 +251,13 @@ impl Ledger {
         })
     }
 
-    const RUN_COLUMNS: &'static str =
-        "run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error";
     const STAGE_COLUMNS: &'static str = "run_id, stage, position, status, seconds, rows_in, rows_out, attempts, cache_key, artifact_dir, content_hash, error";
 
     /// A run by id.
     pub fn run(&self, run_id: &str) -> Result<Option<RunRow>> {
         self.conn
             .query_row(
-                &format!("SELECT {} FROM runs WHERE run_id = ?1", Self::RUN_COLUMNS),
+                &format!("SELECT {} FROM runs WHERE run_id = ?1", self.run_columns),
                 params![run_id],
                 Self::run_from,
             )
@@ -200,7 +271,7 @@ impl Ledger {
             .conn
             .prepare(&format!(
                 "SELECT {} FROM runs WHERE ?1 IS NULL OR pipeline = ?1 ORDER BY started_at DESC, run_id DESC",
-                Self::RUN_COLUMNS
+                self.run_columns
             ))
             .map_err(db(&self.path))?;
         let rows = statement
@@ -250,7 +321,7 @@ impl Ledger {
                 &format!(
                     "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok' AND run_id != ?3
                      ORDER BY (as_of <= ?2 OR as_of = 'latest' OR ?2 = 'latest') DESC, as_of DESC, started_at DESC, run_id DESC LIMIT 1",
-                    Self::RUN_COLUMNS
+                    self.run_columns
                 ),
                 params![pipeline, as_of, except],
                 Self::run_from,
@@ -266,7 +337,7 @@ impl Ledger {
                 &format!(
                     "SELECT {} FROM runs WHERE pipeline = ?1 AND as_of = ?2 AND status = 'ok'
                      ORDER BY started_at DESC LIMIT 1",
-                    Self::RUN_COLUMNS
+                    self.run_columns
                 ),
                 params![pipeline, as_of],
                 Self::run_from,
@@ -276,16 +347,46 @@ impl Ledger {
     }
 }
 
+const BASE_RUN_COLUMNS: &str =
+    "run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error";
+const ADDED_RUN_COLUMNS: [(&str, &str); 2] = [("invocation", "TEXT"), ("pid", "INTEGER")];
+
+fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('runs') WHERE name = ?1",
+        params![column],
+        |row| row.get(0),
+    )
+}
+
+/// A status column read back into its enum.
+fn status<T>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown status {text:?}").into(),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(id: &str, as_of: &str, status: &str) -> RunRow {
+    fn run(id: &str, as_of: &str, status: RunStatus) -> RunRow {
         RunRow {
+            invocation: None,
+            pid: None,
             run_id: id.into(),
             pipeline: "p".into(),
             as_of: as_of.into(),
-            status: status.into(),
+            status,
             started_at: format!("2026-01-01T00:00:0{}Z", id.len()),
             finished_at: None,
             run_dir: format!("runs/p/{id}"),
@@ -297,13 +398,19 @@ mod tests {
     fn records_and_finds_runs_and_stages() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(dir.path()).unwrap();
-        ledger.put_run(&run("a", "2026-01-01", "ok")).unwrap();
-        ledger.put_run(&run("bb", "2026-01-02", "failed")).unwrap();
-        ledger.put_run(&run("ccc", "2026-01-03", "ok")).unwrap();
-        let mut updated = run("bb", "2026-01-02", "ok");
+        ledger
+            .put_run(&run("a", "2026-01-01", RunStatus::Ok))
+            .unwrap();
+        ledger
+            .put_run(&run("bb", "2026-01-02", RunStatus::Failed))
+            .unwrap();
+        ledger
+            .put_run(&run("ccc", "2026-01-03", RunStatus::Ok))
+            .unwrap();
+        let mut updated = run("bb", "2026-01-02", RunStatus::Ok);
         updated.finished_at = Some("later".into());
         ledger.put_run(&updated).unwrap();
-        assert_eq!(ledger.run("bb").unwrap().unwrap().status, "ok");
+        assert_eq!(ledger.run("bb").unwrap().unwrap().status, RunStatus::Ok);
         assert_eq!(ledger.runs(Some("p")).unwrap().len(), 3);
         assert_eq!(ledger.runs(Some("q")).unwrap().len(), 0);
         assert_eq!(
@@ -329,7 +436,7 @@ mod tests {
             run_id: "a".into(),
             stage: "ingest".into(),
             position: 0,
-            status: "ok".into(),
+            status: StageStatus::Ok,
             seconds: 1.5,
             rows_in: 10,
             rows_out: 9,

@@ -1,13 +1,19 @@
 //! Pipeline: declarative pipeline files -> validated plans -> runs.
 //!
 //! A pipeline file names stages; each stage `uses` a stage kind (`ingest`,
-//! `features`, `profile`, `report`), `needs` earlier stages and is configured
-//! `with` parameters. [`load`] parses the file in two passes — serde structs with
+//! `features`, `profile`, `predict`, `report`), `needs` earlier stages and is
+//! configured `with` parameters. Every kind implements the [`Stage`] trait in a file
+//! of its own under `stages/` (its name, parameters and their check, the tables it
+//! needs and provides, and `run`), and the [`Registry`] lists them: the planner and
+//! the runner hold no stage logic.
+//!
+//! [`load`] parses the file in two passes — serde structs with
 //! `deny_unknown_fields`, then a [`Plan`] with names resolved, parameters checked
 //! and stages ordered — so a bad file fails in milliseconds with its line and
-//! column. [`run`] executes the plan, writes each stage's tables as Parquet
-//! artifacts under `<runs>/<pipeline>/<run-id>/`, the public outputs into the output
-//! folder, and `run.json` into both.
+//! column. [`run`] executes the plan under a lock, writes each stage's tables as
+//! Parquet artifacts under `<runs>/<pipeline>/<run-id>/` (verified by their hash
+//! before reuse), records it in the [`Ledger`], and publishes the outputs into the
+//! output folder as a whole, with `run.json`.
 //!
 //! ```no_run
 //! use userlens_pipeline::{load, run, RunOptions};
@@ -16,23 +22,36 @@
 //! println!("{} personas", summary.personas.len());
 //! ```
 
+mod artifacts;
 pub mod drift;
 mod error;
 mod file;
+mod interrupt;
 pub mod ledger;
 mod lock;
 mod plan;
-mod run;
+mod publish;
+mod record;
+mod runner;
+mod stage;
+pub mod stages;
 
 pub use error::{Error, ErrorClass, FileError, Result};
+pub use interrupt::abandon;
 pub use ledger::{Ledger, RunRow, StageRow};
 pub use lock::PipelineLock;
 pub use plan::{
-    Gates, Override, Plan, PlannedStage, ReportParams, STAGE_KINDS, StageKind, load, load_str,
+    Gates, MAX_RETRIES, MAX_RETRY_DELAY, MAX_SET_DEPTH, MAX_STAGES, Override, Plan, PlannedStage,
+    load, load_str, load_str_with,
 };
-pub use run::{
-    PersonaSummary, PlannedRun, Progress, Rows, RunOptions, RunRecord, RunSummary, StageRecord,
-    dry_run, run,
+pub use publish::{MARKER, refused_dir};
+pub use record::{
+    PersonaSummary, Rows, RunRecord, RunStatus, RunSummary, StageMeta, StageRecord, StageStatus,
+};
+pub use runner::{PlannedRun, Progress, RunOptions, dry_run, run};
+pub use stage::{
+    CheckedStage, Declared, Inputs, Invalid, Output, Registry, Stage, StageContext, StageError,
+    Tables,
 };
 
 /// Re-renders `report.html` in a finished run's output folder; returns its path.
@@ -43,16 +62,6 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the
 /// canonical columns in, personas out. Its ingest path is set by the caller.
 pub const BUILTIN_PROFILE: &str = include_str!("builtin_profile.toml");
-
-/// The closest candidate by edit distance, if it is close enough to be a typo.
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(name, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min()
-        .map(|(_, c)| c)
-}
 
 #[cfg(test)]
 mod tests;

@@ -27,13 +27,22 @@ impl PipelineLock {
         };
         std::fs::create_dir_all(runs).map_err(io(runs))?;
         let path = runs.join(format!("{pipeline}.lock"));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        // A symlink planted at the lock's path is refused, not followed.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let mut file = options.open(&path).map_err(io(&path))?;
+        let meta = file.metadata().map_err(io(&path))?;
+        #[cfg(unix)]
+        let linked = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
+        #[cfg(not(unix))]
+        let linked = false;
+        if !meta.is_file() || linked {
+            return Err(io(&path)(std::io::Error::other(
+                "the lock is not a plain file of its own; remove it",
+            )));
+        }
         let mut previous = String::new();
         match file.try_lock() {
             Ok(()) => {}
@@ -72,12 +81,30 @@ impl PipelineLock {
     }
 }
 
+/// Empties a lock file (a clean exit), without following a symlink; for a process
+/// about to exit without running destructors.
+pub(crate) fn release_file(path: &Path) {
+    let mut options = OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    if let Ok(file) = options.open(path) {
+        let _ = file.set_len(0);
+    }
+}
+
+impl PipelineLock {
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for PipelineLock {
     fn drop(&mut self) {
         // Empty the file before unlocking: an empty lock file means a clean exit.
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
-        let _ = &self.path;
     }
 }
 

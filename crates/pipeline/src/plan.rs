@@ -1,92 +1,30 @@
 //! Pass two: names resolved, parameters checked, stages ordered.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::file::{RawStage, Source, unknown_field_hint};
+use crate::stage::{CheckedStage, Declared, Registry};
 
-/// The kinds of stage a pipeline can `use`.
-pub const STAGE_KINDS: [&str; 5] = ["ingest", "features", "profile", "predict", "report"];
+/// Most stages a pipeline may have.
+pub const MAX_STAGES: usize = 64;
+/// Most retries of one stage.
+pub const MAX_RETRIES: u32 = 10;
+/// Longest wait before a retry.
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// Most parts of a `--set` key (`stage.a.b.c`).
+pub const MAX_SET_DEPTH: usize = 8;
 
-/// Parameters of the `report` stage.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReportParams {
-    /// Also write `features.csv` (every user's features as of the run).
-    pub features_csv: bool,
-}
-
-/// A stage kind with its checked parameters.
-#[derive(Debug, Clone)]
-pub enum StageKind {
-    /// Read and validate a source.
-    Ingest(userlens_ingest::Source),
-    /// Per-user features, with an optional users table.
-    Features {
-        /// Checked feature parameters.
-        params: userlens_features::CheckedFeatureParams,
-        /// Users table to join.
-        users: Option<PathBuf>,
-    },
-    /// Personas by clustering.
-    Profile(userlens_profile::CheckedProfileParams),
-    /// Behaviour predictions, scored on a time-split holdout.
-    Predict(Box<userlens_predict::CheckedPredictParams>),
-    /// Output files.
-    Report(ReportParams),
-}
-
-impl StageKind {
-    /// The `uses` name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            StageKind::Ingest(_) => "ingest",
-            StageKind::Features { .. } => "features",
-            StageKind::Profile(_) => "profile",
-            StageKind::Predict(_) => "predict",
-            StageKind::Report(_) => "report",
-        }
-    }
-
-    /// Tables the stage produces.
-    pub fn provides(&self) -> &'static [&'static str] {
-        match self {
-            StageKind::Ingest(_) => &["events", "quarantine"],
-            StageKind::Features { .. } => &["features"],
-            StageKind::Profile(_) => &["assignments", "personas", "k_selection"],
-            StageKind::Predict(_) => &[
-                "user_predictions",
-                "model_report",
-                "calibration",
-                "lift",
-                "segments",
-            ],
-            StageKind::Report(_) => &[],
-        }
-    }
-
-    /// Optional tables the stage may also produce (drift, migration).
-    pub fn extra_tables(&self) -> &'static [&'static str] {
-        match self {
-            StageKind::Features { .. } => &["drift"],
-            StageKind::Profile(_) => &["migration"],
-            _ => &[],
-        }
-    }
-
-    /// Tables the stage needs from the stages it names in `needs`.
-    pub fn requires(&self) -> &'static [&'static str] {
-        match self {
-            StageKind::Ingest(_) => &[],
-            StageKind::Features { .. } => &["events"],
-            StageKind::Profile(_) => &["features"],
-            StageKind::Predict(_) => &["events", "features"],
-            StageKind::Report(_) => &[],
-        }
-    }
+/// Whether a stage or pipeline name is a plain name: ASCII letters, digits, `-`, `_`
+/// (names become folder names).
+pub(crate) fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Quality gates of a pipeline (`[pipeline.gates]`): a run that fails one is
@@ -109,7 +47,7 @@ pub struct PlannedStage {
     /// Name in the pipeline file.
     pub name: String,
     /// Kind and checked parameters.
-    pub kind: StageKind,
+    pub stage: Arc<dyn CheckedStage>,
     /// Indices (in plan order) of the stages it needs.
     pub needs: Vec<usize>,
     /// Parameters as given (after `--set`), for the run record and cache keys.
@@ -139,6 +77,26 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// Quality gates.
     pub gates: Gates,
+    /// The stage kinds it was planned with.
+    pub registry: Registry,
+    /// The pipeline file's text, to plan it again (a resumed run's overrides).
+    pub text: String,
+    /// The `--set` overrides it was planned with.
+    pub overrides: Vec<Override>,
+}
+
+impl PlannedStage {
+    /// The stage kind's `uses` name.
+    pub fn uses(&self) -> &'static str {
+        self.stage.uses()
+    }
+}
+
+impl Plan {
+    /// The same pipeline file planned with other overrides.
+    pub fn replan(&self, overrides: &[Override]) -> Result<Plan> {
+        load_str_with(&self.registry, &self.path, &self.text, overrides)
+    }
 }
 
 /// A `--set stage.key=value` override.
@@ -169,6 +127,12 @@ impl Override {
         if key.is_empty() || key.iter().any(String::is_empty) {
             return Err(bad());
         }
+        if key.len() > MAX_SET_DEPTH {
+            return Err(Error::Override(format!(
+                "`--set`: the key `{}` is more than {MAX_SET_DEPTH} levels deep",
+                path.chars().take(80).collect::<String>()
+            )));
+        }
         let value_text = value.trim();
         let value = toml::from_str::<toml::Table>(&format!("v = {value_text}"))
             .ok()
@@ -186,19 +150,29 @@ impl Override {
 /// Reads, checks and orders a pipeline file, applying overrides first.
 pub fn load(path: &Path, overrides: &[Override]) -> Result<Plan> {
     let source = Source::read(path)?;
-    plan_source(&source, overrides)
+    plan_source(&Registry::builtin(), &source, overrides)
 }
 
 /// Plans a pipeline given as text (`path` is used in messages and for the name).
 pub fn load_str(path: &Path, text: &str, overrides: &[Override]) -> Result<Plan> {
+    load_str_with(&Registry::builtin(), path, text, overrides)
+}
+
+/// [`load_str`] with the stage kinds of `registry`.
+pub fn load_str_with(
+    registry: &Registry,
+    path: &Path,
+    text: &str,
+    overrides: &[Override],
+) -> Result<Plan> {
     let source = Source {
         path: path.to_path_buf(),
         text: text.to_string(),
     };
-    plan_source(&source, overrides)
+    plan_source(registry, &source, overrides)
 }
 
-fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
+fn plan_source(registry: &Registry, source: &Source, overrides: &[Override]) -> Result<Plan> {
     let mut raw = source.parse()?;
     for o in overrides {
         apply_override(&mut raw, o)?;
@@ -210,11 +184,7 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
             .file_stem()
             .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
     });
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "-_".contains(c))
-    {
+    if !plain_name(&name) {
         return Err(source.error_at(
             0,
             format!("pipeline name {name:?} must be letters, digits, `-` and `_`"),
@@ -228,6 +198,16 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
             Some("add a `[stages.<name>]` table with `uses = \"ingest\"`".into()),
         ));
     }
+    if raw.stages.len() > MAX_STAGES {
+        return Err(source.error_at(
+            0,
+            format!(
+                "the pipeline has {} stages, more than the {MAX_STAGES} allowed",
+                raw.stages.len()
+            ),
+            None,
+        ));
+    }
 
     // Declaration order decides ties in the run order.
     let mut declared: Vec<(&String, &RawStage)> = raw.stages.iter().collect();
@@ -237,11 +217,18 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
     let mut kinds = Vec::with_capacity(declared.len());
     let mut needs = Vec::with_capacity(declared.len());
     for (stage_name, stage) in &declared {
-        kinds.push(check_stage(source, stage_name, stage)?);
+        if !plain_name(stage_name) {
+            return Err(source.error_at(
+                stage.uses.span().start,
+                format!("stage name {stage_name:?} must be ASCII letters, digits, `-` and `_`"),
+                Some("stage names become folder names under the run folder".into()),
+            ));
+        }
+        kinds.push(check_stage(registry, source, stage_name, stage)?);
         let mut resolved = Vec::new();
         for need in &stage.needs {
             let Some(index) = names.iter().position(|n| n == need.get_ref()) else {
-                let hint = crate::did_you_mean(need.get_ref(), &names)
+                let hint = userlens_model::did_you_mean(need.get_ref(), &names)
                     .map(|n| format!("did you mean `{n}`?"))
                     .unwrap_or_else(|| format!("the stages are: {}", names.join(", ")));
                 return Err(source.error_at(
@@ -272,19 +259,15 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
             let provided = stage_needs.iter().any(|&n| {
                 stages
                     .get(n)
-                    .is_some_and(|s: &PlannedStage| s.kind.provides().contains(table))
+                    .is_some_and(|s: &PlannedStage| s.stage.provides().contains(table))
             });
             if !provided {
-                let providers: Vec<&str> = kinds
-                    .iter()
-                    .filter(|k| k.provides().contains(table))
-                    .map(|k| k.name())
-                    .collect();
+                let providers = registry.providers(table);
                 return Err(source.error_at(
                     stage.uses.span().start,
                     format!(
                         "stage `{stage_name}` (uses {}) needs a stage that provides `{table}`",
-                        kind.name()
+                        kind.uses()
                     ),
                     Some(format!(
                         "add the {} stage that makes it to `needs`",
@@ -311,9 +294,30 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
                 )
             })?,
         };
+        if retry_delay > MAX_RETRY_DELAY {
+            let at = stage.retry_delay.as_ref().map_or(0, |t| t.span().start);
+            return Err(source.error_at(
+                at,
+                format!("stage `{stage_name}`: `retry_delay` is longer than a day"),
+                None,
+            ));
+        }
+        if stage.retries > MAX_RETRIES {
+            let at = source
+                .find_key(0..source.text.len(), "retries")
+                .unwrap_or(stage.uses.span().start);
+            return Err(source.error_at(
+                at,
+                format!(
+                    "stage `{stage_name}`: `retries = {}` is more than the {MAX_RETRIES} allowed",
+                    stage.retries
+                ),
+                None,
+            ));
+        }
         stages.push(PlannedStage {
             name: stage_name.clone(),
-            kind,
+            stage: kind,
             needs: stage_needs,
             params,
             retries: stage.retries,
@@ -326,7 +330,7 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
         .unwrap_or_else(|| PathBuf::from("out").join(&name));
     let runs = header.runs.clone().unwrap_or_else(|| PathBuf::from("runs"));
     for (key, path) in [("output", &output), ("runs", &runs)] {
-        if let Err(why) = contained(path) {
+        if let Err(why) = crate::publish::contained(path) {
             let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
             return Err(source.error_at(
                 at,
@@ -344,35 +348,10 @@ fn plan_source(source: &Source, overrides: &[Override]) -> Result<Plan> {
         seed: header.seed.unwrap_or(42),
         stages,
         gates: header.gates.clone(),
+        registry: registry.clone(),
+        text: source.text.clone(),
+        overrides: overrides.to_vec(),
     })
-}
-
-/// A relative output path must stay inside the working folder: no `..` and no
-/// symlink out of it. An absolute path is the user's explicit choice.
-fn contained(path: &Path) -> std::result::Result<(), String> {
-    use std::path::Component;
-    if path.is_absolute() {
-        return Ok(());
-    }
-    if path.components().any(|c| c == Component::ParentDir) {
-        return Err("leaves the working folder through `..`".into());
-    }
-    let Ok(cwd) = std::env::current_dir().and_then(|d| d.canonicalize()) else {
-        return Ok(());
-    };
-    let mut probe = cwd.join(path);
-    while !probe.exists() {
-        if !probe.pop() {
-            return Ok(());
-        }
-    }
-    match probe.canonicalize() {
-        Ok(real) if !real.starts_with(&cwd) => Err(format!(
-            "leaves the working folder through a symlink (it leads to `{}`)",
-            real.display()
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()> {
@@ -413,7 +392,7 @@ fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()
     let names: Vec<String> = raw.stages.keys().cloned().collect();
     let Some(stage) = raw.stages.get_mut(&o.stage) else {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let hint = crate::did_you_mean(&o.stage, &names)
+        let hint = userlens_model::did_you_mean(&o.stage, &names)
             .map(|n| format!(" (did you mean `{n}`?)"))
             .unwrap_or_default();
         return Err(Error::Override(format!(
@@ -449,97 +428,65 @@ fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()
     Ok(())
 }
 
-/// Deserializes a stage's `with` table (empty when absent) into its parameters,
-/// pointing at the offending key when serde names one.
-fn with_table<T: DeserializeOwned>(
+/// Deserialises and checks a stage's `with` table (empty when absent) through its
+/// kind in `registry`, pointing at the offending key when serde names one.
+fn check_stage(
+    registry: &Registry,
     source: &Source,
     stage_name: &str,
     stage: &RawStage,
-) -> Result<T> {
+) -> Result<Arc<dyn CheckedStage>> {
+    let uses = stage.uses.get_ref().as_str();
+    let Some(kind) = registry.kind(uses) else {
+        let kinds = registry.names();
+        let hint = userlens_model::did_you_mean(uses, &kinds)
+            .map(|k| format!("did you mean `{k}`?"))
+            .unwrap_or_else(|| format!("stage kinds are: {}", kinds.join(", ")));
+        return Err(source.error_at(
+            stage.uses.span().start,
+            format!("stage `{stage_name}` uses `{uses}`, which is not a stage kind"),
+            Some(hint),
+        ));
+    };
     let empty = toml::Spanned::new(stage.uses.span(), toml::Table::new());
     let with = stage.with.as_ref().unwrap_or(&empty);
-    T::deserialize(toml::Value::Table(with.get_ref().clone())).map_err(|e| {
-        let message = e.message().trim().to_string();
-        let key = message
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next());
-        let offset = key
-            .and_then(|k| source.find_key(with.span(), k))
-            .unwrap_or(with.span().start);
-        source.error_at(
-            offset,
-            format!("stage `{stage_name}`: {message}"),
-            unknown_field_hint(&message),
-        )
-    })
-}
-
-fn check_stage(source: &Source, stage_name: &str, stage: &RawStage) -> Result<StageKind> {
-    let uses = stage.uses.get_ref().as_str();
-    let invalid = |message: String| {
-        let at = stage
-            .with
-            .as_ref()
-            .map_or(stage.uses.span().start, |w| w.span().start);
-        source.error_at(at, format!("stage `{stage_name}`: {message}"), None)
+    let declared = Declared {
+        name: stage_name.to_string(),
+        needs: stage.needs.len(),
     };
-    Ok(match uses {
-        "ingest" => {
-            let Some(with) = &stage.with else {
-                return Err(source.error_at(
-                    stage.uses.span().start,
-                    format!("stage `{stage_name}` (uses ingest) has no `with` table"),
-                    Some("give the events file: `with = { path = \"events.csv\" }`".into()),
-                ));
-            };
-            if !with.get_ref().contains_key("path") {
-                return Err(source.error_at(
-                    with.span().start,
-                    format!("stage `{stage_name}`: missing `path` of the events file"),
-                    None,
-                ));
-            }
-            let params: userlens_ingest::SourceParams = with_table(source, stage_name, stage)?;
-            StageKind::Ingest(params.check().map_err(|e| invalid(e.to_string()))?)
-        }
-        "features" => {
-            let params: userlens_features::FeatureParams = with_table(source, stage_name, stage)?;
-            StageKind::Features {
-                users: params.users.clone(),
-                params: params.check().map_err(|e| invalid(e.to_string()))?,
-            }
-        }
-        "profile" => {
-            let params: userlens_profile::ProfileParams = with_table(source, stage_name, stage)?;
-            StageKind::Profile(params.check().map_err(|e| invalid(e.to_string()))?)
-        }
-        "predict" => {
-            let params: userlens_predict::PredictParams = with_table(source, stage_name, stage)?;
-            StageKind::Predict(Box::new(
-                params.check().map_err(|e| invalid(e.to_string()))?,
-            ))
-        }
-        "report" => {
-            if stage.needs.is_empty() {
-                return Err(source.error_at(
-                    stage.uses.span().start,
-                    format!("stage `{stage_name}` (uses report) needs the stages whose tables it reports"),
-                    Some("add `needs = [\"personas\"]` (a profile or predict stage)".into()),
-                ));
-            }
-            StageKind::Report(with_table(source, stage_name, stage)?)
-        }
-        other => {
-            let hint = crate::did_you_mean(other, &STAGE_KINDS)
-                .map(|k| format!("did you mean `{k}`?"))
-                .unwrap_or_else(|| format!("stage kinds are: {}", STAGE_KINDS.join(", ")));
-            return Err(source.error_at(
+    kind.check(toml::Value::Table(with.get_ref().clone()), &declared)
+        .map_err(|failure| match failure {
+            Ok(message) if stage.with.is_none() => source.error_at(
                 stage.uses.span().start,
-                format!("stage `{stage_name}` uses `{other}`, which is not a stage kind"),
-                Some(hint),
-            ));
-        }
-    })
+                format!("stage `{stage_name}` (uses {uses}) has no `with` table: {message}"),
+                unknown_field_hint(&message),
+            ),
+            Ok(message) => {
+                let key = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|r| r.split('`').next());
+                let offset = key
+                    .and_then(|k| source.find_key(with.span(), k))
+                    .unwrap_or(with.span().start);
+                source.error_at(
+                    offset,
+                    format!("stage `{stage_name}`: {message}"),
+                    unknown_field_hint(&message),
+                )
+            }
+            Err(invalid) => {
+                let at = if invalid.at_uses {
+                    stage.uses.span().start
+                } else {
+                    with.span().start
+                };
+                source.error_at(
+                    at,
+                    format!("stage `{stage_name}`: {}", invalid.message),
+                    invalid.hint,
+                )
+            }
+        })
 }
 
 /// Kahn's algorithm, ties broken by declaration order; a cycle is reported with

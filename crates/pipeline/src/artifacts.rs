@@ -1,0 +1,260 @@
+//! A stage's artifacts in the run folder: saved (in the foreground or on a thread of
+//! its own), hashed, verified against the ledger and loaded back.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use userlens_ingest::Events;
+
+use crate::error::{Error, Result};
+use crate::ledger::{Ledger, StageRow};
+use crate::plan::PlannedStage;
+use crate::record::{StageMeta, StageRecord};
+use crate::stage::{StageError, Tables};
+
+/// The stage's meta file, beside its tables.
+pub(crate) const META: &str = "meta.json";
+/// Folder of a stage's artifacts that holds the events of an out-of-core ingest.
+pub(crate) const EVENT_PARTS: &str = "events.parts";
+/// Copies of the output files a stage wrote, restored when it is reused.
+const FILES: &str = "files";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads one Parquet table.
+pub(crate) fn read_table(path: &Path) -> std::result::Result<DataFrame, StageError> {
+    Ok(ParquetReader::new(std::fs::File::open(path)?).finish()?)
+}
+
+/// BLAKE3 of every file under a stage's artifact folder, by relative path in name
+/// order: tables, event parts, meta and output copies alike, so any change to what
+/// a reuse would read shows.
+pub(crate) fn content_hash(dir: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(io(&folder))? {
+            let entry = entry.map_err(io(&folder))?;
+            let kind = entry.file_type().map_err(io(&folder))?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = blake3::Hasher::new();
+    for file in files {
+        let name = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy();
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        let handle = std::fs::File::open(&file).map_err(io(&file))?;
+        hasher.update_reader(handle).map_err(io(&file))?;
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Where [`save`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// In the run's thread, with polars' threads to encode.
+    Foreground,
+    /// On a thread of its own at idle priority, encoding on that thread alone: polars'
+    /// threads are the next stages'.
+    Background,
+}
+
+/// Writes a stage's tables, its meta and copies of its output files; returns the
+/// content hash of the folder.
+pub(crate) fn save(
+    dir: &Path,
+    tables: &mut Tables,
+    meta: &StageMeta,
+    staging: &Path,
+    writer: Writer,
+) -> Result<String> {
+    let write_parquet = match writer {
+        Writer::Foreground => userlens_report::write_parquet,
+        Writer::Background => userlens_report::write_parquet_on_this_thread,
+    };
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    if let Some(Events::Memory(df)) = &mut tables.events {
+        write_parquet(df, &dir.join("events.parquet"))?;
+    }
+    // Out-of-core events are already in the stage's folder, written by the ingest.
+    for (name, df) in tables.frames.iter_mut() {
+        write_parquet(df, &dir.join(format!("{name}.parquet")))?;
+    }
+    for file in &meta.files {
+        copy_file(&staging.join(file), &dir.join(FILES).join(file))?;
+    }
+    userlens_report::write_json(meta, &dir.join(META))?;
+    let hash = content_hash(dir)?;
+    tracing::debug!(
+        "artifacts saved in {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(hash)
+}
+
+/// Loads a finished stage's tables and meta after checking them against the hash
+/// the ledger holds, and restores its output files. Any table the stage must
+/// provide being absent is an error: the caller runs the stage again.
+pub(crate) fn load(
+    dir: &Path,
+    expected_hash: &str,
+    stage: &PlannedStage,
+    staging: &Path,
+) -> std::result::Result<(Tables, StageMeta), String> {
+    let hash = content_hash(dir).map_err(|e| e.to_string())?;
+    if hash != expected_hash {
+        return Err(format!(
+            "the artifacts in `{}` changed since they were written",
+            dir.display()
+        ));
+    }
+    let bytes = std::fs::read(dir.join(META)).map_err(|e| e.to_string())?;
+    let meta: StageMeta = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let mut tables = Tables::default();
+    let provides = stage.stage.provides();
+    for name in provides.iter().chain(stage.stage.may_provide()) {
+        let path = dir.join(format!("{name}.parquet"));
+        if !path.is_file() {
+            continue;
+        }
+        let df = read_table(&path).map_err(|e| format!("{}: {e:?}", path.display()))?;
+        tables.insert(*name, df);
+    }
+    if let Some(df) = tables.frames.remove("events") {
+        tables.events = Some(Events::Memory(df));
+    }
+    let parts_dir = dir.join(EVENT_PARTS);
+    if parts_dir.is_dir() {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&parts_dir).map_err(|e| e.to_string())? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let rows = meta.rows.as_ref().map_or(0, |r| r.kept);
+        tables.events = Some(Events::Parts { files, rows });
+    }
+    if let Some(missing) = missing_table(stage, &tables) {
+        return Err(format!("`{missing}` is missing from `{}`", dir.display()));
+    }
+    for file in &meta.files {
+        copy_file(&dir.join(FILES).join(file), &staging.join(file)).map_err(|e| e.to_string())?;
+    }
+    Ok((tables, meta))
+}
+
+/// The first table `stage` must provide that `tables` lacks.
+pub(crate) fn missing_table(stage: &PlannedStage, tables: &Tables) -> Option<&'static str> {
+    stage
+        .stage
+        .provides()
+        .iter()
+        .copied()
+        .find(|name| tables.rows(name).is_none())
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::copy(from, to).map_err(io(from))?;
+    Ok(())
+}
+
+/// A stage's artifacts: written (their content hash), or being written.
+pub(crate) enum Saved {
+    Done(String),
+    Writing(std::thread::JoinHandle<Result<String>>),
+}
+
+/// A finished stage whose artifacts are being written on a thread of their own, at
+/// idle priority, while the next stages run (the ingest's events: see "The events
+/// artifact" in docs/benchmarks.md). The stage is put in the ledger, and so can be
+/// reused by a resumed run, only once they are written: a run killed before that
+/// runs the stage again.
+pub(crate) struct Saving {
+    pub handle: std::thread::JoinHandle<Result<String>>,
+    pub row: StageRow,
+    pub record: StageRecord,
+}
+
+impl Saving {
+    /// Waits for the artifacts, then records the stage.
+    pub fn finish(self, ledger: &Ledger, records: &mut Vec<StageRecord>) -> Result<()> {
+        let hash = self.handle.join().unwrap_or_else(|_| {
+            Err(Error::Io {
+                path: PathBuf::from(&self.row.artifact_dir),
+                source: std::io::Error::other("the thread writing the artifacts panicked"),
+            })
+        })?;
+        ledger.put_stage(&StageRow {
+            content_hash: hash,
+            ..self.row
+        })?;
+        records.push(self.record);
+        Ok(())
+    }
+}
+
+/// [`save`] on a thread of its own, with copies of the tables (which share their
+/// buffers with the originals); `None` if no thread could be started.
+pub(crate) fn save_in_background(
+    dir: &Path,
+    tables: &Tables,
+    meta: &StageMeta,
+    staging: &Path,
+) -> Option<Saved> {
+    let (dir, mut tables, meta, staging) = (
+        dir.to_path_buf(),
+        tables.clone(),
+        meta.clone(),
+        staging.to_path_buf(),
+    );
+    let thread = std::thread::Builder::new().name("artifacts".into());
+    let started = thread.spawn(move || {
+        lower_priority();
+        save(&dir, &mut tables, &meta, &staging, Writer::Background)
+    });
+    match started {
+        Ok(handle) => Some(Saved::Writing(handle)),
+        Err(error) => {
+            tracing::debug!("artifacts written in the foreground: no thread ({error})");
+            None
+        }
+    }
+}
+
+/// Puts the calling thread in the idle scheduling class where there is one
+/// (`SCHED_IDLE` on Linux: it runs when a core would otherwise be idle), else at the
+/// lowest priority. Best effort: at worst the thread keeps its priority.
+fn lower_priority() {
+    use thread_priority::ThreadPriority;
+    #[cfg(target_os = "linux")]
+    let lowered = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Min,
+        thread_priority::ThreadSchedulePolicy::Normal(
+            thread_priority::NormalThreadSchedulePolicy::Idle,
+        ),
+    );
+    #[cfg(not(target_os = "linux"))]
+    let lowered = thread_priority::set_current_thread_priority(ThreadPriority::Min);
+    if let Err(error) = lowered {
+        tracing::debug!("the artifacts' writer keeps its priority: {error:?}");
+    }
+}

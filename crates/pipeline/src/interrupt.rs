@@ -1,0 +1,66 @@
+//! Stopping a run from outside (SIGTERM, SIGINT): the binary's signal thread calls
+//! [`abandon`], which removes the run's staging folder, marks it `interrupted` in
+//! the ledger (resumable) and empties the lock file; the binary then exits. A
+//! publish in progress is let finish first: it holds the same mutex.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::ledger::Ledger;
+use crate::record::RunStatus;
+
+/// The run this process is running, as far as abandoning it goes.
+pub(crate) struct Active {
+    pub run_id: String,
+    pub runs: PathBuf,
+    pub staging: PathBuf,
+    pub lock: PathBuf,
+}
+
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+
+fn active() -> MutexGuard<'static, Option<Active>> {
+    ACTIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Registers the running run; the guard unregisters it when dropped.
+pub(crate) fn register(run: Active) -> Registered {
+    *active() = Some(run);
+    Registered
+}
+
+/// Holds the registration of the running run.
+pub(crate) struct Registered;
+
+impl Registered {
+    /// Keeps [`abandon`] waiting while the outputs are published and recorded.
+    pub fn publishing(&self) -> MutexGuard<'static, Option<Active>> {
+        active()
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        *active() = None;
+    }
+}
+
+/// Abandons the run in progress, if any; returns its id. Called from a signal
+/// thread just before the process exits.
+pub fn abandon() -> Option<String> {
+    let run = active().take()?;
+    let _ = crate::publish::remove_own(&run.staging);
+    if let Ok(ledger) = Ledger::open_existing(&run.runs)
+        && let Ok(Some(mut row)) = ledger.run(&run.run_id)
+    {
+        row.status = RunStatus::Interrupted;
+        row.finished_at =
+            Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        row.error = Some("stopped by a signal".into());
+        let _ = ledger.put_run(&row);
+    }
+    crate::lock::release_file(&run.lock);
+    Some(run.run_id)
+}

@@ -1,0 +1,227 @@
+//! Publishing a run's outputs: the output folder is replaced as a whole, and only
+//! if it is userlens's own (it holds the marker an earlier publish left), so a run
+//! never deletes or overwrites a file it did not write.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The marker a published folder holds: the pipeline and run that wrote it.
+pub const MARKER: &str = ".userlens";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A relative output path must stay inside the working folder: no `..` and no
+/// symlink out of it. An absolute path is the user's explicit choice.
+pub(crate) fn contained(path: &Path) -> std::result::Result<(), String> {
+    if path.is_absolute() {
+        return Ok(());
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err("leaves the working folder through `..`".into());
+    }
+    let Ok(cwd) = std::env::current_dir().and_then(|d| d.canonicalize()) else {
+        return Ok(());
+    };
+    let mut probe = cwd.join(path);
+    while !probe.exists() {
+        if !probe.pop() {
+            return Ok(());
+        }
+    }
+    match probe.canonicalize() {
+        Ok(real) if !real.starts_with(&cwd) => Err(format!(
+            "leaves the working folder through a symlink (it leads to `{}`)",
+            real.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks an output folder before any work: a path that names a folder of its own
+/// (not `/`, `.` or `..`), inside the working folder when relative, and either
+/// absent, empty, or published by userlens before (`force` takes over any folder).
+pub(crate) fn check_output(output: &Path, force: bool) -> Result<()> {
+    let shown = output.display();
+    let refuse = |why: String| Err(Error::Usage(format!("output folder `{shown}` {why}")));
+    let named = matches!(output.components().next_back(), Some(Component::Normal(_)));
+    if !named {
+        return refuse("is not a folder of its own: give a path such as `out/profile`".into());
+    }
+    if let Err(why) = contained(output) {
+        return refuse(format!(
+            "{why}; give an absolute path to write outside the working folder"
+        ));
+    }
+    let meta = match std::fs::symlink_metadata(output) {
+        Ok(meta) => meta,
+        Err(_) => return Ok(()),
+    };
+    if !meta.is_dir() {
+        return refuse("exists and is not a folder; give another `--out`".into());
+    }
+    if force || output.join(MARKER).is_file() {
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(output).map_err(io(output))?;
+    if entries.next().is_some() {
+        return refuse(format!(
+            "holds files userlens did not write (no `{MARKER}` marker); \
+             choose an empty or new folder, or pass `--force-output` to replace it"
+        ));
+    }
+    Ok(())
+}
+
+/// `.<name>.<suffix>` beside `path`.
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    parent(path).join(format!(".{name}.{suffix}"))
+}
+
+/// The folder holding `path` (`.` for a one-part relative path).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Where a refused run's quarantine and record go: beside the output folder, so the
+/// last good report stays in place.
+pub fn refused_dir(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    parent(output).join(format!("{name}.refused"))
+}
+
+/// A fresh staging folder for `run_id` beside `output`.
+pub(crate) fn staging(output: &Path, run_id: &str) -> Result<PathBuf> {
+    let staging = sibling(output, &format!("staging-{run_id}"));
+    remove_own(&staging)?;
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    Ok(staging)
+}
+
+/// Removes a folder of userlens's own naming (staging or set aside), if present.
+pub(crate) fn remove_own(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Replaces `target` by `staging`, marking it as userlens's: the old folder is renamed
+/// aside, the new one renamed in, then the old one removed. A reader sees the old
+/// outputs or the new ones, never a mix; a kill between the two renames is repaired
+/// by [`recover`] on the next run.
+pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()> {
+    let marker = staging.join(MARKER);
+    std::fs::write(&marker, format!("{{\"run_id\":\"{run_id}\"}}\n")).map_err(io(&marker))?;
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let old = sibling(target, &format!("old-{run_id}"));
+    let had_output = target.exists();
+    if had_output {
+        std::fs::rename(target, &old).map_err(io(target))?;
+    }
+    std::fs::rename(staging, target).map_err(io(target))?;
+    if had_output {
+        remove_own(&old)?;
+    }
+    Ok(())
+}
+
+/// Puts back an output folder that a killed publish left renamed aside, and removes
+/// the staging and set-aside folders of runs in `finished` (runs of this pipeline
+/// that no process is running: the caller holds the pipeline's lock).
+pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<()> {
+    let dir = parent(output);
+    let name = output
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = entry_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let path = entry.path();
+        let (kind, run_id) = rest.split_once('-').unwrap_or((rest, ""));
+        let ours = finished(run_id);
+        if kind == "old" && ours && !output.exists() && path.join(MARKER).is_file() {
+            std::fs::rename(&path, output).map_err(io(&path))?;
+        } else if (kind == "old" || kind == "staging") && ours {
+            remove_own(&path)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_folders_that_are_not_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::write(theirs.join("thesis.txt"), "years of work").unwrap();
+        let err = check_output(&theirs, false).unwrap_err().to_string();
+        assert!(err.contains("holds files userlens did not write"), "{err}");
+        assert!(check_output(&theirs, true).is_ok());
+
+        let ours = dir.path().join("ours");
+        std::fs::create_dir(&ours).unwrap();
+        std::fs::write(ours.join(MARKER), "{}").unwrap();
+        std::fs::write(ours.join("personas.csv"), "").unwrap();
+        assert!(check_output(&ours, false).is_ok());
+        assert!(check_output(&dir.path().join("new"), false).is_ok());
+
+        let file = dir.path().join("file.txt");
+        std::fs::write(&file, "").unwrap();
+        let err = check_output(&file, false).unwrap_err().to_string();
+        assert!(err.contains("is not a folder"), "{err}");
+        for bad in ["/", ".", "..", "out/.."] {
+            let err = check_output(Path::new(bad), true).unwrap_err().to_string();
+            assert!(err.contains("not a folder of its own"), "{bad}: {err}");
+        }
+        let err = check_output(Path::new("../x"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("through `..`"), "{err}");
+    }
+
+    #[test]
+    fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let first = staging(&out, "r1").unwrap();
+        std::fs::write(first.join("a.csv"), "1").unwrap();
+        publish(&first, &out, "r1").unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
+        assert!(out.join(MARKER).is_file());
+
+        // A publish killed between its renames: the old folder is aside, none in place.
+        std::fs::rename(&out, sibling(&out, "old-r2")).unwrap();
+        let other = staging(&out, "r3").unwrap();
+        recover(&out, &|id| id == "r2").unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
+        assert!(other.is_dir(), "another run's staging is left alone");
+        recover(&out, &|id| id == "r3").unwrap();
+        assert!(!other.exists());
+    }
+}

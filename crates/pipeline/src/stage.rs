@@ -1,0 +1,464 @@
+//! The `Stage` trait every stage kind implements, and the registry that lists them.
+//!
+//! A stage kind is one type in one file of `stages/`: its `uses` name, its
+//! parameters as written under `with` and their check, the tables it needs and
+//! provides, and `run`. The planner and the runner know stages only through this
+//! trait, so adding a kind is a new file and a line in [`Registry::builtin`] (or
+//! [`Registry::with`] for a kind defined outside this crate).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::DataFrame;
+use serde::de::DeserializeOwned;
+use userlens_ingest::Events;
+
+use crate::error::Error;
+use crate::plan::PlannedStage;
+use crate::record::{Rows, StageMeta};
+use crate::runner::{Previous, Progress};
+
+/// One kind of stage a pipeline can `use`.
+pub trait Stage: Send + Sync + 'static {
+    /// Parameters as written under `with` (serde, unknown keys refused).
+    type Params: DeserializeOwned;
+    /// Parameters after [`Stage::check`]: what [`Stage::run`] gets.
+    type Checked: Debug + Send + Sync + 'static;
+
+    /// The name pipelines give in `uses`.
+    const USES: &'static str;
+    /// Tables the stage always makes; the first is its main output.
+    const PROVIDES: &'static [&'static str];
+    /// Tables the stage makes when it can (drift against a previous run, ...).
+    const MAY_PROVIDE: &'static [&'static str] = &[];
+    /// Tables it needs from the stages it names in `needs`.
+    const REQUIRES: &'static [&'static str] = &[];
+
+    /// Checks the parameters before any data is read.
+    fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid>;
+
+    /// Files whose content is part of the stage's cache key.
+    fn input_files(_checked: &Self::Checked) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// Runs the stage on the tables of the stages it needs.
+    fn run(
+        checked: &Self::Checked,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError>;
+
+    /// Called once the run's outputs and `run.json` are in the staging folder, before
+    /// they are published (a page rendered from them); returns the files it added.
+    fn finish(_checked: &Self::Checked, _staging: &Path) -> Result<Vec<String>, StageError> {
+        Ok(Vec::new())
+    }
+}
+
+/// What the planner knows of a stage's declaration when its parameters are checked.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    /// The stage's name in the pipeline file.
+    pub name: String,
+    /// How many stages it names in `needs`.
+    pub needs: usize,
+}
+
+/// A rejected parameter: the message, a hint, and where to point.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+    /// Point at the stage's `uses` line rather than its `with` table.
+    pub at_uses: bool,
+}
+
+impl Invalid {
+    /// A message pointing at the `with` table.
+    pub fn new(message: impl std::fmt::Display) -> Invalid {
+        Invalid {
+            message: message.to_string(),
+            hint: None,
+            at_uses: false,
+        }
+    }
+
+    /// A message pointing at the stage's `uses` line, with a hint.
+    pub fn at_uses(message: impl std::fmt::Display, hint: impl Into<String>) -> Invalid {
+        Invalid {
+            message: message.to_string(),
+            hint: Some(hint.into()),
+            at_uses: true,
+        }
+    }
+}
+
+/// How a stage fails: refused input (exit 3), a failure (exit 1, retried), or a
+/// failure of the run itself (not retried).
+#[derive(Debug)]
+pub enum StageError {
+    /// Something went wrong; the stage may be retried.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// The input data cannot be used.
+    Refused(Box<dyn std::error::Error + Send + Sync>),
+    /// The run cannot go on (missing table, output folder unwritable).
+    Run(Error),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for StageError {
+    fn from(e: E) -> Self {
+        StageError::Failed(Box::new(e))
+    }
+}
+
+impl StageError {
+    /// Refused input, with a message.
+    pub fn refused(message: impl Into<String>) -> StageError {
+        StageError::Refused(message.into().into())
+    }
+}
+
+/// What a stage hands on: named tables, and the events (which may be on disk).
+#[derive(Default, Clone)]
+pub struct Tables {
+    pub(crate) frames: BTreeMap<String, DataFrame>,
+    pub(crate) events: Option<Events>,
+}
+
+impl Tables {
+    /// Adds a table.
+    pub fn insert(&mut self, name: impl Into<String>, df: DataFrame) {
+        self.frames.insert(name.into(), df);
+    }
+
+    /// Sets the events.
+    pub fn set_events(&mut self, events: Events) {
+        self.events = Some(events);
+    }
+
+    /// A table by name.
+    pub fn get(&self, name: &str) -> Option<&DataFrame> {
+        self.frames.get(name)
+    }
+
+    /// Rows of the table `name`, the events included.
+    pub(crate) fn rows(&self, name: &str) -> Option<u64> {
+        match (name, &self.events) {
+            ("events", Some(events)) => Some(events.height()),
+            _ => self.get(name).map(|df| df.height() as u64),
+        }
+    }
+
+    /// Rows of the largest table.
+    pub(crate) fn max_rows(&self) -> Option<u64> {
+        let frames = self.frames.values().map(|df| df.height() as u64);
+        frames.chain(self.events.as_ref().map(Events::height)).max()
+    }
+}
+
+/// A finished stage's tables and what it tells the run.
+#[derive(Default)]
+pub struct Output {
+    /// Tables for the stages after it (saved as artifacts).
+    pub tables: Tables,
+    /// Facts for the run record (saved as `meta.json`).
+    pub meta: StageMeta,
+}
+
+/// The tables of the stages a stage needs.
+pub struct Inputs<'a> {
+    pub(crate) needs: Vec<(&'a PlannedStage, &'a Tables)>,
+}
+
+impl<'a> Inputs<'a> {
+    /// A table by name, if a needed stage made it (the first in `needs` wins).
+    pub fn get(&self, name: &str) -> Option<&'a DataFrame> {
+        self.needs.iter().find_map(|(_, tables)| tables.get(name))
+    }
+
+    /// A table by name, or an error naming it.
+    pub fn table(&self, name: &str) -> Result<&'a DataFrame, StageError> {
+        self.get(name).ok_or_else(|| {
+            StageError::Run(Error::Usage(format!(
+                "no `{name}` table among the stage's needs"
+            )))
+        })
+    }
+
+    /// The events among the needed stages' tables.
+    pub fn events(&self) -> Result<&'a Events, StageError> {
+        self.needs
+            .iter()
+            .find_map(|(_, tables)| tables.events.as_ref())
+            .ok_or_else(|| {
+                StageError::Run(Error::Usage(
+                    "no `events` table among the stage's needs".into(),
+                ))
+            })
+    }
+
+    /// The checked parameters of the first needed stage of kind `S`.
+    pub fn params_of<S: Stage>(&self) -> Option<&'a S::Checked> {
+        self.needs
+            .iter()
+            .find_map(|(stage, _)| stage.stage.as_any().downcast_ref::<S::Checked>())
+    }
+}
+
+/// What a running stage may read of the run and write into it.
+pub struct StageContext<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) index: usize,
+    pub(crate) seed: u64,
+    pub(crate) as_of: Option<i64>,
+    pub(crate) dir: &'a Path,
+    pub(crate) staging: &'a Path,
+    pub(crate) previous: Option<&'a Previous>,
+    pub(crate) rows: &'a Rows,
+    pub(crate) progress: &'a mut dyn FnMut(&Progress),
+    pub(crate) files: Vec<String>,
+    pub(crate) on_refusal: Option<StageMeta>,
+}
+
+impl StageContext<'_> {
+    /// What the run should record of the stage even though it is about to refuse
+    /// its input (the rows it read; the files it wrote are kept too).
+    pub fn keep_on_refusal(&mut self, meta: StageMeta) {
+        self.on_refusal = Some(meta);
+    }
+
+    /// The stage's name in the pipeline file.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The pipeline's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The run's as-of time (microseconds), given or set by an earlier stage.
+    pub fn as_of(&self) -> Option<i64> {
+        self.as_of
+    }
+
+    /// The folder of the stage's artifacts (for data it writes there itself).
+    pub fn artifact_dir(&self) -> &Path {
+        self.dir
+    }
+
+    /// Row counts of the run's input so far.
+    pub fn rows(&self) -> &Rows {
+        self.rows
+    }
+
+    /// Reports progress of a long stage.
+    pub fn advanced(&mut self, done: u64, total: u64, unit: &'static str) {
+        let index = self.index;
+        (self.progress)(&Progress::StageAdvanced {
+            index,
+            done,
+            total,
+            unit,
+        });
+    }
+
+    /// Tells the run that the stage reads its events in parts.
+    pub fn out_of_core(&mut self) {
+        let (index, name) = (self.index, self.name.to_string());
+        (self.progress)(&Progress::OutOfCore { index, name });
+    }
+
+    /// Writes a public output CSV (made safe to open in a spreadsheet).
+    pub fn write_csv(&mut self, file: &str, df: &DataFrame) -> Result<(), StageError> {
+        userlens_report::write_csv(&mut df.clone(), &self.staging.join(file))
+            .map_err(|e| StageError::Run(e.into()))?;
+        self.files.push(file.to_string());
+        Ok(())
+    }
+
+    /// Writes a public output JSON file.
+    pub fn write_json<T: serde::Serialize>(
+        &mut self,
+        file: &str,
+        value: &T,
+    ) -> Result<(), StageError> {
+        userlens_report::write_json(value, &self.staging.join(file))
+            .map_err(|e| StageError::Run(e.into()))?;
+        self.files.push(file.to_string());
+        Ok(())
+    }
+
+    /// The last good run's id, if there is one.
+    pub fn previous_run(&self) -> Option<&str> {
+        self.previous.map(|p| p.run_id.as_str())
+    }
+
+    /// Row counts of the last good run.
+    pub fn previous_rows(&self) -> Option<&Rows> {
+        self.previous?.rows.as_ref()
+    }
+
+    /// A table this stage made in the last good run.
+    pub fn previous_table(&self, table: &str) -> Option<DataFrame> {
+        let dir = self.previous?.artifacts.get(self.name)?;
+        crate::artifacts::read_table(&dir.join(format!("{table}.parquet"))).ok()
+    }
+
+    /// What this stage told the last good run.
+    pub fn previous_meta(&self) -> Option<StageMeta> {
+        let dir = self.previous?.artifacts.get(self.name)?;
+        let bytes = std::fs::read(dir.join(crate::artifacts::META)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// A stage kind with its parameters checked, as a plan holds it.
+pub trait CheckedStage: Debug + Send + Sync {
+    /// The `uses` name.
+    fn uses(&self) -> &'static str;
+    /// Tables it always makes.
+    fn provides(&self) -> &'static [&'static str];
+    /// Tables it may make.
+    fn may_provide(&self) -> &'static [&'static str];
+    /// Tables it needs.
+    fn requires(&self) -> &'static [&'static str];
+    /// Files in its cache key.
+    fn input_files(&self) -> Vec<PathBuf>;
+    /// Runs it.
+    fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError>;
+    /// See [`Stage::finish`].
+    fn finish(&self, staging: &Path) -> Result<Vec<String>, StageError>;
+    /// The checked parameters, for [`Inputs::params_of`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+struct CheckedOf<S: Stage>(S::Checked);
+
+impl<S: Stage> Debug for CheckedOf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({:?})", S::USES, self.0)
+    }
+}
+
+impl<S: Stage> CheckedStage for CheckedOf<S> {
+    fn uses(&self) -> &'static str {
+        S::USES
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        S::PROVIDES
+    }
+    fn may_provide(&self) -> &'static [&'static str] {
+        S::MAY_PROVIDE
+    }
+    fn requires(&self) -> &'static [&'static str] {
+        S::REQUIRES
+    }
+    fn input_files(&self) -> Vec<PathBuf> {
+        S::input_files(&self.0)
+    }
+    fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError> {
+        S::run(&self.0, ctx, inputs)
+    }
+    fn finish(&self, staging: &Path) -> Result<Vec<String>, StageError> {
+        S::finish(&self.0, staging)
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
+}
+
+/// A registry entry: a stage kind, before its parameters are known.
+pub(crate) trait Kind: Send + Sync {
+    fn uses(&self) -> &'static str;
+    fn provides(&self) -> &'static [&'static str];
+    /// Deserialises and checks `with`; `Err(Ok(message))` is a serde error,
+    /// `Err(Err(invalid))` a failed check.
+    fn check(
+        &self,
+        with: toml::Value,
+        declared: &Declared,
+    ) -> Result<Arc<dyn CheckedStage>, Result<String, Invalid>>;
+}
+
+struct KindOf<S>(PhantomData<fn() -> S>);
+
+impl<S: Stage> Kind for KindOf<S> {
+    fn uses(&self) -> &'static str {
+        S::USES
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        S::PROVIDES
+    }
+    fn check(
+        &self,
+        with: toml::Value,
+        declared: &Declared,
+    ) -> Result<Arc<dyn CheckedStage>, Result<String, Invalid>> {
+        let params =
+            S::Params::deserialize(with).map_err(|e| Ok(e.message().trim().to_string()))?;
+        let checked = S::check(params, declared).map_err(Err)?;
+        Ok(Arc::new(CheckedOf::<S>(checked)))
+    }
+}
+
+use serde::Deserialize as _;
+
+/// The stage kinds a pipeline may use.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: Vec<Arc<dyn Kind>>,
+}
+
+impl Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Registry {
+    /// No kinds at all.
+    pub fn empty() -> Registry {
+        Registry { kinds: Vec::new() }
+    }
+
+    /// The kinds userlens ships (see `stages/`).
+    pub fn builtin() -> Registry {
+        crate::stages::register(Registry::empty())
+    }
+
+    /// Adds the kind `S` (replacing a kind of the same name).
+    pub fn with<S: Stage>(mut self) -> Registry {
+        self.kinds.retain(|k| k.uses() != S::USES);
+        self.kinds.push(Arc::new(KindOf::<S>(PhantomData)));
+        self
+    }
+
+    /// The `uses` names, in registration order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.uses()).collect()
+    }
+
+    pub(crate) fn kind(&self, uses: &str) -> Option<&dyn Kind> {
+        self.kinds
+            .iter()
+            .find(|k| k.uses() == uses)
+            .map(|k| k.as_ref())
+    }
+
+    /// The kinds that provide `table`.
+    pub(crate) fn providers(&self, table: &str) -> Vec<&'static str> {
+        self.kinds
+            .iter()
+            .filter(|k| k.provides().contains(&table))
+            .map(|k| k.uses())
+            .collect()
+    }
+}

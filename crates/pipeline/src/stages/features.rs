@@ -1,0 +1,117 @@
+//! `features`: events -> one row per user, with drift against the last good run.
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use userlens_model::{columns, time};
+
+use crate::drift;
+use crate::record::StageMeta;
+use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
+
+/// Per-user features, with an optional users table.
+pub struct Features;
+
+/// Checked parameters of a features stage.
+#[derive(Debug, Clone)]
+pub struct FeaturesChecked {
+    /// Checked feature parameters.
+    pub params: userlens_features::CheckedFeatureParams,
+    /// Users table to join.
+    pub users: Option<PathBuf>,
+}
+
+impl FeaturesChecked {
+    /// Reads the users table, if there is one.
+    pub(crate) fn users_table(&self) -> Result<Option<DataFrame>, StageError> {
+        match &self.users {
+            Some(path) => Ok(Some(userlens_ingest::read_table(path)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Stage for Features {
+    type Params = userlens_features::FeatureParams;
+    type Checked = FeaturesChecked;
+    const USES: &'static str = "features";
+    const PROVIDES: &'static [&'static str] = &["features"];
+    const MAY_PROVIDE: &'static [&'static str] = &["drift"];
+    const REQUIRES: &'static [&'static str] = &["events"];
+
+    fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
+        Ok(FeaturesChecked {
+            users: params.users.clone(),
+            params: params.check().map_err(Invalid::new)?,
+        })
+    }
+
+    fn input_files(checked: &Self::Checked) -> Vec<PathBuf> {
+        checked.users.iter().cloned().collect()
+    }
+
+    fn run(
+        checked: &Self::Checked,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        let events = inputs.events()?.parts()?;
+        let as_of = match ctx.as_of() {
+            Some(t) => t,
+            None => default_as_of(&events)?,
+        };
+        let mut meta = StageMeta {
+            as_of: Some(as_of),
+            ..StageMeta::default()
+        };
+        if let Some(path) = &checked.users {
+            meta.inputs.push(userlens_ingest::fingerprint(path)?);
+        }
+        let users = checked.users_table()?;
+        let features =
+            userlens_features::build_parts(&events, as_of, users.as_ref(), &checked.params)?;
+        if features.height() == 0 {
+            return Err(StageError::refused(
+                "no user has events before the as-of date: nothing to profile",
+            ));
+        }
+        meta.users = Some(features.height() as u64);
+        let mut tables = Tables::default();
+        if let Some(before) = ctx.previous_table("features") {
+            let rows = drift::feature_drift(&before, &features);
+            let (added, removed) = drift::schema_change(&before, &features);
+            let previous_kept = ctx.previous_rows().map(|r| r.kept);
+            let kept = ctx.rows().kept;
+            let count = |level| rows.iter().filter(|r| r.level == level).count();
+            meta.drift = Some(serde_json::json!({
+                "against_run": ctx.previous_run(),
+                "events_kept": kept,
+                "events_kept_previous": previous_kept,
+                "volume_ratio": previous_kept.filter(|&k| k > 0).map(|k| kept as f64 / k as f64),
+                "columns_added": added,
+                "columns_removed": removed,
+                "warnings": count(drift::Level::Warning),
+                "alerts": count(drift::Level::Alert),
+                "features": rows,
+            }));
+            tables.insert("drift", drift::drift_table(&rows)?);
+        }
+        tables.insert("features", features);
+        Ok(Output { tables, meta })
+    }
+}
+
+/// Midnight after the last event, so that every event counts (events in parts).
+pub(crate) fn default_as_of(events: &[LazyFrame]) -> Result<i64, StageError> {
+    let mut last: Option<i64> = None;
+    for part in events {
+        let max = part
+            .clone()
+            .select([col(columns::EVENT_TIME).cast(DataType::Int64).max()])
+            .collect()?;
+        let part_last = max.columns()[0].i64()?.get(0);
+        last = last.max(part_last);
+    }
+    let last = last.ok_or_else(|| StageError::refused("no events: nothing to profile"))?;
+    Ok(time::next_midnight(last))
+}

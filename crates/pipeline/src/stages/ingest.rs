@@ -1,0 +1,66 @@
+//! `ingest`: a source -> canonical events and the quarantine.
+
+use std::path::PathBuf;
+
+use crate::artifacts::EVENT_PARTS;
+use crate::record::{Rows, StageMeta};
+use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
+
+/// Reads and validates a source.
+pub struct Ingest;
+
+impl Stage for Ingest {
+    type Params = userlens_ingest::SourceParams;
+    type Checked = userlens_ingest::Source;
+    const USES: &'static str = "ingest";
+    const PROVIDES: &'static [&'static str] = &["events", "quarantine"];
+
+    fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
+        params.check().map_err(Invalid::new)
+    }
+
+    fn input_files(source: &Self::Checked) -> Vec<PathBuf> {
+        vec![source.path().to_path_buf()]
+    }
+
+    fn run(
+        source: &Self::Checked,
+        ctx: &mut StageContext<'_>,
+        _: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        if let Ok(Some(_)) = userlens_ingest::out_of_core_bytes(source) {
+            ctx.out_of_core();
+        }
+        let parts = ctx.artifact_dir().join(EVENT_PARTS);
+        let mut on_progress = |done, total| ctx.advanced(done, total, "bytes");
+        let ingested =
+            userlens_ingest::ingest_into(source, &parts, &mut on_progress).map_err(|e| match e
+                .is_refusal()
+            {
+                true => StageError::Refused(Box::new(e)),
+                false => StageError::Failed(Box::new(e)),
+            })?;
+        let stats = &ingested.stats;
+        let meta = StageMeta {
+            inputs: stats.files.clone(),
+            rows: Some(Rows {
+                read: stats.read,
+                kept: stats.kept,
+                quarantined: stats.quarantined,
+                duplicates: stats.duplicates,
+                users: 0,
+            }),
+            ..StageMeta::default()
+        };
+        ctx.write_csv("quarantine.csv", &ingested.quarantine)?;
+        if let Err(e) = stats.check_gate(source.max_quarantine_share()) {
+            // The quarantine is still written, so the refusal can be looked into.
+            ctx.keep_on_refusal(meta);
+            return Err(StageError::Refused(Box::new(e)));
+        }
+        let mut tables = Tables::default();
+        tables.set_events(ingested.events);
+        tables.insert("quarantine", ingested.quarantine);
+        Ok(Output { tables, meta })
+    }
+}

@@ -1,0 +1,25 @@
+//! The stage kinds userlens ships, one file each.
+
+mod features;
+mod ingest;
+mod predict;
+mod profile;
+mod report;
+
+pub use features::{Features, FeaturesChecked};
+pub use ingest::Ingest;
+pub use predict::Predict;
+pub use profile::Profile;
+pub use report::{Report, ReportParams};
+
+use crate::stage::Registry;
+
+/// Adds every built-in kind to `registry`.
+pub(crate) fn register(registry: Registry) -> Registry {
+    registry
+        .with::<Ingest>()
+        .with::<Features>()
+        .with::<Profile>()
+        .with::<Predict>()
+        .with::<Report>()
+}

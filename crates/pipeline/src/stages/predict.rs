@@ -1,0 +1,87 @@
+//! `predict`: events + features -> predictions, scored on a time-split holdout.
+
+use crate::record::StageMeta;
+use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
+use crate::stages::Features;
+use crate::stages::features::default_as_of;
+
+/// Behaviour predictions.
+pub struct Predict;
+
+impl Stage for Predict {
+    type Params = userlens_predict::PredictParams;
+    type Checked = userlens_predict::CheckedPredictParams;
+    const USES: &'static str = "predict";
+    const PROVIDES: &'static [&'static str] = &[
+        "user_predictions",
+        "model_report",
+        "calibration",
+        "lift",
+        "segments",
+    ];
+    const REQUIRES: &'static [&'static str] = &["events", "features"];
+
+    fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
+        params.check().map_err(Invalid::new)
+    }
+
+    fn run(
+        params: &Self::Checked,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        let events = inputs.events()?.parts()?;
+        let features_now = inputs.table("features")?;
+        let as_of = match ctx.as_of() {
+            Some(t) => t,
+            None => default_as_of(&events)?,
+        };
+        let features = inputs.params_of::<Features>().ok_or_else(|| {
+            StageError::Run(crate::Error::Usage(format!(
+                "stage `{}` needs a features stage",
+                ctx.name()
+            )))
+        })?;
+        let users = features.users_table()?;
+        // The models read numbers: the text features cost the most to build and are
+        // only computed when a rule reads one.
+        let text = params
+            .rule_features()
+            .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
+        let started = std::time::Instant::now();
+        let features_cutoff = userlens_features::build_parts(
+            &events,
+            params.cutoff(as_of),
+            users.as_ref(),
+            &if text {
+                features.params.clone()
+            } else {
+                features.params.without_text()
+            },
+        )?;
+        tracing::debug!(
+            "predict: features at the cutoff in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        let predictions = userlens_predict::predict(
+            &events,
+            &features_cutoff,
+            features_now,
+            as_of,
+            params,
+            ctx.seed(),
+        )?;
+        ctx.write_json("models.json", &predictions.models)?;
+        let meta = StageMeta {
+            models: Some(predictions.models),
+            ..StageMeta::default()
+        };
+        let mut tables = Tables::default();
+        tables.insert("user_predictions", predictions.user_predictions);
+        tables.insert("model_report", predictions.model_report);
+        tables.insert("calibration", predictions.calibration);
+        tables.insert("lift", predictions.lift);
+        tables.insert("segments", predictions.segments);
+        Ok(Output { tables, meta })
+    }
+}

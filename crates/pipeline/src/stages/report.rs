@@ -1,0 +1,93 @@
+//! `report`: the tables of the stages it needs -> the public output files.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::StageMeta;
+use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError};
+
+/// Output files.
+pub struct Report;
+
+/// Parameters of the `report` stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportParams {
+    /// Also write `features.csv` (every user's features as of the run).
+    pub features_csv: bool,
+}
+
+/// Which table goes to which output file.
+const FILES: [(&str, &str); 8] = [
+    ("k_selection", "k_selection.csv"),
+    ("migration", "migration.csv"),
+    ("drift", "drift.csv"),
+    ("user_predictions", "user_predictions.csv"),
+    ("model_report", "model_report.csv"),
+    ("calibration", "calibration.csv"),
+    ("lift", "lift.csv"),
+    ("segments", "user_segments.csv"),
+];
+
+impl Stage for Report {
+    type Params = ReportParams;
+    type Checked = ReportParams;
+    const USES: &'static str = "report";
+    const PROVIDES: &'static [&'static str] = &[];
+
+    fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
+        if declared.needs == 0 {
+            return Err(Invalid::at_uses(
+                "needs the stages whose tables it reports",
+                "add `needs = [\"personas\"]` (a profile or predict stage)",
+            ));
+        }
+        Ok(params)
+    }
+
+    fn run(
+        params: &Self::Checked,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        if let (Some(personas), Some(assignments)) =
+            (inputs.get("personas"), inputs.get("assignments"))
+        {
+            let mut summaries = Vec::new();
+            if let Some(predictions) = inputs.get("user_predictions") {
+                summaries.push(userlens_predict::persona_summary(
+                    assignments,
+                    predictions,
+                    inputs.get("segments"),
+                )?);
+            }
+            let personas = userlens_profile::enrich_personas(personas, &summaries)?;
+            ctx.write_csv("personas.csv", &personas)?;
+            ctx.write_csv("user_personas.csv", assignments)?;
+        }
+        for (table, file) in FILES {
+            if let Some(df) = inputs.get(table) {
+                ctx.write_csv(file, df)?;
+            }
+        }
+        if params.features_csv
+            && let Some(features) = inputs.get("features")
+        {
+            ctx.write_csv("features.csv", features)?;
+        }
+        Ok(Output {
+            meta: StageMeta::default(),
+            ..Output::default()
+        })
+    }
+
+    fn finish(_: &Self::Checked, staging: &Path) -> Result<Vec<String>, StageError> {
+        if !staging.join(userlens_report::files::PERSONAS).is_file() {
+            return Ok(Vec::new());
+        }
+        // Rendered from the files just written, exactly as `userlens report` does.
+        userlens_report::render_run_dir(staging).map_err(|e| StageError::Run(e.into()))?;
+        Ok(vec![userlens_report::files::REPORT_HTML.to_string()])
+    }
+}

@@ -1,0 +1,182 @@
+//! A stage kind added through the registry alone: no edit of the planner or the
+//! runner. It counts each user's events and fails while a gate file is missing, so
+//! the same toy serves the resume test.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Deserialize;
+use userlens_pipeline::{
+    Declared, Inputs, Invalid, Output, Override, Registry, RunOptions, RunStatus, Stage,
+    StageContext, StageError, Tables, load_str_with,
+};
+
+/// Counts events per user; fails until `gate` exists.
+struct CountEvents;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountParams {
+    /// Users with fewer events are left out.
+    min_events: u32,
+    /// A file that must exist for the stage to succeed.
+    gate: Option<PathBuf>,
+}
+
+impl Stage for CountEvents {
+    type Params = CountParams;
+    type Checked = CountParams;
+    const USES: &'static str = "count_events";
+    const PROVIDES: &'static [&'static str] = &["event_counts"];
+    const REQUIRES: &'static [&'static str] = &["events"];
+
+    fn check(params: CountParams, _: &Declared) -> Result<CountParams, Invalid> {
+        if params.min_events == 0 {
+            return Err(Invalid::new("`min_events` must be at least 1"));
+        }
+        Ok(params)
+    }
+
+    fn run(
+        params: &CountParams,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        if let Some(gate) = &params.gate
+            && !gate.exists()
+        {
+            return Err(StageError::Failed(
+                format!("`{}` is not there yet", gate.display()).into(),
+            ));
+        }
+        let parts = inputs.events()?.parts()?;
+        let counts = concat(parts, UnionArgs::default())?
+            .group_by([col("user_id")])
+            .agg([len().cast(DataType::UInt64).alias("events")])
+            .filter(col("events").gt_eq(lit(u64::from(params.min_events))))
+            .sort(["user_id"], SortMultipleOptions::default())
+            .collect()?;
+        ctx.write_csv("event_counts.csv", &counts)?;
+        let mut tables = Tables::default();
+        tables.insert("event_counts", counts);
+        Ok(Output {
+            tables,
+            ..Output::default()
+        })
+    }
+}
+
+const EVENTS: &str = "user_id,event_time,event_type,session_id,item_id,category,query,amount,rating
+a,2026-01-01 10:00:00,view,,i1,books,,,
+a,2026-01-02 10:00:00,purchase,,i1,books,,12.5,
+b,2026-01-01 11:00:00,view,,i2,garden,,,
+c,2026-01-03 09:00:00,view,,i3,books,,,
+c,2026-01-03 09:05:00,view,,i4,books,,,
+c,2026-01-04 09:00:00,purchase,,i4,books,,30,
+";
+
+fn pipeline(dir: &Path) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "toy"
+output = "{out}"
+runs = "{runs}"
+
+[stages.ingest]
+uses = "ingest"
+with = {{ path = "{events}" }}
+
+[stages.counts]
+uses = "count_events"
+needs = ["ingest"]
+with = {{ min_events = 2, gate = "{gate}" }}
+"#,
+        out = dir.join("out").display(),
+        runs = dir.join("runs").display(),
+        events = dir.join("events.csv").display(),
+        gate = dir.join("gate").display(),
+    )
+}
+
+fn registry() -> Registry {
+    Registry::builtin().with::<CountEvents>()
+}
+
+#[test]
+fn a_stage_kind_added_through_the_registry_runs_in_a_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
+    std::fs::write(dir.path().join("gate"), "").unwrap();
+    let text = pipeline(dir.path());
+    let plan = load_str_with(&registry(), Path::new("toy.toml"), &text, &[]).unwrap();
+    assert_eq!(plan.stages[1].uses(), "count_events");
+    let summary = userlens_pipeline::run(&plan, &RunOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(summary.record.status, RunStatus::Ok);
+    let published = std::fs::read_to_string(summary.output_dir.join("event_counts.csv")).unwrap();
+    assert_eq!(published, "user_id,events\na,2\nc,3\n");
+
+    // Its parameters are checked like a built-in kind's, with the file's line.
+    let bad = text.replace("min_events = 2", "min_events = 0");
+    let err = load_str_with(&registry(), Path::new("toy.toml"), &bad, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("toy.toml:14:8: stage `counts`: `min_events` must be at least 1"),
+        "{err}"
+    );
+    // Without the registry entry the kind is unknown.
+    let err = userlens_pipeline::load_str(Path::new("toy.toml"), &text, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("uses `count_events`, which is not a stage kind")
+    );
+}
+
+#[test]
+fn a_resumed_run_publishes_where_the_original_would_have() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
+    let text = pipeline(dir.path());
+    let set = [Override::parse("counts.min_events=3").unwrap()];
+    let plan = load_str_with(&registry(), Path::new("toy.toml"), &text, &set).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    let options = RunOptions {
+        output: Some(elsewhere.clone()),
+        ..RunOptions::default()
+    };
+    let err = userlens_pipeline::run(&plan, &options, &mut |_| {}).unwrap_err();
+    assert!(format!("{err:?}").contains("is not there yet"), "{err:?}");
+    let ledger = userlens_pipeline::Ledger::open(&dir.path().join("runs")).unwrap();
+    let failed = ledger.runs(Some("toy")).unwrap().remove(0);
+    assert_eq!(failed.status, RunStatus::Failed);
+
+    // Other options than the run's own are refused, not silently mixed.
+    let plain = load_str_with(&registry(), Path::new("toy.toml"), &text, &[]).unwrap();
+    let other = RunOptions {
+        resume: Some(failed.run_id.clone()),
+        output: Some(dir.path().join("third")),
+        ..RunOptions::default()
+    };
+    let err = userlens_pipeline::run(&plain, &other, &mut |_| {}).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("was started with `--set counts.min_events=3`, `--out "),
+        "{err}"
+    );
+
+    // Resumed with neither the override nor the output folder on its command line.
+    std::fs::write(dir.path().join("gate"), "").unwrap();
+    let resume = RunOptions {
+        resume: Some(failed.run_id.clone()),
+        ..RunOptions::default()
+    };
+    let summary = userlens_pipeline::run(&plain, &resume, &mut |_| {}).unwrap();
+    assert_eq!(summary.output_dir, elsewhere);
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing in the default folder"
+    );
+    assert!(!dir.path().join("third").exists());
+    let published = std::fs::read_to_string(elsewhere.join("event_counts.csv")).unwrap();
+    assert_eq!(published, "user_id,events\nc,3\n", "the override holds");
+}

@@ -1,0 +1,331 @@
+//! Nothing a user owns is lost: publishing touches only folders userlens wrote,
+//! artifacts are verified before reuse, names cannot be paths.
+
+mod common;
+
+use std::path::Path;
+
+use common::{read_csv, text, userlens};
+
+/// A folder with generated events and a profile pipeline over them.
+fn sandbox() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 150, 11);
+    std::fs::write(dir.path().join("p.toml"), PIPELINE).unwrap();
+    dir
+}
+
+const PIPELINE: &str = r#"
+[pipeline]
+name = "p"
+output = "out"
+
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+
+[stages.personas]
+uses = "profile"
+needs = ["features"]
+with = { k = 3 }
+
+[stages.report]
+uses = "report"
+needs = ["features", "personas"]
+"#;
+
+fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["run", "p.toml", "-q"];
+    all.extend_from_slice(args);
+    userlens(&all, dir)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn out_never_replaces_a_folder_userlens_did_not_write() {
+    let dir = sandbox();
+    std::fs::create_dir(dir.path().join("mydocs")).unwrap();
+    std::fs::write(dir.path().join("mydocs/thesis.txt"), "years of work").unwrap();
+    let out = run(dir.path(), &["--out", "mydocs"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("output folder `mydocs` holds files userlens did not write"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(files(&dir.path().join("mydocs")), ["thesis.txt"]);
+    assert!(
+        !dir.path().join("runs/p").exists()
+            || std::fs::read_dir(dir.path().join("runs/p"))
+                .unwrap()
+                .count()
+                == 0,
+        "refused before any work"
+    );
+
+    // Its own folder it replaces freely; `--force-output` takes over another.
+    assert!(run(dir.path(), &[]).status.success());
+    assert!(run(dir.path(), &["--set", "personas.k=4"]).status.success());
+    let forced = run(dir.path(), &["--out", "mydocs", "--force-output"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert!(dir.path().join("mydocs/personas.csv").is_file());
+
+    for bad in ["/", ".", "..", "../victim", "events.csv"] {
+        let out = run(dir.path(), &["--out", bad]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--out {bad}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains("output folder"), "{bad}");
+    }
+    assert!(dir.path().join("events.csv").is_file());
+    let leftovers: Vec<String> = files(dir.path())
+        .into_iter()
+        .filter(|f| f.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
+
+#[test]
+fn a_missing_or_changed_artifact_makes_its_stage_run_again() {
+    let dir = sandbox();
+    assert!(run(dir.path(), &[]).status.success());
+    let complete = files(&dir.path().join("out"));
+    let runs = dir.path().join("runs/p");
+    let first = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+
+    std::fs::remove_file(first.join("personas/assignments.parquet")).unwrap();
+    let out = run(dir.path(), &["--set", "report.features_csv=true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut expected = complete.clone();
+    expected.push("features.csv".into());
+    expected.sort();
+    assert_eq!(files(&dir.path().join("out")), expected);
+
+    // Another run's features swapped in: the hash differs, the stage reruns.
+    let second = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| *p != first)
+        .unwrap();
+    std::fs::remove_file(second.join("features/features.parquet")).unwrap_or(());
+    std::fs::remove_file(first.join("features/features.parquet")).unwrap();
+    let out = run(dir.path(), &["--set", "personas.k=4"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(read_csv(&dir.path().join("out/personas.csv")).len(), 4);
+}
+
+#[test]
+fn a_refused_rerun_leaves_the_good_report_in_place() {
+    let dir = sandbox();
+    assert!(run(dir.path(), &["--as-of", "2026-05-01"]).status.success());
+    let before = std::fs::read(dir.path().join("out/personas.csv")).unwrap();
+    let mut events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    for i in 0..200 {
+        events.push_str(&format!("u{i},not a time,view,,,,,,\n"));
+    }
+    std::fs::write(dir.path().join("bad.csv"), events).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--as-of",
+            "2026-05-01",
+            "--set",
+            "ingest.path=bad.csv",
+            "--set",
+            "ingest.max_quarantine_share=0.001",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(dir.path().join("out/personas.csv")).unwrap(),
+        before
+    );
+    let refused = dir.path().join("out.refused");
+    assert_eq!(files(&refused), [".userlens", "quarantine.csv", "run.json"]);
+    assert_eq!(read_csv(&refused.join("quarantine.csv")).len(), 200);
+}
+
+#[test]
+fn stage_and_pipeline_names_cannot_be_paths() {
+    let dir = sandbox();
+    for name in ["\"/tmp/x\"", "\"../../../../x\"", "\"a b\""] {
+        let text_ = PIPELINE.replace("[stages.report]", &format!("[stages.{name}]"));
+        std::fs::write(dir.path().join("bad.toml"), text_).unwrap();
+        let out = userlens(&["run", "bad.toml"], dir.path());
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("must be ASCII letters, digits"),
+            "{name}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_at_the_lock_is_never_followed() {
+    let dir = sandbox();
+    std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
+    std::fs::create_dir_all(dir.path().join("runs")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("precious.txt"),
+        dir.path().join("runs/p.lock"),
+    )
+    .unwrap();
+    let out = run(dir.path(), &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("p.lock"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("precious.txt")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn two_pipelines_sharing_an_output_leave_each_other_alone() {
+    let dir = sandbox();
+    std::fs::write(
+        dir.path().join("q.toml"),
+        PIPELINE.replace("name = \"p\"", "name = \"q\""),
+    )
+    .unwrap();
+    // A staging folder of a run of `q` that is still going.
+    let staging = dir.path().join(".out.staging-2026-01-01_20260101T000000Z");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("personas.csv"), "x").unwrap();
+    assert!(run(dir.path(), &[]).status.success());
+    assert!(staging.join("personas.csv").is_file());
+}
+
+#[test]
+fn a_one_part_relative_output_cleans_up_after_itself() {
+    let dir = sandbox();
+    for k in ["3", "4"] {
+        let out = run(
+            dir.path(),
+            &["--out", "report", "--set", &format!("personas.k={k}")],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let hidden: Vec<String> = files(dir.path())
+        .into_iter()
+        .filter(|f| f.starts_with(".report"))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+/// Events of `users` users who all do exactly the same things.
+fn identical_users(users: usize) -> String {
+    let mut csv = String::from(
+        "user_id,event_time,event_type,session_id,item_id,category,query,amount,rating\n",
+    );
+    for u in 0..users {
+        for (day, kind, amount) in [(1, "view", ""), (2, "purchase", "20"), (40, "view", "")] {
+            csv.push_str(&format!(
+                "u{u},2026-03-{:02} 10:00:00,{kind},,i1,books,,{amount},\n",
+                day.min(28)
+            ));
+        }
+    }
+    csv
+}
+
+#[test]
+fn degenerate_inputs_finish_with_every_predictor_skipped_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, users) in [("one", 1), ("two", 2), ("sixty", 60)] {
+        let file = format!("{name}.csv");
+        std::fs::write(dir.path().join(&file), identical_users(users)).unwrap();
+        let out = userlens(&["profile", &file, "--out", name, "-q"], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        let personas = read_csv(&dir.path().join(name).join("personas.csv"));
+        assert_eq!(personas.len(), 1, "{name}");
+        let report = read_csv(&dir.path().join(name).join("model_report.csv"));
+        assert!(!report.is_empty(), "{name}: every predictor is reported");
+        for row in &report {
+            assert_eq!(row["status"], "skipped", "{name}: {row:?}");
+            assert!(!row["reason"].is_empty(), "{name}: {row:?}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_a_run_cleanly_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 2500, 5);
+    std::fs::write(dir.path().join("p.toml"), PIPELINE).unwrap();
+    for signal in ["TERM", "INT"] {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+            .args(["run", "p.toml", "-q", "--force"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Late enough that the run has started, early enough that it has not ended.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let killed = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code();
+        if code == Some(0) {
+            continue; // finished before the signal: nothing to check this time
+        }
+        let expected = if signal == "TERM" { 143 } else { 130 };
+        assert_eq!(code, Some(expected), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("interrupted"),
+            "{}",
+            text(&out.stderr)
+        );
+        let hidden: Vec<String> = files(dir.path())
+            .into_iter()
+            .filter(|f| f.starts_with(".out"))
+            .collect();
+        assert!(hidden.is_empty(), "staging left: {hidden:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("runs/p.lock")).unwrap(),
+            ""
+        );
+        let list = userlens(&["runs", "list"], dir.path());
+        let listing = text(&list.stdout);
+        let line = listing.lines().nth(1).unwrap_or_default().to_string();
+        assert!(line.contains("interrupted"), "{listing}");
+        let run_id = line.split_whitespace().next().unwrap().to_string();
+        let resumed = run(dir.path(), &["--resume", &run_id]);
+        assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+        assert!(dir.path().join("out/personas.csv").is_file());
+    }
+}
