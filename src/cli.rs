@@ -114,6 +114,9 @@ pub struct RunArgs {
     /// Rerun every stage, even those whose inputs, parameters and code are unchanged.
     #[arg(long)]
     pub force: bool,
+    /// Replace an output folder that holds files userlens did not write.
+    #[arg(long)]
+    pub force_output: bool,
     /// Continue a failed or killed run from its first unfinished stage.
     #[arg(long, value_name = "RUN_ID", conflicts_with = "as_of")]
     pub resume: Option<String>,

@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod exit_codes;
 mod progress;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
     allocator::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(&cli);
+    signals::stop_runs_cleanly();
     match execute(&cli) {
         Ok(()) => ExitCode::from(exit_codes::OK as u8),
         // `userlens runs list | head`: the reader left, which is no failure of ours.

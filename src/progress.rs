@@ -221,9 +221,7 @@ impl Renderer {
     }
 }
 
-/// Writes an event as one JSON object on stderr, with `extra` fields added to it. The
-/// binary has no `serde` of its own for a `#[serde(flatten)]` struct, so the fields
-/// go into the serialised object.
+/// Writes an event as one JSON object on stderr, with `extra` fields added to it.
 fn print_json(event: &Progress, extra: &[(&str, f64)]) {
     let mut line = match serde_json::to_value(event) {
         Ok(line) => line,

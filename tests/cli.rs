@@ -176,9 +176,20 @@ fn too_much_quarantine_refuses_the_run_with_exit_3() {
         stderr.contains("error: stage `ingest` refused the input: 5 of 45 rows (11.1%) of the input were quarantined, more than the allowed 5.0%; see quarantine.csv"),
         "{stderr}"
     );
-    assert_eq!(read_csv(&dir.path().join("report/quarantine.csv")).len(), 5);
+    assert!(
+        stderr.contains("the refused run's quarantine and record are in `report.refused`"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("report").exists(),
+        "no report of a refused run"
+    );
+    assert_eq!(
+        read_csv(&dir.path().join("report.refused/quarantine.csv")).len(),
+        5
+    );
     let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report/run.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.refused/run.json")).unwrap())
             .unwrap();
     assert_eq!(run["status"], "refused");
 }

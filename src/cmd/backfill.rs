@@ -39,6 +39,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
                 runs: runs.clone(),
                 set: Vec::new(),
                 force: *force,
+                force_output: false,
                 resume: None,
                 dry_run: false,
                 only: None,

@@ -23,7 +23,7 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         output: args.out.clone(),
         runs: args.runs.clone(),
         force: args.force,
-        force_output: false,
+        force_output: args.force_output,
         resume: args.resume.clone(),
         only: args.only.clone(),
     };

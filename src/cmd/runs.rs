@@ -9,37 +9,50 @@ use crate::Failure;
 use crate::cli::RunsCommand;
 
 /// Prints the runs, or one run and its stages, from the ledger under `runs`.
+/// The ledger is only read: these work on a read-only runs folder.
 pub fn run(command: &RunsCommand, runs: &Path) -> Result<(), Failure> {
-    let ledger = Ledger::open(runs)?;
+    let ledger = if runs.join("ledger.sqlite").is_file() {
+        Some(Ledger::open_existing(runs)?)
+    } else {
+        None
+    };
     match command {
-        RunsCommand::List { pipeline } => list(&ledger, pipeline.as_deref()),
-        RunsCommand::Show { run_id } => show(&ledger, runs, run_id),
+        RunsCommand::List { pipeline } => list(ledger.as_ref(), pipeline.as_deref()),
+        RunsCommand::Show { run_id } => show(ledger.as_ref(), runs, run_id),
     }
 }
 
-fn list(ledger: &Ledger, pipeline: Option<&str>) -> Result<(), Failure> {
+fn list(ledger: Option<&Ledger>, pipeline: Option<&str>) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "{:<36} {:<12} {:<10} {:<8} started",
         "run", "pipeline", "as of", "status"
     )?;
-    for run in ledger.runs(pipeline)? {
+    let runs = match ledger {
+        Some(ledger) => ledger.runs(pipeline)?,
+        None => Vec::new(),
+    };
+    for run in runs {
         writeln!(
             out,
             "{:<36} {:<12} {:<10} {:<8} {}",
             run.run_id,
             run.pipeline,
             run.as_of,
-            run.status.as_str(),
+            run.shown_status(),
             run.started_at
         )?;
     }
     Ok(())
 }
 
-fn show(ledger: &Ledger, runs: &Path, run_id: &str) -> Result<(), Failure> {
-    let Some(run) = ledger.run(run_id)? else {
+fn show(ledger: Option<&Ledger>, runs: &Path, run_id: &str) -> Result<(), Failure> {
+    let found = match ledger {
+        Some(ledger) => ledger.run(run_id)?,
+        None => None,
+    };
+    let (Some(ledger), Some(run)) = (ledger, found) else {
         return Err(Failure::usage(anyhow::anyhow!(
             "no run `{run_id}` in the ledger under `{}`",
             runs.display()
@@ -49,7 +62,10 @@ fn show(ledger: &Ledger, runs: &Path, run_id: &str) -> Result<(), Failure> {
     writeln!(
         out,
         "run {} of `{}`, as of {}: {}",
-        run.run_id, run.pipeline, run.as_of, run.status
+        run.run_id,
+        run.pipeline,
+        run.as_of,
+        run.shown_status()
     )?;
     writeln!(
         out,

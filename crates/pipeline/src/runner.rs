@@ -740,6 +740,13 @@ pub fn run(
     // A signal now waits until the outputs are published and the run recorded.
     let mut publishing = registered.publishing();
     let published = finish_run(plan, &mut record, &run_dir, &staging, &output);
+    if published.is_ok() && record.status == RunStatus::Refused {
+        let message = format!(
+            "the refused run's quarantine and record are in `{}`; the last good report is left in place",
+            publish::refused_dir(&output).display()
+        );
+        progress(&Progress::Warning { message });
+    }
     let failure = match (failure, published) {
         (failure, Ok(())) => failure,
         (None, Err(e)) => {
