@@ -25,11 +25,11 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::*;
 use userlens_model::event_types;
+use userlens_model::time::DAY_MICROS;
 use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, USER_ATTRIBUTE_PREFIX};
 
 mod sorted;
 
-const DAY_MICROS: i64 = 86_400_000_000;
 const MINUTE_MICROS: f64 = 60_000_000.0;
 
 /// Errors of the features stage.

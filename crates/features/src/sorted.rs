@@ -13,9 +13,10 @@
 use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
+use userlens_model::time::DAY_MICROS;
 use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, money};
 
-use crate::{CheckedFeatureParams, DAY_MICROS, Result, TEXT_FEATURES, column_safe, polars_err};
+use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, column_safe, polars_err};
 
 const HOUR_MICROS: i64 = 3_600_000_000;
 /// Times beyond about 190,000 years from 1970 are left to the group-by: near the

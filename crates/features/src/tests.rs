@@ -1,6 +1,6 @@
 use super::*;
 
-const DAY: i64 = 86_400_000_000;
+use userlens_model::time::DAY_MICROS as DAY;
 
 /// 2026-01-05 is a Monday; times are micros from the Unix epoch.
 fn at(day: i64, hour: i64, minute: i64) -> i64 {

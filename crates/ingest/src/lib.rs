@@ -145,7 +145,7 @@ impl SourceParams {
         let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
         for name in self.columns.keys() {
             if !columns::EVENT_COLUMNS.contains(&name.as_str()) {
-                let hint = did_you_mean(name, &columns::EVENT_COLUMNS)
+                let hint = userlens_model::did_you_mean(name, &columns::EVENT_COLUMNS)
                     .map(|m| format!(" (did you mean `{m}`?)"))
                     .unwrap_or_default();
                 return Err(Error::Params(format!(
@@ -183,16 +183,6 @@ impl SourceParams {
             time_format,
         })
     }
-}
-
-/// Closest candidate by edit distance, if close enough to be a likely typo.
-fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(name, c), *c))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, c)| c)
 }
 
 fn guess_format(path: &Path) -> SourceFormat {

@@ -162,6 +162,89 @@ pub mod stats {
         let lower = below.iter().copied().max_by(f64::total_cmp)?;
         Some(lower / 2.0 + upper / 2.0)
     }
+
+    /// A feature whose standard deviation is below this fraction of its largest
+    /// absolute value is constant up to rounding, and is left out of clustering.
+    pub const CONSTANT_REL_SD: f64 = 1e-12;
+
+    /// The clustering's transform of one feature, fitted on all users: `t(x)`
+    /// ([`Standardiser::transform`]), the median of `t` for missing values, then
+    /// the z-score. The profile stage clusters on these z-scores and the report
+    /// shows them, so both use this one definition.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct Standardiser {
+        impute: f64,
+        /// Values are divided by their largest magnitude first, so sums cannot
+        /// overflow and an exactly constant feature has a variance of exactly 0.
+        magnitude: f64,
+        /// Mean of the values divided by `magnitude`.
+        mean: f64,
+        /// Population standard deviation of the values divided by `magnitude`.
+        sd: f64,
+    }
+
+    impl Standardiser {
+        /// `t(x)`: [`signed_log1p`] for a log-transformed (heavy-tailed) feature,
+        /// `x` otherwise.
+        pub fn transform(x: f64, log: bool) -> f64 {
+            if log { signed_log1p(x) } else { x }
+        }
+
+        /// Fits one feature on its transformed values, NaN marking a missing
+        /// value; `None` when all are missing or the feature is constant.
+        pub fn fit(transformed: impl Iterator<Item = f64> + Clone) -> Option<Standardiser> {
+            let impute = median(transformed.clone())?;
+            let values: Vec<f64> = transformed
+                .map(|v| if v.is_nan() { impute } else { v })
+                .collect();
+            let magnitude = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if magnitude == 0.0 || values.is_empty() {
+                return None;
+            }
+            let n = values.len() as f64;
+            let mean = values.iter().map(|v| v / magnitude).sum::<f64>() / n;
+            let var = values
+                .iter()
+                .map(|v| {
+                    let t = v / magnitude - mean;
+                    t * t
+                })
+                .sum::<f64>()
+                / n;
+            let sd = var.sqrt();
+            (sd > CONSTANT_REL_SD).then_some(Standardiser {
+                impute,
+                magnitude,
+                mean,
+                sd,
+            })
+        }
+
+        /// The z-score of a transformed value (NaN: missing, taken as the median).
+        pub fn z(&self, transformed: f64) -> f64 {
+            let v = if transformed.is_nan() {
+                self.impute
+            } else {
+                transformed
+            };
+            (v / self.magnitude - self.mean) / self.sd
+        }
+
+        /// The median that stands in for missing values, in the transformed space.
+        pub fn impute(&self) -> f64 {
+            self.impute
+        }
+
+        /// The mean, in the transformed space.
+        pub fn center(&self) -> f64 {
+            self.mean * self.magnitude
+        }
+
+        /// The population standard deviation, in the transformed space.
+        pub fn scale(&self) -> f64 {
+            self.sd * self.magnitude
+        }
+    }
 }
 
 /// The closest candidate by edit distance, if it is close enough to be a typo.
@@ -369,8 +452,31 @@ mod tests {
     }
 
     #[test]
+    fn standardises_with_the_median_for_missing_values() {
+        use stats::Standardiser;
+        let t = [0.0, 2.0, f64::NAN, 4.0];
+        let s = Standardiser::fit(t.iter().copied()).unwrap();
+        assert_eq!(s.impute(), 2.0);
+        assert_eq!(s.center(), 2.0);
+        assert_eq!(s.scale(), 2f64.sqrt());
+        // (v / 4 - 0.5) / sqrt(1/8)
+        assert_eq!(s.z(f64::NAN), 0.0);
+        assert_eq!(s.z(4.0), 0.5 / 0.125f64.sqrt());
+        assert_eq!(Standardiser::transform(-3.0, true), -(3f64.ln_1p()));
+        assert_eq!(Standardiser::transform(-3.0, false), -3.0);
+        // all missing, constant, constant up to rounding, empty
+        assert_eq!(Standardiser::fit([f64::NAN, f64::NAN].into_iter()), None);
+        assert_eq!(Standardiser::fit([0.1, 0.1, f64::NAN].into_iter()), None);
+        assert_eq!(Standardiser::fit([1.0, 1.0 + 1e-15].into_iter()), None);
+        assert_eq!(Standardiser::fit(std::iter::empty()), None);
+    }
+
+    #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("user_di", &["user_id", "amount"]), Some("user_id"));
+        assert_eq!(
+            did_you_mean("user_di", &["user_id", "amount"]),
+            Some("user_id")
+        );
         assert_eq!(did_you_mean("zzz", &["user_id", "amount"]), None);
     }
 

@@ -3,13 +3,10 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 use userlens_model::is_heavy_tailed;
+use userlens_model::stats::Standardiser;
 
 use crate::error::{Result, WhileDoing};
 use crate::matrix::Matrix;
-
-/// A column whose standard deviation is below this fraction of its largest absolute
-/// value is constant up to rounding, and is left out of clustering.
-const CONSTANT_REL_SD: f64 = 1e-12;
 
 /// The clustering matrix and how it was made from the raw columns.
 #[derive(Debug, Clone)]
@@ -28,66 +25,6 @@ pub(crate) struct Prepared {
     pub(crate) impute: Vec<f64>,
     /// Candidate features without variance (including all-null ones).
     pub(crate) dropped_constant: Vec<String>,
-}
-
-/// `sign(x) * ln(1 + |x|)`: compresses counts and money while keeping refunds negative.
-pub(crate) fn signed_log1p(x: f64) -> f64 {
-    if x < 0.0 { -(-x).ln_1p() } else { x.ln_1p() }
-}
-
-/// Median of the finite values, or `None` if there are none.
-fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut finite: Vec<f64> = values.filter(|v| v.is_finite()).collect();
-    if finite.is_empty() {
-        return None;
-    }
-    // Selection, not a full sort: the same values in linear time.
-    let odd = finite.len() % 2 == 1;
-    let mid = finite.len() / 2;
-    let (below, upper, _) = finite.select_nth_unstable_by(mid, f64::total_cmp);
-    let upper = *upper;
-    if odd {
-        return Some(upper);
-    }
-    let lower = below.iter().copied().max_by(f64::total_cmp)?;
-    Some(lower / 2.0 + upper / 2.0)
-}
-
-/// Scaling of one filled column. Values are divided by their largest magnitude first,
-/// so sums cannot overflow and an exactly constant column gives a variance of exactly 0.
-struct Scaling {
-    magnitude: f64,
-    mean: f64,
-    sd: f64,
-}
-
-impl Scaling {
-    fn fit(values: &[f64]) -> Option<Scaling> {
-        let magnitude = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        if magnitude == 0.0 || values.is_empty() {
-            return None;
-        }
-        let n = values.len() as f64;
-        let mean = values.iter().map(|v| v / magnitude).sum::<f64>() / n;
-        let var = values
-            .iter()
-            .map(|v| {
-                let t = v / magnitude - mean;
-                t * t
-            })
-            .sum::<f64>()
-            / n;
-        let sd = var.sqrt();
-        (sd > CONSTANT_REL_SD).then_some(Scaling {
-            magnitude,
-            mean,
-            sd,
-        })
-    }
-
-    fn z(&self, v: f64) -> f64 {
-        (v / self.magnitude - self.mean) / self.sd
-    }
 }
 
 /// Reads `candidates` (numeric columns of `df`) into one row-major matrix, applies the
@@ -110,30 +47,21 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
             if let Some(v) = value
                 && v.is_finite()
             {
-                raw[i * width + j] = if heavy { signed_log1p(v) } else { v };
+                raw[i * width + j] = Standardiser::transform(v, heavy);
             }
         }
     }
 
     // Columns are independent: each is imputed and scaled on its own thread.
-    let fitted: Vec<Option<(f64, Scaling)>> = (0..width)
+    let fitted: Vec<Option<Standardiser>> = (0..width)
         .into_par_iter()
-        .map(|j| {
-            let impute = median((0..n).map(|i| raw[i * width + j]))?;
-            let column: Vec<f64> = (0..n)
-                .map(|i| {
-                    let v = raw[i * width + j];
-                    if v.is_nan() { impute } else { v }
-                })
-                .collect();
-            Scaling::fit(&column).map(|scaling| (impute, scaling))
-        })
+        .map(|j| Standardiser::fit((0..n).map(|i| raw[i * width + j])))
         .collect();
-    let mut kept: Vec<(usize, f64, Scaling)> = Vec::new();
+    let mut kept: Vec<(usize, Standardiser)> = Vec::new();
     let mut dropped_constant = Vec::new();
     for (j, (name, fit)) in candidates.iter().zip(fitted).enumerate() {
         match fit {
-            Some((impute, scaling)) => kept.push((j, impute, scaling)),
+            Some(scaling) => kept.push((j, scaling)),
             None => dropped_constant.push(name.clone()),
         }
     }
@@ -143,17 +71,13 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
     if d > 0 {
         data.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
             let row = &raw[i * width..(i + 1) * width];
-            for (slot, (j, impute, scaling)) in out.iter_mut().zip(&kept) {
-                let v = row[*j];
-                *slot = scaling.z(if v.is_nan() { *impute } else { v });
+            for (slot, (j, scaling)) in out.iter_mut().zip(&kept) {
+                *slot = scaling.z(row[*j]);
             }
         });
     }
 
-    let features: Vec<String> = kept
-        .iter()
-        .map(|(j, _, _)| candidates[*j].clone())
-        .collect();
+    let features: Vec<String> = kept.iter().map(|(j, _)| candidates[*j].clone()).collect();
     Ok(Prepared {
         matrix: Matrix::new(n, d, data),
         log_transformed: features
@@ -161,9 +85,9 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
             .filter(|f| is_heavy_tailed(f))
             .cloned()
             .collect(),
-        center: kept.iter().map(|(_, _, s)| s.mean * s.magnitude).collect(),
-        scale: kept.iter().map(|(_, _, s)| s.sd * s.magnitude).collect(),
-        impute: kept.iter().map(|(_, impute, _)| *impute).collect(),
+        center: kept.iter().map(|(_, s)| s.center()).collect(),
+        scale: kept.iter().map(|(_, s)| s.scale()).collect(),
+        impute: kept.iter().map(|(_, s)| s.impute()).collect(),
         features,
         dropped_constant,
     })
@@ -172,20 +96,6 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signed_log_keeps_sign() {
-        assert_eq!(signed_log1p(0.0), 0.0);
-        assert!((signed_log1p(std::f64::consts::E - 1.0) - 1.0).abs() < 1e-15);
-        assert_eq!(signed_log1p(-3.0), -signed_log1p(3.0));
-    }
-
-    #[test]
-    fn median_skips_missing() {
-        assert_eq!(median([3.0, f64::NAN, 1.0, 2.0].into_iter()), Some(2.0));
-        assert_eq!(median([4.0, 1.0].into_iter()), Some(2.5));
-        assert_eq!(median([f64::NAN].into_iter()), None);
-    }
 
     #[test]
     fn transforms_imputes_and_drops() {

@@ -1,11 +1,12 @@
 //! The users' feature space as the clustering saw it: per persona z-scores for the
 //! profile heat map and a 2-D PCA projection of a seeded sample of users.
 //!
-//! Each feature is transformed like the profile stage does (signed `ln(1 + |x|)` for
-//! heavy-tailed counts and money, missing values set to the median), then standardised
-//! with the mean and population standard deviation over all users. A persona's z-score
-//! on a feature is the mean standardised value of its users, which is the persona's
-//! centroid in the clustering space and the number its `distinguishing` text quotes.
+//! Each feature is transformed and standardised over all users by the profile stage's
+//! own definition, [`Standardiser`] (signed `ln(1 + |x|)` for heavy-tailed counts and
+//! money, missing values set to the median, then mean and population standard
+//! deviation). A persona's z-score on a feature is the mean standardised value of its
+//! users, which is the persona's centroid in the clustering space and the number its
+//! `distinguishing` text quotes.
 
 use linfa::DatasetBase;
 use linfa::traits::Fit;
@@ -14,6 +15,7 @@ use ndarray::Array2;
 use polars::prelude::DataFrame;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use userlens_model::stats::Standardiser;
 
 use crate::Result;
 use crate::frame;
@@ -41,24 +43,6 @@ pub(crate) struct Space {
     pub sample_z: Array2<f64>,
     /// Persona index of each sampled user (`None`: persona not in the personas table).
     pub sample_persona: Vec<Option<usize>>,
-}
-
-/// Signed `ln(1 + |x|)`, the profile stage's transform for heavy-tailed features.
-fn signed_log1p(x: f64) -> f64 {
-    if x < 0.0 { -(-x).ln_1p() } else { x.ln_1p() }
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 /// Seeded sample of `min(n, max)` row indices, in row order.
@@ -106,24 +90,16 @@ pub(crate) fn build(
             continue;
         }
         let log = is_logged(name);
-        let values: Vec<Option<f64>> = frame::f64s(assignments, TABLE, name)?
+        // Missing (and non-finite) values are NaN, as the profile stage marks them.
+        let values: Vec<f64> = frame::f64s(assignments, TABLE, name)?
             .into_iter()
-            .map(|v| v.map(|x| if log { signed_log1p(x) } else { x }))
+            .map(|v| v.map_or(f64::NAN, |x| Standardiser::transform(x, log)))
             .collect();
-        let mut present: Vec<f64> = values.iter().flatten().copied().collect();
-        let Some(impute) = median(&mut present) else {
+        let Some(standardiser) = Standardiser::fit(values.iter().copied()) else {
             skipped.push(name.clone());
             continue;
         };
-        let filled: Vec<f64> = values.iter().map(|v| v.unwrap_or(impute)).collect();
-        let mean = filled.iter().sum::<f64>() / n as f64;
-        let sd = (filled.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
-        // Relative tolerance: a feature constant up to rounding carries no signal.
-        if !(sd.is_finite() && sd > 1e-12 * mean.abs().max(1.0)) {
-            skipped.push(name.clone());
-            continue;
-        }
-        let z: Vec<f64> = filled.iter().map(|x| (x - mean) / sd).collect();
+        let z: Vec<f64> = values.iter().map(|&t| standardiser.z(t)).collect();
         let mut per_persona = vec![0.0; persona_ids.len()];
         for (value, p) in z.iter().zip(&persona_of) {
             if let Some(p) = p {
