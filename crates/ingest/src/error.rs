@@ -96,9 +96,72 @@ pub enum Error {
     Params(String),
 }
 
+impl Error {
+    /// Whether the input is refused rather than the run failing: the source is
+    /// missing, empty, or lacks a column it must have.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Error::MissingColumn { .. } | Error::MissingRequired { .. } | Error::Empty { .. } => {
+                true
+            }
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+}
+
 /// Result of the ingest stage.
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub(crate) fn polars(action: &'static str) -> impl FnOnce(polars::prelude::PolarsError) -> Error {
     move |source| Error::Polars { action, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_inputs_are_refusals_and_failures_are_not() {
+        let path = PathBuf::from("events.csv");
+        let io = |kind| Error::Io {
+            path: path.clone(),
+            source: std::io::Error::from(kind),
+        };
+        let refused = [
+            io(std::io::ErrorKind::NotFound),
+            Error::MissingColumn {
+                path: path.clone(),
+                line: 1,
+                source_column: "uid".into(),
+                target: "user_id".into(),
+                available: "user,time".into(),
+            },
+            Error::MissingRequired {
+                path: path.clone(),
+                column: "event_time",
+            },
+            Error::Empty { path: path.clone() },
+        ];
+        for error in &refused {
+            assert!(error.is_refusal(), "{error:?}");
+        }
+        let failed = [
+            io(std::io::ErrorKind::PermissionDenied),
+            io(std::io::ErrorKind::UnexpectedEof),
+            Error::QualityGate {
+                read: 10,
+                quarantined: 9,
+                share: 90.0,
+                max: 5.0,
+            },
+            Error::NoEvents {
+                files: "`events.csv`".into(),
+            },
+            Error::Params("`delimiter` must be one character".into()),
+        ];
+        for error in &failed {
+            assert!(!error.is_refusal(), "{error:?}");
+        }
+    }
 }
