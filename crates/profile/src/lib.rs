@@ -39,6 +39,7 @@ mod matrix;
 mod metrics;
 mod params;
 mod prepare;
+pub mod stability;
 mod stable;
 mod tables;
 
@@ -49,7 +50,9 @@ use userlens_model::columns::USER_ID;
 pub use ari::adjusted_rand_index;
 pub use error::{Error, Result};
 pub use params::{Algorithm, CheckedProfileParams, KChoice, ProfileParams};
+pub use stability::{MAX_MATCH_DISTANCE, Stability, StabilitySummary, stabilise};
 pub use stable::{Matching, apply_matching, match_personas};
+pub use tables::enrich_personas;
 
 use crate::error::WhileDoing;
 use crate::kmeans::Fit;

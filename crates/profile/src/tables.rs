@@ -47,6 +47,18 @@ pub(crate) fn assignments(
     DataFrame::new(n, columns).while_doing(|| "build the assignments table".to_string())
 }
 
+/// The personas table with each per-persona summary table (keyed by `persona_id`)
+/// left-joined on, in order, sorted by `persona_id`.
+pub fn enrich_personas(personas: &DataFrame, summaries: &[DataFrame]) -> Result<DataFrame> {
+    let mut out = personas.clone().lazy();
+    for summary in summaries {
+        out = out.left_join(summary.clone().lazy(), col(PERSONA_ID), col(PERSONA_ID));
+    }
+    out.sort([PERSONA_ID], SortMultipleOptions::default())
+        .collect()
+        .while_doing(|| "add the per-persona summaries to the personas table".to_string())
+}
+
 /// What the persona table needs besides the input frame.
 pub(crate) struct PersonaSummary<'a> {
     /// Persona (0-based) of every user, in frame order.
@@ -247,5 +259,26 @@ mod tests {
             Some("electronics 62%, books 20%, garden 9%")
         );
         assert_eq!(top_values(BTreeMap::new(), 4), None);
+    }
+
+    #[test]
+    fn summaries_join_onto_the_personas_in_order() {
+        let personas = df!(PERSONA_ID => [2u32, 1, 3], LABEL => ["b", "a", "c"]).unwrap();
+        let means = df!(PERSONA_ID => [1u32, 2], "mean_p_purchase" => [0.25, 0.75]).unwrap();
+        let mix = df!(PERSONA_ID => [3u32, 2], "segment_mix" => ["x 100%", "y 100%"]).unwrap();
+        let enriched = enrich_personas(&personas, &[means, mix]).unwrap();
+        let expected = df!(
+            PERSONA_ID => [1u32, 2, 3],
+            LABEL => ["a", "b", "c"],
+            "mean_p_purchase" => [Some(0.25), Some(0.75), None],
+            "segment_mix" => [None, Some("y 100%"), Some("x 100%")],
+        )
+        .unwrap();
+        assert!(enriched.equals_missing(&expected), "{enriched}");
+        let unchanged = enrich_personas(&personas, &[]).unwrap();
+        assert_eq!(
+            unchanged.column(LABEL).unwrap().str().unwrap().get(0),
+            Some("a")
+        );
     }
 }
