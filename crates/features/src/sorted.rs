@@ -7,7 +7,7 @@
 //! of rows, distinct values in a small hash table. The group-by in [`crate`]
 //! computes the same table for events in any order, and is the reference the tests
 //! hold this pass to; this pass does not copy the events before the as-of time
-//! (about 80% of them at the prediction cutoff) and reads each row once, where the
+//! (most of them, even at the prediction cutoff) and reads each row once, where the
 //! group-by reads the columns once per aggregation.
 
 use polars::prelude::*;

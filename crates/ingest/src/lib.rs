@@ -232,7 +232,7 @@ pub struct FileInfo {
 ///
 /// A run hashes its input twice (for the stage's cache key, then in the ingest), so
 /// hashes are remembered for the life of the process by path, size, modification
-/// time, inode and status-change time: 625 MB took 0.35 s on one core.
+/// time, inode and status-change time (timings: docs/benchmarks.md).
 pub fn fingerprint(path: &Path) -> Result<FileInfo> {
     type Key = (PathBuf, u64, std::time::SystemTime, [i64; 3]);
     type Seen = std::sync::Mutex<BTreeMap<Key, String>>;
@@ -259,8 +259,7 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
         Some(hash) => hash,
         None => {
             // Read in blocks and each block hashed on every core: a memory map of
-            // the whole file would count its pages in the process's RSS (6.3 GB for
-            // the 100M-event file).
+            // the whole file would count its pages in the process's RSS.
             use std::io::Read;
             const BLOCK: usize = 16 << 20;
             let started = std::time::Instant::now();
@@ -553,8 +552,8 @@ fn finish_events(
         // Exports grouped by user are common (and what `generate` writes): the
         // sort would be the identity, and its gather a copy of every column. The
         // reader's parts stay chunks of their own too: joining them is a copy into
-        // fresh memory, which the kernel zeroes page by page (0.7-1.5 s at 10M
-        // events), and the stages after the ingest take chunks as they come.
+        // fresh memory, which the kernel zeroes page by page, and the stages after
+        // the ingest take chunks as they come.
         order::Order::Kept => events,
         order::Order::Rows(rows) => events.take(&rows).map_err(error::polars("sort events"))?,
         order::Order::Sort => events

@@ -18,15 +18,15 @@ pub(crate) enum Order {
     Sort,
 }
 
-/// Finds the row order a stable sort by user, time and row hash gives.
+/// Finds the row order a stable sort by user, time and row hash gives, without
+/// polars' multi-column sort, which encodes every row's keys before sorting them
+/// (timings: docs/benchmarks.md).
 ///
-/// polars' multi-column sort took about 9 s on 10M time-ordered events (encoding
-/// every row's keys, sorting them, then gathering). Here events already in order
-/// are found so in one pass. Otherwise every user gets its rank among the distinct
-/// users (a hash map over the rows, then a sort of the 161,627 distinct ids), the
-/// rows are placed by rank with a counting sort, which keeps file order within a
-/// user, and only a user whose rows are not then in time and hash order has them
-/// sorted.
+/// Events already in order are found so in one pass. Otherwise every user gets its
+/// rank among the distinct users (a hash map over the rows, then a sort of the
+/// distinct ids), the rows are placed by rank with a counting sort, which keeps file
+/// order within a user, and only a user whose rows are not then in time and hash
+/// order has them sorted.
 ///
 /// Events not in order are joined into one chunk here (column by column, in
 /// parallel), for the gather or sort that follows and so that the keys are read in
@@ -104,8 +104,8 @@ fn keys(events: &DataFrame) -> PolarsResult<(&StringChunked, &Int64Chunked, &UIn
 }
 
 /// Whether the rows (without nulls) are sorted by user, time and hash: ranges of
-/// rows are checked side by side (one thread compared 10M user ids in 0.3 to
-/// 0.8 s), then the rows on either side of every boundary between ranges.
+/// rows are checked side by side, then the rows on either side of every boundary
+/// between ranges.
 fn in_order(users: &StringChunked, times: &Int64Chunked, hashes: &UInt64Chunked) -> bool {
     use rayon::prelude::*;
     let n = users.len();

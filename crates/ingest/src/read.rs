@@ -98,7 +98,7 @@ struct Sink<'a> {
     header_bytes: Vec<Vec<u8>>,
     /// Rows the builders are made for: they grow past it, but each time they grow
     /// the kernel zeroes fresh pages for the copy, which costs more than the
-    /// parsing on these machines (about 1 GB/s).
+    /// parsing.
     capacity: usize,
     kept: Kept,
     read: u64,
@@ -633,8 +633,7 @@ struct Part {
 
 /// Parts per reader thread: threads that finish early take the parts left, so a
 /// thread slowed down (by page faults, or by the machine) holds the others up by one
-/// small part at most. (With one part each, one of two threads sometimes read alone
-/// for 0.5 to 1.3 s at the end of a 10M-event file.)
+/// small part at most (timings: docs/benchmarks.md).
 const PARTS_PER_THREAD: usize = 4;
 
 /// Splits the rows after `data_start` into [`PARTS_PER_THREAD`] parts per thread at
@@ -643,8 +642,7 @@ const PARTS_PER_THREAD: usize = 4;
 /// thread.
 ///
 /// A thread per range of the file scans it for its line ends (the scan is a pass over
-/// every byte: 0.7 s on one thread for 625 MB); part `i` starts at the first line
-/// start in range `i`.
+/// every byte); part `i` starts at the first line start in range `i`.
 fn split_for_threads(path: &Path, data_start: u64, min_bytes: u64) -> Result<Option<Vec<Part>>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 {

@@ -1,18 +1,10 @@
 //! k-means: greedy k-means++ seeding and Lloyd iterations, as scikit-learn does them.
 //!
-//! Written here rather than taken from `linfa-clustering` 0.8.1, whose k-means fell
-//! short on three counts when this crate was planned:
-//! - its k-means++ seeding is the plain variant (one candidate per centre), not the
-//!   greedy one; on well-separated data its final inertia ended 18% worse than
-//!   scikit-learn's. On the 5-blob test data with a single restart it ended 3.0 times
-//!   worse than this code for 2 of 3 seeds; with 10 restarts both find the same optimum;
-//! - its tolerance bounds the Euclidean norm of the centroid shift, not its square
-//!   relative to the feature variance as scikit-learn does; at the same setting on
-//!   standardised data it asks for a shift 100 times smaller, so it keeps iterating
-//!   after the assignment has settled;
-//! - it was 2.1 times slower per Lloyd iteration, and it runs single-threaded.
-//!
-//! The `kmeans_is_no_worse_than_linfa` test keeps the first point honest.
+//! Written here rather than taken from `linfa-clustering` 0.8.1, whose k-means seeds
+//! with plain (not greedy) k-means++, bounds the centroid shift's norm rather than its
+//! square relative to the feature variance, and runs on one thread (measurements:
+//! docs/benchmarks.md). The `kmeans_is_no_worse_than_linfa` test keeps the seeding
+//! honest.
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

@@ -51,7 +51,7 @@ pub(crate) fn silhouettes(
         })
         .collect();
     // The sample's rows side by side: the inner loop then reads memory in order
-    // instead of gathering rows from all over the matrix (3x faster). Each row's
+    // instead of gathering rows from all over the matrix. Each row's
     // per-cluster sums of every labeling sit in one slice of `width` values, at the
     // labeling's offset plus the other row's cluster.
     let (s, d) = (sample.len(), x.d());

@@ -122,9 +122,8 @@ pub struct ProfileParams {
     /// With more users than this, k-means restarts run on a seeded sample of this many
     /// users and the best one is then refined on every user (default 20000; 0 = always
     /// fit on every user). Keeps k selection fast on millions of users: the restarts
-    /// are the cost (at 161,627 users, 2.5 s of restarts on 50,000 users for k = 3..8
-    /// against 0.15 s of refining), and on 1M users x 20 features the result stays
-    /// within 1% of scikit-learn's inertia (equal to it, or 1.9% below, by seed).
+    /// are the cost, and the refined result stays close to scikit-learn's full fit
+    /// (measurements: docs/benchmarks.md).
     pub fit_sample: usize,
     /// How many distinguishing features make up a persona label (default 2).
     pub label_terms: usize,
