@@ -1,0 +1,284 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use userlens_model::time::DAY_MICROS;
+
+#[test]
+fn a_predictor_with_holes_is_skipped_not_scored() {
+    assert_eq!(
+        complete(vec![Some(0.5), Some(0.0)], "expected purchases"),
+        Ok(vec![0.5, 0.0])
+    );
+    assert_eq!(
+        complete(vec![Some(0.5), None, None], "P(alive)"),
+        Err("P(alive) could not be computed for 2 of 3 holdout users".to_string())
+    );
+}
+
+#[test]
+fn check_parses_rules_and_refuses_bad_ones() {
+    let params: PredictParams = toml::from_str(
+        r#"
+        horizon_days = 14
+        [rules.quiet]
+        when = "recency_days > 60 and frequency > 0"
+        target = "churn"
+        "#,
+    )
+    .unwrap();
+    let checked = params.check().unwrap();
+    assert_eq!(checked.rules.len(), 1);
+    assert_eq!(checked.cutoff(20 * DAY_MICROS), 6 * DAY_MICROS);
+    let bad: PredictParams = toml::from_str(
+        r#"
+        [rules.quiet]
+        when = "recency_days >> 60"
+        target = "churn"
+        "#,
+    )
+    .unwrap();
+    assert!(
+        bad.check()
+            .unwrap_err()
+            .to_string()
+            .starts_with("rule `quiet`")
+    );
+    let zero = PredictParams {
+        horizon_days: 0,
+        ..PredictParams::default()
+    };
+    assert_eq!(
+        zero.check().unwrap_err().to_string(),
+        "`horizon_days` must be at least 1"
+    );
+    let long = PredictParams {
+        horizon_days: 3651,
+        ..PredictParams::default()
+    };
+    assert_eq!(
+        long.check().unwrap_err().to_string(),
+        "`horizon_days` is 3651, it must be at most 3650"
+    );
+}
+
+#[test]
+fn each_parameter_has_one_home() {
+    // `ml.horizon_days` was accepted and then overwritten by the stage's.
+    let err = toml::from_str::<PredictParams>(
+        r#"
+        horizon_days = 28
+        [ml]
+        horizon_days = 7
+        "#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown field `horizon_days`"), "{err}");
+}
+
+/// One event: user, time (days since 1970), type, amount.
+type Event = (String, f64, &'static str, Option<f64>);
+
+/// A user who views every day and buys every fifth, from `first` to `last` day.
+fn regular(user: &str, first: i64, last: i64) -> Vec<Event> {
+    (first..=last)
+        .flat_map(|day| {
+            let view = (user.to_string(), day as f64 + 0.25, "view", None);
+            let purchase = (day - first) % 5 == 0;
+            let buy = (user.to_string(), day as f64 + 0.5, "purchase", Some(20.0));
+            std::iter::once(view).chain(purchase.then_some(buy))
+        })
+        .collect()
+}
+
+fn micros(day: f64) -> i64 {
+    (day * DAY_MICROS as f64) as i64
+}
+
+/// The events as one part, sorted by user and time, `event_time` a datetime.
+fn parts(events: &[Event]) -> Vec<LazyFrame> {
+    let mut events = events.to_vec();
+    events.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let frame = df! {
+        "user_id" => events.iter().map(|e| e.0.clone()).collect::<Vec<_>>(),
+        "event_time" => events.iter().map(|e| micros(e.1)).collect::<Vec<_>>(),
+        "event_type" => events.iter().map(|e| e.2).collect::<Vec<_>>(),
+        "amount" => events.iter().map(|e| e.3).collect::<Vec<_>>(),
+    }
+    .unwrap()
+    .lazy()
+    .with_column(col("event_time").cast(DataType::Datetime(
+        polars::prelude::TimeUnit::Microseconds,
+        None,
+    )));
+    vec![frame]
+}
+
+/// The RFM features the stage reads, of every user with an event before `at`.
+fn features(events: &[Event], at: i64) -> DataFrame {
+    let mut users: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for e in events.iter().filter(|e| micros(e.1) < at) {
+        users.entry(e.0.as_str()).or_default().push(e);
+    }
+    let at = at as f64 / DAY_MICROS as f64;
+    let (mut ids, mut recency, mut frequency, mut monetary, mut aov, mut tenure, mut count) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (user, events) in users {
+        let first = events.iter().map(|e| e.1).fold(f64::INFINITY, f64::min);
+        let last = events.iter().map(|e| e.1).fold(f64::NEG_INFINITY, f64::max);
+        let spend: Vec<f64> = events
+            .iter()
+            .filter(|e| e.2 == "purchase")
+            .map(|e| e.3.unwrap_or(0.0))
+            .collect();
+        ids.push(user.to_string());
+        recency.push((at - last).floor());
+        frequency.push(spend.len() as f64);
+        monetary.push(spend.iter().sum::<f64>());
+        aov.push((!spend.is_empty()).then(|| spend.iter().sum::<f64>() / spend.len() as f64));
+        tenure.push((at - first).floor());
+        count.push(events.len() as f64);
+    }
+    df! {
+        "user_id" => ids,
+        "recency_days" => recency,
+        "frequency" => frequency,
+        "monetary" => monetary,
+        "avg_order_value" => aov,
+        "tenure_days" => tenure,
+        "events" => count,
+    }
+    .unwrap()
+}
+
+/// Runs the stage as the pipeline does; `as_of` defaults to the midnight after the
+/// last event.
+fn run(events: &[Event], as_of: Option<i64>) -> Predictions {
+    let last = events.iter().map(|e| micros(e.1)).max().unwrap();
+    let as_of = as_of.unwrap_or_else(|| userlens_model::time::next_midnight(last));
+    let params = PredictParams::default().check().unwrap();
+    let cutoff = params.cutoff(as_of);
+    predict(
+        &parts(events),
+        &features(events, cutoff),
+        &features(events, as_of),
+        as_of,
+        &params,
+        42,
+    )
+    .unwrap()
+}
+
+fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    df.column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+/// Every predictor of both targets is in the report, skipped, with a reason.
+fn assert_all_skipped(predictions: &Predictions, users: usize) {
+    let report = &predictions.model_report;
+    let rows: Vec<(String, String)> = strings(report, "predictor")
+        .into_iter()
+        .zip(strings(report, "target"))
+        .map(|(p, t)| (p.unwrap(), t.unwrap()))
+        .collect();
+    for (predictor, target) in [
+        ("logistic", "p_purchase"),
+        ("tree", "p_purchase"),
+        ("bg/nbd", "p_purchase"),
+        ("pareto/nbd", "p_purchase"),
+        ("rule:recent_buyer", "p_purchase"),
+        ("logistic", "churn"),
+        ("tree", "churn"),
+        ("bg/nbd", "churn"),
+        ("pareto/nbd", "churn"),
+        ("rule:lapsing", "churn"),
+    ] {
+        assert!(
+            rows.contains(&(predictor.to_string(), target.to_string())),
+            "no row for {predictor} / {target}:\n{report}"
+        );
+    }
+    assert!(
+        strings(report, "status")
+            .iter()
+            .all(|s| s.as_deref() == Some("skipped")),
+        "{report}"
+    );
+    assert!(
+        strings(report, "reason")
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| !r.is_empty())),
+        "{report}"
+    );
+    assert_eq!(predictions.calibration.height(), 0);
+    assert_eq!(predictions.user_predictions.height(), users);
+}
+
+/// A user who buys on the first day and views on the last: never active in the week
+/// before the cutoff, so without a churn label.
+fn sparse(user: &str, first: i64, last: i64) -> Vec<Event> {
+    vec![
+        (user.to_string(), first as f64 + 0.5, "purchase", Some(20.0)),
+        (user.to_string(), last as f64 + 0.5, "view", None),
+    ]
+}
+
+/// A user who views every other day and never buys.
+fn browser(user: &str, first: i64, last: i64) -> Vec<Event> {
+    (first..=last)
+        .step_by(2)
+        .map(|day| (user.to_string(), day as f64 + 0.25, "view", None))
+        .collect()
+}
+
+type Pattern = fn(&str, i64, i64) -> Vec<Event>;
+
+#[test]
+fn one_user_finishes_with_every_predictor_skipped() {
+    for pattern in [regular as Pattern, sparse, browser] {
+        let predictions = run(&pattern("u1", 0, 150), None);
+        assert_all_skipped(&predictions, 1);
+    }
+}
+
+#[test]
+fn two_users_finish_with_every_predictor_skipped() {
+    for pattern in [regular as Pattern, sparse, browser] {
+        let events: Vec<Event> = [pattern("u1", 0, 150), pattern("u2", 3, 140)].concat();
+        let predictions = run(&events, None);
+        assert_all_skipped(&predictions, 2);
+    }
+}
+
+#[test]
+fn identical_users_finish_with_every_predictor_skipped() {
+    for pattern in [regular as Pattern, sparse, browser] {
+        let events: Vec<Event> = (0..60)
+            .flat_map(|i| pattern(&format!("u{i:02}"), 0, 150))
+            .collect();
+        let predictions = run(&events, None);
+        assert_all_skipped(&predictions, 60);
+    }
+}
+
+#[test]
+fn an_as_of_date_after_all_data_finishes() {
+    let events: Vec<Event> = (0..60)
+        .flat_map(|i| regular(&format!("u{i:02}"), i, 100 + i))
+        .collect();
+    let predictions = run(&events, Some(400 * DAY_MICROS));
+    assert_all_skipped(&predictions, 60);
+}
