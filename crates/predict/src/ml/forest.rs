@@ -2,16 +2,10 @@
 //! features from seeded bootstrap samples, flattened into arrays with leaf
 //! probabilities counted from the bag rows that reached them.
 //!
-//! The trees are grown here rather than by linfa-trees 0.8.1, which this module used
-//! until it measured what it cost: at 10M events (161,627 users, 46 features) one
-//! ensemble of 25 trees on bags of 10,000 rows took 2.2 s on 2 cores, most of the
-//! predict stage's tree time. linfa-trees re-sorts every feature at every node and
-//! sums sample weights in `f32` (on large bags the cancellation left an empty node
-//! that its internal assertion turned into a panic). Growing on at most
-//! [`MAX_BINS`] quantile bins per feature, as LightGBM and scikit-learn's
-//! `HistGradientBoosting` do, makes a node's split search one pass over its rows
-//! plus one over the bins, with the larger child's histogram taken as the parent's
-//! minus the smaller child's.
+//! Grown here, not by linfa-trees, which re-sorts every feature at every node and
+//! panicked on large bags (its `f32` weights cancel). On at most [`MAX_BINS`]
+//! quantile bins per feature, as LightGBM grows them, a node's split search is one
+//! pass over its rows and one over the bins (timings: docs/benchmarks.md).
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -290,10 +284,8 @@ impl Grower<'_> {
     }
 }
 
-/// Largest bootstrap sample of one tree. At 10M events (161,627 users) bags of
-/// 10,000 rows scored the same holdout AUC as bags of 20,000 (p_purchase 0.8798 vs
-/// 0.8800, churn 0.8208 vs 0.8207, measured with the linfa-trees ensemble this
-/// module replaced) in half the time.
+/// Largest bootstrap sample of one tree: larger bags scored the same holdout AUC in
+/// more time (docs/benchmarks.md).
 const MAX_BAG: usize = 10_000;
 
 /// Fits one tree on the binned rows; returns it with its raw Gini decrease per

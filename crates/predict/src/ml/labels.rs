@@ -132,8 +132,8 @@ pub fn churn_labels(events: &DataFrame, cutoff: i64, window_days: u32) -> Result
 /// [`targets`] in `[from, to)` and [`churn_labels`] at `from`, in one pass over
 /// events grouped by user in ascending `user_id` order (as ingest leaves them);
 /// `None` when they are not, and the caller groups with [`targets`] and
-/// [`churn_labels`]. Both group-bys hashed every event's user id (about 1 s at 10M
-/// events); here a user's rows are the run of rows that share its id.
+/// [`churn_labels`]. A user's rows are the run of rows that share its id, so no
+/// user id is hashed (docs/benchmarks.md).
 pub fn targets_and_churn_sorted(
     events: &DataFrame,
     from: i64,
@@ -176,8 +176,7 @@ pub fn targets_and_churn_sorted(
         to,
         churn: (from.saturating_sub(window), from.saturating_add(window)),
     };
-    // Two halves that split no user, read side by side: the pass is one thread's
-    // work (0.7 s at 10M events).
+    // Two halves that split no user, read side by side: the pass is one thread's work.
     let n = ids.len();
     let mut mid = n / 2;
     let middle = ids.get(mid);

@@ -4,14 +4,10 @@
 //! log-loss plus `alpha / 2 · ‖w‖²`, the intercept unpenalised. It is strictly convex
 //! for `alpha > 0`, so every solver that converges reaches the same coefficients.
 //!
-//! Why not linfa-logistic's L-BFGS: on the prediction stage's training sets (20,000
-//! users × 32 to 46 standardised features, several of them nearly collinear) it ran all
-//! 100 iterations without reaching the gradient tolerance, about 11 ms each, 1.2 to
-//! 1.3 s a fit, and the stage's parallel section waited on four such fits. With a
-//! few dozen features the exact Hessian costs `n · d²` multiply-adds (one matrix
-//! product), and Newton's method with a backtracking line search converges in a
-//! handful of steps whatever the conditioning. The tests check the result against
-//! linfa-logistic on a problem where both converge.
+//! Not linfa-logistic's L-BFGS, which did not converge in 100 iterations on nearly
+//! collinear features (docs/benchmarks.md): with a few dozen features the exact
+//! Hessian is one matrix product, and Newton's method with a backtracking line
+//! search converges in a handful of steps. The tests compare it with linfa-logistic.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 

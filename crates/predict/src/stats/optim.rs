@@ -59,10 +59,8 @@ const ABANDON_LOG_PARAM: f64 = 18.5;
 /// converged even when the line search stops first.
 const CONVERGED_GRAD: f64 = 1e-5;
 /// An iteration that lowers the mean negative log-likelihood by less than this has
-/// stalled at the summation noise of a large data set (about 1e-11 at 160,000
-/// customers): the line search would only thrash around one point (at 10M events it
-/// spent 450 of 488 evaluations there). The fit then counts as converged only if its
-/// gradient is below [`CONVERGED_GRAD`].
+/// stalled at the summation noise of a large data set (docs/benchmarks.md); the fit
+/// then counts as converged only if its gradient is below [`CONVERGED_GRAD`].
 const STALLED_COST: f64 = 1e-10;
 /// Penalty of the penalised rung, on the squared log-parameters.
 pub(crate) const PENALTY: f64 = 1e-3;
