@@ -186,7 +186,9 @@ fn every_corpus_file_has_its_expected_outcome() {
                 case.file
             );
         }
-        let quarantine_file = dir.path().join("out/quarantine.csv");
+        // A refused run's quarantine is published beside the output folder.
+        let published = if case.exit == 3 { "out.refused" } else { "out" };
+        let quarantine_file = dir.path().join(published).join("quarantine.csv");
         let got: Vec<(u64, String, String)> = if quarantine_file.exists() {
             read_csv(&quarantine_file)
                 .iter()
@@ -313,7 +315,7 @@ fn gzip_and_parquet_with_wrong_types() {
         .unwrap();
     let (out_dir, out) = profile(&parquet, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let rows = read_csv(&out_dir.path().join("out/quarantine.csv"));
+    let rows = read_csv(&out_dir.path().join("out.refused/quarantine.csv"));
     assert_eq!(rows.len(), n, "every row has a boolean rating");
     assert_eq!(
         rows[0]["reason"],

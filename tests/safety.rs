@@ -242,16 +242,22 @@ fn a_one_part_relative_output_cleans_up_after_itself() {
     assert!(hidden.is_empty(), "{hidden:?}");
 }
 
-/// Events of `users` users who all do exactly the same things.
+/// Events of `users` users who all do exactly the same things, over more than the
+/// prediction horizon (which a shorter history skips for another reason).
 fn identical_users(users: usize) -> String {
     let mut csv = String::from(
         "user_id,event_time,event_type,session_id,item_id,category,query,amount,rating\n",
     );
     for u in 0..users {
-        for (day, kind, amount) in [(1, "view", ""), (2, "purchase", "20"), (40, "view", "")] {
+        for (date, kind, amount) in [
+            ("2026-01-01", "view", ""),
+            ("2026-01-05", "purchase", "20"),
+            ("2026-02-09", "purchase", "20"),
+            ("2026-03-21", "view", ""),
+            ("2026-04-10", "purchase", "20"),
+        ] {
             csv.push_str(&format!(
-                "u{u},2026-03-{:02} 10:00:00,{kind},,i1,books,,{amount},\n",
-                day.min(28)
+                "u{u},{date} 10:00:00,{kind},,i1,books,,{amount},\n"
             ));
         }
     }
@@ -283,6 +289,7 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
     let dir = tempfile::tempdir().unwrap();
     common::generate(dir.path(), 2500, 5);
     std::fs::write(dir.path().join("p.toml"), PIPELINE).unwrap();
+    let mut interrupted = 0;
     for signal in ["TERM", "INT"] {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
             .args(["run", "p.toml", "-q", "--force"])
@@ -303,6 +310,7 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
         if code == Some(0) {
             continue; // finished before the signal: nothing to check this time
         }
+        interrupted += 1;
         let expected = if signal == "TERM" { 143 } else { 130 };
         assert_eq!(code, Some(expected), "{}", text(&out.stderr));
         assert!(
@@ -328,4 +336,8 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
         assert!(resumed.status.success(), "{}", text(&resumed.stderr));
         assert!(dir.path().join("out/personas.csv").is_file());
     }
+    assert!(
+        interrupted > 0,
+        "no run was stopped mid-way: signal earlier"
+    );
 }

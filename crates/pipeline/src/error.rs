@@ -140,5 +140,17 @@ impl Error {
     }
 }
 
+/// An error and its causes on one line, `: ` between them.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 /// Result of planning and running pipelines.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -25,30 +25,36 @@
 mod artifacts;
 pub mod drift;
 mod error;
+mod execute;
 mod file;
 mod interrupt;
+mod keys;
 pub mod ledger;
 mod lock;
 mod plan;
+mod progress;
 mod publish;
 mod record;
+mod resume;
 mod runner;
 mod stage;
 pub mod stages;
 
 pub use error::{Error, ErrorClass, FileError, Result};
 pub use interrupt::abandon;
+pub use keys::{PlannedRun, dry_run};
 pub use ledger::{Ledger, RunRow, StageRow};
 pub use lock::PipelineLock;
 pub use plan::{
     Gates, MAX_RETRIES, MAX_RETRY_DELAY, MAX_SET_DEPTH, MAX_STAGES, Override, Plan, PlannedStage,
     load, load_str, load_str_with,
 };
+pub use progress::Progress;
 pub use publish::{MARKER, refused_dir};
 pub use record::{
     PersonaSummary, Rows, RunRecord, RunStatus, RunSummary, StageMeta, StageRecord, StageStatus,
 };
-pub use runner::{PlannedRun, Progress, RunOptions, dry_run, run};
+pub use runner::{RunOptions, run};
 pub use stage::{
     CheckedStage, Declared, Inputs, Invalid, Output, Registry, Stage, StageContext, StageError,
     Tables,

@@ -100,7 +100,7 @@ pub fn refused_dir(output: &Path) -> PathBuf {
     let name = output
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    parent(output).join(format!("{name}.refused"))
+    output.with_file_name(format!("{name}.refused"))
 }
 
 /// A fresh staging folder for `run_id` beside `output`.

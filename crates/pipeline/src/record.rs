@@ -254,3 +254,48 @@ pub struct StageMeta {
     /// under `files/` in the stage's artifact folder.
     pub files: Vec<String>,
 }
+
+/// Peak resident set size of this process (VmHWM), Linux only.
+pub(crate) fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// The personas table among the stages' outputs, for the command line's summary.
+pub(crate) fn persona_summary(outputs: &[crate::stage::Tables]) -> Vec<PersonaSummary> {
+    let Some(personas) = outputs.iter().find_map(|t| t.get("personas")) else {
+        return Vec::new();
+    };
+    let column = |name: &str, dtype: polars::prelude::DataType| {
+        personas.column(name).ok().and_then(|c| c.cast(&dtype).ok())
+    };
+    let (Some(ids), Some(labels), Some(users), Some(shares)) = (
+        column(
+            userlens_model::columns::PERSONA_ID,
+            polars::prelude::DataType::UInt32,
+        ),
+        column(
+            userlens_model::columns::LABEL,
+            polars::prelude::DataType::String,
+        ),
+        column("users", polars::prelude::DataType::UInt64),
+        column("share", polars::prelude::DataType::Float64),
+    ) else {
+        return Vec::new();
+    };
+    let (Ok(ids), Ok(labels), Ok(users), Ok(shares)) =
+        (ids.u32(), labels.str(), users.u64(), shares.f64())
+    else {
+        return Vec::new();
+    };
+    (0..personas.height())
+        .map(|i| PersonaSummary {
+            persona_id: ids.get(i).unwrap_or_default(),
+            label: labels.get(i).unwrap_or_default().to_string(),
+            users: users.get(i).unwrap_or_default(),
+            share: shares.get(i).unwrap_or_default(),
+        })
+        .collect()
+}

@@ -19,8 +19,9 @@ use userlens_ingest::Events;
 
 use crate::error::Error;
 use crate::plan::PlannedStage;
+use crate::progress::Progress;
 use crate::record::{Rows, StageMeta};
-use crate::runner::{Previous, Progress};
+use crate::runner::Previous;
 
 /// One kind of stage a pipeline can `use`.
 pub trait Stage: Send + Sync + 'static {

@@ -1,0 +1,203 @@
+//! One stage's run: its inputs, its attempts with retries, what it tells the run,
+//! and the gates checked on it.
+
+use std::path::Path;
+
+use crate::artifacts;
+use crate::drift;
+use crate::error::{Error, error_chain};
+use crate::plan::{Plan, PlannedStage};
+use crate::progress::Progress;
+use crate::publish;
+use crate::record::{Rows, StageMeta, StageRecord};
+use crate::runner::Previous;
+use crate::stage::{Inputs, Output, StageContext, StageError, Tables};
+
+/// What the stages have told the run so far.
+#[derive(Default)]
+pub(crate) struct RunState {
+    pub as_of: Option<i64>,
+    pub inputs: Vec<userlens_ingest::FileInfo>,
+    pub rows: Rows,
+    pub personas: Option<serde_json::Value>,
+    pub stability: Option<serde_json::Value>,
+    pub drift: Option<serde_json::Value>,
+    pub models: Option<serde_json::Value>,
+    pub files: Vec<String>,
+}
+
+impl RunState {
+    pub fn absorb(&mut self, meta: &StageMeta) {
+        self.inputs.extend(meta.inputs.iter().cloned());
+        if let Some(rows) = &meta.rows {
+            self.rows.read += rows.read;
+            self.rows.kept += rows.kept;
+            self.rows.quarantined += rows.quarantined;
+            self.rows.duplicates += rows.duplicates;
+        }
+        if let Some(users) = meta.users {
+            self.rows.users = users;
+        }
+        if meta.as_of.is_some() {
+            self.as_of = meta.as_of;
+        }
+        for (slot, value) in [
+            (&mut self.personas, &meta.personas),
+            (&mut self.stability, &meta.stability),
+            (&mut self.drift, &meta.drift),
+            (&mut self.models, &meta.models),
+        ] {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        }
+        self.files.extend(meta.files.iter().cloned());
+    }
+}
+
+/// Runs a stage, retrying failures as its `retries` say; the stage's folder is
+/// emptied before each attempt, so nothing of a killed or failed one is left.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_with_retries(
+    plan: &Plan,
+    index: usize,
+    record: &mut StageRecord,
+    state: &mut RunState,
+    previous: Option<&Previous>,
+    outputs: &[Tables],
+    dir: &Path,
+    staging: &Path,
+    progress: &mut dyn FnMut(&Progress),
+) -> std::result::Result<Output, StageError> {
+    let stage = &plan.stages[index];
+    let inputs = Inputs {
+        needs: stage
+            .needs
+            .iter()
+            .filter_map(|&n| Some((&plan.stages[n], outputs.get(n)?)))
+            .collect(),
+    };
+    let mut attempt = 1;
+    loop {
+        record.attempts = attempt;
+        publish::remove_own(dir).map_err(StageError::Run)?;
+        std::fs::create_dir_all(dir).map_err(|source| {
+            StageError::Run(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        })?;
+        let mut ctx = StageContext {
+            name: &stage.name,
+            index,
+            seed: plan.seed,
+            as_of: state.as_of,
+            dir,
+            staging,
+            previous,
+            rows: &state.rows,
+            progress: &mut *progress,
+            files: Vec::new(),
+            on_refusal: None,
+        };
+        let ran = stage.stage.run(&mut ctx, &inputs);
+        let (files, on_refusal) = (std::mem::take(&mut ctx.files), ctx.on_refusal.take());
+        drop(ctx);
+        match ran {
+            Ok(mut output) => {
+                if let Some(missing) = artifacts::missing_table(stage, &output.tables) {
+                    return Err(StageError::Run(Error::Usage(format!(
+                        "stage `{}` did not make its `{missing}` table",
+                        stage.name
+                    ))));
+                }
+                output.meta.files = files;
+                return Ok(output);
+            }
+            Err(StageError::Failed(e)) if attempt <= stage.retries => {
+                let delay = stage.retry_delay * 2u32.saturating_pow(attempt - 1);
+                progress(&Progress::Retrying {
+                    name: stage.name.clone(),
+                    attempt: attempt + 1,
+                    delay_seconds: delay.as_secs_f64(),
+                    error: error_chain(e.as_ref()),
+                });
+                std::thread::sleep(delay);
+                attempt += 1;
+            }
+            Err(e) => {
+                if let Some(mut meta) = on_refusal {
+                    meta.files = files;
+                    state.absorb(&meta);
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+pub(crate) fn rows_in(stage: &PlannedStage, outputs: &[Tables]) -> i64 {
+    stage
+        .needs
+        .iter()
+        .filter_map(|&n| outputs.get(n)?.max_rows())
+        .max()
+        .map_or(0, |rows| rows as i64)
+}
+
+/// The pipeline's gates, checked on the numbers a stage has just reported: the
+/// event volume once rows are counted, drift once it is measured.
+pub(crate) fn check_gates(
+    plan: &Plan,
+    state: &RunState,
+    previous: Option<&Previous>,
+    meta: &StageMeta,
+) -> Option<String> {
+    let gates = &plan.gates;
+    let previous_kept = previous.and_then(|p| p.rows.as_ref()).map(|r| r.kept);
+    if meta.rows.is_some()
+        && let Some(previous_kept) = previous_kept.filter(|&k| k > 0)
+    {
+        let ratio = state.rows.kept as f64 / previous_kept as f64;
+        if let Some(min) = gates.min_volume_ratio
+            && ratio < min
+        {
+            return Some(format!(
+                "event volume fell to {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
+                ratio * 100.0,
+                state.rows.kept,
+                previous_kept,
+                min * 100.0
+            ));
+        }
+        if let Some(max) = gates.max_volume_ratio
+            && ratio > max
+        {
+            return Some(format!(
+                "event volume rose to {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
+                ratio * 100.0,
+                state.rows.kept,
+                previous_kept,
+                max * 100.0
+            ));
+        }
+    }
+    let level = gates.fail_on_drift?;
+    let drifted: Vec<String> = meta
+        .drift
+        .as_ref()?
+        .get("features")?
+        .as_array()?
+        .iter()
+        .filter_map(|row| serde_json::from_value::<drift::FeatureDrift>(row.clone()).ok())
+        .filter(|row| row.level >= level)
+        .map(|row| format!("{} (psi {:.2})", row.feature, row.psi))
+        .collect();
+    (!drifted.is_empty()).then(|| {
+        format!(
+            "features drifted past the {} gate: {}",
+            level.name(),
+            drifted.join(", ")
+        )
+    })
+}

@@ -1,0 +1,132 @@
+//! Cache keys of a plan's stages, and dry runs that show what a run would reuse.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::artifacts;
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::plan::Plan;
+use crate::runner::RunOptions;
+
+/// Bumped when a stage's output for the same inputs and parameters changes, so
+/// that skip-unchanged never reuses an artifact made by different code.
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.5");
+
+/// A stage of a dry run: its key and whether it would be skipped.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRun {
+    /// Stage name.
+    pub name: String,
+    /// Stage kind.
+    pub uses: &'static str,
+    /// Cache key.
+    pub key: String,
+    /// The run whose artifact would be reused.
+    pub reuse: Option<String>,
+}
+
+pub(crate) fn as_of_label(as_of: Option<NaiveDate>) -> String {
+    as_of.map_or_else(|| "latest".to_string(), |d| d.to_string())
+}
+
+pub(crate) fn runs_root(plan: &Plan, options: &RunOptions) -> PathBuf {
+    options.runs.clone().unwrap_or_else(|| plan.runs.clone())
+}
+
+/// `{as_of}` in the output path becomes the run's as-of date (`latest` without one),
+/// so each date of a nightly pipeline has its own partition.
+pub(crate) fn output_dir(plan: &Plan, options: &RunOptions, as_of: &str) -> PathBuf {
+    let dir = options
+        .output
+        .clone()
+        .unwrap_or_else(|| plan.output.clone());
+    PathBuf::from(dir.to_string_lossy().replace("{as_of}", as_of))
+}
+
+/// Cache keys of every stage, in plan order.
+pub(crate) fn cache_keys(plan: &Plan, as_of: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::with_capacity(plan.stages.len());
+    for stage in &plan.stages {
+        let mut hasher = blake3::Hasher::new();
+        let mut put = |part: &str| {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        };
+        put(CODE_VERSION);
+        put(&plan.name);
+        put(&stage.name);
+        put(stage.uses());
+        put(&stage.params.to_string());
+        put(&plan.seed.to_string());
+        put(as_of);
+        for &need in &stage.needs {
+            put(&keys[need]);
+        }
+        for file in stage.stage.input_files() {
+            // A missing file gets no fingerprint: the stage runs and reports it.
+            match userlens_ingest::fingerprint(&file) {
+                Ok(info) => put(&info.blake3),
+                Err(_) => put("missing"),
+            }
+        }
+        keys.push(hasher.finalize().to_hex().to_string());
+    }
+    keys
+}
+
+/// The position of `--only`'s stage, if one is named.
+pub(crate) fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usize>> {
+    let Some(name) = &options.only else {
+        return Ok(None);
+    };
+    if let Some(index) = plan.stages.iter().position(|s| s.name == *name) {
+        return Ok(Some(index));
+    }
+    let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+    let hint = userlens_model::did_you_mean(name, &names)
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    Err(Error::Usage(format!(
+        "`--only {name}`: no stage `{name}`{hint}; the stages are: {}",
+        names.join(", ")
+    )))
+}
+
+/// What a run would do, without doing it.
+pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
+    let label = as_of_label(options.as_of);
+    let keys = cache_keys(plan, &label);
+    let ledger = Ledger::open(&runs_root(plan, options))?;
+    let mut stages = Vec::with_capacity(plan.stages.len());
+    let only = only_index(plan, options)?;
+    let mut upstream_runs = true;
+    for (index, (stage, key)) in plan.stages.iter().zip(keys).enumerate() {
+        if only.is_some_and(|only| index > only) {
+            break;
+        }
+        let reuse = if options.force || !upstream_runs || only == Some(index) {
+            None
+        } else {
+            ledger
+                .finished_stage(&key)?
+                .filter(|row| {
+                    artifacts::content_hash(Path::new(&row.artifact_dir))
+                        .ok()
+                        .as_ref()
+                        == Some(&row.content_hash)
+                })
+                .map(|row| row.run_id)
+        };
+        upstream_runs &= reuse.is_some();
+        stages.push(PlannedRun {
+            name: stage.name.clone(),
+            uses: stage.uses(),
+            key,
+            reuse,
+        });
+    }
+    Ok(stages)
+}
