@@ -7,7 +7,8 @@
 //! search, satisfaction and inter-purchase time. An optional users table joins
 //! on `user_id`: its numeric attributes become `user_<name>` features, dates become
 //! `user_<name>_days` (days before the as-of time) and text attributes are carried
-//! along for reporting.
+//! along for reporting. Features built at a past cutoff to train a model
+//! ([`build_parts_at_cutoff`]) see only what the users table knew then.
 //!
 //! ```no_run
 //! # fn demo(events: &polars::prelude::DataFrame) -> userlens_features::Result<()> {
@@ -28,7 +29,10 @@ use userlens_model::event_types;
 use userlens_model::time::DAY_MICROS;
 use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, USER_ATTRIBUTE_PREFIX};
 
+mod cutoff;
 mod sorted;
+
+pub use cutoff::{UsersAtCutoff, users_at_cutoff};
 
 const MINUTE_MICROS: f64 = 60_000_000.0;
 
@@ -67,6 +71,11 @@ pub struct FeatureParams {
     /// Optional users table (CSV or Parquet with `user_id`) joined onto the features;
     /// read by the pipeline, not by this crate.
     pub users: Option<PathBuf>,
+    /// Users-table columns whose values do not change over time (a country, a
+    /// birth date): of a table that is not time-versioned, the only ones joined
+    /// onto features built at a cutoff ([`build_parts_at_cutoff`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_columns: Option<Vec<String>>,
 }
 
 impl Default for FeatureParams {
@@ -75,6 +84,7 @@ impl Default for FeatureParams {
             families: FeatureFamily::ALL.to_vec(),
             top_categories: 6,
             users: None,
+            static_columns: None,
         }
     }
 }
@@ -93,6 +103,12 @@ impl FeatureParams {
                 self.top_categories
             )));
         }
+        let static_columns = self.static_columns.clone().unwrap_or_default();
+        if static_columns.iter().any(|name| name.trim().is_empty()) {
+            return Err(Error::Params(
+                "`static_columns` holds an empty column name".into(),
+            ));
+        }
         let mut families = self.families.clone();
         families.sort();
         families.dedup();
@@ -100,6 +116,7 @@ impl FeatureParams {
             families,
             top_categories: self.top_categories,
             text: true,
+            static_columns,
         })
     }
 }
@@ -111,6 +128,8 @@ pub struct CheckedFeatureParams {
     top_categories: usize,
     /// Whether the text features ([`TEXT_FEATURES`]) are computed.
     text: bool,
+    /// Users-table columns known at any cutoff (see [`FeatureParams`]).
+    static_columns: Vec<String>,
 }
 
 /// The text features: each user's most common category and search query. Only
@@ -299,6 +318,22 @@ fn build_in_parts(
         features = join_users(features, users, as_of)?;
     }
     Ok(features)
+}
+
+/// [`build_parts`] at a past `cutoff`, for training a model on what was known then:
+/// the users table is first cut to [`users_at_cutoff`]. Also returns the users-table
+/// columns left out, for the run record.
+pub fn build_parts_at_cutoff(
+    parts: &[LazyFrame],
+    cutoff: i64,
+    users: Option<&DataFrame>,
+    params: &CheckedFeatureParams,
+) -> Result<(DataFrame, Vec<String>)> {
+    let users = users
+        .map(|users| users_at_cutoff(users, cutoff, params))
+        .transpose()?;
+    let features = build_parts(parts, cutoff, users.as_ref().map(|u| &u.table), params)?;
+    Ok((features, users.map(|u| u.excluded).unwrap_or_default()))
 }
 
 /// The event columns the features of `params` read, of those `part` has: the rest

@@ -247,6 +247,49 @@ fn joins_the_users_table() {
 }
 
 #[test]
+fn features_at_a_cutoff_leave_out_what_the_users_table_learnt_later() {
+    let users = DataFrame::new(
+        2,
+        vec![
+            Column::new("user_id".into(), ["a", "b"]),
+            Column::new("age".into(), [40i64, 30]),
+            // summed over all time, so it knows about purchases after the cutoff
+            Column::new("lifetime_value".into(), [300.0, 0.0]),
+            Column::new("first_seen".into(), ["2026-01-01", "2026-02-01"]),
+        ],
+    )
+    .unwrap();
+    let params: FeatureParams =
+        toml::from_str(r#"static_columns = ["age", "first_seen"]"#).unwrap();
+    let params = params.check().unwrap();
+    let cutoff = at(10, 0, 0);
+    let parts = [events().lazy()];
+    let (f, excluded) = build_parts_at_cutoff(&parts, cutoff, Some(&users), &params).unwrap();
+    assert_eq!(excluded, ["lifetime_value"]);
+    assert!(f.column("user_lifetime_value").is_err());
+    assert_eq!(value(&f, "user_age", 0), Some(40.0));
+    // b was first seen after the cutoff: not known then
+    assert_eq!(
+        f.column("user_first_seen").unwrap().str().unwrap().get(1),
+        None
+    );
+    // the same events and table as of the cutoff, without the cut: every column
+    let all = build_parts(&parts, cutoff, Some(&users), &params).unwrap();
+    assert_eq!(value(&all, "user_lifetime_value", 0), Some(300.0));
+    let mut expected = all.drop("user_lifetime_value").unwrap();
+    expected
+        .with_column(Column::new(
+            "user_first_seen".into(),
+            [Some("2026-01-01"), None::<&str>],
+        ))
+        .unwrap();
+    assert!(f.equals_missing(&expected), "{f}");
+    // unset, the parameter is not written where parameters are recorded
+    let written = toml::to_string(&FeatureParams::default()).unwrap();
+    assert!(!written.contains("static_columns"), "{written}");
+}
+
+#[test]
 fn check_rejects_bad_params() {
     let params = FeatureParams {
         families: vec![],
@@ -255,6 +298,14 @@ fn check_rejects_bad_params() {
     assert_eq!(
         params.check().unwrap_err().to_string(),
         "`families` is empty: name at least one feature family"
+    );
+    let params = FeatureParams {
+        static_columns: Some(vec![" ".into()]),
+        ..FeatureParams::default()
+    };
+    assert_eq!(
+        params.check().unwrap_err().to_string(),
+        "`static_columns` holds an empty column name"
     );
     let err = toml::from_str::<FeatureParams>(r#"families = ["rfn"]"#).unwrap_err();
     assert!(err.to_string().contains("unknown variant `rfn`"), "{err}");

@@ -1,0 +1,271 @@
+//! The users table as it was known at a past cutoff. Features for training a model at
+//! the cutoff must not see attributes that were only known later (a plan bought, a
+//! lifetime value summed, after the cutoff), or the model learns from the future.
+//!
+//! A table with an `as_of` column, or else `*_at` columns, is time-versioned: each row
+//! says since when it is true, so the rows known at the cutoff are kept, the last one
+//! per user. Any other table is a snapshot of today: only the columns declared
+//! static ([`crate::FeatureParams::static_columns`]) are kept. Either way a date after
+//! the cutoff is not known yet and becomes null.
+
+use polars::prelude::*;
+use userlens_model::columns::USER_ID;
+
+use crate::{CheckedFeatureParams, Error, Result, polars_err};
+
+/// Column that says since when a row of a time-versioned users table is true.
+const AS_OF: &str = "as_of";
+/// Suffix of columns that say when something happened to a row (`updated_at`).
+const AT_SUFFIX: &str = "_at";
+
+/// The users table as known at a cutoff.
+#[derive(Debug, Clone)]
+pub struct UsersAtCutoff {
+    /// The rows and columns known at the cutoff, one row per user at most for a
+    /// time-versioned table.
+    pub table: DataFrame,
+    /// Columns left out: those not declared static, of a table not time-versioned.
+    pub excluded: Vec<String>,
+}
+
+/// Cuts `users` to what was known at `cutoff` (UTC microseconds): see the module
+/// docs. A row of a time-versioned table is known when its `as_of` time, or else the
+/// latest of its `*_at` times, is at or before the cutoff.
+pub fn users_at_cutoff(
+    users: &DataFrame,
+    cutoff: i64,
+    params: &CheckedFeatureParams,
+) -> Result<UsersAtCutoff> {
+    let names: Vec<&str> = users.columns().iter().map(|c| c.name().as_str()).collect();
+    for name in &params.static_columns {
+        if !names.contains(&name.as_str()) {
+            let hint = userlens_model::did_you_mean(name, &names)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            return Err(Error::Params(format!(
+                "`static_columns` names `{name}`, which is not a column of the users table{hint}"
+            )));
+        }
+    }
+    let mut times = Vec::new();
+    for column in users.columns() {
+        if column.name().as_str() != USER_ID
+            && let Some(micros) = micros(column)?
+        {
+            times.push((column.name().to_string(), micros));
+        }
+    }
+    let versions: Vec<&Int64Chunked> = match times.iter().find(|(name, _)| name == AS_OF) {
+        Some((_, micros)) => vec![micros],
+        None => times
+            .iter()
+            .filter(|(name, _)| name.ends_with(AT_SUFFIX))
+            .map(|(_, micros)| micros)
+            .collect(),
+    };
+    // Since when each row is true, from the times as written (before any is nulled).
+    let row_time = (!versions.is_empty()).then(|| {
+        (0..users.height())
+            .map(|i| versions.iter().filter_map(|v| v.get(i)).max())
+            .collect::<Int64Chunked>()
+    });
+
+    let mut table = users.clone();
+    for (name, micros) in &times {
+        let known: BooleanChunked = micros
+            .iter()
+            .map(|t| t.is_none_or(|t| t <= cutoff))
+            .collect();
+        let column = table.column(name).map_err(polars_err(ACTION))?;
+        let unknown = Column::full_null(column.name().clone(), column.len(), column.dtype());
+        let cut = column
+            .zip_with(&known, &unknown)
+            .map_err(polars_err(ACTION))?;
+        table.with_column(cut).map_err(polars_err(ACTION))?;
+    }
+
+    let mut excluded = Vec::new();
+    let table = match row_time {
+        Some(row_time) => {
+            let (time, row) = ("__version_time", "__version_row");
+            let rows: Vec<u32> = (0..table.height() as u32).collect();
+            table
+                .with_column(Column::new(time.into(), row_time.into_series()))
+                .and_then(|t| t.with_column(Column::new(row.into(), rows)))
+                .map_err(polars_err(ACTION))?;
+            table
+                .lazy()
+                .filter(col(time).lt_eq(lit(cutoff)))
+                .sort([USER_ID, time, row], SortMultipleOptions::default())
+                .unique_stable(Some(cols([USER_ID])), UniqueKeepStrategy::Last)
+                .drop(cols([time, row]))
+                .collect()
+                .map_err(polars_err(ACTION))?
+        }
+        None => {
+            let keep: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|&name| {
+                    let kept = name == USER_ID || params.static_columns.iter().any(|s| s == name);
+                    if !kept {
+                        excluded.push(name.to_string());
+                    }
+                    kept
+                })
+                .collect();
+            table.select(keep).map_err(polars_err(ACTION))?
+        }
+    };
+    Ok(UsersAtCutoff { table, excluded })
+}
+
+const ACTION: &str = "cut the users table at the cutoff";
+
+/// The times of a date, datetime or date-text column in UTC microseconds; `None`
+/// for any other column, including text that is not all dates.
+fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
+    match column.dtype() {
+        DataType::Date | DataType::Datetime(_, _) => {
+            let micros = column
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                .and_then(|c| c.cast(&DataType::Int64))
+                .map_err(polars_err(ACTION))?;
+            Ok(Some(micros.i64().map_err(polars_err(ACTION))?.clone()))
+        }
+        DataType::String => {
+            let text = column.str().map_err(polars_err(ACTION))?;
+            // polars infers the layout from the first value; a value in another
+            // layout, or not a date, is null and makes the column text.
+            let ambiguous = StringChunked::from_iter([Some("raise")]);
+            let parsed =
+                text.as_datetime(None, TimeUnit::Microseconds, false, false, None, &ambiguous);
+            Ok(parsed
+                .ok()
+                .map(|p| p.physical().clone())
+                .filter(|p| p.null_count() == text.null_count() && p.len() > p.null_count()))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FeatureParams;
+    use userlens_model::time::midnight_micros;
+
+    fn params(static_columns: &[&str]) -> CheckedFeatureParams {
+        FeatureParams {
+            static_columns: Some(static_columns.iter().map(|s| s.to_string()).collect()),
+            ..FeatureParams::default()
+        }
+        .check()
+        .unwrap()
+    }
+
+    fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+        let column = df.column(name).unwrap().str().unwrap();
+        column.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn a_snapshot_keeps_static_columns_and_no_later_date() {
+        let cutoff = midnight_micros(2026, 3, 1).unwrap();
+        let day = |m, d| (midnight_micros(2026, m, d).unwrap() / 86_400_000_000) as i32;
+        let users = df!(
+            USER_ID => ["a", "b"],
+            "country" => ["de", "fr"],
+            "signup" => [day(1, 10), day(4, 2)],
+            "first_order" => ["2026-02-01", "2026-03-05"],
+            "lifetime_value" => [120.0, 0.0],
+        )
+        .unwrap();
+        let mut users = users;
+        users
+            .with_column(
+                users
+                    .column("signup")
+                    .unwrap()
+                    .cast(&DataType::Date)
+                    .unwrap(),
+            )
+            .unwrap();
+        let cut = users_at_cutoff(
+            &users,
+            cutoff,
+            &params(&["country", "signup", "first_order"]),
+        )
+        .unwrap();
+        // the lifetime value is summed today: left out
+        assert_eq!(cut.excluded, ["lifetime_value"]);
+        let names: Vec<&str> = cut
+            .table
+            .columns()
+            .iter()
+            .map(|c| c.name().as_str())
+            .collect();
+        assert_eq!(names, [USER_ID, "country", "signup", "first_order"]);
+        // b signed up and first ordered after the cutoff: not known yet
+        assert_eq!(cut.table.column("signup").unwrap().null_count(), 1);
+        assert!(
+            cut.table
+                .column("signup")
+                .unwrap()
+                .get(1)
+                .unwrap()
+                .is_null()
+        );
+        assert_eq!(
+            strings(&cut.table, "first_order"),
+            [Some("2026-02-01".into()), None]
+        );
+        // nothing declared static: the whole snapshot is left out
+        let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
+        assert_eq!(cut.table.width(), 1);
+        assert_eq!(cut.excluded.len(), 4);
+    }
+
+    #[test]
+    fn a_versioned_table_keeps_each_users_last_row_known_at_the_cutoff() {
+        let cutoff = midnight_micros(2026, 3, 1).unwrap();
+        let users = df!(
+            USER_ID => ["a", "a", "b", "a", "c"],
+            "updated_at" => ["2026-01-01", "2026-02-01", "2026-03-02", "2026-04-01", "2026-02-28"],
+            "plan" => ["free", "pro", "pro", "vip", "free"],
+        )
+        .unwrap();
+        let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
+        assert!(cut.excluded.is_empty());
+        assert_eq!(
+            strings(&cut.table, USER_ID),
+            [Some("a".into()), Some("c".into())]
+        );
+        assert_eq!(
+            strings(&cut.table, "plan"),
+            [Some("pro".into()), Some("free".into())]
+        );
+
+        // `as_of` says since when a row is true, whatever the `*_at` columns say
+        let users = df!(
+            USER_ID => ["a", "a"],
+            "as_of" => ["2026-01-01", "2026-02-01"],
+            "renewal_at" => ["2026-06-01", "2026-07-01"],
+            "plan" => ["free", "pro"],
+        )
+        .unwrap();
+        let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
+        assert_eq!(strings(&cut.table, "plan"), [Some("pro".into())]);
+        assert_eq!(strings(&cut.table, "renewal_at"), [None]);
+    }
+
+    #[test]
+    fn unknown_static_columns_are_named() {
+        let users = df!(USER_ID => ["a"], "country" => ["de"]).unwrap();
+        let err = users_at_cutoff(&users, 0, &params(&["contry"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`static_columns` names `contry`, which is not a column of the users table (did you mean `country`?)"
+        );
+    }
+}
