@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::DataFrame;
-use serde_json::Value;
 
 use crate::charts::{self, Bar, Group, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
 use crate::frame;
 use crate::projection;
+use crate::run_record::{KParam, RunView, StageView};
 use crate::{Result, write_atomic};
 
 /// Most users drawn in the 2-D projection; more would only blur the picture and
@@ -43,7 +43,7 @@ pub struct ReportInput<'a> {
     pub k_selection: Option<&'a DataFrame>,
     /// `run.json`, the run record: rows, stages with seconds, as-of date, pipeline, run
     /// id, seed and the persona model.
-    pub run: &'a Value,
+    pub run: &'a RunView,
     /// `model_report.csv`: `predictor, target, status, auc, log_loss, brier,
     /// lift_top_decile, positives, negatives`.
     pub model_report: Option<&'a DataFrame>,
@@ -60,7 +60,7 @@ pub struct ReportInput<'a> {
 
 impl<'a> ReportInput<'a> {
     /// An input with the required tables only; set the optional fields as available.
-    pub fn new(personas: &'a DataFrame, assignments: &'a DataFrame, run: &'a Value) -> Self {
+    pub fn new(personas: &'a DataFrame, assignments: &'a DataFrame, run: &'a RunView) -> Self {
         ReportInput {
             personas,
             assignments,
@@ -253,17 +253,17 @@ impl Page {
             .push((id.to_string(), title.to_string(), body));
     }
 
-    fn finish(self, run: &Value) -> String {
-        let pipeline = text_at(run, &["pipeline"]).unwrap_or_else(|| "run".to_string());
+    fn finish(self, run: &RunView) -> String {
+        let pipeline = run.pipeline.as_deref().unwrap_or("run");
         let mut meta = vec![self.headline.clone()];
-        if let Some(as_of) = text_at(run, &["as_of"]) {
-            meta.push(format!("as of <strong>{}</strong>", escape(&as_of)));
+        if let Some(as_of) = &run.as_of {
+            meta.push(format!("as of <strong>{}</strong>", escape(as_of)));
         }
-        if let Some(id) = text_at(run, &["run_id"]) {
-            meta.push(format!("run <code>{}</code>", escape(&id)));
+        if let Some(id) = &run.run_id {
+            meta.push(format!("run <code>{}</code>", escape(id)));
         }
-        if let Some(status) = text_at(run, &["status"]) {
-            meta.push(format!("status {}", escape(&status)));
+        if let Some(status) = &run.status {
+            meta.push(format!("status {}", escape(status)));
         }
         let mut html = String::with_capacity(1 << 20);
         html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -271,11 +271,11 @@ impl Page {
         html.push_str("<meta name=\"generator\" content=\"userlens\">\n");
         html.push_str(&format!(
             "<title>userlens report: {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
-            escape(&pipeline)
+            escape(pipeline)
         ));
         html.push_str(&format!(
             "<header class=\"top\"><div class=\"wrap\">\n<p class=\"kicker\">userlens report</p>\n<h1>{}</h1>\n<p class=\"meta\">{}</p>\n</div></header>\n",
-            escape(&pipeline),
+            escape(pipeline),
             meta.join(" · ")
         ));
         html.push_str("<nav class=\"toc\" aria-label=\"Sections\"><div class=\"wrap\"><ul>\n");
@@ -292,8 +292,10 @@ impl Page {
                 escape(title)
             ));
         }
-        let version = text_at(run, &["versions", "userlens"])
-            .map(|v| format!(" {}", escape(&v)))
+        let version = run
+            .versions
+            .get("userlens")
+            .map(|v| format!(" {}", escape(v)))
             .unwrap_or_default();
         html.push_str(&format!(
             "</main>\n<footer class=\"wrap\"><p>Made by userlens{version} from the run record and output tables of this run. Charts are drawn as inline SVG; the numbers behind every chart are in the table below it.</p></footer>\n</body>\n</html>\n"
@@ -372,27 +374,13 @@ footer { color: var(--muted); font-size: .85rem; padding-bottom: 28px; }
 }
 "#;
 
-fn text_at(value: &Value, path: &[&str]) -> Option<String> {
-    let v = path.iter().try_fold(value, |v, key| v.get(key))?;
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+fn seed(run: &RunView) -> u64 {
+    run.seed.unwrap_or(DEFAULT_SEED)
 }
 
-fn number_at(value: &Value, path: &[&str]) -> Option<f64> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))?
-        .as_f64()
-        .filter(|v| v.is_finite())
-}
-
-fn seed(run: &Value) -> u64 {
-    run.get("seed")
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_SEED)
+/// The number of personas in the run's model.
+fn model_k(run: &RunView) -> Option<f64> {
+    run.personas.as_ref()?.k.map(|k| k as f64)
 }
 
 /// A table cell: text (left-aligned) or a number (right-aligned).
@@ -732,30 +720,16 @@ fn sizes_section(personas: &[Persona]) -> Result<String> {
 // Feature space: heat map and projection
 
 fn feature_space(input: &ReportInput, personas: &[Persona]) -> Result<projection::Space> {
-    let model = input.run.get("personas");
-    let listed: Option<Vec<String>> = model
-        .and_then(|m| m.get("features"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        });
+    let model = input.run.personas.as_ref();
+    let listed = model.and_then(|m| m.features.clone());
     let features = listed.filter(|l| !l.is_empty()).unwrap_or_else(|| {
         frame::numeric_columns(input.assignments)
             .into_iter()
             .filter(|c| c != userlens_model::columns::PERSONA_ID && c != "distance")
             .collect()
     });
-    let logged: Option<Vec<String>> = model
-        .and_then(|m| m.get("log_transformed"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        });
-    let is_logged = |name: &str| match &logged {
+    let logged = model.and_then(|m| m.log_transformed.as_ref());
+    let is_logged = |name: &str| match logged {
         Some(list) => list.iter().any(|l| l == name),
         None => userlens_model::is_heavy_tailed(name),
     };
@@ -979,15 +953,15 @@ fn projection_section(
 // ---------------------------------------------------------------------------
 // Run summary
 
-fn summary_section(run: &Value) -> Result<String> {
+fn summary_section(run: &RunView) -> Result<String> {
     let mut out = String::new();
     let mut tiles: Vec<(String, String)> = Vec::new();
-    let rows = |key: &str| number_at(run, &["rows", key]);
+    let rows = |key: &str| run.rows.get(key).map(|v| v as f64);
     let read = rows("read");
     if let Some(users) = rows("users") {
         tiles.push(("Users".into(), grouped(users)));
     }
-    if let Some(k) = number_at(run, &["personas", "k"]) {
+    if let Some(k) = model_k(run) {
         tiles.push(("Personas".into(), grouped(k)));
     }
     for (key, title) in [
@@ -1014,46 +988,41 @@ fn summary_section(run: &Value) -> Result<String> {
         out.push_str("</dl>\n");
     }
     let mut facts = Vec::new();
-    if let Some(p) = text_at(run, &["pipeline"]) {
-        facts.push(format!("pipeline <code>{}</code>", escape(&p)));
+    if let Some(p) = &run.pipeline {
+        facts.push(format!("pipeline <code>{}</code>", escape(p)));
     }
-    if let Some(f) = text_at(run, &["pipeline_file"]) {
-        facts.push(format!("file <code>{}</code>", escape(&f)));
+    if let Some(f) = &run.pipeline_file {
+        facts.push(format!("file <code>{}</code>", escape(f)));
     }
-    if let Some(s) = text_at(run, &["seed"]) {
-        facts.push(format!("seed {}", escape(&s)));
+    if let Some(s) = run.seed {
+        facts.push(format!("seed {s}"));
     }
-    if let Some(a) = text_at(run, &["personas", "algorithm"]) {
-        facts.push(format!("clustering {}", escape(&a)));
+    if let Some(a) = run.personas.as_ref().and_then(|p| p.algorithm.as_ref()) {
+        facts.push(format!("clustering {}", escape(a)));
     }
-    if let Some(inputs) = run.get("inputs").and_then(Value::as_array) {
-        let paths: Vec<String> = inputs
-            .iter()
-            .filter_map(|i| i.get("path").and_then(Value::as_str))
-            .map(|p| format!("<code>{}</code>", escape(p)))
-            .collect();
-        if !paths.is_empty() {
-            facts.push(format!("input {}", paths.join(", ")));
-        }
+    let paths: Vec<String> = run
+        .inputs
+        .iter()
+        .filter_map(|i| i.path.as_deref())
+        .map(|p| format!("<code>{}</code>", escape(p)))
+        .collect();
+    if !paths.is_empty() {
+        facts.push(format!("input {}", paths.join(", ")));
     }
     if !facts.is_empty() {
         out.push_str(&format!("<p class=\"lead\">{}.</p>\n", facts.join(" · ")));
     }
 
-    let stages: Vec<&Value> = run
-        .get("stages")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    let stages = &run.stages;
     if stages.is_empty() {
         out.push_str(&note("The run record lists no stages."));
         return Ok(out);
     }
-    let name = |s: &Value| text_at(s, &["name"]).unwrap_or_else(|| "?".to_string());
+    let name = |s: &StageView| s.name.clone().unwrap_or_else(|| "?".to_string());
     let bars: Vec<Bar> = stages
         .iter()
         .map(|s| {
-            let seconds = number_at(s, &["seconds"]);
+            let seconds = s.seconds;
             Bar {
                 label: name(s),
                 value: seconds.unwrap_or(0.0),
@@ -1062,18 +1031,15 @@ fn summary_section(run: &Value) -> Result<String> {
             }
         })
         .collect();
-    let total: f64 = stages
-        .iter()
-        .filter_map(|s| number_at(s, &["seconds"]))
-        .sum();
+    let total: f64 = stages.iter().filter_map(|s| s.seconds).sum();
     let slowest = stages
         .iter()
         .max_by(|a, b| {
-            number_at(a, &["seconds"])
+            a.seconds
                 .unwrap_or(0.0)
-                .total_cmp(&number_at(b, &["seconds"]).unwrap_or(0.0))
+                .total_cmp(&b.seconds.unwrap_or(0.0))
         })
-        .map(|s| name(s))
+        .map(name)
         .unwrap_or_default();
     let aria = format!(
         "Horizontal bar chart of the duration of {} stages, {} seconds in all; the slowest is {slowest}",
@@ -1099,13 +1065,13 @@ fn summary_section(run: &Value) -> Result<String> {
             ("rows out", true),
         ],
     );
-    for s in &stages {
+    for s in stages {
         table.rows.push(vec![
             Cell::Text(name(s)),
-            Cell::Text(text_at(s, &["uses"]).unwrap_or_default()),
-            Cell::Text(text_at(s, &["status"]).unwrap_or_default()),
-            Cell::Num(fixed(number_at(s, &["seconds"]), 3)),
-            Cell::Num(fixed(number_at(s, &["rows_out"]), 0)),
+            Cell::Text(s.uses.clone().unwrap_or_default()),
+            Cell::Text(s.status.clone().unwrap_or_default()),
+            Cell::Num(fixed(s.seconds, 3)),
+            Cell::Num(fixed(s.rows_out.map(|r| r as f64), 0)),
         ]);
     }
     let mut rows_table = Table::new("Rows", &[("rows", false), ("count", true)]);
@@ -1133,7 +1099,7 @@ fn summary_section(run: &Value) -> Result<String> {
 // ---------------------------------------------------------------------------
 // k selection
 
-fn k_section(df: &DataFrame, run: &Value) -> Result<String> {
+fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
     const T: &str = "k_selection";
     let ks = frame::f64s(df, T, "k")?;
     let metrics = [
@@ -1158,7 +1124,7 @@ fn k_section(df: &DataFrame, run: &Value) -> Result<String> {
         .zip(&chosen_flags)
         .find(|(_, c)| **c)
         .and_then(|(k, _)| *k)
-        .or_else(|| number_at(run, &["personas", "k"]));
+        .or_else(|| model_k(run));
     if df.height() == 0 || columns.is_empty() {
         return Ok(note("The run tried no values of k."));
     }
@@ -1224,9 +1190,9 @@ fn k_section(df: &DataFrame, run: &Value) -> Result<String> {
         ));
         table.rows.push(row);
     }
-    let how = match run.pointer("/params/personas/k") {
-        Some(Value::String(s)) if s == "auto" => "the k with the highest silhouette was chosen",
-        Some(Value::Number(_)) => "k was fixed in the pipeline file",
+    let how = match run.params.personas.as_ref().and_then(|p| p.k.as_ref()) {
+        Some(KParam::Named(s)) if s == "auto" => "the k with the highest silhouette was chosen",
+        Some(KParam::Fixed(_)) => "k was fixed in the pipeline file",
         _ => "one k was chosen",
     };
     let caption = format!(

@@ -12,8 +12,9 @@
 //! ```
 //!
 //! The HTML report ([`render_html`], [`write_html`], [`render_run_dir`]) takes the
-//! tables of a run in a [`ReportInput`]; its charts are drawn with plotters as inline
-//! SVG, each with a table of its numbers, and the page loads nothing from the network.
+//! tables of a run and its record (`run.json`, read as a typed [`RunView`]) in a
+//! [`ReportInput`]; its charts are drawn with plotters as inline SVG, each with a
+//! table of its numbers, and the page loads nothing from the network.
 //!
 //! ```no_run
 //! let written = userlens_report::render_run_dir(std::path::Path::new("out/profile")).unwrap();
@@ -31,9 +32,11 @@ mod frame;
 mod html;
 mod projection;
 mod run_dir;
+pub mod run_record;
 
 pub use html::{ReportInput, render_html, write_html};
 pub use run_dir::{files, render_run_dir};
+pub use run_record::RunView;
 
 /// Errors of the report stage.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::html::{ReportInput, write_html};
+use crate::run_record::RunView;
 use crate::{Error, Result};
 
 /// File names in a run's output folder that the HTML report reads and writes.
@@ -104,11 +105,7 @@ pub fn render_run_dir(output_dir: &Path) -> Result<PathBuf> {
         path: run_path.clone(),
         source,
     })?;
-    let run: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| Error::ParseJson {
-            path: run_path.clone(),
-            source,
-        })?;
+    let run = RunView::from_slice(&bytes, &run_path)?;
     let k_selection = read_optional(output_dir, files::K_SELECTION)?;
     let model_report = read_optional(output_dir, files::MODEL_REPORT)?;
     let calibration = read_optional(output_dir, files::CALIBRATION)?;

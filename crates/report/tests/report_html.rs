@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use userlens_report::{ReportInput, files, render_html, render_run_dir, write_html};
+use userlens_report::{ReportInput, RunView, files, render_html, render_run_dir, write_html};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/profile")
@@ -32,8 +32,20 @@ fn read_csv(path: &Path) -> DataFrame {
         .unwrap()
 }
 
-fn run_record() -> serde_json::Value {
+/// The fixture's `run.json`, untyped: what the tests check the page against.
+fn run_json() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture().join(files::RUN)).unwrap()).unwrap()
+}
+
+/// The fixture's `run.json` as the report reads it.
+fn run_record() -> RunView {
+    let path = fixture().join(files::RUN);
+    RunView::from_slice(&std::fs::read(&path).unwrap(), &path).unwrap()
+}
+
+/// A run record from JSON written in a test.
+fn run_from(json: serde_json::Value) -> RunView {
+    serde_json::from_value(json).unwrap()
 }
 
 fn render_fixture() -> String {
@@ -193,7 +205,7 @@ fn k_selection_and_run_summary_tables_match_their_sources() {
     }
     assert!(k_section.contains("chosen k = 5"));
 
-    let run = run_record();
+    let run = run_json();
     let summary = section(&html, "summary");
     for key in ["read", "kept", "quarantined", "duplicates", "users"] {
         let v = run["rows"][key].as_u64().unwrap();
@@ -208,16 +220,27 @@ fn k_selection_and_run_summary_tables_match_their_sources() {
 }
 
 #[test]
-fn rendering_is_deterministic() {
-    let first = render_fixture();
-    let second = render_fixture();
+fn two_renders_of_the_run_are_the_same_bytes_and_show_its_record() {
+    // Two folders, so nothing of the first render (a cached page, a leftover file) can
+    // stand in for the second.
+    let first = std::fs::read(render_run_dir(fixture_copy().path()).unwrap()).unwrap();
+    let second = std::fs::read(render_run_dir(fixture_copy().path()).unwrap()).unwrap();
     assert!(first == second, "two renders of the same run differ");
 
-    let personas = read_csv(&fixture().join(files::PERSONAS));
-    let assignments = read_csv(&fixture().join(files::USER_PERSONAS));
-    let run = run_record();
-    let input = ReportInput::new(&personas, &assignments, &run);
-    assert_eq!(render_html(&input).unwrap(), render_html(&input).unwrap());
+    let html = String::from_utf8(first).unwrap();
+    let run = run_json();
+    let run_id = run["run_id"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("run <code>{run_id}</code>")),
+        "{run_id}"
+    );
+    let (header, rows) = csv_rows(&fixture().join(files::PERSONAS));
+    let label = header.iter().position(|h| h == "label").unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        let card = format!("</span>{}</h3>", row[label]);
+        assert!(section(&html, "personas").contains(&card), "missing {card}");
+    }
 }
 
 #[test]
@@ -247,7 +270,7 @@ fn labels_and_texts_from_data_are_escaped() {
         .unwrap();
     let assignments = read_csv(&fixture().join(files::USER_PERSONAS));
     let mut run = run_record();
-    run["pipeline"] = serde_json::json!("<i>pipe</i>");
+    run.pipeline = Some("<i>pipe</i>".to_string());
     let html = render_html(&ReportInput::new(&personas, &assignments, &run)).unwrap();
     assert!(!html.contains("<script"));
     assert!(!html.contains("<b>bold"));
@@ -422,7 +445,7 @@ fn the_projection_plots_a_seeded_sample_of_at_most_5000_users() {
         "users" => [2000u32, 2000, 2000],
     )
     .unwrap();
-    let run = serde_json::json!({"pipeline": "big", "seed": 7});
+    let run = run_from(serde_json::json!({"pipeline": "big", "seed": 7}));
     let html = render_html(&ReportInput::new(&personas, &assignments, &run)).unwrap();
     let projection = section(&html, "projection");
     assert!(projection.contains("a random sample of 5,000 of the 6,000 users (seed 7)"));
@@ -489,7 +512,7 @@ fn errors_name_the_file_or_the_missing_column() {
 
     let personas = df!("persona_id" => [1u32], "label" => ["a"]).unwrap();
     let assignments = df!("persona_id" => [1u32]).unwrap();
-    let run = serde_json::json!({});
+    let run = RunView::default();
     let err = render_html(&ReportInput::new(&personas, &assignments, &run)).unwrap_err();
     assert_eq!(err.to_string(), "table `personas` has no `users` column");
 
@@ -511,7 +534,7 @@ fn degenerate_runs_still_render() {
     )
     .unwrap();
     let assignments = df!("persona_id" => Vec::<u32>::new()).unwrap();
-    let run = serde_json::json!({});
+    let run = RunView::default();
     let html = render_html(&ReportInput::new(&personas, &assignments, &run)).unwrap();
     assert!(html.contains("This run has no personas."));
     assert!(html.contains("No projection: "));
