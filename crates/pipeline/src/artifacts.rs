@@ -183,8 +183,8 @@ pub(crate) enum Saved {
 }
 
 /// A finished stage whose artifacts are being written on a thread of their own, at
-/// idle priority, while the next stages run (the ingest's events: see "The events
-/// artifact" in docs/benchmarks.md). The stage is put in the ledger, and so can be
+/// idle priority, while the next stages run (the ingest's events: see "The events artifact's
+/// background write" in docs/benchmarks.md). The stage is put in the ledger, and so can be
 /// reused by a resumed run, only once they are written: a run killed before that
 /// runs the stage again.
 pub(crate) struct Saving {

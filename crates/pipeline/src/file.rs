@@ -95,7 +95,10 @@ impl Source {
                 .last()
                 .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
             let rest = area[at + key.len()..].trim_start_matches([' ', '\t', '"']);
-            if before_ok && (rest.starts_with('=') || rest.starts_with('.')) {
+            // `key =`, a dotted `key.sub`, or a table header's `.key]`.
+            if before_ok
+                && (rest.starts_with('=') || rest.starts_with('.') || rest.starts_with(']'))
+            {
                 return Some(start + at);
             }
             from = at + key.len();

@@ -456,18 +456,27 @@ fn check_stage(
     };
     kind.check(toml::Value::Table(with.get_ref().clone()), &declared)
         .map_err(|failure| match failure {
-            Ok(message) if stage.with.is_none() => source.error_at(
+            Ok((message, _)) if stage.with.is_none() => source.error_at(
                 stage.uses.span().start,
                 format!("stage `{stage_name}` (uses {uses}) has no `with` table: {message}"),
                 unknown_field_hint(&message),
             ),
-            Ok(message) => {
-                let key = message
+            Ok((message, mut path)) => {
+                if let Some(key) = message
                     .strip_prefix("unknown field `")
-                    .and_then(|r| r.split('`').next());
-                let offset = key
-                    .and_then(|k| source.find_key(with.span(), k))
-                    .unwrap_or(with.span().start);
+                    .and_then(|r| r.split('`').next())
+                    .filter(|key| path.last().is_none_or(|last| last != key))
+                {
+                    path.push(key.to_string());
+                }
+                // Each key of the path is looked for after the one before it; a
+                // nested table's header may come after the `with` table's own span.
+                let mut offset = with.span().start;
+                for key in path.iter().filter(|k| k.parse::<usize>().is_err()) {
+                    if let Some(at) = source.find_key(offset..source.text.len(), key) {
+                        offset = at;
+                    }
+                }
                 source.error_at(
                     offset,
                     format!("stage `{stage_name}`: {message}"),

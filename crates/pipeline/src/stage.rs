@@ -380,13 +380,13 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
 pub(crate) trait Kind: Send + Sync {
     fn uses(&self) -> &'static str;
     fn provides(&self) -> &'static [&'static str];
-    /// Deserialises and checks `with`; `Err(Ok(message))` is a serde error,
-    /// `Err(Err(invalid))` a failed check.
+    /// Deserialises and checks `with`; `Err(Ok((message, path)))` is a serde error
+    /// at a key path, `Err(Err(invalid))` a failed check.
     fn check(
         &self,
         with: toml::Value,
         declared: &Declared,
-    ) -> Result<Arc<dyn CheckedStage>, Result<String, Invalid>>;
+    ) -> Result<Arc<dyn CheckedStage>, Result<(String, Vec<String>), Invalid>>;
 }
 
 struct KindOf<S>(PhantomData<fn() -> S>);
@@ -402,15 +402,15 @@ impl<S: Stage> Kind for KindOf<S> {
         &self,
         with: toml::Value,
         declared: &Declared,
-    ) -> Result<Arc<dyn CheckedStage>, Result<String, Invalid>> {
-        let params =
-            S::Params::deserialize(with).map_err(|e| Ok(e.message().trim().to_string()))?;
+    ) -> Result<Arc<dyn CheckedStage>, Result<(String, Vec<String>), Invalid>> {
+        let params = serde_path_to_error::deserialize::<_, S::Params>(with).map_err(|e| {
+            let path = e.path().iter().map(|segment| segment.to_string()).collect();
+            Ok((e.inner().message().trim().to_string(), path))
+        })?;
         let checked = S::check(params, declared).map_err(Err)?;
         Ok(Arc::new(CheckedOf::<S>(checked)))
     }
 }
-
-use serde::Deserialize as _;
 
 /// The stage kinds a pipeline may use.
 #[derive(Clone)]

@@ -154,7 +154,7 @@ fn relative_outputs_cannot_escape_the_working_folder() {
 fn wrong_types_and_bad_durations_are_located() {
     let text = GOOD.replace("with = { k = 4 }", "with = { k = \"five\" }");
     let err = file_error(&text);
-    assert!(err.starts_with("p.toml:20:8: stage `personas`:"), "{err}");
+    assert!(err.starts_with("p.toml:20:10: stage `personas`:"), "{err}");
     let text = GOOD.replace(
         "uses = \"profile\"",
         "uses = \"profile\"\nretry_delay = \"soon\"",
@@ -164,6 +164,66 @@ fn wrong_types_and_bad_durations_are_located() {
         err.starts_with("p.toml:19:15: stage `personas`: `retry_delay` \"soon\" is not a duration"),
         "{err}"
     );
+}
+
+#[test]
+fn a_key_shadowing_another_is_an_error_at_its_line() {
+    let text = format!(
+        "{GOOD}\n[stages.predict]\nuses = \"predict\"\nneeds = [\"ingest\", \"features\"]\n\
+         [stages.predict.with]\nhorizon_days = 28\n[stages.predict.with.ml]\nhorizon_days = 7\n"
+    );
+    let err = file_error(&text);
+    assert!(
+        err.starts_with("p.toml:28:1: stage `predict`: unknown field `horizon_days`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn limits_and_names_are_checked_before_any_data_is_read() {
+    let text = GOOD.replace(
+        "uses = \"profile\"",
+        "uses = \"profile\"\nretries = 4294967295",
+    );
+    let err = file_error(&text);
+    assert!(
+        err.contains("`retries = 4294967295` is more than the 10 allowed"),
+        "{err}"
+    );
+    let text = GOOD.replace(
+        "uses = \"profile\"",
+        "uses = \"profile\"\nretry_delay = \"99999999999999h\"",
+    );
+    let err = file_error(&text);
+    assert!(err.contains("`retry_delay`"), "{err}");
+    let text = GOOD.replace("[stages.report]", "[stages.\"../../x\"]");
+    let err = file_error(&text);
+    assert!(err.contains("must be ASCII letters, digits"), "{err}");
+    let mut many = GOOD.to_string();
+    for i in 0..MAX_STAGES {
+        many.push_str(&format!(
+            "\n[stages.extra{i}]\nuses = \"ingest\"\nwith = {{ path = \"e.csv\" }}\n"
+        ));
+    }
+    let err = file_error(&many);
+    assert!(err.contains("more than the 64 allowed"), "{err}");
+    let deep = format!("personas.{}=1", vec!["a"; 25_000].join("."));
+    let err = Override::parse(&deep).unwrap_err();
+    assert!(err.to_string().contains("levels deep"), "{err}");
+}
+
+#[test]
+fn the_overview_names_every_stage_kind() {
+    let overview: String = include_str!("lib.rs")
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .collect();
+    for kind in Registry::builtin().names() {
+        assert!(
+            overview.contains(&format!("`{kind}`")),
+            "`{kind}` is not in lib.rs's overview"
+        );
+    }
 }
 
 mod fuzz {
