@@ -24,6 +24,7 @@ pub(crate) struct RunState {
     pub drift: Option<serde_json::Value>,
     pub models: Option<serde_json::Value>,
     pub files: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 impl RunState {
@@ -52,6 +53,7 @@ impl RunState {
             }
         }
         self.files.extend(meta.files.iter().cloned());
+        self.notes.extend(meta.notes.iter().cloned());
     }
 }
 

@@ -206,6 +206,9 @@ pub struct RunRecord {
     pub models: Option<serde_json::Value>,
     /// Output files written (relative to the output folder).
     pub outputs: Vec<String>,
+    /// What the stages say the reader should know (columns left out, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Error text of a failed run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -253,6 +256,9 @@ pub struct StageMeta {
     /// Output files the stage wrote, relative to the output folder; copies are kept
     /// under `files/` in the stage's artifact folder.
     pub files: Vec<String>,
+    /// Lines for the reader of the run record and the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Peak resident set size of this process (VmHWM), Linux only.

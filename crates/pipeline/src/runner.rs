@@ -513,6 +513,7 @@ impl Run<'_, '_> {
             drift: self.state.drift.clone(),
             models: self.state.models.clone(),
             outputs,
+            notes: self.state.notes.clone(),
             error: stop.map(|(e, _)| error_chain(e)),
         }
     }

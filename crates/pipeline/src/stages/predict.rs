@@ -49,7 +49,9 @@ impl Stage for Predict {
             .rule_features()
             .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
         let started = std::time::Instant::now();
-        let features_cutoff = userlens_features::build_parts(
+        // The users table as it was at the cutoff: nothing known only later trains
+        // the models (dates after it are null, columns not declared static left out).
+        let (features_cutoff, excluded) = userlens_features::build_parts_at_cutoff(
             &events,
             params.cutoff(as_of),
             users.as_ref(),
@@ -72,10 +74,17 @@ impl Stage for Predict {
             ctx.seed(),
         )?;
         ctx.write_json("models.json", &predictions.models)?;
-        let meta = StageMeta {
+        let mut meta = StageMeta {
             models: Some(predictions.models),
             ..StageMeta::default()
         };
+        if !excluded.is_empty() {
+            meta.notes.push(format!(
+                "users-table columns left out of the training features (not declared in \
+                 `static_columns`, so possibly known only after the cutoff): {}",
+                excluded.join(", ")
+            ));
+        }
         let mut tables = Tables::default();
         tables.insert("user_predictions", predictions.user_predictions);
         tables.insert("model_report", predictions.model_report);

@@ -1,0 +1,73 @@
+//! Honest evaluation: nothing known only after the cutoff reaches the models.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{read_csv, text, userlens};
+
+/// The best holdout AUC of the machine-learning models for `p_purchase`.
+fn ml_auc(out: &Path) -> f64 {
+    read_csv(&out.join("model_report.csv"))
+        .iter()
+        .filter(|r| {
+            r["target"] == "p_purchase" && ["logistic", "tree"].contains(&r["predictor"].as_str())
+        })
+        .filter_map(|r| r["auc"].parse::<f64>().ok())
+        .fold(f64::NAN, f64::max)
+}
+
+/// A users table whose `lifetime_orders` counts every purchase in the file, those
+/// of the prediction horizon included: the leak a nightly-updated CRM column makes.
+fn leaky_users(dir: &Path) {
+    let mut orders: BTreeMap<String, u64> = BTreeMap::new();
+    for row in read_csv(&dir.join("events.csv")) {
+        let count = orders.entry(row["user_id"].clone()).or_default();
+        if row["event_type"] == "purchase" {
+            *count += 1;
+        }
+    }
+    let mut csv = String::from("user_id,lifetime_orders\n");
+    for (user, n) in orders {
+        csv.push_str(&format!("{user},{n}\n"));
+    }
+    std::fs::write(dir.join("users.csv"), csv).unwrap();
+}
+
+#[test]
+fn a_users_column_built_from_the_future_does_not_reach_the_models() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 1500, 7);
+    leaky_users(dir.path());
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec!["profile", "events.csv", "--out", out, "-q"];
+        args.extend_from_slice(extra);
+        let done = userlens(&args, dir.path());
+        assert!(done.status.success(), "{out}: {}", text(&done.stderr));
+        dir.path().join(out)
+    };
+    let plain = ml_auc(&run("plain", &[]));
+    let guarded = run("guarded", &["--users", "users.csv"]);
+    let leaked = ml_auc(&run(
+        "leaked",
+        &[
+            "--users",
+            "users.csv",
+            "--set",
+            "features.static_columns=[\"lifetime_orders\"]",
+        ],
+    ));
+    assert!(plain.is_finite(), "the models were scored");
+    assert!(
+        (ml_auc(&guarded) - plain).abs() < 0.02,
+        "the guarded AUC {} moved from {plain}",
+        ml_auc(&guarded)
+    );
+    // The canary is sensitive: declared static (wrongly), the column does leak.
+    assert!(leaked > plain + 0.03, "leaked {leaked} against {plain}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(guarded.join("run.json")).unwrap()).unwrap();
+    let notes = record["notes"].to_string();
+    assert!(notes.contains("lifetime_orders"), "{notes}");
+}
