@@ -341,3 +341,86 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
         "no run was stopped mid-way: signal earlier"
     );
 }
+
+/// The published folder is whole: `run.json` lists exactly the files there.
+fn whole_or_absent(out: &Path) -> Result<(), String> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let record: serde_json::Value = std::fs::read(out.join("run.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or("no readable run.json")?;
+    if record["status"] != "ok" {
+        return Err(format!("status {}", record["status"]));
+    }
+    let mut listed: Vec<String> = record["outputs"]
+        .as_array()
+        .ok_or("no outputs")?
+        .iter()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect();
+    listed.push(".userlens".into());
+    listed.sort();
+    let present = files(out);
+    if present != listed {
+        return Err(format!("holds {present:?}, its record lists {listed:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn runs_kills_and_reruns_leave_nothing_or_one_whole_report() {
+    let dir = sandbox();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    std::fs::create_dir(dir.path().join("out.refused")).unwrap();
+    std::fs::write(dir.path().join("out.refused/keep.txt"), "mine too").unwrap();
+    // A small linear congruential generator: the sequence is the same every time.
+    let mut state: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    for step in 0..10 {
+        let k = (3 + next(3)).to_string();
+        let set = format!("personas.k={k}");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+            .args(["run", "p.toml", "-q", "--set", &set])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let how = next(3);
+        std::thread::sleep(std::time::Duration::from_millis(next(900)));
+        match how {
+            0 => {
+                let _ = child.kill();
+            }
+            1 => {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+            }
+            _ => {}
+        }
+        let _ = child.wait();
+        if let Err(why) = whole_or_absent(&dir.path().join("out")) {
+            panic!("after step {step} (kill {how}): {why}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.refused/keep.txt")).unwrap(),
+            "mine too"
+        );
+    }
+    let last = run(dir.path(), &[]);
+    assert!(last.status.success(), "{}", text(&last.stderr));
+    whole_or_absent(&dir.path().join("out")).unwrap();
+}
