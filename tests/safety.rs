@@ -424,3 +424,34 @@ fn runs_kills_and_reruns_leave_nothing_or_one_whole_report() {
     assert!(last.status.success(), "{}", text(&last.stderr));
     whole_or_absent(&dir.path().join("out")).unwrap();
 }
+
+#[test]
+fn an_as_of_date_after_the_data_runs_with_predictions_skipped_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 300, 2);
+    let out = userlens(
+        &[
+            "profile",
+            "events.csv",
+            "--as-of",
+            "2027-06-01",
+            "--out",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the as-of date 2027-06-01 is after the last event"),
+        "{}",
+        text(&out.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    assert!(record["notes"].to_string().contains("after the last event"));
+    let report = read_csv(&dir.path().join("out/model_report.csv"));
+    assert!(
+        report.iter().all(|r| r["status"] == "skipped"),
+        "{report:?}"
+    );
+}

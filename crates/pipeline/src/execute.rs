@@ -100,10 +100,15 @@ pub(crate) fn run_with_retries(
             rows: &state.rows,
             progress: &mut *progress,
             files: Vec::new(),
+            notes: Vec::new(),
             on_refusal: None,
         };
         let ran = stage.stage.run(&mut ctx, &inputs);
-        let (files, on_refusal) = (std::mem::take(&mut ctx.files), ctx.on_refusal.take());
+        let (files, notes) = (
+            std::mem::take(&mut ctx.files),
+            std::mem::take(&mut ctx.notes),
+        );
+        let on_refusal = ctx.on_refusal.take();
         drop(ctx);
         match ran {
             Ok(mut output) => {
@@ -114,6 +119,7 @@ pub(crate) fn run_with_retries(
                     ))));
                 }
                 output.meta.files = files;
+                output.meta.notes.extend(notes);
                 return Ok(output);
             }
             Err(StageError::Failed(e)) if attempt <= stage.retries => {

@@ -225,6 +225,7 @@ pub struct StageContext<'a> {
     pub(crate) rows: &'a Rows,
     pub(crate) progress: &'a mut dyn FnMut(&Progress),
     pub(crate) files: Vec<String>,
+    pub(crate) notes: Vec<String>,
     pub(crate) on_refusal: Option<StageMeta>,
 }
 
@@ -269,6 +270,16 @@ impl StageContext<'_> {
             total,
             unit,
         });
+    }
+
+    /// Something the reader should know: shown as a warning now, and kept in
+    /// `run.json`'s notes.
+    pub fn note(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        (self.progress)(&Progress::Warning {
+            message: message.clone(),
+        });
+        self.notes.push(message);
     }
 
     /// Tells the run that the stage reads its events in parts.

@@ -32,10 +32,16 @@ impl Stage for Predict {
     ) -> Result<Output, StageError> {
         let events = inputs.events()?.parts()?;
         let features_now = inputs.table("features")?;
-        let as_of = match ctx.as_of() {
-            Some(t) => t,
-            None => default_as_of(&events)?,
-        };
+        let after_data = default_as_of(&events)?;
+        let as_of = ctx.as_of().unwrap_or(after_data);
+        if as_of > after_data {
+            ctx.note(format!(
+                "the as-of date {} is after the last event (on {}): the horizon before it holds \
+                 no events, so predictors that need them are skipped",
+                userlens_model::time::date_string(as_of),
+                userlens_model::time::date_string(after_data - 1),
+            ));
+        }
         let features = inputs.params_of::<Features>().ok_or_else(|| {
             StageError::Run(crate::Error::Usage(format!(
                 "stage `{}` needs a features stage",
