@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::file::{RawStage, Source, unknown_field_hint};
-use crate::stage::{CheckedStage, Declared, Registry};
+use crate::stage::{CheckFailure, CheckedStage, Declared, Registry};
 
 /// Most stages a pipeline may have.
 pub const MAX_STAGES: usize = 64;
@@ -456,12 +456,12 @@ fn check_stage(
     };
     kind.check(toml::Value::Table(with.get_ref().clone()), &declared)
         .map_err(|failure| match failure {
-            Ok((message, _)) if stage.with.is_none() => source.error_at(
+            CheckFailure::Shape { message, .. } if stage.with.is_none() => source.error_at(
                 stage.uses.span().start,
                 format!("stage `{stage_name}` (uses {uses}) has no `with` table: {message}"),
                 unknown_field_hint(&message),
             ),
-            Ok((message, mut path)) => {
+            CheckFailure::Shape { message, mut path } => {
                 if let Some(key) = message
                     .strip_prefix("unknown field `")
                     .and_then(|r| r.split('`').next())
@@ -483,7 +483,7 @@ fn check_stage(
                     unknown_field_hint(&message),
                 )
             }
-            Err(invalid) => {
+            CheckFailure::Invalid(invalid) => {
                 let at = if invalid.at_uses {
                     stage.uses.span().start
                 } else {

@@ -387,17 +387,24 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     }
 }
 
+/// Why a stage's parameters were refused.
+pub(crate) enum CheckFailure {
+    /// serde refused the `with` table: its message and the key path it was at.
+    Shape { message: String, path: Vec<String> },
+    /// The stage's own check refused it.
+    Invalid(Invalid),
+}
+
 /// A registry entry: a stage kind, before its parameters are known.
 pub(crate) trait Kind: Send + Sync {
     fn uses(&self) -> &'static str;
     fn provides(&self) -> &'static [&'static str];
-    /// Deserialises and checks `with`; `Err(Ok((message, path)))` is a serde error
-    /// at a key path, `Err(Err(invalid))` a failed check.
+    /// Deserialises and checks `with`.
     fn check(
         &self,
         with: toml::Value,
         declared: &Declared,
-    ) -> Result<Arc<dyn CheckedStage>, Result<(String, Vec<String>), Invalid>>;
+    ) -> Result<Arc<dyn CheckedStage>, CheckFailure>;
 }
 
 struct KindOf<S>(PhantomData<fn() -> S>);
@@ -413,12 +420,14 @@ impl<S: Stage> Kind for KindOf<S> {
         &self,
         with: toml::Value,
         declared: &Declared,
-    ) -> Result<Arc<dyn CheckedStage>, Result<(String, Vec<String>), Invalid>> {
+    ) -> Result<Arc<dyn CheckedStage>, CheckFailure> {
         let params = serde_path_to_error::deserialize::<_, S::Params>(with).map_err(|e| {
-            let path = e.path().iter().map(|segment| segment.to_string()).collect();
-            Ok((e.inner().message().trim().to_string(), path))
+            CheckFailure::Shape {
+                message: e.inner().message().trim().to_string(),
+                path: e.path().iter().map(|segment| segment.to_string()).collect(),
+            }
         })?;
-        let checked = S::check(params, declared).map_err(Err)?;
+        let checked = S::check(params, declared).map_err(CheckFailure::Invalid)?;
         Ok(Arc::new(CheckedOf::<S>(checked)))
     }
 }
