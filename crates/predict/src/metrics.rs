@@ -1,5 +1,6 @@
 //! Scores of predictions on a holdout: ranking (AUC, top-decile lift), probability
-//! quality (log loss, Brier score, calibration bins) and revenue error (MAE, RMSE).
+//! quality (log loss, Brier score, calibration bins) and revenue error (MAE, RMSE,
+//! correlation, the top decile's share).
 //!
 //! Every function checks its input (same lengths, finite values, probabilities in
 //! `[0, 1]`) and returns an [`Error`] instead of a meaningless number. Results do not
@@ -379,6 +380,71 @@ pub fn evaluate_regression(predicted: &[f64], actual: &[f64]) -> Result<Regressi
     })
 }
 
+/// Pearson correlation of `predicted` and `actual`; `None` when either is constant.
+pub fn correlation(predicted: &[f64], actual: &[f64]) -> Result<Option<f64>> {
+    const METRIC: &str = "correlation";
+    check_input(METRIC, predicted, actual.len())?;
+    check_input(METRIC, actual, predicted.len())?;
+    let n = actual.len() as f64;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
+    let (mp, ma) = (mean(predicted), mean(actual));
+    let (mut cov, mut vp, mut va) = (0.0, 0.0, 0.0);
+    for (p, a) in predicted.iter().zip(actual) {
+        let (dp, da) = (p - mp, a - ma);
+        cov += dp * da;
+        vp += dp * dp;
+        va += da * da;
+    }
+    if vp <= 0.0 || va <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some((cov / (vp.sqrt() * va.sqrt())).clamp(-1.0, 1.0)))
+}
+
+/// Share of the total `actual` value held by the top 10% by `predicted`
+/// (`ceil(n / 10)` users); users tied at the cut count with their tie's mean.
+/// `None` when the total is not positive.
+pub fn top_decile_share(predicted: &[f64], actual: &[f64]) -> Result<Option<f64>> {
+    const METRIC: &str = "top_decile_share";
+    check_input(METRIC, predicted, actual.len())?;
+    check_input(METRIC, actual, predicted.len())?;
+    let total: f64 = actual.iter().sum();
+    if total <= 0.0 {
+        return Ok(None);
+    }
+    let mut ranked = Vec::with_capacity(actual.len());
+    for group in tie_groups(predicted, true) {
+        let mean = group.iter().map(|&i| actual[i]).sum::<f64>() / group.len() as f64;
+        ranked.extend(std::iter::repeat_n(mean, group.len()));
+    }
+    let top = decile_start(1, actual.len());
+    Ok(Some(ranked[..top].iter().sum::<f64>() / total))
+}
+
+/// How well a revenue prediction ranks and sizes the holdout's actual revenue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevenueScore {
+    /// Pearson correlation (`None` when either side is constant).
+    pub correlation: Option<f64>,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Share of the actual revenue held by the top decile by prediction (`None`
+    /// without revenue).
+    pub top_decile_share: Option<f64>,
+    /// Users scored.
+    pub users: usize,
+}
+
+/// Correlation, mean absolute error and top-decile share together.
+pub fn evaluate_revenue(predicted: &[f64], actual: &[f64]) -> Result<RevenueScore> {
+    Ok(RevenueScore {
+        correlation: correlation(predicted, actual)?,
+        mae: mae(predicted, actual)?,
+        top_decile_share: top_decile_share(predicted, actual)?,
+        users: actual.len(),
+    })
+}
+
 /// The scores of a probability prediction on a holdout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -592,6 +658,31 @@ mod tests {
         close(score.mae, 2.0);
         close(score.rmse, (20.0f64 / 3.0).sqrt());
         assert_eq!(score.users, 3);
+    }
+
+    #[test]
+    fn revenue_scores_match_hand_computation() {
+        let predicted = [1.0, 2.0, 3.0, 4.0];
+        let actual = [2.0, 4.0, 6.0, 8.0];
+        close(correlation(&predicted, &actual).unwrap().unwrap(), 1.0);
+        let reversed = [8.0, 6.0, 4.0, 2.0];
+        close(correlation(&predicted, &reversed).unwrap().unwrap(), -1.0);
+        // Deviations ±1.5, ±0.5 on both sides: covariance 4 over variances 5 and 5.
+        let score = evaluate_revenue(&predicted, &[1.0, 3.0, 2.0, 4.0]).unwrap();
+        close(score.correlation.unwrap(), 0.8);
+        close(score.mae, 0.5);
+        // Top decile of 4 users is 1 user, the one predicted 4.0: 4 of 10.
+        close(score.top_decile_share.unwrap(), 0.4);
+        assert_eq!(score.users, 4);
+        assert_eq!(correlation(&[1.0, 1.0], &[1.0, 2.0]).unwrap(), None);
+        assert_eq!(top_decile_share(&[1.0, 2.0], &[0.0, 0.0]).unwrap(), None);
+        // A tie at the cut counts with its mean: (5 + 1) / 2 of 10.
+        close(
+            top_decile_share(&[3.0, 3.0, 1.0], &[5.0, 1.0, 4.0])
+                .unwrap()
+                .unwrap(),
+            0.3,
+        );
     }
 
     #[test]

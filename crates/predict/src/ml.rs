@@ -5,8 +5,9 @@
 //! The time split: features are computed at a cutoff (`as_of - horizon`) and the
 //! targets in `[cutoff, as_of)` ([`targets`], [`churn_labels`]). A [`Split`] holds
 //! out a seeded, stratified share of those users; [`Split::backtest`] fits on the
-//! rest and scores the holdout; [`Split::refit`] (or [`fit_propensity`], from the
-//! tables) then refits on every user and
+//! rest and scores the holdout; [`Split::choose`] picks the model kind on an inner
+//! split of the training users, never the holdout; [`Split::refit`] (or
+//! [`fit_propensity`], from the tables) then refits on every user and
 //! [`Propensity::predict`] scores the features computed at the as-of date.
 //!
 //! Preparation, fitted on the training rows and reused unchanged when predicting:
@@ -736,8 +737,11 @@ pub struct Backtest {
     pub kind: ModelKind,
     /// Label column.
     pub target: String,
-    /// Users fitted on.
+    /// Training users of the split.
     pub train_users: usize,
+    /// Users the model was fitted on: the training users, or a sample of them for
+    /// a capped logistic fit; `None` when no model was fitted.
+    pub fitted_users: Option<usize>,
     /// Users scored.
     pub holdout_users: usize,
     /// Scores, or why there are none.
@@ -746,7 +750,14 @@ pub struct Backtest {
     pub calibration: Vec<CalibrationBin>,
     /// Lift by decile (empty when not scored).
     pub deciles: Vec<DecileLift>,
+    /// The holdout's probabilities, in [`Split::holdout_ids`] order (empty when no
+    /// model was fitted).
+    #[serde(skip)]
+    pub(crate) probabilities: Vec<f64>,
 }
+
+/// Mixed into the seed for the inner split of the training users.
+const INNER_SPLIT: u64 = 0x494E_4E45_5253_504C;
 
 /// One target's time split: the users with features and labels, and their seeded,
 /// stratified split into training users and `holdout_fraction` held out. Built once
@@ -824,12 +835,14 @@ impl<'a> Split<'a> {
             kind,
             target: self.target.to_string(),
             train_users: self.train.len(),
+            fitted_users: None,
             holdout_users: holdout.len(),
             evaluation: Evaluation::Skipped {
                 reason: "the holdout is empty".into(),
             },
             calibration: Vec::new(),
             deciles: Vec::new(),
+            probabilities: Vec::new(),
         };
         if holdout.is_empty() {
             return Ok(result);
@@ -853,12 +866,119 @@ impl<'a> Split<'a> {
         let y = self.holdout_labels();
         let x = prepared(&model.scalers, &training.columns, holdout);
         let p = model.predict_prepared(&x, holdout.len());
+        result.fitted_users = Some(model.training_users);
         result.evaluation = metrics::evaluate(&p, &y, &self.params.eligibility())?;
         if matches!(result.evaluation, Evaluation::Scored(_)) {
             result.calibration = metrics::calibration(&p, &y)?;
             result.deciles = metrics::lift_by_decile(&p, &y)?;
         }
+        result.probabilities = p;
         Ok(result)
+    }
+
+    /// The model kind to refit: the one of `kinds` with the best AUC on an inner
+    /// split of the training users (each fitted on `1 - holdout_fraction` of them,
+    /// scored on the rest), so the holdout is only ever scored, never chosen on.
+    /// The first of `kinds` when none can be scored.
+    pub fn choose(&self, kinds: &[ModelKind]) -> Result<ModelKind> {
+        let Some(&first) = kinds.first() else {
+            return Ok(ModelKind::Logistic);
+        };
+        if kinds.len() == 1 {
+            return Ok(first);
+        }
+        let labels: Vec<bool> = self
+            .train
+            .iter()
+            .map(|&r| self.training.labels[r])
+            .collect();
+        let (fit, validate) = stratified_split(
+            &labels,
+            self.params.holdout_fraction,
+            self.seed ^ INNER_SPLIT,
+        );
+        let fit: Vec<usize> = fit.iter().map(|&i| self.train[i]).collect();
+        let validate: Vec<usize> = validate.iter().map(|&i| self.train[i]).collect();
+        let y: Vec<bool> = validate.iter().map(|&r| self.training.labels[r]).collect();
+        let mut best: Option<(ModelKind, f64)> = None;
+        for &kind in kinds {
+            let model = match fit_rows(
+                kind,
+                &self.training,
+                self.target,
+                self.feature_names,
+                &fit,
+                self.params,
+                self.seed,
+            )? {
+                Fit::Fitted(model) => model,
+                Fit::Skipped { .. } => continue,
+            };
+            let x = prepared(&model.scalers, &self.training.columns, &validate);
+            let p = model.predict_prepared(&x, validate.len());
+            // One class (or no user) among the validation users: nothing to rank.
+            let Ok(auc) = metrics::auc(&p, &y) else {
+                continue;
+            };
+            tracing::debug!(
+                "predict: {} for `{}` scores AUC {auc:.4} on the inner split",
+                kind.name(),
+                self.target
+            );
+            if best.is_none_or(|(_, top)| auc > top) {
+                best = Some((kind, auc));
+            }
+        }
+        Ok(best.map_or(first, |(kind, _)| kind))
+    }
+
+    /// The revenue model fitted on the training users (their order values in
+    /// `features` and revenue in `targets`) and applied to the held-out ones with
+    /// their purchase `probabilities` ([`Split::holdout_ids`] order): the predicted
+    /// and the actual revenue of each held-out user.
+    pub fn revenue_on_holdout(
+        &self,
+        features: &DataFrame,
+        targets: &DataFrame,
+        probabilities: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let values = order_values(features)?;
+        let revenue = label_values(targets, "targets", REVENUE)?;
+        let index: foldhash::HashMap<&str, usize> = values
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let ids = &self.training.ids;
+        let rows = |split: &[usize]| -> Vec<usize> {
+            split
+                .iter()
+                .filter_map(|&r| index.get(ids[r].as_str()).copied())
+                .collect()
+        };
+        let train: Vec<usize> = rows(&self.train);
+        let bought: foldhash::HashSet<usize> = self
+            .train
+            .iter()
+            .filter(|&&r| self.training.labels[r])
+            .filter_map(|&r| index.get(ids[r].as_str()).copied())
+            .collect();
+        let model = revenue_model(&values, &train, |i| {
+            bought
+                .contains(&i)
+                .then(|| revenue.get(&values.ids[i]).copied().unwrap_or(0.0))
+        });
+        let mut predicted = Vec::with_capacity(self.holdout.len());
+        let mut actual = Vec::with_capacity(self.holdout.len());
+        for (&r, &p) in self.holdout.iter().zip(probabilities) {
+            let (frequency, aov) = index
+                .get(ids[r].as_str())
+                .map_or((0.0, 0.0), |&i| (values.frequency[i], values.aov[i]));
+            predicted.push(model.predict_one(p, frequency, aov));
+            actual.push(revenue.get(&ids[r]).copied().unwrap_or(0.0));
+        }
+        Ok((predicted, actual))
     }
 }
 

@@ -13,7 +13,7 @@ use userlens_model::columns::USER_ID;
 use userlens_model::time::{date_string, days};
 
 use crate::metrics::{self, Eligibility, Evaluation};
-use crate::ml::{self, CheckedMlParams, Fit, MlParams, ModelKind};
+use crate::ml::{self, CheckedMlParams, Fit, MlParams};
 use crate::rules::{self, Rule};
 use crate::segments;
 use crate::stats::{self, BgNbd, GammaGamma, ParetoNbd, PurchaseModel, Summary, TimeUnit};
@@ -111,8 +111,10 @@ impl Default for PredictParams {
         let rules = BTreeMap::from([
             (
                 "lapsing".to_string(),
+                // Churn is scored on users active in the week before the cutoff
+                // (`churn_window_days`), so the rule must split that week.
                 RuleParams {
-                    when: "recency_days > 30 and frequency > 0".into(),
+                    when: "recency_days > 3".into(),
                     target: Target::Churn,
                 },
             ),
@@ -203,7 +205,10 @@ pub struct Predictions {
     /// churn_risk`, then `p_alive_bgnbd, clv, rfm_score, segment` and one column per rule.
     pub user_predictions: DataFrame,
     /// `predictor, target, status, reason, auc, log_loss, brier, lift_top_decile,
-    /// positives, negatives`.
+    /// positives, negatives, fitted_users, scored_users, choice_used_holdout,
+    /// correlation, mae, top_decile_revenue_share`: a row per predictor and target
+    /// (`status` scored, skipped or degenerate), and a `revenue` row whose last three
+    /// columns score `predicted_revenue` on the purchase holdout.
     pub model_report: DataFrame,
     /// `predictor, target, bin, mean_predicted, observed_rate, count`.
     pub calibration: DataFrame,
@@ -218,11 +223,42 @@ pub struct Predictions {
 /// Why a predictor with no held-out user to score is skipped.
 const EMPTY_HOLDOUT: &str = "the holdout is empty";
 
+/// The `target` of the revenue row of the model report.
+const REVENUE_TARGET: &str = "revenue";
+
+/// How a predictor did on the holdout.
+enum Outcome {
+    /// Scored as a probability of the target.
+    Scored(metrics::Score),
+    /// A rule that fires for every held-out user or for none: its scores say nothing.
+    Degenerate {
+        score: metrics::Score,
+        reason: String,
+    },
+    /// The revenue prediction's scores.
+    Revenue(metrics::RevenueScore),
+    /// Not scored, and why.
+    Skipped { reason: String },
+}
+
+impl From<Evaluation> for Outcome {
+    fn from(evaluation: Evaluation) -> Self {
+        match evaluation {
+            Evaluation::Scored(score) => Outcome::Scored(score),
+            Evaluation::Skipped { reason } => Outcome::Skipped { reason },
+        }
+    }
+}
+
 /// One scored (or skipped) predictor for the report.
 struct Scored {
     predictor: String,
-    target: Target,
-    evaluation: Evaluation,
+    target: &'static str,
+    outcome: Outcome,
+    /// Users the predictor was fitted on (0 for a rule, `None` when not fitted).
+    fitted_users: Option<usize>,
+    /// Held-out users it was scored on (`None` when not scored).
+    scored_users: Option<usize>,
     calibration: Vec<metrics::CalibrationBin>,
     deciles: Vec<metrics::DecileLift>,
 }
@@ -243,7 +279,7 @@ fn score(
     let scored = matches!(evaluation, Evaluation::Scored(_));
     Ok(Scored {
         predictor: predictor.to_string(),
-        target,
+        target: target.name(),
         calibration: if scored {
             metrics::calibration(p, y)?
         } else {
@@ -254,15 +290,23 @@ fn score(
         } else {
             Vec::new()
         },
-        evaluation,
+        outcome: evaluation.into(),
+        fitted_users: None,
+        scored_users: scored.then_some(y.len()),
     })
 }
 
 fn skipped(predictor: &str, target: Target, reason: String) -> Scored {
+    skipped_row(predictor, target.name(), reason)
+}
+
+fn skipped_row(predictor: &str, target: &'static str, reason: String) -> Scored {
     Scored {
         predictor: predictor.to_string(),
         target,
-        evaluation: Evaluation::Skipped { reason },
+        outcome: Outcome::Skipped { reason },
+        fitted_users: None,
+        scored_users: None,
         calibration: Vec::new(),
         deciles: Vec::new(),
     }
@@ -529,7 +573,7 @@ struct TargetOutcome {
 }
 
 /// Backtests every predictor of `target` against `labels`, then refits the ML model
-/// that scored best (logistic when none did).
+/// chosen on the training users alone ([`ml::Split::choose`]).
 fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<TargetOutcome> {
     let params = shared.params;
     let p = &params.params;
@@ -542,6 +586,13 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
         );
         for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
             scored.push(skipped(predictor, target, reason.clone()));
+        }
+        for (rule, _) in params.rules.iter().filter(|(_, t)| *t == target) {
+            let predictor = format!("rule:{}", rule.name());
+            scored.push(skipped(&predictor, target, reason.clone()));
+        }
+        if target == Target::Purchase {
+            scored.push(skipped_row("revenue", REVENUE_TARGET, reason.clone()));
         }
         return Ok(TargetOutcome {
             scored,
@@ -561,26 +612,31 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
     )?;
     let (holdout, y) = (split.holdout_ids(), split.holdout_labels());
 
-    // ML, on its own stratified holdout (the same users, by construction).
-    let mut best: Option<(ModelKind, f64)> = None;
-    for kind in &params.ml.models {
+    // The model to refit is chosen on the training users before any is scored on
+    // the holdout.
+    let kind = timed(&format!("model choice for {}", target.name()), || {
+        split.choose(&params.ml.models)
+    })?;
+    let mut chosen = None;
+    for &kind_scored in &params.ml.models {
         let backtest = timed(
-            &format!("{} backtest of {}", kind.name(), target.name()),
-            || split.backtest(*kind),
+            &format!("{} backtest of {}", kind_scored.name(), target.name()),
+            || split.backtest(kind_scored),
         )?;
-        if let Evaluation::Scored(s) = &backtest.evaluation {
-            let (_, top) = *best.get_or_insert((*kind, f64::NEG_INFINITY));
-            if s.auc > top {
-                best = Some((*kind, s.auc));
-            }
-        }
+        let scored_users =
+            matches!(backtest.evaluation, Evaluation::Scored(_)).then_some(backtest.holdout_users);
         scored.push(Scored {
-            predictor: kind.name().to_string(),
-            target,
-            evaluation: backtest.evaluation,
-            calibration: backtest.calibration,
-            deciles: backtest.deciles,
+            predictor: kind_scored.name().to_string(),
+            target: target.name(),
+            outcome: backtest.evaluation.clone().into(),
+            fitted_users: backtest.fitted_users,
+            scored_users,
+            calibration: backtest.calibration.clone(),
+            deciles: backtest.deciles.clone(),
         });
+        if kind_scored == kind {
+            chosen = Some(backtest);
+        }
     }
     let on_holdout = Holdout {
         target,
@@ -590,8 +646,10 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
     };
     on_holdout.score_statistical(&mut scored)?;
     on_holdout.score_rules(&mut scored)?;
+    if target == Target::Purchase {
+        scored.push(score_revenue(&split, chosen.as_ref(), labels, shared)?);
+    }
 
-    let kind = best.map_or(ModelKind::Logistic, |b| b.0);
     let refit = timed(&format!("{} refit", target.name()), || split.refit(kind))?;
     Ok(match refit {
         Fit::Fitted(model) => {
@@ -611,6 +669,39 @@ fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<Tar
             model: serde_json::json!({ "skipped": reason }),
             propensity: vec![None; shared.users.len()],
         },
+    })
+}
+
+/// The revenue model on the purchase holdout, with the purchase probabilities of the
+/// chosen ML model's backtest; skipped when that backtest was not scored.
+fn score_revenue(
+    split: &ml::Split,
+    chosen: Option<&ml::Backtest>,
+    targets: &DataFrame,
+    shared: &Shared,
+) -> Result<Scored> {
+    let Some(backtest) = chosen else {
+        return Ok(skipped_row(
+            "revenue",
+            REVENUE_TARGET,
+            "no purchase model to score".into(),
+        ));
+    };
+    if let Evaluation::Skipped { reason } = &backtest.evaluation {
+        let reason = format!("the {} purchase model: {reason}", backtest.kind.name());
+        return Ok(skipped_row("revenue", REVENUE_TARGET, reason));
+    }
+    let (predicted, actual) =
+        split.revenue_on_holdout(shared.features_cutoff, targets, &backtest.probabilities)?;
+    let score = metrics::evaluate_revenue(&predicted, &actual)?;
+    Ok(Scored {
+        predictor: "revenue".into(),
+        target: REVENUE_TARGET,
+        scored_users: Some(score.users),
+        outcome: Outcome::Revenue(score),
+        fitted_users: Some(backtest.train_users),
+        calibration: Vec::new(),
+        deciles: Vec::new(),
     })
 }
 
@@ -648,12 +739,12 @@ impl Holdout<'_> {
                                 Target::Churn => complete(alive, "P(alive)")
                                     .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
                             };
-                            match probabilities {
-                                Ok(probabilities) => {
-                                    scored.push(score(name, target, &probabilities, y, &gate)?)
-                                }
-                                Err(reason) => scored.push(skipped(name, target, reason)),
-                            }
+                            let mut row = match probabilities {
+                                Ok(probabilities) => score(name, target, &probabilities, y, &gate)?,
+                                Err(reason) => skipped(name, target, reason),
+                            };
+                            row.fitted_users = Some(summary.user_ids.len());
+                            scored.push(row);
                         }
                         Err(reason) => scored.push(skipped(name, target, reason.clone())),
                     }
@@ -686,7 +777,23 @@ impl Holdout<'_> {
                         .iter()
                         .map(|id| fired.get(id).copied().unwrap_or(0.0))
                         .collect();
-                    scored.push(score(&predictor, target, &probabilities, y, &gate)?);
+                    let mut row = score(&predictor, target, &probabilities, y, &gate)?;
+                    row.fitted_users = Some(0);
+                    let fires = probabilities.iter().filter(|&&v| v > 0.0).count();
+                    let reason = if fires == 0 {
+                        Some("fires for no holdout user".to_string())
+                    } else if fires == probabilities.len() {
+                        Some(format!("fires for all {fires} holdout users"))
+                    } else {
+                        None
+                    };
+                    if let (Outcome::Scored(score), Some(reason)) = (&row.outcome, reason) {
+                        row.outcome = Outcome::Degenerate {
+                            score: score.clone(),
+                            reason,
+                        };
+                    }
+                    scored.push(row);
                 }
                 Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
             }
@@ -954,27 +1061,32 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
         Vec::new(),
         Vec::new(),
     );
+    let (mut fitted, mut scored_on) = (Vec::new(), Vec::new());
+    let (mut correlation, mut mae, mut share) = (Vec::new(), Vec::new(), Vec::new());
     for s in scored {
         predictor.push(s.predictor.clone());
-        target.push(s.target.name());
-        let score = match &s.evaluation {
-            Evaluation::Scored(score) => {
-                status.push("scored");
-                reason.push(None);
-                Some(score)
+        target.push(s.target);
+        let (row_status, why, score, revenue) = match &s.outcome {
+            Outcome::Scored(score) => ("scored", None, Some(score), None),
+            Outcome::Degenerate { score, reason } => {
+                ("degenerate", Some(reason.clone()), Some(score), None)
             }
-            Evaluation::Skipped { reason: why } => {
-                status.push("skipped");
-                reason.push(Some(why.clone()));
-                None
-            }
+            Outcome::Revenue(revenue) => ("scored", None, None, Some(revenue)),
+            Outcome::Skipped { reason } => ("skipped", Some(reason.clone()), None, None),
         };
+        status.push(row_status);
+        reason.push(why);
         auc.push(score.map(|s| s.auc));
         log_loss.push(score.map(|s| s.log_loss));
         brier.push(score.map(|s| s.brier));
         lift.push(score.map(|s| s.lift_top_decile));
         pos.push(score.map(|s| s.positives as u64));
         neg.push(score.map(|s| s.negatives as u64));
+        fitted.push(s.fitted_users.map(|v| v as u64));
+        scored_on.push(s.scored_users.map(|v| v as u64));
+        correlation.push(revenue.and_then(|r| r.correlation));
+        mae.push(revenue.map(|r| r.mae));
+        share.push(revenue.and_then(|r| r.top_decile_share));
     }
     let report = DataFrame::new(
         n,
@@ -989,6 +1101,14 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
             Column::new("lift_top_decile".into(), lift),
             Column::new("positives".into(), pos),
             Column::new("negatives".into(), neg),
+            Column::new("fitted_users".into(), fitted),
+            Column::new("scored_users".into(), scored_on),
+            // The ML model refitted at the as-of date is chosen on the training
+            // users (`ml::Split::choose`); no choice reads the holdout.
+            Column::new("choice_used_holdout".into(), vec![false; n]),
+            Column::new("correlation".into(), correlation),
+            Column::new("mae".into(), mae),
+            Column::new("top_decile_revenue_share".into(), share),
         ],
     )
     .map_err(polars_err("build the model report"))?;
@@ -1005,7 +1125,7 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
     for s in scored {
         for (i, bin) in s.calibration.iter().enumerate() {
             cp.push(s.predictor.clone());
-            ct.push(s.target.name());
+            ct.push(s.target);
             cb.push(i as u32 + 1);
             cm.push(bin.mean_predicted);
             co.push(bin.observed_rate);
@@ -1013,7 +1133,7 @@ fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)>
         }
         for decile in &s.deciles {
             lp.push(s.predictor.clone());
-            lt.push(s.target.name());
+            lt.push(s.target);
             ld.push(decile.decile);
             ll.push(decile.lift);
         }

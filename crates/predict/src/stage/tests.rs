@@ -282,3 +282,184 @@ fn an_as_of_date_after_all_data_finishes() {
     let predictions = run(&events, Some(400 * DAY_MICROS));
     assert_all_skipped(&predictions, 60);
 }
+
+/// 400 users who start, stay a while and leave: each is active on a share of days
+/// and buys on a share of those, so both targets have both classes.
+fn population() -> Vec<Event> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(17);
+    let mut events = Vec::new();
+    for u in 0..400 {
+        let user = format!("u{u:03}");
+        let start = rng.gen_range(0..150);
+        let stay = (-rng.r#gen::<f64>().max(1e-9).ln() * 60.0) as i64;
+        let (active, buys) = (rng.gen_range(0.05..0.6), rng.gen_range(0.02..0.3));
+        let amount = rng.gen_range(10.0..100.0_f64).round();
+        for day in start..(start + stay + 1).min(200) {
+            if rng.r#gen::<f64>() < active {
+                events.push((user.clone(), day as f64 + 0.3, "view", None));
+                if rng.r#gen::<f64>() < buys {
+                    events.push((user.clone(), day as f64 + 0.4, "purchase", Some(amount)));
+                }
+            }
+        }
+    }
+    events
+}
+
+/// The stage on `events` at day 200 with gates of 3 users per class.
+fn run_with(events: &[Event], params: PredictParams) -> (Predictions, DataFrame) {
+    let params = PredictParams {
+        ml: MlParams {
+            min_positives: 3,
+            min_negatives: 3,
+            ..params.ml
+        },
+        ..params
+    }
+    .check()
+    .unwrap();
+    let as_of = 200 * DAY_MICROS;
+    let at_cutoff = features(events, params.cutoff(as_of));
+    let predictions = predict(
+        &parts(events),
+        &at_cutoff,
+        &features(events, as_of),
+        as_of,
+        &params,
+        42,
+    )
+    .unwrap();
+    (predictions, at_cutoff)
+}
+
+/// The report's row of `predictor` for `target`, by column name.
+fn row(report: &DataFrame, predictor: &str, target: &str) -> BTreeMap<String, AnyValue<'static>> {
+    let predictors = strings(report, "predictor");
+    let targets = strings(report, "target");
+    let i = (0..report.height())
+        .find(|&i| {
+            predictors[i].as_deref() == Some(predictor) && targets[i].as_deref() == Some(target)
+        })
+        .unwrap_or_else(|| panic!("no row for {predictor} / {target}:\n{report}"));
+    report
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.get(i).unwrap().into_static()))
+        .collect()
+}
+
+fn count(value: &AnyValue) -> u64 {
+    match value {
+        AnyValue::UInt64(v) => *v,
+        other => panic!("not a count: {other:?}"),
+    }
+}
+
+#[test]
+fn the_report_says_what_each_predictor_was_fitted_and_scored_on() {
+    let events = population();
+    let (predictions, at_cutoff) = run_with(&events, PredictParams::default());
+    let report = &predictions.model_report;
+    assert_eq!(
+        report.get_column_names()[10..],
+        [
+            "fitted_users",
+            "scored_users",
+            "choice_used_holdout",
+            "correlation",
+            "mae",
+            "top_decile_revenue_share"
+        ]
+    );
+    let choices = report
+        .column("choice_used_holdout")
+        .unwrap()
+        .bool()
+        .unwrap();
+    assert!(choices.iter().all(|v| v == Some(false)), "{report}");
+    // Every user with features at the cutoff has a purchase label.
+    let labelled = at_cutoff.height() as u64;
+    for kind in ["logistic", "tree"] {
+        let r = row(report, kind, "p_purchase");
+        assert_eq!(r["status"], AnyValue::StringOwned("scored".into()), "{r:?}");
+        let (fitted, scored) = (count(&r["fitted_users"]), count(&r["scored_users"]));
+        assert_eq!(fitted + scored, labelled, "{r:?}");
+        assert_eq!(
+            scored,
+            count(&r["positives"]) + count(&r["negatives"]),
+            "{r:?}"
+        );
+    }
+    let rule = row(report, "rule:lapsing", "churn");
+    assert_eq!(count(&rule["fitted_users"]), 0);
+    let buyers = events
+        .iter()
+        .filter(|e| e.2 == "purchase" && micros(e.1) < 172 * DAY_MICROS)
+        .map(|e| e.0.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    assert_eq!(
+        count(&row(report, "bg/nbd", "churn")["fitted_users"]),
+        buyers
+    );
+
+    let revenue = row(report, "revenue", "revenue");
+    assert_eq!(revenue["status"], AnyValue::StringOwned("scored".into()));
+    let purchase = row(report, "logistic", "p_purchase");
+    assert_eq!(revenue["scored_users"], purchase["scored_users"]);
+    let AnyValue::Float64(share) = revenue["top_decile_revenue_share"] else {
+        panic!("{revenue:?}");
+    };
+    let AnyValue::Float64(correlation) = revenue["correlation"] else {
+        panic!("{revenue:?}");
+    };
+    // Buyers spend alike over time here, so the prediction ranks revenue well.
+    assert!(correlation > 0.3, "{revenue:?}");
+    assert!(share > 0.2 && share <= 1.0, "{revenue:?}");
+    assert!(matches!(revenue["mae"], AnyValue::Float64(v) if v > 0.0));
+}
+
+#[test]
+fn a_rule_that_fires_for_all_or_none_is_degenerate() {
+    let events = population();
+    let mut params = PredictParams::default();
+    for (name, when, target) in [
+        ("always", "frequency >= 0", Target::Purchase),
+        ("never", "recency_days > 100000", Target::Churn),
+    ] {
+        let rule = RuleParams {
+            when: when.into(),
+            target,
+        };
+        params.rules.insert(name.into(), rule);
+    }
+    let (predictions, _) = run_with(&events, params);
+    let report = &predictions.model_report;
+    let always = row(report, "rule:always", "p_purchase");
+    assert_eq!(always["status"], AnyValue::StringOwned("degenerate".into()));
+    let AnyValue::StringOwned(reason) = &always["reason"] else {
+        panic!("{always:?}");
+    };
+    assert!(
+        reason.starts_with("fires for all ") && reason.ends_with(" holdout users"),
+        "{reason}"
+    );
+    let never = row(report, "rule:never", "churn");
+    assert_eq!(never["status"], AnyValue::StringOwned("degenerate".into()));
+    assert_eq!(
+        never["reason"],
+        AnyValue::StringOwned("fires for no holdout user".into())
+    );
+    // The default churn rule splits the users it is scored on.
+    let lapsing = row(report, "rule:lapsing", "churn");
+    assert_eq!(
+        lapsing["status"],
+        AnyValue::StringOwned("scored".into()),
+        "{lapsing:?}"
+    );
+    assert!(
+        matches!(lapsing["auc"], AnyValue::Float64(v) if v > 0.5),
+        "{lapsing:?}"
+    );
+}
