@@ -417,3 +417,59 @@ impl Forest {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ml::MlParams;
+
+    /// Whether every leaf's probability is `(positives + base) / (rows + 1)` counted
+    /// over all `n` rows of `x`, as a tree grown on every row has it.
+    fn leaves_count_every_row(tree: &Tree, x: &[f64], y: &[bool], d: usize) -> bool {
+        let n = y.len();
+        let base = y.iter().filter(|&&v| v).count() as f64 / n as f64;
+        let mut leaves: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+        for (i, &label) in y.iter().enumerate() {
+            let leaf = leaves
+                .entry(tree.leaf_of(&x[i * d..(i + 1) * d]))
+                .or_default();
+            leaf.0 += 1.0;
+            leaf.1 += f64::from(u8::from(label));
+        }
+        assert!(leaves.len() > 2, "the tree should split");
+        leaves.iter().all(|(&leaf, &(rows, positives))| {
+            let Node::Leaf { probability } = tree.nodes[leaf] else {
+                panic!("row reached a split node");
+            };
+            (probability - (positives + base) / (rows + 1.0)).abs() < 1e-12
+        })
+    }
+
+    #[test]
+    fn a_single_tree_uses_every_row() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let (n, d) = (600, 2);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let (a, b): (f64, f64) = (rng.r#gen(), rng.r#gen());
+            x.extend([a, b]);
+            y.push(rng.gen_bool(if a > 0.5 { 0.8 } else { 0.2 }));
+        }
+        let params = |trees| {
+            MlParams {
+                trees,
+                max_depth: 3,
+                ..MlParams::default()
+            }
+            .check()
+            .unwrap()
+        };
+        let single = Forest::fit(&x, n, d, &y, &params(1), 7).unwrap();
+        assert!(leaves_count_every_row(&single.trees[0], &x, &y, d));
+        // A tree of an ensemble grows on its bootstrap bag instead.
+        let bagged = Forest::fit(&x, n, d, &y, &params(2), 7).unwrap();
+        assert!(!leaves_count_every_row(&bagged.trees[0], &x, &y, d));
+    }
+}

@@ -189,8 +189,29 @@ fn cdnow_holdout_matches_published_forecast() {
         .iter()
         .sum();
     assert!(close(expected, 1653.0, 0.01), "expected {expected}");
+    // P(alive) of BG/NBD by its closed form (Fader, Hardie & Lee 2005, eq. 13) for
+    // the paper's example customer: 1 / (1 + a/(b+x-1) ((α+T)/(α+t_x))^(r+x)).
+    let m = *fit.model.as_bg_nbd().unwrap();
+    let (x, t_x, big_t) = (2.0, 30.43, 38.86);
+    let odds = m.a / (m.b + x - 1.0) * ((m.alpha + big_t) / (m.alpha + t_x)).powf(m.r + x);
+    let alive = m.p_alive(x, t_x, big_t).unwrap();
+    assert!(close(alive, 1.0 / (1.0 + odds), 1e-12), "{alive}");
+    assert!(close(alive, 0.7266, 1e-3), "{alive}");
+    assert_eq!(m.p_alive(0.0, 0.0, 38.0).unwrap(), 1.0);
+    assert!(m.p_alive(x, t_x, 50.0).unwrap() < alive);
+    // Repeat customers the model calls alive buy over twice as often in the holdout
+    // (BG/NBD's P(alive) is 1 for every one-time buyer, so they are left out).
     let alive = fit.model.p_alive_all(&s).unwrap();
-    assert!(alive.iter().all(|p| (0.0..=1.0).contains(p)));
+    let bought: std::collections::HashMap<String, f64> = holdout.into_iter().collect();
+    let mean_holdout = |keep: &dyn Fn(f64) -> bool| {
+        let chosen: Vec<f64> = (0..s.user_ids.len())
+            .filter(|&i| s.frequency[i] > 0.0 && keep(alive[i]))
+            .map(|i| bought.get(&s.user_ids[i]).copied().unwrap_or(0.0))
+            .collect();
+        chosen.iter().sum::<f64>() / chosen.len() as f64
+    };
+    let (likely, unlikely) = (mean_holdout(&|p| p >= 0.5), mean_holdout(&|p| p < 0.5));
+    assert!(likely > 2.0 * unlikely, "{likely} vs {unlikely}");
 }
 
 #[test]
@@ -207,11 +228,23 @@ fn cdnow_gamma_gamma_matches_published_fit() {
         fit.report
     );
     assert_eq!(fit.report.rung, "default");
+    // Expected spend of a customer with x = 2 purchases averaging 22.35 (eq. 5):
+    // p (γ + m x) / (p x + q - 1).
+    let spend = m.expected_spend(2.0, 22.35).unwrap();
+    let by_hand = m.p * (m.gamma + 22.35 * 2.0) / (m.p * 2.0 + m.q - 1.0);
+    assert!(close(spend, by_hand, 1e-12), "{spend} vs {by_hand}");
     let bg = BgNbd::fit(&s).unwrap();
-    let clv = m
-        .clv(&bg.model, 2.0, 30.43, 38.86, 22.35, 52, 0.01)
-        .unwrap();
-    assert!(clv > 0.0 && clv.is_finite());
+    let (x, t_x, big_t) = (2.0, 30.43, 38.86);
+    let clv = |units, rate| m.clv(&bg.model, x, t_x, big_t, 22.35, units, rate).unwrap();
+    let purchases = |t| bg.model.expected_purchases(t, x, t_x, big_t).unwrap();
+    // Undiscounted, the value is the expected purchases times the expected spend.
+    assert!(close(clv(52, 0.0), purchases(52.0) * spend, 1e-12));
+    // One unit is discounted once.
+    assert!(close(clv(1, 0.01), purchases(1.0) * spend / 1.01, 1e-12));
+    // Two units: the second unit's purchases are discounted twice.
+    let two = purchases(1.0) * spend / 1.01 + (purchases(2.0) - purchases(1.0)) * spend / 1.0201;
+    assert!(close(clv(2, 0.01), two, 1e-12));
+    assert!(clv(52, 0.01) < clv(52, 0.0));
 }
 
 #[test]
