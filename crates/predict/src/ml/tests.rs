@@ -765,3 +765,42 @@ fn a_split_refits_on_every_user_as_fit_propensity_does() {
         assert_eq!(refit, direct, "{kind:?}");
     }
 }
+
+/// Labels that nothing predicts: a model can only rank its holdout by chance. Trees
+/// remember their training rows, so holdout users leaking into training would score
+/// far above chance here.
+#[test]
+fn the_holdout_is_never_trained_on() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let n = 2000;
+    let ids: Vec<String> = (0..n).map(|i| format!("u{i:05}")).collect();
+    let columns: Vec<Vec<f64>> = (0..3)
+        .map(|_| (0..n).map(|_| normal(&mut rng)).collect())
+        .collect();
+    let y: Vec<bool> = (0..n).map(|_| rng.r#gen::<f64>() < 0.4).collect();
+    let features = df! {
+        "user_id" => &ids,
+        "x1" => &columns[0],
+        "x2" => &columns[1],
+        "noise" => &columns[2],
+    }
+    .unwrap();
+    let labels = df! { "user_id" => &ids, "purchased" => y }.unwrap();
+    let names: Vec<String> = ["x1", "x2", "noise"].map(String::from).to_vec();
+    let params = params();
+    let split = Split::new(&features, &labels, "purchased", &names, &params, 42).unwrap();
+    let holdout: std::collections::BTreeSet<String> = split.holdout_ids().into_iter().collect();
+    assert_eq!(holdout.len(), 500);
+    for kind in [ModelKind::Logistic, ModelKind::Tree] {
+        let result = split.backtest(kind).unwrap();
+        assert_eq!(result.train_users + result.holdout_users, n);
+        let Evaluation::Scored(score) = &result.evaluation else {
+            panic!("{kind:?} not scored: {:?}", result.evaluation);
+        };
+        assert!(
+            (score.auc - 0.5).abs() < 0.08,
+            "{kind:?}: holdout AUC {} on labels nothing predicts",
+            score.auc
+        );
+    }
+}
