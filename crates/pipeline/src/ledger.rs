@@ -451,4 +451,49 @@ mod tests {
         assert_eq!(ledger.finished_stage("k2").unwrap(), None);
         assert_eq!(ledger.stages("a").unwrap(), [stage]);
     }
+
+    #[test]
+    fn an_older_ledger_is_read_without_being_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, as_of TEXT NOT NULL,
+                status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+                run_dir TEXT NOT NULL, error TEXT);
+             CREATE TABLE stages (run_id TEXT NOT NULL, stage TEXT NOT NULL, position INTEGER NOT NULL,
+                status TEXT NOT NULL, seconds REAL NOT NULL, rows_in INTEGER NOT NULL,
+                rows_out INTEGER NOT NULL, attempts INTEGER NOT NULL, cache_key TEXT NOT NULL,
+                artifact_dir TEXT NOT NULL, content_hash TEXT NOT NULL, error TEXT,
+                PRIMARY KEY (run_id, stage));
+             INSERT INTO runs VALUES ('r1', 'p', '2026-01-01', 'running', '2026-01-01T00:00:00Z',
+                NULL, 'runs/p/r1', NULL);",
+        )
+        .unwrap();
+        drop(conn);
+        let before = std::fs::read(&path).unwrap();
+        let ledger = Ledger::open_existing(dir.path()).unwrap();
+        let runs = ledger.runs(None).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, RunStatus::Running);
+        assert_eq!(runs[0].pid, None, "no pid column: not known");
+        assert_eq!(runs[0].shown_status(), RunStatus::Running);
+        let dead = RunRow {
+            pid: Some(i64::from(i32::MAX)),
+            ..runs[0].clone()
+        };
+        assert_eq!(dead.shown_status(), RunStatus::Interrupted);
+        let alive = RunRow {
+            pid: Some(i64::from(std::process::id())),
+            ..runs[0].clone()
+        };
+        assert_eq!(alive.shown_status(), RunStatus::Running);
+        drop(ledger);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "reading wrote nothing"
+        );
+        assert!(Ledger::open_existing(&dir.path().join("none")).is_err());
+    }
 }
