@@ -73,6 +73,20 @@ pub enum Error {
         #[source]
         source: polars::prelude::PolarsError,
     },
+    /// A Parquet column that is used has a type the ingest cannot take.
+    #[error("`{path}`: column `{column}`{role} is {kind}: {fix}")]
+    UnsupportedColumn {
+        /// File.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// What the column is read as, in words (empty for a side table).
+        role: String,
+        /// Its type and what is wrong with it.
+        kind: String,
+        /// What to do.
+        fix: String,
+    },
     /// A side table (such as the users table) could not be read.
     #[error("failed to read the table `{path}`")]
     Table {
@@ -98,12 +112,14 @@ pub enum Error {
 
 impl Error {
     /// Whether the input is refused rather than the run failing: the source is
-    /// missing, empty, or lacks a column it must have.
+    /// missing, empty, or lacks a column it must have (or has it in a form the
+    /// ingest cannot take).
     pub fn is_refusal(&self) -> bool {
         match self {
-            Error::MissingColumn { .. } | Error::MissingRequired { .. } | Error::Empty { .. } => {
-                true
-            }
+            Error::MissingColumn { .. }
+            | Error::MissingRequired { .. }
+            | Error::Empty { .. }
+            | Error::UnsupportedColumn { .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
@@ -142,6 +158,13 @@ mod tests {
                 column: "event_time",
             },
             Error::Empty { path: path.clone() },
+            Error::UnsupportedColumn {
+                path: path.clone(),
+                column: "price".into(),
+                role: " (read as `amount`)".into(),
+                kind: "a decimal(10, 2), which userlens cannot read".into(),
+                fix: "write it as a double or as text, or map another column".into(),
+            },
         ];
         for error in &refused {
             assert!(error.is_refusal(), "{error:?}");

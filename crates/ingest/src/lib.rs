@@ -16,6 +16,7 @@
 
 mod error;
 mod order;
+mod parquet_type;
 mod read;
 mod spill;
 pub mod time;

@@ -11,8 +11,8 @@ use polars::prelude::*;
 use userlens_model::columns;
 
 use crate::error::{self, Error, Result};
-use crate::spill;
 use crate::{ColumnSource, Source, SourceFormat};
+use crate::{parquet_type, spill};
 
 /// Hashes every kept row's values (see [`ROW_HASH`]).
 const ROW_HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x75_73_65_72);
@@ -975,43 +975,55 @@ fn read_text(
 
 fn read_parquet(source: &Source) -> Result<Parsed> {
     let path = source.path();
-    let df = read_parquet_file(path)?;
-    let header: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let header = header_names(source, Some(header), df.width());
+    let parquet = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = ParquetReader::new(open_file(path)?);
+    let schema = reader.schema().map_err(parquet)?;
+    let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let header = header_names(source, Some(names.clone()), names.len());
     let slots = resolve(source, &header)?;
+    // Only the columns the mapping uses are read: polars panics on some types it
+    // was built without (decimals), and an unused column must not stop the run.
+    let mut used: Vec<usize> = Vec::new();
+    for (target, slot) in columns::EVENT_COLUMNS.iter().zip(&slots) {
+        let Slot::Field(index) = slot else { continue };
+        let Some((_, field)) = schema.get_at_index(*index) else {
+            continue;
+        };
+        if let Err(unsupported) = parquet_type::check_event_field(&field.dtype) {
+            return Err(unsupported.into_error(path, &names[*index], Some(target)));
+        }
+        used.push(*index);
+    }
+    used.sort_unstable();
+    used.dedup();
+    let height = reader.num_rows().map_err(parquet)?;
+    let df = if used.is_empty() {
+        DataFrame::empty()
+    } else {
+        reader
+            .with_projection(Some(used.clone()))
+            .finish()
+            .map_err(parquet)?
+    };
     // Every used column is turned into text and validated like a CSV field, so a
     // Parquet file with wrong types is quarantined row by row, not refused whole.
-    let mut text_columns: Vec<Option<StringChunked>> = vec![None; df.width()];
-    for slot in &slots {
-        if let Slot::Field(index) = slot {
-            let column = &df.columns()[*index];
-            let as_text = column
-                .cast(&DataType::String)
-                .map_err(|source| Error::Parquet {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            let as_text = as_text
-                .str()
-                .map_err(|source| Error::Parquet {
-                    path: path.to_path_buf(),
-                    source,
-                })?
-                .clone();
-            text_columns[*index] = Some(as_text);
-        }
+    let mut text_columns: Vec<Option<StringChunked>> = vec![None; header.len()];
+    for (index, column) in used.iter().zip(df.columns()) {
+        let as_text = parquet_type::naive_utc(column)
+            .cast(&DataType::String)
+            .map_err(parquet)?;
+        text_columns[*index] = Some(as_text.str().map_err(parquet)?.clone());
     }
-    let mut sink = Sink::new(source, &header, slots, df.height());
+    let mut sink = Sink::new(source, &header, slots, height);
     let iters: Vec<Vec<Option<&str>>> = text_columns
         .iter()
         .map(|c| c.as_ref().map(|c| c.iter().collect()).unwrap_or_default())
         .collect();
-    let mut fields: Vec<&[u8]> = Vec::with_capacity(df.width());
-    for row in 0..df.height() {
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(header.len());
+    for row in 0..height {
         fields.clear();
         for column in &iters {
             let value = column.get(row).copied().flatten().unwrap_or("");
@@ -1022,17 +1034,30 @@ fn read_parquet(source: &Source) -> Result<Parsed> {
     sink.finish()
 }
 
-fn read_parquet_file(path: &Path) -> Result<DataFrame> {
-    let file = File::open(path).map_err(|source| Error::Io {
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|source| Error::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })
+    })
+}
+
+/// Reads a whole Parquet table, refusing a column of a type polars cannot read
+/// here (instead of panicking) and turning time-zoned timestamps into UTC.
+fn read_parquet_file(path: &Path) -> Result<DataFrame> {
+    let parquet = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = ParquetReader::new(open_file(path)?);
+    let schema = reader.schema().map_err(parquet)?;
+    for (name, field) in schema.iter() {
+        if let Err(unsupported) = parquet_type::check_table_field(&field.dtype) {
+            return Err(unsupported.into_error(path, name, None));
+        }
+    }
+    let df = reader.finish().map_err(parquet)?;
+    let columns = df.columns().iter().map(parquet_type::naive_utc).collect();
+    DataFrame::new(df.height(), columns).map_err(parquet)
 }
 
 /// Reads a side table (such as a users table) from CSV or Parquet with polars,

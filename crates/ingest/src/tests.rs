@@ -607,3 +607,6 @@ fn out_of_core_reads_whitespace_aligned_text_too() {
     assert!(disk.quarantine.equals_missing(&memory.quarantine));
     assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
 }
+
+mod bad_input;
+mod parquet_bytes;

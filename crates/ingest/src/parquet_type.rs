@@ -1,0 +1,197 @@
+//! The Parquet column types the ingest can take, decided from a file's Arrow schema
+//! before any column is read: polars panics on a type it was built without (a
+//! decimal, say: the workspace has no `dtype-decimal`), so such a column is either
+//! refused with its name or never read.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::Error;
+
+/// Why a column cannot be used, in words for [`Error::UnsupportedColumn`].
+#[derive(Debug)]
+pub(crate) struct Unsupported {
+    kind: String,
+    fix: &'static str,
+}
+
+impl Unsupported {
+    /// The error for column `column` of `path`, read as the canonical `target` (or
+    /// a column of a side table when `None`).
+    pub fn into_error(self, path: &Path, column: &str, target: Option<&str>) -> Error {
+        let (role, alternative) = match target {
+            Some(target) => (format!(" (read as `{target}`)"), "map another column"),
+            None => (String::new(), "leave it out of the table"),
+        };
+        Error::UnsupportedColumn {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            role,
+            kind: self.kind,
+            fix: format!("{}, or {alternative}", self.fix),
+        }
+    }
+}
+
+/// A column that can be a canonical event column: one value per row, of a type
+/// polars reads.
+pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
+    use ArrowDataType as A;
+    match dtype {
+        A::List(_)
+        | A::LargeList(_)
+        | A::FixedSizeList(..)
+        | A::Struct(_)
+        | A::Map(..)
+        | A::Union(_) => Err(Unsupported {
+            kind: format!("{}, not one value per row", describe(dtype)),
+            fix: "write one value per row (such as the values joined into text)",
+        }),
+        _ => check_table_field(dtype),
+    }
+}
+
+/// A column polars reads (into a side table joined as it is).
+pub(crate) fn check_table_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
+    use ArrowDataType as A;
+    if readable(dtype) {
+        return Ok(());
+    }
+    let fix = match dtype {
+        A::Decimal(..) | A::Decimal32(..) | A::Decimal64(..) | A::Decimal256(..) | A::Float16 => {
+            "write it as a double or as text"
+        }
+        A::UInt8 | A::UInt16 | A::Int128 | A::UInt128 => "write it as a 64-bit integer or as text",
+        _ => "write it as text",
+    };
+    Err(Unsupported {
+        kind: format!("{}, which userlens cannot read", describe(dtype)),
+        fix,
+    })
+}
+
+/// Whether the polars of this workspace turns `dtype` into a column. Besides the
+/// features the workspace asks for, its `lazy` and `temporal` turn on 8- and 16-bit
+/// signed integers, times, categoricals and structs; unsigned 8- and 16-bit
+/// integers, decimals, 16-bit floats and 128-bit integers stay off.
+fn readable(dtype: &ArrowDataType) -> bool {
+    use ArrowDataType as A;
+    match dtype {
+        A::Null
+        | A::Boolean
+        | A::Int8
+        | A::Int16
+        | A::Int32
+        | A::Int64
+        | A::UInt32
+        | A::UInt64
+        | A::Float32
+        | A::Float64
+        | A::Timestamp(..)
+        | A::Date32
+        | A::Date64
+        | A::Time32(_)
+        | A::Time64(_)
+        | A::Duration(_)
+        | A::Binary
+        | A::LargeBinary
+        | A::BinaryView
+        | A::FixedSizeBinary(_)
+        | A::Utf8
+        | A::LargeUtf8
+        | A::Utf8View => true,
+        A::Dictionary(_, values, _) => {
+            matches!(values.as_ref(), A::Utf8 | A::LargeUtf8 | A::Utf8View)
+        }
+        A::List(inner) | A::LargeList(inner) => readable(&inner.dtype),
+        A::Struct(fields) => !fields.is_empty() && fields.iter().all(|f| readable(&f.dtype)),
+        _ => false,
+    }
+}
+
+/// A type in words, after "is".
+fn describe(dtype: &ArrowDataType) -> String {
+    use ArrowDataType as A;
+    match dtype {
+        A::Decimal(p, s) | A::Decimal32(p, s) | A::Decimal64(p, s) | A::Decimal256(p, s) => {
+            format!("a decimal({p}, {s})")
+        }
+        A::List(_) | A::LargeList(_) | A::FixedSizeList(..) => "a list".into(),
+        A::Struct(_) => "a struct".into(),
+        A::Map(..) => "a map".into(),
+        A::Union(_) => "a union".into(),
+        A::UInt8 => "an unsigned 8-bit integer".into(),
+        A::UInt16 => "an unsigned 16-bit integer".into(),
+        A::Int128 | A::UInt128 => "a 128-bit integer".into(),
+        A::Float16 => "a 16-bit float".into(),
+        other => format!("of the Arrow type {other:?}"),
+    }
+}
+
+/// `column` with a time-zoned timestamp made a plain UTC one: the instants are
+/// the same (Arrow keeps them in UTC), and polars, built without time zones,
+/// cannot format a zoned one as text.
+pub(crate) fn naive_utc(column: &Column) -> Column {
+    match (column.dtype(), column.datetime()) {
+        (DataType::Datetime(unit, Some(_)), Ok(zoned)) => zoned
+            .physical()
+            .clone()
+            .into_datetime(*unit, None)
+            .into_column(),
+        _ => column.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(dtype: ArrowDataType) -> ArrowField {
+        ArrowField::new("x".into(), dtype, true)
+    }
+
+    #[test]
+    fn scalars_polars_reads_are_taken_and_the_rest_named() {
+        use ArrowDataType as A;
+        for ok in [
+            A::Int64,
+            A::Int8,
+            A::Float64,
+            A::Utf8View,
+            A::Timestamp(ArrowTimeUnit::Microsecond, Some("UTC".into())),
+            A::Date32,
+            A::Boolean,
+        ] {
+            assert!(check_event_field(&ok).is_ok(), "{ok:?}");
+        }
+        let kind = |dtype: A| check_event_field(&dtype).unwrap_err().kind;
+        assert_eq!(
+            kind(A::Decimal(10, 2)),
+            "a decimal(10, 2), which userlens cannot read"
+        );
+        assert_eq!(
+            kind(A::Decimal256(40, 0)),
+            "a decimal(40, 0), which userlens cannot read"
+        );
+        assert_eq!(
+            kind(A::UInt8),
+            "an unsigned 8-bit integer, which userlens cannot read"
+        );
+        let list = A::LargeList(Box::new(field(A::Int64)));
+        assert_eq!(kind(list.clone()), "a list, not one value per row");
+        let entries = field(A::Struct(vec![field(A::Utf8), field(A::Int64)]));
+        assert_eq!(
+            kind(A::Map(Box::new(entries.clone()), false)),
+            "a map, not one value per row"
+        );
+        assert_eq!(
+            kind(A::Struct(vec![field(A::Utf8)])),
+            "a struct, not one value per row"
+        );
+        // In a side table, nested columns polars reads are taken as they are.
+        assert!(check_table_field(&list).is_ok());
+        assert!(check_table_field(&A::LargeList(Box::new(field(A::Decimal(5, 1))))).is_err());
+        assert!(check_table_field(&A::Map(Box::new(entries), false)).is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! Input the ingest must refuse with a clear message, or read after all, but never
+//! panic or hang on.
+
+use super::parquet_bytes::{self, Column as PqColumn};
+use super::*;
+
+fn events(out: &Ingested, column: &str) -> Vec<String> {
+    let column = out.events.column(column).unwrap();
+    let text = column.cast(&DataType::String).unwrap();
+    text.str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect()
+}
+
+fn write_df(dir: &tempfile::TempDir, name: &str, mut df: DataFrame) -> PathBuf {
+    let path = dir.path().join(name);
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    path
+}
+
+/// Canonical events with a decimal `price` column.
+fn decimal_file(dir: &tempfile::TempDir) -> PathBuf {
+    let bytes = parquet_bytes::file(&[
+        PqColumn::text("user_id", &["u1", "u2"]),
+        PqColumn::text(
+            "event_time",
+            &["2026-01-01 10:00:00", "2026-01-02 11:00:00"],
+        ),
+        PqColumn::text("event_type", &["purchase", "view"]),
+        PqColumn::decimal("price", &[1234, -5], 10, 2),
+    ]);
+    write(dir, "decimal.parquet", &bytes)
+}
+
+#[test]
+fn an_unused_parquet_decimal_column_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = decimal_file(&dir);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(out.stats.kept, 2);
+    assert_eq!(events(&out, "user_id"), ["u1", "u2"]);
+}
+
+#[test]
+fn a_used_parquet_decimal_column_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = decimal_file(&dir);
+    let mut params = SourceParams::canonical(&path);
+    params
+        .columns
+        .insert("amount".into(), ColumnSource::Column("price".into()));
+    let err = ingest(&params.check().unwrap()).unwrap_err();
+    assert!(err.is_refusal());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}`: column `price` (read as `amount`) is a decimal(10, 2), which userlens cannot read: write it as a double or as text, or map another column",
+            path.display()
+        )
+    );
+    // A users table is joined whole: all its columns are used.
+    let err = read_table(&path).unwrap_err();
+    assert!(err.is_refusal());
+    assert!(
+        err.to_string().ends_with(
+            "column `price` is a decimal(10, 2), which userlens cannot read: write it as a double or as text, or leave it out of the table"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn parquet_timestamps_with_a_time_zone_are_read_as_utc() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2026-01-01 10:00:00 UTC and an hour later
+    let micros = [1_767_261_600_000_000i64, 1_767_265_200_000_000];
+    for zone in ["UTC", "Europe/Berlin"] {
+        let zone = TimeZone::opt_try_new(Some(zone)).unwrap();
+        let time = Int64Chunked::from_slice("event_time".into(), &micros)
+            .into_datetime(TimeUnit::Microseconds, zone)
+            .into_column();
+        let df = DataFrame::new(
+            2,
+            vec![
+                Column::new("user_id".into(), ["u1", "u1"]),
+                time,
+                Column::new("event_type".into(), ["view", "view"]),
+            ],
+        )
+        .unwrap();
+        let path = write_df(&dir, "zoned.parquet", df);
+        let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+        assert_eq!(out.stats.kept, 2);
+        let times = out.events.column("event_time").unwrap();
+        assert_eq!(
+            times.dtype(),
+            &DataType::Datetime(TimeUnit::Microseconds, None)
+        );
+        let times: Vec<i64> = times
+            .datetime()
+            .unwrap()
+            .physical()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(times, micros);
+    }
+}
+
+#[test]
+fn parquet_list_columns_are_ignored_unused_and_refused_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let tags = Column::new(
+        "tags".into(),
+        [
+            Series::new("".into(), ["a", "b"]),
+            Series::new("".into(), ["c"]),
+        ],
+    );
+    let df = DataFrame::new(
+        2,
+        vec![
+            Column::new("user_id".into(), ["u1", "u2"]),
+            Column::new("event_time".into(), ["2026-01-01", "2026-01-02"]),
+            Column::new("event_type".into(), ["view", "view"]),
+            tags,
+        ],
+    )
+    .unwrap();
+    let path = write_df(&dir, "lists.parquet", df);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(out.stats.kept, 2);
+    let mut params = SourceParams::canonical(&path);
+    params
+        .columns
+        .insert("category".into(), ColumnSource::Column("tags".into()));
+    let err = ingest(&params.check().unwrap()).unwrap_err();
+    assert!(err.is_refusal());
+    assert!(
+        err.to_string().ends_with(
+            "column `tags` (read as `category`) is a list, not one value per row: write one value per row (such as the values joined into text), or map another column"
+        ),
+        "{err}"
+    );
+}

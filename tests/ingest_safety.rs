@@ -1,0 +1,153 @@
+//! Input the ingest cannot take ends in a clear refusal (exit 3) or is read after
+//! all: never a panic, a hang, or a run that grows without bound.
+
+mod common;
+#[path = "../crates/ingest/src/tests/parquet_bytes.rs"]
+mod parquet_bytes;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use common::{text, userlens};
+use polars::prelude::*;
+
+/// Generated events of 150 users in `dir`, as rows of column -> value.
+fn generated(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    common::generate(dir, 150, 5);
+    common::read_csv(&dir.join("events.csv"))
+}
+
+/// `userlens profile FILE --out out` in `dir`, with `args` after; checks that it
+/// neither panicked nor died by a signal.
+fn profile(dir: &Path, file: &str, args: &[&str]) -> Output {
+    let mut all = vec!["profile", file, "--out", "out", "-q"];
+    all.extend_from_slice(args);
+    let out = userlens(&all, dir);
+    assert!(
+        out.status.code().is_some_and(|c| c != 101),
+        "{file}: panicked or killed by a signal: {:?}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    out
+}
+
+/// Asserts that `out` is a refusal (exit 3) whose message holds `message`.
+fn assert_refused(out: &Output, message: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+}
+
+fn assert_profiled(dir: &Path, out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dir.join("out/personas.csv").is_file());
+}
+
+fn write_parquet(path: &Path, mut df: DataFrame) {
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+}
+
+/// A text column of `rows`.
+fn texts(rows: &[BTreeMap<String, String>], name: &str) -> Vec<String> {
+    rows.iter().map(|r| r[name].clone()).collect()
+}
+
+#[test]
+fn a_parquet_decimal_column_is_ignored_unused_and_refused_used() {
+    use parquet_bytes::Column as C;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generated(dir.path());
+    let column = |name: &str| {
+        let values = texts(&rows, name);
+        C::text(name, &values.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let cents: Vec<i64> = (0..rows.len() as i64).map(|i| 100 * (i % 40)).collect();
+    let bytes = parquet_bytes::file(&[
+        column("user_id"),
+        column("event_time"),
+        column("event_type"),
+        C::decimal("price", &cents, 12, 2),
+    ]);
+    std::fs::write(dir.path().join("events.parquet"), bytes).unwrap();
+    let out = profile(dir.path(), "events.parquet", &[]);
+    assert_profiled(dir.path(), &out);
+    let out = profile(
+        dir.path(),
+        "events.parquet",
+        &["--set", "ingest.columns.amount=price"],
+    );
+    assert_refused(
+        &out,
+        "`events.parquet`: column `price` (read as `amount`) is a decimal(12, 2), which userlens cannot read: write it as a double or as text, or map another column",
+    );
+}
+
+#[test]
+fn parquet_timestamps_with_a_time_zone_are_read_as_utc() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generated(dir.path());
+    let micros: Vec<i64> = texts(&rows, "event_time")
+        .iter()
+        .map(|t| {
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp_micros()
+        })
+        .collect();
+    let amounts: Vec<Option<f64>> = texts(&rows, "amount")
+        .iter()
+        .map(|a| a.parse().ok())
+        .collect();
+    let df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("user_id".into(), texts(&rows, "user_id")),
+            Int64Chunked::from_vec("event_time".into(), micros)
+                .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                .into_column(),
+            Column::new("event_type".into(), texts(&rows, "event_type")),
+            Column::new("amount".into(), amounts),
+        ],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("events.parquet"), df);
+    let out = profile(dir.path(), "events.parquet", &[]);
+    assert_profiled(dir.path(), &out);
+}
+
+#[test]
+fn parquet_list_columns_are_ignored_unused_and_refused_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generated(dir.path());
+    let tags: Vec<Series> = texts(&rows, "category")
+        .iter()
+        .map(|c| Series::new("".into(), [c.as_str(), "tag"]))
+        .collect();
+    let df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("user_id".into(), texts(&rows, "user_id")),
+            Column::new("event_time".into(), texts(&rows, "event_time")),
+            Column::new("event_type".into(), texts(&rows, "event_type")),
+            Column::new("tags".into(), tags),
+        ],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("events.parquet"), df);
+    let out = profile(dir.path(), "events.parquet", &[]);
+    assert_profiled(dir.path(), &out);
+    let out = profile(
+        dir.path(),
+        "events.parquet",
+        &["--set", "ingest.columns.category=tags"],
+    );
+    assert_refused(
+        &out,
+        "`events.parquet`: column `tags` (read as `category`) is a list, not one value per row",
+    );
+}
