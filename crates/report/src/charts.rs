@@ -12,7 +12,7 @@ use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::{Error, Result};
+use crate::{Error, Result, escape_bidi};
 
 /// Okabe-Ito colours, ordered so neighbours contrast and the pale yellow comes late.
 pub(crate) const PALETTE: [RGBColor; 8] = [
@@ -114,10 +114,12 @@ fn text_width(text: &str, size: u32) -> u32 {
     (text.chars().count() as f64 * size as f64 * 0.56).ceil() as u32
 }
 
-/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis;
+/// bidirectional controls are escaped first, so the cut counts what is drawn.
 pub(crate) fn truncate(text: &str, max: usize) -> String {
+    let text = escape_bidi(text);
     if text.chars().count() <= max {
-        return text.to_string();
+        return text.into_owned();
     }
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
@@ -125,8 +127,10 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Breaks `text` into at most `lines` lines of at most `width` characters, at spaces
-/// where possible; what does not fit is cut with an ellipsis.
+/// where possible; what does not fit is cut with an ellipsis. Bidirectional controls
+/// are escaped first, as in [`truncate`].
 pub(crate) fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
+    let text = escape_bidi(text);
     let width = width.max(2);
     let mut out: Vec<String> = Vec::new();
     let mut current = String::new();
@@ -171,9 +175,11 @@ fn svg(
 }
 
 /// Makes plotters' standalone SVG fit for inline HTML: no `xmlns` (the only URL it
-/// holds), `role="img"` with an `aria-label`, and no `http` left in data text.
+/// holds), `role="img"` with an `aria-label`, no `http` left in data text, and every
+/// bidirectional control in a label shown escaped, whichever way it was drawn.
 pub(crate) fn finish(raw: &str, aria: &str) -> String {
-    let body = raw.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "");
+    let body = escape_bidi(raw);
+    let body = body.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "");
     let body = body.replacen(
         "<svg ",
         &format!(
@@ -967,6 +973,17 @@ mod tests {
         assert_eq!(wrap("a b c d e f g h", 3, 2), ["a b", "c …"]);
         assert_eq!(wrap("averyveryverylongword", 6, 2), ["avery…"]);
         assert!(wrap("", 5, 2).is_empty());
+    }
+
+    #[test]
+    fn labels_show_bidi_controls_escaped_and_cut_what_is_drawn() {
+        assert_eq!(truncate("ab\u{202E}cd", 40), "ab\\u{202E}cd");
+        assert_eq!(truncate("ab\u{202E}cd", 6), "ab\\u{…");
+        assert_eq!(wrap("x \u{2066}y", 20, 2), ["x \\u{2066}y"]);
+        assert_eq!(
+            finish("<svg ><text>\u{202E}a</text></svg>", "t"),
+            "<svg role=\"img\" aria-label=\"t\" ><text>\\u{202E}a</text></svg>"
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! Every chart sits in a `<figure>` with a caption and a `<details>` table of the
 //! numbers it draws. Every string that comes from data (labels, categories, search
-//! terms) is HTML-escaped, and any `http` in it is written as a character reference so
-//! the page never holds an URL.
+//! terms) is HTML-escaped, bidirectional controls in it are shown as `\u{202E}`, and
+//! any `http` in it is written as a character reference so the page never holds an URL.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +15,7 @@ use crate::charts::{self, Bar, Group, HBars, HeatMap, LegendEntry, Mark, Panel, 
 use crate::frame;
 use crate::projection;
 use crate::run_record::{KParam, RunView, StageView};
+use crate::safe_text::{bidi_escape, is_bidi_control};
 use crate::{Result, write_atomic};
 
 /// Most users drawn in the 2-D projection; more would only blur the picture and
@@ -140,11 +141,13 @@ pub fn write_html(input: &ReportInput, path: &Path) -> Result<()> {
 // ---------------------------------------------------------------------------
 // Text helpers
 
-/// Escapes text for HTML content and attribute values, and defuses URLs.
+/// Escapes text for HTML content and attribute values, shows bidirectional controls
+/// as `\u{202E}` (so no value reads differently from what it holds), and defuses URLs.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            c if is_bidi_control(c) => out.push_str(&bidi_escape(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -1740,6 +1743,10 @@ mod tests {
             "see &#72;TTPS://a.b and &#104;ttp:"
         );
         assert_eq!(defuse_urls("·http·"), "·&#104;ttp·");
+        assert_eq!(
+            escape("<b>\u{202E}fdp.exe\u{2066}"),
+            "&lt;b&gt;\\u{202E}fdp.exe\\u{2066}"
+        );
         assert_eq!(defuse_urls("htt"), "htt");
     }
 

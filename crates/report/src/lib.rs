@@ -5,6 +5,10 @@
 //! Every writer goes through [`write_atomic`]: the bytes land in a temporary file in
 //! the destination folder, are flushed to disk, then renamed over the final name.
 //!
+//! CSVs are written safe to open in a spreadsheet: [`write_csv`] passes every text
+//! cell through [`neutralise_cell`], which prefixes a `'` to a cell that would run as
+//! a formula and shows bidirectional control characters escaped (`\u{202E}`).
+//!
 //! ```no_run
 //! use polars::prelude::*;
 //! let mut df = df!("persona_id" => [1u32, 2], "users" => [10u32, 5]).unwrap();
@@ -33,10 +37,12 @@ mod html;
 mod projection;
 mod run_dir;
 pub mod run_record;
+mod safe_text;
 
 pub use html::{ReportInput, render_html, write_html};
 pub use run_dir::{files, render_run_dir};
 pub use run_record::RunView;
+pub use safe_text::{escape_bidi, is_bidi_control, neutralise_cell};
 
 /// Errors of the report stage.
 #[derive(Debug, thiserror::Error)]
@@ -174,18 +180,23 @@ pub fn write_atomic_with(
     result
 }
 
-/// Writes a table as CSV with a header, floats at [`CSV_FLOAT_PRECISION`] decimals.
+/// Writes a table as CSV with a header, floats at [`CSV_FLOAT_PRECISION`] decimals,
+/// and every text cell and column name passed through [`neutralise_cell`]; numeric
+/// columns are written as they are.
 pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let polars_error = |source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut safe = safe_text::for_spreadsheets(df).map_err(polars_error)?;
+    let df = safe.as_mut().unwrap_or(df);
     write_atomic_with(path, |file| {
         let mut buffered = std::io::BufWriter::new(file);
         CsvWriter::new(&mut buffered)
             .include_header(true)
             .with_float_precision(Some(CSV_FLOAT_PRECISION))
             .finish(df)
-            .map_err(|source| Error::Polars {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(polars_error)?;
         buffered.flush().map_err(|e| io(path, e))
     })
 }
@@ -246,6 +257,22 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["personas.csv"]);
+    }
+
+    #[test]
+    fn csv_cells_that_would_run_as_formulas_are_quoted_and_numbers_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quarantine.csv");
+        let mut df = df!(
+            "raw" => ["=cmd|' /C calc'!A0", "u\u{202E}1", "-3.5"],
+            "amount" => [-1.5, 2.0, 0.25],
+        )
+        .unwrap();
+        write_csv(&mut df, &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "raw,amount\n'=cmd|' /C calc'!A0,-1.500000\nu\\u{202E}1,2.000000\n-3.5,0.250000\n"
+        );
     }
 
     #[test]

@@ -284,6 +284,37 @@ fn labels_and_texts_from_data_are_escaped() {
     assert!(html.contains("<h1>&lt;i&gt;pipe&lt;/i&gt;</h1>"));
 }
 
+#[test]
+fn bidi_controls_in_labels_and_categories_are_shown_escaped() {
+    let mut personas = read_csv(&fixture().join(files::PERSONAS));
+    // U+202E turns "persona exe.txt" into what reads as "persona txt.exe"
+    let labels: Vec<String> = (0..personas.height())
+        .map(|i| format!("persona{i} \u{202E}exe.txt"))
+        .collect();
+    personas
+        .replace("label", Column::new("label".into(), labels))
+        .unwrap();
+    personas
+        .replace(
+            "top_categories",
+            Column::new(
+                "top_categories".into(),
+                vec!["\u{2066}books\u{2069} 60%, \u{200F}toys 40%"; personas.height()],
+            ),
+        )
+        .unwrap();
+    let assignments = read_csv(&fixture().join(files::USER_PERSONAS));
+    let html = render_html(&ReportInput::new(&personas, &assignments, &run_record())).unwrap();
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    assert!(!html.contains(bidi), "a bidi control reached the page");
+    assert!(html.contains("</span>persona0 \\u{202E}exe.txt</h3>"));
+    assert!(html.contains("\\u{2066}books\\u{2069} 60%, \\u{200F}toys 40%"));
+    // the charts' labels too
+    let sizes = section(&html, "sizes");
+    let svg = &sizes[sizes.find("<svg").unwrap()..sizes.find("</svg>").unwrap()];
+    assert!(svg.contains("\\u{202E}"), "{svg}");
+}
+
 fn optional_tables() -> [DataFrame; 5] {
     let model_report = df!(
         "predictor" => ["rules", "bgnbd", "logistic"],

@@ -1,0 +1,291 @@
+//! Text from the data made safe to open: CSV cells a spreadsheet would run as a
+//! formula are neutralised, and bidirectional control characters, which can make a
+//! value read differently from what it holds ("Trojan Source"), are shown escaped.
+//!
+//! Written by hand: the rules are a dozen lines (OWASP's "CSV Injection" page) and no
+//! maintained crate covers both.
+
+use std::borrow::Cow;
+
+use polars::prelude::*;
+
+/// Whether `c` is a bidirectional control character: the embeddings and overrides
+/// (U+202A–U+202E), the isolates (U+2066–U+2069) and the marks (U+200E, U+200F,
+/// U+061C).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
+}
+
+/// `text` with every bidirectional control written as a visible escape, `\u{202E}`
+/// (upper-case hex, at least four digits), so the text reads as it is stored.
+pub fn escape_bidi(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_bidi_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_bidi_control(c) {
+            out.push_str(&bidi_escape(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The visible escape of one character, as [`escape_bidi`] writes it.
+pub(crate) fn bidi_escape(c: char) -> String {
+    format!("\\u{{{:04X}}}", c as u32)
+}
+
+/// A CSV text cell as it is safe to publish: bidirectional controls escaped (see
+/// [`escape_bidi`]), then, if a spreadsheet would run the cell as a formula (it starts
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return and is not a number such as
+/// `-3.5` or `+1`), prefixed with a single quote `'` as OWASP recommends.
+///
+/// ```
+/// use userlens_report::neutralise_cell;
+/// assert_eq!(neutralise_cell("=1+1"), "'=1+1");
+/// assert_eq!(neutralise_cell("-3.5"), "-3.5");
+/// assert_eq!(neutralise_cell("a\u{202E}b"), "a\\u{202E}b");
+/// ```
+pub fn neutralise_cell(text: &str) -> Cow<'_, str> {
+    let text = escape_bidi(text);
+    if !runs_as_formula(&text) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 1);
+    out.push('\'');
+    out.push_str(&text);
+    Cow::Owned(out)
+}
+
+fn runs_as_formula(text: &str) -> bool {
+    match text.as_bytes().first() {
+        Some(b'=' | b'@' | b'\t' | b'\r') => true,
+        Some(b'+' | b'-') => !is_number(text),
+        _ => false,
+    }
+}
+
+/// Whether `text` is a plain decimal number: an optional sign, digits with an
+/// optional fraction (or a fraction alone), an optional exponent. Stricter than
+/// `f64::from_str`, which also takes `inf` and `NaN`, words a spreadsheet would
+/// evaluate as a formula.
+fn is_number(text: &str) -> bool {
+    fn digits(s: &[u8]) -> usize {
+        s.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let mut s = text.as_bytes();
+    if let [b'+' | b'-', rest @ ..] = s {
+        s = rest;
+    }
+    let whole = digits(s);
+    s = &s[whole..];
+    let mut fraction = 0;
+    if let [b'.', rest @ ..] = s {
+        fraction = digits(rest);
+        s = &rest[fraction..];
+    }
+    if whole + fraction == 0 {
+        return false;
+    }
+    if let [b'e' | b'E', rest @ ..] = s {
+        s = rest;
+        if let [b'+' | b'-', rest @ ..] = s {
+            s = rest;
+        }
+        let exponent = digits(s);
+        if exponent == 0 {
+            return false;
+        }
+        s = &s[exponent..];
+    }
+    s.is_empty()
+}
+
+/// `df` with every text cell and column name passed through [`neutralise_cell`], or
+/// `None` when nothing changes (the common case, which then costs one scan and no
+/// copy). Numeric, boolean and date columns are left as they are, so their bytes in
+/// the CSV do not change; categorical columns are checked as their text.
+pub(crate) fn for_spreadsheets(df: &DataFrame) -> PolarsResult<Option<DataFrame>> {
+    let mut changed = false;
+    let mut columns = Vec::with_capacity(df.width());
+    for column in df.columns() {
+        let dtype = column.dtype();
+        let text = if dtype.is_string() {
+            Some(column.as_materialized_series().clone())
+        } else if dtype.is_categorical() || dtype.is_enum() {
+            // Never true while the workspace leaves polars' `dtype-categorical` off;
+            // here so that turning it on cannot open a way around the check.
+            Some(
+                column
+                    .cast(&DataType::String)?
+                    .as_materialized_series()
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        let values = match text {
+            Some(text) => {
+                let values = text.str()?;
+                let unsafe_cell = values
+                    .iter()
+                    .flatten()
+                    .any(|v| matches!(neutralise_cell(v), Cow::Owned(_)));
+                unsafe_cell.then(|| values.apply_values(neutralise_cell).into_series())
+            }
+            None => None,
+        };
+        let name = neutralise_cell(column.name());
+        if values.is_none() && matches!(name, Cow::Borrowed(_)) {
+            columns.push(column.clone());
+            continue;
+        }
+        changed = true;
+        let mut column = values.map(Column::from).unwrap_or_else(|| column.clone());
+        column.rename(name.as_ref().into());
+        columns.push(column);
+    }
+    if !changed {
+        return Ok(None);
+    }
+    DataFrame::new(df.height(), columns).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_get_a_quote() {
+        for (cell, safe) in [
+            (
+                "=HYPERLINK(\"http://evil.test\")",
+                "'=HYPERLINK(\"http://evil.test\")",
+            ),
+            ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+            ("+cmd", "'+cmd"),
+            ("+cmd 50%, books 50%", "'+cmd 50%, books 50%"),
+            ("-2+3", "'-2+3"),
+            ("-", "'-"),
+            ("+", "'+"),
+            ("-inf", "'-inf"),
+            ("+NaN", "'+NaN"),
+            ("-1e", "'-1e"),
+            ("-.", "'-."),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("\t1", "'\t1"),
+        ] {
+            assert_eq!(neutralise_cell(cell), safe, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_plain_text_stay_as_they_are() {
+        for cell in [
+            "-3.5",
+            "+1",
+            "-0",
+            "1",
+            "-.5",
+            "+5.",
+            "-1e5",
+            "-2.5E-3",
+            "+7e+2",
+            "",
+            "u42",
+            "books",
+            "a=b",
+            "fashion (+1.6 sd)",
+            " =1",
+            "'=1",
+            "\n=1",
+        ] {
+            assert!(
+                matches!(neutralise_cell(cell), Cow::Borrowed(c) if c == cell),
+                "{cell:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bidi_controls_are_shown_escaped() {
+        assert_eq!(
+            neutralise_cell("user\u{202E}gpj.exe"),
+            "user\\u{202E}gpj.exe"
+        );
+        assert_eq!(
+            escape_bidi("\u{061C}a\u{200E}\u{2069}"),
+            "\\u{061C}a\\u{200E}\\u{2069}"
+        );
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}',
+            '\u{200F}',
+        ] {
+            let text = format!("x{c}");
+            let escaped = escape_bidi(&text);
+            assert!(!escaped.chars().any(is_bidi_control), "{c:?}");
+            assert_eq!(escaped, format!("x\\u{{{:04X}}}", c as u32));
+        }
+        // other invisible characters are not bidi controls
+        assert_eq!(escape_bidi("a\u{200B}b\u{2029}"), "a\u{200B}b\u{2029}");
+        // a control cannot hide a formula: the escape comes first, and starts with `\`
+        assert_eq!(neutralise_cell("\u{202E}=1+1"), "\\u{202E}=1+1");
+    }
+
+    #[test]
+    fn only_text_columns_and_names_change() {
+        let df = df!(
+            "user_id" => ["u1", "=HYPERLINK(\"http://evil.test\")", "u\u{202E}3"],
+            "top_categories" => [Some("+cmd 60%"), None, Some("-3.5")],
+            "score" => [-1.5, 2.0, 3.0],
+            "=name" => [1i64, -2, 3],
+        )
+        .unwrap();
+        let safe = for_spreadsheets(&df).unwrap().unwrap();
+        assert_eq!(
+            safe.get_column_names(),
+            ["user_id", "top_categories", "score", "'=name"]
+        );
+        let text = |name: &str| -> Vec<Option<String>> {
+            let column = safe.column(name).unwrap().str().unwrap().clone();
+            column.iter().map(|v| v.map(str::to_string)).collect()
+        };
+        assert_eq!(
+            text("user_id"),
+            [
+                Some("u1".to_string()),
+                Some("'=HYPERLINK(\"http://evil.test\")".to_string()),
+                Some("u\\u{202E}3".to_string())
+            ]
+        );
+        assert_eq!(
+            text("top_categories"),
+            [
+                Some("'+cmd 60%".to_string()),
+                None,
+                Some("-3.5".to_string())
+            ]
+        );
+        assert!(
+            safe.column("score")
+                .unwrap()
+                .equals(df.column("score").unwrap())
+        );
+        assert!(
+            safe.column("'=name")
+                .unwrap()
+                .as_materialized_series()
+                .equals(df.column("=name").unwrap().as_materialized_series())
+        );
+        let plain = df!("user_id" => ["u1", "-2"], "n" => [-1i64, 2]).unwrap();
+        assert!(for_spreadsheets(&plain).unwrap().is_none());
+    }
+}
