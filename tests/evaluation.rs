@@ -70,4 +70,9 @@ fn a_users_column_built_from_the_future_does_not_reach_the_models() {
         serde_json::from_slice(&std::fs::read(guarded.join("run.json")).unwrap()).unwrap();
     let notes = record["notes"].to_string();
     assert!(notes.contains("lifetime_orders"), "{notes}");
+    let page = std::fs::read_to_string(guarded.join("report.html")).unwrap();
+    assert!(
+        page.contains("not declared in `static_columns`"),
+        "the report says so too"
+    );
 }

@@ -1015,6 +1015,13 @@ fn summary_section(run: &RunView) -> Result<String> {
     if !facts.is_empty() {
         out.push_str(&format!("<p class=\"lead\">{}.</p>\n", facts.join(" · ")));
     }
+    if !run.notes.is_empty() {
+        out.push_str("<ul class=\"notes\">\n");
+        for line in &run.notes {
+            out.push_str(&format!("<li>{}</li>\n", escape(line)));
+        }
+        out.push_str("</ul>\n");
+    }
 
     let stages = &run.stages;
     if stages.is_empty() {

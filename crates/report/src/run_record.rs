@@ -40,6 +40,8 @@ pub struct RunView {
     pub params: ParamsView,
     /// The persona model, when the run clustered users.
     pub personas: Option<PersonasView>,
+    /// What the stages said the reader should know (columns left out, ...).
+    pub notes: Vec<String>,
 }
 
 impl RunView {

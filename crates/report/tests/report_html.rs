@@ -654,3 +654,24 @@ fn degenerate_runs_still_render() {
         assert!(html.contains(&format!("<section id=\"{id}\"")), "{id}");
     }
 }
+
+#[test]
+fn the_run_record_notes_are_listed_escaped() {
+    let dir = fixture_copy();
+    let mut record = run_json();
+    record["notes"] = serde_json::json!(["users-table columns left out: user_<b>orders</b>"]);
+    std::fs::write(
+        dir.path().join(files::RUN),
+        serde_json::to_vec(&record).unwrap(),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(render_run_dir(dir.path()).unwrap()).unwrap();
+    assert!(
+        html.contains("<li>users-table columns left out: user_&lt;b&gt;orders&lt;/b&gt;</li>"),
+        "the note is missing or unescaped"
+    );
+    assert!(
+        !render_fixture().contains("class=\"notes\""),
+        "no notes, no list"
+    );
+}
