@@ -13,6 +13,11 @@
 //! comparison or a combination of comparisons. Precedence, loosest first: `or`,
 //! `and`, `not`, comparisons (not chained), `+ -`, `* /`, unary `-`.
 //!
+//! Limits, checked before anything is built: at most [`MAX_RULES`] rules of at most
+//! [`MAX_RULE_BYTES`] bytes each, nested at most [`MAX_DEPTH`] levels deep (a chain
+//! `a and b and c ...` is one level however long; parentheses, `not` and operators
+//! nest).
+//!
 //! Missing values: a comparison with a missing feature (or a division by zero) is
 //! unknown; `and`/`or` follow three-valued logic (`unknown or true` is true) and a
 //! rule that is still unknown at the end is false, as in a SQL `WHERE`.
@@ -44,7 +49,17 @@ use polars::prelude::*;
 use userlens_model::columns::USER_ID;
 
 /// Deepest nesting of sub-expressions a rule may have (keeps recursion bounded).
+/// Parentheses, `not`, unary minus, comparisons and arithmetic each add a level; a
+/// chain `a and b and c ...` or `a or b or c ...` adds one, however long.
 pub const MAX_DEPTH: usize = 100;
+
+/// Most rules a pipeline may declare: each is a column of every output and a
+/// predictor scored twice, so thousands of them would exhaust memory, not inform.
+pub const MAX_RULES: usize = 256;
+
+/// Longest rule text, in bytes: far beyond a readable condition, and it bounds the
+/// tokens, syntax tree and polars expression built for one rule.
+pub const MAX_RULE_BYTES: usize = 4096;
 
 /// Everything that can be wrong with a rule or with running it.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +140,20 @@ pub enum Error {
         column: usize,
         /// 0-based byte offset.
         offset: usize,
+    },
+    /// A rule text longer than [`MAX_RULE_BYTES`].
+    #[error("rule `{rule}` is {bytes} bytes long, more than the {MAX_RULE_BYTES} allowed")]
+    TooLong {
+        /// Rule name.
+        rule: String,
+        /// Length of the rule text in bytes.
+        bytes: usize,
+    },
+    /// More rules than [`MAX_RULES`].
+    #[error("`rules` has {count} rules, more than the {MAX_RULES} allowed")]
+    TooMany {
+        /// Number of rules declared.
+        count: usize,
     },
     /// Only white space.
     #[error("rule `{rule}` is empty")]
@@ -242,8 +271,11 @@ enum Node {
     Neg(Box<Spanned>),
     Arith(ArithOp, Box<Spanned>, Box<Spanned>),
     Cmp(CmpOp, Box<Spanned>, Box<Spanned>),
-    And(Box<Spanned>, Box<Spanned>),
-    Or(Box<Spanned>, Box<Spanned>),
+    /// A chain `a and b and ...` of at least two conditions, kept flat so that its
+    /// length is not nesting.
+    And(Vec<Spanned>),
+    /// A chain `a or b or ...` of at least two conditions.
+    Or(Vec<Spanned>),
     Not(Box<Spanned>),
 }
 
@@ -262,9 +294,8 @@ impl Node {
         match self {
             Node::Number(_) | Node::Feature(_) => 0,
             Node::Neg(x) | Node::Not(x) => x.depth,
-            Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
-                a.depth.max(b.depth)
-            }
+            Node::Arith(_, a, b) | Node::Cmp(_, a, b) => a.depth.max(b.depth),
+            Node::And(terms) | Node::Or(terms) => terms.iter().map(|t| t.depth).max().unwrap_or(0),
         }
     }
 }
@@ -502,29 +533,38 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_or(&mut self) -> Result<Spanned> {
-        let mut left = self.parse_and()?;
-        while self.peek().is_some_and(|t| t.tok == Tok::Or) {
-            self.pos += 1;
-            let right = self.parse_and()?;
-            self.need_condition(&left)?;
-            self.need_condition(&right)?;
-            let (start, end) = (left.start, right.end);
-            left = self.node(Node::Or(Box::new(left), Box::new(right)), start, end)?;
-        }
-        Ok(left)
+        self.parse_chain(Tok::Or, Self::parse_and, Node::Or)
     }
 
     fn parse_and(&mut self) -> Result<Spanned> {
-        let mut left = self.parse_not()?;
-        while self.peek().is_some_and(|t| t.tok == Tok::And) {
-            self.pos += 1;
-            let right = self.parse_not()?;
-            self.need_condition(&left)?;
-            self.need_condition(&right)?;
-            let (start, end) = (left.start, right.end);
-            left = self.node(Node::And(Box::new(left), Box::new(right)), start, end)?;
+        self.parse_chain(Tok::And, Self::parse_not, Node::And)
+    }
+
+    /// `operand (sep operand)*` as one flat node, parsed in a loop: a chain of any
+    /// length is one level deep, not one level per operator.
+    fn parse_chain(
+        &mut self,
+        sep: Tok<'a>,
+        operand: fn(&mut Self) -> Result<Spanned>,
+        chain: fn(Vec<Spanned>) -> Node,
+    ) -> Result<Spanned> {
+        let first = operand(self)?;
+        if !self.peek().is_some_and(|t| t.tok == sep) {
+            return Ok(first);
         }
-        Ok(left)
+        let mut terms = vec![first];
+        while self.peek().is_some_and(|t| t.tok == sep) {
+            self.pos += 1;
+            let next = operand(self)?;
+            if let [first] = terms.as_slice() {
+                self.need_condition(first)?;
+            }
+            self.need_condition(&next)?;
+            terms.push(next);
+        }
+        let start = terms.first().map_or(0, |t| t.start);
+        let end = terms.last().map_or(0, |t| t.end);
+        self.node(chain(terms), start, end)
     }
 
     fn parse_not(&mut self) -> Result<Spanned> {
@@ -692,10 +732,11 @@ fn feature_refs(node: &Spanned) -> Vec<(&str, usize)> {
             Node::Number(_) => {}
             Node::Feature(name) => out.push((name.as_str(), n.start)),
             Node::Neg(x) | Node::Not(x) => stack.push(x),
-            Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+            Node::Arith(_, a, b) | Node::Cmp(_, a, b) => {
                 stack.push(b);
                 stack.push(a);
             }
+            Node::And(terms) | Node::Or(terms) => stack.extend(terms.iter().rev()),
         }
     }
     out
@@ -733,15 +774,24 @@ fn compile(node: &Spanned) -> Expr {
                 CmpOp::NotEq => a.neq(b),
             }
         }
-        Node::And(a, b) => {
-            let (a, b) = both(a, b);
-            a.and(b)
-        }
-        Node::Or(a, b) => {
-            let (a, b) = both(a, b);
-            a.or(b)
-        }
+        Node::And(terms) => balanced(terms, Expr::and),
+        Node::Or(terms) => balanced(terms, Expr::or),
         Node::Not(x) => compile(x).not(),
+    }
+}
+
+/// Joins a chain's terms with `op` as a balanced tree, so that a chain of n terms
+/// is an expression log2(n) deep: neither this function nor polars, which walks
+/// expressions recursively, recurses once per term. `and` and `or` are associative
+/// in three-valued logic too, so the grouping does not change the result.
+fn balanced(terms: &[Spanned], op: fn(Expr, Expr) -> Expr) -> Expr {
+    match terms {
+        [] => unreachable!("a chain has at least two terms"),
+        [one] => compile(one),
+        _ => {
+            let (left, right) = terms.split_at(terms.len() / 2);
+            op(balanced(left, op), balanced(right, op))
+        }
     }
 }
 
@@ -765,6 +815,12 @@ fn check_name(name: &str) -> Result<()> {
 /// features table, by [`apply`] or [`check_columns`].
 pub fn parse_rule(name: &str, text: &str) -> Result<Rule> {
     check_name(name)?;
+    if text.len() > MAX_RULE_BYTES {
+        return Err(Error::TooLong {
+            rule: name.to_string(),
+            bytes: text.len(),
+        });
+    }
     let tokens = tokenize(name, text)?;
     if tokens.is_empty() {
         return Err(Error::Empty {
@@ -797,14 +853,30 @@ pub fn parse_rule(name: &str, text: &str) -> Result<Rule> {
     })
 }
 
-/// Parses named rules in order, refusing two rules with one name.
+/// Refuses more than [`MAX_RULES`] rules; call it before parsing any of them.
+pub fn check_count(count: usize) -> Result<()> {
+    if count > MAX_RULES {
+        return Err(Error::TooMany { count });
+    }
+    Ok(())
+}
+
+/// Parses named rules in order, refusing two rules with one name and more than
+/// [`MAX_RULES`] rules.
 pub fn parse_rules<'a, I>(rules: I) -> Result<Vec<Rule>>
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for (name, text) in rules {
+    let mut rules = rules.into_iter();
+    while let Some((name, text)) = rules.next() {
+        if out.len() == MAX_RULES {
+            // Counting the rest only walks the iterator; nothing more is parsed.
+            return Err(Error::TooMany {
+                count: MAX_RULES + 1 + rules.count(),
+            });
+        }
         if !seen.insert(name) {
             return Err(Error::Duplicate {
                 rule: name.to_string(),
@@ -1016,14 +1088,68 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
-        let text = format!("{}a > 1{}", "(".repeat(5000), ")".repeat(5000));
+        // Each text is within `MAX_RULE_BYTES`, so the depth limit is what refuses it.
+        let text = format!("{}a > 1{}", "(".repeat(2000), ")".repeat(2000));
         assert!(err(&text).contains("nests too deeply at column 101"));
-        let text = format!("{}a > 1", "not ".repeat(5000));
+        let text = format!("{}a > 1", "not ".repeat(1000));
         assert!(err(&text).contains("nests too deeply"));
-        let long = vec!["a > 1"; 500].join(" or ");
-        assert!(err(&long).contains("nests too deeply"));
-        let ok = vec!["a > 1"; 50].join(" or ");
-        assert!(parse_rule("r", &ok).is_ok());
+        let text = format!("{}a > 1", "-".repeat(4000));
+        assert!(err(&text).contains("nests too deeply"));
+        // Parentheses around chains still nest.
+        let text = format!("{}a > 1{}", "(a > 1 or ".repeat(150), ")".repeat(150));
+        assert!(err(&text).contains("nests too deeply"));
+    }
+
+    #[test]
+    fn a_flat_chain_is_not_nesting() {
+        // 101 terms: one past the old limit, which counted each `and` as a level.
+        let chain = vec!["frequency > 0"; 101].join(" and ");
+        let rule = parse_rule("r", &chain).unwrap();
+        assert_eq!(rule.features().collect::<Vec<_>>(), ["frequency"]);
+        assert_eq!(run(&chain), [true, true, true, false]);
+        // The longest chain that fits in a rule evaluates without deep recursion.
+        let term = "monetary>=0";
+        let n = (MAX_RULE_BYTES - 32) / (term.len() + 4);
+        let long = format!("{} or frequency == 2", vec![term; n].join(" or "));
+        assert!(long.len() <= MAX_RULE_BYTES);
+        assert_eq!(run(&long), [true, true, true, true]);
+        // Unknown propagates through a long chain: b has no recency.
+        let unknown = vec!["recency_days>0"; 200].join(" and ");
+        assert_eq!(run(&unknown), [true, false, true, true]);
+        // Mixed chains keep precedence: `and` binds tighter than `or`.
+        let mixed = format!(
+            "{} or frequency == 5 and monetary > 100",
+            vec!["frequency > 100"; 200].join(" or ")
+        );
+        assert_eq!(run(&mixed), [true, false, false, false]);
+        // Type errors inside a chain still name the offending term.
+        let bad = format!("{} and frequency", vec!["a > 1"; 150].join(" and "));
+        assert_eq!(
+            err(&bad),
+            "rule `r`: `frequency` at column 1501 is a number, not a condition; compare it, e.g. `frequency > 0`"
+        );
+    }
+
+    #[test]
+    fn long_rules_are_refused_before_parsing() {
+        let text = format!("a > 1 {}", " ".repeat(5000 - 6));
+        assert_eq!(
+            err(&text),
+            "rule `r` is 5000 bytes long, more than the 4096 allowed"
+        );
+        let fits = format!("a > 1{}", " ".repeat(MAX_RULE_BYTES - 5));
+        assert!(parse_rule("r", &fits).is_ok());
+    }
+
+    #[test]
+    fn too_many_rules_are_refused() {
+        let names: Vec<String> = (0..=MAX_RULES).map(|i| format!("r{i}")).collect();
+        let rules = names.iter().map(|n| (n.as_str(), "a > 1"));
+        assert_eq!(
+            parse_rules(rules.clone()).unwrap_err().to_string(),
+            "`rules` has 257 rules, more than the 256 allowed"
+        );
+        assert_eq!(parse_rules(rules.take(MAX_RULES)).unwrap().len(), MAX_RULES);
     }
 
     #[test]

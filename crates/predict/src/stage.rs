@@ -184,6 +184,9 @@ impl PredictParams {
                 self.horizon_days
             )));
         }
+        // Before anything is built per rule: a pipeline file with many thousands of
+        // rules must fail here, in milliseconds, not after gigabytes of plans.
+        rules::check_count(self.rules.len())?;
         let ml = self.ml.check()?;
         let rules = self
             .rules

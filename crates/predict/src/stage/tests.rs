@@ -62,6 +62,35 @@ fn check_parses_rules_and_refuses_bad_ones() {
 }
 
 #[test]
+fn check_bounds_the_rules_before_parsing_them() {
+    let rule = |when: &str| RuleParams {
+        when: when.into(),
+        target: Target::Churn,
+    };
+    let many = PredictParams {
+        rules: (0..257).map(|i| (format!("r{i}"), rule("a >"))).collect(),
+        ..PredictParams::default()
+    };
+    assert_eq!(
+        many.check().unwrap_err().to_string(),
+        "`rules` has 257 rules, more than the 256 allowed"
+    );
+    let fits = PredictParams {
+        rules: (0..256).map(|i| (format!("r{i}"), rule("a > 1"))).collect(),
+        ..PredictParams::default()
+    };
+    assert_eq!(fits.check().unwrap().rules.len(), 256);
+    let long = PredictParams {
+        rules: BTreeMap::from([("big".to_string(), rule(&"(".repeat(5000)))]),
+        ..PredictParams::default()
+    };
+    assert_eq!(
+        long.check().unwrap_err().to_string(),
+        "rule `big` is 5000 bytes long, more than the 4096 allowed"
+    );
+}
+
+#[test]
 fn each_parameter_has_one_home() {
     // `ml.horizon_days` was accepted and then overwritten by the stage's.
     let err = toml::from_str::<PredictParams>(
