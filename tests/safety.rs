@@ -455,3 +455,70 @@ fn an_as_of_date_after_the_data_runs_with_predictions_skipped_and_says_why() {
         "{report:?}"
     );
 }
+
+/// Runs the binary with its address space limited to `bytes` (`setrlimit`).
+#[cfg(unix)]
+fn userlens_within(bytes: u64, args: &[&str], cwd: &Path) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"));
+    command.args(args).current_dir(cwd);
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    command.output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn huge_plans_are_refused_within_a_small_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |i: usize| {
+        format!(
+            "[stages.predict.with.rules.r{i}]\nwhen = \"recency_days > {}\"\ntarget = \"churn\"\n",
+            i % 90
+        )
+    };
+    let base = std::fs::read_to_string(common::repo().join("pipelines/profile.toml")).unwrap();
+    // 600,000 rules (45 MB): refused by its size before it is parsed.
+    let mut huge = base.clone();
+    huge.extend((0..600_000).map(rule));
+    std::fs::write(dir.path().join("huge.toml"), huge).unwrap();
+    // Just under the size limit: parsed, then refused by the rule count.
+    let mut many = base.clone();
+    many.extend((0..40_000).map(rule));
+    std::fs::write(dir.path().join("many.toml"), many).unwrap();
+    // Three times the stages a plan may have.
+    let mut chained = String::from("[pipeline]\nname = \"chain\"\n");
+    for i in 0..192 {
+        chained.push_str(&format!(
+            "[stages.s{i}]\nuses = \"ingest\"\nwith = {{ path = \"e.csv\" }}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("chained.toml"), chained).unwrap();
+    let half_gib = 512 << 20;
+    for (file, message) in [
+        ("huge.toml", "more than the 4 MiB a pipeline file may be"),
+        ("many.toml", "more than the 256 allowed"),
+        ("chained.toml", "more than the 64 allowed"),
+    ] {
+        let out = userlens_within(half_gib, &["validate", file], dir.path());
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(message),
+            "{file}: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -50,8 +50,30 @@ pub(crate) struct Source {
     pub text: String,
 }
 
+/// The largest pipeline file read: plans are written by hand, and a file beyond this
+/// (hundreds of thousands of rules, say) would take gigabytes to plan.
+pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
+
 impl Source {
     pub fn read(path: &Path) -> Result<Source> {
+        let refuse = |why: &str| Error::ReadFile {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(why.to_string()),
+        };
+        let meta = std::fs::metadata(path).map_err(|source| Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(refuse("it is not a regular file"));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(refuse(&format!(
+                "it is {} MiB, more than the {} MiB a pipeline file may be",
+                meta.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
             path: path.to_path_buf(),
             source,
