@@ -151,3 +151,48 @@ fn parquet_list_columns_are_ignored_unused_and_refused_used() {
         "`events.parquet`: column `tags` (read as `category`) is a list, not one value per row",
     );
 }
+
+/// [`profile`], killed and failed if it has not ended within 30 s.
+fn profile_within_30_s(dir: &Path, file: &str) -> Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["profile", file, "--out", "out", "-q"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("`userlens profile {file}` still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn devices_and_fifos_are_refused_not_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("events.csv"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (file, kind) in [
+        ("/dev/zero", "a character device"),
+        ("events.csv", "a named pipe (FIFO)"),
+    ] {
+        let out = profile_within_30_s(dir.path(), file);
+        assert_refused(
+            &out,
+            &format!(
+                "`{file}` is {kind}, not a regular file: save the data to a file and give its path"
+            ),
+        );
+    }
+}

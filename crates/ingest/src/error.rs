@@ -12,6 +12,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The input is a device, a FIFO, a folder: anything but a regular file.
+    #[error("`{path}` is {kind}, not a regular file: save the data to a file and give its path")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// A column the mapping names is not in the file's header.
     #[error(
         "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); the columns are: {available}"
@@ -112,14 +120,15 @@ pub enum Error {
 
 impl Error {
     /// Whether the input is refused rather than the run failing: the source is
-    /// missing, empty, or lacks a column it must have (or has it in a form the
-    /// ingest cannot take).
+    /// missing, not a regular file, empty, or lacks a column it must have (or has
+    /// it in a form the ingest cannot take).
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::MissingColumn { .. }
             | Error::MissingRequired { .. }
             | Error::Empty { .. }
-            | Error::UnsupportedColumn { .. } => true,
+            | Error::UnsupportedColumn { .. }
+            | Error::NotAFile { .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
@@ -158,6 +167,10 @@ mod tests {
                 column: "event_time",
             },
             Error::Empty { path: path.clone() },
+            Error::NotAFile {
+                path: PathBuf::from("/dev/zero"),
+                kind: "a character device",
+            },
             Error::UnsupportedColumn {
                 path: path.clone(),
                 column: "price".into(),

@@ -242,7 +242,7 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
         path: path.to_path_buf(),
         source,
     };
-    let metadata = std::fs::metadata(path).map_err(io)?;
+    let metadata = regular_file(path)?;
     let bytes = metadata.len();
     let key = metadata.modified().ok().map(|modified| {
         (
@@ -295,6 +295,48 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
         bytes,
         blake3,
     })
+}
+
+/// The metadata of `path` (links followed) if it is a regular file. Anything else
+/// is refused before it is opened: a device such as `/dev/zero` or a FIFO would be
+/// read (or waited on) forever, a folder cannot be read at all.
+pub(crate) fn regular_file(path: &Path) -> Result<std::fs::Metadata> {
+    let metadata = std::fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if metadata.is_file() {
+        return Ok(metadata);
+    }
+    Err(Error::NotAFile {
+        path: path.to_path_buf(),
+        kind: file_kind(&metadata.file_type()),
+    })
+}
+
+/// What a file that is not a regular one is, in words.
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else {
+        "a special file"
+    }
 }
 
 /// The file's inode and status-change time: a file rewritten with its size and
@@ -465,12 +507,7 @@ pub fn ingest_into(
 /// Whether [`ingest_into`] reads `source` out of core: its estimated size in bytes
 /// (a gzip file's counted at six times) if so, `None` if it is read into memory.
 pub fn out_of_core_bytes(source: &Source) -> Result<Option<u64>> {
-    let bytes = std::fs::metadata(source.path())
-        .map_err(|e| Error::Io {
-            path: source.path().to_path_buf(),
-            source: e,
-        })?
-        .len();
+    let bytes = regular_file(source.path())?.len();
     let gzip = source.path().extension().is_some_and(|e| e == "gz");
     let estimated = if gzip { bytes.saturating_mul(6) } else { bytes };
     let in_memory = source.format == SourceFormat::Parquet

@@ -510,7 +510,7 @@ fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Box<dyn Read + '
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
+    let file = open_file(path)?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let counted = Counted {
         inner: file,
@@ -1035,6 +1035,7 @@ fn read_parquet(source: &Source) -> Result<Parsed> {
 }
 
 fn open_file(path: &Path) -> Result<File> {
+    crate::regular_file(path)?;
     File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -1066,6 +1067,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     let df = if crate::guess_format(path) == SourceFormat::Parquet {
         read_parquet_file(path)?
     } else {
+        crate::regular_file(path)?;
         let overwrite = Schema::from_iter([Field::new(columns::USER_ID.into(), DataType::String)]);
         CsvReadOptions::default()
             .with_has_header(true)

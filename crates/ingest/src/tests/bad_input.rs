@@ -147,3 +147,52 @@ fn parquet_list_columns_are_ignored_unused_and_refused_used() {
         "{err}"
     );
 }
+
+/// `work` on a thread of its own, or `None` if it is still running after 20 s (a
+/// read that never ends).
+fn within_seconds<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(work()));
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .ok()
+}
+
+#[test]
+fn devices_fifos_and_folders_are_refused_before_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("events.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let cases = [
+        (PathBuf::from("/dev/zero"), "a character device"),
+        (fifo, "a named pipe (FIFO)"),
+        (dir.path().to_path_buf(), "a folder"),
+    ];
+    for (path, kind) in cases {
+        let expected = format!(
+            "`{}` is {kind}, not a regular file: save the data to a file and give its path",
+            path.display()
+        );
+        let source = SourceParams::canonical(&path).check().unwrap();
+        let (hashed, ingested, into) = within_seconds(move || {
+            let parts = tempfile::tempdir().unwrap();
+            (
+                fingerprint(source.path()).map(|_| ()),
+                ingest(&source).map(|_| ()),
+                ingest_into(&source, parts.path(), &mut |_, _| {}).map(|_| ()),
+            )
+        })
+        .unwrap_or_else(|| panic!("{}: still reading after 20 s", path.display()));
+        for err in [hashed, ingested, into].map(Result::unwrap_err) {
+            assert!(err.is_refusal(), "{err:?}");
+            assert_eq!(err.to_string(), expected);
+        }
+        let table = within_seconds(move || read_table(&path).map(|_| ()))
+            .expect("the users table is not read either");
+        assert_eq!(table.unwrap_err().to_string(), expected);
+    }
+}
