@@ -196,3 +196,34 @@ fn devices_and_fifos_are_refused_not_read_forever() {
         );
     }
 }
+
+#[test]
+fn utf16_and_semicolon_files_are_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generated(dir.path());
+    let csv = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    assert!(rows.len() > 1000);
+    // As Excel's "Unicode text" saves it: UTF-16LE with a byte-order mark.
+    let utf16: Vec<u8> = std::iter::once(0xfeff)
+        .chain(csv.encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(dir.path().join("utf16.csv"), utf16).unwrap();
+    let out = profile(dir.path(), "utf16.csv", &[]);
+    assert_refused(
+        &out,
+        "`utf16.csv` line 1: the text is UTF-16LE, not UTF-8: convert it to UTF-8 (such as with `iconv -f UTF-16LE -t UTF-8`) and give the converted file",
+    );
+    std::fs::write(dir.path().join("semicolons.csv"), csv.replace(',', ";")).unwrap();
+    let out = profile(dir.path(), "semicolons.csv", &[]);
+    assert_refused(
+        &out,
+        "`semicolons.csv` line 1: the header has no `,` but has `;`: set `delimiter = \";\"` for this source",
+    );
+    let out = profile(
+        dir.path(),
+        "semicolons.csv",
+        &["--set", "ingest.delimiter=\";\""],
+    );
+    assert_profiled(dir.path(), &out);
+}

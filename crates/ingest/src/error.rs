@@ -20,6 +20,28 @@ pub enum Error {
         /// What it is instead.
         kind: &'static str,
     },
+    /// The text is not UTF-8 but UTF-16 or UTF-32.
+    #[error(
+        "`{path}` line 1: the text is {encoding}, not UTF-8: convert it to UTF-8 (such as with `iconv -f {encoding} -t UTF-8`) and give the converted file"
+    )]
+    Encoding {
+        /// File.
+        path: PathBuf,
+        /// The encoding found, as `iconv` names it.
+        encoding: &'static str,
+    },
+    /// The header is one field holding `;` or tabs, read with the delimiter `,`.
+    #[error(
+        "`{path}` line 1: the header has no `,` but has {}: set `delimiter = {:?}` for this source",
+        if *found == '\t' { "tabs".to_string() } else { format!("`{found}`") },
+        found.to_string()
+    )]
+    Delimiter {
+        /// File.
+        path: PathBuf,
+        /// The delimiter the header seems to use.
+        found: char,
+    },
     /// A column the mapping names is not in the file's header.
     #[error(
         "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); the columns are: {available}"
@@ -120,15 +142,17 @@ pub enum Error {
 
 impl Error {
     /// Whether the input is refused rather than the run failing: the source is
-    /// missing, not a regular file, empty, or lacks a column it must have (or has
-    /// it in a form the ingest cannot take).
+    /// missing, not a regular file, not UTF-8, empty, or lacks a column it must
+    /// have (or has it in a form the ingest cannot take).
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::MissingColumn { .. }
             | Error::MissingRequired { .. }
             | Error::Empty { .. }
             | Error::UnsupportedColumn { .. }
-            | Error::NotAFile { .. } => true,
+            | Error::NotAFile { .. }
+            | Error::Encoding { .. }
+            | Error::Delimiter { .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
@@ -167,6 +191,14 @@ mod tests {
                 column: "event_time",
             },
             Error::Empty { path: path.clone() },
+            Error::Encoding {
+                path: path.clone(),
+                encoding: "UTF-16LE",
+            },
+            Error::Delimiter {
+                path: path.clone(),
+                found: ';',
+            },
             Error::NotAFile {
                 path: PathBuf::from("/dev/zero"),
                 kind: "a character device",

@@ -521,14 +521,67 @@ fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Box<dyn Read + '
     };
     let mut reader = BufReader::with_capacity(1 << 20, counted);
     let magic = reader.fill_buf().map_err(io)?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(
+    let mut reader: Box<dyn BufRead + 'a> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::with_capacity(
             1 << 20,
             flate2::bufread::MultiGzDecoder::new(reader),
-        )))
+        ))
     } else {
-        Ok(Box::new(reader))
+        Box::new(reader)
+    };
+    check_encoding(path, reader.fill_buf().map_err(io)?)?;
+    Ok(reader)
+}
+
+/// Refuses text in UTF-16 or UTF-32, found by its byte-order mark or, without one,
+/// by the NUL byte beside every ASCII character: read as UTF-8 its header would be
+/// one garbled column name, and the run would say a required column is missing.
+fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
+    let encoding = if head.starts_with(&[0xff, 0xfe, 0, 0]) {
+        "UTF-32LE"
+    } else if head.starts_with(&[0, 0, 0xfe, 0xff]) {
+        "UTF-32BE"
+    } else if head.starts_with(&[0xff, 0xfe]) {
+        "UTF-16LE"
+    } else if head.starts_with(&[0xfe, 0xff]) {
+        "UTF-16BE"
+    } else {
+        // Most of the first characters ASCII, a NUL byte after (or before) each.
+        let pairs: Vec<&[u8]> = head.chunks_exact(2).take(64).collect();
+        let count = |f: fn(&[u8]) -> bool| pairs.iter().filter(|p| f(p)).count();
+        let little = count(|p| p[0] != 0 && p[1] == 0);
+        let big = count(|p| p[0] == 0 && p[1] != 0);
+        match pairs.len() {
+            0..4 => return Ok(()),
+            n if little * 4 >= n * 3 => "UTF-16LE",
+            n if big * 4 >= n * 3 => "UTF-16BE",
+            _ => return Ok(()),
+        }
+    };
+    Err(Error::Encoding {
+        path: path.to_path_buf(),
+        encoding,
+    })
+}
+
+/// A hint for a header that did not resolve because it is one field: the file is
+/// separated by `;` or tabs, not by the `,` it was read with.
+fn delimiter_hint(source: &Source, first: &csv::ByteRecord) -> Option<Error> {
+    if source.delimiter != b',' || first.len() != 1 {
+        return None;
     }
+    let line = first.get(0)?;
+    let count = |byte| memchr::memchr_iter(byte, line).count();
+    let (semicolons, tabs) = (count(b';'), count(b'\t'));
+    let found = match (semicolons, tabs) {
+        (0, 0) => return None,
+        (s, t) if s >= t => ';',
+        _ => '\t',
+    };
+    Some(Error::Delimiter {
+        path: source.path().to_path_buf(),
+        found,
+    })
 }
 
 /// Reads and checks every row; with `spill`, the kept rows go to disk (see
@@ -593,7 +646,12 @@ pub(crate) fn read_csv_with(
     }
     let width = first.as_ref().map_or(record.len(), Vec::len);
     let header = header_names(source, first, width);
-    let slots = resolve(source, &header)?;
+    let slots = resolve(source, &header).map_err(|e| match e {
+        Error::MissingColumn { .. } | Error::MissingRequired { .. } => {
+            delimiter_hint(source, &record).unwrap_or(e)
+        }
+        e => e,
+    })?;
     let parts = if source.header {
         split_for_threads(path, reader.position().byte(), parallel_min_bytes)?
     } else {

@@ -196,3 +196,101 @@ fn devices_fifos_and_folders_are_refused_before_they_are_read() {
         assert_eq!(table.unwrap_err().to_string(), expected);
     }
 }
+
+/// `text` in UTF-16, little- or big-endian, with or without a byte-order mark.
+fn utf16(text: &str, little: bool, bom: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let units = bom.then_some(0xfeff).into_iter().chain(text.encode_utf16());
+    for unit in units {
+        let pair = if little {
+            unit.to_le_bytes()
+        } else {
+            unit.to_be_bytes()
+        };
+        bytes.extend_from_slice(&pair);
+    }
+    bytes
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+const EVENTS: &str = "user_id,event_time,event_type\nu1,2026-01-01 10:00:00,view\n";
+
+#[test]
+fn utf16_text_is_refused_with_its_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("le-bom.csv", utf16(EVENTS, true, true), "UTF-16LE"),
+        ("le.csv", utf16(EVENTS, true, false), "UTF-16LE"),
+        ("be-bom.csv", utf16(EVENTS, false, true), "UTF-16BE"),
+        ("be.csv", utf16(EVENTS, false, false), "UTF-16BE"),
+        ("le.csv.gz", gzip(&utf16(EVENTS, true, true)), "UTF-16LE"),
+        (
+            "le.txt",
+            utf16("u1 2026-01-01 view\n", true, false),
+            "UTF-16LE",
+        ),
+    ];
+    for (name, bytes, encoding) in cases {
+        let path = write(&dir, name, &bytes);
+        let mut params = SourceParams::canonical(&path);
+        if name.ends_with(".txt") {
+            params.column_names = Some(vec![
+                "user_id".into(),
+                "event_time".into(),
+                "event_type".into(),
+            ]);
+        }
+        let err = ingest(&params.check().unwrap()).unwrap_err();
+        assert!(err.is_refusal(), "{name}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` line 1: the text is {encoding}, not UTF-8: convert it to UTF-8 (such as with `iconv -f {encoding} -t UTF-8`) and give the converted file",
+                path.display()
+            ),
+            "{name}"
+        );
+    }
+    // UTF-8, with a byte-order mark or not, is read.
+    for (name, bytes) in [
+        ("utf8.csv", EVENTS.as_bytes().to_vec()),
+        ("bom.csv", [b"\xef\xbb\xbf", EVENTS.as_bytes()].concat()),
+    ] {
+        let path = write(&dir, name, &bytes);
+        let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+        assert_eq!(out.stats.kept, 1, "{name}");
+    }
+}
+
+#[test]
+fn a_header_separated_by_semicolons_or_tabs_gets_a_delimiter_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, separator, hint) in [
+        ("semicolons.csv", ";", "has `;`: set `delimiter = \";\"`"),
+        ("tabs.csv", "\t", "has tabs: set `delimiter = \"\\t\"`"),
+    ] {
+        let path = write(&dir, name, EVENTS.replace(',', separator).as_bytes());
+        let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+        assert!(err.is_refusal(), "{name}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` line 1: the header has no `,` but {hint} for this source",
+                path.display()
+            )
+        );
+        // The delimiter the hint names reads the file.
+        let mut params = SourceParams::canonical(&path);
+        params.delimiter = Some(separator.into());
+        assert_eq!(ingest(&params.check().unwrap()).unwrap().stats.kept, 1);
+    }
+    // A header with commas is not one to hint at: the column is just missing.
+    let path = write(&dir, "other.csv", b"user;id,event_time,event_type\n");
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(matches!(err, Error::MissingRequired { .. }), "{err}");
+}
