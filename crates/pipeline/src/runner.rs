@@ -57,6 +57,10 @@ pub(crate) struct Previous {
 /// How the stage loop ended early: the error and the run's status.
 type Stop = (Error, RunStatus);
 
+/// A stage's tables and meta, its artifact folder and how its artifacts are saved;
+/// or why it failed.
+type Outcome = std::result::Result<(Output, PathBuf, Saved), StageError>;
+
 /// Runs a plan, or resumes a run of it.
 pub fn run(
     plan: &Plan,
@@ -407,13 +411,12 @@ impl Run<'_, '_> {
 
     /// Runs the stage and saves its artifacts (the events of an in-memory ingest on a
     /// thread of their own while the next stages run).
-    #[allow(clippy::type_complexity)]
     fn execute(
         &mut self,
         index: usize,
         record: &mut StageRecord,
         stage_dir: &Path,
-    ) -> Result<std::result::Result<(Output, PathBuf, Saved), StageError>> {
+    ) -> Result<Outcome> {
         let stage = &self.plan.stages[index];
         self.upstream_reused = false;
         (self.progress)(&Progress::StageStarted {
