@@ -227,3 +227,83 @@ fn utf16_and_semicolon_files_are_refused_with_what_to_do() {
     );
     assert_profiled(dir.path(), &out);
 }
+
+/// A gzip-compressed CSV of `members` × 100,000 rows that repeat 500 rows of 100
+/// users: 34 MB of text in under half a megabyte of file, as a gzip multi-member
+/// stream (the compressed block is written once per member).
+fn repetitive_gzip(path: &Path, members: usize) {
+    use std::io::Write;
+    let gzip = |text: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(text).unwrap();
+        gz.finish().unwrap()
+    };
+    let types = ["view", "search", "purchase", "add_to_cart"];
+    let mut block = String::new();
+    for i in 0..500 {
+        let amount = if i % 4 == 2 { "12.50" } else { "" };
+        block.push_str(&format!(
+            "u{:04},2026-03-{:02} {:02}:{:02}:00,{},,i{},cat{},,{amount},\n",
+            i % 100,
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            types[i % 4],
+            i % 37,
+            i % 7
+        ));
+    }
+    let member = gzip(block.repeat(200).as_bytes());
+    let mut file = std::fs::File::create(path).unwrap();
+    file.write_all(&gzip(
+        b"user_id,event_time,event_type,session_id,item_id,category,query,amount,rating\n",
+    ))
+    .unwrap();
+    for _ in 0..members {
+        file.write_all(&member).unwrap();
+    }
+}
+
+/// A gzip file whose text passes the in-memory budget goes out of core as it is
+/// read, so the run keeps to a memory limit that holding all its rows would pass.
+///
+/// The limit is on the address space (`ulimit -v`, RLIMIT_AS), with the allocators
+/// told to reserve it in small steps and two threads per pool, so that it follows
+/// the memory used: about 400 MB with the budget of 8 MB out of core, over 700 MB
+/// with all 700,000 rows in memory (as when the budget was checked against six
+/// times the file's size, 2.5 MB here).
+#[test]
+fn a_gzip_file_inflating_past_the_budget_is_read_within_a_memory_limit() {
+    const LIMIT_KB: u64 = 560 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.csv.gz");
+    repetitive_gzip(&events, 7);
+    let size = std::fs::metadata(&events).unwrap().len();
+    assert!(size * 6 < 8 << 20, "{size}");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -v {LIMIT_KB} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_userlens"),
+            "profile",
+            "events.csv.gz",
+            "--out",
+            "out",
+            "-q",
+            "--set",
+            "ingest.out_of_core_above_mb=8",
+        ])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env("MIMALLOC_ARENA_RESERVE", "32MiB")
+        .env("MALLOC_ARENA_MAX", "1")
+        .env("POLARS_MAX_THREADS", "2")
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    assert_profiled(dir.path(), &out);
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    assert_eq!(run["rows"]["read"], 700_000);
+    assert_eq!(run["rows"]["kept"], 500);
+}

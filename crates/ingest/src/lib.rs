@@ -96,9 +96,10 @@ pub struct SourceParams {
     /// such as two purchases of the same value on the same day in a daily ledger.
     #[serde(default = "default_drop_duplicates")]
     pub drop_duplicates: bool,
-    /// A CSV or text source bigger than this many megabytes (a gzip-compressed one
-    /// counted at six times its size) is ingested out of core by [`ingest_into`]:
-    /// its events go to Parquet parts of whole users on disk instead of memory.
+    /// A CSV or text source of more than this many megabytes of text is ingested out
+    /// of core by [`ingest_into`]: its events go to Parquet parts of whole users on
+    /// disk instead of memory. A gzip-compressed source is measured by its text as
+    /// it is inflated, and goes to disk once that passes this budget.
     #[serde(default = "default_out_of_core_above_mb")]
     pub out_of_core_above_mb: u64,
 }
@@ -413,15 +414,30 @@ pub fn ingest(source: &Source) -> Result<Ingested> {
 }
 
 /// [`ingest`], calling `on_progress(bytes read, file size)` every few megabytes while
-/// a CSV or text file is read (Parquet is read in one go).
+/// a CSV or text file is read (Parquet is read in one go). All rows are held in
+/// memory, whatever `out_of_core_above_mb` says: [`ingest_into`] keeps to it.
 pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Result<Ingested> {
     let file_info = fingerprint(source.path())?;
     let started = std::time::Instant::now();
-    let parsed = read::read_source(source, on_progress, None, read::PARALLEL_MIN_BYTES)?;
+    let parsed = read::read_source(
+        source,
+        on_progress,
+        read::Keep::Memory,
+        read::PARALLEL_MIN_BYTES,
+    )?;
     tracing::debug!(
         "ingest: read and checked in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    finish_in_memory(source, parsed, file_info)
+}
+
+/// Sorts, de-duplicates and sessionizes the rows a reader kept in memory.
+fn finish_in_memory(
+    source: &Source,
+    parsed: read::Parsed,
+    file_info: FileInfo,
+) -> Result<Ingested> {
     let before = parsed.events.height() as u64;
     let events = finish_events(
         parsed.events,
@@ -477,42 +493,75 @@ impl Events {
     }
 }
 
-/// Ingests `source` like [`ingest_with_progress`] when it is small; a source bigger
-/// than its `out_of_core_above_mb` is ingested out of core: its rows are spilled to
-/// disk split by user while they are read, and each partition is then sorted,
-/// de-duplicated and sessionized on its own into a Parquet part in `dir`. Peak
-/// memory is then about one partition's events (some 4 million), however big the
-/// source.
+/// Ingests `source` like [`ingest_with_progress`] when it is small; a source of
+/// more text than its `out_of_core_above_mb` is ingested out of core: its rows are
+/// spilled to disk split by user while they are read, and each partition is then
+/// sorted, de-duplicated and sessionized on its own into a Parquet part in `dir`.
+/// Peak memory is then about one partition's events (some 4 million, fewer under a
+/// small budget), however big the source.
+///
+/// A plain file's size is its text's, so it is read out of core or not from the
+/// start. A gzip-compressed file's text is only known as it is inflated: it is read
+/// into memory until the text passes the budget, and from there on out of core,
+/// in partitions for its size estimated from the inflation seen so far.
 pub fn ingest_into(
     source: &Source,
     dir: &Path,
     on_progress: OnProgress<'_>,
 ) -> Result<Ingested<Events>> {
-    let Some(estimated) = out_of_core_bytes(source)? else {
-        let ingested = ingest_with_progress(source, on_progress)?;
-        return Ok(Ingested {
-            events: Events::Memory(ingested.events),
-            quarantine: ingested.quarantine,
-            stats: ingested.stats,
-        });
-    };
-    let plan = spill::Plan {
-        dir: dir.join("spill"),
-        partitions: estimated.div_ceil(spill::PARTITION_BYTES).max(2) as u32,
-        chunk_rows: spill::CHUNK_ROWS,
-    };
-    ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress)
+    let budget = source.params.out_of_core_above_mb.saturating_mul(1 << 20);
+    if !is_gzip(source.path())?
+        && let Some(bytes) = out_of_core_bytes(source)?
+    {
+        let plan = spill::Plan {
+            dir: dir.join("spill"),
+            partitions: spill::partitions_for(bytes, budget),
+            chunk_rows: spill::CHUNK_ROWS,
+        };
+        return ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress);
+    }
+    let file_info = fingerprint(source.path())?;
+    let started = std::time::Instant::now();
+    let keep = read::Keep::MemoryUpTo { budget, parts: dir };
+    let mut parsed = read::read_source(source, on_progress, keep, read::PARALLEL_MIN_BYTES)?;
+    tracing::debug!(
+        "ingest: read and checked in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(plan) = parsed.spilled.take() {
+        return finish_out_of_core(source, dir, &plan, parsed, file_info);
+    }
+    let ingested = finish_in_memory(source, parsed, file_info)?;
+    Ok(Ingested {
+        events: Events::Memory(ingested.events),
+        quarantine: ingested.quarantine,
+        stats: ingested.stats,
+    })
 }
 
-/// Whether [`ingest_into`] reads `source` out of core: its estimated size in bytes
-/// (a gzip file's counted at six times) if so, `None` if it is read into memory.
+/// Whether `path` starts with gzip's magic bytes (as the reader decides).
+fn is_gzip(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    regular_file(path)?;
+    let mut magic = Vec::with_capacity(2);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(2).read_to_end(&mut magic))
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(magic == [0x1f, 0x8b])
+}
+
+/// Whether [`ingest_into`] reads `source` out of core from the start: its size in
+/// bytes if so, `None` if it begins in memory. A gzip-compressed source is `Some`
+/// only when the compressed file alone passes the budget (its text is bigger
+/// still); below that it may yet go out of core as it is read.
 pub fn out_of_core_bytes(source: &Source) -> Result<Option<u64>> {
     let bytes = regular_file(source.path())?.len();
-    let gzip = source.path().extension().is_some_and(|e| e == "gz");
-    let estimated = if gzip { bytes.saturating_mul(6) } else { bytes };
     let in_memory = source.format == SourceFormat::Parquet
-        || estimated <= source.params.out_of_core_above_mb.saturating_mul(1 << 20);
-    Ok((!in_memory).then_some(estimated))
+        || bytes <= source.params.out_of_core_above_mb.saturating_mul(1 << 20);
+    Ok((!in_memory).then_some(bytes))
 }
 
 /// The out-of-core path of [`ingest_into`]: spills as `plan` says (into a folder
@@ -535,13 +584,30 @@ fn ingest_out_of_core(
     }
     std::fs::create_dir_all(&plan.dir).map_err(io)?;
     let started = std::time::Instant::now();
-    let parsed = read::read_source(source, on_progress, Some(&plan), parallel_min_bytes)?;
+    let parsed = read::read_source(
+        source,
+        on_progress,
+        read::Keep::Spill(&plan),
+        parallel_min_bytes,
+    )?;
     tracing::debug!(
         "ingest: read, checked and spilled in {:.2} s ({} partitions)",
         started.elapsed().as_secs_f64(),
         plan.partitions
     );
-    let finished = spill::finish(&plan, dir, |rows| {
+    finish_out_of_core(source, dir, &plan, parsed, file_info)
+}
+
+/// Finishes the partitions a reader spilled as `plan` says into parts in `dir`.
+fn finish_out_of_core(
+    source: &Source,
+    dir: &Path,
+    plan: &spill::Plan,
+    parsed: read::Parsed,
+    file_info: FileInfo,
+) -> Result<Ingested<Events>> {
+    let started = std::time::Instant::now();
+    let finished = spill::finish(plan, dir, |rows| {
         finish_events(
             rows,
             parsed.has_session,
@@ -550,7 +616,8 @@ fn ingest_out_of_core(
         )
     })?;
     tracing::debug!(
-        "ingest: partitions finished by {:.2} s",
+        "ingest: {} partitions finished in {:.2} s",
+        plan.partitions,
         started.elapsed().as_secs_f64()
     );
     let stats = IngestStats {

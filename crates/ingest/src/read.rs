@@ -35,6 +35,32 @@ pub(crate) struct Parsed {
     pub events: DataFrame,
     pub quarantine: DataFrame,
     pub has_session: bool,
+    /// The plan of a read that began in memory and went on to disk (see
+    /// [`Keep::MemoryUpTo`]): its rows are in the spill, not in `events`.
+    pub spilled: Option<spill::Plan>,
+}
+
+/// Where the reader keeps the rows it keeps.
+#[derive(Clone, Copy)]
+pub(crate) enum Keep<'p> {
+    /// In memory, however many.
+    Memory,
+    /// In memory while the text read (inflated, for gzip) is at most `budget`
+    /// bytes; past that, the rows held and all after them go to a spill in
+    /// `parts` (emptied first), as [`Parsed::spilled`] says. A compressed file's
+    /// size says little about its text, so only the bytes read can tell.
+    MemoryUpTo { budget: u64, parts: &'p Path },
+    /// Spilled as the plan says.
+    Spill(&'p spill::Plan),
+}
+
+impl<'p> Keep<'p> {
+    fn plan(self) -> Option<&'p spill::Plan> {
+        match self {
+            Keep::Spill(plan) => Some(plan),
+            _ => None,
+        }
+    }
 }
 
 /// Where one canonical column comes from in the source rows.
@@ -150,6 +176,26 @@ impl<'a> Sink<'a> {
         if self.kept.times.len() >= chunk_rows {
             self.spill_rows()?;
         }
+        Ok(())
+    }
+
+    /// Goes on out of core, as `plan` says, from the rows held so far on.
+    fn spill_from_now(&mut self, plan: &'a spill::Plan) -> Result<()> {
+        let rows = self.take_events(self.capacity)?;
+        let mut writer = spill::Writer::new(plan, 0);
+        if rows.height() > 0 {
+            let users = rows
+                .column(columns::USER_ID)
+                .and_then(Column::str)
+                .map_err(error::polars("split rows by user"))?;
+            let partitions: Vec<u32> = users
+                .iter()
+                .map(|user| plan.partition_of(user.unwrap_or_default()))
+                .collect();
+            writer.write(&rows, &partitions)?;
+        }
+        self.partitions.clear();
+        self.spill = Some(writer);
         Ok(())
     }
 
@@ -357,6 +403,7 @@ impl<'a> Sink<'a> {
             events,
             quarantine,
             has_session,
+            spilled: None,
         })
     }
 }
@@ -503,9 +550,72 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
+/// An open file and what is known of the size of its text.
+struct Opened<'a> {
+    reader: Box<dyn BufRead + 'a>,
+    size: TextSize,
+}
+
+/// The size of a file's text: its size, or for gzip its size times the inflation
+/// seen so far.
+#[derive(Clone)]
+struct TextSize {
+    file_bytes: u64,
+    /// For gzip: bytes the decoder took from the file, and gave.
+    inflation: Option<std::rc::Rc<[std::cell::Cell<u64>; 2]>>,
+}
+
+impl TextSize {
+    fn estimate(&self) -> u64 {
+        let Some(counts) = &self.inflation else {
+            return self.file_bytes;
+        };
+        let (taken, given) = (counts[0].get(), counts[1].get());
+        if taken == 0 {
+            return given.max(self.file_bytes);
+        }
+        let estimate = u128::from(self.file_bytes) * u128::from(given) / u128::from(taken);
+        u64::try_from(estimate).unwrap_or(u64::MAX).max(given)
+    }
+}
+
+/// Counts the bytes that pass through a reader into a shared cell: consumed from a
+/// buffered reader, or read from any.
+struct Tally<R> {
+    inner: R,
+    count: std::rc::Rc<[std::cell::Cell<u64>; 2]>,
+    /// Which of the two counts.
+    slot: usize,
+}
+
+impl<R> Tally<R> {
+    fn add(&self, n: usize) {
+        let cell = &self.count[self.slot];
+        cell.set(cell.get() + n as u64);
+    }
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.add(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tally<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amount: usize) {
+        self.add(amount);
+        self.inner.consume(amount);
+    }
+}
+
 /// Opens a file, transparently decompressing gzip (detected by its magic bytes);
 /// progress counts bytes of the file itself, so compressed files report truly.
-fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Box<dyn Read + 'a>> {
+fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opened<'a>> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -521,16 +631,54 @@ fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Box<dyn Read + '
     };
     let mut reader = BufReader::with_capacity(1 << 20, counted);
     let magic = reader.fill_buf().map_err(io)?;
+    let mut size = TextSize {
+        file_bytes: total,
+        inflation: None,
+    };
     let mut reader: Box<dyn BufRead + 'a> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(reader),
-        ))
+        let count = std::rc::Rc::new([std::cell::Cell::new(0), std::cell::Cell::new(0)]);
+        size.inflation = Some(count.clone());
+        let taken = Tally {
+            inner: reader,
+            count: count.clone(),
+            slot: 0,
+        };
+        let given = Tally {
+            inner: flate2::bufread::MultiGzDecoder::new(taken),
+            count,
+            slot: 1,
+        };
+        Box::new(BufReader::with_capacity(1 << 20, given))
     } else {
         Box::new(reader)
     };
     check_encoding(path, reader.fill_buf().map_err(io)?)?;
-    Ok(reader)
+    Ok(Opened { reader, size })
+}
+
+/// The plan of a read that passed its `budget` of text with `held` rows in memory:
+/// partitions for the text's size estimated so far, and chunks of as many rows as
+/// fit the budget. Empties `parts` for the spill.
+fn plan_after(parts: &Path, size: &TextSize, budget: u64, held: usize) -> Result<spill::Plan> {
+    let io = |source| Error::Io {
+        path: parts.to_path_buf(),
+        source,
+    };
+    let estimated = size.estimate();
+    let plan = spill::Plan {
+        dir: parts.join("spill"),
+        partitions: spill::partitions_for(estimated, budget),
+        chunk_rows: held.clamp(1024, spill::CHUNK_ROWS),
+    };
+    if parts.exists() {
+        std::fs::remove_dir_all(parts).map_err(io)?;
+    }
+    std::fs::create_dir_all(&plan.dir).map_err(io)?;
+    tracing::debug!(
+        "ingest: over the {budget}-byte budget, out of core from here ({estimated} bytes estimated, {} partitions)",
+        plan.partitions
+    );
+    Ok(plan)
 }
 
 /// Refuses text in UTF-16 or UTF-32, found by its byte-order mark or, without one,
@@ -584,17 +732,17 @@ fn delimiter_hint(source: &Source, first: &csv::ByteRecord) -> Option<Error> {
     })
 }
 
-/// Reads and checks every row; with `spill`, the kept rows go to disk (see
-/// [`spill`]) instead of into [`Parsed::events`] (Parquet sources are read whole).
+/// Reads and checks every row, keeping them as `keep` says: in
+/// [`Parsed::events`], or on disk (see [`spill`]). Parquet sources are read whole.
 pub(crate) fn read_source(
     source: &Source,
     on_progress: OnProgress<'_>,
-    spill: Option<&spill::Plan>,
+    keep: Keep<'_>,
     parallel_min_bytes: u64,
 ) -> Result<Parsed> {
     match source.format {
-        SourceFormat::Csv => read_csv_with(source, on_progress, parallel_min_bytes, spill),
-        SourceFormat::Text => read_text(source, on_progress, spill),
+        SourceFormat::Csv => read_csv_with(source, on_progress, parallel_min_bytes, keep),
+        SourceFormat::Text => read_text(source, on_progress, keep),
         SourceFormat::Parquet => read_parquet(source),
     }
 }
@@ -612,7 +760,7 @@ pub(crate) fn read_csv_with(
     source: &Source,
     on_progress: OnProgress<'_>,
     parallel_min_bytes: u64,
-    spill: Option<&spill::Plan>,
+    keep: Keep<'_>,
 ) -> Result<Parsed> {
     let path = source.path();
     let io = |e: csv::Error| match e.into_kind() {
@@ -625,7 +773,11 @@ pub(crate) fn read_csv_with(
             source: std::io::Error::other(format!("{other:?}")),
         },
     };
-    let (mut reader, mut lines) = csv_reader(source, open(path, on_progress)?);
+    let Opened {
+        reader: text,
+        size: text_size,
+    } = open(path, on_progress)?;
+    let (mut reader, mut lines) = csv_reader(source, text);
     let mut record = csv::ByteRecord::new();
     let mut first = None;
     let has_first = reader.read_byte_record(&mut record).map_err(io)?;
@@ -658,22 +810,36 @@ pub(crate) fn read_csv_with(
         None
     };
     if let Some(parts) = parts {
+        // Only plain files are split, and read in memory only when no bigger than
+        // the budget: the parts need no budget of their own.
         drop(reader);
-        return read_csv_parts(source, &header, &slots, &parts, on_progress, spill);
+        return read_csv_parts(source, &header, &slots, &parts, on_progress, keep.plan());
     }
+    // Declared before the sink, which borrows the plan once there is one.
+    let switched = std::cell::OnceCell::new();
     let mut sink = Sink::new(source, &header, slots, 0)
-        .spilling(spill.map(|plan| spill::Writer::new(plan, 0)));
-    if !source.header && has_first {
+        .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0)));
+    let mut first_row = (!source.header && has_first).then_some(());
+    loop {
+        if first_row.take().is_none() && !reader.read_byte_record(&mut record).map_err(io)? {
+            break;
+        }
         let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
         sink.push(line, &fields, source.delimiter)?;
+        if let Keep::MemoryUpTo { budget, parts } = keep
+            && reader.position().byte() > budget
+            && sink.spill.is_none()
+        {
+            let plan = plan_after(parts, &text_size, budget, sink.kept.times.len())?;
+            sink.spill_from_now(switched.get_or_init(|| plan))?;
+        }
     }
-    while reader.read_byte_record(&mut record).map_err(io)? {
-        let line = lines.at(record.position().map_or(0, |p| p.byte()));
-        let fields: Vec<&[u8]> = record.iter().collect();
-        sink.push(line, &fields, source.delimiter)?;
-    }
-    sink.finish()
+    let parsed = sink.finish()?;
+    Ok(Parsed {
+        spilled: switched.into_inner(),
+        ..parsed
+    })
 }
 
 /// Files smaller than this are read on one thread.
@@ -966,25 +1132,29 @@ fn read_csv_parts(
     Ok(parsed)
 }
 
-fn read_text(
-    source: &Source,
-    on_progress: OnProgress<'_>,
-    spill: Option<&spill::Plan>,
-) -> Result<Parsed> {
+fn read_text(source: &Source, on_progress: OnProgress<'_>, keep: Keep<'_>) -> Result<Parsed> {
     let path = source.path();
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = BufReader::new(open(path, on_progress)?);
+    let Opened {
+        mut reader,
+        size: text_size,
+    } = open(path, on_progress)?;
     let mut buf = Vec::new();
     let mut line_no = 0u64;
+    let mut read = 0u64;
+    // Declared before the sink, which borrows the plan once there is one.
+    let switched = std::cell::OnceCell::new();
     let mut sink: Option<Sink> = None;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
+        if n == 0 {
             break;
         }
+        read += n as u64;
         line_no += 1;
         let mut line: &[u8] = &buf;
         if line_no == 1 {
@@ -1008,7 +1178,7 @@ fn read_text(
             let slots = resolve(source, &header)?;
             sink = Some(
                 Sink::new(source, &header, slots, 0)
-                    .spilling(spill.map(|plan| spill::Writer::new(plan, 0))),
+                    .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0))),
             );
             if source.header {
                 continue;
@@ -1016,10 +1186,23 @@ fn read_text(
         }
         if let Some(sink) = sink.as_mut() {
             sink.push(line_no, &fields, b' ')?;
+            if let Keep::MemoryUpTo { budget, parts } = keep
+                && read > budget
+                && sink.spill.is_none()
+            {
+                let plan = plan_after(parts, &text_size, budget, sink.kept.times.len())?;
+                sink.spill_from_now(switched.get_or_init(|| plan))?;
+            }
         }
     }
     match sink {
-        Some(sink) => sink.finish(),
+        Some(sink) => {
+            let parsed = sink.finish()?;
+            Ok(Parsed {
+                spilled: switched.into_inner(),
+                ..parsed
+            })
+        }
         None if source.header || source.params.column_names.is_none() => Err(Error::Empty {
             path: path.to_path_buf(),
         }),

@@ -21,6 +21,18 @@ pub(crate) const CHUNK_ROWS: usize = 1 << 22;
 /// partition is finished in well under 2 GB.
 pub(crate) const PARTITION_BYTES: u64 = 256 << 20;
 
+/// Most partitions an ingest is split into: each reader writes a file per partition
+/// and chunk, so a wrong estimate must not make millions of files.
+const MAX_PARTITIONS: u64 = 4096;
+
+/// Partitions for about `bytes` bytes of text when at most `budget` bytes of it
+/// are to be held in memory at once: [`PARTITION_BYTES`] each, or the budget if
+/// smaller (but at least a megabyte), and never fewer than two.
+pub(crate) fn partitions_for(bytes: u64, budget: u64) -> u32 {
+    let per_partition = PARTITION_BYTES.min(budget).max(1 << 20);
+    bytes.div_ceil(per_partition).clamp(2, MAX_PARTITIONS) as u32
+}
+
 /// Where and in how many partitions the rows of one ingest are spilled.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {

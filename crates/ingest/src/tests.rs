@@ -369,7 +369,7 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
         let path = write(&dir, name, text.as_bytes());
         let source = SourceParams::canonical(&path).check().unwrap();
         // on several threads, so the events come in one chunk per part
-        let parsed = read::read_csv_with(&source, &mut |_, _| {}, 0, None).unwrap();
+        let parsed = read::read_csv_with(&source, &mut |_, _| {}, 0, read::Keep::Memory).unwrap();
         assert!(parsed.events.first_col_n_chunks() > 1, "{name}");
         let ordered = matches!(
             order::ingest_order(&mut parsed.events.clone()).unwrap(),
@@ -465,9 +465,11 @@ fn reading_on_several_threads_equals_one_thread() {
     ] {
         let path = write(&dir, name, &bytes);
         let source = SourceParams::canonical(&path).check().unwrap();
-        let one = read::read_csv_with(&source, &mut |_, _| {}, u64::MAX, None).unwrap();
+        let one =
+            read::read_csv_with(&source, &mut |_, _| {}, u64::MAX, read::Keep::Memory).unwrap();
         let mut last = (0, 0);
-        let many = read::read_csv_with(&source, &mut |d, t| last = (d, t), 0, None).unwrap();
+        let many =
+            read::read_csv_with(&source, &mut |d, t| last = (d, t), 0, read::Keep::Memory).unwrap();
         assert_eq!(last, (bytes.len() as u64, bytes.len() as u64), "{name}");
         assert_eq!(one.read, many.read, "{name}");
         assert!(one.events.equals_missing(&many.events), "{name}");
@@ -606,6 +608,109 @@ fn out_of_core_reads_whitespace_aligned_text_too() {
     assert_eq!(disk.stats, memory.stats);
     assert!(disk.quarantine.equals_missing(&memory.quarantine));
     assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
+}
+
+#[test]
+fn a_gzip_source_goes_out_of_core_once_its_text_passes_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    // 36,000 rows (1.1 MB of text) of 200 users that gzip squeezes to some 130 kB:
+    // its file size says nothing of the memory its rows take.
+    let mut text = b"user_id,event_time,event_type,amount\n".to_vec();
+    for i in 0..36_000u32 {
+        let amount = if i % 3 == 0 { "4.5" } else { "" };
+        let line = match i % 997 {
+            5 => format!("u{:03},2026-13-01 00:00:00,view,\n", i % 200),
+            _ => format!(
+                "u{:03},2026-02-{:02} {:02}:{:02}:00,view,{amount}\n",
+                i % 200,
+                1 + (i / 200) % 28,
+                (i / 7) % 24,
+                i % 60
+            ),
+        };
+        text.extend_from_slice(line.as_bytes());
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(
+        gz.len() * 6 < 1 << 20,
+        "the old estimate was under a megabyte"
+    );
+    let path = write(&dir, "events.csv.gz", &gz);
+    let mut params = SourceParams::canonical(&path);
+    let memory = ingest(&params.check().unwrap()).unwrap();
+    assert!(memory.stats.quarantined > 10 && memory.stats.duplicates > 0);
+    params.out_of_core_above_mb = 1;
+    let source = params.check().unwrap();
+    assert_eq!(
+        out_of_core_bytes(&source).unwrap(),
+        None,
+        "decided as it is read"
+    );
+    let parts_dir = dir.path().join("parts");
+    std::fs::create_dir_all(parts_dir.join("left-over")).unwrap();
+    let disk = ingest_into(&source, &parts_dir, &mut |_, _| {}).unwrap();
+    let Events::Parts { files, rows } = &disk.events else {
+        panic!("expected parts");
+    };
+    assert_eq!(*rows, memory.stats.kept);
+    // 1.1 MB estimated from the inflation so far: two partitions of under 1 MB.
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(!parts_dir.join("spill").exists(), "the spill is removed");
+    assert!(
+        !parts_dir.join("left-over").exists(),
+        "the folder is emptied first"
+    );
+    assert_eq!(disk.stats, memory.stats);
+    assert!(disk.quarantine.equals_missing(&memory.quarantine));
+    assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
+    // Within the budget, it stays in memory.
+    params.out_of_core_above_mb = 2;
+    let source = params.check().unwrap();
+    let small = ingest_into(&source, &dir.path().join("small"), &mut |_, _| {}).unwrap();
+    assert!(matches!(small.events, Events::Memory(ref df) if df.equals_missing(&memory.events)));
+}
+
+#[test]
+fn a_gzip_text_source_goes_out_of_core_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = Vec::new();
+    for i in 0..8_000u32 {
+        let line = format!(
+            " {:05} 1997{:02}{:02} {}.50\n",
+            i % 300,
+            1 + i % 12,
+            1 + i % 28,
+            i % 3
+        );
+        body.extend_from_slice(line.as_bytes());
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let path = write(&dir, "ledger.txt", &gz.finish().unwrap());
+    let mut params = purchase_ledger(path, r#"column_names = ["customer", "date", "dollars"]"#);
+    let memory = ingest(&params.check().unwrap()).unwrap();
+    params.out_of_core_above_mb = 0;
+    let disk = ingest_into(
+        &params.check().unwrap(),
+        &dir.path().join("parts"),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(matches!(disk.events, Events::Parts { .. }));
+    assert_eq!(disk.stats, memory.stats);
+    assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
+}
+
+#[test]
+fn partitions_hold_no_more_than_the_budget() {
+    const MB: u64 = 1 << 20;
+    assert_eq!(spill::partitions_for(10 * 1024 * MB, 2048 * MB), 40);
+    assert_eq!(spill::partitions_for(100 * MB, 8 * MB), 13);
+    assert_eq!(spill::partitions_for(100 * MB, 0), 100);
+    assert_eq!(spill::partitions_for(MB, 2048 * MB), 2);
+    assert_eq!(spill::partitions_for(u64::MAX, 0), 4096);
 }
 
 mod bad_input;
