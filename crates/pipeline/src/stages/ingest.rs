@@ -28,7 +28,8 @@ impl Stage for Ingest {
         ctx: &mut StageContext<'_>,
         _: &Inputs<'_>,
     ) -> Result<Output, StageError> {
-        if let Ok(Some(_)) = userlens_ingest::out_of_core_bytes(source) {
+        let out_of_core = userlens_ingest::out_of_core_bytes(source).ok().flatten();
+        if out_of_core.is_some() {
             ctx.out_of_core();
         }
         let parts = ctx.artifact_dir().join(EVENT_PARTS);
@@ -40,6 +41,11 @@ impl Stage for Ingest {
                 true => StageError::Refused(Box::new(e)),
                 false => StageError::Failed(Box::new(e)),
             })?;
+        // A gzip stream that inflates past the budget switches to parts while read.
+        if out_of_core.is_none() && matches!(ingested.events, userlens_ingest::Events::Parts { .. })
+        {
+            ctx.out_of_core();
+        }
         let stats = &ingested.stats;
         let meta = StageMeta {
             inputs: stats.files.clone(),
