@@ -944,12 +944,7 @@ impl<'a> Split<'a> {
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let values = order_values(features)?;
         let revenue = label_values(targets, "targets", REVENUE)?;
-        let index: foldhash::HashMap<&str, usize> = values
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
+        let index = values.row_of_id();
         let ids = &self.training.ids;
         let rows = |split: &[usize]| -> Vec<usize> {
             split
@@ -1001,6 +996,15 @@ struct OrderValues {
     ids: Vec<String>,
     frequency: Vec<f64>,
     aov: Vec<f64>,
+}
+
+impl OrderValues {
+    /// The row of each user id.
+    fn row_of_id(&self) -> foldhash::HashMap<&str, usize> {
+        (self.ids.iter().enumerate())
+            .map(|(i, id)| (id.as_str(), i))
+            .collect()
+    }
 }
 
 fn order_values(features: &DataFrame) -> Result<OrderValues> {
@@ -1159,12 +1163,7 @@ pub fn backtest_revenue(
         return Ok(result);
     }
     let values = order_values(features)?;
-    let index: foldhash::HashMap<&str, usize> = values
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
+    let index = values.row_of_id();
     let at = |rows: &[usize]| -> Vec<usize> {
         rows.iter()
             .map(|&r| index.get(training.ids[r].as_str()).copied().unwrap_or(0))
