@@ -18,6 +18,9 @@ use crate::run_record::{KParam, RunView, StageView};
 use crate::safe_text::{bidi_escape, is_bidi_control};
 use crate::{Result, write_atomic};
 
+mod loyalty;
+mod recommend;
+
 /// Most users drawn in the 2-D projection; more would only blur the picture and
 /// swell the page.
 pub(crate) const MAX_PROJECTION_POINTS: usize = 5_000;
@@ -57,6 +60,9 @@ pub struct ReportInput<'a> {
     /// Feature drift since the previous run: `feature, psi, level` (`ok`, `warning`,
     /// `alert`).
     pub drift: Option<&'a DataFrame>,
+    /// The run's output folder, when the report is drawn from one: the sections of
+    /// the recommend and loyalty stages read their own files there.
+    pub dir: Option<&'a Path>,
 }
 
 impl<'a> ReportInput<'a> {
@@ -72,6 +78,7 @@ impl<'a> ReportInput<'a> {
             lift: None,
             migration: None,
             drift: None,
+            dir: None,
         }
     }
 }
@@ -127,6 +134,10 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
     }
     if let Some(drift) = input.drift {
         page.add("drift", "Feature drift", drift_section(drift)?);
+    }
+    if let Some(dir) = input.dir {
+        recommend::add_sections(&mut page, dir, &personas)?;
+        loyalty::add_sections(&mut page, dir, &personas)?;
     }
     page.add("summary", "Run summary", summary_section(run)?);
     Ok(page.finish(run))

@@ -85,7 +85,8 @@ fn typed(text: &Series) -> PolarsResult<Series> {
     Ok(text.clone())
 }
 
-fn read_optional(dir: &Path, name: &str) -> Result<Option<DataFrame>> {
+/// The table `name` in `dir`, if the file is there.
+pub(crate) fn read_optional(dir: &Path, name: &str) -> Result<Option<DataFrame>> {
     let path = dir.join(name);
     if path.is_file() {
         read_csv(&path).map(Some)
@@ -122,6 +123,7 @@ pub fn render_run_dir(output_dir: &Path) -> Result<PathBuf> {
         lift: lift.as_ref(),
         migration: migration.as_ref(),
         drift: drift.as_ref(),
+        dir: Some(output_dir),
     };
     let path = output_dir.join(files::REPORT_HTML);
     write_html(&input, &path)?;
