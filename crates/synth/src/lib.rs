@@ -5,7 +5,9 @@
 //! browser, a loyal big spender, a night searcher, a weekend hobbyist and a lapsed
 //! one-timer), so clustering per-user features should recover the persona, and
 //! behaviour is stationary, so what a user does after an as-of date is predictable
-//! from what they did before it.
+//! from what they did before it. Items have latent tastes, popularity and
+//! complements (see [`STYLES`]), so what a user buys next is predictable from what
+//! similar users bought, as recommenders need.
 //!
 //! [`generate`] streams the canonical event CSV (columns as in
 //! [`userlens_model::columns::EVENT_COLUMNS`]) one user at a time, so memory stays
@@ -28,6 +30,10 @@
 //! ));
 //! assert_eq!(text.lines().count() as u64, summary.events + 1);
 //! ```
+
+mod items;
+
+pub use items::{ITEMS_PER_CATEGORY, STYLES};
 
 use std::io::{self, BufWriter, Write};
 use std::sync::OnceLock;
@@ -559,6 +565,14 @@ impl Plan {
             self.seed ^ splitmix64(index as u64 ^ 0xA076_1D64_78BD_642F),
         ))
     }
+
+    /// The user's stream of item choices, apart from [`Plan::rng`] so that tastes
+    /// change which items are seen and nothing else.
+    fn item_rng(&self, index: usize) -> Xoshiro256PlusPlus {
+        Xoshiro256PlusPlus::seed_from_u64(splitmix64(
+            self.seed ^ splitmix64(index as u64 ^ 0x5851_F42D_4C95_7F2D),
+        ))
+    }
 }
 
 /// SplitMix64 finaliser: spreads seeds and indices over all 64 bits.
@@ -584,9 +598,6 @@ fn pick<'a, T>(rng: &mut Xoshiro256PlusPlus, items: &'a [T]) -> Option<&'a T> {
 fn chance(rng: &mut Xoshiro256PlusPlus, p: f64) -> bool {
     rng.r#gen::<f64>() < p
 }
-
-/// Items per category; views favour the low-numbered, popular ones.
-const ITEMS_PER_CATEGORY: f64 = 1000.0;
 
 /// One event ready to format.
 struct Row<'a> {
@@ -622,6 +633,10 @@ struct Traits {
     conversion: f64,
     spend_percent: u64,
     purchases: u32,
+    /// Preferred style per category, and what was bought there last.
+    tastes: items::Tastes,
+    /// The stream item choices draw from.
+    item_rng: Xoshiro256PlusPlus,
 }
 
 impl<'a> UserGen<'a> {
@@ -659,11 +674,15 @@ impl<'a> UserGen<'a> {
         let u = rng.r#gen::<f64>();
         let activity = 0.6 + 6.0 * (u * u) * (u * u);
         let conversion = 0.4 + 1.2 * rng.r#gen::<f64>();
+        let mut item_rng = plan.item_rng(index);
+        let tastes = items::Tastes::draw(&mut item_rng, CATEGORIES.len());
         let mut traits = Traits {
             activity,
             conversion,
             spend_percent: u64::from(between(&mut rng, (80, 125))),
             purchases: 0,
+            tastes,
+            item_rng,
         };
         let days = f64::from(plan.days);
         let first_day =
@@ -764,9 +783,11 @@ impl<'a> UserGen<'a> {
         }
 
         self.cart.clear();
-        for _ in 0..between(rng, persona.views) {
+        for view in 0..between(rng, persona.views) {
             let u = rng.r#gen::<f64>();
-            let item = category * 10_000 + (u * u * ITEMS_PER_CATEGORY) as u32;
+            let item = traits
+                .tastes
+                .view(&mut traits.item_rng, category, u, view == 0);
             if !self.row(&Row::item(time, event_types::VIEW, item, category)) {
                 return self.last_time;
             }
@@ -792,6 +813,7 @@ impl<'a> UserGen<'a> {
                 break;
             }
             traits.purchases += 1;
+            traits.tastes.bought(item);
             time += gap(rng, persona);
             if chance(rng, persona.rating_rate) {
                 let (lo, hi) = persona.ratings;
