@@ -1,0 +1,316 @@
+//! Key drivers: which user features go with satisfaction and with staying. Per
+//! feature, Spearman's rank correlation with the outcome (on the users who have
+//! both) and the standardised coefficient of a multiple regression of the outcome
+//! on every feature at once (z-scores, missing values at the median).
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use userlens_model::columns::USER_ID;
+
+use crate::error::{Result, polars_err};
+
+/// Most users a driver analysis reads: beyond it, every k-th user in id order,
+/// which keeps the correlations to two decimals at a fraction of the sorting.
+pub const MAX_USERS: usize = 100_000;
+/// A small ridge on the standardised normal equations, so that collinear features
+/// (shares that sum to one) leave the regression solvable.
+const RIDGE: f64 = 1e-6;
+
+/// An outcome per user: `user_id` and the value.
+pub struct Outcome<'a> {
+    /// Name in `drivers.csv`'s `target` column.
+    pub target: &'static str,
+    /// `user_id` and `column`.
+    pub table: &'a DataFrame,
+    /// The outcome's column.
+    pub column: &'static str,
+    /// Features left out: ones that restate the outcome.
+    pub exclude: &'static [&'static str],
+}
+
+/// `target, feature, users, spearman, beta` for each outcome, features by the size
+/// of their rank correlation.
+pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFrame> {
+    let mut rows = Rows::default();
+    for outcome in outcomes {
+        let joined = features
+            .clone()
+            .lazy()
+            .join(
+                outcome
+                    .table
+                    .clone()
+                    .lazy()
+                    .select([
+                        col(USER_ID).cast(DataType::String),
+                        col(outcome.column)
+                            .cast(DataType::Float64)
+                            .alias("__outcome"),
+                    ])
+                    .filter(col("__outcome").is_not_null()),
+                [col(USER_ID).cast(DataType::String)],
+                [col(USER_ID)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .sort([USER_ID], SortMultipleOptions::default())
+            .collect()
+            .map_err(polars_err("join the outcome to the features"))?;
+        let stride = joined.height().div_ceil(MAX_USERS).max(1);
+        let y = numbers(joined.column("__outcome"), stride)?;
+        let mut names = Vec::new();
+        let mut xs = Vec::new();
+        for column in joined.columns() {
+            let name = column.name().as_str();
+            if name == USER_ID
+                || name == "__outcome"
+                || outcome.exclude.contains(&name)
+                || !column.dtype().is_primitive_numeric() && !column.dtype().is_bool()
+            {
+                continue;
+            }
+            names.push(name.to_string());
+            xs.push(numbers(Ok(column), stride)?);
+        }
+        let spearman: Vec<(usize, Option<f64>)> = xs.par_iter().map(|x| spearman(x, &y)).collect();
+        let betas = standardised_betas(&xs, &y);
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        let key = |i: usize| spearman[i].1.map_or(-1.0, f64::abs);
+        order.sort_by(|&a, &b| {
+            key(b)
+                .total_cmp(&key(a))
+                .then_with(|| names[a].cmp(&names[b]))
+        });
+        for i in order {
+            rows.target.push(outcome.target);
+            rows.feature.push(names[i].clone());
+            rows.users.push(spearman[i].0 as u64);
+            rows.spearman.push(spearman[i].1);
+            rows.beta.push(betas.as_ref().and_then(|b| b[i]));
+        }
+    }
+    DataFrame::new_infer_height(vec![
+        Column::new("target".into(), rows.target),
+        Column::new("feature".into(), rows.feature),
+        Column::new("users".into(), rows.users),
+        Column::new("spearman".into(), rows.spearman),
+        Column::new("beta".into(), rows.beta),
+    ])
+    .map_err(polars_err("build the drivers table"))
+}
+
+#[derive(Default)]
+struct Rows {
+    target: Vec<&'static str>,
+    feature: Vec<String>,
+    users: Vec<u64>,
+    spearman: Vec<Option<f64>>,
+    beta: Vec<Option<f64>>,
+}
+
+/// Every `stride`-th value as f64, NaN for missing.
+fn numbers(column: PolarsResult<&Column>, stride: usize) -> Result<Vec<f64>> {
+    let err = polars_err("read a feature");
+    let column = column.map_err(&err)?;
+    let cast = column.cast(&DataType::Float64).map_err(&err)?;
+    let values = cast.f64().map_err(&err)?;
+    Ok(values
+        .iter()
+        .step_by(stride)
+        .map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::NAN))
+        .collect())
+}
+
+/// Ranks 1..=n, ties at their average rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let average = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = average;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// Users with both values, and Spearman's rho (Pearson's r of the average ranks).
+pub fn spearman(x: &[f64], y: &[f64]) -> (usize, Option<f64>) {
+    let (a, b): (Vec<f64>, Vec<f64>) = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+        .map(|(a, b)| (*a, *b))
+        .unzip();
+    if a.len() < 3 {
+        return (a.len(), None);
+    }
+    (a.len(), pearson(&ranks(&a), &ranks(&b)))
+}
+
+/// Standardised coefficients of `y` on every column of `xs` (missing values at the
+/// column's median); `None` for a constant column, all `None` when there are too
+/// few rows to fit.
+fn standardised_betas(xs: &[Vec<f64>], y: &[f64]) -> Option<Vec<Option<f64>>> {
+    let z = |v: &[f64]| -> Option<Vec<f64>> {
+        let median = userlens_model::stats::median(v.iter().copied())?;
+        let filled: Vec<f64> = v
+            .iter()
+            .map(|x| if x.is_nan() { median } else { *x })
+            .collect();
+        let n = filled.len() as f64;
+        let mean = filled.iter().sum::<f64>() / n;
+        let sd = (filled.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+        (sd > 1e-12 * mean.abs().max(1.0)).then(|| filled.iter().map(|x| (x - mean) / sd).collect())
+    };
+    let y = z(y)?;
+    let cols: Vec<Option<Vec<f64>>> = xs.par_iter().map(|x| z(x)).collect();
+    let used: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].is_some()).collect();
+    let p = used.len();
+    if p == 0 || y.len() < p + 2 {
+        return None;
+    }
+    let n = y.len() as f64;
+    let col = |i: usize| cols[used[i]].as_deref().unwrap_or(&[]);
+    // Correlation matrix and the features' correlations with y.
+    let mut a = vec![0.0; p * p];
+    for i in 0..p {
+        for j in i..p {
+            let v = col(i).iter().zip(col(j)).map(|(x, y)| x * y).sum::<f64>() / n;
+            a[i * p + j] = v;
+            a[j * p + i] = v;
+        }
+        a[i * p + i] += RIDGE;
+    }
+    let b: Vec<f64> = (0..p)
+        .map(|i| col(i).iter().zip(&y).map(|(x, y)| x * y).sum::<f64>() / n)
+        .collect();
+    let solved = cholesky_solve(&mut a, b, p)?;
+    let mut betas = vec![None; cols.len()];
+    for (k, &i) in used.iter().enumerate() {
+        betas[i] = Some(solved[k]);
+    }
+    Some(betas)
+}
+
+/// Solves `a x = b` for a symmetric positive definite `a` (p x p, row-major).
+fn cholesky_solve(a: &mut [f64], mut b: Vec<f64>, p: usize) -> Option<Vec<f64>> {
+    for j in 0..p {
+        let mut d = a[j * p + j];
+        for k in 0..j {
+            d -= a[j * p + k] * a[j * p + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        let d = d.sqrt();
+        a[j * p + j] = d;
+        for i in j + 1..p {
+            let mut v = a[i * p + j];
+            for k in 0..j {
+                v -= a[i * p + k] * a[j * p + k];
+            }
+            a[i * p + j] = v / d;
+        }
+    }
+    for i in 0..p {
+        for k in 0..i {
+            b[i] -= a[i * p + k] * b[k];
+        }
+        b[i] /= a[i * p + i];
+    }
+    for i in (0..p).rev() {
+        for k in i + 1..p {
+            b[i] -= a[k * p + i] * b[k];
+        }
+        b[i] /= a[i * p + i];
+    }
+    Some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_uses_average_ranks_for_ties() {
+        assert_eq!(ranks(&[10.0, 20.0, 20.0, 5.0]), [2.0, 3.5, 3.5, 1.0]);
+        // monotone but not linear: rho is exactly 1
+        let (n, rho) = spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 8.0, 27.0, 64.0]);
+        assert_eq!((n, rho), (4, Some(1.0)));
+        // ranks x = 1,2,3,4,5 and y = 2,1,4,3,5: sum d^2 = 4, rho = 1 - 6*4/(5*24) = 0.8
+        let (_, rho) = spearman(
+            &[1.0, 2.0, 3.0, 4.0, 5.0, f64::NAN],
+            &[2.0, 1.0, 4.0, 3.0, 5.0, 1.0],
+        );
+        assert!((rho.unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).1, None);
+    }
+
+    #[test]
+    fn standardised_betas_recover_a_linear_model() {
+        // y = 2 a - b exactly, a and b uncorrelated with equal spread
+        let a = vec![1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0];
+        let b = vec![1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0];
+        let y: Vec<f64> = a.iter().zip(&b).map(|(a, b)| 2.0 * a - b).collect();
+        let constant = vec![3.0; 8];
+        let betas = standardised_betas(&[a, b, constant], &y).unwrap();
+        // sd(y) = sqrt(5): betas 2/sqrt(5) and -1/sqrt(5)
+        let s5 = 5f64.sqrt();
+        assert!((betas[0].unwrap() - 2.0 / s5).abs() < 1e-5, "{betas:?}");
+        assert!((betas[1].unwrap() + 1.0 / s5).abs() < 1e-5);
+        assert_eq!(betas[2], None);
+    }
+
+    #[test]
+    fn drivers_join_outcomes_to_features_by_user() {
+        let features = df!(
+            USER_ID => ["a", "b", "c", "d", "e"],
+            "searches" => [5.0, 4.0, 3.0, 2.0, 1.0],
+            "recency_days" => [1.0, 2.0, 3.0, 4.0, 5.0],
+            "top_category" => ["x", "y", "x", "y", "x"],
+        )
+        .unwrap();
+        let survey =
+            df!(USER_ID => ["e", "d", "c", "b", "a", "z"], "score" => [9u32, 8, 6, 3, 1, 10])
+                .unwrap();
+        let outcome = Outcome {
+            target: "nps_score",
+            table: &survey,
+            column: "score",
+            exclude: &["recency_days"],
+        };
+        let table = drivers(&features, &[outcome]).unwrap();
+        assert_eq!(table.height(), 1);
+        let rho = table
+            .column("spearman")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert!((rho + 1.0).abs() < 1e-12, "{rho}");
+        assert_eq!(
+            table.column("users").unwrap().u64().unwrap().get(0),
+            Some(5)
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! One walk over each user's run of events (sorted by user, as ingest leaves them):
+//! a compact summary per user, and the daily activity counts of stickiness.
+
+use std::ops::Range;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
+
+use crate::calendar::{Calendar, Unit};
+use crate::error::{Error, Result, polars_err};
+use crate::groups::{Directory, Memberships};
+use crate::params::{CheckedLoyaltyParams, EventMatch};
+
+/// Users per block of parallel work: fixed, so that the blocks (and every sum
+/// merged from them in order) do not depend on the number of threads.
+const BLOCK_USERS: usize = 8192;
+
+// Bits of the `flags` column (Int32: the build has no 8-bit integers).
+const START: i32 = 1;
+const RETURN: i32 = 2;
+const PURCHASE: i32 = 4;
+
+/// What the outputs need of one user.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UserSummary {
+    /// The user's groups.
+    pub groups: Memberships,
+    /// Period offset of the first start event.
+    pub cohort: Option<u32>,
+    /// A return event at or after the first start event, in the cohort's period.
+    pub start_active: bool,
+    /// Sorted distinct period offsets holding a return event.
+    pub periods: Vec<u32>,
+    /// Day offsets of the first and the last return event.
+    pub span: Option<(u32, u32)>,
+    /// Time of the first purchase.
+    pub first_purchase: Option<i64>,
+    /// Microseconds from the first purchase to the next one at a later time.
+    pub repeat_after: Option<i64>,
+}
+
+/// Users active on each day, and over the trailing week and 30 days.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Stickiness {
+    pub dau: Vec<u64>,
+    /// Differences: the running sum is the WAU of each day.
+    pub wau: Vec<i64>,
+    /// Differences: the running sum is the MAU of each day.
+    pub mau: Vec<i64>,
+    /// Per calendar month: users by number of active days (index 1..=31).
+    pub active_days: Vec<[u64; 32]>,
+}
+
+impl Stickiness {
+    fn new(days: usize, months: usize) -> Stickiness {
+        Stickiness {
+            dau: vec![0; days],
+            wau: vec![0; days + 1],
+            mau: vec![0; days + 1],
+            active_days: vec![[0; 32]; months],
+        }
+    }
+
+    fn merge(&mut self, other: &Stickiness) {
+        let add = |a: &mut [i64], b: &[i64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        self.dau
+            .iter_mut()
+            .zip(&other.dau)
+            .for_each(|(x, y)| *x += y);
+        add(&mut self.wau, &other.wau);
+        add(&mut self.mau, &other.mau);
+        for (x, y) in self.active_days.iter_mut().zip(&other.active_days) {
+            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+        }
+    }
+
+    /// Adds one user's sorted distinct active days.
+    fn add_user(&mut self, days: &[u32], months: &Calendar) {
+        let n = self.dau.len() as u32;
+        for (window, diff) in [(7, &mut self.wau), (30, &mut self.mau)] {
+            // The union of [day, day + window) over the active days, clipped.
+            let mut open: Option<(u32, u32)> = None;
+            for &d in days {
+                let end = (d + window).min(n);
+                open = match open {
+                    Some((s, e)) if d <= e => Some((s, e.max(end))),
+                    Some((s, e)) => {
+                        diff[s as usize] += 1;
+                        diff[e as usize] -= 1;
+                        Some((d, end))
+                    }
+                    None => Some((d, end)),
+                };
+            }
+            if let Some((s, e)) = open {
+                diff[s as usize] += 1;
+                diff[e as usize] -= 1;
+            }
+        }
+        let mut run: Option<(u32, usize)> = None;
+        for &d in days {
+            if let Some(x) = self.dau.get_mut(d as usize) {
+                *x += 1;
+            }
+            let month = months.period(d);
+            run = match run {
+                Some((m, count)) if m == month => Some((m, count + 1)),
+                Some((m, count)) => {
+                    self.count_month(m, count);
+                    Some((month, 1))
+                }
+                None => Some((month, 1)),
+            };
+        }
+        if let Some((m, count)) = run {
+            self.count_month(m, count);
+        }
+    }
+
+    fn count_month(&mut self, month: u32, count: usize) {
+        if let Some(h) = self.active_days.get_mut(month as usize) {
+            h[count.min(31)] += 1;
+        }
+    }
+}
+
+/// Everything the pass makes.
+pub(crate) struct Pass {
+    pub users: Vec<UserSummary>,
+    pub stickiness: Stickiness,
+    /// For the drivers: users active in the period before the last complete one,
+    /// and whether they were active in it.
+    pub retained: Vec<(String, bool)>,
+}
+
+/// The first and the last event time before `as_of` over every part.
+pub(crate) fn time_span(parts: &[LazyFrame], as_of: Option<i64>) -> Result<Option<(i64, i64)>> {
+    let mut span: Option<(i64, i64)> = None;
+    for part in parts {
+        let mut lf = part.clone();
+        if let Some(as_of) = as_of {
+            lf = lf.filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)));
+        }
+        let t = col(EVENT_TIME).cast(DataType::Int64);
+        let df = lf
+            .select([t.clone().min().alias("min"), t.max().alias("max")])
+            .collect()
+            .map_err(polars_err("find the events' first and last times"))?;
+        let get = |name: &str| -> Result<Option<i64>> {
+            let c = df.column(name).map_err(polars_err("read the time span"))?;
+            Ok(c.i64().map_err(polars_err("read the time span"))?.get(0))
+        };
+        if let (Some(lo), Some(hi)) = (get("min")?, get("max")?) {
+            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    Ok(span)
+}
+
+/// Rows of the purchase event with a negative amount are refunds, not purchases.
+fn purchases(name: &str) -> Expr {
+    col(EVENT_TYPE)
+        .eq(lit(name))
+        .and(col(AMOUNT).is_null().or(col(AMOUNT).gt_eq(lit(0.0))))
+}
+
+fn matches(event: &EventMatch, purchase: &str) -> Expr {
+    match event {
+        EventMatch::Any => lit(true),
+        EventMatch::Named(name) if name == purchase => purchases(purchase),
+        EventMatch::Named(name) => col(EVENT_TYPE).eq(lit(name.as_str())),
+    }
+}
+
+/// Summarises every user of every part.
+pub(crate) fn run(
+    parts: &[LazyFrame],
+    params: &CheckedLoyaltyParams,
+    cal: &Calendar,
+    dir: &Directory,
+) -> Result<Pass> {
+    let months = Calendar::new(
+        Unit::Month,
+        cal.first_day * userlens_model::time::DAY_MICROS,
+        cal.as_of,
+    )?;
+    let last_complete = (0..cal.periods).rev().find(|&p| cal.complete(p));
+    let ctx = Ctx {
+        cal,
+        months: &months,
+        dir,
+        previous: last_complete
+            .and_then(|p| p.checked_sub(1))
+            .map(|p| p as u32),
+    };
+    let flag = |e: Expr, bit: i32| e.cast(DataType::Int32) * lit(bit);
+    let p = params.purchase.as_str();
+    let flags = (flag(matches(&params.start, p), START)
+        + flag(matches(&params.ret, p), RETURN)
+        + flag(purchases(p), PURCHASE))
+    .alias("flags");
+    let mut pass = Pass {
+        users: Vec::new(),
+        stickiness: Stickiness::new(cal.days, months.periods),
+        retained: Vec::new(),
+    };
+    for part in parts {
+        let mut df = part
+            .clone()
+            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(cal.as_of)))
+            .select([
+                col(USER_ID).cast(DataType::String),
+                col(EVENT_TIME).cast(DataType::Int64),
+                flags.clone(),
+            ])
+            .collect()
+            .map_err(polars_err("read the events"))?;
+        df.rechunk_mut();
+        let mut runs = user_runs(&df)?;
+        if runs.is_none() {
+            // Not grouped by user: sort (stably) and walk again.
+            df = df
+                .sort(
+                    [USER_ID],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .map_err(polars_err("sort the events by user"))?;
+            df.rechunk_mut();
+            runs = user_runs(&df)?;
+        }
+        let runs = runs.ok_or(Error::NoEvents)?;
+        let cols = Cols::of(&df)?;
+        let blocks: Vec<Block> = runs
+            .par_chunks(BLOCK_USERS)
+            .map(|chunk| block(&cols, chunk, &ctx))
+            .collect();
+        for b in blocks {
+            pass.users.extend(b.users);
+            pass.stickiness.merge(&b.stickiness);
+            pass.retained.extend(b.retained);
+        }
+    }
+    Ok(pass)
+}
+
+struct Ctx<'a> {
+    cal: &'a Calendar,
+    months: &'a Calendar,
+    dir: &'a Directory,
+    /// The period before the last complete one.
+    previous: Option<u32>,
+}
+
+struct Cols<'a> {
+    ids: &'a StringChunked,
+    times: &'a [i64],
+    flags: &'a [i32],
+}
+
+impl<'a> Cols<'a> {
+    fn of(df: &'a DataFrame) -> Result<Cols<'a>> {
+        let err = polars_err("read the event columns");
+        let column = |name| {
+            df.column(name)
+                .map_err(polars_err("read the event columns"))
+        };
+        Ok(Cols {
+            ids: column(USER_ID)?.str().map_err(&err)?,
+            times: column(EVENT_TIME)?
+                .i64()
+                .map_err(&err)?
+                .cont_slice()
+                .map_err(&err)?,
+            flags: column("flags")?
+                .i32()
+                .map_err(&err)?
+                .cont_slice()
+                .map_err(&err)?,
+        })
+    }
+}
+
+/// Row ranges of each user, or `None` when a user's rows are not together.
+fn user_runs(df: &DataFrame) -> Result<Option<Vec<Range<usize>>>> {
+    let ids = df
+        .column(USER_ID)
+        .and_then(|c| c.str())
+        .map_err(polars_err("read user ids"))?;
+    let mut runs = Vec::new();
+    let mut prev: Option<&str> = None;
+    let mut start = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let id = id.unwrap_or_default();
+        match prev {
+            Some(p) if p == id => continue,
+            Some(p) if p > id => return Ok(None),
+            Some(_) => runs.push(start..i),
+            None => {}
+        }
+        prev = Some(id);
+        start = i;
+    }
+    if prev.is_some() {
+        runs.push(start..ids.len());
+    }
+    Ok(Some(runs))
+}
+
+struct Block {
+    users: Vec<UserSummary>,
+    stickiness: Stickiness,
+    retained: Vec<(String, bool)>,
+}
+
+fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
+    let cal = ctx.cal;
+    let mut out = Block {
+        users: Vec::with_capacity(runs.len()),
+        stickiness: Stickiness::new(cal.days, ctx.months.periods),
+        retained: Vec::new(),
+    };
+    let mut days: Vec<u32> = Vec::new();
+    for run in runs {
+        let id = cols.ids.get(run.start).unwrap_or_default();
+        let times = &cols.times[run.clone()];
+        let flags = &cols.flags[run.clone()];
+        let start = times
+            .iter()
+            .zip(flags)
+            .filter(|(_, f)| *f & START != 0)
+            .map(|(t, _)| *t)
+            .min();
+        let cohort = start.and_then(|t| cal.day(t)).map(|d| cal.period(d));
+        days.clear();
+        let mut start_active = false;
+        let mut purchases: (Option<i64>, Option<i64>) = (None, None);
+        for (&t, &f) in times.iter().zip(flags) {
+            if f & RETURN != 0
+                && let Some(d) = cal.day(t)
+            {
+                days.push(d);
+                if let (Some(s), Some(c)) = (start, cohort) {
+                    start_active |= t >= s && cal.period(d) == c;
+                }
+            }
+            if f & PURCHASE != 0 {
+                purchases = next_two(purchases, t);
+            }
+        }
+        days.sort_unstable();
+        days.dedup();
+        let mut periods: Vec<u32> = days.iter().map(|&d| cal.period(d)).collect();
+        periods.dedup();
+        out.stickiness.add_user(&days, ctx.months);
+        if let Some(prev) = ctx.previous
+            && periods.binary_search(&prev).is_ok()
+        {
+            let retained = periods.binary_search(&(prev + 1)).is_ok();
+            out.retained.push((id.to_string(), retained));
+        }
+        out.users.push(UserSummary {
+            groups: ctx.dir.memberships(id),
+            cohort,
+            start_active,
+            span: days.first().zip(days.last()).map(|(a, b)| (*a, *b)),
+            periods,
+            first_purchase: purchases.0,
+            repeat_after: purchases.0.zip(purchases.1).map(|(a, b)| b - a),
+        });
+    }
+    out
+}
+
+/// The earliest time and the earliest later time, after seeing `t`.
+fn next_two((first, second): (Option<i64>, Option<i64>), t: i64) -> (Option<i64>, Option<i64>) {
+    match first {
+        None => (Some(t), None),
+        Some(f) if t < f => (Some(t), Some(f)),
+        Some(f) if t == f => (first, second),
+        Some(_) => (first, Some(second.map_or(t, |s| s.min(t)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_second_purchase_is_the_first_at_a_later_time() {
+        let mut p = (None, None);
+        for t in [50, 10, 10, 30, 70] {
+            p = next_two(p, t);
+        }
+        assert_eq!(p, (Some(10), Some(30)));
+        assert_eq!(next_two((None, None), 5), (Some(5), None));
+        assert_eq!(next_two((Some(5), None), 5), (Some(5), None));
+    }
+
+    #[test]
+    fn trailing_windows_count_a_user_once() {
+        let months = Calendar::new(Unit::Month, 0, 40 * userlens_model::time::DAY_MICROS).unwrap();
+        let mut s = Stickiness::new(40, months.periods);
+        s.add_user(&[0, 3, 20], &months);
+        let running = |d: &[i64]| {
+            d.iter()
+                .scan(0, |acc, x| {
+                    *acc += x;
+                    Some(*acc)
+                })
+                .collect::<Vec<_>>()
+        };
+        let wau = running(&s.wau);
+        // active days 0 and 3 make days 0..=9 one user; day 20 makes 20..=26.
+        assert_eq!(&wau[..11], &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+        assert_eq!(wau[26], 1);
+        assert_eq!(wau[27], 0);
+        let mau = running(&s.mau);
+        assert_eq!(mau[39], 1);
+        assert_eq!(mau[0], 1);
+        assert_eq!(s.dau.iter().sum::<u64>(), 3);
+        // three active days in January 1970
+        assert_eq!(s.active_days[0][3], 1);
+    }
+}

@@ -1,0 +1,316 @@
+//! Every definition on a five-user log over three months, computed by hand.
+//!
+//! | user | events (2026, UTC)                                   | persona |
+//! |------|------------------------------------------------------|---------|
+//! | u1   | Jan 5 view, Feb 10 rating 2 (toys), Mar 3 purchase 20 | 0       |
+//! | u2   | Jan 20 purchase 10, Jan 25 purchase 15               | 0       |
+//! | u3   | Jan 31 23:00 view (one event)                        | 1       |
+//! | u4   | Feb 1 view, Mar 15 purchase -5 (a refund)            | 1       |
+//! | u5   | Jan 10 view, Mar 1 rating 4 (books)                  | 1       |
+//!
+//! The as-of date is 2026-03-20, so March is incomplete.
+
+use polars::prelude::*;
+use userlens_model::time::{DAY_MICROS, midnight_micros};
+
+use super::*;
+
+fn at(m: u32, d: u32, hour: i64) -> i64 {
+    midnight_micros(2026, m, d).unwrap() + hour * 3_600_000_000
+}
+
+fn events() -> DataFrame {
+    let rows: [(&str, i64, &str, Option<&str>, Option<f64>, Option<f64>); 10] = [
+        ("u1", at(1, 5, 10), "view", None, None, None),
+        ("u1", at(2, 10, 10), "rating", Some("toys"), None, Some(2.0)),
+        ("u1", at(3, 3, 10), "purchase", None, Some(20.0), None),
+        ("u2", at(1, 20, 10), "purchase", None, Some(10.0), None),
+        ("u2", at(1, 25, 10), "purchase", None, Some(15.0), None),
+        ("u3", at(1, 31, 23), "view", None, None, None),
+        ("u4", at(2, 1, 10), "view", None, None, None),
+        ("u4", at(3, 15, 10), "purchase", None, Some(-5.0), None),
+        ("u5", at(1, 10, 10), "view", None, None, None),
+        ("u5", at(3, 1, 10), "rating", Some("books"), None, Some(4.0)),
+    ];
+    let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    df!(
+        "user_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "event_time" => Int64Chunked::from_vec("event_time".into(), times)
+            .into_datetime(TimeUnit::Microseconds, None).into_series(),
+        "event_type" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "category" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        "amount" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        "rating" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+fn assignments() -> DataFrame {
+    df!(
+        "user_id" => ["u1", "u2", "u3", "u4", "u5"],
+        "persona_id" => [0u32, 0, 1, 1, 1],
+    )
+    .unwrap()
+}
+
+fn run(params: &str, as_of: Option<i64>) -> LoyaltyTables {
+    let parts = [events().lazy()];
+    let assignments = assignments();
+    let mut input = LoyaltyInput::new(&parts);
+    input.as_of = as_of;
+    input.assignments = Some(&assignments);
+    let params: LoyaltyParams = toml::from_str(params).unwrap();
+    loyalty(&input, &params.check().unwrap()).unwrap()
+}
+
+fn strings(df: &DataFrame, name: &str) -> Vec<String> {
+    let c = df.column(name).unwrap().cast(&DataType::String).unwrap();
+    c.str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or("null").to_string())
+        .collect()
+}
+
+fn floats(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
+    let c = df.column(name).unwrap().cast(&DataType::Float64).unwrap();
+    c.f64().unwrap().iter().collect()
+}
+
+fn ints(df: &DataFrame, name: &str) -> Vec<u64> {
+    let c = df.column(name).unwrap().cast(&DataType::UInt64).unwrap();
+    c.u64().unwrap().into_no_null_iter().collect()
+}
+
+#[test]
+fn monthly_triangle_by_hand() {
+    let t = run("", Some(at(3, 20, 0)));
+    let r = &t.retention;
+    assert_eq!(
+        strings(r, "cohort"),
+        ["2026-01", "2026-01", "2026-01", "2026-02", "2026-02"]
+    );
+    assert_eq!(ints(r, "cohort_users"), [4, 4, 4, 1, 1]);
+    assert_eq!(ints(r, "period"), [0, 1, 2, 0, 1]);
+    // January: everyone in period 0; u1 in February; u1 and u5 in March.
+    assert_eq!(ints(r, "active_users"), [4, 1, 2, 1, 1]);
+    let retention: Vec<f64> = floats(r, "retention").into_iter().flatten().collect();
+    assert_eq!(retention, [1.0, 0.25, 0.5, 1.0, 1.0]);
+    // February or later: u1 and u5.
+    let unbounded: Vec<f64> = floats(r, "retention_unbounded")
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(unbounded, [1.0, 0.5, 0.5, 1.0, 1.0]);
+    assert_eq!(
+        strings(r, "complete"),
+        ["true", "true", "false", "true", "false"]
+    );
+}
+
+#[test]
+fn the_curve_averages_cohorts_that_completed_the_period() {
+    let t = run("", Some(at(3, 20, 0)));
+    let c = t
+        .retention_curve
+        .clone()
+        .lazy()
+        .filter(col("group").eq(lit("all")))
+        .collect()
+        .unwrap();
+    // period 0: January (4) and February (1); period 1: January only (Feb -> Mar
+    // is not over); period 2: no cohort has completed it.
+    assert_eq!(ints(&c, "period"), [0, 1]);
+    assert_eq!(ints(&c, "cohorts"), [2, 1]);
+    assert_eq!(ints(&c, "cohort_users"), [5, 4]);
+    assert_eq!(floats(&c, "retention"), [Some(1.0), Some(0.25)]);
+    assert_eq!(floats(&c, "retention_unbounded"), [Some(1.0), Some(0.5)]);
+}
+
+#[test]
+fn retention_is_cut_by_persona() {
+    let t = run("", Some(at(3, 20, 0)));
+    let persona1 = t
+        .retention_by_group
+        .clone()
+        .lazy()
+        .filter(
+            col("value")
+                .eq(lit("1"))
+                .and(col("cohort").eq(lit("2026-01"))),
+        )
+        .collect()
+        .unwrap();
+    // u3 and u5: nobody in February, u5 back in March.
+    assert_eq!(ints(&persona1, "cohort_users"), [2, 2, 2]);
+    assert_eq!(ints(&persona1, "active_users"), [2, 0, 1]);
+    assert_eq!(
+        floats(&persona1, "retention_unbounded"),
+        [Some(1.0), Some(0.5), Some(0.5)]
+    );
+    assert_eq!(strings(&persona1, "group"), ["persona_id"; 3]);
+}
+
+#[test]
+fn lifecycle_by_hand() {
+    let t = run("", Some(at(3, 20, 0)));
+    let l = &t.lifecycle;
+    assert_eq!(strings(l, "period"), ["2026-01", "2026-02", "2026-03"]);
+    assert_eq!(ints(l, "new"), [4, 1, 0]);
+    assert_eq!(ints(l, "returning"), [0, 1, 2]);
+    assert_eq!(ints(l, "resurrecting"), [0, 0, 1]);
+    assert_eq!(ints(l, "dormant"), [0, 3, 0]);
+    assert_eq!(strings(l, "complete"), ["true", "true", "false"]);
+}
+
+#[test]
+fn repeat_purchase_ignores_refunds_and_same_time_lines() {
+    let t = run("", Some(at(3, 20, 0)));
+    let r = &t.repeat_purchase;
+    // u2 buys twice in January; u1 once in March; u4's refund is no purchase.
+    assert_eq!(strings(r, "cohort"), ["2026-01", "2026-03"]);
+    assert_eq!(ints(r, "buyers"), [1, 1]);
+    assert_eq!(ints(r, "repeat_buyers"), [1, 0]);
+    assert_eq!(floats(r, "rate"), [Some(1.0), Some(0.0)]);
+    // January + 90 days ends in May, after the as-of date.
+    assert_eq!(strings(r, "complete"), ["false", "false"]);
+    let short = run("repeat_window_days = 3", Some(at(3, 20, 0)));
+    assert_eq!(ints(&short.repeat_purchase, "repeat_buyers"), [0, 0]);
+}
+
+#[test]
+fn survival_by_hand() {
+    let t = run("", Some(at(3, 20, 0)));
+    let all = t
+        .survival
+        .clone()
+        .lazy()
+        .filter(col("group").eq(lit("all")))
+        .collect()
+        .unwrap();
+    // churned (30 days idle by Mar 19): u3 after 0 days, u2 after 5; censored:
+    // u4 at 46, u5 at 68, u1 at 73.
+    assert_eq!(ints(&all, "days"), [0, 5, 46, 68, 73]);
+    assert_eq!(ints(&all, "at_risk"), [5, 4, 3, 2, 1]);
+    assert_eq!(ints(&all, "churned"), [1, 1, 0, 0, 0]);
+    let s: Vec<f64> = floats(&all, "survival").into_iter().flatten().collect();
+    assert!((s[0] - 0.8).abs() < 1e-12 && (s[1] - 0.6).abs() < 1e-12 && s[4] == s[1]);
+    let life = &t.lifetime;
+    assert_eq!(strings(life, "median_days")[0], "null");
+    assert_eq!(ints(life, "churned")[0], 2);
+}
+
+#[test]
+fn stickiness_and_active_days_by_hand() {
+    let t = run("", Some(at(3, 20, 0)));
+    let s = &t.stickiness;
+    let dates = strings(s, "date");
+    assert_eq!(dates[0], "2026-01-05");
+    assert_eq!(dates.last().map(String::as_str), Some("2026-03-19"));
+    let jan31 = dates.iter().position(|d| d == "2026-01-31").unwrap();
+    // trailing 30 days (Jan 2-31): u1, u5, u2, u3; trailing week (Jan 25-31): u2, u3
+    assert_eq!(ints(s, "mau")[jan31], 4);
+    assert_eq!(ints(s, "wau")[jan31], 2);
+    assert_eq!(ints(s, "dau")[jan31], 1);
+    let a = &t.active_days;
+    assert_eq!(strings(a, "month")[..2], ["2026-01", "2026-01"]);
+    assert_eq!(ints(a, "active_days")[..2], [1, 2]);
+    assert_eq!(ints(a, "users")[..2], [3, 1]);
+}
+
+#[test]
+fn ratings_give_mean_satisfaction_per_category() {
+    let t = run("", Some(at(3, 20, 0)));
+    let s = &t.satisfaction;
+    assert_eq!(strings(s, "category")[..3], ["all", "books", "toys"]);
+    assert_eq!(
+        floats(s, "mean_rating")[..3],
+        [Some(3.0), Some(4.0), Some(2.0)]
+    );
+    assert_eq!(ints(s, "users")[0], 2);
+}
+
+#[test]
+fn start_and_return_events_select_the_cohort_and_the_activity() {
+    let t = run(
+        "start_event = \"purchase\"\nreturn_event = \"view\"",
+        Some(at(3, 20, 0)),
+    );
+    let r = &t.retention;
+    // cohorts by first purchase: u2 (January) and u1 (March; its January view came
+    // before the purchase and does not count); u4's refund is still an event.
+    assert_eq!(
+        strings(r, "cohort"),
+        ["2026-01", "2026-01", "2026-01", "2026-03"]
+    );
+    assert_eq!(ints(r, "active_users"), [0, 0, 0, 0]);
+    let t = run("start_event = \"purchase\"", Some(at(3, 20, 0)));
+    assert_eq!(ints(&t.retention, "active_users")[0], 1);
+    // a user whose refund is their only purchase-type event is in no cohort
+    assert_eq!(ints(&t.retention, "cohort_users"), [1, 1, 1, 1]);
+}
+
+#[test]
+fn weeks_across_a_year_boundary() {
+    let times = [
+        midnight_micros(2025, 12, 30).unwrap(),
+        midnight_micros(2026, 1, 6).unwrap(),
+        midnight_micros(2026, 1, 2).unwrap() + 5,
+    ];
+    let events = df!(
+        "user_id" => ["a", "a", "b"],
+        "event_time" => times,
+        "event_type" => ["view"; 3],
+        "category" => [None::<&str>; 3],
+        "amount" => [None::<f64>; 3],
+        "rating" => [None::<f64>; 3],
+    )
+    .unwrap();
+    let parts = [events.lazy()];
+    let params: LoyaltyParams = toml::from_str("unit = \"week\"").unwrap();
+    let t = loyalty(&LoyaltyInput::new(&parts), &params.check().unwrap()).unwrap();
+    let r = &t.retention;
+    // Monday 2025-12-29 holds Dec 30 and Jan 2; the as-of date (Jan 7, after the
+    // last event) falls inside the next week.
+    assert_eq!(strings(r, "cohort"), ["2025-12-29", "2025-12-29"]);
+    assert_eq!(ints(r, "cohort_users"), [2, 2]);
+    assert_eq!(floats(r, "retention"), [Some(1.0), Some(0.5)]);
+    assert_eq!(strings(r, "complete"), ["true", "false"]);
+    assert_eq!(t.as_of, midnight_micros(2026, 1, 7).unwrap());
+    assert_eq!(
+        strings(&t.lifecycle, "period"),
+        ["2025-12-29", "2026-01-05"]
+    );
+    assert_eq!(ints(&t.lifecycle, "dormant"), [0, 1]);
+}
+
+#[test]
+fn events_out_of_user_order_give_the_same_tables() {
+    let sorted = run("", Some(at(3, 20, 0)));
+    let shuffled = events()
+        .sort(["event_type"], SortMultipleOptions::default())
+        .unwrap();
+    let parts = [shuffled.lazy()];
+    let assignments = assignments();
+    let mut input = LoyaltyInput::new(&parts);
+    input.as_of = Some(at(3, 20, 0));
+    input.assignments = Some(&assignments);
+    let params = LoyaltyParams::default().check().unwrap();
+    let t = loyalty(&input, &params).unwrap();
+    assert!(t.retention.equals_missing(&sorted.retention));
+    assert!(t.survival.equals_missing(&sorted.survival));
+    assert!(
+        t.lifecycle_by_group
+            .equals_missing(&sorted.lifecycle_by_group)
+    );
+}
+
+#[test]
+fn the_as_of_date_cuts_the_events() {
+    let t = run("", Some(at(2, 1, 0)));
+    // Only January: four users, one period, complete.
+    assert_eq!(ints(&t.retention, "cohort_users"), [4]);
+    assert_eq!(strings(&t.retention, "complete"), ["true"]);
+    assert_eq!(t.stickiness.height(), 27);
+    assert_eq!(DAY_MICROS * 27, at(2, 1, 0) - at(1, 5, 0));
+}
