@@ -42,6 +42,54 @@ pub enum SourceFormat {
     Parquet,
     /// Whitespace-aligned columns, as legacy exports write them.
     Text,
+    /// JSON lines: one event object per line, columns mapped by dotted paths
+    /// (`properties.revenue`); optionally gzip-compressed.
+    Ndjson,
+}
+
+/// How a source writes its ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdFormat {
+    /// Any text, kept as written.
+    #[default]
+    Text,
+    /// Whole numbers, possibly written as floats by a spreadsheet or pandas
+    /// (`17850.0`): read as the integer.
+    Integer,
+}
+
+impl IdFormat {
+    /// The id as this format reads it, or `None` when it is not one.
+    pub fn normalise(self, id: &str) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            IdFormat::Text => Some(id.into()),
+            IdFormat::Integer => {
+                let (whole, fraction) = id.split_once('.').unwrap_or((id, ""));
+                let digits = whole.strip_prefix('-').unwrap_or(whole);
+                let whole_number = !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && fraction.bytes().all(|b| b == b'0');
+                if !whole_number {
+                    return None;
+                }
+                let significant = digits.trim_start_matches('0');
+                let significant = if significant.is_empty() {
+                    "0"
+                } else {
+                    significant
+                };
+                let negative = whole.starts_with('-') && significant != "0";
+                Some(if negative {
+                    format!("-{significant}").into()
+                } else if significant.len() == id.len() {
+                    id.into()
+                } else {
+                    significant.to_string().into()
+                })
+            }
+        }
+    }
 }
 
 /// Where a canonical column comes from.
@@ -63,7 +111,8 @@ pub enum ColumnSource {
 pub struct SourceParams {
     /// The events file.
     pub path: PathBuf,
-    /// Layout; guessed from the extension when absent (`.parquet`, `.txt`, else CSV).
+    /// Layout; guessed from the extension when absent (`.parquet`, `.txt`, `.ndjson`,
+    /// `.jsonl` or `.json`, each also with `.gz`; else CSV).
     #[serde(default)]
     pub format: Option<SourceFormat>,
     /// Whether the first line names the columns (default: yes, but no for `text`).
@@ -85,6 +134,10 @@ pub struct SourceParams {
     /// strftime layout such as `%Y%m%d`).
     #[serde(default = "default_time_format")]
     pub time_format: String,
+    /// How user ids are written: `text` (as they are, the default) or `integer`
+    /// (`17850.0` read as `17850`; an id that is not a whole number is quarantined).
+    #[serde(default)]
+    pub user_id_format: IdFormat,
     /// The run fails (exit 3) when more than this share of rows is quarantined.
     #[serde(default = "default_max_quarantine_share")]
     pub max_quarantine_share: f64,
@@ -134,6 +187,7 @@ impl SourceParams {
             columns: BTreeMap::new(),
             event_names: BTreeMap::new(),
             time_format: default_time_format(),
+            user_id_format: IdFormat::default(),
             max_quarantine_share: default_max_quarantine_share(),
             session_gap_minutes: default_session_gap_minutes(),
             drop_duplicates: default_drop_duplicates(),
@@ -188,9 +242,15 @@ impl SourceParams {
 }
 
 fn guess_format(path: &Path) -> SourceFormat {
-    match path.extension().and_then(|e| e.to_str()) {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    match name.rsplit_once('.').map(|(_, extension)| extension) {
         Some("parquet" | "pq") => SourceFormat::Parquet,
         Some("txt" | "dat") => SourceFormat::Text,
+        Some("ndjson" | "jsonl" | "json") => SourceFormat::Ndjson,
         _ => SourceFormat::Csv,
     }
 }

@@ -14,6 +14,8 @@ use crate::error::{self, Error, Result};
 use crate::{ColumnSource, Source, SourceFormat};
 use crate::{parquet_type, spill};
 
+mod ndjson;
+
 /// Hashes every kept row's values (see [`ROW_HASH`]).
 const ROW_HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x75_73_65_72);
 
@@ -219,19 +221,11 @@ impl<'a> Sink<'a> {
                 break;
             }
         }
-        let mut text = String::from_utf8_lossy(&raw).into_owned();
-        if text.len() > RAW_ECHO_BYTES {
-            let mut cut = RAW_ECHO_BYTES;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push('…');
-        }
+        let text = echo(&raw);
         self.q_line.push(line);
         self.q_column.push(column.to_string());
         self.q_reason.push(reason);
-        self.q_raw.push(text.replace('\0', "\\0"));
+        self.q_raw.push(text);
     }
 
     /// Validates one row; keeps it or quarantines it.
@@ -287,6 +281,17 @@ impl<'a> Sink<'a> {
                 let reason = format!("missing `{column}`");
                 return self.refuse(line, column, reason, fields, sep);
             }
+        }
+        let user_id;
+        if let Some(id) = values[USER] {
+            match self.source.params.user_id_format.normalise(id) {
+                Some(id) => user_id = id,
+                None => {
+                    let reason = format!("`user_id` {:?} is not a whole number", truncate(id));
+                    return self.refuse(line, columns::USER_ID, reason, fields, sep);
+                }
+            }
+            values[USER] = Some(&user_id);
         }
         let time_text = values[TIME].unwrap_or_default();
         let Some(micros) = self.source.time_format.parse_micros(time_text) else {
@@ -406,6 +411,21 @@ impl<'a> Sink<'a> {
             spilled: None,
         })
     }
+}
+
+/// The first [`RAW_ECHO_BYTES`] of a refused row, as text a spreadsheet can show.
+fn echo(raw: &[u8]) -> String {
+    let raw = &raw[..raw.len().min(RAW_ECHO_BYTES + 4)];
+    let mut text = String::from_utf8_lossy(raw).into_owned();
+    if text.len() > RAW_ECHO_BYTES {
+        let mut cut = RAW_ECHO_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text.replace('\0', "\\0")
 }
 
 /// The columns of the kept rows, as they are built.
@@ -743,6 +763,7 @@ pub(crate) fn read_source(
     match source.format {
         SourceFormat::Csv => read_csv_with(source, on_progress, parallel_min_bytes, keep),
         SourceFormat::Text => read_text(source, on_progress, keep),
+        SourceFormat::Ndjson => ndjson::read_ndjson(source, on_progress, keep),
         SourceFormat::Parquet => read_parquet(source),
     }
 }

@@ -714,4 +714,5 @@ fn partitions_hold_no_more_than_the_budget() {
 }
 
 mod bad_input;
+mod ndjson;
 mod parquet_bytes;

@@ -1,0 +1,176 @@
+//! JSON lines (one event object per line, as Segment, RudderStack or Amplitude
+//! export them), optionally gzip-compressed. Canonical columns are mapped by dotted
+//! paths into the object (`amount = "properties.revenue"`); an unmapped column is
+//! looked up by its own name. Each line becomes one row of the same checks as CSV.
+
+use std::cell::OnceCell;
+
+use serde_json::Value;
+use userlens_model::columns;
+
+use super::{Keep, OnProgress, Opened, Parsed, Sink, Slot, echo, open, plan_after, resolve};
+use crate::error::{Error, Result};
+use crate::{ColumnSource, Source, spill};
+
+/// The dotted path each canonical column is read from (the mapped columns, then
+/// the canonical names of the unmapped ones), as the "header" of the rows.
+fn paths(source: &Source) -> Vec<String> {
+    let mut paths = Vec::new();
+    for name in columns::EVENT_COLUMNS {
+        let path = match source.params.columns.get(name) {
+            Some(ColumnSource::Column(path)) => path.clone(),
+            Some(ColumnSource::Constant { .. }) => continue,
+            None => name.to_string(),
+        };
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+/// The value at a dotted path: `Ok(None)` when a key is missing or null.
+fn lookup<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.')
+        .try_fold(object, |value, key| value.get(key))
+        .filter(|v| !v.is_null())
+}
+
+/// A scalar as the text a CSV field would hold; `Err` names what it is instead.
+fn scalar_text(value: &Value) -> std::result::Result<String, &'static str> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Ok(String::new()),
+        Value::Array(_) => Err("a list"),
+        Value::Object(_) => Err("an object"),
+    }
+}
+
+/// Why a line cannot be a row at all, with the path concerned ("" for the line).
+fn fields_of(line: &[u8], paths: &[String]) -> std::result::Result<Vec<String>, (String, String)> {
+    let object: Value = serde_json::from_slice(line)
+        .map_err(|e| (String::new(), format!("not valid JSON: {e}")))?;
+    if !object.is_object() {
+        return Err((String::new(), "a JSON line must be an object".to_string()));
+    }
+    paths
+        .iter()
+        .map(|path| match lookup(&object, path) {
+            None => Ok(String::new()),
+            Some(value) => scalar_text(value)
+                .map_err(|what| (path.clone(), format!("`{path}` is {what}, not a value"))),
+        })
+        .collect()
+}
+
+/// Reads and checks every line of a JSON-lines source.
+pub(crate) fn read_ndjson(
+    source: &Source,
+    on_progress: OnProgress<'_>,
+    keep: Keep<'_>,
+) -> Result<Parsed> {
+    let path = source.path();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let header = paths(source);
+    let slots: [Slot; super::N] = resolve(source, &header)?;
+    let Opened {
+        mut reader,
+        size: text_size,
+    } = open(path, on_progress)?;
+    // Declared before the sink, which borrows the plan once there is one.
+    let switched = OnceCell::new();
+    let mut sink = Sink::new(source, &header, slots, 0)
+        .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0)));
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    let mut read = 0u64;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        line_no += 1;
+        let mut line: &[u8] = &buf;
+        if line_no == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue; // blank lines carry no row
+        }
+        let quarantined = sink.q_raw.len();
+        match fields_of(line, &header) {
+            Ok(fields) => {
+                let fields: Vec<&[u8]> = fields.iter().map(String::as_bytes).collect();
+                sink.push(line_no, &fields, b' ')?;
+            }
+            Err((column, reason)) => {
+                sink.read += 1;
+                sink.refuse(line_no, &column, reason, &[], b' ');
+            }
+        }
+        // The quarantine echoes the line as written, not the values taken from it.
+        if sink.q_raw.len() > quarantined
+            && let Some(raw) = sink.q_raw.last_mut()
+        {
+            *raw = echo(line);
+        }
+        if let Keep::MemoryUpTo { budget, parts } = keep
+            && read > budget
+            && sink.spill.is_none()
+        {
+            let plan = plan_after(parts, &text_size, budget, sink.kept.times.len())?;
+            sink.spill_from_now(switched.get_or_init(|| plan))?;
+        }
+    }
+    let parsed = sink.finish()?;
+    Ok(Parsed {
+        spilled: switched.into_inner(),
+        ..parsed
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_paths_reach_nested_values() {
+        let paths: Vec<String> = [
+            "userId",
+            "properties.revenue",
+            "context.page.path",
+            "missing.key",
+        ]
+        .map(String::from)
+        .to_vec();
+        let line = br#"{"userId": 17850, "properties": {"revenue": 12.5}, "context": {"page": {"path": "/cart"}}}"#;
+        assert_eq!(
+            fields_of(line, &paths).unwrap(),
+            ["17850", "12.5", "/cart", ""]
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_rows_say_why() {
+        let paths = vec!["a".to_string()];
+        let (column, reason) = fields_of(b"{\"a\": 1", &paths).unwrap_err();
+        assert_eq!(column, "");
+        assert!(reason.starts_with("not valid JSON"), "{reason}");
+        let (_, reason) = fields_of(b"[1, 2]", &paths).unwrap_err();
+        assert_eq!(reason, "a JSON line must be an object");
+        let (column, reason) = fields_of(br#"{"a": {"b": 1}}"#, &paths).unwrap_err();
+        assert_eq!(
+            (column.as_str(), reason.as_str()),
+            ("a", "`a` is an object, not a value")
+        );
+        assert_eq!(fields_of(br#"{"a": null}"#, &paths).unwrap(), [""]);
+    }
+}

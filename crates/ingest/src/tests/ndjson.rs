@@ -1,0 +1,163 @@
+//! JSON-lines sources and integer user ids.
+
+use super::*;
+
+/// A Segment-style export: nested properties, a missing field, a malformed line, a
+/// line that is not an object, a list where a value belongs, a blank line.
+const EXPORT: &str = r#"{"userId": 17850.0, "timestamp": "2026-01-02 10:00:00", "event": "Order Completed", "properties": {"revenue": 12.5, "product_id": "p1"}}
+{"userId": 17850, "timestamp": "2026-01-03 11:00:00", "event": "Product Viewed", "properties": {"product_id": "p2"}}
+{"userId": 12346, "timestamp": "2026-01-04 09:00:00", "event": "Order Completed"
+
+[1, 2, 3]
+{"userId": 12346, "timestamp": "2026-01-05 09:00:00", "event": "Order Completed", "properties": {"revenue": [1, 2]}}
+{"userId": 12346.5, "timestamp": "2026-01-06 09:00:00", "event": "Product Viewed", "properties": {}}
+{"timestamp": "2026-01-07 09:00:00", "event": "Product Viewed"}
+{"userId": "007", "timestamp": "2026-01-08 09:00:00", "event": "Product Viewed", "context": {"page": {"path": "/p3"}}}
+"#;
+
+fn export_source(path: PathBuf, compress: bool) -> Source {
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "placeholder"
+        user_id_format = "integer"
+        [columns]
+        user_id = "userId"
+        event_time = "timestamp"
+        event_type = "event"
+        amount = "properties.revenue"
+        item_id = "properties.product_id"
+        [event_names]
+        "Order Completed" = "purchase"
+        "Product Viewed" = "view"
+        "#,
+    )
+    .unwrap();
+    let path = if compress {
+        let gz = path.with_extension("ndjson.gz");
+        let mut encoder =
+            flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
+        encoder.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        encoder.finish().unwrap();
+        gz
+    } else {
+        path
+    };
+    SourceParams { path, ..params }.check().unwrap()
+}
+
+#[test]
+fn json_lines_are_read_by_dotted_paths_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "export.ndjson", EXPORT.as_bytes());
+    for compress in [false, true] {
+        let out = ingest(&export_source(path.clone(), compress)).unwrap();
+        let stats = &out.stats;
+        assert_eq!(stats.read, 8, "blank lines are not rows");
+        assert_eq!(
+            stats.read,
+            stats.kept + stats.quarantined + stats.duplicates
+        );
+        assert_eq!(stats.kept, 3);
+        let q = quarantine_rows(&out);
+        let lines: Vec<u64> = q.iter().map(|(line, _, _)| *line).collect();
+        assert_eq!(lines, [3, 5, 6, 7, 8], "{q:?}");
+        assert!(q[0].2.starts_with("not valid JSON"), "{:?}", q[0]);
+        assert_eq!(q[1].2, "a JSON line must be an object");
+        assert_eq!(
+            (q[2].1.as_str(), q[2].2.as_str()),
+            (
+                "properties.revenue",
+                "`properties.revenue` is a list, not a value"
+            )
+        );
+        assert_eq!(
+            (q[3].1.as_str(), q[3].2.as_str()),
+            ("user_id", "`user_id` \"12346.5\" is not a whole number")
+        );
+        assert_eq!(
+            (q[4].1.as_str(), q[4].2.as_str()),
+            ("user_id", "missing `user_id`")
+        );
+        // The quarantine echoes the line as written.
+        let raw = out
+            .quarantine
+            .column("raw")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(4)
+            .unwrap()
+            .to_string();
+        assert!(raw.starts_with(r#"{"timestamp": "2026-01-07"#), "{raw}");
+
+        let users: Vec<String> = out
+            .events
+            .column("user_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            users,
+            ["17850", "17850", "7"],
+            "float and zero-padded ids read as integers"
+        );
+        let types: Vec<&str> = out
+            .events
+            .column("event_type")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(types, ["purchase", "view", "view"]);
+        assert_eq!(amounts(&out), [Some(12.5), None, None]);
+        let items: Vec<Option<&str>> = out
+            .events
+            .column("item_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(items, [Some("p1"), Some("p2"), None]);
+    }
+}
+
+#[test]
+fn integer_ids_accept_whole_numbers_only() {
+    let f = IdFormat::Integer;
+    let read = |id: &str| f.normalise(id).map(|c| c.into_owned());
+    assert_eq!(read("17850.0").as_deref(), Some("17850"));
+    assert_eq!(read("17850").as_deref(), Some("17850"));
+    assert_eq!(read("0017850.000").as_deref(), Some("17850"));
+    assert_eq!(read("-12.0").as_deref(), Some("-12"));
+    assert_eq!(read("-0.0").as_deref(), Some("0"));
+    assert_eq!(read("0").as_deref(), Some("0"));
+    for bad in ["17850.5", "1e3", "abc", "", ".0", "-", "12.0x", "1,000"] {
+        assert_eq!(read(bad), None, "{bad:?}");
+    }
+    assert_eq!(
+        IdFormat::Text.normalise("17850.0").as_deref(),
+        Some("17850.0")
+    );
+}
+
+#[test]
+fn the_format_is_guessed_from_the_name() {
+    for (name, format) in [
+        ("a.ndjson", SourceFormat::Ndjson),
+        ("a.jsonl.gz", SourceFormat::Ndjson),
+        ("a.json", SourceFormat::Ndjson),
+        ("a.csv.gz", SourceFormat::Csv),
+        ("a.parquet", SourceFormat::Parquet),
+        ("a.txt", SourceFormat::Text),
+        ("events", SourceFormat::Csv),
+    ] {
+        assert_eq!(guess_format(Path::new(name)), format, "{name}");
+    }
+}
