@@ -11,11 +11,8 @@
 #   PEER_AS_OF=2026-06-30   --as-of for the peer (default fits `userlens generate`'s
 #                           180 days from 2026-01-01); a later --as-of in the extra
 #                           args wins too, argparse keeps the last one
-#   PEER_PYTHON=python3     interpreter the venv is made from (the pins want 3.11+)
 #
-# The venv lives at bench/cache/peer-venv (git-ignored) and is made once: it is rebuilt
-# from scratch only when bench/peer/requirements.txt differs from the copy kept inside it
-# (written only after a successful install, so a failed install is retried next time).
+# The Python environment is bench/venv.sh's (made once, in bench/cache/peer-venv).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -31,29 +28,16 @@ shift 2
 cd "$(dirname "$0")/.."
 
 as_of=${PEER_AS_OF:-2026-06-30}
-host_python=${PEER_PYTHON:-python3}
-venv=bench/cache/peer-venv
-req=bench/peer/requirements.txt
-stamp=$venv/requirements.txt
 
 if [ ! -f "$events" ]; then
   echo "peer.sh: no such events file: $events" >&2
   exit 2
 fi
 
-if ! cmp -s "$req" "$stamp" || ! "$venv/bin/python" -c '' 2>/dev/null; then
-  echo "peer.sh: building $venv from $req (once)" >&2
-  started=$SECONDS
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$host_python" -m venv "$venv" >&2
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
-  cp "$req" "$stamp"
-  echo "peer.sh: venv ready in $((SECONDS - started)) s" >&2
-fi
+python=$(bash bench/venv.sh)
 
 echo "peer.sh: $events -> $out (--as-of $as_of)" >&2
 # measure.py discards the child's stdout, so the peer's stdout (its stage line) is sent
 # to stderr by an exec'ing sh: the measured child is then the peer's python itself.
 python3 bench/measure.py sh -c 'exec "$@" 1>&2' peer-sh \
-  "$venv/bin/python" bench/peer/peer_pipeline.py "$events" "$out" --as-of "$as_of" "$@"
+  "$python" bench/peer/peer_pipeline.py "$events" "$out" --as-of "$as_of" "$@"

@@ -26,6 +26,7 @@ mkdir -p "$cache"
 
 cargo build --locked --profile "$profile" --bin userlens --example polars_floor
 cargo build --locked --profile "$helper_profile" -p userlens-predict --example stats_bench
+venv_python=$(bash bench/venv.sh)
 bin=target/$profile/userlens
 floor=target/$profile/examples/polars_floor
 generator=$(cat crates/synth/src/lib.rs | python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:8])')
@@ -42,8 +43,10 @@ for events in $sizes; do
   rows=$(($(wc -l <"$data") - 1))
   size=$(du -h "$data" | cut -f1)
 
-  echo "[$events] polars floor (scan + group-by)"
-  floor_json=$(python3 bench/measure.py "$floor" "$data") || true
+  echo "[$events] polars floor: streaming engine, bench/floor.py"
+  floor_json=$(python3 bench/measure.py "$venv_python" bench/floor.py "$data") || true
+  echo "[$events] polars in memory with date inference (examples/polars_floor.rs)"
+  rust_floor_json=$(python3 bench/measure.py "$floor" "$data") || true
   echo "[$events] userlens profile (whole pipeline)"
   rm -rf "$cache/out" "$cache/runs"
   run_json=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q)
@@ -63,8 +66,8 @@ for events in $sizes; do
     peer_json=$(bash bench/peer.sh "$data" "$cache/peer-out" 2>"$cache/peer.log" | tail -n 1) || peer_json=null
     grep '^peer ' "$cache/peer.log" || true
   fi
-  printf '{"events": %s, "rows": %s, "size": "%s", "floor": %s, "run": %s, "stages": %s, "alone": {%s}, "peer": %s}\n' \
-    "$events" "$rows" "$size" "$floor_json" "$run_json" "$stages" "$alone" "$peer_json" >>"$results"
+  printf '{"events": %s, "rows": %s, "size": "%s", "floor": %s, "rust_floor": %s, "run": %s, "stages": %s, "alone": {%s}, "peer": %s}\n' \
+    "$events" "$rows" "$size" "$floor_json" "${rust_floor_json:-null}" "$run_json" "$stages" "$alone" "$peer_json" >>"$results"
 done
 
 echo "BG/NBD fit on 1,000,000 simulated customers"
@@ -72,7 +75,7 @@ bgnbd=$(target/$helper_profile/examples/stats_bench 1000000 42 2>&1 | tail -n 3 
 
 echo "k-means on 1,000,000 users x 20 features against scikit-learn"
 cargo build --locked --profile "$helper_profile" -p userlens-profile --example kmeans_bench
-kmeans=$(bench/cache/peer-venv/bin/python bench/kmeans_vs_sklearn.py \
+kmeans=$("$venv_python" bench/kmeans_vs_sklearn.py \
   "target/$helper_profile/examples/kmeans_bench" "$cache/kmeans" --n 1000000 --d 20 --k 8 --spread 1 \
   2>"$cache/kmeans.log" | tail -n 1) || kmeans=null
 
@@ -105,11 +108,15 @@ for r in results:
             lines.append(f"| | stage `{s['name']}` ({s['uses']}) alone; {s['seconds']:.1f} s in the whole run | {a['wall_s']:.1f} | {a['cpu_s']:.1f} | {a['peak_rss_mib']:.0f} | |")
         else:
             lines.append(f"| | stage `{s['name']}` ({s['uses']}) in the whole run | {s['seconds']:.1f} | | {s.get('peak_rss_mib') or 0:.0f} (so far) | |")
-    f = r["floor"]
-    if f.get("status") == 0:
-        lines.append(f"| | polars floor: scan + group-by | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
-    else:
-        lines.append(f"| | polars floor: scan + group-by | failed (exit {f.get('status')}) after {f['wall_s']:.1f} | | {f['peak_rss_mib']:.0f} | |")
+    for key, what in (("floor", "polars floor: streaming scan + group-by (bench/floor.py)"),
+                      ("rust_floor", "polars in memory, dates inferred (examples/polars_floor.rs)")):
+        f = r.get(key)
+        if not f:
+            continue
+        if f.get("status") == 0:
+            lines.append(f"| | {what} | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
+        else:
+            lines.append(f"| | {what} | failed (exit {f.get('status')}) after {f['wall_s']:.1f} | | {f['peak_rss_mib']:.0f} | |")
     p = r["peer"]
     if p and p.get("status") == 0:
         lines.append(f"| | peer: pandas + scikit-learn + lifetimes | {p['wall_s']:.1f} | {p['cpu_s']:.1f} | {p['peak_rss_mib']:.0f} | {run['wall_s'] / p['wall_s']:.2f}x |")
