@@ -1,0 +1,693 @@
+//! The expression language of userlens: arithmetic and conditions on named numbers,
+//! parsed once (with the column of every mistake) and then compiled or evaluated by
+//! its users — the predict stage's rules compile it to a polars expression over the
+//! features table; the ingest's derived columns evaluate it on each source row.
+//!
+//! The language: numbers (`60`, `0.5`, `1e3`), names (letters, digits and `_`),
+//! arithmetic `+ - * /` and unary `-`, comparisons `> >= < <= == !=`, `and`, `or`,
+//! `not` (lower case) and parentheses. Precedence, loosest first: `or`, `and`,
+//! `not`, comparisons (not chained), `+ -`, `* /`, unary `-`. Nesting is bounded by
+//! [`MAX_DEPTH`] (a chain `a and b and c ...` is one level however long).
+//!
+//! Missing values: arithmetic with a missing value, or a division by zero, is
+//! missing; a comparison with a missing value is unknown; `and`/`or` follow
+//! three-valued logic (`unknown or true` is true).
+//!
+//! ```
+//! let ast = userlens_expr::parse_number("`columns.amount`", "expression", "Quantity * UnitPrice").unwrap();
+//! let row = |name: &str| match name { "Quantity" => Some(3.0), "UnitPrice" => Some(2.5), _ => None };
+//! assert_eq!(userlens_expr::evaluate(&ast, &row), userlens_expr::Value::Number(Some(7.5)));
+//! ```
+
+// The parser is a hand-written recursive descent: the grammar has seven
+// productions, every error needs the offending column and a hand-worded "expected
+// ..." text, and a parser crate (pest, nom, chumsky) would bring more code and build
+// time than the parser itself while making those messages harder to control.
+
+mod eval;
+
+pub use eval::{Value, evaluate};
+
+/// Deepest nesting of sub-expressions an expression may have (keeps recursion bounded).
+/// Parentheses, `not`, unary minus, comparisons and arithmetic each add a level; a
+/// chain `a and b and c ...` or `a or b or c ...` adds one, however long.
+pub const MAX_DEPTH: usize = 100;
+
+/// A mistake in an expression's text, with where it is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A token that does not fit the grammar at this point.
+    #[error("{subject}: unexpected {found} at column {column}, expected {expected}")]
+    Unexpected {
+        /// What the text is, e.g. "rule `churn`".
+        subject: String,
+        /// What was found, e.g. "`>`" or "end of the rule".
+        found: String,
+        /// 1-based column (in characters) of the offending text.
+        column: usize,
+        /// 0-based byte offset of the offending text.
+        offset: usize,
+        /// What would have fitted.
+        expected: String,
+    },
+    /// A character that starts no token.
+    #[error("{subject}: unexpected character `{character}` at column {column}{hint}")]
+    BadCharacter {
+        /// What the text is.
+        subject: String,
+        /// The character.
+        character: char,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+        /// A suggestion such as ", write `and` instead", or empty.
+        hint: &'static str,
+    },
+    /// A number too large for a 64-bit float.
+    #[error("{subject}: number `{number}` at column {column} is too large")]
+    BadNumber {
+        /// What the text is.
+        subject: String,
+        /// The number as written.
+        number: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// A number where a condition is needed.
+    #[error(
+        "{subject}: `{snippet}` at column {column} is a number, not a condition; compare it, e.g. `{snippet} > 0`"
+    )]
+    NotACondition {
+        /// What the text is.
+        subject: String,
+        /// The text of the number expression.
+        snippet: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// A condition where a number is needed.
+    #[error("{subject}: `{snippet}` at column {column} is a condition, not a number")]
+    NotANumber {
+        /// What the text is.
+        subject: String,
+        /// The text of the condition.
+        snippet: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`].
+    #[error("{subject} nests too deeply at column {column} (at most {MAX_DEPTH} levels)")]
+    TooDeep {
+        /// What the text is.
+        subject: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// Only white space.
+    #[error("{subject} is empty")]
+    Empty {
+        /// What the text is.
+        subject: String,
+    },
+}
+
+/// Result of parsing.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `==`
+    Eq,
+    /// `!=`
+    NotEq,
+}
+
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok<'a> {
+    Number(f64),
+    Ident(&'a str),
+    And,
+    Or,
+    Not,
+    Cmp(CmpOp),
+    Arith(ArithOp),
+    Open,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
+    tok: Tok<'a>,
+    start: usize,
+    end: usize,
+}
+
+/// An expression: the syntax tree the parser builds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// A number as written.
+    Number(f64),
+    /// A name: a feature (rules) or a source column (derived columns).
+    Feature(String),
+    /// Unary minus.
+    Neg(Box<Spanned>),
+    /// Arithmetic on two numbers.
+    Arith(ArithOp, Box<Spanned>, Box<Spanned>),
+    /// A comparison of two numbers.
+    Cmp(CmpOp, Box<Spanned>, Box<Spanned>),
+    /// A chain `a and b and ...` of at least two conditions, kept flat so that its
+    /// length is not nesting.
+    And(Vec<Spanned>),
+    /// A chain `a or b or ...` of at least two conditions.
+    Or(Vec<Spanned>),
+    /// The negation of a condition.
+    Not(Box<Spanned>),
+}
+
+/// A node with its byte range in the rule text and its depth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned {
+    /// The expression.
+    pub node: Node,
+    /// Byte offset of its first character in the text.
+    pub start: usize,
+    /// Byte offset just past it.
+    pub end: usize,
+    /// Nesting depth (1 for a leaf).
+    pub depth: usize,
+}
+
+impl Node {
+    /// Depth of the deepest child (0 for a leaf).
+    fn child_depth(&self) -> usize {
+        match self {
+            Node::Number(_) | Node::Feature(_) => 0,
+            Node::Neg(x) | Node::Not(x) => x.depth,
+            Node::Arith(_, a, b) | Node::Cmp(_, a, b) => a.depth.max(b.depth),
+            Node::And(terms) | Node::Or(terms) => terms.iter().map(|t| t.depth).max().unwrap_or(0),
+        }
+    }
+}
+
+impl Spanned {
+    /// Whether it is a condition (true or false) rather than a number.
+    pub fn is_condition(&self) -> bool {
+        matches!(
+            self.node,
+            Node::Cmp(..) | Node::And(..) | Node::Or(..) | Node::Not(..)
+        )
+    }
+}
+
+/// 1-based column in characters of byte `offset` of `text`.
+pub fn column_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(offset, |s| s.chars().count()) + 1
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_'
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The words that cannot be names.
+pub const KEYWORDS: [&str; 3] = ["and", "or", "not"];
+
+fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>>> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let next_byte = bytes.get(start + 1).copied();
+        let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+        if c.is_ascii_digit() || (c == '.' && digit_at(start + 1)) {
+            let mut end = start;
+            while digit_at(end) {
+                end += 1;
+            }
+            if bytes.get(end) == Some(&b'.') {
+                end += 1;
+                while digit_at(end) {
+                    end += 1;
+                }
+            }
+            if matches!(bytes.get(end), Some(b'e' | b'E')) {
+                let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+                if digit_at(end + 1 + sign) {
+                    end += 1 + sign;
+                    while digit_at(end) {
+                        end += 1;
+                    }
+                }
+            }
+            let number = &text[start..end];
+            let value: f64 = number.parse().unwrap_or(f64::INFINITY);
+            if !value.is_finite() {
+                return Err(Error::BadNumber {
+                    subject: subject.to_string(),
+                    number: number.to_string(),
+                    column: column_of(text, start),
+                    offset: start,
+                });
+            }
+            tokens.push(Token {
+                tok: Tok::Number(value),
+                start,
+                end,
+            });
+            while chars.peek().is_some_and(|&(i, _)| i < end) {
+                chars.next();
+            }
+            continue;
+        }
+        if is_ident_start(c) {
+            let mut end = start;
+            while let Some(&(i, ch)) = chars.peek() {
+                if !is_ident_char(ch) {
+                    break;
+                }
+                end = i + ch.len_utf8();
+                chars.next();
+            }
+            let word = &text[start..end];
+            let tok = match word {
+                "and" => Tok::And,
+                "or" => Tok::Or,
+                "not" => Tok::Not,
+                _ => Tok::Ident(word),
+            };
+            tokens.push(Token { tok, start, end });
+            continue;
+        }
+        let two = |second: u8, tok: Tok<'a>, one: Option<Tok<'a>>| {
+            if next_byte == Some(second) {
+                Some((tok, 2))
+            } else {
+                one.map(|t| (t, 1))
+            }
+        };
+        let found = match c {
+            '>' => two(b'=', Tok::Cmp(CmpOp::GtEq), Some(Tok::Cmp(CmpOp::Gt))),
+            '<' => two(b'=', Tok::Cmp(CmpOp::LtEq), Some(Tok::Cmp(CmpOp::Lt))),
+            '=' => two(b'=', Tok::Cmp(CmpOp::Eq), None),
+            '!' => two(b'=', Tok::Cmp(CmpOp::NotEq), None),
+            '+' => Some((Tok::Arith(ArithOp::Add), 1)),
+            '-' => Some((Tok::Arith(ArithOp::Sub), 1)),
+            '*' => Some((Tok::Arith(ArithOp::Mul), 1)),
+            '/' => Some((Tok::Arith(ArithOp::Div), 1)),
+            '(' => Some((Tok::Open, 1)),
+            ')' => Some((Tok::Close, 1)),
+            _ => None,
+        };
+        let Some((tok, len)) = found else {
+            let hint = match c {
+                '&' => ", write `and` instead",
+                '|' => ", write `or` instead",
+                '!' => ", write `not` or `!=` instead",
+                '=' => ", write `==` to compare",
+                _ => "",
+            };
+            return Err(Error::BadCharacter {
+                subject: subject.to_string(),
+                character: c,
+                column: column_of(text, start),
+                offset: start,
+                hint,
+            });
+        };
+        tokens.push(Token {
+            tok,
+            start,
+            end: start + len,
+        });
+        for _ in 0..len {
+            chars.next();
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser<'a> {
+    subject: &'a str,
+    /// What the text is called in messages ("the end of the rule").
+    noun: &'a str,
+    text: &'a str,
+    tokens: Vec<Token<'a>>,
+    pos: usize,
+    /// Current recursion depth of the parser (parentheses, `not`, unary minus).
+    nesting: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<Token<'a>> {
+        self.tokens.get(self.pos).copied()
+    }
+
+    fn describe(&self, token: Option<Token<'a>>) -> (String, usize) {
+        match token {
+            Some(t) => (format!("`{}`", &self.text[t.start..t.end]), t.start),
+            None => (
+                format!("end of the {}", self.noun),
+                self.text.trim_end().len(),
+            ),
+        }
+    }
+
+    fn unexpected(&self, expected: impl Into<String>) -> Error {
+        let (found, offset) = self.describe(self.peek());
+        Error::Unexpected {
+            subject: self.subject.to_string(),
+            found,
+            column: column_of(self.text, offset),
+            offset,
+            expected: expected.into(),
+        }
+    }
+
+    fn snippet(&self, node: &Spanned) -> String {
+        self.text[node.start..node.end].to_string()
+    }
+
+    fn need_condition(&self, node: &Spanned) -> Result<()> {
+        if node.is_condition() {
+            return Ok(());
+        }
+        Err(Error::NotACondition {
+            subject: self.subject.to_string(),
+            snippet: self.snippet(node),
+            column: column_of(self.text, node.start),
+            offset: node.start,
+        })
+    }
+
+    fn need_number(&self, node: &Spanned) -> Result<()> {
+        if !node.is_condition() {
+            return Ok(());
+        }
+        Err(Error::NotANumber {
+            subject: self.subject.to_string(),
+            snippet: self.snippet(node),
+            column: column_of(self.text, node.start),
+            offset: node.start,
+        })
+    }
+
+    /// A node spanning `start..end`, refused when nested too deeply.
+    fn node(&self, node: Node, start: usize, end: usize) -> Result<Spanned> {
+        let depth = 1 + node.child_depth();
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                subject: self.subject.to_string(),
+                column: column_of(self.text, start),
+                offset: start,
+            });
+        }
+        Ok(Spanned {
+            node,
+            start,
+            end,
+            depth,
+        })
+    }
+
+    fn enter(&mut self, at: usize) -> Result<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                subject: self.subject.to_string(),
+                column: column_of(self.text, at),
+                offset: at,
+            });
+        }
+        Ok(())
+    }
+
+    fn parse_or(&mut self) -> Result<Spanned> {
+        self.parse_chain(Tok::Or, Self::parse_and, Node::Or)
+    }
+
+    fn parse_and(&mut self) -> Result<Spanned> {
+        self.parse_chain(Tok::And, Self::parse_not, Node::And)
+    }
+
+    /// `operand (sep operand)*` as one flat node, parsed in a loop: a chain of any
+    /// length is one level deep, not one level per operator.
+    fn parse_chain(
+        &mut self,
+        sep: Tok<'a>,
+        operand: fn(&mut Self) -> Result<Spanned>,
+        chain: fn(Vec<Spanned>) -> Node,
+    ) -> Result<Spanned> {
+        let first = operand(self)?;
+        if !self.peek().is_some_and(|t| t.tok == sep) {
+            return Ok(first);
+        }
+        let mut terms = vec![first];
+        while self.peek().is_some_and(|t| t.tok == sep) {
+            self.pos += 1;
+            let next = operand(self)?;
+            if let [first] = terms.as_slice() {
+                self.need_condition(first)?;
+            }
+            self.need_condition(&next)?;
+            terms.push(next);
+        }
+        let start = terms.first().map_or(0, |t| t.start);
+        let end = terms.last().map_or(0, |t| t.end);
+        self.node(chain(terms), start, end)
+    }
+
+    fn parse_not(&mut self) -> Result<Spanned> {
+        let Some(token) = self.peek().filter(|t| t.tok == Tok::Not) else {
+            return self.parse_cmp();
+        };
+        self.pos += 1;
+        self.enter(token.start)?;
+        let operand = self.parse_not()?;
+        self.nesting -= 1;
+        self.need_condition(&operand)?;
+        let end = operand.end;
+        self.node(Node::Not(Box::new(operand)), token.start, end)
+    }
+
+    fn parse_cmp(&mut self) -> Result<Spanned> {
+        let left = self.parse_sum()?;
+        let Some(Tok::Cmp(op)) = self.peek().map(|t| t.tok) else {
+            return Ok(left);
+        };
+        self.pos += 1;
+        let right = self.parse_sum()?;
+        self.need_number(&left)?;
+        self.need_number(&right)?;
+        let (start, end) = (left.start, right.end);
+        self.node(Node::Cmp(op, Box::new(left), Box::new(right)), start, end)
+    }
+
+    fn parse_sum(&mut self) -> Result<Spanned> {
+        let mut left = self.parse_term()?;
+        while let Some(Tok::Arith(op @ (ArithOp::Add | ArithOp::Sub))) = self.peek().map(|t| t.tok)
+        {
+            self.pos += 1;
+            let right = self.parse_term()?;
+            left = self.arith(op, left, right)?;
+        }
+        Ok(left)
+    }
+
+    fn parse_term(&mut self) -> Result<Spanned> {
+        let mut left = self.parse_unary()?;
+        while let Some(Tok::Arith(op @ (ArithOp::Mul | ArithOp::Div))) = self.peek().map(|t| t.tok)
+        {
+            self.pos += 1;
+            let right = self.parse_unary()?;
+            left = self.arith(op, left, right)?;
+        }
+        Ok(left)
+    }
+
+    fn arith(&self, op: ArithOp, left: Spanned, right: Spanned) -> Result<Spanned> {
+        self.need_number(&left)?;
+        self.need_number(&right)?;
+        let (start, end) = (left.start, right.end);
+        self.node(Node::Arith(op, Box::new(left), Box::new(right)), start, end)
+    }
+
+    fn parse_unary(&mut self) -> Result<Spanned> {
+        let Some(token) = self.peek().filter(|t| t.tok == Tok::Arith(ArithOp::Sub)) else {
+            return self.parse_atom();
+        };
+        self.pos += 1;
+        self.enter(token.start)?;
+        let operand = self.parse_unary()?;
+        self.nesting -= 1;
+        self.need_number(&operand)?;
+        let end = operand.end;
+        if let Node::Number(v) = operand.node {
+            return Ok(Spanned {
+                node: Node::Number(-v),
+                start: token.start,
+                end,
+                depth: operand.depth,
+            });
+        }
+        self.node(Node::Neg(Box::new(operand)), token.start, end)
+    }
+
+    fn parse_atom(&mut self) -> Result<Spanned> {
+        let Some(token) = self.peek() else {
+            return Err(self.unexpected("a number or a feature name"));
+        };
+        let leaf = |node| Spanned {
+            node,
+            start: token.start,
+            end: token.end,
+            depth: 1,
+        };
+        match token.tok {
+            Tok::Number(v) => {
+                self.pos += 1;
+                Ok(leaf(Node::Number(v)))
+            }
+            Tok::Ident(name) => {
+                self.pos += 1;
+                Ok(leaf(Node::Feature(name.to_string())))
+            }
+            Tok::Open => {
+                self.pos += 1;
+                self.enter(token.start)?;
+                let inner = self.parse_or()?;
+                self.nesting -= 1;
+                if self.peek().is_some_and(|t| t.tok == Tok::Close) {
+                    let close = self.tokens[self.pos];
+                    self.pos += 1;
+                    Ok(Spanned {
+                        start: token.start,
+                        end: close.end,
+                        ..inner
+                    })
+                } else {
+                    Err(self.unexpected(format!(
+                        "an operator or `)` to close the `(` at column {}",
+                        column_of(self.text, token.start)
+                    )))
+                }
+            }
+            _ => Err(self.unexpected("a number or a feature name")),
+        }
+    }
+}
+
+/// Whether `name` can be a name in an expression (and is not a keyword).
+pub fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_ident_start)
+        && chars.all(is_ident_char)
+        && !KEYWORDS.contains(&name)
+}
+
+/// What a whole expression must be.
+#[derive(Clone, Copy)]
+enum Kind {
+    Condition,
+    Number,
+}
+
+/// Parses `text` as a `kind`; `subject` names it in messages ("rule `churn`") and
+/// `noun` is what the text is called at its end ("rule", "expression").
+fn parse(subject: &str, noun: &str, text: &str, kind: Kind) -> Result<Spanned> {
+    let tokens = tokenize(subject, text)?;
+    if tokens.is_empty() {
+        return Err(Error::Empty {
+            subject: subject.to_string(),
+        });
+    }
+    let mut parser = Parser {
+        subject,
+        noun,
+        text,
+        tokens,
+        pos: 0,
+        nesting: 0,
+    };
+    let ast = parser.parse_or()?;
+    if parser.peek().is_some() {
+        let expected = if parser.peek().is_some_and(|t| t.tok == Tok::Close) {
+            format!("an operator or the end of the {noun} (this `)` closes nothing)")
+        } else {
+            format!("an operator or the end of the {noun}")
+        };
+        return Err(parser.unexpected(expected));
+    }
+    match kind {
+        Kind::Condition => parser.need_condition(&ast)?,
+        Kind::Number => parser.need_number(&ast)?,
+    }
+    Ok(ast)
+}
+
+/// Parses a condition (a comparison, or comparisons joined by `and`, `or`, `not`).
+pub fn parse_condition(subject: &str, noun: &str, text: &str) -> Result<Spanned> {
+    parse(subject, noun, text, Kind::Condition)
+}
+
+/// Parses a number expression (arithmetic on numbers and names).
+pub fn parse_number(subject: &str, noun: &str, text: &str) -> Result<Spanned> {
+    parse(subject, noun, text, Kind::Number)
+}
+
+/// Every name the expression reads, with its byte offset, left to right.
+pub fn names(node: &Spanned) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        match &n.node {
+            Node::Number(_) => {}
+            Node::Feature(name) => out.push((name.as_str(), n.start)),
+            Node::Neg(x) | Node::Not(x) => stack.push(x),
+            Node::Arith(_, a, b) | Node::Cmp(_, a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            Node::And(terms) | Node::Or(terms) => stack.extend(terms.iter().rev()),
+        }
+    }
+    out
+}
