@@ -1,0 +1,141 @@
+//! The time split every recommender is scored on.
+//!
+//! Train on the events before the cutoff (the as-of date minus the horizon); the
+//! test items of a user are the items of their test events (purchases by default)
+//! in the horizon that they never touched before the cutoff. Each recommender
+//! ranks every item of the catalogue except the user's training items (which can
+//! never be test items), with the same fallbacks, and is scored at k.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::events::Log;
+use crate::matrix::Interactions;
+use crate::metrics::{Summary, score_user, summarise};
+use crate::model::{Ctx, Fitted};
+use crate::params::{CheckedRecommendParams, CheckedWeight};
+
+/// Training interactions and each evaluated user's test items.
+#[derive(Debug, Clone)]
+pub(crate) struct Split {
+    pub cutoff: i64,
+    pub train: Interactions,
+    /// (user, test items ascending), users ascending; only users with test items.
+    pub test: Vec<(u32, Vec<u32>)>,
+}
+
+/// The event kinds whose items are test items; the second value says when the
+/// log has none of the asked types and every weighted type stands in.
+pub(crate) fn test_kinds(
+    log: &Log,
+    params: &CheckedRecommendParams,
+) -> (Vec<bool>, Option<String>) {
+    let asked: Vec<bool> = log
+        .kinds
+        .iter()
+        .map(|k| params.test_events.contains(k))
+        .collect();
+    if asked.iter().any(|&a| a) {
+        return (asked, None);
+    }
+    let weighted = crate::matrix::kind_weights(log, params)
+        .iter()
+        .map(|w| match w {
+            Some(CheckedWeight::Fixed(w)) => *w > 0.0,
+            Some(CheckedWeight::Rating) => true,
+            None => false,
+        })
+        .collect();
+    let note = format!(
+        "the events hold no {} event: the recommenders are scored on every weighted event in the horizon",
+        params.test_events.join(" or ")
+    );
+    (weighted, Some(note))
+}
+
+/// Splits `log` at `cutoff`; the test period ends at `as_of`.
+pub(crate) fn split(
+    log: &Log,
+    params: &CheckedRecommendParams,
+    test_kinds: &[bool],
+    cutoff: i64,
+    as_of: i64,
+) -> Split {
+    let train = Interactions::build(log, params, cutoff);
+    let mut test: Vec<(u32, Vec<u32>)> = Vec::new();
+    for e in &log.events {
+        if e.time < cutoff
+            || e.time >= as_of
+            || !test_kinds
+                .get(usize::from(e.kind))
+                .copied()
+                .unwrap_or(false)
+        {
+            continue;
+        }
+        if train.entry(e.user as usize, e.item).is_some() {
+            continue;
+        }
+        match test.last_mut() {
+            Some((u, items)) if *u == e.user => {
+                if items.last() != Some(&e.item) {
+                    items.push(e.item);
+                }
+            }
+            _ => test.push((e.user, vec![e.item])),
+        }
+    }
+    Split {
+        cutoff,
+        train,
+        test,
+    }
+}
+
+/// Refuses a split whose training data reaches the horizon or whose test items
+/// include a user's training item: either would inflate every score.
+pub(crate) fn check_no_leak(split: &Split) -> Result<()> {
+    if let Some(latest) = split.train.latest
+        && latest >= split.cutoff
+    {
+        return Err(Error::Leak(format!(
+            "a training event at {} is not before the cutoff {}",
+            latest, split.cutoff
+        )));
+    }
+    for (user, items) in &split.test {
+        for &item in items {
+            if split.train.entry(*user as usize, item).is_some() {
+                return Err(Error::Leak(format!(
+                    "user {user}'s test item {item} is among their training items"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Scores a fitted recommender on the split's test users.
+pub(crate) fn score(fitted: &Fitted, ctx: &Ctx<'_>, split: &Split, k: usize) -> Summary {
+    let per_user: Vec<(crate::metrics::UserScores, Vec<u32>)> = split
+        .test
+        .par_iter()
+        .map(|(user, relevant)| {
+            let user = *user as usize;
+            let (seen, _) = split.train.all.row(user);
+            let list: Vec<u32> = fitted
+                .recommend(ctx, user, seen, k)
+                .iter()
+                .map(|r| r.item)
+                .collect();
+            (score_user(&list, relevant, k), list)
+        })
+        .collect();
+    let (scores, lists): (Vec<_>, Vec<_>) = per_user.into_iter().unzip();
+    summarise(
+        &scores,
+        &lists,
+        &split.train.item_users,
+        split.train.active_users,
+    )
+}

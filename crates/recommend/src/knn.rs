@@ -1,0 +1,212 @@
+//! Item-item similarity from co-occurrence (the SAR / item-kNN family).
+//!
+//! Two items are similar when the same users show interest in both. Cosine works on
+//! the interest values (optionally BM25-weighted, as `implicit`'s BM25Recommender
+//! does); Jaccard and lift count users, as Microsoft's SAR does. A user's score of
+//! an item is the sum, over the items they showed interest in, of their interest
+//! times the similarity, over each item's `neighbours` most similar items.
+
+use rayon::prelude::*;
+
+use crate::matrix::{Csr, Interactions};
+use crate::params::Similarity;
+use crate::topk::{Scored, TopK};
+
+/// BM25 constants of `implicit`'s BM25Recommender.
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+
+/// Each item's most similar items.
+#[derive(Debug, Clone)]
+pub(crate) struct Knn {
+    /// Items x items: each row's neighbours, ascending by index.
+    pub neighbours: Csr,
+}
+
+/// The values the similarity is computed on.
+fn weighted(inter: &Interactions, similarity: Similarity, bm25: bool) -> Csr {
+    let mut x = inter.train.clone();
+    match (similarity, bm25) {
+        (Similarity::Cosine, false) => {}
+        (Similarity::Cosine, true) => {
+            let n = x.rows() as f64;
+            let idf: Vec<f64> = inter
+                .item_users
+                .iter()
+                .map(|&d| (n.ln() - f64::from(d).ln_1p()).max(0.0))
+                .collect();
+            let lengths: Vec<f64> = (0..x.rows())
+                .map(|u| x.row(u).1.iter().map(|&v| f64::from(v)).sum())
+                .collect();
+            let average = lengths.iter().sum::<f64>() / n.max(1.0);
+            for (u, length) in lengths.iter().enumerate() {
+                let norm = if average > 0.0 {
+                    (1.0 - BM25_B) + BM25_B * length / average
+                } else {
+                    1.0
+                };
+                let (a, b) = (x.indptr[u], x.indptr[u + 1]);
+                for e in a..b {
+                    let v = f64::from(x.values[e]);
+                    let c = x.indices[e] as usize;
+                    x.values[e] = (v * (BM25_K1 + 1.0) / (BM25_K1 * norm + v) * idf[c]) as f32;
+                }
+            }
+        }
+        (Similarity::Jaccard | Similarity::Lift, _) => x.values.iter_mut().for_each(|v| *v = 1.0),
+    }
+    x
+}
+
+/// Accumulator of one item's co-occurrences (reused across items by a thread).
+struct Scratch {
+    acc: Vec<f64>,
+    touched: Vec<u32>,
+    marked: Vec<bool>,
+}
+
+impl Scratch {
+    fn new(items: usize) -> Scratch {
+        Scratch {
+            acc: vec![0.0; items],
+            touched: Vec::new(),
+            marked: vec![false; items],
+        }
+    }
+
+    fn add(&mut self, j: u32, v: f64) {
+        let ju = j as usize;
+        if !self.marked[ju] {
+            self.marked[ju] = true;
+            self.touched.push(j);
+        }
+        self.acc[ju] += v;
+    }
+
+    fn clear(&mut self) {
+        for &j in &self.touched {
+            self.acc[j as usize] = 0.0;
+            self.marked[j as usize] = false;
+        }
+        self.touched.clear();
+    }
+}
+
+/// Fits the similarities on the training interactions.
+pub(crate) fn fit(
+    inter: &Interactions,
+    similarity: Similarity,
+    bm25: bool,
+    neighbours: usize,
+) -> Knn {
+    let x = weighted(inter, similarity, bm25);
+    let xt = x.transpose();
+    let items = x.cols;
+    // Σ_u x_ui² per item: the squared norm (cosine) or the user count (binary).
+    let norms: Vec<f64> = (0..items)
+        .map(|i| {
+            xt.row(i)
+                .1
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum()
+        })
+        .collect();
+    let rows: Vec<Vec<(u32, f32)>> = (0..items)
+        .into_par_iter()
+        .map_init(
+            || Scratch::new(items),
+            |s, i| {
+                let (users, xs) = xt.row(i);
+                for (&u, &xui) in users.iter().zip(xs) {
+                    let (cols, vals) = x.row(u as usize);
+                    for (&j, &xuj) in cols.iter().zip(vals) {
+                        s.add(j, f64::from(xui) * f64::from(xuj));
+                    }
+                }
+                let mut top = TopK::new(neighbours);
+                let ni = norms[i];
+                for &j in &s.touched {
+                    let (ju, both) = (j as usize, s.acc[j as usize]);
+                    if ju == i || both <= 0.0 {
+                        continue;
+                    }
+                    let nj = norms[ju];
+                    let sim = match similarity {
+                        Similarity::Cosine => both / (ni * nj).sqrt(),
+                        Similarity::Jaccard => both / (ni + nj - both),
+                        Similarity::Lift => both / (ni * nj),
+                    };
+                    if sim.is_finite() && sim > 0.0 {
+                        top.offer(j, sim as f32);
+                    }
+                }
+                s.clear();
+                let mut kept: Vec<(u32, f32)> = top
+                    .into_sorted()
+                    .iter()
+                    .map(|c| (c.item, c.score))
+                    .collect();
+                kept.sort_unstable_by_key(|&(j, _)| j);
+                kept
+            },
+        )
+        .collect();
+    let mut csr = Csr {
+        cols: items,
+        indptr: vec![0],
+        ..Csr::default()
+    };
+    for row in rows {
+        for (j, s) in row {
+            csr.indices.push(j);
+            csr.values.push(s);
+        }
+        csr.indptr.push(csr.indices.len());
+    }
+    Knn { neighbours: csr }
+}
+
+impl Knn {
+    /// The `k` best items for `user` not in `skip` (ascending), best first; only
+    /// items with a positive score.
+    pub fn recommend(
+        &self,
+        inter: &Interactions,
+        user: usize,
+        skip: &[u32],
+        k: usize,
+    ) -> Vec<Scored> {
+        let (items, interest) = inter.train.row(user);
+        let mut scores: Vec<(u32, f64)> = Vec::new();
+        for (&i, &r) in items.iter().zip(interest) {
+            let (js, sims) = self.neighbours.row(i as usize);
+            for (&j, &s) in js.iter().zip(sims) {
+                scores.push((j, f64::from(r) * f64::from(s)));
+            }
+        }
+        // Summed per item in a fixed order (by item, then history order): the same
+        // bits on any thread count.
+        scores.sort_by_key(|&(j, _)| j);
+        let mut top = TopK::new(k);
+        let mut at = 0;
+        while at < scores.len() {
+            let j = scores[at].0;
+            let mut sum = 0.0;
+            while at < scores.len() && scores[at].0 == j {
+                sum += scores[at].1;
+                at += 1;
+            }
+            if sum > 0.0 && skip.binary_search(&j).is_err() {
+                top.offer(j, sum as f32);
+            }
+        }
+        top.into_sorted()
+    }
+
+    /// The similarity of `a` to `b` (0 when `b` is not among `a`'s neighbours).
+    pub fn similarity(&self, a: u32, b: u32) -> f32 {
+        let (js, sims) = self.neighbours.row(a as usize);
+        js.binary_search(&b).map_or(0.0, |at| sims[at])
+    }
+}

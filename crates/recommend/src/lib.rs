@@ -1,0 +1,382 @@
+//! Recommendations: what to offer each user and each persona, with every
+//! recommender scored on the same time split before one is chosen.
+//!
+//! [`RecommendParams`] (a pipeline file's `with` table) is checked into
+//! [`CheckedRecommendParams`] before any data is read; [`recommend`] reads the
+//! events (only the columns it needs, part by part), turns them into weighted
+//! user-item interactions, scores popularity (overall and per persona), item-item
+//! similarity (cosine, Jaccard or lift; BM25 optional) and implicit-feedback ALS on
+//! the horizon before the as-of date, refits the chosen one at the as-of date and
+//! returns the output tables. Every result is a pure function of the events, the
+//! personas, the parameters and the seed, on any number of threads.
+//!
+//! ```
+//! use polars::prelude::*;
+//! use userlens_recommend::{recommend, RecommendParams};
+//! let day = 86_400_000_000i64;
+//! let events = df!(
+//!     "user_id" => ["a", "a", "b", "b", "c"],
+//!     "event_time" => [day, 2 * day, day, 40 * day, day],
+//!     "event_type" => ["purchase", "purchase", "purchase", "purchase", "view"],
+//!     "item_id" => ["x", "y", "x", "y", "x"],
+//!     "category" => [None::<&str>, None, None, None, None],
+//!     "rating" => [None::<f64>, None, None, None, None],
+//! )
+//! .unwrap();
+//! let params = RecommendParams { models: vec!["popular".into()], ..RecommendParams::default() };
+//! let out = recommend(&[events.lazy()], None, 50 * day, &params.check().unwrap(), 42).unwrap();
+//! // `a` bought both items: nothing left to recommend; `c` only viewed `x`.
+//! assert_eq!(out.user_recommendations.column("user_id").unwrap().str().unwrap().get(0), Some("c"));
+//! ```
+
+mod als;
+mod error;
+mod evaluate;
+mod events;
+mod knn;
+mod matrix;
+pub mod metrics;
+mod model;
+mod params;
+mod popular;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod topk;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use userlens_model::columns::{PERSONA_ID, USER_ID};
+use userlens_model::time::days;
+
+pub use error::{Error, Result};
+pub use events::ItemSource;
+pub use params::{
+    AlsParams, CheckedRecommendParams, CheckedWeight, Exclude, ModelKind, RecommendParams,
+    Similarity, Weight,
+};
+pub use tables::{REPORT_COLUMNS, ReportRow};
+
+use crate::evaluate::{check_no_leak, score, split, test_kinds};
+use crate::events::Log;
+use crate::matrix::Interactions;
+use crate::model::{Ctx, Fitted, Personas};
+use crate::popular::Ranking;
+
+/// Output file names of the stage.
+pub mod files {
+    /// Every user's recommendations.
+    pub const USER_RECOMMENDATIONS: &str = "user_recommendations.csv";
+    /// Every persona's top items.
+    pub const PERSONA_RECOMMENDATIONS: &str = "persona_recommendations.csv";
+    /// Every item's most similar items.
+    pub const SIMILAR_ITEMS: &str = "similar_items.csv";
+    /// The recommenders' scores on the time split.
+    pub const REPORT: &str = "recommend_report.csv";
+}
+
+/// What [`recommend`] makes.
+#[derive(Debug, Clone)]
+pub struct Recommendations {
+    /// `user_id, rank, item_id, score, model, because`.
+    pub user_recommendations: DataFrame,
+    /// `persona_id, rank, item_id, category, share, lift`.
+    pub persona_recommendations: DataFrame,
+    /// `item_id, rank, similar_item_id, score`.
+    pub similar_items: DataFrame,
+    /// `model`, then [`REPORT_COLUMNS`].
+    pub report: DataFrame,
+    /// The report's rows.
+    pub rows: Vec<ReportRow>,
+    /// The recommender that made `user_recommendations` (none without items).
+    pub chosen: Option<ModelKind>,
+    /// What stood for an item.
+    pub source: ItemSource,
+    /// Things the reader should know (fallbacks taken).
+    pub notes: Vec<String>,
+}
+
+/// Each log user's persona, from a profile stage's `assignments` table.
+fn personas_of(assignments: &DataFrame, log: &Log) -> Result<(Vec<u32>, Vec<Option<u32>>)> {
+    let users = assignments.column(USER_ID)?.str()?.clone();
+    let ids = assignments
+        .column(PERSONA_ID)?
+        .cast(&DataType::UInt32)?
+        .u32()?
+        .clone();
+    let mut distinct: Vec<u32> = ids.iter().flatten().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut of_user = vec![None; log.users.len()];
+    for (user, id) in users.iter().zip(ids.iter()) {
+        if let (Some(user), Some(id)) = (user, id)
+            && let Ok(u) = log.users.binary_search_by(|x| x.as_str().cmp(user))
+        {
+            of_user[u] = distinct.binary_search(&id).ok().map(|p| p as u32);
+        }
+    }
+    Ok((distinct, of_user))
+}
+
+/// Why `kind` cannot be scored on `split`, if it cannot.
+fn ineligible(
+    kind: ModelKind,
+    split: &evaluate::Split,
+    has_personas: bool,
+    params: &CheckedRecommendParams,
+) -> Option<String> {
+    let catalogue = split.train.item_users.iter().filter(|&&n| n > 0).count();
+    if kind == ModelKind::PersonaPopular && !has_personas {
+        return Some("no personas: the stage does not need a profile stage".into());
+    }
+    if split.train.active_users == 0 {
+        return Some("no interactions before the cutoff".into());
+    }
+    if split.test.is_empty() {
+        return Some(format!(
+            "no user had a {} of an item new to them in the {}-day horizon",
+            params.test_events.join(" or "),
+            params.horizon_days
+        ));
+    }
+    if matches!(kind, ModelKind::ItemKnn | ModelKind::Als) && catalogue < 2 {
+        return Some(format!(
+            "{catalogue} item before the cutoff (at least 2 needed)"
+        ));
+    }
+    None
+}
+
+/// Recommends from the canonical events in `parts` before `as_of` (microseconds),
+/// with each user's persona from `assignments` (`user_id, persona_id`) when given.
+pub fn recommend(
+    parts: &[LazyFrame],
+    assignments: Option<&DataFrame>,
+    as_of: i64,
+    params: &CheckedRecommendParams,
+    seed: u64,
+) -> Result<Recommendations> {
+    let started = std::time::Instant::now();
+    let log = events::read(parts, as_of)?;
+    tracing::debug!(
+        "recommend: events read in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut notes = Vec::new();
+    match log.source {
+        ItemSource::ItemId => {}
+        ItemSource::Category => {
+            notes.push("the events have no item ids: categories stand in for items".to_string())
+        }
+        ItemSource::Nothing => {
+            notes.push(
+                "the events have neither item ids nor categories: nothing to recommend".to_string(),
+            );
+            return empty(log, notes, params.k);
+        }
+    }
+    let personas = assignments.map(|a| personas_of(a, &log)).transpose()?;
+    let cutoff = as_of.saturating_sub(days(params.horizon_days));
+    let (kinds, note) = test_kinds(&log, params);
+    notes.extend(note);
+    let split = split(&log, params, &kinds, cutoff, as_of);
+    check_no_leak(&split)?;
+    let popular = Ranking::among(&split.train, |_| true);
+    let by_persona = personas
+        .as_ref()
+        .map(|(ids, of)| Personas::rank(ids.clone(), of.clone(), &split.train))
+        .unwrap_or_default();
+    let ctx = Ctx {
+        inter: &split.train,
+        popular: &popular,
+        personas: &by_persona,
+    };
+    let mut rows = Vec::new();
+    for &kind in &params.models {
+        let outcome = match ineligible(kind, &split, personas.is_some(), params) {
+            Some(reason) => Err(reason),
+            None => {
+                let t = std::time::Instant::now();
+                let fitted = model::fit(kind, &split.train, params, seed);
+                let summary = score(&fitted, &ctx, &split, params.k);
+                tracing::debug!(
+                    "recommend: {} fitted and scored in {:.2} s",
+                    kind.name(),
+                    t.elapsed().as_secs_f64()
+                );
+                Ok(summary)
+            }
+        };
+        rows.push(ReportRow {
+            model: kind,
+            outcome,
+            chosen: false,
+        });
+    }
+    let chosen = match params.model {
+        Some(kind) => kind,
+        None => {
+            let best = rows
+                .iter()
+                .filter_map(|r| r.outcome.as_ref().ok().map(|s| (r.model, s.ndcg)))
+                .fold(None, |best: Option<(ModelKind, f64)>, (m, n)| match best {
+                    Some((_, b)) if b >= n => best,
+                    _ => Some((m, n)),
+                });
+            match best {
+                Some((kind, _)) => kind,
+                None => {
+                    notes.push(
+                        "no recommender could be scored on the horizon: `auto` falls back to popular"
+                            .to_string(),
+                    );
+                    ModelKind::Popular
+                }
+            }
+        }
+    };
+    for row in &mut rows {
+        row.chosen = row.model == chosen;
+    }
+    drop(split);
+
+    let t = std::time::Instant::now();
+    let inter = Interactions::build(&log, params, as_of);
+    if !inter.has_purchases && params.exclude == Exclude::Purchased {
+        notes.push(
+            "the events hold no purchases: `exclude = \"purchased\"` excludes every item a user touched"
+                .to_string(),
+        );
+    }
+    let popular = Ranking::among(&inter, |_| true);
+    let by_persona = personas
+        .map(|(ids, of)| Personas::rank(ids, of, &inter))
+        .unwrap_or_default();
+    let fitted = model::fit(chosen, &inter, params, seed);
+    let ctx = Ctx {
+        inter: &inter,
+        popular: &popular,
+        personas: &by_persona,
+    };
+    let lists: Vec<_> = (0..log.users.len())
+        .into_par_iter()
+        .map(|u| fitted.recommend(&ctx, u, &inter.excluded(u, params.exclude), params.k))
+        .collect();
+    let user_recommendations = tables::user_recommendations(&fitted, chosen, &ctx, &log, &lists)?;
+    let knn = match fitted {
+        Fitted::Knn(knn) => knn,
+        _ => knn::fit(&inter, params.similarity, params.bm25, params.neighbours),
+    };
+    tracing::debug!(
+        "recommend: refitted and listed in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(Recommendations {
+        user_recommendations,
+        persona_recommendations: tables::persona_recommendations(
+            &by_persona,
+            &popular,
+            &log,
+            params.k,
+        )?,
+        similar_items: tables::similar_items(&knn, &log, params.similar_items)?,
+        report: tables::report(&rows, params.k)?,
+        rows,
+        chosen: Some(chosen),
+        source: log.source,
+        notes,
+    })
+}
+
+/// The tables with no rows, for a log without items.
+fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<Recommendations> {
+    let inter = Interactions::build(&log, &RecommendParams::default().check()?, i64::MIN);
+    let popular = Ranking::among(&inter, |_| true);
+    let personas = Personas::default();
+    let ctx = Ctx {
+        inter: &inter,
+        popular: &popular,
+        personas: &personas,
+    };
+    let knn = knn::Knn {
+        neighbours: matrix::Csr {
+            indptr: vec![0],
+            ..matrix::Csr::default()
+        },
+    };
+    Ok(Recommendations {
+        user_recommendations: tables::user_recommendations(
+            &Fitted::Popular,
+            ModelKind::Popular,
+            &ctx,
+            &log,
+            &[],
+        )?,
+        persona_recommendations: tables::persona_recommendations(&personas, &popular, &log, k)?,
+        similar_items: tables::similar_items(&knn, &log, 0)?,
+        report: tables::report(&[], k)?,
+        rows: Vec::new(),
+        chosen: None,
+        source: log.source,
+        notes,
+    })
+}
+
+/// Scores lists made elsewhere (`user_id, rank, item_id`, such as a Python peer's,
+/// made at the cutoff) by the same protocol as [`recommend`]'s recommenders: the
+/// same split of the events in `parts` before `as_of`, the same test users and
+/// items. A user's training items are dropped from their list first (they can
+/// never be hits); an item unknown to the events is a miss.
+pub fn score_lists(
+    parts: &[LazyFrame],
+    as_of: i64,
+    params: &CheckedRecommendParams,
+    lists: &DataFrame,
+) -> Result<metrics::Summary> {
+    let log = events::read(parts, as_of)?;
+    let cutoff = as_of.saturating_sub(days(params.horizon_days));
+    let (kinds, _) = test_kinds(&log, params);
+    let split = split(&log, params, &kinds, cutoff, as_of);
+    check_no_leak(&split)?;
+    let sorted = lists
+        .clone()
+        .lazy()
+        .with_column(col("rank").cast(DataType::Int64))
+        .sort(["user_id", "rank"], SortMultipleOptions::default())
+        .collect()?;
+    let users = sorted.column(USER_ID)?.str()?.clone();
+    let items = sorted.column("item_id")?.cast(&DataType::String)?;
+    let items = items.str()?.clone();
+    let mut by_user: Vec<Vec<u32>> = vec![Vec::new(); log.users.len()];
+    for (user, item) in users.iter().zip(items.iter()) {
+        let (Some(user), Some(item)) = (user, item) else {
+            continue;
+        };
+        let Ok(u) = log.users.binary_search_by(|x| x.as_str().cmp(user)) else {
+            continue;
+        };
+        // An unknown item holds its slot as a certain miss.
+        let index = log
+            .items
+            .binary_search_by(|x| x.as_str().cmp(item))
+            .map_or(u32::MAX, |i| i as u32);
+        if split.train.entry(u, index).is_none() {
+            by_user[u].push(index);
+        }
+    }
+    let mut scores = Vec::with_capacity(split.test.len());
+    let mut recommended = Vec::with_capacity(split.test.len());
+    for (user, relevant) in &split.test {
+        let mut list = std::mem::take(&mut by_user[*user as usize]);
+        list.truncate(params.k);
+        scores.push(metrics::score_user(&list, relevant, params.k));
+        list.retain(|&i| i != u32::MAX);
+        recommended.push(list);
+    }
+    Ok(metrics::summarise(
+        &scores,
+        &recommended,
+        &split.train.item_users,
+        split.train.active_users,
+    ))
+}

@@ -1,0 +1,197 @@
+//! Sparse user-item matrices (CSR) and the interactions they are built from.
+
+use crate::events::Log;
+use crate::params::{CheckedRecommendParams, CheckedWeight, Exclude};
+use userlens_model::event_types;
+use userlens_model::time::DAY_MICROS;
+
+/// A sparse matrix in compressed rows; column indices ascend within a row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Csr {
+    pub cols: usize,
+    pub indptr: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl Csr {
+    pub fn rows(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+
+    /// Row `r`'s columns and values (empty out of range).
+    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        match (self.indptr.get(r), self.indptr.get(r + 1)) {
+            (Some(&a), Some(&b)) => (&self.indices[a..b], &self.values[a..b]),
+            _ => (&[], &[]),
+        }
+    }
+
+    /// The transpose, rows ascending within each of its rows.
+    pub fn transpose(&self) -> Csr {
+        let mut counts = vec![0usize; self.cols + 1];
+        for &c in &self.indices {
+            counts[c as usize + 1] += 1;
+        }
+        for i in 0..self.cols {
+            counts[i + 1] += counts[i];
+        }
+        let indptr = counts.clone();
+        let mut next = counts;
+        let mut indices = vec![0u32; self.indices.len()];
+        let mut values = vec![0f32; self.values.len()];
+        for r in 0..self.rows() {
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let at = &mut next[c as usize];
+                indices[*at] = r as u32;
+                values[*at] = v;
+                *at += 1;
+            }
+        }
+        Csr {
+            cols: self.rows(),
+            indptr,
+            indices,
+            values,
+        }
+    }
+}
+
+/// What each user did with each item before a time.
+#[derive(Debug, Clone)]
+pub(crate) struct Interactions {
+    /// Every (user, item) with an event: its interest (decayed weights, maybe 0).
+    pub all: Csr,
+    /// Per entry of `all`: bought (a purchase event).
+    pub bought: Vec<bool>,
+    /// Per entry of `all`: the kind of its weightiest event (for explanations).
+    pub strongest: Vec<u16>,
+    /// Entries of `all` with a positive interest: what the models learn from.
+    pub train: Csr,
+    /// Users with a positive interest in each item.
+    pub item_users: Vec<u32>,
+    /// Users with any positive interest.
+    pub active_users: usize,
+    /// The latest event time used.
+    pub latest: Option<i64>,
+    /// Whether the log has purchases at all (else "purchased" means "seen").
+    pub has_purchases: bool,
+}
+
+/// The weight of each kind of [`Log::kinds`] (`None` for a kind without one).
+pub(crate) fn kind_weights(
+    log: &Log,
+    params: &CheckedRecommendParams,
+) -> Vec<Option<CheckedWeight>> {
+    log.kinds
+        .iter()
+        .map(|k| {
+            params
+                .weights
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, w)| *w)
+        })
+        .collect()
+}
+
+impl Interactions {
+    /// The interactions of every event before `end`, decayed to `end`.
+    pub fn build(log: &Log, params: &CheckedRecommendParams, end: i64) -> Interactions {
+        let weights = kind_weights(log, params);
+        let purchase = log.kinds.iter().position(|k| k == event_types::PURCHASE);
+        let half_life = params.half_life_days.map(|d| d * DAY_MICROS as f64);
+        let (users, items) = (log.users.len(), log.items.len());
+        let mut all = Csr {
+            cols: items,
+            indptr: Vec::with_capacity(users + 1),
+            ..Csr::default()
+        };
+        let mut bought = Vec::new();
+        let mut strongest = Vec::new();
+        let mut latest = None;
+        all.indptr.push(0);
+        let mut events = log.events.iter().filter(|e| e.time < end).peekable();
+        for user in 0..users as u32 {
+            while let Some(first) = events.next_if(|e| e.user == user) {
+                let (mut sum, mut buy, mut best) = (0f64, false, (f32::NEG_INFINITY, first.kind));
+                let mut event = Some(first);
+                while let Some(e) = event {
+                    let w = match weights[usize::from(e.kind)] {
+                        Some(CheckedWeight::Fixed(w)) => w,
+                        Some(CheckedWeight::Rating) if e.rating.is_finite() => e.rating.max(0.0),
+                        _ => 0.0,
+                    };
+                    let decay = half_life.map_or(1.0, |h| 0.5f64.powf((end - e.time) as f64 / h));
+                    sum += f64::from(w) * decay;
+                    buy |= Some(usize::from(e.kind)) == purchase;
+                    if w > best.0 {
+                        best = (w, e.kind);
+                    }
+                    latest = latest.max(Some(e.time));
+                    event = events.next_if(|n| n.user == user && n.item == first.item);
+                }
+                all.indices.push(first.item);
+                all.values.push(sum as f32);
+                bought.push(buy);
+                strongest.push(best.1);
+            }
+            all.indptr.push(all.indices.len());
+        }
+        let mut train = Csr {
+            cols: items,
+            indptr: Vec::with_capacity(users + 1),
+            ..Csr::default()
+        };
+        train.indptr.push(0);
+        let mut item_users = vec![0u32; items];
+        let mut active_users = 0;
+        for u in 0..users {
+            let (cols, vals) = all.row(u);
+            let before = train.indices.len();
+            for (&c, &v) in cols.iter().zip(vals) {
+                if v > 0.0 {
+                    train.indices.push(c);
+                    train.values.push(v);
+                    item_users[c as usize] += 1;
+                }
+            }
+            active_users += usize::from(train.indices.len() > before);
+            train.indptr.push(train.indices.len());
+        }
+        Interactions {
+            all,
+            bought,
+            strongest,
+            train,
+            item_users,
+            active_users,
+            latest,
+            has_purchases: purchase.is_some(),
+        }
+    }
+
+    /// Items `user` must not be recommended, ascending.
+    pub fn excluded(&self, user: usize, exclude: Exclude) -> Vec<u32> {
+        let (a, b) = (self.all.indptr[user], self.all.indptr[user + 1]);
+        match exclude {
+            Exclude::None => Vec::new(),
+            Exclude::Seen => self.all.indices[a..b].to_vec(),
+            Exclude::Purchased if !self.has_purchases => self.all.indices[a..b].to_vec(),
+            Exclude::Purchased => (a..b)
+                .filter(|&e| self.bought[e])
+                .map(|e| self.all.indices[e])
+                .collect(),
+        }
+    }
+
+    /// Entry index of (user, item) in `all`, if the user touched it.
+    pub fn entry(&self, user: usize, item: u32) -> Option<usize> {
+        let (a, b) = (self.all.indptr[user], self.all.indptr[user + 1]);
+        self.all.indices[a..b]
+            .binary_search(&item)
+            .ok()
+            .map(|i| a + i)
+    }
+}

@@ -1,0 +1,176 @@
+//! The stage's output tables as polars DataFrames.
+
+use polars::prelude::*;
+use userlens_model::columns::{CATEGORY, ITEM_ID, PERSONA_ID, USER_ID};
+
+use crate::error::Result;
+use crate::events::Log;
+use crate::knn::Knn;
+use crate::metrics::Summary;
+use crate::model::{Ctx, Fitted, Personas, Rec};
+use crate::params::ModelKind;
+use crate::popular::Ranking;
+
+/// Columns of `recommend_report.csv`, after `model`.
+pub const REPORT_COLUMNS: [&str; 12] = [
+    "status",
+    "reason",
+    "k",
+    "precision",
+    "recall",
+    "ndcg",
+    "map",
+    "hit_rate",
+    "coverage",
+    "novelty",
+    "users_evaluated",
+    "chosen",
+];
+
+/// One recommender's row of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRow {
+    /// The recommender.
+    pub model: ModelKind,
+    /// Its scores, or why it was skipped.
+    pub outcome: std::result::Result<Summary, String>,
+    /// Whether it made the recommendations.
+    pub chosen: bool,
+}
+
+/// `recommend_report.csv`.
+pub(crate) fn report(rows: &[ReportRow], k: usize) -> Result<DataFrame> {
+    let metric = |f: fn(&Summary) -> f64| -> Vec<Option<f64>> {
+        rows.iter()
+            .map(|r| r.outcome.as_ref().ok().map(f))
+            .collect()
+    };
+    let df = df!(
+        "model" => rows.iter().map(|r| r.model.name()).collect::<Vec<_>>(),
+        "status" => rows.iter().map(|r| if r.outcome.is_ok() { "scored" } else { "skipped" }).collect::<Vec<_>>(),
+        "reason" => rows.iter().map(|r| r.outcome.as_ref().err().cloned()).collect::<Vec<_>>(),
+        "k" => vec![k as u32; rows.len()],
+        "precision" => metric(|s| s.precision),
+        "recall" => metric(|s| s.recall),
+        "ndcg" => metric(|s| s.ndcg),
+        "map" => metric(|s| s.map),
+        "hit_rate" => metric(|s| s.hit_rate),
+        "coverage" => metric(|s| s.coverage),
+        "novelty" => metric(|s| s.novelty),
+        "users_evaluated" => rows.iter().map(|r| r.outcome.as_ref().ok().map(|s| s.users as u32)).collect::<Vec<_>>(),
+        "chosen" => rows.iter().map(|r| r.chosen).collect::<Vec<_>>(),
+    )?;
+    Ok(df)
+}
+
+/// `user_recommendations.csv`: every user's list, ranks from 1.
+pub(crate) fn user_recommendations(
+    fitted: &Fitted,
+    model: ModelKind,
+    ctx: &Ctx<'_>,
+    log: &Log,
+    lists: &[Vec<Rec>],
+) -> Result<DataFrame> {
+    use rayon::prelude::*;
+    let because: Vec<Vec<String>> = lists
+        .par_iter()
+        .enumerate()
+        .map(|(user, recs)| {
+            recs.iter()
+                .map(|r| fitted.because(ctx, log, user, r))
+                .collect()
+        })
+        .collect();
+    let rows: usize = lists.iter().map(Vec::len).sum();
+    let (mut users, mut ranks, mut items, mut scores) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for (user, recs) in lists.iter().enumerate() {
+        for (rank, r) in recs.iter().enumerate() {
+            users.push(log.users[user].as_str());
+            ranks.push(rank as u32 + 1);
+            items.push(log.items[r.item as usize].as_str());
+            scores.push(f64::from(r.score));
+        }
+    }
+    let because: Vec<String> = because.into_iter().flatten().collect();
+    let df = df!(
+        USER_ID => users,
+        "rank" => ranks,
+        ITEM_ID => items,
+        "score" => scores,
+        "model" => vec![model.name(); rows],
+        "because" => because,
+    )?;
+    Ok(df)
+}
+
+/// `persona_recommendations.csv`: each persona's most popular items, with the
+/// persona's share of users who showed interest and its lift over everyone's.
+pub(crate) fn persona_recommendations(
+    personas: &Personas,
+    popular: &Ranking,
+    log: &Log,
+    k: usize,
+) -> Result<DataFrame> {
+    let (mut ids, mut ranks, mut items, mut categories, mut shares, mut lifts) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (p, ranking) in personas.rankings.iter().enumerate() {
+        for (rank, item) in ranking.top(k, &[], &[]).into_iter().enumerate() {
+            let share = f64::from(ranking.share[item as usize]);
+            let everyone = f64::from(popular.share[item as usize]);
+            ids.push(personas.ids[p]);
+            ranks.push(rank as u32 + 1);
+            items.push(log.items[item as usize].as_str());
+            categories.push(log.categories[item as usize].as_deref());
+            shares.push(share);
+            lifts.push(if everyone > 0.0 {
+                Some(share / everyone)
+            } else {
+                None
+            });
+        }
+    }
+    let df = df!(
+        PERSONA_ID => ids,
+        "rank" => ranks,
+        ITEM_ID => items,
+        CATEGORY => categories,
+        "share" => shares,
+        "lift" => lifts,
+    )?;
+    Ok(df)
+}
+
+/// `similar_items.csv`: each item's most similar items, most similar first.
+pub(crate) fn similar_items(knn: &Knn, log: &Log, per_item: usize) -> Result<DataFrame> {
+    let (mut items, mut ranks, mut similar, mut scores) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..knn.neighbours.rows() {
+        let (js, sims) = knn.neighbours.row(i);
+        let mut order: Vec<(u32, f32)> = js.iter().copied().zip(sims.iter().copied()).collect();
+        order.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (rank, (j, s)) in order.into_iter().take(per_item).enumerate() {
+            items.push(log.items[i].as_str());
+            ranks.push(rank as u32 + 1);
+            similar.push(log.items[j as usize].as_str());
+            scores.push(f64::from(s));
+        }
+    }
+    let df = df!(
+        ITEM_ID => items,
+        "rank" => ranks,
+        "similar_item_id" => similar,
+        "score" => scores,
+    )?;
+    Ok(df)
+}

@@ -1,0 +1,448 @@
+//! Golden cases on a log small enough to check on paper, and properties of the
+//! whole stage on generated events.
+
+use super::*;
+use crate::evaluate::Split;
+use userlens_model::columns::{CATEGORY, EVENT_TIME, EVENT_TYPE, ITEM_ID, RATING};
+
+const DAY: i64 = userlens_model::time::DAY_MICROS;
+
+/// Events as (user, day, type, item).
+fn events(rows: &[(&str, i64, &str, &str)]) -> DataFrame {
+    df!(
+        USER_ID => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        EVENT_TIME => rows.iter().map(|r| r.1 * DAY).collect::<Vec<_>>(),
+        EVENT_TYPE => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        ITEM_ID => rows.iter().map(|r| (!r.3.is_empty()).then_some(r.3)).collect::<Vec<_>>(),
+        CATEGORY => rows.iter().map(|r| (!r.3.is_empty()).then_some("c")).collect::<Vec<_>>(),
+        RATING => vec![None::<f64>; rows.len()],
+    )
+    .unwrap()
+}
+
+/// The 4-user, 6-item log of the golden cases (all views, weight 1):
+/// u1: a b c; u2: a b; u3: b c d; u4: d e; item f is only bought later.
+fn paper_log() -> Vec<(&'static str, i64, &'static str, &'static str)> {
+    vec![
+        ("u1", 1, "view", "a"),
+        ("u1", 1, "view", "b"),
+        ("u1", 1, "view", "c"),
+        ("u2", 1, "view", "a"),
+        ("u2", 1, "view", "b"),
+        ("u3", 1, "view", "b"),
+        ("u3", 1, "view", "c"),
+        ("u3", 1, "view", "d"),
+        ("u4", 1, "view", "d"),
+        ("u4", 1, "view", "e"),
+        ("u4", 50, "purchase", "f"),
+    ]
+}
+
+fn checked(text: &str) -> CheckedRecommendParams {
+    toml::from_str::<RecommendParams>(text)
+        .unwrap()
+        .check()
+        .unwrap()
+}
+
+fn interactions(rows: &[(&str, i64, &str, &str)], end: i64, params: &str) -> (Log, Interactions) {
+    let log = events::read(&[events(rows).lazy()], i64::MAX).unwrap();
+    let inter = Interactions::build(&log, &checked(params), end * DAY);
+    (log, inter)
+}
+
+fn item(log: &Log, name: &str) -> u32 {
+    log.items.iter().position(|i| i == name).unwrap() as u32
+}
+
+fn close(a: f32, b: f64) {
+    assert!((f64::from(a) - b).abs() < 1e-6, "{a} != {b}");
+}
+
+#[test]
+fn similarities_match_the_hand_computed_values() {
+    let (log, inter) = interactions(&paper_log(), 10, "");
+    let pairs = [
+        ("a", "b"),
+        ("a", "c"),
+        ("b", "c"),
+        ("b", "d"),
+        ("c", "d"),
+        ("d", "e"),
+    ];
+    // Users: a 2, b 3, c 2, d 2, e 1; both: ab 2, ac 1, bc 2, bd 1, cd 1, de 1.
+    let cosine = [
+        2.0 / 6f64.sqrt(),
+        1.0 / 2.0,
+        2.0 / 6f64.sqrt(),
+        1.0 / 6f64.sqrt(),
+        1.0 / 2.0,
+        1.0 / 2f64.sqrt(),
+    ];
+    let jaccard = [
+        2.0 / 3.0,
+        1.0 / 3.0,
+        2.0 / 3.0,
+        1.0 / 4.0,
+        1.0 / 3.0,
+        1.0 / 2.0,
+    ];
+    let lift = [
+        2.0 / 6.0,
+        1.0 / 4.0,
+        2.0 / 6.0,
+        1.0 / 6.0,
+        1.0 / 4.0,
+        1.0 / 2.0,
+    ];
+    for (similarity, expected) in [
+        (Similarity::Cosine, cosine),
+        (Similarity::Jaccard, jaccard),
+        (Similarity::Lift, lift),
+    ] {
+        let knn = knn::fit(&inter, similarity, false, 10);
+        for ((x, y), want) in pairs.iter().zip(expected) {
+            let (x, y) = (item(&log, x), item(&log, y));
+            close(knn.similarity(x, y), want);
+            close(knn.similarity(y, x), want);
+        }
+        // Never co-occurring: not neighbours.
+        assert_eq!(knn.similarity(item(&log, "a"), item(&log, "e")), 0.0);
+        assert_eq!(knn.similarity(item(&log, "a"), item(&log, "a")), 0.0);
+    }
+}
+
+#[test]
+fn weighted_and_bm25_cosines_match_the_hand_computed_values() {
+    // u1 also carts a (weight 3 + 1 = 4): cos(a, b) = (4·1 + 1·1) / √((16 + 1) · 3).
+    let mut rows = paper_log();
+    rows.push(("u1", 2, "add_to_cart", "a"));
+    let (log, inter) = interactions(&rows, 10, "");
+    let knn = knn::fit(&inter, Similarity::Cosine, false, 10);
+    close(
+        knn.similarity(item(&log, "a"), item(&log, "b")),
+        5.0 / (17f64 * 3.0).sqrt(),
+    );
+
+    // BM25 (k1 1.2, b 0.75) on the all-ones log: users of 3 items weigh
+    // w3 = 2.2 / (1.2 · (0.25 + 0.75 · 3 / 2.5) + 1), users of 2 items
+    // w2 = 2.2 / (1.2 · (0.25 + 0.75 · 2 / 2.5) + 1); idf cancels in a cosine, so
+    // cos(a, c) = w3·w3 / √((w3² + w2²) · 2·w3²) (a: u1, u2; c: u1, u3).
+    let (log, inter) = interactions(&paper_log(), 10, "");
+    let knn = knn::fit(&inter, Similarity::Cosine, true, 10);
+    let w3: f64 = 2.2 / (1.2 * (0.25 + 0.75 * 3.0 / 2.5) + 1.0);
+    let w2: f64 = 2.2 / (1.2 * (0.25 + 0.75 * 2.0 / 2.5) + 1.0);
+    let want = w3 * w3 / ((w3 * w3 + w2 * w2) * 2.0 * w3 * w3).sqrt();
+    assert!((f64::from(knn.similarity(item(&log, "a"), item(&log, "c"))) - want).abs() < 1e-5);
+    // b is in 3 of 4 users: idf ln 4 - ln 4 = 0, so it is no one's neighbour.
+    assert_eq!(knn.similarity(item(&log, "a"), item(&log, "b")), 0.0);
+}
+
+#[test]
+fn item_knn_scores_are_sums_of_interest_times_similarity() {
+    let (log, inter) = interactions(&paper_log(), 10, "");
+    let knn = knn::fit(&inter, Similarity::Cosine, false, 10);
+    let u2 = log.users.iter().position(|u| u == "u2").unwrap();
+    let seen = inter.excluded(u2, Exclude::Seen);
+    let recs = knn.recommend(&inter, u2, &seen, 5);
+    // u2 has a and b: c scores s(a,c) + s(b,c); d scores s(b,d); e nothing.
+    let got: Vec<(u32, f32)> = recs.iter().map(|s| (s.item, s.score)).collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0, item(&log, "c"));
+    close(got[0].1, 0.5 + 2.0 / 6f64.sqrt());
+    assert_eq!(got[1].0, item(&log, "d"));
+    close(got[1].1, 1.0 / 6f64.sqrt());
+}
+
+#[test]
+fn the_evaluation_scores_new_items_of_the_horizon_only() {
+    // Horizon: days 40..70. u1 buys c (seen before: not a test item) and f (new).
+    let mut rows = paper_log();
+    rows.push(("u1", 60, "purchase", "c"));
+    rows.push(("u1", 61, "purchase", "f"));
+    let log = events::read(&[events(&rows).lazy()], 70 * DAY).unwrap();
+    let params = checked("");
+    let (kinds, note) = test_kinds(&log, &params);
+    assert_eq!(note, None);
+    let s = split(&log, &params, &kinds, 40 * DAY, 70 * DAY);
+    let u1 = log.users.iter().position(|u| u == "u1").unwrap() as u32;
+    let u4 = log.users.iter().position(|u| u == "u4").unwrap() as u32;
+    let f = item(&log, "f");
+    assert_eq!(s.test, vec![(u1, vec![f]), (u4, vec![f])]);
+    check_no_leak(&s).unwrap();
+}
+
+#[test]
+fn a_planted_leak_is_caught() {
+    let log = events::read(&[events(&paper_log()).lazy()], 70 * DAY).unwrap();
+    let params = checked("");
+    let (kinds, _) = test_kinds(&log, &params);
+    let clean = split(&log, &params, &kinds, 40 * DAY, 70 * DAY);
+    check_no_leak(&clean).unwrap();
+    // A user's training item planted among their test items.
+    let mut leaked: Split = clean.clone();
+    let user = leaked.test[0].0 as usize;
+    leaked.test[0].1.push(leaked.train.all.row(user).0[0]);
+    leaked.test[0].1.sort_unstable();
+    let message = check_no_leak(&leaked).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("evaluation leak: user {user}'s test item")),
+        "{message}"
+    );
+    // Training interactions built past the cutoff.
+    let mut late = clean;
+    late.train = Interactions::build(&log, &params, 70 * DAY);
+    let message = check_no_leak(&late).unwrap_err().to_string();
+    assert!(message.contains("is not before the cutoff"), "{message}");
+}
+
+/// Canonical events generated by `userlens generate`'s generator.
+fn generated(users: usize, seed: u64) -> (DataFrame, i64) {
+    let params = userlens_synth::SynthParams {
+        users,
+        seed,
+        ..userlens_synth::SynthParams::default()
+    };
+    let mut csv = Vec::new();
+    userlens_synth::generate(&params, &mut csv, None::<std::io::Sink>).unwrap();
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .into_reader_with_file_handle(std::io::Cursor::new(csv))
+        .finish()
+        .unwrap();
+    let times: Int64Chunked = df
+        .column(EVENT_TIME)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let t = chrono::NaiveDateTime::parse_from_str(t?, "%Y-%m-%d %H:%M:%S").ok()?;
+            Some(t.and_utc().timestamp_micros())
+        })
+        .collect();
+    df.with_column(times.with_name(EVENT_TIME.into()).into_column())
+        .unwrap();
+    let rating = df.column(RATING).unwrap().cast(&DataType::Float64).unwrap();
+    df.with_column(rating).unwrap();
+    let start = params
+        .start
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_micros();
+    (df, start + i64::from(params.days) * DAY)
+}
+
+/// Every generated user in one of three personas, by user id.
+fn personas_for(df: &DataFrame) -> DataFrame {
+    let users = df.column(USER_ID).unwrap().unique_stable().unwrap();
+    let ids: Vec<u32> = users
+        .str()
+        .unwrap()
+        .iter()
+        .map(|u| u.map_or(0, |u| u.bytes().map(u32::from).sum::<u32>() % 3 + 1))
+        .collect();
+    df!(USER_ID => users.as_materialized_series().clone(), PERSONA_ID => ids).unwrap()
+}
+
+#[test]
+fn exclusion_is_never_violated() {
+    let (df, as_of) = generated(150, 3);
+    for (exclude, kinds) in [
+        ("purchased", &["purchase"][..]),
+        ("seen", &["view", "add_to_cart", "purchase", "rating"][..]),
+    ] {
+        let params = checked(&format!(
+            "exclude = \"{exclude}\"\nmodels = [\"popular\", \"item_knn\"]\nmodel = \"item_knn\""
+        ));
+        let out = recommend(&[df.clone().lazy()], None, as_of, &params, 1).unwrap();
+        let recs = out
+            .user_recommendations
+            .clone()
+            .lazy()
+            .select([col(USER_ID), col(ITEM_ID)]);
+        let excluded = df
+            .clone()
+            .lazy()
+            .filter(
+                col(EVENT_TYPE).is_in(lit(Series::new("k".into(), kinds)).implode(false), false),
+            )
+            .filter(col(ITEM_ID).is_not_null())
+            .select([col(USER_ID), col(ITEM_ID)])
+            .unique(None, UniqueKeepStrategy::First);
+        let violations = recs
+            .join(
+                excluded,
+                [col(USER_ID), col(ITEM_ID)],
+                [col(USER_ID), col(ITEM_ID)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .collect()
+            .unwrap();
+        assert_eq!(violations.height(), 0, "{exclude}: {violations}");
+        assert!(
+            out.user_recommendations.height() > 100 * 10 / 2,
+            "{exclude}"
+        );
+    }
+}
+
+#[test]
+fn cold_start_users_get_their_personas_items_or_popular_ones() {
+    let (df, as_of) = generated(120, 5);
+    let cold = df!(
+        USER_ID => ["zz-cold", "zz-lost"],
+        EVENT_TIME => [as_of - DAY, as_of - DAY],
+        EVENT_TYPE => ["search", "search"],
+        ITEM_ID => [None::<&str>, None],
+        CATEGORY => [None::<&str>, None],
+        RATING => [None::<f64>, None],
+    )
+    .unwrap();
+    let with_cold = df
+        .select(cold.get_column_names().into_iter().cloned())
+        .unwrap()
+        .vstack(&cold)
+        .unwrap();
+    let mut personas = personas_for(&df);
+    personas
+        .vstack_mut(&df!(USER_ID => ["zz-cold"], PERSONA_ID => [2u32]).unwrap())
+        .unwrap();
+    let params = checked("model = \"als\"\nals = { factors = 8, iterations = 3 }");
+    let out = recommend(&[with_cold.lazy()], Some(&personas), as_of, &params, 7).unwrap();
+    let rows = |user: &str| {
+        out.user_recommendations
+            .clone()
+            .lazy()
+            .filter(col(USER_ID).eq(lit(user)))
+            .collect()
+            .unwrap()
+    };
+    let cold = rows("zz-cold");
+    assert_eq!(cold.height(), 10);
+    let because: Vec<&str> = cold
+        .column("because")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        because.iter().all(|b| *b == "popular in persona 2"),
+        "{because:?}"
+    );
+    // The persona's own top items, in order.
+    let persona_top = out
+        .persona_recommendations
+        .clone()
+        .lazy()
+        .filter(col(PERSONA_ID).eq(lit(2u32)))
+        .collect()
+        .unwrap();
+    assert_eq!(
+        cold.column(ITEM_ID).unwrap().as_materialized_series(),
+        persona_top
+            .column(ITEM_ID)
+            .unwrap()
+            .as_materialized_series()
+    );
+    let lost = rows("zz-lost");
+    assert_eq!(lost.height(), 10);
+    let because: Vec<&str> = lost
+        .column("because")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        because.iter().all(|b| *b == "popular overall"),
+        "{because:?}"
+    );
+    // Warm users are explained by their own history.
+    let reasons = out
+        .user_recommendations
+        .column("because")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert!(
+        reasons
+            .iter()
+            .flatten()
+            .any(|b| b.starts_with("bought ") || b.starts_with("viewed "))
+    );
+}
+
+fn csv_bytes(df: &DataFrame) -> Vec<u8> {
+    let mut out = Vec::new();
+    CsvWriter::new(&mut out).finish(&mut df.clone()).unwrap();
+    out
+}
+
+#[test]
+fn same_seed_gives_the_same_bytes_on_one_and_two_threads() {
+    let (df, as_of) = generated(200, 11);
+    let personas = personas_for(&df);
+    let params = checked("als = { factors = 16, iterations = 4 }\nmodel = \"als\"");
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            recommend(&[df.clone().lazy()], Some(&personas), as_of, &params, 42).unwrap()
+        })
+    };
+    let (one, two) = (run(1), run(2));
+    for (a, b) in [
+        (&one.user_recommendations, &two.user_recommendations),
+        (&one.persona_recommendations, &two.persona_recommendations),
+        (&one.similar_items, &two.similar_items),
+        (&one.report, &two.report),
+    ] {
+        assert!(a.height() > 0);
+        assert_eq!(csv_bytes(a), csv_bytes(b));
+    }
+    let other_seed = recommend(&[df.clone().lazy()], Some(&personas), as_of, &params, 43).unwrap();
+    assert_ne!(
+        csv_bytes(&one.user_recommendations),
+        csv_bytes(&other_seed.user_recommendations)
+    );
+}
+
+#[test]
+fn learned_tastes_beat_popularity_on_generated_events() {
+    let (df, as_of) = generated(1200, 42);
+    let params = checked("");
+    let out = recommend(&[df.lazy()], None, as_of, &params, 42).unwrap();
+    let ndcg = |m: ModelKind| {
+        out.rows
+            .iter()
+            .find(|r| r.model == m)
+            .and_then(|r| r.outcome.as_ref().ok())
+            .map(|s| s.ndcg)
+            .unwrap()
+    };
+    let chosen = out.chosen.unwrap();
+    assert!(
+        ndcg(chosen) >= 2.0 * ndcg(ModelKind::Popular),
+        "{:?}",
+        out.rows
+    );
+    assert_ne!(chosen, ModelKind::Popular);
+    let skipped = out
+        .rows
+        .iter()
+        .find(|r| r.model == ModelKind::PersonaPopular)
+        .unwrap();
+    assert_eq!(
+        skipped.outcome,
+        Err("no personas: the stage does not need a profile stage".to_string())
+    );
+}
