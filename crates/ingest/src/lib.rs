@@ -103,7 +103,16 @@ pub enum ColumnSource {
         /// The value.
         constant: String,
     },
+    /// Arithmetic on numeric source columns (`amount = { expr = "Quantity *
+    /// UnitPrice" }`), in the language of the predict stage's rules.
+    Derived {
+        /// The expression.
+        expr: String,
+    },
 }
+
+/// Canonical columns a derived expression may make: the numeric ones.
+const DERIVABLE: [&str; 2] = [columns::AMOUNT, columns::RATING];
 
 /// A source as written in a pipeline file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +208,21 @@ impl SourceParams {
     pub fn check(&self) -> Result<Source> {
         let format = self.format.unwrap_or_else(|| guess_format(&self.path));
         let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
+        let mut derived = BTreeMap::new();
+        for (name, from) in &self.columns {
+            if let ColumnSource::Derived { expr } = from {
+                if !DERIVABLE.contains(&name.as_str()) {
+                    return Err(Error::Params(format!(
+                        "`columns.{name}` cannot be derived: expressions make numbers, for {}",
+                        DERIVABLE.join(" and ")
+                    )));
+                }
+                let subject = format!("`columns.{name}`");
+                let ast = userlens_expr::parse_number(&subject, "expression", expr)
+                    .map_err(|e| Error::Params(e.to_string()))?;
+                derived.insert(name.clone(), ast);
+            }
+        }
         for name in self.columns.keys() {
             if !columns::EVENT_COLUMNS.contains(&name.as_str()) {
                 let hint = userlens_model::did_you_mean(name, &columns::EVENT_COLUMNS)
@@ -237,6 +261,7 @@ impl SourceParams {
             header: self.header.unwrap_or(format != SourceFormat::Text),
             delimiter,
             time_format,
+            derived,
         })
     }
 }
@@ -263,6 +288,8 @@ pub struct Source {
     header: bool,
     delimiter: u8,
     time_format: TimeFormat,
+    /// The parsed expression of each derived column.
+    derived: BTreeMap<String, userlens_expr::Spanned>,
 }
 
 impl Source {

@@ -70,7 +70,17 @@ impl<'p> Keep<'p> {
 enum Slot {
     Field(usize),
     Constant(String),
+    /// A number computed from source fields.
+    Derived(Box<Derived>),
     Absent,
+}
+
+/// A derived column: its expression and the source fields it reads.
+#[derive(Debug, Clone)]
+struct Derived {
+    ast: userlens_expr::Spanned,
+    /// Each name the expression reads, and its field index.
+    inputs: Vec<(String, usize)>,
 }
 
 const N: usize = columns::EVENT_COLUMNS.len();
@@ -88,6 +98,28 @@ fn resolve(source: &Source, header: &[String]) -> Result<[Slot; N]> {
     for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
         slots[i] = match source.params.columns.get(*name) {
             Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.clone()),
+            Some(ColumnSource::Derived { .. }) => {
+                let Some(ast) = source.derived.get(*name) else {
+                    continue;
+                };
+                let mut inputs = Vec::new();
+                for (wanted, _) in userlens_expr::names(ast) {
+                    let Some(index) = header.iter().position(|h| h == wanted) else {
+                        return Err(Error::MissingColumn {
+                            path: path.to_path_buf(),
+                            line: 1,
+                            source_column: wanted.to_string(),
+                            target: (*name).to_string(),
+                            available: header.join(", "),
+                        });
+                    };
+                    inputs.push((wanted.to_string(), index));
+                }
+                Slot::Derived(Box::new(Derived {
+                    ast: ast.clone(),
+                    inputs,
+                }))
+            }
             Some(ColumnSource::Column(wanted)) => match header.iter().position(|h| h == wanted) {
                 Some(index) => Slot::Field(index),
                 None => {
@@ -245,7 +277,7 @@ impl<'a> Sink<'a> {
         let mut values: [Option<&str>; N] = [None; N];
         for (i, slot) in self.slots.iter().enumerate() {
             values[i] = match slot {
-                Slot::Absent => None,
+                Slot::Absent | Slot::Derived(_) => None,
                 Slot::Constant(c) => Some(c.as_str()),
                 Slot::Field(index) if fields[*index].len() > MAX_FIELD_BYTES => {
                     let column = columns::EVENT_COLUMNS[i];
@@ -311,6 +343,20 @@ impl<'a> Sink<'a> {
         }
         let mut numbers = [None, None];
         for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
+            if let Slot::Derived(derived) = &self.slots[index] {
+                match derived_value(derived, fields) {
+                    Ok(v) => numbers[k] = v,
+                    Err((input, text)) => {
+                        let column = columns::EVENT_COLUMNS[index];
+                        let reason = format!(
+                            "`{input}` {:?} is not a number (`{column}` is computed from it)",
+                            truncate(&text)
+                        );
+                        return self.refuse(line, column, reason, fields, sep);
+                    }
+                }
+                continue;
+            }
             if let Some(text) = values[index] {
                 match text.parse::<f64>() {
                     Ok(v) if v.is_finite() => numbers[k] = Some(v),
@@ -411,6 +457,39 @@ impl<'a> Sink<'a> {
             spilled: None,
         })
     }
+}
+
+/// A derived column's value on a row (`None` when an input is empty, a division by
+/// zero, or not finite), or the input that is not a number and its text.
+fn derived_value(
+    derived: &Derived,
+    fields: &[&[u8]],
+) -> std::result::Result<Option<f64>, (String, String)> {
+    let mut values = Vec::with_capacity(derived.inputs.len());
+    for (name, index) in &derived.inputs {
+        let text = fields
+            .get(*index)
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .unwrap_or_default();
+        if text.is_empty() {
+            values.push((name.as_str(), None));
+            continue;
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => values.push((name.as_str(), Some(v))),
+            _ => return Err((name.clone(), text)),
+        }
+    }
+    let lookup = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| *v)
+    };
+    Ok(match userlens_expr::evaluate(&derived.ast, &lookup) {
+        userlens_expr::Value::Number(v) => v.filter(|v| v.is_finite()),
+        userlens_expr::Value::Condition(_) => None,
+    })
 }
 
 /// The first [`RAW_ECHO_BYTES`] of a refused row, as text a spreadsheet can show.
@@ -1250,14 +1329,20 @@ fn read_parquet(source: &Source) -> Result<Parsed> {
     // was built without (decimals), and an unused column must not stop the run.
     let mut used: Vec<usize> = Vec::new();
     for (target, slot) in columns::EVENT_COLUMNS.iter().zip(&slots) {
-        let Slot::Field(index) = slot else { continue };
-        let Some((_, field)) = schema.get_at_index(*index) else {
-            continue;
+        let indices = match slot {
+            Slot::Field(index) => vec![*index],
+            Slot::Derived(derived) => derived.inputs.iter().map(|(_, i)| *i).collect(),
+            Slot::Constant(_) | Slot::Absent => continue,
         };
-        if let Err(unsupported) = parquet_type::check_event_field(&field.dtype) {
-            return Err(unsupported.into_error(path, &names[*index], Some(target)));
+        for index in indices {
+            let Some((_, field)) = schema.get_at_index(index) else {
+                continue;
+            };
+            if let Err(unsupported) = parquet_type::check_event_field(&field.dtype) {
+                return Err(unsupported.into_error(path, &names[index], Some(target)));
+            }
+            used.push(index);
         }
-        used.push(*index);
     }
     used.sort_unstable();
     used.dedup();

@@ -714,5 +714,6 @@ fn partitions_hold_no_more_than_the_budget() {
 }
 
 mod bad_input;
+mod line_items;
 mod ndjson;
 mod parquet_bytes;

@@ -17,13 +17,23 @@ use crate::{ColumnSource, Source, spill};
 fn paths(source: &Source) -> Vec<String> {
     let mut paths = Vec::new();
     for name in columns::EVENT_COLUMNS {
-        let path = match source.params.columns.get(name) {
-            Some(ColumnSource::Column(path)) => path.clone(),
+        let wanted = match source.params.columns.get(name) {
+            Some(ColumnSource::Column(path)) => vec![path.clone()],
             Some(ColumnSource::Constant { .. }) => continue,
-            None => name.to_string(),
+            Some(ColumnSource::Derived { .. }) => {
+                source.derived.get(name).map_or_else(Vec::new, |ast| {
+                    userlens_expr::names(ast)
+                        .into_iter()
+                        .map(|(n, _)| n.to_string())
+                        .collect()
+                })
+            }
+            None => vec![name.to_string()],
         };
-        if !paths.contains(&path) {
-            paths.push(path);
+        for path in wanted {
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
         }
     }
     paths
