@@ -19,6 +19,7 @@ mod order;
 mod parquet_type;
 mod read;
 mod spill;
+mod survey;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use userlens_model::columns;
 
 pub use error::{Error, Result};
 pub use read::{OnProgress, read_table};
+pub use survey::{Survey, read_survey};
 use time::TimeFormat;
 
 /// File layouts a source can have.

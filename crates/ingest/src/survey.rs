@@ -1,0 +1,414 @@
+//! Survey answers: `user_id, answered_at, score` (0-10), an optional `comment`, any
+//! other columns ignored. CSV or Parquet, found like the users table; a row that
+//! cannot be used goes to the quarantine with its line, column and reason, as the
+//! events' rows do.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use userlens_model::columns::USER_ID;
+
+use crate::error::{self, Error, Result};
+use crate::time::TimeFormat;
+use crate::{SourceFormat, guess_format, regular_file};
+
+/// Column of the answer time.
+pub const ANSWERED_AT: &str = "answered_at";
+/// Column of the 0-10 score.
+pub const SCORE: &str = "score";
+/// Optional column of a free-text comment.
+pub const COMMENT: &str = "comment";
+/// Longest prefix of a refused row echoed into the quarantine.
+const RAW_ECHO_BYTES: usize = 256;
+
+/// The usable answers of a survey file and its refused rows.
+#[derive(Debug, Clone)]
+pub struct Survey {
+    /// `user_id` (text), `answered_at` (microseconds, UTC), `score` (0-10),
+    /// `comment` (text, null when absent), in file order.
+    pub answers: DataFrame,
+    /// `file, line, column, reason, raw` of every refused row.
+    pub quarantine: DataFrame,
+    /// Data rows read (header not counted).
+    pub read: u64,
+}
+
+#[derive(Default)]
+struct Sink {
+    file: String,
+    read: u64,
+    users: Vec<String>,
+    times: Vec<i64>,
+    scores: Vec<u32>,
+    comments: Vec<Option<String>>,
+    q_line: Vec<u64>,
+    q_column: Vec<&'static str>,
+    q_reason: Vec<String>,
+    q_raw: Vec<String>,
+}
+
+impl Sink {
+    fn refuse(&mut self, line: u64, column: &'static str, reason: String, raw: &str) {
+        let mut end = raw.len().min(RAW_ECHO_BYTES);
+        while !raw.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.q_line.push(line);
+        self.q_column.push(column);
+        self.q_reason.push(reason);
+        self.q_raw.push(raw[..end].replace('\0', "\\0"));
+    }
+
+    /// Checks one row's fields (`None`: the field is missing or empty).
+    /// `micros` is the answer time of a Parquet date-time column, read already.
+    fn row(&mut self, line: u64, fields: [Option<&str>; 4], micros: Option<i64>, raw: &str) {
+        self.read += 1;
+        let [user, time, score, comment] =
+            fields.map(|f| f.map(str::trim).filter(|f| !f.is_empty()));
+        let Some(user) = user else {
+            return self.refuse(line, USER_ID, format!("missing `{USER_ID}`"), raw);
+        };
+        let Some(time_text) = time else {
+            return self.refuse(line, ANSWERED_AT, format!("missing `{ANSWERED_AT}`"), raw);
+        };
+        let Some(micros) = micros.or_else(|| TimeFormat::Auto.parse_micros(time_text)) else {
+            let reason = format!(
+                "`{ANSWERED_AT}` {:?} is not {}",
+                short(time_text),
+                TimeFormat::Auto.describe()
+            );
+            return self.refuse(line, ANSWERED_AT, reason, raw);
+        };
+        let Some(score_text) = score else {
+            return self.refuse(line, SCORE, format!("missing `{SCORE}`"), raw);
+        };
+        let score = match score_text.parse::<f64>() {
+            Ok(v) if v.fract() == 0.0 && (0.0..=10.0).contains(&v) => v as u32,
+            _ => {
+                let reason = format!(
+                    "`{SCORE}` {:?} is not a whole number from 0 to 10",
+                    short(score_text)
+                );
+                return self.refuse(line, SCORE, reason, raw);
+            }
+        };
+        self.users.push(user.to_string());
+        self.times.push(micros);
+        self.scores.push(score);
+        self.comments.push(comment.map(str::to_string));
+    }
+
+    fn finish(self) -> Result<Survey> {
+        let n = self.users.len();
+        let time = Int64Chunked::from_vec(ANSWERED_AT.into(), self.times)
+            .into_datetime(TimeUnit::Microseconds, None)
+            .into_column();
+        let answers = DataFrame::new(
+            n,
+            vec![
+                Column::new(USER_ID.into(), self.users),
+                time,
+                Column::new(SCORE.into(), self.scores),
+                Column::new(COMMENT.into(), self.comments),
+            ],
+        )
+        .map_err(error::polars("build the survey table"))?;
+        let q = self.q_line.len();
+        let quarantine = DataFrame::new(
+            q,
+            vec![
+                Column::new("file".into(), vec![self.file; q]),
+                Column::new("line".into(), self.q_line),
+                Column::new("column".into(), self.q_column),
+                Column::new("reason".into(), self.q_reason),
+                Column::new("raw".into(), self.q_raw),
+            ],
+        )
+        .map_err(error::polars("build the survey quarantine"))?;
+        Ok(Survey {
+            answers,
+            quarantine,
+            read: self.read,
+        })
+    }
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// Reads a survey file (CSV, or Parquet by its extension).
+pub fn read_survey(path: &Path) -> Result<Survey> {
+    regular_file(path)?;
+    let mut sink = Sink {
+        file: path.display().to_string(),
+        ..Sink::default()
+    };
+    if guess_format(path) == SourceFormat::Parquet {
+        read_parquet(path, &mut sink)?;
+    } else {
+        read_csv(path, &mut sink)?;
+    }
+    sink.finish()
+}
+
+fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| io(std::io::Error::other(e)))?;
+    let header = reader
+        .byte_headers()
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .clone();
+    if header.is_empty() {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let position = |name: &str| header.iter().position(|h| h == name.as_bytes());
+    let mut slots = [None; 4];
+    for (slot, name) in slots.iter_mut().zip([USER_ID, ANSWERED_AT, SCORE]) {
+        *slot = Some(position(name).ok_or_else(|| Error::MissingRequired {
+            path: path.to_path_buf(),
+            column: name,
+        })?);
+    }
+    slots[3] = position(COMMENT);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                // A broken record (invalid quoting cannot happen in the csv crate's
+                // flexible mode; this is an I/O error): stop with the file named.
+                return Err(io(std::io::Error::other(e)));
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let raw = record
+            .iter()
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(",");
+        if record.len() != header.len() {
+            sink.read += 1;
+            let reason = format!("expected {} fields, found {}", header.len(), record.len());
+            sink.refuse(line, "", reason, &raw);
+            continue;
+        }
+        let mut fields = [None; 4];
+        let mut bad = None;
+        for (field, slot) in fields.iter_mut().zip(slots) {
+            if let Some(i) = slot {
+                match std::str::from_utf8(&record[i]) {
+                    Ok(text) => *field = Some(text),
+                    Err(_) => bad = Some(i),
+                }
+            }
+        }
+        if let Some(i) = bad {
+            sink.read += 1;
+            let name = [USER_ID, ANSWERED_AT, SCORE, COMMENT]
+                .into_iter()
+                .zip(slots)
+                .find(|(_, s)| *s == Some(i))
+                .map_or("", |(n, _)| n);
+            sink.refuse(line, name, format!("invalid UTF-8 in `{name}`"), &raw);
+            continue;
+        }
+        sink.row(line, fields, None, &raw);
+    }
+    Ok(())
+}
+
+fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
+    let df = crate::read_table(path)?;
+    let names = [USER_ID, ANSWERED_AT, SCORE, COMMENT];
+    let mut columns = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        match df.column(name) {
+            Ok(c) => {
+                // A datetime column is written as text the auto layout reads back.
+                let c = match c.dtype() {
+                    DataType::Datetime(_, _) | DataType::Date => c
+                        .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                        .and_then(|c| c.cast(&DataType::Int64))
+                        .and_then(|c| c.cast(&DataType::String)),
+                    _ => c.cast(&DataType::String),
+                };
+                columns.push(Some(c.map_err(|source| Error::Table {
+                    path: path.to_path_buf(),
+                    source,
+                })?));
+            }
+            Err(_) if i < 3 => {
+                return Err(Error::MissingRequired {
+                    path: path.to_path_buf(),
+                    column: name,
+                });
+            }
+            Err(_) => columns.push(None),
+        }
+    }
+    let text = |c: &Option<Column>| c.as_ref().and_then(|c| c.str().ok().cloned());
+    let cols: Vec<Option<StringChunked>> = columns.iter().map(text).collect();
+    let datetime = matches!(
+        df.column(ANSWERED_AT).map(|c| c.dtype().clone()),
+        Ok(DataType::Datetime(_, _) | DataType::Date)
+    );
+    for row in 0..df.height() {
+        let get = |k: usize| {
+            cols.get(k)
+                .and_then(|c| c.as_ref())
+                .and_then(|c| c.get(row))
+        };
+        let fields = [get(0), get(1), get(2), get(3)];
+        // A date-time column is microseconds already.
+        let micros = fields[1]
+            .filter(|_| datetime)
+            .and_then(|t| t.parse::<i64>().ok());
+        let raw = fields
+            .iter()
+            .map(|f| f.unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(",");
+        sink.row(row as u64 + 1, fields, micros, &raw);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::TempPath {
+        let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file.into_temp_path()
+    }
+
+    #[test]
+    fn good_rows_are_kept_and_bad_ones_quarantined_with_line_and_reason() {
+        let path = write(
+            "user_id,answered_at,score,comment,channel\n\
+             u1,2026-01-05 10:00:00,9,\"great, fast\",email\n\
+             u2,2026-01-06,7.0,,app\n\
+             u3,yesterday,5,,app\n\
+             u4,2026-01-07,11,,app\n\
+             ,2026-01-07,3,,app\n\
+             u6,2026-01-07,6.5,,app\n\
+             u7,2026-01-07\n",
+        );
+        let survey = read_survey(&path).unwrap();
+        assert_eq!(survey.read, 7);
+        assert_eq!(survey.answers.height(), 2);
+        let scores: Vec<u32> = survey
+            .answers
+            .column(SCORE)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(scores, [9, 7]);
+        let comment = survey
+            .answers
+            .column(COMMENT)
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0);
+        assert_eq!(comment, Some("great, fast"));
+        let q = &survey.quarantine;
+        let lines: Vec<u64> = q
+            .column("line")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(lines, [4, 5, 6, 7, 8]);
+        let reasons: Vec<&str> = q
+            .column("reason")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert!(
+            reasons[0].starts_with("`answered_at` \"yesterday\" is not"),
+            "{}",
+            reasons[0]
+        );
+        assert_eq!(
+            reasons[1],
+            "`score` \"11\" is not a whole number from 0 to 10"
+        );
+        assert_eq!(reasons[2], "missing `user_id`");
+        assert_eq!(
+            reasons[3],
+            "`score` \"6.5\" is not a whole number from 0 to 10"
+        );
+        assert_eq!(reasons[4], "expected 5 fields, found 2");
+        let columns: Vec<&str> = q
+            .column("column")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(columns, ["answered_at", "score", "user_id", "score", ""]);
+    }
+
+    #[test]
+    fn a_missing_required_column_is_named() {
+        let path = write("user_id,answered_at,nps\nu1,2026-01-01,9\n");
+        let err = read_survey(&path).unwrap_err();
+        assert!(err.is_refusal());
+        assert!(
+            err.to_string().ends_with(
+                "required column `score` is missing (map it under `columns` or add it to the file)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parquet_surveys_read_like_csv_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("survey.parquet");
+        let times = Int64Chunked::from_vec(ANSWERED_AT.into(), vec![1_000_000, 2_000_000])
+            .into_datetime(TimeUnit::Microseconds, None)
+            .into_series();
+        let mut df =
+            df!(USER_ID => ["a", "b"], ANSWERED_AT => times, SCORE => [10i64, 12]).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        ParquetWriter::new(file).finish(&mut df).unwrap();
+        let survey = read_survey(&path).unwrap();
+        assert_eq!(survey.answers.height(), 1);
+        let t = survey
+            .answers
+            .column(ANSWERED_AT)
+            .unwrap()
+            .cast(&DataType::Int64)
+            .unwrap();
+        assert_eq!(t.i64().unwrap().get(0), Some(1_000_000));
+        let lines: Vec<u64> = survey
+            .quarantine
+            .column("line")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(lines, [2]);
+    }
+}
