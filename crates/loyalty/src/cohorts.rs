@@ -118,13 +118,13 @@ impl Retention {
     /// completed it, per group: `group, value, period, cohorts, cohort_users,
     /// active_users, retention, retention_unbounded`.
     pub fn curve(&self, groups: &[Group], cal: &Calendar) -> Result<DataFrame> {
-        let mut cols: (
-            Vec<&str>,
-            Vec<String>,
-            Vec<u32>,
-            Vec<u64>,
-            Vec<u64>,
-            Vec<u64>,
+        let (mut kinds, mut values, mut period, mut cohorts_n, mut users_n, mut active_n): (
+            Vec<_>,
+            Vec<_>,
+            Vec<_>,
+            Vec<_>,
+            Vec<_>,
+            Vec<_>,
         ) = Default::default();
         let (mut retention, mut unbounded) = (Vec::new(), Vec::new());
         for (g, group) in groups.iter().enumerate() {
@@ -145,23 +145,23 @@ impl Retention {
                 if users == 0 {
                     continue;
                 }
-                cols.0.push(group.kind);
-                cols.1.push(group.value.clone());
-                cols.2.push(k as u32);
-                cols.3.push(cohorts);
-                cols.4.push(users);
-                cols.5.push(active);
+                kinds.push(group.kind);
+                values.push(group.value.clone());
+                period.push(k as u32);
+                cohorts_n.push(cohorts);
+                users_n.push(users);
+                active_n.push(active);
                 retention.push(active as f64 / users as f64);
                 unbounded.push(later as f64 / users as f64);
             }
         }
         DataFrame::new_infer_height(vec![
-            Column::new("group".into(), cols.0),
-            Column::new("value".into(), cols.1),
-            Column::new("period".into(), cols.2),
-            Column::new("cohorts".into(), cols.3),
-            Column::new("cohort_users".into(), cols.4),
-            Column::new("active_users".into(), cols.5),
+            Column::new("group".into(), kinds),
+            Column::new("value".into(), values),
+            Column::new("period".into(), period),
+            Column::new("cohorts".into(), cohorts_n),
+            Column::new("cohort_users".into(), users_n),
+            Column::new("active_users".into(), active_n),
             Column::new("retention".into(), retention),
             Column::new("retention_unbounded".into(), unbounded),
         ])
@@ -236,38 +236,34 @@ pub(crate) fn lifecycle(
             }
         }
     }
-    let mut cols: (
-        Vec<&str>,
-        Vec<String>,
-        Vec<String>,
-        [Vec<u64>; 4],
-        Vec<bool>,
-    ) = Default::default();
+    let (mut kinds, mut values, mut labels, mut complete) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut counts_by_kind: [Vec<u64>; 4] = Default::default();
     for (g, group) in groups.iter().enumerate() {
         for p in 0..n {
             let c = counts[g * n + p];
             if g > 0 && c == [0; 4] {
                 continue;
             }
-            cols.0.push(group.kind);
-            cols.1.push(group.value.clone());
-            cols.2.push(cal.label(p));
+            kinds.push(group.kind);
+            values.push(group.value.clone());
+            labels.push(cal.label(p));
             for (k, v) in c.iter().enumerate() {
-                cols.3[k].push(*v);
+                counts_by_kind[k].push(*v);
             }
-            cols.4.push(cal.complete(p));
+            complete.push(cal.complete(p));
         }
     }
-    let [new, returning, resurrecting, dormant] = cols.3;
+    let [new, returning, resurrecting, dormant] = counts_by_kind;
     DataFrame::new_infer_height(vec![
-        Column::new("group".into(), cols.0),
-        Column::new("value".into(), cols.1),
-        Column::new("period".into(), cols.2),
+        Column::new("group".into(), kinds),
+        Column::new("value".into(), values),
+        Column::new("period".into(), labels),
         Column::new("new".into(), new),
         Column::new("returning".into(), returning),
         Column::new("resurrecting".into(), resurrecting),
         Column::new("dormant".into(), dormant),
-        Column::new("complete".into(), cols.4),
+        Column::new("complete".into(), complete),
     ])
     .map_err(polars_err("build the lifecycle table"))
 }
@@ -298,7 +294,13 @@ pub(crate) fn repeat_purchase(
             }
         }
     }
-    let mut cols: (Vec<&str>, Vec<String>, Vec<String>, Vec<u64>, Vec<u64>) = Default::default();
+    let (mut kinds, mut values, mut labels, mut buyers_n, mut repeats_n): (
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
+    ) = Default::default();
     let (mut rate, mut complete) = (Vec::new(), Vec::new());
     for (g, group) in groups.iter().enumerate() {
         for c in 0..n {
@@ -306,22 +308,22 @@ pub(crate) fn repeat_purchase(
             if buyers == 0 {
                 continue;
             }
-            cols.0.push(group.kind);
-            cols.1.push(group.value.clone());
-            cols.2.push(cal.label(c));
-            cols.3.push(buyers);
-            cols.4.push(repeats);
+            kinds.push(group.kind);
+            values.push(group.value.clone());
+            labels.push(cal.label(c));
+            buyers_n.push(buyers);
+            repeats_n.push(repeats);
             rate.push(repeats as f64 / buyers as f64);
             // Every buyer of the cohort had the whole window before the as-of date.
             complete.push(cal.period_end(c).saturating_add(window) <= cal.as_of);
         }
     }
     DataFrame::new_infer_height(vec![
-        Column::new("group".into(), cols.0),
-        Column::new("value".into(), cols.1),
-        Column::new("cohort".into(), cols.2),
-        Column::new("buyers".into(), cols.3),
-        Column::new("repeat_buyers".into(), cols.4),
+        Column::new("group".into(), kinds),
+        Column::new("value".into(), values),
+        Column::new("cohort".into(), labels),
+        Column::new("buyers".into(), buyers_n),
+        Column::new("repeat_buyers".into(), repeats_n),
         Column::new("rate".into(), rate),
         Column::new("complete".into(), complete),
     ])

@@ -88,32 +88,32 @@ pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame
             }
         }
     }
-    let mut cols: (
-        Vec<&str>,
-        Vec<String>,
-        Vec<String>,
-        Vec<u64>,
-        Vec<u64>,
-        Vec<f64>,
+    let (mut kinds, mut values, mut categories, mut ratings_n, mut users_n, mut means): (
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
+        Vec<_>,
     ) = Default::default();
     for ((g, (_, category)), sum) in &sums {
         let Some(group) = dir.groups.get(*g as usize) else {
             continue;
         };
-        cols.0.push(group.kind);
-        cols.1.push(group.value.clone());
-        cols.2.push(category.clone());
-        cols.3.push(sum.ratings);
-        cols.4.push(sum.users);
-        cols.5.push(sum.total / sum.ratings as f64);
+        kinds.push(group.kind);
+        values.push(group.value.clone());
+        categories.push(category.clone());
+        ratings_n.push(sum.ratings);
+        users_n.push(sum.users);
+        means.push(sum.total / sum.ratings as f64);
     }
     let table = DataFrame::new_infer_height(vec![
-        Column::new("group".into(), cols.0),
-        Column::new("value".into(), cols.1),
-        Column::new("category".into(), cols.2),
-        Column::new("ratings".into(), cols.3),
-        Column::new("users".into(), cols.4),
-        Column::new("mean_rating".into(), cols.5),
+        Column::new("group".into(), kinds),
+        Column::new("value".into(), values),
+        Column::new("category".into(), categories),
+        Column::new("ratings".into(), ratings_n),
+        Column::new("users".into(), users_n),
+        Column::new("mean_rating".into(), means),
     ])
     .map_err(polars_err("build the satisfaction table"))?;
     let (ids, means): (Vec<String>, Vec<f64>) = per_user

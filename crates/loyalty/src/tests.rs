@@ -19,8 +19,18 @@ fn at(m: u32, d: u32, hour: i64) -> i64 {
     midnight_micros(2026, m, d).unwrap() + hour * 3_600_000_000
 }
 
+/// user, time, type, category, amount, rating
+type Row = (
+    &'static str,
+    i64,
+    &'static str,
+    Option<&'static str>,
+    Option<f64>,
+    Option<f64>,
+);
+
 fn events() -> DataFrame {
-    let rows: [(&str, i64, &str, Option<&str>, Option<f64>, Option<f64>); 10] = [
+    let rows: [Row; 10] = [
         ("u1", at(1, 5, 10), "view", None, None, None),
         ("u1", at(2, 10, 10), "rating", Some("toys"), None, Some(2.0)),
         ("u1", at(3, 3, 10), "purchase", None, Some(20.0), None),
