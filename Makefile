@@ -53,7 +53,8 @@ bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes pee
 
 sample-data: ## regenerate sample_data/events.csv.gz, truth.csv and segment_events.ndjson.gz (byte for byte)
 	$(CARGO) run --release --locked --bin userlens -- generate --users 1800 --seed 42 \
-		--start 2026-01-01 --days 180 --out sample_data/events.csv --truth sample_data/truth.csv
+		--start 2026-01-01 --days 180 --out sample_data/events.csv --truth sample_data/truth.csv \
+		--survey sample_data/survey.csv
 	gzip -9nf sample_data/events.csv
 	$(CARGO) run --release --locked --example segment_export -- sample_data/events.csv.gz \
 		sample_data/segment_events.ndjson 300

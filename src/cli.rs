@@ -176,4 +176,7 @@ pub struct GenerateArgs {
     /// Number of days.
     #[arg(long, default_value_t = 180)]
     pub days: u32,
+    /// Also write a satisfaction survey of the users (user_id, answered_at, score, ...).
+    #[arg(long, value_name = "PATH")]
+    pub survey: Option<PathBuf>,
 }

@@ -19,6 +19,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         seed,
         start,
         days,
+        survey,
     } = args;
     let users = events.map_or(*users, userlens_synth::users_for_events);
     let params = userlens_synth::SynthParams {
@@ -62,6 +63,26 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
             std::io::stdout(),
             "  {persona}: {} users",
             thousands(*count as u64)
+        )?;
+    }
+    if let Some(path) = survey {
+        // Drawn from the events just written, so scores follow each user's experience.
+        let events = std::fs::File::open(out)
+            .with_context(|| format!("failed to read `{}`", out.display()))?;
+        let survey_file = std::fs::File::create(tmp(path))
+            .with_context(|| format!("failed to create `{}`", path.display()))?;
+        let written = userlens_synth::generate_survey(
+            &params,
+            std::io::BufReader::new(events),
+            std::io::BufWriter::new(survey_file),
+        )?;
+        std::fs::rename(tmp(path), path)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        writeln!(
+            std::io::stdout(),
+            "wrote {} survey answers to {}",
+            thousands(written.answers as u64),
+            path.display()
         )?;
     }
     Ok(())

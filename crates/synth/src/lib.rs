@@ -32,8 +32,10 @@
 //! ```
 
 mod items;
+mod survey;
 
 pub use items::{ITEMS_PER_CATEGORY, STYLES};
+pub use survey::{SURVEY_COLUMNS, SurveySummary, generate_survey};
 
 use std::io::{self, BufWriter, Write};
 use std::sync::OnceLock;
@@ -73,6 +75,23 @@ pub enum Error {
         /// Underlying CSV error.
         #[source]
         source: csv::Error,
+    },
+    /// The survey could not be written.
+    #[error("failed to write the survey answer of user `{user}`")]
+    Survey {
+        /// User being written.
+        user: String,
+        /// Underlying CSV error.
+        #[source]
+        source: csv::Error,
+    },
+    /// The events a survey is made from are not the generator's.
+    #[error("cannot make a survey from these events (line {line}): {reason}")]
+    SurveyEvents {
+        /// Line of the events file (0: found at the end of a user).
+        line: u64,
+        /// What is wrong.
+        reason: String,
     },
 }
 
