@@ -1,0 +1,133 @@
+//! `loyalty`: events (+ personas, segments, features, a survey) -> retention
+//! cohorts, lifecycle, stickiness, repeat purchase, time to churn, NPS and drivers.
+
+use std::path::PathBuf;
+
+use crate::record::StageMeta;
+use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
+
+/// Satisfaction and loyalty.
+pub struct Loyalty;
+
+impl Stage for Loyalty {
+    type Params = userlens_loyalty::LoyaltyParams;
+    type Checked = userlens_loyalty::CheckedLoyaltyParams;
+    const USES: &'static str = "loyalty";
+    const PROVIDES: &'static [&'static str] = &[
+        "retention",
+        "retention_by_group",
+        "retention_curve",
+        "lifecycle",
+        "repeat_purchase",
+        "survival",
+        "satisfaction",
+    ];
+    const MAY_PROVIDE: &'static [&'static str] = &["nps", "drivers"];
+    const REQUIRES: &'static [&'static str] = &["events"];
+
+    fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
+        if declared.needs == 0 {
+            return Err(Invalid::at_uses(
+                "needs the stage that ingests the events",
+                "add `needs = [\"ingest\"]` (and the features, personas and predict stages to cut \
+                 by persona and segment)",
+            ));
+        }
+        params.check().map_err(Invalid::new)
+    }
+
+    fn input_files(checked: &Self::Checked) -> Vec<PathBuf> {
+        checked.survey.iter().cloned().collect()
+    }
+
+    fn run(
+        params: &Self::Checked,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        let parts = inputs.events()?.parts()?;
+        let mut meta = StageMeta::default();
+        let survey = match &params.survey {
+            Some(path) => {
+                let survey = userlens_ingest::read_survey(path).map_err(|e| {
+                    if e.is_refusal() {
+                        StageError::Refused(Box::new(e))
+                    } else {
+                        StageError::Failed(Box::new(e))
+                    }
+                })?;
+                meta.inputs.push(userlens_ingest::fingerprint(path)?);
+                ctx.write_csv("survey_quarantine.csv", &survey.quarantine)?;
+                let refused = survey.quarantine.height();
+                if refused > 0 {
+                    ctx.note(format!(
+                        "{refused} of {} survey rows in `{}` were quarantined; see \
+                         survey_quarantine.csv",
+                        survey.read,
+                        path.display()
+                    ));
+                }
+                Some(survey)
+            }
+            None => None,
+        };
+        let input = userlens_loyalty::LoyaltyInput {
+            parts: &parts,
+            as_of: ctx.as_of(),
+            assignments: inputs.get("assignments"),
+            segments: inputs.get("segments"),
+            features: inputs.get("features"),
+            survey: survey.as_ref().map(|s| &s.answers),
+        };
+        let started = std::time::Instant::now();
+        let t = userlens_loyalty::loyalty(&input, params).map_err(|e| match e {
+            userlens_loyalty::Error::NoEvents | userlens_loyalty::Error::TooManyPeriods { .. } => {
+                StageError::Refused(Box::new(e))
+            }
+            e => StageError::Failed(Box::new(e)),
+        })?;
+        tracing::debug!(
+            "loyalty: tables in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        if let Some(nps) = &t.nps
+            && nps.height() == 0
+        {
+            ctx.note("the survey has no answer before the as-of date: nps.csv is empty");
+        }
+        let files = [
+            ("retention.csv", &t.retention),
+            ("retention_by_group.csv", &t.retention_by_group),
+            ("retention_curve.csv", &t.retention_curve),
+            ("lifecycle.csv", &t.lifecycle),
+            ("lifecycle_by_group.csv", &t.lifecycle_by_group),
+            ("stickiness.csv", &t.stickiness),
+            ("active_days.csv", &t.active_days),
+            ("repeat_purchase.csv", &t.repeat_purchase),
+            ("repeat_purchase_by_group.csv", &t.repeat_purchase_by_group),
+            ("survival.csv", &t.survival),
+            ("lifetime.csv", &t.lifetime),
+            ("satisfaction.csv", &t.satisfaction),
+        ];
+        for (file, df) in files {
+            ctx.write_csv(file, df)?;
+        }
+        let mut tables = Tables::default();
+        if let Some(nps) = t.nps {
+            ctx.write_csv("nps.csv", &nps)?;
+            tables.insert("nps", nps);
+        }
+        if let Some(drivers) = t.drivers {
+            ctx.write_csv("drivers.csv", &drivers)?;
+            tables.insert("drivers", drivers);
+        }
+        tables.insert("retention", t.retention);
+        tables.insert("retention_by_group", t.retention_by_group);
+        tables.insert("retention_curve", t.retention_curve);
+        tables.insert("lifecycle", t.lifecycle);
+        tables.insert("repeat_purchase", t.repeat_purchase);
+        tables.insert("survival", t.survival);
+        tables.insert("satisfaction", t.satisfaction);
+        Ok(Output { tables, meta })
+    }
+}
