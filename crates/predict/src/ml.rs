@@ -47,6 +47,8 @@ mod data;
 mod forest;
 mod labels;
 mod newton;
+mod revenue;
+mod split;
 #[cfg(test)]
 mod tests;
 
@@ -59,13 +61,15 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::USER_ID;
 
-use crate::metrics::{self, CalibrationBin, DecileLift, Eligibility, Evaluation, RegressionScore};
+use crate::metrics::{self, Eligibility};
 
 use data::{Scaler, label_values, read_table};
 use forest::Forest;
 pub use labels::{
     ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets, targets_and_churn_sorted,
 };
+pub use revenue::{RevenueBacktest, RevenueModel, backtest_revenue, fit_revenue};
+pub use split::{Backtest, Inner, Split};
 
 /// Output column of [`Propensity::predict`].
 pub const PROBABILITY: &str = "probability";
@@ -356,14 +360,14 @@ pub fn numeric_features(features: &DataFrame) -> Vec<String> {
 }
 
 /// Training rows: features joined with labels, sorted by `user_id`.
-struct Training {
-    ids: Vec<String>,
+pub(crate) struct Training {
+    pub(crate) ids: Vec<String>,
     /// Column-major raw features, NaN where missing.
-    columns: Vec<Vec<f64>>,
-    labels: Vec<bool>,
+    pub(crate) columns: Vec<Vec<f64>>,
+    pub(crate) labels: Vec<bool>,
 }
 
-fn training_set(
+pub(crate) fn training_set(
     features: &DataFrame,
     labels: &DataFrame,
     target: &str,
@@ -478,7 +482,7 @@ fn sample_sorted(rows: &[usize], size: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Row-major prepared matrix of `rows` (indices into `columns`).
-fn prepared(scalers: &[Scaler], columns: &[Vec<f64>], rows: &[usize]) -> Vec<f64> {
+pub(crate) fn prepared(scalers: &[Scaler], columns: &[Vec<f64>], rows: &[usize]) -> Vec<f64> {
     let mut x = Vec::with_capacity(rows.len() * scalers.len());
     for &r in rows {
         for (scaler, column) in scalers.iter().zip(columns) {
@@ -489,7 +493,7 @@ fn prepared(scalers: &[Scaler], columns: &[Vec<f64>], rows: &[usize]) -> Vec<f64
 }
 
 /// Fits `kind` on `rows` of a training set.
-fn fit_rows(
+pub(crate) fn fit_rows(
     kind: ModelKind,
     training: &Training,
     target: &str,
@@ -710,495 +714,4 @@ pub struct FeatureSummary {
     /// Tree ensemble: share of the total Gini decrease from splits on this feature.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub importance: Option<f64>,
-}
-
-/// Indices of `labels` split into (train, holdout): a seeded shuffle within each
-/// class, `round(fraction × class size)` of each class held out, both parts sorted.
-fn stratified_split(labels: &[bool], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut train = Vec::new();
-    let mut holdout = Vec::new();
-    for class in [false, true] {
-        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        members.shuffle(&mut rng);
-        let h = (members.len() as f64 * fraction).round() as usize;
-        holdout.extend_from_slice(&members[..h.min(members.len())]);
-        train.extend_from_slice(&members[h.min(members.len())..]);
-    }
-    train.sort_unstable();
-    holdout.sort_unstable();
-    (train, holdout)
-}
-
-/// Scores of one model on the holdout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Backtest {
-    /// Model kind.
-    pub kind: ModelKind,
-    /// Label column.
-    pub target: String,
-    /// Training users of the split.
-    pub train_users: usize,
-    /// Users the model was fitted on: the training users, or a sample of them for
-    /// a capped logistic fit; `None` when no model was fitted.
-    pub fitted_users: Option<usize>,
-    /// Users scored.
-    pub holdout_users: usize,
-    /// Scores, or why there are none.
-    pub evaluation: Evaluation,
-    /// Reliability bins (empty when not scored).
-    pub calibration: Vec<CalibrationBin>,
-    /// Lift by decile (empty when not scored).
-    pub deciles: Vec<DecileLift>,
-    /// The holdout's probabilities, in [`Split::holdout_ids`] order (empty when no
-    /// model was fitted).
-    #[serde(skip)]
-    pub(crate) probabilities: Vec<f64>,
-}
-
-/// Mixed into the seed for the inner split of the training users.
-const INNER_SPLIT: u64 = 0x494E_4E45_5253_504C;
-
-/// One target's time split: the users with features and labels, and their seeded,
-/// stratified split into training users and `holdout_fraction` held out. Built once
-/// per target and shared by every predictor, so all are scored on the same users.
-pub struct Split<'a> {
-    training: Training,
-    train: Vec<usize>,
-    holdout: Vec<usize>,
-    target: &'a str,
-    feature_names: &'a [String],
-    params: &'a CheckedMlParams,
-    seed: u64,
-}
-
-impl<'a> Split<'a> {
-    /// Joins `features` to the `target` column of `labels` and splits the users.
-    pub fn new(
-        features: &DataFrame,
-        labels: &DataFrame,
-        target: &'a str,
-        feature_names: &'a [String],
-        params: &'a CheckedMlParams,
-        seed: u64,
-    ) -> Result<Split<'a>> {
-        let training = training_set(features, labels, target, feature_names)?;
-        let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-        Ok(Split {
-            training,
-            train,
-            holdout,
-            target,
-            feature_names,
-            params,
-            seed,
-        })
-    }
-
-    /// The held-out users, so other predictors can be scored on exactly them.
-    pub fn holdout_ids(&self) -> Vec<String> {
-        self.holdout
-            .iter()
-            .map(|&r| self.training.ids[r].clone())
-            .collect()
-    }
-
-    /// The held-out users' labels, in [`Split::holdout_ids`] order.
-    pub fn holdout_labels(&self) -> Vec<bool> {
-        self.holdout
-            .iter()
-            .map(|&r| self.training.labels[r])
-            .collect()
-    }
-
-    /// Fits `kind` on every user of the split, training and held out: the model
-    /// applied at the as-of date (what [`fit_propensity`] fits, without reading the
-    /// tables again).
-    pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
-        let rows: Vec<usize> = (0..self.training.ids.len()).collect();
-        fit_rows(
-            kind,
-            &self.training,
-            self.target,
-            self.feature_names,
-            &rows,
-            self.params,
-            self.seed,
-        )
-    }
-
-    /// Fits `kind` on the training users and scores the held-out ones, gated by
-    /// `min_positives` / `min_negatives`.
-    pub fn backtest(&self, kind: ModelKind) -> Result<Backtest> {
-        let (training, holdout) = (&self.training, &self.holdout);
-        let mut result = Backtest {
-            kind,
-            target: self.target.to_string(),
-            train_users: self.train.len(),
-            fitted_users: None,
-            holdout_users: holdout.len(),
-            evaluation: Evaluation::Skipped {
-                reason: "the holdout is empty".into(),
-            },
-            calibration: Vec::new(),
-            deciles: Vec::new(),
-            probabilities: Vec::new(),
-        };
-        if holdout.is_empty() {
-            return Ok(result);
-        }
-        let fitted = fit_rows(
-            kind,
-            training,
-            self.target,
-            self.feature_names,
-            &self.train,
-            self.params,
-            self.seed,
-        )?;
-        let model = match fitted {
-            Fit::Fitted(model) => model,
-            Fit::Skipped { reason } => {
-                result.evaluation = Evaluation::Skipped { reason };
-                return Ok(result);
-            }
-        };
-        let y = self.holdout_labels();
-        let x = prepared(&model.scalers, &training.columns, holdout);
-        let p = model.predict_prepared(&x, holdout.len());
-        result.fitted_users = Some(model.training_users);
-        result.evaluation = metrics::evaluate(&p, &y, &self.params.eligibility())?;
-        if matches!(result.evaluation, Evaluation::Scored(_)) {
-            result.calibration = metrics::calibration(&p, &y)?;
-            result.deciles = metrics::lift_by_decile(&p, &y)?;
-        }
-        result.probabilities = p;
-        Ok(result)
-    }
-
-    /// The model kind to refit: the one of `kinds` with the best AUC on an inner
-    /// split of the training users (each fitted on `1 - holdout_fraction` of them,
-    /// scored on the rest), so the holdout is only ever scored, never chosen on.
-    /// The first of `kinds` when none can be scored.
-    pub fn choose(&self, kinds: &[ModelKind]) -> Result<ModelKind> {
-        let Some(&first) = kinds.first() else {
-            return Ok(ModelKind::Logistic);
-        };
-        if kinds.len() == 1 {
-            return Ok(first);
-        }
-        let labels: Vec<bool> = self
-            .train
-            .iter()
-            .map(|&r| self.training.labels[r])
-            .collect();
-        let (fit, validate) = stratified_split(
-            &labels,
-            self.params.holdout_fraction,
-            self.seed ^ INNER_SPLIT,
-        );
-        let fit: Vec<usize> = fit.iter().map(|&i| self.train[i]).collect();
-        let validate: Vec<usize> = validate.iter().map(|&i| self.train[i]).collect();
-        let y: Vec<bool> = validate.iter().map(|&r| self.training.labels[r]).collect();
-        let mut best: Option<(ModelKind, f64)> = None;
-        for &kind in kinds {
-            let model = match fit_rows(
-                kind,
-                &self.training,
-                self.target,
-                self.feature_names,
-                &fit,
-                self.params,
-                self.seed,
-            )? {
-                Fit::Fitted(model) => model,
-                Fit::Skipped { .. } => continue,
-            };
-            let x = prepared(&model.scalers, &self.training.columns, &validate);
-            let p = model.predict_prepared(&x, validate.len());
-            // One class (or no user) among the validation users: nothing to rank.
-            let Ok(auc) = metrics::auc(&p, &y) else {
-                continue;
-            };
-            tracing::debug!(
-                "predict: {} for `{}` scores AUC {auc:.4} on the inner split",
-                kind.name(),
-                self.target
-            );
-            if best.is_none_or(|(_, top)| auc > top) {
-                best = Some((kind, auc));
-            }
-        }
-        Ok(best.map_or(first, |(kind, _)| kind))
-    }
-
-    /// The revenue model fitted on the training users (their order values in
-    /// `features` and revenue in `targets`) and applied to the held-out ones with
-    /// their purchase `probabilities` ([`Split::holdout_ids`] order): the predicted
-    /// and the actual revenue of each held-out user.
-    pub fn revenue_on_holdout(
-        &self,
-        features: &DataFrame,
-        targets: &DataFrame,
-        probabilities: &[f64],
-    ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let values = order_values(features)?;
-        let revenue = label_values(targets, "targets", REVENUE)?;
-        let index = values.row_of_id();
-        let ids = &self.training.ids;
-        let rows = |split: &[usize]| -> Vec<usize> {
-            split
-                .iter()
-                .filter_map(|&r| index.get(ids[r].as_str()).copied())
-                .collect()
-        };
-        let train: Vec<usize> = rows(&self.train);
-        let bought: foldhash::HashSet<usize> = self
-            .train
-            .iter()
-            .filter(|&&r| self.training.labels[r])
-            .filter_map(|&r| index.get(ids[r].as_str()).copied())
-            .collect();
-        let model = revenue_model(&values, &train, |i| {
-            bought
-                .contains(&i)
-                .then(|| revenue.get(&values.ids[i]).copied().unwrap_or(0.0))
-        });
-        let mut predicted = Vec::with_capacity(self.holdout.len());
-        let mut actual = Vec::with_capacity(self.holdout.len());
-        for (&r, &p) in self.holdout.iter().zip(probabilities) {
-            let (frequency, aov) = index
-                .get(ids[r].as_str())
-                .map_or((0.0, 0.0), |&i| (values.frequency[i], values.aov[i]));
-            predicted.push(model.predict_one(p, frequency, aov));
-            actual.push(revenue.get(&ids[r]).copied().unwrap_or(0.0));
-        }
-        Ok((predicted, actual))
-    }
-}
-
-/// The revenue model of the module docs: `p_purchase × scale × shrunk aov`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RevenueModel {
-    /// Population order value: total spend over total purchases in the training
-    /// features.
-    pub population_aov: f64,
-    /// Ratio of the training buyers' revenue in the horizon to their shrunk order
-    /// value.
-    pub scale: f64,
-    /// Training users with a purchase in the horizon.
-    pub buyers: usize,
-}
-
-/// Reads `frequency` and `avg_order_value` and returns each user's shrunk order
-/// value given the population's.
-struct OrderValues {
-    ids: Vec<String>,
-    frequency: Vec<f64>,
-    aov: Vec<f64>,
-}
-
-impl OrderValues {
-    /// The row of each user id.
-    fn row_of_id(&self) -> foldhash::HashMap<&str, usize> {
-        (self.ids.iter().enumerate())
-            .map(|(i, id)| (id.as_str(), i))
-            .collect()
-    }
-}
-
-fn order_values(features: &DataFrame) -> Result<OrderValues> {
-    let names = [FREQUENCY.to_string(), AVG_ORDER_VALUE.to_string()];
-    let table = read_table(features, "features", &names)?;
-    let clean = |v: &f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
-    Ok(OrderValues {
-        ids: table.ids,
-        frequency: table.columns[0].iter().map(clean).collect(),
-        aov: table.columns[1]
-            .iter()
-            .map(|v| if v.is_finite() { *v } else { 0.0 })
-            .collect(),
-    })
-}
-
-fn shrunk(frequency: f64, aov: f64, population: f64) -> f64 {
-    (frequency * aov + population) / (frequency + 1.0)
-}
-
-/// The revenue model fitted on users `rows` of `values`; `revenue_of(row)` is the
-/// revenue in the horizon of a user who bought in it, `None` for one who did not.
-fn revenue_model(
-    values: &OrderValues,
-    rows: &[usize],
-    revenue_of: impl Fn(usize) -> Option<f64>,
-) -> RevenueModel {
-    let orders: f64 = rows.iter().map(|&i| values.frequency[i]).sum();
-    let spend: f64 = rows
-        .iter()
-        .map(|&i| values.frequency[i] * values.aov[i])
-        .sum();
-    let population_aov = if orders > 0.0 { spend / orders } else { 0.0 };
-    let (mut actual, mut expected, mut buyers) = (0.0, 0.0, 0usize);
-    for &i in rows {
-        if let Some(revenue) = revenue_of(i) {
-            actual += revenue;
-            expected += shrunk(values.frequency[i], values.aov[i], population_aov);
-            buyers += 1;
-        }
-    }
-    let scale = if expected > 0.0 && actual.is_finite() {
-        (actual / expected).max(0.0)
-    } else {
-        0.0
-    };
-    RevenueModel {
-        population_aov,
-        scale,
-        buyers,
-    }
-}
-
-/// Fits the revenue model on features at the cutoff and [`targets`] in the horizon
-/// (`user_id`, `purchased`, `revenue`); users without targets are left out.
-pub fn fit_revenue(train_features: &DataFrame, targets: &DataFrame) -> Result<RevenueModel> {
-    let values = order_values(train_features)?;
-    let purchased = label_values(targets, "targets", PURCHASED)?;
-    let revenue = label_values(targets, "targets", REVENUE)?;
-    let rows: Vec<usize> = (0..values.ids.len())
-        .filter(|&i| purchased.contains_key(&values.ids[i]))
-        .collect();
-    Ok(revenue_model(&values, &rows, |i| {
-        let id = &values.ids[i];
-        (purchased.get(id) == Some(&1.0)).then(|| revenue.get(id).copied().unwrap_or(0.0))
-    }))
-}
-
-impl RevenueModel {
-    /// Predicted revenue in the horizon for each user of `features` that has a
-    /// purchase probability (`user_id`, `probability`): `user_id`,
-    /// `predicted_revenue` (never negative), sorted by `user_id`.
-    pub fn predict(&self, features: &DataFrame, probabilities: &DataFrame) -> Result<DataFrame> {
-        let values = order_values(features)?;
-        let p = label_values(probabilities, "probabilities", PROBABILITY)?;
-        let mut ids = Vec::new();
-        let mut out = Vec::new();
-        for (i, id) in values.ids.iter().enumerate() {
-            if let Some(&prob) = p.get(id) {
-                ids.push(id.clone());
-                out.push(self.predict_one(prob, values.frequency[i], values.aov[i]));
-            }
-        }
-        DataFrame::new(
-            ids.len(),
-            vec![
-                Column::new(USER_ID.into(), ids),
-                Column::new(PREDICTED_REVENUE.into(), out),
-            ],
-        )
-        .map_err(polars_err("build the revenue predictions table"))
-    }
-
-    fn predict_one(&self, probability: f64, frequency: f64, aov: f64) -> f64 {
-        let v =
-            probability.clamp(0.0, 1.0) * self.scale * shrunk(frequency, aov, self.population_aov);
-        if v.is_finite() { v.max(0.0) } else { 0.0 }
-    }
-}
-
-/// Revenue error on the holdout, next to a constant baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RevenueBacktest {
-    /// Model used for the purchase probability.
-    pub kind: ModelKind,
-    /// Users fitted on.
-    pub train_users: usize,
-    /// Users scored.
-    pub holdout_users: usize,
-    /// Error of `predicted_revenue`; `None` when the holdout is empty.
-    pub score: Option<RegressionScore>,
-    /// Error of predicting the training users' mean revenue for everyone.
-    pub baseline: Option<RegressionScore>,
-    /// Why the purchase model was not fitted (every prediction is then 0).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub note: Option<String>,
-}
-
-/// Holds out the same users as a [`Split`] with the same seed (stratified on
-/// `purchased`), fits the purchase model and the revenue model on the rest and
-/// scores `predicted_revenue` against the actual revenue.
-pub fn backtest_revenue(
-    kind: ModelKind,
-    features: &DataFrame,
-    targets: &DataFrame,
-    feature_names: &[String],
-    params: &CheckedMlParams,
-    seed: u64,
-) -> Result<RevenueBacktest> {
-    let training = training_set(features, targets, PURCHASED, feature_names)?;
-    let revenue_map = label_values(targets, "targets", REVENUE)?;
-    let revenue: Vec<f64> = training
-        .ids
-        .iter()
-        .map(|id| revenue_map.get(id).copied().unwrap_or(0.0))
-        .collect();
-    let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-    let fit = fit_rows(
-        kind,
-        &training,
-        PURCHASED,
-        feature_names,
-        &train,
-        params,
-        seed,
-    )?;
-    let mut result = RevenueBacktest {
-        kind,
-        train_users: train.len(),
-        holdout_users: holdout.len(),
-        score: None,
-        baseline: None,
-        note: None,
-    };
-    if holdout.is_empty() || train.is_empty() {
-        return Ok(result);
-    }
-    let values = order_values(features)?;
-    let index = values.row_of_id();
-    let at = |rows: &[usize]| -> Vec<usize> {
-        rows.iter()
-            .map(|&r| index.get(training.ids[r].as_str()).copied().unwrap_or(0))
-            .collect()
-    };
-    let (train_v, holdout_v) = (at(&train), at(&holdout));
-    // Row of `values` -> row of `training`, for the buyers' revenue.
-    let back: foldhash::HashMap<usize, usize> =
-        train_v.iter().copied().zip(train.iter().copied()).collect();
-    let model = revenue_model(&values, &train_v, |i| {
-        back.get(&i)
-            .filter(|&&r| training.labels[r])
-            .map(|&r| revenue[r])
-    });
-    let p = match fit {
-        Fit::Fitted(m) => {
-            let x = prepared(&m.scalers, &training.columns, &holdout);
-            m.predict_prepared(&x, holdout.len())
-        }
-        Fit::Skipped { reason } => {
-            result.note = Some(reason);
-            vec![0.0; holdout.len()]
-        }
-    };
-    let predicted: Vec<f64> = p
-        .iter()
-        .zip(&holdout_v)
-        .map(|(&prob, &i)| model.predict_one(prob, values.frequency[i], values.aov[i]))
-        .collect();
-    let actual_holdout: Vec<f64> = holdout.iter().map(|&r| revenue[r]).collect();
-    let mean_train = train.iter().map(|&r| revenue[r]).sum::<f64>() / train.len() as f64;
-    result.score = Some(metrics::evaluate_regression(&predicted, &actual_holdout)?);
-    result.baseline = Some(metrics::evaluate_regression(
-        &vec![mean_train; holdout.len()],
-        &actual_holdout,
-    )?);
-    Ok(result)
 }

@@ -13,10 +13,10 @@ use userlens_model::columns::USER_ID;
 use userlens_model::time::{date_string, days};
 
 use crate::metrics::{self, Eligibility, Evaluation};
-use crate::ml::{self, CheckedMlParams, Fit, MlParams};
+use crate::ml::{self, CheckedMlParams, MlParams};
 use crate::rules::{self, Rule};
 use crate::segments;
-use crate::stats::{self, BgNbd, GammaGamma, ParetoNbd, PurchaseModel, Summary, TimeUnit};
+use crate::stats::TimeUnit;
 
 /// Errors of the predict stage.
 #[derive(Debug, thiserror::Error)]
@@ -205,13 +205,19 @@ impl PredictParams {
 #[derive(Debug, Clone)]
 pub struct Predictions {
     /// `user_id, p_alive, expected_purchases, p_purchase, predicted_revenue,
-    /// churn_risk`, then `p_alive_bgnbd, clv, rfm_score, segment` and one column per rule.
+    /// churn_risk`, then `p_alive_bgnbd, clv, rfm_score, segment`, one column per rule,
+    /// and `p_alive_model, expected_purchases_model, predicted_revenue_model` (the
+    /// model that gave each user's value, `domains.rs`).
     pub user_predictions: DataFrame,
     /// `predictor, target, status, reason, auc, log_loss, brier, lift_top_decile,
     /// positives, negatives, fitted_users, scored_users, choice_used_holdout,
     /// correlation, mae, top_decile_revenue_share`: a row per predictor and target
-    /// (`status` scored, skipped or degenerate), and a `revenue` row whose last three
-    /// columns score `predicted_revenue` on the purchase holdout.
+    /// (`status` scored, skipped or degenerate); `expected_purchases` (against the
+    /// horizon's purchase days: AUC of buying, correlation and mean absolute error of
+    /// the count) and `p_alive` (against any event in the horizon) rows; and revenue
+    /// rows (`revenue` for `predicted_revenue` as written, `revenue:ml` and
+    /// `revenue:expected_purchases*gamma-gamma` alone) whose last three columns score
+    /// them on the purchase holdout.
     pub model_report: DataFrame,
     /// `predictor, target, bin, mean_predicted, observed_rate, count`.
     pub calibration: DataFrame,
@@ -226,8 +232,18 @@ pub struct Predictions {
 /// Why a predictor with no held-out user to score is skipped.
 const EMPTY_HOLDOUT: &str = "the holdout is empty";
 
-/// The `target` of the revenue row of the model report.
+/// The `target` of the revenue rows of the model report.
 const REVENUE_TARGET: &str = "revenue";
+/// The row of `predicted_revenue` as written: the chosen revenue model.
+const REVENUE: &str = "revenue";
+/// The row of the ML revenue model alone.
+const REVENUE_ML: &str = "revenue:ml";
+/// The row of expected purchases × Gamma-Gamma spend alone.
+const REVENUE_COUNTS: &str = "revenue:expected_purchases*gamma-gamma";
+/// The `target` of the `p_alive` row: any event in the horizon.
+const ACTIVE_TARGET: &str = "active";
+/// The `target` of the `expected_purchases` row: purchases in the horizon.
+const PURCHASES_TARGET: &str = "purchases";
 
 /// How a predictor did on the holdout.
 enum Outcome {
@@ -264,6 +280,8 @@ struct Scored {
     scored_users: Option<usize>,
     calibration: Vec<metrics::CalibrationBin>,
     deciles: Vec<metrics::DecileLift>,
+    /// A count's correlation and mean absolute error against the horizon's count.
+    counts: Option<(Option<f64>, f64)>,
 }
 
 fn score(
@@ -273,16 +291,27 @@ fn score(
     y: &[bool],
     gate: &Eligibility,
 ) -> Result<Scored> {
+    score_as(predictor, target.name(), p, y, gate)
+}
+
+/// [`score`] against a target of any name.
+fn score_as(
+    predictor: &str,
+    target: &'static str,
+    p: &[f64],
+    y: &[bool],
+    gate: &Eligibility,
+) -> Result<Scored> {
     // No held-out user (one user, or no label in the horizon) is a skip, as the ML
     // backtests report it, not a failed stage.
     if y.is_empty() {
-        return Ok(skipped(predictor, target, EMPTY_HOLDOUT.to_string()));
+        return Ok(skipped_row(predictor, target, EMPTY_HOLDOUT.to_string()));
     }
     let evaluation = metrics::evaluate(p, y, gate)?;
     let scored = matches!(evaluation, Evaluation::Scored(_));
     Ok(Scored {
         predictor: predictor.to_string(),
-        target: target.name(),
+        target,
         calibration: if scored {
             metrics::calibration(p, y)?
         } else {
@@ -296,6 +325,7 @@ fn score(
         outcome: evaluation.into(),
         fitted_users: None,
         scored_users: scored.then_some(y.len()),
+        counts: None,
     })
 }
 
@@ -312,6 +342,7 @@ fn skipped_row(predictor: &str, target: &'static str, reason: String) -> Scored 
         scored_users: None,
         calibration: Vec::new(),
         deciles: Vec::new(),
+        counts: None,
     }
 }
 
@@ -346,92 +377,6 @@ fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
         .collect())
 }
 
-/// A count model's expected purchases and P(alive) for every user; users without a
-/// purchase get a new customer's values (no history: x = t_x = T = 0). A value the
-/// model cannot compute (a series that does not converge, say) is `None`, never a
-/// stand-in number.
-fn count_predictions<M: PurchaseModel + Sync>(
-    model: &M,
-    summary: &Summary,
-    users: &[String],
-    horizon: f64,
-) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
-    let index: HashMap<&str, usize> = summary
-        .user_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    users
-        .par_iter()
-        .map(|user| {
-            let (x, t_x, big_t) = index.get(user.as_str()).map_or((0.0, 0.0, 0.0), |&i| {
-                (summary.frequency[i], summary.recency[i], summary.t[i])
-            });
-            let expected = model
-                .expected_purchases(horizon, x, t_x, big_t)
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(|v| v.max(0.0));
-            let alive = model
-                .p_alive(x, t_x, big_t)
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(|v| v.clamp(0.0, 1.0));
-            (expected, alive)
-        })
-        .unzip()
-}
-
-/// Every value, or why not: a predictor with holes is skipped, not scored.
-fn complete(values: Vec<Option<f64>>, what: &str) -> std::result::Result<Vec<f64>, String> {
-    let missing = values.iter().filter(|v| v.is_none()).count();
-    if missing > 0 {
-        return Err(format!(
-            "{what} could not be computed for {missing} of {} holdout users",
-            values.len()
-        ));
-    }
-    Ok(values.into_iter().flatten().collect())
-}
-
-/// The statistical models fitted on a summary; each may be skipped with a reason.
-struct CountFits {
-    bgnbd: std::result::Result<stats::Fit<stats::CountModel>, String>,
-    pareto: std::result::Result<stats::Fit<stats::CountModel>, String>,
-    gamma: std::result::Result<stats::Fit<GammaGamma>, String>,
-}
-
-/// Fits the count models; `earlier` (the fits at the cutoff) warm-starts Pareto/NBD.
-fn fit_counts(summary: &Summary, earlier: Option<&CountFits>) -> CountFits {
-    let start = match earlier.map(|fits| &fits.pareto) {
-        Some(Ok(stats::Fit {
-            model: stats::CountModel::ParetoNbd(model),
-            ..
-        })) => Some(model),
-        _ => None,
-    };
-    let fit_pareto = || timed("pareto/nbd fit", || ParetoNbd::fit_from(summary, start));
-    let fit_others = || {
-        let bgnbd = timed("bg/nbd fit", || BgNbd::fit(summary));
-        (bgnbd, timed("gamma-gamma fit", || GammaGamma::fit(summary)))
-    };
-    // Pareto/NBD's quadrature costs most; the other two fit beside it.
-    let (pareto, (bgnbd, gamma)) = rayon::join(fit_pareto, fit_others);
-    CountFits {
-        bgnbd: bgnbd.map_err(|e| e.to_string()),
-        pareto: pareto.map_err(|e| e.to_string()),
-        gamma: gamma.map_err(|e| e.to_string()),
-    }
-}
-
-fn report_json<M>(fit: &std::result::Result<stats::Fit<M>, String>) -> serde_json::Value {
-    match fit {
-        Ok(fit) => serde_json::to_value(&fit.report).unwrap_or(serde_json::Value::Null),
-        Err(reason) => serde_json::json!({ "skipped": reason }),
-    }
-}
-
 /// Runs `f`, logging how long `what` took (`-vv`).
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let start = std::time::Instant::now();
@@ -440,369 +385,38 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     value
 }
 
-/// What prediction reads from the events, gathered in one pass over the parts.
-struct FromEvents {
-    /// Purchase targets of the horizon after the cutoff.
-    targets: DataFrame,
-    /// Churn labels at the cutoff.
-    churn: DataFrame,
-    /// The earliest event time.
-    first_event: Option<i64>,
-    /// Purchase histories before the cutoff and before the as-of date.
-    summary_cutoff: stats::Result<Summary>,
-    summary_now: stats::Result<Summary>,
-}
+mod counts;
+mod domains;
+mod events;
+mod report;
+mod scoring;
+mod targets;
 
-/// Stacks per-user tables of separate parts and sorts them by user.
-fn stack_users(mut tables: Vec<DataFrame>, action: &'static str) -> Result<DataFrame> {
-    if tables.len() <= 1 {
-        return Ok(tables.pop().unwrap_or_default());
-    }
-    concat(
-        tables.into_iter().map(IntoLazy::lazy).collect::<Vec<_>>(),
-        UnionArgs::default(),
-    )
-    .and_then(|all| {
-        all.sort([USER_ID], SortMultipleOptions::default())
-            .collect()
+use counts::{count_predictions, expected_spend, fit_counts, report_json};
+use events::{FromEvents, from_events};
+use report::report_tables;
+use scoring::{AtCutoff, HorizonLabels, score_columns};
+use targets::{Shared, for_activity, for_target};
+
+/// The horizon's labels of every user in `targets`, with their purchase days.
+fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Result<HorizonLabels> {
+    let ids = user_ids(targets)?;
+    let purchased = lookup(targets, ml::PURCHASED)?;
+    let active = lookup(targets, ml::ACTIVE)?;
+    let revenue = lookup(targets, ml::REVENUE)?;
+    let users = ids
+        .into_iter()
+        .map(|id| {
+            let bought = purchased.get(&id).is_some_and(|&v| v > 0.0);
+            let came_back = active.get(&id).is_some_and(|&v| v > 0.0);
+            (id, bought, came_back)
+        })
+        .collect();
+    Ok(HorizonLabels {
+        users,
+        revenue,
+        purchases,
     })
-    .map_err(polars_err(action))
-}
-
-/// Reads the parts (each holding whole users) one at a time, only the columns the
-/// labels and purchase summaries need.
-fn from_events(
-    parts: &[LazyFrame],
-    cutoff: i64,
-    as_of: i64,
-    unit: TimeUnit,
-    churn_window_days: u32,
-) -> Result<FromEvents> {
-    use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE};
-    let (mut targets, mut churn) = (Vec::new(), Vec::new());
-    let (mut at_cutoff, mut now) = (Vec::new(), Vec::new());
-    let mut first_event: Option<i64> = None;
-    for part in parts {
-        let events = part
-            .clone()
-            .select([col(USER_ID), col(EVENT_TIME), col(EVENT_TYPE), col(AMOUNT)])
-            .collect()
-            .map_err(polars_err("read a part of the events"))?;
-        // The labels' pass over the rows is one thread's work: the purchase
-        // histories, polars' group-bys, run beside it.
-        let (labels, summaries) = rayon::join(
-            || -> Result<_> {
-                let labels = match ml::targets_and_churn_sorted(
-                    &events,
-                    cutoff,
-                    as_of,
-                    churn_window_days,
-                )? {
-                    Some(labels) => labels,
-                    None => (
-                        ml::targets(&events, cutoff, as_of)?,
-                        ml::churn_labels(&events, cutoff, churn_window_days)?,
-                    ),
-                };
-                let first = events
-                    .column(EVENT_TIME)
-                    .and_then(|c| c.cast(&DataType::Int64))
-                    .map_err(polars_err("read event times"))?
-                    .i64()
-                    .map_err(polars_err("read event times"))?
-                    .min();
-                Ok((labels, first))
-            },
-            || {
-                (
-                    stats::summary_frame(&events, cutoff, unit),
-                    stats::summary_frame(&events, as_of, unit),
-                )
-            },
-        );
-        let ((part_targets, part_churn), first) = labels?;
-        targets.push(part_targets);
-        churn.push(part_churn);
-        first_event = match (first_event, first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        at_cutoff.push(summaries.0);
-        now.push(summaries.1);
-    }
-    let summary = |frames: Vec<stats::Result<DataFrame>>| -> Result<stats::Result<Summary>> {
-        Ok(
-            match frames.into_iter().collect::<stats::Result<Vec<_>>>() {
-                Ok(frames) => {
-                    Summary::from_frame(&stack_users(frames, "combine purchase histories")?)
-                }
-                Err(e) => Err(e),
-            },
-        )
-    };
-    Ok(FromEvents {
-        targets: stack_users(targets, "combine the targets")?,
-        churn: stack_users(churn, "combine the churn labels")?,
-        first_event,
-        summary_cutoff: summary(at_cutoff)?,
-        summary_now: summary(now)?,
-    })
-}
-
-/// What both targets read.
-struct Shared<'a> {
-    features_cutoff: &'a DataFrame,
-    features_now: &'a DataFrame,
-    feature_names: &'a [String],
-    params: &'a CheckedPredictParams,
-    summary_cutoff: &'a stats::Result<Summary>,
-    fits_cutoff: Option<&'a CountFits>,
-    /// Every rule's 0/1 column on the features at the cutoff, or why not.
-    rules_at_cutoff: &'a std::result::Result<DataFrame, rules::Error>,
-    short_history: bool,
-    horizon_units: f64,
-    users: &'a [String],
-    seed: u64,
-}
-
-/// One target's predictors scored on the holdout, and its best ML model refitted on
-/// every labelled user and applied at the as-of date.
-struct TargetOutcome {
-    scored: Vec<Scored>,
-    /// The refitted model's `models.json` entry, or why there is none.
-    model: serde_json::Value,
-    /// Propensity of every user, in `Shared::users` order.
-    propensity: Vec<Option<f64>>,
-}
-
-/// Backtests every predictor of `target` against `labels`, then refits the ML model
-/// chosen on the training users alone ([`ml::Split::choose`]).
-fn for_target(target: Target, labels: &DataFrame, shared: &Shared) -> Result<TargetOutcome> {
-    let params = shared.params;
-    let p = &params.params;
-    let features_cutoff = shared.features_cutoff;
-    let mut scored = Vec::new();
-    if shared.short_history {
-        let reason = format!(
-            "less history before the cutoff than the {}-day horizon",
-            p.horizon_days
-        );
-        for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
-            scored.push(skipped(predictor, target, reason.clone()));
-        }
-        for (rule, _) in params.rules.iter().filter(|(_, t)| *t == target) {
-            let predictor = format!("rule:{}", rule.name());
-            scored.push(skipped(&predictor, target, reason.clone()));
-        }
-        if target == Target::Purchase {
-            scored.push(skipped_row("revenue", REVENUE_TARGET, reason.clone()));
-        }
-        return Ok(TargetOutcome {
-            scored,
-            model: serde_json::json!({ "skipped": reason }),
-            propensity: vec![None; shared.users.len()],
-        });
-    }
-    // A split that cannot be made (no features, a label that is not 0/1) fails the
-    // stage: the refit would read the same users.
-    let split = ml::Split::new(
-        features_cutoff,
-        labels,
-        target.label(),
-        shared.feature_names,
-        &params.ml,
-        shared.seed,
-    )?;
-    let (holdout, y) = (split.holdout_ids(), split.holdout_labels());
-
-    // The model to refit is chosen on the training users before any is scored on
-    // the holdout.
-    let kind = timed(&format!("model choice for {}", target.name()), || {
-        split.choose(&params.ml.models)
-    })?;
-    let mut chosen = None;
-    for &kind_scored in &params.ml.models {
-        let backtest = timed(
-            &format!("{} backtest of {}", kind_scored.name(), target.name()),
-            || split.backtest(kind_scored),
-        )?;
-        let scored_users =
-            matches!(backtest.evaluation, Evaluation::Scored(_)).then_some(backtest.holdout_users);
-        scored.push(Scored {
-            predictor: kind_scored.name().to_string(),
-            target: target.name(),
-            outcome: backtest.evaluation.clone().into(),
-            fitted_users: backtest.fitted_users,
-            scored_users,
-            calibration: backtest.calibration.clone(),
-            deciles: backtest.deciles.clone(),
-        });
-        if kind_scored == kind {
-            chosen = Some(backtest);
-        }
-    }
-    let on_holdout = Holdout {
-        target,
-        ids: &holdout,
-        y: &y,
-        shared,
-    };
-    on_holdout.score_statistical(&mut scored)?;
-    on_holdout.score_rules(&mut scored)?;
-    if target == Target::Purchase {
-        scored.push(score_revenue(&split, chosen.as_ref(), labels, shared)?);
-    }
-
-    let refit = timed(&format!("{} refit", target.name()), || split.refit(kind))?;
-    Ok(match refit {
-        Fit::Fitted(model) => {
-            let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;
-            TargetOutcome {
-                scored,
-                model: serde_json::to_value(model.summary()).unwrap_or_default(),
-                propensity: shared
-                    .users
-                    .iter()
-                    .map(|u| predicted.get(u).copied())
-                    .collect(),
-            }
-        }
-        Fit::Skipped { reason } => TargetOutcome {
-            scored,
-            model: serde_json::json!({ "skipped": reason }),
-            propensity: vec![None; shared.users.len()],
-        },
-    })
-}
-
-/// The revenue model on the purchase holdout, with the purchase probabilities of the
-/// chosen ML model's backtest; skipped when that backtest was not scored.
-fn score_revenue(
-    split: &ml::Split,
-    chosen: Option<&ml::Backtest>,
-    targets: &DataFrame,
-    shared: &Shared,
-) -> Result<Scored> {
-    let Some(backtest) = chosen else {
-        return Ok(skipped_row(
-            "revenue",
-            REVENUE_TARGET,
-            "no purchase model to score".into(),
-        ));
-    };
-    if let Evaluation::Skipped { reason } = &backtest.evaluation {
-        let reason = format!("the {} purchase model: {reason}", backtest.kind.name());
-        return Ok(skipped_row("revenue", REVENUE_TARGET, reason));
-    }
-    let (predicted, actual) =
-        split.revenue_on_holdout(shared.features_cutoff, targets, &backtest.probabilities)?;
-    let score = metrics::evaluate_revenue(&predicted, &actual)?;
-    Ok(Scored {
-        predictor: "revenue".into(),
-        target: REVENUE_TARGET,
-        scored_users: Some(score.users),
-        outcome: Outcome::Revenue(score),
-        fitted_users: Some(backtest.train_users),
-        calibration: Vec::new(),
-        deciles: Vec::new(),
-    })
-}
-
-/// One target's held-out users and what they did, to score predictors on.
-struct Holdout<'a> {
-    target: Target,
-    ids: &'a [String],
-    y: &'a [bool],
-    shared: &'a Shared<'a>,
-}
-
-impl Holdout<'_> {
-    /// The count models as predictors of the target: P(at least one purchase) from the
-    /// expected count (Poisson), and 1 − P(alive) as the churn score.
-    fn score_statistical(&self, scored: &mut Vec<Scored>) -> Result<()> {
-        let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
-        let gate = shared.params.ml.eligibility();
-        match (shared.summary_cutoff, shared.fits_cutoff) {
-            (Ok(summary), Some(fits)) => {
-                for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
-                    match fit {
-                        Ok(fit) => {
-                            let (expected, alive) =
-                                timed(&format!("{name} on the holdout"), || {
-                                    count_predictions(
-                                        &fit.model,
-                                        summary,
-                                        holdout,
-                                        shared.horizon_units,
-                                    )
-                                });
-                            let probabilities = match target {
-                                Target::Purchase => complete(expected, "expected purchases")
-                                    .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
-                                Target::Churn => complete(alive, "P(alive)")
-                                    .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
-                            };
-                            let mut row = match probabilities {
-                                Ok(probabilities) => score(name, target, &probabilities, y, &gate)?,
-                                Err(reason) => skipped(name, target, reason),
-                            };
-                            row.fitted_users = Some(summary.user_ids.len());
-                            scored.push(row);
-                        }
-                        Err(reason) => scored.push(skipped(name, target, reason.clone())),
-                    }
-                }
-            }
-            (Err(e), _) => {
-                for name in ["bg/nbd", "pareto/nbd"] {
-                    scored.push(skipped(name, target, e.to_string()));
-                }
-            }
-            (Ok(_), None) => {}
-        }
-        Ok(())
-    }
-
-    /// The rules that predict the target, as 0/1 predictors.
-    fn score_rules(&self, scored: &mut Vec<Scored>) -> Result<()> {
-        let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
-        let params = shared.params;
-        let gate = params.ml.eligibility();
-        for (rule, rule_target) in &params.rules {
-            if *rule_target != target {
-                continue;
-            }
-            let predictor = format!("rule:{}", rule.name());
-            match shared.rules_at_cutoff {
-                Ok(table) => {
-                    let fired = lookup(table, rule.name())?;
-                    let probabilities: Vec<f64> = holdout
-                        .iter()
-                        .map(|id| fired.get(id).copied().unwrap_or(0.0))
-                        .collect();
-                    let mut row = score(&predictor, target, &probabilities, y, &gate)?;
-                    row.fitted_users = Some(0);
-                    let fires = probabilities.iter().filter(|&&v| v > 0.0).count();
-                    let reason = if fires == 0 {
-                        Some("fires for no holdout user".to_string())
-                    } else if fires == probabilities.len() {
-                        Some(format!("fires for all {fires} holdout users"))
-                    } else {
-                        None
-                    };
-                    if let (Outcome::Scored(score), Some(reason)) = (&row.outcome, reason) {
-                        row.outcome = Outcome::Degenerate {
-                            score: score.clone(),
-                            reason,
-                        };
-                    }
-                    scored.push(row);
-                }
-                Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Runs every predictor on events in parts that each hold whole users (one part
@@ -835,6 +449,7 @@ pub fn predict(
         first_event,
         summary_cutoff,
         summary_now,
+        horizon_purchases,
     } = timed("labels and purchase histories", || {
         from_events(events, cutoff, as_of, p.unit, params.ml.churn_window_days)
     })?;
@@ -871,11 +486,16 @@ pub fn predict(
         users: &users,
         seed,
     };
-    let ((purchase, churn_outcome), fits_now) = rayon::join(
+    let (((purchase, churn_outcome), activity), fits_now) = rayon::join(
         || {
             rayon::join(
-                || for_target(Target::Purchase, &targets, &shared),
-                || for_target(Target::Churn, &churn, &shared),
+                || {
+                    rayon::join(
+                        || for_target(Target::Purchase, &targets, &shared),
+                        || for_target(Target::Churn, &churn, &shared),
+                    )
+                },
+                || for_activity(&targets, &shared),
             )
         },
         || {
@@ -887,10 +507,30 @@ pub fn predict(
             })
         },
     );
-    let (purchase, churn_outcome) = (purchase?, churn_outcome?);
+    let (purchase, churn_outcome, activity) = (purchase?, churn_outcome?, activity?);
+    let labels = horizon_labels(&targets, horizon_purchases)?;
+    let at_cutoff = AtCutoff {
+        summary: summary_cutoff.as_ref().ok(),
+        fits: fits_cutoff.as_ref(),
+        horizon_units,
+    };
+    let (column_rows, weight) = if short_history {
+        (Vec::new(), 1.0)
+    } else {
+        timed("columns on the holdout", || {
+            score_columns(
+                &at_cutoff,
+                purchase.backtested.as_ref(),
+                activity.backtested.as_ref(),
+                &labels,
+                &params.ml.eligibility(),
+            )
+        })?
+    };
     let scored: Vec<Scored> = purchase
         .scored
         .into_iter()
+        .chain(column_rows)
         .chain(churn_outcome.scored)
         .collect();
     if let Some(fits) = &fits_cutoff {
@@ -908,6 +548,8 @@ pub fn predict(
     let mut columns: Vec<Column> = vec![Column::new(USER_ID.into(), users.clone())];
     let none = || vec![None::<f64>; users.len()];
     let (mut p_alive, mut expected, mut p_alive_bg, mut clv) = (none(), none(), none(), none());
+    let mut spend = none();
+    let mut p_alive_source = "pareto/nbd";
     if let (Ok(summary), Some(fits)) = (&summary_now, &fits_now) {
         if let Ok(fit) = &fits.bgnbd {
             (expected, p_alive_bg) = timed("bg/nbd for every user", || {
@@ -918,6 +560,9 @@ pub fn predict(
             (_, p_alive) = timed("pareto/nbd for every user", || {
                 count_predictions(&fit.model, summary, &users, horizon_units)
             });
+        }
+        if let Ok(gg) = &fits.gamma {
+            spend = expected_spend(&gg.model, summary, &users);
         }
         if let (Ok(bg), Ok(gg)) = (&fits.bgnbd, &fits.gamma) {
             let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
@@ -963,15 +608,17 @@ pub fn predict(
     // for them, so it is only the fallback.
     if p_alive.iter().all(Option::is_none) {
         p_alive = p_alive_bg.clone();
+        p_alive_source = domains::BGNBD;
     }
 
     let mut ml_models = serde_json::Map::new();
     ml_models.insert(Target::Purchase.name().into(), purchase.model);
     ml_models.insert(Target::Churn.name().into(), churn_outcome.model);
+    ml_models.insert(ml::ACTIVE.into(), activity.model);
     models.insert("ml".into(), serde_json::Value::Object(ml_models));
     let (p_purchase, churn_risk) = (purchase.propensity, churn_outcome.propensity);
 
-    let mut predicted_revenue = none();
+    let mut ml_revenue = none();
     if p_purchase.iter().any(Option::is_some) {
         let revenue = ml::fit_revenue(features_cutoff, &targets)?;
         let probabilities = DataFrame::new(
@@ -992,16 +639,59 @@ pub fn predict(
             &revenue.predict(features_now, &probabilities)?,
             ml::PREDICTED_REVENUE,
         )?;
-        predicted_revenue = users.iter().map(|u| predicted.get(u).copied()).collect();
+        ml_revenue = users.iter().map(|u| predicted.get(u).copied()).collect();
         models.insert(
             "revenue".into(),
             serde_json::to_value(&revenue).unwrap_or_default(),
         );
     }
 
+    // Users without a purchase: expected purchases from the first-purchase model,
+    // P(alive) from their activity, both refitted on every labelled user.
+    let customers = summary_now
+        .as_ref()
+        .map(counts::customer_index)
+        .unwrap_or_default();
+    let (conversion, activity_rate) = domains::non_buyer_rates(
+        summary_cutoff.as_ref().ok(),
+        &labels.users,
+        &Default::default(),
+    );
+    let kind_name = |prefix: &str, b: &Option<targets::Backtested>| {
+        b.as_ref()
+            .map(|b| domains::ml_name(prefix, b.kind))
+            .unwrap_or_default()
+    };
+    let first_purchase_model = kind_name(scoring::FIRST_PURCHASE, &purchase.backtested);
+    let expected = domains::sourced(&users, &customers, &expected, domains::BGNBD, |i| {
+        domains::first_purchase(p_purchase[i], &first_purchase_model, conversion)
+    });
+    let activity_model = kind_name(scoring::ACTIVITY, &activity.backtested);
+    let p_alive = domains::sourced(&users, &customers, &p_alive, p_alive_source, |i| {
+        domains::activity(activity.propensity[i], &activity_model, activity_rate)
+    });
+    let counts_revenue = domains::times(&expected.values, &spend);
+    let (predicted_revenue, revenue_model) = domains::blend(weight, &counts_revenue, &ml_revenue);
+    models.insert(
+        "revenue_blend".into(),
+        serde_json::json!({
+            "weight_expected_purchases_x_spend": weight,
+            "chosen_on": "inner split of the purchase target's training users",
+        }),
+    );
+    let sources = DataFrame::new(
+        users.len(),
+        vec![
+            Column::new(USER_ID.into(), users.clone()),
+            Column::new("p_alive_model".into(), p_alive.models),
+            Column::new("expected_purchases_model".into(), expected.models),
+            Column::new("predicted_revenue_model".into(), revenue_model),
+        ],
+    )
+    .map_err(polars_err("build the model columns"))?;
     columns.extend([
-        Column::new("p_alive".into(), p_alive),
-        Column::new("expected_purchases".into(), expected),
+        Column::new("p_alive".into(), p_alive.values),
+        Column::new("expected_purchases".into(), expected.values),
         Column::new("p_purchase".into(), p_purchase),
         Column::new("predicted_revenue".into(), predicted_revenue),
         Column::new("churn_risk".into(), churn_risk),
@@ -1039,6 +729,13 @@ pub fn predict(
             .map_err(polars_err("join rule outputs"))?;
     }
 
+    // The columns naming each value's model come last: columns are only added.
+    user_predictions = user_predictions
+        .lazy()
+        .left_join(sources.lazy(), col(USER_ID), col(USER_ID))
+        .collect()
+        .map_err(polars_err("join the model columns"))?;
+
     let (model_report, calibration, lift) = report_tables(&scored)?;
     Ok(Predictions {
         user_predictions,
@@ -1048,122 +745,6 @@ pub fn predict(
         segments,
         models: serde_json::Value::Object(models),
     })
-}
-
-fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, DataFrame)> {
-    let n = scored.len();
-    let mut predictor = Vec::with_capacity(n);
-    let mut target = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut reason = Vec::with_capacity(n);
-    let (mut auc, mut log_loss, mut brier, mut lift, mut pos, mut neg) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let (mut fitted, mut scored_on) = (Vec::new(), Vec::new());
-    let (mut correlation, mut mae, mut share) = (Vec::new(), Vec::new(), Vec::new());
-    for s in scored {
-        predictor.push(s.predictor.clone());
-        target.push(s.target);
-        let (row_status, why, score, revenue) = match &s.outcome {
-            Outcome::Scored(score) => ("scored", None, Some(score), None),
-            Outcome::Degenerate { score, reason } => {
-                ("degenerate", Some(reason.clone()), Some(score), None)
-            }
-            Outcome::Revenue(revenue) => ("scored", None, None, Some(revenue)),
-            Outcome::Skipped { reason } => ("skipped", Some(reason.clone()), None, None),
-        };
-        status.push(row_status);
-        reason.push(why);
-        auc.push(score.map(|s| s.auc));
-        log_loss.push(score.map(|s| s.log_loss));
-        brier.push(score.map(|s| s.brier));
-        lift.push(score.map(|s| s.lift_top_decile));
-        pos.push(score.map(|s| s.positives as u64));
-        neg.push(score.map(|s| s.negatives as u64));
-        fitted.push(s.fitted_users.map(|v| v as u64));
-        scored_on.push(s.scored_users.map(|v| v as u64));
-        correlation.push(revenue.and_then(|r| r.correlation));
-        mae.push(revenue.map(|r| r.mae));
-        share.push(revenue.and_then(|r| r.top_decile_share));
-    }
-    let report = DataFrame::new(
-        n,
-        vec![
-            Column::new("predictor".into(), predictor),
-            Column::new("target".into(), target),
-            Column::new("status".into(), status),
-            Column::new("reason".into(), reason),
-            Column::new("auc".into(), auc),
-            Column::new("log_loss".into(), log_loss),
-            Column::new("brier".into(), brier),
-            Column::new("lift_top_decile".into(), lift),
-            Column::new("positives".into(), pos),
-            Column::new("negatives".into(), neg),
-            Column::new("fitted_users".into(), fitted),
-            Column::new("scored_users".into(), scored_on),
-            // The ML model refitted at the as-of date is chosen on the training
-            // users (`ml::Split::choose`); no choice reads the holdout.
-            Column::new("choice_used_holdout".into(), vec![false; n]),
-            Column::new("correlation".into(), correlation),
-            Column::new("mae".into(), mae),
-            Column::new("top_decile_revenue_share".into(), share),
-        ],
-    )
-    .map_err(polars_err("build the model report"))?;
-
-    let (mut cp, mut ct, mut cb, mut cm, mut co, mut cc) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let (mut lp, mut lt, mut ld, mut ll) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for s in scored {
-        for (i, bin) in s.calibration.iter().enumerate() {
-            cp.push(s.predictor.clone());
-            ct.push(s.target);
-            cb.push(i as u32 + 1);
-            cm.push(bin.mean_predicted);
-            co.push(bin.observed_rate);
-            cc.push(bin.count as u64);
-        }
-        for decile in &s.deciles {
-            lp.push(s.predictor.clone());
-            lt.push(s.target);
-            ld.push(decile.decile);
-            ll.push(decile.lift);
-        }
-    }
-    let calibration = DataFrame::new(
-        cp.len(),
-        vec![
-            Column::new("predictor".into(), cp),
-            Column::new("target".into(), ct),
-            Column::new("bin".into(), cb),
-            Column::new("mean_predicted".into(), cm),
-            Column::new("observed_rate".into(), co),
-            Column::new("count".into(), cc),
-        ],
-    )
-    .map_err(polars_err("build the calibration table"))?;
-    let lift = DataFrame::new(
-        lp.len(),
-        vec![
-            Column::new("predictor".into(), lp),
-            Column::new("target".into(), lt),
-            Column::new("decile".into(), ld),
-            Column::new("lift".into(), ll),
-        ],
-    )
-    .map_err(polars_err("build the lift table"))?;
-    Ok((report, calibration, lift))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::metrics::auc;
+use crate::metrics::{Evaluation, auc};
 use userlens_model::time::DAY_MICROS;
 
 fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {

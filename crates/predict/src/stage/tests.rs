@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use super::counts::complete;
 use super::*;
 use userlens_model::time::DAY_MICROS;
 
@@ -490,5 +491,190 @@ fn a_rule_that_fires_for_all_or_none_is_degenerate() {
     assert!(
         matches!(lapsing["auc"], AnyValue::Float64(v) if v > 0.5),
         "{lapsing:?}"
+    );
+}
+
+/// [`population`] over 228 days with 80 browsers who view for months and never buy:
+/// the stage sees the first 200 days, the last 28 are the truth its columns predict.
+fn population_with_a_future() -> (Vec<Event>, Vec<Event>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(29);
+    let mut events = Vec::new();
+    for u in 0..480 {
+        let user = format!("u{u:03}");
+        let start = rng.gen_range(0..150);
+        let stay = (-rng.r#gen::<f64>().max(1e-9).ln() * 80.0) as i64;
+        let browser = u >= 400;
+        let (active, buys) = (rng.gen_range(0.05..0.6), rng.gen_range(0.02..0.3));
+        let amount = rng.gen_range(10.0..100.0_f64).round();
+        for day in start..(start + stay + 1).min(228) {
+            if rng.r#gen::<f64>() < active {
+                events.push((user.clone(), day as f64 + 0.3, "view", None));
+                if !browser && rng.r#gen::<f64>() < buys {
+                    events.push((user.clone(), day as f64 + 0.4, "purchase", Some(amount)));
+                }
+            }
+        }
+    }
+    events.into_iter().partition(|e| e.1 < 200.0)
+}
+
+fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect()
+}
+
+#[test]
+fn non_buyers_never_get_a_count_model_value() {
+    let (past, _) = population_with_a_future();
+    let (predictions, _) = run_with(&past, PredictParams::default());
+    let table = &predictions.user_predictions;
+    let buyers: std::collections::BTreeSet<&str> = past
+        .iter()
+        .filter(|e| e.2 == "purchase")
+        .map(|e| e.0.as_str())
+        .collect();
+    let ids = strings(table, "user_id");
+    let expected_model = strings(table, "expected_purchases_model");
+    let alive_model = strings(table, "p_alive_model");
+    let revenue_model = strings(table, "predicted_revenue_model");
+    let expected = floats(table, "expected_purchases");
+    let (mut browsers, mut repeat) = (Vec::new(), Vec::new());
+    for i in 0..ids.len() {
+        let id = ids[i].as_deref().unwrap();
+        let (e, a) = (expected_model[i].as_deref(), alive_model[i].as_deref());
+        if buyers.contains(id) {
+            assert_eq!(e, Some("bg/nbd"), "{id}");
+            assert_eq!(a, Some("pareto/nbd"), "{id}");
+            repeat.push(expected[i]);
+        } else {
+            assert!(
+                e.is_some_and(|m| m.starts_with("first_purchase:") || m == "conversion_rate"),
+                "{id}: {e:?}"
+            );
+            assert!(
+                a.is_some_and(|m| m.starts_with("activity:") || m == "activity_rate"),
+                "{id}: {a:?}"
+            );
+            browsers.push(expected[i]);
+        }
+        assert!(revenue_model[i].is_some(), "{id}");
+        assert!(expected[i].is_finite() && expected[i] >= 0.0, "{id}");
+    }
+    assert!(
+        browsers.len() >= 80,
+        "{} users without a purchase",
+        browsers.len()
+    );
+    // A browser is no new customer who bought today: below the typical buyer.
+    repeat.sort_by(f64::total_cmp);
+    browsers.sort_by(f64::total_cmp);
+    let median = |v: &[f64]| v[v.len() / 2];
+    assert!(
+        median(&browsers) < median(&repeat),
+        "{browsers:?} {repeat:?}"
+    );
+}
+
+#[test]
+fn every_column_is_scored_on_its_target_and_beats_a_naive_baseline() {
+    let (past, future) = population_with_a_future();
+    let (predictions, _) = run_with(&past, PredictParams::default());
+    let report = &predictions.model_report;
+    let scored = |predictor: &str, target: &str| {
+        let r = row(report, predictor, target);
+        assert_eq!(r["status"], AnyValue::StringOwned("scored".into()), "{r:?}");
+        r
+    };
+    let expected_row = scored("expected_purchases", "purchases");
+    assert!(matches!(expected_row["mae"], AnyValue::Float64(v) if v > 0.0));
+    assert!(matches!(expected_row["correlation"], AnyValue::Float64(_)));
+    scored("p_alive", "active");
+    for predictor in [
+        "revenue",
+        "revenue:ml",
+        "revenue:expected_purchases*gamma-gamma",
+    ] {
+        scored(predictor, "revenue");
+    }
+
+    // Against what each user did in the 28 days after the as-of date.
+    let table = &predictions.user_predictions;
+    let ids = strings(table, "user_id");
+    let (mut bought, mut active, mut revenue) = (
+        BTreeMap::<&str, bool>::new(),
+        BTreeMap::<&str, bool>::new(),
+        BTreeMap::<&str, f64>::new(),
+    );
+    for e in &future {
+        active.insert(e.0.as_str(), true);
+        if e.2 == "purchase" {
+            bought.insert(e.0.as_str(), true);
+            *revenue.entry(e.0.as_str()).or_default() += e.3.unwrap_or(0.0);
+        }
+    }
+    let label = |m: &BTreeMap<&str, bool>| -> Vec<bool> {
+        ids.iter()
+            .map(|id| m.contains_key(id.as_deref().unwrap()))
+            .collect()
+    };
+    let actual: Vec<f64> = ids
+        .iter()
+        .map(|id| revenue.get(id.as_deref().unwrap()).copied().unwrap_or(0.0))
+        .collect();
+    // The naive baselines read the same features at the as-of date.
+    let now = features(&past, 200 * DAY_MICROS);
+    let by_user = |name: &str| -> Vec<f64> {
+        let values = lookup(&now, name).unwrap();
+        ids.iter()
+            .map(|id| values.get(id.as_deref().unwrap()).copied().unwrap_or(0.0))
+            .collect()
+    };
+    let rate: Vec<f64> = by_user("frequency")
+        .iter()
+        .zip(by_user("tenure_days"))
+        .map(|(f, t)| f / (t + 1.0))
+        .collect();
+    let spend_rate: Vec<f64> = by_user("monetary")
+        .iter()
+        .zip(by_user("tenure_days"))
+        .map(|(m, t)| m / (t + 1.0))
+        .collect();
+
+    let auc = |p: &[f64], y: &[bool]| metrics::auc(p, y).unwrap();
+    let (buys, came_back) = (label(&bought), label(&active));
+    let expected = floats(table, "expected_purchases");
+    assert!(
+        auc(&expected, &buys) >= auc(&rate, &buys),
+        "expected purchases {} against the purchase rate {}",
+        auc(&expected, &buys),
+        auc(&rate, &buys)
+    );
+    // P(alive) against lifetimes' way: BG/NBD's for buyers, 0 for everyone else.
+    let alive = floats(table, "p_alive");
+    let lifetimes: Vec<f64> = floats(table, "p_alive_bgnbd")
+        .iter()
+        .map(|p| if p.is_nan() { 0.0 } else { *p })
+        .collect();
+    assert!(
+        auc(&alive, &came_back) >= auc(&lifetimes, &came_back),
+        "P(alive) {} against BG/NBD's {}",
+        auc(&alive, &came_back),
+        auc(&lifetimes, &came_back)
+    );
+    let predicted = floats(table, "predicted_revenue");
+    let r = |p: &[f64]| metrics::correlation(p, &actual).unwrap().unwrap();
+    assert!(
+        r(&predicted) >= r(&spend_rate),
+        "predicted revenue {} against the spend rate {}",
+        r(&predicted),
+        r(&spend_rate)
     );
 }

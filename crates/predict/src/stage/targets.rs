@@ -1,0 +1,405 @@
+//! Each target's predictors backtested on one holdout, and the chosen ML model
+//! refitted and applied at the as-of date.
+
+use foldhash::HashSet;
+use polars::prelude::*;
+
+use crate::metrics::{self, Evaluation};
+use crate::ml::{self, Fit};
+use crate::rules;
+use crate::stats::{self, Summary};
+
+use super::counts::{CountFits, complete, count_predictions};
+use super::{
+    CheckedPredictParams, Outcome, REVENUE, REVENUE_COUNTS, REVENUE_ML, REVENUE_TARGET, Result,
+    Scored, Target, lookup, score, skipped, skipped_row, timed,
+};
+
+/// What both targets read.
+pub(super) struct Shared<'a> {
+    pub(super) features_cutoff: &'a DataFrame,
+    pub(super) features_now: &'a DataFrame,
+    pub(super) feature_names: &'a [String],
+    pub(super) params: &'a CheckedPredictParams,
+    pub(super) summary_cutoff: &'a stats::Result<Summary>,
+    pub(super) fits_cutoff: Option<&'a CountFits>,
+    /// Every rule's 0/1 column on the features at the cutoff, or why not.
+    pub(super) rules_at_cutoff: &'a std::result::Result<DataFrame, rules::Error>,
+    pub(super) short_history: bool,
+    pub(super) horizon_units: f64,
+    pub(super) users: &'a [String],
+    pub(super) seed: u64,
+}
+
+/// One target's predictors scored on the holdout, and its best ML model refitted on
+/// every labelled user and applied at the as-of date.
+pub(super) struct TargetOutcome {
+    pub(super) scored: Vec<Scored>,
+    /// The refitted model's `models.json` entry, or why there is none.
+    pub(super) model: serde_json::Value,
+    /// Propensity of every user, in `Shared::users` order.
+    pub(super) propensity: Vec<Option<f64>>,
+    /// The chosen model's name and what it predicted on the holdout and on the
+    /// inner split, for the columns built from it; `None` without a split.
+    pub(super) backtested: Option<Backtested>,
+}
+
+/// The chosen ML model of a target on its holdout and inner split.
+pub(super) struct Backtested {
+    /// The chosen model kind.
+    pub(super) kind: ml::ModelKind,
+    /// Held-out users, ascending, and their labels.
+    pub(super) ids: Vec<String>,
+    pub(super) y: Vec<bool>,
+    /// The chosen model's probabilities on the holdout (`None` when not fitted).
+    pub(super) probabilities: Option<Vec<f64>>,
+    /// Users the chosen model was trained on for the backtest.
+    pub(super) train_users: usize,
+    /// The revenue model's (predicted, actual) revenue on the holdout (purchase only).
+    pub(super) revenue: Option<PredictedAndActual>,
+    /// The chosen model on the inner split of the training users.
+    pub(super) inner: Option<ml::Inner>,
+}
+
+/// Backtests every predictor of `target` against `labels`, then refits the ML model
+/// chosen on the training users alone ([`ml::Split::choose`]).
+pub(super) fn for_target(
+    target: Target,
+    labels: &DataFrame,
+    shared: &Shared,
+) -> Result<TargetOutcome> {
+    let params = shared.params;
+    let p = &params.params;
+    let features_cutoff = shared.features_cutoff;
+    let mut scored = Vec::new();
+    if shared.short_history {
+        let reason = format!(
+            "less history before the cutoff than the {}-day horizon",
+            p.horizon_days
+        );
+        for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
+            scored.push(skipped(predictor, target, reason.clone()));
+        }
+        for (rule, _) in params.rules.iter().filter(|(_, t)| *t == target) {
+            let predictor = format!("rule:{}", rule.name());
+            scored.push(skipped(&predictor, target, reason.clone()));
+        }
+        if target == Target::Purchase {
+            for predictor in [REVENUE, REVENUE_ML, REVENUE_COUNTS] {
+                scored.push(skipped_row(predictor, REVENUE_TARGET, reason.clone()));
+            }
+        }
+        return Ok(TargetOutcome {
+            scored,
+            model: serde_json::json!({ "skipped": reason }),
+            propensity: vec![None; shared.users.len()],
+            backtested: None,
+        });
+    }
+    // A split that cannot be made (no features, a label that is not 0/1) fails the
+    // stage: the refit would read the same users.
+    let split = ml::Split::new(
+        features_cutoff,
+        labels,
+        target.label(),
+        shared.feature_names,
+        &params.ml,
+        shared.seed,
+    )?;
+    let (holdout, y) = (split.holdout_ids(), split.holdout_labels());
+
+    // The model to refit is chosen on the training users before any is scored on
+    // the holdout.
+    let kind = timed(&format!("model choice for {}", target.name()), || {
+        split.choose(&params.ml.models)
+    })?;
+    let mut chosen = None;
+    for &kind_scored in &params.ml.models {
+        let backtest = timed(
+            &format!("{} backtest of {}", kind_scored.name(), target.name()),
+            || split.backtest(kind_scored),
+        )?;
+        let scored_users =
+            matches!(backtest.evaluation, Evaluation::Scored(_)).then_some(backtest.holdout_users);
+        scored.push(Scored {
+            predictor: kind_scored.name().to_string(),
+            target: target.name(),
+            outcome: backtest.evaluation.clone().into(),
+            fitted_users: backtest.fitted_users,
+            scored_users,
+            calibration: backtest.calibration.clone(),
+            deciles: backtest.deciles.clone(),
+            counts: None,
+        });
+        if kind_scored == kind {
+            chosen = Some(backtest);
+        }
+    }
+    let on_holdout = Holdout {
+        target,
+        ids: &holdout,
+        y: &y,
+        shared,
+    };
+    on_holdout.score_statistical(&mut scored)?;
+    on_holdout.score_rules(&mut scored)?;
+    let mut backtested = Backtested {
+        kind,
+        ids: holdout.clone(),
+        y: y.clone(),
+        probabilities: None,
+        train_users: 0,
+        revenue: None,
+        inner: None,
+    };
+    if let Some(backtest) = &chosen
+        && backtest.fitted_users.is_some()
+    {
+        backtested.probabilities = Some(backtest.probabilities.clone());
+        backtested.train_users = backtest.train_users;
+    }
+    if target == Target::Purchase {
+        let (row, revenue) = score_revenue(&split, chosen.as_ref(), labels, shared)?;
+        scored.push(row);
+        backtested.revenue = revenue;
+        backtested.inner = timed("inner split of the revenue choice", || {
+            split.inner(kind, features_cutoff, labels)
+        })?;
+    }
+
+    let refit = timed(&format!("{} refit", target.name()), || split.refit(kind))?;
+    Ok(match refit {
+        Fit::Fitted(model) => {
+            let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;
+            TargetOutcome {
+                scored,
+                model: serde_json::to_value(model.summary()).unwrap_or_default(),
+                propensity: shared
+                    .users
+                    .iter()
+                    .map(|u| predicted.get(u).copied())
+                    .collect(),
+                backtested: Some(backtested),
+            }
+        }
+        Fit::Skipped { reason } => TargetOutcome {
+            scored,
+            model: serde_json::json!({ "skipped": reason }),
+            propensity: vec![None; shared.users.len()],
+            backtested: Some(backtested),
+        },
+    })
+}
+
+/// Predicted and actual revenue of held-out users.
+type PredictedAndActual = (Vec<f64>, Vec<f64>);
+
+/// The ML revenue model (`revenue:ml`) on the purchase holdout, with the purchase
+/// probabilities of the chosen ML model's backtest, and its (predicted, actual)
+/// revenue; skipped when that backtest was not scored.
+fn score_revenue(
+    split: &ml::Split,
+    chosen: Option<&ml::Backtest>,
+    targets: &DataFrame,
+    shared: &Shared,
+) -> Result<(Scored, Option<PredictedAndActual>)> {
+    let Some(backtest) = chosen else {
+        let reason = "no purchase model to score".to_string();
+        return Ok((skipped_row(REVENUE_ML, REVENUE_TARGET, reason), None));
+    };
+    if let Evaluation::Skipped { reason } = &backtest.evaluation {
+        let reason = format!("the {} purchase model: {reason}", backtest.kind.name());
+        return Ok((skipped_row(REVENUE_ML, REVENUE_TARGET, reason), None));
+    }
+    let (predicted, actual) =
+        split.revenue_on_holdout(shared.features_cutoff, targets, &backtest.probabilities)?;
+    let score = metrics::evaluate_revenue(&predicted, &actual)?;
+    let row = Scored {
+        predictor: REVENUE_ML.into(),
+        target: REVENUE_TARGET,
+        scored_users: Some(score.users),
+        outcome: Outcome::Revenue(score),
+        fitted_users: Some(backtest.train_users),
+        calibration: Vec::new(),
+        deciles: Vec::new(),
+        counts: None,
+    };
+    Ok((row, Some((predicted, actual))))
+}
+
+/// One target's held-out users and what they did, to score predictors on.
+struct Holdout<'a> {
+    target: Target,
+    ids: &'a [String],
+    y: &'a [bool],
+    shared: &'a Shared<'a>,
+}
+
+impl Holdout<'_> {
+    /// The count models as predictors of the target on the held-out customers:
+    /// P(at least one purchase) from the expected count (Poisson), and 1 − P(alive)
+    /// as the churn score.
+    fn score_statistical(&self, scored: &mut Vec<Scored>) -> Result<()> {
+        let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
+        let gate = shared.params.ml.eligibility();
+        match (shared.summary_cutoff, shared.fits_cutoff) {
+            (Ok(summary), Some(fits)) => {
+                // The models describe customers, from their first purchase on: they
+                // are scored on the held-out users who bought before the cutoff.
+                let customers: HashSet<&str> =
+                    summary.user_ids.iter().map(String::as_str).collect();
+                let (holdout, y): (Vec<String>, Vec<bool>) = holdout
+                    .iter()
+                    .zip(y)
+                    .filter(|(id, _)| customers.contains(id.as_str()))
+                    .map(|(id, &label)| (id.clone(), label))
+                    .unzip();
+                let y = y.as_slice();
+                for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
+                    match fit {
+                        Ok(fit) => {
+                            let (expected, alive) =
+                                timed(&format!("{name} on the holdout"), || {
+                                    count_predictions(
+                                        &fit.model,
+                                        summary,
+                                        &holdout,
+                                        shared.horizon_units,
+                                    )
+                                });
+                            let probabilities = match target {
+                                Target::Purchase => complete(expected, "expected purchases")
+                                    .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
+                                Target::Churn => complete(alive, "P(alive)")
+                                    .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
+                            };
+                            let mut row = match probabilities {
+                                Ok(probabilities) => score(name, target, &probabilities, y, &gate)?,
+                                Err(reason) => skipped(name, target, reason),
+                            };
+                            row.fitted_users = Some(summary.user_ids.len());
+                            scored.push(row);
+                        }
+                        Err(reason) => scored.push(skipped(name, target, reason.clone())),
+                    }
+                }
+            }
+            (Err(e), _) => {
+                for name in ["bg/nbd", "pareto/nbd"] {
+                    scored.push(skipped(name, target, e.to_string()));
+                }
+            }
+            (Ok(_), None) => {}
+        }
+        Ok(())
+    }
+
+    /// The rules that predict the target, as 0/1 predictors.
+    fn score_rules(&self, scored: &mut Vec<Scored>) -> Result<()> {
+        let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
+        let params = shared.params;
+        let gate = params.ml.eligibility();
+        for (rule, rule_target) in &params.rules {
+            if *rule_target != target {
+                continue;
+            }
+            let predictor = format!("rule:{}", rule.name());
+            match shared.rules_at_cutoff {
+                Ok(table) => {
+                    let fired = lookup(table, rule.name())?;
+                    let probabilities: Vec<f64> = holdout
+                        .iter()
+                        .map(|id| fired.get(id).copied().unwrap_or(0.0))
+                        .collect();
+                    let mut row = score(&predictor, target, &probabilities, y, &gate)?;
+                    row.fitted_users = Some(0);
+                    let fires = probabilities.iter().filter(|&&v| v > 0.0).count();
+                    let reason = if fires == 0 {
+                        Some("fires for no holdout user".to_string())
+                    } else if fires == probabilities.len() {
+                        Some(format!("fires for all {fires} holdout users"))
+                    } else {
+                        None
+                    };
+                    if let (Outcome::Scored(score), Some(reason)) = (&row.outcome, reason) {
+                        row.outcome = Outcome::Degenerate {
+                            score: score.clone(),
+                            reason,
+                        };
+                    }
+                    scored.push(row);
+                }
+                Err(e) => scored.push(skipped(&predictor, target, e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The activity model: the ML model of any event in the horizon (`active`), chosen
+/// on the training users as a target's, backtested on its own holdout and refitted.
+/// It gives P(alive) of the users the count models do not describe.
+pub(super) struct ActivityOutcome {
+    /// The refitted model's `models.json` entry, or why there is none.
+    pub(super) model: serde_json::Value,
+    /// Probability of activity of every user, in `Shared::users` order.
+    pub(super) propensity: Vec<Option<f64>>,
+    /// The chosen model on its holdout; `None` without a split.
+    pub(super) backtested: Option<Backtested>,
+}
+
+/// Fits, backtests and refits the activity model on the `active` column of `targets`.
+pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<ActivityOutcome> {
+    let params = shared.params;
+    if shared.short_history {
+        return Ok(ActivityOutcome {
+            model: serde_json::json!({ "skipped": "less history before the cutoff than the horizon" }),
+            propensity: vec![None; shared.users.len()],
+            backtested: None,
+        });
+    }
+    let split = ml::Split::new(
+        shared.features_cutoff,
+        targets,
+        ml::ACTIVE,
+        shared.feature_names,
+        &params.ml,
+        shared.seed,
+    )?;
+    let kind = timed("model choice for activity", || {
+        split.choose(&params.ml.models)
+    })?;
+    let backtest = timed("activity backtest", || split.backtest(kind))?;
+    let backtested = Backtested {
+        kind,
+        ids: split.holdout_ids(),
+        y: split.holdout_labels(),
+        probabilities: backtest
+            .fitted_users
+            .is_some()
+            .then(|| backtest.probabilities.clone()),
+        train_users: backtest.train_users,
+        revenue: None,
+        inner: None,
+    };
+    let refit = timed("activity refit", || split.refit(kind))?;
+    Ok(match refit {
+        Fit::Fitted(model) => {
+            let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;
+            ActivityOutcome {
+                model: serde_json::to_value(model.summary()).unwrap_or_default(),
+                propensity: shared
+                    .users
+                    .iter()
+                    .map(|u| predicted.get(u).copied())
+                    .collect(),
+                backtested: Some(backtested),
+            }
+        }
+        Fit::Skipped { reason } => ActivityOutcome {
+            model: serde_json::json!({ "skipped": reason }),
+            propensity: vec![None; shared.users.len()],
+            backtested: Some(backtested),
+        },
+    })
+}
