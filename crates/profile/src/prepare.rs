@@ -25,6 +25,8 @@ pub(crate) struct Prepared {
     pub(crate) impute: Vec<f64>,
     /// Candidate features without variance (including all-null ones).
     pub(crate) dropped_constant: Vec<String>,
+    /// Per kept feature: share of users whose value is missing (imputed).
+    pub(crate) missing_share: Vec<f64>,
 }
 
 /// Reads `candidates` (numeric columns of `df`) into one row-major matrix, applies the
@@ -78,6 +80,12 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
     }
 
     let features: Vec<String> = kept.iter().map(|(j, _)| candidates[*j].clone()).collect();
+    let missing_share = kept
+        .iter()
+        .map(|(j, _)| {
+            (0..n).filter(|i| raw[i * width + j].is_nan()).count() as f64 / n.max(1) as f64
+        })
+        .collect();
     Ok(Prepared {
         matrix: Matrix::new(n, d, data),
         log_transformed: features
@@ -90,6 +98,7 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
         impute: kept.iter().map(|(_, s)| s.impute()).collect(),
         features,
         dropped_constant,
+        missing_share,
     })
 }
 
