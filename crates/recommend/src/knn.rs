@@ -1,8 +1,9 @@
 //! Item-item similarity from co-occurrence (the SAR / item-kNN family).
 //!
-//! Two items are similar when the same users show interest in both. Cosine works on
-//! the interest values (optionally BM25-weighted, as `implicit`'s BM25Recommender
-//! does); Jaccard and lift count users, as Microsoft's SAR does. A user's score of
+//! Two items are similar when the same users show interest in both. BM25 (the
+//! default) is the dot product of BM25-weighted interest, as `implicit`'s
+//! BM25Recommender computes it; cosine works on the interest values; Jaccard and
+//! lift count users, as Microsoft's SAR does. A user's score of
 //! an item is the sum, over the items they showed interest in, of their interest
 //! times the similarity, over each item's `neighbours` most similar items.
 
@@ -24,36 +25,37 @@ pub(crate) struct Knn {
 }
 
 /// The values the similarity is computed on.
-fn weighted(inter: &Interactions, similarity: Similarity, bm25: bool) -> Csr {
+fn weighted(inter: &Interactions, similarity: Similarity) -> Csr {
     let mut x = inter.train.clone();
-    match (similarity, bm25) {
-        (Similarity::Cosine, false) => {}
-        (Similarity::Cosine, true) => {
-            let n = x.rows() as f64;
-            let idf: Vec<f64> = inter
-                .item_users
-                .iter()
-                .map(|&d| (n.ln() - f64::from(d).ln_1p()).max(0.0))
+    match similarity {
+        Similarity::Cosine => {}
+        Similarity::Bm25 => {
+            // As `implicit` weighs its item-user matrix: items are the documents
+            // and users the terms, so a user of few items says more about them.
+            let n = inter.item_users.iter().filter(|&&d| d > 0).count() as f64;
+            let idf: Vec<f64> = (0..x.rows())
+                .map(|u| (n.ln() - (x.row(u).0.len() as f64).ln_1p()).max(0.0))
                 .collect();
-            let lengths: Vec<f64> = (0..x.rows())
-                .map(|u| x.row(u).1.iter().map(|&v| f64::from(v)).sum())
-                .collect();
+            let mut lengths = vec![0f64; x.cols];
+            for (&i, &v) in x.indices.iter().zip(&x.values) {
+                lengths[i as usize] += f64::from(v);
+            }
             let average = lengths.iter().sum::<f64>() / n.max(1.0);
-            for (u, length) in lengths.iter().enumerate() {
-                let norm = if average > 0.0 {
-                    (1.0 - BM25_B) + BM25_B * length / average
-                } else {
-                    1.0
-                };
+            for (u, idf) in idf.iter().enumerate() {
                 let (a, b) = (x.indptr[u], x.indptr[u + 1]);
                 for e in a..b {
                     let v = f64::from(x.values[e]);
-                    let c = x.indices[e] as usize;
-                    x.values[e] = (v * (BM25_K1 + 1.0) / (BM25_K1 * norm + v) * idf[c]) as f32;
+                    let length = lengths[x.indices[e] as usize];
+                    let norm = if average > 0.0 {
+                        (1.0 - BM25_B) + BM25_B * length / average
+                    } else {
+                        1.0
+                    };
+                    x.values[e] = (v * (BM25_K1 + 1.0) / (BM25_K1 * norm + v) * idf) as f32;
                 }
             }
         }
-        (Similarity::Jaccard | Similarity::Lift, _) => x.values.iter_mut().for_each(|v| *v = 1.0),
+        Similarity::Jaccard | Similarity::Lift => x.values.iter_mut().for_each(|v| *v = 1.0),
     }
     x
 }
@@ -93,13 +95,8 @@ impl Scratch {
 }
 
 /// Fits the similarities on the training interactions.
-pub(crate) fn fit(
-    inter: &Interactions,
-    similarity: Similarity,
-    bm25: bool,
-    neighbours: usize,
-) -> Knn {
-    let x = weighted(inter, similarity, bm25);
+pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usize) -> Knn {
+    let x = weighted(inter, similarity);
     let xt = x.transpose();
     let items = x.cols;
     // Σ_u x_ui² per item: the squared norm (cosine) or the user count (binary).
@@ -133,6 +130,7 @@ pub(crate) fn fit(
                     }
                     let nj = norms[ju];
                     let sim = match similarity {
+                        Similarity::Bm25 => both,
                         Similarity::Cosine => both / (ni * nj).sqrt(),
                         Similarity::Jaccard => both / (ni + nj - both),
                         Similarity::Lift => both / (ni * nj),

@@ -265,7 +265,7 @@ pub fn recommend(
     let user_recommendations = tables::user_recommendations(&fitted, chosen, &ctx, &log, &lists)?;
     let knn = match fitted {
         Fitted::Knn(knn) => knn,
-        _ => knn::fit(&inter, params.similarity, params.bm25, params.neighbours),
+        _ => knn::fit(&inter, params.similarity, params.neighbours),
     };
     tracing::debug!(
         "recommend: refitted and listed in {:.2} s",

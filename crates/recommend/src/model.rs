@@ -51,12 +51,9 @@ pub(crate) fn fit(
     match kind {
         ModelKind::Popular => Fitted::Popular,
         ModelKind::PersonaPopular => Fitted::PersonaPopular,
-        ModelKind::ItemKnn => Fitted::Knn(crate::knn::fit(
-            inter,
-            params.similarity,
-            params.bm25,
-            params.neighbours,
-        )),
+        ModelKind::ItemKnn => {
+            Fitted::Knn(crate::knn::fit(inter, params.similarity, params.neighbours))
+        }
         ModelKind::Als => Fitted::Als(crate::als::fit(inter, &params.als, seed)),
     }
 }

@@ -33,6 +33,8 @@ pub enum Exclude {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Similarity {
+    /// Dot product of BM25-weighted interest, as `implicit`'s BM25Recommender.
+    Bm25,
     /// Weighted dot product over the product of norms.
     Cosine,
     /// Users of both over users of either.
@@ -115,7 +117,7 @@ impl Default for AlsParams {
             factors: 64,
             iterations: 15,
             regularization: 0.05,
-            alpha: 2.0,
+            alpha: 1.0,
             cg_steps: 3,
         }
     }
@@ -143,8 +145,6 @@ pub struct RecommendParams {
     pub test_events: Vec<String>,
     /// Item-item similarity of `item_knn` and `similar_items.csv`.
     pub similarity: Similarity,
-    /// Weight interactions by BM25 before the cosine similarity.
-    pub bm25: bool,
     /// Neighbours kept per item by `item_knn`.
     pub neighbours: usize,
     /// Rows per item in `similar_items.csv`.
@@ -176,8 +176,7 @@ impl Default for RecommendParams {
                 .map(|m| m.name().to_string())
                 .collect(),
             test_events: vec![event_types::PURCHASE.to_string()],
-            similarity: Similarity::Cosine,
-            bm25: false,
+            similarity: Similarity::Bm25,
             neighbours: 100,
             similar_items: 10,
             als: AlsParams::default(),
@@ -215,8 +214,6 @@ pub struct CheckedRecommendParams {
     pub test_events: Vec<String>,
     /// See [`RecommendParams::similarity`].
     pub similarity: Similarity,
-    /// See [`RecommendParams::bm25`].
-    pub bm25: bool,
     /// See [`RecommendParams::neighbours`].
     pub neighbours: usize,
     /// See [`RecommendParams::similar_items`].
@@ -311,12 +308,6 @@ impl RecommendParams {
         if self.test_events.is_empty() {
             return Err(params("test_events", "lists no event type"));
         }
-        if self.bm25 && self.similarity != Similarity::Cosine {
-            return Err(params(
-                "bm25",
-                "weights interactions for the cosine similarity only; jaccard and lift count users",
-            ));
-        }
         if !(1..=10_000).contains(&self.neighbours) {
             return Err(params(
                 "neighbours",
@@ -362,7 +353,6 @@ impl RecommendParams {
             models,
             test_events: self.test_events.clone(),
             similarity: self.similarity,
-            bm25: self.bm25,
             neighbours: self.neighbours,
             similar_items: self.similar_items,
             als: self.als.clone(),
@@ -431,10 +421,6 @@ mod tests {
             (
                 "half_life_days = -3.0",
                 "invalid recommend parameter `half_life_days`: must be a positive number of days, got -3",
-            ),
-            (
-                "similarity = \"lift\"\nbm25 = true",
-                "invalid recommend parameter `bm25`: weights interactions for the cosine similarity only; jaccard and lift count users",
             ),
         ];
         for (text, message) in cases {

@@ -100,7 +100,7 @@ fn similarities_match_the_hand_computed_values() {
         (Similarity::Jaccard, jaccard),
         (Similarity::Lift, lift),
     ] {
-        let knn = knn::fit(&inter, similarity, false, 10);
+        let knn = knn::fit(&inter, similarity, 10);
         for ((x, y), want) in pairs.iter().zip(expected) {
             let (x, y) = (item(&log, x), item(&log, y));
             close(knn.similarity(x, y), want);
@@ -113,35 +113,36 @@ fn similarities_match_the_hand_computed_values() {
 }
 
 #[test]
-fn weighted_and_bm25_cosines_match_the_hand_computed_values() {
+fn weighted_cosine_and_bm25_match_the_hand_computed_values() {
     // u1 also carts a (weight 3 + 1 = 4): cos(a, b) = (4·1 + 1·1) / √((16 + 1) · 3).
     let mut rows = paper_log();
     rows.push(("u1", 2, "add_to_cart", "a"));
     let (log, inter) = interactions(&rows, 10, "");
-    let knn = knn::fit(&inter, Similarity::Cosine, false, 10);
+    let knn = knn::fit(&inter, Similarity::Cosine, 10);
     close(
         knn.similarity(item(&log, "a"), item(&log, "b")),
         5.0 / (17f64 * 3.0).sqrt(),
     );
 
-    // BM25 (k1 1.2, b 0.75) on the all-ones log: users of 3 items weigh
-    // w3 = 2.2 / (1.2 · (0.25 + 0.75 · 3 / 2.5) + 1), users of 2 items
-    // w2 = 2.2 / (1.2 · (0.25 + 0.75 · 2 / 2.5) + 1); idf cancels in a cosine, so
-    // cos(a, c) = w3·w3 / √((w3² + w2²) · 2·w3²) (a: u1, u2; c: u1, u3).
+    // BM25 (k1 1.2, b 0.75) over items as documents, on the all-ones log: 5 items;
+    // users of 3 items (u1, u3) have idf ln 5 - ln 4, of 2 items ln 5 - ln 3; an
+    // item of L users is normalised by 0.25 + 0.75 · L / 2 (2 users on average).
     let (log, inter) = interactions(&paper_log(), 10, "");
-    let knn = knn::fit(&inter, Similarity::Cosine, true, 10);
-    let w3: f64 = 2.2 / (1.2 * (0.25 + 0.75 * 3.0 / 2.5) + 1.0);
-    let w2: f64 = 2.2 / (1.2 * (0.25 + 0.75 * 2.0 / 2.5) + 1.0);
-    let want = w3 * w3 / ((w3 * w3 + w2 * w2) * 2.0 * w3 * w3).sqrt();
-    assert!((f64::from(knn.similarity(item(&log, "a"), item(&log, "c"))) - want).abs() < 1e-5);
-    // b is in 3 of 4 users: idf ln 4 - ln 4 = 0, so it is no one's neighbour.
-    assert_eq!(knn.similarity(item(&log, "a"), item(&log, "b")), 0.0);
+    let knn = knn::fit(&inter, Similarity::Bm25, 10);
+    let tf = |l: f64| 2.2 / (1.2 * (0.25 + 0.75 * l / 2.0) + 1.0);
+    let (idf3, idf2) = (5f64.ln() - 4f64.ln(), 5f64.ln() - 3f64.ln());
+    // a (2 users) and c (2 users) share u1; a and b (3 users) share u1 and u2.
+    let ac = (tf(2.0) * idf3) * (tf(2.0) * idf3);
+    let ab = tf(2.0) * idf3 * tf(3.0) * idf3 + tf(2.0) * idf2 * tf(3.0) * idf2;
+    close(knn.similarity(item(&log, "a"), item(&log, "c")), ac);
+    close(knn.similarity(item(&log, "a"), item(&log, "b")), ab);
+    close(knn.similarity(item(&log, "b"), item(&log, "a")), ab);
 }
 
 #[test]
 fn item_knn_scores_are_sums_of_interest_times_similarity() {
     let (log, inter) = interactions(&paper_log(), 10, "");
-    let knn = knn::fit(&inter, Similarity::Cosine, false, 10);
+    let knn = knn::fit(&inter, Similarity::Cosine, 10);
     let u2 = log.users.iter().position(|u| u == "u2").unwrap();
     let seen = inter.excluded(u2, Exclude::Seen);
     let recs = knn.recommend(&inter, u2, &seen, 5);
