@@ -2,10 +2,199 @@
 
 use std::path::Path;
 
-use super::{Page, Persona};
+use polars::prelude::DataFrame;
+
+use super::{
+    Bar, Cell, HBars, Page, Persona, Table, charts, escape, figure_with, fixed, frame, note,
+    percent,
+};
 use crate::Result;
+use crate::run_dir::read_optional;
+
+const REPORT: &str = "recommend_report";
+const PERSONA_RECS: &str = "persona_recommendations";
 
 /// Adds the stage's sections when its files are in `dir`.
-pub(super) fn add_sections(_page: &mut Page, _dir: &Path, _personas: &[Persona]) -> Result<()> {
+pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) -> Result<()> {
+    let Some(report) = read_optional(dir, "recommend_report.csv")? else {
+        return Ok(());
+    };
+    let mut body = scores(&report)?;
+    if let Some(top) = read_optional(dir, "persona_recommendations.csv")? {
+        body.push_str(&persona_items(&top, personas)?);
+    }
+    body.push_str(METHOD);
+    page.add("recommendations", "Recommendations", body);
     Ok(())
+}
+
+const METHOD: &str = "<h3>Method</h3>\n<p>Interest in an item is the sum of the user's \
+events on it, each weighted by its type (by default a view 1, a cart 3, a purchase 5, a \
+rating its value), optionally halved every half-life. Popularity ranks items by how many \
+users showed interest in them, overall or within a persona. Item-kNN scores an item by \
+the user's interest in each item times their similarity (how often the same users show \
+interest in both). ALS factorises the interest matrix with confidence 1 + alpha × \
+interest (Hu, Koren &amp; Volinsky 2008), solved by conjugate gradient. Every recommender \
+is trained on the events before the cutoff (the as-of date minus the horizon) and scored \
+on the items users bought in the horizon that were new to them, ranking every item except \
+those they already touched. A user without history gets their persona's popular items, \
+else the most popular ones. Personas are those of the run date, so the per-persona \
+popularity's score looks slightly ahead.</p>\n";
+
+fn scores(df: &DataFrame) -> Result<String> {
+    let models = frame::strings(df, REPORT, "model")?;
+    let status = frame::strings(df, REPORT, "status")?;
+    let reasons = frame::opt_strings(df, REPORT, "reason")?;
+    let chosen = frame::bools(df, REPORT, "chosen")?;
+    let k = frame::i64s(df, REPORT, "k")?
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or(10);
+    let names = [
+        "ndcg",
+        "precision",
+        "recall",
+        "map",
+        "hit_rate",
+        "coverage",
+        "novelty",
+        "users_evaluated",
+    ];
+    let mut metrics = Vec::new();
+    for name in names {
+        metrics.push((name, frame::f64s(df, REPORT, name)?));
+    }
+    let mut head: Vec<(&str, bool)> = vec![("recommender", false), ("status", false)];
+    head.extend(names.iter().map(|n| (*n, true)));
+    let mut table = Table::new(&format!("Scores at k = {k} on the horizon"), &head);
+    let mut bars = Vec::new();
+    for i in 0..df.height() {
+        let name = models[i].clone().unwrap_or_default();
+        let mut state = status[i].clone().unwrap_or_default();
+        if chosen[i] {
+            state.push_str(", chosen");
+        }
+        if let Some(reason) = reasons.as_ref().and_then(|r| r[i].clone()) {
+            state = format!("{state}: {reason}");
+        }
+        let mut row = vec![Cell::Text(name.clone()), Cell::Text(state)];
+        for (metric, values) in &metrics {
+            let decimals = match *metric {
+                "users_evaluated" => 0,
+                "novelty" => 2,
+                _ => 4,
+            };
+            row.push(Cell::Num(fixed(values[i], decimals)));
+        }
+        table.rows.push(row);
+        if let Some(ndcg) = metrics[0].1[i] {
+            bars.push(Bar {
+                label: if chosen[i] {
+                    format!("{name} (chosen)")
+                } else {
+                    name
+                },
+                value: ndcg,
+                color: charts::color(i),
+                note: fixed(Some(ndcg), 3),
+            });
+        }
+    }
+    let mut out = format!(
+        "<p class=\"lead\">What to offer each user: every recommender is trained on the events \
+         before the cutoff and scored on what users bought in the horizon after it that was new \
+         to them. NDCG@{k} rewards hits near the top of the list (1 is perfect); precision@{k} \
+         is the share of the {k} items that were hits, recall@{k} the share of each user's new \
+         items found, hit rate the share of users with at least one hit. Coverage is the share \
+         of the catalogue recommended to anyone; novelty the mean surprise (bits) of the items \
+         recommended: higher is less obvious. Popularity is the baseline to beat.</p>\n"
+    );
+    if bars.is_empty() {
+        out.push_str(&note(
+            "No recommender could be scored on the horizon; see the reasons below.",
+        ));
+        out.push_str(&table.html());
+        return Ok(out);
+    }
+    let best = bars
+        .iter()
+        .max_by(|a, b| a.value.total_cmp(&b.value))
+        .map(|b| format!("; the best is {} at {}", b.label, fixed(Some(b.value), 3)))
+        .unwrap_or_default();
+    let title = format!("NDCG@{k} of each recommender on the horizon");
+    let x_desc = format!("NDCG@{k} (higher is better)");
+    let svg = charts::hbars(&HBars {
+        chart: "recommender ndcg",
+        title: &title,
+        x_desc: &x_desc,
+        y_desc: "",
+        bars: &bars,
+        legend: &[],
+        aria: &format!(
+            "Horizontal bar chart of the NDCG at {k} of {} recommenders{best}",
+            bars.len()
+        ),
+    })?;
+    out.push_str(&figure_with(
+        "recommenders",
+        &svg,
+        &format!(
+            "NDCG@{k} per recommender; the chosen one made <code>user_recommendations.csv</code>."
+        ),
+        &[table],
+        true,
+    ));
+    Ok(out)
+}
+
+fn persona_items(df: &DataFrame, personas: &[Persona]) -> Result<String> {
+    let ids = frame::i64s(df, PERSONA_RECS, "persona_id")?;
+    let items = frame::strings(df, PERSONA_RECS, "item_id")?;
+    let categories = frame::strings(df, PERSONA_RECS, "category")?;
+    let shares = frame::f64s(df, PERSONA_RECS, "share")?;
+    let lifts = frame::f64s(df, PERSONA_RECS, "lift")?;
+    let mut out = String::from(
+        "<h3>Each persona's top items</h3>\n<p>The items the most users of each persona showed \
+         interest in; lift is the persona's share over everyone's (above 1: more typical of \
+         this persona than of users at large). Users without history are offered these.</p>\n",
+    );
+    let mut start = 0;
+    while start < df.height() {
+        let id = ids[start];
+        let end = (start..df.height())
+            .find(|&i| ids[i] != id)
+            .unwrap_or(df.height());
+        let name = personas
+            .iter()
+            .find(|p| p.id.is_some() && p.id == id)
+            .map_or_else(
+                || format!("#{}", id.map_or(String::new(), |i| i.to_string())),
+                Persona::name,
+            );
+        let mut table = Table::new(
+            &format!("Persona {name}"),
+            &[
+                ("item", false),
+                ("category", false),
+                ("share of users", true),
+                ("lift", true),
+            ],
+        );
+        for i in start..end {
+            table.rows.push(vec![
+                Cell::Text(items[i].clone().unwrap_or_default()),
+                Cell::Text(categories[i].clone().unwrap_or_default()),
+                Cell::Num(percent(shares[i], 1)),
+                Cell::Num(fixed(lifts[i], 2)),
+            ]);
+        }
+        out.push_str(&format!(
+            "<details>\n<summary>{}</summary>\n{}</details>\n",
+            escape(&name),
+            table.html()
+        ));
+        start = end;
+    }
+    Ok(out)
 }
