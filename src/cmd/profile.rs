@@ -5,6 +5,14 @@ use std::path::Path;
 use crate::Failure;
 use crate::cli::{Cli, RunArgs};
 
+/// The recommend stage of the built-in pipeline: it recommends items when the events
+/// have item ids (categories stand in without them) and notes when they have neither.
+const RECOMMEND_STAGE: &str = "
+[stages.recommend]
+uses = \"recommend\"
+needs = [\"ingest\", \"personas\"]
+";
+
 /// Runs the built-in pipeline with the events (and users) given as overrides.
 pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Result<(), Failure> {
     let mut set = vec![format!("ingest.path={}", toml_string(events))];
@@ -12,9 +20,10 @@ pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Re
         set.push(format!("features.users={}", toml_string(users)));
     }
     set.extend(args.set.iter().cloned());
+    let text = format!("{}{RECOMMEND_STAGE}", userlens_pipeline::BUILTIN_PROFILE);
     let plan = userlens_pipeline::load_str(
         Path::new("<built-in profile pipeline>"),
-        userlens_pipeline::BUILTIN_PROFILE,
+        &text,
         &super::overrides(&set)?,
     )?;
     super::run::run_plan(cli, &plan, args)

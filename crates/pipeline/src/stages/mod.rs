@@ -4,12 +4,14 @@ mod features;
 mod ingest;
 mod predict;
 mod profile;
+mod recommend;
 mod report;
 
 pub use features::{Features, FeaturesChecked};
 pub use ingest::Ingest;
 pub use predict::Predict;
 pub use profile::Profile;
+pub use recommend::Recommend;
 pub use report::{Report, ReportParams};
 
 use crate::stage::Registry;
@@ -21,5 +23,6 @@ pub(crate) fn register(registry: Registry) -> Registry {
         .with::<Features>()
         .with::<Profile>()
         .with::<Predict>()
+        .with::<Recommend>()
         .with::<Report>()
 }
