@@ -522,6 +522,13 @@ fn an_out_of_core_run_writes_the_same_reports_as_an_in_memory_run() {
         dir.path().join("pipelines/profile.toml"),
     )
     .unwrap();
+    // The pipeline's loyalty stage reads the sample survey.
+    std::fs::create_dir_all(dir.path().join("sample_data")).unwrap();
+    std::fs::copy(
+        repo().join("sample_data/survey.csv"),
+        dir.path().join("sample_data/survey.csv"),
+    )
+    .unwrap();
     run("memory", &[]);
     // Out of core above 0 MB: every source goes to Parquet parts of whole users.
     run("disk", &["--set", "ingest.out_of_core_above_mb=0"]);

@@ -1,11 +1,11 @@
 //! Pipeline: declarative pipeline files -> validated plans -> runs.
 //!
 //! A pipeline file names stages; each stage `uses` a stage kind (`ingest`,
-//! `features`, `profile`, `predict`, `recommend`, `report`), `needs` earlier stages and is
-//! configured `with` parameters. Every kind implements the [`Stage`] trait in a file
-//! of its own under `stages/` (its name, parameters and their check, the tables it
-//! needs and provides, and `run`), and the [`Registry`] lists them: the planner and
-//! the runner hold no stage logic.
+//! `features`, `profile`, `predict`, `recommend`, `loyalty`, `report`), `needs` earlier
+//! stages and is configured `with` parameters. Every kind implements the [`Stage`]
+//! trait in a file of its own under `stages/` (its name, parameters and their check,
+//! the tables it needs and provides, and `run`), and the [`Registry`] lists them: the
+//! planner and the runner hold no stage logic.
 //!
 //! [`load`] parses the file in two passes — serde structs with
 //! `deny_unknown_fields`, then a [`Plan`] with names resolved, parameters checked

@@ -2,6 +2,7 @@
 
 mod features;
 mod ingest;
+mod loyalty;
 mod predict;
 mod profile;
 mod recommend;
@@ -9,6 +10,7 @@ mod report;
 
 pub use features::{Features, FeaturesChecked};
 pub use ingest::Ingest;
+pub use loyalty::Loyalty;
 pub use predict::Predict;
 pub use profile::Profile;
 pub use recommend::Recommend;
@@ -24,5 +26,6 @@ pub(crate) fn register(registry: Registry) -> Registry {
         .with::<Profile>()
         .with::<Predict>()
         .with::<Recommend>()
+        .with::<Loyalty>()
         .with::<Report>()
 }

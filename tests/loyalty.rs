@@ -1,0 +1,193 @@
+//! The loyalty stage through the binary: a five-user log over three months and a
+//! 20-answer survey (with two bad rows), every figure computed by hand.
+
+mod common;
+
+use std::path::Path;
+
+use common::{read_csv, text, userlens};
+
+/// u1: Jan, Feb, Mar; u2: Jan only (two purchases); u3: one event on Jan 31;
+/// u4: Feb and Mar (a refund); u5: Jan and Mar.
+const EVENTS: &str = "user_id,event_time,event_type,category,amount,rating
+u1,2026-01-05 10:00:00,view,,,
+u1,2026-02-10 10:00:00,rating,toys,,2
+u1,2026-03-03 10:00:00,purchase,,20,
+u2,2026-01-20 10:00:00,purchase,,10,
+u2,2026-01-25 10:00:00,purchase,,15,
+u3,2026-01-31 23:00:00,view,,,
+u4,2026-02-01 10:00:00,view,,,
+u4,2026-03-15 10:00:00,purchase,,-5,
+u5,2026-01-10 10:00:00,view,,,
+u5,2026-03-01 10:00:00,rating,books,,4
+";
+
+const PIPELINE: &str = r#"
+[pipeline]
+name = "loyalty_test"
+seed = 1
+output = "out"
+
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+
+[stages.loyalty]
+uses = "loyalty"
+needs = ["ingest"]
+with = { survey = "survey.csv" }
+"#;
+
+/// Eight promoters, five passives, seven detractors; then two rows to refuse.
+fn survey() -> String {
+    let scores = [
+        10, 9, 9, 10, 9, 9, 10, 9, 7, 8, 7, 8, 8, 0, 3, 6, 5, 6, 2, 6,
+    ];
+    let mut out = String::from("user_id,answered_at,score,comment\n");
+    for (i, score) in scores.iter().enumerate() {
+        out.push_str(&format!("s{i:02},2026-02-{:02} 12:00:00,{score},\n", i + 1));
+    }
+    out.push_str("s98,2026-02-03,eleven,\n");
+    out.push_str(",2026-02-03,5,no user\n");
+    out
+}
+
+fn setup(dir: &Path) {
+    std::fs::write(dir.join("events.csv"), EVENTS).unwrap();
+    std::fs::write(dir.join("survey.csv"), survey()).unwrap();
+    std::fs::write(dir.join("loyalty.toml"), PIPELINE).unwrap();
+}
+
+fn column(rows: &[std::collections::BTreeMap<String, String>], name: &str) -> Vec<String> {
+    rows.iter().map(|r| r[name].clone()).collect()
+}
+
+#[test]
+fn retention_lifecycle_and_nps_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    let out = userlens(
+        &["run", "loyalty.toml", "--as-of", "2026-03-20"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = tmp.path().join("out");
+
+    let retention = read_csv(&dir.join("retention.csv"));
+    assert_eq!(
+        column(&retention, "cohort"),
+        ["2026-01", "2026-01", "2026-01", "2026-02", "2026-02"]
+    );
+    assert_eq!(
+        column(&retention, "active_users"),
+        ["4", "1", "2", "1", "1"]
+    );
+    assert_eq!(
+        column(&retention, "retention"),
+        ["1.000000", "0.250000", "0.500000", "1.000000", "1.000000"]
+    );
+    assert_eq!(
+        column(&retention, "retention_unbounded"),
+        ["1.000000", "0.500000", "0.500000", "1.000000", "1.000000"]
+    );
+    assert_eq!(
+        column(&retention, "complete"),
+        ["true", "true", "false", "true", "false"]
+    );
+
+    let lifecycle = read_csv(&dir.join("lifecycle.csv"));
+    assert_eq!(column(&lifecycle, "new"), ["4", "1", "0"]);
+    assert_eq!(column(&lifecycle, "dormant"), ["0", "3", "0"]);
+    assert_eq!(column(&lifecycle, "resurrecting"), ["0", "0", "1"]);
+
+    let repeat = read_csv(&dir.join("repeat_purchase.csv"));
+    assert_eq!(column(&repeat, "buyers"), ["1", "1"]);
+    assert_eq!(column(&repeat, "repeat_buyers"), ["1", "0"]);
+
+    let nps = read_csv(&dir.join("nps.csv"));
+    assert_eq!(nps.len(), 1);
+    assert_eq!(nps[0]["responses"], "20");
+    assert_eq!(nps[0]["promoters"], "8");
+    assert_eq!(nps[0]["detractors"], "7");
+    assert_eq!(nps[0]["nps"], "5.000000");
+    // 5 - 100 * 1.959964 * sqrt((0.4 + 0.35 - 0.05^2) / 20) = 5 - 37.891229
+    assert_eq!(nps[0]["nps_lower"], "-32.891229");
+    assert_eq!(nps[0]["warning"], "fewer than 30 responses");
+
+    let quarantine = read_csv(&dir.join("survey_quarantine.csv"));
+    assert_eq!(column(&quarantine, "line"), ["22", "23"]);
+    assert_eq!(column(&quarantine, "column"), ["score", "user_id"]);
+    assert_eq!(
+        quarantine[0]["reason"],
+        "`score` \"eleven\" is not a whole number from 0 to 10"
+    );
+    let record = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(
+        record.contains("2 of 22 survey rows in `survey.csv` were quarantined"),
+        "{record}"
+    );
+}
+
+#[test]
+fn two_runs_write_the_same_bytes() {
+    let files = [
+        "retention.csv",
+        "retention_by_group.csv",
+        "retention_curve.csv",
+        "lifecycle.csv",
+        "stickiness.csv",
+        "active_days.csv",
+        "repeat_purchase.csv",
+        "survival.csv",
+        "lifetime.csv",
+        "satisfaction.csv",
+        "nps.csv",
+    ];
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let tmp = tempfile::tempdir().unwrap();
+        setup(tmp.path());
+        let out = userlens(&["run", "loyalty.toml"], tmp.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let bytes: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(tmp.path().join("out").join(f)).unwrap())
+            .collect();
+        outputs.push(bytes);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    // Without --as-of every event counts: the as-of date is the midnight after the
+    // last one (Mar 16), so March is still incomplete.
+    let last = String::from_utf8(outputs[0][0].clone()).unwrap();
+    assert!(
+        last.ends_with("2026-02,1,1,1,1.000000,1.000000,false\n"),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_loyalty_stage_without_needs_or_with_bad_values_is_refused_before_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    let bad = PIPELINE.replace(
+        "with = { survey = \"survey.csv\" }",
+        "with = { survey = \"survey.csv\", unit = \"quarter\" }",
+    );
+    std::fs::write(tmp.path().join("bad.toml"), bad).unwrap();
+    let out = userlens(&["validate", "bad.toml"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown variant `quarter`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let alone = PIPELINE.replace("needs = [\"ingest\"]\n", "");
+    std::fs::write(tmp.path().join("alone.toml"), alone).unwrap();
+    let out = userlens(&["validate", "alone.toml"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("needs the stage that ingests the events"),
+        "{}",
+        text(&out.stderr)
+    );
+}
