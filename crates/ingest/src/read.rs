@@ -213,6 +213,25 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
+    /// Goes on out of core once `read` bytes of text pass the budget of a
+    /// [`Keep::MemoryUpTo`] (the plan is kept in `switched`).
+    fn spill_past_budget(
+        &mut self,
+        keep: Keep<'_>,
+        read: u64,
+        size: &TextSize,
+        switched: &'a std::cell::OnceCell<spill::Plan>,
+    ) -> Result<()> {
+        if let Keep::MemoryUpTo { budget, parts } = keep
+            && read > budget
+            && self.spill.is_none()
+        {
+            let plan = plan_after(parts, size, budget, self.kept.times.len())?;
+            self.spill_from_now(switched.get_or_init(|| plan))?;
+        }
+        Ok(())
+    }
+
     /// Goes on out of core, as `plan` says, from the rows held so far on.
     fn spill_from_now(&mut self, plan: &'a spill::Plan) -> Result<()> {
         let rows = self.take_events(self.capacity)?;
@@ -755,6 +774,39 @@ fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opened<'a>> {
     Ok(Opened { reader, size })
 }
 
+/// Counts the lines and bytes of a text source read line by line.
+#[derive(Default)]
+struct LineReader {
+    /// 1-based number of the line last read.
+    number: u64,
+    /// Bytes of text read so far.
+    read: u64,
+}
+
+impl LineReader {
+    /// Reads the next line (with its end of line, without a byte-order mark) into
+    /// `buf`; `None` at the end.
+    fn next<'b>(
+        &mut self,
+        reader: &mut dyn BufRead,
+        buf: &'b mut Vec<u8>,
+    ) -> std::io::Result<Option<&'b [u8]>> {
+        buf.clear();
+        let n = reader.read_until(b'\n', buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.read += n as u64;
+        self.number += 1;
+        let line: &[u8] = buf;
+        Ok(Some(if self.number == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        }))
+    }
+}
+
 /// The plan of a read that passed its `budget` of text with `held` rows in memory:
 /// partitions for the text's size estimated so far, and chunks of as many rows as
 /// fit the budget. Empties `parts` for the spill.
@@ -927,13 +979,7 @@ pub(crate) fn read_csv_with(
         let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let fields: Vec<&[u8]> = record.iter().collect();
         sink.push(line, &fields, source.delimiter)?;
-        if let Keep::MemoryUpTo { budget, parts } = keep
-            && reader.position().byte() > budget
-            && sink.spill.is_none()
-        {
-            let plan = plan_after(parts, &text_size, budget, sink.kept.times.len())?;
-            sink.spill_from_now(switched.get_or_init(|| plan))?;
-        }
+        sink.spill_past_budget(keep, reader.position().byte(), &text_size, &switched)?;
     }
     let parsed = sink.finish()?;
     Ok(Parsed {
@@ -1242,24 +1288,11 @@ fn read_text(source: &Source, on_progress: OnProgress<'_>, keep: Keep<'_>) -> Re
         mut reader,
         size: text_size,
     } = open(path, on_progress)?;
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    let mut read = 0u64;
+    let (mut lines, mut buf) = (LineReader::default(), Vec::new());
     // Declared before the sink, which borrows the plan once there is one.
     let switched = std::cell::OnceCell::new();
     let mut sink: Option<Sink> = None;
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        line_no += 1;
-        let mut line: &[u8] = &buf;
-        if line_no == 1 {
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
+    while let Some(line) = lines.next(&mut reader, &mut buf).map_err(io)? {
         let fields: Vec<&[u8]> = line
             .split(|b| b.is_ascii_whitespace())
             .filter(|f| !f.is_empty())
@@ -1285,14 +1318,8 @@ fn read_text(source: &Source, on_progress: OnProgress<'_>, keep: Keep<'_>) -> Re
             }
         }
         if let Some(sink) = sink.as_mut() {
-            sink.push(line_no, &fields, b' ')?;
-            if let Keep::MemoryUpTo { budget, parts } = keep
-                && read > budget
-                && sink.spill.is_none()
-            {
-                let plan = plan_after(parts, &text_size, budget, sink.kept.times.len())?;
-                sink.spill_from_now(switched.get_or_init(|| plan))?;
-            }
+            sink.push(lines.number, &fields, b' ')?;
+            sink.spill_past_budget(keep, lines.read, &text_size, &switched)?;
         }
     }
     match sink {

@@ -8,7 +8,7 @@ use std::cell::OnceCell;
 use serde_json::Value;
 use userlens_model::columns;
 
-use super::{Keep, OnProgress, Opened, Parsed, Sink, Slot, echo, open, plan_after, resolve};
+use super::{Keep, LineReader, OnProgress, Opened, Parsed, Sink, Slot, echo, open, resolve};
 use crate::error::{Error, Result};
 use crate::{ColumnSource, Source, spill};
 
@@ -96,21 +96,9 @@ pub(crate) fn read_ndjson(
     let switched = OnceCell::new();
     let mut sink = Sink::new(source, &header, slots, 0)
         .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0)));
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    let mut read = 0u64;
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        line_no += 1;
-        let mut line: &[u8] = &buf;
-        if line_no == 1 {
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
+    let (mut lines, mut buf) = (LineReader::default(), Vec::new());
+    while let Some(line) = lines.next(&mut reader, &mut buf).map_err(io)? {
+        let line_no = lines.number;
         let line = line.trim_ascii();
         if line.is_empty() {
             continue; // blank lines carry no row
@@ -132,13 +120,7 @@ pub(crate) fn read_ndjson(
         {
             *raw = echo(line);
         }
-        if let Keep::MemoryUpTo { budget, parts } = keep
-            && read > budget
-            && sink.spill.is_none()
-        {
-            let plan = plan_after(parts, &text_size, budget, sink.kept.times.len())?;
-            sink.spill_from_now(switched.get_or_init(|| plan))?;
-        }
+        sink.spill_past_budget(keep, lines.read, &text_size, &switched)?;
     }
     let parsed = sink.finish()?;
     Ok(Parsed {
