@@ -163,6 +163,19 @@ pub(super) fn score_columns(
                 reason.clone(),
             )),
         }
+        // Revenue is scored on the same holdout, gated as the purchase rows are: a
+        // holdout with too few buyers scores no revenue either.
+        if let Some(Scored {
+            outcome: Outcome::Skipped { reason },
+            ..
+        }) = rows.last()
+        {
+            let reason = format!("purchases in the holdout: {reason}");
+            for predictor in [REVENUE_COUNTS, REVENUE] {
+                rows.push(skipped_row(predictor, REVENUE_TARGET, reason.clone()));
+            }
+            return finish(rows, weight, at_cutoff, activity_model, labels, gate);
+        }
         let counts_revenue = expected
             .clone()
             .and_then(|e| at_cutoff.revenue(&b.ids, &e))
@@ -185,6 +198,18 @@ pub(super) fn score_columns(
         }
     }
 
+    finish(rows, weight, at_cutoff, activity_model, labels, gate)
+}
+
+/// Adds the `p_alive` row, scored on the activity model's holdout.
+fn finish(
+    mut rows: Vec<Scored>,
+    weight: f64,
+    at_cutoff: &AtCutoff,
+    activity_model: Option<&Backtested>,
+    labels: &HorizonLabels,
+    gate: &Eligibility,
+) -> Result<(Vec<Scored>, f64)> {
     if let Some(b) = activity_model {
         let leave_out: HashSet<&str> = b.ids.iter().map(String::as_str).collect();
         let (_, rate) = non_buyer_rates(at_cutoff.summary, &labels.users, &leave_out);
