@@ -129,6 +129,50 @@ fn assert_sane(profile: &Profile) {
     );
 }
 
+/// [`blobs`] blurred: each user pulled a third of the way towards another blob, with
+/// eight copies of one noisy activity level and a mostly missing rating beside them.
+fn blurred_blobs(seed: u64) -> (DataFrame, Vec<u32>) {
+    let (df, truth) = blobs(seed);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xB1);
+    let n = truth.len();
+    let mut frame = vec![df.column(USER_ID).unwrap().clone()];
+    let other: Vec<usize> = (0..n).map(|_| rng.gen_range(0..BLOB_SIZES.len())).collect();
+    let pull: Vec<f64> = (0..n).map(|_| rng.gen_range(0.0..0.33)).collect();
+    for (j, name) in FEATURES.iter().enumerate() {
+        let values = df.column(name).unwrap().f64().unwrap();
+        let blurred: Vec<f64> = (0..n)
+            .map(|i| {
+                let towards = if j == other[i] { 8.0 } else { 0.0 };
+                let v = values.get(i).unwrap();
+                v + pull[i] * (towards - if j == truth[i] as usize { 8.0 } else { 0.0 })
+            })
+            .collect();
+        frame.push(Column::new((*name).into(), blurred));
+    }
+    let activity: Vec<f64> = (0..n).map(|_| 10.0 + 3.0 * normal(&mut rng)).collect();
+    for copy in 0..8 {
+        let noisy: Vec<f64> = activity
+            .iter()
+            .map(|a| a * (1.0 + 0.05 * normal(&mut rng)))
+            .collect();
+        frame.push(Column::new(format!("events_{copy}").into(), noisy));
+    }
+    let rating: Vec<Option<f64>> = (0..n)
+        .map(|_| (rng.r#gen::<f64>() < 0.2).then(|| rng.gen_range(1.0..5.0)))
+        .collect();
+    frame.push(Column::new("mean_rating_all".into(), rating));
+    (DataFrame::new(n, frame).unwrap(), truth)
+}
+
+#[test]
+fn blurred_blobs_are_recovered_beside_duplicated_noise() {
+    let (df, truth) = blurred_blobs(5);
+    let result = profile(&df, &checked(ProfileParams::default()), 3).unwrap();
+    assert_sane(&result);
+    let ari = adjusted_rand_index(&truth, &persona_ids(&result));
+    assert!(ari >= 0.8, "ari {ari} with k = {}", result.model.k);
+}
+
 #[test]
 fn recovers_blobs_and_picks_their_number() {
     let (df, truth) = blobs(11);
