@@ -3,8 +3,7 @@
 # logs with known truth: six personas whose behaviour blurs into another's
 # (moderate: up to 35 %, strong: up to 60 %), and what each user did in the 28 days
 # after the as-of date. bench/quality.py generates the files and scores both runs;
-# the table goes to bench/quality.md and to the section of that name at the end of
-# docs/benchmarks.md.
+# the table goes to bench/quality.md and to its section of docs/benchmarks.md.
 #
 #   QUALITY_USERS=7000     users per file (7,000 make about 1M events)
 #   QUALITY_BIN=path       the userlens binary (default: a dev build, made here)
@@ -87,13 +86,19 @@ done
   cat "$out"
 } >bench/quality.md
 
-# Replace the section in docs/benchmarks.md (bench/run.sh rewrites that file: it
-# appends bench/quality.md when it exists).
+# Replace this section of docs/benchmarks.md, up to the next section, or add it at
+# the end; the other sections are left as they are.
 python3 - <<'EOF'
 doc = open("docs/benchmarks.md").read()
+section = open("bench/quality.md").read().rstrip("\n") + "\n"
 marker = "## Prediction and persona quality against known truth"
 if marker in doc:
-    doc = doc[: doc.index(marker)].rstrip("\n") + "\n"
-open("docs/benchmarks.md", "w").write(doc + "\n" + open("bench/quality.md").read())
+    start = doc.index(marker)
+    end = doc.find("\n## ", start + len(marker))
+    rest = "" if end < 0 else "\n" + doc[end + 1 :]
+    doc = doc[:start] + section + rest
+else:
+    doc = doc.rstrip("\n") + "\n\n" + section
+open("docs/benchmarks.md", "w").write(doc)
 EOF
 cat bench/quality.md
