@@ -94,7 +94,7 @@ pub(crate) fn revenue_model(
     }
 }
 
-/// Fits the revenue model on features at the cutoff and [`targets`] in the horizon
+/// Fits the revenue model on features at the cutoff and [`targets`](super::targets) in the horizon
 /// (`user_id`, `purchased`, `revenue`); users without targets are left out.
 pub fn fit_revenue(train_features: &DataFrame, targets: &DataFrame) -> Result<RevenueModel> {
     let values = order_values(train_features)?;
@@ -159,7 +159,7 @@ pub struct RevenueBacktest {
     pub note: Option<String>,
 }
 
-/// Holds out the same users as a [`Split`] with the same seed (stratified on
+/// Holds out the same users as a [`Split`](super::Split) with the same seed (stratified on
 /// `purchased`), fits the purchase model and the revenue model on the rest and
 /// scores `predicted_revenue` against the actual revenue.
 pub fn backtest_revenue(

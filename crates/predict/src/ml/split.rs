@@ -120,7 +120,7 @@ impl<'a> Split<'a> {
     }
 
     /// Fits `kind` on every user of the split, training and held out: the model
-    /// applied at the as-of date (what [`fit_propensity`] fits, without reading the
+    /// applied at the as-of date (what [`fit_propensity`](super::fit_propensity) fits, without reading the
     /// tables again).
     pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
         let rows: Vec<usize> = (0..self.training.ids.len()).collect();
