@@ -9,8 +9,11 @@
 #   BENCH_PEER_MAX=10000000          the peer runs on files up to this many events
 #   BENCH_PROFILE=dist               cargo profile (dist: LTO + one codegen unit;
 #                                    release: quicker build)
-#   BENCH_HELPER_PROFILE=$BENCH_PROFILE  profile of the BG/NBD and k-means examples
-#                                    (each is another cold LTO build under dist)
+#   BENCH_HELPER_PROFILE=$BENCH_PROFILE  profile of the BG/NBD, k-means and
+#                                    recommendation examples (each is another cold
+#                                    LTO build under dist)
+#   BENCH_QUALITY=1                  also score predictions and personas against the
+#                                    peer on known truth (bench/quality.sh)
 #
 # Event files are generated once into bench/cache/ (git-ignored), named after the
 # generator's source hash so that a changed generator makes new files.
@@ -65,6 +68,11 @@ for events in $sizes; do
     rm -rf "$cache/peer-out"
     peer_json=$(bash bench/peer.sh "$data" "$cache/peer-out" 2>"$cache/peer.log" | tail -n 1) || peer_json=null
     grep '^peer ' "$cache/peer.log" || true
+  fi
+  if [ "$events" -le "$peer_max" ]; then
+    echo "[$events] recommendations: the recommend stage's work and the implicit peer"
+    RECS_PROFILE=$helper_profile bash bench/recs.sh "$data" "$cache/recs-$events" \
+      >"$cache/recs-$events.txt" 2>"$cache/recs.log" || echo "recs.sh failed: $cache/recs.log"
   fi
   printf '{"events": %s, "rows": %s, "size": "%s", "floor": %s, "rust_floor": %s, "run": %s, "stages": %s, "alone": {%s}, "peer": %s}\n' \
     "$events" "$rows" "$size" "$floor_json" "${rust_floor_json:-null}" "$run_json" "$stages" "$alone" "$peer_json" >>"$results"
@@ -132,8 +140,19 @@ if kmeans:
         f"The whole `profile` call around the same k-means (standardising, silhouette on 10k users, indices, tables): {u['fit_seconds']:.2f} s ({kmeans['profile_time_ratio']:.2f}x scikit-learn's fit).",
         "",
     ]
+recs = [(r["events"], f"bench/cache/recs-{r['events']}.txt") for r in results]
+recs = [(n, open(p).read().strip()) for n, p in recs if __import__("os").path.exists(p)]
+if recs:
+    lines += ["Recommendations (bench/recs.sh: the recommend stage's work and bench/peer_recs.py, every list scored by the stage's time split; NDCG@10 and seconds):", ""]
+    for n, text in recs:
+        lines += [f"{n:,} events:", "", "```", text, "```", ""]
 table = "\n".join(lines)
 print(table)
 notes = open("bench/notes.md").read()
 open("docs/benchmarks.md", "w").write(table + "\n" + notes)
 PY
+
+# The quality of predictions and personas on generated truth (its own section).
+if [ "${BENCH_QUALITY:-1}" = 1 ]; then
+  QUALITY_BIN=$bin bash bench/quality.sh || echo "quality.sh failed"
+fi
