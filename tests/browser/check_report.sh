@@ -78,10 +78,10 @@ if grep -E ':CONSOLE[:(]|Uncaught' "$work/chromium.log" >"$work/console.log"; th
     sed 's/^/    /' "$work/console.log" >&2
 fi
 
-python3 - "$work/net.json" "$work/dom.html" <<'PY' || failures=$((failures + 1))
+python3 - "$work/net.json" "$work/dom.html" "$report" <<'PY' || failures=$((failures + 1))
 import json, re, sys
 
-net_path, dom_path = sys.argv[1], sys.argv[2]
+net_path, dom_path, html_path = sys.argv[1], sys.argv[2], sys.argv[3]
 ok = True
 
 # Requests made for the page carry a file:// isolation key; Chromium's own background
@@ -114,7 +114,11 @@ with open(dom_path, encoding="utf-8") as f:
 required = ["summary", "personas", "sizes", "profile", "projection"]
 optional = ["k-selection", "prediction", "calibration", "lift", "migration", "drift"]
 ids = set(re.findall(r'<section id="([^"]+)"', dom))
-missing = [s for s in required if s not in ids]
+# Every section the file holds (recommendations, loyalty, ... when their stages ran)
+# must be in the page the browser built.
+with open(html_path, encoding="utf-8") as f:
+    written = re.findall(r'<section id="([^"]+)"', f.read())
+missing = [s for s in dict.fromkeys(required + written) if s not in ids]
 if missing:
     ok = False
     print("FAIL: sections missing from the DOM: " + ", ".join(missing), file=sys.stderr)
@@ -128,7 +132,7 @@ if svgs < 4 or figures != svgs or tables < figures:
 if "<script" in dom:
     ok = False
     print("FAIL: the page has a script", file=sys.stderr)
-present = [s for s in required + optional if s in ids]
+present = [s for s in dict.fromkeys(required + optional + written) if s in ids]
 print(f"dom: {len(dom)} bytes, sections {', '.join(present)}; {svgs} charts, {tables} tables")
 sys.exit(0 if ok else 1)
 PY
