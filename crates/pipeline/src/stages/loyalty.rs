@@ -80,12 +80,22 @@ impl Stage for Loyalty {
             survey: survey.as_ref().map(|s| &s.answers),
         };
         let started = std::time::Instant::now();
-        let t = userlens_loyalty::loyalty(&input, params).map_err(|e| match e {
-            userlens_loyalty::Error::NoEvents | userlens_loyalty::Error::TooManyPeriods { .. } => {
-                StageError::Refused(Box::new(e))
+        let t = match userlens_loyalty::loyalty(&input, params) {
+            Ok(t) => t,
+            // Nothing to follow, or a span no triangle can hold (timestamps a century
+            // apart): the run goes on without these tables, and says why.
+            Err(
+                e @ (userlens_loyalty::Error::NoEvents
+                | userlens_loyalty::Error::TooManyPeriods { .. }),
+            ) => {
+                ctx.note(format!("no loyalty tables: {e}"));
+                return Ok(Output {
+                    tables: Tables::default(),
+                    meta,
+                });
             }
-            e => StageError::Failed(Box::new(e)),
-        })?;
+            Err(e) => return Err(StageError::Failed(Box::new(e))),
+        };
         tracing::debug!(
             "loyalty: tables in {:.2} s",
             started.elapsed().as_secs_f64()
