@@ -99,6 +99,8 @@ pub struct LoyaltyTables {
     pub lifecycle_by_group: DataFrame,
     /// `stickiness.csv`: DAU, WAU, MAU per day.
     pub stickiness: DataFrame,
+    /// `stickiness_by_group.csv`.
+    pub stickiness_by_group: DataFrame,
     /// `active_days.csv`: users by number of active days, per month.
     pub active_days: DataFrame,
     /// `repeat_purchase.csv`: buyers and repeat buyers per first-purchase cohort.
@@ -140,6 +142,10 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
         &cal,
         params.repeat_window_days,
     )?)?;
+    let (stickiness, stickiness_by_group) =
+        split_all(stickiness_table(&pass.stickiness, groups, &cal)?)?;
+    let no_activity = pass::Stickiness::default();
+    let all_users = pass.stickiness.first().unwrap_or(&no_activity);
     let (survival, lifetime) =
         survival::tables(&pass.users, groups, &cal, params.churn_after_days)?;
     let ratings = satisfaction::ratings(input.parts, as_of)?;
@@ -187,8 +193,9 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
         retention_curve: retention.curve(groups, &cal)?,
         lifecycle,
         lifecycle_by_group,
-        stickiness: stickiness_table(&pass.stickiness, &cal)?,
-        active_days: active_days_table(&pass.stickiness, &cal)?,
+        stickiness,
+        stickiness_by_group,
+        active_days: active_days_table(all_users, &cal)?,
         repeat_purchase,
         repeat_purchase_by_group,
         survival,
@@ -235,20 +242,40 @@ fn running(diff: &[i64]) -> impl Iterator<Item = u64> + '_ {
     })
 }
 
-/// `date, dau, wau, mau, dau_mau`: WAU and MAU over the trailing 7 and 30 days.
-fn stickiness_table(s: &pass::Stickiness, cal: &Calendar) -> Result<DataFrame> {
-    let dates: Vec<String> = (0..cal.days).map(|d| cal.date(d)).collect();
-    let wau: Vec<u64> = running(&s.wau).take(cal.days).collect();
-    let mau: Vec<u64> = running(&s.mau).take(cal.days).collect();
-    let ratio: Vec<Option<f64>> = s
-        .dau
-        .iter()
-        .zip(&mau)
-        .map(|(d, m)| (*m > 0).then(|| *d as f64 / *m as f64))
-        .collect();
+/// `group, value, date, dau, wau, mau, dau_mau` of every group (`per_group` indexed
+/// like `groups`): WAU and MAU over the trailing 7 and 30 days. A group other than
+/// the first (all users) has no row for a day without any of its users active in the
+/// 30 days ending on it.
+fn stickiness_table(
+    per_group: &[pass::Stickiness],
+    groups: &[groups::Group],
+    cal: &Calendar,
+) -> Result<DataFrame> {
+    let (mut kinds, mut values, mut dates): (Vec<&str>, Vec<String>, Vec<String>) =
+        Default::default();
+    let (mut dau, mut wau, mut mau, mut ratio): (Vec<u64>, Vec<u64>, Vec<u64>, Vec<Option<f64>>) =
+        Default::default();
+    for (g, (group, s)) in groups.iter().zip(per_group).enumerate() {
+        let weekly = running(&s.wau);
+        let monthly = running(&s.mau);
+        for (d, ((&active, w), m)) in s.dau.iter().zip(weekly).zip(monthly).enumerate() {
+            if g > 0 && m == 0 {
+                continue;
+            }
+            kinds.push(group.kind);
+            values.push(group.value.clone());
+            dates.push(cal.date(d));
+            dau.push(active);
+            wau.push(w);
+            mau.push(m);
+            ratio.push((m > 0).then(|| active as f64 / m as f64));
+        }
+    }
     DataFrame::new_infer_height(vec![
+        Column::new("group".into(), kinds),
+        Column::new("value".into(), values),
         Column::new("date".into(), dates),
-        Column::new("dau".into(), s.dau.clone()),
+        Column::new("dau".into(), dau),
         Column::new("wau".into(), wau),
         Column::new("mau".into(), mau),
         Column::new("dau_mau".into(), ratio),

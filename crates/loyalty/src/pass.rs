@@ -1,5 +1,5 @@
 //! One walk over each user's run of events (sorted by user, as ingest leaves them):
-//! a compact summary per user, and the daily activity counts of stickiness.
+//! a compact summary per user, and the daily activity counts of stickiness per group.
 
 use std::ops::Range;
 
@@ -128,7 +128,8 @@ impl Stickiness {
 /// Everything the pass makes.
 pub(crate) struct Pass {
     pub users: Vec<UserSummary>,
-    pub stickiness: Stickiness,
+    /// Per group, indexed like [`Directory::groups`]: the first is all users.
+    pub stickiness: Vec<Stickiness>,
     /// For the drivers: users active in the period before the last complete one,
     /// and whether they were active in it.
     pub retained: Vec<(String, bool)>,
@@ -202,7 +203,7 @@ pub(crate) fn run(
     .alias("flags");
     let mut pass = Pass {
         users: Vec::new(),
-        stickiness: Stickiness::new(cal.days, months.periods),
+        stickiness: vec![Stickiness::new(cal.days, months.periods); dir.groups.len()],
         retained: Vec::new(),
     };
     for part in parts {
@@ -231,14 +232,21 @@ pub(crate) fn run(
         }
         let runs = runs.ok_or(Error::NoEvents)?;
         let cols = Cols::of(&df)?;
-        let blocks: Vec<Block> = runs
-            .par_chunks(BLOCK_USERS)
-            .map(|chunk| block(&cols, chunk, &ctx))
-            .collect();
-        for b in blocks {
-            pass.users.extend(b.users);
-            pass.stickiness.merge(&b.stickiness);
-            pass.retained.extend(b.retained);
+        // Each block holds the daily counts of every group: merge a few blocks per
+        // thread at a time. Blocks stay BLOCK_USERS users, so the sums do not change.
+        let wave = BLOCK_USERS * 2 * rayon::current_num_threads().max(1);
+        for runs in runs.chunks(wave) {
+            let blocks: Vec<Block> = runs
+                .par_chunks(BLOCK_USERS)
+                .map(|chunk| block(&cols, chunk, &ctx))
+                .collect();
+            for b in blocks {
+                pass.users.extend(b.users);
+                for (s, other) in pass.stickiness.iter_mut().zip(&b.stickiness) {
+                    s.merge(other);
+                }
+                pass.retained.extend(b.retained);
+            }
         }
     }
     Ok(pass)
@@ -309,7 +317,8 @@ fn user_runs(df: &DataFrame) -> Result<Option<Vec<Range<usize>>>> {
 
 struct Block {
     users: Vec<UserSummary>,
-    stickiness: Stickiness,
+    /// Per group, like [`Pass::stickiness`].
+    stickiness: Vec<Stickiness>,
     retained: Vec<(String, bool)>,
 }
 
@@ -317,12 +326,13 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
     let cal = ctx.cal;
     let mut out = Block {
         users: Vec::with_capacity(runs.len()),
-        stickiness: Stickiness::new(cal.days, ctx.months.periods),
+        stickiness: vec![Stickiness::new(cal.days, ctx.months.periods); ctx.dir.groups.len()],
         retained: Vec::new(),
     };
     let mut days: Vec<u32> = Vec::new();
     for run in runs {
         let id = cols.ids.get(run.start).unwrap_or_default();
+        let groups = ctx.dir.memberships(id);
         let times = &cols.times[run.clone()];
         let flags = &cols.flags[run.clone()];
         let start = times
@@ -352,7 +362,11 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
         days.dedup();
         let mut periods: Vec<u32> = days.iter().map(|&d| cal.period(d)).collect();
         periods.dedup();
-        out.stickiness.add_user(&days, ctx.months);
+        for g in groups.iter().flatten() {
+            if let Some(s) = out.stickiness.get_mut(*g as usize) {
+                s.add_user(&days, ctx.months);
+            }
+        }
         if let Some(prev) = ctx.previous
             && periods.binary_search(&prev).is_ok()
         {
@@ -360,7 +374,7 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
             out.retained.push((id.to_string(), retained));
         }
         out.users.push(UserSummary {
-            groups: ctx.dir.memberships(id),
+            groups,
             cohort,
             start_active,
             span: days.first().zip(days.last()).map(|(a, b)| (*a, *b)),

@@ -228,6 +228,81 @@ fn stickiness_and_active_days_by_hand() {
     assert_eq!(ints(a, "users")[..2], [3, 1]);
 }
 
+/// Persona 0: a (Jan 1, Jan 3) and b (Jan 3); persona 1: c (Jan 2, Jan 10); as of
+/// Jan 11, so the days are Jan 1-10.
+#[test]
+fn stickiness_by_persona_by_hand() {
+    let day = |d: u32| at(1, d, 10);
+    let events = df!(
+        "user_id" => ["a", "a", "b", "c", "c"],
+        "event_time" => [day(1), day(3), day(3), day(2), day(10)],
+        "event_type" => ["view"; 5],
+        "category" => [None::<&str>; 5],
+        "amount" => [None::<f64>; 5],
+        "rating" => [None::<f64>; 5],
+    )
+    .unwrap();
+    let assignments = df!(
+        "user_id" => ["a", "b", "c"],
+        "persona_id" => [0u32, 0, 1],
+    )
+    .unwrap();
+    let parts = [events.lazy()];
+    let mut input = LoyaltyInput::new(&parts);
+    input.as_of = Some(at(1, 11, 0));
+    input.assignments = Some(&assignments);
+    let t = loyalty(&input, &LoyaltyParams::default().check().unwrap()).unwrap();
+    let s = &t.stickiness_by_group;
+    let columns: Vec<&str> = s.get_column_names().iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        columns,
+        ["group", "value", "date", "dau", "wau", "mau", "dau_mau"]
+    );
+    let persona = |v: &str| {
+        s.clone()
+            .lazy()
+            .filter(col("value").eq(lit(v)))
+            .collect()
+            .unwrap()
+    };
+    // Persona 0, Jan 1-10: a alone on Jan 1, a and b on Jan 3; a's week runs to
+    // Jan 9 (Jan 3 + 6), b's too; both stay in the trailing 30 days.
+    let p0 = persona("0");
+    assert_eq!(strings(&p0, "group"), ["persona_id"; 10]);
+    assert_eq!(strings(&p0, "date")[0], "2026-01-01");
+    assert_eq!(ints(&p0, "dau"), [1, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(ints(&p0, "wau"), [1, 1, 2, 2, 2, 2, 2, 2, 2, 0]);
+    assert_eq!(ints(&p0, "mau"), [1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
+    assert_eq!(floats(&p0, "dau_mau")[2], Some(1.0));
+    // Persona 1, Jan 2-10 (nobody of it before Jan 2, so no Jan 1 row): c on Jan 2
+    // (week to Jan 8) and again on Jan 10.
+    let p1 = persona("1");
+    assert_eq!(strings(&p1, "date")[0], "2026-01-02");
+    assert_eq!(ints(&p1, "dau"), [1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(ints(&p1, "wau"), [1, 1, 1, 1, 1, 1, 1, 0, 1]);
+    assert_eq!(ints(&p1, "mau"), [1; 9]);
+    // Sorted by group then day: persona 0's ten rows, then persona 1's nine.
+    let values = strings(s, "value");
+    assert_eq!(values.len(), 19);
+    assert!(values[..10].iter().all(|v| v == "0") && values[10..].iter().all(|v| v == "1"));
+    // The personas split the users: their DAU add up to everyone's on every day.
+    let all = &t.stickiness;
+    assert_eq!(ints(all, "dau"), [1, 1, 2, 0, 0, 0, 0, 0, 0, 1]);
+    let (dates, dau) = (strings(s, "date"), ints(s, "dau"));
+    for (date, total) in strings(all, "date").iter().zip(ints(all, "dau")) {
+        let summed: u64 = dates
+            .iter()
+            .zip(&dau)
+            .filter(|(d, _)| *d == date)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(summed, total, "{date}");
+    }
+    // The overall table is unchanged: no group columns.
+    assert_eq!(all.width(), 5);
+    assert_eq!(ints(all, "mau"), [1, 2, 3, 3, 3, 3, 3, 3, 3, 3]);
+}
+
 #[test]
 fn ratings_give_mean_satisfaction_per_category() {
     let t = run("", Some(at(3, 20, 0)));
@@ -312,6 +387,10 @@ fn events_out_of_user_order_give_the_same_tables() {
     assert!(
         t.lifecycle_by_group
             .equals_missing(&sorted.lifecycle_by_group)
+    );
+    assert!(
+        t.stickiness_by_group
+            .equals_missing(&sorted.stickiness_by_group)
     );
 }
 

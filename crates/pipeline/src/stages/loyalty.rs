@@ -112,6 +112,7 @@ impl Stage for Loyalty {
             ("lifecycle.csv", &t.lifecycle),
             ("lifecycle_by_group.csv", &t.lifecycle_by_group),
             ("stickiness.csv", &t.stickiness),
+            ("stickiness_by_group.csv", &t.stickiness_by_group),
             ("active_days.csv", &t.active_days),
             ("repeat_purchase.csv", &t.repeat_purchase),
             ("repeat_purchase_by_group.csv", &t.repeat_purchase_by_group),
