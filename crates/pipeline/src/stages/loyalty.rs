@@ -13,7 +13,10 @@ impl Stage for Loyalty {
     type Params = userlens_loyalty::LoyaltyParams;
     type Checked = userlens_loyalty::CheckedLoyaltyParams;
     const USES: &'static str = "loyalty";
-    const PROVIDES: &'static [&'static str] = &[
+    // None always: a log with no event before the as-of date, or whose times span
+    // more periods than a triangle holds, gets a note instead of tables.
+    const PROVIDES: &'static [&'static str] = &[];
+    const MAY_PROVIDE: &'static [&'static str] = &[
         "retention",
         "retention_by_group",
         "retention_curve",
@@ -21,8 +24,9 @@ impl Stage for Loyalty {
         "repeat_purchase",
         "survival",
         "satisfaction",
+        "nps",
+        "drivers",
     ];
-    const MAY_PROVIDE: &'static [&'static str] = &["nps", "drivers"];
     const REQUIRES: &'static [&'static str] = &["events"];
 
     fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
