@@ -1,6 +1,24 @@
-//! Evaluating an expression on one row of named numbers.
+//! Evaluating an expression on one row of named values.
 
 use crate::{ArithOp, CmpOp, Node, Spanned};
+
+/// One row's values by name: numbers for arithmetic and comparisons, text for text
+/// tests. A closure `Fn(&str) -> Option<f64>` is a row of numbers only.
+pub trait Row {
+    /// The value of `name` as a number (`None`: missing or not a number).
+    fn number(&self, name: &str) -> Option<f64>;
+    /// The value of `name` as text (`None`: missing).
+    fn text(&self, name: &str) -> Option<&str>;
+}
+
+impl<F: Fn(&str) -> Option<f64>> Row for F {
+    fn number(&self, name: &str) -> Option<f64> {
+        self(name)
+    }
+    fn text(&self, _name: &str) -> Option<&str> {
+        None
+    }
+}
 
 /// The value of an expression: a number or a condition, either possibly missing
 /// (a missing input, a division by zero; an unknown comparison).
@@ -28,13 +46,16 @@ impl Value {
     }
 }
 
-/// Evaluates `node` with `lookup` giving each name's value (`None`: missing). NaN
-/// counts as missing, as it does in the rules' polars expressions.
-pub fn evaluate(node: &Spanned, lookup: &impl Fn(&str) -> Option<f64>) -> Value {
-    let number = |n: &Spanned| evaluate(n, lookup).number();
+/// Evaluates `node` on `row` (a missing value is `None`). NaN counts as missing, as
+/// it does in the rules' polars expressions.
+pub fn evaluate(node: &Spanned, row: &impl Row) -> Value {
+    let number = |n: &Spanned| evaluate(n, row).number();
     match &node.node {
         Node::Number(v) => Value::Number(Some(*v)),
-        Node::Feature(name) => Value::Number(lookup(name).filter(|v| !v.is_nan())),
+        Node::Feature(name) => Value::Number(row.number(name).filter(|v| !v.is_nan())),
+        Node::Text { op, name, text } => {
+            Value::Condition(row.text(name).map(|value| op.test(value, text)))
+        }
         Node::Neg(x) => Value::Number(number(x).map(|v| 0.0 - v)),
         Node::Arith(op, a, b) => Value::Number(match (number(a), number(b)) {
             (Some(a), Some(b)) => match op {
@@ -57,17 +78,17 @@ pub fn evaluate(node: &Spanned, lookup: &impl Fn(&str) -> Option<f64>) -> Value 
             _ => None,
         }),
         // Three-valued: false wins an `and`, true wins an `or`, else unknown wins.
-        Node::And(terms) => Value::Condition(chain(terms, lookup, false)),
-        Node::Or(terms) => Value::Condition(chain(terms, lookup, true)),
-        Node::Not(x) => Value::Condition(evaluate(x, lookup).condition().map(|v| !v)),
+        Node::And(terms) => Value::Condition(chain(terms, row, false)),
+        Node::Or(terms) => Value::Condition(chain(terms, row, true)),
+        Node::Not(x) => Value::Condition(evaluate(x, row).condition().map(|v| !v)),
     }
 }
 
 /// An `and` (`decisive` false) or `or` (`decisive` true) chain.
-fn chain(terms: &[Spanned], lookup: &impl Fn(&str) -> Option<f64>, decisive: bool) -> Option<bool> {
+fn chain(terms: &[Spanned], row: &impl Row, decisive: bool) -> Option<bool> {
     let mut unknown = false;
     for term in terms {
-        match evaluate(term, lookup).condition() {
+        match evaluate(term, row).condition() {
             Some(v) if v == decisive => return Some(decisive),
             Some(_) => {}
             None => unknown = true,
@@ -122,6 +143,74 @@ mod tests {
         assert_eq!(condition("missing > 1 and a < 1"), Some(false));
         assert_eq!(condition("not (a == 2)"), Some(false));
         assert_eq!(condition("not missing == 2"), None);
+    }
+
+    struct Invoice;
+
+    impl Row for Invoice {
+        fn number(&self, name: &str) -> Option<f64> {
+            (name == "Quantity").then_some(-2.0)
+        }
+        fn text(&self, name: &str) -> Option<&str> {
+            match name {
+                "InvoiceNo" => Some("C536379"),
+                "Country" => Some("United Kingdom"),
+                _ => None,
+            }
+        }
+    }
+
+    fn test(text: &str) -> Option<bool> {
+        match evaluate(&parse_condition("t", "condition", text).unwrap(), &Invoice) {
+            Value::Condition(v) => v,
+            Value::Number(_) => panic!("{text} is a condition"),
+        }
+    }
+
+    #[test]
+    fn text_tests_read_the_text_of_a_name() {
+        assert_eq!(test(r#"InvoiceNo starts_with "C""#), Some(true));
+        assert_eq!(test(r#"InvoiceNo starts_with "5""#), Some(false));
+        assert_eq!(test(r#"InvoiceNo ends_with "79""#), Some(true));
+        assert_eq!(test(r#"Country ends_with "dom""#), Some(true));
+        assert_eq!(test(r#"Country == "United Kingdom""#), Some(true));
+        assert_eq!(test(r#"Country != "United Kingdom""#), Some(false));
+        assert_eq!(
+            test(r#"StockCode == "POST""#),
+            None,
+            "missing text is unknown"
+        );
+        assert_eq!(
+            test(r#"InvoiceNo starts_with "C" or Quantity < 0"#),
+            Some(true)
+        );
+        assert_eq!(
+            test(r#"not Country == "France" and Quantity < 0"#),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn text_mistakes_are_located() {
+        let message = |text: &str| {
+            parse_condition("`refund_when`", "condition", text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            message(r#"InvoiceNo starts_with "C"#),
+            "`refund_when`: the text opened by `\"` at column 23 is not closed"
+        );
+        assert_eq!(
+            message(r#"Quantity * 2 starts_with "C""#),
+            "`refund_when`: `Quantity * 2` at column 1 is not a name; a text test reads one name, e.g. `InvoiceNo starts_with \"C\"`"
+        );
+        assert_eq!(
+            message("InvoiceNo starts_with 5"),
+            "`refund_when`: unexpected `5` at column 23, expected a quoted text such as \"C\""
+        );
+        assert!(message(r#""C" == InvoiceNo"#).contains("a quoted text goes after a name"));
+        assert!(message(r#"Quantity > "3""#).contains("at column 12"));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! The language: numbers (`60`, `0.5`, `1e3`), names (letters, digits and `_`),
 //! arithmetic `+ - * /` and unary `-`, comparisons `> >= < <= == !=`, `and`, `or`,
-//! `not` (lower case) and parentheses. Precedence, loosest first: `or`, `and`,
+//! `not` (lower case) and parentheses; text tests compare a name with a quoted text:
+//! `Country == "UK"`, `!=`, `starts_with`, `ends_with` (`InvoiceNo starts_with "C"`). Precedence, loosest first: `or`, `and`,
 //! `not`, comparisons (not chained), `+ -`, `* /`, unary `-`. Nesting is bounded by
 //! [`MAX_DEPTH`] (a chain `a and b and c ...` is one level however long).
 //!
@@ -26,7 +27,7 @@
 
 mod eval;
 
-pub use eval::{Value, evaluate};
+pub use eval::{Row, Value, evaluate};
 
 /// Deepest nesting of sub-expressions an expression may have (keeps recursion bounded).
 /// Parentheses, `not`, unary minus, comparisons and arithmetic each add a level; a
@@ -113,6 +114,30 @@ pub enum Error {
         /// 0-based byte offset.
         offset: usize,
     },
+    /// A `"` with no closing `"`.
+    #[error("{subject}: the text opened by `\"` at column {column} is not closed")]
+    Unclosed {
+        /// What the text is.
+        subject: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
+    /// A text test of something that is not a name.
+    #[error(
+        "{subject}: `{snippet}` at column {column} is not a name; a text test reads one name, e.g. `InvoiceNo starts_with \"C\"`"
+    )]
+    NotAName {
+        /// What the text is.
+        subject: String,
+        /// The text tested.
+        snippet: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// 0-based byte offset.
+        offset: usize,
+    },
     /// Only white space.
     #[error("{subject} is empty")]
     Empty {
@@ -154,10 +179,38 @@ pub enum ArithOp {
     Div,
 }
 
+/// A test of a name's text against a quoted text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    NotEq,
+    /// `starts_with`
+    StartsWith,
+    /// `ends_with`
+    EndsWith,
+}
+
+impl TextOp {
+    /// Whether `value` passes the test against `text`.
+    pub fn test(self, value: &str, text: &str) -> bool {
+        match self {
+            TextOp::Eq => value == text,
+            TextOp::NotEq => value != text,
+            TextOp::StartsWith => value.starts_with(text),
+            TextOp::EndsWith => value.ends_with(text),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Tok<'a> {
     Number(f64),
     Ident(&'a str),
+    /// A quoted text, without its quotes.
+    Text(&'a str),
+    TextOp(TextOp),
     And,
     Or,
     Not,
@@ -194,6 +247,15 @@ pub enum Node {
     Or(Vec<Spanned>),
     /// The negation of a condition.
     Not(Box<Spanned>),
+    /// A text test of a name (`InvoiceNo starts_with "C"`).
+    Text {
+        /// The test.
+        op: TextOp,
+        /// The name tested.
+        name: String,
+        /// The quoted text, without its quotes.
+        text: String,
+    },
 }
 
 /// A node with its byte range in the rule text and its depth.
@@ -213,7 +275,7 @@ impl Node {
     /// Depth of the deepest child (0 for a leaf).
     fn child_depth(&self) -> usize {
         match self {
-            Node::Number(_) | Node::Feature(_) => 0,
+            Node::Number(_) | Node::Feature(_) | Node::Text { .. } => 0,
             Node::Neg(x) | Node::Not(x) => x.depth,
             Node::Arith(_, a, b) | Node::Cmp(_, a, b) => a.depth.max(b.depth),
             Node::And(terms) | Node::Or(terms) => terms.iter().map(|t| t.depth).max().unwrap_or(0),
@@ -226,7 +288,7 @@ impl Spanned {
     pub fn is_condition(&self) -> bool {
         matches!(
             self.node,
-            Node::Cmp(..) | Node::And(..) | Node::Or(..) | Node::Not(..)
+            Node::Cmp(..) | Node::And(..) | Node::Or(..) | Node::Not(..) | Node::Text { .. }
         )
     }
 }
@@ -245,7 +307,7 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// The words that cannot be names.
-pub const KEYWORDS: [&str; 3] = ["and", "or", "not"];
+pub const KEYWORDS: [&str; 5] = ["and", "or", "not", "starts_with", "ends_with"];
 
 fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>>> {
     let bytes = text.as_bytes();
@@ -312,9 +374,30 @@ fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>>> {
                 "and" => Tok::And,
                 "or" => Tok::Or,
                 "not" => Tok::Not,
+                "starts_with" => Tok::TextOp(TextOp::StartsWith),
+                "ends_with" => Tok::TextOp(TextOp::EndsWith),
                 _ => Tok::Ident(word),
             };
             tokens.push(Token { tok, start, end });
+            continue;
+        }
+        if c == '"' {
+            let Some(close) = text[start + 1..].find('"') else {
+                return Err(Error::Unclosed {
+                    subject: subject.to_string(),
+                    column: column_of(text, start),
+                    offset: start,
+                });
+            };
+            let end = start + 1 + close + 1;
+            tokens.push(Token {
+                tok: Tok::Text(&text[start + 1..end - 1]),
+                start,
+                end,
+            });
+            while chars.peek().is_some_and(|&(i, _)| i < end) {
+                chars.next();
+            }
             continue;
         }
         let two = |second: u8, tok: Tok<'a>, one: Option<Tok<'a>>| {
@@ -510,6 +593,25 @@ impl<'a> Parser<'a> {
 
     fn parse_cmp(&mut self) -> Result<Spanned> {
         let left = self.parse_sum()?;
+        let text_op = match (self.peek().map(|t| t.tok), self.tokens.get(self.pos + 1)) {
+            (Some(Tok::TextOp(op)), _) => Some(op),
+            (
+                Some(Tok::Cmp(CmpOp::Eq)),
+                Some(Token {
+                    tok: Tok::Text(_), ..
+                }),
+            ) => Some(TextOp::Eq),
+            (
+                Some(Tok::Cmp(CmpOp::NotEq)),
+                Some(Token {
+                    tok: Tok::Text(_), ..
+                }),
+            ) => Some(TextOp::NotEq),
+            _ => None,
+        };
+        if let Some(op) = text_op {
+            return self.text_test(op, left);
+        }
         let Some(Tok::Cmp(op)) = self.peek().map(|t| t.tok) else {
             return Ok(left);
         };
@@ -519,6 +621,34 @@ impl<'a> Parser<'a> {
         self.need_number(&right)?;
         let (start, end) = (left.start, right.end);
         self.node(Node::Cmp(op, Box::new(left), Box::new(right)), start, end)
+    }
+
+    /// `name op "text"`, the operator under the cursor.
+    fn text_test(&mut self, op: TextOp, left: Spanned) -> Result<Spanned> {
+        let Node::Feature(name) = &left.node else {
+            return Err(Error::NotAName {
+                subject: self.subject.to_string(),
+                snippet: self.snippet(&left),
+                column: column_of(self.text, left.start),
+                offset: left.start,
+            });
+        };
+        self.pos += 1;
+        let Some(Token {
+            tok: Tok::Text(text),
+            end,
+            ..
+        }) = self.peek()
+        else {
+            return Err(self.unexpected("a quoted text such as \"C\""));
+        };
+        self.pos += 1;
+        let node = Node::Text {
+            op,
+            name: name.clone(),
+            text: text.to_string(),
+        };
+        self.node(node, left.start, end)
     }
 
     fn parse_sum(&mut self) -> Result<Spanned> {
@@ -610,6 +740,9 @@ impl<'a> Parser<'a> {
                     )))
                 }
             }
+            Tok::Text(_) => Err(self.unexpected(
+                "a number or a feature name (a quoted text goes after a name and `==`, `!=`, `starts_with` or `ends_with`)",
+            )),
             _ => Err(self.unexpected("a number or a feature name")),
         }
     }
@@ -675,12 +808,30 @@ pub fn parse_number(subject: &str, noun: &str, text: &str) -> Result<Spanned> {
 
 /// Every name the expression reads, with its byte offset, left to right.
 pub fn names(node: &Spanned) -> Vec<(&str, usize)> {
+    uses(node)
+        .into_iter()
+        .map(|(name, at, _)| (name, at))
+        .collect()
+}
+
+/// The names whose text a text test reads, with their byte offsets, left to right.
+pub fn text_names(node: &Spanned) -> Vec<(&str, usize)> {
+    uses(node)
+        .into_iter()
+        .filter(|(_, _, text)| *text)
+        .map(|(name, at, _)| (name, at))
+        .collect()
+}
+
+/// Every name read, its offset, and whether as text.
+fn uses(node: &Spanned) -> Vec<(&str, usize, bool)> {
     let mut out = Vec::new();
     let mut stack = vec![node];
     while let Some(n) = stack.pop() {
         match &n.node {
             Node::Number(_) => {}
-            Node::Feature(name) => out.push((name.as_str(), n.start)),
+            Node::Feature(name) => out.push((name.as_str(), n.start, false)),
+            Node::Text { name, .. } => out.push((name.as_str(), n.start, true)),
             Node::Neg(x) | Node::Not(x) => stack.push(x),
             Node::Arith(_, a, b) | Node::Cmp(_, a, b) => {
                 stack.push(b);

@@ -41,7 +41,9 @@
 use std::collections::BTreeSet;
 
 use polars::prelude::*;
-use userlens_expr::{ArithOp, CmpOp, Node, Spanned, column_of, names as feature_refs};
+use userlens_expr::{
+    ArithOp, CmpOp, Node, Spanned, TextOp, column_of, names as feature_refs, text_names,
+};
 use userlens_model::columns::USER_ID;
 
 pub use userlens_expr::MAX_DEPTH;
@@ -112,6 +114,18 @@ pub enum Error {
     /// A feature that is not numeric.
     #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not a number")]
     NotNumeric {
+        /// Rule name.
+        rule: String,
+        /// The column name.
+        feature: String,
+        /// 1-based column (in characters).
+        column: usize,
+        /// The column's data type.
+        dtype: String,
+    },
+    /// A text test of a feature that is not text.
+    #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not text")]
+    NotText {
         /// Rule name.
         rule: String,
         /// The column name.
@@ -209,6 +223,16 @@ fn compile(node: &Spanned) -> Expr {
         Node::And(terms) => balanced(terms, Expr::and),
         Node::Or(terms) => balanced(terms, Expr::or),
         Node::Not(x) => compile(x).not(),
+        Node::Text { op, name, text } => {
+            let value = col(name.as_str());
+            let text = lit(text.as_str());
+            match op {
+                TextOp::Eq => value.eq(text),
+                TextOp::NotEq => value.neq(text),
+                TextOp::StartsWith => value.str().starts_with(text),
+                TextOp::EndsWith => value.str().ends_with(text),
+            }
+        }
     }
 }
 
@@ -307,7 +331,8 @@ fn did_you_mean<'a>(name: &str, columns: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// Checks that every feature the rules read is a numeric column of `features`.
+/// Checks that every feature the rules read is a column of `features`: numeric, or
+/// text where a text test reads it.
 pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
     let schema = features.schema();
     let names: Vec<&str> = schema
@@ -316,8 +341,10 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
         .filter(|n| *n != USER_ID)
         .collect();
     for rule in rules {
+        let texts = text_names(&rule.ast);
         for (feature, offset) in feature_refs(&rule.ast) {
             let column = column_of(&rule.text, offset);
+            let as_text = texts.contains(&(feature, offset));
             let Some(dtype) = schema.get(feature) else {
                 let suggestion = did_you_mean(feature, &names)
                     .map(|c| format!(", did you mean `{c}`?"))
@@ -330,7 +357,16 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
                     suggestion,
                 });
             };
-            if !(dtype.is_primitive_numeric() || dtype.is_bool()) || feature == USER_ID {
+            if as_text {
+                if !matches!(dtype, DataType::String) {
+                    return Err(Error::NotText {
+                        rule: rule.name.clone(),
+                        feature: feature.to_string(),
+                        column,
+                        dtype: dtype.to_string(),
+                    });
+                }
+            } else if !(dtype.is_primitive_numeric() || dtype.is_bool()) || feature == USER_ID {
                 return Err(Error::NotNumeric {
                     rule: rule.name.clone(),
                     feature: feature.to_string(),
@@ -630,6 +666,28 @@ mod tests {
         assert_eq!(
             apply(&[rule], &table()).unwrap_err().to_string(),
             "rule `r`: feature `top_category` at column 1 is str, not a number"
+        );
+        let rule = parse_rule("r", r#"frequency starts_with "1""#).unwrap();
+        assert_eq!(
+            apply(&[rule], &table()).unwrap_err().to_string(),
+            "rule `r`: feature `frequency` at column 1 is f64, not text"
+        );
+    }
+
+    #[test]
+    fn text_tests_compare_text_features() {
+        // users c, a, b, d sorted: a games, b books, c books, d toys
+        assert_eq!(
+            run(r#"top_category == "books""#),
+            [false, true, true, false]
+        );
+        assert_eq!(
+            run(r#"top_category starts_with "t" or frequency > 4"#),
+            [true, false, false, true]
+        );
+        assert_eq!(
+            run(r#"top_category ends_with "oks" and monetary > 10"#),
+            [false, false, true, false]
         );
     }
 
