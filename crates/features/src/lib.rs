@@ -344,7 +344,9 @@ fn read_columns(part: &LazyFrame, params: &CheckedFeatureParams) -> Result<Vec<E
         .clone()
         .collect_schema()
         .map_err(polars_err("read the columns of the events"))?;
-    let mut wanted = vec![USER_ID, EVENT_TIME, EVENT_TYPE, SESSION_ID, AMOUNT];
+    let mut wanted = vec![
+        USER_ID, EVENT_TIME, EVENT_TYPE, SESSION_ID, AMOUNT, ORDER_ID,
+    ];
     for (family, column) in [
         (FeatureFamily::Categories, CATEGORY),
         (FeatureFamily::Search, QUERY),
@@ -426,6 +428,7 @@ fn build_part(
 ) -> Result<DataFrame> {
     let t = || col("__t");
     let day = || t() / lit(DAY_MICROS);
+    let refund = || col(AMOUNT).lt(lit(0.0)).fill_null(lit(false));
     let mut base = events
         .clone()
         .lazy()
@@ -433,26 +436,41 @@ fn build_part(
         .with_columns([
             col(EVENT_TIME).cast(DataType::Int64).alias("__t"),
             // Read by several aggregations each: computed once per event here.
-            is_type(event_types::PURCHASE).alias("__purchase"),
+            is_type(event_types::PURCHASE).alias("__money"),
+            is_type(event_types::PURCHASE)
+                .and(refund().not())
+                .alias("__purchase"),
         ]);
     let as_of_value = as_of;
     let as_of = || lit(as_of);
     let purchase = || col("__purchase");
+    // Lines of one order are one purchase; a line without an order id is its own.
+    let purchases = if events.column(ORDER_ID).is_ok() {
+        col(ORDER_ID).filter(purchase()).drop_nulls().n_unique()
+            + purchase().and(col(ORDER_ID).is_null()).sum()
+    } else {
+        purchase().sum()
+    };
 
     let mut aggs = vec![
         len().cast(DataType::Float64).alias("events"),
         t().min().alias("__first"),
         t().max().alias("__last"),
-        purchase()
-            .sum()
-            .cast(DataType::Float64)
-            .alias("__purchases"),
+        purchases.cast(DataType::Float64).alias("__purchases"),
     ];
     let mut out = vec![col(USER_ID)];
     let mut joins: Vec<LazyFrame> = Vec::new();
 
     if params.has(FeatureFamily::Rfm) {
-        aggs.push(money_sum(col(AMOUNT).filter(purchase())).alias("__monetary"));
+        // Refunds (purchases of a negative amount) reduce the money spent.
+        aggs.extend([
+            money_sum(col(AMOUNT).filter(col("__money"))).alias("__monetary"),
+            col("__money")
+                .and(refund())
+                .sum()
+                .cast(DataType::Float64)
+                .alias("__refunds"),
+        ]);
         out.extend([
             days_between(as_of(), col("__last")).alias("recency_days"),
             col("__purchases").alias("frequency"),
@@ -461,6 +479,7 @@ fn build_part(
                 .fill_null(lit(0.0))
                 .alias("avg_order_value"),
             days_between(as_of(), col("__first")).alias("tenure_days"),
+            col("__refunds").alias("refund_count"),
         ]);
     }
     if params.has(FeatureFamily::Activity) {

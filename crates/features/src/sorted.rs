@@ -31,6 +31,8 @@ struct Columns<'a> {
     types: &'a StringChunked,
     sessions: &'a StringChunked,
     amounts: &'a Float64Chunked,
+    /// Order ids, when the source maps them.
+    orders: Option<&'a StringChunked>,
     categories: Option<&'a StringChunked>,
     queries: Option<&'a StringChunked>,
     ratings: Option<&'a Float64Chunked>,
@@ -43,7 +45,11 @@ struct User<'a> {
     first: i64,
     last: i64,
     purchases: u64,
-    /// Whole cents of the purchases' amounts (see `money_sum` in the crate root).
+    /// The orders counted in `purchases`.
+    orders: foldhash::HashSet<&'a str>,
+    refunds: u64,
+    /// Whole cents of the purchases' and refunds' amounts (see `money_sum` in the
+    /// crate root).
     cents: i64,
     runs: u64,
     /// The distinct sessions (a null id counts as one, as in `n_unique`).
@@ -95,6 +101,7 @@ struct Table<'a> {
     first: Vec<i64>,
     last: Vec<i64>,
     purchases: Vec<f64>,
+    refunds: Vec<f64>,
     monetary: Vec<f64>,
     sessions: Vec<f64>,
     active_days: Vec<f64>,
@@ -161,6 +168,7 @@ impl<'a> Table<'a> {
         self.first.push(user.first);
         self.last.push(user.last);
         self.purchases.push(f(user.purchases));
+        self.refunds.push(f(user.refunds));
         self.monetary.push(money::from_cents(user.cents));
         self.sessions.push(user.sessions.len() as f64);
         self.active_days.push(f(user.days));
@@ -194,17 +202,20 @@ impl<'a> Table<'a> {
         self.first_buy.push(user.first_buy);
         self.last_buy.push(user.last_buy);
         // Keep the tables' memory for the next user.
-        let (sessions, categories, queries) = (
+        let (sessions, categories, queries, orders) = (
             std::mem::take(&mut user.sessions),
             std::mem::take(&mut user.categories),
             std::mem::take(&mut user.queries),
+            std::mem::take(&mut user.orders),
         );
         *user = User {
             sessions,
             categories,
             queries,
+            orders,
             ..User::default()
         };
+        user.orders.clear();
         user.sessions.clear();
         user.categories.clear();
         user.queries.clear();
@@ -220,6 +231,7 @@ impl<'a> Table<'a> {
             first,
             last,
             purchases,
+            refunds,
             monetary,
             sessions,
             active_days,
@@ -259,6 +271,7 @@ impl<'a> Table<'a> {
         ];
         if params.has(FeatureFamily::Rfm) {
             columns.push(f64s("__monetary", self.monetary));
+            columns.push(f64s("__refunds", self.refunds));
         }
         if params.has(FeatureFamily::Activity) {
             columns.extend([
@@ -358,6 +371,13 @@ pub(crate) fn aggregate(
     ) else {
         return Ok(None);
     };
+    let orders = match events.column(ORDER_ID) {
+        Ok(column) => match column.str() {
+            Ok(orders) => Some(orders),
+            Err(_) => return Ok(None),
+        },
+        Err(_) => None,
+    };
     let categories = string(CATEGORY);
     let queries = string(QUERY);
     let ratings = number(RATING);
@@ -373,6 +393,7 @@ pub(crate) fn aggregate(
         types,
         sessions,
         amounts,
+        orders,
         categories: categories.filter(|_| wanted(FeatureFamily::Categories)),
         queries: queries.filter(|_| wanted(FeatureFamily::Search)),
         ratings: ratings.filter(|_| wanted(FeatureFamily::Satisfaction)),
@@ -503,6 +524,7 @@ fn one_pass<'a>(
     let types = strings(columns.types, range.clone());
     let sessions = strings(columns.sessions, range.clone());
     let amounts = values(columns.amounts, range.clone());
+    let mut orders = columns.orders.map(|c| strings(c, range.clone()));
     let mut categories = columns.categories.map(|c| strings(c, range.clone()));
     let mut queries = columns.queries.map(|c| strings(c, range.clone()));
     let mut ratings = columns.ratings.map(|c| values(c, range.clone()));
@@ -515,6 +537,7 @@ fn one_pass<'a>(
     for ((((id, time), kind), session), amount) in
         ids.zip(times).zip(types).zip(sessions).zip(amounts)
     {
+        let order = orders.as_mut().and_then(Iterator::next).flatten();
         let category = categories.as_mut().and_then(Iterator::next).flatten();
         let query = queries.as_mut().and_then(Iterator::next).flatten();
         let rating = ratings.as_mut().and_then(Iterator::next).flatten();
@@ -556,12 +579,19 @@ fn one_pass<'a>(
         previous = (session, t);
         match kind {
             Some(event_types::PURCHASE) => {
-                user.purchases += 1;
                 if let Some(cents) = amount.and_then(money::cents) {
                     user.cents = user.cents.wrapping_add(cents);
                 }
-                user.first_buy.get_or_insert(t);
-                user.last_buy = Some(t);
+                if amount.is_some_and(|a| a < 0.0) {
+                    user.refunds += 1;
+                } else {
+                    // Lines of one order are one purchase.
+                    if order.is_none_or(|order| user.orders.insert(order)) {
+                        user.purchases += 1;
+                    }
+                    user.first_buy.get_or_insert(t);
+                    user.last_buy = Some(t);
+                }
             }
             Some(event_types::VIEW) => user.views += 1,
             Some(event_types::ADD_TO_CART) => user.carts += 1,

@@ -220,7 +220,8 @@ fn families_switch_off() {
             "frequency",
             "monetary",
             "avg_order_value",
-            "tenure_days"
+            "tenure_days",
+            "refund_count"
         ]
     );
 }
@@ -679,4 +680,74 @@ fn far_apart_and_far_out_times_give_the_group_bys_table() {
             "{one_pass:?}\n{grouped:?}"
         );
     }
+}
+
+#[test]
+fn lines_of_an_order_are_one_purchase_and_refunds_reduce_the_money() {
+    // u1: order A of 3 lines and order B of 1 line, then a refund of one line of A;
+    // u2: cancelled only (a refund and nothing bought); u3: lines without an order id.
+    let p = |user, day, session, amount: f64| {
+        (
+            user,
+            at(day, 10, 0),
+            "purchase",
+            session,
+            None,
+            None,
+            Some(amount),
+            None,
+        )
+    };
+    let rows: Vec<Row> = vec![
+        p("u1", 1, "u1-s1", 10.0),
+        p("u1", 1, "u1-s1", 5.0),
+        p("u1", 1, "u1-s1", 2.5),
+        p("u1", 4, "u1-s2", 20.0),
+        p("u1", 6, "u1-s3", -5.0),
+        p("u2", 2, "u2-s1", -7.0),
+        p("u3", 3, "u3-s1", 4.0),
+        p("u3", 3, "u3-s1", 6.0),
+    ];
+    let mut events = frame(&rows);
+    let orders = [
+        Some("A"),
+        Some("A"),
+        Some("A"),
+        Some("B"),
+        Some("C1"),
+        Some("C2"),
+        None,
+        None,
+    ];
+    events
+        .with_column(Column::new("order_id".into(), orders))
+        .unwrap();
+    let params = FeatureParams::default().check().unwrap();
+    let (one_pass, grouped, passed) = both_ways(&events, at(10, 0, 0), &params);
+    assert!(passed, "the one pass reads order ids");
+    assert_eq!(one_pass, grouped);
+    let f = build(&events, at(10, 0, 0), None, &params).unwrap();
+    let column = |name: &str| -> Vec<Option<f64>> {
+        f.column(name).unwrap().f64().unwrap().iter().collect()
+    };
+    assert_eq!(column("frequency"), [Some(2.0), Some(0.0), Some(2.0)]);
+    assert_eq!(column("refund_count"), [Some(1.0), Some(1.0), Some(0.0)]);
+    assert_eq!(column("monetary"), [Some(32.5), Some(-7.0), Some(10.0)]);
+    assert_eq!(
+        column("avg_order_value"),
+        [Some(16.25), Some(0.0), Some(5.0)]
+    );
+    // u1's purchases are on days 1 and 4; the refund on day 6 is not one.
+    assert_eq!(column("mean_interpurchase_days")[0], Some(3.0));
+    // Without the order column every line is a purchase.
+    let lines = events.drop("order_id").unwrap();
+    let f = build(&lines, at(10, 0, 0), None, &params).unwrap();
+    let frequency: Vec<Option<f64>> = f
+        .column("frequency")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(frequency, [Some(4.0), Some(0.0), Some(2.0)]);
 }

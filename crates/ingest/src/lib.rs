@@ -81,6 +81,11 @@ pub struct SourceParams {
     /// strftime layout such as `%Y%m%d`).
     #[serde(default = "default_time_format")]
     pub time_format: String,
+    /// Rows that are refunds, not purchases (`InvoiceNo starts_with "C"`,
+    /// `Quantity < 0`): a condition on the source's columns, in the language of the
+    /// predict stage's rules. A refund is a `purchase` event with a negative amount.
+    #[serde(default)]
+    pub refund_when: Option<String>,
     /// How user ids are written: `text` (as they are, the default) or `integer`
     /// (`17850.0` read as `17850`; an id that is not a whole number is quarantined).
     #[serde(default)]
@@ -134,6 +139,7 @@ impl SourceParams {
             columns: BTreeMap::new(),
             event_names: BTreeMap::new(),
             time_format: default_time_format(),
+            refund_when: None,
             user_id_format: IdFormat::default(),
             max_quarantine_share: default_max_quarantine_share(),
             session_gap_minutes: default_session_gap_minutes(),
@@ -161,17 +167,29 @@ impl SourceParams {
                 derived.insert(name.clone(), ast);
             }
         }
+        let canonical: Vec<&str> = columns::EVENT_COLUMNS
+            .iter()
+            .chain(&columns::OPTIONAL_EVENT_COLUMNS)
+            .copied()
+            .collect();
         for name in self.columns.keys() {
-            if !columns::EVENT_COLUMNS.contains(&name.as_str()) {
-                let hint = userlens_model::did_you_mean(name, &columns::EVENT_COLUMNS)
+            if !canonical.contains(&name.as_str()) {
+                let hint = userlens_model::did_you_mean(name, &canonical)
                     .map(|m| format!(" (did you mean `{m}`?)"))
                     .unwrap_or_default();
                 return Err(Error::Params(format!(
                     "`columns.{name}` is not a canonical column{hint}; canonical columns are: {}",
-                    columns::EVENT_COLUMNS.join(", ")
+                    canonical.join(", ")
                 )));
             }
         }
+        let refund = match &self.refund_when {
+            Some(text) => Some(
+                userlens_expr::parse_condition("`refund_when`", "condition", text)
+                    .map_err(|e| Error::Params(e.to_string()))?,
+            ),
+            None => None,
+        };
         let delimiter = match self.delimiter.as_deref() {
             None => b',',
             Some("\\t") | Some("\t") => b'\t',
@@ -200,6 +218,7 @@ impl SourceParams {
             delimiter,
             time_format,
             derived,
+            refund,
         })
     }
 }
@@ -228,6 +247,8 @@ pub struct Source {
     time_format: TimeFormat,
     /// The parsed expression of each derived column.
     derived: BTreeMap<String, userlens_expr::Spanned>,
+    /// The parsed `refund_when` condition.
+    refund: Option<userlens_expr::Spanned>,
 }
 
 impl Source {
@@ -677,6 +698,7 @@ fn finish_events(
 ) -> Result<DataFrame> {
     use columns::*;
     let started = std::time::Instant::now();
+    let has_order = events.column(ORDER_ID).is_ok();
     let mut events = events;
     let mut sorted = match order::ingest_order(&mut events)? {
         // Exports grouped by user are common (and what `generate` writes): the
@@ -735,8 +757,12 @@ fn finish_events(
                 .alias(SESSION_ID),
             )
     };
+    let mut keep: Vec<Expr> = EVENT_COLUMNS.map(col).to_vec();
+    if has_order {
+        keep.push(col(ORDER_ID));
+    }
     with_sessions
-        .select(EVENT_COLUMNS.map(col))
+        .select(keep)
         .collect()
         .map_err(error::polars("sort and sessionize events"))
 }

@@ -79,7 +79,40 @@ enum Slot {
     Absent,
 }
 
-/// A derived column: its expression and the source fields it reads.
+/// Where the canonical columns, the order id and the refund test come from.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots {
+    columns: [Slot; N],
+    /// The optional `order_id` column.
+    order: Slot,
+    /// The `refund_when` condition and the fields it reads.
+    refund: Option<Derived>,
+}
+
+impl Slots {
+    /// The source fields the mapping reads, each with the column it is read for.
+    fn used(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+        let canonical = columns::EVENT_COLUMNS
+            .iter()
+            .zip(&self.columns)
+            .chain([(&columns::ORDER_ID, &self.order)]);
+        let mapped = canonical.flat_map(|(name, slot)| {
+            let fields: Vec<usize> = match slot {
+                Slot::Field(index) => vec![*index],
+                Slot::Derived(derived) => derived.inputs.iter().map(|(_, i)| *i).collect(),
+                Slot::Constant(_) | Slot::Absent => Vec::new(),
+            };
+            fields.into_iter().map(move |i| (*name, i))
+        });
+        let refund = self
+            .refund
+            .iter()
+            .flat_map(|r| r.inputs.iter().map(|(_, i)| ("refund_when", *i)));
+        mapped.chain(refund)
+    }
+}
+
+/// A derived column or condition: its expression and the source fields it reads.
 #[derive(Debug, Clone)]
 struct Derived {
     ast: userlens_expr::Spanned,
@@ -95,52 +128,65 @@ const SESSION: usize = 3;
 const AMOUNT: usize = 7;
 const RATING: usize = 8;
 
+/// The fields of `header` an expression reads, for `target`.
+fn inputs_of(
+    source: &Source,
+    header: &[String],
+    ast: &userlens_expr::Spanned,
+    target: &str,
+) -> Result<Derived> {
+    let mut inputs = Vec::new();
+    for (wanted, _) in userlens_expr::names(ast) {
+        let Some(index) = header.iter().position(|h| h == wanted) else {
+            return Err(Error::MissingColumn {
+                path: source.path().to_path_buf(),
+                line: 1,
+                source_column: wanted.to_string(),
+                target: target.to_string(),
+                available: header.join(", "),
+            });
+        };
+        inputs.push((wanted.to_string(), index));
+    }
+    Ok(Derived {
+        ast: ast.clone(),
+        inputs,
+    })
+}
+
+/// Where the canonical column `name` comes from.
+fn slot_of(source: &Source, header: &[String], name: &str) -> Result<Slot> {
+    Ok(match source.params.columns.get(name) {
+        Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.clone()),
+        Some(ColumnSource::Derived { .. }) => match source.derived.get(name) {
+            Some(ast) => Slot::Derived(Box::new(inputs_of(source, header, ast, name)?)),
+            None => Slot::Absent,
+        },
+        Some(ColumnSource::Column(wanted)) => match header.iter().position(|h| h == wanted) {
+            Some(index) => Slot::Field(index),
+            None => {
+                return Err(Error::MissingColumn {
+                    path: source.path().to_path_buf(),
+                    line: 1,
+                    source_column: wanted.clone(),
+                    target: name.to_string(),
+                    available: header.join(", "),
+                });
+            }
+        },
+        None => header
+            .iter()
+            .position(|h| h == name)
+            .map_or(Slot::Absent, Slot::Field),
+    })
+}
+
 /// Resolves the mapping against the header (or the given column names).
-fn resolve(source: &Source, header: &[String]) -> Result<[Slot; N]> {
+fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
     let path = source.path();
     let mut slots: [Slot; N] = std::array::from_fn(|_| Slot::Absent);
     for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
-        slots[i] = match source.params.columns.get(*name) {
-            Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.clone()),
-            Some(ColumnSource::Derived { .. }) => {
-                let Some(ast) = source.derived.get(*name) else {
-                    continue;
-                };
-                let mut inputs = Vec::new();
-                for (wanted, _) in userlens_expr::names(ast) {
-                    let Some(index) = header.iter().position(|h| h == wanted) else {
-                        return Err(Error::MissingColumn {
-                            path: path.to_path_buf(),
-                            line: 1,
-                            source_column: wanted.to_string(),
-                            target: (*name).to_string(),
-                            available: header.join(", "),
-                        });
-                    };
-                    inputs.push((wanted.to_string(), index));
-                }
-                Slot::Derived(Box::new(Derived {
-                    ast: ast.clone(),
-                    inputs,
-                }))
-            }
-            Some(ColumnSource::Column(wanted)) => match header.iter().position(|h| h == wanted) {
-                Some(index) => Slot::Field(index),
-                None => {
-                    return Err(Error::MissingColumn {
-                        path: path.to_path_buf(),
-                        line: 1,
-                        source_column: wanted.clone(),
-                        target: (*name).to_string(),
-                        available: header.join(", "),
-                    });
-                }
-            },
-            None => header
-                .iter()
-                .position(|h| h == name)
-                .map_or(Slot::Absent, Slot::Field),
-        };
+        slots[i] = slot_of(source, header, name)?;
     }
     for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
         if columns::REQUIRED.contains(name) && matches!(slots[i], Slot::Absent) {
@@ -150,14 +196,23 @@ fn resolve(source: &Source, header: &[String]) -> Result<[Slot; N]> {
             });
         }
     }
-    Ok(slots)
+    let order = slot_of(source, header, columns::ORDER_ID)?;
+    let refund = match &source.refund {
+        Some(ast) => Some(inputs_of(source, header, ast, "refund_when")?),
+        None => None,
+    };
+    Ok(Slots {
+        columns: slots,
+        order,
+        refund,
+    })
 }
 
 /// Column builders for the kept rows and the quarantine.
 struct Sink<'a> {
     source: &'a Source,
     file: String,
-    slots: [Slot; N],
+    slots: Slots,
     width: usize,
     header_bytes: Vec<Vec<u8>>,
     /// Rows the builders are made for: they grow past it, but each time they grow
@@ -178,8 +233,9 @@ struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     /// A sink for about `capacity` rows (a guess: any number of rows fits).
-    fn new(source: &'a Source, header: &[String], slots: [Slot; N], capacity: usize) -> Sink<'a> {
+    fn new(source: &'a Source, header: &[String], slots: Slots, capacity: usize) -> Sink<'a> {
         let capacity = capacity.max(1024);
+        let with_order = !matches!(slots.order, Slot::Absent);
         Sink {
             source,
             file: source.path().display().to_string(),
@@ -187,7 +243,7 @@ impl<'a> Sink<'a> {
             width: header.len(),
             header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
             capacity,
-            kept: Kept::with_capacity(capacity),
+            kept: Kept::with_capacity(capacity, with_order),
             read: 0,
             q_line: Vec::new(),
             q_column: Vec::new(),
@@ -298,7 +354,7 @@ impl<'a> Sink<'a> {
             return self.refuse(line, "", "repeated header row".into(), fields, sep);
         }
         let mut values: [Option<&str>; N] = [None; N];
-        for (i, slot) in self.slots.iter().enumerate() {
+        for (i, slot) in self.slots.columns.iter().enumerate() {
             values[i] = match slot {
                 Slot::Absent | Slot::Derived(_) => None,
                 Slot::Constant(c) => Some(c.as_str()),
@@ -366,7 +422,7 @@ impl<'a> Sink<'a> {
         }
         let mut numbers = [None, None];
         for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
-            if let Slot::Derived(derived) = &self.slots[index] {
+            if let Slot::Derived(derived) = &self.slots.columns[index] {
                 match derived_value(derived, fields) {
                     Ok(v) => numbers[k] = v,
                     Err((input, text)) => {
@@ -393,13 +449,38 @@ impl<'a> Sink<'a> {
             }
         }
         let event_type = values[TYPE].unwrap_or_default();
-        let event_type = self
+        let mut event_type = self
             .source
             .params
             .event_names
             .get(event_type)
             .map_or(event_type, String::as_str);
+        if let Some(refund) = &self.slots.refund
+            && is_refund(refund, fields)
+        {
+            let Some(amount) = numbers[0] else {
+                let reason = "a refund (`refund_when`) without an amount".to_string();
+                return self.refuse(line, columns::AMOUNT, reason, fields, sep);
+            };
+            numbers[0] = Some(-amount.abs());
+            event_type = userlens_model::event_types::PURCHASE;
+        }
         values[TYPE] = Some(event_type);
+        let order = match &self.slots.order {
+            Slot::Field(index) => match std::str::from_utf8(fields[*index]) {
+                Ok(text) if text.len() > MAX_FIELD_BYTES || text.contains('\0') => {
+                    let reason = "`order_id` is too long or holds a NUL byte".to_string();
+                    return self.refuse(line, columns::ORDER_ID, reason, fields, sep);
+                }
+                Ok(text) => Some(text.trim()).filter(|t| !t.is_empty()),
+                Err(_) => {
+                    let reason = "invalid UTF-8 in `order_id`".to_string();
+                    return self.refuse(line, columns::ORDER_ID, reason, fields, sep);
+                }
+            },
+            Slot::Constant(c) => Some(c.as_str()),
+            Slot::Derived(_) | Slot::Absent => None,
+        };
         // Seeded, so the same rows hash (and sort) the same in every run.
         let mut hasher = ROW_HASHER.build_hasher();
         for (i, value) in values.iter().enumerate() {
@@ -408,6 +489,10 @@ impl<'a> Sink<'a> {
             }
             value.hash(&mut hasher);
             self.kept.strings[i].append_option(*value);
+        }
+        if let Some(orders) = &mut self.kept.orders {
+            order.hash(&mut hasher);
+            orders.append_option(order);
         }
         micros.hash(&mut hasher);
         // +0.0 for -0.0, which compares equal
@@ -427,19 +512,21 @@ impl<'a> Sink<'a> {
     /// The kept rows so far as a table; the sink starts empty again, with room for
     /// `capacity` rows.
     fn take_events(&mut self, capacity: usize) -> Result<DataFrame> {
+        let with_order = self.kept.orders.is_some();
         let Kept {
             strings,
             times,
             hashes,
             amounts,
             ratings,
-        } = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity));
+            orders,
+        } = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
         let [user, _, event_type, session, item, category, query, _, _] = strings;
         let height = times.len();
         let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
             .into_datetime(TimeUnit::Microseconds, None)
             .into_column();
-        let cols = vec![
+        let mut cols = vec![
             user.finish().into_column(),
             time,
             event_type.finish().into_column(),
@@ -449,13 +536,16 @@ impl<'a> Sink<'a> {
             query.finish().into_column(),
             amounts.finish().into_column(),
             ratings.finish().into_column(),
-            UInt64Chunked::from_vec(ROW_HASH.into(), hashes).into_column(),
         ];
+        if let Some(orders) = orders {
+            cols.push(orders.finish().into_column());
+        }
+        cols.push(UInt64Chunked::from_vec(ROW_HASH.into(), hashes).into_column());
         DataFrame::new(height, cols).map_err(error::polars("build the event table"))
     }
 
     fn finish(mut self) -> Result<Parsed> {
-        let has_session = !matches!(self.slots[SESSION], Slot::Absent);
+        let has_session = !matches!(self.slots.columns[SESSION], Slot::Absent);
         if self.spill.is_some() {
             self.spill_rows()?;
         }
@@ -515,6 +605,26 @@ fn derived_value(
     })
 }
 
+/// Whether `refund_when` holds on a row (unknown, as with a missing input, is no).
+fn is_refund(refund: &Derived, fields: &[&[u8]]) -> bool {
+    struct Fields<'r> {
+        refund: &'r Derived,
+        fields: &'r [&'r [u8]],
+    }
+    impl userlens_expr::Row for Fields<'_> {
+        fn text(&self, name: &str) -> Option<&str> {
+            let (_, index) = self.refund.inputs.iter().find(|(n, _)| n == name)?;
+            let text = std::str::from_utf8(self.fields.get(*index)?).ok()?.trim();
+            (!text.is_empty()).then_some(text)
+        }
+        fn number(&self, name: &str) -> Option<f64> {
+            self.text(name)?.parse().ok()
+        }
+    }
+    let row = Fields { refund, fields };
+    userlens_expr::evaluate(&refund.ast, &row) == userlens_expr::Value::Condition(Some(true))
+}
+
 /// The first [`RAW_ECHO_BYTES`] of a refused row, as text a spreadsheet can show.
 fn echo(raw: &[u8]) -> String {
     let raw = &raw[..raw.len().min(RAW_ECHO_BYTES + 4)];
@@ -539,10 +649,12 @@ struct Kept {
     hashes: Vec<u64>,
     amounts: PrimitiveChunkedBuilder<Float64Type>,
     ratings: PrimitiveChunkedBuilder<Float64Type>,
+    /// The order ids, when the source maps them.
+    orders: Option<StringChunkedBuilder>,
 }
 
 impl Kept {
-    fn with_capacity(capacity: usize) -> Kept {
+    fn with_capacity(capacity: usize, with_order: bool) -> Kept {
         Kept {
             strings: std::array::from_fn(|i| {
                 let capacity = if matches!(i, TIME | AMOUNT | RATING) {
@@ -556,6 +668,8 @@ impl Kept {
             hashes: Vec::with_capacity(capacity),
             amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
             ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
+            orders: with_order
+                .then(|| StringChunkedBuilder::new(columns::ORDER_ID.into(), capacity)),
         }
     }
 }
@@ -1157,7 +1271,7 @@ fn scan(path: &Path, start: u64, end: u64, data_start: u64) -> Result<Scan> {
 fn read_csv_parts(
     source: &Source,
     header: &[String],
-    slots: &[Slot; N],
+    slots: &Slots,
     parts: &[Part],
     on_progress: OnProgress<'_>,
     spill: Option<&spill::Plan>,

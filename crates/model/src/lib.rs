@@ -32,6 +32,9 @@ pub mod columns {
     pub const AMOUNT: &str = "amount";
     /// Satisfaction signal on a 1-5 scale (nullable).
     pub const RATING: &str = "rating";
+    /// Order identifier (nullable): only in the events of a source that has one.
+    /// Lines of one order count as one purchase.
+    pub const ORDER_ID: &str = "order_id";
     /// Persona identifier in persona tables.
     pub const PERSONA_ID: &str = "persona_id";
     /// Generated persona label.
@@ -41,6 +44,8 @@ pub mod columns {
     pub const EVENT_COLUMNS: [&str; 9] = [
         USER_ID, EVENT_TIME, EVENT_TYPE, SESSION_ID, ITEM_ID, CATEGORY, QUERY, AMOUNT, RATING,
     ];
+    /// Event columns present only when the source maps them.
+    pub const OPTIONAL_EVENT_COLUMNS: [&str; 1] = [ORDER_ID];
     /// Columns a source must provide (directly or through a constant).
     pub const REQUIRED: [&str; 3] = [USER_ID, EVENT_TIME, EVENT_TYPE];
 }
@@ -345,6 +350,7 @@ catalogue! {
     "monetary", Rfm, true, "high spend", "low spend";
     "avg_order_value", Rfm, true, "big baskets", "small baskets";
     "tenure_days", Rfm, false, "long-standing", "newcomer";
+    "refund_count", Rfm, true, "returns often", "rarely returns";
     "events", Activity, true, "very active", "low activity";
     "sessions", Activity, true, "many sessions", "few sessions";
     "active_days", Activity, true, "regular visitor", "occasional visitor";

@@ -8,7 +8,7 @@ use std::cell::OnceCell;
 use serde_json::Value;
 use userlens_model::columns;
 
-use super::{Keep, LineReader, OnProgress, Opened, Parsed, Sink, Slot, echo, open, resolve};
+use super::{Keep, LineReader, OnProgress, Opened, Parsed, Sink, echo, open, resolve};
 use crate::error::{Error, Result};
 use crate::{ColumnSource, Source, spill};
 
@@ -16,7 +16,10 @@ use crate::{ColumnSource, Source, spill};
 /// the canonical names of the unmapped ones), as the "header" of the rows.
 fn paths(source: &Source) -> Vec<String> {
     let mut paths = Vec::new();
-    for name in columns::EVENT_COLUMNS {
+    for name in columns::EVENT_COLUMNS
+        .into_iter()
+        .chain(columns::OPTIONAL_EVENT_COLUMNS)
+    {
         let wanted = match source.params.columns.get(name) {
             Some(ColumnSource::Column(path)) => vec![path.clone()],
             Some(ColumnSource::Constant { .. }) => continue,
@@ -34,6 +37,12 @@ fn paths(source: &Source) -> Vec<String> {
             if !paths.contains(&path) {
                 paths.push(path);
             }
+        }
+    }
+    let refund = source.refund.iter().flat_map(userlens_expr::names);
+    for (path, _) in refund {
+        if !paths.iter().any(|p| p == path) {
+            paths.push(path.to_string());
         }
     }
     paths
@@ -87,7 +96,7 @@ pub(crate) fn read_ndjson(
         source,
     };
     let header = paths(source);
-    let slots: [Slot; super::N] = resolve(source, &header)?;
+    let slots = resolve(source, &header)?;
     let Opened {
         mut reader,
         size: text_size,

@@ -5,7 +5,7 @@ use std::path::Path;
 use polars::prelude::*;
 use userlens_model::columns;
 
-use super::{Parsed, Sink, Slot, header_names, open_file, resolve};
+use super::{Parsed, Sink, header_names, open_file, resolve};
 use crate::error::{Error, Result};
 use crate::{Source, SourceFormat, parquet_type};
 
@@ -23,21 +23,14 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     // Only the columns the mapping uses are read: polars panics on some types it
     // was built without (decimals), and an unused column must not stop the run.
     let mut used: Vec<usize> = Vec::new();
-    for (target, slot) in columns::EVENT_COLUMNS.iter().zip(&slots) {
-        let indices = match slot {
-            Slot::Field(index) => vec![*index],
-            Slot::Derived(derived) => derived.inputs.iter().map(|(_, i)| *i).collect(),
-            Slot::Constant(_) | Slot::Absent => continue,
+    for (target, index) in slots.used() {
+        let Some((_, field)) = schema.get_at_index(index) else {
+            continue;
         };
-        for index in indices {
-            let Some((_, field)) = schema.get_at_index(index) else {
-                continue;
-            };
-            if let Err(unsupported) = parquet_type::check_event_field(&field.dtype) {
-                return Err(unsupported.into_error(path, &names[index], Some(target)));
-            }
-            used.push(index);
+        if let Err(unsupported) = parquet_type::check_event_field(&field.dtype) {
+            return Err(unsupported.into_error(path, &names[index], Some(target)));
         }
+        used.push(index);
     }
     used.sort_unstable();
     used.dedup();

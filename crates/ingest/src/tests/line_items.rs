@@ -115,3 +115,192 @@ fn derived_columns_are_checked_before_reading() {
     let err = ingest(&source).unwrap_err().to_string();
     assert!(err.contains("Qty") && err.contains("Quantity"), "{err}");
 }
+
+/// Line items with orders and cancellations (`C` invoices), as UCI's export has.
+const ORDERS: &str = "\
+InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID
+536365,85123A,6,2010-12-01 08:26:00,2.55,17850.0
+536365,71053,6,2010-12-01 08:26:00,3.39,17850.0
+536366,22633,6,2010-12-01 08:28:00,1.85,17850.0
+C536379,85123A,-1,2010-12-02 09:41:00,2.55,17850.0
+C536380,22961,-2,2010-12-02 09:41:00,,12346.0
+C536381,22962,-3,2010-12-03 09:45:00,1.25,12346.0
+536382,22963,2,2010-12-03 09:50:00,1.0,13047.0
+";
+
+fn orders_source(path: PathBuf, refund_when: &str) -> Result<Source> {
+    let params: SourceParams = toml::from_str(&format!(
+        r#"
+        path = "placeholder"
+        user_id_format = "integer"
+        refund_when = '{refund_when}'
+        [columns]
+        user_id = "CustomerID"
+        event_time = "InvoiceDate"
+        item_id = "StockCode"
+        order_id = "InvoiceNo"
+        event_type = {{ constant = "purchase" }}
+        amount = {{ expr = "Quantity * UnitPrice" }}
+        "#
+    ))
+    .unwrap();
+    SourceParams { path, ..params }.check()
+}
+
+/// `(user, order, amount in cents)` of every kept row, sorted.
+fn order_rows(events: &DataFrame) -> Vec<(String, String, i64)> {
+    let users = events.column("user_id").unwrap().str().unwrap().clone();
+    let orders = events.column("order_id").unwrap().str().unwrap().clone();
+    let amounts = events.column("amount").unwrap().f64().unwrap().clone();
+    let mut rows: Vec<_> = (0..events.height())
+        .map(|i| {
+            (
+                users.get(i).unwrap().to_string(),
+                orders.get(i).unwrap_or("-").to_string(),
+                (amounts.get(i).unwrap() * 100.0).round() as i64,
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn orders_are_kept_and_refunds_become_negative_purchases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "orders.csv", ORDERS.as_bytes());
+    for refund_when in [r#"InvoiceNo starts_with "C""#, "Quantity < 0"] {
+        let source = orders_source(path.clone(), refund_when).unwrap();
+        let out = ingest(&source).unwrap();
+        assert_eq!(out.stats.read, 7);
+        assert_eq!(
+            out.stats.read,
+            out.stats.kept + out.stats.quarantined + out.stats.duplicates
+        );
+        // A refund needs its amount: the line without a unit price is quarantined.
+        assert_eq!(
+            quarantine_rows(&out),
+            [(
+                6,
+                "amount".to_string(),
+                "a refund (`refund_when`) without an amount".to_string()
+            )]
+        );
+        assert_eq!(
+            order_rows(&out.events),
+            [
+                ("12346".to_string(), "C536381".to_string(), -375),
+                ("13047".to_string(), "536382".to_string(), 200),
+                ("17850".to_string(), "536365".to_string(), 1530),
+                ("17850".to_string(), "536365".to_string(), 2034),
+                ("17850".to_string(), "536366".to_string(), 1110),
+                ("17850".to_string(), "C536379".to_string(), -255),
+            ],
+            "{refund_when}"
+        );
+    }
+    // A refund test on text: a positive quantity on a `C` invoice is made negative.
+    let flipped = ORDERS.replace("C536381,22962,-3", "C536381,22962,3");
+    let path = write(&dir, "flipped.csv", flipped.as_bytes());
+    let source = orders_source(path, r#"InvoiceNo starts_with "C""#).unwrap();
+    let out = ingest(&source).unwrap();
+    assert!(order_rows(&out.events).contains(&("12346".into(), "C536381".into(), -375)));
+}
+
+#[test]
+fn refund_conditions_are_checked_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "orders.csv", ORDERS.as_bytes());
+    let err = orders_source(path.clone(), r#"InvoiceNo starts_with C"#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`refund_when`: unexpected `C` at column 23, expected a quoted text such as \"C\""
+    );
+    let err = orders_source(path.clone(), "Quantity").unwrap_err();
+    assert!(
+        err.to_string().contains("is a number, not a condition"),
+        "{err}"
+    );
+    let source = orders_source(path, r#"Invoice starts_with "C""#).unwrap();
+    let err = ingest(&source).unwrap_err().to_string();
+    assert!(
+        err.contains("Invoice") && err.contains("InvoiceNo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn orders_survive_out_of_core_and_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "orders.csv", ORDERS.as_bytes());
+    let source = orders_source(path, "Quantity < 0").unwrap();
+    let memory = ingest(&source).unwrap();
+    let parts_dir = dir.path().join("parts");
+    let plan = spill::Plan {
+        dir: parts_dir.join("spill"),
+        partitions: 2,
+        chunk_rows: 2,
+    };
+    let disk = ingest_out_of_core(&source, &parts_dir, plan, u64::MAX, &mut |_, _| {}).unwrap();
+    assert_eq!(disk.stats, memory.stats);
+    assert_eq!(
+        order_rows(&parts_as_one(&disk.events)),
+        order_rows(&memory.events)
+    );
+
+    // The same lines as JSON, the order id and the quantity nested.
+    let mut json = String::new();
+    for line in ORDERS.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        json.push_str(&format!(
+            r#"{{"invoice":{{"no":"{}","date":"{}"}},"item":"{}","qty":{},"price":{},"customer":"{}"}}"#,
+            f[0],
+            f[3],
+            f[1],
+            f[2],
+            if f[4].is_empty() { "null" } else { f[4] },
+            f[5]
+        ));
+        json.push('\n');
+    }
+    let path = write(&dir, "orders.ndjson", json.as_bytes());
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "placeholder"
+        user_id_format = "integer"
+        refund_when = "qty < 0"
+        [columns]
+        user_id = "customer"
+        event_time = "invoice.date"
+        item_id = "item"
+        order_id = "invoice.no"
+        event_type = { constant = "purchase" }
+        amount = { expr = "qty * price" }
+        "#,
+    )
+    .unwrap();
+    let source = SourceParams { path, ..params }.check().unwrap();
+    let out = ingest(&source).unwrap();
+    assert_eq!(out.stats.quarantined, 1);
+    assert_eq!(order_rows(&out.events), order_rows(&memory.events));
+}
+
+#[test]
+fn an_order_id_column_is_read_by_its_canonical_name_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "user_id,event_time,event_type,order_id\nu1,2026-01-01,purchase,A\n";
+    let path = write(&dir, "canonical.csv", csv.as_bytes());
+    let out = ingest(&SourceParams::canonical(path).check().unwrap()).unwrap();
+    let orders = out
+        .events
+        .column("order_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert_eq!(orders.iter().collect::<Vec<_>>(), [Some("A")]);
+    let csv = "user_id,event_time,event_type\nu1,2026-01-01,purchase\n";
+    let path = write(&dir, "plain.csv", csv.as_bytes());
+    let out = ingest(&SourceParams::canonical(path).check().unwrap()).unwrap();
+    assert!(out.events.column("order_id").is_err());
+}

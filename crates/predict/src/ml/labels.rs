@@ -61,7 +61,7 @@ fn any(e: Expr) -> Expr {
 }
 
 /// Targets in the window `[from, to)` (UTC microseconds) for every user with an
-/// event before `to`: `user_id`, `purchased` (any purchase event), `revenue` (sum of
+/// event before `to`: `user_id`, `purchased` (any purchase but a refund), `revenue` (sum of
 /// purchase amounts, refunds included, 0 without any) and `active` (any event),
 /// sorted by `user_id`.
 pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
@@ -74,6 +74,8 @@ pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
     let t = micros(events)?;
     let inside = || col(T).gt_eq(lit(from));
     let purchase = || inside().and(col(EVENT_TYPE).eq(lit(PURCHASE)));
+    // A refund (a purchase of a negative amount) counts in revenue, not as a purchase.
+    let bought = || purchase().and(col(AMOUNT).lt(lit(0.0)).fill_null(lit(false)).not());
     events
         .clone()
         .lazy()
@@ -81,7 +83,7 @@ pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
         .filter(col(T).lt(lit(to)))
         .group_by([col(USER_ID)])
         .agg([
-            any(purchase()).alias(PURCHASED),
+            any(bought()).alias(PURCHASED),
             // Whole cents sum exactly, in any order (see `stats::summary`).
             ((col(AMOUNT).cast(DataType::Float64) * lit(100.0))
                 .round(0, RoundMode::HalfToEven)
@@ -256,7 +258,7 @@ fn labels_of<'a>(rows: &'a Rows, windows: &Windows) -> Option<Labels<'a>> {
             if t >= from {
                 user.active = true;
                 if event_type == Some(PURCHASE) {
-                    user.purchased = true;
+                    user.purchased |= amount.is_none_or(|a| a >= 0.0);
                     // As `targets`: whole cents, rounded half to even.
                     if let Some(c) = amount.and_then(money::cents) {
                         user.cents = user.cents.wrapping_add(c);

@@ -804,3 +804,17 @@ fn the_holdout_is_never_trained_on() {
         );
     }
 }
+
+#[test]
+fn a_refund_is_revenue_but_not_a_purchase() {
+    let rows = df! {
+        "user_id" => ["u1", "u1", "u2"],
+        "event_time" => [11 * DAY_MICROS, 12 * DAY_MICROS, 11 * DAY_MICROS],
+        "event_type" => ["view", "purchase", "purchase"],
+        "amount" => [None, Some(-5.0), Some(8.0)],
+    }
+    .unwrap();
+    let out = targets(&rows, 10 * DAY_MICROS, 20 * DAY_MICROS).unwrap();
+    assert_eq!(bools(&out, "purchased"), [false, true]);
+    assert_eq!(floats(&out, "revenue"), [-5.0, 8.0]);
+}

@@ -152,8 +152,8 @@ fn require(events: &DataFrame, column: &'static str) -> Result<()> {
     }
 }
 
-/// Purchase days in `[from, to)`: one row per (user, UTC day) with `__day` and the
-/// day's value `__v`.
+/// Purchase days in `[from, to)`: one row per (user, UTC day with a purchase that
+/// is not a refund) with `__day` and the day's value `__v`.
 fn purchase_days(events: &DataFrame, from: Option<i64>, to: i64) -> Result<LazyFrame> {
     require(events, USER_ID)?;
     require(events, EVENT_TYPE)?;
@@ -188,7 +188,14 @@ fn purchase_days(events: &DataFrame, from: Option<i64>, to: i64) -> Result<LazyF
         .filter(in_window)
         .with_column(col("__t").floor_div(lit(DAY_MICROS)).alias("__day"))
         .group_by([col(USER_ID), col("__day")])
-        .agg([col("__v").sum().alias("__v")]))
+        .agg([
+            col("__v").sum().alias("__v"),
+            col("__v").gt_eq(lit(0i64)).any(true).alias("__bought"),
+        ])
+        // A day of refunds alone is no transaction; a refund on a day with a
+        // purchase lowers that day's value.
+        .filter(col("__bought"))
+        .select([col(USER_ID), col("__day"), col("__v")]))
 }
 
 fn f64_column(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {

@@ -502,3 +502,17 @@ fn fit_report_serializes() {
         "\"weeks\""
     );
 }
+
+#[test]
+fn refunds_are_no_transactions_but_lower_their_days_value() {
+    // u1 buys on days 1, 3 (and returns 4 of it that day) and returns more on day 6;
+    // u2 only returns.
+    let u1 = [(1, 10.0), (3, 12.0), (3, -4.0), (6, -5.0)];
+    let u2 = [(2, -7.0)];
+    let rows = user_rows(&[("u1", &u1), ("u2", &u2)]);
+    let s = summarize(&rows, 10 * DAY, TimeUnit::Days).unwrap();
+    assert_eq!(s.user_ids, ["u1"]);
+    assert_eq!(s.frequency, [1.0]);
+    assert_eq!(s.recency, [2.0]);
+    assert_eq!(s.monetary, [8.0]);
+}
