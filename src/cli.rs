@@ -167,6 +167,10 @@ pub struct GenerateArgs {
     /// About this many events (chooses the number of users).
     #[arg(long)]
     pub events: Option<u64>,
+    /// Users average about this many events (few users with long histories;
+    /// default: the personas' own rates, about 60 over 180 days).
+    #[arg(long, value_name = "N")]
+    pub events_per_user: Option<u32>,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

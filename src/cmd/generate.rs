@@ -16,17 +16,25 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         truth,
         users,
         events,
+        events_per_user,
         seed,
         start,
         days,
         survey,
     } = args;
-    let users = events.map_or(*users, userlens_synth::users_for_events);
+    let users = match (events, events_per_user) {
+        (Some(events), Some(per_user)) => {
+            userlens_synth::users_for_events_per_user(*events, *per_user)
+        }
+        (Some(events), None) => userlens_synth::users_for_events(*events),
+        (None, _) => *users,
+    };
     let params = userlens_synth::SynthParams {
         users,
         seed: *seed,
         start: *start,
         days: *days,
+        events_per_user: *events_per_user,
     };
     params.check().map_err(Failure::usage)?;
     let tmp = |p: &Path| p.with_extension("csv.tmp");

@@ -16,6 +16,11 @@
 //! its own random stream derived from the seed and the user's index, and numbers are
 //! formatted from integers, so the bytes are the same on every machine.
 //!
+//! Two shapes of log: by default about 60 events per user (many users with short
+//! histories); [`SynthParams::events_per_user`] scales every user's session rate so
+//! users average about that many events (few users with long histories, as
+//! benchmarks of per-event work need).
+//!
 //! ```
 //! use userlens_synth::{generate, SynthParams};
 //!
@@ -117,6 +122,11 @@ pub struct SynthParams {
     pub start: NaiveDate,
     /// Length of the period in days; events fall in `[start, start + days)`.
     pub days: u32,
+    /// About how many events users have on average; `None` for the personas' own
+    /// rates (about 60 over the default 180 days). Users stay who they are: only
+    /// their session rates are multiplied, by a factor measured on a pilot of the
+    /// run's first users, and no user starts more than 8 sessions a day.
+    pub events_per_user: Option<u32>,
 }
 
 impl Default for SynthParams {
@@ -126,6 +136,7 @@ impl Default for SynthParams {
             seed: 42,
             start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
             days: 180,
+            events_per_user: None,
         }
     }
 }
@@ -145,6 +156,16 @@ impl SynthParams {
         if self.days == 0 {
             return Err(invalid("days", "must be at least 1".to_string()));
         }
+        match self.events_per_user {
+            Some(0) => return Err(invalid("events_per_user", "must be at least 1".to_string())),
+            Some(n) if n > MAX_EVENTS_PER_USER => {
+                return Err(invalid(
+                    "events_per_user",
+                    format!("must be at most {MAX_EVENTS_PER_USER}, got {n}"),
+                ));
+            }
+            _ => {}
+        }
         let end = self.start.checked_add_days(Days::new(u64::from(self.days)));
         match end {
             Some(end) if self.start.year() >= 1000 && end.year() <= 9999 => Ok(()),
@@ -162,6 +183,9 @@ impl SynthParams {
 /// Ids are zero-padded and must stay sortable and readable; a billion users is far
 /// beyond any benchmark.
 const MAX_USERS: usize = 999_999_999;
+
+/// Beyond this the cap of sessions a day, not the scale, decides the count.
+const MAX_EVENTS_PER_USER: u32 = 3000;
 
 fn invalid(name: &'static str, reason: String) -> Error {
     Error::InvalidParams { name, reason }
@@ -190,7 +214,11 @@ pub fn generate<W: Write, T: Write>(
     truth: Option<T>,
 ) -> Result<Summary> {
     params.check()?;
-    let plan = Plan::new(params);
+    let mut plan = Plan::new(params);
+    if let Some(target) = params.events_per_user {
+        plan.session_scale = session_scale(&mut plan, target);
+    }
+    let plan = plan;
     let mut out = BufWriter::with_capacity(1 << 20, events);
     let mut truth = truth.map(csv::Writer::from_writer);
     let mut user_gen = UserGen::new(&plan);
@@ -267,6 +295,38 @@ pub fn users_for_events(events: u64) -> usize {
         (total as f64 / PILOT_USERS as f64).max(1.0)
     });
     ((events as f64 / per_user).round() as usize).clamp(1, MAX_USERS)
+}
+
+/// Users needed for about `events` events of users averaging `per_user` events
+/// ([`SynthParams::events_per_user`]).
+pub fn users_for_events_per_user(events: u64, per_user: u32) -> usize {
+    ((events as f64 / f64::from(per_user.max(1))).round() as usize).clamp(1, MAX_USERS)
+}
+
+/// The session-rate multiplier under which the run's first users average about
+/// `target` events.
+///
+/// Caps (sessions a day, the end of the period, one purchase for lapsed users) make
+/// the count grow less than the rate, so the factor is refined a few times on the
+/// same pilot. The pilot is always the first 1,000 users of the run's
+/// seed and period, never depends on how many users follow, and the result is a
+/// pure function of the parameters.
+fn session_scale(plan: &mut Plan, target: u32) -> f64 {
+    const PILOT_USERS: usize = 1000;
+    const ROUNDS: usize = 6;
+    let target = f64::from(target);
+    let mut scale = 1.0;
+    for _ in 0..ROUNDS {
+        plan.session_scale = scale;
+        let mut user_gen = UserGen::new(plan);
+        let total: u64 = (0..PILOT_USERS).map(|i| user_gen.user(i).1).sum();
+        let mean = (total as f64 / PILOT_USERS as f64).max(1.0);
+        if (mean / target - 1.0).abs() < 0.01 {
+            break;
+        }
+        scale = (scale * target / mean).clamp(1e-3, 1e3);
+    }
+    scale
 }
 
 #[cfg(test)]
@@ -356,8 +416,13 @@ mod tests {
 
     #[test]
     fn rows_are_well_formed_and_ordered() {
-        let params = SynthParams::default();
         let (events, _, summary) = default_run();
+        check_rows(&SynthParams::default(), events, summary);
+    }
+
+    /// Every row has its fields, users come in order and each user's events in time
+    /// order, sessions exactly as far apart as sessionizing needs.
+    fn check_rows(params: &SynthParams, events: &[u8], summary: &Summary) {
         let text = std::str::from_utf8(events).unwrap();
         let start = params.start.and_hms_opt(0, 0, 0).unwrap();
         let end = start + chrono::Duration::days(i64::from(params.days));
@@ -713,6 +778,46 @@ mod tests {
         }
     }
 
+    fn long(users: usize, per_user: u32) -> SynthParams {
+        SynthParams {
+            users,
+            seed: 5,
+            events_per_user: Some(per_user),
+            ..SynthParams::default()
+        }
+    }
+
+    #[test]
+    fn long_histories_average_about_the_target() {
+        for per_user in [30, 400] {
+            let (events, _, summary) = run(&long(400, per_user));
+            let mean = summary.events as f64 / summary.users as f64;
+            let ratio = mean / f64::from(per_user);
+            assert!((0.85..1.15).contains(&ratio), "{per_user}: {mean}");
+            check_rows(&long(400, per_user), &events, &summary);
+        }
+        let users = users_for_events_per_user(1_000_000, 400);
+        assert_eq!(users, 2500);
+        assert_eq!(users_for_events_per_user(10, 400), 1);
+    }
+
+    #[test]
+    fn long_histories_keep_the_users_and_their_order() {
+        // Only the session rate changes: the same users, personas and ids, and a
+        // bigger run starts with the smaller one's users.
+        let short = SynthParams {
+            events_per_user: None,
+            ..long(120, 300)
+        };
+        let (_, short_truth, _) = run(&short);
+        let (few, truth, summary) = run(&long(120, 300));
+        assert_eq!(truth, short_truth);
+        assert!(summary.events > 120 * 150, "{}", summary.events);
+        let (many, _, _) = run(&long(200, 300));
+        assert_eq!(few, many[..few.len()]);
+        assert_eq!(few, run(&long(120, 300)).0);
+    }
+
     #[test]
     fn rejects_bad_params_with_readable_errors() {
         let message = |params: SynthParams| {
@@ -740,6 +845,14 @@ mod tests {
                 ..SynthParams::default()
             }),
             "invalid synth parameter `days`: 180 days from 9999-12-01 leave the years 1000-9999"
+        );
+        assert_eq!(
+            message(long(10, 0)),
+            "invalid synth parameter `events_per_user`: must be at least 1"
+        );
+        assert_eq!(
+            message(long(10, 3001)),
+            "invalid synth parameter `events_per_user`: must be at most 3000, got 3001"
         );
     }
 

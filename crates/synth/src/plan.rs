@@ -24,6 +24,9 @@ pub(crate) struct Plan {
     pub(crate) persona_categories: Vec<Vec<u32>>,
     /// Offset of the persona sequence, so each seed mixes personas differently.
     pub(crate) persona_offset: u64,
+    /// Multiplies every user's session rate: 1 for the default shape, more for long
+    /// histories (see [`SynthParams::events_per_user`]).
+    pub(crate) session_scale: f64,
 }
 
 impl Plan {
@@ -62,6 +65,7 @@ impl Plan {
             cumulative,
             persona_categories,
             persona_offset: splitmix64(params.seed ^ 0xD1B5_4A32_D192_ED03),
+            session_scale: 1.0,
         }
     }
 

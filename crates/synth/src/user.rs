@@ -8,6 +8,9 @@ use crate::items;
 use crate::plan::{DAY_SECS, Plan, between, chance, pick};
 use crate::{CATEGORIES, PERSONAS, Persona};
 
+/// Most sessions a user starts in one day.
+const MAX_SESSIONS_PER_DAY: usize = 8;
+
 /// One event ready to format.
 struct Row<'a> {
     time: i64,
@@ -106,13 +109,17 @@ impl<'a> UserGen<'a> {
         let mut previous_end: Option<i64> = None;
         'days: for day in first_day..last_day {
             let weekday = ((plan.start_weekday + day) % 7) as usize;
+            // The scale is exactly 1 in the default shape, so its bytes do not move.
             let rate = persona.sessions_per_week / 7.0
                 * persona.weekday_weights[weekday]
-                * traits.activity;
+                * traits.activity
+                * plan.session_scale;
             // Truncation is floor for a non-negative rate, without a libm call.
             let whole = rate as u32;
             let sessions = whole + u32::from(chance(&mut rng, rate - f64::from(whole)));
-            let mut starts = [0i64; 4];
+            // The default shape never draws more than two sessions a day; long
+            // histories (a scaled rate) stop at the cap.
+            let mut starts = [0i64; MAX_SESSIONS_PER_DAY];
             let sessions = (sessions as usize).min(starts.len());
             for start in starts.iter_mut().take(sessions) {
                 *start = self.session_start(&mut rng, persona, day);
