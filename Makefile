@@ -51,7 +51,7 @@ ci: fmt-check clippy test doc ## what CI runs: fmt check, clippy, tests, docs
 bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes peer on 1M and 10M events (BENCH_SIZES adds 100M, run out of core) -> docs/benchmarks.md
 	bash bench/run.sh
 
-sample-data: ## regenerate sample_data/events.csv.gz, truth.csv and segment_events.ndjson.gz (byte for byte)
+sample-data: ## regenerate sample_data/events.csv.gz, truth.csv, survey.csv and the segment and retail exports (byte for byte)
 	$(CARGO) run --release --locked --bin userlens -- generate --users 1800 --seed 42 \
 		--start 2026-01-01 --days 180 --out sample_data/events.csv --truth sample_data/truth.csv \
 		--survey sample_data/survey.csv
@@ -59,6 +59,9 @@ sample-data: ## regenerate sample_data/events.csv.gz, truth.csv and segment_even
 	$(CARGO) run --release --locked --example segment_export -- sample_data/events.csv.gz \
 		sample_data/segment_events.ndjson 300
 	gzip -9nf sample_data/segment_events.ndjson
+	$(CARGO) run --release --locked --example retail_export -- sample_data/events.csv.gz \
+		sample_data/retail.csv
+	gzip -9nf sample_data/retail.csv
 
 clean: ## remove build outputs, runs and reports
 	rm -rf target out runs

@@ -1,19 +1,27 @@
-//! Analytics-tool exports: the JSON-lines sample reads as the same events as the CSV
-//! it was written from.
+//! Exports as they come: the JSON-lines sample reads as the same events as the CSV
+//! it was written from; the line-item sample counts orders, refunds and customers
+//! as its lines say.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use common::{repo, text, userlens};
+use common::{read_csv, repo, text, userlens};
+
+/// A gzip-compressed file of the repository, as text.
+fn gunzip(path: &str) -> String {
+    let file = std::fs::File::open(repo().join(path)).unwrap();
+    let mut out = String::new();
+    flate2::read::MultiGzDecoder::new(file)
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
 
 /// The rows of the first `users` users of the canonical sample, as CSV text.
 fn first_users_of_sample(users: usize) -> String {
-    let file = std::fs::File::open(repo().join("sample_data/events.csv.gz")).unwrap();
-    let mut csv_text = String::new();
-    flate2::read::MultiGzDecoder::new(file)
-        .read_to_string(&mut csv_text)
-        .unwrap();
+    let csv_text = gunzip("sample_data/events.csv.gz");
     let mut out = String::new();
     let (mut seen, mut last) = (0, "");
     for (i, line) in csv_text.lines().enumerate() {
@@ -84,5 +92,89 @@ fn the_segment_export_reads_as_the_csv_it_was_written_from() {
             json == csv,
             "{table} differs between the JSON-lines and CSV runs"
         );
+    }
+}
+
+/// What the line-item sample says of one customer.
+#[derive(Default)]
+struct Customer {
+    invoices: BTreeSet<String>,
+    cents: i64,
+    cancellations: u32,
+}
+
+#[test]
+fn the_line_item_export_counts_orders_refunds_and_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let run = userlens(
+        &[
+            "run",
+            "pipelines/retail.toml",
+            "--out",
+            &tmp.join("out").display().to_string(),
+            "--runs",
+            &tmp.join("runs").display().to_string(),
+            "-q",
+        ],
+        &repo(),
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    // The expected figures, straight from the lines.
+    let lines = gunzip("sample_data/retail.csv.gz");
+    let mut customers: BTreeMap<String, Customer> = BTreeMap::new();
+    let mut guests = 0;
+    for line in lines.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (invoice, quantity, price, id) = (f[0], f[3], f[5], f[6]);
+        let Some(id) = id.strip_suffix(".0") else {
+            assert_eq!(id, "", "{line}");
+            guests += 1;
+            continue;
+        };
+        let customer = customers.entry(id.to_string()).or_default();
+        let cents = (quantity.parse::<f64>().unwrap() * price.parse::<f64>().unwrap() * 100.0)
+            .round() as i64;
+        if invoice.starts_with('C') {
+            customer.cancellations += 1;
+            customer.cents -= cents.abs();
+        } else {
+            customer.invoices.insert(invoice.to_string());
+            customer.cents += cents;
+        }
+    }
+    assert!(guests > 0 && customers.values().any(|c| c.cancellations > 0));
+
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.join("out/run.json")).unwrap()).unwrap();
+    let rows = &record["rows"];
+    assert_eq!(rows["quarantined"], guests, "{rows}");
+    assert_eq!(rows["read"], lines.lines().count() - 1, "{rows}");
+    assert_eq!(rows["users"], customers.len(), "{rows}");
+
+    let features = read_csv(&tmp.join("out/features.csv"));
+    assert_eq!(features.len(), customers.len());
+    for row in &features {
+        let id = &row["user_id"];
+        let customer = &customers[id];
+        let number = |name: &str| row[name].parse::<f64>().unwrap();
+        assert_eq!(number("frequency"), customer.invoices.len() as f64, "{id}");
+        assert_eq!(
+            number("refund_count"),
+            f64::from(customer.cancellations),
+            "{id}"
+        );
+        let monetary = (number("monetary") * 100.0).round() as i64;
+        assert_eq!(monetary, customer.cents, "{id}");
+    }
+
+    // Personas of a purchase-only log speak of value and behaviour, not the clock.
+    let clock = [
+        "morning", "evening", "night", "weekend", "weekday", "daytime",
+    ];
+    for persona in read_csv(&tmp.join("out/personas.csv")) {
+        let label = &persona["label"];
+        assert!(!clock.iter().any(|w| label.contains(w)), "{label}");
     }
 }

@@ -13,7 +13,7 @@ use crate::runner::RunOptions;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
-const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.6");
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.7");
 
 /// A stage of a dry run: its key and whether it would be skipped.
 #[derive(Debug, Clone, Serialize)]
