@@ -16,6 +16,7 @@
 
 mod error;
 mod mapping;
+mod memory;
 mod order;
 mod parquet_type;
 mod read;
@@ -101,16 +102,17 @@ pub struct SourceParams {
     /// such as two purchases of the same value on the same day in a daily ledger.
     #[serde(default = "default_drop_duplicates")]
     pub drop_duplicates: bool,
-    /// A CSV or text source of more than this many megabytes of text is ingested out
-    /// of core by [`ingest_into`]: its events go to Parquet parts of whole users on
-    /// disk instead of memory. A gzip-compressed source is measured by its text as
-    /// it is inflated, and goes to disk once that passes this budget.
-    #[serde(default = "default_out_of_core_above_mb")]
-    pub out_of_core_above_mb: u64,
-}
-
-fn default_out_of_core_above_mb() -> u64 {
-    2048
+    /// Memory the run may use, in megabytes (default: half of the machine's memory,
+    /// or of the container's limit when it has a lower one). A source whose events
+    /// would need more in memory is ingested out of core by [`ingest_into`]: its
+    /// events go to Parquet parts of whole users on disk instead.
+    #[serde(default)]
+    pub memory_limit_mb: Option<u64>,
+    /// Sets the text budget directly: a CSV or text source of more than this many
+    /// megabytes of text is ingested out of core, whatever `memory_limit_mb` says. A
+    /// gzip-compressed source is measured by its text as it is inflated.
+    #[serde(default)]
+    pub out_of_core_above_mb: Option<u64>,
 }
 
 fn default_drop_duplicates() -> bool {
@@ -144,7 +146,8 @@ impl SourceParams {
             max_quarantine_share: default_max_quarantine_share(),
             session_gap_minutes: default_session_gap_minutes(),
             drop_duplicates: default_drop_duplicates(),
-            out_of_core_above_mb: default_out_of_core_above_mb(),
+            memory_limit_mb: None,
+            out_of_core_above_mb: None,
         }
     }
 
@@ -206,6 +209,9 @@ impl SourceParams {
                 self.max_quarantine_share
             )));
         }
+        if self.memory_limit_mb == Some(0) {
+            return Err(Error::Params("`memory_limit_mb` must be at least 1".into()));
+        }
         if self.session_gap_minutes == 0 {
             return Err(Error::Params(
                 "`session_gap_minutes` must be at least 1".into(),
@@ -262,6 +268,16 @@ impl Source {
     }
     fn gap_micros(&self) -> i64 {
         i64::from(self.params.session_gap_minutes) * 60 * 1_000_000
+    }
+
+    /// Bytes of source text whose events [`ingest_into`] holds in memory: the
+    /// explicit `out_of_core_above_mb`, else the memory limit over
+    /// [`memory::PEAK_PER_TEXT_BYTE`].
+    pub fn text_budget(&self) -> u64 {
+        match self.params.out_of_core_above_mb {
+            Some(mb) => mb.saturating_mul(1 << 20),
+            None => memory::limit_bytes(self.params.memory_limit_mb) / memory::PEAK_PER_TEXT_BYTE,
+        }
     }
 }
 
@@ -461,7 +477,7 @@ pub fn ingest(source: &Source) -> Result<Ingested> {
 
 /// [`ingest`], calling `on_progress(bytes read, file size)` every few megabytes while
 /// a CSV or text file is read (Parquet is read in one go). All rows are held in
-/// memory, whatever `out_of_core_above_mb` says: [`ingest_into`] keeps to it.
+/// memory, whatever the memory limit says: [`ingest_into`] keeps to it.
 pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Result<Ingested> {
     let file_info = fingerprint(source.path())?;
     let started = std::time::Instant::now();
@@ -540,7 +556,7 @@ impl Events {
 }
 
 /// Ingests `source` like [`ingest_with_progress`] when it is small; a source of
-/// more text than its `out_of_core_above_mb` is ingested out of core: its rows are
+/// more text than its [`Source::text_budget`] is ingested out of core: its rows are
 /// spilled to disk split by user while they are read, and each partition is then
 /// sorted, de-duplicated and sessionized on its own into a Parquet part in `dir`.
 /// Peak memory is then about one partition's events (some 4 million, fewer under a
@@ -555,7 +571,7 @@ pub fn ingest_into(
     dir: &Path,
     on_progress: OnProgress<'_>,
 ) -> Result<Ingested<Events>> {
-    let budget = source.params.out_of_core_above_mb.saturating_mul(1 << 20);
+    let budget = source.text_budget();
     if !is_gzip(source.path())?
         && let Some(bytes) = out_of_core_bytes(source)?
     {
@@ -605,8 +621,7 @@ fn is_gzip(path: &Path) -> Result<bool> {
 /// still); below that it may yet go out of core as it is read.
 pub fn out_of_core_bytes(source: &Source) -> Result<Option<u64>> {
     let bytes = regular_file(source.path())?.len();
-    let in_memory = source.format == SourceFormat::Parquet
-        || bytes <= source.params.out_of_core_above_mb.saturating_mul(1 << 20);
+    let in_memory = source.format == SourceFormat::Parquet || bytes <= source.text_budget();
     Ok((!in_memory).then_some(bytes))
 }
 

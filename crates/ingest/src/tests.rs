@@ -641,7 +641,7 @@ fn a_gzip_source_goes_out_of_core_once_its_text_passes_the_budget() {
     let mut params = SourceParams::canonical(&path);
     let memory = ingest(&params.check().unwrap()).unwrap();
     assert!(memory.stats.quarantined > 10 && memory.stats.duplicates > 0);
-    params.out_of_core_above_mb = 1;
+    params.out_of_core_above_mb = Some(1);
     let source = params.check().unwrap();
     assert_eq!(
         out_of_core_bytes(&source).unwrap(),
@@ -666,7 +666,7 @@ fn a_gzip_source_goes_out_of_core_once_its_text_passes_the_budget() {
     assert!(disk.quarantine.equals_missing(&memory.quarantine));
     assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
     // Within the budget, it stays in memory.
-    params.out_of_core_above_mb = 2;
+    params.out_of_core_above_mb = Some(2);
     let source = params.check().unwrap();
     let small = ingest_into(&source, &dir.path().join("small"), &mut |_, _| {}).unwrap();
     assert!(matches!(small.events, Events::Memory(ref df) if df.equals_missing(&memory.events)));
@@ -691,7 +691,7 @@ fn a_gzip_text_source_goes_out_of_core_too() {
     let path = write(&dir, "ledger.txt", &gz.finish().unwrap());
     let mut params = purchase_ledger(path, r#"column_names = ["customer", "date", "dollars"]"#);
     let memory = ingest(&params.check().unwrap()).unwrap();
-    params.out_of_core_above_mb = 0;
+    params.out_of_core_above_mb = Some(0);
     let disk = ingest_into(
         &params.check().unwrap(),
         &dir.path().join("parts"),
@@ -717,3 +717,39 @@ mod bad_input;
 mod line_items;
 mod ndjson;
 mod parquet_bytes;
+
+#[test]
+fn the_memory_limit_decides_what_goes_out_of_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"user_id,event_time,event_type\n".to_vec();
+    for i in 0..20_000 {
+        data.extend_from_slice(
+            format!("u{},2026-01-01 10:{:02}:00,view\n", i % 300, i % 60).as_bytes(),
+        );
+    }
+    let path = write(&dir, "events.csv", &data);
+    let mut params = SourceParams::canonical(&path);
+    // 600 KB of text: within a 4 MB limit's budget (4 MB / 5), not within a 2 MB one.
+    params.memory_limit_mb = Some(4);
+    let source = params.check().unwrap();
+    assert_eq!(source.text_budget(), (4 << 20) / 5);
+    assert_eq!(out_of_core_bytes(&source).unwrap(), None);
+    params.memory_limit_mb = Some(2);
+    let source = params.check().unwrap();
+    assert_eq!(out_of_core_bytes(&source).unwrap(), Some(data.len() as u64));
+    let memory = ingest(&source).unwrap();
+    let disk = ingest_into(&source, &dir.path().join("parts"), &mut |_, _| {}).unwrap();
+    assert!(matches!(disk.events, Events::Parts { .. }));
+    assert!(parts_as_one(&disk.events).equals_missing(&memory.events));
+    // An explicit text budget wins over the limit.
+    params.out_of_core_above_mb = Some(1);
+    assert_eq!(params.check().unwrap().text_budget(), 1 << 20);
+    params.memory_limit_mb = Some(0);
+    assert!(
+        params
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("memory_limit_mb")
+    );
+}
