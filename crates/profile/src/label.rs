@@ -1,8 +1,12 @@
-//! Persona labels and descriptions from centroid z-scores.
+//! Persona labels and descriptions from centroid z-scores. Value and purchase rhythm
+//! name a persona first, composed into a phrase ("one-time bargain buyers"); other
+//! features follow in their catalogue words ("high-value regulars · electronics").
 
 use std::collections::HashMap;
 
-use userlens_model::describe_feature;
+use userlens_model::{FeatureFamily, describe_feature};
+
+use crate::family::family_of;
 
 /// A feature must be at least this many standard deviations from the population to
 /// name a persona.
@@ -15,6 +19,36 @@ pub(crate) const ALL_USERS: &str = "all users";
 const SEPARATOR: &str = " · ";
 /// Number of features in the `distinguishing` text.
 const DISTINGUISHING_TERMS: usize = 3;
+/// A persona whose users mostly made one purchase (or none) is called so.
+const MOSTLY: f64 = 0.5;
+
+/// What a persona's users bought, for words no z-score gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Purchases {
+    /// Share of its users with exactly one purchase.
+    pub(crate) one: f64,
+    /// Share of its users with no purchase.
+    pub(crate) none: f64,
+}
+
+/// One feature that sets a persona apart.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Term {
+    /// Feature name.
+    feature: String,
+    /// Above the population (`true`) or below.
+    high: bool,
+    /// The catalogue's words for it.
+    words: String,
+}
+
+/// Value and purchase rhythm: the families whose features name a persona first.
+fn is_value(feature: &str) -> bool {
+    matches!(
+        family_of(feature),
+        Some(FeatureFamily::Rfm | FeatureFamily::Interpurchase)
+    )
+}
 
 /// Feature indices sorted by |z| descending, then by name.
 fn ranked(features: &[String], z: &[f64]) -> Vec<usize> {
@@ -27,19 +61,117 @@ fn ranked(features: &[String], z: &[f64]) -> Vec<usize> {
     order
 }
 
-/// Words for the features with |z| >= 0.5, strongest first, without repeated words.
-pub(crate) fn label_terms(features: &[String], z: &[f64]) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::new();
-    for j in ranked(features, z) {
-        if z[j].abs() < LABEL_MIN_Z {
-            break;
-        }
-        let words = describe_feature(&features[j], z[j] > 0.0);
-        if !terms.contains(&words) {
-            terms.push(words);
+/// The features with |z| >= 0.5: value features first, each group strongest first,
+/// without repeated words.
+pub(crate) fn label_terms(features: &[String], z: &[f64]) -> Vec<Term> {
+    let strong: Vec<usize> = ranked(features, z)
+        .into_iter()
+        .filter(|&j| z[j].abs() >= LABEL_MIN_Z)
+        .collect();
+    let (value, other): (Vec<usize>, Vec<usize>) =
+        strong.into_iter().partition(|&j| is_value(&features[j]));
+    let mut terms: Vec<Term> = Vec::new();
+    for j in value.into_iter().chain(other) {
+        let high = z[j] > 0.0;
+        let words = describe_feature(&features[j], high);
+        if !terms.iter().any(|t| t.words == words) {
+            terms.push(Term {
+                feature: features[j].clone(),
+                high,
+                words,
+            });
         }
     }
     terms
+}
+
+/// Value features that compose, in the order their adjectives take in a phrase:
+/// when, how often, how much ("lapsed one-time bargain buyers").
+const PHRASE_ORDER: [&str; 6] = [
+    "recency_days",
+    "tenure_days",
+    "frequency",
+    "mean_interpurchase_days",
+    "monetary",
+    "avg_order_value",
+];
+
+/// The adjective a value term lends a phrase, if it composes.
+fn adjective(term: &Term, bought: Purchases) -> Option<&'static str> {
+    Some(match (term.feature.as_str(), term.high) {
+        ("recency_days", true) => "lapsed",
+        ("recency_days", false) => "recent",
+        ("tenure_days", true) => "long-standing",
+        ("tenure_days", false) => "new",
+        ("frequency", false) if bought.none >= MOSTLY => NON_BUYING,
+        ("frequency", false) if bought.one >= MOSTLY => "one-time",
+        ("frequency", false) => "occasional",
+        ("mean_interpurchase_days", true) => "slow-repeat",
+        ("mean_interpurchase_days", false) => "quick-repeat",
+        ("monetary", true) => "high-value",
+        ("monetary", false) => "low-value",
+        ("avg_order_value", true) => "big-basket",
+        ("avg_order_value", false) => "bargain",
+        _ => return None,
+    })
+}
+
+/// Adjective of a persona that mostly bought nothing.
+const NON_BUYING: &str = "non-buying";
+
+/// The label of `terms`: value terms that compose become one phrase (when, how often,
+/// how much, then "regulars" for frequent buyers, "buyers" when the phrase speaks of
+/// purchases, "customers" otherwise), the others keep their words, in order.
+pub(crate) fn compose(terms: &[Term], bought: Purchases) -> String {
+    let frequent = terms.iter().any(|t| t.feature == "frequency" && t.high);
+    // (place in the phrase, feature, adjective)
+    let mut adjectives: Vec<(usize, &str, &str)> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    for term in terms {
+        if frequent && term.feature == "frequency" {
+            continue;
+        }
+        let place = PHRASE_ORDER.iter().position(|f| *f == term.feature);
+        match (place, adjective(term, bought)) {
+            (Some(place), Some(word)) => adjectives.push((place, &term.feature, word)),
+            _ => rest.push(&term.words),
+        }
+    }
+    let has = |word: &str| adjectives.iter().any(|(_, _, w)| *w == word);
+    // a new customer is a recent one; one who bought nothing has no value to speak of
+    let (new, non_buying) = (has("new"), has(NON_BUYING));
+    adjectives.retain(|&(_, feature, _)| {
+        let value = matches!(
+            feature,
+            "mean_interpurchase_days" | "monetary" | "avg_order_value"
+        );
+        !(new && feature == "recency_days" || non_buying && value)
+    });
+    adjectives.sort();
+    let mut parts: Vec<String> = Vec::new();
+    if frequent || !adjectives.is_empty() {
+        // how often and basket size speak of purchases; spend alone of customers
+        let buys = adjectives.iter().any(|(_, feature, _)| {
+            matches!(
+                *feature,
+                "frequency" | "mean_interpurchase_days" | "avg_order_value"
+            )
+        });
+        let noun = if frequent {
+            "regulars"
+        } else if non_buying {
+            "visitors"
+        } else if buys {
+            "buyers"
+        } else {
+            "customers"
+        };
+        let mut phrase: Vec<&str> = adjectives.iter().map(|(_, _, w)| *w).collect();
+        phrase.push(noun);
+        parts.push(phrase.join(" "));
+    }
+    parts.extend(rest.into_iter().map(str::to_string));
+    parts.join(SEPARATOR)
 }
 
 /// The three strongest features in words with their z-score, e.g.
@@ -77,20 +209,26 @@ fn collisions(labels: &[String]) -> Vec<Vec<usize>> {
     groups
 }
 
-/// Unique labels from each persona's ranked terms: the first `label_terms` terms joined
-/// by " · " ("typical users" without any). Colliding labels take their next term until
+/// Unique labels from each persona's ranked terms: the first `label_terms` terms
+/// composed ("typical users" without any). Colliding labels take their next term until
 /// they differ or run out; labels still equal then get " (persona N)".
-pub(crate) fn unique_labels(terms: &[Vec<String>], label_terms: usize, ids: &[u32]) -> Vec<String> {
+pub(crate) fn unique_labels(
+    terms: &[Vec<Term>],
+    bought: &[Purchases],
+    label_terms: usize,
+    ids: &[u32],
+) -> Vec<String> {
     let mut used: Vec<usize> = terms.iter().map(|t| t.len().min(label_terms)).collect();
     let render = |used: &[usize]| -> Vec<String> {
         terms
             .iter()
             .zip(used)
-            .map(|(t, &u)| {
+            .enumerate()
+            .map(|(p, (t, &u))| {
                 if u == 0 {
                     TYPICAL.to_string()
                 } else {
-                    t[..u].join(SEPARATOR)
+                    compose(&t[..u], bought.get(p).copied().unwrap_or_default())
                 }
             })
             .collect()
@@ -135,11 +273,26 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    fn words(terms: &[Term]) -> Vec<&str> {
+        terms.iter().map(|t| t.words.as_str()).collect()
+    }
+
+    /// Terms with the catalogue's words for `(feature, high)` pairs.
+    fn terms(list: &[(&str, bool)]) -> Vec<Term> {
+        list.iter()
+            .map(|&(feature, high)| Term {
+                feature: feature.to_string(),
+                high,
+                words: describe_feature(feature, high),
+            })
+            .collect()
+    }
+
     #[test]
     fn terms_follow_strength_and_threshold() {
         let features = names(&["monetary", "frequency", "recency_days"]);
         let terms = label_terms(&features, &[2.1, -1.8, 0.4]);
-        assert_eq!(terms, vec!["high spend", "rare buyer"]);
+        assert_eq!(words(&terms), vec!["high spend", "rare buyer"]);
         assert_eq!(
             distinguishing(&features, &[2.1, -1.8, 0.4]),
             "high spend (+2.1 sd), rare buyer (-1.8 sd), lapsed (+0.4 sd)"
@@ -147,28 +300,151 @@ mod tests {
         assert_eq!(distinguishing(&features, &[0.0, 0.01, -0.02]), "");
         // ties on |z| are broken by name
         assert_eq!(
-            label_terms(&features, &[1.0, 1.0, 0.0]),
+            words(&label_terms(&features, &[1.0, 1.0, 0.0])),
             vec!["frequent buyer", "high spend"]
         );
     }
 
     #[test]
-    fn collisions_extend_then_number() {
-        let terms = vec![
-            names(&["high spend", "frequent buyer", "lapsed"]),
-            names(&["high spend", "frequent buyer", "newcomer"]),
-            names(&["high spend"]),
-            names(&[]),
-            names(&[]),
-            names(&["very active"]),
+    fn value_features_come_before_stronger_others() {
+        let features = names(&[
+            "morning_share",
+            "weekend_share",
+            "monetary",
+            "cat_share_toys",
+        ]);
+        let terms = label_terms(&features, &[-3.0, 2.0, 0.6, 0.4]);
+        assert_eq!(
+            words(&terms),
+            vec!["high spend", "rarely mornings", "weekend"]
+        );
+        assert_eq!(
+            compose(&terms[..2], Purchases::default()),
+            "high-value customers · rarely mornings"
+        );
+        // below the threshold a value feature names nothing
+        let terms = label_terms(&features, &[-3.0, 2.0, 0.4, 0.0]);
+        assert_eq!(words(&terms), vec!["rarely mornings", "weekend"]);
+        assert_eq!(
+            compose(&terms, Purchases::default()),
+            "rarely mornings · weekend"
+        );
+    }
+
+    #[test]
+    fn value_terms_compose_into_a_phrase() {
+        let none = Purchases::default();
+        let single = Purchases {
+            one: 0.9,
+            none: 0.0,
+        };
+        type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
+        let cases: [Case; 12] = [
+            (
+                &[("monetary", true), ("frequency", true)],
+                none,
+                "high-value regulars",
+            ),
+            (
+                &[("frequency", false), ("avg_order_value", false)],
+                single,
+                "one-time bargain buyers",
+            ),
+            (
+                &[("frequency", false), ("avg_order_value", false)],
+                none,
+                "occasional bargain buyers",
+            ),
+            (
+                &[("frequency", false), ("recency_days", true)],
+                Purchases {
+                    one: 0.2,
+                    none: 0.7,
+                },
+                "lapsed non-buying visitors",
+            ),
+            (&[("monetary", false)], none, "low-value customers"),
+            (
+                &[
+                    ("monetary", true),
+                    ("tenure_days", true),
+                    ("recency_days", true),
+                ],
+                none,
+                "lapsed long-standing high-value customers",
+            ),
+            (
+                &[
+                    ("avg_order_value", true),
+                    ("mean_interpurchase_days", false),
+                ],
+                none,
+                "quick-repeat big-basket buyers",
+            ),
+            (
+                &[
+                    ("frequency", true),
+                    ("cat_share_books", true),
+                    ("night_share", true),
+                ],
+                none,
+                "regulars · books · night owl",
+            ),
+            (&[("weekend_share", true)], none, "weekend"),
+            (
+                &[("avg_order_value", false), ("monetary", false)],
+                none,
+                "low-value bargain buyers",
+            ),
+            (
+                &[("tenure_days", false), ("recency_days", false)],
+                none,
+                "new customers",
+            ),
+            (
+                &[
+                    ("monetary", false),
+                    ("frequency", false),
+                    ("avg_order_value", false),
+                ],
+                Purchases {
+                    one: 0.0,
+                    none: 0.8,
+                },
+                "non-buying visitors",
+            ),
         ];
-        let labels = unique_labels(&terms, 2, &[1, 2, 3, 4, 5, 6]);
+        for (list, bought, want) in cases {
+            assert_eq!(compose(&terms(list), bought), want, "{list:?}");
+        }
+    }
+
+    #[test]
+    fn collisions_extend_then_number() {
+        let all = vec![
+            terms(&[
+                ("monetary", true),
+                ("frequency", true),
+                ("recency_days", true),
+            ]),
+            terms(&[
+                ("monetary", true),
+                ("frequency", true),
+                ("tenure_days", false),
+            ]),
+            terms(&[("monetary", true)]),
+            terms(&[]),
+            terms(&[]),
+            terms(&[("events", true)]),
+        ];
+        let bought = vec![Purchases::default(); 6];
+        let labels = unique_labels(&all, &bought, 2, &[1, 2, 3, 4, 5, 6]);
         assert_eq!(
             labels,
             vec![
-                "high spend · frequent buyer · lapsed",
-                "high spend · frequent buyer · newcomer",
-                "high spend",
+                "lapsed high-value regulars",
+                "new high-value regulars",
+                "high-value customers",
                 "typical users (persona 4)",
                 "typical users (persona 5)",
                 "very active",
@@ -178,9 +454,9 @@ mod tests {
 
     #[test]
     fn identical_terms_get_numbers() {
-        let terms = vec![names(&["eclectic"]), names(&["eclectic"])];
+        let all = vec![terms(&[("category_count", true)]); 2];
         assert_eq!(
-            unique_labels(&terms, 2, &[1, 2]),
+            unique_labels(&all, &[Purchases::default(); 2], 2, &[1, 2]),
             vec!["eclectic (persona 1)", "eclectic (persona 2)"]
         );
     }

@@ -5,8 +5,11 @@
 //! heavy-tailed counts and money, imputes missing values with the median, standardises
 //! every feature, and clusters users with k-means (greedy k-means++ seeding, Lloyd
 //! iterations) or a Gaussian mixture. With `k = "auto"` every k in `k_min..=k_max` is
-//! tried and the best silhouette wins. Personas are numbered by size and labelled from
-//! the features on which their centroid stands out, e.g. "high spend · frequent buyer".
+//! tried and the best silhouette wins. A feature family that carries no information
+//! in the log (no funnel, searches or ratings in a log of purchases) is left out and
+//! reported ([`FamilyLeftOut`]), and no family outweighs what users are worth
+//! ([`FamilyWeight`]). Personas are numbered by size and labelled from the features
+//! on which their centroid stands out, value first, e.g. "high-value regulars".
 //!
 //! The result is a [`Profile`]: per-user `assignments`, a `personas` table, the
 //! `k_selection` table, and a serialisable [`PersonaModel`] that holds everything needed
@@ -32,6 +35,7 @@
 
 mod ari;
 mod error;
+mod family;
 mod gmm;
 mod kmeans;
 mod label;
@@ -50,6 +54,7 @@ use userlens_model::columns::USER_ID;
 
 pub use ari::adjusted_rand_index;
 pub use error::{Error, Result};
+pub use family::{FamilyLeftOut, FamilyWeight, describe_left_out};
 pub use params::{Algorithm, CheckedProfileParams, KChoice, ProfileParams};
 pub use stability::{MAX_MATCH_DISTANCE, Stability, StabilitySummary, stabilise};
 pub use stable::{Matching, apply_matching, match_personas};
@@ -113,6 +118,12 @@ pub struct PersonaModel {
     pub davies_bouldin: Option<f64>,
     /// Candidate features left out because they do not vary (or are all missing).
     pub dropped_constant: Vec<String>,
+    /// Feature families left out because none of their features carries information.
+    #[serde(default)]
+    pub families_left_out: Vec<FamilyLeftOut>,
+    /// How much each family clustered on counts in the clustering space.
+    #[serde(default)]
+    pub family_weights: Vec<FamilyWeight>,
 }
 
 /// Seed stream of the silhouette sample; k-means streams use k itself.
@@ -409,6 +420,36 @@ fn feature_space_centroids(x: &Matrix, labels: &[u32], sizes: &[u64]) -> (Vec<f6
     (sums, inertia)
 }
 
+/// Per persona: the shares of its users with one purchase and with none, from the
+/// `frequency` column when the table has one.
+fn purchases(df: &DataFrame, persona_of: &[u32], k: usize) -> Result<Vec<label::Purchases>> {
+    let mut counts = vec![(0u64, 0u64, 0u64); k];
+    if let Ok(column) = df.column("frequency") {
+        let context = || "read `frequency` as a number".to_string();
+        let values = column
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .while_doing(context)?;
+        for (value, &p) in values.f64().while_doing(context)?.iter().zip(persona_of) {
+            if let Some(slot) = counts.get_mut(p as usize) {
+                slot.0 += 1;
+                slot.1 += u64::from(value == Some(1.0));
+                slot.2 += u64::from(value == Some(0.0));
+            }
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(users, one, none)| {
+            let users = users.max(1) as f64;
+            label::Purchases {
+                one: one as f64 / users,
+                none: none as f64 / users,
+            }
+        })
+        .collect())
+}
+
 /// Builds the personas of `features` (one row per `user_id`) with checked `params`.
 ///
 /// Numeric columns (integers or floats) are clustering candidates and text columns are
@@ -446,8 +487,25 @@ pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -
     let d = x.d();
     // Clustering runs in the weighted principal components (`space.rs`); centroids,
     // distances and labels stay in the standardised features.
-    let (space, components) = space::clustering_space(x, &prepared.missing_share);
-    tracing::debug!("personas: {components} principal components of {d} features");
+    let families: Vec<_> = prepared
+        .features
+        .iter()
+        .map(|f| family::family_of(f))
+        .collect();
+    let space = space::clustering_space(
+        x,
+        &space::Columns {
+            missing_share: &prepared.missing_share,
+            shrink: &prepared.shrink,
+            draws: prepared.draws.as_deref(),
+            families: &families,
+        },
+    );
+    tracing::debug!(
+        "personas: {} principal components of {d} features",
+        space.components
+    );
+    let families_left_out = family::left_out(&candidates, &prepared.features, &prepared.dropped);
 
     let (trials, chosen) = if d == 0 || n < 2 {
         let fit = kmeans::single_cluster(x);
@@ -461,7 +519,7 @@ pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -
         };
         (vec![trial], 0)
     } else {
-        search(&space, params, seed)?
+        search(&space.matrix, params, seed)?
     };
     let k_rows: Vec<tables::KRow> = trials
         .iter()
@@ -507,11 +565,12 @@ pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -
     let labels = if k == 1 {
         vec![label::ALL_USERS.to_string()]
     } else {
-        let terms: Vec<Vec<String>> = centroids
+        let terms: Vec<Vec<label::Term>> = centroids
             .iter()
             .map(|z| label::label_terms(&prepared.features, z))
             .collect();
-        label::unique_labels(&terms, params.label_terms, &persona_ids)
+        let bought = purchases(&df, &persona_of, k)?;
+        label::unique_labels(&terms, &bought, params.label_terms, &persona_ids)
     };
     let distinguishing: Vec<String> = centroids
         .iter()
@@ -555,7 +614,9 @@ pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -
         silhouette: trial.silhouette,
         calinski_harabasz: trial.calinski_harabasz,
         davies_bouldin: trial.davies_bouldin,
-        dropped_constant: prepared.dropped_constant,
+        dropped_constant: prepared.dropped.into_iter().map(|(name, _)| name).collect(),
+        families_left_out,
+        family_weights: space.families,
     };
     Ok(Profile {
         assignments,

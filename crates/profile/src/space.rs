@@ -1,9 +1,11 @@
 //! The space users are clustered in: the standardised features weighted so that a
 //! group of near-duplicates (events, sessions, active days, views ...) counts about
-//! as much as one feature, and a mostly imputed feature counts less, then projected
-//! on the principal components that hold [`KEPT_VARIANCE`] of the weighted variance,
-//! which leaves out the directions of noise. When behaviour blurs between personas,
-//! the duplicated volume features and the noise otherwise decide the clusters.
+//! as much as one feature, a mostly imputed feature counts less, a share of a few
+//! events counts by the evidence behind it, and no family outweighs what users are
+//! worth, then projected on the principal components that hold [`KEPT_VARIANCE`] of
+//! the weighted variance, which leaves out the directions of noise. When behaviour
+//! blurs between personas, the duplicated volume features and the noise otherwise
+//! decide the clusters; on a log of purchases only, the hour of the day would.
 //!
 //! The principal components come from a cyclic Jacobi eigen-decomposition of the
 //! `d x d` covariance (hand-written: a few dozen features, no LAPACK dependency, and
@@ -12,7 +14,11 @@
 
 use rayon::prelude::*;
 
+use userlens_model::FeatureFamily;
+
+use crate::family::{FamilyWeight, VALUE_FAMILIES};
 use crate::matrix::{CHUNK_ROWS, Matrix};
+use crate::prepare::Shrinkage;
 
 /// Share of the weighted variance the kept components hold.
 pub(crate) const KEPT_VARIANCE: f64 = 0.85;
@@ -21,19 +27,18 @@ pub(crate) const KEPT_VARIANCE: f64 = 0.85;
 const MAX_SWEEPS: usize = 100;
 
 /// Per feature: `(1 - missing share) / sqrt(sum over features of r²)`, where `r` is
-/// the correlation of the standardised columns (so `sum r²` is at least 1: a feature
-/// with `m` exact copies gets `1 / sqrt(m)`, and the group weighs about one feature).
-pub(crate) fn weights(x: &Matrix, missing_share: &[f64]) -> Vec<f64> {
-    let d = x.d();
-    let correlation = covariance(x, &vec![1.0; d]);
+/// the correlation of the columns of covariance `cov` (so `sum r²` is at least 1: a
+/// feature with `m` exact copies gets `1 / sqrt(m)`, and the group weighs about one
+/// feature).
+fn weights(cov: &[f64], d: usize, missing_share: &[f64]) -> Vec<f64> {
     (0..d)
         .map(|j| {
-            let diagonal = correlation[j * d + j];
+            let diagonal = cov[j * d + j];
             let overlap: f64 = (0..d)
                 .map(|l| {
-                    let scale = (diagonal * correlation[l * d + l]).sqrt();
+                    let scale = (diagonal * cov[l * d + l]).sqrt();
                     let r = if scale > 0.0 {
-                        correlation[j * d + l] / scale
+                        cov[j * d + l] / scale
                     } else {
                         0.0
                     };
@@ -50,20 +55,49 @@ pub(crate) fn weights(x: &Matrix, missing_share: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Covariance of the weighted columns `x[:, j] * w[j]` (the columns are centred:
-/// standardised), `d x d` row-major, divided by `n`.
-fn covariance(x: &Matrix, w: &[f64]) -> Vec<f64> {
-    let (n, d) = (x.n(), x.d());
+/// No other family counts more than the value and behaviour families together: its
+/// weighted variance is capped at theirs. Returns the factor per feature.
+fn family_caps(variance: &[f64], families: &[Option<FeatureFamily>]) -> Vec<f64> {
+    let total = |family: FeatureFamily| -> f64 {
+        variance
+            .iter()
+            .zip(families)
+            .filter(|(_, f)| **f == Some(family))
+            .map(|(v, _)| v)
+            .sum()
+    };
+    let budget: f64 = VALUE_FAMILIES.iter().map(|&f| total(f)).sum();
+    families
+        .iter()
+        .map(|family| match family {
+            Some(f) if budget > 0.0 && !VALUE_FAMILIES.contains(f) => {
+                let own = total(*f);
+                if own > budget {
+                    (budget / own).sqrt()
+                } else {
+                    1.0
+                }
+            }
+            _ => 1.0,
+        })
+        .collect()
+}
+
+/// Covariance of the columns of `rows` (centred: standardised, and shrunk towards
+/// 0), `d x d` row-major, divided by `n`.
+fn covariance(rows: &Rows) -> Vec<f64> {
+    let (n, d) = (rows.x.n(), rows.x.d());
     let blocks: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK_ROWS))
         .into_par_iter()
         .map(|block| {
             let mut sum = vec![0.0; d * d];
+            let mut buffer = vec![0.0; d];
             for i in block * CHUNK_ROWS..((block + 1) * CHUNK_ROWS).min(n) {
-                let row = x.row(i);
+                let row = rows.row(i, &mut buffer);
                 for a in 0..d {
-                    let va = row[a] * w[a];
+                    let va = row[a];
                     for b in a..d {
-                        sum[a * d + b] += va * row[b] * w[b];
+                        sum[a * d + b] += va * row[b];
                     }
                 }
             }
@@ -148,18 +182,111 @@ fn eigen(mut a: Vec<f64>, d: usize) -> (Vec<f64>, Vec<f64>) {
     (values, vectors)
 }
 
-/// The weighted features of `x` on their leading principal components, and how
-/// many were kept; `x` itself when it has one feature or no variance.
-pub(crate) fn clustering_space(x: &Matrix, missing_share: &[f64]) -> (Matrix, usize) {
-    let (n, d) = (x.n(), x.d());
-    if d < 2 || n == 0 {
-        return (x.clone(), d);
+/// What the clustering sees of each feature of the standardised matrix.
+pub(crate) struct Columns<'a> {
+    /// Per feature: share of users whose value was imputed.
+    pub(crate) missing_share: &'a [f64],
+    /// Per feature that is an event share: how its z-scores shrink.
+    pub(crate) shrink: &'a [Option<Shrinkage>],
+    /// Per user: the draws behind their shares, if counted.
+    pub(crate) draws: Option<&'a [f64]>,
+    /// Per feature: its family, if it has one.
+    pub(crate) families: &'a [Option<FeatureFamily>],
+}
+
+/// The rows of the standardised matrix with event shares shrunk, made one at a time
+/// so that no second copy of the matrix is needed.
+struct Rows<'a> {
+    x: &'a Matrix,
+    /// Per feature: the shrinkage, when there are counts to shrink by.
+    shrink: Vec<(usize, Shrinkage)>,
+    draws: &'a [f64],
+}
+
+impl<'a> Rows<'a> {
+    fn new(x: &'a Matrix, columns: &Columns<'a>) -> Self {
+        let draws = columns.draws.unwrap_or(&[]);
+        let shrink = if draws.is_empty() {
+            Vec::new()
+        } else {
+            let fits = columns.shrink.iter().enumerate().take(x.d());
+            fits.filter_map(|(j, s)| s.map(|s| (j, s))).collect()
+        };
+        Rows { x, shrink, draws }
     }
-    let w = weights(x, missing_share);
-    let (values, vectors) = eigen(covariance(x, &w), d);
+
+    /// Row `i`, shrunk into `buffer` when a feature shrinks.
+    fn row<'b>(&'b self, i: usize, buffer: &'b mut [f64]) -> &'b [f64] {
+        let row = self.x.row(i);
+        if self.shrink.is_empty() {
+            return row;
+        }
+        buffer.copy_from_slice(row);
+        let draws = self.draws.get(i).copied().unwrap_or(f64::NAN);
+        for &(j, shrink) in &self.shrink {
+            buffer[j] *= shrink.factor(draws);
+        }
+        buffer
+    }
+
+    /// Every row, shrunk.
+    fn matrix(&self) -> Matrix {
+        if self.shrink.is_empty() {
+            return self.x.clone();
+        }
+        let (n, d) = (self.x.n(), self.x.d());
+        let mut data = vec![0.0; n * d];
+        data.par_chunks_mut(d.max(1))
+            .enumerate()
+            .for_each(|(i, out)| {
+                let mut buffer = vec![0.0; d];
+                out.copy_from_slice(self.row(i, &mut buffer));
+            });
+        Matrix::new(n, d, data)
+    }
+}
+
+/// The space users are clustered in.
+pub(crate) struct Space {
+    /// Users on the kept principal components.
+    pub(crate) matrix: Matrix,
+    /// Principal components kept.
+    pub(crate) components: usize,
+    /// How much each family clustered on counts, in family order.
+    pub(crate) families: Vec<FamilyWeight>,
+}
+
+/// The weighted, shrunk features of `x` on their leading principal components; the
+/// shrunk `x` itself when it has one feature or no variance.
+pub(crate) fn clustering_space(x: &Matrix, columns: &Columns) -> Space {
+    let (n, d) = (x.n(), x.d());
+    let rows = Rows::new(x, columns);
+    let unchanged = || Space {
+        matrix: rows.matrix(),
+        components: d,
+        families: Vec::new(),
+    };
+    if d < 2 || n == 0 {
+        return unchanged();
+    }
+    let cov = covariance(&rows);
+    let mut w = weights(&cov, d, columns.missing_share);
+    let variance: Vec<f64> = (0..d).map(|j| w[j] * w[j] * cov[j * d + j]).collect();
+    let caps = family_caps(&variance, columns.families);
+    for (w, cap) in w.iter_mut().zip(&caps) {
+        *w *= cap;
+    }
+    let mut weighted = vec![0.0; d * d];
+    for a in 0..d {
+        for b in 0..d {
+            weighted[a * d + b] = w[a] * w[b] * cov[a * d + b];
+        }
+    }
+    let families = family_weights(&weighted, d, columns.families, &caps);
+    let (values, vectors) = eigen(weighted, d);
     let total: f64 = values.iter().sum();
     if total <= 0.0 {
-        return (x.clone(), d);
+        return unchanged();
     }
     let mut kept = 0;
     let mut held = 0.0;
@@ -169,13 +296,46 @@ pub(crate) fn clustering_space(x: &Matrix, missing_share: &[f64]) -> (Matrix, us
     }
     let kept = kept.max(1);
     let mut data = vec![0.0; n * kept];
-    data.par_chunks_mut(kept).enumerate().for_each(|(i, out)| {
-        let row = x.row(i);
-        for (c, slot) in out.iter_mut().enumerate() {
-            *slot = (0..d).map(|j| row[j] * w[j] * vectors[j * d + c]).sum();
-        }
-    });
-    (Matrix::new(n, kept, data), kept)
+    data.par_chunks_mut(kept).enumerate().for_each_init(
+        || vec![0.0; d],
+        |buffer, (i, out)| {
+            let row = rows.row(i, buffer);
+            for (c, slot) in out.iter_mut().enumerate() {
+                *slot = (0..d).map(|j| row[j] * w[j] * vectors[j * d + c]).sum();
+            }
+        },
+    );
+    Space {
+        matrix: Matrix::new(n, kept, data),
+        components: kept,
+        families,
+    }
+}
+
+/// Each family's share of the trace of the weighted covariance, with its cap.
+fn family_weights(
+    weighted: &[f64],
+    d: usize,
+    families: &[Option<FeatureFamily>],
+    caps: &[f64],
+) -> Vec<FamilyWeight> {
+    let total: f64 = (0..d).map(|j| weighted[j * d + j]).sum();
+    FeatureFamily::ALL
+        .iter()
+        .filter_map(|&family| {
+            let members: Vec<usize> = (0..d.min(families.len()))
+                .filter(|&j| families[j] == Some(family))
+                .collect();
+            let first = *members.first()?;
+            let own: f64 = members.iter().map(|&j| weighted[j * d + j]).sum();
+            Some(FamilyWeight {
+                family,
+                features: members.len(),
+                share: if total > 0.0 { own / total } else { 0.0 },
+                scale: caps[first],
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -202,13 +362,103 @@ mod tests {
             [-1.0, -1.0, -1.0],
         ];
         let x = Matrix::new(4, 3, rows.concat());
-        let w = weights(&x, &[0.0, 0.0, 0.5]);
+        let columns = Columns {
+            missing_share: &[0.0, 0.0, 0.0],
+            shrink: &[None, None, None],
+            draws: None,
+            families: &[None, None, None],
+        };
+        let w = weights(&covariance(&Rows::new(&x, &columns)), 3, &[0.0, 0.0, 0.5]);
         let h = 0.5f64.sqrt();
         assert!((w[0] - h).abs() < 1e-12 && (w[1] - h).abs() < 1e-12);
         assert!((w[2] - 0.5).abs() < 1e-12);
-        let (space, kept) = clustering_space(&x, &[0.0, 0.0, 0.0]);
+        let space = clustering_space(&x, &columns);
         // Two directions carry the variance: the copies' and the third column's.
-        assert_eq!(kept, 2);
-        assert_eq!(space.n(), 4);
+        assert_eq!(space.components, 2);
+        assert_eq!(space.matrix.n(), 4);
+    }
+
+    /// Columns of an 8 x 8 Hadamard matrix without the constant one: orthogonal,
+    /// centred and of variance 1.
+    fn orthogonal(d: usize) -> Matrix {
+        let h = |i: usize, j: usize| {
+            if (i & j).count_ones().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            }
+        };
+        let data = (0..8).flat_map(|i| (1..=d).map(move |j| h(i, j))).collect();
+        Matrix::new(8, d, data)
+    }
+
+    #[test]
+    fn no_family_outweighs_the_value_families_together() {
+        use FeatureFamily::*;
+        let x = orthogonal(6);
+        let families = [
+            Some(Rfm),
+            Some(Interpurchase),
+            Some(TimeOfDay),
+            Some(TimeOfDay),
+            Some(TimeOfDay),
+            None,
+        ];
+        let columns = Columns {
+            missing_share: &[0.0; 6],
+            shrink: &[None, None, None, None, None, None],
+            draws: None,
+            families: &families,
+        };
+        let space = clustering_space(&x, &columns);
+        // time of day holds 3 units of variance against 2: it is scaled to 2
+        let capped = (2.0f64 / 3.0).sqrt();
+        let want = [
+            (Rfm, 1, 0.2, 1.0),
+            (TimeOfDay, 3, 0.4, capped),
+            (Interpurchase, 1, 0.2, 1.0),
+        ];
+        assert_eq!(space.families.len(), want.len());
+        for (got, (family, features, share, scale)) in space.families.iter().zip(want) {
+            assert_eq!((got.family, got.features), (family, features));
+            assert!((got.share - share).abs() < 1e-12, "{got:?}");
+            assert!((got.scale - scale).abs() < 1e-12, "{got:?}");
+        }
+        // without a value family there is nothing to compare with
+        let columns = Columns {
+            families: &[
+                None,
+                None,
+                Some(TimeOfDay),
+                Some(TimeOfDay),
+                Some(TimeOfDay),
+                None,
+            ],
+            ..columns
+        };
+        let space = clustering_space(&x, &columns);
+        assert!(space.families.iter().all(|w| w.scale == 1.0));
+    }
+
+    #[test]
+    fn shrunk_shares_count_by_their_evidence() {
+        let x = orthogonal(2);
+        // users of one session and of many: shares of one session say little
+        let draws = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let shares = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+        let shrink = Shrinkage::fit(shares.into_iter().zip(draws)).unwrap();
+        assert_eq!(shrink.factor(1.0), 0.0);
+        let columns = Columns {
+            missing_share: &[0.0, 0.0],
+            shrink: &[None, Some(shrink)],
+            draws: Some(&draws),
+            families: &[Some(FeatureFamily::Rfm), Some(FeatureFamily::TimeOfDay)],
+        };
+        let space = clustering_space(&x, &columns);
+        assert_eq!(space.families[0].share, 1.0);
+        assert_eq!(space.families[1].share, 0.0);
+        assert_eq!(space.families[1].scale, 1.0);
+        // the second column no longer varies: one component holds everything
+        assert_eq!(space.components, 1);
     }
 }

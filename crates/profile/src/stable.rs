@@ -210,6 +210,8 @@ mod tests {
             calinski_harabasz: None,
             davies_bouldin: None,
             dropped_constant: vec![],
+            families_left_out: vec![],
+            family_weights: vec![],
         }
     }
 

@@ -8,6 +8,8 @@ use rand_xoshiro::{Xoshiro256Plus, Xoshiro256PlusPlus};
 
 use super::*;
 
+mod purchase_only;
+
 const FEATURES: [&str; 6] = [
     "recency_days",
     "tenure_days",
@@ -399,7 +401,11 @@ fn fewer_users_than_k_min_still_profiles() {
     assert_sane(&result);
     assert_eq!(result.model.k, 2);
     assert_eq!(persona_ids(&result), vec![1, 1, 2]);
-    assert_eq!(result.model.labels, vec!["low spend", "high spend"]);
+    // spend is value: it names the persona in a phrase
+    assert_eq!(
+        result.model.labels,
+        vec!["low-value customers", "high-value customers"]
+    );
 
     // a fixed k above the number of distinct users is capped
     let dup = df!("user_id" => ["a", "b", "c", "d"], "x" => [1.0, 1.0, 2.0, 2.0]).unwrap();
@@ -441,8 +447,8 @@ fn null_and_constant_columns_are_handled() {
     assert_eq!(
         strings(&result.personas, "label"),
         vec![
-            Some("few sessions · low spend".into()),
-            Some("many sessions · high spend".into())
+            Some("low-value customers · few sessions".into()),
+            Some("high-value customers · many sessions".into())
         ]
     );
 }
