@@ -14,7 +14,7 @@ use polars::prelude::DataFrame;
 use crate::charts::{self, Bar, Group, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
 use crate::frame;
 use crate::projection;
-use crate::run_record::{KParam, RunView, StageView};
+use crate::run_record::{KParam, PersonasView, RunView, StageView};
 use crate::safe_text::{bidi_escape, is_bidi_control};
 use crate::{Result, write_atomic};
 
@@ -98,7 +98,11 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
         grouped(users),
         personas.len()
     );
-    page.add("personas", "Personas", persona_cards(&personas));
+    page.add(
+        "personas",
+        "Personas",
+        persona_cards(&personas, run.personas.as_ref()),
+    );
     page.add("sizes", "Persona sizes", sizes_section(&personas)?);
 
     let space = feature_space(input, &personas)?;
@@ -593,12 +597,56 @@ fn average_value(words: &str, v: f64) -> String {
     }
 }
 
-fn persona_cards(personas: &[Persona]) -> String {
+/// Which feature families the clustering left out or weighted down, and why.
+fn family_method(model: Option<&PersonasView>) -> String {
+    let Some(model) = model else {
+        return String::new();
+    };
+    let family = |name: &Option<String>| name.as_deref().unwrap_or("?").replace('_', " ");
+    let mut out = String::new();
+    let left_out: Vec<String> = model
+        .families_left_out
+        .iter()
+        .map(|f| match &f.reason {
+            Some(reason) => format!("{} ({reason})", family(&f.family)),
+            None => family(&f.family),
+        })
+        .collect();
+    if !left_out.is_empty() {
+        out.push_str(&format!(
+            " Left out of the clustering because they carry no information in this log: {}.",
+            escape(&left_out.join(", "))
+        ));
+    }
+    let capped: Vec<String> = model
+        .family_weights
+        .iter()
+        .filter(|w| w.scale.is_some_and(|s| s < 1.0))
+        .map(|w| {
+            let share = w.share.map(|s| s * 100.0);
+            format!(
+                "{} ({}% of the clustering)",
+                family(&w.family),
+                fixed(share, 0)
+            )
+        })
+        .collect();
+    if !capped.is_empty() {
+        out.push_str(&format!(
+            " Weighted down so that no family counts more than value and behaviour together: {}.",
+            escape(&capped.join(", "))
+        ));
+    }
+    out
+}
+
+fn persona_cards(personas: &[Persona], model: Option<&PersonasView>) -> String {
     if personas.is_empty() {
         return note("This run has no personas.");
     }
-    let mut out = String::from(
-        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else.</p>\n<div class=\"cards\">\n",
+    let mut out = format!(
+        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else; what its users spend and how often they buy come first in the name.{}</p>\n<div class=\"cards\">\n",
+        family_method(model)
     );
     for (i, p) in personas.iter().enumerate() {
         let color = charts::hex(charts::color(i));

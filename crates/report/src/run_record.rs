@@ -147,6 +147,32 @@ pub struct PersonasView {
     pub features: Option<Vec<String>>,
     /// The subset of `features` that is log-transformed.
     pub log_transformed: Option<Vec<String>>,
+    /// Feature families left out of the clustering, as they carry no information.
+    pub families_left_out: Vec<FamilyLeftOutView>,
+    /// How much each family counts in the clustering.
+    pub family_weights: Vec<FamilyWeightView>,
+}
+
+/// A feature family the clustering left out.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FamilyLeftOutView {
+    /// Family name, as in pipeline files (`time_of_day`).
+    pub family: Option<String>,
+    /// Why, in words ("every value missing").
+    pub reason: Option<String>,
+}
+
+/// How much a feature family counts in the clustering.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FamilyWeightView {
+    /// Family name, as in pipeline files.
+    pub family: Option<String>,
+    /// Its share of the clustering space's variance.
+    pub share: Option<f64>,
+    /// Factor on its weights; below 1 when it was weighted down.
+    pub scale: Option<f64>,
 }
 
 #[cfg(test)]

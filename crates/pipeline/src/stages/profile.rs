@@ -52,10 +52,103 @@ impl Stage for Profile {
                 tables.insert("migration", migration);
             }
         }
+        meta.notes.extend(family_notes(ctx.name(), &profile.model));
         meta.personas = Some(serde_json::to_value(&profile.model)?);
         tables.insert("assignments", profile.assignments);
         tables.insert("personas", profile.personas);
         tables.insert("k_selection", profile.k_selection);
         Ok(Output { tables, meta })
+    }
+}
+
+/// What the run record says of the feature families: those left out of the
+/// clustering and why, and those weighted down so as not to outweigh value.
+fn family_notes(stage: &str, model: &userlens_profile::PersonaModel) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !model.families_left_out.is_empty() {
+        notes.push(format!(
+            "{stage}: feature families left out of the clustering, as they carry no \
+             information in this log: {}",
+            userlens_profile::describe_left_out(&model.families_left_out)
+        ));
+    }
+    let capped: Vec<String> = model
+        .family_weights
+        .iter()
+        .filter(|w| w.scale < 1.0)
+        .map(|w| {
+            format!(
+                "{} ({:.0}% of the clustering)",
+                w.family.name().replace('_', " "),
+                w.share * 100.0
+            )
+        })
+        .collect();
+    if !capped.is_empty() {
+        notes.push(format!(
+            "{stage}: feature families weighted down so that none counts more than the \
+             value and behaviour families together: {}",
+            capped.join(", ")
+        ));
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use userlens_model::FeatureFamily;
+    use userlens_profile::{FamilyLeftOut, FamilyWeight, PersonaModel};
+
+    use super::*;
+
+    #[test]
+    fn notes_name_the_families_left_out_and_weighted_down() {
+        let weight = |family, share, scale| FamilyWeight {
+            family,
+            features: 1,
+            share,
+            scale,
+        };
+        let model = PersonaModel {
+            k: 1,
+            algorithm: userlens_profile::Algorithm::KMeans,
+            features: Vec::new(),
+            log_transformed: Vec::new(),
+            center: Vec::new(),
+            scale: Vec::new(),
+            impute: Vec::new(),
+            centroids: Vec::new(),
+            persona_ids: vec![1],
+            labels: vec!["all users".into()],
+            inertia: 0.0,
+            silhouette: None,
+            calinski_harabasz: None,
+            davies_bouldin: None,
+            dropped_constant: Vec::new(),
+            families_left_out: vec![FamilyLeftOut {
+                family: FeatureFamily::Search,
+                reason: "every value equal".into(),
+                features: vec!["searches".into()],
+            }],
+            family_weights: vec![
+                weight(FeatureFamily::Rfm, 0.5, 1.0),
+                weight(FeatureFamily::TimeOfDay, 0.5, 0.6),
+            ],
+        };
+        assert_eq!(
+            family_notes("personas", &model),
+            vec![
+                "personas: feature families left out of the clustering, as they carry no \
+                 information in this log: search (every value equal)",
+                "personas: feature families weighted down so that none counts more than the \
+                 value and behaviour families together: time of day (50% of the clustering)",
+            ]
+        );
+        let quiet = PersonaModel {
+            families_left_out: Vec::new(),
+            family_weights: vec![weight(FeatureFamily::Rfm, 1.0, 1.0)],
+            ..model
+        };
+        assert!(family_notes("personas", &quiet).is_empty());
     }
 }
