@@ -122,7 +122,7 @@ const NON_BUYING: &str = "non-buying";
 /// The label of `terms`: value terms that compose become one phrase (when, how often,
 /// how much, then "regulars" for frequent buyers, "buyers" when the phrase speaks of
 /// purchases, "customers" otherwise), the others keep their words, in order.
-pub(crate) fn compose(terms: &[Term], bought: Purchases) -> String {
+pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
     let frequent = terms.iter().any(|t| t.feature == "frequency" && t.high);
     // (place in the phrase, feature, adjective)
     let mut adjectives: Vec<(usize, &str, &str)> = Vec::new();
@@ -140,12 +140,12 @@ pub(crate) fn compose(terms: &[Term], bought: Purchases) -> String {
     let has = |word: &str| adjectives.iter().any(|(_, _, w)| *w == word);
     // a new customer is a recent one; one who bought nothing has no value to speak of
     let (new, non_buying) = (has("new"), has(NON_BUYING));
-    adjectives.retain(|&(_, feature, _)| {
+    adjectives.retain(|&(_, feature, word)| {
         let value = matches!(
             feature,
             "mean_interpurchase_days" | "monetary" | "avg_order_value"
         );
-        !(new && feature == "recency_days" || non_buying && value)
+        !(new && word == "recent" || non_buying && value)
     });
     adjectives.sort();
     let mut parts: Vec<String> = Vec::new();
@@ -210,46 +210,66 @@ fn collisions(labels: &[String]) -> Vec<Vec<usize>> {
 }
 
 /// Unique labels from each persona's ranked terms: the first `label_terms` terms
-/// composed ("typical users" without any). Colliding labels take their next term until
-/// they differ or run out; labels still equal then get " (persona N)".
+/// composed ("typical users" without any). A colliding label takes its strongest
+/// unused term that the others of its group lack, else its next one, until they
+/// differ or run out; labels still equal then get " (persona N)".
 pub(crate) fn unique_labels(
     terms: &[Vec<Term>],
     bought: &[Purchases],
     label_terms: usize,
     ids: &[u32],
 ) -> Vec<String> {
-    let mut used: Vec<usize> = terms.iter().map(|t| t.len().min(label_terms)).collect();
-    let render = |used: &[usize]| -> Vec<String> {
-        terms
+    // per persona: indices of the terms in its label, in rank order
+    let mut chosen: Vec<Vec<usize>> = terms
+        .iter()
+        .map(|t| (0..t.len().min(label_terms)).collect())
+        .collect();
+    let render = |chosen: &[Vec<usize>]| -> Vec<String> {
+        chosen
             .iter()
-            .zip(used)
             .enumerate()
-            .map(|(p, (t, &u))| {
-                if u == 0 {
-                    TYPICAL.to_string()
-                } else {
-                    compose(&t[..u], bought.get(p).copied().unwrap_or_default())
+            .map(|(p, picked)| {
+                if picked.is_empty() {
+                    return TYPICAL.to_string();
                 }
+                let picked: Vec<&Term> = picked.iter().map(|&i| &terms[p][i]).collect();
+                compose(&picked, bought.get(p).copied().unwrap_or_default())
             })
             .collect()
     };
-    let mut labels = render(&used);
+    let mut labels = render(&chosen);
     loop {
         let groups = collisions(&labels);
         if groups.is_empty() {
             return labels;
         }
         let mut extended = false;
-        for p in groups.into_iter().flatten() {
-            if used[p] < terms[p].len() {
-                used[p] += 1;
+        for group in groups {
+            let mut added = Vec::new();
+            for &p in &group {
+                let unused = (0..terms[p].len()).filter(|i| !chosen[p].contains(i));
+                let others_lack = |i: &usize| {
+                    let words = &terms[p][*i].words;
+                    group
+                        .iter()
+                        .filter(|&&q| q != p)
+                        .all(|&q| terms[q].iter().all(|t| t.words != *words))
+                };
+                let next = unused.clone().find(others_lack).or(unused.min());
+                if let Some(i) = next {
+                    added.push((p, i));
+                }
+            }
+            for (p, i) in added {
+                chosen[p].push(i);
+                chosen[p].sort_unstable();
                 extended = true;
             }
         }
         if !extended {
             break;
         }
-        labels = render(&used);
+        labels = render(&chosen);
     }
     // one pass is enough unless feature words themselves look like "(persona N)"
     for _ in 0..labels.len() {
@@ -271,6 +291,10 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn refs(terms: &[Term]) -> Vec<&Term> {
+        terms.iter().collect()
     }
 
     fn words(terms: &[Term]) -> Vec<&str> {
@@ -319,14 +343,14 @@ mod tests {
             vec!["high spend", "rarely mornings", "weekend"]
         );
         assert_eq!(
-            compose(&terms[..2], Purchases::default()),
+            compose(&refs(&terms[..2]), Purchases::default()),
             "high-value customers · rarely mornings"
         );
         // below the threshold a value feature names nothing
         let terms = label_terms(&features, &[-3.0, 2.0, 0.4, 0.0]);
         assert_eq!(words(&terms), vec!["rarely mornings", "weekend"]);
         assert_eq!(
-            compose(&terms, Purchases::default()),
+            compose(&refs(&terms), Purchases::default()),
             "rarely mornings · weekend"
         );
     }
@@ -339,7 +363,7 @@ mod tests {
             none: 0.0,
         };
         type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
-        let cases: [Case; 12] = [
+        let cases: [Case; 13] = [
             (
                 &[("monetary", true), ("frequency", true)],
                 none,
@@ -402,6 +426,11 @@ mod tests {
                 "new customers",
             ),
             (
+                &[("recency_days", true), ("tenure_days", false)],
+                none,
+                "lapsed new customers",
+            ),
+            (
                 &[
                     ("monetary", false),
                     ("frequency", false),
@@ -415,7 +444,7 @@ mod tests {
             ),
         ];
         for (list, bought, want) in cases {
-            assert_eq!(compose(&terms(list), bought), want, "{list:?}");
+            assert_eq!(compose(&refs(&terms(list)), bought), want, "{list:?}");
         }
     }
 
@@ -448,6 +477,31 @@ mod tests {
                 "typical users (persona 4)",
                 "typical users (persona 5)",
                 "very active",
+            ]
+        );
+    }
+
+    #[test]
+    fn collisions_take_a_term_the_others_lack() {
+        let shared = [
+            ("recency_days", true),
+            ("tenure_days", true),
+            ("frequency", false),
+            ("monetary", false),
+        ];
+        let all = vec![
+            terms(&[&shared[..], &[("cat_share_toys", true)]].concat()),
+            terms(&[&shared[..], &[("cat_share_beauty", true)]].concat()),
+        ];
+        let single = Purchases {
+            one: 1.0,
+            none: 0.0,
+        };
+        assert_eq!(
+            unique_labels(&all, &[single; 2], 2, &[1, 2]),
+            vec![
+                "lapsed long-standing customers · toys",
+                "lapsed long-standing customers · beauty"
             ]
         );
     }
