@@ -128,6 +128,20 @@ const SESSION: usize = 3;
 const AMOUNT: usize = 7;
 const RATING: usize = 8;
 
+/// The index of `wanted` in `header`, read for the canonical column `target`.
+fn position(source: &Source, header: &[String], wanted: &str, target: &str) -> Result<usize> {
+    header
+        .iter()
+        .position(|h| h == wanted)
+        .ok_or_else(|| Error::MissingColumn {
+            path: source.path().to_path_buf(),
+            line: 1,
+            source_column: wanted.to_string(),
+            target: target.to_string(),
+            available: header.join(", "),
+        })
+}
+
 /// The fields of `header` an expression reads, for `target`.
 fn inputs_of(
     source: &Source,
@@ -137,15 +151,7 @@ fn inputs_of(
 ) -> Result<Derived> {
     let mut inputs = Vec::new();
     for (wanted, _) in userlens_expr::names(ast) {
-        let Some(index) = header.iter().position(|h| h == wanted) else {
-            return Err(Error::MissingColumn {
-                path: source.path().to_path_buf(),
-                line: 1,
-                source_column: wanted.to_string(),
-                target: target.to_string(),
-                available: header.join(", "),
-            });
-        };
+        let index = position(source, header, wanted, target)?;
         inputs.push((wanted.to_string(), index));
     }
     Ok(Derived {
@@ -162,18 +168,7 @@ fn slot_of(source: &Source, header: &[String], name: &str) -> Result<Slot> {
             Some(ast) => Slot::Derived(Box::new(inputs_of(source, header, ast, name)?)),
             None => Slot::Absent,
         },
-        Some(ColumnSource::Column(wanted)) => match header.iter().position(|h| h == wanted) {
-            Some(index) => Slot::Field(index),
-            None => {
-                return Err(Error::MissingColumn {
-                    path: source.path().to_path_buf(),
-                    line: 1,
-                    source_column: wanted.clone(),
-                    target: name.to_string(),
-                    available: header.join(", "),
-                });
-            }
-        },
+        Some(ColumnSource::Column(wanted)) => Slot::Field(position(source, header, wanted, name)?),
         None => header
             .iter()
             .position(|h| h == name)
