@@ -29,6 +29,7 @@ pub(crate) struct Als {
     pub items: Vec<f32>,
 }
 
+#[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight independent sums let the compiler vectorise; the order is fixed.
     let mut acc = [0f32; 8];
@@ -46,6 +47,50 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// [`dot`] of `a` with four rows at once, each summed in [`dot`]'s order (so the
+/// results are its results bit for bit), loading `a` once for the four.
+#[inline]
+fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    let whole = a.len() / 8 * 8;
+    let mut acc = [[0f32; 8]; 4];
+    for at in (0..whole).step_by(8) {
+        let x = &a[at..at + 8];
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let y = &row[at..at + 8];
+            for l in 0..8 {
+                acc[l] += x[l] * y[l];
+            }
+        }
+    }
+    let mut out = [0f32; 4];
+    for ((out, acc), row) in out.iter_mut().zip(&acc).zip(&rows) {
+        let mut tail = 0f32;
+        for (x, y) in a[whole..].iter().zip(&row[whole..]) {
+            tail += x * y;
+        }
+        *out = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
+            + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+            + tail;
+    }
+    out
+}
+
+/// `out[a] = dot(row a of the f x f matrix m, x)`, four rows at a time.
+#[inline]
+fn matvec(out: &mut [f32], m: &[f32], x: &[f32], f: usize) {
+    let mut a = 0;
+    while a + 4 <= f {
+        let row = |r: usize| &m[r * f..(r + 1) * f];
+        let d = dot4(x, [row(a), row(a + 1), row(a + 2), row(a + 3)]);
+        out[a..a + 4].copy_from_slice(&d);
+        a += 4;
+    }
+    for a in a..f {
+        out[a] = dot(&m[a * f..(a + 1) * f], x);
+    }
+}
+
+#[inline]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
@@ -108,8 +153,9 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
         |cg, (row, xu)| {
             let (cols, vals) = m.row(row);
             // r = b - A x, with A = YᵀY + Yᵀ(C - I)Y + reg·I and b = Yᵀ C p.
-            for a in 0..f {
-                cg.r[a] = -dot(&yty[a * f..(a + 1) * f], xu);
+            matvec(&mut cg.r, &yty, xu, f);
+            for r in &mut cg.r {
+                *r = -*r;
             }
             for (&i, &w) in cols.iter().zip(vals) {
                 let yi = &y[i as usize * f..(i as usize + 1) * f];
@@ -122,9 +168,7 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
                 if rs_old < 1e-20 {
                     break;
                 }
-                for a in 0..f {
-                    cg.ap[a] = dot(&yty[a * f..(a + 1) * f], &cg.p);
-                }
+                matvec(&mut cg.ap, &yty, &cg.p, f);
                 for (&i, &w) in cols.iter().zip(vals) {
                     let yi = &y[i as usize * f..(i as usize + 1) * f];
                     let c = 1.0 + alpha * w;
@@ -190,12 +234,26 @@ impl Als {
         let xu = &self.users[user * f..(user + 1) * f];
         let mut top = TopK::new(k);
         let mut skip = skip.iter().peekable();
+        // Candidates are scored four at a time (the scores are `dot`'s either way).
+        let mut block = [0u32; 4];
+        let mut filled = 0;
         for (i, &n) in inter.item_users.iter().enumerate() {
             let i = i as u32;
             while skip.next_if(|&&s| s < i).is_some() {}
             if skip.next_if(|&&s| s == i).is_some() || n == 0 {
                 continue;
             }
+            block[filled] = i;
+            filled += 1;
+            if filled == 4 {
+                let scores = dot4(xu, block.map(|i| self.item(i)));
+                for (&i, score) in block.iter().zip(scores) {
+                    top.offer(i, score);
+                }
+                filled = 0;
+            }
+        }
+        for &i in &block[..filled] {
             top.offer(i, dot(xu, self.item(i)));
         }
         top.into_sorted()

@@ -56,6 +56,9 @@ pub(crate) struct Log {
 struct Interner {
     index: HashMap<String, u32>,
     names: Vec<String>,
+    /// The last index handed out: events come grouped by user, so most lookups of
+    /// a user are the previous one's, found without hashing.
+    last: u32,
 }
 
 impl Interner {
@@ -63,14 +66,24 @@ impl Interner {
         Interner {
             index: HashMap::new(),
             names: Vec::new(),
+            last: 0,
         }
     }
 
     fn get(&mut self, name: &str) -> u32 {
+        if self
+            .names
+            .get(self.last as usize)
+            .is_some_and(|n| n == name)
+        {
+            return self.last;
+        }
         if let Some(&i) = self.index.get(name) {
+            self.last = i;
             return i;
         }
         let i = self.names.len() as u32;
+        self.last = i;
         self.index.insert(name.to_string(), i);
         self.names.push(name.to_string());
         i

@@ -7,6 +7,8 @@
 //! an item is the sum, over the items they showed interest in, of their interest
 //! times the similarity, over each item's `neighbours` most similar items.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use crate::matrix::{Csr, Interactions};
@@ -67,12 +69,25 @@ struct Scratch {
     marked: Vec<bool>,
 }
 
+thread_local! {
+    /// A thread's accumulator of users' scores in [`Knn::recommend`].
+    static SCORES: RefCell<Scratch> = RefCell::new(Scratch::new(0));
+}
+
 impl Scratch {
     fn new(items: usize) -> Scratch {
         Scratch {
             acc: vec![0.0; items],
             touched: Vec::new(),
             marked: vec![false; items],
+        }
+    }
+
+    /// Room for `items` items (cleared scratch only).
+    fn fit(&mut self, items: usize) {
+        if self.acc.len() < items {
+            self.acc.resize(items, 0.0);
+            self.marked.resize(items, false);
         }
     }
 
@@ -176,30 +191,28 @@ impl Knn {
         k: usize,
     ) -> Vec<Scored> {
         let (items, interest) = inter.train.row(user);
-        let mut scores: Vec<(u32, f64)> = Vec::new();
-        for (&i, &r) in items.iter().zip(interest) {
-            let (js, sims) = self.neighbours.row(i as usize);
-            for (&j, &s) in js.iter().zip(sims) {
-                scores.push((j, f64::from(r) * f64::from(s)));
+        SCORES.with_borrow_mut(|scores| {
+            scores.fit(self.neighbours.cols);
+            // Each item's score is summed in history order from 0, on any thread
+            // count: the same bits as sorting the products by item (a stable sort
+            // of every product took most of the stage's listing time).
+            for (&i, &r) in items.iter().zip(interest) {
+                let (js, sims) = self.neighbours.row(i as usize);
+                for (&j, &s) in js.iter().zip(sims) {
+                    scores.add(j, f64::from(r) * f64::from(s));
+                }
             }
-        }
-        // Summed per item in a fixed order (by item, then history order): the same
-        // bits on any thread count.
-        scores.sort_by_key(|&(j, _)| j);
-        let mut top = TopK::new(k);
-        let mut at = 0;
-        while at < scores.len() {
-            let j = scores[at].0;
-            let mut sum = 0.0;
-            while at < scores.len() && scores[at].0 == j {
-                sum += scores[at].1;
-                at += 1;
+            // The k best do not depend on the order they are offered in.
+            let mut top = TopK::new(k);
+            for &j in &scores.touched {
+                let sum = scores.acc[j as usize];
+                if sum > 0.0 && skip.binary_search(&j).is_err() {
+                    top.offer(j, sum as f32);
+                }
             }
-            if sum > 0.0 && skip.binary_search(&j).is_err() {
-                top.offer(j, sum as f32);
-            }
-        }
-        top.into_sorted()
+            scores.clear();
+            top.into_sorted()
+        })
     }
 
     /// The similarity of `a` to `b` (0 when `b` is not among `a`'s neighbours).
