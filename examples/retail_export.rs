@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let item = field(item_at).trim_start_matches('i');
         let description = field(category_at).to_uppercase();
         let h = mix(invoice);
-        let country = if h % 10 == 0 {
+        let country = if h.is_multiple_of(10) {
             "Germany"
         } else {
             "United Kingdom"
