@@ -136,6 +136,9 @@ pub(crate) fn read(parts: &[LazyFrame], as_of: i64) -> Result<Log> {
     let mut item_categories: HashMap<(u32, u32), u32> = HashMap::new();
     let mut events = Vec::new();
     for part in parts {
+        // Events at or after `as_of` are skipped in the loop below rather than
+        // filtered out here: when some are (an as-of date before the last event),
+        // a filter copies every selected column only to read it once.
         let df = part
             .clone()
             .select([
@@ -146,7 +149,6 @@ pub(crate) fn read(parts: &[LazyFrame], as_of: i64) -> Result<Log> {
                 col(CATEGORY),
                 col(RATING).cast(DataType::Float64),
             ])
-            .filter(col(EVENT_TIME).lt(lit(as_of)))
             .collect()?;
         let strings = |name: &str| -> Result<StringChunked> {
             let column = df.column(name)?;
@@ -162,6 +164,9 @@ pub(crate) fn read(parts: &[LazyFrame], as_of: i64) -> Result<Log> {
         let item_ids = strings("__item")?;
         let category = strings(CATEGORY)?;
         let times = df.column(EVENT_TIME)?.i64()?.clone();
+        // At most every row: grown by doubling, the vector would hold up to twice
+        // that while it is copied (24 bytes an event).
+        events.reserve(df.height());
         let ratings = df.column(RATING)?.f64()?.clone();
         for ((((user, time), kind), item), (category, rating)) in user_ids
             .iter()
@@ -173,6 +178,9 @@ pub(crate) fn read(parts: &[LazyFrame], as_of: i64) -> Result<Log> {
             let (Some(user), Some(time), Some(kind)) = (user, time, kind) else {
                 continue;
             };
+            if time >= as_of {
+                continue;
+            }
             let user = users.get(user);
             let Some(item) = item else { continue };
             let item = items.get(item);
