@@ -26,8 +26,10 @@
 // time than the parser itself while making those messages harder to control.
 
 mod eval;
+mod token;
 
 pub use eval::{Row, Value, evaluate};
+use token::{Tok, Token, is_ident_char, is_ident_start, tokenize};
 
 /// Deepest nesting of sub-expressions an expression may have (keeps recursion bounded).
 /// Parentheses, `not`, unary minus, comparisons and arithmetic each add a level; a
@@ -204,29 +206,6 @@ impl TextOp {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Tok<'a> {
-    Number(f64),
-    Ident(&'a str),
-    /// A quoted text, without its quotes.
-    Text(&'a str),
-    TextOp(TextOp),
-    And,
-    Or,
-    Not,
-    Cmp(CmpOp),
-    Arith(ArithOp),
-    Open,
-    Close,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Token<'a> {
-    tok: Tok<'a>,
-    start: usize,
-    end: usize,
-}
-
 /// An expression: the syntax tree the parser builds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -298,155 +277,8 @@ pub fn column_of(text: &str, offset: usize) -> usize {
     text.get(..offset).map_or(offset, |s| s.chars().count()) + 1
 }
 
-fn is_ident_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_'
-}
-
-fn is_ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
 /// The words that cannot be names.
 pub const KEYWORDS: [&str; 5] = ["and", "or", "not", "starts_with", "ends_with"];
-
-fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>>> {
-    let bytes = text.as_bytes();
-    let mut tokens = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some(&(start, c)) = chars.peek() {
-        if c.is_whitespace() {
-            chars.next();
-            continue;
-        }
-        let next_byte = bytes.get(start + 1).copied();
-        let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
-        if c.is_ascii_digit() || (c == '.' && digit_at(start + 1)) {
-            let mut end = start;
-            while digit_at(end) {
-                end += 1;
-            }
-            if bytes.get(end) == Some(&b'.') {
-                end += 1;
-                while digit_at(end) {
-                    end += 1;
-                }
-            }
-            if matches!(bytes.get(end), Some(b'e' | b'E')) {
-                let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
-                if digit_at(end + 1 + sign) {
-                    end += 1 + sign;
-                    while digit_at(end) {
-                        end += 1;
-                    }
-                }
-            }
-            let number = &text[start..end];
-            let value: f64 = number.parse().unwrap_or(f64::INFINITY);
-            if !value.is_finite() {
-                return Err(Error::BadNumber {
-                    subject: subject.to_string(),
-                    number: number.to_string(),
-                    column: column_of(text, start),
-                    offset: start,
-                });
-            }
-            tokens.push(Token {
-                tok: Tok::Number(value),
-                start,
-                end,
-            });
-            while chars.peek().is_some_and(|&(i, _)| i < end) {
-                chars.next();
-            }
-            continue;
-        }
-        if is_ident_start(c) {
-            let mut end = start;
-            while let Some(&(i, ch)) = chars.peek() {
-                if !is_ident_char(ch) {
-                    break;
-                }
-                end = i + ch.len_utf8();
-                chars.next();
-            }
-            let word = &text[start..end];
-            let tok = match word {
-                "and" => Tok::And,
-                "or" => Tok::Or,
-                "not" => Tok::Not,
-                "starts_with" => Tok::TextOp(TextOp::StartsWith),
-                "ends_with" => Tok::TextOp(TextOp::EndsWith),
-                _ => Tok::Ident(word),
-            };
-            tokens.push(Token { tok, start, end });
-            continue;
-        }
-        if c == '"' {
-            let Some(close) = text[start + 1..].find('"') else {
-                return Err(Error::Unclosed {
-                    subject: subject.to_string(),
-                    column: column_of(text, start),
-                    offset: start,
-                });
-            };
-            let end = start + 1 + close + 1;
-            tokens.push(Token {
-                tok: Tok::Text(&text[start + 1..end - 1]),
-                start,
-                end,
-            });
-            while chars.peek().is_some_and(|&(i, _)| i < end) {
-                chars.next();
-            }
-            continue;
-        }
-        let two = |second: u8, tok: Tok<'a>, one: Option<Tok<'a>>| {
-            if next_byte == Some(second) {
-                Some((tok, 2))
-            } else {
-                one.map(|t| (t, 1))
-            }
-        };
-        let found = match c {
-            '>' => two(b'=', Tok::Cmp(CmpOp::GtEq), Some(Tok::Cmp(CmpOp::Gt))),
-            '<' => two(b'=', Tok::Cmp(CmpOp::LtEq), Some(Tok::Cmp(CmpOp::Lt))),
-            '=' => two(b'=', Tok::Cmp(CmpOp::Eq), None),
-            '!' => two(b'=', Tok::Cmp(CmpOp::NotEq), None),
-            '+' => Some((Tok::Arith(ArithOp::Add), 1)),
-            '-' => Some((Tok::Arith(ArithOp::Sub), 1)),
-            '*' => Some((Tok::Arith(ArithOp::Mul), 1)),
-            '/' => Some((Tok::Arith(ArithOp::Div), 1)),
-            '(' => Some((Tok::Open, 1)),
-            ')' => Some((Tok::Close, 1)),
-            _ => None,
-        };
-        let Some((tok, len)) = found else {
-            let hint = match c {
-                '&' => ", write `and` instead",
-                '|' => ", write `or` instead",
-                '!' => ", write `not` or `!=` instead",
-                '=' => ", write `==` to compare",
-                _ => "",
-            };
-            return Err(Error::BadCharacter {
-                subject: subject.to_string(),
-                character: c,
-                column: column_of(text, start),
-                offset: start,
-                hint,
-            });
-        };
-        tokens.push(Token {
-            tok,
-            start,
-            end: start + len,
-        });
-        for _ in 0..len {
-            chars.next();
-        }
-    }
-    Ok(tokens)
-}
 
 struct Parser<'a> {
     subject: &'a str,

@@ -15,6 +15,7 @@
 //! ```
 
 mod error;
+mod finish;
 mod mapping;
 mod memory;
 mod order;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use userlens_model::columns;
 
 pub use error::{Error, Result};
+use finish::finish_events;
 use mapping::DERIVABLE;
 pub use mapping::{ColumnSource, IdFormat};
 pub use read::{OnProgress, read_table};
@@ -696,143 +698,6 @@ fn finish_out_of_core(
         quarantine: parsed.quarantine,
         stats,
     })
-}
-
-/// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
-/// and, when the source has no sessions, makes them: a new session starts at a
-/// user's first event and after every gap longer than `gap`.
-///
-/// Duplicates are found without a hash table over all rows: the sort's last key is
-/// the row hash the reader computed, so equal rows end up next to each other, and a
-/// row is dropped only when every column equals the row before it.
-fn finish_events(
-    events: DataFrame,
-    has_session: bool,
-    gap_micros: i64,
-    drop_duplicates: bool,
-) -> Result<DataFrame> {
-    use columns::*;
-    let started = std::time::Instant::now();
-    let has_order = events.column(ORDER_ID).is_ok();
-    let mut events = events;
-    let mut sorted = match order::ingest_order(&mut events)? {
-        // Exports grouped by user are common (and what `generate` writes): the
-        // sort would be the identity, and its gather a copy of every column. The
-        // reader's parts stay chunks of their own too: joining them is a copy into
-        // fresh memory, which the kernel zeroes page by page, and the stages after
-        // the ingest take chunks as they come.
-        order::Order::Kept => events,
-        order::Order::Rows(rows) => events.take(&rows).map_err(error::polars("sort events"))?,
-        order::Order::Sort => events
-            .sort(
-                [USER_ID, EVENT_TIME, read::ROW_HASH],
-                SortMultipleOptions::default().with_maintain_order(true),
-            )
-            .map_err(error::polars("sort events"))?,
-    };
-    tracing::debug!(
-        "ingest: in order in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
-    if drop_duplicates {
-        sorted = drop_adjacent_duplicates(sorted)?;
-        tracing::debug!(
-            "ingest: duplicates dropped by {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    let sorted = sorted.lazy();
-    let with_sessions = if has_session {
-        sorted
-    } else {
-        let micros = col(EVENT_TIME).cast(DataType::Int64);
-        let new_session = col(USER_ID)
-            .neq_missing(col(USER_ID).shift(lit(1)))
-            .or((micros.clone() - micros.shift(lit(1))).gt(lit(gap_micros)));
-        // Materialise the running session counter before the window: inside `over`
-        // the shifts above would be evaluated per user and restart the count.
-        let first_of_user = col("__session")
-            .min()
-            .over([col(USER_ID)])
-            .map_err(error::polars("number sessions"))?;
-        let per_user = col("__session") - first_of_user + lit(1u32);
-        sorted
-            .with_column(
-                new_session
-                    .cast(DataType::UInt32)
-                    .cum_sum(false)
-                    .alias("__session"),
-            )
-            .with_column(
-                concat_str(
-                    [col(USER_ID), lit("-s"), per_user.cast(DataType::String)],
-                    "",
-                    false,
-                )
-                .alias(SESSION_ID),
-            )
-    };
-    let mut keep: Vec<Expr> = EVENT_COLUMNS.map(col).to_vec();
-    if has_order {
-        keep.push(col(ORDER_ID));
-    }
-    with_sessions
-        .select(keep)
-        .collect()
-        .map_err(error::polars("sort and sessionize events"))
-}
-
-/// Drops every row equal (nulls equal) to the row before it in all columns.
-///
-/// Equal rows have equal row hashes, so only the rows whose hash equals the one
-/// before are compared column by column (hash collisions are kept).
-fn drop_adjacent_duplicates(events: DataFrame) -> Result<DataFrame> {
-    let action = "drop duplicate events";
-    let hashes = events
-        .column(read::ROW_HASH)
-        .and_then(Column::u64)
-        .map_err(error::polars(action))?;
-    let mut candidates: Vec<IdxSize> = Vec::new();
-    let mut previous = None;
-    for (row, hash) in hashes.iter().enumerate() {
-        if hash.is_some() && hash == previous {
-            candidates.push(row as IdxSize);
-        }
-        previous = hash;
-    }
-    if candidates.is_empty() {
-        return Ok(events);
-    }
-    let before: Vec<IdxSize> = candidates.iter().map(|&row| row - 1).collect();
-    let rows = IdxCa::from_vec("rows".into(), candidates.clone());
-    let before = IdxCa::from_vec("before".into(), before);
-    let rows = events.take(&rows).map_err(error::polars(action))?;
-    let before = events.take(&before).map_err(error::polars(action))?;
-    let mut same: Option<BooleanChunked> = None;
-    for (row, previous) in rows.columns().iter().zip(before.columns()) {
-        let equal = row
-            .as_materialized_series()
-            .equal_missing(previous.as_materialized_series())
-            .map_err(error::polars(action))?;
-        same = Some(match same {
-            None => equal,
-            Some(all) => &all & &equal,
-        });
-    }
-    let duplicates: Vec<IdxSize> = candidates
-        .iter()
-        .zip(same.iter().flat_map(|s| s.iter()))
-        .filter_map(|(&row, equal)| (equal == Some(true)).then_some(row))
-        .collect();
-    if duplicates.is_empty() {
-        return Ok(events);
-    }
-    let mut keep = vec![true; events.height()];
-    for row in duplicates {
-        keep[row as usize] = false;
-    }
-    let keep = BooleanChunked::from_slice("keep".into(), &keep);
-    events.filter(&keep).map_err(error::polars(action))
 }
 
 #[cfg(test)]

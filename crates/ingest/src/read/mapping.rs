@@ -1,0 +1,187 @@
+//! How a source's columns map onto the canonical ones, resolved against its header,
+//! and the per-row evaluation of derived columns and the refund test.
+
+use userlens_model::columns;
+
+use super::N;
+use crate::error::{Error, Result};
+use crate::{ColumnSource, Source};
+
+/// Where one canonical column comes from in the source rows.
+#[derive(Debug, Clone)]
+pub(super) enum Slot {
+    Field(usize),
+    Constant(String),
+    /// A number computed from source fields.
+    Derived(Box<Derived>),
+    Absent,
+}
+
+/// Where the canonical columns, the order id and the refund test come from.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots {
+    pub(super) columns: [Slot; N],
+    /// The optional `order_id` column.
+    pub(super) order: Slot,
+    /// The `refund_when` condition and the fields it reads.
+    pub(super) refund: Option<Derived>,
+}
+
+impl Slots {
+    /// The source fields the mapping reads, each with the column it is read for.
+    pub(super) fn used(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+        let canonical = columns::EVENT_COLUMNS
+            .iter()
+            .zip(&self.columns)
+            .chain([(&columns::ORDER_ID, &self.order)]);
+        let mapped = canonical.flat_map(|(name, slot)| {
+            let fields: Vec<usize> = match slot {
+                Slot::Field(index) => vec![*index],
+                Slot::Derived(derived) => derived.inputs.iter().map(|(_, i)| *i).collect(),
+                Slot::Constant(_) | Slot::Absent => Vec::new(),
+            };
+            fields.into_iter().map(move |i| (*name, i))
+        });
+        let refund = self
+            .refund
+            .iter()
+            .flat_map(|r| r.inputs.iter().map(|(_, i)| ("refund_when", *i)));
+        mapped.chain(refund)
+    }
+}
+
+/// A derived column or condition: its expression and the source fields it reads.
+#[derive(Debug, Clone)]
+pub(super) struct Derived {
+    ast: userlens_expr::Spanned,
+    /// Each name the expression reads, and its field index.
+    pub(super) inputs: Vec<(String, usize)>,
+}
+
+/// The index of `wanted` in `header`, read for the canonical column `target`.
+fn position(source: &Source, header: &[String], wanted: &str, target: &str) -> Result<usize> {
+    header
+        .iter()
+        .position(|h| h == wanted)
+        .ok_or_else(|| Error::MissingColumn {
+            path: source.path().to_path_buf(),
+            line: 1,
+            source_column: wanted.to_string(),
+            target: target.to_string(),
+            available: header.join(", "),
+        })
+}
+
+/// The fields of `header` an expression reads, for `target`.
+fn inputs_of(
+    source: &Source,
+    header: &[String],
+    ast: &userlens_expr::Spanned,
+    target: &str,
+) -> Result<Derived> {
+    let mut inputs = Vec::new();
+    for (wanted, _) in userlens_expr::names(ast) {
+        let index = position(source, header, wanted, target)?;
+        inputs.push((wanted.to_string(), index));
+    }
+    Ok(Derived {
+        ast: ast.clone(),
+        inputs,
+    })
+}
+
+/// Where the canonical column `name` comes from.
+fn slot_of(source: &Source, header: &[String], name: &str) -> Result<Slot> {
+    Ok(match source.params.columns.get(name) {
+        Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.clone()),
+        Some(ColumnSource::Derived { .. }) => match source.derived.get(name) {
+            Some(ast) => Slot::Derived(Box::new(inputs_of(source, header, ast, name)?)),
+            None => Slot::Absent,
+        },
+        Some(ColumnSource::Column(wanted)) => Slot::Field(position(source, header, wanted, name)?),
+        None => header
+            .iter()
+            .position(|h| h == name)
+            .map_or(Slot::Absent, Slot::Field),
+    })
+}
+
+/// Resolves the mapping against the header (or the given column names).
+pub(super) fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
+    let path = source.path();
+    let mut slots: [Slot; N] = std::array::from_fn(|_| Slot::Absent);
+    for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
+        slots[i] = slot_of(source, header, name)?;
+    }
+    for (i, name) in columns::EVENT_COLUMNS.iter().enumerate() {
+        if columns::REQUIRED.contains(name) && matches!(slots[i], Slot::Absent) {
+            return Err(Error::MissingRequired {
+                path: path.to_path_buf(),
+                column: columns::EVENT_COLUMNS[i],
+            });
+        }
+    }
+    let order = slot_of(source, header, columns::ORDER_ID)?;
+    let refund = match &source.refund {
+        Some(ast) => Some(inputs_of(source, header, ast, "refund_when")?),
+        None => None,
+    };
+    Ok(Slots {
+        columns: slots,
+        order,
+        refund,
+    })
+}
+
+/// A derived column's value on a row (`None` when an input is empty, a division by
+/// zero, or not finite), or the input that is not a number and its text.
+pub(super) fn derived_value(
+    derived: &Derived,
+    fields: &[&[u8]],
+) -> std::result::Result<Option<f64>, (String, String)> {
+    let mut values = Vec::with_capacity(derived.inputs.len());
+    for (name, index) in &derived.inputs {
+        let text = fields
+            .get(*index)
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .unwrap_or_default();
+        if text.is_empty() {
+            values.push((name.as_str(), None));
+            continue;
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => values.push((name.as_str(), Some(v))),
+            _ => return Err((name.clone(), text)),
+        }
+    }
+    let lookup = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| *v)
+    };
+    Ok(match userlens_expr::evaluate(&derived.ast, &lookup) {
+        userlens_expr::Value::Number(v) => v.filter(|v| v.is_finite()),
+        userlens_expr::Value::Condition(_) => None,
+    })
+}
+
+/// Whether `refund_when` holds on a row (unknown, as with a missing input, is no).
+pub(super) fn is_refund(refund: &Derived, fields: &[&[u8]]) -> bool {
+    struct Fields<'r> {
+        refund: &'r Derived,
+        fields: &'r [&'r [u8]],
+    }
+    impl userlens_expr::Row for Fields<'_> {
+        fn text(&self, name: &str) -> Option<&str> {
+            let (_, index) = self.refund.inputs.iter().find(|(n, _)| n == name)?;
+            let text = std::str::from_utf8(self.fields.get(*index)?).ok()?.trim();
+            (!text.is_empty()).then_some(text)
+        }
+        fn number(&self, name: &str) -> Option<f64> {
+            self.text(name)?.parse().ok()
+        }
+    }
+    let row = Fields { refund, fields };
+    userlens_expr::evaluate(&refund.ast, &row) == userlens_expr::Value::Condition(Some(true))
+}
