@@ -281,6 +281,15 @@ impl Source {
             None => memory::limit_bytes(self.params.memory_limit_mb) / memory::PEAK_PER_TEXT_BYTE,
         }
     }
+
+    /// The same source with `out_of_core_above_mb` set to `mb`: with 0, [`ingest_into`]
+    /// writes the events of any CSV, text or NDJSON source to Parquet parts (a
+    /// Parquet source is still read whole), as a cluster's executors read them.
+    pub fn with_out_of_core_above_mb(&self, mb: u64) -> Source {
+        let mut source = self.clone();
+        source.params.out_of_core_above_mb = Some(mb);
+        source
+    }
 }
 
 /// A file read by a run, as `run.json` records it.

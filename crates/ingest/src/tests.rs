@@ -704,6 +704,31 @@ fn a_gzip_text_source_goes_out_of_core_too() {
 }
 
 #[test]
+fn a_source_can_be_sent_out_of_core_whatever_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"user_id,event_time,event_type\n".to_vec();
+    for i in 0..40 {
+        data.extend_from_slice(format!("u{i},2026-01-0{} 10:00:00,view\n", 1 + i % 9).as_bytes());
+    }
+    let path = write(&dir, "events.csv", &data);
+    let source = SourceParams::canonical(&path).check().unwrap();
+    let memory = ingest_into(&source, &dir.path().join("a"), &mut |_, _| {}).unwrap();
+    assert!(
+        matches!(memory.events, Events::Memory(_)),
+        "a small file fits"
+    );
+    let forced = source.with_out_of_core_above_mb(0);
+    assert_eq!(forced.text_budget(), 0);
+    let disk = ingest_into(&forced, &dir.path().join("b"), &mut |_, _| {}).unwrap();
+    let Events::Parts { files, rows } = &disk.events else {
+        panic!("expected parts");
+    };
+    assert!(files.len() >= 2, "{files:?}");
+    assert_eq!(*rows, 40);
+    assert!(parts_as_one(&disk.events).equals_missing(&parts_as_one(&memory.events)));
+}
+
+#[test]
 fn partitions_hold_no_more_than_the_budget() {
     const MB: u64 = 1 << 20;
     assert_eq!(spill::partitions_for(10 * 1024 * MB, 2048 * MB), 40);
