@@ -26,6 +26,9 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         force_output: args.force_output,
         resume: args.resume.clone(),
         only: args.only.clone(),
+        engine: args.engine.clone(),
+        // The binary's own, registered at start when built with `--features cluster`.
+        connect: None,
     };
     if args.dry_run {
         return print_dry_run(plan, &options);
@@ -50,10 +53,11 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
 
 fn print_dry_run(plan: &Plan, options: &RunOptions) -> Result<(), Failure> {
     let stages = userlens_pipeline::dry_run(plan, options)?;
+    let engine = options.engine_of(plan)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "dry run of `{}` (nothing is read or written):",
+        "dry run of `{}` on {engine} (nothing is read or written):",
         plan.name
     )?;
     for (i, stage) in stages.iter().enumerate() {
@@ -108,6 +112,15 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
         thousands(rows.quarantined),
         thousands(rows.duplicates)
     )?;
+    if record.engine != "local" {
+        let sent = record.stages.iter().filter(|s| s.engine == record.engine);
+        writeln!(
+            out,
+            "engine: {} (the per-part work of {} stages went there)",
+            record.engine,
+            sent.count()
+        )?;
+    }
     if !summary.personas.is_empty() {
         writeln!(out)?;
         writeln!(out, "  id    users  share  label")?;

@@ -108,6 +108,14 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The run's cluster did not answer (its scheduler is down or unreachable).
+    #[error("cannot reach the cluster at `{url}`: {message}")]
+    Cluster {
+        /// The cluster's URL.
+        url: String,
+        /// What opening it reported.
+        message: String,
+    },
     /// A previous run cannot be resumed.
     #[error("{0}")]
     Resume(String),
@@ -133,9 +141,11 @@ impl Error {
             | Error::Resume(_) => ErrorClass::Usage,
             Error::Locked { .. } => ErrorClass::Locked,
             Error::Refused { .. } => ErrorClass::DataRefused,
-            Error::Stage { .. } | Error::Output(_) | Error::Io { .. } | Error::Ledger { .. } => {
-                ErrorClass::StageFailed
-            }
+            Error::Stage { .. }
+            | Error::Output(_)
+            | Error::Io { .. }
+            | Error::Ledger { .. }
+            | Error::Cluster { .. } => ErrorClass::StageFailed,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::artifacts;
 use crate::drift;
+use crate::engine::{Cluster, Engine};
 use crate::error::{Error, error_chain};
 use crate::plan::{Plan, PlannedStage};
 use crate::progress::Progress;
@@ -67,6 +68,7 @@ pub(crate) fn run_with_retries(
     state: &mut RunState,
     previous: Option<&Previous>,
     outputs: &[Tables],
+    cluster: Option<&dyn Cluster>,
     dir: &Path,
     staging: &Path,
     progress: &mut dyn FnMut(&Progress),
@@ -99,11 +101,17 @@ pub(crate) fn run_with_retries(
             previous,
             rows: &state.rows,
             progress: &mut *progress,
+            cluster,
+            on_cluster: false,
             files: Vec::new(),
             notes: Vec::new(),
             on_refusal: None,
         };
         let ran = stage.stage.run(&mut ctx, &inputs);
+        record.engine = match (ctx.on_cluster, cluster) {
+            (true, Some(cluster)) => cluster.url().to_string(),
+            _ => Engine::Local.url(),
+        };
         let (files, notes) = (
             std::mem::take(&mut ctx.files),
             std::mem::take(&mut ctx.notes),

@@ -16,6 +16,8 @@ pub(crate) struct RawHeader {
     pub seed: Option<u64>,
     pub output: Option<PathBuf>,
     pub runs: Option<PathBuf>,
+    /// `local` or `ballista://host:port`, checked when planned.
+    pub engine: Option<Spanned<String>>,
     #[serde(default)]
     pub gates: crate::plan::Gates,
 }

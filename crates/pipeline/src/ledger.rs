@@ -76,6 +76,9 @@ pub struct StageRow {
     pub content_hash: String,
     /// Error text.
     pub error: Option<String>,
+    /// Where its per-part work ran: `local` or a cluster's URL (`local` for stages
+    /// recorded before engines were).
+    pub engine: String,
 }
 
 /// The ledger database.
@@ -84,6 +87,8 @@ pub struct Ledger {
     path: PathBuf,
     /// The runs table's columns to select (`NULL` for one an older ledger lacks).
     run_columns: String,
+    /// The stages table's, likewise.
+    stage_columns: String,
 }
 
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -120,9 +125,11 @@ impl Ledger {
         )
         .map_err(db(&path))?;
         // Columns added since the first ledgers were written.
-        for (column, kind) in ADDED_RUN_COLUMNS {
-            if !has_column(&conn, column).map_err(db(&path))? {
-                conn.execute_batch(&format!("ALTER TABLE runs ADD COLUMN {column} {kind}"))
+        let added = (ADDED_RUN_COLUMNS.iter().map(|c| ("runs", c)))
+            .chain(ADDED_STAGE_COLUMNS.iter().map(|c| ("stages", c)));
+        for (table, (column, kind)) in added {
+            if !has_column(&conn, table, column).map_err(db(&path))? {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                     .map_err(db(&path))?;
             }
         }
@@ -156,16 +163,22 @@ impl Ledger {
     }
 
     fn with(conn: Connection, path: PathBuf) -> Result<Ledger> {
-        let mut run_columns = BASE_RUN_COLUMNS.to_string();
-        for (column, _) in ADDED_RUN_COLUMNS {
-            let present = has_column(&conn, column).map_err(db(&path))?;
-            run_columns.push_str(if present { ", " } else { ", NULL AS " });
-            run_columns.push_str(column);
-        }
+        let select = |table: &str, base: &str, added: &[(&str, &str)]| {
+            let mut columns = base.to_string();
+            for (column, _) in added {
+                let present = has_column(&conn, table, column).map_err(db(&path))?;
+                columns.push_str(if present { ", " } else { ", NULL AS " });
+                columns.push_str(column);
+            }
+            Ok::<_, Error>(columns)
+        };
+        let run_columns = select("runs", BASE_RUN_COLUMNS, &ADDED_RUN_COLUMNS)?;
+        let stage_columns = select("stages", BASE_STAGE_COLUMNS, &ADDED_STAGE_COLUMNS)?;
         Ok(Ledger {
             conn,
             path,
             run_columns,
+            stage_columns,
         })
     }
 
@@ -198,8 +211,8 @@ impl Ledger {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO stages (run_id, stage, position, status, seconds, rows_in,
-                    rows_out, attempts, cache_key, artifact_dir, content_hash, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    rows_out, attempts, cache_key, artifact_dir, content_hash, error, engine)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     stage.run_id,
                     stage.stage,
@@ -212,7 +225,8 @@ impl Ledger {
                     stage.cache_key,
                     stage.artifact_dir,
                     stage.content_hash,
-                    stage.error
+                    stage.error,
+                    stage.engine
                 ],
             )
             .map_err(db(&self.path))?;
@@ -248,10 +262,12 @@ impl Ledger {
             artifact_dir: row.get(9)?,
             content_hash: row.get(10)?,
             error: row.get(11)?,
+            // Stages recorded before the column ran in the process: there were no clusters.
+            engine: row
+                .get::<_, Option<String>>(12)?
+                .unwrap_or_else(|| crate::engine::Engine::Local.url()),
         })
     }
-
-    const STAGE_COLUMNS: &'static str = "run_id, stage, position, status, seconds, rows_in, rows_out, attempts, cache_key, artifact_dir, content_hash, error";
 
     /// A run by id.
     pub fn run(&self, run_id: &str) -> Result<Option<RunRow>> {
@@ -287,7 +303,7 @@ impl Ledger {
             .conn
             .prepare(&format!(
                 "SELECT {} FROM stages WHERE run_id = ?1 ORDER BY position",
-                Self::STAGE_COLUMNS
+                self.stage_columns
             ))
             .map_err(db(&self.path))?;
         let rows = statement
@@ -304,7 +320,7 @@ impl Ledger {
                 &format!(
                     "SELECT {} FROM stages WHERE cache_key = ?1 AND status IN ('ok', 'skipped')
                      ORDER BY rowid DESC LIMIT 1",
-                    Self::STAGE_COLUMNS
+                    self.stage_columns
                 ),
                 params![cache_key],
                 Self::stage_from,
@@ -350,11 +366,13 @@ impl Ledger {
 const BASE_RUN_COLUMNS: &str =
     "run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error";
 const ADDED_RUN_COLUMNS: [(&str, &str); 2] = [("invocation", "TEXT"), ("pid", "INTEGER")];
+const BASE_STAGE_COLUMNS: &str = "run_id, stage, position, status, seconds, rows_in, rows_out, attempts, cache_key, artifact_dir, content_hash, error";
+const ADDED_STAGE_COLUMNS: [(&str, &str); 1] = [("engine", "TEXT")];
 
-fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('runs') WHERE name = ?1",
-        params![column],
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        params![table, column],
         |row| row.get(0),
     )
 }
@@ -445,6 +463,7 @@ mod tests {
             artifact_dir: "runs/p/a/ingest".into(),
             content_hash: "h".into(),
             error: None,
+            engine: "ballista://h:50050".into(),
         };
         ledger.put_stage(&stage).unwrap();
         assert_eq!(ledger.finished_stage("k1").unwrap(), Some(stage.clone()));
@@ -467,7 +486,9 @@ mod tests {
                 artifact_dir TEXT NOT NULL, content_hash TEXT NOT NULL, error TEXT,
                 PRIMARY KEY (run_id, stage));
              INSERT INTO runs VALUES ('r1', 'p', '2026-01-01', 'running', '2026-01-01T00:00:00Z',
-                NULL, 'runs/p/r1', NULL);",
+                NULL, 'runs/p/r1', NULL);
+             INSERT INTO stages VALUES ('r1', 'ingest', 0, 'ok', 1.0, 5, 5, 1, 'k', 'runs/p/r1/ingest',
+                'h', NULL);",
         )
         .unwrap();
         drop(conn);
@@ -488,6 +509,8 @@ mod tests {
             ..runs[0].clone()
         };
         assert_eq!(alive.shown_status(), RunStatus::Running);
+        let stages = ledger.stages("r1").unwrap();
+        assert_eq!(stages[0].engine, "local", "no engine column: it ran here");
         drop(ledger);
         assert_eq!(
             std::fs::read(&path).unwrap(),
@@ -495,5 +518,13 @@ mod tests {
             "reading wrote nothing"
         );
         assert!(Ledger::open_existing(&dir.path().join("none")).is_err());
+
+        // Opened to run, it gains the new columns and keeps its rows.
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let mut stage = ledger.stages("r1").unwrap().remove(0);
+        assert_eq!(stage.engine, "local");
+        stage.engine = "ballista://h:1".into();
+        ledger.put_stage(&stage).unwrap();
+        assert_eq!(ledger.stages("r1").unwrap(), [stage]);
     }
 }

@@ -15,6 +15,12 @@
 //! before reuse), records it in the [`Ledger`], and publishes the outputs into the
 //! output folder as a whole, with `run.json`.
 //!
+//! A run's [`Engine`] (`[pipeline] engine`, or [`RunOptions::engine`]) is `local`
+//! or a Ballista cluster, `ballista://host:port`: on a cluster the ingest writes its
+//! events as Parquet parts and the features and predict stages send each part's
+//! features to the cluster, known here only as the [`Cluster`] trait (the binary
+//! registers how to open one, see [`engine`]). Outputs are the same on either.
+//!
 //! ```no_run
 //! use userlens_pipeline::{load, run, RunOptions};
 //! let plan = load("pipelines/profile.toml".as_ref(), &[]).unwrap();
@@ -24,6 +30,7 @@
 
 mod artifacts;
 pub mod drift;
+pub mod engine;
 mod error;
 mod execute;
 mod file;
@@ -40,6 +47,7 @@ mod runner;
 mod stage;
 pub mod stages;
 
+pub use engine::{Cluster, Connect, Engine};
 pub use error::{Error, ErrorClass, FileError, Result};
 pub use interrupt::abandon;
 pub use keys::{PlannedRun, dry_run};

@@ -77,6 +77,9 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// Quality gates.
     pub gates: Gates,
+    /// Where the per-part work runs (`--engine` overrides it); not in the cache keys,
+    /// as either engine makes the same outputs.
+    pub engine: crate::engine::Engine,
     /// The stage kinds it was planned with.
     pub registry: Registry,
     /// The pipeline file's text, to plan it again (a resumed run's overrides).
@@ -339,7 +342,18 @@ fn plan_source(registry: &Registry, source: &Source, overrides: &[Override]) -> 
             ));
         }
     }
+    let engine = match &header.engine {
+        None => crate::engine::Engine::Local,
+        Some(text) => crate::engine::Engine::parse(text.get_ref()).map_err(|why| {
+            source.error_at(
+                text.span().start,
+                format!("`engine` {:?} is not an engine: {why}", text.get_ref()),
+                Some("write `engine = \"local\"` or `engine = \"ballista://host:50050\"`".into()),
+            )
+        })?,
+    };
     Ok(Plan {
+        engine,
         output,
         runs,
         name,
@@ -380,9 +394,19 @@ fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()
             "output" => header.output = Some(PathBuf::from(text(&o.value))),
             "runs" => header.runs = Some(PathBuf::from(text(&o.value))),
             "description" => header.description = Some(text(&o.value)),
+            "engine" => {
+                let engine = text(&o.value);
+                crate::engine::Engine::parse(&engine).map_err(|why| {
+                    Error::Override(format!(
+                        "`--set {}`: `engine` {engine:?} is not an engine: {why}",
+                        o.text
+                    ))
+                })?;
+                header.engine = Some(toml::Spanned::new(0..0, engine));
+            }
             _ => {
                 return Err(Error::Override(format!(
-                    "`--set {}`: the pipeline header has no key `{key}` (keys: seed, name, output, runs, description)",
+                    "`--set {}`: the pipeline header has no key `{key}` (keys: seed, name, output, runs, description, engine)",
                     o.text
                 )));
             }

@@ -126,6 +126,9 @@ pub struct StageRecord {
     /// The run whose artifact was reused, when skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// Where its per-part work ran: `local`, or the cluster's URL (for a reused
+    /// stage, where the reused artifact was made).
+    pub engine: String,
     /// Peak resident memory of the process so far, in MiB (Linux).
     pub peak_rss_mib: Option<f64>,
     /// Error text when it failed.
@@ -178,6 +181,9 @@ pub struct RunRecord {
     pub as_of_source: &'static str,
     /// Seed.
     pub seed: u64,
+    /// The run's engine: `local`, or the cluster's URL (each stage's record says
+    /// whether its work went there).
+    pub engine: String,
     /// Start time (UTC, RFC 3339).
     pub started_at: String,
     /// End time (UTC, RFC 3339).

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, RunRow};
 use crate::plan::{Override, Plan};
@@ -17,15 +18,20 @@ pub(crate) struct Invocation {
     set: Vec<String>,
     output: Option<PathBuf>,
     as_of: Option<NaiveDate>,
+    /// The engine it ran on (`--engine` or the pipeline file's), so that a resume
+    /// continues on it even if the file has changed since; absent in older ledgers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    engine: Option<String>,
 }
 
 impl Invocation {
-    /// What `plan` and `options` start a run with.
-    pub fn of(plan: &Plan, options: &RunOptions) -> Invocation {
+    /// What `plan` and `options` start a run with, on `engine`.
+    pub fn of(plan: &Plan, options: &RunOptions, engine: Option<&Engine>) -> Invocation {
         Invocation {
             set: plan.overrides.iter().map(|o| o.text.clone()).collect(),
             output: options.output.clone(),
             as_of: options.as_of,
+            engine: engine.map(Engine::url),
         }
     }
 }
@@ -64,7 +70,21 @@ pub(crate) fn resumed(
         })?,
         None => Invocation::default(),
     };
-    let given = Invocation::of(plan, options);
+    // The engine is checked on its own: the one stored may come from the file.
+    if let (Some(given), Some(stored)) = (&options.engine, &stored.engine)
+        && options.engine_of(plan)?.url() != *stored
+    {
+        return Err(Error::Resume(format!(
+            "run `{}` ran on `{stored}`, not `{given}`; resume it there, or without `--engine`",
+            row.run_id
+        )));
+    }
+    let given = Invocation::of(plan, options, None);
+    let stored_engine = stored.engine.clone();
+    let stored = Invocation {
+        engine: None,
+        ..stored
+    };
     let nothing_given = Invocation {
         set: given.set.clone(),
         ..Invocation::default()
@@ -89,6 +109,7 @@ pub(crate) fn resumed(
     let options = RunOptions {
         output: stored.output,
         as_of: stored.as_of,
+        engine: stored_engine.or_else(|| options.engine.clone()),
         ..options.clone()
     };
     Ok((plan, options))
@@ -110,5 +131,63 @@ fn describe(invocation: &Invocation) -> String {
         "no options".into()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RunStatus;
+
+    const PIPELINE: &str = "[stages.ingest]\nuses = \"ingest\"\nwith = { path = \"e.csv\" }\n";
+
+    fn started_on(engine: &Engine) -> (Plan, RunRow) {
+        let plan = crate::load_str(Path::new("p.toml"), PIPELINE, &[]).unwrap();
+        let invocation = Invocation::of(&plan, &RunOptions::default(), Some(engine));
+        let row = RunRow {
+            run_id: "r".into(),
+            pipeline: "p".into(),
+            as_of: "latest".into(),
+            status: RunStatus::Failed,
+            started_at: String::new(),
+            finished_at: None,
+            run_dir: "runs/p/r".into(),
+            error: None,
+            invocation: Some(serde_json::to_string(&invocation).unwrap()),
+            pid: None,
+        };
+        (plan, row)
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_engine() {
+        let cluster = Engine::parse("ballista://h:7000").unwrap();
+        let (plan, row) = started_on(&cluster);
+        // Without `--engine`, though the file says `local`.
+        let (_, options) = resumed(&plan, &RunOptions::default(), &row).unwrap();
+        assert_eq!(options.engine.as_deref(), Some("ballista://h:7000"));
+        assert_eq!(options.engine_of(&plan).unwrap(), cluster);
+        // With the same one, written another way.
+        let same = RunOptions {
+            engine: Some("ballista://h:7000/".into()),
+            ..RunOptions::default()
+        };
+        assert!(resumed(&plan, &same, &row).is_ok());
+        let other = RunOptions {
+            engine: Some("local".into()),
+            ..RunOptions::default()
+        };
+        let err = resumed(&plan, &other, &row).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run `r` ran on `ballista://h:7000`, not `local`; resume it there, or without `--engine`"
+        );
+        // A run recorded before engines were: whatever the file or `--engine` says.
+        let older = RunRow {
+            invocation: Some(r#"{"set":[],"output":null,"as_of":null}"#.into()),
+            ..row
+        };
+        let (_, options) = resumed(&plan, &other, &older).unwrap();
+        assert_eq!(options.engine.as_deref(), Some("local"));
     }
 }

@@ -10,6 +10,7 @@ use chrono::{NaiveDate, Utc};
 use userlens_ingest::Events;
 
 use crate::artifacts::{self, Saved, Saving, Writer};
+use crate::engine::{Cluster, Connect, Engine};
 use crate::error::{Error, Result, error_chain};
 use crate::execute::{RunState, check_gates, rows_in, run_with_retries};
 use crate::interrupt;
@@ -44,6 +45,23 @@ pub struct RunOptions {
     /// run only if they have none), and stop there: the run is recorded as
     /// `partial` and nothing is published. For timing or debugging one stage.
     pub only: Option<String>,
+    /// Where the per-part work runs, instead of the pipeline's `engine`: `local` or
+    /// `ballista://host:port`.
+    pub engine: Option<String>,
+    /// How to open a cluster engine, instead of the one the binary registered
+    /// ([`crate::engine::register`]): for tests and programs that embed the pipeline.
+    pub connect: Option<Connect>,
+}
+
+impl RunOptions {
+    /// The engine the run uses: `--engine`, else the pipeline's.
+    pub fn engine_of(&self, plan: &Plan) -> Result<Engine> {
+        match &self.engine {
+            None => Ok(plan.engine.clone()),
+            Some(text) => Engine::parse(text)
+                .map_err(|why| Error::Usage(format!("`--engine {text}` is not an engine: {why}"))),
+        }
+    }
 }
 
 /// The last good run, for stable ids and drift.
@@ -90,6 +108,9 @@ pub fn run(
     let output = output_dir(&plan, &options, &label);
     let only = only_index(&plan, &options)?;
     publish::check_output(&output, options.force_output)?;
+    // Before anything is written: a cluster that does not answer fails the run here.
+    let engine = options.engine_of(&plan)?;
+    let cluster = engine.open(options.connect)?;
     let (run_id, run_dir) = match &resumed_run {
         Some(row) => (row.run_id.clone(), PathBuf::from(&row.run_dir)),
         None => new_run_dir(&root.join(&plan.name), &label, started)?,
@@ -116,7 +137,7 @@ pub fn run(
         finished_at: None,
         run_dir: run_dir.display().to_string(),
         error: None,
-        invocation: serde_json::to_string(&Invocation::of(&plan, &options)).ok(),
+        invocation: serde_json::to_string(&Invocation::of(&plan, &options, Some(&engine))).ok(),
         pid: Some(i64::from(std::process::id())),
     };
     ledger.put_run(&run_row)?;
@@ -142,6 +163,7 @@ pub fn run(
         },
         plan: &plan,
         options: &options,
+        cluster: cluster.as_deref(),
         ledger: &ledger,
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),
@@ -230,6 +252,8 @@ pub fn run(
 struct Run<'a, 'p> {
     plan: &'a Plan,
     options: &'a RunOptions,
+    /// The cluster the per-part work goes to, if the run has one.
+    cluster: Option<&'a dyn Cluster>,
     ledger: &'a Ledger,
     run_id: String,
     run_dir: PathBuf,
@@ -263,6 +287,7 @@ impl Run<'_, '_> {
             rows_out: 0,
             artifacts: relative(&stage_dir, &self.run_dir),
             reused_from: None,
+            engine: Engine::Local.url(),
             peak_rss_mib: None,
             error: None,
         };
@@ -270,6 +295,8 @@ impl Run<'_, '_> {
             Some((output, dir, row)) => {
                 record.status = StageStatus::Skipped;
                 record.reused_from = Some(row.run_id.clone());
+                // The engine that made the artifact.
+                record.engine.clone_from(&row.engine);
                 record.artifacts = dir.display().to_string();
                 (self.progress)(&Progress::StageSkipped {
                     index,
@@ -305,6 +332,7 @@ impl Run<'_, '_> {
             artifact_dir: stage_dir.display().to_string(),
             content_hash: String::new(),
             error: None,
+            engine: record.engine.clone(),
         };
         match result {
             Ok((Output { tables, meta }, dir, saved)) => {
@@ -431,6 +459,7 @@ impl Run<'_, '_> {
             &mut self.state,
             self.previous.as_ref(),
             &self.outputs,
+            self.cluster,
             stage_dir,
             &self.staging,
             &mut *self.progress,
@@ -499,6 +528,9 @@ impl Run<'_, '_> {
                 "derived from the data"
             },
             seed: self.plan.seed,
+            engine: self
+                .cluster
+                .map_or_else(|| Engine::Local.url(), |c| c.url().to_string()),
             started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             versions: BTreeMap::from([

@@ -17,6 +17,7 @@ use polars::prelude::DataFrame;
 use serde::de::DeserializeOwned;
 use userlens_ingest::Events;
 
+use crate::engine::{Cluster, OnCluster};
 use crate::error::Error;
 use crate::plan::PlannedStage;
 use crate::progress::Progress;
@@ -224,12 +225,43 @@ pub struct StageContext<'a> {
     pub(crate) previous: Option<&'a Previous>,
     pub(crate) rows: &'a Rows,
     pub(crate) progress: &'a mut dyn FnMut(&Progress),
+    pub(crate) cluster: Option<&'a dyn Cluster>,
+    /// Whether the stage sent work to the cluster (recorded as its engine).
+    pub(crate) on_cluster: bool,
     pub(crate) files: Vec<String>,
     pub(crate) notes: Vec<String>,
     pub(crate) on_refusal: Option<StageMeta>,
 }
 
-impl StageContext<'_> {
+impl<'a> StageContext<'a> {
+    /// The cluster of a run on one (`--engine ballista://...`), for the per-part work.
+    pub fn cluster(&self) -> Option<&'a dyn Cluster> {
+        self.cluster
+    }
+
+    /// The per-part features of `events` on the run's cluster, as
+    /// `userlens_features::build_parts` takes them: `None` on a local run, or when the
+    /// events are in memory (a Parquet source, an ingest reused from a local run),
+    /// whose features are then computed here, with a note saying so.
+    pub fn remote_parts(&mut self, events: &Events) -> Option<OnCluster<'a>> {
+        let cluster = self.cluster?;
+        match events {
+            Events::Parts { files, .. } => {
+                self.on_cluster = true;
+                Some(OnCluster::new(cluster, files))
+            }
+            Events::Memory(_) => {
+                self.note(format!(
+                    "stage `{}`: the events are in memory (a Parquet source, or an ingest \
+                     reused from a local run), so their features are computed here, not on {}",
+                    self.name,
+                    cluster.url()
+                ));
+                None
+            }
+        }
+    }
+
     /// What the run should record of the stage even though it is about to refuse
     /// its input (the rows it read; the files it wrote are kept too).
     pub fn keep_on_refusal(&mut self, meta: StageMeta) {

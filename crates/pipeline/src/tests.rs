@@ -232,6 +232,55 @@ fn the_overview_names_every_stage_kind() {
     }
 }
 
+#[test]
+fn the_engine_is_checked_where_it_is_written() {
+    let plan_with = |engine: &str| {
+        plan(&GOOD.replace(
+            "name = \"demo\"",
+            &format!("name = \"demo\"\nengine = \"{engine}\""),
+        ))
+    };
+    assert_eq!(plan(GOOD).unwrap().engine, Engine::Local);
+    assert_eq!(
+        plan_with("ballista://10.0.0.5:50051").unwrap().engine.url(),
+        "ballista://10.0.0.5:50051"
+    );
+    let err = plan_with("spark://h:7077").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "p.toml:4:10: `engine` \"spark://h:7077\" is not an engine: the scheme is `spark`: \
+         only `ballista://` clusters are supported\n  hint: write `engine = \"local\"` or \
+         `engine = \"ballista://host:50050\"`"
+    );
+    let err = plan_with("ballista://:1").unwrap_err().to_string();
+    assert!(
+        err.starts_with("p.toml:4:10: `engine` \"ballista://:1\" is not an engine: no host"),
+        "{err}"
+    );
+    let err = file_error(&GOOD.replace("name = \"demo\"", "name = \"demo\"\nengine = 5"));
+    assert!(
+        err.starts_with("p.toml:4:10: invalid type: integer `5`"),
+        "{err}"
+    );
+
+    // `--set pipeline.engine=...` is checked as it is applied, and not in the keys.
+    let o = Override::parse("pipeline.engine=ballista://h").unwrap();
+    let on_cluster = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
+    assert_eq!(on_cluster.engine.url(), "ballista://h:50050");
+    let local = plan(GOOD).unwrap();
+    assert_eq!(
+        crate::keys::cache_keys(&on_cluster, "latest"),
+        crate::keys::cache_keys(&local, "latest")
+    );
+    let o = Override::parse("pipeline.engine=remote").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`--set pipeline.engine=remote`: `engine` \"remote\" is not an engine: write `local` \
+         or `ballista://host:port`"
+    );
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use polars::prelude::*;
+use userlens_features::RemoteParts;
 use userlens_model::{columns, time};
 
 use crate::drift;
@@ -55,7 +56,8 @@ impl Stage for Features {
         ctx: &mut StageContext<'_>,
         inputs: &Inputs<'_>,
     ) -> Result<Output, StageError> {
-        let events = inputs.events()?.parts()?;
+        let events_in = inputs.events()?;
+        let events = events_in.parts()?;
         let as_of = match ctx.as_of() {
             Some(t) => t,
             None => default_as_of(&events)?,
@@ -68,8 +70,14 @@ impl Stage for Features {
             meta.inputs.push(userlens_ingest::fingerprint(path)?);
         }
         let users = checked.users_table()?;
-        let features =
-            userlens_features::build_parts(&events, as_of, users.as_ref(), &checked.params)?;
+        let remote = ctx.remote_parts(events_in);
+        let features = userlens_features::build_parts(
+            &events,
+            as_of,
+            users.as_ref(),
+            &checked.params,
+            remote.as_ref().map(|r| r as &dyn RemoteParts),
+        )?;
         if features.height() == 0 {
             return Err(StageError::refused(
                 "no user has events before the as-of date: nothing to profile",

@@ -28,6 +28,15 @@ impl Stage for Ingest {
         ctx: &mut StageContext<'_>,
         _: &Inputs<'_>,
     ) -> Result<Output, StageError> {
+        // A cluster's executors read the events from Parquet parts, whatever their size.
+        let forced;
+        let source = match ctx.cluster() {
+            Some(_) => {
+                forced = source.with_out_of_core_above_mb(0);
+                &forced
+            }
+            None => source,
+        };
         let out_of_core = userlens_ingest::out_of_core_bytes(source).ok().flatten();
         if out_of_core.is_some() {
             ctx.out_of_core();

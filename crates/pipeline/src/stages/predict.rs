@@ -1,5 +1,7 @@
 //! `predict`: events + features -> predictions, scored on a time-split holdout.
 
+use userlens_features::RemoteParts;
+
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
 use crate::stages::Features;
@@ -30,7 +32,8 @@ impl Stage for Predict {
         ctx: &mut StageContext<'_>,
         inputs: &Inputs<'_>,
     ) -> Result<Output, StageError> {
-        let events = inputs.events()?.parts()?;
+        let events_in = inputs.events()?;
+        let events = events_in.parts()?;
         let features_now = inputs.table("features")?;
         let after_data = default_as_of(&events)?;
         let as_of = ctx.as_of().unwrap_or(after_data);
@@ -54,6 +57,7 @@ impl Stage for Predict {
         let text = params
             .rule_features()
             .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
+        let remote = ctx.remote_parts(events_in);
         let started = std::time::Instant::now();
         // The users table as it was at the cutoff: nothing known only later trains
         // the models (dates after it are null, columns not declared static left out).
@@ -66,6 +70,7 @@ impl Stage for Predict {
             } else {
                 features.params.without_text()
             },
+            remote.as_ref().map(|r| r as &dyn RemoteParts),
         )?;
         tracing::debug!(
             "predict: features at the cutoff in {:.2} s",

@@ -1,0 +1,268 @@
+//! Where a run's per-part work goes: this process (`local`), or a Ballista cluster
+//! (`ballista://host:port`) that this crate knows only through the [`Cluster`] trait.
+//! The cluster itself lives in `crates/cluster`, behind the binary's `cluster`
+//! feature, which registers how to open one ([`register`]): the pipeline crate
+//! builds no Ballista.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use polars::prelude::DataFrame;
+use userlens_features::{CheckedFeatureParams, RemoteParts};
+
+use crate::error::{Error, Result};
+
+/// A cluster that the per-part work of a run can go to (see crates/cluster).
+pub trait Cluster: Send + Sync {
+    /// Its address as written, e.g. `ballista://127.0.0.1:50050`.
+    fn url(&self) -> &str;
+
+    /// The features of each Parquet part in `parts` (each holds whole users, sorted
+    /// by user and time), in the parts' order: `userlens_features::part_features` run
+    /// on the cluster.
+    fn part_features(
+        &self,
+        parts: &[PathBuf],
+        as_of: i64,
+        top: &[String],
+        params: &CheckedFeatureParams,
+    ) -> userlens_features::Result<Vec<DataFrame>>;
+}
+
+/// Opens a cluster from its URL, checking that its scheduler answers.
+pub type Connect = fn(&str) -> std::result::Result<Arc<dyn Cluster>, String>;
+
+/// How the binary opens clusters, when it is built with them.
+static CONNECT: OnceLock<Connect> = OnceLock::new();
+
+/// Sets how clusters are opened, for the whole process: the binary calls it at start
+/// when built with `--features cluster`. The first registration holds.
+pub fn register(connect: Connect) {
+    let _ = CONNECT.set(connect);
+}
+
+/// The port of a Ballista scheduler when the URL names none.
+pub const DEFAULT_BALLISTA_PORT: u16 = 50050;
+
+/// Where a run's per-part work runs: `[pipeline] engine` or `--engine`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// In this process.
+    #[default]
+    Local,
+    /// On the Ballista cluster whose scheduler listens at `host:port`.
+    Ballista {
+        /// Host name or address (an IPv6 address in brackets).
+        host: String,
+        /// Scheduler port.
+        port: u16,
+    },
+}
+
+impl Engine {
+    /// Parses `local` or `ballista://host[:port]` (port 50050 when absent); the
+    /// error says what is wrong.
+    pub fn parse(text: &str) -> std::result::Result<Engine, String> {
+        let text = text.trim();
+        if text == "local" {
+            return Ok(Engine::Local);
+        }
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Err("write `local` or `ballista://host:port`".into());
+        };
+        if scheme != "ballista" {
+            return Err(format!(
+                "the scheme is `{scheme}`: only `ballista://` clusters are supported"
+            ));
+        }
+        let address = rest.strip_suffix('/').unwrap_or(rest);
+        if let Some(c) = address.chars().find(|c| matches!(c, '/' | '?' | '#' | '@')) {
+            return Err(format!(
+                "`{c}` in the address: give the scheduler's host and port alone"
+            ));
+        }
+        // `[::1]:50050`: the port is what follows the bracket.
+        let (host, port) = match address.strip_prefix('[') {
+            Some(bracketed) => {
+                let (inside, after) = bracketed
+                    .split_once(']')
+                    .ok_or("an IPv6 address needs its closing `]`")?;
+                let port = match after {
+                    "" => None,
+                    _ => Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or("expected `:port` after `]`")?,
+                    ),
+                };
+                (format!("[{inside}]"), port)
+            }
+            None => match address.rsplit_once(':') {
+                Some((host, port)) => (host.to_string(), Some(port)),
+                None => (address.to_string(), None),
+            },
+        };
+        if host.is_empty() || host == "[]" {
+            return Err("no host: write `ballista://host:port`".into());
+        }
+        let port = match port {
+            None => DEFAULT_BALLISTA_PORT,
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("the port {port:?} is not a number from 1 to 65535"))?,
+        };
+        Ok(Engine::Ballista { host, port })
+    }
+
+    /// `local`, or the cluster's URL with its port: `ballista://host:port`.
+    pub fn url(&self) -> String {
+        match self {
+            Engine::Local => "local".into(),
+            Engine::Ballista { host, port } => format!("ballista://{host}:{port}"),
+        }
+    }
+
+    /// Opens the engine's cluster (`None` for local) with `connect`, else with the
+    /// registered one: a usage error when this build has none, a failure naming the
+    /// address when its scheduler does not answer.
+    pub(crate) fn open(&self, connect: Option<Connect>) -> Result<Option<Arc<dyn Cluster>>> {
+        if *self == Engine::Local {
+            return Ok(None);
+        }
+        let url = self.url();
+        let Some(connect) = connect.or_else(|| CONNECT.get().copied()) else {
+            return Err(Error::Usage(format!(
+                "this userlens was built without the `cluster` feature: build it with \
+                 `cargo build --release --features cluster` to run on {url}"
+            )));
+        };
+        connect(&url)
+            .map(Some)
+            .map_err(|message| Error::Cluster { url, message })
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// The per-part features of events in Parquet parts, computed on a cluster: what
+/// `userlens_features::build_parts` gets as `remote` (see
+/// [`crate::StageContext::remote_parts`]).
+pub struct OnCluster<'a> {
+    cluster: &'a dyn Cluster,
+    /// The parts, by absolute path: executors do not share our working folder.
+    files: Vec<PathBuf>,
+}
+
+impl<'a> OnCluster<'a> {
+    pub(crate) fn new(cluster: &'a dyn Cluster, files: &[PathBuf]) -> OnCluster<'a> {
+        let files = files
+            .iter()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+            .collect();
+        OnCluster { cluster, files }
+    }
+}
+
+impl RemoteParts for OnCluster<'_> {
+    fn part_features(
+        &self,
+        as_of: i64,
+        top: &[String],
+        params: &CheckedFeatureParams,
+    ) -> userlens_features::Result<Vec<DataFrame>> {
+        let built = self
+            .cluster
+            .part_features(&self.files, as_of, top, params)?;
+        // One table per part, or users would go missing without a word.
+        if built.len() != self.files.len() {
+            return Err(userlens_features::Error::Remote {
+                engine: self.cluster.url().to_string(),
+                message: format!(
+                    "it returned {} tables for {} parts",
+                    built.len(),
+                    self.files.len()
+                ),
+            });
+        }
+        Ok(built)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ballista(host: &str, port: u16) -> Engine {
+        Engine::Ballista {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn parses_local_and_ballista_urls() {
+        assert_eq!(Engine::parse("local"), Ok(Engine::Local));
+        assert_eq!(
+            Engine::parse("ballista://10.0.0.5:50051"),
+            Ok(ballista("10.0.0.5", 50051))
+        );
+        assert_eq!(
+            Engine::parse("ballista://scheduler/"),
+            Ok(ballista("scheduler", 50050))
+        );
+        assert_eq!(
+            Engine::parse("ballista://[::1]:7000"),
+            Ok(ballista("[::1]", 7000))
+        );
+        assert_eq!(
+            Engine::parse("ballista://[::1]").map(|e| e.url()),
+            Ok("ballista://[::1]:50050".into())
+        );
+        assert_eq!(ballista("h", 1).to_string(), "ballista://h:1");
+    }
+
+    #[test]
+    fn refuses_other_schemes_and_malformed_addresses() {
+        let error = |text: &str| Engine::parse(text).unwrap_err();
+        assert_eq!(
+            error("spark://h:7077"),
+            "the scheme is `spark`: only `ballista://` clusters are supported"
+        );
+        assert_eq!(error("cluster"), "write `local` or `ballista://host:port`");
+        assert_eq!(
+            error("ballista://:50050"),
+            "no host: write `ballista://host:port`"
+        );
+        assert_eq!(
+            error("ballista://"),
+            "no host: write `ballista://host:port`"
+        );
+        assert_eq!(
+            error("ballista://h:99999"),
+            "the port \"99999\" is not a number from 1 to 65535"
+        );
+        assert!(error("ballista://h:0").contains("from 1 to 65535"));
+        assert!(error("ballista://h:").contains("is not a number"));
+        assert!(error("ballista://h:50050/jobs").contains("`/` in the address"));
+        assert!(error("ballista://user@h").contains("`@` in the address"));
+        assert!(error("ballista://[::1").contains("closing `]`"));
+    }
+
+    #[test]
+    fn local_needs_no_cluster() {
+        let never: Connect = |url| Err(format!("asked to open {url}"));
+        assert!(Engine::Local.open(Some(never)).unwrap().is_none());
+        let err = ballista("h", 9).open(Some(never)).err().unwrap();
+        assert_eq!(err.class(), crate::ErrorClass::StageFailed);
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the cluster at `ballista://h:9`: asked to open ballista://h:9"
+        );
+    }
+}

@@ -1,0 +1,352 @@
+//! The same pipeline on a cluster engine: a fake cluster in this process computes
+//! each part's features as executors would (from the part's absolute path, with the
+//! parameters as sent over the wire), and the published files must not change.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use polars::prelude::*;
+use userlens_features::CheckedFeatureParams;
+use userlens_pipeline::{Cluster, ErrorClass, Ledger, Override, RunOptions, RunStatus, load_str};
+
+const URL: &str = "ballista://fake:50050";
+
+/// Calls of the fake cluster, and the parts they asked for.
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+static PARTS: AtomicUsize = AtomicUsize::new(0);
+
+struct FakeCluster {
+    url: String,
+}
+
+impl Cluster for FakeCluster {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn part_features(
+        &self,
+        parts: &[PathBuf],
+        as_of: i64,
+        top: &[String],
+        params: &CheckedFeatureParams,
+    ) -> userlens_features::Result<Vec<DataFrame>> {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        PARTS.fetch_add(parts.len(), Ordering::SeqCst);
+        let remote = |message: String| userlens_features::Error::Remote {
+            engine: self.url.clone(),
+            message,
+        };
+        // As an executor gets them: serialised.
+        let wire = serde_json::to_string(params).map_err(|e| remote(e.to_string()))?;
+        let params: CheckedFeatureParams =
+            serde_json::from_str(&wire).map_err(|e| remote(e.to_string()))?;
+        parts
+            .iter()
+            .map(|part| {
+                if !part.is_absolute() {
+                    return Err(remote(format!("{} is not absolute", part.display())));
+                }
+                let scanned = PlRefPath::try_from_path(part)
+                    .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+                    .map_err(|e| remote(e.to_string()))?;
+                userlens_features::part_features(&scanned, as_of, top, &params)
+            })
+            .collect()
+    }
+}
+
+fn fake_connect(url: &str) -> Result<Arc<dyn Cluster>, String> {
+    Ok(Arc::new(FakeCluster { url: url.into() }))
+}
+
+fn unreachable(url: &str) -> Result<Arc<dyn Cluster>, String> {
+    Err(format!("no scheduler answers at {url}: connection refused"))
+}
+
+/// A small deterministic event log: 240 users of four habits over 120 days.
+fn events_csv() -> String {
+    let mut state: u64 = 7;
+    let mut next = move |n: u64| {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    };
+    let categories = ["books", "garden", "games", "music", "tools"];
+    let mut text = String::from(
+        "user_id,event_time,event_type,session_id,item_id,category,query,amount,rating\n",
+    );
+    for user in 0..240u64 {
+        let habit = user % 4;
+        // Lapsed users stop after a month; the others keep coming.
+        let days = if habit == 3 { 30 } else { 120 };
+        let gap = [3, 6, 9, 5][habit as usize];
+        let mut day = next(gap);
+        while day < days {
+            let hour = if habit == 2 {
+                22 + next(2)
+            } else {
+                9 + next(10)
+            };
+            for step in 0..(2 + next(4)) {
+                let category = categories[((user + next(2)) % 5) as usize];
+                let item = format!("i{}", next(40));
+                let (kind, query, amount, rating) = match (habit, next(10)) {
+                    (0, 0..=2) => ("purchase", "", format!("{}.50", 10 + next(90)), ""),
+                    (1, 0..=1) => ("add_to_cart", "", String::new(), ""),
+                    (2, 0..=4) => ("search", "lamp", String::new(), ""),
+                    (_, 9) => ("rating", "", String::new(), "4"),
+                    (_, 8) if habit != 1 => ("purchase", "", format!("{}.00", 5 + next(20)), ""),
+                    _ => ("view", "", String::new(), ""),
+                };
+                let date =
+                    chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(day);
+                text.push_str(&format!(
+                    "u{user:03},{date} {hour:02}:{:02}:00,{kind},,{item},{category},{query},{amount},{rating}\n",
+                    step * 3
+                ));
+            }
+            day += 1 + next(gap);
+        }
+    }
+    text
+}
+
+fn pipeline(dir: &Path) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "engines"
+output = "{out}"
+
+[stages.ingest]
+uses = "ingest"
+with = {{ path = "{events}" }}
+
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+with = {{ top_categories = 3 }}
+
+[stages.personas]
+uses = "profile"
+needs = ["features"]
+with = {{ k = 3, n_init = 2 }}
+
+[stages.predict]
+uses = "predict"
+needs = ["ingest", "features"]
+with = {{ horizon_days = 14 }}
+
+[stages.report]
+uses = "report"
+needs = ["features", "personas", "predict"]
+with = {{ features_csv = true }}
+"#,
+        out = dir.join("out/{as_of}").display(),
+        events = dir.join("events.csv").display(),
+    )
+}
+
+fn options(dir: &Path, out: &str, runs: &str) -> RunOptions {
+    RunOptions {
+        as_of: chrono::NaiveDate::from_ymd_opt(2026, 5, 1),
+        output: Some(dir.join(out)),
+        runs: Some(dir.join(runs)),
+        ..RunOptions::default()
+    }
+}
+
+/// `(stage, engine)` of each stage of the newest run in `runs`.
+fn engines(runs: &Path) -> Vec<(String, String)> {
+    let ledger = Ledger::open_existing(runs).unwrap();
+    let run = ledger.runs(Some("engines")).unwrap().remove(0);
+    let stages = ledger.stages(&run.run_id).unwrap();
+    stages.into_iter().map(|s| (s.stage, s.engine)).collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("events.csv"), events_csv()).unwrap();
+    let plan = load_str(Path::new("engines.toml"), &pipeline(dir), &[]).unwrap();
+
+    let local =
+        userlens_pipeline::run(&plan, &options(dir, "local", "runs-local"), &mut |_| {}).unwrap();
+    assert_eq!(local.record.status, RunStatus::Ok);
+    assert_eq!(local.record.engine, "local");
+    assert_eq!(CALLS.load(Ordering::SeqCst), 0);
+
+    let on_cluster = RunOptions {
+        engine: Some(URL.into()),
+        connect: Some(fake_connect),
+        ..options(dir, "cluster", "runs-cluster")
+    };
+    let cluster = userlens_pipeline::run(&plan, &on_cluster, &mut |_| {}).unwrap();
+    assert_eq!(cluster.record.status, RunStatus::Ok);
+    assert_eq!(cluster.record.engine, URL);
+    assert!(
+        cluster.record.notes.is_empty(),
+        "{:?}",
+        cluster.record.notes
+    );
+
+    // The features stage and the predict stage each sent every part once.
+    let parts_dir = cluster.run_dir.join("ingest/events.parts");
+    let parts = std::fs::read_dir(&parts_dir).unwrap().count();
+    assert!(parts >= 2, "the ingest wrote {parts} parts");
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+    assert_eq!(PARTS.load(Ordering::SeqCst), 2 * parts);
+
+    let mut compared = Vec::new();
+    for entry in std::fs::read_dir(&local.output_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let there = std::fs::read(cluster.output_dir.join(&name)).unwrap();
+            assert!(std::fs::read(&path).unwrap() == there, "{name} differs");
+            compared.push(name);
+        }
+    }
+    compared.sort();
+    for name in ["features.csv", "personas.csv", "user_predictions.csv"] {
+        assert!(compared.iter().any(|c| c == name), "{compared:?}");
+    }
+
+    // The ledger and run.json say where each stage's work ran.
+    let expected = pairs(&[
+        ("ingest", "local"),
+        ("features", URL),
+        ("personas", "local"),
+        ("predict", URL),
+        ("report", "local"),
+    ]);
+    assert_eq!(engines(&dir.join("runs-cluster")), expected);
+    let all_local: Vec<_> = expected
+        .iter()
+        .map(|(stage, _)| (stage.clone(), "local".to_string()))
+        .collect();
+    assert_eq!(engines(&dir.join("runs-local")), all_local);
+    let record = std::fs::read_to_string(cluster.output_dir.join("run.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["engine"], URL);
+    assert_eq!(record["stages"][1]["name"], "features");
+    assert_eq!(record["stages"][1]["engine"], URL);
+    assert_eq!(record["stages"][2]["engine"], "local");
+
+    // The engine is stored for `--resume`, and is not in the cache keys: a local run
+    // reuses what the cluster made, and says which engine made it.
+    let ledger = Ledger::open_existing(&dir.join("runs-cluster")).unwrap();
+    let row = ledger.run(&cluster.record.run_id).unwrap().unwrap();
+    assert!(
+        row.invocation.as_deref().unwrap().contains(URL),
+        "{:?}",
+        row.invocation
+    );
+    let again =
+        userlens_pipeline::run(&plan, &options(dir, "again", "runs-cluster"), &mut |_| {}).unwrap();
+    assert!(
+        again.record.stages.iter().all(|s| s.reused_from.is_some()),
+        "every stage reused"
+    );
+    assert_eq!(engines(&dir.join("runs-cluster")), expected);
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        2,
+        "the cluster was not asked again"
+    );
+    let features = |out: &Path| std::fs::read(out.join("features.csv")).unwrap();
+    assert!(features(&again.output_dir) == features(&local.output_dir));
+
+    // Events read whole (a Parquet source) stay here, and the run says so.
+    let parquet = local.run_dir.join("ingest/events.parquet");
+    let set = [Override::parse(&format!("ingest.path={}", parquet.display())).unwrap()];
+    let from_parquet = load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap();
+    let in_memory = RunOptions {
+        engine: Some(URL.into()),
+        connect: Some(fake_connect),
+        ..options(dir, "parquet", "runs-parquet")
+    };
+    let run = userlens_pipeline::run(&from_parquet, &in_memory, &mut |_| {}).unwrap();
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the cluster was not asked");
+    assert_eq!(engines(&dir.join("runs-parquet")), all_local);
+    let note = format!("so their features are computed here, not on {URL}");
+    assert_eq!(
+        (run.record.notes.iter())
+            .filter(|n| n.contains(&note))
+            .count(),
+        2,
+        "{:?}",
+        run.record.notes
+    );
+    assert!(features(&run.output_dir) == features(&local.output_dir));
+}
+
+#[test]
+fn a_ballista_engine_needs_a_build_with_the_cluster_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("events.csv"), events_csv()).unwrap();
+    // The engine from the file this time; no test here registers a `Connect`.
+    let text = pipeline(dir).replace(
+        "name = \"engines\"",
+        "name = \"engines\"\nengine = \"ballista://scheduler\"",
+    );
+    let plan = load_str(Path::new("engines.toml"), &text, &[]).unwrap();
+    let err = userlens_pipeline::run(&plan, &options(dir, "out", "runs"), &mut |_| {}).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Usage);
+    assert_eq!(
+        err.to_string(),
+        "this userlens was built without the `cluster` feature: build it with \
+         `cargo build --release --features cluster` to run on ballista://scheduler:50050"
+    );
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn an_unreachable_cluster_fails_the_run_before_any_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("events.csv"), events_csv()).unwrap();
+    let plan = load_str(Path::new("engines.toml"), &pipeline(dir), &[]).unwrap();
+    let options = RunOptions {
+        engine: Some("ballista://10.9.8.7:7000".into()),
+        connect: Some(unreachable),
+        ..options(dir, "out", "runs")
+    };
+    let mut events = 0;
+    let err = userlens_pipeline::run(&plan, &options, &mut |_| events += 1).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::StageFailed, "exit code 1");
+    assert_eq!(
+        err.to_string(),
+        "cannot reach the cluster at `ballista://10.9.8.7:7000`: no scheduler answers at \
+         ballista://10.9.8.7:7000: connection refused"
+    );
+    assert_eq!(events, 0, "no stage started");
+    assert!(!dir.join("out").exists(), "nothing published");
+    assert!(!dir.join("runs/engines").exists(), "no run folder was made");
+
+    // A bad `--engine` is a usage error naming it.
+    let options = RunOptions {
+        engine: Some("spark://h:7077".into()),
+        ..options
+    };
+    let err = userlens_pipeline::run(&plan, &options, &mut |_| {}).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Usage);
+    assert_eq!(
+        err.to_string(),
+        "`--engine spark://h:7077` is not an engine: the scheme is `spark`: only \
+         `ballista://` clusters are supported"
+    );
+}
