@@ -51,6 +51,14 @@ pub enum Error {
         #[source]
         source: PolarsError,
     },
+    /// The per-part work on another engine (a cluster) failed.
+    #[error("computing the features of the parts on {engine} failed: {message}")]
+    Remote {
+        /// The engine, such as `ballista://host:50050`.
+        engine: String,
+        /// What it reported.
+        message: String,
+    },
 }
 
 /// Result of the features stage.
@@ -121,8 +129,8 @@ impl FeatureParams {
     }
 }
 
-/// Validated feature parameters.
-#[derive(Debug, Clone, PartialEq)]
+/// Validated feature parameters (serialisable, to send to a cluster's executors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckedFeatureParams {
     families: Vec<FeatureFamily>,
     top_categories: usize,
@@ -249,14 +257,36 @@ pub fn build(
 }
 
 /// [`build`] for events in parts that each hold whole users (such as the Parquet
-/// parts of an out-of-core ingest): one part is in memory at a time.
+/// parts of an out-of-core ingest): one part is in memory at a time, or each part's
+/// features come from `remote` (a cluster) when given.
 pub fn build_parts(
     parts: &[LazyFrame],
     as_of: i64,
     users: Option<&DataFrame>,
     params: &CheckedFeatureParams,
+    remote: Option<&dyn RemoteParts>,
 ) -> Result<DataFrame> {
-    build_in_parts(parts, as_of, users, params, PART_ROWS)
+    let top = top_categories_of(parts, as_of, params)?;
+    let built = match remote {
+        Some(remote) => remote.part_features(as_of, &top, params)?,
+        None => parts
+            .iter()
+            .map(|part| part_features_in(part, as_of, &top, params, PART_ROWS))
+            .collect::<Result<_>>()?,
+    };
+    combine(built, users, as_of)
+}
+
+/// Computes [`part_features`] of every part of the events somewhere else, such as
+/// on the executors of a cluster, and returns them in the parts' order.
+pub trait RemoteParts {
+    /// The features of each part before `as_of`, with the `top` categories.
+    fn part_features(
+        &self,
+        as_of: i64,
+        top: &[String],
+        params: &CheckedFeatureParams,
+    ) -> Result<Vec<DataFrame>>;
 }
 
 fn build_in_parts(
@@ -266,47 +296,96 @@ fn build_in_parts(
     params: &CheckedFeatureParams,
     part_rows: usize,
 ) -> Result<DataFrame> {
+    let top = top_categories_of(parts, as_of, params)?;
+    let built = parts
+        .iter()
+        .map(|part| part_features_in(part, as_of, &top, params, part_rows))
+        .collect::<Result<_>>()?;
+    combine(built, users, as_of)
+}
+
+/// The categories that get a `cat_share_<name>` column: the most common ones before
+/// `as_of` over all parts (none when the family is off). Every part's features use
+/// the same list.
+pub fn top_categories_of(
+    parts: &[LazyFrame],
+    as_of: i64,
+    params: &CheckedFeatureParams,
+) -> Result<Vec<String>> {
+    if !params.has(FeatureFamily::Categories) {
+        return Ok(Vec::new());
+    }
     let started = std::time::Instant::now();
-    let top = if params.has(FeatureFamily::Categories) {
-        top_categories(parts, as_of, params.top_categories)?
-    } else {
-        Vec::new()
-    };
+    let top = top_categories(parts, as_of, params.top_categories)?;
     tracing::debug!(
         "features: most common categories in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    let mut built = Vec::new();
-    for part in parts {
-        let events = part
-            .clone()
-            .select(read_columns(part, params)?)
-            .collect()
-            .map_err(polars_err("read a part of the events"))?;
-        let started = std::time::Instant::now();
-        let (ranges, order) = user_parts(&events, part_rows)?;
-        tracing::debug!(
-            "features: {order:?} order of {} events checked in {:.2} s",
-            events.height(),
-            started.elapsed().as_secs_f64()
-        );
-        let started = std::time::Instant::now();
-        for range in ranges {
-            let slice = events.slice(range.start as i64, range.end - range.start);
-            built.push(build_part(&slice, as_of, &top, params, order)?.lazy());
-        }
-        tracing::debug!(
-            "features: summed per user in {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
+    Ok(top)
+}
+
+/// The features of the users of one part of the events (whole users, as an
+/// out-of-core ingest writes them), without the users table: the per-part work of
+/// [`build_parts`], local or on a cluster's executors.
+pub fn part_features(
+    part: &LazyFrame,
+    as_of: i64,
+    top: &[String],
+    params: &CheckedFeatureParams,
+) -> Result<DataFrame> {
+    part_features_in(part, as_of, top, params, PART_ROWS)
+}
+
+fn part_features_in(
+    part: &LazyFrame,
+    as_of: i64,
+    top: &[String],
+    params: &CheckedFeatureParams,
+    part_rows: usize,
+) -> Result<DataFrame> {
+    let events = part
+        .clone()
+        .select(read_columns(part, params)?)
+        .collect()
+        .map_err(polars_err("read a part of the events"))?;
+    let started = std::time::Instant::now();
+    let (ranges, order) = user_parts(&events, part_rows)?;
+    tracing::debug!(
+        "features: {order:?} order of {} events checked in {:.2} s",
+        events.height(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = std::time::Instant::now();
+    let mut built = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let slice = events.slice(range.start as i64, range.end - range.start);
+        built.push(build_part(&slice, as_of, top, params, order)?.lazy());
     }
+    tracing::debug!(
+        "features: summed per user in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut features = concat(built, UnionArgs::default())
+        .and_then(LazyFrame::collect)
+        .map_err(polars_err("combine per-user features"))?;
+    features.rechunk_mut();
+    Ok(features)
+}
+
+/// The features of all parts, in one table sorted by `user_id`, with the users table
+/// joined when given.
+fn combine(built: Vec<DataFrame>, users: Option<&DataFrame>, as_of: i64) -> Result<DataFrame> {
     if built.is_empty() {
         return Err(polars_err("compute per-user features")(
             PolarsError::NoData("no part of the events was processed".into()),
         ));
     }
-    let mut stacked = concat(built, UnionArgs::default());
-    if parts.len() > 1 {
+    let several = built.len() > 1;
+    let mut stacked = concat(
+        built.into_iter().map(IntoLazy::lazy).collect::<Vec<_>>(),
+        UnionArgs::default(),
+    );
+    if several {
         // Parts split users by a hash of their id.
         stacked = stacked.map(|all| all.sort([USER_ID], SortMultipleOptions::default()));
     }
@@ -328,11 +407,13 @@ pub fn build_parts_at_cutoff(
     cutoff: i64,
     users: Option<&DataFrame>,
     params: &CheckedFeatureParams,
+    remote: Option<&dyn RemoteParts>,
 ) -> Result<(DataFrame, Vec<String>)> {
     let users = users
         .map(|users| users_at_cutoff(users, cutoff, params))
         .transpose()?;
-    let features = build_parts(parts, cutoff, users.as_ref().map(|u| &u.table), params)?;
+    let table = users.as_ref().map(|u| &u.table);
+    let features = build_parts(parts, cutoff, table, params, remote)?;
     Ok((features, users.map(|u| u.excluded).unwrap_or_default()))
 }
 

@@ -265,7 +265,7 @@ fn features_at_a_cutoff_leave_out_what_the_users_table_learnt_later() {
     let params = params.check().unwrap();
     let cutoff = at(10, 0, 0);
     let parts = [events().lazy()];
-    let (f, excluded) = build_parts_at_cutoff(&parts, cutoff, Some(&users), &params).unwrap();
+    let (f, excluded) = build_parts_at_cutoff(&parts, cutoff, Some(&users), &params, None).unwrap();
     assert_eq!(excluded, ["lifetime_value"]);
     assert!(f.column("user_lifetime_value").is_err());
     assert_eq!(value(&f, "user_age", 0), Some(40.0));
@@ -275,7 +275,7 @@ fn features_at_a_cutoff_leave_out_what_the_users_table_learnt_later() {
         None
     );
     // the same events and table as of the cutoff, without the cut: every column
-    let all = build_parts(&parts, cutoff, Some(&users), &params).unwrap();
+    let all = build_parts(&parts, cutoff, Some(&users), &params, None).unwrap();
     assert_eq!(value(&all, "user_lifetime_value", 0), Some(300.0));
     let mut expected = all.drop("user_lifetime_value").unwrap();
     expected
@@ -365,7 +365,7 @@ fn building_in_parts_gives_the_same_table() {
         .rev()
         .map(|r| events.slice(r.start as i64, r.end - r.start).lazy())
         .collect();
-    let from_parts = build_parts(&lazy_parts, as_of, None, &params).unwrap();
+    let from_parts = build_parts(&lazy_parts, as_of, None, &params, None).unwrap();
     assert!(
         whole.equals_missing(&from_parts),
         "{whole:?}\n{from_parts:?}"
