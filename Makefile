@@ -5,7 +5,7 @@ OUT ?= out/profile
 BIN_RELEASE := target/release/userlens
 
 .DEFAULT_GOAL := help
-.PHONY: help profile nightly cdnow test fuzz ci fmt fmt-check clippy doc bench sample-data clean
+.PHONY: help profile nightly cdnow test test-cluster fuzz ci fmt fmt-check clippy clippy-cluster doc bench bench-cluster sample-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,8 +27,14 @@ cdnow: ## build (release) and fit BG/NBD, Pareto/NBD and Gamma-Gamma on the real
 	$(CARGO) build --release --locked --bin userlens
 	$(BIN_RELEASE) run pipelines/cdnow.toml --as-of 1997-10-01
 
-test: ## run every test (dev profile)
-	$(CARGO) test --workspace --locked
+# The cluster crate (Ballista) builds only for the `cluster` targets.
+NO_CLUSTER := --workspace --exclude userlens-cluster
+
+test: ## run every test (dev profile) but the cluster's
+	$(CARGO) test $(NO_CLUSTER) --locked
+
+test-cluster: ## build with `--features cluster` and run the cluster's tests, a loopback Ballista cluster among them (dev profile)
+	$(CARGO) test --locked --features cluster -p userlens-cluster -p userlens --test cluster
 
 FUZZ_CASES ?= 4000
 fuzz: ## property-based fuzzing of the ingest and pipeline-file parsers (FUZZ_CASES per property)
@@ -41,12 +47,18 @@ fmt-check: ## check formatting
 	$(CARGO) fmt --all -- --check
 
 clippy: ## lint, warnings are errors
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy $(NO_CLUSTER) --all-targets --locked -- -D warnings
+
+clippy-cluster: ## lint the cluster crate and the binary with `--features cluster`
+	$(CARGO) clippy -p userlens-cluster -p userlens --features cluster --all-targets --locked -- -D warnings
 
 doc: ## build the API docs, warnings are errors
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked --features cluster
 
-ci: fmt-check clippy test doc ## what CI runs: fmt check, clippy, tests, docs
+ci: fmt-check clippy clippy-cluster test test-cluster doc ## what CI runs: fmt check, clippy, tests (the cluster's too), docs
+
+bench-cluster: ## 10M events on a loopback Ballista cluster (scheduler and two executors) vs local -> docs/benchmarks-cluster.md
+	bash bench/cluster.sh
 
 bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes peer on 1M and 10M events (BENCH_SIZES adds 100M, run out of core) -> docs/benchmarks.md
 	bash bench/run.sh

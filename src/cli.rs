@@ -80,6 +80,50 @@ pub enum Command {
     },
     /// Generate a synthetic event log drawn from known personas.
     Generate(GenerateArgs),
+    /// Run a role of an Apache Ballista cluster for `engine = "ballista://..."`
+    /// (needs a build with `--features cluster`).
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterRole {
+    /// The scheduler: plans jobs and hands their tasks to executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Seconds without a heartbeat before an executor is taken for dead and its
+        /// tasks run on the others.
+        #[arg(long, value_name = "SECS", default_value_t = 180)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs tasks; reads the event parts from the shared folder.
+    Executor {
+        /// The scheduler's `host:port`.
+        #[arg(long, value_name = "ADDR")]
+        scheduler: String,
+        /// Host to listen on and to advertise.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port of its Arrow Flight service (results are fetched from it).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// Port of its gRPC service (the scheduler pushes tasks to it).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once (default: the cores).
+        #[arg(long, value_name = "N")]
+        concurrency: Option<usize>,
+        /// Folder for its intermediate results (default: a temporary folder).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Seconds between heartbeats to the scheduler.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        heartbeat: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

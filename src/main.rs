@@ -48,6 +48,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     signals::stop_runs_cleanly();
+    #[cfg(feature = "cluster")]
+    userlens_pipeline::engine::register(cmd::cluster::connect);
     match execute(&cli) {
         Ok(()) => ExitCode::from(exit_codes::OK as u8),
         // `userlens runs list | head`: the reader left, which is no failure of ours.
@@ -101,5 +103,6 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
         Command::Runs { command, runs } => cmd::runs::run(command, runs),
         Command::Validate { pipeline, set } => cmd::validate::run(pipeline, set),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Cluster { role } => cmd::cluster::run(role),
     }
 }

@@ -2,6 +2,7 @@
 //! to stdout.
 
 pub mod backfill;
+pub mod cluster;
 pub mod generate;
 pub mod profile;
 pub mod report;

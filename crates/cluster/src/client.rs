@@ -1,0 +1,158 @@
+//! The driver's side: submits a features job to a Ballista scheduler and reads the
+//! results back.
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use polars::prelude::DataFrame;
+use userlens_features::CheckedFeatureParams;
+
+use crate::codec::{LogicalCodec, PhysicalCodec};
+use crate::error::{Error, Result};
+use crate::features::{FeaturesRequest, PartsTable, assemble};
+use crate::roles::split_address;
+
+/// How long the scheduler has to accept a connection at [`Ballista::connect`].
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A Ballista cluster, reached through its scheduler.
+#[derive(Debug)]
+pub struct Ballista {
+    url: String,
+    address: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Ballista {
+    /// The cluster whose scheduler is at `url` (`ballista://host:port`, as the
+    /// pipeline's engine parser leaves it), once the scheduler accepts a connection.
+    pub fn connect(url: &str) -> Result<Ballista> {
+        let address = address_of(url)?;
+        let unreachable = |message: String| Error::Unreachable {
+            address: address.clone(),
+            message,
+        };
+        let socket = address
+            .to_socket_addrs()
+            .map_err(|e| unreachable(e.to_string()))?
+            .next()
+            .ok_or_else(|| unreachable("the host has no address".into()))?;
+        std::net::TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        Ok(Ballista {
+            url: url.to_string(),
+            address,
+            runtime,
+        })
+    }
+
+    /// The address as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `userlens_features::part_features` of every part, one Ballista task per
+    /// part, returned in the parts' order.
+    pub fn part_features(
+        &self,
+        parts: &[PathBuf],
+        as_of: i64,
+        top: &[String],
+        params: &CheckedFeatureParams,
+    ) -> Result<Vec<DataFrame>> {
+        let request = FeaturesRequest {
+            parts: parts.to_vec(),
+            as_of,
+            top: top.to_vec(),
+            params: params.clone(),
+        };
+        let failed = |message: String| Error::Job {
+            address: self.address.clone(),
+            message,
+        };
+        let started = std::time::Instant::now();
+        let batches = self
+            .runtime
+            .block_on(async {
+                let config = SessionConfig::new_with_ballista()
+                    .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+                    .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+                    .with_ballista_job_name("userlens features");
+                let state = SessionStateBuilder::new()
+                    .with_config(config)
+                    .with_default_features()
+                    .build();
+                let url = format!("df://{}", self.address);
+                let ctx = SessionContext::remote_with_state(&url, state).await?;
+                ctx.read_table(Arc::new(PartsTable::new(request)))?
+                    .collect()
+                    .await
+            })
+            .map_err(|e| failed(e.to_string()))?;
+        tracing::debug!(
+            "cluster: features of {} parts in {:.2} s",
+            parts.len(),
+            started.elapsed().as_secs_f64()
+        );
+        assemble(&batches, parts.len()).map_err(Error::Results)
+    }
+}
+
+/// `host:port` of `ballista://host:port`.
+fn address_of(url: &str) -> Result<String> {
+    let address = url
+        .strip_prefix("ballista://")
+        .ok_or_else(|| Error::Address {
+            url: url.to_string(),
+            why: "it does not start with `ballista://`".into(),
+        })?;
+    let address = address.trim_end_matches('/');
+    split_address(address)?;
+    Ok(address.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            address_of("ballista://10.0.0.5:50050").unwrap(),
+            "10.0.0.5:50050"
+        );
+        assert_eq!(address_of("ballista://sched:7000/").unwrap(), "sched:7000");
+        for bad in [
+            "df://sched:50050",
+            "ballista://",
+            "ballista://h:port",
+            "ballista://:1",
+        ] {
+            assert!(address_of(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_scheduler_that_does_not_answer_is_named() {
+        // A port just released by the OS: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = Ballista::connect(&format!("ballista://127.0.0.1:{port}")).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(matches!(error, Error::Unreachable { .. }));
+    }
+}

@@ -1,0 +1,28 @@
+//! userlens on an Apache DataFusion Ballista cluster.
+//!
+//! Out-of-core events are Parquet parts that each hold whole users (a hash of the
+//! user id picks the part), so per-user work goes part by part. This crate runs
+//! that work as Ballista tasks, one per part, on executors that read the parts from
+//! a folder they all see:
+//!
+//! - [`FeaturesExec`] is a DataFusion physical operator: its partition `i` is
+//!   `userlens_features::part_features` of part `i`, the same code as a local
+//!   run, and its rows carry that table as Parquet bytes in chunks;
+//! - [`PartsTable`] is the table provider a client scans to plan it;
+//! - [`codec`] registers both with Ballista's logical and physical codecs, so the
+//!   scheduler and executors of [`roles`] can plan, ship and run them.
+//!
+//! Ballista's scheduler and executors do the distribution and the recovery: a task
+//! of an executor that dies is run again on another. The driver ([`Ballista`])
+//! reassembles each part's table in part order, so a cluster run publishes the
+//! same bytes as a local one.
+
+mod client;
+pub mod codec;
+mod error;
+mod features;
+pub mod roles;
+
+pub use client::Ballista;
+pub use error::{Error, Result};
+pub use features::{FeaturesExec, FeaturesRequest, PartsTable};

@@ -1,0 +1,119 @@
+//! The scheduler and executor processes, with userlens's codecs: `userlens cluster
+//! scheduler` and `userlens cluster executor` run these.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+
+use crate::codec::{LogicalCodec, PhysicalCodec};
+use crate::error::{Error, Result};
+
+/// How a scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Seconds without a heartbeat after which an executor is taken for dead and
+    /// its tasks run elsewhere.
+    pub executor_timeout_seconds: u64,
+}
+
+/// How an executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler's `host:port`.
+    pub scheduler: String,
+    /// Host to listen on and to advertise to the scheduler.
+    pub host: String,
+    /// Port of its Arrow Flight service (results are fetched from it).
+    pub port: u16,
+    /// Port of its gRPC service (tasks are pushed to it).
+    pub grpc_port: u16,
+    /// Tasks run at once.
+    pub concurrency: usize,
+    /// Where its shuffle files go.
+    pub work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler.
+    pub heartbeat_seconds: u64,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+/// Runs a scheduler until the process is stopped.
+pub fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
+    let config = SchedulerConfig {
+        bind_host: options.bind.ip().to_string(),
+        bind_port: options.bind.port(),
+        executor_timeout_seconds: options.executor_timeout_seconds,
+        // A dead executor is looked for this often.
+        expire_dead_executor_interval_seconds: options.executor_timeout_seconds.clamp(1, 15),
+        no_executors_grace_period_seconds: options.executor_timeout_seconds,
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        ..SchedulerConfig::default()
+    };
+    let failed = |e: ballista_core::error::BallistaError| Error::Role {
+        role: "scheduler",
+        message: e.to_string(),
+    };
+    runtime()?.block_on(async {
+        let cluster = BallistaCluster::new_from_config(&config)
+            .await
+            .map_err(failed)?;
+        start_server(cluster, options.bind, Arc::new(config))
+            .await
+            .map_err(failed)
+    })
+}
+
+/// Runs an executor until the process is stopped.
+pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
+    let (host, port) = split_address(&options.scheduler)?;
+    let config = ExecutorProcessConfig {
+        bind_host: options.host.clone(),
+        external_host: Some(options.host.clone()),
+        port: options.port,
+        grpc_port: options.grpc_port,
+        scheduler_host: host,
+        scheduler_port: port,
+        scheduler_connect_timeout_seconds: 30,
+        vcores: options.concurrency.max(1),
+        work_dir: options.work_dir.as_ref().map(|d| d.display().to_string()),
+        executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        ..ExecutorProcessConfig::default()
+    };
+    runtime()?.block_on(async {
+        start_executor_process(Arc::new(config))
+            .await
+            .map_err(|e| Error::Role {
+                role: "executor",
+                message: e.to_string(),
+            })
+    })
+}
+
+/// `host` and `port` of `host:port`.
+pub(crate) fn split_address(address: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| Error::Address {
+        url: address.to_string(),
+        why: why.to_string(),
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = port.parse().map_err(|_| bad("the port is not a number"))?;
+    Ok((host.to_string(), port))
+}

@@ -1,0 +1,88 @@
+//! `userlens cluster scheduler|executor`: one binary is every role of a Ballista
+//! cluster, with userlens's operators registered.
+
+use crate::Failure;
+use crate::cli::ClusterRole;
+
+#[cfg(feature = "cluster")]
+pub fn run(role: &ClusterRole) -> Result<(), Failure> {
+    use userlens_cluster::roles;
+    match role {
+        ClusterRole::Scheduler {
+            bind,
+            executor_timeout,
+        } => {
+            eprintln!("userlens cluster scheduler listening on {bind}");
+            roles::run_scheduler(&roles::SchedulerOptions {
+                bind: *bind,
+                executor_timeout_seconds: *executor_timeout,
+            })?;
+        }
+        ClusterRole::Executor {
+            scheduler,
+            host,
+            port,
+            grpc_port,
+            concurrency,
+            work_dir,
+            heartbeat,
+        } => {
+            let concurrency = concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            eprintln!("userlens cluster executor on {host}:{port}, scheduler {scheduler}");
+            roles::run_executor(&roles::ExecutorOptions {
+                scheduler: scheduler.clone(),
+                host: host.clone(),
+                port: *port,
+                grpc_port: *grpc_port,
+                concurrency,
+                work_dir: work_dir.clone(),
+                heartbeat_seconds: *heartbeat,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cluster"))]
+pub fn run(_: &ClusterRole) -> Result<(), Failure> {
+    Err(Failure::usage(anyhow::anyhow!(
+        "this userlens was built without the `cluster` feature: \
+         build it with `cargo build --release --features cluster`"
+    )))
+}
+
+/// Opens the Ballista cluster of an `engine = "ballista://..."` run: registered with
+/// the pipeline crate at start.
+#[cfg(feature = "cluster")]
+pub fn connect(
+    url: &str,
+) -> Result<std::sync::Arc<dyn userlens_pipeline::engine::Cluster>, String> {
+    let cluster = userlens_cluster::Ballista::connect(url).map_err(|e| e.to_string())?;
+    Ok(std::sync::Arc::new(OnBallista(cluster)))
+}
+
+#[cfg(feature = "cluster")]
+struct OnBallista(userlens_cluster::Ballista);
+
+#[cfg(feature = "cluster")]
+impl userlens_pipeline::engine::Cluster for OnBallista {
+    fn url(&self) -> &str {
+        self.0.url()
+    }
+
+    fn part_features(
+        &self,
+        parts: &[std::path::PathBuf],
+        as_of: i64,
+        top: &[String],
+        params: &userlens_features::CheckedFeatureParams,
+    ) -> userlens_features::Result<Vec<polars::prelude::DataFrame>> {
+        self.0
+            .part_features(parts, as_of, top, params)
+            .map_err(|e| userlens_features::Error::Remote {
+                engine: self.0.url().to_string(),
+                message: e.to_string(),
+            })
+    }
+}

@@ -1,0 +1,255 @@
+//! The profile pipeline on a real Ballista cluster on 127.0.0.1 (a scheduler and
+//! two executor processes of this binary) publishes the same CSVs as a local run,
+//! and still does when one executor is killed (-9) while it runs a task.
+//! Built only with `--features cluster` (`make test-cluster`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{generate, text, userlens};
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A role's process, killed when dropped; its log lines arrive on `lines`.
+struct Role {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[String]) -> Role {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .arg("cluster")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the userlens binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Role { child, lines }
+}
+
+struct Cluster {
+    url: String,
+    _scheduler: Role,
+    executors: Vec<Role>,
+}
+
+fn cluster(work: &Path) -> Cluster {
+    let scheduler_port = free_port();
+    let scheduler = start(&[
+        "scheduler".into(),
+        "--bind".into(),
+        format!("127.0.0.1:{scheduler_port}"),
+        // A killed executor's tasks move to the other after this many seconds.
+        "--executor-timeout".into(),
+        "5".into(),
+    ]);
+    wait_for_port(scheduler_port);
+    let executors = (0..2)
+        .map(|i| {
+            let (port, grpc_port) = (free_port(), free_port());
+            let dir = work.join(format!("executor-{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let executor = start(&[
+                "executor".into(),
+                "--scheduler".into(),
+                format!("127.0.0.1:{scheduler_port}"),
+                "--port".into(),
+                port.to_string(),
+                "--grpc-port".into(),
+                grpc_port.to_string(),
+                "--concurrency".into(),
+                "1".into(),
+                "--heartbeat".into(),
+                "1".into(),
+                "--work-dir".into(),
+                dir.display().to_string(),
+            ]);
+            wait_for_port(port);
+            wait_for_port(grpc_port);
+            executor
+        })
+        .collect();
+    // Both executors have had a heartbeat to register with.
+    std::thread::sleep(Duration::from_secs(2));
+    Cluster {
+        url: format!("ballista://127.0.0.1:{scheduler_port}"),
+        _scheduler: scheduler,
+        executors,
+    }
+}
+
+fn profile(dir: &Path, name: &str, engine: Option<&str>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_userlens"));
+    command
+        .args(["profile", "events.csv", "--out", &format!("out-{name}")])
+        .args(["--runs", &format!("runs-{name}")])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .env_remove("RUST_LOG");
+    if let Some(engine) = engine {
+        command.args(["--engine", engine]);
+    }
+    command
+}
+
+/// The CSV files of an output folder.
+fn csvs(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn assert_same_csvs(local: &Path, cluster: &Path) {
+    let (a, b) = (csvs(local), csvs(cluster));
+    let names = |files: &[PathBuf]| -> Vec<String> {
+        files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&a), names(&b));
+    assert!(
+        a.len() >= 8,
+        "a whole profile run publishes its CSVs: {:?}",
+        names(&a)
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{} differs between the local and the cluster run",
+            x.display()
+        );
+    }
+}
+
+#[test]
+fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 1500, 11);
+    let local = profile(dir.path(), "local", None).output().unwrap();
+    assert!(local.status.success(), "{}", text(&local.stderr));
+
+    let mut cluster = cluster(dir.path());
+    let on_cluster = profile(dir.path(), "cluster", Some(&cluster.url))
+        .output()
+        .unwrap();
+    assert!(on_cluster.status.success(), "{}", text(&on_cluster.stderr));
+    assert_same_csvs(
+        &dir.path().join("out-local"),
+        &dir.path().join("out-cluster"),
+    );
+    let shown = userlens(&["runs", "list", "--runs", "runs-cluster"], dir.path());
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let tasks: usize = cluster
+        .executors
+        .iter()
+        .map(|e| {
+            e.lines
+                .try_iter()
+                .filter(|l| l.contains("userlens: features of part"))
+                .count()
+        })
+        .sum();
+    assert!(
+        tasks >= 4,
+        "the executors ran the parts' features ({tasks} log lines)"
+    );
+
+    // Again, and one executor is killed -9 as soon as it starts a task.
+    let run = profile(dir.path(), "killed", Some(&cluster.url))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let victim = 'found: loop {
+        for (i, executor) in cluster.executors.iter().enumerate() {
+            if executor
+                .lines
+                .try_iter()
+                .any(|l| l.contains("userlens: features of part"))
+            {
+                break 'found i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no executor started a task");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    cluster.executors[victim].child.kill().unwrap(); // SIGKILL
+    cluster.executors[victim].child.wait().unwrap();
+    let killed = run.wait_with_output().unwrap();
+    let stderr = text(&killed.stderr);
+    eprintln!(
+        "with executor {victim} killed the run {}",
+        if killed.status.success() {
+            "finished on the other"
+        } else {
+            "failed and is resumed"
+        }
+    );
+    if !killed.status.success() {
+        // The job failed with the executor: a clear error, then --resume finishes it
+        // on the executor left.
+        assert_eq!(killed.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("Ballista"),
+            "the error says where it failed: {stderr}"
+        );
+        assert!(!dir.path().join("out-killed").join("personas.csv").exists());
+        let run_id = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("running profile ("))
+            .map(|rest| rest.trim_end_matches(')').to_string())
+            .expect("the run printed its id");
+        let resumed = profile(dir.path(), "killed", None)
+            .args(["--resume", &run_id])
+            .output()
+            .unwrap();
+        assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    }
+    assert_same_csvs(
+        &dir.path().join("out-local"),
+        &dir.path().join("out-killed"),
+    );
+}
