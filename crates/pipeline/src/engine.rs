@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use polars::prelude::DataFrame;
 use userlens_features::{CheckedFeatureParams, RemoteParts};
+use userlens_predict::{PartInputs, RemoteInputs, TimeUnit};
 
 use crate::error::{Error, Result};
 
@@ -27,6 +28,17 @@ pub trait Cluster: Send + Sync {
         top: &[String],
         params: &CheckedFeatureParams,
     ) -> userlens_features::Result<Vec<DataFrame>>;
+
+    /// `userlens_predict::part_inputs` of each part, run on the cluster, in the
+    /// parts' order, as the tables of `PartInputs::into_tables`.
+    fn predict_inputs(
+        &self,
+        parts: &[PathBuf],
+        cutoff: i64,
+        as_of: i64,
+        unit: TimeUnit,
+        churn_window_days: u32,
+    ) -> userlens_predict::Result<Vec<Vec<DataFrame>>>;
 }
 
 /// Opens a cluster from its URL, checking that its scheduler answers.
@@ -150,9 +162,9 @@ impl std::fmt::Display for Engine {
     }
 }
 
-/// The per-part features of events in Parquet parts, computed on a cluster: what
-/// `userlens_features::build_parts` gets as `remote` (see
-/// [`crate::StageContext::remote_parts`]).
+/// The per-part work on events in Parquet parts, computed on a cluster: what
+/// `userlens_features::build_parts` and `userlens_predict::predict` get as `remote`
+/// (see [`crate::StageContext::remote_parts`]).
 pub struct OnCluster<'a> {
     cluster: &'a dyn Cluster,
     /// The parts, by absolute path: executors do not share our working folder.
@@ -191,6 +203,40 @@ impl RemoteParts for OnCluster<'_> {
             });
         }
         Ok(built)
+    }
+}
+
+impl RemoteInputs for OnCluster<'_> {
+    fn part_inputs(
+        &self,
+        cutoff: i64,
+        as_of: i64,
+        unit: TimeUnit,
+        churn_window_days: u32,
+    ) -> userlens_predict::Result<Vec<PartInputs>> {
+        let remote = |message: String| userlens_predict::Error::Remote {
+            engine: self.cluster.url().to_string(),
+            message,
+        };
+        let tables =
+            self.cluster
+                .predict_inputs(&self.files, cutoff, as_of, unit, churn_window_days)?;
+        // One result per part, or users would go missing without a word.
+        if tables.len() != self.files.len() {
+            return Err(remote(format!(
+                "it returned the inputs of {} parts for {} parts",
+                tables.len(),
+                self.files.len()
+            )));
+        }
+        tables
+            .into_iter()
+            .zip(&self.files)
+            .map(|(tables, file)| {
+                PartInputs::from_tables(tables)
+                    .map_err(|e| remote(format!("{}: {e}", file.display())))
+            })
+            .collect()
     }
 }
 
@@ -252,6 +298,61 @@ mod tests {
         assert!(error("ballista://h:50050/jobs").contains("`/` in the address"));
         assert!(error("ballista://user@h").contains("`@` in the address"));
         assert!(error("ballista://[::1").contains("closing `]`"));
+    }
+
+    /// A cluster that answers every prediction-inputs job with its tables.
+    struct Answers(Vec<Vec<DataFrame>>);
+
+    impl Cluster for Answers {
+        fn url(&self) -> &str {
+            "ballista://h:1"
+        }
+
+        fn part_features(
+            &self,
+            _: &[PathBuf],
+            _: i64,
+            _: &[String],
+            _: &CheckedFeatureParams,
+        ) -> userlens_features::Result<Vec<DataFrame>> {
+            Ok(Vec::new())
+        }
+
+        fn predict_inputs(
+            &self,
+            _: &[PathBuf],
+            _: i64,
+            _: i64,
+            _: TimeUnit,
+            _: u32,
+        ) -> userlens_predict::Result<Vec<Vec<DataFrame>>> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn prediction_inputs_from_a_cluster_are_checked() {
+        let files = [PathBuf::from("/p/0.parquet"), PathBuf::from("/p/1.parquet")];
+        let error = |answers: Vec<Vec<DataFrame>>| {
+            let cluster = Answers(answers);
+            let remote = OnCluster::new(&cluster, &files);
+            remote
+                .part_inputs(0, 1, TimeUnit::Days, 7)
+                .unwrap_err()
+                .to_string()
+        };
+        let prefix = "computing the prediction inputs of the parts on ballista://h:1 failed: ";
+        assert_eq!(
+            error(vec![Vec::new()]),
+            format!("{prefix}it returned the inputs of 1 parts for 2 parts")
+        );
+        assert_eq!(
+            error(vec![Vec::new(), Vec::new()]),
+            format!(
+                "{prefix}/p/0.parquet: malformed prediction inputs of a part of the events: \
+                 expected 6 tables"
+            )
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The same pipeline on a cluster engine: a fake cluster in this process computes
-//! each part's features as executors would (from the part's absolute path, with the
-//! parameters as sent over the wire), and the published files must not change.
+//! each part's features and prediction inputs as executors would (from the part's
+//! absolute path, with the parameters and the tables as sent over the wire), and
+//! the published files must not change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,12 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use polars::prelude::*;
 use userlens_features::CheckedFeatureParams;
 use userlens_pipeline::{Cluster, ErrorClass, Ledger, Override, RunOptions, RunStatus, load_str};
+use userlens_predict::TimeUnit;
 
 const URL: &str = "ballista://fake:50050";
 
 /// Calls of the fake cluster, and the parts they asked for.
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 static PARTS: AtomicUsize = AtomicUsize::new(0);
+/// Calls for prediction inputs, and their parts.
+static PREDICT_CALLS: AtomicUsize = AtomicUsize::new(0);
+static PREDICT_PARTS: AtomicUsize = AtomicUsize::new(0);
 
 struct FakeCluster {
     url: String,
@@ -52,6 +57,55 @@ impl Cluster for FakeCluster {
                     .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
                     .map_err(|e| remote(e.to_string()))?;
                 userlens_features::part_features(&scanned, as_of, top, &params)
+            })
+            .collect()
+    }
+
+    fn predict_inputs(
+        &self,
+        parts: &[PathBuf],
+        cutoff: i64,
+        as_of: i64,
+        unit: TimeUnit,
+        churn_window_days: u32,
+    ) -> userlens_predict::Result<Vec<Vec<DataFrame>>> {
+        PREDICT_CALLS.fetch_add(1, Ordering::SeqCst);
+        PREDICT_PARTS.fetch_add(parts.len(), Ordering::SeqCst);
+        let remote = |message: String| userlens_predict::Error::Remote {
+            engine: self.url.clone(),
+            message,
+        };
+        // As an executor gets it: serialised.
+        let wire = serde_json::to_string(&unit).map_err(|e| remote(e.to_string()))?;
+        let unit: TimeUnit = serde_json::from_str(&wire).map_err(|e| remote(e.to_string()))?;
+        parts
+            .iter()
+            .map(|part| {
+                if !part.is_absolute() {
+                    return Err(remote(format!("{} is not absolute", part.display())));
+                }
+                let scanned = PlRefPath::try_from_path(part)
+                    .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+                    .map_err(|e| remote(e.to_string()))?;
+                let inputs = userlens_predict::part_inputs(
+                    &scanned,
+                    cutoff,
+                    as_of,
+                    unit,
+                    churn_window_days,
+                )?;
+                // Each table back through Parquet, as the executors send them.
+                inputs
+                    .into_tables()
+                    .into_iter()
+                    .map(|mut table| {
+                        let mut bytes = Vec::new();
+                        ParquetWriter::new(&mut bytes)
+                            .finish(&mut table)
+                            .and_then(|_| ParquetReader::new(std::io::Cursor::new(bytes)).finish())
+                            .map_err(|e| remote(e.to_string()))
+                    })
+                    .collect()
             })
             .collect()
     }
@@ -140,7 +194,8 @@ with = {{ k = 3, n_init = 2 }}
 [stages.predict]
 uses = "predict"
 needs = ["ingest", "features"]
-with = {{ horizon_days = 14 }}
+# Low gates, so that the predictors compared are scored, not skipped.
+with = {{ horizon_days = 14, ml = {{ min_positives = 3, min_negatives = 3 }} }}
 
 [stages.report]
 uses = "report"
@@ -187,6 +242,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert_eq!(local.record.status, RunStatus::Ok);
     assert_eq!(local.record.engine, "local");
     assert_eq!(CALLS.load(Ordering::SeqCst), 0);
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 0);
 
     let on_cluster = RunOptions {
         engine: Some(URL.into()),
@@ -208,6 +264,9 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert!(parts >= 2, "the ingest wrote {parts} parts");
     assert_eq!(CALLS.load(Ordering::SeqCst), 2);
     assert_eq!(PARTS.load(Ordering::SeqCst), 2 * parts);
+    // And the predict stage's labels and purchase histories, once.
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
+    assert_eq!(PREDICT_PARTS.load(Ordering::SeqCst), parts);
 
     let mut compared = Vec::new();
     for entry in std::fs::read_dir(&local.output_dir).unwrap() {
@@ -220,7 +279,12 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         }
     }
     compared.sort();
-    for name in ["features.csv", "personas.csv", "user_predictions.csv"] {
+    for name in [
+        "features.csv",
+        "personas.csv",
+        "user_predictions.csv",
+        "model_report.csv",
+    ] {
         assert!(compared.iter().any(|c| c == name), "{compared:?}");
     }
 
@@ -266,6 +330,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         2,
         "the cluster was not asked again"
     );
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
     let features = |out: &Path| std::fs::read(out.join("features.csv")).unwrap();
     assert!(features(&again.output_dir) == features(&local.output_dir));
 
@@ -280,6 +345,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     };
     let run = userlens_pipeline::run(&from_parquet, &in_memory, &mut |_| {}).unwrap();
     assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the cluster was not asked");
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
     assert_eq!(engines(&dir.join("runs-parquet")), all_local);
     let note = format!("so their features are computed here, not on {URL}");
     assert_eq!(

@@ -45,6 +45,18 @@ pub enum Error {
         #[source]
         source: PolarsError,
     },
+    /// Tables given as a part's inputs ([`PartInputs::from_tables`]) are not what
+    /// [`PartInputs::into_tables`] makes.
+    #[error("malformed prediction inputs of a part of the events: {0}")]
+    PartTables(String),
+    /// The per-part work on another engine (a cluster) failed.
+    #[error("computing the prediction inputs of the parts on {engine} failed: {message}")]
+    Remote {
+        /// The engine, such as `ballista://host:50050`.
+        engine: String,
+        /// What it reported.
+        message: String,
+    },
 }
 
 /// Result of the predict stage.
@@ -394,6 +406,7 @@ mod targets;
 
 use counts::{count_predictions, expected_spend, fit_counts, report_json};
 use events::{FromEvents, from_events};
+pub use events::{PartInputs, RemoteInputs, part_inputs};
 use report::report_tables;
 use scoring::{AtCutoff, HorizonLabels, score_columns};
 use targets::{Shared, for_activity, for_target};
@@ -422,6 +435,8 @@ fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Resul
 /// Runs every predictor on events in parts that each hold whole users (one part
 /// for events in memory). `features_cutoff` are the features as of
 /// [`CheckedPredictParams::cutoff`], `features_now` as of `as_of` (UTC microseconds).
+/// Each part's labels and purchase histories come from `remote` (a cluster) when
+/// given, else are read here.
 pub fn predict(
     events: &[LazyFrame],
     features_cutoff: &DataFrame,
@@ -429,6 +444,7 @@ pub fn predict(
     as_of: i64,
     params: &CheckedPredictParams,
     seed: u64,
+    remote: Option<&dyn RemoteInputs>,
 ) -> Result<Predictions> {
     let p = &params.params;
     let horizon_micros = days(p.horizon_days);
@@ -451,7 +467,14 @@ pub fn predict(
         summary_now,
         horizon_purchases,
     } = timed("labels and purchase histories", || {
-        from_events(events, cutoff, as_of, p.unit, params.ml.churn_window_days)
+        from_events(
+            events,
+            cutoff,
+            as_of,
+            p.unit,
+            params.ml.churn_window_days,
+            remote,
+        )
     })?;
     let short_history = first_event.is_none_or(|first| cutoff - first < horizon_micros);
 

@@ -1,6 +1,7 @@
 //! `predict`: events + features -> predictions, scored on a time-split holdout.
 
 use userlens_features::RemoteParts;
+use userlens_predict::RemoteInputs;
 
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
@@ -57,6 +58,8 @@ impl Stage for Predict {
         let text = params
             .rule_features()
             .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
+        // The features at the cutoff and the labels and purchase histories: both
+        // per part, both on the run's cluster when there is one.
         let remote = ctx.remote_parts(events_in);
         let started = std::time::Instant::now();
         // The users table as it was at the cutoff: nothing known only later trains
@@ -83,6 +86,7 @@ impl Stage for Predict {
             as_of,
             params,
             ctx.seed(),
+            remote.as_ref().map(|r| r as &dyn RemoteInputs),
         )?;
         ctx.write_json("models.json", &predictions.models)?;
         let mut meta = StageMeta {

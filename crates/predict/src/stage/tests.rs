@@ -202,6 +202,7 @@ fn run(events: &[Event], as_of: Option<i64>) -> Predictions {
         as_of,
         &params,
         42,
+        None,
     )
     .unwrap()
 }
@@ -358,6 +359,7 @@ fn run_with(events: &[Event], params: PredictParams) -> (Predictions, DataFrame)
         as_of,
         &params,
         42,
+        None,
     )
     .unwrap();
     (predictions, at_cutoff)
@@ -676,5 +678,140 @@ fn every_column_is_scored_on_its_target_and_beats_a_naive_baseline() {
         "predicted revenue {} against the spend rate {}",
         r(&predicted),
         r(&spend_rate)
+    );
+}
+
+/// Each part's inputs read by `part_inputs`, sent as tables through Parquet (as a
+/// cluster sends them) and read back.
+struct OverTheWire<'a> {
+    parts: &'a [LazyFrame],
+    calls: std::cell::Cell<usize>,
+}
+
+impl RemoteInputs for OverTheWire<'_> {
+    fn part_inputs(
+        &self,
+        cutoff: i64,
+        as_of: i64,
+        unit: crate::stats::TimeUnit,
+        churn_window_days: u32,
+    ) -> Result<Vec<PartInputs>> {
+        self.calls.set(self.calls.get() + 1);
+        self.parts
+            .iter()
+            .map(|part| {
+                let tables = part_inputs(part, cutoff, as_of, unit, churn_window_days)?
+                    .into_tables()
+                    .into_iter()
+                    .map(|mut table| {
+                        let mut bytes = Vec::new();
+                        ParquetWriter::new(&mut bytes).finish(&mut table).unwrap();
+                        ParquetReader::new(std::io::Cursor::new(bytes))
+                            .finish()
+                            .unwrap()
+                    })
+                    .collect();
+                PartInputs::from_tables(tables)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn inputs_read_elsewhere_give_the_same_predictions() {
+    let events = population();
+    // Three parts of whole users, as an out-of-core ingest writes them.
+    let split: Vec<LazyFrame> = (0..3)
+        .flat_map(|k| {
+            let mine: Vec<Event> = events
+                .iter()
+                .filter(|e| e.0[1..].parse::<usize>().unwrap() % 3 == k)
+                .cloned()
+                .collect();
+            parts(&mine)
+        })
+        .collect();
+    let params = PredictParams {
+        ml: MlParams {
+            min_positives: 3,
+            min_negatives: 3,
+            ..MlParams::default()
+        },
+        ..PredictParams::default()
+    }
+    .check()
+    .unwrap();
+    let as_of = 200 * DAY_MICROS;
+    let (at_cutoff, now) = (
+        features(&events, params.cutoff(as_of)),
+        features(&events, as_of),
+    );
+    let run = |remote: Option<&dyn RemoteInputs>| {
+        predict(&split, &at_cutoff, &now, as_of, &params, 42, remote).unwrap()
+    };
+    let here = run(None);
+    let wire = OverTheWire {
+        parts: &split,
+        calls: Default::default(),
+    };
+    let there = run(Some(&wire));
+    assert_eq!(wire.calls.get(), 1);
+
+    // The comparison is of predictions, not of skipped predictors.
+    let report = &here.model_report;
+    for (predictor, target) in [("bg/nbd", "p_purchase"), ("logistic", "churn")] {
+        let r = row(report, predictor, target);
+        assert_eq!(r["status"], AnyValue::StringOwned("scored".into()), "{r:?}");
+    }
+    assert!(here.user_predictions.height() > 300);
+    for (a, b, name) in [
+        (
+            &here.user_predictions,
+            &there.user_predictions,
+            "user_predictions",
+        ),
+        (&here.model_report, &there.model_report, "model_report"),
+        (&here.calibration, &there.calibration, "calibration"),
+        (&here.lift, &there.lift, "lift"),
+        (&here.segments, &there.segments, "segments"),
+    ] {
+        assert!(a.equals_missing(b), "{name} differs:\n{a}\n{b}");
+    }
+    assert_eq!(here.models, there.models);
+}
+
+#[test]
+fn a_failing_remote_fails_the_stage_with_its_error() {
+    struct Down;
+    impl RemoteInputs for Down {
+        fn part_inputs(
+            &self,
+            _: i64,
+            _: i64,
+            _: crate::stats::TimeUnit,
+            _: u32,
+        ) -> Result<Vec<PartInputs>> {
+            Err(Error::Remote {
+                engine: "ballista://h:1".into(),
+                message: "executor lost".into(),
+            })
+        }
+    }
+    let events = population();
+    let params = PredictParams::default().check().unwrap();
+    let as_of = 200 * DAY_MICROS;
+    let err = predict(
+        &parts(&events),
+        &features(&events, params.cutoff(as_of)),
+        &features(&events, as_of),
+        as_of,
+        &params,
+        42,
+        Some(&Down),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "computing the prediction inputs of the parts on ballista://h:1 failed: executor lost"
     );
 }
