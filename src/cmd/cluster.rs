@@ -85,4 +85,20 @@ impl userlens_pipeline::engine::Cluster for OnBallista {
                 message: e.to_string(),
             })
     }
+
+    fn predict_inputs(
+        &self,
+        parts: &[std::path::PathBuf],
+        cutoff: i64,
+        as_of: i64,
+        unit: userlens_predict::TimeUnit,
+        churn_window_days: u32,
+    ) -> userlens_predict::Result<Vec<Vec<polars::prelude::DataFrame>>> {
+        self.0
+            .predict_inputs(parts, cutoff, as_of, unit, churn_window_days)
+            .map_err(|e| userlens_predict::Error::Remote {
+                engine: self.0.url().to_string(),
+                message: e.to_string(),
+            })
+    }
 }

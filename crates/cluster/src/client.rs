@@ -11,10 +11,11 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use polars::prelude::DataFrame;
 use userlens_features::CheckedFeatureParams;
+use userlens_predict::TimeUnit;
 
 use crate::codec::{LogicalCodec, PhysicalCodec};
 use crate::error::{Error, Result};
-use crate::features::{FeaturesRequest, PartsTable, assemble};
+use crate::parts::{PartJob, PartsRequest, PartsTable, assemble};
 use crate::roles::split_address;
 
 /// How long the scheduler has to accept a connection at [`Ballista::connect`].
@@ -61,20 +62,12 @@ impl Ballista {
         &self.url
     }
 
-    /// `userlens_features::part_features` of every part, one Ballista task per
-    /// part, returned in the parts' order.
-    pub fn part_features(
-        &self,
-        parts: &[PathBuf],
-        as_of: i64,
-        top: &[String],
-        params: &CheckedFeatureParams,
-    ) -> Result<Vec<DataFrame>> {
-        let request = FeaturesRequest {
+    /// `job` on every part, one Ballista task per part: each part's tables, in the
+    /// parts' order.
+    pub fn run(&self, parts: &[PathBuf], job: PartJob) -> Result<Vec<Vec<DataFrame>>> {
+        let request = PartsRequest {
             parts: parts.to_vec(),
-            as_of,
-            top: top.to_vec(),
-            params: params.clone(),
+            job,
         };
         let failed = |message: String| Error::Job {
             address: self.address.clone(),
@@ -87,7 +80,7 @@ impl Ballista {
                 let config = SessionConfig::new_with_ballista()
                     .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
                     .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
-                    .with_ballista_job_name("userlens features");
+                    .with_ballista_job_name("userlens");
                 let state = SessionStateBuilder::new()
                     .with_config(config)
                     .with_default_features()
@@ -100,11 +93,53 @@ impl Ballista {
             })
             .map_err(|e| failed(e.to_string()))?;
         tracing::debug!(
-            "cluster: features of {} parts in {:.2} s",
+            "cluster: {} parts in {:.2} s",
             parts.len(),
             started.elapsed().as_secs_f64()
         );
         assemble(&batches, parts.len()).map_err(Error::Results)
+    }
+
+    /// `userlens_features::part_features` of every part.
+    pub fn part_features(
+        &self,
+        parts: &[PathBuf],
+        as_of: i64,
+        top: &[String],
+        params: &CheckedFeatureParams,
+    ) -> Result<Vec<DataFrame>> {
+        let job = PartJob::Features {
+            as_of,
+            top: top.to_vec(),
+            params: params.clone(),
+        };
+        let tables = self.run(parts, job)?;
+        tables
+            .into_iter()
+            .map(|mut tables| match (tables.pop(), tables.is_empty()) {
+                (Some(table), true) => Ok(table),
+                _ => Err(Error::Results("a part's features are not one table".into())),
+            })
+            .collect()
+    }
+
+    /// `userlens_predict::part_inputs` of every part, as the tables of
+    /// `PartInputs::into_tables`.
+    pub fn predict_inputs(
+        &self,
+        parts: &[PathBuf],
+        cutoff: i64,
+        as_of: i64,
+        unit: TimeUnit,
+        churn_window_days: u32,
+    ) -> Result<Vec<Vec<DataFrame>>> {
+        let job = PartJob::PredictInputs {
+            cutoff,
+            as_of,
+            unit,
+            churn_window_days,
+        };
+        self.run(parts, job)
     }
 }
 

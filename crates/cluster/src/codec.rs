@@ -1,6 +1,6 @@
 //! Ballista's codecs with userlens's operators added: a client's plan names a
-//! [`PartsTable`], the scheduler's plan a [`FeaturesExec`]; everything else is
-//! left to Ballista's own codecs.
+//! [`PartsTable`], the scheduler's plan a [`PartsExec`]; everything else is left
+//! to Ballista's own codecs.
 
 use std::sync::Arc;
 
@@ -16,17 +16,17 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use crate::features::{FeaturesExec, FeaturesRequest, PartsTable};
+use crate::parts::{PartsExec, PartsRequest, PartsTable};
 
-/// Marks an encoded [`PartsTable`] or [`FeaturesExec`]: the request follows as JSON.
-const MAGIC: &[u8] = b"userlens.features.v1\n";
+/// Marks an encoded [`PartsTable`] or [`PartsExec`]: the request follows as JSON.
+const MAGIC: &[u8] = b"userlens.parts.v1\n";
 
-fn encode(request: &FeaturesRequest, buf: &mut Vec<u8>) -> Result<()> {
+fn encode(request: &PartsRequest, buf: &mut Vec<u8>) -> Result<()> {
     buf.extend_from_slice(MAGIC);
     serde_json::to_writer(buf, request).map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
-fn decode(buf: &[u8]) -> Option<Result<FeaturesRequest>> {
+fn decode(buf: &[u8]) -> Option<Result<PartsRequest>> {
     let json = buf.strip_prefix(MAGIC)?;
     Some(serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e))))
 }
@@ -113,10 +113,10 @@ impl PhysicalExtensionCodec for PhysicalCodec {
             Some(request) => {
                 let [input] = inputs else {
                     return Err(DataFusionError::Internal(
-                        "UserlensFeaturesExec has one input".into(),
+                        "UserlensPartsExec has one input".into(),
                     ));
                 };
-                Ok(Arc::new(FeaturesExec::new(request?, input.clone())))
+                Ok(Arc::new(PartsExec::new(request?, input.clone())))
             }
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
         }
@@ -128,7 +128,7 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        match node.downcast_ref::<FeaturesExec>() {
+        match node.downcast_ref::<PartsExec>() {
             Some(exec) => encode(&exec.request, buf),
             None => self.inner.try_encode(node, buf, proto_converter),
         }
@@ -138,24 +138,46 @@ impl PhysicalExtensionCodec for PhysicalCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parts::PartJob;
 
-    fn request() -> FeaturesRequest {
-        FeaturesRequest {
-            parts: vec![
-                "/shared/part-00000.parquet".into(),
-                "/shared/part-00001.parquet".into(),
-            ],
-            as_of: 1_767_225_600_000_000,
+    /// A request of each job.
+    fn requests() -> Vec<PartsRequest> {
+        let parts: Vec<std::path::PathBuf> = vec![
+            "/shared/part-00000.parquet".into(),
+            "/shared/part-00001.parquet".into(),
+        ];
+        let as_of = 1_767_225_600_000_000;
+        let features = PartJob::Features {
+            as_of,
             top: vec!["books".into(), "garden".into()],
             params: userlens_features::FeatureParams::default().check().unwrap(),
-        }
+        };
+        let predict = PartJob::PredictInputs {
+            cutoff: as_of - 90 * 86_400_000_000,
+            as_of,
+            unit: userlens_predict::TimeUnit::Weeks,
+            churn_window_days: 60,
+        };
+        [features, predict]
+            .into_iter()
+            .map(|job| PartsRequest {
+                parts: parts.clone(),
+                job,
+            })
+            .collect()
     }
 
     #[test]
     fn the_operator_survives_the_physical_codec() {
+        for request in requests() {
+            operator_round_trip(request);
+        }
+    }
+
+    fn operator_round_trip(request: PartsRequest) {
         let codec = PhysicalCodec::default();
-        let input = crate::features::part_numbers(2).unwrap();
-        let exec: Arc<dyn ExecutionPlan> = Arc::new(FeaturesExec::new(request(), input.clone()));
+        let input = crate::parts::part_numbers(2).unwrap();
+        let exec: Arc<dyn ExecutionPlan> = Arc::new(PartsExec::new(request.clone(), input.clone()));
         let mut buf = Vec::new();
         let converter = datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {};
         codec.try_encode(exec, &mut buf, &converter).unwrap();
@@ -165,15 +187,21 @@ mod tests {
             "no input"
         );
         let back = codec.try_decode(&buf, &[input], &ctx, &converter).unwrap();
-        let back = back.downcast_ref::<FeaturesExec>().expect("a FeaturesExec");
-        assert_eq!(back.request, request());
+        let back = back.downcast_ref::<PartsExec>().expect("a PartsExec");
+        assert_eq!(back.request, request);
         assert_eq!(back.properties().partitioning.partition_count(), 2);
     }
 
     #[test]
     fn the_table_survives_the_logical_codec() {
+        for request in requests() {
+            table_round_trip(request);
+        }
+    }
+
+    fn table_round_trip(request: PartsRequest) {
         let codec = LogicalCodec::default();
-        let table: Arc<dyn TableProvider> = Arc::new(PartsTable::new(request()));
+        let table: Arc<dyn TableProvider> = Arc::new(PartsTable::new(request.clone()));
         let name = TableReference::bare("parts");
         let mut buf = Vec::new();
         codec
@@ -184,7 +212,7 @@ mod tests {
             .try_decode_table_provider(&buf, &name, table.schema(), &ctx)
             .unwrap();
         let back = back.downcast_ref::<PartsTable>().expect("a PartsTable");
-        assert_eq!(back.request, request());
+        assert_eq!(back.request, request);
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! that work as Ballista tasks, one per part, on executors that read the parts from
 //! a folder they all see:
 //!
-//! - [`FeaturesExec`] is a DataFusion physical operator: its partition `i` is
-//!   `userlens_features::part_features` of part `i`, the same code as a local
-//!   run, and its rows carry that table as Parquet bytes in chunks;
+//! - [`PartsExec`] is a DataFusion physical operator: its partition `i` runs a
+//!   [`PartJob`] on part `i` with the same code as a local run (the per-user
+//!   features, `userlens_features::part_features`, at the as-of date and at the
+//!   prediction cutoff; the labels and purchase histories prediction reads,
+//!   `userlens_predict::part_inputs`), and its rows carry the resulting tables as
+//!   Parquet bytes in chunks;
 //! - [`PartsTable`] is the table provider a client scans to plan it;
 //! - [`codec`] registers both with Ballista's logical and physical codecs, so the
 //!   scheduler and executors of [`roles`] can plan, ship and run them.
@@ -20,9 +23,9 @@
 mod client;
 pub mod codec;
 mod error;
-mod features;
+mod parts;
 pub mod roles;
 
 pub use client::Ballista;
 pub use error::{Error, Result};
-pub use features::{FeaturesExec, FeaturesRequest, PartsTable};
+pub use parts::{PartJob, PartsExec, PartsRequest, PartsTable};
