@@ -165,6 +165,25 @@ fn assert_same_csvs(local: &Path, cluster: &Path) {
 }
 
 #[test]
+fn a_scheduler_that_does_not_answer_fails_the_run_before_any_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 50, 3);
+    let url = format!("ballista://127.0.0.1:{}", free_port());
+    let out = profile(dir.path(), "nowhere", Some(&url)).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&url),
+        "the message names the scheduler: {stderr}"
+    );
+    assert!(!stderr.contains("[1/"), "no stage started: {stderr}");
+    assert!(
+        !dir.path().join("out-nowhere").exists(),
+        "nothing is published"
+    );
+}
+
+#[test]
 fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), 1500, 11);
@@ -180,8 +199,29 @@ fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
         &dir.path().join("out-local"),
         &dir.path().join("out-cluster"),
     );
-    let shown = userlens(&["runs", "list", "--runs", "runs-cluster"], dir.path());
-    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    // The ledger says which stages' work went to the cluster.
+    let listed = userlens(&["runs", "list", "--runs", "runs-cluster"], dir.path());
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let run_id = text(&listed.stdout)
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("latest_"))
+                .map(String::from)
+        })
+        .expect("the cluster run is listed");
+    let shown = userlens(
+        &["runs", "show", &run_id, "--runs", "runs-cluster"],
+        dir.path(),
+    );
+    let shown = text(&shown.stdout);
+    let on_cluster = |stage: &str| {
+        shown.lines().any(|l| {
+            l.contains(&format!(" {stage} ")) && l.contains(&format!("on {}", cluster.url))
+        })
+    };
+    assert!(on_cluster("features") && on_cluster("predict"), "{shown}");
+    assert!(!on_cluster("personas"), "{shown}");
     let tasks: usize = cluster
         .executors
         .iter()

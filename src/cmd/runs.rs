@@ -78,9 +78,14 @@ fn show(ledger: Option<&Ledger>, runs: &Path, run_id: &str) -> Result<(), Failur
         writeln!(out, "error: {error}")?;
     }
     for stage in ledger.stages(run_id)? {
+        // Where its per-part work ran, when not in this process.
+        let engine = match stage.engine.as_str() {
+            "local" => String::new(),
+            cluster => format!("  on {cluster}"),
+        };
         writeln!(
             out,
-            "  {}. {:<12} {:<8} {:>8.2}s  {} rows in, {} out, {} attempt(s)  {}",
+            "  {}. {:<12} {:<8} {:>8.2}s  {} rows in, {} out, {} attempt(s)  {}{engine}",
             stage.position + 1,
             stage.stage,
             stage.status.as_str(),
