@@ -2,7 +2,8 @@
 # `make bench-cluster`: the profile pipeline on 10M events, locally and on a Ballista
 # cluster on 127.0.0.1 (a scheduler and two executors of the same binary), in one
 # run. Reports wall time, the driver's peak memory and each executor's, checks that
-# both runs published the same CSVs, and writes docs/benchmarks-cluster.md.
+# both runs published the same CSVs, and writes docs/benchmarks-cluster.md (the table,
+# then the prose of bench/cluster-notes.md).
 #
 #   BENCH_CLUSTER_EVENTS=10000000   events (the `short` shape of `make bench`)
 #   BENCH_PROFILE=release           cargo profile of the `--features cluster` build
@@ -60,7 +61,7 @@ executor_mib=()
 for pid in "${executors[@]}"; do
   executor_mib+=($(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status"))
 done
-tasks=$(cat "$work"/executor-*.log | grep -c "userlens: features of part" || true)
+tasks=$(cat "$work"/executor-*.log | grep -cE "userlens: .+ of part [0-9]+ \(" || true)
 
 same=yes
 for f in "$work"/out-local/*.csv; do
@@ -75,7 +76,7 @@ rows = [("local, in memory", local), ("local, out of core", parts), ("Ballista, 
 lines = [
     "# Cluster benchmark",
     "",
-    "Written by `make bench-cluster` (bench/cluster.sh); prose in bench/notes.md.",
+    "Written by `make bench-cluster` (bench/cluster.sh); prose in bench/cluster-notes.md.",
     f"The profile pipeline on {events:,} generated events (the `short` shape), on this "
     f"machine ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores), "
     "locally and on a Ballista scheduler with two executors on 127.0.0.1.",
@@ -87,12 +88,13 @@ for name, r in rows:
     lines.append(f"| {name} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mib']:.0f} | {r['wall_s'] / local['wall_s']:.2f}× |")
 lines += [
     "",
-    f"- Executors' peak memory: {e0} MiB and {e1} MiB; feature tasks run: {tasks}.",
+    f"- Executors' peak memory: {e0} MiB and {e1} MiB; part tasks run (features at two dates, prediction inputs): {tasks}.",
     f"- Every published CSV the same as the local run's: {same}.",
     f"- Cluster overhead against the out-of-core local run it distributes: "
     f"{cluster['wall_s'] / parts['wall_s']:.2f}×.",
 ]
-open("docs/benchmarks-cluster.md", "w").write("\n".join(lines) + "\n")
+notes = open("bench/cluster-notes.md").read()
+open("docs/benchmarks-cluster.md", "w").write("\n".join(lines) + "\n\n" + notes)
 print("\n".join(lines))
 PY
 [ "$same" = yes ]
