@@ -69,6 +69,10 @@ pub enum Error {
         /// Number of components tried.
         k: usize,
     },
+    /// Lloyd's E-step on another engine (a cluster) failed or sent back something
+    /// malformed; the message names the engine where it is known.
+    #[error("k-means on the cluster: {0}")]
+    Remote(String),
     /// A polars operation failed.
     #[error("failed to {context}")]
     Polars {

@@ -10,7 +10,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
+use crate::error::{Error, Result};
 use crate::matrix::{CHUNK_ROWS, Matrix, add_into, merge_parts, ordered_sum, sq_dist};
+use crate::remote::{BlockAssignment, SharedRows};
 
 /// Settings of one k-means fit.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +76,13 @@ pub(crate) fn fit(x: &Matrix, config: &KMeansConfig, seed: u64) -> Fit {
 /// [`fit`] on the rows in `sample` (sorted indices), then Lloyd iterations on every
 /// row from the sample's centres: the restarts, which cost the most, see only the
 /// sample, and the result is still a local optimum of the whole matrix.
-pub(crate) fn fit_on_sample(x: &Matrix, sample: &[usize], config: &KMeansConfig, seed: u64) -> Fit {
+pub(crate) fn fit_on_sample(
+    x: &Matrix,
+    sample: &[usize],
+    config: &KMeansConfig,
+    seed: u64,
+    remote: Option<&dyn SharedRows>,
+) -> Result<Fit> {
     let d = x.d();
     let mut rows = Vec::with_capacity(sample.len() * d);
     for &i in sample {
@@ -83,15 +91,19 @@ pub(crate) fn fit_on_sample(x: &Matrix, sample: &[usize], config: &KMeansConfig,
     let started = std::time::Instant::now();
     let start = fit(&Matrix::new(sample.len(), d, rows), config, seed);
     let restarts = started.elapsed().as_secs_f64();
-    let refined = lloyd(x, start.centroids, config);
+    let refined = match remote {
+        Some(rows) => lloyd_remote(x, rows, start.centroids, config)?,
+        None => lloyd(x, start.centroids, config),
+    };
     tracing::debug!(
-        "personas: k = {}: restarts on {} rows {restarts:.2} s, Lloyd on all {} rows {:.2} s",
+        "personas: k = {}: restarts on {} rows {restarts:.2} s, Lloyd on all {} rows{} {:.2} s",
         config.k,
         sample.len(),
         x.n(),
+        if remote.is_some() { " (cluster)" } else { "" },
         started.elapsed().as_secs_f64() - restarts
     );
-    refined
+    Ok(refined)
 }
 
 fn single_run(x: &Matrix, config: &KMeansConfig, seed: u64) -> Fit {
@@ -170,7 +182,7 @@ fn greedy_plus_plus(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f
 }
 
 /// Index and squared distance of the centre nearest to `row` (first one on ties).
-fn nearest(row: &[f64], centers: &[f64], k: usize) -> (u32, f64) {
+pub(crate) fn nearest(row: &[f64], centers: &[f64], k: usize) -> (u32, f64) {
     let d = row.len();
     let mut best = (0u32, f64::INFINITY);
     for c in 0..k {
@@ -376,24 +388,7 @@ fn lloyd(x: &Matrix, mut centers: Vec<f64>, config: &KMeansConfig) -> Fit {
             relocate_empty(x, &labels, &dists, &mut sums, &mut counts);
             bounds.fresh = true;
         }
-        let mut shift = 0.0;
-        for c in 0..k {
-            moved[c] = 0.0;
-            if counts[c] == 0 {
-                continue;
-            }
-            let count = counts[c] as f64;
-            let center = &mut centers[c * d..(c + 1) * d];
-            let mut own = 0.0f64;
-            for (old, sum) in center.iter_mut().zip(&sums[c * d..(c + 1) * d]) {
-                let new = sum / count;
-                let t = new - *old;
-                shift += t * t;
-                own += t * t;
-                *old = new;
-            }
-            moved[c] = own.sqrt();
-        }
+        let shift = update_centers(&mut centers, &sums, &counts, d, &mut moved);
         if labels == previous || shift <= config.tol {
             break;
         }
@@ -409,6 +404,84 @@ fn lloyd(x: &Matrix, mut centers: Vec<f64>, config: &KMeansConfig) -> Fit {
         inertia: ordered_sum(&dists),
         centroids: centers,
     }
+}
+
+/// M-step: each non-empty cluster's centre becomes its mean; `moved` gets each
+/// centre's shift. Returns the sum of squared shifts.
+fn update_centers(
+    centers: &mut [f64],
+    sums: &[f64],
+    counts: &[u64],
+    d: usize,
+    moved: &mut [f64],
+) -> f64 {
+    let mut shift = 0.0;
+    for (c, &count) in counts.iter().enumerate() {
+        moved[c] = 0.0;
+        if count == 0 {
+            continue;
+        }
+        let count = count as f64;
+        let center = &mut centers[c * d..(c + 1) * d];
+        let mut own = 0.0f64;
+        for (old, sum) in center.iter_mut().zip(&sums[c * d..(c + 1) * d]) {
+            let new = sum / count;
+            let t = new - *old;
+            shift += t * t;
+            own += t * t;
+            *old = new;
+        }
+        moved[c] = own.sqrt();
+    }
+    shift
+}
+
+/// [`lloyd`] with every E-step on the engine that holds the rows: the same labels
+/// (the bounds only skip rows that cannot move), sums added in the same chunk order,
+/// so the same centres.
+fn lloyd_remote(
+    x: &Matrix,
+    rows: &dyn SharedRows,
+    mut centers: Vec<f64>,
+    config: &KMeansConfig,
+) -> Result<Fit> {
+    let (n, d, k) = (x.n(), x.d(), config.k);
+    let step = |centers: &[f64]| -> Result<(Vec<u32>, Vec<f64>, Vec<f64>, Vec<u64>)> {
+        let (mut labels, mut dists, mut chunks) = (Vec::new(), Vec::new(), Vec::new());
+        for tables in rows.assign(centers, k)? {
+            let block = BlockAssignment::from_tables(tables, k, d)?;
+            labels.extend(block.labels);
+            dists.extend(block.dists);
+            chunks.extend(block.chunks);
+        }
+        if labels.len() != n || dists.len() != n {
+            return Err(Error::Remote(format!(
+                "the E-step covered {} of {n} rows",
+                labels.len()
+            )));
+        }
+        let (sums, counts) = merge_parts(chunks, k * d, k);
+        Ok((labels, dists, sums, counts))
+    };
+    let mut previous = vec![u32::MAX; n];
+    let mut moved = vec![0.0; k];
+    for _ in 0..config.max_iter {
+        let (labels, dists, mut sums, mut counts) = step(&centers)?;
+        if counts.contains(&0) {
+            relocate_empty(x, &labels, &dists, &mut sums, &mut counts);
+        }
+        let shift = update_centers(&mut centers, &sums, &counts, d, &mut moved);
+        if labels == previous || shift <= config.tol {
+            break;
+        }
+        previous = labels;
+    }
+    let (labels, dists, _, _) = step(&centers)?;
+    Ok(Fit {
+        labels,
+        inertia: ordered_sum(&dists),
+        centroids: centers,
+    })
 }
 
 #[cfg(test)]

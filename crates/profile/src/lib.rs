@@ -43,6 +43,7 @@ mod matrix;
 mod metrics;
 mod params;
 mod prepare;
+mod remote;
 mod space;
 pub mod stability;
 mod stable;
@@ -56,6 +57,10 @@ pub use ari::adjusted_rand_index;
 pub use error::{Error, Result};
 pub use family::{FamilyLeftOut, FamilyWeight, describe_left_out};
 pub use params::{Algorithm, CheckedProfileParams, KChoice, ProfileParams};
+pub use remote::{
+    BlockAssignment, LLOYD_CHUNK_ROWS, RemoteLloyd, SharedRows, assign_block, decode_rows,
+    encode_rows,
+};
 pub use stability::{MAX_MATCH_DISTANCE, Stability, StabilitySummary, stabilise};
 pub use stable::{Matching, apply_matching, match_personas};
 pub use tables::enrich_personas;
@@ -248,12 +253,15 @@ fn compact(fit: Fit, k: usize, d: usize) -> (Fit, usize) {
 }
 
 /// Clusters `x` into `k` groups with the configured algorithm.
+/// With `remote`, Lloyd iterations on every row run there (when they run on a sample's
+/// centres).
 fn cluster(
     x: &Matrix,
     k: usize,
     params: &ProfileParams,
     tol: f64,
     seed: u64,
+    remote: Option<&dyn SharedRows>,
 ) -> Result<(Fit, usize)> {
     if k <= 1 {
         return Ok((kmeans::single_cluster(x), 1));
@@ -273,7 +281,7 @@ fn cluster(
                     params.fit_sample,
                     derive_seed(seed, FIT_SAMPLE_STREAM),
                 );
-                kmeans::fit_on_sample(x, &sample, &config, seed)
+                kmeans::fit_on_sample(x, &sample, &config, seed, remote)?
             } else {
                 kmeans::fit(x, &config, seed)
             }
@@ -317,13 +325,44 @@ pub fn kmeans(
     let x = Matrix::new(n, d, rows);
     let params = params.params();
     let tol = params.tolerance * x.mean_variance();
-    let (fit, _) = cluster(&x, k.min(n), params, tol, seed)?;
+    let (fit, _) = cluster(&x, k.min(n), params, tol, seed, None)?;
     Ok((fit.labels, fit.inertia))
 }
 
+/// Chunks of Lloyd's E-step per block of rows shared with another engine.
+const BLOCK_CHUNKS: usize = 64;
+
+/// The rows of `x` shared with `remote`, when k-means will refine a sample's fit on
+/// every row and there are more than `cluster_lloyd_above` rows.
+fn shared<'a>(
+    x: &Matrix,
+    params: &ProfileParams,
+    remote: Option<&'a dyn RemoteLloyd>,
+) -> Result<Option<Box<dyn SharedRows + 'a>>> {
+    let refines =
+        params.algorithm == Algorithm::KMeans && params.fit_sample > 0 && x.n() > params.fit_sample;
+    match remote {
+        Some(remote) if refines && x.n() > params.cluster_lloyd_above => {
+            let blocks = x
+                .data()
+                .chunks(BLOCK_CHUNKS * LLOYD_CHUNK_ROWS * x.d())
+                .map(encode_rows)
+                .collect();
+            remote.share(blocks, x.d()).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Clusters for every k to try, scores them, and returns them with the index of the kept one.
-fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, usize)> {
+fn search(
+    x: &Matrix,
+    params: &ProfileParams,
+    seed: u64,
+    remote: Option<&dyn RemoteLloyd>,
+) -> Result<(Vec<Trial>, usize)> {
     let n = x.n();
+    let shared = shared(x, params, remote)?;
     let started = std::time::Instant::now();
     let distinct = x.distinct_rows().max(1);
     tracing::debug!(
@@ -343,7 +382,7 @@ fn search(x: &Matrix, params: &ProfileParams, seed: u64) -> Result<(Vec<Trial>, 
     let mut trials = Vec::with_capacity(ks.len());
     for k in ks {
         let started = std::time::Instant::now();
-        let (fit, clusters) = cluster(x, k, params, tol, seed)?;
+        let (fit, clusters) = cluster(x, k, params, tol, seed, shared.as_deref())?;
         tracing::debug!(
             "personas: k = {k} fitted in {:.2} s",
             started.elapsed().as_secs_f64()
@@ -457,6 +496,17 @@ fn purchases(df: &DataFrame, persona_of: &[u32], k: usize) -> Result<Vec<label::
 /// With no varying feature, or fewer than two users, there is a single persona,
 /// "all users". The same table, parameters and `seed` always give bit-identical results.
 pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -> Result<Profile> {
+    profile_with(features, params, seed, None)
+}
+
+/// [`profile`], with k-means' Lloyd iterations on every user run by `remote` (a
+/// cluster) when it wants them: the same result, computed elsewhere.
+pub fn profile_with(
+    features: &DataFrame,
+    params: &CheckedProfileParams,
+    seed: u64,
+    remote: Option<&dyn RemoteLloyd>,
+) -> Result<Profile> {
     let params = params.params();
     let (df, user_ids) = sorted_by_user(features)?;
     let n = df.height();
@@ -519,7 +569,7 @@ pub fn profile(features: &DataFrame, params: &CheckedProfileParams, seed: u64) -
         };
         (vec![trial], 0)
     } else {
-        search(&space.matrix, params, seed)?
+        search(&space.matrix, params, seed, remote)?
     };
     let k_rows: Vec<tables::KRow> = trials
         .iter()

@@ -305,6 +305,83 @@ fn a_fit_on_a_sample_matches_the_fit_on_everyone() {
     assert!((a - b).abs() <= 0.01 * b, "sample fit {a}, full fit {b}");
 }
 
+/// An engine in this process: the E-step of [`assign_block`] over the shared bytes.
+struct InProcess {
+    steps: std::cell::Cell<usize>,
+}
+
+struct Held<'a> {
+    blocks: Vec<Vec<u8>>,
+    d: usize,
+    steps: &'a std::cell::Cell<usize>,
+}
+
+impl RemoteLloyd for InProcess {
+    fn share(&self, blocks: Vec<Vec<u8>>, d: usize) -> Result<Box<dyn SharedRows + '_>> {
+        Ok(Box::new(Held {
+            blocks,
+            d,
+            steps: &self.steps,
+        }))
+    }
+}
+
+impl SharedRows for Held<'_> {
+    fn assign(&self, centers: &[f64], k: usize) -> Result<Vec<Vec<DataFrame>>> {
+        self.steps.set(self.steps.get() + 1);
+        self.blocks
+            .iter()
+            .map(|bytes| {
+                let rows = decode_rows(bytes, self.d)?;
+                assign_block(&rows, self.d, centers, k)?.into_tables(k, self.d)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn lloyd_on_another_engine_gives_the_same_personas() {
+    // 3,600 users: four chunks of the E-step's sums.
+    let frames: Vec<DataFrame> = (40..46)
+        .map(|seed| {
+            let (mut df, _) = blobs(seed);
+            let ids: Vec<String> = (0..df.height())
+                .map(|i| format!("s{seed}-{i:04}"))
+                .collect();
+            df.with_column(Column::new(USER_ID.into(), ids)).unwrap();
+            df
+        })
+        .collect();
+    let mut df = frames[0].clone();
+    for frame in &frames[1..] {
+        df.vstack_mut(frame).unwrap();
+    }
+    let params = |above: usize| {
+        checked(ProfileParams {
+            k_max: 6,
+            fit_sample: 500,
+            cluster_lloyd_above: above,
+            ..ProfileParams::default()
+        })
+    };
+    let local = profile(&df, &params(0), 8).unwrap();
+    let engine = InProcess {
+        steps: std::cell::Cell::new(0),
+    };
+    let remote = profile_with(&df, &params(0), 8, Some(&engine)).unwrap();
+    assert!(engine.steps.get() >= 4, "{} E-steps", engine.steps.get());
+    assert_eq!(local.model, remote.model);
+    assert!(local.assignments.equals_missing(&remote.assignments));
+    assert!(local.personas.equals_missing(&remote.personas));
+    assert!(local.k_selection.equals_missing(&remote.k_selection));
+
+    let engine = InProcess {
+        steps: std::cell::Cell::new(0),
+    };
+    profile_with(&df, &params(df.height()), 8, Some(&engine)).unwrap();
+    assert_eq!(engine.steps.get(), 0, "too few users to send");
+}
+
 #[test]
 fn kmeans_is_no_worse_than_linfa() {
     let (df, _) = blobs(21);
