@@ -4,12 +4,13 @@
 //! feature, which registers how to open one ([`register`]): the pipeline crate
 //! builds no Ballista.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use polars::prelude::DataFrame;
 use userlens_features::{CheckedFeatureParams, RemoteParts};
 use userlens_predict::{PartInputs, RemoteInputs, TimeUnit};
+use userlens_profile::{RemoteLloyd, SharedRows};
 
 use crate::error::{Error, Result};
 
@@ -39,6 +40,18 @@ pub trait Cluster: Send + Sync {
         unit: TimeUnit,
         churn_window_days: u32,
     ) -> userlens_predict::Result<Vec<Vec<DataFrame>>>;
+
+    /// Lloyd's E-step on each block of rows in `blocks` (files of
+    /// `userlens_profile::encode_rows`, `d` columns) with `centers` (`k x d`), run on
+    /// the cluster, in the blocks' order, as the tables of
+    /// `userlens_profile::BlockAssignment::into_tables`.
+    fn lloyd_assign(
+        &self,
+        blocks: &[PathBuf],
+        d: usize,
+        centers: &[f64],
+        k: usize,
+    ) -> userlens_profile::Result<Vec<Vec<DataFrame>>>;
 }
 
 /// Opens a cluster from its URL, checking that its scheduler answers.
@@ -240,6 +253,95 @@ impl RemoteInputs for OnCluster<'_> {
     }
 }
 
+/// k-means' Lloyd iterations on a cluster: what `userlens_profile::profile_with`
+/// gets as `remote` (see [`crate::StageContext::remote_lloyd`]). The rows go to files
+/// in the stage's artifact folder, which the executors read.
+pub struct LloydOnCluster<'a> {
+    cluster: &'a dyn Cluster,
+    dir: PathBuf,
+    used: std::cell::Cell<bool>,
+}
+
+impl<'a> LloydOnCluster<'a> {
+    pub(crate) fn new(cluster: &'a dyn Cluster, artifacts: &Path) -> LloydOnCluster<'a> {
+        let artifacts = std::path::absolute(artifacts).unwrap_or_else(|_| artifacts.into());
+        LloydOnCluster {
+            cluster,
+            dir: artifacts.join("lloyd-rows"),
+            used: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether any rows went to the cluster.
+    pub fn used(&self) -> bool {
+        self.used.get()
+    }
+}
+
+impl RemoteLloyd for LloydOnCluster<'_> {
+    fn share(
+        &self,
+        blocks: Vec<Vec<u8>>,
+        d: usize,
+    ) -> userlens_profile::Result<Box<dyn SharedRows + '_>> {
+        let failed = |e: std::io::Error| {
+            userlens_profile::Error::Remote(format!(
+                "writing the rows for {} under {}: {e}",
+                self.cluster.url(),
+                self.dir.display()
+            ))
+        };
+        std::fs::create_dir_all(&self.dir).map_err(failed)?;
+        let mut held = HeldRows {
+            cluster: self.cluster,
+            dir: self.dir.clone(),
+            files: Vec::new(),
+            d,
+        };
+        for (i, block) in blocks.into_iter().enumerate() {
+            let file = self.dir.join(format!("block-{i:05}.f64"));
+            std::fs::write(&file, block).map_err(failed)?;
+            held.files.push(file);
+        }
+        self.used.set(true);
+        Ok(Box::new(held))
+    }
+}
+
+/// Rows written for the cluster; the files go when the fit is done.
+struct HeldRows<'a> {
+    cluster: &'a dyn Cluster,
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    d: usize,
+}
+
+impl SharedRows for HeldRows<'_> {
+    fn assign(&self, centers: &[f64], k: usize) -> userlens_profile::Result<Vec<Vec<DataFrame>>> {
+        let tables = self.cluster.lloyd_assign(&self.files, self.d, centers, k)?;
+        // One result per block, or users would go missing without a word.
+        if tables.len() != self.files.len() {
+            return Err(userlens_profile::Error::Remote(format!(
+                "{} returned {} E-steps for {} blocks",
+                self.cluster.url(),
+                tables.len(),
+                self.files.len()
+            )));
+        }
+        Ok(tables)
+    }
+}
+
+impl Drop for HeldRows<'_> {
+    fn drop(&mut self) {
+        // Only the files written above, then the folder if nothing else is in it.
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +430,16 @@ mod tests {
         ) -> userlens_predict::Result<Vec<Vec<DataFrame>>> {
             Ok(self.0.clone())
         }
+
+        fn lloyd_assign(
+            &self,
+            _: &[PathBuf],
+            _: usize,
+            _: &[f64],
+            _: usize,
+        ) -> userlens_profile::Result<Vec<Vec<DataFrame>>> {
+            Ok(self.0.clone())
+        }
     }
 
     #[test]
@@ -352,6 +464,29 @@ mod tests {
                 "{prefix}/p/0.parquet: malformed prediction inputs of a part of the events: \
                  expected 6 tables"
             )
+        );
+    }
+
+    #[test]
+    fn rows_for_the_cluster_are_checked_and_removed_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Answers(vec![Vec::new()]);
+        let lloyd = LloydOnCluster::new(&cluster, dir.path());
+        assert!(!lloyd.used());
+        let block = userlens_profile::encode_rows(&[1.0, 2.0, 3.0, 4.0]);
+        let held = lloyd.share(vec![block.clone(), block], 2).unwrap();
+        assert!(lloyd.used());
+        let rows = dir.path().join("lloyd-rows");
+        assert_eq!(std::fs::read_dir(&rows).unwrap().count(), 2);
+        let error = held.assign(&[0.0, 0.0], 1).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "k-means on the cluster: ballista://h:1 returned 1 E-steps for 2 blocks"
+        );
+        drop(held);
+        assert!(
+            !rows.exists(),
+            "the rows written for the cluster are removed"
         );
     }
 

@@ -17,7 +17,7 @@ use polars::prelude::DataFrame;
 use serde::de::DeserializeOwned;
 use userlens_ingest::Events;
 
-use crate::engine::{Cluster, OnCluster};
+use crate::engine::{Cluster, LloydOnCluster, OnCluster};
 use crate::error::Error;
 use crate::plan::PlannedStage;
 use crate::progress::Progress;
@@ -260,6 +260,19 @@ impl<'a> StageContext<'a> {
                 None
             }
         }
+    }
+
+    /// k-means' Lloyd iterations on the run's cluster, as
+    /// `userlens_profile::profile_with` takes them: `None` on a local run. Call
+    /// [`StageContext::ran_on_cluster`] with it after the fit.
+    pub fn remote_lloyd(&self) -> Option<LloydOnCluster<'a>> {
+        self.cluster
+            .map(|cluster| LloydOnCluster::new(cluster, self.dir))
+    }
+
+    /// Records that the stage's work went to the cluster when `lloyd` sent it there.
+    pub fn ran_on_cluster(&mut self, lloyd: &LloydOnCluster<'_>) {
+        self.on_cluster |= lloyd.used();
     }
 
     /// What the run should record of the stage even though it is about to refuse

@@ -1,7 +1,7 @@
 //! The same pipeline on a cluster engine: a fake cluster in this process computes
-//! each part's features and prediction inputs as executors would (from the part's
-//! absolute path, with the parameters and the tables as sent over the wire), and
-//! the published files must not change.
+//! each part's features and prediction inputs, and k-means' E-steps, as executors
+//! would (from absolute paths, with the parameters and the tables as sent over the
+//! wire), and the published files must not change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +20,8 @@ static PARTS: AtomicUsize = AtomicUsize::new(0);
 /// Calls for prediction inputs, and their parts.
 static PREDICT_CALLS: AtomicUsize = AtomicUsize::new(0);
 static PREDICT_PARTS: AtomicUsize = AtomicUsize::new(0);
+/// k-means E-steps.
+static LLOYD_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 struct FakeCluster {
     url: String,
@@ -109,6 +111,27 @@ impl Cluster for FakeCluster {
             })
             .collect()
     }
+    fn lloyd_assign(
+        &self,
+        blocks: &[PathBuf],
+        d: usize,
+        centers: &[f64],
+        k: usize,
+    ) -> userlens_profile::Result<Vec<Vec<DataFrame>>> {
+        LLOYD_CALLS.fetch_add(1, Ordering::SeqCst);
+        let remote = |message: String| userlens_profile::Error::Remote(message);
+        blocks
+            .iter()
+            .map(|block| {
+                if !block.is_absolute() {
+                    return Err(remote(format!("{} is not absolute", block.display())));
+                }
+                let bytes = std::fs::read(block).map_err(|e| remote(e.to_string()))?;
+                let rows = userlens_profile::decode_rows(&bytes, d)?;
+                userlens_profile::assign_block(&rows, d, centers, k)?.into_tables(k, d)
+            })
+            .collect()
+    }
 }
 
 fn fake_connect(url: &str) -> Result<Arc<dyn Cluster>, String> {
@@ -189,7 +212,8 @@ with = {{ top_categories = 3 }}
 [stages.personas]
 uses = "profile"
 needs = ["features"]
-with = {{ k = 3, n_init = 2 }}
+# A sample fit refined on every user, on the cluster however few they are.
+with = {{ k = 3, n_init = 2, fit_sample = 100, cluster_lloyd_above = 0 }}
 
 [stages.predict]
 uses = "predict"
@@ -243,6 +267,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert_eq!(local.record.engine, "local");
     assert_eq!(CALLS.load(Ordering::SeqCst), 0);
     assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 0);
+    assert_eq!(LLOYD_CALLS.load(Ordering::SeqCst), 0);
 
     let on_cluster = RunOptions {
         engine: Some(URL.into()),
@@ -267,6 +292,14 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     // And the predict stage's labels and purchase histories, once.
     assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
     assert_eq!(PREDICT_PARTS.load(Ordering::SeqCst), parts);
+    // k-means' Lloyd iterations: at least an E-step and the last one.
+    let lloyd_calls = LLOYD_CALLS.load(Ordering::SeqCst);
+    assert!(lloyd_calls >= 2, "{lloyd_calls} E-steps");
+    let rows_left = std::fs::read_dir(cluster.run_dir.join("personas")).unwrap();
+    assert!(
+        rows_left.flatten().all(|e| e.file_name() != "lloyd-rows"),
+        "the rows sent to the cluster are removed"
+    );
 
     let mut compared = Vec::new();
     for entry in std::fs::read_dir(&local.output_dir).unwrap() {
@@ -292,7 +325,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let expected = pairs(&[
         ("ingest", "local"),
         ("features", URL),
-        ("personas", "local"),
+        ("personas", URL),
         ("predict", URL),
         ("report", "local"),
     ]);
@@ -307,7 +340,8 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert_eq!(record["engine"], URL);
     assert_eq!(record["stages"][1]["name"], "features");
     assert_eq!(record["stages"][1]["engine"], URL);
-    assert_eq!(record["stages"][2]["engine"], "local");
+    assert_eq!(record["stages"][2]["engine"], URL);
+    assert_eq!(record["stages"][4]["engine"], "local");
 
     // The engine is stored for `--resume`, and is not in the cache keys: a local run
     // reuses what the cluster made, and says which engine made it.
@@ -331,6 +365,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         "the cluster was not asked again"
     );
     assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
+    assert_eq!(LLOYD_CALLS.load(Ordering::SeqCst), lloyd_calls);
     let features = |out: &Path| std::fs::read(out.join("features.csv")).unwrap();
     assert!(features(&again.output_dir) == features(&local.output_dir));
 
@@ -346,7 +381,15 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let run = userlens_pipeline::run(&from_parquet, &in_memory, &mut |_| {}).unwrap();
     assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the cluster was not asked");
     assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
-    assert_eq!(engines(&dir.join("runs-parquet")), all_local);
+    // k-means needs no parts: it still goes to the cluster.
+    let personas_there: Vec<_> = all_local
+        .iter()
+        .map(|(stage, engine)| match stage.as_str() {
+            "personas" => (stage.clone(), URL.to_string()),
+            _ => (stage.clone(), engine.clone()),
+        })
+        .collect();
+    assert_eq!(engines(&dir.join("runs-parquet")), personas_there);
     let note = format!("so their features are computed here, not on {URL}");
     assert_eq!(
         (run.record.notes.iter())

@@ -24,7 +24,14 @@ impl Stage for Profile {
         inputs: &Inputs<'_>,
     ) -> Result<Output, StageError> {
         let features = inputs.table("features")?;
-        let mut profile = userlens_profile::profile(features, params, ctx.seed())?;
+        let lloyd = ctx.remote_lloyd();
+        let remote = lloyd
+            .as_ref()
+            .map(|l| l as &dyn userlens_profile::RemoteLloyd);
+        let mut profile = userlens_profile::profile_with(features, params, ctx.seed(), remote)?;
+        if let Some(lloyd) = &lloyd {
+            ctx.ran_on_cluster(lloyd);
+        }
         let mut meta = StageMeta::default();
         let mut tables = Tables::default();
         let previous_model = ctx
