@@ -1,5 +1,6 @@
 //! The profile pipeline on a real Ballista cluster on 127.0.0.1 (a scheduler and
-//! two executor processes of this binary) publishes the same CSVs as a local run,
+//! two executor processes of this binary: the parts' features and prediction inputs,
+//! and k-means' E-steps) publishes the same CSVs as a local run,
 //! and still does when one executor is killed (-9) while it runs a task.
 //! Built only with `--features cluster` (`make test-cluster`).
 
@@ -121,6 +122,10 @@ fn profile(dir: &Path, name: &str, engine: Option<&str>) -> Command {
     command
         .args(["profile", "events.csv", "--out", &format!("out-{name}")])
         .args(["--runs", &format!("runs-{name}")])
+        // k-means restarts on a sample, then Lloyd on every user on the cluster.
+        .args(["--set", "personas.fit_sample=500"])
+        .args(["--set", "personas.cluster_lloyd_above=0"])
+        .args(["--set", "personas.k_max=4"])
         .current_dir(dir)
         .stdout(Stdio::null())
         .env_remove("RUST_LOG");
@@ -220,8 +225,10 @@ fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
             l.contains(&format!(" {stage} ")) && l.contains(&format!("on {}", cluster.url))
         })
     };
-    assert!(on_cluster("features") && on_cluster("predict"), "{shown}");
-    assert!(!on_cluster("personas"), "{shown}");
+    for stage in ["features", "personas", "predict"] {
+        assert!(on_cluster(stage), "{stage} on the cluster: {shown}");
+    }
+    assert!(!on_cluster("report"), "{shown}");
     let tasks: usize = cluster
         .executors
         .iter()

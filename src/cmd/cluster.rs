@@ -101,4 +101,16 @@ impl userlens_pipeline::engine::Cluster for OnBallista {
                 message: e.to_string(),
             })
     }
+
+    fn lloyd_assign(
+        &self,
+        blocks: &[std::path::PathBuf],
+        d: usize,
+        centers: &[f64],
+        k: usize,
+    ) -> userlens_profile::Result<Vec<Vec<polars::prelude::DataFrame>>> {
+        self.0
+            .lloyd_assign(blocks, d, centers, k)
+            .map_err(|e| userlens_profile::Error::Remote(format!("{}: {e}", self.0.url())))
+    }
 }

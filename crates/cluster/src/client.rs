@@ -1,5 +1,5 @@
-//! The driver's side: submits a features job to a Ballista scheduler and reads the
-//! results back.
+//! The driver's side: submits a job to a Ballista scheduler and reads the results
+//! back.
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
@@ -140,6 +140,23 @@ impl Ballista {
             churn_window_days,
         };
         self.run(parts, job)
+    }
+
+    /// `userlens_profile::assign_block` of every block file, as the tables of
+    /// `BlockAssignment::into_tables`.
+    pub fn lloyd_assign(
+        &self,
+        blocks: &[PathBuf],
+        d: usize,
+        centers: &[f64],
+        k: usize,
+    ) -> Result<Vec<Vec<DataFrame>>> {
+        let job = PartJob::Lloyd {
+            d,
+            k,
+            centers: centers.to_vec(),
+        };
+        self.run(blocks, job)
     }
 }
 

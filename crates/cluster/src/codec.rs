@@ -158,7 +158,13 @@ mod tests {
             unit: userlens_predict::TimeUnit::Weeks,
             churn_window_days: 60,
         };
-        [features, predict]
+        let lloyd = PartJob::Lloyd {
+            d: 2,
+            k: 2,
+            // Exact bits: the centres must arrive as they left.
+            centers: vec![0.1, -2.5e-300, f64::MAX, 1.0 / 3.0],
+        };
+        [features, predict, lloyd]
             .into_iter()
             .map(|job| PartsRequest {
                 parts: parts.clone(),

@@ -1,6 +1,6 @@
 //! Per-user work on each part of the events, as a DataFusion operator.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -43,6 +43,16 @@ pub enum PartJob {
         /// The checked feature parameters.
         params: CheckedFeatureParams,
     },
+    /// Lloyd's E-step of k-means on a block of rows (a file of
+    /// `userlens_profile::encode_rows`): the tables of `BlockAssignment::into_tables`.
+    Lloyd {
+        /// Columns of the rows.
+        d: usize,
+        /// Number of centres.
+        k: usize,
+        /// The centres, `k x d`, row-major.
+        centers: Vec<f64>,
+    },
     /// `userlens_predict::part_inputs`: the tables of `PartInputs::into_tables`.
     PredictInputs {
         /// The prediction cutoff (UTC microseconds).
@@ -58,10 +68,15 @@ pub enum PartJob {
 
 impl PartJob {
     /// The tables of this job for one part.
-    fn run(&self, part: &LazyFrame) -> Result<Vec<DataFrame>, String> {
+    fn run(&self, path: &Path) -> Result<Vec<DataFrame>, String> {
+        let events = || {
+            PlRefPath::try_from_path(path)
+                .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+                .map_err(|e| e.to_string())
+        };
         match self {
             PartJob::Features { as_of, top, params } => {
-                userlens_features::part_features(part, *as_of, top, params)
+                userlens_features::part_features(&events()?, *as_of, top, params)
                     .map(|table| vec![table])
                     .map_err(|e| e.to_string())
             }
@@ -70,9 +85,19 @@ impl PartJob {
                 as_of,
                 unit,
                 churn_window_days,
-            } => userlens_predict::part_inputs(part, *cutoff, *as_of, *unit, *churn_window_days)
-                .map(userlens_predict::PartInputs::into_tables)
-                .map_err(|e| e.to_string()),
+            } => {
+                let part = events()?;
+                userlens_predict::part_inputs(&part, *cutoff, *as_of, *unit, *churn_window_days)
+                    .map(userlens_predict::PartInputs::into_tables)
+                    .map_err(|e| e.to_string())
+            }
+            PartJob::Lloyd { d, k, centers } => {
+                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+                userlens_profile::decode_rows(&bytes, *d)
+                    .and_then(|rows| userlens_profile::assign_block(&rows, *d, centers, *k))
+                    .and_then(|block| block.into_tables(*k, *d))
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -80,6 +105,7 @@ impl PartJob {
         match self {
             PartJob::Features { .. } => "features",
             PartJob::PredictInputs { .. } => "prediction inputs",
+            PartJob::Lloyd { .. } => "k-means E-step",
         }
     }
 }
@@ -295,10 +321,7 @@ fn part_batches(request: &PartsRequest, partition: usize) -> DfResult<Vec<Record
     let job = request.job.name();
     tracing::info!("userlens: {job} of part {partition} ({})", path.display());
     let external = |e: String| DataFusionError::External(format!("{}: {e}", path.display()).into());
-    let part = PlRefPath::try_from_path(path)
-        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-        .map_err(|e| external(e.to_string()))?;
-    let tables = request.job.run(&part).map_err(external)?;
+    let tables = request.job.run(path).map_err(external)?;
     let batches = rows(partition, tables, CHUNK_BYTES).map_err(external)?;
     tracing::info!(
         "userlens: {job} of part {partition} in {:.2} s",
