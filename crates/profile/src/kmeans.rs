@@ -446,41 +446,69 @@ fn lloyd_remote(
     config: &KMeansConfig,
 ) -> Result<Fit> {
     let (n, d, k) = (x.n(), x.d(), config.k);
-    let step = |centers: &[f64]| -> Result<(Vec<u32>, Vec<f64>, Vec<f64>, Vec<u64>)> {
-        let (mut labels, mut dists, mut chunks) = (Vec::new(), Vec::new(), Vec::new());
-        for tables in rows.assign(centers, k)? {
-            let block = BlockAssignment::from_tables(tables, k, d)?;
-            labels.extend(block.labels);
-            dists.extend(block.dists);
-            chunks.extend(block.chunks);
-        }
-        if labels.len() != n || dists.len() != n {
-            return Err(Error::Remote(format!(
-                "the E-step covered {} of {n} rows",
-                labels.len()
-            )));
-        }
-        let (sums, counts) = merge_parts(chunks, k * d, k);
-        Ok((labels, dists, sums, counts))
-    };
     let mut previous = vec![u32::MAX; n];
     let mut moved = vec![0.0; k];
     for _ in 0..config.max_iter {
-        let (labels, dists, mut sums, mut counts) = step(&centers)?;
-        if counts.contains(&0) {
-            relocate_empty(x, &labels, &dists, &mut sums, &mut counts);
+        let mut step = remote_step(rows, &centers, n, k, d)?;
+        if step.counts.contains(&0) {
+            relocate_empty(
+                x,
+                &step.labels,
+                &step.dists,
+                &mut step.sums,
+                &mut step.counts,
+            );
         }
-        let shift = update_centers(&mut centers, &sums, &counts, d, &mut moved);
-        if labels == previous || shift <= config.tol {
+        let shift = update_centers(&mut centers, &step.sums, &step.counts, d, &mut moved);
+        if step.labels == previous || shift <= config.tol {
             break;
         }
-        previous = labels;
+        previous = step.labels;
     }
-    let (labels, dists, _, _) = step(&centers)?;
+    let step = remote_step(rows, &centers, n, k, d)?;
     Ok(Fit {
-        labels,
-        inertia: ordered_sum(&dists),
+        labels: step.labels,
+        inertia: ordered_sum(&step.dists),
         centroids: centers,
+    })
+}
+
+/// One E-step's results for every row, and the M-step's sums and counts.
+struct Step {
+    labels: Vec<u32>,
+    dists: Vec<f64>,
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+/// The E-step with `centers` on the engine that holds the rows, its blocks' chunk
+/// sums added in order.
+fn remote_step(
+    rows: &dyn SharedRows,
+    centers: &[f64],
+    n: usize,
+    k: usize,
+    d: usize,
+) -> Result<Step> {
+    let (mut labels, mut dists, mut chunks) = (Vec::new(), Vec::new(), Vec::new());
+    for tables in rows.assign(centers, k)? {
+        let block = BlockAssignment::from_tables(tables, k, d)?;
+        labels.extend(block.labels);
+        dists.extend(block.dists);
+        chunks.extend(block.chunks);
+    }
+    if labels.len() != n || dists.len() != n {
+        return Err(Error::Remote(format!(
+            "the E-step covered {} of {n} rows",
+            labels.len()
+        )));
+    }
+    let (sums, counts) = merge_parts(chunks, k * d, k);
+    Ok(Step {
+        labels,
+        dists,
+        sums,
+        counts,
     })
 }
 
