@@ -23,6 +23,16 @@ static PREDICT_PARTS: AtomicUsize = AtomicUsize::new(0);
 /// k-means E-steps.
 static LLOYD_CALLS: AtomicUsize = AtomicUsize::new(0);
 
+/// A part as an executor opens it: by its absolute path.
+fn scan(part: &Path) -> Result<LazyFrame, String> {
+    if !part.is_absolute() {
+        return Err(format!("{} is not absolute", part.display()));
+    }
+    PlRefPath::try_from_path(part)
+        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+        .map_err(|e| e.to_string())
+}
+
 struct FakeCluster {
     url: String,
 }
@@ -52,12 +62,7 @@ impl Cluster for FakeCluster {
         parts
             .iter()
             .map(|part| {
-                if !part.is_absolute() {
-                    return Err(remote(format!("{} is not absolute", part.display())));
-                }
-                let scanned = PlRefPath::try_from_path(part)
-                    .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-                    .map_err(|e| remote(e.to_string()))?;
+                let scanned = scan(part).map_err(remote)?;
                 userlens_features::part_features(&scanned, as_of, top, &params)
             })
             .collect()
@@ -83,12 +88,7 @@ impl Cluster for FakeCluster {
         parts
             .iter()
             .map(|part| {
-                if !part.is_absolute() {
-                    return Err(remote(format!("{} is not absolute", part.display())));
-                }
-                let scanned = PlRefPath::try_from_path(part)
-                    .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-                    .map_err(|e| remote(e.to_string()))?;
+                let scanned = scan(part).map_err(remote)?;
                 let inputs = userlens_predict::part_inputs(
                     &scanned,
                     cutoff,

@@ -332,12 +332,12 @@ fn combine(parts: Vec<PartInputs>) -> Result<FromEvents> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use userlens_model::time::DAY_MICROS;
 
     /// Tables as a cluster sends them: each through Parquet.
-    fn over_the_wire(tables: Vec<DataFrame>) -> Vec<DataFrame> {
+    pub(crate) fn over_the_wire(tables: Vec<DataFrame>) -> Vec<DataFrame> {
         tables
             .into_iter()
             .map(|mut table| {

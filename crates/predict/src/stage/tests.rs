@@ -700,18 +700,8 @@ impl RemoteInputs for OverTheWire<'_> {
         self.parts
             .iter()
             .map(|part| {
-                let tables = part_inputs(part, cutoff, as_of, unit, churn_window_days)?
-                    .into_tables()
-                    .into_iter()
-                    .map(|mut table| {
-                        let mut bytes = Vec::new();
-                        ParquetWriter::new(&mut bytes).finish(&mut table).unwrap();
-                        ParquetReader::new(std::io::Cursor::new(bytes))
-                            .finish()
-                            .unwrap()
-                    })
-                    .collect();
-                PartInputs::from_tables(tables)
+                let inputs = part_inputs(part, cutoff, as_of, unit, churn_window_days)?;
+                PartInputs::from_tables(super::events::tests::over_the_wire(inputs.into_tables()))
             })
             .collect()
     }
