@@ -28,4 +28,4 @@ pub mod roles;
 
 pub use client::Ballista;
 pub use error::{Error, Result};
-pub use parts::{PartJob, PartsExec, PartsRequest, PartsTable};
+pub use parts::{PartJob, PartsExec, PartsRequest, PartsTable, part_numbers};
