@@ -34,7 +34,7 @@ test: ## run every test (dev profile) but the cluster's
 	$(CARGO) test $(NO_CLUSTER) --locked
 
 test-cluster: ## build with `--features cluster` and run the cluster's tests, a loopback Ballista cluster among them (dev profile)
-	$(CARGO) test --locked --features cluster -p userlens-cluster -p userlens --test cluster
+	$(CARGO) test --locked --features cluster -p userlens-cluster -p userlens --lib --test cluster
 
 FUZZ_CASES ?= 4000
 fuzz: ## property-based fuzzing of the ingest and pipeline-file parsers (FUZZ_CASES per property)
