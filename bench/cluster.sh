@@ -40,7 +40,7 @@ executors=()
 for i in 0 1; do
   port=$(free_port); grpc=$(free_port)
   mkdir -p "$work/executor-$i"
-  "$bin" cluster executor --scheduler "127.0.0.1:$sport" --port "$port" --grpc-port "$grpc" \
+  RUST_LOG=info "$bin" cluster executor --scheduler "127.0.0.1:$sport" --port "$port" --grpc-port "$grpc" \
     --concurrency 1 --heartbeat 5 --work-dir "$work/executor-$i" 2>"$work/executor-$i.log" &
   pids+=($!); executors+=($!)
   wait_port "$port"
