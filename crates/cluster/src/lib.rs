@@ -9,8 +9,9 @@
 //!   [`PartJob`] on part `i` with the same code as a local run (the per-user
 //!   features, `userlens_features::part_features`, at the as-of date and at the
 //!   prediction cutoff; the labels and purchase histories prediction reads,
-//!   `userlens_predict::part_inputs`), and its rows carry the resulting tables as
-//!   Parquet bytes in chunks;
+//!   `userlens_predict::part_inputs`; k-means' E-step on a block of rows the
+//!   driver wrote, `userlens_profile::assign_block`), and its rows carry the
+//!   resulting tables as Parquet bytes in chunks;
 //! - [`PartsTable`] is the table provider a client scans to plan it;
 //! - [`codec`] registers both with Ballista's logical and physical codecs, so the
 //!   scheduler and executors of [`roles`] can plan, ship and run them.

@@ -113,7 +113,8 @@ impl PartJob {
 /// A job: `job` on every part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartsRequest {
-    /// The Parquet parts (each holds whole users), as every executor sees them.
+    /// The files, as every executor sees them: Parquet parts of whole users, or
+    /// blocks of rows for a k-means E-step.
     pub parts: Vec<PathBuf>,
     /// What to compute on each.
     pub job: PartJob,
