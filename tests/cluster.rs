@@ -196,7 +196,13 @@ fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
     assert!(local.status.success(), "{}", text(&local.stderr));
 
     let mut cluster = cluster(dir.path());
+    // The executors' files under a `shared_dir`, as on machines that share one.
+    let shared = dir.path().join("shared");
     let on_cluster = profile(dir.path(), "cluster", Some(&cluster.url))
+        .args([
+            "--set",
+            &format!("pipeline.shared_dir={}", shared.display()),
+        ])
         .output()
         .unwrap();
     assert!(on_cluster.status.success(), "{}", text(&on_cluster.stderr));
@@ -215,6 +221,12 @@ fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
                 .map(String::from)
         })
         .expect("the cluster run is listed");
+    let parts = shared
+        .join("profile")
+        .join(&run_id)
+        .join("ingest/events.parts");
+    let parts = std::fs::read_dir(&parts).map_or(0, |d| d.count());
+    assert!(parts >= 2, "{parts} event parts under the shared_dir");
     let shown = userlens(
         &["runs", "show", &run_id, "--runs", "runs-cluster"],
         dir.path(),

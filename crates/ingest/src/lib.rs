@@ -227,6 +227,7 @@ impl SourceParams {
             time_format,
             derived,
             refund,
+            part_events: None,
         })
     }
 }
@@ -245,6 +246,11 @@ fn guess_format(path: &Path) -> SourceFormat {
     }
 }
 
+/// Events per Parquet part of a run on a cluster ([`Source::in_parts`]): a task's
+/// work, about 64 MB of CSV text; fewer, bigger parts pay less per-part overhead,
+/// more and smaller spread better over many executors.
+pub const CLUSTER_PART_EVENTS: u64 = 1 << 20;
+
 /// A validated source, ready to read.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -257,6 +263,9 @@ pub struct Source {
     derived: BTreeMap<String, userlens_expr::Spanned>,
     /// The parsed `refund_when` condition.
     refund: Option<userlens_expr::Spanned>,
+    /// Events per Parquet part when the events must be written as parts whatever
+    /// their size (see [`Source::in_parts`]).
+    part_events: Option<u64>,
 }
 
 impl Source {
@@ -282,13 +291,24 @@ impl Source {
         }
     }
 
-    /// The same source with `out_of_core_above_mb` set to `mb`: with 0, [`ingest_into`]
-    /// writes the events of any CSV, text or NDJSON source to Parquet parts (a
-    /// Parquet source is still read whole), as a cluster's executors read them.
-    pub fn with_out_of_core_above_mb(&self, mb: u64) -> Source {
+    /// The same source, ingested by [`ingest_into`] into Parquet parts of about
+    /// `events` events each whatever its size, as a cluster's executors read them: a
+    /// source that fits the memory budget is still read and finished in memory (the
+    /// fast path), then split into parts; a bigger one goes out of core in parts of
+    /// at most that size.
+    pub fn in_parts(&self, events: u64) -> Source {
         let mut source = self.clone();
-        source.params.out_of_core_above_mb = Some(mb);
+        source.part_events = Some(events.max(1));
         source
+    }
+
+    /// Bytes of text per out-of-core partition: the budget, or less for
+    /// [`Source::in_parts`].
+    fn partition_budget(&self) -> u64 {
+        let budget = self.text_budget();
+        self.part_events.map_or(budget, |events| {
+            budget.min(events.saturating_mul(spill::TEXT_BYTES_PER_EVENT))
+        })
     }
 }
 
@@ -588,14 +608,18 @@ pub fn ingest_into(
     {
         let plan = spill::Plan {
             dir: dir.join("spill"),
-            partitions: spill::partitions_for(bytes, budget),
+            partitions: spill::partitions_for(bytes, source.partition_budget()),
             chunk_rows: spill::CHUNK_ROWS,
         };
         return ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress);
     }
     let file_info = fingerprint(source.path())?;
     let started = std::time::Instant::now();
-    let keep = read::Keep::MemoryUpTo { budget, parts: dir };
+    let keep = read::Keep::MemoryUpTo {
+        budget,
+        partition_budget: source.partition_budget(),
+        parts: dir,
+    };
     let mut parsed = read::read_source(source, on_progress, keep, read::PARALLEL_MIN_BYTES)?;
     tracing::debug!(
         "ingest: read and checked in {:.2} s",
@@ -605,8 +629,27 @@ pub fn ingest_into(
         return finish_out_of_core(source, dir, &plan, parsed, file_info);
     }
     let ingested = finish_in_memory(source, parsed, file_info)?;
+    let events = match source.part_events {
+        None => Events::Memory(ingested.events),
+        Some(per_part) => {
+            let started = std::time::Instant::now();
+            let partitions = (ingested.events.height() as u64)
+                .div_ceil(per_part)
+                .clamp(2, spill::MAX_PARTITIONS) as u32;
+            let files = spill::write_parts(&ingested.events, partitions, dir)?;
+            tracing::debug!(
+                "ingest: {} parts written in {:.2} s",
+                files.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Events::Parts {
+                files,
+                rows: ingested.events.height() as u64,
+            }
+        }
+    };
     Ok(Ingested {
-        events: Events::Memory(ingested.events),
+        events,
         quarantine: ingested.quarantine,
         stats: ingested.stats,
     })

@@ -57,8 +57,13 @@ pub(crate) enum Keep<'p> {
     /// In memory while the text read (inflated, for gzip) is at most `budget`
     /// bytes; past that, the rows held and all after them go to a spill in
     /// `parts` (emptied first), as [`Parsed::spilled`] says. A compressed file's
-    /// size says little about its text, so only the bytes read can tell.
-    MemoryUpTo { budget: u64, parts: &'p Path },
+    /// size says little about its text, so only the bytes read can tell. The spill
+    /// has a partition per `partition_budget` bytes of text.
+    MemoryUpTo {
+        budget: u64,
+        partition_budget: u64,
+        parts: &'p Path,
+    },
     /// Spilled as the plan says.
     Spill(&'p spill::Plan),
 }
@@ -154,11 +159,16 @@ impl<'a> Sink<'a> {
         size: &TextSize,
         switched: &'a std::cell::OnceCell<spill::Plan>,
     ) -> Result<()> {
-        if let Keep::MemoryUpTo { budget, parts } = keep
+        if let Keep::MemoryUpTo {
+            budget,
+            partition_budget,
+            parts,
+        } = keep
             && read > budget
             && self.spill.is_none()
         {
-            let plan = plan_after(parts, size, budget, self.kept.times.len())?;
+            let held = self.kept.times.len();
+            let plan = plan_after(parts, size, budget, partition_budget, held)?;
             self.spill_from_now(switched.get_or_init(|| plan))?;
         }
         Ok(())
@@ -745,9 +755,15 @@ impl LineReader {
 }
 
 /// The plan of a read that passed its `budget` of text with `held` rows in memory:
-/// partitions for the text's size estimated so far, and chunks of as many rows as
-/// fit the budget. Empties `parts` for the spill.
-fn plan_after(parts: &Path, size: &TextSize, budget: u64, held: usize) -> Result<spill::Plan> {
+/// a partition per `partition_budget` bytes of the text's size estimated so far, and
+/// chunks of as many rows as fit the budget. Empties `parts` for the spill.
+fn plan_after(
+    parts: &Path,
+    size: &TextSize,
+    budget: u64,
+    partition_budget: u64,
+    held: usize,
+) -> Result<spill::Plan> {
     let io = |source| Error::Io {
         path: parts.to_path_buf(),
         source,
@@ -755,7 +771,7 @@ fn plan_after(parts: &Path, size: &TextSize, budget: u64, held: usize) -> Result
     let estimated = size.estimate();
     let plan = spill::Plan {
         dir: parts.join("spill"),
-        partitions: spill::partitions_for(estimated, budget),
+        partitions: spill::partitions_for(estimated, partition_budget),
         chunk_rows: held.clamp(1024, spill::CHUNK_ROWS),
     };
     if parts.exists() {

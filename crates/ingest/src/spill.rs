@@ -17,13 +17,16 @@ use crate::error::{self, Error, Result};
 /// Kept rows a reader thread holds before it writes them out.
 pub(crate) const CHUNK_ROWS: usize = 1 << 22;
 
+/// Bytes of a typical event CSV's line, to turn events into bytes of text.
+pub(crate) const TEXT_BYTES_PER_EVENT: u64 = 64;
+
 /// Source bytes per partition: about 4 million events of a typical event CSV, so a
 /// partition is finished in well under 2 GB.
-pub(crate) const PARTITION_BYTES: u64 = 256 << 20;
+pub(crate) const PARTITION_BYTES: u64 = (4 << 20) * TEXT_BYTES_PER_EVENT;
 
 /// Most partitions an ingest is split into: each reader writes a file per partition
 /// and chunk, so a wrong estimate must not make millions of files.
-const MAX_PARTITIONS: u64 = 4096;
+pub(crate) const MAX_PARTITIONS: u64 = 4096;
 
 /// Partitions for about `bytes` bytes of text when at most `budget` bytes of it
 /// are to be held in memory at once: [`PARTITION_BYTES`] each, or the budget if
@@ -46,13 +49,58 @@ impl Plan {
     /// The partition of a user: FNV-1a of the id's bytes, so the split is the same on
     /// every machine and every run.
     pub fn partition_of(&self, user: &str) -> u32 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in user.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        (hash % u64::from(self.partitions)) as u32
+        partition_of(user, self.partitions)
     }
+}
+
+/// The partition of a user among `partitions`: FNV-1a of the id's bytes.
+fn partition_of(user: &str, partitions: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in user.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(partitions)) as u32
+}
+
+/// Writes `events`, sorted by user and time, as `part-{p}.parquet` files in `out`
+/// (emptied first), users spread over `partitions` parts as [`Plan::partition_of`]
+/// spreads them and each part's rows in their order. Returns the files in
+/// partition order (partitions without users have none).
+pub(crate) fn write_parts(events: &DataFrame, partitions: u32, out: &Path) -> Result<Vec<PathBuf>> {
+    use rayon::prelude::*;
+    let users = events
+        .column(userlens_model::columns::USER_ID)
+        .and_then(Column::str)
+        .map_err(error::polars("split events into parts"))?;
+    let mut indices: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions as usize];
+    let mut last: Option<(&str, u32)> = None;
+    for (row, user) in users.iter().enumerate() {
+        let user = user.unwrap_or_default();
+        let p = match last {
+            Some((previous, p)) if previous == user => p,
+            _ => partition_of(user, partitions),
+        };
+        last = Some((user, p));
+        indices[p as usize].push(row as IdxSize);
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(io(out))?;
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    indices
+        .into_par_iter()
+        .enumerate()
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(p, rows)| {
+            let mut part = events
+                .take(&IdxCa::from_vec("".into(), rows))
+                .map_err(error::polars("split events into parts"))?;
+            let path = out.join(format!("part-{p:05}.parquet"));
+            write_parquet(&mut part, &path)?;
+            Ok(path)
+        })
+        .collect()
 }
 
 /// The spill of one part of the file: numbers its chunks.

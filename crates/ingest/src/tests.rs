@@ -704,7 +704,7 @@ fn a_gzip_text_source_goes_out_of_core_too() {
 }
 
 #[test]
-fn a_source_can_be_sent_out_of_core_whatever_its_size() {
+fn a_source_can_be_ingested_into_parts_whatever_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut data = b"user_id,event_time,event_type\n".to_vec();
     for i in 0..40 {
@@ -717,14 +717,33 @@ fn a_source_can_be_sent_out_of_core_whatever_its_size() {
         matches!(memory.events, Events::Memory(_)),
         "a small file fits"
     );
-    let forced = source.with_out_of_core_above_mb(0);
-    assert_eq!(forced.text_budget(), 0);
-    let disk = ingest_into(&forced, &dir.path().join("b"), &mut |_, _| {}).unwrap();
+    // Read in memory, then split: 40 events at 8 a part make 5 parts.
+    let split = ingest_into(&source.in_parts(8), &dir.path().join("b"), &mut |_, _| {}).unwrap();
+    let Events::Parts { files, rows } = &split.events else {
+        panic!("expected parts");
+    };
+    assert_eq!((files.len(), *rows), (5, 40), "{files:?}");
+    assert!(parts_as_one(&split.events).equals_missing(&parts_as_one(&memory.events)));
+    assert_eq!(split.stats, memory.stats);
+    // Every user is in exactly one part.
+    let users: usize = files
+        .iter()
+        .map(|f| {
+            let part = spill::scan_parquet(f).unwrap().collect().unwrap();
+            part.column(columns::USER_ID).unwrap().n_unique().unwrap()
+        })
+        .sum();
+    assert_eq!(users, 40);
+    // Past the memory budget: out of core, in partitions of at least a megabyte of
+    // text each (never fewer than two).
+    let mut params = SourceParams::canonical(&path);
+    params.out_of_core_above_mb = Some(0);
+    let spilled = params.check().unwrap().in_parts(8);
+    let disk = ingest_into(&spilled, &dir.path().join("c"), &mut |_, _| {}).unwrap();
     let Events::Parts { files, rows } = &disk.events else {
         panic!("expected parts");
     };
-    assert!(files.len() >= 2, "{files:?}");
-    assert_eq!(*rows, 40);
+    assert_eq!((files.len(), *rows), (2, 40), "{files:?}");
     assert!(parts_as_one(&disk.events).equals_missing(&parts_as_one(&memory.events)));
 }
 

@@ -18,6 +18,16 @@ pub(crate) const META: &str = "meta.json";
 pub(crate) const EVENT_PARTS: &str = "events.parts";
 /// Copies of the output files a stage wrote, restored when it is reused.
 const FILES: &str = "files";
+/// The list of an ingest's event parts kept outside its folder (under a cluster
+/// run's `shared_dir`), each with its BLAKE3, so the folder's hash covers them.
+const SHARED_PARTS: &str = "events.parts.json";
+
+/// One event part listed in [`SHARED_PARTS`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SharedPart {
+    path: PathBuf,
+    blake3: String,
+}
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -54,10 +64,24 @@ pub(crate) fn content_hash(dir: &Path) -> Result<String> {
         let name = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy();
         hasher.update(&(name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
-        let handle = std::fs::File::open(&file).map_err(io(&file))?;
-        hasher.update_reader(handle).map_err(io(&file))?;
+        hash_file(&mut hasher, &file)?;
     }
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Adds the bytes of `file` to `hasher`.
+fn hash_file<'h>(hasher: &'h mut blake3::Hasher, file: &Path) -> Result<&'h mut blake3::Hasher> {
+    let handle = std::fs::File::open(file).map_err(io(file))?;
+    hasher.update_reader(handle).map_err(io(file))
+}
+
+/// BLAKE3 of one file.
+fn file_hash(file: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    Ok(hash_file(&mut hasher, file)?
+        .finalize()
+        .to_hex()
+        .to_string())
 }
 
 /// Where [`save`] runs.
@@ -88,7 +112,22 @@ pub(crate) fn save(
     if let Some(Events::Memory(df)) = &mut tables.events {
         write_parquet(df, &dir.join("events.parquet"))?;
     }
-    // Out-of-core events are already in the stage's folder, written by the ingest.
+    // Event parts are already written by the ingest: in the stage's folder, or under
+    // a cluster run's `shared_dir`, where the folder lists them with their hashes.
+    if let Some(Events::Parts { files, .. }) = &tables.events
+        && files.iter().any(|f| !f.starts_with(dir))
+    {
+        let listed = files
+            .iter()
+            .map(|f| {
+                Ok(SharedPart {
+                    path: f.clone(),
+                    blake3: file_hash(f)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        userlens_report::write_json(&listed, &dir.join(SHARED_PARTS))?;
+    }
     for (name, df) in tables.frames.iter_mut() {
         write_parquet(df, &dir.join(format!("{name}.parquet")))?;
     }
@@ -136,6 +175,7 @@ pub(crate) fn load(
     if let Some(df) = tables.frames.remove("events") {
         tables.events = Some(Events::Memory(df));
     }
+    let rows = meta.rows.as_ref().map_or(0, |r| r.kept);
     let parts_dir = dir.join(EVENT_PARTS);
     if parts_dir.is_dir() {
         let mut files = Vec::new();
@@ -146,7 +186,21 @@ pub(crate) fn load(
             }
         }
         files.sort();
-        let rows = meta.rows.as_ref().map_or(0, |r| r.kept);
+        tables.events = Some(Events::Parts { files, rows });
+    }
+    let shared = dir.join(SHARED_PARTS);
+    if shared.is_file() {
+        let bytes = std::fs::read(&shared).map_err(|e| e.to_string())?;
+        let listed: Vec<SharedPart> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        for part in &listed {
+            if file_hash(&part.path).map_err(|e| e.to_string())? != part.blake3 {
+                return Err(format!(
+                    "the event part `{}` changed since it was written",
+                    part.path.display()
+                ));
+            }
+        }
+        let files = listed.into_iter().map(|p| p.path).collect();
         tables.events = Some(Events::Parts { files, rows });
     }
     if let Some(missing) = missing_table(stage, &tables) {

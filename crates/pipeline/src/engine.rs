@@ -255,7 +255,7 @@ impl RemoteInputs for OnCluster<'_> {
 
 /// k-means' Lloyd iterations on a cluster: what `userlens_profile::profile_with`
 /// gets as `remote` (see [`crate::StageContext::remote_lloyd`]). The rows go to files
-/// in the stage's artifact folder, which the executors read.
+/// in the stage's [`crate::StageContext::cluster_dir`], which the executors read.
 pub struct LloydOnCluster<'a> {
     cluster: &'a dyn Cluster,
     dir: PathBuf,
@@ -263,11 +263,11 @@ pub struct LloydOnCluster<'a> {
 }
 
 impl<'a> LloydOnCluster<'a> {
-    pub(crate) fn new(cluster: &'a dyn Cluster, artifacts: &Path) -> LloydOnCluster<'a> {
-        let artifacts = std::path::absolute(artifacts).unwrap_or_else(|_| artifacts.into());
+    pub(crate) fn new(cluster: &'a dyn Cluster, folder: &Path) -> LloydOnCluster<'a> {
+        let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.into());
         LloydOnCluster {
             cluster,
-            dir: artifacts.join("lloyd-rows"),
+            dir: folder.join("lloyd-rows"),
             used: std::cell::Cell::new(false),
         }
     }

@@ -81,16 +81,27 @@ pub(crate) fn run_with_retries(
             .filter_map(|&n| Some((&plan.stages[n], outputs.get(n)?)))
             .collect(),
     };
+    // `<shared_dir>/<pipeline>/<run-id>/<stage>`: the run's id is the name of the
+    // folder of the stage's folder.
+    let shared = match (&plan.shared_dir, cluster) {
+        (Some(shared), Some(_)) => {
+            let run = dir.parent().and_then(Path::file_name).unwrap_or_default();
+            Some(shared.join(&plan.name).join(run).join(&stage.name))
+        }
+        _ => None,
+    };
     let mut attempt = 1;
     loop {
         record.attempts = attempt;
-        publish::remove_own(dir).map_err(StageError::Run)?;
-        std::fs::create_dir_all(dir).map_err(|source| {
-            StageError::Run(Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })
-        })?;
+        for folder in std::iter::once(dir).chain(shared.as_deref()) {
+            publish::remove_own(folder).map_err(StageError::Run)?;
+            std::fs::create_dir_all(folder).map_err(|source| {
+                StageError::Run(Error::Io {
+                    path: folder.to_path_buf(),
+                    source,
+                })
+            })?;
+        }
         let mut ctx = StageContext {
             name: &stage.name,
             index,
@@ -102,6 +113,7 @@ pub(crate) fn run_with_retries(
             rows: &state.rows,
             progress: &mut *progress,
             cluster,
+            shared: shared.as_deref(),
             on_cluster: false,
             files: Vec::new(),
             notes: Vec::new(),

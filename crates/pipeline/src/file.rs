@@ -18,6 +18,8 @@ pub(crate) struct RawHeader {
     pub runs: Option<PathBuf>,
     /// `local` or `ballista://host:port`, checked when planned.
     pub engine: Option<Spanned<String>>,
+    /// The folder for a cluster's executors, checked when planned.
+    pub shared_dir: Option<Spanned<PathBuf>>,
     #[serde(default)]
     pub gates: crate::plan::Gates,
 }

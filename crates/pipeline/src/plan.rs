@@ -80,6 +80,10 @@ pub struct Plan {
     /// Where the per-part work runs (`--engine` overrides it); not in the cache keys,
     /// as either engine makes the same outputs.
     pub engine: crate::engine::Engine,
+    /// On a cluster run, where the files its executors read go (the event parts,
+    /// k-means' rows): `<shared_dir>/<pipeline>/<run-id>/<stage>/`, an absolute path
+    /// that every machine mounts alike. `None`: in the run's folder under `runs`.
+    pub shared_dir: Option<PathBuf>,
     /// The stage kinds it was planned with.
     pub registry: Registry,
     /// The pipeline file's text, to plan it again (a resumed run's overrides).
@@ -352,8 +356,23 @@ fn plan_source(registry: &Registry, source: &Source, overrides: &[Override]) -> 
             )
         })?,
     };
+    let shared_dir = match &header.shared_dir {
+        None => None,
+        Some(path) if path.get_ref().is_absolute() => Some(path.get_ref().clone()),
+        Some(path) => {
+            return Err(source.error_at(
+                path.span().start,
+                format!(
+                    "`shared_dir` {:?} is not an absolute path",
+                    path.get_ref().display().to_string()
+                ),
+                Some("every machine of the cluster reads it by the same absolute path".into()),
+            ));
+        }
+    };
     Ok(Plan {
         engine,
+        shared_dir,
         output,
         runs,
         name,
@@ -404,9 +423,19 @@ fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()
                 })?;
                 header.engine = Some(toml::Spanned::new(0..0, engine));
             }
+            "shared_dir" => {
+                let path = PathBuf::from(text(&o.value));
+                if !path.is_absolute() {
+                    return Err(Error::Override(format!(
+                        "`--set {}`: `shared_dir` must be an absolute path (every machine of the cluster reads it by the same path)",
+                        o.text
+                    )));
+                }
+                header.shared_dir = Some(toml::Spanned::new(0..0, path));
+            }
             _ => {
                 return Err(Error::Override(format!(
-                    "`--set {}`: the pipeline header has no key `{key}` (keys: seed, name, output, runs, description, engine)",
+                    "`--set {}`: the pipeline header has no key `{key}` (keys: seed, name, output, runs, description, engine, shared_dir)",
                     o.text
                 )));
             }

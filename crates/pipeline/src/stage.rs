@@ -226,6 +226,8 @@ pub struct StageContext<'a> {
     pub(crate) rows: &'a Rows,
     pub(crate) progress: &'a mut dyn FnMut(&Progress),
     pub(crate) cluster: Option<&'a dyn Cluster>,
+    /// The stage's folder under the pipeline's `shared_dir`, on a cluster run.
+    pub(crate) shared: Option<&'a Path>,
     /// Whether the stage sent work to the cluster (recorded as its engine).
     pub(crate) on_cluster: bool,
     pub(crate) files: Vec<String>,
@@ -267,7 +269,7 @@ impl<'a> StageContext<'a> {
     /// [`StageContext::ran_on_cluster`] with it after the fit.
     pub fn remote_lloyd(&self) -> Option<LloydOnCluster<'a>> {
         self.cluster
-            .map(|cluster| LloydOnCluster::new(cluster, self.dir))
+            .map(|cluster| LloydOnCluster::new(cluster, self.cluster_dir()))
     }
 
     /// Records that the stage's work went to the cluster when `lloyd` sent it there.
@@ -299,6 +301,13 @@ impl<'a> StageContext<'a> {
     /// The folder of the stage's artifacts (for data it writes there itself).
     pub fn artifact_dir(&self) -> &Path {
         self.dir
+    }
+
+    /// The folder for the stage's files that a cluster's executors read: its folder
+    /// under the pipeline's `shared_dir` on a cluster run that has one, else its
+    /// artifact folder.
+    pub fn cluster_dir(&self) -> &Path {
+        self.shared.unwrap_or(self.dir)
     }
 
     /// Row counts of the run's input so far.

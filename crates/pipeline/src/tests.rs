@@ -281,6 +281,38 @@ fn the_engine_is_checked_where_it_is_written() {
     );
 }
 
+#[test]
+fn a_shared_dir_is_an_absolute_path_outside_the_cache_keys() {
+    let with =
+        |line: &str| plan(&GOOD.replace("name = \"demo\"", &format!("name = \"demo\"\n{line}")));
+    assert_eq!(plan(GOOD).unwrap().shared_dir, None);
+    let shared = with("shared_dir = \"/mnt/userlens\"").unwrap();
+    assert_eq!(
+        shared.shared_dir.as_deref(),
+        Some(Path::new("/mnt/userlens"))
+    );
+    assert_eq!(
+        crate::keys::cache_keys(&shared, "latest"),
+        crate::keys::cache_keys(&plan(GOOD).unwrap(), "latest")
+    );
+    let err = with("shared_dir = \"parts\"").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "p.toml:4:14: `shared_dir` \"parts\" is not an absolute path\n  hint: every machine \
+         of the cluster reads it by the same absolute path"
+    );
+    let o = Override::parse("pipeline.shared_dir=/srv/shared").unwrap();
+    let set = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
+    assert_eq!(set.shared_dir.as_deref(), Some(Path::new("/srv/shared")));
+    let o = Override::parse("pipeline.shared_dir=shared").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`--set pipeline.shared_dir=shared`: `shared_dir` must be an absolute path (every \
+         machine of the cluster reads it by the same path)"
+    );
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

@@ -369,18 +369,44 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let features = |out: &Path| std::fs::read(out.join("features.csv")).unwrap();
     assert!(features(&again.output_dir) == features(&local.output_dir));
 
-    // Events read whole (a Parquet source) stay here, and the run says so.
+    // A Parquet source is read whole, then split into parts like any other.
     let parquet = local.run_dir.join("ingest/events.parquet");
-    let set = [Override::parse(&format!("ingest.path={}", parquet.display())).unwrap()];
-    let from_parquet = load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap();
-    let in_memory = RunOptions {
+    let from_parquet = format!("ingest.path={}", parquet.display());
+    let set = [Override::parse(&from_parquet).unwrap()];
+    let plan_parquet = load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap();
+    let in_parquet = RunOptions {
         engine: Some(URL.into()),
         connect: Some(fake_connect),
         ..options(dir, "parquet", "runs-parquet")
     };
-    let run = userlens_pipeline::run(&from_parquet, &in_memory, &mut |_| {}).unwrap();
-    assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the cluster was not asked");
-    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 1);
+    let run = userlens_pipeline::run(&plan_parquet, &in_parquet, &mut |_| {}).unwrap();
+    assert!(run.record.notes.is_empty(), "{:?}", run.record.notes);
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        4,
+        "features went to the cluster"
+    );
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 2);
+    assert_eq!(engines(&dir.join("runs-parquet")), expected);
+    assert!(features(&run.output_dir) == features(&local.output_dir));
+
+    // An ingest reused from a local run holds its events in memory: their features
+    // are computed here, and the run says so.
+    userlens_pipeline::run(&plan, &options(dir, "local-2", "runs-reused"), &mut |_| {}).unwrap();
+    let fewer = [Override::parse("features.top_categories=2").unwrap()];
+    let plan_fewer = load_str(Path::new("engines.toml"), &pipeline(dir), &fewer).unwrap();
+    let reusing = RunOptions {
+        engine: Some(URL.into()),
+        connect: Some(fake_connect),
+        ..options(dir, "reused", "runs-reused")
+    };
+    let run = userlens_pipeline::run(&plan_fewer, &reusing, &mut |_| {}).unwrap();
+    assert!(
+        run.record.stages[0].reused_from.is_some(),
+        "the ingest is reused"
+    );
+    assert_eq!(CALLS.load(Ordering::SeqCst), 4, "the cluster was not asked");
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 2);
     // k-means needs no parts: it still goes to the cluster.
     let personas_there: Vec<_> = all_local
         .iter()
@@ -389,7 +415,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
             _ => (stage.clone(), engine.clone()),
         })
         .collect();
-    assert_eq!(engines(&dir.join("runs-parquet")), personas_there);
+    assert_eq!(engines(&dir.join("runs-reused")), personas_there);
     let note = format!("so their features are computed here, not on {URL}");
     assert_eq!(
         (run.record.notes.iter())
@@ -399,7 +425,59 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         "{:?}",
         run.record.notes
     );
+
+    // With a `shared_dir`, the files the executors read go there, not to the runs
+    // folder, which lists the parts with their hashes.
+    let shared = dir.join("shared");
+    let set = [Override::parse(&format!("pipeline.shared_dir={}", shared.display())).unwrap()];
+    let plan_shared = load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap();
+    let in_shared = RunOptions {
+        engine: Some(URL.into()),
+        connect: Some(fake_connect),
+        ..options(dir, "out-shared", "runs-shared")
+    };
+    let run = userlens_pipeline::run(&plan_shared, &in_shared, &mut |_| {}).unwrap();
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        6,
+        "features went to the cluster"
+    );
+    let stage_dir = |stage: &str| shared.join("engines").join(&run.record.run_id).join(stage);
+    let parts = std::fs::read_dir(stage_dir("ingest").join("events.parts")).unwrap();
+    assert!(parts.count() >= 2);
+    assert!(!run.run_dir.join("ingest/events.parts").exists());
+    assert!(run.run_dir.join("ingest/events.parts.json").is_file());
+    let rows_left = std::fs::read_dir(stage_dir("personas")).unwrap();
+    assert!(rows_left.flatten().all(|e| e.file_name() != "lloyd-rows"));
     assert!(features(&run.output_dir) == features(&local.output_dir));
+    // A later run reuses those parts; one that finds a part changed runs the ingest
+    // (and all after it) again.
+    let again = userlens_pipeline::run(
+        &plan_shared,
+        &options(dir, "out-shared-2", "runs-shared"),
+        &mut |_| {},
+    );
+    assert!(
+        again
+            .unwrap()
+            .record
+            .stages
+            .iter()
+            .all(|s| s.reused_from.is_some())
+    );
+    let part = std::fs::read_dir(stage_dir("ingest").join("events.parts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes.push(0);
+    std::fs::write(&part, bytes).unwrap();
+    let third = userlens_pipeline::run(&plan_shared, &in_shared, &mut |_| {}).unwrap();
+    assert!(third.record.stages.iter().all(|s| s.reused_from.is_none()));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 8);
+    assert!(features(&third.output_dir) == features(&local.output_dir));
 }
 
 #[test]

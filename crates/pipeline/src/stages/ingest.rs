@@ -29,11 +29,11 @@ impl Stage for Ingest {
         _: &Inputs<'_>,
     ) -> Result<Output, StageError> {
         // A cluster's executors read the events from Parquet parts, whatever their size.
-        let forced;
+        let in_parts;
         let source = match ctx.cluster() {
             Some(_) => {
-                forced = source.with_out_of_core_above_mb(0);
-                &forced
+                in_parts = source.in_parts(userlens_ingest::CLUSTER_PART_EVENTS);
+                &in_parts
             }
             None => source,
         };
@@ -41,7 +41,7 @@ impl Stage for Ingest {
         if out_of_core.is_some() {
             ctx.out_of_core();
         }
-        let parts = ctx.artifact_dir().join(EVENT_PARTS);
+        let parts = ctx.cluster_dir().join(EVENT_PARTS);
         let mut on_progress = |done, total| ctx.advanced(done, total, "bytes");
         let ingested =
             userlens_ingest::ingest_into(source, &parts, &mut on_progress).map_err(|e| match e
