@@ -171,9 +171,9 @@ pub struct RunArgs {
     /// stop without publishing anything (for timing or debugging one stage).
     #[arg(long, value_name = "STAGE", conflicts_with = "resume")]
     pub only: Option<String>,
-    /// Where the per-user work of the features and predict stages runs: `local`, or a
-    /// Ballista cluster's scheduler, `ballista://host:port` (default: the pipeline's
-    /// `engine`, else `local`).
+    /// Where the per-user work of the features, personas and predict stages runs:
+    /// `local`, or a Ballista cluster's scheduler, `ballista://host:port` (default: the
+    /// pipeline's `engine`, else `local`).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
 }

@@ -558,7 +558,8 @@ pub enum Events {
     /// All events in one table sorted by user and time.
     Memory(DataFrame),
     /// Parquet files of the canonical columns, each holding whole users sorted by
-    /// user and time (users are spread over the files by a hash of their id).
+    /// user and time (users are spread over the files by a hash of their id, or, for
+    /// events split after an in-memory ingest, in runs of ids in order).
     Parts {
         /// The files.
         files: Vec<PathBuf>,
@@ -633,10 +634,7 @@ pub fn ingest_into(
         None => Events::Memory(ingested.events),
         Some(per_part) => {
             let started = std::time::Instant::now();
-            let partitions = (ingested.events.height() as u64)
-                .div_ceil(per_part)
-                .clamp(2, spill::MAX_PARTITIONS) as u32;
-            let files = spill::write_parts(&ingested.events, partitions, dir)?;
+            let files = spill::write_parts(&ingested.events, per_part, dir)?;
             tracing::debug!(
                 "ingest: {} parts written in {:.2} s",
                 files.len(),

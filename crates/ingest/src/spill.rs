@@ -49,53 +49,50 @@ impl Plan {
     /// The partition of a user: FNV-1a of the id's bytes, so the split is the same on
     /// every machine and every run.
     pub fn partition_of(&self, user: &str) -> u32 {
-        partition_of(user, self.partitions)
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in user.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % u64::from(self.partitions)) as u32
     }
-}
-
-/// The partition of a user among `partitions`: FNV-1a of the id's bytes.
-fn partition_of(user: &str, partitions: u32) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in user.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % u64::from(partitions)) as u32
 }
 
 /// Writes `events`, sorted by user and time, as `part-{p}.parquet` files in `out`
-/// (emptied first), users spread over `partitions` parts as [`Plan::partition_of`]
-/// spreads them and each part's rows in their order. Returns the files in
-/// partition order (partitions without users have none).
-pub(crate) fn write_parts(events: &DataFrame, partitions: u32, out: &Path) -> Result<Vec<PathBuf>> {
+/// (emptied first): runs of whole users in their order, a new part begun at the
+/// first user past `per_part` events (at least two parts when there are two users,
+/// at most [`MAX_PARTITIONS`]). Each part is a slice of the table, so nothing is
+/// copied but what Parquet encodes.
+pub(crate) fn write_parts(events: &DataFrame, per_part: u64, out: &Path) -> Result<Vec<PathBuf>> {
     use rayon::prelude::*;
+    let rows = events.height();
+    let per_part = (per_part as usize)
+        .min(rows.div_ceil(2))
+        .max(rows.div_ceil(MAX_PARTITIONS as usize))
+        .max(1);
     let users = events
         .column(userlens_model::columns::USER_ID)
         .and_then(Column::str)
         .map_err(error::polars("split events into parts"))?;
-    let mut indices: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions as usize];
-    let mut last: Option<(&str, u32)> = None;
+    let mut starts = vec![0];
+    let mut previous = None;
     for (row, user) in users.iter().enumerate() {
-        let user = user.unwrap_or_default();
-        let p = match last {
-            Some((previous, p)) if previous == user => p,
-            _ => partition_of(user, partitions),
-        };
-        last = Some((user, p));
-        indices[p as usize].push(row as IdxSize);
+        if row - starts[starts.len() - 1] >= per_part && previous != Some(user) {
+            starts.push(row);
+        }
+        previous = Some(user);
     }
+    starts.push(rows);
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(io(out))?;
     }
     std::fs::create_dir_all(out).map_err(io(out))?;
-    indices
-        .into_par_iter()
+    starts
+        .par_windows(2)
         .enumerate()
-        .filter(|(_, rows)| !rows.is_empty())
-        .map(|(p, rows)| {
-            let mut part = events
-                .take(&IdxCa::from_vec("".into(), rows))
-                .map_err(error::polars("split events into parts"))?;
+        .filter(|(_, range)| range[1] > range[0])
+        .map(|(p, range)| {
+            let mut part = events.slice(range[0] as i64, range[1] - range[0]);
             let path = out.join(format!("part-{p:05}.parquet"));
             write_parquet(&mut part, &path)?;
             Ok(path)

@@ -748,6 +748,34 @@ fn a_source_can_be_ingested_into_parts_whatever_its_size() {
 }
 
 #[test]
+fn events_in_memory_are_split_between_users() {
+    let dir = tempfile::tempdir().unwrap();
+    // `b` has five events: it is not cut, so the first part holds seven.
+    let users = ["a", "a", "b", "b", "b", "b", "b", "c", "d", "e"];
+    let events = df!(columns::USER_ID => users, "n" => (0..10).collect::<Vec<i32>>()).unwrap();
+    let heights = |per_part| {
+        let files = spill::write_parts(&events, per_part, dir.path()).unwrap();
+        let parts: Vec<DataFrame> = files
+            .iter()
+            .map(|f| spill::scan_parquet(f).unwrap().collect().unwrap())
+            .collect();
+        let whole = concat(
+            parts.iter().map(|p| p.clone().lazy()).collect::<Vec<_>>(),
+            UnionArgs::default(),
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+        assert!(whole.equals(&events), "the parts in order are the table");
+        parts.iter().map(DataFrame::height).collect::<Vec<_>>()
+    };
+    assert_eq!(heights(3), [7, 3]);
+    assert_eq!(heights(1), [2, 5, 1, 1, 1]);
+    // Never fewer than two parts when there are two users.
+    assert_eq!(heights(1 << 20), [7, 3]);
+}
+
+#[test]
 fn partitions_hold_no_more_than_the_budget() {
     const MB: u64 = 1 << 20;
     assert_eq!(spill::partitions_for(10 * 1024 * MB, 2048 * MB), 40);

@@ -17,9 +17,11 @@
 //!
 //! A run's [`Engine`] (`[pipeline] engine`, or [`RunOptions::engine`]) is `local`
 //! or a Ballista cluster, `ballista://host:port`: on a cluster the ingest writes its
-//! events as Parquet parts and the features and predict stages send each part's
-//! features to the cluster, known here only as the [`Cluster`] trait (the binary
-//! registers how to open one, see [`engine`]). Outputs are the same on either.
+//! events as Parquet parts (under the pipeline's `shared_dir` when it has one), the
+//! features and predict stages send each part's work to the cluster and the personas
+//! stage its k-means E-steps. The cluster is known here only as the [`Cluster`]
+//! trait (the binary registers how to open one, see [`engine`]). Outputs are the
+//! same on either.
 //!
 //! ```no_run
 //! use userlens_pipeline::{load, run, RunOptions};
