@@ -134,7 +134,10 @@ impl Renderer {
                 self.line(line, false);
             }
             Progress::OutOfCore { name, .. } => {
-                self.line(format!("{name}: events read out of core, in parts"), false);
+                self.line(
+                    format!("{name}: events in Parquet parts, read part by part"),
+                    false,
+                );
             }
             Progress::Warning { message } => self.line(format!("warning: {message}"), false),
             Progress::StageAdvanced { .. } => {}

@@ -73,7 +73,7 @@ pub enum Progress {
         /// What is counted, e.g. "bytes".
         unit: &'static str,
     },
-    /// The stage's events are bigger than memory should hold, and are read in parts:
+    /// The stage's events are in Parquet parts (too big for memory, or for a cluster):
     /// memory freed is worth returning to the OS (the binary's allocator keeps it
     /// otherwise).
     OutOfCore {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use polars::prelude::*;
 use userlens_features::CheckedFeatureParams;
-use userlens_pipeline::{Cluster, ErrorClass, Ledger, Override, RunOptions, RunStatus, load_str};
+use userlens_pipeline::{
+    Cluster, ErrorClass, Ledger, Override, Plan, RunOptions, RunStatus, load_str,
+};
 use userlens_predict::TimeUnit;
 
 const URL: &str = "ballista://fake:50050";
@@ -231,12 +233,27 @@ with = {{ features_csv = true }}
     )
 }
 
+/// The test pipeline with `--set` overrides.
+fn plan_with(dir: &Path, set: &[&str]) -> Plan {
+    let set: Vec<Override> = set.iter().map(|o| Override::parse(o).unwrap()).collect();
+    load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap()
+}
+
 fn options(dir: &Path, out: &str, runs: &str) -> RunOptions {
     RunOptions {
         as_of: chrono::NaiveDate::from_ymd_opt(2026, 5, 1),
         output: Some(dir.join(out)),
         runs: Some(dir.join(runs)),
         ..RunOptions::default()
+    }
+}
+
+/// [`options`] for a run on the fake cluster.
+fn on_fake(dir: &Path, out: &str, runs: &str) -> RunOptions {
+    RunOptions {
+        engine: Some(URL.into()),
+        connect: Some(fake_connect),
+        ..options(dir, out, runs)
     }
 }
 
@@ -269,11 +286,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 0);
     assert_eq!(LLOYD_CALLS.load(Ordering::SeqCst), 0);
 
-    let on_cluster = RunOptions {
-        engine: Some(URL.into()),
-        connect: Some(fake_connect),
-        ..options(dir, "cluster", "runs-cluster")
-    };
+    let on_cluster = on_fake(dir, "cluster", "runs-cluster");
     let cluster = userlens_pipeline::run(&plan, &on_cluster, &mut |_| {}).unwrap();
     assert_eq!(cluster.record.status, RunStatus::Ok);
     assert_eq!(cluster.record.engine, URL);
@@ -372,13 +385,8 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     // A Parquet source is read whole, then split into parts like any other.
     let parquet = local.run_dir.join("ingest/events.parquet");
     let from_parquet = format!("ingest.path={}", parquet.display());
-    let set = [Override::parse(&from_parquet).unwrap()];
-    let plan_parquet = load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap();
-    let in_parquet = RunOptions {
-        engine: Some(URL.into()),
-        connect: Some(fake_connect),
-        ..options(dir, "parquet", "runs-parquet")
-    };
+    let plan_parquet = plan_with(dir, &[&from_parquet]);
+    let in_parquet = on_fake(dir, "parquet", "runs-parquet");
     let run = userlens_pipeline::run(&plan_parquet, &in_parquet, &mut |_| {}).unwrap();
     assert!(run.record.notes.is_empty(), "{:?}", run.record.notes);
     assert_eq!(
@@ -393,13 +401,8 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     // An ingest reused from a local run holds its events in memory: their features
     // are computed here, and the run says so.
     userlens_pipeline::run(&plan, &options(dir, "local-2", "runs-reused"), &mut |_| {}).unwrap();
-    let fewer = [Override::parse("features.top_categories=2").unwrap()];
-    let plan_fewer = load_str(Path::new("engines.toml"), &pipeline(dir), &fewer).unwrap();
-    let reusing = RunOptions {
-        engine: Some(URL.into()),
-        connect: Some(fake_connect),
-        ..options(dir, "reused", "runs-reused")
-    };
+    let plan_fewer = plan_with(dir, &["features.top_categories=2"]);
+    let reusing = on_fake(dir, "reused", "runs-reused");
     let run = userlens_pipeline::run(&plan_fewer, &reusing, &mut |_| {}).unwrap();
     assert!(
         run.record.stages[0].reused_from.is_some(),
@@ -429,13 +432,8 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     // With a `shared_dir`, the files the executors read go there, not to the runs
     // folder, which lists the parts with their hashes.
     let shared = dir.join("shared");
-    let set = [Override::parse(&format!("pipeline.shared_dir={}", shared.display())).unwrap()];
-    let plan_shared = load_str(Path::new("engines.toml"), &pipeline(dir), &set).unwrap();
-    let in_shared = RunOptions {
-        engine: Some(URL.into()),
-        connect: Some(fake_connect),
-        ..options(dir, "out-shared", "runs-shared")
-    };
+    let plan_shared = plan_with(dir, &[&format!("pipeline.shared_dir={}", shared.display())]);
+    let in_shared = on_fake(dir, "out-shared", "runs-shared");
     let run = userlens_pipeline::run(&plan_shared, &in_shared, &mut |_| {}).unwrap();
     assert_eq!(
         CALLS.load(Ordering::SeqCst),
