@@ -93,15 +93,17 @@ pub(crate) fn run_with_retries(
     let mut attempt = 1;
     loop {
         record.attempts = attempt;
-        for folder in std::iter::once(dir).chain(shared.as_deref()) {
-            publish::remove_own(folder).map_err(StageError::Run)?;
-            std::fs::create_dir_all(folder).map_err(|source| {
-                StageError::Run(Error::Io {
-                    path: folder.to_path_buf(),
-                    source,
-                })
-            })?;
+        // The shared folder is made by whatever the stage writes there, if anything.
+        if let Some(shared) = &shared {
+            publish::remove_own(shared).map_err(StageError::Run)?;
         }
+        publish::remove_own(dir).map_err(StageError::Run)?;
+        std::fs::create_dir_all(dir).map_err(|source| {
+            StageError::Run(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        })?;
         let mut ctx = StageContext {
             name: &stage.name,
             index,

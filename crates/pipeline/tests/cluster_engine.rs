@@ -447,6 +447,13 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert!(run.run_dir.join("ingest/events.parts.json").is_file());
     let rows_left = std::fs::read_dir(stage_dir("personas")).unwrap();
     assert!(rows_left.flatten().all(|e| e.file_name() != "lloyd-rows"));
+    // Only the stages that gave the executors files have a folder there.
+    let mut folders: Vec<_> = std::fs::read_dir(stage_dir(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["ingest", "personas"]);
     assert!(features(&run.output_dir) == features(&local.output_dir));
     // A later run reuses those parts; one that finds a part changed runs the ingest
     // (and all after it) again.
