@@ -31,48 +31,62 @@ pub(crate) struct Als {
 
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent sums let the compiler vectorise; the order is fixed.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
+    // Eight independent sums (two groups of four lanes) let the compiler vectorise;
+    // the order is fixed.
+    let n = a.len().min(b.len());
+    let (ca, ra) = a[..n].as_chunks::<8>();
+    let (cb, rb) = b[..n].as_chunks::<8>();
+    let (mut lo, mut hi) = ([0f32; 4], [0f32; 4]);
+    for (x, y) in ca.iter().zip(cb) {
+        lo = madd4(lo, &x[..4], &y[..4]);
+        hi = madd4(hi, &x[4..], &y[4..]);
     }
+    finish(lo, hi, ra, rb)
+}
+
+/// `acc + x * y` lane by lane, written out so that it becomes one vector multiply
+/// and one vector add.
+#[inline(always)]
+fn madd4(acc: [f32; 4], x: &[f32], y: &[f32]) -> [f32; 4] {
+    [
+        acc[0] + x[0] * y[0],
+        acc[1] + x[1] * y[1],
+        acc[2] + x[2] * y[2],
+        acc[3] + x[3] * y[3],
+    ]
+}
+
+/// The sum of [`dot`]'s eight lanes and its tail, in its fixed order.
+#[inline]
+fn finish(lo: [f32; 4], hi: [f32; 4], ra: &[f32], rb: &[f32]) -> f32 {
     let mut tail = 0f32;
     for (x, y) in ra.iter().zip(rb) {
         tail += x * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    ((lo[0] + hi[0]) + (lo[1] + hi[1])) + ((lo[2] + hi[2]) + (lo[3] + hi[3])) + tail
 }
 
 /// [`dot`] of `a` with four rows at once, each summed in [`dot`]'s order (so the
 /// results are its results bit for bit), loading `a` once for the four.
 #[inline]
 fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
-    let whole = a.len() / 8 * 8;
-    let mut acc = [[0f32; 8]; 4];
-    for at in (0..whole).step_by(8) {
-        let x = &a[at..at + 8];
-        for (acc, row) in acc.iter_mut().zip(&rows) {
-            let y = &row[at..at + 8];
-            for l in 0..8 {
-                acc[l] += x[l] * y[l];
-            }
-        }
+    let n = rows.iter().fold(a.len(), |n, r| n.min(r.len()));
+    let (ca, ra) = a[..n].as_chunks::<8>();
+    let split = rows.map(|r| r[..n].as_chunks::<8>());
+    let (c0, c1, c2, c3) = (split[0].0, split[1].0, split[2].0, split[3].0);
+    let mut s = [[0f32; 4]; 8];
+    for ((((x, y0), y1), y2), y3) in ca.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
+        let (xl, xh) = (&x[..4], &x[4..]);
+        s[0] = madd4(s[0], xl, &y0[..4]);
+        s[1] = madd4(s[1], xh, &y0[4..]);
+        s[2] = madd4(s[2], xl, &y1[..4]);
+        s[3] = madd4(s[3], xh, &y1[4..]);
+        s[4] = madd4(s[4], xl, &y2[..4]);
+        s[5] = madd4(s[5], xh, &y2[4..]);
+        s[6] = madd4(s[6], xl, &y3[..4]);
+        s[7] = madd4(s[7], xh, &y3[4..]);
     }
-    let mut out = [0f32; 4];
-    for ((out, acc), row) in out.iter_mut().zip(&acc).zip(&rows) {
-        let mut tail = 0f32;
-        for (x, y) in a[whole..].iter().zip(&row[whole..]) {
-            tail += x * y;
-        }
-        *out = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
-            + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
-            + tail;
-    }
-    out
+    [0, 1, 2, 3].map(|r| finish(s[2 * r], s[2 * r + 1], ra, split[r].1))
 }
 
 /// `out[a] = dot(row a of the f x f matrix m, x)`, four rows at a time.
@@ -97,18 +111,99 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
+/// Four [`axpy`]s in a row, `y += a[0] x[0]`, then `a[1] x[1]`, ..., in one pass
+/// over `y`: each element gets the same four sums in the same order.
+#[inline]
+fn axpy4(y: &mut [f32], a: [f32; 4], x: [&[f32]; 4]) {
+    let n = x.iter().fold(y.len(), |n, r| n.min(r.len()));
+    let [x0, x1, x2, x3] = x.map(|x| &x[..n]);
+    for ((((y, x0), x1), x2), x3) in y[..n].iter_mut().zip(x0).zip(x1).zip(x2).zip(x3) {
+        let mut v = *y;
+        v += a[0] * x0;
+        v += a[1] * x1;
+        v += a[2] * x2;
+        v += a[3] * x3;
+        *y = v;
+    }
+}
+
+/// For each interest (row i of `y`, weight w) in turn, `out += coef(w, dot(yᵢ, v)) yᵢ`:
+/// four rows at a time, with [`dot4`] and [`axpy4`], so the sums are those of one
+/// row after another bit for bit.
+#[inline]
+fn add_interests(
+    out: &mut [f32],
+    v: &[f32],
+    y: &[f32],
+    cols: &[u32],
+    vals: &[f32],
+    f: usize,
+    coef: impl Fn(f32, f32) -> f32,
+) {
+    let row = |i: u32| &y[i as usize * f..(i as usize + 1) * f];
+    let (c4, v4) = (cols.chunks_exact(4), vals.chunks_exact(4));
+    let (cr, vr) = (c4.remainder(), v4.remainder());
+    for (c, w) in c4.zip(v4) {
+        let rows = [row(c[0]), row(c[1]), row(c[2]), row(c[3])];
+        let d = dot4(v, rows);
+        let a = [
+            coef(w[0], d[0]),
+            coef(w[1], d[1]),
+            coef(w[2], d[2]),
+            coef(w[3], d[3]),
+        ];
+        axpy4(out, a, rows);
+    }
+    for (&i, &w) in cr.iter().zip(vr) {
+        let yi = row(i);
+        axpy(out, coef(w, dot(yi, v)), yi);
+    }
+}
+
 /// YᵀY + reg·I of the factor rows `y` (n x f).
 fn gram(y: &[f32], f: usize, reg: f32) -> Vec<f32> {
     let partials: Vec<Vec<f64>> = y
         .par_chunks(GRAM_CHUNK * f)
         .map(|chunk| {
             let mut g = vec![0f64; f * f];
-            for row in chunk.chunks_exact(f) {
+            // Four rows per pass over g: each entry adds them in row order, as one
+            // row at a time would, with a quarter of the loads and stores of g.
+            let mut quad = vec![0f64; 4 * f];
+            let quads = chunk.chunks_exact(4 * f);
+            let rest = quads.remainder();
+            for rows in quads {
+                for (w, &v) in quad.iter_mut().zip(rows) {
+                    *w = f64::from(v);
+                }
+                let (r0, r1, r2, r3) = (
+                    &quad[..f],
+                    &quad[f..2 * f],
+                    &quad[2 * f..3 * f],
+                    &quad[3 * f..],
+                );
+                for a in 0..f {
+                    let (a0, a1, a2, a3) = (r0[a], r1[a], r2[a], r3[a]);
+                    let line = &mut g[a * f + a..(a + 1) * f];
+                    let n = line.len();
+                    let (b0, b1, b2, b3) =
+                        (&r0[a..][..n], &r1[a..][..n], &r2[a..][..n], &r3[a..][..n]);
+                    for ((((s, b0), b1), b2), b3) in line.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3)
+                    {
+                        let mut v = *s;
+                        v += a0 * b0;
+                        v += a1 * b1;
+                        v += a2 * b2;
+                        v += a3 * b3;
+                        *s = v;
+                    }
+                }
+            }
+            for row in rest.chunks_exact(f) {
                 for a in 0..f {
                     let ra = f64::from(row[a]);
-                    let line = &mut g[a * f..(a + 1) * f];
-                    for (b, &rb) in row.iter().enumerate().skip(a) {
-                        line[b] += ra * f64::from(rb);
+                    let line = &mut g[a * f + a..(a + 1) * f];
+                    for (s, &rb) in line.iter_mut().zip(&row[a..]) {
+                        *s += ra * f64::from(rb);
                     }
                 }
             }
@@ -157,11 +252,10 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
             for r in &mut cg.r {
                 *r = -*r;
             }
-            for (&i, &w) in cols.iter().zip(vals) {
-                let yi = &y[i as usize * f..(i as usize + 1) * f];
+            add_interests(&mut cg.r, xu, y, cols, vals, f, |w, d| {
                 let c = 1.0 + alpha * w;
-                axpy(&mut cg.r, c - (c - 1.0) * dot(yi, xu), yi);
-            }
+                c - (c - 1.0) * d
+            });
             cg.p.copy_from_slice(&cg.r);
             let mut rs_old = dot(&cg.r, &cg.r);
             for _ in 0..params.cg_steps {
@@ -169,11 +263,10 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
                     break;
                 }
                 matvec(&mut cg.ap, &yty, &cg.p, f);
-                for (&i, &w) in cols.iter().zip(vals) {
-                    let yi = &y[i as usize * f..(i as usize + 1) * f];
+                add_interests(&mut cg.ap, &cg.p, y, cols, vals, f, |w, d| {
                     let c = 1.0 + alpha * w;
-                    axpy(&mut cg.ap, (c - 1.0) * dot(yi, &cg.p), yi);
-                }
+                    (c - 1.0) * d
+                });
                 let step = rs_old / dot(&cg.p, &cg.ap);
                 if !step.is_finite() {
                     break;
@@ -295,6 +388,50 @@ mod tests {
             x[r] = (b[r] - s) / a[r][r];
         }
         x
+    }
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        (0..n).map(|_| rng.r#gen::<f32>() * 2.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn blocked_kernels_give_the_one_row_sums_bit_for_bit() {
+        for f in [3, 8, 64, 67] {
+            let x = random(f, 1);
+            let y = random(7 * f, 2);
+            let row = |i: usize| &y[i * f..(i + 1) * f];
+            let four = dot4(&x, [row(0), row(1), row(2), row(3)]);
+            for (r, got) in four.iter().enumerate() {
+                let want: f32 = dot(&x, row(r));
+                assert_eq!(got.to_bits(), want.to_bits(), "f {f}, row {r}");
+            }
+            let naive: f32 = (0..f).map(|l| x[l] * row(1)[l]).sum();
+            assert!((dot(&x, row(1)) - naive).abs() < 1e-4);
+
+            let coef = [0.5, -1.25, 2.0, 0.75];
+            let mut one_by_one = x.clone();
+            for (r, a) in coef.iter().enumerate() {
+                axpy(&mut one_by_one, *a, row(r + 2));
+            }
+            let mut blocked = x.clone();
+            axpy4(&mut blocked, coef, [row(2), row(3), row(4), row(5)]);
+            assert_eq!(blocked, one_by_one, "f {f}");
+
+            // Seven rows: one block of four and three rows alone.
+            let g = gram(&y, f, 0.1);
+            for a in 0..f {
+                for b in a..f {
+                    let mut want = 0f64;
+                    for i in 0..7 {
+                        want += f64::from(row(i)[a]) * f64::from(row(i)[b]);
+                    }
+                    let want = want as f32 + if a == b { 0.1 } else { 0.0 };
+                    assert_eq!(g[a * f + b].to_bits(), want.to_bits(), "f {f}, {a} {b}");
+                    assert_eq!(g[b * f + a], g[a * f + b]);
+                }
+            }
+        }
     }
 
     #[test]
