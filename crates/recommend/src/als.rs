@@ -27,6 +27,9 @@ pub(crate) struct Als {
     pub users: Vec<f32>,
     /// Items x factors, row-major.
     pub items: Vec<f32>,
+    /// The items in blocks of eight, factor by factor: `packed[b * factors + l]`
+    /// holds factor l of items 8b..8b+8 (zeros past the last item), for [`dots8`].
+    packed: Vec<[f32; 8]>,
 }
 
 #[inline]
@@ -74,34 +77,93 @@ fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     let (ca, ra) = a[..n].as_chunks::<8>();
     let split = rows.map(|r| r[..n].as_chunks::<8>());
     let (c0, c1, c2, c3) = (split[0].0, split[1].0, split[2].0, split[3].0);
-    let mut s = [[0f32; 4]; 8];
+    let mut s = [[0f32; 8]; 4];
     for ((((x, y0), y1), y2), y3) in ca.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
-        let (xl, xh) = (&x[..4], &x[4..]);
-        s[0] = madd4(s[0], xl, &y0[..4]);
-        s[1] = madd4(s[1], xh, &y0[4..]);
-        s[2] = madd4(s[2], xl, &y1[..4]);
-        s[3] = madd4(s[3], xh, &y1[4..]);
-        s[4] = madd4(s[4], xl, &y2[..4]);
-        s[5] = madd4(s[5], xh, &y2[4..]);
-        s[6] = madd4(s[6], xl, &y3[..4]);
-        s[7] = madd4(s[7], xh, &y3[4..]);
+        s[0] = madd8(s[0], x, y0);
+        s[1] = madd8(s[1], x, y1);
+        s[2] = madd8(s[2], x, y2);
+        s[3] = madd8(s[3], x, y3);
     }
-    [0, 1, 2, 3].map(|r| finish(s[2 * r], s[2 * r + 1], ra, split[r].1))
+    [0, 1, 2, 3].map(|r| finish8(s[r], ra, split[r].1))
 }
 
-/// `out[a] = dot(row a of the f x f matrix m, x)`, four rows at a time.
+/// `acc + x * y` lane by lane.
+#[inline(always)]
+fn madd8(acc: [f32; 8], x: &[f32; 8], y: &[f32; 8]) -> [f32; 8] {
+    std::array::from_fn(|l| acc[l] + x[l] * y[l])
+}
+
+/// [`finish`] of eight lanes. Kept out of line: inlined into [`dot4`], the
+/// compiler vectorises across its rows, with shuffles, instead of along them.
+#[inline(never)]
+fn finish8(acc: [f32; 8], ra: &[f32], rb: &[f32]) -> f32 {
+    let (lo, hi) = acc.split_at(4);
+    finish(
+        lo.try_into().expect("four"),
+        hi.try_into().expect("four"),
+        ra,
+        rb,
+    )
+}
+
+/// `out[a] = dot(row a of m, x)` for the symmetric f x f matrix `m`, bit for bit,
+/// eight outputs at a time ([`dots8`] on row l of `m`, its column l by symmetry).
 #[inline]
 fn matvec(out: &mut [f32], m: &[f32], x: &[f32], f: usize) {
-    let mut a = 0;
-    while a + 4 <= f {
-        let row = |r: usize| &m[r * f..(r + 1) * f];
-        let d = dot4(x, [row(a), row(a + 1), row(a + 2), row(a + 3)]);
-        out[a..a + 4].copy_from_slice(&d);
-        a += 4;
+    let mut a0 = 0;
+    while a0 + 8 <= f {
+        let d = dots8(x, |l| eight(&m[l * f + a0..]));
+        out[a0..a0 + 8].copy_from_slice(&d);
+        a0 += 8;
     }
-    for a in a..f {
-        out[a] = dot(&m[a * f..(a + 1) * f], x);
+    for a in a0..f {
+        out[a] = dot(x, &m[a * f..(a + 1) * f]);
     }
+}
+
+/// The first eight values of `v`.
+#[inline(always)]
+fn eight(v: &[f32]) -> &[f32; 8] {
+    v.as_chunks::<8>().0.first().expect("eight values")
+}
+
+/// [`dot`] of `x` with eight vectors at once, bit for bit: `column(l)` holds
+/// element l of each of the eight. Each of [`dot`]'s eight partial sums is a
+/// vector over the eight, so every step is a plain vector multiply and add.
+#[inline(always)]
+fn dots8<'a>(x: &[f32], column: impl Fn(usize) -> &'a [f32; 8]) -> [f32; 8] {
+    let f = x.len();
+    let whole = f / 8 * 8;
+    let mut acc = [[0f32; 8]; 8];
+    for c in (0..whole).step_by(8) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            *acc = broadcast_madd8(*acc, x[c + k], column(c + k));
+        }
+    }
+    let mut tail = [0f32; 8];
+    for (l, &xl) in x.iter().enumerate().skip(whole) {
+        tail = broadcast_madd8(tail, xl, column(l));
+    }
+    std::array::from_fn(|j| {
+        ((acc[0][j] + acc[4][j]) + (acc[1][j] + acc[5][j]))
+            + ((acc[2][j] + acc[6][j]) + (acc[3][j] + acc[7][j]))
+            + tail[j]
+    })
+}
+
+/// `acc + x * y` lane by lane for one `x`.
+#[inline(always)]
+fn broadcast_madd8(acc: [f32; 8], x: f32, y: &[f32; 8]) -> [f32; 8] {
+    [
+        acc[0] + x * y[0],
+        acc[1] + x * y[1],
+        acc[2] + x * y[2],
+        acc[3] + x * y[3],
+        acc[4] + x * y[4],
+        acc[5] + x * y[5],
+        acc[6] + x * y[6],
+        acc[7] + x * y[7],
+    ]
 }
 
 #[inline]
@@ -301,11 +363,25 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
         solve(&mut users, &items, &inter.train, params, f);
         solve(&mut items, &users, &by_item, params, f);
     }
+    let packed = pack(&items, f);
     Als {
         factors: f,
         users,
         items,
+        packed,
     }
+}
+
+/// [`Als::packed`] of the row-major `items`.
+fn pack(items: &[f32], f: usize) -> Vec<[f32; 8]> {
+    let blocks = (items.len() / f.max(1)).div_ceil(8);
+    let mut packed = vec![[0f32; 8]; blocks * f];
+    for (i, row) in items.chunks_exact(f.max(1)).enumerate() {
+        for (l, &v) in row.iter().enumerate() {
+            packed[i / 8 * f + l][i % 8] = v;
+        }
+    }
+    packed
 }
 
 impl Als {
@@ -327,27 +403,23 @@ impl Als {
         let xu = &self.users[user * f..(user + 1) * f];
         let mut top = TopK::new(k);
         let mut skip = skip.iter().peekable();
-        // Candidates are scored four at a time (the scores are `dot`'s either way).
-        let mut block = [0u32; 4];
-        let mut filled = 0;
-        for (i, &n) in inter.item_users.iter().enumerate() {
-            let i = i as u32;
-            while skip.next_if(|&&s| s < i).is_some() {}
-            if skip.next_if(|&&s| s == i).is_some() || n == 0 {
-                continue;
-            }
-            block[filled] = i;
-            filled += 1;
-            if filled == 4 {
-                let scores = dot4(xu, block.map(|i| self.item(i)));
-                for (&i, score) in block.iter().zip(scores) {
-                    top.offer(i, score);
+        // Every item is scored, eight at a time (the scores are `dot`'s either way);
+        // candidates are offered in item order.
+        for (b, (block, users)) in self
+            .packed
+            .chunks_exact(f.max(1))
+            .zip(inter.item_users.chunks(8))
+            .enumerate()
+        {
+            let scores = dots8(xu, |l| &block[l]);
+            for (j, (&n, score)) in users.iter().zip(scores).enumerate() {
+                let i = (b * 8 + j) as u32;
+                while skip.next_if(|&&s| s < i).is_some() {}
+                if skip.next_if(|&&s| s == i).is_some() || n == 0 {
+                    continue;
                 }
-                filled = 0;
+                top.offer(i, score);
             }
-        }
-        for &i in &block[..filled] {
-            top.offer(i, dot(xu, self.item(i)));
         }
         top.into_sorted()
     }
@@ -420,6 +492,20 @@ mod tests {
 
             // Seven rows: one block of four and three rows alone.
             let g = gram(&y, f, 0.1);
+            // Seven items packed in one block of eight, scored at once.
+            let packed = pack(&y, f);
+            assert_eq!(packed.len(), f);
+            let scores = dots8(&x, |l| &packed[l]);
+            for (i, got) in scores.iter().enumerate() {
+                let want = if i < 7 { dot(&x, row(i)) } else { 0.0 };
+                assert_eq!(got.to_bits(), want.to_bits(), "f {f}, item {i}");
+            }
+            let mut product = vec![0f32; f];
+            matvec(&mut product, &g, &x, f);
+            for (a, got) in product.iter().enumerate() {
+                let want = dot(&x, &g[a * f..(a + 1) * f]);
+                assert_eq!(got.to_bits(), want.to_bits(), "f {f}, output {a}");
+            }
             for a in 0..f {
                 for b in a..f {
                     let mut want = 0f64;
