@@ -34,39 +34,15 @@ pub(crate) struct Als {
 
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent sums (two groups of four lanes) let the compiler vectorise;
-    // the order is fixed.
+    // Eight independent sums let the compiler vectorise; the order is fixed.
     let n = a.len().min(b.len());
     let (ca, ra) = a[..n].as_chunks::<8>();
     let (cb, rb) = b[..n].as_chunks::<8>();
-    let (mut lo, mut hi) = ([0f32; 4], [0f32; 4]);
+    let mut acc = [0f32; 8];
     for (x, y) in ca.iter().zip(cb) {
-        lo = madd4(lo, &x[..4], &y[..4]);
-        hi = madd4(hi, &x[4..], &y[4..]);
+        acc = madd8(acc, x, y);
     }
-    finish(lo, hi, ra, rb)
-}
-
-/// `acc + x * y` lane by lane, written out so that it becomes one vector multiply
-/// and one vector add.
-#[inline(always)]
-fn madd4(acc: [f32; 4], x: &[f32], y: &[f32]) -> [f32; 4] {
-    [
-        acc[0] + x[0] * y[0],
-        acc[1] + x[1] * y[1],
-        acc[2] + x[2] * y[2],
-        acc[3] + x[3] * y[3],
-    ]
-}
-
-/// The sum of [`dot`]'s eight lanes and its tail, in its fixed order.
-#[inline]
-fn finish(lo: [f32; 4], hi: [f32; 4], ra: &[f32], rb: &[f32]) -> f32 {
-    let mut tail = 0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((lo[0] + hi[0]) + (lo[1] + hi[1])) + ((lo[2] + hi[2]) + (lo[3] + hi[3])) + tail
+    finish8(acc, ra, rb)
 }
 
 /// [`dot`] of `a` with four rows at once, each summed in [`dot`]'s order (so the
@@ -93,17 +69,16 @@ fn madd8(acc: [f32; 8], x: &[f32; 8], y: &[f32; 8]) -> [f32; 8] {
     std::array::from_fn(|l| acc[l] + x[l] * y[l])
 }
 
-/// [`finish`] of eight lanes. Kept out of line: inlined into [`dot4`], the
-/// compiler vectorises across its rows, with shuffles, instead of along them.
+/// The sum of [`dot`]'s eight lanes and its tail, in its fixed order. Kept out of
+/// line: inlined into [`dot4`], the compiler vectorises across its rows, with
+/// shuffles, instead of along them.
 #[inline(never)]
 fn finish8(acc: [f32; 8], ra: &[f32], rb: &[f32]) -> f32 {
-    let (lo, hi) = acc.split_at(4);
-    finish(
-        lo.try_into().expect("four"),
-        hi.try_into().expect("four"),
-        ra,
-        rb,
-    )
+    let mut tail = 0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// `out[a] = dot(row a of m, x)` for the symmetric f x f matrix `m`, bit for bit,
