@@ -6,6 +6,7 @@
 
 use foldhash::{HashMap, HashMapExt};
 use polars::prelude::*;
+use rayon::prelude::*;
 use userlens_model::columns::{CATEGORY, EVENT_TIME, EVENT_TYPE, ITEM_ID, RATING, USER_ID};
 
 use crate::error::{Error, Result};
@@ -118,8 +119,144 @@ fn non_null(parts: &[LazyFrame], column: &str) -> Result<u64> {
     Ok(total)
 }
 
-/// Reads the events before `as_of` from `parts` (canonical columns).
+/// Rows of a part per task of [`read`]. Any split gives the same log: ids are
+/// renumbered in sorted order and the events sorted on every field at the end.
+const CHUNK_ROWS: usize = 1 << 18;
+
+/// The columns [`read`] takes from a part, sliced to one task's rows.
+struct Columns {
+    users: StringChunked,
+    times: Int64Chunked,
+    kinds: StringChunked,
+    items: StringChunked,
+    categories: StringChunked,
+    ratings: Float64Chunked,
+}
+
+impl Columns {
+    fn slice(&self, offset: usize, len: usize) -> Columns {
+        let offset = offset as i64;
+        Columns {
+            users: self.users.slice(offset, len),
+            times: self.times.slice(offset, len),
+            kinds: self.kinds.slice(offset, len),
+            items: self.items.slice(offset, len),
+            categories: self.categories.slice(offset, len),
+            ratings: self.ratings.slice(offset, len),
+        }
+    }
+
+    /// Rows that make an [`Event`]: a user, a time before `as_of`, a type and an item.
+    fn kept(&self, as_of: i64) -> usize {
+        self.users
+            .iter()
+            .zip(self.times.iter())
+            .zip(self.kinds.iter().zip(self.items.iter()))
+            .filter(|((u, t), (k, i))| {
+                u.is_some() && t.is_some_and(|t| t < as_of) && k.is_some() && i.is_some()
+            })
+            .count()
+    }
+}
+
+/// What one task of [`read`] saw: its events with ids numbered in the task's own
+/// first-seen order, and the names behind those numbers.
+struct Chunk {
+    users: Interner,
+    items: Interner,
+    kinds: Interner,
+    categories: Interner,
+    item_categories: HashMap<(u32, u32), u32>,
+}
+
+/// Reads one task's rows into `out` (exactly [`Columns::kept`] long).
+fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Chunk {
+    let mut chunk = Chunk {
+        users: Interner::new(),
+        items: Interner::new(),
+        kinds: Interner::new(),
+        categories: Interner::new(),
+        item_categories: HashMap::new(),
+    };
+    let mut slots = out.iter_mut();
+    for ((((user, time), kind), item), (category, rating)) in columns
+        .users
+        .iter()
+        .zip(columns.times.iter())
+        .zip(columns.kinds.iter())
+        .zip(columns.items.iter())
+        .zip(columns.categories.iter().zip(columns.ratings.iter()))
+    {
+        let (Some(user), Some(time), Some(kind)) = (user, time, kind) else {
+            continue;
+        };
+        if time >= as_of {
+            continue;
+        }
+        // Every user with an event counts, item or not.
+        let user = chunk.users.get(user);
+        let Some(item) = item else { continue };
+        let item = chunk.items.get(item);
+        if let Some(category) = category {
+            let c = chunk.categories.get(category);
+            *chunk.item_categories.entry((item, c)).or_insert(0) += 1;
+        }
+        if let Some(slot) = slots.next() {
+            *slot = Event {
+                user,
+                item,
+                kind: chunk.kinds.get(kind) as u16,
+                time,
+                rating: rating.map_or(f32::NAN, |r| r as f32),
+            };
+        }
+    }
+    chunk
+}
+
+/// The columns [`read`] needs from one part, collected.
+fn columns(part: &LazyFrame, item_column: &str) -> Result<Columns> {
+    // Events at or after `as_of` are skipped while reading rather than filtered out
+    // here: when some are (an as-of date before the last event), a filter copies
+    // every selected column only to read it once.
+    let df = part
+        .clone()
+        .select([
+            col(USER_ID),
+            col(EVENT_TIME).cast(DataType::Int64),
+            col(EVENT_TYPE),
+            col(item_column).alias("__item"),
+            col(CATEGORY),
+            col(RATING).cast(DataType::Float64),
+        ])
+        .collect()?;
+    let strings = |name: &str| -> Result<StringChunked> {
+        let column = df.column(name)?;
+        column.str().cloned().map_err(|_| {
+            Error::Events(format!(
+                "`{name}` holds {} where text was expected",
+                column.dtype()
+            ))
+        })
+    };
+    Ok(Columns {
+        users: strings(USER_ID)?,
+        times: df.column(EVENT_TIME)?.i64()?.clone(),
+        kinds: strings(EVENT_TYPE)?,
+        items: strings("__item")?,
+        categories: strings(CATEGORY)?,
+        ratings: df.column(RATING)?.f64()?.clone(),
+    })
+}
+
+/// Reads the events before `as_of` from `parts` (canonical columns), each part in
+/// tasks of [`CHUNK_ROWS`] rows on every core.
 pub(crate) fn read(parts: &[LazyFrame], as_of: i64) -> Result<Log> {
+    read_in_tasks(parts, as_of, CHUNK_ROWS)
+}
+
+/// [`read`] in tasks of `chunk_rows` rows.
+fn read_in_tasks(parts: &[LazyFrame], as_of: i64, chunk_rows: usize) -> Result<Log> {
     let source = if non_null(parts, ITEM_ID)? > 0 {
         ItemSource::ItemId
     } else if non_null(parts, CATEGORY)? > 0 {
@@ -131,97 +268,103 @@ pub(crate) fn read(parts: &[LazyFrame], as_of: i64) -> Result<Log> {
         ItemSource::Category => CATEGORY,
         _ => ITEM_ID,
     };
+    // Each task's rows are counted first, so that every task writes its events
+    // straight into its own stretch of one vector of the exact length.
+    let mut tasks = Vec::new();
+    for part in parts {
+        let columns = columns(part, item_column)?;
+        let height = columns.users.len();
+        tasks.extend(
+            (0..height)
+                .step_by(chunk_rows)
+                .map(|offset| columns.slice(offset, chunk_rows.min(height - offset))),
+        );
+    }
+    let kept: Vec<usize> = tasks.par_iter().map(|t| t.kept(as_of)).collect();
+    let zero = Event {
+        user: 0,
+        item: 0,
+        kind: 0,
+        time: 0,
+        rating: 0.0,
+    };
+    // Touched on every core: fresh pages cost their zeroing to whichever thread
+    // touches them first.
+    let mut events = Vec::new();
+    events.par_extend(rayon::iter::repeat_n(zero, kept.iter().sum()));
+    let mut stretches = Vec::with_capacity(tasks.len());
+    let mut rest = events.as_mut_slice();
+    for &n in &kept {
+        let (stretch, tail) = rest.split_at_mut(n);
+        stretches.push(stretch);
+        rest = tail;
+    }
+    let chunks: Vec<Chunk> = tasks
+        .par_iter()
+        .zip(stretches.par_iter_mut())
+        .map(|(columns, stretch)| read_chunk(columns, as_of, stretch))
+        .collect();
+
+    // Every task's names into one set per kind of id, then sorted.
     let (mut users, mut items, mut kinds) = (Interner::new(), Interner::new(), Interner::new());
     let mut category_names = Interner::new();
-    let mut item_categories: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut events = Vec::new();
-    for part in parts {
-        // Events at or after `as_of` are skipped in the loop below rather than
-        // filtered out here: when some are (an as-of date before the last event),
-        // a filter copies every selected column only to read it once.
-        let df = part
-            .clone()
-            .select([
-                col(USER_ID),
-                col(EVENT_TIME).cast(DataType::Int64),
-                col(EVENT_TYPE),
-                col(item_column).alias("__item"),
-                col(CATEGORY),
-                col(RATING).cast(DataType::Float64),
-            ])
-            .collect()?;
-        let strings = |name: &str| -> Result<StringChunked> {
-            let column = df.column(name)?;
-            column.str().cloned().map_err(|_| {
-                Error::Events(format!(
-                    "`{name}` holds {} where text was expected",
-                    column.dtype()
-                ))
-            })
-        };
-        let user_ids = strings(USER_ID)?;
-        let types = strings(EVENT_TYPE)?;
-        let item_ids = strings("__item")?;
-        let category = strings(CATEGORY)?;
-        let times = df.column(EVENT_TIME)?.i64()?.clone();
-        // At most every row: grown by doubling, the vector would hold up to twice
-        // that while it is copied (24 bytes an event).
-        events.reserve(df.height());
-        let ratings = df.column(RATING)?.f64()?.clone();
-        for ((((user, time), kind), item), (category, rating)) in user_ids
-            .iter()
-            .zip(times.iter())
-            .zip(types.iter())
-            .zip(item_ids.iter())
-            .zip(category.iter().zip(ratings.iter()))
-        {
-            let (Some(user), Some(time), Some(kind)) = (user, time, kind) else {
-                continue;
-            };
-            if time >= as_of {
-                continue;
-            }
-            let user = users.get(user);
-            let Some(item) = item else { continue };
-            let item = items.get(item);
-            if let Some(category) = category {
-                let c = category_names.get(category);
-                *item_categories.entry((item, c)).or_insert(0) += 1;
-            }
-            events.push(Event {
-                user,
-                item,
-                kind: kinds.get(kind) as u16,
-                time,
-                rating: rating.map_or(f32::NAN, |r| r as f32),
-            });
-        }
-        if kinds.names.len() > usize::from(u16::MAX) {
-            return Err(Error::Events(format!("more than {} event types", u16::MAX)));
-        }
+    let global: Vec<[Vec<u32>; 4]> = chunks
+        .iter()
+        .map(|c| {
+            [
+                (&c.users, &mut users),
+                (&c.items, &mut items),
+                (&c.kinds, &mut kinds),
+                (&c.categories, &mut category_names),
+            ]
+            .map(|(local, all)| local.names.iter().map(|n| all.get(n)).collect())
+        })
+        .collect();
+    if kinds.names.len() > usize::from(u16::MAX) {
+        return Err(Error::Events(format!("more than {} event types", u16::MAX)));
     }
     let (users, user_place) = users.sorted();
     let (items, item_place) = items.sorted();
     let (kinds, kind_place) = kinds.sorted();
     let (category_names, category_place) = category_names.sorted();
-    for e in &mut events {
-        e.user = user_place[e.user as usize];
-        e.item = item_place[e.item as usize];
-        e.kind = kind_place[usize::from(e.kind)] as u16;
-    }
-    events.sort_unstable_by(|a, b| {
+    let place = |map: &[u32], place: &[u32]| -> Vec<u32> {
+        map.iter().map(|&g| place[g as usize]).collect()
+    };
+    stretches
+        .par_iter_mut()
+        .zip(&global)
+        .for_each(|(stretch, [u, i, k, _])| {
+            let (u, i, k) = (
+                place(u, &user_place),
+                place(i, &item_place),
+                place(k, &kind_place),
+            );
+            for e in stretch.iter_mut() {
+                e.user = u[e.user as usize];
+                e.item = i[e.item as usize];
+                e.kind = k[usize::from(e.kind)] as u16;
+            }
+        });
+    drop(stretches);
+    events.par_sort_unstable_by(|a, b| {
         (a.user, a.item, a.time, a.kind)
             .cmp(&(b.user, b.item, b.time, b.kind))
             .then(a.rating.total_cmp(&b.rating))
     });
     // Most frequent category per item; ties go to the first name.
+    let mut counts: HashMap<(u32, u32), u32> = HashMap::new();
+    for (chunk, [_, i, _, c]) in chunks.iter().zip(&global) {
+        for (&(item, category), &n) in &chunk.item_categories {
+            let key = (
+                item_place[i[item as usize] as usize],
+                category_place[c[category as usize] as usize],
+            );
+            *counts.entry(key).or_insert(0) += n;
+        }
+    }
     let mut best: Vec<Option<(u32, u32)>> = vec![None; items.len()];
-    for (&(item, c), &n) in &item_categories {
-        let (item, c) = (
-            item_place[item as usize] as usize,
-            category_place[c as usize],
-        );
-        let slot = &mut best[item];
+    for (&(item, c), &n) in &counts {
+        let slot = &mut best[item as usize];
         let better = match *slot {
             None => true,
             Some((bn, bc)) => n > bn || (n == bn && c < bc),
@@ -271,6 +414,37 @@ mod tests {
             .map(|e| (e.user, e.item, e.time))
             .collect();
         assert_eq!(keys, [(0, 0, 1), (0, 1, 2), (1, 1, 5)]);
+    }
+
+    #[test]
+    fn any_split_into_tasks_reads_the_same_log() {
+        let df = df!(
+            USER_ID => ["u3", "u1", "u1", "u2", "u2", "u1", "u3", "u2"],
+            EVENT_TIME => [4i64, 1, 2, 3, 3, 9, 2, 1],
+            EVENT_TYPE => ["view", "purchase", "view", "rating", "view", "view", "cart", "view"],
+            ITEM_ID => [Some("c"), Some("a"), None, Some("b"), Some("b"), Some("a"), Some("a"), Some("d")],
+            CATEGORY => [Some("x"), Some("y"), Some("x"), None, Some("z"), Some("y"), Some("x"), Some("z")],
+            RATING => [None, None, None, Some(4.0), None, None, None, None],
+        )
+        .unwrap();
+        let whole = read(&[df.clone().lazy()], 9).unwrap();
+        assert_eq!(whole.users, ["u1", "u2", "u3"]);
+        assert_eq!(whole.events.len(), 6);
+        for rows in 1..=4 {
+            let parts = [df.slice(0, 5).lazy(), df.slice(5, 3).lazy()];
+            let log = read_in_tasks(&parts, 9, rows).unwrap();
+            assert_eq!(log.users, whole.users);
+            assert_eq!(log.items, whole.items);
+            assert_eq!(log.kinds, whole.kinds);
+            assert_eq!(log.categories, whole.categories);
+            let bits = |l: &Log| -> Vec<(u32, u32, u16, i64, u32)> {
+                l.events
+                    .iter()
+                    .map(|e| (e.user, e.item, e.kind, e.time, e.rating.to_bits()))
+                    .collect()
+            };
+            assert_eq!(bits(&log), bits(&whole), "tasks of {rows} rows");
+        }
     }
 
     #[test]
