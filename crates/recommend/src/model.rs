@@ -1,5 +1,7 @@
 //! A fitted recommender, and one user's list with its fallbacks and reasons.
 
+use std::borrow::Cow;
+
 use crate::als::Als;
 use crate::events::Log;
 use crate::knn::Knn;
@@ -128,18 +130,39 @@ fn fill(recs: &mut Vec<Rec>, ranking: &Ranking, why: Why, skip: &[u32], k: usize
 }
 
 /// The verb of an event type in a reason ("bought i1").
-fn verb(kind: &str) -> String {
+fn verb(kind: &str) -> Cow<'static, str> {
     match kind {
         event_types::PURCHASE => "bought".into(),
         event_types::ADD_TO_CART => "carted".into(),
         event_types::VIEW => "viewed".into(),
         event_types::RATING => "rated".into(),
-        other => other.replace('_', " "),
+        other => other.replace('_', " ").into(),
     }
 }
 
 /// Most items named in a reason.
 const REASON_ITEMS: usize = 2;
+
+/// The [`REASON_ITEMS`] strongest positive `(strength, item)` pairs, best first
+/// (ties: the lower item), and how many there are: kept as they come rather than
+/// sorting every item a user touched.
+fn strongest(pairs: impl Iterator<Item = (f32, u32)>) -> ([(f32, u32); REASON_ITEMS], usize) {
+    let mut best = [(0.0, 0); REASON_ITEMS];
+    let mut kept = 0;
+    for (c, i) in pairs {
+        if c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            continue;
+        }
+        let before = |a: &(f32, u32)| c.total_cmp(&a.0).then(a.1.cmp(&i)).is_gt();
+        let at = best[..kept].iter().position(before).unwrap_or(kept);
+        if at < REASON_ITEMS {
+            kept = (kept + 1).min(REASON_ITEMS);
+            best.copy_within(at..kept - 1, at + 1);
+            best[at] = (c, i);
+        }
+    }
+    (best, kept)
+}
 
 impl Fitted {
     /// Why `rec` is on `user`'s list, in words.
@@ -153,43 +176,78 @@ impl Fitted {
             Why::Model => {}
         }
         let (items, interest) = ctx.inter.train.row(user);
-        let mut reasons: Vec<(f32, u32)> = items
-            .iter()
-            .zip(interest)
-            .map(|(&i, &r)| {
-                let s = match self {
-                    Fitted::Knn(m) => m.similarity(i, rec.item),
-                    Fitted::Als(m) => m.similarity(i, rec.item),
-                    _ => 0.0,
-                };
-                (r * s, i)
-            })
-            .filter(|(c, _)| *c > 0.0)
-            .collect();
-        reasons.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        reasons.truncate(REASON_ITEMS);
-        if reasons.is_empty() {
+        let (reasons, kept) = strongest(items.iter().zip(interest).map(|(&i, &r)| {
+            let s = match self {
+                Fitted::Knn(m) => m.similarity(i, rec.item),
+                Fitted::Als(m) => m.similarity(i, rec.item),
+                _ => 0.0,
+            };
+            (r * s, i)
+        }));
+        if kept == 0 {
             return "like what you showed interest in".into();
         }
         // Grouped by verb, in the order of the strongest reason.
-        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-        for (_, item) in reasons {
+        let mut groups: Vec<(Cow<'_, str>, Vec<&str>)> = Vec::with_capacity(kept);
+        for &(_, item) in &reasons[..kept] {
             let kind = ctx
                 .inter
                 .entry(user, item)
                 .and_then(|e| ctx.inter.strongest.get(e))
                 .and_then(|&k| log.kinds.get(usize::from(k)))
-                .map_or_else(|| "touched".to_string(), |k| verb(k));
+                .map_or(Cow::Borrowed("touched"), |k| verb(k));
             let name = log.items.get(item as usize).map_or("", String::as_str);
             match groups.iter_mut().find(|(v, _)| *v == kind) {
                 Some((_, names)) => names.push(name),
                 None => groups.push((kind, vec![name])),
             }
         }
-        groups
-            .iter()
-            .map(|(v, names)| format!("{v} {}", names.join(", ")))
-            .collect::<Vec<_>>()
-            .join("; ")
+        let mut text = String::new();
+        for (g, (verb, names)) in groups.iter().enumerate() {
+            if g > 0 {
+                text.push_str("; ");
+            }
+            text.push_str(verb);
+            text.push(' ');
+            for (n, name) in names.iter().enumerate() {
+                if n > 0 {
+                    text.push_str(", ");
+                }
+                text.push_str(name);
+            }
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strongest_reasons_are_those_of_a_full_sort() {
+        let pairs = [
+            (0.5, 7),
+            (2.0, 3),
+            (0.0, 1),
+            (2.0, 1),
+            (f32::NAN, 0),
+            (-1.0, 4),
+            (0.5, 2),
+            (3.0, 9),
+            (2.0, 0),
+        ];
+        for n in 0..=pairs.len() {
+            for start in 0..pairs.len() {
+                let given: Vec<(f32, u32)> =
+                    pairs.iter().cycle().skip(start).take(n).copied().collect();
+                let mut sorted: Vec<(f32, u32)> =
+                    given.iter().copied().filter(|(c, _)| *c > 0.0).collect();
+                sorted.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                sorted.truncate(REASON_ITEMS);
+                let (best, kept) = strongest(given.into_iter());
+                assert_eq!(best[..kept], sorted[..], "{n} pairs from {start}");
+            }
+        }
     }
 }

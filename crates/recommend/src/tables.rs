@@ -96,7 +96,10 @@ pub(crate) fn user_recommendations(
             scores.push(f64::from(r.score));
         }
     }
-    let because: Vec<String> = because.into_iter().flatten().collect();
+    let because = StringChunked::from_iter_values(
+        "because".into(),
+        because.iter().flatten().map(String::as_str),
+    );
     let df = df!(
         USER_ID => users,
         "rank" => ranks,
