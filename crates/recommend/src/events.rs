@@ -159,14 +159,25 @@ impl Columns {
     }
 }
 
-/// What one task of [`read`] saw: its events with ids numbered in the task's own
-/// first-seen order, and the names behind those numbers.
+/// What one task of [`read`] saw: the names behind the ids it wrote (numbered in
+/// its own first-seen order) and its items' category counts.
 struct Chunk {
     users: Interner,
     items: Interner,
     kinds: Interner,
     categories: Interner,
     item_categories: HashMap<(u32, u32), u32>,
+}
+
+/// `events` cut into consecutive stretches of the given lengths.
+fn stretches<'e>(mut events: &'e mut [Event], lengths: &[usize]) -> Vec<&'e mut [Event]> {
+    let mut out = Vec::with_capacity(lengths.len());
+    for &n in lengths {
+        let (stretch, rest) = events.split_at_mut(n);
+        out.push(stretch);
+        events = rest;
+    }
+    out
 }
 
 /// Reads one task's rows into `out` (exactly [`Columns::kept`] long).
@@ -268,19 +279,6 @@ fn read_in_tasks(parts: &[LazyFrame], as_of: i64, chunk_rows: usize) -> Result<L
         ItemSource::Category => CATEGORY,
         _ => ITEM_ID,
     };
-    // Each task's rows are counted first, so that every task writes its events
-    // straight into its own stretch of one vector of the exact length.
-    let mut tasks = Vec::new();
-    for part in parts {
-        let columns = columns(part, item_column)?;
-        let height = columns.users.len();
-        tasks.extend(
-            (0..height)
-                .step_by(chunk_rows)
-                .map(|offset| columns.slice(offset, chunk_rows.min(height - offset))),
-        );
-    }
-    let kept: Vec<usize> = tasks.par_iter().map(|t| t.kept(as_of)).collect();
     let zero = Event {
         user: 0,
         item: 0,
@@ -288,22 +286,36 @@ fn read_in_tasks(parts: &[LazyFrame], as_of: i64, chunk_rows: usize) -> Result<L
         time: 0,
         rating: 0.0,
     };
-    // Touched on every core: fresh pages cost their zeroing to whichever thread
-    // touches them first.
-    let mut events = Vec::new();
-    events.par_extend(rayon::iter::repeat_n(zero, kept.iter().sum()));
-    let mut stretches = Vec::with_capacity(tasks.len());
-    let mut rest = events.as_mut_slice();
-    for &n in &kept {
-        let (stretch, tail) = rest.split_at_mut(n);
-        stretches.push(stretch);
-        rest = tail;
+    // One part in memory at a time. Each task's rows are counted first, so that
+    // every task writes its events straight into its own stretch of one vector.
+    let mut events: Vec<Event> = Vec::new();
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut lengths: Vec<usize> = Vec::new();
+    for part in parts {
+        let columns = columns(part, item_column)?;
+        let height = columns.users.len();
+        let tasks: Vec<Columns> = (0..height)
+            .step_by(chunk_rows)
+            .map(|offset| columns.slice(offset, chunk_rows.min(height - offset)))
+            .collect();
+        let kept: Vec<usize> = tasks.par_iter().map(|t| t.kept(as_of)).collect();
+        let start = events.len();
+        let total = kept.iter().sum();
+        if parts.len() == 1 {
+            events.reserve_exact(total);
+        }
+        // Touched on every core: fresh pages cost their zeroing to whichever
+        // thread touches them first.
+        events.par_extend(rayon::iter::repeat_n(zero, total));
+        let mut stretches = stretches(&mut events[start..], &kept);
+        chunks.par_extend(
+            tasks
+                .par_iter()
+                .zip(stretches.par_iter_mut())
+                .map(|(columns, stretch)| read_chunk(columns, as_of, stretch)),
+        );
+        lengths.extend(kept);
     }
-    let chunks: Vec<Chunk> = tasks
-        .par_iter()
-        .zip(stretches.par_iter_mut())
-        .map(|(columns, stretch)| read_chunk(columns, as_of, stretch))
-        .collect();
 
     // Every task's names into one set per kind of id, then sorted.
     let (mut users, mut items, mut kinds) = (Interner::new(), Interner::new(), Interner::new());
@@ -330,7 +342,7 @@ fn read_in_tasks(parts: &[LazyFrame], as_of: i64, chunk_rows: usize) -> Result<L
     let place = |map: &[u32], place: &[u32]| -> Vec<u32> {
         map.iter().map(|&g| place[g as usize]).collect()
     };
-    stretches
+    stretches(&mut events, &lengths)
         .par_iter_mut()
         .zip(&global)
         .for_each(|(stretch, [u, i, k, _])| {
@@ -345,7 +357,6 @@ fn read_in_tasks(parts: &[LazyFrame], as_of: i64, chunk_rows: usize) -> Result<L
                 e.kind = k[usize::from(e.kind)] as u16;
             }
         });
-    drop(stretches);
     events.par_sort_unstable_by(|a, b| {
         (a.user, a.item, a.time, a.kind)
             .cmp(&(b.user, b.item, b.time, b.kind))
