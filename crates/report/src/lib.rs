@@ -214,10 +214,19 @@ pub fn write_parquet_on_this_thread(df: &mut DataFrame, path: &Path) -> Result<(
 
 fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<()> {
     write_atomic_with(path, |file| {
-        // Stage artifacts are read back by the next stage or run: LZ4 writes several
-        // times faster than the default zstd for a somewhat bigger file.
+        // Stage artifacts are read back whole by the next stage or run: LZ4 writes
+        // several times faster than the default zstd for a somewhat bigger file, and
+        // min/max statistics, which only prune row groups of a filtered scan, are
+        // not worth their cost.
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Lz4Raw)
+            .with_statistics(StatisticsOptions {
+                min_value: false,
+                max_value: false,
+                distinct_count: false,
+                null_count: true,
+                binary_statistics_truncate_length: None,
+            })
             .set_parallel(parallel)
             .finish(df)
             .map(|_| ())
