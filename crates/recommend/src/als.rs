@@ -60,7 +60,29 @@ fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
         s[2] = madd8(s[2], x, y2);
         s[3] = madd8(s[3], x, y3);
     }
-    [0, 1, 2, 3].map(|r| finish8(s[r], ra, split[r].1))
+    let tails = [0, 1, 2, 3].map(|r| tail(ra, split[r].1));
+    finish8x4(&s, tails)
+}
+
+/// [`finish8`] of four rows at once, as four-lane sums across the rows: each
+/// row's lanes are added in [`finish8`]'s order, so the results are its bits.
+#[inline(never)]
+fn finish8x4(s: &[[f32; 8]; 4], tails: [f32; 4]) -> [f32; 4] {
+    let half: [[f32; 4]; 4] =
+        std::array::from_fn(|r| std::array::from_fn(|j| s[r][j] + s[r][j + 4]));
+    let column = |j: usize| -> [f32; 4] { std::array::from_fn(|r| half[r][j]) };
+    let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3));
+    std::array::from_fn(|r| ((c0[r] + c1[r]) + (c2[r] + c3[r])) + tails[r])
+}
+
+/// The sum of the products of `ra` and `rb`, in order from 0: [`dot`]'s tail.
+#[inline]
+fn tail(ra: &[f32], rb: &[f32]) -> f32 {
+    let mut tail = 0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    tail
 }
 
 /// `acc + x * y` lane by lane.
@@ -74,11 +96,7 @@ fn madd8(acc: [f32; 8], x: &[f32; 8], y: &[f32; 8]) -> [f32; 8] {
 /// shuffles, instead of along them.
 #[inline(never)]
 fn finish8(acc: [f32; 8], ra: &[f32], rb: &[f32]) -> f32 {
-    let mut tail = 0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail(ra, rb)
 }
 
 /// `out[a] = dot(row a of m, x)` for the symmetric f x f matrix `m`, bit for bit,
