@@ -53,15 +53,17 @@ fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     let (ca, ra) = a[..n].as_chunks::<8>();
     let split = rows.map(|r| r[..n].as_chunks::<8>());
     let (c0, c1, c2, c3) = (split[0].0, split[1].0, split[2].0, split[3].0);
-    let mut s = [[0f32; 8]; 4];
+    // Four accumulators of their own, not one array of them: with an array, LLVM
+    // vectorised some builds across its rows, with shuffles in the loop.
+    let (mut s0, mut s1, mut s2, mut s3) = ([0f32; 8], [0f32; 8], [0f32; 8], [0f32; 8]);
     for ((((x, y0), y1), y2), y3) in ca.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
-        s[0] = madd8(s[0], x, y0);
-        s[1] = madd8(s[1], x, y1);
-        s[2] = madd8(s[2], x, y2);
-        s[3] = madd8(s[3], x, y3);
+        s0 = madd8(s0, x, y0);
+        s1 = madd8(s1, x, y1);
+        s2 = madd8(s2, x, y2);
+        s3 = madd8(s3, x, y3);
     }
     let tails = [0, 1, 2, 3].map(|r| tail(ra, split[r].1));
-    finish8x4(&s, tails)
+    finish8x4(&[s0, s1, s2, s3], tails)
 }
 
 /// [`finish8`] of four rows at once, as four-lane sums across the rows: each
