@@ -146,15 +146,13 @@ impl Columns {
         }
     }
 
-    /// Rows that make an [`Event`]: a user, a time before `as_of`, a type and an item.
+    /// Rows that make an [`Event`]: [`before`] `as_of`, with an item.
     fn kept(&self, as_of: i64) -> usize {
         self.users
             .iter()
             .zip(self.times.iter())
             .zip(self.kinds.iter().zip(self.items.iter()))
-            .filter(|((u, t), (k, i))| {
-                u.is_some() && t.is_some_and(|t| t < as_of) && k.is_some() && i.is_some()
-            })
+            .filter(|((u, t), (k, i))| before(*u, *t, *k, as_of).is_some() && i.is_some())
             .count()
     }
 }
@@ -180,6 +178,20 @@ fn stretches<'e>(mut events: &'e mut [Event], lengths: &[usize]) -> Vec<&'e mut 
     out
 }
 
+/// A row's user, time and type if it has all three and falls before `as_of`: its
+/// user counts, and with an item it is an [`Event`].
+fn before<'a>(
+    user: Option<&'a str>,
+    time: Option<i64>,
+    kind: Option<&'a str>,
+    as_of: i64,
+) -> Option<(&'a str, i64, &'a str)> {
+    match (user, time, kind) {
+        (Some(user), Some(time), Some(kind)) if time < as_of => Some((user, time, kind)),
+        _ => None,
+    }
+}
+
 /// Reads one task's rows into `out` (exactly [`Columns::kept`] long).
 fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Chunk {
     let mut chunk = Chunk {
@@ -198,12 +210,9 @@ fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Chunk {
         .zip(columns.items.iter())
         .zip(columns.categories.iter().zip(columns.ratings.iter()))
     {
-        let (Some(user), Some(time), Some(kind)) = (user, time, kind) else {
+        let Some((user, time, kind)) = before(user, time, kind, as_of) else {
             continue;
         };
-        if time >= as_of {
-            continue;
-        }
         // Every user with an event counts, item or not.
         let user = chunk.users.get(user);
         let Some(item) = item else { continue };
