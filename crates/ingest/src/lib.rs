@@ -585,6 +585,22 @@ impl Events {
             Events::Parts { files, .. } => files.iter().map(|f| spill::scan_parquet(f)).collect(),
         }
     }
+
+    /// Frees the columns of events in memory that `keep` refuses; events on disk are
+    /// left as they are (their readers select the columns they need).
+    pub fn retain_columns(&mut self, keep: impl Fn(&str) -> bool) {
+        if let Events::Memory(df) = self {
+            let dropped: Vec<PlSmallStr> = df
+                .get_column_names()
+                .into_iter()
+                .filter(|name| !keep(name))
+                .cloned()
+                .collect();
+            if !dropped.is_empty() {
+                *df = df.drop_many(dropped);
+            }
+        }
+    }
 }
 
 /// Ingests `source` like [`ingest_with_progress`] when it is small; a source of

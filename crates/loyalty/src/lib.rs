@@ -42,6 +42,7 @@ mod satisfaction;
 pub mod survival;
 
 use polars::prelude::*;
+use userlens_model::columns;
 use userlens_model::time::next_midnight;
 
 pub use calendar::{Calendar, MAX_PERIODS, Unit};
@@ -50,6 +51,16 @@ pub use params::{ANY_EVENT, CheckedLoyaltyParams, EventMatch, LoyaltyParams};
 
 use crate::error::polars_err;
 use crate::groups::Directory;
+
+/// The event columns [`loyalty`] reads.
+pub const EVENT_COLUMNS: &[&str] = &[
+    columns::USER_ID,
+    columns::EVENT_TIME,
+    columns::EVENT_TYPE,
+    columns::AMOUNT,
+    columns::CATEGORY,
+    columns::RATING,
+];
 
 /// What the loyalty stage reads.
 #[derive(Clone, Copy)]

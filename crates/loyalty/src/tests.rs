@@ -73,6 +73,39 @@ fn run(params: &str, as_of: Option<i64>) -> LoyaltyTables {
     loyalty(&input, &params.check().unwrap()).unwrap()
 }
 
+#[test]
+fn the_declared_event_columns_are_all_it_reads() {
+    let mut all = events();
+    let n = all.height();
+    for name in ["session_id", "item_id", "query"] {
+        all.with_column(Column::new(name.into(), vec!["x"; n]))
+            .unwrap();
+    }
+    let declared = all.select(EVENT_COLUMNS.iter().copied()).unwrap();
+    assert_eq!(declared.width(), all.width() - 3);
+    let params: LoyaltyParams = toml::from_str("").unwrap();
+    let params = params.check().unwrap();
+    let assignments = assignments();
+    let tables = |df: DataFrame| {
+        let parts = [df.lazy()];
+        let mut input = LoyaltyInput::new(&parts);
+        input.assignments = Some(&assignments);
+        loyalty(&input, &params).unwrap()
+    };
+    let (a, b) = (tables(all), tables(declared));
+    for (x, y) in [
+        (&a.retention, &b.retention),
+        (&a.lifecycle_by_group, &b.lifecycle_by_group),
+        (&a.stickiness_by_group, &b.stickiness_by_group),
+        (&a.repeat_purchase_by_group, &b.repeat_purchase_by_group),
+        (&a.survival, &b.survival),
+        (&a.satisfaction, &b.satisfaction),
+    ] {
+        assert!(x.height() > 0);
+        assert!(x.equals_missing(y), "{x}\n{y}");
+    }
+}
+
 fn strings(df: &DataFrame, name: &str) -> Vec<String> {
     let c = df.column(name).unwrap().cast(&DataType::String).unwrap();
     c.str()

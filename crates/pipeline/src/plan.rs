@@ -1,5 +1,6 @@
 //! Pass two: names resolved, parameters checked, stages ordered.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -103,6 +104,23 @@ impl Plan {
     /// The same pipeline file planned with other overrides.
     pub fn replan(&self, overrides: &[Override]) -> Result<Plan> {
         load_str_with(&self.registry, &self.path, &self.text, overrides)
+    }
+
+    /// The columns of stage `from`'s events that the stages after `done` that need
+    /// it read: `None` when one of them reads every column, an empty set when none
+    /// needs it.
+    pub(crate) fn event_columns_after(
+        &self,
+        from: usize,
+        done: usize,
+    ) -> Option<BTreeSet<&'static str>> {
+        let mut read = BTreeSet::new();
+        for stage in self.stages.iter().skip(done + 1) {
+            if stage.needs.contains(&from) {
+                read.extend(stage.stage.event_columns()?);
+            }
+        }
+        Some(read)
     }
 }
 

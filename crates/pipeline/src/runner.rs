@@ -373,6 +373,7 @@ impl Run<'_, '_> {
                     }
                 }
                 self.outputs.push(tables);
+                self.free_events(index);
                 let gates = check_gates(self.plan, &self.state, self.previous.as_ref(), &meta);
                 Ok(gates.map(|refusal| {
                     let error = Error::Refused {
@@ -409,6 +410,25 @@ impl Run<'_, '_> {
                 })?;
                 self.records.push(record);
                 Ok(Some((error, status)))
+            }
+        }
+    }
+
+    /// Frees the columns of in-memory events that no stage after `done` reads, and
+    /// the events no stage after it needs.
+    fn free_events(&mut self, done: usize) {
+        for (from, tables) in self.outputs.iter_mut().enumerate() {
+            if !matches!(tables.events, Some(Events::Memory(_))) {
+                continue;
+            }
+            match self.plan.event_columns_after(from, done) {
+                None => {}
+                Some(read) if read.is_empty() => tables.events = None,
+                Some(read) => {
+                    if let Some(events) = &mut tables.events {
+                        events.retain_columns(|name| read.contains(name));
+                    }
+                }
             }
         }
     }

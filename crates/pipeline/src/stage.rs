@@ -39,6 +39,9 @@ pub trait Stage: Send + Sync + 'static {
     const MAY_PROVIDE: &'static [&'static str] = &[];
     /// Tables it needs from the stages it names in `needs`.
     const REQUIRES: &'static [&'static str] = &[];
+    /// The event columns it reads when it requires the events (`None`: all of
+    /// them). Once no later stage reads a column of events in memory, the run frees it.
+    const EVENT_COLUMNS: Option<&'static [&'static str]> = None;
 
     /// Checks the parameters before any data is read.
     fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid>;
@@ -396,6 +399,8 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn may_provide(&self) -> &'static [&'static str];
     /// Tables it needs.
     fn requires(&self) -> &'static [&'static str];
+    /// See [`Stage::EVENT_COLUMNS`].
+    fn event_columns(&self) -> Option<&'static [&'static str]>;
     /// Files in its cache key.
     fn input_files(&self) -> Vec<PathBuf>;
     /// Runs it.
@@ -426,6 +431,14 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     }
     fn requires(&self) -> &'static [&'static str] {
         S::REQUIRES
+    }
+    fn event_columns(&self) -> Option<&'static [&'static str]> {
+        // A stage that does not require the events reads none of them.
+        if S::REQUIRES.contains(&"events") {
+            S::EVENT_COLUMNS
+        } else {
+            Some(&[])
+        }
     }
     fn input_files(&self) -> Vec<PathBuf> {
         S::input_files(&self.0)

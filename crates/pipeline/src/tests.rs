@@ -346,3 +346,69 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn event_columns_are_freed_once_no_later_stage_reads_them() {
+    let plan = plan(
+        r#"
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+[stages.personas]
+uses = "profile"
+needs = ["ingest", "features"]
+[stages.predict]
+uses = "predict"
+needs = ["ingest", "features"]
+[stages.loyalty]
+uses = "loyalty"
+needs = ["ingest", "personas"]
+[stages.recommend]
+uses = "recommend"
+needs = ["ingest", "personas"]
+"#,
+    )
+    .unwrap();
+    let names: Vec<_> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ingest",
+            "features",
+            "personas",
+            "predict",
+            "loyalty",
+            "recommend"
+        ]
+    );
+    let after = |done: usize| {
+        plan.event_columns_after(0, done)
+            .map(|read| read.into_iter().collect::<Vec<_>>())
+    };
+    // Predict reads every column (its features at the cutoff); profile reads none.
+    assert_eq!(after(0), None);
+    assert_eq!(after(2), None);
+    let loyalty_and_recommend = [
+        "amount",
+        "category",
+        "event_time",
+        "event_type",
+        "item_id",
+        "rating",
+        "user_id",
+    ];
+    assert_eq!(after(3).unwrap(), loyalty_and_recommend);
+    let recommend = [
+        "category",
+        "event_time",
+        "event_type",
+        "item_id",
+        "rating",
+        "user_id",
+    ];
+    assert_eq!(after(4).unwrap(), recommend);
+    assert_eq!(after(5).unwrap(), [] as [&str; 0]);
+}

@@ -46,7 +46,7 @@ mod topk;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use userlens_model::columns::{PERSONA_ID, USER_ID};
+use userlens_model::columns::{self, PERSONA_ID, USER_ID};
 use userlens_model::time::days;
 
 pub use error::{Error, Result};
@@ -146,6 +146,16 @@ fn ineligible(
     }
     None
 }
+
+/// The event columns [`recommend`] reads.
+pub const EVENT_COLUMNS: &[&str] = &[
+    USER_ID,
+    columns::EVENT_TIME,
+    columns::EVENT_TYPE,
+    columns::ITEM_ID,
+    columns::CATEGORY,
+    columns::RATING,
+];
 
 /// Recommends from the canonical events in `parts` before `as_of` (microseconds),
 /// with each user's persona from `assignments` (`user_id, persona_id`) when given.

@@ -418,6 +418,26 @@ fn same_seed_gives_the_same_bytes_on_one_and_two_threads() {
 }
 
 #[test]
+fn the_declared_event_columns_are_all_it_reads() {
+    let (df, as_of) = generated(120, 5);
+    let declared = df.select(EVENT_COLUMNS.iter().copied()).unwrap();
+    assert!(declared.width() < df.width());
+    let params = checked("als = { factors = 8, iterations = 2 }");
+    let personas = personas_for(&df);
+    let run = |df: DataFrame| recommend(&[df.lazy()], Some(&personas), as_of, &params, 7).unwrap();
+    let (all, only) = (run(df.clone()), run(declared));
+    for (a, b) in [
+        (&all.user_recommendations, &only.user_recommendations),
+        (&all.persona_recommendations, &only.persona_recommendations),
+        (&all.similar_items, &only.similar_items),
+        (&all.report, &only.report),
+    ] {
+        assert!(a.height() > 0);
+        assert_eq!(csv_bytes(a), csv_bytes(b));
+    }
+}
+
+#[test]
 fn learned_tastes_beat_popularity_on_generated_events() {
     let (df, as_of) = generated(1200, 42);
     let params = checked("");

@@ -28,6 +28,7 @@ impl Stage for Loyalty {
         "drivers",
     ];
     const REQUIRES: &'static [&'static str] = &["events"];
+    const EVENT_COLUMNS: Option<&'static [&'static str]> = Some(userlens_loyalty::EVENT_COLUMNS);
 
     fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
         if declared.needs == 0 {
