@@ -38,7 +38,9 @@ use serde::Serialize;
 pub use bgnbd::{BgNbd, Nbd};
 pub use gamma_gamma::GammaGamma;
 pub use pareto::ParetoNbd;
-pub use summary::{Summary, TimeUnit, holdout_transactions, summarize, summary_frame};
+pub use summary::{
+    Histories, Summary, TimeUnit, histories_sorted, holdout_transactions, summarize, summary_frame,
+};
 
 /// Fewest customers a model is fitted on; below this the estimates are noise.
 pub const MIN_CUSTOMERS: usize = 10;

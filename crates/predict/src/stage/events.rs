@@ -228,8 +228,8 @@ pub fn part_inputs(
         .select([col(USER_ID), col(EVENT_TIME), col(EVENT_TYPE), col(AMOUNT)])
         .collect()
         .map_err(polars_err("read a part of the events"))?;
-    // The labels' pass over the rows is one thread's work: the purchase
-    // histories, polars' group-bys, run beside it.
+    // The labels' pass over the rows and the purchase histories' (or their
+    // group-bys, for events not in user and time order) run side by side.
     let (labels, summaries) = rayon::join(
         || -> Result<_> {
             let labels =
@@ -249,12 +249,17 @@ pub fn part_inputs(
                 .min();
             Ok((labels, first))
         },
-        || {
-            (
+        || match stats::histories_sorted(&events, cutoff, as_of, unit) {
+            Some(histories) => (
+                Ok(histories.at_cutoff),
+                Ok(histories.now),
+                Ok(histories.horizon),
+            ),
+            None => (
                 stats::summary_frame(&events, cutoff, unit),
                 stats::summary_frame(&events, as_of, unit),
                 stats::holdout_transactions(&events, cutoff, as_of),
-            )
+            ),
         },
     );
     let ((targets, churn), first_event) = labels?;

@@ -293,3 +293,220 @@ pub fn holdout_transactions(events: &DataFrame, from: i64, to: i64) -> Result<Ve
     let values = f64_column(&counts, "__count", ACTION)?;
     Ok(users.into_iter().zip(values).collect())
 }
+
+/// [`summary_frame`] at `cutoff` and at `as_of`, and [`holdout_transactions`] in
+/// `[cutoff, as_of)`, from one pass over events sorted by user and time.
+#[derive(Debug)]
+pub struct Histories {
+    /// The purchase histories before the cutoff.
+    pub at_cutoff: DataFrame,
+    /// The purchase histories before the as-of date.
+    pub now: DataFrame,
+    /// Purchase days per customer in the horizon, for those with any.
+    pub horizon: Vec<(String, f64)>,
+}
+
+/// [`Histories`] in one pass over events grouped by user in ascending `user_id`
+/// order and in time order within each user (as ingest leaves them), without the
+/// group-bys' copies of the rows; `None` when they are not (or the columns are not
+/// of the canonical types), and the caller uses the group-bys, which give the same
+/// tables bit for bit.
+pub fn histories_sorted(
+    events: &DataFrame,
+    cutoff: i64,
+    as_of: i64,
+    unit: TimeUnit,
+) -> Option<Histories> {
+    if cutoff > as_of {
+        return None;
+    }
+    let ids = events.column(USER_ID).ok()?.str().ok()?;
+    let types = events.column(EVENT_TYPE).ok()?.str().ok()?;
+    if ids.null_count() > 0 {
+        return None;
+    }
+    let times = events
+        .clone()
+        .lazy()
+        .select([time_micros(events).ok()?.alias(EVENT_TIME)])
+        .collect()
+        .ok()?;
+    let times = times.column(EVENT_TIME).ok()?.i64().ok()?.clone();
+    let amounts = match events.column(AMOUNT) {
+        Ok(column) => Some(column.cast(&DataType::Float64).ok()?),
+        Err(_) => None,
+    };
+    let amounts = match &amounts {
+        Some(column) => Some(column.f64().ok()?),
+        None => None,
+    };
+    let windows = [(i64::MIN, cutoff), (i64::MIN, as_of), (cutoff, as_of)];
+    let mut out: [Days; 3] = Default::default();
+    let mut user: [User; 3] = Default::default();
+    let mut current: Option<&str> = None;
+    let mut last_time = i64::MIN;
+    for (i, (id, (event_type, time))) in ids.iter().zip(types.iter().zip(times.iter())).enumerate()
+    {
+        let id = id.unwrap_or_default();
+        if current != Some(id) {
+            if let Some(p) = current {
+                if id < p {
+                    return None;
+                }
+                for (w, u) in out.iter_mut().zip(&mut user) {
+                    w.close(p, u);
+                }
+            }
+            current = Some(id);
+            last_time = i64::MIN;
+        }
+        // Events without a time are in no window, as in the group-bys.
+        let Some(t) = time else { continue };
+        if t < last_time {
+            return None;
+        }
+        last_time = t;
+        if event_type != Some(PURCHASE) {
+            continue;
+        }
+        // As `purchase_days`: a missing amount is 0 cents, one beyond i64 is no value.
+        let cents = match amounts.map(|a| a.get(i)) {
+            Some(Some(amount)) => userlens_model::money::cents(amount),
+            _ => Some(0),
+        };
+        let day = t.div_euclid(DAY_MICROS);
+        for (&(from, to), u) in windows.iter().zip(&mut user) {
+            if (from..to).contains(&t) {
+                u.add(day, cents);
+            }
+        }
+    }
+    if let Some(p) = current {
+        for (w, u) in out.iter_mut().zip(&mut user) {
+            w.close(p, u);
+        }
+    }
+    let [at_cutoff, now, horizon] = out;
+    Some(Histories {
+        at_cutoff: at_cutoff.summary(cutoff, unit)?,
+        now: now.summary(as_of, unit)?,
+        horizon: horizon
+            .users
+            .into_iter()
+            .zip(horizon.n)
+            .map(|(user, n)| (user.to_string(), f64::from(n)))
+            .collect(),
+    })
+}
+
+/// The purchase days of the user being read, in one window.
+#[derive(Default)]
+struct User {
+    /// The day being summed: its number, value in cents, and whether it holds a
+    /// purchase that is not a refund.
+    day: Option<(i64, i64, bool)>,
+    n: u32,
+    first: i64,
+    last: i64,
+    /// Value of the days after the first.
+    repeat: i64,
+}
+
+impl User {
+    fn add(&mut self, day: i64, cents: Option<i64>) {
+        match &mut self.day {
+            Some((d, value, bought)) if *d == day => {
+                if let Some(c) = cents {
+                    *value = value.wrapping_add(c);
+                    *bought |= c >= 0;
+                }
+            }
+            _ => {
+                self.end_day();
+                self.day = Some((day, cents.unwrap_or(0), cents.is_some_and(|c| c >= 0)));
+            }
+        }
+    }
+
+    /// Counts the day being summed if it was a purchase day.
+    fn end_day(&mut self) {
+        let Some((day, value, true)) = self.day.take() else {
+            return;
+        };
+        if self.n == 0 {
+            self.first = day;
+        } else {
+            self.repeat = self.repeat.wrapping_add(value);
+        }
+        self.last = day;
+        self.n += 1;
+    }
+}
+
+/// The customers of one window: their purchase days, first and last day and repeat
+/// value, in user order.
+#[derive(Default)]
+struct Days<'a> {
+    users: Vec<&'a str>,
+    n: Vec<u32>,
+    first: Vec<i64>,
+    last: Vec<i64>,
+    repeat: Vec<i64>,
+}
+
+impl<'a> Days<'a> {
+    /// Ends the user `id`'s days and starts the next user's.
+    fn close(&mut self, id: &'a str, user: &mut User) {
+        user.end_day();
+        if user.n > 0 {
+            self.users.push(id);
+            self.n.push(user.n);
+            self.first.push(user.first);
+            self.last.push(user.last);
+            self.repeat.push(user.repeat);
+        }
+        *user = User::default();
+    }
+
+    /// As [`summary_frame`] computes them, operation for operation.
+    fn summary(self, calibration_end: i64, unit: TimeUnit) -> Option<DataFrame> {
+        let last_day = calibration_end.saturating_sub(1).div_euclid(DAY_MICROS);
+        // polars divides a column by a literal as a product with its reciprocal,
+        // but a column of one row (taken for a literal itself) by true division.
+        let one_row = self.users.len() == 1;
+        let divide = |x: f64, by: f64| if one_row { x / by } else { x * (1.0 / by) };
+        let n: Vec<f64> = self.n.iter().map(|&n| f64::from(n)).collect();
+        let frequency: Vec<f64> = n.iter().map(|n| n - 1.0).collect();
+        let recency: Vec<f64> = self
+            .last
+            .iter()
+            .zip(&self.first)
+            .map(|(l, f)| divide((l - f) as f64, unit.days()))
+            .collect();
+        let t: Vec<f64> = self
+            .first
+            .iter()
+            .map(|f| divide((last_day - f) as f64, unit.days()))
+            .collect();
+        let monetary: Vec<f64> = self
+            .repeat
+            .iter()
+            .zip(&n)
+            .map(|(&r, &n)| {
+                if n > 1.0 {
+                    divide(r as f64, 100.0) / (n - 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        polars::df!(
+            USER_ID => self.users,
+            "frequency" => frequency,
+            "recency" => recency,
+            "t" => t,
+            "monetary" => monetary,
+        )
+        .ok()
+    }
+}

@@ -516,3 +516,104 @@ fn refunds_are_no_transactions_but_lower_their_days_value() {
     assert_eq!(s.recency, [2.0]);
     assert_eq!(s.monetary, [8.0]);
 }
+
+/// Every column of two summary tables, bit for bit.
+fn same_bits(a: &DataFrame, b: &DataFrame) -> bool {
+    let bits = |df: &DataFrame, name: &str| -> Vec<Option<u64>> {
+        let column = df.column(name).unwrap().f64().unwrap().clone();
+        column.iter().map(|v| v.map(f64::to_bits)).collect()
+    };
+    a.get_column_names() == b.get_column_names()
+        && a.column("user_id")
+            .unwrap()
+            .equals(b.column("user_id").unwrap())
+        && ["frequency", "recency", "t", "monetary"]
+            .iter()
+            .all(|name| bits(a, name) == bits(b, name))
+}
+
+fn assert_histories_as_the_group_bys(events: &DataFrame, cutoff: i64, as_of: i64, unit: TimeUnit) {
+    let sorted = histories_sorted(events, cutoff, as_of, unit).expect("sorted events");
+    let at_cutoff = summary_frame(events, cutoff, unit).unwrap();
+    let now = summary_frame(events, as_of, unit).unwrap();
+    assert!(
+        same_bits(&sorted.at_cutoff, &at_cutoff),
+        "{}\n{at_cutoff}",
+        sorted.at_cutoff
+    );
+    assert!(same_bits(&sorted.now, &now), "{}\n{now}", sorted.now);
+    let horizon = holdout_transactions(events, cutoff, as_of).unwrap();
+    assert_eq!(sorted.horizon, horizon);
+}
+
+#[test]
+fn one_pass_histories_are_the_group_bys_bit_for_bit() {
+    let start = micros(2024, 1, 1);
+    for seed in 0..120u64 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut uniform = |n: u64| (Uniform::new(0.0, 1.0).sample(&mut rng) * n as f64) as u64;
+        let mut rows = Vec::new();
+        for user in 0..1 + uniform(6) {
+            let mut time = start + uniform(20) as i64 * DAY;
+            for _ in 0..uniform(12) {
+                // Often the same day, sometimes the same instant.
+                time += [0, 3_600_000_000, DAY / 3, 2 * DAY][uniform(4) as usize];
+                let kind = ["purchase", "purchase", "view", "cart"][uniform(4) as usize];
+                let amount = match uniform(6) {
+                    0 => None,
+                    1 => Some(-(uniform(3000) as f64) / 100.0),
+                    2 => Some(0.125 * uniform(40) as f64),
+                    3 => Some(f64::NAN),
+                    _ => Some(uniform(100_000) as f64 / 100.0 + 0.005),
+                };
+                rows.push((format!("u{user:02}"), time, kind, amount));
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let events = events_frame(&rows);
+        // Cutoffs at midnight and within a day, as-of dates after them.
+        let cutoff = start + uniform(40) as i64 * DAY + [0, DAY / 2][uniform(2) as usize];
+        let as_of = cutoff + uniform(15) as i64 * DAY + [0, 7_200_000_000][uniform(2) as usize];
+        for unit in [TimeUnit::Days, TimeUnit::Weeks] {
+            assert_histories_as_the_group_bys(&events, cutoff, as_of, unit);
+        }
+    }
+}
+
+#[test]
+fn one_pass_histories_of_cdnow_are_the_group_bys() {
+    // In user and time order, as ingest leaves events.
+    let events = cdnow()
+        .sort(["user_id", "event_time"], Default::default())
+        .unwrap();
+    assert_histories_as_the_group_bys(
+        &events,
+        calibration_end(),
+        micros(1998, 7, 1),
+        TimeUnit::Weeks,
+    );
+    let sorted = histories_sorted(
+        &events,
+        calibration_end(),
+        micros(1998, 7, 1),
+        TimeUnit::Weeks,
+    )
+    .unwrap();
+    assert_eq!(sorted.at_cutoff.height(), 2357);
+}
+
+#[test]
+fn one_pass_histories_need_events_in_user_and_time_order() {
+    let day = |d: i64| micros(2024, 3, 1) + d * DAY;
+    let row = |user: &str, d: i64| (user.to_string(), day(d), "purchase", Some(1.0));
+    let sorted = events_frame(&[row("a", 1), row("a", 2), row("b", 0)]);
+    assert!(histories_sorted(&sorted, day(2), day(5), TimeUnit::Days).is_some());
+    let users_out_of_order = events_frame(&[row("b", 0), row("a", 1)]);
+    assert!(histories_sorted(&users_out_of_order, day(2), day(5), TimeUnit::Days).is_none());
+    let times_out_of_order = events_frame(&[row("a", 2), row("a", 1)]);
+    assert!(histories_sorted(&times_out_of_order, day(2), day(5), TimeUnit::Days).is_none());
+    // A cutoff after the as-of date is left to the group-bys.
+    assert!(histories_sorted(&sorted, day(5), day(2), TimeUnit::Days).is_none());
+}
