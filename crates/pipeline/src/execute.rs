@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use userlens_ingest::Events;
+
 use crate::artifacts;
 use crate::drift;
 use crate::engine::{Cluster, Engine};
@@ -68,6 +70,7 @@ pub(crate) fn run_with_retries(
     state: &mut RunState,
     previous: Option<&Previous>,
     outputs: &[Tables],
+    lent: Option<Events>,
     cluster: Option<&dyn Cluster>,
     dir: &Path,
     staging: &Path,
@@ -80,6 +83,7 @@ pub(crate) fn run_with_retries(
             .iter()
             .filter_map(|&n| Some((&plan.stages[n], outputs.get(n)?)))
             .collect(),
+        lent: std::sync::Mutex::new(lent),
     };
     // `<shared_dir>/<pipeline>/<run-id>/<stage>`: the run's id is the name of the
     // folder of the stage's folder.

@@ -291,6 +291,8 @@ impl Run<'_, '_> {
             peak_rss_mib: None,
             error: None,
         };
+        // Before the stage runs: its last reader takes the events.
+        let rows_in = rows_in(stage, &self.outputs);
         let result = match self.reuse(index) {
             Some((output, dir, row)) => {
                 record.status = StageStatus::Skipped;
@@ -325,7 +327,7 @@ impl Run<'_, '_> {
             position: index as i64,
             status: record.status,
             seconds: record.seconds,
-            rows_in: rows_in(stage, &self.outputs),
+            rows_in,
             rows_out: 0,
             attempts: i64::from(record.attempts),
             cache_key: self.keys[index].clone(),
@@ -414,6 +416,30 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Events in memory that only the stage at `index` still reads, moved out of the
+    /// run's tables so that the stage frees them once it has read them; none for a
+    /// stage that may be retried, which needs them again.
+    fn lend_events(&mut self, index: usize) -> Option<Events> {
+        let stage = &self.plan.stages[index];
+        if stage.retries > 0 {
+            return None;
+        }
+        let from = *stage.needs.iter().find(|&&from| {
+            self.outputs
+                .get(from)
+                .is_some_and(|tables| tables.events.is_some())
+        })?;
+        let tables = &mut self.outputs[from];
+        let last = self
+            .plan
+            .event_columns_after(from, index)
+            .is_some_and(|read| read.is_empty());
+        match tables.events {
+            Some(Events::Memory(_)) if last => tables.events.take(),
+            _ => None,
+        }
+    }
+
     /// Frees the columns of in-memory events that no stage after `done` reads, and
     /// the events no stage after it needs.
     fn free_events(&mut self, done: usize) {
@@ -465,8 +491,9 @@ impl Run<'_, '_> {
         record: &mut StageRecord,
         stage_dir: &Path,
     ) -> Result<Outcome> {
-        let stage = &self.plan.stages[index];
         self.upstream_reused = false;
+        let lent = self.lend_events(index);
+        let stage = &self.plan.stages[index];
         (self.progress)(&Progress::StageStarted {
             index,
             name: stage.name.clone(),
@@ -479,6 +506,7 @@ impl Run<'_, '_> {
             &mut self.state,
             self.previous.as_ref(),
             &self.outputs,
+            lent,
             self.cluster,
             stage_dir,
             &self.staging,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use polars::prelude::DataFrame;
 use serde::de::DeserializeOwned;
@@ -180,6 +180,9 @@ pub struct Output {
 /// The tables of the stages a stage needs.
 pub struct Inputs<'a> {
     pub(crate) needs: Vec<(&'a PlannedStage, &'a Tables)>,
+    /// Events in memory that no later stage reads, handed over by the run (see
+    /// [`Inputs::take_events`]).
+    pub(crate) lent: Mutex<Option<Events>>,
 }
 
 impl<'a> Inputs<'a> {
@@ -197,16 +200,35 @@ impl<'a> Inputs<'a> {
         })
     }
 
-    /// The events among the needed stages' tables.
-    pub fn events(&self) -> Result<&'a Events, StageError> {
+    /// The events among the needed stages' tables (a handle: the columns are shared).
+    pub fn events(&self) -> Result<Events, StageError> {
+        if let Some(events) = self.lent().as_ref() {
+            return Ok(events.clone());
+        }
         self.needs
             .iter()
-            .find_map(|(_, tables)| tables.events.as_ref())
+            .find_map(|(_, tables)| tables.events.clone())
             .ok_or_else(|| {
                 StageError::Run(Error::Usage(
                     "no `events` table among the stage's needs".into(),
                 ))
             })
+    }
+
+    /// The events, for a stage that is done with them once it has read them: when
+    /// no later stage reads them, the run hands them over and they are freed as the
+    /// stage drops them (and [`Inputs::events`] finds none after this).
+    pub fn take_events(&self) -> Result<Events, StageError> {
+        // The guard is dropped before `events` locks again.
+        let lent = self.lent().take();
+        match lent {
+            Some(events) => Ok(events),
+            None => self.events(),
+        }
+    }
+
+    fn lent(&self) -> MutexGuard<'_, Option<Events>> {
+        self.lent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The checked parameters of the first needed stage of kind `S`.

@@ -180,3 +180,125 @@ fn a_resumed_run_publishes_where_the_original_would_have() {
     let published = std::fs::read_to_string(elsewhere.join("event_counts.csv")).unwrap();
     assert_eq!(published, "user_id,events\nc,3\n", "the override holds");
 }
+
+/// Writes `<stage name>.csv`: the event columns the stage was given, and whether the
+/// run handed the events over (no other copy left once taken).
+fn probe(ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError> {
+    let events = inputs.take_events()?;
+    let handed_over = inputs.events().is_err();
+    let schema = events.parts()?[0].collect_schema()?;
+    let columns: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+    let table = df!(
+        "columns" => [columns.join(" ")],
+        "handed_over" => [handed_over],
+    )?;
+    let file = format!("{}.csv", ctx.name());
+    ctx.write_csv(&file, &table)?;
+    Ok(Output::default())
+}
+
+/// Reads every event column.
+struct ReadsAll;
+
+impl Stage for ReadsAll {
+    type Params = toml::Table;
+    type Checked = toml::Table;
+    const USES: &'static str = "reads_all";
+    const PROVIDES: &'static [&'static str] = &[];
+    const REQUIRES: &'static [&'static str] = &["events"];
+
+    fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
+        Ok(params)
+    }
+
+    fn run(
+        _: &toml::Table,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        probe(ctx, inputs)
+    }
+}
+
+/// Reads two event columns.
+struct ReadsTwo;
+
+impl Stage for ReadsTwo {
+    type Params = toml::Table;
+    type Checked = toml::Table;
+    const USES: &'static str = "reads_two";
+    const PROVIDES: &'static [&'static str] = &[];
+    const REQUIRES: &'static [&'static str] = &["events"];
+    const EVENT_COLUMNS: Option<&'static [&'static str]> = Some(&["user_id", "event_type"]);
+
+    fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
+        Ok(params)
+    }
+
+    fn run(
+        _: &toml::Table,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        probe(ctx, inputs)
+    }
+}
+
+#[test]
+fn events_are_freed_as_the_stages_after_stop_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
+    let text = |retries: u32| {
+        format!(
+            r#"
+[pipeline]
+name = "probes"
+output = "{out}"
+runs = "{runs}"
+
+[stages.ingest]
+uses = "ingest"
+with = {{ path = "{events}" }}
+
+[stages.first]
+uses = "reads_all"
+needs = ["ingest"]
+
+[stages.second]
+uses = "reads_two"
+needs = ["ingest", "first"]
+retries = {retries}
+"#,
+            out = dir.path().join(format!("out{retries}")).display(),
+            runs = dir.path().join("runs").display(),
+            events = dir.path().join("events.csv").display(),
+        )
+    };
+    let registry = Registry::builtin().with::<ReadsAll>().with::<ReadsTwo>();
+    let probed = |retries: u32, stage: &str| {
+        let plan = load_str_with(&registry, Path::new("p.toml"), &text(retries), &[]).unwrap();
+        let options = RunOptions {
+            force: true,
+            ..RunOptions::default()
+        };
+        let summary = userlens_pipeline::run(&plan, &options, &mut |_| {}).unwrap();
+        assert_eq!(summary.record.status, RunStatus::Ok);
+        std::fs::read_to_string(summary.output_dir.join(format!("{stage}.csv"))).unwrap()
+    };
+    // A later stage reads the events: the first gets a copy of every column.
+    let all = "user_id event_time event_type session_id item_id category query amount rating";
+    assert_eq!(
+        probed(0, "first"),
+        format!("columns,handed_over\n{all},false\n")
+    );
+    // The last reader gets only its columns, and the only copy of them.
+    assert_eq!(
+        probed(0, "second"),
+        "columns,handed_over\nuser_id event_type,true\n"
+    );
+    // A stage that may be retried needs them again: the run keeps its copy.
+    assert_eq!(
+        probed(1, "second"),
+        "columns,handed_over\nuser_id event_type,false\n"
+    );
+}

@@ -24,7 +24,7 @@
 //! )
 //! .unwrap();
 //! let params = RecommendParams { models: vec!["popular".into()], ..RecommendParams::default() };
-//! let out = recommend(&[events.lazy()], None, 50 * day, &params.check().unwrap(), 42).unwrap();
+//! let out = recommend(vec![events.lazy()], None, 50 * day, &params.check().unwrap(), 42).unwrap();
 //! // `a` bought both items: nothing left to recommend; `c` only viewed `x`.
 //! assert_eq!(out.user_recommendations.column("user_id").unwrap().str().unwrap().get(0), Some("c"));
 //! ```
@@ -160,14 +160,16 @@ pub const EVENT_COLUMNS: &[&str] = &[
 /// Recommends from the canonical events in `parts` before `as_of` (microseconds),
 /// with each user's persona from `assignments` (`user_id, persona_id`) when given.
 pub fn recommend(
-    parts: &[LazyFrame],
+    parts: Vec<LazyFrame>,
     assignments: Option<&DataFrame>,
     as_of: i64,
     params: &CheckedRecommendParams,
     seed: u64,
 ) -> Result<Recommendations> {
     let started = std::time::Instant::now();
-    let log = events::read(parts, as_of)?;
+    let log = events::read(&parts, as_of)?;
+    // The events are freed here if the caller held them only through `parts`.
+    drop(parts);
     tracing::debug!(
         "recommend: events read in {:.2} s",
         started.elapsed().as_secs_f64()

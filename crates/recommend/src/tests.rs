@@ -258,7 +258,7 @@ fn exclusion_is_never_violated() {
         let params = checked(&format!(
             "exclude = \"{exclude}\"\nmodels = [\"popular\", \"item_knn\"]\nmodel = \"item_knn\""
         ));
-        let out = recommend(&[df.clone().lazy()], None, as_of, &params, 1).unwrap();
+        let out = recommend(vec![df.clone().lazy()], None, as_of, &params, 1).unwrap();
         let recs = out
             .user_recommendations
             .clone()
@@ -312,7 +312,7 @@ fn cold_start_users_get_their_personas_items_or_popular_ones() {
         .vstack_mut(&df!(USER_ID => ["zz-cold"], PERSONA_ID => [2u32]).unwrap())
         .unwrap();
     let params = checked("model = \"als\"\nals = { factors = 8, iterations = 3 }");
-    let out = recommend(&[with_cold.lazy()], Some(&personas), as_of, &params, 7).unwrap();
+    let out = recommend(vec![with_cold.lazy()], Some(&personas), as_of, &params, 7).unwrap();
     let rows = |user: &str| {
         out.user_recommendations
             .clone()
@@ -397,7 +397,7 @@ fn same_seed_gives_the_same_bytes_on_one_and_two_threads() {
             .build()
             .unwrap();
         pool.install(|| {
-            recommend(&[df.clone().lazy()], Some(&personas), as_of, &params, 42).unwrap()
+            recommend(vec![df.clone().lazy()], Some(&personas), as_of, &params, 42).unwrap()
         })
     };
     let (one, two) = (run(1), run(2));
@@ -410,7 +410,8 @@ fn same_seed_gives_the_same_bytes_on_one_and_two_threads() {
         assert!(a.height() > 0);
         assert_eq!(csv_bytes(a), csv_bytes(b));
     }
-    let other_seed = recommend(&[df.clone().lazy()], Some(&personas), as_of, &params, 43).unwrap();
+    let other_seed =
+        recommend(vec![df.clone().lazy()], Some(&personas), as_of, &params, 43).unwrap();
     assert_ne!(
         csv_bytes(&one.user_recommendations),
         csv_bytes(&other_seed.user_recommendations)
@@ -424,7 +425,8 @@ fn the_declared_event_columns_are_all_it_reads() {
     assert!(declared.width() < df.width());
     let params = checked("als = { factors = 8, iterations = 2 }");
     let personas = personas_for(&df);
-    let run = |df: DataFrame| recommend(&[df.lazy()], Some(&personas), as_of, &params, 7).unwrap();
+    let run =
+        |df: DataFrame| recommend(vec![df.lazy()], Some(&personas), as_of, &params, 7).unwrap();
     let (all, only) = (run(df.clone()), run(declared));
     for (a, b) in [
         (&all.user_recommendations, &only.user_recommendations),
@@ -441,7 +443,7 @@ fn the_declared_event_columns_are_all_it_reads() {
 fn learned_tastes_beat_popularity_on_generated_events() {
     let (df, as_of) = generated(1200, 42);
     let params = checked("");
-    let out = recommend(&[df.lazy()], None, as_of, &params, 42).unwrap();
+    let out = recommend(vec![df.lazy()], None, as_of, &params, 42).unwrap();
     let ndcg = |m: ModelKind| {
         out.rows
             .iter()

@@ -70,7 +70,7 @@ impl Stage for Features {
             meta.inputs.push(userlens_ingest::fingerprint(path)?);
         }
         let users = checked.users_table()?;
-        let remote = ctx.remote_parts(events_in);
+        let remote = ctx.remote_parts(&events_in);
         let features = userlens_features::build_parts(
             &events,
             as_of,

@@ -60,7 +60,7 @@ impl Stage for Predict {
             .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
         // The features at the cutoff and the labels and purchase histories: both
         // per part, both on the run's cluster when there is one.
-        let remote = ctx.remote_parts(events_in);
+        let remote = ctx.remote_parts(&events_in);
         let started = std::time::Instant::now();
         // The users table as it was at the cutoff: nothing known only later trains
         // the models (dates after it are null, columns not declared static left out).

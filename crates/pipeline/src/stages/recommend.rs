@@ -31,12 +31,13 @@ impl Stage for Recommend {
         ctx: &mut StageContext<'_>,
         inputs: &Inputs<'_>,
     ) -> Result<Output, StageError> {
-        let events = inputs.events()?.parts()?;
+        // Read once: as the events' last reader the stage frees them after reading.
+        let events = inputs.take_events()?.parts()?;
         let as_of = ctx.as_of().unwrap_or(default_as_of(&events)?);
         // Personas when a profile stage is among the needs: cold-start users get
         // their persona's items, and each persona its own list.
         let assignments = inputs.get("assignments");
-        let out = userlens_recommend::recommend(&events, assignments, as_of, params, ctx.seed())?;
+        let out = userlens_recommend::recommend(events, assignments, as_of, params, ctx.seed())?;
         for note in &out.notes {
             ctx.note(format!("recommend: {note}"));
         }
