@@ -95,7 +95,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let out = recommend(
-        &[df.clone().lazy()],
+        vec![df.clone().lazy()],
         assignments.as_ref(),
         as_of,
         &params,
