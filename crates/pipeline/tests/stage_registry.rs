@@ -197,39 +197,20 @@ fn probe(ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, Stag
     Ok(Output::default())
 }
 
-/// Reads every event column.
-struct ReadsAll;
+/// A probe stage: reads every event column, or with `TWO` only two of them.
+struct Reads<const TWO: bool>;
 
-impl Stage for ReadsAll {
+impl<const TWO: bool> Stage for Reads<TWO> {
     type Params = toml::Table;
     type Checked = toml::Table;
-    const USES: &'static str = "reads_all";
+    const USES: &'static str = if TWO { "reads_two" } else { "reads_all" };
     const PROVIDES: &'static [&'static str] = &[];
     const REQUIRES: &'static [&'static str] = &["events"];
-
-    fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
-        Ok(params)
-    }
-
-    fn run(
-        _: &toml::Table,
-        ctx: &mut StageContext<'_>,
-        inputs: &Inputs<'_>,
-    ) -> Result<Output, StageError> {
-        probe(ctx, inputs)
-    }
-}
-
-/// Reads two event columns.
-struct ReadsTwo;
-
-impl Stage for ReadsTwo {
-    type Params = toml::Table;
-    type Checked = toml::Table;
-    const USES: &'static str = "reads_two";
-    const PROVIDES: &'static [&'static str] = &[];
-    const REQUIRES: &'static [&'static str] = &["events"];
-    const EVENT_COLUMNS: Option<&'static [&'static str]> = Some(&["user_id", "event_type"]);
+    const EVENT_COLUMNS: Option<&'static [&'static str]> = if TWO {
+        Some(&["user_id", "event_type"])
+    } else {
+        None
+    };
 
     fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
         Ok(params)
@@ -274,7 +255,9 @@ retries = {retries}
             events = dir.path().join("events.csv").display(),
         )
     };
-    let registry = Registry::builtin().with::<ReadsAll>().with::<ReadsTwo>();
+    let registry = Registry::builtin()
+        .with::<Reads<false>>()
+        .with::<Reads<true>>();
     let probed = |retries: u32, stage: &str| {
         let plan = load_str_with(&registry, Path::new("p.toml"), &text(retries), &[]).unwrap();
         let options = RunOptions {

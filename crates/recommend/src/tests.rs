@@ -386,6 +386,19 @@ fn csv_bytes(df: &DataFrame) -> Vec<u8> {
     out
 }
 
+/// Every table of `a` has rows and the bytes of `b`'s.
+fn assert_same_tables(a: &Recommendations, b: &Recommendations) {
+    for (x, y) in [
+        (&a.user_recommendations, &b.user_recommendations),
+        (&a.persona_recommendations, &b.persona_recommendations),
+        (&a.similar_items, &b.similar_items),
+        (&a.report, &b.report),
+    ] {
+        assert!(x.height() > 0);
+        assert_eq!(csv_bytes(x), csv_bytes(y));
+    }
+}
+
 #[test]
 fn same_seed_gives_the_same_bytes_on_one_and_two_threads() {
     let (df, as_of) = generated(200, 11);
@@ -401,15 +414,7 @@ fn same_seed_gives_the_same_bytes_on_one_and_two_threads() {
         })
     };
     let (one, two) = (run(1), run(2));
-    for (a, b) in [
-        (&one.user_recommendations, &two.user_recommendations),
-        (&one.persona_recommendations, &two.persona_recommendations),
-        (&one.similar_items, &two.similar_items),
-        (&one.report, &two.report),
-    ] {
-        assert!(a.height() > 0);
-        assert_eq!(csv_bytes(a), csv_bytes(b));
-    }
+    assert_same_tables(&one, &two);
     let other_seed =
         recommend(vec![df.clone().lazy()], Some(&personas), as_of, &params, 43).unwrap();
     assert_ne!(
@@ -427,16 +432,7 @@ fn the_declared_event_columns_are_all_it_reads() {
     let personas = personas_for(&df);
     let run =
         |df: DataFrame| recommend(vec![df.lazy()], Some(&personas), as_of, &params, 7).unwrap();
-    let (all, only) = (run(df.clone()), run(declared));
-    for (a, b) in [
-        (&all.user_recommendations, &only.user_recommendations),
-        (&all.persona_recommendations, &only.persona_recommendations),
-        (&all.similar_items, &only.similar_items),
-        (&all.report, &only.report),
-    ] {
-        assert!(a.height() > 0);
-        assert_eq!(csv_bytes(a), csv_bytes(b));
-    }
+    assert_same_tables(&run(df.clone()), &run(declared));
 }
 
 #[test]
