@@ -45,9 +45,10 @@ pub(crate) struct Prepared {
 /// constant columns.
 pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared> {
     let n = df.height();
-    let width = candidates.len();
-    let mut raw = vec![f64::NAN; n * width];
-    for (j, name) in candidates.iter().enumerate() {
+    // One transformed column at a time, each in one piece: every pass below reads a
+    // column front to back.
+    let mut raw: Vec<Vec<f64>> = Vec::with_capacity(candidates.len());
+    for name in candidates {
         let heavy = is_heavy_tailed(name);
         let context = || format!("read feature `{name}` as a number");
         let column = df.column(name).while_doing(context)?;
@@ -56,26 +57,28 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
             .cast(&DataType::Float64)
             .while_doing(context)?;
         let values = series.f64().while_doing(context)?;
-        for (i, value) in values.iter().enumerate().take(n) {
+        let mut transformed = vec![f64::NAN; n];
+        for (slot, value) in transformed.iter_mut().zip(values.iter()) {
             if let Some(v) = value
                 && v.is_finite()
             {
-                raw[i * width + j] = Standardiser::transform(v, heavy);
+                *slot = Standardiser::transform(v, heavy);
             }
         }
+        raw.push(transformed);
     }
 
     // Columns are independent: each is imputed and scaled on its own thread.
-    let fitted: Vec<Option<Standardiser>> = (0..width)
-        .into_par_iter()
-        .map(|j| Standardiser::fit((0..n).map(|i| raw[i * width + j])))
+    let fitted: Vec<Option<Standardiser>> = raw
+        .par_iter()
+        .map(|column| Standardiser::fit(column.iter().copied()))
         .collect();
     let mut kept: Vec<(usize, Standardiser)> = Vec::new();
     let mut dropped = Vec::new();
     for (j, (name, fit)) in candidates.iter().zip(fitted).enumerate() {
         match fit {
             Some(scaling) => kept.push((j, scaling)),
-            None if (0..n).all(|i| raw[i * width + j].is_nan()) => {
+            None if raw[j].iter().all(|v| v.is_nan()) => {
                 dropped.push((name.clone(), Uninformative::Missing));
             }
             None => dropped.push((name.clone(), Uninformative::Constant)),
@@ -86,9 +89,8 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
     let mut data = vec![0.0; n * d];
     if d > 0 {
         data.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
-            let row = &raw[i * width..(i + 1) * width];
             for (slot, (j, scaling)) in out.iter_mut().zip(&kept) {
-                *slot = scaling.z(row[*j]);
+                *slot = scaling.z(raw[*j][i]);
             }
         });
     }
@@ -96,9 +98,7 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
     let features: Vec<String> = kept.iter().map(|(j, _)| candidates[*j].clone()).collect();
     let missing_share = kept
         .iter()
-        .map(|(j, _)| {
-            (0..n).filter(|i| raw[i * width + j].is_nan()).count() as f64 / n.max(1) as f64
-        })
+        .map(|(j, _)| raw[*j].iter().filter(|v| v.is_nan()).count() as f64 / n.max(1) as f64)
         .collect();
     let draws = draw_counts(df)?;
     let shrink = kept
@@ -107,7 +107,7 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
             let draws = draws
                 .as_deref()
                 .filter(|_| is_event_share(&candidates[j]))?;
-            Shrinkage::fit((0..n).map(|i| (raw[i * width + j], draws[i])))
+            Shrinkage::fit(raw[j].iter().copied().zip(draws.iter().copied()))
         })
         .collect();
     Ok(Prepared {
