@@ -1,8 +1,8 @@
 //! Events -> per-customer frequency / recency / age / mean repeat value.
 
 use polars::prelude::{
-    DataFrame, DataType, Expr, IntoLazy, LazyFrame, PolarsError, RoundMode, SortMultipleOptions,
-    TimeUnit as PlTimeUnit, col, len, lit, when,
+    ChunkFullNull, DataFrame, DataType, Expr, Float64Chunked, IntoLazy, LazyFrame, PolarsError,
+    RoundMode, SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
 };
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
@@ -332,21 +332,21 @@ pub fn histories_sorted(
         .collect()
         .ok()?;
     let times = times.column(EVENT_TIME).ok()?.i64().ok()?.clone();
+    // Without an amount column every amount is missing: 0 cents, as in the group-bys.
     let amounts = match events.column(AMOUNT) {
-        Ok(column) => Some(column.cast(&DataType::Float64).ok()?),
-        Err(_) => None,
-    };
-    let amounts = match &amounts {
-        Some(column) => Some(column.f64().ok()?),
-        None => None,
+        Ok(column) => column.cast(&DataType::Float64).ok()?.f64().ok()?.clone(),
+        Err(_) => Float64Chunked::full_null(AMOUNT.into(), ids.len()),
     };
     let windows = [(i64::MIN, cutoff), (i64::MIN, as_of), (cutoff, as_of)];
     let mut out: [Days; 3] = Default::default();
     let mut user: [User; 3] = Default::default();
     let mut current: Option<&str> = None;
     let mut last_time = i64::MIN;
-    for (i, (id, (event_type, time))) in ids.iter().zip(types.iter().zip(times.iter())).enumerate()
-    {
+    let rows = ids
+        .iter()
+        .zip(types.iter())
+        .zip(times.iter().zip(amounts.iter()));
+    for ((id, event_type), (time, amount)) in rows {
         let id = id.unwrap_or_default();
         if current != Some(id) {
             if let Some(p) = current {
@@ -370,10 +370,7 @@ pub fn histories_sorted(
             continue;
         }
         // As `purchase_days`: a missing amount is 0 cents, one beyond i64 is no value.
-        let cents = match amounts.map(|a| a.get(i)) {
-            Some(Some(amount)) => userlens_model::money::cents(amount),
-            _ => Some(0),
-        };
+        let cents = amount.map_or(Some(0), userlens_model::money::cents);
         let day = t.div_euclid(DAY_MICROS);
         for (&(from, to), u) in windows.iter().zip(&mut user) {
             if (from..to).contains(&t) {
