@@ -32,6 +32,8 @@ use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, USER_ATTRIBUTE_PREFIX
 mod cutoff;
 mod sorted;
 
+use sorted::Time;
+
 pub use cutoff::{UsersAtCutoff, users_at_cutoff};
 
 const MINUTE_MICROS: f64 = 60_000_000.0;
@@ -200,43 +202,53 @@ fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
         .agg([col(column).first().alias(alias)])
 }
 
-/// The `top` most common categories before `as_of` over all users (ties: by
-/// name), counted part by part.
-fn top_categories(parts: &[LazyFrame], as_of: i64, top: usize) -> Result<Vec<String>> {
-    if top == 0 {
-        return Ok(Vec::new());
-    }
-    let action = "count categories";
-    let mut counts: foldhash::HashMap<String, u64> = foldhash::HashMap::default();
-    for part in parts {
-        let events = part
-            .clone()
-            .select([
-                col(EVENT_TIME).cast(DataType::Int64),
-                col(CATEGORY).cast(DataType::String),
-            ])
-            .collect()
-            .map_err(polars_err(action))?;
-        let times = events.column(EVENT_TIME).and_then(|c| c.i64().cloned());
-        let categories = events.column(CATEGORY).and_then(|c| c.str().cloned());
-        let (times, categories) = (
-            times.map_err(polars_err(action))?,
-            categories.map_err(polars_err(action))?,
-        );
-        for (category, n) in sorted::count_before(&times, &categories, as_of) {
-            *counts.entry(category.to_string()).or_insert(0) += n;
+/// The most common categories before each `(as_of, top)`: the `top` most common over
+/// all users (ties: by name), counted part by part, each part read once.
+fn top_categories(parts: &[LazyFrame], at: &[(i64, usize)]) -> Result<Vec<Vec<String>>> {
+    let mut counts: Vec<foldhash::HashMap<String, u64>> = vec![Default::default(); at.len()];
+    if at.iter().any(|&(_, top)| top > 0) {
+        let action = "count categories";
+        for part in parts {
+            let events = part
+                .clone()
+                .select([
+                    col(EVENT_TIME).cast(DataType::Int64),
+                    col(CATEGORY).cast(DataType::String),
+                ])
+                .collect()
+                .map_err(polars_err(action))?;
+            let times = events.column(EVENT_TIME).and_then(|c| c.i64().cloned());
+            let categories = events.column(CATEGORY).and_then(|c| c.str().cloned());
+            let (times, categories) = (
+                times.map_err(polars_err(action))?,
+                categories.map_err(polars_err(action))?,
+            );
+            for (counts, &(as_of, top)) in counts.iter_mut().zip(at) {
+                if top == 0 {
+                    continue;
+                }
+                for (category, n) in sorted::count_before(&times, &categories, as_of) {
+                    *counts.entry(category.to_string()).or_insert(0) += n;
+                }
+            }
         }
     }
-    let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-    counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    // Each gets a `cat_share_<name>` column: of names that make the same column
-    // name (such as "Home" and "home"), the most common one.
-    let mut columns = std::collections::HashSet::new();
     Ok(counts
         .into_iter()
-        .map(|(category, _)| category)
-        .filter(|category| columns.insert(column_safe(category)))
-        .take(top)
+        .zip(at)
+        .map(|(counts, &(_, top))| {
+            let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+            counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            // Each gets a `cat_share_<name>` column: of names that make the same
+            // column name (such as "Home" and "home"), the most common one.
+            let mut columns = std::collections::HashSet::new();
+            counts
+                .into_iter()
+                .map(|(category, _)| category)
+                .filter(|category| columns.insert(column_safe(category)))
+                .take(top)
+                .collect()
+        })
         .collect())
 }
 
@@ -253,7 +265,25 @@ pub fn build(
     users: Option<&DataFrame>,
     params: &CheckedFeatureParams,
 ) -> Result<DataFrame> {
-    build_in_parts(&[events.clone().lazy()], as_of, users, params, PART_ROWS)
+    let at = At {
+        as_of,
+        params,
+        users,
+    };
+    let mut built = build_in_parts(&[events.clone().lazy()], &[at], None, PART_ROWS)?;
+    Ok(built.remove(0))
+}
+
+/// A time to build the features at: from the events before `as_of` (UTC
+/// microseconds), with `params`, joining `users` when given.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    /// The events before it count.
+    pub as_of: i64,
+    /// The families and options.
+    pub params: &'a CheckedFeatureParams,
+    /// The users table to join (as known then: see [`users_at_cutoff`]).
+    pub users: Option<&'a DataFrame>,
 }
 
 /// [`build`] for events in parts that each hold whole users (such as the Parquet
@@ -266,15 +296,25 @@ pub fn build_parts(
     params: &CheckedFeatureParams,
     remote: Option<&dyn RemoteParts>,
 ) -> Result<DataFrame> {
-    let top = top_categories_of(parts, as_of, params)?;
-    let built = match remote {
-        Some(remote) => remote.part_features(as_of, &top, params)?,
-        None => parts
-            .iter()
-            .map(|part| part_features_in(part, as_of, &top, params, PART_ROWS))
-            .collect::<Result<_>>()?,
+    let at = At {
+        as_of,
+        params,
+        users,
     };
-    combine(built, users, as_of)
+    let mut built = build_parts_at(parts, &[at], remote)?;
+    Ok(built.remove(0))
+}
+
+/// [`build_parts`] at each of `at`, one table per time in its order, reading each
+/// part once: of events sorted by user and time, every table comes from one pass
+/// over the rows (a user's features at an earlier time are their totals when
+/// their events reach it).
+pub fn build_parts_at(
+    parts: &[LazyFrame],
+    at: &[At],
+    remote: Option<&dyn RemoteParts>,
+) -> Result<Vec<DataFrame>> {
+    build_in_parts(parts, at, remote, PART_ROWS)
 }
 
 /// Computes [`part_features`] of every part of the events somewhere else, such as
@@ -291,17 +331,65 @@ pub trait RemoteParts {
 
 fn build_in_parts(
     parts: &[LazyFrame],
-    as_of: i64,
-    users: Option<&DataFrame>,
-    params: &CheckedFeatureParams,
+    at: &[At],
+    remote: Option<&dyn RemoteParts>,
     part_rows: usize,
-) -> Result<DataFrame> {
-    let top = top_categories_of(parts, as_of, params)?;
-    let built = parts
+) -> Result<Vec<DataFrame>> {
+    let tops = top_categories_at(parts, at)?;
+    let times: Vec<Time> = at
         .iter()
-        .map(|part| part_features_in(part, as_of, &top, params, part_rows))
-        .collect::<Result<_>>()?;
-    combine(built, users, as_of)
+        .zip(&tops)
+        .map(|(at, top)| Time {
+            as_of: at.as_of,
+            top,
+            params: at.params,
+        })
+        .collect();
+    let mut built: Vec<Vec<DataFrame>> = vec![Vec::with_capacity(parts.len()); at.len()];
+    match remote {
+        Some(remote) => {
+            for (built, time) in built.iter_mut().zip(&times) {
+                *built = remote.part_features(time.as_of, time.top, time.params)?;
+            }
+        }
+        None => {
+            for part in parts {
+                let tables = part_features_in(part, &times, part_rows)?;
+                for (built, table) in built.iter_mut().zip(tables) {
+                    built.push(table);
+                }
+            }
+        }
+    }
+    built
+        .into_iter()
+        .zip(at)
+        .map(|(built, at)| combine(built, at.users, at.as_of))
+        .collect()
+}
+
+/// The categories that get a `cat_share_<name>` column at each of `at`: the most
+/// common ones before it over all parts (none when the family is off). Every
+/// part's features use the same list.
+fn top_categories_at(parts: &[LazyFrame], at: &[At]) -> Result<Vec<Vec<String>>> {
+    let started = std::time::Instant::now();
+    let wanted: Vec<(i64, usize)> = at
+        .iter()
+        .map(|at| {
+            let top = if at.params.has(FeatureFamily::Categories) {
+                at.params.top_categories
+            } else {
+                0
+            };
+            (at.as_of, top)
+        })
+        .collect();
+    let tops = top_categories(parts, &wanted)?;
+    tracing::debug!(
+        "features: most common categories in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(tops)
 }
 
 /// The categories that get a `cat_share_<name>` column: the most common ones before
@@ -312,16 +400,12 @@ pub fn top_categories_of(
     as_of: i64,
     params: &CheckedFeatureParams,
 ) -> Result<Vec<String>> {
-    if !params.has(FeatureFamily::Categories) {
-        return Ok(Vec::new());
-    }
-    let started = std::time::Instant::now();
-    let top = top_categories(parts, as_of, params.top_categories)?;
-    tracing::debug!(
-        "features: most common categories in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(top)
+    let at = At {
+        as_of,
+        params,
+        users: None,
+    };
+    Ok(top_categories_at(parts, &[at])?.remove(0))
 }
 
 /// The features of the users of one part of the events (whole users, as an
@@ -333,19 +417,14 @@ pub fn part_features(
     top: &[String],
     params: &CheckedFeatureParams,
 ) -> Result<DataFrame> {
-    part_features_in(part, as_of, top, params, PART_ROWS)
+    let time = Time { as_of, top, params };
+    Ok(part_features_in(part, &[time], PART_ROWS)?.remove(0))
 }
 
-fn part_features_in(
-    part: &LazyFrame,
-    as_of: i64,
-    top: &[String],
-    params: &CheckedFeatureParams,
-    part_rows: usize,
-) -> Result<DataFrame> {
+fn part_features_in(part: &LazyFrame, times: &[Time], part_rows: usize) -> Result<Vec<DataFrame>> {
     let events = part
         .clone()
-        .select(read_columns(part, params)?)
+        .select(read_columns(part, times)?)
         .collect()
         .map_err(polars_err("read a part of the events"))?;
     let started = std::time::Instant::now();
@@ -356,20 +435,28 @@ fn part_features_in(
         started.elapsed().as_secs_f64()
     );
     let started = std::time::Instant::now();
-    let mut built = Vec::with_capacity(ranges.len());
+    let mut built: Vec<Vec<LazyFrame>> = vec![Vec::with_capacity(ranges.len()); times.len()];
     for range in ranges {
         let slice = events.slice(range.start as i64, range.end - range.start);
-        built.push(build_part(&slice, as_of, top, params, order)?.lazy());
+        for (built, table) in built.iter_mut().zip(build_part(&slice, times, order)?) {
+            built.push(table.lazy());
+        }
     }
     tracing::debug!(
-        "features: summed per user in {:.2} s",
+        "features: summed per user at {} time(s) in {:.2} s",
+        times.len(),
         started.elapsed().as_secs_f64()
     );
-    let mut features = concat(built, UnionArgs::default())
-        .and_then(LazyFrame::collect)
-        .map_err(polars_err("combine per-user features"))?;
-    features.rechunk_mut();
-    Ok(features)
+    built
+        .into_iter()
+        .map(|built| {
+            let mut features = concat(built, UnionArgs::default())
+                .and_then(LazyFrame::collect)
+                .map_err(polars_err("combine per-user features"))?;
+            features.rechunk_mut();
+            Ok(features)
+        })
+        .collect()
 }
 
 /// The features of all parts, in one table sorted by `user_id`, with the users table
@@ -417,10 +504,10 @@ pub fn build_parts_at_cutoff(
     Ok((features, users.map(|u| u.excluded).unwrap_or_default()))
 }
 
-/// The event columns the features of `params` read, of those `part` has: the rest
+/// The event columns the features at `times` read, of those `part` has: the rest
 /// (such as `item_id`) is neither read from Parquet parts nor copied when the
 /// events are cut at the as-of time.
-fn read_columns(part: &LazyFrame, params: &CheckedFeatureParams) -> Result<Vec<Expr>> {
+fn read_columns(part: &LazyFrame, times: &[Time]) -> Result<Vec<Expr>> {
     let schema = part
         .clone()
         .collect_schema()
@@ -433,7 +520,7 @@ fn read_columns(part: &LazyFrame, params: &CheckedFeatureParams) -> Result<Vec<E
         (FeatureFamily::Search, QUERY),
         (FeatureFamily::Satisfaction, RATING),
     ] {
-        if params.has(family) {
+        if times.iter().any(|time| time.params.has(family)) {
             wanted.push(column);
         }
     }
@@ -499,251 +586,282 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
     Ok((parts, order))
 }
 
-/// The features of one part of the events (whole users), without the users table.
-fn build_part(
-    events: &DataFrame,
-    as_of: i64,
-    top: &[String],
-    params: &CheckedFeatureParams,
-    order: Order,
-) -> Result<DataFrame> {
-    let t = || col("__t");
-    let day = || t() / lit(DAY_MICROS);
-    let refund = || col(AMOUNT).lt(lit(0.0)).fill_null(lit(false));
-    let mut base = events
-        .clone()
-        .lazy()
-        .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)))
-        .with_columns([
-            col(EVENT_TIME).cast(DataType::Int64).alias("__t"),
-            // Read by several aggregations each: computed once per event here.
-            is_type(event_types::PURCHASE).alias("__money"),
-            is_type(event_types::PURCHASE)
-                .and(refund().not())
-                .alias("__purchase"),
-        ]);
-    let as_of_value = as_of;
-    let as_of = || lit(as_of);
-    let purchase = || col("__purchase");
-    // Lines of one order are one purchase; a line without an order id is its own.
-    let purchases = if events.column(ORDER_ID).is_ok() {
-        col(ORDER_ID).filter(purchase()).drop_nulls().n_unique()
-            + purchase().and(col(ORDER_ID).is_null()).sum()
-    } else {
-        purchase().sum()
-    };
-
-    let mut aggs = vec![
-        len().cast(DataType::Float64).alias("events"),
-        t().min().alias("__first"),
-        t().max().alias("__last"),
-        purchases.cast(DataType::Float64).alias("__purchases"),
-    ];
-    let mut out = vec![col(USER_ID)];
-    let mut joins: Vec<LazyFrame> = Vec::new();
-
-    if params.has(FeatureFamily::Rfm) {
-        // Refunds (purchases of a negative amount) reduce the money spent.
-        aggs.extend([
-            money_sum(col(AMOUNT).filter(col("__money"))).alias("__monetary"),
-            col("__money")
-                .and(refund())
-                .sum()
-                .cast(DataType::Float64)
-                .alias("__refunds"),
-        ]);
-        out.extend([
-            days_between(as_of(), col("__last")).alias("recency_days"),
-            col("__purchases").alias("frequency"),
-            col("__monetary").fill_null(lit(0.0)).alias("monetary"),
-            ratio(col("__monetary"), col("__purchases"))
-                .fill_null(lit(0.0))
-                .alias("avg_order_value"),
-            days_between(as_of(), col("__first")).alias("tenure_days"),
-            col("__refunds").alias("refund_count"),
-        ]);
-    }
-    if params.has(FeatureFamily::Activity) {
-        aggs.extend([
-            col(SESSION_ID)
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("__sessions"),
-            day()
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("active_days"),
-        ]);
-        out.extend([
-            col("events"),
-            col("__sessions").alias("sessions"),
-            col("active_days"),
-            ratio(col("events"), col("__sessions")).alias("events_per_session"),
-            col("session_minutes"),
-        ]);
-        joins.push(
-            base.clone()
-                .group_by([col(USER_ID), col(SESSION_ID)])
-                .agg([(t().max() - t().min()).alias("__micros")])
-                .group_by([col(USER_ID)])
-                .agg([
-                    col("__micros").sum().alias("__session_micros"),
-                    col("__micros").count().alias("__runs"),
-                ]),
-        );
-    }
-    if params.has(FeatureFamily::Funnel) {
-        aggs.extend([
-            is_type(event_types::VIEW)
-                .sum()
-                .cast(DataType::Float64)
-                .alias("views"),
-            is_type(event_types::ADD_TO_CART)
-                .sum()
-                .cast(DataType::Float64)
-                .alias("carts"),
-        ]);
-        out.extend([
-            col("views"),
-            col("carts"),
-            ratio(col("carts"), col("views")).alias("view_to_cart"),
-            ratio(col("__purchases"), col("carts")).alias("cart_to_purchase"),
-            ratio(col("__purchases"), col("views")).alias("view_to_purchase"),
-        ]);
-    }
-    if params.has(FeatureFamily::Categories) {
-        aggs.push(
-            col(CATEGORY)
-                .drop_nulls()
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("category_count"),
-        );
-        aggs.push(col(CATEGORY).is_not_null().sum().alias("__categorised"));
-        out.push(col("category_count"));
-        for category in top {
-            let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(category));
-            aggs.push(col(CATEGORY).eq(lit(category.as_str())).sum().alias(&name));
-            out.push(
-                ratio(col(&name), col("__categorised"))
-                    .fill_null(lit(0.0))
-                    .alias(&name),
-            );
-        }
-        if params.text {
-            out.push(col(TEXT_FEATURES[0]));
-            joins.push(top_value(&base, CATEGORY, TEXT_FEATURES[0]));
-        }
-    }
-    if params.has(FeatureFamily::TimeOfDay) {
-        base = base.with_columns([
-            col(EVENT_TIME).dt().hour().alias("__hour"),
-            col(EVENT_TIME).dt().weekday().alias("__weekday"),
-        ]);
-        let hour = || col("__hour");
-        let share = |e: Expr, name: &str| e.cast(DataType::Float64).mean().alias(name);
-        aggs.extend([
-            share(hour().gt_eq(lit(22)).or(hour().lt(lit(5))), "night_share"),
-            share(
-                hour().gt_eq(lit(5)).and(hour().lt(lit(12))),
-                "morning_share",
-            ),
-            share(
-                hour().gt_eq(lit(17)).and(hour().lt(lit(22))),
-                "evening_share",
-            ),
-            share(col("__weekday").gt_eq(lit(6)), "weekend_share"),
-        ]);
-        out.extend(
-            [
-                "night_share",
-                "morning_share",
-                "evening_share",
-                "weekend_share",
-            ]
-            .map(col),
-        );
-    }
-    if params.has(FeatureFamily::Search) {
-        aggs.extend([
-            is_type(event_types::SEARCH)
-                .sum()
-                .cast(DataType::Float64)
-                .alias("searches"),
-            col(QUERY)
-                .drop_nulls()
-                .n_unique()
-                .cast(DataType::Float64)
-                .alias("distinct_queries"),
-        ]);
-        out.extend([
-            col("searches"),
-            ratio(col("searches"), col("events")).alias("search_share"),
-            col("distinct_queries"),
-        ]);
-        if params.text {
-            out.push(col(TEXT_FEATURES[1]));
-            joins.push(top_value(&base, QUERY, TEXT_FEATURES[1]));
-        }
-    }
-    if params.has(FeatureFamily::Satisfaction) {
-        aggs.extend([
-            col(RATING)
-                .is_not_null()
-                .sum()
-                .cast(DataType::Float64)
-                .alias("ratings"),
-            col(RATING).mean().alias("mean_rating"),
-        ]);
-        out.extend([col("ratings"), col("mean_rating")]);
-    }
-    if params.has(FeatureFamily::Interpurchase) {
-        // The mean gap between consecutive purchases telescopes to
-        // (last - first) / (n - 1), so no per-user sort is needed.
-        aggs.extend([
-            t().filter(purchase()).min().alias("__first_buy"),
-            t().filter(purchase()).max().alias("__last_buy"),
-        ]);
-        out.push(
-            ratio(
-                days_between(col("__last_buy"), col("__first_buy")),
-                col("__purchases") - lit(1.0),
-            )
-            .alias("mean_interpurchase_days"),
-        );
-    }
-
+/// The features of one part of the events (whole users) at each of `times`, without
+/// the users table.
+fn build_part(events: &DataFrame, times: &[Time], order: Order) -> Result<Vec<DataFrame>> {
     // Events sorted by user and time are summed in one pass over the rows; the
     // group-by is the general way, and the reference the pass is tested against.
     let summed = match order {
-        Order::UserTime => sorted::aggregate(events, as_of_value, top, params)?,
+        Order::UserTime => sorted::aggregate(events, times)?,
         Order::Unsorted => None,
     };
-    let mut per_user = match summed {
-        Some(per_user) => per_user.lazy(),
-        None => {
-            let mut per_user = base.group_by([col(USER_ID)]).agg(aggs);
-            for join in joins {
-                per_user = per_user.left_join(join, col(USER_ID), col(USER_ID));
-            }
-            per_user
-        }
-    };
-    if params.has(FeatureFamily::Activity) {
-        // Whole microseconds sum exactly, so the mean does not depend on the order
-        // polars adds them in.
-        per_user = per_user.with_column(
-            (col("__session_micros").cast(DataType::Float64)
-                / col("__runs").cast(DataType::Float64)
-                / lit(MINUTE_MICROS))
-            .alias("session_minutes"),
-        );
+    let queries = times.iter().map(|time| Query::new(events, time));
+    match summed {
+        Some(tables) => tables
+            .into_iter()
+            .zip(queries)
+            .map(|(per_user, query)| query.finish(per_user.lazy()))
+            .collect(),
+        None => queries
+            .map(|query| {
+                let mut per_user = query.base.clone().group_by([col(USER_ID)]).agg(&query.aggs);
+                for join in &query.joins {
+                    per_user = per_user.left_join(join.clone(), col(USER_ID), col(USER_ID));
+                }
+                query.finish(per_user)
+            })
+            .collect(),
     }
-    per_user
-        .select(out)
-        .sort([USER_ID], SortMultipleOptions::default())
-        .collect()
-        .map_err(polars_err("compute per-user features"))
+}
+
+/// The group-by that makes the features at one time, and the features it selects
+/// from the aggregates (the group-by's or the one pass's).
+struct Query {
+    /// The events before the as-of time, with the columns the aggregations read.
+    base: LazyFrame,
+    aggs: Vec<Expr>,
+    /// Per-user tables joined onto the aggregates.
+    joins: Vec<LazyFrame>,
+    /// The features, from the aggregates.
+    out: Vec<Expr>,
+    activity: bool,
+}
+
+impl Query {
+    fn new(events: &DataFrame, time: &Time) -> Query {
+        let (as_of, top, params) = (time.as_of, time.top, time.params);
+        let t = || col("__t");
+        let day = || t() / lit(DAY_MICROS);
+        let refund = || col(AMOUNT).lt(lit(0.0)).fill_null(lit(false));
+        let mut base = events
+            .clone()
+            .lazy()
+            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)))
+            .with_columns([
+                col(EVENT_TIME).cast(DataType::Int64).alias("__t"),
+                // Read by several aggregations each: computed once per event here.
+                is_type(event_types::PURCHASE).alias("__money"),
+                is_type(event_types::PURCHASE)
+                    .and(refund().not())
+                    .alias("__purchase"),
+            ]);
+        let as_of = || lit(as_of);
+        let purchase = || col("__purchase");
+        // Lines of one order are one purchase; a line without an order id is its own.
+        let purchases = if events.column(ORDER_ID).is_ok() {
+            col(ORDER_ID).filter(purchase()).drop_nulls().n_unique()
+                + purchase().and(col(ORDER_ID).is_null()).sum()
+        } else {
+            purchase().sum()
+        };
+
+        let mut aggs = vec![
+            len().cast(DataType::Float64).alias("events"),
+            t().min().alias("__first"),
+            t().max().alias("__last"),
+            purchases.cast(DataType::Float64).alias("__purchases"),
+        ];
+        let mut out = vec![col(USER_ID)];
+        let mut joins: Vec<LazyFrame> = Vec::new();
+
+        if params.has(FeatureFamily::Rfm) {
+            // Refunds (purchases of a negative amount) reduce the money spent.
+            aggs.extend([
+                money_sum(col(AMOUNT).filter(col("__money"))).alias("__monetary"),
+                col("__money")
+                    .and(refund())
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("__refunds"),
+            ]);
+            out.extend([
+                days_between(as_of(), col("__last")).alias("recency_days"),
+                col("__purchases").alias("frequency"),
+                col("__monetary").fill_null(lit(0.0)).alias("monetary"),
+                ratio(col("__monetary"), col("__purchases"))
+                    .fill_null(lit(0.0))
+                    .alias("avg_order_value"),
+                days_between(as_of(), col("__first")).alias("tenure_days"),
+                col("__refunds").alias("refund_count"),
+            ]);
+        }
+        if params.has(FeatureFamily::Activity) {
+            aggs.extend([
+                col(SESSION_ID)
+                    .n_unique()
+                    .cast(DataType::Float64)
+                    .alias("__sessions"),
+                day()
+                    .n_unique()
+                    .cast(DataType::Float64)
+                    .alias("active_days"),
+            ]);
+            out.extend([
+                col("events"),
+                col("__sessions").alias("sessions"),
+                col("active_days"),
+                ratio(col("events"), col("__sessions")).alias("events_per_session"),
+                col("session_minutes"),
+            ]);
+            joins.push(
+                base.clone()
+                    .group_by([col(USER_ID), col(SESSION_ID)])
+                    .agg([(t().max() - t().min()).alias("__micros")])
+                    .group_by([col(USER_ID)])
+                    .agg([
+                        col("__micros").sum().alias("__session_micros"),
+                        col("__micros").count().alias("__runs"),
+                    ]),
+            );
+        }
+        if params.has(FeatureFamily::Funnel) {
+            aggs.extend([
+                is_type(event_types::VIEW)
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("views"),
+                is_type(event_types::ADD_TO_CART)
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("carts"),
+            ]);
+            out.extend([
+                col("views"),
+                col("carts"),
+                ratio(col("carts"), col("views")).alias("view_to_cart"),
+                ratio(col("__purchases"), col("carts")).alias("cart_to_purchase"),
+                ratio(col("__purchases"), col("views")).alias("view_to_purchase"),
+            ]);
+        }
+        if params.has(FeatureFamily::Categories) {
+            aggs.push(
+                col(CATEGORY)
+                    .drop_nulls()
+                    .n_unique()
+                    .cast(DataType::Float64)
+                    .alias("category_count"),
+            );
+            aggs.push(col(CATEGORY).is_not_null().sum().alias("__categorised"));
+            out.push(col("category_count"));
+            for category in top {
+                let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(category));
+                aggs.push(col(CATEGORY).eq(lit(category.as_str())).sum().alias(&name));
+                out.push(
+                    ratio(col(&name), col("__categorised"))
+                        .fill_null(lit(0.0))
+                        .alias(&name),
+                );
+            }
+            if params.text {
+                out.push(col(TEXT_FEATURES[0]));
+                joins.push(top_value(&base, CATEGORY, TEXT_FEATURES[0]));
+            }
+        }
+        if params.has(FeatureFamily::TimeOfDay) {
+            base = base.with_columns([
+                col(EVENT_TIME).dt().hour().alias("__hour"),
+                col(EVENT_TIME).dt().weekday().alias("__weekday"),
+            ]);
+            let hour = || col("__hour");
+            let share = |e: Expr, name: &str| e.cast(DataType::Float64).mean().alias(name);
+            aggs.extend([
+                share(hour().gt_eq(lit(22)).or(hour().lt(lit(5))), "night_share"),
+                share(
+                    hour().gt_eq(lit(5)).and(hour().lt(lit(12))),
+                    "morning_share",
+                ),
+                share(
+                    hour().gt_eq(lit(17)).and(hour().lt(lit(22))),
+                    "evening_share",
+                ),
+                share(col("__weekday").gt_eq(lit(6)), "weekend_share"),
+            ]);
+            out.extend(
+                [
+                    "night_share",
+                    "morning_share",
+                    "evening_share",
+                    "weekend_share",
+                ]
+                .map(col),
+            );
+        }
+        if params.has(FeatureFamily::Search) {
+            aggs.extend([
+                is_type(event_types::SEARCH)
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("searches"),
+                col(QUERY)
+                    .drop_nulls()
+                    .n_unique()
+                    .cast(DataType::Float64)
+                    .alias("distinct_queries"),
+            ]);
+            out.extend([
+                col("searches"),
+                ratio(col("searches"), col("events")).alias("search_share"),
+                col("distinct_queries"),
+            ]);
+            if params.text {
+                out.push(col(TEXT_FEATURES[1]));
+                joins.push(top_value(&base, QUERY, TEXT_FEATURES[1]));
+            }
+        }
+        if params.has(FeatureFamily::Satisfaction) {
+            aggs.extend([
+                col(RATING)
+                    .is_not_null()
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias("ratings"),
+                col(RATING).mean().alias("mean_rating"),
+            ]);
+            out.extend([col("ratings"), col("mean_rating")]);
+        }
+        if params.has(FeatureFamily::Interpurchase) {
+            // The mean gap between consecutive purchases telescopes to
+            // (last - first) / (n - 1), so no per-user sort is needed.
+            aggs.extend([
+                t().filter(purchase()).min().alias("__first_buy"),
+                t().filter(purchase()).max().alias("__last_buy"),
+            ]);
+            out.push(
+                ratio(
+                    days_between(col("__last_buy"), col("__first_buy")),
+                    col("__purchases") - lit(1.0),
+                )
+                .alias("mean_interpurchase_days"),
+            );
+        }
+
+        Query {
+            base,
+            aggs,
+            joins,
+            out,
+            activity: params.has(FeatureFamily::Activity),
+        }
+    }
+
+    /// The features from `per_user`, the aggregates.
+    fn finish(self, mut per_user: LazyFrame) -> Result<DataFrame> {
+        if self.activity {
+            // Whole microseconds sum exactly, so the mean does not depend on the order
+            // polars adds them in.
+            per_user = per_user.with_column(
+                (col("__session_micros").cast(DataType::Float64)
+                    / col("__runs").cast(DataType::Float64)
+                    / lit(MINUTE_MICROS))
+                .alias("session_minutes"),
+            );
+        }
+        per_user
+            .select(self.out)
+            .sort([USER_ID], SortMultipleOptions::default())
+            .collect()
+            .map_err(polars_err("compute per-user features"))
+    }
 }
 
 /// Letters, digits and `_` only, so category names make safe column names.

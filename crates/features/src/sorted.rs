@@ -72,6 +72,29 @@ struct User<'a> {
     last_buy: Option<i64>,
 }
 
+impl User<'_> {
+    /// Starts over for the next user, keeping the hash tables' memory.
+    fn reset(&mut self) {
+        let (sessions, categories, queries, orders) = (
+            std::mem::take(&mut self.sessions),
+            std::mem::take(&mut self.categories),
+            std::mem::take(&mut self.queries),
+            std::mem::take(&mut self.orders),
+        );
+        *self = User {
+            sessions,
+            categories,
+            queries,
+            orders,
+            ..User::default()
+        };
+        self.orders.clear();
+        self.sessions.clear();
+        self.categories.clear();
+        self.queries.clear();
+    }
+}
+
 /// A compensated sum, step for step polars' `KahanSum`, which its group-by mean
 /// adds a group's values with (in row order): the same sum to the bit.
 #[derive(Default)]
@@ -143,12 +166,13 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// Ends the user `id`: its row, unless a session of theirs is split into runs of
-    /// rows and `activity` (the sessions' features) is on, which is `None`.
-    fn end_user(
+    /// The row of user `id` as their events so far make it, unless a session of
+    /// theirs is split into runs of rows and `activity` (the sessions' features) is
+    /// on, which is `None`.
+    fn push_user(
         &mut self,
         id: &'a str,
-        user: &mut User<'a>,
+        user: &User<'a>,
         top: &[String],
         text: bool,
         activity: bool,
@@ -160,7 +184,7 @@ impl<'a> Table<'a> {
         Some(())
     }
 
-    fn push(&mut self, id: &'a str, user: &mut User<'a>, top: &[String], text: bool) {
+    fn push(&mut self, id: &'a str, user: &User<'a>, top: &[String], text: bool) {
         // Counts are far below 2^53: exact as f64.
         let f = |n: u64| n as f64;
         self.ids.push(id);
@@ -201,24 +225,6 @@ impl<'a> Table<'a> {
             .push((user.ratings > 0).then(|| user.rating_sum.sum / f(user.ratings)));
         self.first_buy.push(user.first_buy);
         self.last_buy.push(user.last_buy);
-        // Keep the tables' memory for the next user.
-        let (sessions, categories, queries, orders) = (
-            std::mem::take(&mut user.sessions),
-            std::mem::take(&mut user.categories),
-            std::mem::take(&mut user.queries),
-            std::mem::take(&mut user.orders),
-        );
-        *user = User {
-            sessions,
-            categories,
-            queries,
-            orders,
-            ..User::default()
-        };
-        user.orders.clear();
-        user.sessions.clear();
-        user.categories.clear();
-        user.queries.clear();
     }
 
     fn append(&mut self, other: Table<'a>) {
@@ -339,32 +345,37 @@ const PIECE_ROWS: usize = 1 << 18;
 #[cfg(test)]
 const PIECE_ROWS: usize = 5;
 
-/// The aggregates of events sorted by user and then time, one row per user with
-/// events before `as_of`, in user order: the columns the group-by in
-/// [`crate::build_part`] makes. `None` when the pass cannot stand in for it: a
-/// column is missing or of another type, a user id is null, a time is beyond
-/// [`PASS_LIMIT_MICROS`], or (with the activity features on) a user's session is
-/// split into more than one run of rows (sessions interleaved in the source), which
-/// only a group-by on (user, session) measures.
-pub(crate) fn aggregate(
-    events: &DataFrame,
-    as_of: i64,
-    top: &[String],
-    params: &CheckedFeatureParams,
-) -> Result<Option<DataFrame>> {
+/// A time to make the aggregates at: of the events before `as_of`, with the `top`
+/// categories' counts and the families and text features of `params`.
+pub(crate) struct Time<'p> {
+    pub(crate) as_of: i64,
+    pub(crate) top: &'p [String],
+    pub(crate) params: &'p CheckedFeatureParams,
+}
+
+/// The aggregates of events sorted by user and then time at each of `times`, one
+/// row per user with events before it, in user order: the columns the group-by in
+/// [`crate::build_part`] makes. One walk of the rows makes them all: a user's row
+/// at an earlier time is their totals when their events first reach it. `None`
+/// when the pass cannot stand in for the group-by: a column is missing or of
+/// another type, a user id is null, a time is beyond [`PASS_LIMIT_MICROS`], or
+/// (with the activity features on) a user's session is split into more than one
+/// run of rows (sessions interleaved in the source), which only a group-by on
+/// (user, session) measures.
+pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec<DataFrame>>> {
     let string = |name: &str| events.column(name).ok().and_then(|c| c.str().ok());
     let number = |name: &str| events.column(name).ok().and_then(|c| c.f64().ok());
-    let times = match events.column(EVENT_TIME).map(Column::dtype) {
+    let event_times = match events.column(EVENT_TIME).map(Column::dtype) {
         Ok(DataType::Datetime(TimeUnit::Microseconds, None)) => events
             .column(EVENT_TIME)
             .and_then(|c| c.cast(&DataType::Int64))
             .map_err(polars_err("read the event times"))?,
         _ => return Ok(None),
     };
-    let wanted = |family| params.has(family);
-    let (Some(ids), Ok(times), Some(types), Some(sessions), Some(amounts)) = (
+    let wanted = |family| times.iter().any(|time| time.params.has(family));
+    let (Some(ids), Ok(event_times), Some(types), Some(sessions), Some(amounts)) = (
         string(USER_ID),
-        times.i64(),
+        event_times.i64(),
         string(EVENT_TYPE),
         string(SESSION_ID),
         number(AMOUNT),
@@ -389,7 +400,7 @@ pub(crate) fn aggregate(
     }
     let columns = Columns {
         ids,
-        times,
+        times: event_times,
         types,
         sessions,
         amounts,
@@ -398,25 +409,29 @@ pub(crate) fn aggregate(
         queries: queries.filter(|_| wanted(FeatureFamily::Search)),
         ratings: ratings.filter(|_| wanted(FeatureFamily::Satisfaction)),
     };
+    let activity = wanted(FeatureFamily::Activity);
     let pieces = pieces(ids, PIECE_ROWS);
-    let tables: Vec<Option<Table>> = {
+    let tables: Vec<Option<Vec<Table>>> = {
         use rayon::prelude::*;
         pieces
             .into_par_iter()
-            .map(|range| {
-                let activity = params.has(FeatureFamily::Activity);
-                one_pass(&columns, range, as_of, top, params.text, activity)
-            })
+            .map(|range| one_pass(&columns, range, times, activity))
             .collect()
     };
-    let mut all = Table::new(top);
-    for table in tables {
-        match table {
-            Some(table) => all.append(table),
-            None => return Ok(None),
+    let mut all: Vec<Table> = times.iter().map(|time| Table::new(time.top)).collect();
+    for piece in tables {
+        let Some(piece) = piece else {
+            return Ok(None);
+        };
+        for (all, table) in all.iter_mut().zip(piece) {
+            all.append(table);
         }
     }
-    all.into_frame(top, params).map(Some)
+    all.into_iter()
+        .zip(times)
+        .map(|(table, time)| table.into_frame(time.top, time.params))
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 /// How many events before `as_of` each non-null value of `values` has, counted on
@@ -507,20 +522,18 @@ fn values<'a, T: PolarsNumericType>(
     })
 }
 
-/// The aggregates of the users of rows `range`; `None` when the group-by is to
-/// make them: a session of one of them is split into runs of rows (when `activity`,
-/// the sessions' features, is on), a user id is null or a time is beyond
-/// [`PASS_LIMIT_MICROS`].
+/// The aggregates of the users of rows `range` at each of `times`; `None` when the
+/// group-by is to make them: a session of one of them is split into runs of rows
+/// (when the sessions' features are on at that time), a user id is null or a time
+/// is beyond [`PASS_LIMIT_MICROS`]. `activity`: whether any time wants sessions.
 fn one_pass<'a>(
     columns: &Columns<'a>,
     range: std::ops::Range<usize>,
-    as_of: i64,
-    top: &[String],
-    text: bool,
+    times: &[Time],
     activity: bool,
-) -> Option<Table<'a>> {
+) -> Option<Vec<Table<'a>>> {
     let ids = strings(columns.ids, range.clone());
-    let times = values(columns.times, range.clone());
+    let event_times = values(columns.times, range.clone());
     let types = strings(columns.types, range.clone());
     let sessions = strings(columns.sessions, range.clone());
     let amounts = values(columns.amounts, range.clone());
@@ -529,20 +542,23 @@ fn one_pass<'a>(
     let mut queries = columns.queries.map(|c| strings(c, range.clone()));
     let mut ratings = columns.ratings.map(|c| values(c, range.clone()));
 
-    let mut table = Table::new(top);
+    let last_as_of = times.iter().map(|time| time.as_of).max()?;
+    let mut tables: Vec<Table> = times.iter().map(|time| Table::new(time.top)).collect();
+    // Whether the current user's row at each time is made (or they have none).
+    let mut made = vec![false; times.len()];
     let mut user = User::default();
     // The user being summed, and the last kept row's session and time.
     let mut current: Option<&'a str> = None;
     let mut previous: (Option<&'a str>, i64) = (None, 0);
     for ((((id, time), kind), session), amount) in
-        ids.zip(times).zip(types).zip(sessions).zip(amounts)
+        ids.zip(event_times).zip(types).zip(sessions).zip(amounts)
     {
         let order = orders.as_mut().and_then(Iterator::next).flatten();
         let category = categories.as_mut().and_then(Iterator::next).flatten();
         let query = queries.as_mut().and_then(Iterator::next).flatten();
         let rating = ratings.as_mut().and_then(Iterator::next).flatten();
-        // Only events before the as-of time count (a null time is not before it).
-        let Some(t) = time.filter(|&t| t < as_of) else {
+        // Only events before an as-of time count (a null time is not before it).
+        let Some(t) = time.filter(|&t| t < last_as_of) else {
             continue;
         };
         if !(-PASS_LIMIT_MICROS..=PASS_LIMIT_MICROS).contains(&t) {
@@ -555,10 +571,20 @@ fn one_pass<'a>(
         let new_user = current != Some(id);
         if new_user {
             if let Some(done) = current {
-                table.end_user(done, &mut user, top, text, activity)?;
+                end_user(&mut tables, &mut made, times, done, &mut user)?;
             }
             current = Some(id);
             user.first = t;
+        }
+        // The user's rows at the times this event is not before: their events so far.
+        for ((table, time), made) in tables.iter_mut().zip(times).zip(made.iter_mut()) {
+            if !*made && t >= time.as_of {
+                if user.events > 0 {
+                    let activity = time.params.has(FeatureFamily::Activity);
+                    table.push_user(id, &user, time.top, time.params.text, activity)?;
+                }
+                *made = true;
+            }
         }
         user.events += 1;
         user.last = t;
@@ -618,7 +644,26 @@ fn one_pass<'a>(
         user.weekend += u64::from(weekday >= 6);
     }
     if let Some(done) = current {
-        table.end_user(done, &mut user, top, text, activity)?;
+        end_user(&mut tables, &mut made, times, done, &mut user)?;
     }
-    Some(table)
+    Some(tables)
+}
+
+/// Ends user `id`: their rows at the times their events did not reach.
+fn end_user<'a>(
+    tables: &mut [Table<'a>],
+    made: &mut [bool],
+    times: &[Time],
+    id: &'a str,
+    user: &mut User<'a>,
+) -> Option<()> {
+    for ((table, time), made) in tables.iter_mut().zip(times).zip(made.iter_mut()) {
+        if !*made {
+            let activity = time.params.has(FeatureFamily::Activity);
+            table.push_user(id, user, time.top, time.params.text, activity)?;
+        }
+        *made = false;
+    }
+    user.reset();
+    Some(())
 }

@@ -341,12 +341,34 @@ fn many_users(copies: usize) -> DataFrame {
         .unwrap()
 }
 
+/// The features at `as_of` of `events` built in pieces of about `part_rows` rows.
+fn built_in_parts(
+    events: &DataFrame,
+    as_of: i64,
+    params: &CheckedFeatureParams,
+    part_rows: usize,
+) -> DataFrame {
+    let at = At {
+        as_of,
+        params,
+        users: None,
+    };
+    build_in_parts(&[events.clone().lazy()], &[at], None, part_rows)
+        .unwrap()
+        .remove(0)
+}
+
+/// The `top` most common categories before `as_of`.
+fn top_categories_before(parts: &[LazyFrame], as_of: i64, top: usize) -> Vec<String> {
+    top_categories(parts, &[(as_of, top)]).unwrap().remove(0)
+}
+
 #[test]
 fn building_in_parts_gives_the_same_table() {
     let params = FeatureParams::default().check().unwrap();
     let events = many_users(30);
     let as_of = at(10, 0, 0);
-    let whole = build_in_parts(&[events.clone().lazy()], as_of, None, &params, usize::MAX).unwrap();
+    let whole = built_in_parts(&events, as_of, &params, usize::MAX);
     assert_eq!(whole.height(), 60);
     let (parts, order) = user_parts(&events, 7).unwrap();
     assert_eq!(order, Order::UserTime);
@@ -356,7 +378,7 @@ fn building_in_parts_gives_the_same_table() {
         // a part never starts in the middle of a user
         assert_ne!(ids.get(part.start), ids.get(part.start - 1));
     }
-    let in_parts = build_in_parts(&[events.clone().lazy()], as_of, None, &params, 7).unwrap();
+    let in_parts = built_in_parts(&events, as_of, &params, 7);
     assert!(whole.equals_missing(&in_parts), "{whole:?}\n{in_parts:?}");
     // Separate parts of whole users, in no particular user order (as an out-of-core
     // ingest writes them): the same table, categories counted over all parts.
@@ -381,7 +403,7 @@ fn building_in_parts_gives_the_same_table() {
             Order::Unsorted
         )
     );
-    let unsorted = build_in_parts(&[shuffled.clone().lazy()], as_of, None, &params, 7).unwrap();
+    let unsorted = built_in_parts(&shuffled, as_of, &params, 7);
     assert!(whole.equals_missing(&unsorted));
 }
 
@@ -421,12 +443,19 @@ fn both_ways(
     as_of: i64,
     params: &CheckedFeatureParams,
 ) -> (DataFrame, DataFrame, bool) {
-    let top = top_categories(&[events.clone().lazy()], as_of, params.top_categories).unwrap();
-    let passed = sorted::aggregate(events, as_of, &top, params)
+    let top = top_categories_before(&[events.clone().lazy()], as_of, params.top_categories);
+    let time = [Time {
+        as_of,
+        top: &top,
+        params,
+    }];
+    let passed = sorted::aggregate(events, &time).unwrap().is_some();
+    let one_pass = build_part(events, &time, Order::UserTime)
         .unwrap()
-        .is_some();
-    let one_pass = build_part(events, as_of, &top, params, Order::UserTime).unwrap();
-    let grouped = build_part(events, as_of, &top, params, Order::Unsorted).unwrap();
+        .remove(0);
+    let grouped = build_part(events, &time, Order::Unsorted)
+        .unwrap()
+        .remove(0);
     (one_pass, grouped, passed)
 }
 
@@ -607,6 +636,60 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// The features at two times from one pass (and one read of each part) are the
+    /// tables the group-by makes at each time alone, whichever time comes first.
+    #[test]
+    fn one_pass_at_two_times_makes_each_times_table(
+        rows in proptest::collection::vec(
+            (
+                0u8..12,
+                0u32..40_000,
+                0u8..6,
+                proptest::bool::weighted(0.3),
+                proptest::option::of(0u8..4),
+                proptest::option::weighted(0.3, 0u8..5),
+                proptest::option::of(0.0..500.0f64),
+                proptest::option::weighted(0.4, 0u8..30),
+            ),
+            0..120,
+        ),
+        split in 0usize..120,
+        days in (0i64..30, 0i64..30),
+        families in proptest::sample::subsequence(FeatureFamily::ALL.to_vec(), 1..=FeatureFamily::ALL.len()),
+        texts in (proptest::bool::ANY, proptest::bool::ANY),
+        top in 0usize..4,
+        part_rows in proptest::prop_oneof![proptest::prelude::Just(7usize), proptest::prelude::Just(usize::MAX)],
+    ) {
+        let events = generated_events(&rows, split);
+        let params = FeatureParams { families, top_categories: top, ..FeatureParams::default() }
+            .check()
+            .unwrap();
+        let with_text = |text: bool| if text { params.clone() } else { params.without_text() };
+        let (first, second) = (with_text(texts.0), with_text(texts.1));
+        let at = [
+            At { as_of: at(days.0, 12, 0), params: &first, users: None },
+            At { as_of: at(days.1, 7, 30), params: &second, users: None },
+        ];
+        let both = build_in_parts(&[events.clone().lazy()], &at, None, part_rows).unwrap();
+        for (built, at) in both.iter().zip(&at) {
+            let alone = built_in_parts(&events, at.as_of, at.params, part_rows);
+            proptest::prop_assert!(built.equals_missing(&alone), "{:?}\n{:?}", built, alone);
+            // Pieces of one user divide a column by a number as polars does a
+            // one-row column, exactly, not by the reciprocal: the group-by of all
+            // users at once is the reference in one piece.
+            if part_rows == usize::MAX {
+                let top = top_categories_before(&[events.clone().lazy()], at.as_of, top);
+                let time = [Time { as_of: at.as_of, top: &top, params: at.params }];
+                let grouped = build_part(&events, &time, Order::Unsorted).unwrap().remove(0);
+                proptest::prop_assert!(built.equals_missing(&grouped), "{:?}\n{:?}", built, grouped);
+            }
+        }
+    }
+}
+
 #[test]
 fn the_most_common_categories_count_events_before_the_as_of_time_in_every_part() {
     let row = |user, day, category| (user, at(day, 9, 0), "view", "s", category, None, None, None);
@@ -627,19 +710,19 @@ fn the_most_common_categories_count_events_before_the_as_of_time_in_every_part()
     let whole = [events.clone().lazy()];
     // ties go to the smallest name; garden's later events do not count
     assert_eq!(
-        top_categories(&whole, as_of, 3).unwrap(),
+        top_categories_before(&whole, as_of, 3),
         ["books", "toys", "garden"]
     );
-    assert_eq!(top_categories(&whole, as_of, 1).unwrap(), ["books"]);
-    assert_eq!(top_categories(&whole, at(10, 0, 0), 1).unwrap(), ["garden"]);
-    assert!(top_categories(&whole, as_of, 0).unwrap().is_empty());
+    assert_eq!(top_categories_before(&whole, as_of, 1), ["books"]);
+    assert_eq!(top_categories_before(&whole, at(10, 0, 0), 1), ["garden"]);
+    assert!(top_categories_before(&whole, as_of, 0).is_empty());
     // counted part by part, then summed; "Home " would make home's column name
     let parts = [
         events.slice(0, 4).lazy(),
         events.slice(4, rows.len()).lazy(),
     ];
     assert_eq!(
-        top_categories(&parts, as_of, 10).unwrap(),
+        top_categories_before(&parts, as_of, 10),
         ["books", "toys", "garden", "Home "]
     );
     let params = FeatureParams::default().check().unwrap();
