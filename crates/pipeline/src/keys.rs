@@ -60,6 +60,10 @@ pub(crate) fn cache_keys(plan: &Plan, as_of: &str) -> Vec<String> {
         put(&stage.name);
         put(stage.uses());
         put(&stage.params.to_string());
+        let asked = stage.stage.asked_key();
+        if !asked.is_empty() {
+            put(&asked);
+        }
         put(&plan.seed.to_string());
         put(as_of);
         for &need in &stage.needs {

@@ -51,6 +51,8 @@ pub struct PlannedStage {
     pub stage: Arc<dyn CheckedStage>,
     /// Indices (in plan order) of the stages it needs.
     pub needs: Vec<usize>,
+    /// Those of `needs` it asked for work on its behalf (see [`crate::Stage::ask`]).
+    pub asked: Vec<usize>,
     /// Parameters as given (after `--set`), for the run record and cache keys.
     pub params: serde_json::Value,
     /// Extra attempts after a failure.
@@ -181,6 +183,27 @@ pub fn load(path: &Path, overrides: &[Override]) -> Result<Plan> {
 /// Plans a pipeline given as text (`path` is used in messages and for the name).
 pub fn load_str(path: &Path, text: &str, overrides: &[Override]) -> Result<Plan> {
     load_str_with(&Registry::builtin(), path, text, overrides)
+}
+
+/// Lets each stage ask the stages it needs for work on its behalf ([`crate::Stage::ask`]),
+/// in plan order.
+fn ask_needs(stages: &mut [PlannedStage]) {
+    for index in 0..stages.len() {
+        let (before, rest) = stages.split_at_mut(index);
+        let stage = &mut rest[0];
+        for &need in &stage.needs {
+            // Needs come first in plan order; the plan holds the only handle yet.
+            let Some(needed) = before
+                .get_mut(need)
+                .and_then(|n| Arc::get_mut(&mut n.stage))
+            else {
+                continue;
+            };
+            if stage.stage.ask(needed) {
+                stage.asked.push(need);
+            }
+        }
+    }
 }
 
 /// [`load_str`] with the stage kinds of `registry`.
@@ -344,11 +367,14 @@ fn plan_source(registry: &Registry, source: &Source, overrides: &[Override]) -> 
             name: stage_name.clone(),
             stage: kind,
             needs: stage_needs,
+            asked: Vec::new(),
             params,
             retries: stage.retries,
             retry_delay,
         });
     }
+    drop(kinds);
+    ask_needs(&mut stages);
     let output = header
         .output
         .clone()

@@ -375,7 +375,7 @@ impl Run<'_, '_> {
                     }
                 }
                 self.outputs.push(tables);
-                self.free_events(index);
+                self.free_unread(index);
                 let gates = check_gates(self.plan, &self.state, self.previous.as_ref(), &meta);
                 Ok(gates.map(|refusal| {
                     let error = Error::Refused {
@@ -440,10 +440,19 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Frees the columns of in-memory events that no stage after `done` reads, and
-    /// the events no stage after it needs.
-    fn free_events(&mut self, done: usize) {
+    /// Frees the columns of in-memory events that no stage after `done` reads, the
+    /// events no stage after it needs, and the tables made for stages that asked
+    /// ([`crate::Stage::ASKED`]) once all of them have run.
+    fn free_unread(&mut self, done: usize) {
         for (from, tables) in self.outputs.iter_mut().enumerate() {
+            let asked_later = self.plan.stages[done + 1..]
+                .iter()
+                .any(|stage| stage.asked.contains(&from));
+            if !asked_later {
+                for name in self.plan.stages[from].stage.asked_tables() {
+                    tables.frames.remove(*name);
+                }
+            }
             if !matches!(tables.events, Some(Events::Memory(_))) {
                 continue;
             }

@@ -42,6 +42,9 @@ pub trait Stage: Send + Sync + 'static {
     /// The event columns it reads when it requires the events (`None`: all of
     /// them). Once no later stage reads a column of events in memory, the run frees it.
     const EVENT_COLUMNS: Option<&'static [&'static str]> = None;
+    /// Tables it makes only for the later stages that ask for them ([`Stage::ask`]):
+    /// the run frees them once every stage that asked has run.
+    const ASKED: &'static [&'static str] = &[];
 
     /// Checks the parameters before any data is read.
     fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid>;
@@ -49,6 +52,21 @@ pub trait Stage: Send + Sync + 'static {
     /// Files whose content is part of the stage's cache key.
     fn input_files(_checked: &Self::Checked) -> Vec<PathBuf> {
         Vec::new()
+    }
+
+    /// Asks a stage it needs, given that stage's checked parameters (`needed`, of
+    /// any kind), for work done there on its behalf, such as predict asking the
+    /// features stage for the features at its cutoff, made in the same pass as
+    /// those at the as-of date. Called for each need, in order, when the pipeline
+    /// is planned; true when it asked something.
+    fn ask(_checked: &Self::Checked, _needed: &mut dyn Any) -> bool {
+        false
+    }
+
+    /// What later stages asked of it ([`Stage::ask`]), for its cache key: its
+    /// output depends on it as on its parameters.
+    fn asked_key(_checked: &Self::Checked) -> String {
+        String::new()
     }
 
     /// Runs the stage on the tables of the stages it needs.
@@ -425,12 +443,20 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn event_columns(&self) -> Option<&'static [&'static str]>;
     /// Files in its cache key.
     fn input_files(&self) -> Vec<PathBuf>;
+    /// See [`Stage::ASKED`].
+    fn asked_tables(&self) -> &'static [&'static str];
+    /// See [`Stage::ask`].
+    fn ask(&self, needed: &mut dyn CheckedStage) -> bool;
+    /// See [`Stage::asked_key`].
+    fn asked_key(&self) -> String;
     /// Runs it.
     fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError>;
     /// See [`Stage::finish`].
     fn finish(&self, staging: &Path) -> Result<Vec<String>, StageError>;
     /// The checked parameters, for [`Inputs::params_of`].
     fn as_any(&self) -> &dyn Any;
+    /// The checked parameters, for [`Stage::ask`].
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 struct CheckedOf<S: Stage>(S::Checked);
@@ -465,6 +491,15 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     fn input_files(&self) -> Vec<PathBuf> {
         S::input_files(&self.0)
     }
+    fn asked_tables(&self) -> &'static [&'static str] {
+        S::ASKED
+    }
+    fn ask(&self, needed: &mut dyn CheckedStage) -> bool {
+        S::ask(&self.0, needed.as_any_mut())
+    }
+    fn asked_key(&self) -> String {
+        S::asked_key(&self.0)
+    }
     fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError> {
         S::run(&self.0, ctx, inputs)
     }
@@ -473,6 +508,9 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     }
     fn as_any(&self) -> &dyn Any {
         &self.0
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        &mut self.0
     }
 }
 

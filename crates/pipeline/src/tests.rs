@@ -412,3 +412,38 @@ needs = ["ingest", "personas"]
     assert_eq!(after(4).unwrap(), recommend);
     assert_eq!(after(5).unwrap(), [] as [&str; 0]);
 }
+
+#[test]
+fn what_predict_asks_of_the_features_stage_is_in_its_cache_key() {
+    let with_predict = |with: &str| {
+        let text = format!(
+            "{GOOD}\n[stages.predict]\nuses = \"predict\"\nneeds = [\"ingest\", \"features\"]\nwith = {{ {with} }}\n"
+        );
+        plan(&text).unwrap()
+    };
+    let key_of_features = |plan: &Plan| {
+        let at = plan
+            .stages
+            .iter()
+            .position(|s| s.name == "features")
+            .unwrap();
+        crate::keys::cache_keys(plan, "latest")[at].clone()
+    };
+    let alone = plan(GOOD).unwrap();
+    let (days_28, days_14) = (
+        with_predict("horizon_days = 28"),
+        with_predict("horizon_days = 14"),
+    );
+    // The features at another cutoff are another output.
+    assert_ne!(key_of_features(&alone), key_of_features(&days_28));
+    assert_ne!(key_of_features(&days_28), key_of_features(&days_14));
+    // What predict does with them is not the features stage's.
+    let discounted = with_predict("horizon_days = 28, annual_discount_rate = 0.2");
+    assert_eq!(key_of_features(&days_28), key_of_features(&discounted));
+    // A rule on a text feature asks for the text features too.
+    let rule = r#"horizon_days = 28, rules = { books = { when = 'top_category == "books"', target = "purchase" } }"#;
+    assert_ne!(
+        key_of_features(&days_28),
+        key_of_features(&with_predict(rule))
+    );
+}

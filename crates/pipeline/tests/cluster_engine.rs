@@ -1,7 +1,8 @@
 //! The same pipeline on a cluster engine: a fake cluster in this process computes
 //! each part's features and prediction inputs, and k-means' E-steps, as executors
 //! would (from absolute paths, with the parameters and the tables as sent over the
-//! wire), and the published files must not change.
+//! wire), and the published files must not change. Also on this pipeline: predict
+//! reads the features at its cutoff from the features stage's pass.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,8 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use polars::prelude::*;
 use userlens_features::CheckedFeatureParams;
+use userlens_pipeline::stages::FeaturesChecked;
 use userlens_pipeline::{
-    Cluster, ErrorClass, Ledger, Override, Plan, RunOptions, RunStatus, load_str,
+    Cluster, Declared, ErrorClass, Inputs, Invalid, Ledger, Output, Override, Plan, Registry,
+    RunOptions, RunStatus, Stage, StageContext, StageError, load_str, load_str_with,
 };
 use userlens_predict::TimeUnit;
 
@@ -296,7 +299,8 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         cluster.record.notes
     );
 
-    // The features stage and the predict stage each sent every part once.
+    // The features stage sent every part twice: at the as-of date and at predict's
+    // cutoff.
     let parts_dir = cluster.run_dir.join("ingest/events.parts");
     let parts = std::fs::read_dir(&parts_dir).unwrap().count();
     assert!(parts >= 2, "the ingest wrote {parts} parts");
@@ -541,4 +545,119 @@ fn an_unreachable_cluster_fails_the_run_before_any_stage() {
         "`--engine spark://h:7077` is not an engine: the scheme is `spark`: only \
          `ballista://` clusters are supported"
     );
+}
+
+/// A probe stage: writes `<stage name>.csv`, whether the features at predict's
+/// cutoff were among its inputs.
+struct SeesCutoff;
+
+impl Stage for SeesCutoff {
+    type Params = toml::Table;
+    type Checked = toml::Table;
+    const USES: &'static str = "sees_cutoff";
+    const PROVIDES: &'static [&'static str] = &[];
+    const REQUIRES: &'static [&'static str] = &["features"];
+
+    fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
+        Ok(params)
+    }
+
+    fn run(
+        _: &toml::Table,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        let seen = inputs.get("features_at_cutoff").map(DataFrame::height);
+        let table = df!("rows" => [seen.map(|n| n as u64)])?;
+        ctx.write_csv(&format!("{}.csv", ctx.name()), &table)?;
+        Ok(Output::default())
+    }
+}
+
+#[test]
+fn predict_reads_the_features_at_its_cutoff_from_the_features_stages_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("events.csv"), events_csv()).unwrap();
+    let probes = r#"
+[stages.before_predict]
+uses = "sees_cutoff"
+needs = ["features"]
+
+[stages.predict]"#;
+    let after = r#"
+[stages.after_predict]
+uses = "sees_cutoff"
+needs = ["features", "predict"]
+"#;
+    let text = pipeline(dir).replacen("\n[stages.predict]", probes, 1) + after;
+    let registry = Registry::builtin().with::<SeesCutoff>();
+    let plan = load_str_with(&registry, Path::new("engines.toml"), &text, &[]).unwrap();
+    let index = |plan: &Plan, name: &str| plan.stages.iter().position(|s| s.name == name).unwrap();
+    let features = index(&plan, "features");
+    assert_eq!(plan.stages[index(&plan, "predict")].asked, [features]);
+    let checked = plan.stages[features].stage.as_any();
+    let asked = checked
+        .downcast_ref::<FeaturesChecked>()
+        .unwrap()
+        .asked
+        .clone()
+        .unwrap();
+    assert_eq!(asked.before, 14 * 86_400_000_000, "the horizon");
+    assert!(!asked.text, "no rule reads a text feature");
+
+    let run = userlens_pipeline::run(&plan, &options(dir, "out", "runs"), &mut |_| {}).unwrap();
+    assert_eq!(run.record.status, RunStatus::Ok);
+    let made = run.run_dir.join("features/features_at_cutoff.parquet");
+    let made = ParquetReader::new(std::fs::File::open(made).unwrap())
+        .finish()
+        .unwrap();
+    let seen = |stage: &str| std::fs::read_to_string(run.output_dir.join(format!("{stage}.csv")));
+    // Held for predict, freed once it has run.
+    assert_eq!(
+        seen("before_predict").unwrap(),
+        format!("rows\n{}\n", made.height())
+    );
+    assert_eq!(seen("after_predict").unwrap(), "rows\n\n");
+    let now = ParquetReader::new(
+        std::fs::File::open(run.run_dir.join("features/features.parquet")).unwrap(),
+    )
+    .finish()
+    .unwrap();
+    let purchases = |table: &DataFrame| {
+        let frequency = table.column("frequency").unwrap().f64().unwrap().sum();
+        (table.height(), frequency.unwrap())
+    };
+    let ((users_then, bought_then), (users_now, bought_now)) = (purchases(&made), purchases(&now));
+    assert!(
+        users_then <= users_now && bought_then < bought_now,
+        "at the cutoff: fewer purchases"
+    );
+
+    // A predict stage with another horizon asks first: this one builds its own
+    // features at the cutoff, and predicts the same.
+    let early = r#"
+[stages.early]
+uses = "predict"
+needs = ["ingest", "features"]
+with = { horizon_days = 7 }
+
+[stages.predict]"#;
+    let text = text.replacen("\n[stages.predict]", early, 1);
+    let plan = load_str_with(&registry, Path::new("engines.toml"), &text, &[]).unwrap();
+    assert_eq!(plan.stages[index(&plan, "early")].asked, [features]);
+    assert!(plan.stages[index(&plan, "predict")].asked.is_empty());
+    let own = userlens_pipeline::run(&plan, &options(dir, "own", "runs-own"), &mut |_| {}).unwrap();
+    assert_eq!(own.record.status, RunStatus::Ok);
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&run.output_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".csv") && !name.ends_with("_predict.csv") {
+            let there = std::fs::read(own.output_dir.join(&name)).unwrap();
+            assert!(std::fs::read(&path).unwrap() == there, "{name} differs");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 5, "{compared} files compared");
 }

@@ -168,7 +168,12 @@ impl CheckedPredictParams {
     /// The prediction cutoff: `as_of` minus the horizon (UTC microseconds). Features
     /// at the cutoff train the models; the horizon after it gives their targets.
     pub fn cutoff(&self, as_of: i64) -> i64 {
-        as_of - days(self.params.horizon_days)
+        as_of - self.horizon_micros()
+    }
+
+    /// The horizon in microseconds: how long before the as-of date the cutoff is.
+    pub fn horizon_micros(&self) -> i64 {
+        days(self.params.horizon_days)
     }
 
     /// Features the rules read: besides them, the features at the cutoff only feed

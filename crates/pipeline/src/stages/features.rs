@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use polars::prelude::*;
-use userlens_features::RemoteParts;
+use userlens_features::{At, RemoteParts};
 use userlens_model::{columns, time};
 
 use crate::drift;
@@ -20,7 +20,23 @@ pub struct FeaturesChecked {
     pub params: userlens_features::CheckedFeatureParams,
     /// Users table to join.
     pub users: Option<PathBuf>,
+    /// The features a later stage asked for at an earlier time.
+    pub asked: Option<FeaturesAsked>,
 }
+
+/// Features a later stage asks for ([`Stage::ask`]) at a time before the as-of date,
+/// such as predict at its cutoff: made in the same pass as those at the as-of date,
+/// as the table [`FEATURES_AT_CUTOFF`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeaturesAsked {
+    /// How long before the as-of date (microseconds).
+    pub before: i64,
+    /// With the text features ([`userlens_features::TEXT_FEATURES`]).
+    pub text: bool,
+}
+
+/// The table of the features asked for before the as-of date.
+pub const FEATURES_AT_CUTOFF: &str = "features_at_cutoff";
 
 impl FeaturesChecked {
     /// Reads the users table, if there is one.
@@ -37,14 +53,24 @@ impl Stage for Features {
     type Checked = FeaturesChecked;
     const USES: &'static str = "features";
     const PROVIDES: &'static [&'static str] = &["features"];
-    const MAY_PROVIDE: &'static [&'static str] = &["drift"];
+    const MAY_PROVIDE: &'static [&'static str] = &["drift", FEATURES_AT_CUTOFF];
     const REQUIRES: &'static [&'static str] = &["events"];
+    const ASKED: &'static [&'static str] = &[FEATURES_AT_CUTOFF];
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         Ok(FeaturesChecked {
             users: params.users.clone(),
             params: params.check().map_err(Invalid::new)?,
+            asked: None,
         })
+    }
+
+    fn asked_key(checked: &Self::Checked) -> String {
+        checked
+            .asked
+            .as_ref()
+            .map(|asked| format!("{} before, text {}", asked.before, asked.text))
+            .unwrap_or_default()
     }
 
     fn input_files(checked: &Self::Checked) -> Vec<PathBuf> {
@@ -71,13 +97,38 @@ impl Stage for Features {
         }
         let users = checked.users_table()?;
         let remote = ctx.remote_parts(&events_in);
-        let features = userlens_features::build_parts(
-            &events,
+        let mut at = vec![At {
             as_of,
-            users.as_ref(),
-            &checked.params,
+            params: &checked.params,
+            users: users.as_ref(),
+        }];
+        // The users table as known at the earlier time: see `users_at_cutoff`.
+        let (earlier_params, earlier_users);
+        if let Some(asked) = &checked.asked {
+            let cutoff = as_of - asked.before;
+            earlier_params = match asked.text {
+                true => checked.params.clone(),
+                false => checked.params.without_text(),
+            };
+            earlier_users = users
+                .as_ref()
+                .map(|users| userlens_features::users_at_cutoff(users, cutoff, &checked.params))
+                .transpose()?;
+            at.push(At {
+                as_of: cutoff,
+                params: &earlier_params,
+                users: earlier_users.as_ref().map(|u| &u.table),
+            });
+        }
+        let mut built = userlens_features::build_parts_at(
+            &events,
+            &at,
             remote.as_ref().map(|r| r as &dyn RemoteParts),
-        )?;
+        )?
+        .into_iter();
+        let features = built
+            .next()
+            .ok_or_else(|| StageError::Run(crate::Error::Usage("no features were built".into())))?;
         if features.height() == 0 {
             return Err(StageError::refused(
                 "no user has events before the as-of date: nothing to profile",
@@ -105,6 +156,9 @@ impl Stage for Features {
             tables.insert("drift", drift::drift_table(&rows)?);
         }
         tables.insert("features", features);
+        if let Some(earlier) = built.next() {
+            tables.insert(FEATURES_AT_CUTOFF, earlier);
+        }
         Ok(Output { tables, meta })
     }
 }

@@ -8,7 +8,7 @@ mod profile;
 mod recommend;
 mod report;
 
-pub use features::{Features, FeaturesChecked};
+pub use features::{FEATURES_AT_CUTOFF, Features, FeaturesAsked, FeaturesChecked};
 pub use ingest::Ingest;
 pub use loyalty::Loyalty;
 pub use predict::Predict;

@@ -5,8 +5,8 @@ use userlens_predict::RemoteInputs;
 
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
-use crate::stages::Features;
 use crate::stages::features::default_as_of;
+use crate::stages::{FEATURES_AT_CUTOFF, Features, FeaturesAsked};
 
 /// Behaviour predictions.
 pub struct Predict;
@@ -26,6 +26,17 @@ impl Stage for Predict {
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         params.check().map_err(Invalid::new)
+    }
+
+    /// The features at the cutoff, from the features stage's pass.
+    fn ask(params: &Self::Checked, needed: &mut dyn std::any::Any) -> bool {
+        let Some(features) = needed.downcast_mut::<crate::stages::FeaturesChecked>() else {
+            return false;
+        };
+        let asked = features_asked(params);
+        // One earlier time per features stage: the first stage to ask sets it.
+        let asked_here = features.asked.get_or_insert_with(|| asked.clone());
+        *asked_here == asked
     }
 
     fn run(
@@ -53,32 +64,47 @@ impl Stage for Predict {
             )))
         })?;
         let users = features.users_table()?;
-        // The models read numbers: the text features cost the most to build and are
-        // only computed when a rule reads one.
-        let text = params
-            .rule_features()
-            .any(|f| userlens_features::TEXT_FEATURES.contains(&f));
-        // The features at the cutoff and the labels and purchase histories: both
-        // per part, both on the run's cluster when there is one.
+        let asked = features_asked(params);
+        let cutoff = params.cutoff(as_of);
         let remote = ctx.remote_parts(&events_in);
-        let started = std::time::Instant::now();
-        // The users table as it was at the cutoff: nothing known only later trains
-        // the models (dates after it are null, columns not declared static left out).
-        let (features_cutoff, excluded) = userlens_features::build_parts_at_cutoff(
-            &events,
-            params.cutoff(as_of),
-            users.as_ref(),
-            &if text {
-                features.params.clone()
-            } else {
-                features.params.without_text()
-            },
-            remote.as_ref().map(|r| r as &dyn RemoteParts),
-        )?;
-        tracing::debug!(
-            "predict: features at the cutoff in {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
+        let made = inputs
+            .get(FEATURES_AT_CUTOFF)
+            .filter(|_| features.asked.as_ref() == Some(&asked));
+        let (features_cutoff, excluded) = match made {
+            Some(made) => {
+                // The users table as it was at the cutoff, for the columns left out.
+                let excluded = match &users {
+                    Some(users) => {
+                        userlens_features::users_at_cutoff(users, cutoff, &features.params)?
+                            .excluded
+                    }
+                    None => Vec::new(),
+                };
+                (made.clone(), excluded)
+            }
+            None => {
+                let started = std::time::Instant::now();
+                // The users table as it was at the cutoff: nothing known only later
+                // trains the models (dates after it are null, columns not declared
+                // static left out).
+                let built = userlens_features::build_parts_at_cutoff(
+                    &events,
+                    cutoff,
+                    users.as_ref(),
+                    &if asked.text {
+                        features.params.clone()
+                    } else {
+                        features.params.without_text()
+                    },
+                    remote.as_ref().map(|r| r as &dyn RemoteParts),
+                )?;
+                tracing::debug!(
+                    "predict: features at the cutoff in {:.2} s",
+                    started.elapsed().as_secs_f64()
+                );
+                built
+            }
+        };
         let predictions = userlens_predict::predict(
             &events,
             &features_cutoff,
@@ -107,5 +133,16 @@ impl Stage for Predict {
         tables.insert("lift", predictions.lift);
         tables.insert("segments", predictions.segments);
         Ok(Output { tables, meta })
+    }
+}
+
+/// The features predict reads at its cutoff: the models read numbers, so the text
+/// features (which cost the most to build) only when a rule reads one.
+fn features_asked(params: &userlens_predict::CheckedPredictParams) -> FeaturesAsked {
+    FeaturesAsked {
+        before: params.horizon_micros(),
+        text: params
+            .rule_features()
+            .any(|f| userlens_features::TEXT_FEATURES.contains(&f)),
     }
 }
