@@ -89,7 +89,7 @@ fn file_hash(file: &Path) -> Result<String> {
 pub(crate) enum Writer {
     /// In the run's thread, with polars' threads to encode.
     Foreground,
-    /// On a thread of its own at idle priority, encoding on that thread alone: polars'
+    /// On a thread of its own, encoding on that thread alone: polars'
     /// threads are the next stages'.
     Background,
 }
@@ -236,9 +236,9 @@ pub(crate) enum Saved {
     Writing(std::thread::JoinHandle<Result<String>>),
 }
 
-/// A finished stage whose artifacts are being written on a thread of their own, at
-/// idle priority, while the next stages run (the ingest's events: see "The events artifact's
-/// background write" in docs/benchmarks.md). The stage is put in the ledger, and so can be
+/// A finished stage whose artifacts are being written on a thread of their own while
+/// the next stages run (the ingest's events: see "The events artifact's background
+/// write" in docs/benchmarks.md). The stage is put in the ledger, and so can be
 /// reused by a resumed run, only once they are written: a run killed before that
 /// runs the stage again.
 pub(crate) struct Saving {
@@ -280,35 +280,13 @@ pub(crate) fn save_in_background(
         staging.to_path_buf(),
     );
     let thread = std::thread::Builder::new().name("artifacts".into());
-    let started = thread.spawn(move || {
-        lower_priority();
-        save(&dir, &mut tables, &meta, &staging, Writer::Background)
-    });
+    let started =
+        thread.spawn(move || save(&dir, &mut tables, &meta, &staging, Writer::Background));
     match started {
         Ok(handle) => Some(Saved::Writing(handle)),
         Err(error) => {
             tracing::debug!("artifacts written in the foreground: no thread ({error})");
             None
         }
-    }
-}
-
-/// Puts the calling thread in the idle scheduling class where there is one
-/// (`SCHED_IDLE` on Linux: it runs when a core would otherwise be idle), else at the
-/// lowest priority. Best effort: at worst the thread keeps its priority.
-fn lower_priority() {
-    use thread_priority::ThreadPriority;
-    #[cfg(target_os = "linux")]
-    let lowered = thread_priority::set_thread_priority_and_policy(
-        thread_priority::thread_native_id(),
-        ThreadPriority::Min,
-        thread_priority::ThreadSchedulePolicy::Normal(
-            thread_priority::NormalThreadSchedulePolicy::Idle,
-        ),
-    );
-    #[cfg(not(target_os = "linux"))]
-    let lowered = thread_priority::set_current_thread_priority(ThreadPriority::Min);
-    if let Err(error) = lowered {
-        tracing::debug!("the artifacts' writer keeps its priority: {error:?}");
     }
 }
