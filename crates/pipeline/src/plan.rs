@@ -192,14 +192,14 @@ fn ask_needs(stages: &mut [PlannedStage]) {
         let (before, rest) = stages.split_at_mut(index);
         let stage = &mut rest[0];
         for &need in &stage.needs {
-            // Needs come first in plan order; the plan holds the only handle yet.
-            let Some(needed) = before
+            // Needs come first in plan order; the plan holds the only handles yet.
+            let needed = before
                 .get_mut(need)
-                .and_then(|n| Arc::get_mut(&mut n.stage))
-            else {
+                .and_then(|n| Arc::get_mut(&mut n.stage));
+            let (Some(needed), Some(asking)) = (needed, Arc::get_mut(&mut stage.stage)) else {
                 continue;
             };
-            if stage.stage.ask(needed) {
+            if asking.ask(needed) {
                 stage.asked.push(need);
             }
         }

@@ -39,9 +39,6 @@ pub trait Stage: Send + Sync + 'static {
     const MAY_PROVIDE: &'static [&'static str] = &[];
     /// Tables it needs from the stages it names in `needs`.
     const REQUIRES: &'static [&'static str] = &[];
-    /// The event columns it reads when it requires the events (`None`: all of
-    /// them). Once no later stage reads a column of events in memory, the run frees it.
-    const EVENT_COLUMNS: Option<&'static [&'static str]> = None;
     /// Tables it makes only for the later stages that ask for them ([`Stage::ask`]):
     /// the run frees them once every stage that asked has run.
     const ASKED: &'static [&'static str] = &[];
@@ -54,12 +51,18 @@ pub trait Stage: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The event columns it reads when it requires the events (`None`: all of
+    /// them). Once no later stage reads a column of events in memory, the run frees it.
+    fn event_columns(_checked: &Self::Checked) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Asks a stage it needs, given that stage's checked parameters (`needed`, of
     /// any kind), for work done there on its behalf, such as predict asking the
     /// features stage for the features at its cutoff, made in the same pass as
     /// those at the as-of date. Called for each need, in order, when the pipeline
-    /// is planned; true when it asked something.
-    fn ask(_checked: &Self::Checked, _needed: &mut dyn Any) -> bool {
+    /// is planned; true when it asked something (it may note so in `checked`).
+    fn ask(_checked: &mut Self::Checked, _needed: &mut dyn Any) -> bool {
         false
     }
 
@@ -439,14 +442,14 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn may_provide(&self) -> &'static [&'static str];
     /// Tables it needs.
     fn requires(&self) -> &'static [&'static str];
-    /// See [`Stage::EVENT_COLUMNS`].
+    /// See [`Stage::event_columns`].
     fn event_columns(&self) -> Option<&'static [&'static str]>;
     /// Files in its cache key.
     fn input_files(&self) -> Vec<PathBuf>;
     /// See [`Stage::ASKED`].
     fn asked_tables(&self) -> &'static [&'static str];
     /// See [`Stage::ask`].
-    fn ask(&self, needed: &mut dyn CheckedStage) -> bool;
+    fn ask(&mut self, needed: &mut dyn CheckedStage) -> bool;
     /// See [`Stage::asked_key`].
     fn asked_key(&self) -> String;
     /// Runs it.
@@ -483,7 +486,7 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     fn event_columns(&self) -> Option<&'static [&'static str]> {
         // A stage that does not require the events reads none of them.
         if S::REQUIRES.contains(&"events") {
-            S::EVENT_COLUMNS
+            S::event_columns(&self.0)
         } else {
             Some(&[])
         }
@@ -494,8 +497,8 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     fn asked_tables(&self) -> &'static [&'static str] {
         S::ASKED
     }
-    fn ask(&self, needed: &mut dyn CheckedStage) -> bool {
-        S::ask(&self.0, needed.as_any_mut())
+    fn ask(&mut self, needed: &mut dyn CheckedStage) -> bool {
+        S::ask(&mut self.0, needed.as_any_mut())
     }
     fn asked_key(&self) -> String {
         S::asked_key(&self.0)

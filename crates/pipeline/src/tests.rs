@@ -349,8 +349,7 @@ mod fuzz {
 
 #[test]
 fn event_columns_are_freed_once_no_later_stage_reads_them() {
-    let plan = plan(
-        r#"
+    let text = r#"
 [stages.ingest]
 uses = "ingest"
 with = { path = "events.csv" }
@@ -369,9 +368,8 @@ needs = ["ingest", "personas"]
 [stages.recommend]
 uses = "recommend"
 needs = ["ingest", "personas"]
-"#,
-    )
-    .unwrap();
+"#;
+    let plan = plan(text).unwrap();
     let names: Vec<_> = plan.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
@@ -388,9 +386,9 @@ needs = ["ingest", "personas"]
         plan.event_columns_after(0, done)
             .map(|read| read.into_iter().collect::<Vec<_>>())
     };
-    // Predict reads every column (its features at the cutoff); profile reads none.
+    // The features stage reads every column; predict, with its features at the
+    // cutoff made there, four; profile none.
     assert_eq!(after(0), None);
-    assert_eq!(after(2), None);
     let loyalty_and_recommend = [
         "amount",
         "category",
@@ -400,7 +398,9 @@ needs = ["ingest", "personas"]
         "rating",
         "user_id",
     ];
-    assert_eq!(after(3).unwrap(), loyalty_and_recommend);
+    for done in 1..=3 {
+        assert_eq!(after(done).unwrap(), loyalty_and_recommend);
+    }
     let recommend = [
         "category",
         "event_time",
@@ -411,6 +411,16 @@ needs = ["ingest", "personas"]
     ];
     assert_eq!(after(4).unwrap(), recommend);
     assert_eq!(after(5).unwrap(), [] as [&str; 0]);
+
+    // A predict stage whose features stage makes another cutoff's features builds
+    // its own from every column.
+    let early = "[stages.early]\nuses = \"predict\"\nneeds = [\"ingest\", \"features\"]\nwith = { horizon_days = 7 }\n";
+    let two = self::plan(&format!("{early}{text}")).unwrap();
+    let at = |name: &str| two.stages.iter().position(|s| s.name == name).unwrap();
+    assert_eq!(two.stages[at("early")].asked, [at("features")]);
+    assert!(two.stages[at("predict")].asked.is_empty());
+    assert_eq!(two.event_columns_after(0, at("predict") - 1), None);
+    assert!(two.event_columns_after(0, at("predict")).is_some());
 }
 
 #[test]

@@ -206,14 +206,13 @@ impl<const TWO: bool> Stage for Reads<TWO> {
     const USES: &'static str = if TWO { "reads_two" } else { "reads_all" };
     const PROVIDES: &'static [&'static str] = &[];
     const REQUIRES: &'static [&'static str] = &["events"];
-    const EVENT_COLUMNS: Option<&'static [&'static str]> = if TWO {
-        Some(&["user_id", "event_type"])
-    } else {
-        None
-    };
 
     fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
         Ok(params)
+    }
+
+    fn event_columns(_: &toml::Table) -> Option<&'static [&'static str]> {
+        TWO.then_some(&["user_id", "event_type"])
     }
 
     fn run(

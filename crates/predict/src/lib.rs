@@ -15,7 +15,7 @@ pub mod stats;
 
 pub use personas::persona_summary;
 pub use stage::{
-    CheckedPredictParams, Error, PartInputs, PredictParams, Predictions, RemoteInputs, Result,
-    RuleParams, Target, part_inputs, predict,
+    CheckedPredictParams, EVENT_COLUMNS, Error, PartInputs, PredictParams, Predictions,
+    RemoteInputs, Result, RuleParams, Target, part_inputs, predict,
 };
 pub use stats::TimeUnit;

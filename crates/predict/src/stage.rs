@@ -218,6 +218,14 @@ impl PredictParams {
     }
 }
 
+/// The event columns [`predict`] (and [`part_inputs`]) read.
+pub const EVENT_COLUMNS: &[&str] = &[
+    userlens_model::columns::USER_ID,
+    userlens_model::columns::EVENT_TIME,
+    userlens_model::columns::EVENT_TYPE,
+    userlens_model::columns::AMOUNT,
+];
+
 /// Everything the stage produces.
 #[derive(Debug, Clone)]
 pub struct Predictions {

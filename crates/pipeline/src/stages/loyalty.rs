@@ -28,7 +28,6 @@ impl Stage for Loyalty {
         "drivers",
     ];
     const REQUIRES: &'static [&'static str] = &["events"];
-    const EVENT_COLUMNS: Option<&'static [&'static str]> = Some(userlens_loyalty::EVENT_COLUMNS);
 
     fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
         if declared.needs == 0 {
@@ -43,6 +42,10 @@ impl Stage for Loyalty {
 
     fn input_files(checked: &Self::Checked) -> Vec<PathBuf> {
         checked.survey.iter().cloned().collect()
+    }
+
+    fn event_columns(_: &Self::Checked) -> Option<&'static [&'static str]> {
+        Some(userlens_loyalty::EVENT_COLUMNS)
     }
 
     fn run(

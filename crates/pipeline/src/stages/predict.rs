@@ -6,14 +6,24 @@ use userlens_predict::RemoteInputs;
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
 use crate::stages::features::default_as_of;
-use crate::stages::{FEATURES_AT_CUTOFF, Features, FeaturesAsked};
+use crate::stages::{FEATURES_AT_CUTOFF, Features, FeaturesAsked, FeaturesChecked};
 
 /// Behaviour predictions.
 pub struct Predict;
 
+/// Checked parameters of a predict stage.
+#[derive(Debug, Clone)]
+pub struct PredictChecked {
+    /// Checked prediction parameters.
+    pub params: userlens_predict::CheckedPredictParams,
+    /// Whether the first features stage it needs makes the features at its cutoff
+    /// (`None` before it was asked, when the pipeline is planned).
+    pub features_made: Option<bool>,
+}
+
 impl Stage for Predict {
     type Params = userlens_predict::PredictParams;
-    type Checked = userlens_predict::CheckedPredictParams;
+    type Checked = PredictChecked;
     const USES: &'static str = "predict";
     const PROVIDES: &'static [&'static str] = &[
         "user_predictions",
@@ -25,25 +35,40 @@ impl Stage for Predict {
     const REQUIRES: &'static [&'static str] = &["events", "features"];
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
-        params.check().map_err(Invalid::new)
+        Ok(PredictChecked {
+            params: params.check().map_err(Invalid::new)?,
+            features_made: None,
+        })
     }
 
-    /// The features at the cutoff, from the features stage's pass.
-    fn ask(params: &Self::Checked, needed: &mut dyn std::any::Any) -> bool {
-        let Some(features) = needed.downcast_mut::<crate::stages::FeaturesChecked>() else {
+    /// The features at the cutoff, from the pass of the first features stage it
+    /// needs (the one it reads).
+    fn ask(checked: &mut Self::Checked, needed: &mut dyn std::any::Any) -> bool {
+        let Some(features) = needed.downcast_mut::<FeaturesChecked>() else {
             return false;
         };
-        let asked = features_asked(params);
+        if checked.features_made.is_some() {
+            return false;
+        }
+        let asked = features_asked(&checked.params);
         // One earlier time per features stage: the first stage to ask sets it.
-        let asked_here = features.asked.get_or_insert_with(|| asked.clone());
-        *asked_here == asked
+        let made = *features.asked.get_or_insert_with(|| asked.clone()) == asked;
+        checked.features_made = Some(made);
+        made
+    }
+
+    /// Its own features at the cutoff read every column; the labels and purchase
+    /// histories only a few.
+    fn event_columns(checked: &Self::Checked) -> Option<&'static [&'static str]> {
+        (checked.features_made == Some(true)).then_some(userlens_predict::EVENT_COLUMNS)
     }
 
     fn run(
-        params: &Self::Checked,
+        checked: &Self::Checked,
         ctx: &mut StageContext<'_>,
         inputs: &Inputs<'_>,
     ) -> Result<Output, StageError> {
+        let params = &checked.params;
         let events_in = inputs.events()?;
         let events = events_in.parts()?;
         let features_now = inputs.table("features")?;
@@ -67,9 +92,12 @@ impl Stage for Predict {
         let asked = features_asked(params);
         let cutoff = params.cutoff(as_of);
         let remote = ctx.remote_parts(&events_in);
-        let made = inputs
-            .get(FEATURES_AT_CUTOFF)
-            .filter(|_| features.asked.as_ref() == Some(&asked));
+        // Made by the features stage when it was asked (the run gave this stage
+        // only the event columns its labels read then).
+        let made = match checked.features_made {
+            Some(true) => Some(inputs.table(FEATURES_AT_CUTOFF)?),
+            _ => None,
+        };
         let (features_cutoff, excluded) = match made {
             Some(made) => {
                 // The users table as it was at the cutoff, for the columns left out.

@@ -20,10 +20,13 @@ impl Stage for Recommend {
         "recommend_report",
     ];
     const REQUIRES: &'static [&'static str] = &["events"];
-    const EVENT_COLUMNS: Option<&'static [&'static str]> = Some(userlens_recommend::EVENT_COLUMNS);
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         params.check().map_err(Invalid::new)
+    }
+
+    fn event_columns(_: &Self::Checked) -> Option<&'static [&'static str]> {
+        Some(userlens_recommend::EVENT_COLUMNS)
     }
 
     fn run(

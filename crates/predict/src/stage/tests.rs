@@ -805,3 +805,46 @@ fn a_failing_remote_fails_the_stage_with_its_error() {
         "computing the prediction inputs of the parts on ballista://h:1 failed: executor lost"
     );
 }
+
+#[test]
+fn the_declared_event_columns_are_all_it_reads() {
+    let events: Vec<Event> = (0..40)
+        .flat_map(|u| regular(&format!("u{u:02}"), u % 9, 100 + u % 13))
+        .collect();
+    let declared = parts(&events);
+    let n = events.len();
+    let mut all = declared[0].clone().collect().unwrap();
+    for name in ["session_id", "item_id", "category", "query", "order_id"] {
+        all.with_column(Column::new(name.into(), vec!["x"; n]))
+            .unwrap();
+    }
+    all.with_column(Column::new("rating".into(), vec![3.0; n]))
+        .unwrap();
+    assert_eq!(
+        declared[0]
+            .clone()
+            .collect_schema()
+            .unwrap()
+            .iter_names()
+            .collect::<Vec<_>>(),
+        EVENT_COLUMNS
+    );
+    let as_of = userlens_model::time::next_midnight(micros(113.0));
+    let params = PredictParams::default().check().unwrap();
+    let predicted = |parts: &[LazyFrame]| {
+        let cutoff = params.cutoff(as_of);
+        let (then, now) = (features(&events, cutoff), features(&events, as_of));
+        predict(parts, &then, &now, as_of, &params, 42, None).unwrap()
+    };
+    let (a, b) = (predicted(&[all.lazy()]), predicted(&declared));
+    assert!(a.user_predictions.height() == 40);
+    for (x, y) in [
+        (&a.user_predictions, &b.user_predictions),
+        (&a.model_report, &b.model_report),
+        (&a.calibration, &b.calibration),
+        (&a.lift, &b.lift),
+        (&a.segments, &b.segments),
+    ] {
+        assert!(x.equals_missing(y), "{x}\n{y}");
+    }
+}
