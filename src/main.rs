@@ -44,7 +44,6 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
-    allocator::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(&cli);
     signals::stop_runs_cleanly();

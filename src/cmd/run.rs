@@ -3,10 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use userlens_pipeline::{Plan, Progress, RunOptions, RunStatus, RunSummary, StageStatus};
+use userlens_pipeline::{Plan, RunOptions, RunStatus, RunSummary, StageStatus};
 
 use crate::Failure;
-use crate::allocator;
 use crate::cli::{Cli, RunArgs};
 use crate::progress::{LogFormat, Renderer, thousands};
 
@@ -34,12 +33,7 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         return print_dry_run(plan, &options);
     }
     let mut renderer = Renderer::new(cli.log_format, cli.quiet);
-    let result = userlens_pipeline::run(plan, &options, &mut |event| {
-        if matches!(event, Progress::OutOfCore { .. }) {
-            allocator::return_freed_memory();
-        }
-        renderer.handle(event)
-    });
+    let result = userlens_pipeline::run(plan, &options, &mut |event| renderer.handle(event));
     renderer.finish();
     let summary = result?;
     if cli.log_format == LogFormat::Json {
