@@ -109,8 +109,15 @@ pub(crate) fn save(
     };
     let started = std::time::Instant::now();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    if let Some(Events::Memory(df)) = &mut tables.events {
-        write_parquet(df, &dir.join("events.parquet"))?;
+    match (writer, &mut tables.events) {
+        (Writer::Background, Some(Events::Memory(_))) => {
+            // This thread's copy, handed over: freed a chunk at a time as written.
+            if let Some(Events::Memory(df)) = tables.events.take() {
+                userlens_report::write_parquet_chunk_by_chunk(df, &dir.join("events.parquet"))?;
+            }
+        }
+        (_, Some(Events::Memory(df))) => write_parquet(df, &dir.join("events.parquet"))?,
+        _ => {}
     }
     // Event parts are already written by the ingest: in the stage's folder, or under
     // a cluster run's `shared_dir`, where the folder lists them with their hashes.

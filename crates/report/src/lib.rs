@@ -212,22 +212,41 @@ pub fn write_parquet_on_this_thread(df: &mut DataFrame, path: &Path) -> Result<(
     write_parquet_with(df, path, false)
 }
 
+/// [`write_parquet_on_this_thread`] of a table handed over: a chunk at a time, each
+/// let go once written, so that where the caller's copy drops columns meanwhile, the
+/// chunks written are freed as the writer goes rather than when it is done.
+pub fn write_parquet_chunk_by_chunk(mut df: DataFrame, path: &Path) -> Result<()> {
+    if df.first_col_n_chunks() < 2 || df.should_rechunk() {
+        return write_parquet_with(&mut df, path, false);
+    }
+    let polars_error = |source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
+    let schema = df.schema().clone();
+    let mut chunks: std::collections::VecDeque<DataFrame> = df.split_chunks().collect();
+    drop(df);
+    write_atomic_with(path, |file| {
+        let mut writer = parquet_writer(file, false)
+            .batched(&schema)
+            .map_err(polars_error)?;
+        while let Some(chunk) = chunks.pop_front() {
+            // Row groups of the size polars writes a whole table in.
+            for offset in (0..chunk.height()).step_by(ROW_GROUP_ROWS) {
+                let group = chunk.slice(offset as i64, ROW_GROUP_ROWS);
+                writer.write_batch(&group).map_err(polars_error)?;
+            }
+        }
+        writer.finish().map(|_| ()).map_err(polars_error)
+    })
+}
+
+/// Rows per row group: polars' default.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
 fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<()> {
     write_atomic_with(path, |file| {
-        // Stage artifacts are read back whole by the next stage or run: LZ4 writes
-        // several times faster than the default zstd for a somewhat bigger file, and
-        // min/max statistics, which only prune row groups of a filtered scan, are
-        // not worth their cost.
-        ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .with_statistics(StatisticsOptions {
-                min_value: false,
-                max_value: false,
-                distinct_count: false,
-                null_count: true,
-                binary_statistics_truncate_length: None,
-            })
-            .set_parallel(parallel)
+        parquet_writer(file, parallel)
             .finish(df)
             .map(|_| ())
             .map_err(|source| Error::Polars {
@@ -235,6 +254,23 @@ fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result
                 source,
             })
     })
+}
+
+fn parquet_writer(file: &mut std::fs::File, parallel: bool) -> ParquetWriter<&mut std::fs::File> {
+    // Stage artifacts are read back whole by the next stage or run: LZ4 writes several
+    // times faster than the default zstd for a somewhat bigger file, and min/max
+    // statistics, which only prune row groups of a filtered scan, are not worth their
+    // cost.
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(StatisticsOptions {
+            min_value: false,
+            max_value: false,
+            distinct_count: false,
+            null_count: true,
+            binary_statistics_truncate_length: None,
+        })
+        .set_parallel(parallel)
 }
 
 /// Writes a value as pretty JSON with a final newline.
@@ -282,6 +318,50 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "raw,amount\n'=cmd|' /C calc'!A0,-1.500000\nu\\u{202E}1,2.000000\n-3.5,0.250000\n"
         );
+    }
+
+    #[test]
+    fn a_table_written_chunk_by_chunk_reads_back_whole_in_row_groups_of_its_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = |from: i64, n: i64| {
+            df!(
+                "user_id" => (from..from + n).map(|i| format!("u{i}")).collect::<Vec<_>>(),
+                "amount" => (from..from + n).map(|i| (i % 7 != 0).then_some(i as f64 / 4.0)).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        // One chunk longer than a row group, then two short ones.
+        let rows = ROW_GROUP_ROWS as i64 + 10;
+        let mut df = chunk(0, rows);
+        df.vstack_mut(&chunk(rows, 5)).unwrap();
+        df.vstack_mut(&chunk(rows + 5, 3)).unwrap();
+        assert_eq!(df.first_col_n_chunks(), 3);
+        let kept = df.clone();
+        let path = dir.path().join("events.parquet");
+        write_parquet_chunk_by_chunk(df, &path).unwrap();
+        let read = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert!(read.equals_missing(&kept));
+        let metadata = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .get_metadata()
+            .unwrap()
+            .clone();
+        let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [ROW_GROUP_ROWS, 10, 5, 3]);
+        // Chunks that do not line up are written as one table.
+        let mut uneven = chunk(0, 4);
+        uneven.vstack_mut(&chunk(4, 4)).unwrap();
+        uneven
+            .with_column(Column::new("extra".into(), (0..8).collect::<Vec<i64>>()))
+            .unwrap();
+        assert!(uneven.should_rechunk());
+        let expected = uneven.clone();
+        write_parquet_chunk_by_chunk(uneven, &path).unwrap();
+        let read = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert!(read.equals_missing(&expected));
     }
 
     #[test]
