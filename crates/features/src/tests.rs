@@ -382,16 +382,27 @@ fn building_in_parts_gives_the_same_table() {
     assert!(whole.equals_missing(&in_parts), "{whole:?}\n{in_parts:?}");
     // Sessions that interleave (two tabs) leave sorted events to the group-by, a
     // range of whole users at a time.
-    let tabs: Vec<&str> = (0..events.height()).map(|i| ["tab1", "tab2"][i % 2]).collect();
+    let tabs: Vec<&str> = (0..events.height())
+        .map(|i| ["tab1", "tab2"][i % 2])
+        .collect();
     let mut interleaved = events.clone();
-    interleaved.with_column(Column::new("session_id".into(), tabs)).unwrap();
+    interleaved
+        .with_column(Column::new("session_id".into(), tabs))
+        .unwrap();
     let top = top_categories_before(&[interleaved.clone().lazy()], as_of, params.top_categories);
-    let time = [Time { as_of, top: &top, params: &params }];
+    let time = [Time {
+        as_of,
+        top: &top,
+        params: &params,
+    }];
     assert!(sorted::aggregate(&interleaved, &time).unwrap().is_none());
     let whole_tabs = built_in_parts(&interleaved, as_of, &params, usize::MAX);
     let tabs_in_parts = built_in_parts(&interleaved, as_of, &params, 7);
     assert!(whole_tabs.equals_missing(&tabs_in_parts));
-    assert!(!whole_tabs.equals_missing(&whole), "sessions count the tabs");
+    assert!(
+        !whole_tabs.equals_missing(&whole),
+        "sessions count the tabs"
+    );
     // Separate parts of whole users, in no particular user order (as an out-of-core
     // ingest writes them): the same table, categories counted over all parts.
     let lazy_parts: Vec<LazyFrame> = parts
