@@ -164,6 +164,11 @@ fn is_type(name: &str) -> Expr {
     col(EVENT_TYPE).eq(lit(name))
 }
 
+/// How many events of type `name` a user has, as a float column `alias`.
+fn count_of_type(name: &str, alias: &str) -> Expr {
+    is_type(name).sum().cast(DataType::Float64).alias(alias)
+}
+
 /// Sum of money in whole cents: integer sums are exact, so the result is the same
 /// whatever order polars' parallel group-by adds the amounts in (float sums are
 /// not, and their last bits would change models fitted on them from run to run).
@@ -716,14 +721,8 @@ impl Query {
         }
         if params.has(FeatureFamily::Funnel) {
             aggs.extend([
-                is_type(event_types::VIEW)
-                    .sum()
-                    .cast(DataType::Float64)
-                    .alias("views"),
-                is_type(event_types::ADD_TO_CART)
-                    .sum()
-                    .cast(DataType::Float64)
-                    .alias("carts"),
+                count_of_type(event_types::VIEW, "views"),
+                count_of_type(event_types::ADD_TO_CART, "carts"),
             ]);
             out.extend([
                 col("views"),
@@ -788,10 +787,7 @@ impl Query {
         }
         if params.has(FeatureFamily::Search) {
             aggs.extend([
-                is_type(event_types::SEARCH)
-                    .sum()
-                    .cast(DataType::Float64)
-                    .alias("searches"),
+                count_of_type(event_types::SEARCH, "searches"),
                 col(QUERY)
                     .drop_nulls()
                     .n_unique()

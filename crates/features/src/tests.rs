@@ -615,6 +615,31 @@ fn generated_events(rows: &[Generated], split: usize) -> DataFrame {
     events
 }
 
+/// Up to 120 generated events (see [`Generated`]), amounts with cents that round
+/// either way, refunds, huge and NaN ones.
+fn generated_rows() -> impl proptest::strategy::Strategy<Value = Vec<Generated>> {
+    proptest::collection::vec(
+        (
+            0u8..12,
+            0u32..40_000,
+            0u8..6,
+            proptest::bool::weighted(0.3),
+            proptest::option::of(0u8..4),
+            proptest::option::weighted(0.3, 0u8..5),
+            proptest::option::of(proptest::prop_oneof![
+                0.0..500.0f64,
+                proptest::prelude::Just(0.005),
+                proptest::prelude::Just(0.015),
+                proptest::prelude::Just(-2.5),
+                proptest::prelude::Just(1e300),
+                proptest::prelude::Just(f64::NAN),
+            ]),
+            proptest::option::weighted(0.4, 0u8..30),
+        ),
+        0..120,
+    )
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
@@ -622,26 +647,7 @@ proptest::proptest! {
     /// families, nulls, amounts and as-of time, over several pieces and chunks.
     #[test]
     fn the_sorted_pass_makes_the_group_bys_table(
-        rows in proptest::collection::vec(
-            (
-                0u8..12,
-                0u32..40_000,
-                0u8..6,
-                proptest::bool::weighted(0.3),
-                proptest::option::of(0u8..4),
-                proptest::option::weighted(0.3, 0u8..5),
-                proptest::option::of(proptest::prop_oneof![
-                    0.0..500.0f64,
-                    proptest::prelude::Just(0.005),
-                    proptest::prelude::Just(0.015),
-                    proptest::prelude::Just(-2.5),
-                    proptest::prelude::Just(1e300),
-                    proptest::prelude::Just(f64::NAN),
-                ]),
-                proptest::option::weighted(0.4, 0u8..30),
-            ),
-            0..120,
-        ),
+        rows in generated_rows(),
         split in 0usize..120,
         as_of_day in 0i64..30,
         families in proptest::sample::subsequence(FeatureFamily::ALL.to_vec(), 1..=FeatureFamily::ALL.len()),
@@ -666,19 +672,7 @@ proptest::proptest! {
     /// tables the group-by makes at each time alone, whichever time comes first.
     #[test]
     fn one_pass_at_two_times_makes_each_times_table(
-        rows in proptest::collection::vec(
-            (
-                0u8..12,
-                0u32..40_000,
-                0u8..6,
-                proptest::bool::weighted(0.3),
-                proptest::option::of(0u8..4),
-                proptest::option::weighted(0.3, 0u8..5),
-                proptest::option::of(0.0..500.0f64),
-                proptest::option::weighted(0.4, 0u8..30),
-            ),
-            0..120,
-        ),
+        rows in generated_rows(),
         split in 0usize..120,
         days in (0i64..30, 0i64..30),
         families in proptest::sample::subsequence(FeatureFamily::ALL.to_vec(), 1..=FeatureFamily::ALL.len()),
