@@ -634,6 +634,21 @@ needs = ["features", "predict"]
         "at the cutoff: fewer purchases"
     );
 
+    // A later run that reuses the features stage (predict's other parameters are not
+    // in its key) reads the features at the cutoff from its artifact.
+    let set = [Override::parse("predict.annual_discount_rate=0.2").unwrap()];
+    let discounted = load_str_with(&registry, Path::new("engines.toml"), &text, &set).unwrap();
+    let later = userlens_pipeline::run(&discounted, &options(dir, "later", "runs"), &mut |_| {});
+    let later = later.unwrap();
+    assert_eq!(later.record.status, RunStatus::Ok);
+    let reused = |name: &str| {
+        let stage = later.record.stages.iter().find(|s| s.name == name).unwrap();
+        stage.reused_from.is_some()
+    };
+    assert!(reused("features") && !reused("predict"));
+    let seen = |stage: &str| std::fs::read_to_string(later.output_dir.join(format!("{stage}.csv")));
+    assert_eq!(seen("after_predict").unwrap(), "rows\n\n");
+
     // A predict stage with another horizon asks first: this one builds its own
     // features at the cutoff, and predicts the same.
     let early = r#"
