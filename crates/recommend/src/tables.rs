@@ -72,44 +72,54 @@ pub(crate) fn user_recommendations(
     lists: &[Vec<Rec>],
 ) -> Result<DataFrame> {
     use rayon::prelude::*;
-    let because: Vec<Vec<String>> = lists
-        .par_iter()
-        .enumerate()
-        .map(|(user, recs)| {
-            recs.iter()
-                .map(|r| fitted.because(ctx, log, user, r))
-                .collect()
-        })
-        .collect();
-    let rows: usize = lists.iter().map(Vec::len).sum();
-    let (mut users, mut ranks, mut items, mut scores) = (
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-    );
-    for (user, recs) in lists.iter().enumerate() {
-        for (rank, r) in recs.iter().enumerate() {
-            users.push(log.users[user].as_str());
-            ranks.push(rank as u32 + 1);
-            items.push(log.items[r.item as usize].as_str());
-            scores.push(f64::from(r.score));
+    // A block of users at a time on every core, each block's columns built straight
+    // as Arrow: strings gathered for all rows first would hold every row twice.
+    let block = |first: usize, lists: &[Vec<Rec>]| -> Result<DataFrame> {
+        let rows: usize = lists.iter().map(Vec::len).sum();
+        let mut users = StringChunkedBuilder::new(USER_ID.into(), rows);
+        let mut items = StringChunkedBuilder::new(ITEM_ID.into(), rows);
+        let mut because = StringChunkedBuilder::new("because".into(), rows);
+        let (mut ranks, mut scores) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        for (user, recs) in (first..).zip(lists) {
+            for (rank, r) in recs.iter().enumerate() {
+                users.append_value(log.users[user].as_str());
+                ranks.push(rank as u32 + 1);
+                items.append_value(log.items[r.item as usize].as_str());
+                scores.push(f64::from(r.score));
+                because.append_value(fitted.because(ctx, log, user, r));
+            }
         }
+        let columns = vec![
+            users.finish().into_column(),
+            Column::new("rank".into(), ranks),
+            items.finish().into_column(),
+            Column::new("score".into(), scores),
+            StringChunked::full("model".into(), model.name(), rows).into_column(),
+            because.finish().into_column(),
+        ];
+        Ok(DataFrame::new(rows, columns)?)
+    };
+    let mut blocks: Vec<DataFrame> = lists
+        .par_chunks(USERS_PER_BLOCK)
+        .enumerate()
+        .map(|(b, lists)| block(b * USERS_PER_BLOCK, lists))
+        .collect::<Result<_>>()?;
+    if blocks.is_empty() {
+        return block(0, &[]);
     }
-    let because = StringChunked::from_iter_values(
-        "because".into(),
-        because.iter().flatten().map(String::as_str),
-    );
-    let df = df!(
-        USER_ID => users,
-        "rank" => ranks,
-        ITEM_ID => items,
-        "score" => scores,
-        "model" => vec![model.name(); rows],
-        "because" => because,
-    )?;
+    let mut df = blocks.remove(0);
+    for more in &blocks {
+        df.vstack_mut(more)?;
+    }
     Ok(df)
 }
+
+/// Users per block of [`user_recommendations`] (in tests, a few, so that small logs
+/// are cut into blocks too).
+#[cfg(not(test))]
+const USERS_PER_BLOCK: usize = 1 << 14;
+#[cfg(test)]
+const USERS_PER_BLOCK: usize = 3;
 
 /// `persona_recommendations.csv`: each persona's most popular items, with the
 /// persona's share of users who showed interest and its lift over everyone's.

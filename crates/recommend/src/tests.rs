@@ -465,3 +465,29 @@ fn learned_tastes_beat_popularity_on_generated_events() {
         Err("no personas: the stage does not need a profile stage".to_string())
     );
 }
+
+#[test]
+fn user_recommendations_list_each_user_in_turn_ranked_from_one() {
+    let (df, as_of) = generated(120, 5);
+    let params = checked("models = [\"popular\", \"item_knn\"]\nmodel = \"item_knn\"");
+    let out = recommend(vec![df.lazy()], None, as_of, &params, 1).unwrap();
+    let table = &out.user_recommendations;
+    let users = table.column(USER_ID).unwrap().str().unwrap();
+    let ranks = table.column("rank").unwrap().u32().unwrap();
+    let rows: Vec<(&str, u32)> = users
+        .iter()
+        .zip(ranks.iter())
+        .map(|(user, rank)| (user.unwrap(), rank.unwrap()))
+        .collect();
+    let listed: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.0).collect();
+    assert!(listed.len() > 100, "{} users listed", listed.len());
+    for pair in rows.windows(2) {
+        let ((user, rank), (next, next_rank)) = (pair[0], pair[1]);
+        match user.cmp(next) {
+            std::cmp::Ordering::Equal => assert_eq!(next_rank, rank + 1, "{user}"),
+            std::cmp::Ordering::Less => assert_eq!(next_rank, 1, "{next}"),
+            std::cmp::Ordering::Greater => panic!("{next} after {user}"),
+        }
+    }
+    assert_eq!(rows[0].1, 1);
+}
