@@ -355,10 +355,10 @@ pub(crate) struct Time<'p> {
 
 /// The aggregates of events sorted by user and then time at each of `times`, one
 /// row per user with events before it, in user order: the columns the group-by in
-/// [`crate::build_part`] makes. One walk of the rows makes them all: a user's row
-/// at an earlier time is their totals when their events first reach it. `None`
-/// when the pass cannot stand in for the group-by: a column is missing or of
-/// another type, a user id is null, a time is beyond [`PASS_LIMIT_MICROS`], or
+/// [`crate::query::build_part`] makes. One walk of the rows makes them all: a
+/// user's row at an earlier time is their totals when their events first reach it.
+/// `None` when the pass cannot stand in for the group-by: a column is missing or
+/// of another type, a user id is null, a time is beyond [`PASS_LIMIT_MICROS`], or
 /// (with the activity features on) a user's session is split into more than one
 /// run of rows (sessions interleaved in the source), which only a group-by on
 /// (user, session) measures.
