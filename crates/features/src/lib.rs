@@ -353,22 +353,6 @@ fn top_categories_at(parts: &[LazyFrame], at: &[At]) -> Result<Vec<Vec<String>>>
     Ok(tops)
 }
 
-/// The categories that get a `cat_share_<name>` column: the most common ones before
-/// `as_of` over all parts (none when the family is off). Every part's features use
-/// the same list.
-pub fn top_categories_of(
-    parts: &[LazyFrame],
-    as_of: i64,
-    params: &CheckedFeatureParams,
-) -> Result<Vec<String>> {
-    let at = At {
-        as_of,
-        params,
-        users: None,
-    };
-    Ok(top_categories_at(parts, &[at])?.remove(0))
-}
-
 /// The features of the users of one part of the events (whole users, as an
 /// out-of-core ingest writes them), without the users table: the per-part work of
 /// [`build_parts`], local or on a cluster's executors.
