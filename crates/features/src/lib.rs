@@ -172,23 +172,28 @@ fn top_categories(parts: &[LazyFrame], at: &[(i64, usize)]) -> Result<Vec<Vec<St
         for part in parts {
             let events = part
                 .clone()
-                .select([
-                    col(EVENT_TIME).cast(DataType::Int64),
-                    col(CATEGORY).cast(DataType::String),
-                ])
+                .select([col(EVENT_TIME).cast(DataType::Int64), col(CATEGORY)])
                 .collect()
                 .map_err(polars_err(action))?;
             let times = events.column(EVENT_TIME).and_then(|c| c.i64().cloned());
-            let categories = events.column(CATEGORY).and_then(|c| c.str().cloned());
-            let (times, categories) = (
-                times.map_err(polars_err(action))?,
-                categories.map_err(polars_err(action))?,
-            );
+            let times = times.map_err(polars_err(action))?;
+            let category = events.column(CATEGORY).map_err(polars_err(action))?;
+            // Strings and codes are read as they are; another type (nulls) as strings.
+            let as_strings;
+            let categories = match sorted::Text::of(category) {
+                Some(text) => text,
+                None => {
+                    as_strings = category
+                        .cast(&DataType::String)
+                        .map_err(polars_err(action))?;
+                    sorted::Text::Strings(as_strings.str().map_err(polars_err(action))?)
+                }
+            };
             for (counts, &(as_of, top)) in counts.iter_mut().zip(at) {
                 if top == 0 {
                     continue;
                 }
-                for (category, n) in sorted::count_before(&times, &categories, as_of) {
+                for (category, n) in sorted::count_before(&times, categories, as_of) {
                     *counts.entry(category.to_string()).or_insert(0) += n;
                 }
             }

@@ -53,7 +53,7 @@ fn top_value(events: &LazyFrame, column: &str, alias: &str) -> LazyFrame {
             SortMultipleOptions::default().with_order_descending_multi([false, true, false]),
         )
         .group_by([col(USER_ID)])
-        .agg([col(column).first().alias(alias)])
+        .agg([col(column).first().cast(DataType::String).alias(alias)])
 }
 
 /// The features of one part of the events (whole users) at each of `times`, without

@@ -10,6 +10,7 @@
 //! (most of them, even at the prediction cutoff) and reads each row once, where the
 //! group-by reads the columns once per aggregation.
 
+use either::Either;
 use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
@@ -28,13 +29,13 @@ const PASS_LIMIT_MICROS: i64 = 6_000_000_000_000_000_000;
 struct Columns<'a> {
     ids: &'a StringChunked,
     times: &'a Int64Chunked,
-    types: &'a StringChunked,
-    sessions: &'a StringChunked,
+    types: Text<'a>,
+    sessions: Text<'a>,
     amounts: &'a Float64Chunked,
     /// Order ids, when the source maps them.
-    orders: Option<&'a StringChunked>,
-    categories: Option<&'a StringChunked>,
-    queries: Option<&'a StringChunked>,
+    orders: Option<Text<'a>>,
+    categories: Option<Text<'a>>,
+    queries: Option<Text<'a>>,
     ratings: Option<&'a Float64Chunked>,
 }
 
@@ -364,6 +365,7 @@ pub(crate) struct Time<'p> {
 /// (user, session) measures.
 pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec<DataFrame>>> {
     let string = |name: &str| events.column(name).ok().and_then(|c| c.str().ok());
+    let text = |name: &str| events.column(name).ok().and_then(Text::of);
     let number = |name: &str| events.column(name).ok().and_then(|c| c.f64().ok());
     let event_times = match events.column(EVENT_TIME).map(Column::dtype) {
         Ok(DataType::Datetime(TimeUnit::Microseconds, None)) => events
@@ -376,21 +378,21 @@ pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec
     let (Some(ids), Ok(event_times), Some(types), Some(sessions), Some(amounts)) = (
         string(USER_ID),
         event_times.i64(),
-        string(EVENT_TYPE),
-        string(SESSION_ID),
+        text(EVENT_TYPE),
+        text(SESSION_ID),
         number(AMOUNT),
     ) else {
         return Ok(None);
     };
     let orders = match events.column(ORDER_ID) {
-        Ok(column) => match column.str() {
-            Ok(orders) => Some(orders),
-            Err(_) => return Ok(None),
+        Ok(column) => match Text::of(column) {
+            Some(orders) => Some(orders),
+            None => return Ok(None),
         },
         Err(_) => None,
     };
-    let categories = string(CATEGORY);
-    let queries = string(QUERY);
+    let categories = text(CATEGORY);
+    let queries = text(QUERY);
     let ratings = number(RATING);
     if (wanted(FeatureFamily::Categories) && categories.is_none())
         || (wanted(FeatureFamily::Search) && queries.is_none())
@@ -438,7 +440,7 @@ pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec
 /// every core (the events may be in any order).
 pub(crate) fn count_before<'a>(
     times: &Int64Chunked,
-    values: &'a StringChunked,
+    values: Text<'a>,
     as_of: i64,
 ) -> foldhash::HashMap<&'a str, u64> {
     use rayon::prelude::*;
@@ -449,7 +451,7 @@ pub(crate) fn count_before<'a>(
         .map(|start| {
             let rows = start..n.min(start + PIECE_ROWS * 4);
             let mut counts = foldhash::HashMap::default();
-            for (time, value) in self::values(times, rows.clone()).zip(strings(values, rows)) {
+            for (time, value) in self::values(times, rows.clone()).zip(values.rows(rows)) {
                 if let (Some(t), Some(value)) = (time, value)
                     && t < as_of
                 {
@@ -501,6 +503,46 @@ fn arrays<T: PolarsDataType>(
         })
 }
 
+/// A text column of the events: strings, or codes into a dictionary of them (how
+/// the ingest stores the columns with few distinct values).
+#[derive(Clone, Copy)]
+pub(crate) enum Text<'a> {
+    Strings(&'a StringChunked),
+    Codes(&'a Categorical32Chunked),
+}
+
+impl<'a> Text<'a> {
+    /// `None` for a column of another type.
+    pub(crate) fn of(column: &'a Column) -> Option<Text<'a>> {
+        match column.dtype() {
+            DataType::String => column.str().ok().map(Text::Strings),
+            DataType::Categorical(..) => column.cat32().ok().map(Text::Codes),
+            _ => None,
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Text::Strings(ca) => ca.len(),
+            Text::Codes(ca) => ca.len(),
+        }
+    }
+
+    /// The text of rows `range`, borrowed from the column's buffers or dictionary.
+    fn rows(self, range: std::ops::Range<usize>) -> impl Iterator<Item = Option<&'a str>> {
+        match self {
+            Text::Strings(ca) => Either::Left(strings(ca, range)),
+            Text::Codes(ca) => {
+                let dictionary = ca.get_mapping();
+                Either::Right(
+                    values(ca.physical(), range)
+                        .map(move |code| code.and_then(|code| dictionary.cat_to_str(code))),
+                )
+            }
+        }
+    }
+}
+
 /// The strings of rows `range`, borrowed from `ca`'s buffers.
 fn strings(
     ca: &StringChunked,
@@ -534,12 +576,12 @@ fn one_pass<'a>(
 ) -> Option<Vec<Table<'a>>> {
     let ids = strings(columns.ids, range.clone());
     let event_times = values(columns.times, range.clone());
-    let types = strings(columns.types, range.clone());
-    let sessions = strings(columns.sessions, range.clone());
+    let types = columns.types.rows(range.clone());
+    let sessions = columns.sessions.rows(range.clone());
     let amounts = values(columns.amounts, range.clone());
-    let mut orders = columns.orders.map(|c| strings(c, range.clone()));
-    let mut categories = columns.categories.map(|c| strings(c, range.clone()));
-    let mut queries = columns.queries.map(|c| strings(c, range.clone()));
+    let mut orders = columns.orders.map(|c| c.rows(range.clone()));
+    let mut categories = columns.categories.map(|c| c.rows(range.clone()));
+    let mut queries = columns.queries.map(|c| c.rows(range.clone()));
     let mut ratings = columns.ratings.map(|c| values(c, range.clone()));
 
     let last_as_of = times.iter().map(|time| time.as_of).max()?;

@@ -7,9 +7,21 @@ use userlens_model::columns;
 use crate::error::{self, Result};
 use crate::{order, read};
 
+/// The event columns held as codes into a dictionary of their distinct values (4
+/// bytes a row instead of a string's 16): few distinct values, read by few stages.
+pub const DICTIONARY_COLUMNS: [&str; 2] = [columns::CATEGORY, columns::QUERY];
+
+/// The type of a [`DICTIONARY_COLUMNS`] column: one dictionary per column name, shared
+/// by every part of the events and freed with the last of them.
+pub fn dictionary(name: &str) -> DataType {
+    let categories = Categories::new(name.into(), "userlens".into(), CategoricalPhysical::U32);
+    DataType::from_categories(categories)
+}
+
 /// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
 /// and, when the source has no sessions, makes them: a new session starts at a
-/// user's first event and after every gap longer than `gap`.
+/// user's first event and after every gap longer than `gap`; the
+/// [`DICTIONARY_COLUMNS`] come out as codes.
 ///
 /// Duplicates are found without a hash table over all rows: the sort's last key is
 /// the row hash the reader computed, so equal rows end up next to each other, and a
@@ -85,10 +97,32 @@ pub(crate) fn finish_events(
     if has_order {
         keep.push(col(ORDER_ID));
     }
-    with_sessions
+    let mut events = with_sessions
         .select(keep)
         .collect()
-        .map_err(error::polars("sort and sessionize events"))
+        .map_err(error::polars("sort and sessionize events"))?;
+    // The text reader makes codes as it reads; other sources' text is cast here, a
+    // chunk at a time: a table whose columns' chunks differ is copied to align them.
+    let action = "store text as codes";
+    for name in DICTIONARY_COLUMNS {
+        let column = events.column(name).map_err(error::polars(action))?;
+        if matches!(column.dtype(), DataType::Categorical(..)) {
+            continue;
+        }
+        let dictionary = dictionary(name);
+        let text = column.as_materialized_series();
+        let mut codes = Series::new_empty(name.into(), &dictionary);
+        for i in 0..text.n_chunks() {
+            let chunk = text.select_chunk(i).cast(&dictionary);
+            codes
+                .append(&chunk.map_err(error::polars(action))?)
+                .map_err(error::polars(action))?;
+        }
+        events
+            .replace(name, codes.into_column())
+            .map_err(error::polars(action))?;
+    }
+    Ok(events)
 }
 
 /// Drops every row equal (nulls equal) to the row before it in all columns.

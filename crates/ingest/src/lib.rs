@@ -34,6 +34,7 @@ use userlens_model::columns;
 
 pub use error::{Error, Result};
 use finish::finish_events;
+pub use finish::{DICTIONARY_COLUMNS, dictionary};
 use mapping::DERIVABLE;
 pub use mapping::{ColumnSource, IdFormat};
 pub use read::{OnProgress, read_table};

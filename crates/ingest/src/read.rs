@@ -82,6 +82,9 @@ const USER: usize = 0;
 const TIME: usize = 1;
 const TYPE: usize = 2;
 const SESSION: usize = 3;
+/// The slots of the [`crate::DICTIONARY_COLUMNS`], built as codes from the start.
+const CODED: [usize; 2] = [5, 6];
+const _: () = assert!(CODED.len() == crate::DICTIONARY_COLUMNS.len());
 const AMOUNT: usize = 7;
 const RATING: usize = 8;
 
@@ -97,6 +100,8 @@ struct Sink<'a> {
     /// parsing.
     capacity: usize,
     kept: Kept,
+    /// The dictionaries of the [`CODED`] columns, alive while their codes are made.
+    dictionaries: [DataType; CODED.len()],
     read: u64,
     q_line: Vec<u64>,
     q_column: Vec<String>,
@@ -121,6 +126,7 @@ impl<'a> Sink<'a> {
             header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
             capacity,
             kept: Kept::with_capacity(capacity, with_order),
+            dictionaries: CODED.map(|i| crate::dictionary(columns::EVENT_COLUMNS[i])),
             read: 0,
             q_line: Vec::new(),
             q_column: Vec::new(),
@@ -363,6 +369,19 @@ impl<'a> Sink<'a> {
             Slot::Constant(c) => Some(c.as_str()),
             Slot::Derived(_) | Slot::Absent => None,
         };
+        let mut codes = [None; CODED.len()];
+        for ((code, &i), dictionary) in codes.iter_mut().zip(&CODED).zip(&self.dictionaries) {
+            if let Some(text) = values[i] {
+                match dictionary.cat_mapping().and_then(|d| d.insert_cat(text)) {
+                    Ok(c) => *code = Some(c),
+                    Err(_) => {
+                        let column = columns::EVENT_COLUMNS[i];
+                        let reason = format!("`{column}` has more distinct values than fit");
+                        return self.refuse(line, column, reason, fields, sep);
+                    }
+                }
+            }
+        }
         // Seeded, so the same rows hash (and sort) the same in every run.
         let mut hasher = ROW_HASHER.build_hasher();
         for (i, value) in values.iter().enumerate() {
@@ -370,7 +389,10 @@ impl<'a> Sink<'a> {
                 continue;
             }
             value.hash(&mut hasher);
-            self.kept.strings[i].append_option(*value);
+            match CODED.iter().position(|&slot| slot == i) {
+                Some(k) => self.kept.codes[k].append_option(codes[k]),
+                None => self.kept.strings[i].append_option(*value),
+            }
         }
         if let Some(orders) = &mut self.kept.orders {
             order.hash(&mut hasher);
@@ -397,25 +419,30 @@ impl<'a> Sink<'a> {
         let with_order = self.kept.orders.is_some();
         let Kept {
             strings,
+            codes: [category, query],
             times,
             hashes,
             amounts,
             ratings,
             orders,
         } = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
-        let [user, _, event_type, session, item, category, query, _, _] = strings;
+        let [user, _, event_type, session, item, _, _, _, _] = strings;
         let height = times.len();
         let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
             .into_datetime(TimeUnit::Microseconds, None)
             .into_column();
+        let coded = |codes: PrimitiveChunkedBuilder<UInt32Type>, k: usize| {
+            let dictionary = self.dictionaries[k].clone();
+            Categorical32Chunked::from_cats_and_dtype(codes.finish(), dictionary).into_column()
+        };
         let mut cols = vec![
             user.finish().into_column(),
             time,
             event_type.finish().into_column(),
             session.finish().into_column(),
             item.finish().into_column(),
-            category.finish().into_column(),
-            query.finish().into_column(),
+            coded(category, 0),
+            coded(query, 1),
             amounts.finish().into_column(),
             ratings.finish().into_column(),
         ];
@@ -473,6 +500,8 @@ fn echo(raw: &[u8]) -> String {
 struct Kept {
     /// The text columns (the slots of the other columns stay empty).
     strings: [StringChunkedBuilder; N],
+    /// The [`CODED`] columns' codes in their [`crate::dictionary`].
+    codes: [PrimitiveChunkedBuilder<UInt32Type>; 2],
     times: Vec<i64>,
     /// Hash of every kept row's values: equal rows sort next to each other.
     hashes: Vec<u64>,
@@ -486,13 +515,15 @@ impl Kept {
     fn with_capacity(capacity: usize, with_order: bool) -> Kept {
         Kept {
             strings: std::array::from_fn(|i| {
-                let capacity = if matches!(i, TIME | AMOUNT | RATING) {
+                let capacity = if matches!(i, TIME | AMOUNT | RATING) || CODED.contains(&i) {
                     0
                 } else {
                     capacity
                 };
                 StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)
             }),
+            codes: CODED
+                .map(|i| PrimitiveChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)),
             times: Vec::with_capacity(capacity),
             hashes: Vec::with_capacity(capacity),
             amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),

@@ -576,6 +576,55 @@ fn out_of_core_ingest_equals_the_in_memory_one() {
 }
 
 #[test]
+fn categories_and_queries_are_held_as_dictionary_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"user_id,event_time,event_type,category,query\n\
+        u2,2026-01-01 10:00:00,view,toys,\n\
+        u1,2026-01-01 11:00:00,search,,red ball\n\
+        u1,2026-01-01 09:00:00,view,books,\n\
+        u2,2026-01-02 10:00:00,search,toys,red ball\n";
+    let path = write(&dir, "events.csv", data);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    let text = |events: &DataFrame, name: &str| -> Vec<Option<String>> {
+        let column = events.column(name).unwrap();
+        assert!(
+            matches!(column.dtype(), DataType::Categorical(..)),
+            "{name}: {}",
+            column.dtype()
+        );
+        let strings = column.cast(&DataType::String).unwrap();
+        let strings = strings.str().unwrap().iter();
+        strings.map(|v| v.map(str::to_string)).collect()
+    };
+    let some = |v: &str| Some(v.to_string());
+    // In user and time order.
+    let categories = [some("books"), None, some("toys"), some("toys")];
+    let queries = [None, some("red ball"), None, some("red ball")];
+    assert_eq!(text(&out.events, columns::CATEGORY), categories);
+    assert_eq!(text(&out.events, columns::QUERY), queries);
+    assert_eq!(
+        out.events.column(columns::USER_ID).unwrap().dtype(),
+        &DataType::String
+    );
+
+    // A Parquet source's strings, in two chunks, become codes too.
+    let mut plain = out.events.slice(0, 2);
+    plain.vstack_mut(&out.events.slice(2, 2)).unwrap();
+    for name in [columns::CATEGORY, columns::QUERY] {
+        let strings = plain.column(name).unwrap().cast(&DataType::String).unwrap();
+        plain.replace(name, strings).unwrap();
+    }
+    let pq_path = dir.path().join("events.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq_path).unwrap())
+        .with_row_group_size(Some(2))
+        .finish(&mut plain)
+        .unwrap();
+    let from_pq = ingest(&SourceParams::canonical(&pq_path).check().unwrap()).unwrap();
+    assert_eq!(text(&from_pq.events, columns::CATEGORY), categories);
+    assert_eq!(text(&from_pq.events, columns::QUERY), queries);
+}
+
+#[test]
 fn out_of_core_reads_whitespace_aligned_text_too() {
     let dir = tempfile::tempdir().unwrap();
     let mut body = Vec::new();

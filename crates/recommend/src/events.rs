@@ -128,8 +128,10 @@ struct Columns {
     users: StringChunked,
     times: Int64Chunked,
     kinds: StringChunked,
-    items: StringChunked,
-    categories: StringChunked,
+    /// Items and categories: strings, or dictionary codes (read as strings a task
+    /// at a time, so that the strings of a whole column never exist at once).
+    items: Column,
+    categories: Column,
     ratings: Float64Chunked,
 }
 
@@ -151,8 +153,8 @@ impl Columns {
         self.users
             .iter()
             .zip(self.times.iter())
-            .zip(self.kinds.iter().zip(self.items.iter()))
-            .filter(|((u, t), (k, i))| before(*u, *t, *k, as_of).is_some() && i.is_some())
+            .zip(self.kinds.iter().zip(self.items.is_not_null().iter()))
+            .filter(|((u, t), (k, i))| before(*u, *t, *k, as_of).is_some() && *i == Some(true))
             .count()
     }
 }
@@ -193,7 +195,12 @@ fn before<'a>(
 }
 
 /// Reads one task's rows into `out` (exactly [`Columns::kept`] long).
-fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Chunk {
+fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Result<Chunk> {
+    let strings = |column: &Column| -> Result<StringChunked> {
+        let text = column.cast(&DataType::String)?;
+        Ok(text.str()?.clone())
+    };
+    let (items, categories) = (strings(&columns.items)?, strings(&columns.categories)?);
     let mut chunk = Chunk {
         users: Interner::new(),
         items: Interner::new(),
@@ -207,8 +214,8 @@ fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Chunk {
         .iter()
         .zip(columns.times.iter())
         .zip(columns.kinds.iter())
-        .zip(columns.items.iter())
-        .zip(columns.categories.iter().zip(columns.ratings.iter()))
+        .zip(items.iter())
+        .zip(categories.iter().zip(columns.ratings.iter()))
     {
         let Some((user, time, kind)) = before(user, time, kind, as_of) else {
             continue;
@@ -231,7 +238,7 @@ fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Chunk {
             };
         }
     }
-    chunk
+    Ok(chunk)
 }
 
 /// The columns [`read`] needs from one part, collected.
@@ -259,12 +266,19 @@ fn columns(part: &LazyFrame, item_column: &str) -> Result<Columns> {
             ))
         })
     };
+    let text = |name: &str| -> Result<Column> {
+        let column = df.column(name)?;
+        match column.dtype() {
+            DataType::String | DataType::Categorical(..) => Ok(column.clone()),
+            _ => strings(name).map(IntoColumn::into_column),
+        }
+    };
     Ok(Columns {
         users: strings(USER_ID)?,
         times: df.column(EVENT_TIME)?.i64()?.clone(),
         kinds: strings(EVENT_TYPE)?,
-        items: strings("__item")?,
-        categories: strings(CATEGORY)?,
+        items: text("__item")?,
+        categories: text(CATEGORY)?,
         ratings: df.column(RATING)?.f64()?.clone(),
     })
 }
@@ -317,12 +331,14 @@ fn read_in_tasks(parts: &[LazyFrame], as_of: i64, chunk_rows: usize) -> Result<L
         // thread touches them first.
         events.par_extend(rayon::iter::repeat_n(zero, total));
         let mut stretches = stretches(&mut events[start..], &kept);
-        chunks.par_extend(
-            tasks
-                .par_iter()
-                .zip(stretches.par_iter_mut())
-                .map(|(columns, stretch)| read_chunk(columns, as_of, stretch)),
-        );
+        let read: Vec<Result<Chunk>> = tasks
+            .par_iter()
+            .zip(stretches.par_iter_mut())
+            .map(|(columns, stretch)| read_chunk(columns, as_of, stretch))
+            .collect();
+        for chunk in read {
+            chunks.push(chunk?);
+        }
         lengths.extend(kept);
     }
 
@@ -450,7 +466,9 @@ mod tests {
         let whole = read(&[df.clone().lazy()], 9).unwrap();
         assert_eq!(whole.users, ["u1", "u2", "u3"]);
         assert_eq!(whole.events.len(), 6);
-        for rows in 1..=4 {
+        // Items and categories as dictionary codes (as the ingest holds categories)
+        // read the same.
+        for (rows, df) in (1..=4).flat_map(|rows| [(rows, df.clone()), (rows, as_codes(&df))]) {
             let parts = [df.slice(0, 5).lazy(), df.slice(5, 3).lazy()];
             let log = read_in_tasks(&parts, 9, rows).unwrap();
             assert_eq!(log.users, whole.users);
@@ -478,8 +496,23 @@ mod tests {
             RATING => [None::<f64>, None],
         )
         .unwrap();
-        let log = read(&[df.lazy()], 10).unwrap();
-        assert_eq!(log.source, ItemSource::Category);
-        assert_eq!(log.items, ["books", "toys"]);
+        for df in [df.clone(), as_codes(&df)] {
+            let log = read(&[df.lazy()], 10).unwrap();
+            assert_eq!(log.source, ItemSource::Category);
+            assert_eq!(log.items, ["books", "toys"]);
+            assert_eq!(log.categories, [Some("books".into()), Some("toys".into())]);
+        }
+    }
+
+    /// `df` with its items and categories as dictionary codes.
+    fn as_codes(df: &DataFrame) -> DataFrame {
+        let mut coded = df.clone();
+        for name in [ITEM_ID, CATEGORY] {
+            let codes = Categories::new(name.into(), "tests".into(), CategoricalPhysical::U32);
+            let column = df.column(name).unwrap();
+            let column = column.cast(&DataType::from_categories(codes)).unwrap();
+            coded.replace(name, column).unwrap();
+        }
+        coded
     }
 }
