@@ -31,7 +31,9 @@ fn money_sum(amounts: Expr) -> Expr {
         .cast(DataType::Int64)
         .sum()
         .cast(DataType::Float64)
-        / lit(100.0)
+        // Times the reciprocal, as polars divides a column of many rows (a column of
+        // one it divides exactly): the same bits for any number of users.
+        * lit(1.0 / 100.0)
 }
 
 /// `numerator / denominator`, null when the denominator is zero.

@@ -869,3 +869,36 @@ fn lines_of_an_order_are_one_purchase_and_refunds_reduce_the_money() {
         .collect();
     assert_eq!(frequency, [Some(4.0), Some(0.0), Some(2.0)]);
 }
+
+#[test]
+fn one_users_money_is_the_same_bits_both_ways() {
+    // A table of one row: polars would divide it exactly, and many rows by the
+    // reciprocal (25,448 cents: 254.48 one way, the next float down the other).
+    let rows: Vec<Generated> = vec![(
+        0,
+        0,
+        3,
+        false,
+        None,
+        None,
+        Some(254.475_769_586_825_66),
+        None,
+    )];
+    let params = FeatureParams {
+        families: vec![FeatureFamily::Rfm],
+        ..FeatureParams::default()
+    }
+    .check()
+    .unwrap();
+    let (one_pass, grouped, passed) = both_ways(&generated_events(&rows, 0), at(0, 12, 0), &params);
+    assert!(passed);
+    let bits = |df: &DataFrame| {
+        df.column("monetary")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .map(f64::to_bits)
+    };
+    assert_eq!(bits(&one_pass), bits(&grouped));
+}
