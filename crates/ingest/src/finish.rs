@@ -8,8 +8,13 @@ use crate::error::{self, Result};
 use crate::{order, read};
 
 /// The event columns held as codes into a dictionary of their distinct values (4
-/// bytes a row instead of a string's 16): few distinct values, read by few stages.
-pub const DICTIONARY_COLUMNS: [&str; 2] = [columns::CATEGORY, columns::QUERY];
+/// bytes a row instead of a string's 16): the text with few distinct values.
+pub const DICTIONARY_COLUMNS: [&str; 4] = [
+    columns::EVENT_TYPE,
+    columns::ITEM_ID,
+    columns::CATEGORY,
+    columns::QUERY,
+];
 
 /// The type of a [`DICTIONARY_COLUMNS`] column: one dictionary per column name, shared
 /// by every part of the events and freed with the last of them.

@@ -83,8 +83,34 @@ const TIME: usize = 1;
 const TYPE: usize = 2;
 const SESSION: usize = 3;
 /// The slots of the [`crate::DICTIONARY_COLUMNS`], built as codes from the start.
-const CODED: [usize; 2] = [5, 6];
-const _: () = assert!(CODED.len() == crate::DICTIONARY_COLUMNS.len());
+const CODED: [usize; crate::DICTIONARY_COLUMNS.len()] = {
+    let mut slots = [0; crate::DICTIONARY_COLUMNS.len()];
+    let mut i = 0;
+    while i < slots.len() {
+        slots[i] = slot_of(crate::DICTIONARY_COLUMNS[i]);
+        i += 1;
+    }
+    slots
+};
+
+/// The slot of an event column (checked when compiled: a typo does not build).
+const fn slot_of(name: &str) -> usize {
+    let mut slot = 0;
+    while slot < N {
+        let column = columns::EVENT_COLUMNS[slot].as_bytes();
+        if column.len() == name.len() {
+            let mut same = 0;
+            while same < column.len() && column[same] == name.as_bytes()[same] {
+                same += 1;
+            }
+            if same == column.len() {
+                return slot;
+            }
+        }
+        slot += 1;
+    }
+    panic!("not an event column")
+}
 const AMOUNT: usize = 7;
 const RATING: usize = 8;
 
@@ -419,14 +445,15 @@ impl<'a> Sink<'a> {
         let with_order = self.kept.orders.is_some();
         let Kept {
             strings,
-            codes: [category, query],
+            codes,
             times,
             hashes,
             amounts,
             ratings,
             orders,
         } = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
-        let [user, _, event_type, session, item, _, _, _, _] = strings;
+        let [user, _, _, session, _, _, _, _, _] = strings;
+        let [event_type, item, category, query] = codes;
         let height = times.len();
         let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
             .into_datetime(TimeUnit::Microseconds, None)
@@ -438,11 +465,11 @@ impl<'a> Sink<'a> {
         let mut cols = vec![
             user.finish().into_column(),
             time,
-            event_type.finish().into_column(),
+            coded(event_type, 0),
             session.finish().into_column(),
-            item.finish().into_column(),
-            coded(category, 0),
-            coded(query, 1),
+            coded(item, 1),
+            coded(category, 2),
+            coded(query, 3),
             amounts.finish().into_column(),
             ratings.finish().into_column(),
         ];
@@ -501,7 +528,7 @@ struct Kept {
     /// The text columns (the slots of the other columns stay empty).
     strings: [StringChunkedBuilder; N],
     /// The [`CODED`] columns' codes in their [`crate::dictionary`].
-    codes: [PrimitiveChunkedBuilder<UInt32Type>; 2],
+    codes: [PrimitiveChunkedBuilder<UInt32Type>; CODED.len()],
     times: Vec<i64>,
     /// Hash of every kept row's values: equal rows sort next to each other.
     hashes: Vec<u64>,

@@ -29,7 +29,7 @@ mod pareto;
 pub(crate) mod special;
 mod summary;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 

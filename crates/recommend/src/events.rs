@@ -127,9 +127,9 @@ const CHUNK_ROWS: usize = 1 << 18;
 struct Columns {
     users: StringChunked,
     times: Int64Chunked,
-    kinds: StringChunked,
-    /// Items and categories: strings, or dictionary codes (read as strings a task
-    /// at a time, so that the strings of a whole column never exist at once).
+    /// Types, items and categories: strings, or dictionary codes (read as strings a
+    /// task at a time, so that the strings of a whole column never exist at once).
+    kinds: Column,
     items: Column,
     categories: Column,
     ratings: Float64Chunked,
@@ -150,11 +150,15 @@ impl Columns {
 
     /// Rows that make an [`Event`]: [`before`] `as_of`, with an item.
     fn kept(&self, as_of: i64) -> usize {
+        let (kinds, items) = (self.kinds.is_not_null(), self.items.is_not_null());
+        // As [`before`], on whether there is a type rather than which.
         self.users
             .iter()
             .zip(self.times.iter())
-            .zip(self.kinds.iter().zip(self.items.is_not_null().iter()))
-            .filter(|((u, t), (k, i))| before(*u, *t, *k, as_of).is_some() && *i == Some(true))
+            .zip(kinds.iter().zip(items.iter()))
+            .filter(|((u, t), (k, i))| {
+                u.is_some() && t.is_some_and(|t| t < as_of) && *k == Some(true) && *i == Some(true)
+            })
             .count()
     }
 }
@@ -200,7 +204,11 @@ fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Result<Chunk>
         let text = column.cast(&DataType::String)?;
         Ok(text.str()?.clone())
     };
-    let (items, categories) = (strings(&columns.items)?, strings(&columns.categories)?);
+    let (kinds, items, categories) = (
+        strings(&columns.kinds)?,
+        strings(&columns.items)?,
+        strings(&columns.categories)?,
+    );
     let mut chunk = Chunk {
         users: Interner::new(),
         items: Interner::new(),
@@ -213,7 +221,7 @@ fn read_chunk(columns: &Columns, as_of: i64, out: &mut [Event]) -> Result<Chunk>
         .users
         .iter()
         .zip(columns.times.iter())
-        .zip(columns.kinds.iter())
+        .zip(kinds.iter())
         .zip(items.iter())
         .zip(categories.iter().zip(columns.ratings.iter()))
     {
@@ -276,7 +284,7 @@ fn columns(part: &LazyFrame, item_column: &str) -> Result<Columns> {
     Ok(Columns {
         users: strings(USER_ID)?,
         times: df.column(EVENT_TIME)?.i64()?.clone(),
-        kinds: strings(EVENT_TYPE)?,
+        kinds: text(EVENT_TYPE)?,
         items: text("__item")?,
         categories: text(CATEGORY)?,
         ratings: df.column(RATING)?.f64()?.clone(),
@@ -507,7 +515,7 @@ mod tests {
     /// `df` with its items and categories as dictionary codes.
     fn as_codes(df: &DataFrame) -> DataFrame {
         let mut coded = df.clone();
-        for name in [ITEM_ID, CATEGORY] {
+        for name in [EVENT_TYPE, ITEM_ID, CATEGORY] {
             let codes = Categories::new(name.into(), "tests".into(), CategoricalPhysical::U32);
             let column = df.column(name).unwrap();
             let column = column.cast(&DataType::from_categories(codes)).unwrap();

@@ -105,26 +105,17 @@ fn json_lines_are_read_by_dotted_paths_and_nothing_is_lost() {
             ["17850", "17850", "7"],
             "float and zero-padded ids read as integers"
         );
-        let types: Vec<&str> = out
-            .events
-            .column("event_type")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
-        assert_eq!(types, ["purchase", "view", "view"]);
+        let types = text(&out, "event_type");
+        assert_eq!(
+            types,
+            ["purchase", "view", "view"].map(|t| Some(t.to_string()))
+        );
         assert_eq!(amounts(&out), [Some(12.5), None, None]);
-        let items: Vec<Option<&str>> = out
-            .events
-            .column("item_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(items, [Some("p1"), Some("p2"), None]);
+        let items = text(&out, "item_id");
+        assert_eq!(
+            items,
+            [Some("p1".to_string()), Some("p2".to_string()), None]
+        );
     }
 }
 

@@ -148,9 +148,12 @@ pub fn targets_and_churn_sorted(
     }
     require(events, &[USER_ID, EVENT_TYPE, AMOUNT])?;
     let action = "compute the targets";
-    let (Ok(ids), Ok(types)) = (
+    // Whether each event is a purchase: the types may be strings or dictionary codes.
+    let (Ok(ids), Ok(purchases)) = (
         events.column(USER_ID).and_then(Column::str),
-        events.column(EVENT_TYPE).and_then(Column::str),
+        events
+            .column(EVENT_TYPE)
+            .and_then(|c| c.as_materialized_series().equal(PURCHASE)),
     ) else {
         return Ok(None);
     };
@@ -195,7 +198,7 @@ pub fn targets_and_churn_sorted(
             Rows {
                 ids: ids.slice(offset, len),
                 times: times.slice(offset, len),
-                types: types.slice(offset, len),
+                purchases: purchases.slice(offset, len),
                 amounts: amounts.slice(offset, len),
             }
         })
@@ -223,7 +226,7 @@ struct Windows {
 struct Rows {
     ids: StringChunked,
     times: Int64Chunked,
-    types: StringChunked,
+    purchases: BooleanChunked,
     amounts: Float64Chunked,
 }
 
@@ -239,8 +242,8 @@ fn labels_of<'a>(rows: &'a Rows, windows: &Windows) -> Option<Labels<'a>> {
         .ids
         .iter()
         .zip(rows.times.iter())
-        .zip(rows.types.iter().zip(rows.amounts.iter()));
-    for ((id, time), (event_type, amount)) in values {
+        .zip(rows.purchases.iter().zip(rows.amounts.iter()));
+    for ((id, time), (purchase, amount)) in values {
         let id = id.unwrap_or_default();
         if previous != Some(id) {
             if previous.is_some_and(|p| id < p) {
@@ -257,7 +260,7 @@ fn labels_of<'a>(rows: &'a Rows, windows: &Windows) -> Option<Labels<'a>> {
             user.seen = true;
             if t >= from {
                 user.active = true;
-                if event_type == Some(PURCHASE) {
+                if purchase == Some(true) {
                     user.purchased |= amount.is_none_or(|a| a >= 0.0);
                     // As `targets`: whole cents, rounded half to even.
                     if let Some(c) = amount.and_then(money::cents) {

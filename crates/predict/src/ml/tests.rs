@@ -516,6 +516,12 @@ fn one_pass_labels_equal_the_group_bys() {
         assert!(one_pass.equals_missing(&grouped), "{one_pass}\n{grouped}");
         assert!(churn.equals_missing(&churn_labels(&events, from, window).unwrap()));
         assert!(grouped.height() > 100 && churn.height() > 10);
+        // Types as dictionary codes, as the ingest holds them: the same labels.
+        let coded = crate::stats::tests::types_as_codes(&events);
+        let (coded_pass, coded_churn) = targets_and_churn_sorted(&coded, from, to, window)
+            .unwrap()
+            .expect("coded types");
+        assert!(coded_pass.equals_missing(&one_pass) && coded_churn.equals_missing(&churn));
     }
     // Out of user order, or an empty window: the caller groups instead.
     let reversed = events.reverse();

@@ -1,8 +1,8 @@
 //! Events -> per-customer frequency / recency / age / mean repeat value.
 
 use polars::prelude::{
-    ChunkFullNull, DataFrame, DataType, Expr, Float64Chunked, IntoLazy, LazyFrame, PolarsError,
-    RoundMode, SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
+    ChunkCompareEq, ChunkFullNull, DataFrame, DataType, Expr, Float64Chunked, IntoLazy, LazyFrame,
+    PolarsError, RoundMode, SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
 };
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
@@ -321,7 +321,9 @@ pub fn histories_sorted(
         return None;
     }
     let ids = events.column(USER_ID).ok()?.str().ok()?;
-    let types = events.column(EVENT_TYPE).ok()?.str().ok()?;
+    // Whether each event is a purchase: the types may be strings or dictionary codes.
+    let column = events.column(EVENT_TYPE).ok()?;
+    let purchases = column.as_materialized_series().equal(PURCHASE).ok()?;
     if ids.null_count() > 0 {
         return None;
     }
@@ -344,9 +346,9 @@ pub fn histories_sorted(
     let mut last_time = i64::MIN;
     let rows = ids
         .iter()
-        .zip(types.iter())
+        .zip(purchases.iter())
         .zip(times.iter().zip(amounts.iter()));
-    for ((id, event_type), (time, amount)) in rows {
+    for ((id, purchase), (time, amount)) in rows {
         let id = id.unwrap_or_default();
         if current != Some(id) {
             if let Some(p) = current {
@@ -366,7 +368,7 @@ pub fn histories_sorted(
             return None;
         }
         last_time = t;
-        if event_type != Some(PURCHASE) {
+        if purchase != Some(true) {
             continue;
         }
         // As `purchase_days`: a missing amount is 0 cents, one beyond i64 is no value.

@@ -579,7 +579,30 @@ fn one_pass_histories_are_the_group_bys_bit_for_bit() {
         for unit in [TimeUnit::Days, TimeUnit::Weeks] {
             assert_histories_as_the_group_bys(&events, cutoff, as_of, unit);
         }
+        // Types as dictionary codes, as the ingest holds them: the same histories.
+        let coded = types_as_codes(&events);
+        let (plain, coded) = (
+            histories_sorted(&events, cutoff, as_of, TimeUnit::Days).unwrap(),
+            histories_sorted(&coded, cutoff, as_of, TimeUnit::Days).expect("coded types"),
+        );
+        assert!(same_bits(&plain.at_cutoff, &coded.at_cutoff) && same_bits(&plain.now, &coded.now));
+        assert_eq!(plain.horizon, coded.horizon);
     }
+}
+
+/// `events` with their types as dictionary codes.
+pub(crate) fn types_as_codes(events: &DataFrame) -> DataFrame {
+    use polars::prelude::{CategoricalPhysical, Categories, DataType};
+    let codes = Categories::new(
+        "event_type".into(),
+        "tests".into(),
+        CategoricalPhysical::U32,
+    );
+    let types = events.column("event_type").unwrap();
+    let types = types.cast(&DataType::from_categories(codes)).unwrap();
+    let mut coded = events.clone();
+    coded.replace("event_type", types).unwrap();
+    coded
 }
 
 #[test]
