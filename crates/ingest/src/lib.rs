@@ -5,7 +5,9 @@
 //! column and event names onto the canonical schema; [`SourceParams::check`]
 //! validates it before any data is read and [`ingest`] does the work. Every row read
 //! is either kept, dropped as an exact duplicate (counted), or written to the
-//! quarantine with its file, line, column and reason: none vanishes.
+//! quarantine with its file, line, column and reason: none vanishes. The text
+//! columns with few distinct values ([`DICTIONARY_COLUMNS`]) are held as codes into a
+//! dictionary (polars' `Categorical`); user and session ids as strings.
 //!
 //! ```no_run
 //! use userlens_ingest::{ingest, SourceParams};
