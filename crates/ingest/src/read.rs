@@ -14,11 +14,13 @@ use crate::error::{self, Error, Result};
 use crate::spill;
 use crate::{Source, SourceFormat};
 
+mod kept;
 mod mapping;
 mod ndjson;
 mod parquet;
 mod text;
 
+use kept::{CODED, Kept};
 use mapping::{Slot, Slots, derived_value, is_refund, resolve};
 
 pub use parquet::read_table;
@@ -82,35 +84,6 @@ const USER: usize = 0;
 const TIME: usize = 1;
 const TYPE: usize = 2;
 const SESSION: usize = 3;
-/// The slots of the [`crate::DICTIONARY_COLUMNS`], built as codes from the start.
-const CODED: [usize; crate::DICTIONARY_COLUMNS.len()] = {
-    let mut slots = [0; crate::DICTIONARY_COLUMNS.len()];
-    let mut i = 0;
-    while i < slots.len() {
-        slots[i] = slot_of(crate::DICTIONARY_COLUMNS[i]);
-        i += 1;
-    }
-    slots
-};
-
-/// The slot of an event column (checked when compiled: a typo does not build).
-const fn slot_of(name: &str) -> usize {
-    let mut slot = 0;
-    while slot < N {
-        let column = columns::EVENT_COLUMNS[slot].as_bytes();
-        if column.len() == name.len() {
-            let mut same = 0;
-            while same < column.len() && column[same] == name.as_bytes()[same] {
-                same += 1;
-            }
-            if same == column.len() {
-                return slot;
-            }
-        }
-        slot += 1;
-    }
-    panic!("not an event column")
-}
 const AMOUNT: usize = 7;
 const RATING: usize = 8;
 
@@ -443,41 +416,8 @@ impl<'a> Sink<'a> {
     /// `capacity` rows.
     fn take_events(&mut self, capacity: usize) -> Result<DataFrame> {
         let with_order = self.kept.orders.is_some();
-        let Kept {
-            strings,
-            codes,
-            times,
-            hashes,
-            amounts,
-            ratings,
-            orders,
-        } = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
-        let [user, _, _, session, _, _, _, _, _] = strings;
-        let [event_type, item, category, query] = codes;
-        let height = times.len();
-        let time = Int64Chunked::from_vec(columns::EVENT_TIME.into(), times)
-            .into_datetime(TimeUnit::Microseconds, None)
-            .into_column();
-        let coded = |codes: PrimitiveChunkedBuilder<UInt32Type>, k: usize| {
-            let dictionary = self.dictionaries[k].clone();
-            Categorical32Chunked::from_cats_and_dtype(codes.finish(), dictionary).into_column()
-        };
-        let mut cols = vec![
-            user.finish().into_column(),
-            time,
-            coded(event_type, 0),
-            session.finish().into_column(),
-            coded(item, 1),
-            coded(category, 2),
-            coded(query, 3),
-            amounts.finish().into_column(),
-            ratings.finish().into_column(),
-        ];
-        if let Some(orders) = orders {
-            cols.push(orders.finish().into_column());
-        }
-        cols.push(UInt64Chunked::from_vec(ROW_HASH.into(), hashes).into_column());
-        DataFrame::new(height, cols).map_err(error::polars("build the event table"))
+        let kept = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
+        kept.into_events(&self.dictionaries)
     }
 
     fn finish(mut self) -> Result<Parsed> {
@@ -521,44 +461,6 @@ fn echo(raw: &[u8]) -> String {
         text.push('…');
     }
     text.replace('\0', "\\0")
-}
-
-/// The columns of the kept rows, as they are built.
-struct Kept {
-    /// The text columns (the slots of the other columns stay empty).
-    strings: [StringChunkedBuilder; N],
-    /// The [`CODED`] columns' codes in their [`crate::dictionary`].
-    codes: [PrimitiveChunkedBuilder<UInt32Type>; CODED.len()],
-    times: Vec<i64>,
-    /// Hash of every kept row's values: equal rows sort next to each other.
-    hashes: Vec<u64>,
-    amounts: PrimitiveChunkedBuilder<Float64Type>,
-    ratings: PrimitiveChunkedBuilder<Float64Type>,
-    /// The order ids, when the source maps them.
-    orders: Option<StringChunkedBuilder>,
-}
-
-impl Kept {
-    fn with_capacity(capacity: usize, with_order: bool) -> Kept {
-        Kept {
-            strings: std::array::from_fn(|i| {
-                let capacity = if matches!(i, TIME | AMOUNT | RATING) || CODED.contains(&i) {
-                    0
-                } else {
-                    capacity
-                };
-                StringChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)
-            }),
-            codes: CODED
-                .map(|i| PrimitiveChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)),
-            times: Vec::with_capacity(capacity),
-            hashes: Vec::with_capacity(capacity),
-            amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
-            ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
-            orders: with_order
-                .then(|| StringChunkedBuilder::new(columns::ORDER_ID.into(), capacity)),
-        }
-    }
 }
 
 fn truncate(text: &str) -> &str {
