@@ -474,7 +474,7 @@ mod tests {
         let whole = read(&[df.clone().lazy()], 9).unwrap();
         assert_eq!(whole.users, ["u1", "u2", "u3"]);
         assert_eq!(whole.events.len(), 6);
-        // Items and categories as dictionary codes (as the ingest holds categories)
+        // Types, items and categories as dictionary codes (as the ingest holds them)
         // read the same.
         for (rows, df) in (1..=4).flat_map(|rows| [(rows, df.clone()), (rows, as_codes(&df))]) {
             let parts = [df.slice(0, 5).lazy(), df.slice(5, 3).lazy()];
