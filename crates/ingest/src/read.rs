@@ -20,7 +20,7 @@ mod ndjson;
 mod parquet;
 mod text;
 
-use kept::{CODED, Kept};
+use kept::{CODE_OF, CODED, Kept};
 use mapping::{Slot, Slots, derived_value, is_refund, resolve};
 
 pub use parquet::read_table;
@@ -388,7 +388,7 @@ impl<'a> Sink<'a> {
                 continue;
             }
             value.hash(&mut hasher);
-            match CODED.iter().position(|&slot| slot == i) {
+            match CODE_OF[i] {
                 Some(k) => self.kept.codes[k].append_option(codes[k]),
                 None => self.kept.strings[i].append_option(*value),
             }

@@ -17,6 +17,17 @@ pub(super) const CODED: [usize; crate::DICTIONARY_COLUMNS.len()] = {
     slots
 };
 
+/// For each event column's slot, its place in [`CODED`] if it is coded.
+pub(super) const CODE_OF: [Option<usize>; N] = {
+    let mut code_of = [None; N];
+    let mut k = 0;
+    while k < CODED.len() {
+        code_of[CODED[k]] = Some(k);
+        k += 1;
+    }
+    code_of
+};
+
 /// The slot of an event column (checked when compiled: a typo does not build).
 const fn slot_of(name: &str) -> usize {
     let mut slot = 0;
@@ -55,7 +66,7 @@ impl Kept {
     pub(super) fn with_capacity(capacity: usize, with_order: bool) -> Kept {
         Kept {
             strings: std::array::from_fn(|i| {
-                let capacity = if matches!(i, TIME | AMOUNT | RATING) || CODED.contains(&i) {
+                let capacity = if matches!(i, TIME | AMOUNT | RATING) || CODE_OF[i].is_some() {
                     0
                 } else {
                     capacity
