@@ -9,11 +9,11 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::events::Log;
+use crate::events::{End, Log, TestKinds};
 use crate::matrix::Interactions;
 use crate::metrics::{Summary, score_user, summarise};
 use crate::model::{Ctx, Fitted};
-use crate::params::{CheckedRecommendParams, CheckedWeight};
+use crate::params::CheckedRecommendParams;
 
 /// Training interactions and each evaluated user's test items.
 #[derive(Debug, Clone)]
@@ -24,69 +24,38 @@ pub(crate) struct Split {
     pub test: Vec<(u32, Vec<u32>)>,
 }
 
-/// The event kinds whose items are test items; the second value says when the
-/// log has none of the asked types and every weighted type stands in.
+/// Which events make test items; the second value says when the log has none of
+/// the asked types and every weighted type stands in.
 pub(crate) fn test_kinds(
     log: &Log,
     params: &CheckedRecommendParams,
-) -> (Vec<bool>, Option<String>) {
-    let asked: Vec<bool> = log
-        .kinds
-        .iter()
-        .map(|k| params.test_events.contains(k))
-        .collect();
-    if asked.iter().any(|&a| a) {
-        return (asked, None);
+) -> (TestKinds, Option<String>) {
+    if log.kinds.iter().any(|k| params.test_events.contains(k)) {
+        return (TestKinds::Asked, None);
     }
-    let weighted = crate::matrix::kind_weights(log, params)
-        .iter()
-        .map(|w| match w {
-            Some(CheckedWeight::Fixed(w)) => *w > 0.0,
-            Some(CheckedWeight::Rating) => true,
-            None => false,
-        })
-        .collect();
     let note = format!(
         "the events hold no {} event: the recommenders are scored on every weighted event in the horizon",
         params.test_events.join(" or ")
     );
-    (weighted, Some(note))
+    (TestKinds::Weighted, Some(note))
 }
 
-/// Splits `log` at `cutoff`; the test period ends at `as_of`.
-pub(crate) fn split(
-    log: &Log,
-    params: &CheckedRecommendParams,
-    test_kinds: &[bool],
-    cutoff: i64,
-    as_of: i64,
-) -> Split {
-    let train = Interactions::build(log, params, cutoff);
+/// Splits `log` at its cutoff; the test period ends at its as-of date.
+pub(crate) fn split(log: &Log, test_kinds: TestKinds) -> Split {
+    let train = Interactions::build(log, End::Cutoff);
     let mut test: Vec<(u32, Vec<u32>)> = Vec::new();
-    for e in &log.events {
-        if e.time < cutoff
-            || e.time >= as_of
-            || !test_kinds
-                .get(usize::from(e.kind))
-                .copied()
-                .unwrap_or(false)
-        {
-            continue;
-        }
-        if train.entry(e.user as usize, e.item).is_some() {
+    // Pairs come by user, then item: each user's test items ascend.
+    for pair in &log.pairs {
+        if !pair.tested(test_kinds) || pair.at(End::Cutoff).touched {
             continue;
         }
         match test.last_mut() {
-            Some((u, items)) if *u == e.user => {
-                if items.last() != Some(&e.item) {
-                    items.push(e.item);
-                }
-            }
-            _ => test.push((e.user, vec![e.item])),
+            Some((u, items)) if *u == pair.user => items.push(pair.item),
+            _ => test.push((pair.user, vec![pair.item])),
         }
     }
     Split {
-        cutoff,
+        cutoff: log.cutoff,
         train,
         test,
     }

@@ -58,7 +58,7 @@ pub use params::{
 pub use tables::{REPORT_COLUMNS, ReportRow};
 
 use crate::evaluate::{check_no_leak, score, split, test_kinds};
-use crate::events::Log;
+use crate::events::{End, Log, Window};
 use crate::matrix::Interactions;
 use crate::model::{Ctx, Fitted, Personas};
 use crate::popular::Ranking;
@@ -167,7 +167,13 @@ pub fn recommend(
     seed: u64,
 ) -> Result<Recommendations> {
     let started = std::time::Instant::now();
-    let log = events::read(&parts, as_of)?;
+    let cutoff = as_of.saturating_sub(days(params.horizon_days));
+    let window = Window {
+        params,
+        cutoff,
+        as_of,
+    };
+    let log = events::read(&parts, &window)?;
     // The events are freed here if the caller held them only through `parts`.
     drop(parts);
     tracing::debug!(
@@ -188,10 +194,9 @@ pub fn recommend(
         }
     }
     let personas = assignments.map(|a| personas_of(a, &log)).transpose()?;
-    let cutoff = as_of.saturating_sub(days(params.horizon_days));
     let (kinds, note) = test_kinds(&log, params);
     notes.extend(note);
-    let split = split(&log, params, &kinds, cutoff, as_of);
+    let split = split(&log, kinds);
     check_no_leak(&split)?;
     let popular = Ranking::among(&split.train, |_| true);
     let by_persona = personas
@@ -254,7 +259,7 @@ pub fn recommend(
     drop(split);
 
     let t = std::time::Instant::now();
-    let inter = Interactions::build(&log, params, as_of);
+    let inter = Interactions::build(&log, End::AsOf);
     if !inter.has_purchases && params.exclude == Exclude::Purchased {
         notes.push(
             "the events hold no purchases: `exclude = \"purchased\"` excludes every item a user touched"
@@ -303,7 +308,7 @@ pub fn recommend(
 
 /// The tables with no rows, for a log without items.
 fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<Recommendations> {
-    let inter = Interactions::build(&log, &RecommendParams::default().check()?, i64::MIN);
+    let inter = Interactions::build(&log, End::AsOf);
     let popular = Ranking::among(&inter, |_| true);
     let personas = Personas::default();
     let ctx = Ctx {
@@ -346,10 +351,14 @@ pub fn score_lists(
     params: &CheckedRecommendParams,
     lists: &DataFrame,
 ) -> Result<metrics::Summary> {
-    let log = events::read(parts, as_of)?;
-    let cutoff = as_of.saturating_sub(days(params.horizon_days));
+    let window = Window {
+        params,
+        cutoff: as_of.saturating_sub(days(params.horizon_days)),
+        as_of,
+    };
+    let log = events::read(parts, &window)?;
     let (kinds, _) = test_kinds(&log, params);
-    let split = split(&log, params, &kinds, cutoff, as_of);
+    let split = split(&log, kinds);
     check_no_leak(&split)?;
     let sorted = lists
         .clone()

@@ -1,9 +1,8 @@
 //! Sparse user-item matrices (CSR) and the interactions they are built from.
 
-use crate::events::Log;
-use crate::params::{CheckedRecommendParams, CheckedWeight, Exclude};
+use crate::events::{End, Log};
+use crate::params::Exclude;
 use userlens_model::event_types;
-use userlens_model::time::DAY_MICROS;
 
 /// A sparse matrix in compressed rows; column indices ascend within a row.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -79,29 +78,9 @@ pub(crate) struct Interactions {
     pub has_purchases: bool,
 }
 
-/// The weight of each kind of [`Log::kinds`] (`None` for a kind without one).
-pub(crate) fn kind_weights(
-    log: &Log,
-    params: &CheckedRecommendParams,
-) -> Vec<Option<CheckedWeight>> {
-    log.kinds
-        .iter()
-        .map(|k| {
-            params
-                .weights
-                .iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, w)| *w)
-        })
-        .collect()
-}
-
 impl Interactions {
-    /// The interactions of every event before `end`, decayed to `end`.
-    pub fn build(log: &Log, params: &CheckedRecommendParams, end: i64) -> Interactions {
-        let weights = kind_weights(log, params);
-        let purchase = log.kinds.iter().position(|k| k == event_types::PURCHASE);
-        let half_life = params.half_life_days.map(|d| d * DAY_MICROS as f64);
+    /// What each user did with each item before `end`.
+    pub fn build(log: &Log, end: End) -> Interactions {
         let (users, items) = (log.users.len(), log.items.len());
         let mut all = Csr {
             cols: items,
@@ -110,32 +89,15 @@ impl Interactions {
         };
         let mut bought = Vec::new();
         let mut strongest = Vec::new();
-        let mut latest = None;
         all.indptr.push(0);
-        let mut events = log.events.iter().filter(|e| e.time < end).peekable();
+        let mut pairs = log.pairs.iter().filter(|p| p.at(end).touched).peekable();
         for user in 0..users as u32 {
-            while let Some(first) = events.next_if(|e| e.user == user) {
-                let (mut sum, mut buy, mut best) = (0f64, false, (f32::NEG_INFINITY, first.kind));
-                let mut event = Some(first);
-                while let Some(e) = event {
-                    let w = match weights[usize::from(e.kind)] {
-                        Some(CheckedWeight::Fixed(w)) => w,
-                        Some(CheckedWeight::Rating) if e.rating.is_finite() => e.rating.max(0.0),
-                        _ => 0.0,
-                    };
-                    let decay = half_life.map_or(1.0, |h| 0.5f64.powf((end - e.time) as f64 / h));
-                    sum += f64::from(w) * decay;
-                    buy |= Some(usize::from(e.kind)) == purchase;
-                    if w > best.0 {
-                        best = (w, e.kind);
-                    }
-                    latest = latest.max(Some(e.time));
-                    event = events.next_if(|n| n.user == user && n.item == first.item);
-                }
-                all.indices.push(first.item);
-                all.values.push(sum as f32);
-                bought.push(buy);
-                strongest.push(best.1);
+            while let Some(pair) = pairs.next_if(|p| p.user == user) {
+                let touch = pair.at(end);
+                all.indices.push(pair.item);
+                all.values.push(touch.interest);
+                bought.push(touch.bought);
+                strongest.push(touch.strongest);
             }
             all.indptr.push(all.indices.len());
         }
@@ -167,8 +129,8 @@ impl Interactions {
             train,
             item_users,
             active_users,
-            latest,
-            has_purchases: purchase.is_some(),
+            latest: log.latest(end),
+            has_purchases: log.kinds.iter().any(|k| k == event_types::PURCHASE),
         }
     }
 

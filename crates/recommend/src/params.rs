@@ -193,6 +193,16 @@ pub enum CheckedWeight {
     Rating,
 }
 
+impl CheckedWeight {
+    /// Whether an event of this weight can count as interest.
+    pub(crate) fn can_count(self) -> bool {
+        match self {
+            CheckedWeight::Fixed(w) => w > 0.0,
+            CheckedWeight::Rating => true,
+        }
+    }
+}
+
 /// [`RecommendParams`] after [`RecommendParams::check`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedRecommendParams {
@@ -261,9 +271,7 @@ impl RecommendParams {
             };
             weights.push((event.clone(), checked));
         }
-        if !weights.iter().any(|(_, w)| {
-            *w == CheckedWeight::Rating || matches!(w, CheckedWeight::Fixed(x) if *x > 0.0)
-        }) {
+        if !weights.iter().any(|(_, w)| w.can_count()) {
             return Err(params(
                 "weights",
                 "no event type has a positive weight: nothing would count as interest",

@@ -46,9 +46,24 @@ fn checked(text: &str) -> CheckedRecommendParams {
 }
 
 fn interactions(rows: &[(&str, i64, &str, &str)], end: i64, params: &str) -> (Log, Interactions) {
-    let log = events::read(&[events(rows).lazy()], i64::MAX).unwrap();
-    let inter = Interactions::build(&log, &checked(params), end * DAY);
+    let params = checked(params);
+    let window = events::Window {
+        params: &params,
+        cutoff: end * DAY,
+        as_of: i64::MAX,
+    };
+    let log = events::read(&[events(rows).lazy()], &window).unwrap();
+    let inter = Interactions::build(&log, End::Cutoff);
     (log, inter)
+}
+
+/// The golden cases' horizon: days 40 to 70.
+fn horizon(params: &CheckedRecommendParams) -> events::Window<'_> {
+    events::Window {
+        params,
+        cutoff: 40 * DAY,
+        as_of: 70 * DAY,
+    }
 }
 
 fn item(log: &Log, name: &str) -> u32 {
@@ -161,11 +176,11 @@ fn the_evaluation_scores_new_items_of_the_horizon_only() {
     let mut rows = paper_log();
     rows.push(("u1", 60, "purchase", "c"));
     rows.push(("u1", 61, "purchase", "f"));
-    let log = events::read(&[events(&rows).lazy()], 70 * DAY).unwrap();
     let params = checked("");
+    let log = events::read(&[events(&rows).lazy()], &horizon(&params)).unwrap();
     let (kinds, note) = test_kinds(&log, &params);
     assert_eq!(note, None);
-    let s = split(&log, &params, &kinds, 40 * DAY, 70 * DAY);
+    let s = split(&log, kinds);
     let u1 = log.users.iter().position(|u| u == "u1").unwrap() as u32;
     let u4 = log.users.iter().position(|u| u == "u4").unwrap() as u32;
     let f = item(&log, "f");
@@ -175,10 +190,10 @@ fn the_evaluation_scores_new_items_of_the_horizon_only() {
 
 #[test]
 fn a_planted_leak_is_caught() {
-    let log = events::read(&[events(&paper_log()).lazy()], 70 * DAY).unwrap();
     let params = checked("");
+    let log = events::read(&[events(&paper_log()).lazy()], &horizon(&params)).unwrap();
     let (kinds, _) = test_kinds(&log, &params);
-    let clean = split(&log, &params, &kinds, 40 * DAY, 70 * DAY);
+    let clean = split(&log, kinds);
     check_no_leak(&clean).unwrap();
     // A user's training item planted among their test items.
     let mut leaked: Split = clean.clone();
@@ -192,7 +207,7 @@ fn a_planted_leak_is_caught() {
     );
     // Training interactions built past the cutoff.
     let mut late = clean;
-    late.train = Interactions::build(&log, &params, 70 * DAY);
+    late.train = Interactions::build(&log, End::AsOf);
     let message = check_no_leak(&late).unwrap_err().to_string();
     assert!(message.contains("is not before the cutoff"), "{message}");
 }
