@@ -6,6 +6,7 @@
 //! sorted order, so everything after this works on integers and every result is
 //! the same however the events were split into parts.
 
+use either::Either;
 use foldhash::{HashMap, HashMapExt};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -254,6 +255,29 @@ impl Interner {
         i
     }
 
+    /// The id of a text: a string's by hashing it, a code's through `codes`.
+    fn id(&mut self, text: Text<'_>, codes: &mut CodeIds<'_>) -> Result<u32> {
+        let code = match text {
+            Text::Name(name) => return Ok(self.get(name)),
+            Text::Code(code) => code as usize,
+        };
+        if let Some(&id) = codes.ids.get(code)
+            && id != UNSEEN
+        {
+            return Ok(id);
+        }
+        let name = codes
+            .codes
+            .and_then(|c| c.get_mapping().cat_to_str(code as u32))
+            .ok_or_else(|| Error::Events(format!("dictionary code {code} has no value")))?;
+        let id = self.get(name);
+        if codes.ids.len() <= code {
+            codes.ids.resize(code + 1, UNSEEN);
+        }
+        codes.ids[code] = id;
+        Ok(id)
+    }
+
     /// The names sorted, and each first-seen index's place among them.
     fn sorted(self) -> (Vec<String>, Vec<u32>) {
         let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
@@ -291,8 +315,7 @@ const CHUNK_ROWS: usize = 1 << 18;
 struct Columns {
     users: StringChunked,
     times: Int64Chunked,
-    /// Types, items and categories: strings, or dictionary codes (read as strings a
-    /// task at a time, so that the strings of a whole column never exist at once).
+    /// Types, items and categories: strings or dictionary codes.
     kinds: Column,
     items: Column,
     categories: Column,
@@ -350,10 +373,16 @@ struct Chunk {
 
 impl Chunk {
     /// The task's id of an event type, its role noted when it is new.
-    fn kind(&mut self, name: &str, params: &CheckedRecommendParams) -> Result<u16> {
-        let kind = self.kinds.get(name);
+    fn kind(
+        &mut self,
+        text: Text<'_>,
+        codes: &mut CodeIds<'_>,
+        params: &CheckedRecommendParams,
+    ) -> Result<u16> {
+        let kind = self.kinds.id(text, codes)?;
         if kind as usize == self.roles.len() {
-            self.roles.push(Role::of(name, params));
+            self.roles
+                .push(Role::of(&self.kinds.names[kind as usize], params));
         }
         u16::try_from(kind).map_err(|_| too_many_kinds())
     }
@@ -365,29 +394,78 @@ fn too_many_kinds() -> Error {
 
 /// A row's user, time and type if it has all three and falls before `as_of`: its
 /// user counts, and with an item it is one of their events.
-fn before<'a>(
-    user: Option<&'a str>,
+fn before<K>(
+    user: Option<&str>,
     time: Option<i64>,
-    kind: Option<&'a str>,
+    kind: Option<K>,
     as_of: i64,
-) -> Option<(&'a str, i64, &'a str)> {
+) -> Option<(&str, i64, K)> {
     match (user, time, kind) {
         (Some(user), Some(time), Some(kind)) if time < as_of => Some((user, time, kind)),
         _ => None,
     }
 }
 
+/// A task's text column: dictionary codes, as the ingest keeps them, or strings.
+enum Texts {
+    Codes(Categorical32Chunked),
+    Strings(StringChunked),
+}
+
+/// One value of [`Texts`].
+#[derive(Debug, Clone, Copy)]
+enum Text<'a> {
+    Code(u32),
+    Name(&'a str),
+}
+
+impl Texts {
+    fn of(column: &Column) -> Result<Texts> {
+        if let Ok(codes) = column.cat32() {
+            return Ok(Texts::Codes(codes.clone()));
+        }
+        let text = column.cast(&DataType::String)?;
+        Ok(Texts::Strings(text.str()?.clone()))
+    }
+
+    fn values(&self) -> impl Iterator<Item = Option<Text<'_>>> {
+        match self {
+            Texts::Codes(codes) => Either::Left(codes.physical().iter().map(|c| c.map(Text::Code))),
+            Texts::Strings(names) => Either::Right(names.iter().map(|n| n.map(Text::Name))),
+        }
+    }
+
+    /// A table from this column's codes to a task's ids, empty to begin with.
+    fn code_ids(&self) -> CodeIds<'_> {
+        CodeIds {
+            codes: match self {
+                Texts::Codes(codes) => Some(codes),
+                Texts::Strings(_) => None,
+            },
+            ids: Vec::new(),
+        }
+    }
+}
+
+/// Each dictionary code's id in a task's [`Interner`], filled in as codes are met:
+/// a code's name is looked up and hashed once per task, not once per row.
+struct CodeIds<'a> {
+    codes: Option<&'a Categorical32Chunked>,
+    ids: Vec<u32>,
+}
+
+/// No id yet in [`CodeIds::ids`].
+const UNSEEN: u32 = u32::MAX;
+
 /// Reads one task's rows, folding each user's events as their rows end.
 fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
-    let strings = |column: &Column| -> Result<StringChunked> {
-        let text = column.cast(&DataType::String)?;
-        Ok(text.str()?.clone())
-    };
     let (kinds, items, categories) = (
-        strings(&columns.kinds)?,
-        strings(&columns.items)?,
-        strings(&columns.categories)?,
+        Texts::of(&columns.kinds)?,
+        Texts::of(&columns.items)?,
+        Texts::of(&columns.categories)?,
     );
+    let (mut kind_ids, mut item_ids, mut category_ids) =
+        (kinds.code_ids(), items.code_ids(), categories.code_ids());
     let mut chunk = Chunk {
         users: Interner::new(),
         items: Interner::new(),
@@ -416,9 +494,9 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
         .users
         .iter()
         .zip(columns.times.iter())
-        .zip(kinds.iter())
-        .zip(items.iter())
-        .zip(categories.iter().zip(columns.ratings.iter()))
+        .zip(kinds.values())
+        .zip(items.values())
+        .zip(categories.values().zip(columns.ratings.iter()))
     {
         let Some((user, time, kind)) = before(user, time, kind, window.as_of) else {
             continue;
@@ -434,14 +512,14 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
             current = Some(user);
         }
         let Some(item) = item else { continue };
-        let item = chunk.items.get(item);
+        let item = chunk.items.id(item, &mut item_ids)?;
         if let Some(category) = category {
-            let c = chunk.categories.get(category);
+            let c = chunk.categories.id(category, &mut category_ids)?;
             *chunk.item_categories.entry((item, c)).or_insert(0) += 1;
         }
         rows.push(Row {
             item,
-            kind: chunk.kind(kind, window.params)?,
+            kind: chunk.kind(kind, &mut kind_ids, window.params)?,
             time,
             rating: rating.map_or(f32::NAN, |r| r as f32),
         });
