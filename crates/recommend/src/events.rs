@@ -609,8 +609,14 @@ fn read_grouped(
         ItemSource::Category => CATEGORY,
         _ => ITEM_ID,
     };
-    // One part in memory at a time.
-    let mut chunks: Vec<Chunk> = Vec::new();
+    // Every task's names go into one set per kind of id (numbered in first-seen
+    // order) as soon as its part is read, and its pairs are renumbered to match:
+    // one part and one set of names in memory at a time.
+    let (mut users, mut items, mut kinds) = (Interner::new(), Interner::new(), Interner::new());
+    let mut category_names = Interner::new();
+    let mut counts: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut read_pairs: Vec<Vec<Pair>> = Vec::new();
+    let mut latest = [None; 2];
     for part in parts {
         let columns = columns(part, item_column)?;
         let starts = columns.task_starts(chunk_rows);
@@ -622,80 +628,58 @@ fn read_grouped(
             .collect();
         let read: Vec<Result<Chunk>> = tasks.par_iter().map(|t| read_chunk(t, window)).collect();
         for chunk in read {
-            let chunk = chunk?;
-            if !chunk.grouped {
-                return Ok(None);
-            }
-            chunks.push(chunk);
-        }
-    }
-
-    // Every task's names into one set per kind of id, then sorted.
-    let (mut users, mut items, mut kinds) = (Interner::new(), Interner::new(), Interner::new());
-    let mut category_names = Interner::new();
-    let mut grouped = true;
-    let global: Vec<[Vec<u32>; 4]> = chunks
-        .iter()
-        .map(|c| {
+            let mut chunk = chunk?;
             let known = users.names.len() as u32;
-            let ids = [
-                (&c.users, &mut users),
-                (&c.items, &mut items),
-                (&c.kinds, &mut kinds),
-                (&c.categories, &mut category_names),
+            let [u, i, k, c] = [
+                (&chunk.users, &mut users),
+                (&chunk.items, &mut items),
+                (&chunk.kinds, &mut kinds),
+                (&chunk.categories, &mut category_names),
             ]
             .map(|(local, all)| local.names.iter().map(|n| all.get(n)).collect::<Vec<u32>>());
-            // A task's users are new to the tasks before it when no user's rows are
-            // split between tasks.
-            grouped &= ids[0].iter().all(|&u| u >= known);
-            ids
-        })
-        .collect();
-    if !grouped {
-        return Ok(None);
-    }
-    if kinds.names.len() > usize::from(u16::MAX) {
-        return Err(too_many_kinds());
+            // Each user's rows together: the task's users are new to the tasks before.
+            if !chunk.grouped || u.iter().any(|&g| g < known) {
+                return Ok(None);
+            }
+            if kinds.names.len() > usize::from(u16::MAX) {
+                return Err(too_many_kinds());
+            }
+            for p in &mut chunk.pairs {
+                p.user = u[p.user as usize];
+                p.item = i[p.item as usize];
+                for touch in &mut p.at {
+                    touch.strongest = k[usize::from(touch.strongest)] as u16;
+                }
+            }
+            for (&(item, category), &n) in &chunk.item_categories {
+                *counts
+                    .entry((i[item as usize], c[category as usize]))
+                    .or_insert(0) += n;
+            }
+            latest = [0, 1].map(|e| latest[e].max(chunk.latest[e]));
+            read_pairs.push(chunk.pairs);
+        }
     }
     let (users, user_place) = users.sorted();
     let (items, item_place) = items.sorted();
     let (kinds, kind_place) = kinds.sorted();
     let (category_names, category_place) = category_names.sorted();
-    let place = |map: &[u32], place: &[u32]| -> Vec<u32> {
-        map.iter().map(|&g| place[g as usize]).collect()
-    };
-    let mut pairs = Vec::with_capacity(chunks.iter().map(|c| c.pairs.len()).sum());
-    let mut latest = [None; 2];
-    for (chunk, [u, i, k, _]) in chunks.iter_mut().zip(&global) {
-        let (u, i, k) = (
-            place(u, &user_place),
-            place(i, &item_place),
-            place(k, &kind_place),
-        );
-        pairs.extend(std::mem::take(&mut chunk.pairs).into_iter().map(|mut p| {
-            p.user = u[p.user as usize];
-            p.item = i[p.item as usize];
+    let mut pairs = Vec::with_capacity(read_pairs.iter().map(Vec::len).sum());
+    for task in read_pairs {
+        pairs.extend(task.into_iter().map(|mut p| {
+            p.user = user_place[p.user as usize];
+            p.item = item_place[p.item as usize];
             for touch in &mut p.at {
-                touch.strongest = k[usize::from(touch.strongest)] as u16;
+                touch.strongest = kind_place[usize::from(touch.strongest)] as u16;
             }
             p
         }));
-        latest = [0, 1].map(|e| latest[e].max(chunk.latest[e]));
     }
     pairs.par_sort_unstable_by_key(|p| (p.user, p.item));
     // Most frequent category per item; ties go to the first name.
-    let mut counts: HashMap<(u32, u32), u32> = HashMap::new();
-    for (chunk, [_, i, _, c]) in chunks.iter().zip(&global) {
-        for (&(item, category), &n) in &chunk.item_categories {
-            let key = (
-                item_place[i[item as usize] as usize],
-                category_place[c[category as usize] as usize],
-            );
-            *counts.entry(key).or_insert(0) += n;
-        }
-    }
     let mut best: Vec<Option<(u32, u32)>> = vec![None; items.len()];
     for (&(item, c), &n) in &counts {
+        let (item, c) = (item_place[item as usize], category_place[c as usize]);
         let slot = &mut best[item as usize];
         let better = match *slot {
             None => true,

@@ -30,6 +30,8 @@ impl PartialOrd for Scored {
 pub(crate) struct TopK {
     k: usize,
     heap: BinaryHeap<std::cmp::Reverse<Scored>>,
+    /// The worst kept score once `k` are kept: a lower one is refused on sight.
+    floor: f32,
 }
 
 impl TopK {
@@ -37,11 +39,20 @@ impl TopK {
         TopK {
             k,
             heap: BinaryHeap::with_capacity(k + 1),
+            floor: f32::NEG_INFINITY,
         }
     }
 
+    #[inline]
     pub fn offer(&mut self, item: u32, score: f32) {
-        let candidate = Scored { item, score };
+        // Most candidates: full, and a lower score than the worst kept.
+        if self.heap.len() == self.k && score.total_cmp(&self.floor).is_lt() {
+            return;
+        }
+        self.consider(Scored { item, score });
+    }
+
+    fn consider(&mut self, candidate: Scored) {
         if self.heap.len() < self.k {
             self.heap.push(std::cmp::Reverse(candidate));
         } else if let Some(worst) = self.heap.peek()
@@ -49,6 +60,11 @@ impl TopK {
         {
             self.heap.pop();
             self.heap.push(std::cmp::Reverse(candidate));
+        }
+        if self.heap.len() == self.k
+            && let Some(worst) = self.heap.peek()
+        {
+            self.floor = worst.0.score;
         }
     }
 
@@ -76,5 +92,47 @@ mod tests {
             .map(|s| (s.item, s.score))
             .collect();
         assert_eq!(kept, [(1, 3.0), (2, 3.0), (7, 3.0)]);
+    }
+
+    #[test]
+    fn keeps_what_a_full_sort_keeps_in_any_order_of_offers() {
+        // Few distinct scores, so that ties are everywhere; a NaN and infinities too.
+        let values = [
+            0.5,
+            -1.0,
+            2.0,
+            0.5,
+            f32::NAN,
+            f32::INFINITY,
+            2.0,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ];
+        let candidates: Vec<Scored> = (0..40u32)
+            .map(|i| Scored {
+                item: (i * 17) % 40,
+                score: values[(i as usize * 7) % values.len()],
+            })
+            .collect();
+        for k in 0..=candidates.len() + 1 {
+            for start in [0, 13, 29] {
+                let mut top = TopK::new(k);
+                for c in candidates.iter().cycle().skip(start).take(candidates.len()) {
+                    top.offer(c.item, c.score);
+                }
+                let mut sorted = candidates.clone();
+                sorted.sort_unstable_by(|a, b| b.cmp(a));
+                sorted.truncate(k);
+                let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
+                    v.iter().map(|s| (s.item, s.score.to_bits())).collect()
+                };
+                assert_eq!(
+                    bits(&top.into_sorted()),
+                    bits(&sorted),
+                    "k {k}, from {start}"
+                );
+            }
+        }
     }
 }
