@@ -108,6 +108,13 @@ impl Plan {
         load_str_with(&self.registry, &self.path, &self.text, overrides)
     }
 
+    /// Whether a stage after `done` needs stage `from`'s tables.
+    pub(crate) fn needed_after(&self, from: usize, done: usize) -> bool {
+        self.stages
+            .get(done + 1..)
+            .is_some_and(|later| later.iter().any(|stage| stage.needs.contains(&from)))
+    }
+
     /// The columns of stage `from`'s events that the stages after `done` that need
     /// it read: `None` when one of them reads every column, an empty set when none
     /// needs it.

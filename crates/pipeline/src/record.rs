@@ -275,9 +275,12 @@ pub(crate) fn peak_rss_mib() -> Option<f64> {
     Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The table [`persona_summary`] reads once every stage has run.
+pub(crate) const SUMMARISED: &str = "personas";
+
 /// The personas table among the stages' outputs, for the command line's summary.
 pub(crate) fn persona_summary(outputs: &[crate::stage::Tables]) -> Vec<PersonaSummary> {
-    let Some(personas) = outputs.iter().find_map(|t| t.get("personas")) else {
+    let Some(personas) = outputs.iter().find_map(|t| t.get(SUMMARISED)) else {
         return Vec::new();
     };
     let column = |name: &str, dtype: polars::prelude::DataType| {

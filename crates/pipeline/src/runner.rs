@@ -441,10 +441,16 @@ impl Run<'_, '_> {
     }
 
     /// Frees the columns of in-memory events that no stage after `done` reads, the
-    /// events no stage after it needs, and the tables made for stages that asked
-    /// ([`crate::Stage::ASKED`]) once all of them have run.
+    /// events no stage after it needs, the tables made for stages that asked
+    /// ([`crate::Stage::ASKED`]) once all of them have run, and every table of a
+    /// stage no stage after `done` needs (but the one the run's record summarises).
     fn free_unread(&mut self, done: usize) {
         for (from, tables) in self.outputs.iter_mut().enumerate() {
+            if !self.plan.needed_after(from, done) {
+                tables
+                    .frames
+                    .retain(|name, _| name == crate::record::SUMMARISED);
+            }
             let asked_later = self.plan.stages[done + 1..]
                 .iter()
                 .any(|stage| stage.asked.contains(&from));

@@ -348,7 +348,7 @@ mod fuzz {
 }
 
 #[test]
-fn event_columns_are_freed_once_no_later_stage_reads_them() {
+fn event_columns_and_tables_are_freed_once_no_later_stage_needs_them() {
     let text = r#"
 [stages.ingest]
 uses = "ingest"
@@ -411,6 +411,10 @@ needs = ["ingest", "personas"]
     ];
     assert_eq!(after(4).unwrap(), recommend);
     assert_eq!(after(5).unwrap(), [] as [&str; 0]);
+    // Tables go with the last stage that needs them: features' with predict,
+    // personas' and the events' with recommend.
+    let needed = |from: usize| (0..6).filter(|&done| plan.needed_after(from, done)).count();
+    assert_eq!([0, 1, 2, 3, 4, 5].map(needed), [5, 3, 5, 0, 0, 0]);
 
     // A predict stage whose features stage makes another cutoff's features builds
     // its own from every column.
