@@ -63,10 +63,12 @@ fn weighted(inter: &Interactions, similarity: Similarity) -> Csr {
 }
 
 /// Accumulator of one item's co-occurrences (reused across items by a thread).
+/// Every value added is at least 0, so a sum still at 0 marks an item not yet
+/// touched (or touched only by zeros, which no caller keeps).
 struct Scratch {
     acc: Vec<f64>,
+    /// The items with a positive sum, in the order they first got one.
     touched: Vec<u32>,
-    marked: Vec<bool>,
 }
 
 thread_local! {
@@ -79,7 +81,6 @@ impl Scratch {
         Scratch {
             acc: vec![0.0; items],
             touched: Vec::new(),
-            marked: vec![false; items],
         }
     }
 
@@ -87,23 +88,21 @@ impl Scratch {
     fn fit(&mut self, items: usize) {
         if self.acc.len() < items {
             self.acc.resize(items, 0.0);
-            self.marked.resize(items, false);
         }
     }
 
+    #[inline]
     fn add(&mut self, j: u32, v: f64) {
-        let ju = j as usize;
-        if !self.marked[ju] {
-            self.marked[ju] = true;
+        let sum = &mut self.acc[j as usize];
+        if *sum == 0.0 && v > 0.0 {
             self.touched.push(j);
         }
-        self.acc[ju] += v;
+        *sum += v;
     }
 
     fn clear(&mut self) {
         for &j in &self.touched {
             self.acc[j as usize] = 0.0;
-            self.marked[j as usize] = false;
         }
         self.touched.clear();
     }
