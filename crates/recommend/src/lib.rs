@@ -45,7 +45,6 @@ mod tests;
 mod topk;
 
 use polars::prelude::*;
-use rayon::prelude::*;
 use userlens_model::columns::{self, PERSONA_ID, USER_ID};
 use userlens_model::time::days;
 
@@ -173,7 +172,7 @@ pub fn recommend(
         cutoff,
         as_of,
     };
-    let log = events::read(&parts, &window)?;
+    let mut log = events::read(&parts, &window)?;
     // The events are freed here if the caller held them only through `parts`.
     drop(parts);
     tracing::debug!(
@@ -260,6 +259,8 @@ pub fn recommend(
 
     let t = std::time::Instant::now();
     let inter = Interactions::build(&log, End::AsOf);
+    // Everything after this reads `inter` and the log's names only.
+    drop(std::mem::take(&mut log.pairs));
     if !inter.has_purchases && params.exclude == Exclude::Purchased {
         notes.push(
             "the events hold no purchases: `exclude = \"purchased\"` excludes every item a user touched"
@@ -276,11 +277,8 @@ pub fn recommend(
         popular: &popular,
         personas: &by_persona,
     };
-    let lists: Vec<_> = (0..log.users.len())
-        .into_par_iter()
-        .map(|u| fitted.recommend(&ctx, u, &inter.excluded(u, params.exclude), params.k))
-        .collect();
-    let user_recommendations = tables::user_recommendations(&fitted, chosen, &ctx, &log, &lists)?;
+    let list = |u: usize| fitted.recommend(&ctx, u, &inter.excluded(u, params.exclude), params.k);
+    let user_recommendations = tables::user_recommendations(&fitted, chosen, &ctx, &log, list)?;
     let knn = match fitted {
         Fitted::Knn(knn) => knn,
         _ => knn::fit(&inter, params.similarity, params.neighbours),
@@ -328,7 +326,7 @@ fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<Recommendations> {
             ModelKind::Popular,
             &ctx,
             &log,
-            &[],
+            |_| Vec::new(),
         )?,
         persona_recommendations: tables::persona_recommendations(&personas, &popular, &log, k)?,
         similar_items: tables::similar_items(&knn, &log, 0)?,

@@ -69,18 +69,21 @@ pub(crate) fn user_recommendations(
     model: ModelKind,
     ctx: &Ctx<'_>,
     log: &Log,
-    lists: &[Vec<Rec>],
+    list: impl Fn(usize) -> Vec<Rec> + Sync,
 ) -> Result<DataFrame> {
     use rayon::prelude::*;
-    // A block of users at a time on every core, each block's columns built straight
-    // as Arrow: strings gathered for all rows first would hold every row twice.
-    let block = |first: usize, lists: &[Vec<Rec>]| -> Result<DataFrame> {
+    // A block of users at a time on every core, their lists made and their columns
+    // built straight as Arrow: every user's list, or strings gathered for all rows,
+    // would be held whole next to the table.
+    let block = |users: std::ops::Range<usize>| -> Result<DataFrame> {
+        let first = users.start;
+        let lists: Vec<Vec<Rec>> = users.into_par_iter().map(&list).collect();
         let rows: usize = lists.iter().map(Vec::len).sum();
         let mut users = StringChunkedBuilder::new(USER_ID.into(), rows);
         let mut items = StringChunkedBuilder::new(ITEM_ID.into(), rows);
         let mut because = StringChunkedBuilder::new("because".into(), rows);
         let (mut ranks, mut scores) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-        for (user, recs) in (first..).zip(lists) {
+        for (user, recs) in (first..).zip(&lists) {
             for (rank, r) in recs.iter().enumerate() {
                 users.append_value(log.users[user].as_str());
                 ranks.push(rank as u32 + 1);
@@ -99,13 +102,13 @@ pub(crate) fn user_recommendations(
         ];
         Ok(DataFrame::new(rows, columns)?)
     };
-    let mut blocks: Vec<DataFrame> = lists
-        .par_chunks(USERS_PER_BLOCK)
-        .enumerate()
-        .map(|(b, lists)| block(b * USERS_PER_BLOCK, lists))
+    let users = log.users.len();
+    let mut blocks: Vec<DataFrame> = (0..users.div_ceil(USERS_PER_BLOCK))
+        .into_par_iter()
+        .map(|b| block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users)))
         .collect::<Result<_>>()?;
     if blocks.is_empty() {
-        return block(0, &[]);
+        return block(0..0);
     }
     let mut df = blocks.remove(0);
     for more in &blocks {
