@@ -1,0 +1,179 @@
+//! What one user did with one item: their events on it folded at the cutoff and
+//! at the as-of date.
+
+use userlens_model::event_types;
+use userlens_model::time::DAY_MICROS;
+
+use crate::params::{CheckedRecommendParams, CheckedWeight};
+
+/// The two times interests are taken at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The end of training: the as-of date minus the horizon.
+    Cutoff,
+    /// The as-of date.
+    AsOf,
+}
+
+/// Which events make an item a user's test item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TestKinds {
+    /// Those of the types `test_events` asks for.
+    Asked,
+    /// Those of every type whose weight can count (the log has none asked for).
+    Weighted,
+}
+
+/// What one user did with one item before one [`End`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct Touch {
+    /// The events' decayed weights, summed.
+    pub interest: f32,
+    /// The type of the weightiest event (index into [`Log::kinds`]).
+    pub strongest: u16,
+    /// Whether there was any event.
+    pub touched: bool,
+    /// Whether one was a purchase.
+    pub bought: bool,
+}
+
+/// Everything one user did with one item before the as-of date.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Pair {
+    pub user: u32,
+    pub item: u32,
+    /// Before the cutoff, before the as-of date.
+    at: [Touch; 2],
+    /// Per [`TestKinds`]: a test event on the item from the cutoff on.
+    tested: [bool; 2],
+}
+
+impl Pair {
+    pub fn at(&self, end: End) -> &Touch {
+        &self.at[end as usize]
+    }
+
+    pub fn tested(&self, kinds: TestKinds) -> bool {
+        self.tested[kinds as usize]
+    }
+
+    /// The pair with its user, item and types renumbered by the given tables.
+    pub(super) fn renumbered(mut self, users: &[u32], items: &[u32], kinds: &[u32]) -> Pair {
+        self.user = users[self.user as usize];
+        self.item = items[self.item as usize];
+        for touch in &mut self.at {
+            touch.strongest = kinds[usize::from(touch.strongest)] as u16;
+        }
+        self
+    }
+}
+
+/// What [`read`] reads: the events before `as_of`, each user's on an item folded
+/// with `params`' weights at `cutoff` and at `as_of`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window<'a> {
+    pub params: &'a CheckedRecommendParams,
+    pub cutoff: i64,
+    pub as_of: i64,
+}
+
+/// What an event type means to the fold.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Role {
+    weight: Option<CheckedWeight>,
+    purchase: bool,
+    /// Per [`TestKinds`]: whether its events make test items.
+    test: [bool; 2],
+}
+
+impl Role {
+    pub(super) fn of(kind: &str, params: &CheckedRecommendParams) -> Role {
+        let weight = params
+            .weights
+            .iter()
+            .find(|(name, _)| name == kind)
+            .map(|(_, w)| *w);
+        Role {
+            weight,
+            purchase: kind == event_types::PURCHASE,
+            test: [
+                params.test_events.iter().any(|t| t == kind),
+                weight.is_some_and(CheckedWeight::can_count),
+            ],
+        }
+    }
+
+    fn weight(&self, rating: f32) -> f32 {
+        match self.weight {
+            Some(CheckedWeight::Fixed(w)) => w,
+            Some(CheckedWeight::Rating) if rating.is_finite() => rating.max(0.0),
+            _ => 0.0,
+        }
+    }
+}
+
+/// One of a user's events on an item, as a task reads it (ids its own).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Row {
+    pub item: u32,
+    pub kind: u16,
+    pub time: i64,
+    /// NaN when the event has none.
+    pub rating: f32,
+}
+
+/// Folds one user's `rows` into one [`Pair`] per item, appended to `out`; each
+/// end's latest time goes into `latest`. `kinds` names the rows' types.
+pub(super) fn fold(
+    user: u32,
+    rows: &mut [Row],
+    kinds: &[String],
+    roles: &[Role],
+    window: &Window<'_>,
+    out: &mut Vec<Pair>,
+    latest: &mut [Option<i64>; 2],
+) {
+    // Each item's events by time, type name and rating: a fixed order of the sums.
+    rows.sort_unstable_by(|a, b| {
+        (a.item, a.time)
+            .cmp(&(b.item, b.time))
+            .then_with(|| kinds[usize::from(a.kind)].cmp(&kinds[usize::from(b.kind)]))
+            .then(a.rating.total_cmp(&b.rating))
+    });
+    let half_life = window.params.half_life_days.map(|d| d * DAY_MICROS as f64);
+    for same in rows.chunk_by(|a, b| a.item == b.item) {
+        let mut pair = Pair {
+            user,
+            item: same[0].item,
+            at: [Touch::default(); 2],
+            tested: [false; 2],
+        };
+        for (at, end) in [window.cutoff, window.as_of].into_iter().enumerate() {
+            let (mut sum, mut bought, mut best) = (0f64, false, (f32::NEG_INFINITY, same[0].kind));
+            let mut touched = false;
+            for row in same.iter().take_while(|r| r.time < end) {
+                let role = &roles[usize::from(row.kind)];
+                let w = role.weight(row.rating);
+                let decay = half_life.map_or(1.0, |h| 0.5f64.powf((end - row.time) as f64 / h));
+                sum += f64::from(w) * decay;
+                bought |= role.purchase;
+                if w > best.0 {
+                    best = (w, row.kind);
+                }
+                latest[at] = latest[at].max(Some(row.time));
+                touched = true;
+            }
+            pair.at[at] = Touch {
+                interest: sum as f32,
+                strongest: best.1,
+                touched,
+                bought,
+            };
+        }
+        for row in same.iter().filter(|r| r.time >= window.cutoff) {
+            let test = roles[usize::from(row.kind)].test;
+            pair.tested = [pair.tested[0] | test[0], pair.tested[1] | test[1]];
+        }
+        out.push(pair);
+    }
+}
