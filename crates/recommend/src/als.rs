@@ -300,8 +300,10 @@ fn gram(y: &[f32], f: usize, reg: f32) -> Vec<f32> {
     out
 }
 
-/// A row's solve stops once its residual's squared norm is below this.
-const CONVERGED: f32 = 1e-20;
+/// Whether a row's solve stops: its residual's squared norm is below 1e-20.
+fn converged(rs: f32) -> bool {
+    rs < 1e-20
+}
 
 /// `r = -(YᵀY + reg·I) x`: the residual `b - A x` before the interests' terms.
 fn start(r: &mut [f32], yty: &[f32], x: &[f32], f: usize) {
@@ -371,7 +373,7 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
             cg.p.copy_from_slice(&cg.r);
             let mut rs_old = dot(&cg.r, &cg.r);
             for _ in 0..params.cg_steps {
-                if rs_old < CONVERGED {
+                if converged(rs_old) {
                     break;
                 }
                 matvec(&mut cg.ap, &yty, &cg.p, f);
@@ -406,7 +408,7 @@ fn solve_swept(x: &mut [f32], y: &[f32], by_y: &Csr, params: &AlsParams, f: usiz
     let mut ap = vec![0f32; x.len()];
     for _ in 0..params.cg_steps {
         for (active, &rs) in active.iter_mut().zip(&rs_old) {
-            *active &= rs >= CONVERGED;
+            *active &= !converged(rs);
         }
         ap.par_chunks_mut(f)
             .zip(p.par_chunks(f))

@@ -29,7 +29,7 @@ pub(crate) enum TestKinds {
 pub(crate) struct Touch {
     /// The events' decayed weights, summed.
     pub interest: f32,
-    /// The type of the weightiest event (index into [`Log::kinds`]).
+    /// The type of the weightiest event (index into [`super::Log::kinds`]).
     pub strongest: u16,
     /// Whether there was any event.
     pub touched: bool,
@@ -68,8 +68,8 @@ impl Pair {
     }
 }
 
-/// What [`read`] reads: the events before `as_of`, each user's on an item folded
-/// with `params`' weights at `cutoff` and at `as_of`.
+/// What [`super::read`] reads: the events before `as_of`, each user's on an item
+/// folded with `params`' weights at `cutoff` and at `as_of`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window<'a> {
     pub params: &'a CheckedRecommendParams,
