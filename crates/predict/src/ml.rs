@@ -52,6 +52,7 @@ mod split;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::ops::Deref;
 
 use polars::prelude::*;
@@ -63,6 +64,7 @@ use userlens_model::columns::USER_ID;
 
 use crate::metrics::{self, Eligibility};
 
+pub use data::Table;
 use data::{Scaler, label_values, read_table};
 use forest::Forest;
 pub use labels::{
@@ -359,26 +361,61 @@ pub fn numeric_features(features: &DataFrame) -> Vec<String> {
         .collect()
 }
 
-/// Training rows: features joined with labels, sorted by `user_id`.
-pub(crate) struct Training {
-    pub(crate) ids: Vec<String>,
+/// Training rows: features joined with labels, sorted by `user_id`. Borrowed from
+/// a shared [`Table`] when every one of its users has a label.
+pub(crate) struct Training<'t> {
+    pub(crate) ids: Cow<'t, [String]>,
     /// Column-major raw features, NaN where missing.
-    pub(crate) columns: Vec<Vec<f64>>,
+    pub(crate) columns: Cow<'t, [Vec<f64>]>,
     pub(crate) labels: Vec<bool>,
 }
 
+/// Reads `feature_names` of `features` and joins them with the `target` labels.
 pub(crate) fn training_set(
     features: &DataFrame,
     labels: &DataFrame,
     target: &str,
     feature_names: &[String],
-) -> Result<Training> {
+) -> Result<Training<'static>> {
     if feature_names.is_empty() {
         return Err(Error::NoFeatures);
     }
     let table = read_table(features, "features", feature_names)?;
+    let (rows, y) = labelled(&table, labels, target)?;
+    if rows.len() == table.ids.len() {
+        return Ok(Training {
+            ids: Cow::Owned(table.ids),
+            columns: Cow::Owned(table.columns),
+            labels: y,
+        });
+    }
+    Ok(gathered(&table, &rows, y))
+}
+
+/// [`training_set`] on features already read: no copy of them when every user has
+/// a label.
+pub(crate) fn training_of<'t>(
+    table: &'t Table,
+    labels: &DataFrame,
+    target: &str,
+) -> Result<Training<'t>> {
+    if table.columns.is_empty() {
+        return Err(Error::NoFeatures);
+    }
+    let (rows, y) = labelled(table, labels, target)?;
+    if rows.len() == table.ids.len() {
+        return Ok(Training {
+            ids: Cow::Borrowed(&table.ids),
+            columns: Cow::Borrowed(&table.columns),
+            labels: y,
+        });
+    }
+    Ok(gathered(table, &rows, y))
+}
+
+/// The rows of `table` with a `target` label, and their labels.
+fn labelled(table: &Table, labels: &DataFrame, target: &str) -> Result<(Vec<usize>, Vec<bool>)> {
     let values = label_values(labels, "labels", target)?;
-    let mut ids = Vec::new();
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for (row, id) in table.ids.iter().enumerate() {
@@ -396,20 +433,23 @@ pub(crate) fn training_set(
                 value: value.to_string(),
             });
         };
-        ids.push(id.clone());
         rows.push(row);
         y.push(label);
     }
-    let columns = table
-        .columns
-        .iter()
-        .map(|c| rows.iter().map(|&r| c[r]).collect())
-        .collect();
-    Ok(Training {
-        ids,
-        columns,
-        labels: y,
-    })
+    Ok((rows, y))
+}
+
+/// `rows` of `table` as a training set of their own.
+fn gathered(table: &Table, rows: &[usize], labels: Vec<bool>) -> Training<'static> {
+    Training {
+        ids: rows.iter().map(|&r| table.ids[r].clone()).collect(),
+        columns: table
+            .columns
+            .iter()
+            .map(|c| rows.iter().map(|&r| c[r]).collect())
+            .collect(),
+        labels,
+    }
 }
 
 /// The fitted model behind a [`Propensity`].
@@ -519,13 +559,13 @@ pub(crate) fn fit_rows(
     }
     let scalers: Vec<Scaler> = names
         .iter()
-        .zip(columns)
+        .zip(columns.iter())
         .map(|(name, column)| Scaler::fit(name, column, rows))
         .collect();
     let (n, d) = (rows.len(), names.len());
-    let x = prepared(&scalers, columns, rows);
     let model = match kind {
         ModelKind::Logistic => {
+            let x = prepared(&scalers, columns, rows);
             // The summed loss's gradient grows with n, so the tolerance is per row.
             let fitted = newton::fit(
                 &x,
@@ -549,9 +589,18 @@ pub(crate) fn fit_rows(
             }
         }
         ModelKind::Tree => {
-            let forest = Forest::fit(&x, n, d, &y, params, seed).ok_or_else(|| Error::Tree {
-                target: target.to_string(),
-            })?;
+            // Binned a feature at a time from the columns: no n x d matrix.
+            let column = |j: usize| -> Vec<f64> {
+                rows.iter()
+                    .map(|&r| scalers[j].apply(columns[j][r]))
+                    .collect()
+            };
+            let forest = (scalers.len() == d)
+                .then(|| Forest::fit(n, d, column, &y, params, seed))
+                .flatten()
+                .ok_or_else(|| Error::Tree {
+                    target: target.to_string(),
+                })?;
             Model::Forest(forest)
         }
     };
@@ -621,17 +670,29 @@ impl Propensity {
     pub fn predict(&self, features: &DataFrame) -> Result<DataFrame> {
         let names: Vec<String> = self.scalers.iter().map(|s| s.name.clone()).collect();
         let table = read_table(features, "features", &names)?;
-        let rows: Vec<usize> = (0..table.ids.len()).collect();
-        let x = prepared(&self.scalers, &table.columns, &rows);
-        let p = self.predict_prepared(&x, rows.len());
+        let p = self.predict_table(&table);
         DataFrame::new(
-            rows.len(),
+            p.len(),
             vec![
                 Column::new(USER_ID.into(), table.ids),
                 Column::new(PROBABILITY.into(), p),
             ],
         )
         .map_err(polars_err("build the predictions table"))
+    }
+
+    /// The probability of every user of `table`, in its order; `table` holds the
+    /// training features in the training order ([`Table::read`] with the same names).
+    pub fn predict_table(&self, table: &Table) -> Vec<f64> {
+        // A block of rows prepared at a time: each row's probability is its own.
+        const BLOCK_ROWS: usize = 16 * 1024;
+        let rows: Vec<usize> = (0..table.ids.len()).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for block in rows.chunks(BLOCK_ROWS) {
+            let x = prepared(&self.scalers, &table.columns, block);
+            out.extend(self.predict_prepared(&x, block.len()));
+        }
+        out
     }
 
     /// What was fitted, for `models.json`.

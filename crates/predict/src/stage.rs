@@ -509,9 +509,17 @@ pub fn predict(
     let users = user_ids(features_now)?;
     let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
     let rules_at_cutoff = rules::apply(&rules, features_cutoff);
+    let (table_cutoff, table_now) = rayon::join(
+        || ml::Table::read(features_cutoff, &feature_names),
+        || ml::Table::read(features_now, &feature_names),
+    );
+    let (table_cutoff, table_now) = (table_cutoff?, table_now?);
+    let rows_now: Vec<Option<usize>> = users.iter().map(|u| table_now.row_of(u)).collect();
     let shared = Shared {
         features_cutoff,
-        features_now,
+        table_cutoff: &table_cutoff,
+        table_now: &table_now,
+        rows_now: &rows_now,
         feature_names: &feature_names,
         params,
         summary_cutoff: &summary_cutoff,
@@ -543,6 +551,8 @@ pub fn predict(
             })
         },
     );
+    // The features read for the targets are not read again.
+    drop((table_cutoff, table_now, rows_now));
     let (purchase, churn_outcome, activity) = (purchase?, churn_outcome?, activity?);
     let labels = horizon_labels(&targets, horizon_purchases)?;
     let at_cutoff = AtCutoff {

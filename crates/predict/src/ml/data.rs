@@ -10,11 +10,25 @@ use userlens_model::stats::{median, signed_log1p};
 use super::{Error, Result, polars_err};
 
 /// Rows of a table sorted by `user_id`, with numeric columns (NaN where missing).
-pub(crate) struct Table {
+pub struct Table {
     /// Sorted, unique user ids.
-    pub ids: Vec<String>,
+    pub(crate) ids: Vec<String>,
     /// One vector per requested column, aligned with `ids`.
-    pub columns: Vec<Vec<f64>>,
+    pub(crate) columns: Vec<Vec<f64>>,
+}
+
+impl Table {
+    /// Reads the `names` columns of a features table (`user_id` and numeric
+    /// columns) once, to be shared by every [`Split`](super::Split) and
+    /// [`Propensity`](super::Propensity) of those features.
+    pub fn read(df: &DataFrame, names: &[String]) -> Result<Table> {
+        read_table(df, "features", names)
+    }
+
+    /// The row of `user`, if the table has it.
+    pub fn row_of(&self, user: &str) -> Option<usize> {
+        self.ids.binary_search_by(|id| id.as_str().cmp(user)).ok()
+    }
 }
 
 /// `user_id` of `df` in input order, checked to be text, non-null and unique.

@@ -90,14 +90,13 @@ struct Binned {
 }
 
 impl Binned {
-    fn new(x: &[f64], n: usize, d: usize) -> Binned {
+    /// Bins `d` features of `n` rows; `column(j)` is feature j of every row in order.
+    fn new(n: usize, d: usize, column: impl Fn(usize) -> Vec<f64> + Sync) -> Binned {
         let columns: Vec<(Vec<f64>, Vec<u8>)> = (0..d)
             .into_par_iter()
             .map(|j| {
-                let mut values: Vec<f64> = (0..n)
-                    .map(|i| x[i * d + j])
-                    .filter(|v| !v.is_nan())
-                    .collect();
+                let column = column(j);
+                let mut values: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
                 values.sort_unstable_by(f64::total_cmp);
                 let mut distinct = values.clone();
                 distinct.dedup();
@@ -113,9 +112,9 @@ impl Binned {
                     cuts.retain(|&c| c > values[0]);
                     cuts
                 };
-                let bins = (0..n)
-                    .map(|i| {
-                        let v = x[i * d + j];
+                let bins = column
+                    .iter()
+                    .map(|&v| {
                         let bin = if v.is_nan() {
                             thresholds.len()
                         } else {
@@ -366,20 +365,21 @@ fn fit_tree(binned: &Binned, y: &[bool], params: &CheckedMlParams, seed: u64) ->
 }
 
 impl Forest {
-    /// Fits `params.trees` trees on row-major `x` (`n` rows, `d` columns); `None`
-    /// without rows or when the shapes disagree.
-    pub fn fit(
-        x: &[f64],
+    /// Fits `params.trees` trees on `n` rows of `d` features, feature j of every
+    /// row being `column(j)` (one feature at a time, never an n x d matrix); `None`
+    /// without rows or when `y` is not one label a row.
+    pub(crate) fn fit(
         n: usize,
         d: usize,
+        column: impl Fn(usize) -> Vec<f64> + Sync,
         y: &[bool],
         params: &CheckedMlParams,
         seed: u64,
     ) -> Option<Forest> {
-        if n == 0 || x.len() != n * d || y.len() != n {
+        if n == 0 || y.len() != n {
             return None;
         }
-        let binned = Binned::new(x, n, d);
+        let binned = Binned::new(n, d, column);
         // A stream of its own, apart from the holdout split drawn from the same seed.
         let mut master = Xoshiro256PlusPlus::seed_from_u64(seed ^ STREAM);
         let seeds: Vec<u64> = (0..params.trees).map(|_| master.next_u64()).collect();
@@ -466,10 +466,11 @@ mod tests {
             .check()
             .unwrap()
         };
-        let single = Forest::fit(&x, n, d, &y, &params(1), 7).unwrap();
+        let column = |j: usize| -> Vec<f64> { (0..n).map(|i| x[i * d + j]).collect() };
+        let single = Forest::fit(n, d, column, &y, &params(1), 7).unwrap();
         assert!(leaves_count_every_row(&single.trees[0], &x, &y, d));
         // A tree of an ensemble grows on its bootstrap bag instead.
-        let bagged = Forest::fit(&x, n, d, &y, &params(2), 7).unwrap();
+        let bagged = Forest::fit(n, d, column, &y, &params(2), 7).unwrap();
         assert!(!leaves_count_every_row(&bagged.trees[0], &x, &y, d));
     }
 }

@@ -13,7 +13,8 @@ use crate::metrics::{self, CalibrationBin, DecileLift, Evaluation};
 use super::data::label_values;
 use super::revenue::{order_values, revenue_model};
 use super::{
-    CheckedMlParams, Fit, ModelKind, REVENUE, Result, Training, fit_rows, prepared, training_set,
+    CheckedMlParams, Fit, ModelKind, REVENUE, Result, Table, Training, fit_rows, prepared,
+    training_of, training_set,
 };
 
 /// Indices of `labels` split into (train, holdout): a seeded shuffle within each
@@ -71,7 +72,7 @@ const INNER_SPLIT: u64 = 0x494E_4E45_5253_504C;
 /// stratified split into training users and `holdout_fraction` held out. Built once
 /// per target and shared by every predictor, so all are scored on the same users.
 pub struct Split<'a> {
-    pub(super) training: Training,
+    pub(super) training: Training<'a>,
     pub(super) train: Vec<usize>,
     pub(super) holdout: Vec<usize>,
     pub(super) target: &'a str,
@@ -91,8 +92,32 @@ impl<'a> Split<'a> {
         seed: u64,
     ) -> Result<Split<'a>> {
         let training = training_set(features, labels, target, feature_names)?;
+        Ok(Split::of(training, target, feature_names, params, seed))
+    }
+
+    /// [`Split::new`] on features already read ([`Table::read`] with
+    /// `feature_names`), which several splits can share.
+    pub fn from_table(
+        table: &'a Table,
+        labels: &DataFrame,
+        target: &'a str,
+        feature_names: &'a [String],
+        params: &'a CheckedMlParams,
+        seed: u64,
+    ) -> Result<Split<'a>> {
+        let training = training_of(table, labels, target)?;
+        Ok(Split::of(training, target, feature_names, params, seed))
+    }
+
+    fn of(
+        training: Training<'a>,
+        target: &'a str,
+        feature_names: &'a [String],
+        params: &'a CheckedMlParams,
+        seed: u64,
+    ) -> Split<'a> {
         let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-        Ok(Split {
+        Split {
             training,
             train,
             holdout,
@@ -100,7 +125,7 @@ impl<'a> Split<'a> {
             feature_names,
             params,
             seed,
-        })
+        }
     }
 
     /// The held-out users, so other predictors can be scored on exactly them.

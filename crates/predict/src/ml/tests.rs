@@ -772,6 +772,33 @@ fn a_split_refits_on_every_user_as_fit_propensity_does() {
     }
 }
 
+/// Splits made from one shared read of the features fit and score as splits that
+/// read the table themselves, whether every user has a label or only some do.
+#[test]
+fn a_split_of_a_shared_table_fits_as_one_of_its_own() {
+    let (features, labels) = synthetic(2000, 9);
+    let (names, params) = (names(), params());
+    let table = Table::read(&features, &names).unwrap();
+    let some = labels.slice(100, 1500);
+    for labels in [&labels, &some] {
+        let own = Split::new(&features, labels, "purchased", &names, &params, 4).unwrap();
+        let shared = Split::from_table(&table, labels, "purchased", &names, &params, 4).unwrap();
+        assert_eq!(shared.holdout_ids(), own.holdout_ids());
+        for kind in [ModelKind::Logistic, ModelKind::Tree] {
+            let (a, b) = (own.backtest(kind).unwrap(), shared.backtest(kind).unwrap());
+            assert_eq!(a.probabilities, b.probabilities, "{kind:?}");
+            let refit = fitted(shared.refit(kind).unwrap());
+            assert_eq!(refit, fitted(own.refit(kind).unwrap()), "{kind:?}");
+            // Scoring the shared table gives `predict`'s probabilities, in its order.
+            let predicted = refit.predict(&features).unwrap();
+            assert_eq!(
+                refit.predict_table(&table),
+                floats(&predicted, "probability")
+            );
+        }
+    }
+}
+
 /// Labels that nothing predicts: a model can only rank its holdout by chance. Trees
 /// remember their training rows, so holdout users leaking into training would score
 /// far above chance here.

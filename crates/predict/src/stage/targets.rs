@@ -18,7 +18,12 @@ use super::{
 /// What both targets read.
 pub(super) struct Shared<'a> {
     pub(super) features_cutoff: &'a DataFrame,
-    pub(super) features_now: &'a DataFrame,
+    /// `feature_names` of the features at the cutoff and at the as-of date, read
+    /// once for every target.
+    pub(super) table_cutoff: &'a ml::Table,
+    pub(super) table_now: &'a ml::Table,
+    /// The row of each of `users` in `table_now`.
+    pub(super) rows_now: &'a [Option<usize>],
     pub(super) feature_names: &'a [String],
     pub(super) params: &'a CheckedPredictParams,
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
@@ -29,6 +34,17 @@ pub(super) struct Shared<'a> {
     pub(super) horizon_units: f64,
     pub(super) users: &'a [String],
     pub(super) seed: u64,
+}
+
+impl Shared<'_> {
+    /// What `model` predicts for each of `users` at the as-of date.
+    fn propensity(&self, model: &ml::Propensity) -> Vec<Option<f64>> {
+        let predicted = model.predict_table(self.table_now);
+        self.rows_now
+            .iter()
+            .map(|r| r.map(|r| predicted[r]))
+            .collect()
+    }
 }
 
 /// One target's predictors scored on the holdout, and its best ML model refitted on
@@ -98,8 +114,8 @@ pub(super) fn for_target(
     }
     // A split that cannot be made (no features, a label that is not 0/1) fails the
     // stage: the refit would read the same users.
-    let split = ml::Split::new(
-        features_cutoff,
+    let split = ml::Split::from_table(
+        shared.table_cutoff,
         labels,
         target.label(),
         shared.feature_names,
@@ -169,19 +185,12 @@ pub(super) fn for_target(
 
     let refit = timed(&format!("{} refit", target.name()), || split.refit(kind))?;
     Ok(match refit {
-        Fit::Fitted(model) => {
-            let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;
-            TargetOutcome {
-                scored,
-                model: serde_json::to_value(model.summary()).unwrap_or_default(),
-                propensity: shared
-                    .users
-                    .iter()
-                    .map(|u| predicted.get(u).copied())
-                    .collect(),
-                backtested: Some(backtested),
-            }
-        }
+        Fit::Fitted(model) => TargetOutcome {
+            scored,
+            model: serde_json::to_value(model.summary()).unwrap_or_default(),
+            propensity: shared.propensity(&model),
+            backtested: Some(backtested),
+        },
         Fit::Skipped { reason } => TargetOutcome {
             scored,
             model: serde_json::json!({ "skipped": reason }),
@@ -358,8 +367,8 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
             backtested: None,
         });
     }
-    let split = ml::Split::new(
-        shared.features_cutoff,
+    let split = ml::Split::from_table(
+        shared.table_cutoff,
         targets,
         ml::ACTIVE,
         shared.feature_names,
@@ -384,18 +393,11 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
     };
     let refit = timed("activity refit", || split.refit(kind))?;
     Ok(match refit {
-        Fit::Fitted(model) => {
-            let predicted = lookup(&model.predict(shared.features_now)?, ml::PROBABILITY)?;
-            ActivityOutcome {
-                model: serde_json::to_value(model.summary()).unwrap_or_default(),
-                propensity: shared
-                    .users
-                    .iter()
-                    .map(|u| predicted.get(u).copied())
-                    .collect(),
-                backtested: Some(backtested),
-            }
-        }
+        Fit::Fitted(model) => ActivityOutcome {
+            model: serde_json::to_value(model.summary()).unwrap_or_default(),
+            propensity: shared.propensity(&model),
+            backtested: Some(backtested),
+        },
         Fit::Skipped { reason } => ActivityOutcome {
             model: serde_json::json!({ "skipped": reason }),
             propensity: vec![None; shared.users.len()],
