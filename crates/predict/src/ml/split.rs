@@ -14,7 +14,7 @@ use super::data::label_values;
 use super::revenue::{order_values, revenue_model};
 use super::{
     CheckedMlParams, Fit, ModelKind, REVENUE, Result, Table, Training, fit_rows, prepared,
-    training_of, training_set,
+    training_of,
 };
 
 /// Indices of `labels` split into (train, holdout): a seeded shuffle within each
@@ -82,22 +82,9 @@ pub struct Split<'a> {
 }
 
 impl<'a> Split<'a> {
-    /// Joins `features` to the `target` column of `labels` and splits the users.
+    /// Joins features read by [`Table::read`] (with `feature_names`, which several
+    /// splits can share) to the `target` column of `labels` and splits the users.
     pub fn new(
-        features: &DataFrame,
-        labels: &DataFrame,
-        target: &'a str,
-        feature_names: &'a [String],
-        params: &'a CheckedMlParams,
-        seed: u64,
-    ) -> Result<Split<'a>> {
-        let training = training_set(features, labels, target, feature_names)?;
-        Ok(Split::of(training, target, feature_names, params, seed))
-    }
-
-    /// [`Split::new`] on features already read ([`Table::read`] with
-    /// `feature_names`), which several splits can share.
-    pub fn from_table(
         table: &'a Table,
         labels: &DataFrame,
         target: &'a str,

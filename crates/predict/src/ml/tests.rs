@@ -89,6 +89,10 @@ fn bools(df: &DataFrame, column: &str) -> Vec<bool> {
         .collect()
 }
 
+fn table(features: &DataFrame) -> Table {
+    Table::read(features, &names()).unwrap()
+}
+
 fn fitted(fit: Fit) -> Propensity {
     match fit {
         Fit::Fitted(model) => model,
@@ -121,10 +125,17 @@ fn fit_logistic(
 fn both_models_rank_a_holdout_well() {
     let (features, labels) = synthetic(4000, 7);
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
-        let result = Split::new(&features, &labels, "purchased", &names(), &params(), 42)
-            .unwrap()
-            .backtest(kind)
-            .unwrap();
+        let result = Split::new(
+            &table(&features),
+            &labels,
+            "purchased",
+            &names(),
+            &params(),
+            42,
+        )
+        .unwrap()
+        .backtest(kind)
+        .unwrap();
         assert_eq!(result.train_users + result.holdout_users, 4000);
         assert_eq!(result.holdout_users, 1000);
         let Evaluation::Scored(score) = &result.evaluation else {
@@ -296,10 +307,17 @@ fn a_single_class_is_skipped_with_a_reason() {
                 .into()
         }
     );
-    let result = Split::new(&features, &labels, "purchased", &names(), &params(), 1)
-        .unwrap()
-        .backtest(ModelKind::Tree)
-        .unwrap();
+    let result = Split::new(
+        &table(&features),
+        &labels,
+        "purchased",
+        &names(),
+        &params(),
+        1,
+    )
+    .unwrap()
+    .backtest(ModelKind::Tree)
+    .unwrap();
     assert!(matches!(result.evaluation, Evaluation::Skipped { .. }));
     let none = df! { "user_id" => ["nobody"], "purchased" => [true] }.unwrap();
     let fit = fit_propensity(
@@ -323,10 +341,17 @@ fn a_single_class_is_skipped_with_a_reason() {
 #[test]
 fn a_small_holdout_is_not_scored() {
     let (features, labels) = synthetic(200, 9);
-    let result = Split::new(&features, &labels, "purchased", &names(), &params(), 1)
-        .unwrap()
-        .backtest(ModelKind::Logistic)
-        .unwrap();
+    let result = Split::new(
+        &table(&features),
+        &labels,
+        "purchased",
+        &names(),
+        &params(),
+        1,
+    )
+    .unwrap()
+    .backtest(ModelKind::Logistic)
+    .unwrap();
     let Evaluation::Skipped { reason } = result.evaluation else {
         panic!("scored a holdout of 50");
     };
@@ -663,7 +688,8 @@ fn the_model_choice_never_reads_the_holdout() {
     let (features, labels) = interaction(3000, 8);
     let (names, params) = (names(), params());
     let both = [ModelKind::Logistic, ModelKind::Tree];
-    let mut split = Split::new(&features, &labels, "purchased", &names, &params, 42).unwrap();
+    let table = Table::read(&features, &names).unwrap();
+    let mut split = Split::new(&table, &labels, "purchased", &names, &params, 42).unwrap();
     assert_eq!(split.choose(&both).unwrap(), ModelKind::Tree);
     assert_eq!(
         split.choose(&[ModelKind::Logistic]).unwrap(),
@@ -719,10 +745,17 @@ fn logistic_predicts_label_one_whichever_class_is_larger() {
     let (a, b) = (x1(&labels, "purchased"), x1(&flipped, "churned"));
     assert!(a > 1.0 && b < -1.0, "{a} {b}");
     assert!((a + b).abs() < 1e-3, "{a} {b}");
-    let result = Split::new(&features, &flipped, "churned", &names(), &params(), 42)
-        .unwrap()
-        .backtest(ModelKind::Logistic)
-        .unwrap();
+    let result = Split::new(
+        &table(&features),
+        &flipped,
+        "churned",
+        &names(),
+        &params(),
+        42,
+    )
+    .unwrap()
+    .backtest(ModelKind::Logistic)
+    .unwrap();
     let Evaluation::Scored(score) = result.evaluation else {
         panic!("not scored");
     };
@@ -761,7 +794,8 @@ fn logistic_trains_on_a_bounded_sample() {
 fn a_split_refits_on_every_user_as_fit_propensity_does() {
     let (features, labels) = synthetic(2000, 5);
     let (names, params) = (names(), params());
-    let split = Split::new(&features, &labels, "purchased", &names, &params, 3).unwrap();
+    let table = Table::read(&features, &names).unwrap();
+    let split = Split::new(&table, &labels, "purchased", &names, &params, 3).unwrap();
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
         let refit = fitted(split.refit(kind).unwrap());
         let direct = fitted(
@@ -772,24 +806,24 @@ fn a_split_refits_on_every_user_as_fit_propensity_does() {
     }
 }
 
-/// Splits made from one shared read of the features fit and score as splits that
-/// read the table themselves, whether every user has a label or only some do.
+/// A split of features read once fits as `fit_propensity` does from the tables,
+/// whether every user has a label or only some do, and scoring the shared table
+/// gives `predict`'s probabilities in its order.
 #[test]
 fn a_split_of_a_shared_table_fits_as_one_of_its_own() {
     let (features, labels) = synthetic(2000, 9);
     let (names, params) = (names(), params());
     let table = Table::read(&features, &names).unwrap();
     let some = labels.slice(100, 1500);
-    for labels in [&labels, &some] {
-        let own = Split::new(&features, labels, "purchased", &names, &params, 4).unwrap();
-        let shared = Split::from_table(&table, labels, "purchased", &names, &params, 4).unwrap();
-        assert_eq!(shared.holdout_ids(), own.holdout_ids());
+    for (labels, users) in [(&labels, 2000), (&some, 1500)] {
+        let split = Split::new(&table, labels, "purchased", &names, &params, 4).unwrap();
+        assert_eq!(split.train.len() + split.holdout_ids().len(), users);
         for kind in [ModelKind::Logistic, ModelKind::Tree] {
-            let (a, b) = (own.backtest(kind).unwrap(), shared.backtest(kind).unwrap());
-            assert_eq!(a.probabilities, b.probabilities, "{kind:?}");
-            let refit = fitted(shared.refit(kind).unwrap());
-            assert_eq!(refit, fitted(own.refit(kind).unwrap()), "{kind:?}");
-            // Scoring the shared table gives `predict`'s probabilities, in its order.
+            let refit = fitted(split.refit(kind).unwrap());
+            let direct =
+                fit_propensity(kind, &features, labels, "purchased", &names, &params, 4).unwrap();
+            assert_eq!(refit.summary().training_users, users);
+            assert_eq!(refit, fitted(direct), "{kind:?}");
             let predicted = refit.predict(&features).unwrap();
             assert_eq!(
                 refit.predict_table(&table),
@@ -821,7 +855,8 @@ fn the_holdout_is_never_trained_on() {
     let labels = df! { "user_id" => &ids, "purchased" => y }.unwrap();
     let names: Vec<String> = ["x1", "x2", "noise"].map(String::from).to_vec();
     let params = params();
-    let split = Split::new(&features, &labels, "purchased", &names, &params, 42).unwrap();
+    let table = Table::read(&features, &names).unwrap();
+    let split = Split::new(&table, &labels, "purchased", &names, &params, 42).unwrap();
     let holdout: std::collections::BTreeSet<String> = split.holdout_ids().into_iter().collect();
     assert_eq!(holdout.len(), 500);
     for kind in [ModelKind::Logistic, ModelKind::Tree] {

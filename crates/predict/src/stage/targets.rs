@@ -114,7 +114,7 @@ pub(super) fn for_target(
     }
     // A split that cannot be made (no features, a label that is not 0/1) fails the
     // stage: the refit would read the same users.
-    let split = ml::Split::from_table(
+    let split = ml::Split::new(
         shared.table_cutoff,
         labels,
         target.label(),
@@ -367,7 +367,7 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
             backtested: None,
         });
     }
-    let split = ml::Split::from_table(
+    let split = ml::Split::new(
         shared.table_cutoff,
         targets,
         ml::ACTIVE,
