@@ -93,6 +93,21 @@ fn table(features: &DataFrame) -> Table {
     Table::read(features, &names()).unwrap()
 }
 
+/// `kind` backtested on a split of `features` and the `target` labels.
+fn backtest(
+    features: &DataFrame,
+    labels: &DataFrame,
+    target: &str,
+    kind: ModelKind,
+    seed: u64,
+) -> Backtest {
+    let (names, params) = (names(), params());
+    Split::new(&table(features), labels, target, &names, &params, seed)
+        .unwrap()
+        .backtest(kind)
+        .unwrap()
+}
+
 fn fitted(fit: Fit) -> Propensity {
     match fit {
         Fit::Fitted(model) => model,
@@ -125,17 +140,7 @@ fn fit_logistic(
 fn both_models_rank_a_holdout_well() {
     let (features, labels) = synthetic(4000, 7);
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
-        let result = Split::new(
-            &table(&features),
-            &labels,
-            "purchased",
-            &names(),
-            &params(),
-            42,
-        )
-        .unwrap()
-        .backtest(kind)
-        .unwrap();
+        let result = backtest(&features, &labels, "purchased", kind, 42);
         assert_eq!(result.train_users + result.holdout_users, 4000);
         assert_eq!(result.holdout_users, 1000);
         let Evaluation::Scored(score) = &result.evaluation else {
@@ -307,17 +312,7 @@ fn a_single_class_is_skipped_with_a_reason() {
                 .into()
         }
     );
-    let result = Split::new(
-        &table(&features),
-        &labels,
-        "purchased",
-        &names(),
-        &params(),
-        1,
-    )
-    .unwrap()
-    .backtest(ModelKind::Tree)
-    .unwrap();
+    let result = backtest(&features, &labels, "purchased", ModelKind::Tree, 1);
     assert!(matches!(result.evaluation, Evaluation::Skipped { .. }));
     let none = df! { "user_id" => ["nobody"], "purchased" => [true] }.unwrap();
     let fit = fit_propensity(
@@ -341,17 +336,7 @@ fn a_single_class_is_skipped_with_a_reason() {
 #[test]
 fn a_small_holdout_is_not_scored() {
     let (features, labels) = synthetic(200, 9);
-    let result = Split::new(
-        &table(&features),
-        &labels,
-        "purchased",
-        &names(),
-        &params(),
-        1,
-    )
-    .unwrap()
-    .backtest(ModelKind::Logistic)
-    .unwrap();
+    let result = backtest(&features, &labels, "purchased", ModelKind::Logistic, 1);
     let Evaluation::Skipped { reason } = result.evaluation else {
         panic!("scored a holdout of 50");
     };
@@ -745,17 +730,7 @@ fn logistic_predicts_label_one_whichever_class_is_larger() {
     let (a, b) = (x1(&labels, "purchased"), x1(&flipped, "churned"));
     assert!(a > 1.0 && b < -1.0, "{a} {b}");
     assert!((a + b).abs() < 1e-3, "{a} {b}");
-    let result = Split::new(
-        &table(&features),
-        &flipped,
-        "churned",
-        &names(),
-        &params(),
-        42,
-    )
-    .unwrap()
-    .backtest(ModelKind::Logistic)
-    .unwrap();
+    let result = backtest(&features, &flipped, "churned", ModelKind::Logistic, 42);
     let Evaluation::Scored(score) = result.evaluation else {
         panic!("not scored");
     };
