@@ -160,6 +160,14 @@ pub enum Error {
     /// No feature names were given.
     #[error("no features to fit on: the feature list is empty")]
     NoFeatures,
+    /// A features table read with other columns than the model was fitted on.
+    #[error("the features table holds {found}, not the model's features {expected}")]
+    OtherFeatures {
+        /// The model's features, comma-separated.
+        expected: String,
+        /// The table's columns, comma-separated.
+        found: String,
+    },
     /// The logistic regression produced NaN or infinite coefficients.
     #[error("the logistic regression for `{target}` did not converge to finite coefficients")]
     Diverged {
@@ -670,7 +678,7 @@ impl Propensity {
     pub fn predict(&self, features: &DataFrame) -> Result<DataFrame> {
         let names: Vec<String> = self.scalers.iter().map(|s| s.name.clone()).collect();
         let table = read_table(features, "features", &names)?;
-        let p = self.predict_table(&table);
+        let p = self.predict_table(&table)?;
         DataFrame::new(
             p.len(),
             vec![
@@ -683,7 +691,16 @@ impl Propensity {
 
     /// The probability of every user of `table`, in its order; `table` holds the
     /// training features in the training order ([`Table::read`] with the same names).
-    pub fn predict_table(&self, table: &Table) -> Vec<f64> {
+    pub fn predict_table(&self, table: &Table) -> Result<Vec<f64>> {
+        if !self.scalers.iter().map(|s| &s.name).eq(&table.names) {
+            let names = |n: &mut dyn Iterator<Item = &String>| {
+                n.map(String::as_str).collect::<Vec<_>>().join(", ")
+            };
+            return Err(Error::OtherFeatures {
+                expected: names(&mut self.scalers.iter().map(|s| &s.name)),
+                found: names(&mut table.names.iter()),
+            });
+        }
         // A block of rows prepared at a time: each row's probability is its own.
         const BLOCK_ROWS: usize = 16 * 1024;
         let rows: Vec<usize> = (0..table.ids.len()).collect();
@@ -692,7 +709,7 @@ impl Propensity {
             let x = prepared(&self.scalers, &table.columns, block);
             out.extend(self.predict_prepared(&x, block.len()));
         }
-        out
+        Ok(out)
     }
 
     /// What was fitted, for `models.json`.

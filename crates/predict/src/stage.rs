@@ -520,7 +520,6 @@ pub fn predict(
         table_cutoff: &table_cutoff,
         table_now: &table_now,
         rows_now: &rows_now,
-        feature_names: &feature_names,
         params,
         summary_cutoff: &summary_cutoff,
         fits_cutoff: fits_cutoff.as_ref(),

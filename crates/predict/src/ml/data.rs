@@ -13,6 +13,8 @@ use super::{Error, Result, polars_err};
 pub struct Table {
     /// Sorted, unique user ids.
     pub(crate) ids: Vec<String>,
+    /// The columns' names.
+    pub(crate) names: Vec<String>,
     /// One vector per requested column, aligned with `ids`.
     pub(crate) columns: Vec<Vec<f64>>,
 }
@@ -104,7 +106,11 @@ pub(crate) fn read_table(df: &DataFrame, table: &'static str, names: &[String]) 
         );
     }
     let ids = order.iter().map(|&i| ids[i].clone()).collect();
-    Ok(Table { ids, columns })
+    Ok(Table {
+        ids,
+        names: names.to_vec(),
+        columns,
+    })
 }
 
 /// `user_id -> value` of a numeric or boolean column of a labels-like table; a missing

@@ -82,37 +82,26 @@ pub struct Split<'a> {
 }
 
 impl<'a> Split<'a> {
-    /// Joins features read by [`Table::read`] (with `feature_names`, which several
-    /// splits can share) to the `target` column of `labels` and splits the users.
+    /// Joins features read by [`Table::read`] (which several splits can share) to
+    /// the `target` column of `labels` and splits the users.
     pub fn new(
         table: &'a Table,
         labels: &DataFrame,
         target: &'a str,
-        feature_names: &'a [String],
         params: &'a CheckedMlParams,
         seed: u64,
     ) -> Result<Split<'a>> {
         let training = training_of(table, labels, target)?;
-        Ok(Split::of(training, target, feature_names, params, seed))
-    }
-
-    fn of(
-        training: Training<'a>,
-        target: &'a str,
-        feature_names: &'a [String],
-        params: &'a CheckedMlParams,
-        seed: u64,
-    ) -> Split<'a> {
         let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-        Split {
+        Ok(Split {
             training,
             train,
             holdout,
             target,
-            feature_names,
+            feature_names: &table.names,
             params,
             seed,
-        }
+        })
     }
 
     /// The held-out users, so other predictors can be scored on exactly them.

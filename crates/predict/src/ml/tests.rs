@@ -101,8 +101,8 @@ fn backtest(
     kind: ModelKind,
     seed: u64,
 ) -> Backtest {
-    let (names, params) = (names(), params());
-    Split::new(&table(features), labels, target, &names, &params, seed)
+    let params = params();
+    Split::new(&table(features), labels, target, &params, seed)
         .unwrap()
         .backtest(kind)
         .unwrap()
@@ -674,7 +674,7 @@ fn the_model_choice_never_reads_the_holdout() {
     let (names, params) = (names(), params());
     let both = [ModelKind::Logistic, ModelKind::Tree];
     let table = Table::read(&features, &names).unwrap();
-    let mut split = Split::new(&table, &labels, "purchased", &names, &params, 42).unwrap();
+    let mut split = Split::new(&table, &labels, "purchased", &params, 42).unwrap();
     assert_eq!(split.choose(&both).unwrap(), ModelKind::Tree);
     assert_eq!(
         split.choose(&[ModelKind::Logistic]).unwrap(),
@@ -770,7 +770,7 @@ fn a_split_refits_on_every_user_as_fit_propensity_does() {
     let (features, labels) = synthetic(2000, 5);
     let (names, params) = (names(), params());
     let table = Table::read(&features, &names).unwrap();
-    let split = Split::new(&table, &labels, "purchased", &names, &params, 3).unwrap();
+    let split = Split::new(&table, &labels, "purchased", &params, 3).unwrap();
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
         let refit = fitted(split.refit(kind).unwrap());
         let direct = fitted(
@@ -789,9 +789,27 @@ fn a_split_of_a_shared_table_fits_as_one_of_its_own() {
     let (features, labels) = synthetic(2000, 9);
     let (names, params) = (names(), params());
     let table = Table::read(&features, &names).unwrap();
+    // A table of other columns than the model's is refused, not scored.
+    let other = Table::read(&features, &names[1..]).unwrap();
+    let model = fitted(
+        fit_propensity(
+            ModelKind::Logistic,
+            &features,
+            &labels,
+            "purchased",
+            &names,
+            &params,
+            4,
+        )
+        .unwrap(),
+    );
+    assert!(matches!(
+        model.predict_table(&other),
+        Err(Error::OtherFeatures { .. })
+    ));
     let some = labels.slice(100, 1500);
     for (labels, users) in [(&labels, 2000), (&some, 1500)] {
-        let split = Split::new(&table, labels, "purchased", &names, &params, 4).unwrap();
+        let split = Split::new(&table, labels, "purchased", &params, 4).unwrap();
         assert_eq!(split.train.len() + split.holdout_ids().len(), users);
         for kind in [ModelKind::Logistic, ModelKind::Tree] {
             let refit = fitted(split.refit(kind).unwrap());
@@ -801,7 +819,7 @@ fn a_split_of_a_shared_table_fits_as_one_of_its_own() {
             assert_eq!(refit, fitted(direct), "{kind:?}");
             let predicted = refit.predict(&features).unwrap();
             assert_eq!(
-                refit.predict_table(&table),
+                refit.predict_table(&table).unwrap(),
                 floats(&predicted, "probability")
             );
         }
@@ -831,7 +849,7 @@ fn the_holdout_is_never_trained_on() {
     let names: Vec<String> = ["x1", "x2", "noise"].map(String::from).to_vec();
     let params = params();
     let table = Table::read(&features, &names).unwrap();
-    let split = Split::new(&table, &labels, "purchased", &names, &params, 42).unwrap();
+    let split = Split::new(&table, &labels, "purchased", &params, 42).unwrap();
     let holdout: std::collections::BTreeSet<String> = split.holdout_ids().into_iter().collect();
     assert_eq!(holdout.len(), 500);
     for kind in [ModelKind::Logistic, ModelKind::Tree] {

@@ -18,13 +18,12 @@ use super::{
 /// What both targets read.
 pub(super) struct Shared<'a> {
     pub(super) features_cutoff: &'a DataFrame,
-    /// `feature_names` of the features at the cutoff and at the as-of date, read
-    /// once for every target.
+    /// The model features at the cutoff and at the as-of date, read once for every
+    /// target.
     pub(super) table_cutoff: &'a ml::Table,
     pub(super) table_now: &'a ml::Table,
     /// The row of each of `users` in `table_now`.
     pub(super) rows_now: &'a [Option<usize>],
-    pub(super) feature_names: &'a [String],
     pub(super) params: &'a CheckedPredictParams,
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
     pub(super) fits_cutoff: Option<&'a CountFits>,
@@ -38,12 +37,13 @@ pub(super) struct Shared<'a> {
 
 impl Shared<'_> {
     /// What `model` predicts for each of `users` at the as-of date.
-    fn propensity(&self, model: &ml::Propensity) -> Vec<Option<f64>> {
-        let predicted = model.predict_table(self.table_now);
-        self.rows_now
+    fn propensity(&self, model: &ml::Propensity) -> Result<Vec<Option<f64>>> {
+        let predicted = model.predict_table(self.table_now)?;
+        Ok(self
+            .rows_now
             .iter()
             .map(|r| r.map(|r| predicted[r]))
-            .collect()
+            .collect())
     }
 }
 
@@ -118,7 +118,6 @@ pub(super) fn for_target(
         shared.table_cutoff,
         labels,
         target.label(),
-        shared.feature_names,
         &params.ml,
         shared.seed,
     )?;
@@ -188,7 +187,7 @@ pub(super) fn for_target(
         Fit::Fitted(model) => TargetOutcome {
             scored,
             model: serde_json::to_value(model.summary()).unwrap_or_default(),
-            propensity: shared.propensity(&model),
+            propensity: shared.propensity(&model)?,
             backtested: Some(backtested),
         },
         Fit::Skipped { reason } => TargetOutcome {
@@ -371,7 +370,6 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
         shared.table_cutoff,
         targets,
         ml::ACTIVE,
-        shared.feature_names,
         &params.ml,
         shared.seed,
     )?;
@@ -395,7 +393,7 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
     Ok(match refit {
         Fit::Fitted(model) => ActivityOutcome {
             model: serde_json::to_value(model.summary()).unwrap_or_default(),
-            propensity: shared.propensity(&model),
+            propensity: shared.propensity(&model)?,
             backtested: Some(backtested),
         },
         Fit::Skipped { reason } => ActivityOutcome {
