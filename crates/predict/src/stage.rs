@@ -509,10 +509,15 @@ pub fn predict(
     let users = user_ids(features_now)?;
     let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
     let rules_at_cutoff = rules::apply(&rules, features_cutoff);
-    let (table_cutoff, table_now) = rayon::join(
-        || ml::Table::read(features_cutoff, &feature_names),
-        || ml::Table::read(features_now, &feature_names),
-    );
+    // Without the history for a split, no target reads them.
+    let (table_cutoff, table_now) = if short_history {
+        (Ok(ml::Table::default()), Ok(ml::Table::default()))
+    } else {
+        rayon::join(
+            || ml::Table::read(features_cutoff, &feature_names),
+            || ml::Table::read(features_now, &feature_names),
+        )
+    };
     let (table_cutoff, table_now) = (table_cutoff?, table_now?);
     let rows_now: Vec<Option<usize>> = users.iter().map(|u| table_now.row_of(u)).collect();
     let shared = Shared {
