@@ -422,7 +422,7 @@ use events::{FromEvents, from_events};
 pub use events::{PartInputs, RemoteInputs, part_inputs};
 use report::report_tables;
 use scoring::{AtCutoff, HorizonLabels, score_columns};
-use targets::{Shared, for_activity, for_target};
+use targets::{ModelFeatures, Shared, for_activity, for_target};
 
 /// The horizon's labels of every user in `targets`, with their purchase days.
 fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Result<HorizonLabels> {
@@ -509,22 +509,16 @@ pub fn predict(
     let users = user_ids(features_now)?;
     let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
     let rules_at_cutoff = rules::apply(&rules, features_cutoff);
-    // Without the history for a split, no target reads them.
-    let (table_cutoff, table_now) = if short_history {
-        (Ok(ml::Table::default()), Ok(ml::Table::default()))
-    } else {
-        rayon::join(
-            || ml::Table::read(features_cutoff, &feature_names),
-            || ml::Table::read(features_now, &feature_names),
-        )
-    };
-    let (table_cutoff, table_now) = (table_cutoff?, table_now?);
-    let rows_now: Vec<Option<usize>> = users.iter().map(|u| table_now.row_of(u)).collect();
+    let tables = ModelFeatures::read(
+        features_cutoff,
+        features_now,
+        &feature_names,
+        &users,
+        short_history,
+    )?;
     let shared = Shared {
         features_cutoff,
-        table_cutoff: &table_cutoff,
-        table_now: &table_now,
-        rows_now: &rows_now,
+        tables: &tables,
         params,
         summary_cutoff: &summary_cutoff,
         fits_cutoff: fits_cutoff.as_ref(),
@@ -556,7 +550,7 @@ pub fn predict(
         },
     );
     // The features read for the targets are not read again.
-    drop((table_cutoff, table_now, rows_now));
+    drop(tables);
     let (purchase, churn_outcome, activity) = (purchase?, churn_outcome?, activity?);
     let labels = horizon_labels(&targets, horizon_purchases)?;
     let at_cutoff = AtCutoff {
