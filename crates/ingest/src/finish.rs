@@ -17,10 +17,23 @@ pub const DICTIONARY_COLUMNS: [&str; 4] = [
 ];
 
 /// The type of a [`DICTIONARY_COLUMNS`] column: one dictionary per column name, shared
-/// by every part of the events and freed with the last of them.
+/// by every part of the events, kept for the life of the process. Polars names a
+/// dictionary only while a column holds it, and its entry is removed when the last
+/// one goes, even if another thread has just made the name anew: columns read back
+/// from Parquet then got a dictionary of their own and no longer equalled the rest.
 pub fn dictionary(name: &str) -> DataType {
+    static KEPT: std::sync::LazyLock<std::sync::Mutex<Vec<(String, DataType)>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut kept = KEPT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, dtype)) = kept.iter().find(|(n, _)| n == name) {
+        return dtype.clone();
+    }
     let categories = Categories::new(name.into(), "userlens".into(), CategoricalPhysical::U32);
-    DataType::from_categories(categories)
+    let dtype = DataType::from_categories(categories);
+    kept.push((name.to_string(), dtype.clone()));
+    dtype
 }
 
 /// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
