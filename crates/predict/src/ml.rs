@@ -389,15 +389,7 @@ pub(crate) fn training_set(
         return Err(Error::NoFeatures);
     }
     let table = read_table(features, "features", feature_names)?;
-    let (rows, y) = labelled(&table, labels, target)?;
-    if rows.len() == table.ids.len() {
-        return Ok(Training {
-            ids: Cow::Owned(table.ids),
-            columns: Cow::Owned(table.columns),
-            labels: y,
-        });
-    }
-    Ok(gathered(&table, &rows, y))
+    training_from(Cow::Owned(table), labels, target)
 }
 
 /// [`training_set`] on features already read: no copy of them when every user has
@@ -410,15 +402,29 @@ pub(crate) fn training_of<'t>(
     if table.columns.is_empty() {
         return Err(Error::NoFeatures);
     }
-    let (rows, y) = labelled(table, labels, target)?;
-    if rows.len() == table.ids.len() {
-        return Ok(Training {
-            ids: Cow::Borrowed(&table.ids),
-            columns: Cow::Borrowed(&table.columns),
-            labels: y,
-        });
+    training_from(Cow::Borrowed(table), labels, target)
+}
+
+/// The users of `table` with a `target` label: the table itself (owned or borrowed)
+/// when every user has one, else a copy of their rows.
+fn training_from<'t>(
+    table: Cow<'t, Table>,
+    labels: &DataFrame,
+    target: &str,
+) -> Result<Training<'t>> {
+    let (rows, y) = labelled(&table, labels, target)?;
+    if rows.len() < table.ids.len() {
+        return Ok(gathered(&table, &rows, y));
     }
-    Ok(gathered(table, &rows, y))
+    let (ids, columns) = match table {
+        Cow::Borrowed(t) => (Cow::Borrowed(&t.ids[..]), Cow::Borrowed(&t.columns[..])),
+        Cow::Owned(t) => (Cow::Owned(t.ids), Cow::Owned(t.columns)),
+    };
+    Ok(Training {
+        ids,
+        columns,
+        labels: y,
+    })
 }
 
 /// The rows of `table` with a `target` label, and their labels.

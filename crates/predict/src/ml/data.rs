@@ -10,7 +10,7 @@ use userlens_model::stats::{median, signed_log1p};
 use super::{Error, Result, polars_err};
 
 /// Rows of a table sorted by `user_id`, with numeric columns (NaN where missing).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Table {
     /// Sorted, unique user ids.
     pub(crate) ids: Vec<String>,
