@@ -216,43 +216,65 @@ pub fn write_parquet_on_this_thread(df: &mut DataFrame, path: &Path) -> Result<(
 /// let go once written, so that where the caller's copy drops columns meanwhile, the
 /// chunks written are freed as the writer goes rather than when it is done.
 pub fn write_parquet_chunk_by_chunk(mut df: DataFrame, path: &Path) -> Result<()> {
-    if df.first_col_n_chunks() < 2 || df.should_rechunk() {
-        return write_parquet_with(&mut df, path, false);
-    }
-    let polars_error = |source| Error::Polars {
-        path: path.to_path_buf(),
-        source,
-    };
     let schema = df.schema().clone();
-    let mut chunks: std::collections::VecDeque<DataFrame> = df.split_chunks().collect();
+    let chunks: Vec<DataFrame> = df.split_chunks().collect();
     drop(df);
-    write_atomic_with(path, |file| {
-        let mut writer = parquet_writer(file, false)
-            .batched(&schema)
-            .map_err(polars_error)?;
-        while let Some(chunk) = chunks.pop_front() {
-            // Row groups of the size polars writes a whole table in.
-            for offset in (0..chunk.height()).step_by(ROW_GROUP_ROWS) {
-                let group = chunk.slice(offset as i64, ROW_GROUP_ROWS);
-                writer.write_batch(&group).map_err(polars_error)?;
-            }
-        }
-        writer.finish().map(|_| ()).map_err(polars_error)
-    })
+    write_row_groups(&schema, chunks, path, false)
 }
 
 /// Rows per row group: polars' default.
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
 fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<()> {
+    let schema = df.schema().clone();
+    let chunks: Vec<DataFrame> = df.split_chunks().collect();
+    write_row_groups(&schema, chunks, path, parallel)
+}
+
+/// Writes `chunks` in row groups of [`ROW_GROUP_ROWS`] rows, one group at a time:
+/// small chunks are joined a group at a time, where `ParquetWriter::finish` would
+/// copy the whole table first. Each chunk is let go once written.
+fn write_row_groups(
+    schema: &Schema,
+    chunks: Vec<DataFrame>,
+    path: &Path,
+    parallel: bool,
+) -> Result<()> {
+    let polars_error = |source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
+    let flush = |writer: &mut polars::io::parquet::write::BatchedWriter<&mut std::fs::File>,
+                 group: &mut Vec<DataFrame>| {
+        let mut pieces = group.drain(..);
+        let Some(mut df) = pieces.next() else {
+            return Ok(());
+        };
+        for piece in pieces {
+            df.vstack_mut(&piece)?;
+        }
+        df.rechunk_mut_par();
+        writer.write_batch(&df)
+    };
     write_atomic_with(path, |file| {
-        parquet_writer(file, parallel)
-            .finish(df)
-            .map(|_| ())
-            .map_err(|source| Error::Polars {
-                path: path.to_path_buf(),
-                source,
-            })
+        let mut writer = parquet_writer(file, parallel)
+            .batched(schema)
+            .map_err(polars_error)?;
+        let (mut group, mut rows) = (Vec::new(), 0);
+        for mut chunk in chunks {
+            while chunk.height() > 0 {
+                let take = (ROW_GROUP_ROWS - rows).min(chunk.height());
+                group.push(chunk.slice(0, take));
+                chunk = chunk.slice(take as i64, usize::MAX);
+                rows += take;
+                if rows == ROW_GROUP_ROWS {
+                    flush(&mut writer, &mut group).map_err(polars_error)?;
+                    rows = 0;
+                }
+            }
+        }
+        flush(&mut writer, &mut group).map_err(polars_error)?;
+        writer.finish().map(|_| ()).map_err(polars_error)
     })
 }
 
@@ -321,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn a_table_written_chunk_by_chunk_reads_back_whole_in_row_groups_of_its_chunks() {
+    fn a_table_of_many_chunks_reads_back_whole_from_whole_row_groups() {
         let dir = tempfile::tempdir().unwrap();
         let chunk = |from: i64, n: i64| {
             df!(
@@ -330,7 +352,8 @@ mod tests {
             )
             .unwrap()
         };
-        // One chunk longer than a row group, then two short ones.
+        // One chunk longer than a row group, then two short ones: its tail and
+        // theirs make one group.
         let rows = ROW_GROUP_ROWS as i64 + 10;
         let mut df = chunk(0, rows);
         df.vstack_mut(&chunk(rows, 5)).unwrap();
@@ -348,8 +371,8 @@ mod tests {
             .unwrap()
             .clone();
         let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
-        assert_eq!(groups, [ROW_GROUP_ROWS, 10, 5, 3]);
-        // Chunks that do not line up are written as one table.
+        assert_eq!(groups, [ROW_GROUP_ROWS, 18]);
+        // Chunks that do not line up are aligned first.
         let mut uneven = chunk(0, 4);
         uneven.vstack_mut(&chunk(4, 4)).unwrap();
         uneven
