@@ -497,7 +497,7 @@ fn sweep(
 pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
     let f = params.factors;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xA15A_15A1_5A15_A15A);
-    let (n_users, n_items) = (inter.train.rows(), inter.train.cols);
+    let (n_users, n_items) = (inter.train().rows(), inter.train().cols);
     // Small positive starts, as `implicit` draws them.
     let mut users: Vec<f32> = (0..n_users * f)
         .map(|_| rng.r#gen::<f32>() * 0.01)
@@ -505,7 +505,7 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
     let mut items: Vec<f32> = (0..n_items * f)
         .map(|_| rng.r#gen::<f32>() * 0.01)
         .collect();
-    let by_item = inter.train.transpose();
+    let by_item = inter.train().transpose();
     // A side's rows one after another, unless the other side's factors are many
     // more and too big to stay in cache: then all at once, sweeping those.
     let sweep = |rows: usize, other: usize| rows < other && other * f * 4 > SWEEP_ABOVE_BYTES;
@@ -513,10 +513,10 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
         if sweep(n_users, n_items) {
             solve_swept(&mut users, &items, &by_item, params, f);
         } else {
-            solve(&mut users, &items, &inter.train, params, f);
+            solve(&mut users, &items, inter.train(), params, f);
         }
         if sweep(n_items, n_users) {
-            solve_swept(&mut items, &users, &inter.train, params, f);
+            solve_swept(&mut items, &users, inter.train(), params, f);
         } else {
             solve(&mut items, &users, &by_item, params, f);
         }

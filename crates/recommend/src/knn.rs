@@ -26,9 +26,10 @@ pub(crate) struct Knn {
     pub neighbours: Csr,
 }
 
-/// The values the similarity is computed on.
-fn weighted(inter: &Interactions, similarity: Similarity) -> Csr {
-    let mut x = inter.train.clone();
+/// The values the similarity is computed on, one per entry of the training matrix.
+fn weighted(inter: &Interactions, similarity: Similarity) -> Vec<f32> {
+    let x = inter.train();
+    let mut values = x.values.clone();
     match similarity {
         Similarity::Cosine => {}
         Similarity::Bm25 => {
@@ -53,13 +54,13 @@ fn weighted(inter: &Interactions, similarity: Similarity) -> Csr {
                     } else {
                         1.0
                     };
-                    x.values[e] = (v * (BM25_K1 + 1.0) / (BM25_K1 * norm + v) * idf) as f32;
+                    values[e] = (v * (BM25_K1 + 1.0) / (BM25_K1 * norm + v) * idf) as f32;
                 }
             }
         }
-        Similarity::Jaccard | Similarity::Lift => x.values.iter_mut().for_each(|v| *v = 1.0),
+        Similarity::Jaccard | Similarity::Lift => values.fill(1.0),
     }
-    x
+    values
 }
 
 /// Accumulator of one item's co-occurrences (reused across items by a thread).
@@ -110,8 +111,13 @@ impl Scratch {
 
 /// Fits the similarities on the training interactions.
 pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usize) -> Knn {
-    let x = weighted(inter, similarity);
-    let xt = x.transpose();
+    // The training matrix's own rows with the weighted values: no copy of its indices.
+    let (x, values) = (inter.train(), weighted(inter, similarity));
+    let row = |u: usize| {
+        let (a, b) = (x.indptr[u], x.indptr[u + 1]);
+        (&x.indices[a..b], &values[a..b])
+    };
+    let xt = x.transpose_with(&values);
     let items = x.cols;
     // Σ_u x_ui² per item: the squared norm (cosine) or the user count (binary).
     let norms: Vec<f64> = (0..items)
@@ -130,7 +136,7 @@ pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usiz
             |s, i| {
                 let (users, xs) = xt.row(i);
                 for (&u, &xui) in users.iter().zip(xs) {
-                    let (cols, vals) = x.row(u as usize);
+                    let (cols, vals) = row(u as usize);
                     for (&j, &xuj) in cols.iter().zip(vals) {
                         s.add(j, f64::from(xui) * f64::from(xuj));
                     }
@@ -189,7 +195,7 @@ impl Knn {
         skip: &[u32],
         k: usize,
     ) -> Vec<Scored> {
-        let (items, interest) = inter.train.row(user);
+        let (items, interest) = inter.train().row(user);
         SCORES.with_borrow_mut(|scores| {
             scores.fit(self.neighbours.cols);
             // Each item's score is summed in history order from 0, on any thread

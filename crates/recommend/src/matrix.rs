@@ -28,6 +28,11 @@ impl Csr {
 
     /// The transpose, rows ascending within each of its rows.
     pub fn transpose(&self) -> Csr {
+        self.transpose_with(&self.values)
+    }
+
+    /// [`Csr::transpose`] of the matrix with `values` (one per entry) in place of its own.
+    pub fn transpose_with(&self, values: &[f32]) -> Csr {
         let mut counts = vec![0usize; self.cols + 1];
         for &c in &self.indices {
             counts[c as usize + 1] += 1;
@@ -38,13 +43,13 @@ impl Csr {
         let indptr = counts.clone();
         let mut next = counts;
         let mut indices = vec![0u32; self.indices.len()];
-        let mut values = vec![0f32; self.values.len()];
+        let mut transposed = vec![0f32; values.len()];
         for r in 0..self.rows() {
-            let (cols, vals) = self.row(r);
-            for (&c, &v) in cols.iter().zip(vals) {
+            let (a, b) = (self.indptr[r], self.indptr[r + 1]);
+            for (&c, &v) in self.indices[a..b].iter().zip(&values[a..b]) {
                 let at = &mut next[c as usize];
                 indices[*at] = r as u32;
-                values[*at] = v;
+                transposed[*at] = v;
                 *at += 1;
             }
         }
@@ -52,7 +57,7 @@ impl Csr {
             cols: self.rows(),
             indptr,
             indices,
-            values,
+            values: transposed,
         }
     }
 }
@@ -66,8 +71,9 @@ pub(crate) struct Interactions {
     pub bought: Vec<bool>,
     /// Per entry of `all`: the kind of its weightiest event (for explanations).
     pub strongest: Vec<u16>,
-    /// Entries of `all` with a positive interest: what the models learn from.
-    pub train: Csr,
+    /// The entries of `all` with a positive interest, when some are not: `None`
+    /// when they all are (the usual case), so that `all` is not held twice.
+    positive: Option<Csr>,
     /// Users with a positive interest in each item.
     pub item_users: Vec<u32>,
     /// Users with any positive interest.
@@ -82,15 +88,19 @@ impl Interactions {
     /// What each user did with each item before `end`.
     pub fn build(log: &Log, end: End) -> Interactions {
         let (users, items) = (log.users.len(), log.items.len());
+        let touched = || log.pairs.iter().filter(|p| p.at(end).touched);
+        // Sized exactly: at 100 million events these are the stage's largest vectors.
+        let entries = touched().count();
         let mut all = Csr {
             cols: items,
             indptr: Vec::with_capacity(users + 1),
-            ..Csr::default()
+            indices: Vec::with_capacity(entries),
+            values: Vec::with_capacity(entries),
         };
-        let mut bought = Vec::new();
-        let mut strongest = Vec::new();
+        let mut bought = Vec::with_capacity(entries);
+        let mut strongest = Vec::with_capacity(entries);
         all.indptr.push(0);
-        let mut pairs = log.pairs.iter().filter(|p| p.at(end).touched).peekable();
+        let mut pairs = touched().peekable();
         for user in 0..users as u32 {
             while let Some(pair) = pairs.next_if(|p| p.user == user) {
                 let touch = pair.at(end);
@@ -101,37 +111,51 @@ impl Interactions {
             }
             all.indptr.push(all.indices.len());
         }
-        let mut train = Csr {
-            cols: items,
-            indptr: Vec::with_capacity(users + 1),
-            ..Csr::default()
-        };
-        train.indptr.push(0);
-        let mut item_users = vec![0u32; items];
-        let mut active_users = 0;
-        for u in 0..users {
-            let (cols, vals) = all.row(u);
-            let before = train.indices.len();
-            for (&c, &v) in cols.iter().zip(vals) {
-                if v > 0.0 {
-                    train.indices.push(c);
-                    train.values.push(v);
-                    item_users[c as usize] += 1;
+        let positive = all.values.iter().any(|&v| v <= 0.0).then(|| {
+            let kept = all.values.iter().filter(|&&v| v > 0.0).count();
+            let mut train = Csr {
+                cols: items,
+                indptr: Vec::with_capacity(users + 1),
+                indices: Vec::with_capacity(kept),
+                values: Vec::with_capacity(kept),
+            };
+            train.indptr.push(0);
+            for u in 0..users {
+                let (cols, vals) = all.row(u);
+                for (&c, &v) in cols.iter().zip(vals) {
+                    if v > 0.0 {
+                        train.indices.push(c);
+                        train.values.push(v);
+                    }
                 }
+                train.indptr.push(train.indices.len());
             }
-            active_users += usize::from(train.indices.len() > before);
-            train.indptr.push(train.indices.len());
-        }
-        Interactions {
+            train
+        });
+        let mut inter = Interactions {
             all,
             bought,
             strongest,
-            train,
-            item_users,
-            active_users,
+            positive,
+            item_users: vec![0u32; items],
+            active_users: 0,
             latest: log.latest(end),
             has_purchases: log.kinds.iter().any(|k| k == event_types::PURCHASE),
+        };
+        let train = inter.positive.as_ref().unwrap_or(&inter.all);
+        for u in 0..train.rows() {
+            let (cols, _) = train.row(u);
+            for &c in cols {
+                inter.item_users[c as usize] += 1;
+            }
+            inter.active_users += usize::from(!cols.is_empty());
         }
+        inter
+    }
+
+    /// The entries of `all` with a positive interest: what the models learn from.
+    pub fn train(&self) -> &Csr {
+        self.positive.as_ref().unwrap_or(&self.all)
     }
 
     /// Items `user` must not be recommended, ascending.

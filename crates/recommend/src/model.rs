@@ -90,7 +90,7 @@ impl Fitted {
     /// `user`'s `k` best items not in `skip` (ascending): the model's picks, then
     /// their persona's popular items, then popular ones.
     pub fn recommend(&self, ctx: &Ctx<'_>, user: usize, skip: &[u32], k: usize) -> Vec<Rec> {
-        let has_history = !ctx.inter.train.row(user).0.is_empty();
+        let has_history = !ctx.inter.train().row(user).0.is_empty();
         let picks = match self {
             Fitted::Knn(m) if has_history => m.recommend(ctx.inter, user, skip, k),
             Fitted::Als(m) if has_history => m.recommend(ctx.inter, user, skip, k),
@@ -175,7 +175,7 @@ impl Fitted {
             }
             Why::Model => {}
         }
-        let (items, interest) = ctx.inter.train.row(user);
+        let (items, interest) = ctx.inter.train().row(user);
         let (reasons, kept) = strongest(items.iter().zip(interest).map(|(&i, &r)| {
             let s = match self {
                 Fitted::Knn(m) => m.similarity(i, rec.item),

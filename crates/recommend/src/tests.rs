@@ -128,6 +128,28 @@ fn similarities_match_the_hand_computed_values() {
 }
 
 #[test]
+fn models_learn_from_the_positive_interests_only() {
+    // Every interest positive: the models learn from every entry (f comes later).
+    let (_, inter) = interactions(&paper_log(), 10, "");
+    assert_eq!(inter.train(), &inter.all);
+    assert_eq!(inter.item_users, [2, 3, 2, 2, 1, 0]);
+    assert_eq!(inter.active_users, 4);
+    // u2 only searched c, a type of no weight: seen, but nothing to learn from.
+    let mut rows = paper_log();
+    rows.push(("u2", 2, "search", "c"));
+    rows.push(("u5", 2, "search", "e"));
+    let (log, inter) = interactions(&rows, 10, "");
+    let (u2, u5, c) = (1, 4, item(&log, "c"));
+    assert!(inter.entry(u2, c).is_some() && inter.entry(u5, item(&log, "e")).is_some());
+    assert!(!inter.train().row(u2).0.contains(&c));
+    assert_eq!(inter.train().row(u2).0.len(), 2);
+    assert!(inter.train().row(u5).0.is_empty());
+    assert_eq!(inter.train().indices.len(), inter.all.indices.len() - 2);
+    assert_eq!(inter.item_users, [2, 3, 2, 2, 1, 0]);
+    assert_eq!(inter.active_users, 4);
+}
+
+#[test]
 fn weighted_cosine_and_bm25_match_the_hand_computed_values() {
     // u1 also carts a (weight 3 + 1 = 4): cos(a, b) = (4·1 + 1·1) / √((16 + 1) · 3).
     let mut rows = paper_log();
