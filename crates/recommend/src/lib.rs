@@ -197,6 +197,11 @@ pub fn recommend(
     notes.extend(note);
     let split = split(&log, kinds);
     check_no_leak(&split)?;
+    // The refit's interactions are built before the scoring, so that the pairs,
+    // the largest thing read, are not held beside the recommenders being scored.
+    let inter = Interactions::build(&log, End::AsOf);
+    // Everything after this reads the interactions and the log's names only.
+    drop(std::mem::take(&mut log.pairs));
     let popular = Ranking::among(&split.train, |_| true);
     let by_persona = personas
         .as_ref()
@@ -258,9 +263,6 @@ pub fn recommend(
     drop(split);
 
     let t = std::time::Instant::now();
-    let inter = Interactions::build(&log, End::AsOf);
-    // Everything after this reads `inter` and the log's names only.
-    drop(std::mem::take(&mut log.pairs));
     if !inter.has_purchases && params.exclude == Exclude::Purchased {
         notes.push(
             "the events hold no purchases: `exclude = \"purchased\"` excludes every item a user touched"
