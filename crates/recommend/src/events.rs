@@ -294,28 +294,32 @@ pub(crate) fn read(parts: &[LazyFrame], window: &Window<'_>) -> Result<Log> {
 
 /// [`read`] in tasks of about `chunk_rows` rows.
 fn read_in_tasks(parts: &[LazyFrame], window: &Window<'_>, chunk_rows: usize) -> Result<Log> {
-    let source = if non_null(parts, ITEM_ID)? > 0 {
-        ItemSource::ItemId
-    } else if non_null(parts, CATEGORY)? > 0 {
-        ItemSource::Category
-    } else {
-        ItemSource::Nothing
+    // Rows with an item: at least one per pair, so room for every pair read.
+    let (source, rows) = match non_null(parts, ITEM_ID)? {
+        0 => match non_null(parts, CATEGORY)? {
+            0 => (ItemSource::Nothing, 0),
+            rows => (ItemSource::Category, rows),
+        },
+        rows => (ItemSource::ItemId, rows),
     };
-    if let Some(log) = read_grouped(parts, source, window, chunk_rows)? {
+    let room = usize::try_from(rows).unwrap_or(usize::MAX);
+    if let Some(log) = read_grouped(parts, source, room, window, chunk_rows)? {
         return Ok(log);
     }
     // Some user's rows are apart (the ingest leaves every user's together, in one
     // part): all the parts as one, sorted by user.
     let whole =
         concat(parts, UnionArgs::default())?.sort([USER_ID], SortMultipleOptions::default());
-    read_grouped(&[whole], source, window, chunk_rows)?
+    read_grouped(&[whole], source, room, window, chunk_rows)?
         .ok_or_else(|| Error::Events("the events sorted by user are not grouped by user".into()))
 }
 
 /// [`read`], when every user's rows are together in one part; `None` otherwise.
+/// `room`: the most pairs there can be (the rows with an item), reserved at once.
 fn read_grouped(
     parts: &[LazyFrame],
     source: ItemSource,
+    room: usize,
     window: &Window<'_>,
     chunk_rows: usize,
 ) -> Result<Option<Log>> {
@@ -329,7 +333,10 @@ fn read_grouped(
     let (mut users, mut items, mut kinds) = (Interner::new(), Interner::new(), Interner::new());
     let mut category_names = Interner::new();
     let mut counts: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut read_pairs: Vec<Vec<Pair>> = Vec::new();
+    // Every task's pairs are moved here as its part is done, into room reserved
+    // once: pages never written are never resident, and no second copy of the
+    // pairs is made when they are all read (at 100 million events, 1.3 GB).
+    let mut pairs: Vec<Pair> = Vec::with_capacity(room);
     let mut latest = [None; 2];
     for part in parts {
         let columns = columns(part, item_column)?;
@@ -358,29 +365,22 @@ fn read_grouped(
             if kinds.names.len() > usize::from(u16::MAX) {
                 return Err(too_many_kinds());
             }
-            for p in &mut chunk.pairs {
-                *p = p.renumbered(&u, &i, &k);
-            }
+            pairs.extend(chunk.pairs.drain(..).map(|p| p.renumbered(&u, &i, &k)));
             for (&(item, category), &n) in &chunk.item_categories {
                 *counts
                     .entry((i[item as usize], c[category as usize]))
                     .or_insert(0) += n;
             }
             latest = [0, 1].map(|e| latest[e].max(chunk.latest[e]));
-            read_pairs.push(chunk.pairs);
         }
     }
     let (users, user_place) = users.sorted();
     let (items, item_place) = items.sorted();
     let (kinds, kind_place) = kinds.sorted();
     let (category_names, category_place) = category_names.sorted();
-    let mut pairs = Vec::with_capacity(read_pairs.iter().map(Vec::len).sum());
-    for task in read_pairs {
-        pairs.extend(
-            task.into_iter()
-                .map(|p| p.renumbered(&user_place, &item_place, &kind_place)),
-        );
-    }
+    pairs
+        .par_iter_mut()
+        .for_each(|p| *p = p.renumbered(&user_place, &item_place, &kind_place));
     pairs.par_sort_unstable_by_key(|p| (p.user, p.item));
     // Most frequent category per item; ties go to the first name.
     let mut best: Vec<Option<(u32, u32)>> = vec![None; items.len()];

@@ -154,10 +154,17 @@ fn each_pair_sums_its_events_as_one_sort_of_every_event_would() {
         let expected = named_by_sorting_everything(&df, &window);
         // Sorted by user (as the ingest leaves them) in tasks of any size, and
         // in any order of rows.
-        for rows in [1, 3, 7, 1 << 18] {
-            let log = read_grouped(&[df.clone().lazy()], ItemSource::ItemId, &window, rows)
-                .unwrap()
-                .expect("rows grouped by user");
+        // Room for every pair reserved, or none: the same log.
+        for (rows, room) in [(1, 0), (3, df.height()), (7, 1), (1 << 18, df.height())] {
+            let log = read_grouped(
+                &[df.clone().lazy()],
+                ItemSource::ItemId,
+                room,
+                &window,
+                rows,
+            )
+            .unwrap()
+            .expect("rows grouped by user");
             assert_eq!(named(&log), expected, "seed {seed}, tasks of {rows} rows");
         }
         let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
@@ -182,12 +189,12 @@ fn a_users_rows_apart_are_noticed() {
     let window = window(&params, 9);
     for rows in [1, 2, 3] {
         // Within a task, across tasks, across parts.
-        let apart = read_grouped(&[df.clone().lazy()], ItemSource::ItemId, &window, rows);
+        let apart = read_grouped(&[df.clone().lazy()], ItemSource::ItemId, 3, &window, rows);
         assert!(apart.unwrap().is_none(), "tasks of {rows} rows");
     }
     let parts = [df.slice(0, 2).lazy(), df.slice(2, 1).lazy()];
     assert!(
-        read_grouped(&parts, ItemSource::ItemId, &window, 8)
+        read_grouped(&parts, ItemSource::ItemId, 3, &window, 8)
             .unwrap()
             .is_none()
     );
