@@ -97,7 +97,6 @@ pub(crate) fn user_recommendations(
             Column::new("rank".into(), ranks),
             items.finish().into_column(),
             Column::new("score".into(), scores),
-            StringChunked::full("model".into(), model.name(), rows).into_column(),
             because.finish().into_column(),
         ];
         Ok(DataFrame::new(rows, columns)?)
@@ -107,13 +106,16 @@ pub(crate) fn user_recommendations(
         .into_par_iter()
         .map(|b| block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users)))
         .collect::<Result<_>>()?;
-    if blocks.is_empty() {
-        return block(0..0);
-    }
-    let mut df = blocks.remove(0);
+    let mut df = match blocks.is_empty() {
+        true => block(0..0)?,
+        false => blocks.remove(0),
+    };
     for more in &blocks {
         df.vstack_mut(more)?;
     }
+    // One value for every row, held once rather than once per row.
+    let model = Scalar::new(DataType::String, AnyValue::StringOwned(model.name().into()));
+    df.insert_column(4, Column::new_scalar("model".into(), model, df.height()))?;
     Ok(df)
 }
 

@@ -527,4 +527,11 @@ fn user_recommendations_list_each_user_in_turn_ranked_from_one() {
         }
     }
     assert_eq!(rows[0].1, 1);
+    assert_eq!(
+        table.get_column_names(),
+        ["user_id", "rank", "item_id", "score", "model", "because"]
+    );
+    let model = table.column("model").unwrap().str().unwrap().clone();
+    assert_eq!(model.len(), rows.len());
+    assert!(model.iter().all(|m| m == Some("item_knn")));
 }

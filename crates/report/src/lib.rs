@@ -226,14 +226,15 @@ pub fn write_parquet_chunk_by_chunk(mut df: DataFrame, path: &Path) -> Result<()
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
 fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<()> {
-    let schema = df.schema().clone();
-    let chunks: Vec<DataFrame> = df.split_chunks().collect();
-    write_row_groups(&schema, chunks, path, parallel)
+    // Sliced, not split into its chunks: splitting first aligns the columns' chunks,
+    // which copies the whole table when they differ (a column of one value has one).
+    write_row_groups(&df.schema().clone(), vec![df.clone()], path, parallel)
 }
 
-/// Writes `chunks` in row groups of [`ROW_GROUP_ROWS`] rows, one group at a time:
-/// small chunks are joined a group at a time, where `ParquetWriter::finish` would
-/// copy the whole table first. Each chunk is let go once written.
+/// Writes the rows of `chunks` in row groups of [`ROW_GROUP_ROWS`] rows, one group
+/// at a time: each group is joined into one chunk as it is written, where
+/// `ParquetWriter::finish` would copy the whole table first. Each chunk is let go
+/// once written.
 fn write_row_groups(
     schema: &Schema,
     chunks: Vec<DataFrame>,
@@ -362,16 +363,32 @@ mod tests {
         let kept = df.clone();
         let path = dir.path().join("events.parquet");
         write_parquet_chunk_by_chunk(df, &path).unwrap();
-        let read = ParquetReader::new(std::fs::File::open(&path).unwrap())
-            .finish()
+        let groups = |expected: &DataFrame| {
+            let read = ParquetReader::new(std::fs::File::open(&path).unwrap())
+                .finish()
+                .unwrap();
+            assert!(read.equals_missing(expected));
+            let metadata = ParquetReader::new(std::fs::File::open(&path).unwrap())
+                .get_metadata()
+                .unwrap()
+                .clone();
+            metadata
+                .row_groups
+                .iter()
+                .map(|g| g.num_rows())
+                .collect::<Vec<usize>>()
+        };
+        assert_eq!(groups(&kept), [ROW_GROUP_ROWS, 18]);
+        // A table written whole, a column of one value among its chunked columns.
+        let mut whole = kept.clone();
+        let one = Scalar::new(DataType::String, AnyValue::StringOwned("als".into()));
+        let height = whole.height();
+        whole
+            .with_column(Column::new_scalar("model".into(), one, height))
             .unwrap();
-        assert!(read.equals_missing(&kept));
-        let metadata = ParquetReader::new(std::fs::File::open(&path).unwrap())
-            .get_metadata()
-            .unwrap()
-            .clone();
-        let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
-        assert_eq!(groups, [ROW_GROUP_ROWS, 18]);
+        write_parquet(&mut whole, &path).unwrap();
+        assert_eq!(groups(&whole), [ROW_GROUP_ROWS, 18]);
+        assert!(whole.column("model").unwrap().as_scalar_column().is_some());
         // Chunks that do not line up are aligned first.
         let mut uneven = chunk(0, 4);
         uneven.vstack_mut(&chunk(4, 4)).unwrap();

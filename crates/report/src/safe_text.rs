@@ -116,6 +116,26 @@ pub(crate) fn for_spreadsheets(df: &DataFrame) -> PolarsResult<Option<DataFrame>
     let mut columns = Vec::with_capacity(df.width());
     for column in df.columns() {
         let dtype = column.dtype();
+        if let Some(scalar) = column.as_scalar_column().filter(|_| dtype.is_string()) {
+            // One value for every row: checked once, never materialised.
+            let value = scalar.scalar().value().get_str().map(neutralise_cell);
+            let name = neutralise_cell(column.name());
+            let mut column = column.clone();
+            if let Some(Cow::Owned(value)) = value {
+                column = Column::new_scalar(
+                    name.as_ref().into(),
+                    Scalar::new(DataType::String, AnyValue::StringOwned(value.into())),
+                    column.len(),
+                );
+                changed = true;
+            }
+            if let Cow::Owned(name) = name {
+                column.rename(name.into());
+                changed = true;
+            }
+            columns.push(column);
+            continue;
+        }
         let text = if dtype.is_string() {
             Some(column.as_materialized_series().clone())
         } else if dtype.is_categorical() || dtype.is_enum() {
@@ -287,5 +307,25 @@ mod tests {
         );
         let plain = df!("user_id" => ["u1", "-2"], "n" => [-1i64, 2]).unwrap();
         assert!(for_spreadsheets(&plain).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_column_of_one_value_is_checked_once_and_stays_one_value() {
+        let one = |name: &str, value: &str| {
+            Column::new_scalar(
+                name.into(),
+                Scalar::new(DataType::String, AnyValue::StringOwned(value.into())),
+                3,
+            )
+        };
+        let safe_one = DataFrame::new(3, vec![one("model", "als")]).unwrap();
+        assert!(for_spreadsheets(&safe_one).unwrap().is_none());
+        let df = DataFrame::new(3, vec![one("model", "=1+1"), one("=m", "als")]).unwrap();
+        let safe = for_spreadsheets(&df).unwrap().unwrap();
+        assert_eq!(safe.get_column_names(), ["model", "'=m"]);
+        let model = safe.column("model").unwrap();
+        assert!(model.as_scalar_column().is_some());
+        let values: Vec<Option<&str>> = model.str().unwrap().iter().collect();
+        assert_eq!(values, [Some("'=1+1"); 3]);
     }
 }
