@@ -49,13 +49,16 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|reader| reader.finish())
         .map_err(error)?;
+    // Each text column is let go once typed: the text and the typed table are
+    // never held whole together.
+    let height = text.height();
     let columns = text
-        .columns()
-        .par_iter()
+        .into_columns()
+        .into_par_iter()
         .map(|column| typed(column.as_materialized_series()).map(Column::from))
         .collect::<PolarsResult<Vec<Column>>>()
         .map_err(error)?;
-    DataFrame::new(text.height(), columns).map_err(error)
+    DataFrame::new(height, columns).map_err(error)
 }
 
 /// A text column as the type all its values have, in polars' inference order:
