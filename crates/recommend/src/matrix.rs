@@ -111,7 +111,7 @@ impl Interactions {
             }
             all.indptr.push(all.indices.len());
         }
-        let positive = all.values.iter().any(|&v| v <= 0.0).then(|| {
+        let positive = all.values.iter().any(|&v| v.is_nan() || v <= 0.0).then(|| {
             let kept = all.values.iter().filter(|&&v| v > 0.0).count();
             let mut train = Csr {
                 cols: items,
