@@ -69,7 +69,8 @@ pub(crate) struct Interactions {
     pub all: Csr,
     /// Per entry of `all`: bought (a purchase event).
     pub bought: Vec<bool>,
-    /// Per entry of `all`: the kind of its weightiest event (for explanations).
+    /// Per entry of `all`: the kind of its weightiest event, for explanations, which
+    /// are made at the as-of date only (empty for interactions at the cutoff).
     pub strongest: Vec<u16>,
     /// The entries of `all` with a positive interest, when some are not: `None`
     /// when they all are (the usual case), so that `all` is not held twice.
@@ -98,7 +99,8 @@ impl Interactions {
             values: Vec::with_capacity(entries),
         };
         let mut bought = Vec::with_capacity(entries);
-        let mut strongest = Vec::with_capacity(entries);
+        let explained = end == End::AsOf;
+        let mut strongest = Vec::with_capacity(if explained { entries } else { 0 });
         all.indptr.push(0);
         let mut pairs = touched().peekable();
         for user in 0..users as u32 {
@@ -107,7 +109,9 @@ impl Interactions {
                 all.indices.push(pair.item);
                 all.values.push(touch.interest);
                 bought.push(touch.bought);
-                strongest.push(touch.strongest);
+                if explained {
+                    strongest.push(pair.strongest());
+                }
             }
             all.indptr.push(all.indices.len());
         }

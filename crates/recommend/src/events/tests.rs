@@ -19,9 +19,9 @@ fn window(params: &CheckedRecommendParams, as_of: i64) -> Window<'_> {
     }
 }
 
-/// A pair as names and bits: user, item, per end (interest bits, strongest
-/// type, touched, bought), per test kinds whether tested.
-type Named = (String, String, [(u32, String, bool, bool); 2], [bool; 2]);
+/// A pair as names and bits: user, item, per end (interest bits, touched,
+/// bought), the strongest type before the as-of date, per test kinds whether tested.
+type Named = (String, String, [(u32, bool, bool); 2], String, [bool; 2]);
 
 fn named(log: &Log) -> Vec<Named> {
     log.pairs
@@ -29,12 +29,12 @@ fn named(log: &Log) -> Vec<Named> {
         .map(|p| {
             let at = [End::Cutoff, End::AsOf].map(|end| {
                 let t = p.at(end);
-                let kind = log.kinds[usize::from(t.strongest)].clone();
-                (t.interest.to_bits(), kind, t.touched, t.bought)
+                (t.interest.to_bits(), t.touched, t.bought)
             });
+            let kind = log.kinds[usize::from(p.strongest())].clone();
             let (user, item) = (&log.users[p.user as usize], &log.items[p.item as usize]);
             let tested = [TestKinds::Asked, TestKinds::Weighted].map(|k| p.tested(k));
-            (user.clone(), item.clone(), at, tested)
+            (user.clone(), item.clone(), at, kind, tested)
         })
         .collect()
 }
@@ -85,13 +85,10 @@ fn named_by_sorting_everything(df: &DataFrame, window: &Window<'_>) -> Vec<Named
                 }
             }
             let bought = before.iter().any(|e| e.3 == event_types::PURCHASE);
-            (
-                (sum as f32).to_bits(),
-                best.1.to_string(),
-                !before.is_empty(),
-                bought,
-            )
+            ((sum as f32).to_bits(), !before.is_empty(), bought, best.1)
         });
+        let strongest = at[1].3.to_string();
+        let at = at.map(|(interest, touched, bought, _)| (interest, touched, bought));
         let horizon: Vec<_> = same.iter().filter(|e| e.2 >= window.cutoff).collect();
         let tested = [
             horizon
@@ -99,7 +96,13 @@ fn named_by_sorting_everything(df: &DataFrame, window: &Window<'_>) -> Vec<Named
                 .any(|e| params.test_events.iter().any(|t| t == e.3)),
             horizon.iter().any(|e| weight(e.3, 1.0) > 0.0),
         ];
-        out.push((same[0].0.to_string(), same[0].1.to_string(), at, tested));
+        out.push((
+            same[0].0.to_string(),
+            same[0].1.to_string(),
+            at,
+            strongest,
+            tested,
+        ));
     }
     out
 }
