@@ -66,6 +66,12 @@ impl Pair {
         1 << (4 + kinds as u8)
     }
 
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.flags |= bit;
+        }
+    }
+
     pub fn at(&self, end: End) -> Touch {
         Touch {
             interest: self.interest[end as usize],
@@ -195,13 +201,13 @@ pub(super) fn fold(
             if end == End::AsOf {
                 pair.strongest = best.1;
             }
-            pair.flags |= u8::from(touched) * Pair::touched_bit(end)
-                | u8::from(bought) * Pair::bought_bit(end);
+            pair.set(Pair::touched_bit(end), touched);
+            pair.set(Pair::bought_bit(end), bought);
         }
         for row in same.iter().filter(|r| r.time >= window.cutoff) {
             let test = roles[usize::from(row.kind)].test;
             for kinds in [TestKinds::Asked, TestKinds::Weighted] {
-                pair.flags |= u8::from(test[kinds as usize]) * Pair::tested_bit(kinds);
+                pair.set(Pair::tested_bit(kinds), test[kinds as usize]);
             }
         }
         out.push(pair);
