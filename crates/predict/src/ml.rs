@@ -645,6 +645,13 @@ pub fn fit_propensity(
     fit_rows(kind, &training, target, feature_names, &rows, params, seed)
 }
 
+/// Rows prepared at a time when scoring (in tests, few, so that small tables are
+/// scored in blocks too).
+#[cfg(not(test))]
+const BLOCK_ROWS: usize = 16 * 1024;
+#[cfg(test)]
+const BLOCK_ROWS: usize = 300;
+
 impl Propensity {
     /// The model kind.
     pub fn kind(&self) -> ModelKind {
@@ -708,12 +715,29 @@ impl Propensity {
             });
         }
         // A block of rows prepared at a time: each row's probability is its own.
-        const BLOCK_ROWS: usize = 16 * 1024;
         let rows: Vec<usize> = (0..table.ids.len()).collect();
         let mut out = Vec::with_capacity(rows.len());
         for block in rows.chunks(BLOCK_ROWS) {
             let x = prepared(&self.scalers, &table.columns, block);
             out.extend(self.predict_prepared(&x, block.len()));
+        }
+        Ok(out)
+    }
+
+    /// The probability of every row of a features table with the training features,
+    /// in its row order, the table read a block of rows at a time: never copied whole.
+    pub fn predict_frame(&self, features: &DataFrame) -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(features.height());
+        for offset in (0..features.height()).step_by(BLOCK_ROWS) {
+            let block = features.slice(offset as i64, BLOCK_ROWS);
+            let columns = self
+                .scalers
+                .iter()
+                .map(|s| data::read_features(&block, "features", &s.name))
+                .collect::<Result<Vec<_>>>()?;
+            let rows: Vec<usize> = (0..block.height()).collect();
+            let x = prepared(&self.scalers, &columns, &rows);
+            out.extend(self.predict_prepared(&x, rows.len()));
         }
         Ok(out)
     }

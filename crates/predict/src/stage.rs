@@ -422,7 +422,7 @@ use events::{FromEvents, from_events};
 pub use events::{PartInputs, RemoteInputs, part_inputs};
 use report::report_tables;
 use scoring::{AtCutoff, HorizonLabels, score_columns};
-use targets::{ModelFeatures, Shared, for_activity, for_target};
+use targets::{Shared, for_activity, for_target};
 
 /// The horizon's labels of every user in `targets`, with their purchase days.
 fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Result<HorizonLabels> {
@@ -509,16 +509,15 @@ pub fn predict(
     let users = user_ids(features_now)?;
     let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
     let rules_at_cutoff = rules::apply(&rules, features_cutoff);
-    let tables = ModelFeatures::read(
-        features_cutoff,
-        features_now,
-        &feature_names,
-        &users,
-        short_history,
-    )?;
+    let table_cutoff = if short_history {
+        ml::Table::default()
+    } else {
+        ml::Table::read(features_cutoff, &feature_names)?
+    };
     let shared = Shared {
         features_cutoff,
-        tables: &tables,
+        features_now,
+        table_cutoff: &table_cutoff,
         params,
         summary_cutoff: &summary_cutoff,
         fits_cutoff: fits_cutoff.as_ref(),
@@ -550,7 +549,7 @@ pub fn predict(
         },
     );
     // The features read for the targets are not read again.
-    drop(tables);
+    drop(table_cutoff);
     let (purchase, churn_outcome, activity) = (purchase?, churn_outcome?, activity?);
     let labels = horizon_labels(&targets, horizon_purchases)?;
     let at_cutoff = AtCutoff {

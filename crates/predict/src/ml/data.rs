@@ -92,19 +92,23 @@ fn read_numeric(df: &DataFrame, table: &'static str, name: &str) -> Result<Vec<O
     Ok(values.iter().collect())
 }
 
+/// The numeric column `name` of `df` in its row order, missing and non-finite values
+/// as NaN: what the models read.
+pub(crate) fn read_features(df: &DataFrame, table: &'static str, name: &str) -> Result<Vec<f64>> {
+    Ok(read_numeric(df, table, name)?
+        .into_iter()
+        .map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::NAN))
+        .collect())
+}
+
 /// Reads `names` of `df` sorted by `user_id`; missing and non-finite values become NaN.
 pub(crate) fn read_table(df: &DataFrame, table: &'static str, names: &[String]) -> Result<Table> {
     let ids = read_ids(df, table)?;
     let order = sorted_order(&ids, table)?;
     let mut columns = Vec::with_capacity(names.len());
     for name in names {
-        let values = read_numeric(df, table, name)?;
-        columns.push(
-            order
-                .iter()
-                .map(|&i| values[i].filter(|v| v.is_finite()).unwrap_or(f64::NAN))
-                .collect(),
-        );
+        let values = read_features(df, table, name)?;
+        columns.push(order.iter().map(|&i| values[i]).collect());
     }
     let ids = order.iter().map(|&i| ids[i].clone()).collect();
     Ok(Table {

@@ -822,6 +822,17 @@ fn a_split_of_a_shared_table_fits_as_one_of_its_own() {
                 refit.predict_table(&table).unwrap(),
                 floats(&predicted, "probability")
             );
+            // Scored a block at a time straight from the frame, in its row order.
+            let by_user: BTreeMap<String, f64> = strings(&predicted, "user_id")
+                .into_iter()
+                .zip(floats(&predicted, "probability"))
+                .collect();
+            let reversed = features.reverse();
+            let in_order: Vec<f64> = strings(&reversed, "user_id")
+                .iter()
+                .map(|id| by_user[id])
+                .collect();
+            assert_eq!(refit.predict_frame(&reversed).unwrap(), in_order);
         }
     }
 }

@@ -18,7 +18,11 @@ use super::{
 /// What both targets read.
 pub(super) struct Shared<'a> {
     pub(super) features_cutoff: &'a DataFrame,
-    pub(super) tables: &'a ModelFeatures,
+    /// The features at the as-of date, whose rows are [`Shared::users`].
+    pub(super) features_now: &'a DataFrame,
+    /// The model features at the cutoff, read once for every target (empty when
+    /// `short_history` leaves no target to split).
+    pub(super) table_cutoff: &'a ml::Table,
     pub(super) params: &'a CheckedPredictParams,
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
     pub(super) fits_cutoff: Option<&'a CountFits>,
@@ -30,53 +34,11 @@ pub(super) struct Shared<'a> {
     pub(super) seed: u64,
 }
 
-/// The model features at the cutoff and at the as-of date, read once for every
-/// target.
-#[derive(Default)]
-pub(super) struct ModelFeatures {
-    cutoff: ml::Table,
-    now: ml::Table,
-    /// The row in `now` of each of [`Shared::users`].
-    rows_now: Vec<Option<usize>>,
-}
-
-impl ModelFeatures {
-    /// Reads `names` of both tables side by side; nothing when `short_history`
-    /// leaves no target to split.
-    pub(super) fn read(
-        cutoff: &DataFrame,
-        now: &DataFrame,
-        names: &[String],
-        users: &[String],
-        short_history: bool,
-    ) -> Result<ModelFeatures> {
-        if short_history {
-            return Ok(ModelFeatures::default());
-        }
-        let (cutoff, now) = rayon::join(
-            || ml::Table::read(cutoff, names),
-            || ml::Table::read(now, names),
-        );
-        let (cutoff, now) = (cutoff?, now?);
-        let rows_now = users.iter().map(|u| now.row_of(u)).collect();
-        Ok(ModelFeatures {
-            cutoff,
-            now,
-            rows_now,
-        })
-    }
-}
-
 impl Shared<'_> {
     /// What `model` predicts for each of `users` at the as-of date.
     fn propensity(&self, model: &ml::Propensity) -> Result<Vec<Option<f64>>> {
-        let predicted = model.predict_table(&self.tables.now)?;
-        Ok(self
-            .tables
-            .rows_now
-            .iter()
-            .map(|r| r.map(|r| predicted[r]))
-            .collect())
+        let predicted = model.predict_frame(self.features_now)?;
+        Ok(predicted.into_iter().map(Some).collect())
     }
 }
 
@@ -148,7 +110,7 @@ pub(super) fn for_target(
     // A split that cannot be made (no features, a label that is not 0/1) fails the
     // stage: the refit would read the same users.
     let split = ml::Split::new(
-        &shared.tables.cutoff,
+        shared.table_cutoff,
         labels,
         target.label(),
         &params.ml,
@@ -400,7 +362,7 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
         });
     }
     let split = ml::Split::new(
-        &shared.tables.cutoff,
+        shared.table_cutoff,
         targets,
         ml::ACTIVE,
         &params.ml,
