@@ -231,10 +231,14 @@ fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result
     write_row_groups(&df.schema().clone(), vec![df.clone()], path, parallel)
 }
 
-/// Writes the rows of `chunks` in row groups of [`ROW_GROUP_ROWS`] rows, one group
-/// at a time: each group is joined into one chunk as it is written, where
-/// `ParquetWriter::finish` would copy the whole table first. Each chunk is let go
-/// once written.
+/// Chunks of fewer rows are joined with their neighbours into row groups of up to
+/// [`ROW_GROUP_ROWS`]; longer ones are written as they are, never copied.
+const JOIN_BELOW_ROWS: usize = ROW_GROUP_ROWS / 8;
+
+/// Writes the rows of `chunks` in row groups of at most [`ROW_GROUP_ROWS`] rows, one
+/// at a time: short chunks are joined a group at a time, where
+/// `ParquetWriter::finish` would copy the whole table first, and long ones are only
+/// sliced. Each chunk is let go once written.
 fn write_row_groups(
     schema: &Schema,
     chunks: Vec<DataFrame>,
@@ -263,12 +267,17 @@ fn write_row_groups(
             .map_err(polars_error)?;
         let (mut group, mut rows) = (Vec::new(), 0);
         for mut chunk in chunks {
+            let long = chunk.height() >= JOIN_BELOW_ROWS;
+            if long {
+                flush(&mut writer, &mut group).map_err(polars_error)?;
+                rows = 0;
+            }
             while chunk.height() > 0 {
                 let take = (ROW_GROUP_ROWS - rows).min(chunk.height());
                 group.push(chunk.slice(0, take));
                 chunk = chunk.slice(take as i64, usize::MAX);
                 rows += take;
-                if rows == ROW_GROUP_ROWS {
+                if rows == ROW_GROUP_ROWS || (long && chunk.height() == 0) {
                     flush(&mut writer, &mut group).map_err(polars_error)?;
                     rows = 0;
                 }
@@ -353,8 +362,8 @@ mod tests {
             )
             .unwrap()
         };
-        // One chunk longer than a row group, then two short ones: its tail and
-        // theirs make one group.
+        // One chunk longer than a row group, then two short ones: the long one is
+        // sliced, the short ones joined.
         let rows = ROW_GROUP_ROWS as i64 + 10;
         let mut df = chunk(0, rows);
         df.vstack_mut(&chunk(rows, 5)).unwrap();
@@ -378,8 +387,9 @@ mod tests {
                 .map(|g| g.num_rows())
                 .collect::<Vec<usize>>()
         };
-        assert_eq!(groups(&kept), [ROW_GROUP_ROWS, 18]);
-        // A table written whole, a column of one value among its chunked columns.
+        assert_eq!(groups(&kept), [ROW_GROUP_ROWS, 10, 8]);
+        // A table written whole (sliced into full row groups, each joined as it is
+        // written), a column of one value among its chunked columns.
         let mut whole = kept.clone();
         let one = Scalar::new(DataType::String, AnyValue::StringOwned("als".into()));
         let height = whole.height();
