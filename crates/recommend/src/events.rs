@@ -302,7 +302,7 @@ fn read_in_tasks(parts: &[LazyFrame], window: &Window<'_>, chunk_rows: usize) ->
         },
         rows => (ItemSource::ItemId, rows),
     };
-    let room = usize::try_from(rows).unwrap_or(usize::MAX);
+    let room = usize::try_from(rows).unwrap_or(0);
     if let Some(log) = read_grouped(parts, source, room, window, chunk_rows)? {
         return Ok(log);
     }
@@ -336,7 +336,9 @@ fn read_grouped(
     // Every task's pairs are moved here as its part is done, into room reserved
     // once: pages never written are never resident, and no second copy of the
     // pairs is made when they are all read (at 100 million events, 1.3 GB).
-    let mut pairs: Vec<Pair> = Vec::with_capacity(room);
+    let mut pairs: Vec<Pair> = Vec::new();
+    // A reservation refused (a file too big for the address space) only means growing.
+    let _ = pairs.try_reserve_exact(room);
     let mut latest = [None; 2];
     for part in parts {
         let columns = columns(part, item_column)?;
