@@ -27,11 +27,6 @@ impl Table {
     pub fn read(df: &DataFrame, names: &[String]) -> Result<Table> {
         read_table(df, "features", names)
     }
-
-    /// The row of `user`, if the table has it.
-    pub fn row_of(&self, user: &str) -> Option<usize> {
-        self.ids.binary_search_by(|id| id.as_str().cmp(user)).ok()
-    }
 }
 
 /// `user_id` of `df` in input order, checked to be text, non-null and unique.
