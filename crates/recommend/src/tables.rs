@@ -106,9 +106,10 @@ pub(crate) fn user_recommendations(
         .into_par_iter()
         .map(|b| block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users)))
         .collect::<Result<_>>()?;
-    let mut df = match blocks.is_empty() {
-        true => block(0..0)?,
-        false => blocks.remove(0),
+    let mut df = if blocks.is_empty() {
+        block(0..0)?
+    } else {
+        blocks.remove(0)
     };
     for more in &blocks {
         df.vstack_mut(more)?;

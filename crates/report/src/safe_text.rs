@@ -115,59 +115,14 @@ pub(crate) fn for_spreadsheets(df: &DataFrame) -> PolarsResult<Option<DataFrame>
     let mut changed = false;
     let mut columns = Vec::with_capacity(df.width());
     for column in df.columns() {
-        let dtype = column.dtype();
-        if let Some(scalar) = column.as_scalar_column().filter(|_| dtype.is_string()) {
-            // One value for every row: checked once, never materialised.
-            let value = scalar.scalar().value().get_str().map(neutralise_cell);
-            let name = neutralise_cell(column.name());
-            let mut column = column.clone();
-            if let Some(Cow::Owned(value)) = value {
-                column = Column::new_scalar(
-                    name.as_ref().into(),
-                    Scalar::new(DataType::String, AnyValue::StringOwned(value.into())),
-                    column.len(),
-                );
-                changed = true;
-            }
-            if let Cow::Owned(name) = name {
-                column.rename(name.into());
-                changed = true;
-            }
-            columns.push(column);
-            continue;
-        }
-        let text = if dtype.is_string() {
-            Some(column.as_materialized_series().clone())
-        } else if dtype.is_categorical() || dtype.is_enum() {
-            // Never true while the workspace leaves polars' `dtype-categorical` off;
-            // here so that turning it on cannot open a way around the check.
-            Some(
-                column
-                    .cast(&DataType::String)?
-                    .as_materialized_series()
-                    .clone(),
-            )
-        } else {
-            None
-        };
-        let values = match text {
-            Some(text) => {
-                let values = text.str()?;
-                let unsafe_cell = values
-                    .iter()
-                    .flatten()
-                    .any(|v| matches!(neutralise_cell(v), Cow::Owned(_)));
-                unsafe_cell.then(|| values.apply_values(neutralise_cell).into_series())
-            }
-            None => None,
-        };
+        let values = safe_values(column)?;
         let name = neutralise_cell(column.name());
         if values.is_none() && matches!(name, Cow::Borrowed(_)) {
             columns.push(column.clone());
             continue;
         }
         changed = true;
-        let mut column = values.map(Column::from).unwrap_or_else(|| column.clone());
+        let mut column = values.unwrap_or_else(|| column.clone());
         column.rename(name.as_ref().into());
         columns.push(column);
     }
@@ -175,6 +130,42 @@ pub(crate) fn for_spreadsheets(df: &DataFrame) -> PolarsResult<Option<DataFrame>
         return Ok(None);
     }
     DataFrame::new(df.height(), columns).map(Some)
+}
+
+/// `column`'s cells passed through [`neutralise_cell`] if it holds text and any
+/// cell changes; `None` otherwise.
+fn safe_values(column: &Column) -> PolarsResult<Option<Column>> {
+    let dtype = column.dtype();
+    if let Some(scalar) = column.as_scalar_column().filter(|_| dtype.is_string()) {
+        // One value for every row: checked once, never materialised.
+        let Some(Cow::Owned(value)) = scalar.scalar().value().get_str().map(neutralise_cell) else {
+            return Ok(None);
+        };
+        let value = Scalar::new(DataType::String, AnyValue::StringOwned(value.into()));
+        return Ok(Some(Column::new_scalar(
+            column.name().clone(),
+            value,
+            column.len(),
+        )));
+    }
+    let text = if dtype.is_string() {
+        column.as_materialized_series().clone()
+    } else if dtype.is_categorical() || dtype.is_enum() {
+        // Never true while the workspace leaves polars' `dtype-categorical` off;
+        // here so that turning it on cannot open a way around the check.
+        column
+            .cast(&DataType::String)?
+            .as_materialized_series()
+            .clone()
+    } else {
+        return Ok(None);
+    };
+    let values = text.str()?;
+    let unsafe_cell = values
+        .iter()
+        .flatten()
+        .any(|v| matches!(neutralise_cell(v), Cow::Owned(_)));
+    Ok(unsafe_cell.then(|| values.apply_values(neutralise_cell).into_column()))
 }
 
 #[cfg(test)]
