@@ -63,6 +63,30 @@ fn profile_writes_recommendations_that_respect_the_exclusion() {
             page.contains("Each persona&#39;s top items")
                 || page.contains("Each persona's top items")
         );
+        // The lists, written a block at a time, are the stage's rows and come back
+        // unchanged from its artifact when a second run reuses it.
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+        let stages = record["stages"].as_array().unwrap();
+        let stage = stages.iter().find(|s| s["name"] == "recommend").unwrap();
+        assert_eq!(stage["rows_out"].as_u64(), Some(recs.len() as u64));
+        let bytes = std::fs::read(out.join("user_recommendations.csv")).unwrap();
+        let again = userlens(
+            &["profile", "events.csv", "--out", "again", "--set", &set],
+            dir.path(),
+        );
+        assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+        let record: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("again/run.json")).unwrap(),
+        )
+        .unwrap();
+        let stages = record["stages"].as_array().unwrap();
+        assert!(
+            stages.iter().all(|s| s["status"] == "skipped"),
+            "{stages:?}"
+        );
+        let reused = std::fs::read(dir.path().join("again/user_recommendations.csv")).unwrap();
+        assert_eq!(reused, bytes, "{exclude}");
     }
 }
 

@@ -67,7 +67,7 @@ pub use record::{
 pub use runner::{RunOptions, run};
 pub use stage::{
     CheckedStage, Declared, Inputs, Invalid, Output, Registry, Stage, StageContext, StageError,
-    Tables,
+    Tables, Written,
 };
 
 /// Re-renders `report.html` in a finished run's output folder; returns its path.

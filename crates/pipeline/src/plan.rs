@@ -131,6 +131,23 @@ impl Plan {
         }
         Some(read)
     }
+
+    /// The columns of stage `from`'s table `table` that the stages after `done` that
+    /// need it read: `None` when one of them reads every column.
+    pub(crate) fn table_columns_after(
+        &self,
+        from: usize,
+        done: usize,
+        table: &str,
+    ) -> Option<BTreeSet<&'static str>> {
+        let mut read = BTreeSet::new();
+        for stage in self.stages.iter().skip(done + 1) {
+            if stage.needs.contains(&from) {
+                read.extend(stage.stage.table_columns(table)?);
+            }
+        }
+        Some(read)
+    }
 }
 
 /// A `--set stage.key=value` override.

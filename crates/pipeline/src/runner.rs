@@ -416,6 +416,23 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Reads into memory the tables that the stages the stage at `index` needs wrote
+    /// straight to their artifact folders ([`crate::Tables::insert_written`]).
+    /// Only the columns that the stage and those after it read are kept.
+    fn read_written(&mut self, index: usize) -> std::result::Result<(), StageError> {
+        for &from in &self.plan.stages[index].needs {
+            let tables = &mut self.outputs[from];
+            for (name, written) in std::mem::take(&mut tables.written) {
+                let mut df = artifacts::read_table(&written.path)?;
+                if let Some(read) = self.plan.table_columns_after(from, index - 1, &name) {
+                    keep_columns(&mut df, &read);
+                }
+                tables.frames.insert(name, df);
+            }
+        }
+        Ok(())
+    }
+
     /// Events in memory that only the stage at `index` still reads, moved out of the
     /// run's tables so that the stage frees them once it has read them; none for a
     /// stage that may be retried, which needs them again.
@@ -450,6 +467,7 @@ impl Run<'_, '_> {
                 tables
                     .frames
                     .retain(|name, _| name == crate::record::SUMMARISED);
+                tables.written.clear();
             }
             let asked_later = self.plan.stages[done + 1..]
                 .iter()
@@ -458,6 +476,20 @@ impl Run<'_, '_> {
                 for name in self.plan.stages[from].stage.asked_tables() {
                     tables.frames.remove(*name);
                 }
+            }
+            if self.plan.needed_after(from, done) {
+                let plan = self.plan;
+                tables.frames.retain(|name, df| {
+                    // The run's record reads its own columns of the one it summarises.
+                    if name == crate::record::SUMMARISED {
+                        return true;
+                    }
+                    let Some(read) = plan.table_columns_after(from, done, name) else {
+                        return true;
+                    };
+                    keep_columns(df, &read);
+                    !read.is_empty()
+                });
             }
             if !matches!(tables.events, Some(Events::Memory(_))) {
                 continue;
@@ -507,6 +539,9 @@ impl Run<'_, '_> {
         stage_dir: &Path,
     ) -> Result<Outcome> {
         self.upstream_reused = false;
+        if let Err(e) = self.read_written(index) {
+            return Ok(Err(e));
+        }
         let lent = self.lend_events(index);
         let stage = &self.plan.stages[index];
         (self.progress)(&Progress::StageStarted {
@@ -711,5 +746,20 @@ fn new_run_dir(
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
             Err(e) => return Err(io(&dir)(e)),
         }
+    }
+}
+
+/// Drops the columns of `df` not in `read`.
+fn keep_columns(df: &mut polars::prelude::DataFrame, read: &std::collections::BTreeSet<&str>) {
+    let keep: Vec<_> = df
+        .get_column_names()
+        .into_iter()
+        .filter(|name| read.contains(name.as_str()))
+        .cloned()
+        .collect();
+    if keep.len() < df.width()
+        && let Ok(narrowed) = df.select(keep)
+    {
+        *df = narrowed;
     }
 }

@@ -57,6 +57,13 @@ pub trait Stage: Send + Sync + 'static {
         None
     }
 
+    /// The columns it reads of the table `table` of the stages it needs (`None`:
+    /// every column; an empty list: not that table). Once no later stage reads a
+    /// column of a table, the run frees it.
+    fn table_columns(_checked: &Self::Checked, _table: &str) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Asks a stage it needs, given that stage's checked parameters (`needed`, of
     /// any kind), for work done there on its behalf, such as predict asking the
     /// features stage for the features at its cutoff, made in the same pass as
@@ -155,6 +162,9 @@ impl StageError {
 #[derive(Default, Clone)]
 pub struct Tables {
     pub(crate) frames: BTreeMap<String, DataFrame>,
+    /// Tables the stage wrote to its artifact folder itself, read back only for a
+    /// stage that needs it.
+    pub(crate) written: BTreeMap<String, Written>,
     pub(crate) events: Option<Events>,
 }
 
@@ -162,6 +172,11 @@ impl Tables {
     /// Adds a table.
     pub fn insert(&mut self, name: impl Into<String>, df: DataFrame) {
         self.frames.insert(name.into(), df);
+    }
+
+    /// Adds a table already written as an artifact ([`StageContext::write_blocks`]).
+    pub fn insert_written(&mut self, name: impl Into<String>, written: Written) {
+        self.written.insert(name.into(), written);
     }
 
     /// Sets the events.
@@ -178,15 +193,28 @@ impl Tables {
     pub(crate) fn rows(&self, name: &str) -> Option<u64> {
         match (name, &self.events) {
             ("events", Some(events)) => Some(events.height()),
-            _ => self.get(name).map(|df| df.height() as u64),
+            _ => self
+                .get(name)
+                .map(|df| df.height() as u64)
+                .or_else(|| self.written.get(name).map(|w| w.rows)),
         }
     }
 
     /// Rows of the largest table.
     pub(crate) fn max_rows(&self) -> Option<u64> {
         let frames = self.frames.values().map(|df| df.height() as u64);
-        frames.chain(self.events.as_ref().map(Events::height)).max()
+        frames
+            .chain(self.written.values().map(|w| w.rows))
+            .chain(self.events.as_ref().map(Events::height))
+            .max()
     }
+}
+
+/// A table a stage wrote to its artifact folder a block at a time.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub(crate) path: PathBuf,
+    pub(crate) rows: u64,
 }
 
 /// A finished stage's tables and what it tells the run.
@@ -396,6 +424,23 @@ impl<'a> StageContext<'a> {
         Ok(())
     }
 
+    /// Writes the artifact `table`, and the public output CSV `file` when given,
+    /// from blocks that `fill` hands over ([`userlens_report::Blocks::write`]), never
+    /// holding the table whole; returns it for [`Tables::insert_written`].
+    pub fn write_blocks(
+        &mut self,
+        file: Option<&str>,
+        table: &str,
+        schema: &polars::prelude::Schema,
+        fill: impl FnOnce(&mut userlens_report::Blocks<'_>) -> Result<(), StageError>,
+    ) -> Result<Written, StageError> {
+        let csv = file.map(|file| self.staging.join(file));
+        let path = self.dir.join(format!("{table}.parquet"));
+        let rows = userlens_report::write_blocks(csv.as_deref(), &path, schema, fill)?;
+        self.files.extend(file.map(str::to_string));
+        Ok(Written { path, rows })
+    }
+
     /// Writes a public output JSON file.
     pub fn write_json<T: serde::Serialize>(
         &mut self,
@@ -444,6 +489,8 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn requires(&self) -> &'static [&'static str];
     /// See [`Stage::event_columns`].
     fn event_columns(&self) -> Option<&'static [&'static str]>;
+    /// See [`Stage::table_columns`].
+    fn table_columns(&self, table: &str) -> Option<&'static [&'static str]>;
     /// Files in its cache key.
     fn input_files(&self) -> Vec<PathBuf>;
     /// See [`Stage::ASKED`].
@@ -490,6 +537,9 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
         } else {
             Some(&[])
         }
+    }
+    fn table_columns(&self, table: &str) -> Option<&'static [&'static str]> {
+        S::table_columns(&self.0, table)
     }
     fn input_files(&self) -> Vec<PathBuf> {
         S::input_files(&self.0)

@@ -21,6 +21,9 @@ struct CountParams {
     min_events: u32,
     /// A file that must exist for the stage to succeed.
     gate: Option<PathBuf>,
+    /// Writes the counts a user at a time rather than as one table.
+    #[serde(default)]
+    in_blocks: bool,
 }
 
 impl Stage for CountEvents {
@@ -56,9 +59,26 @@ impl Stage for CountEvents {
             .filter(col("events").gt_eq(lit(u64::from(params.min_events))))
             .sort(["user_id"], SortMultipleOptions::default())
             .collect()?;
-        ctx.write_csv("event_counts.csv", &counts)?;
         let mut tables = Tables::default();
-        tables.insert("event_counts", counts);
+        if params.in_blocks {
+            let written = ctx.write_blocks(
+                Some("event_counts.csv"),
+                "event_counts",
+                &counts.schema(),
+                |blocks| {
+                    for row in 0..counts.height() {
+                        blocks
+                            .write(counts.slice(row as i64, 1))
+                            .map_err(|e| StageError::Failed(e.into()))?;
+                    }
+                    Ok(())
+                },
+            )?;
+            tables.insert_written("event_counts", written);
+        } else {
+            ctx.write_csv("event_counts.csv", &counts)?;
+            tables.insert("event_counts", counts);
+        }
         Ok(Output {
             tables,
             ..Output::default()
@@ -100,7 +120,84 @@ with = {{ min_events = 2, gate = "{gate}" }}
 }
 
 fn registry() -> Registry {
-    Registry::builtin().with::<CountEvents>()
+    Registry::builtin()
+        .with::<CountEvents>()
+        .with::<SumCounts>()
+}
+
+/// Sums the `event_counts` of the stage it needs.
+struct SumCounts;
+
+impl Stage for SumCounts {
+    type Params = toml::Table;
+    type Checked = toml::Table;
+    const USES: &'static str = "sum_counts";
+    const PROVIDES: &'static [&'static str] = &["total"];
+    const REQUIRES: &'static [&'static str] = &["event_counts"];
+
+    fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
+        Ok(params)
+    }
+
+    fn table_columns(_: &toml::Table, table: &str) -> Option<&'static [&'static str]> {
+        (table == "event_counts").then_some(&["events"])
+    }
+
+    fn run(
+        _: &toml::Table,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        let counts = inputs.table("event_counts")?;
+        let seen = counts
+            .get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let total = counts
+            .clone()
+            .lazy()
+            .select([
+                col("events").sum().alias("events"),
+                lit(seen).alias("columns"),
+            ])
+            .collect()?;
+        ctx.write_csv("total.csv", &total)?;
+        let mut tables = Tables::default();
+        tables.insert("total", total);
+        Ok(Output {
+            tables,
+            ..Output::default()
+        })
+    }
+}
+
+#[test]
+fn a_table_written_in_blocks_is_published_and_read_by_the_stages_after() {
+    for in_blocks in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
+        std::fs::write(dir.path().join("gate"), "").unwrap();
+        let text = pipeline(dir.path()).replace(
+            "min_events = 2,",
+            &format!("min_events = 2, in_blocks = {in_blocks},"),
+        ) + "\n[stages.total]\nuses = \"sum_counts\"\nneeds = [\"counts\"]\n";
+        let plan = load_str_with(&registry(), Path::new("toy.toml"), &text, &[]).unwrap();
+        let summary = userlens_pipeline::run(&plan, &RunOptions::default(), &mut |_| {}).unwrap();
+        assert_eq!(summary.record.status, RunStatus::Ok);
+        let read = |file: &str| std::fs::read_to_string(summary.output_dir.join(file)).unwrap();
+        assert_eq!(read("event_counts.csv"), "user_id,events\na,2\nc,3\n");
+        // The stage after reads only the column it declared: the run kept no other.
+        assert_eq!(read("total.csv"), "events,columns\n5,events\n");
+        let counts = summary
+            .record
+            .stages
+            .iter()
+            .find(|s| s.name == "counts")
+            .unwrap();
+        assert_eq!(counts.rows_out, 2);
+    }
 }
 
 #[test]

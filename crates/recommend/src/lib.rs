@@ -54,7 +54,7 @@ pub use params::{
     AlsParams, CheckedRecommendParams, CheckedWeight, Exclude, ModelKind, RecommendParams,
     Similarity, Weight,
 };
-pub use tables::{REPORT_COLUMNS, ReportRow};
+pub use tables::{Lists, REPORT_COLUMNS, ReportRow};
 
 use crate::evaluate::{check_no_leak, score, split, test_kinds};
 use crate::events::{End, Log, Window};
@@ -156,6 +156,9 @@ pub const EVENT_COLUMNS: &[&str] = &[
     columns::RATING,
 ];
 
+/// The columns [`recommend`] reads of a profile stage's `assignments`.
+pub const ASSIGNMENT_COLUMNS: &[&str] = &[USER_ID, PERSONA_ID];
+
 /// Recommends from the canonical events in `parts` before `as_of` (microseconds),
 /// with each user's persona from `assignments` (`user_id, persona_id`) when given.
 pub fn recommend(
@@ -165,6 +168,21 @@ pub fn recommend(
     params: &CheckedRecommendParams,
     seed: u64,
 ) -> Result<Recommendations> {
+    let (mut out, lists) = recommend_in_blocks(parts, assignments, as_of, params, seed)?;
+    out.user_recommendations = lists.collect()?;
+    Ok(out)
+}
+
+/// [`recommend`], with every user's lists left to be made a block of users at a
+/// time by the [`Lists`] returned (`user_recommendations` has no rows): for a
+/// caller that writes them as they come rather than holding them whole.
+pub fn recommend_in_blocks(
+    parts: Vec<LazyFrame>,
+    assignments: Option<&DataFrame>,
+    as_of: i64,
+    params: &CheckedRecommendParams,
+    seed: u64,
+) -> Result<(Recommendations, Lists)> {
     let started = std::time::Instant::now();
     let cutoff = as_of.saturating_sub(days(params.horizon_days));
     let window = Window {
@@ -274,70 +292,73 @@ pub fn recommend(
         .map(|(ids, of)| Personas::rank(ids, of, &inter))
         .unwrap_or_default();
     let fitted = model::fit(chosen, &inter, params, seed);
-    let ctx = Ctx {
-        inter: &inter,
-        popular: &popular,
-        personas: &by_persona,
+    let similar_items = match &fitted {
+        Fitted::Knn(knn) => tables::similar_items(knn, &log, params.similar_items)?,
+        _ => {
+            let knn = knn::fit(&inter, params.similarity, params.neighbours);
+            tables::similar_items(&knn, &log, params.similar_items)?
+        }
     };
-    let list = |u: usize| fitted.recommend(&ctx, u, &inter.excluded(u, params.exclude), params.k);
-    let user_recommendations = tables::user_recommendations(&fitted, chosen, &ctx, &log, list)?;
-    let knn = match fitted {
-        Fitted::Knn(knn) => knn,
-        _ => knn::fit(&inter, params.similarity, params.neighbours),
+    let persona_recommendations =
+        tables::persona_recommendations(&by_persona, &popular, &log, params.k)?;
+    tracing::debug!("recommend: refitted in {:.2} s", t.elapsed().as_secs_f64());
+    let lists = Lists {
+        fitted,
+        model: chosen,
+        inter,
+        popular,
+        personas: by_persona,
+        log,
+        exclude: params.exclude,
+        k: params.k,
     };
-    tracing::debug!(
-        "recommend: refitted and listed in {:.2} s",
-        t.elapsed().as_secs_f64()
-    );
-    Ok(Recommendations {
-        user_recommendations,
-        persona_recommendations: tables::persona_recommendations(
-            &by_persona,
-            &popular,
-            &log,
-            params.k,
-        )?,
-        similar_items: tables::similar_items(&knn, &log, params.similar_items)?,
+    let out = Recommendations {
+        user_recommendations: DataFrame::empty_with_schema(&lists.schema()?),
+        persona_recommendations,
+        similar_items,
         report: tables::report(&rows, params.k)?,
         rows,
         chosen: Some(chosen),
-        source: log.source,
+        source: lists.log.source,
         notes,
-    })
+    };
+    Ok((out, lists))
 }
 
 /// The tables with no rows, for a log without items.
-fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<Recommendations> {
+fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<(Recommendations, Lists)> {
     let inter = Interactions::build(&log, End::AsOf);
     let popular = Ranking::among(&inter, |_| true);
     let personas = Personas::default();
-    let ctx = Ctx {
-        inter: &inter,
-        popular: &popular,
-        personas: &personas,
-    };
     let knn = knn::Knn {
         neighbours: matrix::Csr {
             indptr: vec![0],
             ..matrix::Csr::default()
         },
     };
-    Ok(Recommendations {
-        user_recommendations: tables::user_recommendations(
-            &Fitted::Popular,
-            ModelKind::Popular,
-            &ctx,
-            &log,
-            |_| Vec::new(),
-        )?,
-        persona_recommendations: tables::persona_recommendations(&personas, &popular, &log, k)?,
-        similar_items: tables::similar_items(&knn, &log, 0)?,
+    let persona_recommendations = tables::persona_recommendations(&personas, &popular, &log, k)?;
+    let similar_items = tables::similar_items(&knn, &log, 0)?;
+    let lists = Lists {
+        fitted: Fitted::Popular,
+        model: ModelKind::Popular,
+        inter,
+        popular,
+        personas,
+        log,
+        exclude: Exclude::None,
+        k: 0,
+    };
+    let out = Recommendations {
+        user_recommendations: DataFrame::empty_with_schema(&lists.schema()?),
+        persona_recommendations,
+        similar_items,
         report: tables::report(&[], k)?,
         rows: Vec::new(),
         chosen: None,
-        source: log.source,
+        source: lists.log.source,
         notes,
-    })
+    };
+    Ok((out, lists))
 }
 
 /// Scores lists made elsewhere (`user_id, rank, item_id`, such as a Python peer's,

@@ -3,11 +3,13 @@
 use polars::prelude::*;
 use userlens_model::columns::{CATEGORY, ITEM_ID, PERSONA_ID, USER_ID};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::Log;
 use crate::knn::Knn;
+use crate::matrix::Interactions;
 use crate::metrics::Summary;
 use crate::model::{Ctx, Fitted, Personas, Rec};
+use crate::params::Exclude;
 use crate::params::ModelKind;
 use crate::popular::Ranking;
 
@@ -63,21 +65,91 @@ pub(crate) fn report(rows: &[ReportRow], k: usize) -> Result<DataFrame> {
     Ok(df)
 }
 
-/// `user_recommendations.csv`: every user's list, ranks from 1.
-pub(crate) fn user_recommendations(
-    fitted: &Fitted,
-    model: ModelKind,
-    ctx: &Ctx<'_>,
-    log: &Log,
-    list: impl Fn(usize) -> Vec<Rec> + Sync,
-) -> Result<DataFrame> {
-    use rayon::prelude::*;
-    // A block of users at a time on every core, their lists made and their columns
-    // built straight as Arrow: every user's list, or strings gathered for all rows,
-    // would be held whole next to the table.
-    let block = |users: std::ops::Range<usize>| -> Result<DataFrame> {
+/// `user_recommendations.csv`, made a block of users at a time: what the refit
+/// model needs to list every user's items, ranks from 1.
+pub struct Lists {
+    pub(crate) fitted: Fitted,
+    pub(crate) model: ModelKind,
+    pub(crate) inter: Interactions,
+    pub(crate) popular: Ranking,
+    pub(crate) personas: Personas,
+    pub(crate) log: Log,
+    pub(crate) exclude: Exclude,
+    /// Items per user (0 for a log without items: no lists).
+    pub(crate) k: usize,
+}
+
+impl Lists {
+    /// The columns of every block: `user_id, rank, item_id, score, model, because`.
+    pub fn schema(&self) -> Result<Schema> {
+        let block = self.with_model(self.block(0..0)?)?;
+        Ok(block.schema().as_ref().clone())
+    }
+
+    /// Hands `f` the lists a block of users at a time, in user order (one block
+    /// with no rows when there are no users), each made on every core.
+    pub fn each_block<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(DataFrame) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        self.blocks(|block| f(self.with_model(block)?))
+    }
+
+    /// Every user's lists in one table.
+    pub fn collect(&self) -> Result<DataFrame> {
+        let mut df: Option<DataFrame> = None;
+        self.blocks(|block| {
+            match &mut df {
+                Some(df) => df.vstack_mut(&block).map(|_| ())?,
+                None => df = Some(block),
+            }
+            Ok::<(), Error>(())
+        })?;
+        // `blocks` hands over at least one block.
+        self.with_model(df.unwrap_or_default())
+    }
+
+    fn blocks<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(DataFrame) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        use rayon::prelude::*;
+        let users = self.log.users.len();
+        if users == 0 {
+            return f(self.block(0..0)?);
+        }
+        let blocks: Vec<usize> = (0..users.div_ceil(USERS_PER_BLOCK)).collect();
+        // As many blocks at once as there are threads: each block's strings are
+        // built on one.
+        for group in blocks.chunks(rayon::current_num_threads().max(1)) {
+            let made: Vec<DataFrame> = group
+                .par_iter()
+                .map(|&b| self.block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users)))
+                .collect::<Result<_>>()?;
+            for block in made {
+                f(block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lists of `users` as Arrow columns, all but `model`.
+    fn block(&self, users: std::ops::Range<usize>) -> Result<DataFrame> {
+        use rayon::prelude::*;
+        let ctx = Ctx {
+            inter: &self.inter,
+            popular: &self.popular,
+            personas: &self.personas,
+        };
+        let log = &self.log;
         let first = users.start;
-        let lists: Vec<Vec<Rec>> = users.into_par_iter().map(&list).collect();
+        let lists: Vec<Vec<Rec>> = users
+            .into_par_iter()
+            .map(|u| {
+                let skip = self.inter.excluded(u, self.exclude);
+                self.fitted.recommend(&ctx, u, &skip, self.k)
+            })
+            .collect();
         let rows: usize = lists.iter().map(Vec::len).sum();
         let mut users = StringChunkedBuilder::new(USER_ID.into(), rows);
         let mut items = StringChunkedBuilder::new(ITEM_ID.into(), rows);
@@ -89,7 +161,7 @@ pub(crate) fn user_recommendations(
                 ranks.push(rank as u32 + 1);
                 items.append_value(log.items[r.item as usize].as_str());
                 scores.push(f64::from(r.score));
-                because.append_value(fitted.because(ctx, log, user, r));
+                because.append_value(self.fitted.because(&ctx, log, user, r));
             }
         }
         let columns = vec![
@@ -100,28 +172,22 @@ pub(crate) fn user_recommendations(
             because.finish().into_column(),
         ];
         Ok(DataFrame::new(rows, columns)?)
-    };
-    let users = log.users.len();
-    let mut blocks: Vec<DataFrame> = (0..users.div_ceil(USERS_PER_BLOCK))
-        .into_par_iter()
-        .map(|b| block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users)))
-        .collect::<Result<_>>()?;
-    let mut df = if blocks.is_empty() {
-        block(0..0)?
-    } else {
-        blocks.remove(0)
-    };
-    for more in &blocks {
-        df.vstack_mut(more)?;
     }
-    // One value for every row, held once rather than once per row.
-    let model = Scalar::new(DataType::String, AnyValue::StringOwned(model.name().into()));
-    df.insert_column(4, Column::new_scalar("model".into(), model, df.height()))?;
-    Ok(df)
+
+    /// `df` with the `model` column: one value for every row, held once rather than
+    /// once per row.
+    fn with_model(&self, mut df: DataFrame) -> Result<DataFrame> {
+        let model = Scalar::new(
+            DataType::String,
+            AnyValue::StringOwned(self.model.name().into()),
+        );
+        df.insert_column(4, Column::new_scalar("model".into(), model, df.height()))?;
+        Ok(df)
+    }
 }
 
-/// Users per block of [`user_recommendations`] (in tests, a few, so that small logs
-/// are cut into blocks too).
+/// Users per block of [`Lists`] (in tests, a few, so that small logs are cut into
+/// blocks too).
 #[cfg(not(test))]
 const USERS_PER_BLOCK: usize = 1 << 14;
 #[cfg(test)]

@@ -535,3 +535,55 @@ fn user_recommendations_list_each_user_in_turn_ranked_from_one() {
     assert_eq!(model.len(), rows.len());
     assert!(model.iter().all(|m| m == Some("item_knn")));
 }
+
+#[test]
+fn lists_in_blocks_are_the_whole_lists_in_order() {
+    let (df, as_of) = generated(100, 3);
+    let personas = personas_for(&df);
+    let params = checked("models = [\"popular\", \"item_knn\"]\nmodel = \"item_knn\"");
+    let whole = recommend(vec![df.clone().lazy()], Some(&personas), as_of, &params, 42).unwrap();
+    let (out, lists) =
+        recommend_in_blocks(vec![df.lazy()], Some(&personas), as_of, &params, 42).unwrap();
+    assert_eq!(out.user_recommendations.height(), 0);
+    assert_eq!(
+        out.user_recommendations.schema(),
+        whole.user_recommendations.schema()
+    );
+    let mut blocks = Vec::new();
+    lists
+        .each_block(|block| {
+            blocks.push(block);
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+    // Tests cut the users into blocks of three.
+    assert!(blocks.len() > 30, "{} blocks", blocks.len());
+    let users: Vec<String> = blocks
+        .iter()
+        .flat_map(|b| {
+            b.column("user_id")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|u| u.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(users.is_sorted());
+    let mut stacked = Vec::new();
+    for block in &blocks {
+        assert_eq!(block.schema(), whole.user_recommendations.schema());
+        assert!(block.column("model").unwrap().as_scalar_column().is_some());
+        stacked.extend(
+            csv_bytes(block)
+                .into_iter()
+                .skip_while(|&b| b != b'\n')
+                .skip(1),
+        );
+    }
+    let expected = csv_bytes(&whole.user_recommendations);
+    let header = expected.iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert!(expected.len() > header + 1000);
+    assert_eq!(stacked, expected[header..]);
+}

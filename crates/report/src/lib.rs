@@ -158,26 +158,60 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        fill(&mut file)?;
-        file.sync_all().map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut atomic = Atomic::create(path)?;
+    fill(atomic.file())?;
+    atomic.commit()
+}
+
+/// A file written under a temporary name in its destination folder and renamed to
+/// its name by [`Atomic::commit`]; dropped uncommitted, the temporary file is removed.
+struct Atomic {
+    file: std::fs::File,
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Atomic {
+    fn create(path: &Path) -> Result<Atomic> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        Ok(Atomic {
+            file,
+            tmp,
+            path: path.to_path_buf(),
+            committed: false,
+        })
     }
-    result
+
+    fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// Syncs the file and renames it to its name.
+    fn commit(mut self) -> Result<()> {
+        self.file.sync_all().map_err(|e| io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| io(&self.path, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Atomic {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Writes a table as CSV with a header, floats at [`CSV_FLOAT_PRECISION`] decimals,
@@ -236,22 +270,60 @@ fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result
 const JOIN_BELOW_ROWS: usize = ROW_GROUP_ROWS / 8;
 
 /// Writes the rows of `chunks` in row groups of at most [`ROW_GROUP_ROWS`] rows, one
-/// at a time: short chunks are joined a group at a time, where
-/// `ParquetWriter::finish` would copy the whole table first, and long ones are only
-/// sliced. Each chunk is let go once written.
+/// at a time ([`RowGroups`]). Each chunk is let go once written.
 fn write_row_groups(
     schema: &Schema,
     chunks: Vec<DataFrame>,
     path: &Path,
     parallel: bool,
 ) -> Result<()> {
-    let polars_error = |source| Error::Polars {
-        path: path.to_path_buf(),
-        source,
-    };
-    let flush = |writer: &mut polars::io::parquet::write::BatchedWriter<&mut std::fs::File>,
-                 group: &mut Vec<DataFrame>| {
-        let mut pieces = group.drain(..);
+    write_atomic_with(path, |file| {
+        let mut groups = RowGroups::new(file, schema, parallel).map_err(polars_at(path))?;
+        for chunk in chunks {
+            groups.push(chunk).map_err(polars_at(path))?;
+        }
+        groups.finish().map_err(polars_at(path))
+    })
+}
+
+/// Rows on their way into Parquet row groups of at most [`ROW_GROUP_ROWS`] rows:
+/// short chunks are joined a group at a time, where `ParquetWriter::finish` would
+/// copy the whole table first, and long ones are only sliced.
+struct RowGroups<'a> {
+    writer: polars::io::parquet::write::BatchedWriter<&'a mut std::fs::File>,
+    group: Vec<DataFrame>,
+    rows: usize,
+}
+
+impl<'a> RowGroups<'a> {
+    fn new(file: &'a mut std::fs::File, schema: &Schema, parallel: bool) -> PolarsResult<Self> {
+        Ok(RowGroups {
+            writer: parquet_writer(file, parallel).batched(schema)?,
+            group: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    fn push(&mut self, mut chunk: DataFrame) -> PolarsResult<()> {
+        let long = chunk.height() >= JOIN_BELOW_ROWS;
+        if long {
+            self.flush()?;
+        }
+        while chunk.height() > 0 {
+            let take = (ROW_GROUP_ROWS - self.rows).min(chunk.height());
+            self.group.push(chunk.slice(0, take));
+            chunk = chunk.slice(take as i64, usize::MAX);
+            self.rows += take;
+            if self.rows == ROW_GROUP_ROWS || (long && chunk.height() == 0) {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> PolarsResult<()> {
+        self.rows = 0;
+        let mut pieces = self.group.drain(..);
         let Some(mut df) = pieces.next() else {
             return Ok(());
         };
@@ -259,33 +331,97 @@ fn write_row_groups(
             df.vstack_mut(&piece)?;
         }
         df.rechunk_mut_par();
-        writer.write_batch(&df)
-    };
-    write_atomic_with(path, |file| {
-        let mut writer = parquet_writer(file, parallel)
-            .batched(schema)
-            .map_err(polars_error)?;
-        let (mut group, mut rows) = (Vec::new(), 0);
-        for mut chunk in chunks {
-            let long = chunk.height() >= JOIN_BELOW_ROWS;
-            if long {
-                flush(&mut writer, &mut group).map_err(polars_error)?;
-                rows = 0;
-            }
-            while chunk.height() > 0 {
-                let take = (ROW_GROUP_ROWS - rows).min(chunk.height());
-                group.push(chunk.slice(0, take));
-                chunk = chunk.slice(take as i64, usize::MAX);
-                rows += take;
-                if rows == ROW_GROUP_ROWS || (long && chunk.height() == 0) {
-                    flush(&mut writer, &mut group).map_err(polars_error)?;
-                    rows = 0;
-                }
-            }
+        self.writer.write_batch(&df)
+    }
+
+    fn finish(mut self) -> PolarsResult<()> {
+        self.flush()?;
+        self.writer.finish().map(|_| ())
+    }
+}
+
+/// A table handed over a block at a time by [`write_blocks`]'s caller.
+pub struct Blocks<'a> {
+    csv: Option<(std::io::BufWriter<&'a mut std::fs::File>, PathBuf)>,
+    /// Whether the CSV's header is still to be written.
+    header: bool,
+    parquet: RowGroups<'a>,
+    parquet_path: PathBuf,
+    rows: u64,
+}
+
+impl Blocks<'_> {
+    /// Writes the next block's rows: to the CSV made safe for spreadsheets, the
+    /// header before the first block's rows, and to the Parquet row groups.
+    pub fn write(&mut self, mut block: DataFrame) -> Result<()> {
+        if let Some((csv, path)) = &mut self.csv {
+            let mut safe = safe_text::for_spreadsheets(&block).map_err(polars_at(path))?;
+            let df = safe.as_mut().unwrap_or(&mut block);
+            CsvWriter::new(csv)
+                .include_header(self.header)
+                .with_float_precision(Some(CSV_FLOAT_PRECISION))
+                .finish(df)
+                .map_err(polars_at(path))?;
+            self.header = false;
         }
-        flush(&mut writer, &mut group).map_err(polars_error)?;
-        writer.finish().map(|_| ()).map_err(polars_error)
-    })
+        self.rows += block.height() as u64;
+        self.parquet
+            .push(block)
+            .map_err(polars_at(&self.parquet_path))
+    }
+
+    /// Writes the header of a table with no blocks, and the end of the files.
+    fn finish(mut self, schema: &Schema) -> Result<u64> {
+        if self.csv.is_some() && self.header {
+            self.write(DataFrame::empty_with_schema(schema))?;
+        }
+        if let Some((mut buffered, path)) = self.csv {
+            buffered.flush().map_err(|e| io(&path, e))?;
+        }
+        self.parquet
+            .finish()
+            .map_err(polars_at(&self.parquet_path))?;
+        Ok(self.rows)
+    }
+}
+
+/// Writes a table that `fill` hands over a block at a time ([`Blocks::write`]) as
+/// Parquet at `parquet` and, when `csv` is given, as a CSV like [`write_csv`]'s,
+/// both atomically once `fill` is done, never holding more than a block and a row
+/// group; returns the rows written. On error neither file is replaced and no
+/// temporary file is left.
+pub fn write_blocks<E: From<Error>>(
+    csv: Option<&Path>,
+    parquet: &Path,
+    schema: &Schema,
+    fill: impl FnOnce(&mut Blocks<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<u64, E> {
+    let mut parquet_file = Atomic::create(parquet)?;
+    let mut csv_file = csv.map(Atomic::create).transpose()?;
+    let mut blocks = Blocks {
+        csv: csv_file
+            .as_mut()
+            .zip(csv)
+            .map(|(file, path)| (std::io::BufWriter::new(file.file()), path.to_path_buf())),
+        header: true,
+        parquet: RowGroups::new(parquet_file.file(), schema, true).map_err(polars_at(parquet))?,
+        parquet_path: parquet.to_path_buf(),
+        rows: 0,
+    };
+    fill(&mut blocks)?;
+    let rows = blocks.finish(schema)?;
+    if let Some(file) = csv_file {
+        file.commit()?;
+    }
+    parquet_file.commit()?;
+    Ok(rows)
+}
+
+fn polars_at(path: &Path) -> impl FnOnce(PolarsError) -> Error + '_ {
+    move |source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn parquet_writer(file: &mut std::fs::File, parallel: bool) -> ParquetWriter<&mut std::fs::File> {
@@ -412,6 +548,64 @@ mod tests {
             .finish()
             .unwrap();
         assert!(read.equals_missing(&expected));
+    }
+
+    #[test]
+    fn a_table_written_in_blocks_reads_as_the_table_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let block = |from: u32, n: u32| {
+            df!(
+                "user_id" => (from..from + n).map(|i| if i % 5 == 0 { format!("=u{i}") } else { format!("u{i}") }).collect::<Vec<_>>(),
+                "score" => (from..from + n).map(|i| f64::from(i) / 3.0).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let blocks = [block(0, 4), block(4, 0), block(4, 40_000), block(40_004, 7)];
+        let mut whole = blocks[0].clone();
+        for b in &blocks[1..] {
+            whole.vstack_mut(b).unwrap();
+        }
+        let (csv, parquet) = (dir.path().join("a.csv"), dir.path().join("a.parquet"));
+        let rows = write_blocks::<Error>(Some(&csv), &parquet, &whole.schema().clone(), |out| {
+            blocks.iter().try_for_each(|b| out.write(b.clone()))
+        })
+        .unwrap();
+        assert_eq!(rows, 40_011);
+        let expected = dir.path().join("whole.csv");
+        write_csv(&mut whole.clone(), &expected).unwrap();
+        let written = std::fs::read_to_string(&csv).unwrap();
+        assert!(written.starts_with("user_id,score\n'=u0,0.000000\nu1,0.333333\n"));
+        assert_eq!(written, std::fs::read_to_string(&expected).unwrap());
+        let read = ParquetReader::new(std::fs::File::open(&parquet).unwrap())
+            .finish()
+            .unwrap();
+        assert!(read.equals_missing(&whole));
+
+        // No blocks: the header alone; no CSV asked for: none written.
+        let empty =
+            write_blocks::<Error>(Some(&csv), &parquet, &whole.schema().clone(), |_| Ok(()));
+        assert_eq!(empty.unwrap(), 0);
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), "user_id,score\n");
+        let only = dir.path().join("only/a.parquet");
+        write_blocks::<Error>(None, &only, &whole.schema().clone(), |out| {
+            out.write(block(0, 2))
+        })
+        .unwrap();
+        let names: Vec<_> = std::fs::read_dir(only.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["a.parquet"]);
+
+        // A failure on the way: neither file replaced, no temporary file left.
+        let before = std::fs::read_dir(dir.path()).unwrap().count();
+        let failed = write_blocks::<Error>(Some(&csv), &parquet, &whole.schema().clone(), |out| {
+            out.write(block(0, 3))?;
+            Err(io(&csv, std::io::Error::other("killed")))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), "user_id,score\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
     }
 
     #[test]

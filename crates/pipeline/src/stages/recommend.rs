@@ -29,6 +29,13 @@ impl Stage for Recommend {
         Some(userlens_recommend::EVENT_COLUMNS)
     }
 
+    fn table_columns(_: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
+        match table {
+            "assignments" => Some(userlens_recommend::ASSIGNMENT_COLUMNS),
+            _ => Some(&[]),
+        }
+    }
+
     fn run(
         params: &Self::Checked,
         ctx: &mut StageContext<'_>,
@@ -40,12 +47,34 @@ impl Stage for Recommend {
         // Personas when a profile stage is among the needs: cold-start users get
         // their persona's items, and each persona its own list.
         let assignments = inputs.get("assignments");
-        let out = userlens_recommend::recommend(events, assignments, as_of, params, ctx.seed())?;
+        let (out, lists) = userlens_recommend::recommend_in_blocks(
+            events,
+            assignments,
+            as_of,
+            params,
+            ctx.seed(),
+        )?;
         for note in &out.notes {
             ctx.note(format!("recommend: {note}"));
         }
+        // Every user's lists go to their CSV and artifact a block at a time: at 100
+        // million events they are 16 million rows.
+        let started = std::time::Instant::now();
+        let published = out.chosen.map(|_| files::USER_RECOMMENDATIONS);
+        let written = ctx.write_blocks(
+            published,
+            "user_recommendations",
+            &lists.schema()?,
+            |blocks| {
+                lists.each_block(|block| blocks.write(block).map_err(|e| StageError::Run(e.into())))
+            },
+        )?;
+        drop(lists);
+        tracing::debug!(
+            "recommend: lists made and written in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
         if out.chosen.is_some() {
-            ctx.write_csv(files::USER_RECOMMENDATIONS, &out.user_recommendations)?;
             if assignments.is_some() {
                 ctx.write_csv(files::PERSONA_RECOMMENDATIONS, &out.persona_recommendations)?;
             }
@@ -53,7 +82,7 @@ impl Stage for Recommend {
             ctx.write_csv(files::REPORT, &out.report)?;
         }
         let mut tables = Tables::default();
-        tables.insert("user_recommendations", out.user_recommendations);
+        tables.insert_written("user_recommendations", written);
         tables.insert("persona_recommendations", out.persona_recommendations);
         tables.insert("similar_items", out.similar_items);
         tables.insert("recommend_report", out.report);
