@@ -171,6 +171,7 @@ pub fn run(
         finished_here,
         only,
         outputs: Vec::with_capacity(plan.stages.len()),
+        saved_in: Vec::with_capacity(plan.stages.len()),
         records: Vec::with_capacity(plan.stages.len()),
         saving: None,
         upstream_reused: true,
@@ -265,6 +266,9 @@ struct Run<'a, 'p> {
     only: Option<usize>,
     state: RunState,
     outputs: Vec<Tables>,
+    /// Per output: the folder its tables are written in, once they are (not while
+    /// they are written in the background).
+    saved_in: Vec<Option<PathBuf>>,
     records: Vec<StageRecord>,
     /// The stage whose artifacts are still being written (see `Saving`).
     saving: Option<Saving>,
@@ -355,6 +359,8 @@ impl Run<'_, '_> {
                     artifact_dir: dir.display().to_string(),
                     ..row
                 };
+                self.saved_in
+                    .push(matches!(saved, Saved::Done(_)).then(|| dir.clone()));
                 match saved {
                     Saved::Done(content_hash) => {
                         self.ledger.put_stage(&StageRow {
@@ -468,6 +474,28 @@ impl Run<'_, '_> {
                     .frames
                     .retain(|name, _| name == crate::record::SUMMARISED);
                 tables.written.clear();
+            }
+            // Needed later but not by the next stage: read back from the artifact
+            // when it is, rather than held meanwhile.
+            let next = self.plan.stages.get(done + 1);
+            if let (Some(next), Some(Some(dir))) = (next, self.saved_in.get(from))
+                && !next.needs.contains(&from)
+            {
+                let waiting: Vec<String> = tables
+                    .frames
+                    .keys()
+                    .filter(|name| *name != crate::record::SUMMARISED)
+                    .cloned()
+                    .collect();
+                for name in waiting {
+                    if let Some(df) = tables.frames.remove(&name) {
+                        let path = dir.join(format!("{name}.parquet"));
+                        let rows = df.height() as u64;
+                        tables
+                            .written
+                            .insert(name, crate::stage::Written { path, rows });
+                    }
+                }
             }
             let asked_later = self.plan.stages[done + 1..]
                 .iter()

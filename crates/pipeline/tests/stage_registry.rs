@@ -175,21 +175,32 @@ impl Stage for SumCounts {
 
 #[test]
 fn a_table_written_in_blocks_is_published_and_read_by_the_stages_after() {
-    for in_blocks in [true, false] {
+    // Written in blocks or held whole; read by the next stage, or by one after a
+    // stage that does not need it (the run reads it back from the artifact then).
+    for (in_blocks, between) in [(true, false), (false, false), (true, true), (false, true)] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
         std::fs::write(dir.path().join("gate"), "").unwrap();
-        let text = pipeline(dir.path()).replace(
+        let mut text = pipeline(dir.path()).replace(
             "min_events = 2,",
             &format!("min_events = 2, in_blocks = {in_blocks},"),
-        ) + "\n[stages.total]\nuses = \"sum_counts\"\nneeds = [\"counts\"]\n";
-        let plan = load_str_with(&registry(), Path::new("toy.toml"), &text, &[]).unwrap();
+        );
+        if between {
+            text += "\n[stages.between]\nuses = \"reads_all\"\nneeds = [\"ingest\"]\n";
+        }
+        text += "\n[stages.total]\nuses = \"sum_counts\"\nneeds = [\"counts\"]\n";
+        let registry = registry().with::<Reads<false>>();
+        let plan = load_str_with(&registry, Path::new("toy.toml"), &text, &[]).unwrap();
         let summary = userlens_pipeline::run(&plan, &RunOptions::default(), &mut |_| {}).unwrap();
         assert_eq!(summary.record.status, RunStatus::Ok);
         let read = |file: &str| std::fs::read_to_string(summary.output_dir.join(file)).unwrap();
         assert_eq!(read("event_counts.csv"), "user_id,events\na,2\nc,3\n");
         // The stage after reads only the column it declared: the run kept no other.
-        assert_eq!(read("total.csv"), "events,columns\n5,events\n");
+        assert_eq!(
+            read("total.csv"),
+            "events,columns\n5,events\n",
+            "{in_blocks} {between}"
+        );
         let counts = summary
             .record
             .stages
