@@ -64,7 +64,7 @@ impl Stage for CountEvents {
             let written = ctx.write_blocks(
                 Some("event_counts.csv"),
                 "event_counts",
-                &counts.schema(),
+                counts.schema(),
                 |blocks| {
                     for row in 0..counts.height() {
                         blocks
