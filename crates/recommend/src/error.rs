@@ -18,6 +18,9 @@ pub enum Error {
     /// event at or after the cutoff: its scores would be inflated.
     #[error("evaluation leak: {0}")]
     Leak(String),
+    /// The pairs of a log read out of core could not wait in a temporary file.
+    #[error("the recommend stage's temporary file failed")]
+    Spill(#[source] std::io::Error),
     /// polars failed.
     #[error("polars failed while recommending")]
     Polars(#[from] polars::error::PolarsError),

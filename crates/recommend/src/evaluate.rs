@@ -9,8 +9,8 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::events::{End, Log, TestKinds};
-use crate::matrix::Interactions;
+use crate::events::{End, Log, Pair, Stored, TestKinds};
+use crate::matrix::{Builder, Interactions};
 use crate::metrics::{Summary, score_user, summarise};
 use crate::model::{Ctx, Fitted};
 use crate::params::CheckedRecommendParams;
@@ -43,21 +43,57 @@ pub(crate) fn test_kinds(
 /// Splits `log` at its cutoff; the test period ends at its as-of date.
 pub(crate) fn split(log: &Log, test_kinds: TestKinds) -> Split {
     let train = Interactions::build(log, End::Cutoff);
-    let mut test: Vec<(u32, Vec<u32>)> = Vec::new();
-    // Pairs come by user, then item: each user's test items ascend.
-    for pair in &log.pairs {
-        if !pair.tested(test_kinds) || pair.at(End::Cutoff).touched {
-            continue;
-        }
-        match test.last_mut() {
-            Some((u, items)) if *u == pair.user => items.push(pair.item),
-            _ => test.push((pair.user, vec![pair.item])),
-        }
-    }
+    let mut test = TestItems::default();
+    log.pairs
+        .iter()
+        .for_each(|pair| test.push(pair, test_kinds));
     Split {
         cutoff: log.cutoff,
         train,
-        test,
+        test: test.0,
+    }
+}
+
+/// [`split`], and the interactions at the as-of date that the chosen recommender
+/// is refitted on, made in one pass over `pairs` (the log's own, taken out of it).
+pub(crate) fn split_and_refit(
+    log: &Log,
+    pairs: &Stored,
+    test_kinds: TestKinds,
+) -> Result<(Split, Interactions)> {
+    let mut train = Builder::new(log, End::Cutoff, pairs.touched(End::Cutoff));
+    let mut refit = Builder::new(log, End::AsOf, pairs.touched(End::AsOf));
+    let mut test = TestItems::default();
+    pairs.for_each_block(|block| {
+        for pair in block {
+            train.push(pair);
+            refit.push(pair);
+            test.push(pair, test_kinds);
+        }
+    })?;
+    let split = Split {
+        cutoff: log.cutoff,
+        train: train.finish(),
+        test: test.0,
+    };
+    Ok((split, refit.finish()))
+}
+
+/// Each user's test items: their tested items untouched before the cutoff.
+#[derive(Default)]
+struct TestItems(Vec<(u32, Vec<u32>)>);
+
+impl TestItems {
+    /// Adds `pair`'s item if it is a test item; pairs come by user, then item, so
+    /// each user's test items ascend.
+    fn push(&mut self, pair: &Pair, test_kinds: TestKinds) {
+        if !pair.tested(test_kinds) || pair.at(End::Cutoff).touched {
+            return;
+        }
+        match self.0.last_mut() {
+            Some((u, items)) if *u == pair.user => items.push(pair.item),
+            _ => self.0.push((pair.user, vec![pair.item])),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! the same however the events were split into parts.
 
 mod pairs;
+mod stored;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::params::CheckedRecommendParams;
 pub(crate) use pairs::{End, Pair, TestKinds, Window};
 use pairs::{Role, Row, fold};
+pub(crate) use stored::Stored;
 use text::{CodeIds, Interner, Text, Texts};
 
 /// What stands for an item.

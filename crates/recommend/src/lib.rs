@@ -56,8 +56,8 @@ pub use params::{
 };
 pub use tables::{Lists, REPORT_COLUMNS, ReportRow};
 
-use crate::evaluate::{check_no_leak, score, split, test_kinds};
-use crate::events::{End, Log, Window};
+use crate::evaluate::{check_no_leak, score, split, split_and_refit, test_kinds};
+use crate::events::{End, Log, Stored, Window};
 use crate::matrix::Interactions;
 use crate::model::{Ctx, Fitted, Personas};
 use crate::popular::Ranking;
@@ -191,6 +191,7 @@ pub fn recommend_in_blocks(
         as_of,
     };
     let mut log = events::read(&parts, &window)?;
+    let out_of_core = parts.len() > 1;
     // The events are freed here if the caller held them only through `parts`.
     drop(parts);
     tracing::debug!(
@@ -213,13 +214,23 @@ pub fn recommend_in_blocks(
     let personas = assignments.map(|a| personas_of(a, &log)).transpose()?;
     let (kinds, note) = test_kinds(&log, params);
     notes.extend(note);
-    let split = split(&log, kinds);
+    // The refit's interactions are built with the split, so that the pairs, the
+    // largest thing read, are not held beside the recommenders being scored; read
+    // out of core, they wait on disk while both are built. Everything after this
+    // reads the interactions and the log's names only.
+    let pairs = std::mem::take(&mut log.pairs);
+    let pairs = if out_of_core {
+        Stored::spill(pairs)?
+    } else {
+        Stored::memory(pairs)
+    };
+    let (split, inter) = split_and_refit(&log, &pairs, kinds)?;
+    drop(pairs);
+    tracing::debug!(
+        "recommend: split and refit interactions built at {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     check_no_leak(&split)?;
-    // The refit's interactions are built before the scoring, so that the pairs,
-    // the largest thing read, are not held beside the recommenders being scored.
-    let inter = Interactions::build(&log, End::AsOf);
-    // Everything after this reads the interactions and the log's names only.
-    drop(std::mem::take(&mut log.pairs));
     let popular = Ranking::among(&split.train, |_| true);
     let by_persona = personas
         .as_ref()

@@ -1,6 +1,6 @@
 //! Sparse user-item matrices (CSR) and the interactions they are built from.
 
-use crate::events::{End, Log};
+use crate::events::{End, Log, Pair};
 use crate::params::Exclude;
 use userlens_model::event_types;
 
@@ -62,6 +62,71 @@ impl Csr {
     }
 }
 
+/// [`Interactions`] made a pair at a time, the pairs in (user, item) order.
+pub(crate) struct Builder {
+    end: End,
+    users: usize,
+    all: Csr,
+    bought: Vec<bool>,
+    strongest: Vec<u16>,
+    explained: bool,
+    latest: Option<i64>,
+    has_purchases: bool,
+}
+
+impl Builder {
+    /// Room for `entries` pairs touched before `end` of `log`'s users and items.
+    pub fn new(log: &Log, end: End, entries: usize) -> Builder {
+        // Sized exactly: at 100 million events these are the stage's largest vectors.
+        let users = log.users.len();
+        let explained = end == End::AsOf;
+        let mut indptr = Vec::with_capacity(users + 1);
+        indptr.push(0);
+        Builder {
+            end,
+            users,
+            all: Csr {
+                cols: log.items.len(),
+                indptr,
+                indices: Vec::with_capacity(entries),
+                values: Vec::with_capacity(entries),
+            },
+            bought: Vec::with_capacity(entries),
+            strongest: Vec::with_capacity(if explained { entries } else { 0 }),
+            explained,
+            latest: log.latest(end),
+            has_purchases: log.kinds.iter().any(|k| k == event_types::PURCHASE),
+        }
+    }
+
+    /// Adds `pair` if it was touched before the end.
+    pub fn push(&mut self, pair: &Pair) {
+        let touch = pair.at(self.end);
+        if !touch.touched {
+            return;
+        }
+        self.close_rows(pair.user as usize);
+        self.all.indices.push(pair.item);
+        self.all.values.push(touch.interest);
+        self.bought.push(touch.bought);
+        if self.explained {
+            self.strongest.push(pair.strongest());
+        }
+    }
+
+    /// Ends every row before `row`.
+    fn close_rows(&mut self, row: usize) {
+        while self.all.indptr.len() <= row {
+            self.all.indptr.push(self.all.indices.len());
+        }
+    }
+
+    pub fn finish(mut self) -> Interactions {
+        self.close_rows(self.users);
+        Interactions::of(self)
+    }
+}
+
 /// What each user did with each item before a time.
 #[derive(Debug, Clone)]
 pub(crate) struct Interactions {
@@ -88,33 +153,23 @@ pub(crate) struct Interactions {
 impl Interactions {
     /// What each user did with each item before `end`.
     pub fn build(log: &Log, end: End) -> Interactions {
-        let (users, items) = (log.users.len(), log.items.len());
-        let touched = || log.pairs.iter().filter(|p| p.at(end).touched);
-        // Sized exactly: at 100 million events these are the stage's largest vectors.
-        let entries = touched().count();
-        let mut all = Csr {
-            cols: items,
-            indptr: Vec::with_capacity(users + 1),
-            indices: Vec::with_capacity(entries),
-            values: Vec::with_capacity(entries),
-        };
-        let mut bought = Vec::with_capacity(entries);
-        let explained = end == End::AsOf;
-        let mut strongest = Vec::with_capacity(if explained { entries } else { 0 });
-        all.indptr.push(0);
-        let mut pairs = touched().peekable();
-        for user in 0..users as u32 {
-            while let Some(pair) = pairs.next_if(|p| p.user == user) {
-                let touch = pair.at(end);
-                all.indices.push(pair.item);
-                all.values.push(touch.interest);
-                bought.push(touch.bought);
-                if explained {
-                    strongest.push(pair.strongest());
-                }
-            }
-            all.indptr.push(all.indices.len());
-        }
+        let entries = log.pairs.iter().filter(|p| p.at(end).touched).count();
+        let mut builder = Builder::new(log, end, entries);
+        log.pairs.iter().for_each(|pair| builder.push(pair));
+        builder.finish()
+    }
+
+    /// The interactions a builder has every pair of.
+    fn of(built: Builder) -> Interactions {
+        let Builder {
+            all,
+            bought,
+            strongest,
+            latest,
+            has_purchases,
+            ..
+        } = built;
+        let (users, items) = (all.rows(), all.cols);
         let positive = all.values.iter().any(|&v| v.is_nan() || v <= 0.0).then(|| {
             let kept = all.values.iter().filter(|&&v| v > 0.0).count();
             let mut train = Csr {
@@ -143,8 +198,8 @@ impl Interactions {
             positive,
             item_users: vec![0u32; items],
             active_users: 0,
-            latest: log.latest(end),
-            has_purchases: log.kinds.iter().any(|k| k == event_types::PURCHASE),
+            latest,
+            has_purchases,
         };
         let train = inter.positive.as_ref().unwrap_or(&inter.all);
         for u in 0..train.rows() {

@@ -587,3 +587,23 @@ fn lists_in_blocks_are_the_whole_lists_in_order() {
     assert!(expected.len() > header + 1000);
     assert_eq!(stacked, expected[header..]);
 }
+
+#[test]
+fn events_in_parts_give_the_tables_of_the_whole() {
+    // In parts (read out of core), the pairs wait in a file while the matrices are built.
+    let (df, as_of) = generated(150, 9);
+    let personas = personas_for(&df);
+    let params = checked(
+        "models = [\"popular\", \"item_knn\", \"als\"]\nals = { factors = 8, iterations = 3 }",
+    );
+    let whole = recommend(vec![df.clone().lazy()], Some(&personas), as_of, &params, 42).unwrap();
+    let n = df.height() as i64;
+    let bounds: Vec<i64> = (0..=3).map(|i| i * n / 3).collect();
+    let parts: Vec<LazyFrame> = bounds
+        .windows(2)
+        .map(|b| df.slice(b[0], (b[1] - b[0]) as usize).lazy())
+        .collect();
+    let in_parts = recommend(parts, Some(&personas), as_of, &params, 42).unwrap();
+    assert_same_tables(&whole, &in_parts);
+    assert_eq!(whole.rows.len(), 3);
+}

@@ -53,6 +53,9 @@ pub(crate) struct Pair {
 
 const _: () = assert!(std::mem::size_of::<Pair>() == 20);
 
+/// Bytes of a [`Pair`] written out ([`Pair::to_bytes`]): its fields, unpadded.
+pub(super) const PAIR_BYTES: usize = 19;
+
 impl Pair {
     const fn touched_bit(end: End) -> u8 {
         1 << (end as u8)
@@ -87,6 +90,30 @@ impl Pair {
 
     pub fn tested(&self, kinds: TestKinds) -> bool {
         self.flags & Pair::tested_bit(kinds) != 0
+    }
+
+    /// The pair's bytes as [`Pair::from_bytes`] reads them (little-endian fields).
+    pub(super) fn to_bytes(self) -> [u8; PAIR_BYTES] {
+        let mut out = [0u8; PAIR_BYTES];
+        out[0..4].copy_from_slice(&self.user.to_le_bytes());
+        out[4..8].copy_from_slice(&self.item.to_le_bytes());
+        out[8..12].copy_from_slice(&self.interest[0].to_le_bytes());
+        out[12..16].copy_from_slice(&self.interest[1].to_le_bytes());
+        out[16..18].copy_from_slice(&self.strongest.to_le_bytes());
+        out[18] = self.flags;
+        out
+    }
+
+    /// The pair [`Pair::to_bytes`] wrote.
+    pub(super) fn from_bytes(bytes: &[u8; PAIR_BYTES]) -> Pair {
+        let word = |at: usize| [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+        Pair {
+            user: u32::from_le_bytes(word(0)),
+            item: u32::from_le_bytes(word(4)),
+            interest: [f32::from_le_bytes(word(8)), f32::from_le_bytes(word(12))],
+            strongest: u16::from_le_bytes([bytes[16], bytes[17]]),
+            flags: bytes[18],
+        }
     }
 
     /// The pair with its user, item and types renumbered by the given tables.

@@ -325,3 +325,34 @@ fn as_codes(df: &DataFrame) -> DataFrame {
     }
     coded
 }
+
+#[test]
+fn pairs_read_back_from_their_file_are_the_pairs() {
+    let params = RecommendParams::default().check().unwrap();
+    let df = random_events(300, 5);
+    let log = read(&[df.lazy()], &window(&params, 80 * DAY)).unwrap();
+    let (spilled, kept) = (
+        Stored::spill(log.pairs.clone()).unwrap(),
+        Stored::memory(log.pairs.clone()),
+    );
+    for end in [End::Cutoff, End::AsOf] {
+        let touched = log.pairs.iter().filter(|p| p.at(end).touched).count();
+        assert!(touched > 0 && touched <= log.pairs.len());
+        assert_eq!(
+            (spilled.touched(end), kept.touched(end)),
+            (touched, touched)
+        );
+    }
+    // Read back from the file seven pairs at a time (in tests), from memory at once.
+    for (stored, expected_blocks) in [(spilled, log.pairs.len().div_ceil(7)), (kept, 1)] {
+        let (mut back, mut blocks) = (Vec::new(), 0);
+        stored
+            .for_each_block(|block| {
+                back.extend_from_slice(block);
+                blocks += 1;
+            })
+            .unwrap();
+        assert_eq!(back, log.pairs);
+        assert_eq!(blocks, expected_blocks);
+    }
+}
