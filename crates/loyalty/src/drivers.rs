@@ -33,21 +33,45 @@ pub struct Outcome<'a> {
 pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFrame> {
     let mut rows = Rows::default();
     for outcome in outcomes {
+        let with_outcome = outcome
+            .table
+            .clone()
+            .lazy()
+            .select([
+                col(USER_ID).cast(DataType::String),
+                col(outcome.column)
+                    .cast(DataType::Float64)
+                    .alias("__outcome"),
+            ])
+            .filter(col("__outcome").is_not_null());
+        // The users with both, in id order, every `stride`-th of them: only their
+        // features are copied.
+        let both = features
+            .clone()
+            .lazy()
+            .select([col(USER_ID).cast(DataType::String)])
+            .join(
+                with_outcome,
+                [col(USER_ID)],
+                [col(USER_ID)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .sort([USER_ID], SortMultipleOptions::default())
+            .collect()
+            .map_err(polars_err("join the outcome to the features"))?;
+        let stride = both.height().div_ceil(MAX_USERS).max(1);
+        let every = IdxCa::from_vec(
+            "every".into(),
+            (0..both.height() as IdxSize).step_by(stride).collect(),
+        );
+        let sampled = both
+            .take(&every)
+            .map_err(polars_err("sample the users with an outcome"))?;
         let joined = features
             .clone()
             .lazy()
             .join(
-                outcome
-                    .table
-                    .clone()
-                    .lazy()
-                    .select([
-                        col(USER_ID).cast(DataType::String),
-                        col(outcome.column)
-                            .cast(DataType::Float64)
-                            .alias("__outcome"),
-                    ])
-                    .filter(col("__outcome").is_not_null()),
+                sampled.lazy(),
                 [col(USER_ID).cast(DataType::String)],
                 [col(USER_ID)],
                 JoinArgs::new(JoinType::Inner),
@@ -55,8 +79,7 @@ pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFra
             .sort([USER_ID], SortMultipleOptions::default())
             .collect()
             .map_err(polars_err("join the outcome to the features"))?;
-        let stride = joined.height().div_ceil(MAX_USERS).max(1);
-        let y = numbers(joined.column("__outcome"), stride)?;
+        let y = numbers(joined.column("__outcome"))?;
         let mut names = Vec::new();
         let mut xs = Vec::new();
         for column in joined.columns() {
@@ -69,7 +92,7 @@ pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFra
                 continue;
             }
             names.push(name.to_string());
-            xs.push(numbers(Ok(column), stride)?);
+            xs.push(numbers(Ok(column))?);
         }
         let spearman: Vec<(usize, Option<f64>)> = xs.par_iter().map(|x| spearman(x, &y)).collect();
         let betas = standardised_betas(&xs, &y);
@@ -107,15 +130,14 @@ struct Rows {
     beta: Vec<Option<f64>>,
 }
 
-/// Every `stride`-th value as f64, NaN for missing.
-fn numbers(column: PolarsResult<&Column>, stride: usize) -> Result<Vec<f64>> {
+/// The values as f64, NaN for missing.
+fn numbers(column: PolarsResult<&Column>) -> Result<Vec<f64>> {
     let err = polars_err("read a feature");
     let column = column.map_err(&err)?;
     let cast = column.cast(&DataType::Float64).map_err(&err)?;
     let values = cast.f64().map_err(&err)?;
     Ok(values
         .iter()
-        .step_by(stride)
         .map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::NAN))
         .collect())
 }
@@ -312,5 +334,55 @@ mod tests {
             table.column("users").unwrap().u64().unwrap().get(0),
             Some(5)
         );
+    }
+
+    #[test]
+    fn beyond_the_cap_the_drivers_are_every_kth_users() {
+        // Ids in reverse order of the rows and an outcome for every other user but
+        // the last: the sample is taken of the users with both, in id order.
+        let n = 2 * MAX_USERS + 500;
+        let ids: Vec<String> = (0..n).rev().map(|i| format!("u{i:07}")).collect();
+        let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64).collect();
+        let z: Vec<f64> = (0..n).map(|i| ((i * 104_729) % 613) as f64).collect();
+        let features = df!(USER_ID => &ids, "x" => &x, "z" => &z).unwrap();
+        let answered: Vec<usize> = (0..n).filter(|i| i % 2 == 0 && *i != 0).collect();
+        let outcome_ids: Vec<&str> = answered.iter().map(|&i| ids[i].as_str()).collect();
+        let y: Vec<f64> = answered
+            .iter()
+            .map(|&i| x[i] * 0.5 - z[i] + (i % 11) as f64)
+            .collect();
+        let outcomes = df!(USER_ID => &outcome_ids, "y" => &y).unwrap();
+        let outcome = |table| Outcome {
+            target: "retained",
+            table,
+            column: "y",
+            exclude: &[],
+        };
+        let table = drivers(&features, &[outcome(&outcomes)]).unwrap();
+        // Every k-th of the users with both, sorted by id, by hand.
+        let mut both: Vec<usize> = answered.clone();
+        both.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+        let stride = both.len().div_ceil(MAX_USERS);
+        assert!(stride > 1);
+        let kept: Vec<usize> = both.into_iter().step_by(stride).collect();
+        let pick = |v: &[f64]| kept.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        let few = df!(
+            USER_ID => kept.iter().map(|&i| ids[i].as_str()).collect::<Vec<_>>(),
+            "x" => pick(&x),
+            "z" => pick(&z),
+        )
+        .unwrap();
+        let few_outcomes = df!(
+            USER_ID => kept.iter().map(|&i| ids[i].as_str()).collect::<Vec<_>>(),
+            "y" => kept.iter().map(|&i| x[i] * 0.5 - z[i] + (i % 11) as f64).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let expected = drivers(&few, &[outcome(&few_outcomes)]).unwrap();
+        assert_eq!(table.height(), 2);
+        assert_eq!(
+            table.column("users").unwrap().u64().unwrap().get(0),
+            Some(kept.len() as u64)
+        );
+        assert!(table.equals_missing(&expected), "{table}\n{expected}");
     }
 }

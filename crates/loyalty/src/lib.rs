@@ -62,6 +62,12 @@ pub const EVENT_COLUMNS: &[&str] = &[
     columns::RATING,
 ];
 
+/// The columns [`loyalty`] reads of a profile stage's `assignments`.
+pub const ASSIGNMENT_COLUMNS: &[&str] = &[columns::USER_ID, columns::PERSONA_ID];
+
+/// The columns [`loyalty`] reads of a predict stage's `segments`.
+pub const SEGMENT_COLUMNS: &[&str] = &[columns::USER_ID, groups::SEGMENT];
+
 /// What the loyalty stage reads.
 #[derive(Clone, Copy)]
 pub struct LoyaltyInput<'a> {

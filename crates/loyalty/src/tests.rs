@@ -106,6 +106,49 @@ fn the_declared_event_columns_are_all_it_reads() {
     }
 }
 
+#[test]
+fn the_declared_table_columns_are_all_it_reads() {
+    let n = assignments().height();
+    let mut assignments = assignments();
+    let mut segments = df!(
+        "user_id" => ["u1", "u2", "u3", "u4", "u5"],
+        "segment" => ["champions", "lost", "lost", "new", "champions"],
+    )
+    .unwrap();
+    for df in [&mut assignments, &mut segments] {
+        df.with_column(Column::new("recency_days".into(), vec![1.5; n]))
+            .unwrap();
+    }
+    let narrowed = |df: &DataFrame, columns: &[&str]| df.select(columns.iter().copied()).unwrap();
+    let (declared_assignments, declared_segments) = (
+        narrowed(&assignments, ASSIGNMENT_COLUMNS),
+        narrowed(&segments, SEGMENT_COLUMNS),
+    );
+    assert_eq!(declared_segments.width(), segments.width() - 1);
+    let params: LoyaltyParams = toml::from_str("").unwrap();
+    let params = params.check().unwrap();
+    let parts = [events().lazy()];
+    let tables = |assignments, segments| {
+        let mut input = LoyaltyInput::new(&parts);
+        input.assignments = Some(assignments);
+        input.segments = Some(segments);
+        loyalty(&input, &params).unwrap()
+    };
+    let (a, b) = (
+        tables(&assignments, &segments),
+        tables(&declared_assignments, &declared_segments),
+    );
+    for (x, y) in [
+        (&a.retention_by_group, &b.retention_by_group),
+        (&a.lifecycle_by_group, &b.lifecycle_by_group),
+        (&a.repeat_purchase_by_group, &b.repeat_purchase_by_group),
+        (&a.survival, &b.survival),
+    ] {
+        assert!(strings(x, "group").contains(&"segment".to_string()));
+        assert!(x.equals_missing(y), "{x}\n{y}");
+    }
+}
+
 fn strings(df: &DataFrame, name: &str) -> Vec<String> {
     let c = df.column(name).unwrap().cast(&DataType::String).unwrap();
     c.str()

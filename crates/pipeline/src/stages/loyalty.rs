@@ -48,6 +48,16 @@ impl Stage for Loyalty {
         Some(userlens_loyalty::EVENT_COLUMNS)
     }
 
+    fn table_columns(_: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
+        match table {
+            "assignments" => Some(userlens_loyalty::ASSIGNMENT_COLUMNS),
+            "segments" => Some(userlens_loyalty::SEGMENT_COLUMNS),
+            // Every numeric feature is a candidate driver.
+            "features" => None,
+            _ => Some(&[]),
+        }
+    }
+
     fn run(
         params: &Self::Checked,
         ctx: &mut StageContext<'_>,
