@@ -743,6 +743,11 @@ pub fn predict(
     ]);
     let mut user_predictions =
         DataFrame::new(users.len(), columns).map_err(polars_err("build user predictions"))?;
+    // What the columns were made from is let go before they are joined: at 100
+    // million events the joins were the stage's peak.
+    drop((targets, churn, labels, customers, rules_at_cutoff));
+    drop((summary_cutoff, summary_now, fits_now, activity.propensity));
+    drop((purchase.backtested, activity.backtested));
 
     let segments = timed("segments", || segments::score(features_now))?;
     let segment_columns =
