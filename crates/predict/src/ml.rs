@@ -434,7 +434,7 @@ fn labelled(table: &Table, labels: &DataFrame, target: &str) -> Result<(Vec<usiz
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for (row, id) in table.ids.iter().enumerate() {
-        let Some(&value) = values.get(id) else {
+        let Some(&value) = values.get(id.as_str()) else {
             continue;
         };
         let label = if value == 1.0 {

@@ -371,8 +371,65 @@ fn skipped_row(predictor: &str, target: &'static str, reason: String) -> Scored 
     }
 }
 
+/// `right`'s columns but `user_id` after `left`'s, by user, as a left join makes
+/// them: side by side when both list the same users in the same order (no copy of
+/// `left`, no hash table), else by the join.
+fn by_user(mut left: DataFrame, right: DataFrame, action: &'static str) -> Result<DataFrame> {
+    let ids = |df: &DataFrame| {
+        df.column(USER_ID)
+            .map(|c| c.as_materialized_series().clone())
+    };
+    let aligned = match (ids(&left), ids(&right)) {
+        (Ok(l), Ok(r)) => l.dtype() == r.dtype() && l.null_count() == 0 && l.equals(&r),
+        _ => false,
+    };
+    let added: Vec<Column> = right
+        .columns()
+        .iter()
+        .filter(|c| c.name() != USER_ID)
+        .cloned()
+        .collect();
+    let clash = added.iter().any(|c| left.column(c.name()).is_ok());
+    if aligned && !clash {
+        left.hstack_mut(&added).map_err(polars_err(action))?;
+        return Ok(left);
+    }
+    left.lazy()
+        .left_join(right.lazy(), col(USER_ID), col(USER_ID))
+        .collect()
+        .map_err(polars_err(action))
+}
+
 /// `user_id -> value` of a numeric or boolean column.
 fn lookup(df: &DataFrame, column: &str) -> Result<HashMap<String, f64>> {
+    let (ids, values) = id_values(df, column)?;
+    Ok(ids
+        .iter()
+        .zip(values.iter())
+        .filter_map(|(id, v)| Some((id?.to_string(), v?)))
+        .collect())
+}
+
+/// [`lookup`]'s value of each of `users`, in their order: for a few users, without
+/// a map of every user.
+fn values_of(df: &DataFrame, column: &str, users: &[String]) -> Result<Vec<Option<f64>>> {
+    let place: HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let (ids, values) = id_values(df, column)?;
+    let mut out = vec![None; users.len()];
+    for (id, v) in ids.iter().zip(values.iter()) {
+        if let (Some(&i), Some(v)) = (id.and_then(|id| place.get(id)), v) {
+            out[i] = Some(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The user ids of `df` and its `column` as numbers.
+fn id_values(df: &DataFrame, column: &str) -> Result<(StringChunked, Float64Chunked)> {
     let ids = df
         .column(USER_ID)
         .and_then(|c| c.str().cloned())
@@ -383,12 +440,9 @@ fn lookup(df: &DataFrame, column: &str) -> Result<HashMap<String, f64>> {
         .map_err(polars_err("read a prediction column"))?;
     let values = values
         .f64()
-        .map_err(polars_err("read a prediction column"))?;
-    Ok(ids
-        .iter()
-        .zip(values.iter())
-        .filter_map(|(id, v)| Some((id?.to_string(), v?)))
-        .collect())
+        .map_err(polars_err("read a prediction column"))?
+        .clone();
+    Ok((ids, values))
 }
 
 fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
@@ -750,16 +804,9 @@ pub fn predict(
     drop((purchase.backtested, activity.backtested));
 
     let segments = timed("segments", || segments::score(features_now))?;
-    let segment_columns =
-        segments
-            .clone()
-            .lazy()
-            .select([col(USER_ID), col("rfm_score"), col("segment")]);
-    user_predictions = user_predictions
-        .lazy()
-        .left_join(segment_columns, col(USER_ID), col(USER_ID))
-        .collect()
-        .map_err(polars_err("join RFM segments"))?;
+    let segment_columns = segments.select([USER_ID, "rfm_score", "segment"]);
+    let segment_columns = segment_columns.map_err(polars_err("join RFM segments"))?;
+    user_predictions = by_user(user_predictions, segment_columns, "join RFM segments")?;
     if !rules.is_empty() {
         let applied = rules::apply(&rules, features_now)?;
         let renamed: Vec<Expr> = std::iter::once(col(USER_ID))
@@ -769,20 +816,25 @@ pub fn predict(
                     .map(|r| col(r.name()).alias(format!("rule_{}", r.name()))),
             )
             .collect();
-        user_predictions = user_predictions
+        let applied = applied
             .lazy()
-            .left_join(applied.lazy().select(renamed), col(USER_ID), col(USER_ID))
-            .sort([USER_ID], SortMultipleOptions::default())
+            .select(renamed)
             .collect()
             .map_err(polars_err("join rule outputs"))?;
+        user_predictions = by_user(user_predictions, applied, "join rule outputs")?;
+        let ids = user_predictions
+            .column(USER_ID)
+            .and_then(|c| c.str().cloned())
+            .map_err(polars_err("join rule outputs"))?;
+        if !ids.iter().is_sorted() {
+            user_predictions = user_predictions
+                .sort([USER_ID], SortMultipleOptions::default())
+                .map_err(polars_err("join rule outputs"))?;
+        }
     }
 
     // The columns naming each value's model come last: columns are only added.
-    user_predictions = user_predictions
-        .lazy()
-        .left_join(sources.lazy(), col(USER_ID), col(USER_ID))
-        .collect()
-        .map_err(polars_err("join the model columns"))?;
+    user_predictions = by_user(user_predictions, sources, "join the model columns")?;
 
     let (model_report, calibration, lift) = report_tables(&scored)?;
     Ok(Predictions {

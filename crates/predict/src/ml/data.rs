@@ -29,8 +29,8 @@ impl Table {
     }
 }
 
-/// `user_id` of `df` in input order, checked to be text, non-null and unique.
-fn read_ids(df: &DataFrame, table: &'static str) -> Result<Vec<String>> {
+/// `user_id` of `df` in input order, checked to be text and non-null.
+fn read_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
     let column = df.column(USER_ID).map_err(|_| Error::MissingColumn {
         table,
         column: USER_ID.to_string(),
@@ -47,19 +47,19 @@ fn read_ids(df: &DataFrame, table: &'static str) -> Result<Vec<String>> {
                 row: row + 1,
             });
         };
-        out.push(id.to_string());
+        out.push(id);
     }
     Ok(out)
 }
 
 /// The permutation that sorts `ids`, refusing duplicates.
-fn sorted_order(ids: &[String], table: &'static str) -> Result<Vec<usize>> {
+fn sorted_order(ids: &[&str], table: &'static str) -> Result<Vec<usize>> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    order.sort_by(|&a, &b| ids[a].cmp(ids[b]));
     if let Some(pair) = order.windows(2).find(|w| ids[w[0]] == ids[w[1]]) {
         return Err(Error::DuplicateUser {
             table,
-            user: ids[pair[0]].clone(),
+            user: ids[pair[0]].to_string(),
         });
     }
     Ok(order)
@@ -105,7 +105,7 @@ pub(crate) fn read_table(df: &DataFrame, table: &'static str, names: &[String]) 
         let values = read_features(df, table, name)?;
         columns.push(order.iter().map(|&i| values[i]).collect());
     }
-    let ids = order.iter().map(|&i| ids[i].clone()).collect();
+    let ids = order.iter().map(|&i| ids[i].to_string()).collect();
     Ok(Table {
         ids,
         names: names.to_vec(),
@@ -113,13 +113,13 @@ pub(crate) fn read_table(df: &DataFrame, table: &'static str, names: &[String]) 
     })
 }
 
-/// `user_id -> value` of a numeric or boolean column of a labels-like table; a missing
-/// or non-finite value is an error.
-pub(crate) fn label_values(
-    df: &DataFrame,
+/// `user_id -> value` of a numeric or boolean column of a labels-like table, the ids
+/// borrowed from it; a missing or non-finite value is an error.
+pub(crate) fn label_values<'a>(
+    df: &'a DataFrame,
     table: &'static str,
     column: &str,
-) -> Result<HashMap<String, f64>> {
+) -> Result<HashMap<&'a str, f64>> {
     let ids = read_ids(df, table)?;
     sorted_order(&ids, table)?;
     let values = read_numeric(df, table, column)?;
@@ -132,7 +132,7 @@ pub(crate) fn label_values(
             other => {
                 return Err(Error::BadTarget {
                     target: column.to_string(),
-                    user: id,
+                    user: id.to_string(),
                     value: other.map_or("missing".to_string(), |v| v.to_string()),
                 });
             }

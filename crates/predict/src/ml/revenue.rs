@@ -101,11 +101,12 @@ pub fn fit_revenue(train_features: &DataFrame, targets: &DataFrame) -> Result<Re
     let purchased = label_values(targets, "targets", PURCHASED)?;
     let revenue = label_values(targets, "targets", REVENUE)?;
     let rows: Vec<usize> = (0..values.ids.len())
-        .filter(|&i| purchased.contains_key(&values.ids[i]))
+        .filter(|&i| purchased.contains_key(values.ids[i].as_str()))
         .collect();
     Ok(revenue_model(&values, &rows, |i| {
         let id = &values.ids[i];
-        (purchased.get(id) == Some(&1.0)).then(|| revenue.get(id).copied().unwrap_or(0.0))
+        (purchased.get(id.as_str()) == Some(&1.0))
+            .then(|| revenue.get(id.as_str()).copied().unwrap_or(0.0))
     }))
 }
 
@@ -119,7 +120,7 @@ impl RevenueModel {
         let mut ids = Vec::new();
         let mut out = Vec::new();
         for (i, id) in values.ids.iter().enumerate() {
-            if let Some(&prob) = p.get(id) {
+            if let Some(&prob) = p.get(id.as_str()) {
                 ids.push(id.clone());
                 out.push(self.predict_one(prob, values.frequency[i], values.aov[i]));
             }
@@ -175,7 +176,7 @@ pub fn backtest_revenue(
     let revenue: Vec<f64> = training
         .ids
         .iter()
-        .map(|id| revenue_map.get(id).copied().unwrap_or(0.0))
+        .map(|id| revenue_map.get(id.as_str()).copied().unwrap_or(0.0))
         .collect();
     let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
     let fit = fit_rows(

@@ -326,7 +326,7 @@ impl<'a> Split<'a> {
         let model = revenue_model(&values, &train, |i| {
             bought
                 .contains(&i)
-                .then(|| revenue.get(&values.ids[i]).copied().unwrap_or(0.0))
+                .then(|| revenue.get(values.ids[i].as_str()).copied().unwrap_or(0.0))
         });
         let mut predicted = Vec::with_capacity(apply.len());
         let mut actual = Vec::with_capacity(apply.len());
@@ -335,7 +335,7 @@ impl<'a> Split<'a> {
                 .get(ids[r].as_str())
                 .map_or((0.0, 0.0), |&i| (values.frequency[i], values.aov[i]));
             predicted.push(model.predict_one(p, frequency, aov));
-            actual.push(revenue.get(&ids[r]).copied().unwrap_or(0.0));
+            actual.push(revenue.get(ids[r].as_str()).copied().unwrap_or(0.0));
         }
         Ok((predicted, actual))
     }

@@ -12,7 +12,7 @@ use crate::stats::{self, Summary};
 use super::counts::{CountFits, complete, count_predictions};
 use super::{
     CheckedPredictParams, Outcome, REVENUE, REVENUE_COUNTS, REVENUE_ML, REVENUE_TARGET, Result,
-    Scored, Target, lookup, score, skipped, skipped_row, timed,
+    Scored, Target, score, skipped, skipped_row, timed, values_of,
 };
 
 /// What both targets read.
@@ -309,10 +309,9 @@ impl Holdout<'_> {
             let predictor = format!("rule:{}", rule.name());
             match shared.rules_at_cutoff {
                 Ok(table) => {
-                    let fired = lookup(table, rule.name())?;
-                    let probabilities: Vec<f64> = holdout
-                        .iter()
-                        .map(|id| fired.get(id).copied().unwrap_or(0.0))
+                    let probabilities: Vec<f64> = values_of(table, rule.name(), holdout)?
+                        .into_iter()
+                        .map(|fired| fired.unwrap_or(0.0))
                         .collect();
                     let mut row = score(&predictor, target, &probabilities, y, &gate)?;
                     row.fitted_users = Some(0);

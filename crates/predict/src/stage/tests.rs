@@ -848,3 +848,36 @@ fn the_declared_event_columns_are_all_it_reads() {
         assert!(x.equals_missing(y), "{x}\n{y}");
     }
 }
+
+#[test]
+fn values_of_a_few_users_are_the_lookups_of_them() {
+    let df = df!(
+        USER_ID => [Some("a"), Some("b"), None, Some("c")],
+        "fired" => [Some(true), None, Some(true), Some(false)],
+    )
+    .unwrap();
+    let users = ["c", "z", "a", "b"].map(String::from);
+    let values = values_of(&df, "fired", &users).unwrap();
+    assert_eq!(values, [Some(0.0), None, Some(1.0), None]);
+    let all = lookup(&df, "fired").unwrap();
+    let looked_up: Vec<Option<f64>> = users.iter().map(|u| all.get(u).copied()).collect();
+    assert_eq!(values, looked_up);
+}
+
+#[test]
+fn columns_by_user_are_the_left_join_whether_aligned_or_not() {
+    let left = df!(USER_ID => ["a", "b", "c"], "p" => [0.1, 0.2, 0.3]).unwrap();
+    let aligned = df!(USER_ID => ["a", "b", "c"], "segment" => ["x", "y", "z"]).unwrap();
+    let shuffled = df!(USER_ID => ["c", "d", "a"], "segment" => ["z", "w", "x"]).unwrap();
+    for right in [aligned, shuffled] {
+        let joined = left
+            .clone()
+            .lazy()
+            .left_join(right.clone().lazy(), col(USER_ID), col(USER_ID))
+            .collect()
+            .unwrap();
+        let by = by_user(left.clone(), right, "join").unwrap();
+        assert!(by.equals_missing(&joined), "{by}\n{joined}");
+        assert_eq!(by.get_column_names(), [USER_ID, "p", "segment"]);
+    }
+}
