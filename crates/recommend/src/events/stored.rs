@@ -72,7 +72,7 @@ impl Stored {
         };
         file.seek(SeekFrom::Start(0)).map_err(Error::Spill)?;
         let mut input = BufReader::new(file);
-        let mut bytes = vec![0u8; BLOCK_PAIRS * PAIR_BYTES];
+        let mut bytes = vec![0u8; BLOCK_PAIRS.min(len) * PAIR_BYTES];
         let mut block = Vec::with_capacity(BLOCK_PAIRS);
         let mut left = len;
         while left > 0 {
