@@ -371,91 +371,6 @@ fn skipped_row(predictor: &str, target: &'static str, reason: String) -> Scored 
     }
 }
 
-/// `right`'s columns but `user_id` after `left`'s, by user, as a left join makes
-/// them: side by side when both list the same users in the same order (no copy of
-/// `left`, no hash table), else by the join.
-fn by_user(mut left: DataFrame, right: DataFrame, action: &'static str) -> Result<DataFrame> {
-    let ids = |df: &DataFrame| {
-        df.column(USER_ID)
-            .map(|c| c.as_materialized_series().clone())
-    };
-    let aligned = match (ids(&left), ids(&right)) {
-        (Ok(l), Ok(r)) => l.dtype() == r.dtype() && l.null_count() == 0 && l.equals(&r),
-        _ => false,
-    };
-    let added: Vec<Column> = right
-        .columns()
-        .iter()
-        .filter(|c| c.name() != USER_ID)
-        .cloned()
-        .collect();
-    let clash = added.iter().any(|c| left.column(c.name()).is_ok());
-    if aligned && !clash {
-        left.hstack_mut(&added).map_err(polars_err(action))?;
-        return Ok(left);
-    }
-    left.lazy()
-        .left_join(right.lazy(), col(USER_ID), col(USER_ID))
-        .collect()
-        .map_err(polars_err(action))
-}
-
-/// `user_id -> value` of a numeric or boolean column.
-fn lookup(df: &DataFrame, column: &str) -> Result<HashMap<String, f64>> {
-    let (ids, values) = id_values(df, column)?;
-    Ok(ids
-        .iter()
-        .zip(values.iter())
-        .filter_map(|(id, v)| Some((id?.to_string(), v?)))
-        .collect())
-}
-
-/// [`lookup`]'s value of each of `users`, in their order: for a few users, without
-/// a map of every user.
-fn values_of(df: &DataFrame, column: &str, users: &[String]) -> Result<Vec<Option<f64>>> {
-    let place: HashMap<&str, usize> = users
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    let (ids, values) = id_values(df, column)?;
-    let mut out = vec![None; users.len()];
-    for (id, v) in ids.iter().zip(values.iter()) {
-        if let (Some(&i), Some(v)) = (id.and_then(|id| place.get(id)), v) {
-            out[i] = Some(v);
-        }
-    }
-    Ok(out)
-}
-
-/// The user ids of `df` and its `column` as numbers.
-fn id_values(df: &DataFrame, column: &str) -> Result<(StringChunked, Float64Chunked)> {
-    let ids = df
-        .column(USER_ID)
-        .and_then(|c| c.str().cloned())
-        .map_err(polars_err("read user ids"))?;
-    let values = df
-        .column(column)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(polars_err("read a prediction column"))?;
-    let values = values
-        .f64()
-        .map_err(polars_err("read a prediction column"))?
-        .clone();
-    Ok((ids, values))
-}
-
-fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
-    let ids = df
-        .column(USER_ID)
-        .and_then(|c| c.str().cloned())
-        .map_err(polars_err("read user ids"))?;
-    Ok(ids
-        .iter()
-        .map(|id| id.unwrap_or_default().to_string())
-        .collect())
-}
-
 /// Runs `f`, logging how long `what` took (`-vv`).
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let start = std::time::Instant::now();
@@ -470,6 +385,7 @@ mod events;
 mod report;
 mod scoring;
 mod targets;
+mod users;
 
 use counts::{count_predictions, expected_spend, fit_counts, report_json};
 use events::{FromEvents, from_events};
@@ -477,6 +393,7 @@ pub use events::{PartInputs, RemoteInputs, part_inputs};
 use report::report_tables;
 use scoring::{AtCutoff, HorizonLabels, score_columns};
 use targets::{Shared, for_activity, for_target};
+use users::{by_user, lookup, user_ids, values_of};
 
 /// The horizon's labels of every user in `targets`, with their purchase days.
 fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Result<HorizonLabels> {
