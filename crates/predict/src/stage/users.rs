@@ -88,6 +88,7 @@ fn id_values(df: &DataFrame, column: &str) -> Result<(StringChunked, Float64Chun
     Ok((ids, values))
 }
 
+/// The user ids of `df` in its row order (a missing one as empty).
 pub(super) fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
     let ids = df
         .column(USER_ID)
