@@ -66,7 +66,7 @@ use userlens_model::columns::USER_ID;
 use crate::metrics::{self, Eligibility};
 
 pub use data::Table;
-use data::{Scaler, label_values, read_table};
+use data::{Scaler, Values, label_values, read_table};
 use forest::Forest;
 pub use labels::{
     ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets, targets_and_churn_sorted,
@@ -370,22 +370,40 @@ pub fn numeric_features(features: &DataFrame) -> Vec<String> {
         .collect()
 }
 
-/// Training rows: features joined with labels, sorted by `user_id`. Borrowed from
-/// a shared [`Table`] when every one of its users has a label.
+/// Training rows: features joined with labels, sorted by `user_id`. The columns are
+/// those of a shared [`Table`], borrowed, with the table row of each training row
+/// when only some of its users have a label.
 pub(crate) struct Training<'t> {
-    pub(crate) ids: Cow<'t, [String]>,
+    pub(crate) ids: Cow<'t, [&'t str]>,
     /// Column-major raw features, NaN where missing.
-    pub(crate) columns: Cow<'t, [Vec<f64>]>,
+    columns: Cow<'t, [Values<'t>]>,
+    /// The row of `columns` behind each training row (`None`: the same row).
+    table_rows: Option<Vec<usize>>,
     pub(crate) labels: Vec<bool>,
 }
 
+impl Training<'_> {
+    /// The rows of the columns behind training rows `rows`.
+    fn table_rows<'r>(&self, rows: &'r [usize]) -> Cow<'r, [usize]> {
+        match &self.table_rows {
+            None => Cow::Borrowed(rows),
+            Some(table_rows) => Cow::Owned(rows.iter().map(|&r| table_rows[r]).collect()),
+        }
+    }
+
+    /// Row-major prepared matrix of training rows `rows`.
+    pub(crate) fn prepared(&self, scalers: &[Scaler], rows: &[usize]) -> Vec<f64> {
+        prepared(scalers, &self.columns, &self.table_rows(rows))
+    }
+}
+
 /// Reads `feature_names` of `features` and joins them with the `target` labels.
-pub(crate) fn training_set(
-    features: &DataFrame,
+pub(crate) fn training_set<'t>(
+    features: &'t DataFrame,
     labels: &DataFrame,
     target: &str,
     feature_names: &[String],
-) -> Result<Training<'static>> {
+) -> Result<Training<'t>> {
     if feature_names.is_empty() {
         return Err(Error::NoFeatures);
     }
@@ -393,10 +411,9 @@ pub(crate) fn training_set(
     training_from(Cow::Owned(table), labels, target)
 }
 
-/// [`training_set`] on features already read: no copy of them when every user has
-/// a label.
+/// [`training_set`] on features already read: never a copy of them.
 pub(crate) fn training_of<'t>(
-    table: &'t Table,
+    table: &'t Table<'t>,
     labels: &DataFrame,
     target: &str,
 ) -> Result<Training<'t>> {
@@ -406,24 +423,28 @@ pub(crate) fn training_of<'t>(
     training_from(Cow::Borrowed(table), labels, target)
 }
 
-/// The users of `table` with a `target` label: the table itself (owned or borrowed)
-/// when every user has one, else a copy of their rows.
+/// The users of `table` with a `target` label: the table itself (owned or borrowed),
+/// read through the labelled users' rows when not every user has one.
 fn training_from<'t>(
-    table: Cow<'t, Table>,
+    table: Cow<'t, Table<'t>>,
     labels: &DataFrame,
     target: &str,
 ) -> Result<Training<'t>> {
     let (rows, y) = labelled(&table, labels, target)?;
-    if rows.len() < table.ids.len() {
-        return Ok(gathered(&table, &rows, y));
-    }
+    let every = rows.len() == table.ids.len();
     let (ids, columns) = match table {
         Cow::Borrowed(t) => (Cow::Borrowed(&t.ids[..]), Cow::Borrowed(&t.columns[..])),
         Cow::Owned(t) => (Cow::Owned(t.ids), Cow::Owned(t.columns)),
     };
+    let ids = if every {
+        ids
+    } else {
+        rows.iter().map(|&r| ids[r]).collect()
+    };
     Ok(Training {
         ids,
         columns,
+        table_rows: (!every).then_some(rows),
         labels: y,
     })
 }
@@ -434,7 +455,7 @@ fn labelled(table: &Table, labels: &DataFrame, target: &str) -> Result<(Vec<usiz
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for (row, id) in table.ids.iter().enumerate() {
-        let Some(&value) = values.get(id.as_str()) else {
+        let Some(&value) = values.get(id) else {
             continue;
         };
         let label = if value == 1.0 {
@@ -444,7 +465,7 @@ fn labelled(table: &Table, labels: &DataFrame, target: &str) -> Result<(Vec<usiz
         } else {
             return Err(Error::BadLabel {
                 target: target.to_string(),
-                user: id.clone(),
+                user: id.to_string(),
                 value: value.to_string(),
             });
         };
@@ -452,19 +473,6 @@ fn labelled(table: &Table, labels: &DataFrame, target: &str) -> Result<(Vec<usiz
         y.push(label);
     }
     Ok((rows, y))
-}
-
-/// `rows` of `table` as a training set of their own.
-fn gathered(table: &Table, rows: &[usize], labels: Vec<bool>) -> Training<'static> {
-    Training {
-        ids: rows.iter().map(|&r| table.ids[r].clone()).collect(),
-        columns: table
-            .columns
-            .iter()
-            .map(|c| rows.iter().map(|&r| c[r]).collect())
-            .collect(),
-        labels,
-    }
 }
 
 /// The fitted model behind a [`Propensity`].
@@ -537,10 +545,15 @@ fn sample_sorted(rows: &[usize], size: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Row-major prepared matrix of `rows` (indices into `columns`).
-pub(crate) fn prepared(scalers: &[Scaler], columns: &[Vec<f64>], rows: &[usize]) -> Vec<f64> {
+pub(crate) fn prepared<C: AsRef<[f64]>>(
+    scalers: &[Scaler],
+    columns: &[C],
+    rows: &[usize],
+) -> Vec<f64> {
+    let columns: Vec<&[f64]> = columns.iter().map(AsRef::as_ref).collect();
     let mut x = Vec::with_capacity(rows.len() * scalers.len());
     for &r in rows {
-        for (scaler, column) in scalers.iter().zip(columns) {
+        for (scaler, column) in scalers.iter().zip(&columns) {
             x.push(scaler.apply(column[r]));
         }
     }
@@ -567,11 +580,11 @@ pub(crate) fn fit_rows(
     } else {
         rows
     };
-    let columns = &training.columns;
     let y: Vec<bool> = rows.iter().map(|&r| training.labels[r]).collect();
     if let Some(reason) = skip_reason(target, &y) {
         return Ok(Fit::Skipped { reason });
     }
+    let (columns, rows) = (&training.columns, &*training.table_rows(rows));
     let scalers: Vec<Scaler> = names
         .iter()
         .zip(columns.iter())
@@ -606,9 +619,8 @@ pub(crate) fn fit_rows(
         ModelKind::Tree => {
             // Binned a feature at a time from the columns: no n x d matrix.
             let column = |j: usize| -> Vec<f64> {
-                rows.iter()
-                    .map(|&r| scalers[j].apply(columns[j][r]))
-                    .collect()
+                let values: &[f64] = &columns[j];
+                rows.iter().map(|&r| scalers[j].apply(values[r])).collect()
             };
             let forest = (scalers.len() == d)
                 .then(|| Forest::fit(n, d, column, &y, params, seed))

@@ -210,7 +210,7 @@ pub fn quintile_scores(values: &[Option<f64>], higher_is_better: bool) -> Vec<u8
 }
 
 /// Reads `user_id` of `table`, checking it is text, non-null and unique.
-fn user_ids(df: &DataFrame, table: &'static str) -> Result<Vec<String>> {
+fn user_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
     let column = df.column(USER_ID).map_err(|_| Error::MissingColumn {
         table,
         column: USER_ID,
@@ -227,14 +227,14 @@ fn user_ids(df: &DataFrame, table: &'static str) -> Result<Vec<String>> {
                 row: row + 1,
             });
         };
-        out.push(id.to_string());
+        out.push(id);
     }
-    let mut sorted: Vec<&String> = out.iter().collect();
-    sorted.sort();
+    let mut sorted = out.clone();
+    sorted.sort_unstable();
     if let Some(pair) = sorted.windows(2).find(|w| w[0] == w[1]) {
         return Err(Error::DuplicateUser {
             table,
-            user: pair[0].clone(),
+            user: pair[0].to_string(),
         });
     }
     Ok(out)
@@ -267,17 +267,20 @@ pub fn score(features: &DataFrame) -> Result<DataFrame> {
     let f = quintile_scores(&numeric(features, FREQUENCY)?, true);
     let m = quintile_scores(&numeric(features, MONETARY)?, true);
     let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    order.sort_by(|&a, &b| ids[a].cmp(ids[b]));
     let pick = |s: &[u8]| -> Vec<i32> { order.iter().map(|&i| i32::from(s[i])).collect() };
-    let rfm: Vec<String> = order
-        .iter()
-        .map(|&i| format!("{}{}{}", r[i], f[i], m[i]))
+    // The text of each of the 125 score triples, "111" to "555", made once.
+    let codes: Vec<String> = (0..125)
+        .map(|c| format!("{}{}{}", c / 25 + 1, c / 5 % 5 + 1, c % 5 + 1))
         .collect();
+    let code =
+        |i: usize| usize::from(r[i] - 1) * 25 + usize::from(f[i] - 1) * 5 + usize::from(m[i] - 1);
+    let rfm: Vec<&str> = order.iter().map(|&i| codes[code(i)].as_str()).collect();
     let segment: Vec<&str> = order
         .iter()
         .map(|&i| Segment::of(r[i], f[i], m[i]).name())
         .collect();
-    let sorted_ids: Vec<&str> = order.iter().map(|&i| ids[i].as_str()).collect();
+    let sorted_ids: Vec<&str> = order.iter().map(|&i| ids[i]).collect();
     DataFrame::new(
         ids.len(),
         vec![

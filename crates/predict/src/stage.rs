@@ -396,7 +396,10 @@ use targets::{Shared, for_activity, for_target};
 use users::{by_user, lookup, user_ids, values_of};
 
 /// The horizon's labels of every user in `targets`, with their purchase days.
-fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Result<HorizonLabels> {
+fn horizon_labels(
+    targets: &DataFrame,
+    purchases: HashMap<String, f64>,
+) -> Result<HorizonLabels<'_>> {
     let ids = user_ids(targets)?;
     let purchased = lookup(targets, ml::PURCHASED)?;
     let active = lookup(targets, ml::ACTIVE)?;
@@ -404,8 +407,8 @@ fn horizon_labels(targets: &DataFrame, purchases: HashMap<String, f64>) -> Resul
     let users = ids
         .into_iter()
         .map(|id| {
-            let bought = purchased.get(&id).is_some_and(|&v| v > 0.0);
-            let came_back = active.get(&id).is_some_and(|&v| v > 0.0);
+            let bought = purchased.get(id).is_some_and(|&v| v > 0.0);
+            let came_back = active.get(id).is_some_and(|&v| v > 0.0);
             (id, bought, came_back)
         })
         .collect();
@@ -478,6 +481,9 @@ pub fn predict(
     // Each target's predictors, and the refit at the as-of date of the count models,
     // side by side: the logistic fits run on one core each.
     let users = user_ids(features_now)?;
+    // Scored here rather than where the predictions are put together, at the end,
+    // so that its working memory does not add to theirs.
+    let segments = timed("segments", || segments::score(features_now))?;
     let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
     let rules_at_cutoff = rules::apply(&rules, features_cutoff);
     let table_cutoff = if short_history {
@@ -587,7 +593,7 @@ pub fn predict(
                 .map(|(i, id)| (id.as_str(), i))
                 .collect();
             clv.par_iter_mut().zip(&users).for_each(|(slot, user)| {
-                if let Some(&i) = index.get(user.as_str()) {
+                if let Some(&i) = index.get(user) {
                     *slot = gg
                         .model
                         .clv(
@@ -635,25 +641,8 @@ pub fn predict(
     let mut ml_revenue = none();
     if p_purchase.iter().any(Option::is_some) {
         let revenue = ml::fit_revenue(features_cutoff, &targets)?;
-        let probabilities = DataFrame::new(
-            users.len(),
-            vec![
-                Column::new(USER_ID.into(), users.clone()),
-                Column::new(
-                    ml::PROBABILITY.into(),
-                    p_purchase
-                        .iter()
-                        .map(|v| v.unwrap_or(0.0))
-                        .collect::<Vec<_>>(),
-                ),
-            ],
-        )
-        .map_err(polars_err("build the probability table"))?;
-        let predicted = lookup(
-            &revenue.predict(features_now, &probabilities)?,
-            ml::PREDICTED_REVENUE,
-        )?;
-        ml_revenue = users.iter().map(|u| predicted.get(u).copied()).collect();
+        let probabilities: Vec<f64> = p_purchase.iter().map(|v| v.unwrap_or(0.0)).collect();
+        ml_revenue = revenue.predict_users(features_now, &users, &probabilities)?;
         models.insert(
             "revenue".into(),
             serde_json::to_value(&revenue).unwrap_or_default(),
@@ -716,11 +705,11 @@ pub fn predict(
         DataFrame::new(users.len(), columns).map_err(polars_err("build user predictions"))?;
     // What the columns were made from is let go before they are joined: at 100
     // million events the joins were the stage's peak.
-    drop((targets, churn, labels, customers, rules_at_cutoff));
+    drop(labels);
+    drop((targets, churn, customers, rules_at_cutoff));
     drop((summary_cutoff, summary_now, fits_now, activity.propensity));
     drop((purchase.backtested, activity.backtested));
 
-    let segments = timed("segments", || segments::score(features_now))?;
     let segment_columns = segments.select([USER_ID, "rfm_score", "segment"]);
     let segment_columns = segment_columns.map_err(polars_err("join RFM segments"))?;
     user_predictions = by_user(user_predictions, segment_columns, "join RFM segments")?;

@@ -1,5 +1,7 @@
 //! Reading tables into plain vectors, and the per-feature preparation.
 
+use std::borrow::Cow;
+
 use foldhash::HashMap;
 
 use polars::prelude::*;
@@ -9,22 +11,26 @@ use userlens_model::stats::{median, signed_log1p};
 
 use super::{Error, Result, polars_err};
 
+/// A column of a [`Table`]: borrowed from the features table when it is already
+/// what the models read (one chunk of finite `f64`s in `user_id` order), else a copy.
+pub(crate) type Values<'a> = Cow<'a, [f64]>;
+
 /// Rows of a table sorted by `user_id`, with numeric columns (NaN where missing).
 #[derive(Clone, Default)]
-pub struct Table {
+pub struct Table<'a> {
     /// Sorted, unique user ids.
-    pub(crate) ids: Vec<String>,
+    pub(crate) ids: Vec<&'a str>,
     /// The columns' names.
     pub(crate) names: Vec<String>,
     /// One vector per requested column, aligned with `ids`.
-    pub(crate) columns: Vec<Vec<f64>>,
+    pub(crate) columns: Vec<Values<'a>>,
 }
 
-impl Table {
+impl<'a> Table<'a> {
     /// Reads the `names` columns of a features table (`user_id` and numeric
     /// columns) once, to be shared by every [`Split`](super::Split) and
     /// [`Propensity`](super::Propensity) of those features.
-    pub fn read(df: &DataFrame, names: &[String]) -> Result<Table> {
+    pub fn read(df: &'a DataFrame, names: &[String]) -> Result<Table<'a>> {
         read_table(df, "features", names)
     }
 }
@@ -97,20 +103,45 @@ pub(crate) fn read_features(df: &DataFrame, table: &'static str, name: &str) -> 
 }
 
 /// Reads `names` of `df` sorted by `user_id`; missing and non-finite values become NaN.
-pub(crate) fn read_table(df: &DataFrame, table: &'static str, names: &[String]) -> Result<Table> {
+pub(crate) fn read_table<'a>(
+    df: &'a DataFrame,
+    table: &'static str,
+    names: &[String],
+) -> Result<Table<'a>> {
     let ids = read_ids(df, table)?;
     let order = sorted_order(&ids, table)?;
+    let in_order = order.iter().enumerate().all(|(i, &r)| i == r);
     let mut columns = Vec::with_capacity(names.len());
     for name in names {
-        let values = read_features(df, table, name)?;
-        columns.push(order.iter().map(|&i| values[i]).collect());
+        let borrowed = in_order.then(|| finite_f64s(df, name)).flatten();
+        columns.push(match borrowed {
+            Some(values) => Cow::Borrowed(values),
+            None => {
+                let values = read_features(df, table, name)?;
+                Cow::Owned(order.iter().map(|&i| values[i]).collect())
+            }
+        });
     }
-    let ids = order.iter().map(|&i| ids[i].to_string()).collect();
+    let ids = order.iter().map(|&i| ids[i]).collect();
     Ok(Table {
         ids,
         names: names.to_vec(),
         columns,
     })
+}
+
+/// The values of `df`'s column `name` when it is one chunk of `f64`s, none missing
+/// or non-finite: exactly what [`read_features`] would copy.
+fn finite_f64s<'a>(df: &'a DataFrame, name: &str) -> Option<&'a [f64]> {
+    let values = df
+        .column(name)
+        .ok()?
+        .as_series()?
+        .f64()
+        .ok()?
+        .cont_slice()
+        .ok()?;
+    values.iter().all(|v| v.is_finite()).then_some(values)
 }
 
 /// `user_id -> value` of a numeric or boolean column of a labels-like table, the ids

@@ -10,7 +10,7 @@ use super::data::{label_values, read_table};
 use super::split::stratified_split;
 use super::{
     AVG_ORDER_VALUE, CheckedMlParams, FREQUENCY, Fit, ModelKind, PREDICTED_REVENUE, PROBABILITY,
-    PURCHASED, REVENUE, Result, fit_rows, polars_err, prepared, training_set,
+    PURCHASED, REVENUE, Result, fit_rows, polars_err, training_set,
 };
 
 /// The revenue model of the module docs: `p_purchase × scale × shrunk aov`.
@@ -28,22 +28,22 @@ pub struct RevenueModel {
 
 /// Reads `frequency` and `avg_order_value` and returns each user's shrunk order
 /// value given the population's.
-pub(crate) struct OrderValues {
-    pub(crate) ids: Vec<String>,
+pub(crate) struct OrderValues<'a> {
+    pub(crate) ids: Vec<&'a str>,
     pub(crate) frequency: Vec<f64>,
     pub(crate) aov: Vec<f64>,
 }
 
-impl OrderValues {
+impl OrderValues<'_> {
     /// The row of each user id.
     pub(crate) fn row_of_id(&self) -> foldhash::HashMap<&str, usize> {
         (self.ids.iter().enumerate())
-            .map(|(i, id)| (id.as_str(), i))
+            .map(|(i, &id)| (id, i))
             .collect()
     }
 }
 
-pub(crate) fn order_values(features: &DataFrame) -> Result<OrderValues> {
+pub(crate) fn order_values(features: &DataFrame) -> Result<OrderValues<'_>> {
     let names = [FREQUENCY.to_string(), AVG_ORDER_VALUE.to_string()];
     let table = read_table(features, "features", &names)?;
     let clean = |v: &f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
@@ -64,7 +64,7 @@ fn shrunk(frequency: f64, aov: f64, population: f64) -> f64 {
 /// The revenue model fitted on users `rows` of `values`; `revenue_of(row)` is the
 /// revenue in the horizon of a user who bought in it, `None` for one who did not.
 pub(crate) fn revenue_model(
-    values: &OrderValues,
+    values: &OrderValues<'_>,
     rows: &[usize],
     revenue_of: impl Fn(usize) -> Option<f64>,
 ) -> RevenueModel {
@@ -101,12 +101,11 @@ pub fn fit_revenue(train_features: &DataFrame, targets: &DataFrame) -> Result<Re
     let purchased = label_values(targets, "targets", PURCHASED)?;
     let revenue = label_values(targets, "targets", REVENUE)?;
     let rows: Vec<usize> = (0..values.ids.len())
-        .filter(|&i| purchased.contains_key(values.ids[i].as_str()))
+        .filter(|&i| purchased.contains_key(values.ids[i]))
         .collect();
     Ok(revenue_model(&values, &rows, |i| {
         let id = &values.ids[i];
-        (purchased.get(id.as_str()) == Some(&1.0))
-            .then(|| revenue.get(id.as_str()).copied().unwrap_or(0.0))
+        (purchased.get(id) == Some(&1.0)).then(|| revenue.get(id).copied().unwrap_or(0.0))
     }))
 }
 
@@ -119,9 +118,9 @@ impl RevenueModel {
         let p = label_values(probabilities, "probabilities", PROBABILITY)?;
         let mut ids = Vec::new();
         let mut out = Vec::new();
-        for (i, id) in values.ids.iter().enumerate() {
-            if let Some(&prob) = p.get(id.as_str()) {
-                ids.push(id.clone());
+        for (i, &id) in values.ids.iter().enumerate() {
+            if let Some(&prob) = p.get(id) {
+                ids.push(id);
                 out.push(self.predict_one(prob, values.frequency[i], values.aov[i]));
             }
         }
@@ -133,6 +132,32 @@ impl RevenueModel {
             ],
         )
         .map_err(polars_err("build the revenue predictions table"))
+    }
+
+    /// [`RevenueModel::predict`] for `users` with purchase probabilities
+    /// `probabilities`, in their order: `None` for a user `features` does not have.
+    /// No table of ids is built when `features` lists `users` in their order.
+    pub fn predict_users(
+        &self,
+        features: &DataFrame,
+        users: &[&str],
+        probabilities: &[f64],
+    ) -> Result<Vec<Option<f64>>> {
+        let values = order_values(features)?;
+        let at = |row: usize, p: f64| self.predict_one(p, values.frequency[row], values.aov[row]);
+        if values.ids == users {
+            return Ok(probabilities
+                .iter()
+                .enumerate()
+                .map(|(row, &p)| Some(at(row, p)))
+                .collect());
+        }
+        let row_of_id = values.row_of_id();
+        Ok(users
+            .iter()
+            .zip(probabilities)
+            .map(|(&user, &p)| row_of_id.get(user).map(|&row| at(row, p)))
+            .collect())
     }
 
     pub(crate) fn predict_one(&self, probability: f64, frequency: f64, aov: f64) -> f64 {
@@ -176,7 +201,7 @@ pub fn backtest_revenue(
     let revenue: Vec<f64> = training
         .ids
         .iter()
-        .map(|id| revenue_map.get(id.as_str()).copied().unwrap_or(0.0))
+        .map(|id| revenue_map.get(id).copied().unwrap_or(0.0))
         .collect();
     let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
     let fit = fit_rows(
@@ -203,7 +228,7 @@ pub fn backtest_revenue(
     let index = values.row_of_id();
     let at = |rows: &[usize]| -> Vec<usize> {
         rows.iter()
-            .map(|&r| index.get(training.ids[r].as_str()).copied().unwrap_or(0))
+            .map(|&r| index.get(training.ids[r]).copied().unwrap_or(0))
             .collect()
     };
     let (train_v, holdout_v) = (at(&train), at(&holdout));
@@ -217,7 +242,7 @@ pub fn backtest_revenue(
     });
     let p = match fit {
         Fit::Fitted(m) => {
-            let x = prepared(&m.scalers, &training.columns, &holdout);
+            let x = training.prepared(&m.scalers, &holdout);
             m.predict_prepared(&x, holdout.len())
         }
         Fit::Skipped { reason } => {

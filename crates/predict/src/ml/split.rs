@@ -13,8 +13,7 @@ use crate::metrics::{self, CalibrationBin, DecileLift, Evaluation};
 use super::data::label_values;
 use super::revenue::{order_values, revenue_model};
 use super::{
-    CheckedMlParams, Fit, ModelKind, REVENUE, Result, Table, Training, fit_rows, prepared,
-    training_of,
+    CheckedMlParams, Fit, ModelKind, REVENUE, Result, Table, Training, fit_rows, training_of,
 };
 
 /// Indices of `labels` split into (train, holdout): a seeded shuffle within each
@@ -108,7 +107,7 @@ impl<'a> Split<'a> {
     pub fn holdout_ids(&self) -> Vec<String> {
         self.holdout
             .iter()
-            .map(|&r| self.training.ids[r].clone())
+            .map(|&r| self.training.ids[r].to_string())
             .collect()
     }
 
@@ -173,7 +172,7 @@ impl<'a> Split<'a> {
             }
         };
         let y = self.holdout_labels();
-        let x = prepared(&model.scalers, &training.columns, holdout);
+        let x = training.prepared(&model.scalers, holdout);
         let p = model.predict_prepared(&x, holdout.len());
         result.fitted_users = Some(model.training_users);
         result.evaluation = metrics::evaluate(&p, &y, &self.params.eligibility())?;
@@ -212,7 +211,7 @@ impl<'a> Split<'a> {
                 Fit::Fitted(model) => model,
                 Fit::Skipped { .. } => continue,
             };
-            let x = prepared(&model.scalers, &self.training.columns, &validate);
+            let x = self.training.prepared(&model.scalers, &validate);
             let p = model.predict_prepared(&x, validate.len());
             // One class (or no user) among the validation users: nothing to rank.
             let Ok(auc) = metrics::auc(&p, &y) else {
@@ -271,14 +270,14 @@ impl<'a> Split<'a> {
             Fit::Fitted(model) => model,
             Fit::Skipped { .. } => return Ok(None),
         };
-        let x = prepared(&model.scalers, &self.training.columns, &validate);
+        let x = self.training.prepared(&model.scalers, &validate);
         let probabilities = model.predict_prepared(&x, validate.len());
         let (revenue, actual_revenue) =
             self.revenue_between(features, targets, &fit, &validate, &probabilities)?;
         Ok(Some(Inner {
             ids: validate
                 .iter()
-                .map(|&r| self.training.ids[r].clone())
+                .map(|&r| self.training.ids[r].to_string())
                 .collect(),
             labels: validate.iter().map(|&r| self.training.labels[r]).collect(),
             probabilities,
@@ -316,26 +315,26 @@ impl<'a> Split<'a> {
         let ids = &self.training.ids;
         let train: Vec<usize> = fit
             .iter()
-            .filter_map(|&r| index.get(ids[r].as_str()).copied())
+            .filter_map(|&r| index.get(ids[r]).copied())
             .collect();
         let bought: foldhash::HashSet<usize> = fit
             .iter()
             .filter(|&&r| self.training.labels[r])
-            .filter_map(|&r| index.get(ids[r].as_str()).copied())
+            .filter_map(|&r| index.get(ids[r]).copied())
             .collect();
         let model = revenue_model(&values, &train, |i| {
             bought
                 .contains(&i)
-                .then(|| revenue.get(values.ids[i].as_str()).copied().unwrap_or(0.0))
+                .then(|| revenue.get(values.ids[i]).copied().unwrap_or(0.0))
         });
         let mut predicted = Vec::with_capacity(apply.len());
         let mut actual = Vec::with_capacity(apply.len());
         for (&r, &p) in apply.iter().zip(probabilities) {
             let (frequency, aov) = index
-                .get(ids[r].as_str())
+                .get(ids[r])
                 .map_or((0.0, 0.0), |&i| (values.frequency[i], values.aov[i]));
             predicted.push(model.predict_one(p, frequency, aov));
-            actual.push(revenue.get(ids[r].as_str()).copied().unwrap_or(0.0));
+            actual.push(revenue.get(ids[r]).copied().unwrap_or(0.0));
         }
         Ok((predicted, actual))
     }

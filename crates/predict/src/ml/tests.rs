@@ -89,7 +89,7 @@ fn bools(df: &DataFrame, column: &str) -> Vec<bool> {
         .collect()
 }
 
-fn table(features: &DataFrame) -> Table {
+fn table(features: &DataFrame) -> Table<'_> {
     Table::read(features, &names()).unwrap()
 }
 
@@ -574,6 +574,21 @@ fn revenue_model_matches_hand_computation() {
     let v = floats(&out, "predicted_revenue");
     assert!((v[0] - 0.5 * scale * 40.0 / 3.0).abs() < 1e-12);
     assert!((v[1] - 0.25 * scale * 20.0).abs() < 1e-12);
+    // By user, in their order: the same values, none for a user without features,
+    // whether or not the users are the features' own in their order.
+    let by_user = model
+        .predict_users(&features, &["b", "z", "a"], &[0.25, 0.9, 0.5])
+        .unwrap();
+    assert_eq!(by_user, [Some(v[1]), None, Some(v[0])]);
+    let all = df! { "user_id" => ["a", "b", "c"], "probability" => [0.5, 0.25, 0.1] }.unwrap();
+    let expected = floats(
+        &model.predict(&features, &all).unwrap(),
+        "predicted_revenue",
+    );
+    let aligned = model
+        .predict_users(&features, &["a", "b", "c"], &[0.5, 0.25, 0.1])
+        .unwrap();
+    assert_eq!(aligned, expected.into_iter().map(Some).collect::<Vec<_>>());
 }
 
 #[test]

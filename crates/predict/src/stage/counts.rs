@@ -16,14 +16,14 @@ use super::timed;
 pub(super) fn count_predictions<M: PurchaseModel + Sync>(
     model: &M,
     summary: &Summary,
-    users: &[String],
+    users: &[impl AsRef<str> + Sync],
     horizon: f64,
 ) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
     let index = customer_index(summary);
     users
         .par_iter()
         .map(|user| {
-            let Some(&i) = index.get(user.as_str()) else {
+            let Some(&i) = index.get(user.as_ref()) else {
                 return (None, None);
             };
             let (x, t_x, big_t) = (summary.frequency[i], summary.recency[i], summary.t[i]);
@@ -58,13 +58,13 @@ pub(super) fn customer_index(summary: &Summary) -> HashMap<&str, usize> {
 pub(super) fn expected_spend(
     model: &GammaGamma,
     summary: &Summary,
-    users: &[String],
+    users: &[impl AsRef<str>],
 ) -> Vec<Option<f64>> {
     let index = customer_index(summary);
     users
         .iter()
         .map(|user| {
-            let (x, m) = index.get(user.as_str()).map_or((0.0, 0.0), |&i| {
+            let (x, m) = index.get(user.as_ref()).map_or((0.0, 0.0), |&i| {
                 let (x, m) = (summary.frequency[i], summary.monetary[i]);
                 // A repeat customer whose repeat value is not positive (refunds) is
                 // outside the model: the population mean stands for them.

@@ -48,13 +48,13 @@ pub(super) fn ml_name(prefix: &str, kind: crate::ml::ModelKind) -> String {
 /// (a holdout) are not counted. `None` when there is no such user.
 pub(super) fn non_buyer_rates(
     customers: Option<&Summary>,
-    labels: &[(String, bool, bool)],
+    labels: &[(&str, bool, bool)],
     leave_out: &HashSet<&str>,
 ) -> (Option<f64>, Option<f64>) {
     let index = customers.map(customer_index).unwrap_or_default();
     let (mut n, mut bought, mut active) = (0usize, 0usize, 0usize);
     for (id, purchased, came_back) in labels {
-        if index.contains_key(id.as_str()) || leave_out.contains(id.as_str()) {
+        if index.contains_key(id) || leave_out.contains(id) {
             continue;
         }
         n += 1;
@@ -71,29 +71,29 @@ pub(super) fn non_buyer_rates(
 }
 
 /// A column of values with the model that gave each.
-pub(super) struct Sourced {
+pub(super) struct Sourced<'m> {
     pub(super) values: Vec<Option<f64>>,
-    pub(super) models: Vec<Option<String>>,
+    pub(super) models: Vec<Option<&'m str>>,
 }
 
 /// Customers' values from `for_customers` (named `customer_model`), everyone
 /// else's from `fallback(user index)`, which names its own model.
-pub(super) fn sourced(
-    users: &[String],
+pub(super) fn sourced<'m>(
+    users: &[impl AsRef<str>],
     customers: &HashMap<&str, usize>,
     for_customers: &[Option<f64>],
-    customer_model: &str,
-    fallback: impl Fn(usize) -> Option<(f64, String)>,
-) -> Sourced {
+    customer_model: &'m str,
+    fallback: impl Fn(usize) -> Option<(f64, &'m str)>,
+) -> Sourced<'m> {
     let mut values = Vec::with_capacity(users.len());
     let mut models = Vec::with_capacity(users.len());
     for (i, user) in users.iter().enumerate() {
-        if customers.contains_key(user.as_str()) {
+        if customers.contains_key(user.as_ref()) {
             values.push(for_customers[i]);
-            models.push(for_customers[i].map(|_| customer_model.to_string()));
+            models.push(for_customers[i].map(|_| customer_model));
         } else {
             let value = fallback(i);
-            models.push(value.as_ref().map(|(_, m)| m.clone()));
+            models.push(value.map(|(_, m)| m));
             values.push(value.map(|(v, _)| v));
         }
     }
@@ -106,10 +106,10 @@ pub(super) fn first_purchase(
     probability: Option<f64>,
     model: &str,
     conversion: Option<f64>,
-) -> Option<(f64, String)> {
+) -> Option<(f64, &str)> {
     match (probability, conversion) {
-        (Some(p), _) => Some((poisson_count(p), model.to_string())),
-        (None, Some(rate)) => Some((poisson_count(rate), CONVERSION_RATE.to_string())),
+        (Some(p), _) => Some((poisson_count(p), model)),
+        (None, Some(rate)) => Some((poisson_count(rate), CONVERSION_RATE)),
         (None, None) => None,
     }
 }
@@ -119,10 +119,10 @@ pub(super) fn activity(
     probability: Option<f64>,
     model: &str,
     rate: Option<f64>,
-) -> Option<(f64, String)> {
+) -> Option<(f64, &str)> {
     match (probability, rate) {
-        (Some(p), _) => Some((p.clamp(0.0, 1.0), model.to_string())),
-        (None, Some(rate)) => Some((rate, ACTIVITY_RATE.to_string())),
+        (Some(p), _) => Some((p.clamp(0.0, 1.0), model)),
+        (None, Some(rate)) => Some((rate, ACTIVITY_RATE)),
         (None, None) => None,
     }
 }
@@ -142,16 +142,16 @@ pub(super) fn blend(
     w: f64,
     counts: &[Option<f64>],
     ml: &[Option<f64>],
-) -> (Vec<Option<f64>>, Vec<Option<String>>) {
+) -> (Vec<Option<f64>>, Vec<Option<&'static str>>) {
     counts
         .iter()
         .zip(ml)
         .map(|(c, m)| match (*c, *m) {
-            (Some(c), Some(_)) if w >= 1.0 => (Some(c), Some(COUNTS_X_SPEND.into())),
-            (Some(_), Some(m)) if w <= 0.0 => (Some(m), Some(ML_REVENUE.into())),
-            (Some(c), Some(m)) => (Some(w * c + (1.0 - w) * m), Some(BLEND.into())),
-            (Some(c), None) => (Some(c), Some(COUNTS_X_SPEND.into())),
-            (None, Some(m)) => (Some(m), Some(ML_REVENUE.into())),
+            (Some(c), Some(_)) if w >= 1.0 => (Some(c), Some(COUNTS_X_SPEND)),
+            (Some(_), Some(m)) if w <= 0.0 => (Some(m), Some(ML_REVENUE)),
+            (Some(c), Some(m)) => (Some(w * c + (1.0 - w) * m), Some(BLEND)),
+            (Some(c), None) => (Some(c), Some(COUNTS_X_SPEND)),
+            (None, Some(m)) => (Some(m), Some(ML_REVENUE)),
             (None, None) => (None, None),
         })
         .unzip()
@@ -255,9 +255,9 @@ mod tests {
         assert_eq!(
             column.models,
             [
-                Some(BGNBD.to_string()),
-                Some("first_purchase:logistic".to_string()),
-                Some(CONVERSION_RATE.to_string())
+                Some(BGNBD),
+                Some("first_purchase:logistic"),
+                Some(CONVERSION_RATE)
             ]
         );
     }
@@ -272,16 +272,16 @@ mod tests {
         assert_eq!(choose_weight(&good, &[None; 6], &actual), 1.0);
         let (values, models) = blend(0.5, &[Some(2.0), None], &[Some(4.0), Some(1.0)]);
         assert_eq!(values, [Some(3.0), Some(1.0)]);
-        assert_eq!(models, [Some(BLEND.into()), Some(ML_REVENUE.into())]);
+        assert_eq!(models, [Some(BLEND), Some(ML_REVENUE)]);
     }
 
     #[test]
     fn rates_count_only_earlier_non_buyers_outside_the_holdout() {
         let labels = vec![
-            ("a".to_string(), true, true),
-            ("b".to_string(), true, true),
-            ("c".to_string(), false, true),
-            ("d".to_string(), false, false),
+            ("a", true, true),
+            ("b", true, true),
+            ("c", false, true),
+            ("d", false, false),
         ];
         let summary = Summary {
             user_ids: vec!["a".into()],

@@ -26,11 +26,11 @@ pub(super) const FIRST_PURCHASE: &str = "first_purchase";
 pub(super) const ACTIVITY: &str = "activity";
 
 /// What the horizon after the cutoff holds for each labelled user.
-pub(super) struct HorizonLabels {
+pub(super) struct HorizonLabels<'a> {
     /// `(user, purchased, active)`, ascending.
-    pub(super) users: Vec<(String, bool, bool)>,
+    pub(super) users: Vec<(&'a str, bool, bool)>,
     /// Revenue of each user in the horizon.
-    pub(super) revenue: HashMap<String, f64>,
+    pub(super) revenue: HashMap<&'a str, f64>,
     /// Purchase days of each user in the horizon (absent: none).
     pub(super) purchases: HashMap<String, f64>,
 }
@@ -115,7 +115,7 @@ pub(super) fn score_columns(
     let mut rows = Vec::new();
     let revenue_of = |ids: &[String]| -> Vec<f64> {
         ids.iter()
-            .map(|id| labels.revenue.get(id).copied().unwrap_or(0.0))
+            .map(|id| labels.revenue.get(id.as_str()).copied().unwrap_or(0.0))
             .collect()
     };
     // The blend weight, from users neither the models nor the holdout scores saw.

@@ -22,7 +22,7 @@ pub(super) struct Shared<'a> {
     pub(super) features_now: &'a DataFrame,
     /// The model features at the cutoff, read once for every target (empty when
     /// `short_history` leaves no target to split).
-    pub(super) table_cutoff: &'a ml::Table,
+    pub(super) table_cutoff: &'a ml::Table<'a>,
     pub(super) params: &'a CheckedPredictParams,
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
     pub(super) fits_cutoff: Option<&'a CountFits>,
@@ -30,7 +30,7 @@ pub(super) struct Shared<'a> {
     pub(super) rules_at_cutoff: &'a std::result::Result<DataFrame, rules::Error>,
     pub(super) short_history: bool,
     pub(super) horizon_units: f64,
-    pub(super) users: &'a [String],
+    pub(super) users: &'a [&'a str],
     pub(super) seed: u64,
 }
 

@@ -860,7 +860,7 @@ fn values_of_a_few_users_are_the_lookups_of_them() {
     let values = values_of(&df, "fired", &users).unwrap();
     assert_eq!(values, [Some(0.0), None, Some(1.0), None]);
     let all = lookup(&df, "fired").unwrap();
-    let looked_up: Vec<Option<f64>> = users.iter().map(|u| all.get(u).copied()).collect();
+    let looked_up: Vec<Option<f64>> = users.iter().map(|u| all.get(u.as_str()).copied()).collect();
     assert_eq!(values, looked_up);
 }
 

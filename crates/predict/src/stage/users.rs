@@ -40,12 +40,12 @@ pub(super) fn by_user(
 }
 
 /// `user_id -> value` of a numeric or boolean column.
-pub(super) fn lookup(df: &DataFrame, column: &str) -> Result<HashMap<String, f64>> {
+pub(super) fn lookup<'a>(df: &'a DataFrame, column: &str) -> Result<HashMap<&'a str, f64>> {
     let (ids, values) = id_values(df, column)?;
     Ok(ids
         .iter()
         .zip(values.iter())
-        .filter_map(|(id, v)| Some((id?.to_string(), v?)))
+        .filter_map(|(id, v)| Some((id?, v?)))
         .collect())
 }
 
@@ -54,12 +54,12 @@ pub(super) fn lookup(df: &DataFrame, column: &str) -> Result<HashMap<String, f64
 pub(super) fn values_of(
     df: &DataFrame,
     column: &str,
-    users: &[String],
+    users: &[impl AsRef<str>],
 ) -> Result<Vec<Option<f64>>> {
     let place: HashMap<&str, usize> = users
         .iter()
         .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
+        .map(|(i, id)| (id.as_ref(), i))
         .collect();
     let (ids, values) = id_values(df, column)?;
     let mut out = vec![None; users.len()];
@@ -72,10 +72,10 @@ pub(super) fn values_of(
 }
 
 /// The user ids of `df` and its `column` as numbers.
-fn id_values(df: &DataFrame, column: &str) -> Result<(StringChunked, Float64Chunked)> {
+fn id_values<'a>(df: &'a DataFrame, column: &str) -> Result<(&'a StringChunked, Float64Chunked)> {
     let ids = df
         .column(USER_ID)
-        .and_then(|c| c.str().cloned())
+        .and_then(|c| c.str())
         .map_err(polars_err("read user ids"))?;
     let values = df
         .column(column)
@@ -89,13 +89,10 @@ fn id_values(df: &DataFrame, column: &str) -> Result<(StringChunked, Float64Chun
 }
 
 /// The user ids of `df` in its row order (a missing one as empty).
-pub(super) fn user_ids(df: &DataFrame) -> Result<Vec<String>> {
+pub(super) fn user_ids(df: &DataFrame) -> Result<Vec<&str>> {
     let ids = df
         .column(USER_ID)
-        .and_then(|c| c.str().cloned())
+        .and_then(|c| c.str())
         .map_err(polars_err("read user ids"))?;
-    Ok(ids
-        .iter()
-        .map(|id| id.unwrap_or_default().to_string())
-        .collect())
+    Ok(ids.iter().map(Option::unwrap_or_default).collect())
 }
