@@ -417,23 +417,42 @@ fn combine(built: Vec<DataFrame>, users: Option<&DataFrame>, as_of: i64) -> Resu
             PolarsError::NoData("no part of the events was processed".into()),
         ));
     }
-    let several = built.len() > 1;
-    let mut stacked = concat(
-        built.into_iter().map(IntoLazy::lazy).collect::<Vec<_>>(),
-        UnionArgs::default(),
-    );
-    if several {
-        // Parts split users by a hash of their id.
-        stacked = stacked.map(|all| all.sort([USER_ID], SortMultipleOptions::default()));
-    }
-    let mut features = stacked
-        .and_then(LazyFrame::collect)
-        .map_err(polars_err("combine per-user features"))?;
+    let mut features = stack_by_user(built).map_err(polars_err("combine per-user features"))?;
     features.rechunk_mut();
     if let Some(users) = users {
         features = join_users(features, users, as_of)?;
     }
     Ok(features)
+}
+
+/// The tables of parts, which split users by a hash of their id, as one table sorted
+/// by `user_id`: the order is found once, then each column is gathered in it and its
+/// parts' pieces let go, so that only one column is ever held twice.
+fn stack_by_user(mut parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    if parts.len() < 2 {
+        return Ok(parts.pop().unwrap_or_default());
+    }
+    let mut ids = parts[0].column(USER_ID)?.clone();
+    for part in &parts[1..] {
+        ids.append(part.column(USER_ID)?)?;
+    }
+    let order = ids.arg_sort(SortOptions::default());
+    drop(ids);
+    let names = parts[0].get_column_names_owned();
+    let mut columns = Vec::with_capacity(names.len());
+    for name in &names {
+        let mut column = parts[0].drop_in_place(name)?;
+        for part in &mut parts[1..] {
+            column.append_owned(part.drop_in_place(name)?)?;
+        }
+        let mut column = column.take(&order)?;
+        if name == USER_ID {
+            // What a sort sets: a later sort by user finds nothing to do.
+            column.set_sorted_flag(polars::series::IsSorted::Ascending);
+        }
+        columns.push(column);
+    }
+    DataFrame::new(order.len(), columns)
 }
 
 /// [`build_parts`] at a past `cutoff`, for training a model on what was known then:

@@ -415,6 +415,10 @@ fn building_in_parts_gives_the_same_table() {
         whole.equals_missing(&from_parts),
         "{whole:?}\n{from_parts:?}"
     );
+    // Known to be sorted by user, as a sort leaves it: sorting again copies nothing.
+    let ids = from_parts.column("user_id").unwrap();
+    assert_eq!(ids.is_sorted_flag(), polars::series::IsSorted::Ascending);
+    assert_eq!(from_parts.get_column_names(), whole.get_column_names());
     // unsorted events are built in one part, with the same result
     let shuffled = events
         .sort(["event_time"], SortMultipleOptions::default())
