@@ -48,6 +48,7 @@ mod resume;
 mod runner;
 mod stage;
 pub mod stages;
+mod waiting;
 
 pub use engine::{Cluster, Connect, Engine};
 pub use error::{Error, ErrorClass, FileError, Result};

@@ -2,7 +2,7 @@
 //! verified artifact or run with retries, see `execute`), quality gates, and one
 //! publish at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,6 +23,7 @@ use crate::publish;
 use crate::record::{PastRecord, RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
+use crate::waiting;
 
 /// Options of one run that do not belong in the pipeline file.
 #[derive(Debug, Clone, Default)]
@@ -429,10 +430,8 @@ impl Run<'_, '_> {
         for &from in &self.plan.stages[index].needs {
             let tables = &mut self.outputs[from];
             for (name, written) in std::mem::take(&mut tables.written) {
-                let mut df = artifacts::read_table(&written.path)?;
-                if let Some(read) = self.plan.table_columns_after(from, index - 1, &name) {
-                    keep_columns(&mut df, &read);
-                }
+                let read = self.plan.table_columns_after(from, index - 1, &name);
+                let df = waiting::read_back(written, read.as_ref())?;
                 tables.frames.insert(name, df);
             }
         }
@@ -475,28 +474,6 @@ impl Run<'_, '_> {
                     .retain(|name, _| name == crate::record::SUMMARISED);
                 tables.written.clear();
             }
-            // Needed later but not by the next stage: read back from the artifact
-            // when it is, rather than held meanwhile.
-            let next = self.plan.stages.get(done + 1);
-            if let (Some(next), Some(Some(dir))) = (next, self.saved_in.get(from))
-                && !next.needs.contains(&from)
-            {
-                let waiting: Vec<String> = tables
-                    .frames
-                    .keys()
-                    .filter(|name| *name != crate::record::SUMMARISED)
-                    .cloned()
-                    .collect();
-                for name in waiting {
-                    if let Some(df) = tables.frames.remove(&name) {
-                        let path = dir.join(format!("{name}.parquet"));
-                        let rows = df.height() as u64;
-                        tables
-                            .written
-                            .insert(name, crate::stage::Written { path, rows });
-                    }
-                }
-            }
             let asked_later = self.plan.stages[done + 1..]
                 .iter()
                 .any(|stage| stage.asked.contains(&from));
@@ -515,7 +492,7 @@ impl Run<'_, '_> {
                     let Some(read) = plan.table_columns_after(from, done, name) else {
                         return true;
                     };
-                    keep_columns(df, &read);
+                    waiting::keep_columns(df, &read);
                     !read.is_empty()
                 });
             }
@@ -529,6 +506,58 @@ impl Run<'_, '_> {
                     if let Some(events) = &mut tables.events {
                         events.retain_columns(|name| read.contains(name));
                     }
+                }
+            }
+        }
+        self.let_wait(done);
+    }
+
+    /// Tables needed later but not by the stage after `done` wait on disk, to be
+    /// read back from their artifacts before the stage that needs them. Columns
+    /// that a table the next stage reads holds too stay in memory, where they cost
+    /// nothing more: read back, they would be a second copy.
+    fn let_wait(&mut self, done: usize) {
+        let Some(next) = self.plan.stages.get(done + 1) else {
+            return;
+        };
+        let staying: HashSet<*const ()> = next
+            .needs
+            .iter()
+            .flat_map(|&from| self.outputs[from].frames.values())
+            .flat_map(|df| df.columns().iter().filter_map(waiting::memory_of))
+            .collect();
+        for (from, tables) in self.outputs.iter_mut().enumerate() {
+            let Some(Some(dir)) = self.saved_in.get(from) else {
+                continue;
+            };
+            if next.needs.contains(&from) {
+                continue;
+            }
+            let waiting: Vec<String> = tables
+                .frames
+                .keys()
+                .filter(|name| *name != crate::record::SUMMARISED)
+                .cloned()
+                .collect();
+            for name in waiting {
+                if let Some(df) = tables.frames.remove(&name) {
+                    let held = df
+                        .columns()
+                        .iter()
+                        .filter(|c| waiting::memory_of(c).is_some_and(|m| staying.contains(&m)))
+                        .cloned()
+                        .collect::<Vec<_>>();
+                    tracing::debug!(
+                        "{name} waits on disk, {} of its {} columns held in memory",
+                        held.len(),
+                        df.width()
+                    );
+                    let written = crate::stage::Written {
+                        path: dir.join(format!("{name}.parquet")),
+                        rows: df.height() as u64,
+                        held,
+                    };
+                    tables.written.insert(name, written);
                 }
             }
         }
@@ -774,20 +803,5 @@ fn new_run_dir(
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
             Err(e) => return Err(io(&dir)(e)),
         }
-    }
-}
-
-/// Drops the columns of `df` not in `read`.
-fn keep_columns(df: &mut polars::prelude::DataFrame, read: &std::collections::BTreeSet<&str>) {
-    let keep: Vec<_> = df
-        .get_column_names()
-        .into_iter()
-        .filter(|name| read.contains(name.as_str()))
-        .cloned()
-        .collect();
-    if keep.len() < df.width()
-        && let Ok(narrowed) = df.select(keep)
-    {
-        *df = narrowed;
     }
 }

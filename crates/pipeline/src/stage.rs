@@ -215,6 +215,9 @@ impl Tables {
 pub struct Written {
     pub(crate) path: PathBuf,
     pub(crate) rows: u64,
+    /// Columns held in memory while the table waits on disk, because a table that
+    /// stays in memory holds them too: not read back from the file.
+    pub(crate) held: Vec<polars::prelude::Column>,
 }
 
 /// A finished stage's tables and what it tells the run.
@@ -438,7 +441,11 @@ impl<'a> StageContext<'a> {
         let path = self.dir.join(format!("{table}.parquet"));
         let rows = userlens_report::write_blocks(csv.as_deref(), &path, schema, fill)?;
         self.files.extend(file.map(str::to_string));
-        Ok(Written { path, rows })
+        Ok(Written {
+            path,
+            rows,
+            held: Vec::new(),
+        })
     }
 
     /// Writes a public output JSON file.
