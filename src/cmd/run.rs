@@ -28,6 +28,7 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         engine: args.engine.clone(),
         // The binary's own, registered at start when built with `--features cluster`.
         connect: None,
+        release_memory: Some(crate::allocator::release_freed),
     };
     if args.dry_run {
         return print_dry_run(plan, &options);

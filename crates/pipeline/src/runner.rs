@@ -52,6 +52,10 @@ pub struct RunOptions {
     /// How to open a cluster engine, instead of the one the binary registered
     /// ([`crate::engine::register`]): for tests and programs that embed the pipeline.
     pub connect: Option<Connect>,
+    /// Called between stages, once what no later stage needs is let go: the binary
+    /// hands the memory freed back to the system there, so that a stage's peak does
+    /// not stand on what the stage before it freed.
+    pub release_memory: Option<fn()>,
 }
 
 impl RunOptions {
@@ -510,6 +514,9 @@ impl Run<'_, '_> {
             }
         }
         self.let_wait(done);
+        if let Some(release) = self.options.release_memory {
+            release();
+        }
     }
 
     /// Tables needed later but not by the stage after `done` wait on disk, to be

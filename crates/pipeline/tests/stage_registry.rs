@@ -3,6 +3,7 @@
 //! the same toy serves the resume test.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -219,8 +220,17 @@ fn a_stage_kind_added_through_the_registry_runs_in_a_pipeline() {
     let text = pipeline(dir.path());
     let plan = load_str_with(&registry(), Path::new("toy.toml"), &text, &[]).unwrap();
     assert_eq!(plan.stages[1].uses(), "count_events");
-    let summary = userlens_pipeline::run(&plan, &RunOptions::default(), &mut |_| {}).unwrap();
+    // The binary's hook that hands freed memory back runs after every stage.
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+    let options = RunOptions {
+        release_memory: Some(|| {
+            RELEASED.fetch_add(1, Ordering::SeqCst);
+        }),
+        ..RunOptions::default()
+    };
+    let summary = userlens_pipeline::run(&plan, &options, &mut |_| {}).unwrap();
     assert_eq!(summary.record.status, RunStatus::Ok);
+    assert_eq!(RELEASED.load(Ordering::SeqCst), plan.stages.len());
     let published = std::fs::read_to_string(summary.output_dir.join("event_counts.csv")).unwrap();
     assert_eq!(published, "user_id,events\na,2\nc,3\n");
 
