@@ -660,6 +660,9 @@ pub fn predict(
         &labels.users,
         &Default::default(),
     );
+    // What the user predictions are not made from is let go before they are made.
+    drop(labels);
+    drop((targets, churn, rules_at_cutoff, summary_cutoff));
     let kind_name = |prefix: &str, b: &Option<targets::Backtested>| {
         b.as_ref()
             .map(|b| domains::ml_name(prefix, b.kind))
@@ -705,9 +708,8 @@ pub fn predict(
         DataFrame::new(users.len(), columns).map_err(polars_err("build user predictions"))?;
     // What the columns were made from is let go before they are joined: at 100
     // million events the joins were the stage's peak.
-    drop(labels);
-    drop((targets, churn, customers, rules_at_cutoff));
-    drop((summary_cutoff, summary_now, fits_now, activity.propensity));
+    drop(customers);
+    drop((summary_now, fits_now, activity.propensity));
     drop((purchase.backtested, activity.backtested));
 
     let segment_columns = segments.select([USER_ID, "rfm_score", "segment"]);
