@@ -52,9 +52,9 @@ pub struct RunOptions {
     /// How to open a cluster engine, instead of the one the binary registered
     /// ([`crate::engine::register`]): for tests and programs that embed the pipeline.
     pub connect: Option<Connect>,
-    /// Called between stages, once what no later stage needs is let go: the binary
-    /// hands the memory freed back to the system there, so that a stage's peak does
-    /// not stand on what the stage before it freed.
+    /// Called when a stage returns and again once what no later stage needs is let
+    /// go: the binary hands the memory freed back to the system there, so that the
+    /// next peak does not stand on what was freed just before.
     pub release_memory: Option<fn()>,
 }
 
@@ -630,6 +630,10 @@ impl Run<'_, '_> {
             Ok(output) => output,
             Err(e) => return Ok(Err(e)),
         };
+        // What the stage freed is handed back before its tables are saved.
+        if let Some(release) = self.options.release_memory {
+            release();
+        }
         let more = index + 1 < self.plan.stages.len() && self.only != Some(index);
         if more
             && matches!(tables.events, Some(Events::Memory(_)))
