@@ -905,3 +905,33 @@ fn a_refund_is_revenue_but_not_a_purchase() {
     assert_eq!(bools(&out, "purchased"), [false, true]);
     assert_eq!(floats(&out, "revenue"), [-5.0, 8.0]);
 }
+
+#[test]
+fn a_table_borrows_the_columns_the_models_read_as_they_are() {
+    let names: Vec<String> = ["x", "gaps", "count"].map(String::from).to_vec();
+    let sorted = df!(
+        "user_id" => ["a", "b", "c"],
+        "x" => [1.0, 2.0, 3.0],
+        "gaps" => [Some(1.0), None, Some(f64::INFINITY)],
+        "count" => [1u32, 2, 3],
+    )
+    .unwrap();
+    let table = Table::read(&sorted, &names).unwrap();
+    // Finite floats in user order are read in place; the rest are copies, NaN where
+    // a value is missing or not finite.
+    assert!(matches!(table.columns[0], std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(table.columns[1], std::borrow::Cow::Owned(_)));
+    assert!(matches!(table.columns[2], std::borrow::Cow::Owned(_)));
+    assert_eq!(*table.columns[0], [1.0, 2.0, 3.0]);
+    assert_eq!(table.columns[1][0], 1.0);
+    assert!(table.columns[1][1].is_nan() && table.columns[1][2].is_nan());
+    assert_eq!(*table.columns[2], [1.0, 2.0, 3.0]);
+    // Out of user order every column is a copy, sorted by user.
+    let unsorted = sorted
+        .take(&IdxCa::from_vec("".into(), vec![2, 0, 1]))
+        .unwrap();
+    let table = Table::read(&unsorted, &names).unwrap();
+    assert_eq!(table.ids, ["a", "b", "c"]);
+    assert!(matches!(table.columns[0], std::borrow::Cow::Owned(_)));
+    assert_eq!(*table.columns[0], [1.0, 2.0, 3.0]);
+}
