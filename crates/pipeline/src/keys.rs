@@ -134,3 +134,31 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     }
     Ok(stages)
 }
+
+/// `<as-of>_<start time>`, with a counter when two runs start in the same second.
+pub(crate) fn new_run_dir(
+    root: &Path,
+    as_of: &str,
+    started: chrono::DateTime<chrono::Utc>,
+) -> Result<(String, PathBuf)> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    let stamp = started.format("%Y%m%dT%H%M%SZ");
+    let mut attempt = 0u32;
+    loop {
+        let id = if attempt == 0 {
+            format!("{as_of}_{stamp}")
+        } else {
+            format!("{as_of}_{stamp}-{attempt}")
+        };
+        let dir = root.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
+            Err(e) => return Err(io(&dir)(e)),
+        }
+    }
+}

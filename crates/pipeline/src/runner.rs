@@ -2,7 +2,7 @@
 //! verified artifact or run with retries, see `execute`), quality gates, and one
 //! publish at the end.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use crate::engine::{Cluster, Connect, Engine};
 use crate::error::{Error, Result, error_chain};
 use crate::execute::{RunState, check_gates, rows_in, run_with_retries};
 use crate::interrupt;
-use crate::keys::{as_of_label, cache_keys, only_index, output_dir, runs_root};
+use crate::keys::{as_of_label, cache_keys, new_run_dir, only_index, output_dir, runs_root};
 use crate::ledger::{Ledger, RunRow, StageRow};
 use crate::lock::PipelineLock;
 use crate::plan::Plan;
@@ -527,12 +527,11 @@ impl Run<'_, '_> {
         let Some(next) = self.plan.stages.get(done + 1) else {
             return;
         };
-        let staying: HashSet<*const ()> = next
-            .needs
-            .iter()
-            .flat_map(|&from| self.outputs[from].frames.values())
-            .flat_map(|df| df.columns().iter().filter_map(waiting::memory_of))
-            .collect();
+        let staying = waiting::memory_of_tables(
+            next.needs
+                .iter()
+                .flat_map(|&from| self.outputs[from].frames.values()),
+        );
         for (from, tables) in self.outputs.iter_mut().enumerate() {
             let Some(Some(dir)) = self.saved_in.get(from) else {
                 continue;
@@ -548,22 +547,8 @@ impl Run<'_, '_> {
                 .collect();
             for name in waiting {
                 if let Some(df) = tables.frames.remove(&name) {
-                    let held = df
-                        .columns()
-                        .iter()
-                        .filter(|c| waiting::memory_of(c).is_some_and(|m| staying.contains(&m)))
-                        .cloned()
-                        .collect::<Vec<_>>();
-                    tracing::debug!(
-                        "{name} waits on disk, {} of its {} columns held in memory",
-                        held.len(),
-                        df.width()
-                    );
-                    let written = crate::stage::Written {
-                        path: dir.join(format!("{name}.parquet")),
-                        rows: df.height() as u64,
-                        held,
-                    };
+                    let path = dir.join(format!("{name}.parquet"));
+                    let written = waiting::wait(&name, df, path, &staying);
                     tables.written.insert(name, written);
                 }
             }
@@ -787,32 +772,4 @@ fn relative(path: &Path, base: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-/// `<as-of>_<start time>`, with a counter when two runs start in the same second.
-fn new_run_dir(
-    root: &Path,
-    as_of: &str,
-    started: chrono::DateTime<Utc>,
-) -> Result<(String, PathBuf)> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(root).map_err(io(root))?;
-    let stamp = started.format("%Y%m%dT%H%M%SZ");
-    let mut attempt = 0u32;
-    loop {
-        let id = if attempt == 0 {
-            format!("{as_of}_{stamp}")
-        } else {
-            format!("{as_of}_{stamp}-{attempt}")
-        };
-        let dir = root.join(&id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok((id, dir)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
-            Err(e) => return Err(io(&dir)(e)),
-        }
-    }
 }

@@ -1,7 +1,8 @@
 //! Tables that wait on disk between the stages that need them: what stays in memory
 //! meanwhile, and how they are read back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
 
 use polars::prelude::*;
 
@@ -13,6 +14,39 @@ pub(crate) fn memory_of(column: &Column) -> Option<*const ()> {
     column
         .as_series()
         .map(|series| std::sync::Arc::as_ptr(&series.0).cast::<()>())
+}
+
+/// The memory behind every column of `tables`.
+pub(crate) fn memory_of_tables<'a>(
+    tables: impl Iterator<Item = &'a DataFrame>,
+) -> HashSet<*const ()> {
+    tables
+        .flat_map(|df| df.columns().iter().filter_map(memory_of))
+        .collect()
+}
+
+/// `df`, saved at `path`, as a table waiting on disk: the columns whose memory is
+/// in `staying` (held by tables that stay in memory) are held, the rest let go.
+pub(crate) fn wait(
+    name: &str,
+    df: DataFrame,
+    path: PathBuf,
+    staying: &HashSet<*const ()>,
+) -> Written {
+    let held: Vec<Column> = (df.columns().iter())
+        .filter(|c| memory_of(c).is_some_and(|m| staying.contains(&m)))
+        .cloned()
+        .collect();
+    tracing::debug!(
+        "{name} waits on disk, {} of its {} columns held in memory",
+        held.len(),
+        df.width()
+    );
+    Written {
+        path,
+        rows: df.height() as u64,
+        held,
+    }
 }
 
 /// A table that waited on disk: the columns `read` of its file (all when `None`),
