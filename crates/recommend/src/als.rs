@@ -105,43 +105,33 @@ fn finish8(acc: [f32; 8], ra: &[f32], rb: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail(ra, rb)
 }
 
-/// `out[a] = dot(row a of m, x)` for the symmetric f x f matrix `m`, bit for bit,
-/// eight outputs at a time ([`dots8`] on row l of `m`, its column l by symmetry).
+/// `out[a] = dot(row a of m, x)` for the symmetric f x f matrix `m`, [`pack`]ed (its
+/// rows are its columns), bit for bit: eight outputs at a time with [`dots8`].
 #[inline]
-fn matvec(out: &mut [f32], m: &[f32], x: &[f32], f: usize) {
-    let mut a0 = 0;
-    while a0 + 8 <= f {
-        let d = dots8(x, |l| eight(&m[l * f + a0..]));
-        out[a0..a0 + 8].copy_from_slice(&d);
-        a0 += 8;
-    }
-    for a in a0..f {
-        out[a] = dot(x, &m[a * f..(a + 1) * f]);
+fn matvec(out: &mut [f32], m: &[[f32; 8]], x: &[f32], f: usize) {
+    for (out, block) in out.chunks_mut(8).zip(m.chunks_exact(f.max(1))) {
+        let d = dots8(x, block);
+        out.copy_from_slice(&d[..out.len()]);
     }
 }
 
-/// The first eight values of `v`.
-#[inline(always)]
-fn eight(v: &[f32]) -> &[f32; 8] {
-    v.as_chunks::<8>().0.first().expect("eight values")
-}
-
-/// [`dot`] of `x` with eight vectors at once, bit for bit: `column(l)` holds
+/// [`dot`] of `x` with eight vectors at once, bit for bit: `columns[l]` holds
 /// element l of each of the eight. Each of [`dot`]'s eight partial sums is a
 /// vector over the eight, so every step is a plain vector multiply and add.
 #[inline(always)]
-fn dots8<'a>(x: &[f32], column: impl Fn(usize) -> &'a [f32; 8]) -> [f32; 8] {
-    let f = x.len();
-    let whole = f / 8 * 8;
+fn dots8(x: &[f32], columns: &[[f32; 8]]) -> [f32; 8] {
+    let n = x.len().min(columns.len());
+    let (xs, x_tail) = x[..n].as_chunks::<8>();
+    let (cs, c_tail) = columns[..n].as_chunks::<8>();
     let mut acc = [[0f32; 8]; 8];
-    for c in (0..whole).step_by(8) {
+    for (x, c) in xs.iter().zip(cs) {
         for (k, acc) in acc.iter_mut().enumerate() {
-            *acc = broadcast_madd8(*acc, x[c + k], column(c + k));
+            *acc = broadcast_madd8(*acc, x[k], &c[k]);
         }
     }
     let mut tail = [0f32; 8];
-    for (l, &xl) in x.iter().enumerate().skip(whole) {
-        tail = broadcast_madd8(tail, xl, column(l));
+    for (&xl, c) in x_tail.iter().zip(c_tail) {
+        tail = broadcast_madd8(tail, xl, c);
     }
     std::array::from_fn(|j| {
         ((acc[0][j] + acc[4][j]) + (acc[1][j] + acc[5][j]))
@@ -306,7 +296,7 @@ fn converged(rs: f32) -> bool {
 }
 
 /// `r = -(YᵀY + reg·I) x`: the residual `b - A x` before the interests' terms.
-fn start(r: &mut [f32], yty: &[f32], x: &[f32], f: usize) {
+fn start(r: &mut [f32], yty: &[[f32; 8]], x: &[f32], f: usize) {
     matvec(r, yty, x, f);
     for r in r {
         *r = -*r;
@@ -358,7 +348,7 @@ struct Cg {
 /// Solves every row of `x` against the fixed factors `y`, with `m` the interests
 /// (rows of `x` by rows of `y`), one row after another.
 fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
-    let yty = gram(y, f, params.regularization as f32);
+    let yty = pack(&gram(y, f, params.regularization as f32), f);
     let alpha = params.alpha as f32;
     x.par_chunks_mut(f).enumerate().for_each_init(
         || Cg {
@@ -394,7 +384,7 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
 /// of `x` gets its terms in the order [`solve`] adds them (its rows of `y`
 /// ascending), so the factors are the same bits.
 fn solve_swept(x: &mut [f32], y: &[f32], by_y: &Csr, params: &AlsParams, f: usize) {
-    let yty = gram(y, f, params.regularization as f32);
+    let yty = pack(&gram(y, f, params.regularization as f32), f);
     let alpha = params.alpha as f32;
     let rows = x.len() / f.max(1);
     let mut r = vec![0f32; x.len()];
@@ -530,11 +520,12 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
     }
 }
 
-/// [`Als::packed`] of the row-major `items`.
-fn pack(items: &[f32], f: usize) -> Vec<[f32; 8]> {
-    let blocks = (items.len() / f.max(1)).div_ceil(8);
+/// The rows of the row-major `rows` (n x f) in blocks of eight, element by element:
+/// `packed[b * f + l]` holds element l of rows 8b..8b+8 (zeros past the last row).
+fn pack(rows: &[f32], f: usize) -> Vec<[f32; 8]> {
+    let blocks = (rows.len() / f.max(1)).div_ceil(8);
     let mut packed = vec![[0f32; 8]; blocks * f];
-    for (i, row) in items.chunks_exact(f.max(1)).enumerate() {
+    for (i, row) in rows.chunks_exact(f.max(1)).enumerate() {
         for (l, &v) in row.iter().enumerate() {
             packed[i / 8 * f + l][i % 8] = v;
         }
@@ -569,7 +560,7 @@ impl Als {
             .zip(inter.item_users.chunks(8))
             .enumerate()
         {
-            let scores = dots8(xu, |l| &block[l]);
+            let scores = dots8(xu, block);
             for (j, (&n, score)) in users.iter().zip(scores).enumerate() {
                 let i = (b * 8 + j) as u32;
                 while skip.next_if(|&&s| s < i).is_some() {}
@@ -653,13 +644,13 @@ mod tests {
             // Seven items packed in one block of eight, scored at once.
             let packed = pack(&y, f);
             assert_eq!(packed.len(), f);
-            let scores = dots8(&x, |l| &packed[l]);
+            let scores = dots8(&x, &packed);
             for (i, got) in scores.iter().enumerate() {
                 let want = if i < 7 { dot(&x, row(i)) } else { 0.0 };
                 assert_eq!(got.to_bits(), want.to_bits(), "f {f}, item {i}");
             }
             let mut product = vec![0f32; f];
-            matvec(&mut product, &g, &x, f);
+            matvec(&mut product, &pack(&g, f), &x, f);
             for (a, got) in product.iter().enumerate() {
                 let want = dot(&x, &g[a * f..(a + 1) * f]);
                 assert_eq!(got.to_bits(), want.to_bits(), "f {f}, output {a}");
