@@ -68,8 +68,11 @@ fn weighted(inter: &Interactions, similarity: Similarity) -> Vec<f32> {
 /// touched (or touched only by zeros, which no caller keeps).
 struct Scratch {
     acc: Vec<f64>,
-    /// The items with a positive sum, in the order they first got one.
+    /// The items with a positive sum, in the order they first got one: the first
+    /// `len`, with room for every item and one more, so that noting one takes no
+    /// branch (which of the products first touch an item is not predictable).
     touched: Vec<u32>,
+    len: usize,
 }
 
 thread_local! {
@@ -81,31 +84,37 @@ impl Scratch {
     fn new(items: usize) -> Scratch {
         Scratch {
             acc: vec![0.0; items],
-            touched: Vec::new(),
+            touched: vec![0; items + 1],
+            len: 0,
         }
     }
 
     /// Room for `items` items (cleared scratch only).
     fn fit(&mut self, items: usize) {
         if self.acc.len() < items {
-            self.acc.resize(items, 0.0);
+            *self = Scratch::new(items);
         }
     }
 
     #[inline]
     fn add(&mut self, j: u32, v: f64) {
         let sum = &mut self.acc[j as usize];
-        if *sum == 0.0 && v > 0.0 {
-            self.touched.push(j);
-        }
+        // Written always, kept (`len` moved past it) only for a first positive sum.
+        self.touched[self.len] = j;
+        self.len += usize::from((*sum == 0.0) & (v > 0.0));
         *sum += v;
     }
 
+    /// The items with a positive sum, in the order they first got one.
+    fn touched(&self) -> &[u32] {
+        &self.touched[..self.len]
+    }
+
     fn clear(&mut self) {
-        for &j in &self.touched {
+        for &j in &self.touched[..self.len] {
             self.acc[j as usize] = 0.0;
         }
-        self.touched.clear();
+        self.len = 0;
     }
 }
 
@@ -143,7 +152,7 @@ pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usiz
                 }
                 let mut top = TopK::new(neighbours);
                 let ni = norms[i];
-                for &j in &s.touched {
+                for &j in s.touched() {
                     let (ju, both) = (j as usize, s.acc[j as usize]);
                     if ju == i || both <= 0.0 {
                         continue;
@@ -209,7 +218,7 @@ impl Knn {
             }
             // The k best do not depend on the order they are offered in.
             let mut top = TopK::new(k);
-            for &j in &scores.touched {
+            for &j in scores.touched() {
                 let sum = scores.acc[j as usize];
                 if sum > 0.0 && skip.binary_search(&j).is_err() {
                     top.offer(j, sum as f32);
