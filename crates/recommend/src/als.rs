@@ -344,11 +344,32 @@ struct Cg {
     r: Vec<f32>,
     p: Vec<f32>,
     ap: Vec<f32>,
+    /// The rows of `y` a row has interests in, side by side, and their indices there.
+    rows: Vec<f32>,
+    order: Vec<u32>,
 }
 
 /// Solves every row of `x` against the fixed factors `y`, with `m` the interests
 /// (rows of `x` by rows of `y`), one row after another.
 fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
+    let gather_from = if std::mem::size_of_val(y) > GATHER_ABOVE_BYTES {
+        GATHER_FROM
+    } else {
+        usize::MAX
+    };
+    solve_gathering(x, y, m, params, f, gather_from);
+}
+
+/// [`solve`], gathering the rows of `y` of every row with at least `gather_from`
+/// interests.
+fn solve_gathering(
+    x: &mut [f32],
+    y: &[f32],
+    m: &Csr,
+    params: &AlsParams,
+    f: usize,
+    gather_from: usize,
+) {
     let yty = pack(&gram(y, f, params.regularization as f32), f);
     let alpha = params.alpha as f32;
     x.par_chunks_mut(f).enumerate().for_each_init(
@@ -356,9 +377,27 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
             r: vec![0.0; f],
             p: vec![0.0; f],
             ap: vec![0.0; f],
+            rows: Vec::new(),
+            order: Vec::new(),
         },
         |cg, (row, xu)| {
             let (cols, vals) = m.row(row);
+            // A row with many interests in factors bigger than the cache gathers
+            // their rows side by side once, for the passes of its steps to read
+            // in order rather than from all over memory.
+            let (y, cols) = if cols.len() >= gather_from {
+                cg.rows.clear();
+                for &c in cols {
+                    cg.rows
+                        .extend_from_slice(&y[c as usize * f..(c as usize + 1) * f]);
+                }
+                if cg.order.len() < cols.len() {
+                    cg.order = (0..cols.len() as u32).collect();
+                }
+                (&cg.rows[..], &cg.order[..cols.len()])
+            } else {
+                (y, cols)
+            };
             start(&mut cg.r, &yty, xu, f);
             add_interests(&mut cg.r, xu, y, cols, vals, f, residual_term(alpha));
             cg.p.copy_from_slice(&cg.r);
@@ -377,6 +416,11 @@ fn solve(x: &mut [f32], y: &[f32], m: &Csr, params: &AlsParams, f: usize) {
         },
     );
 }
+
+/// Interests from which a row's [`solve`] gathers their rows first, when the fixed
+/// factors are more than [`GATHER_ABOVE_BYTES`] (in cache, gathering only costs).
+const GATHER_FROM: usize = 16;
+const GATHER_ABOVE_BYTES: usize = 16 << 20;
 
 /// [`solve`], every row of `x` at once, for fixed factors `y` too many to stay in
 /// cache: each step sweeps the rows of `y` in order and adds each to the rows of
@@ -668,6 +712,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn gathered_rows_give_the_same_factors_bit_for_bit() {
+        let (f, n_x, n_y) = (67, 9, 40);
+        let y = random(n_y * f, 3);
+        let mut m = Csr {
+            cols: n_y,
+            indptr: vec![0],
+            ..Csr::default()
+        };
+        for row in 0..n_x {
+            // Rows with no interest, one, and up to nearly every row of `y`.
+            for col in (0..n_y).filter(|c| (c * (row + 1)) % 9 < row) {
+                m.indices.push(col as u32);
+                m.values.push(1.0 + (col % 4) as f32);
+            }
+            m.indptr.push(m.indices.len());
+        }
+        let params = AlsParams::default();
+        let start = random(n_x * f, 4);
+        let (mut scattered, mut gathered) = (start.clone(), start);
+        solve_gathering(&mut scattered, &y, &m, &params, f, usize::MAX);
+        solve_gathering(&mut gathered, &y, &m, &params, f, 1);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&gathered), bits(&scattered));
+        assert!(m.indptr.windows(2).any(|w| w[1] - w[0] > 30));
     }
 
     #[test]
