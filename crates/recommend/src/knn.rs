@@ -78,6 +78,8 @@ struct Scratch {
 thread_local! {
     /// A thread's accumulator of users' scores in [`Knn::recommend`].
     static SCORES: RefCell<Scratch> = RefCell::new(Scratch::new(0));
+    /// A thread's marks of the items [`Knn::similarities`] looks for (place + 1).
+    static MARKS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Scratch {
@@ -229,9 +231,78 @@ impl Knn {
         })
     }
 
+    /// [`Knn::similarity`] of every item in `from` to each of `to`: row `t` of the
+    /// result (`to.len()` rows of `from.len()`) holds `to[t]`'s, from one pass over
+    /// the neighbours of `from`.
+    pub fn similarities(&self, from: &[u32], to: &[u32]) -> Vec<f32> {
+        let mut table = vec![0f32; to.len() * from.len()];
+        MARKS.with_borrow_mut(|marks| {
+            if marks.len() < self.neighbours.cols {
+                marks.resize(self.neighbours.cols, 0);
+            }
+            for (t, &b) in to.iter().enumerate() {
+                marks[b as usize] = t as u32 + 1;
+            }
+            for (h, &a) in from.iter().enumerate() {
+                let (js, sims) = self.neighbours.row(a as usize);
+                for (&j, &s) in js.iter().zip(sims) {
+                    if let Some(t) = marks[j as usize].checked_sub(1) {
+                        table[t as usize * from.len() + h] = s;
+                    }
+                }
+            }
+            // An item twice in `to` has the row of its last place: copied to the others.
+            for (t, &b) in to.iter().enumerate() {
+                let marked = marks[b as usize] as usize - 1;
+                if marked != t {
+                    table.copy_within(
+                        marked * from.len()..(marked + 1) * from.len(),
+                        t * from.len(),
+                    );
+                }
+            }
+            for &b in to {
+                marks[b as usize] = 0;
+            }
+        });
+        table
+    }
+
     /// The similarity of `a` to `b` (0 when `b` is not among `a`'s neighbours).
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
         let (js, sims) = self.neighbours.row(a as usize);
         js.binary_search(&b).map_or(0.0, |at| sims[at])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarities_are_those_of_one_pair_at_a_time() {
+        // Five items, each row's neighbours ascending; item 2 has none.
+        let neighbours = Csr {
+            cols: 5,
+            indptr: vec![0, 2, 3, 3, 5, 6],
+            indices: vec![1, 3, 0, 0, 4, 2],
+            values: vec![0.5, 0.25, 0.75, 0.125, 2.0, 1.5],
+        };
+        let knn = Knn { neighbours };
+        let from = [0, 3, 2, 4, 1];
+        // Item 3 twice.
+        let to = [3, 0, 4, 3, 2];
+        let table = knn.similarities(&from, &to);
+        for (t, &b) in to.iter().enumerate() {
+            for (h, &a) in from.iter().enumerate() {
+                let want = knn.similarity(a, b);
+                assert_eq!(table[t * from.len() + h], want, "{a} to {b}");
+            }
+        }
+        assert_eq!(table.iter().filter(|&&s| s > 0.0).count(), 6);
+        // The marks were cleared: a second call finds only its own items.
+        let again = knn.similarities(&from, &[1]);
+        let want: Vec<f32> = from.iter().map(|&a| knn.similarity(a, 1)).collect();
+        assert_eq!(again, want);
     }
 }

@@ -165,8 +165,49 @@ fn strongest(pairs: impl Iterator<Item = (f32, u32)>) -> ([(f32, u32); REASON_IT
 }
 
 impl Fitted {
-    /// Why `rec` is on `user`'s list, in words.
-    pub fn because(&self, ctx: &Ctx<'_>, log: &Log, user: usize, rec: &Rec) -> String {
+    /// Why each of `recs` (`user`'s list) is on it, in words.
+    pub fn reasons(&self, ctx: &Ctx<'_>, log: &Log, user: usize, recs: &[Rec]) -> Vec<String> {
+        let history = ctx.inter.train().row(user).0;
+        // Item-kNN: each pick's similarity to every item in the history from one pass
+        // over the history's neighbours, rather than a search for every pair.
+        let table = match self {
+            Fitted::Knn(m) if recs.iter().any(|r| r.why == Why::Model) => {
+                let picks: Vec<u32> = recs.iter().map(|r| r.item).collect();
+                Some(m.similarities(history, &picks))
+            }
+            _ => None,
+        };
+        recs.iter()
+            .enumerate()
+            .map(|(n, rec)| match &table {
+                Some(table) => {
+                    let row = &table[n * history.len()..(n + 1) * history.len()];
+                    self.because(ctx, log, user, rec, |h, _| row[h])
+                }
+                None => self.because(ctx, log, user, rec, |_, i| self.similarity(i, rec.item)),
+            })
+            .collect()
+    }
+
+    /// How much item `a` is like item `b` in the model (0 for the popularity ones).
+    fn similarity(&self, a: u32, b: u32) -> f32 {
+        match self {
+            Fitted::Knn(m) => m.similarity(a, b),
+            Fitted::Als(m) => m.similarity(a, b),
+            _ => 0.0,
+        }
+    }
+
+    /// Why `rec` is on `user`'s list, in words; `similarity(h, i)`: the similarity
+    /// to `rec`'s item of item `i`, the `h`-th of the user's history.
+    fn because(
+        &self,
+        ctx: &Ctx<'_>,
+        log: &Log,
+        user: usize,
+        rec: &Rec,
+        similarity: impl Fn(usize, u32) -> f32,
+    ) -> String {
         match rec.why {
             Why::Popular => return "popular overall".into(),
             Why::Persona(p) => {
@@ -176,14 +217,13 @@ impl Fitted {
             Why::Model => {}
         }
         let (items, interest) = ctx.inter.train().row(user);
-        let (reasons, kept) = strongest(items.iter().zip(interest).map(|(&i, &r)| {
-            let s = match self {
-                Fitted::Knn(m) => m.similarity(i, rec.item),
-                Fitted::Als(m) => m.similarity(i, rec.item),
-                _ => 0.0,
-            };
-            (r * s, i)
-        }));
+        let (reasons, kept) = strongest(
+            items
+                .iter()
+                .zip(interest)
+                .enumerate()
+                .map(|(h, (&i, &r))| (r * similarity(h, i), i)),
+        );
         if kept == 0 {
             return "like what you showed interest in".into();
         }

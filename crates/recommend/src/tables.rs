@@ -143,25 +143,27 @@ impl Lists {
         };
         let log = &self.log;
         let first = users.start;
-        let lists: Vec<Vec<Rec>> = users
+        let lists: Vec<(Vec<Rec>, Vec<String>)> = users
             .into_par_iter()
             .map(|u| {
                 let skip = self.inter.excluded(u, self.exclude);
-                self.fitted.recommend(&ctx, u, &skip, self.k)
+                let recs = self.fitted.recommend(&ctx, u, &skip, self.k);
+                let reasons = self.fitted.reasons(&ctx, log, u, &recs);
+                (recs, reasons)
             })
             .collect();
-        let rows: usize = lists.iter().map(Vec::len).sum();
+        let rows: usize = lists.iter().map(|(recs, _)| recs.len()).sum();
         let mut users = StringChunkedBuilder::new(USER_ID.into(), rows);
         let mut items = StringChunkedBuilder::new(ITEM_ID.into(), rows);
         let mut because = StringChunkedBuilder::new("because".into(), rows);
         let (mut ranks, mut scores) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-        for (user, recs) in (first..).zip(&lists) {
-            for (rank, r) in recs.iter().enumerate() {
+        for (user, (recs, reasons)) in (first..).zip(&lists) {
+            for (rank, (r, reason)) in recs.iter().zip(reasons).enumerate() {
                 users.append_value(log.users[user].as_str());
                 ranks.push(rank as u32 + 1);
                 items.append_value(log.items[r.item as usize].as_str());
                 scores.push(f64::from(r.score));
-                because.append_value(self.fitted.because(&ctx, log, user, r));
+                because.append_value(reason);
             }
         }
         let columns = vec![
