@@ -356,25 +356,8 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
     let blake3 = match known {
         Some(hash) => hash,
         None => {
-            // Read in blocks and each block hashed on every core: a memory map of
-            // the whole file would count its pages in the process's RSS.
-            use std::io::Read;
-            const BLOCK: usize = 16 << 20;
             let started = std::time::Instant::now();
-            let mut hasher = blake3::Hasher::new();
-            let mut file = std::fs::File::open(path).map_err(io)?;
-            let mut block = Vec::with_capacity(BLOCK);
-            loop {
-                block.clear();
-                (&mut file)
-                    .take(BLOCK as u64)
-                    .read_to_end(&mut block)
-                    .map_err(io)?;
-                if block.is_empty() {
-                    break;
-                }
-                hasher.update_rayon(&block);
-            }
+            let hasher = hash_blocks(path).map_err(io)?;
             let hash = hasher.finalize().to_hex().to_string();
             tracing::debug!(
                 "{} hashed in {:.2} s",
@@ -392,6 +375,49 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
         bytes,
         blake3,
     })
+}
+
+/// BLAKE3 of the file at `path`, read in blocks, each hashed on every core while a
+/// thread reads the next: a memory map of the whole file would count its pages in
+/// the process's RSS, and a file not in the page cache is read at the disk's pace.
+fn hash_blocks(path: &Path) -> std::io::Result<blake3::Hasher> {
+    use std::io::Read;
+    use std::sync::mpsc::sync_channel;
+    const BLOCK: usize = 16 << 20;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    // Two blocks go round: one filled while the other is hashed.
+    let (full, filled) = sync_channel::<std::io::Result<Vec<u8>>>(1);
+    let (empty, emptied) = sync_channel::<Vec<u8>>(2);
+    for _ in 0..2 {
+        let _ = empty.send(Vec::with_capacity(BLOCK));
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for mut block in emptied {
+                block.clear();
+                match (&mut file).take(BLOCK as u64).read_to_end(&mut block) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if full.send(Ok(block)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        for block in filled {
+            let block = block?;
+            hasher.update_rayon(&block);
+            let _ = empty.send(block);
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
+    Ok(hasher)
 }
 
 /// The metadata of `path` (links followed) if it is a regular file. Anything else

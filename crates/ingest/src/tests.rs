@@ -869,3 +869,18 @@ fn the_memory_limit_decides_what_goes_out_of_core() {
             .contains("memory_limit_mb")
     );
 }
+
+#[test]
+fn a_file_hashed_in_blocks_has_the_hash_of_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two whole 16 MiB blocks and a short third, each block different.
+    let bytes: Vec<u8> = (0..(32 << 20) + 12_345u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let path = write(&dir, "big.bin", &bytes);
+    let hashed = hash_blocks(&path).unwrap().finalize();
+    assert_eq!(hashed, blake3::hash(&bytes));
+    let empty = write(&dir, "empty.bin", b"");
+    assert_eq!(hash_blocks(&empty).unwrap().finalize(), blake3::hash(b""));
+    assert!(hash_blocks(&dir.path().join("absent.bin")).is_err());
+}
