@@ -235,15 +235,33 @@ pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
     })
 }
 
-/// Writes a table as Parquet (LZ4-compressed), atomically.
+/// Writes a table as Parquet (LZ4-compressed), atomically, its row groups encoded on
+/// polars' threads.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    write_parquet_with(df, path, true)
+    // Through polars' streaming sink, which encodes row groups on every thread: the
+    // batched writer encodes each page as the file writer takes it, on one. Same bytes.
+    let atomic = Atomic::create(path)?;
+    let format = FileWriteFormat::Parquet(std::sync::Arc::new(parquet_options()));
+    PlRefPath::try_from_path(&atomic.tmp)
+        .and_then(|target| {
+            let target = SinkDestination::File {
+                target: SinkTarget::Path(target),
+            };
+            df.clone()
+                .lazy()
+                .sink(target, format, UnifiedSinkArgs::default())
+        })
+        .and_then(|sink| sink.collect_with_engine(Engine::Streaming))
+        .map_err(polars_at(path))?;
+    atomic.commit()
 }
 
 /// [`write_parquet`] with every column encoded on the calling thread, leaving
 /// polars' threads to the work in the foreground: for a writer in the background.
 pub fn write_parquet_on_this_thread(df: &mut DataFrame, path: &Path) -> Result<()> {
-    write_parquet_with(df, path, false)
+    // Sliced, not split into its chunks: splitting first aligns the columns' chunks,
+    // which copies the whole table when they differ (a column of one value has one).
+    write_row_groups(&df.schema().clone(), vec![df.clone()], path, false)
 }
 
 /// [`write_parquet_on_this_thread`] of a table handed over: a chunk at a time, each
@@ -258,12 +276,6 @@ pub fn write_parquet_chunk_by_chunk(mut df: DataFrame, path: &Path) -> Result<()
 
 /// Rows per row group: polars' default.
 const ROW_GROUP_ROWS: usize = 512 * 512;
-
-fn write_parquet_with(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<()> {
-    // Sliced, not split into its chunks: splitting first aligns the columns' chunks,
-    // which copies the whole table when they differ (a column of one value has one).
-    write_row_groups(&df.schema().clone(), vec![df.clone()], path, parallel)
-}
 
 /// Chunks of fewer rows are joined with their neighbours into row groups of up to
 /// [`ROW_GROUP_ROWS`]; longer ones are written as they are, never copied.
@@ -424,20 +436,32 @@ fn polars_at(path: &Path) -> impl FnOnce(PolarsError) -> Error + '_ {
     }
 }
 
-fn parquet_writer(file: &mut std::fs::File, parallel: bool) -> ParquetWriter<&mut std::fs::File> {
+/// How every table is written as Parquet.
+fn parquet_options() -> ParquetWriteOptions {
     // Stage artifacts are read back whole by the next stage or run: LZ4 writes several
     // times faster than the default zstd for a somewhat bigger file, and min/max
     // statistics, which only prune row groups of a filtered scan, are not worth their
     // cost.
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(StatisticsOptions {
+    ParquetWriteOptions {
+        compression: ParquetCompression::Lz4Raw,
+        statistics: StatisticsOptions {
             min_value: false,
             max_value: false,
             distinct_count: false,
             null_count: true,
             binary_statistics_truncate_length: None,
-        })
+        },
+        row_group_size: Some(ROW_GROUP_ROWS),
+        compat_level: Some(CompatLevel::newest()),
+        ..ParquetWriteOptions::default()
+    }
+}
+
+fn parquet_writer(file: &mut std::fs::File, parallel: bool) -> ParquetWriter<&mut std::fs::File> {
+    let options = parquet_options();
+    ParquetWriter::new(file)
+        .with_compression(options.compression)
+        .with_statistics(options.statistics)
         .set_parallel(parallel)
 }
 
@@ -548,6 +572,40 @@ mod tests {
             .finish()
             .unwrap();
         assert!(read.equals_missing(&expected));
+    }
+
+    #[test]
+    fn the_sink_on_every_thread_writes_the_one_thread_writers_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = |from: u32, n: u32| {
+            df!(
+                "user_id" => (from..from + n).map(|i| format!("customer-number-{i}")).collect::<Vec<_>>(),
+                "event_type" => (from..from + n).map(|i| ["view", "purchase", "cart"][i as usize % 3]).collect::<Vec<_>>(),
+                "amount" => (from..from + n).map(|i| (i % 4 == 0).then_some(f64::from(i) / 8.0)).collect::<Vec<_>>(),
+            )
+            .unwrap()
+            .lazy()
+            .with_column(col("event_type").cast(DataType::from_categories(Categories::global())))
+            .collect()
+            .unwrap()
+        };
+        let mut table = part(0, ROW_GROUP_ROWS as u32 + 3);
+        table
+            .vstack_mut(&part(ROW_GROUP_ROWS as u32 + 3, 1_000))
+            .unwrap();
+        for mut df in [table.clone(), table.slice(0, 0)] {
+            let (sink, one) = (
+                dir.path().join("sink.parquet"),
+                dir.path().join("one.parquet"),
+            );
+            write_parquet(&mut df, &sink).unwrap();
+            write_parquet_on_this_thread(&mut df, &one).unwrap();
+            assert_eq!(std::fs::read(&sink).unwrap(), std::fs::read(&one).unwrap());
+            let read = ParquetReader::new(std::fs::File::open(&sink).unwrap())
+                .finish()
+                .unwrap();
+            assert!(read.equals_missing(&df), "{} rows", df.height());
+        }
     }
 
     #[test]
