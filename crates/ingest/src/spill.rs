@@ -7,7 +7,6 @@
 //! de-duplicated and sessionized like an in-memory ingest (exact duplicates share
 //! their user, so they meet in the same partition) and written as `part-{p}.parquet`.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -149,12 +148,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `df` to `path` with fast compression (spill and parts are read back soon).
+/// Writes `df` to `path` with fast compression (spill and parts are read back soon),
+/// through polars' streaming sink, which encodes row groups on every thread.
 pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let file = File::create(path).map_err(io(path))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .finish(df)
+    let options = ParquetWriteOptions {
+        compression: ParquetCompression::Lz4Raw,
+        row_group_size: Some(512 * 512),
+        compat_level: Some(CompatLevel::newest()),
+        ..ParquetWriteOptions::default()
+    };
+    let format = FileWriteFormat::Parquet(std::sync::Arc::new(options));
+    PlRefPath::try_from_path(path)
+        .and_then(|target| {
+            let target = SinkDestination::File {
+                target: SinkTarget::Path(target),
+            };
+            df.clone()
+                .lazy()
+                .sink(target, format, UnifiedSinkArgs::default())
+        })
+        .and_then(|sink| sink.collect_with_engine(Engine::Streaming))
         .map_err(|source| Error::Parquet {
             path: path.to_path_buf(),
             source,
