@@ -33,6 +33,7 @@ mod als;
 mod error;
 mod evaluate;
 mod events;
+mod kernels;
 mod knn;
 mod matrix;
 pub mod metrics;
