@@ -2,46 +2,62 @@
 //! arithmetic. std's exact mode (Grisu with a bignum fallback) was most of the time
 //! spent writing a CSV of floats.
 
-use std::fmt::Write as _;
-
-use polars::prelude::*;
+use std::io::Write as _;
 
 use crate::CSV_FLOAT_PRECISION;
 
 /// `10^CSV_FLOAT_PRECISION`.
 const SCALE: u64 = 10u64.pow(CSV_FLOAT_PRECISION as u32);
 
-/// Appends `x` to `out` as `format!("{x:.6}")` writes it: the exact binary value
-/// rounded to [`CSV_FLOAT_PRECISION`] decimals, ties to even, a `-` for every
-/// negative number (zero too), `NaN` and `inf` as words.
-pub(crate) fn push_fixed(out: &mut String, x: f64) {
-    let Some(n) = scaled(x.abs()) else {
-        // Not finite, or 1.8e13 and above: std's own path.
-        let _ = write!(out, "{x:.CSV_FLOAT_PRECISION$}");
-        return;
-    };
-    let mut text = [0u8; 24]; // 14 whole digits (below 1.8e13), a point, 6 decimals
-    let mut at = text.len();
+/// The digit pairs 00 to 99.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
+
+/// Room for the text of [`fixed`]: a sign, 14 whole digits (below 1.8e13), a point
+/// and 6 decimals.
+pub(crate) type Text = [u8; 24];
+
+/// `x` as `format!("{x:.6}")` writes it, in `text`: the exact binary value rounded
+/// to [`CSV_FLOAT_PRECISION`] decimals, ties to even, a `-` for every negative
+/// number (zero too). `None` when std has to write it: not finite, or 1.8e13 and
+/// above.
+fn fixed(x: f64, text: &mut Text) -> Option<&[u8]> {
+    const _: () = assert!(CSV_FLOAT_PRECISION == 6, "three digit pairs of decimals");
+    let n = scaled(x.abs())?;
     let (mut whole, mut fraction) = (n / SCALE, n % SCALE);
-    for _ in 0..CSV_FLOAT_PRECISION {
-        at -= 1;
-        text[at] = b'0' + (fraction % 10) as u8;
-        fraction /= 10;
+    let mut at = text.len();
+    let pair = |text: &mut Text, at: &mut usize, value: u64| {
+        *at -= 2;
+        text[*at..*at + 2].copy_from_slice(&PAIRS[value as usize]);
+    };
+    for _ in 0..3 {
+        pair(text, &mut at, fraction % 100);
+        fraction /= 100;
     }
     at -= 1;
     text[at] = b'.';
-    loop {
+    while whole >= 100 {
+        pair(text, &mut at, whole % 100);
+        whole /= 100;
+    }
+    if whole >= 10 {
+        pair(text, &mut at, whole);
+    } else {
         at -= 1;
-        text[at] = b'0' + (whole % 10) as u8;
-        whole /= 10;
-        if whole == 0 {
-            break;
-        }
+        text[at] = b'0' + whole as u8;
     }
     if x.is_sign_negative() {
-        out.push('-');
+        at -= 1;
+        text[at] = b'-';
     }
-    out.extend(text[at..].iter().map(|&b| char::from(b)));
+    Some(&text[at..])
 }
 
 /// `x * 10^6` rounded to an integer, ties to even, for finite `x >= 0` whose
@@ -74,31 +90,25 @@ fn scaled(x: f64) -> Option<u64> {
     u64::try_from(quotient + u128::from(up)).ok()
 }
 
-/// `column` as text cells written by [`push_fixed`], nulls kept.
-pub(crate) fn fixed_column(column: &Float64Chunked) -> StringChunked {
-    let mut builder = StringChunkedBuilder::new(column.name().clone(), column.len());
-    let mut cell = String::with_capacity(32);
-    for value in column.iter() {
-        match value {
-            Some(x) => {
-                cell.clear();
-                push_fixed(&mut cell, x);
-                builder.append_value(&cell);
-            }
-            None => builder.append_null(),
+/// Appends `x`'s text to `out`: [`fixed`]'s, or std's where it has none; `text` is
+/// scratch room.
+pub(crate) fn push(out: &mut Vec<u8>, x: f64, text: &mut Text) {
+    match fixed(x, text) {
+        Some(cell) => out.extend_from_slice(cell),
+        None => {
+            let _ = write!(out, "{x:.CSV_FLOAT_PRECISION$}");
         }
     }
-    builder.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixed(x: f64) -> String {
-        let mut out = String::new();
-        push_fixed(&mut out, x);
-        out
+    fn text(x: f64) -> String {
+        let mut out = Vec::new();
+        push(&mut out, x, &mut Text::default());
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -132,7 +142,7 @@ mod tests {
             f64::NEG_INFINITY,
         ];
         for x in special {
-            assert_eq!(fixed(x), format!("{x:.6}"), "{x:e}");
+            assert_eq!(text(x), format!("{x:.6}"), "{x:e}");
         }
     }
 
@@ -154,17 +164,8 @@ mod tests {
             // Odd multiples of 2^-7 are exactly halfway between two outputs.
             let tie = (2 * (next() >> 24) + 1) as f64 / 128.0;
             for x in [bits, plain, tie, tie.next_up(), tie.next_down()] {
-                assert_eq!(fixed(x), format!("{x:.6}"), "{:#x}", x.to_bits());
+                assert_eq!(text(x), format!("{x:.6}"), "{:#x}", x.to_bits());
             }
         }
-    }
-
-    #[test]
-    fn a_column_keeps_its_nulls_and_name() {
-        let column = Float64Chunked::new("score".into(), &[Some(1.5), None, Some(-0.25)]);
-        let text = fixed_column(&column);
-        assert_eq!(text.name().as_str(), "score");
-        let cells: Vec<Option<&str>> = text.iter().collect();
-        assert_eq!(cells, [Some("1.500000"), None, Some("-0.250000")]);
     }
 }

@@ -36,6 +36,7 @@ mod fixed;
 mod frame;
 mod html;
 mod projection;
+mod rows;
 mod run_dir;
 pub mod run_record;
 mod safe_text;
@@ -230,41 +231,23 @@ pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
     })
 }
 
-/// Rows whose floats are made text at a time, so the text never costs much memory.
-const CSV_TEXT_ROWS: usize = 1 << 16;
-
 /// Writes `df`'s rows as CSV, after its header when `header`: text cells through
-/// [`neutralise_cell`], floats at [`CSV_FLOAT_PRECISION`] decimals (the bytes polars
-/// writes, made faster by [`fixed`]).
+/// [`neutralise_cell`], floats at [`CSV_FLOAT_PRECISION`] decimals, the bytes of
+/// polars' writer ([`rows`] writes the types the outputs hold, faster).
 fn write_csv_rows(out: &mut impl Write, df: &DataFrame, header: bool) -> PolarsResult<()> {
-    use rayon::prelude::*;
-
     let safe = safe_text::for_spreadsheets(df)?;
     let df = safe.as_ref().unwrap_or(df);
-    let mut write = |rows: &mut DataFrame, header: bool| {
-        CsvWriter::new(&mut *out)
+    let polars = |out: &mut _, rows: &DataFrame, header: bool| {
+        CsvWriter::new(out)
             .include_header(header)
             .with_float_precision(Some(CSV_FLOAT_PRECISION))
-            .finish(rows)
+            .finish(&mut rows.clone())
     };
-    let is_float = |c: &Column| c.dtype() == &DataType::Float64;
-    if df.height() == 0 || !df.columns().iter().any(is_float) {
-        return write(&mut df.clone(), header);
+    if header {
+        polars(&mut *out, &df.clear(), true)?;
     }
-    for (n, offset) in (0..df.height()).step_by(CSV_TEXT_ROWS).enumerate() {
-        let rows = df.slice(offset as i64, CSV_TEXT_ROWS);
-        let columns = rows
-            .columns()
-            .par_iter()
-            .map(|c| match is_float(c) {
-                true => Ok(fixed::fixed_column(c.f64()?).into_column()),
-                false => Ok(c.clone()),
-            })
-            .collect::<PolarsResult<Vec<_>>>()?;
-        write(
-            &mut DataFrame::new(rows.height(), columns)?,
-            header && n == 0,
-        )?;
+    if !rows::write(out, df)? {
+        polars(&mut *out, df, false)?;
     }
     Ok(())
 }
