@@ -122,33 +122,102 @@ impl Scratch {
 
 /// Fits the similarities on the training interactions.
 pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usize) -> Knn {
-    // The training matrix's own rows with the weighted values: no copy of its indices.
     let (x, values) = (inter.train(), weighted(inter, similarity));
-    let row = |u: usize| {
+    let mut xt = x.transpose_with(&values);
+    // Each user's row as one run: its length, then its items beside their weighted
+    // values; the transpose names each user by the place of their run. Reading a
+    // row from anywhere in memory is then one miss, not three (row bounds, items,
+    // values).
+    let mut entries: Vec<(u32, f32)> = Vec::with_capacity(x.indices.len() + x.rows());
+    let mut run_of = Vec::with_capacity(x.rows());
+    for u in 0..x.rows() {
         let (a, b) = (x.indptr[u], x.indptr[u + 1]);
-        (&x.indices[a..b], &values[a..b])
+        run_of.push(entries.len());
+        entries.push(((b - a) as u32, 0.0));
+        entries.extend(
+            x.indices[a..b]
+                .iter()
+                .copied()
+                .zip(values[a..b].iter().copied()),
+        );
+    }
+    drop(values);
+    let users = std::mem::take(&mut xt.indices);
+    let rows = if u32::try_from(entries.len()).is_ok() {
+        // In place of the users: no more memory.
+        let mut runs = users;
+        runs.par_iter_mut()
+            .for_each(|u| *u = run_of[*u as usize] as u32);
+        drop(run_of);
+        similar(&xt, &runs, &entries, similarity, neighbours)
+    } else {
+        let runs: Vec<usize> = users.par_iter().map(|&u| run_of[u as usize]).collect();
+        drop((users, run_of));
+        similar(&xt, &runs, &entries, similarity, neighbours)
     };
-    let xt = x.transpose_with(&values);
-    let items = x.cols;
+    let mut csr = Csr {
+        cols: x.cols,
+        indptr: vec![0],
+        ..Csr::default()
+    };
+    for row in rows {
+        for (j, s) in row {
+            csr.indices.push(j);
+            csr.values.push(s);
+        }
+        csr.indptr.push(csr.indices.len());
+    }
+    Knn { neighbours: csr }
+}
+
+/// A place in [`fit`]'s runs: 32 bits while they fit, else a `usize`.
+trait Place: Copy + Sync {
+    fn at(self) -> usize;
+}
+
+impl Place for u32 {
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+
+impl Place for usize {
+    fn at(self) -> usize {
+        self
+    }
+}
+
+/// Each item's `neighbours` most similar items (ascending), from the transpose
+/// `xt` whose users are the places `runs` of their runs in `entries`.
+fn similar<P: Place>(
+    xt: &Csr,
+    runs: &[P],
+    entries: &[(u32, f32)],
+    similarity: Similarity,
+    neighbours: usize,
+) -> Vec<Vec<(u32, f32)>> {
+    let row = |at: usize| {
+        let len = entries[at].0 as usize;
+        &entries[at + 1..at + 1 + len]
+    };
+    let items = xt.rows();
     // Σ_u x_ui² per item: the squared norm (cosine) or the user count (binary).
     let norms: Vec<f64> = (0..items)
         .map(|i| {
-            xt.row(i)
-                .1
+            xt.values[xt.indptr[i]..xt.indptr[i + 1]]
                 .iter()
                 .map(|&v| f64::from(v) * f64::from(v))
                 .sum()
         })
         .collect();
-    let rows: Vec<Vec<(u32, f32)>> = (0..items)
+    (0..items)
         .into_par_iter()
         .map_init(
             || Scratch::new(items),
             |s, i| {
-                let (users, xs) = xt.row(i);
-                for (&u, &xui) in users.iter().zip(xs) {
-                    let (cols, vals) = row(u as usize);
-                    for (&j, &xuj) in cols.iter().zip(vals) {
+                let (a, b) = (xt.indptr[i], xt.indptr[i + 1]);
+                for (&run, &xui) in runs[a..b].iter().zip(&xt.values[a..b]) {
+                    for &(j, xuj) in row(run.at()) {
                         s.add(j, f64::from(xui) * f64::from(xuj));
                     }
                 }
@@ -180,20 +249,7 @@ pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usiz
                 kept
             },
         )
-        .collect();
-    let mut csr = Csr {
-        cols: items,
-        indptr: vec![0],
-        ..Csr::default()
-    };
-    for row in rows {
-        for (j, s) in row {
-            csr.indices.push(j);
-            csr.values.push(s);
-        }
-        csr.indptr.push(csr.indices.len());
-    }
-    Knn { neighbours: csr }
+        .collect()
 }
 
 impl Knn {
