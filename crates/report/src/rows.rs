@@ -1,5 +1,5 @@
 //! A table's rows as CSV text: the bytes polars' `CsvWriter` writes with its
-//! defaults and floats at [`CSV_FLOAT_PRECISION`] decimals, for tables of text,
+//! defaults and floats at [`crate::CSV_FLOAT_PRECISION`] decimals, for tables of text,
 //! integer, boolean and 64-bit float columns. Cells go straight into each block's
 //! buffer: polars' writer spent as long on floats turned into text as on the text.
 
@@ -36,21 +36,12 @@ pub(crate) fn write(out: &mut impl std::io::Write, df: &DataFrame) -> PolarsResu
     if df.height() == 0 {
         return Ok(true);
     }
-    let columns: Vec<Series> = df
-        .columns()
-        .iter()
-        .map(|c| c.as_materialized_series().rechunk())
-        .collect();
-    let cells = columns
-        .iter()
-        .map(cells_of)
-        .collect::<PolarsResult<Vec<_>>>()?;
     let blocks: Vec<usize> = (0..df.height()).step_by(BLOCK_ROWS).collect();
     for group in blocks.chunks(BLOCKS_AT_ONCE) {
-        let texts: Vec<Vec<u8>> = group
+        let texts = group
             .par_iter()
-            .map(|&first| block(&cells, first..(first + BLOCK_ROWS).min(df.height())))
-            .collect();
+            .map(|&first| block(&df.slice(first as i64, BLOCK_ROWS)))
+            .collect::<PolarsResult<Vec<Vec<u8>>>>()?;
         for text in texts {
             out.write_all(&text).map_err(|e| PolarsError::IO {
                 error: e.into(),
@@ -88,11 +79,21 @@ fn cells_of(series: &Series) -> PolarsResult<Cells<'_>> {
     })
 }
 
-/// The text of `rows`, each ended by a line feed.
-fn block(cells: &[Cells<'_>], rows: std::ops::Range<usize>) -> Vec<u8> {
-    let mut text = Vec::with_capacity(rows.len() * cells.len() * 10);
+/// The text of `rows`' rows, each ended by a line feed.
+fn block(rows: &DataFrame) -> PolarsResult<Vec<u8>> {
+    // A block's columns in one chunk each (a copy only where the block spans two).
+    let columns: Vec<Series> = rows
+        .columns()
+        .iter()
+        .map(|c| c.as_materialized_series().rechunk())
+        .collect();
+    let cells = columns
+        .iter()
+        .map(cells_of)
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let mut text = Vec::with_capacity(rows.height() * cells.len() * 10);
     let (mut float, mut int) = (fixed::Text::default(), itoa::Buffer::new());
-    for row in rows {
+    for row in 0..rows.height() {
         for (i, column) in cells.iter().enumerate() {
             if i > 0 {
                 text.push(b',');
@@ -121,7 +122,7 @@ fn block(cells: &[Cells<'_>], rows: std::ops::Range<usize>) -> Vec<u8> {
         }
         text.push(b'\n');
     }
-    text
+    Ok(text)
 }
 
 /// An integer cell; nothing for a null.
