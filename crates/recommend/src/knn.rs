@@ -124,36 +124,22 @@ impl Scratch {
 pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usize) -> Knn {
     let (x, values) = (inter.train(), weighted(inter, similarity));
     let mut xt = x.transpose_with(&values);
-    // Each user's row as one run: its length, then its items beside their weighted
-    // values; the transpose names each user by the place of their run. Reading a
-    // row from anywhere in memory is then one miss, not three (row bounds, items,
-    // values).
-    let mut entries: Vec<(u32, f32)> = Vec::with_capacity(x.indices.len() + x.rows());
-    let mut run_of = Vec::with_capacity(x.rows());
-    for u in 0..x.rows() {
-        let (a, b) = (x.indptr[u], x.indptr[u + 1]);
-        run_of.push(entries.len());
-        entries.push(((b - a) as u32, 0.0));
-        entries.extend(
-            x.indices[a..b]
-                .iter()
-                .copied()
-                .zip(values[a..b].iter().copied()),
-        );
-    }
+    let (entries, run_of) = runs(x, &values);
     drop(values);
+    // The transpose names each user by the place of their run.
     let users = std::mem::take(&mut xt.indices);
     let rows = if u32::try_from(entries.len()).is_ok() {
         // In place of the users: no more memory.
-        let mut runs = users;
-        runs.par_iter_mut()
+        let mut places = users;
+        places
+            .par_iter_mut()
             .for_each(|u| *u = run_of[*u as usize] as u32);
         drop(run_of);
-        similar(&xt, &runs, &entries, similarity, neighbours)
+        similar(&xt, &places, &entries, similarity, neighbours)
     } else {
-        let runs: Vec<usize> = users.par_iter().map(|&u| run_of[u as usize]).collect();
+        let places: Vec<usize> = users.par_iter().map(|&u| run_of[u as usize]).collect();
         drop((users, run_of));
-        similar(&xt, &runs, &entries, similarity, neighbours)
+        similar(&xt, &places, &entries, similarity, neighbours)
     };
     let mut csr = Csr {
         cols: x.cols,
@@ -168,6 +154,26 @@ pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usiz
         csr.indptr.push(csr.indices.len());
     }
     Knn { neighbours: csr }
+}
+
+/// Each row of `x` as one run: its length, then its items beside their `values`;
+/// and where each run starts. Reading a row from anywhere in memory is then one
+/// miss, not three (row bounds, items, values).
+fn runs(x: &Csr, values: &[f32]) -> (Vec<(u32, f32)>, Vec<usize>) {
+    let mut entries: Vec<(u32, f32)> = Vec::with_capacity(x.indices.len() + x.rows());
+    let mut run_of = Vec::with_capacity(x.rows());
+    for u in 0..x.rows() {
+        let (a, b) = (x.indptr[u], x.indptr[u + 1]);
+        run_of.push(entries.len());
+        entries.push(((b - a) as u32, 0.0));
+        entries.extend(
+            x.indices[a..b]
+                .iter()
+                .copied()
+                .zip(values[a..b].iter().copied()),
+        );
+    }
+    (entries, run_of)
 }
 
 /// A place in [`fit`]'s runs: 32 bits while they fit, else a `usize`.
@@ -334,6 +340,35 @@ impl Knn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_at_either_width_give_the_same_neighbours() {
+        // Three users' rows of four items.
+        let x = Csr {
+            cols: 4,
+            indptr: vec![0, 2, 5, 7],
+            indices: vec![0, 1, 1, 2, 3, 0, 3],
+            values: vec![1.0, 2.0, 1.0, 0.5, 3.0, 4.0, 1.5],
+        };
+        let mut xt = x.transpose_with(&x.values);
+        let (entries, run_of) = runs(&x, &x.values);
+        assert_eq!(entries[run_of[1]], (3, 0.0));
+        assert_eq!(
+            &entries[run_of[1] + 1..run_of[2]],
+            &[(1, 1.0), (2, 0.5), (3, 3.0)]
+        );
+        let users = std::mem::take(&mut xt.indices);
+        let wide: Vec<usize> = users.iter().map(|&u| run_of[u as usize]).collect();
+        let narrow: Vec<u32> = wide.iter().map(|&r| r as u32).collect();
+        for similarity in [Similarity::Cosine, Similarity::Jaccard] {
+            let a = similar(&xt, &wide, &entries, similarity, 2);
+            let b = similar(&xt, &narrow, &entries, similarity, 2);
+            assert_eq!(a, b);
+            // Items 0 and 3 share user 2; item 2 shares user 1 with items 1 and 3.
+            assert_eq!(a[2].iter().map(|&(j, _)| j).collect::<Vec<_>>(), [1, 3]);
+            assert!(a[0].iter().any(|&(j, _)| j == 3));
+        }
+    }
 
     #[test]
     fn similarities_are_those_of_one_pair_at_a_time() {
