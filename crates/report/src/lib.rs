@@ -220,13 +220,9 @@ impl Drop for Atomic {
 /// and every text cell and column name passed through [`neutralise_cell`]; numeric
 /// columns are written as they are.
 pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let polars_error = |source| Error::Polars {
-        path: path.to_path_buf(),
-        source,
-    };
     write_atomic_with(path, |file| {
         let mut buffered = std::io::BufWriter::new(file);
-        write_csv_rows(&mut buffered, df, true).map_err(polars_error)?;
+        write_csv_rows(&mut buffered, df, true).map_err(polars_at(path))?;
         buffered.flush().map_err(|e| io(path, e))
     })
 }

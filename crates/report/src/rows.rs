@@ -43,10 +43,7 @@ pub(crate) fn write(out: &mut impl std::io::Write, df: &DataFrame) -> PolarsResu
             .map(|&first| block(&df.slice(first as i64, BLOCK_ROWS)))
             .collect::<PolarsResult<Vec<Vec<u8>>>>()?;
         for text in texts {
-            out.write_all(&text).map_err(|e| PolarsError::IO {
-                error: e.into(),
-                msg: None,
-            })?;
+            out.write_all(&text)?;
         }
     }
     Ok(true)
