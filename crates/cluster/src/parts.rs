@@ -69,11 +69,7 @@ pub enum PartJob {
 impl PartJob {
     /// The tables of this job for one part.
     fn run(&self, path: &Path) -> Result<Vec<DataFrame>, String> {
-        let events = || {
-            PlRefPath::try_from_path(path)
-                .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-                .map_err(|e| e.to_string())
-        };
+        let events = || userlens_ingest::scan_part(path).map_err(|e| e.to_string());
         match self {
             PartJob::Features { as_of, top, params } => {
                 userlens_features::part_features(&events()?, *as_of, top, params)

@@ -16,6 +16,7 @@
 //! assert_eq!(out.stats.read, out.stats.kept + out.stats.quarantined + out.stats.duplicates);
 //! ```
 
+mod codes;
 mod error;
 mod finish;
 mod mapping;
@@ -611,7 +612,7 @@ impl Events {
     pub fn parts(&self) -> Result<Vec<LazyFrame>> {
         match self {
             Events::Memory(df) => Ok(vec![df.clone().lazy()]),
-            Events::Parts { files, .. } => files.iter().map(|f| spill::scan_parquet(f)).collect(),
+            Events::Parts { files, .. } => files.iter().map(|f| scan_part(f)).collect(),
         }
     }
 
@@ -630,6 +631,12 @@ impl Events {
             }
         }
     }
+}
+
+/// A lazy scan of one file of [`Events::Parts`], its dictionary columns as
+/// categoricals of this process's [`dictionary`].
+pub fn scan_part(path: &Path) -> Result<LazyFrame> {
+    spill::scan_parquet(path)
 }
 
 /// Ingests `source` like [`ingest_with_progress`] when it is small; a source of

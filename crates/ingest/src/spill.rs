@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use crate::codes;
 use crate::error::{self, Error, Result};
 
 /// Kept rows a reader thread holds before it writes them out.
@@ -149,12 +150,19 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// Writes `df` to `path` with fast compression (spill and parts are read back soon),
-/// through polars' streaming sink, which encodes row groups on every thread.
+/// through polars' streaming sink, which encodes row groups on every thread; its
+/// categorical columns as the file's own codes ([`codes`]).
 pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let at = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (coded, values) = codes::to_file(df).map_err(at)?;
     let options = ParquetWriteOptions {
         compression: ParquetCompression::Lz4Raw,
         row_group_size: Some(512 * 512),
         compat_level: Some(CompatLevel::newest()),
+        key_value_metadata: Some(KeyValueMetadata::from_static(values)),
         ..ParquetWriteOptions::default()
     };
     let format = FileWriteFormat::Parquet(std::sync::Arc::new(options));
@@ -163,26 +171,18 @@ pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
             let target = SinkDestination::File {
                 target: SinkTarget::Path(target),
             };
-            df.clone()
+            coded
                 .lazy()
                 .sink(target, format, UnifiedSinkArgs::default())
         })
         .and_then(|sink| sink.collect_with_engine(Engine::Streaming))
-        .map_err(|source| Error::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(at)?;
     Ok(())
 }
 
-/// A lazy scan of one Parquet file.
+/// A lazy scan of one file [`write_parquet`] wrote.
 pub(crate) fn scan_parquet(path: &Path) -> Result<LazyFrame> {
-    PlRefPath::try_from_path(path)
-        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-        .map_err(|source| Error::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })
+    codes::scan(path)
 }
 
 /// What finishing the partitions made.

@@ -33,9 +33,7 @@ fn scan(part: &Path) -> Result<LazyFrame, String> {
     if !part.is_absolute() {
         return Err(format!("{} is not absolute", part.display()));
     }
-    PlRefPath::try_from_path(part)
-        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-        .map_err(|e| e.to_string())
+    userlens_ingest::scan_part(part).map_err(|e| e.to_string())
 }
 
 struct FakeCluster {
