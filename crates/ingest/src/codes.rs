@@ -121,13 +121,14 @@ fn decode(name: &str, values: &[String]) -> PolarsResult<Expr> {
     let column = PlSmallStr::from(name);
     let output = dtype.clone();
     Ok(col(column.clone()).map(
-        move |codes| {
-            let codes = codes.u32()?;
+        move |codes: Column| {
+            // The scan's own column, mapped in place.
+            let codes = codes.take_materialized_series().u32()?.clone();
             if codes.max().is_some_and(|c| c as usize >= ours.len()) {
                 polars_bail!(ComputeError: "`{column}` has codes past its {} values", ours.len());
             }
             // Null rows' codes are meaningless and may be anything.
-            let ours = codes.apply_values(|c| ours.get(c as usize).copied().unwrap_or(0));
+            let ours = codes.apply_in_place(|c| ours.get(c as usize).copied().unwrap_or(0));
             Ok(Categorical32Chunked::from_cats_and_dtype(ours, dtype.clone()).into_column())
         },
         move |_, field| Ok(Field::new(field.name().clone(), output.clone())),
