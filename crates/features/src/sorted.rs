@@ -228,9 +228,23 @@ impl<'a> Table<'a> {
         self.last_buy.push(user.last_buy);
     }
 
-    fn append(&mut self, other: Table<'a>) {
+    /// Appends the rows of `others` in order, each column grown once: growing by
+    /// doubling copied the features into fresh memory, page by page, twice over.
+    fn append(&mut self, others: Vec<Table<'a>>) {
+        let rows: usize = others.iter().map(|other| other.ids.len()).sum();
         macro_rules! extend {
-            ($($field:ident),*) => { $(self.$field.extend(other.$field);)* };
+            ($($field:ident),*) => {
+                $(self.$field.reserve_exact(rows);)*
+                for share in &mut self.shares {
+                    share.reserve_exact(rows);
+                }
+                for other in others {
+                    $(self.$field.extend(other.$field);)*
+                    for (share, more) in self.shares.iter_mut().zip(other.shares) {
+                        share.extend(more);
+                    }
+                }
+            };
         }
         extend!(
             ids,
@@ -261,9 +275,6 @@ impl<'a> Table<'a> {
             first_buy,
             last_buy
         );
-        for (share, more) in self.shares.iter_mut().zip(other.shares) {
-            share.extend(more);
-        }
     }
 
     /// The aggregates the families of `params` read, as a table one row per user.
@@ -420,14 +431,19 @@ pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec
             .map(|range| one_pass(&columns, range, times, activity))
             .collect()
     };
-    let mut all: Vec<Table> = times.iter().map(|time| Table::new(time.top)).collect();
+    let Some(tables) = tables.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    // Each time's tables of the pieces, in piece order.
+    let mut at_time: Vec<Vec<Table>> = times.iter().map(|_| Vec::new()).collect();
     for piece in tables {
-        let Some(piece) = piece else {
-            return Ok(None);
-        };
-        for (all, table) in all.iter_mut().zip(piece) {
-            all.append(table);
+        for (at_time, table) in at_time.iter_mut().zip(piece) {
+            at_time.push(table);
         }
+    }
+    let mut all: Vec<Table> = times.iter().map(|time| Table::new(time.top)).collect();
+    for (all, pieces) in all.iter_mut().zip(at_time) {
+        all.append(pieces);
     }
     all.into_iter()
         .zip(times)
