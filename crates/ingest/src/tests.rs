@@ -878,9 +878,12 @@ fn a_file_hashed_in_blocks_has_the_hash_of_its_bytes() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let path = write(&dir, "big.bin", &bytes);
-    let hashed = hash_blocks(&path).unwrap().finalize();
+    let hashed = file::hash_blocks(&path).unwrap().finalize();
     assert_eq!(hashed, blake3::hash(&bytes));
     let empty = write(&dir, "empty.bin", b"");
-    assert_eq!(hash_blocks(&empty).unwrap().finalize(), blake3::hash(b""));
-    assert!(hash_blocks(&dir.path().join("absent.bin")).is_err());
+    assert_eq!(
+        file::hash_blocks(&empty).unwrap().finalize(),
+        blake3::hash(b"")
+    );
+    assert!(file::hash_blocks(&dir.path().join("absent.bin")).is_err());
 }

@@ -1,0 +1,121 @@
+//! Counts of a text column's values before a time, over all users: what the most
+//! common categories are chosen from.
+
+use polars::prelude::*;
+
+use super::{PIECE_ROWS, Text, values};
+
+/// How many events before `as_of` each non-null value of `values` has, counted on
+/// every core (the events may be in any order).
+pub(crate) fn count_before<'a>(
+    times: &Int64Chunked,
+    values: Text<'a>,
+    as_of: i64,
+) -> foldhash::HashMap<&'a str, u64> {
+    use rayon::prelude::*;
+    let n = times.len().min(values.len());
+    let starts: Vec<usize> = (0..n).step_by(PIECE_ROWS * 4).collect();
+    if let Text::Codes(ca) = values
+        && ca.get_mapping().num_cats_upper_bound() <= PIECE_ROWS * 4
+    {
+        return count_codes_before(times, ca, as_of, &starts);
+    }
+    starts
+        .into_par_iter()
+        .map(|start| {
+            let rows = start..n.min(start + PIECE_ROWS * 4);
+            let mut counts = foldhash::HashMap::default();
+            for (time, value) in self::values(times, rows.clone()).zip(values.rows(rows)) {
+                if let (Some(t), Some(value)) = (time, value)
+                    && t < as_of
+                {
+                    *counts.entry(value).or_insert(0) += 1;
+                }
+            }
+            counts
+        })
+        .reduce(foldhash::HashMap::default, |mut all, counts| {
+            for (value, n) in counts {
+                *all.entry(value).or_insert(0) += n;
+            }
+            all
+        })
+}
+
+/// [`count_before`] of codes into a dictionary of no more values than a task's rows:
+/// counted by code in a table (no hashing), each task from one of `starts`, and
+/// named at the end.
+fn count_codes_before<'a>(
+    times: &Int64Chunked,
+    ca: &'a Categorical32Chunked,
+    as_of: i64,
+    starts: &[usize],
+) -> foldhash::HashMap<&'a str, u64> {
+    use rayon::prelude::*;
+    let dictionary = ca.get_mapping();
+    let size = dictionary.num_cats_upper_bound();
+    let n = times.len().min(ca.len());
+    let counts = starts
+        .par_iter()
+        .map(|&start| {
+            let rows = start..n.min(start + PIECE_ROWS * 4);
+            let mut counts = vec![0u64; size];
+            for (time, code) in values(times, rows.clone()).zip(values(ca.physical(), rows)) {
+                if let (Some(t), Some(code)) = (time, code)
+                    && t < as_of
+                    && let Some(count) = counts.get_mut(code as usize)
+                {
+                    *count += 1;
+                }
+            }
+            counts
+        })
+        .reduce(
+            || vec![0u64; size],
+            |mut all, counts| {
+                for (all, n) in all.iter_mut().zip(counts) {
+                    *all += n;
+                }
+                all
+            },
+        );
+    (counts.into_iter().enumerate())
+        .filter(|&(_, n)| n > 0)
+        .filter_map(|(code, n)| dictionary.cat_to_str(code as u32).map(|name| (name, n)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_counted_as_their_strings_are() {
+        // 53 rows: several tasks of PIECE_ROWS * 4, nulls, and rows at or after as_of.
+        let names = ["toys", "books", "garden", "home", "zoo"];
+        let rows: Vec<(i64, Option<&str>)> = (0..53i64)
+            .map(|i| (i % 7, (i % 6 != 5).then(|| names[(i * i % 5) as usize])))
+            .collect();
+        let times = Int64Chunked::from_iter_values("t".into(), rows.iter().map(|r| r.0));
+        let strings = StringChunked::from_iter_options("c".into(), rows.iter().map(|r| r.1));
+        let dictionary = Categories::new("c".into(), "sorted".into(), CategoricalPhysical::U32);
+        let coded = strings
+            .clone()
+            .into_series()
+            .cast(&DataType::from_categories(dictionary))
+            .unwrap();
+        let codes = coded.cat32().unwrap();
+        for as_of in [0, 3, 7] {
+            let by_string = count_before(&times, Text::Strings(&strings), as_of);
+            let by_code = count_before(&times, Text::Codes(codes), as_of);
+            assert_eq!(by_code, by_string, "as_of {as_of}");
+            let mut expected = foldhash::HashMap::default();
+            for (t, name) in &rows {
+                if let (true, Some(name)) = (*t < as_of, name) {
+                    *expected.entry(*name).or_insert(0u64) += 1;
+                }
+            }
+            assert_eq!(by_code, expected, "as_of {as_of}");
+        }
+    }
+}
