@@ -138,7 +138,7 @@ fn decode(name: &str, values: &[String]) -> PolarsResult<Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spill::{scan_parquet, write_parquet};
+    use crate::spill::write_parquet;
 
     fn coded(values: &[Option<&str>]) -> Column {
         let text = Series::new("item_id".into(), values);
@@ -193,7 +193,7 @@ mod tests {
                 _ => vec![Some(0), Some(1), None, Some(2), Some(1)],
             };
             assert_eq!(codes, expected);
-            let back = scan_parquet(&path).unwrap().collect().unwrap();
+            let back = scan(&path).unwrap().collect().unwrap();
             assert_eq!(
                 back.column("item_id").unwrap().dtype(),
                 &dictionary("item_id")
@@ -212,7 +212,7 @@ mod tests {
             .with_key_value_metadata(Some(KeyValueMetadata::from_static(values)))
             .finish(&mut df)
             .unwrap();
-        let error = scan_parquet(&path).unwrap().collect().unwrap_err();
+        let error = scan(&path).unwrap().collect().unwrap_err();
         assert!(error.to_string().contains("past its 2 values"), "{error}");
     }
 }

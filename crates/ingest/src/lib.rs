@@ -475,7 +475,7 @@ impl Events {
 /// A lazy scan of one file of [`Events::Parts`], its dictionary columns as
 /// categoricals of this process's [`dictionary`].
 pub fn scan_part(path: &Path) -> Result<LazyFrame> {
-    spill::scan_parquet(path)
+    codes::scan(path)
 }
 
 /// Ingests `source` like [`ingest_with_progress`] when it is small; a source of

@@ -180,11 +180,6 @@ pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A lazy scan of one file [`write_parquet`] wrote.
-pub(crate) fn scan_parquet(path: &Path) -> Result<LazyFrame> {
-    codes::scan(path)
-}
-
 /// What finishing the partitions made.
 pub(crate) struct Finished {
     /// The parts, in partition order (partitions without rows have none).
@@ -227,7 +222,7 @@ pub(crate) fn finish(
         files.sort();
         let chunks = files
             .iter()
-            .map(|f| scan_parquet(f))
+            .map(|f| codes::scan(f))
             .collect::<Result<Vec<_>>>()?;
         let mut rows = concat(chunks, UnionArgs::default())
             .and_then(LazyFrame::collect)

@@ -773,7 +773,7 @@ fn a_source_can_be_ingested_into_parts_whatever_its_size() {
     let users: usize = files
         .iter()
         .map(|f| {
-            let part = spill::scan_parquet(f).unwrap().collect().unwrap();
+            let part = scan_part(f).unwrap().collect().unwrap();
             part.column(columns::USER_ID).unwrap().n_unique().unwrap()
         })
         .sum();
@@ -801,7 +801,7 @@ fn events_in_memory_are_split_between_users() {
         let files = spill::write_parts(&events, per_part, dir.path()).unwrap();
         let parts: Vec<DataFrame> = files
             .iter()
-            .map(|f| spill::scan_parquet(f).unwrap().collect().unwrap())
+            .map(|f| scan_part(f).unwrap().collect().unwrap())
             .collect();
         let whole = concat(
             parts.iter().map(|p| p.clone().lazy()).collect::<Vec<_>>(),
