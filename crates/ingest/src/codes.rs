@@ -172,7 +172,7 @@ mod tests {
         ];
         for (i, table) in tables.iter().enumerate() {
             let path = dir.path().join(format!("{i}.parquet"));
-            write_parquet(&mut table.clone(), &path).unwrap();
+            write_parquet(table, &path).unwrap();
             // The file holds its own codes, numbered by first appearance.
             let raw = LazyFrame::scan_parquet(
                 PlRefPath::try_from_path(&path).unwrap(),

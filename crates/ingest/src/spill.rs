@@ -92,9 +92,9 @@ pub(crate) fn write_parts(events: &DataFrame, per_part: u64, out: &Path) -> Resu
         .enumerate()
         .filter(|(_, range)| range[1] > range[0])
         .map(|(p, range)| {
-            let mut part = events.slice(range[0] as i64, range[1] - range[0]);
+            let part = events.slice(range[0] as i64, range[1] - range[0]);
             let path = out.join(format!("part-{p:05}.parquet"));
-            write_parquet(&mut part, &path)?;
+            write_parquet(&part, &path)?;
             Ok(path)
         })
         .collect()
@@ -131,11 +131,11 @@ impl<'a> Writer<'a> {
             if rows_of_p.is_empty() {
                 continue;
             }
-            let mut part = rows
+            let part = rows
                 .take(&IdxCa::from_vec("".into(), rows_of_p))
                 .map_err(error::polars("split rows by user"))?;
             let name = format!("p{p:05}-t{:05}-c{:06}.parquet", self.part, self.chunks);
-            write_parquet(&mut part, &self.plan.dir.join(name))?;
+            write_parquet(&part, &self.plan.dir.join(name))?;
         }
         self.chunks += 1;
         Ok(())
@@ -152,7 +152,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// Writes `df` to `path` with fast compression (spill and parts are read back soon),
 /// through polars' streaming sink, which encodes row groups on every thread; its
 /// categorical columns as the file's own codes ([`codes`]).
-pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+pub(crate) fn write_parquet(df: &DataFrame, path: &Path) -> Result<()> {
     let at = |source| Error::Parquet {
         path: path.to_path_buf(),
         source,
@@ -232,7 +232,7 @@ pub(crate) fn finish(
             })?;
         rows.rechunk_mut();
         finished.spilled += rows.height() as u64;
-        let mut events = finish(rows)?;
+        let events = finish(rows)?;
         for file in &files {
             std::fs::remove_file(file).map_err(io(file))?;
         }
@@ -241,7 +241,7 @@ pub(crate) fn finish(
         }
         finished.kept += events.height() as u64;
         let path = out.join(format!("part-{p:05}.parquet"));
-        write_parquet(&mut events, &path)?;
+        write_parquet(&events, &path)?;
         finished.files.push(path);
     }
     std::fs::remove_dir_all(&plan.dir).map_err(io(&plan.dir))?;
