@@ -50,15 +50,17 @@ pub(crate) fn silhouettes(
             sizes
         })
         .collect();
-    // The sample's rows side by side: the inner loop then reads memory in order
-    // instead of gathering rows from all over the matrix. Each row's
-    // per-cluster sums of every labeling sit in one slice of `width` values, at the
-    // labeling's offset plus the other row's cluster.
+    // The sample column by column: one row's distances to a run of others are
+    // then computed side by side, in vector lanes. Each row's per-cluster sums of
+    // every labeling sit in one slice of `width` values, at the labeling's offset
+    // plus the other row's cluster.
     let (s, d) = (sample.len(), x.d());
-    let rows: Vec<f64> = sample
-        .iter()
-        .flat_map(|&i| x.row(i).iter().copied())
-        .collect();
+    let columns = Columns {
+        values: (0..d)
+            .flat_map(|k| sample.iter().map(move |&i| x.row(i)[k]))
+            .collect(),
+        rows: s,
+    };
     let offsets: Vec<usize> = labelings
         .iter()
         .scan(0, |at, (_, k)| {
@@ -68,45 +70,48 @@ pub(crate) fn silhouettes(
         })
         .collect();
     let width: usize = labelings.iter().map(|(_, k)| k).sum();
-    // slot of sample row `a` in every labeling, offsets included, `a`'s at
-    // `a * labelings.len()..`
-    let slot_table: Vec<usize> = (0..s)
-        .flat_map(|a| {
-            labelings
+    // Per labeling, the slot of each sample row (its offset included).
+    let slot_table: Vec<Vec<usize>> = labelings
+        .iter()
+        .zip(&offsets)
+        .map(|((labels, _), offset)| {
+            sample
                 .iter()
-                .zip(&offsets)
-                .map(move |((labels, _), offset)| offset + labels[sample[a]] as usize)
+                .map(|&i| offset + labels[i] as usize)
+                .collect()
         })
         .collect();
-    let slots = |a: usize| &slot_table[a * labelings.len()..(a + 1) * labelings.len()];
     let block = SILHOUETTE_BLOCK.max(s.div_ceil(16)).max(1);
     let blocks = s.div_ceil(block);
     let range = |b: usize| b * block..((b + 1) * block).min(s);
-    let row = |a: usize| &rows[a * d..(a + 1) * d];
     // Per block: its rows' sums, and what it owes each later block's rows.
     let tasks: Vec<(Vec<f64>, Vec<Vec<f64>>)> = (0..blocks)
         .into_par_iter()
         .map(|i| {
             let own_rows = range(i);
+            let mut scratch = Distances::new(block, d);
             let mut own = vec![0.0; own_rows.len() * width];
             for (offset, a) in own_rows.clone().enumerate() {
+                let dist = scratch.from_row(&columns, a, own_rows.clone());
                 let sums = &mut own[offset * width..(offset + 1) * width];
-                for b in own_rows.clone().filter(|&b| b != a) {
-                    let dist = sq_dist(row(a), row(b)).sqrt();
-                    slots(b).iter().for_each(|&slot| sums[slot] += dist);
-                }
+                // Not the row itself.
+                let (start, end) = (own_rows.start, own_rows.end);
+                add_at(sums, &slot_table, start..a, &dist[..offset]);
+                add_at(sums, &slot_table, a + 1..end, &dist[offset + 1..]);
             }
             let owed: Vec<Vec<f64>> = (i + 1..blocks)
                 .map(|j| {
                     let their_rows = range(j);
                     let mut theirs = vec![0.0; their_rows.len() * width];
                     for (offset, a) in own_rows.clone().enumerate() {
+                        let dist = scratch.from_row(&columns, a, their_rows.clone());
                         let sums = &mut own[offset * width..(offset + 1) * width];
-                        for (other, b) in their_rows.clone().enumerate() {
-                            let dist = sq_dist(row(a), row(b)).sqrt();
-                            slots(b).iter().for_each(|&slot| sums[slot] += dist);
-                            let owed = &mut theirs[other * width..(other + 1) * width];
-                            slots(a).iter().for_each(|&slot| owed[slot] += dist);
+                        add_at(sums, &slot_table, their_rows.clone(), dist);
+                        for slots in &slot_table {
+                            let slot = slots[a];
+                            for (owed, &dist) in theirs.chunks_exact_mut(width).zip(dist) {
+                                owed[slot] += dist;
+                            }
                         }
                     }
                     theirs
@@ -135,9 +140,9 @@ pub(crate) fn silhouettes(
                 .iter()
                 .zip(&offsets)
                 .zip(&sizes)
-                .zip(slots(a))
-                .map(|((((_, k), offset), size), slot)| {
-                    point_silhouette(slot - offset, &row_sums[*offset..offset + k], size)
+                .zip(&slot_table)
+                .map(|((((_, k), offset), size), slots)| {
+                    point_silhouette(slots[a] - offset, &row_sums[*offset..offset + k], size)
                 })
                 .collect()
         })
@@ -154,6 +159,112 @@ pub(crate) fn silhouettes(
             Some(total / sample.len() as f64).filter(|v| v.is_finite())
         })
         .collect()
+}
+
+/// `sums[slots[b]] += value` for the rows `b` of `rows` and their `values` in
+/// order, for every labeling's `slots`. Labelings are taken a few at a time, in one
+/// loop: their chains of additions then overlap.
+fn add_at(
+    sums: &mut [f64],
+    slot_table: &[Vec<usize>],
+    rows: std::ops::Range<usize>,
+    values: &[f64],
+) {
+    fn at(slots: &[usize], rows: std::ops::Range<usize>) -> &[usize] {
+        &slots[rows]
+    }
+    let at = |slots| at(slots, rows.clone());
+    for group in slot_table.chunks(GROUP) {
+        match group {
+            [a, b, c, d] => add_group(sums, [at(a), at(b), at(c), at(d)], values),
+            [a, b, c] => add_group(sums, [at(a), at(b), at(c)], values),
+            [a, b] => add_group(sums, [at(a), at(b)], values),
+            others => {
+                for a in others {
+                    add_group(sums, [at(a)], values);
+                }
+            }
+        }
+    }
+}
+
+/// Labelings [`add_at`] adds in one loop.
+const GROUP: usize = 4;
+
+#[inline]
+fn add_group<const N: usize>(sums: &mut [f64], slots: [&[usize]; N], values: &[f64]) {
+    for (b, &value) in values.iter().enumerate() {
+        for slots in slots {
+            sums[slots[b]] += value;
+        }
+    }
+}
+
+/// Rows stored column by column: `values[k * rows + a]` is coordinate k of row a.
+struct Columns {
+    values: Vec<f64>,
+    rows: usize,
+}
+
+impl Columns {
+    fn column(&self, k: usize, rows: std::ops::Range<usize>) -> &[f64] {
+        &self.values[k * self.rows..(k + 1) * self.rows][rows]
+    }
+}
+
+/// Scratch of the distances from one row to a run of rows, each the bits of
+/// `sq_dist(..).sqrt()`: the same four lanes over the dimensions in fours, then the
+/// rest in order, computed for the whole run at once.
+struct Distances {
+    lanes: [Vec<f64>; 4],
+    out: Vec<f64>,
+    point: Vec<f64>,
+}
+
+impl Distances {
+    fn new(rows: usize, d: usize) -> Distances {
+        Distances {
+            lanes: std::array::from_fn(|_| vec![0.0; rows]),
+            out: vec![0.0; rows],
+            point: vec![0.0; d],
+        }
+    }
+
+    /// The distances from row `a` of `columns` to its rows `rows` (at most the
+    /// scratch's length).
+    fn from_row(&mut self, columns: &Columns, a: usize, rows: std::ops::Range<usize>) -> &[f64] {
+        let n = rows.len();
+        for (k, p) in self.point.iter_mut().enumerate() {
+            *p = columns.values[k * columns.rows + a];
+        }
+        let (fours, rest) = self.point.as_chunks::<4>();
+        for lane in &mut self.lanes {
+            lane[..n].fill(0.0);
+        }
+        for (c, four) in fours.iter().enumerate() {
+            for (l, (lane, &p)) in self.lanes.iter_mut().zip(four).enumerate() {
+                let column = columns.column(4 * c + l, rows.clone());
+                for (sum, &y) in lane[..n].iter_mut().zip(column) {
+                    let t = p - y;
+                    *sum += t * t;
+                }
+            }
+        }
+        let out = &mut self.out[..n];
+        out.fill(0.0);
+        for (k, &p) in rest.iter().enumerate() {
+            let column = columns.column(4 * fours.len() + k, rows.clone());
+            for (sum, &y) in out.iter_mut().zip(column) {
+                let t = p - y;
+                *sum += t * t;
+            }
+        }
+        let [l0, l1, l2, l3] = &self.lanes;
+        for ((((o, a), b), c), e) in out.iter_mut().zip(l0).zip(l1).zip(l2).zip(l3) {
+            *o = (((a + b) + (c + e)) + *o).sqrt();
+        }
+        out
+    }
 }
 
 /// `(b - a) / max(a, b)` for one point; 0 for a point alone in its cluster.
@@ -308,12 +419,40 @@ mod tests {
     }
 
     #[test]
+    fn distances_side_by_side_are_sq_dist_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        for d in 1..=9 {
+            let n = 37;
+            let x = Matrix::new(
+                n,
+                d,
+                (0..n * d).map(|_| rng.r#gen::<f64>() * 9.0 - 4.0).collect(),
+            );
+            let columns = Columns {
+                values: (0..d)
+                    .flat_map(|k| (0..n).map(move |i| (k, i)))
+                    .map(|(k, i)| x.row(i)[k])
+                    .collect(),
+                rows: n,
+            };
+            let mut scratch = Distances::new(n, d);
+            for a in [0, 5, 36] {
+                let got = scratch.from_row(&columns, a, 3..n).to_vec();
+                let want: Vec<f64> = (3..n).map(|b| sq_dist(x.row(a), x.row(b)).sqrt()).collect();
+                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "d = {d}, row {a}");
+            }
+        }
+    }
+
+    #[test]
     fn blocked_silhouettes_match_the_definition() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
         let (n, d) = (2600, 3);
         let x = Matrix::new(n, d, (0..n * d).map(|_| rng.r#gen::<f64>()).collect());
-        let labelings: Vec<(Vec<u32>, usize)> = [2usize, 3, 7]
+        let labelings: Vec<(Vec<u32>, usize)> = [2usize, 3, 7, 4, 5]
             .iter()
             .map(|&k| ((0..n).map(|_| rng.gen_range(0..k as u32)).collect(), k))
             .collect();
