@@ -92,7 +92,7 @@ pub(crate) fn silhouettes(
             let mut scratch = Distances::new(block, d);
             let mut own = vec![0.0; own_rows.len() * width];
             for (offset, a) in own_rows.clone().enumerate() {
-                let dist = scratch.from_row(&columns, a, own_rows.clone());
+                let dist = scratch.of_row(&columns, a, own_rows.clone());
                 let sums = &mut own[offset * width..(offset + 1) * width];
                 // Not the row itself.
                 let (start, end) = (own_rows.start, own_rows.end);
@@ -104,7 +104,7 @@ pub(crate) fn silhouettes(
                     let their_rows = range(j);
                     let mut theirs = vec![0.0; their_rows.len() * width];
                     for (offset, a) in own_rows.clone().enumerate() {
-                        let dist = scratch.from_row(&columns, a, their_rows.clone());
+                        let dist = scratch.of_row(&columns, a, their_rows.clone());
                         let sums = &mut own[offset * width..(offset + 1) * width];
                         add_at(sums, &slot_table, their_rows.clone(), dist);
                         for slots in &slot_table {
@@ -232,7 +232,7 @@ impl Distances {
 
     /// The distances from row `a` of `columns` to its rows `rows` (at most the
     /// scratch's length).
-    fn from_row(&mut self, columns: &Columns, a: usize, rows: std::ops::Range<usize>) -> &[f64] {
+    fn of_row(&mut self, columns: &Columns, a: usize, rows: std::ops::Range<usize>) -> &[f64] {
         let n = rows.len();
         for (k, p) in self.point.iter_mut().enumerate() {
             *p = columns.values[k * columns.rows + a];
@@ -438,7 +438,7 @@ mod tests {
             };
             let mut scratch = Distances::new(n, d);
             for a in [0, 5, 36] {
-                let got = scratch.from_row(&columns, a, 3..n).to_vec();
+                let got = scratch.of_row(&columns, a, 3..n).to_vec();
                 let want: Vec<f64> = (3..n).map(|b| sq_dist(x.row(a), x.row(b)).sqrt()).collect();
                 let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "d = {d}, row {a}");
