@@ -10,17 +10,20 @@
 //! (most of them, even at the prediction cutoff) and reads each row once, where the
 //! group-by reads the columns once per aggregation.
 
+use std::borrow::Cow;
+
 use either::Either;
 use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
-use userlens_model::time::DAY_MICROS;
 use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, money};
 
 use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, column_safe, polars_err};
 
 mod counts;
+mod pass;
 pub(crate) use counts::count_before;
+use pass::one_pass;
 
 const HOUR_MICROS: i64 = 3_600_000_000;
 /// Times beyond about 190,000 years from 1970 are left to the group-by: near the
@@ -28,18 +31,42 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 const PASS_LIMIT_MICROS: i64 = 6_000_000_000_000_000_000;
 
 /// The event columns one pass reads; the last three are `None` when their family
-/// is off.
+/// is off. The event types, categories and queries are read as dictionary codes.
 struct Columns<'a> {
     ids: &'a StringChunked,
     times: &'a Int64Chunked,
-    types: Text<'a>,
+    types: &'a Categorical32Chunked,
     sessions: Text<'a>,
     amounts: &'a Float64Chunked,
     /// Order ids, when the source maps them.
     orders: Option<Text<'a>>,
-    categories: Option<Text<'a>>,
-    queries: Option<Text<'a>>,
+    categories: Option<&'a Categorical32Chunked>,
+    queries: Option<&'a Categorical32Chunked>,
     ratings: Option<&'a Float64Chunked>,
+}
+
+/// What a pass needs to know of an event's type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Purchase,
+    View,
+    Cart,
+    Search,
+    Other,
+}
+
+/// The kind of each code of the event types' dictionary.
+fn kinds(types: &Categorical32Chunked) -> Vec<Kind> {
+    let dictionary = types.get_mapping();
+    (0..dictionary.num_cats_upper_bound())
+        .map(|code| match dictionary.cat_to_str(code as u32) {
+            Some(event_types::PURCHASE) => Kind::Purchase,
+            Some(event_types::VIEW) => Kind::View,
+            Some(event_types::ADD_TO_CART) => Kind::Cart,
+            Some(event_types::SEARCH) => Kind::Search,
+            _ => Kind::Other,
+        })
+        .collect()
 }
 
 /// One user's running totals over their events before the as-of time.
@@ -63,13 +90,15 @@ struct User<'a> {
     views: u64,
     carts: u64,
     searches: u64,
-    categories: foldhash::HashMap<&'a str, u64>,
+    /// Events by category code.
+    categories: foldhash::HashMap<u32, u64>,
     categorised: u64,
     night: u64,
     morning: u64,
     evening: u64,
     weekend: u64,
-    queries: foldhash::HashMap<&'a str, u64>,
+    /// Searches by query code.
+    queries: foldhash::HashMap<u32, u64>,
     ratings: u64,
     rating_sum: KahanSum,
     first_buy: Option<i64>,
@@ -154,12 +183,27 @@ struct Table<'a> {
     last_buy: Vec<Option<i64>>,
 }
 
-/// The most common value, ties to the smallest (as `top_value` in the crate root).
-fn most_common<'a>(counts: &foldhash::HashMap<&'a str, u64>) -> Option<&'a str> {
+/// The most common value of `counts` (by code into `names`), ties to the smallest
+/// (as `top_value` in the crate root).
+fn most_common<'a>(
+    counts: &foldhash::HashMap<u32, u64>,
+    names: Option<&'a CategoricalMapping>,
+) -> Option<&'a str> {
+    let names = names?;
     counts
         .iter()
-        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-        .map(|(&value, _)| value)
+        .map(|(&code, &n)| (n, names.cat_to_str(code).unwrap_or_default()))
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, value)| value)
+}
+
+/// The dictionaries of the categories and queries, to name their codes, and the
+/// codes of a time's top categories (`None`: a category no event has).
+#[derive(Clone, Copy)]
+struct Names<'a, 'p> {
+    categories: Option<&'a CategoricalMapping>,
+    queries: Option<&'a CategoricalMapping>,
+    top: &'p [Option<u32>],
 }
 
 impl<'a> Table<'a> {
@@ -177,18 +221,18 @@ impl<'a> Table<'a> {
         &mut self,
         id: &'a str,
         user: &User<'a>,
-        top: &[String],
+        names: Names<'a, '_>,
         text: bool,
         activity: bool,
     ) -> Option<()> {
         if activity && user.runs as usize != user.sessions.len() {
             return None;
         }
-        self.push(id, user, top, text);
+        self.push(id, user, names, text);
         Some(())
     }
 
-    fn push(&mut self, id: &'a str, user: &User<'a>, top: &[String], text: bool) {
+    fn push(&mut self, id: &'a str, user: &User<'a>, names: Names<'a, '_>, text: bool) {
         // Counts are far below 2^53: exact as f64.
         let f = |n: u64| n as f64;
         self.ids.push(id);
@@ -206,16 +250,15 @@ impl<'a> Table<'a> {
         self.carts.push(f(user.carts));
         self.category_count.push(user.categories.len() as f64);
         self.categorised.push(f(user.categorised));
-        for (share, category) in self.shares.iter_mut().zip(top) {
-            share.push(f(user
-                .categories
-                .get(category.as_str())
-                .copied()
-                .unwrap_or(0)));
+        for (share, category) in self.shares.iter_mut().zip(names.top) {
+            let events = category.and_then(|code| user.categories.get(&code).copied());
+            share.push(f(events.unwrap_or(0)));
         }
         if text {
-            self.top_category.push(most_common(&user.categories));
-            self.top_query.push(most_common(&user.queries));
+            let (categories, queries) = (&user.categories, &user.queries);
+            self.top_category
+                .push(most_common(categories, names.categories));
+            self.top_query.push(most_common(queries, names.queries));
         }
         let events = f(user.events);
         self.night.push(f(user.night) / events);
@@ -389,10 +432,16 @@ pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec
         _ => return Ok(None),
     };
     let wanted = |family| times.iter().any(|time| time.params.has(family));
+    // Event types, categories and queries are read as dictionary codes.
+    let coded = |name: &str| events.column(name).ok().and_then(as_codes);
+    let (types, categories, queries) = (coded(EVENT_TYPE), coded(CATEGORY), coded(QUERY));
+    fn codes<'c>(column: &'c Option<Cow<'_, Column>>) -> Option<&'c Categorical32Chunked> {
+        column.as_deref().and_then(|c| c.cat32().ok())
+    }
     let (Some(ids), Ok(event_times), Some(types), Some(sessions), Some(amounts)) = (
         string(USER_ID),
         event_times.i64(),
-        text(EVENT_TYPE),
+        codes(&types),
         text(SESSION_ID),
         number(AMOUNT),
     ) else {
@@ -405,8 +454,8 @@ pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec
         },
         Err(_) => None,
     };
-    let categories = text(CATEGORY);
-    let queries = text(QUERY);
+    let categories = codes(&categories);
+    let queries = codes(&queries);
     let ratings = number(RATING);
     if (wanted(FeatureFamily::Categories) && categories.is_none())
         || (wanted(FeatureFamily::Search) && queries.is_none())
@@ -453,6 +502,20 @@ pub(crate) fn aggregate(events: &DataFrame, times: &[Time]) -> Result<Option<Vec
         .map(|(table, time)| table.into_frame(time.top, time.params))
         .collect::<Result<_>>()
         .map(Some)
+}
+
+/// A text column as dictionary codes: its own, or strings coded into a dictionary of
+/// their own. `None` for a column of another type.
+fn as_codes(column: &Column) -> Option<Cow<'_, Column>> {
+    match column.dtype() {
+        DataType::Categorical(..) => Some(Cow::Borrowed(column)),
+        DataType::String => {
+            let codes = Categories::random("userlens".into(), CategoricalPhysical::U32);
+            let coded = column.cast(&DataType::from_categories(codes)).ok()?;
+            Some(Cow::Owned(coded))
+        }
+        _ => None,
+    }
 }
 
 /// Row ranges of about `rows` rows that start where a user does.
@@ -549,150 +612,4 @@ fn values<'a, T: PolarsNumericType>(
             valid.then(|| array.value(i))
         })
     })
-}
-
-/// The aggregates of the users of rows `range` at each of `times`; `None` when the
-/// group-by is to make them: a session of one of them is split into runs of rows
-/// (when the sessions' features are on at that time), a user id is null or a time
-/// is beyond [`PASS_LIMIT_MICROS`]. `activity`: whether any time wants sessions.
-fn one_pass<'a>(
-    columns: &Columns<'a>,
-    range: std::ops::Range<usize>,
-    times: &[Time],
-    activity: bool,
-) -> Option<Vec<Table<'a>>> {
-    let ids = strings(columns.ids, range.clone());
-    let event_times = values(columns.times, range.clone());
-    let types = columns.types.rows(range.clone());
-    let sessions = columns.sessions.rows(range.clone());
-    let amounts = values(columns.amounts, range.clone());
-    let mut orders = columns.orders.map(|c| c.rows(range.clone()));
-    let mut categories = columns.categories.map(|c| c.rows(range.clone()));
-    let mut queries = columns.queries.map(|c| c.rows(range.clone()));
-    let mut ratings = columns.ratings.map(|c| values(c, range.clone()));
-
-    let last_as_of = times.iter().map(|time| time.as_of).max()?;
-    let mut tables: Vec<Table> = times.iter().map(|time| Table::new(time.top)).collect();
-    // Whether the current user's row at each time is made (or they have none).
-    let mut made = vec![false; times.len()];
-    let mut user = User::default();
-    // The user being summed, and the last kept row's session and time.
-    let mut current: Option<&'a str> = None;
-    let mut previous: (Option<&'a str>, i64) = (None, 0);
-    for ((((id, time), kind), session), amount) in
-        ids.zip(event_times).zip(types).zip(sessions).zip(amounts)
-    {
-        let order = orders.as_mut().and_then(Iterator::next).flatten();
-        let category = categories.as_mut().and_then(Iterator::next).flatten();
-        let query = queries.as_mut().and_then(Iterator::next).flatten();
-        let rating = ratings.as_mut().and_then(Iterator::next).flatten();
-        // Only events before an as-of time count (a null time is not before it).
-        let Some(t) = time.filter(|&t| t < last_as_of) else {
-            continue;
-        };
-        if !(-PASS_LIMIT_MICROS..=PASS_LIMIT_MICROS).contains(&t) {
-            return None;
-        }
-        let Some(id) = id else {
-            // A null id never comes out of ingest; the group-by handles it.
-            return None;
-        };
-        let new_user = current != Some(id);
-        if new_user {
-            if let Some(done) = current {
-                end_user(&mut tables, &mut made, times, done, &mut user)?;
-            }
-            current = Some(id);
-            user.first = t;
-        }
-        // The user's rows at the times this event is not before: their events so far.
-        for ((table, time), made) in tables.iter_mut().zip(times).zip(made.iter_mut()) {
-            if !*made && t >= time.as_of {
-                if user.events > 0 {
-                    let activity = time.params.has(FeatureFamily::Activity);
-                    table.push_user(id, &user, time.top, time.params.text, activity)?;
-                }
-                *made = true;
-            }
-        }
-        user.events += 1;
-        user.last = t;
-        if activity {
-            if new_user || session != previous.0 {
-                user.runs += 1;
-                user.sessions.insert(session);
-            } else {
-                // Wrapping, as polars subtracts and sums: the gaps of a run add up
-                // to its last time minus its first.
-                user.session_micros = user.session_micros.wrapping_add(t.wrapping_sub(previous.1));
-            }
-        }
-        // Days as the group-by's `__t / DAY` (polars' integer division floors).
-        if new_user || t.div_euclid(DAY_MICROS) != previous.1.div_euclid(DAY_MICROS) {
-            user.days += 1;
-        }
-        previous = (session, t);
-        match kind {
-            Some(event_types::PURCHASE) => {
-                if let Some(cents) = amount.and_then(money::cents) {
-                    user.cents = user.cents.wrapping_add(cents);
-                }
-                if amount.is_some_and(|a| a < 0.0) {
-                    user.refunds += 1;
-                } else {
-                    // Lines of one order are one purchase.
-                    if order.is_none_or(|order| user.orders.insert(order)) {
-                        user.purchases += 1;
-                    }
-                    user.first_buy.get_or_insert(t);
-                    user.last_buy = Some(t);
-                }
-            }
-            Some(event_types::VIEW) => user.views += 1,
-            Some(event_types::ADD_TO_CART) => user.carts += 1,
-            Some(event_types::SEARCH) => user.searches += 1,
-            _ => {}
-        }
-        if let Some(category) = category {
-            user.categorised += 1;
-            *user.categories.entry(category).or_insert(0) += 1;
-        }
-        if let Some(query) = query {
-            *user.queries.entry(query).or_insert(0) += 1;
-        }
-        if let Some(rating) = rating {
-            user.ratings += 1;
-            user.rating_sum.add(rating);
-        }
-        let hour = t.rem_euclid(DAY_MICROS) / HOUR_MICROS;
-        // ISO weekday, Monday 1: 1970-01-01 was a Thursday.
-        let weekday = (t.div_euclid(DAY_MICROS) + 3).rem_euclid(7) + 1;
-        user.night += u64::from(!(5..22).contains(&hour));
-        user.morning += u64::from((5..12).contains(&hour));
-        user.evening += u64::from((17..22).contains(&hour));
-        user.weekend += u64::from(weekday >= 6);
-    }
-    if let Some(done) = current {
-        end_user(&mut tables, &mut made, times, done, &mut user)?;
-    }
-    Some(tables)
-}
-
-/// Ends user `id`: their rows at the times their events did not reach.
-fn end_user<'a>(
-    tables: &mut [Table<'a>],
-    made: &mut [bool],
-    times: &[Time],
-    id: &'a str,
-    user: &mut User<'a>,
-) -> Option<()> {
-    for ((table, time), made) in tables.iter_mut().zip(times).zip(made.iter_mut()) {
-        if !*made {
-            let activity = time.params.has(FeatureFamily::Activity);
-            table.push_user(id, user, time.top, time.params.text, activity)?;
-        }
-        *made = false;
-    }
-    user.reset();
-    Some(())
 }
