@@ -529,31 +529,72 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
         .map_err(polars_err(action))?;
     let times = times.i64().map_err(polars_err(action))?;
     let everything = |order| Ok((std::iter::once(0..n).collect(), order));
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut order = Order::UserTime;
-    let mut previous: Option<(Option<&str>, Option<i64>)> = None;
-    for (i, (id, time)) in ids.iter().zip(times.iter()).enumerate() {
-        if let Some((previous_id, previous_time)) = previous {
-            if id < previous_id {
-                return everything(Order::Unsorted);
-            }
-            if id == previous_id && time < previous_time {
-                order = Order::Unsorted;
-            }
-            if id != previous_id && i - start >= max_rows {
-                parts.push(start..i);
-                start = i;
-            }
-        }
-        previous = Some((id, time));
-    }
+    // Each stretch of rows checked on its own, with the row before it.
+    let checked: Option<Vec<Order>> = {
+        use rayon::prelude::*;
+        (0..n.div_ceil(CHECK_ROWS))
+            .into_par_iter()
+            .map(|k| {
+                let from = (k * CHECK_ROWS).saturating_sub(1);
+                let rows = ((k + 1) * CHECK_ROWS).min(n) - from;
+                let ids = ids.slice(from as i64, rows);
+                let times = times.slice(from as i64, rows);
+                let mut order = Order::UserTime;
+                let mut pairs = ids.iter().zip(times.iter());
+                let Some(mut previous) = pairs.next() else {
+                    return Some(order);
+                };
+                for (id, time) in pairs {
+                    if id < previous.0 {
+                        return None;
+                    }
+                    if id == previous.0 && time < previous.1 {
+                        order = Order::Unsorted;
+                    }
+                    previous = (id, time);
+                }
+                Some(order)
+            })
+            .collect()
+    };
+    let Some(checked) = checked else {
+        // Not grouped by user.
+        return everything(Order::Unsorted);
+    };
+    let order = if checked.contains(&Order::Unsorted) {
+        Order::Unsorted
+    } else {
+        Order::UserTime
+    };
     if n <= max_rows {
         return everything(order);
+    }
+    // Cut where a user starts once a range has `max_rows` rows.
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let step = max_rows.max(1);
+    let mut cut = step;
+    while cut < n {
+        while cut < n && ids.get(cut) == ids.get(cut - 1) {
+            cut += 1;
+        }
+        if cut == n {
+            break;
+        }
+        parts.push(start..cut);
+        start = cut;
+        cut = start + step;
     }
     parts.push(start..n);
     Ok((parts, order))
 }
+
+/// Rows per task of [`user_parts`]' check of the order (in tests, a few, so that
+/// small tables are checked in several).
+#[cfg(not(test))]
+const CHECK_ROWS: usize = 1 << 20;
+#[cfg(test)]
+const CHECK_ROWS: usize = 3;
 
 /// Letters, digits and `_` only, so category names make safe column names.
 fn column_safe(name: &str) -> String {

@@ -363,6 +363,68 @@ fn top_categories_before(parts: &[LazyFrame], as_of: i64, top: usize) -> Vec<Str
     top_categories(parts, &[(as_of, top)]).unwrap().remove(0)
 }
 
+/// [`user_parts`] as one walk of the rows: the reference for its checks in stretches.
+fn walked_user_parts(
+    ids: &[&str],
+    times: &[i64],
+    max_rows: usize,
+) -> (Vec<std::ops::Range<usize>>, Order) {
+    let n = ids.len();
+    let (mut parts, mut start, mut order) = (Vec::new(), 0, Order::UserTime);
+    for i in 1..n {
+        if ids[i] < ids[i - 1] {
+            return (std::iter::once(0..n).collect(), Order::Unsorted);
+        }
+        if ids[i] == ids[i - 1] && times[i] < times[i - 1] {
+            order = Order::Unsorted;
+        }
+        if ids[i] != ids[i - 1] && i - start >= max_rows {
+            parts.push(start..i);
+            start = i;
+        }
+    }
+    if n <= max_rows {
+        return (std::iter::once(0..n).collect(), order);
+    }
+    parts.push(start..n);
+    (parts, order)
+}
+
+#[test]
+fn the_order_checked_in_stretches_is_one_walks() {
+    let sorted = ["a", "a", "a", "b", "c", "c", "c", "c", "d", "e", "e"];
+    let rising: Vec<i64> = (0..11).collect();
+    // A user's times going back at a stretch's first row (stretches of 3 in tests).
+    let mut back = rising.clone();
+    back.swap(5, 6);
+    // A user id going back at a stretch's first row.
+    let mut unsorted = sorted;
+    unsorted.swap(2, 3);
+    let cases: [(&[&str], &[i64]); 4] = [
+        (&sorted, &rising),
+        (&sorted, &back),
+        (&unsorted, &rising),
+        (&[], &[]),
+    ];
+    for (ids, times) in cases {
+        let events = DataFrame::new(
+            ids.len(),
+            vec![
+                Column::new("user_id".into(), ids),
+                Column::new("event_time".into(), times),
+            ],
+        )
+        .unwrap();
+        for max_rows in [0, 1, 2, 3, 4, 100] {
+            assert_eq!(
+                user_parts(&events, max_rows).unwrap(),
+                walked_user_parts(ids, times, max_rows),
+                "{ids:?} {times:?} at most {max_rows} rows"
+            );
+        }
+    }
+}
+
 #[test]
 fn building_in_parts_gives_the_same_table() {
     let params = FeatureParams::default().check().unwrap();
