@@ -537,6 +537,47 @@ fn pieces(ids: &StringChunked, rows: usize) -> Vec<std::ops::Range<usize>> {
     starts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
+/// The stretches of rows `range` over which every column reads one array, from
+/// the lengths of each column's chunks; empty stretches are left out.
+fn stretches(
+    range: std::ops::Range<usize>,
+    chunkings: &mut [Box<dyn Iterator<Item = usize> + '_>],
+) -> Vec<std::ops::Range<usize>> {
+    let mut ends = vec![range.end];
+    for lengths in chunkings {
+        let mut end = 0;
+        for length in lengths {
+            end += length;
+            if range.start < end && end < range.end {
+                ends.push(end);
+            }
+        }
+    }
+    ends.sort_unstable();
+    ends.dedup();
+    let mut from = range.start;
+    let mut stretches = Vec::with_capacity(ends.len());
+    for to in ends {
+        if from < to {
+            stretches.push(from..to);
+            from = to;
+        }
+    }
+    stretches
+}
+
+/// The array of `ca` that holds row `row`, and the row's place in it.
+fn array_at<T: PolarsDataType>(ca: &ChunkedArray<T>, row: usize) -> Option<(&T::Array, usize)> {
+    let mut start = 0;
+    for (array, length) in ca.downcast_iter().zip(ca.chunk_lengths()) {
+        if row < start + length {
+            return Some((array, row - start));
+        }
+        start += length;
+    }
+    None
+}
+
 /// The arrays of `ca` that rows `range` fall in, each with its rows of `range`.
 fn arrays<T: PolarsDataType>(
     ca: &ChunkedArray<T>,

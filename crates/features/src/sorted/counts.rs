@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::{PIECE_ROWS, Text, values};
+use super::{PIECE_ROWS, Text, array_at, stretches, values};
 
 /// How many events before `as_of` each non-null value of `values` has, counted on
 /// every core (the events may be in any order).
@@ -60,12 +60,25 @@ fn count_codes_before<'a>(
         .map(|&start| {
             let rows = start..n.min(start + PIECE_ROWS * 4);
             let mut counts = vec![0u64; size];
-            for (time, code) in values(times, rows.clone()).zip(values(ca.physical(), rows)) {
-                if let (Some(t), Some(code)) = (time, code)
-                    && t < as_of
-                    && let Some(count) = counts.get_mut(code as usize)
-                {
-                    *count += 1;
+            let codes = ca.physical();
+            let mut chunkings: [Box<dyn Iterator<Item = usize>>; 2] = [
+                Box::new(times.chunk_lengths()),
+                Box::new(codes.chunk_lengths()),
+            ];
+            for stretch in stretches(rows, &mut chunkings) {
+                let (Some((times, tb)), Some((codes, cb))) = (
+                    array_at(times, stretch.start),
+                    array_at(codes, stretch.start),
+                ) else {
+                    continue;
+                };
+                for i in 0..stretch.len() {
+                    if let (Some(t), Some(code)) = (times.get(tb + i), codes.get(cb + i))
+                        && t < as_of
+                        && let Some(count) = counts.get_mut(code as usize)
+                    {
+                        *count += 1;
+                    }
                 }
             }
             counts
@@ -96,8 +109,22 @@ mod tests {
         let rows: Vec<(i64, Option<&str>)> = (0..53i64)
             .map(|i| (i % 7, (i % 6 != 5).then(|| names[(i * i % 5) as usize])))
             .collect();
-        let times = Int64Chunked::from_iter_values("t".into(), rows.iter().map(|r| r.0));
-        let strings = StringChunked::from_iter_options("c".into(), rows.iter().map(|r| r.1));
+        // Times and codes in chunks that end at different rows.
+        let mut times = Int64Chunked::from_iter_values("t".into(), rows[..20].iter().map(|r| r.0));
+        times
+            .append_owned(Int64Chunked::from_iter_values(
+                "t".into(),
+                rows[20..].iter().map(|r| r.0),
+            ))
+            .unwrap();
+        let mut strings =
+            StringChunked::from_iter_options("c".into(), rows[..33].iter().map(|r| r.1));
+        strings
+            .append_owned(StringChunked::from_iter_options(
+                "c".into(),
+                rows[33..].iter().map(|r| r.1),
+            ))
+            .unwrap();
         let dictionary = Categories::new("c".into(), "sorted".into(), CategoricalPhysical::U32);
         let coded = strings
             .clone()

@@ -7,7 +7,10 @@ use userlens_model::FeatureFamily;
 use userlens_model::money;
 use userlens_model::time::DAY_MICROS;
 
-use super::{Columns, HOUR_MICROS, Kind, Names, PASS_LIMIT_MICROS, Table, Text, Time, User, kinds};
+use super::{
+    Columns, HOUR_MICROS, Kind, Names, PASS_LIMIT_MICROS, Table, Text, Time, User, array_at, kinds,
+    stretches,
+};
 
 /// The aggregates of the users of rows `range` at each of `times`; `None` when the
 /// group-by is to make them: a session of one of them is split into runs of rows
@@ -47,12 +50,8 @@ pub(super) fn one_pass<'a>(
         previous: (None, 0),
         activity,
     };
-    let mut from = range.start;
-    for to in stretch_ends(columns, range) {
-        if to == from {
-            // No rows (the piece of an empty table).
-            continue;
-        }
+    for stretch in stretches(range, &mut columns.chunkings()) {
+        let from = stretch.start;
         let (ids, ib) = array_at(columns.ids, from)?;
         let (event_times, tb) = array_at(columns.times, from)?;
         let (types, yb) = array_at(columns.types.physical(), from)?;
@@ -62,7 +61,7 @@ pub(super) fn one_pass<'a>(
         let categories = optional(columns.categories, |c| array_at(c.physical(), from))?;
         let queries = optional(columns.queries, |c| array_at(c.physical(), from))?;
         let ratings = optional(columns.ratings, |c| array_at(c, from))?;
-        for i in 0..to - from {
+        for i in 0..stretch.len() {
             // Only events before an as-of time count (a null time is not before it).
             let Some(t) = event_times.get(tb + i).filter(|&t| t < last_as_of) else {
                 continue;
@@ -87,52 +86,29 @@ pub(super) fn one_pass<'a>(
                 rating: ratings.and_then(|(a, b)| a.get(b + i)),
             })?;
         }
-        from = to;
     }
     walk.finish()
 }
 
-/// Where the stretches of `range` end over which every column reads one array.
-fn stretch_ends(columns: &Columns, range: Range<usize>) -> Vec<usize> {
-    let mut ends = vec![range.end];
-    let mut add = |lengths: &mut dyn Iterator<Item = usize>| {
-        let mut end = 0;
-        for length in lengths {
-            end += length;
-            if range.start < end && end < range.end {
-                ends.push(end);
-            }
+impl<'a> Columns<'a> {
+    /// The lengths of each column's chunks.
+    fn chunkings(&self) -> Vec<Box<dyn Iterator<Item = usize> + 'a>> {
+        let mut chunkings: Vec<Box<dyn Iterator<Item = usize> + 'a>> = vec![
+            Box::new(self.ids.chunk_lengths()),
+            Box::new(self.times.chunk_lengths()),
+            Box::new(self.types.physical().chunk_lengths()),
+            self.sessions.chunk_lengths(),
+            Box::new(self.amounts.chunk_lengths()),
+        ];
+        chunkings.extend(self.orders.map(Text::chunk_lengths));
+        for codes in [self.categories, self.queries].into_iter().flatten() {
+            chunkings.push(Box::new(codes.physical().chunk_lengths()));
         }
-    };
-    add(&mut columns.ids.chunk_lengths());
-    add(&mut columns.times.chunk_lengths());
-    add(&mut columns.types.physical().chunk_lengths());
-    add(&mut columns.sessions.chunk_lengths());
-    add(&mut columns.amounts.chunk_lengths());
-    if let Some(orders) = columns.orders {
-        add(&mut orders.chunk_lengths());
-    }
-    for codes in [columns.categories, columns.queries].into_iter().flatten() {
-        add(&mut codes.physical().chunk_lengths());
-    }
-    if let Some(ratings) = columns.ratings {
-        add(&mut ratings.chunk_lengths());
-    }
-    ends.sort_unstable();
-    ends.dedup();
-    ends
-}
-
-/// The array of `ca` that holds row `row`, and the row's place in it.
-fn array_at<T: PolarsDataType>(ca: &ChunkedArray<T>, row: usize) -> Option<(&T::Array, usize)> {
-    let mut start = 0;
-    for (array, length) in ca.downcast_iter().zip(ca.chunk_lengths()) {
-        if row < start + length {
-            return Some((array, row - start));
+        if let Some(ratings) = self.ratings {
+            chunkings.push(Box::new(ratings.chunk_lengths()));
         }
-        start += length;
+        chunkings
     }
-    None
 }
 
 /// `at` of a column the pass may not read: `Some(None)` without it, `None` when
