@@ -12,7 +12,6 @@
 
 use std::borrow::Cow;
 
-use either::Either;
 use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
@@ -578,22 +577,6 @@ fn array_at<T: PolarsDataType>(ca: &ChunkedArray<T>, row: usize) -> Option<(&T::
     None
 }
 
-/// The arrays of `ca` that rows `range` fall in, each with its rows of `range`.
-fn arrays<T: PolarsDataType>(
-    ca: &ChunkedArray<T>,
-    range: std::ops::Range<usize>,
-) -> impl Iterator<Item = (&T::Array, std::ops::Range<usize>)> {
-    let mut offset = 0;
-    ca.downcast_iter()
-        .zip(ca.chunk_lengths())
-        .filter_map(move |(array, len)| {
-            let (start, end) = (offset, offset + len);
-            offset = end;
-            let (from, to) = (range.start.max(start), range.end.min(end));
-            (from < to).then(|| (array, from - start..to - start))
-        })
-}
-
 /// A text column of the events: strings, or codes into a dictionary of them (how
 /// the ingest stores the columns with few distinct values).
 #[derive(Clone, Copy)]
@@ -619,38 +602,38 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// The text of rows `range`, borrowed from the column's buffers or dictionary.
-    fn rows(self, range: std::ops::Range<usize>) -> impl Iterator<Item = Option<&'a str>> {
+    fn chunk_lengths(self) -> Box<dyn Iterator<Item = usize> + 'a> {
         match self {
-            Text::Strings(ca) => Either::Left(strings(ca, range)),
-            Text::Codes(ca) => {
-                let dictionary = ca.get_mapping();
-                Either::Right(
-                    values(ca.physical(), range)
-                        .map(move |code| code.and_then(|code| dictionary.cat_to_str(code))),
-                )
-            }
+            Text::Strings(ca) => Box::new(ca.chunk_lengths()),
+            Text::Codes(ca) => Box::new(ca.physical().chunk_lengths()),
+        }
+    }
+
+    /// The array that holds row `row`, and the row's place in it.
+    fn array_at(self, row: usize) -> Option<(TextArray<'a>, usize)> {
+        match self {
+            Text::Strings(ca) => array_at(ca, row).map(|(a, i)| (TextArray::Strings(a), i)),
+            Text::Codes(ca) => array_at(ca.physical(), row)
+                .map(|(a, i)| (TextArray::Codes(a, ca.get_mapping()), i)),
         }
     }
 }
 
-/// The strings of rows `range`, borrowed from `ca`'s buffers.
-fn strings(
-    ca: &StringChunked,
-    range: std::ops::Range<usize>,
-) -> impl Iterator<Item = Option<&str>> {
-    arrays(ca, range).flat_map(|(array, rows)| rows.map(move |i| array.get(i)))
+/// One array of a text column.
+#[derive(Clone, Copy)]
+enum TextArray<'a> {
+    Strings(&'a <StringType as PolarsDataType>::Array),
+    Codes(
+        &'a <UInt32Type as PolarsDataType>::Array,
+        &'a CategoricalMapping,
+    ),
 }
 
-/// The values of rows `range`.
-fn values<'a, T: PolarsNumericType>(
-    ca: &'a ChunkedArray<T>,
-    range: std::ops::Range<usize>,
-) -> impl Iterator<Item = Option<T::Native>> + 'a {
-    arrays(ca, range).flat_map(|(array, rows)| {
-        rows.map(move |i| {
-            let valid = array.validity().is_none_or(|valid| valid.get_bit(i));
-            valid.then(|| array.value(i))
-        })
-    })
+impl<'a> TextArray<'a> {
+    fn get(self, i: usize) -> Option<&'a str> {
+        match self {
+            TextArray::Strings(array) => array.get(i),
+            TextArray::Codes(array, dictionary) => dictionary.cat_to_str(array.get(i)?),
+        }
+    }
 }

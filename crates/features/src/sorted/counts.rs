@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::{PIECE_ROWS, Text, array_at, stretches, values};
+use super::{PIECE_ROWS, Text, array_at, stretches};
 
 /// How many events before `as_of` each non-null value of `values` has, counted on
 /// every core (the events may be in any order).
@@ -25,13 +25,19 @@ pub(crate) fn count_before<'a>(
         .map(|start| {
             let rows = start..n.min(start + PIECE_ROWS * 4);
             let mut counts = foldhash::HashMap::default();
-            for (time, value) in self::values(times, rows.clone()).zip(values.rows(rows)) {
-                if let (Some(t), Some(value)) = (time, value)
-                    && t < as_of
-                {
-                    *counts.entry(value).or_insert(0) += 1;
-                }
-            }
+            let at = |row| values.array_at(row);
+            each_before(
+                times,
+                as_of,
+                rows,
+                values.chunk_lengths(),
+                at,
+                |array, i| {
+                    if let Some(value) = array.get(i) {
+                        *counts.entry(value).or_insert(0) += 1;
+                    }
+                },
+            );
             counts
         })
         .reduce(foldhash::HashMap::default, |mut all, counts| {
@@ -61,26 +67,15 @@ fn count_codes_before<'a>(
             let rows = start..n.min(start + PIECE_ROWS * 4);
             let mut counts = vec![0u64; size];
             let codes = ca.physical();
-            let mut chunkings: [Box<dyn Iterator<Item = usize>>; 2] = [
-                Box::new(times.chunk_lengths()),
-                Box::new(codes.chunk_lengths()),
-            ];
-            for stretch in stretches(rows, &mut chunkings) {
-                let (Some((times, tb)), Some((codes, cb))) = (
-                    array_at(times, stretch.start),
-                    array_at(codes, stretch.start),
-                ) else {
-                    continue;
-                };
-                for i in 0..stretch.len() {
-                    if let (Some(t), Some(code)) = (times.get(tb + i), codes.get(cb + i))
-                        && t < as_of
-                        && let Some(count) = counts.get_mut(code as usize)
-                    {
-                        *count += 1;
-                    }
+            let lengths = Box::new(codes.chunk_lengths());
+            let at = |row| array_at(codes, row);
+            each_before(times, as_of, rows, lengths, at, |codes, i| {
+                if let Some(code) = codes.get(i)
+                    && let Some(count) = counts.get_mut(code as usize)
+                {
+                    *count += 1;
                 }
-            }
+            });
             counts
         })
         .reduce(
@@ -96,6 +91,35 @@ fn count_codes_before<'a>(
         .filter(|&(_, n)| n > 0)
         .filter_map(|(code, n)| dictionary.cat_to_str(code as u32).map(|name| (name, n)))
         .collect()
+}
+
+/// Calls `each` with the array and place of every row of `rows` whose time is
+/// before `as_of`, read a stretch at a time: `at` finds a row's array in the
+/// column whose chunks are `lengths` long.
+fn each_before<'c, A: Copy>(
+    times: &'c Int64Chunked,
+    as_of: i64,
+    rows: std::ops::Range<usize>,
+    lengths: Box<dyn Iterator<Item = usize> + 'c>,
+    at: impl Fn(usize) -> Option<(A, usize)>,
+    mut each: impl FnMut(A, usize),
+) {
+    let mut chunkings = [
+        Box::new(times.chunk_lengths()) as Box<dyn Iterator<Item = usize>>,
+        lengths,
+    ];
+    for stretch in stretches(rows, &mut chunkings) {
+        let (Some((times, tb)), Some((column, cb))) =
+            (array_at(times, stretch.start), at(stretch.start))
+        else {
+            continue;
+        };
+        for i in 0..stretch.len() {
+            if times.get(tb + i).is_some_and(|t| t < as_of) {
+                each(column, cb + i);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -120,43 +120,6 @@ fn optional<C, A>(column: Option<C>, at: impl FnOnce(C) -> Option<A>) -> Option<
     }
 }
 
-/// One array of a text column.
-#[derive(Clone, Copy)]
-enum TextArray<'a> {
-    Strings(&'a <StringType as PolarsDataType>::Array),
-    Codes(
-        &'a <UInt32Type as PolarsDataType>::Array,
-        &'a CategoricalMapping,
-    ),
-}
-
-impl<'a> TextArray<'a> {
-    fn get(self, i: usize) -> Option<&'a str> {
-        match self {
-            TextArray::Strings(array) => array.get(i),
-            TextArray::Codes(array, dictionary) => dictionary.cat_to_str(array.get(i)?),
-        }
-    }
-}
-
-impl<'a> Text<'a> {
-    fn chunk_lengths(self) -> Box<dyn Iterator<Item = usize> + 'a> {
-        match self {
-            Text::Strings(ca) => Box::new(ca.chunk_lengths()),
-            Text::Codes(ca) => Box::new(ca.physical().chunk_lengths()),
-        }
-    }
-
-    /// The array that holds row `row`, and the row's place in it.
-    fn array_at(self, row: usize) -> Option<(TextArray<'a>, usize)> {
-        match self {
-            Text::Strings(ca) => array_at(ca, row).map(|(a, i)| (TextArray::Strings(a), i)),
-            Text::Codes(ca) => array_at(ca.physical(), row)
-                .map(|(a, i)| (TextArray::Codes(a, ca.get_mapping()), i)),
-        }
-    }
-}
-
 /// One event before the last as-of time, as the walk reads it.
 struct Row<'a> {
     id: &'a str,
