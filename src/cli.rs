@@ -171,6 +171,11 @@ pub struct RunArgs {
     /// stop without publishing anything (for timing or debugging one stage).
     #[arg(long, value_name = "STAGE", conflicts_with = "resume")]
     pub only: Option<String>,
+    /// Run just this stage and the stages it needs, then publish their outputs as
+    /// if the pipeline ended there (`--until report`: personas and predictions
+    /// without the later stages)
+    #[arg(long, value_name = "STAGE")]
+    pub until: Option<String>,
     /// Where the per-user work of the features, personas and predict stages runs:
     /// `local`, or a Ballista cluster's scheduler, `ballista://host:port` (default: the
     /// pipeline's `engine`, else `local`).

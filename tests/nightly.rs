@@ -278,6 +278,61 @@ fn only_runs_one_stage_on_cached_artifacts_and_publishes_nothing() {
 }
 
 #[test]
+fn until_runs_a_stage_and_its_needs_and_publishes_them() {
+    let dir = sandbox(300);
+    let dry = run(
+        dir.path(),
+        &["--as-of", "2026-05-01", "--until", "personas", "--dry-run"],
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let plan = text(&dry.stdout);
+    assert!(plan.contains("3. personas (profile): run"), "{plan}");
+    assert!(!plan.contains("report"), "{plan}");
+
+    let out = run(
+        dir.path(),
+        &["--as-of", "2026-05-01", "--until", "personas"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let published = dir.path().join("out/2026-05-01");
+    let record = run_json(&published.join("run.json"));
+    assert_eq!(record["status"], "ok");
+    let names: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ingest", "features", "personas"]);
+    // The ingest's quarantine is published; the report, which writes the persona
+    // files, did not run.
+    assert!(published.join("quarantine.csv").is_file());
+    for file in ["report.html", "personas.csv"] {
+        assert!(!published.join(file).exists(), "{file}");
+    }
+
+    // The whole pipeline afterwards reuses the three stages and runs the report.
+    let whole = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(whole.status.success(), "{}", text(&whole.stderr));
+    let record = run_json(&published.join("run.json"));
+    let statuses: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["skipped", "skipped", "skipped", "ok"]);
+
+    let typo = run(dir.path(), &["--as-of", "2026-05-01", "--until", "reports"]);
+    assert_eq!(typo.status.code(), Some(2), "{}", text(&typo.stderr));
+    assert!(
+        text(&typo.stderr).contains("no stage `reports` (did you mean `report`?)"),
+        "{}",
+        text(&typo.stderr)
+    );
+}
+
+#[test]
 fn a_three_day_backfill_records_three_runs() {
     let dir = sandbox(200);
     let out = userlens(

@@ -43,6 +43,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
                 resume: None,
                 dry_run: false,
                 only: None,
+                until: None,
                 engine: None,
             };
             super::run::run_plan(cli, &plan, &args)?;

@@ -25,6 +25,7 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         force_output: args.force_output,
         resume: args.resume.clone(),
         only: args.only.clone(),
+        until: args.until.clone(),
         engine: args.engine.clone(),
         // The binary's own, registered at start when built with `--features cluster`.
         connect: None,

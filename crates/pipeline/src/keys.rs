@@ -101,6 +101,7 @@ pub(crate) fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usi
 
 /// What a run would do, without doing it.
 pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
+    let plan = &options.plan_of(plan)?;
     let label = as_of_label(options.as_of);
     let keys = cache_keys(plan, &label);
     let ledger = Ledger::open(&runs_root(plan, options))?;

@@ -108,6 +108,16 @@ impl Plan {
         load_str_with(&self.registry, &self.path, &self.text, overrides)
     }
 
+    /// The same pipeline file planned with only stage `name` and the stages it
+    /// needs (`--until`).
+    pub fn until(&self, name: &str) -> Result<Plan> {
+        let source = Source {
+            path: self.path.clone(),
+            text: self.text.clone(),
+        };
+        plan_source(&self.registry, &source, &self.overrides, Some(name))
+    }
+
     /// Whether a stage after `done` needs stage `from`'s tables.
     pub(crate) fn needed_after(&self, from: usize, done: usize) -> bool {
         self.stages
@@ -201,7 +211,7 @@ impl Override {
 /// Reads, checks and orders a pipeline file, applying overrides first.
 pub fn load(path: &Path, overrides: &[Override]) -> Result<Plan> {
     let source = Source::read(path)?;
-    plan_source(&Registry::builtin(), &source, overrides)
+    plan_source(&Registry::builtin(), &source, overrides, None)
 }
 
 /// Plans a pipeline given as text (`path` is used in messages and for the name).
@@ -241,10 +251,17 @@ pub fn load_str_with(
         path: path.to_path_buf(),
         text: text.to_string(),
     };
-    plan_source(registry, &source, overrides)
+    plan_source(registry, &source, overrides, None)
 }
 
-fn plan_source(registry: &Registry, source: &Source, overrides: &[Override]) -> Result<Plan> {
+/// Plans `source`; with `until`, only that stage and the stages it needs, directly
+/// or not (nothing else asks them for work).
+fn plan_source(
+    registry: &Registry,
+    source: &Source,
+    overrides: &[Override],
+    until: Option<&str>,
+) -> Result<Plan> {
     let mut raw = source.parse()?;
     for o in overrides {
         apply_override(&mut raw, o)?;
@@ -317,8 +334,12 @@ fn plan_source(registry: &Registry, source: &Source, overrides: &[Override]) -> 
         needs.push(resolved);
     }
 
-    let order = topological_order(source, &declared, &needs)?;
-    let mut position = vec![0; order.len()];
+    let mut order = topological_order(source, &declared, &needs)?;
+    if let Some(target) = until {
+        let wanted = needed_by(target, &names, &needs)?;
+        order.retain(|&index| wanted[index]);
+    }
+    let mut position = vec![0; declared.len()];
     for (at, &index) in order.iter().enumerate() {
         position[index] = at;
     }
@@ -621,6 +642,28 @@ fn check_stage(
 
 /// Kahn's algorithm, ties broken by declaration order; a cycle is reported with
 /// the stages on it.
+/// Which stages (by declaration index) `target` needs, directly or not, itself
+/// included.
+fn needed_by(target: &str, names: &[&str], needs: &[Vec<usize>]) -> Result<Vec<bool>> {
+    let Some(start) = names.iter().position(|n| *n == target) else {
+        let hint = userlens_model::did_you_mean(target, names)
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "`--until {target}`: no stage `{target}`{hint}; the stages are: {}",
+            names.join(", ")
+        )));
+    };
+    let mut wanted = vec![false; names.len()];
+    let mut todo = vec![start];
+    while let Some(index) = todo.pop() {
+        if !std::mem::replace(&mut wanted[index], true) {
+            todo.extend(&needs[index]);
+        }
+    }
+    Ok(wanted)
+}
+
 fn topological_order(
     source: &Source,
     declared: &[(&String, &RawStage)],

@@ -22,6 +22,9 @@ pub(crate) struct Invocation {
     /// continues on it even if the file has changed since; absent in older ledgers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     engine: Option<String>,
+    /// `--until`'s stage; absent in older ledgers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
 }
 
 impl Invocation {
@@ -32,6 +35,7 @@ impl Invocation {
             output: options.output.clone(),
             as_of: options.as_of,
             engine: engine.map(Engine::url),
+            until: options.until.clone(),
         }
     }
 }
@@ -109,6 +113,7 @@ pub(crate) fn resumed(
     let options = RunOptions {
         output: stored.output,
         as_of: stored.as_of,
+        until: stored.until,
         engine: stored_engine.or_else(|| options.engine.clone()),
         ..options.clone()
     };
@@ -126,6 +131,9 @@ fn describe(invocation: &Invocation) -> String {
     }
     if let Some(as_of) = invocation.as_of {
         parts.push(format!("`--as-of {as_of}`"));
+    }
+    if let Some(stage) = &invocation.until {
+        parts.push(format!("`--until {stage}`"));
     }
     if parts.is_empty() {
         "no options".into()
@@ -157,6 +165,32 @@ mod tests {
             pid: None,
         };
         (plan, row)
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_until() {
+        let (plan, row) = started_on(&Engine::Local);
+        let until = RunOptions {
+            until: Some("ingest".into()),
+            ..RunOptions::default()
+        };
+        let row = RunRow {
+            invocation: Some(serde_json::to_string(&Invocation::of(&plan, &until, None)).unwrap()),
+            ..row
+        };
+        let (_, options) = resumed(&plan, &RunOptions::default(), &row).unwrap();
+        assert_eq!(options.until.as_deref(), Some("ingest"));
+        assert!(resumed(&plan, &until, &row).is_ok());
+        let err = resumed(
+            &plan,
+            &RunOptions {
+                until: Some("other".into()),
+                ..RunOptions::default()
+            },
+            &row,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`--until ingest`"), "{err}");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct RunOptions {
     /// run only if they have none), and stop there: the run is recorded as
     /// `partial` and nothing is published. For timing or debugging one stage.
     pub only: Option<String>,
+    /// Run just this stage and the stages it needs, directly or not, and publish
+    /// their outputs: the pipeline as if it ended there.
+    pub until: Option<String>,
     /// Where the per-part work runs, instead of the pipeline's `engine`: `local` or
     /// `ballista://host:port`.
     pub engine: Option<String>,
@@ -59,6 +62,15 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// The plan the run follows: `plan`, or with `until` the part of it that stage
+    /// needs.
+    pub fn plan_of(&self, plan: &Plan) -> Result<Plan> {
+        match &self.until {
+            Some(stage) => plan.until(stage),
+            None => Ok(plan.clone()),
+        }
+    }
+
     /// The engine the run uses: `--engine`, else the pipeline's.
     pub fn engine_of(&self, plan: &Plan) -> Result<Engine> {
         match &self.engine {
@@ -109,6 +121,7 @@ pub fn run(
         Some(row) => resume::resumed(plan, options, row)?,
         None => (plan.clone(), options.clone()),
     };
+    let plan = options.plan_of(&plan)?;
     let label = as_of_label(options.as_of);
     let output = output_dir(&plan, &options, &label);
     let only = only_index(&plan, &options)?;
