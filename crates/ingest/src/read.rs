@@ -476,23 +476,38 @@ pub(crate) const ROW_HASH: &str = "__row_hash";
 
 /// Line numbers of records by their start byte. The csv crate's own
 /// `Position::line` is one short for every record after a CRLF line end, so the
-/// reader counts line ends itself: [`LineEnds`] notes where every `\n` is as bytes
-/// stream past, and [`Lines::at`] counts those before a record.
+/// reader counts line ends itself: [`LineEnds`] notes where every line end is as
+/// bytes stream past, and [`Lines::at`] counts those before a record.
 #[derive(Clone, Default)]
 struct Lines {
-    ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+    /// Each line end's offset, and whether it is the `\n` of a `\r\n`.
+    ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>,
     before: u64,
 }
 
 impl Lines {
     /// Line number (from 1) of the record that starts at `byte`. Records come in
     /// order, so line ends already passed are dropped. After a `\r\n` the csv
-    /// crate puts the next record's start on the `\n`, which ends the line before.
+    /// crate puts the next record's start on the `\n`, which ends the line before;
+    /// and it puts a record after blank lines where they start, so they are
+    /// skipped here.
     fn at(&mut self, byte: u64) -> u64 {
         let mut ends = self.ends.borrow_mut();
-        while ends.front().is_some_and(|&end| end <= byte) {
+        let mut start = byte;
+        while let Some(&(end, _)) = ends.front()
+            && end <= byte
+        {
             ends.pop_front();
             self.before += 1;
+            start = start.max(end + 1);
+        }
+        // A blank line at `start`: a line end there, or the `\n` of a `\r\n` after it.
+        while let Some(&(end, crlf)) = ends.front()
+            && (end == start || (crlf && end == start + 1))
+        {
+            ends.pop_front();
+            self.before += 1;
+            start = end + 1;
         }
         self.before + 1
     }
@@ -513,18 +528,23 @@ impl<R: Read> Read for LineEnds<R> {
         let n = self.inner.read(buf)?;
         let bytes = &buf[..n];
         let mut ends = self.lines.ends.borrow_mut();
-        if let Some(cr) = self.pending_cr.take()
+        let cr_before = self.pending_cr.take();
+        if let Some(cr) = cr_before
             && bytes.first() != Some(&b'\n')
         {
-            ends.push_back(cr);
+            ends.push_back((cr, false));
         }
         for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
             if bytes[i] == b'\n' {
-                ends.push_back(self.offset + i as u64);
+                let crlf = match i {
+                    0 => cr_before.is_some(),
+                    _ => bytes[i - 1] == b'\r',
+                };
+                ends.push_back((self.offset + i as u64, crlf));
             } else if i + 1 == n {
                 self.pending_cr = Some(self.offset + i as u64);
             } else if bytes[i + 1] != b'\n' {
-                ends.push_back(self.offset + i as u64);
+                ends.push_back((self.offset + i as u64, false));
             }
         }
         self.offset += n as u64;

@@ -438,9 +438,10 @@ fn reading_on_several_threads_equals_one_thread() {
     let mut data = b"user_id,event_time,event_type,amount\n".to_vec();
     for i in 0..3000u32 {
         let line = match i % 97 {
-            13 => format!("u{:03},2026-13-40 10:00:00,view,\n", i % 50),
+            // A bad row right after blank lines, too.
+            13 | 32 => format!("u{:03},2026-13-40 10:00:00,view,\n", i % 50),
             29 => format!("u{:03},2026-01-02 10:00:00,view\n", i % 50),
-            31 => "\n".to_string(),
+            31 => "\n\n".to_string(),
             _ => format!(
                 "u{:03},2026-01-{:02} {:02}:{:02}:00,purchase,{}.5\n",
                 i % 50,
@@ -484,6 +485,14 @@ fn reading_on_several_threads_equals_one_thread() {
             .unwrap()
             .clone();
         assert_eq!(lines.get(0), Some(15), "{name}");
+        // Every refused row is on the line it names, the blank lines before it
+        // counted.
+        let file_lines: Vec<&str> = text.split('\n').collect();
+        let raws = one.quarantine.column("raw").unwrap().str().unwrap().clone();
+        for (line, raw) in lines.iter().zip(raws.iter()) {
+            let (line, raw) = (line.unwrap() as usize, raw.unwrap());
+            assert_eq!(file_lines[line - 1], raw, "{name}: line {line}");
+        }
     }
 }
 
