@@ -18,6 +18,7 @@ mod kept;
 mod mapping;
 mod ndjson;
 mod parquet;
+mod records;
 mod text;
 
 use kept::{CODE_OF, CODED, Kept};
@@ -553,12 +554,12 @@ impl<R: Read> Read for LineEnds<R> {
 }
 
 /// A CSV reader over `inner` and the line numbers of its records.
-fn csv_reader<R: Read>(source: &Source, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
+fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
     let lines = Lines::default();
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(source.delimiter)
+        .delimiter(delimiter)
         .from_reader(LineEnds {
             inner,
             offset: 0,
@@ -862,7 +863,7 @@ pub(crate) fn read_csv_with(
         reader: text,
         size: text_size,
     } = open(path, on_progress)?;
-    let (mut reader, mut lines) = csv_reader(source, text);
+    let (mut reader, mut lines) = csv_reader(source.delimiter, text);
     let mut record = csv::ByteRecord::new();
     let mut first = None;
     let has_first = reader.read_byte_record(&mut record).map_err(io)?;
@@ -1116,13 +1117,24 @@ fn read_csv_parts(
             next_report: 0,
             on_progress: &mut on_bytes,
         };
-        let (mut reader, mut lines) =
-            csv_reader(source, BufReader::with_capacity(1 << 20, counted));
-        let mut record = csv::ByteRecord::new();
         // Out of core only a chunk of rows is held at a time.
         let capacity = spill.map_or(part.lines, |plan| part.lines.min(plan.chunk_rows));
         let mut sink = Sink::new(source, header, slots.clone(), capacity)
             .spilling(spill.map(|plan| spill::Writer::new(plan, index)));
+        // A part holds no quote: its records are its lines.
+        if records::splits_on(source.delimiter) {
+            records::each_record(
+                counted,
+                source.delimiter,
+                part.first_line,
+                io,
+                |line, fields| sink.push(line, fields, source.delimiter),
+            )?;
+            return sink.finish();
+        }
+        let (mut reader, mut lines) =
+            csv_reader(source.delimiter, BufReader::with_capacity(1 << 20, counted));
+        let mut record = csv::ByteRecord::new();
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}

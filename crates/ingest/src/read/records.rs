@@ -1,0 +1,198 @@
+//! The records of CSV text without a quote character, as the csv crate reads them
+//! (a record per line, `\n`, `\r\n` and a lone `\r` each ending one, blank lines
+//! skipped, fields split at the delimiter), found with `memchr` rather than its
+//! byte-at-a-time state machine. The parallel reader's parts are such text: it
+//! splits only files without a quote.
+
+use std::io::Read;
+
+/// Bytes read at a time (a longer line grows the buffer).
+const BLOCK: usize = 1 << 20;
+
+/// Whether [`each_record`] reads text with `delimiter` as the csv crate would: not
+/// when the delimiter is itself a line end or the quote.
+pub(super) fn splits_on(delimiter: u8) -> bool {
+    !matches!(delimiter, b'\n' | b'\r' | b'"')
+}
+
+/// Calls `each(line, fields)` for every record of `inner` (no quote in it), in
+/// order, `line` counted from `first_line`; a read error becomes `io`'s error.
+pub(super) fn each_record<E>(
+    inner: impl Read,
+    delimiter: u8,
+    first_line: u64,
+    io: impl Fn(std::io::Error) -> E,
+    each: impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
+    each_record_in(inner, delimiter, first_line, BLOCK, io, each)
+}
+
+/// [`each_record`], reading `block` bytes at a time.
+fn each_record_in<E>(
+    mut inner: impl Read,
+    delimiter: u8,
+    first_line: u64,
+    block: usize,
+    io: impl Fn(std::io::Error) -> E,
+    mut each: impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buf = vec![0u8; block.max(1)];
+    let (mut held, mut line) = (0, first_line);
+    loop {
+        if held == buf.len() {
+            // A line longer than the buffer.
+            buf.resize(2 * buf.len(), 0);
+        }
+        let n = match inner.read(&mut buf[held..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        let filled = held + n;
+        if n == 0 {
+            // The last line, without its line end.
+            let last = &buf[..filled];
+            return lines(last, false, delimiter, &mut line, &mut each);
+        }
+        // Whole lines only: a `\r` at the end of one may be half of a `\r\n`.
+        let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
+        lines(&buf[..whole], true, delimiter, &mut line, &mut each)?;
+        buf.copy_within(whole..filled, 0);
+        held = filled - whole;
+    }
+}
+
+/// The records of `text`: lines each ended by `\n`, but for the last when `ended`
+/// is false.
+fn lines<E>(
+    text: &[u8],
+    ended: bool,
+    delimiter: u8,
+    line: &mut u64,
+    each: &mut impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', text).map(|i| (i, true));
+    let tail = (!ended && !text.is_empty()).then_some((text.len(), false));
+    for (end, newline) in ends.chain(tail) {
+        let text = &text[start..end];
+        start = end + 1;
+        if split(text, delimiter, &mut fields) {
+            if !text.is_empty() {
+                each(*line, &fields)?;
+            }
+        } else {
+            // Each `\r` ends a record too, and a line unless a `\n` follows it.
+            let mut from = 0;
+            for cr in memchr::memchr_iter(b'\r', text) {
+                record(&text[from..cr], *line, delimiter, &mut fields, each)?;
+                from = cr + 1;
+                if !(newline && from == text.len()) {
+                    *line += 1;
+                }
+            }
+            record(&text[from..], *line, delimiter, &mut fields, each)?;
+        }
+        *line += u64::from(newline);
+    }
+    Ok(())
+}
+
+/// `text`'s fields into `fields`; false (and `fields` untouched) if it holds a `\r`.
+#[inline]
+fn split<'t>(text: &'t [u8], delimiter: u8, fields: &mut Vec<&'t [u8]>) -> bool {
+    if memchr::memchr(b'\r', text).is_some() {
+        return false;
+    }
+    fields.clear();
+    let mut from = 0;
+    for at in memchr::memchr_iter(delimiter, text) {
+        fields.push(&text[from..at]);
+        from = at + 1;
+    }
+    fields.push(&text[from..]);
+    true
+}
+
+/// Hands a non-blank record's fields to `each` (`text` holds no `\r`).
+fn record<'t, E>(
+    text: &'t [u8],
+    line: u64,
+    delimiter: u8,
+    fields: &mut Vec<&'t [u8]>,
+    each: &mut impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
+    if text.is_empty() || !split(text, delimiter, fields) {
+        return Ok(());
+    }
+    each(line, fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `(line, fields)` of every record, as the csv crate and the reader's line
+    /// count make them.
+    fn by_csv(text: &[u8], delimiter: u8, first_line: u64) -> Vec<(u64, Vec<Vec<u8>>)> {
+        let (mut reader, mut lines) = super::super::csv_reader(delimiter, text);
+        let mut record = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let line = lines.at(record.position().map_or(0, |p| p.byte())) + first_line - 1;
+            out.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+        }
+        out
+    }
+
+    fn by_memchr(
+        text: &[u8],
+        delimiter: u8,
+        first_line: u64,
+        block: usize,
+    ) -> Vec<(u64, Vec<Vec<u8>>)> {
+        let mut out = Vec::new();
+        each_record_in(
+            text,
+            delimiter,
+            first_line,
+            block,
+            |e| e,
+            |line, fields| {
+                out.push((line, fields.iter().map(|f| f.to_vec()).collect()));
+                Ok::<(), std::io::Error>(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn line_ends_of_every_kind() {
+        // Blank lines (`\r\n`, `\n`, a lone `\r`) hold no record but count.
+        let text = b"a,b\r\n\r\nc,\rd\n\n,e\r\r\nf";
+        let want = by_csv(text, b',', 1);
+        assert_eq!(
+            want.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
+            [1, 3, 4, 6, 8]
+        );
+        for block in [1, 2, 3, 5, 64] {
+            assert_eq!(by_memchr(text, b',', 1, block), want, "block {block}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn records_are_the_csv_crates(
+            text in proptest::collection::vec(
+                prop::sample::select(&b"ab ,;\t\n\r\n\r\x00\xff"[..]), 0..300),
+            delimiter in prop::sample::select(&b",;\t"[..]),
+            block in 1usize..40,
+            first_line in 1u64..1000,
+        ) {
+            prop_assert_eq!(by_memchr(&text, delimiter, first_line, block), by_csv(&text, delimiter, first_line));
+        }
+    }
+}
