@@ -504,26 +504,29 @@ pub fn predict(
         users: &users,
         seed,
     };
-    let (((purchase, churn_outcome), activity), fits_now) = rayon::join(
+    // Nested so that this thread takes the purchase target, then the count models
+    // (whose fits share their work with an idle thread); another steals the
+    // activity first, then churn: the two longest chains start at once.
+    let (((purchase, fits_now), churn_outcome), activity) = rayon::join(
         || {
             rayon::join(
                 || {
                     rayon::join(
                         || for_target(Target::Purchase, &targets, &shared),
-                        || for_target(Target::Churn, &churn, &shared),
+                        || {
+                            timed("count models at the as-of date", || {
+                                summary_now
+                                    .as_ref()
+                                    .ok()
+                                    .map(|s| fit_counts(s, fits_cutoff.as_ref()))
+                            })
+                        },
                     )
                 },
-                || for_activity(&targets, &shared),
+                || for_target(Target::Churn, &churn, &shared),
             )
         },
-        || {
-            timed("count models at the as-of date", || {
-                summary_now
-                    .as_ref()
-                    .ok()
-                    .map(|s| fit_counts(s, fits_cutoff.as_ref()))
-            })
-        },
+        || for_activity(&targets, &shared),
     );
     // The features read for the targets are not read again.
     drop(table_cutoff);
