@@ -96,6 +96,12 @@ for shape in $shapes; do
     one=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q --only "$stage") || true
     alone="$alone${alone:+, }\"$stage\": ${one:-null}"
   done
+  # The peer's job alone (ingest to report: personas and predictions, no loyalty or
+  # recommendations), cold in a runs folder of its own, for a like-for-like ratio.
+  echo "$tag userlens on the peer's job (--until report)"
+  rm -rf "$cache/out-job" "$cache/runs-job"
+  job_json=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out-job" --runs "$cache/runs-job" -q --until report) || job_json=null
+  rm -rf "$cache/out-job" "$cache/runs-job"
   peer_json=null
   if [ "$events" -le "$peer_max" ]; then
     echo "$tag peer: pandas + scikit-learn + lifetimes"
@@ -108,8 +114,8 @@ for shape in $shapes; do
     RECS_PROFILE=$helper_profile bash bench/recs.sh "$data" "$cache/recs-$events" \
       >"$cache/recs-$events.txt" 2>"$cache/recs.log" || echo "recs.sh failed: $cache/recs.log"
   fi
-  printf '{"events": %s, "shape": "%s", "rows": %s, "users": %s, "size": "%s", "floor": %s, "rust_floor": %s, "run": %s, "stages": %s, "alone": {%s}, "peer": %s}\n' \
-    "$events" "$shape" "$rows" "$users" "$size" "$floor_json" "${rust_floor_json:-null}" "$run_json" "$stages" "$alone" "$peer_json" >>"$results"
+  printf '{"events": %s, "shape": "%s", "rows": %s, "users": %s, "size": "%s", "floor": %s, "rust_floor": %s, "run": %s, "stages": %s, "alone": {%s}, "job": %s, "peer": %s}\n' \
+    "$events" "$shape" "$rows" "$users" "$size" "$floor_json" "${rust_floor_json:-null}" "$run_json" "$stages" "$alone" "$job_json" "$peer_json" >>"$results"
 done
 done
 
@@ -165,6 +171,9 @@ for r in results:
             lines.append(f"| | {what} | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
         else:
             lines.append(f"| | {what} | failed (exit {f.get('status')}) after {f['wall_s']:.1f} | | {f['peak_rss_mib']:.0f} | |")
+    j = r.get("job")
+    if j and j.get("status") == 0:
+        lines.append(f"| | userlens on the peer's job (`--until report`: no loyalty or recommendations) | {j['wall_s']:.1f} | {j['cpu_s']:.1f} | {j['peak_rss_mib']:.0f} | |")
     p = r["peer"]
     if p and p.get("status") == 0:
         lines.append(f"| | peer: pandas + scikit-learn + lifetimes | {p['wall_s']:.1f} | {p['cpu_s']:.1f} | {p['peak_rss_mib']:.0f} | {run['wall_s'] / p['wall_s']:.2f}x |")
@@ -175,19 +184,22 @@ ok = lambda m: m and m.get("status") == 0
 lines += [
     "",
     "Ratios (issue 20's targets: whole run <= 3x the floor, ingest <= 1.5x the floor, >= 5x faster",
-    "than the peer, peak RSS <= 1.5 GB at 10M):",
+    "than the peer, peak RSS <= 1.5 GB at 10M). The peer does the profile's first five stages'",
+    "job (features, personas, BG/NBD + Gamma-Gamma, a purchase model, CSVs), not loyalty or",
+    "recommendations: `peer / run` sets it against the whole run, `peer / job` against",
+    "userlens doing the same job (`--until report`, a run of its own):",
     "",
-    "| events | shape | floor s | ingest alone s | ingest / floor | whole run s | run / floor | peer s | peer / run | peak RSS MiB |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| events | shape | floor s | ingest alone s | ingest / floor | whole run s | run / floor | peer s | peer / run | job s | peer / job | peak RSS MiB |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for r in results:
-    run, floor, peer = r["run"], r.get("floor"), r.get("peer")
+    run, floor, peer, job = r["run"], r.get("floor"), r.get("peer"), r.get("job")
     ingest = r.get("alone", {}).get("ingest")
     cell = lambda m, f="{:.1f}": f.format(m["wall_s"]) if ok(m) else "-"
     div = lambda a, b: f"{a['wall_s'] / b['wall_s']:.2f}x" if ok(a) and ok(b) else "-"
     lines.append(
         f"| {r['rows']:,} | {r.get('shape', 'short')} | {cell(floor)} | {cell(ingest)} | {div(ingest, floor)} "
-        f"| {cell(run)} | {div(run, floor)} | {cell(peer)} | {div(peer, run)} | {run['peak_rss_mib']:.0f} |"
+        f"| {cell(run)} | {div(run, floor)} | {cell(peer)} | {div(peer, run)} | {cell(job)} | {div(peer, job)} | {run['peak_rss_mib']:.0f} |"
     )
 lines += [""]
 if bgnbd:
