@@ -32,9 +32,13 @@ pub(crate) struct Als {
     pub users: Vec<f32>,
     /// Items x factors, row-major.
     pub items: Vec<f32>,
-    /// The items in blocks of eight, factor by factor: `packed[b * factors + l]`
-    /// holds factor l of items 8b..8b+8 (zeros past the last item), for [`dots8`].
+    /// The items from the largest norm down (`by_norm`), in blocks of eight, factor
+    /// by factor: `packed[b * factors + l]` holds factor l of the items
+    /// `by_norm[8b..8b+8]` (zeros past the last item), for [`dots8`].
     packed: Vec<[f32; 8]>,
+    /// The items by norm, largest first (NaN first, ties by index), each with its
+    /// norm: no user scores an item above the product of its norm and theirs.
+    by_norm: Vec<(u32, f64)>,
 }
 
 /// For each interest (row i of `y`, weight w) in turn, `out += coef(w, dot(yᵢ, v)) yᵢ`:
@@ -402,16 +406,53 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
             solve(&mut items, &users, &by_item, params, f);
         }
     }
-    let packed = pack(&items, f);
-    Als {
-        factors: f,
-        users,
-        items,
-        packed,
-    }
+    Als::new(f, users, items)
 }
 
+/// The euclidean norm of `v`, in f64.
+fn norm(v: &[f32]) -> f64 {
+    v.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// The rows of `items` (n x f) by norm, largest first (NaN first, ties by index),
+/// each with its norm.
+fn items_by_norm(items: &[f32], f: usize) -> Vec<(u32, f64)> {
+    let mut order: Vec<(u32, f64)> = items
+        .chunks_exact(f.max(1))
+        .enumerate()
+        .map(|(i, v)| (i as u32, norm(v)))
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    order
+}
+
+/// Slack on an item's bound: far more than the rounding of a score, an f32 sum of
+/// `factors` products (about `factors` x 6e-8 of the product of the norms).
+const BOUND_SLACK: f64 = 1e-3;
+
 impl Als {
+    /// The model of these factors (rows of `factors` each), packed for scoring.
+    fn new(factors: usize, users: Vec<f32>, items: Vec<f32>) -> Als {
+        let f = factors;
+        let by_norm = items_by_norm(&items, f);
+        let sorted: Vec<f32> = by_norm
+            .iter()
+            .flat_map(|&(i, _)| &items[i as usize * f..(i as usize + 1) * f])
+            .copied()
+            .collect();
+        let packed = pack(&sorted, f);
+        Als {
+            factors,
+            users,
+            items,
+            packed,
+            by_norm,
+        }
+    }
+
     fn item(&self, i: u32) -> &[f32] {
         let f = self.factors;
         &self.items[i as usize * f..(i as usize + 1) * f]
@@ -426,26 +467,32 @@ impl Als {
         skip: &[u32],
         k: usize,
     ) -> Vec<Scored> {
+        self.best(user, &inter.item_users, skip, k)
+    }
+
+    /// [`Als::recommend`] among the items with a positive count in `item_users`.
+    fn best(&self, user: usize, item_users: &[u32], skip: &[u32], k: usize) -> Vec<Scored> {
         let f = self.factors;
         let xu = &self.users[user * f..(user + 1) * f];
+        let user_norm = norm(xu);
         let mut top = TopK::new(k);
-        let mut skip = skip.iter().peekable();
-        // Every item is scored, eight at a time (the scores are `dot`'s either way);
-        // candidates are offered in item order.
-        for (b, (block, users)) in self
+        // Eight items at a time (the scores are `dot`'s either way), from the largest
+        // norm down, until none left can score above the k-th kept: the top k do not
+        // depend on the order they are offered in.
+        for (block, items) in self
             .packed
             .chunks_exact(f.max(1))
-            .zip(inter.item_users.chunks(8))
-            .enumerate()
+            .zip(self.by_norm.chunks(8))
         {
-            let scores = dots8(xu, block);
-            for (j, (&n, score)) in users.iter().zip(scores).enumerate() {
-                let i = (b * 8 + j) as u32;
-                while skip.next_if(|&&s| s < i).is_some() {}
-                if skip.next_if(|&&s| s == i).is_some() || n == 0 {
-                    continue;
+            if let Some(floor) = top.full_floor()
+                && user_norm * items[0].1 * (1.0 + BOUND_SLACK) + 1e-30 < f64::from(floor)
+            {
+                break;
+            }
+            for (&(i, _), score) in items.iter().zip(dots8(xu, block)) {
+                if item_users[i as usize] > 0 && skip.binary_search(&i).is_err() {
+                    top.offer(i, score);
                 }
-                top.offer(i, score);
             }
         }
         top.into_sorted()
@@ -542,6 +589,52 @@ mod tests {
                     let want = want as f32 + if a == b { 0.1 } else { 0.0 };
                     assert_eq!(g[a * f + b].to_bits(), want.to_bits(), "f {f}, {a} {b}");
                     assert_eq!(g[b * f + a], g[a * f + b]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_items_scored_by_norm_are_every_items_best() {
+        for (f, seed) in [(8, 1), (67, 2)] {
+            let n_items = 203;
+            // Norms from a tenth to three times the rest's, so that many are passed over.
+            let mut items = random(n_items * f, seed);
+            for (i, item) in items.chunks_mut(f).enumerate() {
+                item.iter_mut()
+                    .for_each(|v| *v *= 0.1 + (i % 13) as f32 / 4.0);
+            }
+            // Ties (a copy of item 4), a zero vector and a long one.
+            let copy: Vec<f32> = items[4 * f..5 * f].to_vec();
+            items[9 * f..10 * f].copy_from_slice(&copy);
+            items[11 * f..12 * f].fill(0.0);
+            items[13 * f..14 * f].iter_mut().for_each(|v| *v *= 30.0);
+            let users = random(20 * f, seed + 10);
+            let als = Als::new(f, users, items);
+            let item_users: Vec<u32> = (0..n_items as u32).map(|i| u32::from(i % 7 != 3)).collect();
+            for user in 0..20 {
+                let skip: Vec<u32> = (0..n_items as u32)
+                    .filter(|i| (i + user as u32).is_multiple_of(11))
+                    .collect();
+                let xu = &als.users[user * f..(user + 1) * f];
+                let mut every: Vec<Scored> = (0..n_items as u32)
+                    .filter(|&i| item_users[i as usize] > 0 && !skip.contains(&i))
+                    .map(|i| Scored {
+                        item: i,
+                        score: dot(xu, als.item(i)),
+                    })
+                    .collect();
+                every.sort_unstable_by(|a, b| b.cmp(a));
+                for k in [0, 1, 5, 40, 300] {
+                    let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
+                        v.iter().map(|s| (s.item, s.score.to_bits())).collect()
+                    };
+                    let want = &every[..k.min(every.len())];
+                    assert_eq!(
+                        bits(&als.best(user, &item_users, &skip, k)),
+                        bits(want),
+                        "f {f}, user {user}, k {k}"
+                    );
                 }
             }
         }

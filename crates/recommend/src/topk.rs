@@ -68,6 +68,11 @@ impl TopK {
         }
     }
 
+    /// The worst kept score once `k` are kept.
+    pub fn full_floor(&self) -> Option<f32> {
+        (self.k > 0 && self.heap.len() == self.k).then_some(self.floor)
+    }
+
     /// The kept candidates, best first.
     pub fn into_sorted(self) -> Vec<Scored> {
         let mut out: Vec<Scored> = self.heap.into_iter().map(|r| r.0).collect();
