@@ -504,29 +504,26 @@ pub fn predict(
         users: &users,
         seed,
     };
-    // Nested so that this thread takes the purchase target, then the count models
-    // (whose fits share their work with an idle thread); another steals the
-    // activity first, then churn: the two longest chains start at once.
-    let (((purchase, fits_now), churn_outcome), activity) = rayon::join(
+    let (((purchase, churn_outcome), activity), fits_now) = rayon::join(
         || {
             rayon::join(
                 || {
                     rayon::join(
                         || for_target(Target::Purchase, &targets, &shared),
-                        || {
-                            timed("count models at the as-of date", || {
-                                summary_now
-                                    .as_ref()
-                                    .ok()
-                                    .map(|s| fit_counts(s, fits_cutoff.as_ref()))
-                            })
-                        },
+                        || for_target(Target::Churn, &churn, &shared),
                     )
                 },
-                || for_target(Target::Churn, &churn, &shared),
+                || for_activity(&targets, &shared),
             )
         },
-        || for_activity(&targets, &shared),
+        || {
+            timed("count models at the as-of date", || {
+                summary_now
+                    .as_ref()
+                    .ok()
+                    .map(|s| fit_counts(s, fits_cutoff.as_ref()))
+            })
+        },
     );
     // The features read for the targets are not read again.
     drop(table_cutoff);
