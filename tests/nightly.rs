@@ -289,11 +289,22 @@ fn until_runs_a_stage_and_its_needs_and_publishes_them() {
     assert!(plan.contains("3. personas (profile): run"), "{plan}");
     assert!(!plan.contains("report"), "{plan}");
 
+    // Before any personas, the summary counts users alone.
+    let features = run(
+        dir.path(),
+        &["--as-of", "2026-05-01", "--until", "features"],
+    );
+    assert!(features.status.success(), "{}", text(&features.stderr));
+    let summary = text(&features.stdout);
+    assert!(summary.contains(" users, as of 2026-05-01"), "{summary}");
+
     let out = run(
         dir.path(),
         &["--as-of", "2026-05-01", "--until", "personas"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains(" users in 5 personas"), "{summary}");
     let published = dir.path().join("out/2026-05-01");
     let record = run_json(&published.join("run.json"));
     assert_eq!(record["status"], "ok");

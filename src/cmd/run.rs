@@ -91,13 +91,17 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
         writeln!(out, "run folder: {}", summary.run_dir.display())?;
         return Ok(());
     }
+    // No personas when the run stopped before a profile stage (`--until`).
+    let personas = match summary.personas.len() {
+        0 => String::new(),
+        n => format!(" in {n} personas"),
+    };
     writeln!(
         out,
-        "{} run {}: {} users in {} personas, as of {}",
+        "{} run {}: {} users{personas}, as of {}",
         record.pipeline,
         record.run_id,
         thousands(rows.users),
-        summary.personas.len(),
         record.as_of.as_deref().unwrap_or("-"),
     )?;
     writeln!(
