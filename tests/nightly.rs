@@ -54,6 +54,25 @@ fn run_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A run with `extra` options exits with the usage code, saying `said`.
+fn usage_error(dir: &Path, extra: &[&str], said: &str) {
+    let mut args = vec!["--as-of", "2026-05-01"];
+    args.extend_from_slice(extra);
+    let out = run(dir, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(said), "{}", text(&out.stderr));
+}
+
+/// `field` (a string) of every stage of a run record, in order.
+fn stage_fields(record: &serde_json::Value, field: &str) -> Vec<String> {
+    record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[field].as_str().unwrap().to_string())
+        .collect()
+}
+
 const OUTPUTS: [&str; 4] = [
     "personas.csv",
     "user_personas.csv",
@@ -195,12 +214,7 @@ fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
         let out = run(dir.path(), &args);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
-        record["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["status"].as_str().unwrap().to_string())
-            .collect()
+        stage_fields(&record, "status")
     };
     assert_eq!(statuses(&[]), ["ok"; 4]);
     let first = std::fs::read(dir.path().join("out/2026-05-01/personas.csv")).unwrap();
@@ -260,20 +274,12 @@ fn only_runs_one_stage_on_cached_artifacts_and_publishes_nothing() {
     let again = run(dir.path(), &["--as-of", "2026-05-01"]);
     assert!(again.status.success(), "{}", text(&again.stderr));
     let record = run_json(&published.join("run.json"));
-    let statuses: Vec<&str> = record["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["skipped"; 4]);
+    assert_eq!(stage_fields(&record, "status"), ["skipped"; 4]);
 
-    let typo = run(dir.path(), &["--as-of", "2026-05-01", "--only", "persona"]);
-    assert_eq!(typo.status.code(), Some(2), "{}", text(&typo.stderr));
-    assert!(
-        text(&typo.stderr).contains("no stage `persona` (did you mean `personas`?)"),
-        "{}",
-        text(&typo.stderr)
+    usage_error(
+        dir.path(),
+        &["--only", "persona"],
+        "no stage `persona` (did you mean `personas`?)",
     );
 }
 
@@ -290,31 +296,22 @@ fn until_runs_a_stage_and_its_needs_and_publishes_them() {
     assert!(!plan.contains("report"), "{plan}");
 
     // Before any personas, the summary counts users alone.
-    let features = run(
-        dir.path(),
-        &["--as-of", "2026-05-01", "--until", "features"],
-    );
-    assert!(features.status.success(), "{}", text(&features.stderr));
-    let summary = text(&features.stdout);
-    assert!(summary.contains(" users, as of 2026-05-01"), "{summary}");
-
-    let out = run(
-        dir.path(),
-        &["--as-of", "2026-05-01", "--until", "personas"],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let summary = text(&out.stdout);
-    assert!(summary.contains(" users in 5 personas"), "{summary}");
+    for (until, said) in [
+        ("features", " users, as of 2026-05-01"),
+        ("personas", " users in 5 personas"),
+    ] {
+        let out = run(dir.path(), &["--as-of", "2026-05-01", "--until", until]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let summary = text(&out.stdout);
+        assert!(summary.contains(said), "{summary}");
+    }
     let published = dir.path().join("out/2026-05-01");
     let record = run_json(&published.join("run.json"));
     assert_eq!(record["status"], "ok");
-    let names: Vec<&str> = record["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ingest", "features", "personas"]);
+    assert_eq!(
+        stage_fields(&record, "name"),
+        ["ingest", "features", "personas"]
+    );
     // The ingest's quarantine is published; the report, which writes the persona
     // files, did not run.
     assert!(published.join("quarantine.csv").is_file());
@@ -326,20 +323,15 @@ fn until_runs_a_stage_and_its_needs_and_publishes_them() {
     let whole = run(dir.path(), &["--as-of", "2026-05-01"]);
     assert!(whole.status.success(), "{}", text(&whole.stderr));
     let record = run_json(&published.join("run.json"));
-    let statuses: Vec<&str> = record["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["skipped", "skipped", "skipped", "ok"]);
+    assert_eq!(
+        stage_fields(&record, "status"),
+        ["skipped", "skipped", "skipped", "ok"]
+    );
 
-    let typo = run(dir.path(), &["--as-of", "2026-05-01", "--until", "reports"]);
-    assert_eq!(typo.status.code(), Some(2), "{}", text(&typo.stderr));
-    assert!(
-        text(&typo.stderr).contains("no stage `reports` (did you mean `report`?)"),
-        "{}",
-        text(&typo.stderr)
+    usage_error(
+        dir.path(),
+        &["--until", "reports"],
+        "no stage `reports` (did you mean `report`?)",
     );
 }
 
