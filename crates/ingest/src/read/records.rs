@@ -1,10 +1,106 @@
-//! The records of CSV text without a quote character, as the csv crate reads them
-//! (a record per line, `\n`, `\r\n` and a lone `\r` each ending one, blank lines
-//! skipped, fields split at the delimiter), found with `memchr` rather than its
-//! byte-at-a-time state machine. The parallel reader's parts are such text: it
-//! splits only files without a quote.
+//! The records of CSV text and their line numbers: the csv crate's, with the line
+//! ends counted beside it ([`csv_reader`]); and, for text without a quote
+//! character, the same records found with `memchr` rather than the crate's
+//! byte-at-a-time state machine ([`each_record`]): a record per line, `\n`, `\r\n`
+//! and a lone `\r` each ending one, blank lines skipped, fields split at the
+//! delimiter. The parallel reader's parts are such text: it splits only files
+//! without a quote.
 
 use std::io::Read;
+
+/// Line numbers of records by their start byte. The csv crate's own
+/// `Position::line` is one short for every record after a CRLF line end, so the
+/// reader counts line ends itself: [`LineEnds`] notes where every line end is as
+/// bytes stream past, and [`Lines::at`] counts those before a record.
+#[derive(Clone, Default)]
+pub(super) struct Lines {
+    /// Each line end's offset, and whether it is the `\n` of a `\r\n`.
+    ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>,
+    before: u64,
+}
+
+impl Lines {
+    /// Line number (from 1) of the record that starts at `byte`. Records come in
+    /// order, so line ends already passed are dropped. After a `\r\n` the csv
+    /// crate puts the next record's start on the `\n`, which ends the line before;
+    /// and it puts a record after blank lines where they start, so they are
+    /// skipped here.
+    pub(super) fn at(&mut self, byte: u64) -> u64 {
+        let mut ends = self.ends.borrow_mut();
+        let mut start = byte;
+        while let Some(&(end, _)) = ends.front()
+            && end <= byte
+        {
+            ends.pop_front();
+            self.before += 1;
+            start = start.max(end + 1);
+        }
+        // A blank line at `start`: a line end there, or the `\n` of a `\r\n` after it.
+        while let Some(&(end, crlf)) = ends.front()
+            && (end == start || (crlf && end == start + 1))
+        {
+            ends.pop_front();
+            self.before += 1;
+            start = end + 1;
+        }
+        self.before + 1
+    }
+}
+
+/// A reader that notes the offset of every line end for [`Lines`]: each `\n`, and
+/// each `\r` not followed by `\n` (old Mac files; the csv crate splits on it too).
+pub(super) struct LineEnds<R> {
+    inner: R,
+    offset: u64,
+    lines: Lines,
+    /// A `\r` that ended the last read: a line end unless a `\n` comes next.
+    pending_cr: Option<u64>,
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let bytes = &buf[..n];
+        let mut ends = self.lines.ends.borrow_mut();
+        let cr_before = self.pending_cr.take();
+        if let Some(cr) = cr_before
+            && bytes.first() != Some(&b'\n')
+        {
+            ends.push_back((cr, false));
+        }
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            if bytes[i] == b'\n' {
+                let crlf = match i {
+                    0 => cr_before.is_some(),
+                    _ => bytes[i - 1] == b'\r',
+                };
+                ends.push_back((self.offset + i as u64, crlf));
+            } else if i + 1 == n {
+                self.pending_cr = Some(self.offset + i as u64);
+            } else if bytes[i + 1] != b'\n' {
+                ends.push_back((self.offset + i as u64, false));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// A CSV reader over `inner` and the line numbers of its records.
+pub(super) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
+    let lines = Lines::default();
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(LineEnds {
+            inner,
+            offset: 0,
+            lines: lines.clone(),
+            pending_cr: None,
+        });
+    (reader, lines)
+}
 
 /// Bytes read at a time (a longer line grows the buffer).
 const BLOCK: usize = 1 << 20;
@@ -137,7 +233,7 @@ mod tests {
     /// `(line, fields)` of every record, as the csv crate and the reader's line
     /// count make them.
     fn by_csv(text: &[u8], delimiter: u8, first_line: u64) -> Vec<(u64, Vec<Vec<u8>>)> {
-        let (mut reader, mut lines) = super::super::csv_reader(delimiter, text);
+        let (mut reader, mut lines) = csv_reader(delimiter, text);
         let mut record = csv::ByteRecord::new();
         let mut out = Vec::new();
         while reader.read_byte_record(&mut record).unwrap() {
