@@ -90,13 +90,7 @@ pub(crate) fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usi
         return Ok(Some(index));
     }
     let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
-    let hint = userlens_model::did_you_mean(name, &names)
-        .map(|n| format!(" (did you mean `{n}`?)"))
-        .unwrap_or_default();
-    Err(Error::Usage(format!(
-        "`--only {name}`: no stage `{name}`{hint}; the stages are: {}",
-        names.join(", ")
-    )))
+    Err(crate::plan::no_stage("--only", name, &names))
 }
 
 /// What a run would do, without doing it.

@@ -640,19 +640,11 @@ fn check_stage(
         })
 }
 
-/// Kahn's algorithm, ties broken by declaration order; a cycle is reported with
-/// the stages on it.
 /// Which stages (by declaration index) `target` needs, directly or not, itself
 /// included.
 fn needed_by(target: &str, names: &[&str], needs: &[Vec<usize>]) -> Result<Vec<bool>> {
     let Some(start) = names.iter().position(|n| *n == target) else {
-        let hint = userlens_model::did_you_mean(target, names)
-            .map(|n| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
-        return Err(Error::Usage(format!(
-            "`--until {target}`: no stage `{target}`{hint}; the stages are: {}",
-            names.join(", ")
-        )));
+        return Err(no_stage("--until", target, names));
     };
     let mut wanted = vec![false; names.len()];
     let mut todo = vec![start];
@@ -664,6 +656,20 @@ fn needed_by(target: &str, names: &[&str], needs: &[Vec<usize>]) -> Result<Vec<b
     Ok(wanted)
 }
 
+/// The usage error of a command-line `option` naming `name`, which is none of the
+/// stages `names`.
+pub(crate) fn no_stage(option: &str, name: &str, names: &[&str]) -> Error {
+    let hint = userlens_model::did_you_mean(name, names)
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    Error::Usage(format!(
+        "`{option} {name}`: no stage `{name}`{hint}; the stages are: {}",
+        names.join(", ")
+    ))
+}
+
+/// Kahn's algorithm, ties broken by declaration order; a cycle is reported with
+/// the stages on it.
 fn topological_order(
     source: &Source,
     declared: &[(&String, &RawStage)],
