@@ -316,6 +316,19 @@ fn read_in_tasks(parts: &[LazyFrame], window: &Window<'_>, chunk_rows: usize) ->
         .ok_or_else(|| Error::Events("the events sorted by user are not grouped by user".into()))
 }
 
+/// Sorts `pairs` (one per user and item) by user, then item. When the users
+/// already come in order (the ingest sorts the events by user id), each user's
+/// pairs are sorted on their own: the same order, without a sort of them all.
+fn sort_pairs(pairs: &mut [Pair]) {
+    if pairs.par_windows(2).all(|w| w[0].user <= w[1].user) {
+        pairs
+            .par_chunk_by_mut(|a, b| a.user == b.user)
+            .for_each(|run| run.sort_unstable_by_key(|p| p.item));
+    } else {
+        pairs.par_sort_unstable_by_key(|p| (p.user, p.item));
+    }
+}
+
 /// [`read`], when every user's rows are together in one part; `None` otherwise.
 /// `room`: the most pairs there can be (the rows with an item), reserved at once.
 fn read_grouped(
@@ -385,7 +398,7 @@ fn read_grouped(
     pairs
         .par_iter_mut()
         .for_each(|p| *p = p.renumbered(&user_place, &item_place, &kind_place));
-    pairs.par_sort_unstable_by_key(|p| (p.user, p.item));
+    sort_pairs(&mut pairs);
     // Most frequent category per item; ties go to the first name.
     let mut best: Vec<Option<(u32, u32)>> = vec![None; items.len()];
     for (&(item, c), &n) in &counts {

@@ -178,6 +178,41 @@ fn each_pair_sums_its_events_as_one_sort_of_every_event_would() {
 }
 
 #[test]
+fn parts_whose_users_interleave_read_as_one_sort() {
+    // Each user's rows in one part, but the parts' users interleave (as an
+    // out-of-core ingest partitions them): the pairs come out of user order.
+    let params = RecommendParams {
+        half_life_days: Some(9.5),
+        ..RecommendParams::default()
+    }
+    .check()
+    .unwrap();
+    let window = window(&params, 80 * DAY);
+    for seed in 0..8 {
+        let df = random_events(60, seed);
+        let expected = named_by_sorting_everything(&df, &window);
+        let users = df.column(USER_ID).unwrap().str().unwrap().clone();
+        let odd: Vec<bool> = users
+            .iter()
+            .map(|u| u.unwrap().ends_with(['1', '3', '5']))
+            .collect();
+        let mask = BooleanChunked::from_slice("odd".into(), &odd);
+        let parts = [
+            df.filter(&mask).unwrap().lazy(),
+            df.filter(&!&mask).unwrap().lazy(),
+        ];
+        let log = read_grouped(&parts, ItemSource::ItemId, 0, &window, 7)
+            .unwrap()
+            .expect("each user's rows in one part");
+        assert!(
+            log.pairs.is_sorted_by_key(|p| (p.user, p.item)),
+            "seed {seed}"
+        );
+        assert_eq!(named(&log), expected, "seed {seed}");
+    }
+}
+
+#[test]
 fn a_users_rows_apart_are_noticed() {
     let params = RecommendParams::default().check().unwrap();
     let df = df!(
