@@ -143,14 +143,20 @@ fn random_events(n: usize, seed: u64) -> DataFrame {
     .unwrap()
 }
 
-#[test]
-fn each_pair_sums_its_events_as_one_sort_of_every_event_would() {
-    let params = RecommendParams {
+/// The default parameters with interest that halves every 9.5 days, so that every
+/// event's time counts in the sums.
+fn decaying() -> CheckedRecommendParams {
+    RecommendParams {
         half_life_days: Some(9.5),
         ..RecommendParams::default()
     }
     .check()
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn each_pair_sums_its_events_as_one_sort_of_every_event_would() {
+    let params = decaying();
     for seed in 0..24 {
         let df = random_events(20 + 10 * seed as usize, seed);
         let window = window(&params, 80 * DAY);
@@ -181,12 +187,7 @@ fn each_pair_sums_its_events_as_one_sort_of_every_event_would() {
 fn parts_whose_users_interleave_read_as_one_sort() {
     // Each user's rows in one part, but the parts' users interleave (as an
     // out-of-core ingest partitions them): the pairs come out of user order.
-    let params = RecommendParams {
-        half_life_days: Some(9.5),
-        ..RecommendParams::default()
-    }
-    .check()
-    .unwrap();
+    let params = decaying();
     let window = window(&params, 80 * DAY);
     for seed in 0..8 {
         let df = random_events(60, seed);
