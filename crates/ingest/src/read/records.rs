@@ -174,10 +174,8 @@ fn lines<E>(
     for (end, newline) in ends.chain(tail) {
         let text = &text[start..end];
         start = end + 1;
-        if split(text, delimiter, &mut fields) {
-            if !text.is_empty() {
-                each(*line, &fields)?;
-            }
+        if memchr::memchr(b'\r', text).is_none() {
+            record(text, *line, delimiter, &mut fields, each)?;
         } else {
             // Each `\r` ends a record too, and a line unless a `\n` follows it.
             let mut from = 0;
@@ -195,11 +193,16 @@ fn lines<E>(
     Ok(())
 }
 
-/// `text`'s fields into `fields`; false (and `fields` untouched) if it holds a `\r`.
-#[inline]
-fn split<'t>(text: &'t [u8], delimiter: u8, fields: &mut Vec<&'t [u8]>) -> bool {
-    if memchr::memchr(b'\r', text).is_some() {
-        return false;
+/// Hands a non-blank record's fields (`text` holds no line end) to `each`.
+fn record<'t, E>(
+    text: &'t [u8],
+    line: u64,
+    delimiter: u8,
+    fields: &mut Vec<&'t [u8]>,
+    each: &mut impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
+    if text.is_empty() {
+        return Ok(());
     }
     fields.clear();
     let mut from = 0;
@@ -208,20 +211,6 @@ fn split<'t>(text: &'t [u8], delimiter: u8, fields: &mut Vec<&'t [u8]>) -> bool 
         from = at + 1;
     }
     fields.push(&text[from..]);
-    true
-}
-
-/// Hands a non-blank record's fields to `each` (`text` holds no `\r`).
-fn record<'t, E>(
-    text: &'t [u8],
-    line: u64,
-    delimiter: u8,
-    fields: &mut Vec<&'t [u8]>,
-    each: &mut impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
-) -> Result<(), E> {
-    if text.is_empty() || !split(text, delimiter, fields) {
-        return Ok(());
-    }
     each(line, fields)
 }
 
