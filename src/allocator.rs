@@ -1,7 +1,9 @@
 //! The global allocator: mimalloc, with its own purge delay (freed memory goes back
 //! to the OS after a second unused; `MIMALLOC_PURGE_DELAY` in the environment sets
-//! it), and [`release_freed`], which a run calls between stages. Measurements behind
-//! the choices: docs/benchmarks.md, "The allocator".
+//! it), without asking for transparent huge pages (the `no_thp` feature: faulting
+//! them in cost more than the TLB misses they save), and [`release_freed`], which a
+//! run calls between stages. Measurements behind the choices: docs/benchmarks.md,
+//! "The allocator".
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
