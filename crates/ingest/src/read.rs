@@ -146,7 +146,19 @@ impl<'a> Sink<'a> {
 
     /// [`Sink::row`], then spills the kept rows when a chunk is full.
     fn push(&mut self, line: u64, fields: &[&[u8]], sep: u8) -> Result<()> {
-        self.row(line, fields, sep);
+        self.push_checked(line, fields, None, sep)
+    }
+
+    /// [`Sink::push`] of fields that may come `checked`: the same fields as text
+    /// known to be UTF-8 without a NUL byte.
+    fn push_checked(
+        &mut self,
+        line: u64,
+        fields: &[&[u8]],
+        checked: Option<&[&str]>,
+        sep: u8,
+    ) -> Result<()> {
+        self.row(line, fields, checked, sep);
         let chunk_rows = self
             .spill
             .as_ref()
@@ -228,8 +240,9 @@ impl<'a> Sink<'a> {
         self.q_raw.push(text);
     }
 
-    /// Validates one row; keeps it or quarantines it.
-    fn row(&mut self, line: u64, fields: &[&[u8]], sep: u8) {
+    /// Validates one row; keeps it or quarantines it. `checked`: as for
+    /// [`Sink::push_checked`].
+    fn row(&mut self, line: u64, fields: &[&[u8]], checked: Option<&[&str]>, sep: u8) {
         self.read += 1;
         if fields.len() != self.width {
             let reason = format!("expected {} fields, found {}", self.width, fields.len());
@@ -255,19 +268,25 @@ impl<'a> Sink<'a> {
                     );
                     return self.refuse(line, column, reason, fields, sep);
                 }
-                Slot::Field(index) => match std::str::from_utf8(fields[*index]) {
-                    Ok(text) => {
-                        let text = text.trim();
-                        (!text.is_empty()).then_some(text)
-                    }
-                    Err(_) => {
-                        let column = columns::EVENT_COLUMNS[i];
-                        let reason = format!("invalid UTF-8 in `{column}`");
-                        return self.refuse(line, column, reason, fields, sep);
-                    }
-                },
+                Slot::Field(index) => {
+                    let text = match checked {
+                        Some(text) => text[*index],
+                        None => match std::str::from_utf8(fields[*index]) {
+                            Ok(text) => text,
+                            Err(_) => {
+                                let column = columns::EVENT_COLUMNS[i];
+                                let reason = format!("invalid UTF-8 in `{column}`");
+                                return self.refuse(line, column, reason, fields, sep);
+                            }
+                        },
+                    };
+                    let text = trim(text);
+                    (!text.is_empty()).then_some(text)
+                }
             };
-            if let Some(text) = values[i]
+            let unchecked = checked.is_none() || !matches!(slot, Slot::Field(_));
+            if unchecked
+                && let Some(text) = values[i]
                 && text.contains('\0')
             {
                 let column = columns::EVENT_COLUMNS[i];
@@ -356,7 +375,10 @@ impl<'a> Sink<'a> {
         }
         values[TYPE] = Some(event_type);
         let order = match &self.slots.order {
-            Slot::Field(index) => match std::str::from_utf8(fields[*index]) {
+            Slot::Field(index) => match checked.map_or_else(
+                || std::str::from_utf8(fields[*index]),
+                |text| Ok(text[*index]),
+            ) {
                 Ok(text) if text.len() > MAX_FIELD_BYTES || text.contains('\0') => {
                     let reason = "`order_id` is too long or holds a NUL byte".to_string();
                     return self.refuse(line, columns::ORDER_ID, reason, fields, sep);
@@ -447,6 +469,15 @@ impl<'a> Sink<'a> {
             has_session,
             spilled: None,
         })
+    }
+}
+
+/// `text.trim()`, without its look at both ends when they are plainly not
+/// whitespace.
+fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
     }
 }
 
@@ -1035,7 +1066,7 @@ fn read_csv_parts(
                 source.delimiter,
                 part.first_line,
                 io,
-                |line, fields| sink.push(line, fields, source.delimiter),
+                |line, fields, checked| sink.push_checked(line, fields, checked, source.delimiter),
             )?;
             return sink.finish();
         }

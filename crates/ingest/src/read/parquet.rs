@@ -64,7 +64,7 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
             let value = column.get(row).copied().flatten().unwrap_or("");
             fields.push(value.as_bytes());
         }
-        sink.row(row as u64 + 1, &fields, b',');
+        sink.row(row as u64 + 1, &fields, None, b',');
     }
     sink.finish()
 }

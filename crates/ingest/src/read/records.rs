@@ -111,14 +111,16 @@ pub(super) fn splits_on(delimiter: u8) -> bool {
     !matches!(delimiter, b'\n' | b'\r' | b'"')
 }
 
-/// Calls `each(line, fields)` for every record of `inner` (no quote in it), in
-/// order, `line` counted from `first_line`; a read error becomes `io`'s error.
+/// Calls `each(line, fields, checked)` for every record of `inner` (no quote in it),
+/// in order, `line` counted from `first_line`; a read error becomes `io`'s error.
+/// `checked` holds the same fields as text when the block they were read in is
+/// UTF-8 without a NUL byte: checked once a block rather than once a field.
 pub(super) fn each_record<E>(
     inner: impl Read,
     delimiter: u8,
     first_line: u64,
     io: impl Fn(std::io::Error) -> E,
-    each: impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+    each: impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
     each_record_in(inner, delimiter, first_line, BLOCK, io, each)
 }
@@ -130,7 +132,7 @@ fn each_record_in<E>(
     first_line: u64,
     block: usize,
     io: impl Fn(std::io::Error) -> E,
-    mut each: impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+    mut each: impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut buf = vec![0u8; block.max(1)];
     let (mut held, mut line) = (0, first_line);
@@ -158,6 +160,13 @@ fn each_record_in<E>(
     }
 }
 
+/// A record's fields, as bytes and, when checked, as text.
+#[derive(Default)]
+struct Fields<'t> {
+    bytes: Vec<&'t [u8]>,
+    text: Vec<&'t str>,
+}
+
 /// The records of `text`: lines each ended by `\n`, but for the last when `ended`
 /// is false.
 fn lines<E>(
@@ -165,53 +174,94 @@ fn lines<E>(
     ended: bool,
     delimiter: u8,
     line: &mut u64,
-    each: &mut impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+    each: &mut impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
+    // The fields of UTF-8 text split at ASCII bytes are UTF-8 themselves.
+    let checked = (delimiter.is_ascii() && memchr::memchr(0, text).is_none())
+        .then(|| std::str::from_utf8(text).ok())
+        .flatten();
+    let mut fields = Fields::default();
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', text).map(|i| (i, true));
     let tail = (!ended && !text.is_empty()).then_some((text.len(), false));
     for (end, newline) in ends.chain(tail) {
-        let text = &text[start..end];
+        let (from_line, bytes) = (start, &text[start..end]);
         start = end + 1;
-        if memchr::memchr(b'\r', text).is_none() {
-            record(text, *line, delimiter, &mut fields, each)?;
+        let text_of =
+            |from: usize, to: usize| checked.and_then(|t| t.get(from_line + from..from_line + to));
+        if memchr::memchr(b'\r', bytes).is_none() {
+            record(
+                bytes,
+                text_of(0, bytes.len()),
+                *line,
+                delimiter,
+                &mut fields,
+                each,
+            )?;
         } else {
             // Each `\r` ends a record too, and a line unless a `\n` follows it.
             let mut from = 0;
-            for cr in memchr::memchr_iter(b'\r', text) {
-                record(&text[from..cr], *line, delimiter, &mut fields, each)?;
+            for cr in memchr::memchr_iter(b'\r', bytes) {
+                record(
+                    &bytes[from..cr],
+                    text_of(from, cr),
+                    *line,
+                    delimiter,
+                    &mut fields,
+                    each,
+                )?;
                 from = cr + 1;
-                if !(newline && from == text.len()) {
+                if !(newline && from == bytes.len()) {
                     *line += 1;
                 }
             }
-            record(&text[from..], *line, delimiter, &mut fields, each)?;
+            record(
+                &bytes[from..],
+                text_of(from, bytes.len()),
+                *line,
+                delimiter,
+                &mut fields,
+                each,
+            )?;
         }
         *line += u64::from(newline);
     }
     Ok(())
 }
 
-/// Hands a non-blank record's fields (`text` holds no line end) to `each`.
+/// Hands a non-blank record's fields (`bytes` holds no line end; `checked` is the
+/// same record as text, if checked) to `each`.
 fn record<'t, E>(
-    text: &'t [u8],
+    bytes: &'t [u8],
+    checked: Option<&'t str>,
     line: u64,
     delimiter: u8,
-    fields: &mut Vec<&'t [u8]>,
-    each: &mut impl FnMut(u64, &[&[u8]]) -> Result<(), E>,
+    fields: &mut Fields<'t>,
+    each: &mut impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
-    if text.is_empty() {
+    if bytes.is_empty() {
         return Ok(());
     }
-    fields.clear();
+    fields.bytes.clear();
     let mut from = 0;
-    for at in memchr::memchr_iter(delimiter, text) {
-        fields.push(&text[from..at]);
+    for at in memchr::memchr_iter(delimiter, bytes) {
+        fields.bytes.push(&bytes[from..at]);
         from = at + 1;
     }
-    fields.push(&text[from..]);
-    each(line, fields)
+    fields.bytes.push(&bytes[from..]);
+    let Some(text) = checked else {
+        return each(line, &fields.bytes, None);
+    };
+    fields.text.clear();
+    let mut from = 0;
+    for field in &fields.bytes {
+        let Some(field) = text.get(from..from + field.len()) else {
+            return each(line, &fields.bytes, None);
+        };
+        fields.text.push(field);
+        from += field.len() + 1;
+    }
+    each(line, &fields.bytes, Some(&fields.text))
 }
 
 #[cfg(test)]
@@ -245,7 +295,12 @@ mod tests {
             first_line,
             block,
             |e| e,
-            |line, fields| {
+            |line, fields, checked| {
+                if let Some(text) = checked {
+                    let as_bytes: Vec<&[u8]> = text.iter().map(|t| t.as_bytes()).collect();
+                    assert_eq!(as_bytes, fields, "checked text differs from the bytes");
+                    assert!(!text.iter().any(|t| t.contains('\0')));
+                }
                 out.push((line, fields.iter().map(|f| f.to_vec()).collect()));
                 Ok::<(), std::io::Error>(())
             },
@@ -266,6 +321,34 @@ mod tests {
         for block in [1, 2, 3, 5, 64] {
             assert_eq!(by_memchr(text, b',', 1, block), want, "block {block}");
         }
+    }
+
+    /// Whether each record came with its fields checked as text.
+    fn checked(text: &[u8], block: usize) -> Vec<bool> {
+        let mut out = Vec::new();
+        each_record_in(
+            text,
+            b',',
+            1,
+            block,
+            |e| e,
+            |_, _, checked| {
+                out.push(checked.is_some());
+                Ok::<(), std::io::Error>(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn text_is_checked_a_block_at_a_time() {
+        assert_eq!(checked(b"a,b\nc,d\n\xc3\xa9,e", 64), [true, true, true]);
+        // A NUL byte or invalid UTF-8 anywhere in the block: every field unchecked.
+        assert_eq!(checked(b"a,b\nc,\0\ne,f\n", 64), [false, false, false]);
+        assert_eq!(checked(b"a,b\nc,\xff\ne,f\n", 64), [false, false, false]);
+        // Blocks of 4 bytes: only the block holding the bad line.
+        assert_eq!(checked(b"a,b\nc,\xff\ne,f\n", 4), [true, false, true]);
     }
 
     proptest! {
