@@ -474,7 +474,7 @@ impl<'a> Sink<'a> {
 
 /// `text.trim()`, without its look at both ends when they are plainly not
 /// whitespace.
-fn trim(text: &str) -> &str {
+pub(crate) fn trim(text: &str) -> &str {
     match (text.as_bytes().first(), text.as_bytes().last()) {
         (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
         _ => text.trim(),

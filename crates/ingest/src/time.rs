@@ -62,7 +62,7 @@ impl TimeFormat {
 
     /// Parses `text` into microseconds since the epoch, UTC.
     pub fn parse_micros(&self, text: &str) -> Option<i64> {
-        let text = text.trim();
+        let text = crate::read::trim(text);
         match self {
             TimeFormat::Auto => parse_auto(text),
             TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(text)
@@ -131,9 +131,37 @@ fn parse_fixed_datetime(b: &[u8]) -> Option<i64> {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let time = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
-    Some(time.and_utc().timestamp_micros())
+    let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?)?;
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1_000_000)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar, `None` for
+/// a month or day that does not exist (Howard Hinnant's `days_from_civil`: chrono's
+/// checked constructor cost more than the rest of the parse).
+fn days_from_civil(year: u32, month: u32, day: u32) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    // Years from March: February's last day ends the year.
+    let year = i64::from(year) - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * i64::from((month + 9) % 12) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 #[cfg(test)]
@@ -160,6 +188,53 @@ mod tests {
         assert_eq!(
             auto.parse_micros("20260304"),
             Some(micros("2026-03-04T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn the_fixed_layout_is_chronos() {
+        // Every day from 1896 to 2104 at a time of day, and impossible dates and
+        // times, against chrono's checked constructors. (A leap second, which those
+        // refuse, is left to chrono's parser, as before.)
+        let chrono_micros = |text: &str| {
+            let num = |range: std::ops::Range<usize>| text[range].parse::<u32>().ok();
+            NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?
+                .and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
+                .map(|t| t.and_utc().timestamp_micros())
+        };
+        let mut day = NaiveDate::from_ymd_opt(1896, 1, 1).unwrap();
+        while day < NaiveDate::from_ymd_opt(2105, 1, 1).unwrap() {
+            let text = format!("{} 23:59:59", day.format("%Y-%m-%d"));
+            assert_eq!(
+                parse_fixed_datetime(text.as_bytes()),
+                chrono_micros(&text),
+                "{text}"
+            );
+            day = day.succ_opt().unwrap();
+        }
+        for text in [
+            "0000-01-01 00:00:00",
+            "9999-12-31 12:00:00",
+            "2024-02-29 00:00:00",
+            "2026-02-29 00:00:00",
+            "1900-02-29 00:00:00",
+            "2000-02-29 00:00:00",
+            "2026-00-10 00:00:00",
+            "2026-04-31 00:00:00",
+            "2026-04-00 00:00:00",
+            "2026-04-30 24:00:00",
+            "2026-04-30 23:60:00",
+            "2026-04-30 23:59:60",
+        ] {
+            assert_eq!(
+                parse_fixed_datetime(text.as_bytes()),
+                chrono_micros(text),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            TimeFormat::Auto.parse_micros("2026-04-30 23:59:60"),
+            Some(micros("2026-05-01T00:00:00Z"))
         );
     }
 

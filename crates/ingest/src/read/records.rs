@@ -182,6 +182,7 @@ fn lines<E>(
         .flatten();
     let mut fields = Fields::default();
     let mut start = 0;
+    let any_cr = memchr::memchr(b'\r', text).is_some();
     let ends = memchr::memchr_iter(b'\n', text).map(|i| (i, true));
     let tail = (!ended && !text.is_empty()).then_some((text.len(), false));
     for (end, newline) in ends.chain(tail) {
@@ -189,7 +190,7 @@ fn lines<E>(
         start = end + 1;
         let text_of =
             |from: usize, to: usize| checked.and_then(|t| t.get(from_line + from..from_line + to));
-        if memchr::memchr(b'\r', bytes).is_none() {
+        if !any_cr || memchr::memchr(b'\r', bytes).is_none() {
             record(
                 bytes,
                 text_of(0, bytes.len()),
