@@ -987,7 +987,8 @@ fn scan(path: &Path, start: u64, end: u64, data_start: u64) -> Result<Scan> {
     let mut file = File::open(path).map_err(io)?;
     file.seek(SeekFrom::Start(start)).map_err(io)?;
     let mut file = file.take(end - start);
-    let mut buf = vec![0u8; 8 << 20];
+    // Read where the look for line ends and quotes finds it still in the cache.
+    let mut buf = vec![0u8; 256 << 10];
     let mut found = Scan {
         newlines: 0,
         before_data: 0,
