@@ -73,10 +73,11 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
 /// BLAKE3 of the file at `path`, read in blocks, each hashed on every core while a
 /// thread reads the next: a memory map of the whole file would count its pages in
 /// the process's RSS, and a file not in the page cache is read at the disk's pace.
+/// Blocks small enough to be hashed while still in the cache.
 pub(crate) fn hash_blocks(path: &Path) -> std::io::Result<blake3::Hasher> {
     use std::io::Read;
     use std::sync::mpsc::sync_channel;
-    const BLOCK: usize = 16 << 20;
+    const BLOCK: usize = 2 << 20;
     let mut file = std::fs::File::open(path)?;
     let mut hasher = blake3::Hasher::new();
     // Two blocks go round: one filled while the other is hashed.
