@@ -882,8 +882,8 @@ fn the_memory_limit_decides_what_goes_out_of_core() {
 #[test]
 fn a_file_hashed_in_blocks_has_the_hash_of_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    // Two whole 16 MiB blocks and a short third, each block different.
-    let bytes: Vec<u8> = (0..(32 << 20) + 12_345u32)
+    // Two whole 2 MiB blocks and a short third, each block different.
+    let bytes: Vec<u8> = (0..(4 << 20) + 12_345u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let path = write(&dir, "big.bin", &bytes);
