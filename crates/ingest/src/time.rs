@@ -144,7 +144,7 @@ fn parse_fixed_datetime(b: &[u8]) -> Option<i64> {
 /// a month or day that does not exist (Howard Hinnant's `days_from_civil`: chrono's
 /// checked constructor cost more than the rest of the parse).
 fn days_from_civil(year: u32, month: u32, day: u32) -> Option<i64> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
