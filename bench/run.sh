@@ -21,6 +21,8 @@
 #                                    LTO build under dist)
 #   BENCH_QUALITY=1                  also score predictions and personas against the
 #                                    peer on known truth (bench/quality.sh)
+#   BENCH_REPEAT=3                   runs of the floor and of each stage alone,
+#                                    taken in turn; the tables give each one's median
 #   BENCH_EXTRAS=1                   0: only the floor, userlens and the peer (no Rust
 #                                    floor, BG/NBD, k-means, recommendations or
 #                                    quality, whose examples are builds of their own)
@@ -34,6 +36,7 @@ cd "$(dirname "$0")/.."
 sizes=${BENCH_SIZES:-1000000 10000000}
 shapes=${BENCH_SHAPES:-short long}
 alone_stages=${BENCH_ALONE:-ingest}
+repeat=${BENCH_REPEAT:-3}
 extras=${BENCH_EXTRAS:-1}
 peer_max=${BENCH_PEER_MAX:-10000000}
 profile=${BENCH_PROFILE:-dist}
@@ -54,6 +57,19 @@ generator=$(cat crates/synth/src/*.rs | python3 -c 'import hashlib,sys; print(ha
 
 results=$cache/results.jsonl
 : >"$results"
+# The run of median wall time among measure.py's JSON lines on stdin, with every
+# run's wall time (`walls`): the host's speed swings between runs of the same thing.
+median() {
+  python3 -c '
+import json, sys
+runs = [json.loads(line) for line in sys.stdin if line.strip() and line.strip() != "null"]
+if not runs:
+    print("null"); sys.exit()
+ok = sorted((r for r in runs if r.get("status") == 0), key=lambda r: r["wall_s"]) or runs
+pick = dict(ok[(len(ok) - 1) // 2])
+pick["walls"] = [r["wall_s"] for r in runs]
+print(json.dumps(pick))'
+}
 for events in $sizes; do
 for shape in $shapes; do
   case $shape in
@@ -73,7 +89,7 @@ for shape in $shapes; do
   tag="[$events $shape]"
 
   echo "$tag polars floor: streaming engine, bench/floor.py"
-  floor_json=$(python3 bench/measure.py "$venv_python" bench/floor.py "$data") || true
+  floor_runs=$(python3 bench/measure.py "$venv_python" bench/floor.py "$data") || true
   rust_floor_json=null
   if [ "$extras" = 1 ]; then
     echo "$tag polars in memory with date inference (examples/polars_floor.rs)"
@@ -90,11 +106,23 @@ for shape in $shapes; do
     none) alone_list="" ;;
     *) alone_list=$alone_stages ;;
   esac
+  # The floor and each stage alone again, in turn, to `repeat` runs of each.
+  declare -A alone_runs=()
+  for ((round = 1; round <= repeat; round++)); do
+    if [ "$round" -gt 1 ]; then
+      echo "$tag polars floor (run $round of $repeat)"
+      floor_runs+=$'\n'$(python3 bench/measure.py "$venv_python" bench/floor.py "$data") || true
+    fi
+    for stage in $alone_list; do
+      echo "$tag stage $stage alone (run $round of $repeat)"
+      one=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q --only "$stage") || true
+      alone_runs[$stage]+="${one:-null}"$'\n'
+    done
+  done
+  floor_json=$(median <<<"$floor_runs")
   alone=""
   for stage in $alone_list; do
-    echo "$tag stage $stage alone"
-    one=$(python3 bench/measure.py "$bin" profile "$data" --out "$cache/out" --runs "$cache/runs" -q --only "$stage") || true
-    alone="$alone${alone:+, }\"$stage\": ${one:-null}"
+    alone="$alone${alone:+, }\"$stage\": $(median <<<"${alone_runs[$stage]}")"
   done
   # The peer's job alone (ingest to report: personas and predictions, no loyalty or
   # recommendations), cold in a runs folder of its own, for a like-for-like ratio.
@@ -152,6 +180,8 @@ lines = [
     "| events | what | wall s | CPU s | peak RSS MiB | userlens / this |",
     "|---:|---|---:|---:|---:|---:|",
 ]
+# A measure taken several times: its runs' wall times.
+walls = lambda m: f" (median of {', '.join(f'{w:.1f}' for w in m['walls'])})" if len(m.get("walls", [])) > 1 else ""
 for r in results:
     run = r["run"]
     ev = f"{r['rows']:,} ({r['size']}), {r.get('shape', 'short')}: {r.get('users', 0):,} users"
@@ -159,7 +189,7 @@ for r in results:
     for s in r["stages"]:
         a = r.get("alone", {}).get(s["name"])
         if a and a.get("status") == 0 and "seconds" in s:
-            lines.append(f"| | stage `{s['name']}` ({s['uses']}) alone; {s['seconds']:.1f} s in the whole run | {a['wall_s']:.1f} | {a['cpu_s']:.1f} | {a['peak_rss_mib']:.0f} | |")
+            lines.append(f"| | stage `{s['name']}` ({s['uses']}) alone{walls(a)}; {s['seconds']:.1f} s in the whole run | {a['wall_s']:.1f} | {a['cpu_s']:.1f} | {a['peak_rss_mib']:.0f} | |")
         elif "seconds" in s:
             lines.append(f"| | stage `{s['name']}` ({s['uses']}) in the whole run | {s['seconds']:.1f} | | {s.get('peak_rss_mib') or 0:.0f} (so far) | |")
     for key, what in (("floor", "polars floor: streaming scan + group-by (bench/floor.py)"),
@@ -168,7 +198,7 @@ for r in results:
         if not f:
             continue
         if f.get("status") == 0:
-            lines.append(f"| | {what} | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
+            lines.append(f"| | {what}{walls(f)} | {f['wall_s']:.1f} | {f['cpu_s']:.1f} | {f['peak_rss_mib']:.0f} | {run['wall_s'] / f['wall_s']:.2f}x |")
         else:
             lines.append(f"| | {what} | failed (exit {f.get('status')}) after {f['wall_s']:.1f} | | {f['peak_rss_mib']:.0f} | |")
     j = r.get("job")
@@ -187,7 +217,9 @@ lines += [
     "than the peer, peak RSS <= 1.5 GB at 10M). The peer does the profile's first five stages'",
     "job (features, personas, BG/NBD + Gamma-Gamma, a purchase model, CSVs), not loyalty or",
     "recommendations: `peer / run` sets it against the whole run, `peer / job` against",
-    "userlens doing the same job (`--until report`, a run of its own):",
+    "userlens doing the same job (`--until report`, a run of its own). The floor and the ingest",
+    "alone are each the median of `BENCH_REPEAT` runs taken in turn (the table above lists them);",
+    "the whole run, the job and the peer are one run each:",
     "",
     "| events | shape | floor s | ingest alone s | ingest / floor | whole run s | run / floor | peer s | peer / run | job s | peer / job | peak RSS MiB |",
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
