@@ -490,7 +490,10 @@ impl Als {
                 break;
             }
             for (&(i, _), score) in items.iter().zip(dots8(xu, block)) {
-                if item_users[i as usize] > 0 && skip.binary_search(&i).is_err() {
+                if item_users[i as usize] > 0
+                    && !top.refuses(score)
+                    && skip.binary_search(&i).is_err()
+                {
                     top.offer(i, score);
                 }
             }

@@ -284,7 +284,7 @@ impl Knn {
             let mut top = TopK::new(k);
             for &j in scores.touched() {
                 let sum = scores.acc[j as usize];
-                if sum > 0.0 && skip.binary_search(&j).is_err() {
+                if sum > 0.0 && !top.refuses(sum as f32) && skip.binary_search(&j).is_err() {
                     top.offer(j, sum as f32);
                 }
             }

@@ -45,11 +45,18 @@ impl TopK {
 
     #[inline]
     pub fn offer(&mut self, item: u32, score: f32) {
-        // Most candidates: full, and a lower score than the worst kept.
-        if self.heap.len() == self.k && score.total_cmp(&self.floor).is_lt() {
+        if self.refuses(score) {
             return;
         }
         self.consider(Scored { item, score });
+    }
+
+    /// Whether [`TopK::offer`] refuses `score` on sight (full, and lower than the
+    /// worst kept), as most candidates are: a caller checks this before anything
+    /// costlier about a candidate.
+    #[inline]
+    pub fn refuses(&self, score: f32) -> bool {
+        self.heap.len() == self.k && score.total_cmp(&self.floor).is_lt()
     }
 
     fn consider(&mut self, candidate: Scored) {
@@ -97,6 +104,33 @@ mod tests {
             .map(|s| (s.item, s.score))
             .collect();
         assert_eq!(kept, [(1, 3.0), (2, 3.0), (7, 3.0)]);
+    }
+
+    #[test]
+    fn refuses_only_what_the_k_best_leave_out() {
+        // Ties everywhere, later candidates with lower (better) indices.
+        let candidates: Vec<Scored> = (0..200u32)
+            .map(|i| Scored {
+                item: 1000 - i,
+                score: ((i * 37) % 23) as f32 - 5.0,
+            })
+            .collect();
+        for k in [1, 3, 10] {
+            let mut top = TopK::new(k);
+            let mut refused = 0;
+            for c in &candidates {
+                if top.refuses(c.score) {
+                    refused += 1;
+                } else {
+                    top.offer(c.item, c.score);
+                }
+            }
+            let mut sorted = candidates.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            sorted.truncate(k);
+            assert!(refused > candidates.len() / 2, "k {k}: {refused} refused");
+            assert_eq!(top.into_sorted(), sorted, "k {k}");
+        }
     }
 
     #[test]
