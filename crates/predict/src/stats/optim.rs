@@ -188,6 +188,12 @@ fn run(
                     v
                 }))
                 .collect();
+            // argmin's Nelder-Mead unwraps its first costs: a vertex out of range
+            // (a log-parameter run off, as huge amounts make the spend model's) ends
+            // the run here instead.
+            for vertex in &simplex {
+                problem.eval(vertex).map_err(|e| e.to_string())?;
+            }
             let solver = NelderMead::new(simplex)
                 .with_sd_tolerance(tol)
                 .map_err(|e| e.to_string())?;
@@ -474,6 +480,22 @@ mod tests {
         assert_eq!(fit.report.rung, "penalty 0.001");
         assert!(fit.params[0].is_finite());
         assert!(fit.report.reason.is_some());
+    }
+
+    #[test]
+    fn a_start_out_of_range_fails_every_rung_without_a_panic() {
+        // Past ABANDON_LOG_PARAM from the start, as a spend model's scale is when
+        // amounts run to 1e10: Nelder-Mead's first costs fail too.
+        let start = vec![ABANDON_LOG_PARAM + 1.0, 0.0];
+        let failures = match climb("bowl", &Bowl, standard_ladder(start.clone(), vec![start])) {
+            Err(failures) => failures,
+            Ok(fit) => panic!("accepted {:?}", fit.params),
+        };
+        assert_eq!(failures.len(), 4, "{failures:?}");
+        assert!(
+            failures[3].starts_with("nelder-mead: optimiser failed"),
+            "{failures:?}"
+        );
     }
 
     #[test]
