@@ -74,11 +74,16 @@ const CASES: &[Case] = &[
     ),
     ok(
         "amounts.csv",
-        32,
+        31,
         &[
             (32, "amount", "`amount` \"1,234.50\" is not a finite number"),
             (33, "amount", "`amount` \"NaN\" is not a finite number"),
             (34, "amount", "`amount` \"inf\" is not a finite number"),
+            (
+                36,
+                "amount",
+                "`amount` \"1e308\" is beyond a trillion, more than userlens sums",
+            ),
         ],
     ),
     ok("user_ids.csv", 33, &[(32, "user_id", "missing `user_id`")]),

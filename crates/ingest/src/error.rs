@@ -58,6 +58,35 @@ pub enum Error {
         /// Columns that the file has.
         available: String,
     },
+    /// A column the mapping reads is named twice in the header: which is meant is
+    /// a guess.
+    #[error(
+        "`{path}` line {line}: column `{source_column}` (read for `{target}`) is in the header twice, as columns {first} and {second}; rename one"
+    )]
+    DuplicateColumn {
+        /// File.
+        path: PathBuf,
+        /// Header line.
+        line: u64,
+        /// The repeated name.
+        source_column: String,
+        /// Canonical column it is read for.
+        target: String,
+        /// The two positions, counted from 1.
+        first: usize,
+        /// See `first`.
+        second: usize,
+    },
+    /// The last row's quoted field never closes: it ran to the end of the file.
+    #[error(
+        "`{path}` line {line}: a quoted field opens in this row and runs to the end of the file without closing; close the quote or remove it"
+    )]
+    UnclosedQuote {
+        /// File.
+        path: PathBuf,
+        /// Where the row starts.
+        line: u64,
+    },
     /// A required canonical column has no mapping and no same-named column.
     #[error(
         "`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file)"
@@ -147,6 +176,8 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::MissingColumn { .. }
+            | Error::DuplicateColumn { .. }
+            | Error::UnclosedQuote { .. }
             | Error::MissingRequired { .. }
             | Error::Empty { .. }
             | Error::UnsupportedColumn { .. }

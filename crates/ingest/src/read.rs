@@ -22,7 +22,7 @@ mod records;
 mod text;
 
 use kept::{CODE_OF, CODED, Kept};
-use mapping::{Slot, Slots, derived_value, is_refund, resolve};
+use mapping::{Slot, Slots, Underived, derived_value, is_refund, resolve};
 use records::csv_reader;
 
 pub use parquet::read_table;
@@ -41,6 +41,20 @@ pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// almost always a unit mistake (milliseconds read as seconds) or a placeholder.
 const EARLIEST_MICROS: i64 = -2_208_988_800_000_000;
 const LATEST_MICROS: i64 = 4_102_444_800_000_000;
+
+/// Largest amount kept, either way: a trillion, in whole cents 1e14, so that no
+/// user's sum of cents (an i64) can overflow short of 92,000 such purchases.
+const MAX_AMOUNT: f64 = 1e12;
+
+/// Why a number is out of its column's range (amounts within [`MAX_AMOUNT`], ratings
+/// 1-5), if it is.
+fn out_of_range(column: usize, v: f64) -> Option<&'static str> {
+    match column {
+        AMOUNT if v.abs() > MAX_AMOUNT => Some("beyond a trillion, more than userlens sums"),
+        RATING if !(1.0..=5.0).contains(&v) => Some("outside the ratings' 1-5"),
+        _ => None,
+    }
+}
 
 pub(crate) struct Parsed {
     pub read: u64,
@@ -245,7 +259,15 @@ impl<'a> Sink<'a> {
     fn row(&mut self, line: u64, fields: &[&[u8]], checked: Option<&[&str]>, sep: u8) {
         self.read += 1;
         if fields.len() != self.width {
-            let reason = format!("expected {} fields, found {}", self.width, fields.len());
+            let mut reason = format!("expected {} fields, found {}", self.width, fields.len());
+            let ends = line_ends(fields);
+            if ends > 0 {
+                reason.push_str(&format!(
+                    " in a row over {} lines (a quoted field that does not close where it \
+                     should?)",
+                    ends + 1
+                ));
+            }
             return self.refuse(line, "", reason, fields, sep);
         }
         if fields
@@ -331,20 +353,22 @@ impl<'a> Sink<'a> {
         let mut numbers = [None, None];
         for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
             if let Slot::Derived(derived) = &self.slots.columns[index] {
+                let column = columns::EVENT_COLUMNS[index];
                 match derived_value(derived, fields) {
                     Ok(v) => numbers[k] = v,
-                    Err((input, text)) => {
-                        let column = columns::EVENT_COLUMNS[index];
+                    Err(Underived::NotANumber(input, text)) => {
                         let reason = format!(
                             "`{input}` {:?} is not a number (`{column}` is computed from it)",
                             truncate(&text)
                         );
                         return self.refuse(line, column, reason, fields, sep);
                     }
+                    Err(Underived::NotFinite) => {
+                        let reason = format!("`{column}` computes to a number too large to hold");
+                        return self.refuse(line, column, reason, fields, sep);
+                    }
                 }
-                continue;
-            }
-            if let Some(text) = values[index] {
+            } else if let Some(text) = values[index] {
                 match text.parse::<f64>() {
                     Ok(v) if v.is_finite() => numbers[k] = Some(v),
                     _ => {
@@ -354,6 +378,16 @@ impl<'a> Sink<'a> {
                         return self.refuse(line, column, reason, fields, sep);
                     }
                 }
+            }
+            if let Some(v) = numbers[k]
+                && let Some(range) = out_of_range(index, v)
+            {
+                let column = columns::EVENT_COLUMNS[index];
+                let reason = match values[index] {
+                    Some(text) => format!("`{column}` {:?} is {range}", truncate(text)),
+                    None => format!("`{column}` computes to {v:e}, {range}"),
+                };
+                return self.refuse(line, column, reason, fields, sep);
             }
         }
         let event_type = values[TYPE].unwrap_or_default();
@@ -844,20 +878,87 @@ pub(crate) fn read_csv_with(
     let mut sink = Sink::new(source, &header, slots, 0)
         .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0)));
     let mut first_row = (!source.header && has_first).then_some(());
+    // The last row's line and start, if a field of it holds a line end.
+    let mut multiline = None;
     loop {
         if first_row.take().is_none() && !reader.read_byte_record(&mut record).map_err(io)? {
             break;
         }
-        let line = lines.at(record.position().map_or(0, |p| p.byte()));
+        let start = record.position().map_or(0, |p| p.byte());
+        let line = lines.at(start);
         let fields: Vec<&[u8]> = record.iter().collect();
+        multiline = (line_ends(&fields) > 0).then_some((line, start));
         sink.push(line, &fields, source.delimiter)?;
         sink.spill_past_budget(keep, reader.position().byte(), &text_size, &switched)?;
+    }
+    // A quote that never closes makes the rest of the file one field: refused, as
+    // its lines would otherwise be lost in one row.
+    if let Some((line, start)) = multiline
+        && ends_in_open_quote(path, start, source.delimiter)?
+    {
+        return Err(Error::UnclosedQuote {
+            path: path.to_path_buf(),
+            line,
+        });
     }
     let parsed = sink.finish()?;
     Ok(Parsed {
         spilled: switched.into_inner(),
         ..parsed
     })
+}
+
+/// Whether the text of `path` from byte `start` (a record's start) ends inside a
+/// quoted field, by the csv crate's rules: a quote opens a field only at its start,
+/// and two quotes inside one stand for one. Read again only for a last row that
+/// holds a line end.
+fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut no_progress = |_: u64, _: u64| {};
+    let mut text = open(path, &mut no_progress)?.reader;
+    std::io::copy(&mut (&mut text).take(start), &mut std::io::sink()).map_err(io)?;
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    loop {
+        let buf = text.fill_buf().map_err(io)?;
+        if buf.is_empty() {
+            return Ok(state == State::Quoted);
+        }
+        for &b in buf {
+            let boundary = b == delimiter || b == b'\n' || b == b'\r';
+            state = match state {
+                State::Quoted if b == b'"' => State::QuoteInQuoted,
+                State::Quoted => State::Quoted,
+                State::QuoteInQuoted if b == b'"' => State::Quoted,
+                State::FieldStart if b == b'"' => State::Quoted,
+                _ if boundary => State::FieldStart,
+                _ => State::Unquoted,
+            };
+        }
+        let n = buf.len();
+        text.consume(n);
+    }
+}
+
+/// Line ends inside a row's fields (a quoted field may hold them).
+fn line_ends(fields: &[&[u8]]) -> usize {
+    fields
+        .iter()
+        .map(|f| memchr::memchr_iter(b'\n', f).count() + memchr::memchr_iter(b'\r', f).count())
+        .sum::<usize>()
+        - fields
+            .iter()
+            .map(|f| memchr::memmem::find_iter(f, b"\r\n").count())
+            .sum::<usize>()
 }
 
 /// Files smaller than this are read on one thread.

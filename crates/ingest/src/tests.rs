@@ -98,6 +98,132 @@ fn keeps_good_rows_and_quarantines_each_bad_one() {
 }
 
 #[test]
+fn quarantines_amounts_and_ratings_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"user_id,event_time,event_type,amount,rating\n\
+        u1,2026-01-01 10:00:00,purchase,1000000000000,\n\
+        u1,2026-01-02 10:00:00,purchase,-1e12,\n\
+        u1,2026-01-03 10:00:00,purchase,1.5e12,\n\
+        u1,2026-01-04 10:00:00,purchase,-9e16,\n\
+        u1,2026-01-05 10:00:00,rating,,1\n\
+        u1,2026-01-06 10:00:00,rating,,5\n\
+        u1,2026-01-07 10:00:00,rating,,0\n\
+        u1,2026-01-08 10:00:00,rating,,5.5\n\
+        u1,2026-01-09 10:00:00,rating,,1e308\n";
+    let path = write(&dir, "events.csv", data);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(
+        (out.stats.read, out.stats.kept, out.stats.quarantined),
+        (9, 4, 5)
+    );
+    let reasons: Vec<(u64, String, String)> = quarantine_rows(&out);
+    let beyond = "beyond a trillion, more than userlens sums";
+    let outside = "outside the ratings' 1-5";
+    assert_eq!(
+        reasons,
+        [
+            (
+                4,
+                "amount".into(),
+                format!("`amount` \"1.5e12\" is {beyond}")
+            ),
+            (
+                5,
+                "amount".into(),
+                format!("`amount` \"-9e16\" is {beyond}")
+            ),
+            (8, "rating".into(), format!("`rating` \"0\" is {outside}")),
+            (9, "rating".into(), format!("`rating` \"5.5\" is {outside}")),
+            (
+                10,
+                "rating".into(),
+                format!("`rating` \"1e308\" is {outside}")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn refuses_a_header_that_names_a_column_it_reads_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "events.csv",
+        b"user_id,event_time,event_type,note,user_id,note\nx,2026-01-01,view,a,u1,b\n",
+    );
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(err.is_refusal());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}` line 1: column `user_id` (read for `user_id`) is in the header twice, as \
+             columns 1 and 5; rename one",
+            path.display()
+        )
+    );
+    // A repeated column nothing reads is no question.
+    let path = write(
+        &dir,
+        "notes.csv",
+        b"user_id,event_time,event_type,note,note\nu1,2026-01-01,view,a,b\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(out.stats.kept, 1);
+}
+
+#[test]
+fn refuses_a_quote_that_never_closes_and_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "events.csv",
+        b"user_id,event_time,event_type,query\n\
+          u1,2026-01-01 10:00:00,view,\n\
+          u1,2026-01-01 10:05:00,search,\"oops\n\
+          u2,2026-01-01 10:00:00,view,\n\
+          u3,2026-01-01 10:00:00,view,\"\"a\"\"\n",
+    );
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(err.is_refusal());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}` line 3: a quoted field opens in this row and runs to the end of the file \
+             without closing; close the quote or remove it",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_row_run_over_lines_by_a_stray_quote_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "events.csv",
+        b"user_id,event_time,event_type,query\n\
+          u1,2026-01-01 10:05:00,search,\"oops\n\
+          u2,2026-01-01 10:00:00,view\",x,y\n\
+          u3,2026-01-01 10:00:00,view,\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(
+        (out.stats.read, out.stats.kept, out.stats.quarantined),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        quarantine_rows(&out),
+        [(
+            2,
+            String::new(),
+            "expected 4 fields, found 6 in a row over 2 lines (a quoted field that does not \
+             close where it should?)"
+                .to_string()
+        )]
+    );
+}
+
+#[test]
 fn sessionizes_on_a_thirty_minute_gap() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(

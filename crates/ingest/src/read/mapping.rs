@@ -126,19 +126,40 @@ pub(super) fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
         Some(ast) => Some(inputs_of(source, header, ast, "refund_when")?),
         None => None,
     };
-    Ok(Slots {
+    let slots = Slots {
         columns: slots,
         order,
         refund,
-    })
+    };
+    for (target, index) in slots.used() {
+        if let Some(other) = (0..header.len()).find(|&i| i != index && header[i] == header[index]) {
+            return Err(Error::DuplicateColumn {
+                path: path.to_path_buf(),
+                line: 1,
+                source_column: header[index].clone(),
+                target: target.to_string(),
+                first: index.min(other) + 1,
+                second: index.max(other) + 1,
+            });
+        }
+    }
+    Ok(slots)
 }
 
-/// A derived column's value on a row (`None` when an input is empty, a division by
-/// zero, or not finite), or the input that is not a number and its text.
+/// Why a derived column has no value a row can keep.
+pub(super) enum Underived {
+    /// This input is not a number: its name and text.
+    NotANumber(String, String),
+    /// The inputs are numbers, but the result overflows.
+    NotFinite,
+}
+
+/// A derived column's value on a row (`None` when an input is empty or a divisor
+/// zero), or why it has none a row can keep.
 pub(super) fn derived_value(
     derived: &Derived,
     fields: &[&[u8]],
-) -> std::result::Result<Option<f64>, (String, String)> {
+) -> std::result::Result<Option<f64>, Underived> {
     let mut values = Vec::with_capacity(derived.inputs.len());
     for (name, index) in &derived.inputs {
         let text = fields
@@ -151,7 +172,7 @@ pub(super) fn derived_value(
         }
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => values.push((name.as_str(), Some(v))),
-            _ => return Err((name.clone(), text)),
+            _ => return Err(Underived::NotANumber(name.clone(), text)),
         }
     }
     let lookup = |name: &str| {
@@ -160,10 +181,11 @@ pub(super) fn derived_value(
             .find(|(n, _)| *n == name)
             .and_then(|(_, v)| *v)
     };
-    Ok(match userlens_expr::evaluate(&derived.ast, &lookup) {
-        userlens_expr::Value::Number(v) => v.filter(|v| v.is_finite()),
-        userlens_expr::Value::Condition(_) => None,
-    })
+    match userlens_expr::evaluate(&derived.ast, &lookup) {
+        userlens_expr::Value::Number(Some(v)) if !v.is_finite() => Err(Underived::NotFinite),
+        userlens_expr::Value::Number(v) => Ok(v),
+        userlens_expr::Value::Condition(_) => Ok(None),
+    }
 }
 
 /// Whether `refund_when` holds on a row (unknown, as with a missing input, is no).

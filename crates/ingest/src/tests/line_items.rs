@@ -77,6 +77,34 @@ fn the_amount_is_computed_from_quantity_and_unit_price() {
 }
 
 #[test]
+fn an_amount_that_overflows_is_quarantined_not_kept_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = "\
+InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+1,A,X,1e200,2010-12-01 08:26:00,1e200,17850.0,United Kingdom
+2,A,X,2,2010-12-01 08:27:00,0.5,17850.0,United Kingdom
+3,A,X,2e6,2010-12-01 08:28:00,1e6,17850.0,United Kingdom
+";
+    let path = write(&dir, "retail.csv", export.as_bytes());
+    let source = line_items(path, r#"{ expr = "Quantity * UnitPrice" }"#).unwrap();
+    let out = ingest(&source).unwrap();
+    assert_eq!((out.stats.read, out.stats.kept), (3, 1));
+    let beyond = "`amount` computes to 2e12, beyond a trillion, more than userlens sums";
+    assert_eq!(
+        quarantine_rows(&out),
+        [
+            (
+                2,
+                "amount".into(),
+                "`amount` computes to a number too large to hold".into()
+            ),
+            (4, "amount".into(), beyond.to_string()),
+        ]
+    );
+    assert_eq!(amounts(&out), [Some(1.0)]);
+}
+
+#[test]
 fn derived_columns_are_checked_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "retail.csv", EXPORT.as_bytes());
