@@ -105,6 +105,80 @@ fn out_never_replaces_a_folder_userlens_did_not_write() {
 }
 
 #[test]
+fn files_added_to_a_published_folder_are_never_replaced() {
+    let dir = sandbox();
+    assert!(run(dir.path(), &[]).status.success());
+    let out_dir = dir.path().join("out");
+    std::fs::write(out_dir.join("my_notes.txt"), "mine").unwrap();
+    let out = run(dir.path(), &["--set", "personas.k=4"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("holds `my_notes.txt`, which userlens's last publish"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("my_notes.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(read_csv(&out_dir.join("personas.csv")).len(), 3);
+
+    // `report` re-renders a published folder, and refuses one of someone else's.
+    std::fs::remove_file(out_dir.join("my_notes.txt")).unwrap();
+    let rendered = userlens(&["report", "out"], dir.path());
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    for file in ["personas.csv", "run.json"] {
+        std::fs::copy(out_dir.join(file), theirs.join(file)).unwrap();
+    }
+    std::fs::write(theirs.join("report.html"), "my page").unwrap();
+    let refused = userlens(&["report", "theirs"], dir.path());
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("is not a run's output folder"));
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("report.html")).unwrap(),
+        "my page"
+    );
+}
+
+#[test]
+fn a_refused_run_says_where_its_quarantine_went_and_only_that() {
+    let dir = sandbox();
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "user_id,event_time,event_type\nu1,never,view\n",
+    )
+    .unwrap();
+    let refused = dir.path().join("out.refused");
+    std::fs::create_dir(&refused).unwrap();
+    std::fs::write(refused.join("quarantine.csv"), "mine").unwrap();
+    // Not quiet: the warning is what this checks.
+    let out = userlens(
+        &[
+            "run",
+            "p.toml",
+            "--set",
+            "ingest.path=bad.csv",
+            "--set",
+            "ingest.max_quarantine_share=0.5",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the refused run's quarantine and record were not put in"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("last good report"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(refused.join("quarantine.csv")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
 fn a_missing_or_changed_artifact_makes_its_stage_run_again() {
     let dir = sandbox();
     assert!(run(dir.path(), &[]).status.success());

@@ -72,7 +72,15 @@ pub use stage::{
 };
 
 /// Re-renders `report.html` in a finished run's output folder; returns its path.
+/// A folder userlens did not publish is refused: its `report.html` is not ours.
 pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    if !publish::is_published(output_dir) {
+        return Err(Error::Usage(format!(
+            "`{}` is not a run's output folder (no `{MARKER}` marker): `report` renders \
+             only a folder a run published",
+            output_dir.display()
+        )));
+    }
     Ok(userlens_report::render_run_dir(output_dir)?)
 }
 

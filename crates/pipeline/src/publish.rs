@@ -65,8 +65,26 @@ pub(crate) fn check_output(output: &Path, force: bool) -> Result<()> {
     if !meta.is_dir() {
         return refuse("exists and is not a folder; give another `--out`".into());
     }
-    if force || output.join(MARKER).is_file() {
+    if force {
         return Ok(());
+    }
+    if output.join(MARKER).is_file() {
+        let foreign = not_published(output)?;
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<String> = foreign.iter().take(5).map(|f| format!("`{f}`")).collect();
+        let more = foreign.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return refuse(format!(
+            "holds {}{more}, which userlens's last publish there did not write; move them \
+             out, or pass `--force-output` to replace the folder with them",
+            shown.join(", ")
+        ));
     }
     let mut entries = std::fs::read_dir(output).map_err(io(output))?;
     if entries.next().is_some() {
@@ -76,6 +94,61 @@ pub(crate) fn check_output(output: &Path, force: bool) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What a publish's marker says: the run, and every path it put in the folder.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Marker {
+    run_id: String,
+    /// Relative paths, `/`-separated, folders too; absent in the markers of
+    /// versions that did not list them.
+    #[serde(default)]
+    files: Option<Vec<String>>,
+}
+
+/// Every path under `dir` but the marker, relative and `/`-separated, sorted.
+fn tree(dir: &Path) -> Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let entry = entry.map_err(io(dir))?;
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if name == MARKER {
+                continue;
+            }
+            let is_dir = entry.file_type().map_err(io(&entry.path()))?.is_dir();
+            out.push(name.clone());
+            if is_dir {
+                walk(&entry.path(), &format!("{name}/"), out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// The paths in a published folder that its marker does not list (none when the
+/// marker lists nothing, as older versions' markers do).
+fn not_published(output: &Path) -> Result<Vec<String>> {
+    let path = output.join(MARKER);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let Some(files) = serde_json::from_str::<Marker>(&text)
+        .ok()
+        .and_then(|m| m.files)
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(tree(output)?
+        .into_iter()
+        .filter(|f| files.binary_search(f).is_err())
+        .collect())
+}
+
+/// Whether `dir` was published by userlens (it holds the marker).
+pub(crate) fn is_published(dir: &Path) -> bool {
+    dir.join(MARKER).is_file()
 }
 
 /// `.<name>.<suffix>` beside `path`.
@@ -125,7 +198,11 @@ pub(crate) fn remove_own(path: &Path) -> Result<()> {
 /// by [`recover`] on the next run.
 pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()> {
     let marker = staging.join(MARKER);
-    std::fs::write(&marker, format!("{{\"run_id\":\"{run_id}\"}}\n")).map_err(io(&marker))?;
+    let listed = Marker {
+        run_id: run_id.to_string(),
+        files: Some(tree(staging)?),
+    };
+    userlens_report::write_json(&listed, &marker)?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
@@ -173,6 +250,30 @@ pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_a_published_folder_once_it_holds_files_of_someone_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, out) = (dir.path().join("staging"), dir.path().join("out"));
+        std::fs::create_dir_all(staging.join("charts")).unwrap();
+        std::fs::write(staging.join("personas.csv"), "").unwrap();
+        std::fs::write(staging.join("charts/a.svg"), "").unwrap();
+        publish(&staging, &out, "run1").unwrap();
+        assert!(check_output(&out, false).is_ok());
+
+        std::fs::write(out.join("my_notes.txt"), "mine").unwrap();
+        std::fs::write(out.join("charts/mine.svg"), "mine").unwrap();
+        let err = check_output(&out, false).unwrap_err().to_string();
+        assert!(
+            err.contains("holds `charts/mine.svg`, `my_notes.txt`, which userlens's last publish"),
+            "{err}"
+        );
+        assert!(check_output(&out, true).is_ok());
+
+        // A marker of a version that listed nothing vouches for the whole folder.
+        std::fs::write(out.join(MARKER), "{\"run_id\":\"run0\"}\n").unwrap();
+        assert!(check_output(&out, false).is_ok());
+    }
 
     #[test]
     fn refuses_folders_that_are_not_its_own() {

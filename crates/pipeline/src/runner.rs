@@ -229,6 +229,7 @@ pub fn run(
         &output,
         options.force_output,
     );
+    let mut unpublished = None;
     let stop = match (stop, published) {
         (stop, Ok(())) => stop,
         (None, Err(e)) => {
@@ -237,13 +238,29 @@ pub fn run(
             let _ = userlens_report::write_json(&record, &run_dir.join("run.json"));
             Some((e, RunStatus::Failed))
         }
-        (Some(stop), Err(_)) => Some(stop),
+        (Some(stop), Err(e)) => {
+            unpublished = Some(e);
+            Some(stop)
+        }
     };
     if record.status == RunStatus::Refused {
-        let message = format!(
-            "the refused run's quarantine and record are in `{}`; the last good report is left in place",
-            publish::refused_dir(&output).display()
-        );
+        let refused = publish::refused_dir(&output);
+        let mut message = match unpublished {
+            None => format!(
+                "the refused run's quarantine and record are in `{}`",
+                refused.display()
+            ),
+            Some(e) => format!(
+                "the refused run's quarantine and record were not put in `{}` ({}); its \
+                 record is in `{}`",
+                refused.display(),
+                error_chain(&e),
+                run_dir.join("run.json").display()
+            ),
+        };
+        if publish::is_published(&output) {
+            message.push_str("; the last good report is left in place");
+        }
         (run.progress)(&Progress::Warning { message });
     }
     // Whatever happened, this run's staging folder goes (published, it is gone already).
