@@ -887,7 +887,10 @@ pub(crate) fn read_csv_with(
         let start = record.position().map_or(0, |p| p.byte());
         let line = lines.at(start);
         let fields: Vec<&[u8]> = record.iter().collect();
-        multiline = (line_ends(&fields) > 0).then_some((line, start));
+        let holds_line_end = fields
+            .iter()
+            .any(|f| memchr::memchr2(b'\n', b'\r', f).is_some());
+        multiline = holds_line_end.then_some((line, start));
         sink.push(line, &fields, source.delimiter)?;
         sink.spill_past_budget(keep, reader.position().byte(), &text_size, &switched)?;
     }
