@@ -235,7 +235,15 @@ fn ids_keep_leading_zeros_and_degenerate_populations_get_one_persona() {
         assert_eq!(personas[0]["label"], "all users", "{file}");
     }
     let (dir, _) = profile(&corpus("three_users.csv"), &["--set", "personas.k=5"]);
-    assert!(read_csv(&dir.path().join("out/personas.csv")).len() <= 3);
+    let made = read_csv(&dir.path().join("out/personas.csv")).len();
+    assert!(made <= 3);
+    // Fewer than asked, and the run says so.
+    let run = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    let note = format!("feature rows can make; made {made}");
+    assert!(
+        run.contains("`k = 5` asks for more personas") && run.contains(&note),
+        "{run}"
+    );
 }
 
 #[test]

@@ -60,6 +60,16 @@ impl Stage for Profile {
             }
         }
         meta.notes.extend(family_notes(ctx.name(), &profile.model));
+        let made = profile.personas.height();
+        if let userlens_profile::KChoice::Fixed(k) = params.params().k
+            && made < k
+        {
+            meta.notes.push(format!(
+                "{}: `k = {k}` asks for more personas than the users' {made} distinct \
+                 feature rows can make; made {made}",
+                ctx.name()
+            ));
+        }
         meta.personas = Some(serde_json::to_value(&profile.model)?);
         tables.insert("assignments", profile.assignments);
         tables.insert("personas", profile.personas);
