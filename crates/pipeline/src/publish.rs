@@ -60,7 +60,21 @@ pub(crate) fn check_output(output: &Path, force: bool) -> Result<()> {
     }
     let meta = match std::fs::symlink_metadata(output) {
         Ok(meta) => meta,
-        Err(_) => return Ok(()),
+        Err(_) => {
+            // A new folder: where it would go must be a folder too.
+            let blocked = output
+                .ancestors()
+                .skip(1)
+                .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok())
+                .filter(|a| !a.is_dir());
+            return match blocked {
+                Some(file) => refuse(format!(
+                    "cannot be made: `{}` is a file, not a folder",
+                    file.display()
+                )),
+                None => Ok(()),
+            };
+        }
     };
     if !meta.is_dir() {
         return refuse("exists and is not a folder; give another `--out`".into());
@@ -296,6 +310,13 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let err = check_output(&file, false).unwrap_err().to_string();
         assert!(err.contains("is not a folder"), "{err}");
+        let err = check_output(&file.join("sub/out"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot be made: `") && err.contains("file.txt` is a file"),
+            "{err}"
+        );
         for bad in ["/", ".", "..", "out/.."] {
             let err = check_output(Path::new(bad), true).unwrap_err().to_string();
             assert!(err.contains("not a folder of its own"), "{bad}: {err}");
