@@ -247,6 +247,29 @@ fn ids_keep_leading_zeros_and_degenerate_populations_get_one_persona() {
 }
 
 #[test]
+fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = std::fs::read_to_string(corpus("one_user.csv")).unwrap();
+    events.push_str("u9,2026-03-10 10:00:00,Purchase,,,books,,20,\n");
+    events.push_str("u9,2026-03-11 10:00:00,Add To Cart,,,books,,,\n");
+    events.push_str("u9,2026-03-12 10:00:00,checkout,,,books,,,\n");
+    let path = dir.path().join("cased.csv");
+    std::fs::write(&path, events).unwrap();
+    for args in [&[][..], &["--set", "ingest.out_of_core_above_mb=0"][..]] {
+        let (out_dir, out) = profile(&path, args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        for (name, like) in [("Purchase", "purchase"), ("Add To Cart", "add_to_cart")] {
+            let note = format!("event type `{name}` is not `{like}` (names are exact)");
+            assert!(stderr.contains(&note), "{args:?}: {stderr}");
+            let run = std::fs::read_to_string(out_dir.path().join("out/run.json")).unwrap();
+            assert!(run.contains(&note), "{args:?}: {run}");
+        }
+        assert!(!stderr.contains("`checkout`"), "{stderr}");
+    }
+}
+
+#[test]
 fn a_10_mb_field_is_quarantined_and_not_echoed_whole() {
     let dir = tempfile::tempdir().unwrap();
     let mut data = std::fs::read(corpus("bom.csv")).unwrap();

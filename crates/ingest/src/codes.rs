@@ -107,6 +107,34 @@ pub(crate) fn scan(path: &Path) -> Result<LazyFrame> {
     })
 }
 
+/// The values a part file lists for its coded column `name` (none when the file
+/// does not code it).
+pub(crate) fn listed_values(path: &Path, name: &str) -> Result<Vec<String>> {
+    let at = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let key = format!("{KEY_PREFIX}{name}");
+    let mut reader = ParquetReader::new(file);
+    let metadata = reader.get_metadata().map_err(at)?;
+    let listed = metadata
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .find(|pair| pair.key == key)
+        .and_then(|pair| pair.value.as_deref());
+    match listed {
+        Some(values) => serde_json::from_str(values).map_err(|e| {
+            at(polars_err!(ComputeError: "the values of `{name}` are not a list: {e}"))
+        }),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The expression that turns the file's codes of column `name`, whose values are
 /// `values`, into the process's.
 fn decode(name: &str, values: &[String]) -> PolarsResult<Expr> {

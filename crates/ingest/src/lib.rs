@@ -472,6 +472,53 @@ impl Events {
     }
 }
 
+/// The distinct event types of the events, sorted.
+pub fn event_types(events: &Events) -> Result<Vec<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    match events {
+        Events::Memory(df) => {
+            let types = df
+                .column(columns::EVENT_TYPE)
+                .and_then(|c| c.cat32())
+                .map_err(error::polars("read the event types"))?;
+            let mapping = types.get_mapping();
+            let mut seen = vec![false; mapping.num_cats_upper_bound()];
+            for code in types.physical().iter().flatten() {
+                if let Some(seen) = seen.get_mut(code as usize) {
+                    *seen = true;
+                }
+            }
+            for (code, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+                if let Some(name) = mapping.cat_to_str(code as u32) {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+        Events::Parts { files, .. } => {
+            for file in files {
+                names.extend(codes::listed_values(file, columns::EVENT_TYPE)?);
+            }
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// The event types that are a known type written otherwise (`Purchase`, `Add To
+/// Cart`), each with that type: names are exact, so their rows count as events of
+/// their own, not as that type.
+pub fn near_known_event_types(events: &Events) -> Result<Vec<(String, &'static str)>> {
+    use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
+    let known = [VIEW, SEARCH, ADD_TO_CART, PURCHASE, RATING];
+    Ok(event_types(events)?
+        .into_iter()
+        .filter_map(|name| {
+            let folded = name.trim().to_lowercase().replace([' ', '-'], "_");
+            let like = known.into_iter().find(|k| *k == folded)?;
+            (name != like).then_some((name, like))
+        })
+        .collect())
+}
+
 /// A lazy scan of one file of [`Events::Parts`], its dictionary columns as
 /// categoricals of this process's [`dictionary`].
 pub fn scan_part(path: &Path) -> Result<LazyFrame> {

@@ -55,6 +55,14 @@ impl Stage for Ingest {
         {
             ctx.out_of_core();
         }
+        let near_known = userlens_ingest::near_known_event_types(&ingested.events)
+            .map_err(|e| StageError::Failed(Box::new(e)))?;
+        for (name, like) in near_known {
+            ctx.note(format!(
+                "event type `{name}` is not `{like}` (names are exact): its rows count as \
+                 events of their own; map it with `event_names = {{ \"{name}\" = \"{like}\" }}`"
+            ));
+        }
         let stats = &ingested.stats;
         let meta = StageMeta {
             inputs: stats.files.clone(),
