@@ -383,9 +383,11 @@ fn a_missing_file_and_an_unwritable_output_are_clear_errors() {
         ],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // A usage error, not a failed run to resume.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("error: failed to prepare `file/.out.staging-"),
+        text(&out.stderr)
+            .contains("output folder `file/out` cannot be made: `file` is a file, not a folder"),
         "{}",
         text(&out.stderr)
     );

@@ -65,7 +65,14 @@ impl GammaGamma {
                 if n == 1 { "" } else { "s" }
             )));
         }
-        let mean_m = data.m.iter().sum::<f64>() / n as f64;
+        let mut mean_m = data.m.iter().sum::<f64>() / n as f64;
+        // Spend in a currency of small units (dong, rupiah) puts γ past the ladder's
+        // bounds: fit on values divided by a power of two (exact), γ times it after.
+        let unit = spend_unit(median(&data.m));
+        if unit > 1.0 {
+            data.m.iter_mut().for_each(|m| *m /= unit);
+            mean_m /= unit;
+        }
         let default = vec![2f64.ln(), 3f64.ln(), mean_m.ln()];
         let mut grid = Vec::new();
         for p in [0.5f64, 2.0, 8.0] {
@@ -93,6 +100,12 @@ impl GammaGamma {
             });
         }
         let [p, q, gamma] = [0, 1, 2].map(|i| accepted.params.get(i).copied().unwrap_or(f64::NAN));
+        let gamma = gamma * unit;
+        if unit > 1.0 {
+            report.params.insert("gamma".to_string(), gamma);
+            // Each mean value's density is 1/unit of its scaled one's.
+            report.log_likelihood -= n as f64 * unit.ln();
+        }
         Ok(Fit {
             model: GammaGamma { p, q, gamma },
             report,
@@ -178,6 +191,26 @@ impl GammaGamma {
             .map(|(f, _)| -f * data.x.len() as f64)
             .ok_or_else(|| Error::Numerical("gamma-gamma log-likelihood is not finite".to_string()))
     }
+}
+
+/// Customers' mean values typically above this are fitted in units of a power of two
+/// ([`spend_unit`]).
+const LARGE_SPEND: f64 = (1u64 << 20) as f64;
+
+/// The power of two that brings a typical (median) mean value above [`LARGE_SPEND`]
+/// to between 1,024 and 2,048; 1 for any other.
+fn spend_unit(typical: f64) -> f64 {
+    if !(typical.is_finite() && typical > LARGE_SPEND) {
+        return 1.0;
+    }
+    2f64.powi(typical.log2().floor() as i32 - 10)
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[derive(Default)]

@@ -215,6 +215,53 @@ fn cdnow_holdout_matches_published_forecast() {
 }
 
 #[test]
+fn gamma_gamma_fits_spend_in_small_currency_units_as_in_large_ones() {
+    // CDNOW's dollars in a unit 3e8 to the dollar: γ near e^22, past the ladder's
+    // bound of e^18, unless fitted in larger units.
+    let dollars = cdnow_summary();
+    let rate = 3e8;
+    let mut dong = dollars.clone();
+    dong.monetary.iter_mut().for_each(|m| *m *= rate);
+    let (a, b) = (
+        GammaGamma::fit(&dollars).unwrap(),
+        GammaGamma::fit(&dong).unwrap(),
+    );
+    assert!(
+        close(b.model.p, a.model.p, 1e-6),
+        "p {} vs {}",
+        b.model.p,
+        a.model.p
+    );
+    assert!(
+        close(b.model.q, a.model.q, 1e-6),
+        "q {} vs {}",
+        b.model.q,
+        a.model.q
+    );
+    let gamma = a.model.gamma * rate;
+    assert!(
+        close(b.model.gamma, gamma, 1e-6),
+        "gamma {} vs {gamma}",
+        b.model.gamma
+    );
+    assert_eq!(b.report.params["gamma"], b.model.gamma);
+    // Each repeat customer's mean value has 1/rate of its density in dong.
+    let repeat = dollars.frequency.iter().filter(|&&x| x > 0.0).count() as f64;
+    let ll = a.report.log_likelihood - repeat * rate.ln();
+    assert!(
+        (b.report.log_likelihood - ll).abs() < 1e-6 * ll.abs(),
+        "{} vs {ll}",
+        b.report.log_likelihood
+    );
+    let spend = b.model.expected_spend(2.0, 22.35 * rate).unwrap();
+    let dollars_spend = a.model.expected_spend(2.0, 22.35).unwrap() * rate;
+    assert!(
+        close(spend, dollars_spend, 1e-6),
+        "{spend} vs {dollars_spend}"
+    );
+}
+
+#[test]
 fn cdnow_gamma_gamma_matches_published_fit() {
     let s = cdnow_summary();
     let fit = GammaGamma::fit(&s).unwrap();
