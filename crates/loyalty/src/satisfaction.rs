@@ -6,7 +6,7 @@ use polars::prelude::*;
 use userlens_model::columns::{CATEGORY, EVENT_TIME, RATING, USER_ID};
 
 use crate::error::{Result, polars_err};
-use crate::groups::Directory;
+use crate::groups::{Directory, Memberships};
 
 /// Category name of every rating together.
 pub const ALL_CATEGORIES: &str = "all";
@@ -43,51 +43,87 @@ struct Sum {
     ratings: u64,
     total: f64,
     users: u64,
+    /// The last run of one user's rows counted in `users`, from 1.
+    counted: u64,
+}
+
+impl Sum {
+    /// Adds a rating of the user whose rows are run `run`.
+    fn add(&mut self, rating: f64, run: u64) {
+        self.ratings += 1;
+        self.total += rating;
+        if self.counted != run {
+            self.users += 1;
+            self.counted = run;
+        }
+    }
 }
 
 /// `group, value, category, ratings, users, mean_rating` (category `all` first),
 /// and each rater's mean rating (`user_id, mean_rating`, sorted by user).
 pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame, DataFrame)> {
-    // (group, category) -> sums; categories sorted, `all` kept first by the key.
-    let mut sums: BTreeMap<(u32, (bool, String)), Sum> = BTreeMap::new();
+    // Per group: all its ratings, and its ratings by category (sorted).
+    let groups = dir.groups.len();
+    let mut all = vec![Sum::default(); groups];
+    let mut by_category: Vec<BTreeMap<String, Sum>> = vec![BTreeMap::new(); groups];
     let mut per_user: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     let err = polars_err("read the rating events");
+    // A user counts once per group and category: their rows are together, a run.
+    let mut run = 0u64;
     for df in frames {
         let users = df.column(USER_ID).and_then(|c| c.str()).map_err(&err)?;
         let cats = df.column(CATEGORY).and_then(|c| c.str()).map_err(&err)?;
         let values = df.column(RATING).and_then(|c| c.f64()).map_err(&err)?;
-        let mut seen: Vec<(u32, (bool, String))> = Vec::new();
-        let mut current: Option<&str> = None;
+        // The current run's user, groups and running mean (from what an earlier
+        // run of theirs left), written back when the run ends.
+        let mut current: Option<(&str, Memberships, (f64, u64))> = None;
         for ((user, cat), rating) in users.iter().zip(cats.iter()).zip(values.iter()) {
             let (Some(user), Some(rating)) = (user, rating) else {
                 continue;
             };
-            if current != Some(user) {
-                // A user counts once per group and category: their rows are together.
-                seen.clear();
-                current = Some(user);
+            if current.as_ref().is_none_or(|(u, _, _)| *u != user) {
+                if let Some((previous, _, mean)) = current.take() {
+                    per_user.insert(previous.to_string(), mean);
+                }
+                run += 1;
+                let mean = per_user.get(user).copied().unwrap_or_default();
+                current = Some((user, dir.memberships(user), mean));
             }
-            let entry = per_user.entry(user.to_string()).or_default();
-            entry.0 += rating;
-            entry.1 += 1;
+            let Some((_, memberships, mean)) = current.as_mut() else {
+                continue;
+            };
+            mean.0 += rating;
+            mean.1 += 1;
             let category = cat.unwrap_or(NO_CATEGORY);
-            for g in dir.memberships(user).iter().flatten() {
-                for key in [
-                    (false, ALL_CATEGORIES.to_string()),
-                    (true, category.to_string()),
-                ] {
-                    let key = (*g, key);
-                    let sum = sums.entry(key.clone()).or_default();
-                    sum.ratings += 1;
-                    sum.total += rating;
-                    if !seen.contains(&key) {
-                        sum.users += 1;
-                        seen.push(key);
+            for g in memberships.iter().flatten().map(|&g| g as usize) {
+                let (Some(all), Some(by_category)) = (all.get_mut(g), by_category.get_mut(g))
+                else {
+                    continue;
+                };
+                all.add(rating, run);
+                match by_category.get_mut(category) {
+                    Some(sum) => sum.add(rating, run),
+                    None => {
+                        let mut sum = Sum::default();
+                        sum.add(rating, run);
+                        by_category.insert(category.to_string(), sum);
                     }
                 }
             }
         }
+        if let Some((user, _, mean)) = current {
+            per_user.insert(user.to_string(), mean);
+        }
     }
+    let rows = all
+        .iter()
+        .zip(&by_category)
+        .enumerate()
+        .flat_map(|(g, (all, cats))| {
+            let all = (all.ratings > 0).then_some((g, ALL_CATEGORIES, all));
+            all.into_iter()
+                .chain(cats.iter().map(move |(c, sum)| (g, c.as_str(), sum)))
+        });
     let (mut kinds, mut values, mut categories, mut ratings_n, mut users_n, mut means): (
         Vec<_>,
         Vec<_>,
@@ -96,13 +132,13 @@ pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame
         Vec<_>,
         Vec<_>,
     ) = Default::default();
-    for ((g, (_, category)), sum) in &sums {
-        let Some(group) = dir.groups.get(*g as usize) else {
+    for (g, category, sum) in rows {
+        let Some(group) = dir.groups.get(g) else {
             continue;
         };
         kinds.push(group.kind);
         values.push(group.value.clone());
-        categories.push(category.clone());
+        categories.push(category.to_string());
         ratings_n.push(sum.ratings);
         users_n.push(sum.users);
         means.push(sum.total / sum.ratings as f64);
