@@ -94,7 +94,17 @@ pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFra
             names.push(name.to_string());
             xs.push(numbers(Ok(column))?);
         }
-        let spearman: Vec<(usize, Option<f64>)> = xs.par_iter().map(|x| spearman(x, &y)).collect();
+        // The outcome's ranks serve every feature without a missing value.
+        let y_ranks = (y.len() >= 3 && !y.iter().any(|v| v.is_nan())).then(|| ranks(&y));
+        let spearman: Vec<(usize, Option<f64>)> = xs
+            .par_iter()
+            .map(|x| match &y_ranks {
+                Some(y_ranks) if !x.iter().any(|v| v.is_nan()) => {
+                    (x.len(), pearson(&ranks(x), y_ranks))
+                }
+                _ => spearman(x, &y),
+            })
+            .collect();
         let betas = standardised_betas(&xs, &y);
         let mut order: Vec<usize> = (0..names.len()).collect();
         let key = |i: usize| spearman[i].1.map_or(-1.0, f64::abs);
@@ -145,7 +155,8 @@ fn numbers(column: PolarsResult<&Column>) -> Result<Vec<f64>> {
 /// Ranks 1..=n, ties at their average rank.
 fn ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    // Unstable: tied values get their average rank whatever their order.
+    order.sort_unstable_by(|&a, &b| values[a].total_cmp(&values[b]));
     let mut ranks = vec![0.0; values.len()];
     let mut i = 0;
     while i < order.len() {
@@ -213,10 +224,17 @@ fn standardised_betas(xs: &[Vec<f64>], y: &[f64]) -> Option<Vec<Option<f64>>> {
     let n = y.len() as f64;
     let col = |i: usize| cols[used[i]].as_deref().unwrap_or(&[]);
     // Correlation matrix and the features' correlations with y.
+    let upper: Vec<Vec<f64>> = (0..p)
+        .into_par_iter()
+        .map(|i| {
+            (i..p)
+                .map(|j| col(i).iter().zip(col(j)).map(|(x, y)| x * y).sum::<f64>() / n)
+                .collect()
+        })
+        .collect();
     let mut a = vec![0.0; p * p];
-    for i in 0..p {
-        for j in i..p {
-            let v = col(i).iter().zip(col(j)).map(|(x, y)| x * y).sum::<f64>() / n;
+    for (i, row) in upper.iter().enumerate() {
+        for (j, &v) in (i..p).zip(row) {
             a[i * p + j] = v;
             a[j * p + i] = v;
         }
