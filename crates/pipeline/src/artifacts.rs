@@ -139,7 +139,7 @@ pub(crate) fn save(
         write_parquet(df, &dir.join(format!("{name}.parquet")))?;
     }
     for file in &meta.files {
-        copy_file(&staging.join(file), &dir.join(FILES).join(file))?;
+        keep_file(&staging.join(file), &dir.join(FILES).join(file))?;
     }
     userlens_report::write_json(meta, &dir.join(META))?;
     let hash = content_hash(dir)?;
@@ -229,11 +229,27 @@ pub(crate) fn missing_table(stage: &PlannedStage, tables: &Tables) -> Option<&'s
         .find(|name| tables.rows(name).is_none())
 }
 
+/// Restores an output file from the artifacts: a copy, so that the published file
+/// is not the artifact.
 fn copy_file(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     std::fs::copy(from, to).map_err(io(from))?;
+    Ok(())
+}
+
+/// Keeps an output file beside the artifacts: a second name for the file where the
+/// folders share a file system (a copy took 0.2 s of each of the report and
+/// recommend stages at 10M events), a copy where they do not. An output changed
+/// in place then changes the artifact too, and its hash shows it.
+fn keep_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(io(from))?;
+    }
     Ok(())
 }
 
