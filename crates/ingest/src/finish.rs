@@ -37,8 +37,9 @@ pub fn dictionary(name: &str) -> DataType {
 }
 
 /// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
-/// and, when the source has no sessions, makes them: a new session starts at a
-/// user's first event and after every gap longer than `gap`; the
+/// and, for the rows without a session id (all, when the source has none), makes
+/// them: a new session starts at a user's first event and after every gap longer
+/// than `gap`; the
 /// [`DICTIONARY_COLUMNS`] come out as codes.
 ///
 /// Duplicates are found without a hash table over all rows: the sort's last key is
@@ -80,8 +81,12 @@ pub(crate) fn finish_events(
             started.elapsed().as_secs_f64()
         );
     }
+    // A source's rows without a session id are sessionized like a source without.
+    let unsessioned = sorted
+        .column(SESSION_ID)
+        .map_or(sorted.height(), |c| c.null_count());
     let sorted = sorted.lazy();
-    let with_sessions = if has_session {
+    let with_sessions = if has_session && unsessioned == 0 {
         sorted
     } else {
         let micros = col(EVENT_TIME).cast(DataType::Int64);
@@ -102,14 +107,20 @@ pub(crate) fn finish_events(
                     .cum_sum(false)
                     .alias("__session"),
             )
-            .with_column(
-                concat_str(
+            .with_column({
+                let made = concat_str(
                     [col(USER_ID), lit("-s"), per_user.cast(DataType::String)],
                     "",
                     false,
-                )
-                .alias(SESSION_ID),
-            )
+                );
+                match has_session {
+                    true => when(col(SESSION_ID).is_null())
+                        .then(made)
+                        .otherwise(col(SESSION_ID)),
+                    false => made,
+                }
+                .alias(SESSION_ID)
+            })
     };
     let mut keep: Vec<Expr> = EVENT_COLUMNS.map(col).to_vec();
     if has_order {

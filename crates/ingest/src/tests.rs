@@ -251,6 +251,43 @@ fn sessionizes_on_a_thirty_minute_gap() {
 }
 
 #[test]
+fn rows_without_a_session_id_are_sessionized_as_a_log_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = |data: &[u8]| -> Vec<String> {
+        let path = write(&dir, "e.csv", data);
+        let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+        let column = out
+            .events
+            .column("session_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        column
+            .iter()
+            .map(|s| s.unwrap_or("null").to_string())
+            .collect()
+    };
+    // The column, every value empty: as if it were not there.
+    let blank = sessions(
+        b"user_id,event_time,event_type,session_id\n\
+          a,2026-01-01 10:00:00,view,\n\
+          a,2026-01-01 10:29:00,view,\n\
+          a,2026-01-01 11:00:00,view,\n",
+    );
+    assert_eq!(blank, ["a-s1", "a-s1", "a-s2"]);
+    // Some given: kept, and the others made by the gap.
+    let mixed = sessions(
+        b"user_id,event_time,event_type,session_id\n\
+          a,2026-01-01 10:00:00,view,web-1\n\
+          a,2026-01-01 10:29:00,view,\n\
+          a,2026-01-01 11:00:00,view,\n\
+          b,2026-01-01 09:00:00,view,app-7\n",
+    );
+    assert_eq!(mixed, ["web-1", "a-s1", "a-s2", "app-7"]);
+}
+
+#[test]
 fn reads_whitespace_aligned_text_with_crlf_and_constants() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
