@@ -76,3 +76,39 @@ fn a_users_column_built_from_the_future_does_not_reach_the_models() {
         "the report says so too"
     );
 }
+
+#[test]
+fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 60, 3);
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user_id,country,as_of\n\
+         u000001,UK,2026-01-01\n\
+         u000001,FR,2026-03-01\n\
+         u000002,DE,2099-01-01\n\
+         u000003,ES,2026-01-01\n",
+    )
+    .unwrap();
+    let args = [
+        "profile",
+        "events.csv",
+        "--out",
+        "out",
+        "-q",
+        "--users",
+        "users.csv",
+        "--set",
+        "report.features_csv=true",
+    ];
+    let done = userlens(&args, dir.path());
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let country: BTreeMap<String, String> = read_csv(&dir.path().join("out/features.csv"))
+        .into_iter()
+        .map(|r| (r["user_id"].clone(), r["user_country"].clone()))
+        .collect();
+    // The latest row by the as-of date; a row from after it is not yet known.
+    assert_eq!(country["u000001"], "FR");
+    assert_eq!(country["u000002"], "");
+    assert_eq!(country["u000003"], "ES");
+}

@@ -26,6 +26,8 @@ pub struct UsersAtCutoff {
     pub table: DataFrame,
     /// Columns left out: those not declared static, of a table not time-versioned.
     pub excluded: Vec<String>,
+    /// Whether the table is time-versioned (an `as_of` or `*_at` time on each row).
+    pub versioned: bool,
 }
 
 /// Cuts `users` to what was known at `cutoff` (UTC microseconds): see the module
@@ -85,6 +87,7 @@ pub fn users_at_cutoff(
     }
 
     let mut excluded = Vec::new();
+    let versioned = row_time.is_some();
     let table = match row_time {
         Some(row_time) => {
             let (time, row) = ("__version_time", "__version_row");
@@ -117,7 +120,11 @@ pub fn users_at_cutoff(
             table.select(keep).map_err(polars_err(ACTION))?
         }
     };
-    Ok(UsersAtCutoff { table, excluded })
+    Ok(UsersAtCutoff {
+        table,
+        excluded,
+        versioned,
+    })
 }
 
 const ACTION: &str = "cut the users table at the cutoff";
