@@ -146,6 +146,15 @@ pub enum Error {
         /// What to do.
         fix: String,
     },
+    /// A Parquet source or side table is not one polars can read: corrupt, not
+    /// Parquet, or with a column it refuses.
+    #[error("`{path}` is not a Parquet file userlens can read: {source}")]
+    BadParquet {
+        /// File.
+        path: PathBuf,
+        /// What polars reported.
+        source: polars::prelude::PolarsError,
+    },
     /// A side table (such as the users table) could not be read.
     #[error("failed to read the table `{path}`")]
     Table {
@@ -184,6 +193,10 @@ impl Error {
             | Error::NotAFile { .. }
             | Error::Encoding { .. }
             | Error::Delimiter { .. } => true,
+            // Malformed, not a disk's failure to give its bytes.
+            Error::BadParquet { source, .. } | Error::Table { source, .. } => {
+                !matches!(source, polars::prelude::PolarsError::IO { .. })
+            }
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }

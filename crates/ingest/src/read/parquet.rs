@@ -11,7 +11,7 @@ use crate::{Source, SourceFormat, parquet_type};
 
 pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     let path = source.path();
-    let parquet = |source| Error::Parquet {
+    let parquet = |source| Error::BadParquet {
         path: path.to_path_buf(),
         source,
     };
@@ -72,7 +72,7 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
 /// Reads a whole Parquet table, refusing a column of a type polars cannot read
 /// here (instead of panicking) and turning time-zoned timestamps into UTC.
 fn read_parquet_file(path: &Path) -> Result<DataFrame> {
-    let parquet = |source| Error::Parquet {
+    let parquet = |source| Error::BadParquet {
         path: path.to_path_buf(),
         source,
     };

@@ -294,3 +294,23 @@ fn a_header_separated_by_semicolons_or_tabs_gets_a_delimiter_hint() {
     let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
     assert!(matches!(err, Error::MissingRequired { .. }), "{err}");
 }
+
+#[test]
+fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.parquet");
+    std::fs::write(&path, "user_id,event_time,event_type\nu1,2026-01-01,view\n").unwrap();
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(err.is_refusal(), "{err:?}");
+    let shown = format!(
+        "`{}` is not a Parquet file userlens can read: ",
+        path.display()
+    );
+    assert!(err.to_string().starts_with(&shown), "{err}");
+    let err = read_table(&path).unwrap_err();
+    assert!(err.is_refusal(), "{err:?}");
+    // A CSV table without `user_id` is refused too.
+    let users = dir.path().join("users.csv");
+    std::fs::write(&users, "customer,country\nu1,FR\n").unwrap();
+    assert!(read_table(&users).unwrap_err().is_refusal());
+}

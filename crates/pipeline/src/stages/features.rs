@@ -42,7 +42,11 @@ impl FeaturesChecked {
     /// Reads the users table, if there is one.
     pub(crate) fn users_table(&self) -> Result<Option<DataFrame>, StageError> {
         match &self.users {
-            Some(path) => Ok(Some(userlens_ingest::read_table(path)?)),
+            Some(path) => match userlens_ingest::read_table(path) {
+                Ok(table) => Ok(Some(table)),
+                Err(e) if e.is_refusal() => Err(StageError::Refused(Box::new(e))),
+                Err(e) => Err(StageError::Failed(Box::new(e))),
+            },
             None => Ok(None),
         }
     }
