@@ -64,7 +64,7 @@ bench: ## userlens vs the polars floor and the pandas/scikit-learn/lifetimes pee
 	bash bench/run.sh
 
 sample-data: ## regenerate sample_data/events.csv.gz, truth.csv, survey.csv and the segment and retail exports (byte for byte)
-	$(CARGO) run --release --locked --bin userlens -- generate --users 1800 --seed 42 \
+	$(CARGO) run --release --locked --bin userlens -- generate --force --users 1800 --seed 42 \
 		--start 2026-01-01 --days 180 --out sample_data/events.csv --truth sample_data/truth.csv \
 		--survey sample_data/survey.csv
 	gzip -9nf sample_data/events.csv

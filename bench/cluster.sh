@@ -20,7 +20,7 @@ generator=$(cat crates/synth/src/*.rs | python3 -c 'import hashlib,sys; print(ha
 data=$cache/events_${events}_short_$generator.csv
 if [ ! -f "$data" ]; then
   echo "generating ~$events events into $data (once)"
-  "$bin" generate --events "$events" --seed 42 --out "$data.tmp" >/dev/null
+  "$bin" generate --force --events "$events" --seed 42 --out "$data.tmp" >/dev/null
   mv "$data.tmp" "$data"
 fi
 

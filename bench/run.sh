@@ -80,7 +80,7 @@ for shape in $shapes; do
   data=$cache/events_${events}_${shape}_$generator.csv
   if [ ! -f "$data" ]; then
     echo "generating ~$events events ($shape histories) into $data (once)"
-    "$bin" generate --events "$events" "${shape_args[@]}" --seed 42 --out "$data.tmp" >/dev/null
+    "$bin" generate --force --events "$events" "${shape_args[@]}" --seed 42 --out "$data.tmp" >/dev/null
     mv "$data.tmp" "$data"
   fi
   rows=$(($(wc -l <"$data") - 1))

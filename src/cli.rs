@@ -237,4 +237,7 @@ pub struct GenerateArgs {
     /// Also write a satisfaction survey of the users (user_id, answered_at, score, ...).
     #[arg(long, value_name = "PATH")]
     pub survey: Option<PathBuf>,
+    /// Replace files that already exist (otherwise refused).
+    #[arg(long)]
+    pub force: bool,
 }

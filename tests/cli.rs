@@ -430,6 +430,58 @@ fn the_cdnow_pipeline_reproduces_the_published_models() {
 }
 
 #[test]
+fn generate_writes_only_new_files_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.csv"), "years of work").unwrap();
+    for (args, says) in [
+        (
+            &["--out", "mine.csv"][..],
+            "`mine.csv` exists; generate writes only new files",
+        ),
+        (
+            &["--out", "e.csv", "--truth", "mine.csv"][..],
+            "`mine.csv` exists",
+        ),
+        (
+            &["--out", "e.csv", "--survey", "e.csv"][..],
+            "`e.csv` is given for two files",
+        ),
+        (&["--out", "e.parquet"][..], "generate writes CSV text"),
+    ] {
+        let out = userlens(
+            &[&["generate", "--users", "20"][..], args].concat(),
+            dir.path(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mine.csv")).unwrap(),
+        "years of work"
+    );
+    assert!(!dir.path().join("e.csv").exists());
+    let forced = userlens(
+        &["generate", "--users", "20", "--out", "mine.csv", "--force"],
+        dir.path(),
+    );
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert!(
+        std::fs::read_to_string(dir.path().join("mine.csv"))
+            .unwrap()
+            .starts_with("user_id,")
+    );
+}
+
+#[test]
 fn a_reader_that_leaves_early_is_no_failure() {
     // `userlens generate ... | head -1`: stdout is a pipe whose reader is gone.
     let dir = tempfile::tempdir().unwrap();

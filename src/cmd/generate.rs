@@ -21,7 +21,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         start,
         days,
         survey,
+        force,
     } = args;
+    check_targets(out, [truth, survey], *force).map_err(Failure::usage)?;
     let users = match (events, events_per_user) {
         (Some(events), Some(per_user)) => {
             userlens_synth::users_for_events_per_user(*events, *per_user)
@@ -92,6 +94,41 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
             thousands(written.answers as u64),
             path.display()
         )?;
+    }
+    Ok(())
+}
+
+/// The files to write are CSV, each its own path, and new unless `force`: `generate`
+/// replaces only what it is told it may.
+fn check_targets(
+    out: &Path,
+    others: [&Option<std::path::PathBuf>; 2],
+    force: bool,
+) -> anyhow::Result<()> {
+    let targets: Vec<&Path> = std::iter::once(out)
+        .chain(others.into_iter().flatten().map(|p| p.as_path()))
+        .collect();
+    for (i, target) in targets.iter().enumerate() {
+        if targets[..i].contains(target) {
+            anyhow::bail!(
+                "`{}` is given for two files; give each its own",
+                target.display()
+            );
+        }
+        let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ["parquet", "gz", "json", "jsonl", "ndjson"].contains(&ext.to_ascii_lowercase().as_str())
+        {
+            anyhow::bail!(
+                "`{}`: generate writes CSV text; give a `.csv` path",
+                target.display()
+            );
+        }
+        if !force && std::fs::symlink_metadata(target).is_ok() {
+            anyhow::bail!(
+                "`{}` exists; generate writes only new files (pass `--force` to replace it)",
+                target.display()
+            );
+        }
     }
     Ok(())
 }
