@@ -23,7 +23,7 @@ mod text;
 
 use kept::{CODE_OF, CODED, Kept};
 use mapping::{Slot, Slots, Underived, derived_value, is_refund, resolve};
-use records::csv_reader;
+pub(crate) use records::csv_reader;
 
 pub use parquet::read_table;
 

@@ -157,15 +157,25 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
+    let file = std::fs::File::open(path).map_err(io)?;
+    // The events' reader, for its line numbers (the csv crate's own are one short
+    // after each CRLF line end).
+    let (mut reader, mut lines) =
+        crate::read::csv_reader(b',', std::io::BufReader::with_capacity(1 << 16, file));
+    let mut header = csv::ByteRecord::new();
+    let has_header = reader
+        .read_byte_record(&mut header)
         .map_err(|e| io(std::io::Error::other(e)))?;
-    let header = reader
-        .byte_headers()
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .clone();
-    if header.is_empty() {
+    if let Some(first) = header.get(0).filter(|_| has_header) {
+        // A byte-order mark is no part of the first name.
+        let first = first
+            .strip_prefix(b"\xef\xbb\xbf")
+            .unwrap_or(first)
+            .to_vec();
+        let rest: Vec<Vec<u8>> = header.iter().skip(1).map(<[u8]>::to_vec).collect();
+        header = std::iter::once(first).chain(rest).collect();
+    }
+    if !has_header || header.is_empty() {
         return Err(Error::Empty {
             path: path.to_path_buf(),
         });
@@ -190,7 +200,7 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
                 return Err(io(std::io::Error::other(e)));
             }
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = lines.at(record.position().map_or(0, |p| p.byte()));
         let raw = record
             .iter()
             .map(String::from_utf8_lossy)
@@ -291,6 +301,28 @@ mod tests {
         let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
         std::fs::write(file.path(), text).unwrap();
         file.into_temp_path()
+    }
+
+    #[test]
+    fn crlf_lines_a_bom_and_quoted_line_ends_keep_the_line_numbers() {
+        let path = write(
+            "\u{feff}user_id,answered_at,score,comment\r\n\
+             u1,2026-01-05,9,\"two\r\nlines\"\r\n\
+             u2,2026-01-06,12,\r\n\
+             \r\n\
+             u3,2026-01-06,13,\r\n",
+        );
+        let survey = read_survey(&path).unwrap();
+        assert_eq!((survey.read, survey.answers.height()), (3, 1));
+        let lines: Vec<u64> = survey
+            .quarantine
+            .column("line")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(lines, [4, 6]);
     }
 
     #[test]

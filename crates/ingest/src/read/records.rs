@@ -13,7 +13,7 @@ use std::io::Read;
 /// reader counts line ends itself: [`LineEnds`] notes where every line end is as
 /// bytes stream past, and [`Lines::at`] counts those before a record.
 #[derive(Clone, Default)]
-pub(super) struct Lines {
+pub(crate) struct Lines {
     /// Each line end's offset, and whether it is the `\n` of a `\r\n`.
     ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>,
     before: u64,
@@ -25,7 +25,7 @@ impl Lines {
     /// crate puts the next record's start on the `\n`, which ends the line before;
     /// and it puts a record after blank lines where they start, so they are
     /// skipped here.
-    pub(super) fn at(&mut self, byte: u64) -> u64 {
+    pub(crate) fn at(&mut self, byte: u64) -> u64 {
         let mut ends = self.ends.borrow_mut();
         let mut start = byte;
         while let Some(&(end, _)) = ends.front()
@@ -49,7 +49,7 @@ impl Lines {
 
 /// A reader that notes the offset of every line end for [`Lines`]: each `\n`, and
 /// each `\r` not followed by `\n` (old Mac files; the csv crate splits on it too).
-pub(super) struct LineEnds<R> {
+pub(crate) struct LineEnds<R> {
     inner: R,
     offset: u64,
     lines: Lines,
@@ -87,7 +87,7 @@ impl<R: Read> Read for LineEnds<R> {
 }
 
 /// A CSV reader over `inner` and the line numbers of its records.
-pub(super) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
+pub(crate) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
     let lines = Lines::default();
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
