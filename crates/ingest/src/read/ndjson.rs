@@ -55,15 +55,24 @@ fn lookup<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
         .filter(|v| !v.is_null())
 }
 
-/// A scalar as the text a CSV field would hold; `Err` names what it is instead.
+/// Whole numbers from here on are not all exact as f64: two ids past it can read
+/// as one.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+/// A scalar as the text a CSV field would hold; `Err` says why it is none.
 fn scalar_text(value: &Value) -> std::result::Result<String, &'static str> {
     match value {
         Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) => match n.as_f64() {
+            Some(v) if n.is_f64() && v.fract() == 0.0 && v.abs() >= EXACT_INTEGERS => Err(
+                "a whole number too large to read exactly (past 2^53), not a value: write it as text",
+            ),
+            _ => Ok(n.to_string()),
+        },
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Ok(String::new()),
-        Value::Array(_) => Err("a list"),
-        Value::Object(_) => Err("an object"),
+        Value::Array(_) => Err("a list, not a value"),
+        Value::Object(_) => Err("an object, not a value"),
     }
 }
 
@@ -78,8 +87,9 @@ fn fields_of(line: &[u8], paths: &[String]) -> std::result::Result<Vec<String>, 
         .iter()
         .map(|path| match lookup(&object, path) {
             None => Ok(String::new()),
-            Some(value) => scalar_text(value)
-                .map_err(|what| (path.clone(), format!("`{path}` is {what}, not a value"))),
+            Some(value) => {
+                scalar_text(value).map_err(|what| (path.clone(), format!("`{path}` is {what}")))
+            }
         })
         .collect()
 }
@@ -173,5 +183,30 @@ mod tests {
             ("a", "`a` is an object, not a value")
         );
         assert_eq!(fields_of(br#"{"a": null}"#, &paths).unwrap(), [""]);
+    }
+
+    #[test]
+    fn a_whole_number_past_exact_reading_is_no_id() {
+        let paths = vec!["userId".to_string()];
+        // Past u64: read as f64, where ...123 and ...124 are the same number.
+        for line in [
+            &br#"{"userId": 12345678901234567890123}"#[..],
+            br#"{"userId": 1e20}"#,
+        ] {
+            let (column, reason) = fields_of(line, &paths).unwrap_err();
+            assert_eq!(column, "userId");
+            assert!(reason.contains("too large to read exactly"), "{reason}");
+        }
+        // Integers JSON readers keep exactly, and fractions, read as written.
+        for (line, text) in [
+            (
+                &br#"{"userId": 18446744073709551615}"#[..],
+                "18446744073709551615",
+            ),
+            (br#"{"userId": -9007199254740991}"#, "-9007199254740991"),
+            (br#"{"userId": 12.5}"#, "12.5"),
+        ] {
+            assert_eq!(fields_of(line, &paths).unwrap(), [text]);
+        }
     }
 }
