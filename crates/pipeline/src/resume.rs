@@ -93,7 +93,9 @@ pub(crate) fn resumed(
         set: given.set.clone(),
         ..Invocation::default()
     };
-    if given != stored && given != nothing_given {
+    // `--set` given must be the run's own: a resume never changes a parameter.
+    let set_differs = !given.set.is_empty() && given.set != stored.set;
+    if set_differs || (given != stored && given != nothing_given) {
         return Err(Error::Resume(format!(
             "run `{}` was started with {}; resume it with the same options, or with none",
             row.run_id,
@@ -191,6 +193,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("`--until ingest`"), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_overrides() {
+        let load = |set: &[&str]| {
+            let set: Vec<Override> = set.iter().map(|s| Override::parse(s).unwrap()).collect();
+            crate::load_str(Path::new("p.toml"), PIPELINE, &set).unwrap()
+        };
+        let (_, row) = started_on(&Engine::Local);
+        let started = load(&["ingest.max_quarantine_share=0.5"]);
+        let row = RunRow {
+            invocation: Some(
+                serde_json::to_string(&Invocation::of(&started, &RunOptions::default(), None))
+                    .unwrap(),
+            ),
+            ..row
+        };
+        // Without `--set`, or with the same: the run's own.
+        for plan in [load(&[]), started.clone()] {
+            let (plan, _) = resumed(&plan, &RunOptions::default(), &row).unwrap();
+            assert_eq!(plan.overrides, started.overrides);
+        }
+        // Another is refused, not ignored.
+        let other = load(&["ingest.max_quarantine_share=0.9"]);
+        let err = resumed(&other, &RunOptions::default(), &row).unwrap_err();
+        assert!(
+            err.to_string().contains("resume it with the same options"),
+            "{err}"
+        );
     }
 
     #[test]
