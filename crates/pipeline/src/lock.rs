@@ -57,6 +57,16 @@ impl PipelineLock {
             Err(TryLockError::Error(e)) => return Err(io(&path)(e)),
         }
         file.read_to_string(&mut previous).map_err(io(&path))?;
+        // Empty after a clean exit, `pid=.. started=..` after a killed run: anything
+        // else is not userlens's, and is left as it is.
+        let ours =
+            previous.is_empty() || (previous.starts_with("pid=") && previous.contains(" started="));
+        if !ours {
+            let _ = file.unlock();
+            return Err(io(&path)(std::io::Error::other(
+                "the file at the lock's path is not a userlens lock; move it away",
+            )));
+        }
         // A pid left in the file means its run ended without cleaning up (killed).
         let stale_pid = previous
             .split_whitespace()
@@ -138,5 +148,18 @@ mod tests {
         std::fs::write(dir.path().join("nightly.lock"), "pid=999999 started=x").unwrap();
         let taken = PipelineLock::acquire(dir.path(), "nightly").unwrap();
         assert_eq!(taken.stale_pid, Some(999_999));
+    }
+
+    #[test]
+    fn a_file_of_someone_else_at_the_locks_path_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.lock");
+        std::fs::write(&path, "my notes").unwrap();
+        let err = PipelineLock::acquire(dir.path(), "profile").unwrap_err();
+        assert!(
+            format!("{err:?}").contains("not a userlens lock"),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "my notes");
     }
 }
