@@ -133,6 +133,16 @@ fn files_added_to_a_published_folder_are_never_replaced() {
         std::fs::copy(out_dir.join(file), theirs.join(file)).unwrap();
     }
     std::fs::write(theirs.join("report.html"), "my page").unwrap();
+    // A run published without a report stage has no page to make.
+    let until = run(dir.path(), &["--until", "features", "--out", "early"]);
+    assert!(until.status.success(), "{}", text(&until.stderr));
+    let early = userlens(&["report", "early"], dir.path());
+    assert_eq!(early.status.code(), Some(2), "{}", text(&early.stderr));
+    assert!(
+        text(&early.stderr).contains("holds no `personas.csv`"),
+        "{}",
+        text(&early.stderr)
+    );
     let refused = userlens(&["report", "theirs"], dir.path());
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("is not a run's output folder"));

@@ -81,6 +81,15 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             output_dir.display()
         )));
     }
+    let personas = output_dir.join(userlens_report::files::PERSONAS);
+    if !personas.is_file() {
+        return Err(Error::Usage(format!(
+            "`{}` holds no `{}`: the page is made from a run whose pipeline has a report \
+             stage",
+            output_dir.display(),
+            userlens_report::files::PERSONAS
+        )));
+    }
     Ok(userlens_report::render_run_dir(output_dir)?)
 }
 
