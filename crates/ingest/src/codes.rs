@@ -79,6 +79,37 @@ pub(crate) fn scan(path: &Path) -> Result<LazyFrame> {
         path: path.to_path_buf(),
         source,
     };
+    let coded = listed(path)?
+        .iter()
+        .map(|(name, values)| decode(name, values).map_err(at))
+        .collect::<Result<Vec<_>>>()?;
+    let scan = PlRefPath::try_from_path(path)
+        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+        .map_err(at)?;
+    Ok(if coded.is_empty() {
+        scan
+    } else {
+        scan.with_columns(coded)
+    })
+}
+
+/// The values a part file lists for its coded column `name` (none when the file
+/// does not code it).
+pub(crate) fn listed_values(path: &Path, name: &str) -> Result<Vec<String>> {
+    Ok(listed(path)?
+        .into_iter()
+        .find(|(coded, _)| coded == name)
+        .map(|(_, values)| values)
+        .unwrap_or_default())
+}
+
+/// Each coded column of a file and its values, in the order of its codes, from
+/// the file's metadata.
+fn listed(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    let at = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -94,45 +125,10 @@ pub(crate) fn scan(path: &Path) -> Result<LazyFrame> {
             let values: Vec<String> = serde_json::from_str(values).map_err(|e| {
                 at(polars_err!(ComputeError: "the values of `{name}` are not a list: {e}"))
             })?;
-            coded.push(decode(name, &values).map_err(at)?);
+            coded.push((name.to_string(), values));
         }
     }
-    let scan = PlRefPath::try_from_path(path)
-        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-        .map_err(at)?;
-    Ok(if coded.is_empty() {
-        scan
-    } else {
-        scan.with_columns(coded)
-    })
-}
-
-/// The values a part file lists for its coded column `name` (none when the file
-/// does not code it).
-pub(crate) fn listed_values(path: &Path, name: &str) -> Result<Vec<String>> {
-    let at = |source| Error::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let key = format!("{KEY_PREFIX}{name}");
-    let mut reader = ParquetReader::new(file);
-    let metadata = reader.get_metadata().map_err(at)?;
-    let listed = metadata
-        .key_value_metadata()
-        .iter()
-        .flatten()
-        .find(|pair| pair.key == key)
-        .and_then(|pair| pair.value.as_deref());
-    match listed {
-        Some(values) => serde_json::from_str(values).map_err(|e| {
-            at(polars_err!(ComputeError: "the values of `{name}` are not a list: {e}"))
-        }),
-        None => Ok(Vec::new()),
-    }
+    Ok(coded)
 }
 
 /// The expression that turns the file's codes of column `name`, whose values are

@@ -297,6 +297,11 @@ fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn quarantined_lines(survey: &Survey) -> Vec<u64> {
+        let lines = survey.quarantine.column("line").unwrap().u64().unwrap();
+        lines.into_no_null_iter().collect()
+    }
+
     fn write(text: &str) -> tempfile::TempPath {
         let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
         std::fs::write(file.path(), text).unwrap();
@@ -314,14 +319,7 @@ mod tests {
         );
         let survey = read_survey(&path).unwrap();
         assert_eq!((survey.read, survey.answers.height()), (3, 1));
-        let lines: Vec<u64> = survey
-            .quarantine
-            .column("line")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let lines = quarantined_lines(&survey);
         assert_eq!(lines, [4, 6]);
     }
 
@@ -358,13 +356,7 @@ mod tests {
             .get(0);
         assert_eq!(comment, Some("great, fast"));
         let q = &survey.quarantine;
-        let lines: Vec<u64> = q
-            .column("line")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let lines = quarantined_lines(&survey);
         assert_eq!(lines, [4, 5, 6, 7, 8]);
         let reasons: Vec<&str> = q
             .column("reason")
@@ -433,14 +425,7 @@ mod tests {
             .cast(&DataType::Int64)
             .unwrap();
         assert_eq!(t.i64().unwrap().get(0), Some(1_000_000));
-        let lines: Vec<u64> = survey
-            .quarantine
-            .column("line")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let lines = quarantined_lines(&survey);
         assert_eq!(lines, [2]);
     }
 }
