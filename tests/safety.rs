@@ -44,6 +44,13 @@ fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     userlens(&all, dir)
 }
 
+/// Asserts that a run exited with `code` and said `says` on stderr.
+fn exits_saying(out: &std::process::Output, code: i32, says: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
@@ -111,11 +118,10 @@ fn files_added_to_a_published_folder_are_never_replaced() {
     let out_dir = dir.path().join("out");
     std::fs::write(out_dir.join("my_notes.txt"), "mine").unwrap();
     let out = run(dir.path(), &["--set", "personas.k=4"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("holds `my_notes.txt`, which userlens's last publish"),
-        "{}",
-        text(&out.stderr)
+    exits_saying(
+        &out,
+        2,
+        "holds `my_notes.txt`, which userlens's last publish",
     );
     assert_eq!(
         std::fs::read_to_string(out_dir.join("my_notes.txt")).unwrap(),
@@ -137,15 +143,9 @@ fn files_added_to_a_published_folder_are_never_replaced() {
     let until = run(dir.path(), &["--until", "features", "--out", "early"]);
     assert!(until.status.success(), "{}", text(&until.stderr));
     let early = userlens(&["report", "early"], dir.path());
-    assert_eq!(early.status.code(), Some(2), "{}", text(&early.stderr));
-    assert!(
-        text(&early.stderr).contains("holds no `personas.csv`"),
-        "{}",
-        text(&early.stderr)
-    );
+    exits_saying(&early, 2, "holds no `personas.csv`");
     let refused = userlens(&["report", "theirs"], dir.path());
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
-    assert!(text(&refused.stderr).contains("is not a run's output folder"));
+    exits_saying(&refused, 2, "is not a run's output folder");
     assert_eq!(
         std::fs::read_to_string(theirs.join("report.html")).unwrap(),
         "my page"
@@ -175,13 +175,12 @@ fn a_refused_run_says_where_its_quarantine_went_and_only_that() {
         ],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("the refused run's quarantine and record were not put in"),
-        "{stderr}"
+    exits_saying(
+        &out,
+        3,
+        "the refused run's quarantine and record were not put in",
     );
-    assert!(!stderr.contains("last good report"), "{stderr}");
+    assert!(!text(&out.stderr).contains("last good report"));
     assert_eq!(
         std::fs::read_to_string(refused.join("quarantine.csv")).unwrap(),
         "mine"
