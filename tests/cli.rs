@@ -360,13 +360,33 @@ fn machine_learning_beats_rules_and_bgnbd_on_the_holdout() {
             .map(|r| r[column].parse::<f64>().unwrap_or(f64::NAN))
             .collect()
     };
-    for column in ["p_alive", "p_purchase", "churn_risk"] {
+    for column in ["p_alive", "p_purchase"] {
         let v = values(column);
         assert!(
             v.iter().all(|p| (0.0..=1.0).contains(p)),
             "{column} outside [0, 1]"
         );
     }
+    // Churn risk for the users active in the last 7 days, and only for them.
+    let features = read_csv(&dir.path().join("report/user_personas.csv"));
+    let recency: BTreeMap<&str, f64> = features
+        .iter()
+        .map(|r| {
+            (
+                r["user_id"].as_str(),
+                r["recency_days"].parse::<f64>().unwrap(),
+            )
+        })
+        .collect();
+    let mut active = 0;
+    for row in &predictions {
+        let risk = row["churn_risk"].parse::<f64>().ok();
+        let in_window = recency[row["user_id"].as_str()] <= 7.0;
+        assert_eq!(risk.is_some(), in_window, "{row:?}");
+        assert!(risk.is_none_or(|p| (0.0..=1.0).contains(&p)), "{row:?}");
+        active += usize::from(in_window);
+    }
+    assert!(active > 0, "no user active in the last 7 days");
     for column in ["expected_purchases", "predicted_revenue"] {
         assert!(
             values(column).iter().all(|x| x.is_finite() && *x >= 0.0),

@@ -637,6 +637,7 @@ pub fn predict(
     ml_models.insert(ml::ACTIVE.into(), activity.model);
     models.insert("ml".into(), serde_json::Value::Object(ml_models));
     let (p_purchase, churn_risk) = (purchase.propensity, churn_outcome.propensity);
+    let churn_risk = among_the_active(churn_risk, features_now, params.ml.churn_window_days);
 
     let mut ml_revenue = none();
     if p_purchase.iter().any(Option::is_some) {
@@ -753,6 +754,28 @@ pub fn predict(
         segments,
         models: serde_json::Value::Object(models),
     })
+}
+
+/// Churn risk only where churn is defined: a user with an event in the
+/// `window_days` before the as-of date (the model's population, GA4's); blank for the
+/// others, whom the model never saw and who have left by that definition already.
+fn among_the_active(
+    churn_risk: Vec<Option<f64>>,
+    features_now: &DataFrame,
+    window_days: u32,
+) -> Vec<Option<f64>> {
+    let Some(recency) = features_now
+        .column("recency_days")
+        .ok()
+        .and_then(|c| c.f64().ok())
+    else {
+        return churn_risk;
+    };
+    churn_risk
+        .into_iter()
+        .zip(recency.iter())
+        .map(|(risk, days)| risk.filter(|_| days.is_some_and(|d| d <= f64::from(window_days))))
+        .collect()
 }
 
 #[cfg(test)]

@@ -881,3 +881,17 @@ fn columns_by_user_are_the_left_join_whether_aligned_or_not() {
         assert_eq!(by.get_column_names(), [USER_ID, "p", "segment"]);
     }
 }
+
+#[test]
+fn churn_risk_is_given_only_to_users_active_in_the_window() {
+    let features = df! {
+        "user_id" => ["a", "b", "c", "d"],
+        "recency_days" => [Some(0.5), Some(7.0), Some(7.5), None],
+    }
+    .unwrap();
+    let risk = vec![Some(0.2), Some(0.4), Some(0.0), Some(0.1)];
+    assert_eq!(
+        among_the_active(risk, &features, 7),
+        [Some(0.2), Some(0.4), None, None]
+    );
+}
