@@ -36,8 +36,17 @@ fn weighted(inter: &Interactions, similarity: Similarity) -> Vec<f32> {
             // As `implicit` weighs its item-user matrix: items are the documents
             // and users the terms, so a user of few items says more about them.
             let n = inter.item_users.iter().filter(|&&d| d > 0).count() as f64;
+            // ln(n / (1 + len)), and exactly 0 from 1 + len = n on: `ln_1p` and `ln`
+            // of the same number can differ in the last bit.
             let idf: Vec<f64> = (0..x.rows())
-                .map(|u| (n.ln() - (x.row(u).0.len() as f64).ln_1p()).max(0.0))
+                .map(|u| {
+                    let len = x.row(u).0.len() as f64;
+                    if 1.0 + len >= n {
+                        0.0
+                    } else {
+                        (n.ln() - len.ln_1p()).max(0.0)
+                    }
+                })
                 .collect();
             let mut lengths = vec![0f64; x.cols];
             for (&i, &v) in x.indices.iter().zip(&x.values) {

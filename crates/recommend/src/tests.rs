@@ -177,6 +177,27 @@ fn weighted_cosine_and_bm25_match_the_hand_computed_values() {
 }
 
 #[test]
+fn bm25_gives_no_similarity_where_every_idf_is_exactly_zero() {
+    // Three items; each user touched two: idf ln 3 - ln(1 + 2) = 0, not a rounding
+    // of it, so no pair of items is similar at all.
+    let rows = [
+        ("u1", 1, "view", "a"),
+        ("u1", 1, "view", "b"),
+        ("u2", 1, "view", "b"),
+        ("u2", 1, "view", "c"),
+        ("u3", 1, "view", "a"),
+        ("u3", 1, "view", "c"),
+    ];
+    let (log, inter) = interactions(&rows, 10, "");
+    let knn = knn::fit(&inter, Similarity::Bm25, 10);
+    for a in ["a", "b", "c"] {
+        for b in ["a", "b", "c"] {
+            assert_eq!(knn.similarity(item(&log, a), item(&log, b)), 0.0, "{a} {b}");
+        }
+    }
+}
+
+#[test]
 fn item_knn_scores_are_sums_of_interest_times_similarity() {
     let (log, inter) = interactions(&paper_log(), 10, "");
     let knn = knn::fit(&inter, Similarity::Cosine, 10);
