@@ -467,6 +467,11 @@ fn generate_writes_only_new_files_unless_forced() {
             "`e.csv` is given for two files",
         ),
         (&["--out", "e.parquet"][..], "generate writes CSV text"),
+        (&["--out", "e.txt"][..], "generate writes CSV text"),
+        (
+            &["--out", "e.csv", "--truth", "./e.tsv"][..],
+            "or for two of one name",
+        ),
     ] {
         let out = userlens(
             &[&["generate", "--users", "20"][..], args].concat(),

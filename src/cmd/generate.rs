@@ -39,7 +39,6 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         events_per_user: *events_per_user,
     };
     params.check().map_err(Failure::usage)?;
-    let tmp = |p: &Path| p.with_extension("csv.tmp");
     let events_file = std::fs::File::create(tmp(out))
         .with_context(|| format!("failed to create `{}`", out.display()))?;
     let truth_file = match truth {
@@ -98,8 +97,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The files to write are CSV, each its own path, and new unless `force`: `generate`
-/// replaces only what it is told it may.
+/// The files to write are CSV (by the name `run` would read them by), each its own
+/// path and temporary file, and new unless `force`: `generate` replaces only what it
+/// is told it may.
 fn check_targets(
     out: &Path,
     others: [&Option<std::path::PathBuf>; 2],
@@ -108,18 +108,24 @@ fn check_targets(
     let targets: Vec<&Path> = std::iter::once(out)
         .chain(others.into_iter().flatten().map(|p| p.as_path()))
         .collect();
-    for (i, target) in targets.iter().enumerate() {
-        if targets[..i].contains(target) {
+    let mut temporaries = Vec::new();
+    for target in &targets {
+        let temporary = std::path::absolute(tmp(target))?;
+        if temporaries.contains(&temporary) {
             anyhow::bail!(
-                "`{}` is given for two files; give each its own",
+                "`{}` is given for two files, or for two of one name before its extension; \
+                 give each its own",
                 target.display()
             );
         }
-        let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if ["parquet", "gz", "json", "jsonl", "ndjson"].contains(&ext.to_ascii_lowercase().as_str())
-        {
+        temporaries.push(temporary);
+        let gzip = target
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        if gzip || userlens_ingest::guess_format(target) != userlens_ingest::SourceFormat::Csv {
             anyhow::bail!(
-                "`{}`: generate writes CSV text; give a `.csv` path",
+                "`{}`: generate writes CSV text, which `run` would not read under that \
+                 name; give a `.csv` path",
                 target.display()
             );
         }
@@ -131,4 +137,9 @@ fn check_targets(
         }
     }
     Ok(())
+}
+
+/// Where a file is written until it is complete.
+fn tmp(path: &Path) -> std::path::PathBuf {
+    path.with_extension("csv.tmp")
 }

@@ -148,7 +148,7 @@ pub enum Error {
     },
     /// A Parquet source or side table is not one polars can read: corrupt, not
     /// Parquet, or with a column it refuses.
-    #[error("`{path}` is not a Parquet file userlens can read: {source}")]
+    #[error("`{path}` is not a Parquet file userlens can read")]
     BadParquet {
         /// File.
         path: PathBuf,
@@ -193,8 +193,9 @@ impl Error {
             | Error::NotAFile { .. }
             | Error::Encoding { .. }
             | Error::Delimiter { .. } => true,
+            Error::BadParquet { .. } => true,
             // Malformed, not a disk's failure to give its bytes.
-            Error::BadParquet { source, .. } | Error::Table { source, .. } => {
+            Error::Table { source, .. } => {
                 !matches!(source, polars::prelude::PolarsError::IO { .. })
             }
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,

@@ -239,7 +239,9 @@ impl SourceParams {
     }
 }
 
-fn guess_format(path: &Path) -> SourceFormat {
+/// The layout a file's name says it has (`.parquet`, `.txt`, `.ndjson`, ... with or
+/// without `.gz`), CSV for any other.
+pub fn guess_format(path: &Path) -> SourceFormat {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -240,12 +240,17 @@ fn copy_file(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Keeps an output file beside the artifacts: a second name for the file where the
-/// folders share a file system (a copy took 0.2 s of each of the report and
-/// recommend stages at 10M events), a copy where they do not. An output changed
-/// in place then changes the artifact too, and its hash shows it.
+/// folders share a file system (no copy of the bytes), a copy where they do not. An
+/// output changed in place then changes the artifact too, and its hash shows it.
 fn keep_file(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    // A name left by an earlier attempt of the stage goes first: a copy over it would
+    // write into whatever file it names.
+    match std::fs::remove_file(to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(to)(e)),
+        _ => {}
     }
     if std::fs::hard_link(from, to).is_err() {
         std::fs::copy(from, to).map_err(io(from))?;

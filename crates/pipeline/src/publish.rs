@@ -156,8 +156,18 @@ fn not_published(output: &Path) -> Result<Vec<String>> {
     };
     Ok(tree(output)?
         .into_iter()
-        .filter(|f| files.binary_search(f).is_err())
+        .filter(|f| files.binary_search(f).is_err() && !clutter(f))
         .collect())
+}
+
+/// What a file browser leaves in any folder it shows (Finder's `.DS_Store` and `._`
+/// files, Windows' `Thumbs.db` and `desktop.ini`), and the temporary files of
+/// userlens's own atomic writes (`.<name>.<pid>.tmp`): no one's work.
+fn clutter(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini")
+        || name.starts_with("._")
+        || (name.starts_with('.') && name.ends_with(".tmp"))
 }
 
 /// Whether `dir` was published by userlens (it holds the marker).
@@ -275,6 +285,10 @@ mod tests {
         publish(&staging, &out, "run1").unwrap();
         assert!(check_output(&out, false).is_ok());
 
+        // What a file browser leaves is no one's work.
+        std::fs::write(out.join(".DS_Store"), "").unwrap();
+        std::fs::write(out.join("charts/Thumbs.db"), "").unwrap();
+        assert!(check_output(&out, false).is_ok());
         std::fs::write(out.join("my_notes.txt"), "mine").unwrap();
         std::fs::write(out.join("charts/mine.svg"), "mine").unwrap();
         let err = check_output(&out, false).unwrap_err().to_string();

@@ -11,10 +11,7 @@ use crate::{Source, SourceFormat, parquet_type};
 
 pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     let path = source.path();
-    let parquet = |source| Error::BadParquet {
-        path: path.to_path_buf(),
-        source,
-    };
+    let parquet = |source| bad_parquet(path, source);
     let mut reader = ParquetReader::new(open_file(path)?);
     let schema = reader.schema().map_err(parquet)?;
     let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
@@ -72,10 +69,7 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
 /// Reads a whole Parquet table, refusing a column of a type polars cannot read
 /// here (instead of panicking) and turning time-zoned timestamps into UTC.
 fn read_parquet_file(path: &Path) -> Result<DataFrame> {
-    let parquet = |source| Error::BadParquet {
-        path: path.to_path_buf(),
-        source,
-    };
+    let parquet = |source| bad_parquet(path, source);
     let mut reader = ParquetReader::new(open_file(path)?);
     let schema = reader.schema().map_err(parquet)?;
     for (name, field) in schema.iter() {
@@ -113,4 +107,14 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         });
     }
     Ok(df)
+}
+
+/// A Parquet file polars could not read: malformed ([`Error::BadParquet`], refused),
+/// or the disk failing to give its bytes.
+fn bad_parquet(path: &Path, source: PolarsError) -> Error {
+    let path = path.to_path_buf();
+    match source {
+        PolarsError::IO { .. } => Error::Parquet { path, source },
+        source => Error::BadParquet { path, source },
+    }
 }

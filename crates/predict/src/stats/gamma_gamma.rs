@@ -68,7 +68,8 @@ impl GammaGamma {
         let mut mean_m = data.m.iter().sum::<f64>() / n as f64;
         // Spend in a currency of small units (dong, rupiah) puts γ past the ladder's
         // bounds: fit on values divided by a power of two (exact), γ times it after.
-        let unit = spend_unit(median(&data.m));
+        let typical = userlens_model::stats::median(data.m.iter().copied()).unwrap_or(1.0);
+        let unit = spend_unit(typical);
         if unit > 1.0 {
             data.m.iter_mut().for_each(|m| *m /= unit);
             mean_m /= unit;
@@ -204,13 +205,6 @@ fn spend_unit(typical: f64) -> f64 {
         return 1.0;
     }
     2f64.powi(typical.log2().floor() as i32 - 10)
-}
-
-/// The median of `values` (the upper one of an even count).
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[derive(Default)]
