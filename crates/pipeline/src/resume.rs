@@ -89,13 +89,13 @@ pub(crate) fn resumed(
         engine: None,
         ..stored
     };
-    let nothing_given = Invocation {
-        set: given.set.clone(),
-        ..Invocation::default()
-    };
     // `--set` given must be the run's own: a resume never changes a parameter.
-    let set_differs = !given.set.is_empty() && given.set != stored.set;
-    if set_differs || (given != stored && given != nothing_given) {
+    let set_differs = !given.set.is_empty() && !same_settings(&given.set, &stored.set)?;
+    let rest = |i: &Invocation| Invocation {
+        set: Vec::new(),
+        ..i.clone()
+    };
+    if set_differs || (rest(&given) != rest(&stored) && rest(&given) != Invocation::default()) {
         return Err(Error::Resume(format!(
             "run `{}` was started with {}; resume it with the same options, or with none",
             row.run_id,
@@ -142,6 +142,20 @@ fn describe(invocation: &Invocation) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// Whether two lists of `--set` texts set the same values, however written or
+/// ordered (`0.5` and `0.50` alike).
+fn same_settings(a: &[String], b: &[String]) -> Result<bool> {
+    let settings = |texts: &[String]| -> Result<Vec<(String, Vec<String>, toml::Value)>> {
+        let mut parsed = texts
+            .iter()
+            .map(|t| Override::parse(t).map(|o| (o.stage, o.key, o.value)))
+            .collect::<Result<Vec<_>>>()?;
+        parsed.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+        Ok(parsed)
+    };
+    Ok(settings(a)? == settings(b)?)
 }
 
 #[cfg(test)]
@@ -215,6 +229,9 @@ mod tests {
             let (plan, _) = resumed(&plan, &RunOptions::default(), &row).unwrap();
             assert_eq!(plan.overrides, started.overrides);
         }
+        // The same, written otherwise.
+        let respelt = load(&["ingest.max_quarantine_share=0.50"]);
+        assert!(resumed(&respelt, &RunOptions::default(), &row).is_ok());
         // Another is refused, not ignored.
         let other = load(&["ingest.max_quarantine_share=0.9"]);
         let err = resumed(&other, &RunOptions::default(), &row).unwrap_err();
