@@ -260,7 +260,7 @@ impl<'a> Sink<'a> {
         self.read += 1;
         if fields.len() != self.width {
             let mut reason = format!("expected {} fields, found {}", self.width, fields.len());
-            let ends = line_ends(fields);
+            let ends = records::line_ends(fields);
             if ends > 0 {
                 reason.push_str(&format!(
                     " in a row over {} lines (a quoted field that does not close where it \
@@ -912,8 +912,7 @@ pub(crate) fn read_csv_with(
 }
 
 /// Whether the text of `path` from byte `start` (a record's start) ends inside a
-/// quoted field, by the csv crate's rules: a quote opens a field only at its start,
-/// and two quotes inside one stand for one. Read again only for a last row that
+/// quoted field ([`records::ends_in_quote`]). Read again only for a last row that
 /// holds a line end.
 fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
     let io = |source| Error::Io {
@@ -923,45 +922,7 @@ fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
     let mut no_progress = |_: u64, _: u64| {};
     let mut text = open(path, &mut no_progress)?.reader;
     std::io::copy(&mut (&mut text).take(start), &mut std::io::sink()).map_err(io)?;
-    #[derive(PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
-    let mut state = State::FieldStart;
-    loop {
-        let buf = text.fill_buf().map_err(io)?;
-        if buf.is_empty() {
-            return Ok(state == State::Quoted);
-        }
-        for &b in buf {
-            let boundary = b == delimiter || b == b'\n' || b == b'\r';
-            state = match state {
-                State::Quoted if b == b'"' => State::QuoteInQuoted,
-                State::Quoted => State::Quoted,
-                State::QuoteInQuoted if b == b'"' => State::Quoted,
-                State::FieldStart if b == b'"' => State::Quoted,
-                _ if boundary => State::FieldStart,
-                _ => State::Unquoted,
-            };
-        }
-        let n = buf.len();
-        text.consume(n);
-    }
-}
-
-/// Line ends inside a row's fields (a quoted field may hold them).
-fn line_ends(fields: &[&[u8]]) -> usize {
-    fields
-        .iter()
-        .map(|f| memchr::memchr_iter(b'\n', f).count() + memchr::memchr_iter(b'\r', f).count())
-        .sum::<usize>()
-        - fields
-            .iter()
-            .map(|f| memchr::memmem::find_iter(f, b"\r\n").count())
-            .sum::<usize>()
+    records::ends_in_quote(&mut text, delimiter).map_err(io)
 }
 
 /// Files smaller than this are read on one thread.

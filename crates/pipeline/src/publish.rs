@@ -200,6 +200,29 @@ pub fn refused_dir(output: &Path) -> PathBuf {
     output.with_file_name(format!("{name}.refused"))
 }
 
+/// What a refused run tells of its quarantine and record: in [`refused_dir`], or,
+/// when they could not be put there (`unpublished`), in its run folder.
+pub(crate) fn where_refused(output: &Path, run_dir: &Path, unpublished: Option<&Error>) -> String {
+    let refused = refused_dir(output);
+    let mut message = match unpublished {
+        None => format!(
+            "the refused run's quarantine and record are in `{}`",
+            refused.display()
+        ),
+        Some(e) => format!(
+            "the refused run's quarantine and record were not put in `{}` ({}); its \
+             record is in `{}`",
+            refused.display(),
+            crate::error::error_chain(e),
+            run_dir.join("run.json").display()
+        ),
+    };
+    if is_published(output) {
+        message.push_str("; the last good report is left in place");
+    }
+    message
+}
+
 /// A fresh staging folder for `run_id` beside `output`.
 pub(crate) fn staging(output: &Path, run_id: &str) -> Result<PathBuf> {
     let staging = sibling(output, &format!("staging-{run_id}"));

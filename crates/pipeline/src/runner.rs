@@ -244,23 +244,7 @@ pub fn run(
         }
     };
     if record.status == RunStatus::Refused {
-        let refused = publish::refused_dir(&output);
-        let mut message = match unpublished {
-            None => format!(
-                "the refused run's quarantine and record are in `{}`",
-                refused.display()
-            ),
-            Some(e) => format!(
-                "the refused run's quarantine and record were not put in `{}` ({}); its \
-                 record is in `{}`",
-                refused.display(),
-                error_chain(&e),
-                run_dir.join("run.json").display()
-            ),
-        };
-        if publish::is_published(&output) {
-            message.push_str("; the last good report is left in place");
-        }
+        let message = publish::where_refused(&output, &run_dir, unpublished.as_ref());
         (run.progress)(&Progress::Warning { message });
     }
     // Whatever happened, this run's staging folder goes (published, it is gone already).

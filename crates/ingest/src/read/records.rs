@@ -6,7 +6,7 @@
 //! delimiter. The parallel reader's parts are such text: it splits only files
 //! without a quote.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 /// Line numbers of records by their start byte. The csv crate's own
 /// `Position::line` is one short for every record after a CRLF line end, so the
@@ -263,6 +263,51 @@ fn record<'t, E>(
         from += field.len() + 1;
     }
     each(line, &fields.bytes, Some(&fields.text))
+}
+
+/// Whether `text` ends inside a quoted field, by the csv crate's rules: a quote
+/// opens a field only at its start, two quotes inside one stand for one, and text
+/// after a closing quote continues the field unquoted.
+pub(super) fn ends_in_quote(text: &mut dyn BufRead, delimiter: u8) -> std::io::Result<bool> {
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    loop {
+        let buf = text.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(state == State::Quoted);
+        }
+        for &b in buf {
+            let boundary = b == delimiter || b == b'\n' || b == b'\r';
+            state = match state {
+                State::Quoted if b == b'"' => State::QuoteInQuoted,
+                State::Quoted => State::Quoted,
+                State::QuoteInQuoted if b == b'"' => State::Quoted,
+                State::FieldStart if b == b'"' => State::Quoted,
+                _ if boundary => State::FieldStart,
+                _ => State::Unquoted,
+            };
+        }
+        let n = buf.len();
+        text.consume(n);
+    }
+}
+
+/// Line ends inside a row's fields (a quoted field may hold them).
+pub(super) fn line_ends(fields: &[&[u8]]) -> usize {
+    fields
+        .iter()
+        .map(|f| memchr::memchr_iter(b'\n', f).count() + memchr::memchr_iter(b'\r', f).count())
+        .sum::<usize>()
+        - fields
+            .iter()
+            .map(|f| memchr::memmem::find_iter(f, b"\r\n").count())
+            .sum::<usize>()
 }
 
 #[cfg(test)]
