@@ -5,7 +5,7 @@ OUT ?= out/profile
 BIN_RELEASE := target/release/userlens
 
 .DEFAULT_GOAL := help
-.PHONY: help profile nightly cdnow test test-cluster fuzz ci fmt fmt-check clippy clippy-cluster doc bench bench-cluster sample-data clean
+.PHONY: help profile nightly cdnow test test-cluster browser fuzz ci fmt fmt-check clippy clippy-cluster doc bench bench-cluster sample-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: ## run every test (dev profile) but the cluster's
 test-cluster: ## build with `--features cluster` and run the cluster's tests, a loopback Ballista cluster among them (dev profile)
 	$(CARGO) test --locked --features cluster -p userlens-cluster -p userlens --lib --test cluster
 
+browser: ## render the committed fixture run and a sample run, load both pages in headless Chromium (after `make test`)
+	BIN=target/debug/userlens bash tests/browser/check_pages.sh
+
 FUZZ_CASES ?= 4000
 fuzz: ## property-based fuzzing of the ingest and pipeline-file parsers (FUZZ_CASES per property)
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --locked -p userlens-ingest -p userlens-pipeline fuzz
@@ -55,7 +58,7 @@ clippy-cluster: ## lint the cluster crate and the binary with `--features cluste
 doc: ## build the API docs, warnings are errors
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked --features cluster
 
-ci: fmt-check clippy clippy-cluster test test-cluster doc ## what CI runs: fmt check, clippy, tests (the cluster's too), docs
+ci: fmt-check clippy clippy-cluster test test-cluster doc browser ## what CI runs: fmt check, clippy, tests (the cluster's too), docs, the report in a browser
 
 bench-cluster: ## 10M events on a loopback Ballista cluster (scheduler and two executors) vs local -> docs/benchmarks-cluster.md
 	bash bench/cluster.sh
