@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::html::{ReportInput, write_html};
 use crate::run_record::RunView;
+use crate::safe_text::restore_cell;
 use crate::{Error, Result};
 
 /// File names in a run's output folder that the HTML report reads and writes.
@@ -62,11 +63,17 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
 }
 
 /// A text column as the type all its values have, in polars' inference order:
-/// booleans, whole numbers, numbers, else text. A column without values stays text.
+/// booleans, whole numbers, numbers, else text (without the quote that kept a cell
+/// from running as a formula, [`restore_cell`]). A column without values stays text.
 fn typed(text: &Series) -> PolarsResult<Series> {
     let values = text.str()?;
     if values.null_count() == values.len() {
         return Ok(text.clone());
+    }
+    if values.iter().flatten().any(|v| v.starts_with('\'')) {
+        return Ok(values
+            .apply_values(|v| std::borrow::Cow::Borrowed(restore_cell(v)))
+            .into_series());
     }
     if values
         .iter()
@@ -179,5 +186,20 @@ mod tests {
         assert_eq!(ours.schema(), polars.schema());
         assert!(ours.equals_missing(&polars), "{ours:?}\n{polars:?}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn text_reads_back_as_the_data_held_it_without_the_spreadsheet_quote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("items.csv");
+        let items = ["=it1", "@cat", "'quoted", "'=1", "-x", "plain"];
+        let mut df = df!("item_id" => items, "n" => [1i64, 2, 3, 4, 5, 6]).unwrap();
+        crate::write_csv(&mut df, &path).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            written.contains("'=it1") && written.contains("''=1"),
+            "{written}"
+        );
+        assert!(read_csv(&path).unwrap().equals_missing(&df));
     }
 }

@@ -44,7 +44,8 @@ pub(crate) fn bidi_escape(c: char) -> String {
 /// A CSV text cell as it is safe to publish: bidirectional controls escaped (see
 /// [`escape_bidi`]), then, if a spreadsheet would run the cell as a formula (it starts
 /// with `=`, `+`, `-`, `@`, a tab or a carriage return and is not a number such as
-/// `-3.5` or `+1`), prefixed with a single quote `'` as OWASP recommends.
+/// `-3.5` or `+1`), prefixed with a single quote `'` as OWASP recommends; so is a
+/// quote before such text, which [`restore_cell`] then tells from the prefix.
 ///
 /// ```
 /// use userlens_report::neutralise_cell;
@@ -63,11 +64,30 @@ pub fn neutralise_cell(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `text` gets the quote: it would run as a formula, or it is a quote
+/// before text that would get one (so that [`restore_cell`] can tell the two apart).
 fn runs_as_formula(text: &str) -> bool {
     match text.as_bytes().first() {
         Some(b'=' | b'@' | b'\t' | b'\r') => true,
         Some(b'+' | b'-') => !is_number(text),
+        Some(b'\'') => runs_as_formula(&text[1..]),
         _ => false,
+    }
+}
+
+/// A cell of a CSV userlens wrote, without the quote [`neutralise_cell`] put before
+/// it: the text the data held (its bidirectional controls still shown escaped).
+///
+/// ```
+/// use userlens_report::{neutralise_cell, restore_cell};
+/// assert_eq!(restore_cell(&neutralise_cell("=1+1")), "=1+1");
+/// assert_eq!(restore_cell(&neutralise_cell("'=1")), "'=1");
+/// assert_eq!(restore_cell("'quoted"), "'quoted");
+/// ```
+pub fn restore_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(text) if runs_as_formula(text) => text,
+        _ => cell,
     }
 }
 
@@ -193,6 +213,8 @@ mod tests {
             ("\t=1", "'\t=1"),
             ("\r=1", "'\r=1"),
             ("\t1", "'\t1"),
+            ("'=1", "''=1"),
+            ("''+cmd", "'''+cmd"),
         ] {
             assert_eq!(neutralise_cell(cell), safe, "{cell:?}");
         }
@@ -216,13 +238,23 @@ mod tests {
             "a=b",
             "fashion (+1.6 sd)",
             " =1",
-            "'=1",
+            "'quoted",
+            "'-3.5",
             "\n=1",
         ] {
             assert!(
                 matches!(neutralise_cell(cell), Cow::Borrowed(c) if c == cell),
                 "{cell:?}"
             );
+        }
+    }
+
+    #[test]
+    fn restoring_a_cell_gives_back_the_text() {
+        for text in [
+            "=1", "'=1", "''=1", "'", "''", "'quoted", "-3.5", "'-3.5", "-x", "'-x", "@a", "u1", "",
+        ] {
+            assert_eq!(restore_cell(&neutralise_cell(text)), text, "{text:?}");
         }
     }
 
