@@ -309,6 +309,37 @@ fn two_pipelines_sharing_an_output_leave_each_other_alone() {
 }
 
 #[test]
+fn two_pipelines_started_at_once_on_a_new_runs_folder_both_run() {
+    let dir = sandbox();
+    std::fs::write(
+        dir.path().join("q.toml"),
+        PIPELINE
+            .replace("name = \"p\"", "name = \"q\"")
+            .replace("\"out\"", "\"out-q\""),
+    )
+    .unwrap();
+    for trial in 0..10 {
+        let runs = format!("runs{trial}");
+        let started: Vec<_> = ["p.toml", "q.toml"]
+            .map(|pipeline| {
+                let args = ["run", pipeline, "-q", "--until", "ingest", "--runs", &runs];
+                std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+                    .args(args)
+                    .current_dir(dir.path())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .into_iter()
+            .collect();
+        for child in started {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+    }
+}
+
+#[test]
 fn a_one_part_relative_output_cleans_up_after_itself() {
     let dir = sandbox();
     for k in ["3", "4"] {

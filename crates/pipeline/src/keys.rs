@@ -130,11 +130,14 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     Ok(stages)
 }
 
-/// `<as-of>_<start time>`, with a counter when two runs start in the same second.
+/// `<as-of>_<start time>`, with a counter when two runs start in the same second:
+/// a folder under `root` made for it, and an id `claim` takes (it is false when the
+/// id is another pipeline's, whose folders are elsewhere).
 pub(crate) fn new_run_dir(
     root: &Path,
     as_of: &str,
     started: chrono::DateTime<chrono::Utc>,
+    mut claim: impl FnMut(&str, &Path) -> Result<bool>,
 ) -> Result<(String, PathBuf)> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -151,7 +154,12 @@ pub(crate) fn new_run_dir(
         };
         let dir = root.join(&id);
         match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok((id, dir)),
+            Ok(()) if claim(&id, &dir)? => return Ok((id, dir)),
+            Ok(()) => {
+                // Empty, and made just now.
+                std::fs::remove_dir(&dir).map_err(io(&dir))?;
+                attempt += 1;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
             Err(e) => return Err(io(&dir)(e)),
         }

@@ -98,6 +98,28 @@ fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     }
 }
 
+/// `f` again while another process holds the database: SQLite's busy timeout does
+/// not cover every lock, such as two processes making a new ledger's tables at once.
+fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How long a ledger waits for another process's write.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Ledger {
     /// Opens (or creates) `<runs>/ledger.sqlite`.
     pub fn open(runs: &Path) -> Result<Ledger> {
@@ -107,10 +129,10 @@ impl Ledger {
         })?;
         let path = runs.join("ledger.sqlite");
         let conn = Connection::open(&path).map_err(db(&path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db(&path))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db(&path))?;
+        retry_while_busy(|| {
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS runs (
                 run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, as_of TEXT NOT NULL,
                 status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
@@ -122,15 +144,20 @@ impl Ledger {
                 artifact_dir TEXT NOT NULL, content_hash TEXT NOT NULL, error TEXT,
                 PRIMARY KEY (run_id, stage));
              CREATE INDEX IF NOT EXISTS stages_by_key ON stages (cache_key, status);",
-        )
+            )
+        })
         .map_err(db(&path))?;
         // Columns added since the first ledgers were written.
         let added = (ADDED_RUN_COLUMNS.iter().map(|c| ("runs", c)))
             .chain(ADDED_STAGE_COLUMNS.iter().map(|c| ("stages", c)));
         for (table, (column, kind)) in added {
             if !has_column(&conn, table, column).map_err(db(&path))? {
-                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
-                    .map_err(db(&path))?;
+                let alter = format!("ALTER TABLE {table} ADD COLUMN {column} {kind}");
+                match retry_while_busy(|| conn.execute_batch(&alter)) {
+                    // Another process added it meanwhile.
+                    Err(_) if has_column(&conn, table, column).map_err(db(&path))? => {}
+                    added => added.map_err(db(&path))?,
+                }
             }
         }
         Ledger::with(conn, path)
@@ -157,8 +184,7 @@ impl Ledger {
                 )
             })
             .map_err(db(&path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db(&path))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db(&path))?;
         Ledger::with(conn, path)
     }
 
@@ -180,6 +206,31 @@ impl Ledger {
             run_columns,
             stage_columns,
         })
+    }
+
+    /// Records a new run unless its id is taken (by any pipeline's run); returns
+    /// whether it was recorded.
+    pub fn claim_run(&self, run: &RunRow) -> Result<bool> {
+        let added = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO runs (run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error, invocation, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    run.run_id,
+                    run.pipeline,
+                    run.as_of,
+                    run.status.as_str(),
+                    run.started_at,
+                    run.finished_at,
+                    run.run_dir,
+                    run.error,
+                    run.invocation,
+                    run.pid
+                ],
+            )
+            .map_err(db(&self.path))?;
+        Ok(added == 1)
     }
 
     /// Records a run (insert or update).
@@ -410,6 +461,39 @@ mod tests {
             run_dir: format!("runs/p/{id}"),
             error: None,
         }
+    }
+
+    #[test]
+    fn runs_of_two_pipelines_started_in_the_same_second_get_ids_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let started = chrono::DateTime::parse_from_rfc3339("2026-06-01T02:30:00Z")
+            .unwrap()
+            .to_utc();
+        let mut ids = Vec::new();
+        for pipeline in ["nightly", "nightly2"] {
+            let mut row = run("", "2026-06-01", RunStatus::Running);
+            row.pipeline = pipeline.into();
+            let root = dir.path().join(pipeline);
+            let (id, folder) = crate::keys::new_run_dir(&root, "2026-06-01", started, |id, _| {
+                row.run_id = id.into();
+                ledger.claim_run(&row)
+            })
+            .unwrap();
+            assert!(folder.is_dir());
+            ids.push(id);
+        }
+        assert_eq!(
+            ids,
+            [
+                "2026-06-01_20260601T023000Z",
+                "2026-06-01_20260601T023000Z-1"
+            ]
+        );
+        // The id the second pipeline could not take left no folder behind.
+        assert!(!dir.path().join("nightly2").join(&ids[0]).exists());
+        assert_eq!(ledger.run(&ids[0]).unwrap().unwrap().pipeline, "nightly");
+        assert_eq!(ledger.run(&ids[1]).unwrap().unwrap().pipeline, "nightly2");
     }
 
     #[test]

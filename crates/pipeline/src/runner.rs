@@ -129,10 +129,28 @@ pub fn run(
     // Before anything is written: a cluster that does not answer fails the run here.
     let engine = options.engine_of(&plan)?;
     let cluster = engine.open(options.connect)?;
+    let mut run_row = RunRow {
+        run_id: String::new(),
+        pipeline: plan.name.clone(),
+        as_of: label.clone(),
+        status: RunStatus::Running,
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        finished_at: None,
+        run_dir: String::new(),
+        error: None,
+        invocation: serde_json::to_string(&Invocation::of(&plan, &options, Some(&engine))).ok(),
+        pid: Some(i64::from(std::process::id())),
+    };
     let (run_id, run_dir) = match &resumed_run {
         Some(row) => (row.run_id.clone(), PathBuf::from(&row.run_dir)),
-        None => new_run_dir(&root.join(&plan.name), &label, started)?,
+        None => new_run_dir(&root.join(&plan.name), &label, started, |id, dir| {
+            run_row.run_id = id.to_string();
+            run_row.run_dir = dir.display().to_string();
+            ledger.claim_run(&run_row)
+        })?,
     };
+    run_row.run_id.clone_from(&run_id);
+    run_row.run_dir = run_dir.display().to_string();
     // Leftovers of this pipeline's runs only: the lock says none of them is running.
     let ours = |id: &str| {
         id == run_id || (ledger.run(id).ok().flatten()).is_some_and(|row| row.pipeline == plan.name)
@@ -146,18 +164,6 @@ pub fn run(
         staging: staging.clone(),
         lock: lock.path().to_path_buf(),
     });
-    let mut run_row = RunRow {
-        run_id: run_id.clone(),
-        pipeline: plan.name.clone(),
-        as_of: label.clone(),
-        status: RunStatus::Running,
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        finished_at: None,
-        run_dir: run_dir.display().to_string(),
-        error: None,
-        invocation: serde_json::to_string(&Invocation::of(&plan, &options, Some(&engine))).ok(),
-        pid: Some(i64::from(std::process::id())),
-    };
     ledger.put_run(&run_row)?;
 
     let finished_here = match resumed_run {
