@@ -1,6 +1,14 @@
 //! The `userlens` command line: argument parsing, rendering and exit codes. The work
 //! itself lives in the `userlens-pipeline` crate and the stage crates.
 
+/// `eprintln!` that never panics: a closed or full stderr loses the line, not the run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod allocator;
 mod cli;
 mod cmd;
@@ -56,9 +64,9 @@ fn main() -> ExitCode {
         Err(failure) => {
             if cli.log_format == LogFormat::Json {
                 let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
-                eprintln!("{line}");
+                say!("{line}");
             } else {
-                eprintln!("error: {:#}", failure.error);
+                say!("error: {:#}", failure.error);
             }
             ExitCode::from(failure.code as u8)
         }

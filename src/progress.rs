@@ -86,7 +86,7 @@ impl Renderer {
                     self.bar = Some(bar);
                     self.bars = Some(bars);
                 } else {
-                    eprintln!("running {pipeline} ({run_id})");
+                    say!("running {pipeline} ({run_id})");
                 }
             }
             Progress::StageStarted { index, name, uses } => {
@@ -94,7 +94,7 @@ impl Renderer {
                 self.reported_tenth = 0;
                 match &self.bar {
                     Some(bar) => bar.set_message(format!("{name} ({uses})")),
-                    None => eprintln!("[{}/{}] {name} ({uses})", index + 1, self.total),
+                    None => say!("[{}/{}] {name} ({uses})", index + 1, self.total),
                 }
             }
             Progress::StageFinished {
@@ -183,7 +183,7 @@ impl Renderer {
             let eta = (eta * 10.0).round() / 10.0;
             print_json(event, &[("per_second", rate.round()), ("eta_seconds", eta)]);
         } else if unit == "bytes" {
-            eprintln!(
+            say!(
                 "  {:.0}% ({} of {} MiB, {:.1} MiB/s, ETA {eta:.0}s)",
                 100.0 * done as f64 / total.max(1) as f64,
                 thousands(done >> 20),
@@ -191,7 +191,7 @@ impl Renderer {
                 rate / f64::from(1u32 << 20)
             );
         } else {
-            eprintln!(
+            say!(
                 "  {:.0}% ({} of {} {unit}, {:.0}/s, ETA {eta:.0}s)",
                 100.0 * done as f64 / total.max(1) as f64,
                 thousands(done),
@@ -209,7 +209,7 @@ impl Renderer {
                     bar.inc(1);
                 }
             }
-            None => eprintln!("{line}"),
+            None => say!("{line}"),
         }
     }
 
@@ -238,7 +238,7 @@ fn print_json(event: &Progress, extra: &[(&str, f64)]) {
             fields.insert(key.to_string(), value.into());
         }
     }
-    eprintln!("{line}");
+    say!("{line}");
 }
 
 /// `1234567` -> `1,234,567`.

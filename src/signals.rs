@@ -17,10 +17,10 @@ pub fn stop_runs_cleanly() {
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 match userlens_pipeline::abandon() {
-                    Some(run) => eprintln!(
-                        "interrupted: run {run} stopped; continue it with `--resume {run}`"
-                    ),
-                    None => eprintln!("interrupted"),
+                    Some(run) => {
+                        say!("interrupted: run {run} stopped; continue it with `--resume {run}`")
+                    }
+                    None => say!("interrupted"),
                 }
                 std::process::exit(128 + signal);
             }

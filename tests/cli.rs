@@ -656,3 +656,20 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_full_or_closed_stderr_loses_the_messages_not_the_run() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full on this system
+    };
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 120, 3);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["profile", "events.csv", "--out", "report", "--runs", "runs"])
+        .current_dir(dir.path())
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(dir.path().join("report/personas.csv").is_file());
+}

@@ -12,7 +12,7 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
             bind,
             executor_timeout,
         } => {
-            eprintln!("userlens cluster scheduler listening on {bind}");
+            say!("userlens cluster scheduler listening on {bind}");
             roles::run_scheduler(&roles::SchedulerOptions {
                 bind: *bind,
                 executor_timeout_seconds: *executor_timeout,
@@ -29,7 +29,7 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
         } => {
             let concurrency = concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            eprintln!("userlens cluster executor on {host}:{port}, scheduler {scheduler}");
+            say!("userlens cluster executor on {host}:{port}, scheduler {scheduler}");
             roles::run_executor(&roles::ExecutorOptions {
                 scheduler: scheduler.clone(),
                 host: host.clone(),
