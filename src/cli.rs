@@ -162,7 +162,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub force_output: bool,
     /// Continue a failed or killed run from its first unfinished stage.
-    #[arg(long, value_name = "RUN_ID", conflicts_with = "as_of")]
+    #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     /// Print the plan and what would be skipped, then stop.
     #[arg(long)]

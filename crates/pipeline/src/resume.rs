@@ -90,12 +90,19 @@ pub(crate) fn resumed(
         ..stored
     };
     // `--set` given must be the run's own: a resume never changes a parameter.
+    // Each of the other options may be left out, or given as the run had it.
     let set_differs = !given.set.is_empty() && !same_settings(&given.set, &stored.set)?;
-    let rest = |i: &Invocation| Invocation {
-        set: Vec::new(),
-        ..i.clone()
-    };
-    if set_differs || (rest(&given) != rest(&stored) && rest(&given) != Invocation::default()) {
+    let differs =
+        |given: Option<String>, stored: Option<String>| given.is_some_and(|g| Some(g) != stored);
+    let text = |date: Option<NaiveDate>| date.map(|d| d.to_string());
+    if set_differs
+        || differs(
+            given.output.map(|o| o.display().to_string()),
+            stored.output.as_ref().map(|o| o.display().to_string()),
+        )
+        || differs(text(given.as_of), text(stored.as_of))
+        || differs(given.until, stored.until.clone())
+    {
         return Err(Error::Resume(format!(
             "run `{}` was started with {}; resume it with the same options, or with none",
             row.run_id,
@@ -207,6 +214,48 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("`--until ingest`"), "{err}");
+    }
+
+    #[test]
+    fn a_run_resumes_with_any_of_its_own_options_but_no_other() {
+        let (plan, row) = started_on(&Engine::Local);
+        let date = |d: &str| Some(d.parse::<NaiveDate>().unwrap());
+        let own = RunOptions {
+            output: Some("o5".into()),
+            as_of: date("2026-06-05"),
+            until: Some("ingest".into()),
+            ..RunOptions::default()
+        };
+        let row = RunRow {
+            invocation: Some(serde_json::to_string(&Invocation::of(&plan, &own, None)).unwrap()),
+            ..row
+        };
+        let out_only = RunOptions {
+            output: own.output.clone(),
+            ..RunOptions::default()
+        };
+        let as_of_only = RunOptions {
+            as_of: own.as_of,
+            ..RunOptions::default()
+        };
+        for given in [&own, &out_only, &as_of_only, &RunOptions::default()] {
+            let (_, options) = resumed(&plan, given, &row).unwrap();
+            assert_eq!(options.as_of, own.as_of);
+            assert_eq!(options.output, own.output);
+        }
+        for other in [
+            RunOptions {
+                as_of: date("2026-06-06"),
+                ..out_only.clone()
+            },
+            RunOptions {
+                output: Some("o6".into()),
+                ..RunOptions::default()
+            },
+        ] {
+            let err = resumed(&plan, &other, &row).unwrap_err();
+            assert!(err.to_string().contains("`--as-of 2026-06-05`"), "{err}");
+        }
     }
 
     #[test]
