@@ -428,6 +428,49 @@ fn two_nights_on_overlapping_data_keep_persona_ids() {
 }
 
 #[test]
+fn a_rerun_of_a_night_compares_with_the_night_before_as_its_first_run_did() {
+    let dir = sandbox(300);
+    // A run that stopped early between the nights has no personas to keep ids from.
+    for (date, until) in [
+        ("2026-05-01", None),
+        ("2026-05-08", Some("features")),
+        ("2026-05-15", None),
+    ] {
+        let mut args = vec!["--as-of", date];
+        args.extend(until.map(|stage| ["--until", stage]).into_iter().flatten());
+        let out = run(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let night = dir.path().join("out/2026-05-15");
+    let record = run_json(&night.join("run.json"));
+    let against = record["stability"]["against_run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(against.starts_with("2026-05-01_"), "{against}");
+    let first: Vec<Vec<u8>> = ["migration.csv", "drift.csv", "user_personas.csv"]
+        .iter()
+        .map(|f| std::fs::read(night.join(f)).unwrap())
+        .collect();
+    let again = run(dir.path(), &["--as-of", "2026-05-15", "--force"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    for (file, before) in ["migration.csv", "drift.csv", "user_personas.csv"]
+        .iter()
+        .zip(&first)
+    {
+        assert!(
+            std::fs::read(night.join(file)).unwrap() == *before,
+            "{file} changed"
+        );
+    }
+    let record = run_json(&night.join("run.json"));
+    assert_eq!(
+        record["stability"]["against_run"].as_str(),
+        Some(against.as_str())
+    );
+}
+
+#[test]
 fn the_volume_gate_refuses_a_night_whose_input_halves() {
     let dir = sandbox(400);
     let first = run(dir.path(), &["--as-of", "2026-06-01"]);

@@ -380,21 +380,26 @@ impl Ledger {
             .map_err(db(&self.path))
     }
 
-    /// The newest successful run of a pipeline other than `except`, preferring runs
-    /// whose as-of date is not after `as_of`.
-    pub fn last_ok_run(&self, pipeline: &str, as_of: &str, except: &str) -> Result<Option<RunRow>> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok' AND run_id != ?3
-                     ORDER BY (as_of <= ?2 OR as_of = 'latest' OR ?2 = 'latest') DESC, as_of DESC, started_at DESC, run_id DESC LIMIT 1",
-                    self.run_columns
-                ),
-                params![pipeline, as_of, except],
-                Self::run_from,
-            )
-            .optional()
-            .map_err(db(&self.path))
+    /// The successful runs of a pipeline for other as-of dates than `as_of` (any,
+    /// where either is `latest`), newest first, those before `as_of` first: the runs
+    /// a run compares itself with. A run of the same date is left out, so that a
+    /// rerun of a night compares with the night before, as its first run did.
+    pub fn last_ok_runs(&self, pipeline: &str, as_of: &str, limit: usize) -> Result<Vec<RunRow>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok'
+                   AND (as_of != ?2 OR ?2 = 'latest')
+                 ORDER BY (as_of < ?2 OR as_of = 'latest' OR ?2 = 'latest') DESC, as_of DESC,
+                   started_at DESC, run_id DESC LIMIT ?3",
+                self.run_columns
+            ))
+            .map_err(db(&self.path))?;
+        let rows = statement
+            .query_map(params![pipeline, as_of, limit as i64], Self::run_from)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db(&self.path))?;
+        Ok(rows)
     }
 
     /// A successful run of a pipeline for an as-of date, if there is one.
@@ -515,22 +520,14 @@ mod tests {
         assert_eq!(ledger.run("bb").unwrap().unwrap().status, RunStatus::Ok);
         assert_eq!(ledger.runs(Some("p")).unwrap().len(), 3);
         assert_eq!(ledger.runs(Some("q")).unwrap().len(), 0);
-        assert_eq!(
-            ledger
-                .last_ok_run("p", "2026-01-02", "bb")
-                .unwrap()
-                .unwrap()
-                .run_id,
-            "a"
-        );
-        assert_eq!(
-            ledger
-                .last_ok_run("p", "2026-01-09", "x")
-                .unwrap()
-                .unwrap()
-                .run_id,
-            "ccc"
-        );
+        let ids = |as_of: &str| -> Vec<String> {
+            let runs = ledger.last_ok_runs("p", as_of, 9).unwrap();
+            runs.into_iter().map(|r| r.run_id).collect()
+        };
+        // Not the run of the same date (a rerun), earlier dates first, then later.
+        assert_eq!(ids("2026-01-02"), ["a", "ccc"]);
+        assert_eq!(ids("2026-01-09"), ["ccc", "bb", "a"]);
+        assert_eq!(ids("2025-12-31"), ["ccc", "bb", "a"]);
         assert!(ledger.done_for("p", "2026-01-03").unwrap().is_some());
         assert!(ledger.done_for("p", "2026-01-04").unwrap().is_none());
 

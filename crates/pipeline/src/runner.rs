@@ -176,7 +176,7 @@ pub fn run(
         None => BTreeMap::new(),
     };
     let mut run = Run {
-        previous: previous_run(&ledger, &plan.name, &label, &run_id)?,
+        previous: previous_run(&ledger, &plan, &label)?,
         keys: cache_keys(&plan, &label),
         state: RunState {
             as_of: options
@@ -725,20 +725,29 @@ impl Run<'_, '_> {
     }
 }
 
-/// The last good run of the pipeline other than `run_id`, for stable ids and drift.
-fn previous_run(
-    ledger: &Ledger,
-    pipeline: &str,
-    as_of: &str,
-    run_id: &str,
-) -> Result<Option<Previous>> {
-    let Some(row) = ledger.last_ok_run(pipeline, as_of, run_id)? else {
+/// The last good run of the pipeline for another as-of date, for stable ids, drift
+/// and the volume gates: of the newest few, the first that finished every stage of
+/// `plan` (a run that stopped early, `--until`, has no personas to keep ids from).
+fn previous_run(ledger: &Ledger, plan: &Plan, as_of: &str) -> Result<Option<Previous>> {
+    let mut chosen = None;
+    for row in ledger.last_ok_runs(&plan.name, as_of, 20)? {
+        let stages: BTreeMap<String, PathBuf> = (ledger.stages(&row.run_id)?.into_iter())
+            .filter(|s| s.status.finished())
+            .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
+            .collect();
+        let whole = plan.stages.iter().all(|s| stages.contains_key(&s.name));
+        if whole || chosen.is_none() {
+            chosen = Some((row, stages));
+        }
+        if whole {
+            break;
+        }
+    }
+    let Some((row, artifacts)) = chosen else {
         return Ok(None);
     };
     Ok(Some(Previous {
-        artifacts: (ledger.stages(&row.run_id)?.into_iter())
-            .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
-            .collect(),
+        artifacts,
         rows: std::fs::read(Path::new(&row.run_dir).join("run.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<PastRecord>(&bytes).ok())
