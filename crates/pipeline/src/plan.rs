@@ -42,6 +42,33 @@ pub struct Gates {
     pub fail_on_drift: Option<crate::drift::Level>,
 }
 
+/// The gates' ratios are positive numbers, the lower at most the upper.
+fn check_gates(source: &Source, gates: &Gates) -> Result<()> {
+    let at = |key: &str| source.find_key(0..source.text.len(), key).unwrap_or(0);
+    for (key, ratio) in [
+        ("min_volume_ratio", gates.min_volume_ratio),
+        ("max_volume_ratio", gates.max_volume_ratio),
+    ] {
+        if let Some(ratio) = ratio.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(source.error_at(
+                at(key),
+                format!("`{key} = {ratio}` is not a positive number"),
+                Some("a share of the last good run's kept events, such as 0.6 or 3.0".into()),
+            ));
+        }
+    }
+    if let (Some(min), Some(max)) = (gates.min_volume_ratio, gates.max_volume_ratio)
+        && min > max
+    {
+        return Err(source.error_at(
+            at("min_volume_ratio"),
+            format!("`min_volume_ratio = {min}` is above `max_volume_ratio = {max}`: every night would be refused"),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 /// One stage of a plan.
 #[derive(Debug, Clone)]
 pub struct PlannedStage {
@@ -435,6 +462,22 @@ fn plan_source(
             ));
         }
     }
+    if output
+        .to_string_lossy()
+        .replace("{as_of}", "")
+        .contains(['{', '}'])
+    {
+        let key = source.find_key(0..source.text.len(), "output").unwrap_or(0);
+        return Err(source.error_at(
+            key,
+            format!(
+                "`output` {:?} holds a placeholder other than `{{as_of}}`",
+                output.display().to_string()
+            ),
+            Some("`{as_of}` is the one placeholder, the run's as-of date".into()),
+        ));
+    }
+    check_gates(source, &header.gates)?;
     let engine = match &header.engine {
         None => crate::engine::Engine::Local,
         Some(text) => crate::engine::Engine::parse(text.get_ref()).map_err(|why| {

@@ -461,3 +461,69 @@ fn what_predict_asks_of_the_features_stage_is_in_its_cache_key() {
         key_of_features(&with_predict(rule))
     );
 }
+
+#[test]
+fn gates_that_refuse_every_night_or_none_are_errors_at_their_line() {
+    let with_gates = |gates: &str| {
+        GOOD.replace(
+            "name = \"demo\"",
+            &format!("name = \"demo\"\n\n[pipeline.gates]\n{gates}\n"),
+        )
+    };
+    for (gates, said) in [
+        (
+            "min_volume_ratio = 5.0\nmax_volume_ratio = 3.0",
+            "p.toml:6:1: `min_volume_ratio = 5` is above `max_volume_ratio = 3`",
+        ),
+        (
+            "min_volume_ratio = -0.6",
+            "p.toml:6:1: `min_volume_ratio = -0.6` is not a positive number",
+        ),
+        (
+            "max_volume_ratio = nan",
+            "p.toml:6:1: `max_volume_ratio = NaN` is not a positive number",
+        ),
+        (
+            "max_volume_ratio = -inf",
+            "p.toml:6:1: `max_volume_ratio = -inf` is not a positive number",
+        ),
+        (
+            "max_volume_ratio = 0",
+            "p.toml:6:1: `max_volume_ratio = 0` is not a positive number",
+        ),
+    ] {
+        let err = file_error(&with_gates(gates));
+        assert!(err.starts_with(said), "{err}");
+    }
+    assert!(
+        plan(&with_gates(
+            "min_volume_ratio = 0.6\nmax_volume_ratio = 3.0"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn an_output_placeholder_other_than_as_of_is_an_error() {
+    let text = GOOD.replace(
+        "name = \"demo\"",
+        "name = \"demo\"\noutput = \"out/{asof}\"",
+    );
+    assert!(
+        file_error(&text).starts_with(
+            "p.toml:4:1: `output` \"out/{asof}\" holds a placeholder other than `{as_of}`"
+        ),
+        "{}",
+        file_error(&text)
+    );
+    let text = GOOD.replace(
+        "name = \"demo\"",
+        "name = \"demo\"\noutput = \"out/{as_of}/{x}\"",
+    );
+    assert!(file_error(&text).contains("holds a placeholder other than"));
+    let text = GOOD.replace(
+        "name = \"demo\"",
+        "name = \"demo\"\noutput = \"out/{as_of}\"",
+    );
+    assert!(plan(&text).is_ok());
+}
