@@ -54,7 +54,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    signals::stop_runs_cleanly();
+    signals::stop_runs_cleanly(cli.log_format == LogFormat::Json);
     #[cfg(feature = "cluster")]
     userlens_pipeline::engine::register(cmd::cluster::connect);
     match execute(&cli) {

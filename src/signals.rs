@@ -7,7 +7,7 @@ use signal_hook::iterator::Signals;
 
 /// Starts the thread that waits for the signals; without one, the default action
 /// (ending at once) stays.
-pub fn stop_runs_cleanly() {
+pub fn stop_runs_cleanly(json: bool) {
     let Ok(mut signals) = Signals::new([SIGTERM, SIGINT]) else {
         tracing::debug!("no signal thread: SIGTERM and SIGINT end the process at once");
         return;
@@ -16,13 +16,17 @@ pub fn stop_runs_cleanly() {
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                match userlens_pipeline::abandon() {
-                    Some(run) => {
-                        say!("interrupted: run {run} stopped; continue it with `--resume {run}`")
-                    }
-                    None => say!("interrupted"),
+                let run = userlens_pipeline::abandon();
+                let code = 128 + signal;
+                if json {
+                    let line = serde_json::json!({"event": "interrupted", "run_id": run, "exit_code": code});
+                    say!("{line}");
+                } else if let Some(run) = run {
+                    say!("interrupted: run {run} stopped; continue it with `--resume {run}`");
+                } else {
+                    say!("interrupted");
                 }
-                std::process::exit(128 + signal);
+                std::process::exit(code);
             }
         });
     if let Err(error) = started {

@@ -407,6 +407,12 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
     for signal in ["TERM", "INT"] {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
             .args(["run", "p.toml", "-q", "--force"])
+            // A scheduler's log stays JSON lines to the end.
+            .args(if signal == "TERM" {
+                &["--log-format", "json"][..]
+            } else {
+                &[]
+            })
             .current_dir(dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -432,6 +438,12 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
             "{}",
             text(&out.stderr)
         );
+        if signal == "TERM" {
+            for line in text(&out.stderr).lines() {
+                let parsed = serde_json::from_str::<serde_json::Value>(line);
+                assert!(parsed.is_ok(), "not a JSON line: {line}");
+            }
+        }
         let hidden: Vec<String> = files(dir.path())
             .into_iter()
             .filter(|f| f.starts_with(".out"))
