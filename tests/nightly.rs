@@ -208,6 +208,18 @@ fn a_stale_lock_is_taken_over() {
 #[test]
 fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
     let dir = sandbox(300);
+    // A dry run before any run writes nothing, not even the ledger.
+    let dry = userlens(
+        &["run", "night.toml", "--as-of", "2026-05-01", "--dry-run"],
+        dir.path(),
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).contains("1. ingest (ingest): run"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert!(!dir.path().join("runs").exists());
     let statuses = |extra: &[&str]| -> Vec<String> {
         let mut args = vec!["--as-of", "2026-05-01"];
         args.extend_from_slice(extra);

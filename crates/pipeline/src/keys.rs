@@ -98,7 +98,12 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     let plan = &options.plan_of(plan)?;
     let label = as_of_label(options.as_of);
     let keys = cache_keys(plan, &label);
-    let ledger = Ledger::open(&runs_root(plan, options))?;
+    // Read only: a dry run writes nothing, not even a new ledger.
+    let root = runs_root(plan, options);
+    let ledger = match root.join("ledger.sqlite").is_file() {
+        true => Some(Ledger::open_existing(&root)?),
+        false => None,
+    };
     let mut stages = Vec::with_capacity(plan.stages.len());
     let only = only_index(plan, options)?;
     let mut upstream_runs = true;
@@ -108,7 +113,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
         }
         let reuse = if options.force || !upstream_runs || only == Some(index) {
             None
-        } else {
+        } else if let Some(ledger) = &ledger {
             ledger
                 .finished_stage(&key)?
                 .filter(|row| {
@@ -118,6 +123,8 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
                         == Some(&row.content_hash)
                 })
                 .map(|row| row.run_id)
+        } else {
+            None
         };
         upstream_runs &= reuse.is_some();
         stages.push(PlannedRun {
