@@ -261,7 +261,12 @@ fn keep_file(from: &Path, to: &Path) -> Result<()> {
 /// A stage's artifacts: written (their content hash), or being written.
 pub(crate) enum Saved {
     Done(String),
-    Writing(std::thread::JoinHandle<Result<String>>),
+    /// Being written; the stage's ledger row is sent to the writing thread, which
+    /// records it as soon as the artifacts are whole.
+    Writing(
+        std::thread::JoinHandle<Result<String>>,
+        std::sync::mpsc::Sender<StageRow>,
+    ),
 }
 
 /// A finished stage whose artifacts are being written on a thread of their own while
@@ -294,27 +299,96 @@ impl Saving {
 }
 
 /// [`save`] on a thread of its own, with copies of the tables (which share their
-/// buffers with the originals); `None` if no thread could be started.
+/// buffers with the originals); `None` if no thread could be started. Once the
+/// artifacts are written, the thread puts the stage's row in the ledger in `runs`:
+/// a run killed during a later stage then still resumes after this one.
 pub(crate) fn save_in_background(
     dir: &Path,
     tables: &Tables,
     meta: &StageMeta,
     staging: &Path,
+    runs: &Path,
 ) -> Option<Saved> {
-    let (dir, mut tables, meta, staging) = (
+    let (dir, mut tables, meta, staging, runs) = (
         dir.to_path_buf(),
         tables.clone(),
         meta.clone(),
         staging.to_path_buf(),
+        runs.to_path_buf(),
     );
+    let (row, rows) = std::sync::mpsc::channel::<StageRow>();
     let thread = std::thread::Builder::new().name("artifacts".into());
-    let started =
-        thread.spawn(move || save(&dir, &mut tables, &meta, &staging, Writer::Background));
+    let started = thread.spawn(move || {
+        let hash = save(&dir, &mut tables, &meta, &staging, Writer::Background)?;
+        // The run records the row again when it joins this thread: a failure here
+        // only loses the early record.
+        if let Ok(row) = rows.recv()
+            && let Ok(ledger) = Ledger::open_existing(&runs)
+        {
+            let recorded = ledger.put_stage(&StageRow {
+                content_hash: hash.clone(),
+                ..row
+            });
+            if let Err(e) = recorded {
+                tracing::debug!("stage recorded once the run joins its writer: {e}");
+            }
+        }
+        Ok(hash)
+    });
     match started {
-        Ok(handle) => Some(Saved::Writing(handle)),
+        Ok(handle) => Some(Saved::Writing(handle, row)),
         Err(error) => {
             tracing::debug!("artifacts written in the foreground: no thread ({error})");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::StageStatus;
+
+    #[test]
+    fn a_stage_saved_in_the_background_is_recorded_as_soon_as_it_is_written() {
+        let runs = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(runs.path()).unwrap();
+        let dir = runs.path().join("p/run/ingest");
+        let staging = runs.path().join("staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        let tables = Tables {
+            events: Some(Events::Memory(df!("user_id" => ["a", "b"]).unwrap())),
+            ..Tables::default()
+        };
+        let Some(Saved::Writing(handle, recorder)) =
+            save_in_background(&dir, &tables, &StageMeta::default(), &staging, ledger.dir())
+        else {
+            panic!("no thread");
+        };
+        let row = StageRow {
+            run_id: "run".into(),
+            stage: "ingest".into(),
+            position: 0,
+            status: StageStatus::Ok,
+            seconds: 1.0,
+            rows_in: 2,
+            rows_out: 2,
+            attempts: 1,
+            cache_key: "k".into(),
+            artifact_dir: dir.display().to_string(),
+            content_hash: String::new(),
+            error: None,
+            engine: "local".into(),
+        };
+        recorder.send(row.clone()).unwrap();
+        let hash = handle.join().unwrap().unwrap();
+        // Recorded by the writer, before the run joins it (Saving::finish).
+        assert_eq!(
+            ledger.stages("run").unwrap(),
+            [StageRow {
+                content_hash: hash,
+                ..row
+            }]
+        );
     }
 }

@@ -208,6 +208,11 @@ impl Ledger {
         })
     }
 
+    /// The runs folder the ledger is in.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Records a new run unless its id is taken (by any pipeline's run); returns
     /// whether it was recorded.
     pub fn claim_run(&self, run: &RunRow) -> Result<bool> {

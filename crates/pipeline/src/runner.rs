@@ -394,7 +394,8 @@ impl Run<'_, '_> {
                         })?;
                         self.records.push(record);
                     }
-                    Saved::Writing(handle) => {
+                    Saved::Writing(handle, recorder) => {
+                        let _ = recorder.send(row.clone());
                         if let Some(pending) = self.saving.take() {
                             pending.finish(self.ledger, &mut self.records)?;
                         }
@@ -642,8 +643,13 @@ impl Run<'_, '_> {
         let more = index + 1 < self.plan.stages.len() && self.only != Some(index);
         if more
             && matches!(tables.events, Some(Events::Memory(_)))
-            && let Some(save) =
-                artifacts::save_in_background(stage_dir, &tables, &meta, &self.staging)
+            && let Some(save) = artifacts::save_in_background(
+                stage_dir,
+                &tables,
+                &meta,
+                &self.staging,
+                self.ledger.dir(),
+            )
         {
             return Ok(Ok((Output { tables, meta }, stage_dir.to_path_buf(), save)));
         }
