@@ -340,7 +340,7 @@ fn plan_source(
                 Some("stage names become folder names under the run folder".into()),
             ));
         }
-        kinds.push(check_stage(registry, source, stage_name, stage)?);
+        kinds.push(check_stage(registry, source, stage_name, stage, overrides)?);
         let mut resolved = Vec::new();
         for need in &stage.needs {
             let Some(index) = names.iter().position(|n| n == need.get_ref()) else {
@@ -620,6 +620,7 @@ fn check_stage(
     source: &Source,
     stage_name: &str,
     stage: &RawStage,
+    overrides: &[Override],
 ) -> Result<Arc<dyn CheckedStage>> {
     let uses = stage.uses.get_ref().as_str();
     let Some(kind) = registry.kind(uses) else {
@@ -653,6 +654,19 @@ fn check_stage(
                     .filter(|key| path.last().is_none_or(|last| last != key))
                 {
                     path.push(key.to_string());
+                }
+                // A key that `--set` put there is the `--set`'s mistake, not the file's.
+                if let Some(o) = overrides
+                    .iter()
+                    .find(|o| o.stage == stage_name && path.first() == o.key.first())
+                {
+                    let hint = unknown_field_hint(&message)
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
+                    return Error::Override(format!(
+                        "`--set {}`: stage `{stage_name}`: {message}{hint}",
+                        o.text
+                    ));
                 }
                 // Each key of the path is looked for after the one before it; a
                 // nested table's header may come after the `with` table's own span.

@@ -527,3 +527,23 @@ fn an_output_placeholder_other_than_as_of_is_an_error() {
     );
     assert!(plan(&text).is_ok());
 }
+
+#[test]
+fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
+    let text = GOOD;
+    for (set, said) in [
+        (
+            "personas.kk=6",
+            "`--set personas.kk=6`: stage `personas`: unknown field `kk`",
+        ),
+        (
+            "personas.with.k=6",
+            "`--set personas.with.k=6`: stage `personas`: unknown field `with`",
+        ),
+    ] {
+        let o = Override::parse(set).unwrap();
+        let err = load_str(Path::new("p.toml"), text, &[o]).unwrap_err();
+        assert!(matches!(err, Error::Override(_)), "{err}");
+        assert!(err.to_string().starts_with(said), "{err}");
+    }
+}
