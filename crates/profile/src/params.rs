@@ -154,6 +154,9 @@ impl Default for ProfileParams {
     }
 }
 
+/// The most personas a run makes or tries.
+pub const MAX_K: usize = 100;
+
 impl ProfileParams {
     /// Validates the parameters before any data is read.
     pub fn check(&self) -> Result<CheckedProfileParams> {
@@ -169,6 +172,18 @@ impl ProfileParams {
         }
         if self.k == KChoice::Fixed(0) {
             return invalid("`k` must be at least 1, got 0".to_string());
+        }
+        // Each k tried is a clustering of its own: a k_max of millions never ends.
+        if let KChoice::Fixed(k) = self.k
+            && k > MAX_K
+        {
+            return invalid(format!("`k` must be at most {MAX_K}, got {k}"));
+        }
+        if self.k_max > MAX_K {
+            return invalid(format!(
+                "`k_max` must be at most {MAX_K}, got {}",
+                self.k_max
+            ));
         }
         if self.n_init < 1 {
             return invalid("`n_init` must be at least 1, got 0".to_string());
@@ -267,6 +282,20 @@ mod tests {
                     ..base()
                 },
                 "`k` must be at least 1, got 0",
+            ),
+            (
+                ProfileParams {
+                    k: KChoice::Fixed(100_000),
+                    ..base()
+                },
+                "`k` must be at most 100, got 100000",
+            ),
+            (
+                ProfileParams {
+                    k_max: 4_000_000_000,
+                    ..base()
+                },
+                "`k_max` must be at most 100, got 4000000000",
             ),
             (
                 ProfileParams {
