@@ -302,7 +302,7 @@ fn plan_source(
     });
     if !plain_name(&name) {
         return Err(source.error_at(
-            0,
+            source.find_key(0..source.text.len(), "name").unwrap_or(0),
             format!("pipeline name {name:?} must be letters, digits, `-` and `_`"),
             None,
         ));

@@ -547,3 +547,13 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
         assert!(err.to_string().starts_with(said), "{err}");
     }
 }
+
+#[test]
+fn a_bad_pipeline_name_is_an_error_at_its_line() {
+    let text = GOOD.replace("name = \"demo\"", "seed = 1\nname = \"../demo\"");
+    assert!(
+        file_error(&text).starts_with("p.toml:4:1: pipeline name \"../demo\" must be"),
+        "{}",
+        file_error(&text)
+    );
+}
