@@ -673,3 +673,29 @@ fn a_full_or_closed_stderr_loses_the_messages_not_the_run() {
     assert!(out.status.success(), "{:?}", out.status);
     assert!(dir.path().join("report/personas.csv").is_file());
 }
+
+#[test]
+fn profiling_another_file_is_not_compared_with_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 200, 3);
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    generate(&other, 150, 4);
+    std::fs::rename(other.join("events.csv"), dir.path().join("shop.csv")).unwrap();
+    for (file, out) in [("events.csv", "a"), ("shop.csv", "b"), ("events.csv", "c")] {
+        let run = userlens(
+            &["profile", file, "--out", out, "--runs", "runs"],
+            dir.path(),
+        );
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    let record = |out: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(out).join("run.json")).unwrap())
+            .unwrap()
+    };
+    assert_eq!(record("b")["pipeline"], "profile-shop");
+    assert!(record("b")["stability"].is_null() && record("b")["drift"].is_null());
+    assert!(!dir.path().join("b/migration.csv").exists());
+    // The same file again is compared with its own last run.
+    assert_eq!(record("c")["pipeline"], "profile-events");
+}

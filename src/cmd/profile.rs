@@ -15,7 +15,10 @@ needs = [\"ingest\", \"personas\"]
 
 /// Runs the built-in pipeline with the events (and users) given as overrides.
 pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Result<(), Failure> {
-    let mut set = vec![format!("ingest.path={}", toml_string(events))];
+    let mut set = vec![
+        format!("pipeline.name={}", toml_quote(&pipeline_name(events))),
+        format!("ingest.path={}", toml_string(events)),
+    ];
     if let Some(users) = users {
         set.push(format!("features.users={}", toml_string(users)));
     }
@@ -27,6 +30,32 @@ pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Re
         &super::overrides(&set)?,
     )?;
     super::run::run_plan(cli, &plan, args)
+}
+
+/// The pipeline's name for one event file, `profile-<file name>`: a run compares
+/// itself (persona ids, drift, volume) with the last good run of the same name, so
+/// profiling your file after the sample is no night after the sample's.
+fn pipeline_name(events: &Path) -> String {
+    let file = events
+        .file_name()
+        .map(|f| f.to_string_lossy())
+        .unwrap_or_default();
+    let stem = file.split('.').next().unwrap_or_default();
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    match stem.is_empty() {
+        true => "profile".into(),
+        false => format!("profile-{stem}"),
+    }
 }
 
 /// A path as a TOML string literal for a `--set` override.
