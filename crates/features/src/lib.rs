@@ -205,13 +205,10 @@ fn top_categories(parts: &[LazyFrame], at: &[(i64, usize)]) -> Result<Vec<Vec<St
         .map(|(counts, &(_, top))| {
             let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
             counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            // Each gets a `cat_share_<name>` column: of names that make the same
-            // column name (such as "Home" and "home"), the most common one.
-            let mut columns = std::collections::HashSet::new();
+            // Each gets a `cat_share_<name>` column ([`share_columns`]).
             counts
                 .into_iter()
                 .map(|(category, _)| category)
-                .filter(|category| columns.insert(column_safe(category)))
                 .take(top)
                 .collect()
         })
@@ -595,6 +592,29 @@ fn user_parts(events: &DataFrame, max_rows: usize) -> Result<(Vec<std::ops::Rang
 const CHECK_ROWS: usize = 1 << 20;
 #[cfg(test)]
 const CHECK_ROWS: usize = 3;
+
+/// The share columns of the `top` categories, in their order: `cat_share_<name>`,
+/// and where two names make the same column name (such as "Home" and "home"), the
+/// later one's with `_2` (then `_3`, ...), so that no category's share is lost.
+pub(crate) fn share_columns(top: &[String]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    top.iter()
+        .map(|category| {
+            let base = format!(
+                "{}{}",
+                userlens_model::CATEGORY_SHARE_PREFIX,
+                column_safe(category)
+            );
+            let mut name = base.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            name
+        })
+        .collect()
+}
 
 /// Letters, digits and `_` only, so category names make safe column names.
 fn column_safe(name: &str) -> String {

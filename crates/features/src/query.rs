@@ -3,13 +3,13 @@
 //! over sorted events'), and the expressions they are built of.
 
 use polars::prelude::*;
+use userlens_model::FeatureFamily;
 use userlens_model::columns::*;
 use userlens_model::event_types;
 use userlens_model::time::DAY_MICROS;
-use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily};
 
 use crate::sorted::{self, Time};
-use crate::{Order, Result, TEXT_FEATURES, column_safe, days_between, polars_err};
+use crate::{Order, Result, TEXT_FEATURES, days_between, polars_err, share_columns};
 
 const MINUTE_MICROS: f64 = 60_000_000.0;
 
@@ -213,8 +213,7 @@ impl Query {
             );
             aggs.push(col(CATEGORY).is_not_null().sum().alias("__categorised"));
             out.push(col("category_count"));
-            for category in top {
-                let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(category));
+            for (category, name) in top.iter().zip(share_columns(top)) {
                 aggs.push(col(CATEGORY).eq(lit(category.as_str())).sum().alias(&name));
                 out.push(
                     ratio(col(&name), col("__categorised"))

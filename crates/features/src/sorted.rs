@@ -15,9 +15,9 @@ use std::borrow::Cow;
 use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
-use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, money};
+use userlens_model::{FeatureFamily, money};
 
-use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, column_safe, polars_err};
+use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, polars_err, share_columns};
 
 mod counts;
 mod pass;
@@ -352,9 +352,8 @@ impl<'a> Table<'a> {
                 f64s("category_count", self.category_count),
                 f64s("__categorised", self.categorised),
             ]);
-            for (category, share) in top.iter().zip(self.shares) {
-                let name = format!("{CATEGORY_SHARE_PREFIX}{}", column_safe(category));
-                columns.push(f64s(&name, share));
+            for (name, share) in share_columns(top).iter().zip(self.shares) {
+                columns.push(f64s(name, share));
             }
             if params.text {
                 columns.push(Column::new(TEXT_FEATURES[0].into(), self.top_category));
