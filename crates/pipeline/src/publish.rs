@@ -259,8 +259,9 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()>
         std::fs::rename(target, &old).map_err(io(target))?;
     }
     std::fs::rename(staging, target).map_err(io(target))?;
-    if had_output {
-        remove_own(&old)?;
+    // Published: the old copy left behind is the next run's to remove ([`recover`]).
+    if had_output && let Err(e) = remove_own(&old) {
+        tracing::warn!("published; the previous output set aside could not be removed yet: {e}");
     }
     Ok(())
 }
