@@ -89,7 +89,8 @@ pub enum Error {
     Output(#[from] userlens_report::Error),
     /// Another run of the pipeline holds its lock.
     #[error(
-        "another run of `{pipeline}` holds the lock `{path}` ({holder}); try again when it has finished"
+        "another run of `{pipeline}` holds the lock `{path}`{}; try again when it has finished",
+        held_by(holder)
     )]
     Locked {
         /// Pipeline name.
@@ -164,3 +165,33 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Result of planning and running pipelines.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// ` (pid=.. started=..)`, what the lock's holder wrote in it, if anything yet.
+fn held_by(holder: &str) -> String {
+    match holder.is_empty() {
+        true => String::new(),
+        false => format!(" ({holder})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_message_shows_its_holder_only_when_there_is_one() {
+        let locked = |holder: &str| {
+            Error::Locked {
+                pipeline: "nightly".into(),
+                holder: holder.into(),
+                path: "runs/nightly.lock".into(),
+            }
+            .to_string()
+        };
+        assert!(
+            locked("")
+                .starts_with("another run of `nightly` holds the lock `runs/nightly.lock`; try")
+        );
+        assert!(locked("pid=7 started=x").contains("`runs/nightly.lock` (pid=7 started=x); try"));
+    }
+}
