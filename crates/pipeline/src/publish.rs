@@ -268,27 +268,32 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()>
 
 /// Puts back an output folder that a killed publish left renamed aside, and removes
 /// the staging and set-aside folders of runs in `finished` (runs of this pipeline
-/// that no process is running: the caller holds the pipeline's lock).
+/// that no process is running: the caller holds the pipeline's lock): those of
+/// `output` and of every folder beside it, so that a killed run's staging for one
+/// night's partition does not stay until that night is run again.
 pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<()> {
     let dir = parent(output);
-    let name = output
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{name}.");
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for entry in entries.flatten() {
         let entry_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = entry_name.strip_prefix(&prefix) else {
+        // `.<target>.<kind>-<run id>`; run ids hold no `.`.
+        let Some((target, rest)) = entry_name
+            .strip_prefix('.')
+            .and_then(|name| name.rsplit_once('.'))
+        else {
             continue;
         };
         let path = entry.path();
         let (kind, run_id) = rest.split_once('-').unwrap_or((rest, ""));
-        let ours = finished(run_id);
-        if kind == "old" && ours && !output.exists() && path.join(MARKER).is_file() {
-            std::fs::rename(&path, output).map_err(io(&path))?;
-        } else if (kind == "old" || kind == "staging") && ours {
+        if target.is_empty() || !finished(run_id) {
+            continue;
+        }
+        let target = dir.join(target);
+        if kind == "old" && !target.exists() && path.join(MARKER).is_file() {
+            std::fs::rename(&path, &target).map_err(io(&path))?;
+        } else if kind == "old" || kind == "staging" {
             remove_own(&path)?;
         }
     }
@@ -383,5 +388,17 @@ mod tests {
         assert!(other.is_dir(), "another run's staging is left alone");
         recover(&out, &|id| id == "r3").unwrap();
         assert!(!other.exists());
+
+        // Another partition's leftovers beside it: a killed run's staging, and a
+        // night's folder set aside by a killed publish.
+        let night = dir.path().join("2026-06-01");
+        let killed = staging(&night, "r4").unwrap();
+        let aside = sibling(&dir.path().join("2026-05-31"), "old-r4");
+        std::fs::create_dir_all(&aside).unwrap();
+        std::fs::write(aside.join(MARKER), "{}").unwrap();
+        recover(&out, &|id| id == "r4").unwrap();
+        assert!(!killed.exists());
+        assert!(dir.path().join("2026-05-31").join(MARKER).is_file());
+        assert!(!aside.exists());
     }
 }
