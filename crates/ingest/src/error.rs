@@ -180,8 +180,8 @@ pub enum Error {
 
 impl Error {
     /// Whether the input is refused rather than the run failing: the source is
-    /// missing, not a regular file, not UTF-8, a gzip that does not decode, empty,
-    /// or lacks a column it must have (or has it in a form the ingest cannot take).
+    /// missing, not a regular file, not UTF-8, empty, or lacks a column it must
+    /// have (or has it in a form the ingest cannot take).
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::MissingColumn { .. }
@@ -198,14 +198,7 @@ impl Error {
             Error::Table { source, .. } => {
                 !matches!(source, polars::prelude::PolarsError::IO { .. })
             }
-            // Missing, or bytes that do not decode (a truncated or corrupt gzip).
-            Error::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::UnexpectedEof
-                    | std::io::ErrorKind::InvalidData
-                    | std::io::ErrorKind::InvalidInput
-            ),
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
     }

@@ -1066,25 +1066,3 @@ fn a_file_hashed_in_blocks_has_the_hash_of_its_bytes() {
     );
     assert!(file::hash_blocks(&dir.path().join("absent.bin")).is_err());
 }
-
-#[test]
-fn a_truncated_gzip_is_refused_not_retried() {
-    use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = String::from("user_id,event_time,event_type\n");
-    for i in 0..20_000 {
-        text.push_str(&format!(
-            "u{},2026-01-01 00:00:{:02},view\n",
-            i % 97,
-            i % 60
-        ));
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(text.as_bytes()).unwrap();
-    let gz = gz.finish().unwrap();
-    for cut in [gz.len() / 2, gz.len() - 4] {
-        let path = write(&dir, "events.csv.gz", &gz[..cut]);
-        let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
-        assert!(err.is_refusal(), "{err:?}");
-    }
-}
