@@ -222,7 +222,8 @@ fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
         })
         .expect("the cluster run is listed");
     let parts = shared
-        .join("profile")
+        // `userlens profile events.csv` runs as the pipeline `profile-events`.
+        .join("profile-events")
         .join(&run_id)
         .join("ingest/events.parts");
     let parts = std::fs::read_dir(&parts).map_or(0, |d| d.count());
