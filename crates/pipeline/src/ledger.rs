@@ -216,35 +216,25 @@ impl Ledger {
     /// Records a new run unless its id is taken (by any pipeline's run); returns
     /// whether it was recorded.
     pub fn claim_run(&self, run: &RunRow) -> Result<bool> {
-        let added = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO runs (run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error, invocation, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    run.run_id,
-                    run.pipeline,
-                    run.as_of,
-                    run.status.as_str(),
-                    run.started_at,
-                    run.finished_at,
-                    run.run_dir,
-                    run.error,
-                    run.invocation,
-                    run.pid
-                ],
-            )
-            .map_err(db(&self.path))?;
-        Ok(added == 1)
+        Ok(self.insert_run(run, "ON CONFLICT (run_id) DO NOTHING")? == 1)
     }
 
     /// Records a run (insert or update).
     pub fn put_run(&self, run: &RunRow) -> Result<()> {
+        let update = "ON CONFLICT (run_id) DO UPDATE SET status = ?4, finished_at = ?6, \
+                      error = ?8, pid = ?10";
+        self.insert_run(run, update).map(|_| ())
+    }
+
+    /// Inserts `run`, `on_conflict` saying what a taken id does; returns the rows
+    /// changed.
+    fn insert_run(&self, run: &RunRow, on_conflict: &str) -> Result<usize> {
         self.conn
             .execute(
-                "INSERT INTO runs (run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error, invocation, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (run_id) DO UPDATE SET status = ?4, finished_at = ?6, error = ?8, pid = ?10",
+                &format!(
+                    "INSERT INTO runs (run_id, pipeline, as_of, status, started_at, finished_at, run_dir, error, invocation, pid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {on_conflict}"
+                ),
                 params![
                     run.run_id,
                     run.pipeline,
@@ -258,8 +248,7 @@ impl Ledger {
                     run.pid
                 ],
             )
-            .map_err(db(&self.path))?;
-        Ok(())
+            .map_err(db(&self.path))
     }
 
     /// Records a stage (insert or replace).
