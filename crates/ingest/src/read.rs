@@ -572,8 +572,8 @@ impl<R: Read> Read for Counted<'_, R> {
 }
 
 /// An open file and what is known of the size of its text.
-struct Opened<'a> {
-    reader: Box<dyn BufRead + 'a>,
+pub(crate) struct Opened<'a> {
+    pub(crate) reader: Box<dyn BufRead + 'a>,
     size: TextSize,
 }
 
@@ -636,7 +636,7 @@ impl<R: BufRead> BufRead for Tally<R> {
 
 /// Opens a file, transparently decompressing gzip (detected by its magic bytes);
 /// progress counts bytes of the file itself, so compressed files report truly.
-fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opened<'a>> {
+pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opened<'a>> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -774,8 +774,8 @@ fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
 
 /// A hint for a header that did not resolve because it is one field: the file is
 /// separated by `;` or tabs, not by the `,` it was read with.
-fn delimiter_hint(source: &Source, first: &csv::ByteRecord) -> Option<Error> {
-    if source.delimiter != b',' || first.len() != 1 {
+pub(crate) fn delimiter_hint(path: &Path, delimiter: u8, first: &csv::ByteRecord) -> Option<Error> {
+    if delimiter != b',' || first.len() != 1 {
         return None;
     }
     let line = first.get(0)?;
@@ -787,7 +787,7 @@ fn delimiter_hint(source: &Source, first: &csv::ByteRecord) -> Option<Error> {
         _ => '\t',
     };
     Some(Error::Delimiter {
-        path: source.path().to_path_buf(),
+        path: path.to_path_buf(),
         found,
     })
 }
@@ -861,7 +861,7 @@ pub(crate) fn read_csv_with(
     let header = header_names(source, first, width);
     let slots = resolve(source, &header).map_err(|e| match e {
         Error::MissingColumn { .. } | Error::MissingRequired { .. } => {
-            delimiter_hint(source, &record).unwrap_or(e)
+            delimiter_hint(source.path(), source.delimiter, &record).unwrap_or(e)
         }
         e => e,
     })?;
@@ -917,7 +917,7 @@ pub(crate) fn read_csv_with(
 /// Whether the text of `path` from byte `start` (a record's start) ends inside a
 /// quoted field ([`records::ends_in_quote`]). Read again only for a last row that
 /// holds a line end.
-fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
+pub(crate) fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,

@@ -157,11 +157,11 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    // The events' reader, for its line numbers (the csv crate's own are one short
-    // after each CRLF line end).
-    let (mut reader, mut lines) =
-        crate::read::csv_reader(b',', std::io::BufReader::with_capacity(1 << 16, file));
+    // The events' opener (gzip, UTF-16 refused) and reader, for its line numbers
+    // (the csv crate's own are one short after each CRLF line end).
+    let mut no_progress = |_: u64, _: u64| {};
+    let text = crate::read::open(path, &mut no_progress)?.reader;
+    let (mut reader, mut lines) = crate::read::csv_reader(b',', text);
     let mut header = csv::ByteRecord::new();
     let has_header = reader
         .read_byte_record(&mut header)
@@ -180,15 +180,36 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
             path: path.to_path_buf(),
         });
     }
-    let position = |name: &str| header.iter().position(|h| h == name.as_bytes());
+    // A name in the header twice is a guess which is meant: refused, as for events.
+    let position = |name: &'static str| -> Result<Option<usize>> {
+        let mut at = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| *h == name.as_bytes());
+        match (at.next(), at.next()) {
+            (Some((first, _)), Some((second, _))) => Err(Error::DuplicateColumn {
+                path: path.to_path_buf(),
+                line: 1,
+                source_column: name.into(),
+                target: name.into(),
+                first: first + 1,
+                second: second + 1,
+            }),
+            (first, _) => Ok(first.map(|(i, _)| i)),
+        }
+    };
     let mut slots = [None; 4];
     for (slot, name) in slots.iter_mut().zip([USER_ID, ANSWERED_AT, SCORE]) {
-        *slot = Some(position(name).ok_or_else(|| Error::MissingRequired {
-            path: path.to_path_buf(),
-            column: name,
+        *slot = Some(position(name)?.ok_or_else(|| {
+            crate::read::delimiter_hint(path, b',', &header).unwrap_or(Error::MissingRequired {
+                path: path.to_path_buf(),
+                column: name,
+            })
         })?);
     }
-    slots[3] = position(COMMENT);
+    slots[3] = position(COMMENT)?;
+    // The last row's line and start, if a field of it holds a line end.
+    let mut multiline = None;
     let mut record = csv::ByteRecord::new();
     loop {
         match reader.read_byte_record(&mut record) {
@@ -200,7 +221,12 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
                 return Err(io(std::io::Error::other(e)));
             }
         }
-        let line = lines.at(record.position().map_or(0, |p| p.byte()));
+        let start = record.position().map_or(0, |p| p.byte());
+        let line = lines.at(start);
+        let holds_line_end = record
+            .iter()
+            .any(|f| memchr::memchr2(b'\n', b'\r', f).is_some());
+        multiline = holds_line_end.then_some((line, start));
         let raw = record
             .iter()
             .map(String::from_utf8_lossy)
@@ -233,6 +259,16 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
             continue;
         }
         sink.row(line, fields, None, &raw);
+    }
+    // A quote that never closes makes the rest of the file one answer: refused, as
+    // its lines would otherwise be lost in one row.
+    if let Some((line, start)) = multiline
+        && crate::read::ends_in_open_quote(path, start, b',')?
+    {
+        return Err(Error::UnclosedQuote {
+            path: path.to_path_buf(),
+            line,
+        });
     }
     Ok(())
 }
@@ -390,6 +426,48 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(columns, ["answered_at", "score", "user_id", "score", ""]);
+    }
+
+    #[test]
+    fn a_survey_is_refused_where_an_event_file_would_be() {
+        let refused = |bytes: &[u8]| {
+            let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+            std::fs::write(file.path(), bytes).unwrap();
+            read_survey(file.path()).unwrap_err()
+        };
+        let unclosed = refused(
+            b"user_id,answered_at,score,comment\na,2026-03-01,10,\"never closed\nb,2026-03-01,0,\nc,2026-03-01,0,\n",
+        );
+        assert!(
+            matches!(unclosed, Error::UnclosedQuote { line: 2, .. }),
+            "{unclosed:?}"
+        );
+        let twice = refused(b"user_id,answered_at,score,score\na,2026-03-01,10,0\n");
+        assert!(
+            matches!(
+                twice,
+                Error::DuplicateColumn {
+                    first: 3,
+                    second: 4,
+                    ..
+                }
+            ),
+            "{twice:?}"
+        );
+        let semicolons = refused(b"user_id;answered_at;score\na;2026-03-01;10\n");
+        assert!(
+            matches!(semicolons, Error::Delimiter { found: ';', .. }),
+            "{semicolons:?}"
+        );
+        let utf16: Vec<u8> = "user_id,answered_at,score\na,2026-03-01,10\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let utf16 = refused(&[&[0xff, 0xfe][..], &utf16].concat());
+        assert!(matches!(utf16, Error::Encoding { .. }), "{utf16:?}");
+        for error in [unclosed, twice, semicolons, utf16] {
+            assert!(error.is_refusal(), "{error:?}");
+        }
     }
 
     #[test]
