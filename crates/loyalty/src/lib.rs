@@ -60,6 +60,8 @@ pub const EVENT_COLUMNS: &[&str] = &[
     columns::AMOUNT,
     columns::CATEGORY,
     columns::RATING,
+    // When the events have it: an order's lines are one purchase.
+    columns::ORDER_ID,
 ];
 
 /// The columns [`loyalty`] reads of a profile stage's `assignments`.

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
+use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, ORDER_ID, USER_ID};
 
 use crate::calendar::{Calendar, Unit};
 use crate::error::{Error, Result, polars_err};
@@ -207,13 +207,32 @@ pub(crate) fn run(
         retained: Vec::new(),
     };
     for part in parts {
+        // A purchase's time as an order's: the lines of one order, whatever their
+        // times, are one purchase at its first line's.
+        let time = col(EVENT_TIME).cast(DataType::Int64);
+        let has_orders = part
+            .clone()
+            .collect_schema()
+            .is_ok_and(|schema| schema.contains(ORDER_ID));
+        let bought_at = match has_orders {
+            true => {
+                let first_line = (time.clone().min())
+                    .over([col(USER_ID), col(ORDER_ID)])
+                    .map_err(polars_err("find the orders' first lines"))?;
+                when(col(ORDER_ID).is_not_null())
+                    .then(first_line)
+                    .otherwise(time.clone())
+            }
+            false => time.clone(),
+        };
         let mut df = part
             .clone()
-            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(cal.as_of)))
+            .filter(time.clone().lt(lit(cal.as_of)))
             .select([
                 col(USER_ID).cast(DataType::String),
-                col(EVENT_TIME).cast(DataType::Int64),
+                time,
                 flags.clone(),
+                bought_at.alias(BOUGHT_AT),
             ])
             .collect()
             .map_err(polars_err("read the events"))?;
@@ -259,10 +278,14 @@ struct Ctx<'a> {
     previous: Option<u32>,
 }
 
+/// The column of a purchase's time as its order's ([`run`]).
+const BOUGHT_AT: &str = "bought_at";
+
 struct Cols<'a> {
     ids: &'a StringChunked,
     times: &'a [i64],
     flags: &'a [i32],
+    bought_at: &'a [i64],
 }
 
 /// The times and flags of a part in one piece each (the events of an in-memory
@@ -272,6 +295,7 @@ struct Cols<'a> {
 struct Numbers {
     times: Int64Chunked,
     flags: Int32Chunked,
+    bought_at: Int64Chunked,
 }
 
 impl Numbers {
@@ -288,6 +312,11 @@ impl Numbers {
                 .rechunk()
                 .into_owned(),
             flags: column("flags")?.i32().map_err(&err)?.rechunk().into_owned(),
+            bought_at: column(BOUGHT_AT)?
+                .i64()
+                .map_err(&err)?
+                .rechunk()
+                .into_owned(),
         })
     }
 
@@ -297,6 +326,7 @@ impl Numbers {
             ids: df.column(USER_ID).map_err(&err)?.str().map_err(&err)?,
             times: self.times.cont_slice().map_err(&err)?,
             flags: self.flags.cont_slice().map_err(&err)?,
+            bought_at: self.bought_at.cont_slice().map_err(&err)?,
         })
     }
 }
@@ -347,6 +377,7 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
         let groups = ctx.dir.memberships(id);
         let times = &cols.times[run.clone()];
         let flags = &cols.flags[run.clone()];
+        let bought_at = &cols.bought_at[run.clone()];
         let start = times
             .iter()
             .zip(flags)
@@ -357,7 +388,7 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
         days.clear();
         let mut start_active = false;
         let mut purchases: (Option<i64>, Option<i64>) = (None, None);
-        for (&t, &f) in times.iter().zip(flags) {
+        for ((&t, &f), &bought) in times.iter().zip(flags).zip(bought_at) {
             if f & RETURN != 0
                 && let Some(d) = cal.day(t)
             {
@@ -367,7 +398,7 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
                 }
             }
             if f & PURCHASE != 0 {
-                purchases = next_two(purchases, t);
+                purchases = next_two(purchases, bought);
             }
         }
         days.sort_unstable();

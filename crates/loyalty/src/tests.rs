@@ -81,7 +81,11 @@ fn the_declared_event_columns_are_all_it_reads() {
         all.with_column(Column::new(name.into(), vec!["x"; n]))
             .unwrap();
     }
-    let declared = all.select(EVENT_COLUMNS.iter().copied()).unwrap();
+    let present = EVENT_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| all.column(c).is_ok());
+    let declared = all.select(present).unwrap();
     assert_eq!(declared.width(), all.width() - 3);
     let params: LoyaltyParams = toml::from_str("").unwrap();
     let params = params.check().unwrap();
@@ -262,6 +266,41 @@ fn repeat_purchase_ignores_refunds_and_same_time_lines() {
     assert_eq!(strings(r, "complete"), ["false", "false"]);
     let short = run("repeat_window_days = 3", Some(at(3, 20, 0)));
     assert_eq!(ints(&short.repeat_purchase, "repeat_buyers"), [0, 0]);
+}
+
+#[test]
+fn the_lines_of_one_order_are_one_purchase_whatever_their_times() {
+    // u2's two January purchases become lines of one order, a second apart.
+    let mut with_orders = events();
+    let orders: Vec<Option<&str>> = (0..with_orders.height())
+        .map(|i| [3, 4].contains(&i).then_some("o1"))
+        .collect();
+    with_orders
+        .with_column(Column::new("order_id".into(), orders))
+        .unwrap();
+    let second = at(1, 20, 10) + 1_000_000;
+    let times = with_orders.column("event_time").unwrap().clone();
+    let times: Vec<i64> = (times.cast(&DataType::Int64).unwrap().i64().unwrap())
+        .into_no_null_iter()
+        .enumerate()
+        .map(|(i, t)| if i == 4 { second } else { t })
+        .collect();
+    with_orders
+        .with_column(
+            Int64Chunked::from_vec("event_time".into(), times)
+                .into_datetime(TimeUnit::Microseconds, None)
+                .into_column(),
+        )
+        .unwrap();
+    let parts = [with_orders.lazy()];
+    let assignments = assignments();
+    let mut input = LoyaltyInput::new(&parts);
+    input.as_of = Some(at(3, 20, 0));
+    input.assignments = Some(&assignments);
+    let params: LoyaltyParams = toml::from_str("").unwrap();
+    let t = loyalty(&input, &params.check().unwrap()).unwrap();
+    assert_eq!(ints(&t.repeat_purchase, "buyers"), [1, 1]);
+    assert_eq!(ints(&t.repeat_purchase, "repeat_buyers"), [0, 0]);
 }
 
 #[test]
