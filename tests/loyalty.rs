@@ -191,3 +191,15 @@ fn a_loyalty_stage_without_needs_or_with_bad_values_is_refused_before_reading() 
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_run_without_features_is_dated_by_the_stage_that_derived_its_as_of() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    let out = userlens(&["run", "loyalty.toml", "-q"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/run.json")).unwrap()).unwrap();
+    // The day after the last event, 2026-03-15.
+    assert_eq!(record["as_of"], "2026-03-16", "{record}");
+}

@@ -42,7 +42,9 @@ impl RunState {
         if let Some(users) = meta.users {
             self.rows.users = users;
         }
-        if meta.as_of.is_some() {
+        // The first stage to date the run (`--as-of`, else the first that derived
+        // it from the data) dates the record.
+        if self.as_of.is_none() {
             self.as_of = meta.as_of;
         }
         for (slot, value) in [

@@ -118,6 +118,7 @@ impl Stage for Loyalty {
             "loyalty: tables in {:.2} s",
             started.elapsed().as_secs_f64()
         );
+        meta.as_of = Some(t.as_of);
         if let Some(nps) = &t.nps
             && nps.height() == 0
         {

@@ -86,7 +86,10 @@ impl Stage for Recommend {
         tables.insert("persona_recommendations", out.persona_recommendations);
         tables.insert("similar_items", out.similar_items);
         tables.insert("recommend_report", out.report);
-        let mut meta = StageMeta::default();
+        let mut meta = StageMeta {
+            as_of: Some(as_of),
+            ..StageMeta::default()
+        };
         if let Some(chosen) = out.chosen {
             meta.notes.push(chosen_note(chosen, &out.rows, params.k));
         }
