@@ -683,10 +683,27 @@ fn check_stage(
                 )
             }
             CheckFailure::Invalid(invalid) => {
+                // The parameter the message names first, `like_this`: a `--set`'s
+                // mistake if one set it, else the file's at its line.
+                let key = invalid.message.split('`').nth(1).unwrap_or_default();
+                if let Some(o) = overrides
+                    .iter()
+                    .find(|o| o.stage == stage_name && o.key.first().is_some_and(|k| k == key))
+                {
+                    let hint = invalid.hint.map(|h| format!("; {h}")).unwrap_or_default();
+                    return Error::Override(format!(
+                        "`--set {}`: stage `{stage_name}`: {}{hint}",
+                        o.text, invalid.message
+                    ));
+                }
                 let at = if invalid.at_uses {
                     stage.uses.span().start
-                } else {
+                } else if key.is_empty() {
                     with.span().start
+                } else {
+                    source
+                        .find_key(with.span().start..source.text.len(), key)
+                        .unwrap_or(with.span().start)
                 };
                 source.error_at(
                     at,

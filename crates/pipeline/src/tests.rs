@@ -395,6 +395,7 @@ needs = ["ingest", "personas"]
         "event_time",
         "event_type",
         "item_id",
+        "order_id",
         "rating",
         "user_id",
     ];
@@ -540,6 +541,10 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
             "personas.with.k=6",
             "`--set personas.with.k=6`: stage `personas`: unknown field `with`",
         ),
+        (
+            "ingest.memory_limit_mb=0",
+            "`--set ingest.memory_limit_mb=0`: stage `ingest`: `memory_limit_mb` must be at least 1",
+        ),
     ] {
         let o = Override::parse(set).unwrap();
         let err = load_str(Path::new("p.toml"), text, &[o]).unwrap_err();
@@ -555,5 +560,18 @@ fn a_bad_pipeline_name_is_an_error_at_its_line() {
         file_error(&text).starts_with("p.toml:4:1: pipeline name \"../demo\" must be"),
         "{}",
         file_error(&text)
+    );
+}
+
+#[test]
+fn a_bad_value_in_the_file_is_an_error_at_its_own_line() {
+    let text = GOOD.replace(
+        "with = { path = \"events.csv\" }",
+        "[stages.ingest.with]\npath = \"events.csv\"\nmemory_limit_mb = 0",
+    );
+    let err = file_error(&text);
+    assert!(
+        err.starts_with("p.toml:13:1: stage `ingest`: `memory_limit_mb` must be at least 1"),
+        "{err}"
     );
 }

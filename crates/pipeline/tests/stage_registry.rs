@@ -240,7 +240,7 @@ fn a_stage_kind_added_through_the_registry_runs_in_a_pipeline() {
     let err = load_str_with(&registry(), Path::new("toy.toml"), &bad, &[]).unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("toy.toml:14:8: stage `counts`: `min_events` must be at least 1"),
+            .starts_with("toy.toml:14:10: stage `counts`: `min_events` must be at least 1"),
         "{err}"
     );
     // Without the registry entry the kind is unknown.
