@@ -129,6 +129,13 @@ fn ineligible(
     if kind == ModelKind::PersonaPopular && !has_personas {
         return Some("no personas: the stage does not need a profile stage".into());
     }
+    if split.train.active_users == 0 && !split.train.all.indices.is_empty() {
+        return Some(
+            "no interaction before the cutoff has a positive weight (see `weights` and \
+             `half_life_days`)"
+                .into(),
+        );
+    }
     if split.train.active_users == 0 {
         return Some("no interactions before the cutoff".into());
     }

@@ -628,3 +628,30 @@ fn events_in_parts_give_the_tables_of_the_whole() {
     assert_same_tables(&whole, &in_parts);
     assert_eq!(whole.rows.len(), 3);
 }
+
+#[test]
+fn interactions_whose_weights_decay_to_nothing_are_not_called_absent() {
+    let params = checked("half_life_days = 0.001");
+    let window = events::Window {
+        params: &params,
+        cutoff: 40 * DAY,
+        as_of: 70 * DAY,
+    };
+    let log = events::read(&[events(&paper_log()).lazy()], &window).unwrap();
+    let split = evaluate::split(&log, events::TestKinds::Asked);
+    assert_eq!(split.train.active_users, 0);
+    let why = ineligible(ModelKind::Popular, &split, false, &params).unwrap();
+    assert!(
+        why.starts_with("no interaction before the cutoff has a positive weight"),
+        "{why}"
+    );
+    // Without decay the same log is scored.
+    let params = checked("");
+    let window = events::Window {
+        params: &params,
+        ..window
+    };
+    let log = events::read(&[events(&paper_log()).lazy()], &window).unwrap();
+    let split = evaluate::split(&log, events::TestKinds::Asked);
+    assert!(split.train.active_users > 0);
+}
