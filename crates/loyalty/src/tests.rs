@@ -64,7 +64,11 @@ fn assignments() -> DataFrame {
 }
 
 fn run(params: &str, as_of: Option<i64>) -> LoyaltyTables {
-    let parts = [events().lazy()];
+    run_on(events(), params, as_of)
+}
+
+fn run_on(events: DataFrame, params: &str, as_of: Option<i64>) -> LoyaltyTables {
+    let parts = [events.lazy()];
     let assignments = assignments();
     let mut input = LoyaltyInput::new(&parts);
     input.as_of = as_of;
@@ -292,13 +296,7 @@ fn the_lines_of_one_order_are_one_purchase_whatever_their_times() {
                 .into_column(),
         )
         .unwrap();
-    let parts = [with_orders.lazy()];
-    let assignments = assignments();
-    let mut input = LoyaltyInput::new(&parts);
-    input.as_of = Some(at(3, 20, 0));
-    input.assignments = Some(&assignments);
-    let params: LoyaltyParams = toml::from_str("").unwrap();
-    let t = loyalty(&input, &params.check().unwrap()).unwrap();
+    let t = run_on(with_orders, "", Some(at(3, 20, 0)));
     assert_eq!(ints(&t.repeat_purchase, "buyers"), [1, 1]);
     assert_eq!(ints(&t.repeat_purchase, "repeat_buyers"), [0, 0]);
 }
