@@ -395,6 +395,20 @@ impl Training<'_> {
     pub(crate) fn prepared(&self, scalers: &[Scaler], rows: &[usize]) -> Vec<f64> {
         prepared(scalers, &self.columns, &self.table_rows(rows))
     }
+
+    /// The same rows with only the columns at `keep`, borrowed: no copy of them.
+    pub(crate) fn select(&self, keep: &[usize]) -> Training<'_> {
+        Training {
+            ids: Cow::Borrowed(&self.ids[..]),
+            columns: Cow::Owned(
+                keep.iter()
+                    .map(|&j| Cow::Borrowed(&self.columns[j][..]))
+                    .collect(),
+            ),
+            table_rows: self.table_rows.clone(),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 /// Reads `feature_names` of `features` and joins them with the `target` labels.

@@ -439,11 +439,15 @@ pub fn predict(
     let unit_days = p.unit.days();
     let horizon_units = f64::from(p.horizon_days) / unit_days;
     // Category shares follow the most common categories of each date, so the two
-    // tables can differ: the models use what both have.
+    // tables can differ. The models scored on the holdout use the features at the
+    // cutoff alone, whatever the horizon brought; the ones refitted for the as-of
+    // date, those both tables have.
     let at_cutoff = ml::numeric_features(features_cutoff);
-    let feature_names: Vec<String> = ml::numeric_features(features_now)
-        .into_iter()
-        .filter(|name| at_cutoff.contains(name))
+    let at_now = ml::numeric_features(features_now);
+    let refit_names: Vec<String> = at_cutoff
+        .iter()
+        .filter(|name| at_now.contains(name))
+        .cloned()
         .collect();
 
     let FromEvents {
@@ -489,12 +493,13 @@ pub fn predict(
     let table_cutoff = if short_history {
         ml::Table::default()
     } else {
-        ml::Table::read(features_cutoff, &feature_names)?
+        ml::Table::read(features_cutoff, &at_cutoff)?
     };
     let shared = Shared {
         features_cutoff,
         features_now,
         table_cutoff: &table_cutoff,
+        refit_names: &refit_names,
         params,
         summary_cutoff: &summary_cutoff,
         fits_cutoff: fits_cutoff.as_ref(),

@@ -76,17 +76,23 @@ pub struct Split<'a> {
     pub(super) holdout: Vec<usize>,
     pub(super) target: &'a str,
     pub(super) feature_names: &'a [String],
+    /// The features of the model refitted for the as-of date: those of
+    /// `feature_names` that the features at the as-of date also have.
+    refit_names: &'a [String],
     pub(super) params: &'a CheckedMlParams,
     pub(super) seed: u64,
 }
 
 impl<'a> Split<'a> {
     /// Joins features read by [`Table::read`] (which several splits can share) to
-    /// the `target` column of `labels` and splits the users.
+    /// the `target` column of `labels` and splits the users. The models scored on
+    /// the holdout use every column of `table`; [`Split::refit`] those named in
+    /// `refit_names`.
     pub fn new(
         table: &'a Table,
         labels: &DataFrame,
         target: &'a str,
+        refit_names: &'a [String],
         params: &'a CheckedMlParams,
         seed: u64,
     ) -> Result<Split<'a>> {
@@ -98,6 +104,7 @@ impl<'a> Split<'a> {
             holdout,
             target,
             feature_names: &table.names,
+            refit_names,
             params,
             seed,
         })
@@ -124,11 +131,23 @@ impl<'a> Split<'a> {
     /// tables again).
     pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
         let rows: Vec<usize> = (0..self.training.ids.len()).collect();
+        let keep: Vec<usize> = self
+            .refit_names
+            .iter()
+            .filter_map(|name| self.feature_names.iter().position(|n| n == name))
+            .collect();
+        let names: Vec<String> = keep
+            .iter()
+            .map(|&j| self.feature_names[j].clone())
+            .collect();
+        if names.is_empty() {
+            return Err(super::Error::NoFeatures);
+        }
         fit_rows(
             kind,
-            &self.training,
+            &self.training.select(&keep),
             self.target,
-            self.feature_names,
+            &names,
             &rows,
             self.params,
             self.seed,

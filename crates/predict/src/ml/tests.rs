@@ -102,7 +102,8 @@ fn backtest(
     seed: u64,
 ) -> Backtest {
     let params = params();
-    Split::new(&table(features), labels, target, &params, seed)
+    let table = table(features);
+    Split::new(&table, labels, target, &table.names, &params, seed)
         .unwrap()
         .backtest(kind)
         .unwrap()
@@ -689,7 +690,7 @@ fn the_model_choice_never_reads_the_holdout() {
     let (names, params) = (names(), params());
     let both = [ModelKind::Logistic, ModelKind::Tree];
     let table = Table::read(&features, &names).unwrap();
-    let mut split = Split::new(&table, &labels, "purchased", &params, 42).unwrap();
+    let mut split = Split::new(&table, &labels, "purchased", &table.names, &params, 42).unwrap();
     assert_eq!(split.choose(&both).unwrap(), ModelKind::Tree);
     assert_eq!(
         split.choose(&[ModelKind::Logistic]).unwrap(),
@@ -785,7 +786,7 @@ fn a_split_refits_on_every_user_as_fit_propensity_does() {
     let (features, labels) = synthetic(2000, 5);
     let (names, params) = (names(), params());
     let table = Table::read(&features, &names).unwrap();
-    let split = Split::new(&table, &labels, "purchased", &params, 3).unwrap();
+    let split = Split::new(&table, &labels, "purchased", &table.names, &params, 3).unwrap();
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
         let refit = fitted(split.refit(kind).unwrap());
         let direct = fitted(
@@ -824,7 +825,7 @@ fn a_split_of_a_shared_table_fits_as_one_of_its_own() {
     ));
     let some = labels.slice(100, 1500);
     for (labels, users) in [(&labels, 2000), (&some, 1500)] {
-        let split = Split::new(&table, labels, "purchased", &params, 4).unwrap();
+        let split = Split::new(&table, labels, "purchased", &table.names, &params, 4).unwrap();
         assert_eq!(split.train.len() + split.holdout_ids().len(), users);
         for kind in [ModelKind::Logistic, ModelKind::Tree] {
             let refit = fitted(split.refit(kind).unwrap());
@@ -875,7 +876,7 @@ fn the_holdout_is_never_trained_on() {
     let names: Vec<String> = ["x1", "x2", "noise"].map(String::from).to_vec();
     let params = params();
     let table = Table::read(&features, &names).unwrap();
-    let split = Split::new(&table, &labels, "purchased", &params, 42).unwrap();
+    let split = Split::new(&table, &labels, "purchased", &table.names, &params, 42).unwrap();
     let holdout: std::collections::BTreeSet<String> = split.holdout_ids().into_iter().collect();
     assert_eq!(holdout.len(), 500);
     for kind in [ModelKind::Logistic, ModelKind::Tree] {
@@ -934,4 +935,23 @@ fn a_table_borrows_the_columns_the_models_read_as_they_are() {
     assert_eq!(table.ids, ["a", "b", "c"]);
     assert!(matches!(table.columns[0], std::borrow::Cow::Owned(_)));
     assert_eq!(*table.columns[0], [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn the_refit_uses_only_the_features_it_is_given() {
+    let (features, labels) = interaction(600, 9);
+    let (names, params) = (names(), params());
+    let table = Table::read(&features, &names).unwrap();
+    let refit_names = vec![names[0].clone()];
+    let split = Split::new(&table, &labels, "purchased", &refit_names, &params, 42).unwrap();
+    let Fit::Fitted(model) = split.refit(ModelKind::Logistic).unwrap() else {
+        panic!("not fitted");
+    };
+    let used: Vec<String> = model
+        .summary()
+        .features
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(used, refit_names);
 }

@@ -23,6 +23,8 @@ pub(super) struct Shared<'a> {
     /// The model features at the cutoff, read once for every target (empty when
     /// `short_history` leaves no target to split).
     pub(super) table_cutoff: &'a ml::Table<'a>,
+    /// The features of the models refitted for the as-of date ([`ml::Split::new`]).
+    pub(super) refit_names: &'a [String],
     pub(super) params: &'a CheckedPredictParams,
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
     pub(super) fits_cutoff: Option<&'a CountFits>,
@@ -113,6 +115,7 @@ pub(super) fn for_target(
         shared.table_cutoff,
         labels,
         target.label(),
+        shared.refit_names,
         &params.ml,
         shared.seed,
     )?;
@@ -364,6 +367,7 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
         shared.table_cutoff,
         targets,
         ml::ACTIVE,
+        shared.refit_names,
         &params.ml,
         shared.seed,
     )?;
