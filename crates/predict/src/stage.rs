@@ -443,11 +443,9 @@ pub fn predict(
     // cutoff alone, whatever the horizon brought; the ones refitted for the as-of
     // date, those both tables have.
     let at_cutoff = ml::numeric_features(features_cutoff);
-    let at_now = ml::numeric_features(features_now);
-    let refit_names: Vec<String> = at_cutoff
-        .iter()
-        .filter(|name| at_now.contains(name))
-        .cloned()
+    let refit_names: Vec<String> = ml::numeric_features(features_now)
+        .into_iter()
+        .filter(|name| at_cutoff.contains(name))
         .collect();
 
     let FromEvents {
