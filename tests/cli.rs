@@ -699,26 +699,3 @@ fn profiling_another_file_is_not_compared_with_the_first() {
     // The same file again is compared with its own last run.
     assert_eq!(record("c")["pipeline"], "profile-events");
 }
-
-#[test]
-fn a_users_table_missing_or_a_folder_is_refused_like_an_event_file() {
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), 60, 3);
-    std::fs::create_dir(dir.path().join("a-folder")).unwrap();
-    for users in ["nofile.csv", "a-folder"] {
-        let run = userlens(
-            &[
-                "profile",
-                "events.csv",
-                "--users",
-                users,
-                "--out",
-                "o",
-                "--runs",
-                "runs",
-            ],
-            dir.path(),
-        );
-        assert_eq!(run.status.code(), Some(3), "{users}: {}", text(&run.stderr));
-    }
-}

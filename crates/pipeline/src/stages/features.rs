@@ -96,11 +96,10 @@ impl Stage for Features {
             as_of: Some(as_of),
             ..StageMeta::default()
         };
-        // Read first: a table missing or not a file is refused, as an event file is.
-        let users = checked.users_table()?;
         if let Some(path) = &checked.users {
             meta.inputs.push(userlens_ingest::fingerprint(path)?);
         }
+        let users = checked.users_table()?;
         let remote = ctx.remote_parts(&events_in);
         // A time-versioned table as known at the as-of date: each user's latest row
         // by then, times after it unknown. Any other table is joined as it is.
