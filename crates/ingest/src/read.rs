@@ -407,6 +407,12 @@ impl<'a> Sink<'a> {
                 let reason = "a refund (`refund_when`) without an amount".to_string();
                 return self.refuse(line, columns::AMOUNT, reason, fields, sep);
             };
+            // A refund is a purchase of a negative amount: one of 0 would count as
+            // a purchase.
+            if amount == 0.0 {
+                let reason = "a refund (`refund_when`) of amount 0".to_string();
+                return self.refuse(line, columns::AMOUNT, reason, fields, sep);
+            }
             numbers[0] = Some(-amount.abs());
             event_type = userlens_model::event_types::PURCHASE;
         }

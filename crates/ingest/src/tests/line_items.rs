@@ -233,6 +233,27 @@ fn orders_are_kept_and_refunds_become_negative_purchases() {
     let source = orders_source(path, r#"InvoiceNo starts_with "C""#).unwrap();
     let out = ingest(&source).unwrap();
     assert!(order_rows(&out.events).contains(&("12346".into(), "C536381".into(), -375)));
+    // A refund of a free line would be a purchase of 0: quarantined.
+    let free = ORDERS.replace(
+        "C536381,22962,-3,2010-12-03 09:45:00,1.25",
+        "C536381,22962,-3,2010-12-03 09:45:00,0",
+    );
+    let path = write(&dir, "free.csv", free.as_bytes());
+    let out = ingest(&orders_source(path, r#"InvoiceNo starts_with "C""#).unwrap()).unwrap();
+    assert!(
+        quarantine_rows(&out).contains(&(
+            7,
+            "amount".to_string(),
+            "a refund (`refund_when`) of amount 0".to_string()
+        )),
+        "{:?}",
+        quarantine_rows(&out)
+    );
+    assert!(
+        !order_rows(&out.events)
+            .iter()
+            .any(|(_, order, _)| order == "C536381")
+    );
 }
 
 #[test]
