@@ -538,7 +538,15 @@ pub fn predict(
         horizon_units,
     };
     let (column_rows, weight) = if short_history {
-        (Vec::new(), 1.0)
+        let reason = format!(
+            "less history before the cutoff than the {}-day horizon",
+            p.horizon_days
+        );
+        let rows = vec![
+            skipped_row("expected_purchases", PURCHASES_TARGET, reason.clone()),
+            skipped_row("p_alive", ACTIVE_TARGET, reason),
+        ];
+        (rows, 1.0)
     } else {
         timed("columns on the holdout", || {
             score_columns(

@@ -236,6 +236,8 @@ fn assert_all_skipped(predictions: &Predictions, users: usize) {
         ("bg/nbd", "churn"),
         ("pareto/nbd", "churn"),
         ("rule:lapsing", "churn"),
+        ("expected_purchases", "purchases"),
+        ("p_alive", "active"),
     ] {
         assert!(
             rows.contains(&(predictor.to_string(), target.to_string())),
@@ -303,6 +305,16 @@ fn identical_users_finish_with_every_predictor_skipped() {
         let predictions = run(&events, None);
         assert_all_skipped(&predictions, 60);
     }
+}
+
+#[test]
+fn less_history_than_the_horizon_skips_every_predictor_with_a_row_each() {
+    // Ten days of events before a 28-day horizon.
+    let events: Vec<Event> = (0..60)
+        .flat_map(|i| regular(&format!("u{i:02}"), 140, 150))
+        .collect();
+    let predictions = run(&events, None);
+    assert_all_skipped(&predictions, 60);
 }
 
 #[test]
