@@ -10,10 +10,10 @@ use crate::drift;
 use crate::engine::{Cluster, Engine};
 use crate::error::{Error, error_chain};
 use crate::plan::{Plan, PlannedStage};
+use crate::previous::Previous;
 use crate::progress::Progress;
 use crate::publish;
 use crate::record::{Rows, StageMeta, StageRecord};
-use crate::runner::Previous;
 use crate::stage::{Inputs, Output, StageContext, StageError, Tables};
 
 /// What the stages have told the run so far.

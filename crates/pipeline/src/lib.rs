@@ -41,6 +41,7 @@ mod keys;
 pub mod ledger;
 mod lock;
 mod plan;
+mod previous;
 mod progress;
 mod publish;
 mod record;

@@ -18,9 +18,10 @@ use crate::keys::{as_of_label, cache_keys, new_run_dir, only_index, output_dir, 
 use crate::ledger::{Ledger, RunRow, StageRow};
 use crate::lock::PipelineLock;
 use crate::plan::Plan;
+use crate::previous::{Previous, previous_run};
 use crate::progress::Progress;
 use crate::publish;
-use crate::record::{PastRecord, RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
+use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
 use crate::waiting;
@@ -79,14 +80,6 @@ impl RunOptions {
                 .map_err(|why| Error::Usage(format!("`--engine {text}` is not an engine: {why}"))),
         }
     }
-}
-
-/// The last good run, for stable ids and drift.
-pub(crate) struct Previous {
-    pub run_id: String,
-    /// Stage name -> artifact folder.
-    pub artifacts: BTreeMap<String, PathBuf>,
-    pub rows: Option<crate::record::Rows>,
 }
 
 /// How the stage loop ended early: the error and the run's status.
@@ -729,37 +722,6 @@ impl Run<'_, '_> {
             error: stop.map(|(e, _)| error_chain(e)),
         }
     }
-}
-
-/// The last good run of the pipeline for another as-of date, for stable ids, drift
-/// and the volume gates: of the newest few, the first that finished every stage of
-/// `plan` (a run that stopped early, `--until`, has no personas to keep ids from).
-fn previous_run(ledger: &Ledger, plan: &Plan, as_of: &str) -> Result<Option<Previous>> {
-    let mut chosen = None;
-    for row in ledger.last_ok_runs(&plan.name, as_of, 20)? {
-        let stages: BTreeMap<String, PathBuf> = (ledger.stages(&row.run_id)?.into_iter())
-            .filter(|s| s.status.finished())
-            .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
-            .collect();
-        let whole = plan.stages.iter().all(|s| stages.contains_key(&s.name));
-        if whole || chosen.is_none() {
-            chosen = Some((row, stages));
-        }
-        if whole {
-            break;
-        }
-    }
-    let Some((row, artifacts)) = chosen else {
-        return Ok(None);
-    };
-    Ok(Some(Previous {
-        artifacts,
-        rows: std::fs::read(Path::new(&row.run_dir).join("run.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<PastRecord>(&bytes).ok())
-            .map(|record| record.rows),
-        run_id: row.run_id,
-    }))
 }
 
 /// Writes `run.json` to the run folder and publishes the staging folder: an ok run

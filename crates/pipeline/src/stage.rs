@@ -20,9 +20,9 @@ use userlens_ingest::Events;
 use crate::engine::{Cluster, LloydOnCluster, OnCluster};
 use crate::error::Error;
 use crate::plan::PlannedStage;
+use crate::previous::Previous;
 use crate::progress::Progress;
 use crate::record::{Rows, StageMeta};
-use crate::runner::Previous;
 
 /// One kind of stage a pipeline can `use`.
 pub trait Stage: Send + Sync + 'static {
