@@ -655,18 +655,10 @@ fn check_stage(
                 {
                     path.push(key.to_string());
                 }
-                // A key that `--set` put there is the `--set`'s mistake, not the file's.
-                if let Some(o) = overrides
-                    .iter()
-                    .find(|o| o.stage == stage_name && path.first() == o.key.first())
-                {
-                    let hint = unknown_field_hint(&message)
-                        .map(|h| format!("; {h}"))
-                        .unwrap_or_default();
-                    return Error::Override(format!(
-                        "`--set {}`: stage `{stage_name}`: {message}{hint}",
-                        o.text
-                    ));
+                let key = path.first().map(String::as_str).unwrap_or_default();
+                let hint = unknown_field_hint(&message);
+                if let Some(e) = set_error(overrides, stage_name, key, &message, hint.clone()) {
+                    return e;
                 }
                 // Each key of the path is looked for after the one before it; a
                 // nested table's header may come after the `with` table's own span.
@@ -676,25 +668,15 @@ fn check_stage(
                         offset = at;
                     }
                 }
-                source.error_at(
-                    offset,
-                    format!("stage `{stage_name}`: {message}"),
-                    unknown_field_hint(&message),
-                )
+                source.error_at(offset, format!("stage `{stage_name}`: {message}"), hint)
             }
             CheckFailure::Invalid(invalid) => {
                 // The parameter the message names first, `like_this`: a `--set`'s
                 // mistake if one set it, else the file's at its line.
                 let key = invalid.message.split('`').nth(1).unwrap_or_default();
-                if let Some(o) = overrides
-                    .iter()
-                    .find(|o| o.stage == stage_name && o.key.first().is_some_and(|k| k == key))
-                {
-                    let hint = invalid.hint.map(|h| format!("; {h}")).unwrap_or_default();
-                    return Error::Override(format!(
-                        "`--set {}`: stage `{stage_name}`: {}{hint}",
-                        o.text, invalid.message
-                    ));
+                let (message, hint) = (&invalid.message, invalid.hint.clone());
+                if let Some(e) = set_error(overrides, stage_name, key, message, hint) {
+                    return e;
                 }
                 let at = if invalid.at_uses {
                     stage.uses.span().start
@@ -712,6 +694,25 @@ fn check_stage(
                 )
             }
         })
+}
+
+/// The error of the `--set` that put `key` in stage `stage_name`'s parameters, if
+/// one did: its mistake, not the file's.
+fn set_error(
+    overrides: &[Override],
+    stage_name: &str,
+    key: &str,
+    message: &str,
+    hint: Option<String>,
+) -> Option<Error> {
+    let o = overrides
+        .iter()
+        .find(|o| o.stage == stage_name && o.key.first().is_some_and(|k| k == key))?;
+    let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
+    Some(Error::Override(format!(
+        "`--set {}`: stage `{stage_name}`: {message}{hint}",
+        o.text
+    )))
 }
 
 /// Which stages (by declaration index) `target` needs, directly or not, itself

@@ -157,7 +157,10 @@ pub fn run(
         staging: staging.clone(),
         lock: lock.path().to_path_buf(),
     });
-    ledger.put_run(&run_row)?;
+    // A new run's row went in with its id; a resumed one is running again.
+    if resumed_run.is_some() {
+        ledger.put_run(&run_row)?;
+    }
 
     let finished_here = match resumed_run {
         Some(_) => ledger
