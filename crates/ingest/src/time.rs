@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeFormat {
     /// Try the common layouts in turn (`YYYY-MM-DD HH:MM:SS`, RFC 3339, ISO with `T`,
-    /// `YYYY-MM-DD`, `YYYYMMDD`).
+    /// either without seconds, `YYYY-MM-DD`, `YYYYMMDD`).
     Auto,
     /// RFC 3339 with an offset, converted to UTC.
     Rfc3339,
@@ -14,7 +14,8 @@ pub enum TimeFormat {
     UnixSeconds,
     /// Milliseconds since the Unix epoch.
     UnixMillis,
-    /// A chrono `strftime` layout; a layout without time fields means midnight UTC.
+    /// A chrono `strftime` layout; a layout without time fields means midnight UTC,
+    /// one with an offset (`%z`) is converted to UTC.
     Strftime(String),
 }
 
@@ -87,16 +88,33 @@ fn finite_micros(micros: f64) -> Option<i64> {
 }
 
 fn parse_layout(text: &str, layout: &str) -> Option<i64> {
+    // Offset first: chrono's naive parser accepts `%z` but drops the offset.
+    if has_offset(layout) {
+        return DateTime::parse_from_str(text, layout)
+            .ok()
+            .map(|t| t.timestamp_micros());
+    }
     if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
         return Some(t.and_utc().timestamp_micros());
-    }
-    if let Ok(t) = DateTime::parse_from_str(text, layout) {
-        return Some(t.timestamp_micros());
     }
     NaiveDate::parse_from_str(text, layout)
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// Whether a strftime layout reads a UTC offset (`%z`, `%:z`, `%::z`, `%#z`).
+fn has_offset(layout: &str) -> bool {
+    let mut rest = layout;
+    while let Some(at) = rest.find('%') {
+        let spec = rest[at + 1..].trim_start_matches([':', '#']);
+        if spec.starts_with('z') {
+            return true;
+        }
+        // `%%` is a literal percent sign: skip both.
+        rest = rest[at + 1..].strip_prefix('%').unwrap_or(&rest[at + 1..]);
+    }
+    false
 }
 
 fn parse_auto(text: &str) -> Option<i64> {
@@ -106,10 +124,11 @@ fn parse_auto(text: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_micros());
     }
-    const LAYOUTS: [&str; 5] = [
+    const LAYOUTS: [&str; 6] = [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
         "%Y-%m-%d",
         "%Y%m%d",
     ];
@@ -181,6 +200,9 @@ mod tests {
         assert_eq!(auto.parse_micros("2026-03-04 05:06:07"), Some(t));
         assert_eq!(auto.parse_micros("2026-03-04T05:06:07"), Some(t));
         assert_eq!(auto.parse_micros("2026-03-04T07:06:07+02:00"), Some(t));
+        let minute = micros("2026-03-04T05:06:00Z");
+        assert_eq!(auto.parse_micros("2026-03-04 05:06"), Some(minute));
+        assert_eq!(auto.parse_micros("2026-03-04T05:06"), Some(minute));
         assert_eq!(
             auto.parse_micros("2026-03-04"),
             Some(micros("2026-03-04T00:00:00Z"))
@@ -260,6 +282,24 @@ mod tests {
         assert_eq!(unix.parse_micros("1e300"), None);
         let ms = TimeFormat::parse("unix_ms").unwrap();
         assert_eq!(ms.parse_micros("1500"), Some(1_500_000));
+    }
+
+    #[test]
+    fn a_layout_with_an_offset_converts_to_utc() {
+        let t = micros("2026-03-04T05:06:07Z");
+        let z = TimeFormat::parse("%Y-%m-%dT%H:%M:%S%z").unwrap();
+        assert_eq!(z.parse_micros("2026-03-04T07:06:07+0200"), Some(t));
+        assert_eq!(z.parse_micros("2026-03-03T23:36:07-0530"), Some(t));
+        assert_eq!(z.parse_micros("2026-03-04T05:06:07+00:00"), Some(t));
+        // An offset the layout asks for must be there.
+        assert_eq!(z.parse_micros("2026-03-04T05:06:07"), None);
+        let colon = TimeFormat::parse("%d/%m/%Y %H:%M %:z").unwrap();
+        assert_eq!(
+            colon.parse_micros("04/03/2026 06:06 +01:00"),
+            Some(t - 7_000_000)
+        );
+        assert!(has_offset("%#z") && has_offset("x %::z"));
+        assert!(!has_offset("%Y-%m-%d") && !has_offset("100%%z"));
     }
 
     #[test]
