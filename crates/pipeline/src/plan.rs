@@ -705,9 +705,10 @@ fn set_error(
     message: &str,
     hint: Option<String>,
 ) -> Option<Error> {
+    // The last such `--set` is the one whose value stands.
     let o = overrides
         .iter()
-        .find(|o| o.stage == stage_name && o.key.first().is_some_and(|k| k == key))?;
+        .rfind(|o| o.stage == stage_name && o.key.first().is_some_and(|k| k == key))?;
     let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
     Some(Error::Override(format!(
         "`--set {}`: stage `{stage_name}`: {message}{hint}",

@@ -551,6 +551,15 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
         assert!(matches!(err, Error::Override(_)), "{err}");
         assert!(err.to_string().starts_with(said), "{err}");
     }
+    // Of two `--set`s of one key, the last stands, and its error is told.
+    let sets = ["ingest.memory_limit_mb=5", "ingest.memory_limit_mb=0"]
+        .map(|s| Override::parse(s).unwrap());
+    let err = load_str(Path::new("p.toml"), text, &sets).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("`--set ingest.memory_limit_mb=0`: stage `ingest`"),
+        "{err}"
+    );
 }
 
 #[test]
