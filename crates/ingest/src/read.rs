@@ -166,6 +166,13 @@ impl<'a> Sink<'a> {
         self.push_checked(line, fields, None, sep)
     }
 
+    /// A row read and quarantined for `reason` before its fields are looked at.
+    fn push_refused(&mut self, line: u64, reason: String, fields: &[&[u8]], sep: u8) -> Result<()> {
+        self.read += 1;
+        self.refuse(line, "", reason, fields, sep);
+        Ok(())
+    }
+
     /// [`Sink::push`] of fields that may come `checked`: the same fields as text
     /// known to be UTF-8 without a NUL byte.
     fn push_checked(
@@ -900,7 +907,13 @@ pub(crate) fn read_csv_with(
             .iter()
             .any(|f| memchr::memchr2(b'\n', b'\r', f).is_some());
         multiline = holds_line_end.then_some((line, start));
-        sink.push(line, &fields, source.delimiter)?;
+        match holds_line_end
+            .then(|| swallowed_row(&fields, &header, source.delimiter))
+            .flatten()
+        {
+            Some(reason) => sink.push_refused(line, reason, &fields, source.delimiter)?,
+            None => sink.push(line, &fields, source.delimiter)?,
+        }
         sink.spill_past_budget(keep, reader.position().byte(), &text_size, &switched)?;
     }
     // A quote that never closes makes the rest of the file one field: refused, as
@@ -918,6 +931,25 @@ pub(crate) fn read_csv_with(
         spilled: switched.into_inner(),
         ..parsed
     })
+}
+
+/// Why a row whose fields hold line ends looks like rows run together by a stray
+/// quote: a line inside one of its fields has as many fields as the header. `None`
+/// for a field that merely holds a line break.
+fn swallowed_row(fields: &[&[u8]], header: &[String], delimiter: u8) -> Option<String> {
+    let (at, _) = fields.iter().enumerate().find(|(_, field)| {
+        field
+            .split(|&b| b == b'\n' || b == b'\r')
+            .skip(1)
+            .any(|line| memchr::memchr_iter(delimiter, line).count() + 1 == header.len())
+    })?;
+    Some(format!(
+        "a row over {} lines: `{}` holds a line of {} fields, as a row has (a quoted field \
+         that does not close where it should?)",
+        records::line_ends(fields) + 1,
+        header[at],
+        header.len()
+    ))
 }
 
 /// Whether the text of `path` from byte `start` (a record's start) ends inside a

@@ -172,6 +172,42 @@ fn refuses_a_header_that_names_a_column_it_reads_twice() {
 }
 
 #[test]
+fn canonical_columns_are_found_whatever_their_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "events.csv",
+        b"USER_ID,Event_Time,event_type,Amount,Rating\nu1,2026-01-01 10:00:00,purchase,12.5,4\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(text(&out, "user_id"), [Some("u1".to_string())]);
+    assert_eq!(amounts(&out), [Some(12.5)]);
+    let ratings = out.events.column("rating").unwrap().f64().unwrap().get(0);
+    assert_eq!(ratings, Some(4.0));
+    // The exact name wins over another case; two other cases are a guess.
+    let path = write(
+        &dir,
+        "both.csv",
+        b"user_id,event_time,event_type,AMOUNT,amount\nu1,2026-01-01,purchase,1,2\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(amounts(&out), [Some(2.0)]);
+    let path = write(
+        &dir,
+        "guess.csv",
+        b"user_id,event_time,event_type,AMOUNT,Amount\nu1,2026-01-01,purchase,1,2\n",
+    );
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(err.is_refusal());
+    assert!(
+        err.to_string().contains(
+            "column `AMOUNT` (read for `amount`) is in the header twice, as columns 4 and 5"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn refuses_a_quote_that_never_closes_and_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
@@ -192,6 +228,49 @@ fn refuses_a_quote_that_never_closes_and_names_its_line() {
              without closing; close the quote or remove it",
             path.display()
         )
+    );
+}
+
+#[test]
+fn rows_swallowed_whole_by_a_stray_quote_are_quarantined_with_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "user_id,event_time,event_type,query,rating\n\
+        u1,2026-01-01 10:00:00,search,\"q1\",\n\
+        u2,2026-01-01 10:00:00,search,\"q2\n\
+        x,2026-01-01 10:00:00,rating,,4\n\
+        u3,2026-01-01 10:00:00,search,\"q3\",\n\
+        u4,2026-01-01 10:00:00,search,\"two\nlines, one comma\",\n";
+    let path = write(&dir, "events.csv", input.as_bytes());
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(
+        (out.stats.read, out.stats.kept, out.stats.quarantined),
+        (3, 2, 1)
+    );
+    let rows = quarantine_rows(&out);
+    assert_eq!(
+        rows,
+        [(
+            3,
+            String::new(),
+            "a row over 3 lines: `query` holds a line of 5 fields, as a row has (a quoted \
+             field that does not close where it should?)"
+                .to_string()
+        )]
+    );
+    // The rows run together are in the quarantine's raw text: nothing is lost.
+    let raw = out
+        .quarantine
+        .column("raw")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert!(raw.contains("x,2026-01-01 10:00:00,rating,,4"), "{raw}");
+    assert_eq!(
+        text(&out, "user_id"),
+        [Some("u1".into()), Some("u4".into())]
     );
 }
 
@@ -595,6 +674,21 @@ mod sort_order {
     }
 }
 
+/// `text` with every seventh line end a lone `\r` (one that would not make a `\r\n`).
+fn some_lone_cr(text: &str) -> String {
+    let mut ends = 0;
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        let lone = c == '\n' && bytes.get(i + 1) != Some(&b'\n') && {
+            ends += 1;
+            ends % 7 == 0
+        };
+        out.push(if lone { '\r' } else { c });
+    }
+    out
+}
+
 #[test]
 fn reading_on_several_threads_equals_one_thread() {
     let dir = tempfile::tempdir().unwrap();
@@ -626,6 +720,7 @@ fn reading_on_several_threads_equals_one_thread() {
         ("plain.csv", data.clone()),
         ("crlf.csv", text.replace('\n', "\r\n").into_bytes()),
         ("cr.csv", text.replace('\n', "\r").into_bytes()),
+        ("some_cr.csv", some_lone_cr(&text).into_bytes()),
     ] {
         let path = write(&dir, name, &bytes);
         let source = SourceParams::canonical(&path).check().unwrap();

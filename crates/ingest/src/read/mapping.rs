@@ -99,10 +99,30 @@ fn slot_of(source: &Source, header: &[String], name: &str) -> Result<Slot> {
             None => Slot::Absent,
         },
         Some(ColumnSource::Column(wanted)) => Slot::Field(position(source, header, wanted, name)?),
-        None => header
-            .iter()
-            .position(|h| h == name)
-            .map_or(Slot::Absent, Slot::Field),
+        None => match header.iter().position(|h| h == name) {
+            Some(index) => Slot::Field(index),
+            None => same_but_case(source, header, name)?,
+        },
+    })
+}
+
+/// The one header column that is `name` but for case (`Amount`, `USER_ID`); two
+/// such are a guess, refused.
+fn same_but_case(source: &Source, header: &[String], name: &str) -> Result<Slot> {
+    let mut found = (0..header.len()).filter(|&i| header[i].eq_ignore_ascii_case(name));
+    Ok(match (found.next(), found.next()) {
+        (None, _) => Slot::Absent,
+        (Some(index), None) => Slot::Field(index),
+        (Some(first), Some(second)) => {
+            return Err(Error::DuplicateColumn {
+                path: source.path().to_path_buf(),
+                line: 1,
+                source_column: header[first].clone(),
+                target: name.to_string(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
     })
 }
 

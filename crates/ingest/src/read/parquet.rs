@@ -41,16 +41,21 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
             .map_err(parquet)?
     };
     // Every used column is turned into text and validated like a CSV field, so a
-    // Parquet file with wrong types is quarantined row by row, not refused whole.
-    let mut text_columns: Vec<Option<StringChunked>> = vec![None; header.len()];
+    // Parquet file with wrong types is quarantined row by row, not refused whole;
+    // binary columns go as their bytes, so invalid UTF-8 is a row's fault too.
+    let mut byte_columns: Vec<Option<BinaryChunked>> = vec![None; header.len()];
     for (index, column) in used.iter().zip(df.columns()) {
-        let as_text = parquet_type::naive_utc(column)
-            .cast(&DataType::String)
-            .map_err(parquet)?;
-        text_columns[*index] = Some(as_text.str().map_err(parquet)?.clone());
+        let column = parquet_type::naive_utc(column);
+        let bytes = if column.dtype() == &DataType::Binary {
+            column.binary().map_err(parquet)?.clone()
+        } else {
+            let text = column.cast(&DataType::String).map_err(parquet)?;
+            text.str().map_err(parquet)?.as_binary()
+        };
+        byte_columns[*index] = Some(bytes);
     }
     let mut sink = Sink::new(source, &header, slots, height);
-    let iters: Vec<Vec<Option<&str>>> = text_columns
+    let iters: Vec<Vec<Option<&[u8]>>> = byte_columns
         .iter()
         .map(|c| c.as_ref().map(|c| c.iter().collect()).unwrap_or_default())
         .collect();
@@ -58,8 +63,7 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     for row in 0..height {
         fields.clear();
         for column in &iters {
-            let value = column.get(row).copied().flatten().unwrap_or("");
-            fields.push(value.as_bytes());
+            fields.push(column.get(row).copied().flatten().unwrap_or(b""));
         }
         sink.row(row as u64 + 1, &fields, None, b',');
     }

@@ -23,7 +23,8 @@ const PARTS_PER_THREAD: usize = 4;
 
 /// Splits the rows after `data_start` into [`PARTS_PER_THREAD`] parts per thread at
 /// line ends: only for a plain (not gzip) file of at least `min_bytes` without a
-/// single quote character, where every line end ends a record. `None`: read on one
+/// single quote character, where every line end ends a record, nor a lone `\r`
+/// (a line end of its own, which the scan's count of `\n` would miss). `None`: read on one
 /// thread.
 ///
 /// A thread per range of the file scans it for its line ends (the scan is a pass over
@@ -74,7 +75,7 @@ pub(super) fn split_for_threads(
             .collect()
     });
     let scans = scans.into_iter().collect::<Result<Vec<Scan>>>()?;
-    if scans.iter().any(|scan| scan.quote) {
+    if scans.iter().any(|scan| scan.quote || scan.lone_cr) {
         return Ok(None);
     }
     // `line(pos)`: the number of the line that starts at `pos`, from the line ends
@@ -122,6 +123,8 @@ struct Scan {
     first_newline: Option<u64>,
     /// A quote character in the range.
     quote: bool,
+    /// A `\r` not followed by `\n` in the range: a line end this scan does not count.
+    lone_cr: bool,
 }
 
 /// The line ends and quotes of the bytes `[start, end)` of a file.
@@ -141,11 +144,20 @@ fn scan(path: &Path, start: u64, end: u64, data_start: u64) -> Result<Scan> {
         before_data: 0,
         first_newline: None,
         quote: false,
+        lone_cr: false,
     };
     let mut offset = start;
+    // A `\r` ended the last block read: a lone one unless a `\n` comes next.
+    let mut pending_cr = false;
     loop {
         let n = file.read(&mut buf).map_err(io)?;
         if n == 0 {
+            if pending_cr {
+                // The byte after the range, if any, says.
+                let mut next = [0u8; 1];
+                let read = file.into_inner().read(&mut next).map_err(io)?;
+                found.lone_cr = read == 0 || next[0] != b'\n';
+            }
             return Ok(found);
         }
         let chunk = &buf[..n];
@@ -153,6 +165,12 @@ fn scan(path: &Path, start: u64, end: u64, data_start: u64) -> Result<Scan> {
             found.quote = true;
             return Ok(found);
         }
+        let lone = |i: usize| chunk.get(i + 1).is_some_and(|&b| b != b'\n');
+        if (pending_cr && chunk[0] != b'\n') || memchr::memchr_iter(b'\r', chunk).any(lone) {
+            found.lone_cr = true;
+            return Ok(found);
+        }
+        pending_cr = chunk[n - 1] == b'\r';
         let data_from = data_start.saturating_sub(offset).min(n as u64) as usize;
         let (header, data) = chunk.split_at(data_from);
         let in_header = memchr::memchr_iter(b'\n', header).count() as u64;

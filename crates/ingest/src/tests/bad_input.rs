@@ -37,6 +37,24 @@ fn decimal_file(dir: &tempfile::TempDir) -> PathBuf {
 }
 
 #[test]
+fn invalid_utf8_in_a_parquet_binary_column_is_one_row_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: [&[u8]; 3] = [b"u1", b"\xff\xfe", b"u3"];
+    let df = df!(
+        "user_id" => BinaryChunked::from_slice("user_id".into(), &ids).into_series(),
+        "event_time" => ["2026-01-01 10:00:00", "2026-01-02 10:00:00", "2026-01-03 10:00:00"],
+        "event_type" => ["view", "view", "view"],
+    )
+    .unwrap();
+    let path = write_df(&dir, "binary.parquet", df);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(events(&out, "user_id"), ["u1", "u3"]);
+    let rows = quarantine_rows(&out);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].0, rows[0].1.as_str()), (2, "user_id"), "{rows:?}");
+}
+
+#[test]
 fn an_unused_parquet_decimal_column_is_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = decimal_file(&dir);
