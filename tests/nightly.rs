@@ -480,6 +480,19 @@ fn a_rerun_of_a_night_compares_with_the_night_before_as_its_first_run_did() {
         record["stability"]["against_run"].as_str(),
         Some(against.as_str())
     );
+    // The first night, rerun once later nights exist, still has none before it.
+    let first_night = dir.path().join("out/2026-05-01");
+    let personas = std::fs::read(first_night.join("user_personas.csv")).unwrap();
+    let again = run(dir.path(), &["--as-of", "2026-05-01", "--force"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(std::fs::read(first_night.join("user_personas.csv")).unwrap() == personas);
+    assert!(!first_night.join("migration.csv").exists());
+    let record = run_json(&first_night.join("run.json"));
+    assert!(
+        record["stability"]["against_run"].is_null(),
+        "{}",
+        record["stability"]
+    );
 }
 
 #[test]

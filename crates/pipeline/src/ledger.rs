@@ -374,18 +374,18 @@ impl Ledger {
             .map_err(db(&self.path))
     }
 
-    /// The successful runs of a pipeline for other as-of dates than `as_of` (any,
-    /// where either is `latest`), newest first, those before `as_of` first: the runs
-    /// a run compares itself with. A run of the same date is left out, so that a
-    /// rerun of a night compares with the night before, as its first run did.
+    /// The successful runs of a pipeline for as-of dates before `as_of` (any other
+    /// run, where either is `latest`), newest first: the runs a run compares itself
+    /// with. Runs of the same date and of later ones are left out, so that a rerun
+    /// of a night compares with the night before, as its first run did.
     pub fn last_ok_runs(&self, pipeline: &str, as_of: &str, limit: usize) -> Result<Vec<RunRow>> {
         let mut statement = self
             .conn
             .prepare(&format!(
                 "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok'
+                   AND (as_of < ?2 OR as_of = 'latest' OR ?2 = 'latest')
                    AND (as_of != ?2 OR ?2 = 'latest')
-                 ORDER BY (as_of < ?2 OR as_of = 'latest' OR ?2 = 'latest') DESC, as_of DESC,
-                   started_at DESC, run_id DESC LIMIT ?3",
+                 ORDER BY as_of DESC, started_at DESC, run_id DESC LIMIT ?3",
                 self.run_columns
             ))
             .map_err(db(&self.path))?;
@@ -518,10 +518,10 @@ mod tests {
             let runs = ledger.last_ok_runs("p", as_of, 9).unwrap();
             runs.into_iter().map(|r| r.run_id).collect()
         };
-        // Not the run of the same date (a rerun), earlier dates first, then later.
-        assert_eq!(ids("2026-01-02"), ["a", "ccc"]);
+        // Earlier dates only: not the run of the same date (a rerun), nor later ones.
+        assert_eq!(ids("2026-01-02"), ["a"]);
         assert_eq!(ids("2026-01-09"), ["ccc", "bb", "a"]);
-        assert_eq!(ids("2025-12-31"), ["ccc", "bb", "a"]);
+        assert!(ids("2025-12-31").is_empty());
         assert!(ledger.done_for("p", "2026-01-03").unwrap().is_some());
         assert!(ledger.done_for("p", "2026-01-04").unwrap().is_none());
 

@@ -17,7 +17,7 @@ pub(crate) struct Previous {
     pub rows: Option<crate::record::Rows>,
 }
 
-/// The last good run of the pipeline for another as-of date, for stable ids, drift
+/// The last good run of the pipeline for an earlier as-of date, for stable ids, drift
 /// and the volume gates: of the newest few, the first that finished every stage of
 /// `plan` (a run that stopped early, `--until`, has no personas to keep ids from).
 pub(crate) fn previous_run(ledger: &Ledger, plan: &Plan, as_of: &str) -> Result<Option<Previous>> {
