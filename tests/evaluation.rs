@@ -111,6 +111,24 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     assert_eq!(country["u000001"], "FR");
     assert_eq!(country["u000002"], "");
     assert_eq!(country["u000003"], "ES");
+    // Two rows of one user at one time that differ: the file's order would pick.
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user_id,country,as_of\n\
+         u000001,UK,2026-01-01\n\
+         u000003,ES,2026-01-01\n\
+         u000001,FR,2026-01-01\n",
+    )
+    .unwrap();
+    let refused = userlens(&args, dir.path());
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains(
+            "user `u000001` has two rows as of 2026-01-01 (data rows 1 and 3) that differ"
+        ),
+        "{said}"
+    );
 }
 
 #[test]

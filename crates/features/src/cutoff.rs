@@ -49,29 +49,7 @@ pub fn users_at_cutoff(
             )));
         }
     }
-    let mut times = Vec::new();
-    for column in users.columns() {
-        if column.name().as_str() != USER_ID
-            && let Some(micros) = micros(column)?
-        {
-            times.push((column.name().to_string(), micros));
-        }
-    }
-    let versions: Vec<&Int64Chunked> = match times.iter().find(|(name, _)| name == AS_OF) {
-        Some((_, micros)) => vec![micros],
-        None => times
-            .iter()
-            .filter(|(name, _)| name.ends_with(AT_SUFFIX))
-            .map(|(_, micros)| micros)
-            .collect(),
-    };
-    // Since when each row is true, from the times as written (before any is nulled).
-    let row_time = (!versions.is_empty()).then(|| {
-        (0..users.height())
-            .map(|i| versions.iter().filter_map(|v| v.get(i)).max())
-            .collect::<Int64Chunked>()
-    });
-
+    let (times, row_time) = times_and_versions(users)?;
     let mut table = users.clone();
     for (name, micros) in &times {
         let known: BooleanChunked = micros
@@ -129,6 +107,74 @@ pub fn users_at_cutoff(
 
 const ACTION: &str = "cut the users table at the cutoff";
 
+/// The users table's date columns in microseconds, and since when each row is true
+/// (its `as_of`, or else the latest of its `*_at` times) if it is time-versioned.
+type Times = (Vec<(String, Int64Chunked)>, Option<Int64Chunked>);
+
+fn times_and_versions(users: &DataFrame) -> Result<Times> {
+    let mut times = Vec::new();
+    for column in users.columns() {
+        if column.name().as_str() != USER_ID
+            && let Some(micros) = micros(column)?
+        {
+            times.push((column.name().to_string(), micros));
+        }
+    }
+    let versions: Vec<&Int64Chunked> = match times.iter().find(|(name, _)| name == AS_OF) {
+        Some((_, micros)) => vec![micros],
+        None => times
+            .iter()
+            .filter(|(name, _)| name.ends_with(AT_SUFFIX))
+            .map(|(_, micros)| micros)
+            .collect(),
+    };
+    let row_time = (!versions.is_empty()).then(|| {
+        (0..users.height())
+            .map(|i| versions.iter().filter_map(|v| v.get(i)).max())
+            .collect::<Int64Chunked>()
+    });
+    Ok((times, row_time))
+}
+
+/// Two rows of a users table for one user (at one time, if it is time-versioned)
+/// that differ: which of them counts would be left to the file's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictingRows {
+    /// The user's id.
+    pub user: String,
+    /// The two rows, counted from 1 after the header.
+    pub rows: (usize, usize),
+    /// The day both say they are true from, for a time-versioned table.
+    pub since: Option<String>,
+}
+
+/// The first two differing rows of `users` for one user (and time, for a
+/// time-versioned table); rows equal in every column are one row said twice.
+pub fn conflicting_rows(users: &DataFrame) -> Result<Option<ConflictingRows>> {
+    const CHECK: &str = "check the users table for repeated users";
+    let (_, row_time) = times_and_versions(users)?;
+    let ids = users
+        .column(USER_ID)
+        .and_then(|c| c.cast(&DataType::String))
+        .map_err(polars_err(CHECK))?;
+    let ids = ids.str().map_err(polars_err(CHECK))?;
+    let mut first = std::collections::HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let since = row_time.as_ref().and_then(|t| t.get(i));
+        let j = *first.entry((id, since)).or_insert(i);
+        let row = |k: usize| users.get_row(k).map_err(polars_err(CHECK));
+        if j != i && row(j)? != row(i)? {
+            return Ok(Some(ConflictingRows {
+                user: id.to_string(),
+                rows: (j + 1, i + 1),
+                since: since.map(userlens_model::time::date_string),
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// The times of a date, datetime or date-text column in UTC microseconds; `None`
 /// for any other column, including text that is not all dates.
 fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
@@ -174,6 +220,36 @@ mod tests {
     fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
         let column = df.column(name).unwrap().str().unwrap();
         column.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn two_differing_rows_of_a_user_are_a_conflict_equal_ones_not() {
+        let snapshot = df!(
+            USER_ID => ["a", "b", "a", "b"],
+            "plan" => ["free", "pro", "free", "max"],
+        )
+        .unwrap();
+        let conflict = conflicting_rows(&snapshot).unwrap().unwrap();
+        assert_eq!(
+            conflict,
+            ConflictingRows {
+                user: "b".into(),
+                rows: (2, 4),
+                since: None
+            }
+        );
+        assert_eq!(conflicting_rows(&snapshot.slice(0, 3)).unwrap(), None);
+        // A time-versioned table may hold a user once per time, not twice at one.
+        let versioned = df!(
+            USER_ID => ["a", "a", "a"],
+            AS_OF => ["2026-01-01", "2026-02-01", "2026-02-01"],
+            "plan" => ["free", "pro", "max"],
+        )
+        .unwrap();
+        let conflict = conflicting_rows(&versioned).unwrap().unwrap();
+        assert_eq!(conflict.rows, (2, 3));
+        assert_eq!(conflict.since.as_deref(), Some("2026-02-01"));
+        assert_eq!(conflicting_rows(&versioned.slice(0, 2)).unwrap(), None);
     }
 
     #[test]

@@ -39,16 +39,28 @@ pub struct FeaturesAsked {
 pub const FEATURES_AT_CUTOFF: &str = "features_at_cutoff";
 
 impl FeaturesChecked {
-    /// Reads the users table, if there is one.
+    /// Reads the users table, if there is one; refuses one with two differing rows
+    /// for a user (at one time), of which the file's order would pick one.
     pub(crate) fn users_table(&self) -> Result<Option<DataFrame>, StageError> {
-        match &self.users {
-            Some(path) => match userlens_ingest::read_table(path) {
-                Ok(table) => Ok(Some(table)),
-                Err(e) if e.is_refusal() => Err(StageError::Refused(Box::new(e))),
-                Err(e) => Err(StageError::Failed(Box::new(e))),
-            },
-            None => Ok(None),
+        let Some(path) = &self.users else {
+            return Ok(None);
+        };
+        let table = match userlens_ingest::read_table(path) {
+            Ok(table) => table,
+            Err(e) if e.is_refusal() => return Err(StageError::Refused(Box::new(e))),
+            Err(e) => return Err(StageError::Failed(Box::new(e))),
+        };
+        if let Some(c) = userlens_features::conflicting_rows(&table)? {
+            let since = c.since.map(|d| format!(" as of {d}")).unwrap_or_default();
+            return Err(StageError::refused(format!(
+                "`{}`: user `{}` has two rows{since} (data rows {} and {}) that differ; keep one",
+                path.display(),
+                c.user,
+                c.rows.0,
+                c.rows.1
+            )));
         }
+        Ok(Some(table))
     }
 }
 
