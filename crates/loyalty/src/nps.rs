@@ -63,7 +63,8 @@ impl Nps {
     }
 }
 
-/// Each user's latest answer before `as_of`: `user_id, score` sorted by user.
+/// Each user's latest answer before `as_of`: `user_id, score` sorted by user. Of
+/// answers at the same time the lowest score counts, whatever the file's order.
 pub fn latest_scores(survey: &DataFrame, as_of: i64) -> Result<DataFrame> {
     for column in [USER_ID, ANSWERED_AT, SCORE] {
         if survey.column(column).is_err() {
@@ -78,8 +79,10 @@ pub fn latest_scores(survey: &DataFrame, as_of: i64) -> Result<DataFrame> {
         .lazy()
         .filter(col(ANSWERED_AT).cast(DataType::Int64).lt(lit(as_of)))
         .sort(
-            [USER_ID, ANSWERED_AT],
-            SortMultipleOptions::default().with_maintain_order(true),
+            [USER_ID, ANSWERED_AT, SCORE],
+            SortMultipleOptions::default()
+                .with_order_descending_multi([false, false, true])
+                .with_maintain_order(true),
         )
         .group_by_stable([col(USER_ID)])
         .agg([col(SCORE).cast(DataType::UInt32).last()])
@@ -171,12 +174,16 @@ mod tests {
 
     #[test]
     fn the_latest_answer_before_the_as_of_date_counts() {
+        // b answered twice at 5: the lower score counts, in either order.
         let survey = df!(
-            USER_ID => ["b", "a", "a", "a"],
-            ANSWERED_AT => [5i64, 1, 3, 9],
-            SCORE => [10i64, 0, 8, 1],
+            USER_ID => ["b", "a", "a", "b", "a"],
+            ANSWERED_AT => [5i64, 1, 3, 5, 9],
+            SCORE => [10i64, 0, 8, 9, 1],
         )
         .unwrap();
+        let reversed = survey.reverse();
+        let latest = latest_scores(&reversed, 6).unwrap();
+        assert!(latest.equals(&latest_scores(&survey, 6).unwrap()));
         let latest = latest_scores(&survey, 6).unwrap();
         let users: Vec<_> = latest
             .column(USER_ID)
@@ -194,7 +201,7 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert_eq!(users, ["a", "b"]);
-        assert_eq!(scores, [8, 10]);
+        assert_eq!(scores, [8, 9]);
         let table = nps_table(&latest, &Directory::new(None, None).unwrap()).unwrap();
         assert_eq!(table.height(), 1);
         let warning = table.column("warning").unwrap().str().unwrap().get(0);
