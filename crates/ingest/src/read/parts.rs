@@ -161,12 +161,18 @@ fn scan(path: &Path, start: u64, end: u64, data_start: u64) -> Result<Scan> {
             return Ok(found);
         }
         let chunk = &buf[..n];
-        if memchr::memchr(b'"', chunk).is_some() {
-            found.quote = true;
-            return Ok(found);
+        // One pass for quotes and `\r`s: a file of `\n` line ends holds neither.
+        for i in memchr::memchr2_iter(b'"', b'\r', chunk) {
+            if chunk[i] == b'"' {
+                found.quote = true;
+                return Ok(found);
+            }
+            if chunk.get(i + 1).is_some_and(|&b| b != b'\n') {
+                found.lone_cr = true;
+                return Ok(found);
+            }
         }
-        let lone = |i: usize| chunk.get(i + 1).is_some_and(|&b| b != b'\n');
-        if (pending_cr && chunk[0] != b'\n') || memchr::memchr_iter(b'\r', chunk).any(lone) {
+        if pending_cr && chunk[0] != b'\n' {
             found.lone_cr = true;
             return Ok(found);
         }
