@@ -699,3 +699,22 @@ fn profiling_another_file_is_not_compared_with_the_first() {
     // The same file again is compared with its own last run.
     assert_eq!(record("c")["pipeline"], "profile-events");
 }
+
+#[test]
+fn runs_list_lines_its_columns_up_whatever_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 30, 5);
+    let done = userlens(
+        &["profile", "events.csv", "-q", "--until", "ingest"],
+        dir.path(),
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let list = userlens(&["runs", "list"], dir.path());
+    let listing = text(&list.stdout);
+    let mut lines = listing.lines();
+    let status_at = lines.next().unwrap().find("status").unwrap();
+    let run = lines.next().unwrap();
+    // `profile-events` is longer than the header `pipeline`.
+    assert!(run.contains("profile-events "), "{listing}");
+    assert!(run[status_at..].starts_with("ok "), "{listing}");
+}

@@ -23,20 +23,30 @@ pub fn run(command: &RunsCommand, runs: &Path) -> Result<(), Failure> {
 }
 
 fn list(ledger: Option<&Ledger>, pipeline: Option<&str>) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:<36} {:<12} {:<10} {:<8} started",
-        "run", "pipeline", "as of", "status"
-    )?;
     let runs = match ledger {
         Some(ledger) => ledger.runs(pipeline)?,
         None => Vec::new(),
     };
-    for run in runs {
+    // Each column as wide as its widest value, so that the columns line up.
+    let width = |header: &str, value: fn(&userlens_pipeline::RunRow) -> &str| {
+        runs.iter()
+            .map(|r| value(r).chars().count())
+            .fold(header.len(), usize::max)
+    };
+    let (w_run, w_pipeline) = (
+        width("run", |r| &r.run_id),
+        width("pipeline", |r| &r.pipeline),
+    );
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<w_run$} {:<w_pipeline$} {:<10} {:<8} started",
+        "run", "pipeline", "as of", "status"
+    )?;
+    for run in &runs {
         writeln!(
             out,
-            "{:<36} {:<12} {:<10} {:<8} {}",
+            "{:<w_run$} {:<w_pipeline$} {:<10} {:<8} {}",
             run.run_id,
             run.pipeline,
             run.as_of,
