@@ -121,7 +121,8 @@ pub struct StageRecord {
     pub attempts: u32,
     /// Rows of its main output.
     pub rows_out: u64,
-    /// Folder of its artifacts.
+    /// Folder of its artifacts: its name in the run's folder, or for a stage reused,
+    /// the folder of the run that made them, as the ledger holds it.
     pub artifacts: String,
     /// The run whose artifact was reused, when skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
