@@ -453,6 +453,9 @@ fn the_cdnow_pipeline_reproduces_the_published_models() {
 fn generate_writes_only_new_files_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("mine.csv"), "years of work").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    // A file of the name an older version wrote through is no temporary of ours.
+    std::fs::write(dir.path().join("e.csv.tmp"), "notes").unwrap();
     for (args, says) in [
         (
             &["--out", "mine.csv"][..],
@@ -466,12 +469,13 @@ fn generate_writes_only_new_files_unless_forced() {
             &["--out", "e.csv", "--survey", "e.csv"][..],
             "`e.csv` is given for two files",
         ),
+        (
+            &["--out", "e.csv", "--survey", "sub/../e.csv"][..],
+            "`sub/../e.csv` is given for two files",
+        ),
+        (&["--out", "sub", "--force"][..], "`sub` is a folder"),
         (&["--out", "e.parquet"][..], "generate writes CSV text"),
         (&["--out", "e.txt"][..], "generate writes CSV text"),
-        (
-            &["--out", "e.csv", "--truth", "./e.tsv"][..],
-            "or for two of one name",
-        ),
     ] {
         let out = userlens(
             &[&["generate", "--users", "20"][..], args].concat(),
@@ -494,6 +498,12 @@ fn generate_writes_only_new_files_unless_forced() {
         "years of work"
     );
     assert!(!dir.path().join("e.csv").exists());
+    let made = userlens(&["generate", "--users", "20", "--out", "e.csv"], dir.path());
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("e.csv.tmp")).unwrap(),
+        "notes"
+    );
     let forced = userlens(
         &["generate", "--users", "20", "--out", "mine.csv", "--force"],
         dir.path(),

@@ -39,26 +39,23 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         events_per_user: *events_per_user,
     };
     params.check().map_err(Failure::usage)?;
-    let events_file = std::fs::File::create(tmp(out))
-        .with_context(|| format!("failed to create `{}`", out.display()))?;
-    let truth_file = match truth {
-        Some(path) => Some(
-            std::fs::File::create(tmp(path))
-                .with_context(|| format!("failed to create `{}`", path.display()))?,
-        ),
+    // Renamed into place only when complete, so a failed or killed run never leaves
+    // half a file behind (a failure removes the temporary files).
+    let mut events_file = userlens_report::AtomicFile::create(out)?;
+    let mut truth_file = match truth {
+        Some(path) => Some(userlens_report::AtomicFile::create(path)?),
         None => None,
     };
     let summary = userlens_synth::generate(
         &params,
-        std::io::BufWriter::new(events_file),
-        truth_file.map(std::io::BufWriter::new),
+        std::io::BufWriter::new(events_file.file()),
+        truth_file
+            .as_mut()
+            .map(|t| std::io::BufWriter::new(t.file())),
     )?;
-    // Renamed only when complete, so a killed run never leaves half a file behind.
-    std::fs::rename(tmp(out), out)
-        .with_context(|| format!("failed to write `{}`", out.display()))?;
-    if let Some(path) = truth {
-        std::fs::rename(tmp(path), path)
-            .with_context(|| format!("failed to write `{}`", path.display()))?;
+    events_file.commit()?;
+    if let Some(truth_file) = truth_file {
+        truth_file.commit()?;
     }
     writeln!(
         std::io::stdout(),
@@ -78,15 +75,13 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         // Drawn from the events just written, so scores follow each user's experience.
         let events = std::fs::File::open(out)
             .with_context(|| format!("failed to read `{}`", out.display()))?;
-        let survey_file = std::fs::File::create(tmp(path))
-            .with_context(|| format!("failed to create `{}`", path.display()))?;
+        let mut survey_file = userlens_report::AtomicFile::create(path)?;
         let written = userlens_synth::generate_survey(
             &params,
             std::io::BufReader::new(events),
-            std::io::BufWriter::new(survey_file),
+            std::io::BufWriter::new(survey_file.file()),
         )?;
-        std::fs::rename(tmp(path), path)
-            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        survey_file.commit()?;
         writeln!(
             std::io::stdout(),
             "wrote {} survey answers to {}",
@@ -98,8 +93,8 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
 }
 
 /// The files to write are CSV (by the name `run` would read them by), each its own
-/// path and temporary file, and new unless `force`: `generate` replaces only what it
-/// is told it may.
+/// file (however the paths are written: `..`, links), and new unless `force`:
+/// `generate` replaces only what it is told it may, and never a folder.
 fn check_targets(
     out: &Path,
     others: [&Option<std::path::PathBuf>; 2],
@@ -108,17 +103,19 @@ fn check_targets(
     let targets: Vec<&Path> = std::iter::once(out)
         .chain(others.into_iter().flatten().map(|p| p.as_path()))
         .collect();
-    let mut temporaries = Vec::new();
+    let mut files = Vec::new();
     for target in &targets {
-        let temporary = std::path::absolute(tmp(target))?;
-        if temporaries.contains(&temporary) {
+        let file = real_file(target)?;
+        if files.contains(&file) {
             anyhow::bail!(
-                "`{}` is given for two files, or for two of one name before its extension; \
-                 give each its own",
+                "`{}` is given for two files; give each its own",
                 target.display()
             );
         }
-        temporaries.push(temporary);
+        files.push(file);
+        if target.is_dir() {
+            anyhow::bail!("`{}` is a folder; give a file's path", target.display());
+        }
         let gzip = target
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
@@ -139,7 +136,20 @@ fn check_targets(
     Ok(())
 }
 
-/// Where a file is written until it is complete.
-fn tmp(path: &Path) -> std::path::PathBuf {
-    path.with_extension("csv.tmp")
+/// The file `path` names: its folder resolved (links, `..`), then its name; the
+/// file itself resolved too when it is a link.
+fn real_file(path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return Ok(real);
+    }
+    let name = path
+        .file_name()
+        .with_context(|| format!("`{}` names no file", path.display()))?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let folder = std::fs::canonicalize(folder)
+        .with_context(|| format!("`{}`: no such folder", folder.display()))?;
+    Ok(folder.join(name))
 }

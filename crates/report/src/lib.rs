@@ -160,22 +160,25 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
 ) -> Result<()> {
-    let mut atomic = Atomic::create(path)?;
+    let mut atomic = AtomicFile::create(path)?;
     fill(atomic.file())?;
     atomic.commit()
 }
 
 /// A file written under a temporary name in its destination folder and renamed to
-/// its name by [`Atomic::commit`]; dropped uncommitted, the temporary file is removed.
-struct Atomic {
+/// its name by [`AtomicFile::commit`]; dropped uncommitted, the temporary file is
+/// removed.
+pub struct AtomicFile {
     file: std::fs::File,
     tmp: PathBuf,
     path: PathBuf,
     committed: bool,
 }
 
-impl Atomic {
-    fn create(path: &Path) -> Result<Atomic> {
+impl AtomicFile {
+    /// Starts `path`: `.<name>.<pid>.tmp` beside it, made new (never written through
+    /// a link or over a file of that name, which is userlens's own by its name).
+    pub fn create(path: &Path) -> Result<AtomicFile> {
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -186,8 +189,14 @@ impl Atomic {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        Ok(Atomic {
+        // A stale one of this pid (a killed run's) goes; a link is removed, not followed.
+        let _ = std::fs::remove_file(&tmp);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| io(&tmp, e))?;
+        Ok(AtomicFile {
             file,
             tmp,
             path: path.to_path_buf(),
@@ -195,12 +204,13 @@ impl Atomic {
         })
     }
 
-    fn file(&mut self) -> &mut std::fs::File {
+    /// The temporary file, to write.
+    pub fn file(&mut self) -> &mut std::fs::File {
         &mut self.file
     }
 
     /// Syncs the file and renames it to its name.
-    fn commit(mut self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         self.file.sync_all().map_err(|e| io(&self.tmp, e))?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| io(&self.path, e))?;
         self.committed = true;
@@ -208,7 +218,7 @@ impl Atomic {
     }
 }
 
-impl Drop for Atomic {
+impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
@@ -253,7 +263,7 @@ fn write_csv_rows(out: &mut impl Write, df: &DataFrame, header: bool) -> PolarsR
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     // Through polars' streaming sink, which encodes row groups on every thread: the
     // batched writer encodes each page as the file writer takes it, on one. Same bytes.
-    let atomic = Atomic::create(path)?;
+    let atomic = AtomicFile::create(path)?;
     let format = FileWriteFormat::Parquet(std::sync::Arc::new(parquet_options()));
     PlRefPath::try_from_path(&atomic.tmp)
         .and_then(|target| {
@@ -415,8 +425,8 @@ pub fn write_blocks<E: From<Error>>(
     schema: &Schema,
     fill: impl FnOnce(&mut Blocks<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<u64, E> {
-    let mut parquet_file = Atomic::create(parquet)?;
-    let mut csv_file = csv.map(Atomic::create).transpose()?;
+    let mut parquet_file = AtomicFile::create(parquet)?;
+    let mut csv_file = csv.map(AtomicFile::create).transpose()?;
     let mut blocks = Blocks {
         csv: csv_file
             .as_mut()
