@@ -82,6 +82,15 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             output_dir.display()
         )));
     }
+    // Files the publish did not write may be anyone's, the page among them.
+    let foreign = publish::not_published(output_dir)?.unwrap_or_default();
+    if let Some(first) = foreign.first() {
+        return Err(Error::Usage(format!(
+            "`{}` holds `{first}`, which the run's publish there did not write: `report` \
+             renders only what a run published; move it out",
+            output_dir.display()
+        )));
+    }
     let personas = output_dir.join(userlens_report::files::PERSONAS);
     if !personas.is_file() {
         return Err(Error::Usage(format!(
@@ -91,7 +100,9 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             userlens_report::files::PERSONAS
         )));
     }
-    Ok(userlens_report::render_run_dir(output_dir)?)
+    let page = userlens_report::render_run_dir(output_dir)?;
+    publish::list_in_marker(output_dir, userlens_report::files::REPORT_HTML)?;
+    Ok(page)
 }
 
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the

@@ -43,15 +43,59 @@ pub(crate) fn contained(path: &Path) -> std::result::Result<(), String> {
     }
 }
 
+/// The longest name an output folder may have: its staging and set-aside folders add
+/// up to 55 bytes to it, and a name holds 255.
+const MAX_NAME_BYTES: usize = 200;
+
+/// `path` made absolute with its links and `..` resolved, as far as it exists.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return absolute,
+        }
+    }
+    let mut real = existing.canonicalize().unwrap_or(existing);
+    real.extend(rest.iter().rev());
+    real
+}
+
 /// Checks an output folder before any work: a path that names a folder of its own
-/// (not `/`, `.` or `..`), inside the working folder when relative, and either
-/// absent, empty, or published by userlens before (`force` takes over any folder).
-pub(crate) fn check_output(output: &Path, force: bool) -> Result<()> {
+/// (not `/`, `.` or `..`, nor the working folder or one holding it, the runs folder
+/// or one inside it, however written), inside the working folder when relative, and
+/// either absent, empty, or published by userlens before (`force` takes over any
+/// other folder).
+pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()> {
     let shown = output.display();
     let refuse = |why: String| Err(Error::Usage(format!("output folder `{shown}` {why}")));
     let named = matches!(output.components().next_back(), Some(Component::Normal(_)));
     if !named {
         return refuse("is not a folder of its own: give a path such as `out/profile`".into());
+    }
+    // Its staging folder's name, `.<name>.staging-<run id>-p<pid>`, must fit in 255.
+    if output.file_name().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+        return refuse(format!(
+            "has a name of more than {MAX_NAME_BYTES} bytes, too long to publish under"
+        ));
+    }
+    let (real, real_runs) = (resolved(output), resolved(runs));
+    if std::env::current_dir().is_ok_and(|cwd| resolved(&cwd).starts_with(&real)) {
+        return refuse("is the working folder or holds it: give a folder of its own".into());
+    }
+    if real_runs.starts_with(&real) || real.starts_with(&real_runs) {
+        return refuse(format!(
+            "overlaps the runs folder `{}`: give each a folder of its own",
+            runs.display()
+        ));
     }
     if let Err(why) = contained(output) {
         return refuse(format!(
@@ -83,7 +127,13 @@ pub(crate) fn check_output(output: &Path, force: bool) -> Result<()> {
         return Ok(());
     }
     if output.join(MARKER).is_file() {
-        let foreign = not_published(output)?;
+        let Some(foreign) = not_published(output)? else {
+            return refuse(format!(
+                "holds a `{MARKER}` that does not list what a publish put there (not \
+                 userlens's, or an older version's); choose an empty or new folder, or \
+                 pass `--force-output` to replace it"
+            ));
+        };
         if foreign.is_empty() {
             return Ok(());
         }
@@ -143,21 +193,39 @@ fn tree(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The paths in a published folder that its marker does not list (none when the
-/// marker lists nothing, as older versions' markers do).
-fn not_published(output: &Path) -> Result<Vec<String>> {
-    let path = output.join(MARKER);
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let Some(files) = serde_json::from_str::<Marker>(&text)
+/// The marker of `dir`, if it holds one that lists what its publish put there.
+fn read_marker(dir: &Path) -> Option<Marker> {
+    let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
+    serde_json::from_str::<Marker>(&text)
         .ok()
-        .and_then(|m| m.files)
-    else {
-        return Ok(Vec::new());
+        .filter(|m| m.files.is_some())
+}
+
+/// The paths in a published folder that its marker does not list; `None` when the
+/// folder holds no marker listing its files (another's, or an older version's).
+pub(crate) fn not_published(output: &Path) -> Result<Option<Vec<String>>> {
+    let Some(files) = read_marker(output).and_then(|m| m.files) else {
+        return Ok(None);
     };
-    Ok(tree(output)?
-        .into_iter()
-        .filter(|f| files.binary_search(f).is_err() && !clutter(f))
-        .collect())
+    Ok(Some(
+        tree(output)?
+            .into_iter()
+            .filter(|f| files.binary_search(f).is_err() && !clutter(f))
+            .collect(),
+    ))
+}
+
+/// Adds `name` to the files the marker of the published folder `dir` lists.
+pub(crate) fn list_in_marker(dir: &Path, name: &str) -> Result<()> {
+    let Some(mut marker) = read_marker(dir) else {
+        return Ok(());
+    };
+    let files = marker.files.get_or_insert_with(Vec::new);
+    if let Err(at) = files.binary_search_by(|f| f.as_str().cmp(name)) {
+        files.insert(at, name.to_string());
+        userlens_report::write_json(&marker, &dir.join(MARKER))?;
+    }
+    Ok(())
 }
 
 /// What a file browser leaves in any folder it shows (Finder's `.DS_Store` and `._`
@@ -165,14 +233,19 @@ fn not_published(output: &Path) -> Result<Vec<String>> {
 /// userlens's own atomic writes (`.<name>.<pid>.tmp`): no one's work.
 fn clutter(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
+    let own_temporary = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(file, pid)| !file.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
     matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini")
         || name.starts_with("._")
-        || (name.starts_with('.') && name.ends_with(".tmp"))
+        || own_temporary
 }
 
-/// Whether `dir` was published by userlens (it holds the marker).
+/// Whether `dir` was published by userlens (it holds a marker listing its files).
 pub(crate) fn is_published(dir: &Path) -> bool {
-    dir.join(MARKER).is_file()
+    read_marker(dir).is_some()
 }
 
 /// `.<name>.<suffix>` beside `path`.
@@ -223,9 +296,21 @@ pub(crate) fn where_refused(output: &Path, run_dir: &Path, unpublished: Option<&
     message
 }
 
+/// `run_id` and this process, as the staging and set-aside folders are named: runs
+/// of two runs folders may start in the same second under one id.
+fn own(run_id: &str) -> String {
+    format!("{run_id}-p{}", std::process::id())
+}
+
+/// Whether process `pid`, not this one, is running (Linux's `/proc`; elsewhere no
+/// process is taken to run, as before processes were named).
+fn running_elsewhere(pid: u32) -> bool {
+    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// A fresh staging folder for `run_id` beside `output`.
 pub(crate) fn staging(output: &Path, run_id: &str) -> Result<PathBuf> {
-    let staging = sibling(output, &format!("staging-{run_id}"));
+    let staging = sibling(output, &format!("staging-{}", own(run_id)));
     remove_own(&staging)?;
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     Ok(staging)
@@ -253,7 +338,7 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()>
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    let old = sibling(target, &format!("old-{run_id}"));
+    let old = sibling(target, &format!("old-{}", own(run_id)));
     let had_output = target.exists();
     if had_output {
         std::fs::rename(target, &old).map_err(io(target))?;
@@ -286,15 +371,23 @@ pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<
             continue;
         };
         let path = entry.path();
-        let (kind, run_id) = rest.split_once('-').unwrap_or((rest, ""));
-        if target.is_empty() || !finished(run_id) {
+        let (kind, named) = rest.split_once('-').unwrap_or((rest, ""));
+        // `<run id>-p<pid>` (a name without the process is an older version's).
+        let (run_id, pid) = match named.rsplit_once("-p").map(|(id, p)| (id, p.parse())) {
+            Some((id, Ok(pid))) => (id, Some(pid)),
+            _ => (named, None),
+        };
+        if target.is_empty() || !finished(run_id) || pid.is_some_and(running_elsewhere) {
             continue;
         }
         let target = dir.join(target);
         if kind == "old" && !target.exists() && path.join(MARKER).is_file() {
             std::fs::rename(&path, &target).map_err(io(&path))?;
-        } else if kind == "old" || kind == "staging" {
-            remove_own(&path)?;
+        } else if (kind == "old" || kind == "staging")
+            && let Err(e) = remove_own(&path)
+        {
+            // A leftover that cannot go yet is no reason to refuse the run.
+            tracing::warn!("a finished run's leftover could not be removed yet: {e}");
         }
     }
     Ok(())
@@ -307,53 +400,103 @@ mod tests {
     #[test]
     fn refuses_a_published_folder_once_it_holds_files_of_someone_else() {
         let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
         let (staging, out) = (dir.path().join("staging"), dir.path().join("out"));
         std::fs::create_dir_all(staging.join("charts")).unwrap();
         std::fs::write(staging.join("personas.csv"), "").unwrap();
         std::fs::write(staging.join("charts/a.svg"), "").unwrap();
         publish(&staging, &out, "run1").unwrap();
-        assert!(check_output(&out, false).is_ok());
+        assert!(check_output(&out, &runs, false).is_ok());
 
         // What a file browser leaves is no one's work.
         std::fs::write(out.join(".DS_Store"), "").unwrap();
         std::fs::write(out.join("charts/Thumbs.db"), "").unwrap();
-        assert!(check_output(&out, false).is_ok());
+        assert!(check_output(&out, &runs, false).is_ok());
         std::fs::write(out.join("my_notes.txt"), "mine").unwrap();
         std::fs::write(out.join("charts/mine.svg"), "mine").unwrap();
-        let err = check_output(&out, false).unwrap_err().to_string();
+        let err = check_output(&out, &runs, false).unwrap_err().to_string();
         assert!(
             err.contains("holds `charts/mine.svg`, `my_notes.txt`, which userlens's last publish"),
             "{err}"
         );
-        assert!(check_output(&out, true).is_ok());
+        assert!(check_output(&out, &runs, true).is_ok());
 
-        // A marker of a version that listed nothing vouches for the whole folder.
-        std::fs::write(out.join(MARKER), "{\"run_id\":\"run0\"}\n").unwrap();
-        assert!(check_output(&out, false).is_ok());
+        // A marker that lists nothing (an older version's, or anyone's file of that
+        // name, empty or not JSON) vouches for nothing.
+        for marker in ["{\"run_id\":\"run0\"}\n", "", "not json"] {
+            std::fs::write(out.join(MARKER), marker).unwrap();
+            let err = check_output(&out, &runs, false).unwrap_err().to_string();
+            assert!(
+                err.contains("does not list what a publish put there"),
+                "{err}"
+            );
+            assert!(!is_published(&out));
+        }
+    }
+
+    #[test]
+    fn only_userlenss_own_temporary_files_are_clutter() {
+        assert!(!clutter("personas.csv.tmp"));
+        assert!(clutter(".personas.csv.4242.tmp"));
+        assert!(clutter("charts/.a.svg.7.tmp"));
+        assert!(!clutter(".meeting-notes.tmp"));
+        assert!(!clutter(".notes.draft.tmp"));
+        assert!(!clutter("..1.tmp"));
     }
 
     #[test]
     fn refuses_folders_that_are_not_its_own() {
         let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        // Folders that overlap the runs folder or hold the working folder, even
+        // forced and however written.
+        for (out, said) in [
+            (runs.join("p"), "overlaps the runs folder"),
+            (dir.path().join("runs-out/.."), "not a folder of its own"),
+            (dir.path().to_path_buf(), "overlaps the runs folder"),
+            (
+                std::env::current_dir().unwrap(),
+                "is the working folder or holds it",
+            ),
+            (
+                dir.path().join("n".repeat(201)),
+                "too long to publish under",
+            ),
+            (
+                std::env::current_dir()
+                    .unwrap()
+                    .parent()
+                    .unwrap()
+                    .to_path_buf(),
+                "is the working folder or holds it",
+            ),
+        ] {
+            let err = check_output(&out, &runs, true).unwrap_err().to_string();
+            assert!(err.contains(said), "{}: {err}", out.display());
+        }
         let theirs = dir.path().join("theirs");
         std::fs::create_dir(&theirs).unwrap();
         std::fs::write(theirs.join("thesis.txt"), "years of work").unwrap();
-        let err = check_output(&theirs, false).unwrap_err().to_string();
+        let err = check_output(&theirs, &runs, false).unwrap_err().to_string();
         assert!(err.contains("holds files userlens did not write"), "{err}");
-        assert!(check_output(&theirs, true).is_ok());
+        assert!(check_output(&theirs, &runs, true).is_ok());
 
         let ours = dir.path().join("ours");
         std::fs::create_dir(&ours).unwrap();
-        std::fs::write(ours.join(MARKER), "{}").unwrap();
+        std::fs::write(
+            ours.join(MARKER),
+            "{\"run_id\":\"r\",\"files\":[\"personas.csv\"]}",
+        )
+        .unwrap();
         std::fs::write(ours.join("personas.csv"), "").unwrap();
-        assert!(check_output(&ours, false).is_ok());
-        assert!(check_output(&dir.path().join("new"), false).is_ok());
+        assert!(check_output(&ours, &runs, false).is_ok());
+        assert!(check_output(&dir.path().join("new"), &runs, false).is_ok());
 
         let file = dir.path().join("file.txt");
         std::fs::write(&file, "").unwrap();
-        let err = check_output(&file, false).unwrap_err().to_string();
+        let err = check_output(&file, &runs, false).unwrap_err().to_string();
         assert!(err.contains("is not a folder"), "{err}");
-        let err = check_output(&file.join("sub/out"), false)
+        let err = check_output(&file.join("sub/out"), &runs, false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -361,10 +504,12 @@ mod tests {
             "{err}"
         );
         for bad in ["/", ".", "..", "out/.."] {
-            let err = check_output(Path::new(bad), true).unwrap_err().to_string();
+            let err = check_output(Path::new(bad), &runs, true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("not a folder of its own"), "{bad}: {err}");
         }
-        let err = check_output(Path::new("../x"), false)
+        let err = check_output(Path::new("../x"), &runs, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("through `..`"), "{err}");
@@ -388,6 +533,15 @@ mod tests {
         assert!(other.is_dir(), "another run's staging is left alone");
         recover(&out, &|id| id == "r3").unwrap();
         assert!(!other.exists());
+        // A run of another runs folder under the same id, in a process still running
+        // (pid 1), keeps its staging; a dead process's is removed.
+        let live = sibling(&out, "staging-r3-p1");
+        let dead = sibling(&out, &format!("staging-r3-p{}", u32::MAX));
+        std::fs::create_dir_all(&live).unwrap();
+        std::fs::create_dir_all(&dead).unwrap();
+        assert_ne!(staging(&out, "r3").unwrap(), live);
+        recover(&out, &|id| id == "r3").unwrap();
+        assert!(live.is_dir() && !dead.exists());
 
         // Another partition's leftovers beside it: a killed run's staging, and a
         // night's folder set aside by a killed publish.

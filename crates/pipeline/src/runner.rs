@@ -118,7 +118,7 @@ pub fn run(
     let label = as_of_label(options.as_of);
     let output = output_dir(&plan, &options, &label);
     let only = only_index(&plan, &options)?;
-    publish::check_output(&output, options.force_output)?;
+    publish::check_output(&output, &root, options.force_output)?;
     // Before anything is written: a cluster that does not answer fails the run here.
     let engine = options.engine_of(&plan)?;
     let cluster = engine.open(options.connect)?;
@@ -763,7 +763,8 @@ fn finish_run(
     userlens_report::write_json(&*record, &staging.join("run.json"))?;
     userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
     // Checked again: another process may have written there since the run began.
-    publish::check_output(&target, force_output && target == output)?;
+    let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
+    publish::check_output(&target, runs, force_output && target == output)?;
     publish::publish(staging, &target, &record.run_id)
 }
 
