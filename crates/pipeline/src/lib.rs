@@ -76,9 +76,16 @@ pub use stage::{
 /// A folder userlens did not publish is refused: its `report.html` is not ours.
 pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
     if !publish::is_published(output_dir) {
+        let why = if output_dir.join(MARKER).exists() {
+            format!(
+                "its `{MARKER}` lists nothing a run published there (an older version's, or not userlens's)"
+            )
+        } else {
+            format!("no `{MARKER}` marker")
+        };
         return Err(Error::Usage(format!(
-            "`{}` is not a run's output folder (no `{MARKER}` marker): `report` renders \
-             only a folder a run published",
+            "`{}` is not a run's output folder ({why}): `report` renders only a folder a \
+             run published",
             output_dir.display()
         )));
     }
