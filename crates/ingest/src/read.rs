@@ -889,6 +889,10 @@ pub(crate) fn read_csv_with(
         drop(reader);
         return read_csv_parts(source, &header, &slots, &parts, on_progress, keep.plan());
     }
+    let time_field = match &slots.columns[TIME] {
+        Slot::Field(index) => Some(*index),
+        _ => None,
+    };
     // Declared before the sink, which borrows the plan once there is one.
     let switched = std::cell::OnceCell::new();
     let mut sink = Sink::new(source, &header, slots, 0)
@@ -907,8 +911,8 @@ pub(crate) fn read_csv_with(
             .iter()
             .any(|f| memchr::memchr2(b'\n', b'\r', f).is_some());
         multiline = holds_line_end.then_some((line, start));
-        match holds_line_end
-            .then(|| swallowed_row(&fields, &header, source.delimiter))
+        match (holds_line_end && fields.len() == header.len())
+            .then(|| swallowed_row(&fields, &header, source, time_field))
             .flatten()
         {
             Some(reason) => sink.push_refused(line, reason, &fields, source.delimiter)?,
@@ -933,15 +937,30 @@ pub(crate) fn read_csv_with(
     })
 }
 
-/// Why a row whose fields hold line ends looks like rows run together by a stray
-/// quote: a line inside one of its fields has as many fields as the header. `None`
-/// for a field that merely holds a line break.
-fn swallowed_row(fields: &[&[u8]], header: &[String], delimiter: u8) -> Option<String> {
+/// Why a row (of the header's width) whose fields hold line ends looks like rows run
+/// together by a stray quote: a line inside one of its fields is a row of its own,
+/// as many fields as the header with a time where the event time goes (field
+/// `time_field`). `None` for a field that merely holds line breaks.
+fn swallowed_row(
+    fields: &[&[u8]],
+    header: &[String],
+    source: &Source,
+    time_field: Option<usize>,
+) -> Option<String> {
+    let time_field = time_field?;
+    let is_row = |line: &[u8]| {
+        let parts: Vec<&[u8]> = line.split(|&b| b == source.delimiter).collect();
+        parts.len() == header.len()
+            && std::str::from_utf8(parts[time_field])
+                .ok()
+                .and_then(|t| source.time_format.parse_micros(t))
+                .is_some()
+    };
     let (at, _) = fields.iter().enumerate().find(|(_, field)| {
         field
             .split(|&b| b == b'\n' || b == b'\r')
             .skip(1)
-            .any(|line| memchr::memchr_iter(delimiter, line).count() + 1 == header.len())
+            .any(is_row)
     })?;
     Some(format!(
         "a row over {} lines: `{}` holds a line of {} fields, as a row has (a quoted field \

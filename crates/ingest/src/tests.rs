@@ -239,23 +239,30 @@ fn rows_swallowed_whole_by_a_stray_quote_are_quarantined_with_the_row() {
         u2,2026-01-01 10:00:00,search,\"q2\n\
         x,2026-01-01 10:00:00,rating,,4\n\
         u3,2026-01-01 10:00:00,search,\"q3\",\n\
-        u4,2026-01-01 10:00:00,search,\"two\nlines, one comma\",\n";
+        u4,2026-01-01 10:00:00,search,\"two\nlines, one comma\",\n\
+        u5,2026-01-01 10:00:00,search,\"great shop\nfast, cheap, kind, quick\",\n\
+        u6,2026-01-01 10:00:00,search,,4,\"x\na,2026-01-01 10:00:00,b,c,d\"\n";
     let path = write(&dir, "events.csv", input.as_bytes());
     let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    // A comment of as many fields but no time is text; a row too wide is one.
     assert_eq!(
         (out.stats.read, out.stats.kept, out.stats.quarantined),
-        (3, 2, 1)
+        (5, 3, 2)
     );
     let rows = quarantine_rows(&out);
     assert_eq!(
-        rows,
-        [(
+        rows[0],
+        (
             3,
             String::new(),
             "a row over 3 lines: `query` holds a line of 5 fields, as a row has (a quoted \
              field that does not close where it should?)"
                 .to_string()
-        )]
+        )
+    );
+    assert!(
+        rows[1].2.starts_with("expected 5 fields, found 6"),
+        "{rows:?}"
     );
     // The rows run together are in the quarantine's raw text: nothing is lost.
     let raw = out
@@ -268,10 +275,8 @@ fn rows_swallowed_whole_by_a_stray_quote_are_quarantined_with_the_row() {
         .unwrap()
         .to_string();
     assert!(raw.contains("x,2026-01-01 10:00:00,rating,,4"), "{raw}");
-    assert_eq!(
-        text(&out, "user_id"),
-        [Some("u1".into()), Some("u4".into())]
-    );
+    let users = text(&out, "user_id");
+    assert_eq!(users, ["u1", "u4", "u5"].map(|u| Some(u.to_string())));
 }
 
 #[test]
