@@ -1,5 +1,6 @@
 //! Timestamp parsing into UTC microseconds.
 
+use chrono::format::StrftimeItems;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 /// How `event_time` is written in a source.
@@ -31,7 +32,7 @@ impl TimeFormat {
             "date" => TimeFormat::Strftime("%Y-%m-%d".into()),
             layout if layout.contains('%') => {
                 // chrono reports a bad layout only when parsing; check it once here.
-                let probe = chrono::format::StrftimeItems::new(layout);
+                let probe = StrftimeItems::new(layout);
                 if probe
                     .into_iter()
                     .any(|item| matches!(item, chrono::format::Item::Error))
@@ -90,9 +91,18 @@ fn finite_micros(micros: f64) -> Option<i64> {
 fn parse_layout(text: &str, layout: &str) -> Option<i64> {
     // Offset first: chrono's naive parser accepts `%z` but drops the offset.
     if has_offset(layout) {
-        return DateTime::parse_from_str(text, layout)
-            .ok()
-            .map(|t| t.timestamp_micros());
+        return match DateTime::parse_from_str(text, layout) {
+            Ok(t) => Some(t.timestamp_micros()),
+            // A date and an offset without a time: midnight there.
+            Err(_) => {
+                let mut parsed = chrono::format::Parsed::new();
+                chrono::format::parse(&mut parsed, text, StrftimeItems::new(layout)).ok()?;
+                let midnight = parsed.to_naive_date().ok()?.and_hms_opt(0, 0, 0)?;
+                let offset = parsed.to_fixed_offset().ok()?;
+                let local = midnight.and_local_timezone(offset).single()?;
+                Some(local.timestamp_micros())
+            }
+        };
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
         return Some(t.and_utc().timestamp_micros());
@@ -103,12 +113,13 @@ fn parse_layout(text: &str, layout: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_micros())
 }
 
-/// Whether a strftime layout reads a UTC offset (`%z`, `%:z`, `%::z`, `%#z`).
+/// Whether a strftime layout reads a UTC offset (`%z`, `%:z`, `%::z`, `%#z`, or
+/// `%+`, ISO 8601 with one).
 fn has_offset(layout: &str) -> bool {
     let mut rest = layout;
     while let Some(at) = rest.find('%') {
         let spec = rest[at + 1..].trim_start_matches([':', '#']);
-        if spec.starts_with('z') {
+        if spec.starts_with('z') || rest[at + 1..].starts_with('+') {
             return true;
         }
         // `%%` is a literal percent sign: skip both.
@@ -298,7 +309,14 @@ mod tests {
             colon.parse_micros("04/03/2026 06:06 +01:00"),
             Some(t - 7_000_000)
         );
-        assert!(has_offset("%#z") && has_offset("x %::z"));
+        let iso = TimeFormat::parse("%+").unwrap();
+        assert_eq!(iso.parse_micros("2026-03-04T10:36:07+05:30"), Some(t));
+        let day = TimeFormat::parse("%Y-%m-%d%z").unwrap();
+        assert_eq!(
+            day.parse_micros("2026-03-04+0100"),
+            Some(micros("2026-03-03T23:00:00Z"))
+        );
+        assert!(has_offset("%#z") && has_offset("x %::z") && has_offset("%+"));
         assert!(!has_offset("%Y-%m-%d") && !has_offset("100%%z"));
     }
 

@@ -374,17 +374,17 @@ impl Ledger {
             .map_err(db(&self.path))
     }
 
-    /// The successful runs of a pipeline for as-of dates before `as_of` (any other
-    /// run, where either is `latest`), newest first: the runs a run compares itself
-    /// with. Runs of the same date and of later ones are left out, so that a rerun
-    /// of a night compares with the night before, as its first run did.
+    /// The successful runs of a pipeline for as-of dates before `as_of` (for a run
+    /// without one, `latest`, any other run), newest first: the runs a run compares
+    /// itself with. Runs of the same date, of later ones and without a date (over
+    /// every event) are left out, so that a rerun of a night compares with the night
+    /// before, as its first run did.
     pub fn last_ok_runs(&self, pipeline: &str, as_of: &str, limit: usize) -> Result<Vec<RunRow>> {
         let mut statement = self
             .conn
             .prepare(&format!(
                 "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok'
-                   AND (as_of < ?2 OR as_of = 'latest' OR ?2 = 'latest')
-                   AND (as_of != ?2 OR ?2 = 'latest')
+                   AND (as_of < ?2 OR ?2 = 'latest')
                  ORDER BY as_of DESC, started_at DESC, run_id DESC LIMIT ?3",
                 self.run_columns
             ))
@@ -522,6 +522,12 @@ mod tests {
         assert_eq!(ids("2026-01-02"), ["a"]);
         assert_eq!(ids("2026-01-09"), ["ccc", "bb", "a"]);
         assert!(ids("2025-12-31").is_empty());
+        // A run without a date saw every event: no dated run compares with it.
+        ledger
+            .put_run(&run("dddd", "latest", RunStatus::Ok))
+            .unwrap();
+        assert_eq!(ids("2026-01-09"), ["ccc", "bb", "a"]);
+        assert_eq!(ids("latest"), ["dddd", "ccc", "bb", "a"]);
         assert!(ledger.done_for("p", "2026-01-03").unwrap().is_some());
         assert!(ledger.done_for("p", "2026-01-04").unwrap().is_none());
 
