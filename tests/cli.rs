@@ -454,6 +454,7 @@ fn generate_writes_only_new_files_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("mine.csv"), "years of work").unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let long = format!("{}.csv", "e".repeat(240));
     // A file of the name an older version wrote through is no temporary of ours.
     std::fs::write(dir.path().join("e.csv.tmp"), "notes").unwrap();
     for (args, says) in [
@@ -474,6 +475,8 @@ fn generate_writes_only_new_files_unless_forced() {
             "`sub/../e.csv` is given for two files",
         ),
         (&["--out", "sub", "--force"][..], "`sub` is a folder"),
+        (&["--out", "new/"][..], "`new/` is a folder"),
+        (&["--out", &long][..], "has a name of more than 240 bytes"),
         (&["--out", "e.parquet"][..], "generate writes CSV text"),
         (&["--out", "e.txt"][..], "generate writes CSV text"),
     ] {

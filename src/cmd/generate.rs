@@ -113,8 +113,13 @@ fn check_targets(
             );
         }
         files.push(file);
-        if target.is_dir() {
-            anyhow::bail!("`{}` is a folder; give a file's path", target.display());
+        let shown = target.display().to_string();
+        if target.is_dir() || shown.ends_with(std::path::MAIN_SEPARATOR) || shown.ends_with('/') {
+            anyhow::bail!("`{shown}` is a folder; give a file's path");
+        }
+        // Its temporary name, `.<name>.<pid>.tmp`, must fit in 255 bytes too.
+        if target.file_name().is_some_and(|n| n.len() > 240) {
+            anyhow::bail!("`{shown}` has a name of more than 240 bytes; give a shorter one");
         }
         let gzip = target
             .extension()

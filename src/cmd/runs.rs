@@ -37,21 +37,22 @@ fn list(ledger: Option<&Ledger>, pipeline: Option<&str>) -> Result<(), Failure> 
         width("run", |r| &r.run_id),
         width("pipeline", |r| &r.pipeline),
     );
+    let statuses: Vec<String> = runs.iter().map(|r| r.shown_status().to_string()).collect();
+    let w_status = statuses
+        .iter()
+        .map(|s| s.chars().count())
+        .fold("status".len(), usize::max);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<w_run$} {:<w_pipeline$} {:<10} {:<8} started",
+        "{:<w_run$} {:<w_pipeline$} {:<10} {:<w_status$} started",
         "run", "pipeline", "as of", "status"
     )?;
-    for run in &runs {
+    for (run, status) in runs.iter().zip(&statuses) {
         writeln!(
             out,
-            "{:<w_run$} {:<w_pipeline$} {:<10} {:<8} {}",
-            run.run_id,
-            run.pipeline,
-            run.as_of,
-            run.shown_status(),
-            run.started_at
+            "{:<w_run$} {:<w_pipeline$} {:<10} {status:<w_status$} {}",
+            run.run_id, run.pipeline, run.as_of, run.started_at
         )?;
     }
     Ok(())

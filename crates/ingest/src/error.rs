@@ -77,6 +77,25 @@ pub enum Error {
         /// See `first`.
         second: usize,
     },
+    /// Two header columns spell a canonical column's name in other cases: which is
+    /// meant is a guess.
+    #[error(
+        "`{path}` line 1: columns `{first_name}` (column {first}) and `{second_name}` (column {second}) both spell `{target}`; rename one, or map `{target}` to one of them"
+    )]
+    CaseVariants {
+        /// File.
+        path: PathBuf,
+        /// Canonical column they spell.
+        target: String,
+        /// The first spelling.
+        first_name: String,
+        /// Its position, counted from 1.
+        first: usize,
+        /// The second spelling.
+        second_name: String,
+        /// Its position, counted from 1.
+        second: usize,
+    },
     /// The last row's quoted field never closes: it ran to the end of the file.
     #[error(
         "`{path}` line {line}: a quoted field opens in this row and runs to the end of the file without closing; close the quote or remove it"
@@ -186,6 +205,7 @@ impl Error {
         match self {
             Error::MissingColumn { .. }
             | Error::DuplicateColumn { .. }
+            | Error::CaseVariants { .. }
             | Error::UnclosedQuote { .. }
             | Error::MissingRequired { .. }
             | Error::Empty { .. }

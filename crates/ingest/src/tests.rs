@@ -201,7 +201,7 @@ fn canonical_columns_are_found_whatever_their_case() {
     assert!(err.is_refusal());
     assert!(
         err.to_string().contains(
-            "column `AMOUNT` (read for `amount`) is in the header twice, as columns 4 and 5"
+            "columns `AMOUNT` (column 4) and `Amount` (column 5) both spell `amount`; rename one"
         ),
         "{err}"
     );

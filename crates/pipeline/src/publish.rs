@@ -47,25 +47,25 @@ pub(crate) fn contained(path: &Path) -> std::result::Result<(), String> {
 /// up to 55 bytes to it, and a name holds 255.
 const MAX_NAME_BYTES: usize = 200;
 
-/// `path` made absolute with its links and `..` resolved, as far as it exists.
+/// `path` made absolute with its links and `..` resolved: each part as the file system
+/// has it where it exists, `..` of a part that does not exist taken lexically.
 fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut existing = absolute.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (
-            existing.file_name().map(|n| n.to_os_string()),
-            existing.parent(),
-        ) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                existing = parent.to_path_buf();
+    let mut real = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                real.pop();
             }
-            _ => return absolute,
+            Component::CurDir => {}
+            part => {
+                real.push(part);
+                if let Ok(canonical) = real.canonicalize() {
+                    real = canonical;
+                }
+            }
         }
     }
-    let mut real = existing.canonicalize().unwrap_or(existing);
-    real.extend(rest.iter().rev());
     real
 }
 
@@ -346,7 +346,10 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()>
     std::fs::rename(staging, target).map_err(io(target))?;
     // Published: the old copy left behind is the next run's to remove ([`recover`]).
     if had_output && let Err(e) = remove_own(&old) {
-        tracing::warn!("published; the previous output set aside could not be removed yet: {e}");
+        tracing::warn!(
+            "published; the previous output set aside could not be removed yet: {}",
+            crate::error::error_chain(&e)
+        );
     }
     Ok(())
 }
@@ -387,7 +390,10 @@ pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<
             && let Err(e) = remove_own(&path)
         {
             // A leftover that cannot go yet is no reason to refuse the run.
-            tracing::warn!("a finished run's leftover could not be removed yet: {e}");
+            tracing::warn!(
+                "a finished run's leftover could not be removed yet: {}",
+                crate::error::error_chain(&e)
+            );
         }
     }
     Ok(())
@@ -452,6 +458,10 @@ mod tests {
         // forced and however written.
         for (out, said) in [
             (runs.join("p"), "overlaps the runs folder"),
+            (
+                dir.path().join("none/../runs/p"),
+                "overlaps the runs folder",
+            ),
             (dir.path().join("runs-out/.."), "not a folder of its own"),
             (dir.path().to_path_buf(), "overlaps the runs folder"),
             (

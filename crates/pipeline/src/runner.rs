@@ -148,8 +148,8 @@ pub fn run(
     let ours = |id: &str| {
         id == run_id || (ledger.run(id).ok().flatten()).is_some_and(|row| row.pipeline == plan.name)
     };
+    // The output's folder holds its `.refused` sibling's leftovers too.
     publish::recover(&output, &ours)?;
-    publish::recover(&publish::refused_dir(&output), &ours)?;
     let staging = publish::staging(&output, &run_id)?;
     let registered = interrupt::register(interrupt::Active {
         run_id: run_id.clone(),

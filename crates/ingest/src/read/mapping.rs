@@ -114,12 +114,12 @@ fn same_but_case(source: &Source, header: &[String], name: &str) -> Result<Slot>
         (None, _) => Slot::Absent,
         (Some(index), None) => Slot::Field(index),
         (Some(first), Some(second)) => {
-            return Err(Error::DuplicateColumn {
+            return Err(Error::CaseVariants {
                 path: source.path().to_path_buf(),
-                line: 1,
-                source_column: header[first].clone(),
                 target: name.to_string(),
+                first_name: header[first].clone(),
                 first: first + 1,
+                second_name: header[second].clone(),
                 second: second + 1,
             });
         }
