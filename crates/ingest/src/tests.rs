@@ -43,6 +43,18 @@ fn quarantine_rows(out: &Ingested) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// The `raw` text of the quarantine's row `row`.
+fn quarantine_raw(out: &Ingested, row: usize) -> String {
+    let raw = out
+        .quarantine
+        .column("raw")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(row);
+    raw.unwrap().to_string()
+}
+
 /// A text column of the events, whether strings or dictionary codes.
 fn text(out: &Ingested, column: &str) -> Vec<Option<String>> {
     let column = out.events.column(column).unwrap();
@@ -265,15 +277,7 @@ fn rows_swallowed_whole_by_a_stray_quote_are_quarantined_with_the_row() {
         "{rows:?}"
     );
     // The rows run together are in the quarantine's raw text: nothing is lost.
-    let raw = out
-        .quarantine
-        .column("raw")
-        .unwrap()
-        .str()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .to_string();
+    let raw = quarantine_raw(&out, 0);
     assert!(raw.contains("x,2026-01-01 10:00:00,rating,,4"), "{raw}");
     let users = text(&out, "user_id");
     assert_eq!(users, ["u1", "u4", "u5"].map(|u| Some(u.to_string())));

@@ -79,15 +79,7 @@ fn json_lines_are_read_by_dotted_paths_and_nothing_is_lost() {
             ("user_id", "missing `user_id`")
         );
         // The quarantine echoes the line as written.
-        let raw = out
-            .quarantine
-            .column("raw")
-            .unwrap()
-            .str()
-            .unwrap()
-            .get(4)
-            .unwrap()
-            .to_string();
+        let raw = quarantine_raw(&out, 4);
         assert!(raw.starts_with(r#"{"timestamp": "2026-01-07"#), "{raw}");
 
         let users: Vec<String> = out
