@@ -220,13 +220,7 @@ pub(super) fn read_csv_parts(
             done.fetch_add(read - reported, Ordering::Relaxed);
             reported = read;
         };
-        let counted = Counted {
-            inner: file.take(part.end - part.start),
-            done: 0,
-            total: 0,
-            next_report: 0,
-            on_progress: &mut on_bytes,
-        };
+        let counted = Counted::new(file.take(part.end - part.start), 0, &mut on_bytes);
         // Out of core only a chunk of rows is held at a time.
         let capacity = spill.map_or(part.lines, |plan| part.lines.min(plan.chunk_rows));
         let mut sink = Sink::new(source, header, slots.clone(), capacity)

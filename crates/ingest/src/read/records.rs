@@ -310,6 +310,37 @@ pub(super) fn line_ends(fields: &[&[u8]]) -> usize {
             .sum::<usize>()
 }
 
+/// Why a row (of the header's width) whose fields hold line ends looks like rows run
+/// together by a stray quote: a line inside one of its fields is a row of its own,
+/// as many fields as the header with a time (`is_time`) where the event time goes
+/// (field `time_field`). `None` for a field that merely holds line breaks.
+pub(super) fn swallowed_row(
+    fields: &[&[u8]],
+    header: &[String],
+    delimiter: u8,
+    time_field: Option<usize>,
+    is_time: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let time_field = time_field?;
+    let is_row = |line: &[u8]| {
+        let parts: Vec<&[u8]> = line.split(|&b| b == delimiter).collect();
+        parts.len() == header.len() && std::str::from_utf8(parts[time_field]).is_ok_and(&is_time)
+    };
+    let (at, _) = fields.iter().enumerate().find(|(_, field)| {
+        field
+            .split(|&b| b == b'\n' || b == b'\r')
+            .skip(1)
+            .any(is_row)
+    })?;
+    Some(format!(
+        "a row over {} lines: `{}` holds a line of {} fields, as a row has (a quoted field \
+         that does not close where it should?)",
+        line_ends(fields) + 1,
+        header[at],
+        header.len()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

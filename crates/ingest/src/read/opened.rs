@@ -1,0 +1,180 @@
+//! A source file opened for reading: gzip inflated on the way (found by its magic
+//! bytes), progress counted in the file's own bytes, the size of its text estimated
+//! as it goes, and text in UTF-16 or UTF-32 refused.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::open_file;
+use crate::error::{Error, Result};
+
+/// Called with (bytes read so far, file size) as a file is read.
+pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Bytes between two progress reports.
+const REPORT_EVERY: u64 = 8 << 20;
+
+/// A reader that reports how far into the file it is.
+pub(crate) struct Counted<'a, R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    next_report: u64,
+    on_progress: OnProgress<'a>,
+}
+
+impl<'a, R> Counted<'a, R> {
+    /// `inner`, of `total` bytes (0: reported as read), told to `on_progress`.
+    pub(crate) fn new(inner: R, total: u64, on_progress: OnProgress<'a>) -> Counted<'a, R> {
+        Counted {
+            inner,
+            done: 0,
+            total,
+            next_report: 0,
+            on_progress,
+        }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done >= self.next_report || n == 0 {
+            (self.on_progress)(self.done, self.total.max(self.done));
+            self.next_report = self.done + REPORT_EVERY;
+        }
+        Ok(n)
+    }
+}
+
+/// An open file and what is known of the size of its text.
+pub(crate) struct Opened<'a> {
+    pub(crate) reader: Box<dyn BufRead + 'a>,
+    pub(crate) size: TextSize,
+}
+
+/// The size of a file's text: its size, or for gzip its size times the inflation
+/// seen so far.
+#[derive(Clone)]
+pub(crate) struct TextSize {
+    file_bytes: u64,
+    /// For gzip: bytes the decoder took from the file, and gave.
+    inflation: Option<std::rc::Rc<[std::cell::Cell<u64>; 2]>>,
+}
+
+impl TextSize {
+    pub(crate) fn estimate(&self) -> u64 {
+        let Some(counts) = &self.inflation else {
+            return self.file_bytes;
+        };
+        let (taken, given) = (counts[0].get(), counts[1].get());
+        if taken == 0 {
+            return given.max(self.file_bytes);
+        }
+        let estimate = u128::from(self.file_bytes) * u128::from(given) / u128::from(taken);
+        u64::try_from(estimate).unwrap_or(u64::MAX).max(given)
+    }
+}
+
+/// Counts the bytes that pass through a reader into a shared cell: consumed from a
+/// buffered reader, or read from any.
+struct Tally<R> {
+    inner: R,
+    count: std::rc::Rc<[std::cell::Cell<u64>; 2]>,
+    /// Which of the two counts.
+    slot: usize,
+}
+
+impl<R> Tally<R> {
+    fn add(&self, n: usize) {
+        let cell = &self.count[self.slot];
+        cell.set(cell.get() + n as u64);
+    }
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.add(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tally<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amount: usize) {
+        self.add(amount);
+        self.inner.consume(amount);
+    }
+}
+
+/// Opens a file, transparently decompressing gzip (detected by its magic bytes);
+/// progress counts bytes of the file itself, so compressed files report truly.
+pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opened<'a>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = open_file(path)?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let counted = Counted::new(file, total, on_progress);
+    let mut reader = BufReader::with_capacity(1 << 20, counted);
+    let magic = reader.fill_buf().map_err(io)?;
+    let mut size = TextSize {
+        file_bytes: total,
+        inflation: None,
+    };
+    let mut reader: Box<dyn BufRead + 'a> = if magic.starts_with(&[0x1f, 0x8b]) {
+        let count = std::rc::Rc::new([std::cell::Cell::new(0), std::cell::Cell::new(0)]);
+        size.inflation = Some(count.clone());
+        let taken = Tally {
+            inner: reader,
+            count: count.clone(),
+            slot: 0,
+        };
+        let given = Tally {
+            inner: flate2::bufread::MultiGzDecoder::new(taken),
+            count,
+            slot: 1,
+        };
+        Box::new(BufReader::with_capacity(1 << 20, given))
+    } else {
+        Box::new(reader)
+    };
+    check_encoding(path, reader.fill_buf().map_err(io)?)?;
+    Ok(Opened { reader, size })
+}
+
+/// Refuses text in UTF-16 or UTF-32, found by its byte-order mark or, without one,
+/// by the NUL byte beside every ASCII character: read as UTF-8 its header would be
+/// one garbled column name, and the run would say a required column is missing.
+fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
+    let encoding = if head.starts_with(&[0xff, 0xfe, 0, 0]) {
+        "UTF-32LE"
+    } else if head.starts_with(&[0, 0, 0xfe, 0xff]) {
+        "UTF-32BE"
+    } else if head.starts_with(&[0xff, 0xfe]) {
+        "UTF-16LE"
+    } else if head.starts_with(&[0xfe, 0xff]) {
+        "UTF-16BE"
+    } else {
+        // Most of the first characters ASCII, a NUL byte after (or before) each.
+        let pairs: Vec<&[u8]> = head.chunks_exact(2).take(64).collect();
+        let count = |f: fn(&[u8]) -> bool| pairs.iter().filter(|p| f(p)).count();
+        let little = count(|p| p[0] != 0 && p[1] == 0);
+        let big = count(|p| p[0] == 0 && p[1] != 0);
+        match pairs.len() {
+            0..4 => return Ok(()),
+            n if little * 4 >= n * 3 => "UTF-16LE",
+            n if big * 4 >= n * 3 => "UTF-16BE",
+            _ => return Ok(()),
+        }
+    };
+    Err(Error::Encoding {
+        path: path.to_path_buf(),
+        encoding,
+    })
+}
