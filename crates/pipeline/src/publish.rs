@@ -237,7 +237,9 @@ fn clutter(path: &str) -> bool {
         .strip_prefix('.')
         .and_then(|n| n.strip_suffix(".tmp"))
         .and_then(|n| n.rsplit_once('.'))
-        .is_some_and(|(file, pid)| !file.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        .is_some_and(|(file, pid)| {
+            !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        });
     matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini")
         || name.starts_with("._")
         || own_temporary
@@ -447,7 +449,7 @@ mod tests {
         assert!(clutter("charts/.a.svg.7.tmp"));
         assert!(!clutter(".meeting-notes.tmp"));
         assert!(!clutter(".notes.draft.tmp"));
-        assert!(!clutter("..1.tmp"));
+        assert!(!clutter("..1.tmp") && !clutter(".notes..tmp"));
     }
 
     #[test]
