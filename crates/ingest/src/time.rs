@@ -89,23 +89,34 @@ fn finite_micros(micros: f64) -> Option<i64> {
 }
 
 fn parse_layout(text: &str, layout: &str) -> Option<i64> {
+    let time = specs(layout).any(|c| "HIklMSfTRXcrspP+".contains(c));
     // Offset first: chrono's naive parser accepts `%z` but drops the offset.
-    if has_offset(layout) {
-        return match DateTime::parse_from_str(text, layout) {
-            Ok(t) => Some(t.timestamp_micros()),
-            // A date and an offset without a time: midnight there.
-            Err(_) => {
-                let mut parsed = chrono::format::Parsed::new();
-                chrono::format::parse(&mut parsed, text, StrftimeItems::new(layout)).ok()?;
-                let midnight = parsed.to_naive_date().ok()?.and_hms_opt(0, 0, 0)?;
-                let offset = parsed.to_fixed_offset().ok()?;
-                let local = midnight.and_local_timezone(offset).single()?;
-                Some(local.timestamp_micros())
-            }
-        };
+    if specs(layout).any(|c| c == 'z' || c == '+') {
+        if let Ok(t) = DateTime::parse_from_str(text, layout) {
+            return Some(t.timestamp_micros());
+        }
+        if time {
+            return None;
+        }
+        // A date and an offset, no time of day: midnight there.
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, text, StrftimeItems::new(layout)).ok()?;
+        let midnight = parsed.to_naive_date().ok()?.and_hms_opt(0, 0, 0)?;
+        let offset = parsed.to_fixed_offset().ok()?;
+        return Some(
+            midnight
+                .and_local_timezone(offset)
+                .single()?
+                .timestamp_micros(),
+        );
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
         return Some(t.and_utc().timestamp_micros());
+    }
+    // Midnight only for a layout without a time of day: one with an hour but no
+    // minutes does not make a date-time, and its hour must not be dropped.
+    if time {
+        return None;
     }
     NaiveDate::parse_from_str(text, layout)
         .ok()
@@ -113,19 +124,26 @@ fn parse_layout(text: &str, layout: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_micros())
 }
 
-/// Whether a strftime layout reads a UTC offset (`%z`, `%:z`, `%::z`, `%#z`, or
-/// `%+`, ISO 8601 with one).
-fn has_offset(layout: &str) -> bool {
-    let mut rest = layout;
-    while let Some(at) = rest.find('%') {
-        let spec = rest[at + 1..].trim_start_matches([':', '#']);
-        if spec.starts_with('z') || rest[at + 1..].starts_with('+') {
-            return true;
-        }
-        // `%%` is a literal percent sign: skip both.
-        rest = rest[at + 1..].strip_prefix('%').unwrap_or(&rest[at + 1..]);
-    }
-    false
+/// The conversion characters of a strftime layout, in order: `z` for `%z`, `%:z`,
+/// `%::z` and `%#z`; `f` for `%.3f` or `%6f`; `%%`, a literal, left out.
+fn specs(layout: &str) -> impl Iterator<Item = char> + '_ {
+    layout
+        .split('%')
+        .skip(1)
+        .scan(false, |literal, part| {
+            // After `%%` the next part follows a literal percent sign, not a conversion.
+            if std::mem::take(literal) {
+                return Some(None);
+            }
+            if part.is_empty() {
+                *literal = true;
+                return Some(None);
+            }
+            let spec =
+                part.trim_start_matches(|c: char| "-_0^#:.".contains(c) || c.is_ascii_digit());
+            Some(spec.chars().next())
+        })
+        .flatten()
 }
 
 fn parse_auto(text: &str) -> Option<i64> {
@@ -316,8 +334,15 @@ mod tests {
             day.parse_micros("2026-03-04+0100"),
             Some(micros("2026-03-03T23:00:00Z"))
         );
-        assert!(has_offset("%#z") && has_offset("x %::z") && has_offset("%+"));
-        assert!(!has_offset("%Y-%m-%d") && !has_offset("100%%z"));
+        let has = |layout, c| specs(layout).any(|s| s == c);
+        assert!(has("%#z", 'z') && has("x %::z", 'z') && has("%+", '+') && has("%.3f", 'f'));
+        assert!(!has("%Y-%m-%d", 'z') && !has("100%%z", 'z') && !has("%%%%z", 'z'));
+        assert!(has("%%%z", 'z'));
+        // A layout with a time of day never drops it to midnight.
+        let hour = TimeFormat::parse("%Y-%m-%d %H%z").unwrap();
+        assert_eq!(hour.parse_micros("2026-03-04 10+0100"), None);
+        let hour = TimeFormat::parse("%Y-%m-%d %H").unwrap();
+        assert_eq!(hour.parse_micros("2026-03-04 10"), None);
     }
 
     #[test]
