@@ -648,3 +648,19 @@ fn huge_plans_are_refused_within_a_small_memory_limit() {
         );
     }
 }
+
+#[test]
+fn a_forced_output_onto_the_inputs_folder_leaves_the_input() {
+    let dir = sandbox();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::rename(
+        dir.path().join("events.csv"),
+        dir.path().join("data/events.csv"),
+    )
+    .unwrap();
+    let pipeline = PIPELINE.replace("path = \"events.csv\"", "path = \"data/events.csv\"");
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let out = run(dir.path(), &["--out", "data", "--force-output"]);
+    exits_saying(&out, 2, "holds the input `data/events.csv`");
+    assert!(dir.path().join("data/events.csv").is_file());
+}

@@ -25,8 +25,9 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
     let plan = userlens_pipeline::load(pipeline, &super::overrides(set)?)?;
     let root = runs.clone().unwrap_or_else(|| plan.runs.clone());
     let ledger = userlens_pipeline::Ledger::open(&root)?;
+    let stages: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
     for date in from.iter_days().take_while(|d| d <= to) {
-        if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string())? {
+        if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string(), &stages)? {
             writeln!(
                 std::io::stdout(),
                 "{date}: done already (run {}), skipped",

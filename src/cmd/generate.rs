@@ -114,7 +114,8 @@ fn check_targets(
         }
         files.push(file);
         let shown = target.display().to_string();
-        if target.is_dir() || shown.ends_with(std::path::MAIN_SEPARATOR) || shown.ends_with('/') {
+        let last = shown.rsplit(std::path::is_separator).next().unwrap_or("");
+        if target.is_dir() || matches!(last, "" | "." | "..") {
             anyhow::bail!("`{shown}` is a folder; give a file's path");
         }
         // Its temporary name, `.<name>.<pid>.tmp`, must fit in 255 bytes too.

@@ -374,9 +374,9 @@ impl Ledger {
             .map_err(db(&self.path))
     }
 
-    /// The successful runs of a pipeline for as-of dates before `as_of` (for a run
-    /// without one, `latest`, any other run), newest first: the runs a run compares
-    /// itself with. Runs of the same date, of later ones and without a date (over
+    /// The successful runs of a pipeline for as-of dates before `as_of`, the latest
+    /// date first (for a run without one, `latest`, any other run, the newest
+    /// first): the runs a run compares itself with. Runs of the same date, of later ones and without a date (over
     /// every event) are left out, so that a rerun of a night compares with the night
     /// before, as its first run did.
     pub fn last_ok_runs(&self, pipeline: &str, as_of: &str, limit: usize) -> Result<Vec<RunRow>> {
@@ -385,7 +385,8 @@ impl Ledger {
             .prepare(&format!(
                 "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok'
                    AND (as_of < ?2 OR ?2 = 'latest')
-                 ORDER BY as_of DESC, started_at DESC, run_id DESC LIMIT ?3",
+                 ORDER BY CASE WHEN ?2 = 'latest' THEN '' ELSE as_of END DESC,
+                   started_at DESC, run_id DESC LIMIT ?3",
                 self.run_columns
             ))
             .map_err(db(&self.path))?;
@@ -396,20 +397,31 @@ impl Ledger {
         Ok(rows)
     }
 
-    /// A successful run of a pipeline for an as-of date, if there is one.
-    pub fn done_for(&self, pipeline: &str, as_of: &str) -> Result<Option<RunRow>> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM runs WHERE pipeline = ?1 AND as_of = ?2 AND status = 'ok'
-                     ORDER BY started_at DESC LIMIT 1",
-                    self.run_columns
-                ),
-                params![pipeline, as_of],
-                Self::run_from,
-            )
-            .optional()
-            .map_err(db(&self.path))
+    /// The newest successful run of a pipeline for an as-of date that finished every
+    /// stage in `stages` (a `--until` run did not), if there is one.
+    pub fn done_for(&self, pipeline: &str, as_of: &str, stages: &[&str]) -> Result<Option<RunRow>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM runs WHERE pipeline = ?1 AND as_of = ?2 AND status = 'ok'
+                 ORDER BY started_at DESC, run_id DESC",
+                self.run_columns
+            ))
+            .map_err(db(&self.path))?;
+        let runs = statement
+            .query_map(params![pipeline, as_of], Self::run_from)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db(&self.path))?;
+        for run in runs {
+            let done = self.stages(&run.run_id)?;
+            let whole = stages
+                .iter()
+                .all(|name| done.iter().any(|s| s.stage == *name && s.status.finished()));
+            if whole {
+                return Ok(Some(run));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -528,8 +540,13 @@ mod tests {
             .unwrap();
         assert_eq!(ids("2026-01-09"), ["ccc", "bb", "a"]);
         assert_eq!(ids("latest"), ["dddd", "ccc", "bb", "a"]);
-        assert!(ledger.done_for("p", "2026-01-03").unwrap().is_some());
-        assert!(ledger.done_for("p", "2026-01-04").unwrap().is_none());
+        // A later dated run is newer than the undated one: an undated run takes it.
+        let mut newest = run("eeeee", "2026-01-01", RunStatus::Ok);
+        newest.started_at = "2026-01-01T00:00:09Z".into();
+        ledger.put_run(&newest).unwrap();
+        assert_eq!(ids("latest")[0], "eeeee");
+        assert!(ledger.done_for("p", "2026-01-03", &[]).unwrap().is_some());
+        assert!(ledger.done_for("p", "2026-01-04", &[]).unwrap().is_none());
 
         let stage = StageRow {
             run_id: "a".into(),

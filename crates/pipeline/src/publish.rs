@@ -43,9 +43,12 @@ pub(crate) fn contained(path: &Path) -> std::result::Result<(), String> {
     }
 }
 
-/// The longest name an output folder may have: its staging and set-aside folders add
-/// up to 55 bytes to it, and a name holds 255.
+/// The longest name an output folder or its [`refused_dir`] may have: their staging
+/// and set-aside folders add up to 55 bytes to it, and a name holds 255.
 const MAX_NAME_BYTES: usize = 200;
+
+/// What [`refused_dir`] adds to the output folder's name.
+const REFUSED_SUFFIX: &str = ".refused";
 
 /// `path` made absolute with its links and `..` resolved: each part as the file system
 /// has it where it exists, `..` of a part that does not exist taken lexically.
@@ -77,14 +80,22 @@ fn resolved(path: &Path) -> PathBuf {
 pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()> {
     let shown = output.display();
     let refuse = |why: String| Err(Error::Usage(format!("output folder `{shown}` {why}")));
+    // `out/.` is `out` to `components()`, but not to a rename.
+    let text = output.to_string_lossy();
+    let trimmed = text.trim_end_matches(std::path::is_separator);
+    let dotted = trimmed == "." || trimmed.ends_with("/.") || trimmed.ends_with("\\.");
     let named = matches!(output.components().next_back(), Some(Component::Normal(_)));
-    if !named {
+    if !named || dotted {
         return refuse("is not a folder of its own: give a path such as `out/profile`".into());
     }
     // Its staging folder's name, `.<name>.staging-<run id>-p<pid>`, must fit in 255.
-    if output.file_name().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+    if output
+        .file_name()
+        .is_some_and(|n| n.len() + REFUSED_SUFFIX.len() > MAX_NAME_BYTES)
+    {
         return refuse(format!(
-            "has a name of more than {MAX_NAME_BYTES} bytes, too long to publish under"
+            "has a name of more than {} bytes, too long to publish under",
+            MAX_NAME_BYTES - REFUSED_SUFFIX.len()
         ));
     }
     let (real, real_runs) = (resolved(output), resolved(runs));
@@ -156,6 +167,26 @@ pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()
             "holds files userlens did not write (no `{MARKER}` marker); \
              choose an empty or new folder, or pass `--force-output` to replace it"
         ));
+    }
+    Ok(())
+}
+
+/// Refuses to replace a folder that holds one of the run's input files, even forced:
+/// the publish would delete it.
+pub(crate) fn check_inputs_outside<'a>(
+    output: &Path,
+    inputs: impl Iterator<Item = &'a Path>,
+) -> Result<()> {
+    let real = resolved(output);
+    for input in inputs {
+        if resolved(input).starts_with(&real) {
+            return Err(Error::Usage(format!(
+                "output folder `{}` holds the input `{}`, which replacing the folder would \
+                 delete: give the outputs a folder of their own",
+                output.display(),
+                input.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -272,7 +303,7 @@ pub fn refused_dir(output: &Path) -> PathBuf {
     let name = output
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    output.with_file_name(format!("{name}.refused"))
+    output.with_file_name(format!("{name}{REFUSED_SUFFIX}"))
 }
 
 /// What a refused run tells of its quarantine and record: in [`refused_dir`], or,
@@ -443,6 +474,19 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_holding_an_input_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let input = data.join("events.csv");
+        let elsewhere = dir.path().join("elsewhere.csv");
+        let err = check_inputs_outside(&data, [input.as_path()].into_iter()).unwrap_err();
+        assert!(err.to_string().contains("holds the input"), "{err}");
+        assert!(check_inputs_outside(&data, [elsewhere.as_path()].into_iter()).is_ok());
+        let above = check_inputs_outside(dir.path(), [elsewhere.as_path()].into_iter());
+        assert!(above.is_err());
+    }
+
+    #[test]
     fn only_userlenss_own_temporary_files_are_clutter() {
         assert!(!clutter("personas.csv.tmp"));
         assert!(clutter(".personas.csv.4242.tmp"));
@@ -515,7 +559,7 @@ mod tests {
             err.contains("cannot be made: `") && err.contains("file.txt` is a file"),
             "{err}"
         );
-        for bad in ["/", ".", "..", "out/.."] {
+        for bad in ["/", ".", "..", "out/..", "out/.", "out/./"] {
             let err = check_output(Path::new(bad), &runs, true)
                 .unwrap_err()
                 .to_string();

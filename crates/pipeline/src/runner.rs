@@ -765,6 +765,7 @@ fn finish_run(
     // Checked again: another process may have written there since the run began.
     let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
     publish::check_output(&target, runs, force_output && target == output)?;
+    publish::check_inputs_outside(&target, record.inputs.iter().map(|i| Path::new(&i.path)))?;
     publish::publish(staging, &target, &record.run_id)
 }
 
