@@ -331,7 +331,7 @@ impl Ledger {
         let mut statement = self
             .conn
             .prepare(&format!(
-                "SELECT {} FROM runs WHERE ?1 IS NULL OR pipeline = ?1 ORDER BY started_at DESC, run_id DESC",
+                "SELECT {} FROM runs WHERE ?1 IS NULL OR pipeline = ?1 ORDER BY started_at DESC, rowid DESC",
                 self.run_columns
             ))
             .map_err(db(&self.path))?;
@@ -386,7 +386,7 @@ impl Ledger {
                 "SELECT {} FROM runs WHERE pipeline = ?1 AND status = 'ok'
                    AND (as_of < ?2 OR ?2 = 'latest')
                  ORDER BY CASE WHEN ?2 = 'latest' THEN '' ELSE as_of END DESC,
-                   started_at DESC, run_id DESC LIMIT ?3",
+                   started_at DESC, rowid DESC LIMIT ?3",
                 self.run_columns
             ))
             .map_err(db(&self.path))?;
@@ -404,7 +404,7 @@ impl Ledger {
             .conn
             .prepare(&format!(
                 "SELECT {} FROM runs WHERE pipeline = ?1 AND as_of = ?2 AND status = 'ok'
-                 ORDER BY started_at DESC, run_id DESC",
+                 ORDER BY started_at DESC, rowid DESC",
                 self.run_columns
             ))
             .map_err(db(&self.path))?;
@@ -545,6 +545,11 @@ mod tests {
         newest.started_at = "2026-01-01T00:00:09Z".into();
         ledger.put_run(&newest).unwrap();
         assert_eq!(ids("latest")[0], "eeeee");
+        // Of runs started in one second, the one recorded last is the newest.
+        let mut same = run("0000", "2026-01-01", RunStatus::Ok);
+        same.started_at = "2026-01-01T00:00:09Z".into();
+        ledger.put_run(&same).unwrap();
+        assert_eq!(ids("latest")[0], "0000");
         assert!(ledger.done_for("p", "2026-01-03", &[]).unwrap().is_some());
         assert!(ledger.done_for("p", "2026-01-04", &[]).unwrap().is_none());
 

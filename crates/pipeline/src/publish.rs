@@ -50,6 +50,20 @@ const MAX_NAME_BYTES: usize = 200;
 /// What [`refused_dir`] adds to the output folder's name.
 const REFUSED_SUFFIX: &str = ".refused";
 
+/// Checks, before any work, that an output folder's name leaves room for its
+/// [`refused_dir`]'s and for their staging folders' (`.<name>.staging-<run id>-p<pid>`)
+/// within a name's 255 bytes.
+pub(crate) fn check_name(output: &Path) -> Result<()> {
+    let most = MAX_NAME_BYTES - REFUSED_SUFFIX.len();
+    if output.file_name().is_some_and(|n| n.len() > most) {
+        return Err(Error::Usage(format!(
+            "output folder `{}` has a name of more than {most} bytes, too long to publish under",
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
 /// `path` made absolute with its links and `..` resolved: each part as the file system
 /// has it where it exists, `..` of a part that does not exist taken lexically.
 fn resolved(path: &Path) -> PathBuf {
@@ -87,16 +101,6 @@ pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()
     let named = matches!(output.components().next_back(), Some(Component::Normal(_)));
     if !named || dotted {
         return refuse("is not a folder of its own: give a path such as `out/profile`".into());
-    }
-    // Its staging folder's name, `.<name>.staging-<run id>-p<pid>`, must fit in 255.
-    if output
-        .file_name()
-        .is_some_and(|n| n.len() + REFUSED_SUFFIX.len() > MAX_NAME_BYTES)
-    {
-        return refuse(format!(
-            "has a name of more than {} bytes, too long to publish under",
-            MAX_NAME_BYTES - REFUSED_SUFFIX.len()
-        ));
     }
     let (real, real_runs) = (resolved(output), resolved(runs));
     if std::env::current_dir().is_ok_and(|cwd| resolved(&cwd).starts_with(&real)) {
@@ -179,7 +183,12 @@ pub(crate) fn check_inputs_outside<'a>(
 ) -> Result<()> {
     let real = resolved(output);
     for input in inputs {
-        if resolved(input).starts_with(&real) {
+        // The file, and where its name is when that is a link to it.
+        let named = match (input.parent(), input.file_name()) {
+            (Some(parent), Some(name)) => resolved(parent).join(name),
+            _ => resolved(input),
+        };
+        if resolved(input).starts_with(&real) || named.starts_with(&real) {
             return Err(Error::Usage(format!(
                 "output folder `{}` holds the input `{}`, which replacing the folder would \
                  delete: give the outputs a folder of their own",
@@ -474,6 +483,18 @@ mod tests {
     }
 
     #[test]
+    fn a_name_leaves_room_for_its_refused_sibling() {
+        let dir = tempfile::tempdir().unwrap();
+        let longest = dir.path().join("n".repeat(192));
+        assert!(check_name(&longest).is_ok());
+        // Its `.refused` sibling is checked as an output at publish, not for length.
+        let runs = dir.path().join("runs");
+        assert!(check_output(&refused_dir(&longest), &runs, false).is_ok());
+        let err = check_name(&dir.path().join("n".repeat(193))).unwrap_err();
+        assert!(err.to_string().contains("more than 192 bytes"), "{err}");
+    }
+
+    #[test]
     fn a_folder_holding_an_input_is_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -484,6 +505,12 @@ mod tests {
         assert!(check_inputs_outside(&data, [elsewhere.as_path()].into_iter()).is_ok());
         let above = check_inputs_outside(dir.path(), [elsewhere.as_path()].into_iter());
         assert!(above.is_err());
+        // A link in the folder to an input elsewhere goes with the folder too.
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(&elsewhere, "x").unwrap();
+        let link = data.join("link.csv");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        assert!(check_inputs_outside(&data, [link.as_path()].into_iter()).is_err());
     }
 
     #[test]
@@ -513,10 +540,6 @@ mod tests {
             (
                 std::env::current_dir().unwrap(),
                 "is the working folder or holds it",
-            ),
-            (
-                dir.path().join("n".repeat(201)),
-                "too long to publish under",
             ),
             (
                 std::env::current_dir()

@@ -118,6 +118,7 @@ pub fn run(
     let label = as_of_label(options.as_of);
     let output = output_dir(&plan, &options, &label);
     let only = only_index(&plan, &options)?;
+    publish::check_name(&output)?;
     publish::check_output(&output, &root, options.force_output)?;
     // Before anything is written: a cluster that does not answer fails the run here.
     let engine = options.engine_of(&plan)?;
@@ -765,7 +766,8 @@ fn finish_run(
     // Checked again: another process may have written there since the run began.
     let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
     publish::check_output(&target, runs, force_output && target == output)?;
-    publish::check_inputs_outside(&target, record.inputs.iter().map(|i| Path::new(&i.path)))?;
+    let inputs = record.inputs.iter().map(|i| Path::new(&i.path));
+    publish::check_inputs_outside(&target, inputs.chain([plan.path.as_path()]))?;
     publish::publish(staging, &target, &record.run_id)
 }
 
