@@ -766,8 +766,10 @@ fn finish_run(
     // Checked again: another process may have written there since the run began.
     let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
     publish::check_output(&target, runs, force_output && target == output)?;
+    // The pipeline file too, when there is one (the built-in profile has none).
+    let pipeline_file = Some(plan.path.as_path()).filter(|p| p.is_file());
     let inputs = record.inputs.iter().map(|i| Path::new(&i.path));
-    publish::check_inputs_outside(&target, inputs.chain([plan.path.as_path()]))?;
+    publish::check_inputs_outside(&target, inputs.chain(pipeline_file))?;
     publish::publish(staging, &target, &record.run_id)
 }
 
