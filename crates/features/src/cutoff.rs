@@ -158,12 +158,12 @@ pub fn conflicting_rows(users: &DataFrame) -> Result<Option<ConflictingRows>> {
         .and_then(|c| c.cast(&DataType::String))
         .map_err(polars_err(CHECK))?;
     let ids = ids.str().map_err(polars_err(CHECK))?;
+    let row = |k: usize| users.get_row(k).map_err(polars_err(CHECK));
     let mut first = std::collections::HashMap::new();
     for (i, id) in ids.iter().enumerate() {
         let Some(id) = id else { continue };
         let since = row_time.as_ref().and_then(|t| t.get(i));
         let j = *first.entry((id, since)).or_insert(i);
-        let row = |k: usize| users.get_row(k).map_err(polars_err(CHECK));
         if j != i && row(j)? != row(i)? {
             return Ok(Some(ConflictingRows {
                 user: id.to_string(),

@@ -171,10 +171,9 @@ impl<'a> Sink<'a> {
     }
 
     /// A row read and quarantined for `reason` before its fields are looked at.
-    fn push_refused(&mut self, line: u64, reason: String, fields: &[&[u8]], sep: u8) -> Result<()> {
+    fn push_refused(&mut self, line: u64, reason: String, fields: &[&[u8]], sep: u8) {
         self.read += 1;
         self.refuse(line, "", reason, fields, sep);
-        Ok(())
     }
 
     /// [`Sink::push`] of fields that may come `checked`: the same fields as text
@@ -758,7 +757,7 @@ pub(crate) fn read_csv_with(
             })
             .flatten()
         {
-            Some(reason) => sink.push_refused(line, reason, &fields, source.delimiter)?,
+            Some(reason) => sink.push_refused(line, reason, &fields, source.delimiter),
             None => sink.push(line, &fields, source.delimiter)?,
         }
         sink.spill_past_budget(keep, reader.position().byte(), &text_size, &switched)?;

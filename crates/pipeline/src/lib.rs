@@ -75,7 +75,8 @@ pub use stage::{
 /// Re-renders `report.html` in a finished run's output folder; returns its path.
 /// A folder userlens did not publish is refused: its `report.html` is not ours.
 pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
-    if !publish::is_published(output_dir) {
+    // Files the publish did not write may be anyone's, the page among them.
+    let Some(foreign) = publish::not_published(output_dir)? else {
         let why = if output_dir.join(MARKER).exists() {
             format!(
                 "its `{MARKER}` lists nothing a run published there (an older version's, or not userlens's)"
@@ -88,9 +89,7 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
              run published",
             output_dir.display()
         )));
-    }
-    // Files the publish did not write may be anyone's, the page among them.
-    let foreign = publish::not_published(output_dir)?.unwrap_or_default();
+    };
     if let Some(first) = foreign.first() {
         return Err(Error::Usage(format!(
             "`{}` holds `{first}`, which the run's publish there did not write: `report` \
