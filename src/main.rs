@@ -61,6 +61,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(exit_codes::OK as u8),
         // `userlens runs list | head`: the reader left, which is no failure of ours.
         Err(failure) if is_broken_pipe(&failure.error) => ExitCode::from(exit_codes::OK as u8),
+        // A signal abandoned the run, and so caused this error: the signal thread is
+        // ending the process with its own code and message.
+        Err(_) if userlens_pipeline::abandoned() => loop {
+            std::thread::park();
+        },
         Err(failure) => {
             if cli.log_format == LogFormat::Json {
                 let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});

@@ -120,6 +120,13 @@ pub enum Error {
     /// A previous run cannot be resumed.
     #[error("{0}")]
     Resume(String),
+    /// The run was abandoned by a signal ([`crate::abandon`]) before its end: nothing
+    /// was published or recorded after that.
+    #[error("run {run_id} was stopped by a signal")]
+    Interrupted {
+        /// The run.
+        run_id: String,
+    },
     /// The run folder could not be prepared.
     #[error("failed to prepare `{path}`")]
     Io {
@@ -146,7 +153,8 @@ impl Error {
             | Error::Output(_)
             | Error::Io { .. }
             | Error::Ledger { .. }
-            | Error::Cluster { .. } => ErrorClass::StageFailed,
+            | Error::Cluster { .. }
+            | Error::Interrupted { .. } => ErrorClass::StageFailed,
         }
     }
 }

@@ -224,6 +224,10 @@ pub fn run(
 
     // A signal now waits until the outputs are published and the run recorded.
     let mut publishing = registered.publishing();
+    if interrupt::was_abandoned(&run_id) {
+        // Abandoned already: its staging folder is gone and the ledger says so.
+        return Err(Error::Interrupted { run_id });
+    }
     let published = finish_run(
         &plan,
         &mut record,
