@@ -100,9 +100,10 @@ pub mod time {
         (micros.div_euclid(DAY_MICROS) + 1) * DAY_MICROS
     }
 
-    /// `days` days in microseconds.
+    /// `days` days in microseconds, saturating (past `i64::MAX` for over 106 million
+    /// days: no time a log holds is that far off).
     pub fn days(days: u32) -> i64 {
-        i64::from(days) * DAY_MICROS
+        i64::from(days).saturating_mul(DAY_MICROS)
     }
 
     /// `YYYY-MM-DD` of the UTC day holding `micros`.
@@ -440,6 +441,7 @@ mod tests {
         assert_eq!(time::next_midnight(0), time::DAY_MICROS);
         assert_eq!(time::next_midnight(-1), 0);
         assert_eq!(time::days(2), 2 * time::DAY_MICROS);
+        assert_eq!(time::days(u32::MAX), i64::MAX);
         assert_eq!(time::date_string(20_454 * time::DAY_MICROS), "2026-01-01");
         assert_eq!(time::date_string(-1), "1969-12-31");
         for (y, m, d) in [(1600, 2, 29), (1969, 12, 31), (2024, 2, 29), (2400, 12, 31)] {

@@ -306,6 +306,13 @@ pub fn recommend_in_blocks(
                 .to_string(),
         );
     }
+    if inter.active_users == 0 && !inter.all.indices.is_empty() {
+        notes.push(
+            "no interaction before the as-of date has a positive weight (see `weights` and \
+             `half_life_days`): no user or persona is recommended anything"
+                .to_string(),
+        );
+    }
     let popular = Ranking::among(&inter, |_| true);
     let by_persona = personas
         .map(|(ids, of)| Personas::rank(ids, of, &inter))

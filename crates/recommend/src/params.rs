@@ -129,7 +129,7 @@ impl Default for AlsParams {
 pub struct RecommendParams {
     /// Recommendations per user and persona, and the k of the metrics.
     pub k: usize,
-    /// Days before the as-of date held out to score the recommenders.
+    /// Days before the as-of date held out to score the recommenders (1 to 3650).
     pub horizon_days: u32,
     /// Weight of each event type (`"value"`: the rating); other types count 0.
     pub weights: BTreeMap<String, Weight>,
@@ -235,6 +235,9 @@ pub struct CheckedRecommendParams {
 /// The most recommendations per user or persona.
 const MAX_K: usize = 1000;
 
+/// Longest holdout, as the predict stage allows: ten years.
+const MAX_HORIZON_DAYS: u32 = 3650;
+
 impl RecommendParams {
     /// Checks every parameter before any data is read.
     pub fn check(&self) -> Result<CheckedRecommendParams> {
@@ -244,8 +247,14 @@ impl RecommendParams {
                 format!("must be in 1..={MAX_K}, got {}", self.k),
             ));
         }
-        if self.horizon_days == 0 {
-            return Err(params("horizon_days", "must be at least 1"));
+        if !(1..=MAX_HORIZON_DAYS).contains(&self.horizon_days) {
+            return Err(params(
+                "horizon_days",
+                format!(
+                    "must be in 1..={MAX_HORIZON_DAYS}, got {}",
+                    self.horizon_days
+                ),
+            ));
         }
         let mut weights = Vec::new();
         for (event, weight) in &self.weights {
@@ -425,6 +434,14 @@ mod tests {
             (
                 "weights = { view = 0 }",
                 "invalid recommend parameter `weights`: no event type has a positive weight: nothing would count as interest",
+            ),
+            (
+                "horizon_days = 427007965",
+                "invalid recommend parameter `horizon_days`: must be in 1..=3650, got 427007965",
+            ),
+            (
+                "horizon_days = 0",
+                "invalid recommend parameter `horizon_days`: must be in 1..=3650, got 0",
             ),
             (
                 "half_life_days = -3.0",

@@ -655,3 +655,24 @@ fn interactions_whose_weights_decay_to_nothing_are_not_called_absent() {
     let split = evaluate::split(&log, events::TestKinds::Asked);
     assert!(split.train.active_users > 0);
 }
+
+#[test]
+fn lists_left_empty_by_decay_say_why() {
+    let no_weight = "no interaction before the as-of date has a positive weight";
+    let df = events(&paper_log());
+    let decayed = checked("half_life_days = 0.001");
+    let out = recommend(vec![df.clone().lazy()], None, 70 * DAY, &decayed, 42).unwrap();
+    assert_eq!(out.user_recommendations.height(), 0);
+    assert!(
+        out.notes.iter().any(|n| n.starts_with(no_weight)),
+        "{:?}",
+        out.notes
+    );
+    let out = recommend(vec![df.lazy()], None, 70 * DAY, &checked(""), 42).unwrap();
+    assert!(out.user_recommendations.height() > 0);
+    assert!(
+        !out.notes.iter().any(|n| n.starts_with(no_weight)),
+        "{:?}",
+        out.notes
+    );
+}
