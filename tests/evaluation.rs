@@ -129,6 +129,22 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
         ),
         "{said}"
     );
+    // No table there, or a folder: refused as a missing events file is, not failed.
+    std::fs::remove_file(dir.path().join("users.csv")).unwrap();
+    std::fs::create_dir(dir.path().join("folder.csv")).unwrap();
+    for users in ["users.csv", "folder.csv"] {
+        let args = [
+            "profile",
+            "events.csv",
+            "--out",
+            "out",
+            "-q",
+            "--users",
+            users,
+        ];
+        let missing = userlens(&args, dir.path());
+        assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
+    }
 }
 
 #[test]

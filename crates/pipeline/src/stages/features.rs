@@ -108,10 +108,11 @@ impl Stage for Features {
             as_of: Some(as_of),
             ..StageMeta::default()
         };
+        // Read first: a missing or unreadable table is a refusal, as `users_table` says.
+        let users = checked.users_table()?;
         if let Some(path) = &checked.users {
             meta.inputs.push(userlens_ingest::fingerprint(path)?);
         }
-        let users = checked.users_table()?;
         let remote = ctx.remote_parts(&events_in);
         // A time-versioned table as known at the as-of date: each user's latest row
         // by then, times after it unknown. Any other table is joined as it is.
