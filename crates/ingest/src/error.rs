@@ -116,6 +116,23 @@ pub enum Error {
         /// Canonical column.
         column: &'static str,
     },
+    /// A survey's header lacks a column it must have (a survey has no mapping and
+    /// no delimiter to set: the file is made to fit).
+    #[error(
+        "`{path}` line 1: {}; a survey has the comma-separated columns user_id, answered_at, score and optionally comment (in any case)",
+        match found {
+            Some(found) => format!("the header has no `,` but has {}", if *found == '\t' { "tabs".to_string() } else { format!("`{found}`") }),
+            None => format!("required column `{column}` is missing"),
+        }
+    )]
+    SurveyColumn {
+        /// File.
+        path: PathBuf,
+        /// The column missing.
+        column: &'static str,
+        /// The delimiter the header seems to use instead of `,`, if any.
+        found: Option<char>,
+    },
     /// The file has no header line although one was expected.
     #[error("`{path}` is empty: expected a header line")]
     Empty {
@@ -208,6 +225,7 @@ impl Error {
             | Error::CaseVariants { .. }
             | Error::UnclosedQuote { .. }
             | Error::MissingRequired { .. }
+            | Error::SurveyColumn { .. }
             | Error::Empty { .. }
             | Error::UnsupportedColumn { .. }
             | Error::NotAFile { .. }

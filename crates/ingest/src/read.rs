@@ -32,6 +32,7 @@ pub(crate) use parts::PARALLEL_MIN_BYTES;
 use parts::{read_csv_parts, split_for_threads};
 pub(crate) use records::csv_reader;
 
+pub(crate) use parquet::read_parquet_file;
 pub use parquet::read_table;
 
 /// Hashes every kept row's values (see [`ROW_HASH`]).

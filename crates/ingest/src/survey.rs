@@ -181,11 +181,13 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         });
     }
     // A name in the header twice is a guess which is meant: refused, as for events.
+    // Matched as written, else in any case (`User_ID`), as the events' columns are.
     let position = |name: &'static str| -> Result<Option<usize>> {
-        let mut at = header
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| *h == name.as_bytes());
+        let exact = header.iter().any(|h| h == name.as_bytes());
+        let mut at = header.iter().enumerate().filter(|(_, h)| match exact {
+            true => *h == name.as_bytes(),
+            false => h.eq_ignore_ascii_case(name.as_bytes()),
+        });
         match (at.next(), at.next()) {
             (Some((first, _)), Some((second, _))) => Err(Error::DuplicateColumn {
                 path: path.to_path_buf(),
@@ -200,11 +202,13 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
     };
     let mut slots = [None; 4];
     for (slot, name) in slots.iter_mut().zip([USER_ID, ANSWERED_AT, SCORE]) {
-        *slot = Some(position(name)?.ok_or_else(|| {
-            crate::read::delimiter_hint(path, b',', &header).unwrap_or(Error::MissingRequired {
-                path: path.to_path_buf(),
-                column: name,
-            })
+        *slot = Some(position(name)?.ok_or_else(|| Error::SurveyColumn {
+            path: path.to_path_buf(),
+            column: name,
+            found: match crate::read::delimiter_hint(path, b',', &header) {
+                Some(Error::Delimiter { found, .. }) => Some(found),
+                _ => None,
+            },
         })?);
     }
     slots[3] = position(COMMENT)?;
@@ -274,11 +278,35 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
 }
 
 fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
-    let df = crate::read_table(path)?;
+    let df = crate::read::read_parquet_file(path)?;
+    // The file's name of each column: as written, else in any case, as in a CSV.
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let find = |name: &'static str| -> Result<&str> {
+        if header.iter().any(|h| h == name) {
+            return Ok(name);
+        }
+        let mut at = (0..header.len()).filter(|&i| header[i].eq_ignore_ascii_case(name));
+        match (at.next(), at.next()) {
+            (Some(first), Some(second)) => Err(Error::DuplicateColumn {
+                path: path.to_path_buf(),
+                line: 1,
+                source_column: name.into(),
+                target: name.into(),
+                first: first + 1,
+                second: second + 1,
+            }),
+            (Some(only), None) => Ok(&header[only]),
+            (None, _) => Ok(name),
+        }
+    };
     let names = [USER_ID, ANSWERED_AT, SCORE, COMMENT];
     let mut columns = Vec::new();
     for (i, name) in names.into_iter().enumerate() {
-        match df.column(name) {
+        match df.column(find(name)?) {
             Ok(c) => {
                 // A datetime column is written as text the auto layout reads back.
                 let c = match c.dtype() {
@@ -294,9 +322,10 @@ fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
                 })?));
             }
             Err(_) if i < 3 => {
-                return Err(Error::MissingRequired {
+                return Err(Error::SurveyColumn {
                     path: path.to_path_buf(),
                     column: name,
+                    found: None,
                 });
             }
             Err(_) => columns.push(None),
@@ -305,7 +334,7 @@ fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
     let text = |c: &Option<Column>| c.as_ref().and_then(|c| c.str().ok().cloned());
     let cols: Vec<Option<StringChunked>> = columns.iter().map(text).collect();
     let datetime = matches!(
-        df.column(ANSWERED_AT).map(|c| c.dtype().clone()),
+        df.column(find(ANSWERED_AT)?).map(|c| c.dtype().clone()),
         Ok(DataType::Datetime(_, _) | DataType::Date)
     );
     for row in 0..df.height() {
@@ -456,8 +485,36 @@ mod tests {
         );
         let semicolons = refused(b"user_id;answered_at;score\na;2026-03-01;10\n");
         assert!(
-            matches!(semicolons, Error::Delimiter { found: ';', .. }),
+            matches!(
+                semicolons,
+                Error::SurveyColumn {
+                    found: Some(';'),
+                    ..
+                }
+            ),
             "{semicolons:?}"
+        );
+        assert!(
+            semicolons.to_string().ends_with(
+                "line 1: the header has no `,` but has `;`; a survey has the comma-separated columns user_id, answered_at, score and optionally comment (in any case)"
+            ),
+            "{semicolons}"
+        );
+        let variants = refused(
+            b"user_id,Score,SCORE,answered_at
+a,10,9,2026-03-01
+",
+        );
+        assert!(
+            matches!(
+                variants,
+                Error::DuplicateColumn {
+                    first: 2,
+                    second: 3,
+                    ..
+                }
+            ),
+            "{variants:?}"
         );
         let utf16: Vec<u8> = "user_id,answered_at,score\na,2026-03-01,10\n"
             .encode_utf16()
@@ -465,7 +522,7 @@ mod tests {
             .collect();
         let utf16 = refused(&[&[0xff, 0xfe][..], &utf16].concat());
         assert!(matches!(utf16, Error::Encoding { .. }), "{utf16:?}");
-        for error in [unclosed, twice, semicolons, utf16] {
+        for error in [unclosed, twice, semicolons, variants, utf16] {
             assert!(error.is_refusal(), "{error:?}");
         }
     }
@@ -477,10 +534,22 @@ mod tests {
         assert!(err.is_refusal());
         assert!(
             err.to_string().ends_with(
-                "required column `score` is missing (map it under `columns` or add it to the file)"
+                "line 1: required column `score` is missing; a survey has the comma-separated columns user_id, answered_at, score and optionally comment (in any case)"
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn survey_columns_are_matched_in_any_case() {
+        let path = write(
+            "USER_ID,Answered_At,Score,Comment
+u1,2026-01-01,9,fine
+",
+        );
+        let survey = read_survey(&path).unwrap();
+        assert_eq!(survey.answers.height(), 1);
+        assert_eq!(survey.quarantine.height(), 0);
     }
 
     #[test]
@@ -505,5 +574,19 @@ mod tests {
         assert_eq!(t.i64().unwrap().get(0), Some(1_000_000));
         let lines = quarantined_lines(&survey);
         assert_eq!(lines, [2]);
+        // Its columns in another case are read as a CSV's are.
+        let mut upper = df
+            .lazy()
+            .rename(
+                [USER_ID, ANSWERED_AT, SCORE],
+                ["User_ID", "ANSWERED_AT", "Score"],
+                true,
+            )
+            .collect()
+            .unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        ParquetWriter::new(file).finish(&mut upper).unwrap();
+        let again = read_survey(&path).unwrap();
+        assert_eq!(again.answers, survey.answers);
     }
 }

@@ -72,7 +72,7 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
 
 /// Reads a whole Parquet table, refusing a column of a type polars cannot read
 /// here (instead of panicking) and turning time-zoned timestamps into UTC.
-fn read_parquet_file(path: &Path) -> Result<DataFrame> {
+pub(crate) fn read_parquet_file(path: &Path) -> Result<DataFrame> {
     let parquet = |source| bad_parquet(path, source);
     let mut reader = ParquetReader::new(open_file(path)?);
     let schema = reader.schema().map_err(parquet)?;
