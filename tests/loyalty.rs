@@ -129,6 +129,39 @@ fn retention_lifecycle_and_nps_by_hand() {
 }
 
 #[test]
+fn event_types_that_never_occur_leave_a_note_with_their_empty_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    let mut args = vec!["run", "loyalty.toml", "--as-of", "2026-03-20"];
+    let said = |args: &[&str]| {
+        let out = userlens(args, tmp.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::read_to_string(tmp.path().join("out/run.json")).unwrap()
+    };
+    let record = said(&args);
+    assert!(!record.contains("tables are empty"), "{record}");
+    assert!(!record.contains("is empty"), "{record}");
+    args.extend([
+        "--set",
+        "loyalty.start_event=\"Purchase\"",
+        "--set",
+        "loyalty.purchase_event=\"Purchase\"",
+    ]);
+    let record = said(&args);
+    let dir = tmp.path().join("out");
+    assert!(read_csv(&dir.join("retention.csv")).is_empty());
+    assert!(read_csv(&dir.join("repeat_purchase.csv")).is_empty());
+    assert!(
+        record.contains("no user has a `Purchase` event (`start_event`) before the as-of date"),
+        "{record}"
+    );
+    assert!(
+        record.contains("no `Purchase` event (`purchase_event`) before the as-of date"),
+        "{record}"
+    );
+}
+
+#[test]
 fn two_runs_write_the_same_bytes() {
     let files = [
         "retention.csv",

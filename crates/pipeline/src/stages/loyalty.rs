@@ -119,6 +119,24 @@ impl Stage for Loyalty {
             started.elapsed().as_secs_f64()
         );
         meta.as_of = Some(t.as_of);
+        // Empty because an event type named never occurs, as a misspelt one would not.
+        if t.retention.height() == 0 {
+            let start = match &params.start {
+                userlens_loyalty::EventMatch::Any => "an event".to_string(),
+                userlens_loyalty::EventMatch::Named(name) => format!("a `{name}` event"),
+            };
+            ctx.note(format!(
+                "no user has {start} (`start_event`) before the as-of date: the retention \
+                 tables are empty"
+            ));
+        }
+        if t.repeat_purchase.height() == 0 {
+            ctx.note(format!(
+                "no `{}` event (`purchase_event`) before the as-of date: repeat_purchase.csv \
+                 is empty",
+                params.purchase
+            ));
+        }
         if let Some(nps) = &t.nps
             && nps.height() == 0
         {
