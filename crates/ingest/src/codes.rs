@@ -196,7 +196,7 @@ mod tests {
         ];
         for (i, table) in tables.iter().enumerate() {
             let path = dir.path().join(format!("{i}.parquet"));
-            write_parquet(table, &path).unwrap();
+            write_parquet(table, &path, crate::spill::PART).unwrap();
             // The file holds its own codes, numbered by first appearance.
             let raw = LazyFrame::scan_parquet(
                 PlRefPath::try_from_path(&path).unwrap(),

@@ -94,7 +94,7 @@ pub(crate) fn write_parts(events: &DataFrame, per_part: u64, out: &Path) -> Resu
         .map(|(p, range)| {
             let part = events.slice(range[0] as i64, range[1] - range[0]);
             let path = out.join(format!("part-{p:05}.parquet"));
-            write_parquet(&part, &path)?;
+            write_parquet(&part, &path, PART)?;
             Ok(path)
         })
         .collect()
@@ -135,7 +135,7 @@ impl<'a> Writer<'a> {
                 .take(&IdxCa::from_vec("".into(), rows_of_p))
                 .map_err(error::polars("split rows by user"))?;
             let name = format!("p{p:05}-t{:05}-c{:06}.parquet", self.part, self.chunks);
-            write_parquet(&part, &self.plan.dir.join(name))?;
+            write_parquet(&part, &self.plan.dir.join(name), CHUNK)?;
         }
         self.chunks += 1;
         Ok(())
@@ -149,17 +149,33 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `df` to `path` with fast compression (spill and parts are read back soon),
-/// through polars' streaming sink, which encodes row groups on every thread; its
-/// categorical columns as the file's own codes ([`codes`]).
-pub(crate) fn write_parquet(df: &DataFrame, path: &Path) -> Result<()> {
+/// How a file of rows is compressed: parts, which a run's later stages and runs
+/// read, with LZ4; spilled chunks, read back once within the ingest, not at all.
+pub(crate) const PART: ParquetCompression = ParquetCompression::Lz4Raw;
+pub(crate) const CHUNK: ParquetCompression = ParquetCompression::Uncompressed;
+
+/// Writes `df` to `path` through polars' streaming sink, which encodes row groups
+/// on every thread; its categorical columns as the file's own codes ([`codes`]).
+pub(crate) fn write_parquet(
+    df: &DataFrame,
+    path: &Path,
+    compression: ParquetCompression,
+) -> Result<()> {
     let at = |source| Error::Parquet {
         path: path.to_path_buf(),
         source,
     };
     let (coded, values) = codes::to_file(df).map_err(at)?;
     let options = ParquetWriteOptions {
-        compression: ParquetCompression::Lz4Raw,
+        compression,
+        // Read back whole: min/max statistics would only prune a filtered scan.
+        statistics: StatisticsOptions {
+            min_value: false,
+            max_value: false,
+            distinct_count: false,
+            null_count: true,
+            binary_statistics_truncate_length: None,
+        },
         row_group_size: Some(512 * 512),
         compat_level: Some(CompatLevel::newest()),
         key_value_metadata: Some(KeyValueMetadata::from_static(values)),
@@ -241,7 +257,7 @@ pub(crate) fn finish(
         }
         finished.kept += events.height() as u64;
         let path = out.join(format!("part-{p:05}.parquet"));
-        write_parquet(&events, &path)?;
+        write_parquet(&events, &path, PART)?;
         finished.files.push(path);
     }
     std::fs::remove_dir_all(&plan.dir).map_err(io(&plan.dir))?;
