@@ -116,22 +116,21 @@ pub enum Error {
         /// Canonical column.
         column: &'static str,
     },
-    /// A survey's header lacks a column it must have (a survey has no mapping and
-    /// no delimiter to set: the file is made to fit).
+    /// A survey's header lacks a column it must have, or spells one twice in other
+    /// cases (a survey has no mapping and no delimiter to set: the file is made to
+    /// fit).
     #[error(
-        "`{path}` line 1: {}; a survey has the comma-separated columns user_id, answered_at, score and optionally comment (in any case)",
-        match found {
-            Some(found) => format!("the header has no `,` but has {}", if *found == '\t' { "tabs".to_string() } else { format!("`{found}`") }),
-            None => format!("required column `{column}` is missing"),
-        }
+        "`{path}`{}: {problem}; a survey has the {}columns user_id, answered_at, score and optionally comment (in any case)",
+        if *csv { " line 1" } else { "" },
+        if *csv { "comma-separated " } else { "" }
     )]
-    SurveyColumn {
+    SurveyHeader {
         /// File.
         path: PathBuf,
-        /// The column missing.
-        column: &'static str,
-        /// The delimiter the header seems to use instead of `,`, if any.
-        found: Option<char>,
+        /// Whether the file is a CSV (else Parquet).
+        csv: bool,
+        /// What is wrong with the header.
+        problem: String,
     },
     /// The file has no header line although one was expected.
     #[error("`{path}` is empty: expected a header line")]
@@ -225,7 +224,7 @@ impl Error {
             | Error::CaseVariants { .. }
             | Error::UnclosedQuote { .. }
             | Error::MissingRequired { .. }
-            | Error::SurveyColumn { .. }
+            | Error::SurveyHeader { .. }
             | Error::Empty { .. }
             | Error::UnsupportedColumn { .. }
             | Error::NotAFile { .. }

@@ -180,34 +180,21 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
             path: path.to_path_buf(),
         });
     }
-    // A name in the header twice is a guess which is meant: refused, as for events.
-    // Matched as written, else in any case (`User_ID`), as the events' columns are.
-    let position = |name: &'static str| -> Result<Option<usize>> {
-        let exact = header.iter().any(|h| h == name.as_bytes());
-        let mut at = header.iter().enumerate().filter(|(_, h)| match exact {
-            true => *h == name.as_bytes(),
-            false => h.eq_ignore_ascii_case(name.as_bytes()),
-        });
-        match (at.next(), at.next()) {
-            (Some((first, _)), Some((second, _))) => Err(Error::DuplicateColumn {
-                path: path.to_path_buf(),
-                line: 1,
-                source_column: name.into(),
-                target: name.into(),
-                first: first + 1,
-                second: second + 1,
-            }),
-            (first, _) => Ok(first.map(|(i, _)| i)),
-        }
-    };
+    let names: Vec<&[u8]> = header.iter().collect();
+    let position = |name: &'static str| find_column(path, &names, name, true);
     let mut slots = [None; 4];
     for (slot, name) in slots.iter_mut().zip([USER_ID, ANSWERED_AT, SCORE]) {
-        *slot = Some(position(name)?.ok_or_else(|| Error::SurveyColumn {
+        *slot = Some(position(name)?.ok_or_else(|| Error::SurveyHeader {
             path: path.to_path_buf(),
-            column: name,
-            found: match crate::read::delimiter_hint(path, b',', &header) {
-                Some(Error::Delimiter { found, .. }) => Some(found),
-                _ => None,
+            csv: true,
+            problem: match crate::read::delimiter_hint(path, b',', &header) {
+                Some(Error::Delimiter { found: '\t', .. }) => {
+                    "the header has no `,` but has tabs".to_string()
+                }
+                Some(Error::Delimiter { found, .. }) => {
+                    format!("the header has no `,` but has `{found}`")
+                }
+                _ => format!("required column `{name}` is missing"),
             },
         })?);
     }
@@ -277,31 +264,55 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
     Ok(())
 }
 
+/// Where `name` is in `header`: as written, else in any case (`User_ID`), as the
+/// events' columns are found. A name twice, or two spellings of it in other cases,
+/// is a guess which is meant: refused.
+fn find_column(
+    path: &Path,
+    header: &[&[u8]],
+    name: &'static str,
+    csv: bool,
+) -> Result<Option<usize>> {
+    let exact: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] == name.as_bytes())
+        .collect();
+    let found = match exact.is_empty() {
+        false => exact,
+        true => (0..header.len())
+            .filter(|&i| header[i].eq_ignore_ascii_case(name.as_bytes()))
+            .collect(),
+    };
+    match found[..] {
+        [] => Ok(None),
+        [only] => Ok(Some(only)),
+        [first, second, ..] if header[first] == header[second] => Err(Error::DuplicateColumn {
+            path: path.to_path_buf(),
+            line: 1,
+            source_column: name.into(),
+            target: name.into(),
+            first: first + 1,
+            second: second + 1,
+        }),
+        [first, second, ..] => Err(Error::SurveyHeader {
+            path: path.to_path_buf(),
+            csv,
+            problem: format!(
+                "columns `{}` (column {}) and `{}` (column {}) both spell `{name}`; rename one",
+                String::from_utf8_lossy(header[first]),
+                first + 1,
+                String::from_utf8_lossy(header[second]),
+                second + 1
+            ),
+        }),
+    }
+}
+
 fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
     let df = crate::read::read_parquet_file(path)?;
-    // The file's name of each column: as written, else in any case, as in a CSV.
-    let header: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let header: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+    let names: Vec<&[u8]> = header.iter().map(|h| h.as_bytes()).collect();
     let find = |name: &'static str| -> Result<&str> {
-        if header.iter().any(|h| h == name) {
-            return Ok(name);
-        }
-        let mut at = (0..header.len()).filter(|&i| header[i].eq_ignore_ascii_case(name));
-        match (at.next(), at.next()) {
-            (Some(first), Some(second)) => Err(Error::DuplicateColumn {
-                path: path.to_path_buf(),
-                line: 1,
-                source_column: name.into(),
-                target: name.into(),
-                first: first + 1,
-                second: second + 1,
-            }),
-            (Some(only), None) => Ok(&header[only]),
-            (None, _) => Ok(name),
-        }
+        Ok(find_column(path, &names, name, false)?.map_or(name, |i| header[i]))
     };
     let names = [USER_ID, ANSWERED_AT, SCORE, COMMENT];
     let mut columns = Vec::new();
@@ -322,10 +333,10 @@ fn read_parquet(path: &Path, sink: &mut Sink) -> Result<()> {
                 })?));
             }
             Err(_) if i < 3 => {
-                return Err(Error::SurveyColumn {
+                return Err(Error::SurveyHeader {
                     path: path.to_path_buf(),
-                    column: name,
-                    found: None,
+                    csv: false,
+                    problem: format!("required column `{name}` is missing"),
                 });
             }
             Err(_) => columns.push(None),
@@ -485,13 +496,7 @@ mod tests {
         );
         let semicolons = refused(b"user_id;answered_at;score\na;2026-03-01;10\n");
         assert!(
-            matches!(
-                semicolons,
-                Error::SurveyColumn {
-                    found: Some(';'),
-                    ..
-                }
-            ),
+            matches!(semicolons, Error::SurveyHeader { csv: true, .. }),
             "{semicolons:?}"
         );
         assert!(
@@ -500,21 +505,12 @@ mod tests {
             ),
             "{semicolons}"
         );
-        let variants = refused(
-            b"user_id,Score,SCORE,answered_at
-a,10,9,2026-03-01
-",
-        );
+        let variants = refused(b"user_id,Score,SCORE,answered_at\na,10,9,2026-03-01\n");
         assert!(
-            matches!(
-                variants,
-                Error::DuplicateColumn {
-                    first: 2,
-                    second: 3,
-                    ..
-                }
+            variants.to_string().ends_with(
+                "line 1: columns `Score` (column 2) and `SCORE` (column 3) both spell `score`; rename one; a survey has the comma-separated columns user_id, answered_at, score and optionally comment (in any case)"
             ),
-            "{variants:?}"
+            "{variants}"
         );
         let utf16: Vec<u8> = "user_id,answered_at,score\na,2026-03-01,10\n"
             .encode_utf16()
@@ -588,5 +584,16 @@ u1,2026-01-01,9,fine
         ParquetWriter::new(file).finish(&mut upper).unwrap();
         let again = read_survey(&path).unwrap();
         assert_eq!(again.answers, survey.answers);
+        let mut scoreless = upper.drop("Score").unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        ParquetWriter::new(file).finish(&mut scoreless).unwrap();
+        let missing = read_survey(&path).unwrap_err();
+        assert!(missing.is_refusal());
+        assert!(
+            missing.to_string().ends_with(
+                "survey.parquet`: required column `score` is missing; a survey has the columns user_id, answered_at, score and optionally comment (in any case)"
+            ),
+            "{missing}"
+        );
     }
 }
