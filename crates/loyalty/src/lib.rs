@@ -48,6 +48,7 @@ use userlens_model::time::next_midnight;
 pub use calendar::{Calendar, MAX_PERIODS, Unit};
 pub use error::{Error, Result};
 pub use params::{ANY_EVENT, CheckedLoyaltyParams, EventMatch, LoyaltyParams};
+pub use pass::Matched;
 
 use crate::error::polars_err;
 use crate::groups::Directory;
@@ -136,6 +137,8 @@ pub struct LoyaltyTables {
     pub nps: Option<DataFrame>,
     /// `drivers.csv`, when features were given.
     pub drivers: Option<DataFrame>,
+    /// Events each event parameter matched.
+    pub matched: Matched,
 }
 
 /// Computes every loyalty table.
@@ -207,6 +210,7 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
     };
     Ok(LoyaltyTables {
         as_of,
+        matched: pass.matched,
         retention: retention.table(&cal)?,
         retention_by_group: retention.by_group(groups, &cal)?,
         retention_curve: retention.curve(groups, &cal)?,

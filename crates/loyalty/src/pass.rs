@@ -133,6 +133,19 @@ pub(crate) struct Pass {
     /// For the drivers: users active in the period before the last complete one,
     /// and whether they were active in it.
     pub retained: Vec<(String, bool)>,
+    pub matched: Matched,
+}
+
+/// Events before the as-of date that each event parameter matched: none means an
+/// empty table, such as a misspelt type gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Matched {
+    /// `start_event`'s.
+    pub start: u64,
+    /// `return_event`'s.
+    pub ret: u64,
+    /// `purchase_event`'s, refunds (negative amounts) left out.
+    pub purchase: u64,
 }
 
 /// The first and the last event time before `as_of` over every part.
@@ -205,6 +218,7 @@ pub(crate) fn run(
         users: Vec::new(),
         stickiness: vec![Stickiness::new(cal.days, months.periods); dir.groups.len()],
         retained: Vec::new(),
+        matched: Matched::default(),
     };
     for part in parts {
         // A purchase's time as an order's: the lines of one order, whatever their
@@ -250,6 +264,11 @@ pub(crate) fn run(
         let runs = runs.ok_or(Error::NoEvents)?;
         let numbers = Numbers::of(&df)?;
         let cols = numbers.cols(&df)?;
+        for &f in cols.flags {
+            pass.matched.start += u64::from(f & START != 0);
+            pass.matched.ret += u64::from(f & RETURN != 0);
+            pass.matched.purchase += u64::from(f & PURCHASE != 0);
+        }
         // Each block holds the daily counts of every group: merge a few blocks per
         // thread at a time. Blocks stay BLOCK_USERS users, so the sums do not change.
         let wave = BLOCK_USERS * 2 * rayon::current_num_threads().max(1);

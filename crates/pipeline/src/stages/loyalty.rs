@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use userlens_loyalty::EventMatch;
+
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
 
@@ -119,22 +121,33 @@ impl Stage for Loyalty {
             started.elapsed().as_secs_f64()
         );
         meta.as_of = Some(t.as_of);
-        // Empty because an event type named never occurs, as a misspelt one would not.
-        if t.retention.height() == 0 {
-            let start = match &params.start {
-                userlens_loyalty::EventMatch::Any => "an event".to_string(),
-                userlens_loyalty::EventMatch::Named(name) => format!("a `{name}` event"),
-            };
-            ctx.note(format!(
-                "no user has {start} (`start_event`) before the as-of date: the retention \
-                 tables are empty"
+        // An event parameter that matched nothing (a misspelt type) empties tables.
+        let none = |param: &str, event: &EventMatch, what: &str| match event {
+            EventMatch::Named(name) => {
+                format!("no `{name}` event (`{param}`) before the as-of date: {what}")
+            }
+            EventMatch::Any => format!("no event (`{param}`) before the as-of date: {what}"),
+        };
+        if t.matched.start == 0 {
+            ctx.note(none(
+                "start_event",
+                &params.start,
+                "the retention tables are empty",
             ));
         }
-        if t.repeat_purchase.height() == 0 {
-            ctx.note(format!(
-                "no `{}` event (`purchase_event`) before the as-of date: repeat_purchase.csv \
-                 is empty",
-                params.purchase
+        if t.matched.ret == 0 {
+            ctx.note(none(
+                "return_event",
+                &params.ret,
+                "no user returns in the retention, lifecycle and survival tables",
+            ));
+        }
+        if t.matched.purchase == 0 {
+            let purchase = EventMatch::Named(params.purchase.clone());
+            ctx.note(none(
+                "purchase_event",
+                &purchase,
+                "repeat_purchase.csv is empty (refunds, negative amounts, do not count)",
             ));
         }
         if let Some(nps) = &t.nps
