@@ -67,6 +67,17 @@ fn main() -> ExitCode {
             std::thread::park();
         },
         Err(failure) => {
+            // A signal came once a run had finished: the command stopped before the next.
+            let stopped = failure.error.chain().find_map(|cause| {
+                match cause.downcast_ref::<userlens_pipeline::Error>() {
+                    Some(userlens_pipeline::Error::Stopped { signal }) => Some(*signal),
+                    _ => None,
+                }
+            });
+            if let Some(signal) = stopped {
+                signals::say_interrupted(cli.log_format == LogFormat::Json, None, 128 + signal);
+                return ExitCode::from((128 + signal) as u8);
+            }
             if cli.log_format == LogFormat::Json {
                 let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
                 say!("{line}");

@@ -1,9 +1,11 @@
 //! SIGTERM and SIGINT: the run in progress is abandoned cleanly (its staging folder
 //! removed, the ledger marking it `interrupted`, the lock released) and the process
-//! exits with 128 + the signal's number, as shells report a signal.
+//! exits with 128 + the signal's number, as shells report a signal. A run already
+//! published and recorded ends as it ended, and no other starts after it.
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use userlens_pipeline::Stopped;
 
 /// Starts the thread that waits for the signals; without one, the default action
 /// (ending at once) stays.
@@ -15,21 +17,34 @@ pub fn stop_runs_cleanly(json: bool) {
     let started = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                let run = userlens_pipeline::abandon();
-                let code = 128 + signal;
-                if json {
-                    let line = serde_json::json!({"event": "interrupted", "run_id": run, "exit_code": code});
-                    say!("{line}");
-                } else if let Some(run) = run {
-                    say!("interrupted: run {run} stopped; continue it with `--resume {run}`");
-                } else {
-                    say!("interrupted");
-                }
-                std::process::exit(code);
+            for signal in signals.forever() {
+                // A second signal ends the process whatever the first left running.
+                let stopped = match userlens_pipeline::stop_requested() {
+                    Some(_) => Stopped::Idle,
+                    None => userlens_pipeline::abandon(signal),
+                };
+                let run = match stopped {
+                    Stopped::Finished => continue,
+                    Stopped::Run(run) => Some(run),
+                    Stopped::Idle => None,
+                };
+                say_interrupted(json, run.as_deref(), 128 + signal);
+                std::process::exit(128 + signal);
             }
         });
     if let Err(error) = started {
         tracing::debug!("no signal thread ({error}): signals end the process at once");
+    }
+}
+
+/// Says on stderr that a signal stopped the process (and which run, if one).
+pub fn say_interrupted(json: bool, run: Option<&str>, code: i32) {
+    if json {
+        let line = serde_json::json!({"event": "interrupted", "run_id": run, "exit_code": code});
+        say!("{line}");
+    } else if let Some(run) = run {
+        say!("interrupted: run {run} stopped; continue it with `--resume {run}`");
+    } else {
+        say!("interrupted");
     }
 }

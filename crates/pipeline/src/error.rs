@@ -127,6 +127,12 @@ pub enum Error {
         /// The run.
         run_id: String,
     },
+    /// A signal came once the process's last run had finished: no other starts.
+    #[error("stopped by signal {signal} before this run started")]
+    Stopped {
+        /// The signal's number.
+        signal: i32,
+    },
     /// The run folder could not be prepared.
     #[error("failed to prepare `{path}`")]
     Io {
@@ -154,7 +160,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Ledger { .. }
             | Error::Cluster { .. }
-            | Error::Interrupted { .. } => ErrorClass::StageFailed,
+            | Error::Interrupted { .. }
+            | Error::Stopped { .. } => ErrorClass::StageFailed,
         }
     }
 }

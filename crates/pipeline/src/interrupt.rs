@@ -1,15 +1,19 @@
 //! Stopping a run from outside (SIGTERM, SIGINT): the binary's signal thread calls
 //! [`abandon`], which removes the run's staging folder, marks it `interrupted` in
 //! the ledger (resumable) and empties the lock file; the binary then exits. A
-//! publish in progress is let finish first: it holds the same mutex. A run
-//! abandoned before it reaches its publish finds itself taken there
-//! ([`was_abandoned`]) and publishes and records nothing.
+//! run abandoned before it reaches its publish finds itself taken there
+//! ([`was_abandoned`]) and publishes and records nothing. A publish in progress is
+//! let finish first, as it holds the same mutex: the run then ends as it ended
+//! ([`Stopped::Finished`]), and the process starts no other run ([`stop_requested`]).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::record::RunStatus;
+use crate::stage::StageError;
 
 /// The run this process is running, as far as abandoning it goes.
 pub(crate) struct Active {
@@ -19,10 +23,23 @@ pub(crate) struct Active {
     pub lock: PathBuf,
 }
 
-static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+/// The registered run, and whether the last one registered has been published and
+/// recorded (whatever its status).
+pub(crate) struct State {
+    run: Option<Active>,
+    settled: bool,
+}
+
+static ACTIVE: Mutex<State> = Mutex::new(State {
+    run: None,
+    settled: false,
+});
 
 /// The run [`abandon`] has taken, if any: the process is about to exit.
 static ABANDONED: Mutex<Option<String>> = Mutex::new(None);
+
+/// The signal that came once a run had settled, if any (0: none).
+static STOP: AtomicI32 = AtomicI32::new(0);
 
 fn taken() -> MutexGuard<'static, Option<String>> {
     ABANDONED
@@ -30,7 +47,7 @@ fn taken() -> MutexGuard<'static, Option<String>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn active() -> MutexGuard<'static, Option<Active>> {
+fn active() -> MutexGuard<'static, State> {
     ACTIVE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -38,7 +55,10 @@ fn active() -> MutexGuard<'static, Option<Active>> {
 
 /// Registers the running run; the guard unregisters it when dropped.
 pub(crate) fn register(run: Active) -> Registered {
-    *active() = Some(run);
+    *active() = State {
+        run: Some(run),
+        settled: false,
+    };
     Registered
 }
 
@@ -47,24 +67,54 @@ pub(crate) struct Registered;
 
 impl Registered {
     /// Keeps [`abandon`] waiting while the outputs are published and recorded.
-    pub fn publishing(&self) -> MutexGuard<'static, Option<Active>> {
-        active()
+    pub fn publishing(&self) -> Publishing {
+        Publishing(active())
     }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        *active() = None;
+        active().run = None;
     }
 }
 
-/// Abandons the run in progress, if any; returns its id. Called from a signal
-/// thread just before the process exits. The run is held taken while its staging
+/// The run's publish and record, which a signal waits for.
+pub(crate) struct Publishing(MutexGuard<'static, State>);
+
+impl Publishing {
+    /// The run is published (or refused) and recorded: a signal from now on lets it
+    /// end as it ended.
+    pub fn settled(mut self) {
+        self.0.run = None;
+        self.0.settled = true;
+    }
+}
+
+/// What a signal stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// The run in progress, abandoned: the process exits with 128 + the signal.
+    Run(String),
+    /// Nothing: the run had been published and recorded. It ends as it ended, and
+    /// the process starts no other run ([`stop_requested`]).
+    Finished,
+    /// Nothing: no run had started.
+    Idle,
+}
+
+/// Abandons the run in progress, if any. Called from a signal thread, which ends
+/// the process unless the run had settled. The run is held taken while its staging
 /// folder goes and the ledger is written, so its own thread, which may still be
 /// running a stage, can neither publish nor record meanwhile.
-pub fn abandon() -> Option<String> {
-    let mut registered = active();
-    let run = registered.take()?;
+pub fn abandon(signal: i32) -> Stopped {
+    let mut state = active();
+    let Some(run) = state.run.take() else {
+        if !state.settled {
+            return Stopped::Idle;
+        }
+        STOP.store(signal, Ordering::SeqCst);
+        return Stopped::Finished;
+    };
     *taken() = Some(run.run_id.clone());
     let _ = crate::publish::remove_own(&run.staging);
     if let Ok(ledger) = Ledger::open_existing(&run.runs)
@@ -77,8 +127,8 @@ pub fn abandon() -> Option<String> {
         let _ = ledger.put_run(&row);
     }
     crate::lock::release_file(&run.lock);
-    drop(registered);
-    Some(run.run_id)
+    drop(state);
+    Stopped::Run(run.run_id)
 }
 
 /// Whether a run of this process was abandoned: any error its thread meets after
@@ -87,8 +137,22 @@ pub fn abandoned() -> bool {
     taken().is_some()
 }
 
+/// The signal that came after a run had settled, if one did: no run starts after it.
+pub fn stop_requested() -> Option<i32> {
+    Some(STOP.load(Ordering::SeqCst)).filter(|&signal| signal != 0)
+}
+
 /// Whether [`abandon`] took the run `run_id`; asked under [`Registered::publishing`],
 /// so an abandon in progress has finished by then.
 pub(crate) fn was_abandoned(run_id: &str) -> bool {
     taken().as_deref() == Some(run_id)
+}
+
+/// Refuses a write into the staging folder of an abandoned run, which [`abandon`]
+/// removes: written on, it would be made again and left behind.
+pub(crate) fn still_running() -> Result<(), StageError> {
+    match taken().clone() {
+        Some(run_id) => Err(StageError::Run(Error::Interrupted { run_id })),
+        None => Ok(()),
+    }
 }

@@ -53,7 +53,7 @@ mod waiting;
 
 pub use engine::{Cluster, Connect, Engine};
 pub use error::{Error, ErrorClass, FileError, Result};
-pub use interrupt::{abandon, abandoned};
+pub use interrupt::{Stopped, abandon, abandoned, stop_requested};
 pub use keys::{PlannedRun, dry_run};
 pub use ledger::{Ledger, RunRow, StageRow};
 pub use lock::PipelineLock;

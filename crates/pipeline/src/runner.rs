@@ -95,6 +95,9 @@ pub fn run(
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunSummary> {
+    if let Some(signal) = interrupt::stop_requested() {
+        return Err(Error::Stopped { signal });
+    }
     let root = runs_root(plan, options);
     let lock = PipelineLock::acquire(&root, &plan.name)?;
     if let Some(pid) = lock.stale_pid {
@@ -223,7 +226,7 @@ pub fn run(
     let mut record = run.record(stop.as_ref().map(|(e, status)| (e, *status)), started);
 
     // A signal now waits until the outputs are published and the run recorded.
-    let mut publishing = registered.publishing();
+    let publishing = registered.publishing();
     if interrupt::was_abandoned(&run_id) {
         // Abandoned already: its staging folder is gone and the ledger says so.
         return Err(Error::Interrupted { run_id });
@@ -260,8 +263,7 @@ pub fn run(
     run_row.finished_at = Some(record.finished_at.clone());
     run_row.error = record.error.clone();
     ledger.put_run(&run_row)?;
-    *publishing = None;
-    drop(publishing);
+    publishing.settled();
     drop(registered);
     drop(lock);
     if let Some((error, _)) = stop {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use userlens_pipeline::{Error, Ledger, Progress, RunOptions, RunStatus, load_str};
+use userlens_pipeline::{Error, Ledger, Progress, RunOptions, RunStatus, Stopped, load_str};
 
 const EVENTS: &str = "user_id,event_time,event_type,session_id,item_id,category,query,amount,rating
 a,2026-01-01 10:00:00,view,,i1,books,,,
@@ -59,10 +59,12 @@ fn a_run_abandoned_before_its_publish_leaves_the_last_report_whole() {
     let mut taken = None;
     let ran = userlens_pipeline::run(&plan, &forced, &mut |event| {
         if let Progress::StageFinished { .. } = event {
-            taken = userlens_pipeline::abandon();
+            taken = Some(userlens_pipeline::abandon(15));
         }
     });
-    let run_id = taken.expect("the run was registered while its stage ran");
+    let Some(Stopped::Run(run_id)) = taken else {
+        panic!("the run was registered while its stage ran: {taken:?}");
+    };
     match ran {
         Err(Error::Interrupted { run_id: id }) => assert_eq!(id, run_id),
         other => panic!("expected the run to be interrupted, got {other:?}"),
