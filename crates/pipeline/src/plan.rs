@@ -462,6 +462,19 @@ fn plan_source(
             ));
         }
     }
+    // As a run would see it (`{as_of}` a date): what is wrong whatever is on disk.
+    let dated = PathBuf::from(output.to_string_lossy().replace("{as_of}", "2026-01-01"));
+    let wrong = crate::publish::output_path(&dated, &runs)
+        .err()
+        .or_else(|| crate::publish::name_too_long(&dated));
+    if let Some(why) = wrong {
+        let at = source.find_key(0..source.text.len(), "output").unwrap_or(0);
+        return Err(source.error_at(
+            at,
+            format!("`output` {:?} {why}", output.display().to_string()),
+            None,
+        ));
+    }
     if output
         .to_string_lossy()
         .replace("{as_of}", "")

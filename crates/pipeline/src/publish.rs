@@ -54,14 +54,22 @@ const REFUSED_SUFFIX: &str = ".refused";
 /// [`refused_dir`]'s and for their staging folders' (`.<name>.staging-<run id>-p<pid>`)
 /// within a name's 255 bytes.
 pub(crate) fn check_name(output: &Path) -> Result<()> {
-    let most = MAX_NAME_BYTES - REFUSED_SUFFIX.len();
-    if output.file_name().is_some_and(|n| n.len() > most) {
-        return Err(Error::Usage(format!(
-            "output folder `{}` has a name of more than {most} bytes, too long to publish under",
+    match name_too_long(output) {
+        Some(why) => Err(Error::Usage(format!(
+            "output folder `{}` {why}",
             output.display()
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// What [`check_name`] says of a name too long, if it is.
+pub(crate) fn name_too_long(output: &Path) -> Option<String> {
+    let most = MAX_NAME_BYTES - REFUSED_SUFFIX.len();
+    output
+        .file_name()
+        .is_some_and(|n| n.len() > most)
+        .then(|| format!("has a name of more than {most} bytes, too long to publish under"))
 }
 
 /// `path` made absolute with its links and `..` resolved: each part as the file system
@@ -86,6 +94,37 @@ fn resolved(path: &Path) -> PathBuf {
     real
 }
 
+/// What is wrong with `output` as a path, whatever is on disk: not a folder of its
+/// own (`/`, `.`, `..`), the working folder or one holding it, overlapping the runs
+/// folder (however written), or leaving the working folder when relative. For
+/// [`check_output`], and for `validate` on the pipeline file's paths.
+pub(crate) fn output_path(output: &Path, runs: &Path) -> std::result::Result<(), String> {
+    // `out/.` is `out` to `components()`, but not to a rename.
+    let text = output.to_string_lossy();
+    let trimmed = text.trim_end_matches(std::path::is_separator);
+    let dotted = trimmed == "." || trimmed.ends_with("/.") || trimmed.ends_with("\\.");
+    let named = matches!(output.components().next_back(), Some(Component::Normal(_)));
+    if !named || dotted {
+        return Err("is not a folder of its own: give a path such as `out/profile`".into());
+    }
+    let (real, real_runs) = (resolved(output), resolved(runs));
+    if std::env::current_dir().is_ok_and(|cwd| resolved(&cwd).starts_with(&real)) {
+        return Err("is the working folder or holds it: give a folder of its own".into());
+    }
+    if real_runs.starts_with(&real) || real.starts_with(&real_runs) {
+        return Err(format!(
+            "overlaps the runs folder `{}`: give each a folder of its own",
+            runs.display()
+        ));
+    }
+    if let Err(why) = contained(output) {
+        return Err(format!(
+            "{why}; give an absolute path to write outside the working folder"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an output folder before any work: a path that names a folder of its own
 /// (not `/`, `.` or `..`, nor the working folder or one holding it, the runs folder
 /// or one inside it, however written), inside the working folder when relative, and
@@ -94,28 +133,8 @@ fn resolved(path: &Path) -> PathBuf {
 pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()> {
     let shown = output.display();
     let refuse = |why: String| Err(Error::Usage(format!("output folder `{shown}` {why}")));
-    // `out/.` is `out` to `components()`, but not to a rename.
-    let text = output.to_string_lossy();
-    let trimmed = text.trim_end_matches(std::path::is_separator);
-    let dotted = trimmed == "." || trimmed.ends_with("/.") || trimmed.ends_with("\\.");
-    let named = matches!(output.components().next_back(), Some(Component::Normal(_)));
-    if !named || dotted {
-        return refuse("is not a folder of its own: give a path such as `out/profile`".into());
-    }
-    let (real, real_runs) = (resolved(output), resolved(runs));
-    if std::env::current_dir().is_ok_and(|cwd| resolved(&cwd).starts_with(&real)) {
-        return refuse("is the working folder or holds it: give a folder of its own".into());
-    }
-    if real_runs.starts_with(&real) || real.starts_with(&real_runs) {
-        return refuse(format!(
-            "overlaps the runs folder `{}`: give each a folder of its own",
-            runs.display()
-        ));
-    }
-    if let Err(why) = contained(output) {
-        return refuse(format!(
-            "{why}; give an absolute path to write outside the working folder"
-        ));
+    if let Err(why) = output_path(output, runs) {
+        return refuse(why);
     }
     let meta = match std::fs::symlink_metadata(output) {
         Ok(meta) => meta,

@@ -157,6 +157,37 @@ fn relative_outputs_cannot_escape_the_working_folder() {
 }
 
 #[test]
+fn outputs_a_run_would_refuse_are_refused_by_validate() {
+    let long = "n".repeat(193);
+    let cases = [
+        ("/", "is not a folder of its own"),
+        (".", "is not a folder of its own"),
+        ("", "is not a folder of its own"),
+        ("runs/x", "overlaps the runs folder `runs`"),
+        (long.as_str(), "has a name of more than 192 bytes"),
+    ];
+    for (output, why) in cases {
+        let text = GOOD.replace(
+            "name = \"demo\"",
+            &format!("name = \"demo\"\noutput = \"{output}\""),
+        );
+        let err = file_error(&text);
+        assert!(err.starts_with("p.toml:4:1: `output`"), "{output}: {err}");
+        assert!(err.contains(why), "{output}: {err}");
+    }
+    // Set on the command line, it is checked as if written in the file.
+    let o = Override::parse("pipeline.output=\"/\"").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+    assert!(
+        err.to_string().contains("is not a folder of its own"),
+        "{err}"
+    );
+    // A date in place of `{as_of}` leaves a name of its own.
+    let nightly = GOOD.replace("name = \"demo\"", "name = \"demo\"\noutput = \"{as_of}\"");
+    assert!(plan(&nightly).is_ok());
+}
+
+#[test]
 fn wrong_types_and_bad_durations_are_located() {
     let text = GOOD.replace("with = { k = 4 }", "with = { k = \"five\" }");
     let err = file_error(&text);
