@@ -34,27 +34,42 @@ pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Re
 
 /// The pipeline's name for one event file, `profile-<file name>`: a run compares
 /// itself (persona ids, drift, volume) with the last good run of the same name, so
-/// profiling your file after the sample is no night after the sample's.
+/// profiling your file after the sample is no night after the sample's. The name is
+/// the file's without its format's extensions (`events` for `events.csv.gz`); one
+/// that is not a plain name as it stands (`events.2026-07`, `用户`, over 64 bytes)
+/// is made one and given a hash of the whole file name, so two files never share one.
 fn pipeline_name(events: &Path) -> String {
+    const FORMATS: [&str; 8] = [
+        ".gz", ".csv", ".tsv", ".txt", ".parquet", ".ndjson", ".jsonl", ".json",
+    ];
     let file = events
         .file_name()
         .map(|f| f.to_string_lossy())
         .unwrap_or_default();
-    let stem = file.split('.').next().unwrap_or_default();
-    let stem: String = stem
+    let mut stem: &str = &file;
+    while let Some(shorter) = FORMATS.iter().find_map(|ext| {
+        let cut = stem.len().checked_sub(ext.len())?;
+        (stem.is_char_boundary(cut) && stem[cut..].eq_ignore_ascii_case(ext)).then(|| &stem[..cut])
+    }) {
+        stem = shorter;
+    }
+    let plain: String = stem
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
         .take(64)
         .collect();
-    match stem.is_empty() {
-        true => "profile".into(),
-        false => format!("profile-{stem}"),
+    if !plain.is_empty() && plain == stem {
+        return format!("profile-{plain}");
+    }
+    let hash = blake3::hash(file.as_bytes()).to_hex();
+    match plain.is_empty() {
+        true => format!("profile-{}", &hash[..8]),
+        false => format!("profile-{plain}-{}", &hash[..8]),
     }
 }
 
@@ -76,4 +91,39 @@ fn toml_quote(text: &str) -> String {
     }
     quoted.push('"');
     quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_name_has_a_pipeline_name_of_its_own() {
+        for file in ["events.csv", "data/events.csv.gz", "events.PARQUET"] {
+            assert_eq!(pipeline_name(Path::new(file)), "profile-events", "{file}");
+        }
+        let (long, longer) = ("a".repeat(70), "a".repeat(71));
+        let files = [
+            "events.2026-07.csv",
+            "events.2026-08.csv",
+            "events_2026-07.csv",
+            "用户.csv",
+            "事件.csv",
+            ".mine.csv",
+            "mine.csv",
+            ".csv",
+            long.as_str(),
+            longer.as_str(),
+        ];
+        let names: std::collections::BTreeSet<String> =
+            files.iter().map(|f| pipeline_name(Path::new(f))).collect();
+        assert_eq!(names.len(), files.len(), "{names:?}");
+        for name in &names {
+            let plain = name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            assert!(plain && name.starts_with("profile-"), "{name}");
+        }
+        assert!(names.contains("profile-events_2026-07"), "{names:?}");
+    }
 }
