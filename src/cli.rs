@@ -219,7 +219,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1800, conflicts_with = "events")]
     pub users: usize,
     /// About this many events (chooses the number of users).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub events: Option<u64>,
     /// Users average about this many events (few users with long histories;
     /// default: the personas' own rates, about 60 over 180 days).

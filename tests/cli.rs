@@ -502,6 +502,18 @@ fn generate_writes_only_new_files_unless_forced() {
         "years of work"
     );
     assert!(!dir.path().join("e.csv").exists());
+    // Events out of range are refused, never capped to what fits.
+    for events in ["0", "1000000000000"] {
+        let args = ["generate", "--events", events, "--out", "big.csv"];
+        let out = userlens(&args, dir.path());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{events}: {}",
+            text(&out.stderr)
+        );
+        assert!(!dir.path().join("big.csv").exists(), "{events}");
+    }
     let made = userlens(&["generate", "--users", "20", "--out", "e.csv"], dir.path());
     assert!(made.status.success(), "{}", text(&made.stderr));
     assert_eq!(
