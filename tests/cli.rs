@@ -744,3 +744,27 @@ fn runs_list_lines_its_columns_up_whatever_the_names() {
     assert!(run.contains("profile-events "), "{listing}");
     assert!(run[status_at..].starts_with("ok "), "{listing}");
 }
+
+#[test]
+fn runs_list_says_what_is_wrong_with_a_runs_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = |runs: &str| userlens(&["runs", "list", "--runs", runs], dir.path());
+    // Missing, or a ledger made but never written: nothing recorded.
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    std::fs::write(dir.path().join("empty/ledger.sqlite"), "").unwrap();
+    for runs in ["missing", "empty"] {
+        let out = list(runs);
+        assert!(out.status.success(), "{runs}: {}", text(&out.stderr));
+    }
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    std::fs::create_dir_all(dir.path().join("odd/ledger.sqlite")).unwrap();
+    for (runs, says) in [("file", "is not a runs folder"), ("odd", "is not a ledger")] {
+        let out = list(runs);
+        assert_eq!(out.status.code(), Some(2), "{runs}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{runs}: {}",
+            text(&out.stderr)
+        );
+    }
+}

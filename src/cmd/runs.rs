@@ -11,10 +11,22 @@ use crate::cli::RunsCommand;
 /// Prints the runs, or one run and its stages, from the ledger under `runs`.
 /// The ledger is only read: these work on a read-only runs folder.
 pub fn run(command: &RunsCommand, runs: &Path) -> Result<(), Failure> {
-    let ledger = if runs.join("ledger.sqlite").is_file() {
-        Some(Ledger::open_existing(runs)?)
-    } else {
-        None
+    let file = runs.join("ledger.sqlite");
+    let not = |what: &str| Failure::usage(anyhow::anyhow!("`{}` is {what}", runs.display()));
+    if runs.exists() && !runs.is_dir() {
+        return Err(not("not a runs folder (it is a file)"));
+    }
+    // No ledger yet, or one made but not yet written: no runs recorded.
+    let ledger = match std::fs::metadata(&file) {
+        Err(_) => None,
+        Ok(meta) if !meta.is_file() => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "`{}` is not a ledger (it is not a file)",
+                file.display()
+            )));
+        }
+        Ok(meta) if meta.len() == 0 => None,
+        Ok(_) => Some(Ledger::open_existing(runs)?),
     };
     match command {
         RunsCommand::List { pipeline } => list(ledger.as_ref(), pipeline.as_deref()),
