@@ -214,6 +214,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the file is not there (yet): a side table another job writes may be
+    /// on its way, so a stage retries rather than refuses.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
     /// Whether the input is refused rather than the run failing: the source is
     /// missing, not a regular file, not UTF-8, empty, or lacks a column it must
     /// have (or has it in a form the ingest cannot take).

@@ -47,7 +47,9 @@ impl FeaturesChecked {
         };
         let table = match userlens_ingest::read_table(path) {
             Ok(table) => table,
-            Err(e) if e.is_refusal() => return Err(StageError::Refused(Box::new(e))),
+            Err(e) if e.is_refusal() && !e.is_missing() => {
+                return Err(StageError::Refused(Box::new(e)));
+            }
             Err(e) => return Err(StageError::Failed(Box::new(e))),
         };
         if let Some(c) = userlens_features::conflicting_rows(&table)? {
@@ -108,7 +110,8 @@ impl Stage for Features {
             as_of: Some(as_of),
             ..StageMeta::default()
         };
-        // Read first: a missing or unreadable table is a refusal, as `users_table` says.
+        // Read first: `users_table` tells a table not there yet (retried) from one
+        // that is no table (refused).
         let users = checked.users_table()?;
         if let Some(path) = &checked.users {
             meta.inputs.push(userlens_ingest::fingerprint(path)?);
