@@ -170,11 +170,8 @@ pub(crate) fn write_parquet(
         compression,
         // Read back whole: min/max statistics would only prune a filtered scan.
         statistics: StatisticsOptions {
-            min_value: false,
-            max_value: false,
-            distinct_count: false,
             null_count: true,
-            binary_statistics_truncate_length: None,
+            ..StatisticsOptions::empty()
         },
         row_group_size: Some(512 * 512),
         compat_level: Some(CompatLevel::newest()),

@@ -2,16 +2,12 @@
 //! good report stays whole. A test binary of its own, so that no other run of this
 //! process is registered when [`userlens_pipeline::abandon`] takes one.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use userlens_pipeline::{Error, Ledger, Progress, RunOptions, RunStatus, Stopped, load_str};
-
-const EVENTS: &str = "user_id,event_time,event_type,session_id,item_id,category,query,amount,rating
-a,2026-01-01 10:00:00,view,,i1,books,,,
-a,2026-01-02 10:00:00,purchase,,i1,books,,12.5,
-b,2026-01-01 11:00:00,view,,i2,garden,,,
-";
+use userlens_pipeline::{Error, Ledger, Progress, RunOptions, RunStatus, Stopped};
 
 /// Every file in `dir` (hidden ones too) with its bytes.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -34,15 +30,7 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 fn a_run_abandoned_before_its_publish_leaves_the_last_report_whole() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
-    let text = format!(
-        "[pipeline]\nname = \"toy\"\noutput = \"{out}\"\nruns = \"{runs}\"\n\n\
-         [stages.ingest]\nuses = \"ingest\"\nwith = {{ path = \"{events}\" }}\n",
-        out = dir.path().join("out").display(),
-        runs = dir.path().join("runs").display(),
-        events = dir.path().join("events.csv").display(),
-    );
-    let plan = load_str(Path::new("toy.toml"), &text, &[]).unwrap();
+    let plan = common::toy(dir.path());
     let first = userlens_pipeline::run(&plan, &RunOptions::default(), &mut |_| {}).unwrap();
     let published = contents(&first.output_dir);
     assert!(

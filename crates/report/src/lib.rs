@@ -462,11 +462,8 @@ fn parquet_options() -> ParquetWriteOptions {
     ParquetWriteOptions {
         compression: ParquetCompression::Lz4Raw,
         statistics: StatisticsOptions {
-            min_value: false,
-            max_value: false,
-            distinct_count: false,
             null_count: true,
-            binary_statistics_truncate_length: None,
+            ..StatisticsOptions::empty()
         },
         row_group_size: Some(ROW_GROUP_ROWS),
         compat_level: Some(CompatLevel::newest()),
