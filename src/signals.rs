@@ -17,24 +17,35 @@ pub fn stop_runs_cleanly(json: bool) {
     let started = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
+            let mut first = true;
             for signal in signals.forever() {
-                // A second signal ends the process whatever the first left running.
-                let stopped = match userlens_pipeline::stop_requested() {
-                    Some(_) => Stopped::Idle,
-                    None => userlens_pipeline::abandon(signal),
-                };
-                let run = match stopped {
-                    Stopped::Finished => continue,
-                    Stopped::Run(run) => Some(run),
-                    Stopped::Idle => None,
-                };
-                say_interrupted(json, run.as_deref(), 128 + signal);
-                std::process::exit(128 + signal);
+                // A second signal ends the process at once, whatever the first waits
+                // for (a publish in progress): this thread never waits on the run.
+                if !std::mem::take(&mut first) || stop_thread(signal, json).is_err() {
+                    say_interrupted(json, None, 128 + signal);
+                    std::process::exit(128 + signal);
+                }
             }
         });
     if let Err(error) = started {
         tracing::debug!("no signal thread ({error}): signals end the process at once");
     }
+}
+
+/// Abandons the run on a thread of its own, which ends the process unless the run
+/// had settled (then it ends as it ended, and no other run starts).
+fn stop_thread(signal: i32, json: bool) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("abandon".into())
+        .spawn(move || {
+            let run = match userlens_pipeline::abandon(signal) {
+                Stopped::Finished => return,
+                Stopped::Run(run) => Some(run),
+                Stopped::Idle => None,
+            };
+            say_interrupted(json, run.as_deref(), 128 + signal);
+            std::process::exit(128 + signal);
+        })
 }
 
 /// Says on stderr that a signal stopped the process (and which run, if one).

@@ -27,6 +27,10 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
     let ledger = userlens_pipeline::Ledger::open(&root)?;
     let stages: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
     for date in from.iter_days().take_while(|d| d <= to) {
+        // A signal during the last date's publish: that date stands, none follows.
+        if let Some(signal) = userlens_pipeline::stop_requested() {
+            return Err(userlens_pipeline::Error::Stopped { signal }.into());
+        }
         if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string(), &stages)? {
             writeln!(
                 std::io::stdout(),

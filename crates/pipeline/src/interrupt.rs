@@ -53,13 +53,18 @@ fn active() -> MutexGuard<'static, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Registers the running run; the guard unregisters it when dropped.
-pub(crate) fn register(run: Active) -> Registered {
-    *active() = State {
+/// Registers the running run; the guard unregisters it when dropped. `None` if a
+/// signal came since the last run settled: no run starts after it.
+pub(crate) fn register(run: Active) -> Option<Registered> {
+    let mut state = active();
+    if stop_requested().is_some() {
+        return None;
+    }
+    *state = State {
         run: Some(run),
         settled: false,
     };
-    Registered
+    Some(Registered)
 }
 
 /// Holds the registration of the running run.
@@ -149,10 +154,12 @@ pub(crate) fn was_abandoned(run_id: &str) -> bool {
 }
 
 /// Refuses a write into the staging folder of an abandoned run, which [`abandon`]
-/// removes: written on, it would be made again and left behind.
-pub(crate) fn still_running() -> Result<(), StageError> {
-    match taken().clone() {
+/// removes: written on, it would be made again and left behind. Held while the
+/// caller writes, the guard keeps an abandon from removing the folder meanwhile.
+pub(crate) fn still_running() -> Result<MutexGuard<'static, Option<String>>, StageError> {
+    let guard = taken();
+    match guard.clone() {
         Some(run_id) => Err(StageError::Run(Error::Interrupted { run_id })),
-        None => Ok(()),
+        None => Ok(guard),
     }
 }
