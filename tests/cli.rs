@@ -768,3 +768,24 @@ fn runs_list_says_what_is_wrong_with_a_runs_folder() {
         );
     }
 }
+
+#[test]
+fn validate_refuses_an_output_a_run_needs_out_for() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 30, 5);
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[pipeline]\nname = \"p\"\noutput = \"/\"\n\n[stages.ingest]\nuses = \"ingest\"\nwith = { path = \"events.csv\" }\n",
+    )
+    .unwrap();
+    let checked = userlens(&["validate", "p.toml"], dir.path());
+    assert_eq!(checked.status.code(), Some(2), "{}", text(&checked.stderr));
+    assert!(
+        text(&checked.stderr).contains("p.toml:3:1: `output` \"/\" is not a folder of its own"),
+        "{}",
+        text(&checked.stderr)
+    );
+    // A run given a folder of its own does not use the file's.
+    let ran = userlens(&["run", "p.toml", "--out", "out/p", "-q"], dir.path());
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
+}

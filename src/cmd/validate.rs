@@ -8,6 +8,9 @@ use crate::Failure;
 /// Loads the pipeline file and lists its stages in run order.
 pub fn run(pipeline: &Path, set: &[String]) -> Result<(), Failure> {
     let plan = userlens_pipeline::load(pipeline, &super::overrides(set)?)?;
+    if let Some(located) = plan.output_error {
+        return Err(userlens_pipeline::Error::File(located).into());
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: ok, pipeline `{}`", pipeline.display(), plan.name)?;
     for (i, stage) in plan.stages.iter().enumerate() {

@@ -101,6 +101,10 @@ pub struct Plan {
     pub seed: u64,
     /// Folder of the output files.
     pub output: PathBuf,
+    /// What a run with the file's own `output` and `runs` would refuse before any
+    /// work (`/`, a folder inside the runs folder, a name too long), located in the
+    /// file: `validate` reports it; a run checks the folders it is given instead.
+    pub output_error: Option<Box<crate::error::FileError>>,
     /// Root of the run folders (`<runs>/<pipeline>/<run-id>/`).
     pub runs: PathBuf,
     /// Stages in run order.
@@ -467,14 +471,19 @@ fn plan_source(
     let wrong = crate::publish::output_path(&dated, &runs)
         .err()
         .or_else(|| crate::publish::name_too_long(&dated));
-    if let Some(why) = wrong {
+    // Kept for `validate`, not refused here: a run given `--out` or `--runs` may not
+    // use these, and checks the folders it does use before any work.
+    let output_error = wrong.and_then(|why| {
         let at = source.find_key(0..source.text.len(), "output").unwrap_or(0);
-        return Err(source.error_at(
+        match source.error_at(
             at,
             format!("`output` {:?} {why}", output.display().to_string()),
             None,
-        ));
-    }
+        ) {
+            Error::File(located) => Some(located),
+            _ => None,
+        }
+    });
     if output
         .to_string_lossy()
         .replace("{as_of}", "")
@@ -518,6 +527,7 @@ fn plan_source(
     Ok(Plan {
         engine,
         shared_dir,
+        output_error,
         output,
         runs,
         name,
