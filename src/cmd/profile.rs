@@ -39,8 +39,9 @@ pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Re
 /// that is not a plain name as it stands (`events.2026-07`, `用户`, over 64 bytes)
 /// is made one and given a hash of the whole file name, so two files never share one.
 fn pipeline_name(events: &Path) -> String {
-    const FORMATS: [&str; 8] = [
-        ".gz", ".csv", ".tsv", ".txt", ".parquet", ".ndjson", ".jsonl", ".json",
+    // The extensions `userlens_ingest::guess_format` reads, and `.gz`.
+    const FORMATS: [&str; 10] = [
+        ".gz", ".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq", ".ndjson", ".jsonl", ".json",
     ];
     let file = events
         .file_name()
@@ -63,13 +64,22 @@ fn pipeline_name(events: &Path) -> String {
         )
         .take(64)
         .collect();
-    if !plain.is_empty() && plain == stem {
+    // A plain name never ends as a made one does, so the two never meet.
+    let hashed = |name: &str| {
+        let tail = name.rsplit('-').next().unwrap_or(name);
+        tail.len() == 9
+            && tail.starts_with('h')
+            && tail[1..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !plain.is_empty() && plain == stem && !hashed(&plain) {
         return format!("profile-{plain}");
     }
     let hash = blake3::hash(file.as_bytes()).to_hex();
     match plain.is_empty() {
-        true => format!("profile-{}", &hash[..8]),
-        false => format!("profile-{plain}-{}", &hash[..8]),
+        true => format!("profile-h{}", &hash[..8]),
+        false => format!("profile-{plain}-h{}", &hash[..8]),
     }
 }
 
@@ -99,7 +109,13 @@ mod tests {
 
     #[test]
     fn every_file_name_has_a_pipeline_name_of_its_own() {
-        for file in ["events.csv", "data/events.csv.gz", "events.PARQUET"] {
+        for file in [
+            "events.csv",
+            "data/events.csv.gz",
+            "events.PARQUET",
+            "events.pq",
+            "events.dat",
+        ] {
             assert_eq!(pipeline_name(Path::new(file)), "profile-events", "{file}");
         }
         let (long, longer) = ("a".repeat(70), "a".repeat(71));
@@ -115,6 +131,13 @@ mod tests {
             long.as_str(),
             longer.as_str(),
         ];
+        // A plain name spelt as a made one is made one too.
+        let made = pipeline_name(Path::new("events.2026-07.csv"));
+        let spelt = format!("{}.csv", made.trim_start_matches("profile-"));
+        assert_ne!(pipeline_name(Path::new(&spelt)), made);
+        let bare = pipeline_name(Path::new(".csv"));
+        let spelt = format!("{}.csv", bare.trim_start_matches("profile-"));
+        assert_ne!(pipeline_name(Path::new(&spelt)), bare);
         let names: std::collections::BTreeSet<String> =
             files.iter().map(|f| pipeline_name(Path::new(f))).collect();
         assert_eq!(names.len(), files.len(), "{names:?}");
