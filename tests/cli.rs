@@ -749,10 +749,15 @@ fn runs_list_lines_its_columns_up_whatever_the_names() {
 fn runs_list_says_what_is_wrong_with_a_runs_folder() {
     let dir = tempfile::tempdir().unwrap();
     let list = |runs: &str| userlens(&["runs", "list", "--runs", runs], dir.path());
-    // Missing, or a ledger made but never written: nothing recorded.
+    // Missing, or a ledger made but never written (empty, or with no tables yet, as
+    // a first run killed early leaves it): nothing recorded.
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     std::fs::write(dir.path().join("empty/ledger.sqlite"), "").unwrap();
-    for runs in ["missing", "empty"] {
+    std::fs::create_dir(dir.path().join("bare")).unwrap();
+    let bare = rusqlite::Connection::open(dir.path().join("bare/ledger.sqlite")).unwrap();
+    bare.pragma_update(None, "journal_mode", "WAL").unwrap();
+    drop(bare);
+    for runs in ["missing", "empty", "bare"] {
         let out = list(runs);
         assert!(out.status.success(), "{runs}: {}", text(&out.stderr));
     }

@@ -26,7 +26,7 @@ pub fn run(command: &RunsCommand, runs: &Path) -> Result<(), Failure> {
             )));
         }
         Ok(meta) if meta.len() == 0 => None,
-        Ok(_) => Some(Ledger::open_existing(runs)?),
+        Ok(_) => Some(Ledger::open_existing(runs)?).filter(|l| l.has_tables().unwrap_or(true)),
     };
     match command {
         RunsCommand::List { pipeline } => list(ledger.as_ref(), pipeline.as_deref()),

@@ -208,6 +208,18 @@ impl Ledger {
         })
     }
 
+    /// Whether the ledger has its tables: one a first run made and was killed in
+    /// before writing them (the next run adds them) holds no runs.
+    pub fn has_tables(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'stages')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db(&self.path))
+    }
+
     /// The runs folder the ledger is in.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
