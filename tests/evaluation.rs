@@ -134,16 +134,7 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     std::fs::remove_file(dir.path().join("users.csv")).unwrap();
     std::fs::create_dir(dir.path().join("folder.csv")).unwrap();
     for (users, code) in [("folder.csv", 3), ("users.csv", 1)] {
-        let args = [
-            "profile",
-            "events.csv",
-            "--out",
-            "out",
-            "-q",
-            "--users",
-            users,
-        ];
-        let out = userlens(&args, dir.path());
+        let out = userlens(&[&args[..6], &[users]].concat(), dir.path());
         assert_eq!(
             out.status.code(),
             Some(code),

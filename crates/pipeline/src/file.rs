@@ -98,14 +98,19 @@ impl Source {
     }
 
     pub fn error_at(&self, offset: usize, message: String, hint: Option<String>) -> Error {
+        Error::File(self.located(offset, message, hint))
+    }
+
+    /// [`Source::error_at`]'s mistake, to keep rather than return.
+    pub fn located(&self, offset: usize, message: String, hint: Option<String>) -> Box<FileError> {
         let (line, column) = self.line_col(offset);
-        Error::File(Box::new(FileError {
+        Box::new(FileError {
             path: self.path.clone(),
             line,
             column,
             message,
             hint,
-        }))
+        })
     }
 
     /// Offset of `key` written as a key (`key =`) inside `span`, if it is there.

@@ -466,39 +466,19 @@ fn plan_source(
             ));
         }
     }
-    // As a run would see it (`{as_of}` a date): what is wrong whatever is on disk.
-    let dated = PathBuf::from(output.to_string_lossy().replace("{as_of}", "2026-01-01"));
-    let wrong = crate::publish::output_path(&dated, &runs)
-        .err()
-        .or_else(|| crate::publish::name_too_long(&dated));
-    // Kept for `validate`, not refused here: a run given `--out` or `--runs` may not
-    // use these, and checks the folders it does use before any work.
-    let output_error = wrong.and_then(|why| {
-        let at = source.find_key(0..source.text.len(), "output").unwrap_or(0);
-        match source.error_at(
-            at,
-            format!("`output` {:?} {why}", output.display().to_string()),
-            None,
-        ) {
-            Error::File(located) => Some(located),
-            _ => None,
-        }
-    });
-    if output
-        .to_string_lossy()
-        .replace("{as_of}", "")
-        .contains(['{', '}'])
-    {
-        let key = source.find_key(0..source.text.len(), "output").unwrap_or(0);
+    let shown = output.display().to_string();
+    let at = source.find_key(0..source.text.len(), "output").unwrap_or(0);
+    if crate::publish::other_placeholder(&output) {
         return Err(source.error_at(
-            key,
-            format!(
-                "`output` {:?} holds a placeholder other than `{{as_of}}`",
-                output.display().to_string()
-            ),
+            at,
+            format!("`output` {shown:?} holds a placeholder other than `{{as_of}}`"),
             Some("`{as_of}` is the one placeholder, the run's as-of date".into()),
         ));
     }
+    // Kept for `validate`, not refused here: a run given `--out` or `--runs` may not
+    // use these, and checks the folders it does use before any work.
+    let output_error = crate::publish::refused_output(&output, &runs)
+        .map(|why| source.located(at, format!("`output` {shown:?} {why}"), None));
     check_gates(source, &header.gates)?;
     let engine = match &header.engine {
         None => crate::engine::Engine::Local,

@@ -125,6 +125,23 @@ pub(crate) fn output_path(output: &Path, runs: &Path) -> std::result::Result<(),
     Ok(())
 }
 
+/// What a run would refuse of the pipeline file's `output` (with `{as_of}` a date)
+/// and `runs`, whatever is on disk.
+pub(crate) fn refused_output(output: &Path, runs: &Path) -> Option<String> {
+    let dated = PathBuf::from(output.to_string_lossy().replace("{as_of}", "2026-01-01"));
+    output_path(&dated, runs)
+        .err()
+        .or_else(|| name_too_long(&dated))
+}
+
+/// Whether an output path holds a placeholder other than `{as_of}`.
+pub(crate) fn other_placeholder(output: &Path) -> bool {
+    output
+        .to_string_lossy()
+        .replace("{as_of}", "")
+        .contains(['{', '}'])
+}
+
 /// Checks an output folder before any work: a path that names a folder of its own
 /// (not `/`, `.` or `..`, nor the working folder or one holding it, the runs folder
 /// or one inside it, however written), inside the working folder when relative, and
