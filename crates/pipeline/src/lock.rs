@@ -59,9 +59,7 @@ impl PipelineLock {
         file.read_to_string(&mut previous).map_err(io(&path))?;
         // Empty after a clean exit, `pid=.. started=..` after a killed run: anything
         // else is not userlens's, and is left as it is.
-        let ours =
-            previous.is_empty() || (previous.starts_with("pid=") && previous.contains(" started="));
-        if !ours {
+        if !ours(&previous) {
             let _ = file.unlock();
             return Err(io(&path)(std::io::Error::other(
                 "the file at the lock's path is not a userlens lock; move it away",
@@ -75,13 +73,13 @@ impl PipelineLock {
             .and_then(|p| p.parse().ok());
         file.set_len(0).map_err(io(&path))?;
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
-        write!(
-            file,
+        // In one write: `write!` would write its pieces one by one.
+        let holder = format!(
             "pid={} started={}",
             std::process::id(),
             chrono::Utc::now().to_rfc3339()
-        )
-        .map_err(io(&path))?;
+        );
+        file.write_all(holder.as_bytes()).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         Ok(PipelineLock {
             file,
@@ -89,6 +87,16 @@ impl PipelineLock {
             stale_pid,
         })
     }
+}
+
+/// Whether a lock file's text is userlens's: empty, `pid=.. started=..`, or the start
+/// of that, as a run killed while writing it leaves it.
+fn ours(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("pid=") else {
+        return "pid=".starts_with(text);
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    rest.starts_with(" started=") || " started=".starts_with(rest)
 }
 
 /// Empties a lock file (a clean exit), without following a symlink; for a process
@@ -121,6 +129,30 @@ impl Drop for PipelineLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_cut_short_by_a_kill_is_taken_over_and_a_foreign_file_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.lock");
+        for (left, stale) in [
+            ("", None),
+            ("p", None),
+            ("pid=", None),
+            ("pid=12", Some(12)),
+            ("pid=12 sta", Some(12)),
+            ("pid=12 started=2026-12-06T01:00:00+00:00", Some(12)),
+        ] {
+            std::fs::write(&path, left).unwrap();
+            let lock = PipelineLock::acquire(dir.path(), "nightly").unwrap();
+            assert_eq!(lock.stale_pid, stale, "{left:?}");
+        }
+        for foreign in ["hello", "pid=12x", "pid=12 finished=now"] {
+            std::fs::write(&path, foreign).unwrap();
+            let err = PipelineLock::acquire(dir.path(), "nightly").unwrap_err();
+            assert!(err.to_string().contains("prepare"), "{foreign:?}: {err}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), foreign);
+        }
+    }
 
     #[test]
     fn second_holder_is_refused_and_a_dead_holder_is_taken_over() {
