@@ -16,8 +16,6 @@ mod exit_codes;
 mod progress;
 mod signals;
 
-use std::process::ExitCode;
-
 use clap::Parser;
 
 use cli::{Cli, Command};
@@ -51,21 +49,26 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-fn main() -> ExitCode {
+fn main() {
     let cli = Cli::parse();
     init_logging(&cli);
     signals::stop_runs_cleanly(cli.log_format == LogFormat::Json);
     #[cfg(feature = "cluster")]
     userlens_pipeline::engine::register(cmd::cluster::connect);
-    match execute(&cli) {
-        Ok(()) => ExitCode::from(exit_codes::OK as u8),
-        // `userlens runs list | head`: the reader left, which is no failure of ours.
-        Err(failure) if is_broken_pipe(&failure.error) => ExitCode::from(exit_codes::OK as u8),
-        // A signal abandoned the run, and so caused this error: the signal thread is
-        // ending the process with its own code and message.
-        Err(_) if userlens_pipeline::abandoned() => loop {
+    let result = execute(&cli);
+    // A signal abandoned the run, and so caused this error: the signal thread is
+    // ending the process with its own code and message.
+    if result.is_err() && userlens_pipeline::abandoned() {
+        loop {
             std::thread::park();
-        },
+        }
+    }
+    // From here no signal thread prints or exits beside this one.
+    let _alone = signals::exiting();
+    let code = match result {
+        Ok(()) => exit_codes::OK,
+        // `userlens runs list | head`: the reader left, which is no failure of ours.
+        Err(failure) if is_broken_pipe(&failure.error) => exit_codes::OK,
         Err(failure) => {
             // A signal came once a run had finished: the command stopped before the next.
             let stopped = failure.error.chain().find_map(|cause| {
@@ -76,17 +79,19 @@ fn main() -> ExitCode {
             });
             if let Some(signal) = stopped {
                 signals::say_interrupted(cli.log_format == LogFormat::Json, None, 128 + signal);
-                return ExitCode::from((128 + signal) as u8);
-            }
-            if cli.log_format == LogFormat::Json {
-                let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
-                say!("{line}");
+                128 + signal
             } else {
-                say!("error: {:#}", failure.error);
+                if cli.log_format == LogFormat::Json {
+                    let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
+                    say!("{line}");
+                } else {
+                    say!("error: {:#}", failure.error);
+                }
+                failure.code
             }
-            ExitCode::from(failure.code as u8)
         }
-    }
+    };
+    std::process::exit(code)
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -3,6 +3,8 @@
 //! exits with 128 + the signal's number, as shells report a signal. A run already
 //! published and recorded ends as it ended, and no other starts after it.
 
+use std::sync::{Mutex, MutexGuard};
+
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use userlens_pipeline::Stopped;
@@ -22,8 +24,7 @@ pub fn stop_runs_cleanly(json: bool) {
                 // A second signal ends the process at once, whatever the first waits
                 // for (a publish in progress): this thread never waits on the run.
                 if !std::mem::take(&mut first) || stop_thread(signal, json).is_err() {
-                    say_interrupted(json, None, 128 + signal);
-                    std::process::exit(128 + signal);
+                    interrupted(json, None, 128 + signal);
                 }
             }
         });
@@ -43,9 +44,27 @@ fn stop_thread(signal: i32, json: bool) -> std::io::Result<std::thread::JoinHand
                 Stopped::Run(run) => Some(run),
                 Stopped::Idle => None,
             };
-            say_interrupted(json, run.as_deref(), 128 + signal);
-            std::process::exit(128 + signal);
+            interrupted(json, run.as_deref(), 128 + signal);
         })
+}
+
+/// Held by the thread that ends the process, from its last words to its exit: a
+/// signal thread and the main thread never both speak, so the message and the code
+/// agree.
+static EXITING: Mutex<()> = Mutex::new(());
+
+/// Waits for the right to end the process, then keeps it.
+pub fn exiting() -> MutexGuard<'static, ()> {
+    EXITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Says that a signal stopped the process, then ends it with `code`.
+fn interrupted(json: bool, run: Option<&str>, code: i32) -> ! {
+    let _alone = exiting();
+    say_interrupted(json, run, code);
+    std::process::exit(code)
 }
 
 /// Says on stderr that a signal stopped the process (and which run, if one).

@@ -213,6 +213,8 @@ pub(crate) fn load(
     if let Some(missing) = missing_table(stage, &tables) {
         return Err(format!("`{missing}` is missing from `{}`", dir.display()));
     }
+    // Held: an abandon removing the staging folder meanwhile would see it made again.
+    let _running = crate::interrupt::still_running().map_err(|e| e.to_string())?;
     for file in &meta.files {
         copy_file(&dir.join(FILES).join(file), &staging.join(file)).map_err(|e| e.to_string())?;
     }

@@ -13,7 +13,6 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::record::RunStatus;
-use crate::stage::StageError;
 
 /// The run this process is running, as far as abandoning it goes.
 pub(crate) struct Active {
@@ -156,10 +155,10 @@ pub(crate) fn was_abandoned(run_id: &str) -> bool {
 /// Refuses a write into the staging folder of an abandoned run, which [`abandon`]
 /// removes: written on, it would be made again and left behind. Held while the
 /// caller writes, the guard keeps an abandon from removing the folder meanwhile.
-pub(crate) fn still_running() -> Result<MutexGuard<'static, Option<String>>, StageError> {
+pub(crate) fn still_running() -> Result<MutexGuard<'static, Option<String>>, Error> {
     let guard = taken();
     match guard.clone() {
-        Some(run_id) => Err(StageError::Run(Error::Interrupted { run_id })),
+        Some(run_id) => Err(Error::Interrupted { run_id }),
         None => Ok(guard),
     }
 }

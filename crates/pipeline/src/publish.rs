@@ -386,9 +386,14 @@ fn running_elsewhere(pid: u32) -> bool {
     pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
+/// Where [`staging`] makes the run's staging folder.
+pub(crate) fn staging_path(output: &Path, run_id: &str) -> PathBuf {
+    sibling(output, &format!("staging-{}", own(run_id)))
+}
+
 /// A fresh staging folder for `run_id` beside `output`.
 pub(crate) fn staging(output: &Path, run_id: &str) -> Result<PathBuf> {
-    let staging = sibling(output, &format!("staging-{}", own(run_id)));
+    let staging = staging_path(output, run_id);
     remove_own(&staging)?;
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     Ok(staging)

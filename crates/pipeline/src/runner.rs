@@ -148,13 +148,8 @@ pub fn run(
     };
     run_row.run_id.clone_from(&run_id);
     run_row.run_dir = run_dir.display().to_string();
-    // Leftovers of this pipeline's runs only: the lock says none of them is running.
-    let ours = |id: &str| {
-        id == run_id || (ledger.run(id).ok().flatten()).is_some_and(|row| row.pipeline == plan.name)
-    };
-    // The output's folder holds its `.refused` sibling's leftovers too.
-    publish::recover(&output, &ours)?;
-    let staging = publish::staging(&output, &run_id)?;
+    // Registered as soon as it is claimed: a signal from here on abandons it cleanly.
+    let staging = publish::staging_path(&output, &run_id);
     let registered = interrupt::register(interrupt::Active {
         run_id: run_id.clone(),
         runs: root.clone(),
@@ -172,6 +167,16 @@ pub fn run(
         let signal = interrupt::stop_requested().unwrap_or_default();
         return Err(Error::Stopped { signal });
     };
+    // Leftovers of this pipeline's runs only: the lock says none of them is running.
+    let ours = |id: &str| {
+        id == run_id || (ledger.run(id).ok().flatten()).is_some_and(|row| row.pipeline == plan.name)
+    };
+    // The output's folder holds its `.refused` sibling's leftovers too.
+    publish::recover(&output, &ours)?;
+    {
+        let _running = interrupt::still_running()?;
+        publish::staging(&output, &run_id)?;
+    }
     // A new run's row went in with its id; a resumed one is running again.
     if resumed_run.is_some() {
         ledger.put_run(&run_row)?;

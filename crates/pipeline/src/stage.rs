@@ -421,7 +421,7 @@ impl<'a> StageContext<'a> {
 
     /// Writes a public output CSV (made safe to open in a spreadsheet).
     pub fn write_csv(&mut self, file: &str, df: &DataFrame) -> Result<(), StageError> {
-        let _running = crate::interrupt::still_running()?;
+        let _running = crate::interrupt::still_running().map_err(StageError::Run)?;
         userlens_report::write_csv(&mut df.clone(), &self.staging.join(file))
             .map_err(|e| StageError::Run(e.into()))?;
         self.files.push(file.to_string());
@@ -440,7 +440,7 @@ impl<'a> StageContext<'a> {
     ) -> Result<Written, StageError> {
         // Checked, not held: the blocks may take long to come, and a signal then
         // waits for none of them (their files are made first, while the folder is).
-        drop(crate::interrupt::still_running()?);
+        drop(crate::interrupt::still_running().map_err(StageError::Run)?);
         let csv = file.map(|file| self.staging.join(file));
         let path = self.dir.join(format!("{table}.parquet"));
         let rows = userlens_report::write_blocks(csv.as_deref(), &path, schema, fill)?;
@@ -458,7 +458,7 @@ impl<'a> StageContext<'a> {
         file: &str,
         value: &T,
     ) -> Result<(), StageError> {
-        let _running = crate::interrupt::still_running()?;
+        let _running = crate::interrupt::still_running().map_err(StageError::Run)?;
         userlens_report::write_json(value, &self.staging.join(file))
             .map_err(|e| StageError::Run(e.into()))?;
         self.files.push(file.to_string());
