@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RunRow};
 use crate::record::RunStatus;
 
 /// The run this process is running, as far as abandoning it goes.
@@ -124,11 +124,7 @@ pub fn abandon(signal: i32) -> Stopped {
     if let Ok(ledger) = Ledger::open_existing(&run.runs)
         && let Ok(Some(mut row)) = ledger.run(&run.run_id)
     {
-        row.status = RunStatus::Interrupted;
-        row.finished_at =
-            Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        row.error = Some("stopped by a signal".into());
-        let _ = ledger.put_run(&row);
+        let _ = record_stopped(&ledger, &mut row);
     }
     crate::lock::release_file(&run.lock);
     drop(state);
@@ -161,4 +157,12 @@ pub(crate) fn still_running() -> Result<MutexGuard<'static, Option<String>>, Err
         Some(run_id) => Err(Error::Interrupted { run_id }),
         None => Ok(guard),
     }
+}
+
+/// Records `row`'s run as stopped by a signal (`interrupted`, resumable).
+pub(crate) fn record_stopped(ledger: &Ledger, row: &mut RunRow) -> crate::error::Result<()> {
+    row.status = RunStatus::Interrupted;
+    row.finished_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    row.error = Some("stopped by a signal".into());
+    ledger.put_run(row)
 }

@@ -160,10 +160,7 @@ pub fn run(
         // A signal came since the last run of this process settled: this one stops
         // before its first stage, recorded as stopped.
         let _ = publish::remove_own(&staging);
-        run_row.status = RunStatus::Interrupted;
-        run_row.finished_at = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        run_row.error = Some("stopped by a signal".into());
-        ledger.put_run(&run_row)?;
+        interrupt::record_stopped(&ledger, &mut run_row)?;
         let signal = interrupt::stop_requested().unwrap_or_default();
         return Err(Error::Stopped { signal });
     };

@@ -294,19 +294,13 @@ pub fn users_for_events(events: u64) -> usize {
         let total: u64 = (0..PILOT_USERS).map(|i| user_gen.user(i).1).sum();
         (total as f64 / PILOT_USERS as f64).max(1.0)
     });
-    users_of(events as f64 / per_user)
-}
-
-/// `users` rounded, at least one; past [`MAX_USERS`] as it is, for
-/// [`SynthParams::check`] to refuse rather than a silent cap.
-fn users_of(users: f64) -> usize {
-    (users.round() as usize).max(1)
+    ((events as f64 / per_user).round() as usize).max(1)
 }
 
 /// Users needed for about `events` events of users averaging `per_user` events
 /// ([`SynthParams::events_per_user`]).
 pub fn users_for_events_per_user(events: u64, per_user: u32) -> usize {
-    users_of(events as f64 / f64::from(per_user.max(1)))
+    ((events as f64 / f64::from(per_user.max(1))).round() as usize).max(1)
 }
 
 /// The session-rate multiplier under which the run's first users average about
