@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use rayon::prelude::*;
 
 use polars::prelude::*;
@@ -395,17 +395,22 @@ use scoring::{AtCutoff, HorizonLabels, score_columns};
 use targets::{Shared, for_activity, for_target};
 use users::{by_user, lookup, user_ids, values_of};
 
-/// The horizon's labels of every user in `targets`, with their purchase days.
-fn horizon_labels(
-    targets: &DataFrame,
+/// The horizon's labels of every user in `targets` with features at the cutoff
+/// (`at_cutoff`: seen before it; a newcomer in the horizon is active by being
+/// there), with their purchase days.
+fn horizon_labels<'a>(
+    targets: &'a DataFrame,
+    at_cutoff: &DataFrame,
     purchases: HashMap<String, f64>,
-) -> Result<HorizonLabels<'_>> {
+) -> Result<HorizonLabels<'a>> {
     let ids = user_ids(targets)?;
+    let known: HashSet<&str> = user_ids(at_cutoff)?.into_iter().collect();
     let purchased = lookup(targets, ml::PURCHASED)?;
     let active = lookup(targets, ml::ACTIVE)?;
     let revenue = lookup(targets, ml::REVENUE)?;
     let users = ids
         .into_iter()
+        .filter(|id| known.contains(id))
         .map(|id| {
             let bought = purchased.get(id).is_some_and(|&v| v > 0.0);
             let came_back = active.get(id).is_some_and(|&v| v > 0.0);
@@ -531,7 +536,7 @@ pub fn predict(
     // The features read for the targets are not read again.
     drop(table_cutoff);
     let (purchase, churn_outcome, activity) = (purchase?, churn_outcome?, activity?);
-    let labels = horizon_labels(&targets, horizon_purchases)?;
+    let labels = horizon_labels(&targets, features_cutoff, horizon_purchases)?;
     let at_cutoff = AtCutoff {
         summary: summary_cutoff.as_ref().ok(),
         fits: fits_cutoff.as_ref(),

@@ -27,7 +27,7 @@ pub(super) const ACTIVITY: &str = "activity";
 
 /// What the horizon after the cutoff holds for each labelled user.
 pub(super) struct HorizonLabels<'a> {
-    /// `(user, purchased, active)`, ascending.
+    /// `(user, purchased, active)` of the users seen before the cutoff, ascending.
     pub(super) users: Vec<(&'a str, bool, bool)>,
     /// Revenue of each user in the horizon.
     pub(super) revenue: HashMap<&'a str, f64>,

@@ -598,6 +598,37 @@ fn non_buyers_never_get_a_count_model_value() {
 }
 
 #[test]
+fn newcomers_in_the_horizon_do_not_count_in_the_rates_of_non_buyers() {
+    // 40 browsers seen once early who never come back, and 40 newcomers who first
+    // appear in the horizon (after the cutoff, day 172). The users known at the
+    // cutoff are all of one class, so no activity model: the rate stands in.
+    let mut events: Vec<Event> = Vec::new();
+    for u in 0..40 {
+        events.push((format!("gone{u:02}"), 10.0 + f64::from(u), "view", None));
+        events.push((
+            format!("new{u:02}"),
+            185.0 + f64::from(u % 10),
+            "view",
+            None,
+        ));
+    }
+    let (predictions, _) = run_with(&events, PredictParams::default());
+    let table = &predictions.user_predictions;
+    let (ids, alive) = (strings(table, "user_id"), floats(table, "p_alive"));
+    let model = strings(table, "p_alive_model");
+    let gone: Vec<usize> = (0..ids.len())
+        .filter(|&i| ids[i].as_deref().is_some_and(|id| id.starts_with("gone")))
+        .collect();
+    assert_eq!(gone.len(), 40);
+    for i in gone {
+        // None of the non-buyers known at the cutoff came back: a newcomer is active
+        // by being there, and would make the rate a half.
+        assert_eq!(model[i].as_deref(), Some("activity_rate"), "{:?}", ids[i]);
+        assert_eq!(alive[i], 0.0, "{:?}", ids[i]);
+    }
+}
+
+#[test]
 fn every_column_is_scored_on_its_target_and_beats_a_naive_baseline() {
     let (past, future) = population_with_a_future();
     let (predictions, _) = run_with(&past, PredictParams::default());
