@@ -49,9 +49,21 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+/// Keeps the panic hook quiet while a malformed input file makes polars panic: the
+/// reader turns that panic into the file's error, which is reported instead.
+fn quiet_file_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !userlens_ingest::reading_untrusted_file() {
+            default(info)
+        }
+    }));
+}
+
 fn main() {
     let cli = Cli::parse();
     init_logging(&cli);
+    quiet_file_panics();
     signals::stop_runs_cleanly(cli.log_format == LogFormat::Json);
     #[cfg(feature = "cluster")]
     userlens_pipeline::engine::register(cmd::cluster::connect);

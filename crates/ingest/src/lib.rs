@@ -43,7 +43,7 @@ use finish::finish_events;
 pub use finish::{DICTIONARY_COLUMNS, dictionary};
 use mapping::DERIVABLE;
 pub use mapping::{ColumnSource, IdFormat};
-pub use read::{OnProgress, read_table};
+pub use read::{OnProgress, read_table, reading_untrusted_file};
 pub use survey::{Survey, read_survey};
 use time::TimeFormat;
 

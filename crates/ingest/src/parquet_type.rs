@@ -48,6 +48,10 @@ pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported
             kind: format!("{}, not one value per row", describe(dtype)),
             fix: "write one value per row (such as the values joined into text)",
         }),
+        A::Duration(_) => Err(Unsupported {
+            kind: "a duration, not a date, a number or text".into(),
+            fix: "write it as a number (such as of seconds) or as text",
+        }),
         _ => check_table_field(dtype),
     }
 }
@@ -141,6 +145,44 @@ pub(crate) fn naive_utc(column: &Column) -> Column {
             .into_column(),
         _ => column.clone(),
     }
+}
+
+/// First and last second that dates are written as text from: the years 1 to 9999.
+const FIRST_SECOND: i64 = -62_135_596_800;
+const END_SECOND: i64 = 253_402_300_800;
+
+/// `column` with the dates and times that polars cannot write as text (outside the
+/// years 1-9999, or a time of day past its day) made null, and which rows those
+/// were (`None`: none). Nanosecond timestamps all fit.
+pub(crate) fn formattable(column: &Column) -> PolarsResult<(Column, Option<Vec<bool>>)> {
+    let range = match column.dtype() {
+        DataType::Datetime(TimeUnit::Milliseconds, _) => (FIRST_SECOND * 1_000, END_SECOND * 1_000),
+        DataType::Datetime(TimeUnit::Microseconds, _) => {
+            (FIRST_SECOND * 1_000_000, END_SECOND * 1_000_000)
+        }
+        DataType::Date => (FIRST_SECOND / 86_400, END_SECOND / 86_400),
+        DataType::Time => (0, 86_400 * 1_000_000_000),
+        _ => return Ok((column.clone(), None)),
+    };
+    let physical = column.to_physical_repr().cast(&DataType::Int64)?;
+    let physical = physical.i64()?;
+    let outside: Vec<bool> = physical
+        .iter()
+        .map(|v| v.is_some_and(|v| !(range.0..range.1).contains(&v)))
+        .collect();
+    if !outside.contains(&true) {
+        return Ok((column.clone(), None));
+    }
+    let kept: Int64Chunked = physical
+        .iter()
+        .zip(&outside)
+        .map(|(v, &out)| v.filter(|_| !out))
+        .collect();
+    let kept = kept
+        .with_name(column.name().clone())
+        .into_column()
+        .cast(column.dtype())?;
+    Ok((kept, Some(outside)))
 }
 
 #[cfg(test)]

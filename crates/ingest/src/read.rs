@@ -33,7 +33,7 @@ use parts::{read_csv_parts, split_for_threads};
 pub(crate) use records::csv_reader;
 
 pub(crate) use parquet::read_parquet_file;
-pub use parquet::read_table;
+pub use parquet::{read_table, reading_untrusted_file};
 
 /// Hashes every kept row's values (see [`ROW_HASH`]).
 const ROW_HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x75_73_65_72);

@@ -493,6 +493,65 @@ fn reads_gzip_and_parquet() {
 }
 
 #[test]
+fn parquet_dates_too_far_out_to_write_as_text_are_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("far.parquet");
+    let millis = Column::new(
+        "event_time".into(),
+        [100_000_000_000_000_000i64, 1_767_225_600_000],
+    )
+    .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+    .unwrap();
+    let days = Column::new("day".into(), [20_454i32, i32::MAX])
+        .cast(&DataType::Date)
+        .unwrap();
+    let mut df = DataFrame::new(
+        2,
+        vec![
+            Column::new("user_id".into(), ["u1", "u2"]),
+            millis,
+            Column::new("event_type".into(), ["view", "view"]),
+            days,
+        ],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "placeholder"
+        [columns]
+        item_id = "day"
+        "#,
+    )
+    .unwrap();
+    let params = SourceParams { path, ..params };
+    let out = ingest(&params.check().unwrap()).unwrap();
+    let outside = "is a date or time outside the years 1-9999";
+    assert_eq!(
+        quarantine_rows(&out),
+        vec![
+            (1, "event_time".into(), format!("`event_time` {outside}")),
+            (2, "item_id".into(), format!("`day` {outside}")),
+        ]
+    );
+    assert_eq!(out.stats.read, 2);
+}
+
+#[test]
+fn a_parquet_file_that_makes_polars_panic_is_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/corrupt.parquet");
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(matches!(err, Error::BadParquet { .. }), "{err}");
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        source.is_some_and(|s| s.contains("the reader failed on it")),
+        "{err}"
+    );
+}
+
+#[test]
 fn quality_gate_and_empty_input() {
     let stats = IngestStats {
         read: 10,

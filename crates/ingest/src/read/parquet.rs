@@ -1,6 +1,7 @@
 //! Parquet sources, and side tables (a users table) read from CSV or Parquet.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use polars::prelude::*;
 use userlens_model::columns;
@@ -13,14 +14,16 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     let path = source.path();
     let parquet = |source| bad_parquet(path, source);
     let mut reader = ParquetReader::new(open_file(path)?);
-    let schema = reader.schema().map_err(parquet)?;
+    let schema = guarded(path, || reader.schema())?;
     let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let header = header_names(source, Some(names.clone()), names.len());
     let slots = resolve(source, &header)?;
     // Only the columns the mapping uses are read: polars panics on some types it
     // was built without (decimals), and an unused column must not stop the run.
     let mut used: Vec<usize> = Vec::new();
+    let mut targets = std::collections::BTreeMap::new();
     for (target, index) in slots.used() {
+        targets.entry(index).or_insert(target);
         let Some((_, field)) = schema.get_at_index(index) else {
             continue;
         };
@@ -31,21 +34,22 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     }
     used.sort_unstable();
     used.dedup();
-    let height = reader.num_rows().map_err(parquet)?;
+    let height = guarded(path, || reader.num_rows())?;
     let df = if used.is_empty() {
         DataFrame::empty()
     } else {
-        reader
-            .with_projection(Some(used.clone()))
-            .finish()
-            .map_err(parquet)?
+        guarded(path, || reader.with_projection(Some(used.clone())).finish())?
     };
     // Every used column is turned into text and validated like a CSV field, so a
     // Parquet file with wrong types is quarantined row by row, not refused whole;
     // binary columns go as their bytes, so invalid UTF-8 is a row's fault too.
     let mut byte_columns: Vec<Option<BinaryChunked>> = vec![None; header.len()];
+    // Per column, the rows of dates too far out to write as text.
+    let mut unwritable: Vec<(usize, Vec<bool>)> = Vec::new();
     for (index, column) in used.iter().zip(df.columns()) {
         let column = parquet_type::naive_utc(column);
+        let (column, outside) = parquet_type::formattable(&column).map_err(parquet)?;
+        unwritable.extend(outside.map(|rows| (*index, rows)));
         let bytes = if column.dtype() == &DataType::Binary {
             column.binary().map_err(parquet)?.clone()
         } else {
@@ -65,7 +69,18 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
         for column in &iters {
             fields.push(column.get(row).copied().flatten().unwrap_or(b""));
         }
-        sink.row(row as u64 + 1, &fields, None, b',');
+        let line = row as u64 + 1;
+        if let Some((index, _)) = unwritable.iter().find(|(_, rows)| rows[row]) {
+            let reason = format!(
+                "`{}` is a date or time outside the years 1-9999",
+                header[*index]
+            );
+            let target = targets.get(index).copied().unwrap_or_default();
+            sink.read += 1;
+            sink.refuse(line, target, reason, &fields, b',');
+            continue;
+        }
+        sink.row(line, &fields, None, b',');
     }
     sink.finish()
 }
@@ -75,13 +90,13 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
 pub(crate) fn read_parquet_file(path: &Path) -> Result<DataFrame> {
     let parquet = |source| bad_parquet(path, source);
     let mut reader = ParquetReader::new(open_file(path)?);
-    let schema = reader.schema().map_err(parquet)?;
+    let schema = guarded(path, || reader.schema())?;
     for (name, field) in schema.iter() {
         if let Err(unsupported) = parquet_type::check_table_field(&field.dtype) {
             return Err(unsupported.into_error(path, name, None));
         }
     }
-    let df = reader.finish().map_err(parquet)?;
+    let df = guarded(path, || reader.finish())?;
     let columns = df.columns().iter().map(parquet_type::naive_utc).collect();
     DataFrame::new(df.height(), columns).map_err(parquet)
 }
@@ -111,6 +126,43 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         });
     }
     Ok(df)
+}
+
+/// Reads under way that a malformed file can make panic.
+static GUARDED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a read of a file that can make polars panic is under way: a panic now is
+/// most likely the file's, and reported as its error (a panic hook may keep quiet).
+pub fn reading_untrusted_file() -> bool {
+    GUARDED.load(Ordering::SeqCst) > 0
+}
+
+/// Runs a read of the Parquet file at `path`: some malformed files make polars
+/// panic rather than fail, and such a panic is the file's fault, refused like it.
+fn guarded<T>(path: &Path, read: impl FnOnce() -> PolarsResult<T>) -> Result<T> {
+    /// Counts this read among those under way while it runs.
+    struct Reading;
+    impl Drop for Reading {
+        fn drop(&mut self) {
+            GUARDED.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    GUARDED.fetch_add(1, Ordering::SeqCst);
+    let reading = Reading;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    drop(reading);
+    match outcome {
+        Ok(read) => read.map_err(|source| bad_parquet(path, source)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|m| m.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let source = polars_err!(ComputeError: "the reader failed on it ({message})");
+            Err(bad_parquet(path, source))
+        }
+    }
 }
 
 /// A Parquet file polars could not read: malformed ([`Error::BadParquet`], refused),
