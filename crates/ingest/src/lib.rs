@@ -166,6 +166,13 @@ impl SourceParams {
         let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
         let mut derived = BTreeMap::new();
         for (name, from) in &self.columns {
+            if let ColumnSource::Constant { constant } = from
+                && constant.trim().is_empty()
+            {
+                return Err(Error::Params(format!(
+                    "`columns.{name}` is a constant of blank text: give it a value, or leave the column out"
+                )));
+            }
             if let ColumnSource::Derived { expr } = from {
                 if !DERIVABLE.contains(&name.as_str()) {
                     return Err(Error::Params(format!(
@@ -178,6 +185,11 @@ impl SourceParams {
                     .map_err(|e| Error::Params(e.to_string()))?;
                 derived.insert(name.clone(), ast);
             }
+        }
+        if let Some((from, _)) = self.event_names.iter().find(|(_, to)| to.trim().is_empty()) {
+            return Err(Error::Params(format!(
+                "`event_names` maps {from:?} to blank text: name an event type, or leave {from:?} out"
+            )));
         }
         let canonical: Vec<&str> = columns::EVENT_COLUMNS
             .iter()
@@ -226,8 +238,15 @@ impl SourceParams {
                 "`session_gap_minutes` must be at least 1".into(),
             ));
         }
+        // Event names as read, without the spaces a reader trims from values.
+        let event_names = (self.event_names.iter())
+            .map(|(from, to)| (from.clone(), to.trim().to_string()))
+            .collect();
         Ok(Source {
-            params: self.clone(),
+            params: SourceParams {
+                event_names,
+                ..self.clone()
+            },
             format,
             header: self.header.unwrap_or(format != SourceFormat::Text),
             delimiter,
@@ -246,7 +265,8 @@ pub fn guess_format(path: &Path) -> SourceFormat {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let name = name.strip_suffix(".gz").unwrap_or(name);
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
     match name.rsplit_once('.').map(|(_, extension)| extension) {
         Some("parquet" | "pq") => SourceFormat::Parquet,
         Some("txt" | "dat") => SourceFormat::Text,

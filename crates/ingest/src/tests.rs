@@ -552,6 +552,56 @@ fn a_parquet_file_that_makes_polars_panic_is_refused() {
 }
 
 #[test]
+fn blank_constants_and_event_names_are_refused_and_names_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "e.csv",
+        b"user_id,event_time,event_type\nu1,2026-01-01,view\nu2,2026-01-02,buy\n",
+    );
+    let params = |settings: &str| -> SourceParams {
+        let params: SourceParams =
+            toml::from_str(&format!("path = \"placeholder\"\n{settings}")).unwrap();
+        SourceParams {
+            path: path.clone(),
+            ..params
+        }
+    };
+    for settings in [
+        "event_names = { view = \"  \" }",
+        "[columns]\nevent_type = { constant = \"\" }",
+        "[columns]\nuser_id = { constant = \" \" }",
+    ] {
+        let err = params(settings).check().unwrap_err().to_string();
+        assert!(err.contains("blank text"), "{settings}: {err}");
+    }
+    let source =
+        params("event_names = { buy = \" purchase \" }\n[columns]\nquery = { constant = \" x \" }");
+    let out = ingest(&source.check().unwrap()).unwrap();
+    assert_eq!(
+        text(&out, "event_type"),
+        [Some("view".to_string()), Some("purchase".to_string())]
+    );
+    assert_eq!(
+        text(&out, "query"),
+        [Some("x".to_string()), Some("x".to_string())]
+    );
+}
+
+#[test]
+fn formats_are_guessed_from_extensions_in_any_case() {
+    for (name, format) in [
+        ("UP.PARQUET", SourceFormat::Parquet),
+        ("up.Parquet.GZ", SourceFormat::Parquet),
+        ("E.JSONL", SourceFormat::Ndjson),
+        ("e.TXT", SourceFormat::Text),
+        ("E.CSV", SourceFormat::Csv),
+    ] {
+        assert_eq!(guess_format(Path::new(name)), format, "{name}");
+    }
+}
+
+#[test]
 fn quality_gate_and_empty_input() {
     let stats = IngestStats {
         read: 10,

@@ -41,6 +41,11 @@ impl TimeFormat {
                         "`time_format` {layout:?} is not a valid strftime layout"
                     ));
                 }
+                if specs(layout).any(|c| c == 'Z') {
+                    return Err(format!(
+                        "`time_format` {layout:?} has `%Z`, a time zone's name, which gives no offset: use `%z` (such as +01:00) or times in UTC"
+                    ));
+                }
                 TimeFormat::Strftime(layout.to_string())
             }
             other => {
@@ -161,7 +166,12 @@ fn parse_auto(text: &str) -> Option<i64> {
         "%Y-%m-%d",
         "%Y%m%d",
     ];
-    LAYOUTS.iter().find_map(|layout| parse_layout(text, layout))
+    // Eight digits or no `%Y%m%d`: chrono reads `2026111` as 2026-11-1 or 2026-1-11.
+    let compact = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
+    LAYOUTS
+        .iter()
+        .filter(|layout| compact || **layout != "%Y%m%d")
+        .find_map(|layout| parse_layout(text, layout))
 }
 
 /// Fast path for `YYYY-MM-DD HH:MM:SS`, the most common export layout. Written by
@@ -287,6 +297,20 @@ mod tests {
             TimeFormat::Auto.parse_micros("2026-04-30 23:59:60"),
             Some(micros("2026-05-01T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn a_zone_name_is_refused_and_compact_dates_need_eight_digits() {
+        let err = TimeFormat::parse("%Y-%m-%d %H:%M:%S %Z").unwrap_err();
+        assert!(err.contains("`%Z`"), "{err}");
+        let auto = TimeFormat::Auto;
+        assert_eq!(
+            auto.parse_micros("20261101"),
+            Some(micros("2026-11-01T00:00:00Z"))
+        );
+        for ambiguous in ["2026111", "2026011", "2026 1 1", "202611 1"] {
+            assert_eq!(auto.parse_micros(ambiguous), None, "{ambiguous}");
+        }
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn inputs_of(
 /// Where the canonical column `name` comes from.
 fn slot_of(source: &Source, header: &[String], name: &str) -> Result<Slot> {
     Ok(match source.params.columns.get(name) {
-        Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.clone()),
+        Some(ColumnSource::Constant { constant }) => Slot::Constant(constant.trim().to_string()),
         Some(ColumnSource::Derived { .. }) => match source.derived.get(name) {
             Some(ast) => Slot::Derived(Box::new(inputs_of(source, header, ast, name)?)),
             None => Slot::Absent,
