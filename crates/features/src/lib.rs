@@ -650,7 +650,12 @@ fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<Data
             )
             .alias(format!("{base}_days")),
             dtype if dtype.is_primitive_numeric() || dtype.is_bool() => {
-                col(name).cast(DataType::Float64).alias(&base)
+                // NaN and infinities are no measurement: missing, as a blank cell is.
+                let value = col(name).cast(DataType::Float64);
+                when(value.clone().is_finite())
+                    .then(value)
+                    .otherwise(lit(NULL).cast(DataType::Float64))
+                    .alias(&base)
             }
             _ => col(name).cast(DataType::String).alias(&base),
         };

@@ -241,6 +241,13 @@ fn joins_the_users_table() {
     let f = build(&events(), at(30, 0, 0), Some(&users), &params).unwrap();
     assert_eq!(f.height(), 2, "users without events get no row");
     assert_eq!(value(&f, "user_age", 0), Some(40.0));
+    // NaN and infinities read from a table are missing values, not numbers.
+    let mut odd = users.clone();
+    odd.with_column(Column::new("age".into(), [f64::INFINITY, f64::NAN, 1.0]))
+        .unwrap();
+    let f = build(&events(), at(30, 0, 0), Some(&odd), &params).unwrap();
+    let ages = f.column("user_age").unwrap().f64().unwrap();
+    assert_eq!(ages.null_count(), 2);
     assert_eq!(
         f.column("user_plan").unwrap().str().unwrap().get(1),
         Some("free")

@@ -77,11 +77,12 @@ fn bands(s: f64, greenwood: f64) -> (Option<f64>, Option<f64>) {
     (Some(s.powf(spread.exp())), Some(s.powf((-spread).exp())))
 }
 
-/// The first day the curve (or a band, by `pick`) is at or below one half.
+/// The first day the curve (or a band, by `pick`) is at or below one half, give or
+/// take the rounding of its product of shares (0.6 · 5/6 is 0.5000000000000001).
 fn median(steps: &[Step], pick: impl Fn(&Step) -> Option<f64>) -> Option<u32> {
     steps
         .iter()
-        .find(|s| pick(s).is_some_and(|v| v <= 0.5))
+        .find(|s| pick(s).is_some_and(|v| v <= 0.5 + 1e-12))
         .map(|s| s.days)
 }
 
@@ -212,6 +213,17 @@ impl Medians {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_is_the_day_the_curve_reaches_a_half_despite_rounding() {
+        // lifetimes 1, 2, 2, 3, 4 and five of 10: 0.9, 0.7, 0.6, then 0.6 · 5/6 = 0.5
+        let mut churned = [0u64; 11];
+        for day in [1, 2, 2, 3, 4, 10, 10, 10, 10, 10] {
+            churned[day] += 1;
+        }
+        let steps = kaplan_meier(&churned, &[0; 11]);
+        assert_eq!(median(&steps, |s| Some(s.survival)), Some(4));
+    }
 
     #[test]
     fn kaplan_meier_matches_a_hand_computation() {
