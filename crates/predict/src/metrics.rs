@@ -402,19 +402,21 @@ pub fn correlation(predicted: &[f64], actual: &[f64]) -> Result<Option<f64>> {
 }
 
 /// Share of the total `actual` value held by the top 10% by `predicted`
-/// (`ceil(n / 10)` users); users tied at the cut count with their tie's mean.
-/// `None` when the total is not positive.
+/// (`ceil(n / 10)` users); users tied at the cut count with their tie's mean. A
+/// user whose refunds outweigh their purchases counts as 0, so the share stays
+/// within 0..1. `None` when the total is not positive.
 pub fn top_decile_share(predicted: &[f64], actual: &[f64]) -> Result<Option<f64>> {
     const METRIC: &str = "top_decile_share";
     check_input(METRIC, predicted, actual.len())?;
     check_input(METRIC, actual, predicted.len())?;
-    let total: f64 = actual.iter().sum();
+    let held = |i: usize| actual[i].max(0.0);
+    let total: f64 = (0..actual.len()).map(held).sum();
     if total <= 0.0 {
         return Ok(None);
     }
     let mut ranked = Vec::with_capacity(actual.len());
     for group in tie_groups(predicted, true) {
-        let mean = group.iter().map(|&i| actual[i]).sum::<f64>() / group.len() as f64;
+        let mean = group.iter().map(|&i| held(i)).sum::<f64>() / group.len() as f64;
         ranked.extend(std::iter::repeat_n(mean, group.len()));
     }
     let top = decile_start(1, actual.len());
@@ -676,6 +678,17 @@ mod tests {
         assert_eq!(score.users, 4);
         assert_eq!(correlation(&[1.0, 1.0], &[1.0, 2.0]).unwrap(), None);
         assert_eq!(top_decile_share(&[1.0, 2.0], &[0.0, 0.0]).unwrap(), None);
+        // Net refunds count as nothing: 10 of 10, not 10 of the -90 + 10.
+        assert_eq!(
+            top_decile_share(&[2.0, 1.0], &[10.0, -100.0]).unwrap(),
+            Some(1.0)
+        );
+        close(
+            top_decile_share(&[3.0, 2.0, 1.0], &[50.0, -30.0, 10.0])
+                .unwrap()
+                .unwrap(),
+            50.0 / 60.0,
+        );
         // A tie at the cut counts with its mean: (5 + 1) / 2 of 10.
         close(
             top_decile_share(&[3.0, 3.0, 1.0], &[5.0, 1.0, 4.0])
