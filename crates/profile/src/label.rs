@@ -138,15 +138,23 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
         }
     }
     let has = |word: &str| adjectives.iter().any(|(_, _, w)| *w == word);
-    // a new customer is a recent one; one who bought nothing has no value to speak of
-    let (new, non_buying) = (has("new"), has(NON_BUYING));
-    adjectives.retain(|&(_, feature, word)| {
-        let value = matches!(
+    let value = |feature: &str| {
+        matches!(
             feature,
             "mean_interpurchase_days" | "monetary" | "avg_order_value"
-        );
-        !(new && word == "recent" || non_buying && value)
-    });
+        )
+    };
+    // a new customer is a recent one; one who bought nothing has no value to speak
+    // of, whether or not how often they bought is among the terms
+    let (new, named_non_buying) = (has("new"), has(NON_BUYING));
+    let non_buying = named_non_buying || !frequent && bought.none >= MOSTLY;
+    let spoke_of_value = adjectives.iter().any(|(_, feature, _)| value(feature));
+    adjectives
+        .retain(|&(_, feature, word)| !(new && word == "recent" || non_buying && value(feature)));
+    if non_buying && spoke_of_value && !named_non_buying {
+        let place = PHRASE_ORDER.iter().position(|f| *f == "frequency");
+        adjectives.push((place.unwrap_or_default(), "frequency", NON_BUYING));
+    }
     adjectives.sort();
     let mut parts: Vec<String> = Vec::new();
     if frequent || !adjectives.is_empty() {
@@ -363,7 +371,7 @@ mod tests {
             none: 0.0,
         };
         type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
-        let cases: [Case; 13] = [
+        let cases: [Case; 15] = [
             (
                 &[("monetary", true), ("frequency", true)],
                 none,
@@ -441,6 +449,23 @@ mod tests {
                     none: 0.8,
                 },
                 "non-buying visitors",
+            ),
+            // How much a persona that bought nothing spends says nothing.
+            (
+                &[("avg_order_value", false), ("monetary", false)],
+                Purchases {
+                    one: 0.0,
+                    none: 0.9,
+                },
+                "non-buying visitors",
+            ),
+            (
+                &[("recency_days", true), ("avg_order_value", false)],
+                Purchases {
+                    one: 0.1,
+                    none: 0.6,
+                },
+                "lapsed non-buying visitors",
             ),
         ];
         for (list, bought, want) in cases {
