@@ -116,8 +116,16 @@ pub fn feature_drift(previous: &DataFrame, current: &DataFrame) -> Vec<FeatureDr
         .iter()
         .filter_map(|name| {
             let before = numeric_values(previous, name)?;
-            let now = numeric_values(current, name)?;
-            let psi = psi(&before, &now)?;
+            let psi = match numeric_values(current, name) {
+                Some(now) if !now.is_empty() => psi(&before, &now)?,
+                // Numbers before, none now (all missing, or text): the whole
+                // column moved to the missing values' bin.
+                _ if !before.is_empty() => {
+                    let present = before.len() as f64 / previous.height().max(1) as f64;
+                    psi_of_shares(&[1.0 - present, present], &[1.0, 0.0])
+                }
+                _ => return None,
+            };
             Some(FeatureDrift {
                 feature: name.to_string(),
                 psi,
@@ -190,6 +198,22 @@ mod tests {
         let slight: Vec<f64> = a.iter().map(|v| v + 3.0).collect();
         assert_eq!(Level::of(psi(&a, &slight).unwrap()), Level::Ok);
         assert_eq!(psi(&[], &a), None);
+    }
+
+    #[test]
+    fn a_feature_that_went_missing_is_an_alert() {
+        let before = df!("user_age" => [30.0, 40.0, 50.0], "n" => [1.0, 2.0, 3.0]).unwrap();
+        let nulls = df!("user_age" => [None::<f64>, None, None], "n" => [1.0, 2.0, 3.0]).unwrap();
+        let text = df!("user_age" => [None::<&str>, None, None], "n" => [1.0, 2.0, 3.0]).unwrap();
+        for now in [nulls, text] {
+            let rows = feature_drift(&before, &now);
+            let age = rows.iter().find(|r| r.feature == "user_age");
+            assert!(age.is_some_and(|r| r.level == Level::Alert), "{rows:?}");
+            assert!(
+                rows.iter()
+                    .any(|r| r.feature == "n" && r.level == Level::Ok)
+            );
+        }
     }
 
     #[test]
