@@ -600,7 +600,7 @@ pub fn predict(
         if let Ok(gg) = &fits.gamma {
             spend = expected_spend(&gg.model, summary, &users);
         }
-        if let (Ok(bg), Ok(gg)) = (&fits.bgnbd, &fits.gamma) {
+        if let (Ok(bg), Ok(_)) = (&fits.bgnbd, &fits.gamma) {
             let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
             let index: HashMap<&str, usize> = summary
                 .user_ids
@@ -608,23 +608,27 @@ pub fn predict(
                 .enumerate()
                 .map(|(i, id)| (id.as_str(), i))
                 .collect();
-            clv.par_iter_mut().zip(&users).for_each(|(slot, user)| {
-                if let Some(&i) = index.get(user) {
-                    *slot = gg
-                        .model
-                        .clv(
+            // Each customer's spend as `spend` has it: the population's mean for a
+            // repeat customer whose repeat value is not positive.
+            let spend = &spend;
+            clv.par_iter_mut()
+                .zip(&users)
+                .zip(spend)
+                .for_each(|((slot, user), spend)| {
+                    if let (Some(&i), Some(spend)) = (index.get(user), spend) {
+                        *slot = crate::stats::discounted_value(
                             &bg.model,
                             summary.frequency[i],
                             summary.recency[i],
                             summary.t[i],
-                            summary.monetary[i],
+                            *spend,
                             horizon_units.ceil() as u32,
                             rate,
                         )
                         .ok()
                         .filter(|v| v.is_finite());
-                }
-            });
+                    }
+                });
         }
         models.insert(
             "fits".into(),

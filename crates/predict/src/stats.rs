@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use bgnbd::{BgNbd, Nbd};
-pub use gamma_gamma::GammaGamma;
+pub use gamma_gamma::{GammaGamma, discounted_value};
 pub use pareto::ParetoNbd;
 pub use summary::{
     Histories, Summary, TimeUnit, histories_sorted, holdout_transactions, summarize, summary_frame,

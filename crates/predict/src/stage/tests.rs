@@ -598,6 +598,34 @@ fn non_buyers_never_get_a_count_model_value() {
 }
 
 #[test]
+fn a_repeat_customer_whose_repeats_were_refunds_still_gets_a_clv() {
+    let mut events = population();
+    let refunder = |day: f64, amount: f64| ("zrefund".to_string(), day, "purchase", Some(amount));
+    // Repeat days worth -90 (a big refund the day of a purchase) and 10.
+    events.extend([
+        refunder(20.3, 40.0),
+        refunder(60.3, 10.0),
+        refunder(60.5, -100.0),
+        refunder(90.3, 10.0),
+    ]);
+    let (predictions, _) = run_with(&events, PredictParams::default());
+    let table = &predictions.user_predictions;
+    let ids = strings(table, "user_id");
+    let row = ids
+        .iter()
+        .position(|id| id.as_deref() == Some("zrefund"))
+        .unwrap();
+    let (clv, revenue) = (
+        floats(table, "clv")[row],
+        floats(table, "predicted_revenue")[row],
+    );
+    assert!(
+        clv.is_finite() && clv > 0.0,
+        "clv {clv}, predicted revenue {revenue}"
+    );
+}
+
+#[test]
 fn newcomers_in_the_horizon_do_not_count_in_the_rates_of_non_buyers() {
     // 40 browsers seen once early who never come back, and 40 newcomers who first
     // appear in the horizon (after the cutoff, day 172). The users known at the

@@ -150,28 +150,16 @@ impl GammaGamma {
         horizon_units: u32,
         discount_rate_per_unit: f64,
     ) -> Result<f64> {
-        if !(discount_rate_per_unit.is_finite() && discount_rate_per_unit > -1.0) {
-            return Err(Error::Invalid(format!(
-                "discount rate must be finite and > -1, got {discount_rate_per_unit}"
-            )));
-        }
         let spend = self.expected_spend(x, m)?;
-        let mut value = 0.0;
-        let mut previous = 0.0;
-        let mut discount = 1.0;
-        for k in 1..=horizon_units {
-            let cumulative = model.expected_purchases(f64::from(k), x, t_x, big_t)?;
-            discount /= 1.0 + discount_rate_per_unit;
-            value += (cumulative - previous) * spend * discount;
-            previous = cumulative;
-        }
-        if value.is_finite() {
-            Ok(value)
-        } else {
-            Err(Error::Numerical(
-                "customer lifetime value is not finite".to_string(),
-            ))
-        }
+        discounted_value(
+            model,
+            x,
+            t_x,
+            big_t,
+            spend,
+            horizon_units,
+            discount_rate_per_unit,
+        )
     }
 
     /// Log-likelihood of the repeat customers of a summary (positive mean value)
@@ -191,6 +179,40 @@ impl GammaGamma {
             .value_grad(&[self.p.ln(), self.q.ln(), self.gamma.ln()])
             .map(|(f, _)| -f * data.x.len() as f64)
             .ok_or_else(|| Error::Numerical("gamma-gamma log-likelihood is not finite".to_string()))
+    }
+}
+
+/// [`GammaGamma::clv`] of a customer whose expected spend per purchase is `spend`
+/// (the population's mean for a repeat customer outside the spend model).
+pub fn discounted_value<M: PurchaseModel + ?Sized>(
+    model: &M,
+    x: f64,
+    t_x: f64,
+    big_t: f64,
+    spend: f64,
+    horizon_units: u32,
+    discount_rate_per_unit: f64,
+) -> Result<f64> {
+    if !(discount_rate_per_unit.is_finite() && discount_rate_per_unit > -1.0) {
+        return Err(Error::Invalid(format!(
+            "discount rate must be finite and > -1, got {discount_rate_per_unit}"
+        )));
+    }
+    let mut value = 0.0;
+    let mut previous = 0.0;
+    let mut discount = 1.0;
+    for k in 1..=horizon_units {
+        let cumulative = model.expected_purchases(f64::from(k), x, t_x, big_t)?;
+        discount /= 1.0 + discount_rate_per_unit;
+        value += (cumulative - previous) * spend * discount;
+        previous = cumulative;
+    }
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::Numerical(
+            "customer lifetime value is not finite".to_string(),
+        ))
     }
 }
 
