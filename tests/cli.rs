@@ -260,6 +260,36 @@ fn set_on_a_missing_stage_or_key_exits_2() {
 }
 
 #[test]
+fn a_mixture_that_does_not_converge_is_refused_with_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = repo().join("sample_data/events.csv.gz");
+    let out = userlens(
+        &[
+            "profile",
+            events.to_str().unwrap(),
+            "--out",
+            "report",
+            "--runs",
+            "runs",
+            "--until",
+            "personas",
+            "--set",
+            "personas.algorithm=\"gmm\"",
+            "--set",
+            "personas.max_iter=1",
+        ],
+        dir.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("stage `personas` refused the input: gaussian mixture")
+            && stderr.contains("`algorithm = \"kmeans\"`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn validate_lists_the_plan() {
     let out = userlens(&["validate", "pipelines/profile.toml"], &repo());
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -1,5 +1,6 @@
 //! `profile`: features -> personas, with ids kept stable against the last good run.
 
+use crate::error::error_chain;
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
 
@@ -28,7 +29,17 @@ impl Stage for Profile {
         let remote = lloyd
             .as_ref()
             .map(|l| l as &dyn userlens_profile::RemoteLloyd);
-        let mut profile = userlens_profile::profile_with(features, params, ctx.seed(), remote)?;
+        let mut profile = userlens_profile::profile_with(features, params, ctx.seed(), remote)
+            .map_err(|e| match e {
+                // The same data and settings fail the same way however often retried.
+                e @ (userlens_profile::Error::Gmm { .. }
+                | userlens_profile::Error::GmmNotFinite { .. }) => StageError::refused(format!(
+                    "{}; try a higher `max_iter`, a larger `tolerance`, fewer personas or \
+                     `algorithm = \"kmeans\"`",
+                    error_chain(&e)
+                )),
+                e => e.into(),
+            })?;
         if let Some(lloyd) = &lloyd {
             ctx.ran_on_cluster(lloyd);
         }
