@@ -48,9 +48,9 @@ pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported
             kind: format!("{}, not one value per row", describe(dtype)),
             fix: "write one value per row (such as the values joined into text)",
         }),
-        A::Duration(_) => Err(Unsupported {
-            kind: "a duration, not a date, a number or text".into(),
-            fix: "write it as a number (such as of seconds) or as text",
+        A::Time32(_) | A::Time64(_) => Err(Unsupported {
+            kind: "a time of day without its date".into(),
+            fix: "write the date and time in one column",
         }),
         _ => check_table_field(dtype),
     }
@@ -59,6 +59,12 @@ pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported
 /// A column polars reads (into a side table joined as it is).
 pub(crate) fn check_table_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
     use ArrowDataType as A;
+    if let A::Duration(_) = dtype {
+        return Err(Unsupported {
+            kind: "a duration, not a date, a number or text".into(),
+            fix: "write it as a number (such as of seconds) or as text",
+        });
+    }
     if readable(dtype) {
         return Ok(());
     }
@@ -97,7 +103,6 @@ fn readable(dtype: &ArrowDataType) -> bool {
         | A::Date64
         | A::Time32(_)
         | A::Time64(_)
-        | A::Duration(_)
         | A::Binary
         | A::LargeBinary
         | A::BinaryView
@@ -151,9 +156,9 @@ pub(crate) fn naive_utc(column: &Column) -> Column {
 const FIRST_SECOND: i64 = -62_135_596_800;
 const END_SECOND: i64 = 253_402_300_800;
 
-/// `column` with the dates and times that polars cannot write as text (outside the
-/// years 1-9999, or a time of day past its day) made null, and which rows those
-/// were (`None`: none). Nanosecond timestamps all fit.
+/// `column` with the dates that polars cannot write as text (outside the years
+/// 1-9999) made null, and which rows those were (`None`: none). Nanosecond
+/// timestamps all fit.
 pub(crate) fn formattable(column: &Column) -> PolarsResult<(Column, Option<Vec<bool>>)> {
     let range = match column.dtype() {
         DataType::Datetime(TimeUnit::Milliseconds, _) => (FIRST_SECOND * 1_000, END_SECOND * 1_000),
@@ -161,7 +166,6 @@ pub(crate) fn formattable(column: &Column) -> PolarsResult<(Column, Option<Vec<b
             (FIRST_SECOND * 1_000_000, END_SECOND * 1_000_000)
         }
         DataType::Date => (FIRST_SECOND / 86_400, END_SECOND / 86_400),
-        DataType::Time => (0, 86_400 * 1_000_000_000),
         _ => return Ok((column.clone(), None)),
     };
     let physical = column.to_physical_repr().cast(&DataType::Int64)?;
@@ -230,6 +234,14 @@ mod tests {
         assert_eq!(
             kind(A::Struct(vec![field(A::Utf8)])),
             "a struct, not one value per row"
+        );
+        // Durations cannot be written as text, and a time of day alone is no event time.
+        let duration = A::Duration(ArrowTimeUnit::Millisecond);
+        assert!(check_table_field(&duration).is_err());
+        assert!(check_event_field(&duration).is_err());
+        assert_eq!(
+            kind(A::Time64(ArrowTimeUnit::Nanosecond)),
+            "a time of day without its date"
         );
         // In a side table, nested columns polars reads are taken as they are.
         assert!(check_table_field(&list).is_ok());

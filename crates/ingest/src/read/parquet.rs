@@ -70,7 +70,9 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
             fields.push(column.get(row).copied().flatten().unwrap_or(b""));
         }
         let line = row as u64 + 1;
-        if let Some((index, _)) = unwritable.iter().find(|(_, rows)| rows[row]) {
+        // A footer may count more rows than the columns hold: those rows are blank.
+        if let Some((index, _)) = (unwritable.iter()).find(|(_, rows)| rows.get(row) == Some(&true))
+        {
             let reason = format!(
                 "`{}` is a date or time outside the years 1-9999",
                 header[*index]
