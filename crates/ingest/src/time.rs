@@ -115,7 +115,14 @@ fn parse_layout(text: &str, layout: &str) -> Option<i64> {
                 .timestamp_micros(),
         );
     }
+    // Numbers side by side (`%Y%m%d`) split only by their widths: chrono reads
+    // `2026111` as 2026-11-1 where 2026-1-11 is as likely, so the text must be what
+    // the layout writes back.
+    let exact = |written: String| adjacent_numbers(layout).then_some(written == text);
     if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
+        if exact(t.format(layout).to_string()) == Some(false) {
+            return None;
+        }
         return Some(t.and_utc().timestamp_micros());
     }
     // Midnight only for a layout without a time of day: one with an hour but no
@@ -123,10 +130,30 @@ fn parse_layout(text: &str, layout: &str) -> Option<i64> {
     if time {
         return None;
     }
-    NaiveDate::parse_from_str(text, layout)
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    let date = NaiveDate::parse_from_str(text, layout).ok()?;
+    if exact(date.format(layout).to_string()) == Some(false) {
+        return None;
+    }
+    date.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// Whether two numeric conversions of `layout` follow each other with nothing
+/// between them (`%Y%m%d`, `%H%M`).
+fn adjacent_numbers(layout: &str) -> bool {
+    const NUMERIC: &str = "YCymdeHIklMSjGgVUWu";
+    let parts: Vec<&str> = layout.split('%').collect();
+    parts.windows(2).skip(1).any(|pair| {
+        let spec = |part: &str| {
+            part.trim_start_matches(|c: char| "-_0^#".contains(c) || c.is_ascii_digit())
+                .chars()
+                .next()
+        };
+        // `pair[0]` is exactly a numeric conversion, and `pair[1]` starts with one.
+        let first = spec(pair[0]).filter(|c| NUMERIC.contains(*c));
+        let whole = first.is_some_and(|c| pair[0].ends_with(c) && pair[0].len() <= 3);
+        whole && spec(pair[1]).is_some_and(|c| NUMERIC.contains(c))
+    })
 }
 
 /// The conversion characters of a strftime layout, in order: `z` for `%z`, `%:z`,
@@ -330,6 +357,21 @@ mod tests {
             Some(micros("1997-01-01T00:00:00Z"))
         );
         assert_eq!(ymd.parse_micros("1997-01-01"), None);
+        // Seven digits are two dates at once.
+        assert_eq!(ymd.parse_micros("2026111"), None);
+        assert_eq!(ymd.parse_micros("2026011"), None);
+        let hm = TimeFormat::parse("%Y-%m-%d %H%M").unwrap();
+        assert_eq!(
+            hm.parse_micros("2026-01-02 0930"),
+            Some(micros("2026-01-02T09:30:00Z"))
+        );
+        assert_eq!(hm.parse_micros("2026-01-02 930"), None);
+        // Separated numbers may go without their zeros.
+        let dashed = TimeFormat::parse("%Y-%m-%d").unwrap();
+        assert_eq!(
+            dashed.parse_micros("2026-1-2"),
+            Some(micros("2026-01-02T00:00:00Z"))
+        );
         let unix = TimeFormat::parse("unix").unwrap();
         assert_eq!(unix.parse_micros("0"), Some(0));
         assert_eq!(unix.parse_micros("1e300"), None);
