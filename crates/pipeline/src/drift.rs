@@ -62,13 +62,24 @@ pub fn psi_of_shares(expected: &[f64], actual: &[f64]) -> f64 {
 /// PSI of a sample against a reference sample, on the reference's deciles. Ties
 /// (counts are full of them) merge bins, so a discrete feature gets one bin per value.
 pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
+    let current: Vec<f64> = current.iter().copied().filter(|v| v.is_finite()).collect();
+    let (_, shares) = deciles(reference)?;
+    if current.is_empty() {
+        return None;
+    }
+    Some(psi_of_shares(&shares(reference), &shares(&current)))
+}
+
+/// The decile edges of the finite values of `reference` (ties merged), and the
+/// shares of a sample's finite values in the bins they make; `None` without a
+/// finite reference value.
+fn deciles(reference: &[f64]) -> Option<(Vec<f64>, impl Fn(&[f64]) -> Vec<f64>)> {
     let mut sorted: Vec<f64> = reference
         .iter()
         .copied()
         .filter(|v| v.is_finite())
         .collect();
-    let current: Vec<f64> = current.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() || current.is_empty() {
+    if sorted.is_empty() {
         return None;
     }
     sorted.sort_by(f64::total_cmp);
@@ -76,17 +87,19 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
         .map(|q| sorted[(q * sorted.len() / 10).min(sorted.len() - 1)])
         .collect();
     edges.dedup();
-    let shares = |values: &[f64]| -> Vec<f64> {
-        let mut counts = vec![0usize; edges.len() + 1];
-        for v in values {
-            counts[edges.partition_point(|e| e <= v)] += 1;
+    let bins = edges.clone();
+    let shares = move |values: &[f64]| -> Vec<f64> {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let mut counts = vec![0usize; bins.len() + 1];
+        for v in &finite {
+            counts[bins.partition_point(|e| e <= v)] += 1;
         }
         counts
             .iter()
-            .map(|&c| c as f64 / values.len() as f64)
+            .map(|&c| c as f64 / finite.len().max(1) as f64)
             .collect()
     };
-    Some(psi_of_shares(&shares(&sorted), &shares(&current)))
+    Some((edges, shares))
 }
 
 /// One feature's drift.
@@ -100,32 +113,71 @@ pub struct FeatureDrift {
     pub level: Level,
 }
 
-fn numeric_values(df: &DataFrame, name: &str) -> Option<Vec<f64>> {
+/// A numeric column's values (missing ones left out) and its rows; `None` when the
+/// table has no such numeric column.
+fn numeric_values(df: &DataFrame, name: &str) -> Option<(Vec<f64>, usize)> {
     let column = df.column(name).ok()?;
     if !column.dtype().is_primitive_numeric() {
         return None;
     }
     let values = column.cast(&DataType::Float64).ok()?;
-    Some(values.f64().ok()?.iter().flatten().collect())
+    let present = values.f64().ok()?.iter().flatten().collect();
+    Some((present, df.height()))
 }
 
-/// PSI of every numeric feature the two tables share, worst first.
+/// [`psi`] with the missing values as a bin of their own: a column whose values
+/// go missing (or come back) drifts as much as one whose values move. A column
+/// that is not numeric (such as all blank, read as text) counts as all missing.
+/// Without missing values on either side, the same as [`psi`].
+fn psi_with_missing(before: (&[f64], usize), now: (&[f64], usize)) -> Option<f64> {
+    let missing = |(present, rows): (&[f64], usize)| {
+        if rows == 0 {
+            0.0
+        } else {
+            1.0 - present.len() as f64 / rows as f64
+        }
+    };
+    let (missing_before, missing_now) = (missing(before), missing(now));
+    if missing_before == 0.0 && missing_now == 0.0 {
+        return psi(before.0, now.0);
+    }
+    // The present values' bins, from the deciles of the side that has values.
+    let reference = if before.0.is_empty() { now.0 } else { before.0 };
+    let (edges, bin_shares) = deciles(reference)?;
+    let shares = |present: &[f64], missing: f64| -> Vec<f64> {
+        let mut shares = vec![missing];
+        if present.is_empty() {
+            shares.extend(std::iter::repeat_n(0.0, edges.len() + 1));
+        } else {
+            shares.extend(bin_shares(present).into_iter().map(|s| s * (1.0 - missing)));
+        }
+        shares
+    };
+    Some(psi_of_shares(
+        &shares(before.0, missing_before),
+        &shares(now.0, missing_now),
+    ))
+}
+
+/// PSI of every numeric feature the two tables share, worst first; a feature
+/// numeric on one side only counts as all missing on the other.
 pub fn feature_drift(previous: &DataFrame, current: &DataFrame) -> Vec<FeatureDrift> {
     let mut rows: Vec<FeatureDrift> = current
         .get_column_names()
         .iter()
         .filter_map(|name| {
-            let before = numeric_values(previous, name)?;
-            let psi = match numeric_values(current, name) {
-                Some(now) if !now.is_empty() => psi(&before, &now)?,
-                // Numbers before, none now (all missing, or text): the whole
-                // column moved to the missing values' bin.
-                _ if !before.is_empty() => {
-                    let present = before.len() as f64 / previous.height().max(1) as f64;
-                    psi_of_shares(&[1.0 - present, present], &[1.0, 0.0])
-                }
-                _ => return None,
+            previous.column(name).ok()?;
+            let before = numeric_values(previous, name);
+            let now = numeric_values(current, name);
+            let all_missing = |df: &DataFrame| (Vec::new(), df.height());
+            let (before, now) = match (before, now) {
+                (None, None) => return None,
+                (before, now) => (
+                    before.unwrap_or_else(|| all_missing(previous)),
+                    now.unwrap_or_else(|| all_missing(current)),
+                ),
             };
+            let psi = psi_with_missing((&before.0, before.1), (&now.0, now.1))?;
             Some(FeatureDrift {
                 feature: name.to_string(),
                 psi,
@@ -214,6 +266,23 @@ mod tests {
                     .any(|r| r.feature == "n" && r.level == Level::Ok)
             );
         }
+    }
+
+    #[test]
+    fn values_coming_back_or_half_going_missing_drift_too() {
+        let full = df!("x" => (0..100).map(f64::from).collect::<Vec<_>>()).unwrap();
+        let blank = df!("x" => vec![None::<&str>; 100]).unwrap();
+        let half: Vec<Option<f64>> = (0..100)
+            .map(|i| (i % 2 == 0).then_some(f64::from(i)))
+            .collect();
+        let half = df!("x" => half).unwrap();
+        let level = |before: &DataFrame, now: &DataFrame| {
+            feature_drift(before, now).first().map(|r| r.level)
+        };
+        assert_eq!(level(&blank, &full), Some(Level::Alert));
+        assert_eq!(level(&full, &half), Some(Level::Alert));
+        assert_eq!(level(&full, &full), Some(Level::Ok));
+        assert_eq!(level(&half, &half), Some(Level::Ok));
     }
 
     #[test]
