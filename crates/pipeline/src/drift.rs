@@ -63,43 +63,57 @@ pub fn psi_of_shares(expected: &[f64], actual: &[f64]) -> f64 {
 /// (counts are full of them) merge bins, so a discrete feature gets one bin per value.
 pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
     let current: Vec<f64> = current.iter().copied().filter(|v| v.is_finite()).collect();
-    let (_, shares) = deciles(reference)?;
+    let deciles = Deciles::of(reference)?;
     if current.is_empty() {
         return None;
     }
-    Some(psi_of_shares(&shares(reference), &shares(&current)))
+    Some(psi_of_shares(
+        &deciles.shares(reference),
+        &deciles.shares(&current),
+    ))
 }
 
-/// The decile edges of the finite values of `reference` (ties merged), and the
-/// shares of a sample's finite values in the bins they make; `None` without a
-/// finite reference value.
-fn deciles(reference: &[f64]) -> Option<(Vec<f64>, impl Fn(&[f64]) -> Vec<f64>)> {
-    let mut sorted: Vec<f64> = reference
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    if sorted.is_empty() {
-        return None;
+/// The bins of [`psi`]: the decile edges of a reference sample's finite values,
+/// ties merged.
+struct Deciles {
+    edges: Vec<f64>,
+}
+
+impl Deciles {
+    /// `None` without a finite reference value.
+    fn of(reference: &[f64]) -> Option<Deciles> {
+        let mut sorted: Vec<f64> = reference
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let mut edges: Vec<f64> = (1..10)
+            .map(|q| sorted[(q * sorted.len() / 10).min(sorted.len() - 1)])
+            .collect();
+        edges.dedup();
+        Some(Deciles { edges })
     }
-    sorted.sort_by(f64::total_cmp);
-    let mut edges: Vec<f64> = (1..10)
-        .map(|q| sorted[(q * sorted.len() / 10).min(sorted.len() - 1)])
-        .collect();
-    edges.dedup();
-    let bins = edges.clone();
-    let shares = move |values: &[f64]| -> Vec<f64> {
+
+    fn bins(&self) -> usize {
+        self.edges.len() + 1
+    }
+
+    /// The shares of the finite `values` in each bin.
+    fn shares(&self, values: &[f64]) -> Vec<f64> {
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        let mut counts = vec![0usize; bins.len() + 1];
+        let mut counts = vec![0usize; self.bins()];
         for v in &finite {
-            counts[bins.partition_point(|e| e <= v)] += 1;
+            counts[self.edges.partition_point(|e| e <= v)] += 1;
         }
         counts
             .iter()
             .map(|&c| c as f64 / finite.len().max(1) as f64)
             .collect()
-    };
-    Some((edges, shares))
+    }
 }
 
 /// One feature's drift.
@@ -143,13 +157,13 @@ fn psi_with_missing(before: (&[f64], usize), now: (&[f64], usize)) -> Option<f64
     }
     // The present values' bins, from the deciles of the side that has values.
     let reference = if before.0.is_empty() { now.0 } else { before.0 };
-    let (edges, bin_shares) = deciles(reference)?;
+    let deciles = Deciles::of(reference)?;
     let shares = |present: &[f64], missing: f64| -> Vec<f64> {
         let mut shares = vec![missing];
         if present.is_empty() {
-            shares.extend(std::iter::repeat_n(0.0, edges.len() + 1));
+            shares.extend(std::iter::repeat_n(0.0, deciles.bins()));
         } else {
-            shares.extend(bin_shares(present).into_iter().map(|s| s * (1.0 - missing)));
+            shares.extend((deciles.shares(present).into_iter()).map(|s| s * (1.0 - missing)));
         }
         shares
     };
