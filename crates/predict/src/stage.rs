@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 use rayon::prelude::*;
 
 use polars::prelude::*;
@@ -391,38 +391,9 @@ use counts::{count_predictions, expected_spend, fit_counts, report_json};
 use events::{FromEvents, from_events};
 pub use events::{PartInputs, RemoteInputs, part_inputs};
 use report::report_tables;
-use scoring::{AtCutoff, HorizonLabels, score_columns};
+use scoring::{AtCutoff, horizon_labels, score_columns};
 use targets::{Shared, for_activity, for_target};
-use users::{by_user, lookup, user_ids, values_of};
-
-/// The horizon's labels of every user in `targets` with features at the cutoff
-/// (`at_cutoff`: seen before it; a newcomer in the horizon is active by being
-/// there), with their purchase days.
-fn horizon_labels<'a>(
-    targets: &'a DataFrame,
-    at_cutoff: &DataFrame,
-    purchases: HashMap<String, f64>,
-) -> Result<HorizonLabels<'a>> {
-    let ids = user_ids(targets)?;
-    let known: HashSet<&str> = user_ids(at_cutoff)?.into_iter().collect();
-    let purchased = lookup(targets, ml::PURCHASED)?;
-    let active = lookup(targets, ml::ACTIVE)?;
-    let revenue = lookup(targets, ml::REVENUE)?;
-    let users = ids
-        .into_iter()
-        .filter(|id| known.contains(id))
-        .map(|id| {
-            let bought = purchased.get(id).is_some_and(|&v| v > 0.0);
-            let came_back = active.get(id).is_some_and(|&v| v > 0.0);
-            (id, bought, came_back)
-        })
-        .collect();
-    Ok(HorizonLabels {
-        users,
-        revenue,
-        purchases,
-    })
-}
+use users::{by_user, user_ids, values_of};
 
 /// Runs every predictor on events in parts that each hold whole users (one part
 /// for events in memory). `features_cutoff` are the features as of

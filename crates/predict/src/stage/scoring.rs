@@ -4,9 +4,10 @@
 //! alone) against its revenue; and the revenue blend chosen on the inner split.
 
 use foldhash::{HashMap, HashSet};
+use polars::prelude::DataFrame;
 
 use crate::metrics::{self, Eligibility};
-use crate::ml::ModelKind;
+use crate::ml::{self, ModelKind};
 use crate::stats::Summary;
 
 use super::counts::{CountFits, complete, count_predictions, customer_index, expected_spend};
@@ -15,6 +16,7 @@ use super::domains::{
     non_buyer_rates, score_expected, sourced, times,
 };
 use super::targets::Backtested;
+use super::users::{lookup, user_ids};
 use super::{
     ACTIVE_TARGET, Outcome, REVENUE, REVENUE_COUNTS, REVENUE_TARGET, Result, Scored, score_as,
     skipped_row,
@@ -33,6 +35,35 @@ pub(super) struct HorizonLabels<'a> {
     pub(super) revenue: HashMap<&'a str, f64>,
     /// Purchase days of each user in the horizon (absent: none).
     pub(super) purchases: HashMap<String, f64>,
+}
+
+/// The horizon's labels of every user in `targets` with features at the cutoff
+/// (`at_cutoff`: seen before it; a newcomer in the horizon is active by being
+/// there), with their purchase days.
+pub(super) fn horizon_labels<'a>(
+    targets: &'a DataFrame,
+    at_cutoff: &DataFrame,
+    purchases: HashMap<String, f64>,
+) -> Result<HorizonLabels<'a>> {
+    let ids = user_ids(targets)?;
+    let known: HashSet<&str> = user_ids(at_cutoff)?.into_iter().collect();
+    let purchased = lookup(targets, ml::PURCHASED)?;
+    let active = lookup(targets, ml::ACTIVE)?;
+    let revenue = lookup(targets, ml::REVENUE)?;
+    let users = ids
+        .into_iter()
+        .filter(|id| known.contains(id))
+        .map(|id| {
+            let bought = purchased.get(id).is_some_and(|&v| v > 0.0);
+            let came_back = active.get(id).is_some_and(|&v| v > 0.0);
+            (id, bought, came_back)
+        })
+        .collect();
+    Ok(HorizonLabels {
+        users,
+        revenue,
+        purchases,
+    })
 }
 
 /// The statistical side of the cutoff: purchase histories and the models fitted

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::counts::complete;
+use super::users::lookup;
 use super::*;
 use userlens_model::time::DAY_MICROS;
 
