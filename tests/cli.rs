@@ -103,6 +103,35 @@ fn same_seed_gives_byte_identical_outputs() {
 }
 
 #[test]
+fn users_no_prediction_covers_are_counted_in_a_note() {
+    // An as-of date two weeks into the log: nobody without a purchase was seen before
+    // the cutoff, so no rate stands in for the models of non-buyers.
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 300, 3);
+    let args = [
+        "profile",
+        "events.csv",
+        "--out",
+        "out",
+        "--runs",
+        "runs",
+        "--as-of",
+        "2026-01-15",
+    ];
+    let out = userlens(&args, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_csv(&dir.path().join("out/user_predictions.csv"));
+    let blank = rows
+        .iter()
+        .filter(|r| r["p_alive"].is_empty() || r["expected_purchases"].is_empty())
+        .count();
+    assert!(blank > 0);
+    let run = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    let note = format!("{blank} of {} users have no `p_alive`", rows.len());
+    assert!(run.contains(&note), "{note}\n{run}");
+}
+
+#[test]
 fn malformed_rows_are_quarantined_with_line_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let events = repo().join("tests/data/malformed.csv");

@@ -100,8 +100,8 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
     let personas = output_dir.join(userlens_report::files::PERSONAS);
     if !personas.is_file() {
         return Err(Error::Usage(format!(
-            "`{}` holds no `{}`: the page is made from a run whose pipeline has a report \
-             stage",
+            "`{}` holds no `{}`: the page is made from a run whose pipeline made personas \
+             (a personas stage and a report stage)",
             output_dir.display(),
             userlens_report::files::PERSONAS
         )));

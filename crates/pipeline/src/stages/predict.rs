@@ -154,6 +154,22 @@ impl Stage for Predict {
                 excluded.join(", ")
             ));
         }
+        // Users no model or fallback rate covers (such as non-buyers when nobody
+        // without a purchase was seen before the cutoff) are blank: say how many.
+        let blank = ["p_alive", "expected_purchases"]
+            .iter()
+            .filter_map(|c| predictions.user_predictions.column(c).ok())
+            .map(polars::prelude::Column::null_count)
+            .max()
+            .unwrap_or(0);
+        if blank > 0 {
+            meta.notes.push(format!(
+                "{}: {blank} of {} users have no `p_alive` or `expected_purchases`: no model \
+                 or rate covers them (see model_report.csv), and persona means leave them out",
+                ctx.name(),
+                predictions.user_predictions.height()
+            ));
+        }
         let mut tables = Tables::default();
         tables.insert("user_predictions", predictions.user_predictions);
         tables.insert("model_report", predictions.model_report);
