@@ -600,7 +600,7 @@ fn nps(df: &DataFrame, personas: &[Persona]) -> Result<String> {
     Ok(figure(
         "loyalty-nps",
         &svg,
-        "Each user's latest answer before the as-of date: promoters score 9-10, passives 7-8, detractors 0-6. The interval is the Wald interval of the mean of +1/0/-1 scores; groups with fewer than 30 responses are marked \"few\".",
+        "Each user's latest answer before the as-of date: promoters score 9-10, passives 7-8, detractors 0-6. The interval is the Wald interval of the mean of +1/0/-1 scores; groups with fewer than 30 responses are marked \"few\" in the chart and warned of in the table.",
         &[table],
     ))
 }
