@@ -397,6 +397,39 @@ fn a_three_day_backfill_records_three_runs() {
         dir.path(),
     );
     assert_eq!(text(&again.stdout).matches("done already").count(), 3);
+    // Done where it was published: to another folder, or with other parameters, the
+    // dates run again.
+    let elsewhere = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-01",
+            "--to",
+            "2026-05-02",
+            "--out",
+            "elsewhere/{as_of}",
+        ],
+        dir.path(),
+    );
+    assert!(elsewhere.status.success(), "{}", text(&elsewhere.stderr));
+    assert!(!text(&elsewhere.stdout).contains("done already"));
+    assert!(dir.path().join("elsewhere/2026-05-02/personas.csv").is_file());
+    let changed = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-03",
+            "--to",
+            "2026-05-03",
+            "--set",
+            "personas.k=4",
+        ],
+        dir.path(),
+    );
+    assert!(changed.status.success(), "{}", text(&changed.stderr));
+    assert!(!text(&changed.stdout).contains("done already"));
 }
 
 #[test]

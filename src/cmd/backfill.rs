@@ -5,8 +5,8 @@ use std::io::Write;
 use crate::Failure;
 use crate::cli::{BackfillArgs, Cli, RunArgs};
 
-/// Runs the pipeline for each date in order, skipping dates done already unless
-/// `--force`.
+/// Runs the pipeline for each date in order, skipping a date done already as it
+/// would be done now (same input, parameters and output folder) unless `--force`.
 pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
     let BackfillArgs {
         pipeline,
@@ -23,34 +23,31 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
         )));
     }
     let plan = userlens_pipeline::load(pipeline, &super::overrides(set)?)?;
-    let root = runs.clone().unwrap_or_else(|| plan.runs.clone());
-    let ledger = userlens_pipeline::Ledger::open(&root)?;
-    let stages: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
     for date in from.iter_days().take_while(|d| d <= to) {
         // A signal during the last date's publish: that date stands, none follows.
         if let Some(signal) = userlens_pipeline::stop_requested() {
             return Err(userlens_pipeline::Error::Stopped { signal }.into());
         }
-        if !force && let Some(done) = ledger.done_for(&plan.name, &date.to_string(), &stages)? {
+        let args = RunArgs {
+            as_of: Some(date),
+            out: out.clone(),
+            runs: runs.clone(),
+            set: Vec::new(),
+            force: *force,
+            force_output: false,
+            resume: None,
+            dry_run: false,
+            only: None,
+            until: None,
+            engine: None,
+        };
+        let options = super::run::options(&args);
+        if !force && let Some(done) = userlens_pipeline::done_as_asked(&plan, &options)? {
             writeln!(
                 std::io::stdout(),
-                "{date}: done already (run {}), skipped",
-                done.run_id
+                "{date}: done already (run {done}), skipped"
             )?;
         } else {
-            let args = RunArgs {
-                as_of: Some(date),
-                out: out.clone(),
-                runs: runs.clone(),
-                set: Vec::new(),
-                force: *force,
-                force_output: false,
-                resume: None,
-                dry_run: false,
-                only: None,
-                until: None,
-                engine: None,
-            };
             super::run::run_plan(cli, &plan, &args)?;
         }
     }

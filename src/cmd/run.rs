@@ -15,9 +15,9 @@ pub fn run(cli: &Cli, pipeline: &Path, args: &RunArgs) -> Result<(), Failure> {
     run_plan(cli, &plan, args)
 }
 
-/// Runs a plan (or, with `--dry-run`, prints what it would do) and prints the result.
-pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
-    let options = RunOptions {
+/// The runner's options of a `run`'s arguments.
+pub fn options(args: &RunArgs) -> RunOptions {
+    RunOptions {
         as_of: args.as_of,
         output: args.out.clone(),
         runs: args.runs.clone(),
@@ -30,7 +30,12 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
         // The binary's own, registered at start when built with `--features cluster`.
         connect: None,
         release_memory: Some(crate::allocator::release_freed),
-    };
+    }
+}
+
+/// Runs a plan (or, with `--dry-run`, prints what it would do) and prints the result.
+pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
+    let options = options(args);
     if args.dry_run {
         return print_dry_run(plan, &options);
     }
@@ -38,6 +43,7 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
     let result = userlens_pipeline::run(plan, &options, &mut |event| renderer.handle(event));
     renderer.finish();
     let summary = result?;
+
     if cli.log_format == LogFormat::Json {
         let line = serde_json::to_string(&summary.record)?;
         writeln!(std::io::stdout(), "{line}")?;

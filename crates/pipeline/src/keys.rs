@@ -9,6 +9,7 @@ use crate::artifacts;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::plan::Plan;
+use crate::record::RunStatus;
 use crate::runner::RunOptions;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
@@ -91,6 +92,39 @@ pub(crate) fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usi
     }
     let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
     Err(crate::plan::no_stage("--only", name, &names))
+}
+
+/// The run that did this date as `options` would do it now, if any: it finished
+/// every stage with the cache keys they would have now (the same input and
+/// parameters), and the folder this run would publish to still holds its report.
+/// A backfill skips such a date; any other it runs again.
+pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>> {
+    let plan = &options.plan_of(plan)?;
+    let label = as_of_label(options.as_of);
+    let root = runs_root(plan, options);
+    if !root.join("ledger.sqlite").is_file() {
+        return Ok(None);
+    }
+    let Some(run_id) = crate::publish::published_by(&output_dir(plan, options, &label)) else {
+        return Ok(None);
+    };
+    let ledger = Ledger::open_existing(&root)?;
+    let Some(run) = ledger.run(&run_id)? else {
+        return Ok(None);
+    };
+    if run.pipeline != plan.name || run.as_of != label || run.status != RunStatus::Ok {
+        return Ok(None);
+    }
+    let done = ledger.stages(&run_id)?;
+    let same = plan
+        .stages
+        .iter()
+        .zip(cache_keys(plan, &label))
+        .all(|(stage, key)| {
+            done.iter()
+                .any(|row| row.stage == stage.name && row.status.finished() && row.cache_key == key)
+        });
+    Ok(same.then_some(run_id))
 }
 
 /// What a run would do, without doing it.

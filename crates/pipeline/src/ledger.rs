@@ -408,33 +408,6 @@ impl Ledger {
             .map_err(db(&self.path))?;
         Ok(rows)
     }
-
-    /// The newest successful run of a pipeline for an as-of date that finished every
-    /// stage in `stages` (a `--until` run did not), if there is one.
-    pub fn done_for(&self, pipeline: &str, as_of: &str, stages: &[&str]) -> Result<Option<RunRow>> {
-        let mut statement = self
-            .conn
-            .prepare(&format!(
-                "SELECT {} FROM runs WHERE pipeline = ?1 AND as_of = ?2 AND status = 'ok'
-                 ORDER BY started_at DESC, rowid DESC",
-                self.run_columns
-            ))
-            .map_err(db(&self.path))?;
-        let runs = statement
-            .query_map(params![pipeline, as_of], Self::run_from)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(db(&self.path))?;
-        for run in runs {
-            let done = self.stages(&run.run_id)?;
-            let whole = stages
-                .iter()
-                .all(|name| done.iter().any(|s| s.stage == *name && s.status.finished()));
-            if whole {
-                return Ok(Some(run));
-            }
-        }
-        Ok(None)
-    }
 }
 
 const BASE_RUN_COLUMNS: &str =
@@ -562,8 +535,6 @@ mod tests {
         same.started_at = "2026-01-01T00:00:09Z".into();
         ledger.put_run(&same).unwrap();
         assert_eq!(ids("latest")[0], "0000");
-        assert!(ledger.done_for("p", "2026-01-03", &[]).unwrap().is_some());
-        assert!(ledger.done_for("p", "2026-01-04", &[]).unwrap().is_none());
 
         let stage = StageRow {
             run_id: "a".into(),

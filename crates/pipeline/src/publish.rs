@@ -321,6 +321,11 @@ fn clutter(path: &str) -> bool {
         || own_temporary
 }
 
+/// The run whose report `dir` holds, by its marker.
+pub(crate) fn published_by(dir: &Path) -> Option<String> {
+    read_marker(dir).map(|m| m.run_id)
+}
+
 /// Whether `dir` was published by userlens (it holds a marker listing its files).
 pub(crate) fn is_published(dir: &Path) -> bool {
     read_marker(dir).is_some()
