@@ -414,7 +414,11 @@ fn a_three_day_backfill_records_three_runs() {
     );
     assert!(elsewhere.status.success(), "{}", text(&elsewhere.stderr));
     assert!(!text(&elsewhere.stdout).contains("done already"));
-    assert!(dir.path().join("elsewhere/2026-05-02/personas.csv").is_file());
+    assert!(
+        dir.path()
+            .join("elsewhere/2026-05-02/personas.csv")
+            .is_file()
+    );
     let changed = userlens(
         &[
             "backfill",

@@ -129,6 +129,11 @@ pub struct PersonaModel {
     /// How much each family clustered on counts in the clustering space.
     #[serde(default)]
     pub family_weights: Vec<FamilyWeight>,
+    /// The highest persona id the pipeline has given, this model's or a retired
+    /// one's: a new persona gets the next, so no id is ever used twice (0 in
+    /// models written before it was kept: their highest id stands for it).
+    #[serde(default)]
+    pub highest_id: u32,
 }
 
 /// Seed stream of the silhouette sample; k-means streams use k itself.
@@ -667,6 +672,7 @@ pub fn profile_with(
         dropped_constant: prepared.dropped.into_iter().map(|(name, _)| name).collect(),
         families_left_out,
         family_weights: space.families,
+        highest_id: k as u32,
     };
     Ok(Profile {
         assignments,

@@ -23,6 +23,8 @@ pub struct Matching {
     pub new: Vec<u32>,
     /// Previous ids that no current persona took.
     pub retired: Vec<u32>,
+    /// The highest id given so far, retired ones included.
+    pub highest_id: u32,
 }
 
 /// Distances are compared as integers by the assignment solver; this keeps six
@@ -110,7 +112,8 @@ pub fn match_personas(
         labels[n] = previous.labels[o].clone();
         matched.push((previous.persona_ids[o], current.persona_ids[n], d));
     }
-    let mut next = previous.persona_ids.iter().copied().max().unwrap_or(0) + 1;
+    let highest = previous.persona_ids.iter().copied().max().unwrap_or(0);
+    let mut next = highest.max(previous.highest_id) + 1;
     let mut new = Vec::new();
     for n in 0..k_new {
         if ids[n] == 0 {
@@ -140,6 +143,7 @@ pub fn match_personas(
         matched,
         new,
         retired,
+        highest_id: next - 1,
     }
 }
 
@@ -185,6 +189,7 @@ pub fn apply_matching(profile: &mut Profile, matching: &Matching) -> Result<()> 
     model.centroids = order.iter().map(|&i| model.centroids[i].clone()).collect();
     model.persona_ids = order.iter().map(|&i| matching.ids[i]).collect();
     model.labels = order.iter().map(|&i| matching.labels[i].clone()).collect();
+    model.highest_id = matching.highest_id;
     Ok(())
 }
 
@@ -212,6 +217,7 @@ mod tests {
             dropped_constant: vec![],
             families_left_out: vec![],
             family_weights: vec![],
+            highest_id: 0,
         }
     }
 
@@ -256,5 +262,21 @@ mod tests {
         let m = match_personas(&previous, &current, 2.0);
         assert_eq!(m.ids, [3, 1]);
         assert_eq!(m.retired, [2]);
+        assert_eq!(m.highest_id, 3);
+    }
+
+    #[test]
+    fn a_retired_id_is_never_given_again() {
+        // Ids 1 and 3 stand; 2 and 4 were retired on earlier nights.
+        let mut previous = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["x", "y"]);
+        previous.persona_ids = vec![1, 3];
+        previous.highest_id = 4;
+        let current = model(
+            vec![vec![0.0, 0.1], vec![5.0, 5.0], vec![-9.0, 0.0]],
+            &["x", "y", "new"],
+        );
+        let m = match_personas(&previous, &current, 2.0);
+        assert_eq!(m.ids, [1, 3, 5]);
+        assert_eq!((m.new.as_slice(), m.highest_id), ([5].as_slice(), 5));
     }
 }

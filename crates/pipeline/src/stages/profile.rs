@@ -162,6 +162,7 @@ mod tests {
                 weight(FeatureFamily::Rfm, 0.5, 1.0),
                 weight(FeatureFamily::TimeOfDay, 0.5, 0.6),
             ],
+            highest_id: 1,
         };
         assert_eq!(
             family_notes("personas", &model),
