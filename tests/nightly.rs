@@ -570,6 +570,36 @@ fn the_volume_gate_refuses_a_night_whose_input_halves() {
 }
 
 #[test]
+fn the_volume_gate_compares_the_events_before_each_as_of_date() {
+    // The first night read a file cut at its date; the next, the whole log, future
+    // events and all: the events each night profiles grew by a day's worth.
+    let dir = sandbox(400);
+    let pipeline = PIPELINE.replace(
+        "min_volume_ratio = 0.6",
+        "min_volume_ratio = 0.6\nmax_volume_ratio = 1.5",
+    );
+    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let cut: Vec<&str> = events
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| *i == 0 || line.split(',').nth(1).is_some_and(|t| t < "2026-03-01"))
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(dir.path().join("cut.csv"), cut.join("\n") + "\n").unwrap();
+    let first = run(
+        dir.path(),
+        &["--as-of", "2026-03-01", "--set", "ingest.path=cut.csv"],
+    );
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = run(dir.path(), &["--as-of", "2026-03-02"]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let record = run_json(&dir.path().join("out/2026-03-02/run.json"));
+    let before = record["rows"]["before_as_of"].as_u64().unwrap();
+    assert!(before < record["rows"]["kept"].as_u64().unwrap());
+}
+
+#[test]
 fn a_failed_stage_is_retried_with_backoff() {
     let dir = sandbox(200);
     let pipeline = PIPELINE.replace(

@@ -525,6 +525,48 @@ pub fn event_types(events: &Events) -> Result<Vec<String>> {
     Ok(names.into_iter().collect())
 }
 
+/// Events earlier than `before` (UTC microseconds): those a run as of that time
+/// profiles. Parts are read for their event times only.
+pub fn events_before(events: &Events, before: i64) -> Result<u64> {
+    let earlier = || {
+        col(columns::EVENT_TIME)
+            .dt()
+            .timestamp(TimeUnit::Microseconds)
+            .lt(lit(before))
+    };
+    let count = |frame: LazyFrame, what: &Path| -> Result<u64> {
+        let counted = frame
+            .select([earlier().sum().cast(DataType::UInt64).alias("n")])
+            .collect()
+            .map_err(|source| Error::Parquet {
+                path: what.to_path_buf(),
+                source,
+            })?;
+        Ok(counted
+            .column("n")
+            .ok()
+            .and_then(|c| c.u64().ok()?.get(0))
+            .unwrap_or(0))
+    };
+    match events {
+        Events::Memory(df) => count(
+            df.select([columns::EVENT_TIME])
+                .map_err(error::polars("count the events before the as-of date"))?
+                .lazy(),
+            Path::new("events"),
+        ),
+        Events::Parts { files, .. } => files.iter().try_fold(0, |total, file| {
+            let scan = PlRefPath::try_from_path(file)
+                .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+                .map_err(|source| Error::Parquet {
+                    path: file.clone(),
+                    source,
+                })?;
+            Ok(total + count(scan, file)?)
+        }),
+    }
+}
+
 /// The event types that are a known type written otherwise (`Purchase`, `Add To
 /// Cart`), each with that type: names are exact, so their rows count as events of
 /// their own, not as that type.

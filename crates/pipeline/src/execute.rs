@@ -38,6 +38,9 @@ impl RunState {
             self.rows.kept += rows.kept;
             self.rows.quarantined += rows.quarantined;
             self.rows.duplicates += rows.duplicates;
+            if let Some(before) = rows.before_as_of {
+                *self.rows.before_as_of.get_or_insert(0) += before;
+            }
         }
         if let Some(users) = meta.users {
             self.rows.users = users;
@@ -190,18 +193,30 @@ pub(crate) fn check_gates(
     meta: &StageMeta,
 ) -> Option<String> {
     let gates = &plan.gates;
-    let previous_kept = previous.and_then(|p| p.rows.as_ref()).map(|r| r.kept);
+    // The events each run profiled (before its as-of date) where both counted them,
+    // else every event kept.
+    let previous_rows = previous.and_then(|p| p.rows.as_ref());
+    let (kept, previous_kept) = match (state.rows.before_as_of, previous_rows) {
+        (
+            Some(now),
+            Some(Rows {
+                before_as_of: Some(then),
+                ..
+            }),
+        ) => (now, Some(*then)),
+        (_, rows) => (state.rows.kept, rows.map(|r| r.kept)),
+    };
     if meta.rows.is_some()
         && let Some(previous_kept) = previous_kept.filter(|&k| k > 0)
     {
-        let ratio = state.rows.kept as f64 / previous_kept as f64;
+        let ratio = kept as f64 / previous_kept as f64;
         if let Some(min) = gates.min_volume_ratio
             && ratio < min
         {
             return Some(format!(
                 "event volume fell to {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
                 ratio * 100.0,
-                state.rows.kept,
+                kept,
                 previous_kept,
                 min * 100.0
             ));
@@ -212,7 +227,7 @@ pub(crate) fn check_gates(
             return Some(format!(
                 "event volume rose to {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
                 ratio * 100.0,
-                state.rows.kept,
+                kept,
                 previous_kept,
                 max * 100.0
             ));

@@ -150,6 +150,10 @@ pub struct Rows {
     pub duplicates: u64,
     /// Users profiled.
     pub users: u64,
+    /// Rows kept that are earlier than the as-of date, when the run has one: the
+    /// events the run profiles, which the volume gates compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_as_of: Option<u64>,
 }
 
 /// One persona in the run summary.

@@ -63,6 +63,11 @@ impl Stage for Ingest {
                  events of their own; map it with `event_names = {{ \"{name}\" = \"{like}\" }}`"
             ));
         }
+        let before_as_of = ctx
+            .as_of()
+            .map(|as_of| userlens_ingest::events_before(&ingested.events, as_of))
+            .transpose()
+            .map_err(|e| StageError::Failed(Box::new(e)))?;
         let stats = &ingested.stats;
         let meta = StageMeta {
             inputs: stats.files.clone(),
@@ -72,6 +77,7 @@ impl Stage for Ingest {
                 quarantined: stats.quarantined,
                 duplicates: stats.duplicates,
                 users: 0,
+                before_as_of,
             }),
             ..StageMeta::default()
         };
