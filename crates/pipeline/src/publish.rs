@@ -240,6 +240,9 @@ pub(crate) fn check_inputs_outside<'a>(
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Marker {
     run_id: String,
+    /// The pipeline whose run published (absent in older markers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pipeline: Option<String>,
     /// Relative paths, `/`-separated, folders too; absent in the markers of
     /// versions that did not list them.
     #[serde(default)]
@@ -416,10 +419,21 @@ pub(crate) fn remove_own(path: &Path) -> Result<()> {
 /// aside, the new one renamed in, then the old one removed. A reader sees the old
 /// outputs or the new ones, never a mix; a kill between the two renames is repaired
 /// by [`recover`] on the next run.
-pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str) -> Result<()> {
+pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &str) -> Result<()> {
+    // Another pipeline's report is replaced, as asked, but not without a word.
+    if let Some(other) = read_marker(target)
+        .and_then(|m| m.pipeline)
+        .filter(|p| p != pipeline)
+    {
+        tracing::warn!(
+            "`{}` held the report of pipeline `{other}`: `{pipeline}` replaces it",
+            target.display()
+        );
+    }
     let marker = staging.join(MARKER);
     let listed = Marker {
         run_id: run_id.to_string(),
+        pipeline: Some(pipeline.to_string()),
         files: Some(tree(staging)?),
     };
     userlens_report::write_json(&listed, &marker)?;
@@ -499,8 +513,13 @@ mod tests {
         std::fs::create_dir_all(staging.join("charts")).unwrap();
         std::fs::write(staging.join("personas.csv"), "").unwrap();
         std::fs::write(staging.join("charts/a.svg"), "").unwrap();
-        publish(&staging, &out, "run1").unwrap();
+        publish(&staging, &out, "run1", "p").unwrap();
         assert!(check_output(&out, &runs, false).is_ok());
+        // The marker names the pipeline, for another's publish there to warn of.
+        assert_eq!(
+            read_marker(&out).and_then(|m| m.pipeline).as_deref(),
+            Some("p")
+        );
 
         // What a file browser leaves is no one's work.
         std::fs::write(out.join(".DS_Store"), "").unwrap();
@@ -646,7 +665,7 @@ mod tests {
         let out = dir.path().join("out");
         let first = staging(&out, "r1").unwrap();
         std::fs::write(first.join("a.csv"), "1").unwrap();
-        publish(&first, &out, "r1").unwrap();
+        publish(&first, &out, "r1", "p").unwrap();
         assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
         assert!(out.join(MARKER).is_file());
 

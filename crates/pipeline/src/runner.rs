@@ -789,7 +789,7 @@ fn finish_run(
     let pipeline_file = Some(plan.path.as_path()).filter(|p| p.is_file());
     let inputs = record.inputs.iter().map(|i| Path::new(&i.path));
     publish::check_inputs_outside(&target, inputs.chain(pipeline_file))?;
-    publish::publish(staging, &target, &record.run_id)
+    publish::publish(staging, &target, &record.run_id, &plan.name)
 }
 
 fn relative(path: &Path, base: &Path) -> String {
