@@ -12,6 +12,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A folder or file of the ingest's own (its parts, its spill) could not be
+    /// made, written or removed.
+    #[error("failed to write `{path}`")]
+    Write {
+        /// Folder or file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The input is a device, a FIFO, a folder: anything but a regular file.
     #[error("`{path}` is {kind}, not a regular file: save the data to a file and give its path")]
     NotAFile {
@@ -305,6 +315,11 @@ mod tests {
         let failed = [
             io(std::io::ErrorKind::PermissionDenied),
             io(std::io::ErrorKind::UnexpectedEof),
+            // A shared_dir that is not there is the run's failure, not the input's.
+            Error::Write {
+                path: PathBuf::from("/mnt/shared/p/ingest/events.parts"),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            },
             Error::QualityGate {
                 read: 10,
                 quarantined: 9,

@@ -689,7 +689,7 @@ fn ingest_out_of_core(
     parallel_min_bytes: u64,
     on_progress: OnProgress<'_>,
 ) -> Result<Ingested<Events>> {
-    let io = |source| Error::Io {
+    let io = |source| Error::Write {
         path: dir.to_path_buf(),
         source,
     };

@@ -604,7 +604,7 @@ fn plan_after(
     partition_budget: u64,
     held: usize,
 ) -> Result<spill::Plan> {
-    let io = |source| Error::Io {
+    let io = |source| Error::Write {
         path: parts.to_path_buf(),
         source,
     };

@@ -143,7 +143,7 @@ impl<'a> Writer<'a> {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |source| Error::Write {
         path: path.to_path_buf(),
         source,
     }
