@@ -91,7 +91,12 @@ fn cluster(work: &Path) -> Cluster {
             let executor = start(&[
                 "executor".into(),
                 "--scheduler".into(),
-                format!("127.0.0.1:{scheduler_port}"),
+                // Either spelling: `host:port`, or the pipeline's engine address.
+                if i == 0 {
+                    format!("127.0.0.1:{scheduler_port}")
+                } else {
+                    format!("ballista://127.0.0.1:{scheduler_port}")
+                },
                 "--port".into(),
                 port.to_string(),
                 "--grpc-port".into(),
@@ -221,9 +226,12 @@ fn a_cluster_run_publishes_what_a_local_run_does_even_when_an_executor_dies() {
                 .map(String::from)
         })
         .expect("the cluster run is listed");
+    // The runs folder's own id keeps another driver's runs out of these parts.
+    let runs_id = std::fs::read_to_string(dir.path().join("runs-cluster/.shared-id")).unwrap();
     let parts = shared
         // `userlens profile events.csv` runs as the pipeline `profile-events`.
         .join("profile-events")
+        .join(runs_id.trim())
         .join(&run_id)
         .join("ingest/events.parts");
     let parts = std::fs::read_dir(&parts).map_or(0, |d| d.count());

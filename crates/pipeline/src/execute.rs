@@ -77,6 +77,7 @@ pub(crate) fn run_with_retries(
     outputs: &[Tables],
     lent: Option<Events>,
     cluster: Option<&dyn Cluster>,
+    shared_run: Option<&Path>,
     dir: &Path,
     staging: &Path,
     progress: &mut dyn FnMut(&Progress),
@@ -90,15 +91,7 @@ pub(crate) fn run_with_retries(
             .collect(),
         lent: std::sync::Mutex::new(lent),
     };
-    // `<shared_dir>/<pipeline>/<run-id>/<stage>`: the run's id is the name of the
-    // folder of the stage's folder.
-    let shared = match (&plan.shared_dir, cluster) {
-        (Some(shared), Some(_)) => {
-            let run = dir.parent().and_then(Path::file_name).unwrap_or_default();
-            Some(shared.join(&plan.name).join(run).join(&stage.name))
-        }
-        _ => None,
-    };
+    let shared = shared_run.map(|run| run.join(&stage.name));
     let mut attempt = 1;
     loop {
         record.attempts = attempt;

@@ -206,3 +206,85 @@ pub(crate) fn new_run_dir(
         }
     }
 }
+
+/// The runs folder's own id, made once and kept in `<runs>/.shared-id`: a cluster
+/// run's parts go under `<shared_dir>/<pipeline>/<this id>/<run-id>`, so drivers
+/// with runs folders of their own never write into each other's parts.
+pub(crate) fn runs_folder_id(root: &Path) -> Result<String> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let path = root.join(".shared-id");
+    let read = |path: &Path| -> Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(path)(e)),
+        }
+    };
+    if let Some(id) = read(&path)? {
+        return valid_runs_folder_id(&path, id);
+    }
+    let mut seed = blake3::Hasher::new();
+    seed.update(
+        root.canonicalize()
+            .unwrap_or_else(|_| root.to_path_buf())
+            .as_os_str()
+            .as_encoded_bytes(),
+    );
+    seed.update(&std::process::id().to_le_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    seed.update(&now.as_nanos().to_le_bytes());
+    let id = seed.finalize().to_hex()[..16].to_string();
+    // Written whole (a file of its own, made new), then linked into place: of two
+    // processes, the first link wins and both read its id.
+    let temp = root.join(format!(".shared-id.{}.tmp", std::process::id()));
+    let line = format!("{id}\n");
+    if let Err(e) = write_new(&temp, &line) {
+        // Only a file this call made is removed.
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(&temp);
+        }
+        return Err(io(&temp)(e));
+    }
+    let linked = match std::fs::hard_link(&temp, &path) {
+        // A file system without hard links: the id goes in as a file made new.
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => write_new(&path, &line),
+        linked => linked,
+    };
+    std::fs::remove_file(&temp).map_err(io(&temp))?;
+    match linked {
+        Ok(()) => Ok(id),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let id = read(&path)?.unwrap_or_default();
+            valid_runs_folder_id(&path, id)
+        }
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Writes `text` to `path`, which must not exist yet, and syncs it.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()
+}
+
+fn valid_runs_folder_id(path: &Path, id: String) -> Result<String> {
+    if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(id);
+    }
+    Err(Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not the 16 hex digits userlens writes there to name this runs folder's parts under the shared_dir; remove it (finished runs keep their parts' recorded paths) and run again",
+        ),
+    })
+}

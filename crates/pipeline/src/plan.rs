@@ -115,7 +115,8 @@ pub struct Plan {
     /// as either engine makes the same outputs.
     pub engine: crate::engine::Engine,
     /// On a cluster run, where the files its executors read go (the event parts,
-    /// k-means' rows): `<shared_dir>/<pipeline>/<run-id>/<stage>/`, an absolute path
+    /// k-means' rows): `<shared_dir>/<pipeline>/<runs-id>/<run-id>/<stage>/` (the runs
+    /// folder's own id, `keys::runs_folder_id`), an absolute path
     /// that every machine mounts alike. `None`: in the run's folder under `runs`.
     pub shared_dir: Option<PathBuf>,
     /// The stage kinds it was planned with.

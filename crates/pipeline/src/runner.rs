@@ -14,7 +14,9 @@ use crate::engine::{Cluster, Connect, Engine};
 use crate::error::{Error, Result, error_chain};
 use crate::execute::{RunState, check_gates, rows_in, run_with_retries};
 use crate::interrupt;
-use crate::keys::{as_of_label, cache_keys, new_run_dir, only_index, output_dir, runs_root};
+use crate::keys::{
+    as_of_label, cache_keys, new_run_dir, only_index, output_dir, runs_folder_id, runs_root,
+};
 use crate::ledger::{Ledger, RunRow, StageRow};
 use crate::lock::PipelineLock;
 use crate::plan::Plan;
@@ -126,6 +128,11 @@ pub fn run(
     // Before anything is written: a cluster that does not answer fails the run here.
     let engine = options.engine_of(&plan)?;
     let cluster = engine.open(options.connect)?;
+    // The executors' files go under the `shared_dir`, in this runs folder's own place.
+    let shared_base = match (&plan.shared_dir, &cluster) {
+        (Some(shared), Some(_)) => Some(shared.join(&plan.name).join(runs_folder_id(&root)?)),
+        _ => None,
+    };
     let mut run_row = RunRow {
         run_id: String::new(),
         pipeline: plan.name.clone(),
@@ -201,6 +208,7 @@ pub fn run(
         plan: &plan,
         options: &options,
         cluster: cluster.as_deref(),
+        shared: shared_base.map(|base| base.join(&run_id)),
         ledger: &ledger,
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),
@@ -296,6 +304,9 @@ struct Run<'a, 'p> {
     options: &'a RunOptions,
     /// The cluster the per-part work goes to, if the run has one.
     cluster: Option<&'a dyn Cluster>,
+    /// `<shared_dir>/<pipeline>/<runs folder's id>/<run-id>`, on a cluster with a
+    /// `shared_dir`: where the stages' executor files go.
+    shared: Option<PathBuf>,
     ledger: &'a Ledger,
     run_id: String,
     run_dir: PathBuf,
@@ -644,6 +655,7 @@ impl Run<'_, '_> {
             &self.outputs,
             lent,
             self.cluster,
+            self.shared.as_deref(),
             stage_dir,
             &self.staging,
             &mut *self.progress,

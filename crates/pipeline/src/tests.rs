@@ -616,3 +616,25 @@ fn a_bad_value_in_the_file_is_an_error_at_its_own_line() {
         "{err}"
     );
 }
+
+#[test]
+fn each_runs_folder_has_an_id_of_its_own_for_its_shared_parts() {
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let first = crate::keys::runs_folder_id(one.path()).unwrap();
+    assert_eq!(first.len(), 16);
+    // Kept: a resumed or later run finds its parts where the first put them.
+    assert_eq!(crate::keys::runs_folder_id(one.path()).unwrap(), first);
+    assert_ne!(crate::keys::runs_folder_id(two.path()).unwrap(), first);
+    // Only the id is left behind, no temporary file.
+    let names: Vec<_> = std::fs::read_dir(one.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [".shared-id"]);
+    // Something else in its place is refused, not overwritten.
+    std::fs::write(two.path().join(".shared-id"), "mine\n").unwrap();
+    let err = crate::keys::runs_folder_id(two.path()).unwrap_err();
+    let chain = crate::error::error_chain(&err);
+    assert!(chain.contains("16 hex digits"), "{chain}");
+}

@@ -442,7 +442,15 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         6,
         "features went to the cluster"
     );
-    let stage_dir = |stage: &str| shared.join("engines").join(&run.record.run_id).join(stage);
+    // Under the runs folder's own id: another driver's runs never meet these parts.
+    let runs_id = std::fs::read_to_string(dir.join("runs-shared/.shared-id")).unwrap();
+    let stage_dir = |stage: &str| {
+        shared
+            .join("engines")
+            .join(runs_id.trim())
+            .join(&run.record.run_id)
+            .join(stage)
+    };
     let parts = std::fs::read_dir(stage_dir("ingest").join("events.parts")).unwrap();
     assert!(parts.count() >= 2);
     assert!(!run.run_dir.join("ingest/events.parts").exists());
