@@ -30,8 +30,15 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
             let concurrency = concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             say!("userlens cluster executor on {host}:{port}, scheduler {scheduler}");
+            // `host:port`, or the pipeline's spelling, `ballista://host[:port]`.
+            let scheduler = match userlens_pipeline::Engine::parse(scheduler) {
+                Ok(userlens_pipeline::Engine::Ballista { host, port }) => {
+                    format!("{host}:{port}")
+                }
+                _ => scheduler.clone(),
+            };
             roles::run_executor(&roles::ExecutorOptions {
-                scheduler: scheduler.clone(),
+                scheduler,
                 host: host.clone(),
                 port: *port,
                 grpc_port: *grpc_port,

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::serde::protobuf::GetJobStatusParams;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use polars::prelude::DataFrame;
@@ -20,6 +22,9 @@ use crate::roles::split_address;
 
 /// How long the scheduler has to accept a connection at [`Ballista::connect`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a job that has not finished says so.
+const STILL_RUNNING_EVERY: Duration = Duration::from_secs(60);
 
 /// A Ballista cluster, reached through its scheduler.
 #[derive(Debug)]
@@ -50,6 +55,30 @@ impl Ballista {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
+        // A port that takes connections but is no scheduler fails here, not mid-run:
+        // the scheduler is asked of a job that does not exist.
+        let probe = async {
+            let mut scheduler = SchedulerGrpcClient::connect(format!("http://{address}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let asked = GetJobStatusParams {
+                job_id: "userlens-connect-check".into(),
+            };
+            scheduler
+                .get_job_status(asked)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<(), String>(())
+        };
+        runtime
+            .block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, probe).await })
+            .map_err(|_| {
+                unreachable(format!(
+                    "it takes connections but gave no scheduler's answer in {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(unreachable)?;
         Ok(Ballista {
             url: url.to_string(),
             address,
@@ -74,22 +103,42 @@ impl Ballista {
             message,
         };
         let started = std::time::Instant::now();
+        let job = async {
+            let config = SessionConfig::new_with_ballista()
+                .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+                .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+                .with_ballista_job_name("userlens");
+            let state = SessionStateBuilder::new()
+                .with_config(config)
+                .with_default_features()
+                .build();
+            let url = format!("df://{}", self.address);
+            let ctx = SessionContext::remote_with_state(&url, state).await?;
+            ctx.read_table(Arc::new(PartsTable::new(request)))?
+                .collect()
+                .await
+        };
         let batches = self
             .runtime
             .block_on(async {
-                let config = SessionConfig::new_with_ballista()
-                    .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
-                    .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
-                    .with_ballista_job_name("userlens");
-                let state = SessionStateBuilder::new()
-                    .with_config(config)
-                    .with_default_features()
-                    .build();
-                let url = format!("df://{}", self.address);
-                let ctx = SessionContext::remote_with_state(&url, state).await?;
-                ctx.read_table(Arc::new(PartsTable::new(request)))?
-                    .collect()
-                    .await
+                tokio::pin!(job);
+                let mut waited = Duration::ZERO;
+                loop {
+                    tokio::select! {
+                        done = &mut job => break done,
+                        () = tokio::time::sleep(STILL_RUNNING_EVERY) => {
+                                            waited += STILL_RUNNING_EVERY;
+                            tracing::warn!(
+                                "cluster {}: a job of {} parts is still running after {} s \
+                                 (a job stays queued while no executor is registered with \
+                                 the scheduler)",
+                                self.address,
+                                parts.len(),
+                                waited.as_secs()
+                            );
+                        }
+                    }
+                }
             })
             .map_err(|e| failed(e.to_string()))?;
         tracing::debug!(
@@ -206,5 +255,17 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
         assert!(matches!(error, Error::Unreachable { .. }));
+    }
+
+    #[test]
+    fn a_port_that_takes_connections_but_is_no_scheduler_is_named() {
+        // The OS accepts the connections; nothing ever answers on them.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let error = Ballista::connect(&format!("ballista://127.0.0.1:{port}")).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::Unreachable { .. }), "{message}");
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(message.contains("no scheduler's answer"), "{message}");
     }
 }

@@ -35,6 +35,15 @@ pub enum Error {
         /// What Ballista reported.
         message: String,
     },
+    /// An executor's work dir cannot be written: it would take tasks and fail them.
+    #[error("the executor's work dir `{path}` cannot be written")]
+    WorkDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The results of a job could not be read back.
     #[error("the cluster's results could not be read: {0}")]
     Results(String),

@@ -79,6 +79,22 @@ pub fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
 /// Runs an executor until the process is stopped.
 pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
     let (host, port) = split_address(&options.scheduler)?;
+    if let Some(dir) = &options.work_dir {
+        // An executor that cannot write there would register, then fail every task.
+        let probe = dir.join(format!(".userlens-probe-{}", std::process::id()));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&probe)
+            })
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|source| Error::WorkDir {
+                path: dir.clone(),
+                source,
+            })?;
+    }
     let config = ExecutorProcessConfig {
         bind_host: options.host.clone(),
         external_host: Some(options.host.clone()),
@@ -116,4 +132,31 @@ pub(crate) fn split_address(address: &str) -> Result<(String, u16)> {
     }
     let port = port.parse().map_err(|_| bad("the port is not a number"))?;
     Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_executor_that_cannot_write_its_work_dir_does_not_start() {
+        // A file where its folder would be.
+        let work_dir = std::env::temp_dir().join(format!("userlens-work-{}", std::process::id()));
+        std::fs::write(&work_dir, b"not a folder").unwrap();
+        let options = ExecutorOptions {
+            scheduler: "127.0.0.1:1".into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            grpc_port: 0,
+            concurrency: 1,
+            work_dir: Some(work_dir.clone()),
+            heartbeat_seconds: 1,
+        };
+        let error = run_executor(&options).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::WorkDir { .. }), "{message}");
+        assert!(message.contains("cannot be written"), "{message}");
+        assert_eq!(std::fs::read(&work_dir).unwrap(), b"not a folder");
+        std::fs::remove_file(&work_dir).unwrap();
+    }
 }

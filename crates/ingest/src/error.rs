@@ -168,6 +168,15 @@ pub enum Error {
         /// The files read.
         files: String,
     },
+    /// A part or spilled chunk of the ingest's own could not be written.
+    #[error("failed to write `{path}` as Parquet")]
+    WriteParquet {
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
     /// Parquet or column-building failure in polars.
     #[error("failed to read `{path}` as parquet")]
     Parquet {

@@ -161,7 +161,7 @@ pub(crate) fn write_parquet(
     path: &Path,
     compression: ParquetCompression,
 ) -> Result<()> {
-    let at = |source| Error::Parquet {
+    let at = |source| Error::WriteParquet {
         path: path.to_path_buf(),
         source,
     };
