@@ -159,8 +159,11 @@ impl CheckedFeatureParams {
     }
 }
 
+/// Times the reciprocal of a day, as polars divides a column of many rows by a
+/// constant (one of a single row it divides exactly): the same bits however many
+/// users a part holds.
 fn days_between(later: Expr, earlier: Expr) -> Expr {
-    (later - earlier).cast(DataType::Float64) / lit(DAY_MICROS as f64)
+    (later - earlier).cast(DataType::Float64) * lit(1.0 / DAY_MICROS as f64)
 }
 
 /// The most common categories before each `(as_of, top)`: the `top` most common over

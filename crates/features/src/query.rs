@@ -314,11 +314,11 @@ impl Query {
     pub(crate) fn finish(self, mut per_user: LazyFrame) -> Result<DataFrame> {
         if self.activity {
             // Whole microseconds sum exactly, so the mean does not depend on the order
-            // polars adds them in.
+            // polars adds them in; minutes times the reciprocal, as in `money_sum`.
             per_user = per_user.with_column(
                 (col("__session_micros").cast(DataType::Float64)
                     / col("__runs").cast(DataType::Float64)
-                    / lit(MINUTE_MICROS))
+                    * lit(1.0 / MINUTE_MICROS))
                 .alias("session_minutes"),
             );
         }

@@ -978,3 +978,19 @@ fn one_users_money_is_the_same_bits_both_ways() {
     };
     assert_eq!(bits(&one_pass), bits(&grouped));
 }
+
+#[test]
+fn a_part_of_one_user_gives_the_bits_of_a_part_of_many() {
+    // polars divides a column of one row by a constant exactly, and one of many rows
+    // times the reciprocal: parts of a single user must not see the difference.
+    let params = FeatureParams::default().check().unwrap();
+    let events = many_users(30);
+    let as_of = at(10, 0, 0) + 12_345_678;
+    let whole = built_in_parts(&events, as_of, &params, usize::MAX);
+    let one_user_each = built_in_parts(&events, as_of, &params, 1);
+    assert_eq!(one_user_each.height(), whole.height());
+    assert!(
+        whole.equals_missing(&one_user_each),
+        "{whole:?}\n{one_user_each:?}"
+    );
+}

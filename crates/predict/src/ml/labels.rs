@@ -91,7 +91,7 @@ pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
                 .filter(purchase())
                 .sum()
                 .cast(DataType::Float64)
-                / lit(100.0))
+                * lit(1.0 / 100.0))
             .fill_null(lit(0.0))
             .alias(REVENUE),
             any(inside()).alias(ACTIVE),

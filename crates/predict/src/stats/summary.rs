@@ -245,7 +245,9 @@ pub fn summary_frame(
 ) -> Result<DataFrame> {
     let last_day = calibration_end.saturating_sub(1).div_euclid(DAY_MICROS);
     let days = purchase_days(events, None, calibration_end)?;
-    let unit_days = lit(unit.days());
+    // Times the reciprocal, as polars divides many rows by a constant (a single row
+    // exactly): the same bits however many users a part holds.
+    let per_unit = lit(1.0 / unit.days());
     let n = || col("__n").cast(DataType::Float64);
     let first_day = || col("__day").min();
     days.group_by([col(USER_ID)])
@@ -262,11 +264,14 @@ pub fn summary_frame(
         .select([
             col(USER_ID),
             (n() - lit(1.0)).alias("frequency"),
-            ((col("__last") - col("__first")).cast(DataType::Float64) / unit_days.clone())
+            ((col("__last") - col("__first")).cast(DataType::Float64) * per_unit.clone())
                 .alias("recency"),
-            ((lit(last_day) - col("__first")).cast(DataType::Float64) / unit_days).alias("t"),
+            ((lit(last_day) - col("__first")).cast(DataType::Float64) * per_unit).alias("t"),
             when(n().gt(lit(1.0)))
-                .then(col("__repeat_value").cast(DataType::Float64) / lit(100.0) / (n() - lit(1.0)))
+                .then(
+                    col("__repeat_value").cast(DataType::Float64) * lit(1.0 / 100.0)
+                        / (n() - lit(1.0)),
+                )
                 .otherwise(lit(0.0))
                 .alias("monetary"),
         ])
@@ -470,10 +475,8 @@ impl<'a> Days<'a> {
     /// As [`summary_frame`] computes them, operation for operation.
     fn summary(self, calibration_end: i64, unit: TimeUnit) -> Option<DataFrame> {
         let last_day = calibration_end.saturating_sub(1).div_euclid(DAY_MICROS);
-        // polars divides a column by a literal as a product with its reciprocal,
-        // but a column of one row (taken for a literal itself) by true division.
-        let one_row = self.users.len() == 1;
-        let divide = |x: f64, by: f64| if one_row { x / by } else { x * (1.0 / by) };
+        // Times the reciprocal, as `summary_frame` writes it for any number of rows.
+        let divide = |x: f64, by: f64| x * (1.0 / by);
         let n: Vec<f64> = self.n.iter().map(|&n| f64::from(n)).collect();
         let frequency: Vec<f64> = n.iter().map(|n| n - 1.0).collect();
         let recency: Vec<f64> = self

@@ -687,3 +687,33 @@ fn one_pass_histories_need_events_in_user_and_time_order() {
     // A cutoff after the as-of date is left to the group-bys.
     assert!(histories_sorted(&sorted, day(5), day(2), TimeUnit::Days).is_none());
 }
+
+#[test]
+fn a_part_of_one_user_summarises_to_the_bits_of_a_part_of_many() {
+    // polars divides one row by a constant exactly and many rows times the
+    // reciprocal: a part holding a single user must not see the difference.
+    let events = cdnow();
+    let whole = summary_frame(&events, calibration_end(), TimeUnit::Weeks).unwrap();
+    let ids = whole.column("user_id").unwrap().str().unwrap().clone();
+    for row in 0..60 {
+        let id = ids.get(row).unwrap();
+        let mask: polars::prelude::BooleanChunked = events
+            .column("user_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v == Some(id))
+            .collect();
+        let alone = summary_frame(
+            &events.filter(&mask).unwrap(),
+            calibration_end(),
+            TimeUnit::Weeks,
+        )
+        .unwrap();
+        assert!(
+            same_bits(&whole.slice(row as i64, 1), &alone),
+            "{id}: {alone}"
+        );
+    }
+}
