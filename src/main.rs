@@ -97,7 +97,9 @@ fn main() {
                     let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
                     say!("{line}");
                 } else {
-                    say!("error: {:#}", failure.error);
+                    // Data in a message (a user id, a column name) runs no terminal escape.
+                    let message = format!("{:#}", failure.error);
+                    say!("error: {}", userlens_report::escape_hidden(&message));
                 }
                 failure.code
             }

@@ -202,6 +202,7 @@ impl Renderer {
     }
 
     fn line(&self, line: String, step: bool) {
+        let line = userlens_report::escape_hidden(&line).into_owned();
         match &self.bar {
             Some(bar) => {
                 bar.println(line);

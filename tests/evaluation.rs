@@ -129,6 +129,35 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
         ),
         "{said}"
     );
+    // A user id with a terminal escape in it is shown, not run.
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user_id,country,as_of\n\
+         u\u{1b}]0;x\u{7},UK,2026-01-01\n\
+         u\u{1b}]0;x\u{7},FR,2026-01-01\n",
+    )
+    .unwrap();
+    let refused = userlens(&args, dir.path());
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("user `u\\u{001B}]0;x\\u{0007}` has two rows"),
+        "{said}"
+    );
+    assert!(!said.contains('\u{1b}'), "{said}");
+    // Two columns that would be one feature: refused, both named.
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user_id,Plan,plan\nu000001,free,pro\n",
+    )
+    .unwrap();
+    let refused = userlens(&args, dir.path());
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("the columns `Plan` and `plan` would both be the feature `user_plan`"),
+        "{said}"
+    );
     // A folder is no table: refused. One not there yet may be on its way: failed,
     // so that `retries` waits for it (tests/nightly.rs).
     std::fs::remove_file(dir.path().join("users.csv")).unwrap();

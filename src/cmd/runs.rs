@@ -98,7 +98,7 @@ fn show(ledger: Option<&Ledger>, runs: &Path, run_id: &str) -> Result<(), Failur
     )?;
     writeln!(out, "folder {}", run.run_dir)?;
     if let Some(error) = &run.error {
-        writeln!(out, "error: {error}")?;
+        writeln!(out, "error: {}", userlens_report::escape_hidden(error))?;
     }
     for stage in ledger.stages(run_id)? {
         // Where its per-part work ran, when not in this process.

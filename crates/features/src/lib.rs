@@ -634,6 +634,33 @@ fn column_safe(name: &str) -> String {
     }
 }
 
+/// The feature a users-table column becomes: `user_<name>`, `user_<name>_days` for
+/// a date.
+fn user_feature_name(column: &Column) -> String {
+    let base = format!("{USER_ATTRIBUTE_PREFIX}{}", column_safe(column.name()));
+    match column.dtype() {
+        DataType::Date | DataType::Datetime(_, _) => format!("{base}_days"),
+        _ => base,
+    }
+}
+
+/// Two columns of a users table that would become the same feature (`Plan` and
+/// `plan`, say), with that feature's name: the first such pair.
+pub fn colliding_user_columns(users: &DataFrame) -> Option<(String, String, String)> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for column in users.columns() {
+        let name = column.name().as_str();
+        if name == USER_ID {
+            continue;
+        }
+        let feature = user_feature_name(column);
+        if let Some(first) = seen.insert(feature.clone(), name) {
+            return Some((first.to_string(), name.to_string(), feature));
+        }
+    }
+    None
+}
+
 /// Left-joins a users table: numbers become `user_<name>` features, dates become
 /// `user_<name>_days` before `as_of`, anything else is carried as text.
 fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<DataFrame> {
@@ -643,7 +670,7 @@ fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<Data
         if name == USER_ID {
             continue;
         }
-        let base = format!("{USER_ATTRIBUTE_PREFIX}{}", column_safe(name));
+        let base = user_feature_name(column);
         let expr = match column.dtype() {
             DataType::Date | DataType::Datetime(_, _) => days_between(
                 lit(as_of),
@@ -651,7 +678,7 @@ fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<Data
                     .cast(DataType::Datetime(TimeUnit::Microseconds, None))
                     .cast(DataType::Int64),
             )
-            .alias(format!("{base}_days")),
+            .alias(&base),
             dtype if dtype.is_primitive_numeric() || dtype.is_bool() => {
                 // NaN and infinities are no measurement: missing, as a blank cell is.
                 let value = col(name).cast(DataType::Float64);

@@ -994,3 +994,37 @@ fn a_part_of_one_user_gives_the_bits_of_a_part_of_many() {
         "{whole:?}\n{one_user_each:?}"
     );
 }
+
+#[test]
+fn users_columns_that_would_be_one_feature_are_found() {
+    let table = |columns: Vec<Column>| DataFrame::new(1, columns).unwrap();
+    let id = || Column::new("user_id".into(), ["a"]);
+    let distinct = table(vec![
+        id(),
+        Column::new("age".into(), [3i64]),
+        Column::new("plan".into(), ["x"]),
+    ]);
+    assert_eq!(colliding_user_columns(&distinct), None);
+    let cased = table(vec![
+        id(),
+        Column::new("Plan".into(), ["x"]),
+        Column::new("plan ".into(), ["y"]),
+    ]);
+    assert_eq!(
+        colliding_user_columns(&cased),
+        Some(("Plan".into(), "plan ".into(), "user_plan".into()))
+    );
+    // A date becomes `<name>_days`, as a number named so would.
+    let signup = Column::new("signup".into(), [19_000i32])
+        .cast(&DataType::Date)
+        .unwrap();
+    let dated = table(vec![id(), signup, Column::new("signup_days".into(), [4.0])]);
+    assert_eq!(
+        colliding_user_columns(&dated),
+        Some((
+            "signup".into(),
+            "signup_days".into(),
+            "user_signup_days".into()
+        ))
+    );
+}

@@ -3,7 +3,7 @@
 //!
 //! Every chart sits in a `<figure>` with a caption and a `<details>` table of the
 //! numbers it draws. Every string that comes from data (labels, categories, search
-//! terms) is HTML-escaped, bidirectional controls in it are shown as `\u{202E}`, and
+//! terms) is HTML-escaped, bidirectional and other controls in it are shown as `\u{202E}`, and
 //! any `http` in it is written as a character reference so the page never holds an URL.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use crate::charts::{self, Bar, Group, HBars, HeatMap, LegendEntry, Mark, Panel, 
 use crate::frame;
 use crate::projection;
 use crate::run_record::{KParam, PersonasView, RunView, StageView};
-use crate::safe_text::{bidi_escape, is_bidi_control};
+use crate::safe_text::{bidi_escape, is_hidden};
 use crate::{Result, write_atomic};
 
 mod changes;
@@ -160,13 +160,14 @@ pub fn write_html(input: &ReportInput, path: &Path) -> Result<()> {
 // ---------------------------------------------------------------------------
 // Text helpers
 
-/// Escapes text for HTML content and attribute values, shows bidirectional controls
-/// as `\u{202E}` (so no value reads differently from what it holds), and defuses URLs.
+/// Escapes text for HTML content and attribute values, shows bidirectional and other
+/// control characters as `\u{202E}` (so no value reads differently from what it
+/// holds), and defuses URLs.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            c if is_bidi_control(c) => out.push_str(&bidi_escape(c)),
+            c if is_hidden(c) => out.push_str(&bidi_escape(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -1482,6 +1483,11 @@ mod tests {
             "&lt;b&gt;\\u{202E}fdp.exe\\u{2066}"
         );
         assert_eq!(defuse_urls("htt"), "htt");
+        // Control characters a page would hide, but not line ends or tabs.
+        assert_eq!(
+            escape("bo\u{1}oks\u{1B}[31m\u{7F}\u{0}\ta\nb"),
+            "bo\\u{0001}oks\\u{001B}[31m\\u{007F}\\u{0000}\ta\nb"
+        );
     }
 
     #[test]

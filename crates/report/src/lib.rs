@@ -44,7 +44,9 @@ mod safe_text;
 pub use html::{ReportInput, render_html, write_html};
 pub use run_dir::{files, render_run_dir};
 pub use run_record::RunView;
-pub use safe_text::{escape_bidi, is_bidi_control, neutralise_cell, restore_cell};
+pub use safe_text::{
+    escape_bidi, escape_hidden, is_bidi_control, is_hidden, neutralise_cell, restore_cell,
+};
 
 /// Errors of the report stage.
 #[derive(Debug, thiserror::Error)]

@@ -34,7 +34,30 @@ pub mod files {
     pub const REPORT_HTML: &str = "report.html";
 }
 
+/// An error unless `path` is a regular file: a FIFO would block the read forever and
+/// a device (a link to `/dev/zero`, say) would never end.
+fn regular_file(path: &Path) -> Result<()> {
+    let refuse = |source| Error::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(refuse)?;
+    if metadata.is_file() {
+        return Ok(());
+    }
+    let kind = if metadata.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    };
+    Err(refuse(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {kind}"),
+    )))
+}
+
 fn read_csv(path: &Path) -> Result<DataFrame> {
+    regular_file(path)?;
     let error = |source| Error::ReadTable {
         path: path.to_path_buf(),
         source,
@@ -112,6 +135,7 @@ pub fn render_run_dir(output_dir: &Path) -> Result<PathBuf> {
     let personas = read_csv(&output_dir.join(files::PERSONAS))?;
     let assignments = read_csv(&output_dir.join(files::USER_PERSONAS))?;
     let run_path = output_dir.join(files::RUN);
+    regular_file(&run_path)?;
     let bytes = std::fs::read(&run_path).map_err(|source| Error::ReadFile {
         path: run_path.clone(),
         source,
@@ -201,5 +225,21 @@ mod tests {
             "{written}"
         );
         assert!(read_csv(&path).unwrap().equals_missing(&df));
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("user_personas.csv");
+        std::fs::create_dir(&folder).unwrap();
+        let message = read_csv(&folder).unwrap_err().to_string();
+        assert!(message.contains("user_personas.csv"), "{message}");
+        // A FIFO no one writes to would block the read for ever.
+        let fifo = dir.path().join("run.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            assert!(regular_file(&fifo).is_err());
+            assert!(read_csv(&fifo).is_err());
+        }
     }
 }

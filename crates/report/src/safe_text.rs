@@ -36,6 +36,28 @@ pub fn escape_bidi(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `c` is written as a visible escape in text for people: a bidirectional
+/// control, or a control character other than a line end or a tab (a terminal would
+/// run an escape sequence, a page would hide the character).
+pub fn is_hidden(c: char) -> bool {
+    is_bidi_control(c) || (c.is_control() && c != '\n' && c != '\t')
+}
+
+/// `text` with every [`is_hidden`] character written as `\u{001B}`: for messages on
+/// a terminal and for the report page.
+pub fn escape_hidden(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match is_hidden(c) {
+            true => bidi_escape(c),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// The visible escape of one character, as [`escape_bidi`] writes it.
 pub(crate) fn bidi_escape(c: char) -> String {
     format!("\\u{{{:04X}}}", c as u32)

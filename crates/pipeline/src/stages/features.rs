@@ -52,6 +52,13 @@ impl FeaturesChecked {
             }
             Err(e) => return Err(StageError::Failed(Box::new(e))),
         };
+        if let Some((first, second, feature)) = userlens_features::colliding_user_columns(&table) {
+            return Err(StageError::refused(format!(
+                "`{}`: the columns `{first}` and `{second}` would both be the feature \
+                 `{feature}`; rename or drop one",
+                path.display()
+            )));
+        }
         if let Some(c) = userlens_features::conflicting_rows(&table)? {
             let since = c.since.map(|d| format!(" as of {d}")).unwrap_or_default();
             return Err(StageError::refused(format!(
