@@ -237,7 +237,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    std::fs::copy(from, to).map_err(io(from))?;
+    std::fs::copy(from, to).map_err(io(to))?;
     Ok(())
 }
 
@@ -255,7 +255,7 @@ fn keep_file(from: &Path, to: &Path) -> Result<()> {
         _ => {}
     }
     if std::fs::hard_link(from, to).is_err() {
-        std::fs::copy(from, to).map_err(io(from))?;
+        std::fs::copy(from, to).map_err(io(to))?;
     }
     Ok(())
 }

@@ -283,13 +283,21 @@ pub fn run(
     run_row.status = record.status;
     run_row.finished_at = Some(record.finished_at.clone());
     run_row.error = record.error.clone();
-    ledger.put_run(&run_row)?;
+    let recorded = ledger.put_run(&run_row);
     publishing.settled();
     drop(registered);
     drop(lock);
     if let Some((error, _)) = stop {
+        if let Err(e) = recorded {
+            let message = format!(
+                "the run could not be recorded in the ledger: {}",
+                error_chain(&e)
+            );
+            (run.progress)(&Progress::Warning { message });
+        }
         return Err(error);
     }
+    recorded?;
     Ok(RunSummary {
         record,
         run_dir,
@@ -464,11 +472,21 @@ impl Run<'_, '_> {
                 };
                 record.status = StageStatus::Failed;
                 record.error = Some(error_chain(&error));
-                self.ledger.put_stage(&StageRow {
+                let recorded = self.ledger.put_stage(&StageRow {
                     status: StageStatus::Failed,
                     error: record.error.clone(),
                     ..row
-                })?;
+                });
+                // A full disk fails the stage and its record alike: the stage's error
+                // is the one to tell.
+                if let Err(e) = recorded {
+                    let message = format!(
+                        "the failure of stage `{}` could not be recorded in the ledger: {}",
+                        stage.name,
+                        error_chain(&e)
+                    );
+                    (self.progress)(&Progress::Warning { message });
+                }
                 self.records.push(record);
                 Ok(Some((error, status)))
             }
