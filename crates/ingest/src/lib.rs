@@ -605,6 +605,19 @@ pub fn ingest_into(
     dir: &Path,
     on_progress: OnProgress<'_>,
 ) -> Result<Ingested<Events>> {
+    let ingested = ingest_into_parts(source, dir, on_progress);
+    if ingested.is_err() {
+        // A failed ingest's spilled chunks are of no use, and may be what filled a disk.
+        let _ = std::fs::remove_dir_all(dir.join("spill"));
+    }
+    ingested
+}
+
+fn ingest_into_parts(
+    source: &Source,
+    dir: &Path,
+    on_progress: OnProgress<'_>,
+) -> Result<Ingested<Events>> {
     let budget = source.text_budget();
     if !is_gzip(source.path())?
         && let Some(bytes) = out_of_core_bytes(source)?

@@ -1279,3 +1279,22 @@ fn a_file_hashed_in_blocks_has_the_hash_of_its_bytes() {
     );
     assert!(file::hash_blocks(&dir.path().join("absent.bin")).is_err());
 }
+
+#[test]
+fn a_failed_ingest_out_of_core_leaves_no_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"user_id,event_time,event_type\n".to_vec();
+    for i in 0..40 {
+        data.extend_from_slice(format!("u{i},2026-01-0{} 10:00:00,view\n", 1 + i % 9).as_bytes());
+    }
+    // A quote that never closes: the file is refused once read to its end.
+    data.extend_from_slice(b"u1,2026-01-01 10:00:00,\"view\n");
+    let path = write(&dir, "events.csv", &data);
+    let mut params = SourceParams::canonical(&path);
+    params.out_of_core_above_mb = Some(0);
+    let parts = dir.path().join("parts");
+    let failed = ingest_into(&params.check().unwrap(), &parts, &mut |_, _| {});
+    assert!(failed.is_err());
+    assert!(parts.is_dir(), "the ingest went out of core");
+    assert!(!parts.join("spill").exists());
+}
