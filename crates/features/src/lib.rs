@@ -647,7 +647,8 @@ fn user_feature_name(column: &Column) -> String {
 /// Two columns of a users table that would become the same feature (`Plan` and
 /// `plan`, say), with that feature's name: the first such pair.
 pub fn colliding_user_columns(users: &DataFrame) -> Option<(String, String, String)> {
-    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    // The key is a name taken too: a column `id` would become `user_id`.
+    let mut seen = std::collections::HashMap::from([(USER_ID.to_string(), USER_ID)]);
     for column in users.columns() {
         let name = column.name().as_str();
         if name == USER_ID {

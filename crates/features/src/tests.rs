@@ -1014,6 +1014,11 @@ fn users_columns_that_would_be_one_feature_are_found() {
         colliding_user_columns(&cased),
         Some(("Plan".into(), "plan ".into(), "user_plan".into()))
     );
+    let keyed = table(vec![id(), Column::new("ID".into(), [7i64])]);
+    assert_eq!(
+        colliding_user_columns(&keyed),
+        Some(("user_id".into(), "ID".into(), "user_id".into()))
+    );
     // A date becomes `<name>_days`, as a number named so would.
     let signup = Column::new("signup".into(), [19_000i32])
         .cast(&DataType::Date)

@@ -198,6 +198,13 @@ fn compile(node: &Spanned) -> Expr {
             .fill_nan(lit(NULL).cast(DataType::Float64)),
         Node::Neg(x) => lit(0.0) - compile(x),
         Node::Arith(op, a, b) => {
+            // Times the reciprocal, as polars divides many rows by a constant (a single
+            // row exactly): a rule decides alike however many users the table holds.
+            if let (ArithOp::Div, Node::Number(v)) = (op, &b.node)
+                && *v != 0.0
+            {
+                return compile(a) * lit(1.0 / v);
+            }
             let (a, b) = both(a, b);
             match op {
                 ArithOp::Add => a + b,
@@ -528,6 +535,19 @@ mod tests {
                 .to_string(),
             "rule `x` is defined twice"
         );
+    }
+
+    #[test]
+    fn a_rule_decides_alike_for_one_user_and_for_many() {
+        // 460 / 100 is 4.6 exactly, 460 times 1/100 is 4.6000000000000005.
+        let rule = parse_rule("r", "monetary / 100 > 4.6").unwrap();
+        let decided = |users: &[&str]| {
+            let n = users.len();
+            let features = df! {"user_id" => users, "monetary" => vec![460.0; n]}.unwrap();
+            let out = apply(std::slice::from_ref(&rule), &features).unwrap();
+            out.column("r").unwrap().bool().unwrap().get(0)
+        };
+        assert_eq!(decided(&["a"]), decided(&["a", "b", "c"]));
     }
 
     #[test]
