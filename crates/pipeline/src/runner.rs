@@ -237,8 +237,14 @@ pub fn run(
             break;
         }
     }
-    if let Some(pending) = run.saving.take() {
-        pending.finish(&ledger, &mut run.records)?;
+    if let Some(pending) = run.saving.take()
+        && let Err(e) = pending.finish(&ledger, &mut run.records)
+    {
+        // The run ends as it would have, its stop or this failure recorded.
+        match &stop {
+            Some(_) => run.warn_unsaved(&e),
+            None => stop = Some((e, RunStatus::Failed)),
+        }
     }
     // In plan order: a stage written in the background is recorded late.
     let position = |name: &str| plan.stages.iter().position(|s| s.name == name);
@@ -383,7 +389,13 @@ impl Run<'_, '_> {
         record.peak_rss_mib = crate::record::peak_rss_mib();
         // A stage whose artifacts were being written is recorded once they are.
         if let Some(pending) = self.saving.take_if(|p| p.handle.is_finished()) {
-            pending.finish(self.ledger, &mut self.records)?;
+            let saved = pending.finish(self.ledger, &mut self.records);
+            match (saved, &result) {
+                (Err(e), Ok(_)) => return Err(e),
+                // The stage's own failure is the one to tell (a full disk fails both).
+                (Err(e), Err(_)) => self.warn_unsaved(&e),
+                (Ok(()), _) => {}
+            }
         }
         let row = StageRow {
             run_id: self.run_id.clone(),
@@ -720,6 +732,16 @@ impl Run<'_, '_> {
                 Err(e)
             }
         }
+    }
+
+    /// Warns that a stage written in the background was not recorded, when the run
+    /// has a failure of its own to report.
+    fn warn_unsaved(&mut self, error: &Error) {
+        let message = format!(
+            "a stage's artifacts written in the background were not recorded: {}",
+            error_chain(error)
+        );
+        (self.progress)(&Progress::Warning { message });
     }
 
     /// The run's record as it ended.
