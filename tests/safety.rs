@@ -133,6 +133,31 @@ fn files_added_to_a_published_folder_are_never_replaced() {
     std::fs::remove_file(out_dir.join("my_notes.txt")).unwrap();
     let rendered = userlens(&["report", "out"], dir.path());
     assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    // A table edited by hand is named by its file.
+    let personas = out_dir.join("personas.csv");
+    let kept = std::fs::read(&personas).unwrap();
+    let mut reader = csv::Reader::from_reader(&kept[..]);
+    let header = reader.headers().unwrap().clone();
+    let users = header.iter().position(|h| h == "users").unwrap();
+    let mut writer = csv::Writer::from_path(&personas).unwrap();
+    writer.write_record(&header).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let edited = record
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i == users { "many" } else { v });
+        writer.write_record(edited).unwrap();
+    }
+    writer.flush().unwrap();
+    let edited = userlens(&["report", "out"], dir.path());
+    let said = text(&edited.stderr);
+    assert!(!edited.status.success(), "{said}");
+    assert!(
+        said.contains("personas.csv` is not as userlens writes it"),
+        "{said}"
+    );
+    std::fs::write(&personas, kept).unwrap();
     let theirs = dir.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();
     for file in ["personas.csv", "run.json"] {

@@ -19,7 +19,7 @@ pub enum Error {
     #[error("evaluation leak: {0}")]
     Leak(String),
     /// The pairs of a log read out of core could not wait in a temporary file.
-    #[error("the recommend stage's temporary file failed")]
+    #[error("the recommend stage's temporary file in `{}` failed (TMPDIR sets the folder)", std::env::temp_dir().display())]
     Spill(#[source] std::io::Error),
     /// polars failed.
     #[error("polars failed while recommending")]
@@ -33,5 +33,15 @@ pub(crate) fn params(name: &'static str, reason: impl Into<String>) -> Error {
     Error::Params {
         name,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failed_temporary_file_names_its_folder() {
+        let error = super::Error::Spill(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let folder = std::env::temp_dir().display().to_string();
+        assert!(error.to_string().contains(&folder), "{error}");
     }
 }

@@ -87,6 +87,15 @@ pub enum Error {
         #[source]
         source: PolarsError,
     },
+    /// A table of a finished run's folder is not as userlens writes it.
+    #[error("`{path}` is not as userlens writes it")]
+    RunTable {
+        /// The table's file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
     /// A file of a finished run could not be read.
     #[error("failed to read `{path}`")]
     ReadFile {

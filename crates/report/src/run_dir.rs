@@ -160,7 +160,21 @@ pub fn render_run_dir(output_dir: &Path) -> Result<PathBuf> {
         dir: Some(output_dir),
     };
     let path = output_dir.join(files::REPORT_HTML);
-    write_html(&input, &path)?;
+    write_html(&input, &path).map_err(|e| {
+        // The table's name is its file's, where the folder holds that file.
+        let table = match &e {
+            Error::MissingColumn { table, .. } | Error::ColumnType { table, .. } => *table,
+            _ => return e,
+        };
+        let file = output_dir.join(format!("{table}.csv"));
+        match file.is_file() {
+            true => Error::RunTable {
+                path: file,
+                source: Box::new(e),
+            },
+            false => e,
+        }
+    })?;
     Ok(path)
 }
 
