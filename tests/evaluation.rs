@@ -111,52 +111,35 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     assert_eq!(country["u000001"], "FR");
     assert_eq!(country["u000002"], "");
     assert_eq!(country["u000003"], "ES");
+    // A users table refused (exit 3), with what the refusal says.
+    let refused_saying = |table: &str, says: &str| {
+        std::fs::write(dir.path().join("users.csv"), table).unwrap();
+        let refused = userlens(&args, dir.path());
+        let said = text(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(3), "{said}");
+        assert!(said.contains(says), "{said}");
+        said
+    };
     // Two rows of one user at one time that differ: the file's order would pick.
-    std::fs::write(
-        dir.path().join("users.csv"),
+    refused_saying(
         "user_id,country,as_of\n\
          u000001,UK,2026-01-01\n\
          u000003,ES,2026-01-01\n\
          u000001,FR,2026-01-01\n",
-    )
-    .unwrap();
-    let refused = userlens(&args, dir.path());
-    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
-    let said = text(&refused.stderr);
-    assert!(
-        said.contains(
-            "user `u000001` has two rows as of 2026-01-01 (data rows 1 and 3) that differ"
-        ),
-        "{said}"
+        "user `u000001` has two rows as of 2026-01-01 (data rows 1 and 3) that differ",
     );
     // A user id with a terminal escape in it is shown, not run.
-    std::fs::write(
-        dir.path().join("users.csv"),
+    let said = refused_saying(
         "user_id,country,as_of\n\
          u\u{1b}]0;x\u{7},UK,2026-01-01\n\
          u\u{1b}]0;x\u{7},FR,2026-01-01\n",
-    )
-    .unwrap();
-    let refused = userlens(&args, dir.path());
-    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
-    let said = text(&refused.stderr);
-    assert!(
-        said.contains("user `u\\u{001B}]0;x\\u{0007}` has two rows"),
-        "{said}"
+        "user `u\\u{001B}]0;x\\u{0007}` has two rows",
     );
     assert!(!said.contains('\u{1b}'), "{said}");
     // Two columns that would be one feature: refused, both named.
-    std::fs::write(
-        dir.path().join("users.csv"),
+    refused_saying(
         "user_id,Plan,plan\nu000001,free,pro\n",
-    )
-    .unwrap();
-    let refused = userlens(&args, dir.path());
-    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
-    let said = text(&refused.stderr);
-    assert!(
-        said.contains("the columns `Plan` and `plan` would both be the feature `user_plan`"),
-        "{said}"
+        "the columns `Plan` and `plan` would both be the feature `user_plan`",
     );
     // A folder is no table: refused. One not there yet may be on its way: failed,
     // so that `retries` waits for it (tests/nightly.rs).
