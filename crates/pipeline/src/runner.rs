@@ -26,7 +26,8 @@ use crate::publish;
 use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
-use crate::waiting;
+
+mod memory;
 
 /// Options of one run that do not belong in the pipeline file.
 #[derive(Debug, Clone, Default)]
@@ -501,134 +502,6 @@ impl Run<'_, '_> {
                 }
                 self.records.push(record);
                 Ok(Some((error, status)))
-            }
-        }
-    }
-
-    /// Reads into memory the tables that the stages the stage at `index` needs wrote
-    /// straight to their artifact folders ([`crate::Tables::insert_written`]).
-    /// Only the columns that the stage and those after it read are kept.
-    fn read_written(&mut self, index: usize) -> std::result::Result<(), StageError> {
-        for &from in &self.plan.stages[index].needs {
-            let tables = &mut self.outputs[from];
-            for (name, written) in std::mem::take(&mut tables.written) {
-                let read = self.plan.table_columns_after(from, index - 1, &name);
-                let df = waiting::read_back(written, read.as_ref())?;
-                tables.frames.insert(name, df);
-            }
-        }
-        Ok(())
-    }
-
-    /// Events in memory that only the stage at `index` still reads, moved out of the
-    /// run's tables so that the stage frees them once it has read them; none for a
-    /// stage that may be retried, which needs them again.
-    fn lend_events(&mut self, index: usize) -> Option<Events> {
-        let stage = &self.plan.stages[index];
-        if stage.retries > 0 {
-            return None;
-        }
-        let from = *stage.needs.iter().find(|&&from| {
-            self.outputs
-                .get(from)
-                .is_some_and(|tables| tables.events.is_some())
-        })?;
-        let tables = &mut self.outputs[from];
-        let last = self
-            .plan
-            .event_columns_after(from, index)
-            .is_some_and(|read| read.is_empty());
-        match tables.events {
-            Some(Events::Memory(_)) if last => tables.events.take(),
-            _ => None,
-        }
-    }
-
-    /// Frees the columns of in-memory events that no stage after `done` reads, the
-    /// events no stage after it needs, the tables made for stages that asked
-    /// ([`crate::Stage::ASKED`]) once all of them have run, and every table of a
-    /// stage no stage after `done` needs (but the one the run's record summarises).
-    fn free_unread(&mut self, done: usize) {
-        for (from, tables) in self.outputs.iter_mut().enumerate() {
-            if !self.plan.needed_after(from, done) {
-                tables
-                    .frames
-                    .retain(|name, _| name == crate::record::SUMMARISED);
-                tables.written.clear();
-            }
-            let asked_later = self.plan.stages[done + 1..]
-                .iter()
-                .any(|stage| stage.asked.contains(&from));
-            if !asked_later {
-                for name in self.plan.stages[from].stage.asked_tables() {
-                    tables.frames.remove(*name);
-                }
-            }
-            if self.plan.needed_after(from, done) {
-                let plan = self.plan;
-                tables.frames.retain(|name, df| {
-                    // The run's record reads its own columns of the one it summarises.
-                    if name == crate::record::SUMMARISED {
-                        return true;
-                    }
-                    let Some(read) = plan.table_columns_after(from, done, name) else {
-                        return true;
-                    };
-                    waiting::keep_columns(df, &read);
-                    !read.is_empty()
-                });
-            }
-            if !matches!(tables.events, Some(Events::Memory(_))) {
-                continue;
-            }
-            match self.plan.event_columns_after(from, done) {
-                None => {}
-                Some(read) if read.is_empty() => tables.events = None,
-                Some(read) => {
-                    if let Some(events) = &mut tables.events {
-                        events.retain_columns(|name| read.contains(name));
-                    }
-                }
-            }
-        }
-        self.let_wait(done);
-        if let Some(release) = self.options.release_memory {
-            release();
-        }
-    }
-
-    /// Tables needed later but not by the stage after `done` wait on disk, to be
-    /// read back from their artifacts before the stage that needs them. Columns
-    /// that a table the next stage reads holds too stay in memory, where they cost
-    /// nothing more: read back, they would be a second copy.
-    fn let_wait(&mut self, done: usize) {
-        let Some(next) = self.plan.stages.get(done + 1) else {
-            return;
-        };
-        let staying = waiting::memory_of_tables(
-            next.needs
-                .iter()
-                .flat_map(|&from| self.outputs[from].frames.values()),
-        );
-        for (from, tables) in self.outputs.iter_mut().enumerate() {
-            let Some(Some(dir)) = self.saved_in.get(from) else {
-                continue;
-            };
-            if next.needs.contains(&from) {
-                continue;
-            }
-            let waiting: Vec<String> = tables
-                .frames
-                .keys()
-                .filter(|name| *name != crate::record::SUMMARISED)
-                .cloned()
-                .collect();
-            for name in waiting {
-                if let Some(df) = tables.frames.remove(&name) {
-                    let path = dir.join(format!("{name}.parquet"));
-                    let written = waiting::wait(&name, df, path, &staying);
-                    tables.written.insert(name, written);
-                }
             }
         }
     }

@@ -215,6 +215,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hidden_characters_are_shown_but_line_ends_and_tabs_kept() {
+        assert_eq!(
+            escape_hidden("bo\u{1}oks\u{1B}]0;x\u{7}\u{0}\u{202E}\ta\nb"),
+            "bo\\u{0001}oks\\u{001B}]0;x\\u{0007}\\u{0000}\\u{202E}\ta\nb"
+        );
+        assert!(matches!(escape_hidden("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
     fn cells_a_spreadsheet_would_run_get_a_quote() {
         for (cell, safe) in [
             (
