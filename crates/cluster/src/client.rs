@@ -127,7 +127,7 @@ impl Ballista {
                     tokio::select! {
                         done = &mut job => break done,
                         () = tokio::time::sleep(STILL_RUNNING_EVERY) => {
-                                            waited += STILL_RUNNING_EVERY;
+                            waited += STILL_RUNNING_EVERY;
                             tracing::warn!(
                                 "cluster {}: a job of {} parts is still running after {} s \
                                  (a job stays queued while no executor is registered with \

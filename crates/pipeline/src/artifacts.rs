@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use userlens_ingest::Events;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io};
 use crate::ledger::{Ledger, StageRow};
 use crate::plan::PlannedStage;
 use crate::record::{StageMeta, StageRecord};
@@ -27,13 +27,6 @@ const SHARED_PARTS: &str = "events.parts.json";
 struct SharedPart {
     path: PathBuf,
     blake3: String,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Reads one Parquet table.

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How an error ends a run; the binary maps each class to its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +163,14 @@ impl Error {
             | Error::Interrupted { .. }
             | Error::Stopped { .. } => ErrorClass::StageFailed,
         }
+    }
+}
+
+/// The [`Error::Io`] of a failed operation on `path`, for `map_err`.
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 

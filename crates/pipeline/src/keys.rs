@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::artifacts;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io};
 use crate::ledger::Ledger;
 use crate::plan::Plan;
 use crate::record::RunStatus;
@@ -180,10 +180,6 @@ pub(crate) fn new_run_dir(
     started: chrono::DateTime<chrono::Utc>,
     mut claim: impl FnMut(&str, &Path) -> Result<bool>,
 ) -> Result<(String, PathBuf)> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
     std::fs::create_dir_all(root).map_err(io(root))?;
     let stamp = started.format("%Y%m%dT%H%M%SZ");
     let mut attempt = 0u32;
@@ -211,10 +207,6 @@ pub(crate) fn new_run_dir(
 /// run's parts go under `<shared_dir>/<pipeline>/<this id>/<run-id>`, so drivers
 /// with runs folders of their own never write into each other's parts.
 pub(crate) fn runs_folder_id(root: &Path) -> Result<String> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
     let path = root.join(".shared-id");
     let read = |path: &Path| -> Result<Option<String>> {
         match std::fs::read_to_string(path) {

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io};
 
 /// A held pipeline lock; released when dropped.
 #[derive(Debug)]
@@ -21,10 +21,6 @@ pub struct PipelineLock {
 impl PipelineLock {
     /// Takes the lock of `pipeline` under `runs`, or fails with [`Error::Locked`].
     pub fn acquire(runs: &Path, pipeline: &str) -> Result<PipelineLock> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
         std::fs::create_dir_all(runs).map_err(io(runs))?;
         let path = runs.join(format!("{pipeline}.lock"));
         let mut options = OpenOptions::new();

@@ -4,17 +4,10 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io};
 
 /// The marker a published folder holds: the pipeline and run that wrote it.
 pub const MARKER: &str = ".userlens";
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// A relative output path must stay inside the working folder: no `..` and no
 /// symlink out of it. An absolute path is the user's explicit choice.

@@ -243,7 +243,7 @@ pub fn run(
     {
         // The run ends as it would have, its stop or this failure recorded.
         match &stop {
-            Some(_) => run.warn_unsaved(&e),
+            Some(_) => run.warn_unrecorded("a stage written in the background", &e),
             None => stop = Some((e, RunStatus::Failed)),
         }
     }
@@ -296,11 +296,7 @@ pub fn run(
     drop(lock);
     if let Some((error, _)) = stop {
         if let Err(e) = recorded {
-            let message = format!(
-                "the run could not be recorded in the ledger: {}",
-                error_chain(&e)
-            );
-            (run.progress)(&Progress::Warning { message });
+            run.warn_unrecorded("the run's end", &e);
         }
         return Err(error);
     }
@@ -394,7 +390,7 @@ impl Run<'_, '_> {
             match (saved, &result) {
                 (Err(e), Ok(_)) => return Err(e),
                 // The stage's own failure is the one to tell (a full disk fails both).
-                (Err(e), Err(_)) => self.warn_unsaved(&e),
+                (Err(e), Err(_)) => self.warn_unrecorded("a stage written in the background", &e),
                 (Ok(()), _) => {}
             }
         }
@@ -490,15 +486,9 @@ impl Run<'_, '_> {
                     error: record.error.clone(),
                     ..row
                 });
-                // A full disk fails the stage and its record alike: the stage's error
-                // is the one to tell.
                 if let Err(e) = recorded {
-                    let message = format!(
-                        "the failure of stage `{}` could not be recorded in the ledger: {}",
-                        stage.name,
-                        error_chain(&e)
-                    );
-                    (self.progress)(&Progress::Warning { message });
+                    let what = format!("the failure of stage `{}`", stage.name);
+                    self.warn_unrecorded(&what, &e);
                 }
                 self.records.push(record);
                 Ok(Some((error, status)))
@@ -607,13 +597,10 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Warns that a stage written in the background was not recorded, when the run
-    /// has a failure of its own to report.
-    fn warn_unsaved(&mut self, error: &Error) {
-        let message = format!(
-            "a stage's artifacts written in the background were not recorded: {}",
-            error_chain(error)
-        );
+    /// Warns that `what` was not recorded, where the run has a failure of its own to
+    /// report (a full disk fails both).
+    fn warn_unrecorded(&mut self, what: &str, error: &Error) {
+        let message = format!("{what} could not be recorded: {}", error_chain(error));
         (self.progress)(&Progress::Warning { message });
     }
 

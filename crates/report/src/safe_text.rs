@@ -22,18 +22,7 @@ pub fn is_bidi_control(c: char) -> bool {
 /// `text` with every bidirectional control written as a visible escape, `\u{202E}`
 /// (upper-case hex, at least four digits), so the text reads as it is stored.
 pub fn escape_bidi(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_bidi_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if is_bidi_control(c) {
-            out.push_str(&bidi_escape(c));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    escape_where(text, is_bidi_control)
 }
 
 /// Whether `c` is written as a visible escape in text for people: a bidirectional
@@ -46,16 +35,23 @@ pub fn is_hidden(c: char) -> bool {
 /// `text` with every [`is_hidden`] character written as `\u{001B}`: for messages on
 /// a terminal and for the report page.
 pub fn escape_hidden(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hidden) {
+    escape_where(text, is_hidden)
+}
+
+/// `text` with each character `shown` picks written as its visible escape.
+fn escape_where(text: &str, shown: fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(shown) {
         return Cow::Borrowed(text);
     }
-    text.chars()
-        .map(|c| match is_hidden(c) {
-            true => bidi_escape(c),
-            false => c.to_string(),
-        })
-        .collect::<String>()
-        .into()
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if shown(c) {
+            out.push_str(&bidi_escape(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The visible escape of one character, as [`escape_bidi`] writes it.
