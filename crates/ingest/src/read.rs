@@ -125,6 +125,9 @@ struct Sink<'a> {
     kept: Kept,
     /// The dictionaries of the [`CODED`] columns, alive while their codes are made.
     dictionaries: [DataType; CODED.len()],
+    /// Each [`CODED`] column's last value and its code: a repeat (a session's
+    /// category, a viewed item then carted) skips the shared dictionary's lookup.
+    last_codes: [(String, Option<u32>); CODED.len()],
     read: u64,
     q_line: Vec<u64>,
     q_column: Vec<String>,
@@ -150,6 +153,7 @@ impl<'a> Sink<'a> {
             capacity,
             kept: Kept::with_capacity(capacity, with_order),
             dictionaries: CODED.map(|i| crate::dictionary(columns::EVENT_COLUMNS[i])),
+            last_codes: Default::default(),
             read: 0,
             q_line: Vec::new(),
             q_column: Vec::new(),
@@ -447,10 +451,22 @@ impl<'a> Sink<'a> {
             Slot::Derived(_) | Slot::Absent => None,
         };
         let mut codes = [None; CODED.len()];
-        for ((code, &i), dictionary) in codes.iter_mut().zip(&CODED).zip(&self.dictionaries) {
+        let coded = codes.iter_mut().zip(&CODED).zip(&self.dictionaries);
+        for (((code, &i), dictionary), last) in coded.zip(&mut self.last_codes) {
             if let Some(text) = values[i] {
+                if let (same, Some(c)) = last
+                    && same == text
+                {
+                    *code = Some(*c);
+                    continue;
+                }
                 match dictionary.cat_mapping().and_then(|d| d.insert_cat(text)) {
-                    Ok(c) => *code = Some(c),
+                    Ok(c) => {
+                        *code = Some(c);
+                        last.0.clear();
+                        last.0.push_str(text);
+                        last.1 = Some(c);
+                    }
                     Err(_) => {
                         let column = columns::EVENT_COLUMNS[i];
                         let reason = format!("`{column}` has more distinct values than fit");

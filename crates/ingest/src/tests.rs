@@ -963,6 +963,45 @@ fn out_of_core_ingest_equals_the_in_memory_one() {
 }
 
 #[test]
+fn repeated_and_swapped_values_keep_their_own_codes() {
+    // The reader reuses a column's last code for a repeat: a value must come back
+    // as itself after repeats, gaps and the same text in another column.
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"user_id,event_time,event_type,item_id,category\n\
+        u1,2026-01-01 10:00:00,view,a,x\n\
+        u1,2026-01-01 10:01:00,view,a,x\n\
+        u1,2026-01-01 10:02:00,view,x,a\n\
+        u1,2026-01-01 10:03:00,search,b,a\n\
+        u1,2026-01-01 10:04:00,view,a,\n\
+        u1,2026-01-01 10:05:00,view,,x\n\
+        u1,2026-01-01 10:06:00,view,a,x\n";
+    let path = write(&dir, "events.csv", data);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    let text = |name: &str| -> Vec<Option<String>> {
+        let strings = out.events.column(name).unwrap().cast(&DataType::String);
+        let strings = strings.unwrap();
+        let strings = strings.str().unwrap().iter();
+        strings.map(|v| v.map(str::to_string)).collect()
+    };
+    let col = |values: &[&str]| -> Vec<Option<String>> {
+        let value = |v: &&str| (!v.is_empty()).then(|| v.to_string());
+        values.iter().map(value).collect()
+    };
+    assert_eq!(
+        text(columns::ITEM_ID),
+        col(&["a", "a", "x", "b", "a", "", "a"])
+    );
+    assert_eq!(
+        text(columns::CATEGORY),
+        col(&["x", "x", "a", "a", "", "x", "x"])
+    );
+    assert_eq!(
+        text(columns::EVENT_TYPE),
+        col(&["view", "view", "view", "search", "view", "view", "view"])
+    );
+}
+
+#[test]
 fn categories_and_queries_are_held_as_dictionary_codes() {
     let dir = tempfile::tempdir().unwrap();
     let data = b"user_id,event_time,event_type,category,query\n\
