@@ -157,6 +157,15 @@ impl Default for ProfileParams {
 /// The most personas a run makes or tries.
 pub const MAX_K: usize = 100;
 
+/// The most restarts per k.
+pub const MAX_N_INIT: usize = 1_000;
+
+/// The most iterations per restart.
+pub const MAX_ITER: usize = 100_000;
+
+/// The fewest users a silhouette is computed on.
+pub const MIN_SILHOUETTE_SAMPLE: usize = 100;
+
 impl ProfileParams {
     /// Validates the parameters before any data is read.
     pub fn check(&self) -> Result<CheckedProfileParams> {
@@ -185,11 +194,18 @@ impl ProfileParams {
                 self.k_max
             ));
         }
-        if self.n_init < 1 {
-            return invalid("`n_init` must be at least 1, got 0".to_string());
+        // Restarts and iterations are run, not only allowed: millions never end.
+        if !(1..=MAX_N_INIT).contains(&self.n_init) {
+            return invalid(format!(
+                "`n_init` must be between 1 and {MAX_N_INIT}, got {}",
+                self.n_init
+            ));
         }
-        if self.max_iter < 1 {
-            return invalid("`max_iter` must be at least 1, got 0".to_string());
+        if !(1..=MAX_ITER).contains(&self.max_iter) {
+            return invalid(format!(
+                "`max_iter` must be between 1 and {MAX_ITER}, got {}",
+                self.max_iter
+            ));
         }
         if !self.tolerance.is_finite() || self.tolerance < 0.0 {
             return invalid(format!(
@@ -202,9 +218,10 @@ impl ProfileParams {
                 "`tolerance` must be greater than 0 when `algorithm` is \"gmm\"".to_string(),
             );
         }
-        if self.silhouette_sample < 2 {
+        if self.silhouette_sample < MIN_SILHOUETTE_SAMPLE {
             return invalid(format!(
-                "`silhouette_sample` must be at least 2, got {}",
+                "`silhouette_sample` must be at least {MIN_SILHOUETTE_SAMPLE} (on fewer users \
+                 the silhouettes of different k cannot be told apart), got {}",
                 self.silhouette_sample
             ));
         }
@@ -218,8 +235,9 @@ impl ProfileParams {
                         .to_string(),
                 );
             }
-            for (i, name) in features.iter().enumerate() {
-                if features[..i].contains(name) {
+            let mut seen = std::collections::HashSet::new();
+            for name in features {
+                if !seen.insert(name) {
                     return invalid(format!("`features` lists `{name}` more than once"));
                 }
             }
@@ -302,14 +320,14 @@ mod tests {
                     n_init: 0,
                     ..base()
                 },
-                "`n_init` must be at least 1, got 0",
+                "`n_init` must be between 1 and 1000, got 0",
             ),
             (
                 ProfileParams {
                     max_iter: 0,
                     ..base()
                 },
-                "`max_iter` must be at least 1, got 0",
+                "`max_iter` must be between 1 and 100000, got 0",
             ),
             (
                 ProfileParams {
@@ -335,10 +353,25 @@ mod tests {
             ),
             (
                 ProfileParams {
-                    silhouette_sample: 1,
+                    n_init: usize::MAX,
                     ..base()
                 },
-                "`silhouette_sample` must be at least 2, got 1",
+                &format!("`n_init` must be between 1 and 1000, got {}", usize::MAX),
+            ),
+            (
+                ProfileParams {
+                    max_iter: 100_001,
+                    ..base()
+                },
+                "`max_iter` must be between 1 and 100000, got 100001",
+            ),
+            (
+                ProfileParams {
+                    silhouette_sample: 99,
+                    ..base()
+                },
+                "`silhouette_sample` must be at least 100 (on fewer users the silhouettes \
+                 of different k cannot be told apart), got 99",
             ),
             (
                 ProfileParams {
