@@ -201,6 +201,15 @@ impl PredictParams {
                 self.horizon_days
             )));
         }
+        // The churn labels look `churn_window_days` past the cutoff, which is
+        // `horizon_days` before the as-of date: a longer window reads the future.
+        if self.ml.churn_window_days > self.horizon_days {
+            return Err(Error::Params(format!(
+                "`ml.churn_window_days` ({}) is longer than `horizon_days` ({}): the churn \
+                 labels would read events after the as-of date",
+                self.ml.churn_window_days, self.horizon_days
+            )));
+        }
         // Before anything is built per rule: a pipeline file with many thousands of
         // rules must fail here, in milliseconds, not after gigabytes of plans.
         rules::check_count(self.rules.len())?;

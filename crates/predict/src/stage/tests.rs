@@ -61,6 +61,20 @@ fn check_parses_rules_and_refuses_bad_ones() {
         long.check().unwrap_err().to_string(),
         "`horizon_days` is 3651, it must be at most 3650"
     );
+    let window = |days: u32| PredictParams {
+        horizon_days: 28,
+        ml: MlParams {
+            churn_window_days: days,
+            ..MlParams::default()
+        },
+        ..PredictParams::default()
+    };
+    assert!(window(28).check().is_ok());
+    assert_eq!(
+        window(29).check().unwrap_err().to_string(),
+        "`ml.churn_window_days` (29) is longer than `horizon_days` (28): the churn labels \
+         would read events after the as-of date"
+    );
 }
 
 #[test]
