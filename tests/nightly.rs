@@ -628,4 +628,63 @@ fn a_failed_stage_is_retried_with_backoff() {
     let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
     assert_eq!(record["stages"][1]["attempts"], 2);
     assert_eq!(record["stages"][1]["status"], "ok");
+    // Keyed by the table the retry read, not by its absence when the run began: a
+    // rerun without the table does not reuse what was made with it.
+    std::fs::remove_file(dir.path().join("users.csv")).unwrap();
+    let again = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(!again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("users.csv"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn a_night_rerun_after_an_earlier_night_compares_with_it() {
+    let dir = sandbox(300);
+    for date in ["2026-05-15", "2026-05-01"] {
+        let out = run(dir.path(), &["--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // The first 05-15 run had no night before it; now it has, so nothing is reused
+    // from that run, and a plain rerun gives what a forced one gives.
+    let night = dir.path().join("out/2026-05-15");
+    assert!(!night.join("migration.csv").exists());
+    let plain = run(dir.path(), &["--as-of", "2026-05-15"]);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    let record = run_json(&night.join("run.json"));
+    let against = record["stability"]["against_run"].as_str().unwrap_or("");
+    assert!(
+        against.starts_with("2026-05-01_"),
+        "{}",
+        record["stability"]
+    );
+    let files = [
+        "migration.csv",
+        "drift.csv",
+        "user_personas.csv",
+        "personas.csv",
+    ];
+    let read = |file: &str| std::fs::read(night.join(file)).unwrap();
+    let first: Vec<Vec<u8>> = files.iter().map(|f| read(f)).collect();
+    let forced = run(dir.path(), &["--as-of", "2026-05-15", "--force"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    for (file, before) in files.iter().zip(&first) {
+        assert!(
+            read(file) == *before,
+            "{file} differs from the forced rerun's"
+        );
+    }
+    // Unchanged since, a rerun reuses every stage.
+    let again = run(dir.path(), &["--as-of", "2026-05-15"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let record = run_json(&night.join("run.json"));
+    assert!(
+        stage_fields(&record, "status")
+            .iter()
+            .all(|s| s == "skipped"),
+        "{:?}",
+        stage_fields(&record, "status")
+    );
 }

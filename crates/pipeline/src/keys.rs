@@ -1,5 +1,6 @@
 //! Cache keys of a plan's stages, and dry runs that show what a run would reuse.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -9,12 +10,16 @@ use crate::artifacts;
 use crate::error::{Error, Result, io};
 use crate::ledger::Ledger;
 use crate::plan::Plan;
+use crate::previous::{Previous, previous_run};
 use crate::record::RunStatus;
 use crate::runner::RunOptions;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
 const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.7");
+
+/// The as-of label of a run without an as-of date.
+const LATEST: &str = "latest";
 
 /// A stage of a dry run: its key and whether it would be skipped.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +35,7 @@ pub struct PlannedRun {
 }
 
 pub(crate) fn as_of_label(as_of: Option<NaiveDate>) -> String {
-    as_of.map_or_else(|| "latest".to_string(), |d| d.to_string())
+    as_of.map_or_else(|| LATEST.to_string(), |d| d.to_string())
 }
 
 pub(crate) fn runs_root(plan: &Plan, options: &RunOptions) -> PathBuf {
@@ -47,8 +52,15 @@ pub(crate) fn output_dir(plan: &Plan, options: &RunOptions, as_of: &str) -> Path
     PathBuf::from(dir.to_string_lossy().replace("{as_of}", as_of))
 }
 
-/// Cache keys of every stage, in plan order.
-pub(crate) fn cache_keys(plan: &Plan, as_of: &str) -> Vec<String> {
+/// Cache keys of every stage, in plan order. `read` holds the hashes of input files
+/// as a stage of this run read them (by path as given), which stand for the files'
+/// hashes now; `previous` is the run this one compares itself with.
+pub(crate) fn cache_keys(
+    plan: &Plan,
+    as_of: &str,
+    previous: Option<&Previous>,
+    read: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut keys: Vec<String> = Vec::with_capacity(plan.stages.len());
     for stage in &plan.stages {
         let mut hasher = blake3::Hasher::new();
@@ -72,10 +84,24 @@ pub(crate) fn cache_keys(plan: &Plan, as_of: &str) -> Vec<String> {
         }
         for file in stage.stage.input_files() {
             // A missing file gets no fingerprint: the stage runs and reports it.
-            match userlens_ingest::fingerprint(&file) {
-                Ok(info) => put(&info.blake3),
-                Err(_) => put("missing"),
+            match read.get(&file.display().to_string()) {
+                Some(blake3) => put(blake3),
+                None => match userlens_ingest::fingerprint(&file) {
+                    Ok(info) => put(&info.blake3),
+                    Err(_) => put("missing"),
+                },
             }
+        }
+        // A dated run's stage that compares itself with the run before depends on
+        // it. Not a `latest` run's: its run before is the last one, any rerun's.
+        if let Some(previous) = previous.filter(|_| stage.stage.reads_previous())
+            && as_of != LATEST
+        {
+            put(&previous.run_id);
+            put(previous
+                .contents
+                .get(&stage.name)
+                .map_or("", String::as_str));
         }
         keys.push(hasher.finalize().to_hex().to_string());
     }
@@ -116,14 +142,12 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
         return Ok(None);
     }
     let done = ledger.stages(&run_id)?;
-    let same = plan
-        .stages
-        .iter()
-        .zip(cache_keys(plan, &label))
-        .all(|(stage, key)| {
-            done.iter()
-                .any(|row| row.stage == stage.name && row.status.finished() && row.cache_key == key)
-        });
+    let previous = previous_run(&ledger, plan, &label)?;
+    let keys = cache_keys(plan, &label, previous.as_ref(), &BTreeMap::new());
+    let same = plan.stages.iter().zip(keys).all(|(stage, key)| {
+        done.iter()
+            .any(|row| row.stage == stage.name && row.status.finished() && row.cache_key == key)
+    });
     Ok(same.then_some(run_id))
 }
 
@@ -131,13 +155,17 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
 pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     let plan = &options.plan_of(plan)?;
     let label = as_of_label(options.as_of);
-    let keys = cache_keys(plan, &label);
     // Read only: a dry run writes nothing, not even a new ledger.
     let root = runs_root(plan, options);
     let ledger = match root.join("ledger.sqlite").is_file() {
         true => Some(Ledger::open_existing(&root)?),
         false => None,
     };
+    let previous = match &ledger {
+        Some(ledger) => previous_run(ledger, plan, &label)?,
+        None => None,
+    };
+    let keys = cache_keys(plan, &label, previous.as_ref(), &BTreeMap::new());
     let mut stages = Vec::with_capacity(plan.stages.len());
     let only = only_index(plan, options)?;
     let mut upstream_runs = true;

@@ -14,6 +14,8 @@ pub(crate) struct Previous {
     pub run_id: String,
     /// Stage name -> artifact folder.
     pub artifacts: BTreeMap<String, PathBuf>,
+    /// Stage name -> the content hash of its artifact folder.
+    pub contents: BTreeMap<String, String>,
     pub rows: Option<crate::record::Rows>,
 }
 
@@ -23,23 +25,28 @@ pub(crate) struct Previous {
 pub(crate) fn previous_run(ledger: &Ledger, plan: &Plan, as_of: &str) -> Result<Option<Previous>> {
     let mut chosen = None;
     for row in ledger.last_ok_runs(&plan.name, as_of, 20)? {
-        let stages: BTreeMap<String, PathBuf> = (ledger.stages(&row.run_id)?.into_iter())
+        let finished: Vec<_> = (ledger.stages(&row.run_id)?.into_iter())
             .filter(|s| s.status.finished())
-            .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
             .collect();
-        let whole = plan.stages.iter().all(|s| stages.contains_key(&s.name));
+        let whole = (plan.stages.iter()).all(|s| finished.iter().any(|f| f.stage == s.name));
         if whole || chosen.is_none() {
-            chosen = Some((row, stages));
+            chosen = Some((row, finished));
         }
         if whole {
             break;
         }
     }
-    let Some((row, artifacts)) = chosen else {
+    let Some((row, finished)) = chosen else {
         return Ok(None);
     };
+    let contents = (finished.iter())
+        .map(|s| (s.stage.clone(), s.content_hash.clone()))
+        .collect();
     Ok(Some(Previous {
-        artifacts,
+        artifacts: (finished.into_iter())
+            .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
+            .collect(),
+        contents,
         rows: std::fs::read(Path::new(&row.run_dir).join("run.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<PastRecord>(&bytes).ok())

@@ -196,9 +196,12 @@ pub fn run(
             .collect(),
         None => BTreeMap::new(),
     };
+    let previous = previous_run(&ledger, &plan, &label)?;
     let mut run = Run {
-        previous: previous_run(&ledger, &plan, &label)?,
-        keys: cache_keys(&plan, &label),
+        keys: cache_keys(&plan, &label, previous.as_ref(), &BTreeMap::new()),
+        previous,
+        label: label.clone(),
+        read: BTreeMap::new(),
         state: RunState {
             as_of: options
                 .as_of
@@ -326,6 +329,10 @@ struct Run<'a, 'p> {
     /// Stages this run finished before it was interrupted (a resume).
     finished_here: BTreeMap<String, StageRow>,
     keys: Vec<String>,
+    /// The run's as-of label, for its keys.
+    label: String,
+    /// The hashes of the input files as this run's stages read them, by path.
+    read: BTreeMap<String, String>,
     only: Option<usize>,
     state: RunState,
     outputs: Vec<Tables>,
@@ -557,6 +564,7 @@ impl Run<'_, '_> {
             Ok(output) => output,
             Err(e) => return Ok(Err(e)),
         };
+        self.key_as_read(index, &meta);
         // What the stage freed is handed back before its tables are saved.
         if let Some(release) = self.options.release_memory {
             release();
@@ -595,6 +603,17 @@ impl Run<'_, '_> {
                 Err(e)
             }
         }
+    }
+
+    /// Keys stage `index` and the stages after it by the input files as it read
+    /// them: a file changed since the run began (or missing then, before a retry)
+    /// must not key its artifact as the file it was then.
+    fn key_as_read(&mut self, index: usize, meta: &crate::record::StageMeta) {
+        for info in &meta.inputs {
+            self.read.insert(info.path.clone(), info.blake3.clone());
+        }
+        let keys = cache_keys(self.plan, &self.label, self.previous.as_ref(), &self.read);
+        self.keys[index..].clone_from_slice(&keys[index..]);
     }
 
     /// Warns that `what` was not recorded, where the run has a failure of its own to

@@ -79,6 +79,11 @@ pub trait Stage: Send + Sync + 'static {
         String::new()
     }
 
+    /// Whether it reads the run this one compares itself with
+    /// ([`StageContext::previous_table`] and the like): that run then enters its
+    /// cache key.
+    const READS_PREVIOUS: bool = false;
+
     /// Runs the stage on the tables of the stages it needs.
     fn run(
         checked: &Self::Checked,
@@ -511,6 +516,8 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn ask(&mut self, needed: &mut dyn CheckedStage) -> bool;
     /// See [`Stage::asked_key`].
     fn asked_key(&self) -> String;
+    /// See [`Stage::READS_PREVIOUS`].
+    fn reads_previous(&self) -> bool;
     /// Runs it.
     fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError>;
     /// See [`Stage::finish`].
@@ -564,6 +571,9 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     }
     fn asked_key(&self) -> String {
         S::asked_key(&self.0)
+    }
+    fn reads_previous(&self) -> bool {
+        S::READS_PREVIOUS
     }
     fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError> {
         S::run(&self.0, ctx, inputs)

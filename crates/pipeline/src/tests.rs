@@ -301,8 +301,8 @@ fn the_engine_is_checked_where_it_is_written() {
     assert_eq!(on_cluster.engine.url(), "ballista://h:50050");
     let local = plan(GOOD).unwrap();
     assert_eq!(
-        crate::keys::cache_keys(&on_cluster, "latest"),
-        crate::keys::cache_keys(&local, "latest")
+        crate::keys::cache_keys(&on_cluster, "latest", None, &Default::default()),
+        crate::keys::cache_keys(&local, "latest", None, &Default::default())
     );
     let o = Override::parse("pipeline.engine=remote").unwrap();
     let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
@@ -324,8 +324,8 @@ fn a_shared_dir_is_an_absolute_path_outside_the_cache_keys() {
         Some(Path::new("/mnt/userlens"))
     );
     assert_eq!(
-        crate::keys::cache_keys(&shared, "latest"),
-        crate::keys::cache_keys(&plan(GOOD).unwrap(), "latest")
+        crate::keys::cache_keys(&shared, "latest", None, &Default::default()),
+        crate::keys::cache_keys(&plan(GOOD).unwrap(), "latest", None, &Default::default())
     );
     let err = with("shared_dir = \"parts\"").unwrap_err().to_string();
     assert_eq!(
@@ -474,7 +474,7 @@ fn what_predict_asks_of_the_features_stage_is_in_its_cache_key() {
             .iter()
             .position(|s| s.name == "features")
             .unwrap();
-        crate::keys::cache_keys(plan, "latest")[at].clone()
+        crate::keys::cache_keys(plan, "latest", None, &Default::default())[at].clone()
     };
     let alone = plan(GOOD).unwrap();
     let (days_28, days_14) = (

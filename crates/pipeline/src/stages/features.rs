@@ -81,6 +81,7 @@ impl Stage for Features {
     const MAY_PROVIDE: &'static [&'static str] = &["drift", FEATURES_AT_CUTOFF];
     const REQUIRES: &'static [&'static str] = &["events"];
     const ASKED: &'static [&'static str] = &[FEATURES_AT_CUTOFF];
+    const READS_PREVIOUS: bool = true;
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         Ok(FeaturesChecked {

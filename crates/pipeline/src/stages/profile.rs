@@ -14,6 +14,7 @@ impl Stage for Profile {
     const PROVIDES: &'static [&'static str] = &["assignments", "personas", "k_selection"];
     const MAY_PROVIDE: &'static [&'static str] = &["migration"];
     const REQUIRES: &'static [&'static str] = &["features"];
+    const READS_PREVIOUS: bool = true;
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         params.check().map_err(Invalid::new)
