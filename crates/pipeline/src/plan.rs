@@ -66,6 +66,14 @@ fn check_gates(source: &Source, gates: &Gates) -> Result<()> {
             None,
         ));
     }
+    // Every feature drifts at least "ok": such a gate would refuse every night.
+    if gates.fail_on_drift == Some(crate::drift::Level::Ok) {
+        return Err(source.error_at(
+            at("fail_on_drift"),
+            "`fail_on_drift = \"ok\"` would refuse every night".to_string(),
+            Some("\"warning\" (PSI above 0.1) or \"alert\" (above 0.25)".into()),
+        ));
+    }
     Ok(())
 }
 

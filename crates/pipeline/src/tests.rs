@@ -524,6 +524,10 @@ fn gates_that_refuse_every_night_or_none_are_errors_at_their_line() {
             "max_volume_ratio = 0",
             "p.toml:6:1: `max_volume_ratio = 0` is not a positive number",
         ),
+        (
+            "fail_on_drift = \"ok\"",
+            "p.toml:6:1: `fail_on_drift = \"ok\"` would refuse every night",
+        ),
     ] {
         let err = file_error(&with_gates(gates));
         assert!(err.starts_with(said), "{err}");

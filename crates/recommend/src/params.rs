@@ -350,12 +350,13 @@ impl RecommendParams {
                 "`iterations` must be in 1..=1000 and `cg_steps` in 1..=100",
             ));
         }
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if !positive(als.regularization) || !positive(als.alpha) {
+        // The factors are f32: a penalty or confidence past 1e6 overflows their solve.
+        let in_range = |v: f64| v > 0.0 && v <= 1e6;
+        if !in_range(als.regularization) || !in_range(als.alpha) {
             return Err(params(
                 "als",
                 format!(
-                    "`regularization` and `alpha` must be positive, got {} and {}",
+                    "`regularization` and `alpha` must be in (0, 1e6], got {} and {}",
                     als.regularization, als.alpha
                 ),
             ));
@@ -446,6 +447,14 @@ mod tests {
             (
                 "half_life_days = -3.0",
                 "invalid recommend parameter `half_life_days`: must be a positive number of days, got -3",
+            ),
+            (
+                "als = { alpha = 1e30 }",
+                "invalid recommend parameter `als`: `regularization` and `alpha` must be in (0, 1e6], got 0.05 and 1000000000000000000000000000000",
+            ),
+            (
+                "als = { regularization = 0.0 }",
+                "invalid recommend parameter `als`: `regularization` and `alpha` must be in (0, 1e6], got 0 and 1",
             ),
         ];
         for (text, message) in cases {
