@@ -849,6 +849,10 @@ fn validate_refuses_an_output_a_run_needs_out_for() {
         "{}",
         text(&checked.stderr)
     );
+    // A run refused so writes nothing: no runs folder, ledger or lock.
+    let refused = userlens(&["run", "p.toml", "-q"], dir.path());
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("runs").exists());
     // A run given a folder of its own does not use the file's.
     let ran = userlens(&["run", "p.toml", "--out", "out/p", "-q"], dir.path());
     assert!(ran.status.success(), "{}", text(&ran.stderr));

@@ -466,6 +466,15 @@ fn plan_source(
         .unwrap_or_else(|| PathBuf::from("out").join(&name));
     let runs = header.runs.clone().unwrap_or_else(|| PathBuf::from("runs"));
     for (key, path) in [("output", &output), ("runs", &runs)] {
+        // The ledger and the lock would be made in the working folder.
+        if key == "runs" && path.as_os_str().is_empty() {
+            let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
+            return Err(source.error_at(
+                at,
+                "`runs` is empty".to_string(),
+                Some("give a folder, such as `runs = \"runs\"`".into()),
+            ));
+        }
         if let Err(why) = crate::publish::contained(path) {
             let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
             return Err(source.error_at(
@@ -667,9 +676,8 @@ fn check_stage(
                 {
                     path.push(key.to_string());
                 }
-                let key = path.first().map(String::as_str).unwrap_or_default();
                 let hint = unknown_field_hint(&message);
-                if let Some(e) = set_error(overrides, stage_name, key, &message, hint.clone()) {
+                if let Some(e) = set_error(overrides, stage_name, &path, &message, hint.clone()) {
                     return e;
                 }
                 // Each key of the path is looked for after the one before it; a
@@ -687,7 +695,8 @@ fn check_stage(
                 // mistake if one set it, else the file's at its line.
                 let key = invalid.message.split('`').nth(1).unwrap_or_default();
                 let (message, hint) = (&invalid.message, invalid.hint.clone());
-                if let Some(e) = set_error(overrides, stage_name, key, message, hint) {
+                let path: Vec<String> = key.split('.').map(str::to_string).collect();
+                if let Some(e) = set_error(overrides, stage_name, &path, message, hint) {
                     return e;
                 }
                 let at = if invalid.at_uses {
@@ -708,19 +717,29 @@ fn check_stage(
         })
 }
 
-/// The error of the `--set` that put `key` in stage `stage_name`'s parameters, if
-/// one did: its mistake, not the file's.
+/// The error of the `--set` that put the parameter at `path` (as an error names
+/// it: whole, its start or its end) in stage `stage_name`'s parameters, if one did:
+/// its mistake, not the file's.
 fn set_error(
     overrides: &[Override],
     stage_name: &str,
-    key: &str,
+    path: &[String],
     message: &str,
     hint: Option<String>,
 ) -> Option<Error> {
-    // The last such `--set` is the one whose value stands.
-    let o = overrides
-        .iter()
-        .rfind(|o| o.stage == stage_name && o.key.first().is_some_and(|k| k == key))?;
+    let matching = |o: &Override| {
+        let prefix = o.key.iter().zip(path).take_while(|(a, b)| a == b).count();
+        let suffix = (o.key.iter().rev().zip(path.iter().rev()))
+            .take_while(|(a, b)| a == b)
+            .count();
+        prefix.max(suffix)
+    };
+    // The `--set` that matches the most keys; of equals, the last, whose value stands.
+    let (_, o) = (overrides.iter())
+        .filter(|o| o.stage == stage_name)
+        .map(|o| (matching(o), o))
+        .filter(|(keys, _)| *keys > 0)
+        .max_by_key(|(keys, _)| *keys)?;
     let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
     Some(Error::Override(format!(
         "`--set {}`: stage `{stage_name}`: {message}{hint}",

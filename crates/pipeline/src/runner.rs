@@ -102,6 +102,18 @@ pub fn run(
         return Err(Error::Stopped { signal });
     }
     let root = runs_root(plan, options);
+    if root.as_os_str().is_empty() {
+        return Err(Error::Usage(
+            "the runs folder is empty: give one, such as `--runs runs`".into(),
+        ));
+    }
+    if options.resume.is_none() {
+        // Before the lock and the ledger are made: a refused folder writes nothing.
+        let plan = options.plan_of(plan)?;
+        let output = output_dir(&plan, options, &as_of_label(options.as_of));
+        publish::check_name(&output)?;
+        publish::check_output(&output, &root, options.force_output)?;
+    }
     let lock = PipelineLock::acquire(&root, &plan.name)?;
     if let Some(pid) = lock.stale_pid {
         let message = format!(

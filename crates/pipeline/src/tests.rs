@@ -182,6 +182,9 @@ fn outputs_a_run_would_refuse_are_refused_by_validate() {
     let set = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
     let err = output_error(&set).unwrap_or_default();
     assert!(err.contains("is not a folder of its own"), "{err}");
+    // An empty runs folder would put the ledger in the working folder.
+    let text = GOOD.replace("name = \"demo\"", "name = \"demo\"\nruns = \"\"");
+    assert!(file_error(&text).starts_with("p.toml:4:1: `runs` is empty"));
     // A date in place of `{as_of}` leaves a name of its own.
     let nightly = GOOD.replace("name = \"demo\"", "name = \"demo\"\noutput = \"{as_of}\"");
     assert_eq!(output_error(&plan(&nightly).unwrap()), None);
@@ -596,6 +599,25 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
             .starts_with("`--set ingest.memory_limit_mb=0`: stage `ingest`"),
         "{err}"
     );
+    // A nested parameter's error is its own `--set`'s, not the last one of its table.
+    let text = format!("{GOOD}\n[stages.predict]\nuses = \"predict\"\nneeds = [\"features\"]\n");
+    for (sets, said) in [
+        (
+            [
+                "predict.ml.models=[\"nosuch\"]",
+                "predict.ml.holdout_fraction=0.3",
+            ],
+            "`--set predict.ml.models=[\"nosuch\"]`: stage `predict`: unknown variant `nosuch`",
+        ),
+        (
+            ["predict.ml.trees=0", "predict.ml.holdout_fraction=0.3"],
+            "`--set predict.ml.trees=0`: stage `predict`: `trees` is 0",
+        ),
+    ] {
+        let sets = sets.map(|s| Override::parse(s).unwrap());
+        let err = load_str(Path::new("p.toml"), &text, &sets).unwrap_err();
+        assert!(err.to_string().starts_with(said), "{err}");
+    }
 }
 
 #[test]
