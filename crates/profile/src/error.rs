@@ -46,6 +46,12 @@ pub enum Error {
         /// The name from `exclude`.
         name: String,
     },
+    /// `exclude` leaves out every feature there was to cluster on.
+    #[error("`exclude` leaves no feature to cluster on ({excluded} excluded)")]
+    EverythingExcluded {
+        /// How many names `exclude` lists.
+        excluded: usize,
+    },
     /// A name in `features` is a column that is not numeric.
     #[error("feature `{name}` in the features table is not numeric, found {dtype}")]
     NotNumeric {

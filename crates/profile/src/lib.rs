@@ -223,10 +223,15 @@ fn candidate_features(
             list.clone()
         }
     };
-    Ok(chosen
-        .into_iter()
+    let kept: Vec<String> = (chosen.into_iter())
         .filter(|name| !params.exclude.contains(name))
-        .collect())
+        .collect();
+    if kept.is_empty() && !params.exclude.is_empty() {
+        return Err(Error::EverythingExcluded {
+            excluded: params.exclude.len(),
+        });
+    }
+    Ok(kept)
 }
 
 /// Drops clusters without members and renumbers the rest in order.

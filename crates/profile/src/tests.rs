@@ -675,6 +675,16 @@ fn bad_tables_are_reported() {
         ),
         "excluded column `z` is not a column of the features table"
     );
+    assert_eq!(
+        message(
+            table(),
+            ProfileParams {
+                exclude: vec!["x".into()],
+                ..base()
+            }
+        ),
+        "`exclude` leaves no feature to cluster on (1 excluded)"
+    );
 }
 
 #[test]
