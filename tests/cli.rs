@@ -333,6 +333,26 @@ fn help_shows_examples_and_exit_codes() {
 }
 
 #[test]
+fn logs_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 30, 5);
+    let args = [
+        "-vv",
+        "profile",
+        "events.csv",
+        "--out",
+        "r",
+        "--runs",
+        "runs",
+    ];
+    let out = userlens(&args, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logged = text(&out.stderr);
+    assert!(logged.contains("DEBUG"), "{logged}");
+    assert!(!logged.contains('\u{1b}'), "{logged}");
+}
+
+#[test]
 fn missing_events_file_is_refused_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let out = userlens(
