@@ -177,6 +177,22 @@ pub(crate) fn rows_in(stage: &PlannedStage, outputs: &[Tables]) -> i64 {
         .map_or(0, |rows| rows as i64)
 }
 
+/// The events this run and the run before it profiled, for the volume gates and the
+/// drift record: those before each one's as-of date where both counted them, else
+/// every event kept.
+pub(crate) fn volumes(now: &Rows, previous: Option<&Rows>) -> (u64, Option<u64>) {
+    match (now.before_as_of, previous) {
+        (
+            Some(now),
+            Some(Rows {
+                before_as_of: Some(then),
+                ..
+            }),
+        ) => (now, Some(*then)),
+        (_, rows) => (now.kept, rows.map(|r| r.kept)),
+    }
+}
+
 /// The pipeline's gates, checked on the numbers a stage has just reported: the
 /// event volume once rows are counted, drift once it is measured.
 pub(crate) fn check_gates(
@@ -186,19 +202,7 @@ pub(crate) fn check_gates(
     meta: &StageMeta,
 ) -> Option<String> {
     let gates = &plan.gates;
-    // The events each run profiled (before its as-of date) where both counted them,
-    // else every event kept.
-    let previous_rows = previous.and_then(|p| p.rows.as_ref());
-    let (kept, previous_kept) = match (state.rows.before_as_of, previous_rows) {
-        (
-            Some(now),
-            Some(Rows {
-                before_as_of: Some(then),
-                ..
-            }),
-        ) => (now, Some(*then)),
-        (_, rows) => (state.rows.kept, rows.map(|r| r.kept)),
-    };
+    let (kept, previous_kept) = volumes(&state.rows, previous.and_then(|p| p.rows.as_ref()));
     if meta.rows.is_some()
         && let Some(previous_kept) = previous_kept.filter(|&k| k > 0)
     {

@@ -174,8 +174,7 @@ impl Stage for Features {
         if let Some(before) = ctx.previous_table("features") {
             let rows = drift::feature_drift(&before, &features);
             let (added, removed) = drift::schema_change(&before, &features);
-            let previous_kept = ctx.previous_rows().map(|r| r.kept);
-            let kept = ctx.rows().kept;
+            let (kept, previous_kept) = crate::execute::volumes(ctx.rows(), ctx.previous_rows());
             let count = |level| rows.iter().filter(|r| r.level == level).count();
             meta.drift = Some(serde_json::json!({
                 "against_run": ctx.previous_run(),
