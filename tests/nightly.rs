@@ -648,6 +648,43 @@ fn a_failed_stage_is_retried_with_backoff() {
 }
 
 #[test]
+fn a_night_whose_last_run_lost_its_folder_says_so_and_compares_with_an_older_one() {
+    let dir = sandbox(300);
+    for date in ["2026-05-01", "2026-05-08"] {
+        let out = run(dir.path(), &["--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // A clean-up removed the last night's run folder.
+    let runs = dir.path().join("runs/night");
+    for entry in std::fs::read_dir(&runs).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("2026-05-08_")
+        {
+            std::fs::remove_dir_all(path).unwrap();
+        }
+    }
+    let out = run(dir.path(), &["--as-of", "2026-05-15"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("the folders of the last good run are gone (2026-05-08_"),
+        "{said}"
+    );
+    assert!(said.contains("compares itself with 2026-05-01_"), "{said}");
+    let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
+    let against = record["stability"]["against_run"].as_str().unwrap_or("");
+    assert!(
+        against.starts_with("2026-05-01_"),
+        "{}",
+        record["stability"]
+    );
+}
+
+#[test]
 fn a_night_rerun_after_an_earlier_night_compares_with_it() {
     let dir = sandbox(300);
     for date in ["2026-05-15", "2026-05-01"] {

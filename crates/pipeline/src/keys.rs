@@ -142,7 +142,7 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
         return Ok(None);
     }
     let done = ledger.stages(&run_id)?;
-    let previous = previous_run(&ledger, plan, &label)?;
+    let previous = previous_run(&ledger, plan, &label, &mut Vec::new())?;
     let keys = cache_keys(plan, &label, previous.as_ref(), &BTreeMap::new());
     let same = plan.stages.iter().zip(keys).all(|(stage, key)| {
         done.iter()
@@ -162,7 +162,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
         false => None,
     };
     let previous = match &ledger {
-        Some(ledger) => previous_run(ledger, plan, &label)?,
+        Some(ledger) => previous_run(ledger, plan, &label, &mut Vec::new())?,
         None => None,
     };
     let keys = cache_keys(plan, &label, previous.as_ref(), &BTreeMap::new());

@@ -22,9 +22,20 @@ pub(crate) struct Previous {
 /// The last good run of the pipeline for an earlier as-of date, for stable ids, drift
 /// and the volume gates: of the newest few, the first that finished every stage of
 /// `plan` (a run that stopped early, `--until`, has no personas to keep ids from).
-pub(crate) fn previous_run(ledger: &Ledger, plan: &Plan, as_of: &str) -> Result<Option<Previous>> {
+/// A run whose folder is gone (removed to save space) is passed over, its id put in
+/// `lost`.
+pub(crate) fn previous_run(
+    ledger: &Ledger,
+    plan: &Plan,
+    as_of: &str,
+    lost: &mut Vec<String>,
+) -> Result<Option<Previous>> {
     let mut chosen = None;
     for row in ledger.last_ok_runs(&plan.name, as_of, 20)? {
+        if !Path::new(&row.run_dir).is_dir() {
+            lost.push(row.run_id);
+            continue;
+        }
         let finished: Vec<_> = (ledger.stages(&row.run_id)?.into_iter())
             .filter(|s| s.status.finished())
             .collect();

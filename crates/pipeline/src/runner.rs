@@ -208,7 +208,22 @@ pub fn run(
             .collect(),
         None => BTreeMap::new(),
     };
-    let previous = previous_run(&ledger, &plan, &label)?;
+    let mut lost = Vec::new();
+    let previous = previous_run(&ledger, &plan, &label, &mut lost)?;
+    if !lost.is_empty() {
+        let compared = match &previous {
+            Some(p) => format!("this run compares itself with {} instead", p.run_id),
+            None => "no run is left to compare with: persona ids start anew, and drift \
+                     and the volume gates wait for the next night"
+                .to_string(),
+        };
+        let message = format!(
+            "the folders of the last good {} are gone ({}); {compared}",
+            if lost.len() == 1 { "run" } else { "runs" },
+            lost.join(", ")
+        );
+        progress(&Progress::Warning { message });
+    }
     let mut run = Run {
         keys: cache_keys(&plan, &label, previous.as_ref(), &BTreeMap::new()),
         previous,
