@@ -238,6 +238,23 @@ impl Ledger {
         self.insert_run(run, update).map(|_| ())
     }
 
+    /// Marks the runs of `pipeline` still recorded as running as interrupted: for
+    /// the holder of the pipeline's lock, no other run of it is alive, whatever
+    /// process has its pid now (a reused pid, another pid namespace). Returns how
+    /// many there were.
+    pub fn interrupt_running(&self, pipeline: &str) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?1 WHERE pipeline = ?2 AND status = ?3",
+                params![
+                    RunStatus::Interrupted.as_str(),
+                    pipeline,
+                    RunStatus::Running.as_str()
+                ],
+            )
+            .map_err(db(&self.path))
+    }
+
     /// Inserts `run`, `on_conflict` saying what a taken id does; returns the rows
     /// changed.
     fn insert_run(&self, run: &RunRow, on_conflict: &str) -> Result<usize> {
@@ -612,5 +629,11 @@ mod tests {
         stage.engine = "ballista://h:1".into();
         ledger.put_stage(&stage).unwrap();
         assert_eq!(ledger.stages("r1").unwrap(), [stage]);
+        // The holder of the pipeline's lock marks its runs still "running" as killed.
+        assert_eq!(ledger.interrupt_running("other").unwrap(), 0);
+        assert_eq!(ledger.interrupt_running("p").unwrap(), 1);
+        let run = ledger.run("r1").unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Interrupted);
+        assert!(run.status.resumable());
     }
 }

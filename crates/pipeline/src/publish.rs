@@ -449,12 +449,24 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
     Ok(())
 }
 
+/// Whose a staging or set-aside folder is, for [`recover`].
+pub(crate) enum Owner {
+    /// A run of this pipeline in this runs folder, made by the process recorded for
+    /// it: finished, since the caller holds the lock.
+    Certain,
+    /// A run of this pipeline, unless its process is still running (a run of
+    /// another runs folder under the same id).
+    Unless,
+    /// Not this pipeline's.
+    Other,
+}
+
 /// Puts back an output folder that a killed publish left renamed aside, and removes
 /// the staging and set-aside folders of runs in `finished` (runs of this pipeline
 /// that no process is running: the caller holds the pipeline's lock): those of
 /// `output` and of every folder beside it, so that a killed run's staging for one
 /// night's partition does not stay until that night is run again.
-pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<()> {
+pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str, Option<u32>) -> Owner) -> Result<()> {
     let dir = parent(output);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
@@ -475,7 +487,12 @@ pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str) -> bool) -> Result<
             Some((id, Ok(pid))) => (id, Some(pid)),
             _ => (named, None),
         };
-        if target.is_empty() || !finished(run_id) || pid.is_some_and(running_elsewhere) {
+        let leftover = match finished(run_id, pid) {
+            Owner::Certain => true,
+            Owner::Unless => !pid.is_some_and(running_elsewhere),
+            Owner::Other => false,
+        };
+        if target.is_empty() || !leftover {
             continue;
         }
         let target = dir.join(target);
@@ -652,6 +669,17 @@ mod tests {
         assert!(err.contains("through `..`"), "{err}");
     }
 
+    /// The run `id` of this pipeline, whose process is unknown.
+    fn unless(id: &'static str) -> impl Fn(&str, Option<u32>) -> Owner {
+        move |run: &str, _| {
+            if run == id {
+                Owner::Unless
+            } else {
+                Owner::Other
+            }
+        }
+    }
+
     #[test]
     fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -665,10 +693,10 @@ mod tests {
         // A publish killed between its renames: the old folder is aside, none in place.
         std::fs::rename(&out, sibling(&out, "old-r2")).unwrap();
         let other = staging(&out, "r3").unwrap();
-        recover(&out, &|id| id == "r2").unwrap();
+        recover(&out, &unless("r2")).unwrap();
         assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
         assert!(other.is_dir(), "another run's staging is left alone");
-        recover(&out, &|id| id == "r3").unwrap();
+        recover(&out, &unless("r3")).unwrap();
         assert!(!other.exists());
         // A run of another runs folder under the same id, in a process still running
         // (pid 1), keeps its staging; a dead process's is removed.
@@ -677,8 +705,16 @@ mod tests {
         std::fs::create_dir_all(&live).unwrap();
         std::fs::create_dir_all(&dead).unwrap();
         assert_ne!(staging(&out, "r3").unwrap(), live);
-        recover(&out, &|id| id == "r3").unwrap();
+        recover(&out, &unless("r3")).unwrap();
         assert!(live.is_dir() && !dead.exists());
+        // This runs folder's own run by that process (the ledger says so, and the
+        // lock is held) is finished, whatever process has its pid now.
+        let ledgers = |run: &str, pid: Option<u32>| match (run, pid) {
+            ("r3", Some(1)) => Owner::Certain,
+            _ => Owner::Other,
+        };
+        recover(&out, &ledgers).unwrap();
+        assert!(!live.exists());
 
         // Another partition's leftovers beside it: a killed run's staging, and a
         // night's folder set aside by a killed publish.
@@ -687,7 +723,7 @@ mod tests {
         let aside = sibling(&dir.path().join("2026-05-31"), "old-r4");
         std::fs::create_dir_all(&aside).unwrap();
         std::fs::write(aside.join(MARKER), "{}").unwrap();
-        recover(&out, &|id| id == "r4").unwrap();
+        recover(&out, &unless("r4")).unwrap();
         assert!(!killed.exists());
         assert!(dir.path().join("2026-05-31").join(MARKER).is_file());
         assert!(!aside.exists());

@@ -22,7 +22,7 @@ use crate::lock::PipelineLock;
 use crate::plan::Plan;
 use crate::previous::{Previous, previous_run};
 use crate::progress::Progress;
-use crate::publish;
+use crate::publish::{self, Owner};
 use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
@@ -123,6 +123,8 @@ pub fn run(
         progress(&Progress::Warning { message });
     }
     let ledger = Ledger::open(&root)?;
+    // The lock is ours: a run of this pipeline the ledger says is running was killed.
+    ledger.interrupt_running(&plan.name)?;
     let started = Utc::now();
     let resumed_run = match &options.resume {
         Some(id) => Some(resume::find(&ledger, &root, plan, id)?),
@@ -185,8 +187,19 @@ pub fn run(
         return Err(Error::Stopped { signal });
     };
     // Leftovers of this pipeline's runs only: the lock says none of them is running.
-    let ours = |id: &str| {
-        id == run_id || (ledger.run(id).ok().flatten()).is_some_and(|row| row.pipeline == plan.name)
+    // Of this ledger's own process, certainly; of another runs folder's run of the
+    // same id, only if its process is gone.
+    let ours = |id: &str, pid: Option<u32>| {
+        if id == run_id {
+            return Owner::Certain;
+        }
+        match ledger.run(id).ok().flatten() {
+            Some(row) if row.pipeline == plan.name => match (row.pid, pid) {
+                (Some(a), Some(b)) if a == i64::from(b) => Owner::Certain,
+                _ => Owner::Unless,
+            },
+            _ => Owner::Other,
+        }
     };
     // The output's folder holds its `.refused` sibling's leftovers too.
     publish::recover(&output, &ours)?;
