@@ -101,6 +101,15 @@ impl Default for FeatureParams {
 impl FeatureParams {
     /// Validates the parameters before any data is read.
     pub fn check(&self) -> Result<CheckedFeatureParams> {
+        if self
+            .users
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(Error::Params(
+                "`users` is empty: name the users table, or leave `users` out".into(),
+            ));
+        }
         if self.families.is_empty() {
             return Err(Error::Params(
                 "`families` is empty: name at least one feature family".into(),

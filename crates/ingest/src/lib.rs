@@ -162,6 +162,11 @@ impl SourceParams {
 
     /// Validates the parameters without reading the file.
     pub fn check(&self) -> Result<Source> {
+        if self.path.as_os_str().is_empty() {
+            return Err(Error::Params(
+                "`path` is empty: name the events file".into(),
+            ));
+        }
         let format = self.format.unwrap_or_else(|| guess_format(&self.path));
         let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
         let mut derived = BTreeMap::new();

@@ -584,6 +584,14 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
             "ingest.memory_limit_mb=0",
             "`--set ingest.memory_limit_mb=0`: stage `ingest`: `memory_limit_mb` must be at least 1",
         ),
+        (
+            "ingest.path=",
+            "`--set ingest.path=`: stage `ingest`: `path` is empty: name the events file",
+        ),
+        (
+            "features.users=\"\"",
+            "`--set features.users=\"\"`: stage `features`: `users` is empty",
+        ),
     ] {
         let o = Override::parse(set).unwrap();
         let err = load_str(Path::new("p.toml"), text, &[o]).unwrap_err();
