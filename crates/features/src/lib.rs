@@ -155,7 +155,8 @@ pub struct CheckedFeatureParams {
 pub const TEXT_FEATURES: [&str; 2] = ["top_category", "top_query"];
 
 impl CheckedFeatureParams {
-    fn has(&self, family: FeatureFamily) -> bool {
+    /// Whether the features of `family` are made.
+    pub fn has(&self, family: FeatureFamily) -> bool {
         self.families.contains(&family)
     }
 

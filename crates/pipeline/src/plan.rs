@@ -460,6 +460,22 @@ fn plan_source(
     }
     drop(kinds);
     ask_needs(&mut stages);
+    // A stage's need that the needed stage's parameters leave out: that stage's error.
+    for stage in &stages {
+        for &need in &stage.needs {
+            let needed = &stages[need];
+            let Err((key, why)) = stage.stage.check_need(&*needed.stage) else {
+                continue;
+            };
+            let message = format!("stage `{}` {why}", stage.name);
+            let path = [key.clone()];
+            if let Some(e) = set_error(overrides, &needed.name, &path, &message, None) {
+                return Err(e);
+            }
+            let at = source.find_key(0..source.text.len(), &key).unwrap_or(0);
+            return Err(source.error_at(at, format!("stage `{}`: {message}", needed.name), None));
+        }
+    }
     let output = header
         .output
         .clone()

@@ -79,6 +79,13 @@ pub trait Stage: Send + Sync + 'static {
         String::new()
     }
 
+    /// Whether the parameters of a stage it needs (`needed`, that stage's checked
+    /// parameters) leave out what it reads: `Err((key, why))` names the needed
+    /// stage's parameter at fault. Checked when the plan is made.
+    fn check_need(_checked: &Self::Checked, _needed: &dyn Any) -> Result<(), (String, String)> {
+        Ok(())
+    }
+
     /// Whether it reads the run this one compares itself with
     /// ([`StageContext::previous_table`] and the like): that run then enters its
     /// cache key.
@@ -518,6 +525,8 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn asked_key(&self) -> String;
     /// See [`Stage::READS_PREVIOUS`].
     fn reads_previous(&self) -> bool;
+    /// See [`Stage::check_need`].
+    fn check_need(&self, needed: &dyn CheckedStage) -> Result<(), (String, String)>;
     /// Runs it.
     fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError>;
     /// See [`Stage::finish`].
@@ -574,6 +583,9 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     }
     fn reads_previous(&self) -> bool {
         S::READS_PREVIOUS
+    }
+    fn check_need(&self, needed: &dyn CheckedStage) -> Result<(), (String, String)> {
+        S::check_need(&self.0, needed.as_any())
     }
     fn run(&self, ctx: &mut StageContext<'_>, inputs: &Inputs<'_>) -> Result<Output, StageError> {
         S::run(&self.0, ctx, inputs)

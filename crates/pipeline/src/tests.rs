@@ -608,7 +608,9 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
         "{err}"
     );
     // A nested parameter's error is its own `--set`'s, not the last one of its table.
-    let text = format!("{GOOD}\n[stages.predict]\nuses = \"predict\"\nneeds = [\"features\"]\n");
+    let text = format!(
+        "{GOOD}\n[stages.predict]\nuses = \"predict\"\nneeds = [\"ingest\", \"features\"]\n"
+    );
     for (sets, said) in [
         (
             [
@@ -626,6 +628,14 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
         let err = load_str(Path::new("p.toml"), &text, &sets).unwrap_err();
         assert!(err.to_string().starts_with(said), "{err}");
     }
+    // What a later stage reads, left out of the stage it needs: that stage's error.
+    let said = "`--set features.families=[\"search\"]`: stage `features`: stage `predict` \
+                reads its `rfm` features (the RFM segments): add \"rfm\" to `families`";
+    let o = Override::parse("features.families=[\"search\"]").unwrap();
+    let err = load_str(Path::new("p.toml"), &text, &[o]).unwrap_err();
+    assert_eq!(err.to_string(), said);
+    let o = Override::parse("features.families=[\"search\", \"rfm\"]").unwrap();
+    assert!(load_str(Path::new("p.toml"), &text, &[o]).is_ok());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `predict`: events + features -> predictions, scored on a time-split holdout.
 
 use userlens_features::RemoteParts;
+use userlens_model::FeatureFamily;
 use userlens_predict::RemoteInputs;
 
 use crate::record::StageMeta;
@@ -43,6 +44,17 @@ impl Stage for Predict {
 
     /// The features at the cutoff, from the pass of the first features stage it
     /// needs (the one it reads).
+    /// The RFM segments read the `rfm` family's features.
+    fn check_need(_: &Self::Checked, needed: &dyn std::any::Any) -> Result<(), (String, String)> {
+        match needed.downcast_ref::<FeaturesChecked>() {
+            Some(features) if !features.params.has(FeatureFamily::Rfm) => Err((
+                "families".into(),
+                "reads its `rfm` features (the RFM segments): add \"rfm\" to `families`".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn ask(checked: &mut Self::Checked, needed: &mut dyn std::any::Any) -> bool {
         let Some(features) = needed.downcast_mut::<FeaturesChecked>() else {
             return false;
