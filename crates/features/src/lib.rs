@@ -150,9 +150,7 @@ pub struct CheckedFeatureParams {
     static_columns: Vec<String>,
 }
 
-/// The text features: each user's most common category and search query. Only
-/// reports and rules read them, and their group-bys on (user, value) cost the most.
-pub const TEXT_FEATURES: [&str; 2] = ["top_category", "top_query"];
+pub use userlens_model::TEXT_FEATURES;
 
 impl CheckedFeatureParams {
     /// Whether the features of `family` are made.

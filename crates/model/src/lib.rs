@@ -331,6 +331,10 @@ pub struct FeatureInfo {
     pub low: &'static str,
 }
 
+/// The text features: each user's most common category and search query. Only
+/// reports and rules read them, and their group-bys on (user, value) cost the most.
+pub const TEXT_FEATURES: [&str; 2] = ["top_category", "top_query"];
+
 /// Prefix of the per-category share features (`cat_share_<category>`).
 pub const CATEGORY_SHARE_PREFIX: &str = "cat_share_";
 /// Prefix of numeric attributes joined from a users table (`user_<attribute>`).

@@ -338,6 +338,37 @@ fn did_you_mean<'a>(name: &str, columns: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// Checks, before any data is read, that every feature the rules read is one the
+/// features stage can make: a catalogued or text feature, a category's share or a
+/// users-table attribute ([`check_columns`] checks the table itself).
+pub fn check_names<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<()> {
+    use userlens_model::{CATEGORY_SHARE_PREFIX, FEATURES, TEXT_FEATURES, USER_ATTRIBUTE_PREFIX};
+    let known: Vec<&str> = (FEATURES.iter().map(|f| f.name))
+        .chain(TEXT_FEATURES)
+        .collect();
+    for rule in rules {
+        for (feature, offset) in feature_refs(&rule.ast) {
+            let made = known.contains(&feature)
+                || [CATEGORY_SHARE_PREFIX, USER_ATTRIBUTE_PREFIX]
+                    .iter()
+                    .any(|prefix| feature.len() > prefix.len() && feature.starts_with(prefix));
+            if !made {
+                let suggestion = did_you_mean(feature, &known)
+                    .map(|c| format!(", did you mean `{c}`?"))
+                    .unwrap_or_default();
+                return Err(Error::UnknownFeature {
+                    rule: rule.name.clone(),
+                    feature: feature.to_string(),
+                    column: column_of(&rule.text, offset),
+                    offset,
+                    suggestion,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every feature the rules read is a column of `features`: numeric, or
 /// text where a text test reads it.
 pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {

@@ -219,6 +219,7 @@ impl PredictParams {
             .iter()
             .map(|(name, rule)| Ok((rules::parse_rule(name, &rule.when)?, rule.target)))
             .collect::<Result<Vec<_>>>()?;
+        rules::check_names(rules.iter().map(|(rule, _)| rule))?;
         Ok(CheckedPredictParams {
             params: self.clone(),
             rules,

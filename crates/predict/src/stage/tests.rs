@@ -92,10 +92,30 @@ fn check_bounds_the_rules_before_parsing_them() {
         "`rules` has 257 rules, more than the 256 allowed"
     );
     let fits = PredictParams {
-        rules: (0..256).map(|i| (format!("r{i}"), rule("a > 1"))).collect(),
+        rules: (0..256)
+            .map(|i| (format!("r{i}"), rule("events > 1")))
+            .collect(),
         ..PredictParams::default()
     };
     assert_eq!(fits.check().unwrap().rules.len(), 256);
+    // A name no features table has is refused here, with the nearest that is.
+    let unknown = PredictParams {
+        rules: BTreeMap::from([("r".to_string(), rule("recency > 3"))]),
+        ..PredictParams::default()
+    };
+    assert_eq!(
+        unknown.check().unwrap_err().to_string(),
+        "rule `r`: unknown feature `recency` at column 1, did you mean `recency_days`?"
+    );
+    // Category shares and users-table attributes are named by the data.
+    let named = PredictParams {
+        rules: BTreeMap::from([(
+            "r".to_string(),
+            rule("cat_share_books > 0.5 and user_age > 30 and top_category == \"x\""),
+        )]),
+        ..PredictParams::default()
+    };
+    assert!(named.check().is_ok());
     let long = PredictParams {
         rules: BTreeMap::from([("big".to_string(), rule(&"(".repeat(5000)))]),
         ..PredictParams::default()
