@@ -263,6 +263,18 @@ pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// The closest feature name to `name` by Jaro-Winkler, not [`did_you_mean`]'s edit
+/// distance: feature names share long prefixes, and `recency` must suggest
+/// `recency_days`, not `frequency`.
+pub fn nearest_feature<'a>(name: &str, features: &[&'a str]) -> Option<&'a str> {
+    features
+        .iter()
+        .map(|c| (strsim::jaro_winkler(name, c), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, c)| c)
+}
+
 /// Inactivity gap that starts a new session, as web analytics counts sessions.
 pub const SESSION_GAP_SECS: i64 = 30 * 60;
 
@@ -334,6 +346,23 @@ pub struct FeatureInfo {
 /// The text features: each user's most common category and search query. Only
 /// reports and rules read them, and their group-bys on (user, value) cost the most.
 pub const TEXT_FEATURES: [&str; 2] = ["top_category", "top_query"];
+
+/// Whether a features table can have a column `name`: a catalogued or text feature,
+/// a category's share or a users-table attribute.
+pub fn may_be_feature(name: &str) -> bool {
+    let made = |prefix: &str| name.len() > prefix.len() && name.starts_with(prefix);
+    FEATURES.iter().any(|f| f.name == name)
+        || TEXT_FEATURES.contains(&name)
+        || made(CATEGORY_SHARE_PREFIX)
+        || made(USER_ATTRIBUTE_PREFIX)
+}
+
+/// The fixed feature names, catalogued and text, for suggestions.
+pub fn feature_names() -> Vec<&'static str> {
+    (FEATURES.iter().map(|f| f.name))
+        .chain(TEXT_FEATURES)
+        .collect()
+}
 
 /// Prefix of the per-category share features (`cat_share_<category>`).
 pub const CATEGORY_SHARE_PREFIX: &str = "cat_share_";

@@ -589,6 +589,15 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
             "`--set ingest.path=`: stage `ingest`: `path` is empty: name the events file",
         ),
         (
+            "personas.features=[\"recency\"]",
+            "`--set personas.features=[\"recency\"]`: stage `personas`: `features` names \
+             `recency`, which is no feature (did you mean `recency_days`?)",
+        ),
+        (
+            "personas.exclude=[\"\"]",
+            "`--set personas.exclude=[\"\"]`: stage `personas`: `exclude` names ``, which is no feature",
+        ),
+        (
             "features.users=\"\"",
             "`--set features.users=\"\"`: stage `features`: `users` is empty",
         ),

@@ -327,33 +327,16 @@ where
 }
 
 /// The column name closest to `name`, when it is close enough to be a likely typo.
-/// Jaro-Winkler, not `userlens_model::did_you_mean`'s edit distance: feature names
-/// share long prefixes, and `recency` must suggest `recency_days`, not `frequency`.
-fn did_you_mean<'a>(name: &str, columns: &[&'a str]) -> Option<&'a str> {
-    columns
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
-        .map(|(_, c)| c)
-}
 
 /// Checks, before any data is read, that every feature the rules read is one the
 /// features stage can make: a catalogued or text feature, a category's share or a
 /// users-table attribute ([`check_columns`] checks the table itself).
 pub fn check_names<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<()> {
-    use userlens_model::{CATEGORY_SHARE_PREFIX, FEATURES, TEXT_FEATURES, USER_ATTRIBUTE_PREFIX};
-    let known: Vec<&str> = (FEATURES.iter().map(|f| f.name))
-        .chain(TEXT_FEATURES)
-        .collect();
+    let known = userlens_model::feature_names();
     for rule in rules {
         for (feature, offset) in feature_refs(&rule.ast) {
-            let made = known.contains(&feature)
-                || [CATEGORY_SHARE_PREFIX, USER_ATTRIBUTE_PREFIX]
-                    .iter()
-                    .any(|prefix| feature.len() > prefix.len() && feature.starts_with(prefix));
-            if !made {
-                let suggestion = did_you_mean(feature, &known)
+            if !userlens_model::may_be_feature(feature) {
+                let suggestion = userlens_model::nearest_feature(feature, &known)
                     .map(|c| format!(", did you mean `{c}`?"))
                     .unwrap_or_default();
                 return Err(Error::UnknownFeature {
@@ -384,7 +367,7 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
             let column = column_of(&rule.text, offset);
             let as_text = texts.contains(&(feature, offset));
             let Some(dtype) = schema.get(feature) else {
-                let suggestion = did_you_mean(feature, &names)
+                let suggestion = userlens_model::nearest_feature(feature, &names)
                     .map(|c| format!(", did you mean `{c}`?"))
                     .unwrap_or_default();
                 return Err(Error::UnknownFeature {

@@ -17,6 +17,19 @@ impl Stage for Profile {
     const READS_PREVIOUS: bool = true;
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
+        // The features stage's table: a name no such table has fails every run.
+        let named = (params.features.iter().flatten().map(|n| ("features", n)))
+            .chain(params.exclude.iter().map(|n| ("exclude", n)));
+        for (key, name) in named {
+            if !userlens_model::may_be_feature(name) {
+                let hint = userlens_model::nearest_feature(name, &userlens_model::feature_names())
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                return Err(Invalid::new(format!(
+                    "`{key}` names `{name}`, which is no feature{hint}"
+                )));
+            }
+        }
         params.check().map_err(Invalid::new)
     }
 
