@@ -110,12 +110,33 @@ fn typed(text: &Series) -> PolarsResult<Series> {
             .with_name(text.name().clone())
             .into_series());
     }
+    // An id of digits with a leading zero (`007`) or an exponent (`1e5`) is text:
+    // userlens writes no number so.
+    if !values.iter().flatten().all(plain_number) {
+        return Ok(text.clone());
+    }
     for dtype in [DataType::Int64, DataType::Float64] {
         if let Ok(parsed) = text.strict_cast(&dtype) {
             return Ok(parsed);
         }
     }
     Ok(text.clone())
+}
+
+/// Whether `v` is a number as userlens writes one: digits with an optional minus
+/// sign and fraction, and no leading zero before another digit.
+fn plain_number(v: &str) -> bool {
+    let unsigned = v.strip_prefix('-').unwrap_or(v);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() => (whole, fraction),
+        Some(_) => return false,
+        None => (unsigned, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !whole.is_empty()
+        && digits(whole)
+        && digits(fraction)
+        && !(whole.len() > 1 && whole.starts_with('0'))
 }
 
 /// The table `name` in `dir`, if the file is there.
@@ -188,7 +209,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.csv");
         // late numbers, mixed ints and floats, booleans, text that looks numeric at
-        // first, an empty column, negative and exponent forms
+        // first, an empty column, negative forms
         let mut csv = String::from("id,late,mixed,flag,code,empty,neg,label\n");
         for i in 0..300 {
             let late = if i < 150 {
@@ -197,7 +218,7 @@ mod tests {
                 format!("{}.5", i)
             };
             let mixed = if i % 7 == 0 {
-                "2.5e3".to_string()
+                "2500.25".to_string()
             } else {
                 i.to_string()
             };
@@ -223,6 +244,14 @@ mod tests {
             .unwrap();
         assert_eq!(ours.schema(), polars.schema());
         assert!(ours.equals_missing(&polars), "{ours:?}\n{polars:?}");
+        // Ids that only look like numbers, as userlens never writes one, stay text.
+        std::fs::write(&path, "a,b,c,d\n007,1e5,1.,5\n10,2,3,-0.5\n").unwrap();
+        let ours = read_csv(&path).unwrap();
+        let text = |name: &str| ours.column(name).unwrap().dtype().clone();
+        assert_eq!(text("a"), DataType::String);
+        assert_eq!(text("b"), DataType::String);
+        assert_eq!(text("c"), DataType::String);
+        assert_eq!(text("d"), DataType::Float64);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
