@@ -151,13 +151,23 @@ fn files_added_to_a_published_folder_are_never_replaced() {
     }
     writer.flush().unwrap();
     let edited = userlens(&["report", "out"], dir.path());
-    let said = text(&edited.stderr);
-    assert!(!edited.status.success(), "{said}");
-    assert!(
-        said.contains("personas.csv` is not as userlens writes it"),
-        "{said}"
+    exits_saying(&edited, 2, "`personas.csv` is not as the run wrote it");
+    // So is one cut short, or gone.
+    std::fs::write(&personas, &kept[..kept.len() / 2]).unwrap();
+    let cut = userlens(&["report", "out"], dir.path());
+    exits_saying(&cut, 2, "`personas.csv` is not as the run wrote it");
+    std::fs::write(&personas, &kept).unwrap();
+    let k_selection = std::fs::read(out_dir.join("k_selection.csv")).unwrap();
+    std::fs::remove_file(out_dir.join("k_selection.csv")).unwrap();
+    let gone = userlens(&["report", "out"], dir.path());
+    exits_saying(
+        &gone,
+        2,
+        "`k_selection.csv`, which the run published, is gone",
     );
-    std::fs::write(&personas, kept).unwrap();
+    std::fs::write(out_dir.join("k_selection.csv"), k_selection).unwrap();
+    let whole = userlens(&["report", "out"], dir.path());
+    assert!(whole.status.success(), "{}", text(&whole.stderr));
     let theirs = dir.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();
     for file in ["personas.csv", "run.json"] {

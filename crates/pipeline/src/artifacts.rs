@@ -69,7 +69,7 @@ fn hash_file<'h>(hasher: &'h mut blake3::Hasher, file: &Path) -> Result<&'h mut 
 }
 
 /// BLAKE3 of one file.
-fn file_hash(file: &Path) -> Result<String> {
+pub(crate) fn file_hash(file: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     Ok(hash_file(&mut hasher, file)?
         .finalize()

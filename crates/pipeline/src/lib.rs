@@ -97,6 +97,14 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             output_dir.display()
         )));
     }
+    let page = userlens_report::files::REPORT_HTML;
+    if let Some(changed) = publish::changed_since_published(output_dir, page)? {
+        return Err(Error::Usage(format!(
+            "`{}` is not as the run published it: {changed}; `report` renders only what a \
+             run wrote, so run the pipeline again",
+            output_dir.display()
+        )));
+    }
     let personas = output_dir.join(userlens_report::files::PERSONAS);
     if !personas.is_file() {
         return Err(Error::Usage(format!(

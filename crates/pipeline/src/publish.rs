@@ -2,6 +2,7 @@
 //! if it is userlens's own (it holds the marker an earlier publish left), so a run
 //! never deletes or overwrites a file it did not write.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result, io};
@@ -240,6 +241,9 @@ struct Marker {
     /// versions that did not list them.
     #[serde(default)]
     files: Option<Vec<String>>,
+    /// The BLAKE3 of each file published, by path; absent in older markers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hashes: Option<BTreeMap<String, String>>,
 }
 
 /// Every path under `dir` but the marker, relative and `/`-separated, sorted.
@@ -285,6 +289,28 @@ pub(crate) fn not_published(output: &Path) -> Result<Option<Vec<String>>> {
             .filter(|f| files.binary_search(f).is_err() && !clutter(f))
             .collect(),
     ))
+}
+
+/// What in the published folder `output` is not as its publish wrote it, but for
+/// `except` (the page `report` writes): a file the marker lists that is gone, or
+/// whose content changed (where the marker has its hash).
+pub(crate) fn changed_since_published(output: &Path, except: &str) -> Result<Option<String>> {
+    let Some(marker) = read_marker(output) else {
+        return Ok(None);
+    };
+    let hashes = marker.hashes.unwrap_or_default();
+    for file in marker.files.iter().flatten().filter(|f| *f != except) {
+        let path = output.join(file);
+        if !path.exists() {
+            return Ok(Some(format!("`{file}`, which the run published, is gone")));
+        }
+        if let Some(hash) = hashes.get(file)
+            && crate::artifacts::file_hash(&path)? != *hash
+        {
+            return Ok(Some(format!("`{file}` is not as the run wrote it")));
+        }
+    }
+    Ok(None)
 }
 
 /// Adds `name` to the files the marker of the published folder `dir` lists.
@@ -424,10 +450,16 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
         );
     }
     let marker = staging.join(MARKER);
+    let files = tree(staging)?;
+    let hashes = (files.iter())
+        .filter(|f| staging.join(f).is_file())
+        .map(|f| Ok((f.clone(), crate::artifacts::file_hash(&staging.join(f))?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     let listed = Marker {
         run_id: run_id.to_string(),
         pipeline: Some(pipeline.to_string()),
-        files: Some(tree(staging)?),
+        files: Some(files),
+        hashes: Some(hashes),
     };
     userlens_report::write_json(&listed, &marker)?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
