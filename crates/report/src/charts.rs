@@ -364,7 +364,11 @@ pub(crate) fn hbars(spec: &HBars) -> Result<String> {
         let area = root.titled(spec.title, bold(16))?;
         let (plot, side) = area.split_horizontally(WIDTH - legend_w);
         let (lo, hi) = padded(spec.bars.iter().map(|b| b.value).chain([0.0]), 0.0);
-        let lo = lo.min(0.0);
+        // Bars of no negative value start at 0, even when all are 0.
+        let lo = match spec.bars.iter().any(|b| b.value < 0.0) {
+            true => lo.min(0.0),
+            false => 0.0,
+        };
         // Leave room right of the longest bar for its note.
         let plot_w = (WIDTH - legend_w)
             .saturating_sub(label_w + 50 + 30)

@@ -632,6 +632,11 @@ fn drivers(df: &DataFrame) -> Result<String> {
             seen[at].1 += 1;
         }
     }
+    if shown.is_empty() {
+        return Ok(note(
+            "No feature varies enough among these users to correlate with an outcome.",
+        ));
+    }
     let target_names: Vec<&String> = seen.iter().map(|(t, _)| t).collect();
     let bars: Vec<Bar> = shown
         .iter()
@@ -698,4 +703,24 @@ fn drivers(df: &DataFrame) -> Result<String> {
         "For each outcome (the survey score, the mean rating given, being active again in the last complete period), the features whose rank correlation with it is largest, with the standardised coefficient of a regression on all features at once. Correlation, not cause: features are measured up to the as-of date.",
         &[table],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    #[test]
+    fn drivers_without_a_correlation_say_so_instead_of_an_empty_chart() {
+        let df = df!(
+            "target" => ["satisfaction", "retained"],
+            "feature" => ["events", "events"],
+            "users" => [1.0, 1.0],
+            "spearman" => [None::<f64>, None],
+            "beta" => [None::<f64>, None],
+        )
+        .unwrap();
+        let html = super::drivers(&df).unwrap();
+        assert!(html.contains("No feature varies enough"), "{html}");
+        assert!(!html.contains("<svg"), "{html}");
+    }
 }

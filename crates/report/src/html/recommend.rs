@@ -117,9 +117,13 @@ fn scores(df: &DataFrame) -> Result<String> {
         out.push_str(&table.html());
         return Ok(out);
     }
-    let best = bars
+    // Of recommenders tied at the top, the chosen one, else the first listed.
+    let top = bars
         .iter()
-        .max_by(|a, b| a.value.total_cmp(&b.value))
+        .map(|b| b.value)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let best = (bars.iter().filter(|b| b.value == top))
+        .min_by_key(|b| !b.label.ends_with(" (chosen)"))
         .map(|b| format!("; the best is {} at {}", b.label, fixed(Some(b.value), 3)))
         .unwrap_or_default();
     let title = format!("NDCG@{k} of each recommender on the horizon");
@@ -197,4 +201,43 @@ fn persona_items(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         start = end;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    #[test]
+    fn a_tie_at_the_top_names_the_chosen_recommender_on_an_axis_from_0() {
+        let n = 3;
+        let mut df = df!(
+            "model" => ["popular", "item_knn", "als"],
+            "status" => ["scored"; 3],
+            "chosen" => [true, false, false],
+            "k" => [10i64; 3],
+        )
+        .unwrap();
+        for name in [
+            "ndcg",
+            "precision",
+            "recall",
+            "map",
+            "hit_rate",
+            "coverage",
+            "novelty",
+            "users_evaluated",
+        ] {
+            df.with_column(Column::new(name.into(), vec![0.0f64; n]))
+                .unwrap();
+        }
+        let html = super::scores(&df).unwrap();
+        assert!(
+            html.contains("the best is popular (chosen) at 0.000"),
+            "{html}"
+        );
+        // No tick below 0: NDCG cannot be negative.
+        let texts = html.split("</text>").filter_map(|t| t.rsplit('>').next());
+        let negative = texts.map(str::trim).filter(|t| t.starts_with('-')).count();
+        assert_eq!(negative, 0, "{html}");
+    }
 }
