@@ -17,7 +17,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{CountData, check_params, climb_or_nbd, gate, take4};
-use super::optim::{Objective, chunked_sum};
+use super::optim::{LBFGS, Objective, Rung, Starts, chunked_sum, climb};
 use super::special::{GL_NODES, expm1_ratio, gauss_legendre, log_add_exp};
 use super::{
     CountModel, Error, Fit, PurchaseModel, Result, Summary, check_customer, check_horizon,
@@ -36,6 +36,10 @@ pub struct ParetoNbd {
     /// Rate (in time units) of the dropout-rate gamma.
     pub beta: f64,
 }
+
+/// A dropout shape below which a fit sits on the no-dropout plateau, where
+/// [`ParetoNbd::fit_from`] fits again from other starts.
+const PLATEAU_S: f64 = 1e-3;
 
 /// Most quadrature panels per customer: a guard (real inputs and extreme trial
 /// parameters need at most about a hundred); beyond it the integral is reported as
@@ -182,14 +186,29 @@ impl ParetoNbd {
                 }
             }
         }
-        climb_or_nbd(
-            "pareto/nbd",
-            &objective,
-            &data,
-            default,
-            grid,
-            |[r, alpha, s, beta]| CountModel::ParetoNbd(ParetoNbd { r, alpha, s, beta }),
-        )
+        let make =
+            |[r, alpha, s, beta]: [f64; 4]| CountModel::ParetoNbd(ParetoNbd { r, alpha, s, beta });
+        let fit = climb_or_nbd("pareto/nbd", &objective, &data, default, grid.clone(), make)?;
+        // Towards s = 0 (no dropout) the gradient in ln s vanishes, so a fit that drifts
+        // there stops short of the maximum wherever it started: it is fitted again from
+        // the grid's best starts, and the likelier fit is kept.
+        let plateau = matches!(&fit.model, CountModel::ParetoNbd(m) if m.s < PLATEAU_S);
+        if !plateau {
+            return Ok(fit);
+        }
+        let again = Rung {
+            name: "better start".to_string(),
+            starts: Starts::BestOf { grid, keep: 3 },
+            penalty: 0.0,
+            method: LBFGS,
+        };
+        match climb("pareto/nbd", &objective, vec![again]) {
+            Ok(accepted) if accepted.report.log_likelihood > fit.report.log_likelihood => Ok(Fit {
+                model: make(take4(&accepted.params)),
+                report: accepted.report,
+            }),
+            _ => Ok(fit),
+        }
     }
 
     /// `ln` of the two bracketed terms of the likelihood.

@@ -312,6 +312,57 @@ fn cdnow_pareto_nbd_matches_published_fit() {
     assert!(m.p_alive(0.0, 0.0, 38.0).unwrap() < m.p_alive(0.0, 0.0, 30.0).unwrap());
 }
 
+/// Simulates Pareto/NBD customers: a Poisson purchase rate ~ Gamma(r, α) until an
+/// exponential lifetime of rate ~ Gamma(s, β), observed for 12 to 39 units.
+fn simulate_pareto_nbd(n: usize, truth: ParetoNbd, seed: u64) -> Summary {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let rate = Gamma::new(truth.r, 1.0 / truth.alpha).unwrap();
+    let dropout = Gamma::new(truth.s, 1.0 / truth.beta).unwrap();
+    let start = Uniform::new(0.0, 27.0);
+    let mut s = Summary::default();
+    for i in 0..n {
+        let lambda: f64 = rate.sample(&mut rng);
+        let mu: f64 = dropout.sample(&mut rng);
+        let big_t = 39.0 - start.sample(&mut rng);
+        let alive = Exp::new(mu.max(1e-12)).unwrap().sample(&mut rng).min(big_t);
+        let gap = Exp::new(lambda.max(1e-12)).unwrap();
+        let (mut now, mut x, mut t_x) = (0.0, 0.0, 0.0);
+        loop {
+            now += gap.sample(&mut rng);
+            if now > alive {
+                break;
+            }
+            x += 1.0;
+            t_x = now;
+        }
+        s.user_ids.push(format!("{i:07}"));
+        s.frequency.push(x);
+        s.recency.push(t_x);
+        s.t.push(big_t);
+        s.monetary.push(0.0);
+    }
+    s
+}
+
+#[test]
+fn a_start_on_the_no_dropout_plateau_still_reaches_the_maximum() {
+    // Nearly the same dropout rate for everyone (a large s): the maximum lies far
+    // along a ridge. A warm start from a fit that drifted towards s = 0, where the
+    // gradient in ln s vanishes, is fitted again from other starts.
+    let truth = ParetoNbd::new(0.5, 10.0, 200.0, 200.0 / 0.05).unwrap();
+    let s = simulate_pareto_nbd(5_000, truth, 11);
+    let plateau = ParetoNbd::new(0.5, 10.0, 1e-6, 1e4).unwrap();
+    let warm = ParetoNbd::fit_from(&s, Some(&plateau)).unwrap();
+    let at_truth = truth.log_likelihood(&s).unwrap();
+    assert!(
+        warm.report.log_likelihood > at_truth - 1.0,
+        "{:?} against {at_truth} at the truth",
+        warm.report
+    );
+    let m = *warm.model.as_pareto_nbd().unwrap();
+    assert!(m.s > 1.0, "{m:?}");
+}
+
 /// Simulates BG/NBD customers: first purchases spread over the first 12 units,
 /// observed until unit 39.
 fn simulate_bg_nbd(n: usize, truth: BgNbd, seed: u64) -> Summary {
