@@ -650,28 +650,30 @@ fn a_failed_stage_is_retried_with_backoff() {
 #[test]
 fn a_night_whose_last_run_lost_its_folder_says_so_and_compares_with_an_older_one() {
     let dir = sandbox(300);
-    for date in ["2026-05-01", "2026-05-08"] {
+    // The last night ran twice: its rerun reused every artifact of the first run.
+    for date in ["2026-05-01", "2026-05-08", "2026-05-08"] {
         let out = run(dir.path(), &["--as-of", date]);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    // A clean-up removed the last night's run folder.
+    // A clean-up removed the first run's folder, which holds the rerun's artifacts.
     let runs = dir.path().join("runs/night");
-    for entry in std::fs::read_dir(&runs).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("2026-05-08_")
-        {
-            std::fs::remove_dir_all(path).unwrap();
-        }
-    }
+    let mut nights: Vec<_> = (std::fs::read_dir(&runs).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("2026-05-08_")
+        })
+        .collect();
+    nights.sort();
+    assert_eq!(nights.len(), 2, "{nights:?}");
+    std::fs::remove_dir_all(&nights[0]).unwrap();
     let out = run(dir.path(), &["--as-of", "2026-05-15"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stderr);
     assert!(
-        said.contains("the folders of the last good run are gone (2026-05-08_"),
+        said.contains("the artifacts of the last good runs are gone (2026-05-08_"),
         "{said}"
     );
     assert!(said.contains("compares itself with 2026-05-01_"), "{said}");
@@ -720,15 +722,16 @@ fn a_night_rerun_after_an_earlier_night_compares_with_it() {
             "{file} differs from the forced rerun's"
         );
     }
-    // Unchanged since, a rerun reuses every stage.
-    let again = run(dir.path(), &["--as-of", "2026-05-15"]);
-    assert!(again.status.success(), "{}", text(&again.stderr));
-    let record = run_json(&night.join("run.json"));
-    assert!(
-        stage_fields(&record, "status")
-            .iter()
-            .all(|s| s == "skipped"),
-        "{:?}",
-        stage_fields(&record, "status")
-    );
+    // Unchanged since, a rerun reuses every stage, also after a rerun of the night
+    // before that reused all of its own.
+    for date in ["2026-05-15", "2026-05-01", "2026-05-15"] {
+        let again = run(dir.path(), &["--as-of", date]);
+        assert!(again.status.success(), "{}", text(&again.stderr));
+        let record = run_json(&dir.path().join("out").join(date).join("run.json"));
+        let statuses = stage_fields(&record, "status");
+        assert!(
+            statuses.iter().all(|s| s == "skipped"),
+            "{date}: {statuses:?}"
+        );
+    }
 }

@@ -93,11 +93,16 @@ pub(crate) fn cache_keys(
             }
         }
         // A dated run's stage that compares itself with the run before depends on
-        // it. Not a `latest` run's: its run before is the last one, any rerun's.
+        // that run's artifact of it: the folder of the run that made it (a rerun that
+        // reused it changes nothing) and its content. Not a `latest` run's: its run
+        // before is the last one, any rerun's.
         if let Some(previous) = previous.filter(|_| stage.stage.reads_previous())
             && as_of != LATEST
         {
-            put(&previous.run_id);
+            let made = previous.artifacts.get(&stage.name);
+            put(&made
+                .map(|dir| dir.display().to_string())
+                .unwrap_or_default());
             put(previous
                 .contents
                 .get(&stage.name)

@@ -461,9 +461,17 @@ fn plan_source(
     drop(kinds);
     ask_needs(&mut stages);
     // A stage's need that the needed stage's parameters leave out: that stage's error.
+    // Of needs of one kind, the stage reads the first's tables.
     for stage in &stages {
-        for &need in &stage.needs {
+        for (i, &need) in stage.needs.iter().enumerate() {
             let needed = &stages[need];
+            let kind = needed.stage.uses();
+            if stage.needs[..i]
+                .iter()
+                .any(|&n| stages[n].stage.uses() == kind)
+            {
+                continue;
+            }
             let Err((key, why)) = stage.stage.check_need(&*needed.stage) else {
                 continue;
             };
@@ -472,7 +480,16 @@ fn plan_source(
             if let Some(e) = set_error(overrides, &needed.name, &path, &message, None) {
                 return Err(e);
             }
-            let at = source.find_key(0..source.text.len(), &key).unwrap_or(0);
+            // The key in the needed stage's own table, where the file has it.
+            let header = [']', '.'].map(|end| format!("[stages.{}{end}", needed.name));
+            let table = header
+                .iter()
+                .filter_map(|h| source.text.find(h.as_str()))
+                .min();
+            let from = table.unwrap_or(0);
+            let at = (source.find_key(from..source.text.len(), &key))
+                .or(table)
+                .unwrap_or(0);
             return Err(source.error_at(at, format!("stage `{}`: {message}", needed.name), None));
         }
     }
@@ -743,12 +760,18 @@ fn set_error(
     message: &str,
     hint: Option<String>,
 ) -> Option<Error> {
+    // Keys in common where one path holds the other (`ml` and `ml.models`), or where
+    // the error names the set key's end (`trees` of `ml.trees`); keys that only share
+    // their table (`ml.models` and `ml.holdout_fraction`) are not the same parameter.
     let matching = |o: &Override| {
-        let prefix = o.key.iter().zip(path).take_while(|(a, b)| a == b).count();
-        let suffix = (o.key.iter().rev().zip(path.iter().rev()))
-            .take_while(|(a, b)| a == b)
-            .count();
-        prefix.max(suffix)
+        let common = o.key.iter().zip(path).take_while(|(a, b)| a == b).count();
+        if common == o.key.len().min(path.len()) {
+            common
+        } else if o.key.ends_with(path) {
+            path.len()
+        } else {
+            0
+        }
     };
     // The `--set` that matches the most keys; of equals, the last, whose value stands.
     let (_, o) = (overrides.iter())

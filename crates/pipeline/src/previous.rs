@@ -9,6 +9,16 @@ use crate::ledger::Ledger;
 use crate::plan::Plan;
 use crate::record::PastRecord;
 
+impl Previous {
+    /// The run that made `stage`'s artifact: this one, or the one it was reused from
+    /// (the artifact's folder is `<runs>/<pipeline>/<run id>/<stage>`).
+    pub fn made_by(&self, stage: &str) -> &str {
+        (self.artifacts.get(stage))
+            .and_then(|dir| dir.parent()?.file_name()?.to_str())
+            .unwrap_or(&self.run_id)
+    }
+}
+
 /// The last good run, for stable ids and drift.
 pub(crate) struct Previous {
     pub run_id: String,
@@ -22,8 +32,8 @@ pub(crate) struct Previous {
 /// The last good run of the pipeline for an earlier as-of date, for stable ids, drift
 /// and the volume gates: of the newest few, the first that finished every stage of
 /// `plan` (a run that stopped early, `--until`, has no personas to keep ids from).
-/// A run whose folder is gone (removed to save space) is passed over, its id put in
-/// `lost`.
+/// A run whose folder or artifacts are gone (removed to save space) is passed over,
+/// its id put in `lost`.
 pub(crate) fn previous_run(
     ledger: &Ledger,
     plan: &Plan,
@@ -32,13 +42,18 @@ pub(crate) fn previous_run(
 ) -> Result<Option<Previous>> {
     let mut chosen = None;
     for row in ledger.last_ok_runs(&plan.name, as_of, 20)? {
-        if !Path::new(&row.run_dir).is_dir() {
-            lost.push(row.run_id);
-            continue;
-        }
         let finished: Vec<_> = (ledger.stages(&row.run_id)?.into_iter())
             .filter(|s| s.status.finished())
             .collect();
+        // Its stages' artifacts, its own or those of the run it reused them from.
+        let gone = !Path::new(&row.run_dir).is_dir()
+            || finished
+                .iter()
+                .any(|s| !Path::new(&s.artifact_dir).is_dir());
+        if gone {
+            lost.push(row.run_id);
+            continue;
+        }
         let whole = (plan.stages.iter()).all(|s| finished.iter().any(|f| f.stage == s.name));
         if whole || chosen.is_none() {
             chosen = Some((row, finished));

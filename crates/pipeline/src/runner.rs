@@ -190,7 +190,7 @@ pub fn run(
     // Of this ledger's own process, certainly; of another runs folder's run of the
     // same id, only if its process is gone.
     let ours = |id: &str, pid: Option<u32>| {
-        if id == run_id {
+        if id == run_id && pid.is_none_or(|p| p == std::process::id()) {
             return Owner::Certain;
         }
         match ledger.run(id).ok().flatten() {
@@ -231,7 +231,7 @@ pub fn run(
                 .to_string(),
         };
         let message = format!(
-            "the folders of the last good {} are gone ({}); {compared}",
+            "the artifacts of the last good {} are gone ({}); {compared}",
             if lost.len() == 1 { "run" } else { "runs" },
             lost.join(", ")
         );

@@ -477,9 +477,10 @@ impl<'a> StageContext<'a> {
         Ok(())
     }
 
-    /// The last good run's id, if there is one.
+    /// The id of the run that made the last good run's artifact of this stage (that
+    /// run, or the one it reused the artifact from), if there is a last good run.
     pub fn previous_run(&self) -> Option<&str> {
-        self.previous.map(|p| p.run_id.as_str())
+        self.previous.map(|p| p.made_by(self.name))
     }
 
     /// Row counts of the last good run.

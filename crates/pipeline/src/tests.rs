@@ -645,6 +645,38 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
     assert_eq!(err.to_string(), said);
     let o = Override::parse("features.families=[\"search\", \"rfm\"]").unwrap();
     assert!(load_str(Path::new("p.toml"), &text, &[o]).is_ok());
+    // The file's own mistake is not a `--set`'s of the same table.
+    let own = text.replace(
+        "uses = \"predict\"\n",
+        "uses = \"predict\"\nwith = { ml = { models = [\"nosuch\"] } }\n",
+    );
+    let o = Override::parse("predict.ml.holdout_fraction=0.3").unwrap();
+    let err = load_str(Path::new("p.toml"), &own, &[o]).unwrap_err();
+    assert!(!matches!(err, Error::Override(_)), "{err}");
+    assert!(err.to_string().starts_with("p.toml:"), "{err}");
+    // Predict reads the first features stage it needs; a second one may leave rfm out.
+    let second = format!(
+        "{GOOD}\n[stages.fsearch]\nuses = \"features\"\nneeds = [\"ingest\"]\n\
+         with = {{ families = [\"search\"] }}\n\n[stages.predict]\nuses = \"predict\"\n\
+         needs = [\"ingest\", \"features\", \"fsearch\"]\n"
+    );
+    assert!(load_str(Path::new("p.toml"), &second, &[]).is_ok());
+    // The first, in the file: the error is at its own `families`.
+    let first = second.replace(
+        "needs = [\"ingest\", \"features\", \"fsearch\"]",
+        "needs = [\"ingest\", \"fsearch\", \"features\"]",
+    );
+    let err = load_str(Path::new("p.toml"), &first, &[])
+        .unwrap_err()
+        .to_string();
+    let line = first[..first.find("with = { families").unwrap()]
+        .lines()
+        .count()
+        + 1;
+    assert!(
+        err.starts_with(&format!("p.toml:{line}:")) && err.contains("stage `fsearch`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -326,8 +326,6 @@ where
     Ok(out)
 }
 
-/// The column name closest to `name`, when it is close enough to be a likely typo.
-
 /// Checks, before any data is read, that every feature the rules read is one the
 /// features stage can make: a catalogued or text feature, a category's share or a
 /// users-table attribute ([`check_columns`] checks the table itself).

@@ -206,8 +206,8 @@ impl PredictParams {
         if self.ml.churn_window_days > self.horizon_days {
             return Err(Error::Params(format!(
                 "`ml.churn_window_days` ({}) is longer than `horizon_days` ({}): the churn \
-                 labels would read events after the as-of date",
-                self.ml.churn_window_days, self.horizon_days
+                 labels would read events after the as-of date; set it to at most {}",
+                self.ml.churn_window_days, self.horizon_days, self.horizon_days
             )));
         }
         // Before anything is built per rule: a pipeline file with many thousands of

@@ -124,8 +124,11 @@ fn typed(text: &Series) -> PolarsResult<Series> {
 }
 
 /// Whether `v` is a number as userlens writes one: digits with an optional minus
-/// sign and fraction, and no leading zero before another digit.
+/// sign and fraction, and no leading zero before another digit; or not finite.
 fn plain_number(v: &str) -> bool {
+    if matches!(v, "NaN" | "inf" | "-inf") {
+        return true;
+    }
     let unsigned = v.strip_prefix('-').unwrap_or(v);
     let (whole, fraction) = match unsigned.split_once('.') {
         Some((whole, fraction)) if !fraction.is_empty() => (whole, fraction),
@@ -245,13 +248,14 @@ mod tests {
         assert_eq!(ours.schema(), polars.schema());
         assert!(ours.equals_missing(&polars), "{ours:?}\n{polars:?}");
         // Ids that only look like numbers, as userlens never writes one, stay text.
-        std::fs::write(&path, "a,b,c,d\n007,1e5,1.,5\n10,2,3,-0.5\n").unwrap();
+        std::fs::write(&path, "a,b,c,d,e\n007,1e5,1.,5,NaN\n10,2,3,-0.5,-inf\n").unwrap();
         let ours = read_csv(&path).unwrap();
         let text = |name: &str| ours.column(name).unwrap().dtype().clone();
         assert_eq!(text("a"), DataType::String);
         assert_eq!(text("b"), DataType::String);
         assert_eq!(text("c"), DataType::String);
         assert_eq!(text("d"), DataType::Float64);
+        assert_eq!(text("e"), DataType::Float64);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

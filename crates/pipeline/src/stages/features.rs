@@ -119,10 +119,18 @@ impl Stage for Features {
             ..StageMeta::default()
         };
         // Read first: `users_table` tells a table not there yet (retried) from one
-        // that is no table (refused).
+        // that is no table (refused). Hashed before and after: a table written while
+        // it was read keys nothing (a failure, which `retries` waits out).
+        let before = (checked.users.as_ref()).and_then(|p| userlens_ingest::fingerprint(p).ok());
         let users = checked.users_table()?;
         if let Some(path) = &checked.users {
-            meta.inputs.push(userlens_ingest::fingerprint(path)?);
+            let read = userlens_ingest::fingerprint(path)?;
+            if before.as_ref().map(|b| &b.blake3) != Some(&read.blake3) {
+                return Err(StageError::Failed(
+                    format!("`{}` changed while it was read", path.display()).into(),
+                ));
+            }
+            meta.inputs.push(read);
         }
         let remote = ctx.remote_parts(&events_in);
         // A time-versioned table as known at the as-of date: each user's latest row

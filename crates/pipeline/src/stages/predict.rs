@@ -42,8 +42,6 @@ impl Stage for Predict {
         })
     }
 
-    /// The features at the cutoff, from the pass of the first features stage it
-    /// needs (the one it reads).
     /// The RFM segments read the `rfm` family's features.
     fn check_need(_: &Self::Checked, needed: &dyn std::any::Any) -> Result<(), (String, String)> {
         match needed.downcast_ref::<FeaturesChecked>() {
@@ -55,6 +53,8 @@ impl Stage for Predict {
         }
     }
 
+    /// The features at the cutoff, from the pass of the first features stage it
+    /// needs (the one it reads).
     fn ask(checked: &mut Self::Checked, needed: &mut dyn std::any::Any) -> bool {
         let Some(features) = needed.downcast_mut::<FeaturesChecked>() else {
             return false;

@@ -73,7 +73,7 @@ fn check_parses_rules_and_refuses_bad_ones() {
     assert_eq!(
         window(29).check().unwrap_err().to_string(),
         "`ml.churn_window_days` (29) is longer than `horizon_days` (28): the churn labels \
-         would read events after the as-of date"
+         would read events after the as-of date; set it to at most 28"
     );
 }
 
