@@ -326,6 +326,20 @@ where
     Ok(out)
 }
 
+/// The error of `rule` reading `feature` at `offset`, which is none of `known`.
+fn unknown_feature(rule: &Rule, feature: &str, offset: usize, known: &[&str]) -> Error {
+    let suggestion = userlens_model::nearest_feature(feature, known)
+        .map(|c| format!(", did you mean `{c}`?"))
+        .unwrap_or_default();
+    Error::UnknownFeature {
+        rule: rule.name.clone(),
+        feature: feature.to_string(),
+        column: column_of(&rule.text, offset),
+        offset,
+        suggestion,
+    }
+}
+
 /// Checks, before any data is read, that every feature the rules read is one the
 /// features stage can make: a catalogued or text feature, a category's share or a
 /// users-table attribute ([`check_columns`] checks the table itself).
@@ -334,16 +348,7 @@ pub fn check_names<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<()> 
     for rule in rules {
         for (feature, offset) in feature_refs(&rule.ast) {
             if !userlens_model::may_be_feature(feature) {
-                let suggestion = userlens_model::nearest_feature(feature, &known)
-                    .map(|c| format!(", did you mean `{c}`?"))
-                    .unwrap_or_default();
-                return Err(Error::UnknownFeature {
-                    rule: rule.name.clone(),
-                    feature: feature.to_string(),
-                    column: column_of(&rule.text, offset),
-                    offset,
-                    suggestion,
-                });
+                return Err(unknown_feature(rule, feature, offset, &known));
             }
         }
     }
@@ -365,16 +370,7 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
             let column = column_of(&rule.text, offset);
             let as_text = texts.contains(&(feature, offset));
             let Some(dtype) = schema.get(feature) else {
-                let suggestion = userlens_model::nearest_feature(feature, &names)
-                    .map(|c| format!(", did you mean `{c}`?"))
-                    .unwrap_or_default();
-                return Err(Error::UnknownFeature {
-                    rule: rule.name.clone(),
-                    feature: feature.to_string(),
-                    column,
-                    offset,
-                    suggestion,
-                });
+                return Err(unknown_feature(rule, feature, offset, &names));
             };
             if as_text {
                 if !matches!(dtype, DataType::String) {

@@ -312,6 +312,15 @@ fn cdnow_pareto_nbd_matches_published_fit() {
     assert!(m.p_alive(0.0, 0.0, 38.0).unwrap() < m.p_alive(0.0, 0.0, 30.0).unwrap());
 }
 
+/// Adds customer `i` with `x` repeat purchases, the last at `t_x`, observed for `big_t`.
+fn push_customer(s: &mut Summary, i: usize, x: f64, t_x: f64, big_t: f64) {
+    s.user_ids.push(format!("{i:07}"));
+    s.frequency.push(x);
+    s.recency.push(t_x);
+    s.t.push(big_t);
+    s.monetary.push(0.0);
+}
+
 /// Simulates Pareto/NBD customers: a Poisson purchase rate ~ Gamma(r, α) until an
 /// exponential lifetime of rate ~ Gamma(s, β), observed for 12 to 39 units.
 fn simulate_pareto_nbd(n: usize, truth: ParetoNbd, seed: u64) -> Summary {
@@ -335,11 +344,7 @@ fn simulate_pareto_nbd(n: usize, truth: ParetoNbd, seed: u64) -> Summary {
             x += 1.0;
             t_x = now;
         }
-        s.user_ids.push(format!("{i:07}"));
-        s.frequency.push(x);
-        s.recency.push(t_x);
-        s.t.push(big_t);
-        s.monetary.push(0.0);
+        push_customer(&mut s, i, x, t_x, big_t);
     }
     s
 }
@@ -388,11 +393,7 @@ fn simulate_bg_nbd(n: usize, truth: BgNbd, seed: u64) -> Summary {
                 break;
             }
         }
-        s.user_ids.push(format!("{i:07}"));
-        s.frequency.push(x);
-        s.recency.push(t_x);
-        s.t.push(big_t);
-        s.monetary.push(0.0);
+        push_customer(&mut s, i, x, t_x, big_t);
     }
     s
 }

@@ -41,6 +41,18 @@ those they already touched. A user without history gets their persona's popular 
 else the most popular ones. Personas are those of the run date, so the per-persona \
 popularity's score looks slightly ahead.</p>\n";
 
+/// The columns of `recommend_report.csv` the page shows, in its table's order.
+const METRICS: [&str; 8] = [
+    "ndcg",
+    "precision",
+    "recall",
+    "map",
+    "hit_rate",
+    "coverage",
+    "novelty",
+    "users_evaluated",
+];
+
 fn scores(df: &DataFrame) -> Result<String> {
     let models = frame::strings(df, REPORT, "model")?;
     let status = frame::strings(df, REPORT, "status")?;
@@ -51,16 +63,7 @@ fn scores(df: &DataFrame) -> Result<String> {
         .flatten()
         .next()
         .unwrap_or(10);
-    let names = [
-        "ndcg",
-        "precision",
-        "recall",
-        "map",
-        "hit_rate",
-        "coverage",
-        "novelty",
-        "users_evaluated",
-    ];
+    let names = METRICS;
     let mut metrics = Vec::new();
     for name in names {
         metrics.push((name, frame::f64s(df, REPORT, name)?));
@@ -217,16 +220,7 @@ mod tests {
             "k" => [10i64; 3],
         )
         .unwrap();
-        for name in [
-            "ndcg",
-            "precision",
-            "recall",
-            "map",
-            "hit_rate",
-            "coverage",
-            "novelty",
-            "users_evaluated",
-        ] {
+        for name in super::METRICS {
             df.with_column(Column::new(name.into(), vec![0.0f64; n]))
                 .unwrap();
         }
