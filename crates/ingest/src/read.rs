@@ -23,7 +23,7 @@ mod parts;
 mod records;
 mod text;
 
-use kept::{CODE_OF, CODED, Kept};
+use kept::{CODE_OF, CODED, Coder, Kept};
 use mapping::{Slot, Slots, Underived, derived_value, is_refund, resolve};
 pub use opened::OnProgress;
 use opened::{Counted, TextSize};
@@ -123,11 +123,8 @@ struct Sink<'a> {
     /// parsing.
     capacity: usize,
     kept: Kept,
-    /// The dictionaries of the [`CODED`] columns, alive while their codes are made.
-    dictionaries: [DataType; CODED.len()],
-    /// Each [`CODED`] column's last value and its code: a repeat (a session's
-    /// category, a viewed item then carted) skips the shared dictionary's lookup.
-    last_codes: [(String, Option<u32>); CODED.len()],
+    /// The codes of the [`CODED`] columns.
+    coder: Coder,
     read: u64,
     q_line: Vec<u64>,
     q_column: Vec<String>,
@@ -152,8 +149,7 @@ impl<'a> Sink<'a> {
             header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
             capacity,
             kept: Kept::with_capacity(capacity, with_order),
-            dictionaries: CODED.map(|i| crate::dictionary(columns::EVENT_COLUMNS[i])),
-            last_codes: Default::default(),
+            coder: Coder::new(),
             read: 0,
             q_line: Vec::new(),
             q_column: Vec::new(),
@@ -451,22 +447,10 @@ impl<'a> Sink<'a> {
             Slot::Derived(_) | Slot::Absent => None,
         };
         let mut codes = [None; CODED.len()];
-        let coded = codes.iter_mut().zip(&CODED).zip(&self.dictionaries);
-        for (((code, &i), dictionary), last) in coded.zip(&mut self.last_codes) {
+        for (k, &i) in CODED.iter().enumerate() {
             if let Some(text) = values[i] {
-                if let (same, Some(c)) = last
-                    && same == text
-                {
-                    *code = Some(*c);
-                    continue;
-                }
-                match dictionary.cat_mapping().and_then(|d| d.insert_cat(text)) {
-                    Ok(c) => {
-                        *code = Some(c);
-                        last.0.clear();
-                        last.0.push_str(text);
-                        last.1 = Some(c);
-                    }
+                match self.coder.code(k, text) {
+                    Ok(c) => codes[k] = Some(c),
                     Err(_) => {
                         let column = columns::EVENT_COLUMNS[i];
                         let reason = format!("`{column}` has more distinct values than fit");
@@ -511,7 +495,7 @@ impl<'a> Sink<'a> {
     fn take_events(&mut self, capacity: usize) -> Result<DataFrame> {
         let with_order = self.kept.orders.is_some();
         let kept = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
-        kept.into_events(&self.dictionaries)
+        kept.into_events(&self.coder.dictionaries)
     }
 
     fn finish(mut self) -> Result<Parsed> {

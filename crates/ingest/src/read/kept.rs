@@ -17,6 +17,39 @@ pub(super) const CODED: [usize; crate::DICTIONARY_COLUMNS.len()] = {
     slots
 };
 
+/// The dictionaries of the [`CODED`] columns, alive while their codes are made, and
+/// each one's last value and code: a repeat (a session's category, a viewed item
+/// then carted) skips the shared dictionary's hash and lookup.
+pub(super) struct Coder {
+    pub(super) dictionaries: [DataType; CODED.len()],
+    last: [(String, Option<u32>); CODED.len()],
+}
+
+impl Coder {
+    pub(super) fn new() -> Coder {
+        Coder {
+            dictionaries: CODED.map(|i| crate::dictionary(columns::EVENT_COLUMNS[i])),
+            last: Default::default(),
+        }
+    }
+
+    /// The code of `text` in the `k`th coded column's dictionary; an error when the
+    /// dictionary holds more values than fit.
+    pub(super) fn code(&mut self, k: usize, text: &str) -> PolarsResult<u32> {
+        let last = &mut self.last[k];
+        if let (same, Some(code)) = &*last
+            && same == text
+        {
+            return Ok(*code);
+        }
+        let code = self.dictionaries[k].cat_mapping()?.insert_cat(text)?;
+        last.0.clear();
+        last.0.push_str(text);
+        last.1 = Some(code);
+        Ok(code)
+    }
+}
+
 /// For each event column's slot, its place in [`CODED`] if it is coded.
 pub(super) const CODE_OF: [Option<usize>; N] = {
     let mut code_of = [None; N];

@@ -1,0 +1,204 @@
+use super::*;
+
+#[test]
+fn ticks_are_short_and_never_negative_zero() {
+    assert_eq!(tick(0.0), "0");
+    assert_eq!(tick(-0.0), "0");
+    assert_eq!(tick(0.25), "0.25");
+    assert_eq!(tick(12.5), "12.5");
+    assert_eq!(tick(1500.0), "1500");
+    assert_eq!(tick(0.0004), "0");
+    assert_eq!(tick(-2.0), "-2");
+}
+
+#[test]
+fn wraps_labels_at_spaces_and_cuts_the_rest() {
+    assert_eq!(wrap("#2 lapsed · beauty", 12, 2), ["#2 lapsed ·", "beauty"]);
+    assert_eq!(wrap("short", 12, 2), ["short"]);
+    assert_eq!(wrap("a b c d e f g h", 3, 2), ["a b", "c …"]);
+    assert_eq!(wrap("averyveryverylongword", 6, 2), ["avery…"]);
+    assert!(wrap("", 5, 2).is_empty());
+}
+
+#[test]
+fn labels_show_bidi_controls_escaped_and_cut_what_is_drawn() {
+    assert_eq!(truncate("ab\u{202E}cd", 40), "ab\\u{202E}cd");
+    assert_eq!(truncate("ab\u{202E}cd", 6), "ab\\u{…");
+    assert_eq!(wrap("x \u{2066}y", 20, 2), ["x \\u{2066}y"]);
+    assert_eq!(
+        finish("<svg ><text>\u{202E}a</text></svg>", "t"),
+        "<svg role=\"img\" aria-label=\"t\" ><text>\\u{202E}a</text></svg>"
+    );
+}
+
+#[test]
+fn diverging_scale_is_white_at_zero_and_saturates() {
+    let s = Scale::Diverging { limit: 2.0 };
+    assert_eq!(s.color(0.0), WHITE);
+    assert_eq!(s.color(2.0), s.color(5.0));
+    assert_eq!(hex(s.color(-9.0)), "#2166AC");
+    assert_eq!(hex(s.color(9.0)), "#D55E00");
+}
+
+#[test]
+fn svg_is_inline_ready() {
+    let bars = [Bar {
+        label: "a <b> & http://x".into(),
+        value: 2.0,
+        color: color(0),
+        note: "2".into(),
+    }];
+    let out = hbars(&HBars {
+        chart: "test",
+        title: "Title",
+        x_desc: "x",
+        y_desc: "y",
+        bars: &bars,
+        legend: &[],
+        aria: "Chart \"quoted\"",
+    })
+    .unwrap();
+    assert!(out.starts_with("<svg role=\"img\" aria-label=\"Chart &quot;quoted&quot;\" "));
+    assert!(!out.to_ascii_lowercase().contains("http"));
+    assert!(out.contains("a &lt;b&gt; &amp; "));
+}
+
+#[test]
+fn odd_data_draws_without_panicking() {
+    let nan = Bar {
+        label: String::new(),
+        value: f64::NAN,
+        color: color(9),
+        note: String::new(),
+    };
+    for bars in [vec![], vec![nan.clone()], vec![nan.clone(), nan]] {
+        hbars(&HBars {
+            chart: "t",
+            title: "",
+            x_desc: "",
+            y_desc: "",
+            bars: &bars,
+            legend: &[],
+            aria: "",
+        })
+        .unwrap();
+    }
+    let panel = Panel {
+        title: "p".into(),
+        x_desc: "x".into(),
+        y_desc: "y".into(),
+        series: vec![Series {
+            color: color(1),
+            points: vec![(1.0, f64::INFINITY), (1.0, 1.0)],
+        }],
+        x_range: None,
+        y_range: None,
+        integer_x: true,
+        marker: Some((1.0, "here".into())),
+        reference: Some(Reference::Diagonal),
+    };
+    panels(&Panels {
+        chart: "t",
+        title: "t",
+        panels: &[
+            panel.clone(),
+            Panel {
+                series: vec![],
+                ..panel
+            },
+        ],
+        columns: 2,
+        legend: &[],
+        aria: "",
+    })
+    .unwrap();
+    for extreme in [f64::MAX, -f64::MAX, 1e300, f64::MIN_POSITIVE] {
+        let wild = Panel {
+            title: "wild".into(),
+            x_desc: String::new(),
+            y_desc: String::new(),
+            series: vec![Series {
+                color: color(2),
+                points: vec![(extreme, -extreme), (0.0, extreme), (-extreme, 1.0)],
+            }],
+            x_range: Some((extreme, -extreme)),
+            y_range: None,
+            integer_x: true,
+            marker: Some((extreme, "m".into())),
+            reference: Some(Reference::Horizontal(extreme)),
+        };
+        panels(&Panels {
+            chart: "t",
+            title: "t",
+            panels: &[
+                wild.clone(),
+                Panel {
+                    x_range: None,
+                    ..wild
+                },
+            ],
+            columns: 2,
+            legend: &[],
+            aria: "",
+        })
+        .unwrap();
+        let bars = [
+            Bar {
+                label: "big".into(),
+                value: extreme,
+                color: color(0),
+                note: String::new(),
+            },
+            Bar {
+                label: "small".into(),
+                value: -extreme,
+                color: color(1),
+                note: String::new(),
+            },
+        ];
+        hbars(&HBars {
+            chart: "t",
+            title: "",
+            x_desc: "",
+            y_desc: "",
+            bars: &bars,
+            legend: &[],
+            aria: "",
+        })
+        .unwrap();
+        scatter(&Scatter {
+            chart: "t",
+            title: "t",
+            x_desc: "",
+            y_desc: "",
+            points: &[((extreme, -extreme), Some(0)), ((0.0, 0.0), None)],
+            groups: &[],
+            aria: "",
+        })
+        .unwrap();
+    }
+    heat_map(&HeatMap {
+        chart: "t",
+        title: "t",
+        rows: &[],
+        cols: &[],
+        values: &[],
+        cell_text: &|v| v.to_string(),
+        scale: Scale::Sequential { max: 0.0 },
+        x_desc: "",
+        y_desc: "",
+        legend_title: "",
+        aria: "",
+    })
+    .unwrap();
+    scatter(&Scatter {
+        chart: "t",
+        title: "t",
+        x_desc: "",
+        y_desc: "",
+        points: &[((f64::NAN, 1.0), Some(3)), ((0.0, 0.0), None)],
+        groups: &[],
+        aria: "",
+    })
+    .unwrap();
+}
