@@ -32,7 +32,7 @@ pub struct UsersAtCutoff {
 
 /// Cuts `users` to what was known at `cutoff` (UTC microseconds): see the module
 /// docs. A row of a time-versioned table is known when its `as_of` time, or else the
-/// latest of its `*_at` times, is at or before the cutoff.
+/// latest of its `*_at` times, is before the cutoff.
 pub fn users_at_cutoff(
     users: &DataFrame,
     cutoff: i64,
@@ -50,19 +50,7 @@ pub fn users_at_cutoff(
         }
     }
     let (times, row_time) = times_and_versions(users)?;
-    let mut table = users.clone();
-    for (name, micros) in &times {
-        let known: BooleanChunked = micros
-            .iter()
-            .map(|t| t.is_none_or(|t| t <= cutoff))
-            .collect();
-        let column = table.column(name).map_err(polars_err(ACTION))?;
-        let unknown = Column::full_null(column.name().clone(), column.len(), column.dtype());
-        let cut = column
-            .zip_with(&known, &unknown)
-            .map_err(polars_err(ACTION))?;
-        table.with_column(cut).map_err(polars_err(ACTION))?;
-    }
+    let mut table = cut_dates(users.clone(), &times, cutoff)?;
 
     let mut excluded = Vec::new();
     let versioned = row_time.is_some();
@@ -76,7 +64,7 @@ pub fn users_at_cutoff(
                 .map_err(polars_err(ACTION))?;
             table
                 .lazy()
-                .filter(col(time).lt_eq(lit(cutoff)))
+                .filter(col(time).lt(lit(cutoff)))
                 .sort([USER_ID, time, row], SortMultipleOptions::default())
                 .unique_stable(Some(cols([USER_ID])), UniqueKeepStrategy::Last)
                 .drop(cols([time, row]))
@@ -103,6 +91,35 @@ pub fn users_at_cutoff(
         excluded,
         versioned,
     })
+}
+
+/// `users` with every date at or after `cutoff` made null: a snapshot table's
+/// columns are all joined at the as-of date, but a date after it is not known yet.
+pub fn dates_before(users: &DataFrame, cutoff: i64) -> Result<DataFrame> {
+    let (times, _) = times_and_versions(users)?;
+    cut_dates(users.clone(), &times, cutoff)
+}
+
+/// `table` with each date column of `times` null at or after `cutoff`: known are
+/// the times before it, as events are counted.
+fn cut_dates(
+    mut table: DataFrame,
+    times: &[(String, Int64Chunked)],
+    cutoff: i64,
+) -> Result<DataFrame> {
+    for (name, micros) in times {
+        let known: BooleanChunked = micros
+            .iter()
+            .map(|t| t.is_none_or(|t| t < cutoff))
+            .collect();
+        let column = table.column(name).map_err(polars_err(ACTION))?;
+        let unknown = Column::full_null(column.name().clone(), column.len(), column.dtype());
+        let cut = column
+            .zip_with(&known, &unknown)
+            .map_err(polars_err(ACTION))?;
+        table.with_column(cut).map_err(polars_err(ACTION))?;
+    }
+    Ok(table)
 }
 
 const ACTION: &str = "cut the users table at the cutoff";
@@ -340,6 +357,33 @@ mod tests {
         let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
         assert_eq!(strings(&cut.table, "plan"), [Some("pro".into())]);
         assert_eq!(strings(&cut.table, "renewal_at"), [None]);
+    }
+
+    #[test]
+    fn a_row_or_date_stamped_at_the_cutoff_is_not_known_yet() {
+        // As an event at the cutoff is not before it, nor is a row or date stamped so.
+        let cutoff = midnight_micros(2026, 3, 1).unwrap();
+        let users = df!(
+            USER_ID => ["a", "a"],
+            "updated_at" => ["2026-02-01", "2026-03-01"],
+            "plan" => ["free", "pro"],
+        )
+        .unwrap();
+        let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
+        assert_eq!(strings(&cut.table, "plan"), [Some("free".into())]);
+        // A snapshot's columns are all kept at the as-of date, its later dates not.
+        let snapshot = df!(
+            USER_ID => ["a", "b", "c"],
+            "signup" => ["2026-01-10", "2026-03-01", "2026-06-01"],
+            "lifetime_value" => [120.0, 5.0, 0.0],
+        )
+        .unwrap();
+        let known = dates_before(&snapshot, cutoff).unwrap();
+        assert_eq!(
+            strings(&known, "signup"),
+            [Some("2026-01-10".into()), None, None]
+        );
+        assert_eq!(known.column("lifetime_value").unwrap().null_count(), 0);
     }
 
     #[test]

@@ -134,16 +134,22 @@ impl Stage for Features {
         }
         let remote = ctx.remote_parts(&events_in);
         // A time-versioned table as known at the as-of date: each user's latest row
-        // by then, times after it unknown. Any other table is joined as it is.
-        let users_now = users
-            .as_ref()
-            .map(|users| userlens_features::users_at_cutoff(users, as_of, &checked.params))
-            .transpose()?
-            .filter(|cut| cut.versioned);
+        // before it, times from it on unknown. Any other table is joined whole, its
+        // dates from the as-of date on unknown.
+        let users_now = match &users {
+            Some(users) => {
+                let cut = userlens_features::users_at_cutoff(users, as_of, &checked.params)?;
+                match cut.versioned {
+                    true => Some(cut.table),
+                    false => Some(userlens_features::dates_before(users, as_of)?),
+                }
+            }
+            None => None,
+        };
         let mut at = vec![At {
             as_of,
             params: &checked.params,
-            users: users_now.as_ref().map(|u| &u.table).or(users.as_ref()),
+            users: users_now.as_ref(),
         }];
         // The users table as known at the earlier time: see `users_at_cutoff`.
         let (earlier_params, earlier_users);
