@@ -135,6 +135,9 @@ pub struct LoyaltyTables {
     pub satisfaction: DataFrame,
     /// `nps.csv`, when a survey was given.
     pub nps: Option<DataFrame>,
+    /// Survey answers counted in `nps.csv`'s `all` row only: their users are in no
+    /// persona or segment (none when neither was given).
+    pub nps_unplaced: u64,
     /// `drivers.csv`, when features were given.
     pub drivers: Option<DataFrame>,
     /// Events each event parameter matched.
@@ -180,6 +183,7 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
         .as_ref()
         .map(|s| nps::nps_table(s, &dir))
         .transpose()?;
+    let nps_unplaced = scores.as_ref().map_or(Ok(0), |s| nps::unplaced(s, &dir))?;
     let retained = retained_table(&pass.retained)?;
     let drivers = match input.features {
         Some(features) => {
@@ -225,6 +229,7 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
         lifetime,
         satisfaction,
         nps,
+        nps_unplaced,
         drivers,
     })
 }

@@ -91,6 +91,21 @@ pub fn latest_scores(survey: &DataFrame, as_of: i64) -> Result<DataFrame> {
         .map_err(polars_err("take each user's latest survey answer"))
 }
 
+/// How many of `scores`' answers come from users in no persona or segment of `dir`
+/// (0 when it has neither): they count in the `all` row alone.
+pub fn unplaced(scores: &DataFrame, dir: &Directory) -> Result<u64> {
+    if dir.groups.len() == 1 {
+        return Ok(0);
+    }
+    let err = polars_err("read the survey scores");
+    let users = scores.column(USER_ID).and_then(|c| c.str()).map_err(&err)?;
+    let values = scores.column(SCORE).and_then(|c| c.u32()).map_err(&err)?;
+    let placed = |user: &str| dir.memberships(user)[1..].iter().any(Option::is_some);
+    Ok((users.iter().zip(values.iter()))
+        .filter(|(user, score)| score.is_some() && user.is_some_and(|u| !placed(u)))
+        .count() as u64)
+}
+
 /// `group, value, responses, promoters, passives, detractors, nps, nps_lower,
 /// nps_upper, mean_score, warning` from each user's latest score.
 pub fn nps_table(scores: &DataFrame, dir: &Directory) -> Result<DataFrame> {
@@ -208,5 +223,14 @@ mod tests {
         assert_eq!(warning, Some("fewer than 30 responses"));
         let nps = table.column("nps").unwrap().f64().unwrap().get(0);
         assert_eq!(nps, Some(50.0));
+        // b is in no persona: counted in `all` alone, and counted as such.
+        assert_eq!(
+            unplaced(&latest, &Directory::new(None, None).unwrap()).unwrap(),
+            0
+        );
+        let personas =
+            df!(USER_ID => ["a"], userlens_model::columns::PERSONA_ID => [1u32]).unwrap();
+        let dir = Directory::new(Some(&personas), None).unwrap();
+        assert_eq!(unplaced(&latest, &dir).unwrap(), 1);
     }
 }

@@ -155,6 +155,13 @@ impl Stage for Loyalty {
         {
             ctx.note("the survey has no answer before the as-of date: nps.csv is empty");
         }
+        if t.nps_unplaced > 0 {
+            ctx.note(format!(
+                "{} survey answers come from users in no persona or segment (no events \
+                 before the as-of date): nps.csv counts them in its `all` row only",
+                t.nps_unplaced
+            ));
+        }
         let files = [
             ("retention.csv", &t.retention),
             ("retention_by_group.csv", &t.retention_by_group),
