@@ -137,11 +137,14 @@ fn times_and_versions(users: &DataFrame) -> Result<Times> {
             times.push((column.name().to_string(), micros));
         }
     }
-    let versions: Vec<&Int64Chunked> = match times.iter().find(|(name, _)| name == AS_OF) {
+    let versions: Vec<&Int64Chunked> = match times
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(AS_OF))
+    {
         Some((_, micros)) => vec![micros],
         None => times
             .iter()
-            .filter(|(name, _)| name.ends_with(AT_SUFFIX))
+            .filter(|(name, _)| name.to_ascii_lowercase().ends_with(AT_SUFFIX))
             .map(|(_, micros)| micros)
             .collect(),
     };
@@ -370,6 +373,12 @@ mod tests {
         )
         .unwrap();
         let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
+        assert_eq!(strings(&cut.table, "plan"), [Some("free".into())]);
+        // `Updated_At` versions a table as `updated_at` does.
+        let mut upper = users.clone();
+        upper.rename("updated_at", "Updated_At".into()).unwrap();
+        let cut = users_at_cutoff(&upper, cutoff, &params(&[])).unwrap();
+        assert!(cut.versioned);
         assert_eq!(strings(&cut.table, "plan"), [Some("free".into())]);
         // A snapshot's columns are all kept at the as-of date, its later dates not.
         let snapshot = df!(

@@ -106,11 +106,15 @@ pub(crate) fn read_parquet_file(path: &Path) -> Result<DataFrame> {
 /// Reads a side table (such as a users table) from CSV or Parquet with polars,
 /// keeping `user_id` as text so ids with leading zeros survive.
 pub fn read_table(path: &Path) -> Result<DataFrame> {
-    let df = if crate::guess_format(path) == SourceFormat::Parquet {
+    let mut df = if crate::guess_format(path) == SourceFormat::Parquet {
         read_parquet_file(path)?
     } else {
         crate::regular_file(path)?;
-        let overwrite = Schema::from_iter([Field::new(columns::USER_ID.into(), DataType::String)]);
+        // The ids stay text (`007`), under whatever case the header gives them.
+        let header = csv_header(path);
+        let id = id_column(header.iter().map(String::as_str)).unwrap_or(columns::USER_ID);
+        let id = id.to_string();
+        let overwrite = Schema::from_iter([Field::new(id.into(), DataType::String)]);
         CsvReadOptions::default()
             .with_has_header(true)
             .with_schema_overwrite(Some(Arc::new(overwrite)))
@@ -121,13 +125,42 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
                 source,
             })?
     };
-    if df.column(columns::USER_ID).is_err() {
+    // `User_Id` is the `user_id` column, as in the events and the survey.
+    let id = id_column(df.get_column_names().into_iter().map(|n| n.as_str())).map(str::to_string);
+    let Some(id) = id else {
         return Err(Error::MissingRequired {
             path: path.to_path_buf(),
             column: columns::USER_ID,
         });
+    };
+    let table = |source| Error::Table {
+        path: path.to_path_buf(),
+        source,
+    };
+    if id.as_str() != columns::USER_ID {
+        df.rename(id.as_str(), columns::USER_ID.into())
+            .map_err(table)?;
+    }
+    // Ids are trimmed, as the events' and the survey's are.
+    if let Ok(ids) = df.column(columns::USER_ID).and_then(|c| c.str()) {
+        let trimmed = ids.apply_values(|v| std::borrow::Cow::Borrowed(v.trim()));
+        df.with_column(trimmed.into_column()).map_err(table)?;
     }
     Ok(df)
+}
+
+/// The users table's id column among `names`: `user_id`, else one that is `user_id`
+/// but for case and surrounding spaces.
+fn id_column<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let loose = |n: &&str| n.trim().eq_ignore_ascii_case(columns::USER_ID);
+    (names.clone().find(|n| *n == columns::USER_ID)).or_else(|| names.into_iter().find(loose))
+}
+
+/// The header of the CSV file at `path`, if it can be read.
+fn csv_header(path: &Path) -> Vec<String> {
+    csv::Reader::from_path(path)
+        .and_then(|mut reader| Ok(reader.headers()?.iter().map(str::to_string).collect()))
+        .unwrap_or_default()
 }
 
 /// Reads under way that a malformed file can make panic.

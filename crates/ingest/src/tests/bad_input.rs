@@ -336,3 +336,23 @@ fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
     std::fs::write(&users, "customer,country\nu1,FR\n").unwrap();
     assert!(read_table(&users).unwrap_err().is_refusal());
 }
+
+#[test]
+fn a_users_tables_id_column_is_found_in_any_case_and_its_ids_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "users.csv", b"User_Id ,plan\n 007 ,pro\n008,free\n");
+    let table = read_table(&path).unwrap();
+    let ids = table
+        .column(columns::USER_ID)
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    let ids: Vec<_> = ids.iter().flatten().collect();
+    assert_eq!(ids, ["007", "008"]);
+    // Of two, the one spelt exactly is the id column.
+    let path = write(&dir, "both.csv", b"USER_ID,user_id\nx,1\n");
+    let table = read_table(&path).unwrap();
+    let ids = table.column(columns::USER_ID).unwrap();
+    assert_eq!(ids.str().unwrap().get(0), Some("1"));
+}
