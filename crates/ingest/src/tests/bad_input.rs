@@ -338,9 +338,13 @@ fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
 }
 
 #[test]
-fn a_users_tables_id_column_is_found_in_any_case_and_its_ids_trimmed() {
+fn a_users_tables_id_column_is_found_in_any_case_its_ids_trimmed_its_dates_dates() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "users.csv", b"User_Id ,plan\n 007 ,pro\n008,free\n");
+    let path = write(
+        &dir,
+        "users.csv",
+        b"User_Id ,plan,signup\n 007 ,pro,2025-04-04\n008,free,2026-01-31\n",
+    );
     let table = read_table(&path).unwrap();
     let ids = table
         .column(columns::USER_ID)
@@ -350,6 +354,8 @@ fn a_users_tables_id_column_is_found_in_any_case_and_its_ids_trimmed() {
         .clone();
     let ids: Vec<_> = ids.iter().flatten().collect();
     assert_eq!(ids, ["007", "008"]);
+    // Dates are read as dates, as from Parquet: they become day features.
+    assert_eq!(table.column("signup").unwrap().dtype(), &DataType::Date);
     // Of two, the one spelt exactly is the id column.
     let path = write(&dir, "both.csv", b"USER_ID,user_id\nx,1\n");
     let table = read_table(&path).unwrap();
