@@ -87,7 +87,9 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
          u000001,UK,2026-01-01\n\
          u000001,FR,2026-03-01\n\
          u000002,DE,2099-01-01\n\
-         u000003,ES,2026-01-01\n",
+         u000003,ES,2026-01-01\n\
+         ,IT,2026-01-01\n\
+         zz9,PT,2026-01-01\n",
     )
     .unwrap();
     let args = [
@@ -111,6 +113,18 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     assert_eq!(country["u000001"], "FR");
     assert_eq!(country["u000002"], "");
     assert_eq!(country["u000003"], "ES");
+    // Rows no user takes are said to be left out.
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let notes = record["notes"].to_string();
+    assert!(
+        notes.contains("1 row of `users.csv` without a `user_id` left out"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("1 user of `users.csv` without an event before the as-of date"),
+        "{notes}"
+    );
     // A users table refused (exit 3), with what the refusal says.
     let refused_saying = |table: &str, says: &str| {
         std::fs::write(dir.path().join("users.csv"), table).unwrap();

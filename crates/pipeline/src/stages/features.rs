@@ -73,6 +73,50 @@ impl FeaturesChecked {
     }
 }
 
+/// Notes the users-table rows no feature row takes: without an id, or of users
+/// with no event before the as-of date.
+fn note_unjoined(
+    ctx: &mut StageContext<'_>,
+    users: &DataFrame,
+    features: &DataFrame,
+    path: &std::path::Path,
+) -> Result<(), StageError> {
+    let ids = |df: &DataFrame| -> Result<StringChunked, StageError> {
+        let column = df
+            .column(columns::USER_ID)
+            .map_err(|e| StageError::Failed(e.into()))?;
+        let text = column
+            .cast(&DataType::String)
+            .map_err(|e| StageError::Failed(e.into()))?;
+        Ok(text
+            .str()
+            .map_err(|e| StageError::Failed(e.into()))?
+            .clone())
+    };
+    let (table, profiled) = (ids(users)?, ids(features)?);
+    let profiled: std::collections::HashSet<&str> = profiled.iter().flatten().collect();
+    let no_id = table
+        .iter()
+        .filter(|id| id.is_none_or(str::is_empty))
+        .count();
+    let strangers: std::collections::HashSet<&str> = (table.iter().flatten())
+        .filter(|id| !id.is_empty() && !profiled.contains(id))
+        .collect();
+    let file = path.display();
+    let many = |n: usize, one: &str, more: &str| format!("{n} {}", if n == 1 { one } else { more });
+    if no_id > 0 {
+        let rows = many(no_id, "row", "rows");
+        ctx.note(format!("{rows} of `{file}` without a `user_id` left out"));
+    }
+    if !strangers.is_empty() {
+        let users = many(strangers.len(), "user", "users");
+        ctx.note(format!(
+            "{users} of `{file}` without an event before the as-of date: not joined"
+        ));
+    }
+    Ok(())
+}
+
 impl Stage for Features {
     type Params = userlens_features::FeatureParams;
     type Checked = FeaturesChecked;
@@ -184,6 +228,9 @@ impl Stage for Features {
             ));
         }
         meta.users = Some(features.height() as u64);
+        if let (Some(users), Some(path)) = (&users, &checked.users) {
+            note_unjoined(ctx, users, &features, path)?;
+        }
         let mut tables = Tables::default();
         if let Some(before) = ctx.previous_table("features") {
             let rows = drift::feature_drift(&before, &features);
