@@ -209,6 +209,16 @@ pub enum Error {
         /// What polars reported.
         source: polars::prelude::PolarsError,
     },
+    /// A row of a side table (such as the users table) that cannot be read.
+    #[error("`{path}` line {line}: {reason}")]
+    TableRow {
+        /// File.
+        path: PathBuf,
+        /// The row's line, counted from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A side table (such as the users table) could not be read.
     #[error("failed to read the table `{path}`")]
     Table {
@@ -254,7 +264,8 @@ impl Error {
             | Error::UnsupportedColumn { .. }
             | Error::NotAFile { .. }
             | Error::Encoding { .. }
-            | Error::Delimiter { .. } => true,
+            | Error::Delimiter { .. }
+            | Error::TableRow { .. } => true,
             Error::BadParquet { .. } => true,
             // Malformed, not a disk's failure to give its bytes.
             Error::Table { source, .. } => {

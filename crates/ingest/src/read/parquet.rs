@@ -111,22 +111,30 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     } else {
         crate::regular_file(path)?;
         // The ids stay text (`007`), under whatever case the header gives them.
-        let header = csv_header(path);
+        let header = csv_header(path)?;
         let id = id_column(header.iter().map(String::as_str)).unwrap_or(columns::USER_ID);
         let id = id.to_string();
         let overwrite = Schema::from_iter([Field::new(id.into(), DataType::String)]);
         // Dates as dates, as a Parquet table holds them: they become day features.
         let dates = CsvParseOptions::default().with_try_parse_dates(true);
-        CsvReadOptions::default()
+        // Types from every row: a word in a column of numbers after the first rows
+        // makes it text, as it would in the first.
+        let read = CsvReadOptions::default()
             .with_has_header(true)
+            .with_infer_schema_length(None)
             .with_parse_options(dates)
             .with_schema_overwrite(Some(Arc::new(overwrite)))
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|reader| reader.finish())
-            .map_err(|source| Error::Table {
-                path: path.to_path_buf(),
-                source,
-            })?
+            .and_then(|reader| reader.finish());
+        match read {
+            Ok(df) => df,
+            Err(source) => {
+                return Err(bad_row(path).unwrap_or(Error::Table {
+                    path: path.to_path_buf(),
+                    source,
+                }));
+            }
+        }
     };
     // `User_Id` is the `user_id` column, as in the events and the survey.
     let id = id_column(df.get_column_names().into_iter().map(|n| n.as_str())).map(str::to_string);
@@ -159,11 +167,67 @@ fn id_column<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str
     (names.clone().find(|n| *n == columns::USER_ID)).or_else(|| names.into_iter().find(loose))
 }
 
-/// The header of the CSV file at `path`, if it can be read.
-fn csv_header(path: &Path) -> Vec<String> {
-    csv::Reader::from_path(path)
+/// The header of the CSV file at `path` (empty if it cannot be read: polars says
+/// why); refused when it is one column that looks separated by something else.
+fn csv_header(path: &Path) -> Result<Vec<String>> {
+    let header: Vec<String> = csv::Reader::from_path(path)
         .and_then(|mut reader| Ok(reader.headers()?.iter().map(str::to_string).collect()))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let [only] = header.as_slice()
+        && let Some(found) = [';', '\t', '|'].into_iter().find(|c| only.contains(*c))
+    {
+        let found = if found == '\t' {
+            "tabs".to_string()
+        } else {
+            format!("`{found}`")
+        };
+        return Err(Error::TableRow {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: format!(
+                "the header has no `,` but has {found}: a users table is comma-separated"
+            ),
+        });
+    }
+    Ok(header)
+}
+
+/// The first row of the CSV file at `path` that the csv crate cannot read (a wrong
+/// number of fields, a quote that does not close, invalid UTF-8), as an error
+/// naming its line.
+fn bad_row(path: &Path) -> Option<Error> {
+    let mut reader = csv::Reader::from_path(path).ok()?;
+    let mut record = csv::StringRecord::new();
+    let error = loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => continue,
+            Ok(false) => return None,
+            Err(e) => break e,
+        }
+    };
+    let line = match error.kind() {
+        // The first line that is not UTF-8.
+        csv::ErrorKind::Utf8 { .. } => std::fs::read(path).ok().and_then(|bytes| {
+            let bad = bytes
+                .split(|&b| b == b'\n')
+                .position(|l| std::str::from_utf8(l).is_err());
+            bad.map(|i| i as u64 + 1)
+        }),
+        _ => error.position().map(csv::Position::line),
+    }
+    .unwrap_or(1);
+    let reason = match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("expected {expected_len} fields, found {len} (a quote that does not close?)"),
+        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+        _ => error.to_string(),
+    };
+    Some(Error::TableRow {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    })
 }
 
 /// Reads under way that a malformed file can make panic.

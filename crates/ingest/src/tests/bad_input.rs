@@ -362,3 +362,43 @@ fn a_users_tables_id_column_is_found_in_any_case_its_ids_trimmed_its_dates_dates
     let ids = table.column(columns::USER_ID).unwrap();
     assert_eq!(ids.str().unwrap().get(0), Some("1"));
 }
+
+#[test]
+fn a_users_table_that_cannot_be_read_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let said = |name: &str, bytes: &[u8]| {
+        let err = read_table(&write(&dir, name, bytes)).unwrap_err();
+        assert!(err.is_refusal(), "{err}");
+        err.to_string()
+    };
+    let quote = said(
+        "q.csv",
+        b"user_id,plan,age\nu1,pro,30\nu2,\"free,20\nu3,max,40\n",
+    );
+    assert!(
+        quote.ends_with("q.csv` line 3: expected 3 fields, found 2 (a quote that does not close?)"),
+        "{quote}"
+    );
+    let long = said("l.csv", b"user_id,plan\nu1,pro,extra\n");
+    assert!(
+        long.ends_with("l.csv` line 2: expected 2 fields, found 3 (a quote that does not close?)"),
+        "{long}"
+    );
+    let semi = said("s.csv", b"user_id;plan\nu1;pro\n");
+    assert!(
+        semi.ends_with(
+            "s.csv` line 1: the header has no `,` but has `;`: a users table is comma-separated"
+        ),
+        "{semi}"
+    );
+    let utf8 = said("u.csv", b"user_id,plan\nu1,pro\nu2,\xff\n");
+    assert!(utf8.ends_with("u.csv` line 3: invalid UTF-8"), "{utf8}");
+    // A word in a column of numbers past the first rows makes it text, as in them.
+    let mut late = String::from("user_id,age\n");
+    for i in 0..200 {
+        late.push_str(&format!("u{i},{i}\n"));
+    }
+    late.push_str("u200,thirty\n");
+    let table = read_table(&write(&dir, "late.csv", late.as_bytes())).unwrap();
+    assert_eq!(table.column("age").unwrap().dtype(), &DataType::String);
+}
