@@ -89,7 +89,8 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
          u000002,DE,2099-01-01\n\
          u000003,ES,2026-01-01\n\
          ,IT,2026-01-01\n\
-         zz9,PT,2026-01-01\n",
+         zz9,PT,2026-01-01\n\
+         u000005,NO,\n",
     )
     .unwrap();
     let args = [
@@ -119,6 +120,10 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     let notes = record["notes"].to_string();
     assert!(
         notes.contains("1 row of `users.csv` without a `user_id` left out"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("1 row of `users.csv` without a version time"),
         "{notes}"
     );
     assert!(

@@ -28,6 +28,8 @@ pub struct UsersAtCutoff {
     pub excluded: Vec<String>,
     /// Whether the table is time-versioned (an `as_of` or `*_at` time on each row).
     pub versioned: bool,
+    /// Rows of a time-versioned table without a time: never known, left out.
+    pub undated: usize,
 }
 
 /// Cuts `users` to what was known at `cutoff` (UTC microseconds): see the module
@@ -54,6 +56,7 @@ pub fn users_at_cutoff(
 
     let mut excluded = Vec::new();
     let versioned = row_time.is_some();
+    let undated = row_time.as_ref().map_or(0, |t| t.null_count());
     let table = match row_time {
         Some(row_time) => {
             let (time, row) = ("__version_time", "__version_row");
@@ -90,6 +93,7 @@ pub fn users_at_cutoff(
         table,
         excluded,
         versioned,
+        undated,
     })
 }
 
@@ -340,6 +344,7 @@ mod tests {
         .unwrap();
         let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
         assert!(cut.excluded.is_empty());
+        assert_eq!(cut.undated, 0);
         assert_eq!(
             strings(&cut.table, USER_ID),
             [Some("a".into()), Some("c".into())]
@@ -374,6 +379,15 @@ mod tests {
         .unwrap();
         let cut = users_at_cutoff(&users, cutoff, &params(&[])).unwrap();
         assert_eq!(strings(&cut.table, "plan"), [Some("free".into())]);
+        // A row without a time is never known, and counted.
+        let undated = df!(
+            USER_ID => ["a", "b"],
+            "updated_at" => [Some("2026-02-01"), None],
+            "plan" => ["free", "pro"],
+        )
+        .unwrap();
+        let cut = users_at_cutoff(&undated, cutoff, &params(&[])).unwrap();
+        assert_eq!((cut.table.height(), cut.undated), (1, 1));
         // `Updated_At` versions a table as `updated_at` does.
         let mut upper = users.clone();
         upper.rename("updated_at", "Updated_At".into()).unwrap();

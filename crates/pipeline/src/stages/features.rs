@@ -73,6 +73,11 @@ impl FeaturesChecked {
     }
 }
 
+/// `n` and the noun for it: `1 row`, `2 rows`.
+fn counted(n: usize, one: &str, more: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { more })
+}
+
 /// Notes the users-table rows no feature row takes: without an id, or of users
 /// with no event before the as-of date.
 fn note_unjoined(
@@ -103,13 +108,12 @@ fn note_unjoined(
         .filter(|id| !id.is_empty() && !profiled.contains(id))
         .collect();
     let file = path.display();
-    let many = |n: usize, one: &str, more: &str| format!("{n} {}", if n == 1 { one } else { more });
     if no_id > 0 {
-        let rows = many(no_id, "row", "rows");
+        let rows = counted(no_id, "row", "rows");
         ctx.note(format!("{rows} of `{file}` without a `user_id` left out"));
     }
     if !strangers.is_empty() {
-        let users = many(strangers.len(), "user", "users");
+        let users = counted(strangers.len(), "user", "users");
         ctx.note(format!(
             "{users} of `{file}` without an event before the as-of date: not joined"
         ));
@@ -183,6 +187,13 @@ impl Stage for Features {
         let users_now = match &users {
             Some(users) => {
                 let cut = userlens_features::users_at_cutoff(users, as_of, &checked.params)?;
+                if let (true, Some(path)) = (cut.undated > 0, &checked.users) {
+                    let rows = counted(cut.undated, "row", "rows");
+                    let file = path.display();
+                    ctx.note(format!(
+                        "{rows} of `{file}` without a version time (`as_of` or `*_at`) left out"
+                    ));
+                }
                 match cut.versioned {
                     true => Some(cut.table),
                     false => Some(userlens_features::dates_before(users, as_of)?),
