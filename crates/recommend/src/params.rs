@@ -235,6 +235,9 @@ pub struct CheckedRecommendParams {
 /// The most recommendations per user or persona.
 const MAX_K: usize = 1000;
 
+/// The most event types `test_events` may list: event names are few.
+const MAX_TEST_EVENTS: usize = 64;
+
 /// Longest holdout, as the predict stage allows: ten years.
 const MAX_HORIZON_DAYS: u32 = 3650;
 
@@ -324,6 +327,14 @@ impl RecommendParams {
         };
         if self.test_events.is_empty() {
             return Err(params("test_events", "lists no event type"));
+        }
+        if self.test_events.len() > MAX_TEST_EVENTS {
+            let n = self.test_events.len();
+            let why = format!("lists {n} event types, more than the {MAX_TEST_EVENTS} allowed");
+            return Err(params("test_events", why));
+        }
+        if self.test_events.iter().any(|e| e.trim().is_empty()) {
+            return Err(params("test_events", "lists a blank event type"));
         }
         if !(1..=10_000).contains(&self.neighbours) {
             return Err(params(
@@ -449,6 +460,10 @@ mod tests {
                 "invalid recommend parameter `half_life_days`: must be a positive number of days, got -3",
             ),
             (
+                "test_events = [\"purchase\", \" \"]",
+                "invalid recommend parameter `test_events`: lists a blank event type",
+            ),
+            (
                 "als = { alpha = 1e30 }",
                 "invalid recommend parameter `als`: `regularization` and `alpha` must be in (0, 1e6], got 0.05 and 1000000000000000000000000000000",
             ),
@@ -460,6 +475,12 @@ mod tests {
         for (text, message) in cases {
             assert_eq!(check(text).unwrap_err(), message, "{text}");
         }
+        let many: Vec<String> = (0..65).map(|i| format!("\"e{i}\"")).collect();
+        let err = check(&format!("test_events = [{}]", many.join(", "))).unwrap_err();
+        assert_eq!(
+            err,
+            "invalid recommend parameter `test_events`: lists 65 event types, more than the 64 allowed"
+        );
         let unknown = check("neighbors = 5").unwrap_err();
         assert!(unknown.contains("unknown field `neighbors`"), "{unknown}");
     }
