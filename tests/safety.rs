@@ -586,6 +586,43 @@ fn runs_kills_and_reruns_leave_nothing_or_one_whole_report() {
     whole_or_absent(&dir.path().join("out")).unwrap();
 }
 
+/// Every run of the ledger at `dir`, oldest first: id and status.
+fn ledger_runs(dir: &Path) -> Vec<(String, String)> {
+    let ledger = rusqlite::Connection::open(dir.join("runs/ledger.sqlite")).unwrap();
+    let mut query = ledger
+        .prepare("SELECT run_id, status FROM runs ORDER BY rowid")
+        .unwrap();
+    let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_run_killed_after_it_published_is_recorded_as_it_ended() {
+    let dir = sandbox();
+    for _ in 0..2 {
+        let out = run(dir.path(), &["--force"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let runs = ledger_runs(dir.path());
+    let (first, second) = (runs[0].0.clone(), runs[1].0.clone());
+    // As if both were killed between their publish and their last ledger write: the
+    // second's report is the one out; the first's was replaced by it.
+    let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();
+    ledger
+        .execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, pid = 2147483647",
+            [],
+        )
+        .unwrap();
+    drop(ledger);
+    let out = run(dir.path(), &["--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = ledger_runs(dir.path());
+    assert_eq!(runs[0], (first, "interrupted".to_string()));
+    assert_eq!(runs[1], (second, "ok".to_string()));
+    assert_eq!(runs[2].1, "ok");
+}
+
 #[test]
 fn an_as_of_date_after_the_data_runs_with_predictions_skipped_and_says_why() {
     let dir = tempfile::tempdir().unwrap();

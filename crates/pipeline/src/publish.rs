@@ -348,6 +348,11 @@ pub(crate) fn published_by(dir: &Path) -> Option<String> {
     read_marker(dir).map(|m| m.run_id)
 }
 
+/// Whether `dir` holds the report run `run_id` of `pipeline` published.
+pub(crate) fn published_by_run(dir: &Path, run_id: &str, pipeline: &str) -> bool {
+    read_marker(dir).is_some_and(|m| m.run_id == run_id && m.pipeline.as_deref() == Some(pipeline))
+}
+
 /// Whether `dir` was published by userlens (it holds a marker listing its files).
 pub(crate) fn is_published(dir: &Path) -> bool {
     read_marker(dir).is_some()

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::keys::output_dir;
 use crate::ledger::{Ledger, RunRow};
 use crate::plan::{Override, Plan};
+use crate::publish;
+use crate::record::RunStatus;
 use crate::runner::RunOptions;
 
 /// What a run was started with beyond the pipeline file, stored in the ledger so
@@ -129,6 +132,55 @@ pub(crate) fn resumed(
     Ok((plan, options))
 }
 
+/// Records how the runs of `plan`'s pipeline the ledger says are running ended; the
+/// caller holds the lock, so none of them still runs. A run killed after it
+/// published is recorded as its `run.json` says, when the folder it published to
+/// names it; any other as interrupted.
+pub(crate) fn settle_killed(ledger: &Ledger, plan: &Plan) -> Result<()> {
+    for mut row in ledger.runs(Some(&plan.name))? {
+        if row.status != RunStatus::Running {
+            continue;
+        }
+        if let Some(record) = published_record(plan, &row) {
+            row.status = record.0;
+            row.finished_at = Some(record.1);
+            row.error = record.2;
+            ledger.put_run(&row)?;
+        }
+    }
+    ledger.interrupt_running(&plan.name)?;
+    Ok(())
+}
+
+/// The status, end and error `row`'s `run.json` gives, if the run published: its
+/// output folder (or, refused, the folder beside it) holds its marker.
+fn published_record(plan: &Plan, row: &RunRow) -> Option<(RunStatus, String, Option<String>)> {
+    let bytes = std::fs::read(Path::new(&row.run_dir).join("run.json")).ok()?;
+    let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if record["run_id"].as_str() != Some(row.run_id.as_str()) {
+        return None;
+    }
+    let status = RunStatus::parse(record["status"].as_str()?)?;
+    let stored: Invocation = match &row.invocation {
+        Some(text) => serde_json::from_str(text).ok()?,
+        None => Invocation::default(),
+    };
+    let options = RunOptions {
+        output: stored.output,
+        ..RunOptions::default()
+    };
+    let output = output_dir(plan, &options, &row.as_of);
+    let target = match status {
+        RunStatus::Ok => output,
+        RunStatus::Refused => publish::refused_dir(&output),
+        _ => return None,
+    };
+    let published = publish::published_by_run(&target, &row.run_id, &plan.name);
+    let finished_at = record["finished_at"].as_str()?.to_string();
+    let error = record["error"].as_str().map(str::to_string);
+    published.then_some((status, finished_at, error))
+}
+
 fn describe(invocation: &Invocation) -> String {
     let mut parts: Vec<String> = invocation
         .set
@@ -168,7 +220,6 @@ fn same_settings(a: &[String], b: &[String]) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::RunStatus;
 
     const PIPELINE: &str = "[stages.ingest]\nuses = \"ingest\"\nwith = { path = \"e.csv\" }\n";
 

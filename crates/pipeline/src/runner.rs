@@ -124,7 +124,7 @@ pub fn run(
     }
     let ledger = Ledger::open(&root)?;
     // The lock is ours: a run of this pipeline the ledger says is running was killed.
-    ledger.interrupt_running(&plan.name)?;
+    resume::settle_killed(&ledger, plan)?;
     let started = Utc::now();
     let resumed_run = match &options.resume {
         Some(id) => Some(resume::find(&ledger, &root, plan, id)?),
