@@ -287,10 +287,24 @@ pub(crate) fn unique_labels(
         }
         for p in groups.into_iter().flatten() {
             let id = ids.get(p).copied().unwrap_or(p as u32 + 1);
-            labels[p] = format!("{} (persona {id})", labels[p]);
+            labels[p] = with_id(&labels[p], id);
         }
     }
     labels
+}
+
+/// `label` told apart from another persona's by its id.
+pub(crate) fn with_id(label: &str, id: u32) -> String {
+    format!("{label} (persona {id})")
+}
+
+/// `label` without the ids [`with_id`] gave it as persona `id`.
+pub(crate) fn without_id(mut label: &str, id: u32) -> &str {
+    let suffix = format!(" (persona {id})");
+    while let Some(base) = label.strip_suffix(&suffix) {
+        label = base;
+    }
+    label
 }
 
 #[cfg(test)]

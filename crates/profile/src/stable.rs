@@ -8,7 +8,7 @@ use serde::Serialize;
 use userlens_model::columns::{LABEL, PERSONA_ID};
 
 use crate::error::{Error, Result};
-use crate::{PersonaModel, Profile};
+use crate::{PersonaModel, Profile, label};
 
 /// How this run's personas map onto a previous run's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,11 +120,13 @@ pub fn match_personas(
             ids[n] = next;
             new.push(next);
             next += 1;
-            let mut label = current.labels[n].clone();
-            if labels.contains(&label) {
-                label = format!("{label} (persona {})", ids[n]);
-            }
-            labels[n] = label;
+            // Told apart, if need be, by its stable id, not the one it was fitted with.
+            let base = label::without_id(&current.labels[n], current.persona_ids[n]);
+            labels[n] = if labels.iter().any(|l| l == base) {
+                label::with_id(base, ids[n])
+            } else {
+                base.to_string()
+            };
         }
     }
     let retired = previous
@@ -250,6 +252,19 @@ mod tests {
         assert_eq!(m.labels, ["x", "far", "other"]);
         assert_eq!(m.new, [3, 4]);
         assert_eq!(m.retired, [2]);
+    }
+
+    #[test]
+    fn a_new_persona_is_told_apart_by_its_stable_id() {
+        let previous = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["x", "y"]);
+        // Fitted as personas 1 to 3, the last two told apart by those ids.
+        let current = model(
+            vec![vec![0.0, 0.1], vec![20.0, 20.0], vec![-9.0, 0.0]],
+            &["x", "y (persona 2)", "y (persona 3)"],
+        );
+        let m = match_personas(&previous, &current, 2.0);
+        assert_eq!(m.ids, [1, 3, 4]);
+        assert_eq!(m.labels, ["x", "y", "y (persona 4)"]);
     }
 
     #[test]
