@@ -145,6 +145,17 @@ pub mod time {
 
 /// Small numeric helpers shared by the stages.
 pub mod stats {
+    /// A share as a whole percent for people to read: "<1%" for a share above zero
+    /// that rounds to 0, ">99%" for one below 1 that rounds to 100.
+    pub fn percent_text(share: f64) -> String {
+        let percent = share * 100.0;
+        match percent.round() {
+            0.0 if percent > 0.0 => "<1%".to_string(),
+            100.0 if percent < 100.0 => ">99%".to_string(),
+            rounded => format!("{rounded}%"),
+        }
+    }
+
     /// `sign(x) * ln(1 + |x|)`: compresses counts and money while keeping refunds
     /// negative.
     pub fn signed_log1p(x: f64) -> f64 {
@@ -444,6 +455,15 @@ pub fn is_heavy_tailed(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_never_reads_as_none_or_all_unless_it_is() {
+        let texts: Vec<String> = [0.0, 0.001, 0.005, 0.62, 0.994, 0.996, 1.0]
+            .into_iter()
+            .map(stats::percent_text)
+            .collect();
+        assert_eq!(texts, ["0%", "<1%", "1%", "62%", "99%", ">99%", "100%"]);
+    }
 
     #[test]
     fn money_is_whole_cents_as_polars_casts_them() {

@@ -38,6 +38,7 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{PERSONA_ID, USER_ID};
+use userlens_model::stats::percent_text;
 
 /// Column read for the recency score.
 pub const RECENCY: &str = "recency_days";
@@ -296,21 +297,13 @@ pub fn score(features: &DataFrame) -> Result<DataFrame> {
 }
 
 /// "champions 40%, loyal 30%": shares above zero, largest first (ties in
-/// [`Segment::ALL`] order), rounded to whole percents; "<1%" for a share that
-/// rounds to zero.
+/// [`Segment::ALL`] order), as whole percents ([`percent_text`]).
 pub fn describe_mix(shares: &[(Segment, f64)]) -> String {
     let mut parts: Vec<(Segment, f64)> = shares.iter().copied().filter(|(_, s)| *s > 0.0).collect();
     parts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     parts
         .iter()
-        .map(|(segment, share)| {
-            let percent = share * 100.0;
-            if percent < 0.5 {
-                format!("{} <1%", segment.name())
-            } else {
-                format!("{} {:.0}%", segment.name(), percent)
-            }
-        })
+        .map(|(segment, share)| format!("{} {}", segment.name(), percent_text(*share)))
         .collect::<Vec<_>>()
         .join(", ")
 }

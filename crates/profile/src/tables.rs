@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use userlens_model::columns::{LABEL, PERSONA_ID, USER_ID};
+use userlens_model::stats::percent_text;
 
 use crate::error::{Result, WhileDoing};
 
@@ -178,8 +179,8 @@ fn top_values(counts: BTreeMap<&str, u64>, size: u64) -> Option<String> {
         .into_iter()
         .take(TOP_VALUES)
         .map(|(value, count)| {
-            let percent = (count as f64 * 100.0 / size.max(1) as f64).round();
-            format!("{value} {percent}%")
+            let share = count as f64 / size.max(1) as f64;
+            format!("{value} {}", percent_text(share))
         })
         .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
