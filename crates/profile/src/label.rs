@@ -103,8 +103,8 @@ fn adjective(term: &Term, bought: Purchases) -> Option<&'static str> {
         ("recency_days", false) => "recent",
         ("tenure_days", true) => "long-standing",
         ("tenure_days", false) => "new",
-        ("frequency", false) if bought.none >= MOSTLY => NON_BUYING,
-        ("frequency", false) if bought.one >= MOSTLY => "one-time",
+        ("frequency", _) if bought.none >= MOSTLY => NON_BUYING,
+        ("frequency", _) if bought.one >= MOSTLY => "one-time",
         ("frequency", false) => "occasional",
         ("mean_interpurchase_days", true) => "slow-repeat",
         ("mean_interpurchase_days", false) => "quick-repeat",
@@ -123,7 +123,9 @@ const NON_BUYING: &str = "non-buying";
 /// how much, then "regulars" for frequent buyers, "buyers" when the phrase speaks of
 /// purchases, "customers" otherwise), the others keep their words, in order.
 pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
-    let frequent = terms.iter().any(|t| t.feature == "frequency" && t.high);
+    // Above the population is not "regulars" where most bought once or not at all.
+    let repeat = 1.0 - bought.one - bought.none;
+    let frequent = terms.iter().any(|t| t.feature == "frequency" && t.high) && repeat >= MOSTLY;
     // (place in the phrase, feature, adjective)
     let mut adjectives: Vec<(usize, &str, &str)> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();
@@ -385,7 +387,7 @@ mod tests {
             none: 0.0,
         };
         type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
-        let cases: [Case; 15] = [
+        let cases: [Case; 17] = [
             (
                 &[("monetary", true), ("frequency", true)],
                 none,
@@ -480,6 +482,23 @@ mod tests {
                     none: 0.6,
                 },
                 "lapsed non-buying visitors",
+            ),
+            // Above the population in purchases, but each bought once.
+            (
+                &[("frequency", true), ("avg_order_value", true)],
+                Purchases {
+                    one: 1.0,
+                    none: 0.0,
+                },
+                "one-time big-basket buyers",
+            ),
+            (
+                &[("frequency", true), ("avg_order_value", true)],
+                Purchases {
+                    one: 0.3,
+                    none: 0.1,
+                },
+                "big-basket regulars",
             ),
         ];
         for (list, bought, want) in cases {

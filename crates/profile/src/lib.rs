@@ -471,6 +471,42 @@ fn feature_space_centroids(x: &Matrix, labels: &[u32], sizes: &[u64]) -> (Vec<f6
 
 /// Per persona: the shares of its users with one purchase and with none, from the
 /// `frequency` column when the table has one.
+/// The centroids' z-scores that may name a persona: a log-scaled feature whose
+/// persona mean (as `mean_<feature>` publishes it) lies on the other side of the
+/// population's mean than its z says (a few large values elsewhere pull the mean)
+/// would be named against the published figure, so it gets a z of 0 here.
+fn nameable(
+    df: &DataFrame,
+    persona_of: &[u32],
+    prepared: &prepare::Prepared,
+    centroids: &[Vec<f64>],
+) -> Result<Vec<Vec<f64>>> {
+    let mut z = centroids.to_vec();
+    for (j, name) in prepared.features.iter().enumerate() {
+        if !prepared.log_transformed.contains(name) {
+            continue;
+        }
+        let context = || format!("read `{name}` as a number");
+        let series = df
+            .column(name)
+            .while_doing(context)?
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .while_doing(context)?;
+        let values = series.f64().while_doing(context)?;
+        let means = tables::persona_means(values, persona_of, centroids.len());
+        let everyone = tables::persona_means(values, &vec![0; persona_of.len()], 1)[0];
+        for (z, mean) in z.iter_mut().zip(means) {
+            if let (Some(mean), Some(everyone), Some(zj)) = (mean, everyone, z.get_mut(j))
+                && (mean - everyone) * *zj <= 0.0
+            {
+                *zj = 0.0;
+            }
+        }
+    }
+    Ok(z)
+}
+
 fn purchases(df: &DataFrame, persona_of: &[u32], k: usize) -> Result<Vec<label::Purchases>> {
     let mut counts = vec![(0u64, 0u64, 0u64); k];
     if let Ok(column) = df.column("frequency") {
@@ -625,7 +661,7 @@ pub fn profile_with(
     let labels = if k == 1 {
         vec![label::ALL_USERS.to_string()]
     } else {
-        let terms: Vec<Vec<label::Term>> = centroids
+        let terms: Vec<Vec<label::Term>> = nameable(&df, &persona_of, &prepared, &centroids)?
             .iter()
             .map(|z| label::label_terms(&prepared.features, z))
             .collect();

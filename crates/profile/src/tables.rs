@@ -110,21 +110,7 @@ pub(crate) fn personas(df: &DataFrame, summary: PersonaSummary<'_>) -> Result<Da
             .cast(&DataType::Float64)
             .while_doing(context)?;
         let values = series.f64().while_doing(context)?;
-        let mut sums = vec![0.0; k];
-        let mut counts = vec![0u64; k];
-        for (value, &p) in values.iter().zip(summary.persona_of) {
-            if let Some(v) = value
-                && v.is_finite()
-            {
-                sums[p as usize] += v;
-                counts[p as usize] += 1;
-            }
-        }
-        let means: Vec<Option<f64>> = sums
-            .iter()
-            .zip(&counts)
-            .map(|(&s, &c)| Some(s / c as f64).filter(|m| c > 0 && m.is_finite()))
-            .collect();
+        let means = persona_means(values, summary.persona_of, k);
         columns.push(Column::new(format!("mean_{name}").into(), means));
     }
     let mut text: Vec<(&String, String)> = summary
@@ -167,6 +153,30 @@ pub(crate) fn personas(df: &DataFrame, summary: PersonaSummary<'_>) -> Result<Da
     }
     columns.push(Column::new("distinguishing".into(), summary.distinguishing));
     DataFrame::new(k, columns).while_doing(|| "build the personas table".to_string())
+}
+
+/// The mean of each persona's finite values (`persona_of[i]` is row i's persona of
+/// `k`), as `mean_<feature>` publishes it; `None` for a persona without any.
+pub(crate) fn persona_means(
+    values: &Float64Chunked,
+    persona_of: &[u32],
+    k: usize,
+) -> Vec<Option<f64>> {
+    let mut sums = vec![0.0; k];
+    let mut counts = vec![0u64; k];
+    for (value, &p) in values.iter().zip(persona_of) {
+        if let Some(v) = value
+            && v.is_finite()
+            && (p as usize) < k
+        {
+            sums[p as usize] += v;
+            counts[p as usize] += 1;
+        }
+    }
+    sums.iter()
+        .zip(&counts)
+        .map(|(&s, &c)| Some(s / c as f64).filter(|m| c > 0 && m.is_finite()))
+        .collect()
 }
 
 /// "electronics 62%, books 20%, toys 9%": the most common values with their share of

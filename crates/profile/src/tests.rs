@@ -723,3 +723,21 @@ fn seeds_are_independent_per_stream() {
     assert_ne!(derive_seed(1, 2), derive_seed(2, 2));
     assert_eq!(derive_seed(7, 5), derive_seed(7, 5));
 }
+
+#[test]
+fn a_feature_whose_mean_disagrees_with_its_z_names_no_persona() {
+    // Persona 0 spends more than most in log terms, yet below everyone's mean, which
+    // one large spender in persona 1 pulls up.
+    let df = df!(
+        "user_id" => ["a", "b", "c", "d", "e", "f"],
+        "monetary" => [100.0, 100.0, 100.0, 1.0, 1.0, 10_000.0],
+    )
+    .unwrap();
+    let prepared = prepare::prepare(&df, &["monetary".to_string()]).unwrap();
+    assert_eq!(prepared.log_transformed, ["monetary"]);
+    let persona_of = [0, 0, 0, 1, 1, 1];
+    let z = nameable(&df, &persona_of, &prepared, &[vec![0.6], vec![-0.6]]).unwrap();
+    assert_eq!(z, [vec![0.0], vec![0.0]]);
+    let z = nameable(&df, &persona_of, &prepared, &[vec![-0.6], vec![0.6]]).unwrap();
+    assert_eq!(z, [vec![-0.6], vec![0.6]]);
+}
