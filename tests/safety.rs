@@ -289,6 +289,31 @@ fn a_refused_rerun_leaves_the_good_report_in_place() {
 }
 
 #[test]
+fn a_run_refused_after_its_first_stages_leaves_no_half_report() {
+    let dir = sandbox();
+    // The survey is missing: the last stage refuses, after the personas were written.
+    let loyalty = "[stages.loyalty]\nuses = \"loyalty\"\n\
+        needs = [\"ingest\", \"features\", \"personas\"]\nwith = { survey = \"nope.csv\" }\n";
+    std::fs::write(dir.path().join("p.toml"), format!("{PIPELINE}{loyalty}")).unwrap();
+    let out = run(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let refused = dir.path().join("out.refused");
+    let mut expected = vec![".userlens", "run.json"];
+    if refused.join("quarantine.csv").exists() {
+        expected.insert(1, "quarantine.csv");
+    }
+    assert_eq!(files(&refused), expected);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(refused.join("run.json")).unwrap()).unwrap();
+    let outputs: Vec<&str> = (record["outputs"].as_array().unwrap().iter())
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(outputs, expected[1..]);
+    let report = userlens(&["report", "out.refused"], dir.path());
+    exits_saying(&report, 2, "holds the record of a refused run");
+}
+
+#[test]
 fn stage_and_pipeline_names_cannot_be_paths() {
     let dir = sandbox();
     for name in ["\"/tmp/x\"", "\"../../../../x\"", "\"a b\""] {

@@ -439,6 +439,25 @@ pub(crate) fn remove_own(path: &Path) -> Result<()> {
     }
 }
 
+/// Removes from the staging folder `staging`, all of it this run's, every entry but
+/// those named in `kept`.
+pub(crate) fn keep_only(staging: &Path, kept: &[&str]) -> Result<()> {
+    for entry in std::fs::read_dir(staging).map_err(io(staging))? {
+        let entry = entry.map_err(io(staging))?;
+        if kept.iter().any(|k| entry.file_name() == *k) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().map_err(io(&path))?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io(&path))?;
+    }
+    Ok(())
+}
+
 /// Replaces `target` by `staging`, marking it as userlens's: the old folder is renamed
 /// aside, the new one renamed in, then the old one removed. A reader sees the old
 /// outputs or the new ones, never a mix; a kill between the two renames is repaired

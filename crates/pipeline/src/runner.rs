@@ -26,6 +26,7 @@ use crate::publish::{self, Owner};
 use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
+use userlens_report::files;
 
 mod memory;
 
@@ -736,6 +737,12 @@ fn finish_run(
         RunStatus::Refused => publish::refused_dir(output),
         _ => return Ok(()),
     };
+    if record.status == RunStatus::Refused {
+        // A refused night's record: what it quarantined, not the half report before it.
+        let kept = [files::QUARANTINE, files::SURVEY_QUARANTINE, files::RUN];
+        publish::keep_only(staging, &kept)?;
+        record.outputs.retain(|f| kept.contains(&f.as_str()));
+    }
     if record.status == RunStatus::Ok {
         // The pages made from the files just written (every table a stage must
         // provide was checked when it ran or was loaded).

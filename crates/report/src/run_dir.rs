@@ -32,6 +32,10 @@ pub mod files {
     pub const DRIFT: &str = "drift.csv";
     /// The report page written.
     pub const REPORT_HTML: &str = "report.html";
+    /// The events' refused rows.
+    pub const QUARANTINE: &str = "quarantine.csv";
+    /// The survey's refused rows.
+    pub const SURVEY_QUARANTINE: &str = "survey_quarantine.csv";
 }
 
 /// An error unless `path` is a regular file: a FIFO would block the read forever and

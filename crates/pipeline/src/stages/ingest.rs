@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use userlens_report::files;
+
 use crate::artifacts::EVENT_PARTS;
 use crate::record::{Rows, StageMeta};
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
@@ -81,7 +83,7 @@ impl Stage for Ingest {
             }),
             ..StageMeta::default()
         };
-        ctx.write_csv("quarantine.csv", &ingested.quarantine)?;
+        ctx.write_csv(files::QUARANTINE, &ingested.quarantine)?;
         if let Err(e) = stats.check_gate(source.max_quarantine_share()) {
             // The quarantine is still written, so the refusal can be looked into.
             ctx.keep_on_refusal(meta);

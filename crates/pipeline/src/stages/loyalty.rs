@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use userlens_loyalty::EventMatch;
+use userlens_report::files;
 
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
@@ -77,7 +78,7 @@ impl Stage for Loyalty {
                     }
                 })?;
                 meta.inputs.push(userlens_ingest::fingerprint(path)?);
-                ctx.write_csv("survey_quarantine.csv", &survey.quarantine)?;
+                ctx.write_csv(files::SURVEY_QUARANTINE, &survey.quarantine)?;
                 let refused = survey.quarantine.height();
                 if refused > 0 {
                     ctx.note(format!(
