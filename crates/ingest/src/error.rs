@@ -162,6 +162,19 @@ pub enum Error {
         /// Allowed share in percent.
         max: f64,
     },
+    /// A user's amounts add up past what userlens sums exactly.
+    #[error(
+        "{users} user(s) have amounts adding up to more than {max:e} either way (the first: \
+         `{user}`), past what userlens sums exactly in whole cents; check the amounts' unit"
+    )]
+    UserTotal {
+        /// The first such user, by id.
+        user: String,
+        /// How many users' amounts do.
+        users: usize,
+        /// The bound.
+        max: f64,
+    },
     /// Nothing was left to work on.
     #[error("no events left in {files} after validation: nothing to profile")]
     NoEvents {
@@ -265,7 +278,8 @@ impl Error {
             | Error::NotAFile { .. }
             | Error::Encoding { .. }
             | Error::Delimiter { .. }
-            | Error::TableRow { .. } => true,
+            | Error::TableRow { .. }
+            | Error::UserTotal { .. } => true,
             Error::BadParquet { .. } => true,
             // Malformed, not a disk's failure to give its bytes.
             Error::Table { source, .. } => {

@@ -50,8 +50,8 @@ pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 const EARLIEST_MICROS: i64 = -2_208_988_800_000_000;
 const LATEST_MICROS: i64 = 4_102_444_800_000_000;
 
-/// Largest amount kept, either way: a trillion, in whole cents 1e14, so that no
-/// user's sum of cents (an i64) can overflow short of 92,000 such purchases.
+/// Largest amount kept, either way: a trillion, 1e14 whole cents (a user's sum is
+/// bounded too, when the ingest finishes).
 const MAX_AMOUNT: f64 = 1e12;
 
 /// Why a number is out of its column's range (amounts within [`MAX_AMOUNT`], ratings

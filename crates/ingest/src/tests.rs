@@ -156,6 +156,31 @@ fn quarantines_amounts_and_ratings_out_of_range() {
 }
 
 #[test]
+fn refuses_a_user_whose_amounts_add_up_past_what_cents_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = String::from(
+        "user_id,event_time,event_type,amount\nsmall,2026-01-01 10:00:00,purchase,5\n",
+    );
+    // 90,001 purchases of a trillion: each within bounds, their sum in cents not.
+    for i in 0..90_001 {
+        data.push_str(&format!("whale,2026-01-01 10:00:00.{i:06},purchase,1e12\n"));
+    }
+    let path = write(&dir, "events.csv", data.as_bytes());
+    let error = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(error.is_refusal(), "{error}");
+    assert!(
+        error.to_string().contains(
+            "1 user(s) have amounts adding up to more than 9e16 either way (the first: `whale`)"
+        ),
+        "{error}"
+    );
+    // One purchase fewer adds up within the bound.
+    let within = data.replacen("whale,2026-01-01 10:00:00.000000,purchase,1e12\n", "", 1);
+    let path = write(&dir, "within.csv", within.as_bytes());
+    assert!(ingest(&SourceParams::canonical(&path).check().unwrap()).is_ok());
+}
+
+#[test]
 fn refuses_a_header_that_names_a_column_it_reads_twice() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
