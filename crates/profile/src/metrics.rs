@@ -298,6 +298,9 @@ fn distances_to_means(x: &Matrix, labels: &[u32], means: &[f64], squared: bool) 
         .collect()
 }
 
+/// A within-cluster dispersion at most this share of the whole is rounding, not spread.
+const WITHIN_ROUNDING: f64 = 1e-12;
+
 /// Calinski-Harabasz index: between- over within-cluster dispersion, each per degree
 /// of freedom. `None` unless `2 <= k < n` and the within dispersion is positive.
 pub(crate) fn calinski_harabasz(x: &Matrix, labels: &[u32], k: usize) -> Option<f64> {
@@ -312,7 +315,8 @@ pub(crate) fn calinski_harabasz(x: &Matrix, labels: &[u32], k: usize) -> Option<
         .map(|c| counts[c] as f64 * sq_dist(&means[c * d..(c + 1) * d], &overall))
         .sum();
     let within = ordered_sum(&distances_to_means(x, labels, &means, true));
-    if within <= 0.0 {
+    // Clusters of identical rows leave only the rounding of their means.
+    if within <= WITHIN_ROUNDING * (between + within) {
         return None;
     }
     let score = between * (n - k) as f64 / (within * (k - 1) as f64);
@@ -398,6 +402,9 @@ mod tests {
         assert_eq!(davies_bouldin(&x, &[0, 1, 2, 3], 4), None);
         let flat = Matrix::new(4, 1, vec![0.0, 0.0, 1.0, 1.0]);
         assert_eq!(calinski_harabasz(&flat, &[0, 0, 1, 1], 2), None);
+        // Means of three 0.1s are not 0.1 exactly: no spread all the same.
+        let copies = Matrix::new(6, 1, vec![0.1, 0.1, 0.1, 0.7, 0.7, 0.7]);
+        assert_eq!(calinski_harabasz(&copies, &[0, 0, 0, 1, 1, 1], 2), None);
     }
 
     /// The silhouette straight from its definition, one point at a time.
