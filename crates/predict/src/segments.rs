@@ -15,7 +15,8 @@
 //! Equal values share `rank_min`, so they always share a score; with no ties this is
 //! plain quintiles. A heavily tied value (say 60% of users with one purchase) takes
 //! the score of its lowest member, so some scores can be empty. A missing or
-//! non-finite value ranks as the worst.
+//! non-finite value ranks as the worst. An axis on which every user ties (one user,
+//! or every event at one time) tells no one apart: everyone scores the middle, 3.
 //!
 //! Segments are read off the scores, first match wins (so they are mutually
 //! exclusive, and the last one makes them exhaustive):
@@ -196,6 +197,9 @@ pub fn quintile_scores(values: &[Option<f64>], higher_is_better: bool) -> Vec<u8
             _ => f64::NEG_INFINITY,
         })
         .collect();
+    if goodness.iter().all(|g| *g == goodness[0]) {
+        return vec![3; n];
+    }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| goodness[a].total_cmp(&goodness[b]));
     let mut scores = vec![1u8; n];
@@ -409,8 +413,9 @@ mod tests {
         let mut scores = quintile_scores(&reversed, true);
         scores.reverse();
         assert_eq!(scores, quintile_scores(&values, true));
-        // All equal: all 1.
-        assert_eq!(quintile_scores(&some(&[3.0; 4]), true), [1, 1, 1, 1]);
+        // All equal, or one user: no one is told apart, all score the middle.
+        assert_eq!(quintile_scores(&some(&[3.0; 4]), true), [3, 3, 3, 3]);
+        assert_eq!(quintile_scores(&some(&[3.0]), false), [3]);
         // -0.0 and 0.0 are equal.
         let z = quintile_scores(&some(&[-0.0, 0.0, 1.0]), true);
         assert_eq!(z[0], z[1]);
