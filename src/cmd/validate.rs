@@ -11,6 +11,8 @@ pub fn run(pipeline: &Path, set: &[String]) -> Result<(), Failure> {
     if let Some(located) = plan.output_error {
         return Err(userlens_pipeline::Error::File(located).into());
     }
+    // The engine a run would use, as the run checks it before any work.
+    (userlens_pipeline::RunOptions::default().engine_of(&plan)?).check_built(None)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: ok, pipeline `{}`", pipeline.display(), plan.name)?;
     for (i, stage) in plan.stages.iter().enumerate() {

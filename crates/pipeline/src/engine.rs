@@ -153,19 +153,35 @@ impl Engine {
     /// registered one: a usage error when this build has none, a failure naming the
     /// address when its scheduler does not answer.
     pub(crate) fn open(&self, connect: Option<Connect>) -> Result<Option<Arc<dyn Cluster>>> {
-        if *self == Engine::Local {
+        let Some(connect) = self.connector(connect)? else {
             return Ok(None);
-        }
-        let url = self.url();
-        let Some(connect) = connect.or_else(|| CONNECT.get().copied()) else {
-            return Err(Error::Usage(format!(
-                "this userlens was built without the `cluster` feature: build it with \
-                 `cargo build --release --features cluster` to run on {url}"
-            )));
         };
+        let url = self.url();
         connect(&url)
             .map(Some)
             .map_err(|message| Error::Cluster { url, message })
+    }
+
+    /// A usage error when this build cannot run on the engine (a cluster, without
+    /// the `cluster` feature, and no `connect`); nothing is connected to.
+    pub fn check_built(&self, connect: Option<Connect>) -> Result<()> {
+        self.connector(connect).map(|_| ())
+    }
+
+    /// How to connect to the engine's cluster: `connect`, else the registered one;
+    /// `None` for local.
+    fn connector(&self, connect: Option<Connect>) -> Result<Option<Connect>> {
+        if *self == Engine::Local {
+            return Ok(None);
+        }
+        match connect.or_else(|| CONNECT.get().copied()) {
+            Some(connect) => Ok(Some(connect)),
+            None => Err(Error::Usage(format!(
+                "this userlens was built without the `cluster` feature: build it with \
+                 `cargo build --release --features cluster` to run on {}",
+                self.url()
+            ))),
+        }
     }
 }
 

@@ -158,14 +158,33 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
 
 /// What a run would do, without doing it.
 pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
-    let plan = &options.plan_of(plan)?;
-    let label = as_of_label(options.as_of);
     // Read only: a dry run writes nothing, not even a new ledger.
     let root = runs_root(plan, options);
+    crate::runner::check_runs_folder(&root)?;
     let ledger = match root.join("ledger.sqlite").is_file() {
         true => Some(Ledger::open_existing(&root)?),
         false => None,
     };
+    // What the run would be refused for before any work, it is refused for here.
+    let (plan, options) = match (&options.resume, &ledger) {
+        (Some(id), Some(ledger)) => {
+            let row = crate::resume::find(ledger, &root, plan, id)?;
+            crate::resume::resumed(plan, options, &row)?
+        }
+        (Some(id), None) => {
+            let why = format!("no run `{id}` in the ledger `{}`", root.display());
+            return Err(Error::Resume(why));
+        }
+        (None, _) => (plan.clone(), options.clone()),
+    };
+    let (plan, options) = (&options.plan_of(&plan)?, &options);
+    let label = as_of_label(options.as_of);
+    if options.resume.is_none() {
+        let output = output_dir(plan, options, &label);
+        crate::publish::check_name(&output)?;
+        crate::publish::check_output(&output, &root, options.force_output)?;
+    }
+    options.engine_of(plan)?.check_built(options.connect)?;
     let previous = match &ledger {
         Some(ledger) => previous_run(ledger, plan, &label, &mut Vec::new())?,
         None => None,

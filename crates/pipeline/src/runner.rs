@@ -93,6 +93,17 @@ type Stop = (Error, RunStatus);
 /// or why it failed.
 type Outcome = std::result::Result<(Output, PathBuf, Saved), StageError>;
 
+/// A usage error unless `root` is a folder or is not there yet.
+pub(crate) fn check_runs_folder(root: &Path) -> Result<()> {
+    match std::fs::metadata(root) {
+        Ok(meta) if !meta.is_dir() => Err(Error::Usage(format!(
+            "the runs folder `{}` is not a folder: give a folder, such as `--runs runs`",
+            root.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs a plan, or resumes a run of it.
 pub fn run(
     plan: &Plan,
@@ -108,12 +119,14 @@ pub fn run(
             "the runs folder is empty: give one, such as `--runs runs`".into(),
         ));
     }
+    check_runs_folder(&root)?;
     if options.resume.is_none() {
         // Before the lock and the ledger are made: a refused folder writes nothing.
         let plan = options.plan_of(plan)?;
         let output = output_dir(&plan, options, &as_of_label(options.as_of));
         publish::check_name(&output)?;
         publish::check_output(&output, &root, options.force_output)?;
+        options.engine_of(&plan)?.check_built(options.connect)?;
     }
     let lock = PipelineLock::acquire(&root, &plan.name)?;
     if let Some(pid) = lock.stale_pid {

@@ -1,0 +1,129 @@
+//! A dry run, `validate` and a run refuse the same command lines, before any work.
+
+mod common;
+
+use std::path::Path;
+
+use common::{text, userlens};
+
+const PIPELINE: &str = r#"
+[pipeline]
+name = "p"
+output = "out"
+
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+"#;
+
+fn sandbox() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 100, 3);
+    std::fs::write(dir.path().join("p.toml"), PIPELINE).unwrap();
+    dir
+}
+
+/// Every path under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walk(dir)
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push(entry.path());
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        }
+    }
+    out
+}
+
+fn exits_saying(out: &std::process::Output, code: i32, says: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_refuses_what_the_run_refuses() {
+    let dir = sandbox();
+    let before = tree(dir.path());
+    for (args, says) in [
+        (&["--out", "."][..], "not a folder of its own"),
+        (&["--out", "runs/x"][..], "runs folder"),
+        (&["--runs", "events.csv"][..], "is not a folder"),
+        (
+            &["--engine", "ballista://localhost:1"][..],
+            "without the `cluster` feature",
+        ),
+    ] {
+        for dry in [true, false] {
+            let mut all = vec!["run", "p.toml", "-q"];
+            all.extend_from_slice(args);
+            if dry {
+                all.push("--dry-run");
+            }
+            exits_saying(&userlens(&all, dir.path()), 2, says);
+        }
+        assert_eq!(tree(dir.path()), before, "{args:?} wrote something");
+    }
+    let set = userlens(
+        &[
+            "validate",
+            "p.toml",
+            "--set",
+            "pipeline.engine=\"ballista://localhost:1\"",
+        ],
+        dir.path(),
+    );
+    exits_saying(&set, 2, "without the `cluster` feature");
+}
+
+#[test]
+fn a_dry_run_of_a_resume_plans_the_run_it_resumes() {
+    let dir = sandbox();
+    // A good run, whose features a run without `--set` would reuse.
+    let good = userlens(&["run", "p.toml", "-q"], dir.path());
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    // Fails at the features stage: its users table is missing.
+    let failed = userlens(
+        &[
+            "run",
+            "p.toml",
+            "-q",
+            "--set",
+            "features.users=\"nope.csv\"",
+        ],
+        dir.path(),
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    let list = userlens(&["runs", "list"], dir.path());
+    let listing = text(&list.stdout);
+    let line = (listing.lines())
+        .find(|l| l.contains("failed"))
+        .unwrap_or_default();
+    let run_id = line.split_whitespace().next().unwrap();
+    let dry = userlens(
+        &["run", "p.toml", "--resume", run_id, "--dry-run"],
+        dir.path(),
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let plan = text(&dry.stdout);
+    assert!(plan.contains("1. ingest (ingest): skip"), "{plan}");
+    assert!(plan.contains("2. features (features): run"), "{plan}");
+    let unknown = userlens(
+        &["run", "p.toml", "--resume", "nope", "--dry-run"],
+        dir.path(),
+    );
+    exits_saying(&unknown, 2, "no run `nope`");
+}
