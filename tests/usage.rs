@@ -127,3 +127,41 @@ fn a_dry_run_of_a_resume_plans_the_run_it_resumes() {
     );
     exits_saying(&unknown, 2, "no run `nope`");
 }
+
+#[test]
+fn a_run_that_publishes_nothing_leaves_no_folder_it_made() {
+    let dir = sandbox();
+    let nested = PIPELINE.replace("output = \"out\"", "output = \"reports/nightly/{as_of}\"");
+    std::fs::write(dir.path().join("p.toml"), nested).unwrap();
+    let only = userlens(&["run", "p.toml", "-q", "--only", "ingest"], dir.path());
+    assert!(only.status.success(), "{}", text(&only.stderr));
+    let failed = userlens(
+        &[
+            "run",
+            "p.toml",
+            "-q",
+            "--set",
+            "features.users=\"nope.csv\"",
+        ],
+        dir.path(),
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    assert!(!dir.path().join("reports").exists());
+    // A folder that was there stays, empty or not.
+    std::fs::create_dir_all(dir.path().join("reports/nightly")).unwrap();
+    let failed = userlens(
+        &[
+            "run",
+            "p.toml",
+            "-q",
+            "--set",
+            "features.users=\"nope.csv\"",
+        ],
+        dir.path(),
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    assert!(dir.path().join("reports/nightly").is_dir());
+    let good = userlens(&["run", "p.toml", "-q"], dir.path());
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert!(dir.path().join("reports/nightly/latest/run.json").is_file());
+}

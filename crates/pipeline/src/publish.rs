@@ -423,12 +423,27 @@ pub(crate) fn staging_path(output: &Path, run_id: &str) -> PathBuf {
     sibling(output, &format!("staging-{}", own(run_id)))
 }
 
-/// A fresh staging folder for `run_id` beside `output`.
-pub(crate) fn staging(output: &Path, run_id: &str) -> Result<PathBuf> {
+/// A fresh staging folder for `run_id` beside `output`; returns the outermost folder
+/// above it that this made, if its parent was not there.
+pub(crate) fn staging(output: &Path, run_id: &str) -> Result<Option<PathBuf>> {
     let staging = staging_path(output, run_id);
     remove_own(&staging)?;
+    let made = (staging.ancestors().skip(1))
+        .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+        .last()
+        .map(Path::to_path_buf);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-    Ok(staging)
+    Ok(made)
+}
+
+/// Removes the folders above `staging` up to `made` ([`staging`]'s) that are empty:
+/// a run that published nothing leaves no empty folder of its making.
+pub(crate) fn remove_empty_made(staging: &Path, made: &Path) {
+    for dir in staging.ancestors().skip(1) {
+        if std::fs::remove_dir(dir).is_err() || dir == made {
+            break;
+        }
+    }
 }
 
 /// Removes a folder of userlens's own naming (staging or set aside), if present.

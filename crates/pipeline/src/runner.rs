@@ -217,10 +217,10 @@ pub fn run(
     };
     // The output's folder holds its `.refused` sibling's leftovers too.
     publish::recover(&output, &ours)?;
-    {
+    let made = {
         let _running = interrupt::still_running()?;
-        publish::staging(&output, &run_id)?;
-    }
+        publish::staging(&output, &run_id)?
+    };
     // A new run's row went in with its id; a resumed one is running again.
     if resumed_run.is_some() {
         ledger.put_run(&run_row)?;
@@ -344,6 +344,9 @@ pub fn run(
     }
     // Whatever happened, this run's staging folder goes (published, it is gone already).
     let _ = publish::remove_own(&staging);
+    if let Some(made) = &made {
+        publish::remove_empty_made(&staging, made);
+    }
     run_row.status = record.status;
     run_row.finished_at = Some(record.finished_at.clone());
     run_row.error = record.error.clone();
