@@ -60,8 +60,29 @@ fn quiet_file_panics() {
     }));
 }
 
+/// The command line, or the end of the process with clap's message: as a JSON line
+/// when `--log-format json` was asked for, so that a scheduler's log stays JSON.
+fn parse() -> Cli {
+    let error = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(error) => error,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json");
+    if !json || !error.use_stderr() {
+        error.exit();
+    }
+    let message = error.render().to_string();
+    let line = serde_json::json!({"event": "error", "message": message.trim_end(), "exit_code": exit_codes::USAGE});
+    say!("{line}");
+    std::process::exit(exit_codes::USAGE)
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     init_logging(&cli);
     quiet_file_panics();
     signals::stop_runs_cleanly(cli.log_format == LogFormat::Json);

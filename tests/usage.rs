@@ -165,3 +165,43 @@ fn a_run_that_publishes_nothing_leaves_no_folder_it_made() {
     assert!(good.status.success(), "{}", text(&good.stderr));
     assert!(dir.path().join("reports/nightly/latest/run.json").is_file());
 }
+
+#[test]
+fn a_json_log_stays_json_for_refused_command_lines_and_skipped_dates() {
+    let dir = sandbox();
+    for args in [
+        &[
+            "run",
+            "p.toml",
+            "--log-format",
+            "json",
+            "--as-of",
+            "2026-02-30",
+        ][..],
+        &["run", "p.toml", "--log-format=json", "--bogus"][..],
+    ] {
+        let out = userlens(args, dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        let lines: Vec<serde_json::Value> = (text(&out.stderr).lines())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{args:?}");
+        assert_eq!(lines[0]["event"], "error");
+    }
+    let backfill = [
+        "backfill",
+        "p.toml",
+        "--from",
+        "2026-05-01",
+        "--to",
+        "2026-05-01",
+    ];
+    assert!(userlens(&backfill, dir.path()).status.success());
+    let mut again = backfill.to_vec();
+    again.extend(["--log-format", "json"]);
+    let out = userlens(&again, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["status"], "skipped");
+    assert_eq!(line["as_of"], "2026-05-01");
+}

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::Failure;
 use crate::cli::{BackfillArgs, Cli, RunArgs};
+use crate::progress::LogFormat;
 
 /// Runs the pipeline for each date in order, skipping a date done already as it
 /// would be done now (same input, parameters and output folder) unless `--force`.
@@ -43,10 +44,13 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
         };
         let options = super::run::options(&args);
         if !force && let Some(done) = userlens_pipeline::done_as_asked(&plan, &options)? {
-            writeln!(
-                std::io::stdout(),
-                "{date}: done already (run {done}), skipped"
-            )?;
+            let mut out = std::io::stdout();
+            if cli.log_format == LogFormat::Json {
+                let line = serde_json::json!({"as_of": date.to_string(), "status": "skipped", "done_by": done});
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(out, "{date}: done already (run {done}), skipped")?;
+            }
         } else {
             super::run::run_plan(cli, &plan, &args)?;
         }
