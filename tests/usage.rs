@@ -205,3 +205,20 @@ fn a_json_log_stays_json_for_refused_command_lines_and_skipped_dates() {
     assert_eq!(line["status"], "skipped");
     assert_eq!(line["as_of"], "2026-05-01");
 }
+
+#[test]
+fn verbose_says_more_and_very_verbose_more_still() {
+    let dir = sandbox();
+    let lines = |flag: &str| {
+        let out = userlens(&["run", "p.toml", "--force", flag], dir.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        (
+            stderr.contains("ingest: read and checked in"),
+            stderr.contains("DEBUG"),
+        )
+    };
+    assert_eq!(lines("-q"), (false, false));
+    assert_eq!(lines("-v"), (true, false));
+    assert_eq!(lines("-vv"), (true, true));
+}

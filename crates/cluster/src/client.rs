@@ -141,7 +141,7 @@ impl Ballista {
                 }
             })
             .map_err(|e| failed(e.to_string()))?;
-        tracing::debug!(
+        tracing::info!(
             "cluster: {} parts in {:.2} s",
             parts.len(),
             started.elapsed().as_secs_f64()

@@ -400,7 +400,7 @@ fn part_features_in(part: &LazyFrame, times: &[Time], part_rows: usize) -> Resul
             built.push(table.lazy());
         }
     }
-    tracing::debug!(
+    tracing::info!(
         "features: summed per user at {} time(s) in {:.2} s",
         times.len(),
         started.elapsed().as_secs_f64()

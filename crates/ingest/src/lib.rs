@@ -414,7 +414,7 @@ pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Res
         read::Keep::Memory,
         read::PARALLEL_MIN_BYTES,
     )?;
-    tracing::debug!(
+    tracing::info!(
         "ingest: read and checked in {:.2} s",
         started.elapsed().as_secs_f64()
     );
@@ -642,7 +642,7 @@ fn ingest_into_parts(
         parts: dir,
     };
     let mut parsed = read::read_source(source, on_progress, keep, read::PARALLEL_MIN_BYTES)?;
-    tracing::debug!(
+    tracing::info!(
         "ingest: read and checked in {:.2} s",
         started.elapsed().as_secs_f64()
     );
@@ -655,7 +655,7 @@ fn ingest_into_parts(
         Some(per_part) => {
             let started = std::time::Instant::now();
             let files = spill::write_parts(&ingested.events, per_part, dir)?;
-            tracing::debug!(
+            tracing::info!(
                 "ingest: {} parts written in {:.2} s",
                 files.len(),
                 started.elapsed().as_secs_f64()
@@ -723,7 +723,7 @@ fn ingest_out_of_core(
         read::Keep::Spill(&plan),
         parallel_min_bytes,
     )?;
-    tracing::debug!(
+    tracing::info!(
         "ingest: read, checked and spilled in {:.2} s ({} partitions)",
         started.elapsed().as_secs_f64(),
         plan.partitions
@@ -748,7 +748,7 @@ fn finish_out_of_core(
             source.params.drop_duplicates,
         )
     })?;
-    tracing::debug!(
+    tracing::info!(
         "ingest: {} partitions finished in {:.2} s",
         plan.partitions,
         started.elapsed().as_secs_f64()

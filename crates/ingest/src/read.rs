@@ -618,7 +618,7 @@ fn plan_after(
         std::fs::remove_dir_all(parts).map_err(io)?;
     }
     std::fs::create_dir_all(&plan.dir).map_err(io)?;
-    tracing::debug!(
+    tracing::info!(
         "ingest: over the {budget}-byte budget, out of core from here ({estimated} bytes estimated, {} partitions)",
         plan.partitions
     );

@@ -136,7 +136,7 @@ pub(crate) fn save(
     }
     userlens_report::write_json(meta, &dir.join(META))?;
     let hash = content_hash(dir)?;
-    tracing::debug!(
+    tracing::info!(
         "artifacts saved in {:.2} s: {}",
         started.elapsed().as_secs_f64(),
         dir.display()

@@ -37,7 +37,7 @@ pub(crate) fn wait(
         .filter(|c| memory_of(c).is_some_and(|m| staying.contains(&m)))
         .cloned()
         .collect();
-    tracing::debug!(
+    tracing::info!(
         "{name} waits on disk, {} of its {} columns held in memory",
         held.len(),
         df.width()

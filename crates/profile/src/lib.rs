@@ -393,7 +393,7 @@ fn search(
     for k in ks {
         let started = std::time::Instant::now();
         let (fit, clusters) = cluster(x, k, params, tol, seed, shared.as_deref())?;
-        tracing::debug!(
+        tracing::info!(
             "personas: k = {k} fitted in {:.2} s",
             started.elapsed().as_secs_f64()
         );
@@ -426,7 +426,7 @@ fn search(
         trial.calinski_harabasz = metrics::calinski_harabasz(x, &trial.fit.labels, trial.clusters);
         trial.davies_bouldin = metrics::davies_bouldin(x, &trial.fit.labels, trial.clusters);
     }
-    tracing::debug!(
+    tracing::info!(
         "personas: silhouettes and indices in {:.2} s",
         started.elapsed().as_secs_f64()
     );
@@ -597,7 +597,7 @@ pub fn profile_with(
             families: &families,
         },
     );
-    tracing::debug!(
+    tracing::info!(
         "personas: {} principal components of {d} features",
         space.components
     );

@@ -202,7 +202,7 @@ pub fn recommend_in_blocks(
     let out_of_core = parts.len() > 1;
     // The events are freed here if the caller held them only through `parts`.
     drop(parts);
-    tracing::debug!(
+    tracing::info!(
         "recommend: events read in {:.2} s",
         started.elapsed().as_secs_f64()
     );
@@ -258,7 +258,7 @@ pub fn recommend_in_blocks(
                 let fitted = model::fit(kind, &split.train, params, seed);
                 let fit_s = t.elapsed().as_secs_f64();
                 let summary = score(&fitted, &ctx, &split, params.k);
-                tracing::debug!(
+                tracing::info!(
                     "recommend: {} fitted in {fit_s:.2} s, scored in {:.2} s",
                     kind.name(),
                     t.elapsed().as_secs_f64() - fit_s

@@ -117,7 +117,7 @@ impl Stage for Loyalty {
             }
             Err(e) => return Err(StageError::Failed(Box::new(e))),
         };
-        tracing::debug!(
+        tracing::info!(
             "loyalty: tables in {:.2} s",
             started.elapsed().as_secs_f64()
         );

@@ -138,7 +138,7 @@ impl Stage for Predict {
                     },
                     remote.as_ref().map(|r| r as &dyn RemoteParts),
                 )?;
-                tracing::debug!(
+                tracing::info!(
                     "predict: features at the cutoff in {:.2} s",
                     started.elapsed().as_secs_f64()
                 );

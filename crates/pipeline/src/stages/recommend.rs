@@ -70,7 +70,7 @@ impl Stage for Recommend {
             },
         )?;
         drop(lists);
-        tracing::debug!(
+        tracing::info!(
             "recommend: lists made and written in {:.2} s",
             started.elapsed().as_secs_f64()
         );
