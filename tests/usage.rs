@@ -222,3 +222,40 @@ fn verbose_says_more_and_very_verbose_more_still() {
     assert_eq!(lines("-v"), (true, false));
     assert_eq!(lines("-vv"), (true, true));
 }
+
+#[test]
+fn runs_show_gives_each_stage_its_key_hash_and_error() {
+    let dir = sandbox();
+    let failed = userlens(
+        &[
+            "run",
+            "p.toml",
+            "-q",
+            "--set",
+            "features.users=\"nope.csv\"",
+        ],
+        dir.path(),
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    let list = text(&userlens(&["runs", "list"], dir.path()).stdout);
+    let run_id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let shown = text(&userlens(&["runs", "show", &run_id], dir.path()).stdout);
+    let keys: Vec<&str> = (shown.lines())
+        .filter_map(|l| l.trim().strip_prefix("cache key "))
+        .collect();
+    assert_eq!(keys.len(), 2, "{shown}");
+    // The ingest's artifact is there: its key and content hash are BLAKE3 hex.
+    let (key, content) = keys[0].split_once(", content ").unwrap();
+    assert!(key.len() == 64 && content.len() == 64, "{shown}");
+    assert!(
+        shown.contains("error: ") && shown.contains("nope.csv"),
+        "{shown}"
+    );
+}

@@ -118,6 +118,22 @@ fn show(ledger: Option<&Ledger>, runs: &Path, run_id: &str) -> Result<(), Failur
             stage.attempts,
             stage.artifact_dir
         )?;
+        let shown = |text: &str| {
+            if text.is_empty() {
+                "-".to_string()
+            } else {
+                text.to_string()
+            }
+        };
+        writeln!(
+            out,
+            "     cache key {}, content {}",
+            shown(&stage.cache_key),
+            shown(&stage.content_hash)
+        )?;
+        if let Some(error) = &stage.error {
+            writeln!(out, "     error: {}", userlens_report::escape_hidden(error))?;
+        }
     }
     Ok(())
 }
