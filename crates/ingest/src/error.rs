@@ -54,7 +54,8 @@ pub enum Error {
     },
     /// A column the mapping names is not in the file's header.
     #[error(
-        "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); the columns are: {available}"
+        "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); {}the columns are: {available}",
+        match suggestion { Some(name) => format!("did you mean `{name}`? "), None => String::new() }
     )]
     MissingColumn {
         /// File.
@@ -67,6 +68,8 @@ pub enum Error {
         target: String,
         /// Columns that the file has.
         available: String,
+        /// The column of the file's the name is likely a typo of.
+        suggestion: Option<String>,
     },
     /// A column the mapping reads is named twice in the header: which is meant is
     /// a guess.
@@ -317,6 +320,7 @@ mod tests {
                 source_column: "uid".into(),
                 target: "user_id".into(),
                 available: "user,time".into(),
+                suggestion: None,
             },
             Error::MissingRequired {
                 path: path.clone(),

@@ -479,6 +479,16 @@ fn missing_columns_are_named() {
             .ends_with("line 1: no column `customer` (mapped to `user_id`); the columns are: user, event_time, event_type"),
         "{err}"
     );
+    params
+        .columns
+        .insert("user_id".into(), ColumnSource::Column("usr".into()));
+    let err = ingest(&params.check().unwrap()).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "no column `usr` (mapped to `user_id`); did you mean `user`? the columns are"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -69,6 +69,10 @@ fn position(source: &Source, header: &[String], wanted: &str, target: &str) -> R
             source_column: wanted.to_string(),
             target: target.to_string(),
             available: header.join(", "),
+            suggestion: {
+                let names: Vec<&str> = header.iter().map(String::as_str).collect();
+                userlens_model::did_you_mean(wanted, &names).map(str::to_string)
+            },
         })
 }
 
