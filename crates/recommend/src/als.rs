@@ -383,14 +383,21 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
     let f = params.factors;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xA15A_15A1_5A15_A15A);
     let (n_users, n_items) = (inter.train().rows(), inter.train().cols);
-    // Small positive starts, as `implicit` draws them.
-    let mut users: Vec<f32> = (0..n_users * f)
-        .map(|_| rng.r#gen::<f32>() * 0.01)
-        .collect();
-    let mut items: Vec<f32> = (0..n_items * f)
-        .map(|_| rng.r#gen::<f32>() * 0.01)
-        .collect();
     let by_item = inter.train().transpose();
+    // Small positive starts, as `implicit` draws them, for rows with an interest; a
+    // row without one starts and stays at zero, so a user or item first seen later
+    // (after the cutoff) changes no other row's start and adds nothing to a solve.
+    let mut starts = |m: &Csr| -> Vec<f32> {
+        let mut factors = vec![0f32; m.rows() * f];
+        for (row, factors) in factors.chunks_mut(f.max(1)).enumerate() {
+            if !m.row(row).0.is_empty() {
+                factors.fill_with(|| rng.r#gen::<f32>() * 0.01);
+            }
+        }
+        factors
+    };
+    let mut users = starts(inter.train());
+    let mut items = starts(&by_item);
     // A side's rows one after another, unless the other side's factors are many
     // more and too big to stay in cache: then all at once, sweeping those.
     let sweep = |rows: usize, other: usize| rows < other && other * f * 4 > SWEEP_ABOVE_BYTES;

@@ -62,11 +62,13 @@ impl Log {
     }
 }
 
-fn non_null(parts: &[LazyFrame], column: &str) -> Result<u64> {
+/// Rows before `as_of` with a value in `column`.
+fn non_null(parts: &[LazyFrame], column: &str, as_of: i64) -> Result<u64> {
     let mut total = 0u64;
     for part in parts {
         let df = part
             .clone()
+            .filter(col(EVENT_TIME).cast(DataType::Int64).lt(lit(as_of)))
             .select([col(column).is_not_null().sum().cast(DataType::UInt64)])
             .collect()?;
         total += df.columns()[0].u64()?.get(0).unwrap_or(0);
@@ -297,8 +299,9 @@ pub(crate) fn read(parts: &[LazyFrame], window: &Window<'_>) -> Result<Log> {
 /// [`read`] in tasks of about `chunk_rows` rows.
 fn read_in_tasks(parts: &[LazyFrame], window: &Window<'_>, chunk_rows: usize) -> Result<Log> {
     // Rows with an item: at least one per pair, so room for every pair read.
-    let (source, rows) = match non_null(parts, ITEM_ID)? {
-        0 => match non_null(parts, CATEGORY)? {
+    // Chosen from the events a model may see: ids that appear only later stand for nothing.
+    let (source, rows) = match non_null(parts, ITEM_ID, window.as_of)? {
+        0 => match non_null(parts, CATEGORY, window.as_of)? {
             0 => (ItemSource::Nothing, 0),
             rows => (ItemSource::Category, rows),
         },

@@ -240,14 +240,26 @@ pub fn recommend_in_blocks(
     );
     check_no_leak(&split)?;
     let popular = Ranking::among(&split.train, |_| true);
+    // Personas are fitted at the as-of date, on behaviour in the horizon too: scored
+    // there, the models top up from popular items, and the persona baseline knows
+    // the personas only of users with a history before the cutoff.
     let by_persona = personas
         .as_ref()
-        .map(|(ids, of)| Personas::rank(ids.clone(), of.clone(), &split.train))
+        .map(|(ids, of)| {
+            let known = (of.iter().enumerate())
+                .map(|(u, p)| p.filter(|_| !split.train.train().row(u).0.is_empty()))
+                .collect();
+            Personas::rank(ids.clone(), known, &split.train)
+        })
         .unwrap_or_default();
-    let ctx = Ctx {
+    let no_personas = Personas::default();
+    let ctx = |kind: ModelKind| Ctx {
         inter: &split.train,
         popular: &popular,
-        personas: &by_persona,
+        personas: match kind {
+            ModelKind::PersonaPopular => &by_persona,
+            _ => &no_personas,
+        },
     };
     let mut rows = Vec::new();
     for &kind in &params.models {
@@ -257,7 +269,7 @@ pub fn recommend_in_blocks(
                 let t = std::time::Instant::now();
                 let fitted = model::fit(kind, &split.train, params, seed);
                 let fit_s = t.elapsed().as_secs_f64();
-                let summary = score(&fitted, &ctx, &split, params.k);
+                let summary = score(&fitted, &ctx(kind), &split, params.k);
                 tracing::info!(
                     "recommend: {} fitted in {fit_s:.2} s, scored in {:.2} s",
                     kind.name(),
@@ -275,8 +287,9 @@ pub fn recommend_in_blocks(
     let chosen = match params.model {
         Some(kind) => kind,
         None => {
-            let best = rows
-                .iter()
+            // Not the persona baseline: its score looks ahead (above).
+            let best = (rows.iter())
+                .filter(|r| r.model != ModelKind::PersonaPopular)
                 .filter_map(|r| r.outcome.as_ref().ok().map(|s| (r.model, s.ndcg)))
                 .fold(None, |best: Option<(ModelKind, f64)>, (m, n)| match best {
                     Some((_, b)) if b >= n => best,

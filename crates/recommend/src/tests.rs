@@ -676,3 +676,66 @@ fn lists_left_empty_by_decay_say_why() {
         out.notes
     );
 }
+
+#[test]
+fn users_and_items_first_seen_after_the_cutoff_change_no_als_factor() {
+    let params = checked("");
+    let (log, inter) = interactions(&paper_log(), 40, "");
+    let mut later = paper_log();
+    // A user who sorts first and an item that sorts in the middle, both only after
+    // the cutoff (day 40).
+    later.push(("u0", 45, "view", "a"));
+    later.push(("u2", 46, "view", "b0"));
+    let (later_log, later_inter) = interactions(&later, 40, "");
+    let fit = als::fit(&inter, &params.als, 7);
+    let later_fit = als::fit(&later_inter, &params.als, 7);
+    let names = ["a", "b", "c", "d", "e"];
+    for x in names {
+        for y in names {
+            let before = fit.similarity(item(&log, x), item(&log, y));
+            let after = later_fit.similarity(item(&later_log, x), item(&later_log, y));
+            assert_eq!(before.to_bits(), after.to_bits(), "{x} {y}");
+        }
+    }
+}
+
+#[test]
+fn personas_fitted_at_the_as_of_date_move_no_score_but_their_baseline() {
+    let (df, as_of) = generated(300, 9);
+    let params = checked("als = { factors = 8, iterations = 3 }");
+    let some = personas_for(&df);
+    let one_persona = some
+        .clone()
+        .lazy()
+        .with_column(lit(1u32).alias(PERSONA_ID))
+        .collect()
+        .unwrap();
+    let report = |personas: &DataFrame| {
+        let out = recommend(vec![df.clone().lazy()], Some(personas), as_of, &params, 7).unwrap();
+        let rows = (out.report.clone())
+            .lazy()
+            .filter(col("model").neq(lit("persona_popular")))
+            .collect()
+            .unwrap();
+        let baseline = out
+            .report
+            .column("model")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .position(|m| m == Some("persona_popular"))
+            .unwrap();
+        let chosen = out
+            .report
+            .column("chosen")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .get(baseline);
+        (csv_bytes(&rows), chosen)
+    };
+    let (a, chosen) = report(&some);
+    assert_eq!(a, report(&one_persona).0);
+    assert_eq!(chosen, Some(false));
+}

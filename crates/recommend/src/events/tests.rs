@@ -291,6 +291,28 @@ fn reads_ids_in_sorted_order_and_drops_later_events() {
 }
 
 #[test]
+fn item_ids_seen_only_from_the_as_of_date_on_stand_for_nothing() {
+    let df = df!(
+        USER_ID => ["u1", "u1", "u2"],
+        EVENT_TIME => [1i64, 9, 5],
+        EVENT_TYPE => ["purchase", "purchase", "view"],
+        ITEM_ID => [None, Some("a"), None],
+        CATEGORY => [Some("x"), Some("y"), Some("x")],
+        RATING => [None::<f64>, None, None],
+    )
+    .unwrap();
+    let params = RecommendParams::default().check().unwrap();
+    let window = Window {
+        params: &params,
+        cutoff: 2,
+        as_of: 9,
+    };
+    let log = read(&[df.lazy()], &window).unwrap();
+    assert_eq!(log.source, ItemSource::Category);
+    assert_eq!(log.items, ["x"]);
+}
+
+#[test]
 fn any_split_into_tasks_reads_the_same_log() {
     let df = df!(
         USER_ID => ["u3", "u1", "u1", "u2", "u2", "u1", "u3", "u2"],
