@@ -54,6 +54,7 @@ fn exits_saying(out: &std::process::Output, code: i32, says: &str) {
     assert!(stderr.contains(says), "{stderr}");
 }
 
+#[cfg(not(feature = "cluster"))]
 #[test]
 fn a_dry_run_refuses_what_the_run_refuses() {
     let dir = sandbox();
@@ -86,7 +87,10 @@ fn a_dry_run_refuses_what_the_run_refuses() {
         ],
         dir.path(),
     );
-    exits_saying(&set, 2, "without the `cluster` feature");
+    // The file is valid: `validate` warns that this build cannot run it there.
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let warning = "warning: this userlens was built without the `cluster` feature";
+    assert!(text(&set.stdout).contains(warning));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::runner::RunOptions;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
-const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.7");
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.8");
 
 /// The as-of label of a run without an as-of date.
 const LATEST: &str = "latest";
@@ -179,11 +179,9 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
     };
     let (plan, options) = (&options.plan_of(&plan)?, &options);
     let label = as_of_label(options.as_of);
-    if options.resume.is_none() {
-        let output = output_dir(plan, options, &label);
-        crate::publish::check_name(&output)?;
-        crate::publish::check_output(&output, &root, options.force_output)?;
-    }
+    let output = output_dir(plan, options, &label);
+    crate::publish::check_name(&output)?;
+    crate::publish::check_output(&output, &root, options.force_output)?;
     options.engine_of(plan)?.check_built(options.connect)?;
     let previous = match &ledger {
         Some(ledger) => previous_run(ledger, plan, &label, &mut Vec::new())?,

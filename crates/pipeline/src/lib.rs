@@ -105,13 +105,11 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             output_dir.display()
         )));
     }
-    let record = std::fs::read(output_dir.join(userlens_report::files::RUN)).ok();
-    let status = record
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|record| record["status"].as_str().map(str::to_string));
+    let status = record::PastRecord::read(output_dir).map(|r| r.status);
     if let Some(status) = status.filter(|s| s != RunStatus::Ok.as_str()) {
         return Err(Error::Usage(format!(
-            "`{}` holds the record of a {status} run, not a report: `report` renders a              folder a finished run published",
+            "`{}` holds the record of a {status} run, not a report: `report` renders a \
+             folder a finished run published",
             output_dir.display()
         )));
     }

@@ -73,10 +73,7 @@ pub(crate) fn previous_run(
             .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
             .collect(),
         contents,
-        rows: std::fs::read(Path::new(&row.run_dir).join("run.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<PastRecord>(&bytes).ok())
-            .map(|record| record.rows),
+        rows: PastRecord::read(Path::new(&row.run_dir)).map(|record| record.rows),
         run_id: row.run_id,
     }))
 }

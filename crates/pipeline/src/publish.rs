@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result, io};
+use crate::record::RunStatus;
 
 /// The marker a published folder holds: the pipeline and run that wrote it.
 pub const MARKER: &str = ".userlens";
@@ -348,6 +349,16 @@ pub(crate) fn published_by(dir: &Path) -> Option<String> {
     read_marker(dir).map(|m| m.run_id)
 }
 
+/// Where a run that ended as `status` publishes for `output`: an ok run replaces
+/// it, a refused one goes beside it; any other publishes nothing.
+pub(crate) fn target(status: RunStatus, output: &Path) -> Option<PathBuf> {
+    match status {
+        RunStatus::Ok => Some(output.to_path_buf()),
+        RunStatus::Refused => Some(refused_dir(output)),
+        _ => None,
+    }
+}
+
 /// Whether `dir` holds the report run `run_id` of `pipeline` published.
 pub(crate) fn published_by_run(dir: &Path, run_id: &str, pipeline: &str) -> bool {
     read_marker(dir).is_some_and(|m| m.run_id == run_id && m.pipeline.as_deref() == Some(pipeline))
@@ -423,9 +434,9 @@ pub(crate) fn staging_path(output: &Path, run_id: &str) -> PathBuf {
     sibling(output, &format!("staging-{}", own(run_id)))
 }
 
-/// A fresh staging folder for `run_id` beside `output`; returns the outermost folder
+/// A fresh staging folder for `run_id` beside `output`, and the outermost folder
 /// above it that this made, if its parent was not there.
-pub(crate) fn staging(output: &Path, run_id: &str) -> Result<Option<PathBuf>> {
+pub(crate) fn staging(output: &Path, run_id: &str) -> Result<(PathBuf, Option<PathBuf>)> {
     let staging = staging_path(output, run_id);
     remove_own(&staging)?;
     let made = (staging.ancestors().skip(1))
@@ -433,7 +444,7 @@ pub(crate) fn staging(output: &Path, run_id: &str) -> Result<Option<PathBuf>> {
         .last()
         .map(Path::to_path_buf);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-    Ok(made)
+    Ok((staging, made))
 }
 
 /// Removes the folders above `staging` up to `made` ([`staging`]'s) that are empty:
@@ -755,7 +766,7 @@ mod tests {
     fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let first = staging(&out, "r1").unwrap();
+        let first = staging(&out, "r1").unwrap().0;
         std::fs::write(first.join("a.csv"), "1").unwrap();
         publish(&first, &out, "r1", "p").unwrap();
         assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
@@ -763,7 +774,7 @@ mod tests {
 
         // A publish killed between its renames: the old folder is aside, none in place.
         std::fs::rename(&out, sibling(&out, "old-r2")).unwrap();
-        let other = staging(&out, "r3").unwrap();
+        let other = staging(&out, "r3").unwrap().0;
         recover(&out, &unless("r2")).unwrap();
         assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
         assert!(other.is_dir(), "another run's staging is left alone");
@@ -775,7 +786,7 @@ mod tests {
         let dead = sibling(&out, &format!("staging-r3-p{}", u32::MAX));
         std::fs::create_dir_all(&live).unwrap();
         std::fs::create_dir_all(&dead).unwrap();
-        assert_ne!(staging(&out, "r3").unwrap(), live);
+        assert_ne!(staging(&out, "r3").unwrap().0, live);
         recover(&out, &unless("r3")).unwrap();
         assert!(live.is_dir() && !dead.exists());
         // This runs folder's own run by that process (the ledger says so, and the
@@ -790,7 +801,7 @@ mod tests {
         // Another partition's leftovers beside it: a killed run's staging, and a
         // night's folder set aside by a killed publish.
         let night = dir.path().join("2026-06-01");
-        let killed = staging(&night, "r4").unwrap();
+        let killed = staging(&night, "r4").unwrap().0;
         let aside = sibling(&dir.path().join("2026-05-31"), "old-r4");
         std::fs::create_dir_all(&aside).unwrap();
         std::fs::write(aside.join(MARKER), "{}").unwrap();

@@ -1,7 +1,7 @@
 //! The run record (`run.json`) and what each stage tells it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +229,19 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PastRecord {
     pub rows: Rows,
+    pub run_id: String,
+    pub status: String,
+    pub finished_at: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl PastRecord {
+    /// The record in the run folder or output folder `dir`, if it can be read.
+    pub fn read(dir: &Path) -> Option<PastRecord> {
+        let bytes = std::fs::read(dir.join("run.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
 }
 
 /// The result of a successful run, for the command line's summary.

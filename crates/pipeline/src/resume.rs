@@ -11,7 +11,7 @@ use crate::keys::output_dir;
 use crate::ledger::{Ledger, RunRow};
 use crate::plan::{Override, Plan};
 use crate::publish;
-use crate::record::RunStatus;
+use crate::record::{PastRecord, RunStatus};
 use crate::runner::RunOptions;
 
 /// What a run was started with beyond the pipeline file, stored in the ledger so
@@ -41,6 +41,31 @@ impl Invocation {
             until: options.until.clone(),
         }
     }
+
+    /// What `row` was started with (the defaults, for a row that stored none).
+    fn of_row(row: &RunRow) -> Result<Invocation> {
+        let Some(text) = &row.invocation else {
+            return Ok(Invocation::default());
+        };
+        serde_json::from_str(text).map_err(|e| {
+            Error::Resume(format!(
+                "run `{}` has an unreadable invocation: {e}",
+                row.run_id
+            ))
+        })
+    }
+
+    /// `plan` with this invocation's `--set` in place of its own.
+    fn plan(&self, plan: &Plan) -> Result<Plan> {
+        let overrides = (self.set.iter())
+            .map(|text| Override::parse(text))
+            .collect::<Result<Vec<_>>>()?;
+        if overrides == plan.overrides {
+            Ok(plan.clone())
+        } else {
+            plan.replan(&overrides)
+        }
+    }
 }
 
 /// The run `id` of `plan`'s pipeline in the ledger, if it can be resumed.
@@ -68,15 +93,7 @@ pub(crate) fn resumed(
     options: &RunOptions,
     row: &RunRow,
 ) -> Result<(Plan, RunOptions)> {
-    let stored: Invocation = match &row.invocation {
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            Error::Resume(format!(
-                "run `{}` has an unreadable invocation: {e}",
-                row.run_id
-            ))
-        })?,
-        None => Invocation::default(),
-    };
+    let stored = Invocation::of_row(row)?;
     // The engine is checked on its own: the one stored may come from the file.
     if let (Some(given), Some(stored)) = (&options.engine, &stored.engine)
         && options.engine_of(plan)?.url() != *stored
@@ -112,16 +129,7 @@ pub(crate) fn resumed(
             describe(&stored)
         )));
     }
-    let overrides = stored
-        .set
-        .iter()
-        .map(|text| Override::parse(text))
-        .collect::<Result<Vec<_>>>()?;
-    let plan = if overrides == plan.overrides {
-        plan.clone()
-    } else {
-        plan.replan(&overrides)?
-    };
+    let plan = stored.plan(plan)?;
     let options = RunOptions {
         output: stored.output,
         as_of: stored.as_of,
@@ -155,30 +163,17 @@ pub(crate) fn settle_killed(ledger: &Ledger, plan: &Plan) -> Result<()> {
 /// The status, end and error `row`'s `run.json` gives, if the run published: its
 /// output folder (or, refused, the folder beside it) holds its marker.
 fn published_record(plan: &Plan, row: &RunRow) -> Option<(RunStatus, String, Option<String>)> {
-    let bytes = std::fs::read(Path::new(&row.run_dir).join("run.json")).ok()?;
-    let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    if record["run_id"].as_str() != Some(row.run_id.as_str()) {
-        return None;
-    }
-    let status = RunStatus::parse(record["status"].as_str()?)?;
-    let stored: Invocation = match &row.invocation {
-        Some(text) => serde_json::from_str(text).ok()?,
-        None => Invocation::default(),
-    };
+    let record = PastRecord::read(Path::new(&row.run_dir)).filter(|r| r.run_id == row.run_id)?;
+    let status = RunStatus::parse(&record.status)?;
+    let stored = Invocation::of_row(row).ok()?;
+    let plan = stored.plan(plan).ok()?;
     let options = RunOptions {
         output: stored.output,
         ..RunOptions::default()
     };
-    let output = output_dir(plan, &options, &row.as_of);
-    let target = match status {
-        RunStatus::Ok => output,
-        RunStatus::Refused => publish::refused_dir(&output),
-        _ => return None,
-    };
+    let target = publish::target(status, &output_dir(&plan, &options, &row.as_of))?;
     let published = publish::published_by_run(&target, &row.run_id, &plan.name);
-    let finished_at = record["finished_at"].as_str()?.to_string();
-    let error = record["error"].as_str().map(str::to_string);
-    published.then_some((status, finished_at, error))
+    published.then_some((status, record.finished_at, record.error))
 }
 
 fn describe(invocation: &Invocation) -> String {

@@ -219,7 +219,7 @@ pub fn run(
     publish::recover(&output, &ours)?;
     let made = {
         let _running = interrupt::still_running()?;
-        publish::staging(&output, &run_id)?
+        publish::staging(&output, &run_id)?.1
     };
     // A new run's row went in with its id; a resumed one is running again.
     if resumed_run.is_some() {
@@ -748,10 +748,8 @@ fn finish_run(
     force_output: bool,
 ) -> Result<()> {
     userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
-    let target = match record.status {
-        RunStatus::Ok => output.to_path_buf(),
-        RunStatus::Refused => publish::refused_dir(output),
-        _ => return Ok(()),
+    let Some(target) = publish::target(record.status, output) else {
+        return Ok(());
     };
     if record.status == RunStatus::Refused {
         // A refused night's record: what it quarantined, not the half report before it.
