@@ -167,8 +167,8 @@ pub enum Error {
     },
     /// A user's amounts add up past what userlens sums exactly.
     #[error(
-        "{users} user(s) have amounts adding up to more than {max:e} either way (the first: \
-         `{user}`), past what userlens sums exactly in whole cents; check the amounts' unit"
+        "at least {users} user(s) have absolute amounts adding up to more than {max:e} (the \
+         first: `{user}`), past what userlens sums exactly in whole cents; check the amounts' unit"
     )]
     UserTotal {
         /// The first such user, by id.

@@ -170,7 +170,7 @@ fn refuses_a_user_whose_amounts_add_up_past_what_cents_hold() {
     assert!(error.is_refusal(), "{error}");
     assert!(
         error.to_string().contains(
-            "1 user(s) have amounts adding up to more than 9e16 either way (the first: `whale`)"
+            "at least 1 user(s) have absolute amounts adding up to more than 9e16 (the first: `whale`)"
         ),
         "{error}"
     );

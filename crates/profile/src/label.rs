@@ -130,7 +130,8 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
     let mut adjectives: Vec<(usize, &str, &str)> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();
     for term in terms {
-        if frequent && term.feature == "frequency" {
+        // Said by "regulars", or, where most did not buy twice, not said at all.
+        if term.feature == "frequency" && term.high && adjective(term, bought).is_none() {
             continue;
         }
         let place = PHRASE_ORDER.iter().position(|f| *f == term.feature);
@@ -387,7 +388,7 @@ mod tests {
             none: 0.0,
         };
         type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
-        let cases: [Case; 17] = [
+        let cases: [Case; 18] = [
             (
                 &[("monetary", true), ("frequency", true)],
                 none,
@@ -499,6 +500,15 @@ mod tests {
                     none: 0.1,
                 },
                 "big-basket regulars",
+            ),
+            // Neither mostly one-time nor mostly repeat buyers.
+            (
+                &[("frequency", true), ("avg_order_value", true)],
+                Purchases {
+                    one: 0.45,
+                    none: 0.1,
+                },
+                "big-basket buyers",
             ),
         ];
         for (list, bought, want) in cases {

@@ -469,8 +469,6 @@ fn feature_space_centroids(x: &Matrix, labels: &[u32], sizes: &[u64]) -> (Vec<f6
     (sums, inertia)
 }
 
-/// Per persona: the shares of its users with one purchase and with none, from the
-/// `frequency` column when the table has one.
 /// The centroids' z-scores that may name a persona: a log-scaled feature whose
 /// persona mean (as `mean_<feature>` publishes it) lies on the other side of the
 /// population's mean than its z says (a few large values elsewhere pull the mean)
@@ -507,6 +505,8 @@ fn nameable(
     Ok(z)
 }
 
+/// Per persona: the shares of its users with one purchase and with none, from the
+/// `frequency` column when the table has one.
 fn purchases(df: &DataFrame, persona_of: &[u32], k: usize) -> Result<Vec<label::Purchases>> {
     let mut counts = vec![(0u64, 0u64, 0u64); k];
     if let Ok(column) = df.column("frequency") {
