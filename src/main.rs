@@ -67,7 +67,8 @@ fn parse() -> Cli {
         Ok(cli) => return cli,
         Err(error) => error,
     };
-    let args: Vec<String> = std::env::args().collect();
+    // As given, not as text: an argument that is not UTF-8 is clap's to refuse.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let json = args
         .windows(2)
         .any(|w| w[0] == "--log-format" && w[1] == "json")

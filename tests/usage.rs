@@ -263,3 +263,24 @@ fn runs_show_gives_each_stage_its_key_hash_and_error() {
         "{shown}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_refused_not_a_crash() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = sandbox();
+    let name = std::ffi::OsStr::from_bytes(b"\xff.toml");
+    for json in [false, true] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"));
+        command
+            .arg("run")
+            .arg(name)
+            .arg("--bogus")
+            .current_dir(dir.path());
+        if json {
+            command.args(["--log-format", "json"]);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    }
+}
