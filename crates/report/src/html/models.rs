@@ -1,0 +1,311 @@
+//! The report sections of the predictions: scores on the holdout, calibration and lift.
+
+use polars::prelude::DataFrame;
+
+use super::{
+    Bar, Cell, HBars, LegendEntry, Mark, Panel, Panels, Table, charts, figure, figure_with, fixed,
+    frame, note, number,
+};
+use crate::Result;
+
+/// Distinct values in first-seen order.
+fn distinct(values: &[Option<String>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().flatten() {
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+pub(super) fn model_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "model_report";
+    let predictors = frame::strings(df, T, "predictor")?;
+    let targets = frame::strings(df, T, "target")?;
+    let status = frame::opt_strings(df, T, "status")?;
+    let metric_names = [
+        "auc",
+        "log_loss",
+        "brier",
+        "lift_top_decile",
+        "positives",
+        "negatives",
+    ];
+    let mut metrics = Vec::new();
+    for name in metric_names {
+        if let Some(v) = frame::opt_f64s(df, T, name)? {
+            metrics.push((name, v));
+        }
+    }
+    if df.height() == 0 {
+        return Ok(note("No predictor was scored in this run."));
+    }
+    let mut head: Vec<(&str, bool)> = vec![("predictor", false), ("target", false)];
+    if status.is_some() {
+        head.push(("status", false));
+    }
+    head.extend(metrics.iter().map(|(n, _)| (*n, true)));
+    let mut table = Table::new("Scores on the time-based holdout", &head);
+    for i in 0..df.height() {
+        let mut row = vec![
+            Cell::Text(predictors[i].clone().unwrap_or_default()),
+            Cell::Text(targets[i].clone().unwrap_or_default()),
+        ];
+        if let Some(s) = &status {
+            row.push(Cell::Text(s[i].clone().unwrap_or_default()));
+        }
+        row.extend(metrics.iter().map(|(_, v)| Cell::Num(number(v[i]))));
+        table.rows.push(row);
+    }
+    let mut out = String::from(
+        "<p class=\"lead\">Every predictor is scored on the same holdout: features up to a cutoff date, outcomes from the horizon after it. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large.</p>\n",
+    );
+    let predictor_names = distinct(&predictors);
+    let auc = metrics.iter().find(|(n, _)| *n == "auc").map(|(_, v)| v);
+    if let Some(auc) = auc.filter(|a| a.iter().any(Option::is_some)) {
+        let bars: Vec<Bar> = (0..df.height())
+            .filter(|&i| auc[i].is_some())
+            .map(|i| {
+                let p = predictors[i].clone().unwrap_or_default();
+                let index = predictor_names.iter().position(|n| *n == p).unwrap_or(0);
+                Bar {
+                    label: format!("{p} → {}", targets[i].clone().unwrap_or_default()),
+                    value: auc[i].unwrap_or(0.0),
+                    color: charts::color(index),
+                    note: format!("AUC {}", fixed(auc[i], 3)),
+                }
+            })
+            .collect();
+        let best = bars
+            .iter()
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .map(|b| format!("; the best is {} at {}", b.label, fixed(Some(b.value), 3)))
+            .unwrap_or_default();
+        let svg = charts::hbars(&HBars {
+            chart: "model auc",
+            title: "AUC of each predictor and target on the holdout",
+            x_desc: "AUC (0.5 = chance)",
+            y_desc: "",
+            bars: &bars,
+            legend: &[],
+            aria: &format!(
+                "Horizontal bar chart of the AUC of {} predictor and target pairs{best}",
+                bars.len()
+            ),
+        })?;
+        out.push_str(&figure_with(
+            "auc",
+            &svg,
+            "Area under the ROC curve per predictor (colour) and target.",
+            &[table],
+            true,
+        ));
+    } else {
+        out.push_str(&table.html());
+    }
+    Ok(out)
+}
+
+/// Row indices per predictor, in first-seen order.
+type ByPredictor = Vec<(String, Vec<usize>)>;
+
+/// Groups rows by target, then predictor, keeping first-seen order.
+fn by_target_and_predictor(
+    targets: &[Option<String>],
+    predictors: &[Option<String>],
+) -> Vec<(String, ByPredictor)> {
+    let mut out: Vec<(String, ByPredictor)> = Vec::new();
+    for i in 0..targets.len() {
+        let t = targets[i].clone().unwrap_or_default();
+        let p = predictors[i].clone().unwrap_or_default();
+        let ti = match out.iter().position(|(name, _)| *name == t) {
+            Some(ti) => ti,
+            None => {
+                out.push((t, Vec::new()));
+                out.len() - 1
+            }
+        };
+        let group = &mut out[ti].1;
+        match group.iter().position(|(name, _)| *name == p) {
+            Some(pi) => group[pi].1.push(i),
+            None => group.push((p, vec![i])),
+        }
+    }
+    out
+}
+
+fn predictor_legend(names: &[String]) -> Vec<LegendEntry> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| LegendEntry {
+            label: n.clone(),
+            color: charts::color(i),
+            mark: Mark::Line,
+        })
+        .collect()
+}
+
+pub(super) fn calibration_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "calibration";
+    let predictors = frame::strings(df, T, "predictor")?;
+    let targets = frame::strings(df, T, "target")?;
+    let bins = frame::opt_f64s(df, T, "bin")?;
+    let predicted = frame::f64s(df, T, "mean_predicted")?;
+    let observed = frame::f64s(df, T, "observed_rate")?;
+    let counts = frame::opt_f64s(df, T, "count")?;
+    if df.height() == 0 {
+        return Ok(note("No calibration table in this run."));
+    }
+    let names = distinct(&predictors);
+    let groups = by_target_and_predictor(&targets, &predictors);
+    let panels: Vec<Panel> = groups
+        .iter()
+        .map(|(target, per_predictor)| Panel {
+            title: format!("target: {target}"),
+            x_desc: "mean predicted probability".into(),
+            y_desc: "observed rate".into(),
+            series: per_predictor
+                .iter()
+                .map(|(p, rows)| {
+                    let mut points: Vec<(f64, f64)> = rows
+                        .iter()
+                        .filter_map(|&i| Some((predicted[i]?, observed[i]?)))
+                        .collect();
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    charts::Series {
+                        color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
+                        points,
+                    }
+                })
+                .collect(),
+            x_range: Some((0.0, 1.0)),
+            y_range: Some((0.0, 1.0)),
+            integer_x: false,
+            marker: None,
+            reference: Some(charts::Reference::Diagonal),
+        })
+        .collect();
+    let svg = charts::panels(&Panels {
+        chart: "calibration",
+        title: "Calibration: predicted probability against observed rate",
+        panels: &panels,
+        columns: 2,
+        legend: &predictor_legend(&names),
+        aria: &format!(
+            "Calibration curves of {} predictors for {} targets; points on the grey diagonal are perfectly calibrated",
+            names.len(),
+            groups.len()
+        ),
+    })?;
+    let mut table = Table::new(
+        "Calibration bins",
+        &[
+            ("predictor", false),
+            ("target", false),
+            ("bin", true),
+            ("mean_predicted", true),
+            ("observed_rate", true),
+            ("count", true),
+        ],
+    );
+    for i in 0..df.height() {
+        table.rows.push(vec![
+            Cell::Text(predictors[i].clone().unwrap_or_default()),
+            Cell::Text(targets[i].clone().unwrap_or_default()),
+            Cell::Num(number(bins.as_ref().and_then(|b| b[i]))),
+            Cell::Num(fixed(predicted[i], 3)),
+            Cell::Num(fixed(observed[i], 3)),
+            Cell::Num(number(counts.as_ref().and_then(|c| c[i]))),
+        ]);
+    }
+    Ok(figure(
+        "calibration",
+        &svg,
+        "Users are binned by predicted probability; a well-calibrated predictor's points lie on the grey diagonal, above it it under-predicts, below it over-predicts.",
+        &[table],
+    ))
+}
+
+pub(super) fn lift_section(df: &DataFrame) -> Result<String> {
+    const T: &str = "lift";
+    let predictors = frame::strings(df, T, "predictor")?;
+    let targets = frame::strings(df, T, "target")?;
+    let deciles = frame::f64s(df, T, "decile")?;
+    let lift = frame::f64s(df, T, "lift")?;
+    if df.height() == 0 {
+        return Ok(note("No lift table in this run."));
+    }
+    let names = distinct(&predictors);
+    let groups = by_target_and_predictor(&targets, &predictors);
+    let (dmin, dmax) = deciles
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| {
+            (a.min(d), b.max(d))
+        });
+    let x_range = dmin.is_finite().then_some((dmin - 0.5, dmax + 0.5));
+    let panels: Vec<Panel> = groups
+        .iter()
+        .map(|(target, per_predictor)| Panel {
+            title: format!("target: {target}"),
+            x_desc: "decile (1 = highest scores)".into(),
+            y_desc: "lift".into(),
+            series: per_predictor
+                .iter()
+                .map(|(p, rows)| {
+                    let mut points: Vec<(f64, f64)> = rows
+                        .iter()
+                        .filter_map(|&i| Some((deciles[i]?, lift[i]?)))
+                        .collect();
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    charts::Series {
+                        color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
+                        points,
+                    }
+                })
+                .collect(),
+            x_range,
+            y_range: None,
+            integer_x: true,
+            marker: None,
+            reference: Some(charts::Reference::Horizontal(1.0)),
+        })
+        .collect();
+    let svg = charts::panels(&Panels {
+        chart: "lift",
+        title: "Lift by decile of predicted score",
+        panels: &panels,
+        columns: 2,
+        legend: &predictor_legend(&names),
+        aria: &format!(
+            "Line charts of lift by decile for {} predictors and {} targets; the grey line at 1 is no better than chance",
+            names.len(),
+            groups.len()
+        ),
+    })?;
+    let mut table = Table::new(
+        "Lift by decile",
+        &[
+            ("predictor", false),
+            ("target", false),
+            ("decile", true),
+            ("lift", true),
+        ],
+    );
+    for i in 0..df.height() {
+        table.rows.push(vec![
+            Cell::Text(predictors[i].clone().unwrap_or_default()),
+            Cell::Text(targets[i].clone().unwrap_or_default()),
+            Cell::Num(number(deciles[i])),
+            Cell::Num(fixed(lift[i], 3)),
+        ]);
+    }
+    Ok(figure(
+        "lift",
+        &svg,
+        "Users sorted by predicted score and cut into ten equal groups; lift is each group's outcome rate over the overall rate (grey line: 1, no better than picking users at random).",
+        &[table],
+    ))
+}
