@@ -24,6 +24,9 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
     let predictors = frame::strings(df, T, "predictor")?;
     let targets = frame::strings(df, T, "target")?;
     let status = frame::opt_strings(df, T, "status")?;
+    // Why a predictor was skipped, when one was.
+    let reason =
+        frame::opt_strings(df, T, "reason")?.filter(|r| r.iter().flatten().any(|r| !r.is_empty()));
     let metric_names = [
         "auc",
         "log_loss",
@@ -31,10 +34,13 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         "lift_top_decile",
         "positives",
         "negatives",
+        "correlation",
+        "mae",
+        "top_decile_revenue_share",
     ];
     let mut metrics = Vec::new();
     for name in metric_names {
-        if let Some(v) = frame::opt_f64s(df, T, name)? {
+        if let Some(v) = frame::opt_f64s(df, T, name)?.filter(|v| v.iter().any(Option::is_some)) {
             metrics.push((name, v));
         }
     }
@@ -44,6 +50,9 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
     let mut head: Vec<(&str, bool)> = vec![("predictor", false), ("target", false)];
     if status.is_some() {
         head.push(("status", false));
+    }
+    if reason.is_some() {
+        head.push(("reason", false));
     }
     head.extend(metrics.iter().map(|(n, _)| (*n, true)));
     let mut table = Table::new("Scores on the time-based holdout", &head);
@@ -55,15 +64,23 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         if let Some(s) = &status {
             row.push(Cell::Text(s[i].clone().unwrap_or_default()));
         }
+        if let Some(r) = &reason {
+            row.push(Cell::Text(r[i].clone().unwrap_or_default()));
+        }
         row.extend(metrics.iter().map(|(_, v)| Cell::Num(number(v[i]))));
         table.rows.push(row);
     }
     let mut out = String::from(
-        "<p class=\"lead\">Every predictor is scored on the same holdout: features up to a cutoff date, outcomes from the horizon after it. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large.</p>\n",
+        "<p class=\"lead\">Every predictor is scored on the same holdout: features up to a cutoff date, outcomes from the horizon after it. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
     );
-    let predictor_names = distinct(&predictors);
     let auc = metrics.iter().find(|(n, _)| *n == "auc").map(|(_, v)| v);
     if let Some(auc) = auc.filter(|a| a.iter().any(Option::is_some)) {
+        // One colour per predictor that has an AUC, named in the legend.
+        let with_auc: Vec<Option<String>> = (0..df.height())
+            .filter(|&i| auc[i].is_some())
+            .map(|i| predictors[i].clone())
+            .collect();
+        let predictor_names = distinct(&with_auc);
         let bars: Vec<Bar> = (0..df.height())
             .filter(|&i| auc[i].is_some())
             .map(|i| {
@@ -88,7 +105,12 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
             x_desc: "AUC (0.5 = chance)",
             y_desc: "",
             bars: &bars,
-            legend: &[],
+            legend: &(predictor_legend(&predictor_names).into_iter())
+                .map(|entry| LegendEntry {
+                    mark: Mark::Box,
+                    ..entry
+                })
+                .collect::<Vec<_>>(),
             aria: &format!(
                 "Horizontal bar chart of the AUC of {} predictor and target pairs{best}",
                 bars.len()
@@ -156,7 +178,9 @@ pub(super) fn calibration_section(df: &DataFrame) -> Result<String> {
     let observed = frame::f64s(df, T, "observed_rate")?;
     let counts = frame::opt_f64s(df, T, "count")?;
     if df.height() == 0 {
-        return Ok(note("No calibration table in this run."));
+        return Ok(note(
+            "No classifier was scored, so there is no calibration to draw; the scores say why.",
+        ));
     }
     let names = distinct(&predictors);
     let groups = by_target_and_predictor(&targets, &predictors);
@@ -235,7 +259,9 @@ pub(super) fn lift_section(df: &DataFrame) -> Result<String> {
     let deciles = frame::f64s(df, T, "decile")?;
     let lift = frame::f64s(df, T, "lift")?;
     if df.height() == 0 {
-        return Ok(note("No lift table in this run."));
+        return Ok(note(
+            "No classifier was scored, so there is no lift to draw; the scores say why.",
+        ));
     }
     let names = distinct(&predictors);
     let groups = by_target_and_predictor(&targets, &predictors);
@@ -308,4 +334,29 @@ pub(super) fn lift_section(df: &DataFrame) -> Result<String> {
         "Users sorted by predicted score and cut into ten equal groups; lift is each group's outcome rate over the overall rate (grey line: 1, no better than picking users at random).",
         &[table],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn the_scores_say_why_a_predictor_was_skipped_and_show_revenue() {
+        let df = df!(
+            "predictor" => ["logistic", "tree", "ml"],
+            "target" => ["p_purchase", "p_purchase", "revenue"],
+            "status" => ["scored", "skipped", "scored"],
+            "reason" => [None, Some("only 0 positives in the holdout"), None],
+            "auc" => [Some(0.8), None, None],
+            "correlation" => [None, None, Some(0.744)],
+            "mae" => [None, None, Some(84.58)],
+        )
+        .unwrap();
+        let html = model_section(&df).unwrap();
+        assert!(html.contains("only 0 positives in the holdout"), "{html}");
+        assert!(html.contains(">correlation<") && html.contains("0.744"), "{html}");
+        assert!(html.contains("84.58"), "{html}");
+    }
 }
