@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// The personas on both axes of the migration map, this run's first in their order,
+/// then those only one side has: one order for both, so that the drawn diagonal is
+/// the users who stayed.
+fn migration_axis(from: &[String], to: &[String], personas: &[Persona]) -> Vec<String> {
+    let seen = |n: &String| from.contains(n) || to.contains(n);
+    let mut out: Vec<String> = personas.iter().map(Persona::name).filter(seen).collect();
+    for n in from.iter().chain(to) {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
 pub(super) fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<String> {
     const T: &str = "migration";
     let from = frame::strings(df, T, "from_persona")?;
@@ -13,21 +27,8 @@ pub(super) fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<
     }
     let from_names: Vec<String> = from.iter().map(|v| persona_display(v, personas)).collect();
     let to_names: Vec<String> = to.iter().map(|v| persona_display(v, personas)).collect();
-    let order = |names: &[String]| -> Vec<String> {
-        let mut out: Vec<String> = personas
-            .iter()
-            .map(Persona::name)
-            .filter(|n| names.contains(n))
-            .collect();
-        for n in names {
-            if !out.contains(n) {
-                out.push(n.clone());
-            }
-        }
-        out
-    };
-    let rows = order(&from_names);
-    let cols = order(&to_names);
+    let rows = migration_axis(&from_names, &to_names, personas);
+    let cols = rows.clone();
     let mut cells: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     let mut from_totals = vec![0.0; rows.len()];
     for i in 0..df.height() {
@@ -202,4 +203,18 @@ pub(super) fn drift_section(df: &DataFrame) -> Result<String> {
         "How far each feature's distribution moved since the previous run, largest first ({summary}). The level is the pipeline's verdict; by common rule of thumb a PSI under 0.1 is stable and over 0.25 a real shift."
     );
     Ok(figure("drift", &svg, &escape(&caption), &[table]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_migration_axes_hold_every_persona_once_in_one_order() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // #3 retired, #7 new: each appears on both axes, in the same place.
+        let from = names(&["#1", "#3", "#1"]);
+        let to = names(&["#1", "#7", "#2"]);
+        assert_eq!(migration_axis(&from, &to, &[]), ["#1", "#3", "#7", "#2"]);
+    }
 }

@@ -356,7 +356,10 @@ mod tests {
         .unwrap();
         let html = model_section(&df).unwrap();
         assert!(html.contains("only 0 positives in the holdout"), "{html}");
-        assert!(html.contains(">correlation<") && html.contains("0.744"), "{html}");
+        assert!(
+            html.contains(">correlation<") && html.contains("0.744"),
+            "{html}"
+        );
         assert!(html.contains("84.58"), "{html}");
     }
 }
