@@ -525,12 +525,14 @@ pub(crate) fn heat_map(spec: &HeatMap) -> Result<String> {
     let top = 98;
     let height = (top + cell_h * nr + 30) as u32;
     let cell_w = ((WIDTH as i32 - left - legend_w - 16) / nc).max(24);
+    // Wider than the page's charts when the columns need it: the page scales it down.
+    let width = (left + cell_w * nc + legend_w + 16).max(WIDTH as i32);
     let col_chars = ((cell_w - 6) as f64 / (12.0 * 0.56)).floor() as usize;
-    svg(spec.chart, (WIDTH, height), spec.aria, |root| {
+    svg(spec.chart, (width as u32, height), spec.aria, |root| {
         root.draw_text(
             spec.title,
             &anchored(bold(16), HPos::Center, VPos::Top),
-            (WIDTH as i32 / 2, 5),
+            (width / 2, 5),
         )?;
         root.draw_text(
             spec.x_desc,
@@ -615,7 +617,11 @@ pub(crate) fn heat_map(spec: &HeatMap) -> Result<String> {
             let text = match spec.scale {
                 Scale::Diverging { .. } if v > 0.0 => format!("≥ +{}", tick(v)),
                 Scale::Diverging { .. } if v < 0.0 => format!("≤ {}", tick(v)),
-                _ => tick(v),
+                Scale::Diverging { .. } => tick(v),
+                // In the cells' own unit.
+                Scale::Sequential { .. } => Some((spec.cell_text)(v))
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| tick(v)),
             };
             root.draw_text(
                 &text,

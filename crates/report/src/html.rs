@@ -902,6 +902,7 @@ fn summary_section(run: &RunView) -> Result<String> {
         ("kept", "Rows kept"),
         ("quarantined", "Quarantined"),
         ("duplicates", "Duplicates"),
+        ("before_as_of", "Before the as-of date"),
     ] {
         if let Some(v) = rows(key) {
             let share = match (key, read) {
@@ -1015,7 +1016,14 @@ fn summary_section(run: &RunView) -> Result<String> {
         ]);
     }
     let mut rows_table = Table::new("Rows", &[("rows", false), ("count", true)]);
-    for key in ["read", "kept", "quarantined", "duplicates", "users"] {
+    for key in [
+        "read",
+        "kept",
+        "quarantined",
+        "duplicates",
+        "before_as_of",
+        "users",
+    ] {
         if let Some(v) = rows(key) {
             rows_table.rows.push(vec![
                 Cell::Text(key.to_string()),

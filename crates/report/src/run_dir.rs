@@ -115,17 +115,33 @@ fn typed(text: &Series) -> PolarsResult<Series> {
             .into_series());
     }
     // An id of digits with a leading zero (`007`) or an exponent (`1e5`) is text:
-    // userlens writes no number so.
-    if !values.iter().flatten().all(plain_number) {
+    // userlens writes no number so. Nor is a column of the data's own names ever a
+    // number: a category `1.10` would show as 1.1.
+    if DATA_TEXT.contains(&text.name().as_str()) || !values.iter().flatten().all(plain_number) {
         return Ok(text.clone());
     }
-    for dtype in [DataType::Int64, DataType::Float64] {
-        if let Ok(parsed) = text.strict_cast(&dtype) {
+    if let Ok(parsed) = text.strict_cast(&DataType::Int64) {
+        return Ok(parsed);
+    }
+    // Whole numbers past an i64 are ids: as floats they would lose digits.
+    let fraction = |v: &str| v.contains('.') || matches!(v, "NaN" | "inf" | "-inf");
+    if values.iter().flatten().any(fraction) {
+        if let Ok(parsed) = text.strict_cast(&DataType::Float64) {
             return Ok(parsed);
         }
     }
     Ok(text.clone())
 }
+
+/// Columns that hold the data's own ids and names, text however they look.
+const DATA_TEXT: [&str; 6] = [
+    "user_id",
+    "item_id",
+    "similar_item_id",
+    "category",
+    "top_category",
+    "top_query",
+];
 
 /// Whether `v` is a number as userlens writes one: digits with an optional minus
 /// sign and fraction, and no leading zero before another digit; or not finite.
@@ -260,6 +276,25 @@ mod tests {
         assert_eq!(text("c"), DataType::String);
         assert_eq!(text("d"), DataType::Float64);
         assert_eq!(text("e"), DataType::Float64);
+        // The data's names stay as written, and whole numbers past an i64 keep digits.
+        let big = "98765432109876543214";
+        std::fs::write(
+            &path,
+            format!("category,f,n\n1.10,{big},1\n8.00,{big}5,2\n"),
+        )
+        .unwrap();
+        let ours = read_csv(&path).unwrap();
+        let column = |name: &str| {
+            ours.column(name)
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(0)
+                .map(str::to_string)
+        };
+        assert_eq!(column("category").as_deref(), Some("1.10"));
+        assert_eq!(column("f").as_deref(), Some(big));
+        assert_eq!(ours.column("n").unwrap().dtype(), &DataType::Int64);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

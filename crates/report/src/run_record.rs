@@ -74,19 +74,22 @@ pub struct RowsView {
     pub quarantined: Option<u64>,
     /// Exact duplicates dropped.
     pub duplicates: Option<u64>,
+    /// Kept rows before the as-of date: the events the run counted.
+    pub before_as_of: Option<u64>,
     /// Users profiled.
     pub users: Option<u64>,
 }
 
 impl RowsView {
     /// The count named as in `run.json` (`read`, `kept`, `quarantined`, `duplicates`,
-    /// `users`).
+    /// `before_as_of`, `users`).
     pub fn get(&self, name: &str) -> Option<u64> {
         match name {
             "read" => self.read,
             "kept" => self.kept,
             "quarantined" => self.quarantined,
             "duplicates" => self.duplicates,
+            "before_as_of" => self.before_as_of,
             "users" => self.users,
             _ => None,
         }

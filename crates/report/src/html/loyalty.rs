@@ -85,7 +85,12 @@ fn triangle(df: &DataFrame) -> Result<String> {
         }
     }
     let shown: Vec<String> = rows[rows.len().saturating_sub(MAX_COHORTS)..].to_vec();
-    let width = periods.iter().flatten().fold(0.0f64, |m, p| m.max(*p)) as usize + 1;
+    // As many periods as the cohorts drawn reach.
+    let width = (0..df.height())
+        .filter(|&i| cohorts[i].as_ref().is_some_and(|c| shown.contains(c)))
+        .filter_map(|i| periods[i])
+        .fold(0.0f64, f64::max) as usize
+        + 1;
     let cols: Vec<String> = (0..width).map(|k| k.to_string()).collect();
     let mut values = vec![vec![None; width]; shown.len()];
     for i in 0..df.height() {
@@ -115,7 +120,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
         scale: Scale::Sequential { max: 1.0 },
         x_desc: "periods since the cohort's start",
         y_desc: "cohort (users)",
-        legend_title: "retention",
+        legend_title: "retention %",
         aria: &format!(
             "Heat map of retention of {} cohorts over up to {width} periods; periods not yet over are grey",
             shown.len()
@@ -143,6 +148,11 @@ fn triangle(df: &DataFrame) -> Result<String> {
             Cell::Num(percent(unbounded[i], 1)),
             Cell::Text(if complete[i] { "yes" } else { "no" }.to_string()),
         ]);
+    }
+    if values.iter().flatten().all(Option::is_none) {
+        // Nothing to colour: every cell would be grey.
+        let why = note("No cohort has completed a period yet: the table lists those under way.");
+        return Ok(why + &table.html());
     }
     Ok(figure(
         "loyalty-retention",
@@ -637,7 +647,11 @@ fn drivers(df: &DataFrame) -> Result<String> {
             "No feature varies enough among these users to correlate with an outcome.",
         ));
     }
-    let target_names: Vec<&String> = seen.iter().map(|(t, _)| t).collect();
+    // Only the outcomes with a bar drawn are in the legend and its colours.
+    let target_names: Vec<&String> = (seen.iter())
+        .filter(|(_, drawn)| *drawn > 0)
+        .map(|(t, _)| t)
+        .collect();
     let bars: Vec<Bar> = shown
         .iter()
         .map(|&i| Bar {
@@ -722,5 +736,70 @@ mod tests {
         let html = super::drivers(&df).unwrap();
         assert!(html.contains("No feature varies enough"), "{html}");
         assert!(!html.contains("<svg"), "{html}");
+        // One outcome with a bar: the legend names it alone.
+        let df = df!(
+            "target" => ["nps_score", "retained"],
+            "feature" => ["events", "events"],
+            "users" => [40.0, 40.0],
+            "spearman" => [Some(0.4), None],
+            "beta" => [Some(0.1), None],
+        )
+        .unwrap();
+        let html = super::drivers(&df).unwrap();
+        assert!(
+            html.contains("with 1 outcomes") && !html.contains(">retained<"),
+            "{html}"
+        );
+    }
+
+    /// A retention table of `cohorts` months, each reaching `periods` periods, the
+    /// last `open` periods of every cohort not over.
+    fn retention(cohorts: usize, periods: usize, open: usize) -> DataFrame {
+        let (mut cohort, mut period, mut complete) = (Vec::new(), Vec::new(), Vec::new());
+        for c in 0..cohorts {
+            for k in 0..periods {
+                cohort.push(format!("c{c:03}"));
+                period.push(k as f64);
+                complete.push(k + open < periods);
+            }
+        }
+        let n = cohort.len();
+        df!(
+            "cohort" => cohort,
+            "cohort_users" => vec![10.0; n],
+            "period" => period,
+            "active_users" => vec![5.0; n],
+            "retention" => vec![0.5; n],
+            "retention_unbounded" => vec![0.5; n],
+            "complete" => complete,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cohort_map_fits_its_picture_and_speaks_in_percent() {
+        // Many cohorts, only the last 36 drawn: as many periods as those reach.
+        let html = super::triangle(&retention(40, 60, 0)).unwrap();
+        let width: i32 = html
+            .split("viewBox=\"0 0 ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|w| w.parse().ok())
+            .unwrap();
+        let xs = html
+            .split(" x=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse::<i32>().ok());
+        assert!(
+            xs.into_iter().all(|x| x < width),
+            "a cell past the picture's {width}"
+        );
+        let legend = &html[html.find("retention %").unwrap()..];
+        let legend = &legend[..legend.find("</svg>").unwrap()];
+        let label = |text: &str| legend.contains(&format!(">\n{text}\n</text>"));
+        assert!(label("100") && label("50") && !label("0.5"), "{legend}");
+        // No period over: no map of grey cells, a note.
+        let html = super::triangle(&retention(3, 2, 2)).unwrap();
+        assert!(html.contains("No cohort has completed a period yet") && !html.contains("<svg"));
     }
 }
