@@ -125,10 +125,10 @@ fn typed(text: &Series) -> PolarsResult<Series> {
     }
     // Whole numbers past an i64 are ids: as floats they would lose digits.
     let fraction = |v: &str| v.contains('.') || matches!(v, "NaN" | "inf" | "-inf");
-    if values.iter().flatten().any(fraction) {
-        if let Ok(parsed) = text.strict_cast(&DataType::Float64) {
-            return Ok(parsed);
-        }
+    if values.iter().flatten().any(fraction)
+        && let Ok(parsed) = text.strict_cast(&DataType::Float64)
+    {
+        return Ok(parsed);
     }
     Ok(text.clone())
 }
