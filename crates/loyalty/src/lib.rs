@@ -43,7 +43,7 @@ pub mod survival;
 
 use polars::prelude::*;
 use userlens_model::columns;
-use userlens_model::time::next_midnight;
+use userlens_model::time::{DAY_MICROS, next_midnight};
 
 pub use calendar::{Calendar, MAX_PERIODS, Unit};
 pub use error::{Error, Result};
@@ -311,16 +311,20 @@ fn stickiness_table(
     .map_err(polars_err("build the stickiness table"))
 }
 
-/// `month, active_days, users`: PostHog's stickiness, per calendar month.
+/// `month, active_days, users, complete`: PostHog's stickiness, per calendar month;
+/// a month not over at the as-of date is not complete.
 fn active_days_table(s: &pass::Stickiness, cal: &Calendar) -> Result<DataFrame> {
     let first_month = Unit::Month.period_of_day(cal.first_day);
-    let mut cols: (Vec<String>, Vec<u32>, Vec<u64>) = Default::default();
+    let mut cols: (Vec<String>, Vec<u32>, Vec<u64>, Vec<bool>) = Default::default();
     for (m, hist) in s.active_days.iter().enumerate() {
+        let month = first_month + m as i64;
+        let complete = Unit::Month.start_day(month + 1) * DAY_MICROS <= cal.as_of;
         for (days, &users) in hist.iter().enumerate().skip(1) {
             if users > 0 {
-                cols.0.push(Unit::Month.label(first_month + m as i64));
+                cols.0.push(Unit::Month.label(month));
                 cols.1.push(days as u32);
                 cols.2.push(users);
+                cols.3.push(complete);
             }
         }
     }
@@ -328,6 +332,7 @@ fn active_days_table(s: &pass::Stickiness, cal: &Calendar) -> Result<DataFrame> 
         Column::new("month".into(), cols.0),
         Column::new("active_days".into(), cols.1),
         Column::new("users".into(), cols.2),
+        Column::new("complete".into(), cols.3),
     ])
     .map_err(polars_err("build the active days table"))
 }

@@ -339,6 +339,18 @@ fn stickiness_and_active_days_by_hand() {
     assert_eq!(strings(a, "month")[..2], ["2026-01", "2026-01"]);
     assert_eq!(ints(a, "active_days")[..2], [1, 2]);
     assert_eq!(ints(a, "users")[..2], [3, 1]);
+    // As of March 20: January is over, March is not.
+    let complete: Vec<Option<bool>> = a
+        .column("complete")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
+    let months = strings(a, "month");
+    assert_eq!(complete[0], Some(true));
+    let march = months.iter().position(|m| m == "2026-03").unwrap();
+    assert_eq!(complete[march], Some(false));
 }
 
 /// Persona 0: a (Jan 1, Jan 3) and b (Jan 3); persona 1: c (Jan 2, Jan 10); as of
