@@ -38,6 +38,25 @@ pub(crate) fn ratings(parts: &[LazyFrame], as_of: i64) -> Result<Vec<DataFrame>>
         .collect()
 }
 
+/// What a row of the table sums: every rating, a category's, or those without one;
+/// it tells a category named `all` or `(none)` from those rows.
+#[derive(Clone, Copy)]
+enum Scope {
+    All,
+    Category,
+    Uncategorised,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::Category => "category",
+            Scope::Uncategorised => "uncategorised",
+        }
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 struct Sum {
     ratings: u64,
@@ -59,13 +78,15 @@ impl Sum {
     }
 }
 
-/// `group, value, category, ratings, users, mean_rating` (category `all` first),
+/// `group, value, category, ratings, users, mean_rating, scope` (category `all`
+/// first),
 /// and each rater's mean rating (`user_id, mean_rating`, sorted by user).
 pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame, DataFrame)> {
     // Per group: all its ratings, and its ratings by category (sorted).
     let groups = dir.groups.len();
     let mut all = vec![Sum::default(); groups];
-    let mut by_category: Vec<BTreeMap<String, Sum>> = vec![BTreeMap::new(); groups];
+    // `None`: the ratings without a category, apart from one named `(none)`.
+    let mut by_category: Vec<BTreeMap<Option<String>, Sum>> = vec![BTreeMap::new(); groups];
     let mut per_user: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     let err = polars_err("read the rating events");
     // A user counts once per group and category: their rows are together, a run.
@@ -94,19 +115,19 @@ pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame
             };
             mean.0 += rating;
             mean.1 += 1;
-            let category = cat.unwrap_or(NO_CATEGORY);
             for g in memberships.iter().flatten().map(|&g| g as usize) {
                 let (Some(all), Some(by_category)) = (all.get_mut(g), by_category.get_mut(g))
                 else {
                     continue;
                 };
                 all.add(rating, run);
-                match by_category.get_mut(category) {
+                let category = cat.map(str::to_string);
+                match by_category.get_mut(&category) {
                     Some(sum) => sum.add(rating, run),
                     None => {
                         let mut sum = Sum::default();
                         sum.add(rating, run);
-                        by_category.insert(category.to_string(), sum);
+                        by_category.insert(category, sum);
                     }
                 }
             }
@@ -120,25 +141,24 @@ pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame
         .zip(&by_category)
         .enumerate()
         .flat_map(|(g, (all, cats))| {
-            let all = (all.ratings > 0).then_some((g, ALL_CATEGORIES, all));
+            let all = (all.ratings > 0).then_some((g, Scope::All, ALL_CATEGORIES, all));
             all.into_iter()
-                .chain(cats.iter().map(move |(c, sum)| (g, c.as_str(), sum)))
+                .chain(cats.iter().map(move |(c, sum)| match c {
+                    Some(c) => (g, Scope::Category, c.as_str(), sum),
+                    None => (g, Scope::Uncategorised, NO_CATEGORY, sum),
+                }))
         });
-    let (mut kinds, mut values, mut categories, mut ratings_n, mut users_n, mut means): (
-        Vec<_>,
-        Vec<_>,
-        Vec<_>,
-        Vec<_>,
-        Vec<_>,
-        Vec<_>,
-    ) = Default::default();
-    for (g, category, sum) in rows {
+    let (mut kinds, mut values, mut categories, mut scopes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ratings_n, mut users_n, mut means) = (Vec::new(), Vec::new(), Vec::new());
+    for (g, scope, category, sum) in rows {
         let Some(group) = dir.groups.get(g) else {
             continue;
         };
         kinds.push(group.kind);
         values.push(group.value.clone());
         categories.push(category.to_string());
+        scopes.push(scope.name());
         ratings_n.push(sum.ratings);
         users_n.push(sum.users);
         means.push(sum.total / sum.ratings as f64);
@@ -150,6 +170,7 @@ pub(crate) fn tables(frames: &[DataFrame], dir: &Directory) -> Result<(DataFrame
         Column::new("ratings".into(), ratings_n),
         Column::new("users".into(), users_n),
         Column::new("mean_rating".into(), means),
+        Column::new("scope".into(), scopes),
     ])
     .map_err(polars_err("build the satisfaction table"))?;
     let (ids, means): (Vec<String>, Vec<f64>) = per_user

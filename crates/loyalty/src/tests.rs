@@ -438,6 +438,50 @@ fn ratings_give_mean_satisfaction_per_category() {
         [Some(3.0), Some(4.0), Some(2.0)]
     );
     assert_eq!(ints(s, "users")[0], 2);
+    assert_eq!(strings(s, "scope")[..3], ["all", "category", "category"]);
+}
+
+#[test]
+fn categories_named_all_or_none_are_told_from_those_rows() {
+    let rating = |user, day, category, score| {
+        let row: Row = (user, at(1, day, 10), "rating", category, None, Some(score));
+        row
+    };
+    let rows = [
+        rating("u1", 2, Some("all"), 1.0),
+        rating("u1", 3, Some("(none)"), 2.0),
+        rating("u1", 4, None, 5.0),
+    ];
+    let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let events = df!(
+        "user_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "event_time" => Int64Chunked::from_vec("event_time".into(), times)
+            .into_datetime(TimeUnit::Microseconds, None).into_series(),
+        "event_type" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "category" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        "amount" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        "rating" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let t = run_on(events, "", Some(at(2, 1, 0)));
+    let s = t.satisfaction.head(Some(4));
+    let pairs: Vec<(String, String)> = (strings(&s, "scope").into_iter())
+        .zip(strings(&s, "category"))
+        .collect();
+    let pair = |scope: &str, category: &str| (scope.to_string(), category.to_string());
+    assert_eq!(
+        pairs,
+        [
+            pair("all", "all"),
+            pair("uncategorised", "(none)"),
+            pair("category", "(none)"),
+            pair("category", "all"),
+        ]
+    );
+    assert_eq!(
+        floats(&s, "mean_rating"),
+        [Some(8.0 / 3.0), Some(5.0), Some(2.0), Some(1.0)]
+    );
 }
 
 #[test]
