@@ -68,9 +68,12 @@ pub enum Error {
         /// A suggestion such as ", write `and` instead", or empty.
         hint: &'static str,
     },
-    /// A number too large for a 64-bit float.
-    #[error("{subject}: number `{number}` at column {column} is too large")]
+    /// A number too large for a 64-bit float, or too small to divide by (below the
+    /// smallest normal one, whose reciprocal is finite) but not zero.
+    #[error("{subject}: number `{number}` at column {column} is too {}", if *.too_small { "small" } else { "large" })]
     BadNumber {
+        /// Whether it is too small rather than too large.
+        too_small: bool,
         /// What the text is.
         subject: String,
         /// The number as written.

@@ -66,8 +66,12 @@ pub(crate) fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>
             }
             let number = &text[start..end];
             let value: f64 = number.parse().unwrap_or(f64::INFINITY);
-            if !value.is_finite() {
+            let mantissa = number.split(['e', 'E']).next().unwrap_or(number);
+            let nonzero = mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+            let too_small = nonzero && value.abs() < f64::MIN_POSITIVE;
+            if !value.is_finite() || too_small {
                 return Err(Error::BadNumber {
+                    too_small,
                     subject: subject.to_string(),
                     number: number.to_string(),
                     column: column_of(text, start),

@@ -198,23 +198,28 @@ fn compile(node: &Spanned) -> Expr {
             .fill_nan(lit(NULL).cast(DataType::Float64)),
         Node::Neg(x) => lit(0.0) - compile(x),
         Node::Arith(op, a, b) => {
-            // Times the reciprocal, as polars divides many rows by a constant (a single
-            // row exactly): a rule decides alike however many users the table holds.
-            if let (ArithOp::Div, Node::Number(v)) = (op, &b.node)
-                && *v != 0.0
-            {
-                return compile(a) * lit(1.0 / v);
-            }
-            let (a, b) = both(a, b);
-            match op {
-                ArithOp::Add => a + b,
-                ArithOp::Sub => a - b,
-                ArithOp::Mul => a * b,
-                // Division by zero is missing, not infinity.
-                ArithOp::Div => when(b.clone().eq(lit(0.0)))
-                    .then(lit(NULL).cast(DataType::Float64))
-                    .otherwise(a / b),
-            }
+            let value = match (op, &b.node) {
+                // Times the reciprocal, as polars divides many rows by a constant (a
+                // single row exactly): a rule decides alike however many users the
+                // table holds. Not by a number so small its reciprocal is infinite.
+                (ArithOp::Div, Node::Number(v)) if *v != 0.0 && (1.0 / v).is_finite() => {
+                    compile(a) * lit(1.0 / v)
+                }
+                _ => {
+                    let (a, b) = both(a, b);
+                    match op {
+                        ArithOp::Add => a + b,
+                        ArithOp::Sub => a - b,
+                        ArithOp::Mul => a * b,
+                        // Division by zero is missing, not infinity.
+                        ArithOp::Div => when(b.clone().eq(lit(0.0)))
+                            .then(lit(NULL).cast(DataType::Float64))
+                            .otherwise(a / b),
+                    }
+                }
+            };
+            // inf - inf, 0 * inf: missing, as a NaN feature is, not above every number.
+            value.fill_nan(lit(NULL).cast(DataType::Float64))
         }
         Node::Cmp(op, a, b) => {
             let (a, b) = both(a, b);
@@ -505,6 +510,27 @@ mod tests {
             err("prix_é > > 1"),
             "rule `r`: unexpected `>` at column 10, expected a number or a feature name"
         );
+    }
+
+    #[test]
+    fn arithmetic_that_gives_no_number_is_missing_and_tiny_divisors_divide() {
+        // frequency: 2, 5, 1, 0. inf - inf is no number: the rule does not hold.
+        let huge = "frequency * 1e308 * 10";
+        assert_eq!(run(&format!("{huge} - {huge} > 0")), [false; 4]);
+        let same = run(&format!("{huge} - {huge} == {huge} - {huge}"));
+        assert_eq!(same, [false, false, false, true]);
+        // A divisor whose reciprocal is infinite, or one written as nonzero that a
+        // float holds as zero, is refused as written.
+        assert_eq!(
+            err("frequency / 5e-324 > 0"),
+            "rule `r`: number `5e-324` at column 13 is too small"
+        );
+        assert_eq!(
+            err("frequency * 1e-400 > 0"),
+            "rule `r`: number `1e-400` at column 13 is too small"
+        );
+        assert_eq!(run("frequency / 2.5e-308 > 1"), [true, true, true, false]);
+        assert_eq!(run("frequency * 0e5 < 1"), [true; 4]);
     }
 
     #[test]
