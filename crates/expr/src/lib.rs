@@ -36,6 +36,10 @@ use token::{Tok, Token, is_ident_char, is_ident_start, tokenize};
 /// chain `a and b and c ...` or `a or b or c ...` adds one, however long.
 pub const MAX_DEPTH: usize = 100;
 
+/// Longest text an expression may have, in bytes: far beyond a readable one, and it
+/// bounds the tokens, syntax tree and evaluation made of it (per row, for a column).
+pub const MAX_BYTES: usize = 4096;
+
 /// A mistake in an expression's text, with where it is.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -108,6 +112,14 @@ pub enum Error {
         column: usize,
         /// 0-based byte offset.
         offset: usize,
+    },
+    /// A text longer than [`MAX_BYTES`].
+    #[error("{subject} is {bytes} bytes long, more than the {MAX_BYTES} allowed")]
+    TooLong {
+        /// What the text is.
+        subject: String,
+        /// Its length.
+        bytes: usize,
     },
     /// Nesting deeper than [`MAX_DEPTH`].
     #[error("{subject} nests too deeply at column {column} (at most {MAX_DEPTH} levels)")]
@@ -601,6 +613,12 @@ enum Kind {
 /// Parses `text` as a `kind`; `subject` names it in messages ("rule `churn`") and
 /// `noun` is what the text is called at its end ("rule", "expression").
 fn parse(subject: &str, noun: &str, text: &str, kind: Kind) -> Result<Spanned> {
+    if text.len() > MAX_BYTES {
+        return Err(Error::TooLong {
+            subject: subject.to_string(),
+            bytes: text.len(),
+        });
+    }
     let tokens = tokenize(subject, text)?;
     if tokens.is_empty() {
         return Err(Error::Empty {

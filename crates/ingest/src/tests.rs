@@ -492,6 +492,25 @@ fn missing_columns_are_named() {
 }
 
 #[test]
+fn check_refuses_expressions_longer_than_the_bound() {
+    let long = vec!["Quantity < -1"; 400].join(" or ");
+    let mut params = SourceParams::canonical("e.csv");
+    params.refund_when = Some(long.clone());
+    let err = params.check().unwrap_err().to_string();
+    assert!(
+        err.contains("`refund_when` is 6796 bytes long, more than the 4096 allowed"),
+        "{err}"
+    );
+    let mut params = SourceParams::canonical("e.csv");
+    let sum = vec!["Quantity"; 600].join(" + ");
+    params
+        .columns
+        .insert("amount".into(), ColumnSource::Derived { expr: sum });
+    let err = params.check().unwrap_err().to_string();
+    assert!(err.contains("`columns.amount` is 6597 bytes long"), "{err}");
+}
+
+#[test]
 fn check_refuses_unknown_canonical_names_with_a_hint() {
     let mut params = SourceParams::canonical("e.csv");
     params

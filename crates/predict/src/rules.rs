@@ -52,9 +52,8 @@ pub use userlens_expr::MAX_DEPTH;
 /// predictor scored twice, so thousands of them would exhaust memory, not inform.
 pub const MAX_RULES: usize = 256;
 
-/// Longest rule text, in bytes: far beyond a readable condition, and it bounds the
-/// tokens, syntax tree and polars expression built for one rule.
-pub const MAX_RULE_BYTES: usize = 4096;
+/// Longest rule text, in bytes: the expressions' own bound.
+pub use userlens_expr::MAX_BYTES as MAX_RULE_BYTES;
 
 /// Everything that can be wrong with a rule or with running it.
 #[derive(Debug, thiserror::Error)]
