@@ -34,7 +34,7 @@ pub(crate) struct RawStage {
     #[serde(default)]
     pub with: Option<Spanned<toml::Table>>,
     #[serde(default)]
-    pub retries: u32,
+    pub retries: Option<Spanned<u32>>,
     #[serde(default)]
     pub retry_delay: Option<Spanned<String>>,
 }

@@ -391,15 +391,12 @@ fn plan_source(
                 None,
             ));
         }
-        if stage.retries > MAX_RETRIES {
-            let at = source
-                .find_key(0..source.text.len(), "retries")
-                .unwrap_or(stage.uses.span().start);
+        let retries = stage.retries.as_ref().map_or(0, |r| *r.get_ref());
+        if let Some(given) = stage.retries.as_ref().filter(|_| retries > MAX_RETRIES) {
             return Err(source.error_at(
-                at,
+                given.span().start,
                 format!(
-                    "stage `{stage_name}`: `retries = {}` is more than the {MAX_RETRIES} allowed",
-                    stage.retries
+                    "stage `{stage_name}`: `retries = {retries}` is more than the {MAX_RETRIES} allowed"
                 ),
                 None,
             ));
@@ -410,7 +407,7 @@ fn plan_source(
             needs: stage_needs,
             asked: Vec::new(),
             params,
-            retries: stage.retries,
+            retries,
             retry_delay,
         });
     }

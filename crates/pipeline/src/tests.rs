@@ -231,6 +231,16 @@ fn limits_and_names_are_checked_before_any_data_is_read() {
         err.contains("`retries = 4294967295` is more than the 10 allowed"),
         "{err}"
     );
+    // At the stage's own `retries`, not the first in the file.
+    let text = GOOD
+        .replacen("uses = \"ingest\"", "uses = \"ingest\"\nretries = 2", 1)
+        .replace("uses = \"profile\"", "uses = \"profile\"\nretries = 50");
+    let line = 1 + text.lines().position(|l| l == "retries = 50").unwrap();
+    let err = file_error(&text);
+    assert!(
+        err.starts_with(&format!("p.toml:{line}:11: stage `")),
+        "{err}"
+    );
     let text = GOOD.replace(
         "uses = \"profile\"",
         "uses = \"profile\"\nretry_delay = \"99999999999999h\"",
