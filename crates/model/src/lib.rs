@@ -368,6 +368,20 @@ pub fn may_be_feature(name: &str) -> bool {
         || made(USER_ATTRIBUTE_PREFIX)
 }
 
+/// The family that makes the feature column `name`: the catalogue's, categories for
+/// `cat_share_<category>` and `top_category`, search for `top_query`; none for
+/// users-table attributes and unknown columns.
+pub fn family_of(name: &str) -> Option<FeatureFamily> {
+    match (feature_info(name), name) {
+        (Some(info), _) => Some(info.family),
+        (None, "top_category") => Some(FeatureFamily::Categories),
+        (None, "top_query") => Some(FeatureFamily::Search),
+        (None, _) => name
+            .starts_with(CATEGORY_SHARE_PREFIX)
+            .then_some(FeatureFamily::Categories),
+    }
+}
+
 /// The fixed feature names, catalogued and text, for suggestions.
 pub fn feature_names() -> Vec<&'static str> {
     (FEATURES.iter().map(|f| f.name))

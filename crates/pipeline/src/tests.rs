@@ -604,6 +604,12 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
              `recency`, which is no feature (did you mean `recency_days`?)",
         ),
         (
+            "personas.features=[\"recency_days\", \"top_category\"]",
+            "`--set personas.features=[\"recency_days\", \"top_category\"]`: stage `personas`: \
+             `features` names `top_category`, which is text: personas cluster numbers (its \
+             shares, `cat_share_<category>`, are)",
+        ),
+        (
             "personas.exclude=[\"\"]",
             "`--set personas.exclude=[\"\"]`: stage `personas`: `exclude` names ``, which is no feature",
         ),
@@ -655,6 +661,12 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
     assert_eq!(err.to_string(), said);
     let o = Override::parse("features.families=[\"search\", \"rfm\"]").unwrap();
     assert!(load_str(Path::new("p.toml"), &text, &[o]).is_ok());
+    // A rule's feature from a family left out.
+    let rule = "predict.rules={r={when=\"sessions > 3\", target=\"churn\"}}";
+    let sets = [rule, "features.families=[\"rfm\"]"].map(|s| Override::parse(s).unwrap());
+    let err = load_str(Path::new("p.toml"), &text, &sets).unwrap_err();
+    let said = "stage `predict` reads `sessions` in rule `r`: add \"activity\" to `families`";
+    assert!(err.to_string().contains(said), "{err}");
     // The file's own mistake is not a `--set`'s of the same table.
     let own = text.replace(
         "uses = \"predict\"\n",

@@ -350,9 +350,44 @@ fn unknown_feature(rule: &Rule, feature: &str, offset: usize, known: &[&str]) ->
 pub fn check_names<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<()> {
     let known = userlens_model::feature_names();
     for rule in rules {
+        let texts = text_names(&rule.ast);
         for (feature, offset) in feature_refs(&rule.ast) {
-            if !userlens_model::may_be_feature(feature) {
+            let as_text = texts.contains(&(feature, offset));
+            // The id is text; the catalogue says which features are (users-table
+            // attributes are checked against the table).
+            let is_text = if feature == USER_ID {
+                Some(true)
+            } else if !userlens_model::may_be_feature(feature) {
                 return Err(unknown_feature(rule, feature, offset, &known));
+            } else if userlens_model::TEXT_FEATURES.contains(&feature) {
+                Some(true)
+            } else if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) {
+                None
+            } else {
+                Some(false)
+            };
+            let (rule_name, column) = (rule.name.clone(), column_of(&rule.text, offset));
+            let feature = feature.to_string();
+            match (as_text, is_text) {
+                (false, Some(true)) => {
+                    let dtype = "text".into();
+                    return Err(Error::NotNumeric {
+                        rule: rule_name,
+                        feature,
+                        column,
+                        dtype,
+                    });
+                }
+                (true, Some(false)) => {
+                    let dtype = "a number".into();
+                    return Err(Error::NotText {
+                        rule: rule_name,
+                        feature,
+                        column,
+                        dtype,
+                    });
+                }
+                _ => {}
             }
         }
     }
@@ -530,6 +565,42 @@ mod tests {
         );
         assert_eq!(run("frequency / 2.5e-308 > 1"), [true, true, true, false]);
         assert_eq!(run("frequency * 0e5 < 1"), [true; 4]);
+    }
+
+    #[test]
+    fn a_rule_reading_a_feature_as_the_wrong_type_is_refused_before_any_data() {
+        let check = |text: &str| {
+            let rule = parse_rule("r", text).unwrap();
+            check_names([&rule]).map_err(|e| e.to_string())
+        };
+        let refused = [
+            (
+                "user_id > 3",
+                "feature `user_id` at column 1 is text, not a number",
+            ),
+            (
+                "top_category > 3",
+                "feature `top_category` at column 1 is text, not a number",
+            ),
+            (
+                "recency_days == \"5\"",
+                "feature `recency_days` at column 1 is a number, not text",
+            ),
+        ];
+        for (text, says) in refused {
+            assert!(
+                check(text).is_err_and(|e| e.ends_with(says)),
+                "{text}: {:?}",
+                check(text)
+            );
+        }
+        for text in [
+            "top_category == \"books\"",
+            "user_plan == \"pro\"",
+            "user_age > 30",
+        ] {
+            assert_eq!(check(text), Ok(()), "{text}");
+        }
     }
 
     #[test]

@@ -176,10 +176,10 @@ impl CheckedPredictParams {
         days(self.params.horizon_days)
     }
 
-    /// Features the rules read: besides them, the features at the cutoff only feed
-    /// the models, which read numbers.
-    pub fn rule_features(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().flat_map(|(rule, _)| rule.features())
+    /// Each rule's name and the features it reads: besides them, the features at the
+    /// cutoff only feed the models, which read numbers.
+    pub fn rule_features(&self) -> impl Iterator<Item = (&str, &str)> {
+        (self.rules.iter()).flat_map(|(rule, _)| rule.features().map(|f| (rule.name(), f)))
     }
 }
 

@@ -2,7 +2,7 @@
 //! much each one counts, and which ones name a persona first.
 
 use serde::{Deserialize, Serialize};
-use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily, feature_info};
+use userlens_model::{CATEGORY_SHARE_PREFIX, FeatureFamily};
 
 /// Families that say what a user is worth and how they buy: no other family counts
 /// more than these together in the clustering.
@@ -12,16 +12,7 @@ pub(crate) const VALUE_FAMILIES: [FeatureFamily; 3] = [
     FeatureFamily::Interpurchase,
 ];
 
-/// The family of a feature column: the catalogue's, categories for
-/// `cat_share_<category>`, none for users-table attributes and unknown columns.
-pub(crate) fn family_of(name: &str) -> Option<FeatureFamily> {
-    match feature_info(name) {
-        Some(info) => Some(info.family),
-        None => name
-            .starts_with(CATEGORY_SHARE_PREFIX)
-            .then_some(FeatureFamily::Categories),
-    }
-}
+pub(crate) use userlens_model::family_of;
 
 /// Shares of a user's events (time of day, categories, searches): estimated from as
 /// many events as the user has, so the sampling noise of few events is known.

@@ -43,14 +43,32 @@ impl Stage for Predict {
     }
 
     /// The RFM segments read the `rfm` family's features.
-    fn check_need(_: &Self::Checked, needed: &dyn std::any::Any) -> Result<(), (String, String)> {
-        match needed.downcast_ref::<FeaturesChecked>() {
-            Some(features) if !features.params.has(FeatureFamily::Rfm) => Err((
+    fn check_need(
+        checked: &Self::Checked,
+        needed: &dyn std::any::Any,
+    ) -> Result<(), (String, String)> {
+        let Some(features) = needed.downcast_ref::<FeaturesChecked>() else {
+            return Ok(());
+        };
+        if !features.params.has(FeatureFamily::Rfm) {
+            return Err((
                 "families".into(),
                 "reads its `rfm` features (the RFM segments): add \"rfm\" to `families`".into(),
-            )),
-            _ => Ok(()),
+            ));
         }
+        // A rule's feature from a family the stage does not make fails every run.
+        for (rule, feature) in checked.params.rule_features() {
+            if let Some(family) =
+                userlens_model::family_of(feature).filter(|family| !features.params.has(*family))
+            {
+                let family = family.name();
+                return Err((
+                    "families".into(),
+                    format!("reads `{feature}` in rule `{rule}`: add \"{family}\" to `families`"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The features at the cutoff, from the pass of the first features stage it
@@ -199,6 +217,6 @@ fn features_asked(params: &userlens_predict::CheckedPredictParams) -> FeaturesAs
         before: params.horizon_micros(),
         text: params
             .rule_features()
-            .any(|f| userlens_features::TEXT_FEATURES.contains(&f)),
+            .any(|(_, f)| userlens_features::TEXT_FEATURES.contains(&f)),
     }
 }

@@ -30,6 +30,15 @@ impl Stage for Profile {
                 )));
             }
         }
+        // Personas cluster numbers; text features only describe them.
+        if let Some(name) = (params.features.iter().flatten())
+            .find(|n| userlens_model::TEXT_FEATURES.contains(&n.as_str()))
+        {
+            return Err(Invalid::new(format!(
+                "`features` names `{name}`, which is text: personas cluster numbers (its \
+                 shares, `cat_share_<category>`, are)"
+            )));
+        }
         params.check().map_err(Invalid::new)
     }
 
