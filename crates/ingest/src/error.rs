@@ -54,8 +54,7 @@ pub enum Error {
     },
     /// A column the mapping names is not in the file's header.
     #[error(
-        "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); {}the columns are: {available}",
-        match suggestion { Some(name) => format!("did you mean `{name}`? "), None => String::new() }
+        "`{path}` line {line}: no column `{source_column}` (mapped to `{target}`); {available}"
     )]
     MissingColumn {
         /// File.
@@ -66,10 +65,9 @@ pub enum Error {
         source_column: String,
         /// Canonical column it maps to.
         target: String,
-        /// Columns that the file has.
+        /// The columns the file has, after the one the name is likely a typo of:
+        /// "did you mean `user`? the columns are: user, time".
         available: String,
-        /// The column of the file's the name is likely a typo of.
-        suggestion: Option<String>,
     },
     /// A column the mapping reads is named twice in the header: which is meant is
     /// a guess.
@@ -319,8 +317,7 @@ mod tests {
                 line: 1,
                 source_column: "uid".into(),
                 target: "user_id".into(),
-                available: "user,time".into(),
-                suggestion: None,
+                available: "the columns are: user, time".into(),
             },
             Error::MissingRequired {
                 path: path.clone(),

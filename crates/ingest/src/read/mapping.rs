@@ -68,10 +68,12 @@ fn position(source: &Source, header: &[String], wanted: &str, target: &str) -> R
             line: 1,
             source_column: wanted.to_string(),
             target: target.to_string(),
-            available: header.join(", "),
-            suggestion: {
+            available: {
                 let names: Vec<&str> = header.iter().map(String::as_str).collect();
-                userlens_model::did_you_mean(wanted, &names).map(str::to_string)
+                let hint = userlens_model::did_you_mean(wanted, &names)
+                    .map(|name| format!("did you mean `{name}`? "))
+                    .unwrap_or_default();
+                format!("{hint}the columns are: {}", header.join(", "))
             },
         })
 }
