@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{text, userlens};
 
 const PIPELINE: &str = r#"
@@ -28,7 +26,8 @@ fn sandbox() -> tempfile::TempDir {
 }
 
 /// Every path under `dir`, relative, sorted.
-fn tree(dir: &Path) -> Vec<String> {
+#[cfg(not(feature = "cluster"))]
+fn tree(dir: &std::path::Path) -> Vec<String> {
     let mut out: Vec<String> = walk(dir)
         .into_iter()
         .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
@@ -37,7 +36,8 @@ fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+#[cfg(not(feature = "cluster"))]
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         out.push(entry.path());

@@ -57,13 +57,15 @@ pub fn evaluate(node: &Spanned, row: &impl Row) -> Value {
             Value::Condition(row.text(name).map(|value| op.test(value, text)))
         }
         Node::Neg(x) => Value::Number(number(x).map(|v| 0.0 - v)),
+        // inf - inf, 0 * inf: no number, so missing.
         Node::Arith(op, a, b) => Value::Number(match (number(a), number(b)) {
             (Some(a), Some(b)) => match op {
                 ArithOp::Add => Some(a + b),
                 ArithOp::Sub => Some(a - b),
                 ArithOp::Mul => Some(a * b),
                 ArithOp::Div => (b != 0.0).then(|| a / b),
-            },
+            }
+            .filter(|v| !v.is_nan()),
             _ => None,
         }),
         Node::Cmp(op, a, b) => Value::Condition(match (number(a), number(b)) {
@@ -107,6 +109,7 @@ mod tests {
             "a" => Some(2.0),
             "b" => Some(0.0),
             "nan" => Some(f64::NAN),
+            "inf" => Some(f64::INFINITY),
             _ => None,
         }
     }
@@ -132,6 +135,12 @@ mod tests {
         assert_eq!(number("a / b"), None, "division by zero is missing");
         assert_eq!(number("a + missing"), None);
         assert_eq!(number("nan * 0"), None, "NaN is missing");
+        assert_eq!(
+            number("inf - inf"),
+            None,
+            "arithmetic without a number is missing"
+        );
+        assert_eq!(number("inf * 0"), None);
     }
 
     #[test]

@@ -18,8 +18,8 @@
 //! `a and b and c ...` is one level however long; parentheses, `not` and operators
 //! nest).
 //!
-//! Missing values: a comparison with a missing feature (or a division by zero) is
-//! unknown; `and`/`or` follow three-valued logic (`unknown or true` is true) and a
+//! Missing values: a comparison with a missing feature (or a division by zero, or
+//! arithmetic without a number such as inf - inf) is unknown; `and`/`or` follow three-valued logic (`unknown or true` is true) and a
 //! rule that is still unknown at the end is false, as in a SQL `WHERE`.
 //!
 //! Rules are parsed when the plan is built ([`parse_rule`]), so a typo fails before
@@ -62,14 +62,6 @@ pub enum Error {
     /// A mistake in the rule's text, with its column.
     #[error(transparent)]
     Syntax(#[from] userlens_expr::Error),
-    /// A rule text longer than [`MAX_RULE_BYTES`].
-    #[error("rule `{rule}` is {bytes} bytes long, more than the {MAX_RULE_BYTES} allowed")]
-    TooLong {
-        /// Rule name.
-        rule: String,
-        /// Length of the rule text in bytes.
-        bytes: usize,
-    },
     /// More rules than [`MAX_RULES`].
     #[error("`rules` has {count} rules, more than the {MAX_RULES} allowed")]
     TooMany {
@@ -200,10 +192,8 @@ fn compile(node: &Spanned) -> Expr {
             let value = match (op, &b.node) {
                 // Times the reciprocal, as polars divides many rows by a constant (a
                 // single row exactly): a rule decides alike however many users the
-                // table holds. Not by a number so small its reciprocal is infinite.
-                (ArithOp::Div, Node::Number(v)) if *v != 0.0 && (1.0 / v).is_finite() => {
-                    compile(a) * lit(1.0 / v)
-                }
+                // table holds (the parser refuses numbers whose reciprocal is infinite).
+                (ArithOp::Div, Node::Number(v)) if *v != 0.0 => compile(a) * lit(1.0 / v),
                 _ => {
                     let (a, b) = both(a, b);
                     match op {
@@ -280,12 +270,6 @@ fn check_name(name: &str) -> Result<()> {
 /// features table, by [`apply`] or [`check_columns`].
 pub fn parse_rule(name: &str, text: &str) -> Result<Rule> {
     check_name(name)?;
-    if text.len() > MAX_RULE_BYTES {
-        return Err(Error::TooLong {
-            rule: name.to_string(),
-            bytes: text.len(),
-        });
-    }
     let ast = userlens_expr::parse_condition(&format!("rule `{name}`"), "rule", text)?;
     let expr = compile(&ast).fill_null(lit(false));
     Ok(Rule {

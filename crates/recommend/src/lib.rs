@@ -287,17 +287,27 @@ pub fn recommend_in_blocks(
     let chosen = match params.model {
         Some(kind) => kind,
         None => {
-            // Not the persona baseline: its score looks ahead (above).
-            let best = (rows.iter())
-                .filter(|r| r.model != ModelKind::PersonaPopular)
-                .filter_map(|r| r.outcome.as_ref().ok().map(|s| (r.model, s.ndcg)))
-                .fold(None, |best: Option<(ModelKind, f64)>, (m, n)| match best {
-                    Some((_, b)) if b >= n => best,
-                    _ => Some((m, n)),
-                });
-            match best {
-                Some((kind, _)) => kind,
-                None => {
+            let best = |rows: &mut dyn Iterator<Item = &ReportRow>| {
+                rows.filter_map(|r| r.outcome.as_ref().ok().map(|s| (r.model, s.ndcg)))
+                    .fold(None, |best: Option<(ModelKind, f64)>, (m, n)| match best {
+                        Some((_, b)) if b >= n => best,
+                        _ => Some((m, n)),
+                    })
+            };
+            // Not the persona baseline while another is scored: its score looks ahead.
+            let baseline = |r: &&ReportRow| r.model == ModelKind::PersonaPopular;
+            let others = best(&mut rows.iter().filter(|r| !baseline(r)));
+            match (others, best(&mut rows.iter().filter(baseline))) {
+                (Some((kind, _)), _) => kind,
+                (None, Some((kind, _))) => {
+                    notes.push(
+                        "only persona_popular could be scored on the horizon: `auto` takes it, \
+                         though its score looks ahead (the personas are the as-of date's)"
+                            .to_string(),
+                    );
+                    kind
+                }
+                (None, None) => {
                     notes.push(
                         "no recommender could be scored on the horizon: `auto` falls back to popular"
                             .to_string(),

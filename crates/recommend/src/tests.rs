@@ -739,3 +739,25 @@ fn personas_fitted_at_the_as_of_date_move_no_score_but_their_baseline() {
     assert_eq!(a, report(&one_persona).0);
     assert_eq!(chosen, Some(false));
 }
+
+#[test]
+fn auto_takes_the_persona_baseline_only_when_nothing_else_is_scored() {
+    let (df, as_of) = generated(200, 5);
+    let personas = personas_for(&df);
+    let params = checked("models = [\"persona_popular\"]");
+    let out = recommend(vec![df.lazy()], Some(&personas), as_of, &params, 7).unwrap();
+    let chosen: Vec<Option<bool>> = out
+        .report
+        .column("chosen")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(chosen, [Some(true)]);
+    assert!(
+        out.notes.iter().any(|n| n.contains("only persona_popular")),
+        "{:?}",
+        out.notes
+    );
+}

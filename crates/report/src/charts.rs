@@ -609,19 +609,23 @@ pub(crate) fn heat_map(spec: &HeatMap) -> Result<String> {
             ))?;
         }
         root.draw(&Rectangle::new([(lx, top), (lx + 16, top + bar_h)], AXIS))?;
-        for (v, y) in [
+        let marks = [
             (hi, top),
             ((lo + hi) / 2.0, top + bar_h / 2),
             (lo, top + bar_h),
-        ] {
+        ];
+        // A sequential scale in the cells' own unit, where that tells its marks apart.
+        let in_cells = marks.map(|(v, _)| (spec.cell_text)(v));
+        let cells_unit = matches!(spec.scale, Scale::Sequential { .. })
+            && in_cells.iter().all(|t| !t.is_empty())
+            && in_cells[0] != in_cells[1]
+            && in_cells[1] != in_cells[2];
+        for ((v, y), in_cells) in marks.into_iter().zip(in_cells) {
             let text = match spec.scale {
                 Scale::Diverging { .. } if v > 0.0 => format!("≥ +{}", tick(v)),
                 Scale::Diverging { .. } if v < 0.0 => format!("≤ {}", tick(v)),
-                Scale::Diverging { .. } => tick(v),
-                // In the cells' own unit.
-                Scale::Sequential { .. } => Some((spec.cell_text)(v))
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or_else(|| tick(v)),
+                _ if cells_unit => in_cells,
+                _ => tick(v),
             };
             root.draw_text(
                 &text,

@@ -97,6 +97,12 @@ fn typed(text: &Series) -> PolarsResult<Series> {
     if values.null_count() == values.len() {
         return Ok(text.clone());
     }
+    // The data's own names stay text, whatever they look like.
+    if DATA_TEXT.contains(&text.name().as_str()) {
+        return Ok(values
+            .apply_values(|v| std::borrow::Cow::Borrowed(restore_cell(v)))
+            .into_series());
+    }
     if values.iter().flatten().any(|v| v.starts_with('\'')) {
         return Ok(values
             .apply_values(|v| std::borrow::Cow::Borrowed(restore_cell(v)))
@@ -115,9 +121,8 @@ fn typed(text: &Series) -> PolarsResult<Series> {
             .into_series());
     }
     // An id of digits with a leading zero (`007`) or an exponent (`1e5`) is text:
-    // userlens writes no number so. Nor is a column of the data's own names ever a
-    // number: a category `1.10` would show as 1.1.
-    if DATA_TEXT.contains(&text.name().as_str()) || !values.iter().flatten().all(plain_number) {
+    // userlens writes no number so.
+    if !values.iter().flatten().all(plain_number) {
         return Ok(text.clone());
     }
     if let Ok(parsed) = text.strict_cast(&DataType::Int64) {
@@ -295,6 +300,9 @@ mod tests {
         assert_eq!(column("category").as_deref(), Some("1.10"));
         assert_eq!(column("f").as_deref(), Some(big));
         assert_eq!(ours.column("n").unwrap().dtype(), &DataType::Int64);
+        std::fs::write(&path, "category\nTRUE\nFalse\n").unwrap();
+        let ours = read_csv(&path).unwrap();
+        assert_eq!(ours.column("category").unwrap().dtype(), &DataType::String);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -110,6 +110,8 @@ fn triangle(df: &DataFrame) -> Result<String> {
             format!("{c} ({})", fixed(n.and_then(|i| users[i]), 0))
         })
         .collect();
+    // Nothing to colour when no period is over: every cell would be grey.
+    let grey = values.iter().flatten().all(Option::is_none);
     let svg = charts::heat_map(&HeatMap {
         chart: "cohort retention",
         title: "Share of each cohort active k periods after its start",
@@ -149,8 +151,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
             Cell::Text(if complete[i] { "yes" } else { "no" }.to_string()),
         ]);
     }
-    if values.iter().flatten().all(Option::is_none) {
-        // Nothing to colour: every cell would be grey.
+    if grey {
         let why = note("No cohort has completed a period yet: the table lists those under way.");
         return Ok(why + &table.html());
     }
