@@ -48,6 +48,19 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Runs the pipeline so that its features stage fails (its users table is missing).
+fn fail_at_features(dir: &std::path::Path) {
+    let set = [
+        "run",
+        "p.toml",
+        "-q",
+        "--set",
+        "features.users=\"nope.csv\"",
+    ];
+    let failed = userlens(&set, dir);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+}
+
 fn exits_saying(out: &std::process::Output, code: i32, says: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -99,18 +112,7 @@ fn a_dry_run_of_a_resume_plans_the_run_it_resumes() {
     // A good run, whose features a run without `--set` would reuse.
     let good = userlens(&["run", "p.toml", "-q"], dir.path());
     assert!(good.status.success(), "{}", text(&good.stderr));
-    // Fails at the features stage: its users table is missing.
-    let failed = userlens(
-        &[
-            "run",
-            "p.toml",
-            "-q",
-            "--set",
-            "features.users=\"nope.csv\"",
-        ],
-        dir.path(),
-    );
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    fail_at_features(dir.path());
     let list = userlens(&["runs", "list"], dir.path());
     let listing = text(&list.stdout);
     let line = (listing.lines())
@@ -139,31 +141,11 @@ fn a_run_that_publishes_nothing_leaves_no_folder_it_made() {
     std::fs::write(dir.path().join("p.toml"), nested).unwrap();
     let only = userlens(&["run", "p.toml", "-q", "--only", "ingest"], dir.path());
     assert!(only.status.success(), "{}", text(&only.stderr));
-    let failed = userlens(
-        &[
-            "run",
-            "p.toml",
-            "-q",
-            "--set",
-            "features.users=\"nope.csv\"",
-        ],
-        dir.path(),
-    );
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    fail_at_features(dir.path());
     assert!(!dir.path().join("reports").exists());
     // A folder that was there stays, empty or not.
     std::fs::create_dir_all(dir.path().join("reports/nightly")).unwrap();
-    let failed = userlens(
-        &[
-            "run",
-            "p.toml",
-            "-q",
-            "--set",
-            "features.users=\"nope.csv\"",
-        ],
-        dir.path(),
-    );
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    fail_at_features(dir.path());
     assert!(dir.path().join("reports/nightly").is_dir());
     let good = userlens(&["run", "p.toml", "-q"], dir.path());
     assert!(good.status.success(), "{}", text(&good.stderr));
@@ -230,17 +212,7 @@ fn verbose_says_more_and_very_verbose_more_still() {
 #[test]
 fn runs_show_gives_each_stage_its_key_hash_and_error() {
     let dir = sandbox();
-    let failed = userlens(
-        &[
-            "run",
-            "p.toml",
-            "-q",
-            "--set",
-            "features.users=\"nope.csv\"",
-        ],
-        dir.path(),
-    );
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    fail_at_features(dir.path());
     let list = text(&userlens(&["runs", "list"], dir.path()).stdout);
     let run_id = list
         .lines()

@@ -42,6 +42,11 @@ fn events() -> DataFrame {
         ("u5", at(1, 10, 10), "view", None, None, None),
         ("u5", at(3, 1, 10), "rating", Some("books"), None, Some(4.0)),
     ];
+    frame(&rows)
+}
+
+/// The events of `rows`.
+fn frame(rows: &[Row]) -> DataFrame {
     let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
     df!(
         "user_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
@@ -452,18 +457,7 @@ fn categories_named_all_or_none_are_told_from_those_rows() {
         rating("u1", 3, Some("(none)"), 2.0),
         rating("u1", 4, None, 5.0),
     ];
-    let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    let events = df!(
-        "user_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        "event_time" => Int64Chunked::from_vec("event_time".into(), times)
-            .into_datetime(TimeUnit::Microseconds, None).into_series(),
-        "event_type" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-        "category" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-        "amount" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
-        "rating" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let t = run_on(events, "", Some(at(2, 1, 0)));
+    let t = run_on(frame(&rows), "", Some(at(2, 1, 0)));
     let s = t.satisfaction.head(Some(4));
     let pairs: Vec<(String, String)> = (strings(&s, "scope").into_iter())
         .zip(strings(&s, "category"))

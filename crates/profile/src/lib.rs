@@ -484,16 +484,8 @@ fn nameable(
         if !prepared.log_transformed.contains(name) {
             continue;
         }
-        let context = || format!("read `{name}` as a number");
-        let series = df
-            .column(name)
-            .while_doing(context)?
-            .as_materialized_series()
-            .cast(&DataType::Float64)
-            .while_doing(context)?;
-        let values = series.f64().while_doing(context)?;
-        let means = tables::persona_means(values, persona_of, centroids.len());
-        let everyone = tables::persona_means(values, &vec![0; persona_of.len()], 1)[0];
+        let means = tables::persona_means(df, name, persona_of, centroids.len())?;
+        let everyone = tables::persona_means(df, name, &vec![0; persona_of.len()], 1)?[0];
         for (z, mean) in z.iter_mut().zip(means) {
             if let (Some(mean), Some(everyone), Some(zj)) = (mean, everyone, z.get_mut(j))
                 && (mean - everyone) * *zj <= 0.0

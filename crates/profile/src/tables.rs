@@ -102,15 +102,7 @@ pub(crate) fn personas(df: &DataFrame, summary: PersonaSummary<'_>) -> Result<Da
         ),
     ];
     for name in summary.numeric {
-        let context = || format!("average column `{name}` per persona");
-        let series = df
-            .column(name)
-            .while_doing(context)?
-            .as_materialized_series()
-            .cast(&DataType::Float64)
-            .while_doing(context)?;
-        let values = series.f64().while_doing(context)?;
-        let means = persona_means(values, summary.persona_of, k);
+        let means = persona_means(df, name, summary.persona_of, k)?;
         columns.push(Column::new(format!("mean_{name}").into(), means));
     }
     let mut text: Vec<(&String, String)> = summary
@@ -155,13 +147,23 @@ pub(crate) fn personas(df: &DataFrame, summary: PersonaSummary<'_>) -> Result<Da
     DataFrame::new(k, columns).while_doing(|| "build the personas table".to_string())
 }
 
-/// The mean of each persona's finite values (`persona_of[i]` is row i's persona of
-/// `k`), as `mean_<feature>` publishes it; `None` for a persona without any.
+/// The mean of each persona's finite values of column `name` (`persona_of[i]` is row
+/// i's persona of `k`), as `mean_<feature>` publishes it; `None` for a persona
+/// without any.
 pub(crate) fn persona_means(
-    values: &Float64Chunked,
+    df: &DataFrame,
+    name: &str,
     persona_of: &[u32],
     k: usize,
-) -> Vec<Option<f64>> {
+) -> Result<Vec<Option<f64>>> {
+    let context = || format!("average column `{name}` per persona");
+    let series = df
+        .column(name)
+        .while_doing(context)?
+        .as_materialized_series()
+        .cast(&DataType::Float64)
+        .while_doing(context)?;
+    let values = series.f64().while_doing(context)?;
     let mut sums = vec![0.0; k];
     let mut counts = vec![0u64; k];
     for (value, &p) in values.iter().zip(persona_of) {
@@ -173,10 +175,11 @@ pub(crate) fn persona_means(
             counts[p as usize] += 1;
         }
     }
-    sums.iter()
+    Ok(sums
+        .iter()
         .zip(&counts)
         .map(|(&s, &c)| Some(s / c as f64).filter(|m| c > 0 && m.is_finite()))
-        .collect()
+        .collect())
 }
 
 /// "electronics 62%, books 20%, toys 9%": the most common values with their share of

@@ -157,6 +157,27 @@ fn by_target_and_predictor(
     out
 }
 
+/// One line per predictor of `(x, y)` points in x order, coloured by its place in
+/// `names`.
+fn series(
+    per_predictor: &ByPredictor,
+    names: &[String],
+    x: &[Option<f64>],
+    y: &[Option<f64>],
+) -> Vec<charts::Series> {
+    (per_predictor.iter())
+        .map(|(p, rows)| {
+            let mut points: Vec<(f64, f64)> =
+                rows.iter().filter_map(|&i| Some((x[i]?, y[i]?))).collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            charts::Series {
+                color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
+                points,
+            }
+        })
+        .collect()
+}
+
 fn predictor_legend(names: &[String]) -> Vec<LegendEntry> {
     names
         .iter()
@@ -190,20 +211,7 @@ pub(super) fn calibration_section(df: &DataFrame) -> Result<String> {
             title: format!("target: {target}"),
             x_desc: "mean predicted probability".into(),
             y_desc: "observed rate".into(),
-            series: per_predictor
-                .iter()
-                .map(|(p, rows)| {
-                    let mut points: Vec<(f64, f64)> = rows
-                        .iter()
-                        .filter_map(|&i| Some((predicted[i]?, observed[i]?)))
-                        .collect();
-                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    charts::Series {
-                        color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
-                        points,
-                    }
-                })
-                .collect(),
+            series: series(per_predictor, &names, &predicted, &observed),
             x_range: Some((0.0, 1.0)),
             y_range: Some((0.0, 1.0)),
             integer_x: false,
@@ -278,20 +286,7 @@ pub(super) fn lift_section(df: &DataFrame) -> Result<String> {
             title: format!("target: {target}"),
             x_desc: "decile (1 = highest scores)".into(),
             y_desc: "lift".into(),
-            series: per_predictor
-                .iter()
-                .map(|(p, rows)| {
-                    let mut points: Vec<(f64, f64)> = rows
-                        .iter()
-                        .filter_map(|&i| Some((deciles[i]?, lift[i]?)))
-                        .collect();
-                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    charts::Series {
-                        color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
-                        points,
-                    }
-                })
-                .collect(),
+            series: series(per_predictor, &names, &deciles, &lift),
             x_range,
             y_range: None,
             integer_x: true,
