@@ -1,0 +1,217 @@
+//! Tests of publishing: markers, staging, recovery and what a folder may hold.
+
+use super::*;
+
+#[test]
+fn refuses_a_published_folder_once_it_holds_files_of_someone_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let (staging, out) = (dir.path().join("staging"), dir.path().join("out"));
+    std::fs::create_dir_all(staging.join("charts")).unwrap();
+    std::fs::write(staging.join("personas.csv"), "").unwrap();
+    std::fs::write(staging.join("charts/a.svg"), "").unwrap();
+    publish(&staging, &out, "run1", "p").unwrap();
+    assert!(check_output(&out, &runs, false).is_ok());
+    // The marker names the pipeline, for another's publish there to warn of.
+    assert_eq!(
+        read_marker(&out).and_then(|m| m.pipeline).as_deref(),
+        Some("p")
+    );
+
+    // What a file browser leaves is no one's work.
+    std::fs::write(out.join(".DS_Store"), "").unwrap();
+    std::fs::write(out.join("charts/Thumbs.db"), "").unwrap();
+    assert!(check_output(&out, &runs, false).is_ok());
+    std::fs::write(out.join("my_notes.txt"), "mine").unwrap();
+    std::fs::write(out.join("charts/mine.svg"), "mine").unwrap();
+    let err = check_output(&out, &runs, false).unwrap_err().to_string();
+    assert!(
+        err.contains("holds `charts/mine.svg`, `my_notes.txt`, which userlens's last publish"),
+        "{err}"
+    );
+    assert!(check_output(&out, &runs, true).is_ok());
+
+    // A marker that lists nothing (an older version's, or anyone's file of that
+    // name, empty or not JSON) vouches for nothing.
+    for marker in ["{\"run_id\":\"run0\"}\n", "", "not json"] {
+        std::fs::write(out.join(MARKER), marker).unwrap();
+        let err = check_output(&out, &runs, false).unwrap_err().to_string();
+        assert!(
+            err.contains("does not list what a publish put there"),
+            "{err}"
+        );
+        assert!(!is_published(&out));
+    }
+}
+
+#[test]
+fn a_name_leaves_room_for_its_refused_sibling() {
+    let dir = tempfile::tempdir().unwrap();
+    let longest = dir.path().join("n".repeat(192));
+    assert!(check_name(&longest).is_ok());
+    // Its `.refused` sibling is checked as an output at publish, not for length.
+    let runs = dir.path().join("runs");
+    assert!(check_output(&refused_dir(&longest), &runs, false).is_ok());
+    let err = check_name(&dir.path().join("n".repeat(193))).unwrap_err();
+    assert!(err.to_string().contains("more than 192 bytes"), "{err}");
+}
+
+#[test]
+fn a_folder_holding_an_input_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let input = data.join("events.csv");
+    let elsewhere = dir.path().join("elsewhere.csv");
+    let err = check_inputs_outside(&data, [input.as_path()].into_iter()).unwrap_err();
+    assert!(err.to_string().contains("holds the input"), "{err}");
+    assert!(check_inputs_outside(&data, [elsewhere.as_path()].into_iter()).is_ok());
+    let above = check_inputs_outside(dir.path(), [elsewhere.as_path()].into_iter());
+    assert!(above.is_err());
+    // A link in the folder to an input elsewhere goes with the folder too.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(&elsewhere, "x").unwrap();
+    let link = data.join("link.csv");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    assert!(check_inputs_outside(&data, [link.as_path()].into_iter()).is_err());
+}
+
+#[test]
+fn only_userlenss_own_temporary_files_are_clutter() {
+    assert!(!clutter("personas.csv.tmp"));
+    assert!(clutter(".personas.csv.4242.tmp"));
+    assert!(clutter("charts/.a.svg.7.tmp"));
+    assert!(!clutter(".meeting-notes.tmp"));
+    assert!(!clutter(".notes.draft.tmp"));
+    assert!(!clutter("..1.tmp") && !clutter(".notes..tmp"));
+}
+
+#[test]
+fn refuses_folders_that_are_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    // Folders that overlap the runs folder or hold the working folder, even
+    // forced and however written.
+    for (out, said) in [
+        (runs.join("p"), "overlaps the runs folder"),
+        (
+            dir.path().join("none/../runs/p"),
+            "overlaps the runs folder",
+        ),
+        (dir.path().join("runs-out/.."), "not a folder of its own"),
+        (dir.path().to_path_buf(), "overlaps the runs folder"),
+        (
+            std::env::current_dir().unwrap(),
+            "is the working folder or holds it",
+        ),
+        (
+            std::env::current_dir()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_path_buf(),
+            "is the working folder or holds it",
+        ),
+    ] {
+        let err = check_output(&out, &runs, true).unwrap_err().to_string();
+        assert!(err.contains(said), "{}: {err}", out.display());
+    }
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("thesis.txt"), "years of work").unwrap();
+    let err = check_output(&theirs, &runs, false).unwrap_err().to_string();
+    assert!(err.contains("holds files userlens did not write"), "{err}");
+    assert!(check_output(&theirs, &runs, true).is_ok());
+
+    let ours = dir.path().join("ours");
+    std::fs::create_dir(&ours).unwrap();
+    std::fs::write(
+        ours.join(MARKER),
+        "{\"run_id\":\"r\",\"files\":[\"personas.csv\"]}",
+    )
+    .unwrap();
+    std::fs::write(ours.join("personas.csv"), "").unwrap();
+    assert!(check_output(&ours, &runs, false).is_ok());
+    assert!(check_output(&dir.path().join("new"), &runs, false).is_ok());
+
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, "").unwrap();
+    let err = check_output(&file, &runs, false).unwrap_err().to_string();
+    assert!(err.contains("is not a folder"), "{err}");
+    let err = check_output(&file.join("sub/out"), &runs, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot be made: `") && err.contains("file.txt` is a file"),
+        "{err}"
+    );
+    for bad in ["/", ".", "..", "out/..", "out/.", "out/./"] {
+        let err = check_output(Path::new(bad), &runs, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a folder of its own"), "{bad}: {err}");
+    }
+    let err = check_output(Path::new("../x"), &runs, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("through `..`"), "{err}");
+}
+
+/// The run `id` of this pipeline, whose process is unknown.
+fn unless(id: &'static str) -> impl Fn(&str, Option<u32>) -> Owner {
+    move |run: &str, _| {
+        if run == id {
+            Owner::Unless
+        } else {
+            Owner::Other
+        }
+    }
+}
+
+#[test]
+fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = staging(&out, "r1").unwrap().0;
+    std::fs::write(first.join("a.csv"), "1").unwrap();
+    publish(&first, &out, "r1", "p").unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
+    assert!(out.join(MARKER).is_file());
+
+    // A publish killed between its renames: the old folder is aside, none in place.
+    std::fs::rename(&out, sibling(&out, "old-r2")).unwrap();
+    let other = staging(&out, "r3").unwrap().0;
+    recover(&out, &unless("r2")).unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
+    assert!(other.is_dir(), "another run's staging is left alone");
+    recover(&out, &unless("r3")).unwrap();
+    assert!(!other.exists());
+    // A run of another runs folder under the same id, in a process still running
+    // (pid 1), keeps its staging; a dead process's is removed.
+    let live = sibling(&out, "staging-r3-p1");
+    let dead = sibling(&out, &format!("staging-r3-p{}", u32::MAX));
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::create_dir_all(&dead).unwrap();
+    assert_ne!(staging(&out, "r3").unwrap().0, live);
+    recover(&out, &unless("r3")).unwrap();
+    assert!(live.is_dir() && !dead.exists());
+    // This runs folder's own run by that process (the ledger says so, and the
+    // lock is held) is finished, whatever process has its pid now.
+    let ledgers = |run: &str, pid: Option<u32>| match (run, pid) {
+        ("r3", Some(1)) => Owner::Certain,
+        _ => Owner::Other,
+    };
+    recover(&out, &ledgers).unwrap();
+    assert!(!live.exists());
+
+    // Another partition's leftovers beside it: a killed run's staging, and a
+    // night's folder set aside by a killed publish.
+    let night = dir.path().join("2026-06-01");
+    let killed = staging(&night, "r4").unwrap().0;
+    let aside = sibling(&dir.path().join("2026-05-31"), "old-r4");
+    std::fs::create_dir_all(&aside).unwrap();
+    std::fs::write(aside.join(MARKER), "{}").unwrap();
+    recover(&out, &unless("r4")).unwrap();
+    assert!(!killed.exists());
+    assert!(dir.path().join("2026-05-31").join(MARKER).is_file());
+    assert!(!aside.exists());
+}
