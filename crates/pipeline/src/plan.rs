@@ -583,13 +583,17 @@ fn check_stage(
                 source.error_at(offset, format!("stage `{stage_name}`: {message}"), hint)
             }
             CheckFailure::Invalid(invalid) => {
-                // The parameter the message names first, `like_this`: a `--set`'s
-                // mistake if one set it, else the file's at its line.
-                let key = invalid.message.split('`').nth(1).unwrap_or_default();
+                // A `--set`'s mistake if one set a parameter the message names,
+                // `like_this`; else the file's, at the first one's line.
+                let named: Vec<&str> = invalid.message.split('`').skip(1).step_by(2).collect();
+                let key = named.first().copied().unwrap_or_default();
                 let (message, hint) = (&invalid.message, invalid.hint.clone());
-                let path: Vec<String> = key.split('.').map(str::to_string).collect();
-                if let Some(e) = set_error(overrides, stage_name, &path, message, hint) {
-                    return e;
+                for name in &named {
+                    let path: Vec<String> = name.split('.').map(str::to_string).collect();
+                    if let Some(e) = set_error(overrides, stage_name, &path, message, hint.clone())
+                    {
+                        return e;
+                    }
                 }
                 let at = if invalid.at_uses {
                     stage.uses.span().start

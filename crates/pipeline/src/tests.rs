@@ -648,6 +648,25 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
             ["predict.ml.trees=0", "predict.ml.holdout_fraction=0.3"],
             "`--set predict.ml.trees=0`: stage `predict`: `trees` is 0",
         ),
+        // A rule set by name, or in a table, and a bound the `--set` broke.
+        (
+            [
+                "predict.rules.r.target=churn",
+                "predict.rules.r.when=frequency >",
+            ],
+            "`--set predict.rules.r.when=frequency >`: stage `predict`: rule `r`: unexpected end",
+        ),
+        (
+            [
+                "predict.rules={r={when=\"frequency >\", target=\"churn\"}}",
+                "predict.ml.holdout_fraction=0.3",
+            ],
+            "`--set predict.rules={r={when=\"frequency >\", target=\"churn\"}}`: stage `predict`: rule `r`",
+        ),
+        (
+            ["predict.horizon_days=1", "predict.ml.holdout_fraction=0.3"],
+            "`--set predict.horizon_days=1`: stage `predict`: `ml.churn_window_days` (7)",
+        ),
     ] {
         let sets = sets.map(|s| Override::parse(s).unwrap());
         let err = load_str(Path::new("p.toml"), &text, &sets).unwrap_err();

@@ -163,12 +163,17 @@ pub(super) fn set_error(
     // Keys in common where one path holds the other (`ml` and `ml.models`), or where
     // the error names the set key's end (`trees` of `ml.trees`); keys that only share
     // their table (`ml.models` and `ml.holdout_fraction`) are not the same parameter.
+    // Also a key the `--set` names inside (`recent_buyer` of
+    // `rules.recent_buyer.when`), or one its table value holds (`r` of
+    // `rules={r={...}}`).
     let matching = |o: &Override| {
         let common = o.key.iter().zip(path).take_while(|(a, b)| a == b).count();
         if common == o.key.len().min(path.len()) {
             common
-        } else if o.key.ends_with(path) {
+        } else if o.key.ends_with(path) || o.key.windows(path.len()).any(|w| w == path) {
             path.len()
+        } else if path.len() == 1 && o.value.get(&path[0]).is_some() {
+            1
         } else {
             0
         }
