@@ -112,7 +112,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
         .collect();
     // Nothing to colour when no period is over: every cell would be grey.
     let grey = values.iter().flatten().all(Option::is_none);
-    let svg = charts::heat_map(&HeatMap {
+    let map = HeatMap {
         chart: "cohort retention",
         title: "Share of each cohort active k periods after its start",
         rows: &labels,
@@ -127,7 +127,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
             "Heat map of retention of {} cohorts over up to {width} periods; periods not yet over are grey",
             shown.len()
         ),
-    })?;
+    };
     let mut table = Table::new(
         "Cohort retention (retention.csv)",
         &[
@@ -157,7 +157,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
     }
     Ok(figure(
         "loyalty-retention",
-        &svg,
+        &charts::heat_map(&map)?,
         "Each row is the users whose first event fell in that period; a cell is the percentage of them with an event k periods later. Grey cells are periods not over at the as-of date: their share would look low only because the period is not finished.",
         &[table],
     ))
