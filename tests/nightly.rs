@@ -397,6 +397,47 @@ fn a_three_day_backfill_records_three_runs() {
         dir.path(),
     );
     assert_eq!(text(&again.stdout).matches("done already").count(), 3);
+    // As if the third night's run were killed between its publish and its last
+    // ledger write: its folder says it ended ok, so it is done, and not resumable.
+    let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();
+    let third: String = ledger
+        .query_row(
+            "SELECT run_id FROM runs WHERE as_of = '2026-05-03' AND status = 'ok'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    ledger
+        .execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, pid = 2147483647 \
+             WHERE run_id = ?1",
+            [&third],
+        )
+        .unwrap();
+    drop(ledger);
+    let killed = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-03",
+            "--to",
+            "2026-05-03",
+        ],
+        dir.path(),
+    );
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    assert!(
+        text(&killed.stdout).contains("done already"),
+        "{}",
+        text(&killed.stdout)
+    );
+    let resume = run(dir.path(), &["--dry-run", "--resume", &third]);
+    assert!(
+        text(&resume.stderr).contains("there is nothing to resume"),
+        "{}",
+        text(&resume.stderr)
+    );
     // Done where it was published: to another folder, or with other parameters, the
     // dates run again.
     let elsewhere = userlens(

@@ -130,6 +130,7 @@ pub(crate) fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usi
 /// parameters), and the folder this run would publish to still holds its report.
 /// A backfill skips such a date; any other it runs again.
 pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>> {
+    let base = plan;
     let plan = &options.plan_of(plan)?;
     let label = as_of_label(options.as_of);
     let root = runs_root(plan, options);
@@ -143,7 +144,10 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
     let Some(run) = ledger.run(&run_id)? else {
         return Ok(None);
     };
-    if run.pipeline != plan.name || run.as_of != label || run.status != RunStatus::Ok {
+    // A run killed between its publish and its last ledger write is still running
+    // there; the folder says how it ended.
+    let status = crate::resume::settled_status(base, &run);
+    if run.pipeline != plan.name || run.as_of != label || status != RunStatus::Ok {
         return Ok(None);
     }
     let done = ledger.stages(&run_id)?;

@@ -79,7 +79,7 @@ pub(crate) fn find(ledger: &Ledger, root: &Path, plan: &Plan, id: &str) -> Resul
             row.pipeline, plan.name
         )));
     }
-    if !row.status.resumable() {
+    if !settled_status(plan, &row).resumable() {
         return Err(Error::Resume(format!(
             "run `{id}` finished; there is nothing to resume"
         )));
@@ -158,6 +158,16 @@ pub(crate) fn settle_killed(ledger: &Ledger, plan: &Plan) -> Result<()> {
     }
     ledger.interrupt_running(&plan.name)?;
     Ok(())
+}
+
+/// The status `row` ends with once settled: a run the ledger says is running but
+/// that published has the status of its `run.json` ([`settle_killed`]), for the
+/// readers that do not hold the lock (a dry run, a backfill's check of a date).
+pub(crate) fn settled_status(plan: &Plan, row: &RunRow) -> RunStatus {
+    match row.status {
+        RunStatus::Running => published_record(plan, row).map_or(row.status, |record| record.0),
+        status => status,
+    }
 }
 
 /// The status, end and error `row`'s `run.json` gives, if the run published: its
