@@ -466,7 +466,8 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
     let mut interrupted = 0;
     for signal in ["TERM", "INT"] {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
-            .args(["run", "p.toml", "-q", "--force"])
+            // Into folders the run makes, which it leaves no trace of when stopped.
+            .args(["run", "p.toml", "-q", "--force", "--out", "nest/out"])
             // A scheduler's log stays JSON lines to the end.
             .args(if signal == "TERM" {
                 &["--log-format", "json"][..]
@@ -504,11 +505,11 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
                 assert!(parsed.is_ok(), "not a JSON line: {line}");
             }
         }
-        let hidden: Vec<String> = files(dir.path())
-            .into_iter()
-            .filter(|f| f.starts_with(".out"))
-            .collect();
-        assert!(hidden.is_empty(), "staging left: {hidden:?}");
+        assert!(
+            !dir.path().join("nest").exists(),
+            "left: {:?}",
+            files(&dir.path().join("nest"))
+        );
         assert_eq!(
             std::fs::read_to_string(dir.path().join("runs/p.lock")).unwrap(),
             ""
@@ -520,7 +521,8 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
         let run_id = line.split_whitespace().next().unwrap().to_string();
         let resumed = run(dir.path(), &["--resume", &run_id]);
         assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-        assert!(dir.path().join("out/personas.csv").is_file());
+        assert!(dir.path().join("nest/out/personas.csv").is_file());
+        std::fs::remove_dir_all(dir.path().join("nest")).unwrap();
     }
     assert!(
         interrupted > 0,

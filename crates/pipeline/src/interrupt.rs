@@ -19,6 +19,8 @@ pub(crate) struct Active {
     pub run_id: String,
     pub runs: PathBuf,
     pub staging: PathBuf,
+    /// The outermost folder above `staging` that the run made ([`made`]).
+    pub made: Option<PathBuf>,
     pub lock: PathBuf,
 }
 
@@ -64,6 +66,14 @@ pub(crate) fn register(run: Active) -> Option<Registered> {
         settled: false,
     };
     Some(Registered)
+}
+
+/// Tells the registered run which folders above its staging folder it made, for
+/// [`abandon`] to remove them when empty.
+pub(crate) fn made(made: Option<PathBuf>) {
+    if let Some(run) = &mut active().run {
+        run.made = made;
+    }
 }
 
 /// Holds the registration of the running run.
@@ -121,6 +131,9 @@ pub fn abandon(signal: i32) -> Stopped {
     };
     *taken() = Some(run.run_id.clone());
     let _ = crate::publish::remove_own(&run.staging);
+    if let Some(made) = &run.made {
+        crate::publish::remove_empty_made(&run.staging, made);
+    }
     if let Ok(ledger) = Ledger::open_existing(&run.runs)
         && let Ok(Some(mut row)) = ledger.run(&run.run_id)
     {

@@ -190,6 +190,7 @@ pub fn run(
         run_id: run_id.clone(),
         runs: root.clone(),
         staging: staging.clone(),
+        made: None,
         lock: lock.path().to_path_buf(),
     });
     let Some(registered) = registered else {
@@ -221,6 +222,7 @@ pub fn run(
         let _running = interrupt::still_running()?;
         publish::staging(&output, &run_id)?.1
     };
+    interrupt::made(made.clone());
     // A new run's row went in with its id; a resumed one is running again.
     if resumed_run.is_some() {
         ledger.put_run(&run_row)?;
