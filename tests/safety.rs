@@ -763,3 +763,67 @@ fn a_forced_output_onto_the_inputs_folder_leaves_the_input() {
     exits_saying(&out, 2, "holds the input `data/events.csv`");
     assert!(dir.path().join("data/events.csv").is_file());
 }
+
+#[test]
+fn a_rule_on_a_users_column_of_the_wrong_type_is_refused_not_retried() {
+    let dir = sandbox();
+    let users: String = read_csv(&dir.path().join("events.csv"))
+        .iter()
+        .map(|row| row["user_id"].clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .iter()
+        .map(|user| format!("{user},gold\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("users.csv"),
+        format!("user_id,age\n{users}"),
+    )
+    .unwrap();
+    let pipeline = r#"
+[pipeline]
+name = "u"
+output = "out"
+[stages.ingest]
+uses = "ingest"
+with = { path = "events.csv" }
+[stages.features]
+uses = "features"
+needs = ["ingest"]
+with = { users = "users.csv" }
+[stages.predict]
+uses = "predict"
+needs = ["ingest", "features"]
+retries = 1
+retry_delay = "1s"
+with = { rules = { older = { when = "user_age > 30", target = "purchase" } } }
+"#;
+    std::fs::write(dir.path().join("u.toml"), pipeline).unwrap();
+    // Only the users table's file gives the column's type: the file passes.
+    assert!(
+        userlens(&["validate", "u.toml"], dir.path())
+            .status
+            .success()
+    );
+    let out = userlens(&["run", "u.toml", "-q"], dir.path());
+    exits_saying(
+        &out,
+        3,
+        "feature `user_age` at column 1 is str, not a number (a column of the users table `users.csv`)",
+    );
+    let list = userlens(&["runs", "list"], dir.path());
+    let run_id = text(&list.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let shown = text(&userlens(&["runs", "show", &run_id], dir.path()).stdout);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("predict") && l.contains("1 attempt(s)")),
+        "{shown}"
+    );
+}

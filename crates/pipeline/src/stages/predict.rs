@@ -171,7 +171,8 @@ impl Stage for Predict {
             params,
             ctx.seed(),
             remote.as_ref().map(|r| r as &dyn RemoteInputs),
-        )?;
+        )
+        .map_err(|e| users_column_refused(e, features.users.as_deref()))?;
         ctx.write_json("models.json", &predictions.models)?;
         let mut meta = StageMeta {
             models: Some(predictions.models),
@@ -218,5 +219,22 @@ fn features_asked(params: &userlens_predict::CheckedPredictParams) -> FeaturesAs
         text: params
             .rule_features()
             .any(|(_, f)| userlens_features::TEXT_FEATURES.contains(&f)),
+    }
+}
+
+/// A rule reading a column of the wrong type: `validate` checks every feature but
+/// the users table's, whose types only its file gives. Retried, it fails the same:
+/// the input is refused, naming the file.
+fn users_column_refused(e: userlens_predict::Error, users: Option<&std::path::Path>) -> StageError {
+    use userlens_predict::rules::Error as Rule;
+    match (&e, users) {
+        (
+            userlens_predict::Error::Rule(Rule::NotNumeric { .. } | Rule::NotText { .. }),
+            Some(users),
+        ) => StageError::refused(format!(
+            "{e} (a column of the users table `{}`)",
+            users.display()
+        )),
+        _ => e.into(),
     }
 }
