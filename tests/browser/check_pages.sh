@@ -19,3 +19,11 @@ bash tests/browser/check_report.sh "$work/fixture/report.html" "$work/fixture.pn
 
 "$bin" run pipelines/profile.toml --out "$work/sample/out" --runs "$work/sample/runs" -q
 bash tests/browser/check_report.sh "$work/sample/out/report.html" "$work/sample.png"
+
+# Text without a break (a category spelt as one long word) stays inside its persona card.
+mkdir "$work/long"
+"$bin" generate --users 400 --seed 3 --out "$work/long/events.csv" >/dev/null
+sed -i 's/,books,/,books_magazines_comics_and_everything_else_printed_on_paper_2026,/' \
+    "$work/long/events.csv"
+"$bin" profile "$work/long/events.csv" --out "$work/long/out" --runs "$work/long/runs" -q
+bash tests/browser/check_report.sh "$work/long/out/report.html" "$work/long.png"

@@ -137,6 +137,37 @@ print(f"dom: {len(dom)} bytes, sections {', '.join(present)}; {svgs} charts, {ta
 sys.exit(0 if ok else 1)
 PY
 
+# 3b. No persona card's text runs past the card: a copy of the page with a script at
+# its end that measures them, its verdict read from the DOM Chromium dumps.
+{
+    cat "$report"
+    cat <<'JS'
+<script>
+(() => {
+  const over = [];
+  for (const card of document.querySelectorAll(".card")) {
+    const box = card.getBoundingClientRect();
+    for (const el of card.querySelectorAll("*")) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && (r.right > box.right + 1 || r.left < box.left - 1)) {
+        over.push(el.tagName + " " + el.textContent.trim().slice(0, 40));
+        break;
+      }
+    }
+  }
+  document.body.setAttribute("data-overflow", over.length ? over.join(" | ") : "none");
+})();
+</script>
+JS
+} >"$work/measured.html"
+if ! timeout 120 "$chromium" "${flags[@]}" --user-data-dir="$work/profile-measure" \
+    --window-size=1280,2400 --dump-dom "file://$work/measured.html" \
+    >"$work/measured.dom" 2>"$work/measure.log"; then
+    fail "chromium could not load the measured page"
+elif ! grep -q 'data-overflow="none"' "$work/measured.dom"; then
+    fail "text runs past its persona card: $(grep -o 'data-overflow="[^"]*"' "$work/measured.dom" | head -c 300)"
+fi
+
 # 4. Screenshot, then check it shows a page, not a blank or an error screen.
 mkdir -p "$(dirname "$out_png")"
 rm -f "$out_png"

@@ -377,9 +377,10 @@ dl.tiles dd small { font-size: .8rem; font-weight: 400; color: var(--muted); }
 .sharebar { height: 8px; background: #eceef2; border-radius: 4px; margin-bottom: 10px; }
 .sharebar span { display: block; height: 100%; background: var(--c); border-radius: 4px; min-width: 2px; }
 .card .apart { margin: 0 0 8px; }
-.card dl { margin: 0 0 10px; display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; font-size: .9rem; }
+.card dl { margin: 0 0 10px; display: grid; grid-template-columns: fit-content(45%) minmax(0, 1fr); gap: 2px 10px; font-size: .9rem; }
 .card dt { color: var(--muted); }
 .card dd { margin: 0; }
+.card h3, .card .apart, .card dt, .card dd { min-width: 0; overflow-wrap: anywhere; }
 .stats { list-style: none; margin: auto 0 2px; padding: 8px 0 0; border-top: 1px solid var(--line); display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; }
 .stats li { display: flex; flex-direction: column; line-height: 1.25; }
 .stats b { font-size: 1.05rem; font-variant-numeric: tabular-nums; }
