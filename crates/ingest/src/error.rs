@@ -117,6 +117,17 @@ pub enum Error {
         /// Where the row starts.
         line: u64,
     },
+    /// A header name holds a line end: a quote in the header opens and closes lines
+    /// later (or never), taking the rows between into the name.
+    #[error(
+        "`{path}` line 1: a quoted name in the header runs past the line's end (`{name}`): its quote does not close on line 1; close it or remove it"
+    )]
+    HeaderQuote {
+        /// File.
+        path: PathBuf,
+        /// The start of the name, up to its first line end.
+        name: String,
+    },
     /// A required canonical column has no mapping and no same-named column.
     #[error(
         "`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file)"
@@ -272,6 +283,7 @@ impl Error {
             | Error::DuplicateColumn { .. }
             | Error::CaseVariants { .. }
             | Error::UnclosedQuote { .. }
+            | Error::HeaderQuote { .. }
             | Error::MissingRequired { .. }
             | Error::SurveyHeader { .. }
             | Error::Empty { .. }

@@ -661,6 +661,27 @@ pub(crate) fn read_source(
     }
 }
 
+/// Refuses a header with a line end in a name: a quote there that closes lines later
+/// (or never) would take the rows between into the name, neither kept nor quarantined.
+pub(crate) fn check_header(path: &Path, header: &csv::ByteRecord) -> Result<()> {
+    match header
+        .iter()
+        .find(|name| name.contains(&b'\n') || name.contains(&b'\r'))
+    {
+        Some(name) => {
+            let line = name
+                .split(|&b| b == b'\n' || b == b'\r')
+                .next()
+                .unwrap_or_default();
+            Err(Error::HeaderQuote {
+                path: path.to_path_buf(),
+                name: String::from_utf8_lossy(&line[..line.len().min(64)]).into_owned(),
+            })
+        }
+        None => Ok(()),
+    }
+}
+
 fn header_names(source: &Source, first: Option<Vec<String>>, width: usize) -> Vec<String> {
     match (&source.params.column_names, first) {
         (Some(names), _) => names.clone(),
@@ -701,6 +722,7 @@ pub(crate) fn read_csv_with(
                 path: path.to_path_buf(),
             });
         }
+        check_header(path, &record)?;
         let mut names: Vec<String> = record
             .iter()
             .map(|f| String::from_utf8_lossy(f).trim().to_string())

@@ -175,6 +175,9 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         let rest: Vec<Vec<u8>> = header.iter().skip(1).map(<[u8]>::to_vec).collect();
         header = std::iter::once(first).chain(rest).collect();
     }
+    if has_header {
+        crate::read::check_header(path, &header)?;
+    }
     if !has_header || header.is_empty() {
         return Err(Error::Empty {
             path: path.to_path_buf(),

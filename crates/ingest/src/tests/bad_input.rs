@@ -402,3 +402,40 @@ fn a_users_table_that_cannot_be_read_is_refused_at_its_line() {
     let table = read_table(&write(&dir, "late.csv", late.as_bytes())).unwrap();
     assert_eq!(table.column("age").unwrap().dtype(), &DataType::String);
 }
+
+#[test]
+fn a_quote_in_the_header_that_runs_past_line_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..60)
+        .map(|i| {
+            format!(
+                "u{i},2026-01-01 10:00:00,view,,{}\n",
+                if i == 48 { "x\"" } else { "" }
+            )
+        })
+        .collect();
+    for (name, header) in [
+        // Closed on line 50: the rows between would be part of the name.
+        (
+            "closes_later.csv",
+            "user_id,event_time,event_type,amount,\"rating\n",
+        ),
+        (
+            "never_closes.csv",
+            "user_id,event_time,\"event_type,amount,rating\n",
+        ),
+    ] {
+        let path = write(&dir, name, format!("{header}{rows}").as_bytes());
+        let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+        assert!(err.is_refusal(), "{name}: {err}");
+        assert!(matches!(err, Error::HeaderQuote { .. }), "{name}: {err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+    let survey = write(
+        &dir,
+        "survey.csv",
+        b"user_id,answered_at,\"score\nu1,2026-01-01,9\nu2,2026-01-02,3\"\nu3,2026-01-03,7\n",
+    );
+    let err = crate::read_survey(&survey).unwrap_err();
+    assert!(matches!(err, Error::HeaderQuote { .. }), "{err}");
+}
