@@ -827,3 +827,63 @@ with = { rules = { older = { when = "user_age > 30", target = "purchase" } } }
         "{shown}"
     );
 }
+
+/// Runs the binary as a user the permissions hold back: `nobody` (through `setpriv`)
+/// when the tests run as root, whom no permission stops; `None` if it cannot.
+#[cfg(unix)]
+fn userlens_unprivileged(args: &[&str], cwd: &Path) -> Option<std::process::Output> {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()?
+        .stdout
+        == b"0\n";
+    let mut command = match root {
+        true => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_userlens"));
+            c
+        }
+        false => std::process::Command::new(env!("CARGO_BIN_EXE_userlens")),
+    };
+    command.args(args).current_dir(cwd).output().ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_run_that_cannot_prepare_its_output_is_recorded_failed_with_its_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = sandbox();
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    mode(dir.path(), 0o777);
+    mode(&dir.path().join("events.csv"), 0o644);
+    std::fs::create_dir(dir.path().join("runs")).unwrap();
+    mode(&dir.path().join("runs"), 0o777);
+    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    mode(&dir.path().join("reports"), 0o555);
+    let args = [
+        "run",
+        "p.toml",
+        "-q",
+        "--out",
+        "reports/out",
+        "--runs",
+        "runs",
+    ];
+    let Some(out) = userlens_unprivileged(&args, dir.path()) else {
+        eprintln!("skipped: no way to run without privileges");
+        return;
+    };
+    exits_saying(&out, 1, "Permission denied");
+    let runs = ledger_runs(dir.path());
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].1, "failed");
+    let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();
+    let error: String = ledger
+        .query_row("SELECT error FROM runs", [], |row| row.get(0))
+        .unwrap();
+    assert!(error.contains("Permission denied"), "{error}");
+}

@@ -104,6 +104,20 @@ pub(crate) fn check_runs_folder(root: &Path) -> Result<()> {
     }
 }
 
+/// Records `row` as failed with `e`, for a run that cannot go on where no stage
+/// records it (before its first stage, or the runner's own error between them); the
+/// ledger said it was still running.
+fn failed(ledger: &Ledger, row: &RunRow, e: Error) -> Error {
+    let row = RunRow {
+        status: RunStatus::Failed,
+        finished_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        error: Some(error_chain(&e)),
+        ..row.clone()
+    };
+    let _ = ledger.put_run(&row);
+    e
+}
+
 /// Runs a plan, or resumes a run of it.
 pub fn run(
     plan: &Plan,
@@ -217,10 +231,12 @@ pub fn run(
         }
     };
     // The output's folder holds its `.refused` sibling's leftovers too.
-    publish::recover(&output, &ours)?;
+    publish::recover(&output, &ours).map_err(|e| failed(&ledger, &run_row, e))?;
     let made = {
         let _running = interrupt::still_running()?;
-        publish::staging(&output, &run_id)?.1
+        publish::staging(&output, &run_id)
+            .map_err(|e| failed(&ledger, &run_row, e))?
+            .1
     };
     interrupt::made(made.clone());
     // A new run's row went in with its id; a resumed one is running again.
@@ -230,7 +246,8 @@ pub fn run(
 
     let finished_here = match resumed_run {
         Some(_) => ledger
-            .stages(&run_id)?
+            .stages(&run_id)
+            .map_err(|e| failed(&ledger, &run_row, e))?
             .into_iter()
             .filter(|s| s.status.finished())
             .map(|s| (s.stage.clone(), s))
@@ -238,7 +255,8 @@ pub fn run(
         None => BTreeMap::new(),
     };
     let mut lost = Vec::new();
-    let previous = previous_run(&ledger, &plan, &label, &mut lost)?;
+    let previous = previous_run(&ledger, &plan, &label, &mut lost)
+        .map_err(|e| failed(&ledger, &run_row, e))?;
     if !lost.is_empty() {
         let compared = match &previous {
             Some(p) => format!("this run compares itself with {} instead", p.run_id),
@@ -292,7 +310,9 @@ pub fn run(
         if only.is_some_and(|only| index > only) {
             break;
         }
-        stop = run.stage(index)?;
+        stop = run
+            .stage(index)
+            .map_err(|e| failed(run.ledger, &run_row, e))?;
         if stop.is_some() {
             break;
         }
