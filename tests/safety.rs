@@ -152,6 +152,14 @@ fn files_added_to_a_published_folder_are_never_replaced() {
     writer.flush().unwrap();
     let edited = userlens(&["report", "out"], dir.path());
     exits_saying(&edited, 2, "`personas.csv` is not as the run wrote it");
+    // Nor does a run replace it: the edit would be lost.
+    let rerun = run(dir.path(), &["--set", "personas.k=4"]);
+    exits_saying(
+        &rerun,
+        2,
+        "holds `personas.csv`, changed since userlens's last publish there wrote it",
+    );
+    assert!(std::fs::read_to_string(&personas).unwrap().contains("many"));
     // So is one cut short, or gone.
     std::fs::write(&personas, &kept[..kept.len() / 2]).unwrap();
     let cut = userlens(&["report", "out"], dir.path());

@@ -181,7 +181,13 @@ pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()
             ));
         };
         if foreign.is_empty() {
-            return Ok(());
+            return match edited_since_published(output)? {
+                Some(file) => refuse(format!(
+                    "holds `{file}`, changed since userlens's last publish there wrote it; \
+                     move it out, or pass `--force-output` to replace it"
+                )),
+                None => Ok(()),
+            };
         }
         let shown: Vec<String> = foreign.iter().take(5).map(|f| format!("`{f}`")).collect();
         let more = foreign.len().saturating_sub(shown.len());
@@ -309,6 +315,31 @@ pub(crate) fn changed_since_published(output: &Path, except: &str) -> Result<Opt
             && crate::artifacts::file_hash(&path)? != *hash
         {
             return Ok(Some(format!("`{file}` is not as the run wrote it")));
+        }
+    }
+    Ok(None)
+}
+
+/// The first file of the published folder `output` whose content is not what its
+/// publish wrote (where the marker has its hash): replaced, it would be lost. The
+/// page `report` renders again, and files gone, are not counted.
+fn edited_since_published(output: &Path) -> Result<Option<String>> {
+    let Some(marker) = read_marker(output) else {
+        return Ok(None);
+    };
+    let hashes = marker.hashes.unwrap_or_default();
+    for file in marker
+        .files
+        .iter()
+        .flatten()
+        .filter(|f| *f != userlens_report::files::REPORT_HTML)
+    {
+        let path = output.join(file);
+        if let Some(hash) = hashes.get(file)
+            && path.is_file()
+            && crate::artifacts::file_hash(&path)? != *hash
+        {
+            return Ok(Some(file.clone()));
         }
     }
     Ok(None)
