@@ -70,7 +70,17 @@ pub fn stabilise(
     profile: &mut Profile,
     max_match_distance: f64,
 ) -> Result<Stability> {
-    let matching = match_personas(previous_model, &profile.model, max_match_distance);
+    // Who is where, by the previous run's stable ids and this run's fitted ones.
+    let members = match previous_assignments {
+        Some(before) => Some(overlap(&migration(before, &profile.assignments)?.0)?),
+        None => None,
+    };
+    let matching = match_personas(
+        previous_model,
+        &profile.model,
+        max_match_distance,
+        members.as_deref(),
+    );
     apply_matching(profile, &matching)?;
     let mut summary = StabilitySummary {
         matched: matching.matched.len(),
@@ -91,6 +101,31 @@ pub fn stabilise(
         None => None,
     };
     Ok(Stability { summary, migration })
+}
+
+/// A migration table's rows as `(from, to, users)`.
+fn overlap(table: &DataFrame) -> Result<Vec<(u32, u32, u64)>> {
+    let context = || "read the personas' shared users".to_string();
+    let ids = |name: &str| -> Result<Vec<Option<u32>>> {
+        Ok(table
+            .column(name)
+            .while_doing(context)?
+            .u32()
+            .while_doing(context)?
+            .iter()
+            .collect())
+    };
+    let users: Vec<Option<u64>> = (table.column("users").while_doing(context)?)
+        .u64()
+        .while_doing(context)?
+        .iter()
+        .collect();
+    Ok(ids("from_persona")?
+        .into_iter()
+        .zip(ids("to_persona")?)
+        .zip(users)
+        .filter_map(|((from, to), users)| Some((from?, to?, users?)))
+        .collect())
 }
 
 /// `from_persona, to_persona, users` for users in both assignments, the adjusted
@@ -214,6 +249,52 @@ mod tests {
         assert_eq!(summary.users_moved, Some(0));
         assert_eq!(stability.migration.unwrap().height(), 2);
         assert_eq!(current.model.labels, previous.model.labels);
+    }
+
+    #[test]
+    fn the_same_users_keep_their_personas_ids_however_far_the_centroids_moved() {
+        let previous = two_groups();
+        let shifted = |shift: f64| {
+            let features = df!(
+                USER_ID => ["a", "b", "c", "d", "e", "f"],
+                "monetary" => [10.0, 12.0, 11.0, 900.0, 950.0, 1000.0].map(|m| m + shift),
+            )
+            .unwrap();
+            let params = ProfileParams {
+                k: KChoice::Fixed(2),
+                ..ProfileParams::default()
+            };
+            profile(&features, &params.check().unwrap(), 7).unwrap()
+        };
+        // Without the users of the run before, only the distance counts: new ids.
+        let far = stabilise(
+            &previous.model,
+            None,
+            &mut shifted(5000.0),
+            MAX_MATCH_DISTANCE,
+        );
+        assert_eq!(far.unwrap().summary.matched, 0);
+        let mut current = shifted(5000.0);
+        let stability = stabilise(
+            &previous.model,
+            Some(&previous.assignments),
+            &mut current,
+            MAX_MATCH_DISTANCE,
+        )
+        .unwrap();
+        assert_eq!(stability.summary.matched, 2);
+        assert_eq!(stability.summary.users_moved, Some(0));
+        assert_eq!(current.model.labels, previous.model.labels);
+        // Half of a persona's users is no majority: the personas are new.
+        let mixed = assignments(&["a", "b", "c", "d", "e", "f"], &[1, 1, 2, 1, 1, 2]);
+        let stability = stabilise(
+            &previous.model,
+            Some(&mixed),
+            &mut shifted(5000.0),
+            MAX_MATCH_DISTANCE,
+        )
+        .unwrap();
+        assert_eq!(stability.summary.matched, 0);
     }
 
     #[test]

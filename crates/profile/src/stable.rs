@@ -59,13 +59,21 @@ fn previous_in_current_space(
     (shared.into_iter().map(|(j, _)| j).collect(), centroids)
 }
 
+/// Users of a previous persona (stable id) now in a current one (id as fitted).
+pub type Overlap = [(u32, u32, u64)];
+
 /// Matches personas by the Hungarian assignment on centroid distance in the
 /// current scaled space. Pairs further apart than `max_distance` are not matched:
-/// that persona has changed too much to keep its id.
+/// that persona has changed too much to keep its id, unless it is the same people
+/// (`members`, when both runs' users are known): of the personas left unmatched, a
+/// current one that most of a previous one's users are in, and most of whose users
+/// were in it, keeps its id. Features drift as time passes (recency grows), so weeks
+/// apart the same group of users can sit far from where its centroid was.
 pub fn match_personas(
     previous: &PersonaModel,
     current: &PersonaModel,
     max_distance: f64,
+    members: Option<&Overlap>,
 ) -> Matching {
     let (features, old) = previous_in_current_space(previous, current);
     let k_new = current.centroids.len();
@@ -101,6 +109,11 @@ pub fn match_personas(
             let d = distance(o, n);
             if d <= max_distance {
                 pairs.push((o, n, d));
+            }
+        }
+        if let Some(members) = members {
+            for (o, n) in same_members(previous, current, members, &pairs) {
+                pairs.push((o, n, distance(o, n)));
             }
         }
     }
@@ -147,6 +160,40 @@ pub fn match_personas(
         retired,
         highest_id: next - 1,
     }
+}
+
+/// Pairs `(previous index, current index)` of personas not in `pairs` whose users
+/// are mostly each other's: more than half of the previous one's users (of those in
+/// both runs) are in the current one, and more than half of its are from the
+/// previous one. Each persona is in at most one such pair.
+fn same_members(
+    previous: &PersonaModel,
+    current: &PersonaModel,
+    members: &Overlap,
+    pairs: &[(usize, usize, f64)],
+) -> Vec<(usize, usize)> {
+    let total = |pick: &dyn Fn(&(u32, u32, u64)) -> bool| -> u64 {
+        members.iter().filter(|m| pick(m)).map(|m| m.2).sum()
+    };
+    let mut found = Vec::new();
+    for &(old_id, new_id, users) in members {
+        let (Some(o), Some(n)) = (
+            previous.persona_ids.iter().position(|&p| p == old_id),
+            current.persona_ids.iter().position(|&p| p == new_id),
+        ) else {
+            continue;
+        };
+        if pairs.iter().any(|&(po, pn, _)| po == o || pn == n) {
+            continue;
+        }
+        let from_old = total(&|m| m.0 == old_id);
+        let into_new = total(&|m| m.1 == new_id);
+        if 2 * users > from_old && 2 * users > into_new {
+            found.push((o, n));
+        }
+    }
+    found.sort_unstable();
+    found
 }
 
 /// Rewrites the ids and labels of a profile by a matching; personas are then listed
@@ -234,7 +281,7 @@ mod tests {
             vec![vec![5.1, 4.9], vec![-5.0, 5.2], vec![0.1, 0.0]],
             &["p", "q", "r"],
         );
-        let m = match_personas(&previous, &current, 2.0);
+        let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [2, 3, 1]);
         assert_eq!(m.labels, ["y", "z", "x"]);
         assert!(m.new.is_empty() && m.retired.is_empty());
@@ -247,7 +294,7 @@ mod tests {
             vec![vec![0.0, 0.1], vec![20.0, 20.0], vec![-9.0, 0.0]],
             &["x", "far", "other"],
         );
-        let m = match_personas(&previous, &current, 2.0);
+        let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 4]);
         assert_eq!(m.labels, ["x", "far", "other"]);
         assert_eq!(m.new, [3, 4]);
@@ -262,7 +309,7 @@ mod tests {
             vec![vec![0.0, 0.1], vec![20.0, 20.0], vec![-9.0, 0.0]],
             &["x", "y (persona 2)", "y (persona 3)"],
         );
-        let m = match_personas(&previous, &current, 2.0);
+        let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 4]);
         assert_eq!(m.labels, ["x", "y", "y (persona 4)"]);
     }
@@ -274,7 +321,7 @@ mod tests {
             &["x", "y", "z"],
         );
         let current = model(vec![vec![9.0, 9.1], vec![0.0, 0.0]], &["a", "x"]);
-        let m = match_personas(&previous, &current, 2.0);
+        let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [3, 1]);
         assert_eq!(m.retired, [2]);
         assert_eq!(m.highest_id, 3);
@@ -290,7 +337,7 @@ mod tests {
             vec![vec![0.0, 0.1], vec![5.0, 5.0], vec![-9.0, 0.0]],
             &["x", "y", "new"],
         );
-        let m = match_personas(&previous, &current, 2.0);
+        let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 5]);
         assert_eq!((m.new.as_slice(), m.highest_id), ([5].as_slice(), 5));
     }
