@@ -298,7 +298,12 @@ impl Error {
             Error::Table { source, .. } => {
                 !matches!(source, polars::prelude::PolarsError::IO { .. })
             }
-            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            // A file missing, or bytes that are not what they should be (a corrupt
+            // gzip stream): not a disk's failure to give them.
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+            ),
             _ => false,
         }
     }

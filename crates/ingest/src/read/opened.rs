@@ -111,6 +111,26 @@ impl<R: BufRead> BufRead for Tally<R> {
     }
 }
 
+/// A gzip decoder whose own errors (a corrupt or cut-short stream, a checksum that
+/// does not match) say the data is invalid: the file's, not the disk's, so the run
+/// is refused rather than retried. The disk's errors pass as they came.
+struct Decoded<R>(R);
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.raw_os_error().is_some() || e.kind() == std::io::ErrorKind::Interrupted {
+                e
+            } else {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the gzip data is corrupt or cut short ({e})"),
+                )
+            }
+        })
+    }
+}
+
 /// Opens a file, transparently decompressing gzip (detected by its magic bytes);
 /// progress counts bytes of the file itself, so compressed files report truly.
 pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opened<'a>> {
@@ -136,7 +156,7 @@ pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opene
             slot: 0,
         };
         let given = Tally {
-            inner: flate2::bufread::MultiGzDecoder::new(taken),
+            inner: Decoded(flate2::bufread::MultiGzDecoder::new(taken)),
             count,
             slot: 1,
         };

@@ -439,3 +439,38 @@ fn a_quote_in_the_header_that_runs_past_line_one_is_refused() {
     let err = crate::read_survey(&survey).unwrap_err();
     assert!(matches!(err, Error::HeaderQuote { .. }), "{err}");
 }
+
+#[test]
+fn a_corrupt_or_cut_short_gzip_file_is_refused_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = std::iter::once("user_id,event_time,event_type\n".to_string())
+        .chain((0..5000).map(|i| format!("u{},2026-01-01 10:{:02}:00,view\n", i % 97, i % 60)))
+        .collect();
+    let whole = gzip(text.as_bytes());
+    let mut flipped = whole.clone();
+    let middle = flipped.len() / 2;
+    for byte in &mut flipped[middle..middle + 64] {
+        *byte ^= 0x55;
+    }
+    for (name, bytes) in [
+        ("cut.csv.gz", whole[..whole.len() - 40].to_vec()),
+        ("flipped.csv.gz", flipped),
+    ] {
+        let path = write(&dir, name, &bytes);
+        let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+        assert!(err.is_refusal(), "{name}: {err}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short")),
+            "{err}"
+        );
+    }
+    let path = write(&dir, "whole.csv.gz", &whole);
+    assert_eq!(
+        ingest(&SourceParams::canonical(&path).check().unwrap())
+            .unwrap()
+            .stats
+            .kept,
+        5000
+    );
+}
