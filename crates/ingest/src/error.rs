@@ -40,6 +40,14 @@ pub enum Error {
         /// The encoding found, as `iconv` names it.
         encoding: &'static str,
     },
+    /// A Parquet file whose name says text.
+    #[error(
+        "`{path}` is a Parquet file (it begins with `PAR1`), read as text for its name: name it `.parquet` or set `format = \"parquet\"` for this source"
+    )]
+    ParquetAsText {
+        /// File.
+        path: PathBuf,
+    },
     /// The header is one field holding `;` or tabs, read with the delimiter `,`.
     #[error(
         "`{path}` line 1: the header has no `,` but has {}: set `delimiter = {:?}` for this source",
@@ -290,6 +298,7 @@ impl Error {
             | Error::UnsupportedColumn { .. }
             | Error::NotAFile { .. }
             | Error::Encoding { .. }
+            | Error::ParquetAsText { .. }
             | Error::Delimiter { .. }
             | Error::TableRow { .. }
             | Error::UserTotal { .. } => true,

@@ -168,10 +168,16 @@ pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opene
     Ok(Opened { reader, size })
 }
 
-/// Refuses text in UTF-16 or UTF-32, found by its byte-order mark or, without one,
-/// by the NUL byte beside every ASCII character: read as UTF-8 its header would be
-/// one garbled column name, and the run would say a required column is missing.
+/// Refuses a Parquet file, and text in UTF-16 or UTF-32, found by its byte-order mark
+/// or, without one, by the NUL byte beside every ASCII character: read as UTF-8 its
+/// header would be one garbled column name, and the run would say a required column
+/// is missing.
 fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
+    if head.starts_with(b"PAR1") {
+        return Err(Error::ParquetAsText {
+            path: path.to_path_buf(),
+        });
+    }
     let encoding = if head.starts_with(&[0xff, 0xfe, 0, 0]) {
         "UTF-32LE"
     } else if head.starts_with(&[0, 0, 0xfe, 0xff]) {

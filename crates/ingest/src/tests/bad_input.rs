@@ -331,6 +331,12 @@ fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
     );
     let err = read_table(&path).unwrap_err();
     assert!(err.is_refusal(), "{err:?}");
+    // A Parquet file named as a CSV is told to be one.
+    let events = df!("user_id" => ["u1"], "event_time" => ["2026-01-01"], "event_type" => ["view"]);
+    let parquet = write_df(&dir, "events.csv", events.unwrap());
+    let err = ingest(&SourceParams::canonical(&parquet).check().unwrap()).unwrap_err();
+    assert!(matches!(err, Error::ParquetAsText { .. }), "{err}");
+    assert!(err.is_refusal());
     // A CSV table without `user_id` is refused too.
     let users = dir.path().join("users.csv");
     std::fs::write(&users, "customer,country\nu1,FR\n").unwrap();
