@@ -222,6 +222,12 @@ impl SourceParams {
         let delimiter = match self.delimiter.as_deref() {
             None => b',',
             Some("\\t") | Some("\t") => b'\t',
+            // A quote or a line end cannot part fields: it quotes them, or ends rows.
+            Some(d @ ("\"" | "\n" | "\r")) => {
+                return Err(Error::Params(format!(
+                    "`delimiter` cannot be {d:?}: it quotes fields or ends rows"
+                )));
+            }
             Some(d) if d.len() == 1 => d.as_bytes()[0],
             Some(d) => {
                 return Err(Error::Params(format!(

@@ -480,3 +480,19 @@ fn a_corrupt_or_cut_short_gzip_file_is_refused_not_retried() {
         5000
     );
 }
+
+#[test]
+fn a_quote_or_a_line_end_is_no_delimiter() {
+    for delimiter in ["\"", "\n", "\r"] {
+        let mut params = SourceParams::canonical(Path::new("events.csv"));
+        params.delimiter = Some(delimiter.into());
+        let err = params.check().unwrap_err();
+        assert!(
+            err.to_string().contains("it quotes fields or ends rows"),
+            "{delimiter:?}: {err}"
+        );
+    }
+    let mut params = SourceParams::canonical(Path::new("events.csv"));
+    params.delimiter = Some("|".into());
+    assert!(params.check().is_ok());
+}
