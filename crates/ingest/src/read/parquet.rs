@@ -112,6 +112,11 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         crate::regular_file(path)?;
         // The ids stay text (`007`), under whatever case the header gives them.
         let header = csv_header(path)?;
+        // Polars pads a short row with nulls: a row of another width is refused, at
+        // its line, before polars reads the file.
+        if let Some(bad) = bad_row(path) {
+            return Err(bad);
+        }
         let id = id_column(header.iter().map(String::as_str)).unwrap_or(columns::USER_ID);
         let id = id.to_string();
         let overwrite = Schema::from_iter([Field::new(id.into(), DataType::String)]);
@@ -187,6 +192,14 @@ fn csv_header(path: &Path) -> Result<Vec<String>> {
             reason: format!(
                 "the header has no `,` but has {found}: a users table is comma-separated"
             ),
+        });
+    }
+    // Polars would rename the second `plan_duplicated_0`, and no feature be `plan`.
+    if let Some((i, name)) = (header.iter().enumerate()).find(|(i, n)| header[..*i].contains(n)) {
+        return Err(Error::TableRow {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: format!("the column `{name}` is named twice (column {})", i + 1),
         });
     }
     Ok(header)

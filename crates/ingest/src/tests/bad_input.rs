@@ -390,6 +390,19 @@ fn a_users_table_that_cannot_be_read_is_refused_at_its_line() {
         long.ends_with("l.csv` line 2: expected 2 fields, found 3 (a quote that does not close?)"),
         "{long}"
     );
+    // A short row too, which polars would pad with nulls.
+    let short = said("short.csv", b"user_id,plan,age\nu1,pro,30\nu2\n");
+    assert!(
+        short.ends_with(
+            "short.csv` line 3: expected 3 fields, found 1 (a quote that does not close?)"
+        ),
+        "{short}"
+    );
+    let twice = said("twice.csv", b"user_id,plan,plan\nu1,pro,max\n");
+    assert!(
+        twice.ends_with("twice.csv` line 1: the column `plan` is named twice (column 3)"),
+        "{twice}"
+    );
     let semi = said("s.csv", b"user_id;plan\nu1;pro\n");
     assert!(
         semi.ends_with(
