@@ -604,6 +604,9 @@ const CHECK_ROWS: usize = 1 << 20;
 #[cfg(test)]
 const CHECK_ROWS: usize = 3;
 
+/// Most characters a category or users-table column gives a feature's name.
+const MAX_NAME_CHARS: usize = 64;
+
 /// The share columns of the `top` categories, in their order: `cat_share_<name>`,
 /// and where two names make the same column name (such as "Home" and "home"), the
 /// later one's with `_2` (then `_3`, ...), so that no category's share is lost.
@@ -627,13 +630,15 @@ pub(crate) fn share_columns(top: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Letters, digits and `_` only, so category names make safe column names.
+/// Letters, digits and `_` only, so category names make safe column names; at most
+/// [`MAX_NAME_CHARS`] of them (a long name is told apart by [`share_columns`]).
 fn column_safe(name: &str) -> String {
     let safe: String = name
         .trim()
         .to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .take(MAX_NAME_CHARS)
         .collect();
     if safe.is_empty() {
         "blank".into()

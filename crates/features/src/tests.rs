@@ -1033,3 +1033,19 @@ fn users_columns_that_would_be_one_feature_are_found() {
         ))
     );
 }
+
+#[test]
+fn a_long_category_makes_a_short_column_of_its_own() {
+    let long = "a".repeat(10_000);
+    let longer = format!("{long}b");
+    let columns = share_columns(&[long, longer, "Home & Garden".into()]);
+    let base = format!("cat_share_{}", "a".repeat(64));
+    assert_eq!(
+        columns,
+        [
+            base.clone(),
+            format!("{base}_2"),
+            "cat_share_home___garden".into()
+        ]
+    );
+}

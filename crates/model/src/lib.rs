@@ -446,8 +446,15 @@ pub fn describe_feature(name: &str, high: bool) -> String {
         return (if high { info.high } else { info.low }).to_string();
     }
     if let Some(category) = name.strip_prefix(CATEGORY_SHARE_PREFIX) {
+        // The column name's `_`s stand for whatever the category had there
+        // (`home___garden` was "Home & Garden").
+        let category = category
+            .split('_')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         return if high {
-            category.to_string()
+            category
         } else {
             format!("little {category}")
         };
@@ -567,6 +574,12 @@ mod tests {
     fn describes_derived_features() {
         assert_eq!(describe_feature("cat_share_books", true), "books");
         assert_eq!(describe_feature("cat_share_books", false), "little books");
+        // "Home & Garden"'s column.
+        assert_eq!(
+            describe_feature("cat_share_home___garden", true),
+            "home garden"
+        );
+        assert_eq!(describe_feature("cat_share__1_1_2", false), "little 1 1 2");
         assert_eq!(describe_feature("user_age_years", true), "high age years");
         assert_eq!(describe_feature("recency_days", true), "lapsed");
     }
