@@ -242,6 +242,23 @@ fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
         dir.path(),
     );
     assert!(text(&dry.stdout).contains("1. ingest (ingest): skip (unchanged since run"));
+    // For a scheduler: one JSON line.
+    let json = userlens(
+        &[
+            "run",
+            "night.toml",
+            "--as-of",
+            "2026-05-01",
+            "--dry-run",
+            "--log-format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let plan: serde_json::Value = serde_json::from_str(text(&json.stdout).trim()).unwrap();
+    assert_eq!(plan["pipeline"], "night");
+    assert_eq!(plan["stages"].as_array().unwrap().len(), 4);
+    assert!(plan["stages"][0]["reuse"].is_string(), "{plan}");
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub fn options(args: &RunArgs) -> RunOptions {
 pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
     let options = options(args);
     if args.dry_run {
-        return print_dry_run(plan, &options);
+        return print_dry_run(plan, &options, cli.log_format);
     }
     let mut renderer = Renderer::new(cli.log_format, cli.quiet);
     let result = userlens_pipeline::run(plan, &options, &mut |event| renderer.handle(event));
@@ -53,10 +53,20 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_dry_run(plan: &Plan, options: &RunOptions) -> Result<(), Failure> {
+fn print_dry_run(plan: &Plan, options: &RunOptions, format: LogFormat) -> Result<(), Failure> {
     let stages = userlens_pipeline::dry_run(plan, options)?;
     let engine = options.engine_of(plan)?;
     let mut out = std::io::stdout().lock();
+    if format == LogFormat::Json {
+        let plan = serde_json::json!({
+            "dry_run": true,
+            "pipeline": plan.name,
+            "engine": engine.url(),
+            "stages": stages,
+        });
+        writeln!(out, "{}", serde_json::to_string(&plan)?)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "dry run of `{}` on {engine} (nothing is read or written):",
