@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 /// Called with (bytes read so far, file size) as a file is read.
 pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Bytes between two progress reports.
+/// Most bytes between two progress reports; a smaller file's twentieth, so that each
+/// tenth of it is told.
 const REPORT_EVERY: u64 = 8 << 20;
 
 /// A reader that reports how far into the file it is.
@@ -42,7 +43,7 @@ impl<R: Read> Read for Counted<'_, R> {
         self.done += n as u64;
         if self.done >= self.next_report || n == 0 {
             (self.on_progress)(self.done, self.total.max(self.done));
-            self.next_report = self.done + REPORT_EVERY;
+            self.next_report = self.done + REPORT_EVERY.min(self.total / 20).max(1);
         }
         Ok(n)
     }
@@ -203,4 +204,23 @@ fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         encoding,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_file_is_reported_at_every_tenth() {
+        let bytes = vec![b'x'; 1000];
+        let mut seen = Vec::new();
+        let mut record = |done: u64, total: u64| seen.push((done, total));
+        let mut counted = Counted::new(&bytes[..], 1000, &mut record);
+        let mut buf = [0u8; 10];
+        while counted.read(&mut buf).unwrap() > 0 {}
+        drop(counted);
+        let tenths: std::collections::BTreeSet<u64> =
+            seen.iter().map(|(done, total)| done * 10 / total).collect();
+        assert_eq!(tenths.len(), 11, "{seen:?}");
+    }
 }
