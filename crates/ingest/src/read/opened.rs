@@ -215,10 +215,11 @@ mod tests {
         let bytes = vec![b'x'; 1000];
         let mut seen = Vec::new();
         let mut record = |done: u64, total: u64| seen.push((done, total));
-        let mut counted = Counted::new(&bytes[..], 1000, &mut record);
-        let mut buf = [0u8; 10];
-        while counted.read(&mut buf).unwrap() > 0 {}
-        drop(counted);
+        {
+            let mut counted = Counted::new(&bytes[..], 1000, &mut record);
+            let mut buf = [0u8; 10];
+            while counted.read(&mut buf).unwrap() > 0 {}
+        }
         let tenths: std::collections::BTreeSet<u64> =
             seen.iter().map(|(done, total)| done * 10 / total).collect();
         assert_eq!(tenths.len(), 11, "{seen:?}");
