@@ -256,3 +256,48 @@ fn an_argument_that_is_not_utf8_is_refused_not_a_crash() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn a_resume_says_when_the_pipeline_changed_since_the_run_started() {
+    let dir = sandbox();
+    let newest = || {
+        let list = userlens(&["runs", "list"], dir.path());
+        let listing = text(&list.stdout);
+        listing
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let changed = "the pipeline has changed since run";
+    let users = dir.path().join("nope.csv");
+    // Resumed as it started (its users table there now): no word of it.
+    fail_at_features(dir.path());
+    std::fs::write(&users, "user_id,plan\nu1,pro\n").unwrap();
+    let same = userlens(&["run", "p.toml", "--resume", &newest()], dir.path());
+    assert!(same.status.success(), "{}", text(&same.stderr));
+    assert!(
+        !text(&same.stderr).contains(changed),
+        "{}",
+        text(&same.stderr)
+    );
+    // Resumed after the file changed: said.
+    std::fs::remove_file(&users).unwrap();
+    fail_at_features(dir.path());
+    let file = PIPELINE.replace(
+        "needs = [\"ingest\"]",
+        "needs = [\"ingest\"]\nwith = { top_categories = 3 }",
+    );
+    std::fs::write(dir.path().join("p.toml"), file).unwrap();
+    std::fs::write(&users, "user_id,plan\nu1,pro\n").unwrap();
+    let resumed = userlens(&["run", "p.toml", "--resume", &newest()], dir.path());
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains(changed),
+        "{}",
+        text(&resumed.stderr)
+    );
+}

@@ -28,6 +28,37 @@ pub(crate) struct Invocation {
     /// `--until`'s stage; absent in older ledgers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     until: Option<String>,
+    /// [`digest`] of the plan it ran, to tell a resume that the file has changed
+    /// since; absent in older ledgers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
+}
+
+/// A digest of what a plan runs: its seed, and each stage's name, kind, needs and
+/// parameters (its inputs' contents aside).
+fn digest(plan: &Plan) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&plan.seed.to_le_bytes());
+    for stage in &plan.stages {
+        let part = format!(
+            "{}\0{}\0{:?}\0{}\0",
+            stage.name,
+            stage.uses(),
+            stage.needs,
+            stage.params
+        );
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Whether `plan` differs from the one `row` started with, as far as its ledger
+/// row tells.
+pub(crate) fn plan_changed(row: &RunRow, plan: &Plan) -> bool {
+    Invocation::of_row(row)
+        .ok()
+        .and_then(|stored| stored.plan)
+        .is_some_and(|stored| stored != digest(plan))
 }
 
 impl Invocation {
@@ -39,6 +70,7 @@ impl Invocation {
             as_of: options.as_of,
             engine: engine.map(Engine::url),
             until: options.until.clone(),
+            plan: Some(digest(plan)),
         }
     }
 
