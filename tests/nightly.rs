@@ -150,13 +150,13 @@ fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
     assert_eq!(record["run_id"], run_id.as_str());
-    let reused = |stage| if finished(stage) { "skipped" } else { "ok" };
-    assert_eq!(record["stages"][0]["status"], reused("ingest"));
-    assert_eq!(
-        record["stages"][1]["status"], "skipped",
-        "features is reused"
-    );
-    assert_eq!(record["stages"][2]["status"], "ok", "personas ran again");
+    // Reused from this run, and recorded as it ran before the kill.
+    let reused = |i: usize| record["stages"][i]["reused_from"] == run_id.as_str();
+    assert_eq!(reused(0), finished("ingest"));
+    assert!(reused(1), "features is reused");
+    assert!(!reused(2), "personas ran again");
+    assert_eq!(stage_fields(&record, "status")[..3], ["ok"; 3]);
+    assert!(record["stages"][1]["attempts"] == 1, "{record}");
     for file in OUTPUTS.iter().chain(&["migration.csv"]) {
         let a = std::fs::read(reference.path().join("out/2026-05-15").join(file)).unwrap();
         let b = std::fs::read(dir.path().join("out/2026-05-15").join(file)).unwrap();

@@ -458,8 +458,14 @@ impl Run<'_, '_> {
         };
         // Before the stage runs: its last reader takes the events.
         let rows_in = rows_in(stage, &self.outputs);
+        // A stage this run finished before it was stopped and resumed: recorded as it
+        // ran then (its status, time and attempts), reused from this run.
+        let mut own = None;
         let result = match self.reuse(index) {
             Some((output, dir, row)) => {
+                if row.run_id == self.run_id {
+                    own = Some((row.status, row.seconds, row.attempts));
+                }
                 record.status = StageStatus::Skipped;
                 record.reused_from = Some(row.run_id.clone());
                 // The engine that made the artifact.
@@ -482,6 +488,11 @@ impl Run<'_, '_> {
         };
         record.seconds = clock.elapsed().as_secs_f64();
         record.peak_rss_mib = crate::record::peak_rss_mib();
+        if let Some((status, seconds, attempts)) = own {
+            record.status = status;
+            record.seconds = seconds;
+            record.attempts = u32::try_from(attempts).unwrap_or(0);
+        }
         // A stage whose artifacts were being written is recorded once they are.
         if let Some(pending) = self.saving.take_if(|p| p.handle.is_finished()) {
             let saved = pending.finish(self.ledger, &mut self.records);
@@ -513,7 +524,7 @@ impl Run<'_, '_> {
                 record.rows_out = tables
                     .rows(stage.stage.provides().first().copied().unwrap_or(""))
                     .unwrap_or(0);
-                if record.status == StageStatus::Ok {
+                if record.status == StageStatus::Ok && own.is_none() {
                     (self.progress)(&Progress::StageFinished {
                         index,
                         name: stage.name.clone(),
