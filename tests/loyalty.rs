@@ -246,3 +246,42 @@ fn a_run_without_features_is_dated_by_the_stage_that_derived_its_as_of() {
     // The day after the last event, 2026-03-15.
     assert_eq!(record["as_of"], "2026-03-16", "{record}");
 }
+
+#[test]
+fn the_drivers_of_staying_are_read_from_before_the_period_that_defines_it() {
+    // Forty users alike through February; in March (the last complete month before
+    // the as-of date) half come back five times. Staying is then no feature's doing:
+    // the features at the as-of date would hold March's visits and say it is.
+    let mut events = String::from("user_id,event_time,event_type\n");
+    for u in 0..40 {
+        for month in [1, 2] {
+            events.push_str(&format!("u{u:02},2026-{month:02}-10 10:00:00,view\n"));
+        }
+        if u < 20 {
+            for day in [3, 8, 13, 18, 23] {
+                events.push_str(&format!("u{u:02},2026-03-{day:02} 10:00:00,view\n"));
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.csv"), events).unwrap();
+    let pipeline = PIPELINE.replace(
+        "needs = [\"ingest\"]\nwith = { survey = \"survey.csv\" }",
+        "needs = [\"ingest\", \"features\"]",
+    ) + "\n[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\n";
+    std::fs::write(dir.path().join("loyalty.toml"), pipeline).unwrap();
+    let out = userlens(
+        &["run", "loyalty.toml", "-q", "--as-of", "2026-04-01"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let drivers = read_csv(&dir.path().join("out/drivers.csv"));
+    let retained: Vec<_> = drivers
+        .iter()
+        .filter(|r| r["target"] == "retained")
+        .collect();
+    for row in &retained {
+        let rho: f64 = row["spearman"].parse().unwrap_or(0.0);
+        assert!(rho.abs() < 0.5, "{row:?}");
+    }
+}

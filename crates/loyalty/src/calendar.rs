@@ -51,6 +51,15 @@ impl Unit {
         }
     }
 
+    /// The start (microseconds) of the last period that ended by `as_of`: `retained`
+    /// is being active in it, among users active in the period before, so the
+    /// drivers of staying are read from the features at this time.
+    pub fn last_complete_start(self, as_of: i64) -> i64 {
+        // The period of as-of's day has begun by as-of and not ended: the one before.
+        let current = self.period_of_day(as_of.div_euclid(DAY_MICROS));
+        self.start_day(current - 1) * DAY_MICROS
+    }
+
     /// The first day of period `period`.
     pub fn start_day(self, period: i64) -> i64 {
         match self {
@@ -173,6 +182,33 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> i64 {
         midnight_micros(y, m, d).unwrap() / DAY_MICROS
+    }
+
+    #[test]
+    fn the_last_complete_period_starts_where_the_calendar_says() {
+        let first = day(2025, 11, 20) * DAY_MICROS;
+        for unit in [Unit::Day, Unit::Week, Unit::Month] {
+            for as_of in [
+                day(2026, 3, 1) * DAY_MICROS,
+                day(2026, 3, 2) * DAY_MICROS + 1,
+                day(2026, 3, 31) * DAY_MICROS + DAY_MICROS - 1,
+                day(2026, 2, 9) * DAY_MICROS,
+            ] {
+                let cal = Calendar::new(unit, first, as_of).unwrap();
+                let last = (0..cal.periods).rev().find(|&p| cal.complete(p)).unwrap();
+                assert_eq!(
+                    unit.last_complete_start(as_of),
+                    cal.period_end(last - 1),
+                    "{unit:?}"
+                );
+            }
+        }
+        // A month ending at midnight of the 1st: February is the last complete one.
+        let march = day(2026, 3, 1) * DAY_MICROS;
+        assert_eq!(
+            Unit::Month.last_complete_start(march),
+            day(2026, 2, 1) * DAY_MICROS
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Outcome<'a> {
     pub column: &'static str,
     /// Features left out: ones that restate the outcome.
     pub exclude: &'static [&'static str],
+    /// The features to read for this outcome, if not the common ones (those of a
+    /// time before the outcome's behaviour).
+    pub features: Option<&'a DataFrame>,
 }
 
 /// `target, feature, users, spearman, beta` for each outcome, features by the size
@@ -33,6 +36,7 @@ pub struct Outcome<'a> {
 pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFrame> {
     let mut rows = Rows::default();
     for outcome in outcomes {
+        let features = outcome.features.unwrap_or(features);
         let with_outcome = outcome
             .table
             .clone()
@@ -337,6 +341,7 @@ mod tests {
             table: &survey,
             column: "score",
             exclude: &["recency_days"],
+            features: None,
         };
         let table = drivers(&features, &[outcome]).unwrap();
         assert_eq!(table.height(), 1);
@@ -375,6 +380,7 @@ mod tests {
             table,
             column: "y",
             exclude: &[],
+            features: None,
         };
         let table = drivers(&features, &[outcome(&outcomes)]).unwrap();
         // Every k-th of the users with both, sorted by id, by hand.

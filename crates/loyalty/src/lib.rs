@@ -84,6 +84,10 @@ pub struct LoyaltyInput<'a> {
     pub segments: Option<&'a DataFrame>,
     /// One row per user of numeric features, for the drivers.
     pub features: Option<&'a DataFrame>,
+    /// The same features at the start of the last complete period
+    /// ([`Unit::last_complete_start`]), for the drivers of `retained`: those at the
+    /// as-of date hold the activity that defines it.
+    pub features_at_period_start: Option<&'a DataFrame>,
     /// Survey answers: `user_id, answered_at` (microseconds), `score` (0-10).
     pub survey: Option<&'a DataFrame>,
 }
@@ -97,6 +101,7 @@ impl<'a> LoyaltyInput<'a> {
             assignments: None,
             segments: None,
             features: None,
+            features_at_period_start: None,
             survey: None,
         }
     }
@@ -194,6 +199,7 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
                     table: scores,
                     column: nps::SCORE,
                     exclude: &[],
+                    features: None,
                 });
             }
             outcomes.push(drivers::Outcome {
@@ -201,12 +207,19 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
                 table: &mean_ratings,
                 column: "mean_rating",
                 exclude: &["mean_rating", "ratings"],
+                features: None,
             });
+            // Read from before the period that defines it when they were made; else
+            // from the as-of date, without recency, which restates it.
             outcomes.push(drivers::Outcome {
                 target: "retained",
                 table: &retained,
                 column: "retained",
-                exclude: &["recency_days"],
+                exclude: match input.features_at_period_start {
+                    Some(_) => &[],
+                    None => &["recency_days"],
+                },
+                features: input.features_at_period_start,
             });
             Some(drivers::drivers(features, &outcomes)?)
         }

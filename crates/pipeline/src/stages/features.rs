@@ -22,6 +22,9 @@ pub struct FeaturesChecked {
     pub users: Option<PathBuf>,
     /// The features a later stage asked for at an earlier time.
     pub asked: Option<FeaturesAsked>,
+    /// The unit of a loyalty stage that asked for the features at the start of the
+    /// last complete period, as the table [`FEATURES_AT_PERIOD_START`].
+    pub period_start: Option<userlens_loyalty::Unit>,
 }
 
 /// Features a later stage asks for ([`Stage::ask`]) at a time before the as-of date,
@@ -37,6 +40,10 @@ pub struct FeaturesAsked {
 
 /// The table of the features asked for before the as-of date.
 pub const FEATURES_AT_CUTOFF: &str = "features_at_cutoff";
+
+/// The table of the features at the start of the last complete period (numeric
+/// only), for the loyalty stage's drivers of staying.
+pub const FEATURES_AT_PERIOD_START: &str = "features_at_period_start";
 
 impl FeaturesChecked {
     /// Reads the users table, if there is one; refuses one with two differing rows
@@ -126,9 +133,10 @@ impl Stage for Features {
     type Checked = FeaturesChecked;
     const USES: &'static str = "features";
     const PROVIDES: &'static [&'static str] = &["features"];
-    const MAY_PROVIDE: &'static [&'static str] = &["drift", FEATURES_AT_CUTOFF];
+    const MAY_PROVIDE: &'static [&'static str] =
+        &["drift", FEATURES_AT_CUTOFF, FEATURES_AT_PERIOD_START];
     const REQUIRES: &'static [&'static str] = &["events"];
-    const ASKED: &'static [&'static str] = &[FEATURES_AT_CUTOFF];
+    const ASKED: &'static [&'static str] = &[FEATURES_AT_CUTOFF, FEATURES_AT_PERIOD_START];
     const READS_PREVIOUS: bool = true;
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
@@ -136,15 +144,23 @@ impl Stage for Features {
             users: params.users.clone(),
             params: params.check().map_err(Invalid::new)?,
             asked: None,
+            period_start: None,
         })
     }
 
     fn asked_key(checked: &Self::Checked) -> String {
-        checked
+        let mut key = checked
             .asked
             .as_ref()
             .map(|asked| format!("{} before, text {}", asked.before, asked.text))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(unit) = checked.period_start {
+            key.push_str(&format!(
+                "; at the start of the last complete {}",
+                unit.name()
+            ));
+        }
+        key
     }
 
     fn input_files(checked: &Self::Checked) -> Vec<PathBuf> {
@@ -224,6 +240,23 @@ impl Stage for Features {
                 users: earlier_users.as_ref().map(|u| &u.table),
             });
         }
+        // The users table as known at the period's start, likewise.
+        let (start_params, start_users);
+        let period_start = checked
+            .period_start
+            .map(|unit| unit.last_complete_start(as_of));
+        if let Some(start) = period_start {
+            start_params = checked.params.without_text();
+            start_users = users
+                .as_ref()
+                .map(|users| userlens_features::users_at_cutoff(users, start, &checked.params))
+                .transpose()?;
+            at.push(At {
+                as_of: start,
+                params: &start_params,
+                users: start_users.as_ref().map(|u| &u.table),
+            });
+        }
         let mut built = userlens_features::build_parts_at(
             &events,
             &at,
@@ -262,8 +295,15 @@ impl Stage for Features {
             tables.insert("drift", drift::drift_table(&rows)?);
         }
         tables.insert("features", features);
-        if let Some(earlier) = built.next() {
+        if checked.asked.is_some()
+            && let Some(earlier) = built.next()
+        {
             tables.insert(FEATURES_AT_CUTOFF, earlier);
+        }
+        if period_start.is_some()
+            && let Some(at_start) = built.next()
+        {
+            tables.insert(FEATURES_AT_PERIOD_START, at_start);
         }
         Ok(Output { tables, meta })
     }

@@ -12,9 +12,26 @@ use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, Stage
 /// Satisfaction and loyalty.
 pub struct Loyalty;
 
+/// Checked parameters of a loyalty stage.
+#[derive(Debug, Clone)]
+pub struct LoyaltyChecked {
+    /// The stage's own parameters.
+    pub params: userlens_loyalty::CheckedLoyaltyParams,
+    /// Whether the features stage it needs makes the features at the start of the
+    /// last complete period (`Some(false)`: another unit's were asked for first).
+    pub period_features: Option<bool>,
+}
+
+impl std::ops::Deref for LoyaltyChecked {
+    type Target = userlens_loyalty::CheckedLoyaltyParams;
+    fn deref(&self) -> &Self::Target {
+        &self.params
+    }
+}
+
 impl Stage for Loyalty {
     type Params = userlens_loyalty::LoyaltyParams;
-    type Checked = userlens_loyalty::CheckedLoyaltyParams;
+    type Checked = LoyaltyChecked;
     const USES: &'static str = "loyalty";
     // None always: a log with no event before the as-of date, or whose times span
     // more periods than a triangle holds, gets a note instead of tables.
@@ -40,7 +57,25 @@ impl Stage for Loyalty {
                  by persona and segment)",
             ));
         }
-        params.check().map_err(Invalid::new)
+        Ok(LoyaltyChecked {
+            params: params.check().map_err(Invalid::new)?,
+            period_features: None,
+        })
+    }
+
+    /// The drivers of staying read the features from before the period that defines
+    /// it: the features stage makes them in its pass.
+    fn ask(checked: &mut Self::Checked, needed: &mut dyn std::any::Any) -> bool {
+        let Some(features) = needed.downcast_mut::<super::FeaturesChecked>() else {
+            return false;
+        };
+        if checked.period_features.is_some() {
+            return false;
+        }
+        let unit = checked.params.unit;
+        let made = *features.period_start.get_or_insert(unit) == unit;
+        checked.period_features = Some(made);
+        made
     }
 
     fn input_files(checked: &Self::Checked) -> Vec<PathBuf> {
@@ -56,7 +91,7 @@ impl Stage for Loyalty {
             "assignments" => Some(userlens_loyalty::ASSIGNMENT_COLUMNS),
             "segments" => Some(userlens_loyalty::SEGMENT_COLUMNS),
             // Every numeric feature is a candidate driver.
-            "features" => None,
+            "features" | super::FEATURES_AT_PERIOD_START => None,
             _ => Some(&[]),
         }
     }
@@ -98,6 +133,10 @@ impl Stage for Loyalty {
             assignments: inputs.get("assignments"),
             segments: inputs.get("segments"),
             features: inputs.get("features"),
+            features_at_period_start: match params.period_features {
+                Some(true) => inputs.get(super::FEATURES_AT_PERIOD_START),
+                _ => None,
+            },
             survey: survey.as_ref().map(|s| &s.answers),
         };
         let started = std::time::Instant::now();

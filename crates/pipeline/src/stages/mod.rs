@@ -8,7 +8,9 @@ mod profile;
 mod recommend;
 mod report;
 
-pub use features::{FEATURES_AT_CUTOFF, Features, FeaturesAsked, FeaturesChecked};
+pub use features::{
+    FEATURES_AT_CUTOFF, FEATURES_AT_PERIOD_START, Features, FeaturesAsked, FeaturesChecked,
+};
 pub use ingest::Ingest;
 pub use loyalty::Loyalty;
 pub use predict::Predict;
