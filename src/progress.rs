@@ -30,6 +30,8 @@ pub struct Renderer {
     /// Last tenth of the work reported off a terminal.
     reported_tenth: u64,
     total: usize,
+    /// The run under way (a resumed run reuses its own stages).
+    run_id: String,
 }
 
 impl Renderer {
@@ -44,6 +46,7 @@ impl Renderer {
             stage_started: Instant::now(),
             reported_tenth: 0,
             total: 0,
+            run_id: String::new(),
         }
     }
 
@@ -73,6 +76,7 @@ impl Renderer {
                 stages,
             } => {
                 self.total = *stages;
+                self.run_id.clone_from(run_id);
                 if std::io::stderr().is_terminal() {
                     let bars = MultiProgress::new();
                     let bar = bars.add(ProgressBar::new(*stages as u64));
@@ -116,11 +120,18 @@ impl Renderer {
                 name,
                 reused_from,
             } => {
-                let line = format!(
-                    "[{}/{}] {name} unchanged, skipped (artifact of run {reused_from})",
-                    index + 1,
-                    self.total
-                );
+                let line = match *reused_from == self.run_id {
+                    true => format!(
+                        "[{}/{}] {name} done before the run stopped, reused",
+                        index + 1,
+                        self.total
+                    ),
+                    false => format!(
+                        "[{}/{}] {name} unchanged, skipped (artifact of run {reused_from})",
+                        index + 1,
+                        self.total
+                    ),
+                };
                 self.line(line, true);
             }
             Progress::Retrying {

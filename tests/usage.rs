@@ -292,8 +292,17 @@ fn a_resume_says_when_the_pipeline_changed_since_the_run_started() {
         "needs = [\"ingest\"]\nwith = { top_categories = 3 }",
     );
     std::fs::write(dir.path().join("p.toml"), file).unwrap();
+    let run_id = newest();
+    let again = userlens(&["run", "p.toml", "--resume", &run_id], dir.path());
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains(changed),
+        "{}",
+        text(&again.stderr)
+    );
+    // Resumed once more: still against the plan it started with.
     std::fs::write(&users, "user_id,plan\nu1,pro\n").unwrap();
-    let resumed = userlens(&["run", "p.toml", "--resume", &newest()], dir.path());
+    let resumed = userlens(&["run", "p.toml", "--resume", &run_id], dir.path());
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     assert!(
         text(&resumed.stderr).contains(changed),

@@ -604,7 +604,8 @@ const CHECK_ROWS: usize = 1 << 20;
 #[cfg(test)]
 const CHECK_ROWS: usize = 3;
 
-/// Most characters a category or users-table column gives a feature's name.
+/// Most characters a category gives its share's column name (a users-table column,
+/// which rules name, keeps all of its own).
 const MAX_NAME_CHARS: usize = 64;
 
 /// The share columns of the `top` categories, in their order: `cat_share_<name>`,
@@ -618,6 +619,9 @@ pub(crate) fn share_columns(top: &[String]) -> Vec<String> {
                 "{}{}",
                 userlens_model::CATEGORY_SHARE_PREFIX,
                 column_safe(category)
+                    .chars()
+                    .take(MAX_NAME_CHARS)
+                    .collect::<String>()
             );
             let mut name = base.clone();
             let mut n = 1;
@@ -630,15 +634,13 @@ pub(crate) fn share_columns(top: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Letters, digits and `_` only, so category names make safe column names; at most
-/// [`MAX_NAME_CHARS`] of them (a long name is told apart by [`share_columns`]).
+/// Letters, digits and `_` only, so category names make safe column names.
 fn column_safe(name: &str) -> String {
     let safe: String = name
         .trim()
         .to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '_' })
-        .take(MAX_NAME_CHARS)
         .collect();
     if safe.is_empty() {
         "blank".into()

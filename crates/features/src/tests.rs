@@ -1048,4 +1048,10 @@ fn a_long_category_makes_a_short_column_of_its_own() {
             "cat_share_home___garden".into()
         ]
     );
+    // A users-table column, which rules name, keeps its whole name.
+    let long = Column::new(format!("{}_a", "x".repeat(70)).into(), [1.0]);
+    assert_eq!(
+        user_feature_name(&long),
+        format!("user_{}_a", "x".repeat(70))
+    );
 }

@@ -108,6 +108,10 @@ pub(crate) fn check_runs_folder(root: &Path) -> Result<()> {
 /// records it (before its first stage, or the runner's own error between them); the
 /// ledger said it was still running.
 fn failed(ledger: &Ledger, row: &RunRow, e: Error) -> Error {
+    // A run a signal took is recorded by the signal's thread, as interrupted.
+    if interrupt::abandoned() {
+        return e;
+    }
     let row = RunRow {
         status: RunStatus::Failed,
         finished_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -197,7 +201,11 @@ pub fn run(
         finished_at: None,
         run_dir: String::new(),
         error: None,
-        invocation: serde_json::to_string(&Invocation::of(&plan, &options, Some(&engine))).ok(),
+        // A resumed run keeps what it was started with (the plan's digest included).
+        invocation: match &resumed_run {
+            Some(row) => row.invocation.clone(),
+            None => serde_json::to_string(&Invocation::of(&plan, &options, Some(&engine))).ok(),
+        },
         pid: Some(i64::from(std::process::id())),
     };
     let (run_id, run_dir) = match &resumed_run {
@@ -244,12 +252,12 @@ pub fn run(
     };
     // The output's folder holds its `.refused` sibling's leftovers too.
     publish::recover(&output, &ours).map_err(|e| failed(&ledger, &run_row, e))?;
-    let made = {
+    let staged = {
         let _running = interrupt::still_running()?;
         publish::staging(&output, &run_id)
-            .map_err(|e| failed(&ledger, &run_row, e))?
-            .1
     };
+    // Recorded once the guard is let go: `failed` asks whether a signal took the run.
+    let made = staged.map_err(|e| failed(&ledger, &run_row, e))?.1;
     interrupt::made(made.clone());
     // A new run's row went in with its id; a resumed one is running again.
     if resumed_run.is_some() {

@@ -195,7 +195,8 @@ fn csv_header(path: &Path) -> Result<Vec<String>> {
         });
     }
     // Polars would rename the second `plan_duplicated_0`, and no feature be `plan`.
-    if let Some((i, name)) = (header.iter().enumerate()).find(|(i, n)| header[..*i].contains(n)) {
+    let twice = |(i, name): &(usize, &String)| !name.is_empty() && header[..*i].contains(name);
+    if let Some((i, name)) = header.iter().enumerate().find(twice) {
         return Err(Error::TableRow {
             path: path.to_path_buf(),
             line: 1,

@@ -403,6 +403,9 @@ fn a_users_table_that_cannot_be_read_is_refused_at_its_line() {
         twice.ends_with("twice.csv` line 1: the column `plan` is named twice (column 3)"),
         "{twice}"
     );
+    // Unnamed columns (a spreadsheet's trailing commas) are not named twice.
+    let blank = read_table(&write(&dir, "blank.csv", b"user_id,plan,,\nu1,pro,,\n"));
+    assert!(!blank.is_err_and(|e| e.to_string().contains("named twice")));
     let semi = said("s.csv", b"user_id;plan\nu1;pro\n");
     assert!(
         semi.ends_with(

@@ -229,12 +229,13 @@ fn users_column_refused(e: userlens_predict::Error, users: Option<&std::path::Pa
     use userlens_predict::rules::Error as Rule;
     match (&e, users) {
         (
-            userlens_predict::Error::Rule(Rule::NotNumeric { .. } | Rule::NotText { .. }),
+            userlens_predict::Error::Rule(
+                Rule::NotNumeric { feature, .. } | Rule::NotText { feature, .. },
+            ),
             Some(users),
-        ) => StageError::refused(format!(
-            "{e} (a column of the users table `{}`)",
-            users.display()
-        )),
+        ) if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) => StageError::refused(
+            format!("{e} (a column of the users table `{}`)", users.display()),
+        ),
         _ => e.into(),
     }
 }
