@@ -240,11 +240,15 @@ pub(crate) fn lifecycle(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut counts_by_kind: [Vec<u64>; 4] = Default::default();
     for (g, group) in groups.iter().enumerate() {
-        for p in 0..n {
+        // A group other than the first (all users) from its first period with a
+        // user on: the periods after that without one are rows of zeros, so that a
+        // chart of it does not join across them.
+        let first = match g {
+            0 => 0,
+            _ => (0..n).find(|&p| counts[g * n + p] != [0; 4]).unwrap_or(n),
+        };
+        for p in first..n {
             let c = counts[g * n + p];
-            if g > 0 && c == [0; 4] {
-                continue;
-            }
             kinds.push(group.kind);
             values.push(group.value.clone());
             labels.push(cal.label(p));

@@ -285,8 +285,9 @@ fn running(diff: &[i64]) -> impl Iterator<Item = u64> + '_ {
 
 /// `group, value, date, dau, wau, mau, dau_mau` of every group (`per_group` indexed
 /// like `groups`): WAU and MAU over the trailing 7 and 30 days. A group other than
-/// the first (all users) has no row for a day without any of its users active in the
-/// 30 days ending on it.
+/// the first (all users) has rows from its first day with a user active in the 30
+/// days ending on it: after that, a day without one is a row of zeros, so that a
+/// chart of it does not join across the gap.
 fn stickiness_table(
     per_group: &[pass::Stickiness],
     groups: &[groups::Group],
@@ -299,8 +300,10 @@ fn stickiness_table(
     for (g, (group, s)) in groups.iter().zip(per_group).enumerate() {
         let weekly = running(&s.wau);
         let monthly = running(&s.mau);
+        let mut begun = g == 0;
         for (d, ((&active, w), m)) in s.dau.iter().zip(weekly).zip(monthly).enumerate() {
-            if g > 0 && m == 0 {
+            begun |= m > 0;
+            if !begun {
                 continue;
             }
             kinds.push(group.kind);

@@ -566,3 +566,38 @@ fn the_as_of_date_cuts_the_events() {
     assert_eq!(t.stickiness.height(), 27);
     assert_eq!(DAY_MICROS * 27, at(2, 1, 0) - at(1, 5, 0));
 }
+
+#[test]
+fn a_persona_has_a_row_for_every_period_from_its_first_on() {
+    // Days: persona 0 is active on Jan 5, 20, 25, Feb 10 and Mar 3, with gaps between.
+    let t = run("unit = \"day\"", Some(at(3, 20, 0)));
+    let strings = |df: &DataFrame, name: &str| -> Vec<String> {
+        let column = df.column(name).unwrap().cast(&DataType::String).unwrap();
+        column
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect()
+    };
+    let every_day: Vec<String> = strings(&t.lifecycle, "period");
+    for (table, column) in [
+        (&t.lifecycle_by_group, "period"),
+        (&t.stickiness_by_group, "date"),
+    ] {
+        let of_persona = table
+            .clone()
+            .lazy()
+            .filter(
+                col("group")
+                    .eq(lit("persona_id"))
+                    .and(col("value").eq(lit("0"))),
+            )
+            .collect()
+            .unwrap();
+        let days = strings(&of_persona, column);
+        let first = every_day.iter().position(|d| *d == days[0]).unwrap();
+        assert_eq!(days[0], "2026-01-05", "{column}");
+        assert_eq!(days, every_day[first..], "{column}");
+    }
+}
