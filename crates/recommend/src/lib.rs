@@ -96,8 +96,12 @@ pub struct Recommendations {
     pub notes: Vec<String>,
 }
 
-/// Each log user's persona, from a profile stage's `assignments` table.
-fn personas_of(assignments: &DataFrame, log: &Log) -> Result<(Vec<u32>, Vec<Option<u32>>)> {
+/// Each log user's persona, from a profile stage's `assignments` table, and each
+/// persona's users there (those without an item in the log too).
+fn personas_of(
+    assignments: &DataFrame,
+    log: &Log,
+) -> Result<(Vec<u32>, Vec<Option<u32>>, Vec<u64>)> {
     let users = assignments.column(USER_ID)?.str()?.clone();
     let ids = assignments
         .column(PERSONA_ID)?
@@ -107,6 +111,12 @@ fn personas_of(assignments: &DataFrame, log: &Log) -> Result<(Vec<u32>, Vec<Opti
     let mut distinct: Vec<u32> = ids.iter().flatten().collect();
     distinct.sort_unstable();
     distinct.dedup();
+    let mut sizes = vec![0u64; distinct.len()];
+    for id in ids.iter().flatten() {
+        if let Ok(p) = distinct.binary_search(&id) {
+            sizes[p] += 1;
+        }
+    }
     let mut of_user = vec![None; log.users.len()];
     for (user, id) in users.iter().zip(ids.iter()) {
         if let (Some(user), Some(id)) = (user, id)
@@ -115,7 +125,7 @@ fn personas_of(assignments: &DataFrame, log: &Log) -> Result<(Vec<u32>, Vec<Opti
             of_user[u] = distinct.binary_search(&id).ok().map(|p| p as u32);
         }
     }
-    Ok((distinct, of_user))
+    Ok((distinct, of_user, sizes))
 }
 
 /// Why `kind` cannot be scored on `split`, if it cannot.
@@ -245,7 +255,7 @@ pub fn recommend_in_blocks(
     // the personas only of users with a history before the cutoff.
     let by_persona = personas
         .as_ref()
-        .map(|(ids, of)| {
+        .map(|(ids, of, _)| {
             let known = (of.iter().enumerate())
                 .map(|(u, p)| p.filter(|_| !split.train.train().row(u).0.is_empty()))
                 .collect();
@@ -337,8 +347,8 @@ pub fn recommend_in_blocks(
         );
     }
     let popular = Ranking::among(&inter, |_| true);
-    let by_persona = personas
-        .map(|(ids, of)| Personas::rank(ids, of, &inter))
+    let (by_persona, sizes) = personas
+        .map(|(ids, of, sizes)| (Personas::rank(ids, of, &inter), sizes))
         .unwrap_or_default();
     let fitted = model::fit(chosen, &inter, params, seed);
     let similar_items = match &fitted {
@@ -349,7 +359,7 @@ pub fn recommend_in_blocks(
         }
     };
     let persona_recommendations =
-        tables::persona_recommendations(&by_persona, &popular, &log, params.k)?;
+        tables::persona_recommendations(&by_persona, &sizes, &popular, &log, params.k)?;
     tracing::debug!("recommend: refitted in {:.2} s", t.elapsed().as_secs_f64());
     let lists = Lists {
         fitted,
@@ -385,7 +395,8 @@ fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<(Recommendations, Lis
             ..matrix::Csr::default()
         },
     };
-    let persona_recommendations = tables::persona_recommendations(&personas, &popular, &log, k)?;
+    let persona_recommendations =
+        tables::persona_recommendations(&personas, &[], &popular, &log, k)?;
     let similar_items = tables::similar_items(&knn, &log, 0)?;
     let lists = Lists {
         fitted: Fitted::Popular,

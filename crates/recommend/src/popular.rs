@@ -10,6 +10,8 @@ pub(crate) struct Ranking {
     pub order: Vec<u32>,
     /// Each item's share of the group's users who showed interest in it.
     pub share: Vec<f32>,
+    /// Each item's count of the group's users who showed interest in it.
+    pub counts: Vec<u32>,
     /// Users in the group.
     pub users: usize,
 }
@@ -55,6 +57,7 @@ impl Ranking {
         Ranking {
             order,
             share,
+            counts,
             users,
         }
     }

@@ -195,14 +195,21 @@ const USERS_PER_BLOCK: usize = 1 << 14;
 #[cfg(test)]
 const USERS_PER_BLOCK: usize = 3;
 
-/// `persona_recommendations.csv`: each persona's most popular items, with the
-/// persona's share of users who showed interest and its lift over everyone's.
+/// `persona_recommendations.csv`: each persona's most popular items, with the share
+/// of the persona's users (`sizes`, as assigned) who showed interest and its lift
+/// over everyone's share (of all assigned users): users without an item count too.
 pub(crate) fn persona_recommendations(
     personas: &Personas,
+    sizes: &[u64],
     popular: &Ranking,
     log: &Log,
     k: usize,
 ) -> Result<DataFrame> {
+    let all: u64 = sizes.iter().sum();
+    let of = |count: u32, users: u64| match users {
+        0 => 0.0,
+        users => f64::from(count) / users as f64,
+    };
     let (mut ids, mut ranks, mut items, mut categories, mut shares, mut lifts) = (
         Vec::new(),
         Vec::new(),
@@ -212,9 +219,10 @@ pub(crate) fn persona_recommendations(
         Vec::new(),
     );
     for (p, ranking) in personas.rankings.iter().enumerate() {
+        let size = sizes.get(p).copied().unwrap_or(0);
         for (rank, item) in ranking.top(k, &[], &[]).into_iter().enumerate() {
-            let share = f64::from(ranking.share[item as usize]);
-            let everyone = f64::from(popular.share[item as usize]);
+            let share = of(ranking.counts[item as usize], size);
+            let everyone = of(popular.counts[item as usize], all);
             ids.push(personas.ids[p]);
             ranks.push(rank as u32 + 1);
             items.push(log.items[item as usize].as_str());

@@ -761,3 +761,46 @@ fn auto_takes_the_persona_baseline_only_when_nothing_else_is_scored() {
         out.notes
     );
 }
+
+#[test]
+fn a_personas_share_counts_its_users_without_items_too() {
+    // Persona 1: u1, u2 viewed a, u3 viewed b, u5 and u6 only searched; persona 2: u4
+    // viewed b. Of persona 1's five users two showed interest in a (0.4); of all six,
+    // two (1/3): a lift of 1.2.
+    let rows = [
+        ("u1", 1, "view", "a"),
+        ("u2", 1, "view", "a"),
+        ("u3", 1, "view", "b"),
+        ("u4", 1, "view", "b"),
+        ("u5", 1, "search", ""),
+        ("u6", 1, "search", ""),
+    ];
+    let personas = df!(
+        USER_ID => ["u1", "u2", "u3", "u4", "u5", "u6"],
+        PERSONA_ID => [1u32, 1, 1, 2, 1, 1],
+    )
+    .unwrap();
+    let params = checked("model = \"popular\"");
+    let out = recommend(
+        vec![events(&rows).lazy()],
+        Some(&personas),
+        30 * DAY,
+        &params,
+        7,
+    )
+    .unwrap();
+    let top = out
+        .persona_recommendations
+        .clone()
+        .lazy()
+        .filter(col(PERSONA_ID).eq(lit(1u32)).and(col("rank").eq(lit(1u32))))
+        .collect()
+        .unwrap();
+    assert_eq!(
+        top.column(ITEM_ID).unwrap().str().unwrap().get(0),
+        Some("a")
+    );
+    let value = |name: &str| top.column(name).unwrap().f64().unwrap().get(0).unwrap();
+    assert!((value("share") - 0.4).abs() < 1e-12, "{top}");
+    assert!((value("lift") - 1.2).abs() < 1e-12, "{top}");
+}
