@@ -96,12 +96,12 @@ pub struct Recommendations {
     pub notes: Vec<String>,
 }
 
-/// Each log user's persona, from a profile stage's `assignments` table, and each
-/// persona's users there (those without an item in the log too).
-fn personas_of(
-    assignments: &DataFrame,
-    log: &Log,
-) -> Result<(Vec<u32>, Vec<Option<u32>>, Vec<u64>)> {
+/// Persona ids (ascending), each log user's index into them, and each persona's
+/// users in the assignments (those without an item in the log too).
+type Assigned = (Vec<u32>, Vec<Option<u32>>, Vec<u64>);
+
+/// Each log user's persona, from a profile stage's `assignments` table.
+fn personas_of(assignments: &DataFrame, log: &Log) -> Result<Assigned> {
     let users = assignments.column(USER_ID)?.str()?.clone();
     let ids = assignments
         .column(PERSONA_ID)?
