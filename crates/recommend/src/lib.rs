@@ -327,6 +327,17 @@ pub fn recommend_in_blocks(
             }
         }
     };
+    // The fallback of `auto` when none of `models` could be scored has its row too,
+    // so that the report says which made the lists.
+    if !rows.iter().any(|r| r.model == chosen) {
+        rows.push(ReportRow {
+            model: chosen,
+            outcome: Err(
+                "not among `models`: `auto` took it as none of them could be scored".into(),
+            ),
+            chosen: false,
+        });
+    }
     for row in &mut rows {
         row.chosen = row.model == chosen;
     }

@@ -804,3 +804,33 @@ fn a_personas_share_counts_its_users_without_items_too() {
     assert!((value("share") - 0.4).abs() < 1e-12, "{top}");
     assert!((value("lift") - 1.2).abs() < 1e-12, "{top}");
 }
+
+#[test]
+fn autos_fallback_outside_its_models_has_a_report_row_marked_chosen() {
+    // One item: neither item-kNN nor ALS can be scored.
+    let rows: Vec<_> = (0..40)
+        .map(|u| {
+            (
+                ["u0", "u1", "u2", "u3"][u % 4],
+                (u / 4) as i64 * 7,
+                "view",
+                "a",
+            )
+        })
+        .collect();
+    let params = checked("models = [\"item_knn\", \"als\"]");
+    let out = recommend(vec![events(&rows).lazy()], None, 80 * DAY, &params, 7).unwrap();
+    let report = &out.report;
+    let chosen = report
+        .clone()
+        .lazy()
+        .filter(col("chosen"))
+        .collect()
+        .unwrap();
+    let models = chosen.column("model").unwrap().str().unwrap();
+    assert_eq!(
+        models.iter().collect::<Vec<_>>(),
+        [Some("popular")],
+        "{report}"
+    );
+}
