@@ -285,3 +285,30 @@ fn the_drivers_of_staying_are_read_from_before_the_period_that_defines_it() {
         assert!(rho.abs() < 0.5, "{row:?}");
     }
 }
+
+#[test]
+fn a_second_loyalty_unit_says_its_drivers_of_staying_are_the_as_of_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let pipeline = PIPELINE.replace(
+        "needs = [\"ingest\"]\nwith = { survey = \"survey.csv\" }",
+        "needs = [\"ingest\", \"features\"]",
+    ) + "\n[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\n\
+         \n[stages.weekly]\nuses = \"loyalty\"\nneeds = [\"ingest\", \"features\"]\n\
+         with = { unit = \"week\" }\n";
+    std::fs::write(dir.path().join("loyalty.toml"), pipeline).unwrap();
+    let out = userlens(
+        &["run", "loyalty.toml", "-q", "--as-of", "2026-04-01"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    assert!(
+        record.contains("weekly: the features stage makes the features at the start"),
+        "{record}"
+    );
+    assert!(
+        !record.contains("loyalty: the features stage makes"),
+        "{record}"
+    );
+}

@@ -61,6 +61,16 @@ fn fail_at_features(dir: &std::path::Path) {
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
 }
 
+/// The id of the newest run `runs list` shows.
+fn newest_run(dir: &std::path::Path) -> String {
+    let list = text(&userlens(&["runs", "list"], dir).stdout);
+    let line = list.lines().nth(1).unwrap_or_default();
+    line.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn exits_saying(out: &std::process::Output, code: i32, says: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -213,15 +223,7 @@ fn verbose_says_more_and_very_verbose_more_still() {
 fn runs_show_gives_each_stage_its_key_hash_and_error() {
     let dir = sandbox();
     fail_at_features(dir.path());
-    let list = text(&userlens(&["runs", "list"], dir.path()).stdout);
-    let run_id = list
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let run_id = newest_run(dir.path());
     let shown = text(&userlens(&["runs", "show", &run_id], dir.path()).stdout);
     let keys: Vec<&str> = (shown.lines())
         .filter_map(|l| l.trim().strip_prefix("cache key "))
@@ -260,18 +262,7 @@ fn an_argument_that_is_not_utf8_is_refused_not_a_crash() {
 #[test]
 fn a_resume_says_when_the_pipeline_changed_since_the_run_started() {
     let dir = sandbox();
-    let newest = || {
-        let list = userlens(&["runs", "list"], dir.path());
-        let listing = text(&list.stdout);
-        listing
-            .lines()
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    };
+    let newest = || newest_run(dir.path());
     let changed = "the pipeline has changed since run";
     let users = dir.path().join("nope.csv");
     // Resumed as it started (its users table there now): no word of it.

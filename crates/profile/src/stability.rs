@@ -218,9 +218,14 @@ mod tests {
     }
 
     fn two_groups() -> Profile {
+        two_groups_spending(0.0)
+    }
+
+    /// Two groups of users, spending `more` each beyond the low and high spenders.
+    fn two_groups_spending(more: f64) -> Profile {
         let features = df!(
             USER_ID => ["a", "b", "c", "d", "e", "f"],
-            "monetary" => [10.0, 12.0, 11.0, 900.0, 950.0, 1000.0],
+            "monetary" => [10.0, 12.0, 11.0, 900.0, 950.0, 1000.0].map(|m| m + more),
         )
         .unwrap();
         let params = ProfileParams {
@@ -254,18 +259,7 @@ mod tests {
     #[test]
     fn the_same_users_keep_their_personas_ids_however_far_the_centroids_moved() {
         let previous = two_groups();
-        let shifted = |shift: f64| {
-            let features = df!(
-                USER_ID => ["a", "b", "c", "d", "e", "f"],
-                "monetary" => [10.0, 12.0, 11.0, 900.0, 950.0, 1000.0].map(|m| m + shift),
-            )
-            .unwrap();
-            let params = ProfileParams {
-                k: KChoice::Fixed(2),
-                ..ProfileParams::default()
-            };
-            profile(&features, &params.check().unwrap(), 7).unwrap()
-        };
+        let shifted = two_groups_spending;
         // Without the users of the run before, only the distance counts: new ids.
         let far = stabilise(
             &previous.model,

@@ -145,7 +145,7 @@ pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opene
     // Reads of at most a twentieth of the file reach the counter, for each tenth.
     let block = usize::try_from(total / 20)
         .unwrap_or(usize::MAX)
-        .clamp(64 << 10, 1 << 20);
+        .clamp(4 << 10, 1 << 20);
     let mut reader = BufReader::with_capacity(block, counted);
     let magic = reader.fill_buf().map_err(io)?;
     let mut size = TextSize {
@@ -219,17 +219,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.csv");
         let line = "u1,2026-01-01 10:00:00,view\n";
-        std::fs::write(&path, line.repeat(3_000_000 / line.len())).unwrap();
-        let mut seen = Vec::new();
-        let mut record = |done: u64, total: u64| seen.push(done * 10 / total);
-        {
-            let mut opened = open(&path, &mut record).unwrap();
-            std::io::copy(&mut opened.reader, &mut std::io::sink()).unwrap();
+        for bytes in [200_000, 3_000_000] {
+            std::fs::write(&path, line.repeat(bytes / line.len())).unwrap();
+            let mut seen = Vec::new();
+            let mut record = |done: u64, total: u64| seen.push(done * 10 / total);
+            {
+                let mut opened = open(&path, &mut record).unwrap();
+                std::io::copy(&mut opened.reader, &mut std::io::sink()).unwrap();
+            }
+            let tenths: std::collections::BTreeSet<u64> = seen.into_iter().collect();
+            let every: Vec<u64> = (0..=10).collect();
+            assert_eq!(
+                tenths.into_iter().collect::<Vec<_>>(),
+                every,
+                "{bytes} bytes"
+            );
         }
-        let tenths: std::collections::BTreeSet<u64> = seen.into_iter().collect();
-        assert_eq!(
-            tenths.into_iter().collect::<Vec<_>>(),
-            (0..=10).collect::<Vec<_>>()
-        );
     }
 }

@@ -132,6 +132,18 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .and_then(|reader| reader.finish());
         match read {
+            // A column without a name (a spreadsheet's trailing commas) is left out:
+            // polars would name it `_duplicated_0`, and it would become a feature.
+            Ok(df) if header.len() == df.width() => {
+                let named = (df.columns().iter().zip(&header))
+                    .filter(|(_, name)| !name.trim().is_empty())
+                    .map(|(column, _)| column.clone())
+                    .collect();
+                DataFrame::new(df.height(), named).map_err(|source| Error::Table {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
             Ok(df) => df,
             Err(source) => {
                 return Err(bad_row(path).unwrap_or(Error::Table {

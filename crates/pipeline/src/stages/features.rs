@@ -222,40 +222,33 @@ impl Stage for Features {
             params: &checked.params,
             users: users_now.as_ref(),
         }];
-        // The users table as known at the earlier time: see `users_at_cutoff`.
-        let (earlier_params, earlier_users);
-        if let Some(asked) = &checked.asked {
-            let cutoff = as_of - asked.before;
-            earlier_params = match asked.text {
-                true => checked.params.clone(),
-                false => checked.params.without_text(),
-            };
-            earlier_users = users
-                .as_ref()
-                .map(|users| userlens_features::users_at_cutoff(users, cutoff, &checked.params))
-                .transpose()?;
-            at.push(At {
-                as_of: cutoff,
-                params: &earlier_params,
-                users: earlier_users.as_ref().map(|u| &u.table),
-            });
-        }
-        // The users table as known at the period's start, likewise.
-        let (start_params, start_users);
-        let period_start = checked
-            .period_start
-            .map(|unit| unit.last_complete_start(as_of));
-        if let Some(start) = period_start {
-            start_params = checked.params.without_text();
-            start_users = users
-                .as_ref()
-                .map(|users| userlens_features::users_at_cutoff(users, start, &checked.params))
-                .transpose()?;
-            at.push(At {
-                as_of: start,
-                params: &start_params,
-                users: start_users.as_ref().map(|u| &u.table),
-            });
+        // Earlier times asked for: predict's cutoff, the loyalty period's start; the
+        // users table as known at each (see `users_at_cutoff`).
+        let known_at = |time: i64| {
+            (users.as_ref())
+                .map(|users| userlens_features::users_at_cutoff(users, time, &checked.params))
+                .transpose()
+        };
+        let cutoff = checked.asked.as_ref().map(|asked| as_of - asked.before);
+        let period_start = (checked.period_start).map(|unit| unit.last_complete_start(as_of));
+        let earlier_params = match checked.asked.as_ref().is_some_and(|asked| asked.text) {
+            true => checked.params.clone(),
+            false => checked.params.without_text(),
+        };
+        let start_params = checked.params.without_text();
+        let earlier_users = cutoff.map(known_at).transpose()?.flatten();
+        let start_users = period_start.map(known_at).transpose()?.flatten();
+        for (time, params, known) in [
+            (cutoff, &earlier_params, earlier_users.as_ref()),
+            (period_start, &start_params, start_users.as_ref()),
+        ] {
+            if let Some(time) = time {
+                at.push(At {
+                    as_of: time,
+                    params,
+                    users: known.map(|u| &u.table),
+                });
+            }
         }
         let mut built = userlens_features::build_parts_at(
             &events,
