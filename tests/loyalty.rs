@@ -287,28 +287,22 @@ fn the_drivers_of_staying_are_read_from_before_the_period_that_defines_it() {
 }
 
 #[test]
-fn a_second_loyalty_unit_says_its_drivers_of_staying_are_the_as_of_dates() {
+fn two_loyalty_stages_cannot_write_one_folder_of_outputs() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let pipeline = PIPELINE.replace(
-        "needs = [\"ingest\"]\nwith = { survey = \"survey.csv\" }",
-        "needs = [\"ingest\", \"features\"]",
-    ) + "\n[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\n\
-         \n[stages.weekly]\nuses = \"loyalty\"\nneeds = [\"ingest\", \"features\"]\n\
-         with = { unit = \"week\" }\n";
+    let pipeline = PIPELINE.to_string()
+        + "\n[stages.weekly]\nuses = \"loyalty\"\nneeds = [\"ingest\"]\nwith = { unit = \"week\" }\n";
     std::fs::write(dir.path().join("loyalty.toml"), pipeline).unwrap();
     let out = userlens(
         &["run", "loyalty.toml", "-q", "--as-of", "2026-04-01"],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let record = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        record.contains("weekly: the features stage makes the features at the start"),
-        "{record}"
+        text(&out.stderr)
+            .contains("stage `weekly` would write `retention.csv` over an earlier stage's"),
+        "{}",
+        text(&out.stderr)
     );
-    assert!(
-        !record.contains("loyalty: the features stage makes"),
-        "{record}"
-    );
+    assert!(!dir.path().join("out").exists());
 }

@@ -120,6 +120,7 @@ pub(crate) fn run_with_retries(
             shared: shared.as_deref(),
             on_cluster: false,
             files: Vec::new(),
+            written: &state.files,
             notes: Vec::new(),
             on_refusal: None,
         };

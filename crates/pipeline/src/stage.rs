@@ -320,6 +320,8 @@ pub struct StageContext<'a> {
     /// Whether the stage sent work to the cluster (recorded as its engine).
     pub(crate) on_cluster: bool,
     pub(crate) files: Vec<String>,
+    /// The output files the run's earlier stages wrote: none is written again.
+    pub(crate) written: &'a [String],
     pub(crate) notes: Vec<String>,
     pub(crate) on_refusal: Option<StageMeta>,
 }
@@ -431,8 +433,22 @@ impl<'a> StageContext<'a> {
         (self.progress)(&Progress::OutOfCore { index, name });
     }
 
+    /// Refuses an output file an earlier stage of the run wrote: written again, the
+    /// first would be lost (two stages of a kind write the same names).
+    fn claim(&self, file: &str) -> Result<(), StageError> {
+        match self.written.iter().any(|f| f == file) {
+            true => Err(StageError::Run(crate::Error::Usage(format!(
+                "stage `{}` would write `{file}` over an earlier stage's: two stages of this \
+                 pipeline write the same outputs; keep one of them",
+                self.name
+            )))),
+            false => Ok(()),
+        }
+    }
+
     /// Writes a public output CSV (made safe to open in a spreadsheet).
     pub fn write_csv(&mut self, file: &str, df: &DataFrame) -> Result<(), StageError> {
+        self.claim(file)?;
         let _running = crate::interrupt::still_running().map_err(StageError::Run)?;
         userlens_report::write_csv(&mut df.clone(), &self.staging.join(file))
             .map_err(|e| StageError::Run(e.into()))?;
@@ -452,6 +468,9 @@ impl<'a> StageContext<'a> {
     ) -> Result<Written, StageError> {
         // Checked, not held: the blocks may take long to come, and a signal then
         // waits for none of them (their files are made first, while the folder is).
+        if let Some(file) = file {
+            self.claim(file)?;
+        }
         drop(crate::interrupt::still_running().map_err(StageError::Run)?);
         let csv = file.map(|file| self.staging.join(file));
         let path = self.dir.join(format!("{table}.parquet"));
@@ -470,6 +489,7 @@ impl<'a> StageContext<'a> {
         file: &str,
         value: &T,
     ) -> Result<(), StageError> {
+        self.claim(file)?;
         let _running = crate::interrupt::still_running().map_err(StageError::Run)?;
         userlens_report::write_json(value, &self.staging.join(file))
             .map_err(|e| StageError::Run(e.into()))?;
