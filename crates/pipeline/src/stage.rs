@@ -433,26 +433,31 @@ impl<'a> StageContext<'a> {
         (self.progress)(&Progress::OutOfCore { index, name });
     }
 
-    /// Refuses an output file an earlier stage of the run wrote: written again, the
-    /// first would be lost (two stages of a kind write the same names).
-    fn claim(&self, file: &str) -> Result<(), StageError> {
-        match self.written.iter().any(|f| f == file) {
+    /// The name `file` is written under: its own, or, where an earlier stage of the
+    /// run wrote that (a second predict stage), `<stage>.<file>`; refused if that too
+    /// was written, as the first would be lost.
+    fn claim(&self, file: &str) -> Result<String, StageError> {
+        let file = match self.written.iter().any(|f| f == file) {
+            true => format!("{}.{file}", self.name),
+            false => file.to_string(),
+        };
+        match self.written.contains(&file) {
             true => Err(StageError::Run(crate::Error::Usage(format!(
-                "stage `{}` would write `{file}` over an earlier stage's: two stages of this \
-                 pipeline write the same outputs; keep one of them",
+                "stage `{}` would write `{file}` over an earlier stage's output; rename or \
+                 drop one of them",
                 self.name
             )))),
-            false => Ok(()),
+            false => Ok(file),
         }
     }
 
     /// Writes a public output CSV (made safe to open in a spreadsheet).
     pub fn write_csv(&mut self, file: &str, df: &DataFrame) -> Result<(), StageError> {
-        self.claim(file)?;
+        let file = self.claim(file)?;
         let _running = crate::interrupt::still_running().map_err(StageError::Run)?;
-        userlens_report::write_csv(&mut df.clone(), &self.staging.join(file))
+        userlens_report::write_csv(&mut df.clone(), &self.staging.join(&file))
             .map_err(|e| StageError::Run(e.into()))?;
-        self.files.push(file.to_string());
+        self.files.push(file);
         Ok(())
     }
 
@@ -468,14 +473,12 @@ impl<'a> StageContext<'a> {
     ) -> Result<Written, StageError> {
         // Checked, not held: the blocks may take long to come, and a signal then
         // waits for none of them (their files are made first, while the folder is).
-        if let Some(file) = file {
-            self.claim(file)?;
-        }
+        let file = file.map(|file| self.claim(file)).transpose()?;
         drop(crate::interrupt::still_running().map_err(StageError::Run)?);
-        let csv = file.map(|file| self.staging.join(file));
+        let csv = file.as_ref().map(|file| self.staging.join(file));
         let path = self.dir.join(format!("{table}.parquet"));
         let rows = userlens_report::write_blocks(csv.as_deref(), &path, schema, fill)?;
-        self.files.extend(file.map(str::to_string));
+        self.files.extend(file);
         Ok(Written {
             path,
             rows,
@@ -489,11 +492,11 @@ impl<'a> StageContext<'a> {
         file: &str,
         value: &T,
     ) -> Result<(), StageError> {
-        self.claim(file)?;
+        let file = self.claim(file)?;
         let _running = crate::interrupt::still_running().map_err(StageError::Run)?;
-        userlens_report::write_json(value, &self.staging.join(file))
+        userlens_report::write_json(value, &self.staging.join(&file))
             .map_err(|e| StageError::Run(e.into()))?;
-        self.files.push(file.to_string());
+        self.files.push(file);
         Ok(())
     }
 
