@@ -14,6 +14,7 @@ use crate::error::{self, Error, Result};
 use crate::spill;
 use crate::{Source, SourceFormat};
 
+mod header;
 mod kept;
 mod mapping;
 mod ndjson;
@@ -23,6 +24,8 @@ mod parts;
 mod records;
 mod text;
 
+use header::header_names;
+pub(crate) use header::{check_header, delimiter_hint};
 use kept::{CODE_OF, CODED, Coder, Kept};
 use mapping::{Slot, Slots, Underived, derived_value, is_refund, resolve};
 pub use opened::OnProgress;
@@ -625,26 +628,6 @@ fn plan_after(
     Ok(plan)
 }
 
-/// A hint for a header that did not resolve because it is one field: the file is
-/// separated by `;` or tabs, not by the `,` it was read with.
-pub(crate) fn delimiter_hint(path: &Path, delimiter: u8, first: &csv::ByteRecord) -> Option<Error> {
-    if delimiter != b',' || first.len() != 1 {
-        return None;
-    }
-    let line = first.get(0)?;
-    let count = |byte| memchr::memchr_iter(byte, line).count();
-    let (semicolons, tabs) = (count(b';'), count(b'\t'));
-    let found = match (semicolons, tabs) {
-        (0, 0) => return None,
-        (s, t) if s >= t => ';',
-        _ => '\t',
-    };
-    Some(Error::Delimiter {
-        path: path.to_path_buf(),
-        found,
-    })
-}
-
 /// Reads and checks every row, keeping them as `keep` says: in
 /// [`Parsed::events`], or on disk (see [`spill`]). Parquet sources are read whole.
 pub(crate) fn read_source(
@@ -658,35 +641,6 @@ pub(crate) fn read_source(
         SourceFormat::Text => text::read_text(source, on_progress, keep),
         SourceFormat::Ndjson => ndjson::read_ndjson(source, on_progress, keep),
         SourceFormat::Parquet => parquet::read_parquet(source),
-    }
-}
-
-/// Refuses a header with a line end in a name: a quote there that closes lines later
-/// (or never) would take the rows between into the name, neither kept nor quarantined.
-pub(crate) fn check_header(path: &Path, header: &csv::ByteRecord) -> Result<()> {
-    match header
-        .iter()
-        .find(|name| name.contains(&b'\n') || name.contains(&b'\r'))
-    {
-        Some(name) => {
-            let line = name
-                .split(|&b| b == b'\n' || b == b'\r')
-                .next()
-                .unwrap_or_default();
-            Err(Error::HeaderQuote {
-                path: path.to_path_buf(),
-                name: String::from_utf8_lossy(&line[..line.len().min(64)]).into_owned(),
-            })
-        }
-        None => Ok(()),
-    }
-}
-
-fn header_names(source: &Source, first: Option<Vec<String>>, width: usize) -> Vec<String> {
-    match (&source.params.column_names, first) {
-        (Some(names), _) => names.clone(),
-        (None, Some(names)) => names,
-        (None, None) => (1..=width).map(|i| format!("column_{i}")).collect(),
     }
 }
 

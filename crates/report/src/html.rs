@@ -328,76 +328,8 @@ impl Page {
     }
 }
 
-const CSS: &str = r#":root {
-  --font: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif;
-  --fg: #1c1d21; --muted: #5a5d68; --bg: #f4f5f8; --card: #ffffff; --line: #dfe1e7;
-  --accent: #0a5a8c; --head: #16233f;
-  color-scheme: light;
-}
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; background: var(--bg); color: var(--fg); font-family: var(--font); line-height: 1.5; font-size: 16px; }
-svg text { font-family: var(--font); }
-.wrap { max-width: 1060px; margin: 0 auto; padding: 0 24px; }
-header.top { background: var(--head); color: #fff; padding: 26px 0 22px; }
-header.top h1 { margin: 0; font-size: 2rem; line-height: 1.2; }
-header.top .kicker { margin: 0 0 2px; text-transform: uppercase; letter-spacing: .08em; font-size: .78rem; color: #aab6d3; }
-header.top .meta { margin: 6px 0 0; color: #d6dcea; }
-header.top code { font-size: .95em; color: #fff; }
-nav.toc { background: #fff; border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 1; }
-nav.toc ul { list-style: none; margin: 0; padding: 8px 0; display: flex; flex-wrap: wrap; gap: 4px 18px; }
-nav.toc a { color: var(--accent); text-decoration: none; font-size: .92rem; }
-nav.toc a:hover, nav.toc a:focus { text-decoration: underline; }
-main { padding-bottom: 12px; }
-section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 20px 24px 16px; margin: 20px 0; }
-section h2 { margin: 0 0 12px; font-size: 1.35rem; }
-section > p.lead { margin-top: 0; color: var(--muted); }
-figure { margin: 8px 0 4px; }
-figure svg { display: block; width: 100%; max-width: 960px; height: auto; margin: 0 auto; }
-figcaption { color: var(--muted); font-size: .9rem; margin-top: 6px; }
-details { margin: 8px 0 4px; }
-summary { cursor: pointer; color: var(--accent); font-weight: 600; font-size: .92rem; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: .86rem; margin: 8px 0; font-variant-numeric: tabular-nums; }
-caption { text-align: left; font-weight: 600; padding: 2px 0 6px; color: var(--fg); }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
-th { background: #f7f8fa; font-weight: 600; }
-td.num, th.num { text-align: right; }
-dl.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 12px; margin: 0 0 12px; }
-dl.tiles div { background: var(--bg); border-radius: 8px; padding: 10px 14px; }
-dl.tiles dt { color: var(--muted); font-size: .76rem; text-transform: uppercase; letter-spacing: .05em; }
-dl.tiles dd { margin: 0; font-size: 1.45rem; font-weight: 650; }
-dl.tiles dd small { font-size: .8rem; font-weight: 400; color: var(--muted); }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(310px, 1fr)); gap: 16px; }
-.card { border: 1px solid var(--line); border-top: 6px solid var(--c); border-radius: 10px; padding: 12px 16px 10px; background: #fff; break-inside: avoid; page-break-inside: avoid; display: flex; flex-direction: column; }
-.card h3 { margin: 0 0 4px; font-size: 1.1rem; line-height: 1.3; }
-.card h3 .pid { color: var(--muted); font-weight: 500; margin-right: 4px; }
-.card .size { margin: 0 0 6px; color: var(--muted); }
-.card .size strong { color: var(--fg); }
-.sharebar { height: 8px; background: #eceef2; border-radius: 4px; margin-bottom: 10px; }
-.sharebar span { display: block; height: 100%; background: var(--c); border-radius: 4px; min-width: 2px; }
-.card .apart { margin: 0 0 8px; }
-.card dl { margin: 0 0 10px; display: grid; grid-template-columns: fit-content(45%) minmax(0, 1fr); gap: 2px 10px; font-size: .9rem; }
-.card dt { color: var(--muted); }
-.card dd { margin: 0; }
-.card h3, .card .apart, .card dt, .card dd { min-width: 0; overflow-wrap: anywhere; }
-.stats { list-style: none; margin: auto 0 2px; padding: 8px 0 0; border-top: 1px solid var(--line); display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; }
-.stats li { display: flex; flex-direction: column; line-height: 1.25; }
-.stats b { font-size: 1.05rem; font-variant-numeric: tabular-nums; }
-.stats span { color: var(--muted); font-size: .74rem; }
-.note { color: var(--muted); font-style: italic; }
-footer { color: var(--muted); font-size: .85rem; padding-bottom: 28px; }
-@media print {
-  body { background: #fff; font-size: 11pt; }
-  header.top { background: #fff; color: #000; padding: 0 0 8px; border-bottom: 2px solid #000; }
-  header.top .kicker, header.top .meta, header.top code { color: #000; }
-  nav.toc { display: none; }
-  section { border: none; padding: 0; margin: 18px 0; }
-  .card, figure, tr, dl.tiles div { break-inside: avoid; page-break-inside: avoid; }
-  h2, h3 { break-after: avoid; page-break-after: avoid; }
-  details > summary { display: none; }
-}
-"#;
+/// The page's style sheet, inlined.
+const CSS: &str = include_str!("html/report.css");
 
 fn seed(run: &RunView) -> u64 {
     run.seed.unwrap_or(DEFAULT_SEED)
