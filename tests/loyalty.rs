@@ -290,8 +290,12 @@ fn the_drivers_of_staying_are_read_from_before_the_period_that_defines_it() {
 fn a_second_loyalty_stage_writes_its_outputs_under_its_name() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let pipeline = PIPELINE.to_string()
-        + "\n[stages.weekly]\nuses = \"loyalty\"\nneeds = [\"ingest\"]\nwith = { unit = \"week\" }\n";
+    let pipeline = PIPELINE.replace(
+        "needs = [\"ingest\"]\nwith = { survey",
+        "needs = [\"ingest\", \"features\"]\nwith = { survey",
+    ) + "\n[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\n\
+         \n[stages.weekly]\nuses = \"loyalty\"\nneeds = [\"ingest\", \"features\"]\n\
+         with = { unit = \"week\" }\n";
     std::fs::write(dir.path().join("loyalty.toml"), pipeline).unwrap();
     let out = userlens(
         &["run", "loyalty.toml", "-q", "--as-of", "2026-04-01"],
@@ -303,4 +307,14 @@ fn a_second_loyalty_stage_writes_its_outputs_under_its_name() {
     let weekly = read_csv(&dir.path().join("out/weekly.retention.csv"));
     assert_eq!(monthly[0]["cohort"], "2026-01");
     assert_eq!(weekly[0]["cohort"], "2026-01-05");
+    // Its drivers of staying are the as-of date's, and it says so.
+    let record = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    assert!(
+        record.contains("weekly: the features stage makes the features"),
+        "{record}"
+    );
+    assert!(
+        !record.contains("loyalty: the features stage makes"),
+        "{record}"
+    );
 }

@@ -302,6 +302,26 @@ pub(crate) fn not_published(output: &Path) -> Result<Option<Vec<String>>> {
 /// `except` (the page `report` writes): a file the marker lists that is gone, or
 /// whose content changed (where the marker has its hash).
 pub(crate) fn changed_since_published(output: &Path, except: &str) -> Result<Option<String>> {
+    Ok(
+        first_change(output, except, true)?.map(|(file, gone)| match gone {
+            true => format!("`{file}`, which the run published, is gone"),
+            false => format!("`{file}` is not as the run wrote it"),
+        }),
+    )
+}
+
+/// The first file of the published folder `output` whose content is not what its
+/// publish wrote: replaced, it would be lost. The page `report` renders again, and
+/// files gone, are not counted.
+fn edited_since_published(output: &Path) -> Result<Option<String>> {
+    let page = userlens_report::files::REPORT_HTML;
+    Ok(first_change(output, page, false)?.map(|(file, _)| file))
+}
+
+/// The first file the marker of `output` lists, but for `except`, that is gone (when
+/// `gone_counts`) or whose content differs from its hash: its name, and whether it
+/// is gone.
+fn first_change(output: &Path, except: &str, gone_counts: bool) -> Result<Option<(String, bool)>> {
     let Some(marker) = read_marker(output) else {
         return Ok(None);
     };
@@ -309,37 +329,15 @@ pub(crate) fn changed_since_published(output: &Path, except: &str) -> Result<Opt
     for file in marker.files.iter().flatten().filter(|f| *f != except) {
         let path = output.join(file);
         if !path.exists() {
-            return Ok(Some(format!("`{file}`, which the run published, is gone")));
+            if gone_counts {
+                return Ok(Some((file.clone(), true)));
+            }
+            continue;
         }
         if let Some(hash) = hashes.get(file)
             && crate::artifacts::file_hash(&path)? != *hash
         {
-            return Ok(Some(format!("`{file}` is not as the run wrote it")));
-        }
-    }
-    Ok(None)
-}
-
-/// The first file of the published folder `output` whose content is not what its
-/// publish wrote (where the marker has its hash): replaced, it would be lost. The
-/// page `report` renders again, and files gone, are not counted.
-fn edited_since_published(output: &Path) -> Result<Option<String>> {
-    let Some(marker) = read_marker(output) else {
-        return Ok(None);
-    };
-    let hashes = marker.hashes.unwrap_or_default();
-    for file in marker
-        .files
-        .iter()
-        .flatten()
-        .filter(|f| *f != userlens_report::files::REPORT_HTML)
-    {
-        let path = output.join(file);
-        if let Some(hash) = hashes.get(file)
-            && path.is_file()
-            && crate::artifacts::file_hash(&path)? != *hash
-        {
-            return Ok(Some(file.clone()));
+            return Ok(Some((file.clone(), false)));
         }
     }
     Ok(None)

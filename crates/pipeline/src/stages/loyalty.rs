@@ -127,6 +127,14 @@ impl Stage for Loyalty {
             }
             None => None,
         };
+        if params.period_features == Some(false) {
+            ctx.note(format!(
+                "{}: the features stage makes the features at the start of the last complete \
+                 period for another loyalty stage's unit: `retained`'s drivers here are read at \
+                 the as-of date, where activity counts hold the period that defines it",
+                ctx.name()
+            ));
+        }
         let input = userlens_loyalty::LoyaltyInput {
             parts: &parts,
             as_of: ctx.as_of(),
