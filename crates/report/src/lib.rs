@@ -461,7 +461,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sink_on_every_thread_writes_the_one_thread_writers_bytes() {
+    fn the_writer_on_every_thread_writes_the_one_thread_writers_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let part = |from: u32, n: u32| {
             df!(
@@ -480,14 +480,14 @@ mod tests {
             .vstack_mut(&part(ROW_GROUP_ROWS as u32 + 3, 1_000))
             .unwrap();
         for mut df in [table.clone(), table.slice(0, 0)] {
-            let (sink, one) = (
-                dir.path().join("sink.parquet"),
+            let (every, one) = (
+                dir.path().join("every.parquet"),
                 dir.path().join("one.parquet"),
             );
-            write_parquet(&mut df, &sink).unwrap();
+            write_parquet(&mut df, &every).unwrap();
             write_parquet_on_this_thread(&mut df, &one).unwrap();
-            assert_eq!(std::fs::read(&sink).unwrap(), std::fs::read(&one).unwrap());
-            let read = ParquetReader::new(std::fs::File::open(&sink).unwrap())
+            assert_eq!(std::fs::read(&every).unwrap(), std::fs::read(&one).unwrap());
+            let read = ParquetReader::new(std::fs::File::open(&every).unwrap())
                 .finish()
                 .unwrap();
             assert!(read.equals_missing(&df), "{} rows", df.height());

@@ -6,7 +6,8 @@
 //! column's codes are renumbered through a table indexed by code, and a text column
 //! whose equal values sit next to each other (the events, sorted by user and time)
 //! gets its dictionary from its runs. Both give the dictionaries polars' writer
-//! would, in the same order; every other column goes through polars' own encoder.
+//! would, in the same order (a text value in two runs is two entries of the
+//! dictionary); every other column goes through polars' own encoder.
 
 use std::borrow::Cow;
 use std::path::Path;
