@@ -444,5 +444,22 @@ pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
         })
 }
 
+/// [`apply`] of each rule that `features` can evaluate, and the error of each one it
+/// cannot (a users-table column the features at a cutoff leave out): one rule that
+/// cannot be scored there does not take the others with it.
+pub fn apply_each(
+    rules: &[Rule],
+    features: &DataFrame,
+) -> (Result<DataFrame>, Vec<(String, Error)>) {
+    let (mut fit, mut refused) = (Vec::new(), Vec::new());
+    for rule in rules {
+        match check_columns(std::slice::from_ref(rule), features) {
+            Ok(()) => fit.push(rule.clone()),
+            Err(e) => refused.push((rule.name.clone(), e)),
+        }
+    }
+    (apply(&fit, features), refused)
+}
+
 #[cfg(test)]
 mod tests;

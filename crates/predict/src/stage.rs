@@ -473,7 +473,7 @@ pub fn predict(
     // so that its working memory does not add to theirs.
     let segments = timed("segments", || segments::score(features_now))?;
     let rules: Vec<Rule> = params.rules.iter().map(|(r, _)| r.clone()).collect();
-    let rules_at_cutoff = rules::apply(&rules, features_cutoff);
+    let rules_at_cutoff = rules::apply_each(&rules, features_cutoff);
     let table_cutoff = if short_history {
         ml::Table::default()
     } else {

@@ -295,6 +295,26 @@ fn evaluates_on_the_features_table_sorted_by_user() {
 }
 
 #[test]
+fn a_rule_a_table_cannot_evaluate_leaves_the_others() {
+    // `user_age` is a users-table column the features at a cutoff leave out.
+    let rules = [
+        parse_rule("old", "user_age > 30").unwrap(),
+        parse_rule("lapsing", "recency_days > 60").unwrap(),
+    ];
+    let (applied, refused) = apply_each(&rules, &table());
+    assert_eq!(applied.unwrap().get_column_names(), ["user_id", "lapsing"]);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, "old");
+    assert!(
+        refused[0]
+            .1
+            .to_string()
+            .starts_with("rule `old`: unknown feature `user_age`")
+    );
+    assert!(apply(&rules, &table()).is_err());
+}
+
+#[test]
 fn missing_values_are_unknown_and_end_false() {
     // b has no recency: unknown, and unknown or true is true.
     assert_eq!(run("recency_days > 0"), [true, false, true, true]);

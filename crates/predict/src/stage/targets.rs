@@ -29,7 +29,12 @@ pub(super) struct Shared<'a> {
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
     pub(super) fits_cutoff: Option<&'a CountFits>,
     /// Every rule's 0/1 column on the features at the cutoff, or why not.
-    pub(super) rules_at_cutoff: &'a std::result::Result<DataFrame, rules::Error>,
+    /// The rules at the cutoff ([`rules::apply_each`]): those it could evaluate, and
+    /// why not each of the others.
+    pub(super) rules_at_cutoff: &'a (
+        std::result::Result<DataFrame, rules::Error>,
+        Vec<(String, rules::Error)>,
+    ),
     pub(super) short_history: bool,
     pub(super) horizon_units: f64,
     pub(super) users: &'a [&'a str],
@@ -310,7 +315,12 @@ impl Holdout<'_> {
                 continue;
             }
             let predictor = format!("rule:{}", rule.name());
-            match shared.rules_at_cutoff {
+            let (applied, refused) = shared.rules_at_cutoff;
+            if let Some((_, e)) = refused.iter().find(|(name, _)| name == rule.name()) {
+                scored.push(skipped(&predictor, target, e.to_string()));
+                continue;
+            }
+            match applied {
                 Ok(table) => {
                     let probabilities: Vec<f64> = values_of(table, rule.name(), holdout)?
                         .into_iter()
