@@ -141,9 +141,10 @@ pub(crate) fn resumed(
         engine: None,
         ..stored
     };
-    // `--set` given must be the run's own: a resume never changes a parameter.
-    // Each of the other options may be left out, or given as the run had it.
-    let set_differs = !given.set.is_empty() && !same_settings(&given.set, &stored.set)?;
+    // Each `--set` given must be one of the run's own: a resume never changes a
+    // parameter. Each may be left out (`profile` gives two of its own), as may each
+    // of the other options, or given as the run had it.
+    let set_differs = !settings_within(&given.set, &stored.set)?;
     let differs =
         |given: Option<String>, stored: Option<String>| given.is_some_and(|g| Some(g) != stored);
     let text = |date: Option<NaiveDate>| date.map(|d| d.to_string());
@@ -242,16 +243,19 @@ fn describe(invocation: &Invocation) -> String {
 
 /// Whether two lists of `--set` texts set the same values, however written or
 /// ordered (`0.5` and `0.50` alike).
-fn same_settings(a: &[String], b: &[String]) -> Result<bool> {
-    let settings = |texts: &[String]| -> Result<Vec<(String, Vec<String>, toml::Value)>> {
-        let mut parsed = texts
+/// Whether every setting of `given` is one of `stored`'s, with the same value (the
+/// last `--set` of a key is the one that holds).
+fn settings_within(given: &[String], stored: &[String]) -> Result<bool> {
+    let settings = |texts: &[String]| -> Result<std::collections::BTreeMap<(String, Vec<String>), toml::Value>> {
+        texts
             .iter()
-            .map(|t| Override::parse(t).map(|o| (o.stage, o.key, o.value)))
-            .collect::<Result<Vec<_>>>()?;
-        parsed.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
-        Ok(parsed)
+            .map(|t| Override::parse(t).map(|o| ((o.stage, o.key), o.value)))
+            .collect()
     };
-    Ok(settings(a)? == settings(b)?)
+    let stored = settings(stored)?;
+    Ok(settings(given)?
+        .iter()
+        .all(|(key, value)| stored.get(key) == Some(value)))
 }
 
 #[cfg(test)]
@@ -366,6 +370,21 @@ mod tests {
             let (plan, _) = resumed(&plan, &RunOptions::default(), &row).unwrap();
             assert_eq!(plan.overrides, started.overrides);
         }
+        // Some of them, as `profile` gives its own: the run's others still hold.
+        let started = load(&[
+            "ingest.max_quarantine_share=0.5",
+            "ingest.drop_duplicates=false",
+        ]);
+        let row = RunRow {
+            invocation: Some(
+                serde_json::to_string(&Invocation::of(&started, &RunOptions::default(), None))
+                    .unwrap(),
+            ),
+            ..row
+        };
+        let some = load(&["ingest.drop_duplicates=false"]);
+        let (plan, _) = resumed(&some, &RunOptions::default(), &row).unwrap();
+        assert_eq!(plan.overrides, started.overrides);
         // The same, written otherwise.
         let respelt = load(&["ingest.max_quarantine_share=0.50"]);
         assert!(resumed(&respelt, &RunOptions::default(), &row).is_ok());
