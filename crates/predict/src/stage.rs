@@ -317,6 +317,10 @@ struct Scored {
     deciles: Vec<metrics::DecileLift>,
     /// A count's correlation and mean absolute error against the horizon's count.
     counts: Option<(Option<f64>, f64)>,
+    /// Why the scores are not those of a probability (a rule's 0 or 1), when they
+    /// are not: then only its ranking and lift are reported, not its log loss,
+    /// Brier score or calibration.
+    ranking_only: Option<&'static str>,
 }
 
 fn score(
@@ -361,6 +365,7 @@ fn score_as(
         fitted_users: None,
         scored_users: scored.then_some(y.len()),
         counts: None,
+        ranking_only: None,
     })
 }
 
@@ -378,6 +383,7 @@ fn skipped_row(predictor: &str, target: &'static str, reason: String) -> Scored 
         calibration: Vec::new(),
         deciles: Vec::new(),
         counts: None,
+        ranking_only: None,
     }
 }
 

@@ -32,10 +32,11 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
             Outcome::Skipped { reason } => ("skipped", Some(reason.clone()), None, None),
         };
         status.push(row_status);
-        reason.push(why);
+        let probability = s.ranking_only.is_none();
+        reason.push(why.or(s.ranking_only.map(str::to_string)));
         auc.push(score.map(|s| s.auc));
-        log_loss.push(score.map(|s| s.log_loss));
-        brier.push(score.map(|s| s.brier));
+        log_loss.push(score.filter(|_| probability).map(|s| s.log_loss));
+        brier.push(score.filter(|_| probability).map(|s| s.brier));
         lift.push(score.map(|s| s.lift_top_decile));
         pos.push(score.map(|s| s.positives as u64));
         neg.push(score.map(|s| s.negatives as u64));
@@ -82,7 +83,12 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
     );
     let (mut lp, mut lt, mut ld, mut ll) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in scored {
-        for (i, bin) in s.calibration.iter().enumerate() {
+        let bins = if s.ranking_only.is_none() {
+            &s.calibration[..]
+        } else {
+            &[]
+        };
+        for (i, bin) in bins.iter().enumerate() {
             cp.push(s.predictor.clone());
             ct.push(s.target);
             cb.push(i as u32 + 1);

@@ -249,6 +249,11 @@ fn finish(
             Ok(p) => {
                 let mut row = score_as("p_alive", ACTIVE_TARGET, &p, &b.y, gate)?;
                 row.fitted_users = Some(b.train_users);
+                // Alive is not active within the horizon: a customer alive and slow
+                // makes no event in it.
+                row.ranking_only = Some(
+                    "P(alive) is not the chance of an event in the horizon: its ranking and lift are scored, not its log loss",
+                );
                 rows.push(row);
             }
             Err(reason) => rows.push(skipped_row("p_alive", ACTIVE_TARGET, reason)),
@@ -281,5 +286,6 @@ fn revenue_row(
         calibration: Vec::new(),
         deciles: Vec::new(),
         counts: None,
+        ranking_only: None,
     })
 }

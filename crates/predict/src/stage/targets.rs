@@ -148,6 +148,7 @@ pub(super) fn for_target(
             calibration: backtest.calibration.clone(),
             deciles: backtest.deciles.clone(),
             counts: None,
+            ranking_only: None,
         });
         if kind_scored == kind {
             chosen = Some(backtest);
@@ -234,9 +235,14 @@ fn score_revenue(
         calibration: Vec::new(),
         deciles: Vec::new(),
         counts: None,
+        ranking_only: None,
     };
     Ok((row, Some((predicted, actual))))
 }
+
+/// Why a rule's row has no log loss, Brier score or calibration.
+const RULE_SCORES: &str =
+    "a rule says 0 or 1, not a probability: its ranking and lift are scored, not its log loss";
 
 /// One target's held-out users and what they did, to score predictors on.
 struct Holdout<'a> {
@@ -328,6 +334,7 @@ impl Holdout<'_> {
                         .collect();
                     let mut row = score(&predictor, target, &probabilities, y, &gate)?;
                     row.fitted_users = Some(0);
+                    row.ranking_only = Some(RULE_SCORES);
                     let fires = probabilities.iter().filter(|&&v| v > 0.0).count();
                     let reason = if fires == 0 {
                         Some("fires for no holdout user".to_string())

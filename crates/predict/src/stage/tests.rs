@@ -541,6 +541,26 @@ fn a_rule_that_fires_for_all_or_none_is_degenerate() {
         matches!(lapsing["auc"], AnyValue::Float64(v) if v > 0.5),
         "{lapsing:?}"
     );
+    // A 0/1 rule has no log loss, Brier score or calibration to speak of; a model has.
+    assert_eq!(lapsing["log_loss"], AnyValue::Null, "{lapsing:?}");
+    assert_eq!(lapsing["brier"], AnyValue::Null, "{lapsing:?}");
+    let AnyValue::StringOwned(why) = &lapsing["reason"] else {
+        panic!("{lapsing:?}");
+    };
+    assert!(why.starts_with("a rule says 0 or 1"), "{why}");
+    let logistic = row(report, "logistic", "churn");
+    assert!(
+        matches!(logistic["log_loss"], AnyValue::Float64(_)),
+        "{logistic:?}"
+    );
+    let calibrated = strings(&predictions.calibration, "predictor");
+    assert!(calibrated.iter().any(|p| p.as_deref() == Some("logistic")));
+    assert!(
+        !calibrated.iter().any(|p| p
+            .as_deref()
+            .is_some_and(|p| p.starts_with("rule:") || p == "p_alive")),
+        "{calibrated:?}"
+    );
 }
 
 /// [`population`] over 228 days with 80 browsers who view for months and never buy:

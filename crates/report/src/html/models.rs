@@ -34,6 +34,7 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         "lift_top_decile",
         "positives",
         "negatives",
+        "scored_users",
         "correlation",
         "mae",
         "top_decile_revenue_share",
@@ -71,7 +72,7 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         table.rows.push(row);
     }
     let mut out = String::from(
-        "<p class=\"lead\">Every predictor is scored on the same holdout: features up to a cutoff date, outcomes from the horizon after it. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
+        "<p class=\"lead\">Every predictor is scored on users it was not fitted on, by what they did in the horizon after a cutoff date, from what came before it. The machine-learning models and the rules are scored on every held-out user; BG/NBD and Pareto/NBD describe customers, so they are scored on the held-out users who bought before the cutoff (<code>scored_users</code> says how many): compare AUCs within one population. A rule says 0 or 1 and P(alive) is not the chance of an event in the horizon, so neither has a log loss or Brier score. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
     );
     let auc = metrics.iter().find(|(n, _)| *n == "auc").map(|(_, v)| v);
     if let Some(auc) = auc.filter(|a| a.iter().any(Option::is_some)) {
@@ -94,11 +95,6 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
                 }
             })
             .collect();
-        let best = bars
-            .iter()
-            .max_by(|a, b| a.value.total_cmp(&b.value))
-            .map(|b| format!("; the best is {} at {}", b.label, fixed(Some(b.value), 3)))
-            .unwrap_or_default();
         let svg = charts::hbars(&HBars {
             chart: "model auc",
             title: "AUC of each predictor and target on the holdout",
@@ -112,7 +108,7 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
                 })
                 .collect::<Vec<_>>(),
             aria: &format!(
-                "Horizontal bar chart of the AUC of {} predictor and target pairs{best}",
+                "Horizontal bar chart of the AUC of {} predictor and target pairs",
                 bars.len()
             ),
         })?;
