@@ -29,6 +29,16 @@ pub(crate) struct Purchases {
     pub(crate) one: f64,
     /// Share of its users with no purchase.
     pub(crate) none: f64,
+    /// Share of every user with no purchase: a persona that bought more than the
+    /// population is not called non-buying, however many of its users bought nothing.
+    pub(crate) everyone_none: f64,
+}
+
+impl Purchases {
+    /// Whether most of its users bought nothing, no fewer than of all users.
+    fn non_buying(&self) -> bool {
+        self.none >= MOSTLY && self.none >= self.everyone_none
+    }
 }
 
 /// One feature that sets a persona apart.
@@ -103,7 +113,7 @@ fn adjective(term: &Term, bought: Purchases) -> Option<&'static str> {
         ("recency_days", false) => "recent",
         ("tenure_days", true) => "long-standing",
         ("tenure_days", false) => "new",
-        ("frequency", _) if bought.none >= MOSTLY => NON_BUYING,
+        ("frequency", _) if bought.non_buying() => NON_BUYING,
         ("frequency", _) if bought.one >= MOSTLY => "one-time",
         ("frequency", false) => "occasional",
         ("mean_interpurchase_days", true) => "slow-repeat",
@@ -150,7 +160,7 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
     // a new customer is a recent one; one who bought nothing has no value to speak
     // of, whether or not how often they bought is among the terms
     let (new, named_non_buying) = (has("new"), has(NON_BUYING));
-    let non_buying = named_non_buying || !frequent && bought.none >= MOSTLY;
+    let non_buying = named_non_buying || !frequent && bought.non_buying();
     let spoke_of_value = adjectives.iter().any(|(_, feature, _)| value(feature));
     adjectives
         .retain(|&(_, feature, word)| !(new && word == "recent" || non_buying && value(feature)));
@@ -386,9 +396,10 @@ mod tests {
         let single = Purchases {
             one: 0.9,
             none: 0.0,
+            ..Purchases::default()
         };
         type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
-        let cases: [Case; 18] = [
+        let cases: [Case; 19] = [
             (
                 &[("monetary", true), ("frequency", true)],
                 none,
@@ -409,6 +420,7 @@ mod tests {
                 Purchases {
                     one: 0.2,
                     none: 0.7,
+                    ..Purchases::default()
                 },
                 "lapsed non-buying visitors",
             ),
@@ -464,6 +476,7 @@ mod tests {
                 Purchases {
                     one: 0.0,
                     none: 0.8,
+                    ..Purchases::default()
                 },
                 "non-buying visitors",
             ),
@@ -473,6 +486,7 @@ mod tests {
                 Purchases {
                     one: 0.0,
                     none: 0.9,
+                    ..Purchases::default()
                 },
                 "non-buying visitors",
             ),
@@ -481,8 +495,19 @@ mod tests {
                 Purchases {
                     one: 0.1,
                     none: 0.6,
+                    ..Purchases::default()
                 },
                 "lapsed non-buying visitors",
+            ),
+            // Most bought nothing, but fewer than of all users: not non-buying.
+            (
+                &[("recency_days", false), ("avg_order_value", false)],
+                Purchases {
+                    one: 0.1,
+                    none: 0.56,
+                    everyone_none: 0.65,
+                },
+                "recent bargain buyers",
             ),
             // Above the population in purchases, but each bought once.
             (
@@ -490,6 +515,7 @@ mod tests {
                 Purchases {
                     one: 1.0,
                     none: 0.0,
+                    ..Purchases::default()
                 },
                 "one-time big-basket buyers",
             ),
@@ -498,6 +524,7 @@ mod tests {
                 Purchases {
                     one: 0.3,
                     none: 0.1,
+                    ..Purchases::default()
                 },
                 "big-basket regulars",
             ),
@@ -507,6 +534,7 @@ mod tests {
                 Purchases {
                     one: 0.45,
                     none: 0.1,
+                    ..Purchases::default()
                 },
                 "big-basket buyers",
             ),
@@ -564,6 +592,7 @@ mod tests {
         let single = Purchases {
             one: 1.0,
             none: 0.0,
+            ..Purchases::default()
         };
         assert_eq!(
             unique_labels(&all, &[single; 2], 2, &[1, 2]),

@@ -515,6 +515,10 @@ fn purchases(df: &DataFrame, persona_of: &[u32], k: usize) -> Result<Vec<label::
             }
         }
     }
+    let (everyone, everyone_none) = counts
+        .iter()
+        .fold((0, 0), |(users, none), c| (users + c.0, none + c.2));
+    let everyone_none = everyone_none as f64 / everyone.max(1) as f64;
     Ok(counts
         .into_iter()
         .map(|(users, one, none)| {
@@ -522,6 +526,7 @@ fn purchases(df: &DataFrame, persona_of: &[u32], k: usize) -> Result<Vec<label::
             label::Purchases {
                 one: one as f64 / users,
                 none: none as f64 / users,
+                everyone_none,
             }
         })
         .collect())

@@ -118,30 +118,31 @@ pub fn match_personas(
         }
     }
     let mut ids = vec![0u32; k_new];
-    let mut labels = vec![String::new(); k_new];
     let mut matched = Vec::new();
     for &(o, n, d) in &pairs {
         ids[n] = previous.persona_ids[o];
-        labels[n] = previous.labels[o].clone();
         matched.push((previous.persona_ids[o], current.persona_ids[n], d));
     }
     let highest = previous.persona_ids.iter().copied().max().unwrap_or(0);
     let mut next = highest.max(previous.highest_id) + 1;
     let mut new = Vec::new();
-    for n in 0..k_new {
-        if ids[n] == 0 {
-            ids[n] = next;
-            new.push(next);
-            next += 1;
-            // Told apart, if need be, by its stable id, not the one it was fitted with.
-            let base = label::without_id(&current.labels[n], current.persona_ids[n]);
-            labels[n] = if labels.iter().any(|l| l == base) {
-                label::with_id(base, ids[n])
-            } else {
-                base.to_string()
-            };
-        }
+    for id in ids.iter_mut().filter(|id| **id == 0) {
+        *id = next;
+        new.push(next);
+        next += 1;
     }
+    // Every label says what sets the persona apart now, a matched one's too (one
+    // persona merged into another keeps an id, not a name that no longer fits);
+    // labels alike are told apart by stable ids, not the ones fitted with.
+    let bases: Vec<&str> = (0..k_new)
+        .map(|n| label::without_id(&current.labels[n], current.persona_ids[n]))
+        .collect();
+    let labels = (0..k_new)
+        .map(|n| match bases.iter().filter(|b| **b == bases[n]).count() {
+            1 => bases[n].to_string(),
+            _ => label::with_id(bases[n], ids[n]),
+        })
+        .collect();
     let retired = previous
         .persona_ids
         .iter()
@@ -283,7 +284,9 @@ mod tests {
         );
         let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [2, 3, 1]);
-        assert_eq!(m.labels, ["y", "z", "x"]);
+        // Named for what sets each apart now: a persona that changed into another
+        // kind keeps its id, not a name that no longer fits.
+        assert_eq!(m.labels, ["p", "q", "r"]);
         assert!(m.new.is_empty() && m.retired.is_empty());
     }
 
@@ -311,7 +314,7 @@ mod tests {
         );
         let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 4]);
-        assert_eq!(m.labels, ["x", "y", "y (persona 4)"]);
+        assert_eq!(m.labels, ["x", "y (persona 3)", "y (persona 4)"]);
     }
 
     #[test]
