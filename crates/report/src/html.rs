@@ -1073,11 +1073,17 @@ fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
     }
     let how = match run.params.personas.as_ref().and_then(|p| p.k.as_ref()) {
         Some(KParam::Named(s)) if s == "auto" => "the k with the highest silhouette was chosen",
-        Some(KParam::Fixed(_)) => "k was fixed in the pipeline file",
+        Some(KParam::Fixed(_)) => "k was fixed by the pipeline's parameters",
         _ => "one k was chosen",
     };
+    // One k tried leaves nothing for the other measures to confirm.
+    let confirm = if ks.len() > 1 {
+        "; the other measures are there to confirm it"
+    } else {
+        ""
+    };
     let caption = format!(
-        "The clustering was fitted for each k tried and {how}{}; the other measures are there to confirm it. The orange line marks the chosen k.",
+        "The clustering was fitted for each k tried and {how}{}{confirm}. The orange line marks the chosen k.",
         chosen.map_or(String::new(), |k| format!(" (k = {})", fixed(Some(k), 0)))
     );
     Ok(figure("k-selection", &svg, &caption, &[table]))

@@ -155,10 +155,20 @@ fn triangle(df: &DataFrame) -> Result<String> {
         let why = note("No cohort has completed a period yet: the table lists those under way.");
         return Ok(why + &table.html());
     }
+    let latest = match rows.len() > shown.len() {
+        true => format!(
+            " The map draws the latest {} of {} cohorts; the table holds them all.",
+            shown.len(),
+            rows.len()
+        ),
+        false => String::new(),
+    };
     Ok(figure(
         "loyalty-retention",
         &charts::heat_map(&map)?,
-        "Each row is the users whose first event fell in that period; a cell is the percentage of them with an event k periods later. Grey cells are periods not over at the as-of date: their share would look low only because the period is not finished.",
+        &format!(
+            "Each row is the users whose first event fell in that period; a cell is the percentage of them with an event k periods later. Grey cells are periods not over at the as-of date: their share would look low only because the period is not finished.{latest}"
+        ),
         &[table],
     ))
 }
@@ -309,7 +319,17 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
         y_desc: "",
         bars: &bars,
         legend: &legend,
-        aria: "Horizontal bars of new, returning, resurrecting and dormant users in each period",
+        aria: &format!(
+            "Horizontal bars of new, returning, resurrecting and dormant users in {}",
+            match first {
+                0 => "each period".to_string(),
+                _ => format!(
+                    "each of the latest {} of {} periods (the table holds them all)",
+                    df.height() - first,
+                    df.height()
+                ),
+            }
+        ),
     })?;
     let mut table = Table::new(
         "Lifecycle (lifecycle.csv)",
@@ -328,10 +348,20 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
         row.push(Cell::Text(if complete[i] { "yes" } else { "no" }.into()));
         table.rows.push(row);
     }
+    let latest = match first {
+        0 => String::new(),
+        _ => format!(
+            " The chart draws the latest {} of {} periods; the table holds them all.",
+            df.height() - first,
+            df.height()
+        ),
+    };
     Ok(figure(
         "loyalty-lifecycle",
         &svg,
-        "New: first active in the period; returning: active in it and the one before; resurrecting: active after a gap; dormant: active in the period before, not in this one. A * marks a period not over at the as-of date.",
+        &format!(
+            "New: first active in the period; returning: active in it and the one before; resurrecting: active after a gap; dormant: active in the period before, not in this one. A * marks a period not over at the as-of date.{latest}"
+        ),
         &[table],
     ))
 }
@@ -562,7 +592,7 @@ fn nps(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         .collect();
     let svg = charts::hbars(&HBars {
         chart: "nps",
-        title: "Net Promoter Score with its 95% interval",
+        title: "Net Promoter Score, its 95% interval in brackets",
         x_desc: "NPS (% promoters - % detractors)",
         y_desc: "",
         bars: &bars,
@@ -712,10 +742,23 @@ fn drivers(df: &DataFrame) -> Result<String> {
             Cell::Num(fixed(beta[i], 3)),
         ]);
     }
+    // The outcomes this run has, in the order the stage writes them.
+    let outcomes: Vec<&str> = [
+        ("nps_score", "the survey score"),
+        ("mean_rating", "the mean rating given"),
+        ("retained", "being active again in the last complete period"),
+    ]
+    .into_iter()
+    .filter(|(target, _)| targets.iter().any(|t| t.as_deref() == Some(*target)))
+    .map(|(_, words)| words)
+    .collect();
     Ok(figure(
         "loyalty-drivers",
         &svg,
-        "For each outcome (the survey score, the mean rating given, being active again in the last complete period), the features whose rank correlation with it is largest, with the standardised coefficient of a regression on all features at once. Correlation, not cause: features are measured up to the as-of date.",
+        &format!(
+            "For each outcome ({}), the features whose rank correlation with it is largest, with the standardised coefficient of a regression on all features at once. Correlation, not cause: features are measured up to the as-of date, and for staying up to the start of the period that defines it, where the features stage made them.",
+            outcomes.join(", ")
+        ),
         &[table],
     ))
 }

@@ -29,6 +29,13 @@ fn drivers_without_a_correlation_say_so_instead_of_an_empty_chart() {
         html.contains("with 1 outcomes") && !html.contains(">retained<"),
         "{html}"
     );
+    // The caption names the outcomes the table has, not every one there could be.
+    assert!(
+        html.contains(
+            "For each outcome (the survey score, being active again in the last complete period)"
+        ),
+        "{html}"
+    );
 }
 
 /// A retention table of `cohorts` months, each reaching `periods` periods, the
@@ -80,4 +87,38 @@ fn the_cohort_map_fits_its_picture_and_speaks_in_percent() {
     // No period over: no map of grey cells, a note.
     let html = super::triangle(&retention(3, 2, 2)).unwrap();
     assert!(html.contains("No cohort has completed a period yet") && !html.contains("<svg"));
+}
+
+#[test]
+fn charts_that_draw_the_latest_periods_say_so() {
+    let html = super::triangle(&retention(40, 3, 0)).unwrap();
+    assert!(
+        html.contains("The map draws the latest 36 of 40 cohorts"),
+        "{html}"
+    );
+    assert!(
+        !super::triangle(&retention(5, 3, 0))
+            .unwrap()
+            .contains("draws the latest")
+    );
+    let lifecycle = |periods: usize| {
+        let n = periods;
+        df!(
+            "period" => (0..n).map(|i| format!("2026-W{i:02}")).collect::<Vec<_>>(),
+            "new" => vec![3.0; n],
+            "returning" => vec![2.0; n],
+            "resurrecting" => vec![1.0; n],
+            "dormant" => vec![1.0; n],
+            "complete" => vec![true; n],
+        )
+        .unwrap()
+    };
+    let html = super::lifecycle(&lifecycle(27)).unwrap();
+    assert!(
+        html.contains("The chart draws the latest 12 of 27 periods"),
+        "{html}"
+    );
+    assert!(html.contains("each of the latest 12 of 27 periods"));
+    let html = super::lifecycle(&lifecycle(12)).unwrap();
+    assert!(!html.contains("latest") && html.contains("in each period"));
 }
