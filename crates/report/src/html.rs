@@ -104,7 +104,15 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
     page.add(
         "personas",
         "Personas",
-        personas::persona_cards(&personas, run.personas.as_ref()),
+        personas::persona_cards(
+            &personas,
+            run.personas.as_ref(),
+            input
+                .model_report
+                .map(personas::predictions_unchecked)
+                .transpose()?
+                .flatten(),
+        ),
     );
     page.add("sizes", "Persona sizes", sizes_section(&personas)?);
 
@@ -1126,6 +1134,26 @@ mod tests {
             "&lt;b&gt;\\u{202E}fdp.exe\\u{2066}\\u{001B}[31m\\u{007F}\ta\nb"
         );
         assert_eq!(defuse_urls("htt"), "htt");
+    }
+
+    #[test]
+    fn cards_say_their_predictions_are_unchecked_when_nothing_was_scored() {
+        let report = |status: [&str; 2]| {
+            polars::df!(
+                "predictor" => ["logistic", "rule:lapsing"],
+                "target" => ["p_purchase", "churn"],
+                "status" => status,
+            )
+            .unwrap()
+        };
+        let unchecked = personas::predictions_unchecked(&report(["skipped", "scored"])).unwrap();
+        assert!(
+            unchecked
+                .unwrap()
+                .starts_with("No purchase predictor could be scored")
+        );
+        let checked = personas::predictions_unchecked(&report(["scored", "skipped"])).unwrap();
+        assert_eq!(checked, None);
     }
 
     #[test]

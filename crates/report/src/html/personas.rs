@@ -58,14 +58,42 @@ fn family_method(model: Option<&PersonasView>) -> String {
     out
 }
 
-pub(super) fn persona_cards(personas: &[Persona], model: Option<&PersonasView>) -> String {
+/// What the cards say of their predictions when no purchase predictor could be
+/// scored on the holdout (`model_report.csv` has `p_purchase` rows, none scored):
+/// then nothing vouches for them. `None` when one was scored or none was tried.
+pub(super) fn predictions_unchecked(report: &DataFrame) -> Result<Option<String>> {
+    const T: &str = "model_report";
+    let targets = frame::strings(report, T, "target")?;
+    let status = frame::opt_strings(report, T, "status")?;
+    let purchase: Vec<usize> = (0..report.height())
+        .filter(|&i| targets[i].as_deref() == Some("p_purchase"))
+        .collect();
+    let scored = purchase.iter().any(|&i| {
+        status
+            .as_ref()
+            .is_none_or(|s| s[i].as_deref() == Some("scored"))
+    });
+    Ok((!purchase.is_empty() && !scored).then(|| {
+        "No purchase predictor could be scored on the holdout (see the predictions' scores): the predicted purchases and revenue below are unchecked.".to_string()
+    }))
+}
+
+pub(super) fn persona_cards(
+    personas: &[Persona],
+    model: Option<&PersonasView>,
+    unchecked: Option<String>,
+) -> String {
     if personas.is_empty() {
         return note("This run has no personas.");
     }
     let mut out = format!(
-        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else; what its users spend and how often they buy come first in the name.{}</p>\n<div class=\"cards\">\n",
+        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else; what its users spend and how often they buy come first in the name.{}</p>\n",
         family_method(model)
     );
+    if let Some(unchecked) = unchecked.filter(|_| personas.iter().any(|p| p.p_purchase.is_some())) {
+        out.push_str(&note(&unchecked));
+    }
+    out.push_str("<div class=\"cards\">\n");
     for (i, p) in personas.iter().enumerate() {
         let color = charts::hex(charts::color(i));
         let share = p.share.map(|s| (s * 100.0).clamp(0.0, 100.0));
