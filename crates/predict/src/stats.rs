@@ -119,6 +119,11 @@ pub trait PurchaseModel {
     /// Probability that the customer is still active at the end of the history.
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> Result<f64>;
 
+    /// Probability of at least one repeat purchase in the next `t` time units, given
+    /// the history: the model's own, not a Poisson count of its expectation (which
+    /// overstates it: a customer who may have left buys more often or never).
+    fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64>;
+
     /// [`PurchaseModel::expected_purchases`] for every customer of a summary.
     fn expected_purchases_all(&self, summary: &Summary, t: f64) -> Result<Vec<f64>> {
         summary
@@ -182,6 +187,20 @@ impl PurchaseModel for CountModel {
             CountModel::Nbd(m) => m.p_alive(x, t_x, big_t),
         }
     }
+
+    fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        match self {
+            CountModel::BgNbd(m) => m.p_purchase(t, x, t_x, big_t),
+            CountModel::ParetoNbd(m) => m.p_purchase(t, x, t_x, big_t),
+            CountModel::Nbd(m) => m.p_purchase(t, x, t_x, big_t),
+        }
+    }
+}
+
+/// P(at least one purchase in `t`) of a customer alive at `big_t` with purchase rate
+/// λ ~ Gamma(r + x, α + T) and no dropout: `1 - ((α+T)/(α+T+t))^(r+x)`.
+fn any_purchase_staying(r: f64, alpha: f64, t: f64, x: f64, big_t: f64) -> f64 {
+    -(-(r + x) * (t / (alpha + big_t)).ln_1p()).exp_m1()
 }
 
 /// Checks one customer's history: finite, `x >= 0`, `0 <= t_x <= big_t`.

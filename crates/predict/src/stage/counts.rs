@@ -42,6 +42,29 @@ pub(super) fn count_predictions<M: PurchaseModel + Sync>(
         .unzip()
 }
 
+/// The model's probability of a repeat purchase within `horizon` of each of `users`
+/// (`None` for a user who is not a customer, or a value that is not finite).
+pub(super) fn purchase_probabilities<M: PurchaseModel + Sync>(
+    model: &M,
+    summary: &Summary,
+    users: &[impl AsRef<str> + Sync],
+    horizon: f64,
+) -> Vec<Option<f64>> {
+    let index = customer_index(summary);
+    users
+        .par_iter()
+        .map(|user| {
+            let &i = index.get(user.as_ref())?;
+            let (x, t_x, big_t) = (summary.frequency[i], summary.recency[i], summary.t[i]);
+            model
+                .p_purchase(horizon, x, t_x, big_t)
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| v.clamp(0.0, 1.0))
+        })
+        .collect()
+}
+
 /// The row of each customer of a summary.
 pub(super) fn customer_index(summary: &Summary) -> HashMap<&str, usize> {
     summary

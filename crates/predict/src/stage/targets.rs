@@ -9,7 +9,7 @@ use crate::ml::{self, Fit};
 use crate::rules;
 use crate::stats::{self, Summary};
 
-use super::counts::{CountFits, complete, count_predictions};
+use super::counts::{CountFits, complete, count_predictions, purchase_probabilities};
 use super::{
     CheckedPredictParams, Outcome, REVENUE, REVENUE_COUNTS, REVENUE_ML, REVENUE_TARGET, Result,
     Scored, Target, score, skipped, skipped_row, timed, values_of,
@@ -275,21 +275,31 @@ impl Holdout<'_> {
                 for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
                     match fit {
                         Ok(fit) => {
-                            let (expected, alive) =
-                                timed(&format!("{name} on the holdout"), || {
-                                    count_predictions(
-                                        &fit.model,
-                                        summary,
-                                        &holdout,
-                                        shared.horizon_units,
-                                    )
+                            // The model's own chance of a purchase, not a Poisson
+                            // count of its expectation, which overstates it.
+                            let probabilities =
+                                timed(&format!("{name} on the holdout"), || match target {
+                                    Target::Purchase => complete(
+                                        purchase_probabilities(
+                                            &fit.model,
+                                            summary,
+                                            &holdout,
+                                            shared.horizon_units,
+                                        ),
+                                        "P(purchase)",
+                                    ),
+                                    Target::Churn => {
+                                        let (_, alive) = count_predictions(
+                                            &fit.model,
+                                            summary,
+                                            &holdout,
+                                            shared.horizon_units,
+                                        );
+                                        complete(alive, "P(alive)").map(|a| {
+                                            a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()
+                                        })
+                                    }
                                 });
-                            let probabilities = match target {
-                                Target::Purchase => complete(expected, "expected purchases")
-                                    .map(|e| e.iter().map(|e| -(-e).exp_m1()).collect()),
-                                Target::Churn => complete(alive, "P(alive)")
-                                    .map(|a| a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()),
-                            };
                             let mut row = match probabilities {
                                 Ok(probabilities) => score(name, target, &probabilities, y, &gate)?,
                                 Err(reason) => skipped(name, target, reason),

@@ -129,6 +129,16 @@ impl BgNbd {
         finite("bg/nbd", "expected purchases", core * alive)
     }
 
+    /// P(at least one repeat purchase in `(T, T + t]`) given the history: alive, and
+    /// then a purchase at the posterior rate, `P(alive) · (1 - ((α+T)/(α+T+t))^(r+x))`
+    /// (dropout happens only right after a purchase, so none can come between).
+    pub fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        check_horizon(t)?;
+        let alive = self.p_alive(x, t_x, big_t)?;
+        let staying = super::any_purchase_staying(self.r, self.alpha, t, x, big_t);
+        finite("bg/nbd", "purchase probability", alive * staying)
+    }
+
     /// Unconditional expectation `E[X(t)]`: repeat purchases of a new customer in
     /// its first `t` time units (Fader, Hardie & Lee 2005, eq. 9).
     pub fn expected_purchases_new(&self, t: f64) -> Result<f64> {
@@ -183,6 +193,9 @@ impl PurchaseModel for BgNbd {
     fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         BgNbd::expected_purchases(self, t, x, t_x, big_t)
     }
+    fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        BgNbd::p_purchase(self, t, x, t_x, big_t)
+    }
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         BgNbd::p_alive(self, x, t_x, big_t)
     }
@@ -221,6 +234,15 @@ impl Nbd {
         Ok(1.0)
     }
 
+    /// P(at least one repeat purchase in `(T, T + t]`): no one leaves.
+    pub fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        self.check()?;
+        check_horizon(t)?;
+        check_customer(x, t_x, big_t)?;
+        let p = super::any_purchase_staying(self.r, self.alpha, t, x, big_t);
+        finite("nbd", "purchase probability", p)
+    }
+
     /// Expected repeat purchases in `(T, T + t]`: `(r + x) / (α + T) · t`.
     pub fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         self.check()?;
@@ -237,6 +259,9 @@ impl Nbd {
 impl PurchaseModel for Nbd {
     fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         Nbd::expected_purchases(self, t, x, t_x, big_t)
+    }
+    fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        Nbd::p_purchase(self, t, x, t_x, big_t)
     }
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         Nbd::p_alive(self, x, t_x, big_t)

@@ -265,6 +265,38 @@ impl ParetoNbd {
         }
     }
 
+    /// P(at least one repeat purchase in `(T, T + t]`) given the history. Alive at
+    /// T, with λ ~ Gamma(r+x, α+T) and μ ~ Gamma(s, β+T), a purchase comes before
+    /// the dropout within `t` with probability `∫₀ᵗ E[λ e^(-λu)] E[e^(-μu)] du`;
+    /// with `((α+T)/(α+T+u))^(r+x) = e^(-y)` that is
+    /// `∫₀^Y e^(-y) (1 + (α+T)/(β+T) (e^(y/(r+x)) - 1))^(-s) dy`, `Y` the value at
+    /// `t`: a smooth integrand (cut where e^(-y) no longer counts), summed by
+    /// Gauss-Legendre on panels.
+    pub fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        check_horizon(t)?;
+        let alive = self.p_alive(x, t_x, big_t)?;
+        let (a1, b1, b2) = (self.r + x, self.alpha + big_t, self.beta + big_t);
+        let end = (a1 * (t / b1).ln_1p()).min(40.0);
+        let h = |y: f64| (-y - self.s * (b1 / b2 * (y / a1).exp_m1()).ln_1p()).exp();
+        const PANELS: usize = 8;
+        let width = end / PANELS as f64;
+        let mut integral = 0.0;
+        for panel in 0..PANELS {
+            let mid = width * (panel as f64 + 0.5);
+            for &(node, weight) in gauss_legendre() {
+                integral += weight * width / 2.0 * h(mid + node * width / 2.0);
+            }
+        }
+        let value = alive * integral;
+        if value.is_finite() {
+            Ok(value.clamp(0.0, 1.0))
+        } else {
+            Err(Error::Numerical(
+                "pareto/nbd purchase probability is not finite".to_string(),
+            ))
+        }
+    }
+
     /// Log-likelihood of a summary under this model.
     pub fn log_likelihood(&self, summary: &Summary) -> Result<f64> {
         self.check()?;
@@ -285,6 +317,9 @@ impl PurchaseModel for ParetoNbd {
     }
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         ParetoNbd::p_alive(self, x, t_x, big_t)
+    }
+    fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
+        ParetoNbd::p_purchase(self, t, x, t_x, big_t)
     }
 }
 

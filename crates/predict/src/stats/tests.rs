@@ -769,3 +769,45 @@ fn a_part_of_one_user_summarises_to_the_bits_of_a_part_of_many() {
         );
     }
 }
+
+#[test]
+fn purchase_probabilities_are_the_models_own() {
+    // (x, t_x, T, t, BG/NBD, Pareto/NBD): BG/NBD at the published CDNOW parameters,
+    // Pareto/NBD at (0.55, 10.58, 0.61, 11.67); Pareto/NBD's from lifetimes 0.11.3
+    // (1 - conditional_probability_of_n_purchases_up_to_time(0, ...)), BG/NBD's from
+    // its closed form; both agree with 2,000,000 draws from the posteriors to 1e-4.
+    let cases = [
+        (0.0, 0.0, 38.86, 39.0, 0.144550540783, 0.068538216246),
+        (2.0, 30.43, 38.86, 39.0, 0.554627137917, 0.590606395766),
+        (5.0, 20.0, 38.86, 39.0, 0.277356948728, 0.319503121320),
+        (1.0, 1.0, 50.0, 10.0, 0.028002112807, 0.020312741007),
+        (14.0, 35.0, 36.0, 52.0, 0.931567050281, 0.946095800000),
+    ];
+    let bg = BgNbd {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+    let pareto = ParetoNbd::new(0.55, 10.58, 0.61, 11.67).unwrap();
+    for (x, t_x, big_t, t, want_bg, want_pareto) in cases {
+        let got = bg.p_purchase(t, x, t_x, big_t).unwrap();
+        assert!(
+            (got - want_bg).abs() < 1e-9,
+            "bg/nbd {x} {t_x} {big_t}: {got}"
+        );
+        let got = pareto.p_purchase(t, x, t_x, big_t).unwrap();
+        assert!(
+            (got - want_pareto).abs() < 1e-6,
+            "pareto/nbd {x} {t_x} {big_t}: {got}"
+        );
+        // Below the Poisson count of the expectation, which overstates it.
+        let expected = pareto.expected_purchases(t, x, t_x, big_t).unwrap();
+        assert!(got < -(-expected).exp_m1(), "{x} {t_x} {big_t}");
+    }
+    // Without dropout, the NBD's: a customer who stays.
+    let nbd = Nbd::new(0.243, 4.414).unwrap();
+    let staying = nbd.p_purchase(39.0, 2.0, 30.43, 38.86).unwrap();
+    let alive = bg.p_alive(2.0, 30.43, 38.86).unwrap();
+    assert!((alive * staying - 0.554627137917).abs() < 1e-9);
+}
