@@ -321,6 +321,9 @@ struct Scored {
     /// are not: then only its ranking and lift are reported, not its log loss,
     /// Brier score or calibration.
     ranking_only: Option<&'static str>,
+    /// Scored on the held-out customers only (the count models' population, and the
+    /// models' rows that compare with them), not every held-out user.
+    customers_only: bool,
 }
 
 fn score(
@@ -366,6 +369,7 @@ fn score_as(
         scored_users: scored.then_some(y.len()),
         counts: None,
         ranking_only: None,
+        customers_only: false,
     })
 }
 
@@ -384,6 +388,7 @@ fn skipped_row(predictor: &str, target: &'static str, reason: String) -> Scored 
         deciles: Vec::new(),
         counts: None,
         ranking_only: None,
+        customers_only: false,
     }
 }
 

@@ -18,7 +18,7 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
         Vec::new(),
         Vec::new(),
     );
-    let (mut fitted, mut scored_on) = (Vec::new(), Vec::new());
+    let (mut fitted, mut scored_on, mut population) = (Vec::new(), Vec::new(), Vec::new());
     let (mut correlation, mut mae, mut share) = (Vec::new(), Vec::new(), Vec::new());
     for s in scored {
         predictor.push(s.predictor.clone());
@@ -42,6 +42,7 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
         neg.push(score.map(|s| s.negatives as u64));
         fitted.push(s.fitted_users.map(|v| v as u64));
         scored_on.push(s.scored_users.map(|v| v as u64));
+        population.push(if s.customers_only { "customers" } else { "all" });
         // A revenue row's scores, or a count's against the horizon's count.
         let counts = s.counts.as_ref();
         correlation.push(revenue.map_or(counts.and_then(|c| c.0), |r| r.correlation));
@@ -69,6 +70,9 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
             Column::new("correlation".into(), correlation),
             Column::new("mae".into(), mae),
             Column::new("top_decile_revenue_share".into(), share),
+            // Who was scored: every held-out user, or the held-out customers (users
+            // who bought before the cutoff), where the count models are scored.
+            Column::new("population".into(), population),
         ],
     )
     .map_err(polars_err("build the model report"))?;

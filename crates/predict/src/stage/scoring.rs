@@ -287,5 +287,6 @@ fn revenue_row(
         deciles: Vec::new(),
         counts: None,
         ranking_only: None,
+        customers_only: false,
     })
 }

@@ -132,11 +132,20 @@ pub(super) fn for_target(
         split.choose(&params.ml.models)
     })?;
     let mut chosen = None;
+    // Each scored model's holdout probabilities, to score again on the customers.
+    let mut models_scored: Vec<(&'static str, Vec<f64>, Option<usize>)> = Vec::new();
     for &kind_scored in &params.ml.models {
         let backtest = timed(
             &format!("{} backtest of {}", kind_scored.name(), target.name()),
             || split.backtest(kind_scored),
         )?;
+        if matches!(backtest.evaluation, Evaluation::Scored(_)) {
+            models_scored.push((
+                kind_scored.name(),
+                backtest.probabilities.clone(),
+                backtest.fitted_users,
+            ));
+        }
         let scored_users =
             matches!(backtest.evaluation, Evaluation::Scored(_)).then_some(backtest.holdout_users);
         scored.push(Scored {
@@ -149,6 +158,7 @@ pub(super) fn for_target(
             deciles: backtest.deciles.clone(),
             counts: None,
             ranking_only: None,
+            customers_only: false,
         });
         if kind_scored == kind {
             chosen = Some(backtest);
@@ -160,7 +170,7 @@ pub(super) fn for_target(
         y: &y,
         shared,
     };
-    on_holdout.score_statistical(&mut scored)?;
+    on_holdout.score_statistical(&mut scored, &models_scored)?;
     on_holdout.score_rules(&mut scored)?;
     let mut backtested = Backtested {
         kind,
@@ -236,6 +246,7 @@ fn score_revenue(
         deciles: Vec::new(),
         counts: None,
         ranking_only: None,
+        customers_only: false,
     };
     Ok((row, Some((predicted, actual))))
 }
@@ -253,10 +264,15 @@ struct Holdout<'a> {
 }
 
 impl Holdout<'_> {
-    /// The count models as predictors of the target on the held-out customers:
-    /// P(at least one purchase) from the expected count (Poisson), and 1 − P(alive)
-    /// as the churn score.
-    fn score_statistical(&self, scored: &mut Vec<Scored>) -> Result<()> {
+    /// The count models as predictors of the target on the held-out customers (the
+    /// model's P(at least one purchase), and 1 − P(alive) as the churn score), and
+    /// `models` (name, holdout probabilities, users fitted on) on the same users,
+    /// so that the two compare.
+    fn score_statistical(
+        &self,
+        scored: &mut Vec<Scored>,
+        models: &[(&'static str, Vec<f64>, Option<usize>)],
+    ) -> Result<()> {
         let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
         let gate = shared.params.ml.eligibility();
         match (shared.summary_cutoff, shared.fits_cutoff) {
@@ -265,12 +281,11 @@ impl Holdout<'_> {
                 // are scored on the held-out users who bought before the cutoff.
                 let customers: HashSet<&str> =
                     summary.user_ids.iter().map(String::as_str).collect();
-                let (holdout, y): (Vec<String>, Vec<bool>) = holdout
-                    .iter()
-                    .zip(y)
-                    .filter(|(id, _)| customers.contains(id.as_str()))
-                    .map(|(id, &label)| (id.clone(), label))
-                    .unzip();
+                let kept: Vec<usize> = (0..holdout.len())
+                    .filter(|&i| customers.contains(holdout[i].as_str()))
+                    .collect();
+                let y: Vec<bool> = kept.iter().map(|&i| y[i]).collect();
+                let holdout: Vec<String> = kept.iter().map(|&i| holdout[i].clone()).collect();
                 let y = y.as_slice();
                 for (name, fit) in [("bg/nbd", &fits.bgnbd), ("pareto/nbd", &fits.pareto)] {
                     match fit {
@@ -305,15 +320,38 @@ impl Holdout<'_> {
                                 Err(reason) => skipped(name, target, reason),
                             };
                             row.fitted_users = Some(summary.user_ids.len());
+                            row.customers_only = true;
                             scored.push(row);
                         }
-                        Err(reason) => scored.push(skipped(name, target, reason.clone())),
+                        Err(reason) => scored.push(Scored {
+                            customers_only: true,
+                            ..skipped(name, target, reason.clone())
+                        }),
                     }
+                }
+                for (name, probabilities, fitted) in models {
+                    let Some(p) = kept
+                        .iter()
+                        .map(|&i| probabilities.get(i).copied())
+                        .collect::<Option<Vec<f64>>>()
+                    else {
+                        continue;
+                    };
+                    let mut row = score(name, target, &p, y, &gate)?;
+                    // Its calibration and lift on every held-out user are its own rows'.
+                    row.calibration.clear();
+                    row.deciles.clear();
+                    row.fitted_users = *fitted;
+                    row.customers_only = true;
+                    scored.push(row);
                 }
             }
             (Err(e), _) => {
                 for name in ["bg/nbd", "pareto/nbd"] {
-                    scored.push(skipped(name, target, e.to_string()));
+                    scored.push(Scored {
+                        customers_only: true,
+                        ..skipped(name, target, e.to_string())
+                    });
                 }
             }
             (Ok(_), None) => {}

@@ -428,6 +428,16 @@ fn row(report: &DataFrame, predictor: &str, target: &str) -> BTreeMap<String, An
         .collect()
 }
 
+/// The first row of `predictor` and `target`.
+fn row_index(report: &DataFrame, predictor: &str, target: &str) -> usize {
+    let (predictors, targets) = (strings(report, "predictor"), strings(report, "target"));
+    (0..report.height())
+        .find(|&i| {
+            predictors[i].as_deref() == Some(predictor) && targets[i].as_deref() == Some(target)
+        })
+        .unwrap()
+}
+
 fn count(value: &AnyValue) -> u64 {
     match value {
         AnyValue::UInt64(v) => *v,
@@ -448,7 +458,8 @@ fn the_report_says_what_each_predictor_was_fitted_and_scored_on() {
             "choice_used_holdout",
             "correlation",
             "mae",
-            "top_decile_revenue_share"
+            "top_decile_revenue_share",
+            "population"
         ]
     );
     let choices = report
@@ -482,6 +493,31 @@ fn the_report_says_what_each_predictor_was_fitted_and_scored_on() {
         count(&row(report, "bg/nbd", "churn")["fitted_users"]),
         buyers
     );
+    // Each model is scored again on the customers the count models are scored on:
+    // the rows after its own, with the count models' users and labels.
+    let populations = report.column("population").unwrap().str().unwrap();
+    let (predictors, targets) = (strings(report, "predictor"), strings(report, "target"));
+    let on_customers = |predictor: &str| {
+        (0..report.height())
+            .find(|&i| {
+                predictors[i].as_deref() == Some(predictor)
+                    && targets[i].as_deref() == Some("p_purchase")
+                    && populations.get(i) == Some("customers")
+            })
+            .unwrap_or_else(|| panic!("no customers' row of {predictor}:\n{report}"))
+    };
+    let counted = on_customers("bg/nbd");
+    for kind in ["logistic", "tree"] {
+        let i = on_customers(kind);
+        for column in ["scored_users", "positives", "negatives"] {
+            let c = report.column(column).unwrap();
+            assert_eq!(c.get(i).unwrap(), c.get(counted).unwrap(), "{column}");
+        }
+        assert_eq!(
+            populations.get(row_index(report, kind, "p_purchase")),
+            Some("all")
+        );
+    }
 
     let revenue = row(report, "revenue", "revenue");
     assert_eq!(revenue["status"], AnyValue::StringOwned("scored".into()));

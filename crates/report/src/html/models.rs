@@ -24,6 +24,13 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
     let predictors = frame::strings(df, T, "predictor")?;
     let targets = frame::strings(df, T, "target")?;
     let status = frame::opt_strings(df, T, "status")?;
+    // Who each row was scored on: every held-out user, or the held-out customers.
+    let population = frame::opt_strings(df, T, "population")?;
+    let on_customers = |i: usize| {
+        population
+            .as_ref()
+            .is_some_and(|p| p[i].as_deref() == Some("customers"))
+    };
     // Why a predictor was skipped, when one was.
     let reason =
         frame::opt_strings(df, T, "reason")?.filter(|r| r.iter().flatten().any(|r| !r.is_empty()));
@@ -52,6 +59,9 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
     if status.is_some() {
         head.push(("status", false));
     }
+    if population.is_some() {
+        head.push(("population", false));
+    }
     if reason.is_some() {
         head.push(("reason", false));
     }
@@ -65,6 +75,9 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         if let Some(s) = &status {
             row.push(Cell::Text(s[i].clone().unwrap_or_default()));
         }
+        if let Some(p) = &population {
+            row.push(Cell::Text(p[i].clone().unwrap_or_default()));
+        }
         if let Some(r) = &reason {
             row.push(Cell::Text(r[i].clone().unwrap_or_default()));
         }
@@ -72,7 +85,7 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         table.rows.push(row);
     }
     let mut out = String::from(
-        "<p class=\"lead\">Every predictor is scored on users it was not fitted on, by what they did in the horizon after a cutoff date, from what came before it. The machine-learning models and the rules are scored on every held-out user; BG/NBD and Pareto/NBD describe customers, so they are scored on the held-out users who bought before the cutoff (<code>scored_users</code> says how many): compare AUCs within one population. A rule says 0 or 1 and P(alive) is not the chance of an event in the horizon, so neither has a log loss or Brier score. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
+        "<p class=\"lead\">Every predictor is scored on users it was not fitted on, by what they did in the horizon after a cutoff date, from what came before it. The machine-learning models and the rules are scored on every held-out user; BG/NBD and Pareto/NBD describe customers, so they are scored on the held-out users who bought before the cutoff, and each model is scored on those customers too (population <code>customers</code>, marked so in the chart): compare AUCs within one population. A rule says 0 or 1 and P(alive) is not the chance of an event in the horizon, so neither has a log loss or Brier score. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
     );
     let auc = metrics.iter().find(|(n, _)| *n == "auc").map(|(_, v)| v);
     if let Some(auc) = auc.filter(|a| a.iter().any(Option::is_some)) {
@@ -88,7 +101,11 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
                 let p = predictors[i].clone().unwrap_or_default();
                 let index = predictor_names.iter().position(|n| *n == p).unwrap_or(0);
                 Bar {
-                    label: format!("{p} → {}", targets[i].clone().unwrap_or_default()),
+                    label: format!(
+                        "{p} → {}{}",
+                        targets[i].clone().unwrap_or_default(),
+                        if on_customers(i) { " (customers)" } else { "" }
+                    ),
                     value: auc[i].unwrap_or(0.0),
                     color: charts::color(index),
                     note: format!("AUC {}", fixed(auc[i], 3)),
