@@ -389,15 +389,23 @@ fn machine_learning_beats_rules_and_bgnbd_on_the_holdout() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = read_csv(&dir.path().join("report/model_report.csv"));
-    let auc = |predictor: &str| -> f64 {
+    // Compared within one population: every held-out user, or the held-out
+    // customers, on whom BG/NBD is scored.
+    let auc_of = |predictor: &str, population: &str| -> f64 {
         let row = report
             .iter()
-            .find(|r| r["predictor"] == predictor && r["target"] == "p_purchase")
-            .unwrap_or_else(|| panic!("no {predictor} row"));
+            .find(|r| {
+                r["predictor"] == predictor
+                    && r["target"] == "p_purchase"
+                    && r["population"] == population
+            })
+            .unwrap_or_else(|| panic!("no {predictor} row of {population}"));
         assert_eq!(row["status"], "scored", "{predictor}: {}", row["reason"]);
         row["auc"].parse().unwrap()
     };
+    let auc = |predictor: &str| auc_of(predictor, "all");
     let ml = auc("logistic").max(auc("tree"));
+    let ml_on_customers = auc_of("logistic", "customers").max(auc_of("tree", "customers"));
     let rules: Vec<&str> = report
         .iter()
         .filter(|r| r["predictor"].starts_with("rule:") && r["target"] == "p_purchase")
@@ -408,15 +416,15 @@ fn machine_learning_beats_rules_and_bgnbd_on_the_holdout() {
         .iter()
         .map(|r| auc(r))
         .fold(f64::NEG_INFINITY, f64::max);
-    let statistical = auc("bg/nbd");
+    let statistical = auc_of("bg/nbd", "customers");
     eprintln!("p_purchase holdout AUC: ML {ml:.3}, best rule {rule:.3}, BG/NBD {statistical:.3}");
-    // Measured on the committed sample: logistic 0.874, tree 0.870, BG/NBD 0.780,
-    // rule 0.749 (seeds 7 and 99 of the same generator gave ML 0.888 and 0.887).
+    // Measured on the committed sample: logistic 0.874, tree 0.866, rule 0.749; on
+    // the customers logistic 0.877, BG/NBD 0.856 (seeds 7 and 99 of the same generator gave ML 0.888 and 0.887).
     // Bounded above too: a model that saw the holdout (or its future) scores near 1.
     assert!(ml > 0.85 && ml < 0.95, "ML AUC {ml:.3}");
     assert!(
-        ml > rule && ml > statistical,
-        "ML {ml:.3}, rule {rule:.3}, BG/NBD {statistical:.3}"
+        ml > rule && ml_on_customers > statistical,
+        "ML {ml:.3} ({ml_on_customers:.3} on customers), rule {rule:.3}, BG/NBD {statistical:.3}"
     );
     let predictions = read_csv(&dir.path().join("report/user_predictions.csv"));
     assert_eq!(predictions.len(), 1800);

@@ -12,7 +12,9 @@ fn ml_auc(out: &Path) -> f64 {
     read_csv(&out.join("model_report.csv"))
         .iter()
         .filter(|r| {
-            r["target"] == "p_purchase" && ["logistic", "tree"].contains(&r["predictor"].as_str())
+            r["target"] == "p_purchase"
+                && r["population"] == "all"
+                && ["logistic", "tree"].contains(&r["predictor"].as_str())
         })
         .filter_map(|r| r["auc"].parse::<f64>().ok())
         .fold(f64::NAN, f64::max)

@@ -241,10 +241,8 @@ fn describe(invocation: &Invocation) -> String {
     }
 }
 
-/// Whether two lists of `--set` texts set the same values, however written or
-/// ordered (`0.5` and `0.50` alike).
-/// Whether every setting of `given` is one of `stored`'s, with the same value (the
-/// last `--set` of a key is the one that holds).
+/// Whether every setting of `given` is one of `stored`'s, with the same value however
+/// written (`0.5` and `0.50` alike; the last `--set` of a key is the one that holds).
 fn settings_within(given: &[String], stored: &[String]) -> Result<bool> {
     let settings = |texts: &[String]| -> Result<std::collections::BTreeMap<(String, Vec<String>), toml::Value>> {
         texts

@@ -182,7 +182,8 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
             "regulars"
         } else if non_buying {
             "visitors"
-        } else if buys {
+        } else if buys && bought.none < MOSTLY {
+            // Not "buyers" where most bought nothing, if no more than of everyone.
             "buyers"
         } else {
             "customers"
@@ -507,7 +508,7 @@ mod tests {
                     none: 0.56,
                     everyone_none: 0.65,
                 },
-                "recent bargain buyers",
+                "recent bargain customers",
             ),
             // Above the population in purchases, but each bought once.
             (

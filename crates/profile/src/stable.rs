@@ -1,5 +1,5 @@
 //! Stable persona ids: this run's personas matched to a previous run's, so a persona
-//! keeps its id and label from night to night.
+//! keeps its id from night to night; its label says what sets it apart in this run.
 
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
 use pathfinding::matrix::Matrix;
@@ -15,7 +15,8 @@ use crate::{PersonaModel, Profile, label};
 pub struct Matching {
     /// Per current persona (in the current model's order): its stable id.
     pub ids: Vec<u32>,
-    /// Per current persona: its stable label.
+    /// Per current persona: its label, told apart from the others by its stable id
+    /// where they are alike.
     pub labels: Vec<String>,
     /// Pairs `(previous id, current id before matching, centroid distance)`.
     pub matched: Vec<(u32, u32, f64)>,

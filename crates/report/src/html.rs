@@ -1138,22 +1138,25 @@ mod tests {
 
     #[test]
     fn cards_say_their_predictions_are_unchecked_when_nothing_was_scored() {
-        let report = |status: [&str; 2]| {
+        let report = |status: [&str; 3]| {
             polars::df!(
-                "predictor" => ["logistic", "rule:lapsing"],
-                "target" => ["p_purchase", "churn"],
+                "predictor" => ["logistic", "bg/nbd", "rule:recent_buyer"],
+                "target" => ["p_purchase", "p_purchase", "p_purchase"],
                 "status" => status,
+                "population" => ["all", "customers", "all"],
             )
             .unwrap()
         };
-        let unchecked = personas::predictions_unchecked(&report(["skipped", "scored"])).unwrap();
+        // A count model or a rule scored vouches for no card: the cards' is the model's.
+        let unchecked = personas::predictions_unchecked(&report(["skipped", "scored", "scored"]));
         assert!(
             unchecked
                 .unwrap()
-                .starts_with("No purchase predictor could be scored")
+                .unwrap()
+                .starts_with("No purchase model could be scored")
         );
-        let checked = personas::predictions_unchecked(&report(["scored", "skipped"])).unwrap();
-        assert_eq!(checked, None);
+        let checked = personas::predictions_unchecked(&report(["scored", "skipped", "skipped"]));
+        assert_eq!(checked.unwrap(), None);
     }
 
     #[test]

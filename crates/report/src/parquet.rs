@@ -5,9 +5,9 @@
 //! hashes every value of a text column to dictionary-encode it: a categorical
 //! column's codes are renumbered through a table indexed by code, and a text column
 //! whose equal values sit next to each other (the events, sorted by user and time)
-//! gets its dictionary from its runs. Both give the dictionaries polars' writer
-//! would, in the same order (a text value in two runs is two entries of the
-//! dictionary); every other column goes through polars' own encoder.
+//! gets its dictionary from its runs, each run's value looked up once. Both give
+//! the dictionaries polars' writer would, in the same order; every other column
+//! goes through polars' own encoder.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -187,6 +187,9 @@ pub(crate) struct Encoder {
     parallel: bool,
 }
 
+/// The most row groups [`Encoder`] encodes together.
+const MAX_BATCH: usize = 8;
+
 /// The compressed pages of a row group's columns, in column order.
 type Pages = Vec<Vec<CompressedPage>>;
 
@@ -208,11 +211,12 @@ impl Encoder {
         }
     }
 
-    /// Row groups encoded together: two per thread on every thread, one at a time
-    /// on the calling one.
+    /// Row groups encoded together: two per thread on every thread, at most
+    /// [`MAX_BATCH`] (the rows and pages of each are held until written); one at a
+    /// time on the calling thread.
     fn batch(&self) -> usize {
         if self.parallel {
-            2 * rayon::current_num_threads()
+            (2 * rayon::current_num_threads()).min(MAX_BATCH)
         } else {
             1
         }
@@ -364,7 +368,7 @@ fn categorical_dictionary(
 }
 
 /// A text column's dictionary made from its runs of equal values, in the order they
-/// first appear: one comparison with the last value per row instead of a hash.
+/// first appear: one comparison with the last value per row, and a hash per run.
 /// `None` where runs are more than three in four values (polars' writer, which
 /// estimates distinct values instead, then writes them plain).
 fn runs_dictionary(text: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
@@ -391,19 +395,26 @@ fn runs_dictionary(text: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
     if n > 128 && runs * 4 > n * 3 {
         return None;
     }
+    // A run's value is looked up once, not each row's: a value in runs apart (an
+    // unsorted column) gets the one entry it has in polars' dictionary.
     let mut values = MutableBinaryViewArray::<str>::with_capacity(runs);
+    let mut seen: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
     let mut keys = Vec::with_capacity(n);
-    let mut last = None;
+    let (mut last, mut key) = (None, 0);
     for i in 0..n {
         if !text.is_valid(i) {
             keys.push(0);
             continue;
         }
         if last.is_none_or(|j| !same(i, j)) {
-            values.push_value(text.value(i));
+            let value = text.value(i);
+            key = *seen.entry(value).or_insert_with(|| {
+                values.push_value(value);
+                values.len() as u32 - 1
+            });
         }
         last = Some(i);
-        keys.push(values.len() as u32 - 1);
+        keys.push(key);
     }
     dictionary(keys, text.validity().cloned(), values).ok()
 }
@@ -445,8 +456,17 @@ mod tests {
             dir.path().join("ours.parquet"),
             dir.path().join("theirs.parquet"),
         );
-        // Two row groups and a part of one; every user and session in one run.
+        // Two row groups and a part of one; every user and session in one run, and
+        // a column of a few values in runs apart.
         let mut df = events(2_100, 260);
+        let n = df.height();
+        df.with_column(Column::new(
+            "model".into(),
+            (0..n)
+                .map(|i| ["tree", "logistic", "rate"][(i / 7 + i / 11) % 3])
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap();
         write_parquet(&mut df, &ours).unwrap();
         let mut file = std::fs::File::create(&theirs).unwrap();
         let mut writer = parquet_writer(&mut file)

@@ -9,46 +9,15 @@ use crate::stats::{self, BgNbd, GammaGamma, ParetoNbd, PurchaseModel, Summary};
 
 use super::timed;
 
-/// A count model's expected purchases and P(alive) for every user it describes: a
+/// A count model's value for every user it describes, clamped to `range`: a
 /// customer, with a purchase in `summary`; users without one get `None` (a first
 /// purchase is another model's, [`super::domains`]). A value the model cannot
 /// compute (a series that does not converge, say) is `None` too, never a stand-in.
-pub(super) fn count_predictions<M: PurchaseModel + Sync>(
-    model: &M,
+fn per_customer(
     summary: &Summary,
     users: &[impl AsRef<str> + Sync],
-    horizon: f64,
-) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
-    let index = customer_index(summary);
-    users
-        .par_iter()
-        .map(|user| {
-            let Some(&i) = index.get(user.as_ref()) else {
-                return (None, None);
-            };
-            let (x, t_x, big_t) = (summary.frequency[i], summary.recency[i], summary.t[i]);
-            let expected = model
-                .expected_purchases(horizon, x, t_x, big_t)
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(|v| v.max(0.0));
-            let alive = model
-                .p_alive(x, t_x, big_t)
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(|v| v.clamp(0.0, 1.0));
-            (expected, alive)
-        })
-        .unzip()
-}
-
-/// The model's probability of a repeat purchase within `horizon` of each of `users`
-/// (`None` for a user who is not a customer, or a value that is not finite).
-pub(super) fn purchase_probabilities<M: PurchaseModel + Sync>(
-    model: &M,
-    summary: &Summary,
-    users: &[impl AsRef<str> + Sync],
-    horizon: f64,
+    range: (f64, f64),
+    value: impl Fn(f64, f64, f64) -> stats::Result<f64> + Sync,
 ) -> Vec<Option<f64>> {
     let index = customer_index(summary);
     users
@@ -56,13 +25,49 @@ pub(super) fn purchase_probabilities<M: PurchaseModel + Sync>(
         .map(|user| {
             let &i = index.get(user.as_ref())?;
             let (x, t_x, big_t) = (summary.frequency[i], summary.recency[i], summary.t[i]);
-            model
-                .p_purchase(horizon, x, t_x, big_t)
+            value(x, t_x, big_t)
                 .ok()
                 .filter(|v| v.is_finite())
-                .map(|v| v.clamp(0.0, 1.0))
+                .map(|v| v.clamp(range.0, range.1))
         })
         .collect()
+}
+
+/// Expected purchases within `horizon` and P(alive) of each of `users` ([`per_customer`]).
+pub(super) fn count_predictions<M: PurchaseModel + Sync>(
+    model: &M,
+    summary: &Summary,
+    users: &[impl AsRef<str> + Sync],
+    horizon: f64,
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let expected = per_customer(summary, users, (0.0, f64::INFINITY), |x, t_x, big_t| {
+        model.expected_purchases(horizon, x, t_x, big_t)
+    });
+    (expected, alive_probabilities(model, summary, users))
+}
+
+/// P(alive) of each of `users` ([`per_customer`]).
+pub(super) fn alive_probabilities<M: PurchaseModel + Sync>(
+    model: &M,
+    summary: &Summary,
+    users: &[impl AsRef<str> + Sync],
+) -> Vec<Option<f64>> {
+    per_customer(summary, users, (0.0, 1.0), |x, t_x, big_t| {
+        model.p_alive(x, t_x, big_t)
+    })
+}
+
+/// The model's probability of a repeat purchase within `horizon` of each of `users`
+/// ([`per_customer`]).
+pub(super) fn purchase_probabilities<M: PurchaseModel + Sync>(
+    model: &M,
+    summary: &Summary,
+    users: &[impl AsRef<str> + Sync],
+    horizon: f64,
+) -> Vec<Option<f64>> {
+    per_customer(summary, users, (0.0, 1.0), |x, t_x, big_t| {
+        model.p_purchase(horizon, x, t_x, big_t)
+    })
 }
 
 /// The row of each customer of a summary.

@@ -42,7 +42,7 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
         neg.push(score.map(|s| s.negatives as u64));
         fitted.push(s.fitted_users.map(|v| v as u64));
         scored_on.push(s.scored_users.map(|v| v as u64));
-        population.push(if s.customers_only { "customers" } else { "all" });
+        population.push(population_of(s));
         // A revenue row's scores, or a count's against the horizon's count.
         let counts = s.counts.as_ref();
         correlation.push(revenue.map_or(counts.and_then(|c| c.0), |r| r.correlation));
@@ -86,6 +86,7 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
         Vec::new(),
     );
     let (mut lp, mut lt, mut ld, mut ll) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut c_population, mut l_population) = (Vec::new(), Vec::new());
     for s in scored {
         let bins = if s.ranking_only.is_none() {
             &s.calibration[..]
@@ -99,8 +100,10 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
             cm.push(bin.mean_predicted);
             co.push(bin.observed_rate);
             cc.push(bin.count as u64);
+            c_population.push(population_of(s));
         }
         for decile in &s.deciles {
+            l_population.push(population_of(s));
             lp.push(s.predictor.clone());
             lt.push(s.target);
             ld.push(decile.decile);
@@ -116,6 +119,7 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
             Column::new("mean_predicted".into(), cm),
             Column::new("observed_rate".into(), co),
             Column::new("count".into(), cc),
+            Column::new("population".into(), c_population),
         ],
     )
     .map_err(polars_err("build the calibration table"))?;
@@ -126,8 +130,15 @@ pub(super) fn report_tables(scored: &[Scored]) -> Result<(DataFrame, DataFrame, 
             Column::new("target".into(), lt),
             Column::new("decile".into(), ld),
             Column::new("lift".into(), ll),
+            Column::new("population".into(), l_population),
         ],
     )
     .map_err(polars_err("build the lift table"))?;
     Ok((report, calibration, lift))
+}
+
+/// Who a row was scored on: every held-out user (`all`), or the held-out customers
+/// (`customers`), those who bought before the cutoff.
+fn population_of(s: &Scored) -> &'static str {
+    if s.customers_only { "customers" } else { "all" }
 }

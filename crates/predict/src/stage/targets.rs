@@ -9,7 +9,7 @@ use crate::ml::{self, Fit};
 use crate::rules;
 use crate::stats::{self, Summary};
 
-use super::counts::{CountFits, complete, count_predictions, purchase_probabilities};
+use super::counts::{CountFits, alive_probabilities, complete, purchase_probabilities};
 use super::{
     CheckedPredictParams, Outcome, REVENUE, REVENUE_COUNTS, REVENUE_ML, REVENUE_TARGET, Result,
     Scored, Target, score, skipped, skipped_row, timed, values_of,
@@ -251,6 +251,14 @@ fn score_revenue(
     Ok((row, Some((predicted, actual))))
 }
 
+/// A row of the held-out customers' population.
+fn on_customers(row: Scored) -> Scored {
+    Scored {
+        customers_only: true,
+        ..row
+    }
+}
+
 /// Why a rule's row has no log loss, Brier score or calibration.
 const RULE_SCORES: &str =
     "a rule says 0 or 1, not a probability: its ranking and lift are scored, not its log loss";
@@ -304,12 +312,8 @@ impl Holdout<'_> {
                                         "P(purchase)",
                                     ),
                                     Target::Churn => {
-                                        let (_, alive) = count_predictions(
-                                            &fit.model,
-                                            summary,
-                                            &holdout,
-                                            shared.horizon_units,
-                                        );
+                                        let alive =
+                                            alive_probabilities(&fit.model, summary, &holdout);
                                         complete(alive, "P(alive)").map(|a| {
                                             a.iter().map(|a| 1.0 - a).collect::<Vec<f64>>()
                                         })
@@ -320,13 +324,11 @@ impl Holdout<'_> {
                                 Err(reason) => skipped(name, target, reason),
                             };
                             row.fitted_users = Some(summary.user_ids.len());
-                            row.customers_only = true;
-                            scored.push(row);
+                            scored.push(on_customers(row));
                         }
-                        Err(reason) => scored.push(Scored {
-                            customers_only: true,
-                            ..skipped(name, target, reason.clone())
-                        }),
+                        Err(reason) => {
+                            scored.push(on_customers(skipped(name, target, reason.clone())))
+                        }
                     }
                 }
                 for (name, probabilities, fitted) in models {
@@ -342,16 +344,12 @@ impl Holdout<'_> {
                     row.calibration.clear();
                     row.deciles.clear();
                     row.fitted_users = *fitted;
-                    row.customers_only = true;
-                    scored.push(row);
+                    scored.push(on_customers(row));
                 }
             }
             (Err(e), _) => {
                 for name in ["bg/nbd", "pareto/nbd"] {
-                    scored.push(Scored {
-                        customers_only: true,
-                        ..skipped(name, target, e.to_string())
-                    });
+                    scored.push(on_customers(skipped(name, target, e.to_string())));
                 }
             }
             (Ok(_), None) => {}

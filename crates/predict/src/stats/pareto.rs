@@ -271,23 +271,11 @@ impl ParetoNbd {
     /// with `((α+T)/(α+T+u))^(r+x) = e^(-y)` that is
     /// `∫₀^Y e^(-y) (1 + (α+T)/(β+T) (e^(y/(r+x)) - 1))^(-s) dy`, `Y` the value at
     /// `t`: a smooth integrand (cut where e^(-y) no longer counts), summed by
-    /// Gauss-Legendre on panels.
+    /// Gauss-Legendre on panels as narrow as its steepness needs.
     pub fn p_purchase(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64> {
         check_horizon(t)?;
         let alive = self.p_alive(x, t_x, big_t)?;
-        let (a1, b1, b2) = (self.r + x, self.alpha + big_t, self.beta + big_t);
-        let end = (a1 * (t / b1).ln_1p()).min(40.0);
-        let h = |y: f64| (-y - self.s * (b1 / b2 * (y / a1).exp_m1()).ln_1p()).exp();
-        const PANELS: usize = 8;
-        let width = end / PANELS as f64;
-        let mut integral = 0.0;
-        for panel in 0..PANELS {
-            let mid = width * (panel as f64 + 0.5);
-            for &(node, weight) in gauss_legendre() {
-                integral += weight * width / 2.0 * h(mid + node * width / 2.0);
-            }
-        }
-        let value = alive * integral;
+        let value = alive * self.purchase_if_alive(t, x, big_t)?;
         if value.is_finite() {
             Ok(value.clamp(0.0, 1.0))
         } else {
@@ -295,6 +283,41 @@ impl ParetoNbd {
                 "pareto/nbd purchase probability is not finite".to_string(),
             ))
         }
+    }
+
+    /// [`ParetoNbd::p_purchase`] of a customer alive at `big_t`: the integral.
+    pub(crate) fn purchase_if_alive(&self, t: f64, x: f64, big_t: f64) -> Result<f64> {
+        let (a1, b1, b2) = (self.r + x, self.alpha + big_t, self.beta + big_t);
+        let end = (a1 * (t / b1).ln_1p()).min(40.0);
+        let c = b1 / b2;
+        let h = |y: f64| (-y - self.s * (c * (y / a1).exp_m1()).ln_1p()).exp();
+        // d ln h / dy, monotone in y: its largest size on a panel is at an end.
+        let slope = |y: f64| {
+            let e = (y / a1).exp();
+            -1.0 - self.s * c / a1 * e / (1.0 + c * (e - 1.0))
+        };
+        // Panels no wider than the integrand's e-fold / 3, as the likelihood's
+        // quadrature above: a dropout likely within the horizon makes it steep at 0.
+        let (mut y, mut integral, mut panels) = (0.0, 0.0, 0);
+        // Its slope is at most -1, so what is left past y is at most h(y).
+        while y < end && h(y) > 1e-16 * integral {
+            let mut width = (end - y).min((end / 8.0).max(1.0));
+            while slope(y).abs().max(slope(y + width).abs()) * width > 3.0 {
+                width *= 0.5;
+            }
+            panels += 1;
+            if panels > MAX_PANELS || y + width <= y {
+                return Err(Error::Numerical(
+                    "pareto/nbd purchase probability: the integral did not settle".to_string(),
+                ));
+            }
+            let half = 0.5 * width;
+            for &(node, weight) in gauss_legendre() {
+                integral += half * weight * h(y + half * (1.0 + node));
+            }
+            y += width;
+        }
+        Ok(integral)
     }
 
     /// Log-likelihood of a summary under this model.

@@ -142,6 +142,23 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
     Ok(out)
 }
 
+/// Each row's predictor, with " (customers)" after it when the row was scored on
+/// the held-out customers rather than every held-out user.
+fn named_with_population(df: &DataFrame, table: &'static str) -> Result<Vec<Option<String>>> {
+    let predictors = frame::strings(df, table, "predictor")?;
+    let Some(population) = frame::opt_strings(df, table, "population")? else {
+        return Ok(predictors);
+    };
+    Ok(predictors
+        .into_iter()
+        .zip(population)
+        .map(|(p, population)| match population.as_deref() {
+            Some("customers") => p.map(|p| format!("{p} (customers)")),
+            _ => p,
+        })
+        .collect())
+}
+
 /// Row indices per predictor, in first-seen order.
 type ByPredictor = Vec<(String, Vec<usize>)>;
 
@@ -205,7 +222,7 @@ fn predictor_legend(names: &[String]) -> Vec<LegendEntry> {
 
 pub(super) fn calibration_section(df: &DataFrame) -> Result<String> {
     const T: &str = "calibration";
-    let predictors = frame::strings(df, T, "predictor")?;
+    let predictors = named_with_population(df, T)?;
     let targets = frame::strings(df, T, "target")?;
     let bins = frame::opt_f64s(df, T, "bin")?;
     let predicted = frame::f64s(df, T, "mean_predicted")?;
@@ -275,7 +292,7 @@ pub(super) fn calibration_section(df: &DataFrame) -> Result<String> {
 
 pub(super) fn lift_section(df: &DataFrame) -> Result<String> {
     const T: &str = "lift";
-    let predictors = frame::strings(df, T, "predictor")?;
+    let predictors = named_with_population(df, T)?;
     let targets = frame::strings(df, T, "target")?;
     let deciles = frame::f64s(df, T, "decile")?;
     let lift = frame::f64s(df, T, "lift")?;

@@ -58,15 +58,23 @@ fn family_method(model: Option<&PersonasView>) -> String {
     out
 }
 
-/// What the cards say of their predictions when no purchase predictor could be
-/// scored on the holdout (`model_report.csv` has `p_purchase` rows, none scored):
-/// then nothing vouches for them. `None` when one was scored or none was tried.
+/// What the cards say of their predictions when no machine-learning purchase model
+/// (the cards' `p_purchase`) could be scored on every held-out user: then nothing
+/// vouches for them. `None` when one was scored or none was tried.
 pub(super) fn predictions_unchecked(report: &DataFrame) -> Result<Option<String>> {
     const T: &str = "model_report";
     let targets = frame::strings(report, T, "target")?;
+    let predictors = frame::strings(report, T, "predictor")?;
     let status = frame::opt_strings(report, T, "status")?;
+    let population = frame::opt_strings(report, T, "population")?;
     let purchase: Vec<usize> = (0..report.height())
-        .filter(|&i| targets[i].as_deref() == Some("p_purchase"))
+        .filter(|&i| {
+            targets[i].as_deref() == Some("p_purchase")
+                && matches!(predictors[i].as_deref(), Some("logistic" | "tree"))
+                && population
+                    .as_ref()
+                    .is_none_or(|p| p[i].as_deref() == Some("all"))
+        })
         .collect();
     let scored = purchase.iter().any(|&i| {
         status
@@ -74,7 +82,7 @@ pub(super) fn predictions_unchecked(report: &DataFrame) -> Result<Option<String>
             .is_none_or(|s| s[i].as_deref() == Some("scored"))
     });
     Ok((!purchase.is_empty() && !scored).then(|| {
-        "No purchase predictor could be scored on the holdout (see the predictions' scores): the predicted purchases and revenue below are unchecked.".to_string()
+        "No purchase model could be scored on the holdout (see the predictions' scores): the predicted purchases and revenue below are unchecked.".to_string()
     }))
 }
 
