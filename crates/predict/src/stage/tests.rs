@@ -414,13 +414,7 @@ fn run_with(events: &[Event], params: PredictParams) -> (Predictions, DataFrame)
 
 /// The report's row of `predictor` for `target`, by column name.
 fn row(report: &DataFrame, predictor: &str, target: &str) -> BTreeMap<String, AnyValue<'static>> {
-    let predictors = strings(report, "predictor");
-    let targets = strings(report, "target");
-    let i = (0..report.height())
-        .find(|&i| {
-            predictors[i].as_deref() == Some(predictor) && targets[i].as_deref() == Some(target)
-        })
-        .unwrap_or_else(|| panic!("no row for {predictor} / {target}:\n{report}"));
+    let i = row_index(report, predictor, target);
     report
         .columns()
         .iter()
@@ -435,7 +429,7 @@ fn row_index(report: &DataFrame, predictor: &str, target: &str) -> usize {
         .find(|&i| {
             predictors[i].as_deref() == Some(predictor) && targets[i].as_deref() == Some(target)
         })
-        .unwrap()
+        .unwrap_or_else(|| panic!("no row for {predictor} / {target}:\n{report}"))
 }
 
 fn count(value: &AnyValue) -> u64 {

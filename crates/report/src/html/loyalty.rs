@@ -285,6 +285,11 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
         .collect::<Result<Vec<_>>>()?;
     let complete = frame::bools(df, T, "complete")?;
     let first = df.height().saturating_sub(MAX_LIFECYCLE_PERIODS);
+    let latest = format!(
+        "the latest {} of {} periods",
+        df.height() - first,
+        df.height()
+    );
     let mut bars = Vec::new();
     for i in first..df.height() {
         for (k, kind) in kinds.iter().enumerate() {
@@ -320,14 +325,10 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
         bars: &bars,
         legend: &legend,
         aria: &format!(
-            "Horizontal bars of new, returning, resurrecting and dormant users in {}",
+            "Horizontal bars of new, returning, resurrecting and dormant users in each {}",
             match first {
-                0 => "each period".to_string(),
-                _ => format!(
-                    "each of the latest {} of {} periods (the table holds them all)",
-                    df.height() - first,
-                    df.height()
-                ),
+                0 => "period".to_string(),
+                _ => format!("of {latest} (the table holds them all)"),
             }
         ),
     })?;
@@ -350,11 +351,7 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
     }
     let latest = match first {
         0 => String::new(),
-        _ => format!(
-            " The chart draws the latest {} of {} periods; the table holds them all.",
-            df.height() - first,
-            df.height()
-        ),
+        _ => format!(" The chart draws {latest}; the table holds them all."),
     };
     Ok(figure(
         "loyalty-lifecycle",
