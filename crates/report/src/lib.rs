@@ -35,7 +35,6 @@ mod charts;
 mod fixed;
 mod frame;
 mod html;
-mod parquet;
 mod projection;
 mod rows;
 mod run_dir;
@@ -43,8 +42,6 @@ pub mod run_record;
 mod safe_text;
 
 pub use html::{ReportInput, render_html, write_html};
-use parquet::RowGroups;
-pub use parquet::{write_parquet, write_parquet_chunk_by_chunk, write_parquet_on_this_thread};
 pub use run_dir::{files, render_run_dir};
 pub use run_record::RunView;
 pub use safe_text::{
@@ -272,6 +269,123 @@ fn write_csv_rows(out: &mut impl Write, df: &DataFrame, header: bool) -> PolarsR
     Ok(())
 }
 
+/// Writes a table as Parquet (LZ4-compressed), atomically, its row groups encoded on
+/// polars' threads.
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    // Through polars' streaming sink, which encodes row groups on every thread: the
+    // batched writer encodes each page as the file writer takes it, on one. Same bytes.
+    let atomic = AtomicFile::create(path)?;
+    let format = FileWriteFormat::Parquet(std::sync::Arc::new(parquet_options()));
+    PlRefPath::try_from_path(&atomic.tmp)
+        .and_then(|target| {
+            let target = SinkDestination::File {
+                target: SinkTarget::Path(target),
+            };
+            df.clone()
+                .lazy()
+                .sink(target, format, UnifiedSinkArgs::default())
+        })
+        .and_then(|sink| sink.collect_with_engine(Engine::Streaming))
+        .map_err(polars_at(path))?;
+    atomic.commit()
+}
+
+/// [`write_parquet`] with every column encoded on the calling thread, leaving
+/// polars' threads to the work in the foreground: for a writer in the background.
+pub fn write_parquet_on_this_thread(df: &mut DataFrame, path: &Path) -> Result<()> {
+    // Sliced, not split into its chunks: splitting first aligns the columns' chunks,
+    // which copies the whole table when they differ (a column of one value has one).
+    write_row_groups(&df.schema().clone(), vec![df.clone()], path, false)
+}
+
+/// [`write_parquet_on_this_thread`] of a table handed over: a chunk at a time, each
+/// let go once written, so that where the caller's copy drops columns meanwhile, the
+/// chunks written are freed as the writer goes rather than when it is done.
+pub fn write_parquet_chunk_by_chunk(mut df: DataFrame, path: &Path) -> Result<()> {
+    let schema = df.schema().clone();
+    let chunks: Vec<DataFrame> = df.split_chunks().collect();
+    drop(df);
+    write_row_groups(&schema, chunks, path, false)
+}
+
+/// Rows per row group: polars' default.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Chunks of fewer rows are joined with their neighbours into row groups of up to
+/// [`ROW_GROUP_ROWS`]; longer ones are written as they are, never copied.
+const JOIN_BELOW_ROWS: usize = ROW_GROUP_ROWS / 8;
+
+/// Writes the rows of `chunks` in row groups of at most [`ROW_GROUP_ROWS`] rows, one
+/// at a time ([`RowGroups`]). Each chunk is let go once written.
+fn write_row_groups(
+    schema: &Schema,
+    chunks: Vec<DataFrame>,
+    path: &Path,
+    parallel: bool,
+) -> Result<()> {
+    write_atomic_with(path, |file| {
+        let mut groups = RowGroups::new(file, schema, parallel).map_err(polars_at(path))?;
+        for chunk in chunks {
+            groups.push(chunk).map_err(polars_at(path))?;
+        }
+        groups.finish().map_err(polars_at(path))
+    })
+}
+
+/// Rows on their way into Parquet row groups of at most [`ROW_GROUP_ROWS`] rows:
+/// short chunks are joined a group at a time, where `ParquetWriter::finish` would
+/// copy the whole table first, and long ones are only sliced.
+struct RowGroups<'a> {
+    writer: polars::io::parquet::write::BatchedWriter<&'a mut std::fs::File>,
+    group: Vec<DataFrame>,
+    rows: usize,
+}
+
+impl<'a> RowGroups<'a> {
+    fn new(file: &'a mut std::fs::File, schema: &Schema, parallel: bool) -> PolarsResult<Self> {
+        Ok(RowGroups {
+            writer: parquet_writer(file, parallel).batched(schema)?,
+            group: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    fn push(&mut self, mut chunk: DataFrame) -> PolarsResult<()> {
+        let long = chunk.height() >= JOIN_BELOW_ROWS;
+        if long {
+            self.flush()?;
+        }
+        while chunk.height() > 0 {
+            let take = (ROW_GROUP_ROWS - self.rows).min(chunk.height());
+            self.group.push(chunk.slice(0, take));
+            chunk = chunk.slice(take as i64, usize::MAX);
+            self.rows += take;
+            if self.rows == ROW_GROUP_ROWS || (long && chunk.height() == 0) {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> PolarsResult<()> {
+        self.rows = 0;
+        let mut pieces = self.group.drain(..);
+        let Some(mut df) = pieces.next() else {
+            return Ok(());
+        };
+        for piece in pieces {
+            df.vstack_mut(&piece)?;
+        }
+        df.rechunk_mut_par();
+        self.writer.write_batch(&df)
+    }
+
+    fn finish(mut self) -> PolarsResult<()> {
+        self.flush()?;
+        self.writer.finish().map(|_| ())
+    }
+}
+
 /// A table handed over a block at a time by [`write_blocks`]'s caller.
 pub struct Blocks<'a> {
     csv: Option<(std::io::BufWriter<&'a mut std::fs::File>, PathBuf)>,
@@ -350,6 +464,32 @@ fn polars_at(path: &Path) -> impl FnOnce(PolarsError) -> Error + '_ {
     }
 }
 
+/// How every table is written as Parquet.
+fn parquet_options() -> ParquetWriteOptions {
+    // Stage artifacts are read back whole by the next stage or run: LZ4 writes several
+    // times faster than the default zstd for a somewhat bigger file, and min/max
+    // statistics, which only prune row groups of a filtered scan, are not worth their
+    // cost.
+    ParquetWriteOptions {
+        compression: ParquetCompression::Lz4Raw,
+        statistics: StatisticsOptions {
+            null_count: true,
+            ..StatisticsOptions::empty()
+        },
+        row_group_size: Some(ROW_GROUP_ROWS),
+        compat_level: Some(CompatLevel::newest()),
+        ..ParquetWriteOptions::default()
+    }
+}
+
+fn parquet_writer(file: &mut std::fs::File, parallel: bool) -> ParquetWriter<&mut std::fs::File> {
+    let options = parquet_options();
+    ParquetWriter::new(file)
+        .with_compression(options.compression)
+        .with_statistics(options.statistics)
+        .set_parallel(parallel)
+}
+
 /// Writes a value as pretty JSON with a final newline.
 pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
@@ -363,7 +503,6 @@ pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parquet::ROW_GROUP_ROWS;
 
     #[test]
     fn csv_is_written_whole_and_leaves_no_temporary_file() {
@@ -461,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_on_every_thread_writes_the_one_thread_writers_bytes() {
+    fn the_sink_on_every_thread_writes_the_one_thread_writers_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let part = |from: u32, n: u32| {
             df!(
@@ -480,14 +619,14 @@ mod tests {
             .vstack_mut(&part(ROW_GROUP_ROWS as u32 + 3, 1_000))
             .unwrap();
         for mut df in [table.clone(), table.slice(0, 0)] {
-            let (every, one) = (
-                dir.path().join("every.parquet"),
+            let (sink, one) = (
+                dir.path().join("sink.parquet"),
                 dir.path().join("one.parquet"),
             );
-            write_parquet(&mut df, &every).unwrap();
+            write_parquet(&mut df, &sink).unwrap();
             write_parquet_on_this_thread(&mut df, &one).unwrap();
-            assert_eq!(std::fs::read(&every).unwrap(), std::fs::read(&one).unwrap());
-            let read = ParquetReader::new(std::fs::File::open(&every).unwrap())
+            assert_eq!(std::fs::read(&sink).unwrap(), std::fs::read(&one).unwrap());
+            let read = ParquetReader::new(std::fs::File::open(&sink).unwrap())
                 .finish()
                 .unwrap();
             assert!(read.equals_missing(&df), "{} rows", df.height());

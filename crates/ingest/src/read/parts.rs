@@ -16,28 +16,13 @@ pub(super) struct Part {
     lines: usize,
 }
 
-/// Parts get smaller as the file goes (guided scheduling): each is the rest of the
-/// file over twice the threads, but not below the file over this many per thread.
-/// Threads that finish early take the parts left, so the last thread to finish
-/// holds the others up by one small part at most (timings: docs/benchmarks.md).
-const SMALLEST_PART_PER_THREAD: u64 = 16;
+/// Parts per reader thread: threads that finish early take the parts left, so a
+/// thread slowed down (by page faults, or by the machine) holds the others up by one
+/// small part at most (timings: docs/benchmarks.md).
+const PARTS_PER_THREAD: usize = 4;
 
-/// The byte ranges of the parts of a file of `size` bytes read on `threads` threads:
-/// see [`SMALLEST_PART_PER_THREAD`].
-fn guided_ranges(size: u64, threads: u64) -> Vec<(u64, u64)> {
-    let smallest = (size / (SMALLEST_PART_PER_THREAD * threads)).max(1);
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    while start < size {
-        let end = (start + ((size - start) / (2 * threads)).max(smallest)).min(size);
-        ranges.push((start, end));
-        start = end;
-    }
-    ranges
-}
-
-/// Splits the rows after `data_start` into parts at line ends ([`guided_ranges`]):
-/// only for a plain (not gzip) file of at least `min_bytes` without a
+/// Splits the rows after `data_start` into [`PARTS_PER_THREAD`] parts per thread at
+/// line ends: only for a plain (not gzip) file of at least `min_bytes` without a
 /// single quote character, where every line end ends a record, nor a lone `\r`
 /// (a line end of its own, which the scan's count of `\n` would miss). `None`: read on one
 /// thread.
@@ -53,6 +38,7 @@ pub(super) fn split_for_threads(
     if threads < 2 {
         return Ok(None);
     }
+    let pieces = (threads * PARTS_PER_THREAD) as u64;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -68,7 +54,9 @@ pub(super) fn split_for_threads(
     if magic == [0x1f, 0x8b] {
         return Ok(None);
     }
-    let ranges = guided_ranges(size, threads as u64);
+    let ranges: Vec<(u64, u64)> = (0..pieces)
+        .map(|i| (size * i / pieces, size * (i + 1) / pieces))
+        .collect();
     let scans: Vec<Result<Scan>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ranges
             .iter()
@@ -337,36 +325,4 @@ pub(super) fn read_csv_parts(
     // them in order.
     parsed.quarantine.rechunk_mut();
     Ok(parsed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guided_parts_cover_the_file_and_shrink_to_a_floor() {
-        for (size, threads) in [
-            (651 << 20, 2),
-            (100, 2),
-            (1, 4),
-            (33 << 20, 8),
-            (7 << 30, 3),
-        ] {
-            let ranges = guided_ranges(size, threads);
-            assert_eq!(ranges.first().unwrap().0, 0);
-            assert_eq!(ranges.last().unwrap().1, size);
-            assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0));
-            let lengths: Vec<u64> = ranges.iter().map(|(s, e)| e - s).collect();
-            assert!(lengths.windows(2).all(|w| w[0] >= w[1]), "{lengths:?}");
-            let smallest = (size / (SMALLEST_PART_PER_THREAD * threads)).max(1);
-            assert!(lengths[..lengths.len() - 1].iter().all(|&l| l >= smallest));
-            // The rest over twice the threads, down to the floor: a few dozen parts.
-            assert!(
-                lengths.len() as u64 <= 2 * threads * 4 + SMALLEST_PART_PER_THREAD * threads / 2
-            );
-        }
-        let ranges = guided_ranges(651 << 20, 2);
-        assert_eq!(ranges[0].1, (651 << 20) / 4);
-        assert!(ranges.len() >= 10 && ranges.len() <= 14, "{}", ranges.len());
-    }
 }
