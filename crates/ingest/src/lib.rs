@@ -219,6 +219,16 @@ impl SourceParams {
             ),
             None => None,
         };
+        // Only a CSV's fields are parted by a delimiter: one given for another
+        // format would be ignored without a word.
+        if self.delimiter.is_some() && format != SourceFormat::Csv {
+            return Err(Error::Params(format!(
+                "`delimiter` is for CSV sources; this one is read as `{}`",
+                serde_json::to_string(&format)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            )));
+        }
         let delimiter = match self.delimiter.as_deref() {
             None => b',',
             Some("\\t") | Some("\t") => b'\t',

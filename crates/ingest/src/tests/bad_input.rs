@@ -511,4 +511,14 @@ fn a_quote_or_a_line_end_is_no_delimiter() {
     let mut params = SourceParams::canonical(Path::new("events.csv"));
     params.delimiter = Some("|".into());
     assert!(params.check().is_ok());
+    // Another format has no delimiter to set: refused, not ignored.
+    for path in ["events.ndjson", "events.parquet"] {
+        let mut params = SourceParams::canonical(Path::new(path));
+        params.delimiter = Some(";".into());
+        let err = params.check().unwrap_err().to_string();
+        assert!(
+            err.starts_with("`delimiter` is for CSV sources"),
+            "{path}: {err}"
+        );
+    }
 }
