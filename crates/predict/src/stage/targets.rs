@@ -131,21 +131,12 @@ pub(super) fn for_target(
     let kind = timed(&format!("model choice for {}", target.name()), || {
         split.choose(&params.ml.models)
     })?;
-    let mut chosen = None;
-    // Each scored model's holdout probabilities, to score again on the customers.
-    let mut models_scored: Vec<(&'static str, Vec<f64>, Option<usize>)> = Vec::new();
+    let mut backtests = Vec::with_capacity(params.ml.models.len());
     for &kind_scored in &params.ml.models {
         let backtest = timed(
             &format!("{} backtest of {}", kind_scored.name(), target.name()),
             || split.backtest(kind_scored),
         )?;
-        if matches!(backtest.evaluation, Evaluation::Scored(_)) {
-            models_scored.push((
-                kind_scored.name(),
-                backtest.probabilities.clone(),
-                backtest.fitted_users,
-            ));
-        }
         let scored_users =
             matches!(backtest.evaluation, Evaluation::Scored(_)).then_some(backtest.holdout_users);
         scored.push(Scored {
@@ -160,17 +151,16 @@ pub(super) fn for_target(
             ranking_only: None,
             customers_only: false,
         });
-        if kind_scored == kind {
-            chosen = Some(backtest);
-        }
+        backtests.push(backtest);
     }
+    let chosen = backtests.iter().find(|b| b.kind == kind);
     let on_holdout = Holdout {
         target,
         ids: &holdout,
         y: &y,
         shared,
     };
-    on_holdout.score_statistical(&mut scored, &models_scored)?;
+    on_holdout.score_statistical(&mut scored, &backtests)?;
     on_holdout.score_rules(&mut scored)?;
     let mut backtested = Backtested {
         kind,
@@ -181,14 +171,14 @@ pub(super) fn for_target(
         revenue: None,
         inner: None,
     };
-    if let Some(backtest) = &chosen
+    if let Some(backtest) = chosen
         && backtest.fitted_users.is_some()
     {
         backtested.probabilities = Some(backtest.probabilities.clone());
         backtested.train_users = backtest.train_users;
     }
     if target == Target::Purchase {
-        let (row, revenue) = score_revenue(&split, chosen.as_ref(), labels, shared)?;
+        let (row, revenue) = score_revenue(&split, chosen, labels, shared)?;
         scored.push(row);
         backtested.revenue = revenue;
         backtested.inner = timed("inner split of the revenue choice", || {
@@ -274,13 +264,8 @@ struct Holdout<'a> {
 impl Holdout<'_> {
     /// The count models as predictors of the target on the held-out customers (the
     /// model's P(at least one purchase), and 1 − P(alive) as the churn score), and
-    /// `models` (name, holdout probabilities, users fitted on) on the same users,
-    /// so that the two compare.
-    fn score_statistical(
-        &self,
-        scored: &mut Vec<Scored>,
-        models: &[(&'static str, Vec<f64>, Option<usize>)],
-    ) -> Result<()> {
+    /// the scored `models` on the same users, so that the two compare.
+    fn score_statistical(&self, scored: &mut Vec<Scored>, models: &[ml::Backtest]) -> Result<()> {
         let (target, holdout, y, shared) = (self.target, self.ids, self.y, self.shared);
         let gate = shared.params.ml.eligibility();
         match (shared.summary_cutoff, shared.fits_cutoff) {
@@ -331,19 +316,22 @@ impl Holdout<'_> {
                         }
                     }
                 }
-                for (name, probabilities, fitted) in models {
+                let scored_models = models
+                    .iter()
+                    .filter(|b| matches!(b.evaluation, Evaluation::Scored(_)));
+                for model in scored_models {
                     let Some(p) = kept
                         .iter()
-                        .map(|&i| probabilities.get(i).copied())
+                        .map(|&i| model.probabilities.get(i).copied())
                         .collect::<Option<Vec<f64>>>()
                     else {
                         continue;
                     };
-                    let mut row = score(name, target, &p, y, &gate)?;
+                    let mut row = score(model.kind.name(), target, &p, y, &gate)?;
                     // Its calibration and lift on every held-out user are its own rows'.
                     row.calibration.clear();
                     row.deciles.clear();
-                    row.fitted_users = *fitted;
+                    row.fitted_users = model.fitted_users;
                     scored.push(on_customers(row));
                 }
             }
