@@ -531,6 +531,19 @@ fn two_nights_on_overlapping_data_keep_persona_ids() {
         common.len() as u64,
         "the migration table covers every common user"
     );
+    // Each side of a row is named: the first night's label, then the second's.
+    let first_labels: std::collections::BTreeMap<&str, &str> = first
+        .iter()
+        .map(|r| (r["persona_id"].as_str(), r["label"].as_str()))
+        .collect();
+    for row in &migration {
+        assert_eq!(
+            Some(&row["from_label"].as_str()),
+            first_labels.get(row["from_persona"].as_str()),
+            "{row:?}"
+        );
+        assert!(!row["to_label"].is_empty(), "{row:?}");
+    }
     let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
     assert!(record["stability"]["adjusted_rand_index"].as_f64().unwrap() > 0.8);
     assert!(

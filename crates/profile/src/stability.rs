@@ -17,8 +17,8 @@ pub const MAX_MATCH_DISTANCE: f64 = 2.0;
 pub struct Stability {
     /// What the run record says about it.
     pub summary: StabilitySummary,
-    /// `from_persona, to_persona, users` for the users in both runs; `None` without
-    /// the previous run's assignments.
+    /// `from_persona, to_persona, users, from_label, to_label` for the users in both
+    /// runs; `None` without the previous run's assignments.
     pub migration: Option<DataFrame>,
 }
 
@@ -96,7 +96,7 @@ pub fn stabilise(
             summary.users_in_both = Some(common);
             summary.adjusted_rand_index = ari;
             summary.users_moved = Some(moved(&table)?);
-            Some(table)
+            Some(with_labels(table, previous_model, &profile.model)?)
         }
         None => None,
     };
@@ -167,6 +167,40 @@ fn migration(before: &DataFrame, after: &DataFrame) -> Result<(DataFrame, Option
     Ok((table, ari, from.len() as u64))
 }
 
+/// The migration table with each persona's label: the previous run's for
+/// `from_persona` (a retired persona is named only there), this run's for `to_persona`.
+fn with_labels(
+    mut table: DataFrame,
+    previous: &PersonaModel,
+    current: &PersonaModel,
+) -> Result<DataFrame> {
+    let context = || "name the personas of the migration table".to_string();
+    let label = |model: &PersonaModel, id: Option<u32>| {
+        let at = model.persona_ids.iter().position(|&p| Some(p) == id)?;
+        model.labels.get(at).cloned()
+    };
+    let labels = |column: &str, model: &PersonaModel| -> Result<Column> {
+        let ids = table.column(column).while_doing(context)?;
+        let names: Vec<Option<String>> = ids
+            .u32()
+            .while_doing(context)?
+            .iter()
+            .map(|id| label(model, id))
+            .collect();
+        Ok(Column::new(
+            column.replace("_persona", "_label").into(),
+            names,
+        ))
+    };
+    let (from, to) = (
+        labels("from_persona", previous)?,
+        labels("to_persona", current)?,
+    );
+    table.with_column(from).while_doing(context)?;
+    table.with_column(to).while_doing(context)?;
+    Ok(table)
+}
+
 /// Users of the migration table whose persona changed.
 fn moved(migration: &DataFrame) -> Result<u64> {
     let context = || "count the users who changed persona".to_string();
@@ -215,6 +249,36 @@ mod tests {
         let (table, ari, common) = migration(&before, &strangers).unwrap();
         assert_eq!((table.height(), ari, common), (0, None, 0));
         assert_eq!(moved(&table).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_migration_table_names_retired_personas_by_their_previous_label() {
+        let mut previous = two_groups().model;
+        previous.persona_ids = vec![1, 7];
+        previous.labels = vec!["low spenders".into(), "big spenders".into()];
+        let mut current = two_groups().model;
+        current.labels = vec!["low spenders".into(), "new big spenders".into()];
+        let table = df!(
+            "from_persona" => [1u32, 7, 9],
+            "to_persona" => [1u32, 2, 3],
+            "users" => [5u64, 2, 1],
+        )
+        .unwrap();
+        let named = with_labels(table, &previous, &current).unwrap();
+        let texts = |c: &str| -> Vec<Option<String>> {
+            let column = named.column(c).unwrap().str().unwrap().clone();
+            column.iter().map(|v| v.map(str::to_string)).collect()
+        };
+        let some = |v: &str| Some(v.to_string());
+        // 7 is retired: only the previous run knew it; 9 and 3 are in neither model.
+        assert_eq!(
+            texts("from_label"),
+            [some("low spenders"), some("big spenders"), None]
+        );
+        assert_eq!(
+            texts("to_label"),
+            [some("low spenders"), some("new big spenders"), None]
+        );
     }
 
     fn two_groups() -> Profile {

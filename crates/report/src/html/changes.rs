@@ -17,6 +17,24 @@ fn migration_axis(from: &[String], to: &[String], personas: &[Persona]) -> Vec<S
     out
 }
 
+/// [`persona_display`], or for an id this run has no persona of, `#7 label (retired)`
+/// from the previous run's label.
+fn gone_persona_display(
+    id: &Option<String>,
+    old_label: Option<&str>,
+    personas: &[Persona],
+) -> String {
+    let name = persona_display(id, personas);
+    let known = id
+        .as_deref()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .is_some_and(|id| personas.iter().any(|p| p.id == Some(id)));
+    match old_label.map(str::trim).filter(|l| !l.is_empty()) {
+        Some(label) if !known && name.starts_with('#') => format!("{name} {label} (retired)"),
+        _ => name,
+    }
+}
+
 pub(super) fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<String> {
     const T: &str = "migration";
     let from = frame::strings(df, T, "from_persona")?;
@@ -25,7 +43,16 @@ pub(super) fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<
     if df.height() == 0 {
         return Ok(note("No users to compare with the previous run."));
     }
-    let from_names: Vec<String> = from.iter().map(|v| persona_display(v, personas)).collect();
+    let from_labels = frame::opt_strings(df, T, "from_label")?;
+    // A previous persona that is not among this run's is named by its old label.
+    let from_names: Vec<String> = from
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let old = from_labels.as_ref().and_then(|l| l[i].as_deref());
+            gone_persona_display(v, old, personas)
+        })
+        .collect();
     let to_names: Vec<String> = to.iter().map(|v| persona_display(v, personas)).collect();
     let rows = migration_axis(&from_names, &to_names, personas);
     let cols = rows.clone();
@@ -216,5 +243,36 @@ mod tests {
         let from = names(&["#1", "#3", "#1"]);
         let to = names(&["#1", "#7", "#2"]);
         assert_eq!(migration_axis(&from, &to, &[]), ["#1", "#3", "#7", "#2"]);
+    }
+
+    #[test]
+    fn a_retired_persona_is_named_by_its_previous_label() {
+        let persona = Persona {
+            id: Some(1),
+            id_text: "1".into(),
+            label: "regulars".into(),
+            users: None,
+            share: None,
+            distinguishing: None,
+            top_categories: None,
+            top_queries: None,
+            common: Vec::new(),
+            p_purchase: None,
+            revenue: None,
+            segment_mix: None,
+            averages: Vec::new(),
+        };
+        let df = polars::df!(
+            "from_persona" => [1u32, 3],
+            "to_persona" => [1u32, 1],
+            "users" => [4u64, 2],
+            "from_label" => ["old regulars", "night owls"],
+            "to_label" => ["regulars", "regulars"],
+        )
+        .unwrap();
+        let html = migration_section(&df, &[persona]).unwrap();
+        // This run's name for a persona it still has; the old label for a retired one.
+        assert!(html.contains("#3 night owls (retired)"), "{html}");
+        assert!(html.contains("#1 regulars") && !html.contains("old regulars"));
     }
 }
