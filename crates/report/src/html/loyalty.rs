@@ -1,6 +1,6 @@
 //! The report sections of the `loyalty` stage, drawn from its files in the output folder:
-//! the cohort triangle, retention curves, lifecycle, stickiness, time to churn, NPS and
-//! the key drivers, each chart with the table of its numbers.
+//! the cohort triangle, retention curves, lifecycle, stickiness, repeat purchase, time
+//! to churn, NPS, ratings and the key drivers, each chart with the table of its numbers.
 
 use std::path::Path;
 
@@ -33,6 +33,14 @@ pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) ->
     if let Some(df) = read_optional(dir, "stickiness.csv")? {
         page.add("loyalty-stickiness", "Stickiness", stickiness(&df)?);
     }
+    if let Some(df) = read_optional(dir, "repeat_purchase.csv")? {
+        let by_group = read_optional(dir, "repeat_purchase_by_group.csv")?;
+        page.add(
+            "loyalty-repeat",
+            "Repeat purchase",
+            repeat::repeat_purchase(&df, by_group.as_ref(), personas)?,
+        );
+    }
     if let Some(df) = read_optional(dir, "lifetime.csv")? {
         let curve = read_optional(dir, "survival.csv")?;
         page.add(
@@ -43,6 +51,13 @@ pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) ->
     }
     if let Some(df) = read_optional(dir, "nps.csv")? {
         page.add("loyalty-nps", "Net Promoter Score", nps(&df, personas)?);
+    }
+    if let Some(df) = read_optional(dir, "satisfaction.csv")? {
+        page.add(
+            "loyalty-ratings",
+            "Ratings",
+            ratings::satisfaction(&df, personas)?,
+        );
     }
     if let Some(df) = read_optional(dir, "drivers.csv")? {
         page.add("loyalty-drivers", "Key drivers", drivers(&df)?);
@@ -760,5 +775,7 @@ fn drivers(df: &DataFrame) -> Result<String> {
     ))
 }
 
+mod ratings;
+mod repeat;
 #[cfg(test)]
 mod tests;

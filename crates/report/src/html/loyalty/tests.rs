@@ -122,3 +122,64 @@ fn charts_that_draw_the_latest_periods_say_so() {
     let html = super::lifecycle(&lifecycle(12)).unwrap();
     assert!(!html.contains("latest") && html.contains("in each period"));
 }
+
+#[test]
+fn repeat_purchase_greys_open_windows_and_sums_groups_over_closed_ones() {
+    let df = df!(
+        "cohort" => ["2026-01", "2026-02"],
+        "buyers" => [100.0, 40.0],
+        "repeat_buyers" => [30.0, 4.0],
+        "rate" => [0.3, 0.1],
+        "complete" => [true, false],
+    )
+    .unwrap();
+    let by_group = df!(
+        "group" => ["segment", "segment", "segment"],
+        "value" => ["loyal", "loyal", "new"],
+        "cohort" => ["2026-01", "2026-02", "2026-01"],
+        "buyers" => [60.0, 40.0, 40.0],
+        "repeat_buyers" => [24.0, 4.0, 6.0],
+        "rate" => [0.4, 0.1, 0.15],
+        "complete" => [true, false, true],
+    )
+    .unwrap();
+    let html = super::repeat::repeat_purchase(&df, Some(&by_group), &[]).unwrap();
+    assert!(html.contains("30% of 100") && html.contains("10% of 40 · window open"));
+    // loyal: 24 of 60 in its closed cohort, not 28 of 100 with the open one.
+    let loyal = html.split("<td>loyal</td>").nth(1).unwrap();
+    let cells: Vec<&str> = loyal.split("</tr>").next().unwrap().split("<td").collect();
+    assert!(cells.iter().any(|c| c.contains(">40.0<")), "{loyal}");
+    assert!(!cells.iter().any(|c| c.contains(">28<")), "{loyal}");
+    let empty = df.head(Some(0));
+    assert!(
+        super::repeat::repeat_purchase(&empty, None, &[])
+            .unwrap()
+            .contains("No purchase before the as-of date")
+    );
+}
+
+#[test]
+fn ratings_draw_each_group_and_tabulate_all_users_by_category() {
+    let df = df!(
+        "group" => ["all", "all", "all", "segment"],
+        "value" => ["all", "all", "all", "loyal"],
+        "category" => ["all", "books", "(none)", "all"],
+        "ratings" => [10.0, 6.0, 4.0, 3.0],
+        "users" => [5.0, 3.0, 2.0, 1.0],
+        "mean_rating" => [4.2, 4.5, 3.75, 2.0],
+        "scope" => ["all", "category", "uncategorised", "all"],
+    )
+    .unwrap();
+    let html = super::ratings::satisfaction(&df, &[]).unwrap();
+    assert!(html.contains("4.20 · 10 ratings by 5 users"), "{html}");
+    assert!(html.contains("2.00 · 3 ratings by 1 user"), "{html}");
+    let by_category = html.split("Ratings per category").nth(1).unwrap();
+    assert!(by_category.contains("books") && by_category.contains("(none)"));
+    assert!(!by_category.contains("loyal"), "{by_category}");
+    let empty = df.head(Some(0));
+    assert!(
+        super::ratings::satisfaction(&empty, &[])
+            .unwrap()
+            .contains("No rating event")
+    );
+}
