@@ -40,6 +40,15 @@ pub(crate) fn test_kinds(
     (TestKinds::Weighted, Some(note))
 }
 
+/// What the recommenders are scored on, as `recommend_report.csv`'s `test_events`
+/// says it: the asked types (`purchase`), or `any weighted event`.
+pub(crate) fn tested(kinds: TestKinds, params: &CheckedRecommendParams) -> String {
+    match kinds {
+        TestKinds::Asked => params.test_events.join(" or "),
+        TestKinds::Weighted => "any weighted event".to_string(),
+    }
+}
+
 /// Splits `log` at its cutoff; the test period ends at its as-of date.
 pub(crate) fn split(log: &Log, test_kinds: TestKinds) -> Split {
     let train = Interactions::build(log, End::Cutoff);

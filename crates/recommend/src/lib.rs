@@ -57,7 +57,7 @@ pub use params::{
 };
 pub use tables::{Lists, REPORT_COLUMNS, ReportRow};
 
-use crate::evaluate::{check_no_leak, score, split, split_and_refit, test_kinds};
+use crate::evaluate::{check_no_leak, score, split, split_and_refit, test_kinds, tested};
 use crate::events::{End, Log, Stored, Window};
 use crate::matrix::Interactions;
 use crate::model::{Ctx, Fitted, Personas};
@@ -141,9 +141,7 @@ fn ineligible(
     }
     if split.train.active_users == 0 && !split.train.all.indices.is_empty() {
         return Some(
-            "no interaction before the cutoff has a positive weight (see `weights` and \
-             `half_life_days`)"
-                .into(),
+            "no interaction before the cutoff has a positive weight (see `weights`)".into(),
         );
     }
     if split.train.active_users == 0 {
@@ -156,9 +154,11 @@ fn ineligible(
             params.horizon_days
         ));
     }
-    if matches!(kind, ModelKind::ItemKnn | ModelKind::Als) && catalogue < 2 {
+    if catalogue <= params.k {
         return Some(format!(
-            "{catalogue} item before the cutoff (at least 2 needed)"
+            "the {catalogue} items before the cutoff are no more than k = {}: every list holds \
+             each item a user has not touched, so recall and hit rate say nothing (lower `k`)",
+            params.k
         ));
     }
     None
@@ -232,6 +232,7 @@ pub fn recommend_in_blocks(
     let personas = assignments.map(|a| personas_of(a, &log)).transpose()?;
     let (kinds, note) = test_kinds(&log, params);
     notes.extend(note);
+    let test_events = tested(kinds, params);
     // The refit's interactions are built with the split, so that the pairs, the
     // largest thing read, are not held beside the recommenders being scored; read
     // out of core, they wait on disk while both are built. Everything after this
@@ -352,8 +353,8 @@ pub fn recommend_in_blocks(
     }
     if inter.active_users == 0 && !inter.all.indices.is_empty() {
         notes.push(
-            "no interaction before the as-of date has a positive weight (see `weights` and \
-             `half_life_days`): no user or persona is recommended anything"
+            "no interaction before the as-of date has a positive weight (see `weights`): no \
+             user or persona is recommended anything"
                 .to_string(),
         );
     }
@@ -386,7 +387,7 @@ pub fn recommend_in_blocks(
         user_recommendations: DataFrame::empty_with_schema(&lists.schema()?),
         persona_recommendations,
         similar_items,
-        report: tables::report(&rows, params.k)?,
+        report: tables::report(&rows, params.k, Some(&test_events))?,
         rows,
         chosen: Some(chosen),
         source: lists.log.source,
@@ -423,7 +424,7 @@ fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<(Recommendations, Lis
         user_recommendations: DataFrame::empty_with_schema(&lists.schema()?),
         persona_recommendations,
         similar_items,
-        report: tables::report(&[], k)?,
+        report: tables::report(&[], k, None)?,
         rows: Vec::new(),
         chosen: None,
         source: lists.log.source,

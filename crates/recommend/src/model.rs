@@ -217,11 +217,14 @@ impl Fitted {
             Why::Model => {}
         }
         let (items, interest) = ctx.inter.train().row(user);
+        // Not the item itself, which a model may offer again (a viewed item under
+        // `exclude = "purchased"`) and which is most like itself.
         let (reasons, kept) = strongest(
             items
                 .iter()
                 .zip(interest)
                 .enumerate()
+                .filter(|(_, (i, _))| **i != rec.item)
                 .map(|(h, (&i, &r))| (r * similarity(h, i), i)),
         );
         if kept == 0 {

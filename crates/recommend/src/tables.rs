@@ -14,7 +14,7 @@ use crate::params::ModelKind;
 use crate::popular::Ranking;
 
 /// Columns of `recommend_report.csv`, after `model`.
-pub const REPORT_COLUMNS: [&str; 12] = [
+pub const REPORT_COLUMNS: [&str; 13] = [
     "status",
     "reason",
     "k",
@@ -27,6 +27,7 @@ pub const REPORT_COLUMNS: [&str; 12] = [
     "novelty",
     "users_evaluated",
     "chosen",
+    "test_events",
 ];
 
 /// One recommender's row of the report.
@@ -40,8 +41,9 @@ pub struct ReportRow {
     pub chosen: bool,
 }
 
-/// `recommend_report.csv`.
-pub(crate) fn report(rows: &[ReportRow], k: usize) -> Result<DataFrame> {
+/// `recommend_report.csv`; `test_events`: what every row was scored on (none for a
+/// log without items).
+pub(crate) fn report(rows: &[ReportRow], k: usize, test_events: Option<&str>) -> Result<DataFrame> {
     let metric = |f: fn(&Summary) -> f64| -> Vec<Option<f64>> {
         rows.iter()
             .map(|r| r.outcome.as_ref().ok().map(f))
@@ -61,6 +63,7 @@ pub(crate) fn report(rows: &[ReportRow], k: usize) -> Result<DataFrame> {
         "novelty" => metric(|s| s.novelty),
         "users_evaluated" => rows.iter().map(|r| r.outcome.as_ref().ok().map(|s| s.users as u32)).collect::<Vec<_>>(),
         "chosen" => rows.iter().map(|r| r.chosen).collect::<Vec<_>>(),
+        "test_events" => vec![test_events; rows.len()],
     )?;
     Ok(df)
 }

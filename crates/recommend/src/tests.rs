@@ -630,8 +630,8 @@ fn events_in_parts_give_the_tables_of_the_whole() {
 }
 
 #[test]
-fn interactions_whose_weights_decay_to_nothing_are_not_called_absent() {
-    let params = checked("half_life_days = 0.001");
+fn interactions_without_weight_are_not_called_absent() {
+    let params = checked("weights = { view = 0, rating = 1 }");
     let window = events::Window {
         params: &params,
         cutoff: 40 * DAY,
@@ -645,7 +645,17 @@ fn interactions_whose_weights_decay_to_nothing_are_not_called_absent() {
         why.starts_with("no interaction before the cutoff has a positive weight"),
         "{why}"
     );
-    // Without decay the same log is scored.
+    // Decay far past an f32's range leaves every interest positive: still scored.
+    let params = checked("half_life_days = 0.001\nk = 2");
+    let window = events::Window {
+        params: &params,
+        ..window
+    };
+    let log = events::read(&[events(&paper_log()).lazy()], &window).unwrap();
+    let split = evaluate::split(&log, events::TestKinds::Asked);
+    assert_eq!(split.train.active_users, 4);
+    assert!(ineligible(ModelKind::Popular, &split, false, &params).is_none());
+    // Without weights, the same log is scored.
     let params = checked("");
     let window = events::Window {
         params: &params,
@@ -657,10 +667,10 @@ fn interactions_whose_weights_decay_to_nothing_are_not_called_absent() {
 }
 
 #[test]
-fn lists_left_empty_by_decay_say_why() {
+fn lists_left_empty_without_weights_say_why() {
     let no_weight = "no interaction before the as-of date has a positive weight";
     let df = events(&paper_log());
-    let decayed = checked("half_life_days = 0.001");
+    let decayed = checked("weights = { view = 0, rating = 1 }");
     let out = recommend(vec![df.clone().lazy()], None, 70 * DAY, &decayed, 42).unwrap();
     assert_eq!(out.user_recommendations.height(), 0);
     assert!(
@@ -833,4 +843,103 @@ fn autos_fallback_outside_its_models_has_a_report_row_marked_chosen() {
         [Some("popular")],
         "{report}"
     );
+}
+
+/// `recommend_report.csv`'s text column `name`, row by row.
+fn report_texts(out: &Recommendations, name: &str) -> Vec<Option<String>> {
+    let column = out.report.column(name).unwrap().str().unwrap().clone();
+    column.iter().map(|v| v.map(str::to_string)).collect()
+}
+
+#[test]
+fn a_catalogue_no_bigger_than_k_is_not_scored() {
+    let df = events(&paper_log());
+    // Five items before the cutoff: k = 5 would list every one a user has not touched.
+    let out = recommend(
+        vec![df.clone().lazy()],
+        None,
+        70 * DAY,
+        &checked("k = 5"),
+        42,
+    )
+    .unwrap();
+    let rows = (report_texts(&out, "model").into_iter())
+        .zip(report_texts(&out, "reason"))
+        .zip(report_texts(&out, "status"));
+    // persona_popular is skipped first for want of personas.
+    for ((model, reason), status) in rows.filter(|r| r.0.0.as_deref() != Some("persona_popular")) {
+        assert_eq!(status.as_deref(), Some("skipped"), "{model:?}");
+        assert!(reason.is_some_and(|r| {
+            r.starts_with("the 5 items before the cutoff are no more than k = 5")
+        }),);
+    }
+    let out = recommend(vec![df.lazy()], None, 70 * DAY, &checked("k = 4"), 42).unwrap();
+    assert!(
+        report_texts(&out, "status")
+            .iter()
+            .any(|s| s.as_deref() == Some("scored"))
+    );
+}
+
+#[test]
+fn the_report_says_what_the_recommenders_were_scored_on() {
+    let df = events(&paper_log());
+    let params = checked("k = 2");
+    let out = recommend(vec![df.clone().lazy()], None, 70 * DAY, &params, 42).unwrap();
+    assert!(
+        report_texts(&out, "test_events")
+            .iter()
+            .all(|t| t.as_deref() == Some("purchase"))
+    );
+    let views = checked("k = 2\ntest_events = [\"view\"]");
+    let out = recommend(vec![df.clone().lazy()], None, 70 * DAY, &views, 42).unwrap();
+    assert!(
+        report_texts(&out, "test_events")
+            .iter()
+            .all(|t| t.as_deref() == Some("view"))
+    );
+    // No test event of the asked type in the log: every weighted one is scored.
+    let carts = checked("k = 2\ntest_events = [\"add_to_cart\"]");
+    let out = recommend(vec![df.lazy()], None, 70 * DAY, &carts, 42).unwrap();
+    assert!(
+        report_texts(&out, "test_events")
+            .iter()
+            .all(|t| t.as_deref() == Some("any weighted event"))
+    );
+}
+
+#[test]
+fn no_reason_names_the_recommended_item_itself() {
+    let (df, as_of) = generated(200, 5);
+    let touched: std::collections::BTreeSet<(String, String)> = {
+        let users = df.column(USER_ID).unwrap().str().unwrap();
+        let items = df.column(ITEM_ID).unwrap().str().unwrap();
+        (users.iter().zip(items.iter()))
+            .filter_map(|(u, i)| Some((u?.to_string(), i?.to_string())))
+            .collect()
+    };
+    let params = checked("models = [\"als\"]\nmodel = \"als\"\nexclude = \"purchased\"");
+    let out = recommend(vec![df.lazy()], None, as_of, &params, 3).unwrap();
+    let table = &out.user_recommendations;
+    let column = |name: &str| -> Vec<String> {
+        let c = table.column(name).unwrap().str().unwrap().clone();
+        c.iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect()
+    };
+    let (users, items, because) = (column(USER_ID), column(ITEM_ID), column("because"));
+    let mut offered_again = 0;
+    for ((user, item), because) in users.iter().zip(&items).zip(&because) {
+        offered_again += usize::from(touched.contains(&(user.clone(), item.clone())));
+        let named = because
+            .split("; ")
+            .filter_map(|group| group.split_once(' '))
+            .flat_map(|(_, names)| names.split(", "));
+        assert!(
+            !named.clone().any(|n| n == item),
+            "{user} {item}: {because}"
+        );
+    }
+    // Items the user viewed come back under `exclude = "purchased"`: the case is met.
+    assert!(offered_again > 0);
 }

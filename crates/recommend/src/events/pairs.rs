@@ -211,10 +211,11 @@ pub(super) fn fold(
             .enumerate()
         {
             let (mut sum, mut bought, mut best) = (0f64, false, (f32::NEG_INFINITY, same[0].kind));
-            let mut touched = false;
+            let (mut touched, mut weighed) = (false, false);
             for row in same.iter().take_while(|r| r.time < time) {
                 let role = &roles[usize::from(row.kind)];
                 let w = role.weight(row.rating);
+                weighed |= w > 0.0;
                 let decay = half_life.map_or(1.0, |h| 0.5f64.powf((time - row.time) as f64 / h));
                 sum += f64::from(w) * decay;
                 bought |= role.purchase;
@@ -224,7 +225,13 @@ pub(super) fn fold(
                 latest[at] = latest[at].max(Some(row.time));
                 touched = true;
             }
-            pair.interest[at] = sum as f32;
+            // Halved past the range of an f32, a positive interest stays positive: the
+            // smallest normal one, not 0, which would take the pair out of the history.
+            pair.interest[at] = if weighed {
+                (sum as f32).max(f32::MIN_POSITIVE)
+            } else {
+                sum as f32
+            };
             if end == End::AsOf {
                 pair.strongest = best.1;
             }

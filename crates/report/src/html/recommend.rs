@@ -20,26 +20,58 @@ pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) ->
         return Ok(());
     };
     let mut body = scores(&report)?;
+    let tested = tested(&report)?;
+    let popular_chosen = chosen(&report)?.as_deref() == Some("popular");
     if let Some(top) = read_optional(dir, "persona_recommendations.csv")? {
-        body.push_str(&persona_items(&top, personas)?);
+        body.push_str(&persona_items(&top, personas, popular_chosen)?);
     }
-    body.push_str(METHOD);
+    body.push_str(&method(&tested));
     page.add("recommendations", "Recommendations", body);
     Ok(())
 }
 
-const METHOD: &str = "<h3>Method</h3>\n<p>Interest in an item is the sum of the user's \
-events on it, each weighted by its type (by default a view 1, a cart 3, a purchase 5, a \
-rating its value), optionally halved every half-life. Popularity ranks items by how many \
-users showed interest in them, overall or within a persona. Item-kNN scores an item by \
-the user's interest in each item times their similarity (how often the same users show \
-interest in both). ALS factorises the interest matrix with confidence 1 + alpha × \
-interest (Hu, Koren &amp; Volinsky 2008), solved by conjugate gradient. Every recommender \
-is trained on the events before the cutoff (the as-of date minus the horizon) and scored \
-on the items users bought in the horizon that were new to them, ranking every item except \
-those they already touched. A user without history gets their persona's popular items, \
-else the most popular ones. Personas are those of the run date, so the per-persona \
-popularity's score looks slightly ahead.</p>\n";
+/// What the recommenders were scored on, from `recommend_report.csv`'s `test_events`
+/// (files without it were scored on purchases): "the items users bought".
+fn tested(df: &DataFrame) -> Result<String> {
+    let events =
+        frame::opt_strings(df, REPORT, "test_events")?.and_then(|v| v.into_iter().flatten().next());
+    Ok(match events.as_deref() {
+        None | Some("purchase") => "the items users bought".to_string(),
+        Some("any weighted event") => {
+            "the items users showed any interest in (the log has none of the test events)"
+                .to_string()
+        }
+        Some(kinds) => format!("the items users had a {} event on", kinds.replace('_', " ")),
+    })
+}
+
+/// The recommender that made the lists, if the report names one.
+fn chosen(df: &DataFrame) -> Result<Option<String>> {
+    let models = frame::strings(df, REPORT, "model")?;
+    let chosen = frame::bools(df, REPORT, "chosen")?;
+    Ok((0..df.height())
+        .find(|&i| chosen[i])
+        .and_then(|i| models[i].clone()))
+}
+
+fn method(tested: &str) -> String {
+    format!(
+        "<h3>Method</h3>\n<p>Interest in an item is the sum of the user's events on it, each \
+         weighted by its type (by default a view 1, a cart 3, a purchase 5, a rating its \
+         value), optionally halved every half-life. Popularity ranks items by how many users \
+         showed interest in them, overall or within a persona. Item-kNN scores an item by the \
+         user's interest in each item times their similarity (how often the same users show \
+         interest in both). ALS factorises the interest matrix with confidence 1 + alpha × \
+         interest (Hu, Koren &amp; Volinsky 2008), solved by conjugate gradient. Every \
+         recommender is trained on the events before the cutoff (the as-of date minus the \
+         horizon) and scored on {} in the horizon that were new to them, ranking every item \
+         except those they already touched. A user without history gets their persona's \
+         popular items, else the most popular ones (under the popularity baseline, the most \
+         popular ones). Personas are those of the run date, so the per-persona popularity's \
+         score looks slightly ahead.</p>\n",
+        escape(tested)
+    )
+}
 
 /// The columns of `recommend_report.csv` the page shows, in its table's order.
 const METRICS: [&str; 8] = [
@@ -106,12 +138,12 @@ fn scores(df: &DataFrame) -> Result<String> {
     }
     let mut out = format!(
         "<p class=\"lead\">What to offer each user: every recommender is trained on the events \
-         before the cutoff and scored on what users bought in the horizon after it that was new \
-         to them. NDCG@{k} rewards hits near the top of the list (1 is perfect); precision@{k} \
+         before the cutoff and scored on {} in the horizon after it that were new to them. NDCG@{k} rewards hits near the top of the list (1 is perfect); precision@{k} \
          is the share of the {k} items that were hits, recall@{k} the share of each user's new \
          items found, hit rate the share of users with at least one hit. Coverage is the share \
          of the catalogue recommended to anyone; novelty the mean surprise (bits) of the items \
-         recommended: higher is less obvious. Popularity is the baseline to beat.</p>\n"
+         recommended: higher is less obvious. Popularity is the baseline to beat.</p>\n",
+        escape(&tested(df)?)
     );
     if bars.is_empty() {
         out.push_str(&note(
@@ -155,16 +187,22 @@ fn scores(df: &DataFrame) -> Result<String> {
     Ok(out)
 }
 
-fn persona_items(df: &DataFrame, personas: &[Persona]) -> Result<String> {
+fn persona_items(df: &DataFrame, personas: &[Persona], popular_chosen: bool) -> Result<String> {
     let ids = frame::i64s(df, PERSONA_RECS, "persona_id")?;
     let items = frame::strings(df, PERSONA_RECS, "item_id")?;
     let categories = frame::strings(df, PERSONA_RECS, "category")?;
     let shares = frame::f64s(df, PERSONA_RECS, "share")?;
     let lifts = frame::f64s(df, PERSONA_RECS, "lift")?;
-    let mut out = String::from(
+    let offered = if popular_chosen {
+        "Under the popularity baseline, which made the lists, users without history are \
+         offered the most popular items instead."
+    } else {
+        "Users without history are offered these."
+    };
+    let mut out = format!(
         "<h3>Each persona's top items</h3>\n<p>The items the most users of each persona showed \
          interest in; lift is the persona's share over everyone's (above 1: more typical of \
-         this persona than of users at large). Users without history are offered these.</p>\n",
+         this persona than of users at large). {offered}</p>\n",
     );
     let mut start = 0;
     while start < df.height() {
@@ -209,6 +247,52 @@ fn persona_items(df: &DataFrame, personas: &[Persona]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use polars::prelude::*;
+
+    #[test]
+    fn the_page_says_what_the_recommenders_were_scored_on() {
+        let mut df = df!(
+            "model" => ["popular"],
+            "status" => ["scored"],
+            "chosen" => [true],
+            "k" => [10i64],
+            "test_events" => ["view"],
+        )
+        .unwrap();
+        for name in super::METRICS {
+            df.with_column(Column::new(name.into(), vec![0.1f64]))
+                .unwrap();
+        }
+        let html = super::scores(&df).unwrap();
+        assert!(
+            html.contains("scored on the items users had a view event on"),
+            "{html}"
+        );
+        assert!(!html.contains("bought"), "{html}");
+        let weighted = df
+            .clone()
+            .lazy()
+            .with_column(lit("any weighted event").alias("test_events"));
+        let weighted = weighted.collect().unwrap();
+        assert!(super::tested(&weighted).unwrap().contains("any interest"));
+        // Files from before the column: scored on purchases.
+        let old = df.drop("test_events").unwrap();
+        assert_eq!(super::tested(&old).unwrap(), "the items users bought");
+        let top = df!(
+            "persona_id" => [1i64],
+            "item_id" => ["i1"],
+            "category" => ["books"],
+            "share" => [0.5],
+            "lift" => [2.0],
+        )
+        .unwrap();
+        let popular = super::persona_items(&top, &[], true).unwrap();
+        assert!(
+            popular.contains("offered the most popular items instead"),
+            "{popular}"
+        );
+        let other = super::persona_items(&top, &[], false).unwrap();
+        assert!(other.contains("Users without history are offered these."));
+    }
 
     #[test]
     fn a_tie_at_the_top_names_the_chosen_recommender_on_an_axis_from_0() {

@@ -36,7 +36,11 @@ pub(super) fn satisfaction(df: &DataFrame, personas: &[Persona]) -> Result<Strin
                 fixed(mean[i], 2),
                 number(ratings[i]),
                 number(users[i]),
-                if users[i] == Some(1.0) { "user" } else { "users" }
+                if users[i] == Some(1.0) {
+                    "user"
+                } else {
+                    "users"
+                }
             ),
         })
         .collect();
