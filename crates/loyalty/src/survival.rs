@@ -100,12 +100,12 @@ pub(crate) fn tables(
         let Some((first, last_active)) = user.span else {
             continue;
         };
+        // Churned after `churn_after_days` whole days without activity, seen before
+        // the as-of date. The lifetime runs from the first activity to the last: for
+        // a user not (yet) churned that is a lower bound, where they are censored (the
+        // as-of date would count days they may never be active in).
         let churned = last - last_active >= churn_after_days;
-        let lifetime = if churned {
-            last_active - first
-        } else {
-            last - first
-        } as usize;
+        let lifetime = (last_active - first) as usize;
         for g in user.groups.iter().flatten() {
             if let Some((d, c)) = counts.get_mut(*g as usize) {
                 if churned {

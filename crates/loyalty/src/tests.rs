@@ -316,9 +316,10 @@ fn survival_by_hand() {
         .filter(col("group").eq(lit("all")))
         .collect()
         .unwrap();
-    // churned (30 days idle by Mar 19): u3 after 0 days, u2 after 5; censored:
-    // u4 at 46, u5 at 68, u1 at 73.
-    assert_eq!(ints(&all, "days"), [0, 5, 46, 68, 73]);
+    // churned (30 days idle by Mar 19): u3 after 0 days, u2 after 5; censored at
+    // their lifetime so far, first to last activity: u4 at 42 (Feb 1 - Mar 15), u5
+    // at 50 (Jan 10 - Mar 1), u1 at 57 (Jan 5 - Mar 3).
+    assert_eq!(ints(&all, "days"), [0, 5, 42, 50, 57]);
     assert_eq!(ints(&all, "at_risk"), [5, 4, 3, 2, 1]);
     assert_eq!(ints(&all, "churned"), [1, 1, 0, 0, 0]);
     let s: Vec<f64> = floats(&all, "survival").into_iter().flatten().collect();

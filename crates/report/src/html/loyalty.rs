@@ -182,7 +182,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
         "loyalty-retention",
         &charts::heat_map(&map)?,
         &format!(
-            "Each row is the users whose first event fell in that period; a cell is the percentage of them with an event k periods later. Grey cells are periods not over at the as-of date: their share would look low only because the period is not finished.{latest}"
+            "Each row is the users whose first start event fell in that period; a cell is the percentage of them with a return event k periods later (the stage's start_event and return_event, any event by default). Grey cells are periods not over at the as-of date: their share would look low only because the period is not finished.{latest}"
         ),
         &[table],
     ))
@@ -558,7 +558,7 @@ fn survival(
     Ok(figure(
         "loyalty-survival",
         &out,
-        "A user has churned once the stage's churn_after_days pass without a return event; users still active are censored at the as-of date. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale.",
+        "A user has churned once the stage's churn_after_days whole days pass without a return event after the day of their last one; a lifetime runs from the first activity to the last, and users not churned are censored at theirs so far. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale.",
         &[table],
     ))
 }
