@@ -307,6 +307,34 @@ pub(crate) fn unique_labels(
     labels
 }
 
+/// Most of a persona's terms whose subsets [`alternatives`] composes.
+const ALTERNATIVE_TERMS: usize = 12;
+
+/// Every label a persona with `terms` (ranked) may truthfully carry: each subset, in
+/// rank order, of 1 to `label_terms + 1` of its terms (of the first
+/// [`ALTERNATIVE_TERMS`]), composed ("typical users" without any).
+pub(crate) fn alternatives(terms: &[Term], bought: Purchases, label_terms: usize) -> Vec<String> {
+    let strongest = &terms[..terms.len().min(ALTERNATIVE_TERMS)];
+    let mut out = Vec::new();
+    if strongest.is_empty() {
+        out.push(TYPICAL.to_string());
+    }
+    for mask in 1u32..(1 << strongest.len()) {
+        if mask.count_ones() as usize > label_terms + 1 {
+            continue;
+        }
+        let picked: Vec<&Term> = (0..strongest.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| &strongest[i])
+            .collect();
+        let label = compose(&picked, bought);
+        if !out.contains(&label) {
+            out.push(label);
+        }
+    }
+    out
+}
+
 /// `label` told apart from another persona's by its id.
 pub(crate) fn with_id(label: &str, id: u32) -> String {
     format!("{label} (persona {id})")
@@ -389,6 +417,35 @@ mod tests {
             compose(&refs(&terms), Purchases::default()),
             "rarely mornings · weekend"
         );
+    }
+
+    #[test]
+    fn a_label_of_last_night_holds_while_its_terms_are_among_the_strongest() {
+        let features = names(&[
+            "morning_share",
+            "weekend_share",
+            "monetary",
+            "cat_share_toys",
+        ]);
+        // Spend crossed the threshold tonight: the fresh label leads with it.
+        let terms = label_terms(&features, &[-3.0, 2.0, 0.6, 0.4]);
+        let fresh = unique_labels(&[terms.clone()], &[Purchases::default()], 2, &[1]);
+        let holds = alternatives(&terms, Purchases::default(), 2);
+        assert_eq!(fresh, ["high-value customers · rarely mornings"]);
+        assert!(holds.contains(&fresh[0]), "{holds:?}");
+        // Last night's label, before spend stood out, still holds...
+        assert!(
+            holds.contains(&"rarely mornings · weekend".to_string()),
+            "{holds:?}"
+        );
+        // ...but not one of a term the persona no longer has.
+        assert!(
+            !holds
+                .iter()
+                .any(|l| l.contains("toys") || l.contains("evening"))
+        );
+        assert!(holds.len() <= 7, "{holds:?}");
+        assert_eq!(alternatives(&[], Purchases::default(), 2), [TYPICAL]);
     }
 
     #[test]

@@ -134,6 +134,11 @@ pub struct PersonaModel {
     /// models written before it was kept: their highest id stands for it).
     #[serde(default)]
     pub highest_id: u32,
+    /// Per persona: every label its terms would truthfully make, its own
+    /// among them, so that a matched persona can keep the last run's while it holds.
+    /// Not stored: only this run's model is matched against.
+    #[serde(skip)]
+    pub label_alternatives: Vec<Vec<String>>,
 }
 
 /// Seed stream of the silhouette sample; k-means streams use k itself.
@@ -655,15 +660,19 @@ pub fn profile_with(
     let persona_sizes: Vec<u64> = order.iter().map(|&c| sizes[c]).collect();
     let persona_ids: Vec<u32> = (1..=k as u32).collect();
 
-    let labels = if k == 1 {
-        vec![label::ALL_USERS.to_string()]
+    let (labels, label_alternatives) = if k == 1 {
+        (vec![label::ALL_USERS.to_string()], Vec::new())
     } else {
         let terms: Vec<Vec<label::Term>> = nameable(&df, &persona_of, &prepared, &centroids)?
             .iter()
             .map(|z| label::label_terms(&prepared.features, z))
             .collect();
         let bought = purchases(&df, &persona_of, k)?;
-        label::unique_labels(&terms, &bought, params.label_terms, &persona_ids)
+        let alternatives = (terms.iter().zip(&bought))
+            .map(|(t, b)| label::alternatives(t, *b, params.label_terms))
+            .collect();
+        let labels = label::unique_labels(&terms, &bought, params.label_terms, &persona_ids);
+        (labels, alternatives)
     };
     let distinguishing: Vec<String> = centroids
         .iter()
@@ -711,6 +720,7 @@ pub fn profile_with(
         families_left_out,
         family_weights: space.families,
         highest_id: k as u32,
+        label_alternatives,
     };
     Ok(Profile {
         assignments,

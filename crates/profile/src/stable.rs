@@ -1,5 +1,5 @@
 //! Stable persona ids: this run's personas matched to a previous run's, so a persona
-//! keeps its id from night to night; its label says what sets it apart in this run.
+//! keeps its id from night to night, and its label while the label still holds.
 
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
 use pathfinding::matrix::Matrix;
@@ -133,10 +133,31 @@ pub fn match_personas(
         next += 1;
     }
     // Every label says what sets the persona apart now, a matched one's too (one
-    // persona merged into another keeps an id, not a name that no longer fits);
-    // labels alike are told apart by stable ids, not the ones fitted with.
-    let bases: Vec<&str> = (0..k_new)
+    // persona merged into another keeps an id, not a name that no longer fits), but a
+    // matched persona keeps the last run's label while it still holds (its terms
+    // still set the persona apart), so names do not flap from night to night; labels
+    // alike are told apart by stable ids, not the ones fitted with.
+    let fresh: Vec<&str> = (0..k_new)
         .map(|n| label::without_id(&current.labels[n], current.persona_ids[n]))
+        .collect();
+    let mut kept = fresh.clone();
+    for &(o, n, _) in &pairs {
+        let before = label::without_id(&previous.labels[o], previous.persona_ids[o]);
+        let holds = current.label_alternatives.get(n);
+        if holds.is_some_and(|labels| labels.iter().any(|l| l == before)) {
+            kept[n] = before;
+        }
+    }
+    // A kept label another persona also has gives way to the fresh one.
+    let bases: Vec<&str> = (0..k_new)
+        .map(|n| {
+            let taken = (0..k_new).any(|m| m != n && kept[m] == kept[n]);
+            if kept[n] != fresh[n] && taken {
+                fresh[n]
+            } else {
+                kept[n]
+            }
+        })
         .collect();
     let labels = (0..k_new)
         .map(|n| match bases.iter().filter(|b| **b == bases[n]).count() {
@@ -269,6 +290,7 @@ mod tests {
             families_left_out: vec![],
             family_weights: vec![],
             highest_id: 0,
+            label_alternatives: vec![],
         }
     }
 
@@ -289,6 +311,40 @@ mod tests {
         // kind keeps its id, not a name that no longer fits.
         assert_eq!(m.labels, ["p", "q", "r"]);
         assert!(m.new.is_empty() && m.retired.is_empty());
+    }
+
+    #[test]
+    fn a_matched_persona_keeps_its_last_label_while_it_holds() {
+        let previous = model(
+            vec![vec![0.0, 0.0], vec![5.0, 5.0], vec![-5.0, 5.0]],
+            &["garden · sports", "regulars", "night owl"],
+        );
+        let mut current = model(
+            vec![vec![0.1, 0.0], vec![5.0, 5.1], vec![-5.0, 5.1]],
+            &["recent regulars", "high-value regulars", "typical users"],
+        );
+        let names = |list: &[&str]| list.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        current.label_alternatives = vec![
+            // Still true of persona 1: it keeps its name.
+            names(&[
+                "recent regulars",
+                "garden · sports",
+                "recent regulars · garden",
+            ]),
+            // Its last label is still true of persona 2, and no other persona has it.
+            names(&["high-value regulars", "regulars"]),
+            // "night owl" no longer holds: the fresh label.
+            names(&["typical users"]),
+        ];
+        let m = match_personas(&previous, &current, 2.0, None);
+        assert_eq!(m.ids, [1, 2, 3]);
+        assert_eq!(m.labels, ["garden · sports", "regulars", "typical users"]);
+        // A kept label another persona also keeps gives way to the fresh one.
+        let previous = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["books", "books"]);
+        let mut current = model(vec![vec![0.0, 0.1], vec![5.0, 5.1]], &["a", "b"]);
+        current.label_alternatives = vec![names(&["a", "books"]), names(&["b", "books"])];
+        let m = match_personas(&previous, &current, 2.0, None);
+        assert_eq!(m.labels, ["a", "b"]);
     }
 
     #[test]

@@ -186,6 +186,7 @@ mod tests {
                 weight(FeatureFamily::TimeOfDay, 0.5, 0.6),
             ],
             highest_id: 1,
+            label_alternatives: Vec::new(),
         };
         assert_eq!(
             family_notes("personas", &model),
