@@ -144,7 +144,7 @@ pub enum RunsCommand {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Count events before this date (YYYY-MM-DD); default: every event.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = date)]
     pub as_of: Option<NaiveDate>,
     /// Output folder (default: the pipeline's `output`).
     #[arg(long, value_name = "DIR")]
@@ -188,10 +188,10 @@ pub struct BackfillArgs {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
     /// First as-of date (YYYY-MM-DD).
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = date)]
     pub from: NaiveDate,
     /// Last as-of date, included.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = date)]
     pub to: NaiveDate,
     /// Output folder (default: the pipeline's `output`; `{as_of}` in it becomes the date).
     #[arg(long, value_name = "DIR")]
@@ -229,7 +229,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// First day (YYYY-MM-DD).
-    #[arg(long, default_value = "2026-01-01")]
+    #[arg(long, default_value = "2026-01-01", value_parser = date)]
     pub start: NaiveDate,
     /// Number of days.
     #[arg(long, default_value_t = 180)]
@@ -240,4 +240,38 @@ pub struct GenerateArgs {
     /// Replace files that already exist (otherwise refused).
     #[arg(long)]
     pub force: bool,
+}
+
+/// A date given as exactly `YYYY-MM-DD`: chrono alone takes `26-06-01` for the year 26.
+fn date(text: &str) -> Result<NaiveDate, String> {
+    let b = text.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let parsed = shape
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten();
+    parsed.ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn dates_are_exactly_four_two_two_digits() {
+        assert_eq!(super::date("2026-06-01").unwrap().to_string(), "2026-06-01");
+        for bad in [
+            "26-06-01",
+            "2026-6-1",
+            "0-06-01",
+            "2026-02-30",
+            "2026-06-01 ",
+            "+2026-06-0",
+        ] {
+            let err = super::date(bad).unwrap_err();
+            assert!(err.contains("YYYY-MM-DD"), "{bad}: {err}");
+        }
+    }
 }

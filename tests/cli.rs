@@ -264,6 +264,32 @@ fn pipeline_file_mistakes_exit_2_with_file_line_and_hint() {
 }
 
 #[test]
+fn a_date_not_written_yyyy_mm_dd_exits_2_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = userlens(
+        &[
+            "run",
+            "pipelines/profile.toml",
+            "--as-of",
+            "26-06-01",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--runs",
+            dir.path().join("runs").to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`26-06-01` is not a date of the form YYYY-MM-DD"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!out_dir.exists() && !dir.path().join("runs").exists());
+}
+
+#[test]
 fn set_on_a_missing_stage_or_key_exits_2() {
     let out = userlens(
         &["validate", "pipelines/profile.toml", "--set", "persona.k=4"],
