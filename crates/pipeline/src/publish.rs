@@ -513,10 +513,11 @@ pub(crate) fn keep_only(staging: &Path, kept: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Replaces `target` by `staging`, marking it as userlens's: the old folder is renamed
-/// aside, the new one renamed in, then the old one removed. A reader sees the old
-/// outputs or the new ones, never a mix; a kill between the two renames is repaired
-/// by [`recover`] on the next run.
+/// Replaces `target` by `staging`, marking it as userlens's: the two are exchanged in
+/// one rename where the system can (Linux), else the old folder is renamed aside and
+/// the new one renamed in; then the old one is removed. A reader sees the old outputs
+/// or the new ones, never a mix; a kill between two renames is repaired by
+/// [`recover`] on the next run.
 pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &str) -> Result<()> {
     // Another pipeline's report is replaced, as asked, but not without a word.
     if let Some(other) = read_marker(target)
@@ -546,10 +547,16 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
     }
     let old = sibling(target, &format!("old-{}", own(run_id)));
     let had_output = target.exists();
-    if had_output {
-        std::fs::rename(target, &old).map_err(io(target))?;
+    if had_output && exchange(staging, target) {
+        // The old outputs are where the staging folder was: a leftover of this run's
+        // to [`recover`] until they are set aside.
+        std::fs::rename(staging, &old).map_err(io(staging))?;
+    } else {
+        if had_output {
+            std::fs::rename(target, &old).map_err(io(target))?;
+        }
+        std::fs::rename(staging, target).map_err(io(target))?;
     }
-    std::fs::rename(staging, target).map_err(io(target))?;
     // Published: the old copy left behind is the next run's to remove ([`recover`]).
     if had_output && let Err(e) = remove_own(&old) {
         tracing::warn!(
@@ -558,6 +565,19 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
         );
     }
     Ok(())
+}
+
+/// Swaps two folders in one rename; false where the system or file system cannot
+/// (nothing moved then).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> bool {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> bool {
+    false
 }
 
 /// Whose a staging or set-aside folder is, for [`recover`].

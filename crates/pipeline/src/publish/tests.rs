@@ -215,3 +215,30 @@ fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
     assert!(dir.path().join("2026-05-31").join(MARKER).is_file());
     assert!(!aside.exists());
 }
+
+#[test]
+fn a_second_publish_swaps_the_folders_in_one_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = staging(&out, "r1").unwrap().0;
+    std::fs::write(first.join("a.csv"), "1").unwrap();
+    publish(&first, &out, "r1", "p").unwrap();
+    let second = staging(&out, "r2").unwrap().0;
+    std::fs::write(second.join("a.csv"), "2").unwrap();
+    // On Linux the two folders trade places at once: no moment without `out`.
+    #[cfg(target_os = "linux")]
+    {
+        assert!(exchange(&second, &out));
+        assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "2");
+        assert_eq!(std::fs::read_to_string(second.join("a.csv")).unwrap(), "1");
+        assert!(exchange(&second, &out));
+    }
+    publish(&second, &out, "r2", "p").unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "2");
+    // Neither the staging folder nor the old outputs are left beside it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["out"]);
+}
