@@ -414,6 +414,24 @@ fn a_three_day_backfill_records_three_runs() {
         dir.path(),
     );
     assert_eq!(text(&again.stdout).matches("done already").count(), 3);
+    // A night whose folder lost a file is not done: it is published again.
+    let lost = dir.path().join("out/2026-05-02/personas.csv");
+    let before = std::fs::read(&lost).unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    let repaired = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-01",
+            "--to",
+            "2026-05-03",
+        ],
+        dir.path(),
+    );
+    assert!(repaired.status.success(), "{}", text(&repaired.stderr));
+    assert_eq!(text(&repaired.stdout).matches("done already").count(), 2);
+    assert_eq!(std::fs::read(&lost).unwrap(), before);
     // As if the third night's run were killed between its publish and its last
     // ledger write: its folder says it ended ok, so it is done, and not resumable.
     let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();

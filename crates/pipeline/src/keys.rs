@@ -137,9 +137,16 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
     if !root.join("ledger.sqlite").is_file() {
         return Ok(None);
     }
-    let Some(run_id) = crate::publish::published_by(&output_dir(plan, options, &label)) else {
+    let output = output_dir(plan, options, &label);
+    let Some(run_id) = crate::publish::published_by(&output) else {
         return Ok(None);
     };
+    // A folder no longer as its run published it (a file gone or edited) is not done:
+    // the run publishes it again, or says what it would lose.
+    let page = userlens_report::files::REPORT_HTML;
+    if crate::publish::changed_since_published(&output, page)?.is_some() {
+        return Ok(None);
+    }
     let ledger = Ledger::open_existing(&root)?;
     let Some(run) = ledger.run(&run_id)? else {
         return Ok(None);
