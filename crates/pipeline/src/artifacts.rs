@@ -339,9 +339,65 @@ pub(crate) fn save_in_background(
     }
 }
 
+/// Removes what killed runs' writes left in the run folders under `pipeline_dir`
+/// (`.<name>.<pid>.tmp`, see [`userlens_report::is_temporary`]): the caller holds
+/// the pipeline's lock, so no other run is writing there, and this one has not begun.
+pub(crate) fn remove_stale_temporaries(pipeline_dir: &Path) {
+    fn walk(dir: &Path, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() && depth > 0 {
+                walk(&path, depth - 1);
+            } else if kind.is_file()
+                && userlens_report::is_temporary(&entry.file_name().to_string_lossy())
+                && let Err(e) = std::fs::remove_file(&path)
+            {
+                tracing::debug!(
+                    "a killed run's temporary file stays: {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+    // Run folders hold stage folders, which hold a `files` folder at most.
+    walk(pipeline_dir, 3);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_runs_temporary_files_go_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = dir.path().join("20260601_r1/ingest");
+        let files = dir.path().join("20260601_r1/report/files");
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::create_dir_all(&files).unwrap();
+        let stale = [
+            stage.join(".events.parquet.4242.tmp"),
+            files.join(".personas.csv.17.tmp"),
+        ];
+        let kept = [
+            stage.join("events.parquet"),
+            stage.join(".notes.tmp"),
+            files.join("personas.csv"),
+            dir.path().join("20260601_r1/.stage.x.tmp"),
+        ];
+        for path in stale.iter().chain(&kept) {
+            std::fs::write(path, "x").unwrap();
+        }
+        remove_stale_temporaries(dir.path());
+        assert!(stale.iter().all(|p| !p.exists()));
+        // `.stage.x.tmp` has no pid; the rest are not temporaries at all.
+        assert!(kept.iter().all(|p| p.exists()));
+    }
     use crate::record::StageStatus;
 
     #[test]

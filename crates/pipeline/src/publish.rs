@@ -361,16 +361,9 @@ pub(crate) fn list_in_marker(dir: &Path, name: &str) -> Result<()> {
 /// userlens's own atomic writes (`.<name>.<pid>.tmp`): no one's work.
 fn clutter(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let own_temporary = name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-        .and_then(|n| n.rsplit_once('.'))
-        .is_some_and(|(file, pid)| {
-            !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-        });
     matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini")
         || name.starts_with("._")
-        || own_temporary
+        || userlens_report::is_temporary(name)
 }
 
 /// The run whose report `dir` holds, by its marker.

@@ -189,6 +189,7 @@ pub fn run(
     };
     // The output's folder holds its `.refused` sibling's leftovers too.
     publish::recover(&output, &ours).map_err(|e| failed(&ledger, &run_row, e))?;
+    artifacts::remove_stale_temporaries(&root.join(&plan.name));
     let staged = {
         let _running = interrupt::still_running()?;
         publish::staging(&output, &run_id)

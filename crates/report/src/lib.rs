@@ -229,6 +229,16 @@ impl AtomicFile {
     }
 }
 
+/// Whether `name` is that of an [`AtomicFile`]'s temporary file, `.<name>.<pid>.tmp`.
+pub fn is_temporary(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(file, pid)| {
+            !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
