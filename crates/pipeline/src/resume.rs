@@ -144,22 +144,33 @@ pub(crate) fn resumed(
     // Each `--set` given must be one of the run's own: a resume never changes a
     // parameter. Each may be left out (`profile` gives two of its own), as may each
     // of the other options, or given as the run had it.
-    let set_differs = !settings_within(&given.set, &stored.set)?;
     let differs =
         |given: Option<String>, stored: Option<String>| given.is_some_and(|g| Some(g) != stored);
     let text = |date: Option<NaiveDate>| date.map(|d| d.to_string());
-    if set_differs
-        || differs(
-            given.output.map(|o| o.display().to_string()),
-            stored.output.as_ref().map(|o| o.display().to_string()),
-        )
-        || differs(text(given.as_of), text(stored.as_of))
-        || differs(given.until, stored.until.clone())
-    {
+    // The options given that the run was not started with, named as given.
+    let mut other = Invocation::default();
+    if !settings_within(&given.set, &stored.set)? {
+        other.set = (given.set.iter())
+            .filter(|s| !settings_within(std::slice::from_ref(s), &stored.set).unwrap_or(false))
+            .cloned()
+            .collect();
+    }
+    let output = |o: &Option<std::path::PathBuf>| o.as_ref().map(|o| o.display().to_string());
+    if differs(output(&given.output), output(&stored.output)) {
+        other.output = given.output.clone();
+    }
+    if differs(text(given.as_of), text(stored.as_of)) {
+        other.as_of = given.as_of;
+    }
+    if differs(given.until.clone(), stored.until.clone()) {
+        other.until = given.until.clone();
+    }
+    if other != Invocation::default() {
         return Err(Error::Resume(format!(
-            "run `{}` was started with {}; resume it with the same options, or with none",
+            "run `{}` was started with {}, not {}; resume it with the same options, or with none",
             row.run_id,
-            describe(&stored)
+            describe(&stored),
+            describe(&other)
         )));
     }
     let plan = stored.plan(plan)?;
@@ -391,6 +402,12 @@ mod tests {
         let err = resumed(&other, &RunOptions::default(), &row).unwrap_err();
         assert!(
             err.to_string().contains("resume it with the same options"),
+            "{err}"
+        );
+        // The message names the option the run was not started with.
+        assert!(
+            err.to_string()
+                .contains(", not `--set ingest.max_quarantine_share=0.9`;"),
             "{err}"
         );
     }
