@@ -16,8 +16,9 @@ Examples:
   userlens report out/profile
   userlens generate --users 1800 --seed 42 --out events.csv --truth truth.csv
 
-Exit codes: 0 ok, 1 a stage failed, 2 bad command line or pipeline file,
-3 input data refused (quality gate), 4 another run of the pipeline holds the lock.";
+Exit codes: 0 ok, 1 a stage failed (or a file could not be written), 2 bad command
+line or pipeline file, 3 input data refused (quality gate), 4 another run of the
+pipeline holds the lock.";
 
 /// Batch user analytics: event logs in, features, personas and reports out.
 #[derive(Debug, Parser)]
