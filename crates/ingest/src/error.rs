@@ -170,9 +170,12 @@ pub enum Error {
     },
     /// Too many rows were refused.
     #[error(
-        "{quarantined} of {read} rows ({share:.1}%) of the input were quarantined, more than the allowed {max:.1}%; see quarantine.csv"
+        "{quarantined} of {read} rows ({share:.1}%) of the input were quarantined, more than the allowed {max:.1}%{most}; see quarantine.csv"
     )]
     QualityGate {
+        /// `; most ...`: the column most rows were refused for, with an example
+        /// (empty when none is known).
+        most: String,
         /// Rows read.
         read: u64,
         /// Rows quarantined.
@@ -382,6 +385,7 @@ mod tests {
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             },
             Error::QualityGate {
+                most: String::new(),
                 read: 10,
                 quarantined: 9,
                 share: 90.0,

@@ -352,17 +352,29 @@ impl<'a> Sink<'a> {
             values[USER] = Some(&user_id);
         }
         let time_text = values[TIME].unwrap_or_default();
+        // A number in another Unix unit is named: GA4 writes microseconds.
+        let unit = || match crate::time::unix_unit_of(time_text) {
+            Some(unit) => format!(" (it reads as `time_format = \"{unit}\"`)"),
+            None => String::new(),
+        };
         let Some(micros) = self.source.time_format.parse_micros(time_text) else {
             let reason = format!(
-                "`event_time` {:?} is not {}",
+                "`event_time` {:?} is not {}{}",
                 truncate(time_text),
-                self.source.time_format.describe()
+                self.source.time_format.describe(),
+                unit()
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
         };
         if !(EARLIEST_MICROS..LATEST_MICROS).contains(&micros) {
+            let hint = match unit() {
+                hint if hint.is_empty() => {
+                    " (a unit mistake, such as milliseconds read as seconds?)".to_string()
+                }
+                hint => hint,
+            };
             let reason = format!(
-                "`event_time` {:?} is outside the years 1900-2099 (a unit mistake, such as milliseconds read as seconds?)",
+                "`event_time` {:?} is outside the years 1900-2099{hint}",
                 truncate(time_text)
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);

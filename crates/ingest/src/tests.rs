@@ -664,12 +664,35 @@ fn quality_gate_and_empty_input() {
         duplicates: 0,
         files: vec![],
     };
-    let err = stats.check_gate(0.1).unwrap_err().to_string();
+    let quarantine = df!(
+        "file" => ["e.csv"; 5],
+        "line" => [2u64, 3, 5, 8, 9],
+        "column" => ["amount", "category", "", "category", "category"],
+        "reason" => [
+            "`amount` \"x\" is not a finite number",
+            "invalid UTF-8 in `category`",
+            "expected 4 fields, found 3",
+            "invalid UTF-8 in `category`",
+            "invalid UTF-8 in `category`",
+        ],
+        "raw" => [""; 5],
+    )
+    .unwrap();
+    let err = stats.check_gate(0.1, &quarantine).unwrap_err().to_string();
     assert_eq!(
         err,
-        "5 of 10 rows (50.0%) of the input were quarantined, more than the allowed 10.0%; see quarantine.csv"
+        "5 of 10 rows (50.0%) of the input were quarantined, more than the allowed 10.0%; \
+         most for `category` (3 rows), such as line 3: invalid UTF-8 in `category` (is the \
+         file in another encoding, such as Windows-1252? `iconv -f windows-1252 -t utf-8` \
+         converts it); see quarantine.csv"
     );
-    assert!(stats.check_gate(0.5).is_ok());
+    let whole_rows = quarantine.slice(2, 1);
+    let err = stats.check_gate(0.1, &whole_rows).unwrap_err().to_string();
+    assert!(
+        err.contains("; most for the row (1 row), such as line 5: expected 4 fields, found 3;"),
+        "{err}"
+    );
+    assert!(stats.check_gate(0.5, &quarantine).is_ok());
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "e.csv", b"");
     let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();

@@ -15,20 +15,26 @@ pub enum TimeFormat {
     UnixSeconds,
     /// Milliseconds since the Unix epoch.
     UnixMillis,
+    /// Microseconds since the Unix epoch (GA4's `event_timestamp`).
+    UnixMicros,
+    /// Nanoseconds since the Unix epoch.
+    UnixNanos,
     /// A chrono `strftime` layout; a layout without time fields means midnight UTC,
     /// one with an offset (`%z`) is converted to UTC.
     Strftime(String),
 }
 
 impl TimeFormat {
-    /// Reads the pipeline-file spelling: `auto`, `rfc3339`, `unix`, `unix_ms`, `date`
-    /// (`%Y-%m-%d`) or a `strftime` layout.
+    /// Reads the pipeline-file spelling: `auto`, `rfc3339`, `unix`, `unix_ms`,
+    /// `unix_us`, `unix_ns`, `date` (`%Y-%m-%d`) or a `strftime` layout.
     pub fn parse(text: &str) -> Result<TimeFormat, String> {
         Ok(match text {
             "auto" => TimeFormat::Auto,
             "rfc3339" => TimeFormat::Rfc3339,
             "unix" => TimeFormat::UnixSeconds,
             "unix_ms" => TimeFormat::UnixMillis,
+            "unix_us" => TimeFormat::UnixMicros,
+            "unix_ns" => TimeFormat::UnixNanos,
             "date" => TimeFormat::Strftime("%Y-%m-%d".into()),
             layout if layout.contains('%') => {
                 // chrono reports a bad layout only when parsing; check it once here.
@@ -50,7 +56,7 @@ impl TimeFormat {
             }
             other => {
                 return Err(format!(
-                    "`time_format` {other:?} is not known: use auto, rfc3339, unix, unix_ms, date or a strftime layout such as \"%Y%m%d\""
+                    "`time_format` {other:?} is not known: use auto, rfc3339, unix, unix_ms, unix_us, unix_ns, date or a strftime layout such as \"%Y%m%d\""
                 ));
             }
         })
@@ -63,6 +69,8 @@ impl TimeFormat {
             TimeFormat::Rfc3339 => "an RFC 3339 date-time".into(),
             TimeFormat::UnixSeconds => "Unix seconds".into(),
             TimeFormat::UnixMillis => "Unix milliseconds".into(),
+            TimeFormat::UnixMicros => "Unix microseconds".into(),
+            TimeFormat::UnixNanos => "Unix nanoseconds".into(),
             TimeFormat::Strftime(layout) => format!("a date in the form {layout}"),
         }
     }
@@ -83,9 +91,40 @@ impl TimeFormat {
                 let millis: f64 = text.parse().ok()?;
                 finite_micros(millis * 1e3)
             }
+            // Whole numbers exactly (past 2^53 an f64 would round them), else as decimals.
+            TimeFormat::UnixMicros => match text.parse::<i64>() {
+                Ok(micros) => Some(micros),
+                Err(_) => finite_micros(text.parse().ok()?),
+            },
+            TimeFormat::UnixNanos => match text.parse::<i64>() {
+                Ok(nanos) => Some(nanos.div_euclid(1000)),
+                Err(_) => finite_micros(text.parse::<f64>().ok()? / 1e3),
+            },
             TimeFormat::Strftime(layout) => parse_layout(text, layout),
         }
     }
+}
+
+/// The `time_format` a number of the years 1900-2099 in some Unix unit is written
+/// in, for a refusal's hint: by its magnitude, seconds (about 1e9) to nanoseconds
+/// (about 1e18).
+pub fn unix_unit_of(text: &str) -> Option<&'static str> {
+    let value: f64 = crate::read::trim(text).parse().ok()?;
+    let seconds_in = |scale: f64| {
+        let seconds = value / scale;
+        // 1900-01-01 to 2100-01-01.
+        (-2_208_988_800.0..4_102_444_800.0).contains(&seconds)
+    };
+    [
+        (1.0, "unix"),
+        (1e3, "unix_ms"),
+        (1e6, "unix_us"),
+        (1e9, "unix_ns"),
+    ]
+    .into_iter()
+    .rev()
+    .find(|(scale, _)| seconds_in(*scale) && value.abs() >= scale * 1e8)
+    .map(|(_, name)| name)
 }
 
 fn finite_micros(micros: f64) -> Option<i64> {
@@ -375,6 +414,25 @@ mod tests {
         let unix = TimeFormat::parse("unix").unwrap();
         assert_eq!(unix.parse_micros("0"), Some(0));
         assert_eq!(unix.parse_micros("1e300"), None);
+        let us = TimeFormat::parse("unix_us").unwrap();
+        assert_eq!(
+            us.parse_micros("1767225600123456"),
+            Some(1_767_225_600_123_456)
+        );
+        assert_eq!(us.parse_micros("1.5"), Some(2));
+        let ns = TimeFormat::parse("unix_ns").unwrap();
+        // Exact past 2^53 nanoseconds; before the epoch, down to the microsecond.
+        assert_eq!(
+            ns.parse_micros("1767225600123456789"),
+            Some(1_767_225_600_123_456)
+        );
+        assert_eq!(ns.parse_micros("-1500"), Some(-2));
+        assert_eq!(unix_unit_of("1767225600123456"), Some("unix_us"));
+        assert_eq!(unix_unit_of("1767225600123"), Some("unix_ms"));
+        assert_eq!(unix_unit_of(" 1767225600 "), Some("unix"));
+        assert_eq!(unix_unit_of("1767225600123456789"), Some("unix_ns"));
+        assert_eq!(unix_unit_of("2026"), None);
+        assert_eq!(unix_unit_of("2026-01-01"), None);
         let ms = TimeFormat::parse("unix_ms").unwrap();
         assert_eq!(ms.parse_micros("1500"), Some(1_500_000));
     }

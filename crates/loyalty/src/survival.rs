@@ -101,11 +101,20 @@ pub(crate) fn tables(
             continue;
         };
         // Churned after `churn_after_days` whole days without activity, seen before
-        // the as-of date. The lifetime runs from the first activity to the last: for
-        // a user not (yet) churned that is a lower bound, where they are censored (the
-        // as-of date would count days they may never be active in).
-        let churned = last - last_active >= churn_after_days;
-        let lifetime = (last_active - first) as usize;
+        // the as-of date; the lifetime runs from the first activity to the last. Only
+        // up to `resolved` is every user's state known: one active later may have
+        // been active for the last time, so they are censored there, not at their
+        // last activity (that would hide the churn of those who do not come back),
+        // and a user first active after it tells nothing yet.
+        let Some(resolved) = last.checked_sub(churn_after_days) else {
+            continue;
+        };
+        let churned = last_active <= resolved;
+        let lifetime = match churned {
+            true => last_active - first,
+            false if first <= resolved => resolved - first,
+            false => continue,
+        } as usize;
         for g in user.groups.iter().flatten() {
             if let Some((d, c)) = counts.get_mut(*g as usize) {
                 if churned {

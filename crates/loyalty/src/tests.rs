@@ -316,10 +316,11 @@ fn survival_by_hand() {
         .filter(col("group").eq(lit("all")))
         .collect()
         .unwrap();
-    // churned (30 days idle by Mar 19): u3 after 0 days, u2 after 5; censored at
-    // their lifetime so far, first to last activity: u4 at 42 (Feb 1 - Mar 15), u5
-    // at 50 (Jan 10 - Mar 1), u1 at 57 (Jan 5 - Mar 3).
-    assert_eq!(ints(&all, "days"), [0, 5, 42, 50, 57]);
+    // churned (30 days idle by Mar 19): u3 after 0 days, u2 after 5; the others were
+    // active after Feb 17 (Mar 19 less 30 days), the last day whose state is known
+    // for all, and are censored there: u4 at 16 (from Feb 1), u5 at 38 (from Jan
+    // 10), u1 at 43 (from Jan 5).
+    assert_eq!(ints(&all, "days"), [0, 5, 16, 38, 43]);
     assert_eq!(ints(&all, "at_risk"), [5, 4, 3, 2, 1]);
     assert_eq!(ints(&all, "churned"), [1, 1, 0, 0, 0]);
     let s: Vec<f64> = floats(&all, "survival").into_iter().flatten().collect();
@@ -600,5 +601,69 @@ fn a_persona_has_a_row_for_every_period_from_its_first_on() {
         let first = every_day.iter().position(|d| *d == days[0]).unwrap();
         assert_eq!(days[0], "2026-01-05", "{column}");
         assert_eq!(days, every_day[first..], "{column}");
+    }
+}
+
+/// Users starting on day `s` (days from Jan 1) whose last activity is `s + life`,
+/// as a log of an event every 10 days from the first to the last (well within the
+/// 30 days of idleness that make churn).
+fn lifetimes(users: &[(i64, i64)]) -> DataFrame {
+    let day0 = at(1, 1, 12);
+    let (mut ids, mut times) = (Vec::new(), Vec::new());
+    for (n, &(start, life)) in users.iter().enumerate() {
+        let days = (start..start + life).step_by(10).chain([start + life]);
+        for day in days {
+            ids.push(format!("s{n}"));
+            times.push(day0 + day * DAY_MICROS);
+        }
+    }
+    let rows = ids.len();
+    df!(
+        "user_id" => ids,
+        "event_time" => Int64Chunked::from_vec("event_time".into(), times)
+            .into_datetime(TimeUnit::Microseconds, None).into_series(),
+        "event_type" => vec!["view"; rows],
+        "category" => vec![None::<&str>; rows],
+        "amount" => vec![None::<f64>; rows],
+        "rating" => vec![None::<f64>; rows],
+    )
+    .unwrap()
+}
+
+#[test]
+fn survival_recovers_known_lifetimes_without_lifting_the_curve() {
+    // 4,000 users starting over 280 days, lifetimes geometric with a mean of 40
+    // days (a fixed LCG), seen up to day 300: some last activity is too recent to
+    // tell churn from a pause, the case that lifts a curve censored anywhere later.
+    let mut state = 12345u64;
+    let mut uniform = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let users: Vec<(i64, i64)> = (0..4000)
+        .map(|_| {
+            let start = (uniform() * 280.0) as i64;
+            let life = (-40.0 * uniform().ln()).floor() as i64;
+            (start, life.min(400))
+        })
+        .collect();
+    let truth = |t: i64| users.iter().filter(|u| u.1 > t).count() as f64 / users.len() as f64;
+    let as_of = at(1, 1, 0) + 300 * DAY_MICROS;
+    let t = run_on(lifetimes(&users), "", Some(as_of));
+    let all = t
+        .survival
+        .clone()
+        .lazy()
+        .filter(col("group").eq(lit("all")))
+        .collect()
+        .unwrap();
+    let days = ints(&all, "days");
+    let survival: Vec<f64> = floats(&all, "survival").into_iter().flatten().collect();
+    let at_day = |t: u64| survival[days.iter().rposition(|&d| d <= t).unwrap()];
+    for t in [20, 40, 80] {
+        let (km, want) = (at_day(t), truth(t as i64));
+        assert!((km - want).abs() < 0.02, "day {t}: {km} against {want}");
     }
 }

@@ -339,10 +339,11 @@ pub(crate) fn save_in_background(
     }
 }
 
-/// Removes what killed runs' writes left in the run folders under `pipeline_dir`
-/// (`.<name>.<pid>.tmp`, see [`userlens_report::is_temporary`]): the caller holds
-/// the pipeline's lock, so no other run is writing there, and this one has not begun.
-pub(crate) fn remove_stale_temporaries(pipeline_dir: &Path) {
+/// Removes what killed runs' writes left in `run_dirs` (the ledger's run folders of
+/// the pipeline): files named `.<name>.<pid>.tmp` ([`userlens_report::is_temporary`])
+/// of a process no longer running. The caller holds the pipeline's lock, so no other
+/// run of it is writing there, and this one has not begun.
+pub(crate) fn remove_stale_temporaries<'a>(run_dirs: impl IntoIterator<Item = &'a Path>) {
     fn walk(dir: &Path, depth: usize) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -352,10 +353,12 @@ pub(crate) fn remove_stale_temporaries(pipeline_dir: &Path) {
                 continue;
             };
             let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
             if kind.is_dir() && depth > 0 {
                 walk(&path, depth - 1);
             } else if kind.is_file()
-                && userlens_report::is_temporary(&entry.file_name().to_string_lossy())
+                && userlens_report::is_temporary(&name)
+                && !crate::publish::running_elsewhere(temporary_pid(&name))
                 && let Err(e) = std::fs::remove_file(&path)
             {
                 tracing::debug!(
@@ -365,8 +368,18 @@ pub(crate) fn remove_stale_temporaries(pipeline_dir: &Path) {
             }
         }
     }
-    // Run folders hold stage folders, which hold a `files` folder at most.
-    walk(pipeline_dir, 3);
+    // A run folder holds stage folders, which hold a `files` folder at most.
+    for dir in run_dirs {
+        walk(dir, 2);
+    }
+}
+
+/// The process id in a temporary file's name `.<name>.<pid>.tmp` (0 if none).
+fn temporary_pid(name: &str) -> u32 {
+    let stem = name.strip_suffix(".tmp").unwrap_or(name);
+    stem.rsplit_once('.')
+        .and_then(|(_, pid)| pid.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -380,22 +393,27 @@ mod tests {
         let files = dir.path().join("20260601_r1/report/files");
         std::fs::create_dir_all(&stage).unwrap();
         std::fs::create_dir_all(&files).unwrap();
+        let notes = dir.path().join("mynotes");
+        std::fs::create_dir_all(&notes).unwrap();
+        // pid 4294967295 runs nowhere; pid 1 always runs.
         let stale = [
-            stage.join(".events.parquet.4242.tmp"),
-            files.join(".personas.csv.17.tmp"),
+            stage.join(".events.parquet.4294967295.tmp"),
+            files.join(".personas.csv.4294967294.tmp"),
         ];
         let kept = [
             stage.join("events.parquet"),
             stage.join(".notes.tmp"),
+            stage.join(".live.parquet.1.tmp"),
             files.join("personas.csv"),
             dir.path().join("20260601_r1/.stage.x.tmp"),
+            notes.join(".draft.4294967295.tmp"),
         ];
         for path in stale.iter().chain(&kept) {
             std::fs::write(path, "x").unwrap();
         }
-        remove_stale_temporaries(dir.path());
+        remove_stale_temporaries([dir.path().join("20260601_r1").as_path()]);
         assert!(stale.iter().all(|p| !p.exists()));
-        // `.stage.x.tmp` has no pid; the rest are not temporaries at all.
+        // No pid, a running process's, not temporaries, or not in a run folder.
         assert!(kept.iter().all(|p| p.exists()));
     }
     use crate::record::StageStatus;

@@ -447,7 +447,7 @@ fn own(run_id: &str) -> String {
 
 /// Whether process `pid`, not this one, is running (Linux's `/proc`; elsewhere no
 /// process is taken to run, as before processes were named).
-fn running_elsewhere(pid: u32) -> bool {
+pub(crate) fn running_elsewhere(pid: u32) -> bool {
     pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }
 

@@ -189,7 +189,18 @@ pub fn run(
     };
     // The output's folder holds its `.refused` sibling's leftovers too.
     publish::recover(&output, &ours).map_err(|e| failed(&ledger, &run_row, e))?;
-    artifacts::remove_stale_temporaries(&root.join(&plan.name));
+    // By their folder's name under this runs folder, wherever the ledger's paths
+    // were written from.
+    let run_dirs: Vec<PathBuf> = (ledger.runs(Some(&plan.name)).unwrap_or_default())
+        .into_iter()
+        .filter_map(|row| {
+            Some(
+                root.join(&plan.name)
+                    .join(Path::new(&row.run_dir).file_name()?),
+            )
+        })
+        .collect();
+    artifacts::remove_stale_temporaries(run_dirs.iter().map(PathBuf::as_path));
     let staged = {
         let _running = interrupt::still_running()?;
         publish::staging(&output, &run_id)

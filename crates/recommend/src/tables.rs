@@ -91,9 +91,9 @@ impl Lists {
 
     /// Hands `f` the lists a block of users at a time, in user order (one block
     /// with no rows when there are no users), each made on every core.
-    pub fn each_block<E: From<Error>>(
+    pub fn each_block<E: From<Error> + Send>(
         &self,
-        mut f: impl FnMut(DataFrame) -> std::result::Result<(), E>,
+        mut f: impl FnMut(DataFrame) -> std::result::Result<(), E> + Send,
     ) -> std::result::Result<(), E> {
         self.blocks(|block| f(self.with_model(block)?))
     }
@@ -112,9 +112,9 @@ impl Lists {
         self.with_model(df.unwrap_or_default())
     }
 
-    fn blocks<E: From<Error>>(
+    fn blocks<E: From<Error> + Send>(
         &self,
-        mut f: impl FnMut(DataFrame) -> std::result::Result<(), E>,
+        mut f: impl FnMut(DataFrame) -> std::result::Result<(), E> + Send,
     ) -> std::result::Result<(), E> {
         use rayon::prelude::*;
         let users = self.log.users.len();
@@ -123,17 +123,24 @@ impl Lists {
         }
         let blocks: Vec<usize> = (0..users.div_ceil(USERS_PER_BLOCK)).collect();
         // As many blocks at once as there are threads: each block's strings are
-        // built on one.
+        // built on one. Each group is handed over while the next is made.
+        let mut made: Vec<DataFrame> = Vec::new();
         for group in blocks.chunks(rayon::current_num_threads().max(1)) {
-            let made: Vec<DataFrame> = group
-                .par_iter()
-                .map(|&b| self.block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users)))
-                .collect::<Result<_>>()?;
-            for block in made {
-                f(block)?;
-            }
+            let (handed, next) = rayon::join(
+                || made.drain(..).try_for_each(&mut f),
+                || {
+                    group
+                        .par_iter()
+                        .map(|&b| {
+                            self.block(b * USERS_PER_BLOCK..((b + 1) * USERS_PER_BLOCK).min(users))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                },
+            );
+            handed?;
+            made = next?;
         }
-        Ok(())
+        made.into_iter().try_for_each(f)
     }
 
     /// The lists of `users` as Arrow columns, all but `model`.

@@ -84,7 +84,7 @@ impl Stage for Ingest {
             ..StageMeta::default()
         };
         ctx.write_csv(files::QUARANTINE, &ingested.quarantine)?;
-        if let Err(e) = stats.check_gate(source.max_quarantine_share()) {
+        if let Err(e) = stats.check_gate(source.max_quarantine_share(), &ingested.quarantine) {
             // The quarantine is still written, so the refusal can be looked into.
             ctx.keep_on_refusal(meta);
             return Err(StageError::Refused(Box::new(e)));
