@@ -148,17 +148,14 @@ pub fn match_personas(
             kept[n] = before;
         }
     }
-    // A kept label another persona also has gives way to the fresh one.
-    let bases: Vec<&str> = (0..k_new)
-        .map(|n| {
-            let taken = (0..k_new).any(|m| m != n && kept[m] == kept[n]);
-            if kept[n] != fresh[n] && taken {
-                fresh[n]
-            } else {
-                kept[n]
-            }
-        })
-        .collect();
+    // A kept label another persona also has gives way to the fresh one, until none
+    // does (each round takes one back: the fresh labels are unique among themselves).
+    let mut bases = kept;
+    while let Some(n) = (0..k_new).find(|&n| {
+        bases[n] != fresh[n] && (0..k_new).any(|m| m != n && bases[m] == bases[n])
+    }) {
+        bases[n] = fresh[n];
+    }
     let labels = (0..k_new)
         .map(|n| match bases.iter().filter(|b| **b == bases[n]).count() {
             1 => bases[n].to_string(),
@@ -339,12 +336,32 @@ mod tests {
         let m = match_personas(&previous, &current, 2.0, None);
         assert_eq!(m.ids, [1, 2, 3]);
         assert_eq!(m.labels, ["garden · sports", "regulars", "typical users"]);
-        // A kept label another persona also keeps gives way to the fresh one.
+        // Of two that would keep one label, the first takes its fresh one back.
         let previous = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["books", "books"]);
         let mut current = model(vec![vec![0.0, 0.1], vec![5.0, 5.1]], &["a", "b"]);
         current.label_alternatives = vec![names(&["a", "books"]), names(&["b", "books"])];
         let m = match_personas(&previous, &current, 2.0, None);
-        assert_eq!(m.labels, ["a", "b"]);
+        assert_eq!(m.labels, ["a", "books"]);
+        // ...and no fresh label taken back is another's kept one.
+        let previous = model(
+            vec![vec![0.0, 0.0], vec![5.0, 5.0], vec![-5.0, 5.0]],
+            &["searchers", "searchers", "books"],
+        );
+        let mut current = model(
+            vec![vec![0.0, 0.1], vec![5.0, 5.1], vec![-5.0, 5.1]],
+            &["night owl", "books", "searchers"],
+        );
+        current.label_alternatives = vec![
+            names(&["night owl", "searchers"]),
+            names(&["books", "searchers"]),
+            names(&["searchers", "books"]),
+        ];
+        let m = match_personas(&previous, &current, 2.0, None);
+        let mut unique = m.labels.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 3, "{:?}", m.labels);
+        assert!(m.labels.iter().all(|l| !l.contains("(persona")), "{:?}", m.labels);
     }
 
     #[test]
