@@ -151,9 +151,9 @@ pub fn match_personas(
     // A kept label another persona also has gives way to the fresh one, until none
     // does (each round takes one back: the fresh labels are unique among themselves).
     let mut bases = kept;
-    while let Some(n) = (0..k_new).find(|&n| {
-        bases[n] != fresh[n] && (0..k_new).any(|m| m != n && bases[m] == bases[n])
-    }) {
+    while let Some(n) = (0..k_new)
+        .find(|&n| bases[n] != fresh[n] && (0..k_new).any(|m| m != n && bases[m] == bases[n]))
+    {
         bases[n] = fresh[n];
     }
     let labels = (0..k_new)
@@ -361,7 +361,11 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), 3, "{:?}", m.labels);
-        assert!(m.labels.iter().all(|l| !l.contains("(persona")), "{:?}", m.labels);
+        assert!(
+            m.labels.iter().all(|l| !l.contains("(persona")),
+            "{:?}",
+            m.labels
+        );
     }
 
     #[test]

@@ -154,10 +154,24 @@ fn ineligible(
             params.horizon_days
         ));
     }
-    if catalogue <= params.k {
+    // Each scored user's list ranks the catalogue's items they had not touched: where
+    // no user has more than k of them, every list holds them all.
+    let untouched = |user: u32| {
+        let (seen, _) = split.train.all.row(user as usize);
+        let seen = seen
+            .iter()
+            .filter(|&&i| split.train.item_users[i as usize] > 0);
+        catalogue - seen.count()
+    };
+    if split
+        .test
+        .iter()
+        .all(|(user, _)| untouched(*user) <= params.k)
+    {
         return Some(format!(
-            "the {catalogue} items before the cutoff are no more than k = {}: every list holds \
-             each item a user has not touched, so recall and hit rate say nothing (lower `k`)",
+            "no user scored has more than k = {} of the {catalogue} items before the cutoff \
+             left untouched: every list holds them all, so recall and hit rate say nothing \
+             (lower `k`)",
             params.k
         ));
     }

@@ -95,7 +95,7 @@ pub(super) fn persona_cards(
         return note("This run has no personas.");
     }
     let mut out = format!(
-        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else; what its users spend and how often they buy come first in the name.{}</p>\n",
+        "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else; what its users spend and how often they buy come first in the name, but a persona matched to the last run's keeps its name while that name still holds.{}</p>\n",
         family_method(model)
     );
     if let Some(unchecked) = unchecked.filter(|_| personas.iter().any(|p| p.p_purchase.is_some())) {
