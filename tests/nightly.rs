@@ -432,6 +432,23 @@ fn a_three_day_backfill_records_three_runs() {
     assert!(repaired.status.success(), "{}", text(&repaired.stderr));
     assert_eq!(text(&repaired.stdout).matches("done already").count(), 2);
     assert_eq!(std::fs::read(&lost).unwrap(), before);
+    // Its page too, which `report` may render again, but not take away.
+    let page = dir.path().join("out/2026-05-02/report.html");
+    std::fs::remove_file(&page).unwrap();
+    let again = userlens(
+        &[
+            "backfill",
+            "night.toml",
+            "--from",
+            "2026-05-02",
+            "--to",
+            "2026-05-02",
+        ],
+        dir.path(),
+    );
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(!text(&again.stdout).contains("done already"));
+    assert!(page.is_file());
     // As if the third night's run were killed between its publish and its last
     // ledger write: its folder says it ended ok, so it is done, and not resumable.
     let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();

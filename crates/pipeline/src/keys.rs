@@ -16,7 +16,7 @@ use crate::runner::RunOptions;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
-const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.12");
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.13");
 
 /// The as-of label of a run without an as-of date.
 const LATEST: &str = "latest";
@@ -141,10 +141,12 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
     let Some(run_id) = crate::publish::published_by(&output) else {
         return Ok(None);
     };
-    // A folder no longer as its run published it (a file gone or edited) is not done:
-    // the run publishes it again, or says what it would lose.
+    // A folder no longer as its run published it (a file gone or edited, but the page
+    // `report` renders again, unless it is gone) is not done: the run publishes it
+    // again, or says what it would lose.
     let page = userlens_report::files::REPORT_HTML;
-    if crate::publish::changed_since_published(&output, page)?.is_some() {
+    let page_gone = crate::publish::listed(&output, page) && !output.join(page).is_file();
+    if page_gone || crate::publish::changed_since_published(&output, page)?.is_some() {
         return Ok(None);
     }
     let ledger = Ledger::open_existing(&root)?;

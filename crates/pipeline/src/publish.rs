@@ -343,6 +343,11 @@ fn first_change(output: &Path, except: &str, gone_counts: bool) -> Result<Option
     Ok(None)
 }
 
+/// Whether the marker of the published folder `dir` lists `name`.
+pub(crate) fn listed(dir: &Path, name: &str) -> bool {
+    read_marker(dir).is_some_and(|m| m.files.iter().flatten().any(|f| f == name))
+}
+
 /// Adds `name` to the files the marker of the published folder `dir` lists.
 pub(crate) fn list_in_marker(dir: &Path, name: &str) -> Result<()> {
     let Some(mut marker) = read_marker(dir) else {

@@ -11,7 +11,23 @@ pub(super) fn satisfaction(df: &DataFrame, personas: &[Persona]) -> Result<Strin
     let ratings = frame::f64s(df, T, "ratings")?;
     let users = frame::f64s(df, T, "users")?;
     let mean = frame::f64s(df, T, "mean_rating")?;
-    let scope = frame::strings(df, T, "scope")?;
+    // Files from before `scope` tell every rating's row by its category.
+    let scope = match frame::opt_strings(df, T, "scope")? {
+        Some(scope) => scope,
+        None => categories
+            .iter()
+            .map(|c| {
+                Some(
+                    if c.as_deref() == Some("all") {
+                        "all"
+                    } else {
+                        "category"
+                    }
+                    .into(),
+                )
+            })
+            .collect(),
+    };
     let overall: Vec<usize> = (0..df.height())
         .filter(|&i| scope[i].as_deref() == Some("all"))
         .collect();

@@ -81,7 +81,7 @@ pub(super) fn repeat_purchase(
     }
     let mut tables = vec![table];
     if let Some(groups) = by_group {
-        tables.push(per_group(groups, personas)?);
+        tables.extend(per_group(groups, personas)?);
     }
     let drawn = if first > 0 {
         format!(" The chart draws {shown}; the table holds them all.")
@@ -100,8 +100,8 @@ pub(super) fn repeat_purchase(
 }
 
 /// Each group's buyers and repeat buyers summed over its cohorts whose window is
-/// over, in the table's order of groups.
-fn per_group(df: &DataFrame, personas: &[Persona]) -> Result<Table> {
+/// over, in the table's order of groups; none while no window is over.
+fn per_group(df: &DataFrame, personas: &[Persona]) -> Result<Option<Table>> {
     const T: &str = "repeat_purchase_by_group";
     let kinds = frame::strings(df, T, "group")?;
     let values = frame::strings(df, T, "value")?;
@@ -123,6 +123,9 @@ fn per_group(df: &DataFrame, personas: &[Persona]) -> Result<Table> {
             sums[at].1[1] += repeats[i].unwrap_or(0.0);
         }
     }
+    if !complete.iter().any(|&c| c) {
+        return Ok(None);
+    }
     let mut table = Table::new(
         "Repeat purchase by group, cohorts whose window is over (repeat_purchase_by_group.csv)",
         &[
@@ -140,5 +143,5 @@ fn per_group(df: &DataFrame, personas: &[Persona]) -> Result<Table> {
             Cell::Num(percent((b > 0.0).then(|| r / b), 1)),
         ]);
     }
-    Ok(table)
+    Ok(Some(table))
 }

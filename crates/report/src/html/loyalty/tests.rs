@@ -150,6 +150,15 @@ fn repeat_purchase_greys_open_windows_and_sums_groups_over_closed_ones() {
     let cells: Vec<&str> = loyal.split("</tr>").next().unwrap().split("<td").collect();
     assert!(cells.iter().any(|c| c.contains(">40.0<")), "{loyal}");
     assert!(!cells.iter().any(|c| c.contains(">28<")), "{loyal}");
+    // No window over yet: no table of groups to read as groups without buyers.
+    let open = by_group
+        .clone()
+        .lazy()
+        .with_column(lit(false).alias("complete"))
+        .collect()
+        .unwrap();
+    let html = super::repeat::repeat_purchase(&df, Some(&open), &[]).unwrap();
+    assert!(!html.contains("Repeat purchase by group"), "{html}");
     let empty = df.head(Some(0));
     assert!(
         super::repeat::repeat_purchase(&empty, None, &[])
@@ -176,6 +185,9 @@ fn ratings_draw_each_group_and_tabulate_all_users_by_category() {
     let by_category = html.split("Ratings per category").nth(1).unwrap();
     assert!(by_category.contains("books") && by_category.contains("(none)"));
     assert!(!by_category.contains("loyal"), "{by_category}");
+    // A file from before `scope`: the rows of every rating are those of category `all`.
+    let old = super::ratings::satisfaction(&df.drop("scope").unwrap(), &[]).unwrap();
+    assert!(old.contains("4.20 · 10 ratings by 5 users"), "{old}");
     let empty = df.head(Some(0));
     assert!(
         super::ratings::satisfaction(&empty, &[])
