@@ -34,7 +34,7 @@ pub(crate) fn test_kinds(
         return (TestKinds::Asked, None);
     }
     let note = format!(
-        "the events hold no {} event: the recommenders are scored on every weighted event in the horizon",
+        "no {} event names an item: the recommenders are scored on every weighted event in the horizon",
         params.test_events.join(" or ")
     );
     (TestKinds::Weighted, Some(note))
