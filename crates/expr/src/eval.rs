@@ -222,6 +222,40 @@ mod tests {
         assert!(message(r#"Quantity > "3""#).contains("at column 12"));
     }
 
+    struct Shopify;
+
+    impl Row for Shopify {
+        fn number(&self, name: &str) -> Option<f64> {
+            match name {
+                "Lineitem price" => Some(12.5),
+                "Lineitem quantity" => Some(2.0),
+                _ => None,
+            }
+        }
+        fn text(&self, name: &str) -> Option<&str> {
+            (name == "Financial Status").then_some("refunded")
+        }
+    }
+
+    #[test]
+    fn names_with_spaces_are_written_in_backticks() {
+        let amount = parse_number("e", "expression", "`Lineitem price` * `Lineitem quantity`");
+        assert_eq!(
+            evaluate(&amount.unwrap(), &Shopify),
+            Value::Number(Some(25.0))
+        );
+        let refund = parse_condition("r", "condition", r#"`Financial Status` == "refunded""#);
+        assert_eq!(
+            evaluate(&refund.unwrap(), &Shopify),
+            Value::Condition(Some(true))
+        );
+        let err = parse_number("e", "expression", "`Lineitem price * 2").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "e: the name opened by a backtick at column 1 is not closed"
+        );
+    }
+
     #[test]
     fn the_kind_is_checked() {
         let err = parse_number("`columns.amount`", "expression", "a > 1").unwrap_err();

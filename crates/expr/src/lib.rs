@@ -3,7 +3,8 @@
 //! its users — the predict stage's rules compile it to a polars expression over the
 //! features table; the ingest's derived columns evaluate it on each source row.
 //!
-//! The language: numbers (`60`, `0.5`, `1e3`), names (letters, digits and `_`),
+//! The language: numbers (`60`, `0.5`, `1e3`), names (letters, digits and `_`, or
+//! any text but a backtick between backticks: `` `Lineitem price` ``),
 //! arithmetic `+ - * /` and unary `-`, comparisons `> >= < <= == !=`, `and`, `or`,
 //! `not` (lower case) and parentheses; text tests compare a name with a quoted text:
 //! `Country == "UK"`, `!=`, `starts_with`, `ends_with` (`InvoiceNo starts_with "C"`). Precedence, loosest first: `or`, `and`,
@@ -131,11 +132,13 @@ pub enum Error {
         /// 0-based byte offset.
         offset: usize,
     },
-    /// A `"` with no closing `"`.
-    #[error("{subject}: the text opened by `\"` at column {column} is not closed")]
+    /// A `"` (a text) or a backtick (a name) that is not closed.
+    #[error("{subject}: the {} at column {column} is not closed", if *quote == '`' { "name opened by a backtick" } else { "text opened by `\"`" })]
     Unclosed {
         /// What the text is.
         subject: String,
+        /// The quote that opened it.
+        quote: char,
         /// 1-based column (in characters).
         column: usize,
         /// 0-based byte offset.

@@ -109,17 +109,24 @@ pub(crate) fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>
             tokens.push(Token { tok, start, end });
             continue;
         }
-        if c == '"' {
-            let Some(close) = text[start + 1..].find('"') else {
+        // A quoted text, or a name of any characters in backticks (`Lineitem price`).
+        if c == '"' || c == '`' {
+            let Some(close) = text[start + 1..].find(c) else {
                 return Err(Error::Unclosed {
                     subject: subject.to_string(),
+                    quote: c,
                     column: column_of(text, start),
                     offset: start,
                 });
             };
             let end = start + 1 + close + 1;
+            let inner = &text[start + 1..end - 1];
             tokens.push(Token {
-                tok: Tok::Text(&text[start + 1..end - 1]),
+                tok: if c == '"' {
+                    Tok::Text(inner)
+                } else {
+                    Tok::Ident(inner)
+                },
                 start,
                 end,
             });
