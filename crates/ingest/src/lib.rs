@@ -81,6 +81,10 @@ pub struct SourceParams {
     /// Field delimiter of a CSV source (default `,`).
     #[serde(default)]
     pub delimiter: Option<String>,
+    /// Numbers written with a decimal comma (`312,82`, as a spreadsheet in much of
+    /// Europe saves them): a CSV or text source whose fields are not parted by `,`.
+    #[serde(default)]
+    pub decimal_comma: bool,
     /// Canonical column -> source column or constant.
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnSource>,
@@ -148,6 +152,7 @@ impl SourceParams {
             header: None,
             column_names: None,
             delimiter: None,
+            decimal_comma: false,
             columns: BTreeMap::new(),
             event_names: BTreeMap::new(),
             time_format: default_time_format(),
@@ -230,6 +235,14 @@ impl SourceParams {
                     .trim_matches('"')
             )));
         }
+        if self.decimal_comma && matches!(format, SourceFormat::Ndjson | SourceFormat::Parquet) {
+            return Err(Error::Params(format!(
+                "`decimal_comma` is for CSV and text sources; this one is read as `{}`",
+                serde_json::to_string(&format)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            )));
+        }
         let delimiter = match self.delimiter.as_deref() {
             None => b',',
             Some("\\t") | Some("\t") => b'\t',
@@ -246,6 +259,11 @@ impl SourceParams {
                 )));
             }
         };
+        if self.decimal_comma && format == SourceFormat::Csv && delimiter == b',' {
+            return Err(Error::Params(
+                "`decimal_comma` needs another `delimiter` than `,`, such as \";\"".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.max_quarantine_share) {
             return Err(Error::Params(format!(
                 "`max_quarantine_share` must be between 0 and 1, not {}",
@@ -323,6 +341,17 @@ impl Source {
     /// The events file.
     pub fn path(&self) -> &Path {
         &self.params.path
+    }
+    /// A number field's value, as this source writes numbers (a decimal comma, or
+    /// point); `None` for text that is no finite number.
+    pub(crate) fn number(&self, text: &str) -> Option<f64> {
+        let value: f64 = match self.params.decimal_comma {
+            // `1.234,5` is refused rather than guessed at: the point may group or not.
+            true if text.contains('.') => return None,
+            true => text.replacen(',', ".", 1).parse().ok()?,
+            false => text.parse().ok()?,
+        };
+        value.is_finite().then_some(value)
     }
     /// The largest quarantined share the run accepts.
     pub fn max_quarantine_share(&self) -> f64 {

@@ -383,7 +383,7 @@ impl<'a> Sink<'a> {
         for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
             if let Slot::Derived(derived) = &self.slots.columns[index] {
                 let column = columns::EVENT_COLUMNS[index];
-                match derived_value(derived, fields) {
+                match derived_value(derived, fields, self.source) {
                     Ok(v) => numbers[k] = v,
                     Err(Underived::NotANumber(input, text)) => {
                         let reason = format!(
@@ -398,12 +398,15 @@ impl<'a> Sink<'a> {
                     }
                 }
             } else if let Some(text) = values[index] {
-                match text.parse::<f64>() {
-                    Ok(v) if v.is_finite() => numbers[k] = Some(v),
-                    _ => {
+                match self.source.number(text) {
+                    Some(v) => numbers[k] = Some(v),
+                    None => {
                         let column = columns::EVENT_COLUMNS[index];
-                        let reason =
-                            format!("`{column}` {:?} is not a finite number", truncate(text));
+                        let reason = format!(
+                            "`{column}` {:?} is not a finite number{}",
+                            truncate(text),
+                            comma_hint(self.source, text)
+                        );
                         return self.refuse(line, column, reason, fields, sep);
                     }
                 }
@@ -427,7 +430,7 @@ impl<'a> Sink<'a> {
             .get(event_type)
             .map_or(event_type, String::as_str);
         if let Some(refund) = &self.slots.refund
-            && is_refund(refund, fields)
+            && is_refund(refund, fields, self.source)
         {
             let Some(amount) = numbers[0] else {
                 let reason = "a refund (`refund_when`) without an amount".to_string();
@@ -563,6 +566,17 @@ fn echo(raw: &[u8]) -> String {
         text.push('…');
     }
     text.replace('\0', "\\0")
+}
+
+/// ` (a decimal comma? ...)` for a number written `312,82` where `decimal_comma` is
+/// not set, else nothing.
+fn comma_hint(source: &Source, text: &str) -> &'static str {
+    let point = text.replacen(',', ".", 1);
+    let comma = !source.params.decimal_comma && text.contains(',') && point.parse::<f64>().is_ok();
+    match comma {
+        true => " (a decimal comma? set `decimal_comma = true`)",
+        false => "",
+    }
 }
 
 fn truncate(text: &str) -> &str {

@@ -1414,3 +1414,58 @@ fn a_failed_ingest_out_of_core_leaves_no_spill() {
     assert!(parts.is_dir(), "the ingest went out of core");
     assert!(!parts.join("spill").exists());
 }
+
+#[test]
+fn numbers_with_a_decimal_comma_are_read_where_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "user_id;event_time;event_type;amount;qty\n\
+                u1;2026-01-01 10:00:00;purchase;312,82;2\n\
+                u1;2026-01-02 10:00:00;purchase;1.234,5;1\n\
+                u2;2026-01-03 10:00:00;purchase;7;-1,5\n";
+    let path = write(&dir, "excel.csv", data.as_bytes());
+    let params = |settings: &str| -> SourceParams {
+        let text = format!("path = \"placeholder\"\ndelimiter = \";\"\n{settings}");
+        SourceParams {
+            path: path.clone(),
+            ..toml::from_str(&text).unwrap()
+        }
+    };
+    // Without the option, the quarantine says what it looks like.
+    let out = ingest(&params("").check().unwrap()).unwrap();
+    let rows = quarantine_rows(&out);
+    assert_eq!(
+        rows[0].2,
+        "`amount` \"312,82\" is not a finite number (a decimal comma? set `decimal_comma = true`)"
+    );
+    let out = ingest(&params("decimal_comma = true").check().unwrap()).unwrap();
+    assert_eq!(amounts(&out), [Some(312.82), Some(7.0)]);
+    // A point beside the comma may group thousands or not: refused, not guessed.
+    let rows = quarantine_rows(&out);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, 3);
+    // Derived columns and the refund test read numbers the same way.
+    let derived = params(
+        "decimal_comma = true\nrefund_when = \"qty < 0\"\n[columns]\namount = { expr = \"qty * 2\" }",
+    );
+    let out = ingest(&derived.check().unwrap()).unwrap();
+    assert_eq!(amounts(&out), [Some(4.0), Some(2.0), Some(-3.0)]);
+    // Where a comma parts the fields, or there are no fields, it is refused.
+    let comma = SourceParams {
+        decimal_comma: true,
+        ..SourceParams::canonical(&path)
+    };
+    let err = comma.check().unwrap_err().to_string();
+    assert!(
+        err.contains("`decimal_comma` needs another `delimiter`"),
+        "{err}"
+    );
+    let json = SourceParams {
+        decimal_comma: true,
+        ..SourceParams::canonical(&dir.path().join("e.ndjson"))
+    };
+    let err = json.check().unwrap_err().to_string();
+    assert!(
+        err.contains("`decimal_comma` is for CSV and text sources"),
+        "{err}"
+    );
+}

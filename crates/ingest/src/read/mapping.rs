@@ -185,6 +185,7 @@ pub(super) enum Underived {
 pub(super) fn derived_value(
     derived: &Derived,
     fields: &[&[u8]],
+    source: &Source,
 ) -> std::result::Result<Option<f64>, Underived> {
     let mut values = Vec::with_capacity(derived.inputs.len());
     for (name, index) in &derived.inputs {
@@ -196,9 +197,9 @@ pub(super) fn derived_value(
             values.push((name.as_str(), None));
             continue;
         }
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => values.push((name.as_str(), Some(v))),
-            _ => return Err(Underived::NotANumber(name.clone(), text)),
+        match source.number(&text) {
+            Some(v) => values.push((name.as_str(), Some(v))),
+            None => return Err(Underived::NotANumber(name.clone(), text)),
         }
     }
     let lookup = |name: &str| {
@@ -215,10 +216,11 @@ pub(super) fn derived_value(
 }
 
 /// Whether `refund_when` holds on a row (unknown, as with a missing input, is no).
-pub(super) fn is_refund(refund: &Derived, fields: &[&[u8]]) -> bool {
+pub(super) fn is_refund(refund: &Derived, fields: &[&[u8]], source: &Source) -> bool {
     struct Fields<'r> {
         refund: &'r Derived,
         fields: &'r [&'r [u8]],
+        source: &'r Source,
     }
     impl userlens_expr::Row for Fields<'_> {
         fn text(&self, name: &str) -> Option<&str> {
@@ -227,9 +229,13 @@ pub(super) fn is_refund(refund: &Derived, fields: &[&[u8]]) -> bool {
             (!text.is_empty()).then_some(text)
         }
         fn number(&self, name: &str) -> Option<f64> {
-            self.text(name)?.parse().ok()
+            self.source.number(self.text(name)?)
         }
     }
-    let row = Fields { refund, fields };
+    let row = Fields {
+        refund,
+        fields,
+        source,
+    };
     userlens_expr::evaluate(&refund.ast, &row) == userlens_expr::Value::Condition(Some(true))
 }
