@@ -184,6 +184,13 @@ impl SourceParams {
                     "`columns.{name}` is a constant of blank text: give it a value, or leave the column out"
                 )));
             }
+            if let ColumnSource::First { first } = from
+                && first.is_empty()
+            {
+                return Err(Error::Params(format!(
+                    "`columns.{name}` names no column to take the first value of"
+                )));
+            }
             if let ColumnSource::Derived { expr } = from {
                 if !DERIVABLE.contains(&name.as_str()) {
                     return Err(Error::Params(format!(

@@ -65,6 +65,12 @@ pub enum ColumnSource {
         /// The expression.
         expr: String,
     },
+    /// The first of these source columns with a value on the row (`user_id = {
+    /// first = ["userId", "anonymousId"] }`).
+    First {
+        /// The columns, in order.
+        first: Vec<String>,
+    },
 }
 
 /// Canonical columns a derived expression may make: the numeric ones.

@@ -296,21 +296,22 @@ impl<'a> Sink<'a> {
         }
         let mut values: [Option<&str>; N] = [None; N];
         for (i, slot) in self.slots.columns.iter().enumerate() {
-            values[i] = match slot {
-                Slot::Absent | Slot::Derived(_) => None,
-                Slot::Constant(c) => Some(c.as_str()),
-                Slot::Field(index) if fields[*index].len() > MAX_FIELD_BYTES => {
+            let field = slot.field(fields);
+            values[i] = match (slot, field) {
+                (Slot::Constant(c), _) => Some(c.as_str()),
+                (_, None) => None,
+                (_, Some(index)) if fields[index].len() > MAX_FIELD_BYTES => {
                     let column = columns::EVENT_COLUMNS[i];
                     let reason = format!(
                         "`{column}` is {} bytes long, more than the {MAX_FIELD_BYTES} allowed",
-                        fields[*index].len()
+                        fields[index].len()
                     );
                     return self.refuse(line, column, reason, fields, sep);
                 }
-                Slot::Field(index) => {
+                (_, Some(index)) => {
                     let text = match checked {
-                        Some(text) => text[*index],
-                        None => match std::str::from_utf8(fields[*index]) {
+                        Some(text) => text[index],
+                        None => match std::str::from_utf8(fields[index]) {
                             Ok(text) => text,
                             Err(_) => {
                                 let column = columns::EVENT_COLUMNS[i];
@@ -323,7 +324,7 @@ impl<'a> Sink<'a> {
                     (!text.is_empty()).then_some(text)
                 }
             };
-            let unchecked = checked.is_none() || !matches!(slot, Slot::Field(_));
+            let unchecked = checked.is_none() || field.is_none();
             if unchecked
                 && let Some(text) = values[i]
                 && text.contains('\0')
@@ -446,10 +447,12 @@ impl<'a> Sink<'a> {
             event_type = userlens_model::event_types::PURCHASE;
         }
         values[TYPE] = Some(event_type);
-        let order = match &self.slots.order {
-            Slot::Field(index) => match checked.map_or_else(
-                || std::str::from_utf8(fields[*index]),
-                |text| Ok(text[*index]),
+        let order = match (&self.slots.order, self.slots.order.field(fields)) {
+            (Slot::Constant(c), _) => Some(c.as_str()),
+            (_, None) => None,
+            (_, Some(index)) => match checked.map_or_else(
+                || std::str::from_utf8(fields[index]),
+                |text| Ok(text[index]),
             ) {
                 Ok(text) if text.len() > MAX_FIELD_BYTES || text.contains('\0') => {
                     let reason = "`order_id` is too long or holds a NUL byte".to_string();
@@ -461,8 +464,6 @@ impl<'a> Sink<'a> {
                     return self.refuse(line, columns::ORDER_ID, reason, fields, sep);
                 }
             },
-            Slot::Constant(c) => Some(c.as_str()),
-            Slot::Derived(_) | Slot::Absent => None,
         };
         let mut codes = [None; CODED.len()];
         for (k, &i) in CODED.iter().enumerate() {

@@ -1469,3 +1469,53 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_column_can_be_the_first_of_several_with_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = "[columns]\nuser_id = { first = [\"userId\", \"anonymousId\"] }\n\
+                    event_type = \"event\"\nevent_time = \"timestamp\"";
+    let source = |name: &str, data: &str| -> Source {
+        let path = write(&dir, name, data.as_bytes());
+        let text = format!("path = \"placeholder\"\n{settings}");
+        let params: SourceParams = toml::from_str(&text).unwrap();
+        SourceParams { path, ..params }.check().unwrap()
+    };
+    let csv = "userId,anonymousId,event,timestamp\n\
+               u1,a1,view,2026-01-01 10:00:00\n\
+               ,a2,view,2026-01-01 11:00:00\n\
+               \" \",a3,view,2026-01-01 12:00:00\n\
+               ,,view,2026-01-01 13:00:00\n";
+    let out = ingest(&source("e.csv", csv)).unwrap();
+    let mut users: Vec<String> = text(&out, "user_id").into_iter().flatten().collect();
+    users.sort();
+    assert_eq!(users, ["a2", "a3", "u1"]);
+    assert_eq!(
+        quarantine_rows(&out),
+        [(5, "user_id".into(), "missing `user_id`".into())]
+    );
+    // Segment's export: identified users by `userId`, the others by `anonymousId`.
+    let ndjson = r#"{"userId":"u1","anonymousId":"a1","event":"view","timestamp":"2026-01-01T10:00:00Z"}
+{"userId":null,"anonymousId":"a2","event":"view","timestamp":"2026-01-01T11:00:00Z"}
+"#;
+    let out = ingest(&source("e.ndjson", ndjson)).unwrap();
+    let mut users: Vec<String> = text(&out, "user_id").into_iter().flatten().collect();
+    users.sort();
+    assert_eq!(users, ["a2", "u1"]);
+    // A list of no columns is refused; an unknown one is named as a mapped column is.
+    let none: SourceParams =
+        toml::from_str("path = \"e.csv\"\n[columns]\nuser_id = { first = [] }").unwrap();
+    let err = none.check().unwrap_err().to_string();
+    assert!(err.contains("`columns.user_id` names no column"), "{err}");
+    let path = write(&dir, "f.csv", csv.as_bytes());
+    let missing: SourceParams = toml::from_str(
+        "path = \"placeholder\"\n[columns]\nuser_id = { first = [\"userId\", \"anonId\"] }\n\
+         event_type = \"event\"\nevent_time = \"timestamp\"",
+    )
+    .unwrap();
+    let err = ingest(&SourceParams { path, ..missing }.check().unwrap()).unwrap_err();
+    assert!(
+        err.to_string().contains("no column `anonId` (mapped to `user_id`)"),
+        "{err}"
+    );
+}

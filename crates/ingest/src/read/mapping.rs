@@ -11,6 +11,8 @@ use crate::{ColumnSource, Source};
 #[derive(Debug, Clone)]
 pub(super) enum Slot {
     Field(usize),
+    /// The first of these fields that is not blank on the row.
+    First(Vec<usize>),
     Constant(String),
     /// A number computed from source fields.
     Derived(Box<Derived>),
@@ -37,6 +39,7 @@ impl Slots {
         let mapped = canonical.flat_map(|(name, slot)| {
             let fields: Vec<usize> = match slot {
                 Slot::Field(index) => vec![*index],
+                Slot::First(indices) => indices.clone(),
                 Slot::Derived(derived) => derived.inputs.iter().map(|(_, i)| *i).collect(),
                 Slot::Constant(_) | Slot::Absent => Vec::new(),
             };
@@ -47,6 +50,22 @@ impl Slots {
             .iter()
             .flat_map(|r| r.inputs.iter().map(|(_, i)| ("refund_when", *i)));
         mapped.chain(refund)
+    }
+}
+
+impl Slot {
+    /// The field a row's value is read from: a column's, or the first of several
+    /// that is not blank (the first when all are).
+    pub(super) fn field(&self, fields: &[&[u8]]) -> Option<usize> {
+        match self {
+            Slot::Field(index) => Some(*index),
+            Slot::First(indices) => {
+                let filled =
+                    |&&i: &&usize| fields.get(i).is_some_and(|f| !f.trim_ascii().is_empty());
+                indices.iter().find(filled).or(indices.first()).copied()
+            }
+            Slot::Constant(_) | Slot::Derived(_) | Slot::Absent => None,
+        }
     }
 }
 
@@ -105,6 +124,11 @@ fn slot_of(source: &Source, header: &[String], name: &str) -> Result<Slot> {
             None => Slot::Absent,
         },
         Some(ColumnSource::Column(wanted)) => Slot::Field(position(source, header, wanted, name)?),
+        Some(ColumnSource::First { first }) => Slot::First(
+            (first.iter())
+                .map(|wanted| position(source, header, wanted, name))
+                .collect::<Result<_>>()?,
+        ),
         None => match header.iter().position(|h| h == name) {
             Some(index) => Slot::Field(index),
             None => same_but_case(source, header, name)?,

@@ -22,6 +22,7 @@ fn paths(source: &Source) -> Vec<String> {
     {
         let wanted = match source.params.columns.get(name) {
             Some(ColumnSource::Column(path)) => vec![path.clone()],
+            Some(ColumnSource::First { first }) => first.clone(),
             Some(ColumnSource::Constant { .. }) => continue,
             Some(ColumnSource::Derived { .. }) => {
                 source.derived.get(name).map_or_else(Vec::new, |ast| {
