@@ -249,6 +249,11 @@ mod tests {
             evaluate(&refund.unwrap(), &Shopify),
             Value::Condition(Some(true))
         );
+        let err = parse_number("e", "expression", "`` * 2").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "e: unexpected empty backticks at column 1, expected a name between them"
+        );
         let err = parse_number("e", "expression", "`Lineitem price * 2").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -121,6 +121,15 @@ pub(crate) fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>
             };
             let end = start + 1 + close + 1;
             let inner = &text[start + 1..end - 1];
+            if c == '`' && inner.is_empty() {
+                return Err(Error::Unexpected {
+                    subject: subject.to_string(),
+                    found: "empty backticks".into(),
+                    column: column_of(text, start),
+                    offset: start,
+                    expected: "a name between them".into(),
+                });
+            }
             tokens.push(Token {
                 tok: if c == '"' {
                     Tok::Text(inner)

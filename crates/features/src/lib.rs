@@ -604,8 +604,7 @@ const CHECK_ROWS: usize = 1 << 20;
 #[cfg(test)]
 const CHECK_ROWS: usize = 3;
 
-/// Most characters a category gives its share's column name (a users-table column,
-/// which rules name, keeps all of its own).
+/// Most characters a category gives its share's column name.
 const MAX_NAME_CHARS: usize = 64;
 
 /// The share columns of the `top` categories, in their order: `cat_share_<name>`,

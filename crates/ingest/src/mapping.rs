@@ -50,7 +50,11 @@ impl IdFormat {
 
 /// Where a canonical column comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a column name, or one of { constant = \"...\" }, { expr = \"...\" }, { first = [\"...\", ...] }"
+)]
 pub enum ColumnSource {
     /// A column of the source, by name.
     Column(String),

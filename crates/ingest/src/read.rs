@@ -337,7 +337,14 @@ impl<'a> Sink<'a> {
         for required in [USER, TIME, TYPE] {
             if values[required].is_none() {
                 let column = columns::EVENT_COLUMNS[required];
-                let reason = format!("missing `{column}`");
+                let mut reason = format!("missing `{column}`");
+                if let Slot::First(indices) = &self.slots.columns[required] {
+                    let names: Vec<String> = (indices.iter())
+                        .filter_map(|&i| self.header_bytes.get(i))
+                        .map(|h| format!("`{}`", String::from_utf8_lossy(h)))
+                        .collect();
+                    reason.push_str(&format!(" (none of {} has a value)", names.join(", ")));
+                }
                 return self.refuse(line, column, reason, fields, sep);
             }
         }
@@ -386,9 +393,9 @@ impl<'a> Sink<'a> {
                 let column = columns::EVENT_COLUMNS[index];
                 match derived_value(derived, fields, self.source) {
                     Ok(v) => numbers[k] = v,
-                    Err(Underived::NotANumber(input, text)) => {
+                    Err(Underived::NotANumber(input, text, hint)) => {
                         let reason = format!(
-                            "`{input}` {:?} is not a number (`{column}` is computed from it)",
+                            "`{input}` {:?} is not a number (`{column}` is computed from it){hint}",
                             truncate(&text)
                         );
                         return self.refuse(line, column, reason, fields, sep);
@@ -569,14 +576,27 @@ fn echo(raw: &[u8]) -> String {
     text.replace('\0', "\\0")
 }
 
-/// ` (a decimal comma? ...)` for a number written `312,82` where `decimal_comma` is
-/// not set, else nothing.
-fn comma_hint(source: &Source, text: &str) -> &'static str {
-    let point = text.replacen(',', ".", 1);
-    let comma = !source.params.decimal_comma && text.contains(',') && point.parse::<f64>().is_ok();
-    match comma {
-        true => " (a decimal comma? set `decimal_comma = true`)",
-        false => "",
+/// Why a number field did not read, where its decimal mark may be the cause: a
+/// comma without `decimal_comma` (which a file whose fields a comma parts cannot
+/// set), or a point with it; else nothing.
+pub(crate) fn comma_hint(source: &Source, text: &str) -> &'static str {
+    let text = trim(text);
+    let reads = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
+    let comma_parts_fields = source.format == crate::SourceFormat::Csv && source.delimiter == b',';
+    match source.params.decimal_comma {
+        false if text.contains(',') && reads(&text.replacen(',', ".", 1)) => {
+            if comma_parts_fields {
+                " (a decimal comma? `decimal_comma = true` reads it in a file whose fields \
+                 another delimiter parts, such as `;`)"
+            } else {
+                " (a decimal comma? set `decimal_comma = true`)"
+            }
+        }
+        true if text.contains('.') => {
+            " (`decimal_comma` is set: a point is no decimal mark, nor read as a thousands \
+             separator)"
+        }
+        _ => "",
     }
 }
 

@@ -1443,6 +1443,9 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
     let rows = quarantine_rows(&out);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, 3);
+    let point = "(`decimal_comma` is set: a point is no decimal mark, nor read as a thousands \
+                 separator)";
+    assert!(rows[0].2.ends_with(point), "{}", rows[0].2);
     // Derived columns and the refund test read numbers the same way.
     let derived = params(
         "decimal_comma = true\nrefund_when = \"qty < 0\"\n[columns]\namount = { expr = \"qty * 2\" }",
@@ -1459,6 +1462,27 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
         err.contains("`decimal_comma` needs another `delimiter`"),
         "{err}"
     );
+    // So a comma-parted file is not told to set it alone; a derived input is told too.
+    let quoted = "user_id,event_time,event_type,amount,qty\n\
+                  u1,2026-01-01 10:00:00,purchase,\"3,5\",\"2,5\"\n";
+    let quoted = write(&dir, "quoted.csv", quoted.as_bytes());
+    let out = ingest(&SourceParams::canonical(&quoted).check().unwrap()).unwrap();
+    let reason = &quarantine_rows(&out)[0].2;
+    assert!(reason.ends_with("such as `;`)"), "{reason}");
+    let derived: SourceParams =
+        toml::from_str("path = \"x\"\n[columns]\namount = { expr = \"qty * 2\" }").unwrap();
+    let out = ingest(
+        &SourceParams {
+            path: quoted,
+            ..derived
+        }
+        .check()
+        .unwrap(),
+    )
+    .unwrap();
+    let reason = &quarantine_rows(&out)[0].2;
+    let told = "`qty` \"2,5\" is not a number (`amount` is computed from it) (a decimal comma?";
+    assert!(reason.starts_with(told), "{reason}");
     let json = SourceParams {
         decimal_comma: true,
         ..SourceParams::canonical(&dir.path().join("e.ndjson"))
@@ -1485,14 +1509,24 @@ fn a_column_can_be_the_first_of_several_with_a_value() {
                u1,a1,view,2026-01-01 10:00:00\n\
                ,a2,view,2026-01-01 11:00:00\n\
                \" \",a3,view,2026-01-01 12:00:00\n\
-               ,,view,2026-01-01 13:00:00\n";
+               ,,view,2026-01-01 13:00:00\n\
+               \u{a0},a4,view,2026-01-01 14:00:00\n";
     let out = ingest(&source("e.csv", csv)).unwrap();
     let mut users: Vec<String> = text(&out, "user_id").into_iter().flatten().collect();
     users.sort();
-    assert_eq!(users, ["a2", "a3", "u1"]);
+    assert_eq!(
+        users,
+        ["a2", "a3", "a4", "u1"],
+        "{:?}",
+        quarantine_rows(&out)
+    );
     assert_eq!(
         quarantine_rows(&out),
-        [(5, "user_id".into(), "missing `user_id`".into())]
+        [(
+            5,
+            "user_id".into(),
+            "missing `user_id` (none of `userId`, `anonymousId` has a value)".into()
+        )]
     );
     // Segment's export: identified users by `userId`, the others by `anonymousId`.
     let ndjson = r#"{"userId":"u1","anonymousId":"a1","event":"view","timestamp":"2026-01-01T10:00:00Z"}
@@ -1515,7 +1549,27 @@ fn a_column_can_be_the_first_of_several_with_a_value() {
     .unwrap();
     let err = ingest(&SourceParams { path, ..missing }.check().unwrap()).unwrap_err();
     assert!(
-        err.to_string().contains("no column `anonId` (mapped to `user_id`)"),
+        err.to_string()
+            .contains("no column `anonId` (mapped to `user_id`)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_mapping_of_two_kinds_or_a_wrong_shape_is_refused() {
+    let parse = |text: &str| {
+        toml::from_str::<SourceParams>(text)
+            .map(|_| ())
+            .unwrap_err()
+    };
+    let both =
+        parse("path = \"e.csv\"\n[columns]\nuser_id = { first = [\"a\"], constant = \"x\" }");
+    let bare = parse("path = \"e.csv\"\n[columns]\nuser_id = { first = \"userId\" }");
+    for err in [both, bare] {
+        assert!(
+            err.to_string()
+                .contains("a column name, or one of { constant"),
+            "{err}"
+        );
+    }
 }

@@ -60,8 +60,13 @@ impl Slot {
         match self {
             Slot::Field(index) => Some(*index),
             Slot::First(indices) => {
-                let filled =
-                    |&&i: &&usize| fields.get(i).is_some_and(|f| !f.trim_ascii().is_empty());
+                // Blank as the reader trims (Unicode spaces too); bytes that are no
+                // text are a value, refused as such.
+                let filled = |&&i: &&usize| {
+                    fields.get(i).is_some_and(|f| {
+                        std::str::from_utf8(f).map_or(true, |t| !super::trim(t).is_empty())
+                    })
+                };
                 indices.iter().find(filled).or(indices.first()).copied()
             }
             Slot::Constant(_) | Slot::Derived(_) | Slot::Absent => None,
@@ -198,8 +203,8 @@ pub(super) fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
 
 /// Why a derived column has no value a row can keep.
 pub(super) enum Underived {
-    /// This input is not a number: its name and text.
-    NotANumber(String, String),
+    /// This input is not a number: its name, text and a hint at its decimal mark.
+    NotANumber(String, String, &'static str),
     /// The inputs are numbers, but the result overflows.
     NotFinite,
 }
@@ -223,7 +228,10 @@ pub(super) fn derived_value(
         }
         match source.number(&text) {
             Some(v) => values.push((name.as_str(), Some(v))),
-            None => return Err(Underived::NotANumber(name.clone(), text)),
+            None => {
+                let hint = super::comma_hint(source, &text);
+                return Err(Underived::NotANumber(name.clone(), text, hint));
+            }
         }
     }
     let lookup = |name: &str| {
