@@ -155,23 +155,21 @@ fn ineligible(
         ));
     }
     // Each scored user's list ranks the catalogue's items they had not touched: where
-    // no user has more than k of them, every list holds them all.
+    // no user with a history has more than k of them, every list holds them all (and
+    // a user without one gets popular items from every recommender alike).
     let untouched = |user: u32| {
         let (seen, _) = split.train.all.row(user as usize);
-        let seen = seen
+        let known = seen
             .iter()
             .filter(|&&i| split.train.item_users[i as usize] > 0);
-        catalogue - seen.count()
+        (!seen.is_empty()).then(|| catalogue - known.count())
     };
-    if split
-        .test
-        .iter()
-        .all(|(user, _)| untouched(*user) <= params.k)
-    {
+    let mut scored = split.test.iter().filter_map(|(user, _)| untouched(*user));
+    if scored.all(|n| n <= params.k) {
         return Some(format!(
-            "no user scored has more than k = {} of the {catalogue} items before the cutoff \
-             left untouched: every list holds them all, so recall and hit rate say nothing \
-             (lower `k`)",
+            "no user scored with a history has more than k = {} of the {catalogue} items \
+             before the cutoff left untouched: every list holds them all, so recall and hit \
+             rate say nothing (lower `k`)",
             params.k
         ));
     }

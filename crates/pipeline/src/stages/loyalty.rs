@@ -198,6 +198,14 @@ impl Stage for Loyalty {
                 "repeat_purchase.csv is empty (refunds, negative amounts, do not count)",
             ));
         }
+        if t.matched.ret > 0 && t.lifetime.height() == 0 {
+            ctx.note(format!(
+                "no user's churn is known yet: a user churns after {} days without a return \
+                 event, and every user was first active within that many days of the as-of \
+                 date: survival.csv and lifetime.csv are empty",
+                params.churn_after_days
+            ));
+        }
         if let Some(nps) = &t.nps
             && nps.height() == 0
         {

@@ -463,6 +463,11 @@ fn survival(
     personas: &[Persona],
 ) -> Result<String> {
     const T: &str = "lifetime";
+    if lifetime.height() == 0 {
+        return Ok(note(
+            "No user's churn is known yet: a user churns after the stage's churn_after_days without a return event, and every user was first active within that many days of the as-of date.",
+        ));
+    }
     let kinds = frame::strings(lifetime, T, "group")?;
     let values = frame::strings(lifetime, T, "value")?;
     let users = frame::f64s(lifetime, T, "users")?;

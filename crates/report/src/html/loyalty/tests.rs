@@ -195,3 +195,10 @@ fn ratings_draw_each_group_and_tabulate_all_users_by_category() {
             .contains("No rating event")
     );
 }
+
+#[test]
+fn no_lifetime_known_yet_is_said_not_drawn() {
+    let html = super::survival(&DataFrame::empty(), None, &[]).unwrap();
+    assert!(html.contains("No user&#39;s churn is known yet"), "{html}");
+    assert!(!html.contains("<svg"), "{html}");
+}
