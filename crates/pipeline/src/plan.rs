@@ -597,12 +597,16 @@ fn check_stage(
                 }
                 let at = if invalid.at_uses {
                     stage.uses.span().start
-                } else if key.is_empty() {
-                    with.span().start
                 } else {
-                    source
-                        .find_key(with.span().start..source.text.len(), key)
-                        .unwrap_or(with.span().start)
+                    // A dotted name (`columns.amount`) is found a key at a time, each
+                    // after the one before, as a shape's path is.
+                    let mut offset = with.span().start;
+                    for part in key.split('.').filter(|p| !p.is_empty()) {
+                        if let Some(at) = source.find_key(offset..source.text.len(), part) {
+                            offset = at;
+                        }
+                    }
+                    offset
                 };
                 source.error_at(
                     at,

@@ -764,3 +764,16 @@ fn each_runs_folder_has_an_id_of_its_own_for_its_shared_parts() {
     let chain = crate::error::error_chain(&err);
     assert!(chain.contains("16 hex digits"), "{chain}");
 }
+
+#[test]
+fn a_mistake_in_a_mapped_expression_is_located_at_its_key() {
+    let text = GOOD.replace(
+        "with = { path = \"events.csv\" }",
+        "[stages.ingest.with]\npath = \"events.csv\"\n[stages.ingest.with.columns]\n\
+         user_id = \"Email\"\namount = { expr = \"Lineitem price\" }",
+    );
+    let err = file_error(&text);
+    // Line 15 holds `amount`, not the `with` table's header on line 11.
+    assert!(err.starts_with("p.toml:15:1: stage `ingest`: "), "{err}");
+    assert!(err.contains("unexpected `price` at column 10"), "{err}");
+}
