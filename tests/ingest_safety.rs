@@ -57,7 +57,7 @@ fn texts(rows: &[BTreeMap<String, String>], name: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_parquet_decimal_column_is_ignored_unused_and_refused_used() {
+fn a_parquet_decimal_column_is_read_unused_or_used() {
     use parquet_bytes::Column as C;
     let dir = tempfile::tempdir().unwrap();
     let rows = generated(dir.path());
@@ -80,9 +80,21 @@ fn a_parquet_decimal_column_is_ignored_unused_and_refused_used() {
         "events.parquet",
         &["--set", "ingest.columns.amount=price"],
     );
-    assert_refused(
-        &out,
-        "`events.parquet`: column `price` (read as `amount`) is a decimal(12, 2), which userlens cannot read: write it as a double or as text, or map another column",
+    assert_profiled(dir.path(), &out);
+    // Every purchase's amount is the decimal's value: cents 0 to 3,900 in steps of 100.
+    let types = texts(&rows, "event_type");
+    let revenue: f64 = (cents.iter().zip(&types))
+        .filter(|(_, t)| *t == "purchase")
+        .map(|(c, _)| *c as f64 / 100.0)
+        .sum();
+    assert!(revenue > 0.0);
+    let users = common::read_csv(&dir.path().join("out/user_personas.csv"));
+    let monetary: f64 = (users.iter())
+        .map(|user| user["monetary"].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (monetary - revenue).abs() < 1e-3,
+        "{monetary} against {revenue}"
     );
 }
 

@@ -1,7 +1,7 @@
 //! The Parquet column types the ingest can take, decided from a file's Arrow schema
-//! before any column is read: polars panics on a type it was built without (a
-//! decimal, say: the workspace has no `dtype-decimal`), so such a column is either
-//! refused with its name or never read.
+//! before any column is read: polars panics on a type it was built without (an
+//! unsigned 8-bit integer, say), so such a column is either refused with its name or
+//! never read.
 
 use std::path::Path;
 
@@ -82,9 +82,10 @@ pub(crate) fn check_table_field(dtype: &ArrowDataType) -> Result<(), Unsupported
 }
 
 /// Whether the polars of this workspace turns `dtype` into a column. Besides the
-/// features the workspace asks for, its `lazy` and `temporal` turn on 8- and 16-bit
-/// signed integers, times, categoricals and structs; unsigned 8- and 16-bit
-/// integers, decimals, 16-bit floats and 128-bit integers stay off.
+/// features the workspace asks for (decimals of up to 38 digits among them), its
+/// `lazy` and `temporal` turn on 8- and 16-bit signed integers, times, categoricals
+/// and structs; unsigned 8- and 16-bit integers, wider decimals, 16-bit floats and
+/// 128-bit integers stay off.
 fn readable(dtype: &ArrowDataType) -> bool {
     use ArrowDataType as A;
     match dtype {
@@ -110,6 +111,7 @@ fn readable(dtype: &ArrowDataType) -> bool {
         | A::Utf8
         | A::LargeUtf8
         | A::Utf8View => true,
+        A::Decimal(precision, _) => *precision <= 38,
         A::Dictionary(_, values, _) => {
             matches!(values.as_ref(), A::Utf8 | A::LargeUtf8 | A::Utf8View)
         }
@@ -212,10 +214,8 @@ mod tests {
             assert!(check_event_field(&ok).is_ok(), "{ok:?}");
         }
         let kind = |dtype: A| check_event_field(&dtype).unwrap_err().kind;
-        assert_eq!(
-            kind(A::Decimal(10, 2)),
-            "a decimal(10, 2), which userlens cannot read"
-        );
+        // Money as a warehouse keeps it is read; 256-bit decimals are not.
+        assert!(check_event_field(&A::Decimal(10, 2)).is_ok());
         assert_eq!(
             kind(A::Decimal256(40, 0)),
             "a decimal(40, 0), which userlens cannot read"
@@ -245,7 +245,7 @@ mod tests {
         );
         // In a side table, nested columns polars reads are taken as they are.
         assert!(check_table_field(&list).is_ok());
-        assert!(check_table_field(&A::LargeList(Box::new(field(A::Decimal(5, 1))))).is_err());
+        assert!(check_table_field(&A::LargeList(Box::new(field(A::Decimal256(5, 1))))).is_err());
         assert!(check_table_field(&A::Map(Box::new(entries), false)).is_err());
     }
 }

@@ -64,31 +64,29 @@ fn an_unused_parquet_decimal_column_is_not_read() {
 }
 
 #[test]
-fn a_used_parquet_decimal_column_is_refused_by_name() {
+fn a_parquet_decimal_column_is_read_as_its_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = decimal_file(&dir);
     let mut params = SourceParams::canonical(&path);
     params
         .columns
         .insert("amount".into(), ColumnSource::Column("price".into()));
-    let err = ingest(&params.check().unwrap()).unwrap_err();
-    assert!(err.is_refusal());
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "`{}`: column `price` (read as `amount`) is a decimal(10, 2), which userlens cannot read: write it as a double or as text, or map another column",
-            path.display()
-        )
-    );
-    // A users table is joined whole: all its columns are used.
-    let err = read_table(&path).unwrap_err();
-    assert!(err.is_refusal());
-    assert!(
-        err.to_string().ends_with(
-            "column `price` is a decimal(10, 2), which userlens cannot read: write it as a double or as text, or leave it out of the table"
-        ),
-        "{err}"
-    );
+    let out = ingest(&params.check().unwrap()).unwrap();
+    let amounts: Vec<Option<f64>> = out
+        .events
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(amounts, [Some(12.34), Some(-0.05)]);
+    // A users table is joined whole, decimals as polars reads them.
+    let table = read_table(&path).unwrap();
+    assert!(matches!(
+        table.column("price").unwrap().dtype(),
+        DataType::Decimal(..)
+    ));
 }
 
 #[test]
