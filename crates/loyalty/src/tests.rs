@@ -306,16 +306,16 @@ fn the_lines_of_one_order_are_one_purchase_whatever_their_times() {
     assert_eq!(ints(&t.repeat_purchase, "repeat_buyers"), [0, 0]);
 }
 
+/// The rows of `table` of the `all` group.
+fn all_users(table: &DataFrame) -> DataFrame {
+    let all = table.clone().lazy().filter(col("group").eq(lit("all")));
+    all.collect().unwrap()
+}
+
 #[test]
 fn survival_by_hand() {
     let t = run("", Some(at(3, 20, 0)));
-    let all = t
-        .survival
-        .clone()
-        .lazy()
-        .filter(col("group").eq(lit("all")))
-        .collect()
-        .unwrap();
+    let all = all_users(&t.survival);
     // churned (30 days idle by Mar 19): u3 after 0 days, u2 after 5; the others were
     // active after Feb 17 (Mar 19 less 30 days), the last day whose state is known
     // for all, and are censored there: u4 at 16 (from Feb 1), u5 at 38 (from Jan
@@ -652,13 +652,7 @@ fn survival_recovers_known_lifetimes_without_lifting_the_curve() {
     let truth = |t: i64| users.iter().filter(|u| u.1 > t).count() as f64 / users.len() as f64;
     let as_of = at(1, 1, 0) + 300 * DAY_MICROS;
     let t = run_on(lifetimes(&users), "", Some(as_of));
-    let all = t
-        .survival
-        .clone()
-        .lazy()
-        .filter(col("group").eq(lit("all")))
-        .collect()
-        .unwrap();
+    let all = all_users(&t.survival);
     let days = ints(&all, "days");
     let survival: Vec<f64> = floats(&all, "survival").into_iter().flatten().collect();
     let at_day = |t: u64| survival[days.iter().rposition(|&d| d <= t).unwrap()];

@@ -393,14 +393,17 @@ mod tests {
         );
     }
 
+    /// Two time-of-day shares, spend and a category's share.
+    const MIXED: [&str; 4] = [
+        "morning_share",
+        "weekend_share",
+        "monetary",
+        "cat_share_toys",
+    ];
+
     #[test]
     fn value_features_come_before_stronger_others() {
-        let features = names(&[
-            "morning_share",
-            "weekend_share",
-            "monetary",
-            "cat_share_toys",
-        ]);
+        let features = names(&MIXED);
         let terms = label_terms(&features, &[-3.0, 2.0, 0.6, 0.4]);
         assert_eq!(
             words(&terms),
@@ -421,12 +424,7 @@ mod tests {
 
     #[test]
     fn a_label_of_last_night_holds_while_its_terms_are_among_the_strongest() {
-        let features = names(&[
-            "morning_share",
-            "weekend_share",
-            "monetary",
-            "cat_share_toys",
-        ]);
+        let features = names(&MIXED);
         // Spend crossed the threshold tonight: the fresh label leads with it.
         let terms = label_terms(&features, &[-3.0, 2.0, 0.6, 0.4]);
         let fresh = unique_labels(&[terms.clone()], &[Purchases::default()], 2, &[1]);

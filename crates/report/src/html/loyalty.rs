@@ -77,6 +77,32 @@ fn group_name(kind: &str, value: &str, personas: &[Persona]) -> String {
     }
 }
 
+/// A group's bar colour: grey for all users, one colour for personas, another for
+/// segments; [`group_legend`] names the two.
+fn group_color(kind: Option<&str>) -> plotters::style::RGBColor {
+    match kind {
+        Some("all") => charts::GREY,
+        Some("persona_id") => charts::color(0),
+        _ => charts::color(1),
+    }
+}
+
+/// The legend of [`group_color`]'s colours.
+fn group_legend() -> [LegendEntry; 2] {
+    [
+        LegendEntry {
+            label: "persona".into(),
+            color: charts::color(0),
+            mark: Mark::Box,
+        },
+        LegendEntry {
+            label: "segment".into(),
+            color: charts::color(1),
+            mark: Mark::Box,
+        },
+    ]
+}
+
 fn text(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
@@ -592,11 +618,7 @@ fn nps(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         .map(|i| Bar {
             label: names[i].clone(),
             value: score[i].unwrap_or(0.0),
-            color: match kinds[i].as_deref() {
-                Some("all") => charts::GREY,
-                Some("persona_id") => charts::color(0),
-                _ => charts::color(1),
-            },
+            color: group_color(kinds[i].as_deref()),
             note: format!(
                 "{} [{}, {}] · n {}{}",
                 fixed(score[i], 0),
@@ -613,18 +635,7 @@ fn nps(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         x_desc: "NPS (% promoters - % detractors)",
         y_desc: "",
         bars: &bars,
-        legend: &[
-            LegendEntry {
-                label: "persona".into(),
-                color: charts::color(0),
-                mark: Mark::Box,
-            },
-            LegendEntry {
-                label: "segment".into(),
-                color: charts::color(1),
-                mark: Mark::Box,
-            },
-        ],
+        legend: &group_legend(),
         aria: &format!("Horizontal bars of the NPS of {} groups", df.height()),
     })?;
     let mut table = Table::new(

@@ -42,11 +42,7 @@ pub(super) fn satisfaction(df: &DataFrame, personas: &[Persona]) -> Result<Strin
         .map(|&i| Bar {
             label: names[i].clone(),
             value: mean[i].unwrap_or(0.0),
-            color: match kinds[i].as_deref() {
-                Some("all") => charts::GREY,
-                Some("persona_id") => charts::color(0),
-                _ => charts::color(1),
-            },
+            color: group_color(kinds[i].as_deref()),
             note: format!(
                 "{} · {} ratings by {} {}",
                 fixed(mean[i], 2),
@@ -66,18 +62,7 @@ pub(super) fn satisfaction(df: &DataFrame, personas: &[Persona]) -> Result<Strin
         x_desc: "mean rating",
         y_desc: "",
         bars: &bars,
-        legend: &[
-            LegendEntry {
-                label: "persona".into(),
-                color: charts::color(0),
-                mark: Mark::Box,
-            },
-            LegendEntry {
-                label: "segment".into(),
-                color: charts::color(1),
-                mark: Mark::Box,
-            },
-        ],
+        legend: &group_legend(),
         aria: &format!(
             "Horizontal bars of the mean rating of {} groups",
             bars.len()
