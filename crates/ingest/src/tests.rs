@@ -1485,7 +1485,7 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
     assert!(reason.starts_with(told), "{reason}");
     let json = SourceParams {
         decimal_comma: true,
-        ..SourceParams::canonical(&dir.path().join("e.ndjson"))
+        ..SourceParams::canonical(dir.path().join("e.ndjson"))
     };
     let err = json.check().unwrap_err().to_string();
     assert!(

@@ -427,7 +427,12 @@ mod tests {
         let features = names(&MIXED);
         // Spend crossed the threshold tonight: the fresh label leads with it.
         let terms = label_terms(&features, &[-3.0, 2.0, 0.6, 0.4]);
-        let fresh = unique_labels(&[terms.clone()], &[Purchases::default()], 2, &[1]);
+        let fresh = unique_labels(
+            std::slice::from_ref(&terms),
+            &[Purchases::default()],
+            2,
+            &[1],
+        );
         let holds = alternatives(&terms, Purchases::default(), 2);
         assert_eq!(fresh, ["high-value customers · rarely mornings"]);
         assert!(holds.contains(&fresh[0]), "{holds:?}");
