@@ -50,6 +50,13 @@ fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
     userlens(&args, dir)
 }
 
+/// `userlens backfill night.toml --from FROM --to TO`, then `extra`.
+fn backfill(dir: &Path, from: &str, to: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["backfill", "night.toml", "--from", from, "--to", to];
+    args.extend_from_slice(extra);
+    userlens(&args, dir)
+}
+
 fn run_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -373,17 +380,7 @@ fn a_three_day_backfill_records_three_runs() {
         &["--as-of", "2026-05-02", "--until", "features"],
     );
     assert!(partial.status.success(), "{}", text(&partial.stderr));
-    let out = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-01",
-            "--to",
-            "2026-05-03",
-        ],
-        dir.path(),
-    );
+    let out = backfill(dir.path(), "2026-05-01", "2026-05-03", &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let list = userlens(&["runs", "list", "--pipeline", "night"], dir.path());
     let listing = text(&list.stdout);
@@ -402,50 +399,20 @@ fn a_three_day_backfill_records_three_runs() {
                 .is_file()
         );
     }
-    let again = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-01",
-            "--to",
-            "2026-05-03",
-        ],
-        dir.path(),
-    );
+    let again = backfill(dir.path(), "2026-05-01", "2026-05-03", &[]);
     assert_eq!(text(&again.stdout).matches("done already").count(), 3);
     // A night whose folder lost a file is not done: it is published again.
     let lost = dir.path().join("out/2026-05-02/personas.csv");
     let before = std::fs::read(&lost).unwrap();
     std::fs::remove_file(&lost).unwrap();
-    let repaired = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-01",
-            "--to",
-            "2026-05-03",
-        ],
-        dir.path(),
-    );
+    let repaired = backfill(dir.path(), "2026-05-01", "2026-05-03", &[]);
     assert!(repaired.status.success(), "{}", text(&repaired.stderr));
     assert_eq!(text(&repaired.stdout).matches("done already").count(), 2);
     assert_eq!(std::fs::read(&lost).unwrap(), before);
     // Its page too, which `report` may render again, but not take away.
     let page = dir.path().join("out/2026-05-02/report.html");
     std::fs::remove_file(&page).unwrap();
-    let again = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-02",
-            "--to",
-            "2026-05-02",
-        ],
-        dir.path(),
-    );
+    let again = backfill(dir.path(), "2026-05-02", "2026-05-02", &[]);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(!text(&again.stdout).contains("done already"));
     assert!(page.is_file());
@@ -467,17 +434,7 @@ fn a_three_day_backfill_records_three_runs() {
         )
         .unwrap();
     drop(ledger);
-    let killed = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-03",
-            "--to",
-            "2026-05-03",
-        ],
-        dir.path(),
-    );
+    let killed = backfill(dir.path(), "2026-05-03", "2026-05-03", &[]);
     assert!(killed.status.success(), "{}", text(&killed.stderr));
     assert!(
         text(&killed.stdout).contains("done already"),
@@ -492,18 +449,11 @@ fn a_three_day_backfill_records_three_runs() {
     );
     // Done where it was published: to another folder, or with other parameters, the
     // dates run again.
-    let elsewhere = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-01",
-            "--to",
-            "2026-05-02",
-            "--out",
-            "elsewhere/{as_of}",
-        ],
+    let elsewhere = backfill(
         dir.path(),
+        "2026-05-01",
+        "2026-05-02",
+        &["--out", "elsewhere/{as_of}"],
     );
     assert!(elsewhere.status.success(), "{}", text(&elsewhere.stderr));
     assert!(!text(&elsewhere.stdout).contains("done already"));
@@ -512,18 +462,11 @@ fn a_three_day_backfill_records_three_runs() {
             .join("elsewhere/2026-05-02/personas.csv")
             .is_file()
     );
-    let changed = userlens(
-        &[
-            "backfill",
-            "night.toml",
-            "--from",
-            "2026-05-03",
-            "--to",
-            "2026-05-03",
-            "--set",
-            "personas.k=4",
-        ],
+    let changed = backfill(
         dir.path(),
+        "2026-05-03",
+        "2026-05-03",
+        &["--set", "personas.k=4"],
     );
     assert!(changed.status.success(), "{}", text(&changed.stderr));
     assert!(!text(&changed.stdout).contains("done already"));

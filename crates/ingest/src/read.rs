@@ -360,27 +360,19 @@ impl<'a> Sink<'a> {
             values[USER] = Some(&user_id);
         }
         let time_text = values[TIME].unwrap_or_default();
-        // A number in another Unix unit is named: GA4 writes microseconds.
-        let unit = || match crate::time::unix_unit_of(time_text) {
-            Some(unit) => format!(" (it reads as `time_format = \"{unit}\"`)"),
-            None => String::new(),
-        };
         let Some(micros) = self.source.time_format.parse_micros(time_text) else {
             let reason = format!(
                 "`event_time` {:?} is not {}{}",
                 truncate(time_text),
                 self.source.time_format.describe(),
-                unit()
+                crate::time::unit_hint(time_text).unwrap_or_default()
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
         };
         if !(EARLIEST_MICROS..LATEST_MICROS).contains(&micros) {
-            let hint = match unit() {
-                hint if hint.is_empty() => {
-                    " (a unit mistake, such as milliseconds read as seconds?)".to_string()
-                }
-                hint => hint,
-            };
+            let hint = crate::time::unit_hint(time_text).unwrap_or_else(|| {
+                " (a unit mistake, such as milliseconds read as seconds?)".into()
+            });
             let reason = format!(
                 "`event_time` {:?} is outside the years 1900-2099{hint}",
                 truncate(time_text)
@@ -413,7 +405,7 @@ impl<'a> Sink<'a> {
                         let reason = format!(
                             "`{column}` {:?} is not a finite number{}",
                             truncate(text),
-                            comma_hint(self.source, text)
+                            crate::numbers::comma_hint(self.source, text)
                         );
                         return self.refuse(line, column, reason, fields, sep);
                     }
@@ -574,30 +566,6 @@ fn echo(raw: &[u8]) -> String {
         text.push('…');
     }
     text.replace('\0', "\\0")
-}
-
-/// Why a number field did not read, where its decimal mark may be the cause: a
-/// comma without `decimal_comma` (which a file whose fields a comma parts cannot
-/// set), or a point with it; else nothing.
-pub(crate) fn comma_hint(source: &Source, text: &str) -> &'static str {
-    let text = trim(text);
-    let reads = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
-    let comma_parts_fields = source.format == crate::SourceFormat::Csv && source.delimiter == b',';
-    match source.params.decimal_comma {
-        false if text.contains(',') && reads(&text.replacen(',', ".", 1)) => {
-            if comma_parts_fields {
-                " (a decimal comma? `decimal_comma = true` reads it in a file whose fields \
-                 another delimiter parts, such as `;`)"
-            } else {
-                " (a decimal comma? set `decimal_comma = true`)"
-            }
-        }
-        true if text.contains('.') => {
-            " (`decimal_comma` is set: a point is no decimal mark, nor read as a thousands \
-             separator)"
-        }
-        _ => "",
-    }
 }
 
 fn truncate(text: &str) -> &str {

@@ -1573,3 +1573,16 @@ fn a_mapping_of_two_kinds_or_a_wrong_shape_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_time_in_another_unix_unit_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "user_id,event_time,event_type\nu1,1767225600123456,view\nu1,2026-01-01,view\n";
+    let path = write(&dir, "ga4.csv", data.as_bytes());
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    let reason = &quarantine_rows(&out)[0].2;
+    assert!(
+        reason.ends_with("is not a date or date-time (it reads as `time_format = \"unix_us\"`)"),
+        "{reason}"
+    );
+}

@@ -127,6 +127,12 @@ pub fn unix_unit_of(text: &str) -> Option<&'static str> {
     .map(|(_, name)| name)
 }
 
+/// ` (it reads as `time_format = "unix_us"`)` for a number in another Unix unit than
+/// the source's (GA4 writes microseconds), for a refusal's reason.
+pub(crate) fn unit_hint(text: &str) -> Option<String> {
+    unix_unit_of(text).map(|unit| format!(" (it reads as `time_format = \"{unit}\"`)"))
+}
+
 fn finite_micros(micros: f64) -> Option<i64> {
     // Keep within chrono's representable range (about +-262,000 years).
     (micros.is_finite() && micros.abs() < 8.0e18).then_some(micros.round() as i64)

@@ -229,7 +229,7 @@ pub(super) fn derived_value(
         match source.number(&text) {
             Some(v) => values.push((name.as_str(), Some(v))),
             None => {
-                let hint = super::comma_hint(source, &text);
+                let hint = crate::numbers::comma_hint(source, &text);
                 return Err(Underived::NotANumber(name.clone(), text, hint));
             }
         }

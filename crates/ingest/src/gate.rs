@@ -1,0 +1,77 @@
+//! The quality gate: a source is refused when too much of it was quarantined, with
+//! the column most rows were refused for.
+
+use polars::prelude::*;
+
+use crate::IngestStats;
+use crate::error::{Error, Result};
+
+impl IngestStats {
+    /// Fails when the quarantined share passes `max_share` (0..1).
+    pub fn check_gate(&self, max_share: f64, quarantine: &DataFrame) -> Result<()> {
+        if self.read > 0 && self.quarantined as f64 > max_share * self.read as f64 {
+            return Err(Error::QualityGate {
+                most: most_refused(quarantine),
+                read: self.read,
+                quarantined: self.quarantined,
+                share: 100.0 * self.quarantined as f64 / self.read as f64,
+                max: 100.0 * max_share,
+            });
+        }
+        if self.kept == 0 {
+            let files = self
+                .files
+                .iter()
+                .map(|f| format!("`{}`", f.path))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::NoEvents { files });
+        }
+        Ok(())
+    }
+}
+
+/// `; most for `column` (N rows), such as line L: reason` for the column most rows of
+/// `quarantine` were refused for (`(the row)` for a row refused whole), with a hint
+/// where the text is in another encoding; empty for an unreadable quarantine.
+fn most_refused(quarantine: &DataFrame) -> String {
+    let texts = |name: &str| -> Option<Vec<Option<String>>> {
+        let column = quarantine.column(name).ok()?.cast(&DataType::String).ok()?;
+        let values = column.str().ok()?.iter().map(|v| v.map(str::to_string));
+        Some(values.collect())
+    };
+    let (Some(columns), Some(lines), Some(reasons)) =
+        (texts("column"), texts("line"), texts("reason"))
+    else {
+        return String::new();
+    };
+    let mut counts: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for (i, column) in columns.iter().enumerate() {
+        let entry = counts
+            .entry(column.as_deref().unwrap_or(""))
+            .or_insert((0, i));
+        entry.0 += 1;
+    }
+    // The most rows, then the first seen.
+    let Some((column, (n, first))) = counts
+        .into_iter()
+        .max_by(|a, b| (a.1.0, std::cmp::Reverse(a.1.1)).cmp(&(b.1.0, std::cmp::Reverse(b.1.1))))
+    else {
+        return String::new();
+    };
+    let reason = reasons[first].clone().unwrap_or_default();
+    let named = if column.is_empty() {
+        "the row".to_string()
+    } else {
+        format!("`{column}`")
+    };
+    let line = lines[first].clone().unwrap_or_default();
+    let encoding = if reason.starts_with("invalid UTF-8") {
+        " (is the file in another encoding, such as Windows-1252? `iconv -f windows-1252 \
+         -t utf-8` converts it)"
+    } else {
+        ""
+    };
+    let rows = if n == 1 { "row" } else { "rows" };
+    format!("; most for {named} ({n} {rows}), such as line {line}: {reason}{encoding}")
+}
