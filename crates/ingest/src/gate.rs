@@ -66,7 +66,7 @@ fn most_refused(quarantine: &DataFrame) -> String {
         format!("`{column}`")
     };
     let line = lines[first].clone().unwrap_or_default();
-    let encoding = if reason.starts_with("invalid UTF-8") {
+    let encoding = if reason.starts_with(NOT_UTF8) {
         " (is the file in another encoding, such as Windows-1252? `iconv -f windows-1252 \
          -t utf-8` converts it)"
     } else {
@@ -74,4 +74,33 @@ fn most_refused(quarantine: &DataFrame) -> String {
     };
     let rows = if n == 1 { "row" } else { "rows" };
     format!("; most for {named} ({n} {rows}), such as line {line}: {reason}{encoding}")
+}
+
+/// Rows of `quarantine` refused for text that is not UTF-8.
+pub fn rows_not_utf8(quarantine: &DataFrame) -> usize {
+    let Ok(reasons) = quarantine.column("reason").and_then(|c| c.str().cloned()) else {
+        return 0;
+    };
+    reasons
+        .iter()
+        .filter(|r| r.is_some_and(|r| r.starts_with(NOT_UTF8)))
+        .count()
+}
+
+/// How a reason for text that is not UTF-8 begins.
+const NOT_UTF8: &str = "invalid UTF-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_not_utf8_are_counted_by_their_reason() {
+        let quarantine = df!(
+            "reason" => ["invalid UTF-8 in `category`", "missing `user_id`", "invalid UTF-8 in `user_id`"],
+        )
+        .unwrap();
+        assert_eq!(rows_not_utf8(&quarantine), 2);
+        assert_eq!(rows_not_utf8(&DataFrame::empty()), 0);
+    }
 }

@@ -65,6 +65,15 @@ impl Stage for Ingest {
                  events of their own; map it with `event_names = {{ \"{name}\" = \"{like}\" }}`"
             ));
         }
+        // Rows in another encoding than UTF-8 are quarantined one by one: say what it is.
+        let not_utf8 = userlens_ingest::rows_not_utf8(&ingested.quarantine);
+        if not_utf8 > 0 {
+            ctx.note(format!(
+                "{not_utf8} rows hold text that is not UTF-8: is the file in another \
+                 encoding, such as Windows-1252? `iconv -f windows-1252 -t utf-8` converts \
+                 it; see quarantine.csv"
+            ));
+        }
         let before_as_of = ctx
             .as_of()
             .map(|as_of| userlens_ingest::events_before(&ingested.events, as_of))
