@@ -249,6 +249,12 @@ mod tests {
             evaluate(&refund.unwrap(), &Shopify),
             Value::Condition(Some(true))
         );
+        let err = parse_number("e", "expression", "2 `Lineitem quantity`").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("e: unexpected `Lineitem quantity` at column 3"),
+            "{err}"
+        );
         let err = parse_number("e", "expression", "`` * 2").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -316,7 +316,11 @@ impl<'a> Parser<'a> {
 
     fn describe(&self, token: Option<Token<'a>>) -> (String, usize) {
         match token {
-            Some(t) => (format!("`{}`", &self.text[t.start..t.end]), t.start),
+            // A backticked name is shown as written, not in a second pair of backticks.
+            Some(t) => match &self.text[t.start..t.end] {
+                quoted if quoted.starts_with('`') => (quoted.to_string(), t.start),
+                text => (format!("`{text}`"), t.start),
+            },
             None => (
                 format!("end of the {}", self.noun),
                 self.text.trim_end().len(),
