@@ -277,7 +277,7 @@ mod tests {
         let err = parse_number("`columns.amount`", "expression", "a *").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`columns.amount`: unexpected end of the expression at column 4, expected a number or a feature name"
+            "`columns.amount`: unexpected end of the expression at column 4, expected a number or a column name"
         );
     }
 }

@@ -555,9 +555,18 @@ impl<'a> Parser<'a> {
         self.node(Node::Neg(Box::new(operand)), token.start, end)
     }
 
+    /// What a name reads: a rule's, a feature; any other text's, a source column.
+    fn name_word(&self) -> &'static str {
+        if self.noun == "rule" {
+            "a feature name"
+        } else {
+            "a column name"
+        }
+    }
+
     fn parse_atom(&mut self) -> Result<Spanned> {
         let Some(token) = self.peek() else {
-            return Err(self.unexpected("a number or a feature name"));
+            return Err(self.unexpected(format!("a number or {}", self.name_word())));
         };
         let leaf = |node| Spanned {
             node,
@@ -594,10 +603,11 @@ impl<'a> Parser<'a> {
                     )))
                 }
             }
-            Tok::Text(_) => Err(self.unexpected(
-                "a number or a feature name (a quoted text goes after a name and `==`, `!=`, `starts_with` or `ends_with`)",
-            )),
-            _ => Err(self.unexpected("a number or a feature name")),
+            Tok::Text(_) => Err(self.unexpected(format!(
+                "a number or {} (a quoted text goes after a name and `==`, `!=`, `starts_with` or `ends_with`)",
+                self.name_word()
+            ))),
+            _ => Err(self.unexpected(format!("a number or {}", self.name_word()))),
         }
     }
 }

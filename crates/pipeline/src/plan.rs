@@ -46,6 +46,27 @@ pub struct Gates {
     pub fail_on_drift: Option<crate::drift::Level>,
 }
 
+/// The error of the pipeline header's `key`: the mistake of the `--set` that put it,
+/// where one did (the last, whose value stands), else the file's, at the key's line.
+fn header_error(
+    source: &Source,
+    overrides: &[Override],
+    key: &str,
+    message: String,
+    hint: Option<String>,
+) -> Error {
+    let set = overrides
+        .iter()
+        .rev()
+        .find(|o| o.stage == "pipeline" && o.key == [key]);
+    if let Some(o) = set {
+        let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
+        return Error::Override(format!("`--set {}`: {message}{hint}", o.text));
+    }
+    let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
+    source.error_at(at, message, hint)
+}
+
 /// The gates' ratios are positive numbers, the lower at most the upper.
 fn check_gates(source: &Source, gates: &Gates) -> Result<()> {
     let at = |key: &str| source.find_key(0..source.text.len(), key).unwrap_or(0);
@@ -270,8 +291,10 @@ fn plan_source(
             .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
     });
     if !plain_name(&name) {
-        return Err(source.error_at(
-            source.find_key(0..source.text.len(), "name").unwrap_or(0),
+        return Err(header_error(
+            source,
+            overrides,
+            "name",
             format!("pipeline name {name:?} must be letters, digits, `-` and `_`"),
             None,
         ));
@@ -454,17 +477,19 @@ fn plan_source(
     for (key, path) in [("output", &output), ("runs", &runs)] {
         // The ledger and the lock would be made in the working folder.
         if key == "runs" && path.as_os_str().is_empty() {
-            let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
-            return Err(source.error_at(
-                at,
+            return Err(header_error(
+                source,
+                overrides,
+                key,
                 "`runs` is empty".to_string(),
                 Some("give a folder, such as `runs = \"runs\"`".into()),
             ));
         }
         if let Err(why) = crate::publish::contained(path) {
-            let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
-            return Err(source.error_at(
-                at,
+            return Err(header_error(
+                source,
+                overrides,
+                key,
                 format!("`{key}` {:?} {why}", path.display().to_string()),
                 Some("give an absolute path to write outside the working folder".into()),
             ));
@@ -473,8 +498,10 @@ fn plan_source(
     let shown = output.display().to_string();
     let at = source.find_key(0..source.text.len(), "output").unwrap_or(0);
     if crate::publish::other_placeholder(&output) {
-        return Err(source.error_at(
-            at,
+        return Err(header_error(
+            source,
+            overrides,
+            "output",
             format!("`output` {shown:?} holds a placeholder other than `{{as_of}}`"),
             Some("`{as_of}` is the one placeholder, the run's as-of date".into()),
         ));
@@ -585,7 +612,9 @@ fn check_stage(
             CheckFailure::Invalid(invalid) => {
                 // A `--set`'s mistake if one set a parameter the message names,
                 // `like_this`; else the file's, at the first one's line.
-                let named: Vec<&str> = invalid.message.split('`').skip(1).step_by(2).collect();
+                let named: Vec<&str> = (invalid.key.as_deref().into_iter())
+                    .chain(invalid.message.split('`').skip(1).step_by(2))
+                    .collect();
                 let key = named.first().copied().unwrap_or_default();
                 let (message, hint) = (&invalid.message, invalid.hint.clone());
                 for name in &named {

@@ -123,6 +123,9 @@ pub struct Invalid {
     pub hint: Option<String>,
     /// Point at the stage's `uses` line rather than its `with` table.
     pub at_uses: bool,
+    /// The parameter at fault (`rules.r.when`), where the message's first
+    /// backticked name is not it.
+    pub key: Option<String>,
 }
 
 impl Invalid {
@@ -132,6 +135,15 @@ impl Invalid {
             message: message.to_string(),
             hint: None,
             at_uses: false,
+            key: None,
+        }
+    }
+
+    /// The same message, about the parameter `key` (dotted).
+    pub fn about(self, key: impl Into<String>) -> Invalid {
+        Invalid {
+            key: Some(key.into()),
+            ..self
         }
     }
 
@@ -141,6 +153,7 @@ impl Invalid {
             message: message.to_string(),
             hint: Some(hint.into()),
             at_uses: true,
+            key: None,
         }
     }
 }

@@ -327,6 +327,36 @@ fn the_engine_is_checked_where_it_is_written() {
 }
 
 #[test]
+fn a_header_set_to_a_refused_value_is_the_sets_error_not_the_files() {
+    for (set, said) in [
+        (
+            "pipeline.name=bad name!",
+            "`--set pipeline.name=bad name!`: pipeline name \"bad name!\" must be letters",
+        ),
+        (
+            "pipeline.output=out/{asof}",
+            "`--set pipeline.output=out/{asof}`: `output` \"out/{asof}\" holds a placeholder",
+        ),
+        ("pipeline.runs=", "`--set pipeline.runs=`: `runs` is empty"),
+        (
+            "pipeline.runs=../up",
+            "`--set pipeline.runs=../up`: `runs` \"../up\"",
+        ),
+    ] {
+        let o = Override::parse(set).unwrap();
+        let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
+        assert!(err.to_string().starts_with(said), "{err}");
+    }
+    // The same values in the file are the file's, at their line.
+    let text = GOOD.replace("name = \"demo\"", "name = \"bad name!\"");
+    assert!(
+        file_error(&text).starts_with("p.toml:3:1: pipeline name"),
+        "{}",
+        file_error(&text)
+    );
+}
+
+#[test]
 fn a_shared_dir_is_an_absolute_path_outside_the_cache_keys() {
     let with =
         |line: &str| plan(&GOOD.replace("name = \"demo\"", &format!("name = \"demo\"\n{line}")));
@@ -653,6 +683,14 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
             [
                 "predict.rules.r.target=churn",
                 "predict.rules.r.when=frequency >",
+            ],
+            "`--set predict.rules.r.when=frequency >`: stage `predict`: rule `r`: unexpected end",
+        ),
+        // The rule's text is at fault, not the `--set` of its target after it.
+        (
+            [
+                "predict.rules.r.when=frequency >",
+                "predict.rules.r.target=churn",
             ],
             "`--set predict.rules.r.when=frequency >`: stage `predict`: rule `r`: unexpected end",
         ),

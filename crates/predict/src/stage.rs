@@ -27,6 +27,14 @@ pub enum Error {
     /// A rule is wrong.
     #[error(transparent)]
     Rule(#[from] rules::Error),
+    /// The text of rule `rule` (its `when`) is wrong.
+    #[error("{error}")]
+    RuleText {
+        /// The rule's name.
+        rule: String,
+        /// What is wrong with it.
+        error: rules::Error,
+    },
     /// A machine-learning step failed.
     #[error(transparent)]
     Ml(#[from] ml::Error),
@@ -217,7 +225,13 @@ impl PredictParams {
         let rules = self
             .rules
             .iter()
-            .map(|(name, rule)| Ok((rules::parse_rule(name, &rule.when)?, rule.target)))
+            .map(|(name, rule)| match rules::parse_rule(name, &rule.when) {
+                Ok(parsed) => Ok((parsed, rule.target)),
+                Err(error) => Err(Error::RuleText {
+                    rule: name.clone(),
+                    error,
+                }),
+            })
             .collect::<Result<Vec<_>>>()?;
         rules::check_names(rules.iter().map(|(rule, _)| rule))?;
         Ok(CheckedPredictParams {

@@ -111,7 +111,7 @@ fn derived_columns_are_checked_before_reading() {
     let err = line_items(path.clone(), r#"{ expr = "Quantity * " }"#).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`columns.amount`: unexpected end of the expression at column 11, expected a number or a feature name"
+        "`columns.amount`: unexpected end of the expression at column 11, expected a number or a column name"
     );
     let err = line_items(path.clone(), r#"{ expr = "Quantity > 0" }"#).unwrap_err();
     assert!(

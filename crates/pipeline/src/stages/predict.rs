@@ -37,7 +37,12 @@ impl Stage for Predict {
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         Ok(PredictChecked {
-            params: params.check().map_err(Invalid::new)?,
+            params: params.check().map_err(|e| match &e {
+                userlens_predict::Error::RuleText { rule, .. } => {
+                    Invalid::new(&e).about(format!("rules.{rule}.when"))
+                }
+                _ => Invalid::new(e),
+            })?,
             features_made: None,
         })
     }
