@@ -137,6 +137,29 @@ fn a_dry_run_of_a_resume_plans_the_run_it_resumes() {
     let plan = text(&dry.stdout);
     assert!(plan.contains("1. ingest (ingest): skip"), "{plan}");
     assert!(plan.contains("2. features (features): run"), "{plan}");
+    let changed = "warning: the pipeline has changed since run";
+    assert!(
+        !text(&dry.stderr).contains(changed),
+        "{}",
+        text(&dry.stderr)
+    );
+    // The file edited since the failed run: the dry run warns as the run would.
+    let edited = PIPELINE.replace(
+        "needs = [\"ingest\"]",
+        "needs = [\"ingest\"]\nwith = { families = [\"rfm\"] }",
+    );
+    std::fs::write(dir.path().join("p.toml"), edited).unwrap();
+    let args = ["run", "p.toml", "--resume", run_id, "--dry-run"];
+    let dry = userlens(&args, dir.path());
+    assert!(text(&dry.stderr).contains(changed), "{}", text(&dry.stderr));
+    let json = userlens(&[&args[..], &["--log-format", "json"]].concat(), dir.path());
+    let plan: serde_json::Value = serde_json::from_str(text(&json.stdout).trim()).unwrap();
+    assert!(
+        plan["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("has changed since run")
+    );
     let unknown = userlens(
         &["run", "p.toml", "--resume", "nope", "--dry-run"],
         dir.path(),

@@ -54,7 +54,7 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
 }
 
 fn print_dry_run(plan: &Plan, options: &RunOptions, format: LogFormat) -> Result<(), Failure> {
-    let stages = userlens_pipeline::dry_run(plan, options)?;
+    let userlens_pipeline::DryRun { stages, warnings } = userlens_pipeline::dry_run(plan, options)?;
     let engine = options.engine_of(plan)?;
     let mut out = std::io::stdout().lock();
     if format == LogFormat::Json {
@@ -63,9 +63,13 @@ fn print_dry_run(plan: &Plan, options: &RunOptions, format: LogFormat) -> Result
             "pipeline": plan.name,
             "engine": engine.url(),
             "stages": stages,
+            "warnings": warnings,
         });
         writeln!(out, "{}", serde_json::to_string(&plan)?)?;
         return Ok(());
+    }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
     }
     writeln!(
         out,

@@ -21,6 +21,15 @@ const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.13");
 /// The as-of label of a run without an as-of date.
 const LATEST: &str = "latest";
 
+/// What a dry run finds: each stage's plan, and what the run would warn of.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// The stages, in run order.
+    pub stages: Vec<PlannedRun>,
+    /// Warnings the run would give before its first stage.
+    pub warnings: Vec<String>,
+}
+
 /// A stage of a dry run: its key and whether it would be skipped.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRun {
@@ -170,7 +179,7 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
 }
 
 /// What a run would do, without doing it.
-pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
+pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
     // Read only: a dry run writes nothing, not even a new ledger.
     let root = runs_root(plan, options);
     crate::runner::check_runs_folder(&root)?;
@@ -179,10 +188,11 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
         false => None,
     };
     // What the run would be refused for before any work, it is refused for here.
+    let mut resumed_run = None;
     let (plan, options) = match (&options.resume, &ledger) {
         (Some(id), Some(ledger)) => {
-            let row = crate::resume::find(ledger, &root, plan, id)?;
-            crate::resume::resumed(plan, options, &row)?
+            let row = resumed_run.insert(crate::resume::find(ledger, &root, plan, id)?);
+            crate::resume::resumed(plan, options, row)?
         }
         (Some(id), None) => {
             let why = format!("no run `{id}` in the ledger `{}`", root.display());
@@ -191,6 +201,9 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
         (None, _) => (plan.clone(), options.clone()),
     };
     let (plan, options) = (&options.plan_of(&plan)?, &options);
+    let warnings = (resumed_run.iter())
+        .filter_map(|row| crate::resume::plan_changed(row, plan))
+        .collect();
     let label = as_of_label(options.as_of);
     let output = output_dir(plan, options, &label);
     crate::publish::check_name(&output)?;
@@ -231,7 +244,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<Vec<PlannedRun>> {
             reuse,
         });
     }
-    Ok(stages)
+    Ok(DryRun { stages, warnings })
 }
 
 /// `<as-of>_<start time>`, with a counter when two runs start in the same second:

@@ -54,7 +54,7 @@ mod waiting;
 pub use engine::{Cluster, Connect, Engine};
 pub use error::{Error, ErrorClass, FileError, Result};
 pub use interrupt::{Stopped, abandon, abandoned, stop_requested};
-pub use keys::{PlannedRun, done_as_asked, dry_run};
+pub use keys::{DryRun, PlannedRun, done_as_asked, dry_run};
 pub use ledger::{Ledger, RunRow, StageRow};
 pub use lock::PipelineLock;
 pub use plan::{

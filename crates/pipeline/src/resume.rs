@@ -52,13 +52,21 @@ fn digest(plan: &Plan) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-/// Whether `plan` differs from the one `row` started with, as far as its ledger
-/// row tells.
-pub(crate) fn plan_changed(row: &RunRow, plan: &Plan) -> bool {
-    Invocation::of_row(row)
+/// The warning that `plan` differs from the one `row` started with, as far as its
+/// ledger row tells.
+pub(crate) fn plan_changed(row: &RunRow, plan: &Plan) -> Option<String> {
+    let changed = Invocation::of_row(row)
         .ok()
         .and_then(|stored| stored.plan)
-        .is_some_and(|stored| stored != digest(plan))
+        .is_some_and(|stored| stored != digest(plan));
+    changed.then(|| {
+        format!(
+            "the pipeline has changed since run {} started: the stages it had not finished \
+             run as the file says now, so its outputs may differ from those of an \
+             uninterrupted run",
+            row.run_id
+        )
+    })
 }
 
 impl Invocation {

@@ -104,17 +104,8 @@ pub fn run(
         None => (plan.clone(), options.clone()),
     };
     let plan = options.plan_of(&plan)?;
-    if let Some(row) = &resumed_run
-        && resume::plan_changed(row, &plan)
-    {
-        progress(&Progress::Warning {
-            message: format!(
-                "the pipeline has changed since run {} started: the stages it had not \
-                 finished run as the file says now, so its outputs may differ from those of \
-                 an uninterrupted run",
-                row.run_id
-            ),
-        });
+    if let Some(message) = (resumed_run.as_ref()).and_then(|row| resume::plan_changed(row, &plan)) {
+        progress(&Progress::Warning { message });
     }
     let label = as_of_label(options.as_of);
     let output = output_dir(&plan, &options, &label);
