@@ -532,6 +532,40 @@ fn two_nights_on_overlapping_data_keep_persona_ids() {
 }
 
 #[test]
+fn a_night_after_a_run_whose_persona_model_was_cut_short_says_so_and_runs() {
+    let dir = sandbox(300);
+    let first = run(dir.path(), &["--as-of", "2026-05-01", "-q"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // The first night's stored model loses a persona id, as an edit or a cut
+    // write might leave it.
+    let runs = dir.path().join("runs/night");
+    let night = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("personas/meta.json").is_file())
+        .unwrap();
+    let meta_path = night.join("personas/meta.json");
+    let mut meta = run_json(&meta_path);
+    meta["personas"]["persona_ids"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let second = run(dir.path(), &["--as-of", "2026-05-15", "-q"]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
+    let notes = record["notes"].to_string();
+    assert!(
+        notes.contains("is not usable (5 centroids but 4 persona ids"),
+        "{notes}"
+    );
+    assert!(
+        record.get("stability").is_none_or(|s| s.is_null()),
+        "{record}"
+    );
+}
+
+#[test]
 fn a_rerun_of_a_night_compares_with_the_night_before_as_its_first_run_did() {
     let dir = sandbox(300);
     // A run that stopped early between the nights has no personas to keep ids from.

@@ -141,6 +141,41 @@ pub struct PersonaModel {
     pub label_alternatives: Vec<Vec<String>>,
 }
 
+impl PersonaModel {
+    /// What makes a stored model unusable to match against (one read back from a
+    /// run folder, which may have been edited or cut short), if anything does.
+    pub fn unusable(&self) -> Option<String> {
+        let (k, d) = (self.centroids.len(), self.features.len());
+        if self.persona_ids.len() != k || self.labels.len() != k {
+            return Some(format!(
+                "{k} centroids but {} persona ids and {} labels",
+                self.persona_ids.len(),
+                self.labels.len()
+            ));
+        }
+        let per_feature = [&self.center, &self.scale];
+        if let Some(short) = (self.centroids.iter().chain(per_feature)).find(|v| v.len() != d) {
+            return Some(format!("{} values where {d} features", short.len()));
+        }
+        let values = self.centroids.iter().chain(per_feature).flatten();
+        if values.into_iter().any(|v| !v.is_finite()) {
+            return Some("a centroid, centre or scale that is not a number".into());
+        }
+        let mut ids = self.persona_ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != k || ids.first() == Some(&0) {
+            return Some("persona ids that repeat or are 0".into());
+        }
+        // Room for every persona of a new run to take a new id.
+        let highest = ids.last().copied().unwrap_or(0).max(self.highest_id);
+        if highest > u32::MAX - params::MAX_K as u32 {
+            return Some(format!("a persona id of {highest}"));
+        }
+        None
+    }
+}
+
 /// Seed stream of the silhouette sample; k-means streams use k itself.
 const SAMPLE_STREAM: u64 = u64::MAX;
 /// Stream of the k-means fit sample.

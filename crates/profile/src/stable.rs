@@ -258,6 +258,10 @@ pub fn apply_matching(profile: &mut Profile, matching: &Matching) -> Result<()> 
     model.centroids = order.iter().map(|&i| model.centroids[i].clone()).collect();
     model.persona_ids = order.iter().map(|&i| matching.ids[i]).collect();
     model.labels = order.iter().map(|&i| matching.labels[i].clone()).collect();
+    let alternatives = std::mem::take(&mut model.label_alternatives);
+    model.label_alternatives = (order.iter())
+        .filter_map(|&i| alternatives.get(i).cloned())
+        .collect();
     model.highest_id = matching.highest_id;
     Ok(())
 }
@@ -288,6 +292,41 @@ mod tests {
             family_weights: vec![],
             highest_id: 0,
             label_alternatives: vec![],
+        }
+    }
+
+    #[test]
+    fn a_model_whose_parts_disagree_is_unusable() {
+        let good = model(vec![vec![0.0, 1.0], vec![1.0, 0.0]], &["a", "b"]);
+        assert_eq!(good.unusable(), None);
+        let broken: [(&str, fn(&mut PersonaModel) -> Option<()>); 6] = [
+            ("a short centroid", |m: &mut PersonaModel| {
+                m.centroids[1].pop().map(|_| ())
+            }),
+            ("a lost id", |m: &mut PersonaModel| {
+                m.persona_ids.pop().map(|_| ())
+            }),
+            ("a repeated id", |m: &mut PersonaModel| {
+                m.persona_ids[1] = m.persona_ids[0];
+                Some(())
+            }),
+            ("an id of 0", |m: &mut PersonaModel| {
+                m.persona_ids[0] = 0;
+                Some(())
+            }),
+            ("no room for new ids", |m: &mut PersonaModel| {
+                m.highest_id = u32::MAX;
+                Some(())
+            }),
+            ("a scale that is no number", |m: &mut PersonaModel| {
+                m.scale[0] = f64::NAN;
+                Some(())
+            }),
+        ];
+        for (what, break_it) in broken {
+            let mut m = good.clone();
+            break_it(&mut m);
+            assert!(m.unusable().is_some(), "{what}");
         }
     }
 

@@ -68,11 +68,27 @@ impl Stage for Profile {
         }
         let mut meta = StageMeta::default();
         let mut tables = Tables::default();
-        let previous_model = ctx
-            .previous_meta()
-            .and_then(|meta| meta.personas)
-            .map(serde_json::from_value::<userlens_profile::PersonaModel>)
-            .transpose()?;
+        // An unusable model from the last run (edited, cut short) is noted and left
+        // out: this run's personas take fresh ids rather than the run failing.
+        let previous_model = match ctx.previous_meta().and_then(|meta| meta.personas) {
+            None => None,
+            Some(stored) => {
+                let model = serde_json::from_value::<userlens_profile::PersonaModel>(stored);
+                let why = match &model {
+                    Ok(model) => model.unusable(),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(why) = why {
+                    meta.notes.push(format!(
+                        "{}: the persona model of run {} is not usable ({why}): persona ids \
+                         were not matched to it and start again from 1",
+                        ctx.name(),
+                        ctx.previous_run().unwrap_or_default()
+                    ));
+                }
+                model.ok().filter(|model| model.unusable().is_none())
+            }
+        };
         if let Some(previous_model) = previous_model {
             let before = ctx.previous_table("assignments");
             let stability = userlens_profile::stability::stabilise(
