@@ -299,7 +299,8 @@ mod tests {
     fn a_model_whose_parts_disagree_is_unusable() {
         let good = model(vec![vec![0.0, 1.0], vec![1.0, 0.0]], &["a", "b"]);
         assert_eq!(good.unusable(), None);
-        let broken: [(&str, fn(&mut PersonaModel) -> Option<()>); 6] = [
+        type Break = fn(&mut PersonaModel) -> Option<()>;
+        let broken: [(&str, Break); 6] = [
             ("a short centroid", |m: &mut PersonaModel| {
                 m.centroids[1].pop().map(|_| ())
             }),
