@@ -15,7 +15,8 @@ mod text;
 use foldhash::{HashMap, HashMapExt};
 use polars::prelude::*;
 use rayon::prelude::*;
-use userlens_model::columns::{CATEGORY, EVENT_TIME, EVENT_TYPE, ITEM_ID, RATING, USER_ID};
+use userlens_model::columns::{AMOUNT, CATEGORY, EVENT_TIME, EVENT_TYPE, ITEM_ID, RATING, USER_ID};
+use userlens_model::event_types::PURCHASE;
 
 use crate::error::{Error, Result};
 use crate::params::CheckedRecommendParams;
@@ -89,6 +90,7 @@ struct Columns {
     items: Column,
     categories: Column,
     ratings: Float64Chunked,
+    amounts: Float64Chunked,
 }
 
 impl Columns {
@@ -101,6 +103,7 @@ impl Columns {
             items: self.items.slice(offset, len),
             categories: self.categories.slice(offset, len),
             ratings: self.ratings.slice(offset, len),
+            amounts: self.amounts.slice(offset, len),
         }
     }
 
@@ -208,13 +211,16 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
         fold(user, rows, &kinds.names, roles, window, pairs, latest);
         rows.clear();
     };
-    for ((((user, time), kind), item), (category, rating)) in columns
+    let details = (categories.values())
+        .zip(columns.ratings.iter())
+        .zip(columns.amounts.iter());
+    for ((((user, time), kind), item), ((category, rating), amount)) in columns
         .users
         .iter()
         .zip(columns.times.iter())
         .zip(kinds.values())
         .zip(items.values())
-        .zip(categories.values().zip(columns.ratings.iter()))
+        .zip(details)
     {
         let Some((user, time, kind)) = before(user, time, kind, window.as_of) else {
             continue;
@@ -230,6 +236,11 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
             current = Some(user);
         }
         let Some(item) = item else { continue };
+        let kind = chunk.kind(kind, &mut kind_ids, window.params)?;
+        // A refund (a purchase of negative amount) is no interest in its item.
+        if amount.is_some_and(|a| a < 0.0) && chunk.kinds.names[kind as usize] == PURCHASE {
+            continue;
+        }
         let item = chunk.items.id(item, &mut item_ids)?;
         if let Some(category) = category {
             let c = chunk.categories.id(category, &mut category_ids)?;
@@ -237,7 +248,7 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
         }
         rows.push(Row {
             item,
-            kind: chunk.kind(kind, &mut kind_ids, window.params)?,
+            kind,
             time,
             rating: rating.map_or(f32::NAN, |r| r as f32),
         });
@@ -262,6 +273,7 @@ fn columns(part: &LazyFrame, item_column: &str) -> Result<Columns> {
             col(item_column).alias("__item"),
             col(CATEGORY),
             col(RATING).cast(DataType::Float64),
+            col(AMOUNT).cast(DataType::Float64),
         ])
         .collect()?;
     let strings = |name: &str| -> Result<StringChunked> {
@@ -287,6 +299,7 @@ fn columns(part: &LazyFrame, item_column: &str) -> Result<Columns> {
         items: text("__item")?,
         categories: text(CATEGORY)?,
         ratings: df.column(RATING)?.f64()?.clone(),
+        amounts: df.column(AMOUNT)?.f64()?.clone(),
     })
 }
 

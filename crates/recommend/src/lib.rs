@@ -184,6 +184,7 @@ pub const EVENT_COLUMNS: &[&str] = &[
     columns::ITEM_ID,
     columns::CATEGORY,
     columns::RATING,
+    columns::AMOUNT,
 ];
 
 /// The columns [`recommend`] reads of a profile stage's `assignments`.

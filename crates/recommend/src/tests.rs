@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::evaluate::Split;
-use userlens_model::columns::{CATEGORY, EVENT_TIME, EVENT_TYPE, ITEM_ID, RATING};
+use userlens_model::columns::{AMOUNT, CATEGORY, EVENT_TIME, EVENT_TYPE, ITEM_ID, RATING};
 
 const DAY: i64 = userlens_model::time::DAY_MICROS;
 
@@ -16,6 +16,7 @@ fn events(rows: &[(&str, i64, &str, &str)]) -> DataFrame {
         ITEM_ID => rows.iter().map(|r| (!r.3.is_empty()).then_some(r.3)).collect::<Vec<_>>(),
         CATEGORY => rows.iter().map(|r| (!r.3.is_empty()).then_some("c")).collect::<Vec<_>>(),
         RATING => vec![None::<f64>; rows.len()],
+        AMOUNT => vec![None::<f64>; rows.len()],
     )
     .unwrap()
 }
@@ -358,6 +359,7 @@ fn cold_start_users_get_their_personas_items_or_popular_ones() {
         ITEM_ID => [None::<&str>, None],
         CATEGORY => [None::<&str>, None],
         RATING => [None::<f64>, None],
+        AMOUNT => [None::<&str>, None],
     )
     .unwrap();
     let with_cold = df

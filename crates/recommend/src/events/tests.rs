@@ -139,6 +139,7 @@ fn random_events(n: usize, seed: u64) -> DataFrame {
         ITEM_ID => rows.iter().map(|r| r.3.as_deref()).collect::<Vec<_>>(),
         CATEGORY => rows.iter().map(|r| r.3.as_ref().map(|_| "c")).collect::<Vec<_>>(),
         RATING => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        AMOUNT => vec![None::<f64>; rows.len()],
     )
     .unwrap()
 }
@@ -223,6 +224,7 @@ fn a_users_rows_apart_are_noticed() {
         ITEM_ID => [Some("a"), Some("a"), Some("b")],
         CATEGORY => [None::<&str>, None, None],
         RATING => [None::<f64>, None, None],
+        AMOUNT => [None::<f64>, None, None],
     )
     .unwrap();
     let window = window(&params, 9);
@@ -252,6 +254,7 @@ fn reads_ids_in_sorted_order_and_drops_later_events() {
         ITEM_ID => [Some("b"), Some("a"), Some("b"), Some("c")],
         CATEGORY => [Some("x"), Some("y"), Some("x"), None],
         RATING => [None::<f64>, None, None, None],
+        AMOUNT => [None::<f64>, None, None, None],
     )
     .unwrap();
     let params = RecommendParams::default().check().unwrap();
@@ -299,6 +302,7 @@ fn item_ids_seen_only_from_the_as_of_date_on_stand_for_nothing() {
         ITEM_ID => [None, Some("a"), None],
         CATEGORY => [Some("x"), Some("y"), Some("x")],
         RATING => [None::<f64>, None, None],
+        AMOUNT => [None::<f64>, None, None],
     )
     .unwrap();
     let params = RecommendParams::default().check().unwrap();
@@ -313,6 +317,26 @@ fn item_ids_seen_only_from_the_as_of_date_on_stand_for_nothing() {
 }
 
 #[test]
+fn a_refund_is_no_interest_in_its_item() {
+    // u2's refund of r (a purchase of negative amount) and nothing else of r.
+    let df = df!(
+        USER_ID => ["u1", "u2", "u2"],
+        EVENT_TIME => [1i64, 2, 3],
+        EVENT_TYPE => ["purchase", "purchase", "purchase"],
+        ITEM_ID => ["a", "a", "r"],
+        CATEGORY => ["x", "x", "x"],
+        RATING => [None::<f64>, None, None],
+        AMOUNT => [Some(5.0), Some(5.0), Some(-5.0)],
+    )
+    .unwrap();
+    let params = RecommendParams::default().check().unwrap();
+    let log = read(&[df.lazy()], &window(&params, 9)).unwrap();
+    assert_eq!(log.users, ["u1", "u2"]);
+    assert_eq!(log.items, ["a"]);
+    assert_eq!(log.pairs.len(), 2);
+}
+
+#[test]
 fn any_split_into_tasks_reads_the_same_log() {
     let df = df!(
         USER_ID => ["u3", "u1", "u1", "u2", "u2", "u1", "u3", "u2"],
@@ -321,6 +345,7 @@ fn any_split_into_tasks_reads_the_same_log() {
         ITEM_ID => [Some("c"), Some("a"), None, Some("b"), Some("b"), Some("a"), Some("a"), Some("d")],
         CATEGORY => [Some("x"), Some("y"), Some("x"), None, Some("z"), Some("y"), Some("x"), Some("z")],
         RATING => [None, None, None, Some(4.0), None, None, None, None],
+        AMOUNT => [None::<f64>, None, None, None, None, None, None, None],
     )
     .unwrap();
     let params = RecommendParams::default().check().unwrap();
@@ -361,6 +386,7 @@ fn categories_stand_in_for_missing_item_ids() {
         ITEM_ID => [None::<&str>, None],
         CATEGORY => [Some("books"), Some("toys")],
         RATING => [None::<f64>, None],
+        AMOUNT => [None::<f64>, None],
     )
     .unwrap();
     let params = RecommendParams::default().check().unwrap();
