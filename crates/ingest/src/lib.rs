@@ -88,6 +88,10 @@ pub struct SourceParams {
     /// Europe saves them): a CSV or text source whose fields are not parted by `,`.
     #[serde(default)]
     pub decimal_comma: bool,
+    /// The scale `rating` is given on when not 1-5 (`[0.5, 5]` for half stars,
+    /// `[0, 10]`): its values are mapped linearly onto 1-5.
+    #[serde(default)]
+    pub rating_scale: Option<[f64; 2]>,
     /// Canonical column -> source column or constant.
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnSource>,
@@ -156,6 +160,7 @@ impl SourceParams {
             column_names: None,
             delimiter: None,
             decimal_comma: false,
+            rating_scale: None,
             columns: BTreeMap::new(),
             event_names: BTreeMap::new(),
             time_format: default_time_format(),
@@ -273,6 +278,13 @@ impl SourceParams {
             return Err(Error::Params(
                 "`decimal_comma` needs another `delimiter` than `,`, such as \";\"".into(),
             ));
+        }
+        if let Some([low, high]) = self.rating_scale
+            && !(low.is_finite() && high.is_finite() && low < high)
+        {
+            return Err(Error::Params(format!(
+                "`rating_scale` [{low}, {high}] must be two numbers, the lowest rating first"
+            )));
         }
         if !(0.0..=1.0).contains(&self.max_quarantine_share) {
             return Err(Error::Params(format!(

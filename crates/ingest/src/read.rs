@@ -58,12 +58,29 @@ const LATEST_MICROS: i64 = 4_102_444_800_000_000;
 const MAX_AMOUNT: f64 = 1e12;
 
 /// Why a number is out of its column's range (amounts within [`MAX_AMOUNT`], ratings
-/// 1-5), if it is.
-fn out_of_range(column: usize, v: f64) -> Option<&'static str> {
-    match column {
-        AMOUNT if v.abs() > MAX_AMOUNT => Some("beyond a trillion, more than userlens sums"),
-        RATING if !(1.0..=5.0).contains(&v) => Some("outside the ratings' 1-5"),
+/// within `rating_scale`, 1-5 by default), if it is.
+fn out_of_range(column: usize, v: f64, rating_scale: Option<[f64; 2]>) -> Option<String> {
+    match (column, rating_scale) {
+        (AMOUNT, _) if v.abs() > MAX_AMOUNT => {
+            Some("beyond a trillion, more than userlens sums".into())
+        }
+        (RATING, None) if !(1.0..=5.0).contains(&v) => Some(
+            "outside the ratings' 1-5 (ratings on another scale: set `rating_scale`, such as \
+             [0.5, 5])"
+                .into(),
+        ),
+        (RATING, Some([low, high])) if !(low..=high).contains(&v) => {
+            Some(format!("outside `rating_scale` [{low}, {high}]"))
+        }
         _ => None,
+    }
+}
+
+/// A rating on `rating_scale`, mapped linearly onto 1-5.
+fn on_one_to_five(v: f64, rating_scale: Option<[f64; 2]>) -> f64 {
+    match rating_scale {
+        Some([low, high]) => 1.0 + 4.0 * (v - low) / (high - low),
+        None => v,
     }
 }
 
@@ -411,8 +428,9 @@ impl<'a> Sink<'a> {
                     }
                 }
             }
+            let scale = self.source.params.rating_scale;
             if let Some(v) = numbers[k]
-                && let Some(range) = out_of_range(index, v)
+                && let Some(range) = out_of_range(index, v, scale)
             {
                 let column = columns::EVENT_COLUMNS[index];
                 let reason = match values[index] {
@@ -420,6 +438,9 @@ impl<'a> Sink<'a> {
                     None => format!("`{column}` computes to {v:e}, {range}"),
                 };
                 return self.refuse(line, column, reason, fields, sep);
+            }
+            if index == RATING {
+                numbers[k] = numbers[k].map(|v| on_one_to_five(v, scale));
             }
         }
         let event_type = values[TYPE].unwrap_or_default();

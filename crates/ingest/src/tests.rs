@@ -130,7 +130,8 @@ fn quarantines_amounts_and_ratings_out_of_range() {
     );
     let reasons: Vec<(u64, String, String)> = quarantine_rows(&out);
     let beyond = "beyond a trillion, more than userlens sums";
-    let outside = "outside the ratings' 1-5";
+    let outside = "outside the ratings' 1-5 (ratings on another scale: set `rating_scale`, \
+                   such as [0.5, 5])";
     assert_eq!(
         reasons,
         [
@@ -153,6 +154,48 @@ fn quarantines_amounts_and_ratings_out_of_range() {
             ),
         ]
     );
+}
+
+#[test]
+fn ratings_on_another_scale_are_mapped_onto_one_to_five() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"user_id,event_time,event_type,rating\n\
+        u1,2026-01-01 10:00:00,rating,0.5\n\
+        u1,2026-01-02 10:00:00,rating,2.75\n\
+        u1,2026-01-03 10:00:00,rating,5\n\
+        u1,2026-01-04 10:00:00,rating,0\n\
+        u1,2026-01-05 10:00:00,rating,5.5\n";
+    let path = write(&dir, "events.csv", data);
+    let params = SourceParams {
+        rating_scale: Some([0.5, 5.0]),
+        ..SourceParams::canonical(&path)
+    };
+    let out = ingest(&params.check().unwrap()).unwrap();
+    let ratings: Vec<Option<f64>> = out
+        .events
+        .column("rating")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(ratings, [Some(1.0), Some(3.0), Some(5.0)]);
+    let reasons: Vec<String> = quarantine_rows(&out).into_iter().map(|r| r.2).collect();
+    assert_eq!(
+        reasons,
+        [
+            "`rating` \"0\" is outside `rating_scale` [0.5, 5]",
+            "`rating` \"5.5\" is outside `rating_scale` [0.5, 5]"
+        ]
+    );
+    for scale in [[5.0, 1.0], [1.0, 1.0], [0.0, f64::INFINITY]] {
+        let params = SourceParams {
+            rating_scale: Some(scale),
+            ..SourceParams::canonical(&path)
+        };
+        let error = params.check().unwrap_err().to_string();
+        assert!(error.contains("`rating_scale`"), "{error}");
+    }
 }
 
 #[test]
