@@ -117,6 +117,17 @@ impl AtCutoff<'_> {
         kind: Option<ModelKind>,
         rate: Option<f64>,
     ) -> std::result::Result<Vec<f64>, String> {
+        let model = kind.map(|k| ml_name(ACTIVITY, k)).unwrap_or_default();
+        let of_activity = |i: usize| -> Option<(f64, &str)> {
+            activity(probabilities.get(ids[i].as_str()).copied(), &model, rate)
+        };
+        let customers = self.summary.map(customer_index).unwrap_or_default();
+        // No customer before the cutoff: every user's P(alive) is the activity
+        // model's, as the predictions give it.
+        if customers.is_empty() {
+            let values = (0..ids.len()).map(|i| of_activity(i).map(|(v, _)| v));
+            return complete(values.collect(), "P(alive)");
+        }
         let (Some(summary), Some(fits)) = (self.summary, self.fits) else {
             return Err("no purchase history before the cutoff".into());
         };
@@ -126,10 +137,7 @@ impl AtCutoff<'_> {
             (Err(reason), Err(_)) => return Err(reason.clone()),
         };
         let (_, for_customers) = count_predictions(&fit.model, summary, ids, self.horizon_units);
-        let model = kind.map(|k| ml_name(ACTIVITY, k)).unwrap_or_default();
-        let column = sourced(ids, &customer_index(summary), &for_customers, name, |i| {
-            activity(probabilities.get(ids[i].as_str()).copied(), &model, rate)
-        });
+        let column = sourced(ids, &customers, &for_customers, name, of_activity);
         complete(column.values, "P(alive)")
     }
 }

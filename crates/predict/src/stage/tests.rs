@@ -742,6 +742,24 @@ fn newcomers_in_the_horizon_do_not_count_in_the_rates_of_non_buyers() {
 }
 
 #[test]
+fn without_a_purchase_p_alive_is_scored_as_the_activity_model_gives_it() {
+    // The population's views alone: no customer, but users active or not in the
+    // horizon, and every user's P(alive) from the activity model.
+    let views: Vec<Event> = (population().into_iter())
+        .filter(|e| e.2 == "view")
+        .collect();
+    let (predictions, _) = run_with(&views, PredictParams::default());
+    let r = row(&predictions.model_report, "p_alive", "active");
+    assert_eq!(r["status"], AnyValue::StringOwned("scored".into()), "{r:?}");
+    let sources = strings(&predictions.user_predictions, "p_alive_model");
+    assert!(
+        sources
+            .iter()
+            .all(|s| s.as_deref().is_some_and(|s| s.starts_with("activity:")))
+    );
+}
+
+#[test]
 fn every_column_is_scored_on_its_target_and_beats_a_naive_baseline() {
     let (past, future) = population_with_a_future();
     let (predictions, _) = run_with(&past, PredictParams::default());
