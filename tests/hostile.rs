@@ -253,13 +253,20 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
     events.push_str("u9,2026-03-10 10:00:00,Purchase,,,books,,20,\n");
     events.push_str("u9,2026-03-11 10:00:00,Add To Cart,,,books,,,\n");
     events.push_str("u9,2026-03-12 10:00:00,checkout,,,books,,,\n");
+    events.push_str("u9,2026-03-13 10:00:00,addtocart,,,books,,,\n");
+    events.push_str("u9,2026-03-14 10:00:00,transaction,,,books,,20,\n");
     let path = dir.path().join("cased.csv");
     std::fs::write(&path, events).unwrap();
     for args in [&[][..], &["--set", "ingest.out_of_core_above_mb=0"][..]] {
         let (out_dir, out) = profile(&path, args);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let stderr = text(&out.stderr);
-        for (name, like) in [("Purchase", "purchase"), ("Add To Cart", "add_to_cart")] {
+        for (name, like) in [
+            ("Purchase", "purchase"),
+            ("Add To Cart", "add_to_cart"),
+            ("addtocart", "add_to_cart"),
+            ("transaction", "purchase"),
+        ] {
             let note = format!("event type `{name}` is not `{like}` (names are exact)");
             assert!(stderr.contains(&note), "{args:?}: {stderr}");
             let run = std::fs::read_to_string(out_dir.path().join("out/run.json")).unwrap();

@@ -606,16 +606,32 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
 }
 
 /// The event types that are a known type written otherwise (`Purchase`, `Add To
-/// Cart`), each with that type: names are exact, so their rows count as events of
-/// their own, not as that type.
+/// Cart`, `addtocart`) or by a common export's name for it (Retailrocket's
+/// `transaction`, `pageview`), each with that type: names are exact, so their rows
+/// count as events of their own, not as that type.
 pub fn near_known_event_types(events: &Events) -> Result<Vec<(String, &'static str)>> {
     use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
-    let known = [VIEW, SEARCH, ADD_TO_CART, PURCHASE, RATING];
+    // Names folded to lower-case letters and digits.
+    let known = [
+        ("view", VIEW),
+        ("search", SEARCH),
+        ("addtocart", ADD_TO_CART),
+        ("purchase", PURCHASE),
+        ("rating", RATING),
+        ("transaction", PURCHASE),
+        ("order", PURCHASE),
+        ("pageview", VIEW),
+        ("viewitem", VIEW),
+        ("cart", ADD_TO_CART),
+    ];
     Ok(event_types(events)?
         .into_iter()
         .filter_map(|name| {
-            let folded = name.trim().to_lowercase().replace([' ', '-'], "_");
-            let like = known.into_iter().find(|k| *k == folded)?;
+            let folded: String = (name.chars())
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            let (_, like) = known.into_iter().find(|(k, _)| *k == folded)?;
             (name != like).then_some((name, like))
         })
         .collect())

@@ -62,7 +62,8 @@ impl Stage for Ingest {
         for (name, like) in near_known {
             ctx.note(format!(
                 "event type `{name}` is not `{like}` (names are exact): its rows count as \
-                 events of their own; map it with `event_names = {{ \"{name}\" = \"{like}\" }}`"
+                 events of their own; if it means `{like}`, map it with \
+                 `event_names = {{ \"{name}\" = \"{like}\" }}`"
             ));
         }
         // Rows in another encoding than UTF-8 are quarantined one by one: say what it is.
