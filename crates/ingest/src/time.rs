@@ -261,37 +261,14 @@ fn parse_fixed_datetime(b: &[u8]) -> Option<i64> {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?)?;
+    let year = i32::try_from(num(0..4)?).ok()?;
+    let days = userlens_model::time::days_from_civil(year, num(5..7)?, num(8..10)?)?;
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
     Some(seconds * 1_000_000)
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar, `None` for
-/// a month or day that does not exist (Howard Hinnant's `days_from_civil`: chrono's
-/// checked constructor cost more than the rest of the parse).
-fn days_from_civil(year: u32, month: u32, day: u32) -> Option<i64> {
-    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day == 0 || day > month_days {
-        return None;
-    }
-    // Years from March: February's last day ends the year.
-    let year = i64::from(year) - i64::from(month <= 2);
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * i64::from((month + 9) % 12) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 #[cfg(test)]

@@ -112,20 +112,29 @@ pub mod time {
         format!("{y:04}-{m:02}-{d:02}")
     }
 
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-    /// `days_from_civil`: dates without chrono in a crate that needs no more of it);
-    /// `None` for a month or day out of range.
-    fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar, `None`
+    /// for a month or day that does not exist (Howard Hinnant's `days_from_civil`:
+    /// dates without chrono, and cheaper than its checked constructor per row).
+    #[inline]
+    pub fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if day == 0 || day > month_days {
             return None;
         }
-        let y = i64::from(year) - i64::from(month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let m = i64::from(month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Some(era * 146_097 + doe - 719_468)
+        // Years from March: February's last day ends the year.
+        let year = i64::from(year) - i64::from(month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let day_of_year = (153 * i64::from((month + 9) % 12) + 2) / 5 + i64::from(day) - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        Some(era * 146_097 + day_of_era - 719_468)
     }
 
     /// The inverse of [`days_from_civil`] (Hinnant's `civil_from_days`).
@@ -512,6 +521,16 @@ mod tests {
             Some(11_017 * time::DAY_MICROS)
         );
         assert_eq!(time::midnight_micros(2000, 13, 1), None);
+        // Days a month does not have.
+        for (y, m, d) in [
+            (2026, 2, 31),
+            (2023, 2, 29),
+            (1900, 2, 29),
+            (2026, 4, 31),
+            (2026, 1, 0),
+        ] {
+            assert_eq!(time::midnight_micros(y, m, d), None, "{y}-{m}-{d}");
+        }
         assert_eq!(time::next_midnight(0), time::DAY_MICROS);
         assert_eq!(time::next_midnight(-1), 0);
         assert_eq!(time::days(2), 2 * time::DAY_MICROS);
