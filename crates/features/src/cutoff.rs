@@ -199,6 +199,28 @@ pub fn conflicting_rows(users: &DataFrame) -> Result<Option<ConflictingRows>> {
     Ok(None)
 }
 
+/// `users` with each text column that holds only dates (by [`micros`]'s rule) made a
+/// datetime column: a date is then a date wherever the table is read, its features
+/// (`user_<name>_days`) as its cut at the cutoff, whether its file typed it or not.
+pub fn with_dates_typed(mut users: DataFrame) -> Result<DataFrame> {
+    let text: Vec<PlSmallStr> = (users.columns().iter())
+        .filter(|c| c.dtype() == &DataType::String && c.name().as_str() != USER_ID)
+        .map(|c| c.name().clone())
+        .collect();
+    for name in text {
+        let column = users.column(&name).map_err(polars_err(ACTION))?;
+        if let Some(micros) = micros(column)? {
+            let dates = micros
+                .with_name(name)
+                .into_datetime(TimeUnit::Microseconds, None);
+            users
+                .with_column(dates.into_column())
+                .map_err(polars_err(ACTION))?;
+        }
+    }
+    Ok(users)
+}
+
 /// The times of a date, datetime or date-text column in UTC microseconds; `None`
 /// for any other column, including text that is not all dates.
 fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
@@ -244,6 +266,44 @@ mod tests {
     fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
         let column = df.column(name).unwrap().str().unwrap();
         column.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn text_that_holds_only_dates_is_typed_as_dates_other_text_not() {
+        // As a Parquet table holds them: dates written as text.
+        let users = df!(
+            USER_ID => ["2026-01-01", "b"],
+            "signup" => [Some("2026-01-05"), None],
+            "plan" => ["free", "2026-01-05"],
+        )
+        .unwrap();
+        let typed = with_dates_typed(users).unwrap();
+        let dtype = |name: &str| typed.column(name).unwrap().dtype().clone();
+        assert_eq!(
+            dtype("signup"),
+            DataType::Datetime(TimeUnit::Microseconds, None)
+        );
+        assert_eq!(dtype("plan"), DataType::String);
+        assert_eq!(dtype(USER_ID), DataType::String);
+        // So they become days before the as-of date, as typed dates do.
+        let features = df!(USER_ID => ["b", "2026-01-01"]).unwrap();
+        let as_of = midnight_micros(2026, 1, 15).unwrap();
+        let joined = crate::join_users(features, &typed, as_of).unwrap();
+        let days = joined
+            .column("user_signup_days")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .clone();
+        let by_user: Vec<_> = strings(&joined, USER_ID)
+            .into_iter()
+            .zip(days.iter())
+            .collect();
+        assert!(
+            by_user.contains(&(Some("2026-01-01".into()), Some(10.0))),
+            "{by_user:?}"
+        );
+        assert!(by_user.contains(&(Some("b".into()), None)), "{by_user:?}");
     }
 
     #[test]

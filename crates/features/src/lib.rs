@@ -35,7 +35,10 @@ mod sorted;
 use query::build_part;
 use sorted::Time;
 
-pub use cutoff::{ConflictingRows, UsersAtCutoff, conflicting_rows, dates_before, users_at_cutoff};
+pub use cutoff::{
+    ConflictingRows, UsersAtCutoff, conflicting_rows, dates_before, users_at_cutoff,
+    with_dates_typed,
+};
 
 /// Errors of the features stage.
 #[derive(Debug, thiserror::Error)]

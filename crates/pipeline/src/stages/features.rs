@@ -53,7 +53,7 @@ impl FeaturesChecked {
             return Ok(None);
         };
         let table = match userlens_ingest::read_table(path) {
-            Ok(table) => table,
+            Ok(table) => userlens_features::with_dates_typed(table)?,
             Err(e) if e.is_refusal() && !e.is_missing() => {
                 return Err(StageError::Refused(Box::new(e)));
             }
