@@ -277,6 +277,27 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
 }
 
 #[test]
+fn times_read_in_the_wrong_unit_are_named_as_landing_in_1970() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = String::from("user_id,event_time,event_type,amount\n");
+    for i in 0..40 {
+        let seconds = 1_700_000_000 + i * 86_400;
+        events.push_str(&format!("u{},{seconds},purchase,{}\n", i % 7, 10 + i));
+    }
+    let path = dir.path().join("seconds.csv");
+    std::fs::write(&path, events).unwrap();
+    let note = "every event is before 1990: is `time_format = \"unix_ms\"` right?";
+    let (_, out) = profile(&path, &["--set", "ingest.time_format=unix_ms"]);
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    let (_, out) = profile(&path, &["--set", "ingest.time_format=unix"]);
+    assert!(
+        !text(&out.stderr).contains("before 1990"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn a_10_mb_field_is_quarantined_and_not_echoed_whole() {
     let dir = tempfile::tempdir().unwrap();
     let mut data = std::fs::read(corpus("bom.csv")).unwrap();

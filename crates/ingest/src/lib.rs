@@ -368,6 +368,11 @@ impl Source {
     pub fn max_quarantine_share(&self) -> f64 {
         self.params.max_quarantine_share
     }
+
+    /// How `event_time` is written, as the parameters give it.
+    pub fn time_format(&self) -> &str {
+        &self.params.time_format
+    }
     fn gap_micros(&self) -> i64 {
         i64::from(self.params.session_gap_minutes) * 60 * 1_000_000
     }

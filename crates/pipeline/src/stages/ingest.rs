@@ -66,6 +66,20 @@ impl Stage for Ingest {
                  `event_names = {{ \"{name}\" = \"{like}\" }}`"
             ));
         }
+        // Times in the wrong unit (seconds read as milliseconds) land in early 1970.
+        let early = userlens_model::time::midnight_micros(1990, 1, 1).unwrap_or_default();
+        let kept = ingested.stats.kept;
+        if kept > 0
+            && userlens_ingest::events_before(&ingested.events, early)
+                .map_err(|e| StageError::Failed(Box::new(e)))?
+                == kept
+        {
+            ctx.note(format!(
+                "every event is before 1990: is `time_format = \"{}\"` right? Unix \
+                 seconds read as milliseconds, or a number that is no time, land in 1970",
+                source.time_format()
+            ));
+        }
         // Rows in another encoding than UTF-8 are quarantined one by one: say what it is.
         let not_utf8 = userlens_ingest::rows_not_utf8(&ingested.quarantine);
         if not_utf8 > 0 {
