@@ -14,7 +14,7 @@ use polars::prelude::DataFrame;
 use crate::charts::{self, Bar, Group, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
 use crate::frame;
 use crate::projection;
-use crate::run_record::{KParam, PersonasView, RunView, StageView};
+use crate::run_record::{PersonasView, RunView, StageView};
 use crate::safe_text::{bidi_escape, is_hidden};
 use crate::{Result, write_atomic};
 
@@ -654,6 +654,21 @@ mod tests {
         );
         let checked = personas::predictions_unchecked(&report(["scored", "skipped", "skipped"]));
         assert_eq!(checked.unwrap(), None);
+    }
+
+    #[test]
+    fn the_k_caption_says_how_k_was_chosen_from_the_ks_tried() {
+        let caption = |ks: &[f64]| {
+            let df = polars::df!(
+                "k" => ks,
+                "silhouette" => ks.iter().map(|k| 1.0 / k).collect::<Vec<_>>(),
+                "chosen" => ks.iter().map(|k| *k == ks[0]).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            summary::k_section(&df, &RunView::default()).unwrap()
+        };
+        assert!(caption(&[3.0, 4.0, 5.0]).contains("the k with the highest silhouette was chosen"));
+        assert!(caption(&[4.0]).contains("one k was tried, as the parameters set it"));
     }
 
     #[test]

@@ -36,8 +36,6 @@ pub struct RunView {
     pub rows: RowsView,
     /// Per-stage record, in run order.
     pub stages: Vec<StageView>,
-    /// Parameters of the stages as given.
-    pub params: ParamsView,
     /// The persona model, when the run clustered users.
     pub personas: Option<PersonasView>,
     /// What the stages said the reader should know (columns left out, ...).
@@ -112,32 +110,6 @@ pub struct StageView {
     pub rows_out: Option<u64>,
 }
 
-/// The stage parameters the page explains.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ParamsView {
-    /// Parameters of the stage named `personas`.
-    pub personas: Option<PersonasParams>,
-}
-
-/// Parameters of the persona stage.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct PersonasParams {
-    /// How k was set.
-    pub k: Option<KParam>,
-}
-
-/// How the number of personas was set in the pipeline file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum KParam {
-    /// A fixed number of personas (`k = 5`).
-    Fixed(u64),
-    /// A named choice; `"auto"` picks the k with the best silhouette.
-    Named(String),
-}
-
 /// The persona model of the run.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -209,22 +181,10 @@ mod tests {
             (Some(10), None)
         );
         assert_eq!(run.stages[0].seconds, Some(0.5));
-        assert_eq!(
-            run.params.personas.and_then(|p| p.k),
-            Some(KParam::Named("auto".into()))
-        );
         let personas = run.personas.unwrap();
         assert_eq!(personas.k, Some(5));
         assert_eq!(personas.features, Some(vec!["monetary".to_string()]));
         assert_eq!(personas.log_transformed, None);
-        assert_eq!(
-            parse(r#"{"params": {"personas": {"k": 4}}}"#)
-                .unwrap()
-                .params
-                .personas
-                .and_then(|p| p.k),
-            Some(KParam::Fixed(4))
-        );
     }
 
     #[test]

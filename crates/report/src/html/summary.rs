@@ -254,10 +254,11 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
         ));
         table.rows.push(row);
     }
-    let how = match run.params.personas.as_ref().and_then(|p| p.k.as_ref()) {
-        Some(KParam::Named(s)) if s == "auto" => "the k with the highest silhouette was chosen",
-        Some(KParam::Fixed(_)) => "k was fixed by the pipeline's parameters",
-        _ => "one k was chosen",
+    // From the table, not the parameters: `k` may be left to its default, and the
+    // persona stage may have any name.
+    let how = match ks.len() {
+        1 => "one k was tried, as the parameters set it",
+        _ => "the k with the highest silhouette was chosen (of equals, the smallest)",
     };
     // One k tried leaves nothing for the other measures to confirm.
     let confirm = if ks.len() > 1 {
