@@ -84,7 +84,7 @@ impl PartJob {
             } => {
                 let part = events()?;
                 userlens_predict::part_inputs(&part, *cutoff, *as_of, *unit, *churn_window_days)
-                    .map(userlens_predict::PartInputs::into_tables)
+                    .and_then(userlens_predict::PartInputs::into_tables)
                     .map_err(|e| e.to_string())
             }
             PartJob::Lloyd { d, k, centers } => {

@@ -101,7 +101,7 @@ impl Cluster for FakeCluster {
                 )?;
                 // Each table back through Parquet, as the executors send them.
                 inputs
-                    .into_tables()
+                    .into_tables()?
                     .into_iter()
                     .map(|mut table| {
                         let mut bytes = Vec::new();

@@ -87,24 +87,28 @@ impl PartInputs {
     /// As tables in a fixed order, to send between processes: a result that is an
     /// error becomes a one-row table with one `__error` column holding its message
     /// (Display), and comes back as `stats::Error::Skip(message)` (same Display).
-    pub fn into_tables(self) -> Vec<DataFrame> {
+    pub fn into_tables(self) -> Result<Vec<DataFrame>> {
         let error_or = |summary: stats::Result<DataFrame>| {
             summary
                 .unwrap_or_else(|e| Column::new(ERROR_COLUMN.into(), [e.to_string()]).into_frame())
         };
         let (users, counts): (Vec<String>, Vec<f64>) = self.horizon_purchases.into_iter().unzip();
-        let mut horizon = Column::new(USER_ID.into(), users).into_frame();
-        horizon
-            .with_column(Column::new(PURCHASE_DAYS.into(), counts))
-            .expect("two columns of one length, with two names");
-        vec![
+        let horizon = DataFrame::new(
+            users.len(),
+            vec![
+                Column::new(USER_ID.into(), users),
+                Column::new(PURCHASE_DAYS.into(), counts),
+            ],
+        )
+        .map_err(|e| Error::PartTables(e.to_string()))?;
+        Ok(vec![
             self.targets,
             self.churn,
             Column::new(FIRST_EVENT.into(), [self.first_event]).into_frame(),
             error_or(self.summary_cutoff),
             error_or(self.summary_now),
             horizon,
-        ]
+        ])
     }
 
     /// The inputs back from [`PartInputs::into_tables`]; tables that are not what it
@@ -403,7 +407,7 @@ pub(crate) mod tests {
         assert_eq!(local.targets.height(), 3);
         assert_eq!(local.summary_cutoff.as_ref().unwrap().height(), 1);
         assert_eq!(local.summary_now.as_ref().unwrap().height(), 2);
-        let back = PartInputs::from_tables(over_the_wire(inputs().into_tables())).unwrap();
+        let back = PartInputs::from_tables(over_the_wire(inputs().into_tables().unwrap())).unwrap();
         assert_same(&local, &back);
     }
 
@@ -425,7 +429,7 @@ pub(crate) mod tests {
             horizon_purchases: Vec::new(),
             ..inputs()
         };
-        let tables = over_the_wire(sent.into_tables());
+        let tables = over_the_wire(sent.into_tables().unwrap());
         assert_eq!(tables[3].get_column_names(), ["__error"]);
         let back = PartInputs::from_tables(tables).unwrap();
         assert_eq!(back.first_event, None);
@@ -440,7 +444,7 @@ pub(crate) mod tests {
             }
         }
         // And again: the message is what it was, not wrapped twice.
-        let again = PartInputs::from_tables(over_the_wire(back.into_tables())).unwrap();
+        let again = PartInputs::from_tables(over_the_wire(back.into_tables().unwrap())).unwrap();
         assert_eq!(again.summary_cutoff.unwrap_err().to_string(), column_text);
     }
 
@@ -462,7 +466,7 @@ pub(crate) mod tests {
         ];
         let parts = parts
             .into_iter()
-            .map(|p| PartInputs::from_tables(over_the_wire(p.into_tables())).unwrap())
+            .map(|p| PartInputs::from_tables(over_the_wire(p.into_tables().unwrap())).unwrap())
             .collect();
         let combined = combine(parts).unwrap();
         assert_eq!(combined.summary_cutoff.unwrap_err().to_string(), "second");
@@ -479,7 +483,7 @@ pub(crate) mod tests {
 
     #[test]
     fn malformed_tables_are_an_error() {
-        let tables = || inputs().into_tables();
+        let tables = || inputs().into_tables().unwrap();
         let error = |tables: Vec<DataFrame>| match PartInputs::from_tables(tables) {
             Err(Error::PartTables(message)) => message,
             other => panic!("{other:?}"),
