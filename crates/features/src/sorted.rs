@@ -273,8 +273,8 @@ impl<'a> Table<'a> {
         self.last_buy.push(user.last_buy);
     }
 
-    /// Appends the rows of `others` in order, each column grown once: growing by
-    /// doubling copied the features into fresh memory, page by page, twice over.
+    /// Appends the rows of `others` in order, each column grown once (growing by
+    /// doubling copies every column into fresh memory).
     fn append(&mut self, others: Vec<Table<'a>>) {
         let rows: usize = others.iter().map(|other| other.ids.len()).sum();
         macro_rules! extend {

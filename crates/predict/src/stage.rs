@@ -733,8 +733,8 @@ pub fn predict(
     ]);
     let mut user_predictions =
         DataFrame::new(users.len(), columns).map_err(polars_err("build user predictions"))?;
-    // What the columns were made from is let go before they are joined: at 100
-    // million events the joins were the stage's peak.
+    // What the columns were made from is let go before the joins, the stage's peak
+    // of memory.
     drop(customers);
     drop((summary_now, fits_now, activity.propensity));
     drop((purchase.backtested, activity.backtested));

@@ -129,8 +129,8 @@ pub struct ProfileParams {
     pub label_terms: usize,
     /// On a cluster run, the Lloyd iterations on every user (after the restarts on
     /// `fit_sample` users) run on the cluster when there are more users than this
-    /// (default 1,000,000): each iteration is a cluster job, whose latency (about
-    /// 0.4 s) only pays off on many users. Results are the same either way.
+    /// (default 1,000,000): each iteration is a cluster job, whose latency only pays
+    /// off on many users. Results are the same either way.
     pub cluster_lloyd_above: usize,
 }
 

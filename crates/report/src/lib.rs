@@ -476,10 +476,8 @@ fn polars_at(path: &Path) -> impl FnOnce(PolarsError) -> Error + '_ {
 
 /// How every table is written as Parquet.
 fn parquet_options() -> ParquetWriteOptions {
-    // Stage artifacts are read back whole by the next stage or run: LZ4 writes several
-    // times faster than the default zstd for a somewhat bigger file, and min/max
-    // statistics, which only prune row groups of a filtered scan, are not worth their
-    // cost.
+    // Stage artifacts are read back whole by the next stage or run: LZ4 writes faster
+    // than zstd, and min/max statistics only prune the row groups of a filtered scan.
     ParquetWriteOptions {
         compression: ParquetCompression::Lz4Raw,
         statistics: StatisticsOptions {

@@ -875,7 +875,9 @@ impl RemoteInputs for OverTheWire<'_> {
             .iter()
             .map(|part| {
                 let inputs = part_inputs(part, cutoff, as_of, unit, churn_window_days)?;
-                PartInputs::from_tables(super::events::tests::over_the_wire(inputs.into_tables().unwrap()))
+                PartInputs::from_tables(super::events::tests::over_the_wire(
+                    inputs.into_tables().unwrap(),
+                ))
             })
             .collect()
     }
