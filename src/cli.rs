@@ -106,9 +106,13 @@ pub enum ClusterRole {
         /// The scheduler's `host:port`.
         #[arg(long, value_name = "ADDR")]
         scheduler: String,
-        /// Host to listen on and to advertise.
+        /// Name or address the scheduler and the driver reach it by (advertised).
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// Address to listen on (default: `--host` when it is an IP address, else
+        /// `0.0.0.0`, every interface).
+        #[arg(long, value_name = "IP")]
+        bind: Option<std::net::IpAddr>,
         /// Port of its Arrow Flight service (results are fetched from it).
         #[arg(long, default_value_t = 50051)]
         port: u16,

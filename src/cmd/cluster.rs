@@ -21,6 +21,7 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
         ClusterRole::Executor {
             scheduler,
             host,
+            bind,
             port,
             grpc_port,
             concurrency,
@@ -40,6 +41,7 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
             roles::run_executor(&roles::ExecutorOptions {
                 scheduler,
                 host: host.clone(),
+                bind: *bind,
                 port: *port,
                 grpc_port: *grpc_port,
                 concurrency,
@@ -89,7 +91,7 @@ impl userlens_pipeline::engine::Cluster for OnBallista {
             .part_features(parts, as_of, top, params)
             .map_err(|e| userlens_features::Error::Remote {
                 engine: self.0.url().to_string(),
-                message: e.to_string(),
+                message: userlens_model::error_chain(&e),
             })
     }
 
@@ -105,7 +107,7 @@ impl userlens_pipeline::engine::Cluster for OnBallista {
             .predict_inputs(parts, cutoff, as_of, unit, churn_window_days)
             .map_err(|e| userlens_predict::Error::Remote {
                 engine: self.0.url().to_string(),
-                message: e.to_string(),
+                message: userlens_model::error_chain(&e),
             })
     }
 

@@ -69,12 +69,13 @@ pub enum PartJob {
 impl PartJob {
     /// The tables of this job for one part.
     fn run(&self, path: &Path) -> Result<Vec<DataFrame>, String> {
-        let events = || userlens_ingest::scan_part(path).map_err(|e| e.to_string());
+        use userlens_model::error_chain;
+        let events = || userlens_ingest::scan_part(path).map_err(|e| error_chain(&e));
         match self {
             PartJob::Features { as_of, top, params } => {
                 userlens_features::part_features(&events()?, *as_of, top, params)
                     .map(|table| vec![table])
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| error_chain(&e))
             }
             PartJob::PredictInputs {
                 cutoff,
@@ -85,14 +86,15 @@ impl PartJob {
                 let part = events()?;
                 userlens_predict::part_inputs(&part, *cutoff, *as_of, *unit, *churn_window_days)
                     .and_then(userlens_predict::PartInputs::into_tables)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| error_chain(&e))
             }
             PartJob::Lloyd { d, k, centers } => {
-                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+                let bytes = std::fs::read(path)
+                    .map_err(|e| format!("failed to read `{}`: {e}", path.display()))?;
                 userlens_profile::decode_rows(&bytes, *d)
                     .and_then(|rows| userlens_profile::assign_block(&rows, *d, centers, *k))
                     .and_then(|block| block.into_tables(*k, *d))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| error_chain(&e))
             }
         }
     }
@@ -425,6 +427,27 @@ mod tests {
         let ids: Vec<i64> = (0..300).map(|i| i * seed).collect();
         let names: Vec<String> = ids.iter().map(|i| format!("user-{i}")).collect();
         df!("user_id" => names, "value" => ids).unwrap()
+    }
+
+    #[test]
+    fn a_part_an_executor_cannot_read_names_the_cause() {
+        let missing = std::env::temp_dir().join(format!("userlens-no-part-{}", std::process::id()));
+        let jobs = [
+            PartJob::Features {
+                as_of: 0,
+                top: vec![],
+                params: userlens_features::FeatureParams::default().check().unwrap(),
+            },
+            PartJob::Lloyd {
+                d: 1,
+                k: 1,
+                centers: vec![0.0],
+            },
+        ];
+        for job in jobs {
+            let message = job.run(&missing).unwrap_err();
+            assert!(message.contains("No such file or directory"), "{message}");
+        }
     }
 
     #[test]

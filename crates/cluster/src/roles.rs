@@ -28,8 +28,12 @@ pub struct SchedulerOptions {
 pub struct ExecutorOptions {
     /// The scheduler's `host:port`.
     pub scheduler: String,
-    /// Host to listen on and to advertise to the scheduler.
+    /// Host to advertise to the scheduler: the name or address the scheduler and
+    /// the driver reach this executor by.
     pub host: String,
+    /// Address to listen on (default: `host` when it is an IP address, else every
+    /// interface's, `0.0.0.0`).
+    pub bind: Option<std::net::IpAddr>,
     /// Port of its Arrow Flight service (results are fetched from it).
     pub port: u16,
     /// Port of its gRPC service (tasks are pushed to it).
@@ -96,7 +100,7 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
             })?;
     }
     let config = ExecutorProcessConfig {
-        bind_host: options.host.clone(),
+        bind_host: options.bind_address().to_string(),
         external_host: Some(options.host.clone()),
         port: options.port,
         grpc_port: options.grpc_port,
@@ -118,6 +122,14 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
                 message: e.to_string(),
             })
     })
+}
+
+impl ExecutorOptions {
+    /// Where the executor listens: Ballista binds an IP address, not a name.
+    pub fn bind_address(&self) -> std::net::IpAddr {
+        let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        (self.bind).unwrap_or_else(|| self.host.parse().unwrap_or(any))
+    }
 }
 
 /// `host` and `port` of `host:port`.
@@ -146,6 +158,7 @@ mod tests {
         let options = ExecutorOptions {
             scheduler: "127.0.0.1:1".into(),
             host: "127.0.0.1".into(),
+            bind: None,
             port: 0,
             grpc_port: 0,
             concurrency: 1,
@@ -158,5 +171,27 @@ mod tests {
         assert!(message.contains("cannot be written"), "{message}");
         assert_eq!(std::fs::read(&work_dir).unwrap(), b"not a folder");
         std::fs::remove_file(&work_dir).unwrap();
+    }
+
+    #[test]
+    fn an_executor_listens_on_an_address_and_advertises_its_name() {
+        let on = |host: &str, bind: Option<&str>| {
+            ExecutorOptions {
+                scheduler: "127.0.0.1:1".into(),
+                host: host.into(),
+                bind: bind.map(|b| b.parse().unwrap()),
+                port: 0,
+                grpc_port: 0,
+                concurrency: 1,
+                work_dir: None,
+                heartbeat_seconds: 1,
+            }
+            .bind_address()
+            .to_string()
+        };
+        assert_eq!(on("127.0.0.1", None), "127.0.0.1");
+        assert_eq!(on("10.0.0.7", None), "10.0.0.7");
+        assert_eq!(on("exec-host", None), "0.0.0.0");
+        assert_eq!(on("exec-host", Some("10.0.0.7")), "10.0.0.7");
     }
 }

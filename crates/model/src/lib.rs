@@ -273,6 +273,19 @@ pub mod stats {
     }
 }
 
+/// An error and its causes on one line, `: ` between them (an error's `Display`
+/// alone drops the cause: a missing file's "No such file or directory").
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 /// The closest candidate by edit distance, if it is close enough to be a typo.
 pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates

@@ -174,17 +174,7 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// An error and its causes on one line, `: ` between them.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
-}
+pub(crate) use userlens_model::error_chain;
 
 /// Result of planning and running pipelines.
 pub type Result<T> = std::result::Result<T, Error>;

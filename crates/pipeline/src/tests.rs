@@ -478,6 +478,7 @@ needs = ["ingest", "personas"]
         assert_eq!(after(done).unwrap(), loyalty_and_recommend);
     }
     let recommend = [
+        "amount",
         "category",
         "event_time",
         "event_type",
