@@ -49,10 +49,12 @@ impl RunOptions {
     /// The plan the run follows: `plan`, or with `until` the part of it that stage
     /// needs.
     pub fn plan_of(&self, plan: &Plan) -> Result<Plan> {
-        match &self.until {
-            Some(stage) => plan.until(stage),
-            None => Ok(plan.clone()),
-        }
+        let mut planned = match &self.until {
+            Some(stage) => plan.until(stage)?,
+            None => plan.clone(),
+        };
+        planned.engine = self.engine_of(plan)?;
+        Ok(planned)
     }
 
     /// The engine the run uses: `--engine`, else the pipeline's.
