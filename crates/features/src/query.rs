@@ -124,12 +124,14 @@ impl Query {
         let as_of = || lit(as_of);
         let purchase = || col("__purchase");
         // Lines of one order are one purchase; a line without an order id is its own.
-        let purchases = if events.column(ORDER_ID).is_ok() {
-            col(ORDER_ID).filter(purchase()).drop_nulls().n_unique()
-                + purchase().and(col(ORDER_ID).is_null()).sum()
-        } else {
-            purchase().sum()
+        let by_order = |line: Expr| match events.column(ORDER_ID).is_ok() {
+            true => {
+                col(ORDER_ID).filter(line.clone()).drop_nulls().n_unique()
+                    + line.and(col(ORDER_ID).is_null()).sum()
+            }
+            false => line.sum(),
         };
+        let purchases = by_order(purchase());
 
         let mut aggs = vec![
             len().cast(DataType::Float64).alias("events"),
@@ -144,9 +146,7 @@ impl Query {
             // Refunds (purchases of a negative amount) reduce the money spent.
             aggs.extend([
                 money_sum(col(AMOUNT).filter(col("__money"))).alias("__monetary"),
-                col("__money")
-                    .and(refund())
-                    .sum()
+                by_order(col("__money").and(refund()))
                     .cast(DataType::Float64)
                     .alias("__refunds"),
             ]);

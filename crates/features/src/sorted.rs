@@ -78,6 +78,8 @@ struct User<'a> {
     /// The orders counted in `purchases`.
     orders: foldhash::HashSet<&'a str>,
     refunds: u64,
+    /// The orders counted in `refunds`.
+    refund_orders: foldhash::HashSet<&'a str>,
     /// Whole cents of the purchases' and refunds' amounts (see `money_sum` in the
     /// crate root).
     cents: i64,
@@ -107,20 +109,23 @@ struct User<'a> {
 impl User<'_> {
     /// Starts over for the next user, keeping the hash tables' memory.
     fn reset(&mut self) {
-        let (sessions, categories, queries, orders) = (
+        let (sessions, categories, queries, orders, refund_orders) = (
             std::mem::take(&mut self.sessions),
             std::mem::take(&mut self.categories),
             std::mem::take(&mut self.queries),
             std::mem::take(&mut self.orders),
+            std::mem::take(&mut self.refund_orders),
         );
         *self = User {
             sessions,
             categories,
             queries,
             orders,
+            refund_orders,
             ..User::default()
         };
         self.orders.clear();
+        self.refund_orders.clear();
         self.sessions.clear();
         self.categories.clear();
         self.queries.clear();

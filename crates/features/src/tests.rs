@@ -879,7 +879,8 @@ fn far_apart_and_far_out_times_give_the_group_bys_table() {
 #[test]
 fn lines_of_an_order_are_one_purchase_and_refunds_reduce_the_money() {
     // u1: order A of 3 lines and order B of 1 line, then a refund of one line of A;
-    // u2: cancelled only (a refund and nothing bought); u3: lines without an order id.
+    // u2: cancelled only (a refund of two lines and nothing bought); u3: lines
+    // without an order id.
     let p = |user, day, session, amount: f64| {
         (
             user,
@@ -899,6 +900,7 @@ fn lines_of_an_order_are_one_purchase_and_refunds_reduce_the_money() {
         p("u1", 4, "u1-s2", 20.0),
         p("u1", 6, "u1-s3", -5.0),
         p("u2", 2, "u2-s1", -7.0),
+        p("u2", 2, "u2-s1", -3.0),
         p("u3", 3, "u3-s1", 4.0),
         p("u3", 3, "u3-s1", 6.0),
     ];
@@ -909,6 +911,7 @@ fn lines_of_an_order_are_one_purchase_and_refunds_reduce_the_money() {
         Some("A"),
         Some("B"),
         Some("C1"),
+        Some("C2"),
         Some("C2"),
         None,
         None,
@@ -926,7 +929,7 @@ fn lines_of_an_order_are_one_purchase_and_refunds_reduce_the_money() {
     };
     assert_eq!(column("frequency"), [Some(2.0), Some(0.0), Some(2.0)]);
     assert_eq!(column("refund_count"), [Some(1.0), Some(1.0), Some(0.0)]);
-    assert_eq!(column("monetary"), [Some(32.5), Some(-7.0), Some(10.0)]);
+    assert_eq!(column("monetary"), [Some(32.5), Some(-10.0), Some(10.0)]);
     assert_eq!(
         column("avg_order_value"),
         [Some(16.25), Some(0.0), Some(5.0)]

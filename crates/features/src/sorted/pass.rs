@@ -195,7 +195,13 @@ impl<'a> Walk<'a, '_> {
                     user.cents = user.cents.wrapping_add(cents);
                 }
                 if row.amount.is_some_and(|a| a < 0.0) {
-                    user.refunds += 1;
+                    // Lines of one order are one refund, as of one purchase.
+                    if row
+                        .order
+                        .is_none_or(|order| user.refund_orders.insert(order))
+                    {
+                        user.refunds += 1;
+                    }
                 } else {
                     // Lines of one order are one purchase.
                     if row.order.is_none_or(|order| user.orders.insert(order)) {
