@@ -28,6 +28,9 @@ use userlens_model::columns::*;
 use userlens_model::time::DAY_MICROS;
 use userlens_model::{FeatureFamily, USER_ATTRIBUTE_PREFIX};
 
+mod error;
+pub use error::{Error, Result};
+
 mod cutoff;
 mod query;
 mod sorted;
@@ -39,34 +42,6 @@ pub use cutoff::{
     ConflictingRows, UsersAtCutoff, conflicting_rows, dates_before, users_at_cutoff,
     with_dates_typed,
 };
-
-/// Errors of the features stage.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Invalid parameters.
-    #[error("{0}")]
-    Params(String),
-    /// A polars query failed.
-    #[error("failed to {action}")]
-    Polars {
-        /// What was being computed.
-        action: &'static str,
-        /// Underlying error.
-        #[source]
-        source: PolarsError,
-    },
-    /// The per-part work on another engine (a cluster) failed.
-    #[error("computing the features of the parts on {engine} failed: {message}")]
-    Remote {
-        /// The engine, such as `ballista://host:50050`.
-        engine: String,
-        /// What it reported.
-        message: String,
-    },
-}
-
-/// Result of the features stage.
-pub type Result<T> = std::result::Result<T, Error>;
 
 fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {
     move |source| Error::Polars { action, source }

@@ -31,6 +31,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::Serialize;
 
+mod error;
+pub use error::{Error, Result};
+
 mod charts;
 mod fixed;
 mod frame;
@@ -47,107 +50,6 @@ pub use run_record::RunView;
 pub use safe_text::{
     escape_bidi, escape_hidden, is_bidi_control, is_hidden, neutralise_cell, restore_cell,
 };
-
-/// Errors of the report stage.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A file or folder could not be written.
-    #[error("failed to write `{path}`")]
-    Io {
-        /// Destination.
-        path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A table could not be serialised.
-    #[error("failed to write `{path}`")]
-    Polars {
-        /// Destination.
-        path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: PolarsError,
-    },
-    /// A record could not be serialised.
-    #[error("failed to serialise `{path}`")]
-    Json {
-        /// Destination.
-        path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A table of a finished run could not be read.
-    #[error("failed to read `{path}`")]
-    ReadTable {
-        /// Source file.
-        path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: PolarsError,
-    },
-    /// A table of a finished run's folder is not as userlens writes it.
-    #[error("`{path}` is not as userlens writes it")]
-    RunTable {
-        /// The table's file.
-        path: PathBuf,
-        /// What is wrong with it.
-        #[source]
-        source: Box<Error>,
-    },
-    /// A file of a finished run could not be read.
-    #[error("failed to read `{path}`")]
-    ReadFile {
-        /// Source file.
-        path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A run record is not valid JSON.
-    #[error("failed to parse `{path}`")]
-    ParseJson {
-        /// Source file.
-        path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A table handed to the HTML report lacks a column the report needs.
-    #[error("table `{table}` has no `{column}` column")]
-    MissingColumn {
-        /// Table name (`personas`, `user_personas`, `k_selection`, ...).
-        table: &'static str,
-        /// Missing column.
-        column: String,
-    },
-    /// A column of a table handed to the HTML report has the wrong type.
-    #[error("column `{column}` of table `{table}` is not {expected}")]
-    ColumnType {
-        /// Table name.
-        table: &'static str,
-        /// Column name.
-        column: String,
-        /// What the report expected, e.g. "numeric".
-        expected: &'static str,
-        /// Underlying error.
-        #[source]
-        source: PolarsError,
-    },
-    /// A chart of the HTML report could not be drawn.
-    #[error("failed to draw the `{chart}` chart")]
-    Chart {
-        /// Chart name.
-        chart: &'static str,
-        /// Underlying error.
-        #[source]
-        source: plotters::drawing::DrawingAreaErrorKind<std::io::Error>,
-    },
-}
-
-/// Result of the report stage.
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// Decimal places of floating-point numbers in CSV outputs: enough for any analysis,
 /// few enough that the files read well and stay byte-stable.
