@@ -5,6 +5,7 @@
 //! read from each part of the events is [`part_inputs`], which another engine (a
 //! cluster, [`RemoteInputs`]) can compute and send back as tables ([`PartInputs`]).
 
+mod error;
 pub mod metrics;
 pub mod ml;
 mod personas;

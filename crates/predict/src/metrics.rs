@@ -21,6 +21,7 @@
 
 use std::cmp::Ordering;
 
+pub use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Probabilities are clipped to `[EPS, 1 - EPS]` before taking logarithms.
@@ -28,63 +29,6 @@ const EPS: f64 = 1e-15;
 
 /// Number of calibration bins and of lift deciles.
 const BINS: usize = 10;
-
-/// What can be wrong with the input of a metric.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Predictions and labels differ in length.
-    #[error("`{metric}` got {predictions} predictions for {labels} labels")]
-    LengthMismatch {
-        /// The metric asked for.
-        metric: &'static str,
-        /// Number of predictions.
-        predictions: usize,
-        /// Number of labels or actual values.
-        labels: usize,
-    },
-    /// Nothing to score.
-    #[error("`{metric}` got no predictions to score")]
-    Empty {
-        /// The metric asked for.
-        metric: &'static str,
-    },
-    /// A prediction or actual value is NaN or infinite.
-    #[error("`{metric}`: value {position} is {value}, not a finite number")]
-    NotFinite {
-        /// The metric asked for.
-        metric: &'static str,
-        /// 1-based position in the input.
-        position: usize,
-        /// The offending value.
-        value: f64,
-    },
-    /// A probability is outside `[0, 1]`.
-    #[error("`{metric}`: prediction {position} is {value}, not a probability in [0, 1]")]
-    NotAProbability {
-        /// The metric asked for.
-        metric: &'static str,
-        /// 1-based position in the input.
-        position: usize,
-        /// The offending value.
-        value: f64,
-    },
-    /// The metric needs both classes.
-    #[error(
-        "`{metric}` needs positive and negative labels, found {positives} positives and {negatives} negatives"
-    )]
-    MissingClass {
-        /// The metric asked for.
-        metric: &'static str,
-        /// Number of positive labels.
-        positives: usize,
-        /// Number of negative labels.
-        negatives: usize,
-    },
-}
-
-/// Result of a metric.
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// Checks lengths, emptiness and finiteness of `values` against `labels`.
 fn check_input(metric: &'static str, values: &[f64], labels: usize) -> Result<()> {

@@ -63,8 +63,10 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::USER_ID;
 
-use crate::metrics::{self, Eligibility};
+use crate::metrics::Eligibility;
 
+pub(crate) use crate::error::polars_err;
+pub use crate::error::{Error, Result};
 pub use data::Table;
 use data::{Scaler, Values, label_values, read_table};
 use forest::Forest;
@@ -82,128 +84,6 @@ pub const PREDICTED_REVENUE: &str = "predicted_revenue";
 pub const FREQUENCY: &str = "frequency";
 /// Feature read by the revenue model: mean purchase value.
 pub const AVG_ORDER_VALUE: &str = "avg_order_value";
-
-/// Everything that can go wrong in the ML module.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A parameter is out of range; the message names it.
-    #[error("{0}")]
-    InvalidParams(String),
-    /// A needed column is absent.
-    #[error("the {table} table has no `{column}` column")]
-    MissingColumn {
-        /// Which table ("features", "labels", "events", ...).
-        table: &'static str,
-        /// The column name.
-        column: String,
-    },
-    /// A column that must be numeric is not.
-    #[error("`{column}` in the {table} table must be numeric, found {dtype}")]
-    NotNumeric {
-        /// Which table.
-        table: &'static str,
-        /// The column name.
-        column: String,
-        /// The data type found.
-        dtype: String,
-    },
-    /// `event_time` is neither a datetime nor an integer.
-    #[error("`event_time` in the events table must be a datetime, found {dtype}")]
-    NotATime {
-        /// The data type found.
-        dtype: String,
-    },
-    /// `user_id` is not text.
-    #[error("`user_id` in the {table} table must be text, found {dtype}")]
-    UserIdNotText {
-        /// Which table.
-        table: &'static str,
-        /// The data type found.
-        dtype: String,
-    },
-    /// A `user_id` is null.
-    #[error("`user_id` is null in row {row} of the {table} table")]
-    NullUserId {
-        /// Which table.
-        table: &'static str,
-        /// 1-based row in the input order.
-        row: usize,
-    },
-    /// A user on two rows.
-    #[error("user `{user}` appears more than once in the {table} table")]
-    DuplicateUser {
-        /// Which table.
-        table: &'static str,
-        /// The repeated user id.
-        user: String,
-    },
-    /// A label that is not 0/1 (or true/false).
-    #[error("label `{target}` of user `{user}` is {value}, expected 0 or 1")]
-    BadLabel {
-        /// The label column.
-        target: String,
-        /// The user.
-        user: String,
-        /// The value found.
-        value: String,
-    },
-    /// A target value that is missing or not finite.
-    #[error("`{target}` of user `{user}` is {value}, expected a finite number")]
-    BadTarget {
-        /// The target column.
-        target: String,
-        /// The user.
-        user: String,
-        /// The value found.
-        value: String,
-    },
-    /// No feature names were given.
-    #[error("no features to fit on: the feature list is empty")]
-    NoFeatures,
-    /// A features table read with other columns than the model was fitted on.
-    #[error("the features table holds {found}, not the model's features {expected}")]
-    OtherFeatures {
-        /// The model's features, comma-separated.
-        expected: String,
-        /// The table's columns, comma-separated.
-        found: String,
-    },
-    /// The logistic regression produced NaN or infinite coefficients.
-    #[error("the logistic regression for `{target}` did not converge to finite coefficients")]
-    Diverged {
-        /// The label column.
-        target: String,
-    },
-    /// The tree ensemble got no rows, or rows and labels that disagree.
-    #[error("no training rows to grow the tree ensemble for `{target}` on")]
-    Tree {
-        /// The label column.
-        target: String,
-    },
-    /// Scoring the holdout failed.
-    #[error("failed to score the holdout")]
-    Metrics(#[from] metrics::Error),
-    /// A polars operation failed.
-    #[error("failed to {context}")]
-    Polars {
-        /// What was being done.
-        context: String,
-        /// The error from polars.
-        #[source]
-        source: PolarsError,
-    },
-}
-
-/// Result of the ML module.
-pub type Result<T> = std::result::Result<T, Error>;
-
-pub(crate) fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
-    move |source| Error::Polars {
-        context: context.to_string(),
-        source,
-    }
-}
 
 /// Which propensity model to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -277,7 +157,7 @@ impl Default for MlParams {
 }
 
 fn out_of_range<T: std::fmt::Display>(name: &str, value: T, range: &str) -> Error {
-    Error::InvalidParams(format!("`{name}` is {value}, it must be {range}"))
+    Error::Params(format!("`{name}` is {value}, it must be {range}"))
 }
 
 impl MlParams {
@@ -298,7 +178,7 @@ impl MlParams {
             ));
         }
         if self.models.is_empty() {
-            return Err(Error::InvalidParams(
+            return Err(Error::Params(
                 "`models` is empty: name `logistic`, `tree` or both".into(),
             ));
         }

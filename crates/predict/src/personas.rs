@@ -45,7 +45,7 @@ pub fn persona_summary(
         .sort([PERSONA_ID], SortMultipleOptions::default())
         .collect()
         .map_err(|source| Error::Polars {
-            action: "summarise the predictions per persona",
+            action: "summarise the predictions per persona".into(),
             source,
         })
 }

@@ -40,6 +40,7 @@
 
 use std::collections::BTreeSet;
 
+pub use crate::error::{Error, Result};
 use polars::prelude::*;
 use userlens_expr::{
     ArithOp, CmpOp, Node, Spanned, TextOp, column_of, names as feature_refs, text_names,
@@ -54,94 +55,6 @@ pub const MAX_RULES: usize = 256;
 
 /// Longest rule text, in bytes: the expressions' own bound.
 pub use userlens_expr::MAX_BYTES as MAX_RULE_BYTES;
-
-/// Everything that can be wrong with a rule or with running it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A mistake in the rule's text, with its column.
-    #[error(transparent)]
-    Syntax(#[from] userlens_expr::Error),
-    /// More rules than [`MAX_RULES`].
-    #[error("`rules` has {count} rules, more than the {MAX_RULES} allowed")]
-    TooMany {
-        /// Number of rules declared.
-        count: usize,
-    },
-    /// A rule name that cannot be a column name.
-    #[error(
-        "rule name `{rule}` must start with a letter or `_` and hold only letters, digits and `_`"
-    )]
-    BadName {
-        /// Rule name.
-        rule: String,
-    },
-    /// A rule name that is `user_id` or a keyword.
-    #[error("rule name `{rule}` is reserved")]
-    ReservedName {
-        /// Rule name.
-        rule: String,
-    },
-    /// Two rules with one name.
-    #[error("rule `{rule}` is defined twice")]
-    Duplicate {
-        /// Rule name.
-        rule: String,
-    },
-    /// A feature name that is not a column of the features table.
-    #[error("rule `{rule}`: unknown feature `{feature}` at column {column}{suggestion}")]
-    UnknownFeature {
-        /// Rule name.
-        rule: String,
-        /// The name as written.
-        feature: String,
-        /// 1-based column (in characters).
-        column: usize,
-        /// 0-based byte offset.
-        offset: usize,
-        /// ", did you mean `...`?" or empty.
-        suggestion: String,
-    },
-    /// A feature that is not numeric.
-    #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not a number")]
-    NotNumeric {
-        /// Rule name.
-        rule: String,
-        /// The column name.
-        feature: String,
-        /// 1-based column (in characters).
-        column: usize,
-        /// The column's data type.
-        dtype: String,
-    },
-    /// A text test of a feature that is not text.
-    #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not text")]
-    NotText {
-        /// Rule name.
-        rule: String,
-        /// The column name.
-        feature: String,
-        /// 1-based column (in characters).
-        column: usize,
-        /// The column's data type.
-        dtype: String,
-    },
-    /// The features table has no `user_id`.
-    #[error("the features table has no `user_id` column")]
-    MissingUserId,
-    /// A polars operation failed.
-    #[error("failed to {context}")]
-    Polars {
-        /// What was being done.
-        context: String,
-        /// The error from polars.
-        #[source]
-        source: PolarsError,
-    },
-}
-
-/// Result of parsing or applying rules.
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// A parsed rule: its name, its text and the polars expression computing it.
 #[derive(Debug, Clone)]
@@ -254,12 +167,12 @@ fn balanced(terms: &[Spanned], op: fn(Expr, Expr) -> Expr) -> Expr {
 
 fn check_name(name: &str) -> Result<()> {
     if name == USER_ID || userlens_expr::KEYWORDS.contains(&name) {
-        return Err(Error::ReservedName {
+        return Err(Error::ReservedRuleName {
             rule: name.to_string(),
         });
     }
     if !userlens_expr::is_name(name) {
-        return Err(Error::BadName {
+        return Err(Error::BadRuleName {
             rule: name.to_string(),
         });
     }
@@ -283,7 +196,7 @@ pub fn parse_rule(name: &str, text: &str) -> Result<Rule> {
 /// Refuses more than [`MAX_RULES`] rules; call it before parsing any of them.
 pub fn check_count(count: usize) -> Result<()> {
     if count > MAX_RULES {
-        return Err(Error::TooMany { count });
+        return Err(Error::TooManyRules { count });
     }
     Ok(())
 }
@@ -300,12 +213,12 @@ where
     while let Some((name, text)) = rules.next() {
         if out.len() == MAX_RULES {
             // Counting the rest only walks the iterator; nothing more is parsed.
-            return Err(Error::TooMany {
+            return Err(Error::TooManyRules {
                 count: MAX_RULES + 1 + rules.count(),
             });
         }
         if !seen.insert(name) {
-            return Err(Error::Duplicate {
+            return Err(Error::DuplicateRule {
                 rule: name.to_string(),
             });
         }
@@ -355,7 +268,7 @@ pub fn check_names<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<()> 
             match (as_text, is_text) {
                 (false, Some(true)) => {
                     let dtype = "text".into();
-                    return Err(Error::NotNumeric {
+                    return Err(Error::RuleNotNumeric {
                         rule: rule_name,
                         feature,
                         column,
@@ -364,7 +277,7 @@ pub fn check_names<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<()> 
                 }
                 (true, Some(false)) => {
                     let dtype = "a number".into();
-                    return Err(Error::NotText {
+                    return Err(Error::RuleNotText {
                         rule: rule_name,
                         feature,
                         column,
@@ -397,7 +310,7 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
             };
             if as_text {
                 if !matches!(dtype, DataType::String) {
-                    return Err(Error::NotText {
+                    return Err(Error::RuleNotText {
                         rule: rule.name.clone(),
                         feature: feature.to_string(),
                         column,
@@ -405,7 +318,7 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
                     });
                 }
             } else if !(dtype.is_primitive_numeric() || dtype.is_bool()) || feature == USER_ID {
-                return Err(Error::NotNumeric {
+                return Err(Error::RuleNotNumeric {
                     rule: rule.name.clone(),
                     feature: feature.to_string(),
                     column,
@@ -425,7 +338,7 @@ pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
     }
     let mut seen = BTreeSet::new();
     if let Some(rule) = rules.iter().find(|r| !seen.insert(r.name.as_str())) {
-        return Err(Error::Duplicate {
+        return Err(Error::DuplicateRule {
             rule: rule.name.clone(),
         });
     }
@@ -439,7 +352,7 @@ pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()
         .map_err(|source| Error::Polars {
-            context: "evaluate the rules".to_string(),
+            action: "evaluate the rules".to_string(),
             source,
         })
 }

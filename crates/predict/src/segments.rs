@@ -36,6 +36,8 @@
 //! assert_eq!(Segment::of(1, 5, 5).name(), "at risk");
 //! ```
 
+pub(crate) use crate::error::polars_err;
+pub use crate::error::{Error, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{PERSONA_ID, USER_ID};
@@ -49,71 +51,6 @@ pub const FREQUENCY: &str = "frequency";
 pub const MONETARY: &str = "monetary";
 /// Output column of the segment name.
 pub const SEGMENT: &str = "segment";
-
-/// Everything that can go wrong while scoring segments.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A needed column is absent.
-    #[error("the {table} table has no `{column}` column")]
-    MissingColumn {
-        /// "features", "assignments" or "segments".
-        table: &'static str,
-        /// The column name.
-        column: &'static str,
-    },
-    /// An RFM column is not numeric.
-    #[error("`{column}` in the features table must be numeric, found {dtype}")]
-    NotNumeric {
-        /// The column name.
-        column: &'static str,
-        /// The data type found.
-        dtype: String,
-    },
-    /// `user_id` is not text.
-    #[error("`user_id` in the {table} table must be text, found {dtype}")]
-    UserIdNotText {
-        /// Which table.
-        table: &'static str,
-        /// The data type found.
-        dtype: String,
-    },
-    /// A `user_id` is null.
-    #[error("`user_id` is null in row {row} of the {table} table")]
-    NullUserId {
-        /// Which table.
-        table: &'static str,
-        /// 1-based row in the input order.
-        row: usize,
-    },
-    /// A user on two rows.
-    #[error("user `{user}` appears more than once in the {table} table")]
-    DuplicateUser {
-        /// Which table.
-        table: &'static str,
-        /// The repeated user id.
-        user: String,
-    },
-    /// A polars operation failed.
-    #[error("failed to {context}")]
-    Polars {
-        /// What was being done.
-        context: String,
-        /// The error from polars.
-        #[source]
-        source: PolarsError,
-    },
-}
-
-/// Result of the segments module.
-pub type Result<T> = std::result::Result<T, Error>;
-
-fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
-    move |source| Error::Polars {
-        context: context.to_string(),
-        source,
-    }
-}
 
 /// A named loyalty segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -218,7 +155,7 @@ pub fn quintile_scores(values: &[Option<f64>], higher_is_better: bool) -> Vec<u8
 fn user_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
     let column = df.column(USER_ID).map_err(|_| Error::MissingColumn {
         table,
-        column: USER_ID,
+        column: USER_ID.into(),
     })?;
     let ids = column.str().map_err(|_| Error::UserIdNotText {
         table,
@@ -248,11 +185,12 @@ fn user_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> 
 fn numeric(df: &DataFrame, column: &'static str) -> Result<Vec<Option<f64>>> {
     let c = df.column(column).map_err(|_| Error::MissingColumn {
         table: "features",
-        column,
+        column: column.into(),
     })?;
     if !(c.dtype().is_primitive_numeric() || c.dtype().is_bool()) {
         return Err(Error::NotNumeric {
-            column,
+            table: "features",
+            column: column.into(),
             dtype: c.dtype().to_string(),
         });
     }
@@ -322,13 +260,13 @@ pub fn segment_mix(assignments: &DataFrame, segments: &DataFrame) -> Result<Data
     if assignments.column(PERSONA_ID).is_err() {
         return Err(Error::MissingColumn {
             table: "assignments",
-            column: PERSONA_ID,
+            column: PERSONA_ID.into(),
         });
     }
     if segments.column(SEGMENT).is_err() {
         return Err(Error::MissingColumn {
             table: "segments",
-            column: SEGMENT,
+            column: SEGMENT.into(),
         });
     }
     let mut aggs = vec![len().cast(DataType::Int64).alias("users")];

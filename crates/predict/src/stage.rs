@@ -18,62 +18,6 @@ use crate::rules::{self, Rule};
 use crate::segments;
 use crate::stats::TimeUnit;
 
-/// Errors of the predict stage.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Invalid parameters.
-    #[error("{0}")]
-    Params(String),
-    /// A rule is wrong.
-    #[error(transparent)]
-    Rule(#[from] rules::Error),
-    /// The text of rule `rule` (its `when`) is wrong.
-    #[error("{error}")]
-    RuleText {
-        /// The rule's name.
-        rule: String,
-        /// What is wrong with it.
-        error: rules::Error,
-    },
-    /// A machine-learning step failed.
-    #[error(transparent)]
-    Ml(#[from] ml::Error),
-    /// Scoring failed.
-    #[error(transparent)]
-    Metrics(#[from] metrics::Error),
-    /// RFM scoring failed.
-    #[error(transparent)]
-    Segments(#[from] segments::Error),
-    /// A polars step failed.
-    #[error("failed to {action}")]
-    Polars {
-        /// What was being done.
-        action: &'static str,
-        /// Underlying error.
-        #[source]
-        source: PolarsError,
-    },
-    /// Tables given as a part's inputs ([`PartInputs::from_tables`]) are not what
-    /// [`PartInputs::into_tables`] makes.
-    #[error("malformed prediction inputs of a part of the events: {0}")]
-    PartTables(String),
-    /// The per-part work on another engine (a cluster) failed.
-    #[error("computing the prediction inputs of the parts on {engine} failed: {message}")]
-    Remote {
-        /// The engine, such as `ballista://host:50050`.
-        engine: String,
-        /// What it reported.
-        message: String,
-    },
-}
-
-/// Result of the predict stage.
-pub type Result<T> = std::result::Result<T, Error>;
-
-fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {
-    move |source| Error::Polars { action, source }
-}
-
 /// Targets a rule can predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -229,7 +173,7 @@ impl PredictParams {
                 Ok(parsed) => Ok((parsed, rule.target)),
                 Err(error) => Err(Error::RuleText {
                     rule: name.clone(),
-                    error,
+                    error: Box::new(error),
                 }),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -422,6 +366,8 @@ mod scoring;
 mod targets;
 mod users;
 
+pub(crate) use crate::error::polars_err;
+pub use crate::error::{Error, Result};
 use counts::{count_predictions, expected_spend, fit_counts, report_json};
 use events::{FromEvents, from_events};
 pub use events::{PartInputs, RemoteInputs, part_inputs};

@@ -33,6 +33,7 @@ pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
+pub use crate::error::{Error, Result};
 use serde::Serialize;
 
 pub use bgnbd::{BgNbd, Nbd};
@@ -44,41 +45,6 @@ pub use summary::{
 
 /// Fewest customers a model is fitted on; below this the estimates are noise.
 pub const MIN_CUSTOMERS: usize = 10;
-
-/// Errors of the statistical models.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The data cannot support the model; the message says why.
-    #[error("{0}")]
-    Skip(String),
-    /// An argument or a summary value is out of its domain.
-    #[error("invalid input: {0}")]
-    Invalid(String),
-    /// An events column is missing or has the wrong type.
-    #[error("column `{column}` {problem}")]
-    Column {
-        /// Column name.
-        column: &'static str,
-        /// What is wrong with it.
-        problem: String,
-    },
-    /// A polars query failed.
-    #[error("failed to {action}")]
-    Polars {
-        /// What was being computed.
-        action: &'static str,
-        /// Underlying error.
-        #[source]
-        source: polars::prelude::PolarsError,
-    },
-    /// A quantity could not be computed to full precision (for example a series
-    /// that does not converge within its term budget).
-    #[error("{0}")]
-    Numerical(String),
-}
-
-/// Result of the statistical models.
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// How a model fit went: parameters, likelihood and which rung of the fallback
 /// ladder produced them.

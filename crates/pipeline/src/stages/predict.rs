@@ -231,16 +231,16 @@ fn features_asked(params: &userlens_predict::CheckedPredictParams) -> FeaturesAs
 /// the users table's, whose types only its file gives. Retried, it fails the same:
 /// the input is refused, naming the file.
 fn users_column_refused(e: userlens_predict::Error, users: Option<&std::path::Path>) -> StageError {
-    use userlens_predict::rules::Error as Rule;
+    use userlens_predict::Error::{RuleNotNumeric, RuleNotText};
     match (&e, users) {
-        (
-            userlens_predict::Error::Rule(
-                Rule::NotNumeric { feature, .. } | Rule::NotText { feature, .. },
-            ),
-            Some(users),
-        ) if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) => StageError::refused(
-            format!("{e} (a column of the users table `{}`)", users.display()),
-        ),
+        (RuleNotNumeric { feature, .. } | RuleNotText { feature, .. }, Some(users))
+            if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) =>
+        {
+            StageError::refused(format!(
+                "{e} (a column of the users table `{}`)",
+                users.display()
+            ))
+        }
         _ => e.into(),
     }
 }

@@ -66,7 +66,7 @@ fn any(e: Expr) -> Expr {
 /// sorted by `user_id`.
 pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
     if from >= to {
-        return Err(Error::InvalidParams(format!(
+        return Err(Error::Params(format!(
             "the target window [{from}, {to}) is empty: it must start before it ends"
         )));
     }
@@ -106,7 +106,7 @@ pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
 /// `window_days` from `cutoff` on. Returns `user_id`, `churned`, sorted by `user_id`.
 pub fn churn_labels(events: &DataFrame, cutoff: i64, window_days: u32) -> Result<DataFrame> {
     if window_days == 0 {
-        return Err(Error::InvalidParams(
+        return Err(Error::Params(
             "`churn_window_days` is 0, it must be at least 1".into(),
         ));
     }

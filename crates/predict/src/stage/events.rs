@@ -418,7 +418,7 @@ pub(crate) mod tests {
             problem: "has type bool".into(),
         };
         let polars = stats::Error::Polars {
-            action: "summarize purchases",
+            action: "summarize purchases".into(),
             source: PolarsError::NoData("nothing".into()),
         };
         let (column_text, polars_text) = (column.to_string(), polars.to_string());

@@ -2,7 +2,7 @@
 
 use polars::prelude::{
     ChunkCompareEq, ChunkFullNull, DataFrame, DataType, Expr, Float64Chunked, IntoLazy, LazyFrame,
-    PolarsError, RoundMode, SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
+    RoundMode, SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
 };
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
@@ -10,6 +10,7 @@ use userlens_model::event_types::PURCHASE;
 use userlens_model::time::DAY_MICROS;
 
 use super::{Error, Result};
+use crate::error::polars_err;
 
 /// Time unit of a [`Summary`] and of every model horizon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,10 +115,6 @@ impl Summary {
         }
         Ok(())
     }
-}
-
-fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {
-    move |source| Error::Polars { action, source }
 }
 
 /// `event_time` as UTC microseconds (Int64), whatever its temporal type.
