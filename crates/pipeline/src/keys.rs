@@ -91,17 +91,6 @@ pub(crate) fn cache_keys(
         for &need in &stage.needs {
             put(&keys[need]);
         }
-        // Where a cluster's ingest writes its parts, that executors can read: a local
-        // run's events (in memory, or parts in the driver's runs folder) are no use
-        // to them. The scheduler's address is not: any cluster reads the same parts.
-        if stage.uses() == "ingest"
-            && let crate::engine::Engine::Ballista { .. } = plan.engine
-        {
-            put("parts for a cluster");
-            put(&(plan.shared_dir.as_deref())
-                .map(|d| d.display().to_string())
-                .unwrap_or_default());
-        }
         for file in stage.stage.input_files() {
             // A missing file gets no fingerprint: the stage runs and reports it.
             match read.get(&file.display().to_string()) {

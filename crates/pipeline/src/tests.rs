@@ -308,19 +308,15 @@ fn the_engine_is_checked_where_it_is_written() {
         "{err}"
     );
 
-    // `--set pipeline.engine=...` is checked as it is applied. A cluster's ingest is
-    // keyed apart from a local one's (its parts must be where executors read them),
-    // and so are the stages after it; not by the scheduler's address.
-    let keys = |plan: &Plan| crate::keys::cache_keys(plan, "latest", None, &Default::default());
+    // `--set pipeline.engine=...` is checked as it is applied, and not in the keys.
     let o = Override::parse("pipeline.engine=ballista://h").unwrap();
     let on_cluster = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
     assert_eq!(on_cluster.engine.url(), "ballista://h:50050");
     let local = plan(GOOD).unwrap();
-    let (cluster_keys, local_keys) = (keys(&on_cluster), keys(&local));
-    assert!(cluster_keys.iter().zip(&local_keys).all(|(c, l)| c != l));
-    let o = Override::parse("pipeline.engine=ballista://other:7").unwrap();
-    let elsewhere = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
-    assert_eq!(keys(&elsewhere), cluster_keys);
+    assert_eq!(
+        crate::keys::cache_keys(&on_cluster, "latest", None, &Default::default()),
+        crate::keys::cache_keys(&local, "latest", None, &Default::default())
+    );
     let o = Override::parse("pipeline.engine=remote").unwrap();
     let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
     assert_eq!(
@@ -361,7 +357,7 @@ fn a_header_set_to_a_refused_value_is_the_sets_error_not_the_files() {
 }
 
 #[test]
-fn a_shared_dir_is_an_absolute_path_in_a_clusters_keys_only() {
+fn a_shared_dir_is_an_absolute_path_outside_the_cache_keys() {
     let with =
         |line: &str| plan(&GOOD.replace("name = \"demo\"", &format!("name = \"demo\"\n{line}")));
     assert_eq!(plan(GOOD).unwrap().shared_dir, None);
@@ -370,14 +366,9 @@ fn a_shared_dir_is_an_absolute_path_in_a_clusters_keys_only() {
         shared.shared_dir.as_deref(),
         Some(Path::new("/mnt/userlens"))
     );
-    // A local run reads no shared folder; a cluster's ingest writes its parts there.
-    let keys = |plan: &Plan| crate::keys::cache_keys(plan, "latest", None, &Default::default());
-    assert_eq!(keys(&shared), keys(&plan(GOOD).unwrap()));
-    let cluster = "engine = \"ballista://h\"";
-    let shared_on_cluster = with(&format!("{cluster}\nshared_dir = \"/mnt/userlens\"")).unwrap();
-    assert_ne!(
-        keys(&shared_on_cluster)[0],
-        keys(&with(cluster).unwrap())[0]
+    assert_eq!(
+        crate::keys::cache_keys(&shared, "latest", None, &Default::default()),
+        crate::keys::cache_keys(&plan(GOOD).unwrap(), "latest", None, &Default::default())
     );
     let err = with("shared_dir = \"parts\"").unwrap_err().to_string();
     assert_eq!(

@@ -49,12 +49,10 @@ impl RunOptions {
     /// The plan the run follows: `plan`, or with `until` the part of it that stage
     /// needs.
     pub fn plan_of(&self, plan: &Plan) -> Result<Plan> {
-        let mut planned = match &self.until {
-            Some(stage) => plan.until(stage)?,
-            None => plan.clone(),
-        };
-        planned.engine = self.engine_of(plan)?;
-        Ok(planned)
+        match &self.until {
+            Some(stage) => plan.until(stage),
+            None => Ok(plan.clone()),
+        }
     }
 
     /// The engine the run uses: `--engine`, else the pipeline's.
