@@ -347,8 +347,8 @@ impl<'a> StageContext<'a> {
 
     /// The per-part features of `events` on the run's cluster, as
     /// `userlens_features::build_parts` takes them: `None` on a local run, or when the
-    /// events are in memory (a Parquet source, an ingest reused from a local run),
-    /// whose features are then computed here, with a note saying so.
+    /// events are in memory (a cluster's ingest writes parts, so only events handed
+    /// over otherwise), whose features are then computed here, with a note saying so.
     pub fn remote_parts(&mut self, events: &Events) -> Option<OnCluster<'a>> {
         let cluster = self.cluster?;
         match events {
@@ -358,8 +358,8 @@ impl<'a> StageContext<'a> {
             }
             Events::Memory(_) => {
                 self.note(format!(
-                    "stage `{}`: the events are in memory (a Parquet source, or an ingest \
-                     reused from a local run), so their features are computed here, not on {}",
+                    "stage `{}`: the events are in memory, not in parts, so their features \
+                     are computed here, not on {}",
                     self.name,
                     cluster.url()
                 ));

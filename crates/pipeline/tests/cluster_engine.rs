@@ -400,36 +400,34 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert_eq!(engines(&dir.join("runs-parquet")), expected);
     assert!(features(&run.output_dir) == features(&local.output_dir));
 
-    // An ingest reused from a local run holds its events in memory: their features
-    // are computed here, and the run says so.
+    // A local run's ingest (its events in memory) is not reused by a cluster run: it
+    // ingests again, into parts the executors read, and sends them the features.
     userlens_pipeline::run(&plan, &options(dir, "local-2", "runs-reused"), &mut |_| {}).unwrap();
-    let plan_fewer = plan_with(dir, &["features.top_categories=2"]);
     let reusing = on_fake(dir, "reused", "runs-reused");
-    let run = userlens_pipeline::run(&plan_fewer, &reusing, &mut |_| {}).unwrap();
+    let mut warnings = Vec::new();
+    let run = userlens_pipeline::run(&plan, &reusing, &mut |p| {
+        if let userlens_pipeline::Progress::Warning { message } = p {
+            warnings.push(message.clone());
+        }
+    })
+    .unwrap();
     assert!(
-        run.record.stages[0].reused_from.is_some(),
-        "the ingest is reused"
+        run.record.stages[0].reused_from.is_none(),
+        "a local ingest is not reused on a cluster"
     );
-    assert_eq!(CALLS.load(Ordering::SeqCst), 4, "the cluster was not asked");
-    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 2);
-    // k-means needs no parts: it still goes to the cluster.
-    let personas_there: Vec<_> = all_local
-        .iter()
-        .map(|(stage, engine)| match stage.as_str() {
-            "personas" => (stage.clone(), URL.to_string()),
-            _ => (stage.clone(), engine.clone()),
-        })
-        .collect();
-    assert_eq!(engines(&dir.join("runs-reused")), personas_there);
-    let note = format!("so their features are computed here, not on {URL}");
+    assert!(
+        warnings.iter().any(|w| w
+            == "stage `ingest` runs again: its events are in memory (a local run's), not in parts"),
+        "{warnings:?}"
+    );
     assert_eq!(
-        (run.record.notes.iter())
-            .filter(|n| n.contains(&note))
-            .count(),
-        2,
-        "{:?}",
-        run.record.notes
+        CALLS.load(Ordering::SeqCst),
+        6,
+        "features went to the cluster"
     );
+    assert_eq!(PREDICT_CALLS.load(Ordering::SeqCst), 3);
+    assert!(run.record.notes.is_empty(), "{:?}", run.record.notes);
+    assert_eq!(engines(&dir.join("runs-reused")), expected);
 
     // With a `shared_dir`, the files the executors read go there, not to the runs
     // folder, which lists the parts with their hashes.
@@ -439,7 +437,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let run = userlens_pipeline::run(&plan_shared, &in_shared, &mut |_| {}).unwrap();
     assert_eq!(
         CALLS.load(Ordering::SeqCst),
-        6,
+        8,
         "features went to the cluster"
     );
     // Under the runs folder's own id: another driver's runs never meet these parts.
@@ -491,7 +489,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     std::fs::write(&part, bytes).unwrap();
     let third = userlens_pipeline::run(&plan_shared, &in_shared, &mut |_| {}).unwrap();
     assert!(third.record.stages.iter().all(|s| s.reused_from.is_none()));
-    assert_eq!(CALLS.load(Ordering::SeqCst), 8);
+    assert_eq!(CALLS.load(Ordering::SeqCst), 10);
     assert!(features(&third.output_dir) == features(&local.output_dir));
 }
 
