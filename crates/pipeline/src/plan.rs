@@ -612,9 +612,12 @@ fn check_stage(
             CheckFailure::Invalid(invalid) => {
                 // A `--set`'s mistake if one set a parameter the message names,
                 // `like_this`; else the file's, at the first one's line.
-                let named: Vec<&str> = (invalid.key.as_deref().into_iter())
-                    .chain(invalid.message.split('`').skip(1).step_by(2))
-                    .collect();
+                // The parameter at fault when the stage names it, else every name the
+                // message gives.
+                let named: Vec<&str> = match invalid.key.as_deref() {
+                    Some(key) => vec![key],
+                    None => invalid.message.split('`').skip(1).step_by(2).collect(),
+                };
                 let key = named.first().copied().unwrap_or_default();
                 let (message, hint) = (&invalid.message, invalid.hint.clone());
                 for name in &named {

@@ -734,6 +734,15 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
     let err = load_str(Path::new("p.toml"), &own, &[o]).unwrap_err();
     assert!(!matches!(err, Error::Override(_)), "{err}");
     assert!(err.to_string().starts_with("p.toml:"), "{err}");
+    // A rule's text wrong in the file is the file's, with a `--set` of its target.
+    let own = text.replace(
+        "uses = \"predict\"\n",
+        "uses = \"predict\"\nwith = { rules = { r = { when = \"frequency >\", target = \"churn\" } } }\n",
+    );
+    let o = Override::parse("predict.rules.r.target=purchase").unwrap();
+    let err = load_str(Path::new("p.toml"), &own, &[o]).unwrap_err();
+    assert!(!matches!(err, Error::Override(_)), "{err}");
+    assert!(err.to_string().starts_with("p.toml:"), "{err}");
     // Predict reads the first features stage it needs; a second one may leave rfm out.
     let second = format!(
         "{GOOD}\n[stages.fsearch]\nuses = \"features\"\nneeds = [\"ingest\"]\n\
