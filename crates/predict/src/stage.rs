@@ -493,6 +493,7 @@ pub fn predict(
         summary: summary_cutoff.as_ref().ok(),
         fits: fits_cutoff.as_ref(),
         horizon_units,
+        customers_now: summary_now.as_ref().is_ok_and(|s| !s.is_empty()),
     };
     let (column_rows, weight) = if short_history {
         let reason = format!(

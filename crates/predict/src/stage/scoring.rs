@@ -72,6 +72,9 @@ pub(super) struct AtCutoff<'a> {
     pub(super) summary: Option<&'a Summary>,
     pub(super) fits: Option<&'a CountFits>,
     pub(super) horizon_units: f64,
+    /// Whether any user has bought by the as-of date: the predictions then give
+    /// customers a count model's P(alive), which the holdout must score.
+    pub(super) customers_now: bool,
 }
 
 impl AtCutoff<'_> {
@@ -122,8 +125,14 @@ impl AtCutoff<'_> {
             activity(probabilities.get(ids[i].as_str()).copied(), &model, rate)
         };
         let customers = self.summary.map(customer_index).unwrap_or_default();
-        // No customer before the cutoff: every user's P(alive) is the activity
-        // model's, as the predictions give it.
+        // No customer by the as-of date: every user's P(alive) is the activity
+        // model's, as the predictions give it. Customers only after the cutoff get a
+        // count model's, which no holdout customer can score.
+        if customers.is_empty() && self.customers_now {
+            return Err(
+                "no customer before the cutoff to score the count models' P(alive) on".into(),
+            );
+        }
         if customers.is_empty() {
             let values = (0..ids.len()).map(|i| of_activity(i).map(|(v, _)| v));
             return complete(values.collect(), "P(alive)");

@@ -757,6 +757,21 @@ fn without_a_purchase_p_alive_is_scored_as_the_activity_model_gives_it() {
             .iter()
             .all(|s| s.as_deref().is_some_and(|s| s.starts_with("activity:")))
     );
+    // Purchases only after the cutoff: today's customers get a count model's
+    // P(alive), which no holdout customer scores, so the row is skipped.
+    let mut late = views.clone();
+    for u in 0..40 {
+        late.push((format!("u{u:03}"), 190.5, "purchase", Some(20.0)));
+        late.push((format!("u{u:03}"), 195.5, "purchase", Some(20.0)));
+    }
+    late.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let (predictions, _) = run_with(&late, PredictParams::default());
+    let r = row(&predictions.model_report, "p_alive", "active");
+    assert_eq!(
+        r["status"],
+        AnyValue::StringOwned("skipped".into()),
+        "{r:?}"
+    );
 }
 
 #[test]
