@@ -265,7 +265,6 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
             ("Purchase", "purchase"),
             ("Add To Cart", "add_to_cart"),
             ("addtocart", "add_to_cart"),
-            ("transaction", "purchase"),
         ] {
             let note = format!("event type `{name}` is not `{like}` (names are exact)");
             assert!(stderr.contains(&note), "{args:?}: {stderr}");
@@ -273,7 +272,25 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
             assert!(run.contains(&note), "{args:?}: {run}");
         }
         assert!(!stderr.contains("`checkout`"), "{stderr}");
+        // Another name for a type the log has is not taken for it.
+        assert!(!stderr.contains("`transaction`"), "{stderr}");
     }
+    // A name `event_names` maps, to itself too, is the user's choice.
+    let (_, out) = profile(
+        &path,
+        &["--set", "ingest.event_names.addtocart=\"addtocart\""],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("`addtocart`"), "{stderr}");
+    assert!(stderr.contains("event type `Purchase` is not"), "{stderr}");
+    // Another name for a type the log lacks is named.
+    let only = dir.path().join("retailrocket.csv");
+    let header = "user_id,event_time,event_type,item_id,category,amount\n";
+    let rows = "u1,2026-03-10 10:00:00,view,i1,c,\nu1,2026-03-11 10:00:00,transaction,i1,c,20\n";
+    std::fs::write(&only, format!("{header}{rows}")).unwrap();
+    let (_, out) = profile(&only, &[]);
+    let note = "event type `transaction` is not `purchase` (names are exact)";
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
 }
 
 #[test]

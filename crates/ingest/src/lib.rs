@@ -611,33 +611,49 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
 }
 
 /// The event types that are a known type written otherwise (`Purchase`, `Add To
-/// Cart`, `addtocart`) or by a common export's name for it (Retailrocket's
-/// `transaction`, `pageview`), each with that type: names are exact, so their rows
-/// count as events of their own, not as that type.
-pub fn near_known_event_types(events: &Events) -> Result<Vec<(String, &'static str)>> {
+/// Cart`, `addtocart`), or a common export's name for one the log lacks
+/// (Retailrocket's `transaction` in a log without `purchase`), each with that type:
+/// names are exact, so their rows count as events of their own. Names the source's
+/// `event_names` maps (to anything, themselves included) are the user's choice.
+pub fn near_known_event_types(
+    events: &Events,
+    source: &Source,
+) -> Result<Vec<(String, &'static str)>> {
     use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
-    // Names folded to lower-case letters and digits.
+    // Names folded to lower-case letters and digits: the known types, then other
+    // names for them.
     let known = [
         ("view", VIEW),
         ("search", SEARCH),
         ("addtocart", ADD_TO_CART),
         ("purchase", PURCHASE),
         ("rating", RATING),
+    ];
+    let synonyms = [
         ("transaction", PURCHASE),
         ("order", PURCHASE),
         ("pageview", VIEW),
         ("viewitem", VIEW),
         ("cart", ADD_TO_CART),
     ];
-    Ok(event_types(events)?
-        .into_iter()
+    let names = event_types(events)?;
+    let present = |kind: &str| names.iter().any(|n| n == kind);
+    Ok(names
+        .iter()
+        .filter(|name| !source.params.event_names.contains_key(name.as_str()))
         .filter_map(|name| {
             let folded: String = (name.chars())
                 .filter(char::is_ascii_alphanumeric)
                 .map(|c| c.to_ascii_lowercase())
                 .collect();
-            let (_, like) = known.into_iter().find(|(k, _)| *k == folded)?;
-            (name != like).then_some((name, like))
+            let like = match known.iter().find(|(k, _)| *k == folded) {
+                Some((_, like)) => *like,
+                None => synonyms
+                    .iter()
+                    .find(|(k, like)| *k == folded && !present(like))
+                    .map(|(_, like)| *like)?,
+            };
+            (name != like).then(|| (name.clone(), like))
         })
         .collect())
 }

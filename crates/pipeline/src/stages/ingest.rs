@@ -57,7 +57,7 @@ impl Stage for Ingest {
         {
             ctx.out_of_core();
         }
-        let near_known = userlens_ingest::near_known_event_types(&ingested.events)
+        let near_known = userlens_ingest::near_known_event_types(&ingested.events, source)
             .map_err(|e| StageError::Failed(Box::new(e)))?;
         for (name, like) in near_known {
             ctx.note(format!(
