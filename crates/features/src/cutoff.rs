@@ -221,6 +221,19 @@ pub fn with_dates_typed(mut users: DataFrame) -> Result<DataFrame> {
     Ok(users)
 }
 
+/// Whether `text` is `YYYY-MM-DD`, alone or followed by a time (` ` or `T`).
+fn starts_with_iso_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b.get(10), None | Some(b' ' | b'T'))
+}
+
 /// The times of a date, datetime or date-text column in UTC microseconds; `None`
 /// for any other column, including text that is not all dates.
 fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
@@ -234,6 +247,11 @@ fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
         }
         DataType::String => {
             let text = column.str().map_err(polars_err(ACTION))?;
+            // ISO dates only: polars would also guess `3.4.2020`, a version or a
+            // date whose day and month it cannot tell apart.
+            if !text.iter().flatten().all(starts_with_iso_date) {
+                return Ok(None);
+            }
             // polars infers the layout from the first value; a value in another
             // layout, or not a date, is null and makes the column text.
             let ambiguous = StringChunked::from_iter([Some("raise")]);
@@ -275,6 +293,8 @@ mod tests {
             USER_ID => ["2026-01-01", "b"],
             "signup" => [Some("2026-01-05"), None],
             "plan" => ["free", "2026-01-05"],
+            "build" => ["3.4.2020", "1.2.2021"],
+            "seen" => ["2026-01-05 10:00:00", "2026-01-06T11:00:00"],
         )
         .unwrap();
         let typed = with_dates_typed(users).unwrap();
@@ -284,6 +304,12 @@ mod tests {
             DataType::Datetime(TimeUnit::Microseconds, None)
         );
         assert_eq!(dtype("plan"), DataType::String);
+        assert_eq!(dtype("build"), DataType::String);
+        assert!(
+            matches!(dtype("seen"), DataType::Datetime(..)),
+            "{:?}",
+            dtype("seen")
+        );
         assert_eq!(dtype(USER_ID), DataType::String);
         // So they become days before the as-of date, as typed dates do.
         let features = df!(USER_ID => ["b", "2026-01-01"]).unwrap();
