@@ -109,8 +109,8 @@ pub enum ClusterRole {
         /// Name or address the scheduler and the driver reach it by (advertised).
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// Address to listen on (default: `--host` when it is an IP address, else
-        /// `0.0.0.0`, every interface).
+        /// Address to listen on (default: `--host` when it is an IP address,
+        /// loopback for `localhost`, else `0.0.0.0`, every interface).
         #[arg(long, value_name = "IP")]
         bind: Option<std::net::IpAddr>,
         /// Port of its Arrow Flight service (results are fetched from it).

@@ -30,16 +30,15 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
         } => {
             let concurrency = concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            say!("userlens cluster executor on {host}:{port}, scheduler {scheduler}");
             // `host:port`, or the pipeline's spelling, `ballista://host[:port]`.
-            let scheduler = match userlens_pipeline::Engine::parse(scheduler) {
+            let scheduler_address = match userlens_pipeline::Engine::parse(scheduler) {
                 Ok(userlens_pipeline::Engine::Ballista { host, port }) => {
                     format!("{host}:{port}")
                 }
                 _ => scheduler.clone(),
             };
-            roles::run_executor(&roles::ExecutorOptions {
-                scheduler,
+            let options = roles::ExecutorOptions {
+                scheduler: scheduler_address,
                 host: host.clone(),
                 bind: *bind,
                 port: *port,
@@ -47,7 +46,12 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
                 concurrency,
                 work_dir: work_dir.clone(),
                 heartbeat_seconds: *heartbeat,
-            })?;
+            };
+            say!(
+                "userlens cluster executor {host}:{port}, listening on {}, scheduler {scheduler}",
+                options.bind_address()
+            );
+            roles::run_executor(&options)?;
         }
     }
     Ok(())

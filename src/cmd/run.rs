@@ -37,7 +37,7 @@ pub fn options(args: &RunArgs) -> RunOptions {
 pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
     let options = options(args);
     if args.dry_run {
-        return print_dry_run(plan, &options, cli.log_format);
+        return print_dry_run(plan, &options, cli.log_format, cli.quiet);
     }
     let mut renderer = Renderer::new(cli.log_format, cli.quiet);
     let result = userlens_pipeline::run(plan, &options, &mut |event| renderer.handle(event));
@@ -53,7 +53,12 @@ pub fn run_plan(cli: &Cli, plan: &Plan, args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_dry_run(plan: &Plan, options: &RunOptions, format: LogFormat) -> Result<(), Failure> {
+fn print_dry_run(
+    plan: &Plan,
+    options: &RunOptions,
+    format: LogFormat,
+    quiet: bool,
+) -> Result<(), Failure> {
     let userlens_pipeline::DryRun { stages, warnings } = userlens_pipeline::dry_run(plan, options)?;
     let engine = options.engine_of(plan)?;
     let mut out = std::io::stdout().lock();
@@ -68,9 +73,12 @@ fn print_dry_run(plan: &Plan, options: &RunOptions, format: LogFormat) -> Result
         writeln!(out, "{}", serde_json::to_string(&plan)?)?;
         return Ok(());
     }
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
+    // As the run would give them: on stderr, but not under `--quiet`.
+    let mut renderer = Renderer::new(format, quiet);
+    for message in warnings {
+        renderer.handle(&userlens_pipeline::Progress::Warning { message });
     }
+    renderer.finish();
     writeln!(
         out,
         "dry run of `{}` on {engine} (nothing is read or written):",

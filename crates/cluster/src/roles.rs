@@ -125,10 +125,16 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
 }
 
 impl ExecutorOptions {
-    /// Where the executor listens: Ballista binds an IP address, not a name.
+    /// Where the executor listens: Ballista binds an IP address, not a name. A
+    /// host's address (`[::1]` too), loopback for `localhost`, else every interface.
     pub fn bind_address(&self) -> std::net::IpAddr {
-        let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-        (self.bind).unwrap_or_else(|| self.host.parse().unwrap_or(any))
+        use std::net::{IpAddr, Ipv4Addr};
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        self.bind.unwrap_or_else(|| match host.parse() {
+            Ok(ip) => ip,
+            Err(_) if host.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Err(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        })
     }
 }
 
@@ -192,6 +198,8 @@ mod tests {
         assert_eq!(on("127.0.0.1", None), "127.0.0.1");
         assert_eq!(on("10.0.0.7", None), "10.0.0.7");
         assert_eq!(on("exec-host", None), "0.0.0.0");
+        assert_eq!(on("localhost", None), "127.0.0.1");
+        assert_eq!(on("[::1]", None), "::1");
         assert_eq!(on("exec-host", Some("10.0.0.7")), "10.0.0.7");
     }
 }
