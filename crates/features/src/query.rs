@@ -22,20 +22,6 @@ fn count_of_type(name: &str, alias: &str) -> Expr {
     is_type(name).sum().cast(DataType::Float64).alias(alias)
 }
 
-/// Sum of money in whole cents: integer sums are exact, so the result is the same
-/// whatever order polars' parallel group-by adds the amounts in (float sums are
-/// not, and their last bits would change models fitted on them from run to run).
-fn money_sum(amounts: Expr) -> Expr {
-    (amounts.cast(DataType::Float64) * lit(100.0))
-        .round(0, RoundMode::HalfToEven)
-        .cast(DataType::Int64)
-        .sum()
-        .cast(DataType::Float64)
-        // Times the reciprocal, as polars divides a column of many rows (a column of
-        // one it divides exactly): the same bits for any number of users.
-        * lit(1.0 / 100.0)
-}
-
 /// `numerator / denominator`, null when the denominator is zero.
 fn ratio(numerator: Expr, denominator: Expr) -> Expr {
     when(denominator.clone().gt(lit(0)))
@@ -145,7 +131,8 @@ impl Query {
         if params.has(FeatureFamily::Rfm) {
             // Refunds (purchases of a negative amount) reduce the money spent.
             aggs.extend([
-                money_sum(col(AMOUNT).filter(col("__money"))).alias("__monetary"),
+                userlens_model::money::expr::sum(col(AMOUNT).filter(col("__money")))
+                    .alias("__monetary"),
                 by_order(col("__money").and(refund()))
                     .cast(DataType::Float64)
                     .alias("__refunds"),
@@ -314,7 +301,7 @@ impl Query {
     pub(crate) fn finish(self, mut per_user: LazyFrame) -> Result<DataFrame> {
         if self.activity {
             // Whole microseconds sum exactly, so the mean does not depend on the order
-            // polars adds them in; minutes times the reciprocal, as in `money_sum`.
+            // polars adds them in; minutes times the reciprocal, as in `money::expr::sum`.
             per_user = per_user.with_column(
                 (col("__session_micros").cast(DataType::Float64)
                     / col("__runs").cast(DataType::Float64)

@@ -80,8 +80,8 @@ struct User<'a> {
     refunds: u64,
     /// The orders counted in `refunds`.
     refund_orders: foldhash::HashSet<&'a str>,
-    /// Whole cents of the purchases' and refunds' amounts (see `money_sum` in the
-    /// crate root).
+    /// Whole cents of the purchases' and refunds' amounts (`money::expr::sum` in
+    /// `userlens_model`).
     cents: i64,
     runs: u64,
     /// The distinct sessions (a null id counts as one, as in `n_unique`).

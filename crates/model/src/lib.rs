@@ -82,6 +82,30 @@ pub mod money {
     pub fn from_cents(cents: i64) -> f64 {
         cents as f64 * (1.0 / 100.0)
     }
+
+    /// The polars expressions of the same: the one home of money in the queries.
+    pub mod expr {
+        use polars::prelude::{DataType, Expr, RoundMode, lit};
+
+        /// `amounts` in whole cents (`Int64`), as [`super::cents`] rounds one.
+        pub fn cents(amounts: Expr) -> Expr {
+            (amounts.cast(DataType::Float64) * lit(100.0))
+                .round(0, RoundMode::HalfToEven)
+                .cast(DataType::Int64)
+        }
+
+        /// The amount of whole `cents` (summed, say), as [`super::from_cents`] makes
+        /// one: times the reciprocal, as polars divides a column of many rows, so
+        /// the bits are the same for any number of rows.
+        pub fn from_cents(cents: Expr) -> Expr {
+            cents.cast(DataType::Float64) * lit(1.0 / 100.0)
+        }
+
+        /// The sum of `amounts` in whole cents, as an amount: exact in any order.
+        pub fn sum(amounts: Expr) -> Expr {
+            from_cents(cents(amounts).sum())
+        }
+    }
 }
 
 /// Time: the canonical event times are microseconds since 1970-01-01 UTC.

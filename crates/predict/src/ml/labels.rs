@@ -85,13 +85,11 @@ pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
         .agg([
             any(bought()).alias(PURCHASED),
             // Whole cents sum exactly, in any order (see `stats::summary`).
-            ((col(AMOUNT).cast(DataType::Float64) * lit(100.0))
-                .round(0, RoundMode::HalfToEven)
-                .cast(DataType::Int64)
-                .filter(purchase())
-                .sum()
-                .cast(DataType::Float64)
-                * lit(1.0 / 100.0))
+            userlens_model::money::expr::from_cents(
+                userlens_model::money::expr::cents(col(AMOUNT))
+                    .filter(purchase())
+                    .sum(),
+            )
             .fill_null(lit(0.0))
             .alias(REVENUE),
             any(inside()).alias(ACTIVE),

@@ -2,7 +2,7 @@
 
 use polars::prelude::{
     ChunkCompareEq, ChunkFullNull, DataFrame, DataType, Expr, Float64Chunked, IntoLazy, LazyFrame,
-    RoundMode, SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
+    SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
 };
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
@@ -158,9 +158,7 @@ fn purchase_days(events: &DataFrame, from: Option<i64>, to: i64) -> Result<LazyF
     // Amounts in whole cents: integer sums are exact in any order, so the fitted
     // models do not change with the order polars' parallel group-by adds them in.
     let amount = if events.column(AMOUNT).is_ok() {
-        (col(AMOUNT).cast(DataType::Float64).fill_null(lit(0.0)) * lit(100.0))
-            .round(0, RoundMode::HalfToEven)
-            .cast(DataType::Int64)
+        userlens_model::money::expr::cents(col(AMOUNT).cast(DataType::Float64).fill_null(lit(0.0)))
     } else {
         lit(0i64)
     };
