@@ -21,6 +21,7 @@
 //!     "item_id" => ["x", "y", "x", "y", "x"],
 //!     "category" => [None::<&str>, None, None, None, None],
 //!     "rating" => [None::<f64>, None, None, None, None],
+//!     "amount" => [Some(5.0), Some(3.0), Some(5.0), Some(3.0), None],
 //! )
 //! .unwrap();
 //! let params = RecommendParams { models: vec!["popular".into()], ..RecommendParams::default() };
