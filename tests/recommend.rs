@@ -105,3 +105,26 @@ fn a_bad_recommend_parameter_is_refused_before_any_work() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_pipeline_of_ingest_and_recommend_counts_its_users() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 60, 2);
+    let pipeline = "[pipeline]\nname = \"recs\"\noutput = \"out\"\n\n\
+                    [stages.ingest]\nuses = \"ingest\"\nwith = { path = \"events.csv\" }\n\n\
+                    [stages.recommend]\nuses = \"recommend\"\nneeds = [\"ingest\"]\n";
+    std::fs::write(dir.path().join("recs.toml"), pipeline).unwrap();
+    let run = userlens(&["run", "recs.toml", "-q"], dir.path());
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let users: BTreeSet<String> = (read_csv(&dir.path().join("events.csv")).into_iter())
+        .map(|e| e["user_id"].clone())
+        .collect();
+    let record = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(
+        record["rows"]["users"],
+        users.len() as u64,
+        "{}",
+        record["rows"]
+    );
+}

@@ -42,7 +42,10 @@ impl RunState {
                 *self.rows.before_as_of.get_or_insert(0) += before;
             }
         }
-        if let Some(users) = meta.users {
+        // The first stage to count the users counts them (features, else recommend).
+        if let Some(users) = meta.users
+            && self.rows.users == 0
+        {
             self.rows.users = users;
         }
         // The first stage to date the run (`--as-of`, else the first that derived

@@ -93,6 +93,8 @@ pub struct Recommendations {
     pub chosen: Option<ModelKind>,
     /// What stood for an item.
     pub source: ItemSource,
+    /// Users with an event before the as-of date, item or not.
+    pub users: u64,
     /// Things the reader should know (fallbacks taken).
     pub notes: Vec<String>,
 }
@@ -405,6 +407,7 @@ pub fn recommend_in_blocks(
         rows,
         chosen: Some(chosen),
         source: lists.log.source,
+        users: lists.log.users.len() as u64,
         notes,
     };
     Ok((out, lists))
@@ -442,6 +445,7 @@ fn empty(log: Log, notes: Vec<String>, k: usize) -> Result<(Recommendations, Lis
         rows: Vec::new(),
         chosen: None,
         source: lists.log.source,
+        users: lists.log.users.len() as u64,
         notes,
     };
     Ok((out, lists))

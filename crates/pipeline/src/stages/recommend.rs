@@ -88,6 +88,7 @@ impl Stage for Recommend {
         tables.insert("recommend_report", out.report);
         let mut meta = StageMeta {
             as_of: Some(as_of),
+            users: Some(out.users),
             ..StageMeta::default()
         };
         if let Some(chosen) = out.chosen {
