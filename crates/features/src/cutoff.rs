@@ -199,7 +199,7 @@ pub fn conflicting_rows(users: &DataFrame) -> Result<Option<ConflictingRows>> {
     Ok(None)
 }
 
-/// `users` with each text column that holds only dates (by [`micros`]'s rule) made a
+/// `users` with each text column that holds only dates (by `micros`'s rule) made a
 /// datetime column: a date is then a date wherever the table is read, its features
 /// (`user_<name>_days`) as its cut at the cutoff, whether its file typed it or not.
 pub fn with_dates_typed(mut users: DataFrame) -> Result<DataFrame> {

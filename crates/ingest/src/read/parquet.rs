@@ -120,14 +120,11 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         let id = id_column(header.iter().map(String::as_str)).unwrap_or(columns::USER_ID);
         let id = id.to_string();
         let overwrite = Schema::from_iter([Field::new(id.into(), DataType::String)]);
-        // Dates as dates, as a Parquet table holds them: they become day features.
-        let dates = CsvParseOptions::default().with_try_parse_dates(true);
         // Types from every row: a word in a column of numbers after the first rows
         // makes it text, as it would in the first.
         let read = CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(None)
-            .with_parse_options(dates)
             .with_schema_overwrite(Some(Arc::new(overwrite)))
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .and_then(|reader| reader.finish());
