@@ -144,6 +144,31 @@ pub(crate) fn save(
     Ok(hash)
 }
 
+/// Why a cluster's executors could not read the events a finished stage left in
+/// `dir`, if they could not: events in memory (a local run's), or parts outside the
+/// pipeline's `shared_dir` when it has one. Read from the folder's files alone.
+pub(crate) fn unreadable_on_cluster(dir: &Path, shared_dir: Option<&Path>) -> Option<String> {
+    if dir.join("events.parquet").is_file() {
+        return Some("its events are in memory (a local run's), not in parts".into());
+    }
+    let shared = shared_dir?;
+    let listed = dir.join(SHARED_PARTS);
+    let outside = if listed.is_file() {
+        let parts: Vec<SharedPart> = (std::fs::read(&listed).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        parts.iter().any(|part| !part.path.starts_with(shared))
+    } else {
+        dir.join(EVENT_PARTS).is_dir() && !dir.starts_with(shared)
+    };
+    outside.then(|| {
+        format!(
+            "its parts are not under the `shared_dir` {}",
+            shared.display()
+        )
+    })
+}
+
 /// Loads a finished stage's tables and meta after checking them against the hash
 /// the ledger holds, and restores its output files. Any table the stage must
 /// provide being absent is an error: the caller runs the stage again.

@@ -208,7 +208,10 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
     let output = output_dir(plan, options, &label);
     crate::publish::check_name(&output)?;
     crate::publish::check_output(&output, &root, options.force_output)?;
-    options.engine_of(plan)?.check_built(options.connect)?;
+    let engine = options.engine_of(plan)?;
+    engine.check_built(options.connect)?;
+    // A cluster run does not reuse events its executors cannot read, as the run.
+    let on_cluster = engine != crate::engine::Engine::Local;
     let previous = match &ledger {
         Some(ledger) => previous_run(ledger, plan, &label, &mut Vec::new())?,
         None => None,
@@ -227,10 +230,11 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
             ledger
                 .finished_stage(&key)?
                 .filter(|row| {
-                    artifacts::content_hash(Path::new(&row.artifact_dir))
-                        .ok()
-                        .as_ref()
-                        == Some(&row.content_hash)
+                    let dir = Path::new(&row.artifact_dir);
+                    artifacts::content_hash(dir).ok().as_ref() == Some(&row.content_hash)
+                        && !(on_cluster
+                            && artifacts::unreadable_on_cluster(dir, plan.shared_dir.as_deref())
+                                .is_some())
                 })
                 .map(|row| row.run_id)
         } else {

@@ -567,12 +567,13 @@ impl Run<'_, '_> {
             _ => self.ledger.finished_stage(key).ok().flatten()?,
         };
         let dir = PathBuf::from(&row.artifact_dir);
-        let loaded = artifacts::load(&dir, &row.content_hash, stage, &self.staging).and_then(
-            |(tables, meta)| match self.unreadable_on_cluster(&tables) {
-                Some(why) => Err(why),
-                None => Ok((tables, meta)),
-            },
-        );
+        let unreadable = (self.cluster.is_some())
+            .then(|| artifacts::unreadable_on_cluster(&dir, self.plan.shared_dir.as_deref()))
+            .flatten();
+        let loaded = match unreadable {
+            Some(why) => Err(why),
+            None => artifacts::load(&dir, &row.content_hash, stage, &self.staging),
+        };
         match loaded {
             Ok((tables, meta)) => Some((Output { tables, meta }, dir, row)),
             Err(why) => {
@@ -580,28 +581,6 @@ impl Run<'_, '_> {
                 (self.progress)(&Progress::Warning { message });
                 None
             }
-        }
-    }
-
-    /// Why a cluster's executors could not read the events of `tables` reused from
-    /// another run, if they could not: events in memory (a local run's), or parts
-    /// outside the pipeline's `shared_dir`. A local run reads any.
-    fn unreadable_on_cluster(&self, tables: &Tables) -> Option<String> {
-        self.cluster?;
-        match &tables.events {
-            Some(Events::Memory(_)) => {
-                Some("its events are in memory (a local run's), not in parts".into())
-            }
-            Some(Events::Parts { files, .. }) => {
-                let base = self.shared.as_deref().and_then(Path::parent)?;
-                (!files.iter().all(|f| f.starts_with(base))).then(|| {
-                    format!(
-                        "its parts are not under the `shared_dir` {}",
-                        base.display()
-                    )
-                })
-            }
-            None => None,
         }
     }
 

@@ -404,6 +404,12 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     // ingests again, into parts the executors read, and sends them the features.
     userlens_pipeline::run(&plan, &options(dir, "local-2", "runs-reused"), &mut |_| {}).unwrap();
     let reusing = on_fake(dir, "reused", "runs-reused");
+    // The dry run plans what the run does.
+    let planned = userlens_pipeline::dry_run(&plan, &reusing).unwrap();
+    assert!(
+        planned.stages.iter().all(|s| s.reuse.is_none()),
+        "{planned:?}"
+    );
     let mut warnings = Vec::new();
     let run = userlens_pipeline::run(&plan, &reusing, &mut |p| {
         if let userlens_pipeline::Progress::Warning { message } = p {
