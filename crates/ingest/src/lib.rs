@@ -614,7 +614,7 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
 /// Cart`, `addtocart`), or a common export's name for one the log lacks
 /// (Retailrocket's `transaction` in a log without `purchase`), each with that type:
 /// names are exact, so their rows count as events of their own. Names the source's
-/// `event_names` maps (to anything, themselves included) are the user's choice.
+/// `event_names` maps, or maps to, are the user's choice.
 pub fn near_known_event_types(
     events: &Events,
     source: &Source,
@@ -640,7 +640,10 @@ pub fn near_known_event_types(
     let present = |kind: &str| names.iter().any(|n| n == kind);
     Ok(names
         .iter()
-        .filter(|name| !source.params.event_names.contains_key(name.as_str()))
+        .filter(|name| {
+            let names = &source.params.event_names;
+            !(names.contains_key(name.as_str()) || names.values().any(|v| v == *name))
+        })
         .filter_map(|name| {
             let folded: String = (name.chars())
                 .filter(char::is_ascii_alphanumeric)

@@ -22,6 +22,8 @@ pub(crate) struct RunState {
     pub as_of: Option<i64>,
     pub inputs: Vec<userlens_ingest::FileInfo>,
     pub rows: Rows,
+    /// Whether a stage has counted the users in `rows`.
+    pub users_counted: bool,
     pub personas: Option<serde_json::Value>,
     pub stability: Option<serde_json::Value>,
     pub drift: Option<serde_json::Value>,
@@ -42,9 +44,9 @@ impl RunState {
                 *self.rows.before_as_of.get_or_insert(0) += before;
             }
         }
-        // The first stage to count the users counts them (features, else recommend).
+        // The first stage in run order to count the users counts them.
         if let Some(users) = meta.users
-            && self.rows.users == 0
+            && !std::mem::replace(&mut self.users_counted, true)
         {
             self.rows.users = users;
         }

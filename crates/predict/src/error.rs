@@ -253,6 +253,10 @@ pub enum Error {
         negatives: usize,
     },
 
+    /// Scoring a model on its holdout failed; the cause says how.
+    #[error("failed to score the holdout")]
+    Scoring(#[source] Box<Error>),
+
     /// A polars operation failed.
     #[error("failed to {action}")]
     Polars {
@@ -278,6 +282,11 @@ pub enum Error {
 
 /// Result of predicting.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The [`Error::Scoring`] of a metric's error, for `map_err`.
+pub(crate) fn scoring(error: Error) -> Error {
+    Error::Scoring(Box::new(error))
+}
 
 /// The [`Error::Polars`] of a failed polars operation, for `map_err`.
 pub(crate) fn polars_err(action: &str) -> impl FnOnce(PolarsError) -> Error + '_ {

@@ -493,7 +493,7 @@ pub fn predict(
         summary: summary_cutoff.as_ref().ok(),
         fits: fits_cutoff.as_ref(),
         horizon_units,
-        customers_now: summary_now.as_ref().is_ok_and(|s| !s.is_empty()),
+        customers_now: (fits_now.as_ref()).is_some_and(|f| f.pareto.is_ok() || f.bgnbd.is_ok()),
     };
     let (column_rows, weight) = if short_history {
         let reason = format!(

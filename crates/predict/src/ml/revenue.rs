@@ -12,6 +12,7 @@ use super::{
     AVG_ORDER_VALUE, CheckedMlParams, FREQUENCY, Fit, ModelKind, PREDICTED_REVENUE, PROBABILITY,
     PURCHASED, REVENUE, Result, fit_rows, polars_err, training_set,
 };
+use crate::error::scoring;
 
 /// The revenue model of the module docs: `p_purchase × scale × shrunk aov`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,10 +258,10 @@ pub fn backtest_revenue(
         .collect();
     let actual_holdout: Vec<f64> = holdout.iter().map(|&r| revenue[r]).collect();
     let mean_train = train.iter().map(|&r| revenue[r]).sum::<f64>() / train.len() as f64;
-    result.score = Some(metrics::evaluate_regression(&predicted, &actual_holdout)?);
-    result.baseline = Some(metrics::evaluate_regression(
-        &vec![mean_train; holdout.len()],
-        &actual_holdout,
-    )?);
+    result.score =
+        Some(metrics::evaluate_regression(&predicted, &actual_holdout).map_err(scoring)?);
+    let baseline = vec![mean_train; holdout.len()];
+    result.baseline =
+        Some(metrics::evaluate_regression(&baseline, &actual_holdout).map_err(scoring)?);
     Ok(result)
 }

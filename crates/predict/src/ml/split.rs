@@ -15,6 +15,7 @@ use super::revenue::{order_values, revenue_model};
 use super::{
     CheckedMlParams, Fit, ModelKind, REVENUE, Result, Table, Training, fit_rows, training_of,
 };
+use crate::error::scoring;
 
 /// Indices of `labels` split into (train, holdout): a seeded shuffle within each
 /// class, `round(fraction × class size)` of each class held out, both parts sorted.
@@ -194,10 +195,11 @@ impl<'a> Split<'a> {
         let x = training.prepared(&model.scalers, holdout);
         let p = model.predict_prepared(&x, holdout.len());
         result.fitted_users = Some(model.training_users);
-        result.evaluation = metrics::evaluate(&p, &y, &self.params.eligibility())?;
+        let eligibility = self.params.eligibility();
+        result.evaluation = metrics::evaluate(&p, &y, &eligibility).map_err(scoring)?;
         if matches!(result.evaluation, Evaluation::Scored(_)) {
-            result.calibration = metrics::calibration(&p, &y)?;
-            result.deciles = metrics::lift_by_decile(&p, &y)?;
+            result.calibration = metrics::calibration(&p, &y).map_err(scoring)?;
+            result.deciles = metrics::lift_by_decile(&p, &y).map_err(scoring)?;
         }
         result.probabilities = p;
         Ok(result)

@@ -72,8 +72,8 @@ pub(super) struct AtCutoff<'a> {
     pub(super) summary: Option<&'a Summary>,
     pub(super) fits: Option<&'a CountFits>,
     pub(super) horizon_units: f64,
-    /// Whether any user has bought by the as-of date: the predictions then give
-    /// customers a count model's P(alive), which the holdout must score.
+    /// Whether a count model was fitted at the as-of date: the predictions then
+    /// give its customers that model's P(alive), which the holdout must score.
     pub(super) customers_now: bool,
 }
 

@@ -264,7 +264,7 @@ pub fn summary_frame(
             ((lit(last_day) - col("__first")).cast(DataType::Float64) * per_unit).alias("t"),
             when(n().gt(lit(1.0)))
                 .then(
-                    col("__repeat_value").cast(DataType::Float64) * lit(1.0 / 100.0)
+                    userlens_model::money::expr::from_cents(col("__repeat_value"))
                         / (n() - lit(1.0)),
                 )
                 .otherwise(lit(0.0))
