@@ -1,5 +1,7 @@
-//! Number fields as a source writes them: a decimal point, or a decimal comma.
+//! Number fields as a source writes them (a decimal point, or a decimal comma), and
+//! the ranges amounts and ratings are kept within.
 
+use crate::read::{AMOUNT, RATING};
 use crate::{Source, SourceFormat};
 
 impl Source {
@@ -37,5 +39,40 @@ pub(crate) fn comma_hint(source: &Source, text: &str) -> &'static str {
              separator)"
         }
         _ => "",
+    }
+}
+
+/// Largest amount kept, either way: a trillion, 1e14 whole cents (a user's sum is
+/// bounded too, when the ingest finishes).
+const MAX_AMOUNT: f64 = 1e12;
+
+/// Why a number is out of its column's range (amounts within [`MAX_AMOUNT`], ratings
+/// within `rating_scale`, 1-5 by default), if it is.
+pub(crate) fn out_of_range(
+    column: usize,
+    v: f64,
+    rating_scale: Option<[f64; 2]>,
+) -> Option<String> {
+    match (column, rating_scale) {
+        (AMOUNT, _) if v.abs() > MAX_AMOUNT => {
+            Some("beyond a trillion, more than userlens sums".into())
+        }
+        (RATING, None) if !(1.0..=5.0).contains(&v) => Some(
+            "outside the ratings' 1-5 (ratings on another scale: set `rating_scale`, such as \
+             [0.5, 5])"
+                .into(),
+        ),
+        (RATING, Some([low, high])) if !(low..=high).contains(&v) => {
+            Some(format!("outside `rating_scale` [{low}, {high}]"))
+        }
+        _ => None,
+    }
+}
+
+/// A rating on `rating_scale`, mapped linearly onto 1-5.
+pub(crate) fn on_one_to_five(v: f64, rating_scale: Option<[f64; 2]>) -> f64 {
+    match rating_scale {
+        Some([low, high]) => 1.0 + 4.0 * (v - low) / (high - low),
+        None => v,
     }
 }

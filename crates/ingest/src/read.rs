@@ -24,6 +24,7 @@ mod parts;
 mod records;
 mod text;
 
+use crate::numbers::{on_one_to_five, out_of_range};
 use header::header_names;
 pub(crate) use header::{check_header, delimiter_hint};
 use kept::{CODE_OF, CODED, Coder, Kept};
@@ -52,37 +53,6 @@ pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// almost always a unit mistake (milliseconds read as seconds) or a placeholder.
 const EARLIEST_MICROS: i64 = -2_208_988_800_000_000;
 const LATEST_MICROS: i64 = 4_102_444_800_000_000;
-
-/// Largest amount kept, either way: a trillion, 1e14 whole cents (a user's sum is
-/// bounded too, when the ingest finishes).
-const MAX_AMOUNT: f64 = 1e12;
-
-/// Why a number is out of its column's range (amounts within [`MAX_AMOUNT`], ratings
-/// within `rating_scale`, 1-5 by default), if it is.
-fn out_of_range(column: usize, v: f64, rating_scale: Option<[f64; 2]>) -> Option<String> {
-    match (column, rating_scale) {
-        (AMOUNT, _) if v.abs() > MAX_AMOUNT => {
-            Some("beyond a trillion, more than userlens sums".into())
-        }
-        (RATING, None) if !(1.0..=5.0).contains(&v) => Some(
-            "outside the ratings' 1-5 (ratings on another scale: set `rating_scale`, such as \
-             [0.5, 5])"
-                .into(),
-        ),
-        (RATING, Some([low, high])) if !(low..=high).contains(&v) => {
-            Some(format!("outside `rating_scale` [{low}, {high}]"))
-        }
-        _ => None,
-    }
-}
-
-/// A rating on `rating_scale`, mapped linearly onto 1-5.
-fn on_one_to_five(v: f64, rating_scale: Option<[f64; 2]>) -> f64 {
-    match rating_scale {
-        Some([low, high]) => 1.0 + 4.0 * (v - low) / (high - low),
-        None => v,
-    }
-}
 
 pub(crate) struct Parsed {
     pub read: u64,
@@ -128,8 +98,8 @@ const USER: usize = 0;
 const TIME: usize = 1;
 const TYPE: usize = 2;
 const SESSION: usize = 3;
-const AMOUNT: usize = 7;
-const RATING: usize = 8;
+pub(crate) const AMOUNT: usize = 7;
+pub(crate) const RATING: usize = 8;
 
 /// Column builders for the kept rows and the quarantine.
 struct Sink<'a> {
