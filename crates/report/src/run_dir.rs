@@ -9,6 +9,7 @@ use crate::html::{ReportInput, write_html};
 use crate::run_record::RunView;
 use crate::safe_text::restore_cell;
 use crate::{Error, Result};
+use userlens_model::columns;
 
 /// File names in a run's output folder that the HTML report reads and writes.
 pub mod files {
@@ -140,10 +141,10 @@ fn typed(text: &Series) -> PolarsResult<Series> {
 
 /// Columns that hold the data's own ids and names, text however they look.
 const DATA_TEXT: [&str; 6] = [
-    "user_id",
-    "item_id",
+    columns::USER_ID,
+    columns::ITEM_ID,
     "similar_item_id",
-    "category",
+    columns::CATEGORY,
     "top_category",
     "top_query",
 ];
