@@ -157,6 +157,12 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
         "user `u\\u{001B}]0;x\\u{0007}` has two rows",
     );
     assert!(!said.contains('\u{1b}'), "{said}");
+    // A version column in a layout that is no date with its year first: refused, not
+    // quietly a snapshot.
+    refused_saying(
+        "user_id,country,updated_at\nu000001,UK,05/01/2026\nu000001,FR,06/01/2026\n",
+        "the column `updated_at` says when each row holds, but not every value is a date",
+    );
     // Two columns that would be one feature: refused, both named.
     refused_saying(
         "user_id,Plan,plan\nu000001,free,pro\n",

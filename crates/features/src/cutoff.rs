@@ -221,17 +221,31 @@ pub fn with_dates_typed(mut users: DataFrame) -> Result<DataFrame> {
     Ok(users)
 }
 
-/// Whether `text` is `YYYY-MM-DD`, alone or followed by a time (` ` or `T`).
+/// Whether `text` is a date with its year first (`YYYY-MM-DD`, or `/` or `.` for
+/// `-`), alone or followed by a time (` ` or `T`).
 fn starts_with_iso_date(text: &str) -> bool {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     b.len() >= 10
         && digits(0..4)
-        && b[4] == b'-'
+        && matches!(b[4], b'-' | b'/' | b'.')
         && digits(5..7)
-        && b[7] == b'-'
+        && b[7] == b[4]
         && digits(8..10)
         && matches!(b.get(10), None | Some(b' ' | b'T'))
+}
+
+/// The first column that would version the table (`as_of`, `*_at`) but holds
+/// something other than dates: the table would quietly be a snapshot.
+pub fn undated_version_column(users: &DataFrame) -> Result<Option<String>> {
+    for column in users.columns() {
+        let name = column.name().to_ascii_lowercase();
+        let versions = name == AS_OF || name.ends_with(AT_SUFFIX);
+        if versions && column.null_count() < column.len() && micros(column)?.is_none() {
+            return Ok(Some(column.name().to_string()));
+        }
+    }
+    Ok(None)
 }
 
 /// The times of a date, datetime or date-text column in UTC microseconds; `None`
@@ -295,6 +309,7 @@ mod tests {
             "plan" => ["free", "2026-01-05"],
             "build" => ["3.4.2020", "1.2.2021"],
             "seen" => ["2026-01-05 10:00:00", "2026-01-06T11:00:00"],
+            "paid" => ["2026/01/05", "2026/02/07"],
         )
         .unwrap();
         let typed = with_dates_typed(users).unwrap();
@@ -305,6 +320,16 @@ mod tests {
         );
         assert_eq!(dtype("plan"), DataType::String);
         assert_eq!(dtype("build"), DataType::String);
+        assert!(
+            matches!(dtype("paid"), DataType::Datetime(..)),
+            "{:?}",
+            dtype("paid")
+        );
+        // A column that would version the table but holds no dates is named.
+        let versioned = df!(USER_ID => ["a"], "updated_at" => ["05/01/2026"]).unwrap();
+        let named = undated_version_column(&with_dates_typed(versioned).unwrap()).unwrap();
+        assert_eq!(named.as_deref(), Some("updated_at"));
+        assert_eq!(undated_version_column(&typed).unwrap(), None);
         assert!(
             matches!(dtype("seen"), DataType::Datetime(..)),
             "{:?}",

@@ -137,7 +137,7 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
 /// Cart`, `addtocart`), or a common export's name for one the log lacks
 /// (Retailrocket's `transaction` in a log without `purchase`), each with that type:
 /// names are exact, so their rows count as events of their own. Names the source's
-/// `event_names` maps, or maps to, are the user's choice.
+/// `event_names` maps are the user's choice, and so are other names it maps to.
 pub fn near_known_event_types(
     events: &Events,
     source: &Source,
@@ -161,22 +161,23 @@ pub fn near_known_event_types(
     ];
     let names = event_types(events)?;
     let present = |kind: &str| names.iter().any(|n| n == kind);
+    let mapping = &source.params.event_names;
     Ok(names
         .iter()
-        .filter(|name| {
-            let names = &source.params.event_names;
-            !(names.contains_key(name.as_str()) || names.values().any(|v| v == *name))
-        })
+        .filter(|name| !mapping.contains_key(name.as_str()))
         .filter_map(|name| {
             let folded: String = (name.chars())
                 .filter(char::is_ascii_alphanumeric)
                 .map(|c| c.to_ascii_lowercase())
                 .collect();
+            // A known type misspelt is named even as a mapping's target (`Purchase`);
+            // another name for one is the mapping's choice (`cart`).
+            let chosen = mapping.values().any(|v| v == name);
             let like = match known.iter().find(|(k, _)| *k == folded) {
                 Some((_, like)) => *like,
                 None => synonyms
                     .iter()
-                    .find(|(k, like)| *k == folded && !present(like))
+                    .find(|(k, like)| *k == folded && !present(like) && !chosen)
                     .map(|(_, like)| *like)?,
             };
             (name != like).then(|| (name.clone(), like))

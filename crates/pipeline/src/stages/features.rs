@@ -59,6 +59,14 @@ impl FeaturesChecked {
             }
             Err(e) => return Err(StageError::Failed(Box::new(e))),
         };
+        if let Some(name) = userlens_features::undated_version_column(&table)? {
+            return Err(StageError::refused(format!(
+                "`{}`: the column `{name}` says when each row holds, but not every value \
+                 is a date with its year first (`2026-01-05`, `2026/01/05`, with or \
+                 without a time); write them so, or rename the column",
+                path.display()
+            )));
+        }
         if let Some((first, second, feature)) = userlens_features::colliding_user_columns(&table) {
             return Err(StageError::refused(format!(
                 "`{}`: the columns `{first}` and `{second}` would both be the feature \

@@ -125,9 +125,10 @@ impl AtCutoff<'_> {
             activity(probabilities.get(ids[i].as_str()).copied(), &model, rate)
         };
         let customers = self.summary.map(customer_index).unwrap_or_default();
-        // No customer by the as-of date: every user's P(alive) is the activity
-        // model's, as the predictions give it. Customers only after the cutoff get a
-        // count model's, which no holdout customer can score.
+        // No customer before the cutoff: where no count model was fitted at the as-of
+        // date either, every user's P(alive) is the activity model's, as the
+        // predictions give it; where one was, its customers' P(alive) is that model's,
+        // which no holdout customer can score.
         if customers.is_empty() && self.customers_now {
             return Err(
                 "no customer before the cutoff to score the count models' P(alive) on".into(),
