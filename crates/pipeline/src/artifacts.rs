@@ -144,6 +144,26 @@ pub(crate) fn save(
     Ok(hash)
 }
 
+/// The event parts a finished stage's folder lists elsewhere (under a `shared_dir`),
+/// each checked against the hash it was written with; `None` when it lists none.
+pub(crate) fn listed_parts(dir: &Path) -> std::result::Result<Option<Vec<PathBuf>>, String> {
+    let shared = dir.join(SHARED_PARTS);
+    if !shared.is_file() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&shared).map_err(|e| e.to_string())?;
+    let listed: Vec<SharedPart> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    for part in &listed {
+        if file_hash(&part.path).map_err(|e| e.to_string())? != part.blake3 {
+            return Err(format!(
+                "the event part `{}` changed since it was written",
+                part.path.display()
+            ));
+        }
+    }
+    Ok(Some(listed.into_iter().map(|p| p.path).collect()))
+}
+
 /// Why a cluster's executors could not read the events a finished stage left in
 /// `dir`, if they could not: events in memory (a local run's), or parts outside the
 /// pipeline's `shared_dir` when it has one. Read from the folder's files alone.
@@ -213,19 +233,7 @@ pub(crate) fn load(
         files.sort();
         tables.events = Some(Events::Parts { files, rows });
     }
-    let shared = dir.join(SHARED_PARTS);
-    if shared.is_file() {
-        let bytes = std::fs::read(&shared).map_err(|e| e.to_string())?;
-        let listed: Vec<SharedPart> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        for part in &listed {
-            if file_hash(&part.path).map_err(|e| e.to_string())? != part.blake3 {
-                return Err(format!(
-                    "the event part `{}` changed since it was written",
-                    part.path.display()
-                ));
-            }
-        }
-        let files = listed.into_iter().map(|p| p.path).collect();
+    if let Some(files) = listed_parts(dir)? {
         tables.events = Some(Events::Parts { files, rows });
     }
     if let Some(missing) = missing_table(stage, &tables) {

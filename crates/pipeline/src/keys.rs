@@ -232,6 +232,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
                 .filter(|row| {
                     let dir = Path::new(&row.artifact_dir);
                     artifacts::content_hash(dir).ok().as_ref() == Some(&row.content_hash)
+                        && artifacts::listed_parts(dir).is_ok()
                         && !(on_cluster
                             && artifacts::unreadable_on_cluster(dir, plan.shared_dir.as_deref())
                                 .is_some())

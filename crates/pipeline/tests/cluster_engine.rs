@@ -493,6 +493,12 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let mut bytes = std::fs::read(&part).unwrap();
     bytes.push(0);
     std::fs::write(&part, bytes).unwrap();
+    // The dry run plans it so too.
+    let planned = userlens_pipeline::dry_run(&plan_shared, &in_shared).unwrap();
+    assert!(
+        planned.stages.iter().all(|s| s.reuse.is_none()),
+        "{planned:?}"
+    );
     let third = userlens_pipeline::run(&plan_shared, &in_shared, &mut |_| {}).unwrap();
     assert!(third.record.stages.iter().all(|s| s.reused_from.is_none()));
     assert_eq!(CALLS.load(Ordering::SeqCst), 10);
