@@ -89,9 +89,6 @@ pub enum Error {
         dtype: String,
     },
 
-    /// The features table has no `user_id`.
-    #[error("the features table has no `user_id` column")]
-    MissingUserId,
     /// A needed column is absent.
     #[error("the {table} table has no `{column}` column")]
     MissingColumn {

@@ -3,8 +3,8 @@
 use polars::prelude::*;
 use userlens_model::columns::{PERSONA_ID, USER_ID};
 
+use crate::error::{Result, polars_err};
 use crate::segments;
-use crate::stage::{Error, Result};
 
 /// Per persona of `assignments` (`user_id`, `persona_id`), from `predictions` (the
 /// `user_predictions` table): `persona_id`, `mean_p_purchase`,
@@ -44,10 +44,7 @@ pub fn persona_summary(
     summary
         .sort([PERSONA_ID], SortMultipleOptions::default())
         .collect()
-        .map_err(|source| Error::Polars {
-            action: "summarise the predictions per persona".into(),
-            source,
-        })
+        .map_err(polars_err("summarise the predictions per persona"))
 }
 
 #[cfg(test)]

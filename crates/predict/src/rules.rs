@@ -40,6 +40,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::polars_err;
 pub use crate::error::{Error, Result};
 use polars::prelude::*;
 use userlens_expr::{
@@ -334,7 +335,10 @@ pub fn check_columns(rules: &[Rule], features: &DataFrame) -> Result<()> {
 /// rule (named after it), sorted by `user_id`.
 pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
     if features.column(USER_ID).is_err() {
-        return Err(Error::MissingUserId);
+        return Err(Error::MissingColumn {
+            table: "features",
+            column: USER_ID.into(),
+        });
     }
     let mut seen = BTreeSet::new();
     if let Some(rule) = rules.iter().find(|r| !seen.insert(r.name.as_str())) {
@@ -351,10 +355,7 @@ pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
         .select(exprs)
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()
-        .map_err(|source| Error::Polars {
-            action: "evaluate the rules".to_string(),
-            source,
-        })
+        .map_err(polars_err("evaluate the rules"))
 }
 
 /// [`apply`] of each rule that `features` can evaluate, and the error of each one it
