@@ -103,7 +103,7 @@ pub enum ClusterRole {
     },
     /// An executor: runs tasks; reads the event parts from the shared folder.
     Executor {
-        /// The scheduler's `host:port`.
+        /// The scheduler's `host:port` (port 50050 when absent).
         #[arg(long, value_name = "ADDR")]
         scheduler: String,
         /// Name or address the scheduler and the driver reach it by (advertised).

@@ -18,7 +18,6 @@ use userlens_predict::TimeUnit;
 use crate::codec::{LogicalCodec, PhysicalCodec};
 use crate::error::{Error, Result};
 use crate::parts::{PartJob, PartsRequest, PartsTable, assemble};
-use crate::roles::split_address;
 
 /// How long the scheduler has to accept a connection at [`Ballista::connect`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -211,15 +210,12 @@ impl Ballista {
 
 /// `host:port` of `ballista://host:port`.
 fn address_of(url: &str) -> Result<String> {
-    let address = url
-        .strip_prefix("ballista://")
-        .ok_or_else(|| Error::Address {
+    userlens_model::address::parse_url(url)
+        .map(|at| at.to_string())
+        .map_err(|why| Error::Address {
             url: url.to_string(),
-            why: "it does not start with `ballista://`".into(),
-        })?;
-    let address = address.trim_end_matches('/');
-    split_address(address)?;
-    Ok(address.to_string())
+            why,
+        })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use userlens_model::address::{self, HostPort};
 
 use crate::codec::{LogicalCodec, PhysicalCodec};
 use crate::error::{Error, Result};
@@ -82,7 +83,11 @@ pub fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
 
 /// Runs an executor until the process is stopped.
 pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
-    let (host, port) = split_address(&options.scheduler)?;
+    let HostPort { host, port } = address::parse(&options.scheduler, Some(address::DEFAULT_PORT))
+        .map_err(|why| Error::Address {
+        url: options.scheduler.clone(),
+        why,
+    })?;
     if let Some(dir) = &options.work_dir {
         // An executor that cannot write there would register, then fail every task.
         let probe = dir.join(format!(".userlens-probe-{}", std::process::id()));
@@ -136,20 +141,6 @@ impl ExecutorOptions {
             Err(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         })
     }
-}
-
-/// `host` and `port` of `host:port`.
-pub(crate) fn split_address(address: &str) -> Result<(String, u16)> {
-    let bad = |why: &str| Error::Address {
-        url: address.to_string(),
-        why: why.to_string(),
-    };
-    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no port"))?;
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    let port = port.parse().map_err(|_| bad("the port is not a number"))?;
-    Ok((host.to_string(), port))
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod address;
+
 /// Canonical column names of the event table and of the per-user tables.
 pub mod columns {
     /// User identifier (string, required).

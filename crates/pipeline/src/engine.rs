@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use polars::prelude::DataFrame;
 use userlens_features::{CheckedFeatureParams, RemoteParts};
+use userlens_model::address::{self, HostPort};
 use userlens_predict::{PartInputs, RemoteInputs, TimeUnit};
 use userlens_profile::{RemoteLloyd, SharedRows};
 
@@ -66,9 +67,6 @@ pub fn register(connect: Connect) {
     let _ = CONNECT.set(connect);
 }
 
-/// The port of a Ballista scheduler when the URL names none.
-pub const DEFAULT_BALLISTA_PORT: u16 = 50050;
-
 /// Where a run's per-part work runs: `[pipeline] engine` or `--engine`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Engine {
@@ -92,52 +90,10 @@ impl Engine {
         if text == "local" {
             return Ok(Engine::Local);
         }
-        let Some((scheme, rest)) = text.split_once("://") else {
+        if !text.contains("://") {
             return Err("write `local` or `ballista://host:port`".into());
-        };
-        if scheme != "ballista" {
-            return Err(format!(
-                "the scheme is `{scheme}`: only `ballista://` clusters are supported"
-            ));
         }
-        let address = rest.strip_suffix('/').unwrap_or(rest);
-        if let Some(c) = address.chars().find(|c| matches!(c, '/' | '?' | '#' | '@')) {
-            return Err(format!(
-                "`{c}` in the address: give the scheduler's host and port alone"
-            ));
-        }
-        // `[::1]:50050`: the port is what follows the bracket.
-        let (host, port) = match address.strip_prefix('[') {
-            Some(bracketed) => {
-                let (inside, after) = bracketed
-                    .split_once(']')
-                    .ok_or("an IPv6 address needs its closing `]`")?;
-                let port = match after {
-                    "" => None,
-                    _ => Some(
-                        after
-                            .strip_prefix(':')
-                            .ok_or("expected `:port` after `]`")?,
-                    ),
-                };
-                (format!("[{inside}]"), port)
-            }
-            None => match address.rsplit_once(':') {
-                Some((host, port)) => (host.to_string(), Some(port)),
-                None => (address.to_string(), None),
-            },
-        };
-        if host.is_empty() || host == "[]" {
-            return Err("no host: write `ballista://host:port`".into());
-        }
-        let port = match port {
-            None => DEFAULT_BALLISTA_PORT,
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| format!("the port {port:?} is not a number from 1 to 65535"))?,
-        };
+        let HostPort { host, port } = address::parse_url(text)?;
         Ok(Engine::Ballista { host, port })
     }
 
