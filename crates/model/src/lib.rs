@@ -191,6 +191,25 @@ pub mod stats {
         }
     }
 
+    /// Sorted indices of at most `size` rows out of `n`, drawn without replacement
+    /// from `seed`: the one sampler of the stages and the report.
+    pub fn sample_rows(n: usize, size: usize, seed: u64) -> Vec<usize> {
+        use rand::{Rng, SeedableRng};
+        let mut rows: Vec<usize> = (0..n).collect();
+        if n <= size {
+            return rows;
+        }
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+        // Partial Fisher-Yates; u64 draws keep the sample the same on every platform.
+        for i in 0..size {
+            let j = rng.gen_range(i as u64..n as u64) as usize;
+            rows.swap(i, j);
+        }
+        rows.truncate(size);
+        rows.sort_unstable();
+        rows
+    }
+
     /// `sign(x) * ln(1 + |x|)`: compresses counts and money while keeping refunds
     /// negative.
     pub fn signed_log1p(x: f64) -> f64 {
@@ -524,6 +543,16 @@ pub fn is_heavy_tailed(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_are_seeded_sorted_and_capped() {
+        let a = stats::sample_rows(10_000, 50, 7);
+        assert_eq!(a, stats::sample_rows(10_000, 50, 7));
+        assert_ne!(a, stats::sample_rows(10_000, 50, 8));
+        assert_eq!(a.len(), 50);
+        assert!(a.windows(2).all(|w| w[0] < w[1]) && a[49] < 10_000);
+        assert_eq!(stats::sample_rows(3, 50, 7), [0, 1, 2]);
+    }
 
     #[test]
     fn a_share_never_reads_as_none_or_all_unless_it_is() {

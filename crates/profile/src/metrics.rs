@@ -1,27 +1,10 @@
 //! Cluster quality metrics, with scikit-learn's definitions; `None` where undefined.
 
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use crate::matrix::{Matrix, chunk_count, chunk_range, ordered_sum, sq_dist};
 
-/// Sorted indices of at most `size` rows out of `n`, drawn without replacement.
-pub(crate) fn sample_rows(n: usize, size: usize, seed: u64) -> Vec<usize> {
-    let mut rows: Vec<usize> = (0..n).collect();
-    if n <= size {
-        return rows;
-    }
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    // partial Fisher-Yates; u64 draws keep the sample the same on every platform
-    for i in 0..size {
-        let j = rng.gen_range(i as u64..n as u64) as usize;
-        rows.swap(i, j);
-    }
-    rows.truncate(size);
-    rows.sort_unstable();
-    rows
-}
+pub(crate) use userlens_model::stats::sample_rows;
 
 /// Rows per block of [`silhouettes`]' pair loop (at least; at most 16 blocks).
 const SILHOUETTE_BLOCK: usize = 512;
@@ -473,14 +456,5 @@ mod tests {
             let got = got.unwrap();
             assert!((got - want).abs() < 1e-12, "k = {k}: {got} vs {want}");
         }
-    }
-
-    #[test]
-    fn sample_is_seeded_and_sorted() {
-        let a = sample_rows(100, 10, 3);
-        assert_eq!(a, sample_rows(100, 10, 3));
-        assert_eq!(a.len(), 10);
-        assert!(a.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(sample_rows(5, 10, 3), vec![0, 1, 2, 3, 4]);
     }
 }

@@ -13,9 +13,7 @@ use linfa::traits::Fit;
 use linfa_reduction::Pca;
 use ndarray::Array2;
 use polars::prelude::DataFrame;
-use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
-use userlens_model::stats::Standardiser;
+use userlens_model::stats::{Standardiser, sample_rows};
 
 use crate::Result;
 use crate::frame;
@@ -43,17 +41,6 @@ pub(crate) struct Space {
     pub sample_z: Array2<f64>,
     /// Persona index of each sampled user (`None`: persona not in the personas table).
     pub sample_persona: Vec<Option<usize>>,
-}
-
-/// Seeded sample of `min(n, max)` row indices, in row order.
-pub(crate) fn sample_rows(n: usize, max: usize, seed: u64) -> Vec<usize> {
-    if n <= max {
-        return (0..n).collect();
-    }
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut rows = rand::seq::index::sample(&mut rng, n, max).into_vec();
-    rows.sort_unstable();
-    rows
 }
 
 /// Builds the standardised space of `features` (those absent or not numeric in
@@ -269,16 +256,6 @@ mod tests {
         let got = space.persona_z[1].as_ref().unwrap()[0];
         assert!((got - (z(t) + z(0.0)) / 2.0).abs() < 1e-12);
         assert_eq!(space.persona_users, [2, 2]);
-    }
-
-    #[test]
-    fn samples_are_seeded_sorted_and_capped() {
-        let a = sample_rows(10_000, 50, 7);
-        assert_eq!(a, sample_rows(10_000, 50, 7));
-        assert_ne!(a, sample_rows(10_000, 50, 8));
-        assert_eq!(a.len(), 50);
-        assert!(a.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(sample_rows(3, 50, 7), [0, 1, 2]);
     }
 
     #[test]
