@@ -34,7 +34,7 @@ use opened::{Counted, TextSize};
 pub(crate) use opened::{Opened, open};
 pub(crate) use parts::PARALLEL_MIN_BYTES;
 use parts::{read_csv_parts, split_for_threads};
-pub(crate) use records::csv_reader;
+pub(crate) use records::{csv_reader, swallowed_row};
 
 pub(crate) use parquet::read_parquet_file;
 pub use parquet::{read_table, reading_untrusted_file};
@@ -720,8 +720,8 @@ pub(crate) fn read_csv_with(
     let mut sink = Sink::new(source, &header, slots, 0)
         .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0)));
     let mut first_row = (!source.header && has_first).then_some(());
-    // The last row's line and start, if a field of it holds a line end.
-    let mut multiline = None;
+    // The last row's line and start, and whether a field of it holds a line end.
+    let mut last = None;
     loop {
         if first_row.take().is_none() && !reader.read_byte_record(&mut record).map_err(io)? {
             break;
@@ -732,7 +732,7 @@ pub(crate) fn read_csv_with(
         let holds_line_end = fields
             .iter()
             .any(|f| memchr::memchr2(b'\n', b'\r', f).is_some());
-        multiline = holds_line_end.then_some((line, start));
+        last = Some((line, start, holds_line_end));
         let is_time = |t: &str| source.time_format.parse_micros(t).is_some();
         match (holds_line_end && fields.len() == header.len())
             .then(|| {
@@ -747,8 +747,8 @@ pub(crate) fn read_csv_with(
     }
     // A quote that never closes makes the rest of the file one field: refused, as
     // its lines would otherwise be lost in one row.
-    if let Some((line, start)) = multiline
-        && ends_in_open_quote(path, start, source.delimiter)?
+    if let Some((line, start, holds_line_end)) = last
+        && last_record_open(path, &lines, start, holds_line_end, source.delimiter)?
     {
         return Err(Error::UnclosedQuote {
             path: path.to_path_buf(),
@@ -765,7 +765,23 @@ pub(crate) fn read_csv_with(
 /// Whether the text of `path` from byte `start` (a record's start) ends inside a
 /// quoted field ([`records::ends_in_quote`]). Read again only for a last row that
 /// holds a line end.
-pub(crate) fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
+/// Whether the last record, starting at byte `start`, ends inside a quoted field:
+/// from the last line the reader kept when the record holds no line end, else read
+/// again from its start.
+pub(crate) fn last_record_open(
+    path: &Path,
+    lines: &records::Lines,
+    start: u64,
+    holds_line_end: bool,
+    delimiter: u8,
+) -> Result<bool> {
+    match lines.ends_in_open_quote(delimiter) {
+        Some(open) if !holds_line_end => Ok(open),
+        _ => ends_in_open_quote(path, start, delimiter),
+    }
+}
+
+fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,

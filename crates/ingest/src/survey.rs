@@ -183,8 +183,8 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
             path: path.to_path_buf(),
         });
     }
-    let names: Vec<&[u8]> = header.iter().collect();
-    let position = |name: &'static str| find_column(path, &names, name, true);
+    let columns: Vec<&[u8]> = header.iter().collect();
+    let position = |name: &'static str| find_column(path, &columns, name, true);
     let mut slots = [None; 4];
     for (slot, name) in slots.iter_mut().zip([USER_ID, ANSWERED_AT, SCORE]) {
         *slot = Some(position(name)?.ok_or_else(|| Error::SurveyHeader {
@@ -202,8 +202,12 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         })?);
     }
     slots[3] = position(COMMENT)?;
-    // The last row's line and start, if a field of it holds a line end.
-    let mut multiline = None;
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).trim().to_string())
+        .collect();
+    // The last row's line and start, and whether a field of it holds a line end.
+    let mut last = None;
     let mut record = csv::ByteRecord::new();
     loop {
         match reader.read_byte_record(&mut record) {
@@ -220,7 +224,7 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         let holds_line_end = record
             .iter()
             .any(|f| memchr::memchr2(b'\n', b'\r', f).is_some());
-        multiline = holds_line_end.then_some((line, start));
+        last = Some((line, start, holds_line_end));
         let raw = record
             .iter()
             .map(String::from_utf8_lossy)
@@ -229,6 +233,17 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
         if record.len() != header.len() {
             sink.read += 1;
             let reason = format!("expected {} fields, found {}", header.len(), record.len());
+            sink.refuse(line, "", reason, &raw);
+            continue;
+        }
+        // Answers run together by a stray quote: refused whole, as the events' are.
+        let fields: Vec<&[u8]> = record.iter().collect();
+        let is_time = |t: &str| TimeFormat::Auto.parse_micros(t).is_some();
+        if holds_line_end
+            && let Some(reason) =
+                crate::read::swallowed_row(&fields, &names, b',', slots[1], is_time)
+        {
+            sink.read += 1;
             sink.refuse(line, "", reason, &raw);
             continue;
         }
@@ -256,8 +271,8 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
     }
     // A quote that never closes makes the rest of the file one answer: refused, as
     // its lines would otherwise be lost in one row.
-    if let Some((line, start)) = multiline
-        && crate::read::ends_in_open_quote(path, start, b',')?
+    if let Some((line, start, holds_line_end)) = last
+        && crate::read::last_record_open(path, &lines, start, holds_line_end, b',')?
     {
         return Err(Error::UnclosedQuote {
             path: path.to_path_buf(),
@@ -469,6 +484,37 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(columns, ["answered_at", "score", "user_id", "score", ""]);
+    }
+
+    #[test]
+    fn answers_run_together_by_a_stray_quote_are_quarantined_and_comments_over_lines_kept() {
+        let path = write(
+            "user_id,answered_at,score,comment\n\
+             x1,2026-01-05,7,\"great,\n\
+             x2,2026-01-05,3,bad\"\n\
+             x3,2026-01-06,9,\"two\nlines, fine\"\n\
+             x4,2026-01-06,6,\n\
+             x5,2026-01-06,6,\"without\n\
+             x6,2026-01-06,8,\"\"quote\"\"\"\n",
+        );
+        let survey = read_survey(&path).unwrap();
+        assert_eq!((survey.read, survey.answers.height()), (4, 2));
+        let reasons: Vec<&str> = survey
+            .quarantine
+            .column("reason")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(quarantined_lines(&survey), [2, 7]);
+        assert!(
+            reasons
+                .iter()
+                .all(|r| r.starts_with("a row over 2 lines: `comment`")),
+            "{reasons:?}"
+        );
     }
 
     #[test]

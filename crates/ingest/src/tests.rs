@@ -352,6 +352,61 @@ fn rows_swallowed_whole_by_a_stray_quote_are_quarantined_with_the_row() {
 }
 
 #[test]
+fn a_row_joined_to_the_next_by_a_quote_that_closes_there_is_quarantined() {
+    // The quote opened in u1's query closes inside u2's: u2's line, with the fields
+    // after the quote, is a whole row.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "events.csv",
+        b"user_id,event_time,event_type,query,amount,rating\n\
+          u0,2026-01-01 09:00:00,view,,,\n\
+          u1,2026-02-01 10:00:00,search,\"6 inch pots,,\n\
+          u2,2026-02-01 11:00:00,search,seed trays 12\",,\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!(
+        (out.stats.read, out.stats.kept, out.stats.quarantined),
+        (2, 1, 1)
+    );
+    let rows = quarantine_rows(&out);
+    assert!(
+        rows[0].2.starts_with("a row over 2 lines: `query`"),
+        "{rows:?}"
+    );
+    assert!(quarantine_raw(&out, 0).contains("u2,2026-02-01 11:00:00"));
+}
+
+#[test]
+fn a_quote_open_at_the_end_of_a_file_without_a_last_line_end_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("open.csv", &b"user_id,event_time,event_type,query\nu1,2026-01-01 10:00:00,view,\nu2,2026-01-01 10:00:00,search,\"never closed"[..]),
+        ("crlf.csv", b"user_id,event_time,event_type,query\r\nu1,2026-01-01 10:00:00,view,\r\nu2,2026-01-01 10:00:00,search,\"never, closed"),
+    ] {
+        let path = write(&dir, name, text);
+        let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+        assert!(err.is_refusal(), "{name}: {err}");
+        assert!(err.to_string().contains("line 3: a quoted field opens"), "{name}: {err}");
+    }
+    // Closed, or quoted and whole, the last line is a row.
+    for (name, text) in [
+        (
+            "closed.csv",
+            &b"user_id,event_time,event_type,query\nu2,2026-01-01 10:00:00,search,\"closed\""[..],
+        ),
+        (
+            "inner.csv",
+            b"user_id,event_time,event_type,query\nu2,2026-01-01 10:00:00,search,a\"b",
+        ),
+    ] {
+        let path = write(&dir, name, text);
+        let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+        assert_eq!(out.stats.kept, 1, "{name}");
+    }
+}
+
+#[test]
 fn a_row_run_over_lines_by_a_stray_quote_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(

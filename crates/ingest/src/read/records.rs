@@ -17,7 +17,12 @@ pub(crate) struct Lines {
     /// Each line end's offset, and whether it is the `\n` of a `\r\n`.
     ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>,
     before: u64,
+    /// The bytes after the last line end read, `None` once they pass [`TAIL_BYTES`].
+    tail: std::rc::Rc<std::cell::RefCell<Option<Vec<u8>>>>,
 }
+
+/// The longest last line [`Lines`] keeps to check for a quote left open at the end.
+const TAIL_BYTES: usize = 1 << 20;
 
 impl Lines {
     /// Line number (from 1) of the record that starts at `byte`. Records come in
@@ -44,6 +49,15 @@ impl Lines {
             start = end + 1;
         }
         self.before + 1
+    }
+
+    /// Whether the text read ends inside a quoted field on a last line without a
+    /// line end (a record that holds none); `None` when that line was too long to
+    /// keep, for the caller to read it again from its start.
+    pub(crate) fn ends_in_open_quote(&self, delimiter: u8) -> Option<bool> {
+        let tail = self.tail.borrow();
+        let tail = tail.as_ref()?;
+        Some(!tail.is_empty() && ends_in_quote(&mut tail.as_slice(), delimiter).unwrap_or(false))
     }
 }
 
@@ -81,6 +95,21 @@ impl<R: Read> Read for LineEnds<R> {
                 ends.push_back((self.offset + i as u64, false));
             }
         }
+        let mut tail = self.lines.tail.borrow_mut();
+        let after_end = match memchr::memrchr2(b'\n', b'\r', bytes) {
+            Some(end) => {
+                *tail = Some(Vec::new());
+                &bytes[end + 1..]
+            }
+            None => bytes,
+        };
+        if let Some(kept) = tail.as_mut() {
+            if kept.len() + after_end.len() > TAIL_BYTES {
+                *tail = None;
+            } else {
+                kept.extend_from_slice(after_end);
+            }
+        }
         self.offset += n as u64;
         Ok(n)
     }
@@ -88,7 +117,10 @@ impl<R: Read> Read for LineEnds<R> {
 
 /// A CSV reader over `inner` and the line numbers of its records.
 pub(crate) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineEnds<R>>, Lines) {
-    let lines = Lines::default();
+    let lines = Lines {
+        tail: std::rc::Rc::new(std::cell::RefCell::new(Some(Vec::new()))),
+        ..Lines::default()
+    };
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -338,7 +370,7 @@ pub(super) fn line_ends(fields: &[&[u8]]) -> usize {
 /// together by a stray quote: a line inside one of its fields is a row of its own,
 /// as many fields as the header with a time (`is_time`) where the event time goes
 /// (field `time_field`). `None` for a field that merely holds line breaks.
-pub(super) fn swallowed_row(
+pub(crate) fn swallowed_row(
     fields: &[&[u8]],
     header: &[String],
     delimiter: u8,
@@ -346,15 +378,21 @@ pub(super) fn swallowed_row(
     is_time: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let time_field = time_field?;
-    let is_row = |line: &[u8]| {
-        let parts: Vec<&[u8]> = line.split(|&b| b == delimiter).collect();
+    // A line inside field `at`: its last line goes on with the fields after `at`.
+    let is_row = |at: usize, line: &[u8], last: bool| {
+        let mut parts: Vec<&[u8]> = line.split(|&b| b == delimiter).collect();
+        if last {
+            parts.extend_from_slice(&fields[at + 1..]);
+        }
         parts.len() == header.len() && std::str::from_utf8(parts[time_field]).is_ok_and(&is_time)
     };
-    let (at, _) = fields.iter().enumerate().find(|(_, field)| {
+    let (at, _) = fields.iter().enumerate().find(|&(at, field)| {
+        let lines = field.split(|&b| b == b'\n' || b == b'\r').count();
         field
             .split(|&b| b == b'\n' || b == b'\r')
+            .enumerate()
             .skip(1)
-            .any(is_row)
+            .any(|(i, line)| is_row(at, line, i + 1 == lines))
     })?;
     Some(format!(
         "a row over {} lines: `{}` holds a line of {} fields, as a row has (a quoted field \
