@@ -297,6 +297,26 @@ fn a_refused_rerun_leaves_the_good_report_in_place() {
 }
 
 #[test]
+fn a_run_refused_for_a_user_total_records_what_it_read() {
+    let dir = sandbox();
+    let mut events = String::from("user_id,event_time,event_type,amount\nu1,not a time,view,\n");
+    // 90,001 purchases of a trillion: each within bounds, their sum in cents not.
+    for i in 0..90_001 {
+        events.push_str(&format!("whale,2026-01-01 10:00:00.{i:06},purchase,1e12\n"));
+    }
+    std::fs::write(dir.path().join("whale.csv"), events).unwrap();
+    let out = run(dir.path(), &["--set", "ingest.path=whale.csv"]);
+    exits_saying(&out, 3, "(the first: `whale`)");
+    let refused = dir.path().join("out.refused");
+    assert_eq!(files(&refused), [".userlens", "quarantine.csv", "run.json"]);
+    assert_eq!(read_csv(&refused.join("quarantine.csv")).len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(refused.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["rows"]["read"], 90_002, "{record}");
+    assert_eq!(record["rows"]["quarantined"], 1, "{record}");
+}
+
+#[test]
 fn a_run_refused_after_its_first_stages_leaves_no_half_report() {
     let dir = sandbox();
     // The survey is missing: the last stage refuses, after the personas were written.

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 use userlens_model::columns;
 
-use crate::error::{self, Error, Result};
+use crate::error::{self, Result};
 use crate::{order, read};
 
 /// The event columns held as codes into a dictionary of their distinct values (4
@@ -130,7 +130,6 @@ pub(crate) fn finish_events(
         .select(keep)
         .collect()
         .map_err(error::polars("sort and sessionize events"))?;
-    check_user_totals(&events)?;
     // The text reader makes codes as it reads; other sources' text is cast here, a
     // chunk at a time: a table whose columns' chunks differ is copied to align them.
     let action = "store text as codes";
@@ -153,50 +152,6 @@ pub(crate) fn finish_events(
             .map_err(error::polars(action))?;
     }
     Ok(events)
-}
-
-/// The most a user's amounts may add up to, either way: money is summed per user in
-/// whole cents, as an i64 (9.2e18 cents), with room to spare.
-const MAX_USER_TOTAL: f64 = 9e16;
-
-/// Refuses events in which a user's amounts add up past [`MAX_USER_TOTAL`], which
-/// their sums in cents would wrap; one sum over all rows clears the usual log.
-fn check_user_totals(events: &DataFrame) -> Result<()> {
-    use columns::{AMOUNT, USER_ID};
-    let action = "add up the amounts";
-    let absolute = || col(AMOUNT).cast(DataType::Float64).abs().sum();
-    let total = events
-        .clone()
-        .lazy()
-        .select([absolute()])
-        .collect()
-        .map_err(error::polars(action))?;
-    let total = total.columns()[0]
-        .f64()
-        .map_err(error::polars(action))?
-        .get(0);
-    if total.is_none_or(|t| t <= MAX_USER_TOTAL) {
-        return Ok(());
-    }
-    let over = events
-        .clone()
-        .lazy()
-        .group_by([col(USER_ID).cast(DataType::String)])
-        .agg([absolute()])
-        .filter(col(AMOUNT).gt(lit(MAX_USER_TOTAL)))
-        .sort([USER_ID], SortMultipleOptions::default())
-        .collect()
-        .map_err(error::polars(action))?;
-    let user = over.column(USER_ID).map_err(error::polars(action))?;
-    let user = user.str().map_err(error::polars(action))?;
-    match user.get(0) {
-        Some(user) => Err(Error::UserTotal {
-            user: user.to_string(),
-            users: over.height(),
-            max: MAX_USER_TOTAL,
-        }),
-        None => Ok(()),
-    }
 }
 
 /// Drops every row equal (nulls equal) to the row before it in all columns.

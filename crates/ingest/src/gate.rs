@@ -3,8 +3,10 @@
 
 use polars::prelude::*;
 
-use crate::IngestStats;
-use crate::error::{Error, Result};
+use userlens_model::columns::{AMOUNT, USER_ID};
+
+use crate::error::{self, Error, Result};
+use crate::{Events, IngestStats};
 
 impl IngestStats {
     /// Fails when the quarantined share passes `max_share` (0..1).
@@ -28,6 +30,57 @@ impl IngestStats {
             return Err(Error::NoEvents { files });
         }
         Ok(())
+    }
+}
+
+/// The most a user's amounts may add up to, either way: money is summed per user in
+/// whole cents, as an i64 (9.2e18 cents), with room to spare.
+const MAX_USER_TOTAL: f64 = 9e16;
+
+/// Refuses events in which a user's amounts add up past [`MAX_USER_TOTAL`], which
+/// their sums in cents would wrap; one sum over a part's rows clears the usual log.
+/// Checked after the quarantine is written, as the gate is, so a refused run still
+/// records what it read.
+pub fn check_user_totals(events: &Events) -> Result<()> {
+    let action = "add up the amounts";
+    let absolute = || col(AMOUNT).cast(DataType::Float64).abs().sum();
+    let (mut first, mut users) = (None::<String>, 0);
+    // Every user is in one part.
+    for part in events.parts()? {
+        let total = part
+            .clone()
+            .select([absolute()])
+            .collect()
+            .map_err(error::polars(action))?;
+        let total = total.columns()[0]
+            .f64()
+            .map_err(error::polars(action))?
+            .get(0);
+        if total.is_none_or(|t| t <= MAX_USER_TOTAL) {
+            continue;
+        }
+        let over = part
+            .group_by([col(USER_ID).cast(DataType::String)])
+            .agg([absolute()])
+            .filter(col(AMOUNT).gt(lit(MAX_USER_TOTAL)))
+            .sort([USER_ID], SortMultipleOptions::default())
+            .collect()
+            .map_err(error::polars(action))?;
+        let ids = over.column(USER_ID).map_err(error::polars(action))?;
+        if let Some(user) = ids.str().map_err(error::polars(action))?.get(0)
+            && first.as_deref().is_none_or(|f| user < f)
+        {
+            first = Some(user.to_string());
+        }
+        users += over.height();
+    }
+    match first {
+        Some(user) => Err(Error::UserTotal {
+            user,
+            users,
+            max: MAX_USER_TOTAL,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -45,7 +45,7 @@ use file::regular_file;
 pub use file::{FileInfo, fingerprint};
 use finish::finish_events;
 pub use finish::{DICTIONARY_COLUMNS, dictionary};
-pub use gate::rows_not_utf8;
+pub use gate::{check_user_totals, rows_not_utf8};
 use mapping::DERIVABLE;
 pub use mapping::{ColumnSource, IdFormat};
 pub use read::{OnProgress, read_table, reading_untrusted_file};

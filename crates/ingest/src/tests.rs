@@ -209,7 +209,12 @@ fn refuses_a_user_whose_amounts_add_up_past_what_cents_hold() {
         data.push_str(&format!("whale,2026-01-01 10:00:00.{i:06},purchase,1e12\n"));
     }
     let path = write(&dir, "events.csv", data.as_bytes());
-    let error = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    let checked = |path: &Path| {
+        let out = ingest(&SourceParams::canonical(path).check().unwrap()).unwrap();
+        assert_eq!(out.stats.read, 90_002);
+        check_user_totals(&Events::Memory(out.events))
+    };
+    let error = checked(&path).unwrap_err();
     assert!(error.is_refusal(), "{error}");
     assert!(
         error.to_string().contains(
@@ -218,9 +223,15 @@ fn refuses_a_user_whose_amounts_add_up_past_what_cents_hold() {
         "{error}"
     );
     // One purchase fewer adds up within the bound.
-    let within = data.replacen("whale,2026-01-01 10:00:00.000000,purchase,1e12\n", "", 1);
+    let within = data
+        .replacen(
+            "small,2026-01-01 10:00:00,purchase,5\n",
+            "small,2026-01-01 10:00:00,purchase,5\nsmall,2026-01-02 10:00:00,purchase,5\n",
+            1,
+        )
+        .replacen("whale,2026-01-01 10:00:00.000000,purchase,1e12\n", "", 1);
     let path = write(&dir, "within.csv", within.as_bytes());
-    assert!(ingest(&SourceParams::canonical(&path).check().unwrap()).is_ok());
+    assert!(checked(&path).is_ok());
 }
 
 #[test]

@@ -108,7 +108,10 @@ impl Stage for Ingest {
             ..StageMeta::default()
         };
         ctx.write_csv(files::QUARANTINE, &ingested.quarantine)?;
-        if let Err(e) = stats.check_gate(source.max_quarantine_share(), &ingested.quarantine) {
+        let checked = stats
+            .check_gate(source.max_quarantine_share(), &ingested.quarantine)
+            .and_then(|()| userlens_ingest::check_user_totals(&ingested.events));
+        if let Err(e) = checked {
             // The quarantine is still written, so the refusal can be looked into.
             ctx.keep_on_refusal(meta);
             return Err(StageError::Refused(Box::new(e)));
