@@ -117,7 +117,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         if let Some(bad) = bad_row(path) {
             return Err(bad);
         }
-        let id = id_column(header.iter().map(String::as_str)).unwrap_or(columns::USER_ID);
+        let id = id_column(path, header.iter().map(String::as_str))?.unwrap_or(columns::USER_ID);
         let id = id.to_string();
         let overwrite = Schema::from_iter([Field::new(id.into(), DataType::String)]);
         // Types from every row: a word in a column of numbers after the first rows
@@ -151,7 +151,8 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
     };
     // `User_Id` is the `user_id` column, as in the events and the survey.
-    let id = id_column(df.get_column_names().into_iter().map(|n| n.as_str())).map(str::to_string);
+    let id =
+        id_column(path, df.get_column_names().into_iter().map(|n| n.as_str()))?.map(str::to_string);
     let Some(id) = id else {
         return Err(Error::MissingRequired {
             path: path.to_path_buf(),
@@ -174,11 +175,31 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     Ok(df)
 }
 
-/// The users table's id column among `names`: `user_id`, else one that is `user_id`
-/// but for case and surrounding spaces.
-fn id_column<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
-    let loose = |n: &&str| n.trim().eq_ignore_ascii_case(columns::USER_ID);
-    (names.clone().find(|n| *n == columns::USER_ID)).or_else(|| names.into_iter().find(loose))
+/// The users table's id column among `names`: `user_id`, else the one column that is
+/// `user_id` but for case and surrounding spaces; two such are a guess, refused.
+fn id_column<'a>(
+    path: &Path,
+    names: impl Iterator<Item = &'a str> + Clone,
+) -> Result<Option<&'a str>> {
+    if let Some(exact) = names.clone().find(|n| *n == columns::USER_ID) {
+        return Ok(Some(exact));
+    }
+    let loose: Vec<(usize, &str)> = names
+        .enumerate()
+        .filter(|(_, n)| n.trim().eq_ignore_ascii_case(columns::USER_ID))
+        .collect();
+    match loose[..] {
+        [] => Ok(None),
+        [(_, only)] => Ok(Some(only)),
+        [(first, first_name), (second, second_name), ..] => Err(Error::CaseVariants {
+            path: path.to_path_buf(),
+            target: columns::USER_ID.into(),
+            first_name: first_name.into(),
+            first: first + 1,
+            second_name: second_name.into(),
+            second: second + 1,
+        }),
+    }
 }
 
 /// The header of the CSV file at `path` (empty if it cannot be read: polars says

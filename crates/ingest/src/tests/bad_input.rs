@@ -366,6 +366,21 @@ fn a_users_tables_id_column_is_found_in_any_case_its_ids_trimmed_its_dates_text(
     let table = read_table(&path).unwrap();
     let ids = table.column(columns::USER_ID).unwrap();
     assert_eq!(ids.str().unwrap().get(0), Some("1"));
+    // Of two in other cases, neither is a guess to make.
+    let path = write(
+        &dir,
+        "twins.csv",
+        b"USER_ID,plan,User_Id
+x1,pro,1
+",
+    );
+    let err = read_table(&path).unwrap_err();
+    assert!(err.is_refusal(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("columns `USER_ID` (column 1) and `User_Id` (column 3) both spell `user_id`"),
+        "{err}"
+    );
 }
 
 #[test]
