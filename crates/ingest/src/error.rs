@@ -12,6 +12,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The source file changed while it was read (replaced, or written to): what was
+    /// read may mix two versions, so nothing of it is kept.
+    #[error(
+        "`{path}` changed while it was read (replaced or written to): nothing of it was kept; run again once it is complete, or give the stage `retries`"
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
     /// A folder or file of the ingest's own (its parts, its spill) could not be
     /// made, written or removed.
     #[error("failed to write `{path}`")]

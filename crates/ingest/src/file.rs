@@ -70,6 +70,38 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
     })
 }
 
+/// What a file's metadata says of its content: size, modification time, inode and
+/// status-change time. A file replaced or written to gets another.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    bytes: u64,
+    modified: Option<std::time::SystemTime>,
+    identity: [i64; 3],
+}
+
+impl Stamp {
+    /// The stamp of the regular file at `path`.
+    pub(crate) fn of(path: &Path) -> Result<Stamp> {
+        let metadata = regular_file(path)?;
+        Ok(Stamp {
+            bytes: metadata.len(),
+            modified: metadata.modified().ok(),
+            identity: file_identity(&metadata),
+        })
+    }
+
+    /// Fails when the file at `path` no longer has this stamp: what was read of it
+    /// since may mix two versions, and its fingerprint may be the other's.
+    pub(crate) fn check_unchanged(&self, path: &Path) -> Result<()> {
+        match Stamp::of(path) {
+            Ok(now) if now == *self => Ok(()),
+            _ => Err(Error::Changed {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
 /// BLAKE3 of the file at `path`, read in blocks, each hashed on every core while a
 /// thread reads the next: a memory map of the whole file would count its pages in
 /// the process's RSS, and a file not in the page cache is read at the disk's pace.
@@ -171,4 +203,39 @@ fn file_identity(metadata: &std::fs::Metadata) -> [i64; 3] {
 #[cfg(not(unix))]
 fn file_identity(_: &std::fs::Metadata) -> [i64; 3] {
     [0; 3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_replaced_or_written_to_since_its_stamp_is_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.csv");
+        std::fs::write(&path, "user_id,event_time,event_type\nu1,2026-01-01,view\n").unwrap();
+        let stamp = Stamp::of(&path).unwrap();
+        assert!(stamp.check_unchanged(&path).is_ok());
+        // Another file of the same size moved over it, as an export is published.
+        let other = dir.path().join("new.csv");
+        std::fs::write(
+            &other,
+            "user_id,event_time,event_type\nv1,2026-01-01,view\n",
+        )
+        .unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let err = stamp.check_unchanged(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::Changed { .. }) && !err.is_refusal(),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("changed while it was read"),
+            "{err}"
+        );
+        // Gone is changed too.
+        let stamp = Stamp::of(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(stamp.check_unchanged(&path).is_err());
+    }
 }
