@@ -257,7 +257,6 @@ pub fn run(
         saved_in: Vec::with_capacity(plan.stages.len()),
         records: Vec::with_capacity(plan.stages.len()),
         saving: None,
-        upstream_reused: true,
         progress,
     };
     (run.progress)(&Progress::RunStarted {
@@ -381,7 +380,6 @@ struct Run<'a, 'p> {
     records: Vec<StageRecord>,
     /// The stage whose artifacts are still being written (see `Saving`).
     saving: Option<Saving>,
-    upstream_reused: bool,
     progress: &'p mut dyn FnMut(&Progress),
 }
 
@@ -554,7 +552,8 @@ impl Run<'_, '_> {
     }
 
     /// The stage's finished artifacts with the same key, verified, if there are any:
-    /// this run's own (resumed), else any run's while every stage before was reused.
+    /// this run's own (resumed), else any run's: the key holds the keys of the stages
+    /// it needs, so it is the same whether those ran or were reused.
     fn reuse(&mut self, index: usize) -> Option<(Output, PathBuf, StageRow)> {
         let stage = &self.plan.stages[index];
         let key = &self.keys[index];
@@ -563,7 +562,7 @@ impl Run<'_, '_> {
         }
         let row = match self.finished_here.get(&stage.name) {
             Some(row) if row.cache_key == *key => row.clone(),
-            _ if self.options.force || !self.upstream_reused => return None,
+            _ if self.options.force => return None,
             _ => self.ledger.finished_stage(key).ok().flatten()?,
         };
         let dir = PathBuf::from(&row.artifact_dir);
@@ -592,7 +591,6 @@ impl Run<'_, '_> {
         record: &mut StageRecord,
         stage_dir: &Path,
     ) -> Result<Outcome> {
-        self.upstream_reused = false;
         if let Err(e) = self.read_written(index) {
             return Ok(Err(e));
         }
