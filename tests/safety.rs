@@ -317,6 +317,29 @@ fn a_run_refused_for_a_user_total_records_what_it_read() {
 }
 
 #[test]
+fn a_run_that_cannot_save_an_artifact_leaves_no_staging_folder() {
+    let dir = sandbox();
+    // Files past 100 KiB cannot be written (EFBIG, the signal ignored): the events'
+    // artifact fails to save after the quarantine went into the staging folder.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 100; exec {} run p.toml -q",
+            env!("CARGO_BIN_EXE_userlens")
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    exits_saying(&out, 1, "File too large");
+    let left: Vec<String> = files(dir.path())
+        .into_iter()
+        .filter(|name| name.contains("staging"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
 fn a_run_refused_after_its_first_stages_leaves_no_half_report() {
     let dir = sandbox();
     // The survey is missing: the last stage refuses, after the personas were written.

@@ -269,9 +269,21 @@ pub fn run(
         if only.is_some_and(|only| index > only) {
             break;
         }
-        stop = run
-            .stage(index)
-            .map_err(|e| failed(run.ledger, &run_row, e))?;
+        stop = match run.stage(index) {
+            Ok(stop) => stop,
+            Err(e) => {
+                // A stage's own failure stops the run below; this is the runner's
+                // (a full disk while saving), and its staging folder goes too.
+                if let Some(pending) = run.saving.take() {
+                    let _ = pending.finish(&ledger, &mut run.records);
+                }
+                let _ = publish::remove_own(&staging);
+                if let Some(made) = &made {
+                    publish::remove_empty_made(&staging, made);
+                }
+                return Err(failed(&ledger, &run_row, e));
+            }
+        };
         if stop.is_some() {
             break;
         }
