@@ -207,6 +207,9 @@ pub struct BackfillArgs {
     /// Run dates that already have a successful run too, and rerun every stage.
     #[arg(long)]
     pub force: bool,
+    /// Replace output folders that hold files userlens did not write.
+    #[arg(long)]
+    pub force_output: bool,
     /// Override a parameter: `stage.key=value` (repeatable).
     #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
     pub set: Vec<String>,

@@ -414,6 +414,26 @@ fn until_runs_a_stage_and_its_needs_and_publishes_them() {
 }
 
 #[test]
+fn backfill_replaces_an_edited_output_only_with_force_output() {
+    let dir = sandbox(200);
+    let day = "2026-05-01";
+    assert!(backfill(dir.path(), day, day, &["-q"]).status.success());
+    let personas = dir.path().join("out").join(day).join("personas.csv");
+    let published = std::fs::read_to_string(&personas).unwrap();
+    std::fs::write(&personas, published.replacen(',', ";", 1)).unwrap();
+    let out = backfill(dir.path(), day, day, &["-q"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("pass `--force-output`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = backfill(dir.path(), day, day, &["-q", "--force-output"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&personas).unwrap(), published);
+}
+
+#[test]
 fn a_three_day_backfill_records_three_runs() {
     let dir = sandbox(200);
     // A night run only up to its features is not done: the backfill runs it whole.

@@ -16,6 +16,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
         out,
         runs,
         force,
+        force_output,
         set,
     } = args;
     if from > to {
@@ -35,7 +36,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
             runs: runs.clone(),
             set: Vec::new(),
             force: *force,
-            force_output: false,
+            force_output: *force_output,
             resume: None,
             dry_run: false,
             only: None,
