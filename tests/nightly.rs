@@ -172,6 +172,53 @@ fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
 }
 
 #[test]
+fn a_run_killed_after_it_published_resumes_and_leaves_no_old_folder() {
+    let dir = sandbox(200);
+    let out = run(dir.path(), &["--as-of", "2026-05-01", "-q"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    let published = std::fs::read(dir.path().join("out/2026-05-01/personas.csv")).unwrap();
+    // As a kill after the folder swap leaves it: still running in the ledger (by a
+    // process that is gone), the replaced report beside the new one.
+    let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();
+    let gone = i64::from(u32::MAX);
+    ledger
+        .execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, pid = ?1 WHERE run_id = ?2",
+            rusqlite::params![gone, run_id],
+        )
+        .unwrap();
+    drop(ledger);
+    let old = dir
+        .path()
+        .join(format!("out/.2026-05-01.old-{run_id}-p{gone}"));
+    std::fs::create_dir(&old).unwrap();
+    let shown = userlens(&["runs", "list"], dir.path());
+    assert!(
+        text(&shown.stdout).contains("interrupted"),
+        "{}",
+        text(&shown.stdout)
+    );
+    let resumed = run(dir.path(), &["--resume", &run_id, "-q"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(!old.exists(), "the replaced report's folder is gone");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/2026-05-01/personas.csv")).unwrap(),
+        published
+    );
+    let shown = userlens(&["runs", "show", &run_id], dir.path());
+    assert!(
+        text(&shown.stdout).contains(" ok"),
+        "{}",
+        text(&shown.stdout)
+    );
+    // A run recorded as finished has nothing to resume.
+    let again = run(dir.path(), &["--resume", &run_id, "-q"]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+}
+
+#[test]
 fn a_second_concurrent_run_exits_4_and_writes_nothing() {
     let dir = sandbox(200);
     std::fs::create_dir_all(dir.path().join("runs")).unwrap();
@@ -479,7 +526,8 @@ fn a_three_day_backfill_records_three_runs() {
     assert!(!text(&again.stdout).contains("done already"));
     assert!(page.is_file());
     // As if the third night's run were killed between its publish and its last
-    // ledger write: its folder says it ended ok, so it is done, and not resumable.
+    // ledger write: its folder says it ended ok, so it is done; resumed, it reuses
+    // every stage and publishes the same again.
     let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();
     let third: String = ledger
         .query_row(
@@ -504,10 +552,12 @@ fn a_three_day_backfill_records_three_runs() {
         text(&killed.stdout)
     );
     let resume = run(dir.path(), &["--dry-run", "--resume", &third]);
-    assert!(
-        text(&resume.stderr).contains("there is nothing to resume"),
+    assert!(resume.status.success(), "{}", text(&resume.stderr));
+    assert_eq!(
+        text(&resume.stdout).matches(": skip (unchanged since run").count(),
+        4,
         "{}",
-        text(&resume.stderr)
+        text(&resume.stdout)
     );
     // Done where it was published: to another folder, or with other parameters, the
     // dates run again.

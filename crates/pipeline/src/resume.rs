@@ -119,7 +119,9 @@ pub(crate) fn find(ledger: &Ledger, root: &Path, plan: &Plan, id: &str) -> Resul
             row.pipeline, plan.name
         )));
     }
-    if !settled_status(plan, &row).resumable() {
+    // A run killed after it published but before the ledger said so is still
+    // `running` there: resumed, it publishes the same outputs and is recorded.
+    if !row.status.resumable() {
         return Err(Error::Resume(format!(
             "run `{id}` finished; there is nothing to resume"
         )));

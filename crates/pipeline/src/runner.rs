@@ -92,13 +92,14 @@ pub fn run(
         progress(&Progress::Warning { message });
     }
     let ledger = Ledger::open(&root)?;
-    // The lock is ours: a run of this pipeline the ledger says is running was killed.
-    resume::settle_killed(&ledger, plan)?;
-    let started = Utc::now();
+    // Found before the killed runs are settled: one that published is resumed too.
     let resumed_run = match &options.resume {
         Some(id) => Some(resume::find(&ledger, &root, plan, id)?),
         None => None,
     };
+    // The lock is ours: a run of this pipeline the ledger says is running was killed.
+    resume::settle_killed(&ledger, plan)?;
+    let started = Utc::now();
     let (plan, options) = match &resumed_run {
         Some(row) => resume::resumed(plan, options, row)?,
         None => (plan.clone(), options.clone()),
