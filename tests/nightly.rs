@@ -554,7 +554,9 @@ fn a_three_day_backfill_records_three_runs() {
     let resume = run(dir.path(), &["--dry-run", "--resume", &third]);
     assert!(resume.status.success(), "{}", text(&resume.stderr));
     assert_eq!(
-        text(&resume.stdout).matches(": skip (unchanged since run").count(),
+        text(&resume.stdout)
+            .matches(": skip (unchanged since run")
+            .count(),
         4,
         "{}",
         text(&resume.stdout)

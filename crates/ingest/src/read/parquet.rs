@@ -110,6 +110,8 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         read_parquet_file(path)?
     } else {
         crate::regular_file(path)?;
+        // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is.
+        super::open(path, &mut |_, _| {})?;
         // The ids stay text (`007`), under whatever case the header gives them.
         let header = csv_header(path)?;
         // Polars pads a short row with nulls: a row of another width is refused, at

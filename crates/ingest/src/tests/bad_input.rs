@@ -366,6 +366,16 @@ fn a_users_tables_id_column_is_found_in_any_case_its_ids_trimmed_its_dates_text(
     let table = read_table(&path).unwrap();
     let ids = table.column(columns::USER_ID).unwrap();
     assert_eq!(ids.str().unwrap().get(0), Some("1"));
+    // In UTF-16 it is named so, not taken for a table without `user_id`.
+    let utf16: Vec<u8> = "\u{feff}user_id,plan\nu1,pro\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let err = read_table(&write(&dir, "utf16.csv", &utf16)).unwrap_err();
+    assert!(
+        err.is_refusal() && err.to_string().contains("UTF-16LE"),
+        "{err}"
+    );
     // Of two in other cases, neither is a guess to make.
     let path = write(
         &dir,
