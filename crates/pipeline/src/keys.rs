@@ -219,11 +219,12 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
     let keys = cache_keys(plan, &label, previous.as_ref(), &BTreeMap::new());
     let mut stages = Vec::with_capacity(plan.stages.len());
     let only = only_index(plan, options)?;
+    let mut upstream_runs = true;
     for (index, (stage, key)) in plan.stages.iter().zip(keys).enumerate() {
         if only.is_some_and(|only| index > only) {
             break;
         }
-        let reuse = if options.force || only == Some(index) {
+        let reuse = if options.force || !upstream_runs || only == Some(index) {
             None
         } else if let Some(ledger) = &ledger {
             ledger
@@ -240,6 +241,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
         } else {
             None
         };
+        upstream_runs &= reuse.is_some();
         stages.push(PlannedRun {
             name: stage.name.clone(),
             uses: stage.uses(),

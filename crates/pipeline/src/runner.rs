@@ -258,6 +258,7 @@ pub fn run(
         saved_in: Vec::with_capacity(plan.stages.len()),
         records: Vec::with_capacity(plan.stages.len()),
         saving: None,
+        upstream_reused: true,
         progress,
     };
     (run.progress)(&Progress::RunStarted {
@@ -393,6 +394,7 @@ struct Run<'a, 'p> {
     records: Vec<StageRecord>,
     /// The stage whose artifacts are still being written (see `Saving`).
     saving: Option<Saving>,
+    upstream_reused: bool,
     progress: &'p mut dyn FnMut(&Progress),
 }
 
@@ -565,8 +567,7 @@ impl Run<'_, '_> {
     }
 
     /// The stage's finished artifacts with the same key, verified, if there are any:
-    /// this run's own (resumed), else any run's: the key holds the keys of the stages
-    /// it needs, so it is the same whether those ran or were reused.
+    /// this run's own (resumed), else any run's while every stage before was reused.
     fn reuse(&mut self, index: usize) -> Option<(Output, PathBuf, StageRow)> {
         let stage = &self.plan.stages[index];
         let key = &self.keys[index];
@@ -575,7 +576,7 @@ impl Run<'_, '_> {
         }
         let row = match self.finished_here.get(&stage.name) {
             Some(row) if row.cache_key == *key => row.clone(),
-            _ if self.options.force => return None,
+            _ if self.options.force || !self.upstream_reused => return None,
             _ => self.ledger.finished_stage(key).ok().flatten()?,
         };
         let dir = PathBuf::from(&row.artifact_dir);
@@ -604,6 +605,7 @@ impl Run<'_, '_> {
         record: &mut StageRecord,
         stage_dir: &Path,
     ) -> Result<Outcome> {
+        self.upstream_reused = false;
         if let Err(e) = self.read_written(index) {
             return Ok(Err(e));
         }
