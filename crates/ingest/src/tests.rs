@@ -346,8 +346,8 @@ fn rows_swallowed_whole_by_a_stray_quote_are_quarantined_with_the_row() {
         (
             3,
             String::new(),
-            "a row over 3 lines: `query` holds a line of 5 fields, as a row has (a quoted \
-             field that does not close where it should?)"
+            "a row over 3 lines: `query` holds a line that is a row of 5 fields, with a \
+             time (a quoted field that does not close where it should?)"
                 .to_string()
         )
     );
@@ -386,6 +386,16 @@ fn a_row_joined_to_the_next_by_a_quote_that_closes_there_is_quarantined() {
         "{rows:?}"
     );
     assert!(quarantine_raw(&out, 0).contains("u2,2026-02-01 11:00:00"));
+    // Prose and addresses over lines, written after `, `, are fields, not rows.
+    let path = write(
+        &dir,
+        "prose.csv",
+        b"user_id,event_time,event_type,query,amount,rating\n\
+          u1,2026-02-01 10:00:00,search,\"gift for mum\nordered, 2026-01-03, shipped, 2026-01-05\",,\n\
+          u2,2026-02-01 10:00:00,search,\"Ship to:\n12 Main St, 2026-01-03, Springfield, IL\",,\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!((out.stats.kept, out.stats.quarantined), (2, 0));
 }
 
 #[test]

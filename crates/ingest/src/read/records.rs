@@ -368,8 +368,10 @@ pub(super) fn line_ends(fields: &[&[u8]]) -> usize {
 
 /// Why a row (of the header's width) whose fields hold line ends looks like rows run
 /// together by a stray quote: a line inside one of its fields is a row of its own,
-/// as many fields as the header with a time (`is_time`) where the event time goes
-/// (field `time_field`). `None` for a field that merely holds line breaks.
+/// as many fields as the header (a field's last line with the fields after it) with
+/// a time (`is_time`) where the event time goes (field `time_field`), its first field
+/// and its time written as a row's are, without spaces around them. `None` for a
+/// field that merely holds line breaks, such as an address or prose after `, `.
 pub(crate) fn swallowed_row(
     fields: &[&[u8]],
     header: &[String],
@@ -378,13 +380,16 @@ pub(crate) fn swallowed_row(
     is_time: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let time_field = time_field?;
-    // A line inside field `at`: its last line goes on with the fields after `at`.
+    let bare = |part: &[u8]| !part.is_empty() && part.trim_ascii() == part;
     let is_row = |at: usize, line: &[u8], last: bool| {
         let mut parts: Vec<&[u8]> = line.split(|&b| b == delimiter).collect();
         if last {
             parts.extend_from_slice(&fields[at + 1..]);
         }
-        parts.len() == header.len() && std::str::from_utf8(parts[time_field]).is_ok_and(&is_time)
+        parts.len() == header.len()
+            && bare(parts[0])
+            && bare(parts[time_field])
+            && std::str::from_utf8(parts[time_field]).is_ok_and(&is_time)
     };
     let (at, _) = fields.iter().enumerate().find(|&(at, field)| {
         let lines = field.split(|&b| b == b'\n' || b == b'\r').count();
@@ -395,8 +400,8 @@ pub(crate) fn swallowed_row(
             .any(|(i, line)| is_row(at, line, i + 1 == lines))
     })?;
     Some(format!(
-        "a row over {} lines: `{}` holds a line of {} fields, as a row has (a quoted field \
-         that does not close where it should?)",
+        "a row over {} lines: `{}` holds a line that is a row of {} fields, with a time \
+         (a quoted field that does not close where it should?)",
         line_ends(fields) + 1,
         header[at],
         header.len()
