@@ -15,7 +15,7 @@ pub enum Error {
     /// The source file changed while it was read (replaced, or written to): what was
     /// read may mix two versions, so nothing of it is kept.
     #[error(
-        "`{path}` changed while it was read (replaced or written to): nothing of it was kept; run again once it is complete, or give the stage `retries`"
+        "`{path}` changed while it was read (replaced or written to): nothing read from it was kept; read it again once it is whole (a stage with `retries` does)"
     )]
     Changed {
         /// The file.

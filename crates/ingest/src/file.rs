@@ -71,17 +71,16 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
 }
 
 /// What a file's metadata says of its content: size, modification time, inode and
-/// status-change time. A file replaced or written to gets another.
+/// status-change time.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Stamp {
+struct Stamp {
     bytes: u64,
     modified: Option<std::time::SystemTime>,
     identity: [i64; 3],
 }
 
 impl Stamp {
-    /// The stamp of the regular file at `path`.
-    pub(crate) fn of(path: &Path) -> Result<Stamp> {
+    fn of(path: &Path) -> Result<Stamp> {
         let metadata = regular_file(path)?;
         Ok(Stamp {
             bytes: metadata.len(),
@@ -89,15 +88,40 @@ impl Stamp {
             identity: file_identity(&metadata),
         })
     }
+}
 
-    /// Fails when the file at `path` no longer has this stamp: what was read of it
-    /// since may mix two versions, and its fingerprint may be the other's.
-    pub(crate) fn check_unchanged(&self, path: &Path) -> Result<()> {
-        match Stamp::of(path) {
-            Ok(now) if now == *self => Ok(()),
-            _ => Err(Error::Changed {
-                path: path.to_path_buf(),
-            }),
+/// A file fingerprinted before it is read, for [`Unchanged::check`] to tell after
+/// the read whether it changed meanwhile (replaced, or written to): what was read
+/// may then mix two versions under the first one's fingerprint.
+#[derive(Debug)]
+pub struct Unchanged {
+    path: PathBuf,
+    stamp: Stamp,
+    info: FileInfo,
+}
+
+impl Unchanged {
+    /// Stamps and fingerprints the file at `path`.
+    pub fn begin(path: &Path) -> Result<Unchanged> {
+        let stamp = Stamp::of(path)?;
+        let info = fingerprint(path)?;
+        Ok(Unchanged {
+            path: path.to_path_buf(),
+            stamp,
+            info,
+        })
+    }
+
+    /// Its fingerprint, once the read is done and the file has the same stamp, or
+    /// the same content (touched, or its mode or links changed); else an error, not a
+    /// refusal: read again, it may be whole.
+    pub fn check(self) -> Result<FileInfo> {
+        if Stamp::of(&self.path).is_ok_and(|now| now == self.stamp) {
+            return Ok(self.info);
+        }
+        match fingerprint(&self.path) {
+            Ok(now) if now.blake3 == self.info.blake3 => Ok(self.info),
+            _ => Err(Error::Changed { path: self.path }),
         }
     }
 }
@@ -210,13 +234,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_file_replaced_or_written_to_since_its_stamp_is_changed() {
+    fn a_file_replaced_while_read_is_changed_and_one_touched_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.csv");
         std::fs::write(&path, "user_id,event_time,event_type\nu1,2026-01-01,view\n").unwrap();
-        let stamp = Stamp::of(&path).unwrap();
-        assert!(stamp.check_unchanged(&path).is_ok());
+        let guard = Unchanged::begin(&path).unwrap();
+        let blake3 = guard.info.blake3.clone();
+        assert_eq!(guard.check().unwrap().blake3, blake3);
+        // Its mode changed, or touched: the same content.
+        let guard = Unchanged::begin(&path).unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&path, permissions).unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .map(|f| f.set_modified(std::time::SystemTime::UNIX_EPOCH))
+            .ok();
+        assert!(guard.check().is_ok());
         // Another file of the same size moved over it, as an export is published.
+        let guard = Unchanged::begin(&path).unwrap();
         let other = dir.path().join("new.csv");
         std::fs::write(
             &other,
@@ -224,7 +261,7 @@ mod tests {
         )
         .unwrap();
         std::fs::rename(&other, &path).unwrap();
-        let err = stamp.check_unchanged(&path).unwrap_err();
+        let err = guard.check().unwrap_err();
         assert!(
             matches!(err, Error::Changed { .. }) && !err.is_refusal(),
             "{err}"
@@ -234,8 +271,8 @@ mod tests {
             "{err}"
         );
         // Gone is changed too.
-        let stamp = Stamp::of(&path).unwrap();
+        let guard = Unchanged::begin(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert!(stamp.check_unchanged(&path).is_err());
+        assert!(guard.check().is_err());
     }
 }

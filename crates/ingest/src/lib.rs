@@ -41,8 +41,8 @@ use userlens_model::columns;
 
 pub use error::{Error, Result};
 pub use events::{Events, event_types, events_before, near_known_event_types};
-pub use file::{FileInfo, fingerprint};
-use file::{Stamp, regular_file};
+use file::regular_file;
+pub use file::{FileInfo, Unchanged, fingerprint};
 use finish::finish_events;
 pub use finish::{DICTIONARY_COLUMNS, dictionary};
 pub use gate::{check_user_totals, rows_not_utf8};
@@ -446,8 +446,7 @@ pub fn ingest(source: &Source) -> Result<Ingested> {
 /// a CSV or text file is read (Parquet is read in one go). All rows are held in
 /// memory, whatever the memory limit says: [`ingest_into`] keeps to it.
 pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Result<Ingested> {
-    let stamp = Stamp::of(source.path())?;
-    let file_info = fingerprint(source.path())?;
+    let unchanged = Unchanged::begin(source.path())?;
     let started = std::time::Instant::now();
     let parsed = read::read_source(
         source,
@@ -455,7 +454,7 @@ pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Res
         read::Keep::Memory,
         read::PARALLEL_MIN_BYTES,
     )?;
-    stamp.check_unchanged(source.path())?;
+    let file_info = unchanged.check()?;
     tracing::info!(
         "ingest: read and checked in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -536,8 +535,7 @@ fn ingest_into_parts(
         };
         return ingest_out_of_core(source, dir, plan, read::PARALLEL_MIN_BYTES, on_progress);
     }
-    let stamp = Stamp::of(source.path())?;
-    let file_info = fingerprint(source.path())?;
+    let unchanged = Unchanged::begin(source.path())?;
     let started = std::time::Instant::now();
     let keep = read::Keep::MemoryUpTo {
         budget,
@@ -545,7 +543,7 @@ fn ingest_into_parts(
         parts: dir,
     };
     let mut parsed = read::read_source(source, on_progress, keep, read::PARALLEL_MIN_BYTES)?;
-    stamp.check_unchanged(source.path())?;
+    let file_info = unchanged.check()?;
     tracing::info!(
         "ingest: read and checked in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -615,8 +613,7 @@ fn ingest_out_of_core(
         path: dir.to_path_buf(),
         source,
     };
-    let stamp = Stamp::of(source.path())?;
-    let file_info = fingerprint(source.path())?;
+    let unchanged = Unchanged::begin(source.path())?;
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io)?;
     }
@@ -628,7 +625,7 @@ fn ingest_out_of_core(
         read::Keep::Spill(&plan),
         parallel_min_bytes,
     )?;
-    stamp.check_unchanged(source.path())?;
+    let file_info = unchanged.check()?;
     tracing::info!(
         "ingest: read, checked and spilled in {:.2} s ({} partitions)",
         started.elapsed().as_secs_f64(),

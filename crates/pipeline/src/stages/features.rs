@@ -191,17 +191,14 @@ impl Stage for Features {
             ..StageMeta::default()
         };
         // Read first: `users_table` tells a table not there yet (retried) from one
-        // that is no table (refused). Hashed before and after: a table written while
-        // it was read keys nothing (a failure, which `retries` waits out).
-        let before = (checked.users.as_ref()).and_then(|p| userlens_ingest::fingerprint(p).ok());
+        // that is no table (refused). A table written while it was read keys nothing
+        // (a failure, which `retries` waits out).
+        let unchanged = (checked.users.as_deref()).map(userlens_ingest::Unchanged::begin);
         let users = checked.users_table()?;
-        if let Some(path) = &checked.users {
-            let read = userlens_ingest::fingerprint(path)?;
-            if before.as_ref().map(|b| &b.blake3) != Some(&read.blake3) {
-                return Err(StageError::Failed(
-                    format!("`{}` changed while it was read", path.display()).into(),
-                ));
-            }
+        if let Some(unchanged) = unchanged {
+            let read = unchanged
+                .and_then(userlens_ingest::Unchanged::check)
+                .map_err(|e| StageError::Failed(Box::new(e)))?;
             meta.inputs.push(read);
         }
         let remote = ctx.remote_parts(&events_in);
