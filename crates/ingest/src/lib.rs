@@ -437,7 +437,9 @@ pub struct Ingested<E = DataFrame> {
     pub stats: IngestStats,
 }
 
-/// Reads, validates, de-duplicates and sessionizes a source.
+/// Reads, validates, de-duplicates and sessionizes a source. What is read as a whole
+/// is the caller's to judge, once the quarantine is kept: the share refused
+/// ([`IngestStats::check_gate`]) and the users' totals ([`check_user_totals`]).
 pub fn ingest(source: &Source) -> Result<Ingested> {
     ingest_with_progress(source, &mut |_, _| {})
 }

@@ -108,13 +108,22 @@ impl Stage for Ingest {
             ..StageMeta::default()
         };
         ctx.write_csv(files::QUARANTINE, &ingested.quarantine)?;
-        let checked = stats
-            .check_gate(source.max_quarantine_share(), &ingested.quarantine)
-            .and_then(|()| userlens_ingest::check_user_totals(&ingested.events));
-        if let Err(e) = checked {
-            // The quarantine is still written, so the refusal can be looked into.
-            ctx.keep_on_refusal(meta);
-            return Err(StageError::Refused(Box::new(e)));
+        // The quarantine is still written, so a refusal can be looked into.
+        let checked = match stats.check_gate(source.max_quarantine_share(), &ingested.quarantine) {
+            Ok(()) => userlens_ingest::check_user_totals(&ingested.events),
+            Err(gate) => Err(gate),
+        };
+        match checked {
+            Ok(()) => {}
+            // Parts that cannot be read back to add up: a failure `retries` may outlast.
+            Err(e @ userlens_ingest::Error::Parquet { .. })
+            | Err(e @ userlens_ingest::Error::Polars { .. }) => {
+                return Err(StageError::Failed(Box::new(e)));
+            }
+            Err(e) => {
+                ctx.keep_on_refusal(meta);
+                return Err(StageError::Refused(Box::new(e)));
+            }
         }
         let mut tables = Tables::default();
         tables.set_events(ingested.events);
