@@ -200,15 +200,23 @@ pub fn run(
     // Recorded once the guard is let go: `failed` asks whether a signal took the run.
     let made = staged.map_err(|e| failed(&ledger, &run_row, e))?.1;
     interrupt::made(made.clone());
+    // From here a failure before the stages run takes the staging folder with it.
+    let abandon = |e: Error| {
+        let _ = publish::remove_own(&staging);
+        if let Some(made) = &made {
+            publish::remove_empty_made(&staging, made);
+        }
+        failed(&ledger, &run_row, e)
+    };
     // A new run's row went in with its id; a resumed one is running again.
     if resumed_run.is_some() {
-        ledger.put_run(&run_row)?;
+        ledger.put_run(&run_row).map_err(&abandon)?;
     }
 
     let finished_here = match resumed_run {
         Some(_) => ledger
             .stages(&run_id)
-            .map_err(|e| failed(&ledger, &run_row, e))?
+            .map_err(&abandon)?
             .into_iter()
             .filter(|s| s.status.finished())
             .map(|s| (s.stage.clone(), s))
@@ -216,8 +224,7 @@ pub fn run(
         None => BTreeMap::new(),
     };
     let mut lost = Vec::new();
-    let previous = previous_run(&ledger, &plan, &label, &mut lost)
-        .map_err(|e| failed(&ledger, &run_row, e))?;
+    let previous = previous_run(&ledger, &plan, &label, &mut lost).map_err(&abandon)?;
     if !lost.is_empty() {
         let compared = match &previous {
             Some(p) => format!("this run compares itself with {} instead", p.run_id),
@@ -279,11 +286,7 @@ pub fn run(
                 if let Some(pending) = run.saving.take() {
                     let _ = pending.finish(&ledger, &mut run.records);
                 }
-                let _ = publish::remove_own(&staging);
-                if let Some(made) = &made {
-                    publish::remove_empty_made(&staging, made);
-                }
-                return Err(failed(&ledger, &run_row, e));
+                return Err(abandon(e));
             }
         };
         if stop.is_some() {
