@@ -254,6 +254,14 @@ pub enum Error {
         /// What polars reported.
         source: polars::prelude::PolarsError,
     },
+    /// A side table (such as the users table) whose header or layout cannot be read.
+    #[error("`{path}`: {problem}")]
+    TableLayout {
+        /// File.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A row of a side table (such as the users table) that cannot be read.
     #[error("`{path}` line {line}: {reason}")]
     TableRow {
@@ -313,6 +321,7 @@ impl Error {
             | Error::ParquetAsText { .. }
             | Error::Delimiter { .. }
             | Error::TableRow { .. }
+            | Error::TableLayout { .. }
             | Error::UserTotal { .. } => true,
             Error::BadParquet { .. } => true,
             // Malformed, not a disk's failure to give its bytes.

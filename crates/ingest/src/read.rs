@@ -762,9 +762,6 @@ pub(crate) fn read_csv_with(
     })
 }
 
-/// Whether the text of `path` from byte `start` (a record's start) ends inside a
-/// quoted field ([`records::ends_in_quote`]). Read again only for a last row that
-/// holds a line end.
 /// Whether the last record, starting at byte `start`, ends inside a quoted field:
 /// from the last line the reader kept when the record holds no line end, else read
 /// again from its start.
@@ -781,6 +778,8 @@ pub(crate) fn last_record_open(
     }
 }
 
+/// Whether the text of `path` from byte `start` (a record's start) ends inside a
+/// quoted field ([`records::ends_in_quote`]).
 fn ends_in_open_quote(path: &Path, start: u64, delimiter: u8) -> Result<bool> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),

@@ -111,7 +111,15 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     } else {
         crate::regular_file(path)?;
         // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is.
-        super::open(path, &mut |_, _| {})?;
+        super::open(path, &mut |_, _| {}).map_err(|e| match e {
+            Error::ParquetAsText { path } => Error::TableLayout {
+                path,
+                problem: "a Parquet file (it begins with `PAR1`) named as text: name it \
+                          `.parquet`"
+                    .into(),
+            },
+            other => other,
+        })?;
         // The ids stay text (`007`), under whatever case the header gives them.
         let header = csv_header(path)?;
         // Polars pads a short row with nulls: a row of another width is refused, at
@@ -193,13 +201,14 @@ fn id_column<'a>(
     match loose[..] {
         [] => Ok(None),
         [(_, only)] => Ok(Some(only)),
-        [(first, first_name), (second, second_name), ..] => Err(Error::CaseVariants {
+        [(first, first_name), (second, second_name), ..] => Err(Error::TableLayout {
             path: path.to_path_buf(),
-            target: columns::USER_ID.into(),
-            first_name: first_name.into(),
-            first: first + 1,
-            second_name: second_name.into(),
-            second: second + 1,
+            problem: format!(
+                "columns `{first_name}` (column {}) and `{second_name}` (column {}) both \
+                 spell `user_id`; rename one",
+                first + 1,
+                second + 1
+            ),
         }),
     }
 }

@@ -335,6 +335,14 @@ fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
     let err = ingest(&SourceParams::canonical(&parquet).check().unwrap()).unwrap_err();
     assert!(matches!(err, Error::ParquetAsText { .. }), "{err}");
     assert!(err.is_refusal());
+    // A users table has no `format` to set: it is told to take the name.
+    let err = read_table(&parquet).unwrap_err();
+    assert!(err.is_refusal(), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("named as text: name it `.parquet`"),
+        "{err}"
+    );
     // A CSV table without `user_id` is refused too.
     let users = dir.path().join("users.csv");
     std::fs::write(&users, "customer,country\nu1,FR\n").unwrap();
