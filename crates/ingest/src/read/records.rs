@@ -509,6 +509,50 @@ mod tests {
         }
     }
 
+    /// Text handed over at most `block` bytes a read.
+    struct Chunked<'a> {
+        text: &'a [u8],
+        block: usize,
+    }
+
+    impl std::io::Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.block.min(buf.len()).min(self.text.len());
+            buf[..n].copy_from_slice(&self.text[..n]);
+            self.text = &self.text[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_last_line_too_long_to_keep_is_left_to_be_read_again() {
+        let long = [b"a\n".as_slice(), &vec![b'b'; TAIL_BYTES + 1]].concat();
+        for (text, want) in [
+            (long.clone(), None),
+            ([long, b"\n".to_vec()].concat(), Some(false)),
+        ] {
+            let (mut reader, lines) = csv_reader(b',', &text[..]);
+            let mut record = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut record).unwrap() {}
+            assert_eq!(lines.ends_in_open_quote(b','), want);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_last_line_kept_is_the_texts_however_it_is_read(
+            text in proptest::collection::vec(prop::sample::select(&b"a,\"\n\r"[..]), 0..200),
+            block in 1usize..20,
+        ) {
+            let (mut reader, lines) = csv_reader(b',', Chunked { text: &text, block });
+            let mut record = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut record).unwrap() {}
+            let last = text.rsplit(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
+            let want = !last.is_empty() && ends_in_quote(&mut &last[..], b',').unwrap();
+            prop_assert_eq!(lines.ends_in_open_quote(b','), Some(want));
+        }
+    }
+
     proptest! {
         #[test]
         fn records_are_the_csv_crates(
