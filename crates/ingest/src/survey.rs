@@ -396,6 +396,12 @@ mod tests {
         lines.into_no_null_iter().collect()
     }
 
+    /// The quarantine's text column `name`.
+    fn quarantined(survey: &Survey, name: &str) -> Vec<String> {
+        let column = survey.quarantine.column(name).unwrap().str().unwrap();
+        column.iter().flatten().map(str::to_string).collect()
+    }
+
     fn write(text: &str) -> tempfile::TempPath {
         let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
         std::fs::write(file.path(), text).unwrap();
@@ -449,17 +455,9 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(comment, Some("great, fast"));
-        let q = &survey.quarantine;
         let lines = quarantined_lines(&survey);
         assert_eq!(lines, [4, 5, 6, 7, 8]);
-        let reasons: Vec<&str> = q
-            .column("reason")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
+        let reasons = quarantined(&survey, "reason");
         assert!(
             reasons[0].starts_with("`answered_at` \"yesterday\" is not"),
             "{}",
@@ -475,14 +473,7 @@ mod tests {
             "`score` \"6.5\" is not a whole number from 0 to 10"
         );
         assert_eq!(reasons[4], "expected 5 fields, found 2");
-        let columns: Vec<&str> = q
-            .column("column")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
+        let columns = quarantined(&survey, "column");
         assert_eq!(columns, ["answered_at", "score", "user_id", "score", ""]);
     }
 
@@ -499,15 +490,7 @@ mod tests {
         );
         let survey = read_survey(&path).unwrap();
         assert_eq!((survey.read, survey.answers.height()), (4, 2));
-        let reasons: Vec<&str> = survey
-            .quarantine
-            .column("reason")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
+        let reasons = quarantined(&survey, "reason");
         assert_eq!(quarantined_lines(&survey), [2, 7]);
         assert!(
             reasons
