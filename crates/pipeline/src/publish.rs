@@ -5,8 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use userlens_report::files;
+
 use crate::error::{Error, Result, io};
-use crate::record::RunStatus;
+use crate::plan::Plan;
+use crate::record::{RunRecord, RunStatus};
+use crate::stage::StageError;
 
 /// The marker a published folder holds: the pipeline and run that wrote it.
 pub const MARKER: &str = ".userlens";
@@ -638,6 +642,55 @@ pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str, Option<u32>) -> Own
         }
     }
     Ok(())
+}
+
+/// Writes `run.json` to the run folder and publishes the staging folder: an ok run
+/// replaces the output folder, a refused one goes beside it (its quarantine and
+/// record, where the last good report is left in place), a failed or partial run
+/// publishes nothing.
+pub(crate) fn finish_run(
+    plan: &Plan,
+    record: &mut RunRecord,
+    run_dir: &Path,
+    staging: &Path,
+    output: &Path,
+    force_output: bool,
+) -> Result<()> {
+    userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
+    let Some(target) = target(record.status, output) else {
+        return Ok(());
+    };
+    if record.status == RunStatus::Refused {
+        // A refused night's record: what it quarantined, not the half report before it.
+        let kept = [files::QUARANTINE, files::SURVEY_QUARANTINE, files::RUN];
+        keep_only(staging, &kept)?;
+        record.outputs.retain(|f| kept.contains(&f.as_str()));
+    }
+    if record.status == RunStatus::Ok {
+        // The pages made from the files just written (every table a stage must
+        // provide was checked when it ran or was loaded).
+        userlens_report::write_json(&*record, &staging.join("run.json"))?;
+        for stage in &plan.stages {
+            let added = stage.stage.finish(staging).map_err(|e| match e {
+                StageError::Run(error) => error,
+                StageError::Failed(source) | StageError::Refused(source) => Error::Stage {
+                    stage: stage.name.clone(),
+                    source,
+                },
+            })?;
+            record.outputs.extend(added);
+        }
+    }
+    userlens_report::write_json(&*record, &staging.join("run.json"))?;
+    userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
+    // Checked again: another process may have written there since the run began.
+    let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
+    check_output(&target, runs, force_output && target == output)?;
+    // The pipeline file too, when there is one (the built-in profile has none).
+    let pipeline_file = Some(plan.path.as_path()).filter(|p| p.is_file());
+    let inputs = record.inputs.iter().map(|i| Path::new(&i.path));
+    check_inputs_outside(&target, inputs.chain(pipeline_file))?;
+    publish(staging, &target, &record.run_id, &plan.name)
 }
 
 #[cfg(test)]

@@ -26,7 +26,6 @@ use crate::publish::{self, Owner};
 use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
-use userlens_report::files;
 
 mod memory;
 mod options;
@@ -314,7 +313,7 @@ pub fn run(
         // Abandoned already: its staging folder is gone and the ledger says so.
         return Err(Error::Interrupted { run_id });
     }
-    let published = finish_run(
+    let published = publish::finish_run(
         &plan,
         &mut record,
         &run_dir,
@@ -749,55 +748,6 @@ impl Run<'_, '_> {
             error: stop.map(|(e, _)| error_chain(e)),
         }
     }
-}
-
-/// Writes `run.json` to the run folder and publishes the staging folder: an ok run
-/// replaces the output folder, a refused one goes beside it (its quarantine and
-/// record, where the last good report is left in place), a failed or partial run
-/// publishes nothing.
-fn finish_run(
-    plan: &Plan,
-    record: &mut RunRecord,
-    run_dir: &Path,
-    staging: &Path,
-    output: &Path,
-    force_output: bool,
-) -> Result<()> {
-    userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
-    let Some(target) = publish::target(record.status, output) else {
-        return Ok(());
-    };
-    if record.status == RunStatus::Refused {
-        // A refused night's record: what it quarantined, not the half report before it.
-        let kept = [files::QUARANTINE, files::SURVEY_QUARANTINE, files::RUN];
-        publish::keep_only(staging, &kept)?;
-        record.outputs.retain(|f| kept.contains(&f.as_str()));
-    }
-    if record.status == RunStatus::Ok {
-        // The pages made from the files just written (every table a stage must
-        // provide was checked when it ran or was loaded).
-        userlens_report::write_json(&*record, &staging.join("run.json"))?;
-        for stage in &plan.stages {
-            let added = stage.stage.finish(staging).map_err(|e| match e {
-                StageError::Run(error) => error,
-                StageError::Failed(source) | StageError::Refused(source) => Error::Stage {
-                    stage: stage.name.clone(),
-                    source,
-                },
-            })?;
-            record.outputs.extend(added);
-        }
-    }
-    userlens_report::write_json(&*record, &staging.join("run.json"))?;
-    userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
-    // Checked again: another process may have written there since the run began.
-    let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
-    publish::check_output(&target, runs, force_output && target == output)?;
-    // The pipeline file too, when there is one (the built-in profile has none).
-    let pipeline_file = Some(plan.path.as_path()).filter(|p| p.is_file());
-    let inputs = record.inputs.iter().map(|i| Path::new(&i.path));
-    publish::check_inputs_outside(&target, inputs.chain(pipeline_file))?;
-    publish::publish(staging, &target, &record.run_id, &plan.name)
 }
 
 fn relative(path: &Path, base: &Path) -> String {
