@@ -911,3 +911,21 @@ fn validate_refuses_an_output_a_run_needs_out_for() {
     let ran = userlens(&["run", "p.toml", "--out", "out/p", "-q"], dir.path());
     assert!(ran.status.success(), "{}", text(&ran.stderr));
 }
+
+#[test]
+fn the_readmes_pipeline_files_validate_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .collect();
+    assert!(!blocks.is_empty(), "README.md shows a pipeline file");
+    let dir = tempfile::tempdir().unwrap();
+    for (i, block) in blocks.iter().enumerate() {
+        let path = dir.path().join(format!("readme_{i}.toml"));
+        std::fs::write(&path, block).unwrap();
+        let out = userlens(&["validate", path.to_str().unwrap()], dir.path());
+        assert!(out.status.success(), "block {i}: {}", text(&out.stderr));
+    }
+}
