@@ -113,15 +113,36 @@ impl Unchanged {
     }
 
     /// Its fingerprint, once the read is done and the file has the same stamp, or
-    /// the same content (touched, or its mode or links changed); else an error, not a
-    /// refusal: read again, it may be whole.
+    /// only its status-change time moved (its mode or links changed) and its content
+    /// is the same; else an error, not a refusal: read again, it may be whole. (A file
+    /// rewritten in place, even with the same bytes, may have been read cut short.)
     pub fn check(self) -> Result<FileInfo> {
-        if Stamp::of(&self.path).is_ok_and(|now| now == self.stamp) {
+        let now = Stamp::of(&self.path);
+        if now.as_ref().is_ok_and(|now| *now == self.stamp) {
             return Ok(self.info);
         }
+        let same_file = now.is_ok_and(|now| {
+            (now.bytes, now.modified, now.identity[0])
+                == (
+                    self.stamp.bytes,
+                    self.stamp.modified,
+                    self.stamp.identity[0],
+                )
+        });
         match fingerprint(&self.path) {
-            Ok(now) if now.blake3 == self.info.blake3 => Ok(self.info),
+            Ok(again) if same_file && again.blake3 == self.info.blake3 => Ok(self.info),
             _ => Err(Error::Changed { path: self.path }),
+        }
+    }
+
+    /// `error`, a read's failure, or [`Error::Changed`] when the file moved since it
+    /// was stamped: a file cut short or half written reads as corrupt.
+    pub fn or_changed(&self, error: Error) -> Error {
+        match Stamp::of(&self.path) {
+            Ok(now) if now == self.stamp => error,
+            _ => Error::Changed {
+                path: self.path.clone(),
+            },
         }
     }
 }
@@ -241,17 +262,33 @@ mod tests {
         let guard = Unchanged::begin(&path).unwrap();
         let blake3 = guard.info.blake3.clone();
         assert_eq!(guard.check().unwrap().blake3, blake3);
-        // Its mode changed, or touched: the same content.
+        // Its mode changed: the same file.
         let guard = Unchanged::begin(&path).unwrap();
-        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
-        permissions.set_readonly(true);
-        std::fs::set_permissions(&path, permissions).unwrap();
-        std::fs::File::options()
-            .append(true)
-            .open(&path)
-            .map(|f| f.set_modified(std::time::SystemTime::UNIX_EPOCH))
-            .ok();
+        let writable = std::fs::metadata(&path).unwrap().permissions();
+        let mut read_only = writable.clone();
+        read_only.set_readonly(true);
+        std::fs::set_permissions(&path, read_only).unwrap();
         assert!(guard.check().is_ok());
+        std::fs::set_permissions(&path, writable).unwrap();
+        // Rewritten in place with the same bytes: it may have been read cut short.
+        let guard = Unchanged::begin(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::UNIX_EPOCH))
+            .unwrap();
+        assert!(guard.check().is_err());
+        let read_error = Error::Empty { path: path.clone() };
+        let guard = Unchanged::begin(&path).unwrap();
+        assert!(matches!(guard.or_changed(read_error), Error::Empty { .. }));
+        std::fs::write(&path, "user_id,event_time,event_type\n").unwrap();
+        let read_error = Error::Empty { path: path.clone() };
+        assert!(matches!(
+            guard.or_changed(read_error),
+            Error::Changed { .. }
+        ));
         // Another file of the same size moved over it, as an export is published.
         let guard = Unchanged::begin(&path).unwrap();
         let other = dir.path().join("new.csv");

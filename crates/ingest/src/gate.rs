@@ -37,7 +37,7 @@ impl IngestStats {
 /// whole cents, as an i64 (9.2e18 cents), with room to spare.
 const MAX_USER_TOTAL: f64 = 9e16;
 
-/// Refuses events in which a user's amounts add up past 9e16, which
+/// Refuses events in which a user's amounts add up past the bound, near what
 /// their sums in cents would wrap; one sum over a part's rows clears the usual log.
 /// Checked after the quarantine is written, as the gate is, so a refused run still
 /// records what it read.

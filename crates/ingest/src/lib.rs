@@ -455,7 +455,8 @@ pub fn ingest_with_progress(source: &Source, on_progress: OnProgress<'_>) -> Res
         on_progress,
         read::Keep::Memory,
         read::PARALLEL_MIN_BYTES,
-    )?;
+    )
+    .map_err(|e| unchanged.or_changed(e))?;
     let file_info = unchanged.check()?;
     tracing::info!(
         "ingest: read and checked in {:.2} s",
@@ -544,7 +545,8 @@ fn ingest_into_parts(
         partition_budget: source.partition_budget(),
         parts: dir,
     };
-    let mut parsed = read::read_source(source, on_progress, keep, read::PARALLEL_MIN_BYTES)?;
+    let mut parsed = read::read_source(source, on_progress, keep, read::PARALLEL_MIN_BYTES)
+        .map_err(|e| unchanged.or_changed(e))?;
     let file_info = unchanged.check()?;
     tracing::info!(
         "ingest: read and checked in {:.2} s",
@@ -626,7 +628,8 @@ fn ingest_out_of_core(
         on_progress,
         read::Keep::Spill(&plan),
         parallel_min_bytes,
-    )?;
+    )
+    .map_err(|e| unchanged.or_changed(e))?;
     let file_info = unchanged.check()?;
     tracing::info!(
         "ingest: read, checked and spilled in {:.2} s ({} partitions)",

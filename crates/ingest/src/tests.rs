@@ -396,6 +396,16 @@ fn a_row_joined_to_the_next_by_a_quote_that_closes_there_is_quarantined() {
     );
     let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
     assert_eq!((out.stats.kept, out.stats.quarantined), (2, 0));
+    // A row swallowed whole whose first field is blank is one too.
+    let path = write(
+        &dir,
+        "blank_first.csv",
+        b"order_id,user_id,event_time,event_type,query\n\
+          o1,u1,2026-02-01 10:00:00,search,\"pots\n\
+          ,u2,2026-02-01 11:00:00,search,trays\"\n",
+    );
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!((out.stats.read, out.stats.quarantined), (1, 1));
 }
 
 #[test]

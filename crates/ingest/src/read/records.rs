@@ -380,7 +380,7 @@ pub(crate) fn swallowed_row(
     is_time: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let time_field = time_field?;
-    let bare = |part: &[u8]| !part.is_empty() && part.trim_ascii() == part;
+    let bare = |part: &[u8]| part.trim_ascii().len() == part.len();
     let is_row = |at: usize, line: &[u8], last: bool| {
         let mut parts: Vec<&[u8]> = line.split(|&b| b == delimiter).collect();
         if last {

@@ -115,15 +115,16 @@ impl Stage for Ingest {
         };
         match checked {
             Ok(()) => {}
-            // Parts that cannot be read back to add up: a failure `retries` may outlast.
-            Err(e @ userlens_ingest::Error::Parquet { .. })
-            | Err(e @ userlens_ingest::Error::Polars { .. }) => {
-                return Err(StageError::Failed(Box::new(e)));
-            }
-            Err(e) => {
+            Err(
+                e @ (userlens_ingest::Error::QualityGate { .. }
+                | userlens_ingest::Error::NoEvents { .. }
+                | userlens_ingest::Error::UserTotal { .. }),
+            ) => {
                 ctx.keep_on_refusal(meta);
                 return Err(StageError::Refused(Box::new(e)));
             }
+            // Parts that cannot be read back to add up: a failure `retries` may outlast.
+            Err(e) => return Err(StageError::Failed(Box::new(e))),
         }
         let mut tables = Tables::default();
         tables.set_events(ingested.events);
