@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 use userlens_features::{At, RemoteParts};
+use userlens_ingest::FileInfo;
 use userlens_model::{columns, time};
 
 use crate::drift;
@@ -46,18 +47,27 @@ pub const FEATURES_AT_CUTOFF: &str = "features_at_cutoff";
 pub const FEATURES_AT_PERIOD_START: &str = "features_at_period_start";
 
 impl FeaturesChecked {
-    /// Reads the users table, if there is one; refuses one with two differing rows
-    /// for a user (at one time), of which the file's order would pick one.
-    pub(crate) fn users_table(&self) -> Result<Option<DataFrame>, StageError> {
+    /// Reads the users table, if there is one, with its fingerprint; refuses one with
+    /// two differing rows for a user (at one time), of which the file's order would
+    /// pick one. One not there yet is a failure (retried), as is one written while it
+    /// was read, which keys nothing.
+    pub(crate) fn users_table(&self) -> Result<Option<(DataFrame, FileInfo)>, StageError> {
         let Some(path) = &self.users else {
             return Ok(None);
         };
+        let unchanged = userlens_ingest::Unchanged::begin(path);
         let table = match userlens_ingest::read_table(path) {
             Ok(table) => userlens_features::with_dates_typed(table)?,
-            Err(e) if e.is_refusal() && !e.is_missing() => {
-                return Err(StageError::Refused(Box::new(e)));
+            Err(e) => {
+                let e = match &unchanged {
+                    Ok(unchanged) => unchanged.or_changed(e),
+                    Err(_) => e,
+                };
+                return Err(match e.is_refusal() && !e.is_missing() {
+                    true => StageError::Refused(Box::new(e)),
+                    false => StageError::Failed(Box::new(e)),
+                });
             }
-            Err(e) => return Err(StageError::Failed(Box::new(e))),
         };
         if let Some(name) = userlens_features::undated_version_column(&table)? {
             return Err(StageError::refused(format!(
@@ -84,7 +94,10 @@ impl FeaturesChecked {
                 c.rows.1
             )));
         }
-        Ok(Some(table))
+        let read = unchanged
+            .and_then(userlens_ingest::Unchanged::check)
+            .map_err(|e| StageError::Failed(Box::new(e)))?;
+        Ok(Some((table, read)))
     }
 }
 
@@ -190,17 +203,11 @@ impl Stage for Features {
             as_of: Some(as_of),
             ..StageMeta::default()
         };
-        // Read first: `users_table` tells a table not there yet (retried) from one
-        // that is no table (refused). A table written while it was read keys nothing
-        // (a failure, which `retries` waits out).
-        let unchanged = (checked.users.as_deref()).map(userlens_ingest::Unchanged::begin);
-        let users = checked.users_table()?;
-        if let Some(unchanged) = unchanged {
-            let read = unchanged
-                .and_then(userlens_ingest::Unchanged::check)
-                .map_err(|e| StageError::Failed(Box::new(e)))?;
+        // Read first: a table not there yet is retried, before any other work.
+        let users = checked.users_table()?.map(|(table, read)| {
             meta.inputs.push(read);
-        }
+            table
+        });
         let remote = ctx.remote_parts(&events_in);
         // A time-versioned table as known at the as-of date: each user's latest row
         // before it, times from it on unknown. Any other table is joined whole, its

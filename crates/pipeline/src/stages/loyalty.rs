@@ -105,14 +105,15 @@ impl Stage for Loyalty {
         let mut meta = StageMeta::default();
         let survey = match &params.survey {
             Some(path) => {
-                let survey = userlens_ingest::read_survey(path).map_err(|e| {
-                    if e.is_refusal() {
-                        StageError::Refused(Box::new(e))
-                    } else {
-                        StageError::Failed(Box::new(e))
-                    }
-                })?;
-                meta.inputs.push(userlens_ingest::fingerprint(path)?);
+                let classed = |e: userlens_ingest::Error| match e.is_refusal() {
+                    true => StageError::Refused(Box::new(e)),
+                    false => StageError::Failed(Box::new(e)),
+                };
+                // A survey written while it was read keys nothing (a failure).
+                let unchanged = userlens_ingest::Unchanged::begin(path).map_err(classed)?;
+                let survey = userlens_ingest::read_survey(path)
+                    .map_err(|e| classed(unchanged.or_changed(e)))?;
+                meta.inputs.push(unchanged.check().map_err(classed)?);
                 ctx.write_csv(files::SURVEY_QUARANTINE, &survey.quarantine)?;
                 let refused = survey.quarantine.height();
                 if refused > 0 {

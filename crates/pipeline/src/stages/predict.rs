@@ -123,7 +123,8 @@ impl Stage for Predict {
                 ctx.name()
             )))
         })?;
-        let users = features.users_table()?;
+        // Read again, and keyed as read: it may have changed since the features.
+        let (users, users_read) = features.users_table()?.unzip();
         let asked = features_asked(params);
         let cutoff = params.cutoff(as_of);
         let remote = ctx.remote_parts(&events_in);
@@ -181,6 +182,7 @@ impl Stage for Predict {
         ctx.write_json("models.json", &predictions.models)?;
         let mut meta = StageMeta {
             models: Some(predictions.models),
+            inputs: users_read.into_iter().collect(),
             ..StageMeta::default()
         };
         if !excluded.is_empty() {
