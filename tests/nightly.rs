@@ -316,6 +316,43 @@ fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
 }
 
 #[test]
+fn once_a_stage_runs_the_stages_after_it_run_too() {
+    let dir = sandbox(300);
+    // `more` comes after `personas` in the file but does not need it: README says it
+    // runs once `personas` does, and the dry run plans so.
+    let pipeline = format!(
+        "{PIPELINE}\n[stages.more]\nuses = \"profile\"\nneeds = [\"features\"]\nwith = {{ k = 3 }}\n"
+    );
+    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+    let statuses = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["--as-of", "2026-05-01"];
+        args.extend_from_slice(extra);
+        let out = run(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
+        stage_fields(&record, "status")
+    };
+    assert_eq!(statuses(&[]), ["ok"; 5]);
+    let set = ["--set", "personas.k=4"];
+    let dry = userlens(
+        &[
+            "run",
+            "night.toml",
+            "--as-of",
+            "2026-05-01",
+            "--dry-run",
+            set[0],
+            set[1],
+        ],
+        dir.path(),
+    );
+    let plan = text(&dry.stdout);
+    assert!(plan.contains("2. features (features): skip"), "{plan}");
+    assert!(plan.contains("5. more (profile): run"), "{plan}");
+    assert_eq!(statuses(&set), ["skipped", "skipped", "ok", "ok", "ok"]);
+}
+
+#[test]
 fn only_runs_one_stage_on_cached_artifacts_and_publishes_nothing() {
     let dir = sandbox(300);
     let out = run(dir.path(), &["--as-of", "2026-05-01"]);
