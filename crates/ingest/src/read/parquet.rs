@@ -91,7 +91,7 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
 /// here (instead of panicking) and turning time-zoned timestamps into UTC.
 pub(crate) fn read_parquet_file(path: &Path) -> Result<DataFrame> {
     let parquet = |source| bad_parquet(path, source);
-    let mut reader = ParquetReader::new(open_file(path)?);
+    let mut reader = ParquetReader::new(std::io::Cursor::new(side_table_bytes(path)?));
     let schema = guarded(path, || reader.schema())?;
     for (name, field) in schema.iter() {
         if let Err(unsupported) = parquet_type::check_table_field(&field.dtype) {
@@ -101,6 +101,16 @@ pub(crate) fn read_parquet_file(path: &Path) -> Result<DataFrame> {
     let df = guarded(path, || reader.finish())?;
     let columns = df.columns().iter().map(parquet_type::naive_utc).collect();
     DataFrame::new(df.height(), columns).map_err(parquet)
+}
+
+/// A side table's bytes, read whole: polars would map the file, and one rewritten in
+/// place while mapped stops the process (SIGBUS).
+fn side_table_bytes(path: &Path) -> Result<Vec<u8>> {
+    crate::regular_file(path)?;
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a side table (such as a users table) from CSV or Parquet with polars,
@@ -136,8 +146,8 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             .with_has_header(true)
             .with_infer_schema_length(None)
             .with_schema_overwrite(Some(Arc::new(overwrite)))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|reader| reader.finish());
+            .into_reader_with_file_handle(std::io::Cursor::new(side_table_bytes(path)?))
+            .finish();
         match read {
             // A column without a name (a spreadsheet's trailing commas) is left out:
             // polars would name it `_duplicated_0`, and it would become a feature.
