@@ -119,6 +119,11 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     // Rows no user takes are said to be left out.
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    // Read by features and by predict, the table is one input.
+    let inputs: Vec<&str> = (record["inputs"].as_array().unwrap().iter())
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["events.csv", "users.csv"]);
     let notes = record["notes"].to_string();
     assert!(
         notes.contains("1 row of `users.csv` without a `user_id` left out"),

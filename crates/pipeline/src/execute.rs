@@ -34,7 +34,12 @@ pub(crate) struct RunState {
 
 impl RunState {
     pub fn absorb(&mut self, meta: &StageMeta) {
-        self.inputs.extend(meta.inputs.iter().cloned());
+        // A file two stages read (the users table) is listed once per version.
+        for input in &meta.inputs {
+            if !self.inputs.contains(input) {
+                self.inputs.push(input.clone());
+            }
+        }
         if let Some(rows) = &meta.rows {
             self.rows.read += rows.read;
             self.rows.kept += rows.kept;

@@ -56,8 +56,14 @@ impl FeaturesChecked {
             return Ok(None);
         };
         let unchanged = userlens_ingest::Unchanged::begin(path);
-        let table = match userlens_ingest::read_table(path) {
-            Ok(table) => userlens_features::with_dates_typed(table)?,
+        let (table, read) = match userlens_ingest::read_table(path) {
+            // Checked before the table's content: one half written is not refused.
+            Ok(table) => {
+                let read = unchanged
+                    .and_then(userlens_ingest::Unchanged::check)
+                    .map_err(|e| StageError::Failed(Box::new(e)))?;
+                (userlens_features::with_dates_typed(table)?, read)
+            }
             Err(e) => {
                 let e = match &unchanged {
                     Ok(unchanged) => unchanged.or_changed(e),
@@ -94,9 +100,6 @@ impl FeaturesChecked {
                 c.rows.1
             )));
         }
-        let read = unchanged
-            .and_then(userlens_ingest::Unchanged::check)
-            .map_err(|e| StageError::Failed(Box::new(e)))?;
         Ok(Some((table, read)))
     }
 }
