@@ -929,3 +929,29 @@ fn the_readmes_pipeline_files_validate_as_written() {
         assert!(out.status.success(), "block {i}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn an_auto_k_range_the_users_cut_is_said_in_the_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 5, 7);
+    let out = userlens(
+        &[
+            "profile",
+            "events.csv",
+            "--out",
+            "out",
+            "-q",
+            "--set",
+            "personas.k_min=3",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let notes = record["notes"].to_string();
+    assert!(
+        notes.contains("`k = \\\"auto\\\"` tried k = 3 to 4, not 3 to 8: 5 users"),
+        "{notes}"
+    );
+}

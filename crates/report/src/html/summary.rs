@@ -257,7 +257,7 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
     // From the table, not the parameters: `k` may be left to its default, and the
     // persona stage may have any name.
     let how = match ks.len() {
-        1 => "one k was tried, as the parameters set it",
+        1 => "one k was tried (set, or all the users allow; the run's notes say which)",
         _ => "the k with the highest silhouette was chosen (of equals, the smallest)",
     };
     // One k tried leaves nothing for the other measures to confirm.
