@@ -164,6 +164,34 @@ fn family_notes(stage: &str, model: &userlens_profile::PersonaModel) -> Vec<Stri
     notes
 }
 
+/// A note when `k = "auto"` tried fewer ks than `k_min..=k_max`: the users made no
+/// more (a silhouette needs fewer personas than users, each a distinct feature row).
+fn auto_range_cut(
+    stage: &str,
+    params: &userlens_profile::ProfileParams,
+    profile: &userlens_profile::Profile,
+) -> Option<String> {
+    if !matches!(params.k, userlens_profile::KChoice::Auto) {
+        return None;
+    }
+    let tried = profile.k_selection.column("k").ok()?.u32().ok()?;
+    let (first, last) = (tried.first()?, tried.last()?);
+    let (lo, hi) = (params.k_min, params.k_max);
+    if (first as usize, last as usize) == (lo, hi) {
+        return None;
+    }
+    let users = profile.assignments.height();
+    let tried = match first == last {
+        true => format!("k = {first} alone"),
+        false => format!("k = {first} to {last}"),
+    };
+    Some(format!(
+        "{stage}: `k = \"auto\"` tried {tried}, not {lo} to {hi}: {users} users with \
+         their distinct feature rows make no more personas (a silhouette needs fewer \
+         personas than users)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use userlens_model::FeatureFamily;
@@ -223,32 +251,4 @@ mod tests {
         };
         assert!(family_notes("personas", &quiet).is_empty());
     }
-}
-
-/// A note when `k = "auto"` tried fewer ks than `k_min..=k_max`: the users made no
-/// more (a silhouette needs fewer personas than users, each a distinct feature row).
-fn auto_range_cut(
-    stage: &str,
-    params: &userlens_profile::ProfileParams,
-    profile: &userlens_profile::Profile,
-) -> Option<String> {
-    if !matches!(params.k, userlens_profile::KChoice::Auto) {
-        return None;
-    }
-    let tried = profile.k_selection.column("k").ok()?.u32().ok()?;
-    let (first, last) = (tried.first()?, tried.last()?);
-    let (lo, hi) = (params.k_min, params.k_max);
-    if (first as usize, last as usize) == (lo, hi) {
-        return None;
-    }
-    let users = profile.assignments.height();
-    let tried = match first == last {
-        true => format!("k = {first} alone"),
-        false => format!("k = {first} to {last}"),
-    };
-    Some(format!(
-        "{stage}: `k = \"auto\"` tried {tried}, not {lo} to {hi}: {users} users with \
-         their distinct feature rows make no more personas (a silhouette needs fewer \
-         personas than users)"
-    ))
 }
