@@ -57,6 +57,16 @@ fn backfill(dir: &Path, from: &str, to: &str, extra: &[&str]) -> std::process::O
     userlens(&args, dir)
 }
 
+/// Runs the night of 2026-05-01 with `extra`, which must succeed: its stages' statuses.
+fn statuses_on_may_1(dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--as-of", "2026-05-01"];
+    args.extend_from_slice(extra);
+    let out = run(dir, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = run_json(&dir.join("out/2026-05-01/run.json"));
+    stage_fields(&record, "status")
+}
+
 fn run_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -274,14 +284,7 @@ fn rerunning_unchanged_skips_every_stage_and_force_reruns() {
         text(&dry.stdout)
     );
     assert!(!dir.path().join("runs").exists());
-    let statuses = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["--as-of", "2026-05-01"];
-        args.extend_from_slice(extra);
-        let out = run(dir.path(), &args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
-        stage_fields(&record, "status")
-    };
+    let statuses = |extra: &[&str]| statuses_on_may_1(dir.path(), extra);
     assert_eq!(statuses(&[]), ["ok"; 4]);
     let first = std::fs::read(dir.path().join("out/2026-05-01/personas.csv")).unwrap();
     assert_eq!(statuses(&[]), ["skipped"; 4]);
@@ -324,14 +327,7 @@ fn once_a_stage_runs_the_stages_after_it_run_too() {
         "{PIPELINE}\n[stages.more]\nuses = \"profile\"\nneeds = [\"features\"]\nwith = {{ k = 3 }}\n"
     );
     std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
-    let statuses = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["--as-of", "2026-05-01"];
-        args.extend_from_slice(extra);
-        let out = run(dir.path(), &args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
-        stage_fields(&record, "status")
-    };
+    let statuses = |extra: &[&str]| statuses_on_may_1(dir.path(), extra);
     assert_eq!(statuses(&[]), ["ok"; 5]);
     let set = ["--set", "personas.k=4"];
     let dry = userlens(
