@@ -25,23 +25,19 @@ pub struct FileInfo {
 /// hashes are remembered for the life of the process by path, size, modification
 /// time, inode and status-change time (timings: docs/benchmarks.md).
 pub fn fingerprint(path: &Path) -> Result<FileInfo> {
-    type Key = (PathBuf, u64, std::time::SystemTime, [i64; 3]);
-    type Seen = std::sync::Mutex<BTreeMap<Key, String>>;
+    type Seen = std::sync::Mutex<BTreeMap<(PathBuf, Stamp), String>>;
     static SEEN: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let metadata = regular_file(path)?;
-    let bytes = metadata.len();
-    let key = metadata.modified().ok().map(|modified| {
-        (
-            path.to_path_buf(),
-            bytes,
-            modified,
-            file_identity(&metadata),
-        )
-    });
+    let stamp = Stamp::of(path)?;
+    let bytes = stamp.bytes;
+    // Without a modification time nothing tells a rewrite: hashed every time.
+    let key = stamp
+        .modified
+        .is_some()
+        .then(|| (path.to_path_buf(), stamp));
     let seen = SEEN.get_or_init(Default::default);
     let known = key
         .as_ref()
@@ -72,7 +68,7 @@ pub fn fingerprint(path: &Path) -> Result<FileInfo> {
 
 /// What a file's metadata says of its content: size, modification time, inode and
 /// status-change time.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Stamp {
     bytes: u64,
     modified: Option<std::time::SystemTime>,
