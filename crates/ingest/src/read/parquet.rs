@@ -119,7 +119,6 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     let mut df = if crate::guess_format(path) == SourceFormat::Parquet {
         read_parquet_file(path)?
     } else {
-        crate::regular_file(path)?;
         // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is.
         super::open(path, &mut |_, _| {}).map_err(|e| match e {
             Error::ParquetAsText { path } => Error::TableLayout {
@@ -130,11 +129,12 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             },
             other => other,
         })?;
+        let bytes = side_table_bytes(path)?;
         // The ids stay text (`007`), under whatever case the header gives them.
-        let header = csv_header(path)?;
+        let header = csv_header(path, &bytes)?;
         // Polars pads a short row with nulls: a row of another width is refused, at
         // its line, before polars reads the file.
-        if let Some(bad) = bad_row(path) {
+        if let Some(bad) = bad_row(path, &bytes) {
             return Err(bad);
         }
         let id = id_column(path, header.iter().map(String::as_str))?.unwrap_or(columns::USER_ID);
@@ -146,7 +146,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             .with_has_header(true)
             .with_infer_schema_length(None)
             .with_schema_overwrite(Some(Arc::new(overwrite)))
-            .into_reader_with_file_handle(std::io::Cursor::new(side_table_bytes(path)?))
+            .into_reader_with_file_handle(std::io::Cursor::new(&bytes[..]))
             .finish();
         match read {
             // A column without a name (a spreadsheet's trailing commas) is left out:
@@ -163,7 +163,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             }
             Ok(df) => df,
             Err(source) => {
-                return Err(bad_row(path).unwrap_or(Error::Table {
+                return Err(bad_row(path, &bytes).unwrap_or(Error::Table {
                     path: path.to_path_buf(),
                     source,
                 }));
@@ -223,11 +223,12 @@ fn id_column<'a>(
     }
 }
 
-/// The header of the CSV file at `path` (empty if it cannot be read: polars says
+/// The header of the CSV `bytes` of `path` (empty if it cannot be read: polars says
 /// why); refused when it is one column that looks separated by something else.
-fn csv_header(path: &Path) -> Result<Vec<String>> {
-    let header: Vec<String> = csv::Reader::from_path(path)
-        .and_then(|mut reader| Ok(reader.headers()?.iter().map(str::to_string).collect()))
+fn csv_header(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let header: Vec<String> = csv::Reader::from_reader(bytes)
+        .headers()
+        .map(|names| names.iter().map(str::to_string).collect())
         .unwrap_or_default();
     if let [only] = header.as_slice()
         && let Some(found) = [';', '\t', '|'].into_iter().find(|c| only.contains(*c))
@@ -257,11 +258,11 @@ fn csv_header(path: &Path) -> Result<Vec<String>> {
     Ok(header)
 }
 
-/// The first row of the CSV file at `path` that the csv crate cannot read (a wrong
+/// The first row of the CSV `bytes` of `path` that the csv crate cannot read (a wrong
 /// number of fields, a quote that does not close, invalid UTF-8), as an error
 /// naming its line.
-fn bad_row(path: &Path) -> Option<Error> {
-    let mut reader = csv::Reader::from_path(path).ok()?;
+fn bad_row(path: &Path, bytes: &[u8]) -> Option<Error> {
+    let mut reader = csv::Reader::from_reader(bytes);
     let mut record = csv::StringRecord::new();
     let error = loop {
         match reader.read_record(&mut record) {
@@ -272,12 +273,10 @@ fn bad_row(path: &Path) -> Option<Error> {
     };
     let line = match error.kind() {
         // The first line that is not UTF-8.
-        csv::ErrorKind::Utf8 { .. } => std::fs::read(path).ok().and_then(|bytes| {
-            let bad = bytes
-                .split(|&b| b == b'\n')
-                .position(|l| std::str::from_utf8(l).is_err());
-            bad.map(|i| i as u64 + 1)
-        }),
+        csv::ErrorKind::Utf8 { .. } => bytes
+            .split(|&b| b == b'\n')
+            .position(|l| std::str::from_utf8(l).is_err())
+            .map(|i| i as u64 + 1),
         _ => error.position().map(csv::Position::line),
     }
     .unwrap_or(1);
