@@ -181,6 +181,15 @@ impl StageError {
     pub fn refused(message: impl Into<String>) -> StageError {
         StageError::Refused(message.into().into())
     }
+
+    /// An input file's error: refused where the input is at fault, else a failure
+    /// (which `retries` may outlast).
+    pub fn of_input(e: userlens_ingest::Error) -> StageError {
+        match e.is_refusal() {
+            true => StageError::Refused(Box::new(e)),
+            false => StageError::Failed(Box::new(e)),
+        }
+    }
 }
 
 /// What a stage hands on: named tables, and the events (which may be on disk).

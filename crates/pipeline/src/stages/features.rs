@@ -69,9 +69,10 @@ impl FeaturesChecked {
                     Ok(unchanged) => unchanged.or_changed(e),
                     Err(_) => e,
                 };
-                return Err(match e.is_refusal() && !e.is_missing() {
-                    true => StageError::Refused(Box::new(e)),
-                    false => StageError::Failed(Box::new(e)),
+                // Not there yet: another job may still be writing it.
+                return Err(match e.is_missing() {
+                    true => StageError::Failed(Box::new(e)),
+                    false => StageError::of_input(e),
                 });
             }
         };

@@ -45,13 +45,8 @@ impl Stage for Ingest {
         }
         let parts = ctx.cluster_dir().join(EVENT_PARTS);
         let mut on_progress = |done, total| ctx.advanced(done, total, "bytes");
-        let ingested =
-            userlens_ingest::ingest_into(source, &parts, &mut on_progress).map_err(|e| match e
-                .is_refusal()
-            {
-                true => StageError::Refused(Box::new(e)),
-                false => StageError::Failed(Box::new(e)),
-            })?;
+        let ingested = userlens_ingest::ingest_into(source, &parts, &mut on_progress)
+            .map_err(StageError::of_input)?;
         // A gzip stream that inflates past the budget switches to parts while read.
         if out_of_core.is_none() && matches!(ingested.events, userlens_ingest::Events::Parts { .. })
         {

@@ -105,15 +105,13 @@ impl Stage for Loyalty {
         let mut meta = StageMeta::default();
         let survey = match &params.survey {
             Some(path) => {
-                let classed = |e: userlens_ingest::Error| match e.is_refusal() {
-                    true => StageError::Refused(Box::new(e)),
-                    false => StageError::Failed(Box::new(e)),
-                };
                 // A survey written while it was read keys nothing (a failure).
-                let unchanged = userlens_ingest::Unchanged::begin(path).map_err(classed)?;
+                let unchanged =
+                    userlens_ingest::Unchanged::begin(path).map_err(StageError::of_input)?;
                 let survey = userlens_ingest::read_survey(path)
-                    .map_err(|e| classed(unchanged.or_changed(e)))?;
-                meta.inputs.push(unchanged.check().map_err(classed)?);
+                    .map_err(|e| StageError::of_input(unchanged.or_changed(e)))?;
+                meta.inputs
+                    .push(unchanged.check().map_err(StageError::of_input)?);
                 ctx.write_csv(files::SURVEY_QUARANTINE, &survey.quarantine)?;
                 let refused = survey.quarantine.height();
                 if refused > 0 {
