@@ -13,9 +13,10 @@ use crate::error::{Error, Result};
 use crate::{ColumnSource, Source, spill};
 
 /// The dotted path each canonical column is read from (the mapped columns, then
-/// the canonical names of the unmapped ones), as the "header" of the rows.
-fn paths(source: &Source) -> Vec<String> {
-    let mut paths = Vec::new();
+/// the canonical names of the unmapped ones), as the "header" of the rows; and
+/// beside each path, the column it is first read for (the quarantine's `column`).
+fn paths(source: &Source) -> (Vec<String>, Vec<&'static str>) {
+    let (mut paths, mut read_for) = (Vec::new(), Vec::new());
     for name in columns::EVENT_COLUMNS
         .into_iter()
         .chain(columns::OPTIONAL_EVENT_COLUMNS)
@@ -37,6 +38,7 @@ fn paths(source: &Source) -> Vec<String> {
         for path in wanted {
             if !paths.contains(&path) {
                 paths.push(path);
+                read_for.push(name);
             }
         }
     }
@@ -44,9 +46,10 @@ fn paths(source: &Source) -> Vec<String> {
     for (path, _) in refund {
         if !paths.iter().any(|p| p == path) {
             paths.push(path.to_string());
+            read_for.push("refund_when");
         }
     }
-    paths
+    (paths, read_for)
 }
 
 /// The value at a dotted path: `Ok(None)` when a key is missing or null.
@@ -77,19 +80,24 @@ fn scalar_text(value: &Value) -> std::result::Result<String, &'static str> {
     }
 }
 
-/// Why a line cannot be a row at all, with the path concerned ("" for the line).
-fn fields_of(line: &[u8], paths: &[String]) -> std::result::Result<Vec<String>, (String, String)> {
-    let object: Value = serde_json::from_slice(line)
-        .map_err(|e| (String::new(), format!("not valid JSON: {e}")))?;
+/// Why a line cannot be a row at all, with the index of the path concerned (`None`
+/// for the line).
+fn fields_of(
+    line: &[u8],
+    paths: &[String],
+) -> std::result::Result<Vec<String>, (Option<usize>, String)> {
+    let object: Value =
+        serde_json::from_slice(line).map_err(|e| (None, format!("not valid JSON: {e}")))?;
     if !object.is_object() {
-        return Err((String::new(), "a JSON line must be an object".to_string()));
+        return Err((None, "a JSON line must be an object".to_string()));
     }
     paths
         .iter()
-        .map(|path| match lookup(&object, path) {
+        .enumerate()
+        .map(|(i, path)| match lookup(&object, path) {
             None => Ok(String::new()),
             Some(value) => {
-                scalar_text(value).map_err(|what| (path.clone(), format!("`{path}` is {what}")))
+                scalar_text(value).map_err(|what| (Some(i), format!("`{path}` is {what}")))
             }
         })
         .collect()
@@ -106,7 +114,7 @@ pub(crate) fn read_ndjson(
         path: path.to_path_buf(),
         source,
     };
-    let header = paths(source);
+    let (header, read_for) = paths(source);
     let slots = resolve(source, &header)?;
     let Opened {
         mut reader,
@@ -129,9 +137,11 @@ pub(crate) fn read_ndjson(
                 let fields: Vec<&[u8]> = fields.iter().map(String::as_bytes).collect();
                 sink.push(line_no, &fields, b' ')?;
             }
-            Err((column, reason)) => {
+            Err((path, reason)) => {
+                // Named as a bad value's row is: by the canonical column.
+                let column = path.map_or("", |i| read_for[i]);
                 sink.read += 1;
-                sink.refuse(line_no, &column, reason, &[], b' ');
+                sink.refuse(line_no, column, reason, &[], b' ');
             }
         }
         // The quarantine echoes the line as written, not the values taken from it.
@@ -174,14 +184,14 @@ mod tests {
     fn lines_that_are_not_rows_say_why() {
         let paths = vec!["a".to_string()];
         let (column, reason) = fields_of(b"{\"a\": 1", &paths).unwrap_err();
-        assert_eq!(column, "");
+        assert_eq!(column, None);
         assert!(reason.starts_with("not valid JSON"), "{reason}");
         let (_, reason) = fields_of(b"[1, 2]", &paths).unwrap_err();
         assert_eq!(reason, "a JSON line must be an object");
         let (column, reason) = fields_of(br#"{"a": {"b": 1}}"#, &paths).unwrap_err();
         assert_eq!(
-            (column.as_str(), reason.as_str()),
-            ("a", "`a` is an object, not a value")
+            (column, reason.as_str()),
+            (Some(0), "`a` is an object, not a value")
         );
         assert_eq!(fields_of(br#"{"a": null}"#, &paths).unwrap(), [""]);
     }
@@ -195,7 +205,7 @@ mod tests {
             br#"{"userId": 1e20}"#,
         ] {
             let (column, reason) = fields_of(line, &paths).unwrap_err();
-            assert_eq!(column, "userId");
+            assert_eq!(column, Some(0));
             assert!(reason.contains("too large to read exactly"), "{reason}");
         }
         // Integers JSON readers keep exactly, and fractions, read as written.
