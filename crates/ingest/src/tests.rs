@@ -583,6 +583,18 @@ fn maps_names_and_event_types() {
 }
 
 #[test]
+fn a_lone_cr_in_a_quoted_field_is_no_line_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "user_id,event_time,event_type,query\n\
+                u1,2026-01-01 10:00:00,search,\"a\rb\"\n\
+                u1,2026-13-01 10:00:00,view,\n";
+    let path = write(&dir, "e.csv", text.as_bytes());
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    // Line 3, as `grep -n` and editors count it.
+    assert_eq!(quarantine_rows(&out)[0].0, 3);
+}
+
+#[test]
 fn missing_columns_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
@@ -1063,7 +1075,6 @@ fn reading_on_several_threads_equals_one_thread() {
             many.quarantine.head(Some(3))
         );
         assert!(one.quarantine.height() > 50, "{name}");
-        // the first bad row is the 14th data row: line 15, whatever the line ends
         let lines = one
             .quarantine
             .column("line")
@@ -1071,16 +1082,26 @@ fn reading_on_several_threads_equals_one_thread() {
             .u64()
             .unwrap()
             .clone();
-        assert_eq!(lines.get(0), Some(15), "{name}");
+        // The first bad row is the 14th data row: line 15, but where a lone `\r` in a
+        // file of `\n` line ends joins two rows on one line, as editors show them.
+        if name != "some_cr.csv" {
+            assert_eq!(lines.get(0), Some(15), "{name}");
+        }
         // Every refused row is on the line it names, the blank lines before it
-        // counted.
-        let file_lines: Vec<&str> = text.split('\n').collect();
+        // counted: lines end at `\n`, and at `\r` only in the old Mac file.
+        let file_text = String::from_utf8(bytes.clone()).unwrap();
+        let end = if name == "cr.csv" { '\r' } else { '\n' };
+        let file_lines: Vec<&str> = file_text.split(end).collect();
         let raws = one.quarantine.column("raw").unwrap().str().unwrap().clone();
         for (line, raw) in lines.iter().zip(raws.iter()) {
             let (line, raw) = (line.unwrap() as usize, raw.unwrap());
             // (The quarantine shows a NUL byte as `\0`.)
             let in_file = file_lines[line - 1].replace('\0', "\\0");
-            assert_eq!(in_file, raw, "{name}: line {line}");
+            let mut records = in_file.trim_end_matches('\r').split('\r');
+            assert!(
+                records.any(|r| r == raw),
+                "{name}: line {line}: {in_file:?} {raw:?}"
+            );
         }
     }
 }

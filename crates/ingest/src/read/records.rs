@@ -14,8 +14,9 @@ use std::io::{BufRead, Read};
 /// bytes stream past, and [`Lines::at`] counts those before a record.
 #[derive(Clone, Default)]
 pub(crate) struct Lines {
-    /// Each line end's offset, and whether it is the `\n` of a `\r\n`.
-    ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>,
+    /// Each record end's offset, whether it is the `\n` of a `\r\n`, and whether it
+    /// ends a line ([`lone_cr_ends_lines`]).
+    ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool, bool)>>>,
     before: u64,
     /// The bytes after the last line end read, `None` once they pass [`TAIL_BYTES`].
     tail: std::rc::Rc<std::cell::RefCell<Option<Vec<u8>>>>,
@@ -33,19 +34,19 @@ impl Lines {
     pub(crate) fn at(&mut self, byte: u64) -> u64 {
         let mut ends = self.ends.borrow_mut();
         let mut start = byte;
-        while let Some(&(end, _)) = ends.front()
+        while let Some(&(end, _, line)) = ends.front()
             && end <= byte
         {
             ends.pop_front();
-            self.before += 1;
+            self.before += u64::from(line);
             start = start.max(end + 1);
         }
         // A blank line at `start`: a line end there, or the `\n` of a `\r\n` after it.
-        while let Some(&(end, crlf)) = ends.front()
+        while let Some(&(end, crlf, line)) = ends.front()
             && (end == start || (crlf && end == start + 1))
         {
             ends.pop_front();
-            self.before += 1;
+            self.before += u64::from(line);
             start = end + 1;
         }
         self.before + 1
@@ -62,13 +63,22 @@ impl Lines {
 }
 
 /// A reader that notes the offset of every line end for [`Lines`]: each `\n`, and
-/// each `\r` not followed by `\n` (old Mac files; the csv crate splits on it too).
+/// in old Mac files each `\r` not followed by `\n` ([`lone_cr_ends_lines`]).
 pub(crate) struct LineEnds<R> {
     inner: R,
     offset: u64,
     lines: Lines,
     /// A `\r` that ended the last read: a line end unless a `\n` comes next.
     pending_cr: Option<u64>,
+    /// Whether a lone `\r` ends a line, once the text's first line end says.
+    cr_lines: Option<bool>,
+}
+
+/// Whether a lone `\r` (not in a `\r\n`) counts as a line end: only in a text whose
+/// first line end is one (an old Mac file). Elsewhere it is a byte inside a line, as
+/// editors, `grep -n` and `wc -l` count lines, though the csv crate ends a record there.
+fn lone_cr_ends_lines(decided: &mut Option<bool>, first_end_is_lone_cr: bool) -> bool {
+    *decided.get_or_insert(first_end_is_lone_cr)
 }
 
 impl<R: Read> Read for LineEnds<R> {
@@ -76,30 +86,42 @@ impl<R: Read> Read for LineEnds<R> {
         let n = self.inner.read(buf)?;
         let bytes = &buf[..n];
         let mut ends = self.lines.ends.borrow_mut();
+        // Where the bytes after this read's last line end start.
+        let mut after = None;
         let cr_before = self.pending_cr.take();
         if let Some(cr) = cr_before
             && bytes.first() != Some(&b'\n')
         {
-            ends.push_back((cr, false));
+            let line = lone_cr_ends_lines(&mut self.cr_lines, true);
+            ends.push_back((cr, false, line));
+            if line {
+                after = Some(0);
+            }
         }
         for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
             if bytes[i] == b'\n' {
+                lone_cr_ends_lines(&mut self.cr_lines, false);
                 let crlf = match i {
                     0 => cr_before.is_some(),
                     _ => bytes[i - 1] == b'\r',
                 };
-                ends.push_back((self.offset + i as u64, crlf));
+                ends.push_back((self.offset + i as u64, crlf, true));
+                after = Some(i + 1);
             } else if i + 1 == n {
                 self.pending_cr = Some(self.offset + i as u64);
             } else if bytes[i + 1] != b'\n' {
-                ends.push_back((self.offset + i as u64, false));
+                let line = lone_cr_ends_lines(&mut self.cr_lines, true);
+                ends.push_back((self.offset + i as u64, false, line));
+                if line {
+                    after = Some(i + 1);
+                }
             }
         }
         let mut tail = self.lines.tail.borrow_mut();
-        let after_end = match memchr::memrchr2(b'\n', b'\r', bytes) {
-            Some(end) => {
+        let after_end = match after {
+            Some(start) => {
                 *tail = Some(Vec::new());
-                &bytes[end + 1..]
+                &bytes[start..]
             }
             None => bytes,
         };
@@ -130,6 +152,7 @@ pub(crate) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineE
             offset: 0,
             lines: lines.clone(),
             pending_cr: None,
+            cr_lines: None,
         });
     (reader, lines)
 }
@@ -167,7 +190,7 @@ fn each_record_in<E>(
     mut each: impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut buf = vec![0u8; block.max(1)];
-    let (mut held, mut line) = (0, first_line);
+    let (mut held, mut line, mut cr_lines) = (0, first_line, None);
     loop {
         if held == buf.len() {
             // A line longer than the buffer.
@@ -182,11 +205,18 @@ fn each_record_in<E>(
         if n == 0 {
             // The last line, without its line end.
             let last = &buf[..filled];
-            return lines(last, false, delimiter, &mut line, &mut each);
+            return lines(last, false, delimiter, &mut line, &mut cr_lines, &mut each);
         }
         // Whole lines only: a `\r` at the end of one may be half of a `\r\n`.
         let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
-        lines(&buf[..whole], true, delimiter, &mut line, &mut each)?;
+        lines(
+            &buf[..whole],
+            true,
+            delimiter,
+            &mut line,
+            &mut cr_lines,
+            &mut each,
+        )?;
         buf.copy_within(whole..filled, 0);
         held = filled - whole;
     }
@@ -200,14 +230,24 @@ struct Fields<'t> {
 }
 
 /// The records of `text`: lines each ended by `\n`, but for the last when `ended`
-/// is false.
+/// is false. `cr_lines`: as [`LineEnds`]' own, kept from one call to the next.
 fn lines<E>(
     text: &[u8],
     ended: bool,
     delimiter: u8,
     line: &mut u64,
+    cr_lines: &mut Option<bool>,
     each: &mut impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
+    if cr_lines.is_none()
+        && let Some(first) = memchr::memchr2(b'\n', b'\r', text)
+    {
+        lone_cr_ends_lines(
+            cr_lines,
+            text[first] == b'\r' && text.get(first + 1) != Some(&b'\n'),
+        );
+    }
+    let lone_cr_counts = *cr_lines == Some(true);
     // The fields of UTF-8 text split at ASCII bytes are UTF-8 themselves.
     let checked = (delimiter.is_ascii() && memchr::memchr(0, text).is_none())
         .then(|| std::str::from_utf8(text).ok())
@@ -244,7 +284,7 @@ fn lines<E>(
                     each,
                 )?;
                 from = cr + 1;
-                if !(newline && from == bytes.len()) {
+                if lone_cr_counts && !(newline && from == bytes.len()) {
                     *line += 1;
                 }
             }
@@ -455,15 +495,19 @@ mod tests {
 
     #[test]
     fn line_ends_of_every_kind() {
-        // Blank lines (`\r\n`, `\n`, a lone `\r`) hold no record but count.
+        // Blank lines (`\r\n`, `\n`) hold no record but count; a lone `\r` ends a
+        // record, and a line only in a file whose line ends are such (old Mac files).
         let text = b"a,b\r\n\r\nc,\rd\n\n,e\r\r\nf";
-        let want = by_csv(text, b',', 1);
-        assert_eq!(
-            want.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
-            [1, 3, 4, 6, 8]
-        );
-        for block in [1, 2, 3, 5, 64] {
-            assert_eq!(by_memchr(text, b',', 1, block), want, "block {block}");
+        let mac = b"a,b\r\rc,\nd\r,e\r\r\nf";
+        for (text, lines) in [(&text[..], [1, 3, 3, 5, 6]), (&mac[..], [1, 3, 4, 5, 7])] {
+            let want = by_csv(text, b',', 1);
+            assert_eq!(
+                want.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
+                lines
+            );
+            for block in [1, 2, 3, 5, 64] {
+                assert_eq!(by_memchr(text, b',', 1, block), want, "block {block}");
+            }
         }
     }
 
@@ -547,7 +591,10 @@ mod tests {
             let (mut reader, lines) = csv_reader(b',', Chunked { text: &text, block });
             let mut record = csv::ByteRecord::new();
             while reader.read_byte_record(&mut record).unwrap() {}
-            let last = text.rsplit(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
+            // A lone `\r` ends the last line only where the first line end is one.
+            let first = text.iter().position(|&b| b == b'\n' || b == b'\r');
+            let mac = first.is_some_and(|i| text[i] == b'\r' && text.get(i + 1) != Some(&b'\n'));
+            let last = text.rsplit(|&b| b == b'\n' || (mac && b == b'\r')).next().unwrap_or_default();
             let want = !last.is_empty() && ends_in_quote(&mut &last[..], b',').unwrap();
             prop_assert_eq!(lines.ends_in_open_quote(b','), Some(want));
         }
