@@ -57,6 +57,17 @@ pub enum Error {
         /// File.
         path: PathBuf,
     },
+    /// A file whose first bytes say it is no text: a workbook, an archive, or text
+    /// compressed other than with gzip.
+    #[error("`{path}` is {what}, not text: {fix}")]
+    NotText {
+        /// File.
+        path: PathBuf,
+        /// What its first bytes say it is.
+        what: &'static str,
+        /// What to give instead.
+        fix: &'static str,
+    },
     /// The header is one field holding `;` or tabs, read with the delimiter `,`.
     #[error(
         "`{path}` line 1: the header has no `,` but has {}: set `delimiter = {:?}` for this source",
@@ -147,13 +158,15 @@ pub enum Error {
     },
     /// A required canonical column has no mapping and no same-named column.
     #[error(
-        "`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file)"
+        "`{path}`: required column `{column}` is missing (map it under `columns` or add it to the file); {available}"
     )]
     MissingRequired {
         /// File.
         path: PathBuf,
         /// Canonical column.
         column: &'static str,
+        /// The columns the file has, as [`Error::MissingColumn`]'s.
+        available: String,
     },
     /// A survey's header lacks a column it must have, or spells one twice in other
     /// cases (a survey has no mapping and no delimiter to set: the file is made to
@@ -319,6 +332,7 @@ impl Error {
             | Error::NotAFile { .. }
             | Error::Encoding { .. }
             | Error::ParquetAsText { .. }
+            | Error::NotText { .. }
             | Error::Delimiter { .. }
             | Error::TableRow { .. }
             | Error::TableLayout { .. }
@@ -369,6 +383,7 @@ mod tests {
             Error::MissingRequired {
                 path: path.clone(),
                 column: "event_time",
+                available: "the columns are: user, time".into(),
             },
             Error::Empty { path: path.clone() },
             Error::Encoding {

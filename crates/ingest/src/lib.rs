@@ -83,7 +83,7 @@ pub struct SourceParams {
     /// Names for the columns of a file without a header (or to replace its header).
     #[serde(default)]
     pub column_names: Option<Vec<String>>,
-    /// Field delimiter of a CSV source (default `,`).
+    /// Field delimiter of a CSV source (default `,`; a tab for a `.tsv` or `.tab` file).
     #[serde(default)]
     pub delimiter: Option<String>,
     /// Numbers written with a decimal comma (`312,82`, as a spreadsheet in much of
@@ -261,6 +261,7 @@ impl SourceParams {
             )));
         }
         let delimiter = match self.delimiter.as_deref() {
+            None if tab_separated(&self.path) => b'\t',
             None => b',',
             Some("\\t") | Some("\t") => b'\t',
             // A quote or a line end cannot part fields: it quotes them, or ends rows.
@@ -320,6 +321,16 @@ impl SourceParams {
             part_events: None,
         })
     }
+}
+
+/// Whether a file's name says its fields are parted by tabs (`.tsv`, `.tab`, with or
+/// without `.gz`): a CSV source's default delimiter is then a tab.
+fn tab_separated(path: &Path) -> bool {
+    let name = (path.file_name().and_then(|n| n.to_str()))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with(".tsv") || name.ends_with(".tab")
 }
 
 /// The layout a file's name says it has (`.parquet`, `.txt`, `.ndjson`, ... with or

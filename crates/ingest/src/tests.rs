@@ -595,6 +595,26 @@ fn a_lone_cr_in_a_quoted_field_is_no_line_end() {
 }
 
 #[test]
+fn a_tsv_file_is_read_with_tabs() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = b"user_id\tevent_time\tevent_type\nu1\t2026-01-01 10:00:00\tview\n";
+    for name in ["e.tsv", "e.TAB"] {
+        let path = write(&dir, name, tsv);
+        let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+        assert_eq!(text(&out, "user_id"), [Some("u1".to_string())], "{name}");
+    }
+    // A delimiter set is the one read.
+    let path = write(
+        &dir,
+        "semi.tsv",
+        b"user_id;event_time;event_type\nu1;2026-01-01;view\n",
+    );
+    let mut params = SourceParams::canonical(&path);
+    params.delimiter = Some(";".into());
+    assert_eq!(ingest(&params.check().unwrap()).unwrap().stats.kept, 1);
+}
+
+#[test]
 fn missing_columns_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
@@ -606,9 +626,25 @@ fn missing_columns_are_named() {
     assert_eq!(
         err.to_string(),
         format!(
-            "`{}`: required column `user_id` is missing (map it under `columns` or add it to the file)",
+            "`{}`: required column `user_id` is missing (map it under `columns` or add it to \
+             the file); the columns are: user, event_time, event_type",
             path.display()
         )
+    );
+    // Excel's tab-delimited `.txt` is read as text without a header: what to set.
+    let txt = write(
+        &dir,
+        "e.txt",
+        b"user_id\tevent_time\tevent_type\nu\t2026-01-01\tview\n",
+    );
+    let err = ingest(&SourceParams::canonical(&txt).check().unwrap()).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "the columns are: column_1, column_2, column_3 (read as whitespace-aligned text \
+             without a header, as a `.txt` file is: if its first line names the columns, set \
+             `format = \"csv\"`, with `delimiter = \"\\t\"` for tabs)"
+        ),
+        "{err}"
     );
     let mut params = SourceParams::canonical(&path);
     params

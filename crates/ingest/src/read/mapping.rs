@@ -92,14 +92,35 @@ fn position(source: &Source, header: &[String], wanted: &str, target: &str) -> R
             line: 1,
             source_column: wanted.to_string(),
             target: target.to_string(),
-            available: {
-                let names: Vec<&str> = header.iter().map(String::as_str).collect();
-                let hint = userlens_model::did_you_mean(wanted, &names)
-                    .map(|name| format!("did you mean `{name}`? "))
-                    .unwrap_or_default();
-                format!("{hint}the columns are: {}", header.join(", "))
-            },
+            available: available_in(source, header, wanted),
         })
+}
+
+/// The columns of `header`, after the one `wanted` is likely a typo of: "did you mean
+/// `user`? the columns are: user, time".
+pub(crate) fn available(header: &[String], wanted: &str) -> String {
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    let hint = userlens_model::did_you_mean(wanted, &names)
+        .map(|name| format!("did you mean `{name}`? "))
+        .unwrap_or_default();
+    format!("{hint}the columns are: {}", header.join(", "))
+}
+
+/// [`available`], and for a text source without a header what to set when its first
+/// line names the columns (Excel's tab-delimited `.txt`).
+fn available_in(source: &Source, header: &[String], wanted: &str) -> String {
+    let mut text = available(header, wanted);
+    if source.format == crate::SourceFormat::Text
+        && !source.header
+        && source.params.column_names.is_none()
+    {
+        text.push_str(
+            " (read as whitespace-aligned text without a header, as a `.txt` file is: if \
+             its first line names the columns, set `format = \"csv\"`, with `delimiter = \
+             \"\\t\"` for tabs)",
+        );
+    }
+    text
 }
 
 /// The fields of `header` an expression reads, for `target`.
@@ -173,6 +194,7 @@ pub(super) fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
             return Err(Error::MissingRequired {
                 path: path.to_path_buf(),
                 column: columns::EVENT_COLUMNS[i],
+                available: available_in(source, header, name),
             });
         }
     }

@@ -173,14 +173,49 @@ pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opene
     Ok(Opened { reader, size })
 }
 
-/// Refuses a Parquet file, and text in UTF-16 or UTF-32, found by its byte-order mark
-/// or, without one, by the NUL byte beside every ASCII character: read as UTF-8 its
-/// header would be one garbled column name, and the run would say a required column
-/// is missing.
+/// What a file is by the magic bytes it starts with, when that is no text, and what
+/// to give instead.
+const NOT_TEXT: [(&[u8], &str, &str); 6] = {
+    const SHEET: &str = "save the sheet as CSV UTF-8 and give that file";
+    const DECOMPRESS: &str = "decompress it first (gzip is the one compression read)";
+    [
+        (
+            b"PK\x03\x04",
+            "a ZIP archive (an Excel `.xlsx` workbook is one)",
+            SHEET,
+        ),
+        (b"PK\x05\x06", "an empty ZIP archive", SHEET),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            "an Excel 97-2003 workbook or another Office file",
+            SHEET,
+        ),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed", DECOMPRESS),
+        (b"\xfd7zXZ\x00", "xz-compressed", DECOMPRESS),
+        (b"BZh", "bzip2-compressed", DECOMPRESS),
+    ]
+};
+
+/// Refuses a Parquet file, a workbook, an archive, text compressed other than with
+/// gzip, and text in UTF-16 or UTF-32, found by its byte-order mark or, without one,
+/// by the NUL byte beside every ASCII character: read as UTF-8 its header would be
+/// one garbled column name, and the run would say a required column is missing.
 fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
     if head.starts_with(b"PAR1") {
         return Err(Error::ParquetAsText {
             path: path.to_path_buf(),
+        });
+    }
+    // bzip2's magic is text too: only with its block header after it.
+    let bzip2 = |magic: &[u8]| magic != b"BZh" || head.get(4..10) == Some(b"1AY&SY");
+    if let Some((_, what, fix)) = NOT_TEXT
+        .iter()
+        .find(|(magic, _, _)| head.starts_with(magic) && bzip2(magic))
+    {
+        return Err(Error::NotText {
+            path: path.to_path_buf(),
+            what,
+            fix,
         });
     }
     let encoding = if head.starts_with(&[0xff, 0xfe, 0, 0]) {
@@ -213,6 +248,29 @@ fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workbooks_archives_and_other_compressions_are_named() {
+        let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00user_id";
+        let err = check_encoding(Path::new("orders.xlsx"), zip).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`orders.xlsx` is a ZIP archive (an Excel `.xlsx` workbook is one), not text: \
+             save the sheet as CSV UTF-8 and give that file"
+        );
+        assert!(err.is_refusal());
+        let bzip2 = b"BZh91AY&SY\x00\x01";
+        let err = check_encoding(Path::new("e.csv.bz2"), bzip2).unwrap_err();
+        assert!(err.to_string().contains("bzip2-compressed"), "{err}");
+        // Text that begins as a magic does is text.
+        for text in [
+            &b"BZh,user_id\n"[..],
+            b"PK,user_id\n",
+            b"user_id,event_time\n",
+        ] {
+            assert!(check_encoding(Path::new("e.csv"), text).is_ok());
+        }
+    }
 
     #[test]
     fn a_small_file_is_reported_at_every_tenth() {

@@ -174,9 +174,15 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     let id =
         id_column(path, df.get_column_names().into_iter().map(|n| n.as_str()))?.map(str::to_string);
     let Some(id) = id else {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         return Err(Error::MissingRequired {
             path: path.to_path_buf(),
             column: columns::USER_ID,
+            available: super::mapping::available(&names, columns::USER_ID),
         });
     };
     let table = |source| Error::Table {
