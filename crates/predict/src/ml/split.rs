@@ -131,6 +131,24 @@ impl<'a> Split<'a> {
     /// applied at the as-of date (what [`fit_propensity`](super::fit_propensity) fits, without reading the
     /// tables again).
     pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
+        // Fewer users of a class than a holdout needs to be scored: what such a
+        // model says is published nowhere, as it could not be measured anywhere.
+        let positives = self.training.labels.iter().filter(|&&y| y).count();
+        let negatives = self.training.labels.len() - positives;
+        for (found, needed, class) in [
+            (positives, self.params.min_positives, "positive"),
+            (negatives, self.params.min_negatives, "negative"),
+        ] {
+            if found < needed {
+                return Ok(Fit::Skipped {
+                    reason: format!(
+                        "only {found} {class} users for `{}` in all, fewer than a holdout \
+                         needs to be scored (`min_{class}s` = {needed})",
+                        self.target
+                    ),
+                });
+            }
+        }
         let rows: Vec<usize> = (0..self.training.ids.len()).collect();
         let keep: Vec<usize> = self
             .refit_names

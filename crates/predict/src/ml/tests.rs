@@ -349,6 +349,41 @@ fn a_small_holdout_is_not_scored() {
 }
 
 #[test]
+fn a_model_too_few_users_could_score_is_not_refitted() {
+    let (features, labels) = synthetic(200, 9);
+    let table = table(&features);
+    let refit = |min_positives: usize| {
+        let params = MlParams {
+            min_positives,
+            ..MlParams::default()
+        }
+        .check()
+        .unwrap();
+        Split::new(&table, &labels, "purchased", &table.names, &params, 1)
+            .unwrap()
+            .refit(ModelKind::Logistic)
+            .unwrap()
+    };
+    let positives = floats(&labels, "purchased")
+        .iter()
+        .filter(|&&y| y > 0.0)
+        .count();
+    assert!((1..200).contains(&positives), "{positives}");
+    assert!(matches!(refit(positives), Fit::Fitted(_)));
+    let Fit::Skipped { reason } = refit(positives + 1) else {
+        panic!("refitted on {positives} positives");
+    };
+    assert_eq!(
+        reason,
+        format!(
+            "only {positives} positive users for `purchased` in all, fewer than a holdout needs \
+             to be scored (`min_positives` = {})",
+            positives + 1
+        )
+    );
+}
+
+#[test]
 fn bad_inputs_are_reported() {
     let (features, labels) = synthetic(20, 3);
     let fit = |names: &[String], labels: &DataFrame| {
