@@ -230,13 +230,19 @@ fn parse_auto(text: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_micros());
     }
-    const LAYOUTS: [&str; 6] = [
+    const LAYOUTS: [&str; 10] = [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d",
         "%Y%m%d",
+        // Offsets as exports write them: Shopify's ` -0500`, PostgreSQL's `+00`,
+        // ISO 8601's `-0500`; and BigQuery's ` UTC`.
+        "%Y-%m-%d %H:%M:%S%.f %#z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f UTC",
     ];
     // Eight digits or no `%Y%m%d`: chrono reads `2026111` as 2026-11-1 or 2026-1-11.
     let compact = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
@@ -299,6 +305,28 @@ mod tests {
             auto.parse_micros("20260304"),
             Some(micros("2026-03-04T00:00:00Z"))
         );
+        // Offsets and zones as exports write them.
+        for text in [
+            "2026-03-04 00:06:07 -0500",
+            "2026-03-04 00:06:07 -05:00",
+            "2026-03-04 05:06:07+00",
+            "2026-03-04 10:36:07+05:30",
+            "2026-03-04T00:06:07-0500",
+            "2026-03-04 05:06:07 UTC",
+        ] {
+            assert_eq!(auto.parse_micros(text), Some(t), "{text}");
+        }
+        let fraction = micros("2026-03-04T05:06:07.25Z");
+        assert_eq!(
+            auto.parse_micros("2026-03-04 05:06:07.25 UTC"),
+            Some(fraction)
+        );
+        assert_eq!(
+            auto.parse_micros("2026-03-04 05:06:07.25+00"),
+            Some(fraction)
+        );
+        // A zone by another name is no offset.
+        assert_eq!(auto.parse_micros("2026-03-04 05:06:07 EST"), None);
     }
 
     #[test]
