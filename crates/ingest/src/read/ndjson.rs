@@ -86,8 +86,16 @@ fn fields_of(
     line: &[u8],
     paths: &[String],
 ) -> std::result::Result<Vec<String>, (Option<usize>, String)> {
-    let object: Value =
-        serde_json::from_slice(line).map_err(|e| (None, format!("not valid JSON: {e}")))?;
+    let object: Value = serde_json::from_slice(line).map_err(|e| {
+        // serde_json's position counts lines of the one line it was given.
+        let text = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        let reason = text.strip_suffix(&position).unwrap_or(&text);
+        (
+            None,
+            format!("not valid JSON at column {}: {reason}", e.column()),
+        )
+    })?;
     if !object.is_object() {
         return Err((None, "a JSON line must be an object".to_string()));
     }
@@ -185,7 +193,10 @@ mod tests {
         let paths = vec!["a".to_string()];
         let (column, reason) = fields_of(b"{\"a\": 1", &paths).unwrap_err();
         assert_eq!(column, None);
-        assert!(reason.starts_with("not valid JSON"), "{reason}");
+        assert_eq!(
+            reason,
+            "not valid JSON at column 7: EOF while parsing an object"
+        );
         let (_, reason) = fields_of(b"[1, 2]", &paths).unwrap_err();
         assert_eq!(reason, "a JSON line must be an object");
         let (column, reason) = fields_of(br#"{"a": {"b": 1}}"#, &paths).unwrap_err();
