@@ -129,6 +129,15 @@ fn adjective(term: &Term, bought: Purchases) -> Option<&'static str> {
 /// Adjective of a persona that mostly bought nothing.
 const NON_BUYING: &str = "non-buying";
 
+/// Features that measure purchases made: of users who made none they say nothing
+/// but that (an average basket of 0 is no small basket).
+fn spend_of_purchases(feature: &str) -> bool {
+    matches!(
+        feature,
+        "mean_interpurchase_days" | "monetary" | "avg_order_value"
+    )
+}
+
 /// The label of `terms`: value terms that compose become one phrase (when, how often,
 /// how much, then "regulars" for frequent buyers, "buyers" when the phrase speaks of
 /// purchases, "customers" otherwise), the others keep their words, in order.
@@ -151,12 +160,7 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
         }
     }
     let has = |word: &str| adjectives.iter().any(|(_, _, w)| *w == word);
-    let value = |feature: &str| {
-        matches!(
-            feature,
-            "mean_interpurchase_days" | "monetary" | "avg_order_value"
-        )
-    };
+    let value = spend_of_purchases;
     // a new customer is a recent one; one who bought nothing has no value to speak
     // of, whether or not how often they bought is among the terms
     let (new, named_non_buying) = (has("new"), has(NON_BUYING));
@@ -197,11 +201,13 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
 }
 
 /// The three strongest features in words with their z-score, e.g.
-/// "high spend (+2.1 sd), frequent buyer (+1.8 sd)"; features that round to 0.0 sd are left out.
-pub(crate) fn distinguishing(features: &[String], z: &[f64]) -> String {
+/// "high spend (+2.1 sd), frequent buyer (+1.8 sd)"; features that round to 0.0 sd are
+/// left out, and so is the spend of a persona that mostly bought nothing.
+pub(crate) fn distinguishing(features: &[String], z: &[f64], bought: Purchases) -> String {
     ranked(features, z)
         .into_iter()
         .filter(|&j| z[j].abs() >= 0.05)
+        .filter(|&j| !(bought.non_buying() && spend_of_purchases(&features[j])))
         .take(DISTINGUISHING_TERMS)
         .map(|j| {
             format!(
@@ -381,11 +387,22 @@ mod tests {
         let features = names(&["monetary", "frequency", "recency_days"]);
         let terms = label_terms(&features, &[2.1, -1.8, 0.4]);
         assert_eq!(words(&terms), vec!["high spend", "rare buyer"]);
+        let buyers = Purchases::default();
         assert_eq!(
-            distinguishing(&features, &[2.1, -1.8, 0.4]),
+            distinguishing(&features, &[2.1, -1.8, 0.4], buyers),
             "high spend (+2.1 sd), rare buyer (-1.8 sd), lapsed (+0.4 sd)"
         );
-        assert_eq!(distinguishing(&features, &[0.0, 0.01, -0.02]), "");
+        assert_eq!(distinguishing(&features, &[0.0, 0.01, -0.02], buyers), "");
+        // Of users who mostly bought nothing, spend is not said.
+        let none = Purchases {
+            none: 0.8,
+            everyone_none: 0.5,
+            ..buyers
+        };
+        assert_eq!(
+            distinguishing(&features, &[-2.1, -1.8, 0.4], none),
+            "rare buyer (-1.8 sd), lapsed (+0.4 sd)"
+        );
         // ties on |z| are broken by name
         assert_eq!(
             words(&label_terms(&features, &[1.0, 1.0, 0.0])),

@@ -695,6 +695,7 @@ pub fn profile_with(
     let persona_sizes: Vec<u64> = order.iter().map(|&c| sizes[c]).collect();
     let persona_ids: Vec<u32> = (1..=k as u32).collect();
 
+    let bought = purchases(&df, &persona_of, k)?;
     let (labels, label_alternatives) = if k == 1 {
         (vec![label::ALL_USERS.to_string()], Vec::new())
     } else {
@@ -702,16 +703,14 @@ pub fn profile_with(
             .iter()
             .map(|z| label::label_terms(&prepared.features, z))
             .collect();
-        let bought = purchases(&df, &persona_of, k)?;
         let alternatives = (terms.iter().zip(&bought))
             .map(|(t, b)| label::alternatives(t, *b, params.label_terms))
             .collect();
         let labels = label::unique_labels(&terms, &bought, params.label_terms, &persona_ids);
         (labels, alternatives)
     };
-    let distinguishing: Vec<String> = centroids
-        .iter()
-        .map(|z| label::distinguishing(&prepared.features, z))
+    let distinguishing: Vec<String> = (centroids.iter().zip(&bought))
+        .map(|(z, b)| label::distinguishing(&prepared.features, z, *b))
         .collect();
     let distances: Vec<f64> = (0..n)
         .map(|i| sq_dist(x.row(i), &centroids[persona_of[i] as usize]).sqrt())
