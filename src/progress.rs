@@ -194,11 +194,16 @@ impl Renderer {
             let eta = (eta * 10.0).round() / 10.0;
             print_json(event, &[("per_second", rate.round()), ("eta_seconds", eta)]);
         } else if unit == "bytes" {
+            // Tenths of a MiB below 10 MiB, where whole ones would read "0 of 0".
+            let mib = |bytes: u64| match total < 10 << 20 {
+                true => format!("{:.1}", bytes as f64 / f64::from(1u32 << 20)),
+                false => thousands(bytes >> 20),
+            };
             say!(
                 "  {:.0}% ({} of {} MiB, {:.1} MiB/s, ETA {eta:.0}s)",
                 100.0 * done as f64 / total.max(1) as f64,
-                thousands(done >> 20),
-                thousands(total >> 20),
+                mib(done),
+                mib(total),
                 rate / f64::from(1u32 << 20)
             );
         } else {

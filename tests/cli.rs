@@ -955,3 +955,27 @@ fn an_auto_k_range_the_users_cut_is_said_in_the_notes() {
         "{notes}"
     );
 }
+
+#[test]
+fn one_user_is_one_user_in_one_persona() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("one.csv"),
+        "user_id,event_time,event_type,amount\nu1,2026-03-01 10:00:00,view,\n\
+         u1,2026-03-02 10:00:00,purchase,12.5\n",
+    )
+    .unwrap();
+    let out = userlens(
+        &["profile", "one.csv", "--out", "report", "--runs", "runs"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(": 1 user in 1 persona,"), "{stdout}");
+    let page = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
+    assert!(
+        page.contains("<strong>1</strong> user in <strong>1</strong> persona ")
+            && page.contains("<strong>1</strong> user · "),
+        "headline"
+    );
+}

@@ -122,14 +122,16 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
     // No personas when the run stopped before a profile stage (`--until`).
     let personas = match summary.personas.len() {
         0 => String::new(),
+        1 => " in 1 persona".to_string(),
         n => format!(" in {n} personas"),
     };
     writeln!(
         out,
-        "{} run {}: {} users{personas}, as of {}",
+        "{} run {}: {} user{}{personas}, as of {}",
         record.pipeline,
         record.run_id,
         thousands(rows.users),
+        if rows.users == 1 { "" } else { "s" },
         record.as_of.as_deref().unwrap_or("-"),
     )?;
     writeln!(

@@ -101,9 +101,11 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
 
     let users: f64 = personas.iter().filter_map(|p| p.users).sum();
     page.headline = format!(
-        "<strong>{}</strong> users in <strong>{}</strong> personas",
+        "<strong>{}</strong> {} in <strong>{}</strong> {}",
         grouped(users),
-        personas.len()
+        plural(users, "user"),
+        personas.len(),
+        plural(personas.len() as f64, "persona")
     );
     page.add(
         "personas",
@@ -237,6 +239,11 @@ fn signed(v: f64, decimals: usize) -> String {
     } else {
         format!("+{s}")
     }
+}
+
+/// `word` for a count of `n`: `user` for 1, `users` for any other.
+fn plural(n: f64, word: &str) -> String {
+    format!("{word}{}", if n == 1.0 { "" } else { "s" })
 }
 
 /// A count with thousands separators, for headline figures.

@@ -111,8 +111,9 @@ pub(super) fn persona_cards(
             escape(&p.label)
         ));
         out.push_str(&format!(
-            "<p class=\"size\"><strong>{}</strong> users · <strong>{}%</strong> of all users</p>\n",
+            "<p class=\"size\"><strong>{}</strong> {} · <strong>{}%</strong> of all users</p>\n",
             p.users.map_or("—".to_string(), grouped),
+            plural(p.users.unwrap_or(0.0), "user"),
             fixed(share, 1)
         ));
         out.push_str(&format!(
