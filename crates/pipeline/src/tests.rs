@@ -106,6 +106,11 @@ fn overrides_set_parameters_and_reject_unknown_stages() {
     let o = Override::parse("ingest.path=data/other.csv").unwrap();
     let plan = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap();
     assert_eq!(plan.stages[0].params["path"], "data/other.csv");
+    // Spaces around a value go; a tab that is the whole value stays.
+    let o = Override::parse("ingest.delimiter=\t").unwrap();
+    assert_eq!(o.value, toml::Value::String("\t".into()));
+    let o = Override::parse("ingest.path= data/other.csv ").unwrap();
+    assert_eq!(o.value, toml::Value::String("data/other.csv".into()));
     let o = Override::parse("persona.k=6").unwrap();
     let err = load_str(Path::new("p.toml"), GOOD, &[o]).unwrap_err();
     assert_eq!(

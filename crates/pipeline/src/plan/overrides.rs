@@ -41,7 +41,12 @@ impl Override {
                 path.chars().take(80).collect::<String>()
             )));
         }
-        let value_text = value.trim();
+        // Spaces around a value are the shell's; a value of whitespace alone (a tab
+        // typed as the delimiter) is the value.
+        let value_text = match value.trim() {
+            "" => value,
+            trimmed => trimmed,
+        };
         let value = toml::from_str::<toml::Table>(&format!("v = {value_text}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
