@@ -6,7 +6,7 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use super::{Cell, Page, Persona, Table, figure, fixed, note, number, percent};
+use super::{Cell, Page, Persona, Table, figure, fixed, note, number, percent, plural};
 use crate::Result;
 use crate::charts::{self, Bar, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
 use crate::frame;
@@ -703,7 +703,8 @@ fn drivers(df: &DataFrame) -> Result<String> {
     }
     if shown.is_empty() {
         return Ok(note(
-            "No feature varies enough among these users to correlate with an outcome.",
+            "No correlation could be measured: among these users the features or the \
+             outcomes do not vary, or too few users have both.",
         ));
     }
     // Only the outcomes with a bar drawn are in the legend and its colours.
@@ -747,8 +748,9 @@ fn drivers(df: &DataFrame) -> Result<String> {
         bars: &bars,
         legend: &legend,
         aria: &format!(
-            "Horizontal bars of the rank correlation of the top features with {} outcomes",
-            target_names.len()
+            "Horizontal bars of the rank correlation of the top features with {} {}",
+            target_names.len(),
+            plural(target_names.len() as f64, "outcome")
         ),
     })?;
     let mut table = Table::new(

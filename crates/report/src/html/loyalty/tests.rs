@@ -13,7 +13,7 @@ fn drivers_without_a_correlation_say_so_instead_of_an_empty_chart() {
     )
     .unwrap();
     let html = super::drivers(&df).unwrap();
-    assert!(html.contains("No feature varies enough"), "{html}");
+    assert!(html.contains("No correlation could be measured"), "{html}");
     assert!(!html.contains("<svg"), "{html}");
     // One outcome with a bar: the legend names it alone.
     let df = df!(
@@ -26,7 +26,7 @@ fn drivers_without_a_correlation_say_so_instead_of_an_empty_chart() {
     .unwrap();
     let html = super::drivers(&df).unwrap();
     assert!(
-        html.contains("with 1 outcomes") && !html.contains(">retained<"),
+        html.contains("with 1 outcome\"") && !html.contains(">retained<"),
         "{html}"
     );
     // The caption names the outcomes the table has, not every one there could be.
