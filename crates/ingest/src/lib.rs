@@ -110,6 +110,11 @@ pub struct SourceParams {
     /// predict stage's rules. A refund is a `purchase` event with a negative amount.
     #[serde(default)]
     pub refund_when: Option<String>,
+    /// Source columns whose blank fields take the row before's value, as in an
+    /// export that writes an order's customer and time on its first line only
+    /// (Shopify's orders): `{ columns = ["Email", "Paid at"], within = "Name" }`.
+    #[serde(default)]
+    pub fill_down: Option<FillDown>,
     /// How user ids are written: `text` (as they are, the default) or `integer`
     /// (`17850.0` read as `17850`; an id that is not a whole number is quarantined).
     #[serde(default)]
@@ -136,6 +141,18 @@ pub struct SourceParams {
     /// gzip-compressed source is measured by its text as it is inflated.
     #[serde(default)]
     pub out_of_core_above_mb: Option<u64>,
+}
+
+/// [`SourceParams::fill_down`]: the columns filled, and the column whose value a row
+/// must share with the row before to take its values (an order's id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FillDown {
+    /// Source columns whose blank fields are filled.
+    pub columns: Vec<String>,
+    /// Fill only from a row before with the same value here; without it, from any.
+    #[serde(default)]
+    pub within: Option<String>,
 }
 
 fn default_drop_duplicates() -> bool {
@@ -167,6 +184,7 @@ impl SourceParams {
             event_names: BTreeMap::new(),
             time_format: default_time_format(),
             refund_when: None,
+            fill_down: None,
             user_id_format: IdFormat::default(),
             max_quarantine_share: default_max_quarantine_share(),
             session_gap_minutes: default_session_gap_minutes(),
@@ -185,6 +203,19 @@ impl SourceParams {
         }
         let format = self.format.unwrap_or_else(|| guess_format(&self.path));
         let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
+        if let Some(fill) = &self.fill_down {
+            if !matches!(format, SourceFormat::Csv | SourceFormat::Text) {
+                return Err(Error::Params(
+                    "`fill_down` is for CSV and text sources, whose rows come in the file's order"
+                        .into(),
+                ));
+            }
+            if fill.columns.is_empty() {
+                return Err(Error::Params(
+                    "`fill_down.columns` is empty: name the columns to fill".into(),
+                ));
+            }
+        }
         let mut derived = BTreeMap::new();
         for (name, from) in &self.columns {
             if let ColumnSource::Constant { constant } = from

@@ -120,6 +120,8 @@ struct Sink<'a> {
     q_column: Vec<String>,
     q_reason: Vec<String>,
     q_raw: Vec<String>,
+    /// What `fill_down` carries to the next row.
+    carried: mapping::Carried,
     /// Out of core: kept rows go to disk in chunks, split by user.
     spill: Option<spill::Writer<'a>>,
     /// The spill partition of each kept row's user.
@@ -145,6 +147,7 @@ impl<'a> Sink<'a> {
             q_column: Vec::new(),
             q_reason: Vec::new(),
             q_raw: Vec::new(),
+            carried: mapping::Carried::default(),
             spill: None,
             partitions: Vec::new(),
         }
@@ -258,9 +261,25 @@ impl<'a> Sink<'a> {
         self.q_raw.push(text);
     }
 
-    /// Validates one row; keeps it or quarantines it. `checked`: as for
-    /// [`Sink::push_checked`].
+    /// Validates one row, its blank fields filled as `fill_down` says; keeps it or
+    /// quarantines it (its `raw` as filled). `checked`: as for [`Sink::push_checked`].
     fn row(&mut self, line: u64, fields: &[&[u8]], checked: Option<&[&str]>, sep: u8) {
+        let taken = match &self.slots.fill {
+            Some(fill) => self.carried.fill(fill, fields, self.width),
+            None => Vec::new(),
+        };
+        if taken.is_empty() {
+            return self.row_as_read(line, fields, checked, sep);
+        }
+        let mut filled = fields.to_vec();
+        for (i, value) in &taken {
+            filled[*i] = value;
+        }
+        self.row_as_read(line, &filled, None, sep)
+    }
+
+    /// [`Sink::row`] of the fields as they are.
+    fn row_as_read(&mut self, line: u64, fields: &[&[u8]], checked: Option<&[&str]>, sep: u8) {
         self.read += 1;
         if fields.len() != self.width {
             let mut reason = format!("expected {} fields, found {}", self.width, fields.len());
@@ -700,7 +719,8 @@ pub(crate) fn read_csv_with(
         }
         e => e,
     })?;
-    let parts = if source.header {
+    // A row filled from the row before is read after it, on one thread.
+    let parts = if source.header && slots.fill.is_none() {
         split_for_threads(path, reader.position().byte(), parallel_min_bytes)?
     } else {
         None

@@ -595,6 +595,88 @@ fn a_lone_cr_in_a_quoted_field_is_no_line_end() {
 }
 
 #[test]
+fn fill_down_gives_an_orders_later_lines_its_customer_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // Shopify writes an order's customer and time on its first line only; #2 is a
+    // guest's order, without an email on any line.
+    let orders = "Name,Email,Paid at,Lineitem price\n\
+                #1,a@x,2026-03-01 10:00:00,10\n\
+                #1,,,5\n\
+                #2,,2026-03-02 10:00:00,7\n\
+                #2,,,3\n\
+                #3,b@x,2026-03-03 10:00:00,4\n\
+                #3,,,x\n";
+    let path = write(&dir, "orders.csv", orders.as_bytes());
+    let mapped = |fill: FillDown| {
+        let mut params = SourceParams::canonical(&path);
+        for (to, from) in [
+            ("user_id", "Email"),
+            ("event_time", "Paid at"),
+            ("amount", "Lineitem price"),
+        ] {
+            params
+                .columns
+                .insert(to.into(), ColumnSource::Column(from.into()));
+        }
+        params.columns.insert(
+            "event_type".into(),
+            ColumnSource::Constant {
+                constant: "purchase".into(),
+            },
+        );
+        params.max_quarantine_share = 1.0;
+        params.fill_down = Some(fill);
+        params
+    };
+    let read = |within: Option<&str>| {
+        let params = mapped(FillDown {
+            columns: vec!["Email".into(), "Paid at".into()],
+            within: within.map(String::from),
+        });
+        ingest(&params.check().unwrap()).unwrap()
+    };
+    let out = read(Some("Name"));
+    assert_eq!(
+        text(&out, "user_id"),
+        ["a@x", "a@x", "b@x"].map(|u| Some(u.to_string()))
+    );
+    // The guest's lines are refused, not given #1's customer; a bad amount is
+    // refused on a filled row too, its fields as filled.
+    let q = quarantine_rows(&out);
+    assert_eq!(
+        q.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [4, 5, 7],
+        "{q:?}"
+    );
+    assert_eq!(quarantine_raw(&out, 2), "#3,b@x,2026-03-03 10:00:00,x");
+    // Without `within`, any blank takes the row before's value.
+    let out = read(None);
+    assert_eq!(text(&out, "user_id").len(), 5);
+    // Checked: only for CSV and text, with columns to fill, each in the header.
+    let mut params = SourceParams::canonical(dir.path().join("e.parquet"));
+    params.fill_down = Some(FillDown {
+        columns: vec!["Email".into()],
+        within: None,
+    });
+    assert!(
+        params
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("CSV and text")
+    );
+    let params = mapped(FillDown {
+        columns: vec!["Emial".into()],
+        within: None,
+    });
+    let err = ingest(&params.check().unwrap()).unwrap_err().to_string();
+    assert!(
+        err.contains("no column `Emial` (mapped to `fill_down`)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_tsv_file_is_read_with_tabs() {
     let dir = tempfile::tempdir().unwrap();
     let tsv = b"user_id\tevent_time\tevent_type\nu1\t2026-01-01 10:00:00\tview\n";

@@ -27,6 +27,52 @@ pub(crate) struct Slots {
     pub(super) order: Slot,
     /// The `refund_when` condition and the fields it reads.
     pub(super) refund: Option<Derived>,
+    /// The `fill_down` fields, and the field a row must share with the row before.
+    pub(super) fill: Option<(Vec<usize>, Option<usize>)>,
+}
+
+/// What `fill_down` carries from one row to the next: the filled fields' last values
+/// and the last row's key.
+#[derive(Debug, Default)]
+pub(super) struct Carried {
+    last: Vec<Vec<u8>>,
+    key: Option<Vec<u8>>,
+}
+
+impl Carried {
+    /// The blank fields of `fields` that take the row before's values (index and
+    /// value), and what this row leaves to the next. A row of another width than
+    /// `width` fills nothing and carries nothing.
+    pub(super) fn fill(
+        &mut self,
+        (filled, within): &(Vec<usize>, Option<usize>),
+        fields: &[&[u8]],
+        width: usize,
+    ) -> Vec<(usize, Vec<u8>)> {
+        if fields.len() != width {
+            *self = Carried::default();
+            return Vec::new();
+        }
+        let blank = |f: &[u8]| std::str::from_utf8(f).is_ok_and(|t| super::trim(t).is_empty());
+        let key = within.map(|k| fields[k].trim_ascii().to_vec());
+        // Within an order: a row with the same, not blank, key as the row before.
+        let same = match (&key, &self.key) {
+            (None, _) => true,
+            (Some(key), Some(before)) => !blank(key) && key == before,
+            (Some(_), None) => false,
+        };
+        self.last.resize(filled.len(), Vec::new());
+        let mut taken = Vec::new();
+        for (slot, &i) in filled.iter().enumerate() {
+            if same && blank(fields[i]) && !self.last[slot].is_empty() {
+                taken.push((i, self.last[slot].clone()));
+            } else {
+                self.last[slot] = fields[i].to_vec();
+            }
+        }
+        self.key = key;
+        taken
+    }
 }
 
 impl Slots {
@@ -203,10 +249,20 @@ pub(super) fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
         Some(ast) => Some(inputs_of(source, header, ast, "refund_when")?),
         None => None,
     };
+    let fill = match &source.params.fill_down {
+        Some(fill) => {
+            let of = |name: &str| position(source, header, name, "fill_down");
+            let filled = fill.columns.iter().map(|c| of(c)).collect::<Result<_>>()?;
+            let within = fill.within.as_deref().map(of).transpose()?;
+            Some((filled, within))
+        }
+        None => None,
+    };
     let slots = Slots {
         columns: slots,
         order,
         refund,
+        fill,
     };
     for (target, index) in slots.used() {
         if let Some(other) = (0..header.len()).find(|&i| i != index && header[i] == header[index]) {
