@@ -222,7 +222,7 @@ with = {{ k = 3, n_init = 2, fit_sample = 100, cluster_lloyd_above = 0 }}
 uses = "predict"
 needs = ["ingest", "features"]
 # Low gates, so that the predictors compared are scored, not skipped.
-with = {{ horizon_days = 14, ml = {{ min_positives = 3, min_negatives = 3 }} }}
+with = {{ horizon_days = 14, ml = {{ min_positives = 1, min_negatives = 1 }} }}
 
 [stages.report]
 uses = "report"

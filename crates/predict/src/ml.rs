@@ -132,9 +132,11 @@ pub struct MlParams {
     pub min_leaf: usize,
     /// Trees in the ensemble (default 25; 1 = a single tree on all rows).
     pub trees: usize,
-    /// Minimum positives in the holdout to report scores (default 100).
+    /// Minimum positives in the holdout to report a model's scores and to apply it
+    /// (default 100).
     pub min_positives: usize,
-    /// Minimum negatives in the holdout to report scores (default 100).
+    /// Minimum negatives in the holdout to report a model's scores and to apply it
+    /// (default 100).
     pub min_negatives: usize,
 }
 

@@ -180,6 +180,7 @@ impl Stage for Predict {
         )
         .map_err(|e| users_column_refused(e, features.users.as_deref()))?;
         ctx.write_json("models.json", &predictions.models)?;
+        let unapplied = not_applied(&predictions.models, String::new());
         let mut meta = StageMeta {
             models: Some(predictions.models),
             inputs: users_read.into_iter().collect(),
@@ -191,6 +192,11 @@ impl Stage for Predict {
                  `static_columns`, so possibly known only after the cutoff): {}",
                 excluded.join(", ")
             ));
+        }
+        // A model its holdout could not score gives no values: say which, and why.
+        for (model, reason) in unapplied {
+            meta.notes
+                .push(format!("{}: the model `{model}` is {reason}", ctx.name()));
         }
         // Users no model or fallback rate covers (such as non-buyers when nobody
         // without a purchase was seen before the cutoff) are blank: say how many.
@@ -215,6 +221,30 @@ impl Stage for Predict {
         tables.insert("lift", predictions.lift);
         tables.insert("segments", predictions.segments);
         Ok(Output { tables, meta })
+    }
+}
+
+/// The models in `models.json` skipped as not applied (their holdout could not score
+/// them), each by its path of keys, with the reason.
+fn not_applied(models: &serde_json::Value, path: String) -> Vec<(String, String)> {
+    match models {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, value)| {
+                let at = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match value.as_str() {
+                    Some(reason) if key == "skipped" && reason.starts_with("not applied") => {
+                        vec![(path.clone(), reason.to_string())]
+                    }
+                    _ => not_applied(value, at),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -244,5 +274,26 @@ fn users_column_refused(e: userlens_predict::Error, users: Option<&std::path::Pa
             ))
         }
         _ => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn models_not_applied_are_found_at_any_depth() {
+        let models = serde_json::json!({
+            "ml": {
+                "churn": { "skipped": "not applied: only 59 positive users" },
+                "p_purchase": { "kind": "logistic" },
+            },
+            "bg/nbd": { "skipped": "no repeat buyers" },
+        });
+        assert_eq!(
+            super::not_applied(&models, String::new()),
+            [(
+                "ml.churn".to_string(),
+                "not applied: only 59 positive users".to_string()
+            )]
+        );
     }
 }

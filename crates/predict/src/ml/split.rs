@@ -129,21 +129,24 @@ impl<'a> Split<'a> {
 
     /// Fits `kind` on every user of the split, training and held out: the model
     /// applied at the as-of date (what [`fit_propensity`](super::fit_propensity) fits, without reading the
-    /// tables again).
+    /// tables again); skipped when the holdout has too few users of a class for
+    /// [`Split::backtest`] to score it.
     pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
-        // Fewer users of a class than a holdout needs to be scored: what such a
-        // model says is published nowhere, as it could not be measured anywhere.
-        let positives = self.training.labels.iter().filter(|&&y| y).count();
-        let negatives = self.training.labels.len() - positives;
+        // A model its holdout could not score is not applied: what it would say
+        // could not be measured anywhere.
+        let positives = self.holdout_labels().iter().filter(|&&y| y).count();
+        let negatives = self.holdout.len() - positives;
         for (found, needed, class) in [
-            (positives, self.params.min_positives, "positive"),
-            (negatives, self.params.min_negatives, "negative"),
+            (positives, self.params.min_positives.max(1), "positive"),
+            (negatives, self.params.min_negatives.max(1), "negative"),
         ] {
             if found < needed {
                 return Ok(Fit::Skipped {
                     reason: format!(
-                        "only {found} {class} users for `{}` in all, fewer than a holdout \
-                         needs to be scored (`min_{class}s` = {needed})",
+                        "not applied: only {found} {class} users for `{}` in the holdout, \
+                         fewer than its score needs (`min_{class}s` = {needed}), so what \
+                         it says could not be measured (a lower `ml.min_{class}s` scores and \
+                         applies it on fewer)",
                         self.target
                     ),
                 });

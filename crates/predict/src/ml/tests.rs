@@ -349,36 +349,42 @@ fn a_small_holdout_is_not_scored() {
 }
 
 #[test]
-fn a_model_too_few_users_could_score_is_not_refitted() {
-    let (features, labels) = synthetic(200, 9);
+fn a_model_its_holdout_could_not_score_is_not_applied() {
+    let (features, labels) = synthetic(400, 9);
     let table = table(&features);
-    let refit = |min_positives: usize| {
+    let split = |min_positives: usize| {
         let params = MlParams {
             min_positives,
+            min_negatives: 1,
             ..MlParams::default()
         }
         .check()
         .unwrap();
-        Split::new(&table, &labels, "purchased", &table.names, &params, 1)
-            .unwrap()
-            .refit(ModelKind::Logistic)
-            .unwrap()
+        let split = Split::new(&table, &labels, "purchased", &table.names, &params, 1).unwrap();
+        let scored = matches!(
+            split.backtest(ModelKind::Logistic).unwrap().evaluation,
+            Evaluation::Scored(_)
+        );
+        (scored, split.refit(ModelKind::Logistic).unwrap())
     };
-    let positives = floats(&labels, "purchased")
-        .iter()
-        .filter(|&&y| y > 0.0)
-        .count();
-    assert!((1..200).contains(&positives), "{positives}");
-    assert!(matches!(refit(positives), Fit::Fitted(_)));
-    let Fit::Skipped { reason } = refit(positives + 1) else {
-        panic!("refitted on {positives} positives");
+    let (_, fit) = split(1);
+    let Fit::Fitted(_) = fit else {
+        panic!("not refitted with a gate of 1");
     };
+    // The largest gate the holdout passes, and one more.
+    let held = (1..400).take_while(|&m| split(m).0).last().unwrap();
+    assert!(matches!(split(held).1, Fit::Fitted(_)));
+    let (scored, Fit::Skipped { reason }) = split(held + 1) else {
+        panic!("applied a model its holdout could not score");
+    };
+    assert!(!scored);
     assert_eq!(
         reason,
         format!(
-            "only {positives} positive users for `purchased` in all, fewer than a holdout needs \
-             to be scored (`min_positives` = {})",
-            positives + 1
+            "not applied: only {held} positive users for `purchased` in the holdout, fewer \
+             than its score needs (`min_positives` = {}), so what it says could not be \
+             measured (a lower `ml.min_positives` scores and applies it on fewer)",
+            held + 1
         )
     );
 }
@@ -975,7 +981,15 @@ fn a_table_borrows_the_columns_the_models_read_as_they_are() {
 #[test]
 fn the_refit_uses_only_the_features_it_is_given() {
     let (features, labels) = interaction(600, 9);
-    let (names, params) = (names(), params());
+    // A holdout of 150 users: every class scored.
+    let params = MlParams {
+        min_positives: 1,
+        min_negatives: 1,
+        ..MlParams::default()
+    }
+    .check()
+    .unwrap();
+    let names = names();
     let table = Table::read(&features, &names).unwrap();
     let refit_names = vec![names[0].clone()];
     let split = Split::new(&table, &labels, "purchased", &refit_names, &params, 42).unwrap();
