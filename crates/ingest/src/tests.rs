@@ -592,6 +592,57 @@ fn a_lone_cr_in_a_quoted_field_is_no_line_end() {
     let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
     // Line 3, as `grep -n` and editors count it.
     assert_eq!(quarantine_rows(&out)[0].0, 3);
+    // How lines end is counted over the text's start, not taken from its first line
+    // end: a quoted line end there, or a `\r\r\n` (CRLF converted twice), decides
+    // nothing. Without a header, so that the first record may hold one.
+    let rows = |bad: &str| format!("u2,{bad},view,");
+    for (name, text, header, want) in [
+        (
+            "mac.csv",
+            format!(
+                "u0,2026-01-01 10:00:00,search,\"x\ny\"\ru1,2026-01-01 10:00:00,view,\r{}\r{}\r",
+                rows("bad"),
+                rows("bad2")
+            ),
+            false,
+            [4, 5],
+        ),
+        (
+            "lf.csv",
+            format!(
+                "u0,2026-01-01 10:00:00,search,\"x\ry\"\nu1,2026-01-01 10:00:00,view,\n{}\n{}\n",
+                rows("bad"),
+                rows("bad2")
+            ),
+            false,
+            [3, 4],
+        ),
+        (
+            "crcrlf.csv",
+            format!(
+                "user_id,event_time,event_type,query\r\r\nu1,2026-01-01 10:00:00,view,\r\r\n{}\r\r\n{}\r\r\n",
+                rows("bad"),
+                rows("bad2")
+            ),
+            true,
+            [3, 4],
+        ),
+    ] {
+        let path = write(&dir, name, text.as_bytes());
+        let mut params = SourceParams::canonical(&path);
+        params.header = Some(header);
+        if !header {
+            params.column_names = Some(
+                ["user_id", "event_time", "event_type", "query"]
+                    .map(String::from)
+                    .to_vec(),
+            );
+        }
+        params.max_quarantine_share = 1.0;
+        let out = ingest(&params.check().unwrap()).unwrap();
+        let lines: Vec<u64> = quarantine_rows(&out).iter().map(|r| r.0).collect();
+        assert_eq!(lines, want, "{name}");
+    }
 }
 
 #[test]

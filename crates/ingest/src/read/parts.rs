@@ -24,8 +24,8 @@ const PARTS_PER_THREAD: usize = 4;
 /// Splits the rows after `data_start` into [`PARTS_PER_THREAD`] parts per thread at
 /// line ends: only for a plain (not gzip) file of at least `min_bytes` without a
 /// single quote character, where every line end ends a record, nor a lone `\r`
-/// (a line end of its own, which the scan's count of `\n` would miss). `None`: read on one
-/// thread.
+/// (which ends a record, and in an old Mac file a line, where the scan counts only
+/// `\n`). `None`: read on one thread.
 ///
 /// A thread per range of the file scans it for its line ends (the scan is a pass over
 /// every byte); part `i` starts at the first line start in range `i`.

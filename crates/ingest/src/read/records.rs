@@ -15,7 +15,7 @@ use std::io::{BufRead, Read};
 #[derive(Clone, Default)]
 pub(crate) struct Lines {
     /// Each record end's offset, whether it is the `\n` of a `\r\n`, and whether it
-    /// ends a line ([`lone_cr_ends_lines`]).
+    /// ends a line ([`mostly_lone_cr`]).
     ends: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool, bool)>>>,
     before: u64,
     /// The bytes after the last line end read, `None` once they pass [`TAIL_BYTES`].
@@ -63,27 +63,62 @@ impl Lines {
 }
 
 /// A reader that notes the offset of every line end for [`Lines`]: each `\n`, and
-/// in old Mac files each `\r` not followed by `\n` ([`lone_cr_ends_lines`]).
+/// in old Mac files each `\r` not followed by `\n` ([`mostly_lone_cr`]).
 pub(crate) struct LineEnds<R> {
     inner: R,
     offset: u64,
     lines: Lines,
     /// A `\r` that ended the last read: a line end unless a `\n` comes next.
     pending_cr: Option<u64>,
-    /// Whether a lone `\r` ends a line, once the text's first line end says.
+    /// Whether a lone `\r` ends a line, once the text's first [`PREFIX`] bytes say.
     cr_lines: Option<bool>,
+    /// Those bytes, read ahead to say it, and how many of them were handed on.
+    ahead: (Vec<u8>, usize),
 }
 
+/// The bytes at the start of a text that say how its lines end.
+const PREFIX: usize = 1 << 16;
+
 /// Whether a lone `\r` (not in a `\r\n`) counts as a line end: only in a text whose
-/// first line end is one (an old Mac file). Elsewhere it is a byte inside a line, as
-/// editors, `grep -n` and `wc -l` count lines, though the csv crate ends a record there.
-fn lone_cr_ends_lines(decided: &mut Option<bool>, first_end_is_lone_cr: bool) -> bool {
-    *decided.get_or_insert(first_end_is_lone_cr)
+/// first [`PREFIX`] bytes (`prefix`, all of the text when `whole`) hold more of them
+/// than `\n`s (an old Mac file). Elsewhere it is a byte inside a line, as editors,
+/// `grep -n` and `wc -l` count lines, though the csv crate ends a record there; a
+/// count rather than the first line end, so that a quoted field or a `\r\r\n` does
+/// not decide it.
+fn mostly_lone_cr(prefix: &[u8], whole: bool) -> bool {
+    let newlines = memchr::memchr_iter(b'\n', prefix).count();
+    let lone = memchr::memchr_iter(b'\r', prefix)
+        .filter(|&i| match prefix.get(i + 1) {
+            Some(next) => *next != b'\n',
+            None => whole,
+        })
+        .count();
+    lone > newlines
 }
 
 impl<R: Read> Read for LineEnds<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let cr_lines = match self.cr_lines {
+            Some(decided) => decided,
+            None => {
+                let mut prefix = Vec::new();
+                (&mut self.inner)
+                    .take(PREFIX as u64)
+                    .read_to_end(&mut prefix)?;
+                let decided = mostly_lone_cr(&prefix, prefix.len() < PREFIX);
+                self.ahead = (prefix, 0);
+                *self.cr_lines.insert(decided)
+            }
+        };
+        let (ahead, handed) = &mut self.ahead;
+        let n = if *handed < ahead.len() {
+            let n = (ahead.len() - *handed).min(buf.len());
+            buf[..n].copy_from_slice(&ahead[*handed..*handed + n]);
+            *handed += n;
+            n
+        } else {
+            self.inner.read(buf)?
+        };
         let bytes = &buf[..n];
         let mut ends = self.lines.ends.borrow_mut();
         // Where the bytes after this read's last line end start.
@@ -92,15 +127,13 @@ impl<R: Read> Read for LineEnds<R> {
         if let Some(cr) = cr_before
             && bytes.first() != Some(&b'\n')
         {
-            let line = lone_cr_ends_lines(&mut self.cr_lines, true);
-            ends.push_back((cr, false, line));
-            if line {
+            ends.push_back((cr, false, cr_lines));
+            if cr_lines {
                 after = Some(0);
             }
         }
         for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
             if bytes[i] == b'\n' {
-                lone_cr_ends_lines(&mut self.cr_lines, false);
                 let crlf = match i {
                     0 => cr_before.is_some(),
                     _ => bytes[i - 1] == b'\r',
@@ -110,9 +143,8 @@ impl<R: Read> Read for LineEnds<R> {
             } else if i + 1 == n {
                 self.pending_cr = Some(self.offset + i as u64);
             } else if bytes[i + 1] != b'\n' {
-                let line = lone_cr_ends_lines(&mut self.cr_lines, true);
-                ends.push_back((self.offset + i as u64, false, line));
-                if line {
+                ends.push_back((self.offset + i as u64, false, cr_lines));
+                if cr_lines {
                     after = Some(i + 1);
                 }
             }
@@ -153,6 +185,7 @@ pub(crate) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineE
             lines: lines.clone(),
             pending_cr: None,
             cr_lines: None,
+            ahead: (Vec::new(), 0),
         });
     (reader, lines)
 }
@@ -182,15 +215,21 @@ pub(super) fn each_record<E>(
 
 /// [`each_record`], reading `block` bytes at a time.
 fn each_record_in<E>(
-    mut inner: impl Read,
+    inner: impl Read,
     delimiter: u8,
     first_line: u64,
     block: usize,
     io: impl Fn(std::io::Error) -> E,
     mut each: impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
+    // How lines end, said by the text's first bytes, read ahead as [`LineEnds`] does.
+    let mut prefix = Vec::new();
+    let mut inner = inner.take(PREFIX as u64);
+    inner.read_to_end(&mut prefix).map_err(&io)?;
+    let cr_lines = mostly_lone_cr(&prefix, prefix.len() < PREFIX);
+    let mut inner = std::io::Cursor::new(prefix).chain(inner.into_inner());
     let mut buf = vec![0u8; block.max(1)];
-    let (mut held, mut line, mut cr_lines) = (0, first_line, None);
+    let (mut held, mut line) = (0, first_line);
     loop {
         if held == buf.len() {
             // A line longer than the buffer.
@@ -205,7 +244,7 @@ fn each_record_in<E>(
         if n == 0 {
             // The last line, without its line end.
             let last = &buf[..filled];
-            return lines(last, false, delimiter, &mut line, &mut cr_lines, &mut each);
+            return lines(last, false, delimiter, &mut line, cr_lines, &mut each);
         }
         // Whole lines only: a `\r` at the end of one may be half of a `\r\n`.
         let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
@@ -214,7 +253,7 @@ fn each_record_in<E>(
             true,
             delimiter,
             &mut line,
-            &mut cr_lines,
+            cr_lines,
             &mut each,
         )?;
         buf.copy_within(whole..filled, 0);
@@ -230,24 +269,15 @@ struct Fields<'t> {
 }
 
 /// The records of `text`: lines each ended by `\n`, but for the last when `ended`
-/// is false. `cr_lines`: as [`LineEnds`]' own, kept from one call to the next.
+/// is false. `lone_cr_counts`: whether a lone `\r` ends a line ([`mostly_lone_cr`]).
 fn lines<E>(
     text: &[u8],
     ended: bool,
     delimiter: u8,
     line: &mut u64,
-    cr_lines: &mut Option<bool>,
+    lone_cr_counts: bool,
     each: &mut impl FnMut(u64, &[&[u8]], Option<&[&str]>) -> Result<(), E>,
 ) -> Result<(), E> {
-    if cr_lines.is_none()
-        && let Some(first) = memchr::memchr2(b'\n', b'\r', text)
-    {
-        lone_cr_ends_lines(
-            cr_lines,
-            text[first] == b'\r' && text.get(first + 1) != Some(&b'\n'),
-        );
-    }
-    let lone_cr_counts = *cr_lines == Some(true);
     // The fields of UTF-8 text split at ASCII bytes are UTF-8 themselves.
     let checked = (delimiter.is_ascii() && memchr::memchr(0, text).is_none())
         .then(|| std::str::from_utf8(text).ok())
@@ -591,9 +621,8 @@ mod tests {
             let (mut reader, lines) = csv_reader(b',', Chunked { text: &text, block });
             let mut record = csv::ByteRecord::new();
             while reader.read_byte_record(&mut record).unwrap() {}
-            // A lone `\r` ends the last line only where the first line end is one.
-            let first = text.iter().position(|&b| b == b'\n' || b == b'\r');
-            let mac = first.is_some_and(|i| text[i] == b'\r' && text.get(i + 1) != Some(&b'\n'));
+            // A lone `\r` ends the last line only where they outnumber `\n`s.
+            let mac = mostly_lone_cr(&text, true);
             let last = text.rsplit(|&b| b == b'\n' || (mac && b == b'\r')).next().unwrap_or_default();
             let want = !last.is_empty() && ends_in_quote(&mut &last[..], b',').unwrap();
             prop_assert_eq!(lines.ends_in_open_quote(b','), Some(want));
