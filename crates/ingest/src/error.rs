@@ -70,13 +70,16 @@ pub enum Error {
     },
     /// The header is one field holding `;` or tabs, read with the delimiter `,`.
     #[error(
-        "`{path}` line 1: the header has no `,` but has {}: set `delimiter = {:?}` for this source",
+        "`{path}` line 1: the header has no {} but has {}: set `delimiter = {:?}` for this source",
+        if *read_with == '\t' { "tab".to_string() } else { format!("`{read_with}`") },
         if *found == '\t' { "tabs".to_string() } else { format!("`{found}`") },
         found.to_string()
     )]
     Delimiter {
         /// File.
         path: PathBuf,
+        /// The delimiter it was read with.
+        read_with: char,
         /// The delimiter the header seems to use.
         found: char,
     },
@@ -392,6 +395,7 @@ mod tests {
             },
             Error::Delimiter {
                 path: path.clone(),
+                read_with: ',',
                 found: ';',
             },
             Error::NotAFile {

@@ -736,6 +736,19 @@ fn a_tsv_file_is_read_with_tabs() {
         let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
         assert_eq!(text(&out, "user_id"), [Some("u1".to_string())], "{name}");
     }
+    // A comma file named `.tsv` is told so.
+    let path = write(
+        &dir,
+        "comma.tsv",
+        b"user_id,event_time,event_type\nu1,2026-01-01,view\n",
+    );
+    let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "line 1: the header has no tab but has `,`: set `delimiter = \",\"` for this source"
+        ),
+        "{err}"
+    );
     // A delimiter set is the one read.
     let path = write(
         &dir,
@@ -775,7 +788,8 @@ fn missing_columns_are_named() {
         err.to_string().ends_with(
             "the columns are: column_1, column_2, column_3 (read as whitespace-aligned text \
              without a header, as a `.txt` file is: if its first line names the columns, set \
-             `format = \"csv\"`, with `delimiter = \"\\t\"` for tabs)"
+             `header = true`, or `format = \"csv\"` with `delimiter = \"\\t\"` for a \
+             tab-delimited export)"
         ),
         "{err}"
     );

@@ -8,20 +8,23 @@ use crate::error::{Error, Result};
 /// A hint for a header that did not resolve because it is one field: the file is
 /// separated by `;` or tabs, not by the `,` it was read with.
 pub(crate) fn delimiter_hint(path: &Path, delimiter: u8, first: &csv::ByteRecord) -> Option<Error> {
-    if delimiter != b',' || first.len() != 1 {
+    if first.len() != 1 {
         return None;
     }
     let line = first.get(0)?;
-    let count = |byte| memchr::memchr_iter(byte, line).count();
-    let (semicolons, tabs) = (count(b';'), count(b'\t'));
-    let found = match (semicolons, tabs) {
-        (0, 0) => return None,
-        (s, t) if s >= t => ';',
-        _ => '\t',
-    };
-    Some(Error::Delimiter {
+    // The likeliest other delimiter: the one the header holds most of, ties in order.
+    let (found, count) = [b',', b';', b'\t']
+        .into_iter()
+        .filter(|&d| d != delimiter)
+        .map(|d| (d, memchr::memchr_iter(d, line).count()))
+        .fold(
+            (b',', 0),
+            |best, next| if next.1 > best.1 { next } else { best },
+        );
+    (count > 0).then(|| Error::Delimiter {
         path: path.to_path_buf(),
-        found,
+        read_with: char::from(delimiter),
+        found: char::from(found),
     })
 }
 

@@ -162,8 +162,8 @@ fn available_in(source: &Source, header: &[String], wanted: &str) -> String {
     {
         text.push_str(
             " (read as whitespace-aligned text without a header, as a `.txt` file is: if \
-             its first line names the columns, set `format = \"csv\"`, with `delimiter = \
-             \"\\t\"` for tabs)",
+             its first line names the columns, set `header = true`, or `format = \"csv\"` \
+             with `delimiter = \"\\t\"` for a tab-delimited export)",
         );
     }
     text

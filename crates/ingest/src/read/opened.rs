@@ -177,14 +177,15 @@ pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opene
 /// to give instead.
 const NOT_TEXT: [(&[u8], &str, &str); 6] = {
     const SHEET: &str = "save the sheet as CSV UTF-8 and give that file";
+    const ZIP: &str = "unzip it, or save a workbook's sheet as CSV UTF-8, and give that file";
     const DECOMPRESS: &str = "decompress it first (gzip is the one compression read)";
     [
         (
             b"PK\x03\x04",
             "a ZIP archive (an Excel `.xlsx` workbook is one)",
-            SHEET,
+            ZIP,
         ),
-        (b"PK\x05\x06", "an empty ZIP archive", SHEET),
+        (b"PK\x05\x06", "an empty ZIP archive", ZIP),
         (
             b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
             "an Excel 97-2003 workbook or another Office file",
@@ -256,7 +257,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`orders.xlsx` is a ZIP archive (an Excel `.xlsx` workbook is one), not text: \
-             save the sheet as CSV UTF-8 and give that file"
+             unzip it, or save a workbook's sheet as CSV UTF-8, and give that file"
         );
         assert!(err.is_refusal());
         let bzip2 = b"BZh91AY&SY\x00\x01";
