@@ -975,9 +975,17 @@ fn one_user_is_one_user_in_one_persona() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains(": 1 user in 1 persona,"), "{stdout}");
+    let record = std::fs::read_to_string(dir.path().join("report/run.json")).unwrap();
+    for said in [
+        "1 user with its feature row makes no more personas",
+        "1 of 1 users has no `p_alive`",
+    ] {
+        assert!(record.contains(said), "{said}: {record}");
+    }
     let page = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
     assert!(
-        page.contains("<strong>1</strong> user in <strong>1</strong> persona ")
+        page.contains("each of 1 persona; the largest is")
+            && page.contains("<strong>1</strong> user in <strong>1</strong> persona ")
             && page.contains("<strong>1</strong> user · "),
         "headline"
     );

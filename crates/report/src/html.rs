@@ -549,8 +549,9 @@ fn sizes_section(personas: &[Persona]) -> Result<String> {
             value: p.users.unwrap_or(0.0),
             color: charts::color(i),
             note: format!(
-                "{} users · {}%",
+                "{} {} · {}%",
                 p.users.map_or("—".to_string(), grouped),
+                plural(p.users.unwrap_or(0.0), "user"),
                 fixed(p.share.map(|s| s * 100.0), 1)
             ),
         })
@@ -560,10 +561,12 @@ fn sizes_section(personas: &[Persona]) -> Result<String> {
         .max_by(|a, b| a.users.unwrap_or(0.0).total_cmp(&b.users.unwrap_or(0.0)));
     let aria = match largest {
         Some(p) => format!(
-            "Horizontal bar chart of the number of users in each of {} personas; the largest is {} with {} users",
+            "Horizontal bar chart of the number of users in each of {} {}; the largest is {} with {} {}",
             personas.len(),
+            plural(personas.len() as f64, "persona"),
             p.name(),
-            fixed(p.users, 0)
+            fixed(p.users, 0),
+            plural(p.users.unwrap_or(0.0), "user")
         ),
         None => "Horizontal bar chart of persona sizes; there are no personas".to_string(),
     };

@@ -208,10 +208,11 @@ impl Stage for Predict {
             .unwrap_or(0);
         if blank > 0 {
             meta.notes.push(format!(
-                "{}: {blank} of {} users have no `p_alive` or `expected_purchases`: no model \
+                "{}: {blank} of {} users {} no `p_alive` or `expected_purchases`: no model \
                  or rate covers them (see model_report.csv), and persona means leave them out",
                 ctx.name(),
-                predictions.user_predictions.height()
+                predictions.user_predictions.height(),
+                if blank == 1 { "has" } else { "have" }
             ));
         }
         let mut tables = Tables::default();

@@ -185,10 +185,13 @@ fn auto_range_cut(
         true => format!("k = {first} alone"),
         false => format!("k = {first} to {last}"),
     };
+    let users = match users {
+        1 => "1 user with its feature row makes".to_string(),
+        n => format!("{n} users with their distinct feature rows make"),
+    };
     Some(format!(
-        "{stage}: `k = \"auto\"` tried {tried}, not {lo} to {hi}: {users} users with \
-         their distinct feature rows make no more personas (a silhouette needs fewer \
-         personas than users)"
+        "{stage}: `k = \"auto\"` tried {tried}, not {lo} to {hi}: {users} no more \
+         personas (a silhouette needs fewer personas than users)"
     ))
 }
 
