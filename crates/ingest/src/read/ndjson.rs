@@ -93,7 +93,7 @@ fn fields_of(
         let reason = text.strip_suffix(&position).unwrap_or(&text);
         (
             None,
-            format!("not valid JSON at column {}: {reason}", e.column()),
+            format!("not valid JSON at byte {}: {reason}", e.column()),
         )
     })?;
     if !object.is_object() {
@@ -135,11 +135,11 @@ pub(crate) fn read_ndjson(
     let (mut lines, mut buf) = (LineReader::default(), Vec::new());
     while let Some(line) = lines.next(&mut reader, &mut buf).map_err(io)? {
         let line_no = lines.number;
-        let line = line.trim_ascii();
-        if line.is_empty() {
+        if line.trim_ascii().is_empty() {
             continue; // blank lines carry no row
         }
         let quarantined = sink.q_raw.len();
+        // Untrimmed: a JSON error's position counts from the line's first byte.
         match fields_of(line, &header) {
             Ok(fields) => {
                 let fields: Vec<&[u8]> = fields.iter().map(String::as_bytes).collect();
@@ -156,7 +156,7 @@ pub(crate) fn read_ndjson(
         if sink.q_raw.len() > quarantined
             && let Some(raw) = sink.q_raw.last_mut()
         {
-            *raw = echo(line);
+            *raw = echo(line.trim_ascii());
         }
         sink.spill_past_budget(keep, lines.read, &text_size, &switched)?;
     }
@@ -195,8 +195,11 @@ mod tests {
         assert_eq!(column, None);
         assert_eq!(
             reason,
-            "not valid JSON at column 7: EOF while parsing an object"
+            "not valid JSON at byte 7: EOF while parsing an object"
         );
+        // Counted from the line's first byte, spaces before the object included.
+        let (_, reason) = fields_of(b"   {\"a\": 1", &paths).unwrap_err();
+        assert!(reason.starts_with("not valid JSON at byte 10:"), "{reason}");
         let (_, reason) = fields_of(b"[1, 2]", &paths).unwrap_err();
         assert_eq!(reason, "a JSON line must be an object");
         let (column, reason) = fields_of(br#"{"a": {"b": 1}}"#, &paths).unwrap_err();
