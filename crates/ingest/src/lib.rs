@@ -110,7 +110,7 @@ pub struct SourceParams {
     /// predict stage's rules. A refund is a `purchase` event with a negative amount.
     #[serde(default)]
     pub refund_when: Option<String>,
-    /// Source columns whose blank fields take the row before's value, as in an
+    /// Source columns of a CSV whose blank fields take the row before's value, as in an
     /// export that writes an order's customer and time on its first line only
     /// (Shopify's orders): `{ columns = ["Email", "Paid at"], within = "Name" }`.
     #[serde(default)]
@@ -204,16 +204,24 @@ impl SourceParams {
         let format = self.format.unwrap_or_else(|| guess_format(&self.path));
         let time_format = TimeFormat::parse(&self.time_format).map_err(Error::Params)?;
         if let Some(fill) = &self.fill_down {
-            if !matches!(format, SourceFormat::Csv | SourceFormat::Text) {
+            // Whitespace-aligned text has no blank field: it is one field short.
+            if format != SourceFormat::Csv {
                 return Err(Error::Params(
-                    "`fill_down` is for CSV and text sources, whose rows come in the file's order"
-                        .into(),
+                    "`fill_down` is for CSV sources, whose blank fields are there to fill".into(),
                 ));
             }
             if fill.columns.is_empty() {
                 return Err(Error::Params(
                     "`fill_down.columns` is empty: name the columns to fill".into(),
                 ));
+            }
+            if let Some(within) = &fill.within
+                && fill.columns.contains(within)
+            {
+                return Err(Error::Params(format!(
+                    "`fill_down.within` is `{within}`, one of the columns it fills: a row \
+                     without it would never be of the row before's order"
+                )));
             }
         }
         let mut derived = BTreeMap::new();

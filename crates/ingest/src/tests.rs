@@ -703,19 +703,34 @@ fn fill_down_gives_an_orders_later_lines_its_customer_and_time() {
     // Without `within`, any blank takes the row before's value.
     let out = read(None);
     assert_eq!(text(&out, "user_id").len(), 5);
-    // Checked: only for CSV and text, with columns to fill, each in the header.
-    let mut params = SourceParams::canonical(dir.path().join("e.parquet"));
-    params.fill_down = Some(FillDown {
-        columns: vec!["Email".into()],
-        within: None,
-    });
-    assert!(
-        params
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("CSV and text")
+    // A row of another width between an order's lines is refused alone.
+    let broken = "Name,Email,Paid at,Lineitem price\n\
+                  #1,a@x,2026-03-01 10:00:00,10\n\
+                  #1,,\n\
+                  #1,,,5\n";
+    std::fs::write(&path, broken).unwrap();
+    let out = read(Some("Name"));
+    assert_eq!(
+        text(&out, "user_id"),
+        ["a@x", "a@x"].map(|u| Some(u.to_string()))
     );
+    assert_eq!(quarantine_rows(&out).len(), 1);
+    // Checked: only for CSV, with columns to fill, each in the header, `within`
+    // not among them.
+    for (name, fill) in [
+        ("e.parquet", vec!["Email"]),
+        ("e.txt", vec!["Email"]),
+        ("e.csv", vec![]),
+        ("e.csv", vec!["Email", "Name"]),
+    ] {
+        let mut params = SourceParams::canonical(dir.path().join(name));
+        params.fill_down = Some(FillDown {
+            columns: fill.into_iter().map(String::from).collect(),
+            within: Some("Name".into()),
+        });
+        let err = params.check().unwrap_err().to_string();
+        assert!(err.contains("fill_down"), "{name}: {err}");
+    }
     let params = mapped(FillDown {
         columns: vec!["Emial".into()],
         within: None,

@@ -42,15 +42,15 @@ pub(super) struct Carried {
 impl Carried {
     /// The blank fields of `fields` that take the row before's values (index and
     /// value), and what this row leaves to the next. A row of another width than
-    /// `width` fills nothing and carries nothing.
+    /// `width` fills nothing and changes nothing carried.
     pub(super) fn fill(
         &mut self,
         (filled, within): &(Vec<usize>, Option<usize>),
         fields: &[&[u8]],
         width: usize,
     ) -> Vec<(usize, Vec<u8>)> {
+        // A row of another width (quarantined) leaves the carried values to the next.
         if fields.len() != width {
-            *self = Carried::default();
             return Vec::new();
         }
         let blank = |f: &[u8]| std::str::from_utf8(f).is_ok_and(|t| super::trim(t).is_empty());

@@ -139,8 +139,9 @@ pub(crate) fn read_ndjson(
             continue; // blank lines carry no row
         }
         let quarantined = sink.q_raw.len();
-        // Untrimmed: a JSON error's position counts from the line's first byte.
-        match fields_of(line, &header) {
+        // Without its line end, but its leading spaces: a JSON error's position
+        // counts from the line's first byte.
+        match fields_of(line.trim_ascii_end(), &header) {
             Ok(fields) => {
                 let fields: Vec<&[u8]> = fields.iter().map(String::as_bytes).collect();
                 sink.push(line_no, &fields, b' ')?;
@@ -197,7 +198,8 @@ mod tests {
             reason,
             "not valid JSON at byte 7: EOF while parsing an object"
         );
-        // Counted from the line's first byte, spaces before the object included.
+        // Counted from the line's first byte, spaces before the object included; the
+        // reader gives the line without its line end.
         let (_, reason) = fields_of(b"   {\"a\": 1", &paths).unwrap_err();
         assert!(reason.starts_with("not valid JSON at byte 10:"), "{reason}");
         let (_, reason) = fields_of(b"[1, 2]", &paths).unwrap_err();
