@@ -133,20 +133,26 @@ impl<'a> Split<'a> {
     /// [`Split::backtest`] to score it.
     pub fn refit(&self, kind: ModelKind) -> Result<Fit> {
         // A model its holdout could not score is not applied: what it would say
-        // could not be measured anywhere.
+        // could not be measured anywhere. (A class missing from every user is said
+        // as such by the fit.)
         let positives = self.holdout_labels().iter().filter(|&&y| y).count();
         let negatives = self.holdout.len() - positives;
+        let fittable = super::skip_reason(self.target, &self.training.labels).is_none();
         for (found, needed, class) in [
             (positives, self.params.min_positives.max(1), "positive"),
             (negatives, self.params.min_negatives.max(1), "negative"),
         ] {
-            if found < needed {
+            if fittable && found < needed {
+                let users = if found == 1 { "user" } else { "users" };
+                let lower = match found {
+                    0 => String::new(),
+                    _ => format!(" (a lower `ml.min_{class}s` scores and applies it on fewer)"),
+                };
                 return Ok(Fit::Skipped {
                     reason: format!(
-                        "not applied: only {found} {class} users for `{}` in the holdout, \
-                         fewer than its score needs (`min_{class}s` = {needed}), so what \
-                         it says could not be measured (a lower `ml.min_{class}s` scores and \
-                         applies it on fewer)",
+                        "not applied: only {found} {class} {users} for `{}` in the holdout, \
+                         fewer than its score needs (`min_{class}s` = {needed}), so what it \
+                         says could not be measured{lower}",
                         self.target
                     ),
                 });

@@ -374,6 +374,21 @@ fn a_model_its_holdout_could_not_score_is_not_applied() {
     // The largest gate the holdout passes, and one more.
     let held = (1..400).take_while(|&m| split(m).0).last().unwrap();
     assert!(matches!(split(held).1, Fit::Fitted(_)));
+    // A class no user has is said as such, not as a holdout too small.
+    let ids = strings(&features, "user_id");
+    let none = df! { "user_id" => &ids, "purchased" => vec![0i32; ids.len()] }.unwrap();
+    let params = params();
+    let fit = Split::new(&table, &none, "purchased", &table.names, &params, 1)
+        .unwrap()
+        .refit(ModelKind::Logistic)
+        .unwrap();
+    let Fit::Skipped { reason } = fit else {
+        panic!("fitted on one class");
+    };
+    assert!(
+        reason.starts_with("all 400 training users are negative"),
+        "{reason}"
+    );
     let (scored, Fit::Skipped { reason }) = split(held + 1) else {
         panic!("applied a model its holdout could not score");
     };
