@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -588,39 +588,6 @@ fn truncate(text: &str) -> &str {
 
 /// Column of the row hashes that [`Sink`] adds to the events; dropped by the caller.
 pub(crate) const ROW_HASH: &str = "__row_hash";
-
-/// Counts the lines and bytes of a text source read line by line.
-#[derive(Default)]
-struct LineReader {
-    /// 1-based number of the line last read.
-    number: u64,
-    /// Bytes of text read so far.
-    read: u64,
-}
-
-impl LineReader {
-    /// Reads the next line (with its end of line, without a byte-order mark) into
-    /// `buf`; `None` at the end.
-    fn next<'b>(
-        &mut self,
-        reader: &mut dyn BufRead,
-        buf: &'b mut Vec<u8>,
-    ) -> std::io::Result<Option<&'b [u8]>> {
-        buf.clear();
-        let n = reader.read_until(b'\n', buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.read += n as u64;
-        self.number += 1;
-        let line: &[u8] = buf;
-        Ok(Some(if self.number == 1 {
-            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
-        } else {
-            line
-        }))
-    }
-}
 
 /// The plan of a read that passed its `budget` of text with `held` rows in memory:
 /// a partition per `partition_budget` bytes of the text's size estimated so far, and

@@ -8,7 +8,8 @@ use std::cell::OnceCell;
 use serde_json::Value;
 use userlens_model::columns;
 
-use super::{Keep, LineReader, OnProgress, Opened, Parsed, Sink, echo, open, resolve};
+use super::records::LineReader;
+use super::{Keep, OnProgress, Opened, Parsed, Sink, echo, open, resolve};
 use crate::error::{Error, Result};
 use crate::{ColumnSource, Source, spill};
 

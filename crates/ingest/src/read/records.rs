@@ -190,6 +190,39 @@ pub(crate) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineE
     (reader, lines)
 }
 
+/// Counts the lines and bytes of a text source read line by line.
+#[derive(Default)]
+pub(super) struct LineReader {
+    /// 1-based number of the line last read.
+    pub(super) number: u64,
+    /// Bytes of text read so far.
+    pub(super) read: u64,
+}
+
+impl LineReader {
+    /// Reads the next line (with its end of line, without a byte-order mark) into
+    /// `buf`; `None` at the end.
+    pub(super) fn next<'b>(
+        &mut self,
+        reader: &mut dyn BufRead,
+        buf: &'b mut Vec<u8>,
+    ) -> std::io::Result<Option<&'b [u8]>> {
+        buf.clear();
+        let n = reader.read_until(b'\n', buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.read += n as u64;
+        self.number += 1;
+        let line: &[u8] = buf;
+        Ok(Some(if self.number == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        }))
+    }
+}
+
 /// Bytes read at a time (a longer line grows the buffer).
 const BLOCK: usize = 1 << 20;
 

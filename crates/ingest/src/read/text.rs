@@ -1,8 +1,7 @@
 //! Whitespace-aligned text sources, as legacy exports write them (CDNOW's layout).
 
-use super::{
-    Keep, LineReader, OnProgress, Opened, Parsed, Sink, header_names, open, resolve, spill,
-};
+use super::records::LineReader;
+use super::{Keep, OnProgress, Opened, Parsed, Sink, header_names, open, resolve, spill};
 use crate::Source;
 use crate::error::{Error, Result};
 
