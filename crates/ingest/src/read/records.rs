@@ -2,9 +2,10 @@
 //! ends counted beside it ([`csv_reader`]); and, for text without a quote
 //! character, the same records found with `memchr` rather than the crate's
 //! byte-at-a-time state machine ([`each_record`]): a record per line, `\n`, `\r\n`
-//! and a lone `\r` each ending one, blank lines skipped, fields split at the
-//! delimiter. The parallel reader's parts are such text: it splits only files
-//! without a quote.
+//! and a lone `\r` each ending one (a lone `\r` ends a line too only in an old Mac
+//! file, [`mostly_lone_cr`]), blank lines skipped, fields split at the delimiter.
+//! The parallel reader's parts are such text: it splits only files without a quote.
+//! And the [`LineReader`] of sources read a line at a time (JSON lines, text).
 
 use std::io::{BufRead, Read};
 
