@@ -49,7 +49,6 @@ impl Carried {
         fields: &[&[u8]],
         width: usize,
     ) -> Vec<(usize, Vec<u8>)> {
-        // A row of another width (quarantined) leaves the carried values to the next.
         if fields.len() != width {
             return Vec::new();
         }
