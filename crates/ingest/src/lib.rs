@@ -365,23 +365,23 @@ impl SourceParams {
 /// Whether a file's name says its fields are parted by tabs (`.tsv`, `.tab`, with or
 /// without `.gz`): a CSV source's default delimiter is then a tab.
 fn tab_separated(path: &Path) -> bool {
+    matches!(extension(path).as_deref(), Some("tsv" | "tab"))
+}
+
+/// A file name's extension in lower case, past a `.gz` (`csv` for `e.CSV.gz`).
+fn extension(path: &Path) -> Option<String> {
     let name = (path.file_name().and_then(|n| n.to_str()))
         .unwrap_or_default()
         .to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    name.ends_with(".tsv") || name.ends_with(".tab")
+    name.rsplit_once('.')
+        .map(|(_, extension)| extension.to_string())
 }
 
 /// The layout a file's name says it has (`.parquet`, `.txt`, `.ndjson`, ... with or
 /// without `.gz`), CSV for any other.
 pub fn guess_format(path: &Path) -> SourceFormat {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let name = name.to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
-    match name.rsplit_once('.').map(|(_, extension)| extension) {
+    match extension(path).as_deref() {
         Some("parquet" | "pq") => SourceFormat::Parquet,
         Some("txt" | "dat") => SourceFormat::Text,
         Some("ndjson" | "jsonl" | "json") => SourceFormat::Ndjson,

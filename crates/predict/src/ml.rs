@@ -425,6 +425,10 @@ fn skip_reason(target: &str, labels: &[bool]) -> Option<String> {
     }
 }
 
+/// How a skipped model's reason in `models.json` begins when its holdout could not
+/// score it, so it gives no values.
+pub const NOT_APPLIED: &str = "not applied";
+
 /// Tolerance of the logistic fit on the largest gradient component, per training
 /// row. Newton's steps converge quadratically, so a tolerance far below
 /// scikit-learn's (1e-4 on its mean loss) costs one step more, not dozens.

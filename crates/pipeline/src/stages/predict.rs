@@ -238,7 +238,10 @@ fn not_applied(models: &serde_json::Value, path: String) -> Vec<(String, String)
                     format!("{path}.{key}")
                 };
                 match value.as_str() {
-                    Some(reason) if key == "skipped" && reason.starts_with("not applied") => {
+                    Some(reason)
+                        if key == "skipped"
+                            && reason.starts_with(userlens_predict::ml::NOT_APPLIED) =>
+                    {
                         vec![(path.clone(), reason.to_string())]
                     }
                     _ => not_applied(value, at),

@@ -150,9 +150,10 @@ impl<'a> Split<'a> {
                 };
                 return Ok(Fit::Skipped {
                     reason: format!(
-                        "not applied: only {found} {class} {users} for `{}` in the holdout, \
+                        "{}: only {found} {class} {users} for `{}` in the holdout, \
                          fewer than its score needs (`min_{class}s` = {needed}), so what it \
                          says could not be measured{lower}",
+                        super::NOT_APPLIED,
                         self.target
                     ),
                 });
