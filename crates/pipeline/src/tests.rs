@@ -507,6 +507,19 @@ needs = ["ingest", "personas"]
     assert!(two.stages[at("predict")].asked.is_empty());
     assert_eq!(two.event_columns_after(0, at("predict") - 1), None);
     assert!(two.event_columns_after(0, at("predict")).is_some());
+
+    // Of the features stage's tables, personas reads the features alone; predict
+    // also those at its cutoff, when made there (they wait on disk until then).
+    let reads = |plan: &Plan, stage: &str, table: &str| {
+        let stage = plan.stages.iter().find(|s| s.name == stage).unwrap();
+        stage.stage.table_columns(table).is_none_or(|read| !read.is_empty())
+    };
+    assert!(reads(&plan, "personas", "features"));
+    assert!(!reads(&plan, "personas", "features_at_cutoff"));
+    assert!(reads(&plan, "predict", "features_at_cutoff"));
+    assert!(!reads(&plan, "predict", "features_at_period_start"));
+    assert!(reads(&two, "early", "features_at_cutoff"));
+    assert!(!reads(&two, "predict", "features_at_cutoff"));
 }
 
 #[test]

@@ -403,3 +403,51 @@ retries = {retries}
         "columns,handed_over\nuser_id event_type,false\n"
     );
 }
+
+/// Needs the counts but reads none of their tables; writes whether `event_counts`
+/// was in memory while it ran.
+struct ReadsNoCounts;
+
+impl Stage for ReadsNoCounts {
+    type Params = toml::Table;
+    type Checked = toml::Table;
+    const USES: &'static str = "reads_no_counts";
+    const PROVIDES: &'static [&'static str] = &[];
+    const REQUIRES: &'static [&'static str] = &["event_counts"];
+
+    fn check(params: toml::Table, _: &Declared) -> Result<toml::Table, Invalid> {
+        Ok(params)
+    }
+
+    fn table_columns(_: &toml::Table, _: &str) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
+    fn run(
+        _: &toml::Table,
+        ctx: &mut StageContext<'_>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Output, StageError> {
+        let table = df!("in_memory" => [inputs.get("event_counts").is_some()])?;
+        ctx.write_csv("blind.csv", &table)?;
+        Ok(Output::default())
+    }
+}
+
+#[test]
+fn a_table_waits_on_disk_through_a_stage_that_needs_its_stage_but_not_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.csv"), EVENTS).unwrap();
+    std::fs::write(dir.path().join("gate"), "").unwrap();
+    let text = pipeline(dir.path())
+        + "\n[stages.blind]\nuses = \"reads_no_counts\"\nneeds = [\"counts\"]\n"
+        + "\n[stages.total]\nuses = \"sum_counts\"\nneeds = [\"counts\", \"blind\"]\n";
+    let registry = registry().with::<ReadsNoCounts>();
+    let plan = load_str_with(&registry, Path::new("toy.toml"), &text, &[]).unwrap();
+    let summary = userlens_pipeline::run(&plan, &RunOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(summary.record.status, RunStatus::Ok);
+    let read = |file: &str| std::fs::read_to_string(summary.output_dir.join(file)).unwrap();
+    assert_eq!(read("blind.csv"), "in_memory\nfalse\n");
+    // Read back for the stage after, which reads it.
+    assert_eq!(read("total.csv"), "events,columns\n5,events\n");
+}

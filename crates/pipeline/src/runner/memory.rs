@@ -10,12 +10,19 @@ use crate::waiting;
 
 impl Run<'_, '_> {
     /// Reads into memory the tables that the stages the stage at `index` needs wrote
-    /// straight to their artifact folders ([`crate::Tables::insert_written`]).
-    /// Only the columns that the stage and those after it read are kept.
+    /// straight to their artifact folders ([`crate::Tables::insert_written`]) or left
+    /// waiting there ([`Run::let_wait`]).
+    /// Only the columns that the stage and those after it read are kept; a table the
+    /// stage reads nothing of goes on waiting.
     pub(super) fn read_written(&mut self, index: usize) -> std::result::Result<(), StageError> {
-        for &from in &self.plan.stages[index].needs {
+        let stage = &self.plan.stages[index];
+        for &from in &stage.needs {
             let tables = &mut self.outputs[from];
             for (name, written) in std::mem::take(&mut tables.written) {
+                if reads_nothing_of(stage, &name) {
+                    tables.written.insert(name, written);
+                    continue;
+                }
                 let read = self.plan.table_columns_after(from, index - 1, &name);
                 let df = waiting::read_back(written, read.as_ref())?;
                 tables.frames.insert(name, df);
@@ -101,30 +108,29 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Tables needed later but not by the stage after `done` wait on disk, to be
-    /// read back from their artifacts before the stage that needs them. Columns
+    /// Tables needed later but not read by the stage after `done` wait on disk, to
+    /// be read back from their artifacts before the stage that reads them. Columns
     /// that a table the next stage reads holds too stay in memory, where they cost
     /// nothing more: read back, they would be a second copy.
     pub(super) fn let_wait(&mut self, done: usize) {
         let Some(next) = self.plan.stages.get(done + 1) else {
             return;
         };
-        let staying = waiting::memory_of_tables(
-            next.needs
-                .iter()
-                .flat_map(|&from| self.outputs[from].frames.values()),
-        );
+        let read_next =
+            |from: usize, name: &str| next.needs.contains(&from) && !reads_nothing_of(next, name);
+        let staying = waiting::memory_of_tables(next.needs.iter().flat_map(|&from| {
+            (self.outputs[from].frames.iter())
+                .filter(move |(name, _)| read_next(from, name))
+                .map(|(_, df)| df)
+        }));
         for (from, tables) in self.outputs.iter_mut().enumerate() {
             let Some(Some(dir)) = self.saved_in.get(from) else {
                 continue;
             };
-            if next.needs.contains(&from) {
-                continue;
-            }
             let waiting: Vec<String> = tables
                 .frames
                 .keys()
-                .filter(|name| *name != crate::record::SUMMARISED)
+                .filter(|name| *name != crate::record::SUMMARISED && !read_next(from, name))
                 .cloned()
                 .collect();
             for name in waiting {
@@ -136,4 +142,12 @@ impl Run<'_, '_> {
             }
         }
     }
+}
+
+/// Whether `stage` reads no column of the table `name` of the stages it needs.
+fn reads_nothing_of(stage: &crate::plan::PlannedStage, name: &str) -> bool {
+    stage
+        .stage
+        .table_columns(name)
+        .is_some_and(|read| read.is_empty())
 }

@@ -192,6 +192,11 @@ impl Stage for Features {
         checked.users.iter().cloned().collect()
     }
 
+    /// The events only.
+    fn table_columns(_: &Self::Checked, _: &str) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     fn run(
         checked: &Self::Checked,
         ctx: &mut StageContext<'_>,

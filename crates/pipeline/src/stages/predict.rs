@@ -98,6 +98,14 @@ impl Stage for Predict {
         (checked.features_made == Some(true)).then_some(userlens_predict::EVENT_COLUMNS)
     }
 
+    fn table_columns(checked: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
+        match table {
+            "features" => None,
+            FEATURES_AT_CUTOFF if checked.features_made == Some(true) => None,
+            _ => Some(&[]),
+        }
+    }
+
     fn run(
         checked: &Self::Checked,
         ctx: &mut StageContext<'_>,

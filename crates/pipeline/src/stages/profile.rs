@@ -42,6 +42,13 @@ impl Stage for Profile {
         params.check().map_err(Invalid::new)
     }
 
+    fn table_columns(_: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
+        match table {
+            "features" => None,
+            _ => Some(&[]),
+        }
+    }
+
     fn run(
         params: &Self::Checked,
         ctx: &mut StageContext<'_>,

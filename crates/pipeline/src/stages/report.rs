@@ -46,6 +46,18 @@ impl Stage for Report {
         Ok(params)
     }
 
+    fn table_columns(params: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
+        let written = ["personas", "assignments"]
+            .into_iter()
+            .chain(FILES.map(|(table, _)| table))
+            .any(|t| t == table);
+        if written || (table == "features" && params.features_csv) {
+            None
+        } else {
+            Some(&[])
+        }
+    }
+
     fn run(
         params: &Self::Checked,
         ctx: &mut StageContext<'_>,
