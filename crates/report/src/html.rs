@@ -117,7 +117,7 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
                 .model_report
                 .map(personas::predictions_unchecked)
                 .transpose()?
-                .flatten(),
+                .unwrap_or_default(),
         ),
     );
     page.add("sizes", "Persona sizes", sizes_section(&personas)?);
@@ -438,6 +438,7 @@ fn note(text: &str) -> String {
 // Personas
 
 /// One row of the personas table.
+#[derive(Default)]
 struct Persona {
     id: Option<i64>,
     id_text: String,
@@ -645,25 +646,52 @@ mod tests {
 
     #[test]
     fn cards_say_their_predictions_are_unchecked_when_nothing_was_scored() {
-        let report = |status: [&str; 3]| {
+        let report = |status: [&str; 4]| {
             polars::df!(
-                "predictor" => ["logistic", "bg/nbd", "rule:recent_buyer"],
-                "target" => ["p_purchase", "p_purchase", "p_purchase"],
+                "predictor" => ["logistic", "bg/nbd", "rule:recent_buyer", "revenue"],
+                "target" => ["p_purchase", "p_purchase", "p_purchase", "revenue"],
                 "status" => status,
-                "population" => ["all", "customers", "all"],
+                "population" => ["all", "customers", "all", "all"],
             )
             .unwrap()
         };
+        let unchecked = |status| personas::predictions_unchecked(&report(status)).unwrap();
         // A count model or a rule scored vouches for no card: the cards' is the model's.
-        let unchecked = personas::predictions_unchecked(&report(["skipped", "scored", "scored"]));
-        assert!(
-            unchecked
-                .unwrap()
-                .unwrap()
-                .starts_with("No purchase model could be scored")
+        assert_eq!(
+            unchecked(["skipped", "scored", "scored", "scored"]),
+            personas::Unchecked {
+                purchase: true,
+                revenue: false
+            }
         );
-        let checked = personas::predictions_unchecked(&report(["scored", "skipped", "skipped"]));
-        assert_eq!(checked.unwrap(), None);
+        assert_eq!(
+            unchecked(["scored", "skipped", "skipped", "skipped"]),
+            personas::Unchecked {
+                purchase: false,
+                revenue: true
+            }
+        );
+        assert_eq!(
+            unchecked(["scored", "skipped", "skipped", "scored"]),
+            personas::Unchecked::default()
+        );
+        // The note names what the cards show and nothing vouches for.
+        let cards = |revenue: Option<f64>, status| {
+            let persona = Persona {
+                revenue,
+                ..Persona::default()
+            };
+            personas::persona_cards(&[persona], None, unchecked(status))
+        };
+        let both = ["skipped", "skipped", "skipped", "skipped"];
+        assert!(cards(Some(27.88), both).contains(
+            "No revenue model could be scored on the holdout (see the predictions&#39; scores): \
+             the predicted revenue below is unchecked."
+        ));
+        assert!(!cards(None, both).contains("unchecked"));
+        assert!(
+            !cards(Some(27.88), ["skipped", "skipped", "skipped", "scored"]).contains("unchecked")
+        );
     }
 
     #[test]

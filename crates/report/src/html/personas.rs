@@ -58,38 +58,68 @@ fn family_method(model: Option<&PersonasView>) -> String {
     out
 }
 
-/// What the cards say of their predictions when no machine-learning purchase model
-/// (the cards' `p_purchase`) could be scored on every held-out user: then nothing
-/// vouches for them. `None` when one was scored or none was tried.
-pub(super) fn predictions_unchecked(report: &DataFrame) -> Result<Option<String>> {
+/// Which of the cards' predictions nothing vouches for: tried, but never scored on
+/// held-out users.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Unchecked {
+    /// No machine-learning purchase model (the cards' `p_purchase`) was scored on
+    /// every held-out user.
+    pub purchase: bool,
+    /// The revenue the cards show (the `revenue` predictor) was not scored.
+    pub revenue: bool,
+}
+
+pub(super) fn predictions_unchecked(report: &DataFrame) -> Result<Unchecked> {
     const T: &str = "model_report";
     let targets = frame::strings(report, T, "target")?;
     let predictors = frame::strings(report, T, "predictor")?;
     let status = frame::opt_strings(report, T, "status")?;
     let population = frame::opt_strings(report, T, "population")?;
-    let purchase: Vec<usize> = (0..report.height())
-        .filter(|&i| {
-            targets[i].as_deref() == Some("p_purchase")
-                && matches!(predictors[i].as_deref(), Some("logistic" | "tree"))
-                && population
-                    .as_ref()
-                    .is_none_or(|p| p[i].as_deref() == Some("all"))
-        })
-        .collect();
-    let scored = purchase.iter().any(|&i| {
-        status
-            .as_ref()
-            .is_none_or(|s| s[i].as_deref() == Some("scored"))
-    });
-    Ok((!purchase.is_empty() && !scored).then(|| {
-        "No purchase model could be scored on the holdout (see the predictions' scores): the predicted purchases and revenue below are unchecked.".to_string()
-    }))
+    let unchecked = |target: &str, predictor: &dyn Fn(&str) -> bool| {
+        let rows: Vec<usize> = (0..report.height())
+            .filter(|&i| {
+                targets[i].as_deref() == Some(target)
+                    && predictors[i].as_deref().is_some_and(predictor)
+                    && population
+                        .as_ref()
+                        .is_none_or(|p| p[i].as_deref() == Some("all"))
+            })
+            .collect();
+        let scored = rows.iter().any(|&i| {
+            status
+                .as_ref()
+                .is_none_or(|s| s[i].as_deref() == Some("scored"))
+        });
+        !rows.is_empty() && !scored
+    };
+    Ok(Unchecked {
+        purchase: unchecked("p_purchase", &|p| matches!(p, "logistic" | "tree")),
+        revenue: unchecked("revenue", &|p| p == "revenue"),
+    })
+}
+
+/// The cards' note on predictions they show that nothing vouches for.
+fn unchecked_note(personas: &[Persona], unchecked: Unchecked) -> Option<String> {
+    let purchase = unchecked.purchase && personas.iter().any(|p| p.p_purchase.is_some());
+    let revenue = unchecked.revenue && personas.iter().any(|p| p.revenue.is_some());
+    let (models, what) = match (purchase, revenue) {
+        (true, true) => (
+            "purchase or revenue model",
+            "the predicted purchases and revenue below are",
+        ),
+        (true, false) => ("purchase model", "the predicted purchases below are"),
+        (false, true) => ("revenue model", "the predicted revenue below is"),
+        (false, false) => return None,
+    };
+    Some(format!(
+        "No {models} could be scored on the holdout (see the predictions' scores): {what} unchecked."
+    ))
 }
 
 pub(super) fn persona_cards(
     personas: &[Persona],
     model: Option<&PersonasView>,
-    unchecked: Option<String>,
+    unchecked: Unchecked,
 ) -> String {
     if personas.is_empty() {
         return note("This run has no personas.");
@@ -98,7 +128,7 @@ pub(super) fn persona_cards(
         "<p class=\"lead\">Each persona is a group of users with similar behaviour, named after the features that set it apart from everyone else; what its users spend and how often they buy come first in the name, but a persona matched to the last run's keeps its name while that name still holds.{}</p>\n",
         family_method(model)
     );
-    if let Some(unchecked) = unchecked.filter(|_| personas.iter().any(|p| p.p_purchase.is_some())) {
+    if let Some(unchecked) = unchecked_note(personas, unchecked) {
         out.push_str(&note(&unchecked));
     }
     out.push_str("<div class=\"cards\">\n");
@@ -145,7 +175,7 @@ pub(super) fn persona_cards(
         if let Some(v) = p.revenue {
             facts.push((
                 "Predicted revenue".into(),
-                format!("{} per user", fixed(Some(v), 2)),
+                format!("{} per user", average_value("spend", v)),
             ));
         }
         if let Some(s) = &p.segment_mix {
