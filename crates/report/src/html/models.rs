@@ -85,8 +85,16 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         table.rows.push(row);
     }
     let mut out = String::from(
-        "<p class=\"lead\">Every predictor is scored on users it was not fitted on, by what they did in the horizon after a cutoff date, from what came before it. The machine-learning models and the rules are scored on every held-out user; BG/NBD and Pareto/NBD describe customers, so they are scored on the held-out users who bought before the cutoff, and each model is scored on those customers too (population <code>customers</code>, marked so in the chart): compare AUCs within one population. A rule says 0 or 1 and P(alive) is not the chance of an event in the horizon, so neither has a log loss or Brier score. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
+        "<p class=\"lead\">Each predictor is scored, where the holdout allows it, on users it was not fitted on, by what they did in the horizon after a cutoff date, from what came before it. The machine-learning models and the rules are scored on every held-out user; BG/NBD and Pareto/NBD describe customers, so they are scored on the held-out users who bought before the cutoff, and each model is scored on those customers too (population <code>customers</code>, marked so in the chart): compare AUCs within one population. A rule says 0 or 1 and P(alive) is not the chance of an event in the horizon, so neither has a log loss or Brier score. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
     );
+    let none_scored = status
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|s| s.as_deref() != Some("scored")));
+    if none_scored {
+        out.push_str(&note(
+            "No predictor could be scored on this run's holdout: each row's reason says why. The predictions are unchecked.",
+        ));
+    }
     let auc = metrics.iter().find(|(n, _)| *n == "auc").map(|(_, v)| v);
     if let Some(auc) = auc.filter(|a| a.iter().any(Option::is_some)) {
         // One colour per predictor that has an AUC, named in the legend.
@@ -386,5 +394,19 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("84.58"), "{html}");
+        assert!(!html.contains("No predictor could be scored"), "{html}");
+        // Every row skipped: the page says so rather than only that they are scored.
+        let skipped = df!(
+            "predictor" => ["logistic", "revenue"],
+            "target" => ["p_purchase", "revenue"],
+            "status" => ["skipped", "skipped"],
+            "reason" => ["only 56 positives in the holdout", "only 56 positives in the holdout"],
+        )
+        .unwrap();
+        let html = model_section(&skipped).unwrap();
+        assert!(
+            html.contains("No predictor could be scored on this run&#39;s holdout"),
+            "{html}"
+        );
     }
 }
