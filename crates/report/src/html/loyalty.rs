@@ -165,8 +165,9 @@ fn triangle(df: &DataFrame) -> Result<String> {
         y_desc: "cohort (users)",
         legend_title: "retention %",
         aria: &format!(
-            "Heat map of retention of {} cohorts over up to {width} periods; periods not yet over are grey",
-            shown.len()
+            "Heat map of retention of {} {} over up to {width} periods; periods not yet over are grey",
+            shown.len(),
+            plural(shown.len() as f64, "cohort")
         ),
     };
     let mut table = Table::new(
@@ -281,10 +282,15 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         ],
         columns: 2,
         legend: &legend,
-        aria: &format!(
-            "Line charts of retention against periods since the start for all users and {} personas",
-            groups.len().saturating_sub(1)
-        ),
+        aria: &match groups.len().saturating_sub(1) {
+            0 => {
+                "Line charts of retention against periods since the start for all users".to_string()
+            }
+            n => format!(
+                "Line charts of retention against periods since the start for all users and {n} {}",
+                plural(n as f64, "persona")
+            ),
+        },
     })?;
     let mut table = Table::new(
         "Retention curves (retention_curve.csv, all users and personas)",

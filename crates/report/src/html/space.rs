@@ -227,7 +227,10 @@ pub(super) fn projection_section(
             grouped(space.users as f64)
         )
     } else {
-        format!("all {} users", grouped(space.users as f64))
+        match space.users {
+            1 => "its one user".to_string(),
+            n => format!("all {} users", grouped(n as f64)),
+        }
     };
     let caption = format!(
         "Principal component analysis (linfa-reduction) of the users' standardised features (the same transform as the heat map), fitted on {sample}. Large outlined marks are the persona centroids. PC1 is driven most by {}; PC2 by {}. Overlap here does not mean two personas are alike: they can differ on components this view leaves out.",

@@ -38,7 +38,7 @@ pub(super) fn repeat_purchase(
     let shown = if first > 0 {
         format!("the latest {} of {} cohorts", bars.len(), df.height())
     } else {
-        format!("{} cohorts", bars.len())
+        format!("{} {}", bars.len(), plural(bars.len() as f64, "cohort"))
     };
     let svg = charts::hbars(&HBars {
         chart: "repeat purchase",

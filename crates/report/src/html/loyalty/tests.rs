@@ -101,6 +101,12 @@ fn charts_that_draw_the_latest_periods_say_so() {
             .unwrap()
             .contains("draws the latest")
     );
+    // One cohort is one in the picture's description too.
+    let one = super::triangle(&retention(1, 3, 0)).unwrap();
+    assert!(
+        one.contains("Heat map of retention of 1 cohort over"),
+        "{one}"
+    );
     let lifecycle = |periods: usize| {
         let n = periods;
         df!(
