@@ -369,18 +369,12 @@ pub(crate) fn hbars(spec: &HBars) -> Result<String> {
             true => lo.min(0.0),
             false => 0.0,
         };
-        // Leave room right of the longest bar for its note.
-        let plot_w = (WIDTH - legend_w)
-            .saturating_sub(label_w + 50 + 30)
-            .max(100) as f64;
-        let room = (notes_w as f64 + 12.0) / plot_w;
-        let hi = if hi > 0.0 {
-            hi + (hi - lo) * room / (1.0 - room).max(0.2)
-        } else {
-            1.0
-        };
+        let hi = if hi > 0.0 { hi } else { 1.0 };
+        // Room right of the axis for the longest bar's note: the axis ends at the
+        // data, not past the scale (a rating axis to 7), leaving 100 pixels of plot.
+        let room = (notes_w + 12).min((WIDTH - legend_w).saturating_sub(label_w + 50 + 30 + 100));
         let mut chart = ChartBuilder::on(&plot)
-            .margin_right(30)
+            .margin_right(30 + room)
             .margin_top(6)
             .x_label_area_size(44)
             .y_label_area_size(label_w + 20)

@@ -64,6 +64,38 @@ fn svg_is_inline_ready() {
 }
 
 #[test]
+fn a_bar_axis_ends_at_the_data_not_past_its_scale() {
+    let bar = |value: f64, note: &str| Bar {
+        label: "persona".into(),
+        value,
+        color: color(0),
+        note: note.into(),
+    };
+    let bars = [
+        bar(100.0, "NPS 100 (95% interval 88 to 100, n = 1,234)"),
+        bar(40.0, "NPS 40"),
+    ];
+    let svg = hbars(&HBars {
+        chart: "nps",
+        title: "",
+        x_desc: "NPS",
+        y_desc: "",
+        bars: &bars,
+        legend: &[],
+        aria: "",
+    })
+    .unwrap();
+    // Every number drawn alone is a tick: none past 100, the scale's end.
+    let ticks: Vec<f64> = svg
+        .split('>')
+        .filter_map(|s| s.split('<').next()?.trim().parse().ok())
+        .collect();
+    assert!(ticks.contains(&100.0), "{ticks:?}");
+    assert!(ticks.iter().all(|&t| t <= 100.0), "{ticks:?}");
+    assert!(svg.contains("n = 1,234"));
+}
+
+#[test]
 fn odd_data_draws_without_panicking() {
     let nan = Bar {
         label: String::new(),
