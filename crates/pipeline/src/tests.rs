@@ -512,7 +512,10 @@ needs = ["ingest", "personas"]
     // also those at its cutoff, when made there (they wait on disk until then).
     let reads = |plan: &Plan, stage: &str, table: &str| {
         let stage = plan.stages.iter().find(|s| s.name == stage).unwrap();
-        stage.stage.table_columns(table).is_none_or(|read| !read.is_empty())
+        stage
+            .stage
+            .table_columns(table)
+            .is_none_or(|read| !read.is_empty())
     };
     assert!(reads(&plan, "personas", "features"));
     assert!(!reads(&plan, "personas", "features_at_cutoff"));
