@@ -846,3 +846,21 @@ fn a_mistake_in_a_mapped_expression_is_located_at_its_key() {
     assert!(err.starts_with("p.toml:15:1: stage `ingest`: "), "{err}");
     assert!(err.contains("unexpected `price` at column 10"), "{err}");
 }
+
+#[test]
+fn a_rules_unknown_feature_is_located_at_its_when() {
+    let text = format!(
+        "{GOOD}\n[stages.predict]\nuses = \"predict\"\nneeds = [\"ingest\", \"features\"]\n\n\
+         [stages.predict.with.rules.lapsing]\n# days since the last event\ntarget = \"churn\"\n\
+         when = \"recency_dayz > 3\"\n"
+    );
+    let err = load_str(Path::new("p.toml"), &text, &[])
+        .unwrap_err()
+        .to_string();
+    let line = text[..text.find("when = \"recency_dayz").unwrap()]
+        .lines()
+        .count()
+        + 1;
+    assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
+    assert!(err.contains("did you mean `recency_days`?"), "{err}");
+}

@@ -37,11 +37,18 @@ impl Stage for Predict {
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         Ok(PredictChecked {
-            params: params.check().map_err(|e| match &e {
-                userlens_predict::Error::RuleText { rule, .. } => {
-                    Invalid::new(&e).about(format!("rules.{rule}.when"))
+            params: params.check().map_err(|e| {
+                use userlens_predict::Error as E;
+                // A mistake in a rule's text is located at its `when`.
+                match &e {
+                    E::RuleText { rule, .. }
+                    | E::UnknownFeature { rule, .. }
+                    | E::RuleNotNumeric { rule, .. }
+                    | E::RuleNotText { rule, .. } => {
+                        Invalid::new(&e).about(format!("rules.{rule}.when"))
+                    }
+                    _ => Invalid::new(e),
                 }
-                _ => Invalid::new(e),
             })?,
             features_made: None,
         })
