@@ -179,10 +179,13 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             .iter()
             .map(|n| n.to_string())
             .collect();
-        return Err(Error::MissingRequired {
+        // A side table has no mapping: the column is named in the file.
+        return Err(Error::TableLayout {
             path: path.to_path_buf(),
-            column: columns::USER_ID,
-            available: super::mapping::available(&names, columns::USER_ID),
+            problem: format!(
+                "no `user_id` column: name the column of the user ids `user_id` (in any case); {}",
+                super::mapping::available(&names, columns::USER_ID)
+            ),
         });
     };
     let table = |source| Error::Table {

@@ -346,7 +346,17 @@ fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
     // A CSV table without `user_id` is refused too.
     let users = dir.path().join("users.csv");
     std::fs::write(&users, "customer,country\nu1,FR\n").unwrap();
-    assert!(read_table(&users).unwrap_err().is_refusal());
+    let err = read_table(&users).unwrap_err();
+    assert!(err.is_refusal());
+    // A side table has no `columns` to map: it is told to name the column.
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}`: no `user_id` column: name the column of the user ids `user_id` (in any \
+             case); the columns are: customer, country",
+            users.display()
+        )
+    );
 }
 
 #[test]
