@@ -15,6 +15,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A folder to write in is a file.
+    #[error("cannot write `{path}`: `{file}` is a file, not a folder")]
+    NotAFolder {
+        /// Destination.
+        path: PathBuf,
+        /// The file in the way.
+        file: PathBuf,
+    },
     /// A table could not be serialised.
     #[error("failed to write `{path}`")]
     Polars {

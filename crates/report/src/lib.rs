@@ -96,7 +96,13 @@ impl AtomicFile {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| match dir.ancestors().find(|a| a.is_file()) {
+            Some(file) => Error::NotAFolder {
+                path: path.to_path_buf(),
+                file: file.to_path_buf(),
+            },
+            None => io(dir, e),
+        })?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -429,6 +435,22 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["personas.csv"]);
+    }
+
+    #[test]
+    fn a_file_where_a_folder_should_be_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("afile"), "").unwrap();
+        let path = dir.path().join("afile/sub/x.csv");
+        let err = write_atomic(&path, b"x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write `{}`: `{}` is a file, not a folder",
+                path.display(),
+                dir.path().join("afile").display()
+            )
+        );
     }
 
     #[test]
