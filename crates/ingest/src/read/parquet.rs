@@ -180,11 +180,16 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             .map(|n| n.to_string())
             .collect();
         // A side table has no mapping: the column is named in the file.
+        let listed: Vec<&str> = names.iter().map(String::as_str).collect();
+        let fix = match userlens_model::did_you_mean(columns::USER_ID, &listed) {
+            Some(near) => format!("rename `{near}` to `user_id`"),
+            None => "name the column of the user ids `user_id`".to_string(),
+        };
         return Err(Error::TableLayout {
             path: path.to_path_buf(),
             problem: format!(
-                "no `user_id` column: name the column of the user ids `user_id` (in any case); {}",
-                super::mapping::available(&names, columns::USER_ID)
+                "no `user_id` column: {fix} (in any case); the columns are: {}",
+                names.join(", ")
             ),
         });
     };

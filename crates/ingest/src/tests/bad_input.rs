@@ -357,6 +357,16 @@ fn a_file_that_is_not_parquet_is_refused_as_a_source_and_a_table() {
             users.display()
         )
     );
+    // A near name is the one to rename.
+    std::fs::write(&users, "userid,country\nu1,FR\n").unwrap();
+    let err = read_table(&users).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "no `user_id` column: rename `userid` to `user_id` (in any case); the columns are: \
+             userid, country"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
