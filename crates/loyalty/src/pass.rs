@@ -228,26 +228,26 @@ pub(crate) fn run(
             .clone()
             .collect_schema()
             .is_ok_and(|schema| schema.contains(ORDER_ID));
-        let bought_at = match has_orders {
-            true => {
-                let first_line = (time.clone().min())
-                    .over([col(USER_ID), col(ORDER_ID)])
-                    .map_err(polars_err("find the orders' first lines"))?;
+        let mut select = vec![
+            col(USER_ID).cast(DataType::String),
+            time.clone(),
+            flags.clone(),
+        ];
+        if has_orders {
+            let first_line = (time.clone().min())
+                .over([col(USER_ID), col(ORDER_ID)])
+                .map_err(polars_err("find the orders' first lines"))?;
+            select.push(
                 when(col(ORDER_ID).is_not_null())
                     .then(first_line)
                     .otherwise(time.clone())
-            }
-            false => time.clone(),
-        };
+                    .alias(BOUGHT_AT),
+            );
+        }
         let mut df = part
             .clone()
-            .filter(time.clone().lt(lit(cal.as_of)))
-            .select([
-                col(USER_ID).cast(DataType::String),
-                time,
-                flags.clone(),
-                bought_at.alias(BOUGHT_AT),
-            ])
+            .filter(time.lt(lit(cal.as_of)))
+            .select(select)
             .collect()
             .map_err(polars_err("read the events"))?;
         let mut runs = user_runs(&df)?;
@@ -304,6 +304,7 @@ struct Cols<'a> {
     ids: &'a StringChunked,
     times: &'a [i64],
     flags: &'a [i32],
+    /// The times, but an order's line's time is its order's first line's.
     bought_at: &'a [i64],
 }
 
@@ -314,7 +315,8 @@ struct Cols<'a> {
 struct Numbers {
     times: Int64Chunked,
     flags: Int32Chunked,
-    bought_at: Int64Chunked,
+    /// Only for events with orders: else the times, not a copy of them.
+    bought_at: Option<Int64Chunked>,
 }
 
 impl Numbers {
@@ -331,21 +333,24 @@ impl Numbers {
                 .rechunk()
                 .into_owned(),
             flags: column("flags")?.i32().map_err(&err)?.rechunk().into_owned(),
-            bought_at: column(BOUGHT_AT)?
-                .i64()
-                .map_err(&err)?
-                .rechunk()
-                .into_owned(),
+            bought_at: match df.column(BOUGHT_AT) {
+                Ok(c) => Some(c.i64().map_err(&err)?.rechunk().into_owned()),
+                Err(_) => None,
+            },
         })
     }
 
     fn cols<'a>(&'a self, df: &'a DataFrame) -> Result<Cols<'a>> {
         let err = polars_err("read the event columns");
+        let times = self.times.cont_slice().map_err(&err)?;
         Ok(Cols {
             ids: df.column(USER_ID).map_err(&err)?.str().map_err(&err)?,
-            times: self.times.cont_slice().map_err(&err)?,
+            times,
             flags: self.flags.cont_slice().map_err(&err)?,
-            bought_at: self.bought_at.cont_slice().map_err(&err)?,
+            bought_at: match &self.bought_at {
+                Some(b) => b.cont_slice().map_err(&err)?,
+                None => times,
+            },
         })
     }
 }
