@@ -12,7 +12,7 @@ fn drivers_without_a_correlation_say_so_instead_of_an_empty_chart() {
         "beta" => [None::<f64>, None],
     )
     .unwrap();
-    let html = super::drivers(&df).unwrap();
+    let html = super::drivers::drivers(&df).unwrap();
     assert!(html.contains("No correlation could be measured"), "{html}");
     assert!(!html.contains("<svg"), "{html}");
     // One outcome with a bar: the legend names it alone.
@@ -24,7 +24,7 @@ fn drivers_without_a_correlation_say_so_instead_of_an_empty_chart() {
         "beta" => [Some(0.1), None],
     )
     .unwrap();
-    let html = super::drivers(&df).unwrap();
+    let html = super::drivers::drivers(&df).unwrap();
     assert!(
         html.contains("with 1 outcome\"") && !html.contains(">retained<"),
         "{html}"
