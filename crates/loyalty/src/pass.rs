@@ -234,13 +234,16 @@ pub(crate) fn run(
             flags.clone(),
         ];
         if has_orders {
-            let first_line = (time.clone().min())
+            // Of its purchase lines only: a checkout or a refund line may carry the
+            // order's id too.
+            let first_line = (time.clone().filter(purchases(p)).min())
                 .over([col(USER_ID), col(ORDER_ID)])
                 .map_err(polars_err("find the orders' first lines"))?;
             select.push(
                 when(col(ORDER_ID).is_not_null())
                     .then(first_line)
                     .otherwise(time.clone())
+                    .fill_null(time.clone())
                     .alias(BOUGHT_AT),
             );
         }

@@ -306,6 +306,29 @@ fn the_lines_of_one_order_are_one_purchase_whatever_their_times() {
     assert_eq!(ints(&t.repeat_purchase, "repeat_buyers"), [0, 0]);
 }
 
+#[test]
+fn an_orders_time_is_its_first_purchase_lines() {
+    // c1's checkout carries the order's id the evening before its purchase; c2's
+    // refund line of an order dated before that order's purchase, 95 days after the
+    // first one (beyond the 90-day window).
+    let rows: [Row; 5] = [
+        ("c1", at(1, 31, 23), "begin_checkout", None, None, None),
+        ("c1", at(2, 1, 1), "purchase", None, Some(40.0), None),
+        ("c2", at(1, 20, 10), "purchase", None, Some(10.0), None),
+        ("c2", at(1, 21, 10), "purchase", None, Some(-5.0), None),
+        ("c2", at(4, 25, 10), "purchase", None, Some(10.0), None),
+    ];
+    let mut df = frame(&rows);
+    let orders = ["o9", "o9", "o4", "o5", "o5"];
+    df.with_column(Column::new("order_id".into(), orders))
+        .unwrap();
+    let t = run_on(df, "", Some(at(5, 20, 0)));
+    let r = &t.repeat_purchase;
+    assert_eq!(strings(r, "cohort"), ["2026-01", "2026-02"]);
+    assert_eq!(ints(r, "buyers"), [1, 1]);
+    assert_eq!(ints(r, "repeat_buyers"), [0, 0]);
+}
+
 /// The rows of `table` of the `all` group.
 fn all_users(table: &DataFrame) -> DataFrame {
     let all = table.clone().lazy().filter(col("group").eq(lit("all")));
