@@ -222,7 +222,7 @@ pub(crate) fn run(
     };
     for part in parts {
         // A purchase's time as an order's: the lines of one order, whatever their
-        // times, are one purchase at its first line's.
+        // times, are one purchase at its first purchase line's.
         let time = col(EVENT_TIME).cast(DataType::Int64);
         let has_orders = part
             .clone()
@@ -238,7 +238,7 @@ pub(crate) fn run(
             // order's id too.
             let first_line = (time.clone().filter(purchases(p)).min())
                 .over([col(USER_ID), col(ORDER_ID)])
-                .map_err(polars_err("find the orders' first lines"))?;
+                .map_err(polars_err("find the orders' first purchase lines"))?;
             select.push(
                 when(col(ORDER_ID).is_not_null())
                     .then(first_line)
@@ -307,7 +307,7 @@ struct Cols<'a> {
     ids: &'a StringChunked,
     times: &'a [i64],
     flags: &'a [i32],
-    /// The times, but an order's line's time is its order's first line's.
+    /// The times, but an order's line's time is its order's first purchase line's.
     bought_at: &'a [i64],
 }
 
