@@ -331,11 +331,13 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The closest candidate by edit distance, if it is close enough to be a typo.
+/// The closest candidate by edit distance, case aside (`UserID` for `user_id`), if it
+/// is close enough to be a typo.
 pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let name = name.to_lowercase();
     candidates
         .iter()
-        .map(|c| (strsim::levenshtein(name, c), *c))
+        .map(|c| (strsim::levenshtein(&name, &c.to_lowercase()), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min()
         .map(|(_, c)| c)
@@ -647,6 +649,10 @@ mod tests {
             Some("user_id")
         );
         assert_eq!(did_you_mean("zzz", &["user_id", "amount"]), None);
+        assert_eq!(
+            did_you_mean("user_id", &["UserID", "country"]),
+            Some("UserID")
+        );
     }
 
     #[test]
