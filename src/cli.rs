@@ -37,11 +37,18 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// A path given on the command line, as text: pipelines hold paths as text, so one
+/// that is not UTF-8 would be read or written as another (clap refuses it).
+fn text_path(text: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(text))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a pipeline file.
     Run {
         /// The pipeline file (TOML).
+        #[arg(value_parser = text_path)]
         pipeline: PathBuf,
         #[command(flatten)]
         run: RunArgs,
@@ -49,9 +56,10 @@ pub enum Command {
     /// Profile a canonical event file with the built-in pipeline.
     Profile {
         /// Events with the canonical columns (user_id, event_time, event_type, ...).
+        #[arg(value_parser = text_path)]
         events: PathBuf,
         /// Users table to join (CSV or Parquet with user_id).
-        #[arg(long)]
+        #[arg(long, value_parser = text_path)]
         users: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
@@ -61,6 +69,7 @@ pub enum Command {
     /// Re-render report.html from a finished run's output folder.
     Report {
         /// The output folder (holding personas.csv, user_personas.csv, run.json).
+        #[arg(value_parser = text_path)]
         output_dir: PathBuf,
     },
     /// List or show recorded runs.
@@ -68,12 +77,13 @@ pub enum Command {
         #[command(subcommand)]
         command: RunsCommand,
         /// Runs folder holding the ledger.
-        #[arg(long, value_name = "DIR", default_value = "runs", global = true)]
+        #[arg(long, value_name = "DIR", default_value = "runs", global = true, value_parser = text_path)]
         runs: PathBuf,
     },
     /// Check a pipeline file without reading any data.
     Validate {
         /// The pipeline file (TOML).
+        #[arg(value_parser = text_path)]
         pipeline: PathBuf,
         /// Override a parameter: `stage.key=value`.
         #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
@@ -123,7 +133,7 @@ pub enum ClusterRole {
         #[arg(long, value_name = "N")]
         concurrency: Option<usize>,
         /// Folder for its intermediate results (default: a temporary folder).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", value_parser = text_path)]
         work_dir: Option<PathBuf>,
         /// Seconds between heartbeats to the scheduler.
         #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -152,10 +162,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DATE", value_parser = date)]
     pub as_of: Option<NaiveDate>,
     /// Output folder (default: the pipeline's `output`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = text_path)]
     pub out: Option<PathBuf>,
     /// Runs folder for artifacts and records (default: the pipeline's `runs`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = text_path)]
     pub runs: Option<PathBuf>,
     /// Override a parameter: `stage.key=value` (repeatable).
     #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
@@ -191,6 +201,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
     /// The pipeline file (TOML).
+    #[arg(value_parser = text_path)]
     pub pipeline: PathBuf,
     /// First as-of date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE", value_parser = date)]
@@ -199,10 +210,10 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "DATE", value_parser = date)]
     pub to: NaiveDate,
     /// Output folder (default: the pipeline's `output`; `{as_of}` in it becomes the date).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = text_path)]
     pub out: Option<PathBuf>,
     /// Runs folder (default: the pipeline's `runs`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = text_path)]
     pub runs: Option<PathBuf>,
     /// Run dates that already have a successful run too, and rerun every stage.
     #[arg(long)]
@@ -218,10 +229,10 @@ pub struct BackfillArgs {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Events file to write (CSV).
-    #[arg(long)]
+    #[arg(long, value_parser = text_path)]
     pub out: PathBuf,
     /// Ground truth file (user_id, persona).
-    #[arg(long)]
+    #[arg(long, value_parser = text_path)]
     pub truth: Option<PathBuf>,
     /// Number of users.
     #[arg(long, default_value_t = 1800, conflicts_with = "events")]
@@ -243,7 +254,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 180)]
     pub days: u32,
     /// Also write a satisfaction survey of the users (user_id, answered_at, score, ...).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = text_path)]
     pub survey: Option<PathBuf>,
     /// Replace files that already exist (otherwise refused).
     #[arg(long)]

@@ -290,6 +290,30 @@ fn a_date_not_written_yyyy_mm_dd_exits_2_before_any_work() {
 }
 
 #[test]
+fn a_path_that_is_not_utf8_exits_2_and_writes_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Pipelines hold paths as text: `d\xff` would be written as `d\u{FFFD}`.
+    let out_dir = dir.path().join(std::ffi::OsStr::from_bytes(b"d\xff"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .arg("profile")
+        .arg(repo().join("sample_data/events.csv.gz"))
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--runs")
+        .arg(dir.path().join("runs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("invalid UTF-8"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn set_on_a_missing_stage_or_key_exits_2() {
     let out = userlens(
         &["validate", "pipelines/profile.toml", "--set", "persona.k=4"],
