@@ -636,6 +636,19 @@ pub(crate) fn read_source(
     }
 }
 
+/// The csv crate's error reading `path`: its I/O error as it came (a corrupt gzip
+/// stream stays invalid data, refused), any other as the file's.
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let source = match e.into_kind() {
+        csv::ErrorKind::Io(source) => source,
+        other => std::io::Error::other(format!("{other:?}")),
+    };
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Reads a CSV source, files of at least `parallel_min_bytes` on several threads.
 pub(crate) fn read_csv_with(
     source: &Source,
@@ -644,16 +657,7 @@ pub(crate) fn read_csv_with(
     keep: Keep<'_>,
 ) -> Result<Parsed> {
     let path = source.path();
-    let io = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => Error::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(format!("{other:?}")),
-        },
-    };
+    let io = |e: csv::Error| csv_error(path, e);
     let Opened {
         reader: text,
         size: text_size,

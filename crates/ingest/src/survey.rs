@@ -153,10 +153,6 @@ pub fn read_survey(path: &Path) -> Result<Survey> {
 }
 
 fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     // The events' opener (gzip, UTF-16 refused) and reader, for its line numbers
     // (the csv crate's own are one short after each CRLF line end).
     let mut no_progress = |_: u64, _: u64| {};
@@ -165,7 +161,7 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
     let mut header = csv::ByteRecord::new();
     let has_header = reader
         .read_byte_record(&mut header)
-        .map_err(|e| io(std::io::Error::other(e)))?;
+        .map_err(|e| crate::read::csv_error(path, e))?;
     if let Some(first) = header.get(0).filter(|_| has_header) {
         // A byte-order mark is no part of the first name.
         let first = first
@@ -216,7 +212,7 @@ fn read_csv(path: &Path, sink: &mut Sink) -> Result<()> {
             Err(e) => {
                 // A broken record (invalid quoting cannot happen in the csv crate's
                 // flexible mode; this is an I/O error): stop with the file named.
-                return Err(io(std::io::Error::other(e)));
+                return Err(crate::read::csv_error(path, e));
             }
         }
         let start = record.position().map_or(0, |p| p.byte());

@@ -533,6 +533,14 @@ fn a_corrupt_or_cut_short_gzip_file_is_refused_not_retried() {
         let path = write(&dir, name, &bytes);
         let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
         assert!(err.is_refusal(), "{name}: {err}");
+        // A survey cut short is refused as an events file is.
+        let survey: String = std::iter::once("user_id,answered_at,score\n".to_string())
+            .chain((0..5000).map(|i| format!("u{i},2026-01-01 10:00:00,{}\n", i % 11)))
+            .collect();
+        let survey = gzip(survey.as_bytes());
+        let cut = write(&dir, "survey.csv.gz", &survey[..survey.len() - 40]);
+        let err = crate::read_survey(&cut).unwrap_err();
+        assert!(err.is_refusal(), "survey: {err}");
         let cause = std::error::Error::source(&err).map(ToString::to_string);
         assert!(
             cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short")),
