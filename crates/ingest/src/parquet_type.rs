@@ -34,9 +34,8 @@ impl Unsupported {
     }
 }
 
-/// A column that can be a canonical event column: one value per row, of a type
-/// polars reads.
-pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
+/// A column of lists, structs, maps or unions: more than one value per row.
+fn one_value_per_row(dtype: &ArrowDataType) -> Result<(), Unsupported> {
     use ArrowDataType as A;
     match dtype {
         A::List(_)
@@ -48,9 +47,33 @@ pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported
             kind: format!("{}, not one value per row", describe(dtype)),
             fix: "write one value per row (such as the values joined into text)",
         }),
+        _ => Ok(()),
+    }
+}
+
+/// A column that can be a canonical event column: one value per row, of a type
+/// polars reads.
+pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
+    use ArrowDataType as A;
+    one_value_per_row(dtype)?;
+    match dtype {
         A::Time32(_) | A::Time64(_) => Err(Unsupported {
             kind: "a time of day without its date".into(),
             fix: "write the date and time in one column",
+        }),
+        _ => check_table_field(dtype),
+    }
+}
+
+/// A column of a users table, each a feature or an attribute: one value per row,
+/// text as text.
+pub(crate) fn check_attribute_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
+    use ArrowDataType as A;
+    one_value_per_row(dtype)?;
+    match dtype {
+        A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => Err(Unsupported {
+            kind: "binary, not text".into(),
+            fix: "write it as text (UTF-8)",
         }),
         _ => check_table_field(dtype),
     }

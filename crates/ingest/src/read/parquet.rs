@@ -90,11 +90,19 @@ pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
 /// Reads a whole Parquet table, refusing a column of a type polars cannot read
 /// here (instead of panicking) and turning time-zoned timestamps into UTC.
 pub(crate) fn read_parquet_file(path: &Path) -> Result<DataFrame> {
+    read_parquet_checked(path, parquet_type::check_table_field)
+}
+
+/// [`read_parquet_file`], each column's type checked by `check`.
+fn read_parquet_checked(
+    path: &Path,
+    check: fn(&ArrowDataType) -> std::result::Result<(), parquet_type::Unsupported>,
+) -> Result<DataFrame> {
     let parquet = |source| bad_parquet(path, source);
     let mut reader = ParquetReader::new(std::io::Cursor::new(side_table_bytes(path)?));
     let schema = guarded(path, || reader.schema())?;
     for (name, field) in schema.iter() {
-        if let Err(unsupported) = parquet_type::check_table_field(&field.dtype) {
+        if let Err(unsupported) = check(&field.dtype) {
             return Err(unsupported.into_error(path, name, None));
         }
     }
@@ -117,7 +125,8 @@ fn side_table_bytes(path: &Path) -> Result<Vec<u8>> {
 /// keeping `user_id` as text so ids with leading zeros survive.
 pub fn read_table(path: &Path) -> Result<DataFrame> {
     let mut df = if crate::guess_format(path) == SourceFormat::Parquet {
-        read_parquet_file(path)?
+        // Each column becomes a feature or an attribute of its own.
+        read_parquet_checked(path, parquet_type::check_attribute_field)?
     } else {
         // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is.
         super::open(path, &mut |_, _| {}).map_err(|e| match e {

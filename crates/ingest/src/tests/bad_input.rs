@@ -582,3 +582,28 @@ fn a_quote_or_a_line_end_is_no_delimiter() {
         );
     }
 }
+
+#[test]
+fn a_users_tables_lists_and_bytes_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = |extra: Series| {
+        let mut df = df!("user_id" => ["u1"], "age" => [30i64]).unwrap();
+        df.with_column(extra.into_column()).unwrap();
+        df
+    };
+    let tags = Series::new("tags".into(), [Series::new("".into(), [1i64, 2])]);
+    let blob = Series::new("blob".into(), [&b"\xff"[..]]);
+    for (name, extra, said) in [
+        (
+            "lists.parquet",
+            tags,
+            "column `tags` is a list, not one value per row",
+        ),
+        ("bytes.parquet", blob, "column `blob` is binary, not text"),
+    ] {
+        let path = write_df(&dir, name, users(extra));
+        let err = read_table(&path).unwrap_err();
+        assert!(err.is_refusal(), "{err}");
+        assert!(err.to_string().contains(said), "{err}");
+    }
+}
