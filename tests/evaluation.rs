@@ -166,7 +166,7 @@ fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     // quietly a snapshot.
     refused_saying(
         "user_id,country,updated_at\nu000001,UK,05/01/2026\nu000001,FR,06/01/2026\n",
-        "the column `updated_at` says when each row holds, but not every value is a date",
+        "the column `updated_at` says when each row holds, but its data row 1 holds `05/01/2026`",
     );
     // Two columns that would be one feature: refused, both named.
     refused_saying(

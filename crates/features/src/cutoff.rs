@@ -235,17 +235,60 @@ fn starts_with_iso_date(text: &str) -> bool {
         && matches!(b.get(10), None | Some(b' ' | b'T'))
 }
 
+/// A column that would version a users table but holds something other than dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndatedColumn {
+    /// The column's name.
+    pub name: String,
+    /// Its first value that is not a date (or not in the layout of those before it).
+    pub value: String,
+    /// That value's data row, from 1.
+    pub row: usize,
+}
+
 /// The first column that would version the table (`as_of`, `*_at`) but holds
 /// something other than dates: the table would quietly be a snapshot.
-pub fn undated_version_column(users: &DataFrame) -> Result<Option<String>> {
+pub fn undated_version_column(users: &DataFrame) -> Result<Option<UndatedColumn>> {
     for column in users.columns() {
         let name = column.name().to_ascii_lowercase();
         let versions = name == AS_OF || name.ends_with(AT_SUFFIX);
         if versions && column.null_count() < column.len() && micros(column)?.is_none() {
-            return Ok(Some(column.name().to_string()));
+            return first_undated(column).map(Some);
         }
     }
     Ok(None)
+}
+
+/// [`UndatedColumn`] of a column [`micros`] does not read: its first value that is not
+/// an ISO date, else the first that polars does not read in the layout it infers
+/// from the first value, else (a column of another type) its first value.
+fn first_undated(column: &Column) -> Result<UndatedColumn> {
+    let text = column.cast(&DataType::String).map_err(polars_err(ACTION))?;
+    let text = text.str().map_err(polars_err(ACTION))?;
+    let parsed = match column.dtype() {
+        DataType::String if text.iter().flatten().all(starts_with_iso_date) => {
+            let ambiguous = StringChunked::from_iter([Some("raise")]);
+            text.as_datetime(None, TimeUnit::Microseconds, false, false, None, &ambiguous)
+                .ok()
+                .map(|p| p.physical().clone())
+        }
+        _ => None,
+    };
+    let dated = |row: usize, value: &str| {
+        column.dtype() == &DataType::String
+            && starts_with_iso_date(value)
+            && parsed.as_ref().is_none_or(|p| p.get(row).is_some())
+    };
+    let values = || text.iter().enumerate().filter_map(|(r, v)| Some((r, v?)));
+    let (row, value) = values()
+        .find(|&(r, v)| !dated(r, v))
+        .or_else(|| values().next())
+        .unwrap_or_default();
+    Ok(UndatedColumn {
+        name: column.name().to_string(),
+        value: value.to_string(),
+        row: row + 1,
+    })
 }
 
 /// The times of a date, datetime or date-text column in UTC microseconds; `None`
@@ -328,7 +371,28 @@ mod tests {
         // A column that would version the table but holds no dates is named.
         let versioned = df!(USER_ID => ["a"], "updated_at" => ["05/01/2026"]).unwrap();
         let named = undated_version_column(&with_dates_typed(versioned).unwrap()).unwrap();
-        assert_eq!(named.as_deref(), Some("updated_at"));
+        assert_eq!(
+            named,
+            Some(UndatedColumn {
+                name: "updated_at".into(),
+                value: "05/01/2026".into(),
+                row: 1
+            })
+        );
+        // Its first value that is not one.
+        for (values, value, row) in [
+            (["2025-01-01", "0000-00-00", "2025-02-01"], "0000-00-00", 2),
+            (["2025-01-01", "2025-02-01", "05/03/2025"], "05/03/2025", 3),
+        ] {
+            let versioned = df!(USER_ID => ["a", "b", "c"], AS_OF => values).unwrap();
+            let named = undated_version_column(&with_dates_typed(versioned).unwrap()).unwrap();
+            let named = named.unwrap_or_else(|| panic!("{values:?}"));
+            assert_eq!(
+                (named.value.as_str(), named.row),
+                (value, row),
+                "{values:?}"
+            );
+        }
         assert_eq!(undated_version_column(&typed).unwrap(), None);
         assert!(
             matches!(dtype("seen"), DataType::Datetime(..)),

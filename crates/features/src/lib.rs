@@ -39,8 +39,8 @@ use query::build_part;
 use sorted::Time;
 
 pub use cutoff::{
-    ConflictingRows, UsersAtCutoff, conflicting_rows, dates_before, undated_version_column,
-    users_at_cutoff, with_dates_typed,
+    ConflictingRows, UndatedColumn, UsersAtCutoff, conflicting_rows, dates_before,
+    undated_version_column, users_at_cutoff, with_dates_typed,
 };
 
 fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {

@@ -76,12 +76,15 @@ impl FeaturesChecked {
                 });
             }
         };
-        if let Some(name) = userlens_features::undated_version_column(&table)? {
+        if let Some(c) = userlens_features::undated_version_column(&table)? {
             return Err(StageError::refused(format!(
-                "`{}`: the column `{name}` says when each row holds, but not every value \
-                 is a date with its year first (`2026-01-05`, `2026/01/05`, with or \
-                 without a time); write them so, or rename the column",
-                path.display()
+                "`{}`: the column `{}` says when each row holds, but its data row {} holds \
+                 `{}`: write every value as a date with its year first (`2026-01-05`, \
+                 `2026/01/05`, with or without a time, in one layout), or rename the column",
+                path.display(),
+                c.name,
+                c.row,
+                c.value
             )));
         }
         if let Some((first, second, feature)) = userlens_features::colliding_user_columns(&table) {
