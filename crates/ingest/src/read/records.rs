@@ -198,6 +198,9 @@ pub(super) struct LineReader {
     pub(super) number: u64,
     /// Bytes of text read so far.
     pub(super) read: u64,
+    /// The byte that ends a line: `\r` where lone ones outnumber `\n`s in the text
+    /// first buffered ([`mostly_lone_cr`]), as for CSV; decided on the first line.
+    end: Option<u8>,
 }
 
 impl LineReader {
@@ -209,7 +212,14 @@ impl LineReader {
         buf: &'b mut Vec<u8>,
     ) -> std::io::Result<Option<&'b [u8]>> {
         buf.clear();
-        let n = reader.read_until(b'\n', buf)?;
+        let end = match self.end {
+            Some(end) => end,
+            None => {
+                let lone_cr = mostly_lone_cr(reader.fill_buf()?, false);
+                *self.end.insert(if lone_cr { b'\r' } else { b'\n' })
+            }
+        };
+        let n = reader.read_until(end, buf)?;
         if n == 0 {
             return Ok(None);
         }

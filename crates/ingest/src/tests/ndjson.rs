@@ -112,6 +112,16 @@ fn json_lines_are_read_by_dotted_paths_and_nothing_is_lost() {
             [Some("p1".to_string()), Some("p2".to_string()), None]
         );
     }
+    // Old Mac line ends (`\r` alone) end lines as `\n` does.
+    let cr = write(
+        &dir,
+        "export_cr.ndjson",
+        EXPORT.replace('\n', "\r").as_bytes(),
+    );
+    let out = ingest(&export_source(cr, false)).unwrap();
+    assert_eq!((out.stats.read, out.stats.kept), (8, 3));
+    let lines: Vec<u64> = quarantine_rows(&out).iter().map(|q| q.0).collect();
+    assert_eq!(lines, [3, 5, 6, 7, 8]);
 }
 
 #[test]
