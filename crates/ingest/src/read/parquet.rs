@@ -128,8 +128,10 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         // Each column becomes a feature or an attribute of its own.
         read_parquet_checked(path, parquet_type::check_attribute_field)?
     } else {
-        // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is.
-        super::open(path, &mut |_, _| {}).map_err(|e| match e {
+        // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is;
+        // gzip is read through, as the events' is.
+        let mut no_progress = |_: u64, _: u64| {};
+        let opened = super::open(path, &mut no_progress).map_err(|e| match e {
             Error::ParquetAsText { path } => Error::TableLayout {
                 path,
                 problem: "a Parquet file (it begins with `PAR1`) named as text: name it \
@@ -138,7 +140,12 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             },
             other => other,
         })?;
-        let bytes = side_table_bytes(path)?;
+        let mut bytes = Vec::new();
+        let mut reader = opened.reader;
+        reader.read_to_end(&mut bytes).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         // The ids stay text (`007`), under whatever case the header gives them.
         let header = csv_header(path, &bytes)?;
         // Polars pads a short row with nulls: a row of another width is refused, at

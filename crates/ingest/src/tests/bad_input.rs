@@ -607,3 +607,13 @@ fn a_users_tables_lists_and_bytes_are_refused_by_name() {
         assert!(err.to_string().contains(said), "{err}");
     }
 }
+
+#[test]
+fn a_gzipped_users_table_reads_as_the_plain_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = b"user_id,plan,age\n007,pro,31\n008,free,44\n";
+    let plain = read_table(&write(&dir, "users.csv", text)).unwrap();
+    let gzipped = read_table(&write(&dir, "users.csv.gz", &gzip(text))).unwrap();
+    assert!(plain.equals_missing(&gzipped), "{gzipped}");
+    assert_eq!(plain.height(), 2);
+}
