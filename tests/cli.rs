@@ -208,7 +208,7 @@ fn too_much_quarantine_refuses_the_run_with_exit_3() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("error: stage `ingest` refused the input: 5 of 45 rows (11.1%) of the input were quarantined, more than the allowed 5.0%; most for `user_id` (2 rows), such as line 23: missing `user_id`; see quarantine.csv"),
+        stderr.contains(&format!("error: stage `ingest` refused the input: 5 of 45 rows (11.1%) of the input were quarantined, more than the allowed 5.0%; most for `user_id` (2 rows), such as line 23 of `{}`: missing `user_id`; see quarantine.csv", events.display())),
         "{stderr}"
     );
     assert!(

@@ -119,6 +119,12 @@ fn most_refused(quarantine: &DataFrame) -> String {
         format!("`{column}`")
     };
     let line = lines[first].clone().unwrap_or_default();
+    // The file too, where the quarantine names it (a source of several files).
+    let file = texts("file")
+        .and_then(|files| files[first].clone())
+        .filter(|f| !f.is_empty())
+        .map(|f| format!(" of `{f}`"))
+        .unwrap_or_default();
     let encoding = if reason.starts_with(NOT_UTF8) {
         " (is the file in another encoding, such as Windows-1252? `iconv -f windows-1252 \
          -t utf-8` converts it)"
@@ -126,7 +132,7 @@ fn most_refused(quarantine: &DataFrame) -> String {
         ""
     };
     let rows = if n == 1 { "row" } else { "rows" };
-    format!("; most for {named} ({n} {rows}), such as line {line}: {reason}{encoding}")
+    format!("; most for {named} ({n} {rows}), such as line {line}{file}: {reason}{encoding}")
 }
 
 /// Rows of `quarantine` refused for text that is not UTF-8.

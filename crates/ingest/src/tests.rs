@@ -1021,14 +1021,16 @@ fn quality_gate_and_empty_input() {
     assert_eq!(
         err,
         "5 of 10 rows (50.0%) of the input were quarantined, more than the allowed 10.0%; \
-         most for `category` (3 rows), such as line 3: invalid UTF-8 in `category` (is the \
+         most for `category` (3 rows), such as line 3 of `e.csv`: invalid UTF-8 in `category` (is the \
          file in another encoding, such as Windows-1252? `iconv -f windows-1252 -t utf-8` \
          converts it); see quarantine.csv"
     );
     let whole_rows = quarantine.slice(2, 1);
     let err = stats.check_gate(0.1, &whole_rows).unwrap_err().to_string();
     assert!(
-        err.contains("; most for the row (1 row), such as line 5: expected 4 fields, found 3;"),
+        err.contains(
+            "; most for the row (1 row), such as line 5 of `e.csv`: expected 4 fields, found 3;"
+        ),
         "{err}"
     );
     assert!(stats.check_gate(0.5, &quarantine).is_ok());
