@@ -191,16 +191,19 @@ pub(crate) fn csv_reader<R: Read>(delimiter: u8, inner: R) -> (csv::Reader<LineE
     (reader, lines)
 }
 
-/// Counts the lines and bytes of a text source read line by line.
+/// Counts the lines and bytes of a text source read line by line. Its lines end as
+/// [`LineEnds`] counts them for CSV: at each `\n`, and in an old Mac text (decided on
+/// its first [`PREFIX`] bytes, [`mostly_lone_cr`]) at each `\r` not followed by one.
 #[derive(Default)]
 pub(super) struct LineReader {
     /// 1-based number of the line last read.
     pub(super) number: u64,
     /// Bytes of text read so far.
     pub(super) read: u64,
-    /// The byte that ends a line: `\r` where lone ones outnumber `\n`s in the text
-    /// first buffered ([`mostly_lone_cr`]), as for CSV; decided on the first line.
-    end: Option<u8>,
+    /// Whether a lone `\r` ends a line, once the first bytes say.
+    cr_lines: Option<bool>,
+    /// Those bytes, read ahead to say it, and how many of them were taken.
+    ahead: (Vec<u8>, usize),
 }
 
 impl LineReader {
@@ -212,18 +215,65 @@ impl LineReader {
         buf: &'b mut Vec<u8>,
     ) -> std::io::Result<Option<&'b [u8]>> {
         buf.clear();
-        let end = match self.end {
-            Some(end) => end,
+        let cr_lines = match self.cr_lines {
+            Some(decided) => decided,
             None => {
-                let lone_cr = mostly_lone_cr(reader.fill_buf()?, false);
-                *self.end.insert(if lone_cr { b'\r' } else { b'\n' })
+                let mut prefix = Vec::new();
+                (&mut *reader)
+                    .take(PREFIX as u64)
+                    .read_to_end(&mut prefix)?;
+                let decided = mostly_lone_cr(&prefix, prefix.len() < PREFIX);
+                self.ahead = (prefix, 0);
+                *self.cr_lines.insert(decided)
             }
         };
-        let n = reader.read_until(end, buf)?;
-        if n == 0 {
+        // Whether the line ended, and at a `\r` whose `\n` may follow in the next bytes.
+        let mut after_cr = false;
+        loop {
+            let chunk = self.chunk(reader)?;
+            if chunk.is_empty() {
+                break;
+            }
+            if after_cr {
+                // The `\n` of a `\r\n` split between two reads belongs to this line.
+                if chunk[0] == b'\n' {
+                    buf.push(b'\n');
+                    self.take(reader, 1);
+                }
+                break;
+            }
+            let end = match cr_lines {
+                true => memchr::memchr2(b'\n', b'\r', chunk),
+                false => memchr::memchr(b'\n', chunk),
+            };
+            match end {
+                Some(i) if chunk[i] == b'\n' => {
+                    buf.extend_from_slice(&chunk[..=i]);
+                    self.take(reader, i + 1);
+                    break;
+                }
+                Some(i) => {
+                    let crlf = chunk.get(i + 1) == Some(&b'\n');
+                    let last = i + 1 == chunk.len();
+                    let n = i + 1 + usize::from(crlf);
+                    buf.extend_from_slice(&chunk[..n]);
+                    self.take(reader, n);
+                    if !last {
+                        break;
+                    }
+                    after_cr = true;
+                }
+                None => {
+                    let n = chunk.len();
+                    buf.extend_from_slice(chunk);
+                    self.take(reader, n);
+                }
+            }
+        }
+        if buf.is_empty() {
             return Ok(None);
         }
-        self.read += n as u64;
+        self.read += buf.len() as u64;
         self.number += 1;
         let line: &[u8] = buf;
         Ok(Some(if self.number == 1 {
@@ -231,6 +281,25 @@ impl LineReader {
         } else {
             line
         }))
+    }
+
+    /// The next bytes: those read ahead not yet taken, else the reader's.
+    fn chunk<'r>(&'r mut self, reader: &'r mut dyn BufRead) -> std::io::Result<&'r [u8]> {
+        let (ahead, taken) = &self.ahead;
+        if *taken < ahead.len() {
+            return Ok(&ahead[*taken..]);
+        }
+        reader.fill_buf()
+    }
+
+    /// Takes `n` bytes of the last [`LineReader::chunk`].
+    fn take(&mut self, reader: &mut dyn BufRead, n: usize) {
+        let (ahead, taken) = &mut self.ahead;
+        if *taken < ahead.len() {
+            *taken += n;
+        } else {
+            reader.consume(n);
+        }
     }
 }
 
@@ -683,6 +752,45 @@ mod tests {
             first_line in 1u64..1000,
         ) {
             prop_assert_eq!(by_memchr(&text, delimiter, first_line, block), by_csv(&text, delimiter, first_line));
+        }
+    }
+
+    /// The lines [`LineReader`] reads of `text` through a buffer of `capacity`.
+    fn lines_of(text: &[u8], capacity: usize) -> Vec<String> {
+        let mut reader = std::io::BufReader::with_capacity(capacity, text);
+        let (mut lines, mut buf, mut out) = (LineReader::default(), Vec::new(), Vec::new());
+        while let Some(line) = lines.next(&mut reader, &mut buf).unwrap() {
+            out.push(String::from_utf8_lossy(line).into_owned());
+        }
+        assert_eq!(lines.number as usize, out.len());
+        assert_eq!(lines.read as usize, text.len());
+        out
+    }
+
+    #[test]
+    fn line_reader_ends_lines_as_line_ends_counts_them() {
+        // An old Mac text: each lone `\r` ends a line, and so do `\n` and `\r\n`.
+        let mixed = b"a\rb\r\nc\nd\re\r";
+        let long = [vec![b'x'; 10_000], b"\ry\rz\r".to_vec()].concat();
+        for capacity in [1, 2, 3, 7, 8192] {
+            assert_eq!(lines_of(b"a\rb\rc\r", capacity), ["a\r", "b\r", "c\r"]);
+            assert_eq!(
+                lines_of(mixed, capacity),
+                ["a\r", "b\r\n", "c\n", "d\r", "e\r"]
+            );
+            // A first line longer than the buffer does not hide how lines end.
+            assert_eq!(lines_of(&long, capacity).len(), 3);
+            // Elsewhere a lone `\r` is a byte inside its line.
+            assert_eq!(lines_of(b"a\rb\nc\n", capacity), ["a\rb\n", "c\n"]);
+            assert_eq!(lines_of(b"a\r\nb", capacity), ["a\r\n", "b"]);
+        }
+        assert!(lines_of(b"", 4).is_empty());
+        // Past the bytes read ahead, through the reader's own buffer.
+        let big = [b"ab\r".repeat(30_000), b"cd\r\nef\ngh\r".repeat(1_000)].concat();
+        for capacity in [2, 3, 5, 8192] {
+            let lines = lines_of(&big, capacity);
+            assert_eq!(lines.len(), 33_000);
+            assert_eq!(lines[30_000..30_003], ["cd\r\n", "ef\n", "gh\r"]);
         }
     }
 }
