@@ -65,18 +65,10 @@ pub(crate) fn check_event_field(dtype: &ArrowDataType) -> Result<(), Unsupported
     }
 }
 
-/// A column of a users table, each a feature or an attribute: one value per row,
-/// text as text.
+/// A column of a users table, each a feature or an attribute: one value per row.
 pub(crate) fn check_attribute_field(dtype: &ArrowDataType) -> Result<(), Unsupported> {
-    use ArrowDataType as A;
     one_value_per_row(dtype)?;
-    match dtype {
-        A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => Err(Unsupported {
-            kind: "binary, not text".into(),
-            fix: "write it as text (UTF-8)",
-        }),
-        _ => check_table_field(dtype),
-    }
+    check_table_field(dtype)
 }
 
 /// A column polars reads (into a side table joined as it is).

@@ -125,8 +125,30 @@ fn side_table_bytes(path: &Path) -> Result<Vec<u8>> {
 /// keeping `user_id` as text so ids with leading zeros survive.
 pub fn read_table(path: &Path) -> Result<DataFrame> {
     let mut df = if crate::guess_format(path) == SourceFormat::Parquet {
-        // Each column becomes a feature or an attribute of its own.
-        read_parquet_checked(path, parquet_type::check_attribute_field)?
+        // Each column becomes a feature or an attribute of its own; bytes are text,
+        // as older writers store it, when they are UTF-8.
+        let mut df = read_parquet_checked(path, parquet_type::check_attribute_field)?;
+        let binary: Vec<String> = (df.columns().iter())
+            .filter(|c| matches!(c.dtype(), DataType::Binary | DataType::BinaryOffset))
+            .map(|c| c.name().to_string())
+            .collect();
+        for name in binary {
+            let text =
+                (df.column(&name).and_then(|c| c.cast(&DataType::String))).map_err(|_| {
+                    Error::UnsupportedColumn {
+                        path: path.to_path_buf(),
+                        column: name.clone(),
+                        role: String::new(),
+                        kind: "bytes that are not UTF-8 text".into(),
+                        fix: "write it as text (UTF-8), or leave it out of the table".into(),
+                    }
+                })?;
+            df.with_column(text).map_err(|source| Error::Table {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        df
     } else {
         // Text in UTF-16, or a Parquet file named `.csv`, is named as the events' is;
         // gzip is read through, as the events' is.

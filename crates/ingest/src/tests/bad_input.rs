@@ -533,18 +533,32 @@ fn a_corrupt_or_cut_short_gzip_file_is_refused_not_retried() {
         let path = write(&dir, name, &bytes);
         let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
         assert!(err.is_refusal(), "{name}: {err}");
-        // A survey cut short is refused as an events file is.
-        let survey: String = std::iter::once("user_id,answered_at,score\n".to_string())
-            .chain((0..5000).map(|i| format!("u{i},2026-01-01 10:00:00,{}\n", i % 11)))
-            .collect();
-        let survey = gzip(survey.as_bytes());
-        let cut = write(&dir, "survey.csv.gz", &survey[..survey.len() - 40]);
-        let err = crate::read_survey(&cut).unwrap_err();
-        assert!(err.is_refusal(), "survey: {err}");
         let cause = std::error::Error::source(&err).map(ToString::to_string);
         assert!(
             cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short")),
             "{err}"
+        );
+    }
+    // A survey cut short or corrupt is refused as an events file is.
+    let survey: String = std::iter::once("user_id,answered_at,score\n".to_string())
+        .chain((0..5000).map(|i| format!("u{i},2026-01-01 10:00:00,{}\n", i % 11)))
+        .collect();
+    let survey = gzip(survey.as_bytes());
+    let mut flipped = survey.clone();
+    let middle = flipped.len() / 2;
+    for byte in &mut flipped[middle..middle + 64] {
+        *byte ^= 0x55;
+    }
+    for (name, bytes) in [
+        ("cut_survey.csv.gz", survey[..survey.len() - 40].to_vec()),
+        ("flipped_survey.csv.gz", flipped),
+    ] {
+        let err = crate::read_survey(&write(&dir, name, &bytes)).unwrap_err();
+        assert!(err.is_refusal(), "{name}: {err}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short")),
+            "{name}: {err}"
         );
     }
     let path = write(&dir, "whole.csv.gz", &whole);
@@ -599,13 +613,22 @@ fn a_users_tables_lists_and_bytes_are_refused_by_name() {
             tags,
             "column `tags` is a list, not one value per row",
         ),
-        ("bytes.parquet", blob, "column `blob` is binary, not text"),
+        (
+            "bytes.parquet",
+            blob,
+            "column `blob` is bytes that are not UTF-8 text",
+        ),
     ] {
         let path = write_df(&dir, name, users(extra));
         let err = read_table(&path).unwrap_err();
         assert!(err.is_refusal(), "{err}");
         assert!(err.to_string().contains(said), "{err}");
     }
+    // Bytes that are UTF-8, as older writers store text, are text.
+    let plan = Series::new("plan".into(), [&b"pro"[..]]);
+    let table = read_table(&write_df(&dir, "text_bytes.parquet", users(plan))).unwrap();
+    let plan = table.column("plan").unwrap();
+    assert_eq!(plan.str().unwrap().get(0), Some("pro"));
 }
 
 #[test]
