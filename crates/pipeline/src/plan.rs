@@ -23,13 +23,26 @@ pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(
 /// Most parts of a `--set` key (`stage.a.b.c`).
 pub const MAX_SET_DEPTH: usize = 8;
 
-/// Whether a stage or pipeline name is a plain name: ASCII letters, digits, `-`, `_`
-/// (names become folder names).
+/// The longest stage or pipeline name: names become folder names, a run folder's
+/// path holds both, and a file system takes at most 255 bytes for one.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Whether a stage or pipeline name is a plain name: ASCII letters, digits, `-`, `_`,
+/// at most [`MAX_NAME_BYTES`] (names become folder names).
 pub(crate) fn plain_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A name as an error shows it: cut past [`MAX_NAME_BYTES`] characters.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(MAX_NAME_BYTES) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &name[..cut], name.len()),
+        None => format!("{name:?}"),
+    }
 }
 
 /// Quality gates of a pipeline (`[pipeline.gates]`): a run that fails one is
@@ -295,7 +308,11 @@ fn plan_source(
             source,
             overrides,
             "name",
-            format!("pipeline name {name:?} must be letters, digits, `-` and `_`"),
+            format!(
+                "pipeline name {} must be letters, digits, `-` and `_`, at most \
+                 {MAX_NAME_BYTES} bytes",
+                shown(&name)
+            ),
             None,
         ));
     }
@@ -328,7 +345,11 @@ fn plan_source(
         if !plain_name(stage_name) {
             return Err(source.error_at(
                 stage.uses.span().start,
-                format!("stage name {stage_name:?} must be ASCII letters, digits, `-` and `_`"),
+                format!(
+                    "stage name {} must be ASCII letters, digits, `-` and `_`, at most \
+                     {MAX_NAME_BYTES} bytes",
+                    shown(stage_name)
+                ),
                 Some("stage names become folder names under the run folder".into()),
             ));
         }

@@ -255,6 +255,24 @@ fn limits_and_names_are_checked_before_any_data_is_read() {
     let text = GOOD.replace("[stages.report]", "[stages.\"../../x\"]");
     let err = file_error(&text);
     assert!(err.contains("must be ASCII letters, digits"), "{err}");
+    // Names become folder names: a stage's or the pipeline's of 300 bytes is refused
+    // at its line, shown cut.
+    let long = "x".repeat(300);
+    let err = file_error(&GOOD.replace("[stages.report]", &format!("[stages.{long}]")));
+    let line = GOOD[..GOOD.find("[stages.report]").unwrap()]
+        .lines()
+        .count()
+        + 2;
+    assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
+    assert!(
+        err.contains("at most 128 bytes") && err.contains("(300 bytes)"),
+        "{err}"
+    );
+    let err = file_error(&GOOD.replace("name = \"demo\"", &format!("name = \"{long}\"")));
+    assert!(
+        err.starts_with("p.toml:3:") && err.contains("at most 128 bytes"),
+        "{err}"
+    );
     let mut many = GOOD.to_string();
     for i in 0..MAX_STAGES {
         many.push_str(&format!(
