@@ -517,50 +517,42 @@ fn a_quote_in_the_header_that_runs_past_line_one_is_refused() {
 #[test]
 fn a_corrupt_or_cut_short_gzip_file_is_refused_not_retried() {
     let dir = tempfile::tempdir().unwrap();
+    // `text` gzipped, cut short (`cut`) and with bytes flipped in its middle.
+    let broken = |text: &str| {
+        let whole = gzip(text.as_bytes());
+        let mut flipped = whole.clone();
+        let middle = flipped.len() / 2;
+        for byte in &mut flipped[middle..middle + 64] {
+            *byte ^= 0x55;
+        }
+        [
+            ("cut", whole[..whole.len() - 40].to_vec()),
+            ("flipped", flipped),
+        ]
+    };
+    let said = |err: &Error| {
+        let cause = std::error::Error::source(err).map(ToString::to_string);
+        err.is_refusal()
+            && cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short"))
+    };
     let text: String = std::iter::once("user_id,event_time,event_type\n".to_string())
         .chain((0..5000).map(|i| format!("u{},2026-01-01 10:{:02}:00,view\n", i % 97, i % 60)))
         .collect();
-    let whole = gzip(text.as_bytes());
-    let mut flipped = whole.clone();
-    let middle = flipped.len() / 2;
-    for byte in &mut flipped[middle..middle + 64] {
-        *byte ^= 0x55;
-    }
-    for (name, bytes) in [
-        ("cut.csv.gz", whole[..whole.len() - 40].to_vec()),
-        ("flipped.csv.gz", flipped),
-    ] {
-        let path = write(&dir, name, &bytes);
+    for (name, bytes) in broken(&text) {
+        let path = write(&dir, &format!("{name}.csv.gz"), &bytes);
         let err = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap_err();
-        assert!(err.is_refusal(), "{name}: {err}");
-        let cause = std::error::Error::source(&err).map(ToString::to_string);
-        assert!(
-            cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short")),
-            "{err}"
-        );
+        assert!(said(&err), "{name}: {err}");
     }
     // A survey cut short or corrupt is refused as an events file is.
     let survey: String = std::iter::once("user_id,answered_at,score\n".to_string())
         .chain((0..5000).map(|i| format!("u{i},2026-01-01 10:00:00,{}\n", i % 11)))
         .collect();
-    let survey = gzip(survey.as_bytes());
-    let mut flipped = survey.clone();
-    let middle = flipped.len() / 2;
-    for byte in &mut flipped[middle..middle + 64] {
-        *byte ^= 0x55;
+    for (name, bytes) in broken(&survey) {
+        let path = write(&dir, &format!("{name}_survey.csv.gz"), &bytes);
+        let err = crate::read_survey(&path).unwrap_err();
+        assert!(said(&err), "{name}: {err}");
     }
-    for (name, bytes) in [
-        ("cut_survey.csv.gz", survey[..survey.len() - 40].to_vec()),
-        ("flipped_survey.csv.gz", flipped),
-    ] {
-        let err = crate::read_survey(&write(&dir, name, &bytes)).unwrap_err();
-        assert!(err.is_refusal(), "{name}: {err}");
-        let cause = std::error::Error::source(&err).map(ToString::to_string);
-        assert!(
-            cause.is_some_and(|c| c.contains("the gzip data is corrupt or cut short")),
-            "{name}: {err}"
-        );
-    }
+    let whole = gzip(text.as_bytes());
     let path = write(&dir, "whole.csv.gz", &whole);
     assert_eq!(
         ingest(&SourceParams::canonical(&path).check().unwrap())
