@@ -78,9 +78,20 @@ impl Source {
                 MAX_FILE_BYTES >> 20
             )));
         }
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadFile {
             path: path.to_path_buf(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Where the text stops being UTF-8, as an editor counts lines.
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column =
+                good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+            refuse(&format!(
+                "line {line}, column {column} is not UTF-8 text (a file saved as UTF-16 or \
+                 Windows-1252?): save it as UTF-8"
+            ))
         })?;
         Ok(Source {
             path: path.to_path_buf(),

@@ -882,3 +882,13 @@ fn a_rules_unknown_feature_is_located_at_its_when() {
     assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
     assert!(err.contains("did you mean `recency_days`?"), "{err}");
 }
+
+#[test]
+fn a_pipeline_file_not_in_utf8_is_refused_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, b"[pipeline]\nname = \"caf\xe9\"\n").unwrap();
+    let err = crate::plan::load(&path, &[]).unwrap_err();
+    let said = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(said.contains("line 2, column 12 is not UTF-8 text"), "{said}");
+}
