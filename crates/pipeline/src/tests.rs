@@ -890,5 +890,8 @@ fn a_pipeline_file_not_in_utf8_is_refused_at_its_first_bad_byte() {
     std::fs::write(&path, b"[pipeline]\nname = \"caf\xe9\"\n").unwrap();
     let err = crate::plan::load(&path, &[]).unwrap_err();
     let said = format!("{err}: {}", std::error::Error::source(&err).unwrap());
-    assert!(said.contains("line 2, column 12 is not UTF-8 text"), "{said}");
+    assert!(
+        said.contains("line 2, column 12 is not UTF-8 text"),
+        "{said}"
+    );
 }
