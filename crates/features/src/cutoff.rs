@@ -266,12 +266,7 @@ fn first_undated(column: &Column) -> Result<UndatedColumn> {
     let text = column.cast(&DataType::String).map_err(polars_err(ACTION))?;
     let text = text.str().map_err(polars_err(ACTION))?;
     let parsed = match column.dtype() {
-        DataType::String if text.iter().flatten().all(starts_with_iso_date) => {
-            let ambiguous = StringChunked::from_iter([Some("raise")]);
-            text.as_datetime(None, TimeUnit::Microseconds, false, false, None, &ambiguous)
-                .ok()
-                .map(|p| p.physical().clone())
-        }
+        DataType::String => iso_times(text),
         _ => None,
     };
     let dated = |row: usize, value: &str| {
@@ -304,23 +299,27 @@ fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
         }
         DataType::String => {
             let text = column.str().map_err(polars_err(ACTION))?;
-            // ISO dates only: polars would also guess `3.4.2020`, a version or a
-            // date whose day and month it cannot tell apart.
-            if !text.iter().flatten().all(starts_with_iso_date) {
-                return Ok(None);
-            }
-            // polars infers the layout from the first value; a value in another
-            // layout, or not a date, is null and makes the column text.
-            let ambiguous = StringChunked::from_iter([Some("raise")]);
-            let parsed =
-                text.as_datetime(None, TimeUnit::Microseconds, false, false, None, &ambiguous);
-            Ok(parsed
-                .ok()
-                .map(|p| p.physical().clone())
+            // A value polars did not read makes the column text.
+            Ok(iso_times(text)
                 .filter(|p| p.null_count() == text.null_count() && p.len() > p.null_count()))
         }
         _ => Ok(None),
     }
+}
+
+/// `text`'s times in UTC microseconds when every value starts as an ISO date (polars
+/// would also guess `3.4.2020`, a version or a date whose day and month it cannot
+/// tell apart), null where a value is in another layout than the first's, from
+/// which polars infers it; `None` otherwise.
+fn iso_times(text: &StringChunked) -> Option<Int64Chunked> {
+    if !text.iter().flatten().all(starts_with_iso_date) {
+        return None;
+    }
+    let ambiguous = StringChunked::from_iter([Some("raise")]);
+    (text
+        .as_datetime(None, TimeUnit::Microseconds, false, false, None, &ambiguous)
+        .ok())
+    .map(|p| p.physical().clone())
 }
 
 #[cfg(test)]
