@@ -1,7 +1,8 @@
 //! SIGTERM and SIGINT: the run in progress is abandoned cleanly (its staging folder
 //! removed, the ledger marking it `interrupted`, the lock released) and the process
 //! exits with 128 + the signal's number, as shells report a signal. A run already
-//! published and recorded ends as it ended, and no other starts after it.
+//! published and recorded ends as it ended, and no other starts after it. The
+//! Ballista jobs an abandoned cluster run waits for are cancelled.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -44,8 +45,17 @@ fn stop_thread(signal: i32, json: bool) -> std::io::Result<std::thread::JoinHand
                 Stopped::Run(run) => Some(run),
                 Stopped::Idle => None,
             };
+            cancel_cluster_jobs();
             interrupted(json, run.as_deref(), 128 + signal);
         })
+}
+
+/// Cancels the Ballista jobs the abandoned run was waiting for, if any.
+fn cancel_cluster_jobs() {
+    #[cfg(feature = "cluster")]
+    for job in userlens_cluster::cancel_running() {
+        tracing::info!("cluster job {job} cancelled");
+    }
 }
 
 /// Held by the thread that ends the process, from its last words to its exit: a

@@ -1,7 +1,8 @@
 //! The profile pipeline on a real Ballista cluster on 127.0.0.1 (a scheduler and
 //! two executor processes of this binary: the parts' features and prediction inputs,
 //! and k-means' E-steps) publishes the same CSVs as a local run,
-//! and still does when one executor is killed (-9) while it runs a task.
+//! and still does when one executor is killed (-9) while it runs a task; a run
+//! stopped by a signal cancels its job.
 //! Built only with `--features cluster` (`make test-cluster`).
 
 mod common;
@@ -72,17 +73,23 @@ struct Cluster {
     executors: Vec<Role>,
 }
 
-fn cluster(work: &Path) -> Cluster {
-    let scheduler_port = free_port();
+/// A scheduler on a free port, and that port.
+fn scheduler() -> (Role, u16) {
+    let port = free_port();
     let scheduler = start(&[
         "scheduler".into(),
         "--bind".into(),
-        format!("127.0.0.1:{scheduler_port}"),
+        format!("127.0.0.1:{port}"),
         // A killed executor's tasks move to the other after this many seconds.
         "--executor-timeout".into(),
         "5".into(),
     ]);
-    wait_for_port(scheduler_port);
+    wait_for_port(port);
+    (scheduler, port)
+}
+
+fn cluster(work: &Path) -> Cluster {
+    let (scheduler, scheduler_port) = scheduler();
     let executors = (0..2)
         .map(|i| {
             let (port, grpc_port) = (free_port(), free_port());
@@ -191,6 +198,66 @@ fn a_scheduler_that_does_not_answer_fails_the_run_before_any_stage() {
         !dir.path().join("out-nowhere").exists(),
         "nothing is published"
     );
+}
+
+#[test]
+fn a_run_stopped_by_a_signal_cancels_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 200, 5);
+    // No executor: the features' job stays queued until it is cancelled.
+    let (scheduler, port) = scheduler();
+    let mut run = profile(
+        dir.path(),
+        "stopped",
+        Some(&format!("ballista://127.0.0.1:{port}")),
+    )
+    .arg("-v")
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (send, lines) = mpsc::channel();
+    let stderr = run.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the driver names its job");
+        if let Some((_, job)) = line.split_once(": job ")
+            && let Some(job) = job.strip_suffix(" submitted")
+        {
+            break job.to_string();
+        }
+    };
+    let killed = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = run.wait().unwrap();
+    reader.join().unwrap();
+    let said: Vec<String> = lines.try_iter().collect();
+    assert_eq!(status.code(), Some(143), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|l| l.contains(&format!("cluster job {job} cancelled"))),
+        "the driver says it cancelled {job}: {said:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let asked = format!("Received cancellation request for job {job}");
+    loop {
+        let line = scheduler
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the scheduler is asked to cancel the job");
+        if line.contains(&asked) {
+            break;
+        }
+    }
 }
 
 #[test]

@@ -3,14 +3,19 @@
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
-use ballista_core::serde::protobuf::GetJobStatusParams;
+use ballista_core::config::BALLISTA_CLIENT_PULL;
+use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::{CancelJobParams, GetJobStatusParams};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::protobuf::LogicalPlanNode;
 use polars::prelude::DataFrame;
 use userlens_features::CheckedFeatureParams;
 use userlens_predict::TimeUnit;
@@ -24,6 +29,91 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often a job that has not finished says so.
 const STILL_RUNNING_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a job is looked at for its id, until the scheduler has given one.
+const JOB_ID_EVERY: Duration = Duration::from_millis(100);
+
+/// A job this process waits for: its number in [`RUNNING`], its scheduler's address
+/// and its plan, which learns the job's id once the scheduler gives one.
+type Job = (u64, String, Arc<dyn ExecutionPlan>);
+
+/// The jobs this process waits for, so that [`cancel_running`] can cancel them when
+/// a signal stops the run.
+static RUNNING: Mutex<Vec<Job>> = Mutex::new(Vec::new());
+
+/// A job in [`RUNNING`] while it is held.
+struct Running(u64);
+
+impl Running {
+    fn register(address: &str, plan: &Arc<dyn ExecutionPlan>) -> Running {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        running().push((id, address.to_string(), Arc::clone(plan)));
+        Running(id)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        running().retain(|(id, _, _)| *id != self.0);
+    }
+}
+
+fn running() -> std::sync::MutexGuard<'static, Vec<Job>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The id the scheduler gave the job of `plan`, once it has.
+fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()?
+        .job_id()
+        .map(|id| id.to_string())
+}
+
+/// Asks the schedulers to cancel the jobs this process is waiting for, so that a
+/// run stopped by a signal leaves no job queued or running on the cluster. Waits
+/// at most [`CONNECT_TIMEOUT`] for each; returns the ids of the jobs cancelled. A
+/// job whose submission the scheduler has not yet answered has no id and is missed.
+pub fn cancel_running() -> Vec<String> {
+    let jobs: Vec<(String, String)> = running()
+        .iter()
+        .filter_map(|(_, address, plan)| Some((address.clone(), job_id(plan)?)))
+        .collect();
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    let mut cancelled = Vec::new();
+    for (address, job_id) in jobs {
+        let cancel = async {
+            let mut scheduler = SchedulerGrpcClient::connect(format!("http://{address}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let asked = CancelJobParams {
+                job_id: job_id.clone(),
+            };
+            scheduler.cancel_job(asked).await.map_err(|e| e.to_string())
+        };
+        match runtime.block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, cancel).await }) {
+            Ok(Ok(_)) => cancelled.push(job_id),
+            Ok(Err(message)) => {
+                tracing::warn!("cluster {address}: job {job_id} was not cancelled: {message}");
+            }
+            Err(_) => tracing::warn!(
+                "cluster {address}: job {job_id} was not cancelled: no answer in {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }
+    }
+    cancelled
+}
 
 /// A Ballista cluster, reached through its scheduler.
 #[derive(Debug)]
@@ -102,39 +192,51 @@ impl Ballista {
             message,
         };
         let started = std::time::Instant::now();
-        let job = async {
-            let config = SessionConfig::new_with_ballista()
-                .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
-                .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
-                .with_ballista_job_name("userlens");
-            let state = SessionStateBuilder::new()
-                .with_config(config)
-                .with_default_features()
-                .build();
-            let url = format!("df://{}", self.address);
-            let ctx = SessionContext::remote_with_state(&url, state).await?;
-            ctx.read_table(Arc::new(PartsTable::new(request)))?
-                .collect()
-                .await
-        };
         let batches = self
             .runtime
             .block_on(async {
+                let config = SessionConfig::new_with_ballista()
+                    .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+                    .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+                    .with_ballista_job_name("userlens")
+                    // Pulled, the scheduler names the job at once, even one that stays
+                    // queued without executors; pushed, only once it starts.
+                    .set_bool(BALLISTA_CLIENT_PULL, true);
+                let state = SessionStateBuilder::new()
+                    .with_config(config)
+                    .with_default_features()
+                    .build();
+                let url = format!("df://{}", self.address);
+                let ctx = SessionContext::remote_with_state(&url, state).await?;
+                let plan = ctx
+                    .read_table(Arc::new(PartsTable::new(request)))?
+                    .create_physical_plan()
+                    .await?;
+                let _running = Running::register(&self.address, &plan);
+                let job = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx());
                 tokio::pin!(job);
-                let mut waited = Duration::ZERO;
+                let (mut named, mut said) = (false, Duration::ZERO);
+                let mut ticks = tokio::time::interval(JOB_ID_EVERY);
                 loop {
                     tokio::select! {
                         done = &mut job => break done,
-                        () = tokio::time::sleep(STILL_RUNNING_EVERY) => {
-                            waited += STILL_RUNNING_EVERY;
-                            tracing::warn!(
-                                "cluster {}: a job of {} parts is still running after {} s \
-                                 (a job stays queued while no executor is registered with \
-                                 the scheduler)",
-                                self.address,
-                                parts.len(),
-                                waited.as_secs()
-                            );
+                        _ = ticks.tick() => {
+                            if !named && let Some(id) = job_id(&plan) {
+                                named = true;
+                                tracing::info!("cluster {}: job {id} submitted", self.address);
+                            }
+                            let waited = started.elapsed();
+                            if waited >= said + STILL_RUNNING_EVERY {
+                                said += STILL_RUNNING_EVERY;
+                                tracing::warn!(
+                                    "cluster {}: a job of {} parts is still running after {} s \
+                                     (a job stays queued while no executor is registered with \
+                                     the scheduler)",
+                                    self.address,
+                                    parts.len(),
+                                    said.as_secs()
+                                );
+                            }
                         }
                     }
                 }

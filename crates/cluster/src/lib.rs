@@ -27,6 +27,6 @@ mod error;
 mod parts;
 pub mod roles;
 
-pub use client::Ballista;
+pub use client::{Ballista, cancel_running};
 pub use error::{Error, Result};
 pub use parts::{PartJob, PartsExec, PartsRequest, PartsTable, part_numbers};
