@@ -637,6 +637,83 @@ fn two_nights_on_overlapping_data_keep_persona_ids() {
 }
 
 #[test]
+fn a_night_backfilled_before_the_others_takes_their_ids_and_gives_none_twice() {
+    let dir = sandbox(400);
+    for date in ["2026-05-15", "2026-05-01"] {
+        let out = run(dir.path(), &["--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let members = |date: &str| -> std::collections::BTreeMap<String, String> {
+        read_csv(&dir.path().join(format!("out/{date}/user_personas.csv")))
+            .into_iter()
+            .map(|r| (r["user_id"].clone(), r["persona_id"].clone()))
+            .collect()
+    };
+    let (later, earlier) = (members("2026-05-15"), members("2026-05-01"));
+    let highest: u32 = later.values().map(|id| id.parse().unwrap()).max().unwrap();
+    let earlier_ids: std::collections::BTreeSet<&String> = earlier.values().collect();
+    let mut taken_back = 0;
+    for id in earlier_ids {
+        let users: Vec<&String> = (earlier.iter())
+            .filter(|(_, p)| *p == id)
+            .map(|(u, _)| u)
+            .collect();
+        if id.parse::<u32>().unwrap() > highest {
+            continue; // a persona no later run had
+        }
+        // An id the later night gave names mostly the same users here.
+        let same = users.iter().filter(|u| later.get(**u) == Some(id)).count();
+        assert!(
+            2 * same > users.len(),
+            "persona {id}: {same} of {} users",
+            users.len()
+        );
+        taken_back += 1;
+    }
+    assert!(taken_back >= 3, "{taken_back} ids taken back");
+    let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
+    let notes = record["notes"].to_string();
+    assert!(notes.contains(&format!("start above {highest}")), "{notes}");
+}
+
+#[test]
+fn personas_back_after_a_night_with_fewer_take_their_ids_back() {
+    let dir = sandbox(400);
+    for (date, k) in [
+        ("2026-05-01", "5"),
+        ("2026-05-08", "3"),
+        ("2026-05-15", "5"),
+    ] {
+        let k = format!("personas.k={k}");
+        let out = run(dir.path(), &["--as-of", date, "--set", &k]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let stability = |date: &str| {
+        run_json(&dir.path().join(format!("out/{date}/run.json")))["stability"].clone()
+    };
+    let ids = |value: &serde_json::Value| -> Vec<u64> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    let dip = stability("2026-05-08");
+    let retired = ids(&dip["retired_personas"]);
+    let back = stability("2026-05-15");
+    // The three personas the night of k = 3 merged away are back, by their ids.
+    let mut revived = ids(&back["revived_personas"]);
+    revived.sort_unstable();
+    assert_eq!(
+        (revived, retired.len()),
+        (retired.clone(), 3),
+        "{dip} {back}"
+    );
+    assert!(ids(&back["new_personas"]).is_empty(), "{back}");
+}
+
+#[test]
 fn a_night_after_a_run_whose_persona_model_was_cut_short_says_so_and_runs() {
     let dir = sandbox(300);
     let first = run(dir.path(), &["--as-of", "2026-05-01", "-q"]);

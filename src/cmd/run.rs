@@ -169,10 +169,17 @@ fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
     if let Some(stability) = &record.stability {
         writeln!(
             out,
-            "persona ids kept from run {}: {} matched, new {}, retired {}, adjusted Rand index {}",
+            "persona ids kept from run {}: {} matched, new {}{}, retired {}, adjusted Rand index {}",
             stability["against_run"].as_str().unwrap_or("-"),
             stability["matched"],
             stability["new_personas"],
+            // Earlier runs' ids taken back, when there are any.
+            match &stability["revived_personas"] {
+                serde_json::Value::Array(ids) if !ids.is_empty() => {
+                    format!(", taken back {}", stability["revived_personas"])
+                }
+                _ => String::new(),
+            },
             stability["retired_personas"],
             stability["adjusted_rand_index"]
                 .as_f64()

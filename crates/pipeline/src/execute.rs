@@ -1,7 +1,7 @@
 //! One stage's run: its inputs, its attempts with retries, what it tells the run,
 //! and the gates checked on it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use userlens_ingest::Events;
 
@@ -30,6 +30,9 @@ pub(crate) struct RunState {
     pub models: Option<serde_json::Value>,
     pub files: Vec<String>,
     pub notes: Vec<String>,
+    /// `(stage, artifact folder)` of the pipeline's good runs, newest as-of first
+    /// ([`StageContext::past_metas`]).
+    pub past: Vec<(String, PathBuf)>,
 }
 
 impl RunState {
@@ -124,6 +127,7 @@ pub(crate) fn run_with_retries(
             dir,
             staging,
             previous,
+            past: &state.past,
             rows: &state.rows,
             progress: &mut *progress,
             cluster,

@@ -403,6 +403,27 @@ impl Ledger {
             .map_err(db(&self.path))
     }
 
+    /// `(stage, artifact folder)` of every finished stage of the pipeline's good
+    /// runs for other as-of dates than `as_of` (any, for `latest`), newest date first.
+    pub fn good_artifacts(&self, pipeline: &str, as_of: &str) -> Result<Vec<(String, PathBuf)>> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT s.stage, s.artifact_dir FROM stages s JOIN runs r ON r.run_id = s.run_id
+                 WHERE r.pipeline = ?1 AND r.status = 'ok' AND s.status IN ('ok', 'skipped')
+                   AND (r.as_of <> ?2 OR ?2 = 'latest')
+                 ORDER BY r.as_of DESC, r.started_at DESC, r.rowid DESC, s.position",
+            )
+            .map_err(db(&self.path))?;
+        let rows = statement
+            .query_map(params![pipeline, as_of], |row| {
+                Ok((row.get(0)?, PathBuf::from(row.get::<_, String>(1)?)))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db(&self.path))?;
+        Ok(rows)
+    }
+
     /// The successful runs of a pipeline for as-of dates before `as_of`, the latest
     /// date first (for a run without one, `latest`, any other run, the newest
     /// first): the runs a run compares itself with. Runs of the same date, of later ones and without a date (over

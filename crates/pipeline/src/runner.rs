@@ -248,6 +248,9 @@ pub fn run(
                 .as_of
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc().timestamp_micros()),
+            past: ledger
+                .good_artifacts(&plan.name, &label)
+                .map_err(&abandon)?,
             ..RunState::default()
         },
         plan: &plan,

@@ -334,6 +334,8 @@ pub struct StageContext<'a> {
     pub(crate) dir: &'a Path,
     pub(crate) staging: &'a Path,
     pub(crate) previous: Option<&'a Previous>,
+    /// `(stage, artifact folder)` of the pipeline's good runs, newest as-of first.
+    pub(crate) past: &'a [(String, PathBuf)],
     pub(crate) rows: &'a Rows,
     pub(crate) progress: &'a mut dyn FnMut(&Progress),
     pub(crate) cluster: Option<&'a dyn Cluster>,
@@ -541,10 +543,27 @@ impl<'a> StageContext<'a> {
 
     /// What this stage told the last good run.
     pub fn previous_meta(&self) -> Option<StageMeta> {
-        let dir = self.previous?.artifacts.get(self.name)?;
-        let bytes = std::fs::read(dir.join(crate::artifacts::META)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        read_meta(self.previous?.artifacts.get(self.name)?)
     }
+
+    /// What this stage told the pipeline's good runs for other as-of dates (any
+    /// run, for a run without one), newest date first (an artifact reused by
+    /// several runs once; one gone or unreadable left out): for what must hold
+    /// across all of them, such as a persona id never given to two personas. A
+    /// rerun of a night does not see that night's earlier runs, which it replaces.
+    pub fn past_metas(&self) -> Vec<StageMeta> {
+        let mut seen = std::collections::BTreeSet::new();
+        (self.past.iter())
+            .filter(|(stage, dir)| stage == self.name && seen.insert(dir))
+            .filter_map(|(_, dir)| read_meta(dir))
+            .collect()
+    }
+}
+
+/// The meta file of an artifact folder, if it is there and reads.
+fn read_meta(dir: &Path) -> Option<StageMeta> {
+    let bytes = std::fs::read(dir.join(crate::artifacts::META)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// A stage kind with its parameters checked, as a plan holds it.

@@ -56,13 +56,13 @@ use userlens_model::columns::USER_ID;
 pub use ari::adjusted_rand_index;
 pub use error::{Error, Result};
 pub use family::{FamilyLeftOut, FamilyWeight, describe_left_out};
-pub use params::{Algorithm, CheckedProfileParams, KChoice, ProfileParams};
+pub use params::{Algorithm, CheckedProfileParams, KChoice, MAX_K, ProfileParams};
 pub use remote::{
     BlockAssignment, LLOYD_CHUNK_ROWS, RemoteLloyd, SharedRows, assign_block, decode_rows,
     encode_rows,
 };
 pub use stability::{MAX_MATCH_DISTANCE, Stability, StabilitySummary, stabilise};
-pub use stable::{Matching, apply_matching, match_personas};
+pub use stable::{Matching, apply_matching, match_past, match_personas};
 pub use tables::enrich_personas;
 
 use crate::error::WhileDoing;

@@ -30,6 +30,8 @@ pub struct StabilitySummary {
     pub matched: usize,
     /// Ids given to personas that match none of the previous run's.
     pub new_personas: Vec<u32>,
+    /// Ids of earlier runs' personas, not the previous run's, taken back.
+    pub revived_personas: Vec<u32>,
     /// Previous ids that no persona took.
     pub retired_personas: Vec<u32>,
     /// Users assigned in both runs.
@@ -48,9 +50,10 @@ impl Serialize for StabilitySummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let compared = self.users_in_both.is_some();
         let mut s =
-            serializer.serialize_struct("StabilitySummary", if compared { 6 } else { 3 })?;
+            serializer.serialize_struct("StabilitySummary", if compared { 7 } else { 4 })?;
         s.serialize_field("matched", &self.matched)?;
         s.serialize_field("new_personas", &self.new_personas)?;
+        s.serialize_field("revived_personas", &self.revived_personas)?;
         s.serialize_field("retired_personas", &self.retired_personas)?;
         if compared {
             s.serialize_field("users_in_both", &self.users_in_both)?;
@@ -66,6 +69,7 @@ impl Serialize for StabilitySummary {
 /// given the previous run's assignments, tells where the users in both runs moved.
 pub fn stabilise(
     previous_model: &PersonaModel,
+    retired: &[PersonaModel],
     previous_assignments: Option<&DataFrame>,
     profile: &mut Profile,
     max_match_distance: f64,
@@ -77,6 +81,7 @@ pub fn stabilise(
     };
     let matching = match_personas(
         previous_model,
+        retired,
         &profile.model,
         max_match_distance,
         members.as_deref(),
@@ -85,6 +90,7 @@ pub fn stabilise(
     let mut summary = StabilitySummary {
         matched: matching.matched.len(),
         new_personas: matching.new,
+        revived_personas: matching.revived.iter().map(|r| r.0).collect(),
         retired_personas: matching.retired,
         users_in_both: None,
         adjusted_rand_index: None,
@@ -305,6 +311,7 @@ mod tests {
         let mut current = two_groups();
         let stability = stabilise(
             &previous.model,
+            &[],
             Some(&previous.assignments),
             &mut current,
             MAX_MATCH_DISTANCE,
@@ -327,6 +334,7 @@ mod tests {
         // Without the users of the run before, only the distance counts: new ids.
         let far = stabilise(
             &previous.model,
+            &[],
             None,
             &mut shifted(5000.0),
             MAX_MATCH_DISTANCE,
@@ -335,6 +343,7 @@ mod tests {
         let mut current = shifted(5000.0);
         let stability = stabilise(
             &previous.model,
+            &[],
             Some(&previous.assignments),
             &mut current,
             MAX_MATCH_DISTANCE,
@@ -347,6 +356,7 @@ mod tests {
         let mixed = assignments(&["a", "b", "c", "d", "e", "f"], &[1, 1, 2, 1, 1, 2]);
         let stability = stabilise(
             &previous.model,
+            &[],
             Some(&mixed),
             &mut shifted(5000.0),
             MAX_MATCH_DISTANCE,
@@ -358,12 +368,18 @@ mod tests {
     #[test]
     fn the_summary_writes_what_is_known() {
         let previous = two_groups();
-        let stability =
-            stabilise(&previous.model, None, &mut two_groups(), MAX_MATCH_DISTANCE).unwrap();
+        let stability = stabilise(
+            &previous.model,
+            &[],
+            None,
+            &mut two_groups(),
+            MAX_MATCH_DISTANCE,
+        )
+        .unwrap();
         assert!(stability.migration.is_none());
         assert_eq!(
             serde_json::to_string(&stability.summary).unwrap(),
-            r#"{"matched":2,"new_personas":[],"retired_personas":[]}"#
+            r#"{"matched":2,"new_personas":[],"revived_personas":[],"retired_personas":[]}"#
         );
         let compared = StabilitySummary {
             users_in_both: Some(0),
@@ -372,7 +388,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&compared).unwrap(),
-            r#"{"matched":2,"new_personas":[],"retired_personas":[],"users_in_both":0,"adjusted_rand_index":null,"users_moved":0}"#
+            r#"{"matched":2,"new_personas":[],"revived_personas":[],"retired_personas":[],"users_in_both":0,"adjusted_rand_index":null,"users_moved":0}"#
         );
     }
 }

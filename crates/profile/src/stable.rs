@@ -22,6 +22,10 @@ pub struct Matching {
     pub matched: Vec<(u32, u32, f64)>,
     /// Stable ids given to personas that match none of the previous run's.
     pub new: Vec<u32>,
+    /// Pairs `(id, current id before matching, centroid distance)` of personas that
+    /// match none of the previous run's but one an earlier run had, whose id they
+    /// take back.
+    pub revived: Vec<(u32, u32, f64)>,
     /// Previous ids that no current persona took.
     pub retired: Vec<u32>,
     /// The highest id given so far, retired ones included.
@@ -69,60 +73,45 @@ pub type Overlap = [(u32, u32, u64)];
 /// (`members`, when both runs' users are known): of the personas left unmatched, a
 /// current one that most of a previous one's users are in, and most of whose users
 /// were in it, keeps its id. Features drift as time passes (recency grows), so weeks
-/// apart the same group of users can sit far from where its centroid was.
+/// apart the same group of users can sit far from where its centroid was. A persona
+/// still unmatched takes back the id of a persona of an earlier run (`retired`,
+/// newest first) that the previous run no longer has, matched the same way by
+/// centroid: a night with fewer personas does not retire ids for good.
 pub fn match_personas(
     previous: &PersonaModel,
+    retired: &[PersonaModel],
     current: &PersonaModel,
     max_distance: f64,
     members: Option<&Overlap>,
 ) -> Matching {
     let (features, old) = previous_in_current_space(previous, current);
     let k_new = current.centroids.len();
-    let k_old = old.len();
-    let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
-    if !features.is_empty() && k_new > 0 && k_old > 0 {
-        let distance = |o: usize, n: usize| -> f64 {
-            features
-                .iter()
-                .enumerate()
-                .map(|(s, &j)| (old[o][s] - current.centroids[n][j]).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        };
-        // The solver needs no more rows than columns: put the smaller side in rows.
-        let old_rows = k_old <= k_new;
-        let (rows, cols) = if old_rows {
-            (k_old, k_new)
-        } else {
-            (k_new, k_old)
-        };
-        let weights = Matrix::from_fn(rows, cols, |(r, c)| {
-            let d = if old_rows {
-                distance(r, c)
-            } else {
-                distance(c, r)
-            };
-            (d * DISTANCE_SCALE).round().min(i64::MAX as f64 / 1e3) as i64
-        });
-        let (_, assignment) = kuhn_munkres_min(&weights);
-        for (r, &c) in assignment.iter().enumerate() {
-            let (o, n) = if old_rows { (r, c) } else { (c, r) };
-            let d = distance(o, n);
-            if d <= max_distance {
-                pairs.push((o, n, d));
-            }
-        }
+    let distance = |o: usize, n: usize| -> f64 {
+        features
+            .iter()
+            .enumerate()
+            .map(|(s, &j)| (old[o][s] - current.centroids[n][j]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let mut pairs = Vec::new();
+    if !features.is_empty() {
+        pairs = assign(old.len(), k_new, &distance, max_distance);
         if let Some(members) = members {
             for (o, n) in same_members(previous, current, members, &pairs) {
                 pairs.push((o, n, distance(o, n)));
             }
         }
     }
+    let revived = revive(previous, current, retired, &pairs, max_distance);
     let mut ids = vec![0u32; k_new];
     let mut matched = Vec::new();
     for &(o, n, d) in &pairs {
         ids[n] = previous.persona_ids[o];
         matched.push((previous.persona_ids[o], current.persona_ids[n], d));
+    }
+    for &(id, n, _) in &revived {
+        ids[n] = id;
     }
     let highest = previous.persona_ids.iter().copied().max().unwrap_or(0);
     let mut next = highest.max(previous.highest_id) + 1;
@@ -177,9 +166,93 @@ pub fn match_personas(
         labels,
         matched,
         new,
+        revived: (revived.iter())
+            .map(|&(id, n, d)| (id, current.persona_ids[n], d))
+            .collect(),
         retired,
         highest_id: next - 1,
     }
+}
+
+/// The Hungarian assignment of `k_old` previous personas to `k_new` current ones on
+/// `distance(old, new)`: pairs `(old, new, distance)` no further apart than
+/// `max_distance`.
+fn assign(
+    k_old: usize,
+    k_new: usize,
+    distance: &dyn Fn(usize, usize) -> f64,
+    max_distance: f64,
+) -> Vec<(usize, usize, f64)> {
+    if k_old == 0 || k_new == 0 {
+        return Vec::new();
+    }
+    // The solver needs no more rows than columns: put the smaller side in rows.
+    let old_rows = k_old <= k_new;
+    let (rows, cols) = if old_rows {
+        (k_old, k_new)
+    } else {
+        (k_new, k_old)
+    };
+    let weights = Matrix::from_fn(rows, cols, |(r, c)| {
+        let d = if old_rows {
+            distance(r, c)
+        } else {
+            distance(c, r)
+        };
+        (d * DISTANCE_SCALE).round().min(i64::MAX as f64 / 1e3) as i64
+    });
+    let (_, assignment) = kuhn_munkres_min(&weights);
+    let mut pairs = Vec::new();
+    for (r, &c) in assignment.iter().enumerate() {
+        let (o, n) = if old_rows { (r, c) } else { (c, r) };
+        let d = distance(o, n);
+        if d <= max_distance {
+            pairs.push((o, n, d));
+        }
+    }
+    pairs
+}
+
+/// Current personas that `pairs` leaves unmatched, matched as the previous run's
+/// are to the personas of `retired` models (earlier runs', newest first) whose ids
+/// the previous run does not have: a persona that a night with fewer personas
+/// merged away takes its id back when it returns. Triples `(id, current index,
+/// distance)`; of an id in several models, the newest's centroid counts.
+fn revive(
+    previous: &PersonaModel,
+    current: &PersonaModel,
+    retired: &[PersonaModel],
+    pairs: &[(usize, usize, f64)],
+    max_distance: f64,
+) -> Vec<(u32, usize, f64)> {
+    let open: Vec<usize> = (0..current.centroids.len())
+        .filter(|n| !pairs.iter().any(|p| p.1 == *n))
+        .collect();
+    // (id, features of the current model it shares, centroid in the current space)
+    let mut gone: Vec<(u32, Vec<usize>, Vec<f64>)> = Vec::new();
+    for model in retired {
+        let (features, centroids) = previous_in_current_space(model, current);
+        if features.is_empty() {
+            continue;
+        }
+        for (i, centroid) in centroids.into_iter().enumerate() {
+            let id = model.persona_ids[i];
+            if !previous.persona_ids.contains(&id) && !gone.iter().any(|g| g.0 == id) {
+                gone.push((id, features.clone(), centroid));
+            }
+        }
+    }
+    let distance = |g: usize, o: usize| -> f64 {
+        let (_, features, centroid) = &gone[g];
+        (features.iter().zip(centroid))
+            .map(|(&j, c)| (c - current.centroids[open[o]][j]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    assign(gone.len(), open.len(), &distance, max_distance)
+        .into_iter()
+        .map(|(g, o, d)| (gone[g].0, open[o], d))
+        .collect()
 }
 
 /// Pairs `(previous index, current index)` of personas not in `pairs` whose users
@@ -214,6 +287,33 @@ fn same_members(
     }
     found.sort_unstable();
     found
+}
+
+/// Gives the personas of a run that has no previous run to match (the first night,
+/// or a night backfilled before every other) the ids of the `past` runs' personas
+/// they match (as [`match_personas`] revives retired ones), and new ids above
+/// `issued`, the highest id the pipeline's runs have given, so that no id ever
+/// names two personas. Without any past run, the ids stay as fitted.
+pub fn match_past(
+    profile: &mut Profile,
+    past: &[PersonaModel],
+    issued: u32,
+    max_distance: f64,
+) -> Result<Matching> {
+    let none = PersonaModel {
+        k: 0,
+        centroids: Vec::new(),
+        persona_ids: Vec::new(),
+        labels: Vec::new(),
+        label_alternatives: Vec::new(),
+        highest_id: issued,
+        ..profile.model.clone()
+    };
+    let matching = match_personas(&none, past, &profile.model, max_distance, None);
+    if issued > 0 || !past.is_empty() {
+        apply_matching(profile, &matching)?;
+    }
+    Ok(matching)
 }
 
 /// Rewrites the ids and labels of a profile by a matching; personas are then listed
@@ -342,12 +442,68 @@ mod tests {
             vec![vec![5.1, 4.9], vec![-5.0, 5.2], vec![0.1, 0.0]],
             &["p", "q", "r"],
         );
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.ids, [2, 3, 1]);
         // Named for what sets each apart now: a persona that changed into another
         // kind keeps its id, not a name that no longer fits.
         assert_eq!(m.labels, ["p", "q", "r"]);
         assert!(m.new.is_empty() && m.retired.is_empty());
+    }
+
+    #[test]
+    fn a_persona_back_after_a_night_without_it_takes_its_id_back() {
+        // Three personas, then a night that merged the third away (highest id 3).
+        let three = model(
+            vec![vec![0.0, 0.0], vec![5.0, 5.0], vec![-5.0, 5.0]],
+            &["x", "y", "z"],
+        );
+        let mut two = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["x", "y"]);
+        two.highest_id = 3;
+        // It is back, with one persona no run had.
+        let current = model(
+            vec![
+                vec![-5.1, 5.0],
+                vec![0.0, 0.1],
+                vec![5.0, 4.9],
+                vec![20.0, -20.0],
+            ],
+            &["p", "q", "r", "s"],
+        );
+        let m = match_personas(&two, &[two.clone(), three.clone()], &current, 2.0, None);
+        assert_eq!(m.ids, [3, 1, 2, 4]);
+        assert_eq!(m.new, [4]);
+        assert_eq!(m.revived.len(), 1);
+        assert_eq!((m.revived[0].0, m.revived[0].1), (3, 1));
+        assert_eq!(m.highest_id, 4);
+        // Without the earlier run, the third is new.
+        let m = match_personas(&two, &[], &current, 2.0, None);
+        assert_eq!(m.ids, [4, 1, 2, 5]);
+        // A night with no run before it takes back the ids of the runs after it.
+        let table = || {
+            let ids: Vec<u32> = vec![1, 2, 3, 4];
+            DataFrame::new(
+                4,
+                vec![
+                    Column::new(PERSONA_ID.into(), ids),
+                    Column::new(LABEL.into(), ["p", "q", "r", "s"]),
+                ],
+            )
+            .unwrap()
+        };
+        let mut fitted = Profile {
+            assignments: table(),
+            personas: table(),
+            k_selection: DataFrame::empty(),
+            model: current,
+        };
+        let matching = match_past(&mut fitted, &[two, three], 3, 2.0).unwrap();
+        assert_eq!(matching.ids, [3, 1, 2, 4]);
+        assert_eq!(
+            (matching.revived.len(), matching.new.as_slice()),
+            (3, [4].as_slice())
+        );
+        assert_eq!(fitted.model.persona_ids, [1, 2, 3, 4]);
+        assert_eq!(fitted.model.centroids[2], [-5.1, 5.0]);
     }
 
     #[test]
@@ -373,14 +529,14 @@ mod tests {
             // "night owl" no longer holds: the fresh label.
             names(&["typical users"]),
         ];
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.ids, [1, 2, 3]);
         assert_eq!(m.labels, ["garden · sports", "regulars", "typical users"]);
         // Of two that would keep one label, the first takes its fresh one back.
         let previous = model(vec![vec![0.0, 0.0], vec![5.0, 5.0]], &["books", "books"]);
         let mut current = model(vec![vec![0.0, 0.1], vec![5.0, 5.1]], &["a", "b"]);
         current.label_alternatives = vec![names(&["a", "books"]), names(&["b", "books"])];
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.labels, ["a", "books"]);
         // ...and no fresh label taken back is another's kept one.
         let previous = model(
@@ -396,7 +552,7 @@ mod tests {
             names(&["books", "searchers"]),
             names(&["searchers", "books"]),
         ];
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         let mut unique = m.labels.clone();
         unique.sort();
         unique.dedup();
@@ -415,7 +571,7 @@ mod tests {
             vec![vec![0.0, 0.1], vec![20.0, 20.0], vec![-9.0, 0.0]],
             &["x", "far", "other"],
         );
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 4]);
         assert_eq!(m.labels, ["x", "far", "other"]);
         assert_eq!(m.new, [3, 4]);
@@ -430,7 +586,7 @@ mod tests {
             vec![vec![0.0, 0.1], vec![20.0, 20.0], vec![-9.0, 0.0]],
             &["x", "y (persona 2)", "y (persona 3)"],
         );
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 4]);
         assert_eq!(m.labels, ["x", "y (persona 3)", "y (persona 4)"]);
     }
@@ -442,7 +598,7 @@ mod tests {
             &["x", "y", "z"],
         );
         let current = model(vec![vec![9.0, 9.1], vec![0.0, 0.0]], &["a", "x"]);
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.ids, [3, 1]);
         assert_eq!(m.retired, [2]);
         assert_eq!(m.highest_id, 3);
@@ -458,7 +614,7 @@ mod tests {
             vec![vec![0.0, 0.1], vec![5.0, 5.0], vec![-9.0, 0.0]],
             &["x", "y", "new"],
         );
-        let m = match_personas(&previous, &current, 2.0, None);
+        let m = match_personas(&previous, &[], &current, 2.0, None);
         assert_eq!(m.ids, [1, 3, 5]);
         assert_eq!((m.new.as_slice(), m.highest_id), ([5].as_slice(), 5));
     }

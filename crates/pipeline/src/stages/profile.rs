@@ -88,7 +88,7 @@ impl Stage for Profile {
                 if let Some(why) = why {
                     meta.notes.push(format!(
                         "{}: the persona model of run {} is not usable ({why}): persona ids \
-                         were not matched to it and start again from 1",
+                         were not matched to it",
                         ctx.name(),
                         ctx.previous_run().unwrap_or_default()
                     ));
@@ -96,10 +96,22 @@ impl Stage for Profile {
                 model.ok().filter(|model| model.unusable().is_none())
             }
         };
-        if let Some(previous_model) = previous_model {
+        // Every run of the pipeline, whatever its date: the highest id any gave (a
+        // night backfilled before the others, or after a run for a later date, gives
+        // its new personas ids above it; an edited record's id with no room above is
+        // passed over, as an unusable model is), and their personas, whose ids a
+        // persona that returns takes back.
+        let past: Vec<userlens_profile::PersonaModel> = (ctx.past_metas().into_iter())
+            .filter_map(|meta| serde_json::from_value(meta.personas?).ok())
+            .filter(|model: &userlens_profile::PersonaModel| model.unusable().is_none())
+            .collect();
+        let issued = past.iter().map(|m| m.highest_id).max().unwrap_or(0);
+        if let Some(mut previous_model) = previous_model {
+            previous_model.highest_id = previous_model.highest_id.max(issued);
             let before = ctx.previous_table("assignments");
             let stability = userlens_profile::stability::stabilise(
                 &previous_model,
+                &past,
                 before.as_ref(),
                 &mut profile,
                 userlens_profile::stability::MAX_MATCH_DISTANCE,
@@ -115,6 +127,20 @@ impl Stage for Profile {
             if let Some(migration) = stability.migration {
                 tables.insert("migration", migration);
             }
+        } else if !past.is_empty() {
+            let matching = userlens_profile::match_past(
+                &mut profile,
+                &past,
+                issued,
+                userlens_profile::stability::MAX_MATCH_DISTANCE,
+            )?;
+            meta.notes.push(format!(
+                "{}: no earlier run to match persona ids with; {} of this run's personas \
+                 took back the ids of other runs' personas they match, and new ones start \
+                 above {issued}, the highest id other runs gave",
+                ctx.name(),
+                matching.revived.len()
+            ));
         }
         meta.notes.extend(family_notes(ctx.name(), &profile.model));
         let made = profile.personas.height();
