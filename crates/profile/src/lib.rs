@@ -86,11 +86,16 @@ pub struct Profile {
     pub model: PersonaModel,
 }
 
-/// Everything needed to re-assign users or match personas on a later run.
+/// The personas as a later run matches them, in the scaled space of the features.
 ///
 /// A raw value `x` of feature `features[j]` maps to the scaled space as
 /// `(t(x) - center[j]) / scale[j]`, where `t` is `sign(x) ln(1 + |x|)` for features in
 /// `log_transformed` and the identity otherwise, and a missing `t(x)` is `impute[j]`.
+/// Users were assigned in the clustering space (the scaled features weighted, shrunk
+/// by the sessions behind each share, and projected on principal components; see
+/// `space.rs`), which the model does not hold: its centroids are the means of each
+/// persona's users in the scaled space, and a user can sit nearer another persona's
+/// centroid there than its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonaModel {
     /// Number of personas.
@@ -113,7 +118,8 @@ pub struct PersonaModel {
     pub persona_ids: Vec<u32>,
     /// Persona labels, by persona id.
     pub labels: Vec<String>,
-    /// Sum of squared distances of users to their centroid, in the scaled space.
+    /// Sum of squared distances of users to their centroid, in the scaled space
+    /// (`k_selection`'s inertia is the clustering space's).
     pub inertia: f64,
     /// Mean silhouette on the sample, if defined.
     pub silhouette: Option<f64>,
