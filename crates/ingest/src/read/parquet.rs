@@ -177,7 +177,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         let id = id_column(path, header.iter().map(String::as_str))?.unwrap_or(columns::USER_ID);
         let id = id.to_string();
-        let overwrite = Schema::from_iter([Field::new(id.into(), DataType::String)]);
+        let overwrite = Schema::from_iter([Field::new(id.as_str().into(), DataType::String)]);
         // Types from every row: a word in a column of numbers after the first rows
         // makes it text, as it would in the first.
         let read = CsvReadOptions::default()
@@ -186,7 +186,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             .with_schema_overwrite(Some(Arc::new(overwrite)))
             .into_reader_with_file_handle(std::io::Cursor::new(&bytes[..]))
             .finish();
-        match read {
+        let df = match read {
             // A column without a name (a spreadsheet's trailing commas) is left out:
             // polars would name it `_duplicated_0`, and it would become a feature.
             Ok(df) if header.len() == df.width() => {
@@ -206,7 +206,22 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
                     source,
                 }));
             }
+        };
+        // A column with no value is numbers none of which is known, not text: the
+        // personas stage then names it among the features left out as all missing.
+        let blank: Vec<Column> = (df.columns().iter())
+            .filter(|c| c.name().as_str() != id && c.dtype() == &DataType::String)
+            .filter(|c| c.null_count() == c.len())
+            .map(|c| Column::full_null(c.name().clone(), c.len(), &DataType::Float64))
+            .collect();
+        let mut df = df;
+        for column in blank {
+            df.with_column(column).map_err(|source| Error::Table {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
+        df
     };
     // `User_Id` is the `user_id` column, as in the events and the survey.
     let id =

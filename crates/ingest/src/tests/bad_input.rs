@@ -632,3 +632,17 @@ fn a_gzipped_users_table_reads_as_the_plain_one() {
     assert!(plain.equals_missing(&gzipped), "{gzipped}");
     assert_eq!(plain.height(), 2);
 }
+
+#[test]
+fn a_users_column_with_no_value_is_numbers_none_known_not_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.csv");
+    std::fs::write(&users, "user_id,blank,age,city\n007,,31,\n8,,,Lyon\n").unwrap();
+    let table = read_table(&users).unwrap();
+    let dtype = |name: &str| table.column(name).unwrap().dtype().clone();
+    assert_eq!(dtype("blank"), DataType::Float64);
+    assert_eq!(table.column("blank").unwrap().null_count(), 2);
+    assert_eq!(dtype("city"), DataType::String);
+    assert_eq!(dtype("user_id"), DataType::String);
+    assert_eq!(dtype("age"), DataType::Int64);
+}
