@@ -481,6 +481,15 @@ pub(crate) fn fit_rows(
         rows
     };
     let y: Vec<bool> = rows.iter().map(|&r| training.labels[r]).collect();
+    if rows.is_empty() && !training.labels.is_empty() {
+        // The split held every labelled user out.
+        let reason = format!(
+            "the holdout takes all {} users with a `{target}` label, leaving none to train \
+             on: lower `holdout_fraction`",
+            training.labels.len()
+        );
+        return Ok(Fit::Skipped { reason });
+    }
     if let Some(reason) = skip_reason(target, &y) {
         return Ok(Fit::Skipped { reason });
     }

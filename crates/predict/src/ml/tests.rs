@@ -349,6 +349,28 @@ fn a_small_holdout_is_not_scored() {
 }
 
 #[test]
+fn a_holdout_of_every_user_says_none_is_left_to_train_on() {
+    let (features, labels) = synthetic(200, 9);
+    let table = table(&features);
+    let params = MlParams {
+        holdout_fraction: 0.9999,
+        ..MlParams::default()
+    }
+    .check()
+    .unwrap();
+    let split = Split::new(&table, &labels, "purchased", &table.names, &params, 1).unwrap();
+    let Evaluation::Skipped { reason } = split.backtest(ModelKind::Logistic).unwrap().evaluation
+    else {
+        panic!("scored without training users");
+    };
+    assert_eq!(
+        reason,
+        "the holdout takes all 200 users with a `purchased` label, leaving none to train on: \
+         lower `holdout_fraction`"
+    );
+}
+
+#[test]
 fn a_model_its_holdout_could_not_score_is_not_applied() {
     let (features, labels) = synthetic(400, 9);
     let table = table(&features);
