@@ -132,13 +132,10 @@ impl Ballista {
             address: address.clone(),
             message,
         };
-        let socket = address
+        let sockets = address
             .to_socket_addrs()
-            .map_err(|e| unreachable(e.to_string()))?
-            .next()
-            .ok_or_else(|| unreachable("the host has no address".into()))?;
-        std::net::TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT)
             .map_err(|e| unreachable(e.to_string()))?;
+        first_reachable(sockets).map_err(unreachable)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -310,6 +307,22 @@ impl Ballista {
     }
 }
 
+/// The first of a host's addresses that takes a connection, as the gRPC client
+/// tries them (`localhost` is often `::1` first, and a scheduler listens on
+/// `127.0.0.1`); the error is the last address's.
+fn first_reachable(
+    sockets: impl Iterator<Item = std::net::SocketAddr>,
+) -> std::result::Result<std::net::SocketAddr, String> {
+    let mut failed = "the host has no address".to_string();
+    for socket in sockets {
+        match std::net::TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(socket),
+            Err(e) => failed = e.to_string(),
+        }
+    }
+    Err(failed)
+}
+
 /// `host:port` of `ballista://host:port`.
 fn address_of(url: &str) -> Result<String> {
     userlens_model::address::parse_url(url)
@@ -339,6 +352,25 @@ mod tests {
         ] {
             assert!(address_of(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_address_of_a_host_is_tried() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listening = open.local_addr().unwrap();
+        assert_eq!(
+            first_reachable([closed, listening].into_iter()),
+            Ok(listening)
+        );
+        assert!(first_reachable([closed].into_iter()).is_err());
+        assert_eq!(
+            first_reachable(std::iter::empty()),
+            Err("the host has no address".to_string())
+        );
     }
 
     #[test]
