@@ -106,6 +106,10 @@ pub enum ClusterRole {
         /// Address to listen on.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
         bind: std::net::SocketAddr,
+        /// Name or address the executors reach it by, to report their tasks done
+        /// (default: `--bind`'s address; needed when that is every interface's).
+        #[arg(long)]
+        host: Option<String>,
         /// Seconds without a heartbeat before an executor is taken for dead and its
         /// tasks run on the others.
         #[arg(long, value_name = "SECS", default_value_t = 180)]

@@ -201,6 +201,75 @@ fn a_scheduler_that_does_not_answer_fails_the_run_before_any_stage() {
 }
 
 #[test]
+fn addresses_that_would_never_connect_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = |args: &[&str]| {
+        let mut all = vec!["cluster"];
+        all.extend_from_slice(args);
+        userlens(&all, dir.path())
+    };
+    // On every interface no address names the machine to its executors.
+    let out = cluster(&["scheduler", "--bind", "0.0.0.0:1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("give `--host`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Another scheme would be retried as a host name for ever.
+    for scheduler in ["http://127.0.0.1:1", "BALLISTA://127.0.0.1:1"] {
+        let out = cluster(&["executor", "--scheduler", scheduler]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(&format!("`--scheduler {scheduler}`")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_executor_that_loses_its_scheduler_exits_with_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scheduler, port) = scheduler();
+    let (flight, grpc) = (free_port(), free_port());
+    let mut executor = start(&[
+        "executor".into(),
+        "--scheduler".into(),
+        format!("127.0.0.1:{port}"),
+        "--port".into(),
+        flight.to_string(),
+        "--grpc-port".into(),
+        grpc.to_string(),
+        "--heartbeat".into(),
+        "1".into(),
+        "--work-dir".into(),
+        dir.path().display().to_string(),
+    ]);
+    wait_for_port(flight);
+    drop(scheduler); // killed
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = executor.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the executor runs on without its scheduler"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // A failure, so that a supervisor restarts it.
+    assert_eq!(status.code(), Some(1));
+    let said: Vec<String> = executor.lines.iter().collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("no longer answered its heartbeats")),
+        "{said:?}"
+    );
+}
+
+#[test]
 fn a_run_stopped_by_a_signal_cancels_its_job() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), 200, 5);

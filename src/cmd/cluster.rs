@@ -10,11 +10,28 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
     match role {
         ClusterRole::Scheduler {
             bind,
+            host,
             executor_timeout,
         } => {
-            say!("userlens cluster scheduler listening on {bind}");
+            // Executors report their tasks to this name: on every interface no
+            // address names the machine, and `localhost` would be each executor.
+            let host = match host {
+                Some(host) => host.clone(),
+                None if bind.ip().is_unspecified() => {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "`--bind {bind}` listens on every interface: give `--host`, the \
+                         name or address the executors reach this scheduler by"
+                    )));
+                }
+                None => bind.ip().to_string(),
+            };
+            say!(
+                "userlens cluster scheduler listening on {bind}, reached by executors at {}",
+                roles::scheduler_endpoint(&host, bind.port())
+            );
             roles::run_scheduler(&roles::SchedulerOptions {
                 bind: *bind,
+                host,
                 executor_timeout_seconds: *executor_timeout,
             })?;
         }
@@ -30,10 +47,17 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
         } => {
             let concurrency = concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            // `host:port`, or the pipeline's spelling, `ballista://host[:port]`.
+            // `host:port`, or the pipeline's spelling, `ballista://host[:port]`; any
+            // other scheme would be retried as a host name for ever.
             let scheduler_address = match userlens_pipeline::Engine::parse(scheduler) {
                 Ok(userlens_pipeline::Engine::Ballista { host, port }) => {
                     format!("{host}:{port}")
+                }
+                Err(why) if scheduler.contains("://") => {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "`--scheduler {scheduler}`: {why}; write `host:port` or \
+                         `ballista://host:port`"
+                    )));
                 }
                 _ => scheduler.clone(),
             };

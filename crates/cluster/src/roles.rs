@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 pub struct SchedulerOptions {
     /// Address to listen on.
     pub bind: SocketAddr,
+    /// Name or address the executors reach it by: they report their tasks there.
+    pub host: String,
     /// Seconds without a heartbeat after which an executor is taken for dead and
     /// its tasks run elsewhere.
     pub executor_timeout_seconds: u64,
@@ -54,11 +56,27 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(Error::Runtime)
 }
 
-/// Runs a scheduler until the process is stopped.
-pub fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
-    let config = SchedulerConfig {
+/// A host as it goes before `:port`: an IPv6 address in brackets.
+fn bracketed(host: &str) -> String {
+    match host.contains(':') && !host.starts_with('[') {
+        true => format!("[{host}]"),
+        false => host.to_string(),
+    }
+}
+
+/// `host:port` the executors of a scheduler reached by `host` and listening on
+/// `port` report to.
+pub fn scheduler_endpoint(host: &str, port: u16) -> String {
+    format!("{}:{port}", bracketed(host))
+}
+
+/// Ballista's configuration of a scheduler.
+fn scheduler_config(options: &SchedulerOptions) -> SchedulerConfig {
+    SchedulerConfig {
         bind_host: options.bind.ip().to_string(),
         bind_port: options.bind.port(),
+        // Ballista's default, `localhost`, is each executor itself on another machine.
+        external_host: bracketed(&options.host),
         executor_timeout_seconds: options.executor_timeout_seconds,
         // A dead executor is looked for this often.
         expire_dead_executor_interval_seconds: options.executor_timeout_seconds.clamp(1, 15),
@@ -66,7 +84,12 @@ pub fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..SchedulerConfig::default()
-    };
+    }
+}
+
+/// Runs a scheduler until the process is stopped.
+pub fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
+    let config = scheduler_config(options);
     let failed = |e: ballista_core::error::BallistaError| Error::Role {
         role: "scheduler",
         message: e.to_string(),
@@ -126,6 +149,17 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
                 role: "executor",
                 message: e.to_string(),
             })
+    })?;
+    // A signal ends the process before this; an executor that stops on its own has
+    // lost its scheduler (heartbeats failed) or been told to stop: not a success,
+    // so that a supervisor restarts it.
+    Err(Error::Role {
+        role: "executor",
+        message: format!(
+            "the scheduler at {} no longer answered its heartbeats, or told it to stop \
+             (see the log above)",
+            options.scheduler
+        ),
     })
 }
 
@@ -168,6 +202,21 @@ mod tests {
         assert!(message.contains("cannot be written"), "{message}");
         assert_eq!(std::fs::read(&work_dir).unwrap(), b"not a folder");
         std::fs::remove_file(&work_dir).unwrap();
+    }
+
+    #[test]
+    fn executors_report_to_the_scheduler_by_the_name_it_is_given() {
+        let config = |host: &str| {
+            scheduler_config(&SchedulerOptions {
+                bind: "0.0.0.0:50050".parse().unwrap(),
+                host: host.into(),
+                executor_timeout_seconds: 180,
+            })
+            .scheduler_endpoint()
+        };
+        assert_eq!(config("sched-host"), "sched-host:50050");
+        assert_eq!(config("10.0.0.5"), "10.0.0.5:50050");
+        assert_eq!(scheduler_endpoint("::1", 50050), "[::1]:50050");
     }
 
     #[test]
