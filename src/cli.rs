@@ -228,6 +228,10 @@ pub struct BackfillArgs {
     /// Override a parameter: `stage.key=value` (repeatable).
     #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
     pub set: Vec<String>,
+    /// Where the per-user work runs, as `run --engine` (default: the pipeline's
+    /// `engine`, else `local`).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Args)]

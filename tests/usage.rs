@@ -101,6 +101,23 @@ fn a_dry_run_refuses_what_the_run_refuses() {
         }
         assert_eq!(tree(dir.path()), before, "{args:?} wrote something");
     }
+    // A backfill takes the engine as a run does.
+    let backfill = [
+        "backfill",
+        "p.toml",
+        "--from",
+        "2026-05-01",
+        "--to",
+        "2026-05-02",
+        "--engine",
+        "ballista://localhost:1",
+    ];
+    exits_saying(
+        &userlens(&backfill, dir.path()),
+        2,
+        "without the `cluster` feature",
+    );
+    assert_eq!(tree(dir.path()), before, "the backfill wrote something");
     let set = userlens(
         &[
             "validate",

@@ -18,6 +18,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
         force,
         force_output,
         set,
+        engine,
     } = args;
     if from > to {
         return Err(Failure::usage(anyhow::anyhow!(
@@ -41,7 +42,7 @@ pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
             dry_run: false,
             only: None,
             until: None,
-            engine: None,
+            engine: engine.clone(),
         };
         let options = super::run::options(&args);
         if !force && let Some(done) = userlens_pipeline::done_as_asked(&plan, &options)? {
