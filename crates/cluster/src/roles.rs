@@ -78,8 +78,9 @@ fn scheduler_config(options: &SchedulerOptions) -> SchedulerConfig {
         // Ballista's default, `localhost`, is each executor itself on another machine.
         external_host: bracketed(&options.host),
         executor_timeout_seconds: options.executor_timeout_seconds,
-        // A dead executor is looked for this often.
-        expire_dead_executor_interval_seconds: options.executor_timeout_seconds.clamp(1, 15),
+        // A dead executor is looked for this often: within its timeout, or Ballista
+        // warns that it may be found late.
+        expire_dead_executor_interval_seconds: (options.executor_timeout_seconds / 2).clamp(1, 15),
         no_executors_grace_period_seconds: options.executor_timeout_seconds,
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
@@ -215,6 +216,17 @@ mod tests {
             .scheduler_endpoint()
         };
         assert_eq!(config("sched-host"), "sched-host:50050");
+        for timeout in [2, 5, 15, 29, 180] {
+            let config = scheduler_config(&SchedulerOptions {
+                bind: "127.0.0.1:50050".parse().unwrap(),
+                host: "127.0.0.1".into(),
+                executor_timeout_seconds: timeout,
+            });
+            assert!(
+                config.expire_dead_executor_interval_seconds < timeout,
+                "{timeout}"
+            );
+        }
         assert_eq!(config("10.0.0.5"), "10.0.0.5:50050");
         assert_eq!(scheduler_endpoint("::1", 50050), "[::1]:50050");
     }
