@@ -671,9 +671,11 @@ fn a_night_backfilled_before_the_others_takes_their_ids_and_gives_none_twice() {
         taken_back += 1;
     }
     assert!(taken_back >= 3, "{taken_back} ids taken back");
-    let record = run_json(&dir.path().join("out/2026-05-01/run.json"));
-    let notes = record["notes"].to_string();
-    assert!(notes.contains(&format!("start above {highest}")), "{notes}");
+    // The record says which ids it took back, against no run.
+    let stability = &run_json(&dir.path().join("out/2026-05-01/run.json"))["stability"];
+    assert!(stability["against_run"].is_null(), "{stability}");
+    let revived = stability["revived_personas"].as_array().unwrap();
+    assert_eq!(revived.len(), taken_back, "{stability}");
 }
 
 #[test]
@@ -711,6 +713,78 @@ fn personas_back_after_a_night_with_fewer_take_their_ids_back() {
         "{dip} {back}"
     );
     assert!(ids(&back["new_personas"]).is_empty(), "{back}");
+}
+
+#[test]
+fn a_forced_rerun_of_a_night_gives_its_personas_the_ids_it_gave() {
+    let dir = sandbox(400);
+    let night = |date: &str, k: &str, force: bool| {
+        let k = format!("personas.k={k}");
+        let mut args = vec!["--as-of", date, "--set", &k];
+        if force {
+            args.push("--force");
+        }
+        let out = run(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::read(dir.path().join(format!("out/{date}/user_personas.csv"))).unwrap()
+    };
+    // The first night, then one with fewer personas, which retires some ids.
+    let first = night("2026-05-01", "5", false);
+    night("2026-05-15", "3", false);
+    assert!(
+        first == night("2026-05-01", "5", true),
+        "the first night's ids changed"
+    );
+    let dip = night("2026-05-15", "3", false);
+    assert!(
+        dip == night("2026-05-15", "3", true),
+        "the second night's ids changed"
+    );
+}
+
+#[test]
+fn a_night_reusing_a_partial_runs_personas_shares_no_new_id() {
+    let dir = sandbox(400);
+    let night = |args: &[&str]| {
+        let out = run(dir.path(), args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    night(&["--as-of", "2026-05-01"]);
+    night(&["--as-of", "2026-05-15"]);
+    // A run of one stage, which publishes nothing: its ids are published later,
+    // when a run of that night reuses its personas.
+    let seven = ["--as-of", "2026-05-15", "--set", "personas.k=7"];
+    night(&[&seven[..], &["--only", "personas"]].concat());
+    night(&["--as-of", "2026-06-01", "--set", "personas.k=7"]);
+    night(&seven);
+    let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
+    assert_eq!(
+        stage_fields(&record, "status")[2],
+        "skipped",
+        "personas reused"
+    );
+    let ids = |date: &str| -> std::collections::BTreeSet<u64> {
+        read_csv(&dir.path().join(format!("out/{date}/personas.csv")))
+            .iter()
+            .map(|r| r["persona_id"].parse().unwrap())
+            .collect()
+    };
+    let record = run_json(&dir.path().join("out/2026-06-01/run.json"));
+    let new: Vec<u64> = record["stability"]["new_personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let others = ids("2026-05-01")
+        .union(&ids("2026-05-15"))
+        .copied()
+        .max()
+        .unwrap();
+    assert!(
+        new.iter().all(|&id| id > others),
+        "new ids {new:?} of 06-01, ids up to {others} given by the other nights"
+    );
 }
 
 #[test]

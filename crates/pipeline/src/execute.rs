@@ -30,8 +30,8 @@ pub(crate) struct RunState {
     pub models: Option<serde_json::Value>,
     pub files: Vec<String>,
     pub notes: Vec<String>,
-    /// `(stage, artifact folder)` of the pipeline's good runs, newest as-of first
-    /// ([`StageContext::past_metas`]).
+    /// `(stage, artifact folder)` of the pipeline's other runs, nearest as-of date
+    /// first ([`StageContext::past_metas`]).
     pub past: Vec<(String, PathBuf)>,
 }
 

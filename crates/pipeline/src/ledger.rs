@@ -403,21 +403,30 @@ impl Ledger {
             .map_err(db(&self.path))
     }
 
-    /// `(stage, artifact folder)` of every finished stage of the pipeline's good
-    /// runs for other as-of dates than `as_of` (any, for `latest`), newest date first.
-    pub fn good_artifacts(&self, pipeline: &str, as_of: &str) -> Result<Vec<(String, PathBuf)>> {
+    /// `(as-of label, stage, artifact folder)` of every finished stage of the
+    /// pipeline's runs but `run_id`, whatever their status (a failed or interrupted
+    /// run's finished stages can be reused), the newest run first.
+    pub fn finished_artifacts(
+        &self,
+        pipeline: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, PathBuf)>> {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT s.stage, s.artifact_dir FROM stages s JOIN runs r ON r.run_id = s.run_id
-                 WHERE r.pipeline = ?1 AND r.status = 'ok' AND s.status IN ('ok', 'skipped')
-                   AND (r.as_of <> ?2 OR ?2 = 'latest')
-                 ORDER BY r.as_of DESC, r.started_at DESC, r.rowid DESC, s.position",
+                "SELECT r.as_of, s.stage, s.artifact_dir FROM stages s
+                   JOIN runs r ON r.run_id = s.run_id
+                 WHERE r.pipeline = ?1 AND r.run_id <> ?2 AND s.status IN ('ok', 'skipped')
+                 ORDER BY r.started_at DESC, r.rowid DESC, s.position",
             )
             .map_err(db(&self.path))?;
         let rows = statement
-            .query_map(params![pipeline, as_of], |row| {
-                Ok((row.get(0)?, PathBuf::from(row.get::<_, String>(1)?)))
+            .query_map(params![pipeline, run_id], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    PathBuf::from(row.get::<_, String>(2)?),
+                ))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(db(&self.path))?;

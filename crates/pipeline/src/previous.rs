@@ -77,3 +77,27 @@ pub(crate) fn previous_run(
         run_id: row.run_id,
     }))
 }
+
+/// `(stage, artifact folder)` of every finished stage of the pipeline's other runs
+/// (see [`Ledger::finished_artifacts`]), the as-of date nearest `label` first (a
+/// run without one last, for a dated run), then the newest run: a stage that must
+/// agree with every run (persona ids) reads the nearest run's version of a thing.
+pub(crate) fn past_artifacts(
+    ledger: &Ledger,
+    plan: &Plan,
+    label: &str,
+    run_id: &str,
+) -> Result<Vec<(String, PathBuf)>> {
+    let mut rows = ledger.finished_artifacts(&plan.name, run_id)?;
+    if let Ok(date) = label.parse::<chrono::NaiveDate>() {
+        // A stable sort: the newest run first among as far.
+        rows.sort_by_key(|(as_of, _, _)| match as_of.parse::<chrono::NaiveDate>() {
+            Ok(day) => (day - date).num_days().unsigned_abs(),
+            Err(_) => u64::MAX,
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(_, stage, dir)| (stage, dir))
+        .collect())
+}

@@ -20,7 +20,7 @@ use crate::keys::{
 use crate::ledger::{Ledger, RunRow, StageRow};
 use crate::lock::PipelineLock;
 use crate::plan::Plan;
-use crate::previous::{Previous, previous_run};
+use crate::previous::{Previous, past_artifacts, previous_run};
 use crate::progress::Progress;
 use crate::publish::{self, Owner};
 use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
@@ -248,9 +248,7 @@ pub fn run(
                 .as_of
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc().timestamp_micros()),
-            past: ledger
-                .good_artifacts(&plan.name, &label)
-                .map_err(&abandon)?,
+            past: past_artifacts(&ledger, &plan, &label, &run_id).map_err(&abandon)?,
             ..RunState::default()
         },
         plan: &plan,

@@ -334,7 +334,7 @@ pub struct StageContext<'a> {
     pub(crate) dir: &'a Path,
     pub(crate) staging: &'a Path,
     pub(crate) previous: Option<&'a Previous>,
-    /// `(stage, artifact folder)` of the pipeline's good runs, newest as-of first.
+    /// `(stage, artifact folder)` of the pipeline's other runs, nearest as-of first.
     pub(crate) past: &'a [(String, PathBuf)],
     pub(crate) rows: &'a Rows,
     pub(crate) progress: &'a mut dyn FnMut(&Progress),
@@ -546,11 +546,11 @@ impl<'a> StageContext<'a> {
         read_meta(self.previous?.artifacts.get(self.name)?)
     }
 
-    /// What this stage told the pipeline's good runs for other as-of dates (any
-    /// run, for a run without one), newest date first (an artifact reused by
-    /// several runs once; one gone or unreadable left out): for what must hold
-    /// across all of them, such as a persona id never given to two personas. A
-    /// rerun of a night does not see that night's earlier runs, which it replaces.
+    /// What this stage told the pipeline's other runs, whatever their date or how
+    /// they ended (a finished stage of a failed run can be reused), the as-of date
+    /// nearest this run's first (an artifact reused by several runs once; one gone
+    /// or unreadable left out): for what must agree with every run, such as a
+    /// persona id never given to two personas.
     pub fn past_metas(&self) -> Vec<StageMeta> {
         let mut seen = std::collections::BTreeSet::new();
         (self.past.iter())

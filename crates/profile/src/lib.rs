@@ -148,6 +148,23 @@ pub struct PersonaModel {
 }
 
 impl PersonaModel {
+    /// A model as a run stored it (in its record), if it reads and is usable;
+    /// else why not.
+    pub fn from_stored(stored: serde_json::Value) -> std::result::Result<PersonaModel, String> {
+        let model: PersonaModel = serde_json::from_value(stored).map_err(|e| e.to_string())?;
+        match model.unusable() {
+            Some(why) => Err(why),
+            None => Ok(model),
+        }
+    }
+
+    /// The highest id the model's run gave, retired ones included (a record made
+    /// before `highest_id` was kept has only its personas' ids).
+    pub fn highest_given(&self) -> u32 {
+        let ids = self.persona_ids.iter().copied().max().unwrap_or(0);
+        ids.max(self.highest_id)
+    }
+
     /// What makes a stored model unusable to match against (one read back from a
     /// run folder, which may have been edited or cut short), if anything does.
     pub fn unusable(&self) -> Option<String> {

@@ -6,7 +6,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use userlens_model::columns::{PERSONA_ID, USER_ID};
 
 use crate::error::{Result, WhileDoing};
-use crate::{PersonaModel, Profile, adjusted_rand_index, apply_matching, match_personas};
+use crate::{Matching, PersonaModel, Profile, adjusted_rand_index, apply_matching, match_personas};
 
 /// Centroids further apart than this (in standard deviations, over all features)
 /// are different personas, whatever the assignment says.
@@ -41,6 +41,21 @@ pub struct StabilitySummary {
     pub adjusted_rand_index: Option<f64>,
     /// Users in both runs whose persona changed.
     pub users_moved: Option<u64>,
+}
+
+impl StabilitySummary {
+    /// The summary of a matching, before the users in both runs are known.
+    pub fn of(matching: &Matching) -> StabilitySummary {
+        StabilitySummary {
+            matched: matching.matched.len(),
+            new_personas: matching.new.clone(),
+            revived_personas: matching.revived.iter().map(|r| r.0).collect(),
+            retired_personas: matching.retired.clone(),
+            users_in_both: None,
+            adjusted_rand_index: None,
+            users_moved: None,
+        }
+    }
 }
 
 /// Written by hand because `adjusted_rand_index` is written, as null when there is
@@ -87,15 +102,7 @@ pub fn stabilise(
         members.as_deref(),
     );
     apply_matching(profile, &matching)?;
-    let mut summary = StabilitySummary {
-        matched: matching.matched.len(),
-        new_personas: matching.new,
-        revived_personas: matching.revived.iter().map(|r| r.0).collect(),
-        retired_personas: matching.retired,
-        users_in_both: None,
-        adjusted_rand_index: None,
-        users_moved: None,
-    };
+    let mut summary = StabilitySummary::of(&matching);
     let migration = match previous_assignments {
         Some(before) => {
             let (table, ari, common) = migration(before, &profile.assignments)?;

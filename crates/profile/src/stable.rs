@@ -74,9 +74,10 @@ pub type Overlap = [(u32, u32, u64)];
 /// current one that most of a previous one's users are in, and most of whose users
 /// were in it, keeps its id. Features drift as time passes (recency grows), so weeks
 /// apart the same group of users can sit far from where its centroid was. A persona
-/// still unmatched takes back the id of a persona of an earlier run (`retired`,
-/// newest first) that the previous run no longer has, matched the same way by
-/// centroid: a night with fewer personas does not retire ids for good.
+/// still unmatched takes back the id of a persona of another run (`retired`, the
+/// nearest date first) that the previous run does not have, matched the same way by
+/// centroid: a night with fewer personas does not retire ids for good. New ids
+/// start above every id the previous and the retired models gave.
 pub fn match_personas(
     previous: &PersonaModel,
     retired: &[PersonaModel],
@@ -113,8 +114,11 @@ pub fn match_personas(
     for &(id, n, _) in &revived {
         ids[n] = id;
     }
-    let highest = previous.persona_ids.iter().copied().max().unwrap_or(0);
-    let mut next = highest.max(previous.highest_id) + 1;
+    let given = (retired.iter().chain([previous]))
+        .map(PersonaModel::highest_given)
+        .max()
+        .unwrap_or(0);
+    let mut next = given + 1;
     let mut new = Vec::new();
     for id in ids.iter_mut().filter(|id| **id == 0) {
         *id = next;
@@ -166,9 +170,13 @@ pub fn match_personas(
         labels,
         matched,
         new,
-        revived: (revived.iter())
-            .map(|&(id, n, d)| (id, current.persona_ids[n], d))
-            .collect(),
+        revived: {
+            let mut revived: Vec<_> = (revived.iter())
+                .map(|&(id, n, d)| (id, current.persona_ids[n], d))
+                .collect();
+            revived.sort_by_key(|r| r.0);
+            revived
+        },
         retired,
         highest_id: next - 1,
     }
@@ -214,10 +222,10 @@ fn assign(
 }
 
 /// Current personas that `pairs` leaves unmatched, matched as the previous run's
-/// are to the personas of `retired` models (earlier runs', newest first) whose ids
-/// the previous run does not have: a persona that a night with fewer personas
+/// are to the personas of `retired` models (other runs', nearest date first) whose
+/// ids the previous run does not have: a persona that a night with fewer personas
 /// merged away takes its id back when it returns. Triples `(id, current index,
-/// distance)`; of an id in several models, the newest's centroid counts.
+/// distance)`; of an id in several models, the first model's centroid counts.
 fn revive(
     previous: &PersonaModel,
     current: &PersonaModel,
@@ -291,13 +299,11 @@ fn same_members(
 
 /// Gives the personas of a run that has no previous run to match (the first night,
 /// or a night backfilled before every other) the ids of the `past` runs' personas
-/// they match (as [`match_personas`] revives retired ones), and new ids above
-/// `issued`, the highest id the pipeline's runs have given, so that no id ever
-/// names two personas. Without any past run, the ids stay as fitted.
+/// they match, as [`match_personas`] revives retired ones, and new ids above every
+/// id those runs gave.
 pub fn match_past(
     profile: &mut Profile,
     past: &[PersonaModel],
-    issued: u32,
     max_distance: f64,
 ) -> Result<Matching> {
     let none = PersonaModel {
@@ -306,13 +312,11 @@ pub fn match_past(
         persona_ids: Vec::new(),
         labels: Vec::new(),
         label_alternatives: Vec::new(),
-        highest_id: issued,
+        highest_id: 0,
         ..profile.model.clone()
     };
     let matching = match_personas(&none, past, &profile.model, max_distance, None);
-    if issued > 0 || !past.is_empty() {
-        apply_matching(profile, &matching)?;
-    }
+    apply_matching(profile, &matching)?;
     Ok(matching)
 }
 
@@ -496,7 +500,7 @@ mod tests {
             k_selection: DataFrame::empty(),
             model: current,
         };
-        let matching = match_past(&mut fitted, &[two, three], 3, 2.0).unwrap();
+        let matching = match_past(&mut fitted, &[two, three], 2.0).unwrap();
         assert_eq!(matching.ids, [3, 1, 2, 4]);
         assert_eq!(
             (matching.revived.len(), matching.new.as_slice()),
@@ -504,6 +508,27 @@ mod tests {
         );
         assert_eq!(fitted.model.persona_ids, [1, 2, 3, 4]);
         assert_eq!(fitted.model.centroids[2], [-5.1, 5.0]);
+    }
+
+    #[test]
+    fn new_ids_start_above_every_id_taken_back() {
+        // A record from before `highest_id` was kept: only its personas' ids.
+        let old = model(
+            vec![vec![0.0, 0.0], vec![5.0, 5.0], vec![-5.0, 5.0]],
+            &["x", "y", "z"],
+        );
+        assert_eq!((old.highest_id, old.highest_given()), (0, 3));
+        let none = PersonaModel {
+            k: 0,
+            centroids: vec![],
+            persona_ids: vec![],
+            labels: vec![],
+            ..old.clone()
+        };
+        let current = model(vec![vec![0.1, 0.0], vec![30.0, 30.0]], &["p", "q"]);
+        let m = match_personas(&none, &[old], &current, 2.0, None);
+        assert_eq!(m.ids, [1, 4]);
+        assert_eq!((m.new.as_slice(), m.highest_id), ([4].as_slice(), 4));
     }
 
     #[test]

@@ -79,68 +79,56 @@ impl Stage for Profile {
         // out: this run's personas take fresh ids rather than the run failing.
         let previous_model = match ctx.previous_meta().and_then(|meta| meta.personas) {
             None => None,
-            Some(stored) => {
-                let model = serde_json::from_value::<userlens_profile::PersonaModel>(stored);
-                let why = match &model {
-                    Ok(model) => model.unusable(),
-                    Err(e) => Some(e.to_string()),
-                };
-                if let Some(why) = why {
+            Some(stored) => match userlens_profile::PersonaModel::from_stored(stored) {
+                Ok(model) => Some(model),
+                Err(why) => {
                     meta.notes.push(format!(
                         "{}: the persona model of run {} is not usable ({why}): persona ids \
                          were not matched to it",
                         ctx.name(),
                         ctx.previous_run().unwrap_or_default()
                     ));
+                    None
                 }
-                model.ok().filter(|model| model.unusable().is_none())
-            }
+            },
         };
-        // Every run of the pipeline, whatever its date: the highest id any gave (a
-        // night backfilled before the others, or after a run for a later date, gives
-        // its new personas ids above it; an edited record's id with no room above is
-        // passed over, as an unusable model is), and their personas, whose ids a
-        // persona that returns takes back.
+        // The personas of the pipeline's other runs, nearest date first: new ids
+        // start above every id they gave, and a persona that returns takes its id
+        // back (an unusable model is passed over).
         let past: Vec<userlens_profile::PersonaModel> = (ctx.past_metas().into_iter())
-            .filter_map(|meta| serde_json::from_value(meta.personas?).ok())
-            .filter(|model: &userlens_profile::PersonaModel| model.unusable().is_none())
+            .filter_map(|meta| userlens_profile::PersonaModel::from_stored(meta.personas?).ok())
             .collect();
-        let issued = past.iter().map(|m| m.highest_id).max().unwrap_or(0);
-        if let Some(mut previous_model) = previous_model {
-            previous_model.highest_id = previous_model.highest_id.max(issued);
+        let max_distance = userlens_profile::stability::MAX_MATCH_DISTANCE;
+        let (against, summary) = if let Some(previous_model) = previous_model {
             let before = ctx.previous_table("assignments");
             let stability = userlens_profile::stability::stabilise(
                 &previous_model,
                 &past,
                 before.as_ref(),
                 &mut profile,
-                userlens_profile::stability::MAX_MATCH_DISTANCE,
+                max_distance,
             )?;
-            let mut summary = serde_json::json!({ "against_run": ctx.previous_run() });
-            if let (Some(summary), serde_json::Value::Object(fields)) = (
-                summary.as_object_mut(),
-                serde_json::to_value(&stability.summary)?,
-            ) {
-                summary.extend(fields);
-            }
-            meta.stability = Some(summary);
             if let Some(migration) = stability.migration {
                 tables.insert("migration", migration);
             }
+            (ctx.previous_run(), Some(stability.summary))
         } else if !past.is_empty() {
-            let matching = userlens_profile::match_past(
-                &mut profile,
-                &past,
-                issued,
-                userlens_profile::stability::MAX_MATCH_DISTANCE,
-            )?;
-            meta.notes.push(format!(
-                "{}: no earlier run to match persona ids with; {} of this run's personas \
-                 took back the ids of other runs' personas they match, and new ones start \
-                 above {issued}, the highest id other runs gave",
-                ctx.name(),
-                matching.revived.len()
-            ));
+            // No run to compare with, but ids other runs gave: the record says which
+            // this run took back and which it gave anew.
+            let matching = userlens_profile::match_past(&mut profile, &past, max_distance)?;
+            let summary = userlens_profile::stability::StabilitySummary::of(&matching);
+            (None, Some(summary))
+        } else {
+            (None, None)
+        };
+        if let Some(summary) = summary {
+            let mut record = serde_json::json!({ "against_run": against });
+            if let (Some(record), serde_json::Value::Object(fields)) =
+                (record.as_object_mut(), serde_json::to_value(&summary)?)
+            {
+                record.extend(fields);
+            }
+            meta.stability = Some(record);
         }
         meta.notes.extend(family_notes(ctx.name(), &profile.model));
         let made = profile.personas.height();
