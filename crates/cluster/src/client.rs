@@ -3,7 +3,7 @@
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,12 @@ type Job = (u64, String, Arc<dyn ExecutionPlan>);
 /// a signal stops the run.
 static RUNNING: Mutex<Vec<Job>> = Mutex::new(Vec::new());
 
+/// Set by [`cancel_running`]: the run is stopping, and submits no other job.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// How long [`cancel_running`] waits for a job just submitted to be given its id.
+const ID_WAIT: Duration = Duration::from_secs(2);
+
 /// A job in [`RUNNING`] while it is held.
 struct Running(u64);
 
@@ -73,14 +79,27 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
 }
 
 /// Asks the schedulers to cancel the jobs this process is waiting for, so that a
-/// run stopped by a signal leaves no job queued or running on the cluster. Waits
-/// at most [`CONNECT_TIMEOUT`] for each; returns the ids of the jobs cancelled. A
-/// job whose submission the scheduler has not yet answered has no id and is missed.
+/// run stopped by a signal leaves no job queued or running on the cluster; no job
+/// is submitted after it. Waits at most [`ID_WAIT`] for a job just submitted to be
+/// named, and [`CONNECT_TIMEOUT`] for each scheduler; returns the ids of the jobs
+/// cancelled.
 pub fn cancel_running() -> Vec<String> {
-    let jobs: Vec<(String, String)> = running()
-        .iter()
-        .filter_map(|(_, address, plan)| Some((address.clone(), job_id(plan)?)))
-        .collect();
+    STOPPING.store(true, Ordering::SeqCst);
+    let named = || -> (Vec<(String, String)>, bool) {
+        let running = running();
+        let jobs = (running.iter())
+            .filter_map(|(_, address, plan)| Some((address.clone(), job_id(plan)?)))
+            .collect::<Vec<_>>();
+        let unnamed = jobs.len() < running.len();
+        (jobs, unnamed)
+    };
+    let waited = std::time::Instant::now();
+    let mut jobs = named();
+    while jobs.1 && waited.elapsed() < ID_WAIT {
+        std::thread::sleep(JOB_ID_EVERY / 2);
+        jobs = named();
+    }
+    let jobs = jobs.0;
     if jobs.is_empty() {
         return Vec::new();
     }
@@ -210,6 +229,13 @@ impl Ballista {
                     .create_physical_plan()
                     .await?;
                 let _running = Running::register(&self.address, &plan);
+                // Registered first: a signal's cancel either finds the job or
+                // stops it here.
+                if STOPPING.load(Ordering::SeqCst) {
+                    return Err(datafusion::error::DataFusionError::Execution(
+                        "the run is stopping: no job is submitted".into(),
+                    ));
+                }
                 let job = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx());
                 tokio::pin!(job);
                 let (mut named, mut said) = (false, Duration::ZERO);
