@@ -211,7 +211,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         // personas stage then names it among the features left out as all missing.
         let blank: Vec<Column> = (df.columns().iter())
             .filter(|c| c.name().as_str() != id && c.dtype() == &DataType::String)
-            .filter(|c| c.null_count() == c.len())
+            .filter(|c| !c.is_empty() && c.null_count() == c.len())
             .map(|c| Column::full_null(c.name().clone(), c.len(), &DataType::Float64))
             .collect();
         let mut df = df;

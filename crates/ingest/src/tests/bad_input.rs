@@ -645,4 +645,8 @@ fn a_users_column_with_no_value_is_numbers_none_known_not_text() {
     assert_eq!(dtype("city"), DataType::String);
     assert_eq!(dtype("user_id"), DataType::String);
     assert_eq!(dtype("age"), DataType::Int64);
+    // With no rows at all, nothing says which columns are numbers.
+    std::fs::write(&users, "user_id,city\n").unwrap();
+    let table = read_table(&users).unwrap();
+    assert_eq!(table.column("city").unwrap().dtype(), &DataType::String);
 }
