@@ -112,7 +112,8 @@ pub enum ClusterRole {
         host: Option<String>,
         /// Seconds without a heartbeat before an executor is taken for dead and its
         /// tasks run on the others.
-        #[arg(long, value_name = "SECS", default_value_t = 180)]
+        #[arg(long, value_name = "SECS", default_value_t = 180,
+              value_parser = clap::value_parser!(u64).range(1..))]
         executor_timeout: u64,
     },
     /// An executor: runs tasks; reads the event parts from the shared folder.
