@@ -80,9 +80,8 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
 
 /// Asks the schedulers to cancel the jobs this process is waiting for, so that a
 /// run stopped by a signal leaves no job queued or running on the cluster; no job
-/// is submitted after it. Waits at most [`ID_WAIT`] for a job just submitted to be
-/// named, and [`CONNECT_TIMEOUT`] for each scheduler; returns the ids of the jobs
-/// cancelled.
+/// is submitted after it. Waits at most 2 s for a job just submitted to be named,
+/// and 5 s for each scheduler; returns the ids of the jobs cancelled.
 pub fn cancel_running() -> Vec<String> {
     STOPPING.store(true, Ordering::SeqCst);
     let named = || -> (Vec<(String, String)>, bool) {
