@@ -822,6 +822,34 @@ fn a_night_after_a_run_whose_persona_model_was_cut_short_says_so_and_runs() {
 }
 
 #[test]
+fn a_night_after_a_run_folder_was_removed_says_its_ids_may_be_given_again() {
+    let dir = sandbox(300);
+    for date in ["2026-05-01", "2026-05-08"] {
+        let out = run(dir.path(), &["--as-of", date, "-q"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let runs = dir.path().join("runs/night");
+    for entry in std::fs::read_dir(&runs).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("2026-05-08")
+        {
+            std::fs::remove_dir_all(path).unwrap();
+        }
+    }
+    let out = run(dir.path(), &["--as-of", "2026-05-15", "-q"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let notes = run_json(&dir.path().join("out/2026-05-15/run.json"))["notes"].to_string();
+    assert!(
+        notes.contains("the persona records of 1 other run are gone or unreadable"),
+        "{notes}"
+    );
+}
+
+#[test]
 fn a_rerun_of_a_night_compares_with_the_night_before_as_its_first_run_did() {
     let dir = sandbox(300);
     // A run that stopped early between the nights has no personas to keep ids from.

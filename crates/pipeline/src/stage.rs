@@ -548,15 +548,22 @@ impl<'a> StageContext<'a> {
 
     /// What this stage told the pipeline's other runs, whatever their date or how
     /// they ended (a finished stage of a failed run can be reused), the as-of date
-    /// nearest this run's first (an artifact reused by several runs once; one gone
-    /// or unreadable left out): for what must agree with every run, such as a
-    /// persona id never given to two personas.
-    pub fn past_metas(&self) -> Vec<StageMeta> {
+    /// nearest this run's first (an artifact reused by several runs once): for what
+    /// must agree with every run, such as a persona id never given to two personas.
+    /// The second value counts the artifacts gone or unreadable (folders removed to
+    /// save space, a runs folder given by a relative path from elsewhere).
+    pub fn past_metas(&self) -> (Vec<StageMeta>, usize) {
         let mut seen = std::collections::BTreeSet::new();
-        (self.past.iter())
-            .filter(|(stage, dir)| stage == self.name && seen.insert(dir))
-            .filter_map(|(_, dir)| read_meta(dir))
-            .collect()
+        let (mut read, mut lost) = (Vec::new(), 0);
+        for (_, dir) in
+            (self.past.iter()).filter(|(stage, dir)| stage == self.name && seen.insert(dir))
+        {
+            match read_meta(dir) {
+                Some(meta) => read.push(meta),
+                None => lost += 1,
+            }
+        }
+        (read, lost)
     }
 }
 

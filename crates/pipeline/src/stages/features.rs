@@ -7,6 +7,7 @@ use userlens_features::{At, RemoteParts};
 use userlens_ingest::FileInfo;
 use userlens_model::{columns, time};
 
+use super::counted;
 use crate::drift;
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError, Tables};
@@ -106,11 +107,6 @@ impl FeaturesChecked {
         }
         Ok(Some((table, read)))
     }
-}
-
-/// `n` and the noun for it: `1 row`, `2 rows`.
-fn counted(n: usize, one: &str, more: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { more })
 }
 
 /// Notes the users-table rows no feature row takes: without an id, or of users

@@ -31,3 +31,8 @@ pub(crate) fn register(registry: Registry) -> Registry {
         .with::<Loyalty>()
         .with::<Report>()
 }
+
+/// `n` and the noun for it: `1 row`, `2 rows`.
+pub(crate) fn counted(n: usize, one: &str, more: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { more })
+}

@@ -95,9 +95,22 @@ impl Stage for Profile {
         // The personas of the pipeline's other runs, nearest date first: new ids
         // start above every id they gave, and a persona that returns takes its id
         // back (an unusable model is passed over).
-        let past: Vec<userlens_profile::PersonaModel> = (ctx.past_metas().into_iter())
-            .filter_map(|meta| userlens_profile::PersonaModel::from_stored(meta.personas?).ok())
-            .collect();
+        let (metas, mut lost) = ctx.past_metas();
+        let mut past = Vec::new();
+        for stored in metas.into_iter().filter_map(|meta| meta.personas) {
+            match userlens_profile::PersonaModel::from_stored(stored) {
+                Ok(model) => past.push(model),
+                Err(_) => lost += 1,
+            }
+        }
+        if lost > 0 {
+            ctx.note(format!(
+                "{}: the persona records of {} are gone or unreadable: ids only they \
+                 gave may be given again",
+                ctx.name(),
+                super::counted(lost, "other run", "other runs")
+            ));
+        }
         let max_distance = userlens_profile::stability::MAX_MATCH_DISTANCE;
         let (against, summary) = if let Some(previous_model) = previous_model {
             let before = ctx.previous_table("assignments");
