@@ -154,7 +154,8 @@ pub(crate) fn listed_parts(dir: &Path) -> std::result::Result<Option<Vec<PathBuf
     let bytes = std::fs::read(&shared).map_err(|e| e.to_string())?;
     let listed: Vec<SharedPart> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     for part in &listed {
-        if file_hash(&part.path).map_err(|e| e.to_string())? != part.blake3 {
+        // With the cause: a part removed is "No such file".
+        if file_hash(&part.path).map_err(|e| crate::error::error_chain(&e))? != part.blake3 {
             return Err(format!(
                 "the event part `{}` changed since it was written",
                 part.path.display()
@@ -198,7 +199,7 @@ pub(crate) fn load(
     stage: &PlannedStage,
     staging: &Path,
 ) -> std::result::Result<(Tables, StageMeta), String> {
-    let hash = content_hash(dir).map_err(|e| e.to_string())?;
+    let hash = content_hash(dir).map_err(|e| crate::error::error_chain(&e))?;
     if hash != expected_hash {
         return Err(format!(
             "the artifacts in `{}` changed since they were written",

@@ -503,6 +503,27 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert!(third.record.stages.iter().all(|s| s.reused_from.is_none()));
     assert_eq!(CALLS.load(Ordering::SeqCst), 10);
     assert!(features(&third.output_dir) == features(&local.output_dir));
+    // One that finds a part gone says so.
+    let parts = shared
+        .join("engines")
+        .join(runs_id.trim())
+        .join(&third.record.run_id)
+        .join("ingest/events.parts");
+    let part = std::fs::read_dir(parts).unwrap().next().unwrap().unwrap();
+    std::fs::remove_file(part.path()).unwrap();
+    let mut warnings = Vec::new();
+    userlens_pipeline::run(&plan_shared, &in_shared, &mut |p| {
+        if let userlens_pipeline::Progress::Warning { message } = p {
+            warnings.push(message.clone());
+        }
+    })
+    .unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("stage `ingest` runs again") && w.contains("No such file")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
