@@ -115,6 +115,15 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<()> {
     if let Some(dir) = &options.work_dir {
         // An executor that cannot write there would register, then fail every task.
         let probe = dir.join(format!(".userlens-probe-{}", std::process::id()));
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::WorkDir {
+                path: dir.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "it is a file, not a folder",
+                ),
+            });
+        }
         std::fs::create_dir_all(dir)
             .and_then(|()| {
                 std::fs::OpenOptions::new()
@@ -201,6 +210,8 @@ mod tests {
         let message = error.to_string();
         assert!(matches!(error, Error::WorkDir { .. }), "{message}");
         assert!(message.contains("cannot be written"), "{message}");
+        let source = std::error::Error::source(&error).unwrap().to_string();
+        assert_eq!(source, "it is a file, not a folder");
         assert_eq!(std::fs::read(&work_dir).unwrap(), b"not a folder");
         std::fs::remove_file(&work_dir).unwrap();
     }
