@@ -844,7 +844,7 @@ fn a_night_after_a_run_folder_was_removed_says_its_ids_may_be_given_again() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let notes = run_json(&dir.path().join("out/2026-05-15/run.json"))["notes"].to_string();
     assert!(
-        notes.contains("the persona records of 1 other run are gone or unreadable"),
+        notes.contains("the persona records of 1 other run are gone, unreadable or unusable"),
         "{notes}"
     );
 }

@@ -22,9 +22,9 @@ pub struct Matching {
     pub matched: Vec<(u32, u32, f64)>,
     /// Stable ids given to personas that match none of the previous run's.
     pub new: Vec<u32>,
-    /// Pairs `(id, current id before matching, centroid distance)` of personas that
-    /// match none of the previous run's but one an earlier run had, whose id they
-    /// take back.
+    /// Triples `(id, current id before matching, centroid distance)` of personas
+    /// that match none of the previous run's but one another run had, whose id
+    /// they take back; by id.
     pub revived: Vec<(u32, u32, f64)>,
     /// Previous ids that no current persona took.
     pub retired: Vec<u32>,

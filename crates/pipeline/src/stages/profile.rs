@@ -105,7 +105,7 @@ impl Stage for Profile {
         }
         if lost > 0 {
             ctx.note(format!(
-                "{}: the persona records of {} are gone or unreadable: ids only they \
+                "{}: the persona records of {} are gone, unreadable or unusable: ids only they \
                  gave may be given again",
                 ctx.name(),
                 super::counted(lost, "other run", "other runs")
