@@ -249,6 +249,21 @@ fn options(dir: &Path, out: &str, runs: &str) -> RunOptions {
     }
 }
 
+/// A run that must succeed, with the warnings it gave.
+fn run_warned(
+    plan: &userlens_pipeline::Plan,
+    options: &RunOptions,
+) -> (userlens_pipeline::RunSummary, Vec<String>) {
+    let mut warnings = Vec::new();
+    let run = userlens_pipeline::run(plan, options, &mut |p| {
+        if let userlens_pipeline::Progress::Warning { message } = p {
+            warnings.push(message.clone());
+        }
+    })
+    .unwrap();
+    (run, warnings)
+}
+
 /// [`options`] for a run on the fake cluster.
 fn on_fake(dir: &Path, out: &str, runs: &str) -> RunOptions {
     RunOptions {
@@ -410,13 +425,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         planned.stages.iter().all(|s| s.reuse.is_none()),
         "{planned:?}"
     );
-    let mut warnings = Vec::new();
-    let run = userlens_pipeline::run(&plan, &reusing, &mut |p| {
-        if let userlens_pipeline::Progress::Warning { message } = p {
-            warnings.push(message.clone());
-        }
-    })
-    .unwrap();
+    let (run, warnings) = run_warned(&plan, &reusing);
     assert!(
         run.record.stages[0].reused_from.is_none(),
         "a local ingest is not reused on a cluster"
@@ -511,13 +520,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
         .join("ingest/events.parts");
     let part = std::fs::read_dir(parts).unwrap().next().unwrap().unwrap();
     std::fs::remove_file(part.path()).unwrap();
-    let mut warnings = Vec::new();
-    userlens_pipeline::run(&plan_shared, &in_shared, &mut |p| {
-        if let userlens_pipeline::Progress::Warning { message } = p {
-            warnings.push(message.clone());
-        }
-    })
-    .unwrap();
+    let (_, warnings) = run_warned(&plan_shared, &in_shared);
     assert!(
         warnings
             .iter()

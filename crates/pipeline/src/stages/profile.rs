@@ -94,7 +94,7 @@ impl Stage for Profile {
         };
         // The personas of the pipeline's other runs, nearest date first: new ids
         // start above every id they gave, and a persona that returns takes its id
-        // back (an unusable model is passed over).
+        // back (a record gone, unreadable or unusable is counted, and noted).
         let (metas, mut lost) = ctx.past_metas();
         let mut past = Vec::new();
         for stored in metas.into_iter().filter_map(|meta| meta.personas) {
