@@ -216,6 +216,25 @@ pub mod stats {
         if x < 0.0 { -(-x).ln_1p() } else { x.ln_1p() }
     }
 
+    /// Sample skewness (the third standardised moment) of the finite values, or
+    /// `None` for fewer than three or a constant set.
+    pub fn skewness(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+        let finite = values.filter(|v| v.is_finite());
+        let magnitude = finite.clone().fold(0.0f64, |m, v| m.max(v.abs()));
+        let n = finite.clone().count();
+        if n < 3 || magnitude == 0.0 {
+            return None;
+        }
+        // Scaled by the largest magnitude, so cubes cannot overflow.
+        let mean = finite.clone().map(|v| v / magnitude).sum::<f64>() / n as f64;
+        let (m2, m3) = finite.fold((0.0, 0.0), |(m2, m3), v| {
+            let d = v / magnitude - mean;
+            (m2 + d * d, m3 + d * d * d)
+        });
+        let (m2, m3) = (m2 / n as f64, m3 / n as f64);
+        (m2 > 0.0).then(|| m3 / m2.powf(1.5))
+    }
+
     /// Median of the finite values, or `None` if there are none.
     pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
         let mut finite: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
@@ -537,9 +556,28 @@ pub fn describe_feature(name: &str, high: bool) -> String {
     }
 }
 
-/// Whether a feature should be log-transformed before scaling.
+/// Whether the catalogue log-transforms a feature before scaling (its counts and money).
 pub fn is_heavy_tailed(name: &str) -> bool {
     feature_info(name).is_some_and(|f| f.heavy_tailed)
+}
+
+/// Whether a feature is log-transformed before scaling, given its values (NaN and
+/// infinities ignored): as the catalogue says for its own features; a users-table
+/// attribute when its values are more skewed than an exponential's (|skewness| > 2)
+/// and the signed log makes them less so. Other features never are.
+pub fn takes_log(name: &str, values: &[f64]) -> bool {
+    if let Some(info) = feature_info(name) {
+        return info.heavy_tailed;
+    }
+    if !name.starts_with(USER_ATTRIBUTE_PREFIX) {
+        return false;
+    }
+    let raw = stats::skewness(values.iter().copied());
+    let logged = stats::skewness(values.iter().map(|&v| stats::signed_log1p(v)));
+    match (raw, logged) {
+        (Some(raw), Some(logged)) => raw.abs() > 2.0 && logged.abs() < raw.abs(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -563,6 +601,33 @@ mod tests {
             .map(stats::percent_text)
             .collect();
         assert_eq!(texts, ["0%", "<1%", "1%", "62%", "99%", ">99%", "100%"]);
+    }
+
+    #[test]
+    fn skewness_is_the_third_standardised_moment() {
+        let even = stats::skewness([1.0, 2.0, 3.0].into_iter()).unwrap();
+        assert!(even.abs() < 1e-12, "{even}");
+        let s = stats::skewness([0.0, 0.0, 0.0, 3.0].into_iter()).unwrap();
+        assert!((s - 1.1547005383792517).abs() < 1e-12, "{s}");
+        assert_eq!(stats::skewness([5.0, 5.0, 5.0].into_iter()), None);
+        assert_eq!(stats::skewness([1.0, f64::NAN, 2.0].into_iter()), None);
+        let huge = stats::skewness([0.0, 0.0, 0.0, 3e300].into_iter()).unwrap();
+        assert!((huge - s).abs() < 1e-9, "{huge}");
+    }
+
+    #[test]
+    fn only_skewed_user_attributes_take_the_log_besides_the_catalogue() {
+        // Incomes: most near 30k, a few far above.
+        let mut income: Vec<f64> = (0..200).map(|i| 20_000.0 + 100.0 * i as f64).collect();
+        income.extend([900_000.0, 2_500_000.0, 4_000_000.0]);
+        assert!(takes_log("user_income", &income));
+        let age: Vec<f64> = (0..200).map(|i| 18.0 + (i % 60) as f64).collect();
+        assert!(!takes_log("user_age", &age));
+        // Not a users-table attribute: named features follow the catalogue only.
+        assert!(!takes_log("cat_share_books", &income));
+        assert!(takes_log("monetary", &age));
+        assert!(!takes_log("mean_rating", &income));
+        assert!(!takes_log("user_income", &[]));
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //!
 //! Preparation, fitted on the training rows and reused unchanged when predicting:
 //! missing and non-finite values take the training median, heavy-tailed features
-//! (counts and money, [`userlens_model::is_heavy_tailed`]) go through the signed
-//! `log1p`, and every feature is standardised (constant ones are left centred).
+//! (counts and money, skewed users-table attributes: [`userlens_model::takes_log`])
+//! go through the signed `log1p`, and every feature is standardised (constant ones
+//! are left centred).
 //!
 //! * [`ModelKind::Logistic`]: L2-penalised logistic regression, fitted by Newton's
 //!   method (`ml/newton.rs`, which says why not linfa-logistic's L-BFGS).

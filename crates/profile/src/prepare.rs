@@ -2,8 +2,8 @@
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use userlens_model::is_heavy_tailed;
 use userlens_model::stats::Standardiser;
+use userlens_model::takes_log;
 
 use crate::error::{Result, WhileDoing};
 use crate::family::{Uninformative, is_event_share};
@@ -41,15 +41,15 @@ pub(crate) struct Prepared {
 }
 
 /// Reads `candidates` (numeric columns of `df`) into one row-major matrix, applies the
-/// signed log to heavy-tailed features, imputes medians, standardises, and drops
-/// constant columns.
+/// signed log to heavy-tailed features ([`takes_log`]), imputes medians, standardises,
+/// and drops constant columns.
 pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared> {
     let n = df.height();
     // One transformed column at a time, each in one piece: every pass below reads a
     // column front to back.
     let mut raw: Vec<Vec<f64>> = Vec::with_capacity(candidates.len());
+    let mut logged = Vec::with_capacity(candidates.len());
     for name in candidates {
-        let heavy = is_heavy_tailed(name);
         let context = || format!("read feature `{name}` as a number");
         let column = df.column(name).while_doing(context)?;
         let series = column
@@ -57,15 +57,18 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
             .cast(&DataType::Float64)
             .while_doing(context)?;
         let values = series.f64().while_doing(context)?;
-        let mut transformed = vec![f64::NAN; n];
-        for (slot, value) in transformed.iter_mut().zip(values.iter()) {
-            if let Some(v) = value
-                && v.is_finite()
-            {
-                *slot = Standardiser::transform(v, heavy);
+        let mut transformed: Vec<f64> = values
+            .iter()
+            .map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::NAN))
+            .collect();
+        let heavy = takes_log(name, &transformed);
+        if heavy {
+            for slot in &mut transformed {
+                *slot = Standardiser::transform(*slot, true);
             }
         }
         raw.push(transformed);
+        logged.push(heavy);
     }
 
     // Columns are independent: each is imputed and scaled on its own thread.
@@ -112,10 +115,10 @@ pub(crate) fn prepare(df: &DataFrame, candidates: &[String]) -> Result<Prepared>
         .collect();
     Ok(Prepared {
         matrix: Matrix::new(n, d, data),
-        log_transformed: features
+        log_transformed: kept
             .iter()
-            .filter(|f| is_heavy_tailed(f))
-            .cloned()
+            .filter(|&&(j, _)| logged[j])
+            .map(|&(j, _)| candidates[j].clone())
             .collect(),
         center: kept.iter().map(|(_, s)| s.center()).collect(),
         scale: kept.iter().map(|(_, s)| s.scale()).collect(),
@@ -237,6 +240,21 @@ mod tests {
         // the missing spend is imputed to the median, ln(1 + 9)
         let z = (10f64.ln() - p.center[0]) / p.scale[0];
         assert!((m.row(2)[0] - z).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_skewed_users_table_attribute_is_logged() {
+        // One balance a hundred times the rest: without the log it alone fills an axis.
+        let mut balance: Vec<f64> = (0..50).map(|i| 100.0 + i as f64).collect();
+        balance.push(20_000.0);
+        let age: Vec<f64> = (0..51).map(|i| 20.0 + i as f64).collect();
+        let df = df!("user_balance" => &balance, "user_age" => &age).unwrap();
+        let names = ["user_balance".to_string(), "user_age".to_string()];
+        let p = prepare(&df, &names).unwrap();
+        assert_eq!(p.log_transformed, vec!["user_balance"]);
+        assert!((p.impute[0] - 125f64.ln_1p()).abs() < 1e-12);
+        let outlier = p.matrix.row(50)[0];
+        assert!(outlier > 3.0 && outlier < 7.5, "{outlier}");
     }
 
     #[test]

@@ -6,8 +6,8 @@ use foldhash::HashMap;
 
 use polars::prelude::*;
 use userlens_model::columns::USER_ID;
-use userlens_model::is_heavy_tailed;
 use userlens_model::stats::{median, signed_log1p};
+use userlens_model::takes_log;
 
 use super::{Error, Result, polars_err};
 
@@ -190,10 +190,11 @@ pub(crate) struct Scaler {
 impl Scaler {
     /// Fits on `rows` of `column` (NaN = missing).
     pub fn fit(name: &str, column: &[f64], rows: &[usize]) -> Scaler {
-        let median = median(rows.iter().map(|&r| column[r])).unwrap_or(0.0);
+        let training: Vec<f64> = rows.iter().map(|&r| column[r]).collect();
+        let median = median(training.iter().copied()).unwrap_or(0.0);
         let mut scaler = Scaler {
             name: name.to_string(),
-            log1p: is_heavy_tailed(name),
+            log1p: takes_log(name, &training),
             median,
             mean: 0.0,
             std: 1.0,

@@ -1041,3 +1041,15 @@ fn the_refit_uses_only_the_features_it_is_given() {
         .collect();
     assert_eq!(used, refit_names);
 }
+
+#[test]
+fn a_skewed_user_attribute_is_logged_as_its_training_rows_say() {
+    let mut column: Vec<f64> = (0..40).map(|i| 10.0 + i as f64).collect();
+    column.push(50_000.0);
+    let all: Vec<usize> = (0..41).collect();
+    assert!(data::Scaler::fit("user_balance", &column, &all).log1p);
+    // The outlier's row is not among the training rows: nothing is skewed there.
+    assert!(!data::Scaler::fit("user_balance", &column, &all[..40]).log1p);
+    // Only users-table attributes are judged by their values.
+    assert!(!data::Scaler::fit("balance", &column, &all).log1p);
+}
