@@ -217,6 +217,24 @@ fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
 }
 
 #[test]
+fn a_folder_set_aside_and_partly_removed_is_not_put_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = staging(&out, "r1").unwrap().0;
+    std::fs::write(first.join("a.csv"), "1").unwrap();
+    std::fs::write(first.join("b.csv"), "2").unwrap();
+    publish(&first, &out, "r1", "p").unwrap();
+    // A later publish was killed while removing the old copy it set aside; then
+    // the published folder was archived away by hand.
+    let aside = sibling(&out, "old-r2");
+    std::fs::rename(&out, &aside).unwrap();
+    std::fs::remove_file(aside.join("a.csv")).unwrap();
+    recover(&out, &unless("r2")).unwrap();
+    assert!(!out.exists(), "half an output is not put back");
+    assert!(!aside.exists(), "the leftover is removed");
+}
+
+#[test]
 fn a_second_publish_swaps_the_folders_in_one_rename() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
