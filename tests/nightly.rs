@@ -1054,6 +1054,51 @@ fn a_night_whose_last_run_lost_its_folder_says_so_and_compares_with_an_older_one
 }
 
 #[test]
+fn a_night_whose_last_run_lost_a_table_or_its_record_compares_with_an_older_one() {
+    let dir = sandbox(300);
+    for date in ["2026-05-01", "2026-05-08"] {
+        let out = run(dir.path(), &["--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let folder = |date: &str| {
+        let runs = dir.path().join("runs/night");
+        (std::fs::read_dir(&runs).unwrap())
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(date))
+            .unwrap()
+    };
+    // The night before's features went to save space; its folder stays.
+    std::fs::remove_file(folder("2026-05-08_").join("features/features.parquet")).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-15"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("the artifacts of the last good run are gone (2026-05-08_"),
+        "{said}"
+    );
+    let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
+    let against = record["drift"]["against_run"].as_str().unwrap_or("");
+    assert!(against.starts_with("2026-05-01_"), "{}", record["drift"]);
+    // A run without its record has no row counts for the volume gates.
+    std::fs::remove_file(folder("2026-05-15_").join("run.json")).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-22"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = run_json(&dir.path().join("out/2026-05-22/run.json"));
+    let against = record["drift"]["against_run"].as_str().unwrap_or("");
+    assert!(against.starts_with("2026-05-01_"), "{}", record["drift"]);
+    assert!(record["drift"]["events_kept_previous"].as_u64().is_some());
+    // A table there but unreadable is said, not passed over in silence.
+    std::fs::write(folder("2026-05-22_").join("features/features.parquet"), "x").unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-29"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = run_json(&dir.path().join("out/2026-05-29/run.json"));
+    assert!(record["drift"].is_null(), "{}", record["drift"]);
+    let notes = record["notes"].to_string();
+    assert!(notes.contains("features: the last good run's"), "{notes}");
+    assert!(notes.contains("cannot be read"), "{notes}");
+}
+
+#[test]
 fn a_night_rerun_after_an_earlier_night_compares_with_it() {
     let dir = sandbox(300);
     for date in ["2026-05-15", "2026-05-01"] {

@@ -144,6 +144,17 @@ pub(crate) fn save(
     Ok(hash)
 }
 
+/// Whether a finished stage's folder still holds what a later run reads of it as
+/// the run before: its meta and every table the stage provides.
+pub(crate) fn holds_tables(dir: &Path, stage: &PlannedStage) -> bool {
+    dir.join(META).is_file()
+        && stage.stage.provides().iter().all(|name| {
+            dir.join(format!("{name}.parquet")).is_file()
+                || *name == "events"
+                    && (dir.join(EVENT_PARTS).is_dir() || dir.join(SHARED_PARTS).is_file())
+        })
+}
+
 /// The event parts a finished stage's folder lists elsewhere (under a `shared_dir`),
 /// each checked against the hash it was written with; `None` when it lists none.
 pub(crate) fn listed_parts(dir: &Path) -> std::result::Result<Option<Vec<PathBuf>>, String> {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::artifacts;
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::plan::Plan;
@@ -32,8 +33,8 @@ pub(crate) struct Previous {
 /// The last good run of the pipeline for an earlier as-of date, for stable ids, drift
 /// and the volume gates: of the newest few, the first that finished every stage of
 /// `plan` (a run that stopped early, `--until`, has no personas to keep ids from).
-/// A run whose folder or artifacts are gone (removed to save space) is passed over,
-/// its id put in `lost`.
+/// A run whose folder, record or artifacts are gone (removed to save space), or
+/// whose tables a stage compares with are, is passed over, its id put in `lost`.
 pub(crate) fn previous_run(
     ledger: &Ledger,
     plan: &Plan,
@@ -45,24 +46,32 @@ pub(crate) fn previous_run(
         let finished: Vec<_> = (ledger.stages(&row.run_id)?.into_iter())
             .filter(|s| s.status.finished())
             .collect();
-        // Its stages' artifacts, its own or those of the run it reused them from.
+        // Its stages' artifacts, its own or those of the run it reused them from, and
+        // what this run reads of them: the tables of a stage that compares itself
+        // with the run before, and the record's row counts (the volume gates).
+        let compared = |name: &str| plan.stages.iter().find(|p| p.name == name);
         let gone = !Path::new(&row.run_dir).is_dir()
-            || finished
-                .iter()
-                .any(|s| !Path::new(&s.artifact_dir).is_dir());
-        if gone {
+            || finished.iter().any(|s| {
+                let dir = Path::new(&s.artifact_dir);
+                !dir.is_dir()
+                    || compared(&s.stage).is_some_and(|stage| {
+                        stage.stage.reads_previous() && !artifacts::holds_tables(dir, stage)
+                    })
+            });
+        let record = PastRecord::read(Path::new(&row.run_dir));
+        if gone || record.is_none() {
             lost.push(row.run_id);
             continue;
         }
         let whole = (plan.stages.iter()).all(|s| finished.iter().any(|f| f.stage == s.name));
         if whole || chosen.is_none() {
-            chosen = Some((row, finished));
+            chosen = Some((row, finished, record));
         }
         if whole {
             break;
         }
     }
-    let Some((row, finished)) = chosen else {
+    let Some((row, finished, record)) = chosen else {
         return Ok(None);
     };
     let contents = (finished.iter())
@@ -73,7 +82,7 @@ pub(crate) fn previous_run(
             .map(|s| (s.stage, PathBuf::from(s.artifact_dir)))
             .collect(),
         contents,
-        rows: PastRecord::read(Path::new(&row.run_dir)).map(|record| record.rows),
+        rows: record.map(|record| record.rows),
         run_id: row.run_id,
     }))
 }

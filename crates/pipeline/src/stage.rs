@@ -535,10 +535,29 @@ impl<'a> StageContext<'a> {
         self.previous?.rows.as_ref()
     }
 
-    /// A table this stage made in the last good run.
-    pub fn previous_table(&self, table: &str) -> Option<DataFrame> {
+    /// A table this stage made in the last good run; one that cannot be read is
+    /// noted, as nothing is compared with it.
+    pub fn previous_table(&mut self, table: &str) -> Option<DataFrame> {
         let dir = self.previous?.artifacts.get(self.name)?;
-        crate::artifacts::read_table(&dir.join(format!("{table}.parquet"))).ok()
+        let path = dir.join(format!("{table}.parquet"));
+        match crate::artifacts::read_table(&path) {
+            Ok(df) => Some(df),
+            Err(e) => {
+                let why = match &e {
+                    StageError::Failed(e) | StageError::Refused(e) => {
+                        crate::error::error_chain(e.as_ref())
+                    }
+                    StageError::Run(e) => crate::error::error_chain(e),
+                };
+                self.note(format!(
+                    "{}: the last good run's `{}` cannot be read ({why}): this run is not \
+                     compared with it",
+                    self.name,
+                    path.display()
+                ));
+                None
+            }
+        }
     }
 
     /// What this stage told the last good run.
