@@ -232,6 +232,9 @@ fn refuses_a_user_whose_amounts_add_up_past_what_cents_hold() {
         .replacen("whale,2026-01-01 10:00:00.000000,purchase,1e12\n", "", 1);
     let path = write(&dir, "within.csv", within.as_bytes());
     assert!(checked(&path).is_ok());
+    // Users within the bound whose amounts together pass it.
+    let many = df!("user_id" => ["a", "b"], "amount" => [6e16, -6e16]).unwrap();
+    assert!(check_user_totals(&Events::Memory(many)).is_ok());
 }
 
 #[test]
