@@ -131,10 +131,17 @@ impl Columns {
 struct Chunk {
     users: Interner,
     items: Interner,
+    /// The event types the fold tells apart: every inert one (see [`Role::inert`])
+    /// goes by the first of them the task met, so a log of any number of types fits
+    /// the pairs' `u16` where the types that count do.
     kinds: Interner,
+    /// Every event type the task met, and per type its id in `kinds`.
+    met: (Interner, Vec<u16>),
     categories: Interner,
     /// Per kind: its [`Role`].
     roles: Vec<Role>,
+    /// The id in `kinds` of the inert types, once one is met.
+    inert: Option<u16>,
     item_categories: HashMap<(u32, u32), u32>,
     pairs: Vec<Pair>,
     /// Per [`End`]: the latest event time before it.
@@ -151,17 +158,37 @@ impl Chunk {
         codes: &mut CodeIds<'_>,
         params: &CheckedRecommendParams,
     ) -> Result<u16> {
-        let kind = self.kinds.id(text, codes)?;
-        if kind as usize == self.roles.len() {
-            self.roles
-                .push(Role::of(&self.kinds.names[kind as usize], params));
+        let (met, ids) = &mut self.met;
+        let type_id = met.id(text, codes)? as usize;
+        if let Some(&kind) = ids.get(type_id) {
+            return Ok(kind);
         }
-        u16::try_from(kind).map_err(|_| too_many_kinds())
+        let name = &met.names[type_id];
+        let role = Role::of(name, params);
+        let kind = match self.inert {
+            Some(kind) if role.inert() => kind,
+            _ => {
+                let kind = self.kinds.get(name);
+                if kind as usize == self.roles.len() {
+                    self.roles.push(role);
+                }
+                let kind = u16::try_from(kind).map_err(|_| too_many_kinds())?;
+                if role.inert() {
+                    self.inert = Some(kind);
+                }
+                kind
+            }
+        };
+        ids.push(kind);
+        Ok(kind)
     }
 }
 
 fn too_many_kinds() -> Error {
-    Error::Events(format!("more than {} event types", u16::MAX))
+    Error::Events(format!(
+        "more than {} event types with a weight, a test role or purchases",
+        u16::MAX
+    ))
 }
 
 /// A row's user, time and type if it has all three and falls before `as_of`: its
@@ -191,8 +218,10 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
         users: Interner::new(),
         items: Interner::new(),
         kinds: Interner::new(),
+        met: (Interner::new(), Vec::new()),
         categories: Interner::new(),
         roles: Vec::new(),
+        inert: None,
         item_categories: HashMap::new(),
         pairs: Vec::new(),
         latest: [None; 2],

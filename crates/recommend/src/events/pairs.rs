@@ -160,6 +160,13 @@ impl Role {
         }
     }
 
+    /// Whether events of the type change nothing but the item's being touched: no
+    /// weight, no purchase, no test item. Their interest is 0, so such a type is
+    /// never the one an explanation names.
+    pub(super) fn inert(&self) -> bool {
+        self.weight.is_none() && !self.purchase && self.test == [false; 2]
+    }
+
     fn weight(&self, rating: f32) -> f32 {
         match self.weight {
             Some(CheckedWeight::Fixed(w)) => w,

@@ -440,3 +440,56 @@ fn pairs_read_back_from_their_file_are_the_pairs() {
         assert_eq!(blocks, expected_blocks);
     }
 }
+
+#[test]
+fn any_number_of_types_without_a_role_reads_as_one() {
+    let params = decaying();
+    let window = window(&params, 80 * DAY);
+    let df = random_events(400, 3);
+    // Every `search` (no weight, no purchase, no test role) a type of its own, then
+    // more of them than a pair's `u16` can name, on the last user's items.
+    let kinds: Vec<String> = (df.column(EVENT_TYPE).unwrap().str().unwrap())
+        .iter()
+        .enumerate()
+        .map(|(r, k)| match k.unwrap() {
+            "search" => format!("search_{r}"),
+            other => other.to_string(),
+        })
+        .collect();
+    let mut many = df.clone();
+    many.with_column(Column::new(EVENT_TYPE.into(), kinds))
+        .unwrap();
+    let extra = u16::MAX as usize + 10;
+    let last = df.column(USER_ID).unwrap().str().unwrap().last().unwrap();
+    let more = df!(
+        USER_ID => vec![last; extra],
+        EVENT_TIME => (0..extra as i64).collect::<Vec<_>>(),
+        EVENT_TYPE => (0..extra).map(|i| format!("extra_{i}")).collect::<Vec<_>>(),
+        ITEM_ID => (0..extra).map(|i| format!("i{}", i % 5)).collect::<Vec<_>>(),
+        CATEGORY => vec!["c"; extra],
+        RATING => vec![None::<f64>; extra],
+        AMOUNT => vec![None::<f64>; extra],
+    )
+    .unwrap();
+    many.vstack_mut(&more).unwrap();
+    // The same extra events, all of one such type.
+    let mut one = df.clone();
+    let mut same = more.clone();
+    same.with_column(Column::new(EVENT_TYPE.into(), vec!["search"; extra]))
+        .unwrap();
+    one.vstack_mut(&same).unwrap();
+    let strip = |df: DataFrame| -> Vec<Named> {
+        let log = read(&[df.lazy()], &window).unwrap();
+        named(&log)
+            .into_iter()
+            .map(|mut p| {
+                // Which such type a pair of them alone names is never shown.
+                if p.3.starts_with("search") || p.3.starts_with("extra") {
+                    p.3 = "search".into();
+                }
+                p
+            })
+            .collect()
+    };
+    assert_eq!(strip(many), strip(one));
+}
