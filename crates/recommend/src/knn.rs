@@ -26,16 +26,56 @@ pub(crate) struct Knn {
     pub neighbours: Csr,
 }
 
-/// The values the similarity is computed on, one per entry of the training matrix.
-fn weighted(inter: &Interactions, similarity: Similarity) -> Vec<f32> {
-    let x = inter.train();
+/// Most items one user's history lends the similarities: a user with more (a
+/// crawler, a reseller) lends their strongest, so that what one user adds to the
+/// co-occurrences stays within its square, not the square of the catalogue.
+pub(crate) const MAX_HISTORY: usize = 5_000;
+
+/// The training matrix with each row of more than [`MAX_HISTORY`] items cut to its
+/// most interest (ties: the lower item); `None` when no row is that long.
+fn capped(x: &Csr) -> Option<Csr> {
+    if (0..x.rows()).all(|u| x.indptr[u + 1] - x.indptr[u] <= MAX_HISTORY) {
+        return None;
+    }
+    let mut out = Csr {
+        cols: x.cols,
+        indptr: Vec::with_capacity(x.indptr.len()),
+        ..Csr::default()
+    };
+    out.indptr.push(0);
+    for u in 0..x.rows() {
+        let (items, values) = x.row(u);
+        let mut kept: Vec<usize> = (0..items.len()).collect();
+        if items.len() > MAX_HISTORY {
+            let stronger = |&a: &usize, &b: &usize| {
+                values[b]
+                    .total_cmp(&values[a])
+                    .then(items[a].cmp(&items[b]))
+            };
+            kept.select_nth_unstable_by(MAX_HISTORY - 1, stronger);
+            kept.truncate(MAX_HISTORY);
+            kept.sort_unstable();
+        }
+        out.indices.extend(kept.iter().map(|&e| items[e]));
+        out.values.extend(kept.iter().map(|&e| values[e]));
+        out.indptr.push(out.indices.len());
+    }
+    Some(out)
+}
+
+/// The values the similarity is computed on, one per entry of `x`.
+fn weighted(x: &Csr, similarity: Similarity) -> Vec<f32> {
     let mut values = x.values.clone();
     match similarity {
         Similarity::Cosine => {}
         Similarity::Bm25 => {
             // As `implicit` weighs its item-user matrix: items are the documents
             // and users the terms, so a user of few items says more about them.
-            let n = inter.item_users.iter().filter(|&&d| d > 0).count() as f64;
+            let mut seen = vec![false; x.cols];
+            for &i in &x.indices {
+                seen[i as usize] = true;
+            }
+            let n = seen.iter().filter(|&&s| s).count() as f64;
             // ln(n / (1 + len)), and exactly 0 from 1 + len = n on: `ln_1p` and `ln`
             // of the same number can differ in the last bit.
             let idf: Vec<f64> = (0..x.rows())
@@ -129,9 +169,12 @@ impl Scratch {
     }
 }
 
-/// Fits the similarities on the training interactions.
+/// Fits the similarities on the training interactions, each user's history cut to
+/// [`MAX_HISTORY`] items.
 pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usize) -> Knn {
-    let (x, values) = (inter.train(), weighted(inter, similarity));
+    let cut = capped(inter.train());
+    let x = cut.as_ref().unwrap_or(inter.train());
+    let values = weighted(x, similarity);
     let mut xt = x.transpose_with(&values);
     let (entries, run_of) = runs(x, &values);
     drop(values);
@@ -349,6 +392,40 @@ impl Knn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_history_past_the_cap_lends_its_strongest_items() {
+        let long = MAX_HISTORY + 3;
+        // User 0: interest rising by item but for the six first, tied at the bottom;
+        // user 1: two items.
+        let mut values: Vec<f32> = (0..long).map(|i| i as f32).collect();
+        values[..6].fill(0.5);
+        values.extend([1.0, 2.0]);
+        let mut indices: Vec<u32> = (0..long as u32).collect();
+        indices.extend([4, 9]);
+        let x = Csr {
+            cols: long,
+            indptr: vec![0, long, long + 2],
+            indices,
+            values,
+        };
+        let cut = capped(&x).unwrap();
+        let (items, kept) = cut.row(0);
+        assert_eq!(items.len(), MAX_HISTORY);
+        // Dropped: three of the six weakest, tied, the higher items.
+        let dropped: Vec<u32> = (0..long as u32).filter(|i| !items.contains(i)).collect();
+        assert_eq!(dropped, [3, 4, 5]);
+        assert!(items.is_sorted());
+        assert_eq!((items[3], kept[3]), (6, 6.0));
+        assert_eq!(cut.row(1), x.row(1));
+        let short = Csr {
+            cols: 3,
+            indptr: vec![0, 2],
+            indices: vec![0, 2],
+            values: vec![1.0, 1.0],
+        };
+        assert!(capped(&short).is_none());
+    }
 
     #[test]
     fn runs_at_either_width_give_the_same_neighbours() {
