@@ -365,6 +365,9 @@ enum Cell {
     Num(String),
 }
 
+/// Most rows a table of the page holds; its CSV holds them all.
+const MAX_TABLE_ROWS: usize = 1_000;
+
 struct Table {
     caption: String,
     head: Vec<(String, bool)>,
@@ -391,7 +394,8 @@ impl Table {
             out.push_str(&format!("<th scope=\"col\"{class}>{}</th>", escape(h)));
         }
         out.push_str("</tr></thead>\n<tbody>\n");
-        for row in &self.rows {
+        let shown = self.rows.len().min(MAX_TABLE_ROWS);
+        for row in &self.rows[..shown] {
             out.push_str("<tr>");
             for cell in row {
                 match cell {
@@ -402,6 +406,13 @@ impl Table {
             out.push_str("</tr>\n");
         }
         out.push_str("</tbody>\n</table></div>\n");
+        if shown < self.rows.len() {
+            out.push_str(&note(&format!(
+                "The page shows the first {} of {} rows; the CSV holds every one.",
+                grouped(shown as f64),
+                grouped(self.rows.len() as f64)
+            )));
+        }
         out
     }
 }
@@ -625,6 +636,24 @@ fn persona_display(value: &Option<String>, personas: &[Persona]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_table_shows_its_first_rows_and_says_so() {
+        let mut table = Table::new("Lifecycle (lifecycle.csv)", &[("period", true)]);
+        table.rows = (0..MAX_TABLE_ROWS + 5)
+            .map(|r| vec![Cell::Num(r.to_string())])
+            .collect();
+        let html = table.html();
+        assert_eq!(html.matches("<tr>").count(), MAX_TABLE_ROWS + 1);
+        assert!(html.contains("<td class=\"num\">999</td>"));
+        assert!(!html.contains("<td class=\"num\">1000</td>"));
+        assert!(
+            html.contains("The page shows the first 1,000 of 1,005 rows; the CSV holds every one."),
+            "{html}"
+        );
+        table.rows.truncate(MAX_TABLE_ROWS);
+        assert!(!table.html().contains("The page shows"));
+    }
 
     #[test]
     fn escapes_markup_and_defuses_urls() {

@@ -12,7 +12,7 @@ use crate::charts::{self, Bar, HBars, HeatMap, LegendEntry, Mark, Panel, Panels,
 use crate::frame;
 use crate::run_dir::read_optional;
 
-/// Cohorts drawn in the heat map (the latest); the table holds them all.
+/// Cohorts drawn in the heat map (the latest); retention.csv holds them all.
 const MAX_COHORTS: usize = 36;
 /// Periods of lifecycle bars drawn (the latest).
 const MAX_LIFECYCLE_PERIODS: usize = 12;
@@ -197,7 +197,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
     }
     let latest = match rows.len() > shown.len() {
         true => format!(
-            " The map draws the latest {} of {} cohorts; the table holds them all.",
+            " The map draws the latest {} of {} cohorts; retention.csv holds them all.",
             shown.len(),
             rows.len()
         ),
