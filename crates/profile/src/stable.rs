@@ -37,14 +37,19 @@ pub struct Matching {
 const DISTANCE_SCALE: f64 = 1e6;
 
 /// Previous centroids expressed in the current model's scaled space, on the
-/// features both models share: `(current feature index, previous centroids)`.
+/// features both models share and take on the same scale (a users-table attribute
+/// is logged or not as its values are skewed): `(current feature index, previous
+/// centroids)`.
 fn previous_in_current_space(
     previous: &PersonaModel,
     current: &PersonaModel,
 ) -> (Vec<usize>, Vec<Vec<f64>>) {
+    let logged = |model: &PersonaModel, name: &String| model.log_transformed.contains(name);
     let mut shared = Vec::new();
     for (j, name) in current.features.iter().enumerate() {
-        if let Some(p) = previous.features.iter().position(|f| f == name) {
+        if let Some(p) = previous.features.iter().position(|f| f == name)
+            && logged(previous, name) == logged(current, name)
+        {
             shared.push((j, p));
         }
     }
@@ -397,6 +402,17 @@ mod tests {
             highest_id: 0,
             label_alternatives: vec![],
         }
+    }
+
+    #[test]
+    fn a_feature_logged_in_one_run_only_is_not_compared() {
+        let previous = model(vec![vec![0.0, 1.0], vec![1.0, 0.0]], &["a", "b"]);
+        let mut current = previous.clone();
+        assert_eq!(previous_in_current_space(&previous, &current).0, [0, 1]);
+        current.log_transformed = vec!["b".into()];
+        let (shared, centroids) = previous_in_current_space(&previous, &current);
+        assert_eq!(shared, [0]);
+        assert_eq!(centroids, [vec![0.0], vec![1.0]]);
     }
 
     #[test]
