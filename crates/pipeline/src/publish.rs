@@ -488,20 +488,6 @@ pub(crate) fn remove_empty_made(staging: &Path, made: &Path) {
     }
 }
 
-/// Whether a folder set aside is a whole output to put back: it holds a marker, and
-/// every path the marker lists (an older version's marker, listing none, is taken at
-/// its word). A removal cut short leaves less.
-fn whole(dir: &Path) -> bool {
-    let marker = dir.join(MARKER);
-    if !marker.is_file() {
-        return false;
-    }
-    match read_marker(dir).and_then(|m| m.files) {
-        Some(files) => files.iter().all(|f| dir.join(f).exists()),
-        None => true,
-    }
-}
-
 /// Removes a folder of userlens's own naming (staging or set aside), if present: its
 /// marker first, so that a removal cut short leaves nothing [`recover`] puts back.
 pub(crate) fn remove_own(path: &Path) -> Result<()> {
@@ -648,7 +634,7 @@ pub(crate) fn recover(output: &Path, finished: &dyn Fn(&str, Option<u32>) -> Own
             continue;
         }
         let target = dir.join(target);
-        if kind == "old" && !target.exists() && whole(&path) {
+        if kind == "old" && !target.exists() && path.join(MARKER).is_file() {
             std::fs::rename(&path, &target).map_err(io(&path))?;
         } else if (kind == "old" || kind == "staging")
             && let Err(e) = remove_own(&path)

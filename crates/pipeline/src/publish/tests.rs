@@ -217,21 +217,25 @@ fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
 }
 
 #[test]
-fn a_folder_set_aside_and_partly_removed_is_not_put_back() {
+fn a_folder_set_aside_is_put_back_only_with_its_marker() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let first = staging(&out, "r1").unwrap().0;
     std::fs::write(first.join("a.csv"), "1").unwrap();
     std::fs::write(first.join("b.csv"), "2").unwrap();
     publish(&first, &out, "r1", "p").unwrap();
-    // A later publish was killed while removing the old copy it set aside; then
-    // the published folder was archived away by hand.
+    // The user removed a file; a publish was then killed between its renames.
+    std::fs::remove_file(out.join("a.csv")).unwrap();
     let aside = sibling(&out, "old-r2");
     std::fs::rename(&out, &aside).unwrap();
-    std::fs::remove_file(aside.join("a.csv")).unwrap();
     recover(&out, &unless("r2")).unwrap();
-    assert!(!out.exists(), "half an output is not put back");
-    assert!(!aside.exists(), "the leftover is removed");
+    assert_eq!(std::fs::read_to_string(out.join("b.csv")).unwrap(), "2");
+    // A removal cut short: it takes the marker first, so what is left of the folder
+    // is not put back once the published one has been moved away.
+    std::fs::rename(&out, &aside).unwrap();
+    std::fs::remove_file(aside.join(MARKER)).unwrap();
+    recover(&out, &unless("r2")).unwrap();
+    assert!(!out.exists() && !aside.exists());
 }
 
 #[test]
