@@ -1040,7 +1040,7 @@ fn a_night_whose_last_run_lost_its_folder_says_so_and_compares_with_an_older_one
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stderr);
     assert!(
-        said.contains("the artifacts of the last good runs are gone (2026-05-08_"),
+        said.contains("the record or artifacts of the last good runs are gone (2026-05-08_"),
         "{said}"
     );
     assert!(said.contains("compares itself with 2026-05-01_"), "{said}");
@@ -1073,7 +1073,7 @@ fn a_night_whose_last_run_lost_a_table_or_its_record_compares_with_an_older_one(
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stderr);
     assert!(
-        said.contains("the artifacts of the last good run are gone (2026-05-08_"),
+        said.contains("the record or artifacts of the last good run are gone (2026-05-08_"),
         "{said}"
     );
     let record = run_json(&dir.path().join("out/2026-05-15/run.json"));
@@ -1096,6 +1096,22 @@ fn a_night_whose_last_run_lost_a_table_or_its_record_compares_with_an_older_one(
     let notes = record["notes"].to_string();
     assert!(notes.contains("features: the last good run's"), "{notes}");
     assert!(notes.contains("cannot be read"), "{notes}");
+    // A table no stage compares with is no reason to pass a run over.
+    std::fs::remove_file(folder("2026-05-29_").join("personas/k_selection.parquet")).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-06-05"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("are gone"),
+        "{}",
+        text(&out.stderr)
+    );
+    let record = run_json(&dir.path().join("out/2026-06-05/run.json"));
+    let against = record["stability"]["against_run"].as_str().unwrap_or("");
+    assert!(
+        against.starts_with("2026-05-29_"),
+        "{}",
+        record["stability"]
+    );
 }
 
 #[test]

@@ -145,14 +145,12 @@ pub(crate) fn save(
 }
 
 /// Whether a finished stage's folder still holds what a later run reads of it as
-/// the run before: its meta and every table the stage provides.
-pub(crate) fn holds_tables(dir: &Path, stage: &PlannedStage) -> bool {
+/// the run before: its meta and the tables the stage compares ([`Stage::COMPARED`]).
+///
+/// [`Stage::COMPARED`]: crate::Stage::COMPARED
+pub(crate) fn holds_compared(dir: &Path, stage: &PlannedStage) -> bool {
     dir.join(META).is_file()
-        && stage.stage.provides().iter().all(|name| {
-            dir.join(format!("{name}.parquet")).is_file()
-                || *name == "events"
-                    && (dir.join(EVENT_PARTS).is_dir() || dir.join(SHARED_PARTS).is_file())
-        })
+        && (stage.stage.compared().iter()).all(|name| dir.join(format!("{name}.parquet")).is_file())
 }
 
 /// The event parts a finished stage's folder lists elsewhere (under a `shared_dir`),

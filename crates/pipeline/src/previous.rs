@@ -49,13 +49,13 @@ pub(crate) fn previous_run(
         // Its stages' artifacts, its own or those of the run it reused them from, and
         // what this run reads of them: the tables of a stage that compares itself
         // with the run before, and the record's row counts (the volume gates).
-        let compared = |name: &str| plan.stages.iter().find(|p| p.name == name);
+        let planned = |name: &str| plan.stages.iter().find(|p| p.name == name);
         let gone = !Path::new(&row.run_dir).is_dir()
             || finished.iter().any(|s| {
                 let dir = Path::new(&s.artifact_dir);
                 !dir.is_dir()
-                    || compared(&s.stage).is_some_and(|stage| {
-                        stage.stage.reads_previous() && !artifacts::holds_tables(dir, stage)
+                    || planned(&s.stage).is_some_and(|stage| {
+                        stage.stage.reads_previous() && !artifacts::holds_compared(dir, stage)
                     })
             });
         let record = PastRecord::read(Path::new(&row.run_dir));

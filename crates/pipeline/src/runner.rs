@@ -232,7 +232,7 @@ pub fn run(
                 .to_string(),
         };
         let message = format!(
-            "the artifacts of the last good {} are gone ({}); {compared}",
+            "the record or artifacts of the last good {} are gone ({}); {compared}",
             if lost.len() == 1 { "run" } else { "runs" },
             lost.join(", ")
         );

@@ -86,10 +86,10 @@ pub trait Stage: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Whether it reads the run this one compares itself with
-    /// ([`StageContext::previous_table`] and the like): that run then enters its
-    /// cache key.
-    const READS_PREVIOUS: bool = false;
+    /// The tables of the run this one compares itself with that it reads
+    /// ([`StageContext::previous_table`]), its meta besides: a stage with any has
+    /// that run enter its cache key, and a run without them is not compared with.
+    const COMPARED: &'static [&'static str] = &[];
 
     /// Runs the stage on the tables of the stages it needs.
     fn run(
@@ -614,8 +614,10 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn ask(&mut self, needed: &mut dyn CheckedStage) -> bool;
     /// See [`Stage::asked_key`].
     fn asked_key(&self) -> String;
-    /// See [`Stage::READS_PREVIOUS`].
+    /// Whether it reads the run before ([`Stage::COMPARED`]).
     fn reads_previous(&self) -> bool;
+    /// See [`Stage::COMPARED`].
+    fn compared(&self) -> &'static [&'static str];
     /// See [`Stage::check_need`].
     fn check_need(&self, needed: &dyn CheckedStage) -> Result<(), (String, String)>;
     /// Runs it.
@@ -673,7 +675,10 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
         S::asked_key(&self.0)
     }
     fn reads_previous(&self) -> bool {
-        S::READS_PREVIOUS
+        !S::COMPARED.is_empty()
+    }
+    fn compared(&self) -> &'static [&'static str] {
+        S::COMPARED
     }
     fn check_need(&self, needed: &dyn CheckedStage) -> Result<(), (String, String)> {
         S::check_need(&self.0, needed.as_any())

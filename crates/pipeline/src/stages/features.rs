@@ -161,7 +161,7 @@ impl Stage for Features {
         &["drift", FEATURES_AT_CUTOFF, FEATURES_AT_PERIOD_START];
     const REQUIRES: &'static [&'static str] = &["events"];
     const ASKED: &'static [&'static str] = &[FEATURES_AT_CUTOFF, FEATURES_AT_PERIOD_START];
-    const READS_PREVIOUS: bool = true;
+    const COMPARED: &'static [&'static str] = &["features"];
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         Ok(FeaturesChecked {

@@ -14,7 +14,7 @@ impl Stage for Profile {
     const PROVIDES: &'static [&'static str] = &["assignments", "personas", "k_selection"];
     const MAY_PROVIDE: &'static [&'static str] = &["migration"];
     const REQUIRES: &'static [&'static str] = &["features"];
-    const READS_PREVIOUS: bool = true;
+    const COMPARED: &'static [&'static str] = &["assignments"];
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
         // The features stage's table: a name no such table has fails every run.
