@@ -2,7 +2,8 @@
 //! and names each cluster in words.
 //!
 //! [`profile`] takes the features table (one row per `user_id`), log-transforms
-//! heavy-tailed counts and money, imputes missing values with the median, standardises
+//! heavy-tailed counts, money and skewed users-table attributes
+//! ([`userlens_model::takes_log`]), imputes missing values with the median, standardises
 //! every feature, and clusters users with k-means (greedy k-means++ seeding, Lloyd
 //! iterations) or a Gaussian mixture. With `k = "auto"` every k in `k_min..=k_max` is
 //! tried and the best silhouette wins. A feature family that carries no information

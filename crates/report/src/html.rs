@@ -372,6 +372,8 @@ struct Table {
     caption: String,
     head: Vec<(String, bool)>,
     rows: Vec<Vec<Cell>>,
+    /// Rows in time order, the latest last: a long table shows its last rows.
+    latest_last: bool,
 }
 
 impl Table {
@@ -380,7 +382,14 @@ impl Table {
             caption: caption.to_string(),
             head: head.iter().map(|(h, n)| (h.to_string(), *n)).collect(),
             rows: Vec::new(),
+            latest_last: false,
         }
+    }
+
+    /// The table with its rows in time order, the latest last.
+    fn in_time_order(mut self) -> Self {
+        self.latest_last = true;
+        self
     }
 
     fn html(&self) -> String {
@@ -395,7 +404,12 @@ impl Table {
         }
         out.push_str("</tr></thead>\n<tbody>\n");
         let shown = self.rows.len().min(MAX_TABLE_ROWS);
-        for row in &self.rows[..shown] {
+        let first = if self.latest_last {
+            self.rows.len() - shown
+        } else {
+            0
+        };
+        for row in &self.rows[first..first + shown] {
             out.push_str("<tr>");
             for cell in row {
                 match cell {
@@ -408,7 +422,8 @@ impl Table {
         out.push_str("</tbody>\n</table></div>\n");
         if shown < self.rows.len() {
             out.push_str(&note(&format!(
-                "The page shows the first {} of {} rows; the CSV holds every one.",
+                "The page shows the {} {} of {} rows; the CSV holds every one.",
+                if self.latest_last { "latest" } else { "first" },
                 grouped(shown as f64),
                 grouped(self.rows.len() as f64)
             )));
@@ -651,6 +666,17 @@ mod tests {
             html.contains("The page shows the first 1,000 of 1,005 rows; the CSV holds every one."),
             "{html}"
         );
+        let latest = Table {
+            rows: (0..MAX_TABLE_ROWS + 5)
+                .map(|r| vec![Cell::Num(r.to_string())])
+                .collect(),
+            ..Table::new("Lifecycle (lifecycle.csv)", &[("period", true)])
+        }
+        .in_time_order()
+        .html();
+        assert!(!latest.contains("<td class=\"num\">4</td>"));
+        assert!(latest.contains("<td class=\"num\">5</td>"));
+        assert!(latest.contains("The page shows the latest 1,000 of 1,005 rows"));
         table.rows.truncate(MAX_TABLE_ROWS);
         assert!(!table.html().contains("The page shows"));
     }

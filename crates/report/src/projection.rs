@@ -2,8 +2,8 @@
 //! profile heat map and a 2-D PCA projection of a seeded sample of users.
 //!
 //! Each feature is transformed and standardised over all users by the profile stage's
-//! own definition, [`Standardiser`] (signed `ln(1 + |x|)` for heavy-tailed counts and
-//! money, missing values set to the median, then mean and population standard
+//! own definition, [`Standardiser`] (signed `ln(1 + |x|)` for the features the run's
+//! model logged, missing values set to the median, then mean and population standard
 //! deviation). A persona's z-score on a feature is the mean standardised value of its
 //! users, which is the persona's centroid in the clustering space and the number its
 //! `distinguishing` text quotes.

@@ -179,7 +179,8 @@ fn triangle(df: &DataFrame) -> Result<String> {
             ("unbounded (%)", true),
             ("complete", false),
         ],
-    );
+    )
+    .in_time_order();
     for i in 0..df.height() {
         table.rows.push(vec![
             Cell::Text(text(&cohorts[i])),
@@ -387,7 +388,8 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
             ("dormant", true),
             ("complete", false),
         ],
-    );
+    )
+    .in_time_order();
     for i in 0..df.height() {
         let mut row = vec![Cell::Text(text(&periods[i]))];
         row.extend(counts.iter().map(|c| Cell::Num(number(c[i]))));
@@ -472,7 +474,8 @@ fn stickiness(df: &DataFrame) -> Result<String> {
             ("mau", true),
             ("DAU/MAU (%)", true),
         ],
-    );
+    )
+    .in_time_order();
     for i in 0..df.height() {
         let mut row = vec![Cell::Text(text(&dates[i]))];
         row.extend(series.iter().map(|s| Cell::Num(number(s[i]))));

@@ -96,6 +96,7 @@ pub(super) fn profile_section(personas: &[Persona], space: &projection::Space) -
         caption: "z-score of every feature per persona".to_string(),
         head,
         rows: Vec::new(),
+        latest_last: false,
     };
     for (j, feature) in space.features.iter().enumerate() {
         let mut row = vec![
