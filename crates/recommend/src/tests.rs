@@ -76,6 +76,53 @@ fn close(a: f32, b: f64) {
 }
 
 #[test]
+fn a_crawlers_history_counts_as_its_strongest_items_only() {
+    // A crawler viewed more items than a history lends the similarities, all alike:
+    // it lends the lower items, as if it had viewed only those.
+    let names: Vec<String> = (0..knn::MAX_HISTORY + 7)
+        .map(|i| format!("x{i:05}"))
+        .collect();
+    let mut rows: Vec<(&str, i64, &str, &str)> = vec![
+        ("u1", 1, "view", "x00000"),
+        ("u1", 1, "view", "x00001"),
+        ("u2", 1, "view", "x00001"),
+        ("u2", 1, "view", "x00002"),
+    ];
+    let crawled = |n: usize| {
+        names[..n]
+            .iter()
+            .map(|item| ("bot", 1, "view", item.as_str()))
+    };
+    let mut cut = rows.clone();
+    rows.extend(crawled(names.len()));
+    cut.extend(crawled(knn::MAX_HISTORY));
+    let (log, whole) = interactions(&rows, 10, "");
+    let (cut_log, cut) = interactions(&cut, 10, "");
+    for similarity in [Similarity::Bm25, Similarity::Cosine, Similarity::Jaccard] {
+        let (a, b) = (
+            knn::fit(&whole, similarity, 10),
+            knn::fit(&cut, similarity, 10),
+        );
+        for (x, y) in [("x00000", "x00001"), ("x00001", "x00002")] {
+            let got = a.similarity(item(&log, x), item(&log, y));
+            let want = b.similarity(item(&cut_log, x), item(&cut_log, y));
+            // BM25 gives a user of nearly every item no weight.
+            assert!(
+                want > 0.0 || similarity == Similarity::Bm25,
+                "{similarity:?} {x} {y}"
+            );
+            assert_eq!(got.to_bits(), want.to_bits(), "{similarity:?} {x} {y}");
+        }
+        // An item only its cut history held has no neighbours.
+        let last = item(&log, names.last().unwrap());
+        assert_eq!(a.neighbours.row(last as usize).0, [] as [u32; 0]);
+        if similarity != Similarity::Bm25 {
+            assert_eq!(a.neighbours.row(item(&log, "x04999") as usize).0.len(), 10);
+        }
+    }
+}
+
+#[test]
 fn similarities_match_the_hand_computed_values() {
     let (log, inter) = interactions(&paper_log(), 10, "");
     let pairs = [
