@@ -91,6 +91,30 @@ pub struct Ledger {
     stage_columns: String,
 }
 
+/// The ledger at `path` as a file no one writes (SQLite's `immutable`), for a reader
+/// that may not make the files a shared read needs beside it (a runs folder it
+/// cannot write): it sees what the last run to finish left in the file.
+fn open_immutable(path: &Path) -> Option<Connection> {
+    let text = path.to_str()?;
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(uri, flags).ok()?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .ok()?;
+    Some(conn)
+}
+
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Ledger {
         path: path.to_path_buf(),
@@ -173,18 +197,18 @@ impl Ledger {
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags)
-            .or_else(|_| {
-                Connection::open_with_flags(
-                    &path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-            })
+        use rusqlite::OpenFlags;
+        let opened = |flags: OpenFlags| {
+            let conn = Connection::open_with_flags(&path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Opening is lazy: a first read meets what stands in the way.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok::<_, rusqlite::Error>(conn)
+        };
+        let conn = opened(OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .or_else(|_| opened(OpenFlags::SQLITE_OPEN_READ_ONLY))
+            .or_else(|e| open_immutable(&path).ok_or(e))
             .map_err(db(&path))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(db(&path))?;
         Ledger::with(conn, path)
     }
 
@@ -665,5 +689,32 @@ mod tests {
         let run = ledger.run("r1").unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Interrupted);
         assert!(run.status.resumable());
+    }
+
+    #[test]
+    fn a_ledger_reads_as_an_immutable_file_whatever_its_path() {
+        // What `open_existing` falls back on where it cannot make SQLite's shared
+        // files beside the ledger (a runs folder the reader may not write).
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs 100% ?#");
+        let ledger = Ledger::open(&runs).unwrap();
+        let run = RunRow {
+            run_id: "r1".into(),
+            pipeline: "p".into(),
+            as_of: "2026-01-01".into(),
+            status: RunStatus::Ok,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: None,
+            run_dir: "runs/p/r1".into(),
+            error: None,
+            invocation: None,
+            pid: None,
+        };
+        ledger.claim_run(&run).unwrap();
+        drop(ledger);
+        let conn = open_immutable(&runs.join("ledger.sqlite")).unwrap();
+        let read = Ledger::with(conn, runs.join("ledger.sqlite")).unwrap();
+        assert_eq!(read.runs(None).unwrap(), [run]);
+        assert!(open_immutable(&dir.path().join("none.sqlite")).is_none());
     }
 }
