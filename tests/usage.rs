@@ -269,6 +269,17 @@ fn runs_show_gives_each_stage_its_key_hash_and_error() {
         .filter_map(|l| l.trim().strip_prefix("cache key "))
         .collect();
     assert_eq!(keys.len(), 2, "{shown}");
+    // The ingest's rows in are the rows it read from its source.
+    let ingest = shown.lines().find(|l| l.contains(". ingest")).unwrap();
+    let words: Vec<&str> = ingest.split_whitespace().collect();
+    let count = |label: &str| -> u64 {
+        let at = words.iter().position(|w| w.starts_with(label)).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    assert!(
+        count("rows") >= count("out,") && count("out,") > 0,
+        "{ingest}"
+    );
     // The ingest's artifact is there: its key and content hash are BLAKE3 hex.
     let (key, content) = keys[0].split_once(", content ").unwrap();
     assert!(key.len() == 64 && content.len() == 64, "{shown}");

@@ -496,7 +496,12 @@ impl Run<'_, '_> {
                         rows: record.rows_out,
                     });
                 }
+                // A stage that needs none reads its rows from its sources.
+                let read = (meta.rows.as_ref())
+                    .filter(|_| stage.needs.is_empty())
+                    .map(|rows| rows.read as i64);
                 let row = StageRow {
+                    rows_in: read.unwrap_or(row.rows_in),
                     rows_out: record.rows_out as i64,
                     artifact_dir: dir.display().to_string(),
                     ..row
