@@ -1,5 +1,7 @@
 //! Predictions summarised per persona, for the persona table of the report.
 
+use std::collections::{BTreeMap, HashMap};
+
 use polars::prelude::*;
 use userlens_model::columns::{PERSONA_ID, USER_ID};
 
@@ -17,34 +19,114 @@ pub fn persona_summary(
     predictions: &DataFrame,
     segments: Option<&DataFrame>,
 ) -> Result<DataFrame> {
-    let mut summary = assignments
-        .clone()
-        .lazy()
-        .select([col(USER_ID), col(PERSONA_ID)])
-        .left_join(predictions.clone().lazy(), col(USER_ID), col(USER_ID))
-        .group_by([col(PERSONA_ID)])
-        .agg([
-            col("p_purchase").mean().alias("mean_p_purchase"),
-            col("p_purchase")
-                .gt_eq(lit(0.5))
-                .cast(DataType::Float64)
-                .mean()
-                .alias("share_predicted_buyers"),
-            col("predicted_revenue")
-                .mean()
-                .alias("mean_predicted_revenue"),
-            col("churn_risk").mean().alias("mean_churn_risk"),
-            col("p_alive").mean().alias("mean_p_alive"),
-        ]);
-    if let Some(segments) = segments {
-        let mix = segments::segment_mix(assignments, segments)?;
-        let mix = mix.lazy().select([col(PERSONA_ID), col("segment_mix")]);
-        summary = summary.left_join(mix, col(PERSONA_ID), col(PERSONA_ID));
+    let context = "summarise the predictions per persona";
+    let texts = |df: &DataFrame| -> Result<StringChunked> {
+        let ids = df.column(USER_ID).map_err(polars_err(context))?;
+        let ids = ids.cast(&DataType::String).map_err(polars_err(context))?;
+        Ok(ids.str().map_err(polars_err(context))?.clone())
+    };
+    let floats = |name: &str| -> Result<Vec<Option<f64>>> {
+        let column = predictions.column(name).map_err(polars_err(context))?;
+        let column = column
+            .cast(&DataType::Float64)
+            .map_err(polars_err(context))?;
+        Ok(column.f64().map_err(polars_err(context))?.iter().collect())
+    };
+    let predicted = texts(predictions)?;
+    let mut row_of: HashMap<&str, usize> = HashMap::with_capacity(predicted.len());
+    for (row, id) in predicted.iter().enumerate() {
+        if let Some(id) = id {
+            row_of.entry(id).or_insert(row);
+        }
     }
+    let p_purchase = floats("p_purchase")?;
+    let buyer: Vec<Option<f64>> = (p_purchase.iter())
+        .map(|p| p.map(|p| f64::from(u8::from(p >= 0.5))))
+        .collect();
+    let columns = [
+        ("mean_p_purchase", p_purchase),
+        ("share_predicted_buyers", buyer),
+        ("mean_predicted_revenue", floats("predicted_revenue")?),
+        ("mean_churn_risk", floats("churn_risk")?),
+        ("mean_p_alive", floats("p_alive")?),
+    ];
+    // Summed in the assignments' order, each sum compensated: a group-by's sums
+    // follow its threads, and the last digits would change from run to run.
+    let persona_ids = assignments
+        .column(PERSONA_ID)
+        .map_err(polars_err(context))?;
+    let id_type = persona_ids.dtype().clone();
+    let persona_ids = persona_ids
+        .cast(&DataType::UInt32)
+        .map_err(polars_err(context))?;
+    let mut means: BTreeMap<u32, Vec<Mean>> = BTreeMap::new();
+    let users = texts(assignments)?;
+    let personas = persona_ids.u32().map_err(polars_err(context))?;
+    for (user, persona) in users.iter().zip(personas.iter()) {
+        let Some(persona) = persona else { continue };
+        let sums = means
+            .entry(persona)
+            .or_insert_with(|| vec![Mean::default(); columns.len()]);
+        let Some(&row) = user.and_then(|u| row_of.get(u)) else {
+            continue;
+        };
+        for (sum, (_, values)) in sums.iter_mut().zip(&columns) {
+            if let Some(v) = values[row] {
+                sum.add(v);
+            }
+        }
+    }
+    let ids: Vec<u32> = means.keys().copied().collect();
+    let mut table = vec![
+        Column::new(PERSONA_ID.into(), ids)
+            .cast(&id_type)
+            .map_err(polars_err(context))?,
+    ];
+    for (j, (name, _)) in columns.iter().enumerate() {
+        let values: Vec<Option<f64>> = means.values().map(|m| m[j].value()).collect();
+        table.push(Column::new((*name).into(), values));
+    }
+    let summary = DataFrame::new(means.len(), table).map_err(polars_err(context))?;
+    let Some(segments) = segments else {
+        return Ok(summary);
+    };
+    let mix = segments::segment_mix(assignments, segments)?;
     summary
+        .lazy()
+        .left_join(
+            mix.lazy().select([col(PERSONA_ID), col("segment_mix")]),
+            col(PERSONA_ID),
+            col(PERSONA_ID),
+        )
         .sort([PERSONA_ID], SortMultipleOptions::default())
         .collect()
-        .map_err(polars_err("summarise the predictions per persona"))
+        .map_err(polars_err(context))
+}
+
+/// A mean summed with Neumaier's compensation, in the order values come.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mean {
+    sum: f64,
+    compensation: f64,
+    count: u64,
+}
+
+impl Mean {
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        self.compensation += if self.sum.abs() >= v.abs() {
+            (self.sum - t) + v
+        } else {
+            (v - t) + self.sum
+        };
+        self.sum = t;
+        self.count += 1;
+    }
+
+    /// `None` without values, as a group-by's mean of nulls.
+    fn value(&self) -> Option<f64> {
+        (self.count > 0).then(|| (self.sum + self.compensation) / self.count as f64)
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +167,46 @@ mod tests {
 
     fn floats(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
         df.column(name).unwrap().f64().unwrap().iter().collect()
+    }
+
+    #[test]
+    fn means_do_not_depend_on_the_order_of_the_predictions() {
+        // Large amounts, whose sums lose their last digits to the order of adding.
+        let n = 5_000;
+        let users: Vec<String> = (0..n).map(|i| format!("u{i:05}")).collect();
+        let assignments = df! {
+            "user_id" => &users,
+            "persona_id" => (0..n).map(|i| (i % 3) as u32 + 1).collect::<Vec<_>>(),
+        }
+        .unwrap();
+        // Whole cents, so that the exact mean is known.
+        let revenue: Vec<f64> = (0..n)
+            .map(|i| (9.99e13 / (1.0 + (i % 97) as f64)).round() / 100.0)
+            .collect();
+        let predictions = |order: &[usize]| {
+            df! {
+                "user_id" => order.iter().map(|&i| users[i].as_str()).collect::<Vec<_>>(),
+                "p_alive" => order.iter().map(|&i| (i % 10) as f64 / 10.0).collect::<Vec<_>>(),
+                "p_purchase" => order.iter().map(|&i| (i % 7) as f64 / 7.0).collect::<Vec<_>>(),
+                "predicted_revenue" => order.iter().map(|&i| revenue[i]).collect::<Vec<_>>(),
+                "churn_risk" => order.iter().map(|&i| (i % 5) as f64 / 5.0).collect::<Vec<_>>(),
+            }
+            .unwrap()
+        };
+        let forward: Vec<usize> = (0..n).collect();
+        let backward: Vec<usize> = (0..n).rev().collect();
+        let a = persona_summary(&assignments, &predictions(&forward), None).unwrap();
+        let b = persona_summary(&assignments, &predictions(&backward), None).unwrap();
+        assert!(a.equals_missing(&b), "{a}\n{b}");
+        // Against the exact means, summed as integers of cents.
+        let exact: f64 = (0..n)
+            .filter(|i| i % 3 == 0)
+            .map(|i| (revenue[i] * 100.0).round() as i128)
+            .sum::<i128>() as f64
+            / 100.0
+            / (0..n).filter(|i| i % 3 == 0).count() as f64;
+        let got = floats(&a, "mean_predicted_revenue")[0].unwrap();
+        assert!((got - exact).abs() <= exact * 1e-15, "{got} {exact}");
     }
 
     #[test]
