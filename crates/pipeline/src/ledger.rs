@@ -207,7 +207,14 @@ impl Ledger {
         };
         let conn = opened(OpenFlags::SQLITE_OPEN_READ_WRITE)
             .or_else(|_| opened(OpenFlags::SQLITE_OPEN_READ_ONLY))
-            .or_else(|e| open_immutable(&path).ok_or(e))
+            // Only where SQLite may not make its files beside it: a ledger busy or
+            // damaged is reported as such.
+            .or_else(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+                    open_immutable(&path).ok_or(e)
+                }
+                _ => Err(e),
+            })
             .map_err(db(&path))?;
         Ledger::with(conn, path)
     }
