@@ -564,7 +564,9 @@ pub fn is_heavy_tailed(name: &str) -> bool {
 /// Whether a feature is log-transformed before scaling, given its values (NaN and
 /// infinities ignored): as the catalogue says for its own features; a users-table
 /// attribute when its values are more skewed than an exponential's (|skewness| > 2)
-/// and the signed log makes them less so. Other features never are.
+/// and the signed log takes more than 1% off that (not a two-valued flag, which any
+/// increasing transform leaves as skewed, nor values so near 0 that the log is all but
+/// the identity). Other features never are.
 pub fn takes_log(name: &str, values: &[f64]) -> bool {
     if let Some(info) = feature_info(name) {
         return info.heavy_tailed;
@@ -575,7 +577,7 @@ pub fn takes_log(name: &str, values: &[f64]) -> bool {
     let raw = stats::skewness(values.iter().copied());
     let logged = stats::skewness(values.iter().map(|&v| stats::signed_log1p(v)));
     match (raw, logged) {
-        (Some(raw), Some(logged)) => raw.abs() > 2.0 && logged.abs() < raw.abs(),
+        (Some(raw), Some(logged)) => raw.abs() > 2.0 && logged.abs() < 0.99 * raw.abs(),
         _ => false,
     }
 }
@@ -628,6 +630,18 @@ mod tests {
         assert!(takes_log("monetary", &age));
         assert!(!takes_log("mean_rating", &income));
         assert!(!takes_log("user_income", &[]));
+        // A flag: 1 for most, 2 for a few. Logged or not, it is the same two values.
+        for every in [7, 13, 19, 23, 29, 31, 37] {
+            for (low, high) in [(1.0, 2.0), (3.0, 1000.0), (1.0, 5.0)] {
+                let flag: Vec<f64> = (0..400)
+                    .map(|i| if i % every == 0 { high } else { low })
+                    .collect();
+                assert!(!takes_log("user_tier", &flag), "{every} {low} {high}");
+            }
+        }
+        // Values so near 0 that the log is near the identity: it tames nothing.
+        let rates: Vec<f64> = income.iter().map(|v| v * 1e-8).collect();
+        assert!(!takes_log("user_rate", &rates));
     }
 
     #[test]
