@@ -974,6 +974,49 @@ fn the_volume_gate_compares_the_events_before_each_as_of_date() {
 }
 
 #[test]
+fn a_users_attribute_logged_one_night_only_is_named_when_ids_are_matched() {
+    let dir = sandbox(300);
+    let pipeline = PIPELINE.replace(
+        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]",
+        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\nwith = { users = \"users.csv\" }",
+    );
+    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+    let users = |balance: &dyn Fn(usize) -> f64| {
+        let mut table = String::from("user_id,balance\n");
+        for i in 1..=300 {
+            table.push_str(&format!("u{i:06},{}\n", balance(i)));
+        }
+        std::fs::write(dir.path().join("users.csv"), table).unwrap();
+    };
+    let logged = |date: &str| {
+        let record = run_json(&dir.path().join(format!("out/{date}/run.json")));
+        let list = record["personas"]["log_transformed"].to_string();
+        (list.contains("user_balance"), record["notes"].to_string())
+    };
+    // A few balances far above the rest, then none.
+    users(&|i| {
+        if i % 50 == 0 {
+            250_000.0
+        } else {
+            100.0 + i as f64
+        }
+    });
+    let out = run(dir.path(), &["--as-of", "2026-05-01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(logged("2026-05-01").0);
+    users(&|i| 100.0 + i as f64);
+    let out = run(dir.path(), &["--as-of", "2026-05-08"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (on_log, notes) = logged("2026-05-08");
+    assert!(!on_log);
+    assert!(
+        notes.contains("user_balance on a log scale in this run or in run 2026-05-01_")
+            && notes.contains("persona ids were matched without it"),
+        "{notes}"
+    );
+}
+
+#[test]
 fn a_failed_stage_is_retried_with_backoff() {
     let dir = sandbox(200);
     let pipeline = PIPELINE.replace(

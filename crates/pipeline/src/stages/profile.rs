@@ -113,6 +113,25 @@ impl Stage for Profile {
         }
         let max_distance = userlens_profile::stability::MAX_MATCH_DISTANCE;
         let (against, summary) = if let Some(previous_model) = previous_model {
+            // A users-table attribute logged in one run only is left out of the match.
+            let rescaled: Vec<&str> = (profile.model.features.iter())
+                .filter(|f| {
+                    previous_model.features.contains(f)
+                        && previous_model.log_transformed.contains(f)
+                            != profile.model.log_transformed.contains(f)
+                })
+                .map(String::as_str)
+                .collect();
+            if !rescaled.is_empty() {
+                meta.notes.push(format!(
+                    "{}: {} on a log scale in this run or in run {} but not both: persona \
+                     ids were matched without {}",
+                    ctx.name(),
+                    rescaled.join(", "),
+                    ctx.previous_run().unwrap_or_default(),
+                    if rescaled.len() == 1 { "it" } else { "them" }
+                ));
+            }
             let before = ctx.previous_table("assignments");
             let stability = userlens_profile::stability::stabilise(
                 &previous_model,
