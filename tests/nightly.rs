@@ -44,6 +44,13 @@ fn sandbox(users: usize) -> tempfile::TempDir {
     dir
 }
 
+/// Writes the pipeline with `lines` added to its features stage.
+fn features_with(dir: &Path, lines: &str) {
+    let stage = "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]";
+    let pipeline = PIPELINE.replace(stage, &format!("{stage}\n{lines}"));
+    std::fs::write(dir.join("night.toml"), pipeline).unwrap();
+}
+
 fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["run", "night.toml"];
     args.extend_from_slice(extra);
@@ -976,11 +983,7 @@ fn the_volume_gate_compares_the_events_before_each_as_of_date() {
 #[test]
 fn a_users_attribute_logged_one_night_only_is_named_when_ids_are_matched() {
     let dir = sandbox(300);
-    let pipeline = PIPELINE.replace(
-        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]",
-        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\nwith = { users = \"users.csv\" }",
-    );
-    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+    features_with(dir.path(), "with = { users = \"users.csv\" }");
     let users = |balance: &dyn Fn(usize) -> f64| {
         let mut table = String::from("user_id,balance\n");
         for i in 1..=300 {
@@ -1019,11 +1022,10 @@ fn a_users_attribute_logged_one_night_only_is_named_when_ids_are_matched() {
 #[test]
 fn a_failed_stage_is_retried_with_backoff() {
     let dir = sandbox(200);
-    let pipeline = PIPELINE.replace(
-        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]",
-        "[stages.features]\nuses = \"features\"\nneeds = [\"ingest\"]\nretries = 2\nretry_delay = \"1s\"\nwith = { users = \"users.csv\" }",
+    features_with(
+        dir.path(),
+        "retries = 2\nretry_delay = \"1s\"\nwith = { users = \"users.csv\" }",
     );
-    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_userlens"))
         .args(["run", "night.toml", "--as-of", "2026-05-01"])
         .current_dir(dir.path())

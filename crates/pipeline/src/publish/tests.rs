@@ -167,13 +167,21 @@ fn unless(id: &'static str) -> impl Fn(&str, Option<u32>) -> Owner {
     }
 }
 
+/// `<dir>/out` as run `r1` of pipeline `p` published it, holding `files`.
+fn published(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let out = dir.join("out");
+    let first = staging(&out, "r1").unwrap().0;
+    for (name, text) in files {
+        std::fs::write(first.join(name), text).unwrap();
+    }
+    publish(&first, &out, "r1", "p").unwrap();
+    out
+}
+
 #[test]
 fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let first = staging(&out, "r1").unwrap().0;
-    std::fs::write(first.join("a.csv"), "1").unwrap();
-    publish(&first, &out, "r1", "p").unwrap();
+    let out = published(dir.path(), &[("a.csv", "1")]);
     assert_eq!(std::fs::read_to_string(out.join("a.csv")).unwrap(), "1");
     assert!(out.join(MARKER).is_file());
 
@@ -219,11 +227,7 @@ fn publishing_replaces_the_folder_and_recovery_puts_it_back() {
 #[test]
 fn a_folder_set_aside_is_put_back_only_with_its_marker() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let first = staging(&out, "r1").unwrap().0;
-    std::fs::write(first.join("a.csv"), "1").unwrap();
-    std::fs::write(first.join("b.csv"), "2").unwrap();
-    publish(&first, &out, "r1", "p").unwrap();
+    let out = published(dir.path(), &[("a.csv", "1"), ("b.csv", "2")]);
     // The user removed a file; a publish was then killed between its renames.
     std::fs::remove_file(out.join("a.csv")).unwrap();
     let aside = sibling(&out, "old-r2");
@@ -241,10 +245,7 @@ fn a_folder_set_aside_is_put_back_only_with_its_marker() {
 #[test]
 fn a_second_publish_swaps_the_folders_in_one_rename() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let first = staging(&out, "r1").unwrap().0;
-    std::fs::write(first.join("a.csv"), "1").unwrap();
-    publish(&first, &out, "r1", "p").unwrap();
+    let out = published(dir.path(), &[("a.csv", "1")]);
     let second = staging(&out, "r2").unwrap().0;
     std::fs::write(second.join("a.csv"), "2").unwrap();
     // On Linux the two folders trade places at once: no moment without `out`.
