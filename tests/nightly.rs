@@ -51,6 +51,14 @@ fn features_with(dir: &Path, lines: &str) {
     std::fs::write(dir.join("night.toml"), pipeline).unwrap();
 }
 
+/// Runs the nights of `dates` in turn, each of which must succeed.
+fn nights(dir: &Path, dates: &[&str]) {
+    for date in dates {
+        let out = run(dir, &["--as-of", date]);
+        assert!(out.status.success(), "{date}: {}", text(&out.stderr));
+    }
+}
+
 fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["run", "night.toml"];
     args.extend_from_slice(extra);
@@ -108,10 +116,7 @@ const OUTPUTS: [&str; 4] = [
 fn kill_9_mid_stage_then_resume_gives_the_same_outputs() {
     // Reference: an uninterrupted pair of nights.
     let reference = sandbox(1500);
-    for date in ["2026-05-01", "2026-05-15"] {
-        let out = run(reference.path(), &["--as-of", date]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    nights(reference.path(), &["2026-05-01", "2026-05-15"]);
 
     let dir = sandbox(1500);
     let first = run(dir.path(), &["--as-of", "2026-05-01"]);
@@ -587,10 +592,7 @@ fn a_three_day_backfill_records_three_runs() {
 #[test]
 fn two_nights_on_overlapping_data_keep_persona_ids() {
     let dir = sandbox(800);
-    for date in ["2026-05-01", "2026-05-15"] {
-        let out = run(dir.path(), &["--as-of", date]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    nights(dir.path(), &["2026-05-01", "2026-05-15"]);
     let first = read_csv(&dir.path().join("out/2026-05-01/user_personas.csv"));
     let second = read_csv(&dir.path().join("out/2026-05-15/user_personas.csv"));
     let before: std::collections::BTreeMap<&str, &str> = first
@@ -646,10 +648,7 @@ fn two_nights_on_overlapping_data_keep_persona_ids() {
 #[test]
 fn a_night_backfilled_before_the_others_takes_their_ids_and_gives_none_twice() {
     let dir = sandbox(400);
-    for date in ["2026-05-15", "2026-05-01"] {
-        let out = run(dir.path(), &["--as-of", date]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    nights(dir.path(), &["2026-05-15", "2026-05-01"]);
     let members = |date: &str| -> std::collections::BTreeMap<String, String> {
         read_csv(&dir.path().join(format!("out/{date}/user_personas.csv")))
             .into_iter()
@@ -1063,10 +1062,7 @@ fn a_failed_stage_is_retried_with_backoff() {
 fn a_night_whose_last_run_lost_its_folder_says_so_and_compares_with_an_older_one() {
     let dir = sandbox(300);
     // The last night ran twice: its rerun reused every artifact of the first run.
-    for date in ["2026-05-01", "2026-05-08", "2026-05-08"] {
-        let out = run(dir.path(), &["--as-of", date]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    nights(dir.path(), &["2026-05-01", "2026-05-08", "2026-05-08"]);
     // A clean-up removed the first run's folder, which holds the rerun's artifacts.
     let runs = dir.path().join("runs/night");
     let mut nights: Vec<_> = (std::fs::read_dir(&runs).unwrap())
@@ -1101,10 +1097,7 @@ fn a_night_whose_last_run_lost_its_folder_says_so_and_compares_with_an_older_one
 #[test]
 fn a_night_whose_last_run_lost_a_table_or_its_record_compares_with_an_older_one() {
     let dir = sandbox(300);
-    for date in ["2026-05-01", "2026-05-08"] {
-        let out = run(dir.path(), &["--as-of", date]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    nights(dir.path(), &["2026-05-01", "2026-05-08"]);
     let folder = |date: &str| {
         let runs = dir.path().join("runs/night");
         (std::fs::read_dir(&runs).unwrap())
@@ -1162,10 +1155,7 @@ fn a_night_whose_last_run_lost_a_table_or_its_record_compares_with_an_older_one(
 #[test]
 fn a_night_rerun_after_an_earlier_night_compares_with_it() {
     let dir = sandbox(300);
-    for date in ["2026-05-15", "2026-05-01"] {
-        let out = run(dir.path(), &["--as-of", date]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    nights(dir.path(), &["2026-05-15", "2026-05-01"]);
     // The first 05-15 run had no night before it; now it has, so nothing is reused
     // from that run, and a plain rerun gives what a forced one gives.
     let night = dir.path().join("out/2026-05-15");
