@@ -80,6 +80,30 @@ fn a_users_column_built_from_the_future_does_not_reach_the_models() {
 }
 
 #[test]
+fn a_static_column_the_users_table_lacks_is_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 60, 3);
+    leaky_users(dir.path());
+    let args = [
+        "profile",
+        "events.csv",
+        "--users",
+        "users.csv",
+        "--set",
+        "features.static_columns=[\"lifetime_order\"]",
+    ];
+    let done = userlens(&args, dir.path());
+    // The table or the pipeline file is at fault: retrying changes nothing.
+    assert_eq!(done.status.code(), Some(3), "{}", text(&done.stderr));
+    let said = text(&done.stderr);
+    assert!(
+        said.contains("`users.csv`: `static_columns` names `lifetime_order`")
+            && said.contains("did you mean `lifetime_orders`?"),
+        "{said}"
+    );
+}
+
+#[test]
 fn a_versioned_users_table_joins_each_users_row_of_the_as_of_date() {
     let dir = tempfile::tempdir().unwrap();
     common::generate(dir.path(), 60, 3);

@@ -32,6 +32,19 @@ pub struct UsersAtCutoff {
     pub undated: usize,
 }
 
+/// Why `users` cannot be cut as `params` say, if a column `static_columns` names is
+/// not one of its columns: the input's fault, or the pipeline file's.
+pub fn unknown_static_column(users: &DataFrame, params: &CheckedFeatureParams) -> Option<String> {
+    let names: Vec<&str> = users.columns().iter().map(|c| c.name().as_str()).collect();
+    let name = (params.static_columns.iter()).find(|name| !names.contains(&name.as_str()))?;
+    let hint = userlens_model::did_you_mean(name, &names)
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    Some(format!(
+        "`static_columns` names `{name}`, which is not a column of the users table{hint}"
+    ))
+}
+
 /// Cuts `users` to what was known at `cutoff` (UTC microseconds): see the module
 /// docs. A row of a time-versioned table is known when its `as_of` time, or else the
 /// latest of its `*_at` times, is before the cutoff.
@@ -40,17 +53,10 @@ pub fn users_at_cutoff(
     cutoff: i64,
     params: &CheckedFeatureParams,
 ) -> Result<UsersAtCutoff> {
-    let names: Vec<&str> = users.columns().iter().map(|c| c.name().as_str()).collect();
-    for name in &params.static_columns {
-        if !names.contains(&name.as_str()) {
-            let hint = userlens_model::did_you_mean(name, &names)
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            return Err(Error::Params(format!(
-                "`static_columns` names `{name}`, which is not a column of the users table{hint}"
-            )));
-        }
+    if let Some(message) = unknown_static_column(users, params) {
+        return Err(Error::Params(message));
     }
+    let names: Vec<&str> = users.columns().iter().map(|c| c.name().as_str()).collect();
     let (times, row_time) = times_and_versions(users)?;
     let mut table = cut_dates(users.clone(), &times, cutoff)?;
 

@@ -40,7 +40,7 @@ use sorted::Time;
 
 pub use cutoff::{
     ConflictingRows, UndatedColumn, UsersAtCutoff, conflicting_rows, dates_before,
-    undated_version_column, users_at_cutoff, with_dates_typed,
+    undated_version_column, unknown_static_column, users_at_cutoff, with_dates_typed,
 };
 
 fn polars_err(action: &'static str) -> impl FnOnce(PolarsError) -> Error {

@@ -95,6 +95,9 @@ impl FeaturesChecked {
                 path.display()
             )));
         }
+        if let Some(why) = userlens_features::unknown_static_column(&table, &self.params) {
+            return Err(StageError::refused(format!("`{}`: {why}", path.display())));
+        }
         if let Some(c) = userlens_features::conflicting_rows(&table)? {
             let since = c.since.map(|d| format!(" as of {d}")).unwrap_or_default();
             return Err(StageError::refused(format!(
