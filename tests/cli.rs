@@ -672,6 +672,56 @@ fn generate_writes_only_new_files_unless_forced() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn generate_stopped_leaves_no_file_and_never_replaces_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["generate", "--users", "50000", "--out", "big.csv"])
+        .args(["--truth", "truth.csv", "--survey", "survey.csv"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once it writes, before it is done: stopped then, it leaves nothing behind.
+    let writing = || {
+        (std::fs::read_dir(dir.path()).unwrap())
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+    };
+    let started = std::time::Instant::now();
+    while !writing() && started.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let code = child.wait().unwrap().code();
+    if code != Some(0) {
+        assert_eq!(code, Some(143));
+        let left: Vec<_> = (std::fs::read_dir(dir.path()).unwrap())
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // A pipe (or a device, such as /dev/null) is not a file to replace.
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("pipe.csv"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let out = userlens(
+        &["generate", "--users", "3", "--out", "pipe.csv", "--force"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not a regular file"));
+    let kind = std::fs::symlink_metadata(dir.path().join("pipe.csv")).unwrap();
+    assert!(!kind.is_file());
+}
+
 #[test]
 fn a_reader_that_leaves_early_is_no_failure() {
     // `userlens generate ... | head -1`: stdout is a pipe whose reader is gone.

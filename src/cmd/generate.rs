@@ -39,13 +39,16 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         events_per_user: *events_per_user,
     };
     params.check().map_err(Failure::usage)?;
-    // Renamed into place only when complete, so a failed or killed run never leaves
-    // half a file behind (a failure removes the temporary files).
-    let mut events_file = userlens_report::AtomicFile::create(out)?;
-    let mut truth_file = match truth {
-        Some(path) => Some(userlens_report::AtomicFile::create(path)?),
-        None => None,
+    // Renamed into place only when all are complete, so a failed or killed run never
+    // leaves half a file, nor some of the files (a failure removes the temporary files
+    // as they are dropped; a signal, those it was told of).
+    let create = |path: &Path| -> Result<userlens_report::AtomicFile, Failure> {
+        let file = userlens_report::AtomicFile::create(path)?;
+        crate::signals::remove_if_stopped(file.temporary());
+        Ok(file)
     };
+    let mut events_file = create(out)?;
+    let mut truth_file = truth.as_deref().map(create).transpose()?;
     let summary = userlens_synth::generate(
         &params,
         std::io::BufWriter::new(events_file.file()),
@@ -53,6 +56,22 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
             .as_mut()
             .map(|t| std::io::BufWriter::new(t.file())),
     )?;
+    let survey = match survey {
+        Some(path) => {
+            // Drawn from the events just written, so scores follow each user's experience.
+            let written = events_file.temporary();
+            let events = std::fs::File::open(written)
+                .with_context(|| format!("failed to read `{}`", written.display()))?;
+            let mut survey_file = create(path)?;
+            let answers = userlens_synth::generate_survey(
+                &params,
+                std::io::BufReader::new(events),
+                std::io::BufWriter::new(survey_file.file()),
+            )?;
+            Some((survey_file, answers, path))
+        }
+        None => None,
+    };
     events_file.commit()?;
     if let Some(truth_file) = truth_file {
         truth_file.commit()?;
@@ -71,16 +90,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
             thousands(*count as u64)
         )?;
     }
-    if let Some(path) = survey {
-        // Drawn from the events just written, so scores follow each user's experience.
-        let events = std::fs::File::open(out)
-            .with_context(|| format!("failed to read `{}`", out.display()))?;
-        let mut survey_file = userlens_report::AtomicFile::create(path)?;
-        let written = userlens_synth::generate_survey(
-            &params,
-            std::io::BufReader::new(events),
-            std::io::BufWriter::new(survey_file.file()),
-        )?;
+    if let Some((survey_file, written, path)) = survey {
         survey_file.commit()?;
         writeln!(
             std::io::stdout(),
@@ -130,6 +140,13 @@ fn check_targets(
                 "`{}`: generate writes CSV text, which `run` would not read under that \
                  name; give a `.csv` path",
                 target.display()
+            );
+        }
+        // Not even `--force` replaces a device or a pipe (`/dev/null`) by a file.
+        if std::fs::metadata(target).is_ok_and(|m| !m.is_file()) {
+            anyhow::bail!(
+                "`{shown}` is not a regular file (a device, a pipe or a socket); give a \
+                 file's path"
             );
         }
         if !force && std::fs::symlink_metadata(target).is_ok() {

@@ -128,6 +128,11 @@ impl AtomicFile {
         &mut self.file
     }
 
+    /// The temporary file's path, `.<name>.<pid>.tmp` beside the file's.
+    pub fn temporary(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Syncs the file and renames it to its name.
     pub fn commit(mut self) -> Result<()> {
         self.file.sync_all().map_err(|e| io(&self.tmp, e))?;
