@@ -189,7 +189,7 @@ pub struct RunArgs {
     pub dry_run: bool,
     /// Run just this stage on the finished artifacts of the stages before it, then
     /// stop without publishing anything (for timing or debugging one stage).
-    #[arg(long, value_name = "STAGE", conflicts_with = "resume")]
+    #[arg(long, value_name = "STAGE", conflicts_with_all = ["resume", "until"])]
     pub only: Option<String>,
     /// Run just this stage and the stages it needs, then publish their outputs as
     /// if the pipeline ended there (`--until report`: personas and predictions

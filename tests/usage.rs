@@ -352,3 +352,23 @@ fn a_resume_says_when_the_pipeline_changed_since_the_run_started() {
         text(&resumed.stderr)
     );
 }
+
+#[test]
+fn a_stage_or_run_that_is_not_there_is_refused_before_anything_is_written() {
+    let dir = sandbox();
+    for (args, says) in [
+        (&["--only", "nope"][..], "`--only nope`: no stage `nope`"),
+        (&["--resume", "nosuch"][..], "no run `nosuch` in the ledger"),
+        (
+            &["--only", "features", "--until", "ingest"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let run = userlens(
+            &[&["run", "p.toml", "--runs", "fresh"][..], args].concat(),
+            dir.path(),
+        );
+        exits_saying(&run, 2, says);
+        assert!(!dir.path().join("fresh").exists(), "{args:?}");
+    }
+}

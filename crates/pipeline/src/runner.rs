@@ -74,13 +74,23 @@ pub fn run(
         ));
     }
     check_runs_folder(&root)?;
-    if options.resume.is_none() {
-        // Before the lock and the ledger are made: a refused folder writes nothing.
-        let plan = options.plan_of(plan)?;
-        let output = output_dir(&plan, options, &as_of_label(options.as_of));
-        publish::check_name(&output)?;
-        publish::check_output(&output, &root, options.force_output)?;
-        options.engine_of(&plan)?.check_built(options.connect)?;
+    // Before the lock and the ledger are made: a refused command writes nothing.
+    match &options.resume {
+        None => {
+            let plan = options.plan_of(plan)?;
+            only_index(&plan, options)?;
+            let output = output_dir(&plan, options, &as_of_label(options.as_of));
+            publish::check_name(&output)?;
+            publish::check_output(&output, &root, options.force_output)?;
+            options.engine_of(&plan)?.check_built(options.connect)?;
+        }
+        Some(id) if !root.join("ledger.sqlite").is_file() => {
+            return Err(Error::Resume(format!(
+                "no run `{id}` in the ledger `{}`",
+                root.display()
+            )));
+        }
+        Some(_) => {}
     }
     let lock = PipelineLock::acquire(&root, &plan.name)?;
     if let Some(pid) = lock.stale_pid {
