@@ -24,19 +24,21 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         force,
     } = args;
     check_targets(out, [truth, survey], *force).map_err(Failure::usage)?;
-    let users = match (events, events_per_user) {
-        (Some(events), Some(per_user)) => {
-            userlens_synth::users_for_events_per_user(*events, *per_user)
-        }
-        (Some(events), None) => userlens_synth::users_for_events(*events),
-        (None, _) => *users,
-    };
-    let params = userlens_synth::SynthParams {
-        users,
+    let mut params = userlens_synth::SynthParams {
+        users: *users,
         seed: *seed,
         start: *start,
         days: *days,
         events_per_user: *events_per_user,
+    };
+    // The period is checked before a pilot runs over it.
+    params.check().map_err(Failure::usage)?;
+    params.users = match (events, events_per_user) {
+        (Some(events), Some(per_user)) => {
+            userlens_synth::users_for_events_per_user(*events, *per_user)
+        }
+        (Some(events), None) => userlens_synth::users_for_events(*events, &params),
+        (None, _) => *users,
     };
     params.check().map_err(Failure::usage)?;
     // Renamed into place only when all are complete, so a failed or killed run never
@@ -75,6 +77,15 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
     events_file.commit()?;
     if let Some(truth_file) = truth_file {
         truth_file.commit()?;
+    }
+    if let Some(asked) = events.filter(|&n| summary.events.saturating_mul(2) < n) {
+        say!(
+            "warning: {} events asked for, {} written: {} days hold no more at the \
+             generator's sessions a day; give more `--days`",
+            thousands(asked),
+            thousands(summary.events),
+            days
+        );
     }
     writeln!(
         std::io::stdout(),

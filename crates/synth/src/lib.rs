@@ -50,7 +50,6 @@ pub use personas::{CATEGORIES, PERSONAS, Persona};
 pub use survey::{SURVEY_COLUMNS, SurveySummary, generate_survey};
 
 use std::io::{self, BufWriter, Write};
-use std::sync::OnceLock;
 
 use chrono::{Datelike, Days, NaiveDate};
 use userlens_model::columns;
@@ -116,7 +115,10 @@ impl SynthParams {
             }
             _ => {}
         }
-        let end = self.start.checked_add_days(Days::new(u64::from(self.days)));
+        // The last day the events fall on.
+        let end = self
+            .start
+            .checked_add_days(Days::new(u64::from(self.days) - 1));
         match end {
             Some(end) if self.start.year() >= 1000 && end.year() <= 9999 => Ok(()),
             _ => Err(invalid(
@@ -226,24 +228,24 @@ fn truth_error(plan: &Plan, index: usize, source: csv::Error) -> Error {
     }
 }
 
-/// Users needed for about `events` events with the default period (for benchmarks:
-/// "give me ~10M events").
+/// Users needed for about `events` events over the period of `params` (its `start`
+/// and `days`; for benchmarks: "give me ~10M events").
 ///
-/// The events per user are measured once on a pilot run of the generator, so the
-/// answer follows any change of the persona knobs.
-pub fn users_for_events(events: u64) -> usize {
-    static PER_USER: OnceLock<f64> = OnceLock::new();
-    let per_user = *PER_USER.get_or_init(|| {
-        const PILOT_USERS: usize = 4000;
-        let params = SynthParams {
-            users: PILOT_USERS,
-            ..SynthParams::default()
-        };
-        let plan = Plan::new(&params);
-        let mut user_gen = UserGen::new(&plan);
-        let total: u64 = (0..PILOT_USERS).map(|i| user_gen.user(i).1).sum();
-        (total as f64 / PILOT_USERS as f64).max(1.0)
-    });
+/// The events per user are measured on a pilot run of the generator over that period,
+/// so the answer follows any change of the persona knobs. `params` must pass
+/// [`SynthParams::check`].
+pub fn users_for_events(events: u64, params: &SynthParams) -> usize {
+    const PILOT_USERS: usize = 4000;
+    let pilot = SynthParams {
+        users: PILOT_USERS,
+        start: params.start,
+        days: params.days,
+        ..SynthParams::default()
+    };
+    let plan = Plan::new(&pilot);
+    let mut user_gen = UserGen::new(&plan);
+    let total: u64 = (0..PILOT_USERS).map(|i| user_gen.user(i).1).sum();
+    let per_user = (total as f64 / PILOT_USERS as f64).max(1.0);
     ((events as f64 / per_user).round() as usize).max(1)
 }
 
@@ -308,7 +310,7 @@ mod tests {
 
     /// The default run, shared by the tests that look at a full-size data set.
     fn default_run() -> &'static (Vec<u8>, Vec<u8>, Summary) {
-        static RUN: OnceLock<(Vec<u8>, Vec<u8>, Summary)> = OnceLock::new();
+        static RUN: std::sync::OnceLock<(Vec<u8>, Vec<u8>, Summary)> = std::sync::OnceLock::new();
         RUN.get_or_init(|| run(&SynthParams::default()))
     }
 
@@ -464,16 +466,26 @@ mod tests {
 
     #[test]
     fn users_for_events_hits_the_target() {
-        let users = users_for_events(100_000);
-        let params = SynthParams {
-            users,
-            seed: 9,
-            ..SynthParams::default()
-        };
-        let summary = generate(&params, io::sink(), None::<io::Sink>).unwrap();
-        let ratio = summary.events as f64 / 100_000.0;
-        assert!((0.9..1.1).contains(&ratio), "{users} users, {ratio}");
-        assert_eq!(users_for_events(0), 1);
+        // The default period, a short one and a long one.
+        for days in [180, 5, 3650] {
+            let period = SynthParams {
+                days,
+                ..SynthParams::default()
+            };
+            let users = users_for_events(100_000, &period);
+            let params = SynthParams {
+                users,
+                seed: 9,
+                ..period
+            };
+            let summary = generate(&params, io::sink(), None::<io::Sink>).unwrap();
+            let ratio = summary.events as f64 / 100_000.0;
+            assert!(
+                (0.9..1.1).contains(&ratio),
+                "{days} days: {users} users, {ratio}"
+            );
+        }
+        assert_eq!(users_for_events(0, &SynthParams::default()), 1);
     }
 
     #[test]
@@ -796,6 +808,13 @@ mod tests {
             }),
             "invalid synth parameter `days`: 180 days from 9999-12-01 leave the years 1000-9999"
         );
+        // The last day of the years allowed is one day of them.
+        let last = SynthParams {
+            start: NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(),
+            days: 1,
+            ..SynthParams::default()
+        };
+        assert!(last.check().is_ok());
         assert_eq!(
             message(long(10, 0)),
             "invalid synth parameter `events_per_user`: must be at least 1"
