@@ -91,13 +91,25 @@ fn interrupted(json: bool, run: Option<&str>, code: i32) -> ! {
     std::process::exit(code)
 }
 
+/// Whether the process runs a backfill, which is continued by running it again.
+static BACKFILL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tells the signal thread that a backfill runs: a stopped run is continued by it.
+pub fn in_backfill() {
+    BACKFILL.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Says on stderr that a signal stopped the process (and which run, if one).
 pub fn say_interrupted(json: bool, run: Option<&str>, code: i32) {
     if json {
         let line = serde_json::json!({"event": "interrupted", "run_id": run, "exit_code": code});
         say!("{line}");
     } else if let Some(run) = run {
-        say!("interrupted: run {run} stopped; continue it with `--resume {run}`");
+        if BACKFILL.load(std::sync::atomic::Ordering::Relaxed) {
+            say!("interrupted: run {run} stopped; run the backfill again to continue it");
+        } else {
+            say!("interrupted: run {run} stopped; continue it with `--resume {run}`");
+        }
     } else {
         say!("interrupted");
     }

@@ -9,6 +9,7 @@ use crate::progress::LogFormat;
 /// Runs the pipeline for each date in order, skipping a date done already as it
 /// would be done now (same input, parameters and output folder) unless `--force`.
 pub fn run(cli: &Cli, args: &BackfillArgs) -> Result<(), Failure> {
+    crate::signals::in_backfill();
     let BackfillArgs {
         pipeline,
         from,
