@@ -1,5 +1,5 @@
 //! Declarative rules: named conditions on per-user features, written in the pipeline
-//! file and evaluated for every user as a polars expression.
+//! file and evaluated for every user by the expression language's own evaluator.
 //!
 //! ```toml
 //! [rules]
@@ -38,14 +38,12 @@
 //! );
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::error::polars_err;
 pub use crate::error::{Error, Result};
 use polars::prelude::*;
-use userlens_expr::{
-    ArithOp, CmpOp, Node, Spanned, TextOp, column_of, names as feature_refs, text_names,
-};
+use userlens_expr::{Row, Spanned, Value, column_of, evaluate, names as feature_refs, text_names};
 use userlens_model::columns::USER_ID;
 
 pub use userlens_expr::MAX_DEPTH;
@@ -57,13 +55,12 @@ pub const MAX_RULES: usize = 256;
 /// Longest rule text, in bytes: the expressions' own bound.
 pub use userlens_expr::MAX_BYTES as MAX_RULE_BYTES;
 
-/// A parsed rule: its name, its text and the polars expression computing it.
+/// A parsed rule: its name, its text and its expression.
 #[derive(Debug, Clone)]
 pub struct Rule {
     name: String,
     text: String,
     ast: Spanned,
-    expr: Expr,
 }
 
 impl Rule {
@@ -77,12 +74,6 @@ impl Rule {
         &self.text
     }
 
-    /// A boolean polars expression: true where the rule holds, false where it does
-    /// not or is unknown because of missing values.
-    pub fn expr(&self) -> &Expr {
-        &self.expr
-    }
-
     /// Feature names the rule reads, in order of first appearance.
     pub fn features(&self) -> impl Iterator<Item = &str> {
         let mut seen = BTreeSet::new();
@@ -90,79 +81,6 @@ impl Rule {
             .into_iter()
             .filter(move |(name, _)| seen.insert(*name))
             .map(|(name, _)| name)
-    }
-}
-
-fn compile(node: &Spanned) -> Expr {
-    let both = |a: &Spanned, b: &Spanned| (compile(a), compile(b));
-    match &node.node {
-        Node::Number(v) => lit(*v),
-        // NaN becomes missing so it never satisfies a comparison.
-        Node::Feature(name) => col(name.as_str())
-            .cast(DataType::Float64)
-            .fill_nan(lit(NULL).cast(DataType::Float64)),
-        Node::Neg(x) => lit(0.0) - compile(x),
-        Node::Arith(op, a, b) => {
-            let value = match (op, &b.node) {
-                // Times the reciprocal, as polars divides many rows by a constant (a
-                // single row exactly): a rule decides alike however many users the
-                // table holds (the parser refuses numbers whose reciprocal is infinite).
-                (ArithOp::Div, Node::Number(v)) if *v != 0.0 => compile(a) * lit(1.0 / v),
-                _ => {
-                    let (a, b) = both(a, b);
-                    match op {
-                        ArithOp::Add => a + b,
-                        ArithOp::Sub => a - b,
-                        ArithOp::Mul => a * b,
-                        // Division by zero is missing, not infinity.
-                        ArithOp::Div => when(b.clone().eq(lit(0.0)))
-                            .then(lit(NULL).cast(DataType::Float64))
-                            .otherwise(a / b),
-                    }
-                }
-            };
-            // inf - inf, 0 * inf: missing, as a NaN feature is, not above every number.
-            value.fill_nan(lit(NULL).cast(DataType::Float64))
-        }
-        Node::Cmp(op, a, b) => {
-            let (a, b) = both(a, b);
-            match op {
-                CmpOp::Gt => a.gt(b),
-                CmpOp::GtEq => a.gt_eq(b),
-                CmpOp::Lt => a.lt(b),
-                CmpOp::LtEq => a.lt_eq(b),
-                CmpOp::Eq => a.eq(b),
-                CmpOp::NotEq => a.neq(b),
-            }
-        }
-        Node::And(terms) => balanced(terms, Expr::and),
-        Node::Or(terms) => balanced(terms, Expr::or),
-        Node::Not(x) => compile(x).not(),
-        Node::Text { op, name, text } => {
-            let value = col(name.as_str());
-            let text = lit(text.as_str());
-            match op {
-                TextOp::Eq => value.eq(text),
-                TextOp::NotEq => value.neq(text),
-                TextOp::StartsWith => value.str().starts_with(text),
-                TextOp::EndsWith => value.str().ends_with(text),
-            }
-        }
-    }
-}
-
-/// Joins a chain's terms with `op` as a balanced tree, so that a chain of n terms
-/// is an expression log2(n) deep: neither this function nor polars, which walks
-/// expressions recursively, recurses once per term. `and` and `or` are associative
-/// in three-valued logic too, so the grouping does not change the result.
-fn balanced(terms: &[Spanned], op: fn(Expr, Expr) -> Expr) -> Expr {
-    match terms {
-        [] => unreachable!("a chain has at least two terms"),
-        [one] => compile(one),
-        _ => {
-            let (left, right) = terms.split_at(terms.len() / 2);
-            op(balanced(left, op), balanced(right, op))
-        }
     }
 }
 
@@ -185,12 +103,10 @@ fn check_name(name: &str) -> Result<()> {
 pub fn parse_rule(name: &str, text: &str) -> Result<Rule> {
     check_name(name)?;
     let ast = userlens_expr::parse_condition(&format!("rule `{name}`"), "rule", text)?;
-    let expr = compile(&ast).fill_null(lit(false));
     Ok(Rule {
         name: name.to_string(),
         text: text.to_string(),
         ast,
-        expr,
     })
 }
 
@@ -347,15 +263,69 @@ pub fn apply(rules: &[Rule], features: &DataFrame) -> Result<DataFrame> {
         });
     }
     check_columns(rules, features)?;
-    let mut exprs = vec![col(USER_ID)];
-    exprs.extend(rules.iter().map(|r| r.expr.clone().alias(r.name.as_str())));
-    features
-        .clone()
-        .lazy()
-        .select(exprs)
-        .sort([USER_ID], SortMultipleOptions::default())
-        .collect()
-        .map_err(polars_err("evaluate the rules"))
+    let context = "evaluate the rules";
+    // Every feature the rules read, once: numbers as f64, text as it is.
+    let (mut numbers, mut texts) = (HashMap::new(), HashMap::new());
+    for rule in rules {
+        let as_text = text_names(&rule.ast);
+        for (feature, offset) in feature_refs(&rule.ast) {
+            let column = features.column(feature).map_err(polars_err(context))?;
+            if as_text.contains(&(feature, offset)) {
+                let text = column.str().map_err(polars_err(context))?;
+                texts
+                    .entry(feature)
+                    .or_insert_with(|| text.iter().collect());
+            } else if !numbers.contains_key(feature) {
+                let cast = column
+                    .cast(&DataType::Float64)
+                    .map_err(polars_err(context))?;
+                let values = cast.f64().map_err(polars_err(context))?.iter().collect();
+                numbers.insert(feature, values);
+            }
+        }
+    }
+    // Each row through the one evaluator of the language, as the ingest's derived
+    // columns are: linear in the rule's length, and a division that divides.
+    let mut columns = vec![
+        features
+            .column(USER_ID)
+            .map_err(polars_err(context))?
+            .clone(),
+    ];
+    for rule in rules {
+        let held: Vec<bool> = (0..features.height())
+            .map(|row| {
+                let values = FeatureRow {
+                    numbers: &numbers,
+                    texts: &texts,
+                    row,
+                };
+                // Unknown at the end is false, as in a SQL `WHERE`.
+                evaluate(&rule.ast, &values) == Value::Condition(Some(true))
+            })
+            .collect();
+        columns.push(Column::new(rule.name.as_str().into(), held));
+    }
+    DataFrame::new(features.height(), columns)
+        .and_then(|table| table.sort([USER_ID], SortMultipleOptions::default()))
+        .map_err(polars_err(context))
+}
+
+/// One user's features, as the rules' evaluator reads them.
+struct FeatureRow<'a> {
+    numbers: &'a HashMap<&'a str, Vec<Option<f64>>>,
+    texts: &'a HashMap<&'a str, Vec<Option<&'a str>>>,
+    row: usize,
+}
+
+impl Row for FeatureRow<'_> {
+    fn number(&self, name: &str) -> Option<f64> {
+        *self.numbers.get(name)?.get(self.row)?
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        *self.texts.get(name)?.get(self.row)?
+    }
 }
 
 /// [`apply`] of each rule that `features` can evaluate, and the error of each one it

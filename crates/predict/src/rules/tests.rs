@@ -409,3 +409,23 @@ fn never_panics_on_odd_input() {
     assert!(parse_rule("r", "a > 1.").is_ok());
     assert!(parse_rule("r", "1e3 < a").is_ok());
 }
+
+#[test]
+fn a_division_divides_and_a_long_sum_is_one_pass() {
+    let table = df! {
+        "user_id" => ["a", "b", "c"],
+        "events" => [49.0, 48.0, 98.0],
+    }
+    .unwrap();
+    let held = |text: &str| -> Vec<bool> {
+        let out = apply(&[parse_rule("r", text).unwrap()], &table).unwrap();
+        let flags = out.column("r").unwrap().bool().unwrap().clone();
+        flags.iter().map(|v| v.unwrap()).collect()
+    };
+    // Times the reciprocal of 49, 49 falls short of 1.
+    assert_eq!(held("events / 49 >= 1"), [true, false, true]);
+    assert_eq!(held("events / 49 == 1"), [true, false, false]);
+    // Forty terms: each term is evaluated once, however long the sum.
+    let sum = vec!["events"; 40].join(" + ");
+    assert_eq!(held(&format!("{sum} == events * 40")), [true; 3]);
+}
