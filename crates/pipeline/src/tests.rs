@@ -764,6 +764,17 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
     let err = load_str(Path::new("p.toml"), &text, &sets).unwrap_err();
     let said = "stage `predict` reads `sessions` in rule `r`: add \"activity\" to `families`";
     assert!(err.to_string().contains(said), "{err}");
+    // A users-table attribute without a users table, refused before any data is read.
+    let rule = "predict.rules={r={when=\"user_age > 30\", target=\"churn\"}}";
+    let err = load_str(
+        Path::new("p.toml"),
+        &text,
+        &[Override::parse(rule).unwrap()],
+    );
+    let said = "reads the users-table attribute `user_age` in rule `r`, but no users table";
+    assert!(err.unwrap_err().to_string().contains(said));
+    let sets = [rule, "features.users=\"users.csv\""].map(|s| Override::parse(s).unwrap());
+    assert!(load_str(Path::new("p.toml"), &text, &sets).is_ok());
     // The file's own mistake is not a `--set`'s of the same table.
     let own = text.replace(
         "uses = \"predict\"\n",

@@ -68,8 +68,20 @@ impl Stage for Predict {
                 "reads its `rfm` features (the RFM segments): add \"rfm\" to `families`".into(),
             ));
         }
-        // A rule's feature from a family the stage does not make fails every run.
+        // A rule's feature from a family the stage does not make fails every run, as
+        // does a users-table attribute where no users table is joined.
         for (rule, feature) in checked.params.rule_features() {
+            if features.users.is_none()
+                && feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX)
+            {
+                return Err((
+                    "users".into(),
+                    format!(
+                        "reads the users-table attribute `{feature}` in rule `{rule}`, but \
+                         no users table is joined: set `users`"
+                    ),
+                ));
+            }
             if let Some(family) =
                 userlens_model::family_of(feature).filter(|family| !features.params.has(*family))
             {
