@@ -439,9 +439,21 @@ impl<'a> Sink<'a> {
             .event_names
             .get(event_type)
             .map_or(event_type, String::as_str);
-        if let Some(refund) = &self.slots.refund
-            && is_refund(refund, fields, self.source)
-        {
+        let refund = match &self.slots.refund {
+            Some(refund) => match is_refund(refund, fields, self.source) {
+                Ok(refund) => refund,
+                Err(Underived::NotANumber(input, text, hint)) => {
+                    let reason = format!(
+                        "`{input}` {:?} is not a number (`refund_when` compares it){hint}",
+                        truncate(&text)
+                    );
+                    return self.refuse(line, columns::AMOUNT, reason, fields, sep);
+                }
+                Err(Underived::NotFinite) => false,
+            },
+            None => false,
+        };
+        if refund {
             let Some(amount) = numbers[0] else {
                 let reason = "a refund (`refund_when`) without an amount".to_string();
                 return self.refuse(line, columns::AMOUNT, reason, fields, sep);

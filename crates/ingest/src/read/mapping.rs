@@ -125,6 +125,8 @@ pub(super) struct Derived {
     ast: userlens_expr::Spanned,
     /// Each name the expression reads, and its field index.
     pub(super) inputs: Vec<(String, usize)>,
+    /// The names it reads as numbers (not only in text tests).
+    numeric: Vec<String>,
 }
 
 /// The index of `wanted` in `header`, read for the canonical column `target`.
@@ -176,13 +178,19 @@ fn inputs_of(
     target: &str,
 ) -> Result<Derived> {
     let mut inputs = Vec::new();
-    for (wanted, _) in userlens_expr::names(ast) {
+    let mut numeric = Vec::new();
+    let texts = userlens_expr::text_names(ast);
+    for (wanted, offset) in userlens_expr::names(ast) {
         let index = position(source, header, wanted, target)?;
         inputs.push((wanted.to_string(), index));
+        if !texts.contains(&(wanted, offset)) {
+            numeric.push(wanted.to_string());
+        }
     }
     Ok(Derived {
         ast: ast.clone(),
         inputs,
+        numeric,
     })
 }
 
@@ -324,8 +332,13 @@ pub(super) fn derived_value(
     }
 }
 
-/// Whether `refund_when` holds on a row (unknown, as with a missing input, is no).
-pub(super) fn is_refund(refund: &Derived, fields: &[&[u8]], source: &Source) -> bool {
+/// Whether `refund_when` holds on a row (unknown, as with a missing input, is no), or
+/// the input it compares as a number that holds another value.
+pub(super) fn is_refund(
+    refund: &Derived,
+    fields: &[&[u8]],
+    source: &Source,
+) -> std::result::Result<bool, Underived> {
     struct Fields<'r> {
         refund: &'r Derived,
         fields: &'r [&'r [u8]],
@@ -346,5 +359,14 @@ pub(super) fn is_refund(refund: &Derived, fields: &[&[u8]], source: &Source) -> 
         fields,
         source,
     };
-    userlens_expr::evaluate(&refund.ast, &row) == userlens_expr::Value::Condition(Some(true))
+    for name in &refund.numeric {
+        use userlens_expr::Row;
+        if let Some(text) = row.text(name)
+            && source.number(text).is_none()
+        {
+            let hint = crate::numbers::comma_hint(source, text);
+            return Err(Underived::NotANumber(name.clone(), text.to_string(), hint));
+        }
+    }
+    Ok(userlens_expr::evaluate(&refund.ast, &row) == userlens_expr::Value::Condition(Some(true)))
 }

@@ -257,6 +257,23 @@ fn orders_are_kept_and_refunds_become_negative_purchases() {
 }
 
 #[test]
+fn a_refund_test_of_a_number_on_text_quarantines_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "orders.csv", ORDERS.as_bytes());
+    // Invoice numbers are text where they start with `C`: no test of them as numbers
+    // says whether those lines are refunds.
+    let out = ingest(&orders_source(path, "InvoiceNo > 536370").unwrap()).unwrap();
+    let quarantined = quarantine_rows(&out);
+    let said = "`InvoiceNo` \"C536379\" is not a number (`refund_when` compares it)";
+    assert!(
+        quarantined.contains(&(5, "amount".to_string(), said.to_string())),
+        "{quarantined:?}"
+    );
+    assert_eq!(quarantined.len(), 3, "{quarantined:?}");
+    assert_eq!(out.stats.kept, 4);
+}
+
+#[test]
 fn refund_conditions_are_checked_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "orders.csv", ORDERS.as_bytes());
