@@ -166,8 +166,42 @@ impl Spanned {
 }
 
 /// 1-based column in characters of byte `offset` of `text`.
-pub fn column_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(offset, |s| s.chars().count()) + 1
+pub fn column_of(text: &str, offset: usize) -> Place {
+    let before = text.get(..offset).unwrap_or(text);
+    match before.rfind('\n') {
+        // A text of several lines (a TOML multi-line string): the line too.
+        Some(end) => Place {
+            line: Some(before.matches('\n').count() + 1),
+            column: before[end + 1..].chars().count() + 1,
+        },
+        None if text.contains('\n') => Place {
+            line: Some(1),
+            column: before.chars().count() + 1,
+        },
+        None => Place {
+            line: None,
+            column: text.get(..offset).map_or(offset, |s| s.chars().count()) + 1,
+        },
+    }
+}
+
+/// A place in an expression's text, as messages give it: `column 7`, or `line 2,
+/// column 3` in a text of several lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// The line, counted from 1, in a text of several lines.
+    pub line: Option<usize>,
+    /// The column, in characters, counted from 1.
+    pub column: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}, column {}", self.column),
+            None => write!(f, "column {}", self.column),
+        }
+    }
 }
 
 /// The words that cannot be names.
@@ -473,7 +507,7 @@ impl<'a> Parser<'a> {
                     })
                 } else {
                     Err(self.unexpected(format!(
-                        "an operator or `)` to close the `(` at column {}",
+                        "an operator or `)` to close the `(` at {}",
                         column_of(self.text, token.start)
                     )))
                 }
@@ -586,4 +620,22 @@ fn uses(node: &Spanned) -> Vec<(&str, usize, bool)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_in_a_text_of_several_lines_names_its_line() {
+        assert_eq!(column_of("a > é1", 6).to_string(), "column 6");
+        let text = "recency_days > 3\n  and frequency >> 0";
+        assert_eq!(column_of(text, 3).to_string(), "line 1, column 4");
+        let err = parse_condition("rule `r`", "rule", text).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unexpected `>` at line 2, column 18"),
+            "{err}"
+        );
+    }
 }

@@ -51,40 +51,40 @@ pub enum Error {
         rule: String,
     },
     /// A feature name that is not a column of the features table.
-    #[error("rule `{rule}`: unknown feature `{feature}` at column {column}{suggestion}")]
+    #[error("rule `{rule}`: unknown feature `{feature}` at {column}{suggestion}")]
     UnknownFeature {
         /// Rule name.
         rule: String,
         /// The name as written.
         feature: String,
         /// 1-based column (in characters).
-        column: usize,
+        column: userlens_expr::Place,
         /// 0-based byte offset.
         offset: usize,
         /// ", did you mean `...`?" or empty.
         suggestion: String,
     },
     /// A feature a rule compares as a number that is not numeric.
-    #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not a number")]
+    #[error("rule `{rule}`: feature `{feature}` at {column} is {dtype}, not a number")]
     RuleNotNumeric {
         /// Rule name.
         rule: String,
         /// The column name.
         feature: String,
         /// 1-based column (in characters).
-        column: usize,
+        column: userlens_expr::Place,
         /// The column's data type.
         dtype: String,
     },
     /// A text test of a feature that is not text.
-    #[error("rule `{rule}`: feature `{feature}` at column {column} is {dtype}, not text")]
+    #[error("rule `{rule}`: feature `{feature}` at {column} is {dtype}, not text")]
     RuleNotText {
         /// Rule name.
         rule: String,
         /// The column name.
         feature: String,
         /// 1-based column (in characters).
-        column: usize,
+        column: userlens_expr::Place,
         /// The column's data type.
         dtype: String,
     },
