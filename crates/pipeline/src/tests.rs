@@ -775,6 +775,16 @@ fn a_set_that_names_no_parameter_is_the_sets_error_not_the_files() {
     assert!(err.unwrap_err().to_string().contains(said));
     let sets = [rule, "features.users=\"users.csv\""].map(|s| Override::parse(s).unwrap());
     assert!(load_str(Path::new("p.toml"), &text, &sets).is_ok());
+    // The id is every table's, users table or not.
+    let rule = "predict.rules={r={when=\"user_id starts_with \\\"u\\\"\", target=\"churn\"}}";
+    assert!(
+        load_str(
+            Path::new("p.toml"),
+            &text,
+            &[Override::parse(rule).unwrap()]
+        )
+        .is_ok()
+    );
     // The file's own mistake is not a `--set`'s of the same table.
     let own = text.replace(
         "uses = \"predict\"\n",

@@ -72,6 +72,7 @@ impl Stage for Predict {
         // does a users-table attribute where no users table is joined.
         for (rule, feature) in checked.params.rule_features() {
             if features.users.is_none()
+                && feature != userlens_model::columns::USER_ID
                 && feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX)
             {
                 return Err((
