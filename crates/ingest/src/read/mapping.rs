@@ -332,8 +332,8 @@ pub(super) fn derived_value(
     }
 }
 
-/// Whether `refund_when` holds on a row (unknown, as with a missing input, is no), or
-/// the input it compares as a number that holds another value.
+/// Whether `refund_when` holds on a row (unknown, as with a missing input, is no), or,
+/// where it is unknown, the input it compares as a number that holds another value.
 pub(super) fn is_refund(
     refund: &Derived,
     fields: &[&[u8]],
@@ -359,6 +359,12 @@ pub(super) fn is_refund(
         fields,
         source,
     };
+    if let userlens_expr::Value::Condition(Some(holds)) = userlens_expr::evaluate(&refund.ast, &row)
+    {
+        return Ok(holds);
+    }
+    // Unknown: no refund where an input is missing, but a line whose answer hangs on
+    // text compared as a number cannot be told.
     for name in &refund.numeric {
         use userlens_expr::Row;
         if let Some(text) = row.text(name)
@@ -368,5 +374,5 @@ pub(super) fn is_refund(
             return Err(Underived::NotANumber(name.clone(), text.to_string(), hint));
         }
     }
-    Ok(userlens_expr::evaluate(&refund.ast, &row) == userlens_expr::Value::Condition(Some(true)))
+    Ok(false)
 }

@@ -271,6 +271,17 @@ fn a_refund_test_of_a_number_on_text_quarantines_the_row() {
     );
     assert_eq!(quarantined.len(), 3, "{quarantined:?}");
     assert_eq!(out.stats.kept, 4);
+    // Where a text test decides, the number test's text does not matter.
+    let path = dir.path().join("orders.csv");
+    let either = r#"InvoiceNo starts_with "C" or InvoiceNo < 0"#;
+    let out = ingest(&orders_source(path, either).unwrap()).unwrap();
+    let quarantined = quarantine_rows(&out);
+    assert!(
+        quarantined
+            .iter()
+            .all(|(_, _, why)| !why.contains("is not a number")),
+        "{quarantined:?}"
+    );
 }
 
 #[test]
