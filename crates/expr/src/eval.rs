@@ -46,8 +46,8 @@ impl Value {
     }
 }
 
-/// Evaluates `node` on `row` (a missing value is `None`). NaN counts as missing, as
-/// it does in the rules' polars expressions.
+/// Evaluates `node` on `row` (a missing value is `None`): the rules and the ingest's
+/// derived columns and refund test alike. NaN counts as missing.
 pub fn evaluate(node: &Spanned, row: &impl Row) -> Value {
     let number = |n: &Spanned| evaluate(n, row).number();
     match &node.node {

@@ -125,7 +125,12 @@ impl Mean {
 
     /// `None` without values, as a group-by's mean of nulls.
     fn value(&self) -> Option<f64> {
-        (self.count > 0).then(|| (self.sum + self.compensation) / self.count as f64)
+        // An infinite sum has no compensation (inf - inf would make it NaN).
+        let sum = match self.sum.is_finite() {
+            true => self.sum + self.compensation,
+            false => self.sum,
+        };
+        (self.count > 0).then(|| sum / self.count as f64)
     }
 }
 
@@ -207,6 +212,16 @@ mod tests {
             / (0..n).filter(|i| i % 3 == 0).count() as f64;
         let got = floats(&a, "mean_predicted_revenue")[0].unwrap();
         assert!((got - exact).abs() <= exact * 1e-15, "{got} {exact}");
+    }
+
+    #[test]
+    fn an_infinite_value_makes_an_infinite_mean() {
+        let mut mean = Mean::default();
+        for v in [1.0, f64::INFINITY, 2.0] {
+            mean.add(v);
+        }
+        assert_eq!(mean.value(), Some(f64::INFINITY));
+        assert_eq!(Mean::default().value(), None);
     }
 
     #[test]
