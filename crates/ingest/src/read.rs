@@ -439,33 +439,24 @@ impl<'a> Sink<'a> {
             .event_names
             .get(event_type)
             .map_or(event_type, String::as_str);
-        let refund = match &self.slots.refund {
-            Some(refund) => match is_refund(refund, fields, self.source) {
-                Ok(refund) => refund,
-                Err(Underived::NotANumber(input, text, hint)) => {
-                    let reason = format!(
-                        "`{input}` {:?} is not a number (`refund_when` compares it){hint}",
-                        truncate(&text)
-                    );
+        let refund = self.slots.refund.as_ref();
+        match refund.map(|refund| is_refund(refund, fields, self.source)) {
+            Some(Err(reason)) => return self.refuse(line, columns::AMOUNT, reason, fields, sep),
+            Some(Ok(true)) => {
+                let Some(amount) = numbers[0] else {
+                    let reason = "a refund (`refund_when`) without an amount".to_string();
+                    return self.refuse(line, columns::AMOUNT, reason, fields, sep);
+                };
+                // A refund is a purchase of a negative amount: one of 0 would count as
+                // a purchase.
+                if amount == 0.0 {
+                    let reason = "a refund (`refund_when`) of amount 0".to_string();
                     return self.refuse(line, columns::AMOUNT, reason, fields, sep);
                 }
-                Err(Underived::NotFinite) => false,
-            },
-            None => false,
-        };
-        if refund {
-            let Some(amount) = numbers[0] else {
-                let reason = "a refund (`refund_when`) without an amount".to_string();
-                return self.refuse(line, columns::AMOUNT, reason, fields, sep);
-            };
-            // A refund is a purchase of a negative amount: one of 0 would count as
-            // a purchase.
-            if amount == 0.0 {
-                let reason = "a refund (`refund_when`) of amount 0".to_string();
-                return self.refuse(line, columns::AMOUNT, reason, fields, sep);
+                numbers[0] = Some(-amount.abs());
+                event_type = userlens_model::event_types::PURCHASE;
             }
-            numbers[0] = Some(-amount.abs());
-            event_type = userlens_model::event_types::PURCHASE;
+            Some(Ok(false)) | None => {}
         }
         values[TYPE] = Some(event_type);
         let order = match (&self.slots.order, self.slots.order.field(fields)) {

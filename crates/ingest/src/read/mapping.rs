@@ -333,12 +333,12 @@ pub(super) fn derived_value(
 }
 
 /// Whether `refund_when` holds on a row (unknown, as with a missing input, is no), or,
-/// where it is unknown, the input it compares as a number that holds another value.
+/// where it is unknown, why: an input it compares as a number holds another value.
 pub(super) fn is_refund(
     refund: &Derived,
     fields: &[&[u8]],
     source: &Source,
-) -> std::result::Result<bool, Underived> {
+) -> std::result::Result<bool, String> {
     struct Fields<'r> {
         refund: &'r Derived,
         fields: &'r [&'r [u8]],
@@ -371,7 +371,10 @@ pub(super) fn is_refund(
             && source.number(text).is_none()
         {
             let hint = crate::numbers::comma_hint(source, text);
-            return Err(Underived::NotANumber(name.clone(), text.to_string(), hint));
+            return Err(format!(
+                "`{name}` {:?} is not a number (`refund_when` compares it){hint}",
+                super::truncate(text)
+            ));
         }
     }
     Ok(false)
