@@ -70,23 +70,11 @@ pub fn exiting() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Temporary files a command outside a run is writing (`generate`'s), removed when a
-/// signal ends the process: exiting runs no destructor.
-static TEMPORARY: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
-
-/// Has `path`, a temporary file of this process's own naming, removed if a signal
-/// ends the process (one already renamed into place is gone by then).
-pub fn remove_if_stopped(path: &std::path::Path) {
-    let mut files = TEMPORARY.lock().unwrap_or_else(|p| p.into_inner());
-    files.push(path.to_path_buf());
-}
-
-/// Says that a signal stopped the process, then ends it with `code`.
+/// Says that a signal stopped the process, then ends it with `code`; exiting runs no
+/// destructor, so the files still being written go first.
 fn interrupted(json: bool, run: Option<&str>, code: i32) -> ! {
     let _alone = exiting();
-    for file in TEMPORARY.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        let _ = std::fs::remove_file(file);
-    }
+    userlens_report::remove_unfinished();
     say_interrupted(json, run, code);
     std::process::exit(code)
 }

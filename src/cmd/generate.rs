@@ -41,14 +41,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
         (None, _) => *users,
     };
     params.check().map_err(Failure::usage)?;
-    // Renamed into place only when all are complete, so a failed or killed run never
-    // leaves half a file, nor some of the files (a failure removes the temporary files
-    // as they are dropped; a signal, those it was told of).
-    let create = |path: &Path| -> Result<userlens_report::AtomicFile, Failure> {
-        let file = userlens_report::AtomicFile::create(path)?;
-        crate::signals::remove_if_stopped(file.temporary());
-        Ok(file)
-    };
+    // Renamed into place only when all are complete, so a failed or stopped run never
+    // leaves half a file, nor some of the files.
+    let create = userlens_report::AtomicFile::create;
     let mut events_file = create(out)?;
     let mut truth_file = truth.as_deref().map(create).transpose()?;
     let summary = userlens_synth::generate(

@@ -78,9 +78,26 @@ pub fn write_atomic_with(
     atomic.commit()
 }
 
+/// The temporary files of this process's [`AtomicFile`]s not yet renamed or removed.
+static UNFINISHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Removes the temporary file of every [`AtomicFile`] still being written: for a
+/// process about to exit on a signal, which runs no destructor.
+pub fn remove_unfinished() {
+    for tmp in unfinished().drain(..) {
+        let _ = std::fs::remove_file(tmp);
+    }
+}
+
 /// A file written under a temporary name in its destination folder and renamed to
 /// its name by [`AtomicFile::commit`]; dropped uncommitted, the temporary file is
-/// removed.
+/// removed (and [`remove_unfinished`] removes it on a signal).
 pub struct AtomicFile {
     file: std::fs::File,
     tmp: PathBuf,
@@ -115,6 +132,7 @@ impl AtomicFile {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| io(&tmp, e))?;
+        unfinished().push(tmp.clone());
         Ok(AtomicFile {
             file,
             tmp,
@@ -138,6 +156,7 @@ impl AtomicFile {
         self.file.sync_all().map_err(|e| io(&self.tmp, e))?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| io(&self.path, e))?;
         self.committed = true;
+        unfinished().retain(|tmp| *tmp != self.tmp);
         Ok(())
     }
 }
@@ -156,6 +175,7 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
+            unfinished().retain(|tmp| *tmp != self.tmp);
         }
     }
 }
