@@ -71,6 +71,12 @@ fn newest_run(dir: &std::path::Path) -> String {
         .to_string()
 }
 
+/// `userlens backfill p.toml` from 2026-05-01 to `to`, then `extra`.
+fn backfill(dir: &std::path::Path, to: &str, extra: &[&str]) -> std::process::Output {
+    let args = ["backfill", "p.toml", "--from", "2026-05-01", "--to", to];
+    userlens(&[&args[..], extra].concat(), dir)
+}
+
 fn exits_saying(out: &std::process::Output, code: i32, says: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -102,18 +108,9 @@ fn a_dry_run_refuses_what_the_run_refuses() {
         assert_eq!(tree(dir.path()), before, "{args:?} wrote something");
     }
     // A backfill takes the engine as a run does.
-    let backfill = [
-        "backfill",
-        "p.toml",
-        "--from",
-        "2026-05-01",
-        "--to",
-        "2026-05-02",
-        "--engine",
-        "ballista://localhost:1",
-    ];
+    let engine = ["--engine", "ballista://localhost:1"];
     exits_saying(
-        &userlens(&backfill, dir.path()),
+        &backfill(dir.path(), "2026-05-02", &engine),
         2,
         "without the `cluster` feature",
     );
@@ -224,18 +221,8 @@ fn a_json_log_stays_json_for_refused_command_lines_and_skipped_dates() {
         assert_eq!(lines.len(), 1, "{args:?}");
         assert_eq!(lines[0]["event"], "error");
     }
-    let backfill = [
-        "backfill",
-        "p.toml",
-        "--from",
-        "2026-05-01",
-        "--to",
-        "2026-05-01",
-    ];
-    assert!(userlens(&backfill, dir.path()).status.success());
-    let mut again = backfill.to_vec();
-    again.extend(["--log-format", "json"]);
-    let out = userlens(&again, dir.path());
+    assert!(backfill(dir.path(), "2026-05-01", &[]).status.success());
+    let out = backfill(dir.path(), "2026-05-01", &["--log-format", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["status"], "skipped");

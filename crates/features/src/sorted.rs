@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
+use userlens_model::stats::KahanSum;
 use userlens_model::{FeatureFamily, money};
 
 use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, polars_err, share_columns};
@@ -129,27 +130,6 @@ impl User<'_> {
         self.sessions.clear();
         self.categories.clear();
         self.queries.clear();
-    }
-}
-
-/// A compensated sum, step for step polars' `KahanSum`, which its group-by mean
-/// adds a group's values with (in row order): the same sum to the bit.
-#[derive(Default)]
-struct KahanSum {
-    sum: f64,
-    err: f64,
-}
-
-impl KahanSum {
-    fn add(&mut self, value: f64) {
-        let y = value - self.err;
-        let sum = self.sum + y;
-        let err = (sum - self.sum) - y;
-        self.sum = sum;
-        // As polars: the error stays finite, so Inf - Inf brings no NaN.
-        if err.is_finite() {
-            self.err = err;
-        }
     }
 }
 
@@ -273,7 +253,7 @@ impl<'a> Table<'a> {
         self.distinct_queries.push(user.queries.len() as f64);
         self.ratings.push(f(user.ratings));
         self.mean_rating
-            .push((user.ratings > 0).then(|| user.rating_sum.sum / f(user.ratings)));
+            .push((user.ratings > 0).then(|| user.rating_sum.sum() / f(user.ratings)));
         self.first_buy.push(user.first_buy);
         self.last_buy.push(user.last_buy);
     }

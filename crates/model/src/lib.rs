@@ -253,6 +253,33 @@ pub mod stats {
         Some(lower / 2.0 + upper / 2.0)
     }
 
+    /// A compensated sum, step for step polars' `KahanSum`, which its group-by mean
+    /// adds a group's values with (in row order): the same sum to the bit.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct KahanSum {
+        sum: f64,
+        err: f64,
+    }
+
+    impl KahanSum {
+        /// Adds `value`.
+        pub fn add(&mut self, value: f64) {
+            let y = value - self.err;
+            let sum = self.sum + y;
+            let err = (sum - self.sum) - y;
+            self.sum = sum;
+            // As polars: the error stays finite, so Inf - Inf brings no NaN.
+            if err.is_finite() {
+                self.err = err;
+            }
+        }
+
+        /// The sum so far.
+        pub fn sum(&self) -> f64 {
+            self.sum
+        }
+    }
+
     /// A feature whose standard deviation is below this fraction of its largest
     /// absolute value is constant up to rounding, and is left out of clustering.
     pub const CONSTANT_REL_SD: f64 = 1e-12;

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
 use userlens_model::columns::{PERSONA_ID, USER_ID};
+use userlens_model::stats::KahanSum;
 
 use crate::error::{Result, polars_err};
 use crate::segments;
@@ -103,34 +104,23 @@ pub fn persona_summary(
         .map_err(polars_err(context))
 }
 
-/// A mean summed with Neumaier's compensation, in the order values come.
+/// A mean summed as polars' group-by mean sums (compensated), in the order values
+/// come.
 #[derive(Debug, Clone, Copy, Default)]
 struct Mean {
-    sum: f64,
-    compensation: f64,
+    sum: KahanSum,
     count: u64,
 }
 
 impl Mean {
     fn add(&mut self, v: f64) {
-        let t = self.sum + v;
-        self.compensation += if self.sum.abs() >= v.abs() {
-            (self.sum - t) + v
-        } else {
-            (v - t) + self.sum
-        };
-        self.sum = t;
+        self.sum.add(v);
         self.count += 1;
     }
 
     /// `None` without values, as a group-by's mean of nulls.
     fn value(&self) -> Option<f64> {
-        // An infinite sum has no compensation (inf - inf would make it NaN).
-        let sum = match self.sum.is_finite() {
-            true => self.sum + self.compensation,
-            false => self.sum,
-        };
-        (self.count > 0).then(|| sum / self.count as f64)
+        (self.count > 0).then(|| self.sum.sum() / self.count as f64)
     }
 }
 
