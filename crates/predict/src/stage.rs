@@ -575,7 +575,7 @@ pub fn predict(
                             summary.recency[i],
                             summary.t[i],
                             *spend,
-                            horizon_units.ceil() as u32,
+                            horizon_units,
                             rate,
                         )
                         .ok()

@@ -135,10 +135,11 @@ impl GammaGamma {
         Ok(self.p * (self.gamma + m * x) / denominator)
     }
 
-    /// Discounted expected value over `horizon_units` unit steps: the sum over
-    /// `k = 1..=horizon_units` of `(E[Y(k)] - E[Y(k-1)]) · expected_spend / (1 +
+    /// Discounted expected value over `horizon_units` units: the sum over unit steps
+    /// `k = 1..` of `(E[Y(k)] - E[Y(k-1)]) · expected_spend / (1 +
     /// discount_rate_per_unit)^k`, as lifetimes' `customer_lifetime_value`, for any
-    /// purchase model (BG/NBD, Pareto/NBD, NBD).
+    /// purchase model (BG/NBD, Pareto/NBD, NBD); a horizon of a fraction of a unit
+    /// more ends with a step of that fraction.
     #[allow(clippy::too_many_arguments)] // mirrors the published (x, t_x, T, m) signature
     pub fn clv<M: PurchaseModel + ?Sized>(
         &self,
@@ -147,7 +148,7 @@ impl GammaGamma {
         t_x: f64,
         big_t: f64,
         m: f64,
-        horizon_units: u32,
+        horizon_units: f64,
         discount_rate_per_unit: f64,
     ) -> Result<f64> {
         let spend = self.expected_spend(x, m)?;
@@ -190,7 +191,7 @@ pub fn discounted_value<M: PurchaseModel + ?Sized>(
     t_x: f64,
     big_t: f64,
     spend: f64,
-    horizon_units: u32,
+    horizon_units: f64,
     discount_rate_per_unit: f64,
 ) -> Result<f64> {
     if !(discount_rate_per_unit.is_finite() && discount_rate_per_unit > -1.0) {
@@ -198,12 +199,23 @@ pub fn discounted_value<M: PurchaseModel + ?Sized>(
             "discount rate must be finite and > -1, got {discount_rate_per_unit}"
         )));
     }
+    if !(horizon_units.is_finite() && horizon_units >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "horizon must be finite and >= 0 units, got {horizon_units}"
+        )));
+    }
     let mut value = 0.0;
     let mut previous = 0.0;
     let mut discount = 1.0;
-    for k in 1..=horizon_units {
-        let cumulative = model.expected_purchases(f64::from(k), x, t_x, big_t)?;
-        discount /= 1.0 + discount_rate_per_unit;
+    // Whole steps, then the fraction of one left, discounted for that fraction.
+    let whole = horizon_units.floor();
+    for k in 1..=horizon_units.ceil() as u32 {
+        let at = f64::from(k).min(horizon_units);
+        let cumulative = model.expected_purchases(at, x, t_x, big_t)?;
+        discount /= match f64::from(k) <= horizon_units {
+            true => 1.0 + discount_rate_per_unit,
+            false => (1.0 + discount_rate_per_unit).powf(horizon_units - whole),
+        };
         value += (cumulative - previous) * spend * discount;
         previous = cumulative;
     }
@@ -335,13 +347,13 @@ mod tests {
     fn clv_discounts_future_value() {
         let gg = GammaGamma::new(6.25, 3.74, 15.44).unwrap();
         let bg = BgNbd::new(0.243, 4.414, 0.793, 2.426).unwrap();
-        let plain = gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 52, 0.0).unwrap();
-        let discounted = gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 52, 0.01).unwrap();
+        let plain = gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 52.0, 0.0).unwrap();
+        let discounted = gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 52.0, 0.01).unwrap();
         let expected = bg.expected_purchases(52.0, 2.0, 30.0, 38.0).unwrap()
             * gg.expected_spend(2.0, 40.0).unwrap();
         assert!((plain - expected).abs() < 1e-9 * expected);
         assert!(discounted < plain && discounted > 0.0);
-        assert_eq!(gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 0, 0.01).unwrap(), 0.0);
-        assert!(gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 10, -1.0).is_err());
+        assert_eq!(gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 0.0, 0.01).unwrap(), 0.0);
+        assert!(gg.clv(&bg, 2.0, 30.0, 38.0, 40.0, 10.0, -1.0).is_err());
     }
 }

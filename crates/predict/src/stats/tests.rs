@@ -285,13 +285,19 @@ fn cdnow_gamma_gamma_matches_published_fit() {
     let clv = |units, rate| m.clv(&bg.model, x, t_x, big_t, 22.35, units, rate).unwrap();
     let purchases = |t| bg.model.expected_purchases(t, x, t_x, big_t).unwrap();
     // Undiscounted, the value is the expected purchases times the expected spend.
-    assert!(close(clv(52, 0.0), purchases(52.0) * spend, 1e-12));
+    assert!(close(clv(52.0, 0.0), purchases(52.0) * spend, 1e-12));
     // One unit is discounted once.
-    assert!(close(clv(1, 0.01), purchases(1.0) * spend / 1.01, 1e-12));
+    assert!(close(clv(1.0, 0.01), purchases(1.0) * spend / 1.01, 1e-12));
     // Two units: the second unit's purchases are discounted twice.
     let two = purchases(1.0) * spend / 1.01 + (purchases(2.0) - purchases(1.0)) * spend / 1.0201;
-    assert!(close(clv(2, 0.01), two, 1e-12));
-    assert!(clv(52, 0.01) < clv(52, 0.0));
+    assert!(close(clv(2.0, 0.01), two, 1e-12));
+    assert!(clv(52.0, 0.01) < clv(52.0, 0.0));
+    // 30 days in weeks: the purchases up to 30/7 weeks, not up to 5 (35 days), the
+    // last 2/7 of a week discounted for that much more.
+    let weeks = 30.0 / 7.0;
+    assert!(close(clv(weeks, 0.0), purchases(weeks) * spend, 1e-12));
+    let last = (purchases(weeks) - purchases(4.0)) * spend / 1.01f64.powf(weeks);
+    assert!(close(clv(weeks, 0.01), clv(4.0, 0.01) + last, 1e-12));
 }
 
 #[test]
