@@ -318,3 +318,24 @@ fn a_second_loyalty_stage_writes_its_outputs_under_its_name() {
         "{record}"
     );
 }
+
+#[test]
+fn a_second_stage_of_a_kind_is_named_whatever_the_first_wrote() {
+    // Only the weekly stage reads the survey: its NPS is still `weekly.nps.csv`, so
+    // that `nps.csv` never holds one stage's table on one night, another's the next.
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let pipeline = PIPELINE.replace("\nwith = { survey = \"survey.csv\" }", "")
+        + "\n[stages.weekly]\nuses = \"loyalty\"\nneeds = [\"ingest\"]\n\
+           with = { unit = \"week\", survey = \"survey.csv\" }\n";
+    std::fs::write(dir.path().join("loyalty.toml"), pipeline).unwrap();
+    let out = userlens(
+        &["run", "loyalty.toml", "-q", "--as-of", "2026-04-01"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let nps = read_csv(&dir.path().join("out/weekly.nps.csv"));
+    assert_eq!(nps[0]["responses"], "20");
+    assert!(!dir.path().join("out/nps.csv").exists());
+    assert!(dir.path().join("out/retention.csv").exists());
+}

@@ -346,6 +346,8 @@ pub struct StageContext<'a> {
     pub(crate) files: Vec<String>,
     /// The output files the run's earlier stages wrote: none is written again.
     pub(crate) written: &'a [String],
+    /// Whether an earlier stage of the plan is of this stage's kind.
+    pub(crate) follows_its_kind: bool,
     pub(crate) notes: Vec<String>,
     pub(crate) on_refusal: Option<StageMeta>,
 }
@@ -457,11 +459,12 @@ impl<'a> StageContext<'a> {
         (self.progress)(&Progress::OutOfCore { index, name });
     }
 
-    /// The name `file` is written under: its own, or, where an earlier stage of the
-    /// run wrote that (a second predict stage), `<stage>.<file>`; refused if that too
-    /// was written, as the first would be lost.
+    /// The name `file` is written under: its own, or `<stage>.<file>` for a stage
+    /// after one of its kind (a second predict stage), whatever that one wrote this
+    /// time, and where an earlier stage of the run wrote that name; refused if that
+    /// too was written, as the first would be lost.
     fn claim(&self, file: &str) -> Result<String, StageError> {
-        let file = match self.written.iter().any(|f| f == file) {
+        let file = match self.follows_its_kind || self.written.iter().any(|f| f == file) {
             true => format!("{}.{file}", self.name),
             false => file.to_string(),
         };
