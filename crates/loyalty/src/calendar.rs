@@ -5,10 +5,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use userlens_model::time::{DAY_MICROS, date_string};
 
-use crate::error::{Error, Result};
-
-/// Most periods between the first event and the as-of date: a cohort triangle holds
-/// about half their square per group.
+/// Most periods a calendar holds, the last before the as-of date: a cohort triangle
+/// holds about half their square per group.
 pub const MAX_PERIODS: usize = 1000;
 
 /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
@@ -94,20 +92,24 @@ fn year_month(day: i64) -> (i32, u32) {
         .map_or((1970, 1), |d| (d.year(), d.month()))
 }
 
-/// The days and periods of one run: from the first event's day to the as-of time.
+/// The days and periods of one run: from the first event's day to the as-of time,
+/// or from the first day of the last [`MAX_PERIODS`] periods when they are more.
 #[derive(Debug, Clone)]
 pub struct Calendar {
     /// The unit.
     pub unit: Unit,
-    /// Day of the first event.
+    /// Day of the first event, or of the first period held when earlier ones are left
+    /// out.
     pub first_day: i64,
     /// Days observed: `first_day + days` is the day holding the last instant
     /// before the as-of time, plus one.
     pub days: usize,
-    /// The first event's period.
+    /// The first period held.
     pub first_period: i64,
-    /// Periods from the first to the one holding the last instant before as-of.
+    /// Periods from the first held to the one holding the last instant before as-of.
     pub periods: usize,
+    /// Periods of events left out before the first held.
+    pub earlier_periods: usize,
     /// The as-of time (microseconds, exclusive).
     pub as_of: i64,
     /// Period offset of every observed day.
@@ -116,30 +118,39 @@ pub struct Calendar {
 
 impl Calendar {
     /// The calendar of events from `first_time` up to `as_of` (exclusive).
-    pub fn new(unit: Unit, first_time: i64, as_of: i64) -> Result<Calendar> {
-        let first_day = first_time.div_euclid(DAY_MICROS);
+    pub fn new(unit: Unit, first_time: i64, as_of: i64) -> Calendar {
+        let mut first_day = first_time.div_euclid(DAY_MICROS);
         let last_day = (as_of - 1).div_euclid(DAY_MICROS).max(first_day);
-        let first_period = unit.period_of_day(first_day);
-        let periods = (unit.period_of_day(last_day) - first_period + 1) as usize;
-        if periods > MAX_PERIODS {
-            return Err(Error::TooManyPeriods {
-                periods,
-                unit: unit.name(),
-                max: MAX_PERIODS,
-            });
+        let mut first_period = unit.period_of_day(first_day);
+        let last_period = unit.period_of_day(last_day);
+        let all = (last_period - first_period + 1) as usize;
+        if all > MAX_PERIODS {
+            first_period = last_period + 1 - MAX_PERIODS as i64;
+            first_day = unit.start_day(first_period);
         }
         let day_period = (first_day..=last_day)
             .map(|d| (unit.period_of_day(d) - first_period) as u32)
             .collect::<Vec<_>>();
-        Ok(Calendar {
+        Calendar {
             unit,
             first_day,
             days: day_period.len(),
             first_period,
-            periods,
+            periods: all.min(MAX_PERIODS),
+            earlier_periods: all.saturating_sub(MAX_PERIODS),
             as_of,
             day_period,
-        })
+        }
+    }
+
+    /// The first instant held (microseconds).
+    pub fn start(&self) -> i64 {
+        self.first_day * DAY_MICROS
+    }
+
+    /// The start (microseconds) of the period before the first held.
+    pub fn previous_start(&self) -> i64 {
+        self.unit.start_day(self.first_period - 1) * DAY_MICROS
     }
 
     /// Day offset (from `first_day`) of an event time, if observed.
@@ -194,7 +205,7 @@ mod tests {
                 day(2026, 3, 31) * DAY_MICROS + DAY_MICROS - 1,
                 day(2026, 2, 9) * DAY_MICROS,
             ] {
-                let cal = Calendar::new(unit, first, as_of).unwrap();
+                let cal = Calendar::new(unit, first, as_of);
                 let last = (0..cal.periods).rev().find(|&p| cal.complete(p)).unwrap();
                 assert_eq!(
                     unit.last_complete_start(as_of),
@@ -236,15 +247,31 @@ mod tests {
     fn a_calendar_marks_the_period_holding_the_as_of_date_incomplete() {
         let first = midnight_micros(2026, 1, 15).unwrap() + 5;
         let as_of = midnight_micros(2026, 3, 10).unwrap();
-        let cal = Calendar::new(Unit::Month, first, as_of).unwrap();
+        let cal = Calendar::new(Unit::Month, first, as_of);
         assert_eq!(cal.periods, 3);
         assert!(cal.complete(0) && cal.complete(1) && !cal.complete(2));
         assert_eq!(cal.label(2), "2026-03");
         assert_eq!(cal.day(as_of), None);
         assert_eq!(cal.day(as_of - 1).map(|d| cal.period(d)), Some(2));
         let exact = Calendar::new(Unit::Month, first, midnight_micros(2026, 4, 1).unwrap());
-        assert!(exact.unwrap().complete(2));
-        let long = Calendar::new(Unit::Day, 0, midnight_micros(1975, 1, 1).unwrap());
-        assert!(matches!(long, Err(Error::TooManyPeriods { .. })));
+        assert!(exact.complete(2));
+        assert_eq!(cal.earlier_periods, 0);
+    }
+
+    #[test]
+    fn a_long_span_keeps_its_last_periods() {
+        let as_of = midnight_micros(1975, 1, 1).unwrap();
+        let long = Calendar::new(Unit::Day, 0, as_of);
+        assert_eq!(long.periods, MAX_PERIODS);
+        assert_eq!(long.earlier_periods, 1826 - MAX_PERIODS);
+        assert_eq!(long.start(), as_of - MAX_PERIODS as i64 * DAY_MICROS);
+        assert_eq!(long.day(long.start() - 1), None);
+        assert_eq!(long.day(as_of - 1).map(|d| long.period(d)), Some(999));
+        // Weeks: the first held starts on a Monday, the one before a week earlier.
+        let monday = day(1975, 1, 1) - 2 - 7 * (MAX_PERIODS as i64 - 1);
+        let weeks = Calendar::new(Unit::Week, -1000 * 7 * DAY_MICROS, as_of);
+        assert_eq!(weeks.periods, MAX_PERIODS);
+        assert_eq!(weeks.start(), monday * DAY_MICROS);
+        assert_eq!(weeks.previous_start(), (monday - 7) * DAY_MICROS);
     }
 }

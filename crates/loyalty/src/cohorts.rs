@@ -7,7 +7,7 @@ use userlens_model::time::DAY_MICROS;
 use crate::calendar::Calendar;
 use crate::error::{Result, polars_err};
 use crate::groups::Group;
-use crate::pass::UserSummary;
+use crate::pass::{Before, UserSummary};
 
 /// One cohort of one group: its users and, per period, the users active in it and
 /// the users active in it or later.
@@ -211,11 +211,19 @@ pub(crate) fn lifecycle(
     // new, returning, resurrecting, dormant per group and period
     let mut counts = vec![[0u64; 4]; groups.len() * n];
     for user in users {
-        let mut kinds: Vec<(usize, usize)> = Vec::with_capacity(user.periods.len() * 2);
+        let mut kinds: Vec<(usize, usize)> = Vec::with_capacity(user.periods.len() * 2 + 1);
+        // Active just before the calendar's first period: dormant there unless active.
+        if user.before == Before::LastPeriod && user.periods.first() != Some(&0) && n > 0 {
+            kinds.push((0, 3));
+        }
         for (i, &p) in user.periods.iter().enumerate() {
             let p = p as usize;
             let kind = match i.checked_sub(1).map(|j| user.periods[j] as usize) {
-                None => 0,
+                None => match user.before {
+                    Before::Nothing => 0,
+                    Before::LastPeriod if p == 0 => 1,
+                    _ => 2,
+                },
                 Some(prev) if prev + 1 == p => 1,
                 Some(_) => 2,
             };

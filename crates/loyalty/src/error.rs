@@ -19,19 +19,6 @@ pub enum Error {
         /// Column name.
         column: &'static str,
     },
-    /// The events span more periods than the cohort triangle may hold.
-    #[error(
-        "the events span {periods} {unit}s, more than the {max} a cohort triangle may hold: \
-         use a longer `unit`"
-    )]
-    TooManyPeriods {
-        /// Periods between the first event and the as-of date.
-        periods: usize,
-        /// The unit's name.
-        unit: &'static str,
-        /// The limit.
-        max: usize,
-    },
     /// No event falls before the as-of date.
     #[error("no event before the as-of date: no cohort to follow")]
     NoEvents,

@@ -147,13 +147,16 @@ pub struct LoyaltyTables {
     pub drivers: Option<DataFrame>,
     /// Events each event parameter matched.
     pub matched: Matched,
+    /// Periods of events before the first the tables hold (at most [`MAX_PERIODS`]
+    /// are held, the last before the as-of date), and the name of that first one.
+    pub earlier: Option<(usize, String)>,
 }
 
 /// Computes every loyalty table.
 pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Result<LoyaltyTables> {
     let (first, last) = pass::time_span(input.parts, input.as_of)?.ok_or(Error::NoEvents)?;
     let as_of = input.as_of.unwrap_or_else(|| next_midnight(last));
-    let cal = Calendar::new(params.unit, first, as_of)?;
+    let cal = Calendar::new(params.unit, first, as_of);
     let dir = Directory::new(input.assignments, input.segments)?;
     let started = std::time::Instant::now();
     let pass = pass::run(input.parts, params, &cal, &dir)?;
@@ -228,6 +231,7 @@ pub fn loyalty(input: &LoyaltyInput<'_>, params: &CheckedLoyaltyParams) -> Resul
     Ok(LoyaltyTables {
         as_of,
         matched: pass.matched,
+        earlier: (cal.earlier_periods > 0).then(|| (cal.earlier_periods, cal.label(0))),
         retention: retention.table(&cal)?,
         retention_by_group: retention.by_group(groups, &cal)?,
         retention_curve: retention.curve(groups, &cal)?,

@@ -6,6 +6,7 @@ use std::ops::Range;
 use polars::prelude::*;
 use rayon::prelude::*;
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, ORDER_ID, USER_ID};
+use userlens_model::time::DAY_MICROS;
 
 use crate::calendar::{Calendar, Unit};
 use crate::error::{Error, Result, polars_err};
@@ -38,6 +39,20 @@ pub(crate) struct UserSummary {
     pub first_purchase: Option<i64>,
     /// Microseconds from the first purchase to the next one at a later time.
     pub repeat_after: Option<i64>,
+    /// Return events before the calendar's first period, when it leaves earlier ones out.
+    pub before: Before,
+}
+
+/// A user's last return event before the calendar's first period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Before {
+    /// None: the user is new where first active.
+    #[default]
+    Nothing,
+    /// In the period just before: returning in the first period, dormant if not.
+    LastPeriod,
+    /// Earlier: resurrecting when next active.
+    Earlier,
 }
 
 /// Users active on each day, and over the trailing week and 30 days.
@@ -75,12 +90,16 @@ impl Stickiness {
         }
     }
 
-    /// Adds one user's sorted distinct active days.
-    fn add_user(&mut self, days: &[u32], months: &Calendar) {
+    /// Adds one user's sorted distinct active days, and how many days before the first
+    /// the user was last active, if the calendar leaves that day out.
+    fn add_user(&mut self, days: &[u32], lead: Option<i64>, months: &Calendar) {
         let n = self.dau.len() as u32;
         for (window, diff) in [(7, &mut self.wau), (30, &mut self.mau)] {
-            // The union of [day, day + window) over the active days, clipped.
-            let mut open: Option<(u32, u32)> = None;
+            // The union of [day, day + window) over the active days, clipped; a day
+            // before the first counts in the windows that reach past it.
+            let mut open: Option<(u32, u32)> = lead
+                .filter(|&k| k < i64::from(window))
+                .map(|k| (0, (window - k as u32).min(n)));
             for &d in days {
                 let end = (d + window).min(n);
                 open = match open {
@@ -194,11 +213,7 @@ pub(crate) fn run(
     cal: &Calendar,
     dir: &Directory,
 ) -> Result<Pass> {
-    let months = Calendar::new(
-        Unit::Month,
-        cal.first_day * userlens_model::time::DAY_MICROS,
-        cal.as_of,
-    )?;
+    let months = Calendar::new(Unit::Month, cal.start(), cal.as_of);
     let last_complete = (0..cal.periods).rev().find(|&p| cal.complete(p));
     let ctx = Ctx {
         cal,
@@ -415,13 +430,16 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
         days.clear();
         let mut start_active = false;
         let mut purchases: (Option<i64>, Option<i64>) = (None, None);
+        let mut last_before: Option<i64> = None;
         for ((&t, &f), &bought) in times.iter().zip(flags).zip(bought_at) {
-            if f & RETURN != 0
-                && let Some(d) = cal.day(t)
-            {
-                days.push(d);
-                if let (Some(s), Some(c)) = (start, cohort) {
-                    start_active |= t >= s && cal.period(d) == c;
+            if f & RETURN != 0 {
+                if let Some(d) = cal.day(t) {
+                    days.push(d);
+                    if let (Some(s), Some(c)) = (start, cohort) {
+                        start_active |= t >= s && cal.period(d) == c;
+                    }
+                } else if t < cal.start() {
+                    last_before = last_before.max(Some(t));
                 }
             }
             if f & PURCHASE != 0 {
@@ -432,9 +450,10 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
         days.dedup();
         let mut periods: Vec<u32> = days.iter().map(|&d| cal.period(d)).collect();
         periods.dedup();
+        let lead = last_before.map(|t| cal.first_day - t.div_euclid(DAY_MICROS));
         for g in groups.iter().flatten() {
             if let Some(s) = out.stickiness.get_mut(*g as usize) {
-                s.add_user(&days, ctx.months);
+                s.add_user(&days, lead, ctx.months);
             }
         }
         if let Some(prev) = ctx.previous
@@ -451,6 +470,11 @@ fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
             periods,
             first_purchase: purchases.0,
             repeat_after: purchases.0.zip(purchases.1).map(|(a, b)| b - a),
+            before: match last_before {
+                None => Before::Nothing,
+                Some(t) if t >= cal.previous_start() => Before::LastPeriod,
+                Some(_) => Before::Earlier,
+            },
         });
     }
     out
@@ -483,9 +507,9 @@ mod tests {
 
     #[test]
     fn trailing_windows_count_a_user_once() {
-        let months = Calendar::new(Unit::Month, 0, 40 * userlens_model::time::DAY_MICROS).unwrap();
+        let months = Calendar::new(Unit::Month, 0, 40 * DAY_MICROS);
         let mut s = Stickiness::new(40, months.periods);
-        s.add_user(&[0, 3, 20], &months);
+        s.add_user(&[0, 3, 20], None, &months);
         let running = |d: &[i64]| {
             d.iter()
                 .scan(0, |acc, x| {
@@ -505,5 +529,12 @@ mod tests {
         assert_eq!(s.dau.iter().sum::<u64>(), 3);
         // three active days in January 1970
         assert_eq!(s.active_days[0][3], 1);
+        // Last active 3 days before the calendar: in the WAU of its first 4 days and
+        // the MAU of its first 27, not in the DAU.
+        let mut s = Stickiness::new(40, months.periods);
+        s.add_user(&[], Some(3), &months);
+        assert_eq!(running(&s.wau)[..5], [1, 1, 1, 1, 0]);
+        assert_eq!((running(&s.mau)[26], running(&s.mau)[27]), (1, 0));
+        assert_eq!(s.dau.iter().sum::<u64>(), 0);
     }
 }

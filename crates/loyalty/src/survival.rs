@@ -7,7 +7,7 @@ use polars::prelude::*;
 use crate::calendar::Calendar;
 use crate::error::{Result, polars_err};
 use crate::groups::Group;
-use crate::pass::UserSummary;
+use crate::pass::{Before, UserSummary};
 
 /// z of a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -97,7 +97,9 @@ pub(crate) fn tables(
     let last = days.saturating_sub(1) as u32;
     let mut counts = vec![(vec![0u64; days], vec![0u64; days]); groups.len()];
     for user in users {
-        let Some((first, last_active)) = user.span else {
+        // A user active before the calendar's first period began their lifetime
+        // before it: unknown when.
+        let (Some((first, last_active)), Before::Nothing) = (user.span, user.before) else {
             continue;
         };
         // Churned after `churn_after_days` whole days without activity, seen before

@@ -684,3 +684,47 @@ fn survival_recovers_known_lifetimes_without_lifting_the_curve() {
         assert!((km - want).abs() < 0.02, "day {t}: {km} against {want}");
     }
 }
+
+#[test]
+fn a_span_past_the_limit_keeps_its_last_periods_and_who_came_before() {
+    // Days as of 2026-01-01: the last 1,000 start on 2023-04-07 (w); a stray event
+    // of 2020 makes the span 2,192 days. u1: 2020 and w+10 (resurrecting); u2: w-1
+    // and w (returning); u3: w-1 only (dormant on w); u4: w+5 (new).
+    let w = midnight_micros(2023, 4, 7).unwrap() + 10 * 3_600_000_000;
+    let stray = midnight_micros(2020, 1, 1).unwrap();
+    let day = |n: i64| w + n * DAY_MICROS;
+    let view = |user, t| (user, t, "view", None, None, None);
+    let rows: [Row; 6] = [
+        view("u1", stray),
+        view("u1", day(10)),
+        view("u2", day(-1)),
+        view("u2", day(0)),
+        view("u3", day(-1)),
+        view("u4", day(5)),
+    ];
+    let t = run_on(frame(&rows), "unit = \"day\"", Some(at(1, 1, 0)));
+    assert_eq!(t.earlier, Some((1192, "2023-04-07".to_string())));
+    let l = &t.lifecycle;
+    assert_eq!(l.height(), 1000);
+    assert_eq!(strings(l, "period")[0], "2023-04-07");
+    assert_eq!(ints(l, "new")[..11], [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        ints(l, "returning")[..11],
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        ints(l, "resurrecting")[..11],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    );
+    assert_eq!(ints(l, "dormant")[..11], [1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    // Only u4's first event is within the days held.
+    assert_eq!(strings(&t.retention, "cohort")[0], "2023-04-12");
+    assert_eq!(ints(&t.retention, "cohort_users")[0], 1);
+    assert_eq!(ints(&all_users(&t.survival), "at_risk")[0], 1);
+    // u3's day before counts in the trailing week of the first six days; u2 is in
+    // the first seven's, u4 from the sixth.
+    let s = &t.stickiness;
+    assert_eq!(strings(s, "date")[0], "2023-04-07");
+    assert_eq!(ints(s, "wau")[..8], [2, 2, 2, 2, 2, 3, 2, 1]);
+    assert_eq!(ints(s, "dau")[0], 1);
+}

@@ -149,12 +149,8 @@ impl Stage for Loyalty {
         let started = std::time::Instant::now();
         let t = match userlens_loyalty::loyalty(&input, params) {
             Ok(t) => t,
-            // Nothing to follow, or a span no triangle can hold (timestamps a century
-            // apart): the run goes on without these tables, and says why.
-            Err(
-                e @ (userlens_loyalty::Error::NoEvents
-                | userlens_loyalty::Error::TooManyPeriods { .. }),
-            ) => {
+            // Nothing to follow: the run goes on without these tables, and says why.
+            Err(e @ userlens_loyalty::Error::NoEvents) => {
                 ctx.note(format!("no loyalty tables: {e}"));
                 return Ok(Output {
                     tables: Tables::default(),
@@ -180,6 +176,17 @@ impl Stage for Loyalty {
                 "start_event",
                 &params.start,
                 "the retention tables are empty",
+            ));
+        }
+        if let Some((earlier, first)) = &t.earlier {
+            ctx.note(format!(
+                "the events span {} {unit}s, more than the {max} a cohort table holds: the \
+                 loyalty tables follow the last {max}, from {first}; the {earlier} {unit}s before \
+                 only tell who was active earlier (returning or resurrecting, not new), \
+                 and survival leaves those users out",
+                earlier + userlens_loyalty::MAX_PERIODS,
+                unit = params.unit.name(),
+                max = userlens_loyalty::MAX_PERIODS,
             ));
         }
         if t.matched.ret == 0 {
