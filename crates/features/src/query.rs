@@ -57,7 +57,10 @@ pub(crate) fn build_part(
         Order::UserTime => sorted::aggregate(events, times)?,
         Order::Unsorted => None,
     };
-    let queries = times.iter().map(|time| Query::new(events, time));
+    let queries = (times.iter())
+        .map(|time| Query::new(events, time))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter();
     match summed {
         Some(tables) => tables
             .into_iter()
@@ -90,7 +93,7 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    pub(crate) fn new(events: &DataFrame, time: &Time) -> Query {
+    pub(crate) fn new(events: &DataFrame, time: &Time) -> Result<Query> {
         let (as_of, top, params) = (time.as_of, time.top, time.params);
         let t = || col("__t");
         let day = || t() / lit(DAY_MICROS);
@@ -107,10 +110,23 @@ impl Query {
                     .and(refund().not())
                     .alias("__purchase"),
             ]);
+        let has_orders = events.column(ORDER_ID).is_ok();
+        if has_orders && params.has(FeatureFamily::Interpurchase) {
+            // An order is bought at its first purchase line's time.
+            let first_line = (t().filter(col("__purchase")).min())
+                .over([col(USER_ID), col(ORDER_ID)])
+                .map_err(polars_err("find the orders' first purchase lines"))?;
+            base = base.with_column(
+                when(col(ORDER_ID).is_null())
+                    .then(t())
+                    .otherwise(first_line)
+                    .alias("__bought_at"),
+            );
+        }
         let as_of = || lit(as_of);
         let purchase = || col("__purchase");
         // Lines of one order are one purchase; a line without an order id is its own.
-        let by_order = |line: Expr| match events.column(ORDER_ID).is_ok() {
+        let by_order = |line: Expr| match has_orders {
             true => {
                 col(ORDER_ID).filter(line.clone()).drop_nulls().n_unique()
                     + line.and(col(ORDER_ID).is_null()).sum()
@@ -275,9 +291,13 @@ impl Query {
         if params.has(FeatureFamily::Interpurchase) {
             // The mean gap between consecutive purchases telescopes to
             // (last - first) / (n - 1), so no per-user sort is needed.
+            let bought_at = match has_orders {
+                true => col("__bought_at"),
+                false => t(),
+            };
             aggs.extend([
                 t().filter(purchase()).min().alias("__first_buy"),
-                t().filter(purchase()).max().alias("__last_buy"),
+                bought_at.filter(purchase()).max().alias("__last_buy"),
             ]);
             out.push(
                 ratio(
@@ -288,13 +308,13 @@ impl Query {
             );
         }
 
-        Query {
+        Ok(Query {
             base,
             aggs,
             joins,
             out,
             activity: params.has(FeatureFamily::Activity),
-        }
+        })
     }
 
     /// The features from `per_user`, the aggregates.

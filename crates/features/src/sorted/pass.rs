@@ -203,12 +203,12 @@ impl<'a> Walk<'a, '_> {
                         user.refunds += 1;
                     }
                 } else {
-                    // Lines of one order are one purchase.
+                    // Lines of one order are one purchase, at its first line's time.
                     if row.order.is_none_or(|order| user.orders.insert(order)) {
                         user.purchases += 1;
+                        user.first_buy.get_or_insert(t);
+                        user.last_buy = Some(t);
                     }
-                    user.first_buy.get_or_insert(t);
-                    user.last_buy = Some(t);
                 }
             }
             Kind::View => user.views += 1,
