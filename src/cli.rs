@@ -279,10 +279,11 @@ fn date(text: &str) -> Result<NaiveDate, String> {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    let parsed = shape
-        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
-        .flatten();
-    parsed.ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
+    if !shape {
+        return Err(format!("`{text}` is not a date of the form YYYY-MM-DD"));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("`{text}` has the form YYYY-MM-DD but is no day of the calendar"))
 }
 
 #[cfg(test)]
@@ -300,6 +301,13 @@ mod date_tests {
         ] {
             let err = super::date(bad).unwrap_err();
             assert!(err.contains("YYYY-MM-DD"), "{bad}: {err}");
+        }
+        for impossible in ["2026-02-29", "2026-13-01", "2026-04-31"] {
+            let err = super::date(impossible).unwrap_err();
+            assert!(
+                err.contains("no day of the calendar"),
+                "{impossible}: {err}"
+            );
         }
     }
 }

@@ -14,7 +14,7 @@ use userlens_model::columns::USER_ID;
 use crate::{CheckedFeatureParams, Error, Result, polars_err};
 
 /// Column that says since when a row of a time-versioned users table is true.
-const AS_OF: &str = "as_of";
+pub(crate) const AS_OF: &str = "as_of";
 /// Suffix of columns that say when something happened to a row (`updated_at`).
 const AT_SUFFIX: &str = "_at";
 
@@ -313,19 +313,23 @@ fn micros(column: &Column) -> Result<Option<Int64Chunked>> {
     }
 }
 
-/// `text`'s times in UTC microseconds when every value starts as an ISO date (polars
-/// would also guess `3.4.2020`, a version or a date whose day and month it cannot
-/// tell apart), null where a value is in another layout than the first's, from
-/// which polars infers it; `None` otherwise.
+/// `text`'s times in UTC microseconds when every value starts as an ISO date (not
+/// `3.4.2020`, a version or a date whose day and month cannot be told apart), read
+/// as the events' times are ([`userlens_model::time::parse_auto`], `/` or `.` taken
+/// for `-`), null where a value is not one; `None` otherwise.
 fn iso_times(text: &StringChunked) -> Option<Int64Chunked> {
     if !text.iter().flatten().all(starts_with_iso_date) {
         return None;
     }
-    let ambiguous = StringChunked::from_iter([Some("raise")]);
-    (text
-        .as_datetime(None, TimeUnit::Microseconds, false, false, None, &ambiguous)
-        .ok())
-    .map(|p| p.physical().clone())
+    let read = |value: &str| {
+        let mut value = value.trim().to_string();
+        if value.as_bytes()[4] != b'-' {
+            value.replace_range(4..5, "-");
+            value.replace_range(7..8, "-");
+        }
+        userlens_model::time::parse_auto(&value)
+    };
+    Some(text.iter().map(|value| value.and_then(read)).collect())
 }
 
 #[cfg(test)]
@@ -424,6 +428,39 @@ mod tests {
             "{by_user:?}"
         );
         assert!(by_user.contains(&(Some("b".into()), None)), "{by_user:?}");
+    }
+
+    #[test]
+    fn dates_are_read_in_every_form_the_events_times_are() {
+        // BigQuery's ` UTC`, Shopify's ` -0500`, RFC 3339 with a fraction, `.` for `-`.
+        let users = df!(
+            USER_ID => ["a", "b"],
+            "updated_at" => ["2026-01-05 12:00:00 UTC", "2026-01-05 07:00:00 -0500"],
+            "signup" => ["2026-01-05T14:00:00.5+02:00", "2026.01.05"],
+        )
+        .unwrap();
+        let typed = with_dates_typed(users).unwrap();
+        assert_eq!(undated_version_column(&typed).unwrap(), None);
+        let micros = |name: &str| -> Vec<Option<i64>> {
+            let column = typed.column(name).unwrap().cast(&DataType::Int64).unwrap();
+            column.i64().unwrap().iter().collect()
+        };
+        let noon = midnight_micros(2026, 1, 5).unwrap() + 12 * 3_600_000_000;
+        assert_eq!(micros("updated_at"), [Some(noon), Some(noon)]);
+        assert_eq!(
+            micros("signup"),
+            [Some(noon + 500_000), midnight_micros(2026, 1, 5)]
+        );
+    }
+
+    #[test]
+    fn the_version_column_is_no_feature() {
+        let users = df!(USER_ID => ["a"], "As_Of" => ["2026-01-01"], "score" => [3.0]).unwrap();
+        let typed = with_dates_typed(users).unwrap();
+        let as_of = midnight_micros(2026, 1, 15).unwrap();
+        let joined = crate::join_users(df!(USER_ID => ["a"]).unwrap(), &typed, as_of).unwrap();
+        let names: Vec<&str> = joined.columns().iter().map(|c| c.name().as_str()).collect();
+        assert_eq!(names, [USER_ID, "user_score"]);
     }
 
     #[test]

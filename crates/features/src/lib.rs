@@ -655,12 +655,13 @@ pub fn colliding_user_columns(users: &DataFrame) -> Option<(String, String, Stri
 }
 
 /// Left-joins a users table: numbers become `user_<name>` features, dates become
-/// `user_<name>_days` before `as_of`, anything else is carried as text.
+/// `user_<name>_days` before `as_of`, anything else is carried as text. An `as_of`
+/// column only says when its row was written: no feature.
 fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<DataFrame> {
     let mut exprs = vec![col(USER_ID).cast(DataType::String)];
     for column in users.columns() {
         let name = column.name().as_str();
-        if name == USER_ID {
+        if name == USER_ID || name.eq_ignore_ascii_case(cutoff::AS_OF) {
             continue;
         }
         let base = user_feature_name(column);

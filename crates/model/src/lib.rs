@@ -110,73 +110,7 @@ pub mod money {
     }
 }
 
-/// Time: the canonical event times are microseconds since 1970-01-01 UTC.
-pub mod time {
-    /// Microseconds in a day.
-    pub const DAY_MICROS: i64 = 86_400_000_000;
-
-    /// Midnight (UTC) of `date`, in microseconds.
-    pub fn midnight_micros(year: i32, month: u32, day: u32) -> Option<i64> {
-        let days = days_from_civil(year, month, day)?;
-        days.checked_mul(DAY_MICROS)
-    }
-
-    /// Midnight after the day holding `micros`: every event before it counts.
-    pub fn next_midnight(micros: i64) -> i64 {
-        (micros.div_euclid(DAY_MICROS) + 1) * DAY_MICROS
-    }
-
-    /// `days` days in microseconds, saturating (past `i64::MAX` for over 106 million
-    /// days: no time a log holds is that far off).
-    pub fn days(days: u32) -> i64 {
-        i64::from(days).saturating_mul(DAY_MICROS)
-    }
-
-    /// `YYYY-MM-DD` of the UTC day holding `micros`.
-    pub fn date_string(micros: i64) -> String {
-        let (y, m, d) = civil_from_days(micros.div_euclid(DAY_MICROS));
-        format!("{y:04}-{m:02}-{d:02}")
-    }
-
-    /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar, `None`
-    /// for a month or day that does not exist (Howard Hinnant's `days_from_civil`:
-    /// dates without chrono, and cheaper than its checked constructor per row).
-    #[inline]
-    pub fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let month_days = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
-        };
-        if day == 0 || day > month_days {
-            return None;
-        }
-        // Years from March: February's last day ends the year.
-        let year = i64::from(year) - i64::from(month <= 2);
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let day_of_year = (153 * i64::from((month + 9) % 12) + 2) / 5 + i64::from(day) - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        Some(era * 146_097 + day_of_era - 719_468)
-    }
-
-    /// The inverse of [`days_from_civil`] (Hinnant's `civil_from_days`).
-    fn civil_from_days(z: i64) -> (i64, u32, u32) {
-        let z = z + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let y = yoe + era * 400;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        (if m <= 2 { y + 1 } else { y }, m, d)
-    }
-}
+pub mod time;
 
 /// Small numeric helpers shared by the stages.
 pub mod stats {

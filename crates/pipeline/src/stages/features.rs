@@ -81,7 +81,8 @@ impl FeaturesChecked {
             return Err(StageError::refused(format!(
                 "`{}`: the column `{}` says when each row holds, but its data row {} holds \
                  `{}`: write every value as a date with its year first (`2026-01-05`, \
-                 `2026/01/05`, with or without a time, in one layout), or rename the column",
+                 `2026/01/05`, with or without a time and offset, as event times are \
+                 written), or rename the column",
                 path.display(),
                 c.name,
                 c.row,
