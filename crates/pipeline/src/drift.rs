@@ -1,6 +1,5 @@
-//! Drift between two runs: population stability index (PSI) of every feature and of
-//! persona shares, with the usual reading: below 0.1 stable, 0.1-0.25 a warning,
-//! above 0.25 an alert.
+//! Drift between two runs: population stability index (PSI) of every feature, with
+//! the usual reading: below 0.1 stable, 0.1-0.25 a warning, above 0.25 an alert.
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -60,7 +59,9 @@ pub fn psi_of_shares(expected: &[f64], actual: &[f64]) -> f64 {
 }
 
 /// PSI of a sample against a reference sample, on the reference's deciles. Ties
-/// (counts are full of them) merge bins, so a discrete feature gets one bin per value.
+/// (counts are full of them) merge bins, and a value that fills a tenth of the
+/// reference or more is a bin of its own, so a discrete feature gets one bin per
+/// common value.
 pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
     let current: Vec<f64> = current.iter().copied().filter(|v| v.is_finite()).collect();
     let deciles = Deciles::of(reference)?;
@@ -74,9 +75,16 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
 }
 
 /// The bins of [`psi`]: the decile edges of a reference sample's finite values,
-/// ties merged.
+/// ties merged. A value at two deciles or more (a tenth of the sample, such as the
+/// zeros of a count) is a bin of its own, apart from the values above it: a rise
+/// from a constant then moves the shares.
 struct Deciles {
     edges: Vec<f64>,
+    /// Per edge, the bin of the values in `[edge, next edge)`, or of the edge alone
+    /// when it is a tie, the next bin then being `(edge, next edge)`.
+    first_bin: Vec<usize>,
+    ties: Vec<bool>,
+    bins: usize,
 }
 
 impl Deciles {
@@ -91,15 +99,40 @@ impl Deciles {
             return None;
         }
         sorted.sort_by(f64::total_cmp);
-        let mut edges: Vec<f64> = (1..10)
+        let deciles: Vec<f64> = (1..10)
             .map(|q| sorted[(q * sorted.len() / 10).min(sorted.len() - 1)])
             .collect();
-        edges.dedup();
-        Some(Deciles { edges })
+        let (mut edges, mut ties) = (Vec::new(), Vec::new());
+        for d in deciles {
+            match edges.last() {
+                Some(&last) if last == d => {
+                    if let Some(tie) = ties.last_mut() {
+                        *tie = true;
+                    }
+                }
+                _ => {
+                    edges.push(d);
+                    ties.push(false);
+                }
+            }
+        }
+        // Bin 0 holds the values below the first edge.
+        let mut first_bin = Vec::with_capacity(edges.len());
+        let mut bins = 1;
+        for &tie in &ties {
+            first_bin.push(bins);
+            bins += 1 + usize::from(tie);
+        }
+        Some(Deciles {
+            edges,
+            first_bin,
+            ties,
+            bins,
+        })
     }
 
     fn bins(&self) -> usize {
-        self.edges.len() + 1
+        self.bins
     }
 
     /// The shares of the finite `values` in each bin.
@@ -107,7 +140,13 @@ impl Deciles {
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         let mut counts = vec![0usize; self.bins()];
         for v in &finite {
-            counts[self.edges.partition_point(|e| e <= v)] += 1;
+            let bin = match self.edges.partition_point(|e| e <= v) {
+                0 => 0,
+                i => {
+                    self.first_bin[i - 1] + usize::from(self.ties[i - 1] && *v > self.edges[i - 1])
+                }
+            };
+            counts[bin] += 1;
         }
         counts
             .iter()
@@ -173,14 +212,78 @@ fn psi_with_missing(before: (&[f64], usize), now: (&[f64], usize)) -> Option<f64
     ))
 }
 
-/// PSI of every numeric feature the two tables share, worst first; a feature
-/// numeric on one side only counts as all missing on the other.
+/// A text column's values as text (missing ones as `None`); `None` when the table
+/// has no such text column.
+fn text_values(df: &DataFrame, name: &str) -> Option<Vec<Option<String>>> {
+    let column = df.column(name).ok()?;
+    if !matches!(column.dtype(), DataType::String | DataType::Categorical(..)) {
+        return None;
+    }
+    let text = column.cast(&DataType::String).ok()?;
+    Some(
+        text.str()
+            .ok()?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Shares of the reference below which a text value joins the other rare ones.
+const RARE_TEXT: f64 = 0.01;
+
+/// PSI of a text column's values: each value of at least [`RARE_TEXT`] of the
+/// reference's rows a bin, the rest one, missing values one.
+fn text_psi(reference: &[Option<String>], current: &[Option<String>]) -> Option<f64> {
+    use std::collections::BTreeMap;
+    if reference.is_empty() || current.is_empty() {
+        return None;
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in reference.iter().flatten() {
+        *counts.entry(v).or_insert(0) += 1;
+    }
+    let common: Vec<&str> = (counts.iter())
+        .filter(|&(_, &n)| n as f64 >= RARE_TEXT * reference.len() as f64)
+        .map(|(&v, _)| v)
+        .collect();
+    // Bins: the common values in order, then the rare ones, then missing values.
+    let shares = |values: &[Option<String>]| {
+        let mut bins = vec![0usize; common.len() + 2];
+        for v in values {
+            let bin = match v {
+                None => common.len() + 1,
+                Some(v) => common.binary_search(&v.as_str()).unwrap_or(common.len()),
+            };
+            bins[bin] += 1;
+        }
+        let rows = values.len() as f64;
+        bins.into_iter()
+            .map(|n| n as f64 / rows)
+            .collect::<Vec<f64>>()
+    };
+    Some(psi_of_shares(&shares(reference), &shares(current)))
+}
+
+/// PSI of every numeric or text feature the two tables share, worst first; a
+/// feature numeric on one side only counts as all missing on the other.
 pub fn feature_drift(previous: &DataFrame, current: &DataFrame) -> Vec<FeatureDrift> {
     let mut rows: Vec<FeatureDrift> = current
         .get_column_names()
         .iter()
+        .filter(|name| name.as_str() != userlens_model::columns::USER_ID)
         .filter_map(|name| {
             previous.column(name).ok()?;
+            let row = |psi: f64| FeatureDrift {
+                feature: name.to_string(),
+                psi,
+                level: Level::of(psi),
+            };
+            if let (Some(before), Some(now)) =
+                (text_values(previous, name), text_values(current, name))
+            {
+                return text_psi(&before, &now).map(row);
+            }
             let before = numeric_values(previous, name);
             let now = numeric_values(current, name);
             let all_missing = |df: &DataFrame| (Vec::new(), df.height());
@@ -191,12 +294,7 @@ pub fn feature_drift(previous: &DataFrame, current: &DataFrame) -> Vec<FeatureDr
                     now.unwrap_or_else(|| all_missing(current)),
                 ),
             };
-            let psi = psi_with_missing((&before.0, before.1), (&now.0, now.1))?;
-            Some(FeatureDrift {
-                feature: name.to_string(),
-                psi,
-                level: Level::of(psi),
-            })
+            psi_with_missing((&before.0, before.1), (&now.0, now.1)).map(row)
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -264,6 +362,51 @@ mod tests {
         let slight: Vec<f64> = a.iter().map(|v| v + 3.0).collect();
         assert_eq!(Level::of(psi(&a, &slight).unwrap()), Level::Ok);
         assert_eq!(psi(&[], &a), None);
+    }
+
+    #[test]
+    fn a_rise_from_a_constant_drifts_as_the_fall_to_it_does() {
+        // Refunds: none before, then 40% of the users with one (or 3% with one,
+        // then 39%): the same alert either way round.
+        let none = vec![0.0; 1000];
+        let some: Vec<f64> = (0..1000).map(|i| f64::from(u8::from(i % 5 < 2))).collect();
+        for (before, now) in [(&none, &some), (&some, &none)] {
+            let p = psi(before, now).unwrap();
+            assert_eq!(Level::of(p), Level::Alert, "{p}");
+        }
+        let few: Vec<f64> = (0..1000)
+            .map(|i| f64::from(u8::from(i % 100 < 3)))
+            .collect();
+        let many: Vec<f64> = (0..1000)
+            .map(|i| f64::from(u8::from(i % 100 < 39)))
+            .collect();
+        assert_eq!(Level::of(psi(&few, &many).unwrap()), Level::Alert);
+        // A common value apart: shares on it and above it are told apart.
+        let deciles = Deciles::of(&none).unwrap();
+        assert_eq!(deciles.shares(&[0.0, 0.0, 1.0, -1.0]), [0.25, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn text_features_drift_by_their_values_shares() {
+        let top = |books: usize| -> Vec<&str> {
+            (0..100)
+                .map(|i| if i < books { "books" } else { "toys" })
+                .collect()
+        };
+        let before = df!("user_id" => (0..100).map(|i| format!("u{i}")).collect::<Vec<_>>(),
+            "top_category" => top(50))
+        .unwrap();
+        let same = df!("user_id" => (100..200).map(|i| format!("u{i}")).collect::<Vec<_>>(),
+            "top_category" => top(52))
+        .unwrap();
+        let rows = feature_drift(&before, &same);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].level, Level::Ok);
+        let moved = df!("top_category" => top(10)).unwrap();
+        assert_eq!(feature_drift(&before, &moved)[0].level, Level::Alert);
+        // A value new to the reference counts with its rare values.
+        let new = df!("top_category" => vec!["games"; 100]).unwrap();
+        assert_eq!(feature_drift(&before, &new)[0].level, Level::Alert);
     }
 
     #[test]
