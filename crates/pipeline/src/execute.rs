@@ -9,7 +9,7 @@ use crate::artifacts;
 use crate::drift;
 use crate::engine::{Cluster, Engine};
 use crate::error::{Error, error_chain};
-use crate::plan::{Plan, PlannedStage};
+use crate::plan::{Gates, Plan, PlannedStage};
 use crate::previous::Previous;
 use crate::progress::Progress;
 use crate::publish;
@@ -217,39 +217,55 @@ pub(crate) fn check_gates(
     previous: Option<&Previous>,
     meta: &StageMeta,
 ) -> Option<String> {
-    let gates = &plan.gates;
     let (kept, previous_kept) = volumes(&state.rows, previous.and_then(|p| p.rows.as_ref()));
-    if meta.rows.is_some()
-        && let Some(previous_kept) = previous_kept.filter(|&k| k > 0)
+    let volume = meta
+        .rows
+        .as_ref()
+        .and_then(|_| volume_refusal(&plan.gates, kept, previous_kept));
+    volume.or_else(|| drift_refusal(&plan.gates, meta.drift.as_ref()?))
+}
+
+/// What the gates would say now of a run that recorded `drift` (its `run.json`'s):
+/// a night done before they changed may not be done as it would be now.
+pub(crate) fn recorded_refusal(plan: &Plan, drift: &serde_json::Value) -> Option<String> {
+    let kept = drift.get("events_kept")?.as_u64()?;
+    let previous_kept = drift.get("events_kept_previous").and_then(|k| k.as_u64());
+    volume_refusal(&plan.gates, kept, previous_kept).or_else(|| drift_refusal(&plan.gates, drift))
+}
+
+/// The volume gates' refusal of `kept` events against the last good run's.
+fn volume_refusal(gates: &Gates, kept: u64, previous_kept: Option<u64>) -> Option<String> {
+    let previous_kept = previous_kept.filter(|&k| k > 0)?;
+    let ratio = kept as f64 / previous_kept as f64;
+    if let Some(min) = gates.min_volume_ratio
+        && ratio < min
     {
-        let ratio = kept as f64 / previous_kept as f64;
-        if let Some(min) = gates.min_volume_ratio
-            && ratio < min
-        {
-            return Some(format!(
-                "event volume fell to {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
-                ratio * 100.0,
-                kept,
-                previous_kept,
-                min * 100.0
-            ));
-        }
-        if let Some(max) = gates.max_volume_ratio
-            && ratio > max
-        {
-            return Some(format!(
-                "event volume rose to {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
-                ratio * 100.0,
-                kept,
-                previous_kept,
-                max * 100.0
-            ));
-        }
+        return Some(format!(
+            "event volume fell to {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
+            ratio * 100.0,
+            kept,
+            previous_kept,
+            min * 100.0
+        ));
     }
+    if let Some(max) = gates.max_volume_ratio
+        && ratio > max
+    {
+        return Some(format!(
+            "event volume rose to {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
+            ratio * 100.0,
+            kept,
+            previous_kept,
+            max * 100.0
+        ));
+    }
+    None
+}
+
+/// The drift gate's refusal of the features' drift as recorded (`StageMeta::drift`).
+fn drift_refusal(gates: &Gates, drift: &serde_json::Value) -> Option<String> {
     let level = gates.fail_on_drift?;
-    let drifted: Vec<String> = meta
-        .drift
-        .as_ref()?
+    let drifted: Vec<String> = drift
         .get("features")?
         .as_array()?
         .iter()

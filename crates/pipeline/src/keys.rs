@@ -175,7 +175,10 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
         done.iter()
             .any(|row| row.stage == stage.name && row.status.finished() && row.cache_key == key)
     });
-    Ok(same.then_some(run_id))
+    // Gates are no part of the keys: a night they would refuse now is not done.
+    let refused = crate::record::PastRecord::read(&output)
+        .and_then(|record| crate::execute::recorded_refusal(plan, record.drift.as_ref()?));
+    Ok((same && refused.is_none()).then_some(run_id))
 }
 
 /// What a run would do, without doing it.

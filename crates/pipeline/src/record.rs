@@ -234,6 +234,9 @@ pub(crate) struct PastRecord {
     pub finished_at: String,
     #[serde(default)]
     pub error: Option<String>,
+    /// Drift and volumes against the run before it, when it measured them.
+    #[serde(default)]
+    pub drift: Option<serde_json::Value>,
 }
 
 impl PastRecord {

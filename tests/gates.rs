@@ -1,0 +1,105 @@
+//! The nightly pipeline's gates: volume and drift, checked when a night runs and
+//! when a backfill asks whether it is done.
+
+mod common;
+
+use common::night::*;
+use common::text;
+
+#[test]
+fn the_volume_gate_refuses_a_night_whose_input_halves() {
+    let dir = sandbox(400);
+    let first = run(dir.path(), &["--as-of", "2026-06-01"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let half: Vec<&str> = events
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| {
+            *i == 0
+                || line
+                    .as_bytes()
+                    .get(6)
+                    .is_some_and(|d| (d - b'0').is_multiple_of(2))
+        })
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(dir.path().join("half.csv"), half.join("\n") + "\n").unwrap();
+    let out = run(
+        dir.path(),
+        &["--as-of", "2026-06-02", "--set", "ingest.path=half.csv"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused the input: event volume fell to"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_volume_gate_compares_the_events_before_each_as_of_date() {
+    // The first night read a file cut at its date; the next, the whole log, future
+    // events and all: the events each night profiles grew by a day's worth.
+    let dir = sandbox(400);
+    let pipeline = PIPELINE.replace(
+        "min_volume_ratio = 0.6",
+        "min_volume_ratio = 0.6\nmax_volume_ratio = 1.5",
+    );
+    std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let cut: Vec<&str> = events
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| *i == 0 || line.split(',').nth(1).is_some_and(|t| t < "2026-03-01"))
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(dir.path().join("cut.csv"), cut.join("\n") + "\n").unwrap();
+    let first = run(
+        dir.path(),
+        &["--as-of", "2026-03-01", "--set", "ingest.path=cut.csv"],
+    );
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = run(dir.path(), &["--as-of", "2026-03-02"]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let record = run_json(&dir.path().join("out/2026-03-02/run.json"));
+    let before = record["rows"]["before_as_of"].as_u64().unwrap();
+    assert!(before < record["rows"]["kept"].as_u64().unwrap());
+    // The drift record tells the ratio the gate compared, of the same events.
+    let drift = &record["drift"];
+    assert_eq!(drift["events_kept"].as_u64(), Some(before), "{drift}");
+    let then = drift["events_kept_previous"].as_u64().unwrap();
+    let ratio = drift["volume_ratio"].as_f64().unwrap();
+    assert_eq!(ratio, before as f64 / then as f64, "{drift}");
+    assert!(ratio < 1.5, "{drift}");
+}
+
+#[test]
+fn a_night_done_before_a_gate_it_now_fails_is_not_done_already() {
+    let dir = sandbox(400);
+    nights(dir.path(), &["2026-06-01"]);
+    // The next night's log lost two thirds of its users: let through by a looser gate.
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let fewer: Vec<&str> = (events.lines().enumerate())
+        .filter(|(i, line)| *i == 0 || line.as_bytes().get(6).is_some_and(|d| d % 3 == 1))
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(dir.path().join("events.csv"), fewer.join("\n") + "\n").unwrap();
+    let open = PIPELINE.replace("min_volume_ratio = 0.6", "min_volume_ratio = 0.1");
+    std::fs::write(dir.path().join("night.toml"), open).unwrap();
+    nights(dir.path(), &["2026-06-02"]);
+    // With the gate back, a backfill of that night runs it again, and refuses it.
+    std::fs::write(dir.path().join("night.toml"), PIPELINE).unwrap();
+    let out = backfill(dir.path(), "2026-06-02", "2026-06-02", &[]);
+    assert!(
+        !text(&out.stdout).contains("done already"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("event volume fell to"),
+        "{}",
+        text(&out.stderr)
+    );
+}
