@@ -986,6 +986,17 @@ fn a_night_whose_last_run_lost_a_table_or_its_record_compares_with_an_older_one(
         "{}",
         record["stability"]
     );
+    // Nor is the folder of a stage that compares nothing.
+    std::fs::remove_dir_all(folder("2026-06-05_").join("report")).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-06-12"]);
+    assert!(
+        !text(&out.stderr).contains("are gone"),
+        "{}",
+        text(&out.stderr)
+    );
+    let record = run_json(&dir.path().join("out/2026-06-12/run.json"));
+    let against = record["drift"]["against_run"].as_str().unwrap_or("");
+    assert!(against.starts_with("2026-06-05_"), "{}", record["drift"]);
 }
 
 #[test]

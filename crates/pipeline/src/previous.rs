@@ -46,17 +46,17 @@ pub(crate) fn previous_run(
         let finished: Vec<_> = (ledger.stages(&row.run_id)?.into_iter())
             .filter(|s| s.status.finished())
             .collect();
-        // Its stages' artifacts, its own or those of the run it reused them from, and
-        // what this run reads of them: the tables of a stage that compares itself
-        // with the run before, and the record's row counts (the volume gates).
+        // What this run reads of it: the tables of a stage that compares itself with
+        // the run before (in its own folder or that of the run it reused them from),
+        // and the record's row counts (the volume gates). Another stage's folder
+        // removed takes nothing this run reads.
         let planned = |name: &str| plan.stages.iter().find(|p| p.name == name);
         let gone = !Path::new(&row.run_dir).is_dir()
             || finished.iter().any(|s| {
-                let dir = Path::new(&s.artifact_dir);
-                !dir.is_dir()
-                    || planned(&s.stage).is_some_and(|stage| {
-                        stage.stage.reads_previous() && !artifacts::holds_compared(dir, stage)
-                    })
+                planned(&s.stage).is_some_and(|stage| {
+                    let dir = Path::new(&s.artifact_dir);
+                    stage.stage.reads_previous() && !artifacts::holds_compared(dir, stage)
+                })
             });
         let record = PastRecord::read(Path::new(&row.run_dir));
         if gone || record.is_none() {
