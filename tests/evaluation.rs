@@ -256,3 +256,40 @@ fn what_the_horizon_did_to_other_columns_does_not_reach_the_holdout_scores() {
         );
     }
 }
+
+#[test]
+fn an_as_of_date_after_the_last_event_says_how_much_of_the_horizon_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 300, 3);
+    let events = read_csv(&dir.path().join("events.csv"));
+    let last = (events.iter())
+        .map(|r| r["event_time"][..10].to_string())
+        .max()
+        .unwrap();
+    let last: chrono::NaiveDate = last.parse().unwrap();
+    for (after, said) in [
+        (
+            11,
+            "the last 10 of the 28 days of the horizon before it hold no events",
+        ),
+        (41, "the horizon before it holds no events"),
+    ] {
+        let as_of = (last + chrono::Days::new(after)).to_string();
+        let out = format!("out{after}");
+        let done = userlens(
+            &[
+                "profile",
+                "events.csv",
+                "--out",
+                &out,
+                "--as-of",
+                &as_of,
+                "-q",
+            ],
+            dir.path(),
+        );
+        assert!(done.status.success(), "{}", text(&done.stderr));
+        let record = std::fs::read_to_string(dir.path().join(&out).join("run.json")).unwrap();
+        assert!(record.contains(said), "{as_of}: {record}");
+    }
+}

@@ -138,9 +138,19 @@ impl Stage for Predict {
         let after_data = default_as_of(&events)?;
         let as_of = ctx.as_of().unwrap_or(after_data);
         if as_of > after_data {
+            let empty_days = (as_of - after_data) / userlens_model::time::DAY_MICROS;
+            let what = match after_data <= params.cutoff(as_of) {
+                true => "the horizon before it holds no events, so predictors that need them \
+                         are skipped"
+                    .to_string(),
+                false => format!(
+                    "the last {empty_days} of the {} days of the horizon before it hold no \
+                     events, so what users did in it is undercounted",
+                    params.horizon_days()
+                ),
+            };
             ctx.note(format!(
-                "the as-of date {} is after the last event (on {}): the horizon before it holds \
-                 no events, so predictors that need them are skipped",
+                "the as-of date {} is after the last event (on {}): {what}",
                 userlens_model::time::date_string(as_of),
                 userlens_model::time::date_string(after_data - 1),
             ));
