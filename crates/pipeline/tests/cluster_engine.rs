@@ -609,7 +609,7 @@ impl Stage for SeesCutoff {
     ) -> Result<Output, StageError> {
         let seen = inputs.get("features_at_cutoff").map(DataFrame::height);
         let table = df!("rows" => [seen.map(|n| n as u64)])?;
-        ctx.write_csv(&format!("{}.csv", ctx.name()), &table)?;
+        ctx.write_csv("rows.csv", &table)?;
         Ok(Output::default())
     }
 }
@@ -652,7 +652,12 @@ needs = ["features", "predict"]
     let made = ParquetReader::new(std::fs::File::open(made).unwrap())
         .finish()
         .unwrap();
-    let seen = |stage: &str| std::fs::read_to_string(run.output_dir.join(format!("{stage}.csv")));
+    // The second stage of the kind writes its file under its name.
+    let file = |stage: &str| match stage {
+        "before_predict" => "rows.csv".to_string(),
+        _ => format!("{stage}.rows.csv"),
+    };
+    let seen = |stage: &str| std::fs::read_to_string(run.output_dir.join(file(stage)));
     // Held for predict, freed once it has run.
     assert_eq!(
         seen("before_predict").unwrap(),
@@ -686,7 +691,7 @@ needs = ["features", "predict"]
         stage.reused_from.is_some()
     };
     assert!(reused("features") && !reused("predict"));
-    let seen = |stage: &str| std::fs::read_to_string(later.output_dir.join(format!("{stage}.csv")));
+    let seen = |stage: &str| std::fs::read_to_string(later.output_dir.join(file(stage)));
     assert_eq!(seen("after_predict").unwrap(), "rows\n\n");
 
     // A predict stage with another horizon asks first: this one builds its own
@@ -708,7 +713,7 @@ with = { horizon_days = 7 }
     for entry in std::fs::read_dir(&run.output_dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".csv") && !name.ends_with("_predict.csv") {
+        if name.ends_with(".csv") && !name.ends_with("rows.csv") {
             // The second predict stage's outputs are under its name.
             let prefixed = own.output_dir.join(format!("predict.{name}"));
             let there = match prefixed.exists() {
