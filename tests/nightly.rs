@@ -1045,3 +1045,35 @@ fn a_night_rerun_after_an_earlier_night_compares_with_it() {
         );
     }
 }
+
+#[test]
+fn a_runs_folder_reached_by_another_path_keeps_its_history() {
+    let dir = sandbox(300);
+    nights(dir.path(), &["2026-05-01"]);
+    // The next nights from another working folder (cron's), the second after the
+    // runs folder moved.
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("cron")).unwrap();
+    let at = |p: &str| root.join(p).display().to_string();
+    let night = |date: &str, runs: &str| {
+        let events = format!("ingest.path={}", at("events.csv"));
+        let out = at(&format!("out/{date}"));
+        let args = ["run", &at("night.toml"), "--as-of", date, "--runs", runs];
+        let args = [&args[..], &["--out", &out, "--set", &events]].concat();
+        let done = userlens(&args, &root.join("cron"));
+        assert!(done.status.success(), "{}", text(&done.stderr));
+        assert!(
+            !text(&done.stderr).contains("are gone"),
+            "{}",
+            text(&done.stderr)
+        );
+        let record = run_json(&root.join(format!("out/{date}/run.json")));
+        record["drift"]["against_run"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(night("2026-05-08", &at("runs")).starts_with("2026-05-01_"));
+    std::fs::rename(root.join("runs"), root.join("moved")).unwrap();
+    assert!(night("2026-05-15", &at("moved")).starts_with("2026-05-08_"));
+}

@@ -102,16 +102,16 @@ pub(crate) fn cache_keys(
             }
         }
         // A dated run's stage that compares itself with the run before depends on
-        // that run's artifact of it: the folder of the run that made it (a rerun that
-        // reused it changes nothing) and its content. Not a `latest` run's: its run
-        // before is the last one, any rerun's.
+        // that run's artifact of it: the run that made it (a rerun that reused it
+        // changes nothing) and its content. Not a `latest` run's: its run before is
+        // the last one, any rerun's.
         if let Some(previous) = previous.filter(|_| stage.stage.reads_previous())
             && as_of != LATEST
         {
-            let made = previous.artifacts.get(&stage.name);
-            put(&made
-                .map(|dir| dir.display().to_string())
-                .unwrap_or_default());
+            put(match previous.artifacts.contains_key(&stage.name) {
+                true => previous.made_by(&stage.name),
+                false => "",
+            });
             put(previous
                 .contents
                 .get(&stage.name)

@@ -256,6 +256,28 @@ impl Ledger {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
+    /// A folder of the runs folder as the ledger keeps it: relative to the runs
+    /// folder, which may be reached by another path the next time (another working
+    /// folder, a move, a mount).
+    fn stored(&self, dir: &str) -> String {
+        match Path::new(dir).strip_prefix(self.dir()) {
+            Ok(under) => under.display().to_string(),
+            Err(_) => dir.to_string(),
+        }
+    }
+
+    /// A folder the ledger keeps, as this process reaches it: under the runs folder,
+    /// or as it was given where a ledger before 2026-12-07 kept it so (relative to
+    /// that run's working folder) and only that names a folder.
+    fn resolved(&self, stored: String) -> String {
+        let path = Path::new(&stored);
+        let under = self.dir().join(path);
+        match path.is_absolute() || (!under.exists() && path.exists()) {
+            true => stored,
+            false => under.display().to_string(),
+        }
+    }
+
     /// Records a new run unless its id is taken (by any pipeline's run); returns
     /// whether it was recorded.
     pub fn claim_run(&self, run: &RunRow) -> Result<bool> {
@@ -302,7 +324,7 @@ impl Ledger {
                     run.status.as_str(),
                     run.started_at,
                     run.finished_at,
-                    run.run_dir,
+                    self.stored(&run.run_dir),
                     run.error,
                     run.invocation,
                     run.pid
@@ -328,7 +350,7 @@ impl Ledger {
                     stage.rows_out,
                     stage.attempts,
                     stage.cache_key,
-                    stage.artifact_dir,
+                    self.stored(&stage.artifact_dir),
                     stage.content_hash,
                     stage.error,
                     stage.engine
@@ -338,7 +360,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn run_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    fn run_from(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         Ok(RunRow {
             run_id: row.get(0)?,
             pipeline: row.get(1)?,
@@ -346,14 +368,14 @@ impl Ledger {
             status: status(row, 3, RunStatus::parse)?,
             started_at: row.get(4)?,
             finished_at: row.get(5)?,
-            run_dir: row.get(6)?,
+            run_dir: self.resolved(row.get(6)?),
             error: row.get(7)?,
             invocation: row.get(8)?,
             pid: row.get(9)?,
         })
     }
 
-    fn stage_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StageRow> {
+    fn stage_from(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<StageRow> {
         Ok(StageRow {
             run_id: row.get(0)?,
             stage: row.get(1)?,
@@ -364,7 +386,7 @@ impl Ledger {
             rows_out: row.get(6)?,
             attempts: row.get(7)?,
             cache_key: row.get(8)?,
-            artifact_dir: row.get(9)?,
+            artifact_dir: self.resolved(row.get(9)?),
             content_hash: row.get(10)?,
             error: row.get(11)?,
             // Stages recorded before the column ran in the process: there were no clusters.
@@ -380,7 +402,7 @@ impl Ledger {
             .query_row(
                 &format!("SELECT {} FROM runs WHERE run_id = ?1", self.run_columns),
                 params![run_id],
-                Self::run_from,
+                |row| self.run_from(row),
             )
             .optional()
             .map_err(db(&self.path))
@@ -396,7 +418,7 @@ impl Ledger {
             ))
             .map_err(db(&self.path))?;
         let rows = statement
-            .query_map(params![pipeline], Self::run_from)
+            .query_map(params![pipeline], |row| self.run_from(row))
             .map_err(db(&self.path))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db(&self.path))
@@ -412,7 +434,7 @@ impl Ledger {
             ))
             .map_err(db(&self.path))?;
         let rows = statement
-            .query_map(params![run_id], Self::stage_from)
+            .query_map(params![run_id], |row| self.stage_from(row))
             .map_err(db(&self.path))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db(&self.path))
@@ -428,7 +450,7 @@ impl Ledger {
                     self.stage_columns
                 ),
                 params![cache_key],
-                Self::stage_from,
+                |row| self.stage_from(row),
             )
             .optional()
             .map_err(db(&self.path))
@@ -456,7 +478,7 @@ impl Ledger {
                 Ok((
                     row.get(0)?,
                     row.get(1)?,
-                    PathBuf::from(row.get::<_, String>(2)?),
+                    PathBuf::from(self.resolved(row.get(2)?)),
                 ))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -481,7 +503,9 @@ impl Ledger {
             ))
             .map_err(db(&self.path))?;
         let rows = statement
-            .query_map(params![pipeline, as_of, limit as i64], Self::run_from)
+            .query_map(params![pipeline, as_of, limit as i64], |row| {
+                self.run_from(row)
+            })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(db(&self.path))?;
         Ok(rows)
@@ -624,7 +648,7 @@ mod tests {
             rows_out: 9,
             attempts: 1,
             cache_key: "k1".into(),
-            artifact_dir: "runs/p/a/ingest".into(),
+            artifact_dir: dir.path().join("p/a/ingest").display().to_string(),
             content_hash: "h".into(),
             error: None,
             engine: "ballista://h:50050".into(),
@@ -633,6 +657,11 @@ mod tests {
         assert_eq!(ledger.finished_stage("k1").unwrap(), Some(stage.clone()));
         assert_eq!(ledger.finished_stage("k2").unwrap(), None);
         assert_eq!(ledger.stages("a").unwrap(), [stage]);
+        // Kept under the runs folder, whatever path reached it.
+        let kept: String = (ledger.conn)
+            .query_row("SELECT artifact_dir FROM stages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(kept, "p/a/ingest");
     }
 
     #[test]
@@ -712,7 +741,7 @@ mod tests {
             status: RunStatus::Ok,
             started_at: "2026-01-01T00:00:00Z".into(),
             finished_at: None,
-            run_dir: "runs/p/r1".into(),
+            run_dir: runs.join("p/r1").display().to_string(),
             error: None,
             invocation: None,
             pid: None,
