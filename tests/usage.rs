@@ -359,3 +359,16 @@ fn a_stage_or_run_that_is_not_there_is_refused_before_anything_is_written() {
         assert!(!dir.path().join("fresh").exists(), "{args:?}");
     }
 }
+
+#[test]
+fn no_polars_threads_is_a_usage_error_not_a_panic() {
+    let dir = sandbox();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+        .args(["run", "p.toml", "-q"])
+        .current_dir(dir.path())
+        .env("POLARS_MAX_THREADS", "0")
+        .output()
+        .unwrap();
+    exits_saying(&out, 2, "POLARS_MAX_THREADS=0");
+    assert!(!dir.path().join("out").exists());
+}
