@@ -103,3 +103,45 @@ fn a_night_done_before_a_gate_it_now_fails_is_not_done_already() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_night_let_through_after_a_refusal_keeps_the_artifacts_it_reused() {
+    // The drift gate refuses a night whose log lost its ratings; the operator lets
+    // it through, clears the refused run's folder, and the night after still
+    // compares with the night let through, whose features the refused run made.
+    let dir = sandbox(400);
+    let gated = PIPELINE.replace(
+        "min_volume_ratio = 0.6",
+        "min_volume_ratio = 0.6\nfail_on_drift = \"alert\"",
+    );
+    std::fs::write(dir.path().join("night.toml"), &gated).unwrap();
+    nights(dir.path(), &["2026-06-01"]);
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let unrated: Vec<&str> = (events.lines())
+        .map(|line| &line[..line.rfind(',').unwrap()])
+        .collect();
+    std::fs::write(dir.path().join("events.csv"), unrated.join("\n") + "\n").unwrap();
+    let refused = run(dir.path(), &["--as-of", "2026-06-02"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+    std::fs::write(dir.path().join("night.toml"), PIPELINE).unwrap();
+    nights(dir.path(), &["2026-06-02"]);
+    let record = run_json(&dir.path().join("out/2026-06-02/run.json"));
+    let refused_run = record["stages"][1]["reused_from"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(dir.path().join("runs/night").join(&refused_run)).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-06-03"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("are gone"),
+        "{}",
+        text(&out.stderr)
+    );
+    let record = run_json(&dir.path().join("out/2026-06-03/run.json"));
+    let against = record["drift"]["against_run"].as_str().unwrap_or("");
+    assert!(
+        against.starts_with("2026-06-02_") && against != refused_run,
+        "{against}"
+    );
+}

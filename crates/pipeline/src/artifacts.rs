@@ -296,6 +296,23 @@ fn keep_file(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Gives `to` the files of the artifact folder `from` (second names where they
+/// share a file system, copies where not), its subfolders too: a run that reuses
+/// another's artifacts holds them itself.
+pub(crate) fn link_folder(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let (path, target) = (entry.path(), to.join(entry.file_name()));
+        match entry.file_type().map_err(io(&path))? {
+            kind if kind.is_dir() => link_folder(&path, &target)?,
+            kind if kind.is_file() => keep_file(&path, &target)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A stage's artifacts: written (their content hash), or being written.
 pub(crate) enum Saved {
     Done(String),

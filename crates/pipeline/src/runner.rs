@@ -597,7 +597,18 @@ impl Run<'_, '_> {
             _ if self.options.force || !self.upstream_reused => return None,
             _ => self.ledger.finished_stage(key).ok().flatten()?,
         };
-        let dir = PathBuf::from(&row.artifact_dir);
+        let mut dir = PathBuf::from(&row.artifact_dir);
+        // A refused, failed or stopped run's folder is the first an operator clears:
+        // its artifacts are taken into this run's folder, not read from there.
+        let settled = |run: RunRow| crate::resume::settled_status(self.plan, &run);
+        let source = self.ledger.run(&row.run_id).ok().flatten().map(settled);
+        if row.run_id != self.run_id && source.is_some_and(|status| status != RunStatus::Ok) {
+            let own = self.run_dir.join(&stage.name);
+            match artifacts::link_folder(&dir, &own) {
+                Ok(()) => dir = own,
+                Err(e) => tracing::debug!("artifacts read where they are: {e}"),
+            }
+        }
         let unreadable = (self.cluster.is_some())
             .then(|| artifacts::unreadable_on_cluster(&dir, self.plan.shared_dir.as_deref()))
             .flatten();
