@@ -56,7 +56,24 @@ pub struct Gates {
     pub max_volume_ratio: Option<f64>,
     /// Refuse when a feature drifts this much: `"warning"` or `"alert"` (PSI above
     /// 0.1 or 0.25); absent, drift is only reported.
+    #[serde(deserialize_with = "drift_gate")]
     pub fail_on_drift: Option<crate::drift::Level>,
+}
+
+/// A drift gate's level, naming only the two a gate can be (`ok` is told apart by
+/// [`check_gates`], at its line).
+fn drift_gate<'de, D: serde::Deserializer<'de>>(
+    to: D,
+) -> std::result::Result<Option<crate::drift::Level>, D::Error> {
+    use crate::drift::Level;
+    match String::deserialize(to)?.as_str() {
+        "warning" => Ok(Some(Level::Warning)),
+        "alert" => Ok(Some(Level::Alert)),
+        "ok" => Ok(Some(Level::Ok)),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown level `{other}`: expected `warning` or `alert`"
+        ))),
+    }
 }
 
 /// The error of the pipeline header's `key`: the mistake of the `--set` that put it,

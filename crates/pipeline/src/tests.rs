@@ -611,6 +611,10 @@ fn gates_that_refuse_every_night_or_none_are_errors_at_their_line() {
             "fail_on_drift = \"ok\"",
             "p.toml:6:1: `fail_on_drift = \"ok\"` would refuse every night",
         ),
+        (
+            "fail_on_drift = \"bogus\"",
+            "p.toml:6:17: unknown level `bogus`: expected `warning` or `alert`",
+        ),
     ] {
         let err = file_error(&with_gates(gates));
         assert!(err.starts_with(said), "{err}");
