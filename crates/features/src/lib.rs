@@ -136,6 +136,18 @@ impl CheckedFeatureParams {
         self.families.contains(&family)
     }
 
+    /// Whether the feature `name` can be made: its family is, a category share needs
+    /// a top category, a users-table attribute the table (`users`).
+    pub fn can_make(&self, name: &str, users: bool) -> bool {
+        if name.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) {
+            return users;
+        }
+        if name.starts_with(userlens_model::CATEGORY_SHARE_PREFIX) && self.top_categories == 0 {
+            return false;
+        }
+        userlens_model::family_of(name).is_none_or(|family| self.has(family))
+    }
+
     /// The same features without [`TEXT_FEATURES`], for a table only models read.
     pub fn without_text(&self) -> CheckedFeatureParams {
         CheckedFeatureParams {

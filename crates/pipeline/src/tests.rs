@@ -920,3 +920,38 @@ fn a_pipeline_file_not_in_utf8_is_refused_at_its_first_bad_byte() {
         "{said}"
     );
 }
+
+#[test]
+fn personas_on_a_feature_the_features_stage_does_not_make_are_refused_at_the_plan() {
+    let refused = |sets: &[&str], said: &str| {
+        let sets: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+        let err = load_str(Path::new("p.toml"), GOOD, &sets).unwrap_err();
+        assert!(err.to_string().contains(said), "{sets:?}: {err}");
+    };
+    let features = "personas.features=[\"searches\", \"frequency\"]";
+    refused(
+        &[features, "features.families=[\"rfm\", \"activity\"]"],
+        "stage `personas` clusters on `searches`, which it does not make",
+    );
+    let share = "personas.features=[\"cat_share_books\"]";
+    refused(
+        &[share, "features.top_categories=0"],
+        "clusters on `cat_share_books`",
+    );
+    refused(
+        &["personas.features=[\"user_age\"]"],
+        "clusters on `user_age`",
+    );
+    refused(
+        &[
+            "personas.features=[\"frequency\"]",
+            "personas.exclude=[\"frequency\"]",
+        ],
+        "`features` names `frequency`, which `exclude` leaves out",
+    );
+    let made = [features, "features.families=[\"rfm\", \"search\"]"];
+    let sets = made.map(|s| Override::parse(s).unwrap());
+    assert!(load_str(Path::new("p.toml"), GOOD, &sets).is_ok());
+    let sets = [share, "personas.k=3"].map(|s| Override::parse(s).unwrap());
+    assert!(load_str(Path::new("p.toml"), GOOD, &sets).is_ok());
+}

@@ -39,7 +39,37 @@ impl Stage for Profile {
                  shares, `cat_share_<category>`, are)"
             )));
         }
+        if let Some(name) = (params.features.iter().flatten()).find(|n| params.exclude.contains(n))
+        {
+            return Err(Invalid::new(format!(
+                "`features` names `{name}`, which `exclude` leaves out"
+            )));
+        }
         params.check().map_err(Invalid::new)
+    }
+
+    /// The features it names are made by the features stage.
+    fn check_need(
+        checked: &Self::Checked,
+        needed: &dyn std::any::Any,
+    ) -> Result<(), (String, String)> {
+        let Some(made) = needed.downcast_ref::<crate::stages::features::FeaturesChecked>() else {
+            return Ok(());
+        };
+        let named = checked.params().features.iter().flatten();
+        match named
+            .into_iter()
+            .find(|name| !made.params.can_make(name, made.users.is_some()))
+        {
+            Some(name) => Err((
+                "families".into(),
+                format!(
+                    "clusters on `{name}`, which it does not make (its family, a top \
+                     category or a users table)"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn table_columns(_: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
