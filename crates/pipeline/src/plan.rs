@@ -370,7 +370,13 @@ fn plan_source(
                 Some("stage names become folder names under the run folder".into()),
             ));
         }
-        kinds.push(check_stage(registry, source, stage_name, stage, overrides)?);
+        let need_kinds = (stage.needs.iter())
+            .filter_map(|need| raw.stages.get(need.get_ref()))
+            .map(|need| need.uses.get_ref().clone())
+            .collect();
+        kinds.push(check_stage(
+            registry, source, stage_name, stage, need_kinds, overrides,
+        )?);
         let mut resolved = Vec::new();
         for need in &stage.needs {
             let Some(index) = names.iter().position(|n| n == need.get_ref()) else {
@@ -598,6 +604,7 @@ fn check_stage(
     source: &Source,
     stage_name: &str,
     stage: &RawStage,
+    need_kinds: Vec<String>,
     overrides: &[Override],
 ) -> Result<Arc<dyn CheckedStage>> {
     let uses = stage.uses.get_ref().as_str();
@@ -617,6 +624,7 @@ fn check_stage(
     let declared = Declared {
         name: stage_name.to_string(),
         needs: stage.needs.len(),
+        need_kinds,
     };
     kind.check(toml::Value::Table(with.get_ref().clone()), &declared)
         .map_err(|failure| match failure {

@@ -112,6 +112,8 @@ pub struct Declared {
     pub name: String,
     /// How many stages it names in `needs`.
     pub needs: usize,
+    /// The kinds (`uses`) of the stages it names in `needs`.
+    pub need_kinds: Vec<String>,
 }
 
 /// A rejected parameter: the message, a hint, and where to point.

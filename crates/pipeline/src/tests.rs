@@ -955,3 +955,23 @@ fn personas_on_a_feature_the_features_stage_does_not_make_are_refused_at_the_pla
     let sets = [share, "personas.k=3"].map(|s| Override::parse(s).unwrap());
     assert!(load_str(Path::new("p.toml"), GOOD, &sets).is_ok());
 }
+
+#[test]
+fn persona_lists_without_a_profile_stage_are_refused() {
+    let text = |needs: &str| {
+        format!(
+            "{GOOD}\n[stages.recommend]\nuses = \"recommend\"\nneeds = {needs}\n\
+             with = {{ model = \"persona_popular\" }}\n"
+        )
+    };
+    let err = load_str(Path::new("p.toml"), &text("[\"ingest\"]"), &[]).unwrap_err();
+    assert!(err.to_string().contains("needs a profile stage"), "{err}");
+    assert!(
+        load_str(
+            Path::new("p.toml"),
+            &text("[\"ingest\", \"personas\"]"),
+            &[]
+        )
+        .is_ok()
+    );
+}

@@ -21,8 +21,16 @@ impl Stage for Recommend {
     ];
     const REQUIRES: &'static [&'static str] = &["events"];
 
-    fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
-        params.check().map_err(Invalid::new)
+    fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
+        let checked = params.check().map_err(Invalid::new)?;
+        let personas = declared.need_kinds.iter().any(|kind| kind == "profile");
+        if checked.model == Some(userlens_recommend::ModelKind::PersonaPopular) && !personas {
+            return Err(Invalid::new(
+                "`model = \"persona_popular\"` lists each persona's items: the stage needs a \
+                 profile stage (add it to `needs`)",
+            ));
+        }
+        Ok(checked)
     }
 
     fn event_columns(_: &Self::Checked) -> Option<&'static [&'static str]> {
