@@ -164,8 +164,8 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
     // polars panics on it; a script's `$(nproc)/4` on 2 cores makes it.
     if std::env::var("POLARS_MAX_THREADS").is_ok_and(|n| n.trim().parse() == Ok(0u32)) {
         return Err(Failure::usage(anyhow::anyhow!(
-            "POLARS_MAX_THREADS=0: polars needs at least one thread; unset it (every core) \
-             or give a number from 1"
+            "`POLARS_MAX_THREADS=0`: polars needs at least one thread; unset it (every \
+             core) or give a number from 1"
         )));
     }
     match &cli.command {

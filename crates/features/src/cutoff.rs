@@ -461,6 +461,9 @@ mod tests {
         let joined = crate::join_users(df!(USER_ID => ["a"]).unwrap(), &typed, as_of).unwrap();
         let names: Vec<&str> = joined.columns().iter().map(|c| c.name().as_str()).collect();
         assert_eq!(names, [USER_ID, "user_score"]);
+        // Nor does it take a name from another column.
+        let users = df!(USER_ID => ["a"], AS_OF => ["2026-01-01"], "as_of_days" => [3.0]).unwrap();
+        assert_eq!(crate::colliding_user_columns(&users), None);
     }
 
     #[test]

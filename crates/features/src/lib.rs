@@ -655,7 +655,7 @@ pub fn colliding_user_columns(users: &DataFrame) -> Option<(String, String, Stri
     let mut seen = std::collections::HashMap::from([(USER_ID.to_string(), USER_ID)]);
     for column in users.columns() {
         let name = column.name().as_str();
-        if name == USER_ID {
+        if name == USER_ID || name.eq_ignore_ascii_case(cutoff::AS_OF) {
             continue;
         }
         let feature = user_feature_name(column);
