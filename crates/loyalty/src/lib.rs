@@ -332,13 +332,15 @@ fn stickiness_table(
 }
 
 /// `month, active_days, users, complete`: PostHog's stickiness, per calendar month;
-/// a month not over at the as-of date is not complete.
+/// a month not over at the as-of date is not complete, nor one begun before the first
+/// day a calendar that leaves earlier periods out holds.
 fn active_days_table(s: &pass::Stickiness, cal: &Calendar) -> Result<DataFrame> {
     let first_month = Unit::Month.period_of_day(cal.first_day);
     let mut cols: (Vec<String>, Vec<u32>, Vec<u64>, Vec<bool>) = Default::default();
     for (m, hist) in s.active_days.iter().enumerate() {
         let month = first_month + m as i64;
-        let complete = Unit::Month.start_day(month + 1) * DAY_MICROS <= cal.as_of;
+        let whole = cal.earlier_periods == 0 || Unit::Month.start_day(month) >= cal.first_day;
+        let complete = whole && Unit::Month.start_day(month + 1) * DAY_MICROS <= cal.as_of;
         for (days, &users) in hist.iter().enumerate().skip(1) {
             if users > 0 {
                 cols.0.push(Unit::Month.label(month));

@@ -727,4 +727,8 @@ fn a_span_past_the_limit_keeps_its_last_periods_and_who_came_before() {
     assert_eq!(strings(s, "date")[0], "2023-04-07");
     assert_eq!(ints(s, "wau")[..8], [2, 2, 2, 2, 2, 3, 2, 1]);
     assert_eq!(ints(s, "dau")[0], 1);
+    // April 2023 begins before the days held: its active days are not all counted.
+    let a = &t.active_days;
+    assert_eq!(strings(a, "month")[0], "2023-04");
+    assert!(strings(a, "complete").iter().all(|c| c == "false"));
 }

@@ -205,9 +205,13 @@ impl Stage for Loyalty {
             ));
         }
         if t.matched.ret > 0 && t.lifetime.height() == 0 {
+            let others = match t.earlier {
+                Some(_) => "every user not active before the tables' first period",
+                None => "every user",
+            };
             ctx.note(format!(
                 "no user's churn is known yet: a user churns after {} days without a return \
-                 event, and every user was first active within that many days of the as-of \
+                 event, and {others} was first active within that many days of the as-of \
                  date: survival.csv and lifetime.csv are empty",
                 params.churn_after_days
             ));
