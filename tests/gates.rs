@@ -76,32 +76,33 @@ fn the_volume_gate_compares_the_events_before_each_as_of_date() {
 
 #[test]
 fn a_night_done_before_a_gate_it_now_fails_is_not_done_already() {
-    let dir = sandbox(400);
-    nights(dir.path(), &["2026-06-01"]);
-    // The next night's log lost two thirds of its users: let through by a looser gate.
-    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
-    let fewer: Vec<&str> = (events.lines().enumerate())
-        .filter(|(i, line)| *i == 0 || line.as_bytes().get(6).is_some_and(|d| d % 3 == 1))
-        .map(|(_, l)| l)
-        .collect();
-    std::fs::write(dir.path().join("events.csv"), fewer.join("\n") + "\n").unwrap();
-    let open = PIPELINE.replace("min_volume_ratio = 0.6", "min_volume_ratio = 0.1");
-    std::fs::write(dir.path().join("night.toml"), open).unwrap();
-    nights(dir.path(), &["2026-06-02"]);
-    // With the gate back, a backfill of that night runs it again, and refuses it.
-    std::fs::write(dir.path().join("night.toml"), PIPELINE).unwrap();
-    let out = backfill(dir.path(), "2026-06-02", "2026-06-02", &[]);
-    assert!(
-        !text(&out.stdout).contains("done already"),
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("event volume fell to"),
-        "{}",
-        text(&out.stderr)
-    );
+    // With a features stage, and without one (only the ingest counts the events).
+    let lean = PIPELINE[..PIPELINE.find("[stages.features]").unwrap()].to_string()
+        + "[stages.loyalty]\nuses = \"loyalty\"\nneeds = [\"ingest\"]\n";
+    for pipeline in [PIPELINE, &lean] {
+        let dir = sandbox(400);
+        std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+        nights(dir.path(), &["2026-06-01"]);
+        // The next night's log lost two thirds of its users: let through by a looser
+        // gate.
+        let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+        let fewer: Vec<&str> = (events.lines().enumerate())
+            .filter(|(i, line)| *i == 0 || line.as_bytes().get(6).is_some_and(|d| d % 3 == 1))
+            .map(|(_, l)| l)
+            .collect();
+        std::fs::write(dir.path().join("events.csv"), fewer.join("\n") + "\n").unwrap();
+        let open = pipeline.replace("min_volume_ratio = 0.6", "min_volume_ratio = 0.1");
+        std::fs::write(dir.path().join("night.toml"), open).unwrap();
+        nights(dir.path(), &["2026-06-02"]);
+        // With the gate back, a backfill of that night runs it again, and refuses it.
+        std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
+        let out = backfill(dir.path(), "2026-06-02", "2026-06-02", &[]);
+        let said = text(&out.stdout);
+        assert!(!said.contains("done already"), "{said}");
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        let said = text(&out.stderr);
+        assert!(said.contains("event volume fell to"), "{said}");
+    }
 }
 
 #[test]

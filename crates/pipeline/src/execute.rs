@@ -225,12 +225,16 @@ pub(crate) fn check_gates(
     volume.or_else(|| drift_refusal(&plan.gates, meta.drift.as_ref()?))
 }
 
-/// What the gates would say now of a run that recorded `drift` (its `run.json`'s):
-/// a night done before they changed may not be done as it would be now.
-pub(crate) fn recorded_refusal(plan: &Plan, drift: &serde_json::Value) -> Option<String> {
-    let kept = drift.get("events_kept")?.as_u64()?;
-    let previous_kept = drift.get("events_kept_previous").and_then(|k| k.as_u64());
-    volume_refusal(&plan.gates, kept, previous_kept).or_else(|| drift_refusal(&plan.gates, drift))
+/// What the gates would say now of a finished run, from its record and the run
+/// before it now: a night done before they changed may not be done as it would be.
+pub(crate) fn recorded_refusal(
+    plan: &Plan,
+    record: &crate::record::PastRecord,
+    previous: Option<&Previous>,
+) -> Option<String> {
+    let (kept, previous_kept) = volumes(&record.rows, previous.and_then(|p| p.rows.as_ref()));
+    volume_refusal(&plan.gates, kept, previous_kept)
+        .or_else(|| drift_refusal(&plan.gates, record.drift.as_ref()?))
 }
 
 /// The volume gates' refusal of `kept` events against the last good run's.

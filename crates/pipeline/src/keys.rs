@@ -177,7 +177,7 @@ pub fn done_as_asked(plan: &Plan, options: &RunOptions) -> Result<Option<String>
     });
     // Gates are no part of the keys: a night they would refuse now is not done.
     let refused = crate::record::PastRecord::read(&output)
-        .and_then(|record| crate::execute::recorded_refusal(plan, record.drift.as_ref()?));
+        .and_then(|record| crate::execute::recorded_refusal(plan, &record, previous.as_ref()));
     Ok((same && refused.is_none()).then_some(run_id))
 }
 
