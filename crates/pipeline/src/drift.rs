@@ -75,9 +75,9 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Option<f64> {
 }
 
 /// The bins of [`psi`]: the decile edges of a reference sample's finite values,
-/// ties merged. A value at two deciles or more (a tenth of the sample, such as the
-/// zeros of a count) is a bin of its own, apart from the values above it: a rise
-/// from a constant then moves the shares.
+/// ties merged. A value that fills a tenth of the sample or more (such as the zeros of
+/// a count) is a bin of its own, apart from the values above it: a rise from a
+/// constant then moves the shares.
 struct Deciles {
     edges: Vec<f64>,
     /// Per edge, the bin of the values in `[edge, next edge)`, or of the edge alone
@@ -99,23 +99,25 @@ impl Deciles {
             return None;
         }
         sorted.sort_by(f64::total_cmp);
-        let deciles: Vec<f64> = (1..10)
-            .map(|q| sorted[(q * sorted.len() / 10).min(sorted.len() - 1)])
-            .collect();
-        let (mut edges, mut ties) = (Vec::new(), Vec::new());
-        for d in deciles {
-            match edges.last() {
-                Some(&last) if last == d => {
-                    if let Some(tie) = ties.last_mut() {
-                        *tie = true;
-                    }
-                }
-                _ => {
-                    edges.push(d);
-                    ties.push(false);
-                }
+        let n = sorted.len();
+        let mut edges: Vec<f64> = (1..10).map(|q| sorted[(q * n / 10).min(n - 1)]).collect();
+        // The values of runs of a tenth of the sample or more.
+        let mut heavy = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let run = sorted[start..]
+                .iter()
+                .take_while(|v| **v == sorted[start])
+                .count();
+            if run * 10 >= n {
+                heavy.push(sorted[start]);
             }
+            start += run;
         }
+        edges.extend(&heavy);
+        edges.sort_by(f64::total_cmp);
+        edges.dedup();
+        let ties: Vec<bool> = edges.iter().map(|e| heavy.contains(e)).collect();
         // Bin 0 holds the values below the first edge.
         let mut first_bin = Vec::with_capacity(edges.len());
         let mut bins = 1;
@@ -229,31 +231,36 @@ fn text_values(df: &DataFrame, name: &str) -> Option<Vec<Option<String>>> {
     )
 }
 
-/// Shares of the reference below which a text value joins the other rare ones.
+/// Share of either run's rows below which a text value joins the other rare ones.
 const RARE_TEXT: f64 = 0.01;
 
-/// PSI of a text column's values: each value of at least [`RARE_TEXT`] of the
-/// reference's rows a bin, the rest one, missing values one.
+/// PSI of a text column's values: each value of at least [`RARE_TEXT`] of either
+/// run's rows a bin (so a value new to the reference, or one most users move to,
+/// shows), the rest one, missing values one.
 fn text_psi(reference: &[Option<String>], current: &[Option<String>]) -> Option<f64> {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
     if reference.is_empty() || current.is_empty() {
         return None;
     }
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for v in reference.iter().flatten() {
-        *counts.entry(v).or_insert(0) += 1;
-    }
-    let common: Vec<&str> = (counts.iter())
-        .filter(|&(_, &n)| n as f64 >= RARE_TEXT * reference.len() as f64)
-        .map(|(&v, _)| v)
-        .collect();
+    let common = |values: &[Option<String>]| {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in values.iter().flatten() {
+            *counts.entry(v).or_insert(0) += 1;
+        }
+        let rows = values.len() as f64;
+        (counts.into_iter())
+            .filter(|&(_, n)| n as f64 >= RARE_TEXT * rows)
+            .map(|(v, _)| v.to_string())
+            .collect::<BTreeSet<String>>()
+    };
+    let common: Vec<String> = common(reference).union(&common(current)).cloned().collect();
     // Bins: the common values in order, then the rare ones, then missing values.
     let shares = |values: &[Option<String>]| {
         let mut bins = vec![0usize; common.len() + 2];
         for v in values {
             let bin = match v {
                 None => common.len() + 1,
-                Some(v) => common.binary_search(&v.as_str()).unwrap_or(common.len()),
+                Some(v) => common.binary_search(v).unwrap_or(common.len()),
             };
             bins[bin] += 1;
         }
@@ -384,6 +391,18 @@ mod tests {
         // A common value apart: shares on it and above it are told apart.
         let deciles = Deciles::of(&none).unwrap();
         assert_eq!(deciles.shares(&[0.0, 0.0, 1.0, -1.0]), [0.25, 0.5, 0.25]);
+        // So is a value that fills a tenth to a fifth, at one decile only: zeros for
+        // 15% of the users, all moving up to 0.5.
+        let some_zeros: Vec<f64> = (0..1000)
+            .map(|i| if i < 150 { 0.0 } else { f64::from(i) })
+            .collect();
+        let moved: Vec<f64> = (some_zeros.iter())
+            .map(|&v| if v == 0.0 { 0.5 } else { v })
+            .collect();
+        for (before, now) in [(&some_zeros, &moved), (&moved, &some_zeros)] {
+            let p = psi(before, now).unwrap();
+            assert_eq!(Level::of(p), Level::Alert, "{p}");
+        }
     }
 
     #[test]
@@ -404,9 +423,21 @@ mod tests {
         assert_eq!(rows[0].level, Level::Ok);
         let moved = df!("top_category" => top(10)).unwrap();
         assert_eq!(feature_drift(&before, &moved)[0].level, Level::Alert);
-        // A value new to the reference counts with its rare values.
+        // A value new to the reference, or one most users move to from rare ones.
         let new = df!("top_category" => vec!["games"; 100]).unwrap();
         assert_eq!(feature_drift(&before, &new)[0].level, Level::Alert);
+        let rare =
+            df!("top_query" => (0..1000).map(|i| format!("q{}", i % 200)).collect::<Vec<_>>())
+                .unwrap();
+        let one = df!("top_query" => (0..1000).map(|i| format!("q{}", i % 2)).collect::<Vec<_>>())
+            .unwrap();
+        let half_new = df!("top_query" => (0..1000)
+            .map(|i| if i % 2 == 0 { "new".to_string() } else { format!("q{}", i % 200) })
+            .collect::<Vec<_>>())
+        .unwrap();
+        assert!(feature_drift(&rare, &rare)[0].psi < 1e-12);
+        assert_eq!(feature_drift(&rare, &one)[0].level, Level::Alert);
+        assert_eq!(feature_drift(&rare, &half_new)[0].level, Level::Alert);
     }
 
     #[test]
