@@ -112,16 +112,9 @@ impl Query {
             ]);
         let has_orders = events.column(ORDER_ID).is_ok();
         if has_orders && params.has(FeatureFamily::Interpurchase) {
-            // An order is bought at its first purchase line's time.
-            let first_line = (t().filter(col("__purchase")).min())
-                .over([col(USER_ID), col(ORDER_ID)])
+            let bought_at = userlens_model::orders::bought_at(t(), col("__purchase"))
                 .map_err(polars_err("find the orders' first purchase lines"))?;
-            base = base.with_column(
-                when(col(ORDER_ID).is_null())
-                    .then(t())
-                    .otherwise(first_line)
-                    .alias("__bought_at"),
-            );
+            base = base.with_column(bought_at.alias("__bought_at"));
         }
         let as_of = || lit(as_of);
         let purchase = || col("__purchase");

@@ -249,18 +249,9 @@ pub(crate) fn run(
             flags.clone(),
         ];
         if has_orders {
-            // Of its purchase lines only: a checkout or a refund line may carry the
-            // order's id too.
-            let first_line = (time.clone().filter(purchases(p)).min())
-                .over([col(USER_ID), col(ORDER_ID)])
+            let bought_at = userlens_model::orders::bought_at(time.clone(), purchases(p))
                 .map_err(polars_err("find the orders' first purchase lines"))?;
-            select.push(
-                when(col(ORDER_ID).is_not_null())
-                    .then(first_line)
-                    .otherwise(time.clone())
-                    .fill_null(time.clone())
-                    .alias(BOUGHT_AT),
-            );
+            select.push(bought_at.alias(BOUGHT_AT));
         }
         let mut df = part
             .clone()

@@ -52,6 +52,26 @@ pub mod columns {
     pub const REQUIRED: [&str; 3] = [USER_ID, EVENT_TIME, EVENT_TYPE];
 }
 
+/// Orders: the lines of one order are one purchase, bought at its first purchase
+/// line's time.
+pub mod orders {
+    use polars::prelude::*;
+
+    use crate::columns::{ORDER_ID, USER_ID};
+
+    /// Each line's purchase time: the first `time` of its order's lines where
+    /// `purchase` holds (a checkout or refund line may carry the order's id too); a
+    /// line without an order, or of an order without a purchase line, its own.
+    pub fn bought_at(time: Expr, purchase: Expr) -> PolarsResult<Expr> {
+        let first_line =
+            (time.clone().filter(purchase).min()).over([col(USER_ID), col(ORDER_ID)])?;
+        Ok(when(col(ORDER_ID).is_not_null())
+            .then(first_line)
+            .otherwise(time.clone())
+            .fill_null(time))
+    }
+}
+
 /// Canonical event type names.
 pub mod event_types {
     /// A page or item view.
