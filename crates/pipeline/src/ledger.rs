@@ -184,7 +184,41 @@ impl Ledger {
                 }
             }
         }
-        Ledger::with(conn, path)
+        let ledger = Ledger::with(conn, path)?;
+        if let Err(e) = ledger.keep_folders_relative() {
+            tracing::debug!("the ledger's folders stay as they were kept: {e}");
+        }
+        Ok(ledger)
+    }
+
+    /// Rewrites the folders a ledger kept as given before it kept them under its
+    /// runs folder (relative to that run's working folder, or absolute) where this
+    /// process finds them in the runs folder: the next move of it keeps them.
+    fn keep_folders_relative(&self) -> rusqlite::Result<()> {
+        let Ok(root) = self.dir().canonicalize() else {
+            return Ok(());
+        };
+        for (table, column) in [("runs", "run_dir"), ("stages", "artifact_dir")] {
+            let kept: Vec<(i64, String)> = self
+                .conn
+                .prepare(&format!("SELECT rowid, {column} FROM {table}"))?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (rowid, stored) in kept {
+                let path = Path::new(&stored);
+                let given =
+                    path.is_absolute() || (path.exists() && !self.dir().join(path).exists());
+                let under = (given.then(|| path.canonicalize().ok()).flatten())
+                    .and_then(|found| Some(found.strip_prefix(&root).ok()?.to_path_buf()));
+                if let Some(under) = under {
+                    self.conn.execute(
+                        &format!("UPDATE {table} SET {column} = ?1 WHERE rowid = ?2"),
+                        params![under.display().to_string(), rowid],
+                    )?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Opens an existing ledger to read it (and to mark a run interrupted), without
@@ -267,8 +301,8 @@ impl Ledger {
     }
 
     /// A folder the ledger keeps, as this process reaches it: under the runs folder,
-    /// or as it was given where a ledger before 2026-12-07 kept it so (relative to
-    /// that run's working folder) and only that names a folder.
+    /// or as it was given where an older ledger kept it so (relative to that run's
+    /// working folder, or absolute) and only that names a folder.
     fn resolved(&self, stored: String) -> String {
         let path = Path::new(&stored);
         let under = self.dir().join(path);
@@ -662,6 +696,29 @@ mod tests {
             .query_row("SELECT artifact_dir FROM stages", [], |row| row.get(0))
             .unwrap();
         assert_eq!(kept, "p/a/ingest");
+        // As a ledger before that kept it (absolute): rewritten when next opened, so
+        // that the runs folder may move.
+        let made = dir.path().join("p/a/ingest");
+        std::fs::create_dir_all(&made).unwrap();
+        (ledger.conn)
+            .execute(
+                "UPDATE stages SET artifact_dir = ?1",
+                [made.display().to_string()],
+            )
+            .unwrap();
+        drop(ledger);
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let kept: String = (ledger.conn)
+            .query_row("SELECT artifact_dir FROM stages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(kept, "p/a/ingest");
+        drop(ledger);
+        let moved = tempfile::tempdir().unwrap();
+        let root = moved.path().join("runs");
+        std::fs::rename(dir.path(), &root).unwrap();
+        let stages = Ledger::open_existing(&root).unwrap().stages("a").unwrap();
+        assert_eq!(Path::new(&stages[0].artifact_dir), root.join("p/a/ingest"));
+        assert!(Path::new(&stages[0].artifact_dir).is_dir());
     }
 
     #[test]
