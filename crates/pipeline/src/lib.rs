@@ -45,6 +45,7 @@ mod previous;
 mod progress;
 mod publish;
 mod record;
+mod registry;
 mod resume;
 mod runner;
 mod stage;

@@ -311,7 +311,7 @@ fn plan_source(
 ) -> Result<Plan> {
     let mut raw = source.parse()?;
     for o in overrides {
-        apply_override(&mut raw, o)?;
+        apply_override(&mut raw, o, registry)?;
     }
     let header = &raw.pipeline;
     let name = header.name.clone().unwrap_or_else(|| {

@@ -1,4 +1,5 @@
-//! The `Stage` trait every stage kind implements, and the registry that lists them.
+//! The `Stage` trait every stage kind implements (the registry that lists them is
+//! in `registry.rs`).
 //!
 //! A stage kind is one type in one file of `stages/`: its `uses` name, its
 //! parameters as written under `with` and their check, the tables it needs and
@@ -9,13 +10,15 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use polars::prelude::DataFrame;
 use serde::de::DeserializeOwned;
 use userlens_ingest::Events;
+
+pub(crate) use crate::registry::CheckFailure;
+pub use crate::registry::Registry;
 
 use crate::engine::{Cluster, LloydOnCluster, OnCluster};
 use crate::error::Error;
@@ -77,6 +80,12 @@ pub trait Stage: Send + Sync + 'static {
     /// output depends on it as on its parameters.
     fn asked_key(_checked: &Self::Checked) -> String {
         String::new()
+    }
+
+    /// The parameters' defaults, for a `--set` of one key of a table parameter
+    /// (`recommend.weights.view`) to keep the table's other keys; none by default.
+    fn defaults() -> Option<toml::Table> {
+        None
     }
 
     /// Whether the parameters of a stage it needs (`needed`, that stage's checked
@@ -635,7 +644,7 @@ pub trait CheckedStage: Debug + Send + Sync {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-struct CheckedOf<S: Stage>(S::Checked);
+pub(crate) struct CheckedOf<S: Stage>(pub(crate) S::Checked);
 
 impl<S: Stage> Debug for CheckedOf<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -699,102 +708,5 @@ impl<S: Stage> CheckedStage for CheckedOf<S> {
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         &mut self.0
-    }
-}
-
-/// Why a stage's parameters were refused.
-pub(crate) enum CheckFailure {
-    /// serde refused the `with` table: its message and the key path it was at.
-    Shape { message: String, path: Vec<String> },
-    /// The stage's own check refused it.
-    Invalid(Invalid),
-}
-
-/// A registry entry: a stage kind, before its parameters are known.
-pub(crate) trait Kind: Send + Sync {
-    fn uses(&self) -> &'static str;
-    fn provides(&self) -> &'static [&'static str];
-    /// Deserialises and checks `with`.
-    fn check(
-        &self,
-        with: toml::Value,
-        declared: &Declared,
-    ) -> Result<Arc<dyn CheckedStage>, CheckFailure>;
-}
-
-struct KindOf<S>(PhantomData<fn() -> S>);
-
-impl<S: Stage> Kind for KindOf<S> {
-    fn uses(&self) -> &'static str {
-        S::USES
-    }
-    fn provides(&self) -> &'static [&'static str] {
-        S::PROVIDES
-    }
-    fn check(
-        &self,
-        with: toml::Value,
-        declared: &Declared,
-    ) -> Result<Arc<dyn CheckedStage>, CheckFailure> {
-        let params = serde_path_to_error::deserialize::<_, S::Params>(with).map_err(|e| {
-            CheckFailure::Shape {
-                message: e.inner().message().trim().to_string(),
-                path: e.path().iter().map(|segment| segment.to_string()).collect(),
-            }
-        })?;
-        let checked = S::check(params, declared).map_err(CheckFailure::Invalid)?;
-        Ok(Arc::new(CheckedOf::<S>(checked)))
-    }
-}
-
-/// The stage kinds a pipeline may use.
-#[derive(Clone)]
-pub struct Registry {
-    kinds: Vec<Arc<dyn Kind>>,
-}
-
-impl Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.names()).finish()
-    }
-}
-
-impl Registry {
-    /// No kinds at all.
-    pub fn empty() -> Registry {
-        Registry { kinds: Vec::new() }
-    }
-
-    /// The kinds userlens ships (see `stages/`).
-    pub fn builtin() -> Registry {
-        crate::stages::register(Registry::empty())
-    }
-
-    /// Adds the kind `S` (replacing a kind of the same name).
-    pub fn with<S: Stage>(mut self) -> Registry {
-        self.kinds.retain(|k| k.uses() != S::USES);
-        self.kinds.push(Arc::new(KindOf::<S>(PhantomData)));
-        self
-    }
-
-    /// The `uses` names, in registration order.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.kinds.iter().map(|k| k.uses()).collect()
-    }
-
-    pub(crate) fn kind(&self, uses: &str) -> Option<&dyn Kind> {
-        self.kinds
-            .iter()
-            .find(|k| k.uses() == uses)
-            .map(|k| k.as_ref())
-    }
-
-    /// The kinds that provide `table`.
-    pub(crate) fn providers(&self, table: &str) -> Vec<&'static str> {
-        self.kinds
-            .iter()
-            .filter(|k| k.provides().contains(&table))
-            .map(|k| k.uses())
-            .collect()
     }
 }

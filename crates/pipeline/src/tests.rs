@@ -975,3 +975,32 @@ fn persona_lists_without_a_profile_stage_are_refused() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_set_key_of_a_table_keeps_its_other_defaults() {
+    let text = format!(
+        "{GOOD}\n[stages.recommend]\nuses = \"recommend\"\nneeds = [\"ingest\"]\n\
+         \n[stages.predict]\nuses = \"predict\"\nneeds = [\"ingest\", \"features\"]\n"
+    );
+    let sets = [
+        "recommend.weights.view=2",
+        "predict.rules.x.when=frequency > 3",
+        "predict.rules.x.target=purchase",
+    ]
+    .map(|s| Override::parse(s).unwrap());
+    let plan = load_str(Path::new("p.toml"), &text, &sets).unwrap();
+    let params = |name: &str| &plan.stages.iter().find(|s| s.name == name).unwrap().params;
+    let weights = &params("recommend")["weights"];
+    let weight = |key: &str| weights[key].as_f64();
+    let numbers = ["view", "add_to_cart", "purchase"].map(weight);
+    assert_eq!(numbers, [Some(2.0), Some(3.0), Some(5.0)]);
+    assert_eq!(weights["rating"], "value");
+    let rules = params("predict")["rules"].as_object().unwrap();
+    let names: Vec<&str> = rules.keys().map(String::as_str).collect();
+    assert_eq!(names, ["lapsing", "recent_buyer", "x"]);
+    // A whole table given replaces it.
+    let whole = Override::parse("recommend.weights={view=2}").unwrap();
+    let plan = load_str(Path::new("p.toml"), &text, &[whole]).unwrap();
+    let recommend = plan.stages.iter().find(|s| s.name == "recommend").unwrap();
+    assert_eq!(recommend.params["weights"].as_object().unwrap().len(), 1);
+}

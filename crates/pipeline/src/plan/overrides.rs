@@ -60,8 +60,14 @@ impl Override {
     }
 }
 
-/// Applies `o` to the raw pipeline.
-pub(super) fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -> Result<()> {
+/// Applies `o` to the raw pipeline; a table on the way to its key that the stage's
+/// `with` lacks starts as the kind's default (`registry`), so that its other keys
+/// keep their defaults.
+pub(super) fn apply_override(
+    raw: &mut crate::file::RawPipeline,
+    o: &Override,
+    registry: &crate::stage::Registry,
+) -> Result<()> {
     if o.stage == "pipeline" {
         let header = &mut raw.pipeline;
         let key = o.key.join(".");
@@ -135,11 +141,14 @@ pub(super) fn apply_override(raw: &mut crate::file::RawPipeline, o: &Override) -
         .get_or_insert_with(|| toml::Spanned::new(span, toml::Table::new()));
     let mut table = with.clone().into_inner();
     let mut cursor = &mut table;
+    let defaults = (registry.kind(stage.uses.get_ref())).and_then(|kind| kind.defaults());
+    let mut default = defaults.as_ref();
     let (last, parents) = o.key.split_last().unwrap_or((&o.key[0], &[]));
     for part in parents {
+        default = default.and_then(|d| d.get(part)?.as_table());
         let entry = cursor
             .entry(part.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            .or_insert_with(|| toml::Value::Table(default.cloned().unwrap_or_default()));
         cursor = match entry {
             toml::Value::Table(t) => t,
             _ => {

@@ -36,3 +36,8 @@ pub(crate) fn register(registry: Registry) -> Registry {
 pub(crate) fn counted(n: usize, one: &str, more: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { more })
 }
+
+/// A kind's parameter defaults as a table ([`crate::Stage::defaults`]).
+fn defaults<P: Default + serde::Serialize>() -> Option<toml::Table> {
+    toml::Table::try_from(P::default()).ok()
+}

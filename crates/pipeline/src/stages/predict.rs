@@ -54,6 +54,10 @@ impl Stage for Predict {
         })
     }
 
+    fn defaults() -> Option<toml::Table> {
+        super::defaults::<Self::Params>()
+    }
+
     /// The RFM segments read the `rfm` family's features.
     fn check_need(
         checked: &Self::Checked,

@@ -37,6 +37,10 @@ impl Stage for Recommend {
         Some(userlens_recommend::EVENT_COLUMNS)
     }
 
+    fn defaults() -> Option<toml::Table> {
+        super::defaults::<Self::Params>()
+    }
+
     fn table_columns(_: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {
         match table {
             "assignments" => Some(userlens_recommend::ASSIGNMENT_COLUMNS),
