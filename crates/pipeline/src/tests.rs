@@ -1004,3 +1004,13 @@ fn a_set_key_of_a_table_keeps_its_other_defaults() {
     let recommend = plan.stages.iter().find(|s| s.name == "recommend").unwrap();
     assert_eq!(recommend.params["weights"].as_object().unwrap().len(), 1);
 }
+
+#[test]
+fn static_columns_without_a_users_table_are_refused() {
+    let set = Override::parse("features.static_columns=[\"age\"]").unwrap();
+    let err = load_str(Path::new("p.toml"), GOOD, &[set]).unwrap_err();
+    assert!(
+        err.to_string().contains("no `users` table is joined"),
+        "{err}"
+    );
+}

@@ -168,6 +168,17 @@ impl Stage for Features {
     const COMPARED: &'static [&'static str] = &["features"];
 
     fn check(params: Self::Params, _: &Declared) -> Result<Self::Checked, Invalid> {
+        if params.users.is_none()
+            && params
+                .static_columns
+                .as_ref()
+                .is_some_and(|c| !c.is_empty())
+        {
+            return Err(Invalid::new(
+                "`static_columns` names columns of the users table, but no `users` table is \
+                 joined",
+            ));
+        }
         Ok(FeaturesChecked {
             users: params.users.clone(),
             params: params.check().map_err(Invalid::new)?,
