@@ -372,3 +372,15 @@ fn no_polars_threads_is_a_usage_error_not_a_panic() {
     exits_saying(&out, 2, "POLARS_MAX_THREADS=0");
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn runs_of_a_missing_folder_say_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = userlens(&["runs", "list", "--runs", "nosuch"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no runs folder `nosuch`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -16,6 +16,13 @@ pub fn run(command: &RunsCommand, runs: &Path) -> Result<(), Failure> {
     if runs.exists() && !runs.is_dir() {
         return Err(not("not a runs folder (it is a file)"));
     }
+    // A mistyped `--runs` lists nothing; it says so.
+    if !runs.exists() {
+        say!(
+            "no runs folder `{}`: no run is recorded there",
+            runs.display()
+        );
+    }
     // No ledger yet, or one made but not yet written: no runs recorded.
     let ledger = match std::fs::metadata(&file) {
         Err(_) => None,
