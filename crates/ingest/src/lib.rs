@@ -552,8 +552,8 @@ pub fn scan_part(path: &Path) -> Result<LazyFrame> {
 /// more text than its [`Source::text_budget`] is ingested out of core: its rows are
 /// spilled to disk split by user while they are read, and each partition is then
 /// sorted, de-duplicated and sessionized on its own into a Parquet part in `dir`.
-/// Peak memory is then about one partition's events (some 4 million, fewer under a
-/// small budget), however big the source.
+/// Peak memory is then about one partition's events however big the source, above
+/// what the reader threads hold before they write (up to 4 million rows each).
 ///
 /// A plain file's size is its text's, so it is read out of core or not from the
 /// start. A gzip-compressed file's text is only known as it is inflated: it is read
@@ -578,6 +578,23 @@ fn ingest_into_parts(
     on_progress: OnProgress<'_>,
 ) -> Result<Ingested<Events>> {
     let budget = source.text_budget();
+    let bytes = regular_file(source.path())?.len();
+    let set = |mb: Option<u64>, name| mb.map(|mb| format!("`{name} = {mb}`"));
+    let from = (set(source.params.out_of_core_above_mb, "out_of_core_above_mb"))
+        .or_else(|| set(source.params.memory_limit_mb, "memory_limit_mb").map(|s| s + " / 5"))
+        .unwrap_or_else(|| "half the memory of the machine or its cgroup, / 5".into());
+    tracing::info!(
+        "ingest: at most {} MiB of text held in memory ({from}); the source is {} MiB",
+        budget >> 20,
+        bytes >> 20
+    );
+    if source.format == SourceFormat::Parquet && bytes > budget / memory::PEAK_PER_TEXT_BYTE {
+        tracing::warn!(
+            "`{}` is Parquet, read whole whatever the memory budget: a CSV export of it \
+             would be read out of core",
+            source.path().display()
+        );
+    }
     if !is_gzip(source.path())?
         && let Some(bytes) = out_of_core_bytes(source)?
     {

@@ -610,7 +610,8 @@ fn plan_after(
     let plan = spill::Plan {
         dir: parts.join("spill"),
         partitions: spill::partitions_for(estimated, partition_budget),
-        chunk_rows: held.clamp(1024, spill::CHUNK_ROWS),
+        // At least a few MB a chunk: each chunk is a file per partition it reaches.
+        chunk_rows: held.clamp(spill::MIN_CHUNK_ROWS, spill::CHUNK_ROWS),
     };
     if parts.exists() {
         std::fs::remove_dir_all(parts).map_err(io)?;

@@ -17,6 +17,10 @@ use crate::error::{self, Error, Result};
 /// Kept rows a reader thread holds before it writes them out.
 pub(crate) const CHUNK_ROWS: usize = 1 << 22;
 
+/// Fewest rows a chunk of a source read past its budget holds, however small the
+/// budget: a chunk of rows is written as a file per partition it reaches.
+pub(crate) const MIN_CHUNK_ROWS: usize = 1 << 16;
+
 /// Bytes of a typical event CSV's line, to turn events into bytes of text.
 pub(crate) const TEXT_BYTES_PER_EVENT: u64 = 64;
 
