@@ -62,13 +62,22 @@ pub(crate) fn finish_events(
         // fresh memory, which the kernel zeroes page by page, and the stages after
         // the ingest take chunks as they come.
         order::Order::Kept => events,
-        order::Order::Rows(rows) => events.take(&rows).map_err(error::polars("sort events"))?,
-        order::Order::Sort => events
-            .sort(
-                [USER_ID, EVENT_TIME, read::ROW_HASH],
-                SortMultipleOptions::default().with_maintain_order(true),
-            )
-            .map_err(error::polars("sort events"))?,
+        // The events as read go once sorted, not held beside the duplicates' check.
+        order::Order::Rows(rows) => {
+            let sorted = events.take(&rows).map_err(error::polars("sort events"))?;
+            drop(events);
+            sorted
+        }
+        order::Order::Sort => {
+            let sorted = events
+                .sort(
+                    [USER_ID, EVENT_TIME, read::ROW_HASH],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .map_err(error::polars("sort events"))?;
+            drop(events);
+            sorted
+        }
     };
     tracing::debug!(
         "ingest: in order in {:.2} s",
