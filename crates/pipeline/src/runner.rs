@@ -444,7 +444,10 @@ impl Run<'_, '_> {
                 record.reused_from = Some(row.run_id.clone());
                 // The engine that made the artifact.
                 record.engine.clone_from(&row.engine);
-                record.artifacts = dir.display().to_string();
+                record.artifacts = match dir.starts_with(&self.run_dir) {
+                    true => relative(&dir, &self.run_dir),
+                    false => dir.display().to_string(),
+                };
                 (self.progress)(&Progress::StageSkipped {
                     index,
                     name: stage.name.clone(),
@@ -597,18 +600,7 @@ impl Run<'_, '_> {
             _ if self.options.force || !self.upstream_reused => return None,
             _ => self.ledger.finished_stage(key).ok().flatten()?,
         };
-        let mut dir = PathBuf::from(&row.artifact_dir);
-        // A refused, failed or stopped run's folder is the first an operator clears:
-        // its artifacts are taken into this run's folder, not read from there.
-        let settled = |run: RunRow| crate::resume::settled_status(self.plan, &run);
-        let source = self.ledger.run(&row.run_id).ok().flatten().map(settled);
-        if row.run_id != self.run_id && source.is_some_and(|status| status != RunStatus::Ok) {
-            let own = self.run_dir.join(&stage.name);
-            match artifacts::link_folder(&dir, &own) {
-                Ok(()) => dir = own,
-                Err(e) => tracing::debug!("artifacts read where they are: {e}"),
-            }
-        }
+        let dir = PathBuf::from(&row.artifact_dir);
         let unreadable = (self.cluster.is_some())
             .then(|| artifacts::unreadable_on_cluster(&dir, self.plan.shared_dir.as_deref()))
             .flatten();
@@ -617,11 +609,45 @@ impl Run<'_, '_> {
             None => artifacts::load(&dir, &row.content_hash, stage, &self.staging),
         };
         match loaded {
-            Ok((tables, meta)) => Some((Output { tables, meta }, dir, row)),
+            Ok((tables, meta)) => {
+                let name = stage.name.clone();
+                Some((Output { tables, meta }, self.adopt(&name, dir), row))
+            }
             Err(why) => {
                 let message = format!("stage `{}` runs again: {why}", stage.name);
                 (self.progress)(&Progress::Warning { message });
                 None
+            }
+        }
+    }
+
+    /// The folder to record for a verified artifact folder `dir` of `stage`: linked
+    /// into this run's folder when the run whose folder holds it did not end `ok`
+    /// (the first folder an operator clears), else `dir`.
+    fn adopt(&mut self, stage: &str, dir: PathBuf) -> PathBuf {
+        // `<runs>/<pipeline>/<run id>/<stage>`.
+        let holder = (dir.parent().and_then(|run| run.file_name()))
+            .and_then(|id| id.to_str())
+            .filter(|id| *id != self.run_id)
+            .and_then(|id| self.ledger.run(id).ok().flatten());
+        let settled = holder.map(|run| crate::resume::settled_status(self.plan, &run));
+        if !settled.is_some_and(|status| status != RunStatus::Ok) {
+            return dir;
+        }
+        let own = self.run_dir.join(stage);
+        let linked = publish::remove_own(&own).and_then(|()| artifacts::link_folder(&dir, &own));
+        match linked {
+            Ok(()) => own,
+            Err(e) => {
+                let _ = publish::remove_own(&own);
+                let message = format!(
+                    "stage `{stage}`: its artifacts stay in `{}`, the folder of a run that \
+                     did not end ok, as they could not be linked here ({})",
+                    dir.display(),
+                    error_chain(&e)
+                );
+                (self.progress)(&Progress::Warning { message });
+                dir
             }
         }
     }
