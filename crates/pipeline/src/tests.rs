@@ -991,13 +991,22 @@ fn a_set_key_of_a_table_keeps_its_other_defaults() {
     let plan = load_str(Path::new("p.toml"), &text, &sets).unwrap();
     let params = |name: &str| &plan.stages.iter().find(|s| s.name == name).unwrap().params;
     let weights = &params("recommend")["weights"];
-    let weight = |key: &str| weights[key].as_f64();
+    // As the file writes them, so that the key is the file's.
+    let weight = |key: &str| weights[key].as_i64();
     let numbers = ["view", "add_to_cart", "purchase"].map(weight);
-    assert_eq!(numbers, [Some(2.0), Some(3.0), Some(5.0)]);
+    assert_eq!(numbers, [Some(2), Some(3), Some(5)]);
     assert_eq!(weights["rating"], "value");
     let rules = params("predict")["rules"].as_object().unwrap();
     let names: Vec<&str> = rules.keys().map(String::as_str).collect();
     assert_eq!(names, ["lapsing", "recent_buyer", "x"]);
+    // Inside a table the file gave, its keys stand: no default comes back.
+    let own = text.replace(
+        "uses = \"predict\"\n",
+        "uses = \"predict\"\nwith = { rules = { y = { when = \"frequency > 1\", target = \"churn\" } } }\n",
+    );
+    let set = Override::parse("predict.rules.lapsing.when=frequency > 3").unwrap();
+    let err = load_str(Path::new("p.toml"), &own, &[set]).unwrap_err();
+    assert!(err.to_string().contains("missing field `target`"), "{err}");
     // A whole table given replaces it.
     let whole = Override::parse("recommend.weights={view=2}").unwrap();
     let plan = load_str(Path::new("p.toml"), &text, &[whole]).unwrap();

@@ -145,10 +145,13 @@ pub(super) fn apply_override(
     let mut default = defaults.as_ref();
     let (last, parents) = o.key.split_last().unwrap_or((&o.key[0], &[]));
     for part in parents {
-        default = default.and_then(|d| d.get(part)?.as_table());
+        // Defaults only seed tables the file lacks: inside one it gave, its keys stand.
+        default = default
+            .filter(|_| !cursor.contains_key(part))
+            .and_then(|d| d.get(part)?.as_table());
         let entry = cursor
             .entry(part.clone())
-            .or_insert_with(|| toml::Value::Table(default.cloned().unwrap_or_default()));
+            .or_insert_with(|| toml::Value::Table(default.map(whole).unwrap_or_default()));
         cursor = match entry {
             toml::Value::Table(t) => t,
             _ => {
@@ -162,6 +165,19 @@ pub(super) fn apply_override(
     cursor.insert(last.clone(), o.value.clone());
     *with = toml::Spanned::new(with.span(), table);
     Ok(())
+}
+
+/// `table` with every whole float as an integer (a default of 3.0 written `3`), so a
+/// seeded table reads, and keys, as the file would write it.
+fn whole(table: &toml::Table) -> toml::Table {
+    let value = |v: &toml::Value| match v {
+        toml::Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
+            toml::Value::Integer(*f as i64)
+        }
+        toml::Value::Table(t) => toml::Value::Table(whole(t)),
+        other => other.clone(),
+    };
+    table.iter().map(|(k, v)| (k.clone(), value(v))).collect()
 }
 
 /// The error of the `--set` that put the parameter at `path` (as an error names
