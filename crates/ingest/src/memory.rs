@@ -49,6 +49,10 @@ fn cgroup_limit(own: &str, root: &Path, read: &dyn Fn(&Path) -> Option<String>) 
         else {
             continue;
         };
+        // A cgroup outside this namespace's root (`/../x`) is not under the mount.
+        if path.split('/').any(|part| part == "..") {
+            continue;
+        }
         let (base, file) = match controllers {
             "" => (root.to_path_buf(), "memory.max"),
             c if c.split(',').any(|c| c == "memory") => {
@@ -113,5 +117,6 @@ mod tests {
             Some(9223372036854771712)
         );
         assert_eq!(cgroup_limit("garbage", root, &files), None);
+        assert_eq!(cgroup_limit("0::/../../system.slice\n", root, &files), None);
     }
 }

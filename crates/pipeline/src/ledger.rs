@@ -195,9 +195,18 @@ impl Ledger {
     /// runs folder (relative to that run's working folder, or absolute) where this
     /// process finds them in the runs folder: the next move of it keeps them.
     fn keep_folders_relative(&self) -> rusqlite::Result<()> {
+        // Once per ledger: those of this version on are kept so from the start.
+        const KEPT_RELATIVE: i64 = 1;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let Ok(root) = self.dir().canonicalize() else {
             return Ok(());
         };
+        if version >= KEPT_RELATIVE {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
         for (table, column) in [("runs", "run_dir"), ("stages", "artifact_dir")] {
             let kept: Vec<(i64, String)> = self
                 .conn
@@ -211,14 +220,15 @@ impl Ledger {
                 let under = (given.then(|| path.canonicalize().ok()).flatten())
                     .and_then(|found| Some(found.strip_prefix(&root).ok()?.to_path_buf()));
                 if let Some(under) = under {
-                    self.conn.execute(
+                    tx.execute(
                         &format!("UPDATE {table} SET {column} = ?1 WHERE rowid = ?2"),
                         params![under.display().to_string(), rowid],
                     )?;
                 }
             }
         }
-        Ok(())
+        tx.execute_batch(&format!("PRAGMA user_version = {KEPT_RELATIVE}"))?;
+        tx.commit()
     }
 
     /// Opens an existing ledger to read it (and to mark a run interrupted), without
@@ -705,6 +715,10 @@ mod tests {
                 "UPDATE stages SET artifact_dir = ?1",
                 [made.display().to_string()],
             )
+            .unwrap();
+        ledger
+            .conn
+            .execute_batch("PRAGMA user_version = 0")
             .unwrap();
         drop(ledger);
         let ledger = Ledger::open(dir.path()).unwrap();
