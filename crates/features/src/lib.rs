@@ -136,16 +136,19 @@ impl CheckedFeatureParams {
         self.families.contains(&family)
     }
 
-    /// Whether the feature `name` can be made: its family is, a category share needs
-    /// a top category, a users-table attribute the table (`users`).
-    pub fn can_make(&self, name: &str, users: bool) -> bool {
-        if name.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) {
-            return users;
+    /// What keeps the feature `name` from being made, if anything: the parameter to
+    /// change, `users` (a users-table attribute without a users table, as `users`
+    /// says), `top_categories` (a category share with none) or `families` (its
+    /// family left out).
+    pub fn missing(&self, name: &str, users: bool) -> Option<&'static str> {
+        if name.starts_with(USER_ATTRIBUTE_PREFIX) && name != USER_ID {
+            return (!users).then_some("users");
         }
         if name.starts_with(userlens_model::CATEGORY_SHARE_PREFIX) && self.top_categories == 0 {
-            return false;
+            return Some("top_categories");
         }
-        userlens_model::family_of(name).is_none_or(|family| self.has(family))
+        let family = userlens_model::family_of(name)?;
+        (!self.has(family)).then_some("families")
     }
 
     /// The same features without [`TEXT_FEATURES`], for a table only models read.

@@ -75,27 +75,21 @@ impl Stage for Predict {
         // A rule's feature from a family the stage does not make fails every run, as
         // does a users-table attribute where no users table is joined.
         for (rule, feature) in checked.params.rule_features() {
-            if features.users.is_none()
-                && feature != userlens_model::columns::USER_ID
-                && feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX)
-            {
-                return Err((
-                    "users".into(),
-                    format!(
-                        "reads the users-table attribute `{feature}` in rule `{rule}`, but \
-                         no users table is joined: set `users`"
-                    ),
-                ));
-            }
-            if let Some(family) =
-                userlens_model::family_of(feature).filter(|family| !features.params.has(*family))
-            {
-                let family = family.name();
-                return Err((
-                    "families".into(),
-                    format!("reads `{feature}` in rule `{rule}`: add \"{family}\" to `families`"),
-                ));
-            }
+            let Some(key) = features.params.missing(feature, features.users.is_some()) else {
+                continue;
+            };
+            let why = match (key, userlens_model::family_of(feature)) {
+                ("users", _) => format!(
+                    "reads the users-table attribute `{feature}` in rule `{rule}`, but no \
+                     users table is joined: set `users`"
+                ),
+                ("families", Some(family)) => format!(
+                    "reads `{feature}` in rule `{rule}`: add \"{}\" to `families`",
+                    family.name()
+                ),
+                _ => format!("reads `{feature}` in rule `{rule}`, which `{key}` leaves out"),
+            };
+            return Err((key.into(), why));
         }
         Ok(())
     }

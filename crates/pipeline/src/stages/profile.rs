@@ -56,20 +56,16 @@ impl Stage for Profile {
         let Some(made) = needed.downcast_ref::<crate::stages::features::FeaturesChecked>() else {
             return Ok(());
         };
-        let named = checked.params().features.iter().flatten();
-        match named
-            .into_iter()
-            .find(|name| !made.params.can_make(name, made.users.is_some()))
-        {
-            Some(name) => Err((
-                "families".into(),
-                format!(
-                    "clusters on `{name}`, which it does not make (its family, a top \
-                     category or a users table)"
-                ),
-            )),
-            None => Ok(()),
+        let users = made.users.is_some();
+        for name in checked.params().features.iter().flatten() {
+            if let Some(key) = made.params.missing(name, users) {
+                return Err((
+                    key.into(),
+                    format!("clusters on `{name}`, which it does not make"),
+                ));
+            }
         }
+        Ok(())
     }
 
     fn table_columns(_: &Self::Checked, table: &str) -> Option<&'static [&'static str]> {

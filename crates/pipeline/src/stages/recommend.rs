@@ -23,7 +23,8 @@ impl Stage for Recommend {
 
     fn check(params: Self::Params, declared: &Declared) -> Result<Self::Checked, Invalid> {
         let checked = params.check().map_err(Invalid::new)?;
-        let personas = declared.need_kinds.iter().any(|kind| kind == "profile");
+        let personas =
+            (declared.need_kinds.iter()).any(|kind| kind == super::profile::Profile::USES);
         if checked.model == Some(userlens_recommend::ModelKind::PersonaPopular) && !personas {
             return Err(Invalid::new(
                 "`model = \"persona_popular\"` lists each persona's items: the stage needs a \
