@@ -463,7 +463,8 @@ mod tests {
         assert_eq!(names, [USER_ID, "user_score"]);
         // Nor does it take a name from another column.
         let users = df!(USER_ID => ["a"], AS_OF => ["2026-01-01"], "as_of_days" => [3.0]).unwrap();
-        assert_eq!(crate::colliding_user_columns(&users), None);
+        let typed = with_dates_typed(users).unwrap();
+        assert_eq!(crate::colliding_user_columns(&typed), None);
     }
 
     #[test]

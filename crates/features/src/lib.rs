@@ -651,16 +651,22 @@ fn user_feature_name(column: &Column) -> String {
     }
 }
 
+/// The columns of a users table that become features: all but the key and `as_of`,
+/// which only says when its row was written.
+fn attribute_columns(users: &DataFrame) -> impl Iterator<Item = &Column> {
+    (users.columns().iter()).filter(|c| {
+        let name = c.name().as_str();
+        name != USER_ID && !name.eq_ignore_ascii_case(cutoff::AS_OF)
+    })
+}
+
 /// Two columns of a users table that would become the same feature (`Plan` and
 /// `plan`, say), with that feature's name: the first such pair.
 pub fn colliding_user_columns(users: &DataFrame) -> Option<(String, String, String)> {
     // The key is a name taken too: a column `id` would become `user_id`.
     let mut seen = std::collections::HashMap::from([(USER_ID.to_string(), USER_ID)]);
-    for column in users.columns() {
+    for column in attribute_columns(users) {
         let name = column.name().as_str();
-        if name == USER_ID || name.eq_ignore_ascii_case(cutoff::AS_OF) {
-            continue;
-        }
         let feature = user_feature_name(column);
         if let Some(first) = seen.insert(feature.clone(), name) {
             return Some((first.to_string(), name.to_string(), feature));
@@ -670,15 +676,11 @@ pub fn colliding_user_columns(users: &DataFrame) -> Option<(String, String, Stri
 }
 
 /// Left-joins a users table: numbers become `user_<name>` features, dates become
-/// `user_<name>_days` before `as_of`, anything else is carried as text. An `as_of`
-/// column only says when its row was written: no feature.
+/// `user_<name>_days` before `as_of`, anything else is carried as text.
 fn join_users(features: DataFrame, users: &DataFrame, as_of: i64) -> Result<DataFrame> {
     let mut exprs = vec![col(USER_ID).cast(DataType::String)];
-    for column in users.columns() {
+    for column in attribute_columns(users) {
         let name = column.name().as_str();
-        if name == USER_ID || name.eq_ignore_ascii_case(cutoff::AS_OF) {
-            continue;
-        }
         let base = user_feature_name(column);
         let expr = match column.dtype() {
             DataType::Date | DataType::Datetime(_, _) => days_between(
