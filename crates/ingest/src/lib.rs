@@ -584,7 +584,7 @@ fn ingest_into_parts(
         .or_else(|| set(source.params.memory_limit_mb, "memory_limit_mb").map(|s| s + " / 5"))
         .unwrap_or_else(|| "half the memory of the machine or its cgroup, / 5".into());
     tracing::info!(
-        "ingest: at most {} MiB of text held in memory ({from}); the source is {} MiB",
+        "ingest: at most {} MiB of text held in memory ({from}); the file is {} MiB",
         budget >> 20,
         bytes >> 20
     );
