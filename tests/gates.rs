@@ -3,28 +3,29 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::night::*;
 use common::text;
+
+/// Writes `to` in `dir`: the header and the rows of `events.csv` that `keep` takes.
+fn events_where(dir: &Path, to: &str, keep: impl Fn(&str) -> bool) {
+    let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    let kept: Vec<&str> = (events.lines().enumerate())
+        .filter(|(i, line)| *i == 0 || keep(line))
+        .map(|(_, line)| line)
+        .collect();
+    std::fs::write(dir.join(to), kept.join("\n") + "\n").unwrap();
+}
 
 #[test]
 fn the_volume_gate_refuses_a_night_whose_input_halves() {
     let dir = sandbox(400);
     let first = run(dir.path(), &["--as-of", "2026-06-01"]);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
-    let half: Vec<&str> = events
-        .lines()
-        .enumerate()
-        .filter(|(i, line)| {
-            *i == 0
-                || line
-                    .as_bytes()
-                    .get(6)
-                    .is_some_and(|d| (d - b'0').is_multiple_of(2))
-        })
-        .map(|(_, l)| l)
-        .collect();
-    std::fs::write(dir.path().join("half.csv"), half.join("\n") + "\n").unwrap();
+    events_where(dir.path(), "half.csv", |line| {
+        (line.as_bytes().get(6)).is_some_and(|d| (d - b'0').is_multiple_of(2))
+    });
     let out = run(
         dir.path(),
         &["--as-of", "2026-06-02", "--set", "ingest.path=half.csv"],
@@ -47,14 +48,9 @@ fn the_volume_gate_compares_the_events_before_each_as_of_date() {
         "min_volume_ratio = 0.6\nmax_volume_ratio = 1.5",
     );
     std::fs::write(dir.path().join("night.toml"), pipeline).unwrap();
-    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
-    let cut: Vec<&str> = events
-        .lines()
-        .enumerate()
-        .filter(|(i, line)| *i == 0 || line.split(',').nth(1).is_some_and(|t| t < "2026-03-01"))
-        .map(|(_, l)| l)
-        .collect();
-    std::fs::write(dir.path().join("cut.csv"), cut.join("\n") + "\n").unwrap();
+    events_where(dir.path(), "cut.csv", |line| {
+        line.split(',').nth(1).is_some_and(|t| t < "2026-03-01")
+    });
     let first = run(
         dir.path(),
         &["--as-of", "2026-03-01", "--set", "ingest.path=cut.csv"],
@@ -85,12 +81,9 @@ fn a_night_done_before_a_gate_it_now_fails_is_not_done_already() {
         nights(dir.path(), &["2026-06-01"]);
         // The next night's log lost two thirds of its users: let through by a looser
         // gate.
-        let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
-        let fewer: Vec<&str> = (events.lines().enumerate())
-            .filter(|(i, line)| *i == 0 || line.as_bytes().get(6).is_some_and(|d| d % 3 == 1))
-            .map(|(_, l)| l)
-            .collect();
-        std::fs::write(dir.path().join("events.csv"), fewer.join("\n") + "\n").unwrap();
+        events_where(dir.path(), "events.csv", |line| {
+            line.as_bytes().get(6).is_some_and(|d| d % 3 == 1)
+        });
         let open = pipeline.replace("min_volume_ratio = 0.6", "min_volume_ratio = 0.1");
         std::fs::write(dir.path().join("night.toml"), open).unwrap();
         nights(dir.path(), &["2026-06-02"]);
