@@ -36,6 +36,20 @@ pub fn dictionary(name: &str) -> DataType {
     dtype
 }
 
+/// A row dropped as an exact duplicate: its line, and the line of the row it repeats
+/// (the first of them in the file, which is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Duplicate {
+    pub line: u64,
+    pub of: u64,
+}
+
+/// The events of [`finish_events`] and the rows it dropped as duplicates.
+pub(crate) struct Finished {
+    pub events: DataFrame,
+    pub duplicates: Vec<Duplicate>,
+}
+
 /// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
 /// and, for the rows without a session id (all, when the source has none), makes
 /// them: a new session starts at a user's first event and after every gap longer
@@ -50,7 +64,7 @@ pub(crate) fn finish_events(
     has_session: bool,
     gap_micros: i64,
     drop_duplicates: bool,
-) -> Result<DataFrame> {
+) -> Result<Finished> {
     use columns::*;
     let started = std::time::Instant::now();
     let has_order = events.column(ORDER_ID).is_ok();
@@ -83,8 +97,9 @@ pub(crate) fn finish_events(
         "ingest: in order in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    let mut duplicates = Vec::new();
     if drop_duplicates {
-        sorted = drop_adjacent_duplicates(sorted)?;
+        (sorted, duplicates) = drop_adjacent_duplicates(sorted)?;
         tracing::debug!(
             "ingest: duplicates dropped by {:.2} s",
             started.elapsed().as_secs_f64()
@@ -160,14 +175,15 @@ pub(crate) fn finish_events(
             .replace(name, codes.into_column())
             .map_err(error::polars(action))?;
     }
-    Ok(events)
+    Ok(Finished { events, duplicates })
 }
 
-/// Drops every row equal (nulls equal) to the row before it in all columns.
+/// Drops every row equal (nulls equal) to the row before it in all columns but its
+/// line, and says which they were.
 ///
 /// Equal rows have equal row hashes, so only the rows whose hash equals the one
 /// before are compared column by column (hash collisions are kept).
-fn drop_adjacent_duplicates(events: DataFrame) -> Result<DataFrame> {
+fn drop_adjacent_duplicates(events: DataFrame) -> Result<(DataFrame, Vec<Duplicate>)> {
     let action = "drop duplicate events";
     let hashes = events
         .column(read::ROW_HASH)
@@ -182,7 +198,7 @@ fn drop_adjacent_duplicates(events: DataFrame) -> Result<DataFrame> {
         previous = hash;
     }
     if candidates.is_empty() {
-        return Ok(events);
+        return Ok((events, Vec::new()));
     }
     let before: Vec<IdxSize> = candidates.iter().map(|&row| row - 1).collect();
     let rows = IdxCa::from_vec("rows".into(), candidates.clone());
@@ -190,7 +206,10 @@ fn drop_adjacent_duplicates(events: DataFrame) -> Result<DataFrame> {
     let rows = events.take(&rows).map_err(error::polars(action))?;
     let before = events.take(&before).map_err(error::polars(action))?;
     let mut same: Option<BooleanChunked> = None;
-    for (row, previous) in rows.columns().iter().zip(before.columns()) {
+    let compared = |c: &&Column| c.name().as_str() != read::LINE;
+    for (row, previous) in
+        (rows.columns().iter().filter(compared)).zip(before.columns().iter().filter(compared))
+    {
         let equal = row
             .as_materialized_series()
             .equal_missing(previous.as_materialized_series())
@@ -206,12 +225,58 @@ fn drop_adjacent_duplicates(events: DataFrame) -> Result<DataFrame> {
         .filter_map(|(&row, equal)| (equal == Some(true)).then_some(row))
         .collect();
     if duplicates.is_empty() {
-        return Ok(events);
+        return Ok((events, Vec::new()));
     }
+    let lines = events
+        .column(read::LINE)
+        .and_then(Column::u64)
+        .map_err(error::polars(action))?;
+    let line = |row: IdxSize| lines.get(row as usize).unwrap_or_default();
     let mut keep = vec![true; events.height()];
-    for row in duplicates {
+    let mut dropped: Vec<Duplicate> = Vec::with_capacity(duplicates.len());
+    for &row in &duplicates {
+        // In a run of equal rows the first is kept, and each other repeats it.
+        let of = match dropped.last() {
+            Some(last) if !keep[row as usize - 1] => last.of,
+            _ => line(row - 1),
+        };
         keep[row as usize] = false;
+        dropped.push(Duplicate {
+            line: line(row),
+            of,
+        });
     }
     let keep = BooleanChunked::from_slice("keep".into(), &keep);
-    events.filter(&keep).map_err(error::polars(action))
+    let events = events.filter(&keep).map_err(error::polars(action))?;
+    Ok((events, dropped))
+}
+
+/// The quarantine's rows (`file, line, column, reason, raw`) of the `duplicates`
+/// dropped from `file`, in the order of their lines.
+pub(crate) fn duplicates_table(file: &str, duplicates: &[Duplicate]) -> Result<DataFrame> {
+    let mut duplicates = duplicates.to_vec();
+    duplicates.sort_by_key(|d| d.line);
+    let height = duplicates.len();
+    let reasons: Vec<String> = (duplicates.iter())
+        .map(|d| {
+            format!(
+                "a duplicate of line {}: the same in every column read",
+                d.of
+            )
+        })
+        .collect();
+    DataFrame::new(
+        height,
+        vec![
+            Column::new("file".into(), vec![file; height]),
+            Column::new(
+                "line".into(),
+                duplicates.iter().map(|d| d.line).collect::<Vec<_>>(),
+            ),
+            Column::new("column".into(), vec![""; height]),
+            Column::new("reason".into(), reasons),
+            Column::new("raw".into(), vec![""; height]),
+        ],
+    )
+    .map_err(error::polars("build the quarantine table"))
 }

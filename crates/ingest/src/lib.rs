@@ -483,8 +483,31 @@ pub struct Ingested<E = DataFrame> {
     pub events: E,
     /// Refused rows: `file, line, column, reason, raw`.
     pub quarantine: DataFrame,
+    /// Rows dropped as exact duplicates, in the quarantine's columns (the reason
+    /// names the line repeated; no column, no raw text).
+    pub duplicates: DataFrame,
     /// Row counts and file fingerprints.
     pub stats: IngestStats,
+}
+
+impl<E> Ingested<E> {
+    /// Every row not kept, refused or dropped as a duplicate, by line: with the
+    /// events, every row read.
+    pub fn not_kept(&self) -> Result<DataFrame> {
+        let mut all = self
+            .quarantine
+            .vstack(&self.duplicates)
+            .map_err(error::polars("build the quarantine table"))?;
+        if self.duplicates.height() > 0 {
+            all = all
+                .sort(
+                    ["line"],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .map_err(error::polars("build the quarantine table"))?;
+        }
+        Ok(all)
+    }
 }
 
 /// Reads, validates, de-duplicates and sessionizes a source. What is read as a whole
@@ -522,12 +545,13 @@ fn finish_in_memory(
     file_info: FileInfo,
 ) -> Result<Ingested> {
     let before = parsed.events.height() as u64;
-    let events = finish_events(
+    let finished = finish_events(
         parsed.events,
         parsed.has_session,
         source.gap_micros(),
         source.params.drop_duplicates,
     )?;
+    let events = finished.events;
     let stats = IngestStats {
         read: parsed.read,
         kept: events.height() as u64,
@@ -538,6 +562,10 @@ fn finish_in_memory(
     Ok(Ingested {
         events,
         quarantine: parsed.quarantine,
+        duplicates: finish::duplicates_table(
+            &source.path().display().to_string(),
+            &finished.duplicates,
+        )?,
         stats,
     })
 }
@@ -642,6 +670,7 @@ fn ingest_into_parts(
     Ok(Ingested {
         events,
         quarantine: ingested.quarantine,
+        duplicates: ingested.duplicates,
         stats: ingested.stats,
     })
 }
@@ -741,6 +770,10 @@ fn finish_out_of_core(
             rows: finished.kept,
         },
         quarantine: parsed.quarantine,
+        duplicates: finish::duplicates_table(
+            &source.path().display().to_string(),
+            &finished.duplicates,
+        )?,
         stats,
     })
 }

@@ -512,6 +512,7 @@ impl<'a> Sink<'a> {
             .map(|n| n.map(|v| (v + 0.0).to_bits()))
             .hash(&mut hasher);
         self.kept.hashes.push(hasher.finish());
+        self.kept.lines.push(line);
         if let Some(spill) = &self.spill {
             let user = values[USER].unwrap_or_default();
             self.partitions.push(spill.plan().partition_of(user));
@@ -591,6 +592,10 @@ fn truncate(text: &str) -> &str {
 
 /// Column of the row hashes that [`Sink`] adds to the events; dropped by the caller.
 pub(crate) const ROW_HASH: &str = "__row_hash";
+
+/// Column of the line (a Parquet file's row, from 1) of every kept row that
+/// [`Sink`] adds to the events; dropped by the caller.
+pub(crate) const LINE: &str = "__line";
 
 /// The plan of a read that passed its `budget` of text with `held` rows in memory:
 /// a partition per `partition_budget` bytes of the text's size estimated so far, and

@@ -205,6 +205,8 @@ pub(crate) struct Finished {
     pub spilled: u64,
     /// Rows written to the parts.
     pub kept: u64,
+    /// Rows dropped as duplicates.
+    pub duplicates: Vec<crate::finish::Duplicate>,
 }
 
 /// Turns the spilled chunks into one part per partition in `out`, applying `finish`
@@ -212,7 +214,7 @@ pub(crate) struct Finished {
 pub(crate) fn finish(
     plan: &Plan,
     out: &Path,
-    finish: impl Fn(DataFrame) -> Result<DataFrame>,
+    finish: impl Fn(DataFrame) -> Result<crate::finish::Finished>,
 ) -> Result<Finished> {
     let mut by_partition: Vec<Vec<PathBuf>> = vec![Vec::new(); plan.partitions as usize];
     for entry in std::fs::read_dir(&plan.dir).map_err(io(&plan.dir))? {
@@ -230,6 +232,7 @@ pub(crate) fn finish(
         files: Vec::new(),
         spilled: 0,
         kept: 0,
+        duplicates: Vec::new(),
     };
     for (p, mut files) in by_partition.into_iter().enumerate() {
         if files.is_empty() {
@@ -249,7 +252,8 @@ pub(crate) fn finish(
             })?;
         rows.rechunk_mut();
         finished.spilled += rows.height() as u64;
-        let events = finish(rows)?;
+        let crate::finish::Finished { events, duplicates } = finish(rows)?;
+        finished.duplicates.extend(duplicates);
         for file in &files {
             std::fs::remove_file(file).map_err(io(file))?;
         }

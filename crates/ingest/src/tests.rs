@@ -107,6 +107,54 @@ fn keeps_good_rows_and_quarantines_each_bad_one() {
         rows[4],
         (7, "user_id".into(), "invalid UTF-8 in `user_id`".into())
     );
+    // The duplicate is not lost either: every row read is kept or in the quarantine.
+    let not_kept = out.not_kept().unwrap();
+    assert_eq!(out.stats.read, out.stats.kept + not_kept.height() as u64);
+    let lines = not_kept.column("line").unwrap().u64().unwrap();
+    assert_eq!(
+        lines.iter().flatten().collect::<Vec<_>>(),
+        [3, 4, 5, 6, 7, 9]
+    );
+    let reason = not_kept.column("reason").unwrap().str().unwrap().get(5);
+    assert_eq!(
+        reason,
+        Some("a duplicate of line 8: the same in every column read")
+    );
+}
+
+#[test]
+fn each_duplicate_names_the_line_kept_in_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three equal rows out of order, a fourth equal but for its amount, and a pair.
+    let data = b"user_id,event_time,event_type,amount
+        u2,2026-01-03 10:00:00,purchase,5
+        u1,2026-01-02 10:00:00,purchase,12.5
+        u2,2026-01-01 10:00:00,view,
+        u1,2026-01-02 10:00:00,purchase,12.5
+        u1,2026-01-02 10:00:00,purchase,12
+        u1,2026-01-02 10:00:00,purchase,12.5
+        u2,2026-01-03 10:00:00,purchase,5
+";
+    let path = write(&dir, "events.csv", data);
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    assert_eq!((out.stats.kept, out.stats.duplicates), (4, 3));
+    let d = &out.duplicates;
+    let lines = d.column("line").unwrap().u64().unwrap();
+    let reasons = d.column("reason").unwrap().str().unwrap();
+    let got: Vec<(u64, &str)> = lines
+        .iter()
+        .flatten()
+        .zip(reasons.iter().flatten())
+        .collect();
+    let of = |n| format!("a duplicate of line {n}: the same in every column read");
+    assert_eq!(
+        got,
+        [
+            (5, of(3).as_str()),
+            (7, of(3).as_str()),
+            (8, of(2).as_str())
+        ]
+    );
 }
 
 #[test]
@@ -1152,8 +1200,9 @@ fn events_already_in_order_are_kept_as_a_sort_would_leave_them() {
         );
         assert_eq!(ordered, name == "in_order.csv");
         let before = parsed.events.height();
-        let events =
-            finish_events(parsed.events, parsed.has_session, source.gap_micros(), true).unwrap();
+        let events = finish_events(parsed.events, parsed.has_session, source.gap_micros(), true)
+            .unwrap()
+            .events;
         assert_eq!(before - events.height(), 60, "{name}: duplicates dropped");
         // Events in order keep the reader's chunks (no copy); sorted ones are one.
         assert_eq!(events.first_col_n_chunks() > 1, name == "in_order.csv");
@@ -1370,6 +1419,7 @@ fn out_of_core_ingest_equals_the_in_memory_one() {
         assert!(!parts_dir.join("spill").exists(), "the spill is removed");
         assert_eq!(disk.stats, memory.stats, "{partitions} partitions");
         assert!(disk.quarantine.equals_missing(&memory.quarantine));
+        assert!(disk.duplicates.equals_missing(&memory.duplicates));
         let events = parts_as_one(&disk.events);
         assert!(
             events.equals_missing(&memory.events),

@@ -3,7 +3,7 @@
 use polars::prelude::*;
 use userlens_model::columns;
 
-use super::{AMOUNT, N, RATING, ROW_HASH, TIME};
+use super::{AMOUNT, LINE, N, RATING, ROW_HASH, TIME};
 use crate::error::{self, Result};
 
 /// The slots of the [`crate::DICTIONARY_COLUMNS`], built as codes from the start.
@@ -89,6 +89,8 @@ pub(super) struct Kept {
     pub(super) times: Vec<i64>,
     /// Hash of every kept row's values: equal rows sort next to each other.
     pub(super) hashes: Vec<u64>,
+    /// The line each kept row was read from: a dropped duplicate names it.
+    pub(super) lines: Vec<u64>,
     pub(super) amounts: PrimitiveChunkedBuilder<Float64Type>,
     pub(super) ratings: PrimitiveChunkedBuilder<Float64Type>,
     /// The order ids, when the source maps them.
@@ -110,6 +112,7 @@ impl Kept {
                 .map(|i| PrimitiveChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)),
             times: Vec::with_capacity(capacity),
             hashes: Vec::with_capacity(capacity),
+            lines: Vec::with_capacity(capacity),
             amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
             ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
             orders: with_order
@@ -125,6 +128,7 @@ impl Kept {
             codes,
             times,
             hashes,
+            lines,
             amounts,
             ratings,
             orders,
@@ -154,6 +158,7 @@ impl Kept {
             cols.push(orders.finish().into_column());
         }
         cols.push(UInt64Chunked::from_vec(ROW_HASH.into(), hashes).into_column());
+        cols.push(UInt64Chunked::from_vec(LINE.into(), lines).into_column());
         DataFrame::new(height, cols).map_err(error::polars("build the event table"))
     }
 }

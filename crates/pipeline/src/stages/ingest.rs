@@ -102,7 +102,11 @@ impl Stage for Ingest {
             }),
             ..StageMeta::default()
         };
-        ctx.write_csv(files::QUARANTINE, &ingested.quarantine)?;
+        // Every row read and not kept: refused, or dropped as a duplicate.
+        let not_kept = ingested
+            .not_kept()
+            .map_err(|e| StageError::Failed(Box::new(e)))?;
+        ctx.write_csv(files::QUARANTINE, &not_kept)?;
         // The quarantine is still written, so a refusal can be looked into.
         let checked = match stats.check_gate(source.max_quarantine_share(), &ingested.quarantine) {
             Ok(()) => userlens_ingest::check_user_totals(&ingested.events),
@@ -123,7 +127,7 @@ impl Stage for Ingest {
         }
         let mut tables = Tables::default();
         tables.set_events(ingested.events);
-        tables.insert("quarantine", ingested.quarantine);
+        tables.insert("quarantine", not_kept);
         Ok(Output { tables, meta })
     }
 }
