@@ -12,7 +12,8 @@ use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::{Error, Result, escape_bidi};
+use crate::safe_text::show_bidi;
+use crate::{Error, Result};
 
 /// Okabe-Ito colours, ordered so neighbours contrast and the pale yellow comes late.
 pub(crate) const PALETTE: [RGBColor; 8] = [
@@ -117,7 +118,7 @@ fn text_width(text: &str, size: u32) -> u32 {
 /// Cuts `text` to at most `max` characters, marking the cut with an ellipsis;
 /// bidirectional controls are escaped first, so the cut counts what is drawn.
 pub(crate) fn truncate(text: &str, max: usize) -> String {
-    let text = escape_bidi(text);
+    let text = show_bidi(text);
     if text.chars().count() <= max {
         return text.into_owned();
     }
@@ -130,7 +131,7 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 /// where possible; what does not fit is cut with an ellipsis. Bidirectional controls
 /// are escaped first, as in [`truncate`].
 pub(crate) fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
-    let text = escape_bidi(text);
+    let text = show_bidi(text);
     let width = width.max(2);
     let mut out: Vec<String> = Vec::new();
     let mut current = String::new();
@@ -178,7 +179,7 @@ fn svg(
 /// holds), `role="img"` with an `aria-label`, no `http` left in data text, and every
 /// bidirectional control in a label shown escaped, whichever way it was drawn.
 pub(crate) fn finish(raw: &str, aria: &str) -> String {
-    let body = escape_bidi(raw);
+    let body = show_bidi(raw);
     let body = body.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "");
     let body = body.replacen(
         "<svg ",

@@ -20,7 +20,9 @@ pub fn is_bidi_control(c: char) -> bool {
 }
 
 /// `text` with every bidirectional control written as a visible escape, `\u{202E}`
-/// (upper-case hex, at least four digits), so the text reads as it is stored.
+/// (upper-case hex, at least four digits), so the text reads as it is stored. Text
+/// that is escaped, or holds `\u{` itself, has its backslashes doubled too: two
+/// values never come out the same (text without either comes out unchanged).
 pub fn escape_bidi(text: &str) -> Cow<'_, str> {
     escape_where(text, is_bidi_control)
 }
@@ -38,15 +40,37 @@ pub fn escape_hidden(text: &str) -> Cow<'_, str> {
     escape_where(text, is_hidden)
 }
 
-/// `text` with each character `shown` picks written as its visible escape.
+/// `text` with every bidirectional control written as its visible escape and
+/// nothing else changed, so that a second pass changes nothing: for text only drawn
+/// (chart labels), never read back or joined on.
+pub(crate) fn show_bidi(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_bidi_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .fold(String::with_capacity(text.len() + 16), |mut out, c| {
+                match is_bidi_control(c) {
+                    true => out.push_str(&bidi_escape(c)),
+                    false => out.push(c),
+                }
+                out
+            }),
+    )
+}
+
+/// `text` with each character `shown` picks written as its visible escape, and then
+/// its backslashes doubled (see [`escape_bidi`]).
 fn escape_where(text: &str, shown: fn(char) -> bool) -> Cow<'_, str> {
-    if !text.chars().any(shown) {
+    if !text.chars().any(shown) && !text.contains("\\u{") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         if shown(c) {
             out.push_str(&bidi_escape(c));
+        } else if c == '\\' {
+            out.push_str("\\\\");
         } else {
             out.push(c);
         }
@@ -60,9 +84,9 @@ pub(crate) fn bidi_escape(c: char) -> String {
 }
 
 /// A CSV text cell as it is safe to publish: bidirectional controls escaped (see
-/// [`escape_bidi`]), then, if a spreadsheet would run the cell as a formula (it starts
-/// with `=`, `+`, `-`, `@`, a tab or a carriage return and is not a number such as
-/// `-3.5` or `+1`), prefixed with a single quote `'` as OWASP recommends; so is a
+/// [`escape_bidi`]), then, if a spreadsheet would run the cell as a formula (it starts,
+/// after any spaces an import may trim, with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return and is not a number such as `-3.5` or `+1`), prefixed with a single quote `'` as OWASP recommends; so is a
 /// quote before such text, which [`restore_cell`] then tells from the prefix.
 ///
 /// ```
@@ -85,6 +109,9 @@ pub fn neutralise_cell(text: &str) -> Cow<'_, str> {
 /// Whether `text` gets the quote: it would run as a formula, or it is a quote
 /// before text that would get one (so that [`restore_cell`] can tell the two apart).
 fn runs_as_formula(text: &str) -> bool {
+    // Spaces an import may trim, not the line ends that make a writer quote a cell.
+    let text =
+        text.trim_start_matches(|c: char| c.is_whitespace() && !matches!(c, '\t' | '\r' | '\n'));
     match text.as_bytes().first() {
         Some(b'=' | b'@' | b'\t' | b'\r') => true,
         Some(b'+' | b'-') => !is_number(text),
@@ -220,6 +247,24 @@ mod tests {
     }
 
     #[test]
+    fn escaped_text_never_equals_other_text() {
+        let values = [
+            "u\u{202E}evil",
+            "u\\u{202E}evil",
+            "u\\\\u{202E}evil",
+            "u\\\u{202E}evil",
+            "u\\\\\u{202E}evil",
+        ];
+        let escaped: std::collections::BTreeSet<_> =
+            values.iter().map(|v| escape_bidi(v).into_owned()).collect();
+        assert_eq!(escaped.len(), values.len(), "{escaped:?}");
+        assert_eq!(escape_bidi("u\u{202E}evil"), "u\\u{202E}evil");
+        assert_eq!(escape_bidi("u\\u{202E}evil"), "u\\\\u{202E}evil");
+        // Backslashes alone, as in a Windows path, are left as they are.
+        assert!(matches!(escape_bidi("C:\\data\\u1.csv"), Cow::Borrowed(_)));
+    }
+
+    #[test]
     fn cells_a_spreadsheet_would_run_get_a_quote() {
         for (cell, safe) in [
             (
@@ -238,6 +283,9 @@ mod tests {
             ("-.", "'-."),
             ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
             ("\t=1", "'\t=1"),
+            (" =1+1", "' =1+1"),
+            ("\u{A0} \u{2028}@A1", "'\u{A0} \u{2028}@A1"),
+            (" -2.5", " -2.5"),
             ("\r=1", "'\r=1"),
             ("\t1", "'\t1"),
             ("'=1", "''=1"),
@@ -264,7 +312,6 @@ mod tests {
             "books",
             "a=b",
             "fashion (+1.6 sd)",
-            " =1",
             "'quoted",
             "'-3.5",
             "\n=1",
