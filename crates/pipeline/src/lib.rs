@@ -76,6 +76,8 @@ pub use stage::{
 /// Re-renders `report.html` in a finished run's output folder; returns its path.
 /// A folder userlens did not publish is refused: its `report.html` is not ours.
 pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    // A run publishing the folder anew waits, and is waited for.
+    let _publishing = publish::ParentLock::take(output_dir)?;
     // Files the publish did not write may be anyone's, the page among them.
     let Some(foreign) = publish::not_published(output_dir)? else {
         let why = if output_dir.join(MARKER).exists() {

@@ -285,7 +285,7 @@ fn read_marker(dir: &Path) -> Option<Marker> {
     let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
     serde_json::from_str::<Marker>(&text)
         .ok()
-        .filter(|m| m.files.is_some())
+        .filter(|m| m.files.is_some() && m.hashes.is_some())
 }
 
 /// The paths in a published folder that its marker does not list; `None` when the
@@ -338,9 +338,12 @@ fn first_change(output: &Path, except: &str, gone_counts: bool) -> Result<Option
             }
             continue;
         }
-        if let Some(hash) = hashes.get(file)
-            && crate::artifacts::file_hash(&path)? != *hash
-        {
+        // A file without its hash is not vouched for: it may be anyone's.
+        let changed = match hashes.get(file) {
+            Some(hash) => crate::artifacts::file_hash(&path)? != *hash,
+            None => path.is_file(),
+        };
+        if changed {
             return Ok(Some((file.clone(), false)));
         }
     }
@@ -552,6 +555,7 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
+    let _swapping = ParentLock::take(target)?;
     let old = sibling(target, &format!("old-{}", own(run_id)));
     let had_output = target.exists();
     if had_output && exchange(staging, target) {
@@ -572,6 +576,41 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
         );
     }
     Ok(())
+}
+
+/// An exclusive lock on the folder that holds a published folder, held while the
+/// folder is swapped ([`publish`]) and while `report` renders its page again, so the
+/// page never goes into a folder published in the meantime. Released when dropped.
+pub(crate) struct ParentLock {
+    _folder: Option<std::fs::File>,
+}
+
+impl ParentLock {
+    /// Waits for the lock of `target`'s parent folder (none where there is no such
+    /// folder, or folders cannot be opened as files).
+    pub(crate) fn take(target: &Path) -> Result<ParentLock> {
+        let parent = parent(target);
+        #[cfg(unix)]
+        {
+            let folder = match std::fs::File::open(parent) {
+                Ok(folder) => folder,
+                // No folder, nothing in it to swap.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(ParentLock { _folder: None });
+                }
+                Err(e) => return Err(io(parent)(e)),
+            };
+            folder.lock().map_err(io(parent))?;
+            Ok(ParentLock {
+                _folder: Some(folder),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = parent;
+            Ok(ParentLock { _folder: None })
+        }
+    }
 }
 
 /// Swaps two folders in one rename; false where the system or file system cannot

@@ -33,7 +33,9 @@ fn refuses_a_published_folder_once_it_holds_files_of_someone_else() {
 
     // A marker that lists nothing (an older version's, or anyone's file of that
     // name, empty or not JSON) vouches for nothing.
-    for marker in ["{\"run_id\":\"run0\"}\n", "", "not json"] {
+    let listed_unhashed =
+        "{\"run_id\":\"x\",\"files\":[\"charts\",\"my_notes.txt\",\"personas.csv\"]}";
+    for marker in ["{\"run_id\":\"run0\"}\n", "", "not json", listed_unhashed] {
         std::fs::write(out.join(MARKER), marker).unwrap();
         let err = check_output(&out, &runs, false).unwrap_err().to_string();
         assert!(
@@ -124,12 +126,15 @@ fn refuses_folders_that_are_not_its_own() {
 
     let ours = dir.path().join("ours");
     std::fs::create_dir(&ours).unwrap();
+    std::fs::write(ours.join("personas.csv"), "").unwrap();
+    let hash = crate::artifacts::file_hash(&ours.join("personas.csv")).unwrap();
     std::fs::write(
         ours.join(MARKER),
-        "{\"run_id\":\"r\",\"files\":[\"personas.csv\"]}",
+        format!(
+            "{{\"run_id\":\"r\",\"files\":[\"personas.csv\"],\"hashes\":{{\"personas.csv\":\"{hash}\"}}}}"
+        ),
     )
     .unwrap();
-    std::fs::write(ours.join("personas.csv"), "").unwrap();
     assert!(check_output(&ours, &runs, false).is_ok());
     assert!(check_output(&dir.path().join("new"), &runs, false).is_ok());
 
@@ -154,6 +159,44 @@ fn refuses_folders_that_are_not_its_own() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("through `..`"), "{err}");
+}
+
+#[test]
+fn a_listed_file_without_its_hash_is_not_vouched_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let out = published(dir.path(), &[("personas.csv", "a"), ("notes.txt", "b")]);
+    assert!(check_output(&out, &runs, false).is_ok());
+    let text = std::fs::read_to_string(out.join(MARKER)).unwrap();
+    let mut marker: Marker = serde_json::from_str(&text).unwrap();
+    marker.hashes.as_mut().unwrap().remove("notes.txt");
+    std::fs::write(out.join(MARKER), serde_json::to_string(&marker).unwrap()).unwrap();
+    let err = check_output(&out, &runs, false).unwrap_err().to_string();
+    assert!(err.contains("holds `notes.txt`, changed since"), "{err}");
+}
+
+#[test]
+fn a_folder_is_not_swapped_while_its_parent_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = published(dir.path(), &[("personas.csv", "a")]);
+    let held = ParentLock::take(&out).unwrap();
+    let next = staging(&out, "r2").unwrap().0;
+    std::fs::write(next.join("personas.csv"), "b").unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let publishing = std::thread::spawn(move || {
+        let published = publish(&next, &out, "r2", "p");
+        done.send(()).unwrap();
+        published.map(|()| out)
+    });
+    // Not a timing test: a publish that waits never finishes before the lock goes.
+    let early = finished.recv_timeout(std::time::Duration::from_millis(300));
+    assert!(early.is_err(), "published while the parent was locked");
+    drop(held);
+    let out = publishing.join().unwrap().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("personas.csv")).unwrap(),
+        "b"
+    );
 }
 
 /// The run `id` of this pipeline, whose process is unknown.
