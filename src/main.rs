@@ -115,12 +115,12 @@ fn main() {
                 signals::say_interrupted(cli.log_format == LogFormat::Json, None, 128 + signal);
                 128 + signal
             } else {
+                let message = userlens_model::error_chain(failure.error.as_ref());
                 if cli.log_format == LogFormat::Json {
-                    let line = serde_json::json!({"event": "error", "message": format!("{:#}", failure.error), "exit_code": failure.code});
+                    let line = serde_json::json!({"event": "error", "message": message, "exit_code": failure.code});
                     say!("{line}");
                 } else {
                     // Data in a message (a user id, a column name) runs no terminal escape.
-                    let message = format!("{:#}", failure.error);
                     say!("error: {}", userlens_report::escape_hidden(&message));
                 }
                 failure.code

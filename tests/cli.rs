@@ -412,7 +412,7 @@ fn missing_events_file_is_refused_with_its_name() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
-            "error: stage `ingest` refused the input: failed to read `nope.csv`: No such file"
+            "error: stage `ingest` refused the input: failed to read `nope.csv`: no such file"
         ),
         "{}",
         text(&out.stderr)

@@ -413,7 +413,7 @@ fn a_missing_file_and_an_unwritable_output_are_clear_errors() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("failed to read `missing.csv`: No such file or directory"));
+    assert!(text(&out.stderr).contains("failed to read `missing.csv`: no such file or directory"));
 
     std::fs::write(dir.path().join("file"), "not a folder").unwrap();
     let events = corpus("bom.csv");

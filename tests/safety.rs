@@ -330,7 +330,7 @@ fn a_run_that_cannot_save_an_artifact_leaves_no_staging_folder() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    exits_saying(&out, 1, "File too large");
+    exits_saying(&out, 1, "file too large");
     let left: Vec<String> = files(dir.path())
         .into_iter()
         .filter(|name| name.contains("staging"))
@@ -928,7 +928,7 @@ fn a_run_that_cannot_prepare_its_output_is_recorded_failed_with_its_error() {
         eprintln!("skipped: no way to run without privileges");
         return;
     };
-    exits_saying(&out, 1, "Permission denied");
+    exits_saying(&out, 1, "permission denied");
     let runs = ledger_runs(dir.path());
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].1, "failed");
@@ -936,5 +936,5 @@ fn a_run_that_cannot_prepare_its_output_is_recorded_failed_with_its_error() {
     let error: String = ledger
         .query_row("SELECT error FROM runs", [], |row| row.get(0))
         .unwrap();
-    assert!(error.contains("Permission denied"), "{error}");
+    assert!(error.contains("permission denied"), "{error}");
 }

@@ -446,7 +446,7 @@ mod tests {
         ];
         for job in jobs {
             let message = job.run(&missing).unwrap_err();
-            assert!(message.contains("No such file or directory"), "{message}");
+            assert!(message.contains("no such file or directory"), "{message}");
         }
     }
 

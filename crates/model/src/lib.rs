@@ -319,14 +319,35 @@ pub mod stats {
 }
 
 /// An error and its causes on one line, `: ` between them (an error's `Display`
-/// alone drops the cause: a missing file's "No such file or directory").
+/// alone drops the cause: a missing file's "no such file or directory"). The
+/// system's own messages start in lower case, as ours do, and a cause an error
+/// already ends with is not repeated.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let part = e.to_string();
+        if !text.ends_with(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        next = e.source();
+    }
+    // The system's messages ("No such file or directory (os error 2)"), wherever an
+    // error put one.
+    let mut from = 0;
+    while let Some(at) = text[from..].find(" (os error ").map(|at| from + at) {
+        let start = text[..at].rfind(": ").map_or(0, |colon| colon + 2);
+        if let Some(first) = text[start..]
+            .chars()
+            .next()
+            .filter(char::is_ascii_uppercase)
+        {
+            text.replace_range(start..start + 1, &first.to_ascii_lowercase().to_string());
+        }
+        from = at + 1;
     }
     text
 }
@@ -566,6 +587,36 @@ pub fn takes_log(name: &str, values: &[f64]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_read_in_lower_case_once() {
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error, bool);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self.1 {
+                    true => write!(f, "failed to write `x`: {}", self.0),
+                    false => write!(f, "failed to write `x`"),
+                }
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let full = || std::io::Error::from_raw_os_error(28);
+        for repeats in [true, false] {
+            let text = error_chain(&Wrapped(full(), repeats));
+            assert_eq!(
+                text,
+                "failed to write `x`: no space left on device (os error 28)"
+            );
+        }
+        // Our own messages are left as they are.
+        let ours = Wrapped(std::io::Error::other("Kept As Written"), false);
+        assert_eq!(error_chain(&ours), "failed to write `x`: Kept As Written");
+    }
 
     #[test]
     fn samples_are_seeded_sorted_and_capped() {

@@ -524,7 +524,7 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.starts_with("stage `ingest` runs again") && w.contains("No such file")),
+            .any(|w| w.starts_with("stage `ingest` runs again") && w.contains("no such file")),
         "{warnings:?}"
     );
 }
