@@ -350,6 +350,24 @@ fn the_engine_is_checked_where_it_is_written() {
 }
 
 #[test]
+fn gates_are_set_for_one_run() {
+    let sets = [
+        "pipeline.gates.min_volume_ratio=0.25",
+        "pipeline.gates.max_volume_ratio=4",
+        "pipeline.gates.fail_on_drift=alert",
+    ];
+    let sets: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+    let planned = load_str(Path::new("p.toml"), GOOD, &sets).unwrap();
+    assert_eq!(planned.gates.min_volume_ratio, Some(0.25));
+    assert_eq!(planned.gates.max_volume_ratio, Some(4.0));
+    assert_eq!(
+        planned.gates.fail_on_drift,
+        Some(crate::drift::Level::Alert)
+    );
+    assert_eq!(plan(GOOD).unwrap().gates.min_volume_ratio, None);
+}
+
+#[test]
 fn a_header_set_to_a_refused_value_is_the_sets_error_not_the_files() {
     for (set, said) in [
         (
@@ -361,6 +379,14 @@ fn a_header_set_to_a_refused_value_is_the_sets_error_not_the_files() {
             "`--set pipeline.output=out/{asof}`: `output` \"out/{asof}\" holds a placeholder",
         ),
         ("pipeline.runs=", "`--set pipeline.runs=`: `runs` is empty"),
+        (
+            "pipeline.gates.min_volume_ratio=-1",
+            "`--set pipeline.gates.min_volume_ratio=-1`: `gates.min_volume_ratio` must be a positive number",
+        ),
+        (
+            "pipeline.gates.fail_on_drift=ok",
+            "`--set pipeline.gates.fail_on_drift=ok`: unknown level `ok`",
+        ),
         (
             "pipeline.runs=../up",
             "`--set pipeline.runs=../up`: `runs` \"../up\"",

@@ -113,9 +113,37 @@ pub(super) fn apply_override(
                 }
                 header.shared_dir = Some(toml::Spanned::new(0..0, path));
             }
+            // A gate eased or tightened for one run, as after an accepted change of volume.
+            "gates.min_volume_ratio" | "gates.max_volume_ratio" => {
+                let ratio = (o.value.as_float())
+                    .or_else(|| o.value.as_integer().map(|i| i as f64))
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or_else(|| {
+                        Error::Override(format!(
+                            "`--set {}`: `{key}` must be a positive number, such as 0.6 or 3.0",
+                            o.text
+                        ))
+                    })?;
+                match key.as_str() {
+                    "gates.min_volume_ratio" => header.gates.min_volume_ratio = Some(ratio),
+                    _ => header.gates.max_volume_ratio = Some(ratio),
+                }
+            }
+            "gates.fail_on_drift" => {
+                header.gates.fail_on_drift = Some(match text(&o.value).as_str() {
+                    "warning" => crate::drift::Level::Warning,
+                    "alert" => crate::drift::Level::Alert,
+                    other => {
+                        return Err(Error::Override(format!(
+                            "`--set {}`: unknown level `{other}`: expected `warning` or `alert`",
+                            o.text
+                        )));
+                    }
+                })
+            }
             _ => {
                 return Err(Error::Override(format!(
-                    "`--set {}`: the pipeline header has no key `{key}` (keys: seed, name, output, runs, description, engine, shared_dir)",
+                    "`--set {}`: the pipeline header has no key `{key}` (keys: seed, name, output, runs, description, engine, shared_dir, gates.min_volume_ratio, gates.max_volume_ratio, gates.fail_on_drift)",
                     o.text
                 )));
             }
