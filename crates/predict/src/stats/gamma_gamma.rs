@@ -65,21 +65,26 @@ impl GammaGamma {
                 if n == 1 { "" } else { "s" }
             )));
         }
-        let mut mean_m = data.m.iter().sum::<f64>() / n as f64;
         // Spend in a currency of small units (dong, rupiah) puts γ past the ladder's
         // bounds: fit on values divided by a power of two (exact), γ times it after.
         let typical = userlens_model::stats::median(data.m.iter().copied()).unwrap_or(1.0);
         let unit = spend_unit(typical);
         if unit > 1.0 {
             data.m.iter_mut().for_each(|m| *m /= unit);
-            mean_m /= unit;
         }
-        let default = vec![2f64.ln(), 3f64.ln(), mean_m.ln()];
+        // The starts scale with the typical value, not the mean: one customer's
+        // trillion would put every start at the bound of γ.
+        let typical_m = typical / unit;
+        let default = vec![2f64.ln(), 3f64.ln(), typical_m.ln()];
         let mut grid = Vec::new();
         for p in [0.5f64, 2.0, 8.0] {
             for q in [1.5f64, 3.0, 8.0] {
                 for scale in [0.3f64, 1.0, 3.0] {
-                    grid.push(vec![p.ln(), q.ln(), (mean_m * (q - 1.0) / p * scale).ln()]);
+                    grid.push(vec![
+                        p.ln(),
+                        q.ln(),
+                        (typical_m * (q - 1.0) / p * scale).ln(),
+                    ]);
                 }
             }
         }

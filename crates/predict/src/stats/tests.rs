@@ -262,6 +262,18 @@ fn gamma_gamma_fits_spend_in_small_currency_units_as_in_large_ones() {
 }
 
 #[test]
+fn gamma_gamma_fits_beside_one_customer_of_a_trillion() {
+    // One repeat customer's mean of 1e12 (an amount the ingest keeps) lifts the mean
+    // of all to the bound of γ; the fit still starts from the typical customer.
+    let mut s = cdnow_summary();
+    let whale = (s.frequency.iter()).position(|&x| x > 0.0).unwrap();
+    s.monetary[whale] = 1e12;
+    let fit = GammaGamma::fit(&s).unwrap();
+    let m = fit.model;
+    assert!(m.p.is_finite() && m.q > 1.0 && m.gamma < 1e6, "{m:?}");
+}
+
+#[test]
 fn cdnow_gamma_gamma_matches_published_fit() {
     let s = cdnow_summary();
     let fit = GammaGamma::fit(&s).unwrap();
