@@ -656,6 +656,7 @@ pub fn profile_with(
             shrink: &prepared.shrink,
             draws: prepared.draws.as_deref(),
             families: &families,
+            kept_variance: params.pca_variance,
         },
     );
     tracing::info!(

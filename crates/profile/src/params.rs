@@ -112,6 +112,9 @@ pub struct ProfileParams {
     /// `tolerance` times the mean feature variance. For the Gaussian mixture it is
     /// linfa's bound on the change of the mean log-likelihood.
     pub tolerance: f64,
+    /// Share of the weighted variance held by the principal components the users are
+    /// clustered on (default 0.85, which leaves out the noise; 1 keeps every one).
+    pub pca_variance: f64,
     /// Numeric columns to cluster on; `None` means every numeric column except `user_id`.
     pub features: Option<Vec<String>>,
     /// Columns left out of clustering; they are still averaged in the persona table.
@@ -144,6 +147,7 @@ impl Default for ProfileParams {
             n_init: 10,
             max_iter: 300,
             tolerance: 1e-4,
+            pca_variance: 0.85,
             features: None,
             exclude: Vec::new(),
             silhouette_sample: 10_000,
@@ -217,6 +221,12 @@ impl ProfileParams {
             return invalid(
                 "`tolerance` must be greater than 0 when `algorithm` is \"gmm\"".to_string(),
             );
+        }
+        if !(self.pca_variance > 0.0 && self.pca_variance <= 1.0) {
+            return invalid(format!(
+                "`pca_variance` must be above 0 and at most 1, got {}",
+                self.pca_variance
+            ));
         }
         if self.silhouette_sample < MIN_SILHOUETTE_SAMPLE {
             return invalid(format!(
@@ -328,6 +338,20 @@ mod tests {
                     ..base()
                 },
                 "`max_iter` must be between 1 and 100000, got 0",
+            ),
+            (
+                ProfileParams {
+                    pca_variance: 0.0,
+                    ..base()
+                },
+                "`pca_variance` must be above 0 and at most 1, got 0",
+            ),
+            (
+                ProfileParams {
+                    pca_variance: f64::NAN,
+                    ..base()
+                },
+                "`pca_variance` must be above 0 and at most 1, got NaN",
             ),
             (
                 ProfileParams {

@@ -2,7 +2,7 @@
 //! group of near-duplicates (events, sessions, active days, views ...) counts about
 //! as much as one feature, a mostly imputed feature counts less, a share of a few
 //! events counts by the evidence behind it, and no family outweighs what users are
-//! worth, then projected on the principal components that hold [`KEPT_VARIANCE`] of
+//! worth, then projected on the principal components that hold `pca_variance` of
 //! the weighted variance, which leaves out the directions of noise. When behaviour
 //! blurs between personas, the duplicated volume features and the noise otherwise
 //! decide the clusters; on a log of purchases only, the hour of the day would.
@@ -19,9 +19,6 @@ use userlens_model::FeatureFamily;
 use crate::family::{FamilyWeight, VALUE_FAMILIES};
 use crate::matrix::{CHUNK_ROWS, Matrix};
 use crate::prepare::Shrinkage;
-
-/// Share of the weighted variance the kept components hold.
-pub(crate) const KEPT_VARIANCE: f64 = 0.85;
 
 /// Sweeps of the Jacobi rotation before giving up on the last off-diagonal crumbs.
 const MAX_SWEEPS: usize = 100;
@@ -192,6 +189,8 @@ pub(crate) struct Columns<'a> {
     pub(crate) draws: Option<&'a [f64]>,
     /// Per feature: its family, if it has one.
     pub(crate) families: &'a [Option<FeatureFamily>],
+    /// The share of the weighted variance the components kept hold.
+    pub(crate) kept_variance: f64,
 }
 
 /// The rows of the standardised matrix with event shares shrunk, made one at a time
@@ -290,7 +289,7 @@ pub(crate) fn clustering_space(x: &Matrix, columns: &Columns) -> Space {
     }
     let mut kept = 0;
     let mut held = 0.0;
-    while kept < d && held < KEPT_VARIANCE * total {
+    while kept < d && held < columns.kept_variance * total {
         held += values[kept];
         kept += 1;
     }
@@ -367,6 +366,7 @@ mod tests {
             shrink: &[None, None, None],
             draws: None,
             families: &[None, None, None],
+            kept_variance: 0.85,
         };
         let w = weights(&covariance(&Rows::new(&x, &columns)), 3, &[0.0, 0.0, 0.5]);
         let h = 0.5f64.sqrt();
@@ -376,6 +376,17 @@ mod tests {
         // Two directions carry the variance: the copies' and the third column's.
         assert_eq!(space.components, 2);
         assert_eq!(space.matrix.n(), 4);
+        // A share of 1 keeps every direction that holds any (the copies' second holds none).
+        let all = Columns {
+            kept_variance: 1.0,
+            ..columns
+        };
+        assert_eq!(clustering_space(&x, &all).components, 2);
+        let one = Columns {
+            kept_variance: 0.1,
+            ..all
+        };
+        assert_eq!(clustering_space(&x, &one).components, 1);
     }
 
     /// Columns of an 8 x 8 Hadamard matrix without the constant one: orthogonal,
@@ -409,6 +420,7 @@ mod tests {
             shrink: &[None, None, None, None, None, None],
             draws: None,
             families: &families,
+            kept_variance: 0.85,
         };
         let space = clustering_space(&x, &columns);
         // time of day holds 3 units of variance against 2: it is scaled to 2
@@ -453,6 +465,7 @@ mod tests {
             shrink: &[None, Some(shrink)],
             draws: Some(&draws),
             families: &[Some(FeatureFamily::Rfm), Some(FeatureFamily::TimeOfDay)],
+            kept_variance: 0.85,
         };
         let space = clustering_space(&x, &columns);
         assert_eq!(space.families[0].share, 1.0);
