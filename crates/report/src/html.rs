@@ -365,6 +365,13 @@ enum Cell {
     Num(String),
 }
 
+impl Cell {
+    /// A flag as the page says one: `yes` or `no`.
+    fn yes_no(flag: bool) -> Cell {
+        Cell::Text(if flag { "yes" } else { "no" }.to_string())
+    }
+}
+
 /// Most rows a table of the page holds; its CSV holds them all.
 const MAX_TABLE_ROWS: usize = 1_000;
 

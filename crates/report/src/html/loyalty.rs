@@ -189,7 +189,7 @@ fn triangle(df: &DataFrame) -> Result<String> {
             Cell::Num(number(active[i])),
             Cell::Num(percent(retention[i], 1)),
             Cell::Num(percent(unbounded[i], 1)),
-            Cell::Text(if complete[i] { "yes" } else { "no" }.to_string()),
+            Cell::yes_no(complete[i]),
         ]);
     }
     if grey {
@@ -393,7 +393,7 @@ fn lifecycle(df: &DataFrame) -> Result<String> {
     for i in 0..df.height() {
         let mut row = vec![Cell::Text(text(&periods[i]))];
         row.extend(counts.iter().map(|c| Cell::Num(number(c[i]))));
-        row.push(Cell::Text(if complete[i] { "yes" } else { "no" }.into()));
+        row.push(Cell::yes_no(complete[i]));
         table.rows.push(row);
     }
     let latest = match first {

@@ -99,10 +99,7 @@ pub(super) fn profile_section(personas: &[Persona], space: &projection::Space) -
         latest_last: false,
     };
     for (j, feature) in space.features.iter().enumerate() {
-        let mut row = vec![
-            Cell::Text(feature.clone()),
-            Cell::Text(if space.logged[j] { "yes" } else { "no" }.to_string()),
-        ];
+        let mut row = vec![Cell::Text(feature.clone()), Cell::yes_no(space.logged[j])];
         row.extend(
             values[j]
                 .iter()

@@ -76,7 +76,7 @@ pub(super) fn repeat_purchase(
             Cell::Num(number(buyers[i])),
             Cell::Num(number(repeats[i])),
             Cell::Num(percent(rate[i], 1)),
-            Cell::Text(complete[i].to_string()),
+            Cell::yes_no(complete[i]),
         ]);
     }
     let mut tables = vec![table];

@@ -151,6 +151,12 @@ fn repeat_purchase_greys_open_windows_and_sums_groups_over_closed_ones() {
     .unwrap();
     let html = super::repeat::repeat_purchase(&df, Some(&by_group), &[]).unwrap();
     assert!(html.contains("30% of 100") && html.contains("10% of 40 · window open"));
+    // Flags read as in the page's other tables.
+    assert!(
+        html.contains("<td>yes</td>") && html.contains("<td>no</td>"),
+        "{html}"
+    );
+    assert!(!html.contains("<td>true</td>"), "{html}");
     // loyal: 24 of 60 in its closed cohort, not 28 of 100 with the open one.
     let loyal = html.split("<td>loyal</td>").nth(1).unwrap();
     let cells: Vec<&str> = loyal.split("</tr>").next().unwrap().split("<td").collect();
