@@ -36,18 +36,10 @@ pub fn dictionary(name: &str) -> DataType {
     dtype
 }
 
-/// A row dropped as an exact duplicate: its line, and the line of the row it repeats
-/// (the first of them in the file, which is kept).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Duplicate {
-    pub line: u64,
-    pub of: u64,
-}
-
 /// The events of [`finish_events`] and the rows it dropped as duplicates.
 pub(crate) struct Finished {
     pub events: DataFrame,
-    pub duplicates: Vec<Duplicate>,
+    pub duplicates: Vec<crate::Duplicate>,
 }
 
 /// Sorts by user and time, drops exact duplicate rows (keeping the first) when asked
@@ -183,7 +175,7 @@ pub(crate) fn finish_events(
 ///
 /// Equal rows have equal row hashes, so only the rows whose hash equals the one
 /// before are compared column by column (hash collisions are kept).
-fn drop_adjacent_duplicates(events: DataFrame) -> Result<(DataFrame, Vec<Duplicate>)> {
+fn drop_adjacent_duplicates(events: DataFrame) -> Result<(DataFrame, Vec<crate::Duplicate>)> {
     let action = "drop duplicate events";
     let hashes = events
         .column(read::ROW_HASH)
@@ -233,7 +225,7 @@ fn drop_adjacent_duplicates(events: DataFrame) -> Result<(DataFrame, Vec<Duplica
         .map_err(error::polars(action))?;
     let line = |row: IdxSize| lines.get(row as usize).unwrap_or_default();
     let mut keep = vec![true; events.height()];
-    let mut dropped: Vec<Duplicate> = Vec::with_capacity(duplicates.len());
+    let mut dropped: Vec<crate::Duplicate> = Vec::with_capacity(duplicates.len());
     for &row in &duplicates {
         // In a run of equal rows the first is kept, and each other repeats it.
         let of = match dropped.last() {
@@ -241,7 +233,7 @@ fn drop_adjacent_duplicates(events: DataFrame) -> Result<(DataFrame, Vec<Duplica
             _ => line(row - 1),
         };
         keep[row as usize] = false;
-        dropped.push(Duplicate {
+        dropped.push(crate::Duplicate {
             line: line(row),
             of,
         });
@@ -249,34 +241,4 @@ fn drop_adjacent_duplicates(events: DataFrame) -> Result<(DataFrame, Vec<Duplica
     let keep = BooleanChunked::from_slice("keep".into(), &keep);
     let events = events.filter(&keep).map_err(error::polars(action))?;
     Ok((events, dropped))
-}
-
-/// The quarantine's rows (`file, line, column, reason, raw`) of the `duplicates`
-/// dropped from `file`, in the order of their lines.
-pub(crate) fn duplicates_table(file: &str, duplicates: &[Duplicate]) -> Result<DataFrame> {
-    let mut duplicates = duplicates.to_vec();
-    duplicates.sort_by_key(|d| d.line);
-    let height = duplicates.len();
-    let reasons: Vec<String> = (duplicates.iter())
-        .map(|d| {
-            format!(
-                "a duplicate of line {}: the same in every column read",
-                d.of
-            )
-        })
-        .collect();
-    DataFrame::new(
-        height,
-        vec![
-            Column::new("file".into(), vec![file; height]),
-            Column::new(
-                "line".into(),
-                duplicates.iter().map(|d| d.line).collect::<Vec<_>>(),
-            ),
-            Column::new("column".into(), vec![""; height]),
-            Column::new("reason".into(), reasons),
-            Column::new("raw".into(), vec![""; height]),
-        ],
-    )
-    .map_err(error::polars("build the quarantine table"))
 }

@@ -24,6 +24,7 @@ mod finish;
 mod gate;
 mod mapping;
 mod memory;
+mod not_kept;
 mod numbers;
 mod order;
 mod parquet_type;
@@ -48,6 +49,7 @@ pub use finish::{DICTIONARY_COLUMNS, dictionary};
 pub use gate::{check_user_totals, rows_not_utf8};
 use mapping::DERIVABLE;
 pub use mapping::{ColumnSource, IdFormat};
+pub use not_kept::{Duplicate, Duplicates, NotKept};
 pub use read::{OnProgress, read_table, reading_untrusted_file};
 pub use survey::{Survey, read_survey};
 use time::TimeFormat;
@@ -483,30 +485,18 @@ pub struct Ingested<E = DataFrame> {
     pub events: E,
     /// Refused rows: `file, line, column, reason, raw`.
     pub quarantine: DataFrame,
-    /// Rows dropped as exact duplicates, in the quarantine's columns (the reason
-    /// names the line repeated; no column, no raw text).
-    pub duplicates: DataFrame,
+    /// Rows dropped as exact duplicates.
+    pub duplicates: Duplicates,
     /// Row counts and file fingerprints.
     pub stats: IngestStats,
 }
 
 impl<E> Ingested<E> {
-    /// Every row not kept, refused or dropped as a duplicate, by line: with the
-    /// events, every row read.
-    pub fn not_kept(&self) -> Result<DataFrame> {
-        let mut all = self
-            .quarantine
-            .vstack(&self.duplicates)
-            .map_err(error::polars("build the quarantine table"))?;
-        if self.duplicates.height() > 0 {
-            all = all
-                .sort(
-                    ["line"],
-                    SortMultipleOptions::default().with_maintain_order(true),
-                )
-                .map_err(error::polars("build the quarantine table"))?;
-        }
-        Ok(all)
+    /// Every row read and not kept, refused or dropped as a duplicate, in blocks of
+    /// at most `rows` in the order of their lines, in the quarantine's columns: with
+    /// the events, every row read.
+    pub fn not_kept(&self, rows: usize) -> Result<NotKept<'_>> {
+        NotKept::new(&self.quarantine, &self.duplicates, rows)
     }
 }
 
@@ -562,10 +552,7 @@ fn finish_in_memory(
     Ok(Ingested {
         events,
         quarantine: parsed.quarantine,
-        duplicates: finish::duplicates_table(
-            &source.path().display().to_string(),
-            &finished.duplicates,
-        )?,
+        duplicates: Duplicates::new(source.path().display().to_string(), finished.duplicates),
         stats,
     })
 }
@@ -770,10 +757,7 @@ fn finish_out_of_core(
             rows: finished.kept,
         },
         quarantine: parsed.quarantine,
-        duplicates: finish::duplicates_table(
-            &source.path().display().to_string(),
-            &finished.duplicates,
-        )?,
+        duplicates: Duplicates::new(source.path().display().to_string(), finished.duplicates),
         stats,
     })
 }

@@ -206,7 +206,7 @@ pub(crate) struct Finished {
     /// Rows written to the parts.
     pub kept: u64,
     /// Rows dropped as duplicates.
-    pub duplicates: Vec<crate::finish::Duplicate>,
+    pub duplicates: Vec<crate::Duplicate>,
 }
 
 /// Turns the spilled chunks into one part per partition in `out`, applying `finish`

@@ -11,6 +11,9 @@ use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, Stage
 /// Reads and validates a source.
 pub struct Ingest;
 
+/// Rows of `quarantine.csv` made and written at a time.
+const QUARANTINE_BLOCK_ROWS: usize = 65_536;
+
 impl Stage for Ingest {
     type Params = userlens_ingest::SourceParams;
     type Checked = userlens_ingest::Source;
@@ -103,10 +106,20 @@ impl Stage for Ingest {
             ..StageMeta::default()
         };
         // Every row read and not kept: refused, or dropped as a duplicate.
-        let not_kept = ingested
-            .not_kept()
-            .map_err(|e| StageError::Failed(Box::new(e)))?;
-        ctx.write_csv(files::QUARANTINE, &not_kept)?;
+        let failed = |e: userlens_ingest::Error| StageError::Failed(Box::new(e));
+        let not_kept = ctx.write_blocks(
+            Some(files::QUARANTINE),
+            "quarantine",
+            ingested.quarantine.schema(),
+            |blocks| {
+                for block in ingested.not_kept(QUARANTINE_BLOCK_ROWS).map_err(failed)? {
+                    blocks
+                        .write(block.map_err(failed)?)
+                        .map_err(|e| StageError::Run(e.into()))?;
+                }
+                Ok(())
+            },
+        )?;
         // The quarantine is still written, so a refusal can be looked into.
         let checked = match stats.check_gate(source.max_quarantine_share(), &ingested.quarantine) {
             Ok(()) => userlens_ingest::check_user_totals(&ingested.events),
@@ -127,7 +140,7 @@ impl Stage for Ingest {
         }
         let mut tables = Tables::default();
         tables.set_events(ingested.events);
-        tables.insert("quarantine", not_kept);
+        tables.insert_written("quarantine", not_kept);
         Ok(Output { tables, meta })
     }
 }
