@@ -77,7 +77,7 @@ pub use stage::{
 /// A folder userlens did not publish is refused: its `report.html` is not ours.
 pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
     // A run publishing the folder anew waits, and is waited for.
-    let _publishing = publish::ParentLock::take(output_dir)?;
+    let _publishing = publish::ParentLock::take(output_dir);
     // Files the publish did not write may be anyone's, the page among them.
     let Some(foreign) = publish::not_published(output_dir)? else {
         let why = if output_dir.join(MARKER).exists() {

@@ -555,7 +555,7 @@ pub(crate) fn publish(staging: &Path, target: &Path, run_id: &str, pipeline: &st
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    let _swapping = ParentLock::take(target)?;
+    let _swapping = ParentLock::take(target);
     let old = sibling(target, &format!("old-{}", own(run_id)));
     let had_output = target.exists();
     if had_output && exchange(staging, target) {
@@ -586,32 +586,56 @@ pub(crate) struct ParentLock {
 }
 
 impl ParentLock {
-    /// Waits for the lock of `target`'s parent folder (none where there is no such
-    /// folder, or folders cannot be opened as files).
-    pub(crate) fn take(target: &Path) -> Result<ParentLock> {
+    /// Waits for the lock of `target`'s parent folder, at most [`PARENT_LOCK_WAIT`];
+    /// goes on without where there is no such folder, where it cannot be locked (a
+    /// file system without locks, a folder that cannot be opened as a file) or after
+    /// the wait, saying so.
+    pub(crate) fn take(target: &Path) -> ParentLock {
         let parent = parent(target);
         #[cfg(unix)]
         {
-            let folder = match std::fs::File::open(parent) {
-                Ok(folder) => folder,
-                // No folder, nothing in it to swap.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(ParentLock { _folder: None });
-                }
-                Err(e) => return Err(io(parent)(e)),
+            let Ok(folder) = std::fs::File::open(parent) else {
+                return ParentLock { _folder: None };
             };
-            folder.lock().map_err(io(parent))?;
-            Ok(ParentLock {
-                _folder: Some(folder),
-            })
+            let waited = std::time::Instant::now();
+            loop {
+                match folder.try_lock() {
+                    Ok(()) => {
+                        return ParentLock {
+                            _folder: Some(folder),
+                        };
+                    }
+                    Err(std::fs::TryLockError::WouldBlock)
+                        if waited.elapsed() < PARENT_LOCK_WAIT =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        tracing::warn!(
+                            "`{}` stayed locked by another userlens (a `report`?) for {} s: \
+                             going on without the lock",
+                            parent.display(),
+                            PARENT_LOCK_WAIT.as_secs()
+                        );
+                        return ParentLock { _folder: None };
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        tracing::debug!("`{}` cannot be locked: {e}", parent.display());
+                        return ParentLock { _folder: None };
+                    }
+                }
+            }
         }
         #[cfg(not(unix))]
         {
             let _ = parent;
-            Ok(ParentLock { _folder: None })
+            ParentLock { _folder: None }
         }
     }
 }
+
+/// How long a publish or a `report` waits for the other before going on.
+const PARENT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Swaps two folders in one rename; false where the system or file system cannot
 /// (nothing moved then).

@@ -179,7 +179,7 @@ fn a_listed_file_without_its_hash_is_not_vouched_for() {
 fn a_folder_is_not_swapped_while_its_parent_is_locked() {
     let dir = tempfile::tempdir().unwrap();
     let out = published(dir.path(), &[("personas.csv", "a")]);
-    let held = ParentLock::take(&out).unwrap();
+    let held = ParentLock::take(&out);
     let next = staging(&out, "r2").unwrap().0;
     std::fs::write(next.join("personas.csv"), "b").unwrap();
     let (done, finished) = std::sync::mpsc::channel();
