@@ -327,7 +327,7 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut next = Some(error);
     while let Some(e) = next {
         let part = e.to_string();
-        if !text.ends_with(&part) {
+        if text != part && !text.ends_with(&format!(": {part}")) {
             if !text.is_empty() {
                 text.push_str(": ");
             }
@@ -613,6 +613,9 @@ mod tests {
                 "failed to write `x`: no space left on device (os error 28)"
             );
         }
+        // A cause the error's text only happens to end with is still said.
+        let named = Wrapped(std::io::Error::other("`x`"), false);
+        assert_eq!(error_chain(&named), "failed to write `x`: `x`");
         // Our own messages are left as they are.
         let ours = Wrapped(std::io::Error::other("Kept As Written"), false);
         assert_eq!(error_chain(&ours), "failed to write `x`: Kept As Written");

@@ -24,7 +24,7 @@ pub fn is_bidi_control(c: char) -> bool {
 /// that is escaped, or holds `\u{` itself, has its backslashes doubled too: two
 /// values never come out the same (text without either comes out unchanged).
 pub fn escape_bidi(text: &str) -> Cow<'_, str> {
-    escape_where(text, is_bidi_control)
+    escape_where(text, is_bidi_control, true)
 }
 
 /// Whether `c` is written as a visible escape in text for people: a bidirectional
@@ -34,42 +34,32 @@ pub fn is_hidden(c: char) -> bool {
     is_bidi_control(c) || (c.is_control() && c != '\n' && c != '\t')
 }
 
-/// `text` with every [`is_hidden`] character written as `\u{001B}`: for messages on
-/// a terminal and for the report page.
+/// `text` with every [`is_hidden`] character written as `\u{001B}`, backslashes as
+/// they are: for messages on a terminal and for the report page, read, not read back.
 pub fn escape_hidden(text: &str) -> Cow<'_, str> {
-    escape_where(text, is_hidden)
+    escape_where(text, is_hidden, false)
 }
 
 /// `text` with every bidirectional control written as its visible escape and
 /// nothing else changed, so that a second pass changes nothing: for text only drawn
 /// (chart labels), never read back or joined on.
 pub(crate) fn show_bidi(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_bidi_control) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .fold(String::with_capacity(text.len() + 16), |mut out, c| {
-                match is_bidi_control(c) {
-                    true => out.push_str(&bidi_escape(c)),
-                    false => out.push(c),
-                }
-                out
-            }),
-    )
+    escape_where(text, is_bidi_control, false)
 }
 
-/// `text` with each character `shown` picks written as its visible escape, and then
-/// its backslashes doubled (see [`escape_bidi`]).
-fn escape_where(text: &str, shown: fn(char) -> bool) -> Cow<'_, str> {
-    if !text.chars().any(shown) && !text.contains("\\u{") {
+/// `text` with each character `shown` picks written as its visible escape; when
+/// `injective`, a text so changed, or holding `\u{` itself, has its backslashes
+/// doubled too (see [`escape_bidi`]).
+fn escape_where(text: &str, shown: fn(char) -> bool, injective: bool) -> Cow<'_, str> {
+    let doubled = injective && text.contains("\\u{");
+    if !doubled && !text.chars().any(shown) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         if shown(c) {
             out.push_str(&bidi_escape(c));
-        } else if c == '\\' {
+        } else if c == '\\' && injective {
             out.push_str("\\\\");
         } else {
             out.push(c);
@@ -244,6 +234,8 @@ mod tests {
             "bo\\u{0001}oks\\u{001B}]0;x\\u{0007}\\u{0000}\\u{202E}\ta\nb"
         );
         assert!(matches!(escape_hidden("plain"), Cow::Borrowed("plain")));
+        // Read, not read back: a path's backslashes stay single.
+        assert_eq!(escape_hidden("C:\\in\u{1B}"), "C:\\in\\u{001B}");
     }
 
     #[test]
