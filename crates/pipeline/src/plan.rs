@@ -88,46 +88,68 @@ fn header_error(
     let set = overrides
         .iter()
         .rev()
-        .find(|o| o.stage == "pipeline" && o.key == [key]);
+        .find(|o| o.stage == "pipeline" && o.key.join(".") == key);
     if let Some(o) = set {
         let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
         return Error::Override(format!("`--set {}`: {message}{hint}", o.text));
     }
-    let at = source.find_key(0..source.text.len(), key).unwrap_or(0);
+    // A key of a table (`gates.min_volume_ratio`) is found by its own name.
+    let name = key.rsplit('.').next().unwrap_or(key);
+    let at = source.find_key(0..source.text.len(), name).unwrap_or(0);
     source.error_at(at, message, hint)
 }
 
-/// The gates' ratios are positive numbers, the lower at most the upper.
-fn check_gates(source: &Source, gates: &Gates) -> Result<()> {
-    let at = |key: &str| source.find_key(0..source.text.len(), key).unwrap_or(0);
+/// The gates' ratios are positive numbers, the lower at most the upper; an error is
+/// the `--set`'s that put the value, where one did.
+fn check_gates(source: &Source, overrides: &[Override], gates: &Gates) -> Result<()> {
+    let refuse = |key: &str, message: String, hint: Option<String>| {
+        Err(header_error(
+            source,
+            overrides,
+            &format!("gates.{key}"),
+            message,
+            hint,
+        ))
+    };
     for (key, ratio) in [
         ("min_volume_ratio", gates.min_volume_ratio),
         ("max_volume_ratio", gates.max_volume_ratio),
     ] {
         if let Some(ratio) = ratio.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            return Err(source.error_at(
-                at(key),
+            return refuse(
+                key,
                 format!("`{key} = {ratio}` is not a positive number"),
                 Some("a share of the last good run's kept events, such as 0.6 or 3.0".into()),
-            ));
+            );
         }
     }
     if let (Some(min), Some(max)) = (gates.min_volume_ratio, gates.max_volume_ratio)
         && min > max
     {
-        return Err(source.error_at(
-            at("min_volume_ratio"),
-            format!("`min_volume_ratio = {min}` is above `max_volume_ratio = {max}`: every night would be refused"),
+        // The value a `--set` changed is the one at fault.
+        let set = |key: &str| {
+            (overrides.iter())
+                .any(|o| o.stage == "pipeline" && o.key.join(".") == format!("gates.{key}"))
+        };
+        let key = match set("max_volume_ratio") && !set("min_volume_ratio") {
+            true => "max_volume_ratio",
+            false => "min_volume_ratio",
+        };
+        return refuse(
+            key,
+            format!(
+                "`min_volume_ratio = {min}` is above `max_volume_ratio = {max}`: every night would be refused"
+            ),
             None,
-        ));
+        );
     }
     // Every feature drifts at least "ok": such a gate would refuse every night.
     if gates.fail_on_drift == Some(crate::drift::Level::Ok) {
-        return Err(source.error_at(
-            at("fail_on_drift"),
+        return refuse(
+            "fail_on_drift",
             "`fail_on_drift = \"ok\"` would refuse every night".to_string(),
             Some("\"warning\" (PSI above 0.1) or \"alert\" (above 0.25)".into()),
-        ));
+        );
     }
     Ok(())
 }
@@ -554,7 +576,7 @@ fn plan_source(
     // use these, and checks the folders it does use before any work.
     let output_error = crate::publish::refused_output(&output, &runs)
         .map(|why| source.located(at, format!("`output` {shown:?} {why}"), None));
-    check_gates(source, &header.gates)?;
+    check_gates(source, overrides, &header.gates)?;
     let engine = match &header.engine {
         None => crate::engine::Engine::Local,
         Some(text) => crate::engine::Engine::parse(text.get_ref()).map_err(|why| {

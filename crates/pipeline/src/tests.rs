@@ -365,6 +365,18 @@ fn gates_are_set_for_one_run() {
         Some(crate::drift::Level::Alert)
     );
     assert_eq!(plan(GOOD).unwrap().gates.min_volume_ratio, None);
+    // A set that clashes with the file's gate is the set's mistake, not the file's.
+    let file = format!("{GOOD}\n[pipeline.gates]\nmin_volume_ratio = 0.6\n");
+    let o = Override::parse("pipeline.gates.max_volume_ratio=0.5").unwrap();
+    let err = load_str(Path::new("p.toml"), &file, &[o])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "`--set pipeline.gates.max_volume_ratio=0.5`: `min_volume_ratio = 0.6` is above"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
