@@ -140,7 +140,7 @@ impl<'a> Sink<'a> {
             width: header.len(),
             header_bytes: header.iter().map(|h| h.as_bytes().to_vec()).collect(),
             capacity,
-            kept: Kept::with_capacity(capacity, with_order),
+            kept: Kept::with_capacity(capacity, with_order, source.params.drop_duplicates),
             coder: Coder::new(),
             read: 0,
             q_line: Vec::new(),
@@ -512,7 +512,9 @@ impl<'a> Sink<'a> {
             .map(|n| n.map(|v| (v + 0.0).to_bits()))
             .hash(&mut hasher);
         self.kept.hashes.push(hasher.finish());
-        self.kept.lines.push(line);
+        if let Some(lines) = &mut self.kept.lines {
+            lines.push(line);
+        }
         if let Some(spill) = &self.spill {
             let user = values[USER].unwrap_or_default();
             self.partitions.push(spill.plan().partition_of(user));
@@ -526,7 +528,11 @@ impl<'a> Sink<'a> {
     /// `capacity` rows.
     fn take_events(&mut self, capacity: usize) -> Result<DataFrame> {
         let with_order = self.kept.orders.is_some();
-        let kept = std::mem::replace(&mut self.kept, Kept::with_capacity(capacity, with_order));
+        let with_lines = self.kept.lines.is_some();
+        let kept = std::mem::replace(
+            &mut self.kept,
+            Kept::with_capacity(capacity, with_order, with_lines),
+        );
         kept.into_events(&self.coder.dictionaries)
     }
 

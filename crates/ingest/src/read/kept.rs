@@ -89,8 +89,9 @@ pub(super) struct Kept {
     pub(super) times: Vec<i64>,
     /// Hash of every kept row's values: equal rows sort next to each other.
     pub(super) hashes: Vec<u64>,
-    /// The line each kept row was read from: a dropped duplicate names it.
-    pub(super) lines: Vec<u64>,
+    /// The line each kept row was read from, when duplicates are dropped: a dropped
+    /// duplicate names it.
+    pub(super) lines: Option<Vec<u64>>,
     pub(super) amounts: PrimitiveChunkedBuilder<Float64Type>,
     pub(super) ratings: PrimitiveChunkedBuilder<Float64Type>,
     /// The order ids, when the source maps them.
@@ -98,7 +99,7 @@ pub(super) struct Kept {
 }
 
 impl Kept {
-    pub(super) fn with_capacity(capacity: usize, with_order: bool) -> Kept {
+    pub(super) fn with_capacity(capacity: usize, with_order: bool, with_lines: bool) -> Kept {
         Kept {
             strings: std::array::from_fn(|i| {
                 let capacity = if matches!(i, TIME | AMOUNT | RATING) || CODE_OF[i].is_some() {
@@ -112,7 +113,7 @@ impl Kept {
                 .map(|i| PrimitiveChunkedBuilder::new(columns::EVENT_COLUMNS[i].into(), capacity)),
             times: Vec::with_capacity(capacity),
             hashes: Vec::with_capacity(capacity),
-            lines: Vec::with_capacity(capacity),
+            lines: with_lines.then(|| Vec::with_capacity(capacity)),
             amounts: PrimitiveChunkedBuilder::new(columns::AMOUNT.into(), capacity),
             ratings: PrimitiveChunkedBuilder::new(columns::RATING.into(), capacity),
             orders: with_order
@@ -158,7 +159,9 @@ impl Kept {
             cols.push(orders.finish().into_column());
         }
         cols.push(UInt64Chunked::from_vec(ROW_HASH.into(), hashes).into_column());
-        cols.push(UInt64Chunked::from_vec(LINE.into(), lines).into_column());
+        if let Some(lines) = lines {
+            cols.push(UInt64Chunked::from_vec(LINE.into(), lines).into_column());
+        }
         DataFrame::new(height, cols).map_err(error::polars("build the event table"))
     }
 }
