@@ -89,8 +89,9 @@ impl PartJob {
                     .map_err(|e| error_chain(&e))
             }
             PartJob::Lloyd { d, k, centers } => {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| format!("failed to read `{}`: {e}", path.display()))?;
+                let bytes = std::fs::read(path).map_err(|e| {
+                    format!("failed to read `{}`: {}", path.display(), error_chain(&e))
+                })?;
                 userlens_profile::decode_rows(&bytes, *d)
                     .and_then(|rows| userlens_profile::assign_block(&rows, *d, centers, *k))
                     .and_then(|block| block.into_tables(*k, *d))
