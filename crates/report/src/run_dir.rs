@@ -100,14 +100,10 @@ fn typed(text: &Series) -> PolarsResult<Series> {
     }
     // The data's own names stay text, whatever they look like.
     if DATA_TEXT.contains(&text.name().as_str()) {
-        return Ok(values
-            .apply_values(|v| std::borrow::Cow::Borrowed(restore_cell(v)))
-            .into_series());
+        return Ok(values.apply_values(restore_cell).into_series());
     }
-    if values.iter().flatten().any(|v| v.starts_with('\'')) {
-        return Ok(values
-            .apply_values(|v| std::borrow::Cow::Borrowed(restore_cell(v)))
-            .into_series());
+    if (values.iter().flatten()).any(|v| v.starts_with('\'') || v.contains("\\u{")) {
+        return Ok(values.apply_values(restore_cell).into_series());
     }
     if values
         .iter()

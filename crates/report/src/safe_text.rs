@@ -110,20 +110,35 @@ fn runs_as_formula(text: &str) -> bool {
     }
 }
 
-/// A cell of a CSV userlens wrote, without the quote [`neutralise_cell`] put before
-/// it: the text the data held (its bidirectional controls still shown escaped).
+/// A cell of a CSV userlens wrote, as the data held it, for a page to show: without
+/// the quote [`neutralise_cell`] put before it, and, where [`escape_bidi`] wrote it,
+/// its backslashes single again (its bidirectional controls still shown escaped).
 ///
 /// ```
 /// use userlens_report::{neutralise_cell, restore_cell};
 /// assert_eq!(restore_cell(&neutralise_cell("=1+1")), "=1+1");
 /// assert_eq!(restore_cell(&neutralise_cell("'=1")), "'=1");
 /// assert_eq!(restore_cell("'quoted"), "'quoted");
+/// assert_eq!(restore_cell(&neutralise_cell("C:\\toys \u{202E}")), "C:\\toys \\u{202E}");
 /// ```
-pub fn restore_cell(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
+pub fn restore_cell(cell: &str) -> Cow<'_, str> {
+    let text = match cell.strip_prefix('\'') {
         Some(text) if runs_as_formula(text) => text,
         _ => cell,
+    };
+    // Text without `\u{` was never escaped (see [`escape_bidi`]).
+    if !text.contains("\\u{") {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '\\' && chars.peek() == Some(&'\\') {
+            chars.next();
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Whether `text` is a plain decimal number: an optional sign, digits with an
