@@ -125,9 +125,24 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             userlens_report::files::PERSONAS
         )));
     }
-    let page = userlens_report::render_run_dir(output_dir)?;
-    publish::list_in_marker(output_dir, userlens_report::files::REPORT_HTML)?;
-    Ok(page)
+    // A publish that waited for the lock no longer (a report stopped for a minute)
+    // may have replaced the folder while the page was made from the one before: the
+    // page is made again from the tables it now holds.
+    let mut made_from = publish::published_by(output_dir);
+    for _ in 0..3 {
+        let page = userlens_report::render_run_dir(output_dir)?;
+        let now = publish::published_by(output_dir);
+        if now == made_from {
+            publish::list_in_marker(output_dir, userlens_report::files::REPORT_HTML)?;
+            return Ok(page);
+        }
+        made_from = now;
+    }
+    Err(Error::Usage(format!(
+        "`{}` was published anew while its page was made, three times: run `report` again \
+         once the runs into it are done",
+        output_dir.display()
+    )))
 }
 
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the
