@@ -507,6 +507,15 @@ impl<'a> Sink<'a> {
             orders.append_option(order);
         }
         micros.hash(&mut hasher);
+        // A computed amount or rating: its inputs too, so that rows whose source
+        // columns differ (2 x 5 against 5 x 2) are never one another's duplicates.
+        for index in [AMOUNT, RATING] {
+            if let Slot::Derived(derived) = &self.slots.columns[index] {
+                for (_, input) in &derived.inputs {
+                    fields.get(*input).map(|f| f.trim_ascii()).hash(&mut hasher);
+                }
+            }
+        }
         // +0.0 for -0.0, which compares equal
         numbers
             .map(|n| n.map(|v| (v + 0.0).to_bits()))

@@ -381,3 +381,26 @@ fn an_order_id_column_is_read_by_its_canonical_name_and_only_then() {
     let out = ingest(&SourceParams::canonical(path).check().unwrap()).unwrap();
     assert!(out.events.column("order_id").is_err());
 }
+
+#[test]
+fn lines_of_one_amount_from_other_quantities_are_not_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID
+536365,85123A,2,2010-12-01 08:26:00,5,17850.0
+536365,85123A,5,2010-12-01 08:26:00,2,17850.0
+536365,85123A,10,2010-12-01 08:26:00,1,17850.0
+536365,85123A,2,2010-12-01 08:26:00,5,17850.0
+";
+    let path = write(&dir, "retail.csv", text.as_bytes());
+    let source = line_items(path, r#"{ expr = "Quantity * UnitPrice" }"#).unwrap();
+    let out = ingest(&source).unwrap();
+    // Three purchases of 10 from different quantities; only the exact repeat goes.
+    assert_eq!((out.stats.kept, out.stats.duplicates), (3, 1));
+    let d = out.not_kept(10).unwrap().next().unwrap().unwrap();
+    let reason = d.column("reason").unwrap().str().unwrap().get(0);
+    assert_eq!(
+        reason,
+        Some("a duplicate of line 2: the same in every column read")
+    );
+}
