@@ -107,6 +107,9 @@ pub struct PersonaModel {
     pub features: Vec<String>,
     /// The subset of `features` that is log-transformed.
     pub log_transformed: Vec<String>,
+    /// Principal components clustered on (`pca_variance`; 0 in older records).
+    #[serde(default)]
+    pub components: usize,
     /// Per feature: mean in the transformed space.
     pub center: Vec<f64>,
     /// Per feature: population standard deviation in the transformed space.
@@ -765,6 +768,7 @@ pub fn profile_with(
         algorithm: params.algorithm,
         features: prepared.features,
         log_transformed: prepared.log_transformed,
+        components: space.components,
         center: prepared.center,
         scale: prepared.scale,
         impute: prepared.impute,

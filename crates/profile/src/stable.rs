@@ -386,6 +386,7 @@ mod tests {
             algorithm: Algorithm::KMeans,
             features: vec!["a".into(), "b".into()],
             log_transformed: vec![],
+            components: 2,
             center: vec![0.0, 0.0],
             scale: vec![1.0, 1.0],
             impute: vec![0.0, 0.0],

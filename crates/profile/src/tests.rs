@@ -173,6 +173,20 @@ fn blurred_blobs_are_recovered_beside_duplicated_noise() {
     assert_sane(&result);
     let ari = adjusted_rand_index(&truth, &persona_ids(&result));
     assert!(ari >= 0.8, "ari {ari} with k = {}", result.model.k);
+    // Every component that holds variance with a share of 1; the model says how many.
+    let whole = ProfileParams {
+        pca_variance: 1.0,
+        ..ProfileParams::default()
+    };
+    let whole = profile(&df, &checked(whole), 3).unwrap();
+    let d = result.model.features.len();
+    assert!(
+        0 < result.model.components && result.model.components < whole.model.components,
+        "{} then {} of {d}",
+        result.model.components,
+        whole.model.components
+    );
+    assert!(whole.model.components <= d);
 }
 
 #[test]

@@ -294,6 +294,7 @@ mod tests {
             algorithm: userlens_profile::Algorithm::KMeans,
             features: Vec::new(),
             log_transformed: Vec::new(),
+            components: 1,
             center: Vec::new(),
             scale: Vec::new(),
             impute: Vec::new(),
