@@ -341,6 +341,32 @@ fn a_resume_says_when_the_pipeline_changed_since_the_run_started() {
 }
 
 #[test]
+fn a_resume_says_when_a_finished_stage_was_made_by_other_code() {
+    let dir = sandbox();
+    fail_at_features(dir.path());
+    std::fs::write(dir.path().join("nope.csv"), "user_id,plan\nu1,pro\n").unwrap();
+    let run_id = newest_run(dir.path());
+    // As another version of userlens would have keyed the ingest it finished.
+    let ledger = rusqlite::Connection::open(dir.path().join("runs/ledger.sqlite")).unwrap();
+    let changed = ledger
+        .execute(
+            "UPDATE stages SET cache_key = 'other code' WHERE run_id = ?1 AND stage = 'ingest'",
+            [&run_id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(ledger);
+    let resumed = userlens(&["run", "p.toml", "--resume", &run_id], dir.path());
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr)
+            .contains("stage `ingest` finished before the run stopped, with other code or inputs"),
+        "{}",
+        text(&resumed.stderr)
+    );
+}
+
+#[test]
 fn a_stage_or_run_that_is_not_there_is_refused_before_anything_is_written() {
     let dir = sandbox();
     for (args, says) in [

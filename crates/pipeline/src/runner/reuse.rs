@@ -13,7 +13,18 @@ impl Run<'_, '_> {
         if self.only == Some(index) {
             return None;
         }
-        let row = match self.finished_here.get(&stage.name) {
+        let own = self.finished_here.get(&stage.name);
+        // A resume by another version of userlens, or of changed inputs, publishes
+        // what it makes now, not what the run would have.
+        if own.is_some_and(|row| row.cache_key != *key) {
+            let message = format!(
+                "stage `{}` finished before the run stopped, with other code or inputs \
+                 (another version of userlens?): it runs again",
+                stage.name
+            );
+            (self.progress)(&Progress::Warning { message });
+        }
+        let row = match own {
             Some(row) if row.cache_key == *key => row.clone(),
             _ if self.options.force || !self.upstream_reused => return None,
             _ => self.ledger.finished_stage(key).ok().flatten()?,
