@@ -365,6 +365,11 @@ fn gates_are_set_for_one_run() {
         Some(crate::drift::Level::Alert)
     );
     assert_eq!(plan(GOOD).unwrap().gates.min_volume_ratio, None);
+    let file = format!("{GOOD}\n[pipeline.gates]\nfail_on_drift = \"alert\"\n");
+    assert!(plan(&file).unwrap().gates.fail_on_drift.is_some());
+    let off = Override::parse("pipeline.gates.fail_on_drift=off").unwrap();
+    let lifted = load_str(Path::new("p.toml"), &file, &[off]).unwrap();
+    assert_eq!(lifted.gates.fail_on_drift, None);
     // A set that clashes with the file's gate is the set's mistake, not the file's.
     let file = format!("{GOOD}\n[pipeline.gates]\nmin_volume_ratio = 0.6\n");
     let o = Override::parse("pipeline.gates.max_volume_ratio=0.5").unwrap();

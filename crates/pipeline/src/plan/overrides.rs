@@ -130,16 +130,18 @@ pub(super) fn apply_override(
                 }
             }
             "gates.fail_on_drift" => {
-                header.gates.fail_on_drift = Some(match text(&o.value).as_str() {
-                    "warning" => crate::drift::Level::Warning,
-                    "alert" => crate::drift::Level::Alert,
+                header.gates.fail_on_drift = match text(&o.value).as_str() {
+                    "warning" => Some(crate::drift::Level::Warning),
+                    "alert" => Some(crate::drift::Level::Alert),
+                    // The file's gate lifted for one run.
+                    "off" => None,
                     other => {
                         return Err(Error::Override(format!(
-                            "`--set {}`: unknown level `{other}`: expected `warning` or `alert`",
+                            "`--set {}`: unknown level `{other}`: expected `warning`, `alert` or `off`",
                             o.text
                         )));
                     }
-                })
+                }
             }
             _ => {
                 return Err(Error::Override(format!(
