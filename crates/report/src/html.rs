@@ -141,7 +141,8 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
         );
     }
     if let Some(report) = input.model_report {
-        page.add("prediction", "Predictions", model_section(report)?);
+        let split = run.models.as_ref();
+        page.add("prediction", "Predictions", model_section(report, split)?);
     }
     if let Some(cal) = input.calibration {
         page.add("calibration", "Calibration", calibration_section(cal)?);
@@ -400,7 +401,11 @@ impl Table {
     }
 
     fn html(&self) -> String {
-        let mut out = String::from("<div class=\"scroll\"><table>\n");
+        // A box that scrolls is reached and scrolled by keyboard too.
+        let mut out = format!(
+            "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table>\n",
+            escape(&self.caption)
+        );
         out.push_str(&format!(
             "<caption>{}</caption>\n<thead><tr>",
             escape(&self.caption)

@@ -40,6 +40,19 @@ pub struct RunView {
     pub personas: Option<PersonasView>,
     /// What the stages said the reader should know (columns left out, ...).
     pub notes: Vec<String>,
+    /// The predictors' time split, when the run predicted.
+    pub models: Option<ModelsView>,
+}
+
+/// The time split of a run's predictors.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ModelsView {
+    /// The day the predictors were fitted up to and scored after.
+    pub cutoff: Option<String>,
+    /// Days of the horizon after the cutoff (scoring) and after the as-of date
+    /// (the predictions).
+    pub horizon_days: Option<u64>,
 }
 
 impl RunView {

@@ -3,10 +3,11 @@
 use polars::prelude::DataFrame;
 
 use super::{
-    Bar, Cell, HBars, LegendEntry, Mark, Panel, Panels, Table, charts, figure, figure_with, fixed,
-    frame, note, number,
+    Bar, Cell, HBars, LegendEntry, Mark, Panel, Panels, Table, charts, escape, figure, figure_with,
+    fixed, frame, note, number,
 };
 use crate::Result;
+use crate::run_record::ModelsView;
 
 /// Distinct values in first-seen order.
 fn distinct(values: &[Option<String>]) -> Vec<String> {
@@ -19,7 +20,7 @@ fn distinct(values: &[Option<String>]) -> Vec<String> {
     out
 }
 
-pub(super) fn model_section(df: &DataFrame) -> Result<String> {
+pub(super) fn model_section(df: &DataFrame, split: Option<&ModelsView>) -> Result<String> {
     const T: &str = "model_report";
     let predictors = frame::strings(df, T, "predictor")?;
     let targets = frame::strings(df, T, "target")?;
@@ -84,7 +85,16 @@ pub(super) fn model_section(df: &DataFrame) -> Result<String> {
         row.extend(metrics.iter().map(|(_, v)| Cell::Num(number(v[i]))));
         table.rows.push(row);
     }
-    let mut out = String::from(
+    let mut out = String::new();
+    // When and over how long: what every figure of the section is about.
+    if let Some((cutoff, days)) = split.and_then(|m| Some((m.cutoff.as_deref()?, m.horizon_days?)))
+    {
+        out.push_str(&format!(
+            "<p class=\"lead\">The predictions in <code>user_predictions.csv</code> and on the persona cards are for the {days} days after the as-of date. Below, each predictor is scored on the {days} days after the cutoff, {}, fitted on what came before it.</p>\n",
+            escape(cutoff)
+        ));
+    }
+    out.push_str(
         "<p class=\"lead\">Each predictor is scored, where the holdout allows it, on users it was not fitted on, by what they did in the horizon after a cutoff date, from what came before it. The machine-learning models and the rules are scored on every held-out user; BG/NBD and Pareto/NBD describe customers, so they are scored on the held-out users who bought before the cutoff, and each model is scored on those customers too (population <code>customers</code>, marked so in the chart): compare AUCs within one population. A rule says 0 or 1 and P(alive) is not the chance of an event in the horizon, so neither has a log loss or Brier score. AUC: 0.5 is chance, 1 is perfect ranking. Log loss and Brier: lower is better. Lift in the top decile: how many times more often the 10% of users scored highest do the thing than users at large. Revenue: the correlation and mean absolute error of predicted against actual spend, and the share of it the 10% predicted highest made.</p>\n",
     );
     let none_scored = status
@@ -387,8 +397,23 @@ mod tests {
             "mae" => [None, None, Some(84.58)],
         )
         .unwrap();
-        let html = model_section(&df).unwrap();
+        let split = ModelsView {
+            cutoff: Some("2026-06-02".into()),
+            horizon_days: Some(28),
+        };
+        let html = model_section(&df, Some(&split)).unwrap();
         assert!(html.contains("only 0 positives in the holdout"), "{html}");
+        // The section says when, and over how long, it scores and predicts.
+        assert!(
+            html.contains("the 28 days after the as-of date")
+                && html.contains("the 28 days after the cutoff, 2026-06-02"),
+            "{html}"
+        );
+        assert!(
+            !model_section(&df, None)
+                .unwrap()
+                .contains("after the as-of date")
+        );
         assert!(
             html.contains(">correlation<") && html.contains("0.744"),
             "{html}"
@@ -403,7 +428,7 @@ mod tests {
             "reason" => ["only 56 positives in the holdout", "only 56 positives in the holdout"],
         )
         .unwrap();
-        let html = model_section(&skipped).unwrap();
+        let html = model_section(&skipped, None).unwrap();
         assert!(
             html.contains("No predictor could be scored on this run&#39;s holdout"),
             "{html}"

@@ -157,6 +157,8 @@ fn repeat_purchase_greys_open_windows_and_sums_groups_over_closed_ones() {
         "{html}"
     );
     assert!(!html.contains("<td>true</td>"), "{html}");
+    // A table's scrolling box is a named region a keyboard reaches.
+    assert!(html.contains("<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\""));
     // loyal: 24 of 60 in its closed cohort, not 28 of 100 with the open one.
     let loyal = html.split("<td>loyal</td>").nth(1).unwrap();
     let cells: Vec<&str> = loyal.split("</tr>").next().unwrap().split("<td").collect();
@@ -194,7 +196,7 @@ fn ratings_draw_each_group_and_tabulate_all_users_by_category() {
     let html = super::ratings::satisfaction(&df, &[]).unwrap();
     assert!(html.contains("4.20 · 10 ratings by 5 users"), "{html}");
     assert!(html.contains("2.00 · 3 ratings by 1 user"), "{html}");
-    let by_category = html.split("Ratings per category").nth(1).unwrap();
+    let by_category = html.split("<caption>Ratings per category").nth(1).unwrap();
     assert!(by_category.contains("books") && by_category.contains("(none)"));
     assert!(!by_category.contains("loyal"), "{by_category}");
     // A file from before `scope`: the rows of every rating are those of category `all`.
