@@ -158,10 +158,10 @@ pub(super) fn persona_cards(
         }
         let mut facts: Vec<(String, String)> = Vec::new();
         if let Some(c) = &p.top_categories {
-            facts.push(("Top categories".into(), c.clone()));
+            facts.push(("Users' top category".into(), c.clone()));
         }
         if let Some(q) = &p.top_queries {
-            facts.push(("Top searches".into(), q.clone()));
+            facts.push(("Users' top search".into(), q.clone()));
         }
         for (what, value) in &p.common {
             facts.push((format!("Most common {what}"), value.clone()));
