@@ -126,8 +126,20 @@ pub(super) fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<
             .map(|r| from_totals[r])
             .filter(|t| *t > 0.0)
             .and_then(|t| users[i].map(|u| u / t));
+        // A persona the previous run called otherwise says so: rows name this run's.
+        let current = (from[i].as_deref())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|id| personas.iter().find(|p| p.id == Some(id)));
+        let then = (from_labels.as_ref())
+            .and_then(|l| l[i].as_deref())
+            .map(str::trim)
+            .filter(|then| current.is_some_and(|p| !then.is_empty() && p.label != *then));
+        let from_shown = match then {
+            Some(then) => format!("{} (then {then})", from_names[i]),
+            None => from_names[i].clone(),
+        };
         table.rows.push(vec![
-            Cell::Text(from_names[i].clone()),
+            Cell::Text(from_shown),
             Cell::Text(to_names[i].clone()),
             Cell::Num(fixed(users[i], 0)),
             Cell::Num(percent(share, 1)),
@@ -271,8 +283,13 @@ mod tests {
         )
         .unwrap();
         let html = migration_section(&df, &[persona]).unwrap();
-        // This run's name for a persona it still has; the old label for a retired one.
+        // This run's name for a persona it still has, with the one the previous run
+        // gave it in the table; the old label for a retired one.
         assert!(html.contains("#3 night owls (retired)"), "{html}");
-        assert!(html.contains("#1 regulars") && !html.contains("old regulars"));
+        assert!(
+            html.contains("<td>#1 regulars (then old regulars)</td>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("old regulars").count(), 1, "{html}");
     }
 }
