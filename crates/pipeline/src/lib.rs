@@ -78,6 +78,27 @@ pub use stage::{
 pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
     // A run publishing the folder anew waits, and is waited for.
     let _publishing = publish::ParentLock::take(output_dir);
+    // A publish that waited for the lock no longer (a report stopped for a minute)
+    // may have replaced the folder while it was checked and its page made: both are
+    // done again on the tables it now holds.
+    for _ in 0..3 {
+        let made_from = publish::published_by(output_dir);
+        let rendered = render_once(output_dir);
+        if publish::published_by(output_dir) == made_from {
+            let page = rendered?;
+            publish::list_in_marker(output_dir, userlens_report::files::REPORT_HTML)?;
+            return Ok(page);
+        }
+    }
+    Err(Error::Usage(format!(
+        "`{}` was published anew while its page was made, three times: run `report` again \
+         once the runs into it are done",
+        output_dir.display()
+    )))
+}
+
+/// [`render_report`]'s checks and page, once.
+fn render_once(output_dir: &std::path::Path) -> Result<std::path::PathBuf> {
     // Files the publish did not write may be anyone's, the page among them.
     let Some(foreign) = publish::not_published(output_dir)? else {
         let why = if output_dir.join(MARKER).exists() {
@@ -125,24 +146,7 @@ pub fn render_report(output_dir: &std::path::Path) -> Result<std::path::PathBuf>
             userlens_report::files::PERSONAS
         )));
     }
-    // A publish that waited for the lock no longer (a report stopped for a minute)
-    // may have replaced the folder while the page was made from the one before: the
-    // page is made again from the tables it now holds.
-    let mut made_from = publish::published_by(output_dir);
-    for _ in 0..3 {
-        let page = userlens_report::render_run_dir(output_dir)?;
-        let now = publish::published_by(output_dir);
-        if now == made_from {
-            publish::list_in_marker(output_dir, userlens_report::files::REPORT_HTML)?;
-            return Ok(page);
-        }
-        made_from = now;
-    }
-    Err(Error::Usage(format!(
-        "`{}` was published anew while its page was made, three times: run `report` again \
-         once the runs into it are done",
-        output_dir.display()
-    )))
+    Ok(userlens_report::render_run_dir(output_dir)?)
 }
 
 /// The built-in profile pipeline behind `userlens profile EVENTS_FILE`: the
