@@ -22,6 +22,7 @@ mod opened;
 mod parquet;
 mod parts;
 mod records;
+mod spilling;
 mod text;
 
 use crate::numbers::{on_one_to_five, out_of_range};
@@ -188,59 +189,6 @@ impl<'a> Sink<'a> {
             self.spill_rows()?;
         }
         Ok(())
-    }
-
-    /// Goes on out of core once `read` bytes of text pass the budget of a
-    /// [`Keep::MemoryUpTo`] (the plan is kept in `switched`).
-    fn spill_past_budget(
-        &mut self,
-        keep: Keep<'_>,
-        read: u64,
-        size: &TextSize,
-        switched: &'a std::cell::OnceCell<spill::Plan>,
-    ) -> Result<()> {
-        if let Keep::MemoryUpTo {
-            budget,
-            partition_budget,
-            parts,
-        } = keep
-            && read > budget
-            && self.spill.is_none()
-        {
-            let held = self.kept.times.len();
-            let plan = plan_after(parts, size, budget, partition_budget, held)?;
-            self.spill_from_now(switched.get_or_init(|| plan))?;
-        }
-        Ok(())
-    }
-
-    /// Goes on out of core, as `plan` says, from the rows held so far on.
-    fn spill_from_now(&mut self, plan: &'a spill::Plan) -> Result<()> {
-        let rows = self.take_events(self.capacity)?;
-        let mut writer = spill::Writer::new(plan, 0);
-        if rows.height() > 0 {
-            let users = rows
-                .column(columns::USER_ID)
-                .and_then(Column::str)
-                .map_err(error::polars("split rows by user"))?;
-            let partitions: Vec<u32> = users
-                .iter()
-                .map(|user| plan.partition_of(user.unwrap_or_default()))
-                .collect();
-            writer.write(&rows, &partitions)?;
-        }
-        self.partitions.clear();
-        self.spill = Some(writer);
-        Ok(())
-    }
-
-    fn spill_rows(&mut self) -> Result<()> {
-        let rows = self.take_events(self.capacity)?;
-        let partitions = std::mem::take(&mut self.partitions);
-        match self.spill.as_mut() {
-            Some(spill) if rows.height() > 0 => spill.write(&rows, &partitions),
-            _ => Ok(()),
-        }
     }
 
     fn refuse(&mut self, line: u64, column: &str, reason: String, fields: &[&[u8]], sep: u8) {
@@ -611,38 +559,6 @@ pub(crate) const ROW_HASH: &str = "__row_hash";
 /// Column of the line (a Parquet file's row, from 1) of every kept row that
 /// [`Sink`] adds to the events; dropped by the caller.
 pub(crate) const LINE: &str = "__line";
-
-/// The plan of a read that passed its `budget` of text with `held` rows in memory:
-/// a partition per `partition_budget` bytes of the text's size estimated so far, and
-/// chunks of as many rows as fit the budget. Empties `parts` for the spill.
-fn plan_after(
-    parts: &Path,
-    size: &TextSize,
-    budget: u64,
-    partition_budget: u64,
-    held: usize,
-) -> Result<spill::Plan> {
-    let io = |source| Error::Write {
-        path: parts.to_path_buf(),
-        source,
-    };
-    let estimated = size.estimate();
-    let plan = spill::Plan {
-        dir: parts.join("spill"),
-        partitions: spill::partitions_for(estimated, partition_budget),
-        // At least a few MB a chunk: each chunk is a file per partition it reaches.
-        chunk_rows: held.clamp(spill::MIN_CHUNK_ROWS, spill::CHUNK_ROWS),
-    };
-    if parts.exists() {
-        std::fs::remove_dir_all(parts).map_err(io)?;
-    }
-    std::fs::create_dir_all(&plan.dir).map_err(io)?;
-    tracing::info!(
-        "ingest: over the {budget}-byte budget, out of core from here ({estimated} bytes estimated, {} partitions)",
-        plan.partitions
-    );
-    Ok(plan)
-}
 
 /// Reads and checks every row, keeping them as `keep` says: in
 /// [`Parsed::events`], or on disk (see [`spill`]). Parquet sources are read whole.
