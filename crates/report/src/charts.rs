@@ -735,10 +735,13 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
             .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
             .collect();
         chart.draw_series(LineSeries::new(pts.clone(), series.color.stroke_width(2)))?;
-        chart.draw_series(
-            pts.iter()
-                .map(|&p| Circle::new(p, 3, series.color.filled())),
-        )?;
+        // A dense line's points would only blur it, at a circle each in the page.
+        if pts.len() <= MAX_MARKED_POINTS {
+            chart.draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 3, series.color.filled())),
+            )?;
+        }
         if let Some((x, _)) = &panel.marker
             && let Some(&p) = pts.iter().find(|p| (p.0 - x).abs() < 1e-9)
         {
@@ -751,6 +754,9 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
     }
     Ok(())
 }
+
+/// Points of a line drawn each as a circle; a line of more is drawn as a line only.
+const MAX_MARKED_POINTS: usize = 60;
 
 mod heat_map;
 

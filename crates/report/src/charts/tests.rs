@@ -234,3 +234,35 @@ fn odd_data_draws_without_panicking() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_dense_line_is_drawn_without_a_circle_per_point() {
+    let line = |n: usize| Panel {
+        title: "t".into(),
+        x_desc: "x".into(),
+        y_desc: "y".into(),
+        series: vec![Series {
+            color: color(0),
+            points: (0..n).map(|i| (i as f64, (i % 7) as f64)).collect(),
+        }],
+        x_range: None,
+        y_range: None,
+        integer_x: true,
+        marker: None,
+        reference: None,
+    };
+    let circles = |n: usize| {
+        let svg = panels(&Panels {
+            chart: "t",
+            title: "t",
+            panels: &[line(n)],
+            columns: 1,
+            legend: &[],
+            aria: "",
+        })
+        .unwrap();
+        svg.matches("<circle").count()
+    };
+    assert_eq!(circles(MAX_MARKED_POINTS), MAX_MARKED_POINTS);
+    assert_eq!(circles(MAX_MARKED_POINTS + 1), 0);
+}
