@@ -17,6 +17,12 @@ fn migration_axis(from: &[String], to: &[String], personas: &[Persona]) -> Vec<S
     out
 }
 
+/// This run's persona of the id in a migration cell, if it has one.
+fn persona_by_id<'p>(id: &Option<String>, personas: &'p [Persona]) -> Option<&'p Persona> {
+    let id = id.as_deref()?.trim().parse::<i64>().ok()?;
+    personas.iter().find(|p| p.id == Some(id))
+}
+
 /// [`persona_display`], or for an id this run has no persona of, `#7 label (retired)`
 /// from the previous run's label.
 fn gone_persona_display(
@@ -25,10 +31,7 @@ fn gone_persona_display(
     personas: &[Persona],
 ) -> String {
     let name = persona_display(id, personas);
-    let known = id
-        .as_deref()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .is_some_and(|id| personas.iter().any(|p| p.id == Some(id)));
+    let known = persona_by_id(id, personas).is_some();
     match old_label.map(str::trim).filter(|l| !l.is_empty()) {
         Some(label) if !known && name.starts_with('#') => format!("{name} {label} (retired)"),
         _ => name,
@@ -127,9 +130,7 @@ pub(super) fn migration_section(df: &DataFrame, personas: &[Persona]) -> Result<
             .filter(|t| *t > 0.0)
             .and_then(|t| users[i].map(|u| u / t));
         // A persona the previous run called otherwise says so: rows name this run's.
-        let current = (from[i].as_deref())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .and_then(|id| personas.iter().find(|p| p.id == Some(id)));
+        let current = persona_by_id(&from[i], personas);
         let then = (from_labels.as_ref())
             .and_then(|l| l[i].as_deref())
             .map(str::trim)
