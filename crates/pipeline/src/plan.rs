@@ -76,6 +76,12 @@ fn drift_gate<'de, D: serde::Deserializer<'de>>(
     }
 }
 
+/// The last `--set` of the pipeline header's `key` (`seed`, `gates.min_volume_ratio`):
+/// the one whose value stands.
+fn header_set<'o>(overrides: &'o [Override], key: &str) -> Option<&'o Override> {
+    (overrides.iter().rev()).find(|o| o.stage == "pipeline" && o.key.join(".") == key)
+}
+
 /// The error of the pipeline header's `key`: the mistake of the `--set` that put it,
 /// where one did (the last, whose value stands), else the file's, at the key's line.
 fn header_error(
@@ -85,11 +91,7 @@ fn header_error(
     message: String,
     hint: Option<String>,
 ) -> Error {
-    let set = overrides
-        .iter()
-        .rev()
-        .find(|o| o.stage == "pipeline" && o.key.join(".") == key);
-    if let Some(o) = set {
+    if let Some(o) = header_set(overrides, key) {
         let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
         return Error::Override(format!("`--set {}`: {message}{hint}", o.text));
     }
@@ -127,10 +129,7 @@ fn check_gates(source: &Source, overrides: &[Override], gates: &Gates) -> Result
         && min > max
     {
         // The value a `--set` changed is the one at fault.
-        let set = |key: &str| {
-            (overrides.iter())
-                .any(|o| o.stage == "pipeline" && o.key.join(".") == format!("gates.{key}"))
-        };
+        let set = |key: &str| header_set(overrides, &format!("gates.{key}")).is_some();
         let key = match set("max_volume_ratio") && !set("min_volume_ratio") {
             true => "max_volume_ratio",
             false => "min_volume_ratio",
