@@ -363,9 +363,34 @@ pub(crate) fn polars(action: &'static str) -> impl FnOnce(polars::prelude::Polar
     move |source| Error::Polars { action, source }
 }
 
+/// Bytes of a value a quarantine reason quotes; the rest is in the row's `raw`.
+const QUOTED_BYTES: usize = 64;
+
+/// A value from the data as a quarantine reason quotes it: in double quotes and as
+/// written, so a Windows path keeps single backslashes and a quote stays a quote
+/// (the whole row is in `raw`), cut to 64 bytes with `…` where it is longer; a NUL
+/// is written `\0`, as in `raw`.
+pub(crate) fn quoted(text: &str) -> String {
+    let mut cut = text.len().min(QUOTED_BYTES);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let more = if cut < text.len() { "…" } else { "" };
+    format!("\"{}{more}\"", &text[..cut]).replace('\0', "\\0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_value_is_as_written_and_cut_at_a_character() {
+        assert_eq!(quoted(r"C:\x\y"), r#""C:\x\y""#);
+        assert_eq!(quoted(r#"2026-01-02 "noon""#), r#""2026-01-02 "noon"""#);
+        let long = format!("{}é", "a".repeat(63));
+        assert_eq!(quoted(&long), format!("\"{}…\"", "a".repeat(63)));
+        assert_eq!(quoted("a\0b"), r#""a\0b""#);
+    }
 
     #[test]
     fn missing_inputs_are_refusals_and_failures_are_not() {

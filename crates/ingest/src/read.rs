@@ -10,7 +10,7 @@ use std::path::Path;
 use polars::prelude::*;
 use userlens_model::columns;
 
-use crate::error::{self, Error, Result};
+use crate::error::{self, Error, Result, quoted};
 use crate::spill;
 use crate::{Source, SourceFormat};
 
@@ -307,7 +307,7 @@ impl<'a> Sink<'a> {
             match self.source.params.user_id_format.normalise(id) {
                 Some(id) => user_id = id,
                 None => {
-                    let reason = format!("`user_id` {:?} is not a whole number", truncate(id));
+                    let reason = format!("`user_id` {} is not a whole number", quoted(id));
                     return self.refuse(line, columns::USER_ID, reason, fields, sep);
                 }
             }
@@ -316,8 +316,8 @@ impl<'a> Sink<'a> {
         let time_text = values[TIME].unwrap_or_default();
         let Some(micros) = self.source.time_format.parse_micros(time_text) else {
             let reason = format!(
-                "`event_time` {:?} is not {}{}",
-                truncate(time_text),
+                "`event_time` {} is not {}{}",
+                quoted(time_text),
                 self.source.time_format.describe(),
                 crate::time::unit_hint(time_text).unwrap_or_default()
             );
@@ -328,8 +328,8 @@ impl<'a> Sink<'a> {
                 " (a unit mistake, such as milliseconds read as seconds?)".into()
             });
             let reason = format!(
-                "`event_time` {:?} is outside the years 1900-2099{hint}",
-                truncate(time_text)
+                "`event_time` {} is outside the years 1900-2099{hint}",
+                quoted(time_text)
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
         }
@@ -341,8 +341,8 @@ impl<'a> Sink<'a> {
                     Ok(v) => numbers[k] = v,
                     Err(Underived::NotANumber(input, text, hint)) => {
                         let reason = format!(
-                            "`{input}` {:?} is not a number (`{column}` is computed from it){hint}",
-                            truncate(&text)
+                            "`{input}` {} is not a number (`{column}` is computed from it){hint}",
+                            quoted(&text)
                         );
                         return self.refuse(line, column, reason, fields, sep);
                     }
@@ -357,8 +357,8 @@ impl<'a> Sink<'a> {
                     None => {
                         let column = columns::EVENT_COLUMNS[index];
                         let reason = format!(
-                            "`{column}` {:?} is not a finite number{}",
-                            truncate(text),
+                            "`{column}` {} is not a finite number{}",
+                            quoted(text),
                             crate::numbers::comma_hint(self.source, text)
                         );
                         return self.refuse(line, column, reason, fields, sep);
@@ -371,7 +371,7 @@ impl<'a> Sink<'a> {
             {
                 let column = columns::EVENT_COLUMNS[index];
                 let reason = match values[index] {
-                    Some(text) => format!("`{column}` {:?} is {range}", truncate(text)),
+                    Some(text) => format!("`{column}` {} is {range}", quoted(text)),
                     None => format!("`{column}` computes to {v:e}, {range}"),
                 };
                 return self.refuse(line, column, reason, fields, sep);
@@ -543,14 +543,6 @@ fn echo(raw: &[u8]) -> String {
         text.push('…');
     }
     text.replace('\0', "\\0")
-}
-
-fn truncate(text: &str) -> &str {
-    let mut cut = text.len().min(64);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &text[..cut]
 }
 
 /// Column of the row hashes that [`Sink`] adds to the events; dropped by the caller.

@@ -8,7 +8,7 @@ use std::path::Path;
 use polars::prelude::*;
 use userlens_model::columns::USER_ID;
 
-use crate::error::{self, Error, Result};
+use crate::error::{self, Error, Result, quoted};
 use crate::time::TimeFormat;
 use crate::{SourceFormat, guess_format, regular_file};
 
@@ -73,8 +73,8 @@ impl Sink {
         };
         let Some(micros) = micros.or_else(|| TimeFormat::Auto.parse_micros(time_text)) else {
             let reason = format!(
-                "`{ANSWERED_AT}` {:?} is not {}",
-                short(time_text),
+                "`{ANSWERED_AT}` {} is not {}",
+                quoted(time_text),
                 TimeFormat::Auto.describe()
             );
             return self.refuse(line, ANSWERED_AT, reason, raw);
@@ -86,8 +86,8 @@ impl Sink {
             Ok(v) if v.fract() == 0.0 && (0.0..=10.0).contains(&v) => v as u32,
             _ => {
                 let reason = format!(
-                    "`{SCORE}` {:?} is not a whole number from 0 to 10",
-                    short(score_text)
+                    "`{SCORE}` {} is not a whole number from 0 to 10",
+                    quoted(score_text)
                 );
                 return self.refuse(line, SCORE, reason, raw);
             }
@@ -131,10 +131,6 @@ impl Sink {
             read: self.read,
         })
     }
-}
-
-fn short(text: &str) -> String {
-    text.chars().take(64).collect()
 }
 
 /// Reads a survey file (CSV, or Parquet by its extension).

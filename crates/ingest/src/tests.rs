@@ -69,6 +69,23 @@ fn amounts(out: &Ingested) -> Vec<Option<f64>> {
 }
 
 #[test]
+fn a_reason_quotes_the_value_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data =
+        "user_id,event_time,event_type\nu1,C:\\x\\y,view\nu2,\"2026-01-02 \"\"noon\"\"\",view\n";
+    let path = write(&dir, "events.csv", data.as_bytes());
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    let reasons: Vec<String> = quarantine_rows(&out).into_iter().map(|r| r.2).collect();
+    assert_eq!(
+        reasons,
+        [
+            r#"`event_time` "C:\x\y" is not a date or date-time"#,
+            r#"`event_time` "2026-01-02 "noon"" is not a date or date-time"#,
+        ]
+    );
+}
+
+#[test]
 fn keeps_good_rows_and_quarantines_each_bad_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut data = b"user_id,event_time,event_type,amount\n".to_vec();

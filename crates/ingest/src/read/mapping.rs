@@ -372,8 +372,8 @@ pub(super) fn is_refund(
         {
             let hint = crate::numbers::comma_hint(source, text);
             return Err(format!(
-                "`{name}` {:?} is not a number (`refund_when` compares it){hint}",
-                super::truncate(text)
+                "`{name}` {} is not a number (`refund_when` compares it){hint}",
+                crate::error::quoted(text)
             ));
         }
     }
