@@ -477,7 +477,7 @@ pub(crate) fn staging(output: &Path, run_id: &str) -> Result<(PathBuf, Option<Pa
         .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
         .last()
         .map(Path::to_path_buf);
-    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    std::fs::create_dir_all(&staging).map_err(io(output))?;
     Ok((staging, made))
 }
 
@@ -498,8 +498,10 @@ pub(crate) fn remove_own(path: &Path) -> Result<()> {
     if marker.is_file() {
         std::fs::remove_file(&marker).map_err(io(&marker))?;
     }
+    // Nothing is there to remove, nor under a file.
+    use std::io::ErrorKind::{NotADirectory, NotFound};
     match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+        Err(e) if !matches!(e.kind(), NotFound | NotADirectory) => Err(io(path)(e)),
         _ => Ok(()),
     }
 }

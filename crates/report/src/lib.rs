@@ -131,7 +131,8 @@ impl AtomicFile {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|e| io(&tmp, e))?;
+            // Named for the file the user asked for: the temporary name is ours.
+            .map_err(|e| io(path, e))?;
         unfinished().push(tmp.clone());
         Ok(AtomicFile {
             file,
@@ -153,7 +154,7 @@ impl AtomicFile {
 
     /// Syncs the file and renames it to its name.
     pub fn commit(mut self) -> Result<()> {
-        self.file.sync_all().map_err(|e| io(&self.tmp, e))?;
+        self.file.sync_all().map_err(|e| io(&self.path, e))?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| io(&self.path, e))?;
         self.committed = true;
         unfinished().retain(|tmp| *tmp != self.tmp);
@@ -444,6 +445,15 @@ pub fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_cannot_be_started_is_told_by_its_own_name() {
+        // 250 bytes is a name the folder takes, but not with `.<pid>.tmp` around it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{}.csv", "a".repeat(246)));
+        let err = write_atomic(&path, b"x").unwrap_err().to_string();
+        assert_eq!(err, format!("failed to write `{}`", path.display()));
+    }
 
     #[test]
     fn csv_is_written_whole_and_leaves_no_temporary_file() {

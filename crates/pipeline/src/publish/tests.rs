@@ -308,3 +308,12 @@ fn a_second_publish_swaps_the_folders_in_one_rename() {
         .collect();
     assert_eq!(names, ["out"]);
 }
+
+#[test]
+fn a_staging_folder_that_cannot_be_made_is_told_by_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "mine").unwrap();
+    let err = staging(&file.join("out"), "r1").unwrap_err().to_string();
+    assert!(err.ends_with("notes.txt/out`"), "{err}");
+}
