@@ -410,3 +410,36 @@ fn runs_of_a_missing_folder_say_there_is_none() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn two_report_stages_make_one_page_and_list_it_once() {
+    let dir = sandbox();
+    let pipeline = format!(
+        "{PIPELINE}
+[stages.personas]
+uses = \"profile\"
+needs = [\"features\"]
+with = {{ k = 3 }}
+
+[stages.report]
+uses = \"report\"
+needs = [\"features\", \"personas\"]
+
+[stages.report2]
+uses = \"report\"
+needs = [\"features\", \"personas\"]
+"
+    );
+    std::fs::write(dir.path().join("two.toml"), pipeline).unwrap();
+    let out = userlens(&["run", "two.toml", "-q"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let pages = record["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.as_str() == Some("report.html"))
+        .count();
+    assert_eq!(pages, 1, "{}", record["outputs"]);
+}

@@ -740,7 +740,12 @@ pub(crate) fn finish_run(
         // The pages made from the files just written (every table a stage must
         // provide was checked when it ran or was loaded).
         userlens_report::write_json(&*record, &staging.join("run.json"))?;
+        // Once per kind: a second stage of a kind would make the same page again.
+        let mut finished = std::collections::BTreeSet::new();
         for stage in &plan.stages {
+            if !finished.insert(stage.stage.uses()) {
+                continue;
+            }
             let added = stage.stage.finish(staging).map_err(|e| match e {
                 StageError::Run(error) => error,
                 StageError::Failed(source) | StageError::Refused(source) => Error::Stage {
