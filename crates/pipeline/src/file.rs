@@ -124,6 +124,27 @@ impl Source {
         })
     }
 
+    /// The bytes of the `[pipeline]` table and its subtables (`[pipeline.gates]`),
+    /// where its keys are; empty when the file has no such table.
+    pub fn header_span(&self) -> std::ops::Range<usize> {
+        let mut start = None;
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let code = line.split('#').next().unwrap_or_default();
+            let header: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+            if header.starts_with('[') {
+                let ours = header == "[pipeline]" || header.starts_with("[pipeline.");
+                match start {
+                    None if ours => start = Some(offset),
+                    Some(from) if !ours => return from..offset,
+                    _ => {}
+                }
+            }
+            offset += line.len();
+        }
+        start.map_or(0..0, |from| from..self.text.len())
+    }
+
     /// Offset of `key` written as a key (`key =`) inside `span`, if it is there.
     pub fn find_key(&self, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
         let end = span.end.min(self.text.len());

@@ -95,9 +95,10 @@ fn header_error(
         let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
         return Error::Override(format!("`--set {}`: {message}{hint}", o.text));
     }
-    // A key of a table (`gates.min_volume_ratio`) is found by its own name.
+    // A key of a table (`gates.min_volume_ratio`) is found by its own name, in the
+    // header's tables only; one the file does not give is told at line 1.
     let name = key.rsplit('.').next().unwrap_or(key);
-    let at = source.find_key(0..source.text.len(), name).unwrap_or(0);
+    let at = source.find_key(source.header_span(), name).unwrap_or(0);
     source.error_at(at, message, hint)
 }
 
@@ -351,7 +352,10 @@ fn plan_source(
                  {MAX_NAME_BYTES} bytes",
                 shown(&name)
             ),
-            None,
+            header.name.is_none().then(|| {
+                "the name is the file's own when `[pipeline]` gives none: set `name = \"...\"`"
+                    .into()
+            }),
         ));
     }
     if raw.stages.is_empty() {
@@ -561,7 +565,7 @@ fn plan_source(
         }
     }
     let shown = output.display().to_string();
-    let at = source.find_key(0..source.text.len(), "output").unwrap_or(0);
+    let at = source.find_key(source.header_span(), "output").unwrap_or(0);
     if crate::publish::other_placeholder(&output) {
         return Err(header_error(
             source,

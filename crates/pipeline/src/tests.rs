@@ -287,6 +287,44 @@ fn limits_and_names_are_checked_before_any_data_is_read() {
 }
 
 #[test]
+fn a_name_from_the_file_is_told_at_line_1_not_at_another_tables_name() {
+    // No `name` in `[pipeline]`: the file's stem names it, and a `name` key of a
+    // stage's table is not the one at fault.
+    let text = GOOD.replace("name = \"demo\"", "seed = 1")
+        + "\n[stages.predict]\nuses = \"predict\"\nneeds = [\"features\"]\n\n\
+           [[stages.predict.with.rules]]\nname = \"x\"\nwhen = \"frequency > 1\"\n";
+    let err = match load_str(Path::new("bad name.toml"), &text, &[]) {
+        Err(Error::File(e)) => e.to_string(),
+        other => panic!("expected a file error, got {other:?}"),
+    };
+    assert!(
+        err.starts_with("bad name.toml:1:1: pipeline name \"bad name\""),
+        "{err}"
+    );
+    assert!(err.contains("set `name = \"...\"`"), "{err}");
+    // Given in the header, it is told there, past a subtable of its own.
+    let text = text
+        .replace(
+            "seed = 1",
+            "seed = 1\n[pipeline.gates]\nmin_volume_ratio = 0.5",
+        )
+        .replacen("[pipeline]", "[pipeline]\nname = \"a b\"", 1);
+    let err = file_error(&text);
+    assert!(
+        err.starts_with("p.toml:3:1: pipeline name \"a b\""),
+        "{err}"
+    );
+    assert_eq!(
+        crate::file::Source {
+            path: "p.toml".into(),
+            text: "x = 1\n".into()
+        }
+        .header_span(),
+        0..0
+    );
+}
+
+#[test]
 fn the_overview_names_every_stage_kind() {
     let overview: String = include_str!("lib.rs")
         .lines()
