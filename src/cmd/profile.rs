@@ -39,18 +39,16 @@ pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Re
 /// that is not a plain name as it stands (`events.2026-07`, `用户`, over 64 bytes)
 /// is made one and given a hash of the whole file name, so two files never share one.
 fn pipeline_name(events: &Path) -> String {
-    // The extensions `userlens_ingest::guess_format` reads, and `.gz`.
-    const FORMATS: [&str; 10] = [
-        ".gz", ".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq", ".ndjson", ".jsonl", ".json",
-    ];
     let file = events
         .file_name()
         .map(|f| f.to_string_lossy())
         .unwrap_or_default();
     let mut stem: &str = &file;
-    while let Some(shorter) = FORMATS.iter().find_map(|ext| {
-        let cut = stem.len().checked_sub(ext.len())?;
-        (stem.is_char_boundary(cut) && stem[cut..].eq_ignore_ascii_case(ext)).then(|| &stem[..cut])
+    let formats = std::iter::once("gz").chain(userlens_ingest::FORMAT_EXTENSIONS);
+    while let Some(shorter) = formats.clone().find_map(|ext| {
+        let cut = stem.len().checked_sub(ext.len() + 1)?;
+        let tail = stem.get(cut..)?;
+        (tail.starts_with('.') && tail[1..].eq_ignore_ascii_case(ext)).then(|| &stem[..cut])
     }) {
         stem = shorter;
     }
@@ -115,6 +113,8 @@ mod tests {
             "events.PARQUET",
             "events.pq",
             "events.dat",
+            "events.tab.gz",
+            "events.jsonl",
         ] {
             assert_eq!(pipeline_name(Path::new(file)), "profile-events", "{file}");
         }

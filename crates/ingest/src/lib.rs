@@ -380,6 +380,12 @@ fn extension(path: &Path) -> Option<String> {
         .map(|(_, extension)| extension.to_string())
 }
 
+/// The extensions that name a file's layout, read by [`guess_format`] and
+/// [`SourceParams::delimiter`]'s default (each with or without a `.gz` after it).
+pub const FORMAT_EXTENSIONS: [&str; 10] = [
+    "csv", "tsv", "tab", "txt", "dat", "parquet", "pq", "ndjson", "jsonl", "json",
+];
+
 /// The layout a file's name says it has (`.parquet`, `.txt`, `.ndjson`, ... with or
 /// without `.gz`), CSV for any other.
 pub fn guess_format(path: &Path) -> SourceFormat {
