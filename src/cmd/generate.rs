@@ -84,9 +84,10 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
     }
     writeln!(
         std::io::stdout(),
-        "wrote {} events of {} users to {}",
+        "wrote {} events of {} user{} to {}",
         thousands(summary.events),
         thousands(summary.users as u64),
+        if summary.users == 1 { "" } else { "s" },
         out.display()
     )?;
     for (persona, count) in &summary.per_persona {

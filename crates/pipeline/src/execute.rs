@@ -163,7 +163,7 @@ pub(crate) fn run_with_retries(
                 return Ok(output);
             }
             Err(StageError::Failed(e)) if attempt <= stage.retries => {
-                let delay = stage.retry_delay * 2u32.saturating_pow(attempt - 1);
+                let delay = retry_wait(stage.retry_delay, attempt);
                 progress(&Progress::Retrying {
                     name: stage.name.clone(),
                     attempt: attempt + 1,
@@ -182,6 +182,13 @@ pub(crate) fn run_with_retries(
             }
         }
     }
+}
+
+/// The wait before retry `attempt` (from 1): the first wait, doubled each time, never
+/// more than [`crate::plan::MAX_RETRY_DELAY`].
+fn retry_wait(first: std::time::Duration, attempt: u32) -> std::time::Duration {
+    let doubled = first.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    doubled.min(crate::plan::MAX_RETRY_DELAY)
 }
 
 pub(crate) fn rows_in(stage: &PlannedStage, outputs: &[Tables]) -> i64 {
@@ -284,4 +291,21 @@ fn drift_refusal(gates: &Gates, drift: &serde_json::Value) -> Option<String> {
             drifted.join(", ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_retry_waits_twice_as_long_each_time_up_to_a_day() {
+        let minute = Duration::from_secs(60);
+        let waits: Vec<u64> = (1..=4).map(|a| retry_wait(minute, a).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480]);
+        let day = crate::plan::MAX_RETRY_DELAY;
+        assert_eq!(retry_wait(day, 10), day);
+        assert_eq!(retry_wait(minute, 40), day);
+    }
 }

@@ -384,6 +384,13 @@ fn plan_source(
     let mut kinds = Vec::with_capacity(declared.len());
     let mut needs = Vec::with_capacity(declared.len());
     for (stage_name, stage) in &declared {
+        if stage_name.as_str() == "pipeline" {
+            return Err(source.error_at(
+                stage.uses.span().start,
+                "a stage cannot be named `pipeline`: `--set pipeline.<key>` sets the header".into(),
+                Some("give it another name, such as `personas`".into()),
+            ));
+        }
         if !plain_name(stage_name) {
             return Err(source.error_at(
                 stage.uses.span().start,

@@ -325,6 +325,21 @@ fn a_name_from_the_file_is_told_at_line_1_not_at_another_tables_name() {
 }
 
 #[test]
+fn a_stage_named_pipeline_and_a_set_without_a_key_are_refused() {
+    let err = file_error(&GOOD.replace("[stages.report]", "[stages.pipeline]"));
+    assert!(err.contains("a stage cannot be named `pipeline`"), "{err}");
+    // Built by a caller rather than parsed: an error, not a panic.
+    let set = Override {
+        stage: "personas".into(),
+        key: Vec::new(),
+        value: toml::Value::Integer(3),
+        text: "personas=3".into(),
+    };
+    let err = load_str(Path::new("p.toml"), GOOD, &[set]).unwrap_err();
+    assert_eq!(err.to_string(), "`--set personas=3` names no key");
+}
+
+#[test]
 fn the_overview_names_every_stage_kind() {
     let overview: String = include_str!("lib.rs")
         .lines()

@@ -173,7 +173,9 @@ pub(super) fn apply_override(
     let mut cursor = &mut table;
     let defaults = (registry.kind(stage.uses.get_ref())).and_then(|kind| kind.defaults());
     let mut default = defaults.as_ref();
-    let (last, parents) = o.key.split_last().unwrap_or((&o.key[0], &[]));
+    let Some((last, parents)) = o.key.split_last() else {
+        return Err(Error::Override(format!("`--set {}` names no key", o.text)));
+    };
     for part in parents {
         // Defaults only seed tables the file lacks: inside one it gave, its keys stand.
         default = default
