@@ -602,28 +602,31 @@ const MAX_NAME_CHARS: usize = 64;
 
 /// The share columns of the `top` categories, in their order: `cat_share_<name>`,
 /// and where two names make the same column name (such as "Home" and "home"), the
-/// later one's with `_2` (then `_3`, ...), so that no category's share is lost.
+/// one later by its text's bytes gets `_2` (then `_3`, ...), so that no category's
+/// share is lost and a column means the same category whatever the counts' order.
 pub(crate) fn share_columns(top: &[String]) -> Vec<String> {
+    let mut by_text: Vec<usize> = (0..top.len()).collect();
+    by_text.sort_by(|&a, &b| top[a].cmp(&top[b]));
     let mut taken = std::collections::HashSet::new();
-    top.iter()
-        .map(|category| {
-            let base = format!(
-                "{}{}",
-                userlens_model::CATEGORY_SHARE_PREFIX,
-                column_safe(category)
-                    .chars()
-                    .take(MAX_NAME_CHARS)
-                    .collect::<String>()
-            );
-            let mut name = base.clone();
-            let mut n = 1;
-            while !taken.insert(name.clone()) {
-                n += 1;
-                name = format!("{base}_{n}");
-            }
-            name
-        })
-        .collect()
+    let mut names = vec![String::new(); top.len()];
+    for i in by_text {
+        let base = format!(
+            "{}{}",
+            userlens_model::CATEGORY_SHARE_PREFIX,
+            column_safe(&top[i])
+                .chars()
+                .take(MAX_NAME_CHARS)
+                .collect::<String>()
+        );
+        let mut name = base.clone();
+        let mut n = 1;
+        while !taken.insert(name.clone()) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        names[i] = name;
+    }
+    names
 }
 
 /// Letters, digits and `_` only, so category names make safe column names.

@@ -1041,6 +1041,15 @@ fn users_columns_that_would_be_one_feature_are_found() {
 }
 
 #[test]
+fn a_shared_column_name_goes_by_the_categories_text_not_their_counts() {
+    let (upper, lower) = (String::from("Home"), String::from("home"));
+    let one_day = share_columns(&[upper.clone(), lower.clone()]);
+    let next_day = share_columns(&[lower, upper]);
+    assert_eq!(one_day, ["cat_share_home", "cat_share_home_2"]);
+    assert_eq!(next_day, ["cat_share_home_2", "cat_share_home"]);
+}
+
+#[test]
 fn a_long_category_makes_a_short_column_of_its_own() {
     let long = "a".repeat(10_000);
     let longer = format!("{long}b");
