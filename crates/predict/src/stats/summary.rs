@@ -157,11 +157,12 @@ fn purchase_days(events: &DataFrame, from: Option<i64>, to: i64) -> Result<LazyF
     let time = time_micros(events)?;
     // Amounts in whole cents: integer sums are exact in any order, so the fitted
     // models do not change with the order polars' parallel group-by adds them in.
-    let amount = if events.column(AMOUNT).is_ok() {
-        userlens_model::money::expr::cents(col(AMOUNT).cast(DataType::Float64).fill_null(lit(0.0)))
+    let raw = if events.column(AMOUNT).is_ok() {
+        col(AMOUNT).cast(DataType::Float64).fill_null(lit(0.0))
     } else {
-        lit(0i64)
+        lit(0.0)
     };
+    let amount = userlens_model::money::expr::cents(raw.clone());
     let mut in_window = col("__t").lt(lit(to));
     if let Some(from) = from {
         in_window = in_window.and(col("__t").gt_eq(lit(from)));
@@ -179,13 +180,17 @@ fn purchase_days(events: &DataFrame, from: Option<i64>, to: i64) -> Result<LazyF
             col(USER_ID).cast(DataType::String).alias(USER_ID),
             time.alias("__t"),
             amount.alias("__v"),
+            raw.alias("__a"),
         ])
         .filter(in_window)
         .with_column(col("__t").floor_div(lit(DAY_MICROS)).alias("__day"))
         .group_by([col(USER_ID), col("__day")])
         .agg([
             col("__v").sum().alias("__v"),
-            col("__v").gt_eq(lit(0i64)).any(true).alias("__bought"),
+            // A refund by its own sign, not its cents' (-0.004 rounds to 0).
+            (col("__a").gt_eq(lit(0.0)).and(col("__v").is_not_null()))
+                .any(true)
+                .alias("__bought"),
         ])
         // A day of refunds alone is no transaction; a refund on a day with a
         // purchase lowers that day's value.
@@ -373,10 +378,11 @@ pub fn histories_sorted(
         }
         // As `purchase_days`: a missing amount is 0 cents, one beyond i64 is no value.
         let cents = amount.map_or(Some(0), userlens_model::money::cents);
+        let bought = cents.is_some() && amount.is_none_or(|a| a >= 0.0);
         let day = t.div_euclid(DAY_MICROS);
         for (&(from, to), u) in windows.iter().zip(&mut user) {
             if (from..to).contains(&t) {
-                u.add(day, cents);
+                u.add(day, cents, bought);
             }
         }
     }
@@ -412,17 +418,18 @@ struct User {
 }
 
 impl User {
-    fn add(&mut self, day: i64, cents: Option<i64>) {
+    /// Adds a purchase line of `cents` on `day`; `bought` when it is no refund.
+    fn add(&mut self, day: i64, cents: Option<i64>, bought: bool) {
         match &mut self.day {
-            Some((d, value, bought)) if *d == day => {
+            Some((d, value, was_bought)) if *d == day => {
                 if let Some(c) = cents {
                     *value = value.wrapping_add(c);
-                    *bought |= c >= 0;
                 }
+                *was_bought |= bought;
             }
             _ => {
                 self.end_day();
-                self.day = Some((day, cents.unwrap_or(0), cents.is_some_and(|c| c >= 0)));
+                self.day = Some((day, cents.unwrap_or(0), bought));
             }
         }
     }

@@ -626,12 +626,15 @@ fn refunds_are_no_transactions_but_lower_their_days_value() {
     // u2 only returns.
     let u1 = [(1, 10.0), (3, 12.0), (3, -4.0), (6, -5.0)];
     let u2 = [(2, -7.0)];
-    let rows = user_rows(&[("u1", &u1), ("u2", &u2)]);
+    // u3's return of less than half a cent is a return all the same.
+    let u3 = [(1, 10.0), (5, -0.004)];
+    let rows = user_rows(&[("u1", &u1), ("u2", &u2), ("u3", &u3)]);
     let s = summarize(&rows, 10 * DAY, TimeUnit::Days).unwrap();
-    assert_eq!(s.user_ids, ["u1"]);
-    assert_eq!(s.frequency, [1.0]);
-    assert_eq!(s.recency, [2.0]);
-    assert_eq!(s.monetary, [8.0]);
+    assert_eq!(s.user_ids, ["u1", "u3"]);
+    assert_eq!(s.frequency, [1.0, 0.0]);
+    assert_eq!(s.recency, [2.0, 0.0]);
+    assert_eq!(s.monetary, [8.0, 0.0]);
+    assert_histories_as_the_group_bys(&rows, 4 * DAY, 10 * DAY, TimeUnit::Days);
 }
 
 /// Every column of two summary tables, bit for bit.
