@@ -172,6 +172,18 @@ pub(crate) fn label_values<'a>(
     Ok(out)
 }
 
+/// The mean and population standard deviation of `values` divided by `by`.
+fn moments(values: &[f64], by: f64) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|v| v / by).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|v| (v / by - mean) * (v / by - mean))
+        .sum::<f64>()
+        / n;
+    (mean, var.sqrt())
+}
+
 /// Preparation of one feature, fitted on training rows.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scaler {
@@ -203,10 +215,14 @@ impl Scaler {
             return scaler;
         }
         let values: Vec<f64> = rows.iter().map(|&r| scaler.transform(column[r])).collect();
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-        let std = var.sqrt();
+        let (mut mean, mut std) = moments(&values, 1.0);
+        if !(mean.is_finite() && std.is_finite()) {
+            // Values past about 1e154 overflow the squares: divided by the largest
+            // magnitude first, they do not.
+            let magnitude = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let (scaled_mean, scaled_std) = moments(&values, magnitude);
+            (mean, std) = (scaled_mean * magnitude, scaled_std * magnitude);
+        }
         scaler.mean = if mean.is_finite() { mean } else { 0.0 };
         scaler.std = if std.is_finite() && std > 1e-12 {
             std

@@ -1053,3 +1053,17 @@ fn a_skewed_user_attribute_is_logged_as_its_training_rows_say() {
     // Only users-table attributes are judged by their values.
     assert!(!data::Scaler::fit("balance", &column, &all).log1p);
 }
+
+#[test]
+fn an_attribute_past_1e154_is_scaled_not_left_as_it_is() {
+    // Symmetric, so not logged: the squares of the plain moments overflow.
+    let column: Vec<f64> = (0..40)
+        .map(|i| if i % 2 == 0 { 1e200 } else { -1e200 })
+        .collect();
+    let all: Vec<usize> = (0..40).collect();
+    let scaler = data::Scaler::fit("score", &column, &all);
+    assert!(!scaler.log1p);
+    assert!((scaler.std / 1e200 - 1.0).abs() < 1e-12, "{scaler:?}");
+    assert!((scaler.apply(1e200) - 1.0).abs() < 1e-12, "{scaler:?}");
+    assert!((scaler.apply(-1e200) + 1.0).abs() < 1e-12, "{scaler:?}");
+}
