@@ -135,8 +135,9 @@ struct Chunk {
     /// goes by the first of them the task met, so a log of any number of types fits
     /// the pairs' `u16` where the types that count do.
     kinds: Interner,
-    /// Every event type the task met, and per type its id in `kinds`.
-    met: (Interner, Vec<u16>),
+    /// Every event type the task met, and per type its id in `kinds` once a row
+    /// of it counted (a type of refunds only has none).
+    met: (Interner, Vec<Option<u16>>),
     categories: Interner,
     /// Per kind: its [`Role`].
     roles: Vec<Role>,
@@ -151,16 +152,16 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// The task's id of an event type, its role noted when it is new.
-    fn kind(
-        &mut self,
-        text: Text<'_>,
-        codes: &mut CodeIds<'_>,
-        params: &CheckedRecommendParams,
-    ) -> Result<u16> {
+    /// The id among the types met of an event type, and its name.
+    fn met(&mut self, text: Text<'_>, codes: &mut CodeIds<'_>) -> Result<(usize, &str)> {
+        let type_id = self.met.0.id(text, codes)? as usize;
+        Ok((type_id, &self.met.0.names[type_id]))
+    }
+
+    /// The task's id of the event type met as `type_id`, its role noted when new.
+    fn kind(&mut self, type_id: usize, params: &CheckedRecommendParams) -> Result<u16> {
         let (met, ids) = &mut self.met;
-        let type_id = met.id(text, codes)? as usize;
-        if let Some(&kind) = ids.get(type_id) {
+        if let Some(&Some(kind)) = ids.get(type_id) {
             return Ok(kind);
         }
         let name = &met.names[type_id];
@@ -179,7 +180,10 @@ impl Chunk {
                 kind
             }
         };
-        ids.push(kind);
+        if ids.len() <= type_id {
+            ids.resize(type_id + 1, None);
+        }
+        ids[type_id] = Some(kind);
         Ok(kind)
     }
 }
@@ -265,11 +269,13 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
             current = Some(user);
         }
         let Some(item) = item else { continue };
-        let kind = chunk.kind(kind, &mut kind_ids, window.params)?;
-        // A refund (a purchase of negative amount) is no interest in its item.
-        if amount.is_some_and(|a| a < 0.0) && chunk.kinds.names[kind as usize] == PURCHASE {
+        let (type_id, name) = chunk.met(kind, &mut kind_ids)?;
+        // A refund (a purchase of negative amount) is no interest in its item, nor
+        // a purchase the log holds.
+        if amount.is_some_and(|a| a < 0.0) && name == PURCHASE {
             continue;
         }
+        let kind = chunk.kind(type_id, window.params)?;
         let item = chunk.items.id(item, &mut item_ids)?;
         if let Some(category) = category {
             let c = chunk.categories.id(category, &mut category_ids)?;

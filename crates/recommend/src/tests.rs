@@ -176,6 +176,32 @@ fn similarities_match_the_hand_computed_values() {
 }
 
 #[test]
+fn a_log_whose_purchases_are_all_refunds_holds_no_purchases() {
+    let mut rows = paper_log();
+    rows.pop();
+    // First, so that the types after it are met after one without an id.
+    rows.insert(0, ("u1", 2, "purchase", "a"));
+    let mut df = events(&rows);
+    let amounts: Vec<Option<f64>> = (rows.iter())
+        .map(|r| (r.2 == "purchase").then_some(-10.0))
+        .collect();
+    df.with_column(Column::new(AMOUNT.into(), amounts)).unwrap();
+    let params = checked("");
+    let window = events::Window {
+        params: &params,
+        cutoff: 10 * DAY,
+        as_of: i64::MAX,
+    };
+    let log = events::read(&[df.lazy()], &window).unwrap();
+    assert_eq!(log.kinds, ["view"]);
+    let inter = Interactions::build(&log, End::Cutoff);
+    assert!(!inter.has_purchases);
+    // The same interests as the log without the refund.
+    let (_, without) = interactions(&paper_log()[..10], 10, "");
+    assert_eq!(inter.all, without.all);
+}
+
+#[test]
 fn models_learn_from_the_positive_interests_only() {
     // Every interest positive: the models learn from every entry (f comes later).
     let (_, inter) = interactions(&paper_log(), 10, "");
