@@ -170,6 +170,10 @@ pub const MAX_ITER: usize = 100_000;
 /// The fewest users a silhouette is computed on.
 pub const MIN_SILHOUETTE_SAMPLE: usize = 100;
 
+/// The most: the silhouette compares every pair of the sample's users, so ten
+/// times this many take a hundred times as long.
+pub const MAX_SILHOUETTE_SAMPLE: usize = 100_000;
+
 impl ProfileParams {
     /// Validates the parameters before any data is read.
     pub fn check(&self) -> Result<CheckedProfileParams> {
@@ -232,6 +236,13 @@ impl ProfileParams {
             return invalid(format!(
                 "`silhouette_sample` must be at least {MIN_SILHOUETTE_SAMPLE} (on fewer users \
                  the silhouettes of different k cannot be told apart), got {}",
+                self.silhouette_sample
+            ));
+        }
+        if self.silhouette_sample > MAX_SILHOUETTE_SAMPLE {
+            return invalid(format!(
+                "`silhouette_sample` must be at most {MAX_SILHOUETTE_SAMPLE} (every pair of \
+                 its users is compared), got {}",
                 self.silhouette_sample
             ));
         }
@@ -396,6 +407,14 @@ mod tests {
                 },
                 "`silhouette_sample` must be at least 100 (on fewer users the silhouettes \
                  of different k cannot be told apart), got 99",
+            ),
+            (
+                ProfileParams {
+                    silhouette_sample: 4_000_000_000_000,
+                    ..base()
+                },
+                "`silhouette_sample` must be at most 100000 (every pair of its users is \
+                 compared), got 4000000000000",
             ),
             (
                 ProfileParams {

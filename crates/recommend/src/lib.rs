@@ -167,8 +167,17 @@ fn ineligible(
             .filter(|&&i| split.train.item_users[i as usize] > 0);
         (!seen.is_empty()).then(|| catalogue - known.count())
     };
-    let mut scored = split.test.iter().filter_map(|(user, _)| untouched(*user));
-    if scored.all(|n| n <= params.k) {
+    let scored: Vec<usize> = (split.test.iter())
+        .filter_map(|(user, _)| untouched(*user))
+        .collect();
+    if scored.is_empty() {
+        return Some(format!(
+            "no user with test items ({}) had an interaction before the cutoff: every \
+             recommender would list the same popular items",
+            split.test.len()
+        ));
+    }
+    if scored.iter().all(|&n| n <= params.k) {
         return Some(format!(
             "no user scored with a history has more than k = {} of the {catalogue} items \
              before the cutoff left untouched: every list holds them all, so recall and hit \

@@ -336,6 +336,12 @@ impl RecommendParams {
         if self.test_events.iter().any(|e| e.trim().is_empty()) {
             return Err(params("test_events", "lists a blank event type"));
         }
+        if let Some(twice) = (self.test_events.iter())
+            .enumerate()
+            .find_map(|(i, e)| self.test_events[..i].contains(e).then_some(e))
+        {
+            return Err(params("test_events", format!("lists `{twice}` twice")));
+        }
         if !(1..=10_000).contains(&self.neighbours) {
             return Err(params(
                 "neighbours",
@@ -462,6 +468,10 @@ mod tests {
             (
                 "test_events = [\"purchase\", \" \"]",
                 "invalid recommend parameter `test_events`: lists a blank event type",
+            ),
+            (
+                "test_events = [\"purchase\", \"purchase\"]",
+                "invalid recommend parameter `test_events`: lists `purchase` twice",
             ),
             (
                 "als = { alpha = 1e30 }",

@@ -962,6 +962,26 @@ fn a_catalogue_no_bigger_than_k_is_not_scored() {
 }
 
 #[test]
+fn a_horizon_of_new_users_only_is_not_scored_and_says_so() {
+    // Only u9 buys in the horizon, and u9 has no history: lowering k would not help.
+    let mut rows = paper_log();
+    rows.pop();
+    rows.push(("u9", 55, "purchase", "a"));
+    let out = recommend(
+        vec![events(&rows).lazy()],
+        None,
+        70 * DAY,
+        &checked("k = 1"),
+        42,
+    );
+    let reasons = report_texts(&out.unwrap(), "reason");
+    let said = "no user with test items (1) had an interaction before the cutoff: every \
+                recommender would list the same popular items";
+    let told = reasons.iter().flatten().filter(|r| *r == said).count();
+    assert_eq!(told, 3, "{reasons:?}");
+}
+
+#[test]
 fn the_report_says_what_the_recommenders_were_scored_on() {
     let df = events(&paper_log());
     let params = checked("k = 2");
