@@ -324,10 +324,11 @@ impl SourceParams {
             ));
         }
         if let Some([low, high]) = self.rating_scale
-            && !(low.is_finite() && high.is_finite() && low < high)
+            && !(low < high && (high - low).is_finite())
         {
             return Err(Error::Params(format!(
-                "`rating_scale` [{low}, {high}] must be two numbers, the lowest rating first"
+                "`rating_scale` [{low}, {high}] must be two numbers, the lowest rating first, \
+                 less than 1e308 apart"
             )));
         }
         if !(0.0..=1.0).contains(&self.max_quarantine_share) {

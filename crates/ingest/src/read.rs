@@ -460,7 +460,7 @@ impl<'a> Sink<'a> {
         for index in [AMOUNT, RATING] {
             if let Slot::Derived(derived) = &self.slots.columns[index] {
                 for (_, input) in &derived.inputs {
-                    fields.get(*input).map(|f| f.trim_ascii()).hash(&mut hasher);
+                    fields.get(*input).map(|f| trim_field(f)).hash(&mut hasher);
                 }
             }
         }
@@ -518,6 +518,15 @@ impl<'a> Sink<'a> {
             has_session,
             spilled: None,
         })
+    }
+}
+
+/// A field's bytes without the spaces around them, as the row's text is read
+/// ([`trim`], Unicode spaces too); bytes that are not UTF-8 lose ASCII spaces only.
+pub(crate) fn trim_field(field: &[u8]) -> &[u8] {
+    match std::str::from_utf8(field) {
+        Ok(text) => trim(text).as_bytes(),
+        Err(_) => field.trim_ascii(),
     }
 }
 

@@ -260,7 +260,12 @@ fn ratings_on_another_scale_are_mapped_onto_one_to_five() {
             "`rating` \"5.5\" is outside `rating_scale` [0.5, 5]"
         ]
     );
-    for scale in [[5.0, 1.0], [1.0, 1.0], [0.0, f64::INFINITY]] {
+    for scale in [
+        [5.0, 1.0],
+        [1.0, 1.0],
+        [0.0, f64::INFINITY],
+        [-1.7e308, 1.7e308],
+    ] {
         let params = SourceParams {
             rating_scale: Some(scale),
             ..SourceParams::canonical(&path)

@@ -53,7 +53,7 @@ impl Carried {
             return Vec::new();
         }
         let blank = |f: &[u8]| std::str::from_utf8(f).is_ok_and(|t| super::trim(t).is_empty());
-        let key = within.map(|k| fields[k].trim_ascii().to_vec());
+        let key = within.map(|k| super::trim_field(fields[k]).to_vec());
         // Within an order: a row with the same, not blank, key as the row before.
         let same = match (&key, &self.key) {
             (None, _) => true,
