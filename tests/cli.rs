@@ -617,7 +617,7 @@ fn generate_writes_only_new_files_unless_forced() {
         (&["--out", "sub", "--force"][..], "`sub` is a folder"),
         (&["--out", "new/"][..], "`new/` is a folder"),
         (&["--out", "new/."][..], "`new/.` is a folder"),
-        (&["--out", &long][..], "has a name of more than 240 bytes"),
+        (&["--out", &long][..], "has a name of more than 230 bytes"),
         (&["--out", "e.parquet"][..], "generate writes CSV text"),
         (&["--out", "e.txt"][..], "generate writes CSV text"),
     ] {

@@ -135,9 +135,9 @@ fn check_targets(
         if target.is_dir() || matches!(last, "" | "." | "..") {
             anyhow::bail!("`{shown}` is a folder; give a file's path");
         }
-        // Its temporary name, `.<name>.<pid>.tmp`, must fit in 255 bytes too.
-        if target.file_name().is_some_and(|n| n.len() > 240) {
-            anyhow::bail!("`{shown}` has a name of more than 240 bytes; give a shorter one");
+        // Its temporary name, `.<name>.<pid>.userlens.tmp`, must fit in 255 bytes too.
+        if target.file_name().is_some_and(|n| n.len() > 230) {
+            anyhow::bail!("`{shown}` has a name of more than 230 bytes; give a shorter one");
         }
         let gzip = target
             .extension()

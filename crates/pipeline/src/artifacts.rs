@@ -400,7 +400,7 @@ pub(crate) fn save_in_background(
 }
 
 /// Removes what killed runs' writes left in `run_dirs` (the ledger's run folders of
-/// the pipeline): files named `.<name>.<pid>.tmp` ([`userlens_report::is_temporary`])
+/// the pipeline): files named `.<name>.<pid>.userlens.tmp` ([`userlens_report::temporary_pid`])
 /// of a process no longer running. The caller holds the pipeline's lock, so no other
 /// run of it is writing there, and this one has not begun.
 pub(crate) fn remove_stale_temporaries<'a>(run_dirs: impl IntoIterator<Item = &'a Path>) {
@@ -417,8 +417,8 @@ pub(crate) fn remove_stale_temporaries<'a>(run_dirs: impl IntoIterator<Item = &'
             if kind.is_dir() && depth > 0 {
                 walk(&path, depth - 1);
             } else if kind.is_file()
-                && userlens_report::is_temporary(&name)
-                && !crate::publish::running_elsewhere(temporary_pid(&name))
+                && userlens_report::temporary_pid(&name)
+                    .is_some_and(|pid| !crate::publish::running_elsewhere(pid))
                 && let Err(e) = std::fs::remove_file(&path)
             {
                 tracing::debug!(
@@ -432,14 +432,6 @@ pub(crate) fn remove_stale_temporaries<'a>(run_dirs: impl IntoIterator<Item = &'
     for dir in run_dirs {
         walk(dir, 2);
     }
-}
-
-/// The process id in a temporary file's name `.<name>.<pid>.tmp` (0 if none).
-fn temporary_pid(name: &str) -> u32 {
-    let stem = name.strip_suffix(".tmp").unwrap_or(name);
-    stem.rsplit_once('.')
-        .and_then(|(_, pid)| pid.parse().ok())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -457,16 +449,17 @@ mod tests {
         std::fs::create_dir_all(&notes).unwrap();
         // pid 4294967295 runs nowhere; pid 1 always runs.
         let stale = [
-            stage.join(".events.parquet.4294967295.tmp"),
-            files.join(".personas.csv.4294967294.tmp"),
+            stage.join(".events.parquet.4294967295.userlens.tmp"),
+            files.join(".personas.csv.4294967294.userlens.tmp"),
         ];
         let kept = [
             stage.join("events.parquet"),
             stage.join(".notes.tmp"),
-            stage.join(".live.parquet.1.tmp"),
+            stage.join(".live.parquet.1.userlens.tmp"),
+            stage.join(".mine.4294967295.tmp"),
             files.join("personas.csv"),
-            dir.path().join("20260601_r1/.stage.x.tmp"),
-            notes.join(".draft.4294967295.tmp"),
+            dir.path().join("20260601_r1/.stage.x.userlens.tmp"),
+            notes.join(".draft.4294967295.userlens.tmp"),
         ];
         for path in stale.iter().chain(&kept) {
             std::fs::write(path, "x").unwrap();

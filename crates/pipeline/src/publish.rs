@@ -370,7 +370,7 @@ pub(crate) fn list_in_marker(dir: &Path, name: &str) -> Result<()> {
 
 /// What a file browser leaves in any folder it shows (Finder's `.DS_Store` and `._`
 /// files, Windows' `Thumbs.db` and `desktop.ini`), and the temporary files of
-/// userlens's own atomic writes (`.<name>.<pid>.tmp`): no one's work.
+/// userlens's own atomic writes (`.<name>.<pid>.userlens.tmp`): no one's work.
 fn clutter(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini")

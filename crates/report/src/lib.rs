@@ -106,7 +106,7 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts `path`: `.<name>.<pid>.tmp` beside it, made new (never written through
+    /// Starts `path`: `.<name>.<pid>.userlens.tmp` beside it, made new (never written through
     /// a link or over a file of that name, which is userlens's own by its name).
     pub fn create(path: &Path) -> Result<AtomicFile> {
         let dir = match path.parent() {
@@ -124,7 +124,7 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = dir.join(format!(".{name}.{}{TEMPORARY_SUFFIX}", std::process::id()));
         // A stale one of this pid (a killed run's) goes; a link is removed, not followed.
         let _ = std::fs::remove_file(&tmp);
         let file = std::fs::OpenOptions::new()
@@ -147,7 +147,7 @@ impl AtomicFile {
         &mut self.file
     }
 
-    /// The temporary file's path, `.<name>.<pid>.tmp` beside the file's.
+    /// The temporary file's path, `.<name>.<pid>.userlens.tmp` beside the file's.
     pub fn temporary(&self) -> &Path {
         &self.tmp
     }
@@ -162,14 +162,23 @@ impl AtomicFile {
     }
 }
 
-/// Whether `name` is that of an [`AtomicFile`]'s temporary file, `.<name>.<pid>.tmp`.
+/// The end of an [`AtomicFile`]'s temporary name, `.<name>.<pid>.userlens.tmp`: a
+/// name of userlens's own, which no file of a user's is taken for.
+const TEMPORARY_SUFFIX: &str = ".userlens.tmp";
+
+/// Whether `name` is that of an [`AtomicFile`]'s temporary file.
 pub fn is_temporary(name: &str) -> bool {
-    name.strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-        .and_then(|n| n.rsplit_once('.'))
-        .is_some_and(|(file, pid)| {
-            !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-        })
+    temporary_pid(name).is_some()
+}
+
+/// The process that wrote the temporary file `name` (`.<name>.<pid>.userlens.tmp`),
+/// if it is one.
+pub fn temporary_pid(name: &str) -> Option<u32> {
+    let (file, pid) = (name.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(TEMPORARY_SUFFIX))
+        .and_then(|n| n.rsplit_once('.'))?;
+    let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    (!file.is_empty() && digits).then(|| pid.parse().ok())?
 }
 
 impl Drop for AtomicFile {

@@ -80,8 +80,10 @@ fn a_folder_holding_an_input_is_not_replaced() {
 #[test]
 fn only_userlenss_own_temporary_files_are_clutter() {
     assert!(!clutter("personas.csv.tmp"));
-    assert!(clutter(".personas.csv.4242.tmp"));
-    assert!(clutter("charts/.a.svg.7.tmp"));
+    assert!(clutter(".personas.csv.4242.userlens.tmp"));
+    assert!(clutter("charts/.a.svg.7.userlens.tmp"));
+    // A user's file of the shape of an older userlens's temporary name stays theirs.
+    assert!(!clutter(".notes.42.tmp"));
     assert!(!clutter(".meeting-notes.tmp"));
     assert!(!clutter(".notes.draft.tmp"));
     assert!(!clutter("..1.tmp") && !clutter(".notes..tmp"));
