@@ -381,8 +381,9 @@ impl Blocks<'_> {
 /// Writes a table that `fill` hands over a block at a time ([`Blocks::write`]) as
 /// Parquet at `parquet` and, when `csv` is given, as a CSV like [`write_csv`]'s,
 /// both atomically once `fill` is done, never holding more than a block and a row
-/// group; returns the rows written. On error neither file is replaced and no
-/// temporary file is left.
+/// group; returns the rows written. On an error while writing, neither file is
+/// replaced and no temporary file is left; one at the end (the Parquet file's sync
+/// or rename) can come after the CSV is in place.
 pub fn write_blocks<E: From<Error>>(
     csv: Option<&Path>,
     parquet: &Path,

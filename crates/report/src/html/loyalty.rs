@@ -75,6 +75,17 @@ fn group_name(kind: &str, value: &str, personas: &[Persona]) -> String {
     }
 }
 
+/// A line's colour for a group `(kind, value)`: grey for all users, a persona's the
+/// colour of its card (by its place in `personas`, not among the lines drawn, which
+/// may leave a persona out).
+fn line_color((kind, value): &(String, String), personas: &[Persona]) -> plotters::style::RGBColor {
+    if kind != "persona_id" {
+        return charts::GREY;
+    }
+    let at = personas.iter().position(|p| p.id_text == *value);
+    charts::color(at.unwrap_or(personas.len()))
+}
+
 /// A group's bar colour: grey for all users, one colour for personas, another for
 /// segments; [`group_legend`] names the two.
 fn group_color(kind: Option<&str>) -> plotters::style::RGBColor {
@@ -235,13 +246,7 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
             groups.push(key);
         }
     }
-    let color = |g: usize| {
-        if groups[g].0 == "all" {
-            charts::GREY
-        } else {
-            charts::color(g.saturating_sub(1))
-        }
-    };
+    let color = |g: usize| line_color(&groups[g], personas);
     let series = |of: &[Option<f64>]| -> Vec<charts::Series> {
         (0..groups.len())
             .map(|g| charts::Series {
@@ -452,7 +457,7 @@ fn stickiness(df: &DataFrame) -> Result<String> {
                 text(&dates[0]),
                 text(&dates[dates.len() - 1])
             ),
-            x_desc: "days since the first event".into(),
+            x_desc: format!("days since {}", text(&dates[0])),
             y_desc: "active users".into(),
             series: lines,
             x_range: None,
@@ -522,13 +527,7 @@ fn survival(
                 groups.push(key);
             }
         }
-        let color = |g: usize| {
-            if groups[g].0 == "all" {
-                charts::GREY
-            } else {
-                charts::color(g.saturating_sub(1))
-            }
-        };
+        let color = |g: usize| line_color(&groups[g], personas);
         let series = (0..groups.len())
             .map(|g| {
                 // The curve starts at 1 and steps down at each churn.

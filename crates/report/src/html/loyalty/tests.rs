@@ -216,3 +216,37 @@ fn no_lifetime_known_yet_is_said_not_drawn() {
     assert!(html.contains("No user&#39;s churn is known yet"), "{html}");
     assert!(!html.contains("<svg"), "{html}");
 }
+
+#[test]
+fn a_personas_line_has_its_cards_colour_when_another_persona_has_none() {
+    use super::{Persona, charts};
+    let persona = |id: &str| Persona {
+        id_text: id.into(),
+        ..Persona::default()
+    };
+    let personas = [persona("1"), persona("2"), persona("3")];
+    let group = |kind: &str, value: &str| (kind.to_string(), value.to_string());
+    // #1 made no cohort: #3's line is still the third colour, as its card.
+    assert_eq!(
+        super::line_color(&group("persona_id", "3"), &personas),
+        charts::color(2)
+    );
+    assert_eq!(
+        super::line_color(&group("all", "all"), &personas),
+        charts::GREY
+    );
+}
+
+#[test]
+fn stickiness_counts_its_days_from_the_first_day_it_holds() {
+    let df = df!(
+        "date" => ["1943-03-01", "1943-03-02"],
+        "dau" => [1.0, 2.0],
+        "wau" => [1.0, 2.0],
+        "mau" => [1.0, 2.0],
+        "dau_mau" => [1.0, 1.0],
+    )
+    .unwrap();
+    let html = super::stickiness(&df).unwrap();
+    assert!(html.contains("days since 1943-03-01"), "{html}");
+}
