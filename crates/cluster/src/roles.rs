@@ -34,8 +34,8 @@ pub struct ExecutorOptions {
     /// Host to advertise to the scheduler: the name or address the scheduler and
     /// the driver reach this executor by.
     pub host: String,
-    /// Address to listen on (default: `host` when it is an IP address, else every
-    /// interface's, `0.0.0.0`).
+    /// Address to listen on (default: `host` when it is an IP address, loopback for
+    /// `localhost`, else every interface's, `0.0.0.0`).
     pub bind: Option<std::net::IpAddr>,
     /// Port of its Arrow Flight service (results are fetched from it).
     pub port: u16,

@@ -4,7 +4,7 @@
 //! Sorted as ingest leaves them, each user's events before the as-of time are a run
 //! of rows. Every aggregate the feature families read then comes from one walk of
 //! that run: counts, first and last times, sessions as runs of rows, days as runs
-//! of rows, distinct values in a small hash table. The group-by in [`crate`]
+//! of rows, distinct values in a small hash table. The group-by of `query.rs`
 //! computes the same table for events in any order, and is the reference the tests
 //! hold this pass to; this pass does not copy the events before the as-of time
 //! (most of them, even at the prediction cutoff) and reads each row once, where the
@@ -168,7 +168,7 @@ struct Table<'a> {
 }
 
 /// The most common value of `counts` (by code into `names`), ties to the smallest
-/// (as `top_value` in the crate root).
+/// (as `top_value` in `query.rs`).
 fn most_common<'a>(
     counts: &foldhash::HashMap<u32, u64>,
     names: Option<&'a CategoricalMapping>,
@@ -378,8 +378,8 @@ impl<'a> Table<'a> {
     }
 }
 
-/// Rows in one piece of work of [`aggregate`]: small enough that both cores get an
-/// even share, large enough that a piece's set-up does not count (in tests, a few
+/// Rows in one piece of work of [`aggregate`]: small enough that every thread gets
+/// an even share, large enough that a piece's set-up does not count (in tests, a few
 /// rows, so that small tables are cut into pieces too).
 #[cfg(not(test))]
 const PIECE_ROWS: usize = 1 << 18;

@@ -3,8 +3,7 @@
 use std::path::Path;
 
 /// Peak memory of an in-memory run per byte of CSV text, rounded up from the
-/// benchmarks' worst shape (few users with long histories: 4.4 GB for 878 MB; many
-/// short histories take about 3).
+/// benchmarks' worst shape (docs/benchmarks.md).
 pub const PEAK_PER_TEXT_BYTE: u64 = 5;
 
 /// Assumed when the machine's memory cannot be read (not Linux).

@@ -110,8 +110,7 @@ struct Sink<'a> {
     width: usize,
     header_bytes: Vec<Vec<u8>>,
     /// Rows the builders are made for: they grow past it, but each time they grow
-    /// the kernel zeroes fresh pages for the copy, which costs more than the
-    /// parsing.
+    /// the kernel zeroes fresh pages for the copy.
     capacity: usize,
     kept: Kept,
     /// The codes of the [`CODED`] columns.

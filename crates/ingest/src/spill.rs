@@ -24,8 +24,8 @@ pub(crate) const MIN_CHUNK_ROWS: usize = 1 << 16;
 /// Bytes of a typical event CSV's line, to turn events into bytes of text.
 pub(crate) const TEXT_BYTES_PER_EVENT: u64 = 64;
 
-/// Source bytes per partition: about 4 million events of a typical event CSV, so a
-/// partition is finished in well under 2 GB.
+/// Source bytes per partition: about 4 million events of a typical event CSV, few
+/// enough that a partition's work fits the memory budget's floor.
 pub(crate) const PARTITION_BYTES: u64 = (4 << 20) * TEXT_BYTES_PER_EVENT;
 
 /// Most partitions an ingest is split into: each reader writes a file per partition

@@ -9,8 +9,8 @@ use userlens_model::columns::USER_ID;
 
 use crate::error::{Result, polars_err};
 
-/// Most users a driver analysis reads: beyond it, every k-th user in id order,
-/// which keeps the correlations to two decimals at a fraction of the sorting.
+/// Most users a driver analysis reads: beyond it, every k-th user in id order
+/// (how close that comes to every user's correlations: docs/benchmarks.md).
 pub const MAX_USERS: usize = 100_000;
 /// A small ridge on the standardised normal equations, so that collinear features
 /// (shares that sum to one) leave the regression solvable.

@@ -14,7 +14,7 @@ pub enum Error {
     /// A table lacks a column the stage reads.
     #[error("the `{table}` table has no `{column}` column")]
     MissingColumn {
-        /// Table name (`events`, `assignments`, `segments`, `survey`, `features`).
+        /// Table name (`assignments`, `segments`, `survey`).
         table: &'static str,
         /// Column name.
         column: &'static str,

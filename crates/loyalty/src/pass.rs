@@ -320,7 +320,7 @@ struct Cols<'a> {
 /// The times and flags of a part in one piece each (the events of an in-memory
 /// ingest come in several chunks). The user ids stay in their chunks: they are read
 /// once per row to find the users' runs and once per user, so joining them would
-/// only copy them (160 MB of string views at 10M events).
+/// only copy them.
 struct Numbers {
     times: Int64Chunked,
     flags: Int32Chunked,

@@ -24,7 +24,8 @@
 //!   probability is the positive share of the tree's bag rows that reached it,
 //!   smoothed towards the sample's base rate: `(positives + base) / (rows + 1)`. The
 //!   ensemble averages the trees' leaf probabilities. With `trees = 1` the single
-//!   tree is fitted on all rows.
+//!   tree is fitted on every row, or on a sample of 10,000 of them where there are
+//!   more.
 //! * Revenue ([`fit_revenue`]): `predicted_revenue = p_purchase × k × aov`, where
 //!   `aov` is the user's average order value shrunk towards the population's by one
 //!   order's weight, `(frequency × avg_order_value + pop_aov) / (frequency + 1)`, and
@@ -123,7 +124,7 @@ pub struct MlParams {
     /// takes about ten).
     pub max_iterations: u64,
     /// The logistic regression trains on a seeded sample of at most this many users
-    /// (default 20000, as many as a tree's bag): a few dozen coefficients are settled
+    /// (default 20000): a few dozen coefficients are settled
     /// long before that, and the fit time stays flat as users grow. 0 = every user
     /// (docs/benchmarks.md).
     pub max_training_rows: usize,

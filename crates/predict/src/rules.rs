@@ -2,9 +2,11 @@
 //! file and evaluated for every user by the expression language's own evaluator.
 //!
 //! ```toml
-//! [rules]
-//! churn_risk = "recency_days > 60 and frequency > 0"
-//! big_spender = "monetary / (frequency + 1) >= 100 or not (tenure_days < 30)"
+//! [stages.predict.with.rules.lapsing]
+//! when = "recency_days > 60 and frequency > 0"
+//! target = "churn"
+//! [stages.predict.with.rules.big_spender]
+//! when = "monetary / (frequency + 1) >= 100 or not (tenure_days < 30)"
 //! ```
 //!
 //! The language: numbers (`60`, `0.5`, `1e3`), feature names (column names of the

@@ -204,7 +204,8 @@ pub struct Predictions {
     pub user_predictions: DataFrame,
     /// `predictor, target, status, reason, auc, log_loss, brier, lift_top_decile,
     /// positives, negatives, fitted_users, scored_users, choice_used_holdout,
-    /// correlation, mae, top_decile_revenue_share`: a row per predictor and target
+    /// correlation, mae, top_decile_revenue_share, population`: a row per predictor
+    /// and target
     /// (`status` scored, skipped or degenerate); `expected_purchases` (against the
     /// horizon's purchase days: AUC of buying, correlation and mean absolute error of
     /// the count) and `p_alive` (against any event in the horizon) rows; and revenue
@@ -212,9 +213,9 @@ pub struct Predictions {
     /// `revenue:expected_purchases*gamma-gamma` alone) whose last three columns score
     /// them on the purchase holdout.
     pub model_report: DataFrame,
-    /// `predictor, target, bin, mean_predicted, observed_rate, count`.
+    /// `predictor, target, bin, mean_predicted, observed_rate, count, population`.
     pub calibration: DataFrame,
-    /// `predictor, target, decile, lift`.
+    /// `predictor, target, decile, lift, population`.
     pub lift: DataFrame,
     /// `user_id, r_score, f_score, m_score, rfm_score, segment`.
     pub segments: DataFrame,

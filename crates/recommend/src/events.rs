@@ -401,7 +401,7 @@ fn read_grouped(
     let mut counts: HashMap<(u32, u32), u32> = HashMap::new();
     // Every task's pairs are moved here as its part is done, into room reserved
     // once: pages never written are never resident, and no second copy of the
-    // pairs is made when they are all read (at 100 million events, 1.3 GB).
+    // pairs is made when they are all read.
     let mut pairs: Vec<Pair> = Vec::new();
     // A reservation refused (a file too big for the address space) only means growing.
     let _ = pairs.try_reserve_exact(room);

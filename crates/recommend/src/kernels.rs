@@ -23,8 +23,8 @@ pub(crate) fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     let (ca, ra) = a[..n].as_chunks::<8>();
     let split = rows.map(|r| r[..n].as_chunks::<8>());
     let (c0, c1, c2, c3) = (split[0].0, split[1].0, split[2].0, split[3].0);
-    // Four accumulators of their own, not one array of them: with an array, LLVM
-    // vectorised some builds across its rows, with shuffles in the loop.
+    // Four accumulators of their own, not one array of them, so that LLVM
+    // vectorises along each row rather than across the four.
     let (mut s0, mut s1, mut s2, mut s3) = ([0f32; 8], [0f32; 8], [0f32; 8], [0f32; 8]);
     for ((((x, y0), y1), y2), y3) in ca.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
         s0 = madd8(s0, x, y0);
@@ -38,7 +38,7 @@ pub(crate) fn dot4(a: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
 
 /// [`finish8`] of four rows at once, as four-lane sums across the rows: each
 /// row's lanes are added in [`finish8`]'s order, so the results are its bits.
-/// Out of line: inlined into [`dot4`], the ALS fit measured a fifth slower.
+/// Out of line, as inlined it slows [`dot4`]'s loop (docs/benchmarks.md).
 #[inline(never)]
 fn finish8x4(s: &[[f32; 8]; 4], tails: [f32; 4]) -> [f32; 4] {
     let half: [[f32; 4]; 4] =
@@ -65,8 +65,7 @@ fn madd8(acc: [f32; 8], x: &[f32; 8], y: &[f32; 8]) -> [f32; 8] {
 }
 
 /// The sum of [`dot`]'s eight lanes and its tail, in its fixed order ([`dot4`]
-/// sums four rows at once with [`finish8x4`]). Out of line: inlined into [`dot`],
-/// the ALS fit measured no faster.
+/// sums four rows at once with [`finish8x4`]). Out of line, as [`finish8x4`] is.
 #[inline(never)]
 fn finish8(acc: [f32; 8], ra: &[f32], rb: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail(ra, rb)

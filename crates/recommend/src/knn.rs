@@ -324,8 +324,8 @@ impl Knn {
         SCORES.with_borrow_mut(|scores| {
             scores.fit(self.neighbours.cols);
             // Each item's score is summed in history order from 0, on any thread
-            // count: the same bits as sorting the products by item (a stable sort
-            // of every product took most of the stage's listing time).
+            // count: the same bits as a stable sort of the products by item,
+            // without the sort.
             for (&i, &r) in items.iter().zip(interest) {
                 let (js, sims) = self.neighbours.row(i as usize);
                 for (&j, &s) in js.iter().zip(sims) {

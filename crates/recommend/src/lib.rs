@@ -5,7 +5,7 @@
 //! [`CheckedRecommendParams`] before any data is read; [`recommend`] reads the
 //! events (only the columns it needs, part by part), turns them into weighted
 //! user-item interactions, scores popularity (overall and per persona), item-item
-//! similarity (cosine, Jaccard or lift; BM25 optional) and implicit-feedback ALS on
+//! similarity (BM25 by default; cosine, Jaccard or lift) and implicit-feedback ALS on
 //! the horizon before the as-of date, refits the chosen one at the as-of date and
 //! returns the output tables. Every result is a pure function of the events, the
 //! personas, the parameters and the seed, on any number of threads.

@@ -367,7 +367,8 @@ impl RecommendParams {
                 "`iterations` must be in 1..=1000 and `cg_steps` in 1..=100",
             ));
         }
-        // The factors are f32: a penalty or confidence past 1e6 overflows their solve.
+        // The factors are f32: a penalty or confidence slope past 1e6 overflows
+        // their solve.
         let in_range = |v: f64| v > 0.0 && v <= 1e6;
         if !in_range(als.regularization) || !in_range(als.alpha) {
             return Err(params(

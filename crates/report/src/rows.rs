@@ -1,7 +1,7 @@
 //! A table's rows as CSV text: the bytes polars' `CsvWriter` writes with its
 //! defaults and floats at [`crate::CSV_FLOAT_PRECISION`] decimals, for tables of text,
 //! integer, boolean and 64-bit float columns. Cells go straight into each block's
-//! buffer: polars' writer spent as long on floats turned into text as on the text.
+//! buffer, with [`crate::fixed`]'s floats (docs/benchmarks.md).
 
 use polars::prelude::*;
 use rayon::prelude::*;

@@ -71,7 +71,7 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
     // supports: a feature that is empty for the first hundred users (ratings, say)
     // must still read as a number. polars' own whole-file inference (an infer
     // length of `None`) matches every field against regular expressions on one
-    // thread, most of the report's time (docs/benchmarks.md).
+    // thread (docs/benchmarks.md).
     let text = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))

@@ -33,8 +33,8 @@ impl Stage for Loyalty {
     type Params = userlens_loyalty::LoyaltyParams;
     type Checked = LoyaltyChecked;
     const USES: &'static str = "loyalty";
-    // None always: a log with no event before the as-of date, or whose times span
-    // more periods than a triangle holds, gets a note instead of tables.
+    // None always: a log with no event before the as-of date gets a note instead
+    // of tables.
     const PROVIDES: &'static [&'static str] = &[];
     const MAY_PROVIDE: &'static [&'static str] = &[
         "retention",

@@ -28,7 +28,6 @@ pub(super) struct Shared<'a> {
     pub(super) params: &'a CheckedPredictParams,
     pub(super) summary_cutoff: &'a stats::Result<Summary>,
     pub(super) fits_cutoff: Option<&'a CountFits>,
-    /// Every rule's 0/1 column on the features at the cutoff, or why not.
     /// The rules at the cutoff ([`rules::apply_each`]): those it could evaluate, and
     /// why not each of the others.
     pub(super) rules_at_cutoff: &'a (

@@ -36,7 +36,7 @@ pub(crate) struct Touch {
 }
 
 /// Everything one user did with one item before the as-of date, in 20 bytes: the
-/// stage holds one per pair (48 million at 100 million events).
+/// stage holds one per pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Pair {
     pub user: u32,
