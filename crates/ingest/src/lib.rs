@@ -680,7 +680,7 @@ fn is_gzip(path: &Path) -> Result<bool> {
             path: path.to_path_buf(),
             source,
         })?;
-    Ok(magic == [0x1f, 0x8b])
+    Ok(read::starts_as_gzip(&magic))
 }
 
 /// Whether [`ingest_into`] reads `source` out of core from the start: its size in

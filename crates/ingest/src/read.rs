@@ -19,6 +19,7 @@ mod kept;
 mod mapping;
 mod ndjson;
 mod opened;
+pub(crate) use opened::starts_as_gzip;
 mod parquet;
 mod parts;
 mod records;
@@ -538,8 +539,9 @@ pub(crate) fn trim(text: &str) -> &str {
     }
 }
 
-/// The first [`RAW_ECHO_BYTES`] of a refused row, as text a spreadsheet can show.
-fn echo(raw: &[u8]) -> String {
+/// The first [`RAW_ECHO_BYTES`] of a refused row, as text a spreadsheet can show
+/// (`…` where it is cut).
+pub(crate) fn echo(raw: &[u8]) -> String {
     let raw = &raw[..raw.len().min(RAW_ECHO_BYTES + 4)];
     let mut text = String::from_utf8_lossy(raw).into_owned();
     if text.len() > RAW_ECHO_BYTES {

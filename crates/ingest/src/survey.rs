@@ -12,14 +12,7 @@ use crate::error::{self, Error, Result, quoted};
 use crate::time::TimeFormat;
 use crate::{SourceFormat, guess_format, regular_file};
 
-/// Column of the answer time.
-pub const ANSWERED_AT: &str = "answered_at";
-/// Column of the 0-10 score.
-pub const SCORE: &str = "score";
-/// Optional column of a free-text comment.
-pub const COMMENT: &str = "comment";
-/// Longest prefix of a refused row echoed into the quarantine.
-const RAW_ECHO_BYTES: usize = 256;
+pub use userlens_model::columns::survey::{ANSWERED_AT, COMMENT, SCORE};
 
 /// The usable answers of a survey file and its refused rows.
 #[derive(Debug, Clone)]
@@ -49,14 +42,10 @@ struct Sink {
 
 impl Sink {
     fn refuse(&mut self, line: u64, column: &'static str, reason: String, raw: &str) {
-        let mut end = raw.len().min(RAW_ECHO_BYTES);
-        while !raw.is_char_boundary(end) {
-            end -= 1;
-        }
         self.q_line.push(line);
         self.q_column.push(column);
         self.q_reason.push(reason);
-        self.q_raw.push(raw[..end].replace('\0', "\\0"));
+        self.q_raw.push(crate::read::echo(raw.as_bytes()));
     }
 
     /// Checks one row's fields (`None`: the field is missing or empty).
@@ -398,6 +387,27 @@ mod tests {
         let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
         std::fs::write(file.path(), text).unwrap();
         file.into_temp_path()
+    }
+
+    #[test]
+    fn a_long_refused_row_is_echoed_cut_with_an_ellipsis() {
+        let comment = "x".repeat(400);
+        let path = write(&format!(
+            "user_id,answered_at,score,comment\nu1,2026-01-05,12,{comment}\n"
+        ));
+        let survey = read_survey(&path).unwrap();
+        let raw = survey
+            .quarantine
+            .column("raw")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0);
+        let raw = raw.unwrap();
+        assert!(
+            raw.ends_with('…') && raw.len() == 256 + '…'.len_utf8(),
+            "{raw}"
+        );
     }
 
     #[test]

@@ -8,10 +8,7 @@ use crate::error::{Error, Result, polars_err};
 use crate::groups::Directory;
 use crate::survival::Z95;
 
-/// Survey column of the answer time (microseconds after reading).
-pub const ANSWERED_AT: &str = "answered_at";
-/// Survey column of the 0-10 score.
-pub const SCORE: &str = "score";
+pub use userlens_model::columns::survey::{ANSWERED_AT, SCORE};
 /// Fewer responses than this get a warning: the interval is wide and the Wald
 /// approximation rough.
 pub const MIN_RESPONSES: u64 = 30;

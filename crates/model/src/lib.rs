@@ -50,6 +50,18 @@ pub mod columns {
     pub const OPTIONAL_EVENT_COLUMNS: [&str; 1] = [ORDER_ID];
     /// Columns a source must provide (directly or through a constant).
     pub const REQUIRED: [&str; 3] = [USER_ID, EVENT_TIME, EVENT_TYPE];
+
+    /// The columns of a survey file, besides `user_id`.
+    pub mod survey {
+        /// The answer's time (microseconds after reading).
+        pub const ANSWERED_AT: &str = "answered_at";
+        /// The 0-10 score.
+        pub const SCORE: &str = "score";
+        /// An optional free-text comment.
+        pub const COMMENT: &str = "comment";
+        /// An optional channel (`generate` writes one; other columns are ignored).
+        pub const CHANNEL: &str = "channel";
+    }
 }
 
 /// Orders: the lines of one order are one purchase, bought at its first purchase

@@ -18,7 +18,13 @@ use crate::{Error, PERSONAS, Plan, Result, SynthParams, splitmix64};
 
 const TIME_LAYOUT: &str = "%Y-%m-%d %H:%M:%S";
 /// Header of the survey CSV.
-pub const SURVEY_COLUMNS: [&str; 5] = ["user_id", "answered_at", "score", "comment", "channel"];
+pub const SURVEY_COLUMNS: [&str; 5] = [
+    columns::USER_ID,
+    columns::survey::ANSWERED_AT,
+    columns::survey::SCORE,
+    columns::survey::COMMENT,
+    columns::survey::CHANNEL,
+];
 
 /// What [`generate_survey`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

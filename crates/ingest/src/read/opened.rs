@@ -152,7 +152,7 @@ pub(crate) fn open<'a>(path: &Path, on_progress: OnProgress<'a>) -> Result<Opene
         file_bytes: total,
         inflation: None,
     };
-    let mut reader: Box<dyn BufRead + 'a> = if magic.starts_with(&[0x1f, 0x8b]) {
+    let mut reader: Box<dyn BufRead + 'a> = if starts_as_gzip(magic) {
         let count = std::rc::Rc::new([std::cell::Cell::new(0), std::cell::Cell::new(0)]);
         size.inflation = Some(count.clone());
         let taken = Tally {
@@ -244,6 +244,12 @@ fn check_encoding(path: &Path, head: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         encoding,
     })
+}
+
+/// Whether a file's first bytes are gzip's magic number: how every reader tells a
+/// compressed file, whatever its name.
+pub(crate) fn starts_as_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub(super) fn split_for_threads(
     File::open(path)
         .and_then(|file| file.take(2).read_to_end(&mut magic))
         .map_err(io)?;
-    if magic == [0x1f, 0x8b] {
+    if super::starts_as_gzip(&magic) {
         return Ok(None);
     }
     let ranges: Vec<(u64, u64)> = (0..pieces)
