@@ -11,8 +11,6 @@ use userlens_model::time::DAY_MICROS;
 use crate::sorted::{self, Time};
 use crate::{Order, Result, TEXT_FEATURES, days_between, polars_err, share_columns};
 
-const MINUTE_MICROS: f64 = 60_000_000.0;
-
 fn is_type(name: &str) -> Expr {
     col(EVENT_TYPE).eq(lit(name))
 }
@@ -318,7 +316,7 @@ impl Query {
             per_user = per_user.with_column(
                 (col("__session_micros").cast(DataType::Float64)
                     / col("__runs").cast(DataType::Float64)
-                    * lit(1.0 / MINUTE_MICROS))
+                    * lit(1.0 / userlens_model::time::MINUTE_MICROS as f64))
                 .alias("session_minutes"),
             );
         }

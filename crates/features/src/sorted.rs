@@ -16,6 +16,7 @@ use polars::prelude::*;
 use userlens_model::columns::*;
 use userlens_model::event_types;
 use userlens_model::stats::KahanSum;
+use userlens_model::time::HOUR_MICROS;
 use userlens_model::{FeatureFamily, money};
 
 use crate::{CheckedFeatureParams, Result, TEXT_FEATURES, polars_err, share_columns};
@@ -25,7 +26,6 @@ mod pass;
 pub(crate) use counts::count_before;
 use pass::one_pass;
 
-const HOUR_MICROS: i64 = 3_600_000_000;
 /// Times beyond about 190,000 years from 1970 are left to the group-by: near the
 /// end of chrono's range polars' hour and weekday are null there.
 const PASS_LIMIT_MICROS: i64 = 6_000_000_000_000_000_000;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::Unit;
 use crate::error::{Error, Result};
+use userlens_model::time::MAX_WINDOW_DAYS as MAX_DAYS;
 
 /// The event name that stands for every event type.
 pub const ANY_EVENT: &str = "any";
@@ -43,9 +44,6 @@ impl Default for LoyaltyParams {
         }
     }
 }
-
-/// Longest window in days (ten years).
-const MAX_DAYS: u32 = 3650;
 
 /// Which events an event parameter selects.
 #[derive(Debug, Clone, PartialEq, Eq)]

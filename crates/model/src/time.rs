@@ -6,6 +6,14 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 /// Microseconds in a day.
 pub const DAY_MICROS: i64 = 86_400_000_000;
+/// Microseconds in an hour.
+pub const HOUR_MICROS: i64 = 3_600_000_000;
+/// Microseconds in a minute.
+pub const MINUTE_MICROS: i64 = 60_000_000;
+
+/// The longest window any stage takes in days (a horizon, a churn window): ten
+/// years, past which a day count in microseconds comes near overflowing.
+pub const MAX_WINDOW_DAYS: u32 = 3650;
 
 /// Midnight (UTC) of `date`, in microseconds.
 pub fn midnight_micros(year: i32, month: u32, day: u32) -> Option<i64> {

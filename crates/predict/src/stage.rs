@@ -17,6 +17,7 @@ use crate::ml::{self, CheckedMlParams, MlParams};
 use crate::rules::{self, Rule};
 use crate::segments;
 use crate::stats::TimeUnit;
+use userlens_model::time::MAX_WINDOW_DAYS as MAX_HORIZON_DAYS;
 
 /// Targets a rule can predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,9 +100,6 @@ impl Default for PredictParams {
         }
     }
 }
-
-/// Ten years: the longest horizon the stage accepts.
-const MAX_HORIZON_DAYS: u32 = 3650;
 
 /// Checked parameters of the predict stage.
 #[derive(Debug, Clone)]

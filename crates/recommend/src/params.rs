@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use userlens_model::event_types;
 
 use crate::error::{Result, params};
+use userlens_model::time::MAX_WINDOW_DAYS as MAX_HORIZON_DAYS;
 
 /// How much one event of a type counts towards a user's interest in an item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,9 +238,6 @@ const MAX_K: usize = 1000;
 
 /// The most event types `test_events` may list: event names are few.
 const MAX_TEST_EVENTS: usize = 64;
-
-/// Longest holdout, as the predict stage allows: ten years.
-const MAX_HORIZON_DAYS: u32 = 3650;
 
 impl RecommendParams {
     /// Checks every parameter before any data is read.
