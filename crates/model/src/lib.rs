@@ -142,6 +142,7 @@ pub mod money {
     }
 }
 
+pub mod seed;
 pub mod time;
 
 /// Small numeric helpers shared by the stages.

@@ -69,6 +69,7 @@ pub use tables::enrich_personas;
 use crate::error::WhileDoing;
 use crate::kmeans::Fit;
 use crate::matrix::{Matrix, lex_cmp, sq_dist};
+use userlens_model::seed::derive as derive_seed;
 
 /// The personas of one run.
 #[derive(Debug, Clone)]
@@ -207,14 +208,6 @@ impl PersonaModel {
 const SAMPLE_STREAM: u64 = u64::MAX;
 /// Stream of the k-means fit sample.
 const FIT_SAMPLE_STREAM: u64 = u64::MAX - 1;
-
-/// An independent seed for `stream`, mixed with SplitMix64.
-fn derive_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed.wrapping_add(stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// One clustering tried during k selection.
 struct Trial {

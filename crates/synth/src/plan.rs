@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::{CATEGORIES, PERSONAS, SynthParams};
+pub(crate) use userlens_model::seed::splitmix64;
 
 pub(crate) const DAY_SECS: i64 = 86_400;
 
@@ -100,14 +101,6 @@ impl Plan {
             self.seed ^ splitmix64(index as u64 ^ 0x5851_F42D_4C95_7F2D),
         ))
     }
-}
-
-/// SplitMix64 finaliser: spreads seeds and indices over all 64 bits.
-pub(crate) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Uniform in `lo..=hi` (inclusive; `lo` when the range is empty). Ranges are drawn
