@@ -646,16 +646,25 @@ fn sizes_section(personas: &[Persona]) -> Result<String> {
 // ---------------------------------------------------------------------------
 // Nightly: migration and drift
 
+/// Where in `personas` this run's persona of the id a cell holds (`"3"`) is, if it
+/// has one: the one lookup of a persona by its id that every section makes.
+fn persona_at(personas: &[Persona], id: &str) -> Option<usize> {
+    let id = id.trim().parse::<i64>().ok()?;
+    personas.iter().position(|p| p.id == Some(id))
+}
+
+/// This run's persona of the id in `cell`, if it has one.
+fn persona_by_id<'p>(cell: &Option<String>, personas: &'p [Persona]) -> Option<&'p Persona> {
+    persona_at(personas, cell.as_deref()?).map(|i| &personas[i])
+}
+
 fn persona_display(value: &Option<String>, personas: &[Persona]) -> String {
     match value.as_deref().map(str::trim) {
         None | Some("") => "(none)".to_string(),
-        Some(v) => match v.parse::<i64>() {
-            Ok(id) => personas
-                .iter()
-                .find(|p| p.id == Some(id))
-                .map(Persona::name)
-                .unwrap_or_else(|| format!("#{v}")),
-            Err(_) => v.to_string(),
+        Some(v) => match persona_by_id(value, personas) {
+            Some(p) => p.name(),
+            None if v.parse::<i64>().is_ok() => format!("#{v}"),
+            None => v.to_string(),
         },
     }
 }

@@ -17,12 +17,6 @@ fn migration_axis(from: &[String], to: &[String], personas: &[Persona]) -> Vec<S
     out
 }
 
-/// This run's persona of the id in a migration cell, if it has one.
-fn persona_by_id<'p>(id: &Option<String>, personas: &'p [Persona]) -> Option<&'p Persona> {
-    let id = id.as_deref()?.trim().parse::<i64>().ok()?;
-    personas.iter().find(|p| p.id == Some(id))
-}
-
 /// [`persona_display`], or for an id this run has no persona of, `#7 label (retired)`
 /// from the previous run's label.
 fn gone_persona_display(

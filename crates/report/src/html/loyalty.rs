@@ -6,7 +6,7 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use super::{Cell, Page, Persona, Table, figure, fixed, note, number, percent, plural};
+use super::{Cell, Page, Persona, Table, figure, fixed, note, number, percent, persona_at, plural};
 use crate::Result;
 use crate::charts::{self, Bar, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
 use crate::frame;
@@ -67,10 +67,9 @@ pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) ->
 fn group_name(kind: &str, value: &str, personas: &[Persona]) -> String {
     match kind {
         "all" => "all users".to_string(),
-        "persona_id" => personas
-            .iter()
-            .find(|p| p.id_text == value)
-            .map_or_else(|| format!("#{value}"), Persona::name),
+        "persona_id" => {
+            persona_at(personas, value).map_or_else(|| format!("#{value}"), |i| personas[i].name())
+        }
         _ => value.to_string(),
     }
 }
@@ -82,8 +81,7 @@ fn line_color((kind, value): &(String, String), personas: &[Persona]) -> plotter
     if kind != "persona_id" {
         return charts::GREY;
     }
-    let at = personas.iter().position(|p| p.id_text == *value);
-    charts::color(at.unwrap_or(personas.len()))
+    charts::color(persona_at(personas, value).unwrap_or(personas.len()))
 }
 
 /// A group's bar colour: grey for all users, one colour for personas, another for

@@ -6,7 +6,7 @@ use polars::prelude::DataFrame;
 
 use super::{
     Bar, Cell, HBars, Page, Persona, Table, charts, escape, figure_with, fixed, frame, note,
-    percent,
+    percent, persona_at,
 };
 use crate::Result;
 use crate::run_dir::read_optional;
@@ -210,9 +210,8 @@ fn persona_items(df: &DataFrame, personas: &[Persona], popular_chosen: bool) -> 
         let end = (start..df.height())
             .find(|&i| ids[i] != id)
             .unwrap_or(df.height());
-        let name = personas
-            .iter()
-            .find(|p| p.id.is_some() && p.id == id)
+        let name = (id.and_then(|id| persona_at(personas, &id.to_string())))
+            .map(|i| &personas[i])
             .map_or_else(
                 || format!("#{}", id.map_or(String::new(), |i| i.to_string())),
                 Persona::name,

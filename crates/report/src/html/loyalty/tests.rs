@@ -220,11 +220,12 @@ fn no_lifetime_known_yet_is_said_not_drawn() {
 #[test]
 fn a_personas_line_has_its_cards_colour_when_another_persona_has_none() {
     use super::{Persona, charts};
-    let persona = |id: &str| Persona {
-        id_text: id.into(),
+    let persona = |id: i64| Persona {
+        id: Some(id),
+        id_text: id.to_string(),
         ..Persona::default()
     };
-    let personas = [persona("1"), persona("2"), persona("3")];
+    let personas = [persona(1), persona(2), persona(3)];
     let group = |kind: &str, value: &str| (kind.to_string(), value.to_string());
     // #1 made no cohort: #3's line is still the third colour, as its card.
     assert_eq!(
