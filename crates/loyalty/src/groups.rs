@@ -5,12 +5,7 @@ use userlens_model::columns::{PERSONA_ID, USER_ID};
 
 use crate::error::{Error, Result, polars_err};
 
-/// Group kind of the whole population.
-pub const ALL: &str = "all";
-/// Group kind of a persona (its value is the persona id).
-pub const PERSONA: &str = userlens_model::columns::PERSONA_ID;
-/// Group kind of an RFM segment (its value is the segment's name).
-pub const SEGMENT: &str = "segment";
+pub use userlens_model::groups::{ALL, PERSONA, SEGMENT};
 
 /// One cut of the users.
 #[derive(Debug, Clone, PartialEq, Eq)]

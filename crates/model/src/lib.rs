@@ -143,6 +143,17 @@ pub mod money {
 }
 
 pub mod seed;
+
+/// The kinds of group the loyalty tables cut users by, as their `group` column
+/// holds them.
+pub mod groups {
+    /// The whole population.
+    pub const ALL: &str = "all";
+    /// A persona (the group's value is the persona id).
+    pub const PERSONA: &str = super::columns::PERSONA_ID;
+    /// An RFM segment (the group's value is the segment's name).
+    pub const SEGMENT: &str = "segment";
+}
 pub mod time;
 
 /// Small numeric helpers shared by the stages.

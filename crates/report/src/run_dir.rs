@@ -37,6 +37,36 @@ pub mod files {
     pub const QUARANTINE: &str = "quarantine.csv";
     /// The survey's refused rows.
     pub const SURVEY_QUARANTINE: &str = "survey_quarantine.csv";
+    /// Cohort retention by period (the loyalty stage's, optional).
+    pub const RETENTION: &str = "retention.csv";
+    /// Cohort retention by persona and segment (the loyalty stage's, optional).
+    pub const RETENTION_BY_GROUP: &str = "retention_by_group.csv";
+    /// Retention curves over all cohorts (the loyalty stage's, optional).
+    pub const RETENTION_CURVE: &str = "retention_curve.csv";
+    /// Users new, returning, resurrected and churned per period (the loyalty stage's, optional).
+    pub const LIFECYCLE: &str = "lifecycle.csv";
+    /// The lifecycle by persona and segment (the loyalty stage's, optional).
+    pub const LIFECYCLE_BY_GROUP: &str = "lifecycle_by_group.csv";
+    /// Daily, weekly and monthly active users (the loyalty stage's, optional).
+    pub const STICKINESS: &str = "stickiness.csv";
+    /// Stickiness by persona and segment (the loyalty stage's, optional).
+    pub const STICKINESS_BY_GROUP: &str = "stickiness_by_group.csv";
+    /// Users by days active per month (the loyalty stage's, optional).
+    pub const ACTIVE_DAYS: &str = "active_days.csv";
+    /// Repeat purchase by cohort (the loyalty stage's, optional).
+    pub const REPEAT_PURCHASE: &str = "repeat_purchase.csv";
+    /// Repeat purchase by persona and segment (the loyalty stage's, optional).
+    pub const REPEAT_PURCHASE_BY_GROUP: &str = "repeat_purchase_by_group.csv";
+    /// Kaplan-Meier survival curves (the loyalty stage's, optional).
+    pub const SURVIVAL: &str = "survival.csv";
+    /// Median lifetime per group (the loyalty stage's, optional).
+    pub const LIFETIME: &str = "lifetime.csv";
+    /// Ratings per group and category (the loyalty stage's, optional).
+    pub const SATISFACTION: &str = "satisfaction.csv";
+    /// Net Promoter Score per group (the loyalty stage's, optional).
+    pub const NPS: &str = "nps.csv";
+    /// Key drivers of satisfaction (the loyalty stage's, optional).
+    pub const DRIVERS: &str = "drivers.csv";
 }
 
 /// An error unless `path` is a regular file: a FIFO would block the read forever and

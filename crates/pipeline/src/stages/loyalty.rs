@@ -229,30 +229,30 @@ impl Stage for Loyalty {
             ));
         }
         let files = [
-            ("retention.csv", &t.retention),
-            ("retention_by_group.csv", &t.retention_by_group),
-            ("retention_curve.csv", &t.retention_curve),
-            ("lifecycle.csv", &t.lifecycle),
-            ("lifecycle_by_group.csv", &t.lifecycle_by_group),
-            ("stickiness.csv", &t.stickiness),
-            ("stickiness_by_group.csv", &t.stickiness_by_group),
-            ("active_days.csv", &t.active_days),
-            ("repeat_purchase.csv", &t.repeat_purchase),
-            ("repeat_purchase_by_group.csv", &t.repeat_purchase_by_group),
-            ("survival.csv", &t.survival),
-            ("lifetime.csv", &t.lifetime),
-            ("satisfaction.csv", &t.satisfaction),
+            (files::RETENTION, &t.retention),
+            (files::RETENTION_BY_GROUP, &t.retention_by_group),
+            (files::RETENTION_CURVE, &t.retention_curve),
+            (files::LIFECYCLE, &t.lifecycle),
+            (files::LIFECYCLE_BY_GROUP, &t.lifecycle_by_group),
+            (files::STICKINESS, &t.stickiness),
+            (files::STICKINESS_BY_GROUP, &t.stickiness_by_group),
+            (files::ACTIVE_DAYS, &t.active_days),
+            (files::REPEAT_PURCHASE, &t.repeat_purchase),
+            (files::REPEAT_PURCHASE_BY_GROUP, &t.repeat_purchase_by_group),
+            (files::SURVIVAL, &t.survival),
+            (files::LIFETIME, &t.lifetime),
+            (files::SATISFACTION, &t.satisfaction),
         ];
         for (file, df) in files {
             ctx.write_csv(file, df)?;
         }
         let mut tables = Tables::default();
         if let Some(nps) = t.nps {
-            ctx.write_csv("nps.csv", &nps)?;
+            ctx.write_csv(files::NPS, &nps)?;
             tables.insert("nps", nps);
         }
         if let Some(drivers) = t.drivers {
-            ctx.write_csv("drivers.csv", &drivers)?;
+            ctx.write_csv(files::DRIVERS, &drivers)?;
             tables.insert("drivers", drivers);
         }
         tables.insert("retention", t.retention);

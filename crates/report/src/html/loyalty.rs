@@ -9,8 +9,10 @@ use polars::prelude::DataFrame;
 use super::{Cell, Page, Persona, Table, figure, fixed, note, number, percent, persona_at, plural};
 use crate::Result;
 use crate::charts::{self, Bar, HBars, HeatMap, LegendEntry, Mark, Panel, Panels, Scale};
+use crate::files;
 use crate::frame;
 use crate::run_dir::read_optional;
+use userlens_model::groups::{ALL, PERSONA};
 
 /// Cohorts drawn in the heat map (the latest); retention.csv holds them all.
 const MAX_COHORTS: usize = 36;
@@ -19,45 +21,45 @@ const MAX_LIFECYCLE_PERIODS: usize = 12;
 
 /// Adds the stage's sections when its files are in `dir`.
 pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) -> Result<()> {
-    if let Some(df) = read_optional(dir, "retention.csv")? {
+    if let Some(df) = read_optional(dir, files::RETENTION)? {
         page.add("loyalty-retention", "Cohort retention", triangle(&df)?);
     }
-    if let Some(df) = read_optional(dir, "retention_curve.csv")? {
+    if let Some(df) = read_optional(dir, files::RETENTION_CURVE)? {
         page.add("loyalty-curves", "Retention curves", curves(&df, personas)?);
     }
-    if let Some(df) = read_optional(dir, "lifecycle.csv")? {
+    if let Some(df) = read_optional(dir, files::LIFECYCLE)? {
         page.add("loyalty-lifecycle", "Lifecycle", lifecycle(&df)?);
     }
-    if let Some(df) = read_optional(dir, "stickiness.csv")? {
+    if let Some(df) = read_optional(dir, files::STICKINESS)? {
         page.add("loyalty-stickiness", "Stickiness", stickiness(&df)?);
     }
-    if let Some(df) = read_optional(dir, "repeat_purchase.csv")? {
-        let by_group = read_optional(dir, "repeat_purchase_by_group.csv")?;
+    if let Some(df) = read_optional(dir, files::REPEAT_PURCHASE)? {
+        let by_group = read_optional(dir, files::REPEAT_PURCHASE_BY_GROUP)?;
         page.add(
             "loyalty-repeat",
             "Repeat purchase",
             repeat::repeat_purchase(&df, by_group.as_ref(), personas)?,
         );
     }
-    if let Some(df) = read_optional(dir, "lifetime.csv")? {
-        let curve = read_optional(dir, "survival.csv")?;
+    if let Some(df) = read_optional(dir, files::LIFETIME)? {
+        let curve = read_optional(dir, files::SURVIVAL)?;
         page.add(
             "loyalty-survival",
             "Time to churn",
             survival(&df, curve.as_ref(), personas)?,
         );
     }
-    if let Some(df) = read_optional(dir, "nps.csv")? {
+    if let Some(df) = read_optional(dir, files::NPS)? {
         page.add("loyalty-nps", "Net Promoter Score", nps(&df, personas)?);
     }
-    if let Some(df) = read_optional(dir, "satisfaction.csv")? {
+    if let Some(df) = read_optional(dir, files::SATISFACTION)? {
         page.add(
             "loyalty-ratings",
             "Ratings",
             ratings::satisfaction(&df, personas)?,
         );
     }
-    if let Some(df) = read_optional(dir, "drivers.csv")? {
+    if let Some(df) = read_optional(dir, files::DRIVERS)? {
         page.add("loyalty-drivers", "Key drivers", drivers::drivers(&df)?);
     }
     Ok(())
@@ -66,8 +68,8 @@ pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) ->
 /// `#3 label` for a persona group, the value itself otherwise.
 fn group_name(kind: &str, value: &str, personas: &[Persona]) -> String {
     match kind {
-        "all" => "all users".to_string(),
-        "persona_id" => {
+        ALL => "all users".to_string(),
+        PERSONA => {
             persona_at(personas, value).map_or_else(|| format!("#{value}"), |i| personas[i].name())
         }
         _ => value.to_string(),
@@ -78,7 +80,7 @@ fn group_name(kind: &str, value: &str, personas: &[Persona]) -> String {
 /// colour of its card (by its place in `personas`, not among the lines drawn, which
 /// may leave a persona out).
 fn line_color((kind, value): &(String, String), personas: &[Persona]) -> plotters::style::RGBColor {
-    if kind != "persona_id" {
+    if kind != PERSONA {
         return charts::GREY;
     }
     charts::color(persona_at(personas, value).unwrap_or(personas.len()))
@@ -88,8 +90,8 @@ fn line_color((kind, value): &(String, String), personas: &[Persona]) -> plotter
 /// segments; [`group_legend`] names the two.
 fn group_color(kind: Option<&str>) -> plotters::style::RGBColor {
     match kind {
-        Some("all") => charts::GREY,
-        Some("persona_id") => charts::color(0),
+        Some(ALL) => charts::GREY,
+        Some(PERSONA) => charts::color(0),
         _ => charts::color(1),
     }
 }
@@ -232,7 +234,7 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
     let retention = frame::f64s(df, T, "retention")?;
     let unbounded = frame::f64s(df, T, "retention_unbounded")?;
     let rows: Vec<usize> = (0..df.height())
-        .filter(|&i| matches!(kinds[i].as_deref(), Some("all" | "persona_id")))
+        .filter(|&i| matches!(kinds[i].as_deref(), Some(ALL | PERSONA)))
         .collect();
     if rows.is_empty() {
         return Ok(note("No cohort has completed a period yet."));
@@ -521,7 +523,7 @@ fn survival(
         let mut groups: Vec<(String, String)> = Vec::new();
         for i in 0..curve.height() {
             let key = (text(&ck[i]), text(&cv[i]));
-            if matches!(key.0.as_str(), "all" | "persona_id") && !groups.contains(&key) {
+            if matches!(key.0.as_str(), ALL | PERSONA) && !groups.contains(&key) {
                 groups.push(key);
             }
         }

@@ -93,7 +93,10 @@ pub(super) fn satisfaction(df: &DataFrame, personas: &[Persona]) -> Result<Strin
     );
     by_category.rows.extend(
         (0..df.height())
-            .filter(|&i| kinds[i].as_deref() == Some("all") && scope[i].as_deref() != Some("all"))
+            .filter(|&i| {
+                kinds[i].as_deref() == Some(userlens_model::groups::ALL)
+                    && scope[i].as_deref() != Some("all")
+            })
             .map(row),
     );
     let mut tables = vec![groups];
