@@ -175,7 +175,7 @@ pub(crate) fn still_running() -> Result<MutexGuard<'static, Option<String>>, Err
 /// Records `row`'s run as stopped by a signal (`interrupted`, resumable).
 pub(crate) fn record_stopped(ledger: &Ledger, row: &mut RunRow) -> crate::error::Result<()> {
     row.status = RunStatus::Interrupted;
-    row.finished_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    row.finished_at = Some(crate::record::stamp(chrono::Utc::now()));
     row.error = Some("stopped by a signal".into());
     ledger.put_run(row)
 }

@@ -73,7 +73,7 @@ impl PipelineLock {
         let holder = format!(
             "pid={} started={}",
             std::process::id(),
-            chrono::Utc::now().to_rfc3339()
+            crate::record::stamp(chrono::Utc::now())
         );
         file.write_all(holder.as_bytes()).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use userlens_ingest::Events;
+use userlens_model::time::midnight_micros;
 
 use crate::artifacts::{self, Saved, Saving, Writer};
 use crate::engine::{Cluster, Engine};
@@ -23,7 +24,7 @@ use crate::plan::Plan;
 use crate::previous::{Previous, past_artifacts, previous_run};
 use crate::progress::Progress;
 use crate::publish::{self, Owner};
-use crate::record::{RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
+use crate::record::{self, RunRecord, RunStatus, RunSummary, StageRecord, StageStatus};
 use crate::resume::{self, Invocation};
 use crate::stage::{Output, StageError, Tables};
 
@@ -51,7 +52,7 @@ fn failed(ledger: &Ledger, row: &RunRow, e: Error) -> Error {
     }
     let row = RunRow {
         status: RunStatus::Failed,
-        finished_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        finished_at: Some(record::stamp(Utc::now())),
         error: Some(error_chain(&e)),
         ..row.clone()
     };
@@ -136,7 +137,7 @@ pub fn run(
         pipeline: plan.name.clone(),
         as_of: label.clone(),
         status: RunStatus::Running,
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        started_at: record::stamp(started),
         finished_at: None,
         run_dir: String::new(),
         error: None,
@@ -257,8 +258,7 @@ pub fn run(
         state: RunState {
             as_of: options
                 .as_of
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc().timestamp_micros()),
+                .and_then(|d| midnight_micros(d.year(), d.month(), d.day())),
             past: past_artifacts(&ledger, &plan, &label, &run_id).map_err(&abandon)?,
             ..RunState::default()
         },
@@ -702,11 +702,7 @@ impl Run<'_, '_> {
             pipeline_file: self.plan.path.display().to_string(),
             run_id: self.run_id.clone(),
             status,
-            as_of: self
-                .state
-                .as_of
-                .and_then(chrono::DateTime::from_timestamp_micros)
-                .map(|t| t.date_naive().to_string()),
+            as_of: self.state.as_of.map(userlens_model::time::date_string),
             as_of_source: if self.options.as_of.is_some() {
                 "given"
             } else {
@@ -716,8 +712,8 @@ impl Run<'_, '_> {
             engine: self
                 .cluster
                 .map_or_else(|| Engine::Local.url(), |c| c.url().to_string()),
-            started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            started_at: record::stamp(started),
+            finished_at: record::stamp(Utc::now()),
             versions: BTreeMap::from([
                 ("userlens", env!("CARGO_PKG_VERSION")),
                 ("polars", polars::VERSION),
