@@ -247,47 +247,12 @@ fn standardised_betas(xs: &[Vec<f64>], y: &[f64]) -> Option<Vec<Option<f64>>> {
     let b: Vec<f64> = (0..p)
         .map(|i| col(i).iter().zip(&y).map(|(x, y)| x * y).sum::<f64>() / n)
         .collect();
-    let solved = cholesky_solve(&mut a, b, p)?;
+    let solved = userlens_model::stats::cholesky_solve(&mut a, b, p)?;
     let mut betas = vec![None; cols.len()];
     for (k, &i) in used.iter().enumerate() {
         betas[i] = Some(solved[k]);
     }
     Some(betas)
-}
-
-/// Solves `a x = b` for a symmetric positive definite `a` (p x p, row-major).
-fn cholesky_solve(a: &mut [f64], mut b: Vec<f64>, p: usize) -> Option<Vec<f64>> {
-    for j in 0..p {
-        let mut d = a[j * p + j];
-        for k in 0..j {
-            d -= a[j * p + k] * a[j * p + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return None;
-        }
-        let d = d.sqrt();
-        a[j * p + j] = d;
-        for i in j + 1..p {
-            let mut v = a[i * p + j];
-            for k in 0..j {
-                v -= a[i * p + k] * a[j * p + k];
-            }
-            a[i * p + j] = v / d;
-        }
-    }
-    for i in 0..p {
-        for k in 0..i {
-            b[i] -= a[i * p + k] * b[k];
-        }
-        b[i] /= a[i * p + i];
-    }
-    for i in (0..p).rev() {
-        for k in i + 1..p {
-            b[i] -= a[k * p + i] * b[k];
-        }
-        b[i] /= a[i * p + i];
-    }
-    Some(b)
 }
 
 #[cfg(test)]

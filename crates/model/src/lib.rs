@@ -158,6 +158,43 @@ pub mod time;
 
 /// Small numeric helpers shared by the stages.
 pub mod stats {
+    /// Solves `a x = b` for a symmetric positive definite `a` (p x p, row-major) by
+    /// Cholesky's factorisation, which overwrites `a`'s lower triangle; `None` when `a`
+    /// is not positive definite in floating point.
+    pub fn cholesky_solve(a: &mut [f64], mut b: Vec<f64>, p: usize) -> Option<Vec<f64>> {
+        for j in 0..p {
+            let mut d = a[j * p + j];
+            for k in 0..j {
+                d -= a[j * p + k] * a[j * p + k];
+            }
+            if d <= 0.0 || !d.is_finite() {
+                return None;
+            }
+            let d = d.sqrt();
+            a[j * p + j] = d;
+            for i in j + 1..p {
+                let mut v = a[i * p + j];
+                for k in 0..j {
+                    v -= a[i * p + k] * a[j * p + k];
+                }
+                a[i * p + j] = v / d;
+            }
+        }
+        for i in 0..p {
+            for k in 0..i {
+                b[i] -= a[i * p + k] * b[k];
+            }
+            b[i] /= a[i * p + i];
+        }
+        for i in (0..p).rev() {
+            for k in i + 1..p {
+                b[i] -= a[k * p + i] * b[k];
+            }
+            b[i] /= a[i * p + i];
+        }
+        Some(b)
+    }
+
     /// A share as a whole percent for people to read: "<1%" for a share above zero
     /// that rounds to 0, ">99%" for one below 1 that rounds to 100.
     pub fn percent_text(share: f64) -> String {

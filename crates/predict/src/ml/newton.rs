@@ -43,43 +43,10 @@ fn loss(z: &Array1<f64>, y: &[bool], alpha: f64, theta: &Array1<f64>) -> f64 {
     data + 0.5 * alpha * penalty
 }
 
-/// Solves `a · x = b` for a symmetric positive-definite `a` by Cholesky's
-/// factorisation; `None` when `a` is not positive definite in floating point.
+/// [`userlens_model::stats::cholesky_solve`] of the square `a` and `b`.
 fn cholesky_solve(a: &Array2<f64>, b: &Array1<f64>) -> Option<Array1<f64>> {
-    let m = b.len();
-    let mut l = Array2::<f64>::zeros((m, m));
-    for j in 0..m {
-        let mut diagonal = a[[j, j]];
-        for k in 0..j {
-            diagonal -= l[[j, k]] * l[[j, k]];
-        }
-        if !(diagonal > 0.0 && diagonal.is_finite()) {
-            return None;
-        }
-        let ljj = diagonal.sqrt();
-        l[[j, j]] = ljj;
-        for i in j + 1..m {
-            let mut v = a[[i, j]];
-            for k in 0..j {
-                v -= l[[i, k]] * l[[j, k]];
-            }
-            l[[i, j]] = v / ljj;
-        }
-    }
-    let mut x = b.clone();
-    for i in 0..m {
-        for k in 0..i {
-            x[i] -= l[[i, k]] * x[k];
-        }
-        x[i] /= l[[i, i]];
-    }
-    for i in (0..m).rev() {
-        for k in i + 1..m {
-            x[i] -= l[[k, i]] * x[k];
-        }
-        x[i] /= l[[i, i]];
-    }
-    Some(x)
+    let mut a: Vec<f64> = a.iter().copied().collect();
+    userlens_model::stats::cholesky_solve(&mut a, b.to_vec(), b.len()).map(Array1::from)
 }
 
 /// Fits the model on the row-major `n × d` matrix `x` with labels `y`. Stops when
