@@ -291,39 +291,6 @@ pub fn mae(predicted: &[f64], actual: &[f64]) -> Result<f64> {
     Ok(total / actual.len() as f64)
 }
 
-/// Root mean squared error of `predicted` against `actual`.
-pub fn rmse(predicted: &[f64], actual: &[f64]) -> Result<f64> {
-    const METRIC: &str = "rmse";
-    check_input(METRIC, predicted, actual.len())?;
-    check_input(METRIC, actual, predicted.len())?;
-    let total: f64 = predicted
-        .iter()
-        .zip(actual)
-        .map(|(p, a)| (p - a) * (p - a))
-        .sum();
-    Ok((total / actual.len() as f64).sqrt())
-}
-
-/// Error of a revenue prediction on a holdout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegressionScore {
-    /// Mean absolute error.
-    pub mae: f64,
-    /// Root mean squared error.
-    pub rmse: f64,
-    /// Number of users scored.
-    pub users: usize,
-}
-
-/// MAE and RMSE together.
-pub fn evaluate_regression(predicted: &[f64], actual: &[f64]) -> Result<RegressionScore> {
-    Ok(RegressionScore {
-        mae: mae(predicted, actual)?,
-        rmse: rmse(predicted, actual)?,
-        users: actual.len(),
-    })
-}
-
 /// Pearson correlation of `predicted` and `actual`; `None` when either is constant.
 pub fn correlation(predicted: &[f64], actual: &[f64]) -> Result<Option<f64>> {
     const METRIC: &str = "correlation";
@@ -597,13 +564,10 @@ mod tests {
     }
 
     #[test]
-    fn regression_metrics_match_hand_computation() {
+    fn mean_absolute_error_matches_hand_computation() {
         let predicted = [10.0, 0.0, 5.0];
         let actual = [12.0, 0.0, 1.0];
-        let score = evaluate_regression(&predicted, &actual).unwrap();
-        close(score.mae, 2.0);
-        close(score.rmse, (20.0f64 / 3.0).sqrt());
-        assert_eq!(score.users, 3);
+        close(mae(&predicted, &actual).unwrap(), 2.0);
     }
 
     #[test]

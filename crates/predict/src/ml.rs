@@ -75,7 +75,7 @@ use forest::Forest;
 pub use labels::{
     ACTIVE, CHURNED, PURCHASED, REVENUE, churn_labels, targets, targets_and_churn_sorted,
 };
-pub use revenue::{RevenueBacktest, RevenueModel, backtest_revenue, fit_revenue};
+pub use revenue::{RevenueModel, fit_revenue};
 pub use split::{Backtest, Inner, Split};
 
 /// Output column of [`Propensity::predict`].

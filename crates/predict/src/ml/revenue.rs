@@ -1,18 +1,15 @@
-//! The revenue model: `p_purchase × scale × shrunk order value`, and its backtest.
+//! The revenue model: `p_purchase × scale × shrunk order value` (scored on the
+//! holdout by [`Split::revenue_on_holdout`](super::Split::revenue_on_holdout)).
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::USER_ID;
 
-use crate::metrics::{self, RegressionScore};
-
 use super::data::{label_values, read_table};
-use super::split::stratified_split;
 use super::{
-    AVG_ORDER_VALUE, CheckedMlParams, FREQUENCY, Fit, ModelKind, PREDICTED_REVENUE, PROBABILITY,
-    PURCHASED, REVENUE, Result, fit_rows, polars_err, training_set,
+    AVG_ORDER_VALUE, FREQUENCY, PREDICTED_REVENUE, PROBABILITY, PURCHASED, REVENUE, Result,
+    polars_err,
 };
-use crate::error::scoring;
 
 /// The revenue model of the module docs: `p_purchase × scale × shrunk aov`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,102 +163,4 @@ impl RevenueModel {
             probability.clamp(0.0, 1.0) * self.scale * shrunk(frequency, aov, self.population_aov);
         if v.is_finite() { v.max(0.0) } else { 0.0 }
     }
-}
-
-/// Revenue error on the holdout, next to a constant baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RevenueBacktest {
-    /// Model used for the purchase probability.
-    pub kind: ModelKind,
-    /// Users fitted on.
-    pub train_users: usize,
-    /// Users scored.
-    pub holdout_users: usize,
-    /// Error of `predicted_revenue`; `None` when the holdout is empty.
-    pub score: Option<RegressionScore>,
-    /// Error of predicting the training users' mean revenue for everyone.
-    pub baseline: Option<RegressionScore>,
-    /// Why the purchase model was not fitted (every prediction is then 0).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub note: Option<String>,
-}
-
-/// Holds out the same users as a [`Split`](super::Split) with the same seed (stratified on
-/// `purchased`), fits the purchase model and the revenue model on the rest and
-/// scores `predicted_revenue` against the actual revenue.
-pub fn backtest_revenue(
-    kind: ModelKind,
-    features: &DataFrame,
-    targets: &DataFrame,
-    feature_names: &[String],
-    params: &CheckedMlParams,
-    seed: u64,
-) -> Result<RevenueBacktest> {
-    let training = training_set(features, targets, PURCHASED, feature_names)?;
-    let revenue_map = label_values(targets, "targets", REVENUE)?;
-    let revenue: Vec<f64> = training
-        .ids
-        .iter()
-        .map(|id| revenue_map.get(id).copied().unwrap_or(0.0))
-        .collect();
-    let (train, holdout) = stratified_split(&training.labels, params.holdout_fraction, seed);
-    let fit = fit_rows(
-        kind,
-        &training,
-        PURCHASED,
-        feature_names,
-        &train,
-        params,
-        seed,
-    )?;
-    let mut result = RevenueBacktest {
-        kind,
-        train_users: train.len(),
-        holdout_users: holdout.len(),
-        score: None,
-        baseline: None,
-        note: None,
-    };
-    if holdout.is_empty() || train.is_empty() {
-        return Ok(result);
-    }
-    let values = order_values(features)?;
-    let index = values.row_of_id();
-    let at = |rows: &[usize]| -> Vec<usize> {
-        rows.iter()
-            .map(|&r| index.get(training.ids[r]).copied().unwrap_or(0))
-            .collect()
-    };
-    let (train_v, holdout_v) = (at(&train), at(&holdout));
-    // Row of `values` -> row of `training`, for the buyers' revenue.
-    let back: foldhash::HashMap<usize, usize> =
-        train_v.iter().copied().zip(train.iter().copied()).collect();
-    let model = revenue_model(&values, &train_v, |i| {
-        back.get(&i)
-            .filter(|&&r| training.labels[r])
-            .map(|&r| revenue[r])
-    });
-    let p = match fit {
-        Fit::Fitted(m) => {
-            let x = training.prepared(&m.scalers, &holdout);
-            m.predict_prepared(&x, holdout.len())
-        }
-        Fit::Skipped { reason } => {
-            result.note = Some(reason);
-            vec![0.0; holdout.len()]
-        }
-    };
-    let predicted: Vec<f64> = p
-        .iter()
-        .zip(&holdout_v)
-        .map(|(&prob, &i)| model.predict_one(prob, values.frequency[i], values.aov[i]))
-        .collect();
-    let actual_holdout: Vec<f64> = holdout.iter().map(|&r| revenue[r]).collect();
-    let mean_train = train.iter().map(|&r| revenue[r]).sum::<f64>() / train.len() as f64;
-    result.score =
-        Some(metrics::evaluate_regression(&predicted, &actual_holdout).map_err(scoring)?);
-    let baseline = vec![mean_train; holdout.len()];
-    result.baseline =
-        Some(metrics::evaluate_regression(&baseline, &actual_holdout).map_err(scoring)?);
-    Ok(result)
 }

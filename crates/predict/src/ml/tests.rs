@@ -671,37 +671,6 @@ fn revenue_model_matches_hand_computation() {
 }
 
 #[test]
-fn revenue_backtest_scores_the_holdout() {
-    let (mut features, labels) = synthetic(2000, 21);
-    let aov: Vec<f64> = (0..features.height())
-        .map(|i| 20.0 + (i % 5) as f64)
-        .collect();
-    features
-        .with_column(Column::new("avg_order_value".into(), aov))
-        .unwrap();
-    let bought = bools(&labels, "purchased");
-    let revenue: Vec<f64> = bought.iter().map(|&b| if b { 25.0 } else { 0.0 }).collect();
-    let mut targets = labels.clone();
-    targets
-        .with_column(Column::new("revenue".into(), revenue))
-        .unwrap();
-    let result = backtest_revenue(
-        ModelKind::Logistic,
-        &features,
-        &targets,
-        &names(),
-        &params(),
-        42,
-    )
-    .unwrap();
-    assert_eq!(result.holdout_users, 500);
-    let score = result.score.unwrap();
-    let baseline = result.baseline.unwrap();
-    assert!(score.rmse.is_finite() && score.mae.is_finite());
-    assert!(score.rmse < baseline.rmse, "{score:?} vs {baseline:?}");
-}
-
-#[test]
 fn params_are_checked_before_any_data() {
     let err = |text: &str| {
         toml::from_str::<MlParams>(text)
