@@ -95,7 +95,7 @@ impl Query {
         let (as_of, top, params) = (time.as_of, time.top, time.params);
         let t = || col("__t");
         let day = || t() / lit(DAY_MICROS);
-        let refund = || col(AMOUNT).lt(lit(0.0)).fill_null(lit(false));
+        let refund = || userlens_model::money::expr::is_refund(col(AMOUNT));
         let mut base = events
             .clone()
             .lazy()

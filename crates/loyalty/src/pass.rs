@@ -195,7 +195,7 @@ pub(crate) fn time_span(parts: &[LazyFrame], as_of: Option<i64>) -> Result<Optio
 fn purchases(name: &str) -> Expr {
     col(EVENT_TYPE)
         .eq(lit(name))
-        .and(col(AMOUNT).is_null().or(col(AMOUNT).gt_eq(lit(0.0))))
+        .and(userlens_model::money::expr::is_refund(col(AMOUNT)).not())
 }
 
 fn matches(event: &EventMatch, purchase: &str) -> Expr {

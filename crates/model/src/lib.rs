@@ -103,6 +103,12 @@ pub mod event_types {
 /// of its terms; the one-pass versions of those queries use these to agree with
 /// them to the bit.
 pub mod money {
+    /// Whether a purchase line of `amount` is a refund: a negative amount (a line
+    /// without one is a purchase).
+    pub fn is_refund(amount: Option<f64>) -> bool {
+        amount.is_some_and(|a| a < 0.0)
+    }
+
     /// Whole cents of an amount, rounded half to even; `None` where polars' cast to
     /// `Int64` gives null (NaN, or beyond an `i64`).
     pub fn cents(amount: f64) -> Option<i64> {
@@ -120,6 +126,11 @@ pub mod money {
     /// The polars expressions of the same: the one home of money in the queries.
     pub mod expr {
         use polars::prelude::{DataType, Expr, RoundMode, lit};
+
+        /// [`super::is_refund`] of each of `amounts`.
+        pub fn is_refund(amounts: Expr) -> Expr {
+            amounts.lt(lit(0.0)).fill_null(lit(false))
+        }
 
         /// `amounts` in whole cents (`Int64`), as [`super::cents`] rounds one.
         pub fn cents(amounts: Expr) -> Expr {

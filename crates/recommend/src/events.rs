@@ -272,7 +272,7 @@ fn read_chunk(columns: &Columns, window: &Window<'_>) -> Result<Chunk> {
         let (type_id, name) = chunk.met(kind, &mut kind_ids)?;
         // A refund (a purchase of negative amount) is no interest in its item, nor
         // a purchase the log holds.
-        if amount.is_some_and(|a| a < 0.0) && name == PURCHASE {
+        if userlens_model::money::is_refund(amount) && name == PURCHASE {
             continue;
         }
         let kind = chunk.kind(type_id, window.params)?;

@@ -194,7 +194,7 @@ impl<'a> Walk<'a, '_> {
                 if let Some(cents) = row.amount.and_then(money::cents) {
                     user.cents = user.cents.wrapping_add(cents);
                 }
-                if row.amount.is_some_and(|a| a < 0.0) {
+                if money::is_refund(row.amount) {
                     // Lines of one order are one refund, as of one purchase.
                     if row
                         .order

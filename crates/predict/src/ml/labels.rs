@@ -75,7 +75,7 @@ pub fn targets(events: &DataFrame, from: i64, to: i64) -> Result<DataFrame> {
     let inside = || col(T).gt_eq(lit(from));
     let purchase = || inside().and(col(EVENT_TYPE).eq(lit(PURCHASE)));
     // A refund (a purchase of a negative amount) counts in revenue, not as a purchase.
-    let bought = || purchase().and(col(AMOUNT).lt(lit(0.0)).fill_null(lit(false)).not());
+    let bought = || purchase().and(money::expr::is_refund(col(AMOUNT)).not());
     events
         .clone()
         .lazy()
@@ -259,7 +259,7 @@ fn labels_of<'a>(rows: &'a Rows, windows: &Windows) -> Option<Labels<'a>> {
             if t >= from {
                 user.active = true;
                 if purchase == Some(true) {
-                    user.purchased |= amount.is_none_or(|a| a >= 0.0);
+                    user.purchased |= !money::is_refund(amount);
                     // As `targets`: whole cents, rounded half to even.
                     if let Some(c) = amount.and_then(money::cents) {
                         user.cents = user.cents.wrapping_add(c);

@@ -188,7 +188,8 @@ fn purchase_days(events: &DataFrame, from: Option<i64>, to: i64) -> Result<LazyF
         .agg([
             col("__v").sum().alias("__v"),
             // A refund by its own sign, not its cents' (-0.004 rounds to 0).
-            (col("__a").gt_eq(lit(0.0)).and(col("__v").is_not_null()))
+            (userlens_model::money::expr::is_refund(col("__a")).not())
+                .and(col("__v").is_not_null())
                 .any(true)
                 .alias("__bought"),
         ])
@@ -378,7 +379,7 @@ pub fn histories_sorted(
         }
         // As `purchase_days`: a missing amount is 0 cents, one beyond i64 is no value.
         let cents = amount.map_or(Some(0), userlens_model::money::cents);
-        let bought = cents.is_some() && amount.is_none_or(|a| a >= 0.0);
+        let bought = cents.is_some() && !userlens_model::money::is_refund(amount);
         let day = t.div_euclid(DAY_MICROS);
         for (&(from, to), u) in windows.iter().zip(&mut user) {
             if (from..to).contains(&t) {
