@@ -65,6 +65,13 @@ fn the_volume_gate_compares_the_events_before_each_as_of_date() {
     let drift = &record["drift"];
     assert_eq!(drift["events_kept"].as_u64(), Some(before), "{drift}");
     let then = drift["events_kept_previous"].as_u64().unwrap();
+    // The first night's events before its as-of date, not all it read.
+    let first = run_json(&dir.path().join("out/2026-03-01/run.json"));
+    assert_eq!(
+        Some(then),
+        first["rows"]["before_as_of"].as_u64(),
+        "{drift}"
+    );
     let ratio = drift["volume_ratio"].as_f64().unwrap();
     assert_eq!(ratio, before as f64 / then as f64, "{drift}");
     assert!(ratio < 1.5, "{drift}");

@@ -280,9 +280,15 @@ fn the_drivers_of_staying_are_read_from_before_the_period_that_defines_it() {
         .iter()
         .filter(|r| r["target"] == "retained")
         .collect();
+    // Every feature is the same for all forty before March: no correlation at all.
+    let events = retained.iter().find(|r| r["feature"] == "events");
+    assert_eq!(
+        events.map(|r| r["users"].as_str()),
+        Some("40"),
+        "{retained:?}"
+    );
     for row in &retained {
-        let rho: f64 = row["spearman"].parse().unwrap_or(0.0);
-        assert!(rho.abs() < 0.5, "{row:?}");
+        assert_eq!(row["spearman"], "", "{row:?}");
     }
 }
 

@@ -88,8 +88,10 @@ mod tests {
         assert_eq!(mem_total(meminfo), Some(24_579_588 * 1024));
         assert_eq!(mem_total("MemFree: 1 kB\n"), None);
         assert_eq!(limit_bytes(Some(512)), 512 << 20);
+        // Half the machine's (or its cgroup's) memory.
         let default = limit_bytes(None);
-        assert!(default > 0 && default <= available_bytes().unwrap_or(FALLBACK_BYTES));
+        assert_eq!(default, available_bytes().unwrap_or(FALLBACK_BYTES) / 2);
+        assert!(default > 0);
     }
 
     #[test]

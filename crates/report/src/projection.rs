@@ -278,6 +278,19 @@ mod tests {
         assert!(p.loadings[0][0].1 > 0.0);
     }
 
+    /// A projection of finite coordinates and shares, or a sentence saying why not.
+    fn assert_finite_or_said(projected: std::result::Result<Projection, String>) {
+        match projected {
+            Ok(p) => {
+                let centroids = p.centroids.iter().flatten();
+                let mut coordinates = p.points.iter().chain(centroids);
+                assert!(coordinates.all(|(x, y)| x.is_finite() && y.is_finite()));
+                assert!(p.explained.iter().all(|e| (0.0..=1.0 + 1e-9).contains(e)));
+            }
+            Err(why) => assert!(!why.is_empty()),
+        }
+    }
+
     #[test]
     fn degenerate_inputs_give_a_reason_instead_of_a_projection() {
         let one = df!("persona_id" => [1i64, 1, 2], "a" => [1.0, 2.0, 3.0]).unwrap();
@@ -300,7 +313,7 @@ mod tests {
         )
         .unwrap();
         let space = build(&rank_one, &[1, 2], &names(&["a", "b"]), &|_| false, 3, 10).unwrap();
-        let _ = project(&space);
+        assert_finite_or_said(project(&space));
 
         // Low rank, fewer users than features, duplicated users.
         for (n, d, rank) in [(50usize, 10usize, 2usize), (3, 10, 3), (40, 6, 1)] {
@@ -315,7 +328,7 @@ mod tests {
             let df = DataFrame::new(n, columns).unwrap();
             let features: Vec<String> = (0..d).map(|j| format!("f{j}")).collect();
             let space = build(&df, &[1], &features, &|_| false, 3, 10).unwrap();
-            let _ = project(&space);
+            assert_finite_or_said(project(&space));
         }
 
         let empty = df!("persona_id" => Vec::<i64>::new(), "a" => Vec::<f64>::new()).unwrap();

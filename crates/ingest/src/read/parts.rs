@@ -21,6 +21,16 @@ pub(super) struct Part {
 /// small part at most (timings: docs/benchmarks.md).
 const PARTS_PER_THREAD: usize = 4;
 
+/// Threads a plain file is read on: the machine's, and in the crate's tests three
+/// on any machine, so that a test of the parallel reader tests it on one core too.
+fn reader_threads() -> usize {
+    if cfg!(test) {
+        3
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
 /// Splits the rows after `data_start` into [`PARTS_PER_THREAD`] parts per thread at
 /// line ends: only for a plain (not gzip) file of at least `min_bytes` without a
 /// single quote character, where every line end ends a record, nor a lone `\r`
@@ -34,7 +44,7 @@ pub(super) fn split_for_threads(
     data_start: u64,
     min_bytes: u64,
 ) -> Result<Option<Vec<Part>>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = reader_threads();
     if threads < 2 {
         return Ok(None);
     }
@@ -257,9 +267,7 @@ pub(super) fn read_csv_parts(
         }
         sink.finish()
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(parts.len());
+    let threads = reader_threads().min(parts.len());
     let next = AtomicUsize::new(0);
     let read: Vec<Vec<(usize, Result<Parsed>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)

@@ -95,8 +95,19 @@ fn a_bar_axis_ends_at_the_data_not_past_its_scale() {
     assert!(svg.contains("n = 1,234"));
 }
 
+/// A whole SVG picture with no coordinate that is not a number.
+fn drawn(svg: &str) {
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
+    for word in ["NaN", "inf"] {
+        assert!(!svg.contains(word), "{word} in {svg}");
+    }
+}
+
 #[test]
-fn odd_data_draws_without_panicking() {
+fn odd_data_draws_a_whole_picture_without_panicking() {
     let nan = Bar {
         label: String::new(),
         value: f64::NAN,
@@ -113,6 +124,7 @@ fn odd_data_draws_without_panicking() {
             legend: &[],
             aria: "",
         })
+        .map(|svg| drawn(&svg))
         .unwrap();
     }
     let panel = Panel {
@@ -143,6 +155,7 @@ fn odd_data_draws_without_panicking() {
         legend: &[],
         aria: "",
     })
+    .map(|svg| drawn(&svg))
     .unwrap();
     for extreme in [f64::MAX, -f64::MAX, 1e300, f64::MIN_POSITIVE] {
         let wild = Panel {
@@ -173,6 +186,7 @@ fn odd_data_draws_without_panicking() {
             legend: &[],
             aria: "",
         })
+        .map(|svg| drawn(&svg))
         .unwrap();
         let bars = [
             Bar {
@@ -197,6 +211,7 @@ fn odd_data_draws_without_panicking() {
             legend: &[],
             aria: "",
         })
+        .map(|svg| drawn(&svg))
         .unwrap();
         scatter(&Scatter {
             chart: "t",
@@ -207,6 +222,7 @@ fn odd_data_draws_without_panicking() {
             groups: &[],
             aria: "",
         })
+        .map(|svg| drawn(&svg))
         .unwrap();
     }
     heat_map(&HeatMap {
@@ -222,6 +238,7 @@ fn odd_data_draws_without_panicking() {
         legend_title: "",
         aria: "",
     })
+    .map(|svg| drawn(&svg))
     .unwrap();
     scatter(&Scatter {
         chart: "t",
@@ -232,6 +249,7 @@ fn odd_data_draws_without_panicking() {
         groups: &[],
         aria: "",
     })
+    .map(|svg| drawn(&svg))
     .unwrap();
 }
 
