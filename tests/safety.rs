@@ -516,9 +516,9 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
     std::fs::write(dir.path().join("p.toml"), PIPELINE).unwrap();
     let mut interrupted = 0;
     for signal in ["TERM", "INT"] {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_userlens"))
             // Into folders the run makes, which it leaves no trace of when stopped.
-            .args(["run", "p.toml", "-q", "--force", "--out", "nest/out"])
+            .args(["run", "p.toml", "--force", "--out", "nest/out"])
             // A scheduler's log stays JSON lines to the end.
             .args(if signal == "TERM" {
                 &["--log-format", "json"][..]
@@ -530,28 +530,37 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Late enough that the run has started, early enough that it has not ended.
-        std::thread::sleep(std::time::Duration::from_millis(400));
+        // Signalled once its personas stage has started: mid-run, on any machine.
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let mut stderr = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            stderr.push_str(&line);
+            stderr.push('\n');
+            if line.contains("personas") {
+                break;
+            }
+        }
         let killed = std::process::Command::new("kill")
             .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .unwrap();
         assert!(killed.success());
-        let out = child.wait_with_output().unwrap();
-        let code = out.status.code();
+        for line in lines {
+            stderr.push_str(&line.unwrap());
+            stderr.push('\n');
+        }
+        let code = child.wait().unwrap().code();
         if code == Some(0) {
             continue; // finished before the signal: nothing to check this time
         }
         interrupted += 1;
         let expected = if signal == "TERM" { 143 } else { 130 };
-        assert_eq!(code, Some(expected), "{}", text(&out.stderr));
-        assert!(
-            text(&out.stderr).contains("interrupted"),
-            "{}",
-            text(&out.stderr)
-        );
+        assert_eq!(code, Some(expected), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
         if signal == "TERM" {
-            for line in text(&out.stderr).lines() {
+            for line in stderr.lines() {
                 let parsed = serde_json::from_str::<serde_json::Value>(line);
                 assert!(parsed.is_ok(), "not a JSON line: {line}");
             }
