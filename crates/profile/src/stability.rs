@@ -156,16 +156,15 @@ fn migration(before: &DataFrame, after: &DataFrame) -> Result<(DataFrame, Option
         .sort([USER_ID], SortMultipleOptions::default())
         .collect()
         .while_doing(context)?;
-    let ids = |name: &str| -> Result<Vec<u32>> {
+    let ids = |name: &str| -> Result<UInt32Chunked> {
         let column = joined.column(name).while_doing(context)?;
-        Ok(column
-            .u32()
-            .while_doing(context)?
-            .iter()
-            .flatten()
-            .collect())
+        Ok(column.u32().while_doing(context)?.clone())
     };
-    let (from, to) = (ids("from_persona")?, ids("to_persona")?);
+    // Users with a persona in both runs, each pair kept together.
+    let (from, to): (Vec<u32>, Vec<u32>) = (ids("from_persona")?.iter())
+        .zip(ids("to_persona")?.iter())
+        .filter_map(|(a, b)| a.zip(b))
+        .unzip();
     let ari = (!from.is_empty()).then(|| adjusted_rand_index(&from, &to));
     let table = joined
         .lazy()
@@ -257,6 +256,16 @@ mod tests {
         assert_eq!(moved(&table).unwrap(), 2);
         // {a, b} {c} against {a, c} {b}
         assert_eq!(ari, Some(adjusted_rand_index(&[1, 1, 2], &[1, 2, 1])));
+
+        // A previous persona lost (an edited artifact): the others stay paired.
+        let blank = df!(
+            USER_ID => ["a", "b", "c", "d"],
+            PERSONA_ID => [None, Some(1u32), Some(2), Some(2)],
+        )
+        .unwrap();
+        let (_, ari, common) = migration(&blank, &after).unwrap();
+        assert_eq!(common, 2);
+        assert_eq!(ari, Some(adjusted_rand_index(&[1, 2], &[2, 1])));
 
         let strangers = assignments(&["x"], &[1]);
         let (table, ari, common) = migration(&before, &strangers).unwrap();
