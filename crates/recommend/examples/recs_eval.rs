@@ -12,7 +12,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use userlens_recommend::{RecommendParams, metrics::Summary, recommend, score_lists};
 
@@ -21,17 +20,6 @@ fn main() {
         eprintln!("recs_eval: {e}");
         std::process::exit(2);
     }
-}
-
-fn micros(text: &str) -> Option<i64> {
-    let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()?
-                .and_hms_opt(0, 0, 0)
-        })?;
-    Some(t.and_utc().timestamp_micros())
 }
 
 /// The canonical events of a CSV, times as microseconds.
@@ -45,7 +33,7 @@ fn read_events(path: &Path) -> Result<DataFrame, Box<dyn std::error::Error>> {
         .column("event_time")?
         .str()?
         .iter()
-        .map(|t| t.and_then(micros))
+        .map(|t| t.and_then(userlens_model::time::parse_auto))
         .collect();
     df.with_column(times.with_name("event_time".into()).into_column())?;
     let rating = df.column("rating")?.cast(&DataType::Float64)?;
@@ -66,7 +54,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut set = String::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--as-of" => as_of = args.next().as_deref().and_then(micros),
+            "--as-of" => {
+                as_of = args
+                    .next()
+                    .as_deref()
+                    .and_then(userlens_model::time::parse_auto)
+            }
             "--personas" => personas = args.next().map(PathBuf::from),
             "--peer" => peer = args.next().map(PathBuf::from),
             "--set" => {

@@ -350,10 +350,7 @@ fn generated(users: usize, seed: u64) -> (DataFrame, i64) {
         .str()
         .unwrap()
         .iter()
-        .map(|t| {
-            let t = chrono::NaiveDateTime::parse_from_str(t?, "%Y-%m-%d %H:%M:%S").ok()?;
-            Some(t.and_utc().timestamp_micros())
-        })
+        .map(|t| userlens_model::time::parse_auto(t?))
         .collect();
     df.with_column(times.with_name(EVENT_TIME.into()).into_column())
         .unwrap();
