@@ -113,15 +113,17 @@ pub(crate) fn check_no_leak(split: &Split) -> Result<()> {
         && latest >= split.cutoff
     {
         return Err(Error::Leak(format!(
-            "a training event at {} is not before the cutoff {}",
-            latest, split.cutoff
+            "a training event on {} is not before the cutoff, {}",
+            userlens_model::time::date_string(latest),
+            userlens_model::time::date_string(split.cutoff)
         )));
     }
     for (user, items) in &split.test {
         for &item in items {
             if split.train.entry(*user as usize, item).is_some() {
                 return Err(Error::Leak(format!(
-                    "user {user}'s test item {item} is among their training items"
+                    "a test item of a user (user {user}, item {item} of the split) is among \
+                     their training items"
                 )));
             }
         }

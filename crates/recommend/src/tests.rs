@@ -319,7 +319,9 @@ fn a_planted_leak_is_caught() {
     leaked.test[0].1.sort_unstable();
     let message = check_no_leak(&leaked).unwrap_err().to_string();
     assert!(
-        message.starts_with(&format!("evaluation leak: user {user}'s test item")),
+        message.starts_with(&format!(
+            "evaluation leak: a test item of a user (user {user}, item"
+        )),
         "{message}"
     );
     // Training interactions built past the cutoff.
