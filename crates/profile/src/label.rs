@@ -359,6 +359,19 @@ pub(crate) fn without_id(mut label: &str, id: u32) -> &str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_feature_named_here_is_one_the_features_stage_makes() {
+        // The names are the catalogue's: a feature renamed there must be renamed here,
+        // or its words and shrinkage silently stop.
+        let named = PHRASE_ORDER
+            .iter()
+            .chain(&crate::prepare::DRAWS)
+            .chain(&["search_share", "frequency"]);
+        for name in named {
+            assert!(userlens_model::feature_info(name).is_some(), "{name}");
+        }
+    }
+
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
     }

@@ -12,7 +12,7 @@ use crate::matrix::Matrix;
 /// Columns counting the draws behind a user's event shares, best first: events of
 /// one session share its hour, its day and mostly its category, so sessions are the
 /// independent ones.
-const DRAWS: [&str; 2] = ["sessions", "events"];
+pub(crate) const DRAWS: [&str; 2] = ["sessions", "events"];
 
 /// The clustering matrix and how it was made from the raw columns.
 #[derive(Debug, Clone)]
