@@ -46,6 +46,7 @@
 //! ```
 
 mod data;
+pub(crate) use data::{read_ids, read_numeric, sorted_order};
 mod forest;
 mod labels;
 mod newton;

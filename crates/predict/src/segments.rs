@@ -43,6 +43,8 @@ use serde::{Deserialize, Serialize};
 use userlens_model::columns::{PERSONA_ID, USER_ID};
 use userlens_model::stats::percent_text;
 
+use crate::ml::{read_ids, read_numeric, sorted_order};
+
 /// Column read for the recency score.
 pub const RECENCY: &str = "recency_days";
 /// Column read for the frequency score.
@@ -153,51 +155,9 @@ pub fn quintile_scores(values: &[Option<f64>], higher_is_better: bool) -> Vec<u8
 
 /// Reads `user_id` of `table`, checking it is text, non-null and unique.
 fn user_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
-    let column = df.column(USER_ID).map_err(|_| Error::MissingColumn {
-        table,
-        column: USER_ID.into(),
-    })?;
-    let ids = column.str().map_err(|_| Error::UserIdNotText {
-        table,
-        dtype: column.dtype().to_string(),
-    })?;
-    let mut out = Vec::with_capacity(ids.len());
-    for (row, id) in ids.iter().enumerate() {
-        let Some(id) = id else {
-            return Err(Error::NullUserId {
-                table,
-                row: row + 1,
-            });
-        };
-        out.push(id);
-    }
-    let mut sorted = out.clone();
-    sorted.sort_unstable();
-    if let Some(pair) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::DuplicateUser {
-            table,
-            user: pair[0].to_string(),
-        });
-    }
-    Ok(out)
-}
-
-fn numeric(df: &DataFrame, column: &'static str) -> Result<Vec<Option<f64>>> {
-    let c = df.column(column).map_err(|_| Error::MissingColumn {
-        table: "features",
-        column: column.into(),
-    })?;
-    if !(c.dtype().is_primitive_numeric() || c.dtype().is_bool()) {
-        return Err(Error::NotNumeric {
-            table: "features",
-            column: column.into(),
-            dtype: c.dtype().to_string(),
-        });
-    }
-    let context = format!("read `{column}` as a number");
-    let cast = c.cast(&DataType::Float64).map_err(polars_err(&context))?;
-    let values = cast.f64().map_err(polars_err(&context))?;
-    Ok(values.iter().collect())
+    let ids = read_ids(df, table)?;
+    sorted_order(&ids, table)?;
+    Ok(ids)
 }
 
 /// Scores and segments every user of a features table with `user_id`,
@@ -205,12 +165,12 @@ fn numeric(df: &DataFrame, column: &'static str) -> Result<Vec<Option<f64>>> {
 /// `m_score` (Int32, 1..=5), `rfm_score` (text such as "545") and `segment`, sorted
 /// by `user_id`.
 pub fn score(features: &DataFrame) -> Result<DataFrame> {
-    let ids = user_ids(features, "features")?;
-    let r = quintile_scores(&numeric(features, RECENCY)?, false);
-    let f = quintile_scores(&numeric(features, FREQUENCY)?, true);
-    let m = quintile_scores(&numeric(features, MONETARY)?, true);
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by(|&a, &b| ids[a].cmp(ids[b]));
+    let ids = read_ids(features, "features")?;
+    let order = sorted_order(&ids, "features")?;
+    let numeric = |column| read_numeric(features, "features", column);
+    let r = quintile_scores(&numeric(RECENCY)?, false);
+    let f = quintile_scores(&numeric(FREQUENCY)?, true);
+    let m = quintile_scores(&numeric(MONETARY)?, true);
     let pick = |s: &[u8]| -> Vec<i32> { order.iter().map(|&i| i32::from(s[i])).collect() };
     // The text of each of the 125 score triples, "111" to "555", made once.
     let codes: Vec<String> = (0..125)

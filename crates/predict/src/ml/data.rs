@@ -36,7 +36,7 @@ impl<'a> Table<'a> {
 }
 
 /// `user_id` of `df` in input order, checked to be text and non-null.
-fn read_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
+pub(crate) fn read_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
     let column = df.column(USER_ID).map_err(|_| Error::MissingColumn {
         table,
         column: USER_ID.to_string(),
@@ -59,7 +59,7 @@ fn read_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> 
 }
 
 /// The permutation that sorts `ids`, refusing duplicates.
-fn sorted_order(ids: &[&str], table: &'static str) -> Result<Vec<usize>> {
+pub(crate) fn sorted_order(ids: &[&str], table: &'static str) -> Result<Vec<usize>> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by(|&a, &b| ids[a].cmp(ids[b]));
     if let Some(pair) = order.windows(2).find(|w| ids[w[0]] == ids[w[1]]) {
@@ -72,7 +72,11 @@ fn sorted_order(ids: &[&str], table: &'static str) -> Result<Vec<usize>> {
 }
 
 /// A numeric (or boolean) column as `Option<f64>` in input order.
-fn read_numeric(df: &DataFrame, table: &'static str, name: &str) -> Result<Vec<Option<f64>>> {
+pub(crate) fn read_numeric(
+    df: &DataFrame,
+    table: &'static str,
+    name: &str,
+) -> Result<Vec<Option<f64>>> {
     let column = df.column(name).map_err(|_| Error::MissingColumn {
         table,
         column: name.to_string(),
