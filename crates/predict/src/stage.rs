@@ -373,7 +373,7 @@ pub use events::{PartInputs, RemoteInputs, part_inputs};
 use report::report_tables;
 use scoring::{AtCutoff, horizon_labels, score_columns};
 use targets::{Shared, for_activity, for_target};
-use users::{by_user, user_ids, values_of};
+use users::{by_user, values_of};
 
 /// Runs every predictor on events in parts that each hold whole users (one part
 /// for events in memory). `features_cutoff` are the features as of
@@ -438,7 +438,7 @@ pub fn predict(
 
     // Each target's predictors, and the refit at the as-of date of the count models,
     // side by side: the logistic fits run on one core each.
-    let users = user_ids(features_now)?;
+    let users = ml::read_ids(features_now, "features")?;
     // Scored here rather than where the predictions are put together, at the end,
     // so that its working memory does not add to theirs.
     let segments = timed("segments", || segments::score(features_now))?;

@@ -16,7 +16,7 @@ use super::domains::{
     non_buyer_rates, score_expected, sourced, times,
 };
 use super::targets::Backtested;
-use super::users::{lookup, user_ids};
+use super::users::lookup;
 use super::{
     ACTIVE_TARGET, Outcome, REVENUE, REVENUE_COUNTS, REVENUE_TARGET, Result, Scored, score_as,
     skipped_row,
@@ -45,8 +45,10 @@ pub(super) fn horizon_labels<'a>(
     at_cutoff: &DataFrame,
     purchases: HashMap<String, f64>,
 ) -> Result<HorizonLabels<'a>> {
-    let ids = user_ids(targets)?;
-    let known: HashSet<&str> = user_ids(at_cutoff)?.into_iter().collect();
+    let ids = ml::read_ids(targets, "targets")?;
+    let known: HashSet<&str> = ml::read_ids(at_cutoff, "features at the cutoff")?
+        .into_iter()
+        .collect();
     let purchased = lookup(targets, ml::PURCHASED)?;
     let active = lookup(targets, ml::ACTIVE)?;
     let revenue = lookup(targets, ml::REVENUE)?;

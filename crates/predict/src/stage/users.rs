@@ -87,12 +87,3 @@ fn id_values<'a>(df: &'a DataFrame, column: &str) -> Result<(&'a StringChunked, 
         .clone();
     Ok((ids, values))
 }
-
-/// The user ids of `df` in its row order (a missing one as empty).
-pub(super) fn user_ids(df: &DataFrame) -> Result<Vec<&str>> {
-    let ids = df
-        .column(USER_ID)
-        .and_then(|c| c.str())
-        .map_err(polars_err("read user ids"))?;
-    Ok(ids.iter().map(Option::unwrap_or_default).collect())
-}
