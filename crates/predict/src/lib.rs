@@ -20,3 +20,24 @@ pub use stage::{
     RemoteInputs, Result, RuleParams, Target, part_inputs, predict,
 };
 pub use stats::TimeUnit;
+
+/// `event_time` of the type `dtype` as Int64 UTC microseconds, whatever its time
+/// type (a datetime in any unit or zone, a date, or integer microseconds); `None`
+/// for a type that holds no time.
+pub(crate) fn event_micros(dtype: &polars::prelude::DataType) -> Option<polars::prelude::Expr> {
+    use polars::prelude::{DataType, TimeUnit as Unit, col};
+    use userlens_model::columns::EVENT_TIME;
+    let time = col(EVENT_TIME);
+    match dtype {
+        DataType::Datetime(_, tz) => Some(
+            time.cast(DataType::Datetime(Unit::Microseconds, tz.clone()))
+                .cast(DataType::Int64),
+        ),
+        DataType::Date => Some(
+            time.cast(DataType::Datetime(Unit::Microseconds, None))
+                .cast(DataType::Int64),
+        ),
+        d if d.is_integer() => Some(time.cast(DataType::Int64)),
+        _ => None,
+    }
+}

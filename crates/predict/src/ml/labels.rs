@@ -42,17 +42,10 @@ fn micros(events: &DataFrame) -> Result<Expr> {
             column: EVENT_TIME.to_string(),
         })?
         .dtype();
-    let time = col(EVENT_TIME);
-    match dtype {
-        DataType::Datetime(_, tz) => Ok(time
-            .cast(DataType::Datetime(TimeUnit::Microseconds, tz.clone()))
-            .cast(DataType::Int64)
-            .alias(T)),
-        d if d.is_integer() => Ok(time.cast(DataType::Int64).alias(T)),
-        d => Err(Error::NotATime {
-            dtype: d.to_string(),
-        }),
-    }
+    let time = crate::event_micros(dtype).ok_or_else(|| Error::NotATime {
+        dtype: dtype.to_string(),
+    })?;
+    Ok(time.alias(T))
 }
 
 /// Whether any value of a boolean expression holds in the group.

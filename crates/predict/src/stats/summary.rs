@@ -2,7 +2,7 @@
 
 use polars::prelude::{
     ChunkCompareEq, ChunkFullNull, DataFrame, DataType, Expr, Float64Chunked, IntoLazy, LazyFrame,
-    SortMultipleOptions, TimeUnit as PlTimeUnit, col, len, lit, when,
+    SortMultipleOptions, col, len, lit, when,
 };
 use serde::{Deserialize, Serialize};
 use userlens_model::columns::{AMOUNT, EVENT_TIME, EVENT_TYPE, USER_ID};
@@ -123,19 +123,13 @@ fn time_micros(events: &DataFrame) -> Result<Expr> {
         column: EVENT_TIME,
         problem: "is missing from the events".to_string(),
     })?;
-    match column.dtype() {
-        DataType::Datetime(_, tz) => Ok(col(EVENT_TIME)
-            .cast(DataType::Datetime(PlTimeUnit::Microseconds, tz.clone()))
-            .cast(DataType::Int64)),
-        DataType::Date => Ok(col(EVENT_TIME)
-            .cast(DataType::Datetime(PlTimeUnit::Microseconds, None))
-            .cast(DataType::Int64)),
-        DataType::Int64 => Ok(col(EVENT_TIME)),
-        other => Err(Error::Column {
-            column: EVENT_TIME,
-            problem: format!("has type {other}, expected a datetime or Int64 microseconds"),
-        }),
-    }
+    crate::event_micros(column.dtype()).ok_or_else(|| Error::Column {
+        column: EVENT_TIME,
+        problem: format!(
+            "has type {}, expected a datetime, a date or integer microseconds",
+            column.dtype()
+        ),
+    })
 }
 
 fn require(events: &DataFrame, column: &'static str) -> Result<()> {

@@ -147,7 +147,7 @@ fn summary_reports_missing_and_mistyped_columns() {
     let err = summarize(&mistyped, DAY, TimeUnit::Days).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "column `event_time` has type str, expected a datetime or Int64 microseconds"
+        "column `event_time` has type str, expected a datetime, a date or integer microseconds"
     );
     let no_amount = frame.drop("amount").unwrap();
     let s = summarize(&no_amount, DAY, TimeUnit::Days).unwrap();
