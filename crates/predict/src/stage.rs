@@ -101,6 +101,11 @@ impl Default for PredictParams {
     }
 }
 
+/// Why nothing is scored on a log shorter than its horizon before the cutoff.
+fn short_history_reason(horizon_days: u32) -> String {
+    format!("less history before the cutoff than the {horizon_days}-day horizon")
+}
+
 /// Checked parameters of the predict stage.
 #[derive(Debug, Clone)]
 pub struct CheckedPredictParams {
@@ -495,10 +500,7 @@ pub fn predict(
         customers_now: (fits_now.as_ref()).is_some_and(|f| f.pareto.is_ok() || f.bgnbd.is_ok()),
     };
     let (column_rows, weight) = if short_history {
-        let reason = format!(
-            "less history before the cutoff than the {}-day horizon",
-            p.horizon_days
-        );
+        let reason = short_history_reason(p.horizon_days);
         let rows = vec![
             skipped_row("expected_purchases", PURCHASES_TARGET, reason.clone()),
             skipped_row("p_alive", ACTIVE_TARGET, reason),

@@ -90,10 +90,7 @@ pub(super) fn for_target(
     let features_cutoff = shared.features_cutoff;
     let mut scored = Vec::new();
     if shared.short_history {
-        let reason = format!(
-            "less history before the cutoff than the {}-day horizon",
-            p.horizon_days
-        );
+        let reason = super::short_history_reason(p.horizon_days);
         for predictor in ["bg/nbd", "pareto/nbd", "logistic", "tree"] {
             scored.push(skipped(predictor, target, reason.clone()));
         }
@@ -408,7 +405,9 @@ pub(super) fn for_activity(targets: &DataFrame, shared: &Shared) -> Result<Activ
     let params = shared.params;
     if shared.short_history {
         return Ok(ActivityOutcome {
-            model: serde_json::json!({ "skipped": "less history before the cutoff than the horizon" }),
+            model: serde_json::json!({
+                "skipped": super::short_history_reason(params.horizon_days())
+            }),
             propensity: vec![None; shared.users.len()],
             backtested: None,
         });
