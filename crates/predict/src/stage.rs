@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::HashMap;
 use rayon::prelude::*;
 
 use polars::prelude::*;
@@ -556,12 +555,7 @@ pub fn predict(
         }
         if let (Ok(bg), Ok(_)) = (&fits.bgnbd, &fits.gamma) {
             let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
-            let index: HashMap<&str, usize> = summary
-                .user_ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
-                .collect();
+            let index = counts::customer_index(summary);
             // Each customer's spend as `spend` has it: the population's mean for a
             // repeat customer whose repeat value is not positive.
             let spend = &spend;
