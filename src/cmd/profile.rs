@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use userlens_pipeline::Override;
+
 use crate::Failure;
 use crate::cli::{Cli, RunArgs};
 
@@ -15,20 +17,17 @@ needs = [\"ingest\", \"personas\"]
 
 /// Runs the built-in pipeline with the events (and users) given as overrides.
 pub fn run(cli: &Cli, events: &Path, users: Option<&Path>, args: &RunArgs) -> Result<(), Failure> {
+    let text_of = |path: &Path| path.display().to_string();
     let mut set = vec![
-        format!("pipeline.name={}", toml_quote(&pipeline_name(events))),
-        format!("ingest.path={}", toml_string(events)),
+        Override::text("pipeline", "name", &pipeline_name(events)),
+        Override::text("ingest", "path", &text_of(events)),
     ];
     if let Some(users) = users {
-        set.push(format!("features.users={}", toml_string(users)));
+        set.push(Override::text("features", "users", &text_of(users)));
     }
-    set.extend(args.set.iter().cloned());
+    set.extend(super::overrides(&args.set)?);
     let text = format!("{}{RECOMMEND_STAGE}", userlens_pipeline::BUILTIN_PROFILE);
-    let plan = userlens_pipeline::load_str(
-        Path::new("<built-in profile pipeline>"),
-        &text,
-        &super::overrides(&set)?,
-    )?;
+    let plan = userlens_pipeline::load_str(Path::new("<built-in profile pipeline>"), &text, &set)?;
     super::run::run_plan(cli, &plan, args)
 }
 
@@ -79,26 +78,6 @@ fn pipeline_name(events: &Path) -> String {
         true => format!("profile-h{}", &hash[..8]),
         false => format!("profile-{plain}-h{}", &hash[..8]),
     }
-}
-
-/// A path as a TOML string literal for a `--set` override.
-fn toml_string(path: &Path) -> String {
-    toml_quote(&path.display().to_string())
-}
-
-fn toml_quote(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
 }
 
 #[cfg(test)]

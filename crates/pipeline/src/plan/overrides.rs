@@ -21,6 +21,17 @@ pub struct Override {
 }
 
 impl Override {
+    /// `stage.key` set to the text `value` as it is (a path, a name): what a `--set`
+    /// of it in TOML quotes would be, without the quoting.
+    pub fn text(stage: &str, key: &str, value: &str) -> Override {
+        Override {
+            stage: stage.to_string(),
+            key: key.split('.').map(str::to_string).collect(),
+            value: toml::Value::String(value.to_string()),
+            text: format!("{stage}.{key}={value}"),
+        }
+    }
+
     /// Parses `stage.key=value`.
     pub fn parse(text: &str) -> Result<Override> {
         let bad = || {
