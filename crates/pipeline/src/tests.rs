@@ -340,6 +340,16 @@ fn a_stage_named_pipeline_and_a_set_without_a_key_are_refused() {
 }
 
 #[test]
+fn a_text_set_takes_the_text_as_it_is() {
+    let path = "we\"ird\\ na\tme.csv";
+    let set = Override::text("ingest", "path", path);
+    assert_eq!(set.text, format!("ingest.path={path}"));
+    let plan = load_str(Path::new("p.toml"), GOOD, &[set]).unwrap();
+    let ingest = plan.stages.iter().find(|s| s.name == "ingest").unwrap();
+    assert_eq!(ingest.params["path"], path);
+}
+
+#[test]
 fn the_overview_names_every_stage_kind() {
     let overview: String = include_str!("lib.rs")
         .lines()
