@@ -74,7 +74,9 @@ pub const SEGMENT_COLUMNS: &[&str] = &[columns::USER_ID, groups::SEGMENT];
 /// What the loyalty stage reads.
 #[derive(Clone, Copy)]
 pub struct LoyaltyInput<'a> {
-    /// Canonical events, each part holding whole users.
+    /// Canonical events, each part holding whole users, each user's rows together
+    /// (as the ingest leaves them; the pass sorts a part that is not, the ratings'
+    /// tables count a user once per stretch of their rows).
     pub parts: &'a [LazyFrame],
     /// Only events before this time count (default: midnight after the last event).
     pub as_of: Option<i64>,
