@@ -6,14 +6,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use polars::prelude::*;
 use userlens_model::columns;
 
-use super::{Parsed, Sink, header_names, open_file, resolve};
+use super::{Parsed, Sink, header_names, resolve};
 use crate::error::{Error, Result};
 use crate::{Source, SourceFormat, parquet_type};
 
 pub(super) fn read_parquet(source: &Source) -> Result<Parsed> {
     let path = source.path();
     let parquet = |source| bad_parquet(path, source);
-    let mut reader = ParquetReader::new(open_file(path)?);
+    // Read whole, as a side table is: mapped, a file rewritten in place while it is
+    // read would stop the process (SIGBUS) rather than fail the read.
+    let mut reader = ParquetReader::new(std::io::Cursor::new(side_table_bytes(path)?));
     let schema = guarded(path, || reader.schema())?;
     let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let header = header_names(source, Some(names.clone()), names.len());
@@ -111,8 +113,8 @@ fn read_parquet_checked(
     DataFrame::new(df.height(), columns).map_err(parquet)
 }
 
-/// A side table's bytes, read whole: polars would map the file, and one rewritten in
-/// place while mapped stops the process (SIGBUS).
+/// A Parquet file's bytes, read whole: polars would map the file, and one rewritten
+/// in place while mapped stops the process (SIGBUS).
 fn side_table_bytes(path: &Path) -> Result<Vec<u8>> {
     crate::regular_file(path)?;
     std::fs::read(path).map_err(|source| Error::Io {
