@@ -440,7 +440,7 @@ impl Source {
 
     /// Bytes of source text whose events [`ingest_into`] holds in memory: the
     /// explicit `out_of_core_above_mb`, else the memory limit over
-    /// [`memory::PEAK_PER_TEXT_BYTE`].
+    /// the peak memory per byte of text the benchmarks measured (five bytes).
     pub fn text_budget(&self) -> u64 {
         match self.params.out_of_core_above_mb {
             Some(mb) => mb.saturating_mul(1 << 20),
