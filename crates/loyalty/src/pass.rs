@@ -279,8 +279,12 @@ pub(crate) fn run(
             pass.matched.purchase += u64::from(f & PURCHASE != 0);
         }
         // Each block holds the daily counts of every group: merge a few blocks per
-        // thread at a time. Blocks stay BLOCK_USERS users, so the sums do not change.
-        let wave = BLOCK_USERS * 2 * rayon::current_num_threads().max(1);
+        // thread at a time, fewer where a block's counts are big (many groups over a
+        // long calendar). Blocks stay BLOCK_USERS users, so the sums do not change.
+        let block_bytes = ctx.dir.groups.len().max(1) * (cal.days * 24 + ctx.months.periods * 256);
+        let blocks =
+            (WAVE_BYTES / block_bytes.max(1)).clamp(1, 2 * rayon::current_num_threads().max(1));
+        let wave = BLOCK_USERS * blocks;
         for runs in runs.chunks(wave) {
             let blocks: Vec<Block> = runs
                 .par_chunks(BLOCK_USERS)
@@ -396,6 +400,9 @@ struct Block {
     stickiness: Vec<Stickiness>,
     retained: Vec<(String, bool)>,
 }
+
+/// Most bytes of blocks' daily counts one wave of [`block`]s holds at once.
+const WAVE_BYTES: usize = 256 << 20;
 
 fn block(cols: &Cols<'_>, runs: &[Range<usize>], ctx: &Ctx<'_>) -> Block {
     let cal = ctx.cal;
