@@ -1,16 +1,13 @@
 //! Calendar periods: days, weeks from Monday and months (UTC), numbered from the
 //! first period that holds an event.
 
-use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use userlens_model::time::{DAY_MICROS, date_string};
+use userlens_model::time::{DAY_MICROS, civil_from_days, date_string, days_from_civil};
 
 /// Most periods a calendar holds, the last before the as-of date: a cohort triangle
 /// holds about half their square per group.
 pub const MAX_PERIODS: usize = 1000;
 
-/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
-const EPOCH_FROM_CE: i64 = 719_163;
 /// 1970-01-05, the first Monday after the epoch, is day 4.
 const FIRST_MONDAY: i64 = 4;
 
@@ -43,8 +40,8 @@ impl Unit {
             Unit::Day => day,
             Unit::Week => (day - FIRST_MONDAY).div_euclid(7),
             Unit::Month => {
-                let (y, m) = year_month(day);
-                i64::from(y) * 12 + i64::from(m) - 1
+                let (y, m, _) = civil_from_days(day);
+                y * 12 + i64::from(m) - 1
             }
         }
     }
@@ -65,10 +62,9 @@ impl Unit {
             Unit::Week => period * 7 + FIRST_MONDAY,
             Unit::Month => {
                 let (y, m) = (period.div_euclid(12), period.rem_euclid(12) + 1);
-                i32::try_from(y)
-                    .ok()
-                    .and_then(|y| NaiveDate::from_ymd_opt(y, m as u32, 1))
-                    .map_or(0, |d| i64::from(d.num_days_from_ce()) - EPOCH_FROM_CE)
+                (i32::try_from(y).ok())
+                    .and_then(|y| days_from_civil(y, m as u32, 1))
+                    .unwrap_or(0)
             }
         }
     }
@@ -82,14 +78,6 @@ impl Unit {
             _ => date,
         }
     }
-}
-
-/// Year and month of day `day` (days since 1970-01-01).
-fn year_month(day: i64) -> (i32, u32) {
-    i32::try_from(day + EPOCH_FROM_CE)
-        .ok()
-        .and_then(NaiveDate::from_num_days_from_ce_opt)
-        .map_or((1970, 1), |d| (d.year(), d.month()))
 }
 
 /// The days and periods of one run: from the first event's day to the as-of time,
