@@ -4,6 +4,7 @@
 use crate::Failure;
 use crate::cli::ClusterRole;
 
+/// Runs this process as the cluster role asked for, until it is stopped.
 #[cfg(feature = "cluster")]
 pub fn run(role: &ClusterRole) -> Result<(), Failure> {
     use userlens_cluster::roles;
@@ -81,6 +82,7 @@ pub fn run(role: &ClusterRole) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Without the `cluster` feature: a usage error saying how to build it in.
 #[cfg(not(feature = "cluster"))]
 pub fn run(_: &ClusterRole) -> Result<(), Failure> {
     Err(Failure::usage(anyhow::anyhow!(

@@ -36,6 +36,8 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
+    /// Takes in what a finished stage says of itself: the files it read, the rows
+    /// and users it counted, its as-of date, its personas and models.
     pub fn absorb(&mut self, meta: &StageMeta) {
         // A file two stages read (the users table) is listed once per version.
         for input in &meta.inputs {

@@ -59,6 +59,7 @@ pub(crate) struct Source {
 pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
 impl Source {
+    /// Reads a pipeline file: a regular file of at most [`MAX_FILE_BYTES`], UTF-8.
     pub fn read(path: &Path) -> Result<Source> {
         let refuse = |why: &str| Error::ReadFile {
             path: path.to_path_buf(),
@@ -108,6 +109,7 @@ impl Source {
         (line, column)
     }
 
+    /// A mistake in the file at byte `offset`, told at its line and column.
     pub fn error_at(&self, offset: usize, message: String, hint: Option<String>) -> Error {
         Error::File(self.located(offset, message, hint))
     }
@@ -174,6 +176,7 @@ impl Source {
         toml::from_str(&self.text).map_err(|e| self.toml_error(&e, 0))
     }
 
+    /// A TOML error of text that starts at byte `base` of the file, at its place.
     pub fn toml_error(&self, e: &toml::de::Error, base: usize) -> Error {
         let offset = e.span().map_or(base, |s| s.start);
         let message = e.message().trim().to_string();
