@@ -382,8 +382,8 @@ fn sweep(
 pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
     let f = params.factors;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xA15A_15A1_5A15_A15A);
-    let (n_users, n_items) = (inter.train().rows(), inter.train().cols);
-    let by_item = inter.train().transpose();
+    let (n_users, n_items) = (inter.positive().rows(), inter.positive().cols);
+    let by_item = inter.positive().transpose();
     // Small positive starts, as `implicit` draws them, for rows with an interest; a
     // row without one starts and stays at zero, so a user or item first seen later
     // (after the cutoff) changes no other row's start and adds nothing to a solve.
@@ -396,7 +396,7 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
         }
         factors
     };
-    let mut users = starts(inter.train());
+    let mut users = starts(inter.positive());
     let mut items = starts(&by_item);
     // A side's rows one after another, unless the other side's factors are many
     // more and too big to stay in cache: then all at once, sweeping those.
@@ -405,10 +405,10 @@ pub(crate) fn fit(inter: &Interactions, params: &AlsParams, seed: u64) -> Als {
         if sweep(n_users, n_items) {
             solve_swept(&mut users, &items, &by_item, params, f);
         } else {
-            solve(&mut users, &items, inter.train(), params, f);
+            solve(&mut users, &items, inter.positive(), params, f);
         }
         if sweep(n_items, n_users) {
-            solve_swept(&mut items, &users, inter.train(), params, f);
+            solve_swept(&mut items, &users, inter.positive(), params, f);
         } else {
             solve(&mut items, &users, &by_item, params, f);
         }

@@ -42,7 +42,7 @@ pub(crate) fn test_kinds(
 
 /// What the recommenders are scored on, as `recommend_report.csv`'s `test_events`
 /// says it: the asked types (`purchase`), or `any weighted event`.
-pub(crate) fn tested(kinds: TestKinds, params: &CheckedRecommendParams) -> String {
+pub(crate) fn test_events_text(kinds: TestKinds, params: &CheckedRecommendParams) -> String {
     match kinds {
         TestKinds::Asked => params.test_events.join(" or "),
         TestKinds::Weighted => "any weighted event".to_string(),

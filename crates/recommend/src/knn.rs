@@ -172,8 +172,8 @@ impl Scratch {
 /// Fits the similarities on the training interactions, each user's history cut to
 /// [`MAX_HISTORY`] items.
 pub(crate) fn fit(inter: &Interactions, similarity: Similarity, neighbours: usize) -> Knn {
-    let cut = capped(inter.train());
-    let x = cut.as_ref().unwrap_or(inter.train());
+    let cut = capped(inter.positive());
+    let x = cut.as_ref().unwrap_or(inter.positive());
     let values = weighted(x, similarity);
     let mut xt = x.transpose_with(&values);
     let (entries, run_of) = runs(x, &values);
@@ -320,7 +320,7 @@ impl Knn {
         skip: &[u32],
         k: usize,
     ) -> Vec<Scored> {
-        let (items, interest) = inter.train().row(user);
+        let (items, interest) = inter.positive().row(user);
         SCORES.with_borrow_mut(|scores| {
             scores.fit(self.neighbours.cols);
             // Each item's score is summed in history order from 0, on any thread

@@ -58,7 +58,7 @@ pub use params::{
 };
 pub use tables::{Lists, REPORT_COLUMNS, ReportRow};
 
-use crate::evaluate::{check_no_leak, score, split, split_and_refit, test_kinds, tested};
+use crate::evaluate::{check_no_leak, score, split, split_and_refit, test_events_text, test_kinds};
 use crate::events::{End, Log, Stored, Window};
 use crate::matrix::Interactions;
 use crate::model::{Ctx, Fitted, Personas};
@@ -257,7 +257,7 @@ pub fn recommend_in_blocks(
     let personas = assignments.map(|a| personas_of(a, &log)).transpose()?;
     let (kinds, note) = test_kinds(&log, params);
     notes.extend(note);
-    let test_events = tested(kinds, params);
+    let test_events = test_events_text(kinds, params);
     // The refit's interactions are built with the split, so that the pairs, the
     // largest thing read, are not held beside the recommenders being scored; read
     // out of core, they wait on disk while both are built. Everything after this
@@ -283,7 +283,7 @@ pub fn recommend_in_blocks(
         .as_ref()
         .map(|(ids, of, _)| {
             let known = (of.iter().enumerate())
-                .map(|(u, p)| p.filter(|_| !split.train.train().row(u).0.is_empty()))
+                .map(|(u, p)| p.filter(|_| !split.train.positive().row(u).0.is_empty()))
                 .collect();
             Personas::rank(ids.clone(), known, &split.train)
         })

@@ -213,7 +213,7 @@ impl Interactions {
     }
 
     /// The entries of `all` with a positive interest: what the models learn from.
-    pub fn train(&self) -> &Csr {
+    pub fn positive(&self) -> &Csr {
         self.positive.as_ref().unwrap_or(&self.all)
     }
 

@@ -90,7 +90,7 @@ impl Fitted {
     /// `user`'s `k` best items not in `skip` (ascending): the model's picks, then
     /// their persona's popular items, then popular ones.
     pub fn recommend(&self, ctx: &Ctx<'_>, user: usize, skip: &[u32], k: usize) -> Vec<Rec> {
-        let has_history = !ctx.inter.train().row(user).0.is_empty();
+        let has_history = !ctx.inter.positive().row(user).0.is_empty();
         let picks = match self {
             Fitted::Knn(m) if has_history => m.recommend(ctx.inter, user, skip, k),
             Fitted::Als(m) if has_history => m.recommend(ctx.inter, user, skip, k),
@@ -167,7 +167,7 @@ fn strongest(pairs: impl Iterator<Item = (f32, u32)>) -> ([(f32, u32); REASON_IT
 impl Fitted {
     /// Why each of `recs` (`user`'s list) is on it, in words.
     pub fn reasons(&self, ctx: &Ctx<'_>, log: &Log, user: usize, recs: &[Rec]) -> Vec<String> {
-        let history = ctx.inter.train().row(user).0;
+        let history = ctx.inter.positive().row(user).0;
         // Item-kNN: each pick's similarity to every item in the history from one pass
         // over the history's neighbours, rather than a search for every pair.
         let table = match self {
@@ -216,7 +216,7 @@ impl Fitted {
             }
             Why::Model => {}
         }
-        let (items, interest) = ctx.inter.train().row(user);
+        let (items, interest) = ctx.inter.positive().row(user);
         // Not the item itself, which a model may offer again (a viewed item under
         // `exclude = "purchased"`) and which is most like itself.
         let (reasons, kept) = strongest(

@@ -19,15 +19,15 @@ pub(crate) struct Ranking {
 impl Ranking {
     /// Popularity among the users for whom `member` is true.
     pub fn among(inter: &Interactions, member: impl Fn(usize) -> bool) -> Ranking {
-        let items = inter.train().cols;
+        let items = inter.positive().cols;
         let mut counts = vec![0u32; items];
         let mut total = vec![0f64; items];
         let mut users = 0;
-        for u in 0..inter.train().rows() {
+        for u in 0..inter.positive().rows() {
             if !member(u) {
                 continue;
             }
-            let (cols, vals) = inter.train().row(u);
+            let (cols, vals) = inter.positive().row(u);
             users += usize::from(!cols.is_empty());
             for (&c, &v) in cols.iter().zip(vals) {
                 counts[c as usize] += 1;

@@ -205,7 +205,7 @@ fn a_log_whose_purchases_are_all_refunds_holds_no_purchases() {
 fn models_learn_from_the_positive_interests_only() {
     // Every interest positive: the models learn from every entry (f comes later).
     let (_, inter) = interactions(&paper_log(), 10, "");
-    assert_eq!(inter.train(), &inter.all);
+    assert_eq!(inter.positive(), &inter.all);
     assert_eq!(inter.item_users, [2, 3, 2, 2, 1, 0]);
     assert_eq!(inter.active_users, 4);
     // u2 only searched c, a type of no weight: seen, but nothing to learn from.
@@ -215,10 +215,10 @@ fn models_learn_from_the_positive_interests_only() {
     let (log, inter) = interactions(&rows, 10, "");
     let (u2, u5, c) = (1, 4, item(&log, "c"));
     assert!(inter.entry(u2, c).is_some() && inter.entry(u5, item(&log, "e")).is_some());
-    assert!(!inter.train().row(u2).0.contains(&c));
-    assert_eq!(inter.train().row(u2).0.len(), 2);
-    assert!(inter.train().row(u5).0.is_empty());
-    assert_eq!(inter.train().indices.len(), inter.all.indices.len() - 2);
+    assert!(!inter.positive().row(u2).0.contains(&c));
+    assert_eq!(inter.positive().row(u2).0.len(), 2);
+    assert!(inter.positive().row(u5).0.is_empty());
+    assert_eq!(inter.positive().indices.len(), inter.all.indices.len() - 2);
     assert_eq!(inter.item_users, [2, 3, 2, 2, 1, 0]);
     assert_eq!(inter.active_users, 4);
 }
