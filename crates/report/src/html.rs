@@ -783,6 +783,20 @@ mod tests {
         };
         assert!(caption(&[3.0, 4.0, 5.0]).contains("the k with the highest silhouette was chosen"));
         assert!(caption(&[4.0]).contains("one k was tried (set, or all the users allow"));
+        // One persona: no silhouette, so no empty silhouette panel beside the inertia.
+        let one = polars::df!(
+            "k" => [1.0],
+            "inertia" => [12.5],
+            "silhouette" => [None::<f64>],
+            "chosen" => [true],
+        )
+        .unwrap();
+        let html = summary::k_section(&one, &RunView::default()).unwrap();
+        assert!(html.contains("Inertia (look for the elbow)"), "{html}");
+        assert!(!html.contains("Silhouette (higher is better)"), "{html}");
+        let none = one.drop("inertia").unwrap();
+        let html = summary::k_section(&none, &RunView::default()).unwrap();
+        assert!(html.contains("No measure of the clustering"), "{html}");
     }
 
     #[test]

@@ -203,8 +203,10 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
     } else {
         None
     };
+    // A measure with no value (the silhouette of one persona) gets no empty panel.
     let panels: Vec<Panel> = columns
         .iter()
+        .filter(|(_, _, values)| values.iter().any(Option::is_some))
         .map(|(_, title, values)| Panel {
             title: title.to_string(),
             x_desc: "k (number of personas)".into(),
@@ -234,6 +236,11 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
             fixed(Some(k), 0)
         ))
     );
+    if panels.is_empty() {
+        return Ok(note(
+            "No measure of the clustering's quality holds a value for the k tried.",
+        ));
+    }
     let svg = charts::panels(&Panels {
         chart: "k selection",
         title: "Quality of the clustering for each k tried",
