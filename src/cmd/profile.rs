@@ -43,7 +43,8 @@ fn pipeline_name(events: &Path) -> String {
         .map(|f| f.to_string_lossy())
         .unwrap_or_default();
     let mut stem: &str = &file;
-    let formats = std::iter::once("gz").chain(userlens_ingest::FORMAT_EXTENSIONS);
+    let formats =
+        std::iter::once("gz").chain(userlens_ingest::FORMAT_EXTENSIONS.iter().map(|(e, _)| *e));
     while let Some(shorter) = formats.clone().find_map(|ext| {
         let cut = stem.len().checked_sub(ext.len() + 1)?;
         let tail = stem.get(cut..)?;

@@ -366,17 +366,37 @@ pub(crate) fn polars(action: &'static str) -> impl FnOnce(polars::prelude::Polar
 /// Bytes of a value a quarantine reason quotes; the rest is in the row's `raw`.
 const QUOTED_BYTES: usize = 64;
 
+/// `text` cut to at most `bytes` bytes at a character's start, `…` after it where
+/// it was cut.
+pub(crate) fn cut(text: &str, bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
+
 /// A value from the data as a quarantine reason quotes it: in double quotes and as
 /// written, so a Windows path keeps single backslashes and a quote stays a quote
-/// (the whole row is in `raw`), cut to 64 bytes with `…` where it is longer; a NUL
-/// is written `\0`, as in `raw`.
+/// (the whole row is in `raw`), [`cut`] to 64 bytes; a control character is
+/// written as its escape (`\n`, `\0`, `\u{001B}`), so a reason stays one line.
 pub(crate) fn quoted(text: &str) -> String {
-    let mut cut = text.len().min(QUOTED_BYTES);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
+    let mut out = String::from('"');
+    for c in cut(text, QUOTED_BYTES).chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04X}}}", c as u32)),
+            c => out.push(c),
+        }
     }
-    let more = if cut < text.len() { "…" } else { "" };
-    format!("\"{}{more}\"", &text[..cut]).replace('\0', "\\0")
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -390,6 +410,10 @@ mod tests {
         let long = format!("{}é", "a".repeat(63));
         assert_eq!(quoted(&long), format!("\"{}…\"", "a".repeat(63)));
         assert_eq!(quoted("a\0b"), r#""a\0b""#);
+        assert_eq!(
+            quoted("2026-01-02\nnoon\u{1b}"),
+            r#""2026-01-02\nnoon\u{001B}""#
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub use finish::{DICTIONARY_COLUMNS, dictionary};
 pub use gate::{check_user_totals, rows_not_utf8};
 use mapping::DERIVABLE;
 pub use mapping::{ColumnSource, IdFormat};
+pub use memory::PEAK_PER_TEXT_BYTE;
 pub use not_kept::{Duplicate, Duplicates, NotKept};
 pub use read::{OnProgress, read_table, reading_untrusted_file};
 pub use survey::{Survey, read_survey};
@@ -327,8 +328,8 @@ impl SourceParams {
             && !(low < high && (high - low).is_finite())
         {
             return Err(Error::Params(format!(
-                "`rating_scale` [{low}, {high}] must be two numbers, the lowest rating first, \
-                 less than 1e308 apart"
+                "`rating_scale` [{low}, {high}] must be two numbers, the lowest rating \
+                 first, whose difference is a finite number"
             )));
         }
         if !(0.0..=1.0).contains(&self.max_quarantine_share) {
@@ -368,8 +369,11 @@ impl SourceParams {
 /// Whether a file's name says its fields are parted by tabs (`.tsv`, `.tab`, with or
 /// without `.gz`): a CSV source's default delimiter is then a tab.
 fn tab_separated(path: &Path) -> bool {
-    matches!(extension(path).as_deref(), Some("tsv" | "tab"))
+    extension(path).is_some_and(|e| TAB_EXTENSIONS.contains(&e.as_str()))
 }
+
+/// The extensions of tab-separated text, a CSV source of another delimiter.
+const TAB_EXTENSIONS: [&str; 2] = ["tsv", "tab"];
 
 /// A file name's extension in lower case, past a `.gz` (`csv` for `e.CSV.gz`).
 fn extension(path: &Path) -> Option<String> {
@@ -381,21 +385,28 @@ fn extension(path: &Path) -> Option<String> {
         .map(|(_, extension)| extension.to_string())
 }
 
-/// The extensions that name a file's layout, read by [`guess_format`] and
-/// [`SourceParams::delimiter`]'s default (each with or without a `.gz` after it).
-pub const FORMAT_EXTENSIONS: [&str; 10] = [
-    "csv", "tsv", "tab", "txt", "dat", "parquet", "pq", "ndjson", "jsonl", "json",
+/// The extensions that name a file's layout (each with or without a `.gz` after it),
+/// and the layout each names: [`guess_format`]'s table.
+pub const FORMAT_EXTENSIONS: [(&str, SourceFormat); 10] = [
+    ("csv", SourceFormat::Csv),
+    (TAB_EXTENSIONS[0], SourceFormat::Csv),
+    (TAB_EXTENSIONS[1], SourceFormat::Csv),
+    ("txt", SourceFormat::Text),
+    ("dat", SourceFormat::Text),
+    ("parquet", SourceFormat::Parquet),
+    ("pq", SourceFormat::Parquet),
+    ("ndjson", SourceFormat::Ndjson),
+    ("jsonl", SourceFormat::Ndjson),
+    ("json", SourceFormat::Ndjson),
 ];
 
 /// The layout a file's name says it has (`.parquet`, `.txt`, `.ndjson`, ... with or
-/// without `.gz`), CSV for any other.
+/// without `.gz`, [`FORMAT_EXTENSIONS`]), CSV for any other.
 pub fn guess_format(path: &Path) -> SourceFormat {
-    match extension(path).as_deref() {
-        Some("parquet" | "pq") => SourceFormat::Parquet,
-        Some("txt" | "dat") => SourceFormat::Text,
-        Some("ndjson" | "jsonl" | "json") => SourceFormat::Ndjson,
-        _ => SourceFormat::Csv,
-    }
+    let extension = extension(path);
+    (FORMAT_EXTENSIONS.iter())
+        .find(|(e, _)| extension.as_deref() == Some(*e))
+        .map_or(SourceFormat::Csv, |(_, format)| *format)
 }
 
 /// Events per Parquet part of a run on a cluster ([`Source::in_parts`]): a task's
@@ -440,7 +451,7 @@ impl Source {
 
     /// Bytes of source text whose events [`ingest_into`] holds in memory: the
     /// explicit `out_of_core_above_mb`, else the memory limit over
-    /// the peak memory per byte of text the benchmarks measured (five bytes).
+    /// [`PEAK_PER_TEXT_BYTE`], the peak memory per byte of text.
     pub fn text_budget(&self) -> u64 {
         match self.params.out_of_core_above_mb {
             Some(mb) => mb.saturating_mul(1 << 20),

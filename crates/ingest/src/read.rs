@@ -543,16 +543,7 @@ pub(crate) fn trim(text: &str) -> &str {
 /// (`…` where it is cut).
 pub(crate) fn echo(raw: &[u8]) -> String {
     let raw = &raw[..raw.len().min(RAW_ECHO_BYTES + 4)];
-    let mut text = String::from_utf8_lossy(raw).into_owned();
-    if text.len() > RAW_ECHO_BYTES {
-        let mut cut = RAW_ECHO_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text.replace('\0', "\\0")
+    error::cut(&String::from_utf8_lossy(raw), RAW_ECHO_BYTES).replace('\0', "\\0")
 }
 
 /// Column of the row hashes that [`Sink`] adds to the events; dropped by the caller.

@@ -126,11 +126,11 @@ impl Source {
         })
     }
 
-    /// The bytes of the `[pipeline]` table and its subtables (`[pipeline.gates]`),
-    /// where its keys are; empty when the file has no such table.
-    pub fn header_span(&self) -> std::ops::Range<usize> {
-        let mut start = None;
-        let mut offset = 0;
+    /// Offset of the header's `key` (`name`, `min_volume_ratio`) in the `[pipeline]`
+    /// table or a subtable of it (`[pipeline.gates]`), wherever in the file each is.
+    pub fn find_header_key(&self, key: &str) -> Option<usize> {
+        let mut spans = Vec::new();
+        let (mut start, mut offset) = (None, 0);
         for line in self.text.split_inclusive('\n') {
             let code = line.split('#').next().unwrap_or_default();
             let header: String = code.chars().filter(|c| !c.is_whitespace()).collect();
@@ -138,13 +138,17 @@ impl Source {
                 let ours = header == "[pipeline]" || header.starts_with("[pipeline.");
                 match start {
                     None if ours => start = Some(offset),
-                    Some(from) if !ours => return from..offset,
+                    Some(from) if !ours => {
+                        spans.push(from..offset);
+                        start = None;
+                    }
                     _ => {}
                 }
             }
             offset += line.len();
         }
-        start.map_or(0..0, |from| from..self.text.len())
+        spans.extend(start.map(|from| from..self.text.len()));
+        spans.into_iter().find_map(|span| self.find_key(span, key))
     }
 
     /// Offset of `key` written as a key (`key =`) inside `span`, if it is there.

@@ -98,7 +98,7 @@ fn header_error(
     // A key of a table (`gates.min_volume_ratio`) is found by its own name, in the
     // header's tables only; one the file does not give is told at line 1.
     let name = key.rsplit('.').next().unwrap_or(key);
-    let at = source.find_key(source.header_span(), name).unwrap_or(0);
+    let at = source.find_header_key(name).unwrap_or(0);
     source.error_at(at, message, hint)
 }
 
@@ -572,7 +572,7 @@ fn plan_source(
         }
     }
     let shown = output.display().to_string();
-    let at = source.find_key(source.header_span(), "output").unwrap_or(0);
+    let at = source.find_header_key("output").unwrap_or(0);
     if crate::publish::other_placeholder(&output) {
         return Err(header_error(
             source,

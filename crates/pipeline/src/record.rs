@@ -288,13 +288,13 @@ pub struct StageMeta {
     pub notes: Vec<String>,
 }
 
-/// Peak resident set size of this process (VmHWM), Linux only.
 /// A moment as the run record and the ledger write it: RFC 3339 in UTC, to the
 /// second (`2026-12-07T18:30:00Z`).
 pub(crate) fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Peak resident set size of this process (VmHWM), Linux only.
 pub(crate) fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

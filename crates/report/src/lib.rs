@@ -458,7 +458,8 @@ mod tests {
 
     #[test]
     fn a_file_that_cannot_be_started_is_told_by_its_own_name() {
-        // 250 bytes is a name the folder takes, but not with `.<pid>.tmp` around it.
+        // 250 bytes is a name the folder takes, but not with `.<pid>.userlens.tmp` around
+        // it.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(format!("{}.csv", "a".repeat(246)));
         let err = write_atomic(&path, b"x").unwrap_err().to_string();
