@@ -77,8 +77,38 @@ pub(crate) enum Mark {
     Box,
     /// A marker (points).
     Marker(Shape),
-    /// A line with a dot (line series).
-    Line,
+    /// A line with a dot (line series), drawn with its series' dash.
+    Line(Dash),
+}
+
+/// How a line is drawn, so that the lines of a chart tell apart by more than their
+/// colour (WCAG's "use of color").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Dash {
+    /// An unbroken line.
+    #[default]
+    Solid,
+    /// Long dashes.
+    Long,
+    /// Short dashes.
+    Short,
+}
+
+impl Dash {
+    /// Dash and gap in pixels; `None` for a solid line.
+    fn pattern(self) -> Option<(i32, i32)> {
+        match self {
+            Dash::Solid => None,
+            Dash::Long => Some((9, 4)),
+            Dash::Short => Some((3, 3)),
+        }
+    }
+}
+
+/// The dash of line `i` of a chart (and of its legend entry): solid, long dashes,
+/// short dashes, in turn.
+pub(crate) fn dash(i: usize) -> Dash {
+    [Dash::Solid, Dash::Long, Dash::Short][i % 3]
 }
 
 /// One legend line.
@@ -288,11 +318,14 @@ fn legend(area: &Area, title: &str, entries: &[LegendEntry], top: i32) -> Drawn 
         match entry.mark {
             Mark::Box => area.draw(&Rectangle::new([(8, y - 6), (20, y + 6)], style))?,
             Mark::Marker(shape) => draw_marker(area, (14, y), shape, 5, style)?,
-            Mark::Line => {
-                area.draw(&PathElement::new(
-                    vec![(4, y), (24, y)],
-                    entry.color.stroke_width(2),
-                ))?;
+            Mark::Line(dash) => {
+                let (ends, stroke) = (vec![(4, y), (24, y)], entry.color.stroke_width(2));
+                match dash.pattern() {
+                    None => area.draw(&PathElement::new(ends, stroke))?,
+                    Some((on, off)) => area.draw(&plotters::element::DashedPathElement::new(
+                        ends, on, off, stroke,
+                    ))?,
+                }
                 area.draw(&Circle::new((14, y), 3, style))?;
             }
         }
@@ -567,6 +600,8 @@ pub(crate) enum Reference {
 pub(crate) struct Series {
     /// Colour.
     pub color: RGBColor,
+    /// Dash, as its legend entry's ([`dash`]).
+    pub dash: Dash,
     /// Points, drawn in order.
     pub points: Vec<(f64, f64)>,
 }
@@ -734,7 +769,13 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
             .collect();
-        chart.draw_series(LineSeries::new(pts.clone(), series.color.stroke_width(2)))?;
+        let stroke = series.color.stroke_width(2);
+        match series.dash.pattern() {
+            None => chart.draw_series(LineSeries::new(pts.clone(), stroke))?,
+            Some((on, off)) => {
+                chart.draw_series(DashedLineSeries::new(pts.clone(), on, off, stroke))?
+            }
+        };
         // A dense line's points would only blur it, at a circle each in the page.
         if pts.len() <= MAX_MARKED_POINTS {
             chart.draw_series(

@@ -133,6 +133,7 @@ fn odd_data_draws_a_whole_picture_without_panicking() {
         y_desc: "y".into(),
         series: vec![Series {
             color: color(1),
+            dash: Dash::Solid,
             points: vec![(1.0, f64::INFINITY), (1.0, 1.0)],
         }],
         x_range: None,
@@ -164,6 +165,7 @@ fn odd_data_draws_a_whole_picture_without_panicking() {
             y_desc: String::new(),
             series: vec![Series {
                 color: color(2),
+                dash: Dash::Solid,
                 points: vec![(extreme, -extreme), (0.0, extreme), (-extreme, 1.0)],
             }],
             x_range: Some((extreme, -extreme)),
@@ -261,6 +263,7 @@ fn a_dense_line_is_drawn_without_a_circle_per_point() {
         y_desc: "y".into(),
         series: vec![Series {
             color: color(0),
+            dash: Dash::Solid,
             points: (0..n).map(|i| (i as f64, (i % 7) as f64)).collect(),
         }],
         x_range: None,
@@ -283,4 +286,47 @@ fn a_dense_line_is_drawn_without_a_circle_per_point() {
     };
     assert_eq!(circles(MAX_MARKED_POINTS), MAX_MARKED_POINTS);
     assert_eq!(circles(MAX_MARKED_POINTS + 1), 0);
+}
+
+#[test]
+fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
+    let line = |dash: Dash| Series {
+        color: color(0),
+        dash,
+        points: vec![(0.0, 0.0), (100.0, 1.0)],
+    };
+    let svg = |dash: Dash| {
+        panels(&Panels {
+            chart: "t",
+            title: "t",
+            panels: &[Panel {
+                title: "t".into(),
+                x_desc: "x".into(),
+                y_desc: "y".into(),
+                series: vec![line(dash)],
+                x_range: None,
+                y_range: None,
+                integer_x: true,
+                marker: None,
+                reference: None,
+            }],
+            columns: 1,
+            legend: &[LegendEntry {
+                label: "a".into(),
+                color: color(0),
+                mark: Mark::Line(dash),
+            }],
+            aria: "",
+        })
+        .unwrap()
+    };
+    let strokes = |svg: &str| svg.matches("<polyline").count() + svg.matches("<line").count();
+    let (solid, long, short) = (svg(Dash::Solid), svg(Dash::Long), svg(Dash::Short));
+    // A dashed line is drawn as its dashes: many more strokes than one line.
+    assert!(strokes(&long) > strokes(&solid) + 10, "{long}");
+    assert!(strokes(&short) > strokes(&long), "{short}");
+    assert_eq!(
+        [dash(0), dash(1), dash(2), dash(3)],
+        [Dash::Solid, Dash::Long, Dash::Short, Dash::Solid]
+    );
 }

@@ -251,6 +251,7 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         (0..groups.len())
             .map(|g| charts::Series {
                 color: color(g),
+                dash: charts::dash(g),
                 points: rows
                     .iter()
                     .filter(|&&i| (text(&kinds[i]), text(&values[i])) == groups[g])
@@ -274,7 +275,7 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         .map(|g| LegendEntry {
             label: group_name(&groups[g].0, &groups[g].1, personas),
             color: color(g),
-            mark: Mark::Line,
+            mark: Mark::Line(charts::dash(g)),
         })
         .collect();
     let svg = charts::panels(&Panels {
@@ -432,6 +433,7 @@ fn stickiness(df: &DataFrame) -> Result<String> {
         .enumerate()
         .map(|(k, values)| charts::Series {
             color: charts::color(k),
+            dash: charts::dash(k),
             points: values
                 .iter()
                 .enumerate()
@@ -445,7 +447,7 @@ fn stickiness(df: &DataFrame) -> Result<String> {
         .map(|(k, l)| LegendEntry {
             label: l.to_string(),
             color: charts::color(k),
-            mark: Mark::Line,
+            mark: Mark::Line(charts::dash(k)),
         })
         .collect();
     let svg = charts::panels(&Panels {
@@ -543,6 +545,7 @@ fn survival(
                 }
                 charts::Series {
                     color: color(g),
+                    dash: charts::dash(g),
                     points,
                 }
             })
@@ -551,7 +554,7 @@ fn survival(
             .map(|g| LegendEntry {
                 label: group_name(&groups[g].0, &groups[g].1, personas),
                 color: color(g),
-                mark: Mark::Line,
+                mark: Mark::Line(charts::dash(g)),
             })
             .collect();
         out.push_str(&charts::panels(&Panels {

@@ -218,8 +218,10 @@ fn series(
             let mut points: Vec<(f64, f64)> =
                 rows.iter().filter_map(|&i| Some((x[i]?, y[i]?))).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let at = names.iter().position(|n| n == p).unwrap_or(0);
             charts::Series {
-                color: charts::color(names.iter().position(|n| n == p).unwrap_or(0)),
+                color: charts::color(at),
+                dash: charts::dash(at),
                 points,
             }
         })
@@ -233,7 +235,7 @@ fn predictor_legend(names: &[String]) -> Vec<LegendEntry> {
         .map(|(i, n)| LegendEntry {
             label: n.clone(),
             color: charts::color(i),
-            mark: Mark::Line,
+            mark: Mark::Line(charts::dash(i)),
         })
         .collect()
 }

@@ -213,6 +213,7 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
             y_desc: String::new(),
             series: vec![charts::Series {
                 color: charts::color(0),
+                dash: charts::Dash::Solid,
                 points: ks
                     .iter()
                     .zip(values)
