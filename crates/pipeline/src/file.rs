@@ -58,6 +58,38 @@ pub(crate) struct Source {
 /// (hundreds of thousands of rules, say) would take gigabytes to plan.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
+/// Whether text that follows `before` on its line is TOML to read: not after a `#`
+/// that starts a comment, nor inside a string, unless the string is a quoted key
+/// that has just opened (`"name" =`, `{ "k" =`, `a."b" =`).
+fn is_code(before: &str) -> bool {
+    let mut quote: Option<(char, usize)> = None;
+    let mut escaped = false;
+    for (at, c) in before.char_indices() {
+        match quote {
+            Some((q, _)) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '#' => return false,
+            None if c == '"' || c == '\'' => quote = Some((c, at)),
+            None => {}
+        }
+    }
+    match quote {
+        None => true,
+        Some((_, opened)) => {
+            let key_place = before[..opened].trim_end();
+            opened + 1 == before.len()
+                && (key_place.is_empty() || key_place.ends_with(['{', ',', '.', '[']))
+        }
+    }
+}
+
 impl Source {
     /// Reads a pipeline file: a regular file of at most [`MAX_FILE_BYTES`], UTF-8.
     pub fn read(path: &Path) -> Result<Source> {
@@ -164,9 +196,12 @@ impl Source {
                 .last()
                 .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
             let rest = area[at + key.len()..].trim_start_matches([' ', '\t', '"']);
-            // `key =`, a dotted `key.sub`, or a table header's `.key]`.
+            // `key =`, a dotted `key.sub`, or a table header's `.key]`, and not in a
+            // comment or a string's text.
+            let line_start = self.text[..start + at].rfind('\n').map_or(0, |n| n + 1);
             if before_ok
                 && (rest.starts_with('=') || rest.starts_with('.') || rest.starts_with(']'))
+                && is_code(&self.text[line_start..start + at])
             {
                 return Some(start + at);
             }

@@ -324,6 +324,13 @@ fn a_name_from_the_file_is_told_at_line_1_not_at_another_tables_name() {
         text: text.into(),
     };
     assert_eq!(source("x = 1\n").find_header_key("x"), None);
+    // Not in a comment or a string's text; a quoted key is a key.
+    let commented = "[pipeline]\nseed = 1 # the name = x\ndescription = \"name = y\"\n";
+    assert_eq!(source(commented).find_header_key("name"), None);
+    assert_eq!(
+        source("[pipeline]\n\"name\" = \"a b\"\n").find_header_key("name"),
+        Some(12)
+    );
 }
 
 #[test]

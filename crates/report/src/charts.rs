@@ -656,15 +656,35 @@ pub(crate) fn panels(spec: &Panels) -> Result<String> {
     } else {
         legend_width(spec.legend)
     };
+    // Dashes are drawn one element each, per segment of the path: a chart with a
+    // dense line draws every line (and its legend entry) solid, by colour alone.
+    let dense =
+        (spec.panels.iter().flat_map(|p| &p.series)).any(|s| s.points.len() > MAX_MARKED_POINTS);
+    let solid = |mut panel: Panel| {
+        panel.series.iter_mut().for_each(|s| s.dash = Dash::Solid);
+        panel
+    };
+    let panels: Vec<Panel> = match dense {
+        true => spec.panels.iter().cloned().map(solid).collect(),
+        false => spec.panels.to_vec(),
+    };
+    let legend_entries: Vec<LegendEntry> = (spec.legend.iter().cloned())
+        .map(|mut e| {
+            if dense && matches!(e.mark, Mark::Line(_)) {
+                e.mark = Mark::Line(Dash::Solid);
+            }
+            e
+        })
+        .collect();
     svg(spec.chart, (WIDTH, height), spec.aria, |root| {
         let area = root.titled(spec.title, bold(16))?;
         let (grid, side) = area.split_horizontally(WIDTH - legend_w);
         let cells = grid.split_evenly((rows, columns));
-        for (panel, cell) in spec.panels.iter().zip(&cells) {
+        for (panel, cell) in panels.iter().zip(&cells) {
             draw_panel(root, cell, panel)?;
         }
-        if !spec.legend.is_empty() {
-            legend(&side, "", spec.legend, 40)?;
+        if !legend_entries.is_empty() {
+            legend(&side, "", &legend_entries, 40)?;
         }
         Ok(())
     })
@@ -796,7 +816,8 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
     Ok(())
 }
 
-/// Points of a line drawn each as a circle; a line of more is drawn as a line only.
+/// Points of a line drawn each as a circle; a line of more is drawn as a line only,
+/// and a chart holding one draws its lines solid.
 const MAX_MARKED_POINTS: usize = 60;
 
 mod heat_map;

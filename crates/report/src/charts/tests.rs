@@ -290,12 +290,12 @@ fn a_dense_line_is_drawn_without_a_circle_per_point() {
 
 #[test]
 fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
-    let line = |dash: Dash| Series {
+    let line = |dash: Dash, n: usize| Series {
         color: color(0),
         dash,
-        points: vec![(0.0, 0.0), (100.0, 1.0)],
+        points: (0..n).map(|i| (i as f64, (i % 2) as f64)).collect(),
     };
-    let svg = |dash: Dash| {
+    let svg = |dash: Dash, points: usize| {
         panels(&Panels {
             chart: "t",
             title: "t",
@@ -303,7 +303,7 @@ fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
                 title: "t".into(),
                 x_desc: "x".into(),
                 y_desc: "y".into(),
-                series: vec![line(dash)],
+                series: vec![line(dash, points)],
                 x_range: None,
                 y_range: None,
                 integer_x: true,
@@ -321,10 +321,16 @@ fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
         .unwrap()
     };
     let strokes = |svg: &str| svg.matches("<polyline").count() + svg.matches("<line").count();
-    let (solid, long, short) = (svg(Dash::Solid), svg(Dash::Long), svg(Dash::Short));
+    let (solid, long, short) = (svg(Dash::Solid, 2), svg(Dash::Long, 2), svg(Dash::Short, 2));
     // A dashed line is drawn as its dashes: many more strokes than one line.
     assert!(strokes(&long) > strokes(&solid) + 10, "{long}");
     assert!(strokes(&short) > strokes(&long), "{short}");
+    // A dense line would be thousands of dashes: it, and its legend, are solid.
+    let dense = MAX_MARKED_POINTS + 1;
+    assert_eq!(
+        strokes(&svg(Dash::Short, dense)),
+        strokes(&svg(Dash::Solid, dense))
+    );
     assert_eq!(
         [dash(0), dash(1), dash(2), dash(3)],
         [Dash::Solid, Dash::Long, Dash::Short, Dash::Solid]

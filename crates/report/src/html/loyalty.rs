@@ -86,6 +86,16 @@ fn line_color((kind, value): &(String, String), personas: &[Persona]) -> plotter
     charts::color(persona_at(personas, value).unwrap_or(personas.len()))
 }
 
+/// A line's dash for a group, as [`line_color`] picks its colour: solid for all
+/// users, a persona's by its place in `personas`, so that it looks the same in every
+/// chart.
+fn line_dash((kind, value): &(String, String), personas: &[Persona]) -> charts::Dash {
+    if kind != PERSONA {
+        return charts::Dash::Solid;
+    }
+    charts::dash(persona_at(personas, value).unwrap_or(personas.len()) + 1)
+}
+
 /// A group's bar colour: grey for all users, one colour for personas, another for
 /// segments; [`group_legend`] names the two.
 fn group_color(kind: Option<&str>) -> plotters::style::RGBColor {
@@ -251,7 +261,7 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         (0..groups.len())
             .map(|g| charts::Series {
                 color: color(g),
-                dash: charts::dash(g),
+                dash: line_dash(&groups[g], personas),
                 points: rows
                     .iter()
                     .filter(|&&i| (text(&kinds[i]), text(&values[i])) == groups[g])
@@ -275,7 +285,7 @@ fn curves(df: &DataFrame, personas: &[Persona]) -> Result<String> {
         .map(|g| LegendEntry {
             label: group_name(&groups[g].0, &groups[g].1, personas),
             color: color(g),
-            mark: Mark::Line(charts::dash(g)),
+            mark: Mark::Line(line_dash(&groups[g], personas)),
         })
         .collect();
     let svg = charts::panels(&Panels {
@@ -545,7 +555,7 @@ fn survival(
                 }
                 charts::Series {
                     color: color(g),
-                    dash: charts::dash(g),
+                    dash: line_dash(&groups[g], personas),
                     points,
                 }
             })
@@ -554,7 +564,7 @@ fn survival(
             .map(|g| LegendEntry {
                 label: group_name(&groups[g].0, &groups[g].1, personas),
                 color: color(g),
-                mark: Mark::Line(charts::dash(g)),
+                mark: Mark::Line(line_dash(&groups[g], personas)),
             })
             .collect();
         out.push_str(&charts::panels(&Panels {

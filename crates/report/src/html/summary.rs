@@ -228,8 +228,9 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
         })
         .collect();
     let aria = format!(
-        "Line charts of {} clustering quality measures against the number of personas k from {} to {}{}",
+        "Line charts of {} clustering quality {} against the number of personas k from {} to {}{}",
         panels.len(),
+        plural(panels.len() as f64, "measure"),
         fixed(Some(kmin), 0),
         fixed(Some(kmax), 0),
         chosen.map_or(String::new(), |k| format!(
@@ -237,19 +238,19 @@ pub(super) fn k_section(df: &DataFrame, run: &RunView) -> Result<String> {
             fixed(Some(k), 0)
         ))
     );
-    if panels.is_empty() {
-        return Ok(note(
-            "No measure of the clustering's quality holds a value for the k tried.",
-        ));
-    }
-    let svg = charts::panels(&Panels {
-        chart: "k selection",
-        title: "Quality of the clustering for each k tried",
-        panels: &panels,
-        columns: 2,
-        legend: &[],
-        aria: &aria,
-    })?;
+    // With no measure to draw, the table says what there is.
+    let svg = if panels.is_empty() {
+        note("No measure of the clustering's quality holds a value for the k tried.")
+    } else {
+        charts::panels(&Panels {
+            chart: "k selection",
+            title: "Quality of the clustering for each k tried",
+            panels: &panels,
+            columns: 2,
+            legend: &[],
+            aria: &aria,
+        })?
+    };
     let mut head: Vec<(&str, bool)> = vec![("k", true)];
     head.extend(columns.iter().map(|(name, _, _)| (*name, true)));
     head.push(("chosen", false));

@@ -121,9 +121,14 @@ fn the_k_caption_says_how_k_was_chosen_from_the_ks_tried() {
     let html = summary::k_section(&one, &RunView::default()).unwrap();
     assert!(html.contains("Inertia (look for the elbow)"), "{html}");
     assert!(!html.contains("Silhouette (higher is better)"), "{html}");
+    assert!(
+        html.contains("Line charts of 1 clustering quality measure against"),
+        "{html}"
+    );
     let none = one.drop("inertia").unwrap();
     let html = summary::k_section(&none, &RunView::default()).unwrap();
     assert!(html.contains("No measure of the clustering"), "{html}");
+    assert!(html.contains("Clustering quality by k"), "{html}");
 }
 
 #[test]

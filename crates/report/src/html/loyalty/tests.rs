@@ -236,6 +236,15 @@ fn a_personas_line_has_its_cards_colour_when_another_persona_has_none() {
         super::line_color(&group("all", "all"), &personas),
         charts::GREY
     );
+    // Its dash too goes by its place among the personas, not among the lines.
+    assert_eq!(
+        super::line_dash(&group("persona_id", "2"), &personas),
+        charts::dash(2)
+    );
+    assert_eq!(
+        super::line_dash(&group("all", "all"), &personas),
+        charts::Dash::Solid
+    );
 }
 
 #[test]
