@@ -260,12 +260,15 @@ mod tests {
         // A previous persona lost (an edited artifact): the others stay paired.
         let blank = df!(
             USER_ID => ["a", "b", "c", "d"],
-            PERSONA_ID => [None, Some(1u32), Some(2), Some(2)],
+            PERSONA_ID => [None, Some(1u32), Some(1), Some(2)],
         )
         .unwrap();
-        let (_, ari, common) = migration(&blank, &after).unwrap();
-        assert_eq!(common, 2);
-        assert_eq!(ari, Some(adjusted_rand_index(&[1, 2], &[2, 1])));
+        let now = assignments(&["a", "b", "c", "d"], &[1, 1, 2, 2]);
+        let (_, ari, common) = migration(&blank, &now).unwrap();
+        assert_eq!(common, 3);
+        // b, c, d: {b, c} {d} against {b} {c, d}, not a's persona beside b's.
+        assert_eq!(ari, Some(adjusted_rand_index(&[1, 1, 2], &[1, 2, 2])));
+        assert_ne!(ari, Some(1.0));
 
         let strangers = assignments(&["x"], &[1]);
         let (table, ari, common) = migration(&before, &strangers).unwrap();
