@@ -1,0 +1,238 @@
+//! Line charts in panels (small multiples): k selection, calibration, lift, the
+//! loyalty curves.
+
+use super::*;
+
+/// A reference line drawn behind a panel's series.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reference {
+    /// `y = x` (perfect calibration).
+    Diagonal,
+    /// `y = value` (no lift).
+    Horizontal(f64),
+}
+
+/// One line of a panel.
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    /// Colour.
+    pub color: RGBColor,
+    /// Dash, as its legend entry's ([`dash`]).
+    pub dash: Dash,
+    /// Points, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One small multiple: an x-y line chart.
+#[derive(Debug, Clone)]
+pub(crate) struct Panel {
+    /// Panel title.
+    pub title: String,
+    /// Horizontal axis title.
+    pub x_desc: String,
+    /// Vertical axis title.
+    pub y_desc: String,
+    /// Lines.
+    pub series: Vec<Series>,
+    /// Fixed axis ranges (otherwise from the data).
+    pub x_range: Option<(f64, f64)>,
+    /// Fixed vertical range.
+    pub y_range: Option<(f64, f64)>,
+    /// Whether x ticks are whole numbers (k, deciles).
+    pub integer_x: bool,
+    /// A vertical marker at `x` with a note (the chosen k).
+    pub marker: Option<(f64, String)>,
+    /// A reference line.
+    pub reference: Option<Reference>,
+}
+
+/// A grid of line-chart panels sharing a title and a legend.
+pub(crate) struct Panels<'a> {
+    /// Chart name for errors.
+    pub chart: &'static str,
+    /// Title drawn at the top.
+    pub title: &'a str,
+    /// Panels, row by row.
+    pub panels: &'a [Panel],
+    /// Panels per row.
+    pub columns: usize,
+    /// Legend (empty: none).
+    pub legend: &'a [LegendEntry],
+    /// Accessible description of the picture.
+    pub aria: &'a str,
+}
+
+/// Draws small multiples of line charts.
+pub(crate) fn panels(spec: &Panels) -> Result<String> {
+    let columns = spec.columns.clamp(1, 4);
+    let rows = spec.panels.len().div_ceil(columns).max(1);
+    let panel_h = 300;
+    let height = 40 + panel_h * rows as u32;
+    let legend_w = if spec.legend.is_empty() {
+        0
+    } else {
+        legend_width(spec.legend)
+    };
+    // Dashes are drawn one element each, per segment of the path: a chart with a
+    // dense line draws every line (and its legend entry) solid, by colour alone.
+    let dense =
+        (spec.panels.iter().flat_map(|p| &p.series)).any(|s| s.points.len() > MAX_MARKED_POINTS);
+    let solid = |mut panel: Panel| {
+        panel.series.iter_mut().for_each(|s| s.dash = Dash::Solid);
+        panel
+    };
+    let panels: Vec<Panel> = match dense {
+        true => spec.panels.iter().cloned().map(solid).collect(),
+        false => spec.panels.to_vec(),
+    };
+    let legend_entries: Vec<LegendEntry> = (spec.legend.iter().cloned())
+        .map(|mut e| {
+            if dense && matches!(e.mark, Mark::Line(_)) {
+                e.mark = Mark::Line(Dash::Solid);
+            }
+            e
+        })
+        .collect();
+    svg(spec.chart, (WIDTH, height), spec.aria, |root| {
+        let area = root.titled(spec.title, bold(16))?;
+        let (grid, side) = area.split_horizontally(WIDTH - legend_w);
+        let cells = grid.split_evenly((rows, columns));
+        for (panel, cell) in panels.iter().zip(&cells) {
+            draw_panel(root, cell, panel)?;
+        }
+        if !legend_entries.is_empty() {
+            legend(&side, "", &legend_entries, 40)?;
+        }
+        Ok(())
+    })
+}
+
+fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
+    let points = || panel.series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = panel
+        .x_range
+        .map(|(a, b)| padded([a, b], 0.0))
+        .unwrap_or_else(|| padded(points().map(|p| p.0), 0.06));
+    let (y0, y1) = panel
+        .y_range
+        .map(|(a, b)| padded([a, b], 0.0))
+        .unwrap_or_else(|| {
+            let reference = match panel.reference {
+                Some(Reference::Horizontal(v)) => Some(v),
+                _ => None,
+            };
+            padded(points().map(|p| p.1).chain(reference), 0.1)
+        });
+    let mut chart = ChartBuilder::on(cell)
+        .caption(&panel.title, bold(13))
+        .margin(8)
+        .margin_right(16)
+        .x_label_area_size(40)
+        .y_label_area_size(58)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let integer_ticks = |v: &f64| {
+        if (v - v.round()).abs() < 1e-9 {
+            tick(v.round())
+        } else {
+            String::new()
+        }
+    };
+    let span = (x1 - x0).round() as usize;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(if panel.integer_x {
+        span.clamp(2, 12) + 1
+    } else {
+        6
+    })
+    .y_labels(6)
+    .y_label_formatter(&|v| tick(*v))
+    .light_line_style(WHITE)
+    .bold_line_style(GRID)
+    .axis_style(AXIS)
+    .label_style(font(11))
+    .axis_desc_style(font(12))
+    .x_desc(&panel.x_desc)
+    .y_desc(&panel.y_desc);
+    if panel.integer_x {
+        mesh.x_label_formatter(&integer_ticks);
+    } else {
+        mesh.x_label_formatter(&|v| tick(*v));
+    }
+    mesh.draw()?;
+    match panel.reference {
+        Some(Reference::Diagonal) => {
+            let (a, b) = (x0.max(y0), x1.min(y1));
+            if a < b {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(a, a), (b, b)],
+                    REFERENCE.stroke_width(1),
+                )))?;
+            }
+        }
+        Some(Reference::Horizontal(v)) if v > y0 && v < y1 => {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x0, v), (x1, v)],
+                REFERENCE.stroke_width(1),
+            )))?;
+        }
+        _ => {}
+    }
+    if let Some((x, note)) = &panel.marker
+        && *x >= x0
+        && *x <= x1
+    {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(*x, y0), (*x, y1)],
+            HIGHLIGHT.mix(0.6).stroke_width(2),
+        )))?;
+        let (px, py) = chart.backend_coord(&(*x, y1));
+        let right_half = *x > (x0 + x1) / 2.0;
+        let (h, dx) = if right_half {
+            (HPos::Right, -6)
+        } else {
+            (HPos::Left, 6)
+        };
+        root.draw_text(
+            note,
+            &anchored(bold(12), h, VPos::Top).color(&HIGHLIGHT),
+            (px + dx, py + 4),
+        )?;
+    }
+    for series in &panel.series {
+        let pts: Vec<(f64, f64)> = series
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
+            .collect();
+        let stroke = series.color.stroke_width(2);
+        match series.dash.pattern() {
+            None => chart.draw_series(LineSeries::new(pts.clone(), stroke))?,
+            Some((on, off)) => {
+                chart.draw_series(DashedLineSeries::new(pts.clone(), on, off, stroke))?
+            }
+        };
+        // A dense line's points would only blur it, at a circle each in the page.
+        if pts.len() <= MAX_MARKED_POINTS {
+            chart.draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 3, series.color.filled())),
+            )?;
+        }
+        if let Some((x, _)) = &panel.marker
+            && let Some(&p) = pts.iter().find(|p| (p.0 - x).abs() < 1e-9)
+        {
+            chart.draw_series(std::iter::once(Circle::new(
+                p,
+                7,
+                HIGHLIGHT.stroke_width(2),
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+/// Points of a line drawn each as a circle; a line of more is drawn as a line only,
+/// and a chart holding one draws its lines solid.
+pub(super) const MAX_MARKED_POINTS: usize = 60;
