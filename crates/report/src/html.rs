@@ -451,7 +451,13 @@ fn figure(id: &str, svg: &str, caption: &str, tables: &[Table]) -> String {
 
 /// A figure whose tables are shown (`open`) rather than folded away.
 fn figure_with(id: &str, svg: &str, caption: &str, tables: &[Table], open: bool) -> String {
-    let mut out = format!("<figure id=\"fig-{id}\">\n{svg}<figcaption>{caption}</figcaption>\n");
+    // The chart scrolls sideways where the page is narrower than it can shrink to
+    // and stay legible (report.css, `.chart`).
+    let mut out = format!(
+        "<figure id=\"fig-{id}\">\n<div class=\"scroll chart\" tabindex=\"0\" role=\"region\" \
+         aria-labelledby=\"fig-{id}-caption\">\n{svg}</div>\n\
+         <figcaption id=\"fig-{id}-caption\">{caption}</figcaption>\n"
+    );
     if !tables.is_empty() {
         out.push_str(if open {
             "<details open>\n"

@@ -114,7 +114,14 @@ fn every_section_of_a_profile_run_is_there_with_a_chart_caption_and_table() {
             .unwrap_or_else(|| panic!("figure {figure}"));
         let body = &html[start..start + html[start..].find("</figure>").unwrap()];
         assert!(body.contains("<svg role=\"img\" aria-label=\""), "{figure}");
-        assert!(body.contains("<figcaption>"), "{figure}");
+        assert!(
+            body.contains(&format!("<figcaption id=\"fig-{figure}-caption\">")),
+            "{figure}"
+        );
+        assert!(
+            body.contains(&format!("aria-labelledby=\"fig-{figure}-caption\">\n<svg ")),
+            "{figure} scrolls in a box of its own"
+        );
         assert!(body.contains("<details>\n<summary>"), "{figure}");
         assert!(body.contains("<table>"), "{figure}");
     }
