@@ -595,6 +595,22 @@ catalogue! {
     "mean_interpurchase_days", Interpurchase, false, "slow repeat", "quick repeat";
 }
 
+/// The catalogue's features that count something (purchases, events, days, ...):
+/// whole numbers, which the CSVs show as integers.
+pub const COUNT_FEATURES: [&str; 11] = [
+    "frequency",
+    "refund_count",
+    "events",
+    "sessions",
+    "active_days",
+    "views",
+    "carts",
+    "category_count",
+    "searches",
+    "distinct_queries",
+    "ratings",
+];
+
 /// Looks up a fixed-name feature; category shares and user attributes are derived
 /// by [`describe_feature`].
 pub fn feature_info(name: &str) -> Option<&'static FeatureInfo> {

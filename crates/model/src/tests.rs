@@ -192,6 +192,17 @@ fn feature_names_are_unique() {
 }
 
 #[test]
+fn count_features_are_catalogued_and_heavy_tailed() {
+    for name in COUNT_FEATURES {
+        assert!(is_heavy_tailed(name), "{name}");
+    }
+    let mut names = COUNT_FEATURES.to_vec();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), COUNT_FEATURES.len());
+}
+
+#[test]
 fn describes_derived_features() {
     assert_eq!(describe_feature("cat_share_books", true), "books");
     assert_eq!(describe_feature("cat_share_books", false), "little books");

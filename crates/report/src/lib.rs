@@ -190,6 +190,32 @@ impl Drop for AtomicFile {
     }
 }
 
+/// `df` with each of its [`COUNT_FEATURES`](userlens_model::COUNT_FEATURES) columns
+/// as integers, for a CSV that shows `16` rather than `16.000000`. A column that
+/// holds anything but whole numbers within 2^53 (or nulls) is left as it is.
+pub fn counts_as_integers(df: &DataFrame) -> PolarsResult<DataFrame> {
+    const EXACT: f64 = (1u64 << f64::MANTISSA_DIGITS) as f64;
+    let mut out = df.clone();
+    for name in userlens_model::COUNT_FEATURES {
+        let Some(column) = df
+            .column(name)
+            .ok()
+            .filter(|c| c.dtype() == &DataType::Float64)
+        else {
+            continue;
+        };
+        let whole = column
+            .f64()?
+            .iter()
+            .flatten()
+            .all(|v| v.fract() == 0.0 && v.abs() <= EXACT);
+        if whole {
+            out.replace(name, column.strict_cast(&DataType::Int64)?)?;
+        }
+    }
+    Ok(out)
+}
+
 /// Writes a table as CSV with a header, floats at [`CSV_FLOAT_PRECISION`] decimals,
 /// and every text cell and column name passed through [`neutralise_cell`]; numeric
 /// columns are written as they are.
@@ -464,6 +490,39 @@ mod tests {
         let path = dir.path().join(format!("{}.csv", "a".repeat(246)));
         let err = write_atomic(&path, b"x").unwrap_err().to_string();
         assert_eq!(err, format!("failed to write `{}`", path.display()));
+    }
+
+    #[test]
+    fn counts_are_written_as_integers_and_nothing_else_is() {
+        let df = df!(
+            "events" => [Some(16.0), None, Some(0.0)],
+            "sessions" => [2.0, 2.5, 1.0],
+            "views" => [1e16, 1.0, 2.0],
+            "monetary" => [16.0, 3.0, 0.0],
+        )
+        .unwrap();
+        let out = counts_as_integers(&df).unwrap();
+        let dtypes: Vec<_> = out.dtypes().into_iter().collect();
+        // `sessions` holds a fraction and `views` a number past 2^53: neither is cast.
+        assert_eq!(
+            dtypes,
+            [
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Float64,
+                DataType::Float64
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("features.csv");
+        write_csv(&mut out.clone(), &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "events,sessions,views,monetary\n\
+             16,2.000000,10000000000000000.000000,16.000000\n\
+             ,2.500000,1.000000,3.000000\n\
+             0,1.000000,2.000000,0.000000\n"
+        );
     }
 
     #[test]

@@ -76,7 +76,10 @@ impl Stage for Report {
             }
             let personas = userlens_profile::enrich_personas(personas, &summaries)?;
             ctx.write_csv("personas.csv", &personas)?;
-            ctx.write_csv("user_personas.csv", assignments)?;
+            ctx.write_csv(
+                "user_personas.csv",
+                &userlens_report::counts_as_integers(assignments)?,
+            )?;
         }
         for (table, file) in FILES {
             if let Some(df) = inputs.get(table) {
@@ -86,7 +89,10 @@ impl Stage for Report {
         if params.features_csv
             && let Some(features) = inputs.get("features")
         {
-            ctx.write_csv("features.csv", features)?;
+            ctx.write_csv(
+                "features.csv",
+                &userlens_report::counts_as_integers(features)?,
+            )?;
         }
         Ok(Output {
             meta: StageMeta::default(),
