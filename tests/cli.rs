@@ -202,6 +202,7 @@ fn too_much_quarantine_refuses_the_run_with_exit_3() {
             "report",
             "--runs",
             "runs",
+            "-q",
         ],
         dir.path(),
     );
@@ -211,10 +212,14 @@ fn too_much_quarantine_refuses_the_run_with_exit_3() {
         stderr.contains(&format!("error: stage `ingest` refused the input: 5 of 45 rows (11.1%) of the input were quarantined, more than the allowed 5.0%; most for `user_id` (2 rows), such as line 23 of `{}`: missing `user_id`; see quarantine.csv", events.display())),
         "{stderr}"
     );
+    // Where the refused run's files are is part of the error, which `-q` keeps.
     assert!(
-        stderr.contains("the refused run's quarantine and record are in `report.refused`"),
+        stderr.contains(
+            "see quarantine.csv; the refused run's quarantine and record are in `report.refused`\n"
+        ),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("the refused run's").count(), 1, "{stderr}");
     assert!(
         !dir.path().join("report").exists(),
         "no report of a refused run"

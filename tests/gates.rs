@@ -32,7 +32,9 @@ fn the_volume_gate_refuses_a_night_whose_input_halves() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("refused the input: event volume fell to"),
+        text(&out.stderr).contains(
+            "the pipeline's gates refused the input after stage `ingest`: event volume is "
+        ),
         "{}",
         text(&out.stderr)
     );
@@ -101,7 +103,7 @@ fn a_night_done_before_a_gate_it_now_fails_is_not_done_already() {
         assert!(!said.contains("done already"), "{said}");
         assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
         let said = text(&out.stderr);
-        assert!(said.contains("event volume fell to"), "{said}");
+        assert!(said.contains("event volume is"), "{said}");
     }
 }
 

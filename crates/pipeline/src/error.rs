@@ -84,6 +84,16 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A gate of the pipeline (`[pipeline.gates]`) refused the input, as made by the
+    /// stage `after`, which itself finished.
+    #[error("the pipeline's gates refused the input after stage `{after}`")]
+    Gate {
+        /// The stage whose output the gate read.
+        after: String,
+        /// The gate's reason.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Writing the run's files failed.
     #[error(transparent)]
     Output(#[from] userlens_report::Error),
@@ -154,7 +164,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Resume(_) => ErrorClass::Usage,
             Error::Locked { .. } => ErrorClass::Locked,
-            Error::Refused { .. } => ErrorClass::DataRefused,
+            Error::Refused { .. } | Error::Gate { .. } => ErrorClass::DataRefused,
             Error::Stage { .. }
             | Error::Output(_)
             | Error::Io { .. }
@@ -162,6 +172,27 @@ impl Error {
             | Error::Cluster { .. }
             | Error::Interrupted { .. }
             | Error::Stopped { .. } => ErrorClass::StageFailed,
+        }
+    }
+}
+
+impl Error {
+    /// A refusal whose reason ends by saying where the refused run's files are
+    /// (`place`); any other error as it is.
+    pub(crate) fn refused_at(self, place: &str) -> Error {
+        let located = |source: Box<dyn std::error::Error + Send + Sync>| {
+            format!("{}; {place}", error_chain(&*source)).into()
+        };
+        match self {
+            Error::Refused { stage, source } => Error::Refused {
+                stage,
+                source: located(source),
+            },
+            Error::Gate { after, source } => Error::Gate {
+                after,
+                source: located(source),
+            },
+            other => other,
         }
     }
 }

@@ -254,7 +254,7 @@ fn volume_refusal(gates: &Gates, kept: u64, previous_kept: Option<u64>) -> Optio
         && ratio < min
     {
         return Some(format!(
-            "event volume fell to {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
+            "event volume is {:.1}% of the last good run's ({} of {} events), below the gate of {:.1}%",
             ratio * 100.0,
             kept,
             previous_kept,
@@ -265,7 +265,7 @@ fn volume_refusal(gates: &Gates, kept: u64, previous_kept: Option<u64>) -> Optio
         && ratio > max
     {
         return Some(format!(
-            "event volume rose to {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
+            "event volume is {:.1}% of the last good run's ({} of {} events), above the gate of {:.1}%",
             ratio * 100.0,
             kept,
             previous_kept,

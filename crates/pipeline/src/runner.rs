@@ -334,7 +334,7 @@ pub fn run(
         options.force_output,
     );
     let mut unpublished = None;
-    let stop = match (stop, published) {
+    let mut stop = match (stop, published) {
         (stop, Ok(())) => stop,
         (None, Err(e)) => {
             record.status = RunStatus::Failed;
@@ -348,8 +348,9 @@ pub fn run(
         }
     };
     if record.status == RunStatus::Refused {
-        let message = publish::where_refused(&output, &run_dir, unpublished.as_ref());
-        (run.progress)(&Progress::Warning { message });
+        // Said with the error itself, which `-q` and a log's last line keep.
+        let place = publish::where_refused(&output, &run_dir, unpublished.as_ref());
+        stop = stop.map(|(error, status)| (error.refused_at(&place), status));
     }
     // Whatever happened, this run's staging folder goes (published, it is gone already).
     let _ = publish::remove_own(&staging);
@@ -546,8 +547,8 @@ impl Run<'_, '_> {
                 self.free_unread(index);
                 let gates = check_gates(self.plan, &self.state, self.previous.as_ref(), &meta);
                 Ok(gates.map(|refusal| {
-                    let error = Error::Refused {
-                        stage: stage.name.clone(),
+                    let error = Error::Gate {
+                        after: stage.name.clone(),
                         source: refusal.into(),
                     };
                     (error, RunStatus::Refused)
