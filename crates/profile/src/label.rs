@@ -21,6 +21,9 @@ const SEPARATOR: &str = " · ";
 const DISTINGUISHING_TERMS: usize = 3;
 /// A persona whose users mostly made one purchase (or none) is called so.
 const MOSTLY: f64 = 0.5;
+/// A persona is called non-buying where at least this share of its users bought
+/// nothing: one where two in five bought is no non-buying one.
+const NON_BUYING_SHARE: f64 = 0.8;
 
 /// What a persona's users bought, for words no z-score gives.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -35,9 +38,10 @@ pub(crate) struct Purchases {
 }
 
 impl Purchases {
-    /// Whether most of its users bought nothing, no fewer than of all users.
+    /// Whether nearly all its users bought nothing ([`NON_BUYING_SHARE`]), no fewer
+    /// than of all users.
     fn non_buying(&self) -> bool {
-        self.none >= MOSTLY && self.none >= self.everyone_none
+        self.none >= NON_BUYING_SHARE && self.none >= self.everyone_none
     }
 }
 
@@ -126,7 +130,7 @@ fn adjective(term: &Term, bought: Purchases) -> Option<&'static str> {
     })
 }
 
-/// Adjective of a persona that mostly bought nothing.
+/// Adjective of a persona that nearly all bought nothing.
 const NON_BUYING: &str = "non-buying";
 
 /// Features that measure purchases made: of users who made none they say nothing
@@ -490,7 +494,7 @@ mod tests {
             ..Purchases::default()
         };
         type Case<'a> = (&'a [(&'a str, bool)], Purchases, &'a str);
-        let cases: [Case; 19] = [
+        let cases: [Case; 20] = [
             (
                 &[("monetary", true), ("frequency", true)],
                 none,
@@ -509,11 +513,21 @@ mod tests {
             (
                 &[("frequency", false), ("recency_days", true)],
                 Purchases {
+                    one: 0.15,
+                    none: 0.8,
+                    ..Purchases::default()
+                },
+                "lapsed non-buying visitors",
+            ),
+            // Most bought nothing, but three in ten bought: not non-buying.
+            (
+                &[("frequency", false), ("recency_days", true)],
+                Purchases {
                     one: 0.2,
                     none: 0.7,
                     ..Purchases::default()
                 },
-                "lapsed non-buying visitors",
+                "lapsed occasional customers",
             ),
             (&[("monetary", false)], none, "low-value customers"),
             (
@@ -585,7 +599,7 @@ mod tests {
                 &[("recency_days", true), ("avg_order_value", false)],
                 Purchases {
                     one: 0.1,
-                    none: 0.6,
+                    none: 0.85,
                     ..Purchases::default()
                 },
                 "lapsed non-buying visitors",
