@@ -166,10 +166,11 @@ pub struct RunArgs {
     /// Count events before this date (YYYY-MM-DD); default: every event.
     #[arg(long, value_name = "DATE", value_parser = date)]
     pub as_of: Option<NaiveDate>,
-    /// Output folder (default: the pipeline's `output`).
+    /// Output folder (default: the pipeline's `output`; `out/profile` for `profile`).
     #[arg(long, value_name = "DIR", value_parser = text_path)]
     pub out: Option<PathBuf>,
-    /// Runs folder for artifacts and records (default: the pipeline's `runs`).
+    /// Runs folder for artifacts and records (default: the pipeline's `runs`; `runs`
+    /// for `profile`, whose runs go under `runs/profile-<file name>/`).
     #[arg(long, value_name = "DIR", value_parser = text_path)]
     pub runs: Option<PathBuf>,
     /// Override a parameter: `stage.key=value` (repeatable).
