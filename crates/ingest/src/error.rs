@@ -100,6 +100,18 @@ pub enum Error {
         /// "did you mean `user`? the columns are: user, time".
         available: String,
     },
+    /// A key the mapping reads is in no line of a JSON-lines source.
+    #[error("`{path}`: no line has the key `{key}` (mapped to `{target}`); {available}")]
+    MissingKey {
+        /// File.
+        path: PathBuf,
+        /// Dotted path the mapping asked for.
+        key: String,
+        /// Canonical column it maps to.
+        target: String,
+        /// The keys the lines have, after the one the path is likely a typo of.
+        available: String,
+    },
     /// A column the mapping reads is named twice in the header: which is meant is
     /// a guess.
     #[error(
@@ -324,6 +336,7 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::MissingColumn { .. }
+            | Error::MissingKey { .. }
             | Error::DuplicateColumn { .. }
             | Error::CaseVariants { .. }
             | Error::UnclosedQuote { .. }

@@ -53,12 +53,69 @@ fn paths(source: &Source) -> (Vec<String>, Vec<&'static str>) {
     (paths, read_for)
 }
 
-/// The value at a dotted path: `Ok(None)` when a key is missing or null.
-fn lookup<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.')
-        .try_fold(object, |value, key| value.get(key))
-        .filter(|v| !v.is_null())
+/// The mapped paths a source must find in some line: each one (or for `first`, one
+/// of its list) as indices into the paths of [`paths`], with the column it is for.
+/// Unmapped columns looked up by their own names may be absent.
+fn mapped(source: &Source, header: &[String]) -> Vec<(Vec<usize>, &'static str)> {
+    let index = |path: &str| header.iter().position(|p| p == path);
+    let mut out = Vec::new();
+    for name in columns::EVENT_COLUMNS
+        .into_iter()
+        .chain(columns::OPTIONAL_EVENT_COLUMNS)
+    {
+        match source.params.columns.get(name) {
+            Some(ColumnSource::Column(path)) => out.extend(index(path).map(|i| (vec![i], name))),
+            Some(ColumnSource::First { first }) => {
+                out.push((first.iter().filter_map(|p| index(p)).collect(), name));
+            }
+            Some(ColumnSource::Derived { .. }) => {
+                let names = source.derived.get(name).map(userlens_expr::names);
+                for (path, _) in names.into_iter().flatten() {
+                    out.extend(index(path).map(|i| (vec![i], name)));
+                }
+            }
+            Some(ColumnSource::Constant { .. }) | None => {}
+        }
+    }
+    for (path, _) in source.refund.iter().flat_map(userlens_expr::names) {
+        out.extend(index(path).map(|i| (vec![i], "refund_when")));
+    }
+    out
 }
+
+/// The value at a path, a key that holds dots itself (`"properties.revenue"`, as
+/// flattened exports write) found before an object's key and the rest of the path
+/// within it: `None` when no such key is there.
+fn lookup<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
+    if let Some(value) = object.get(path) {
+        return Some(value);
+    }
+    let (key, rest) = path.split_once('.')?;
+    lookup(object.get(key)?, rest)
+}
+
+/// The leaf paths of `object` (objects' keys joined by dots), into `keys`.
+fn leaf_paths(object: &Value, prefix: &str, keys: &mut std::collections::BTreeSet<String>) {
+    let Some(map) = object.as_object() else {
+        return;
+    };
+    for (key, value) in map {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Object(_) => leaf_paths(value, &path, keys),
+            _ => {
+                keys.insert(path);
+            }
+        }
+    }
+}
+
+/// Lines whose keys are listed for a missing key's hint.
+const KEYS_FROM_LINES: usize = 1_000;
 
 /// Whole numbers from here on are not all exact as f64: two ids past it can read
 /// as one.
@@ -81,11 +138,14 @@ fn scalar_text(value: &Value) -> std::result::Result<String, &'static str> {
     }
 }
 
-/// Why a line cannot be a row at all, with the index of the path concerned (`None`
-/// for the line).
+/// The fields of a line, each path's found or not in `found`, the line's keys in
+/// `keys` when given; why a line cannot be a row at all, with the index of the path
+/// concerned (`None` for the line).
 fn fields_of(
     line: &[u8],
     paths: &[String],
+    found: &mut [bool],
+    keys: Option<&mut std::collections::BTreeSet<String>>,
 ) -> std::result::Result<Vec<String>, (Option<usize>, String)> {
     let object: Value = serde_json::from_slice(line).map_err(|e| {
         // serde_json's position counts lines of the one line it was given.
@@ -100,12 +160,17 @@ fn fields_of(
     if !object.is_object() {
         return Err((None, "a JSON line must be an object".to_string()));
     }
+    if let Some(keys) = keys {
+        leaf_paths(&object, "", keys);
+    }
     paths
         .iter()
+        .zip(found)
         .enumerate()
-        .map(|(i, path)| match lookup(&object, path) {
+        .map(|(i, (path, found))| match lookup(&object, path) {
             None => Ok(String::new()),
             Some(value) => {
+                *found = true;
                 scalar_text(value).map_err(|what| (Some(i), format!("`{path}` is {what}")))
             }
         })
@@ -134,6 +199,8 @@ pub(crate) fn read_ndjson(
     let mut sink = Sink::new(source, &header, slots, 0)
         .spilling(keep.plan().map(|plan| spill::Writer::new(plan, 0)));
     let (mut lines, mut buf) = (LineReader::default(), Vec::new());
+    let mut found = vec![false; header.len()];
+    let (mut keys, mut objects) = (std::collections::BTreeSet::new(), 0usize);
     while let Some(line) = lines.next(&mut reader, &mut buf).map_err(io)? {
         let line_no = lines.number;
         if line.trim_ascii().is_empty() {
@@ -142,8 +209,10 @@ pub(crate) fn read_ndjson(
         let quarantined = sink.q_raw.len();
         // Without its line end, but its leading spaces: a JSON error's position
         // counts from the line's first byte.
-        match fields_of(line.trim_ascii_end(), &header) {
+        let listed = (objects < KEYS_FROM_LINES).then_some(&mut keys);
+        match fields_of(line.trim_ascii_end(), &header, &mut found, listed) {
             Ok(fields) => {
+                objects += 1;
                 let fields: Vec<&[u8]> = fields.iter().map(String::as_bytes).collect();
                 sink.push(line_no, &fields, b' ')?;
             }
@@ -162,6 +231,20 @@ pub(crate) fn read_ndjson(
         }
         sink.spill_past_budget(keep, lines.read, &text_size, &switched)?;
     }
+    // A mapped key no line has is a typo or another spelling, not a log without it.
+    let missing = mapped(source, &header)
+        .into_iter()
+        .find(|(any_of, _)| objects > 0 && !any_of.iter().any(|&i| found[i]));
+    if let Some((any_of, target)) = missing {
+        let keys: Vec<String> = keys.into_iter().collect();
+        let key = any_of.first().map_or("", |&i| header[i].as_str());
+        return Err(Error::MissingKey {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            target: target.to_string(),
+            available: super::mapping::listed("keys", &keys, key),
+        });
+    }
     let parsed = sink.finish()?;
     Ok(Parsed {
         spilled: switched.into_inner(),
@@ -171,7 +254,12 @@ pub(crate) fn read_ndjson(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    fn fields_of(
+        line: &[u8],
+        paths: &[String],
+    ) -> std::result::Result<Vec<String>, (Option<usize>, String)> {
+        super::fields_of(line, paths, &mut vec![false; paths.len()], None)
+    }
 
     #[test]
     fn dotted_paths_reach_nested_values() {

@@ -157,3 +157,60 @@ fn the_format_is_guessed_from_the_name() {
         assert_eq!(guess_format(Path::new(name)), format, "{name}");
     }
 }
+
+#[test]
+fn a_mapped_key_no_line_has_is_refused_with_the_keys_there_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "export.ndjson", EXPORT.as_bytes());
+    let mut source = export_source(path, false);
+    source.params.columns.insert(
+        "amount".into(),
+        ColumnSource::Column("properties.Revenue".into()),
+    );
+    let err = ingest(&source).unwrap_err();
+    assert!(err.is_refusal(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "no line has the key `properties.Revenue` (mapped to `amount`); did you mean \
+             `properties.revenue`? the keys are: context.page.path, event, properties.product_id"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn keys_that_hold_dots_are_read_as_flattened_exports_write_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let flat = EXPORT
+        .replace(
+            r#""properties": {"revenue": 12.5, "product_id": "p1"}"#,
+            r#""properties.revenue": 12.5, "properties.product_id": "p1""#,
+        )
+        .replace(
+            r#""properties": {"product_id": "p2"}"#,
+            r#""properties.product_id": "p2""#,
+        );
+    let nested = ingest(&export_source(
+        write(&dir, "nested.ndjson", EXPORT.as_bytes()),
+        false,
+    ))
+    .unwrap();
+    let flattened = ingest(&export_source(
+        write(&dir, "flat.ndjson", flat.as_bytes()),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(flattened.stats.kept, nested.stats.kept);
+    let amounts = |out: &Ingested| {
+        out.events
+            .column("amount")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(amounts(&flattened), amounts(&nested));
+    assert!(amounts(&flattened).contains(&Some(12.5)));
+}
