@@ -17,6 +17,9 @@
 //! the score of its lowest member, so some scores can be empty. A missing or
 //! non-finite value ranks as the worst. An axis on which every user ties (one user,
 //! or every event at one time) tells no one apart: everyone scores the middle, 3.
+//! A frequency score says "often" from 3 up, which no rank makes true of a single
+//! purchase: `f_score` is at most 1 for a user who bought nothing and at most 2 for
+//! one who bought once (a log where nobody bought twice has no `at risk` users).
 //!
 //! Segments are read off the scores, first match wins (so they are mutually
 //! exclusive, and the last one makes them exhaustive):
@@ -153,6 +156,15 @@ pub fn quintile_scores(values: &[Option<f64>], higher_is_better: bool) -> Vec<u8
     scores
 }
 
+/// The highest frequency score `bought` purchases may have (module docs).
+fn frequency_cap(bought: Option<f64>) -> u8 {
+    match bought.filter(|b| b.is_finite()) {
+        Some(b) if b >= 2.0 => 5,
+        Some(b) if b >= 1.0 => 2,
+        _ => 1,
+    }
+}
+
 /// Reads `user_id` of `table`, checking it is text, non-null and unique.
 fn user_ids<'a>(df: &'a DataFrame, table: &'static str) -> Result<Vec<&'a str>> {
     let ids = read_ids(df, table)?;
@@ -169,7 +181,12 @@ pub fn score(features: &DataFrame) -> Result<DataFrame> {
     let order = sorted_order(&ids, "features")?;
     let numeric = |column| read_numeric(features, "features", column);
     let r = quintile_scores(&numeric(RECENCY)?, false);
-    let f = quintile_scores(&numeric(FREQUENCY)?, true);
+    let frequency = numeric(FREQUENCY)?;
+    let f: Vec<u8> = quintile_scores(&frequency, true)
+        .into_iter()
+        .zip(&frequency)
+        .map(|(score, bought)| score.min(frequency_cap(*bought)))
+        .collect();
     let m = quintile_scores(&numeric(MONETARY)?, true);
     let pick = |s: &[u8]| -> Vec<i32> { order.iter().map(|&i| i32::from(s[i])).collect() };
     // The text of each of the 125 score triples, "111" to "555", made once.
@@ -415,6 +432,56 @@ mod tests {
             text("segment"),
             ["champions", "champions", "at risk", "hibernating", "lost"]
         );
+    }
+
+    #[test]
+    fn no_rank_calls_a_single_purchase_frequent() {
+        // Nobody bought: every frequency ties, but no purchase is no middle score.
+        let nobody = df! {
+            "user_id" => ["a", "b", "c", "d", "e"],
+            "recency_days" => [200.0, 1.0, 30.0, 2.0, 100.0],
+            "frequency" => [0.0; 5],
+            "monetary" => [0.0; 5],
+        }
+        .unwrap();
+        let once = nobody
+            .clone()
+            .lazy()
+            .with_columns([lit(1.0).alias("frequency"), lit(20.0).alias("monetary")])
+            .collect()
+            .unwrap();
+        // Most bought nothing: the one-time buyers rank high, and still buy rarely.
+        let few = nobody
+            .clone()
+            .lazy()
+            .with_column(
+                when(col("user_id").eq(lit("e")))
+                    .then(lit(1.0))
+                    .otherwise(lit(0.0))
+                    .alias("frequency"),
+            )
+            .collect()
+            .unwrap();
+        for (table, f_scores) in [(nobody, [1; 5]), (once, [2; 5]), (few, [1, 1, 1, 1, 2])] {
+            let out = score(&table).unwrap();
+            let f: Vec<i32> = out
+                .column("f_score")
+                .unwrap()
+                .i32()
+                .unwrap()
+                .iter()
+                .flatten()
+                .collect();
+            assert_eq!(f, f_scores);
+            let segments = out.column("segment").unwrap().str().unwrap();
+            assert!(
+                segments
+                    .iter()
+                    .flatten()
+                    .all(|s| !matches!(s, "at risk" | "loyal" | "champions")),
+                "{out}"
+            );
+        }
     }
 
     #[test]
