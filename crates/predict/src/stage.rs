@@ -649,10 +649,7 @@ pub fn predict(
     let (predicted_revenue, revenue_model) = domains::blend(weight, &counts_revenue, &ml_revenue);
     models.insert(
         "revenue_blend".into(),
-        serde_json::json!({
-            "weight_expected_purchases_x_spend": weight,
-            "chosen_on": "inner split of the purchase target's training users",
-        }),
+        domains::blend_json(weight, &counts_revenue, &ml_revenue),
     );
     let sources = DataFrame::new(
         users.len(),

@@ -157,6 +157,29 @@ pub(super) fn blend(
         .unzip()
 }
 
+/// What `models.json` says of the revenue blend: the weight [`blend`] gave where
+/// some user has both predictions, else which one every user's revenue is.
+pub(super) fn blend_json(w: f64, counts: &[Option<f64>], ml: &[Option<f64>]) -> serde_json::Value {
+    let any = |v: &[Option<f64>]| v.iter().any(Option::is_some);
+    let both = counts
+        .iter()
+        .zip(ml)
+        .any(|(c, m)| c.is_some() && m.is_some());
+    let reason = match (any(counts), any(ml)) {
+        _ if both => {
+            return serde_json::json!({
+                "weight_expected_purchases_x_spend": w,
+                "chosen_on": "inner split of the purchase target's training users",
+            });
+        }
+        (true, false) => "no ML revenue: predicted_revenue is expected purchases × spend",
+        (false, true) => "no expected purchases × spend: predicted_revenue is the ML revenue",
+        (false, false) => "no revenue was predicted",
+        (true, true) => "no user has both predictions",
+    };
+    serde_json::json!({ "weight_expected_purchases_x_spend": null, "not_blended": reason })
+}
+
 /// The weight of expected purchases × spend whose blend with the ML revenue
 /// correlates best with the actual revenue of users the models were not fitted on
 /// (the inner split's validation users); 1 without ML revenue, 0 without counts.
@@ -260,6 +283,34 @@ mod tests {
                 Some(CONVERSION_RATE)
             ]
         );
+    }
+
+    #[test]
+    fn the_blend_is_said_to_be_chosen_only_where_it_blends() {
+        let (some, none) = ([Some(1.0), None], [None, None]);
+        assert_eq!(
+            blend_json(0.25, &some, &[Some(2.0), None])["weight_expected_purchases_x_spend"],
+            0.25
+        );
+        for (counts, ml, reason) in [
+            (
+                &some,
+                &none,
+                "no ML revenue: predicted_revenue is expected purchases × spend",
+            ),
+            (
+                &none,
+                &some,
+                "no expected purchases × spend: predicted_revenue is the ML revenue",
+            ),
+            (&none, &none, "no revenue was predicted"),
+            (&some, &[None, Some(2.0)], "no user has both predictions"),
+        ] {
+            let said = blend_json(0.0, counts, ml);
+            assert_eq!(said["not_blended"], reason);
+            assert!(said["weight_expected_purchases_x_spend"].is_null());
+            assert!(said.get("chosen_on").is_none());
+        }
     }
 
     #[test]
