@@ -220,27 +220,35 @@ fn run(
     let problem = Problem::new(objective, penalty, &evaluations);
     let (_, grad) = problem.eval(&best).map_err(|e| e.to_string())?;
     let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+    // Why the solver stopped, and the gradient a converged fit has at most: the
+    // reason of a fit that is not converged.
+    let stopped = |reason: Option<TerminationReason>, most: f64| {
+        let why = match reason {
+            Some(TerminationReason::SolverConverged) => "its own stopping test met".to_string(),
+            other => other.map_or_else(|| "no reason".to_string(), |r| r.text().to_lowercase()),
+        };
+        let above = if grad_norm > most {
+            format!(", above the {most:.1e} of a converged fit")
+        } else {
+            String::new()
+        };
+        format!(
+            "stopped after {iterations} iterations ({why}) with a gradient norm of \
+             {grad_norm:.1e}{above}"
+        )
+    };
     let (converged, note) = match (&method, reason) {
         (Method::NelderMead { .. }, Some(TerminationReason::SolverConverged)) => (
             grad_norm <= CONVERGED_GRAD * 10.0,
-            format!("gradient norm {grad_norm:.1e}"),
-        ),
-        (Method::NelderMead { .. }, other) => (
-            false,
-            format!("stopped with {:?}, gradient norm {grad_norm:.1e}", other),
-        ),
-        (Method::Lbfgs { .. }, Some(TerminationReason::SolverConverged))
-            if grad_norm <= CONVERGED_GRAD =>
-        {
-            (true, String::new())
-        }
-        (Method::Lbfgs { .. }, other) => (
-            grad_norm <= CONVERGED_GRAD,
-            format!(
-                "stopped after {iterations} iterations ({}), gradient norm {grad_norm:.1e}",
-                other.map_or_else(|| "no reason".to_string(), |r| r.text().to_lowercase())
+            stopped(
+                Some(TerminationReason::SolverConverged),
+                CONVERGED_GRAD * 10.0,
             ),
         ),
+        (Method::NelderMead { .. }, other) => (false, stopped(other, CONVERGED_GRAD * 10.0)),
+        (Method::Lbfgs { .. }, other) => {
+            (grad_norm <= CONVERGED_GRAD, stopped(other, CONVERGED_GRAD))
+        }
     };
     Ok(Outcome {
         log_params: best,
@@ -472,6 +480,24 @@ mod tests {
         assert!((fit.params[0] - 1f64.exp()).abs() < 1e-6);
         assert!((fit.params[1] - (-0.5f64).exp()).abs() < 1e-6);
         assert!(fit.report.reason.is_none());
+    }
+
+    #[test]
+    fn a_run_that_is_not_converged_says_by_how_much() {
+        // One iteration from far away: stopped with the gradient still large.
+        let method = Method::Lbfgs {
+            tol: 1e-12,
+            max_iters: 1,
+        };
+        let outcome = run(&Bowl, &[9.0, 9.0], 0.0, method).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!outcome.converged);
+        assert!(
+            outcome.note.starts_with("stopped after 1 iterations (")
+                && outcome.note.ends_with(", above the 1.0e-5 of a converged fit"),
+            "{}",
+            outcome.note
+        );
+        assert!(!outcome.note.contains("solver converged"), "{}", outcome.note);
     }
 
     #[test]
