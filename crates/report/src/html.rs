@@ -247,6 +247,15 @@ fn plural(n: f64, word: &str) -> String {
     format!("{word}{}", if n == 1.0 { "" } else { "s" })
 }
 
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// A count with thousands separators, for headline figures.
 fn grouped(v: f64) -> String {
     let digits = fixed(Some(v), 0);
@@ -601,19 +610,25 @@ fn sizes_section(personas: &[Persona]) -> Result<String> {
             ),
         })
         .collect();
-    let largest = personas
-        .iter()
-        .max_by(|a, b| a.users.unwrap_or(0.0).total_cmp(&b.users.unwrap_or(0.0)));
-    let aria = match largest {
-        Some(p) => format!(
-            "Horizontal bar chart of the number of users in each of {} {}; the largest is {} with {} {}",
+    let most = (personas.iter())
+        .map(|p| p.users.unwrap_or(0.0))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let largest: Vec<String> = (personas.iter())
+        .filter(|p| p.users.unwrap_or(0.0) == most)
+        .map(Persona::name)
+        .collect();
+    let aria = match largest.len() {
+        0 => "Horizontal bar chart of persona sizes; there are no personas".to_string(),
+        n => format!(
+            "Horizontal bar chart of the number of users in each of {} {}; the largest {} {} with {} {}{}",
             personas.len(),
             plural(personas.len() as f64, "persona"),
-            p.name(),
-            fixed(p.users, 0),
-            plural(p.users.unwrap_or(0.0), "user")
+            if n == 1 { "is" } else { "are" },
+            and_list(&largest),
+            fixed(Some(most), 0),
+            plural(most, "user"),
+            if n == 1 { "" } else { " each" }
         ),
-        None => "Horizontal bar chart of persona sizes; there are no personas".to_string(),
     };
     let svg = charts::hbars(&HBars {
         chart: "persona sizes",

@@ -5,8 +5,8 @@ use std::path::Path;
 use polars::prelude::DataFrame;
 
 use super::{
-    Bar, Cell, HBars, Page, Persona, Table, charts, escape, figure_with, fixed, frame, note,
-    percent, persona_at,
+    Bar, Cell, HBars, Page, Persona, Table, and_list, charts, escape, figure_with, fixed, frame,
+    note, percent, persona_at,
 };
 use crate::Result;
 use crate::run_dir::read_optional;
@@ -152,15 +152,23 @@ fn scores(df: &DataFrame) -> Result<String> {
         out.push_str(&table.html());
         return Ok(out);
     }
-    // Of recommenders tied at the top, the chosen one, else the first listed.
+    // Recommenders tied at the top are all named, the chosen one first.
     let top = bars
         .iter()
         .map(|b| b.value)
         .fold(f64::NEG_INFINITY, f64::max);
-    let best = (bars.iter().filter(|b| b.value == top))
-        .min_by_key(|b| !b.label.ends_with(" (chosen)"))
-        .map(|b| format!("; the best is {} at {}", b.label, fixed(Some(b.value), 3)))
-        .unwrap_or_default();
+    let mut tied: Vec<&Bar> = bars.iter().filter(|b| b.value == top).collect();
+    tied.sort_by_key(|b| !b.label.ends_with(" (chosen)"));
+    let names: Vec<String> = tied.iter().map(|b| b.label.clone()).collect();
+    let best = match names.len() {
+        0 => String::new(),
+        1 => format!("; the best is {} at {}", names[0], fixed(Some(top), 3)),
+        _ => format!(
+            "; {} tie for the best at {}",
+            and_list(&names),
+            fixed(Some(top), 3)
+        ),
+    };
     let title = format!("NDCG@{k} of each recommender on the horizon");
     let x_desc = format!("NDCG@{k} (higher is better)");
     let svg = charts::hbars(&HBars {
@@ -309,7 +317,7 @@ mod tests {
         }
         let html = super::scores(&df).unwrap();
         assert!(
-            html.contains("the best is popular (chosen) at 0.000"),
+            html.contains("; popular (chosen), item_knn and als tie for the best at 0.000"),
             "{html}"
         );
         // No tick below 0: NDCG cannot be negative.

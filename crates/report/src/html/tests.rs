@@ -146,3 +146,28 @@ fn numbers_are_stable_and_never_negative_zero() {
     assert_eq!(number(Some(34546.76)), "34546.8");
     assert_eq!(percent(Some(0.2485), 2), "24.85");
 }
+
+#[test]
+fn personas_tied_for_the_largest_are_all_named() {
+    let persona = |id: i64, users: f64| Persona {
+        id: Some(id),
+        id_text: id.to_string(),
+        label: format!("p{id}"),
+        users: Some(users),
+        ..Persona::default()
+    };
+    let html = sizes_section(&[persona(1, 6.0), persona(2, 6.0), persona(3, 2.0)]).unwrap();
+    assert!(
+        html.contains("; the largest are #1 p1 and #2 p2 with 6 users each\""),
+        "{html}"
+    );
+    let html = sizes_section(&[persona(1, 5.0), persona(2, 1.0)]).unwrap();
+    assert!(
+        html.contains("; the largest is #1 p1 with 5 users\""),
+        "{html}"
+    );
+    assert_eq!(
+        and_list(&["a".into(), "b".into(), "c".into()]),
+        "a, b and c"
+    );
+}
