@@ -93,6 +93,11 @@ pub struct SourceParams {
     /// Europe saves them): a CSV or text source whose fields are not parted by `,`.
     #[serde(default)]
     pub decimal_comma: bool,
+    /// The currency symbol or code number fields may be written with (`"$"`,
+    /// `"€"`, `"EUR"`), before or after the number: `$129.16`, `-$84.78`, `84,78 €`.
+    /// A number with another symbol is still refused: two currencies are not summed.
+    #[serde(default)]
+    pub currency: Option<String>,
     /// The scale `rating` is given on when not 1-5 (`[0.5, 5]` for half stars,
     /// `[0, 10]`): its values are mapped linearly onto 1-5.
     #[serde(default)]
@@ -182,6 +187,7 @@ impl SourceParams {
             column_names: None,
             delimiter: None,
             decimal_comma: false,
+            currency: None,
             rating_scale: None,
             columns: BTreeMap::new(),
             event_names: BTreeMap::new(),
@@ -319,10 +325,13 @@ impl SourceParams {
                 )));
             }
         };
-        if self.decimal_comma && format == SourceFormat::Csv && delimiter == b',' {
-            return Err(Error::Params(
-                "`decimal_comma` needs another `delimiter` than `,`, such as \";\"".into(),
-            ));
+        if let Some(currency) = &self.currency
+            && !numbers::is_currency(currency)
+        {
+            return Err(Error::Params(format!(
+                "`currency` must be a symbol or code of at most 8 characters with no digit, \
+                 space, sign or decimal mark, such as \"$\" or \"EUR\", not {currency:?}"
+            )));
         }
         if let Some([low, high]) = self.rating_scale
             && !(low < high && (high - low).is_finite())

@@ -1,46 +1,129 @@
 //! Number fields as a source writes them (a decimal point, or a decimal comma), and
 //! the ranges amounts and ratings are kept within.
 
+use std::borrow::Cow;
+
+use crate::Source;
 use crate::read::{AMOUNT, RATING};
-use crate::{Source, SourceFormat};
 
 impl Source {
     /// A number field's value, as this source writes numbers (a decimal comma, or
-    /// point); `None` for text that is no finite number.
+    /// point; thousands grouped or not; with its `currency`); `None` for text that
+    /// is no finite number.
     pub(crate) fn number(&self, text: &str) -> Option<f64> {
-        let value: f64 = match self.params.decimal_comma {
-            // `1.234,5` is refused rather than guessed at: the point may group or not.
-            true if text.contains('.') => return None,
-            true => text.replacen(',', ".", 1).parse().ok()?,
-            false => text.parse().ok()?,
+        let value = match self.plain_number(text) {
+            Some(value) => value,
+            None => {
+                let bare = match self.params.currency.as_deref() {
+                    Some(currency) => without_currency(text, currency),
+                    None => Cow::Borrowed(text),
+                };
+                (self.plain_number(&bare)).or_else(|| grouped(&bare, self.params.decimal_comma))?
+            }
         };
         value.is_finite().then_some(value)
     }
+
+    /// A number written with the source's decimal mark alone.
+    fn plain_number(&self, text: &str) -> Option<f64> {
+        match self.params.decimal_comma {
+            true if text.contains('.') => None,
+            true => text.replacen(',', ".", 1).parse().ok(),
+            false => text.parse().ok(),
+        }
+    }
 }
 
-/// Why a number field did not read, where its decimal mark may be the cause: a
-/// comma without `decimal_comma` (which a file whose fields a comma parts cannot
-/// set), or a point with it; else nothing.
+/// `text` without `currency` before it (after a sign, if any) or after it, spaces
+/// between them dropped; `text` as it is when it has none.
+fn without_currency<'t>(text: &'t str, currency: &str) -> Cow<'t, str> {
+    let (sign, rest) = match text.strip_prefix(['-', '+']) {
+        Some(rest) => (&text[..1], rest),
+        None => ("", text),
+    };
+    if let Some(number) = rest.strip_prefix(currency) {
+        let number = number.trim_start();
+        return if sign.is_empty() {
+            Cow::Borrowed(number)
+        } else {
+            Cow::Owned(format!("{sign}{number}"))
+        };
+    }
+    match text.strip_suffix(currency) {
+        Some(number) => Cow::Borrowed(number.trim_end()),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Whether `currency` can be a source's currency: a symbol or code that no number
+/// holds.
+pub(crate) fn is_currency(currency: &str) -> bool {
+    let chars = currency.chars().count();
+    (1..=8).contains(&chars)
+        && !currency
+            .chars()
+            .any(|c| c.is_ascii_digit() || c.is_whitespace() || "+-.,".contains(c))
+}
+
+/// A number whose whole part is grouped by thousands: `1.234.567,5` or `1 234,5` with a
+/// decimal comma, `1,234,567.5` without; `None` for any other text. Without a decimal
+/// comma one group and no fraction (`1,234`) is refused, as a decimal comma could have
+/// written it too.
+fn grouped(text: &str, decimal_comma: bool) -> Option<f64> {
+    let (sign, digits) = match text.strip_prefix(['-', '+']) {
+        Some(rest) => (&text[..1], rest),
+        None => ("", text),
+    };
+    let (mark, separators): (char, &[char]) = if decimal_comma {
+        (',', &['.', ' ', '\u{a0}', '\u{202f}'])
+    } else {
+        ('.', &[','])
+    };
+    let (whole, fraction) = match digits.split_once(mark) {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let separator = whole.chars().find(|c| separators.contains(c))?;
+    let groups: Vec<&str> = whole.split(separator).collect();
+    let digits_only = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let well_grouped = (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| digits_only(g))
+        && fraction.is_none_or(digits_only);
+    if !well_grouped || !decimal_comma && groups.len() == 2 && fraction.is_none() {
+        return None;
+    }
+    let fraction = fraction.map_or(String::new(), |f| format!(".{f}"));
+    format!("{sign}{}{fraction}", groups.concat()).parse().ok()
+}
+
+/// Why a number field did not read, where its decimal mark, thousands or currency
+/// may be the cause; else nothing.
 pub(crate) fn comma_hint(source: &Source, text: &str) -> &'static str {
     let text = crate::read::trim(text);
     let reads = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
-    let comma_parts_fields = source.format == SourceFormat::Csv && source.delimiter == b',';
+    let symbol = text
+        .trim_start_matches(['-', '+'])
+        .starts_with(CURRENCY_SYMBOLS)
+        || text.ends_with(CURRENCY_SYMBOLS);
     match source.params.decimal_comma {
+        _ if symbol && source.params.currency.is_none() => {
+            " (a currency symbol? set `currency` to it, such as `currency = \"$\"`)"
+        }
+        _ if symbol => " (another currency than the source's `currency`?)",
         false if text.contains(',') && reads(&text.replacen(',', ".", 1)) => {
-            if comma_parts_fields {
-                " (a decimal comma? `decimal_comma = true` reads it in a file whose fields \
-                 another delimiter parts, such as `;`)"
-            } else {
-                " (a decimal comma? set `decimal_comma = true`)"
-            }
+            " (a decimal comma? set `decimal_comma = true`)"
         }
         true if text.contains('.') => {
-            " (`decimal_comma` is set: a point is no decimal mark, nor read as a thousands \
-             separator)"
+            " (`decimal_comma` is set: a point is no decimal mark, and parts thousands only \
+             in groups of three digits, as in 1.234,5)"
         }
         _ => "",
     }
 }
+
+/// Currency symbols a hint recognises.
+const CURRENCY_SYMBOLS: [char; 10] = ['$', '€', '£', '¥', '₹', '₩', '₽', '₺', '₪', '฿'];
 
 /// Largest amount kept, either way: a trillion, 1e14 whole cents (a user's sum is
 /// bounded too, when the ingest finishes).
@@ -74,5 +157,84 @@ pub(crate) fn on_one_to_five(v: f64, rating_scale: Option<[f64; 2]>) -> f64 {
     match rating_scale {
         Some([low, high]) => 1.0 + 4.0 * (v - low) / (high - low),
         None => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SourceParams;
+
+    fn source(settings: &str) -> Source {
+        let text = format!("path = \"events.csv\"\ndelimiter = \";\"\n{settings}");
+        toml::from_str::<SourceParams>(&text)
+            .unwrap()
+            .check()
+            .unwrap()
+    }
+
+    #[test]
+    fn thousands_are_read_only_in_groups_of_three() {
+        let point = source("");
+        for (text, value) in [
+            ("1,234.5", Some(1234.5)),
+            ("-1,234,567", Some(-1234567.0)),
+            ("12", Some(12.0)),
+            // One group and no fraction reads as a decimal comma too: refused.
+            ("1,234", None),
+            ("1,23.5", None),
+            ("1234,567.5", None),
+            (",123.5", None),
+            ("1,234.", None),
+        ] {
+            assert_eq!(point.number(text), value, "{text}");
+        }
+        let comma = source("decimal_comma = true");
+        for (text, value) in [
+            ("1.234,5", Some(1234.5)),
+            ("2.552", Some(2552.0)),
+            ("1 234 567,25", Some(1234567.25)),
+            ("+1\u{a0}234", Some(1234.0)),
+            ("-12,5", Some(-12.5)),
+            ("1.23,5", None),
+            ("1.234 567", None),
+            ("1,234.5", None),
+        ] {
+            assert_eq!(comma.number(text), value, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_sources_currency_is_read_and_no_other() {
+        let dollars = source("currency = \"$\"");
+        for (text, value) in [
+            ("$129.16", Some(129.16)),
+            ("-$84.78", Some(-84.78)),
+            ("$-84.78", Some(-84.78)),
+            ("$ 1,299.00", Some(1299.0)),
+            ("12.5$", Some(12.5)),
+            ("12.5", Some(12.5)),
+            ("€12.5", None),
+            ("$$12", None),
+            ("$", None),
+        ] {
+            assert_eq!(dollars.number(text), value, "{text}");
+        }
+        let euros = source("decimal_comma = true\ncurrency = \"EUR\"");
+        assert_eq!(euros.number("1.234,50 EUR"), Some(1234.5));
+        assert_eq!(euros.number("EUR 3,5"), Some(3.5));
+        assert_eq!(
+            comma_hint(&source(""), "$129.16"),
+            " (a currency symbol? set `currency` to it, such as `currency = \"$\"`)"
+        );
+        assert_eq!(
+            comma_hint(&dollars, "€12.5"),
+            " (another currency than the source's `currency`?)"
+        );
+        for bad in ["", "1$", "US D", "-", "ABCDEFGHI"] {
+            let text = format!("path = \"e.csv\"\ncurrency = {bad:?}");
+            let params: SourceParams = toml::from_str(&text).unwrap();
+            assert!(params.check().is_err(), "{bad:?}");
+        }
     }
 }

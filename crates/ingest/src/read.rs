@@ -53,8 +53,8 @@ pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 /// Plausible event times: 1900-01-01 up to 2100-01-01 UTC. Outside it a timestamp is
 /// almost always a unit mistake (milliseconds read as seconds) or a placeholder.
-const EARLIEST_MICROS: i64 = -2_208_988_800_000_000;
-const LATEST_MICROS: i64 = 4_102_444_800_000_000;
+pub(crate) const EARLIEST_MICROS: i64 = -2_208_988_800_000_000;
+pub(crate) const LATEST_MICROS: i64 = 4_102_444_800_000_000;
 
 pub(crate) struct Parsed {
     pub read: u64,
@@ -319,7 +319,7 @@ impl<'a> Sink<'a> {
                 "`event_time` {} is not {}{}",
                 quoted(time_text),
                 self.source.time_format.describe(),
-                crate::time::unit_hint(time_text).unwrap_or_default()
+                crate::time::time_hint(time_text).unwrap_or_default()
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
         };

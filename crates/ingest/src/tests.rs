@@ -1852,7 +1852,8 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
     let data = "user_id;event_time;event_type;amount;qty\n\
                 u1;2026-01-01 10:00:00;purchase;312,82;2\n\
                 u1;2026-01-02 10:00:00;purchase;1.234,5;1\n\
-                u2;2026-01-03 10:00:00;purchase;7;-1,5\n";
+                u2;2026-01-03 10:00:00;purchase;7;-1,5\n\
+                u2;2026-01-04 10:00:00;purchase;1.23,5;1\n";
     let path = write(&dir, "excel.csv", data.as_bytes());
     let params = |settings: &str| -> SourceParams {
         let text = format!("path = \"placeholder\"\ndelimiter = \";\"\n{settings}");
@@ -1869,37 +1870,40 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
         "`amount` \"312,82\" is not a finite number (a decimal comma? set `decimal_comma = true`)"
     );
     let out = ingest(&params("decimal_comma = true").check().unwrap()).unwrap();
-    assert_eq!(amounts(&out), [Some(312.82), Some(7.0)]);
-    // A point beside the comma may group thousands or not: refused, not guessed.
+    // A point parts thousands in groups of three digits; elsewhere it is refused, not
+    // guessed at.
+    assert_eq!(amounts(&out), [Some(312.82), Some(1234.5), Some(7.0)]);
     let rows = quarantine_rows(&out);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].0, 3);
-    let point = "(`decimal_comma` is set: a point is no decimal mark, nor read as a thousands \
-                 separator)";
+    assert_eq!(rows[0].0, 5);
+    let point = "(`decimal_comma` is set: a point is no decimal mark, and parts thousands \
+                 only in groups of three digits, as in 1.234,5)";
     assert!(rows[0].2.ends_with(point), "{}", rows[0].2);
     // Derived columns and the refund test read numbers the same way.
     let derived = params(
         "decimal_comma = true\nrefund_when = \"qty < 0\"\n[columns]\namount = { expr = \"qty * 2\" }",
     );
     let out = ingest(&derived.check().unwrap()).unwrap();
-    assert_eq!(amounts(&out), [Some(4.0), Some(2.0), Some(-3.0)]);
-    // Where a comma parts the fields, or there are no fields, it is refused.
-    let comma = SourceParams {
-        decimal_comma: true,
-        ..SourceParams::canonical(&path)
-    };
-    let err = comma.check().unwrap_err().to_string();
-    assert!(
-        err.contains("`decimal_comma` needs another `delimiter`"),
-        "{err}"
-    );
-    // So a comma-parted file is not told to set it alone; a derived input is told too.
+    assert_eq!(amounts(&out), [Some(4.0), Some(2.0), Some(-3.0), Some(2.0)]);
+    // Where a comma parts the fields, a decimal comma is read in quoted fields; without
+    // the option the quarantine says so, and a derived input is told too.
     let quoted = "user_id,event_time,event_type,amount,qty\n\
                   u1,2026-01-01 10:00:00,purchase,\"3,5\",\"2,5\"\n";
     let quoted = write(&dir, "quoted.csv", quoted.as_bytes());
     let out = ingest(&SourceParams::canonical(&quoted).check().unwrap()).unwrap();
     let reason = &quarantine_rows(&out)[0].2;
-    assert!(reason.ends_with("such as `;`)"), "{reason}");
+    assert!(
+        reason.ends_with("(a decimal comma? set `decimal_comma = true`)"),
+        "{reason}"
+    );
+    let comma = SourceParams {
+        decimal_comma: true,
+        ..SourceParams::canonical(&quoted)
+    };
+    assert_eq!(
+        amounts(&ingest(&comma.check().unwrap()).unwrap()),
+        [Some(3.5)]
+    );
     let derived: SourceParams =
         toml::from_str("path = \"x\"\n[columns]\namount = { expr = \"qty * 2\" }").unwrap();
     let out = ingest(

@@ -134,6 +134,52 @@ pub(crate) fn unit_hint(text: &str) -> Option<String> {
     unix_unit_of(text).map(|unit| format!(" (it reads as `time_format = \"{unit}\"`)"))
 }
 
+/// Layouts spreadsheets and exports write dates in, each day-first one before its
+/// month-first twin, for a refusal's hint.
+const LAYOUT_GUESSES: [&str; 16] = [
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d/%m/%y %H:%M",
+    "%m/%d/%y %H:%M",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+];
+
+/// [`unit_hint`], or the `time_format` layouts of [`LAYOUT_GUESSES`] that read `text`
+/// within the years 1900-2099: ` (it reads as `time_format = "%d/%m/%Y %H:%M"`)`, or
+/// both where day and month could be either.
+pub(crate) fn time_hint(text: &str) -> Option<String> {
+    if let Some(hint) = unit_hint(text) {
+        return Some(hint);
+    }
+    let text = crate::read::trim(text);
+    let reads: Vec<&str> = LAYOUT_GUESSES
+        .into_iter()
+        .filter(|layout| {
+            let years = crate::read::EARLIEST_MICROS..crate::read::LATEST_MICROS;
+            parse_layout(text, layout).is_some_and(|t| years.contains(&t))
+        })
+        .collect();
+    match reads.as_slice() {
+        [] => None,
+        [layout] => Some(format!(" (it reads as `time_format = \"{layout}\"`)")),
+        [first, second, ..] => Some(format!(
+            " (it reads as `time_format = \"{first}\"` or `\"{second}\"`: set the one \
+             your export writes)"
+        )),
+    }
+}
+
 fn finite_micros(micros: f64) -> Option<i64> {
     // Keep within chrono's representable range (about +-262,000 years).
     (micros.is_finite() && micros.abs() < 8.0e18).then_some(micros.round() as i64)
@@ -147,6 +193,30 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .timestamp_micros()
+    }
+
+    #[test]
+    fn a_date_auto_does_not_read_is_told_the_layouts_that_do() {
+        assert_eq!(
+            time_hint("31/12/2026 14:05").as_deref(),
+            Some(" (it reads as `time_format = \"%d/%m/%Y %H:%M\"`)")
+        );
+        assert_eq!(
+            time_hint("08/02/2026 20:31").as_deref(),
+            Some(
+                " (it reads as `time_format = \"%d/%m/%Y %H:%M\"` or `\"%m/%d/%Y %H:%M\"`: \
+                 set the one your export writes)"
+            )
+        );
+        assert_eq!(
+            time_hint("12/31/2026 2:05 PM").as_deref(),
+            Some(" (it reads as `time_format = \"%m/%d/%Y %I:%M %p\"`)")
+        );
+        assert_eq!(
+            time_hint("1767225600000").as_deref(),
+            Some(" (it reads as `time_format = \"unix_ms\"`)")
+        );
+        assert_eq!(time_hint("noon"), None);
     }
 
     #[test]
