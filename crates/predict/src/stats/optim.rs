@@ -493,11 +493,17 @@ mod tests {
         assert!(!outcome.converged);
         assert!(
             outcome.note.starts_with("stopped after 1 iterations (")
-                && outcome.note.ends_with(", above the 1.0e-5 of a converged fit"),
+                && outcome
+                    .note
+                    .ends_with(", above the 1.0e-5 of a converged fit"),
             "{}",
             outcome.note
         );
-        assert!(!outcome.note.contains("solver converged"), "{}", outcome.note);
+        assert!(
+            !outcome.note.contains("solver converged"),
+            "{}",
+            outcome.note
+        );
     }
 
     #[test]
