@@ -90,7 +90,8 @@ pub struct SourceParams {
     #[serde(default)]
     pub delimiter: Option<String>,
     /// Numbers written with a decimal comma (`312,82`, as a spreadsheet in much of
-    /// Europe saves them): a CSV or text source whose fields are not parted by `,`.
+    /// Europe saves them), thousands parted by points in groups of three (`1.234,5`):
+    /// a CSV or text source (quoted where a comma parts the fields).
     #[serde(default)]
     pub decimal_comma: bool,
     /// The currency symbol or code number fields may be written with (`"$"`,
@@ -502,6 +503,9 @@ pub struct IngestStats {
     pub duplicates: u64,
     /// The files read.
     pub files: Vec<FileInfo>,
+    /// What the read noticed and a caller should tell: a mapped JSON key no line has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The result of reading a source: its events are a [`DataFrame`] from [`ingest`],
@@ -575,6 +579,7 @@ fn finish_in_memory(
         quarantined: parsed.quarantine.height() as u64,
         duplicates: before - events.height() as u64,
         files: vec![file_info],
+        notes: parsed.notes,
     };
     Ok(Ingested {
         events,
@@ -777,6 +782,7 @@ fn finish_out_of_core(
         quarantined: parsed.quarantine.height() as u64,
         duplicates: finished.spilled - finished.kept,
         files: vec![file_info],
+        notes: parsed.notes,
     };
     Ok(Ingested {
         events: Events::Parts {

@@ -87,6 +87,7 @@ fn grouped(text: &str, decimal_comma: bool) -> Option<f64> {
     let groups: Vec<&str> = whole.split(separator).collect();
     let digits_only = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     let well_grouped = (1..=3).contains(&groups[0].len())
+        && !groups[0].starts_with('0')
         && groups[1..].iter().all(|g| g.len() == 3)
         && groups.iter().all(|g| digits_only(g))
         && fraction.is_none_or(digits_only);
@@ -99,26 +100,41 @@ fn grouped(text: &str, decimal_comma: bool) -> Option<f64> {
 
 /// Why a number field did not read, where its decimal mark, thousands or currency
 /// may be the cause; else nothing.
-pub(crate) fn comma_hint(source: &Source, text: &str) -> &'static str {
+pub(crate) fn comma_hint(source: &Source, text: &str) -> String {
     let text = crate::read::trim(text);
+    let currency = source.params.currency.as_deref();
+    let bare = currency.map_or(Cow::Borrowed(text), |c| without_currency(text, c));
+    let unsigned = bare.trim_start_matches(['-', '+']);
+    let symbol = (unsigned
+        .chars()
+        .next()
+        .filter(|c| CURRENCY_SYMBOLS.contains(c)))
+    .or_else(|| bare.chars().last().filter(|c| CURRENCY_SYMBOLS.contains(c)));
     let reads = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
-    let symbol = text
-        .trim_start_matches(['-', '+'])
-        .starts_with(CURRENCY_SYMBOLS)
-        || text.ends_with(CURRENCY_SYMBOLS);
-    match source.params.decimal_comma {
-        _ if symbol && source.params.currency.is_none() => {
-            " (a currency symbol? set `currency` to it, such as `currency = \"$\"`)"
+    let one_group = |t: &str| {
+        t.split_once(',').is_some_and(|(whole, rest)| {
+            (1..=3).contains(&whole.len()) && rest.len() == 3 && !rest.contains(',')
+        })
+    };
+    match (symbol, currency, source.params.decimal_comma) {
+        (Some(symbol), None, _) => {
+            format!(" (a currency symbol? set `currency` to it: `currency = \"{symbol}\"`)")
         }
-        _ if symbol => " (another currency than the source's `currency`?)",
-        false if text.contains(',') && reads(&text.replacen(',', ".", 1)) => {
-            " (a decimal comma? set `decimal_comma = true`)"
+        (Some(_), Some(currency), _) => format!(" (another currency than `{currency}`?)"),
+        (None, _, false) if one_group(unsigned) && reads(&unsigned.replacen(',', ".", 1)) => {
+            " (a decimal comma, or thousands? set `decimal_comma = true` for a decimal \
+             comma; a comma parting thousands is read beside a decimal point, 1,234.0)"
+                .into()
         }
-        true if text.contains('.') => {
+        (None, _, false) if bare.contains(',') && reads(&bare.replacen(',', ".", 1)) => {
+            " (a decimal comma? set `decimal_comma = true`)".into()
+        }
+        (None, _, true) if bare.contains('.') => {
             " (`decimal_comma` is set: a point is no decimal mark, and parts thousands only \
              in groups of three digits, as in 1.234,5)"
+                .into()
         }
-        _ => "",
+        _ => String::new(),
     }
 }
 
@@ -186,6 +202,7 @@ mod tests {
             ("1234,567.5", None),
             (",123.5", None),
             ("1,234.", None),
+            ("0,500.5", None),
         ] {
             assert_eq!(point.number(text), value, "{text}");
         }
@@ -198,6 +215,9 @@ mod tests {
             ("-12,5", Some(-12.5)),
             ("1.23,5", None),
             ("1.234 567", None),
+            // No grouping starts with a zero: a decimal point, refused.
+            ("0.500", None),
+            ("-00.250", None),
             ("1,234.5", None),
         ] {
             assert_eq!(comma.number(text), value, "{text}");
@@ -224,13 +244,20 @@ mod tests {
         assert_eq!(euros.number("1.234,50 EUR"), Some(1234.5));
         assert_eq!(euros.number("EUR 3,5"), Some(3.5));
         assert_eq!(
-            comma_hint(&source(""), "$129.16"),
-            " (a currency symbol? set `currency` to it, such as `currency = \"$\"`)"
+            comma_hint(&source(""), "12,5 €"),
+            " (a currency symbol? set `currency` to it: `currency = \"€\"`)"
         );
         assert_eq!(
             comma_hint(&dollars, "€12.5"),
-            " (another currency than the source's `currency`?)"
+            " (another currency than `$`?)"
         );
+        // The source's own currency is no cause: what is left of the text may be.
+        assert_eq!(
+            comma_hint(&dollars, "$12,5"),
+            " (a decimal comma? set `decimal_comma = true`)"
+        );
+        assert!(comma_hint(&dollars, "$1,234").starts_with(" (a decimal comma, or thousands?"));
+        assert_eq!(comma_hint(&dollars, "$"), "");
         for bad in ["", "1$", "US D", "-", "ABCDEFGHI"] {
             let text = format!("path = \"e.csv\"\ncurrency = {bad:?}");
             let params: SourceParams = toml::from_str(&text).unwrap();

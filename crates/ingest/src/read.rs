@@ -65,6 +65,10 @@ pub(crate) struct Parsed {
     /// The plan of a read that began in memory and went on to disk (see
     /// [`Keep::MemoryUpTo`]): its rows are in the spill, not in `events`.
     pub spilled: Option<spill::Plan>,
+    /// What the read noticed for the run to tell ([`IngestStats::notes`]).
+    ///
+    /// [`IngestStats::notes`]: crate::IngestStats::notes
+    pub notes: Vec<String>,
 }
 
 /// Where the reader keeps the rows it keeps.
@@ -517,6 +521,7 @@ impl<'a> Sink<'a> {
             quarantine,
             has_session,
             spilled: None,
+            notes: Vec::new(),
         })
     }
 }

@@ -1081,6 +1081,7 @@ fn quality_gate_and_empty_input() {
         quarantined: 5,
         duplicates: 0,
         files: vec![],
+        notes: vec![],
     };
     let quarantine = df!(
         "file" => ["e.csv"; 5],

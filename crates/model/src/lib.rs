@@ -510,6 +510,9 @@ pub struct FeatureInfo {
     pub family: FeatureFamily,
     /// Counts and money: log-transformed before scaling.
     pub heavy_tailed: bool,
+    /// It counts something (purchases, events, days): whole numbers, which the CSVs
+    /// show as integers.
+    pub count: bool,
     /// Words for a persona well above the population on this feature.
     pub high: &'static str,
     /// Words for a persona well below the population on this feature.
@@ -557,59 +560,44 @@ pub const CATEGORY_SHARE_PREFIX: &str = "cat_share_";
 pub const USER_ATTRIBUTE_PREFIX: &str = "user_";
 
 macro_rules! catalogue {
-    ($($name:literal, $fam:ident, $heavy:literal, $high:literal, $low:literal;)*) => {
+    ($($name:literal, $fam:ident, $heavy:literal, $count:literal, $high:literal, $low:literal;)*) => {
         /// Every fixed-name numeric feature the features stage can produce.
         pub const FEATURES: &[FeatureInfo] = &[
-            $(FeatureInfo { name: $name, family: FeatureFamily::$fam, heavy_tailed: $heavy, high: $high, low: $low },)*
+            $(FeatureInfo { name: $name, family: FeatureFamily::$fam, heavy_tailed: $heavy, count: $count, high: $high, low: $low },)*
         ];
     };
 }
 
+// name, family, heavy-tailed, a count, words when high, words when low
 catalogue! {
-    "recency_days", Rfm, false, "lapsed", "recently active";
-    "frequency", Rfm, true, "frequent buyer", "rare buyer";
-    "monetary", Rfm, true, "high spend", "low spend";
-    "avg_order_value", Rfm, true, "big baskets", "small baskets";
-    "tenure_days", Rfm, false, "long-standing", "newcomer";
-    "refund_count", Rfm, true, "returns often", "rarely returns";
-    "events", Activity, true, "very active", "low activity";
-    "sessions", Activity, true, "many sessions", "few sessions";
-    "active_days", Activity, true, "regular visitor", "occasional visitor";
-    "events_per_session", Activity, true, "deep sessions", "shallow sessions";
-    "session_minutes", Activity, true, "long sessions", "short sessions";
-    "views", Funnel, true, "heavy browser", "light browser";
-    "carts", Funnel, true, "cart filler", "few carts";
-    "view_to_cart", Funnel, false, "adds to cart", "rarely adds to cart";
-    "cart_to_purchase", Funnel, false, "completes carts", "abandons carts";
-    "view_to_purchase", Funnel, false, "converter", "window shopper";
-    "category_count", Categories, true, "eclectic", "focused";
-    "night_share", TimeOfDay, false, "night owl", "daytime";
-    "morning_share", TimeOfDay, false, "morning", "rarely mornings";
-    "evening_share", TimeOfDay, false, "evening", "rarely evenings";
-    "weekend_share", TimeOfDay, false, "weekend", "weekday";
-    "searches", Search, true, "searcher", "rarely searches";
-    "search_share", Search, false, "search-led", "browse-led";
-    "distinct_queries", Search, true, "varied searches", "narrow searches";
-    "ratings", Satisfaction, true, "reviewer", "rarely rates";
-    "mean_rating", Satisfaction, false, "satisfied", "dissatisfied";
-    "mean_interpurchase_days", Interpurchase, false, "slow repeat", "quick repeat";
+    "recency_days", Rfm, false, false, "lapsed", "recently active";
+    "frequency", Rfm, true, true, "frequent buyer", "rare buyer";
+    "monetary", Rfm, true, false, "high spend", "low spend";
+    "avg_order_value", Rfm, true, false, "big baskets", "small baskets";
+    "tenure_days", Rfm, false, false, "long-standing", "newcomer";
+    "refund_count", Rfm, true, true, "returns often", "rarely returns";
+    "events", Activity, true, true, "very active", "low activity";
+    "sessions", Activity, true, true, "many sessions", "few sessions";
+    "active_days", Activity, true, true, "regular visitor", "occasional visitor";
+    "events_per_session", Activity, true, false, "deep sessions", "shallow sessions";
+    "session_minutes", Activity, true, false, "long sessions", "short sessions";
+    "views", Funnel, true, true, "heavy browser", "light browser";
+    "carts", Funnel, true, true, "cart filler", "few carts";
+    "view_to_cart", Funnel, false, false, "adds to cart", "rarely adds to cart";
+    "cart_to_purchase", Funnel, false, false, "completes carts", "abandons carts";
+    "view_to_purchase", Funnel, false, false, "converter", "window shopper";
+    "category_count", Categories, true, true, "eclectic", "focused";
+    "night_share", TimeOfDay, false, false, "night owl", "daytime";
+    "morning_share", TimeOfDay, false, false, "morning", "rarely mornings";
+    "evening_share", TimeOfDay, false, false, "evening", "rarely evenings";
+    "weekend_share", TimeOfDay, false, false, "weekend", "weekday";
+    "searches", Search, true, true, "searcher", "rarely searches";
+    "search_share", Search, false, false, "search-led", "browse-led";
+    "distinct_queries", Search, true, true, "varied searches", "narrow searches";
+    "ratings", Satisfaction, true, true, "reviewer", "rarely rates";
+    "mean_rating", Satisfaction, false, false, "satisfied", "dissatisfied";
+    "mean_interpurchase_days", Interpurchase, false, false, "slow repeat", "quick repeat";
 }
-
-/// The catalogue's features that count something (purchases, events, days, ...):
-/// whole numbers, which the CSVs show as integers.
-pub const COUNT_FEATURES: [&str; 11] = [
-    "frequency",
-    "refund_count",
-    "events",
-    "sessions",
-    "active_days",
-    "views",
-    "carts",
-    "category_count",
-    "searches",
-    "distinct_queries",
-    "ratings",
-];
 
 /// Looks up a fixed-name feature; category shares and user attributes are derived
 /// by [`describe_feature`].

@@ -19,7 +19,8 @@ pub(crate) const ALL_USERS: &str = "all users";
 const SEPARATOR: &str = " · ";
 /// Number of features in the `distinguishing` text.
 const DISTINGUISHING_TERMS: usize = 3;
-/// A persona whose users mostly made one purchase (or none) is called so.
+/// A persona whose users mostly made one purchase is called one-time; one whose
+/// users mostly bought more than once, regulars.
 const MOSTLY: f64 = 0.5;
 /// A persona is called non-buying where at least this share of its users bought
 /// nothing: one where two in five bought is no non-buying one.
@@ -206,7 +207,7 @@ pub(crate) fn compose(terms: &[&Term], bought: Purchases) -> String {
 
 /// The three strongest features in words with their z-score, e.g.
 /// "high spend (+2.1 sd), frequent buyer (+1.8 sd)"; features that round to 0.0 sd are
-/// left out, and so is the spend of a persona that mostly bought nothing.
+/// left out, and so is the spend of a non-buying persona ([`NON_BUYING_SHARE`]).
 pub(crate) fn distinguishing(features: &[String], z: &[f64], bought: Purchases) -> String {
     ranked(features, z)
         .into_iter()

@@ -190,13 +190,15 @@ impl Drop for AtomicFile {
     }
 }
 
-/// `df` with each of its [`COUNT_FEATURES`](userlens_model::COUNT_FEATURES) columns
-/// as integers, for a CSV that shows `16` rather than `16.000000`. A column that
-/// holds anything but whole numbers within 2^53 (or nulls) is left as it is.
+/// `df` with each of its columns the feature catalogue calls a count
+/// ([`FeatureInfo::count`](userlens_model::FeatureInfo::count)) as integers, for a
+/// CSV that shows `16` rather than `16.000000`. A column that holds anything but
+/// whole numbers within 2^53 (or nulls) is left as it is.
 pub fn counts_as_integers(df: &DataFrame) -> PolarsResult<DataFrame> {
     const EXACT: f64 = (1u64 << f64::MANTISSA_DIGITS) as f64;
     let mut out = df.clone();
-    for name in userlens_model::COUNT_FEATURES {
+    let counts = userlens_model::FEATURES.iter().filter(|f| f.count);
+    for name in counts.map(|f| f.name) {
         let Some(column) = df
             .column(name)
             .ok()

@@ -295,7 +295,7 @@ pub(super) fn resolve(source: &Source, header: &[String]) -> Result<Slots> {
 /// Why a derived column has no value a row can keep.
 pub(super) enum Underived {
     /// This input is not a number: its name, text and a hint at its decimal mark.
-    NotANumber(String, String, &'static str),
+    NotANumber(String, String, String),
     /// The inputs are numbers, but the result overflows.
     NotFinite,
 }

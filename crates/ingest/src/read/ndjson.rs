@@ -83,15 +83,23 @@ fn mapped(source: &Source, header: &[String]) -> Vec<(Vec<usize>, &'static str)>
     out
 }
 
-/// The value at a path, a key that holds dots itself (`"properties.revenue"`, as
-/// flattened exports write) found before an object's key and the rest of the path
-/// within it: `None` when no such key is there.
+/// The value at a dotted path, where a key may hold dots itself (as flattened
+/// exports write `"properties.revenue"`): the whole path as one key first, then each
+/// key before a dot, the longest first, and the rest of the path within it. A value
+/// that is not null wins over a null; `None` when no key is there at all.
 fn lookup<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
-    if let Some(value) = object.get(path) {
-        return Some(value);
+    let within = path.rmatch_indices('.').map(|(at, _)| {
+        let inner = object.get(&path[..at])?;
+        lookup(inner, &path[at + 1..])
+    });
+    let mut null = None;
+    for value in std::iter::once(object.get(path)).chain(within).flatten() {
+        if !value.is_null() {
+            return Some(value);
+        }
+        null = Some(value);
     }
-    let (key, rest) = path.split_once('.')?;
-    lookup(object.get(key)?, rest)
+    null
 }
 
 /// The leaf paths of `object` (objects' keys joined by dots), into `keys`.
@@ -231,23 +239,34 @@ pub(crate) fn read_ndjson(
         }
         sink.spill_past_budget(keep, lines.read, &text_size, &switched)?;
     }
-    // A mapped key no line has is a typo or another spelling, not a log without it.
-    let missing = mapped(source, &header)
-        .into_iter()
-        .find(|(any_of, _)| objects > 0 && !any_of.iter().any(|&i| found[i]));
-    if let Some((any_of, target)) = missing {
-        let keys: Vec<String> = keys.into_iter().collect();
+    // A mapped key no line has: a typo, or a night without such events. A required
+    // column's refuses the input; any other's is told.
+    let keys: Vec<String> = keys.into_iter().collect();
+    let mut notes = Vec::new();
+    for (any_of, target) in mapped(source, &header) {
+        if objects == 0 || any_of.iter().any(|&i| found[i]) {
+            continue;
+        }
         let key = any_of.first().map_or("", |&i| header[i].as_str());
-        return Err(Error::MissingKey {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            target: target.to_string(),
-            available: super::mapping::listed("keys", &keys, key),
-        });
+        let available = super::mapping::listed("keys of the first lines", &keys, key);
+        if columns::REQUIRED.contains(&target) {
+            return Err(Error::MissingKey {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                target: target.to_string(),
+                available,
+            });
+        }
+        notes.push(format!(
+            "`{}`: no line has the key `{key}` (read for `{target}`), so it is blank in \
+             every row; {available}",
+            path.display()
+        ));
     }
     let parsed = sink.finish()?;
     Ok(Parsed {
         spilled: switched.into_inner(),
+        notes,
         ..parsed
     })
 }
@@ -259,6 +278,25 @@ mod tests {
         paths: &[String],
     ) -> std::result::Result<Vec<String>, (Option<usize>, String)> {
         super::fields_of(line, paths, &mut vec![false; paths.len()], None)
+    }
+
+    #[test]
+    fn a_null_or_nested_rest_does_not_hide_a_dotted_key() {
+        let paths: Vec<String> = ["properties.revenue", "a.b.c"].map(String::from).to_vec();
+        for (line, expected) in [
+            // The flat key holds null: the nested one is read.
+            (
+                &br#"{"properties.revenue": null, "properties": {"revenue": 12.5}}"#[..],
+                ["12.5", ""],
+            ),
+            // A key with a dot, then the rest within it.
+            (br#"{"a.b": {"c": 3}}"#, ["", "3"]),
+            (br#"{"a": {"b.c": 4}}"#, ["", "4"]),
+            (br#"{"a": {"b": {"c": null}}, "a.b.c": 5}"#, ["", "5"]),
+        ] {
+            let fields = fields_of(line, &paths).unwrap();
+            assert_eq!(fields, expected, "{}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]

@@ -159,23 +159,40 @@ fn the_format_is_guessed_from_the_name() {
 }
 
 #[test]
-fn a_mapped_key_no_line_has_is_refused_with_the_keys_there_are() {
+fn a_mapped_key_no_line_has_is_told_and_refused_for_a_required_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "export.ndjson", EXPORT.as_bytes());
-    let mut source = export_source(path, false);
+    let mut source = export_source(path.clone(), false);
     source.params.columns.insert(
         "amount".into(),
         ColumnSource::Column("properties.Revenue".into()),
     );
+    // A key in no line may be a night without such events: the run goes on, and is told.
+    let out = ingest(&source).unwrap();
+    assert_eq!(out.stats.kept, 4);
+    assert_eq!(
+        out.stats.notes,
+        [format!(
+            "`{}`: no line has the key `properties.Revenue` (read for `amount`), so it is \
+             blank in every row; did you mean `properties.revenue`? the keys of the first \
+             lines are: context.page.path, event, properties.product_id, \
+             properties.revenue, timestamp, userId",
+            path.display()
+        )]
+    );
+    // No event type anywhere is no log to read.
+    let mut source = export_source(path, false);
+    source
+        .params
+        .columns
+        .insert("event_type".into(), ColumnSource::Column("Event".into()));
     let err = ingest(&source).unwrap_err();
     assert!(err.is_refusal(), "{err}");
-    let text = err.to_string();
     assert!(
-        text.contains(
-            "no line has the key `properties.Revenue` (mapped to `amount`); did you mean \
-             `properties.revenue`? the keys are: context.page.path, event, properties.product_id"
+        err.to_string().contains(
+            "no line has the key `Event` (mapped to `event_type`); did you mean `event`?"
         ),
-        "{text}"
+        "{err}"
     );
 }
 

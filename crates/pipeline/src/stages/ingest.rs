@@ -78,6 +78,9 @@ impl Stage for Ingest {
                 source.time_format()
             ));
         }
+        for note in &ingested.stats.notes {
+            ctx.note(note.clone());
+        }
         // Rows in another encoding than UTF-8 are quarantined one by one: say what it is.
         let not_utf8 = userlens_ingest::rows_not_utf8(&ingested.quarantine);
         if not_utf8 > 0 {
