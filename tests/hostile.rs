@@ -72,17 +72,25 @@ const CASES: &[Case] = &[
             "`event_time` \"2200-01-01 00:00:00\" is outside the years 1900-2099",
         )],
     ),
+    // "1,234.50" on line 32 is thousands beside a decimal point: read, as 1234.5;
+    // "1,234" alone could be either.
     ok(
         "amounts.csv",
-        31,
+        32,
         &[
-            (32, "amount", "`amount` \"1,234.50\" is not a finite number"),
             (33, "amount", "`amount` \"NaN\" is not a finite number"),
             (34, "amount", "`amount` \"inf\" is not a finite number"),
             (
                 36,
                 "amount",
                 "`amount` \"1e308\" is beyond a trillion, more than userlens sums",
+            ),
+            (
+                37,
+                "amount",
+                "`amount` \"1,234\" is not a finite number (a decimal comma, or thousands? \
+                 set `decimal_comma = true` for a decimal comma; a comma parting thousands \
+                 is read beside a decimal point, 1,234.0)",
             ),
         ],
     ),

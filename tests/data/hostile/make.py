@@ -60,7 +60,8 @@ write("amounts.csv", HEADER + "\n" + body
       + "u1,2026-03-10 11:00:00,purchase,,,books,,NaN,\n"
       + "u1,2026-03-10 12:00:00,purchase,,,books,,inf,\n"
       + "u2,2026-03-10 10:00:00,purchase,,,toys,,-0,\n"
-      + "u2,2026-03-10 11:00:00,purchase,,,toys,,1e308,\n")
+      + "u2,2026-03-10 11:00:00,purchase,,,toys,,1e308,\n"
+      + 'u3,2026-03-10 10:00:00,purchase,,,toys,,"1,234",\n')
 write("user_ids.csv", HEADER + "\n" + body
       + ",2026-03-10 10:00:00,view,,,books,,,\n"
       + "x" * 10240 + ",2026-03-10 10:00:00,view,,,books,,,\n"
