@@ -147,7 +147,8 @@ PY
     cat "$report"
     cat <<'JS'
 <script>
-(() => {
+// Measured once the page has loaded: laid out before, it can be wider for a moment.
+window.addEventListener("load", () => {
   const over = [];
   for (const card of document.querySelectorAll(".card")) {
     const box = card.getBoundingClientRect();
@@ -176,7 +177,7 @@ PY
   const body = window.parent === window ? document.body : window.parent.document.body;
   body.setAttribute("data-overflow", over.length ? over.join(" | ") : "none");
   body.setAttribute("data-narrow", narrow.length ? narrow.join(" | ") : "none");
-})();
+});
 </script>
 JS
 } >"$work/measured.html"
