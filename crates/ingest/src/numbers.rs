@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use crate::Source;
 use crate::read::{AMOUNT, RATING};
+use crate::{Source, SourceFormat};
 
 impl Source {
     /// A number field's value, as this source writes numbers (a decimal comma, or
@@ -34,24 +34,26 @@ impl Source {
     }
 }
 
-/// `text` without `currency` before it (after a sign, if any) or after it, spaces
-/// between them dropped; `text` as it is when it has none.
+/// `text` without `currency` before it (after a sign, if any) or after it, in any
+/// case (`kr`, `KR`), spaces between them dropped; `text` as it is when it has none.
 fn without_currency<'t>(text: &'t str, currency: &str) -> Cow<'t, str> {
     let (sign, rest) = match text.strip_prefix(['-', '+']) {
         Some(rest) => (&text[..1], rest),
         None => ("", text),
     };
-    if let Some(number) = rest.strip_prefix(currency) {
-        let number = number.trim_start();
+    let n = currency.len();
+    let same = |part: Option<&str>| part.is_some_and(|p| p.eq_ignore_ascii_case(currency));
+    if same(rest.get(..n)) {
+        let number = rest[n..].trim_start();
         return if sign.is_empty() {
             Cow::Borrowed(number)
         } else {
             Cow::Owned(format!("{sign}{number}"))
         };
     }
-    match text.strip_suffix(currency) {
-        Some(number) => Cow::Borrowed(number.trim_end()),
-        None => Cow::Borrowed(text),
+    match text.len().checked_sub(n) {
+        Some(at) if same(text.get(at..)) => Cow::Borrowed(text[..at].trim_end()),
+        _ => Cow::Borrowed(text),
     }
 }
 
@@ -111,27 +113,34 @@ pub(crate) fn comma_hint(source: &Source, text: &str) -> String {
         .filter(|c| CURRENCY_SYMBOLS.contains(c)))
     .or_else(|| bare.chars().last().filter(|c| CURRENCY_SYMBOLS.contains(c)));
     let reads = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
-    let one_group = |t: &str| {
-        t.split_once(',').is_some_and(|(whole, rest)| {
-            (1..=3).contains(&whole.len()) && rest.len() == 3 && !rest.contains(',')
-        })
-    };
+    // Read with a decimal comma, or with a decimal point (thousands grouped or not).
+    let as_comma = grouped(&bare, true).is_some() || reads(&bare.replacen(',', ".", 1));
+    let as_point = grouped(&bare, false).is_some() || reads(&bare);
+    // `1,234`: a decimal comma, or one group of thousands.
+    let one_group = unsigned.split_once(',').is_some_and(|(whole, rest)| {
+        (1..=3).contains(&whole.len()) && !whole.starts_with('0') && rest.len() == 3
+    });
+    let settable = matches!(source.format, SourceFormat::Csv | SourceFormat::Text);
     match (symbol, currency, source.params.decimal_comma) {
         (Some(symbol), None, _) => {
             format!(" (a currency symbol? set `currency` to it: `currency = \"{symbol}\"`)")
         }
         (Some(_), Some(currency), _) => format!(" (another currency than `{currency}`?)"),
-        (None, _, false) if one_group(unsigned) && reads(&unsigned.replacen(',', ".", 1)) => {
+        (None, _, false) if as_comma && !settable => {
+            " (a decimal comma? this source's numbers are read with a decimal point)".into()
+        }
+        (None, _, false) if as_comma && one_group => {
             " (a decimal comma, or thousands? set `decimal_comma = true` for a decimal \
              comma; a comma parting thousands is read beside a decimal point, 1,234.0)"
                 .into()
         }
-        (None, _, false) if bare.contains(',') && reads(&bare.replacen(',', ".", 1)) => {
-            " (a decimal comma? set `decimal_comma = true`)".into()
+        (None, _, false) if as_comma => " (a decimal comma? set `decimal_comma = true`)".into(),
+        (None, _, true) if as_point => {
+            " (a decimal point? `decimal_comma` is set for this source)".into()
         }
         (None, _, true) if bare.contains('.') => {
-            " (`decimal_comma` is set: a point is no decimal mark, and parts thousands only \
-             in groups of three digits, as in 1.234,5)"
+            " (`decimal_comma` is set: a point is no decimal mark; it parts thousands only, \
+             as in 1.234,5)"
                 .into()
         }
         _ => String::new(),
@@ -240,6 +249,10 @@ mod tests {
         ] {
             assert_eq!(dollars.number(text), value, "{text}");
         }
+        let crowns = source("decimal_comma = true\ncurrency = \"kr\"");
+        assert_eq!(crowns.number("1.234,50 KR"), Some(1234.5));
+        assert_eq!(crowns.number("Kr -3,5"), Some(-3.5));
+        assert_eq!(crowns.number("-kr 3,5"), Some(-3.5));
         let euros = source("decimal_comma = true\ncurrency = \"EUR\"");
         assert_eq!(euros.number("1.234,50 EUR"), Some(1234.5));
         assert_eq!(euros.number("EUR 3,5"), Some(3.5));
@@ -258,6 +271,43 @@ mod tests {
         );
         assert!(comma_hint(&dollars, "$1,234").starts_with(" (a decimal comma, or thousands?"));
         assert_eq!(comma_hint(&dollars, "$"), "");
+        // The mark a number was written with, whichever the source reads.
+        let comma = source("decimal_comma = true");
+        for (source, text, hint) in [
+            (
+                &dollars,
+                "2.291,60",
+                " (a decimal comma? set `decimal_comma = true`)",
+            ),
+            (
+                &dollars,
+                "0,500",
+                " (a decimal comma? set `decimal_comma = true`)",
+            ),
+            (
+                &comma,
+                "1,234,567",
+                " (a decimal point? `decimal_comma` is set for this source)",
+            ),
+            (
+                &comma,
+                "0.500",
+                " (a decimal point? `decimal_comma` is set for this source)",
+            ),
+            (
+                &comma,
+                "1.23,5",
+                " (`decimal_comma` is set: a point is no decimal mark; it parts thousands \
+                 only, as in 1.234,5)",
+            ),
+        ] {
+            assert_eq!(comma_hint(source, text), hint, "{text}");
+        }
+        let json = SourceParams::canonical("e.ndjson").check().unwrap();
+        assert_eq!(
+            comma_hint(&json, "12,5"),
+            " (a decimal comma? this source's numbers are read with a decimal point)"
+        );
         for bad in ["", "1$", "US D", "-", "ABCDEFGHI"] {
             let text = format!("path = \"e.csv\"\ncurrency = {bad:?}");
             let params: SourceParams = toml::from_str(&text).unwrap();

@@ -1877,8 +1877,8 @@ fn numbers_with_a_decimal_comma_are_read_where_asked() {
     let rows = quarantine_rows(&out);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, 5);
-    let point = "(`decimal_comma` is set: a point is no decimal mark, and parts thousands \
-                 only in groups of three digits, as in 1.234,5)";
+    let point = "(`decimal_comma` is set: a point is no decimal mark; it parts thousands \
+                 only, as in 1.234,5)";
     assert!(rows[0].2.ends_with(point), "{}", rows[0].2);
     // Derived columns and the refund test read numbers the same way.
     let derived = params(

@@ -146,17 +146,11 @@ fn position(source: &Source, header: &[String], wanted: &str, target: &str) -> R
 /// The columns of `header`, after the one `wanted` is likely a typo of: "did you mean
 /// `user`? the columns are: user, time".
 pub(crate) fn available(header: &[String], wanted: &str) -> String {
-    listed("columns", header, wanted)
-}
-
-/// The `names` a source has (its `what`: columns, keys), after the one `wanted` is
-/// likely a typo of.
-pub(crate) fn listed(what: &str, names: &[String], wanted: &str) -> String {
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let hint = userlens_model::did_you_mean(wanted, &refs)
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    let hint = userlens_model::did_you_mean(wanted, &names)
         .map(|name| format!("did you mean `{name}`? "))
         .unwrap_or_default();
-    format!("{hint}the {what} are: {}", names.join(", "))
+    format!("{hint}the columns are: {}", header.join(", "))
 }
 
 /// [`available`], and for a text source without a header what to set when its first

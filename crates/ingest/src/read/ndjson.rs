@@ -86,20 +86,20 @@ fn mapped(source: &Source, header: &[String]) -> Vec<(Vec<usize>, &'static str)>
 /// The value at a dotted path, where a key may hold dots itself (as flattened
 /// exports write `"properties.revenue"`): the whole path as one key first, then each
 /// key before a dot, the longest first, and the rest of the path within it. A value
-/// that is not null wins over a null; `None` when no key is there at all.
+/// wins over a null or an empty text; `None` when no key is there at all.
 fn lookup<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
     let within = path.rmatch_indices('.').map(|(at, _)| {
         let inner = object.get(&path[..at])?;
         lookup(inner, &path[at + 1..])
     });
-    let mut null = None;
+    let mut blank = None;
     for value in std::iter::once(object.get(path)).chain(within).flatten() {
-        if !value.is_null() {
+        if !(value.is_null() || value.as_str() == Some("")) {
             return Some(value);
         }
-        null = Some(value);
+        blank = Some(value);
     }
-    null
+    blank
 }
 
 /// The leaf paths of `object` (objects' keys joined by dots), into `keys`.
@@ -120,6 +120,26 @@ fn leaf_paths(object: &Value, prefix: &str, keys: &mut std::collections::BTreeSe
             }
         }
     }
+}
+
+/// Keys a missing key's hint lists at most.
+const KEYS_LISTED: usize = 40;
+
+/// The keys of the first lines, after the one `key` is likely a typo of (its last
+/// part a near miss of the other's: `properties.query` is no typo of
+/// `properties.revenue`).
+fn keys_hint(keys: &[String], key: &str) -> String {
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let near = userlens_model::did_you_mean(key, &names)
+        .filter(|near| userlens_model::did_you_mean(&last(key), &[last(near).as_str()]).is_some());
+    let mut text = near.map_or(String::new(), |near| format!("did you mean `{near}`? "));
+    text.push_str("the keys of the first lines are: ");
+    text.push_str(&names[..names.len().min(KEYS_LISTED)].join(", "));
+    if names.len() > KEYS_LISTED {
+        text.push_str(&format!(" and {} more", names.len() - KEYS_LISTED));
+    }
+    text
 }
 
 /// Lines whose keys are listed for a missing key's hint.
@@ -240,29 +260,41 @@ pub(crate) fn read_ndjson(
         sink.spill_past_budget(keep, lines.read, &text_size, &switched)?;
     }
     // A mapped key no line has: a typo, or a night without such events. A required
-    // column's refuses the input; any other's is told.
+    // column none of whose keys any line has refuses the input; any other is told,
+    // once a key, with the columns it is read for.
     let keys: Vec<String> = keys.into_iter().collect();
-    let mut notes = Vec::new();
-    for (any_of, target) in mapped(source, &header) {
-        if objects == 0 || any_of.iter().any(|&i| found[i]) {
-            continue;
-        }
-        let key = any_of.first().map_or("", |&i| header[i].as_str());
-        let available = super::mapping::listed("keys of the first lines", &keys, key);
-        if columns::REQUIRED.contains(&target) {
+    let mut absent: Vec<(usize, Vec<&str>)> = Vec::new();
+    for (any_of, target) in mapped(source, &header).into_iter().filter(|_| objects > 0) {
+        if columns::REQUIRED.contains(&target) && !any_of.iter().any(|&i| found[i]) {
+            let key = any_of.first().map_or("", |&i| header[i].as_str());
             return Err(Error::MissingKey {
                 path: path.to_path_buf(),
                 key: key.to_string(),
                 target: target.to_string(),
-                available,
+                available: keys_hint(&keys, key),
             });
         }
-        notes.push(format!(
-            "`{}`: no line has the key `{key}` (read for `{target}`), so it is blank in \
-             every row; {available}",
-            path.display()
-        ));
+        for &i in any_of.iter().filter(|&&i| !found[i]) {
+            match absent.iter_mut().find(|(key, _)| *key == i) {
+                Some((_, targets)) if !targets.contains(&target) => targets.push(target),
+                Some(_) => {}
+                None => absent.push((i, vec![target])),
+            }
+        }
     }
+    let notes = absent
+        .into_iter()
+        .map(|(i, targets)| {
+            let key = header[i].as_str();
+            let targets: Vec<String> = targets.iter().map(|t| format!("`{t}`")).collect();
+            format!(
+                "`{}`: no line has the key `{key}`, read for {}; {}",
+                path.display(),
+                targets.join(" and "),
+                keys_hint(&keys, key)
+            )
+        })
+        .collect();
     let parsed = sink.finish()?;
     Ok(Parsed {
         spilled: switched.into_inner(),
@@ -281,6 +313,20 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_keys_hint_suggests_near_misses_and_lists_a_few_keys() {
+        let keys: Vec<String> = ["event", "properties.revenue"].map(String::from).to_vec();
+        assert!(super::keys_hint(&keys, "properties.Revenue").starts_with("did you mean"));
+        // Another key of the same object is no typo of it.
+        assert_eq!(
+            super::keys_hint(&keys, "properties.query"),
+            "the keys of the first lines are: event, properties.revenue"
+        );
+        let many: Vec<String> = (0..45).map(|i| format!("k{i:02}")).collect();
+        let hint = super::keys_hint(&many, "x");
+        assert!(hint.ends_with("k39 and 5 more"), "{hint}");
+    }
+
+    #[test]
     fn a_null_or_nested_rest_does_not_hide_a_dotted_key() {
         let paths: Vec<String> = ["properties.revenue", "a.b.c"].map(String::from).to_vec();
         for (line, expected) in [
@@ -292,7 +338,8 @@ mod tests {
             // A key with a dot, then the rest within it.
             (br#"{"a.b": {"c": 3}}"#, ["", "3"]),
             (br#"{"a": {"b.c": 4}}"#, ["", "4"]),
-            (br#"{"a": {"b": {"c": null}}, "a.b.c": 5}"#, ["", "5"]),
+            (br#"{"a.b": {"c": null}, "a": {"b": {"c": 9}}}"#, ["", "9"]),
+            (br#"{"a.b.c": "", "a": {"b": {"c": 12}}}"#, ["", "12"]),
         ] {
             let fields = fields_of(line, &paths).unwrap();
             assert_eq!(fields, expected, "{}", String::from_utf8_lossy(line));

@@ -173,12 +173,40 @@ fn a_mapped_key_no_line_has_is_told_and_refused_for_a_required_column() {
     assert_eq!(
         out.stats.notes,
         [format!(
-            "`{}`: no line has the key `properties.Revenue` (read for `amount`), so it is \
-             blank in every row; did you mean `properties.revenue`? the keys of the first \
-             lines are: context.page.path, event, properties.product_id, \
-             properties.revenue, timestamp, userId",
+            "`{}`: no line has the key `properties.Revenue`, read for `amount`; did you \
+             mean `properties.revenue`? the keys of the first lines are: \
+             context.page.path, event, properties.product_id, properties.revenue, \
+             timestamp, userId",
             path.display()
         )]
+    );
+    // A key of a `first` list is told, once, though the column has another.
+    let params: SourceParams = toml::from_str(
+        r#"
+        path = "placeholder"
+        user_id_format = "integer"
+        refund_when = '`properties.refunded` == "yes"'
+        [columns]
+        user_id = { first = ["userId", "anonymousID"] }
+        event_time = "timestamp"
+        event_type = "event"
+        amount = "properties.refunded"
+        "#,
+    )
+    .unwrap();
+    let source = SourceParams {
+        path: path.clone(),
+        ..params
+    }
+    .check()
+    .unwrap();
+    let notes = ingest(&source).unwrap().stats.notes;
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("no line has the key `anonymousID`, read for `user_id`;"));
+    assert!(
+        notes[1].contains("the key `properties.refunded`, read for `amount` and `refund_when`;"),
+        "{}",
+        notes[1]
     );
     // No event type anywhere is no log to read.
     let mut source = export_source(path, false);
