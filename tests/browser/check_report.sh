@@ -138,11 +138,11 @@ sys.exit(0 if ok else 1)
 PY
 
 # 3b. No persona card's text runs past the card, nor the card past its section, on a
-# wide window and on a phone's (360 px: a frame, since headless Chromium's windows are
-# at least 500 px wide); on the phone the page does not run past the screen while
-# every chart keeps the 720 px its text needs (it scrolls in a box of its own): a copy
-# of the page with a script at its end that measures them, its verdicts read from the
-# DOMs Chromium dumps.
+# wide window, a tablet's (768 px) and a phone's (360 px; both frames, since headless
+# Chromium's windows are at least 500 px wide). The page never runs past the screen;
+# on the phone every chart keeps the 720 px its text needs (it scrolls in a box of its
+# own), on the tablet every chart fits its box. A copy of the page with a script at
+# its end measures them, its verdicts read from the DOMs Chromium dumps.
 {
     cat "$report"
     cat <<'JS'
@@ -172,7 +172,13 @@ window.addEventListener("load", () => {
   }
   for (const svg of document.querySelectorAll("figure svg")) {
     const width = svg.getBoundingClientRect().width;
-    if (width < 719) narrow.push(`${svg.closest("figure").id} drawn ${Math.round(width)} px wide`);
+    const box = svg.closest(".chart");
+    const id = svg.closest("figure").id;
+    if (page.clientWidth <= 640 && width < 719) {
+      narrow.push(`${id} drawn ${Math.round(width)} px wide`);
+    } else if (page.clientWidth > 640 && box.scrollWidth > box.clientWidth + 1) {
+      narrow.push(`${id} cut to ${box.clientWidth} of its ${box.scrollWidth} px`);
+    }
   }
   const body = window.parent === window ? document.body : window.parent.document.body;
   body.setAttribute("data-overflow", over.length ? over.join(" | ") : "none");
@@ -181,8 +187,10 @@ window.addEventListener("load", () => {
 </script>
 JS
 } >"$work/measured.html"
-printf '<!DOCTYPE html><html><body style="margin:0"><iframe src="measured.html" style="width:360px;height:2400px;border:0"></iframe></body></html>\n' \
-    >"$work/phone.html"
+for width in 360 768; do
+    printf '<!DOCTYPE html><html><body style="margin:0"><iframe src="measured.html" style="width:%spx;height:2400px;border:0"></iframe></body></html>\n' \
+        "$width" >"$work/frame-$width.html"
+done
 measure() { # WINDOW_WIDTH PAGE DOM_OUT: Chromium's DOM of a measured page
     timeout 120 "$chromium" "${flags[@]}" --user-data-dir="$work/profile-measure-$1" \
         --allow-file-access-from-files --virtual-time-budget=10000 \
@@ -193,15 +201,17 @@ if ! measure 1280 measured.html "$work/measured.dom"; then
 elif ! grep -q 'data-overflow="none"' "$work/measured.dom"; then
     fail "text runs past its persona card: $(grep -o 'data-overflow="[^"]*"' "$work/measured.dom" | head -c 300)"
 fi
-if ! measure 500 phone.html "$work/phone.dom"; then
-    fail "chromium could not load the measured page in a phone's frame"
-else
+for width in 360 768; do
+    if ! measure 800 "frame-$width.html" "$work/frame-$width.dom"; then
+        fail "chromium could not load the measured page in a $width px frame"
+        continue
+    fi
     for verdict in overflow narrow; do
-        if ! grep -q "data-$verdict=\"none\"" "$work/phone.dom"; then
-            fail "on a 360 px screen: $(grep -o "data-$verdict=\"[^\"]*\"" "$work/phone.dom" | head -c 300)"
+        if ! grep -q "data-$verdict=\"none\"" "$work/frame-$width.dom"; then
+            fail "on a $width px screen: $(grep -o "data-$verdict=\"[^\"]*\"" "$work/frame-$width.dom" | head -c 300)"
         fi
     done
-fi
+done
 
 # 4. Screenshot, then check it shows a page, not a blank or an error screen.
 mkdir -p "$(dirname "$out_png")"

@@ -247,6 +247,24 @@ fn plural(n: f64, word: &str) -> String {
     format!("{word}{}", if n == 1.0 { "" } else { "s" })
 }
 
+/// Escaped `text` with each pair of backticks around a name as code: `` `ml.churn` ``
+/// as <code>ml.churn</code>.
+fn with_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return escape(text); // a backtick without its pair: the text as written
+    }
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 {
+            out.push_str(&format!("<code>{}</code>", escape(part)));
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
 /// `a`, `a and b`, `a, b and c`.
 fn and_list(items: &[String]) -> String {
     match items {
@@ -465,6 +483,7 @@ fn figure_with(id: &str, svg: &str, caption: &str, tables: &[Table], open: bool)
     let mut out = format!(
         "<figure id=\"fig-{id}\">\n<div class=\"scroll chart\" tabindex=\"0\" role=\"region\" \
          aria-labelledby=\"fig-{id}-caption\">\n{svg}</div>\n\
+         <p class=\"swipe\" aria-hidden=\"true\">Swipe the chart sideways to see all of it.</p>\n\
          <figcaption id=\"fig-{id}-caption\">{caption}</figcaption>\n"
     );
     if !tables.is_empty() {

@@ -65,7 +65,7 @@ pub(super) fn summary_section(run: &RunView) -> Result<String> {
     if !run.notes.is_empty() {
         out.push_str("<ul class=\"notes\">\n");
         for line in &run.notes {
-            out.push_str(&format!("<li>{}</li>\n", escape(line)));
+            out.push_str(&format!("<li>{}</li>\n", with_code(line)));
         }
         out.push_str("</ul>\n");
     }

@@ -171,3 +171,12 @@ fn personas_tied_for_the_largest_are_all_named() {
         "a, b and c"
     );
 }
+
+#[test]
+fn backticks_in_a_note_are_code_and_a_lone_one_is_text() {
+    assert_eq!(
+        with_code("`ml.churn` skipped: <5 users"),
+        "<code>ml.churn</code> skipped: &lt;5 users"
+    );
+    assert_eq!(with_code("a ` alone"), "a ` alone");
+}
