@@ -251,7 +251,7 @@ fn plural(n: f64, word: &str) -> String {
 /// as <code>ml.churn</code>.
 fn with_code(text: &str) -> String {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return escape(text); // a backtick without its pair: the text as written
     }
     let mut out = String::new();
