@@ -74,7 +74,7 @@ fn a_users_column_built_from_the_future_does_not_reach_the_models() {
     assert!(notes.contains("lifetime_orders"), "{notes}");
     let page = std::fs::read_to_string(guarded.join("report.html")).unwrap();
     assert!(
-        page.contains("not declared in `static_columns`"),
+        page.contains("not declared in <code>static_columns</code>"),
         "the report says so too"
     );
 }
