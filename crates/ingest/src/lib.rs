@@ -95,7 +95,8 @@ pub struct SourceParams {
     #[serde(default)]
     pub decimal_comma: bool,
     /// The currency symbol or code number fields may be written with (`"$"`,
-    /// `"€"`, `"EUR"`), before or after the number: `$129.16`, `-$84.78`, `84,78 €`.
+    /// `"€"`, `"EUR"`; ASCII letters in any case), before or after the number:
+    /// `$129.16`, `-$84.78`, `84,78 €`.
     /// A number with another symbol is still refused: two currencies are not summed.
     #[serde(default)]
     pub currency: Option<String>,

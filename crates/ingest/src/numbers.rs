@@ -34,8 +34,9 @@ impl Source {
     }
 }
 
-/// `text` without `currency` before it (after a sign, if any) or after it, in any
-/// case (`kr`, `KR`), spaces between them dropped; `text` as it is when it has none.
+/// `text` without `currency` before it (after a sign, if any) or after it, its ASCII
+/// letters in any case (`kr`, `KR`), spaces between them dropped; `text` as it is when
+/// it has none.
 fn without_currency<'t>(text: &'t str, currency: &str) -> Cow<'t, str> {
     let (sign, rest) = match text.strip_prefix(['-', '+']) {
         Some(rest) => (&text[..1], rest),
@@ -134,9 +135,17 @@ pub(crate) fn comma_hint(source: &Source, text: &str) -> String {
              comma; a comma parting thousands is read beside a decimal point, 1,234.0)"
                 .into()
         }
-        (None, _, false) if as_comma => " (a decimal comma? set `decimal_comma = true`)".into(),
-        (None, _, true) if as_point => {
+        (None, _, false) if as_comma && bare.contains(',') => {
+            " (a decimal comma? set `decimal_comma = true`)".into()
+        }
+        (None, _, false) if as_comma => {
+            " (thousands parted by points or spaces? `decimal_comma = true` reads them)".into()
+        }
+        (None, _, true) if as_point && bare.contains('.') => {
             " (a decimal point? `decimal_comma` is set for this source)".into()
+        }
+        (None, _, true) if as_point => {
+            " (thousands parted by commas? `decimal_comma` is set for this source)".into()
         }
         (None, _, true) if bare.contains('.') => {
             " (`decimal_comma` is set: a point is no decimal mark; it parts thousands only, \
@@ -287,7 +296,12 @@ mod tests {
             (
                 &comma,
                 "1,234,567",
-                " (a decimal point? `decimal_comma` is set for this source)",
+                " (thousands parted by commas? `decimal_comma` is set for this source)",
+            ),
+            (
+                &dollars,
+                "1.234.567",
+                " (thousands parted by points or spaces? `decimal_comma = true` reads them)",
             ),
             (
                 &comma,

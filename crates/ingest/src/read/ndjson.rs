@@ -125,14 +125,17 @@ fn leaf_paths(object: &Value, prefix: &str, keys: &mut std::collections::BTreeSe
 /// Keys a missing key's hint lists at most.
 const KEYS_LISTED: usize = 40;
 
-/// The keys of the first lines, after the one `key` is likely a typo of (its last
-/// part a near miss of the other's: `properties.query` is no typo of
-/// `properties.revenue`).
+/// The keys of the first lines, after the one `key` is likely a typo of: its last part
+/// a near miss of the other's (`properties.query` is no typo of `properties.revenue`),
+/// or the same key but for case, `.` and `_` (`properties_revenue`).
 fn keys_hint(keys: &[String], key: &str) -> String {
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
     let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-    let near = userlens_model::did_you_mean(key, &names)
-        .filter(|near| userlens_model::did_you_mean(&last(key), &[last(near).as_str()]).is_some());
+    let plain = |k: &str| k.to_lowercase().replace('_', ".");
+    let near = userlens_model::did_you_mean(key, &names).filter(|near| {
+        plain(near) == plain(key)
+            || userlens_model::did_you_mean(&last(key), &[last(near).as_str()]).is_some()
+    });
     let mut text = near.map_or(String::new(), |near| format!("did you mean `{near}`? "));
     text.push_str("the keys of the first lines are: ");
     text.push_str(&names[..names.len().min(KEYS_LISTED)].join(", "));
@@ -286,11 +289,15 @@ pub(crate) fn read_ndjson(
         .into_iter()
         .map(|(i, targets)| {
             let key = header[i].as_str();
-            let targets: Vec<String> = targets.iter().map(|t| format!("`{t}`")).collect();
+            let mut targets: Vec<String> = targets.iter().map(|t| format!("`{t}`")).collect();
+            let last = targets.pop().unwrap_or_default();
+            let read_for = match targets.is_empty() {
+                true => last,
+                false => format!("{} and {last}", targets.join(", ")),
+            };
             format!(
-                "`{}`: no line has the key `{key}`, read for {}; {}",
+                "`{}`: no line has the key `{key}`, read for {read_for}; {}",
                 path.display(),
-                targets.join(" and "),
                 keys_hint(&keys, key)
             )
         })
@@ -321,6 +328,7 @@ mod tests {
             super::keys_hint(&keys, "properties.query"),
             "the keys of the first lines are: event, properties.revenue"
         );
+        assert!(super::keys_hint(&keys, "properties_revenue").starts_with("did you mean"));
         let many: Vec<String> = (0..45).map(|i| format!("k{i:02}")).collect();
         let hint = super::keys_hint(&many, "x");
         assert!(hint.ends_with("k39 and 5 more"), "{hint}");
