@@ -483,7 +483,7 @@ fn figure_with(id: &str, svg: &str, caption: &str, tables: &[Table], open: bool)
     let mut out = format!(
         "<figure id=\"fig-{id}\">\n<div class=\"scroll chart\" tabindex=\"0\" role=\"region\" \
          aria-labelledby=\"fig-{id}-caption\">\n{svg}</div>\n\
-         <p class=\"swipe\" aria-hidden=\"true\">Swipe the chart sideways to see all of it.</p>\n\
+         <p class=\"swipe\" aria-hidden=\"true\">Scroll the chart sideways to see all of it.</p>\n\
          <figcaption id=\"fig-{id}-caption\">{caption}</figcaption>\n"
     );
     if !tables.is_empty() {
