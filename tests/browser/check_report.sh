@@ -174,7 +174,7 @@ window.addEventListener("load", () => {
   }
   for (const svg of document.querySelectorAll("figure svg")) {
     const width = svg.getBoundingClientRect().width;
-    const box = svg.closest(".chart");
+    const box = svg.closest(".chart") || svg.parentElement;
     const id = svg.closest("figure").id;
     if (page.clientWidth <= 640 && width < 719) {
       narrow.push(`${id} drawn ${Math.round(width)} px wide`);
@@ -198,25 +198,24 @@ measure() { # WINDOW_WIDTH PAGE DOM_OUT: Chromium's DOM of a measured page
         --allow-file-access-from-files --virtual-time-budget=10000 \
         --window-size="$1,2400" --dump-dom "file://$work/$2" >"$3" 2>"$work/measure-$1.log"
 }
-if ! measure 1280 measured.html "$work/measured.dom"; then
-    fail "chromium could not load the measured page"
-else
+verdicts() { # SCREEN_WIDTH DOM: each verdict the measured page wrote is "none"
     for verdict in overflow narrow; do
-        if ! grep -q "data-$verdict=\"none\"" "$work/measured.dom"; then
-            fail "on a 1280 px screen: $(grep -o "data-$verdict=\"[^\"]*\"" "$work/measured.dom" | head -c 300)"
+        if ! grep -q "data-$verdict=\"none\"" "$2"; then
+            fail "on a $1 px screen: $(grep -o "data-$verdict=\"[^\"]*\"" "$2" | head -c 300)"
         fi
     done
+}
+if measure 1280 measured.html "$work/measured.dom"; then
+    verdicts 1280 "$work/measured.dom"
+else
+    fail "chromium could not load the measured page"
 fi
 for width in 360 768; do
-    if ! measure 800 "frame-$width.html" "$work/frame-$width.dom"; then
+    if measure 800 "frame-$width.html" "$work/frame-$width.dom"; then
+        verdicts "$width" "$work/frame-$width.dom"
+    else
         fail "chromium could not load the measured page in a $width px frame"
-        continue
     fi
-    for verdict in overflow narrow; do
-        if ! grep -q "data-$verdict=\"none\"" "$work/frame-$width.dom"; then
-            fail "on a $width px screen: $(grep -o "data-$verdict=\"[^\"]*\"" "$work/frame-$width.dom" | head -c 300)"
-        fi
-    done
 done
 
 # 4. Screenshot, then check it shows a page, not a blank or an error screen.
