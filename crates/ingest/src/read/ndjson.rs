@@ -53,9 +53,10 @@ fn paths(source: &Source) -> (Vec<String>, Vec<&'static str>) {
     (paths, read_for)
 }
 
-/// The mapped paths a source must find in some line: each one (or for `first`, one
-/// of its list) as indices into the paths of [`paths`], with the column it is for.
-/// Unmapped columns looked up by their own names may be absent.
+/// The paths a source's mapping names, as indices into the paths of [`paths`] (a
+/// `first` list's together), each with the column it is read for: those no line has
+/// are told, or refuse the input for a required column. Unmapped columns looked up
+/// by their own names may be absent.
 fn mapped(source: &Source, header: &[String]) -> Vec<(Vec<usize>, &'static str)> {
     let index = |path: &str| header.iter().position(|p| p == path);
     let mut out = Vec::new();
