@@ -196,8 +196,28 @@ pub(crate) fn on_one_to_five(v: f64, rating_scale: Option<[f64; 2]>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::SourceParams;
+
+    proptest! {
+        #[test]
+        fn any_text_reads_or_not_without_a_panic_and_plain_numbers_as_ever(
+            text in "[-+0-9.,  $€kKrRł]{0,14}",
+            value in any::<f64>(),
+        ) {
+            for settings in ["", "decimal_comma = true\ncurrency = \"kr\"", "currency = \"zł\""] {
+                let source = source(settings);
+                let _ = (source.number(&text), comma_hint(&source, &text));
+            }
+            // What read before these layouts were added reads as it did.
+            if value.is_finite() {
+                prop_assert_eq!(source("").number(&value.to_string()), Some(value));
+                prop_assert_eq!(source("currency = \"$\"").number(&value.to_string()), Some(value));
+            }
+        }
+    }
 
     fn source(settings: &str) -> Source {
         let text = format!("path = \"events.csv\"\ndelimiter = \";\"\n{settings}");

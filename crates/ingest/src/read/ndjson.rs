@@ -313,6 +313,23 @@ pub(crate) fn read_ndjson(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_path_into_any_object_is_looked_up_without_a_panic(
+            path in "[ab.]{0,12}",
+            json in r#"\{("[ab.]{0,4}": ("x"|null|""|\{"[ab.]{0,3}": 1\}), ){0,3}"z": 0\}"#,
+        ) {
+            let object: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let found = super::lookup(&object, &path);
+            // A key with no dot is the object's own, whatever it holds.
+            if !path.contains('.') {
+                prop_assert_eq!(found, object.get(&path));
+            }
+        }
+    }
+
     fn fields_of(
         line: &[u8],
         paths: &[String],
