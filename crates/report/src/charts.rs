@@ -7,6 +7,7 @@
 //! the `xmlns` attribute (an URL, not needed inline) is dropped and `role="img"` and an
 //! `aria-label` are added.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
@@ -127,6 +128,18 @@ type Drawn = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 fn font(size: u32) -> TextStyle<'static> {
     (FONT, size as f64 * 1.24).into_font().color(&TEXT)
+}
+
+/// The mesh every chart shares: white minor lines, a grey grid and axes, labels in
+/// the page's sizes.
+fn house_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .axis_style(AXIS)
+        .label_style(font(11))
+        .axis_desc_style(font(12))
 }
 
 fn bold(size: u32) -> TextStyle<'static> {
@@ -413,17 +426,11 @@ pub(crate) fn hbars(spec: &HBars) -> Result<String> {
             .x_label_area_size(44)
             .y_label_area_size(label_w + 20)
             .build_cartesian_2d(lo..hi, -0.5..(n as f64 - 0.5))?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .disable_y_mesh()
             .y_labels(0)
             .x_labels(8)
             .x_label_formatter(&|v| tick(*v))
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .label_style(font(11))
-            .axis_desc_style(font(12))
             .x_desc(spec.x_desc)
             .y_desc(spec.y_desc)
             .draw()?;
@@ -531,17 +538,11 @@ pub(crate) fn scatter(spec: &Scatter) -> Result<String> {
             .x_label_area_size(44)
             .y_label_area_size(56)
             .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_labels(8)
             .y_labels(8)
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .label_style(font(11))
-            .axis_desc_style(font(12))
             .x_desc(spec.x_desc)
             .y_desc(spec.y_desc)
             .draw()?;

@@ -139,20 +139,16 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
     };
     let span = (x1 - x0).round() as usize;
     let mut mesh = chart.configure_mesh();
-    mesh.x_labels(if panel.integer_x {
-        span.clamp(2, 12) + 1
-    } else {
-        6
-    })
-    .y_labels(6)
-    .y_label_formatter(&|v| tick(*v))
-    .light_line_style(WHITE)
-    .bold_line_style(GRID)
-    .axis_style(AXIS)
-    .label_style(font(11))
-    .axis_desc_style(font(12))
-    .x_desc(&panel.x_desc)
-    .y_desc(&panel.y_desc);
+    house_mesh(&mut mesh)
+        .x_labels(if panel.integer_x {
+            span.clamp(2, 12) + 1
+        } else {
+            6
+        })
+        .y_labels(6)
+        .y_label_formatter(&|v| tick(*v))
+        .x_desc(&panel.x_desc)
+        .y_desc(&panel.y_desc);
     if panel.integer_x {
         mesh.x_label_formatter(&integer_ticks);
     } else {
