@@ -16,7 +16,7 @@ use crate::runner::RunOptions;
 
 /// Bumped when a stage's output for the same inputs and parameters changes, so
 /// that skip-unchanged never reuses an artifact made by different code.
-const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.23");
+const CODE_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+stages.24");
 
 /// The as-of label of a run without an as-of date.
 const LATEST: &str = "latest";

@@ -40,6 +40,7 @@ fn simulate(n: usize, truth: BgNbd, seed: u64) -> Result<Summary, Box<dyn std::e
         s.recency.push(t_x);
         s.t.push(big_t);
         s.monetary.push(0.0);
+        s.first_value.push(0.0);
     }
     Ok(s)
 }

@@ -556,8 +556,8 @@ pub fn predict(
         if let (Ok(bg), Ok(_)) = (&fits.bgnbd, &fits.gamma) {
             let rate = (1.0 + p.annual_discount_rate).powf(unit_days / 365.0) - 1.0;
             let index = counts::customer_index(summary);
-            // Each customer's spend as `spend` has it: the population's mean for a
-            // repeat customer whose repeat value is not positive.
+            // Each customer's spend as `spend` has it (a one-time buyer's from
+            // their one purchase).
             let spend = &spend;
             clv.par_iter_mut()
                 .zip(&users)

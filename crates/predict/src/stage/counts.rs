@@ -80,34 +80,55 @@ pub(super) fn customer_index(summary: &Summary) -> HashMap<&str, usize> {
         .collect()
 }
 
-/// Gamma-Gamma's expected value of a future transaction of each user: a customer's
-/// from their repeat transactions, the population mean for anyone else (a first
-/// purchase, or a one-time buyer's next); `None` where it is undefined.
+/// The expected value of a future transaction of each user: Gamma-Gamma's for a
+/// customer, given their repeat transactions, or their first alone where no repeat
+/// has a positive value; the customers' mean first transaction for a user without
+/// a purchase, whose next is a first; `None` where it is undefined.
 pub(super) fn expected_spend(
     model: &GammaGamma,
     summary: &Summary,
     users: &[impl AsRef<str>],
 ) -> Vec<Option<f64>> {
     let index = customer_index(summary);
+    let first_purchase = mean_first_value(summary);
+    let defined = |v: f64| Some(v).filter(|v| v.is_finite() && *v >= 0.0);
     users
         .iter()
         .map(|user| {
-            let (x, m) = index.get(user.as_ref()).map_or((0.0, 0.0), |&i| {
-                let (x, m) = (summary.frequency[i], summary.monetary[i]);
-                // A repeat customer whose repeat value is not positive (refunds) is
-                // outside the model: the population mean stands for them.
-                if x > 0.0 && m > 0.0 {
-                    (x, m)
-                } else {
-                    (0.0, 0.0)
-                }
-            });
-            model
-                .expected_spend(x, m)
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
+            let Some(&i) = index.get(user.as_ref()) else {
+                return first_purchase
+                    .or_else(|| model.expected_spend(0.0, 0.0).ok())
+                    .and_then(defined);
+            };
+            let (x, m, first) = (
+                summary.frequency[i],
+                summary.monetary[i],
+                summary.first_value[i],
+            );
+            // A value that is not positive (refunds) is outside the model.
+            let (x, m) = if x > 0.0 && m > 0.0 {
+                (x, m)
+            } else if first > 0.0 {
+                (1.0, first)
+            } else {
+                (0.0, 0.0)
+            };
+            model.expected_spend(x, m).ok().and_then(defined)
         })
         .collect()
+}
+
+/// The mean value of the customers' first transactions of positive value, summed
+/// in cents (the same in any order); `None` without one.
+fn mean_first_value(summary: &Summary) -> Option<f64> {
+    let (mut cents, mut n) = (0i128, 0u32);
+    for &v in &summary.first_value {
+        if let Some(c) = userlens_model::money::cents(v).filter(|&c| c > 0) {
+            cents += i128::from(c);
+            n += 1;
+        }
+    }
+    (n > 0).then(|| cents as f64 / 100.0 / f64::from(n))
 }
 
 /// Every value, or why not: a predictor with holes is skipped, not scored.
@@ -161,5 +182,49 @@ pub(super) fn report_json<M>(
     match fit {
         Ok(fit) => serde_json::to_value(&fit.report).unwrap_or(serde_json::Value::Null),
         Err(reason) => serde_json::json!({ "skipped": reason }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_time_buyer_is_valued_by_their_purchase_and_a_non_buyer_by_first_ones() {
+        let gg = GammaGamma::new(2.0, 1.5, 40.0).unwrap();
+        let summary = Summary {
+            user_ids: ["once", "refunded", "repeat"].map(String::from).to_vec(),
+            frequency: vec![0.0, 1.0, 2.0],
+            recency: vec![0.0, 3.0, 9.0],
+            t: vec![10.0, 10.0, 10.0],
+            monetary: vec![0.0, -5.0, 30.0],
+            first_value: vec![10.0, 20.0, 50.0],
+        };
+        let users = ["never", "once", "refunded", "repeat"];
+        let spend = expected_spend(&gg, &summary, &users);
+        let of = |x: f64, m: f64| Some(gg.expected_spend(x, m).unwrap());
+        // The customers' mean first purchase, not the population mean of 160.
+        assert_eq!(spend[0], Some(80.0 / 3.0));
+        assert_eq!(spend[1], of(1.0, 10.0));
+        // Repeats that are refunds leave the first purchase as the evidence.
+        assert_eq!(spend[2], of(1.0, 20.0));
+        assert_eq!(spend[3], of(2.0, 30.0));
+        assert!(spend[1].unwrap() < of(0.0, 0.0).unwrap());
+    }
+
+    #[test]
+    fn without_a_first_purchase_of_value_a_non_buyer_takes_the_population_mean() {
+        let gg = GammaGamma::new(2.0, 1.5, 40.0).unwrap();
+        let summary = Summary {
+            user_ids: vec!["refund only".into()],
+            frequency: vec![0.0],
+            recency: vec![0.0],
+            t: vec![4.0],
+            monetary: vec![0.0],
+            first_value: vec![-3.0],
+        };
+        let spend = expected_spend(&gg, &summary, &["never", "refund only"]);
+        let population = gg.expected_spend(0.0, 0.0).unwrap();
+        assert_eq!(spend, [Some(population), Some(population)]);
     }
 }

@@ -340,6 +340,7 @@ mod tests {
             recency: vec![0.0],
             t: vec![3.0],
             monetary: vec![0.0],
+            first_value: vec![0.0],
         };
         let leave_out: HashSet<&str> = ["d"].into_iter().collect();
         let (bought, active) = non_buyer_rates(Some(&summary), &labels, &leave_out);

@@ -79,6 +79,7 @@ const SUMMARY: &[(&str, DataType)] = &[
     ("recency", DataType::Float64),
     ("t", DataType::Float64),
     ("monetary", DataType::Float64),
+    ("first_value", DataType::Float64),
 ];
 /// Tables of [`PartInputs::into_tables`].
 const TABLES: usize = 6;

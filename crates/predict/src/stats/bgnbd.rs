@@ -553,6 +553,7 @@ mod tests {
             recency: rows.iter().map(|r| r.1).collect(),
             t: rows.iter().map(|r| r.2).collect(),
             monetary: vec![0.0; rows.len()],
+            first_value: vec![0.0; rows.len()],
         }
     }
 

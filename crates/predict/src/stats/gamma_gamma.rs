@@ -189,7 +189,7 @@ impl GammaGamma {
 }
 
 /// [`GammaGamma::clv`] of a customer whose expected spend per purchase is `spend`
-/// (the population's mean for a repeat customer outside the spend model).
+/// (which the caller may take from other evidence than the repeat purchases).
 pub fn discounted_value<M: PurchaseModel + ?Sized>(
     model: &M,
     x: f64,

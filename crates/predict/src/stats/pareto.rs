@@ -509,6 +509,7 @@ mod tests {
             recency: vec![0.0, 20.0, 30.0, 3.0, 0.0],
             t: vec![30.0, 35.0, 31.0, 10.0, 0.0],
             monetary: vec![0.0; 5],
+            first_value: vec![0.0; 5],
         };
         let data = CountData::new(&s);
         let objective = ParetoObjective { data: &data };

@@ -48,6 +48,8 @@ pub struct Summary {
     pub t: Vec<f64>,
     /// Mean value of the repeat transactions (the first is left out), 0 if none.
     pub monetary: Vec<f64>,
+    /// Value of the first transaction.
+    pub first_value: Vec<f64>,
 }
 
 impl Summary {
@@ -60,6 +62,7 @@ impl Summary {
             recency: f64_column(per_user, "recency", ACTION)?,
             t: f64_column(per_user, "t", ACTION)?,
             monetary: f64_column(per_user, "monetary", ACTION)?,
+            first_value: f64_column(per_user, "first_value", ACTION)?,
         };
         summary.check()?;
         Ok(summary)
@@ -92,17 +95,19 @@ impl Summary {
             self.recency.len(),
             self.t.len(),
             self.monetary.len(),
+            self.first_value.len(),
         ]
         .iter()
         .any(|&len| len != n)
         {
             return Err(Error::Invalid(format!(
-                "summary columns differ in length: {} users, {} frequencies, {} recencies, {} ages, {} monetary values",
+                "summary columns differ in length: {} users, {} frequencies, {} recencies, {} ages, {} monetary values, {} first values",
                 n,
                 self.frequency.len(),
                 self.recency.len(),
                 self.t.len(),
-                self.monetary.len()
+                self.monetary.len(),
+                self.first_value.len()
             )));
         }
         for (i, (x, t_x, big_t)) in self.customers().enumerate() {
@@ -231,7 +236,7 @@ pub fn summarize(events: &DataFrame, calibration_end: i64, unit: TimeUnit) -> Re
 }
 
 /// The table behind [`summarize`]: `user_id`, `frequency`, `recency`, `t`,
-/// `monetary`, sorted by `user_id`. Per user, so events in parts of whole users can
+/// `monetary`, `first_value`, sorted by `user_id`. Per user, so events in parts of whole users can
 /// be summarised part by part and the tables stacked.
 pub fn summary_frame(
     events: &DataFrame,
@@ -254,6 +259,10 @@ pub fn summary_frame(
                 .filter(col("__day").gt(first_day()))
                 .sum()
                 .alias("__repeat_value"),
+            col("__v")
+                .filter(col("__day").eq(first_day()))
+                .sum()
+                .alias("__first_value"),
         ])
         .sort([USER_ID], SortMultipleOptions::default())
         .select([
@@ -269,6 +278,7 @@ pub fn summary_frame(
                 )
                 .otherwise(lit(0.0))
                 .alias("monetary"),
+            userlens_model::money::expr::from_cents(col("__first_value")).alias("first_value"),
         ])
         .collect()
         .map_err(polars_err("summarize purchases"))
@@ -408,6 +418,8 @@ struct User {
     n: u32,
     first: i64,
     last: i64,
+    /// Value of the first day.
+    first_value: i64,
     /// Value of the days after the first.
     repeat: i64,
 }
@@ -436,6 +448,7 @@ impl User {
         };
         if self.n == 0 {
             self.first = day;
+            self.first_value = value;
         } else {
             self.repeat = self.repeat.wrapping_add(value);
         }
@@ -452,6 +465,7 @@ struct Days<'a> {
     n: Vec<u32>,
     first: Vec<i64>,
     last: Vec<i64>,
+    first_value: Vec<i64>,
     repeat: Vec<i64>,
 }
 
@@ -464,6 +478,7 @@ impl<'a> Days<'a> {
             self.n.push(user.n);
             self.first.push(user.first);
             self.last.push(user.last);
+            self.first_value.push(user.first_value);
             self.repeat.push(user.repeat);
         }
         *user = User::default();
@@ -499,12 +514,18 @@ impl<'a> Days<'a> {
                 }
             })
             .collect();
+        let first_value: Vec<f64> = self
+            .first_value
+            .iter()
+            .map(|&v| userlens_model::money::from_cents(v))
+            .collect();
         polars::df!(
             USER_ID => self.users,
             "frequency" => frequency,
             "recency" => recency,
             "t" => t,
             "monetary" => monetary,
+            "first_value" => first_value,
         )
         .ok()
     }

@@ -124,6 +124,8 @@ fn summary_in_days_counts_same_day_purchases_once() {
     assert_eq!(s.recency, vec![0.0, 6.0]);
     assert_eq!(s.t, vec![7.0, 9.0]);
     assert_eq!(s.monetary, vec![0.0, 13.5]);
+    // The first day's lines, summed; the amount a line lacks counts as 0.
+    assert_eq!(s.first_value, vec![1.0, 15.0]);
     let holdout = holdout_transactions(&events_frame(&rows), day(3, 0), day(11, 0)).unwrap();
     assert_eq!(
         holdout,
@@ -337,6 +339,7 @@ fn push_customer(s: &mut Summary, i: usize, x: f64, t_x: f64, big_t: f64) {
     s.recency.push(t_x);
     s.t.push(big_t);
     s.monetary.push(0.0);
+    s.first_value.push(0.0);
 }
 
 /// Simulates Pareto/NBD customers: a Poisson purchase rate ~ Gamma(r, α) until an
@@ -596,6 +599,7 @@ fn invalid_summaries_are_rejected() {
         recency: vec![5.0],
         t: vec![3.0],
         monetary: vec![1.0],
+        first_value: vec![1.0],
     };
     let err = BgNbd::fit(&s).unwrap_err().to_string();
     assert_eq!(
@@ -634,6 +638,7 @@ fn refunds_are_no_transactions_but_lower_their_days_value() {
     assert_eq!(s.frequency, [1.0, 0.0]);
     assert_eq!(s.recency, [2.0, 0.0]);
     assert_eq!(s.monetary, [8.0, 0.0]);
+    assert_eq!(s.first_value, [10.0, 10.0]);
     assert_histories_as_the_group_bys(&rows, 4 * DAY, 10 * DAY, TimeUnit::Days);
 }
 
@@ -647,7 +652,7 @@ fn same_bits(a: &DataFrame, b: &DataFrame) -> bool {
         && a.column("user_id")
             .unwrap()
             .equals(b.column("user_id").unwrap())
-        && ["frequency", "recency", "t", "monetary"]
+        && ["frequency", "recency", "t", "monetary", "first_value"]
             .iter()
             .all(|name| bits(a, name) == bits(b, name))
 }
