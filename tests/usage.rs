@@ -442,3 +442,22 @@ needs = [\"features\", \"personas\"]
         .count();
     assert_eq!(pages, 1, "{}", record["outputs"]);
 }
+
+#[test]
+fn a_setting_the_data_shows_wrong_is_a_usage_error_and_not_retried() {
+    let dir = sandbox();
+    let pipeline = format!(
+        "{PIPELINE}with = {{ families = [\"rfm\"] }}\n\n[stages.personas]\nuses = \"profile\"\n\
+         needs = [\"features\"]\nretries = 2\nretry_delay = \"1s\"\n\
+         with = {{ k = 3, exclude = [\"recency_days\", \"frequency\", \"monetary\", \
+         \"avg_order_value\", \"tenure_days\", \"refund_count\"] }}\n"
+    );
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let out = userlens(&["run", "p.toml"], dir.path());
+    exits_saying(&out, 2, "stage `personas`: `exclude` leaves no feature");
+    assert!(
+        !text(&out.stderr).contains("attempt 2"),
+        "{}",
+        text(&out.stderr)
+    );
+}

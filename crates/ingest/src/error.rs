@@ -331,8 +331,9 @@ impl Error {
     }
 
     /// Whether the input is refused rather than the run failing: the source is
-    /// missing, not a regular file, not UTF-8, empty, or lacks a column it must
-    /// have (or has it in a form the ingest cannot take).
+    /// missing, not a regular file, not UTF-8, empty, lacks a column it must
+    /// have (or has it in a form the ingest cannot take), or fails a gate (too
+    /// much quarantined, no event, a user's total out of range).
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::MissingColumn { .. }
@@ -352,7 +353,9 @@ impl Error {
             | Error::Delimiter { .. }
             | Error::TableRow { .. }
             | Error::TableLayout { .. }
-            | Error::UserTotal { .. } => true,
+            | Error::UserTotal { .. }
+            | Error::QualityGate { .. }
+            | Error::NoEvents { .. } => true,
             Error::BadParquet { .. } => true,
             // Malformed, not a disk's failure to give its bytes.
             Error::Table { source, .. } => {
@@ -471,6 +474,16 @@ mod tests {
                 kind: "a decimal(10, 2), which userlens cannot read".into(),
                 fix: "write it as a double or as text, or map another column".into(),
             },
+            Error::QualityGate {
+                most: String::new(),
+                read: 10,
+                quarantined: 9,
+                share: 90.0,
+                max: 5.0,
+            },
+            Error::NoEvents {
+                files: "`events.csv`".into(),
+            },
         ];
         for error in &refused {
             assert!(error.is_refusal(), "{error:?}");
@@ -482,16 +495,6 @@ mod tests {
             Error::Write {
                 path: PathBuf::from("/mnt/shared/p/ingest/events.parts"),
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            },
-            Error::QualityGate {
-                most: String::new(),
-                read: 10,
-                quarantined: 9,
-                share: 90.0,
-                max: 5.0,
-            },
-            Error::NoEvents {
-                files: "`events.csv`".into(),
             },
             Error::Params("`delimiter` must be one character".into()),
         ];

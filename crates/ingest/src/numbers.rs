@@ -203,7 +203,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_text_reads_or_not_without_a_panic_and_plain_numbers_as_ever(
+        fn fuzz_any_text_reads_or_not_without_a_panic_and_plain_numbers_as_ever(
             text in "[-+0-9.,  $€kKrRł]{0,14}",
             value in any::<f64>(),
         ) {

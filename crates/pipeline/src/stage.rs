@@ -193,6 +193,12 @@ impl StageError {
         StageError::Refused(message.into().into())
     }
 
+    /// A setting of stage `stage` that the data shows to be wrong (a feature the
+    /// table does not have): the pipeline file's to mend, so never retried (exit 2).
+    pub fn settings(stage: &str, e: impl std::fmt::Display) -> StageError {
+        StageError::Run(Error::Usage(format!("stage `{stage}`: {e}")))
+    }
+
     /// An input file's error: refused where the input is at fault, else a failure
     /// (which `retries` may outlast).
     pub fn of_input(e: userlens_ingest::Error) -> StageError {

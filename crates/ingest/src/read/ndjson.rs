@@ -317,7 +317,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_path_into_any_object_is_looked_up_without_a_panic(
+        fn fuzz_any_path_into_any_object_is_looked_up_without_a_panic(
             path in "[ab.]{0,12}",
             json in r#"\{("[ab.]{0,4}": ("x"|null|""|\{"[ab.]{0,3}": 1\}), ){0,3}"z": 0\}"#,
         ) {

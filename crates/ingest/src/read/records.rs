@@ -684,7 +684,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn split_finds_every_delimiter(
+        fn fuzz_split_finds_every_delimiter(
             bytes in proptest::collection::vec(
                 prop::sample::select(&b"a,;\t\x80\xff\x7f\x00\x01"[..]), 0..100),
             delimiter in prop::sample::select(&b",;\t\x7f\x00"[..]),
@@ -727,7 +727,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_last_line_kept_is_the_texts_however_it_is_read(
+        fn fuzz_the_last_line_kept_is_the_texts_however_it_is_read(
             text in proptest::collection::vec(prop::sample::select(&b"a,\"\n\r"[..]), 0..200),
             block in 1usize..20,
         ) {
@@ -744,7 +744,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn records_are_the_csv_crates(
+        fn fuzz_records_are_the_csv_crates(
             text in proptest::collection::vec(
                 prop::sample::select(&b"ab ,;\t\n\r\n\r\x00\xff"[..]), 0..300),
             delimiter in prop::sample::select(&b",;\t"[..]),

@@ -130,6 +130,7 @@ impl Stage for Ingest {
         };
         match checked {
             Ok(()) => {}
+            // The gates' refusals; reading the parts back can fail otherwise.
             Err(
                 e @ (userlens_ingest::Error::QualityGate { .. }
                 | userlens_ingest::Error::NoEvents { .. }

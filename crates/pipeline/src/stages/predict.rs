@@ -214,7 +214,7 @@ impl Stage for Predict {
             ctx.seed(),
             remote.as_ref().map(|r| r as &dyn RemoteInputs),
         )
-        .map_err(|e| users_column_refused(e, features.users.as_deref()))?;
+        .map_err(|e| rule_error(e, features.users.as_deref(), ctx.name()))?;
         ctx.write_json("models.json", &predictions.models)?;
         let unapplied = not_applied(&predictions.models, String::new());
         let mut meta = StageMeta {
@@ -299,11 +299,18 @@ fn features_asked(params: &userlens_predict::CheckedPredictParams) -> FeaturesAs
     }
 }
 
-/// A rule reading a column of the wrong type: `validate` checks every feature but
-/// the users table's, whose types only its file gives. Retried, it fails the same:
-/// the input is refused, naming the file.
-fn users_column_refused(e: userlens_predict::Error, users: Option<&std::path::Path>) -> StageError {
-    use userlens_predict::Error::{RuleNotNumeric, RuleNotText};
+/// The stage's error, where a rule is at fault: a users-table column of the wrong
+/// type is the input's (refused, naming the file: only it gives the types; `validate`
+/// checks every other feature), any other mistake of a rule the pipeline file's.
+/// Retried, either fails the same.
+fn rule_error(
+    e: userlens_predict::Error,
+    users: Option<&std::path::Path>,
+    stage: &str,
+) -> StageError {
+    use userlens_predict::Error::{
+        DuplicateRule, ReservedRuleName, RuleNotNumeric, RuleNotText, UnknownFeature,
+    };
     match (&e, users) {
         (RuleNotNumeric { feature, .. } | RuleNotText { feature, .. }, Some(users))
             if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) =>
@@ -313,6 +320,14 @@ fn users_column_refused(e: userlens_predict::Error, users: Option<&std::path::Pa
                 users.display()
             ))
         }
+        (
+            UnknownFeature { .. }
+            | RuleNotNumeric { .. }
+            | RuleNotText { .. }
+            | DuplicateRule { .. }
+            | ReservedRuleName { .. },
+            _,
+        ) => StageError::settings(stage, e),
         _ => e.into(),
     }
 }

@@ -85,8 +85,15 @@ impl Stage for Profile {
         let remote = lloyd
             .as_ref()
             .map(|l| l as &dyn userlens_profile::RemoteLloyd);
+        let name = ctx.name().to_string();
         let mut profile = userlens_profile::profile_with(features, params, ctx.seed(), remote)
             .map_err(|e| match e {
+                // Settings that name what the features table does not have.
+                e @ (userlens_profile::Error::InvalidParams(_)
+                | userlens_profile::Error::UnknownFeature { .. }
+                | userlens_profile::Error::UnknownExclude { .. }
+                | userlens_profile::Error::EverythingExcluded { .. }
+                | userlens_profile::Error::NotNumeric { .. }) => StageError::settings(&name, e),
                 // The same data and settings fail the same way however often retried.
                 e @ (userlens_profile::Error::Gmm { .. }
                 | userlens_profile::Error::GmmNotFinite { .. }) => StageError::refused(format!(
