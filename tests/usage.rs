@@ -461,3 +461,33 @@ fn a_setting_the_data_shows_wrong_is_a_usage_error_and_not_retried() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_first_stage_of_a_kind_describes_the_run_its_files_come_from() {
+    let dir = sandbox();
+    let pipeline = format!(
+        "{PIPELINE}
+[stages.personas]
+uses = \"profile\"
+needs = [\"features\"]
+with = {{ k = 3 }}
+
+[stages.fine]
+uses = \"profile\"
+needs = [\"features\"]
+with = {{ k = 4 }}
+
+[stages.report]
+uses = \"report\"
+needs = [\"features\", \"personas\"]
+"
+    );
+    std::fs::write(dir.path().join("two.toml"), pipeline).unwrap();
+    let out = userlens(&["run", "two.toml", "-q"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let personas = std::fs::read_to_string(dir.path().join("out/personas.csv")).unwrap();
+    assert_eq!(personas.lines().count() - 1, 3);
+    assert_eq!(record["personas"]["k"], 3, "{}", record["personas"]["k"]);
+}

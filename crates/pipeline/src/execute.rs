@@ -65,13 +65,15 @@ impl RunState {
         if self.as_of.is_none() {
             self.as_of = meta.as_of;
         }
+        // The first stage of a kind describes the run, as its files are the ones
+        // published without a stage's name before them.
         for (slot, value) in [
             (&mut self.personas, &meta.personas),
             (&mut self.stability, &meta.stability),
             (&mut self.drift, &meta.drift),
             (&mut self.models, &meta.models),
         ] {
-            if value.is_some() {
+            if slot.is_none() {
                 slot.clone_from(value);
             }
         }

@@ -316,6 +316,27 @@ fn plan_source(
                     Some(hint),
                 ));
             };
+            // A stage reads the tables of one stage of each kind.
+            let kind_of = |name: &str| raw.stages.get(name).map(|n| n.uses.get_ref().clone());
+            let same_kind = (stage.needs.iter())
+                .take_while(|earlier| !std::ptr::eq(*earlier, need))
+                .find(|earlier| kind_of(earlier.get_ref()) == kind_of(need.get_ref()));
+            if let Some(earlier) = same_kind {
+                let kind = kind_of(need.get_ref()).unwrap_or_default();
+                return Err(source.error_at(
+                    need.span().start,
+                    format!(
+                        "stage `{stage_name}` needs `{}` and `{}`, both `{kind}` stages: a stage \
+                         reads the tables of one stage of each kind, so the second's would go unread",
+                        earlier.get_ref(),
+                        need.get_ref()
+                    ),
+                    Some(format!(
+                        "keep one in `needs`; a second stage of `{stage_name}`'s kind that needs \
+                         the other writes its files with its name before them"
+                    )),
+                ));
+            }
             resolved.push(index);
         }
         needs.push(resolved);
@@ -405,17 +426,9 @@ fn plan_source(
     drop(kinds);
     ask_needs(&mut stages);
     // A stage's need that the needed stage's parameters leave out: that stage's error.
-    // Of needs of one kind, the stage reads the first's tables.
     for stage in &stages {
-        for (i, &need) in stage.needs.iter().enumerate() {
+        for &need in &stage.needs {
             let needed = &stages[need];
-            let kind = needed.stage.uses();
-            if stage.needs[..i]
-                .iter()
-                .any(|&n| stages[n].stage.uses() == kind)
-            {
-                continue;
-            }
             let Err((key, why)) = stage.stage.check_need(&*needed.stage) else {
                 continue;
             };
