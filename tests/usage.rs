@@ -491,3 +491,24 @@ needs = [\"features\", \"personas\"]
     assert_eq!(personas.lines().count() - 1, 3);
     assert_eq!(record["personas"]["k"], 3, "{}", record["personas"]["k"]);
 }
+
+#[test]
+fn an_input_file_that_is_not_there_is_warned_of_before_any_stage() {
+    let dir = sandbox();
+    let pipeline = format!(
+        "{PIPELINE}
+[stages.loyalty]
+uses = \"loyalty\"
+needs = [\"ingest\", \"features\"]
+with = {{ survey = \"nosurvey.csv\" }}
+"
+    );
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let says = "stage `loyalty` reads `nosurvey.csv`, which is not there";
+    let dry = userlens(&["run", "p.toml", "--dry-run"], dir.path());
+    exits_saying(&dry, 0, says);
+    let run = userlens(&["run", "p.toml"], dir.path());
+    let stderr = text(&run.stderr);
+    let warned = stderr.find(says).expect(&stderr);
+    assert!(warned < stderr.find("[1/3]").expect(&stderr), "{stderr}");
+}

@@ -122,6 +122,32 @@ pub(crate) fn cache_keys(
     keys
 }
 
+/// A warning for each input file of the stages that would run (from `only` on,
+/// else all) that is not there: a stage whose side table another job writes
+/// waits for it by its retries, but a path mistyped is better known now than
+/// after the stages before it.
+pub(crate) fn missing_inputs(plan: &Plan, only: Option<usize>) -> Vec<String> {
+    let stages = plan.stages.iter().enumerate();
+    let to_run = stages.filter(|(index, _)| only.is_none_or(|only| only == *index));
+    let mut warnings = Vec::new();
+    for (_, stage) in to_run {
+        for file in stage.stage.input_files() {
+            if file.exists() {
+                continue;
+            }
+            let looked = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
+            warnings.push(format!(
+                "stage `{}` reads `{}`, which is not there (looked for at `{}`): the stage \
+                 fails unless it is there when the stage starts",
+                stage.name,
+                file.display(),
+                looked.display()
+            ));
+        }
+    }
+    warnings
+}
+
 /// The position of `--only`'s stage, if one is named.
 pub(crate) fn only_index(plan: &Plan, options: &RunOptions) -> Result<Option<usize>> {
     let Some(name) = &options.only else {
@@ -204,7 +230,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
         (None, _) => (plan.clone(), options.clone()),
     };
     let (plan, options) = (&options.plan_of(&plan)?, &options);
-    let warnings = (resumed_run.iter())
+    let mut warnings: Vec<String> = (resumed_run.iter())
         .filter_map(|row| crate::resume::plan_changed(row, plan))
         .collect();
     let label = as_of_label(options.as_of);
@@ -222,6 +248,7 @@ pub fn dry_run(plan: &Plan, options: &RunOptions) -> Result<DryRun> {
     let keys = cache_keys(plan, &label, previous.as_ref(), &BTreeMap::new());
     let mut stages = Vec::with_capacity(plan.stages.len());
     let only = only_index(plan, options)?;
+    warnings.extend(missing_inputs(plan, only));
     let mut upstream_runs = true;
     for (index, (stage, key)) in plan.stages.iter().zip(keys).enumerate() {
         if only.is_some_and(|only| index > only) {

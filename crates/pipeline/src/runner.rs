@@ -122,6 +122,9 @@ pub fn run(
     let label = as_of_label(options.as_of);
     let output = output_dir(&plan, &options, &label);
     let only = only_index(&plan, &options)?;
+    for message in crate::keys::missing_inputs(&plan, only) {
+        progress(&Progress::Warning { message });
+    }
     publish::check_name(&output)?;
     publish::check_output(&output, &root, options.force_output)?;
     // Before anything is written: a cluster that does not answer fails the run here.
