@@ -299,6 +299,18 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
     let (_, out) = profile(&only, &[]);
     let note = "event type `transaction` is not `purchase` (names are exact)";
     assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    // A mapped name no event has, and a target one typo from a known type.
+    let (_, out) = profile(&only, &["--set", "ingest.event_names.VIEW=\"view\""]);
+    let note = "`event_names` maps `VIEW` to `view`, but no event is";
+    assert!(!text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    let (_, out) = profile(&only, &["--set", "ingest.event_names.View=\"pageview\""]);
+    let note = "`event_names` maps `View` to `pageview`, but no event is `pageview`: no event \
+                type is `View` (names are exact; the log has `view`)";
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    let (_, out) = profile(&only, &["--set", "ingest.event_names.view=\"veiw\""]);
+    let note = "`event_names` maps `view` to `veiw`, which is no known type: its rows count \
+                as events of their own; did you mean `view`?";
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -133,6 +133,37 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
     }
 }
 
+/// What looks wrong in the source's `event_names`, as notes: a name mapped to a
+/// type no event has (no event had the name: `PV` where the log writes `pv`), and a
+/// target one typo from a known type (`veiw`), whose rows count as events of their own.
+pub fn event_name_notes(events: &Events, source: &Source) -> Result<Vec<String>> {
+    use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
+    let known = [VIEW, SEARCH, ADD_TO_CART, PURCHASE, RATING];
+    let names = event_types(events)?;
+    let present: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut notes = Vec::new();
+    for (from, to) in &source.params.event_names {
+        if !present.contains(&to.as_str()) {
+            let near = userlens_model::did_you_mean(from, &present)
+                .map(|n| format!("; the log has `{n}`"))
+                .unwrap_or_default();
+            notes.push(format!(
+                "`event_names` maps `{from}` to `{to}`, but no event is `{to}`: no event type \
+                 is `{from}` (names are exact{near}), or every such row was quarantined"
+            ));
+        } else if !known.contains(&to.as_str())
+            && from != to
+            && let Some(like) = userlens_model::did_you_mean(to, &known)
+        {
+            notes.push(format!(
+                "`event_names` maps `{from}` to `{to}`, which is no known type: its rows count \
+                 as events of their own; did you mean `{like}`?"
+            ));
+        }
+    }
+    Ok(notes)
+}
+
 /// The event types that are a known type written otherwise (`Purchase`, `Add To
 /// Cart`, `addtocart`), or a common export's name for one the log lacks
 /// (Retailrocket's `transaction` in a log without `purchase`), each with that type:

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use userlens_model::columns;
 
 pub use error::{Error, Result};
-pub use events::{Events, event_types, events_before, near_known_event_types};
+pub use events::{Events, event_name_notes, event_types, events_before, near_known_event_types};
 use file::regular_file;
 pub use file::{FileInfo, Unchanged, fingerprint};
 use finish::finish_events;

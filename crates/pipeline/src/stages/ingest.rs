@@ -64,6 +64,11 @@ impl Stage for Ingest {
                  `event_names = {{ \"{name}\" = \"{like}\" }}`"
             ));
         }
+        let mapped = userlens_ingest::event_name_notes(&ingested.events, source)
+            .map_err(|e| StageError::Failed(Box::new(e)))?;
+        for note in mapped {
+            ctx.note(note);
+        }
         // Times in the wrong unit (seconds read as milliseconds) land in early 1970.
         let early = userlens_model::time::midnight_micros(1990, 1, 1).unwrap_or_default();
         let kept = ingested.stats.kept;
