@@ -136,10 +136,10 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
 /// What looks wrong in the source's `event_names`, as notes: a name mapped to a
 /// type no event has (no event had the name: `PV` where the log writes `pv`), and a
 /// target one typo from a known type (`veiw`), whose rows count as events of their own.
-pub fn event_name_notes(events: &Events, source: &Source) -> Result<Vec<String>> {
+/// `names` are the log's event types ([`event_types`]).
+pub fn event_name_notes(names: &[String], source: &Source) -> Vec<String> {
     use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
     let known = [VIEW, SEARCH, ADD_TO_CART, PURCHASE, RATING];
-    let names = event_types(events)?;
     let present: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut notes = Vec::new();
     for (from, to) in &source.params.event_names {
@@ -161,7 +161,7 @@ pub fn event_name_notes(events: &Events, source: &Source) -> Result<Vec<String>>
             ));
         }
     }
-    Ok(notes)
+    notes
 }
 
 /// The event types that are a known type written otherwise (`Purchase`, `Add To
@@ -169,10 +169,8 @@ pub fn event_name_notes(events: &Events, source: &Source) -> Result<Vec<String>>
 /// (Retailrocket's `transaction` in a log without `purchase`), each with that type:
 /// names are exact, so their rows count as events of their own. Names the source's
 /// `event_names` maps are the user's choice, and so are other names it maps to.
-pub fn near_known_event_types(
-    events: &Events,
-    source: &Source,
-) -> Result<Vec<(String, &'static str)>> {
+/// `names` are the log's event types ([`event_types`]).
+pub fn near_known_event_types(names: &[String], source: &Source) -> Vec<(String, &'static str)> {
     use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
     // Names folded to lower-case letters and digits: the known types, then other
     // names for them.
@@ -190,10 +188,9 @@ pub fn near_known_event_types(
         ("viewitem", VIEW),
         ("cart", ADD_TO_CART),
     ];
-    let names = event_types(events)?;
     let present = |kind: &str| names.iter().any(|n| n == kind);
     let mapping = &source.params.event_names;
-    Ok(names
+    names
         .iter()
         .filter(|name| !mapping.contains_key(name.as_str()))
         .filter_map(|name| {
@@ -213,5 +210,5 @@ pub fn near_known_event_types(
             };
             (name != like).then(|| (name.clone(), like))
         })
-        .collect())
+        .collect()
 }

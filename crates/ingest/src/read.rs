@@ -337,6 +337,19 @@ impl<'a> Sink<'a> {
             );
             return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
         }
+        // Exports write these for a time they do not know: no event happened there.
+        if micros == 0 || micros == EARLIEST_MICROS {
+            let reason = format!(
+                "`event_time` {} is the first instant of {}, a placeholder for a time not known",
+                quoted(time_text),
+                if micros == 0 {
+                    "1970 (Unix time 0)"
+                } else {
+                    "1900"
+                }
+            );
+            return self.refuse(line, columns::EVENT_TIME, reason, fields, sep);
+        }
         let mut numbers = [None, None];
         for (k, index) in [AMOUNT, RATING].into_iter().enumerate() {
             if let Slot::Derived(derived) = &self.slots.columns[index] {

@@ -2022,3 +2022,35 @@ fn a_time_in_another_unix_unit_is_named() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_placeholder_time_is_quarantined_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "user_id,event_time,event_type\n\
+                u1,1970-01-01 00:00:00,view\n\
+                u1,1900-01-01,view\n\
+                u1,1970-01-01 00:00:01,view\n\
+                u1,1900-01-01 00:00:01,view\n";
+    let path = write(&dir, "events.csv", data.as_bytes());
+    let out = ingest(&SourceParams::canonical(&path).check().unwrap()).unwrap();
+    let placeholder = "a placeholder for a time not known";
+    assert_eq!(
+        quarantine_rows(&out),
+        vec![
+            (
+                2,
+                "event_time".into(),
+                format!(
+                    "`event_time` \"1970-01-01 00:00:00\" is the first instant of 1970 \
+                     (Unix time 0), {placeholder}"
+                )
+            ),
+            (
+                3,
+                "event_time".into(),
+                format!("`event_time` \"1900-01-01\" is the first instant of 1900, {placeholder}")
+            ),
+        ]
+    );
+    assert_eq!(out.events.height(), 2);
+}

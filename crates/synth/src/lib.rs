@@ -120,11 +120,12 @@ impl SynthParams {
             .start
             .checked_add_days(Days::new(u64::from(self.days) - 1));
         match end {
-            Some(end) if self.start.year() >= 1000 && end.year() <= 9999 => Ok(()),
+            // The years an ingest reads events in.
+            Some(end) if self.start.year() >= 1900 && end.year() <= 2099 => Ok(()),
             _ => Err(invalid(
                 "days",
                 format!(
-                    "{} days from {} leave the years 1000-9999",
+                    "{} days from {} leave the years 1900-2099, which the ingest reads",
                     self.days, self.start
                 ),
             )),

@@ -518,14 +518,15 @@ fn rejects_bad_params_with_readable_errors() {
     );
     assert_eq!(
         message(SynthParams {
-            start: NaiveDate::from_ymd_opt(9999, 12, 1).unwrap(),
+            start: NaiveDate::from_ymd_opt(2099, 12, 1).unwrap(),
             ..SynthParams::default()
         }),
-        "invalid synth parameter `days`: 180 days from 9999-12-01 leave the years 1000-9999"
+        "invalid synth parameter `days`: 180 days from 2099-12-01 leave the years 1900-2099, \
+         which the ingest reads"
     );
     // The last day of the years allowed is one day of them.
     let last = SynthParams {
-        start: NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(),
+        start: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
         days: 1,
         ..SynthParams::default()
     };

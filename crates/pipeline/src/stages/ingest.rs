@@ -55,18 +55,16 @@ impl Stage for Ingest {
         {
             ctx.out_of_core();
         }
-        let near_known = userlens_ingest::near_known_event_types(&ingested.events, source)
+        let names = userlens_ingest::event_types(&ingested.events)
             .map_err(|e| StageError::Failed(Box::new(e)))?;
-        for (name, like) in near_known {
+        for (name, like) in userlens_ingest::near_known_event_types(&names, source) {
             ctx.note(format!(
                 "event type `{name}` is not `{like}` (names are exact): its rows count as \
                  events of their own; if it means `{like}`, map it with \
                  `event_names = {{ \"{name}\" = \"{like}\" }}`"
             ));
         }
-        let mapped = userlens_ingest::event_name_notes(&ingested.events, source)
-            .map_err(|e| StageError::Failed(Box::new(e)))?;
-        for note in mapped {
+        for note in userlens_ingest::event_name_notes(&names, source) {
             ctx.note(note);
         }
         // Times in the wrong unit (seconds read as milliseconds) land in early 1970.
