@@ -335,6 +335,47 @@ fn times_read_in_the_wrong_unit_are_named_as_landing_in_1970() {
 }
 
 #[test]
+fn a_date_hour_read_as_unix_seconds_is_named_as_landing_in_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = String::from("user_id,event_time,event_type,amount\n");
+    for i in 0..40 {
+        // GA4's `dateHour`: 2026-02-01 00h onwards, an hour apart.
+        events.push_str(&format!(
+            "u{},202602{:02}{:02},purchase,{}\n",
+            i % 7,
+            1 + i / 24,
+            i % 24,
+            10 + i
+        ));
+    }
+    let path = dir.path().join("date_hours.csv");
+    std::fs::write(&path, events).unwrap();
+    // Auto names both readings; the layout reads them.
+    let (refused, out) = profile(&path, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let quarantine = read_csv(&refused.path().join("out.refused/quarantine.csv"));
+    let hint = "(it reads as `time_format = \"%Y%m%d%H\"` or `\"unix\"`";
+    assert!(
+        quarantine[0]["reason"].contains(hint),
+        "{:?}",
+        quarantine[0]
+    );
+    let (dir_hours, out) = profile(&path, &["--set", "ingest.time_format=\"%Y%m%d%H\""]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run = std::fs::read_to_string(dir_hours.path().join("out/run.json")).unwrap();
+    assert!(run.contains("\"as_of\": \"2026-02-03\""), "{run}");
+    assert!(
+        !text(&out.stderr).contains("after today"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Read as Unix seconds they fall in 2034: said, as landing in 1970 is.
+    let (_, out) = profile(&path, &["--set", "ingest.time_format=unix"]);
+    let note = "40 of the 40 events are after today";
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_10_mb_field_is_quarantined_and_not_echoed_whole() {
     let dir = tempfile::tempdir().unwrap();
     let mut data = std::fs::read(corpus("bom.csv")).unwrap();

@@ -134,6 +134,9 @@ pub(crate) fn unit_hint(text: &str) -> Option<String> {
     unix_unit_of(text).map(|unit| format!(" (it reads as `time_format = \"{unit}\"`)"))
 }
 
+/// Date-times written as one number (GA4's `dateHour` and `dateHourMinute`).
+const COMPACT_GUESSES: [&str; 3] = ["%Y%m%d%H", "%Y%m%d%H%M", "%Y%m%d%H%M%S"];
+
 /// Layouts spreadsheets and exports write dates in, each day-first one before its
 /// month-first twin, for a refusal's hint.
 const LAYOUT_GUESSES: [&str; 16] = [
@@ -155,21 +158,24 @@ const LAYOUT_GUESSES: [&str; 16] = [
     "%d-%m-%Y",
 ];
 
-/// [`unit_hint`], or the `time_format` layouts of [`LAYOUT_GUESSES`] that read `text`
-/// within the years 1900-2099: ` (it reads as `time_format = "%d/%m/%Y %H:%M"`)`, or
-/// both where day and month could be either.
+/// The `time_format`s that read `text` within the years 1900-2099, for a refusal's
+/// hint: a date-time written as one number or a Unix time (`2026030807` could be
+/// either), else the layouts of [`LAYOUT_GUESSES`]: ` (it reads as `time_format =
+/// "%d/%m/%Y %H:%M"`)`, or both where day and month could be either.
 pub(crate) fn time_hint(text: &str) -> Option<String> {
-    if let Some(hint) = unit_hint(text) {
-        return Some(hint);
-    }
     let text = crate::read::trim(text);
-    let reads: Vec<&str> = LAYOUT_GUESSES
-        .into_iter()
-        .filter(|layout| {
-            let years = crate::read::EARLIEST_MICROS..crate::read::LATEST_MICROS;
-            parse_layout(text, layout).is_some_and(|t| years.contains(&t))
-        })
-        .collect();
+    let reads_in = |layouts: &[&'static str]| -> Vec<&'static str> {
+        let years = crate::read::EARLIEST_MICROS..crate::read::LATEST_MICROS;
+        (layouts.iter().copied())
+            .filter(|layout| parse_layout(text, layout).is_some_and(|t| years.contains(&t)))
+            .collect()
+    };
+    // Digits that are a date and hour side by side are that before a Unix time.
+    let mut reads = reads_in(&COMPACT_GUESSES);
+    reads.extend(unix_unit_of(text));
+    if reads.is_empty() {
+        reads = reads_in(&LAYOUT_GUESSES);
+    }
     match reads.as_slice() {
         [] => None,
         [layout] => Some(format!(" (it reads as `time_format = \"{layout}\"`)")),
@@ -217,6 +223,28 @@ mod tests {
             Some(" (it reads as `time_format = \"unix_ms\"`)")
         );
         assert_eq!(time_hint("noon"), None);
+        // GA4's `dateHour` and `dateHourMinute`, which Unix units could read too.
+        assert_eq!(
+            time_hint("2026030807").as_deref(),
+            Some(
+                " (it reads as `time_format = \"%Y%m%d%H\"` or `\"unix\"`: set the one \
+                 your export writes)"
+            )
+        );
+        assert_eq!(
+            time_hint("202603080730").as_deref(),
+            Some(
+                " (it reads as `time_format = \"%Y%m%d%H%M\"` or `\"unix_ms\"`: set the \
+                 one your export writes)"
+            )
+        );
+        let date_hour = TimeFormat::parse("%Y%m%d%H").unwrap();
+        assert_eq!(
+            date_hour.parse_micros("2026030807"),
+            Some(micros("2026-03-08T07:00:00Z"))
+        );
+        // Digits the layout would not write back are no date-hour.
+        assert_eq!(date_hour.parse_micros("202631807"), None);
     }
 
     #[test]
@@ -358,11 +386,18 @@ mod tests {
         assert!(has("%#z", 'z') && has("x %::z", 'z') && has("%+", '+') && has("%.3f", 'f'));
         assert!(!has("%Y-%m-%d", 'z') && !has("100%%z", 'z') && !has("%%%%z", 'z'));
         assert!(has("%%%z", 'z'));
-        // A layout with a time of day never drops it to midnight.
+        // A layout with an hour and no minutes reads the hour's first minute, never
+        // midnight.
         let hour = TimeFormat::parse("%Y-%m-%d %H%z").unwrap();
-        assert_eq!(hour.parse_micros("2026-03-04 10+0100"), None);
+        assert_eq!(
+            hour.parse_micros("2026-03-04 10+0100"),
+            Some(micros("2026-03-04T09:00:00Z"))
+        );
         let hour = TimeFormat::parse("%Y-%m-%d %H").unwrap();
-        assert_eq!(hour.parse_micros("2026-03-04 10"), None);
+        assert_eq!(
+            hour.parse_micros("2026-03-04 10"),
+            Some(micros("2026-03-04T10:00:00Z"))
+        );
     }
 
     #[test]

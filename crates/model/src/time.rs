@@ -88,7 +88,7 @@ pub fn parse_layout(text: &str, layout: &str) -> Option<i64> {
             return Some(t.timestamp_micros());
         }
         if time {
-            return None;
+            return hour_alone(text, layout);
         }
         // A date and an offset, no time of day: midnight there.
         let mut parsed = chrono::format::Parsed::new();
@@ -112,10 +112,9 @@ pub fn parse_layout(text: &str, layout: &str) -> Option<i64> {
         }
         return Some(t.and_utc().timestamp_micros());
     }
-    // Midnight only for a layout without a time of day: one with an hour but no
-    // minutes does not make a date-time, and its hour must not be dropped.
+    // Midnight only for a layout without a time of day: its hour must not be dropped.
     if time {
-        return None;
+        return hour_alone(text, layout);
     }
     let date = NaiveDate::parse_from_str(text, layout).ok()?;
     if exact(date.format(layout).to_string()) == Some(false) {
@@ -123,6 +122,26 @@ pub fn parse_layout(text: &str, layout: &str) -> Option<i64> {
     }
     date.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// `text` in a layout with an hour but no minutes (GA4's `dateHour`, `%Y%m%d%H`),
+/// at the hour's first minute; `None` for a layout with minutes.
+fn hour_alone(text: &str, layout: &str) -> Option<i64> {
+    if specs(layout).any(|c| "MTRXcrs+".contains(c)) {
+        return None;
+    }
+    let mut parsed = chrono::format::Parsed::new();
+    chrono::format::parse(&mut parsed, text, StrftimeItems::new(layout)).ok()?;
+    parsed.set_minute(0).ok()?;
+    // Written back as the layout writes it: a naive time has no offset to write.
+    let (micros, written) = if specs(layout).any(|c| c == 'z') {
+        let t = parsed.to_datetime().ok()?;
+        (t.timestamp_micros(), t.format(layout).to_string())
+    } else {
+        let t = parsed.to_naive_datetime_with_offset(0).ok()?;
+        (t.and_utc().timestamp_micros(), t.format(layout).to_string())
+    };
+    (!adjacent_numbers(layout) || written == text).then_some(micros)
 }
 
 /// Whether two numeric conversions of `layout` follow each other with nothing

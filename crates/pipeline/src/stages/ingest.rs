@@ -81,6 +81,21 @@ impl Stage for Ingest {
                 source.time_format()
             ));
         }
+        // Times read in a wrong layout or unit can land in the future as well.
+        let today = chrono::Utc::now().timestamp_micros();
+        let tomorrow = today.saturating_add(userlens_model::time::DAY_MICROS);
+        let later = kept.saturating_sub(
+            userlens_ingest::events_before(&ingested.events, tomorrow)
+                .map_err(|e| StageError::Failed(Box::new(e)))?,
+        );
+        if later > 0 {
+            ctx.note(format!(
+                "{later} of the {kept} events are after today ({}, by this machine's clock): \
+                 is `time_format = \"{}\"` right?",
+                userlens_model::time::date_string(today),
+                source.time_format()
+            ));
+        }
         for note in &ingested.stats.notes {
             ctx.note(note.clone());
         }
