@@ -16,7 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::safe_text::show_bidi;
 use crate::{Error, Result};
 
-/// Okabe-Ito colours, ordered so neighbours contrast and the pale yellow comes late.
+/// Okabe-Ito colours, ordered so neighbours contrast; its pale yellow, last, darkened.
 pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0x00, 0x72, 0xB2), // blue
     RGBColor(0xE6, 0x9F, 0x00), // orange
@@ -25,12 +25,13 @@ pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0x56, 0xB4, 0xE9), // sky blue
     RGBColor(0xD5, 0x5E, 0x00), // vermillion
     RGBColor(0x00, 0x00, 0x00), // black
-    RGBColor(0xF0, 0xE4, 0x42), // yellow
+    RGBColor(0xA6, 0x76, 0x1D), // dark goldenrod (the yellow is 1.3:1 on white)
 ];
 /// Colour of things outside the categories (users of an unknown persona).
 pub(crate) const GREY: RGBColor = RGBColor(0x99, 0x99, 0x99);
-/// Colour that marks a choice (the chosen k) or an alert.
-pub(crate) const HIGHLIGHT: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+/// Colour that marks a choice (the chosen k) or an alert: vermillion, dark enough
+/// for text (5.5:1 on white).
+pub(crate) const HIGHLIGHT: RGBColor = RGBColor(0xB3, 0x47, 0x00);
 /// Colour of a reference line (perfect calibration, no lift).
 const REFERENCE: RGBColor = RGBColor(0x88, 0x88, 0x88);
 const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);

@@ -450,11 +450,18 @@ impl Table {
         };
         for row in &self.rows[first..first + shown] {
             out.push_str("<tr>");
-            for cell in row {
-                match cell {
-                    Cell::Text(t) => out.push_str(&format!("<td>{}</td>", escape(t))),
-                    Cell::Num(t) => out.push_str(&format!("<td class=\"num\">{}</td>", escape(t))),
-                }
+            // The first cell names its row, for a screen reader reading across.
+            for (i, cell) in row.iter().enumerate() {
+                let (tag, scope) = if i == 0 {
+                    ("th", " scope=\"row\"")
+                } else {
+                    ("td", "")
+                };
+                let (class, text) = match cell {
+                    Cell::Text(t) => ("", t),
+                    Cell::Num(t) => (" class=\"num\"", t),
+                };
+                out.push_str(&format!("<{tag}{scope}{class}>{}</{tag}>", escape(text)));
             }
             out.push_str("</tr>\n");
         }
@@ -492,7 +499,9 @@ fn figure_with(id: &str, svg: &str, caption: &str, tables: &[Table], open: bool)
         } else {
             "<details>\n"
         });
-        out.push_str("<summary>Numbers behind this chart</summary>\n");
+        // Named by what they hold: a list of the page's summaries reads on its own.
+        let what = tables[0].caption.as_str();
+        out.push_str(&format!("<summary>Numbers: {}</summary>\n", escape(what)));
         for t in tables {
             out.push_str(&t.html());
         }

@@ -84,6 +84,16 @@ fn num(text: &str) -> String {
     format!("<td class=\"num\">{text}</td>")
 }
 
+/// The first cell of a row, which names it.
+fn head(text: &str) -> String {
+    format!("<th scope=\"row\">{text}</th>")
+}
+
+/// [`head`] of a number.
+fn num_head(text: &str) -> String {
+    format!("<th scope=\"row\" class=\"num\">{text}</th>")
+}
+
 #[test]
 fn every_section_of_a_profile_run_is_there_with_a_chart_caption_and_table() {
     let html = render_fixture();
@@ -162,7 +172,7 @@ fn sizes_table_holds_each_personas_users_and_share_from_the_csv() {
         let share: f64 = row[col("share")].parse().unwrap();
         let expected = format!(
             "<tr>{}<td>{}</td>{}{}</tr>",
-            num(&row[col("persona_id")]),
+            num_head(&row[col("persona_id")]),
             row[col("label")],
             num(&row[col("users")]),
             num(&format!("{:.2}", share * 100.0))
@@ -196,7 +206,7 @@ fn k_selection_and_run_summary_tables_match_their_sources() {
         };
         let expected = format!(
             "<tr>{}{}{}{}{}<td>{chosen}</td></tr>",
-            num(&row[col("k")]),
+            num_head(&row[col("k")]),
             num(&format!(
                 "{:.1}",
                 row[col("inertia")].parse::<f64>().unwrap()
@@ -216,12 +226,13 @@ fn k_selection_and_run_summary_tables_match_their_sources() {
     let summary = section(&html, "summary");
     for key in ["read", "kept", "quarantined", "duplicates", "users"] {
         let v = run["rows"][key].as_u64().unwrap();
-        assert!(summary.contains(&format!("<tr><td>{key}</td>{}</tr>", num(&v.to_string()))));
+        let row = format!("<tr>{}{}</tr>", head(key), num(&v.to_string()));
+        assert!(summary.contains(&row), "{row}");
     }
     for stage in run["stages"].as_array().unwrap() {
         let name = stage["name"].as_str().unwrap();
         let seconds = format!("{:.3}", stage["seconds"].as_f64().unwrap());
-        assert!(summary.contains(&format!("<tr><td>{name}</td>")), "{name}");
+        assert!(summary.contains(&format!("<tr>{}", head(name))), "{name}");
         assert!(summary.contains(&num(&seconds)), "{name} {seconds}");
     }
 }
@@ -245,7 +256,7 @@ fn two_renders_of_the_run_are_the_same_bytes_and_show_its_record() {
     let label = header.iter().position(|h| h == "label").unwrap();
     assert_eq!(rows.len(), 5);
     for row in &rows {
-        let card = format!("</span>{}</h3>", row[label]);
+        let card = format!("</span> {}</h3>", row[label]);
         assert!(section(&html, "personas").contains(&card), "missing {card}");
     }
 }
@@ -314,7 +325,7 @@ fn bidi_controls_in_labels_and_categories_are_shown_escaped() {
     let html = render_html(&ReportInput::new(&personas, &assignments, &run_record())).unwrap();
     let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
     assert!(!html.contains(bidi), "a bidi control reached the page");
-    assert!(html.contains("</span>persona0 \\u{202E}exe.txt</h3>"));
+    assert!(html.contains("</span> persona0 \\u{202E}exe.txt</h3>"));
     assert!(html.contains("\\u{2066}books\\u{2069} 60%, \\u{200F}toys 40%"));
     // the charts' labels too
     let sizes = section(&html, "sizes");
@@ -407,7 +418,8 @@ fn prediction_and_nightly_sections_appear_with_their_numbers() {
     }
     let prediction = section(&html, "prediction");
     assert!(prediction.contains(&format!(
-        "<tr><td>logistic</td><td>purchase</td><td>ok</td>{}{}{}{}{}{}</tr>",
+        "<tr>{}<td>purchase</td><td>ok</td>{}{}{}{}{}{}</tr>",
+        head("logistic"),
         num("0.812"),
         num("0.510"),
         num("0.170"),
@@ -416,21 +428,24 @@ fn prediction_and_nightly_sections_appear_with_their_numbers() {
         num("880")
     )));
     assert!(section(&html, "lift").contains(&format!(
-        "<tr><td>bgnbd</td><td>purchase</td>{}{}</tr>",
+        "<tr>{}<td>purchase</td>{}{}</tr>",
+        head("bgnbd"),
         num("1"),
         num("3.125")
     )));
     let migration = section(&html, "migration");
     assert!(migration.contains(&format!(
-        "<tr><td>#1 fashion · home</td><td>#2 lapsed · beauty</td>{}{}</tr>",
+        "<tr>{}<td>#2 lapsed · beauty</td>{}{}</tr>",
+        head("#1 fashion · home"),
         num("17"),
         num("3.4")
     )));
-    assert!(migration.contains("<td>(none)</td><td>#4 garden · sports</td>"));
+    assert!(migration.contains(&format!("{}<td>#4 garden · sports</td>", head("(none)"))));
     assert!(migration.contains("1,323 of 1,352"));
     let drift = section(&html, "drift");
     assert!(drift.contains(&format!(
-        "<tr><td>monetary</td>{}<td>alert</td></tr>",
+        "<tr>{}{}<td>alert</td></tr>",
+        head("monetary"),
         num("0.3125")
     )));
     assert!(drift.contains("1 alert, 1 warning, 1 ok"));
@@ -492,8 +507,9 @@ fn the_projection_plots_a_seeded_sample_of_at_most_5000_users() {
         .skip(2)
         .take(3)
         .map(|row| {
+            // The row's first cell is its head, so the third number is its fourth cell.
             let cells: Vec<&str> = row.split("<td class=\"num\">").collect();
-            cells[3]
+            cells[2]
                 .split('<')
                 .next()
                 .unwrap()

@@ -50,10 +50,30 @@ impl Scale {
     }
 }
 
-/// Black or white, whichever reads better on `c`.
+/// The text colour, dark or white, of the higher contrast on `c` (WCAG's ratio).
 fn ink(c: RGBColor) -> RGBColor {
-    let luma = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
-    if luma < 140.0 { WHITE } else { TEXT }
+    let on_c = |ink: RGBColor| {
+        let (a, b) = (luminance(ink), luminance(c));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    };
+    if on_c(WHITE) > on_c(TEXT) {
+        WHITE
+    } else {
+        TEXT
+    }
+}
+
+/// WCAG's relative luminance of `c`.
+fn luminance(c: RGBColor) -> f64 {
+    let linear = |v: u8| {
+        let v = f64::from(v) / 255.0;
+        if v <= 0.03928 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * linear(c.0) + 0.7152 * linear(c.1) + 0.0722 * linear(c.2)
 }
 
 /// A heat map: rows top to bottom, columns left to right, a number in each cell.

@@ -73,21 +73,33 @@ pub(crate) fn panels(spec: &Panels) -> Result<String> {
     } else {
         legend_width(spec.legend)
     };
-    // Dashes are drawn one element each, per segment of the path: a chart with a
-    // dense line draws every line (and its legend entry) solid, by colour alone.
-    let dense =
-        (spec.panels.iter().flat_map(|p| &p.series)).any(|s| s.points.len() > MAX_MARKED_POINTS);
+    // Every line is drawn as one stroke, and its dashes are the stroke's
+    // `stroke-dasharray` (added to the picture after), however many points it has.
+    let mut dashes: Vec<(RGBColor, Dash)> = Vec::new();
+    let marks = (spec.panels.iter().flat_map(|p| &p.series)).map(|s| (s.color, s.dash));
+    let entries = (spec.legend.iter()).filter_map(|e| match e.mark {
+        Mark::Line(dash) => Some((e.color, dash)),
+        _ => None,
+    });
+    for (color, dash) in marks.chain(entries) {
+        match dashes.iter().find(|(c, _)| *c == color) {
+            None => dashes.push((color, dash)),
+            // A colour of two dashes is told apart by neither.
+            Some(&(_, other)) if other != dash => {
+                dashes.retain(|(c, _)| *c != color);
+                dashes.push((color, Dash::Solid));
+            }
+            Some(_) => {}
+        }
+    }
     let solid = |mut panel: Panel| {
         panel.series.iter_mut().for_each(|s| s.dash = Dash::Solid);
         panel
     };
-    let panels: Vec<Panel> = match dense {
-        true => spec.panels.iter().cloned().map(solid).collect(),
-        false => spec.panels.to_vec(),
-    };
+    let panels: Vec<Panel> = spec.panels.iter().cloned().map(solid).collect();
     let legend_entries: Vec<LegendEntry> = (spec.legend.iter().cloned())
         .map(|mut e| {
-            if dense && matches!(e.mark, Mark::Line(_)) {
+            if matches!(e.mark, Mark::Line(_)) {
                 e.mark = Mark::Line(Dash::Solid);
             }
             e
@@ -105,6 +117,23 @@ pub(crate) fn panels(spec: &Panels) -> Result<String> {
         }
         Ok(())
     })
+    .map(|drawn| dashed(drawn, &dashes))
+}
+
+/// `svg` with the lines of each colour of `dashes` (strokes two pixels wide, as
+/// series and their legend entries are drawn) given that colour's dash.
+fn dashed(mut svg: String, dashes: &[(RGBColor, Dash)]) -> String {
+    for &(color, dash) in dashes {
+        if let Some((on, off)) = dash.pattern() {
+            let line = format!("stroke=\"{}\" stroke-width=\"2\" points=", hex(color));
+            let with = line.replace(
+                " points=",
+                &format!(" stroke-dasharray=\"{on} {off}\" points="),
+            );
+            svg = svg.replace(&line, &with);
+        }
+    }
+    svg
 }
 
 fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
@@ -203,12 +232,7 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
             .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
             .collect();
         let stroke = series.color.stroke_width(2);
-        match series.dash.pattern() {
-            None => chart.draw_series(LineSeries::new(pts.clone(), stroke))?,
-            Some((on, off)) => {
-                chart.draw_series(DashedLineSeries::new(pts.clone(), on, off, stroke))?
-            }
-        };
+        chart.draw_series(LineSeries::new(pts.clone(), stroke))?;
         // A dense line's points would only blur it, at a circle each in the page.
         if pts.len() <= MAX_MARKED_POINTS {
             chart.draw_series(
@@ -229,6 +253,5 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
     Ok(())
 }
 
-/// Points of a line drawn each as a circle; a line of more is drawn as a line only,
-/// and a chart holding one draws its lines solid.
+/// Points of a line drawn each as a circle; a line of more is drawn as a line only.
 pub(super) const MAX_MARKED_POINTS: usize = 60;

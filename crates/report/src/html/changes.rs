@@ -282,7 +282,7 @@ mod tests {
         // gave it in the table; the old label for a retired one.
         assert!(html.contains("#3 night owls (retired)"), "{html}");
         assert!(
-            html.contains("<td>#1 regulars (then old regulars)</td>"),
+            html.contains("<th scope=\"row\">#1 regulars (then old regulars)</th>"),
             "{html}"
         );
         assert_eq!(html.matches("old regulars").count(), 1, "{html}");

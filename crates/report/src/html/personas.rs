@@ -136,7 +136,7 @@ pub(super) fn persona_cards(
         let color = charts::hex(charts::color(i));
         let share = p.share.map(|s| (s * 100.0).clamp(0.0, 100.0));
         out.push_str(&format!(
-            "<article class=\"card\" style=\"--c:{color}\" aria-labelledby=\"persona-{i}\">\n<h3 id=\"persona-{i}\"><span class=\"pid\">#{}</span>{}</h3>\n",
+            "<article class=\"card\" style=\"--c:{color}\" aria-labelledby=\"persona-{i}\">\n<h3 id=\"persona-{i}\"><span class=\"pid\">#{}</span> {}</h3>\n",
             escape(&p.id_text),
             escape(&p.label)
         ));

@@ -10,8 +10,8 @@ fn a_long_table_shows_its_first_rows_and_says_so() {
         .collect();
     let html = table.html();
     assert_eq!(html.matches("<tr>").count(), MAX_TABLE_ROWS + 1);
-    assert!(html.contains("<td class=\"num\">999</td>"));
-    assert!(!html.contains("<td class=\"num\">1000</td>"));
+    assert!(html.contains("<th scope=\"row\" class=\"num\">999</th>"));
+    assert!(!html.contains(">1000</th>"));
     assert!(
         html.contains("The page shows the first 1,000 of 1,005 rows; the CSV holds every one."),
         "{html}"
@@ -24,8 +24,8 @@ fn a_long_table_shows_its_first_rows_and_says_so() {
     }
     .in_time_order()
     .html();
-    assert!(!latest.contains("<td class=\"num\">4</td>"));
-    assert!(latest.contains("<td class=\"num\">5</td>"));
+    assert!(!latest.contains(">4</th>"));
+    assert!(latest.contains("<th scope=\"row\" class=\"num\">5</th>"));
     assert!(latest.contains("The page shows the latest 1,000 of 1,005 rows"));
     table.rows.truncate(MAX_TABLE_ROWS);
     assert!(!table.html().contains("The page shows"));

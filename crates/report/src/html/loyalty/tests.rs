@@ -160,7 +160,7 @@ fn repeat_purchase_greys_open_windows_and_sums_groups_over_closed_ones() {
     // A table's scrolling box is a named region a keyboard reaches.
     assert!(html.contains("<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\""));
     // loyal: 24 of 60 in its closed cohort, not 28 of 100 with the open one.
-    let loyal = html.split("<td>loyal</td>").nth(1).unwrap();
+    let loyal = html.split("<th scope=\"row\">loyal</th>").nth(1).unwrap();
     let cells: Vec<&str> = loyal.split("</tr>").next().unwrap().split("<td").collect();
     assert!(cells.iter().any(|c| c.contains(">40.0<")), "{loyal}");
     assert!(!cells.iter().any(|c| c.contains(">28<")), "{loyal}");
