@@ -41,9 +41,14 @@ pub struct ReportRow {
     pub chosen: bool,
 }
 
-/// `recommend_report.csv`; `test_events`: what every row was scored on (none for a
-/// log without items).
-pub(crate) fn report(rows: &[ReportRow], k: usize, test_events: Option<&str>) -> Result<DataFrame> {
+/// `recommend_report.csv`: a row per recommender, with what it was scored on, the
+/// `test_events` and the split's cutoff and horizon (none for a log without items).
+pub(crate) fn report(
+    rows: &[ReportRow],
+    k: usize,
+    test_events: Option<&str>,
+    split: Option<(i64, u32)>,
+) -> Result<DataFrame> {
     let metric = |f: fn(&Summary) -> f64| -> Vec<Option<f64>> {
         rows.iter()
             .map(|r| r.outcome.as_ref().ok().map(f))
@@ -64,6 +69,8 @@ pub(crate) fn report(rows: &[ReportRow], k: usize, test_events: Option<&str>) ->
         "users_evaluated" => rows.iter().map(|r| r.outcome.as_ref().ok().map(|s| s.users as u32)).collect::<Vec<_>>(),
         "chosen" => rows.iter().map(|r| r.chosen).collect::<Vec<_>>(),
         "test_events" => vec![test_events; rows.len()],
+        "cutoff" => vec![split.map(|(cutoff, _)| userlens_model::time::date_string(cutoff)); rows.len()],
+        "horizon_days" => vec![split.map(|(_, days)| days); rows.len()],
     )?;
     Ok(df)
 }

@@ -328,7 +328,11 @@ impl Page {
         let pipeline = run.pipeline.as_deref().unwrap_or("run");
         let mut meta = vec![self.headline.clone()];
         if let Some(as_of) = &run.as_of {
-            meta.push(format!("as of <strong>{}</strong>", escape(as_of)));
+            // The as-of date counts the events before it: days and hours are UTC's.
+            meta.push(format!(
+                "as of <strong>{}</strong> (events before that day, UTC)",
+                escape(as_of)
+            ));
         }
         if let Some(id) = &run.run_id {
             meta.push(format!("run <code>{}</code>", escape(id)));

@@ -25,7 +25,7 @@ pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) ->
     if let Some(top) = read_optional(dir, "persona_recommendations.csv")? {
         body.push_str(&persona_items(&top, personas, popular_chosen)?);
     }
-    body.push_str(&method(&tested));
+    body.push_str(&method(&tested, &split(&report)?));
     page.add("recommendations", "Recommendations", body);
     Ok(())
 }
@@ -45,6 +45,27 @@ fn tested(df: &DataFrame) -> Result<String> {
     })
 }
 
+/// When the recommenders were split, from `recommend_report.csv`'s `cutoff` and
+/// `horizon_days` (older files have neither): "the cutoff, 2026-06-02 (28 days
+/// before the as-of date)".
+fn split(df: &DataFrame) -> Result<String> {
+    let first = |v: Vec<Option<String>>| v.into_iter().flatten().next();
+    let cutoff = frame::opt_strings(df, REPORT, "cutoff")?.and_then(first);
+    let days = match frame::has(df, "horizon_days") {
+        true => frame::i64s(df, REPORT, "horizon_days")?
+            .into_iter()
+            .flatten()
+            .next(),
+        false => None,
+    };
+    Ok(match (cutoff, days) {
+        (Some(cutoff), Some(days)) => {
+            format!("the cutoff, {cutoff} ({days} days before the as-of date)")
+        }
+        _ => "the cutoff (the as-of date minus the horizon)".to_string(),
+    })
+}
+
 /// The recommender that made the lists, if the report names one.
 fn chosen(df: &DataFrame) -> Result<Option<String>> {
     let models = frame::strings(df, REPORT, "model")?;
@@ -54,7 +75,7 @@ fn chosen(df: &DataFrame) -> Result<Option<String>> {
         .and_then(|i| models[i].clone()))
 }
 
-fn method(tested: &str) -> String {
+fn method(tested: &str, split: &str) -> String {
     format!(
         "<h3>Method</h3>\n<p>Interest in an item is the sum of the user's events on it, each \
          weighted by its type (by default a view 1, a cart 3, a purchase 5, a rating its \
@@ -63,12 +84,13 @@ fn method(tested: &str) -> String {
          user's interest in each item times their similarity (how often the same users show \
          interest in both). ALS factorises the interest matrix with confidence 1 + alpha × \
          interest (Hu, Koren &amp; Volinsky 2008), solved by conjugate gradient. Every \
-         recommender is trained on the events before the cutoff (the as-of date minus the \
-         horizon) and scored on {} in the horizon that were new to them, ranking every item \
+         recommender is trained on the events before {} and scored on {} in the horizon \
+         after it that were new to them, ranking every item \
          except those they already touched. A user without history gets their persona's \
          popular items, else the most popular ones (under the popularity baseline, the most \
          popular ones). Personas are those of the run date, so the per-persona popularity's \
          score looks slightly ahead.</p>\n",
+        escape(split),
         escape(tested)
     )
 }
@@ -284,6 +306,22 @@ mod tests {
         // Files from before the column: scored on purchases.
         let old = df.drop("test_events").unwrap();
         assert_eq!(super::tested(&old).unwrap(), "the items users bought");
+        // The split's date where the file gives it.
+        assert_eq!(
+            super::split(&old).unwrap(),
+            "the cutoff (the as-of date minus the horizon)"
+        );
+        let mut dated = old.clone();
+        dated
+            .with_column(Column::new("cutoff".into(), ["2026-06-02"]))
+            .unwrap();
+        dated
+            .with_column(Column::new("horizon_days".into(), [28i64]))
+            .unwrap();
+        assert_eq!(
+            super::split(&dated).unwrap(),
+            "the cutoff, 2026-06-02 (28 days before the as-of date)"
+        );
         let top = df!(
             "persona_id" => [1i64],
             "item_id" => ["i1"],
