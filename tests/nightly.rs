@@ -1077,3 +1077,28 @@ fn a_runs_folder_reached_by_another_path_keeps_its_history() {
     std::fs::rename(root.join("runs"), root.join("moved")).unwrap();
     assert!(night("2026-05-15", &at("moved")).starts_with("2026-05-08_"));
 }
+
+#[test]
+fn a_renamed_personas_stage_says_its_ids_start_anew() {
+    let dir = sandbox(300);
+    nights(dir.path(), &["2026-05-01"]);
+    let renamed = PIPELINE
+        .replace("[stages.personas]", "[stages.segments]")
+        .replace(
+            "needs = [\"features\", \"personas\"]",
+            "needs = [\"features\", \"segments\"]",
+        );
+    std::fs::write(dir.path().join("night.toml"), renamed).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-08"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = "segments: no earlier run has a stage `segments`, but earlier runs made personas \
+                in `personas`: persona ids start anew";
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    // The night after, the stage has its own past: nothing to say.
+    let out = run(dir.path(), &["--as-of", "2026-05-15"]);
+    assert!(
+        !text(&out.stderr).contains("start anew"),
+        "{}",
+        text(&out.stderr)
+    );
+}

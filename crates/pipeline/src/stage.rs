@@ -606,6 +606,20 @@ impl<'a> StageContext<'a> {
     }
 }
 
+impl StageContext<'_> {
+    /// The other stage names of the pipeline's other runs whose record (of their
+    /// nearest run) `holds` something: this stage's kind under another name, once
+    /// the stage was renamed.
+    pub fn past_stages_with(&self, holds: impl Fn(&StageMeta) -> bool) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        (self.past.iter())
+            .filter(|(stage, _)| stage != self.name && seen.insert(stage.as_str()))
+            .filter(|(_, dir)| read_meta(dir).is_some_and(|meta| holds(&meta)))
+            .map(|(stage, _)| stage.clone())
+            .collect()
+    }
+}
+
 /// The meta file of an artifact folder, if it is there and reads.
 fn read_meta(dir: &Path) -> Option<StageMeta> {
     let bytes = std::fs::read(dir.join(crate::artifacts::META)).ok()?;

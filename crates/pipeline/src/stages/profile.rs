@@ -129,6 +129,19 @@ impl Stage for Profile {
         // start above every id they gave, and a persona that returns takes its id
         // back (a record gone, unreadable or unusable is counted, and noted).
         let (metas, mut lost) = ctx.past_metas();
+        if metas.is_empty() && lost == 0 {
+            let others = ctx.past_stages_with(|meta| meta.personas.is_some());
+            if !others.is_empty() {
+                ctx.note(format!(
+                    "{}: no earlier run has a stage `{0}`, but earlier runs made personas in \
+                     {}: persona ids start anew (give the stage its earlier name to keep them)",
+                    ctx.name(),
+                    (others.iter().map(|s| format!("`{s}`")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
         let mut past = Vec::new();
         for stored in metas.into_iter().filter_map(|meta| meta.personas) {
             match userlens_profile::PersonaModel::from_stored(stored) {
