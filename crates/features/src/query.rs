@@ -3,10 +3,10 @@
 //! over sorted events'), and the expressions they are built of.
 
 use polars::prelude::*;
-use userlens_model::FeatureFamily;
 use userlens_model::columns::*;
 use userlens_model::event_types;
 use userlens_model::time::DAY_MICROS;
+use userlens_model::{FeatureFamily, dayparts};
 
 use crate::sorted::{self, Time};
 use crate::{Order, Result, TEXT_FEATURES, days_between, polars_err, share_columns};
@@ -227,16 +227,15 @@ impl Query {
             ]);
             let hour = || col("__hour");
             let share = |e: Expr, name: &str| e.cast(DataType::Float64).mean().alias(name);
+            let within = |hours: std::ops::Range<i64>| {
+                hour()
+                    .gt_eq(lit(hours.start))
+                    .and(hour().lt(lit(hours.end)))
+            };
             aggs.extend([
-                share(hour().gt_eq(lit(22)).or(hour().lt(lit(5))), "night_share"),
-                share(
-                    hour().gt_eq(lit(5)).and(hour().lt(lit(12))),
-                    "morning_share",
-                ),
-                share(
-                    hour().gt_eq(lit(17)).and(hour().lt(lit(22))),
-                    "evening_share",
-                ),
+                share(within(dayparts::NOT_NIGHT).not(), "night_share"),
+                share(within(dayparts::MORNING), "morning_share"),
+                share(within(dayparts::EVENING), "evening_share"),
                 share(col("__weekday").gt_eq(lit(6)), "weekend_share"),
             ]);
             out.extend(

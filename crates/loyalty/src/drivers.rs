@@ -104,7 +104,7 @@ pub fn drivers(features: &DataFrame, outcomes: &[Outcome<'_>]) -> Result<DataFra
             .par_iter()
             .map(|x| match &y_ranks {
                 Some(y_ranks) if !x.iter().any(|v| v.is_nan()) => {
-                    (x.len(), pearson(&ranks(x), y_ranks))
+                    (x.len(), userlens_model::stats::pearson(&ranks(x), y_ranks))
                 }
                 _ => spearman(x, &y),
             })
@@ -177,18 +177,6 @@ fn ranks(values: &[f64]) -> Vec<f64> {
     ranks
 }
 
-fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx) * (a - mx);
-        syy += (b - my) * (b - my);
-    }
-    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
-}
-
 /// Users with both values, and Spearman's rho (Pearson's r of the average ranks).
 pub fn spearman(x: &[f64], y: &[f64]) -> (usize, Option<f64>) {
     let (a, b): (Vec<f64>, Vec<f64>) = x
@@ -200,7 +188,10 @@ pub fn spearman(x: &[f64], y: &[f64]) -> (usize, Option<f64>) {
     if a.len() < 3 {
         return (a.len(), None);
     }
-    (a.len(), pearson(&ranks(&a), &ranks(&b)))
+    (
+        a.len(),
+        userlens_model::stats::pearson(&ranks(&a), &ranks(&b)),
+    )
 }
 
 /// Standardised coefficients of `y` on every column of `xs` (missing values at the

@@ -261,6 +261,29 @@ pub mod stats {
         (m2 > 0.0).then(|| m3 / m2.powf(1.5))
     }
 
+    /// Pearson's correlation of `x` and `y` (of one length), within -1..=1; `None`
+    /// when either is constant.
+    pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+        let n = x.len() as f64;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
+        let (mx, my) = (mean(x), mean(y));
+        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+        for (a, b) in x.iter().zip(y) {
+            let (da, db) = (a - mx, b - my);
+            sxy += da * db;
+            sxx += da * da;
+            syy += db * db;
+        }
+        // One square root, exact for a perfect correlation; two where the product
+        // overflows.
+        let product = (sxx * syy).sqrt();
+        let scale = match product.is_finite() && product > 0.0 {
+            true => product,
+            false => sxx.sqrt() * syy.sqrt(),
+        };
+        (sxx > 0.0 && syy > 0.0).then(|| (sxy / scale).clamp(-1.0, 1.0))
+    }
+
     /// Median of the finite values, or `None` if there are none.
     pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
         let mut finite: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
@@ -450,6 +473,22 @@ pub fn nearest_feature<'a>(name: &str, features: &[&'a str]) -> Option<&'a str> 
 
 /// Inactivity gap that starts a new session, as web analytics counts sessions.
 pub const SESSION_GAP_SECS: i64 = 30 * 60;
+
+/// Days after the cutoff that predictions and recommendations are made for and
+/// scored on, unless a stage says otherwise.
+pub const DEFAULT_HORIZON_DAYS: u32 = 28;
+
+/// The parts of the day (UTC hours, `start..end`) of the time-of-day features.
+pub mod dayparts {
+    use std::ops::Range;
+
+    /// The hours that are not night: night is 22:00 to 05:00.
+    pub const NOT_NIGHT: Range<i64> = 5..22;
+    /// 05:00 to 12:00.
+    pub const MORNING: Range<i64> = 5..12;
+    /// 17:00 to 22:00.
+    pub const EVENING: Range<i64> = 17..22;
+}
 
 /// A group of per-user features that a pipeline can switch on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -239,3 +239,17 @@ fn family_names_round_trip_through_serde() {
         assert_eq!(back, family);
     }
 }
+
+#[test]
+fn pearson_is_exact_for_a_perfect_line_and_finite_for_huge_values() {
+    use crate::stats::pearson;
+    let x = [1.0, 2.0, 4.0, 7.0];
+    assert_eq!(pearson(&x, &x), Some(1.0));
+    let negated: Vec<f64> = x.iter().map(|v| -3.0 * v).collect();
+    assert_eq!(pearson(&x, &negated), Some(-1.0));
+    assert_eq!(pearson(&x, &[2.0; 4]), None);
+    // Squared sums past f64's range still give a correlation.
+    let huge: Vec<f64> = x.iter().map(|v| v * 1e100).collect();
+    let r = pearson(&huge, &huge.iter().map(|v| -v).collect::<Vec<_>>()).unwrap();
+    assert!((r + 1.0).abs() < 1e-12, "{r}");
+}

@@ -296,20 +296,7 @@ pub fn correlation(predicted: &[f64], actual: &[f64]) -> Result<Option<f64>> {
     const METRIC: &str = "correlation";
     check_input(METRIC, predicted, actual.len())?;
     check_input(METRIC, actual, predicted.len())?;
-    let n = actual.len() as f64;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
-    let (mp, ma) = (mean(predicted), mean(actual));
-    let (mut cov, mut vp, mut va) = (0.0, 0.0, 0.0);
-    for (p, a) in predicted.iter().zip(actual) {
-        let (dp, da) = (p - mp, a - ma);
-        cov += dp * da;
-        vp += dp * dp;
-        va += da * da;
-    }
-    if vp <= 0.0 || va <= 0.0 {
-        return Ok(None);
-    }
-    Ok(Some((cov / (vp.sqrt() * va.sqrt())).clamp(-1.0, 1.0)))
+    Ok(userlens_model::stats::pearson(predicted, actual))
 }
 
 /// Share of the total `actual` value held by the top 10% by `predicted`

@@ -91,7 +91,7 @@ impl Default for PredictParams {
             ),
         ]);
         PredictParams {
-            horizon_days: 28,
+            horizon_days: userlens_model::DEFAULT_HORIZON_DAYS,
             unit: TimeUnit::Days,
             annual_discount_rate: 0.1,
             rules,

@@ -164,7 +164,7 @@ impl Default for RecommendParams {
         ];
         RecommendParams {
             k: 10,
-            horizon_days: 28,
+            horizon_days: userlens_model::DEFAULT_HORIZON_DAYS,
             weights: weights
                 .into_iter()
                 .map(|(k, w)| (k.to_string(), w))

@@ -3,9 +3,9 @@
 use std::ops::Range;
 
 use polars::prelude::*;
-use userlens_model::FeatureFamily;
 use userlens_model::money;
 use userlens_model::time::DAY_MICROS;
+use userlens_model::{FeatureFamily, dayparts};
 
 use super::{
     Columns, HOUR_MICROS, Kind, Names, PASS_LIMIT_MICROS, Table, Text, Time, User, array_at, kinds,
@@ -230,9 +230,9 @@ impl<'a> Walk<'a, '_> {
         let hour = t.rem_euclid(DAY_MICROS) / HOUR_MICROS;
         // ISO weekday, Monday 1: 1970-01-01 was a Thursday.
         let weekday = (t.div_euclid(DAY_MICROS) + 3).rem_euclid(7) + 1;
-        user.night += u64::from(!(5..22).contains(&hour));
-        user.morning += u64::from((5..12).contains(&hour));
-        user.evening += u64::from((17..22).contains(&hour));
+        user.night += u64::from(!dayparts::NOT_NIGHT.contains(&hour));
+        user.morning += u64::from(dayparts::MORNING.contains(&hour));
+        user.evening += u64::from(dayparts::EVENING.contains(&hour));
         user.weekend += u64::from(weekday >= 6);
         Some(())
     }
