@@ -289,8 +289,10 @@ fn running(diff: &[i64]) -> impl Iterator<Item = u64> + '_ {
     })
 }
 
-/// `group, value, date, dau, wau, mau, dau_mau` of every group (`per_group` indexed
-/// like `groups`): WAU and MAU over the trailing 7 and 30 days. A group other than
+/// `group, value, date, dau, wau, mau, dau_mau, complete` of every group (`per_group`
+/// indexed like `groups`): WAU and MAU over the trailing 7 and 30 days, `complete`
+/// where those 30 days are all after the log's first (before, they undercount). A
+/// group other than
 /// the first (all users) has rows from its first day with a user active in the 30
 /// days ending on it: after that, a day without one is a row of zeros, so that a
 /// chart of it does not join across the gap.
@@ -303,6 +305,7 @@ fn stickiness_table(
         Default::default();
     let (mut dau, mut wau, mut mau, mut ratio): (Vec<u64>, Vec<u64>, Vec<u64>, Vec<Option<f64>>) =
         Default::default();
+    let mut complete = Vec::new();
     for (g, (group, s)) in groups.iter().zip(per_group).enumerate() {
         let weekly = running(&s.wau);
         let monthly = running(&s.mau);
@@ -319,6 +322,9 @@ fn stickiness_table(
             wau.push(w);
             mau.push(m);
             ratio.push((m > 0).then(|| active as f64 / m as f64));
+            // Activity before a long log's calendar counts in its windows.
+            let whole = d + 1 >= pass::MONTH_WINDOW_DAYS as usize || cal.earlier_periods > 0;
+            complete.push(whole);
         }
     }
     DataFrame::new_infer_height(vec![
@@ -329,19 +335,21 @@ fn stickiness_table(
         Column::new("wau".into(), wau),
         Column::new("mau".into(), mau),
         Column::new("dau_mau".into(), ratio),
+        Column::new("complete".into(), complete),
     ])
     .map_err(polars_err("build the stickiness table"))
 }
 
 /// `month, active_days, users, complete`: PostHog's stickiness, per calendar month;
-/// a month not over at the as-of date is not complete, nor one begun before the first
-/// day a calendar that leaves earlier periods out holds.
+/// a month not over at the as-of date is not complete, nor one begun before the
+/// calendar's first day (the log's first, or the first of the periods a long log's
+/// calendar holds): its users had fewer days to be active on.
 fn active_days_table(s: &pass::Stickiness, cal: &Calendar) -> Result<DataFrame> {
     let first_month = Unit::Month.period_of_day(cal.first_day);
     let mut cols: (Vec<String>, Vec<u32>, Vec<u64>, Vec<bool>) = Default::default();
     for (m, hist) in s.active_days.iter().enumerate() {
         let month = first_month + m as i64;
-        let whole = cal.earlier_periods == 0 || Unit::Month.start_day(month) >= cal.first_day;
+        let whole = Unit::Month.start_day(month) >= cal.first_day;
         let complete = whole && Unit::Month.start_day(month + 1) * DAY_MICROS <= cal.as_of;
         for (days, &users) in hist.iter().enumerate().skip(1) {
             if users > 0 {

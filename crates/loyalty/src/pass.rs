@@ -55,6 +55,10 @@ pub(crate) enum Before {
     Earlier,
 }
 
+/// Days of the trailing windows of WAU and MAU.
+pub(crate) const WEEK_WINDOW_DAYS: u32 = 7;
+pub(crate) const MONTH_WINDOW_DAYS: u32 = 30;
+
 /// Users active on each day, and over the trailing week and 30 days.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Stickiness {
@@ -94,7 +98,10 @@ impl Stickiness {
     /// the user was last active, if the calendar leaves that day out.
     fn add_user(&mut self, days: &[u32], lead: Option<i64>, months: &Calendar) {
         let n = self.dau.len() as u32;
-        for (window, diff) in [(7, &mut self.wau), (30, &mut self.mau)] {
+        for (window, diff) in [
+            (WEEK_WINDOW_DAYS, &mut self.wau),
+            (MONTH_WINDOW_DAYS, &mut self.mau),
+        ] {
             // The union of [day, day + window) over the active days, clipped; a day
             // before the first counts in the windows that reach past it.
             let mut open: Option<(u32, u32)> = lead

@@ -378,9 +378,22 @@ fn stickiness_and_active_days_by_hand() {
         .iter()
         .collect();
     let months = strings(a, "month");
-    assert_eq!(complete[0], Some(true));
+    // January began before the log's first day (Jan 5): its users had fewer days.
+    assert_eq!(complete[0], Some(false));
+    let february = months.iter().position(|m| m == "2026-02").unwrap();
+    assert_eq!(complete[february], Some(true));
     let march = months.iter().position(|m| m == "2026-03").unwrap();
     assert_eq!(complete[march], Some(false));
+    // A day's 30-day window is whole from the log's 30th day on.
+    let whole: Vec<Option<bool>> = s
+        .column("complete")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(whole[28], Some(false));
+    assert_eq!(whole[29], Some(true));
 }
 
 /// Persona 0: a (Jan 1, Jan 3) and b (Jan 3); persona 1: c (Jan 2, Jan 10); as of
@@ -411,7 +424,9 @@ fn stickiness_by_persona_by_hand() {
     let columns: Vec<&str> = s.get_column_names().iter().map(|c| c.as_str()).collect();
     assert_eq!(
         columns,
-        ["group", "value", "date", "dau", "wau", "mau", "dau_mau"]
+        [
+            "group", "value", "date", "dau", "wau", "mau", "dau_mau", "complete"
+        ]
     );
     let persona = |v: &str| {
         s.clone()
@@ -453,8 +468,8 @@ fn stickiness_by_persona_by_hand() {
             .sum();
         assert_eq!(summed, total, "{date}");
     }
-    // The overall table is unchanged: no group columns.
-    assert_eq!(all.width(), 5);
+    // The overall table has no group columns.
+    assert_eq!(all.width(), 6);
     assert_eq!(ints(all, "mau"), [1, 2, 3, 3, 3, 3, 3, 3, 3, 3]);
 }
 

@@ -437,7 +437,14 @@ fn stickiness(df: &DataFrame) -> Result<String> {
         .iter()
         .map(|n| frame::f64s(df, T, n))
         .collect::<Result<Vec<_>>>()?;
-    let ratio = frame::f64s(df, T, "dau_mau")?;
+    let mut ratio = frame::f64s(df, T, "dau_mau")?;
+    // Before the log's 30th day the month's users undercount: no ratio of them.
+    if frame::has(df, "complete") {
+        let complete = frame::bools(df, T, "complete")?;
+        for (r, whole) in ratio.iter_mut().zip(complete) {
+            *r = r.filter(|_| whole);
+        }
+    }
     let lines = series
         .iter()
         .enumerate()
@@ -502,7 +509,7 @@ fn stickiness(df: &DataFrame) -> Result<String> {
     Ok(figure(
         "loyalty-stickiness",
         &svg,
-        "Users with a return event on the day, in the 7 days and in the 30 days ending on it; DAU/MAU is the share of the month's users active on a given day. active_days.csv has, per month, how many users were active on 1, 2, ... days.",
+        "Users with a return event on the day, in the 7 days and in the 30 days ending on it; DAU/MAU is the share of the month's users active on a given day, left blank for the log's first 29 days, whose trailing month reaches back before the log. active_days.csv has, per month, how many users were active on 1, 2, ... days.",
         &[table],
     ))
 }

@@ -260,3 +260,19 @@ fn stickiness_counts_its_days_from_the_first_day_it_holds() {
     let html = super::stickiness(&df).unwrap();
     assert!(html.contains("days since 1943-03-01"), "{html}");
 }
+
+#[test]
+fn stickiness_gives_no_ratio_before_its_month_is_whole() {
+    let df = df!(
+        "date" => ["2026-01-29", "2026-01-30"],
+        "dau" => [1.0, 1.0],
+        "wau" => [2.0, 2.0],
+        "mau" => [2.0, 4.0],
+        "dau_mau" => [0.5, 0.25],
+        "complete" => [false, true],
+    )
+    .unwrap();
+    let html = super::stickiness(&df).unwrap();
+    assert!(!html.contains(">50.0<"), "{html}");
+    assert!(html.contains(">25.0<"), "{html}");
+}
