@@ -533,6 +533,7 @@ fn survival(
     let lower = frame::f64s(lifetime, T, "median_lower")?;
     let upper = frame::f64s(lifetime, T, "median_upper")?;
     let mut out = String::new();
+    let mut tables = Vec::new();
     if let Some(curve) = curve {
         const C: &str = "survival";
         let ck = frame::strings(curve, C, "group")?;
@@ -592,6 +593,7 @@ fn survival(
             legend: &legend,
             aria: "Kaplan-Meier survival curves of all users and of each persona",
         })?);
+        tables.push(survival_at_days(&groups, &ck, &cv, &days, &s, personas));
     }
     let mut table = Table::new(
         "Median lifetime (lifetime.csv)",
@@ -612,12 +614,51 @@ fn survival(
             Cell::Text(format!("{} – {}", fixed(lower[i], 0), fixed(upper[i], 0))),
         ]);
     }
+    tables.push(table);
     Ok(figure(
         "loyalty-survival",
         &out,
         "A user has churned once the stage's churn_after_days whole days pass without a return event after the day of their last one; a lifetime runs from the first activity to the last. Users active within churn_after_days of the as-of date may not come back, so they are censored that many days before it, and those first active after that day are left out. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale.",
-        &[table],
+        &tables,
     ))
+}
+
+/// Days the survival table reads the curve at.
+const SURVIVAL_DAYS: [f64; 6] = [7.0, 14.0, 30.0, 60.0, 90.0, 180.0];
+
+/// The share of each group still active at [`SURVIVAL_DAYS`]: the curve's value at
+/// its last step on or before the day, `—` past the group's longest follow-up.
+fn survival_at_days(
+    groups: &[(String, String)],
+    kinds: &[Option<String>],
+    values: &[Option<String>],
+    days: &[Option<f64>],
+    survival: &[Option<f64>],
+    personas: &[Persona],
+) -> Table {
+    let heads: Vec<String> = SURVIVAL_DAYS.iter().map(|d| format!("day {d}")).collect();
+    let mut head: Vec<(&str, bool)> = vec![("group", false)];
+    head.extend(heads.iter().map(|h| (h.as_str(), true)));
+    let mut table = Table::new(
+        "Share still active, by days since the first activity (survival.csv)",
+        &head,
+    );
+    for group in groups {
+        let steps: Vec<(f64, f64)> = (0..days.len())
+            .filter(|&i| (text(&kinds[i]), text(&values[i])) == *group)
+            .filter_map(|i| Some((days[i]?, survival[i]?)))
+            .collect();
+        let longest = steps.iter().map(|s| s.0).fold(0.0, f64::max);
+        let mut row = vec![Cell::Text(group_name(&group.0, &group.1, personas))];
+        for day in SURVIVAL_DAYS {
+            let at = (steps.iter().rev())
+                .find(|s| s.0 <= day)
+                .map_or(1.0, |s| s.1);
+            row.push(Cell::Num(percent((day <= longest).then_some(at), 1)));
+        }
+        table.rows.push(row);
+    }
+    table
 }
 
 fn nps(df: &DataFrame, personas: &[Persona]) -> Result<String> {

@@ -276,3 +276,35 @@ fn stickiness_gives_no_ratio_before_its_month_is_whole() {
     assert!(!html.contains(">50.0<"), "{html}");
     assert!(html.contains(">25.0<"), "{html}");
 }
+
+#[test]
+fn survival_is_read_at_fixed_days_until_the_longest_follow_up() {
+    let lifetime = df!(
+        "group" => ["all"],
+        "value" => ["all"],
+        "users" => [4.0],
+        "churned" => [2.0],
+        "median_days" => [20.0],
+        "median_lower" => [10.0],
+        "median_upper" => [None::<f64>],
+    )
+    .unwrap();
+    let curve = df!(
+        "group" => ["all"; 3],
+        "value" => ["all"; 3],
+        "days" => [10.0, 20.0, 45.0],
+        "survival" => [0.75, 0.5, 0.5],
+    )
+    .unwrap();
+    let html = super::survival(&lifetime, Some(&curve), &[]).unwrap();
+    let row = html
+        .split("<th scope=\"row\">all users</th>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap();
+    // Day 7 before any churn, 14 after the first, 30 after the second; 60 and
+    // later are past the longest follow-up (45 days).
+    let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).collect();
+    let shown: Vec<&str> = cells.iter().map(|c| c.split('<').next().unwrap()).collect();
+    assert_eq!(shown, ["100.0", "75.0", "50.0", "—", "—", "—"], "{html}");
+}
