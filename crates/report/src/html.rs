@@ -25,6 +25,7 @@ mod personas;
 mod recommend;
 mod space;
 mod summary;
+mod terms;
 
 use changes::{drift_section, migration_section};
 use models::{calibration_section, lift_section, model_section};
@@ -165,6 +166,10 @@ pub fn render_html(input: &ReportInput) -> Result<String> {
         loyalty::add_sections(&mut page, dir, &personas)?;
     }
     page.add("summary", "Run summary", summary_section(run)?);
+    let ids = page.sections.iter().map(|(id, _, _)| id.as_str());
+    if let Some(terms) = terms::terms_section(ids) {
+        page.add("terms", "Terms", terms);
+    }
     Ok(page.finish(run))
 }
 
