@@ -344,4 +344,22 @@ fn a_second_stage_of_a_kind_is_named_whatever_the_first_wrote() {
     assert_eq!(nps[0]["responses"], "20");
     assert!(!dir.path().join("out/nps.csv").exists());
     assert!(dir.path().join("out/retention.csv").exists());
+    // Run alone with `--until`, it keeps its name: a file's name never depends on
+    // how the run was started.
+    let out = userlens(
+        &[
+            "run",
+            "loyalty.toml",
+            "-q",
+            "--as-of",
+            "2026-04-02",
+            "--until",
+            "weekly",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let weekly = read_csv(&dir.path().join("out/weekly.retention.csv"));
+    assert_eq!(weekly[0]["cohort"], "2026-01-05");
+    assert!(!dir.path().join("out/retention.csv").exists());
 }

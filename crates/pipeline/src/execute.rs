@@ -139,7 +139,7 @@ pub(crate) fn run_with_retries(
             on_cluster: false,
             files: Vec::new(),
             written: &state.files,
-            follows_its_kind: (plan.stages[..index].iter()).any(|s| s.uses() == stage.uses()),
+            follows_its_kind: stage.follows_its_kind,
             notes: Vec::new(),
             on_refusal: None,
         };

@@ -63,6 +63,9 @@ pub struct PlannedStage {
     pub retries: u32,
     /// Wait before the first retry; doubled before each further one.
     pub retry_delay: std::time::Duration,
+    /// Whether a stage of its kind runs before it in the whole file (`--until` or
+    /// not): its files then take its name before theirs.
+    pub follows_its_kind: bool,
 }
 
 /// A validated pipeline: stages in an order where every stage follows its needs.
@@ -343,6 +346,11 @@ fn plan_source(
     }
 
     let mut order = topological_order(source, &declared, &needs)?;
+    let mut follows_its_kind = vec![false; declared.len()];
+    for (at, &index) in order.iter().enumerate() {
+        let kind = kinds[index].uses();
+        follows_its_kind[index] = order[..at].iter().any(|&i| kinds[i].uses() == kind);
+    }
     if let Some(target) = until {
         let wanted = needed_by(target, &names, &needs)?;
         order.retain(|&index| wanted[index]);
@@ -421,6 +429,7 @@ fn plan_source(
             params,
             retries,
             retry_delay,
+            follows_its_kind: follows_its_kind[index],
         });
     }
     drop(kinds);
