@@ -176,10 +176,36 @@ pub(crate) fn resumed(
         other.until = given.until.clone();
     }
     if other != Invocation::default() {
+        // What the run had of the options given otherwise, and nothing else.
+        let mut had = Vec::new();
+        if !other.set.is_empty() {
+            had.extend(stored.set.iter().map(|s| format!("`--set {s}`")));
+            if stored.set.is_empty() {
+                had.push("no `--set`".into());
+            }
+        }
+        let or_none = |given: bool, stored: Option<String>, flag: &str| {
+            given.then(|| stored.map_or(format!("no `{flag}`"), |v| format!("`{flag} {v}`")))
+        };
+        had.extend(or_none(
+            other.output.is_some(),
+            output(&stored.output),
+            "--out",
+        ));
+        had.extend(or_none(
+            other.as_of.is_some(),
+            text(stored.as_of),
+            "--as-of",
+        ));
+        had.extend(or_none(
+            other.until.is_some(),
+            stored.until.clone(),
+            "--until",
+        ));
+        let had = had.join(", ");
         return Err(Error::Resume(format!(
-            "run `{}` was started with {}, not {}; resume it with the same options, or with none",
+            "run `{}` was started with {had}, not {}; resume it with the same options, or with none",
             row.run_id,
-            describe(&stored),
             describe(&other)
         )));
     }
@@ -354,18 +380,25 @@ mod tests {
             assert_eq!(options.as_of, own.as_of);
             assert_eq!(options.output, own.output);
         }
-        for other in [
-            RunOptions {
-                as_of: date("2026-06-06"),
-                ..out_only.clone()
-            },
-            RunOptions {
-                output: Some("o6".into()),
-                ..RunOptions::default()
-            },
+        // Each refusal names the option given otherwise and the run's own of it.
+        for (other, says) in [
+            (
+                RunOptions {
+                    as_of: date("2026-06-06"),
+                    ..out_only.clone()
+                },
+                "started with `--as-of 2026-06-05`, not `--as-of 2026-06-06`;",
+            ),
+            (
+                RunOptions {
+                    output: Some("o6".into()),
+                    ..RunOptions::default()
+                },
+                "started with `--out o5`, not `--out o6`;",
+            ),
         ] {
             let err = resumed(&plan, &other, &row).unwrap_err();
-            assert!(err.to_string().contains("`--as-of 2026-06-05`"), "{err}");
+            assert!(err.to_string().contains(says), "{err}");
         }
     }
 
@@ -414,10 +447,34 @@ mod tests {
             err.to_string().contains("resume it with the same options"),
             "{err}"
         );
-        // The message names the option the run was not started with.
+        // The message names the option the run was not started with, beside the
+        // run's own of that kind alone.
         assert!(
-            err.to_string()
-                .contains(", not `--set ingest.max_quarantine_share=0.9`;"),
+            err.to_string().contains(
+                "was started with `--set ingest.max_quarantine_share=0.5`, `--set \
+                 ingest.drop_duplicates=false`, not `--set ingest.max_quarantine_share=0.9`;"
+            ),
+            "{err}"
+        );
+        let plain = RunRow {
+            invocation: Some(
+                serde_json::to_string(&Invocation::of(
+                    &load(&[]),
+                    &RunOptions {
+                        output: Some("out/res".into()),
+                        ..RunOptions::default()
+                    },
+                    None,
+                ))
+                .unwrap(),
+            ),
+            ..row
+        };
+        let err = resumed(&other, &RunOptions::default(), &plain).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "was started with no `--set`, not `--set ingest.max_quarantine_share=0.9`;"
+            ),
             "{err}"
         );
     }
