@@ -170,6 +170,9 @@ pub(crate) fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>
                 '|' => ", write `or` instead",
                 '!' => ", write `not` or `!=` instead",
                 '=' => ", write `==` to compare",
+                '.' if text[..start].chars().next_back().is_some_and(is_ident_char) => {
+                    ", write a name with a dot (a JSON path) between backticks: `properties.price`"
+                }
                 _ => "",
             };
             return Err(Error::BadCharacter {

@@ -219,9 +219,17 @@ impl Source {
     pub fn toml_error(&self, e: &toml::de::Error, base: usize) -> Error {
         let offset = e.span().map_or(base, |s| s.start);
         let message = e.message().trim().to_string();
-        let hint = unknown_field_hint(&message);
+        let hint = unknown_field_hint(&message).or_else(|| list_hint(&message));
         self.error_at(offset, message, hint)
     }
+}
+
+/// For serde's "invalid type: string \"x\", expected a sequence": the list of one.
+fn list_hint(message: &str) -> Option<String> {
+    let text = message
+        .strip_prefix("invalid type: string \"")?
+        .strip_suffix("\", expected a sequence")?;
+    Some(format!("a list, even of one: [\"{text}\"]"))
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`": the closest name.

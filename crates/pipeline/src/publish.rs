@@ -171,7 +171,9 @@ pub(crate) fn check_output(output: &Path, runs: &Path, force: bool) -> Result<()
         }
     };
     if !meta.is_dir() {
-        return refuse("exists and is not a folder; give another `--out`".into());
+        return refuse(
+            "exists and is not a folder; give another `--out` or the pipeline's `output`".into(),
+        );
     }
     if force {
         return Ok(());

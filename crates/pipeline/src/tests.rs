@@ -1134,3 +1134,17 @@ fn static_columns_without_a_users_table_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_need_written_as_text_is_told_to_be_a_list() {
+    let text = GOOD.replace("needs = [\"ingest\"]", "needs = \"ingest\"");
+    let err = load_str(Path::new("p.toml"), &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected a sequence"), "{err}");
+    let hint = match load_str(Path::new("p.toml"), &text, &[]) {
+        Err(Error::File(e)) => e.hint.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(hint.as_deref(), Some("a list, even of one: [\"ingest\"]"));
+}

@@ -73,6 +73,11 @@ fn syntax_errors_name_the_column_and_what_was_expected() {
         "rule `r`: unexpected character `$` at column 5"
     );
     assert_eq!(
+        err("user.plan == 1"),
+        "rule `r`: unexpected character `.` at column 5, write a name with a dot (a JSON \
+         path) between backticks: `properties.price`"
+    );
+    assert_eq!(
         err("a > 1e999"),
         "rule `r`: number `1e999` at column 5 is too large"
     );
