@@ -80,9 +80,9 @@ impl FeaturesChecked {
         if let Some(c) = userlens_features::undated_version_column(&table)? {
             return Err(StageError::refused(format!(
                 "`{}`: the column `{}` says when each row holds, but its data row {} holds \
-                 `{}`: write every value as a date with its year first (`2026-01-05`, \
-                 `2026/01/05`, with or without a time and offset, as event times are \
-                 written), or rename the column",
+                 `{}`: write every value as a date with its year first and the day apart \
+                 (`2026-01-05`, `2026/01/05`, with or without a time and offset; not \
+                 `20260105`), or rename the column",
                 path.display(),
                 c.name,
                 c.row,
