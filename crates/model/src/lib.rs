@@ -155,6 +155,81 @@ pub mod money {
 
 pub mod seed;
 
+/// The names of the files a run publishes in its output folder: the stages write
+/// them and the report reads them by these names (a public contract: add, never rename).
+pub mod files {
+    /// Personas, one row each (required).
+    pub const PERSONAS: &str = "personas.csv";
+    /// Users with their persona and features (required).
+    pub const USER_PERSONAS: &str = "user_personas.csv";
+    /// The run record (required).
+    pub const RUN: &str = "run.json";
+    /// Clustering quality per k tried (optional).
+    pub const K_SELECTION: &str = "k_selection.csv";
+    /// Predictor scores on the holdout (optional).
+    pub const MODEL_REPORT: &str = "model_report.csv";
+    /// Calibration bins per predictor and target (optional).
+    pub const CALIBRATION: &str = "calibration.csv";
+    /// Lift by decile per predictor and target (optional).
+    pub const LIFT: &str = "lift.csv";
+    /// Users moving between personas since the previous run (optional).
+    pub const MIGRATION: &str = "migration.csv";
+    /// Feature drift since the previous run (optional).
+    pub const DRIFT: &str = "drift.csv";
+    /// The report page written.
+    pub const REPORT_HTML: &str = "report.html";
+    /// The events' refused rows.
+    pub const QUARANTINE: &str = "quarantine.csv";
+    /// The survey's refused rows.
+    pub const SURVEY_QUARANTINE: &str = "survey_quarantine.csv";
+    /// Cohort retention by period (the loyalty stage's, optional).
+    pub const RETENTION: &str = "retention.csv";
+    /// Cohort retention by persona and segment (the loyalty stage's, optional).
+    pub const RETENTION_BY_GROUP: &str = "retention_by_group.csv";
+    /// Retention curves over all cohorts (the loyalty stage's, optional).
+    pub const RETENTION_CURVE: &str = "retention_curve.csv";
+    /// Users new, returning, resurrected and churned per period (the loyalty stage's, optional).
+    pub const LIFECYCLE: &str = "lifecycle.csv";
+    /// The lifecycle by persona and segment (the loyalty stage's, optional).
+    pub const LIFECYCLE_BY_GROUP: &str = "lifecycle_by_group.csv";
+    /// Daily, weekly and monthly active users (the loyalty stage's, optional).
+    pub const STICKINESS: &str = "stickiness.csv";
+    /// Stickiness by persona and segment (the loyalty stage's, optional).
+    pub const STICKINESS_BY_GROUP: &str = "stickiness_by_group.csv";
+    /// Users by days active per month (the loyalty stage's, optional).
+    pub const ACTIVE_DAYS: &str = "active_days.csv";
+    /// Repeat purchase by cohort (the loyalty stage's, optional).
+    pub const REPEAT_PURCHASE: &str = "repeat_purchase.csv";
+    /// Repeat purchase by persona and segment (the loyalty stage's, optional).
+    pub const REPEAT_PURCHASE_BY_GROUP: &str = "repeat_purchase_by_group.csv";
+    /// Kaplan-Meier survival curves (the loyalty stage's, optional).
+    pub const SURVIVAL: &str = "survival.csv";
+    /// Median lifetime per group (the loyalty stage's, optional).
+    pub const LIFETIME: &str = "lifetime.csv";
+    /// Ratings per group and category (the loyalty stage's, optional).
+    pub const SATISFACTION: &str = "satisfaction.csv";
+    /// Net Promoter Score per group (the loyalty stage's, optional).
+    pub const NPS: &str = "nps.csv";
+    /// Key drivers of satisfaction (the loyalty stage's, optional).
+    pub const DRIVERS: &str = "drivers.csv";
+    /// Every user's predictions (the predict stage's, optional).
+    pub const USER_PREDICTIONS: &str = "user_predictions.csv";
+    /// Every user's RFM score and segment (the predict stage's, optional).
+    pub const USER_SEGMENTS: &str = "user_segments.csv";
+    /// The predict stage's models, fits and splits.
+    pub const MODELS: &str = "models.json";
+    /// Every user's features as of the run (the report stage's, when asked).
+    pub const FEATURES: &str = "features.csv";
+    /// Every user's recommendations (the recommend stage's).
+    pub const USER_RECOMMENDATIONS: &str = "user_recommendations.csv";
+    /// Every persona's top items (the recommend stage's).
+    pub const PERSONA_RECOMMENDATIONS: &str = "persona_recommendations.csv";
+    /// Every item's most similar items (the recommend stage's).
+    pub const SIMILAR_ITEMS: &str = "similar_items.csv";
+    /// The recommenders' scores on the time split (the recommend stage's).
+    pub const RECOMMEND_REPORT: &str = "recommend_report.csv";
+}
+
 /// The kinds of group the loyalty tables cut users by, as their `group` column
 /// holds them.
 pub mod groups {

@@ -64,17 +64,8 @@ use crate::matrix::Interactions;
 use crate::model::{Ctx, Fitted, Personas};
 use crate::popular::Ranking;
 
-/// Output file names of the stage.
-pub mod files {
-    /// Every user's recommendations.
-    pub const USER_RECOMMENDATIONS: &str = "user_recommendations.csv";
-    /// Every persona's top items.
-    pub const PERSONA_RECOMMENDATIONS: &str = "persona_recommendations.csv";
-    /// Every item's most similar items.
-    pub const SIMILAR_ITEMS: &str = "similar_items.csv";
-    /// The recommenders' scores on the time split.
-    pub const REPORT: &str = "recommend_report.csv";
-}
+/// Output file names, the stage's among them.
+pub use userlens_model::files;
 
 /// What [`recommend`] makes.
 #[derive(Debug, Clone)]

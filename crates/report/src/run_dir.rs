@@ -11,63 +11,9 @@ use crate::safe_text::restore_cell;
 use crate::{Error, Result};
 use userlens_model::columns;
 
-/// File names in a run's output folder that the HTML report reads and writes.
-pub mod files {
-    /// Personas, one row each (required).
-    pub const PERSONAS: &str = "personas.csv";
-    /// Users with their persona and features (required).
-    pub const USER_PERSONAS: &str = "user_personas.csv";
-    /// The run record (required).
-    pub const RUN: &str = "run.json";
-    /// Clustering quality per k tried (optional).
-    pub const K_SELECTION: &str = "k_selection.csv";
-    /// Predictor scores on the holdout (optional).
-    pub const MODEL_REPORT: &str = "model_report.csv";
-    /// Calibration bins per predictor and target (optional).
-    pub const CALIBRATION: &str = "calibration.csv";
-    /// Lift by decile per predictor and target (optional).
-    pub const LIFT: &str = "lift.csv";
-    /// Users moving between personas since the previous run (optional).
-    pub const MIGRATION: &str = "migration.csv";
-    /// Feature drift since the previous run (optional).
-    pub const DRIFT: &str = "drift.csv";
-    /// The report page written.
-    pub const REPORT_HTML: &str = "report.html";
-    /// The events' refused rows.
-    pub const QUARANTINE: &str = "quarantine.csv";
-    /// The survey's refused rows.
-    pub const SURVEY_QUARANTINE: &str = "survey_quarantine.csv";
-    /// Cohort retention by period (the loyalty stage's, optional).
-    pub const RETENTION: &str = "retention.csv";
-    /// Cohort retention by persona and segment (the loyalty stage's, optional).
-    pub const RETENTION_BY_GROUP: &str = "retention_by_group.csv";
-    /// Retention curves over all cohorts (the loyalty stage's, optional).
-    pub const RETENTION_CURVE: &str = "retention_curve.csv";
-    /// Users new, returning, resurrected and churned per period (the loyalty stage's, optional).
-    pub const LIFECYCLE: &str = "lifecycle.csv";
-    /// The lifecycle by persona and segment (the loyalty stage's, optional).
-    pub const LIFECYCLE_BY_GROUP: &str = "lifecycle_by_group.csv";
-    /// Daily, weekly and monthly active users (the loyalty stage's, optional).
-    pub const STICKINESS: &str = "stickiness.csv";
-    /// Stickiness by persona and segment (the loyalty stage's, optional).
-    pub const STICKINESS_BY_GROUP: &str = "stickiness_by_group.csv";
-    /// Users by days active per month (the loyalty stage's, optional).
-    pub const ACTIVE_DAYS: &str = "active_days.csv";
-    /// Repeat purchase by cohort (the loyalty stage's, optional).
-    pub const REPEAT_PURCHASE: &str = "repeat_purchase.csv";
-    /// Repeat purchase by persona and segment (the loyalty stage's, optional).
-    pub const REPEAT_PURCHASE_BY_GROUP: &str = "repeat_purchase_by_group.csv";
-    /// Kaplan-Meier survival curves (the loyalty stage's, optional).
-    pub const SURVIVAL: &str = "survival.csv";
-    /// Median lifetime per group (the loyalty stage's, optional).
-    pub const LIFETIME: &str = "lifetime.csv";
-    /// Ratings per group and category (the loyalty stage's, optional).
-    pub const SATISFACTION: &str = "satisfaction.csv";
-    /// Net Promoter Score per group (the loyalty stage's, optional).
-    pub const NPS: &str = "nps.csv";
-    /// Key drivers of satisfaction (the loyalty stage's, optional).
-    pub const DRIVERS: &str = "drivers.csv";
-}
+/// File names in a run's output folder: every stage writes and the report reads them
+/// by these names.
+pub use userlens_model::files;
 
 /// An error unless `path` is a regular file: a FIFO would block the read forever and
 /// a device (a link to `/dev/zero`, say) would never end.

@@ -215,7 +215,7 @@ impl Stage for Predict {
             remote.as_ref().map(|r| r as &dyn RemoteInputs),
         )
         .map_err(|e| rule_error(e, features.users.as_deref(), ctx.name()))?;
-        ctx.write_json("models.json", &predictions.models)?;
+        ctx.write_json(userlens_model::files::MODELS, &predictions.models)?;
         let unapplied = not_applied(&predictions.models, String::new());
         let mut meta = StageMeta {
             models: Some(predictions.models),

@@ -92,7 +92,7 @@ impl Stage for Recommend {
                 ctx.write_csv(files::PERSONA_RECOMMENDATIONS, &out.persona_recommendations)?;
             }
             ctx.write_csv(files::SIMILAR_ITEMS, &out.similar_items)?;
-            ctx.write_csv(files::REPORT, &out.report)?;
+            ctx.write_csv(files::RECOMMEND_REPORT, &out.report)?;
         }
         let mut tables = Tables::default();
         tables.insert_written("user_recommendations", written);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::StageMeta;
 use crate::stage::{Declared, Inputs, Invalid, Output, Stage, StageContext, StageError};
+use userlens_model::files;
 
 /// Output files.
 pub struct Report;
@@ -20,14 +21,14 @@ pub struct ReportParams {
 
 /// Which table goes to which output file.
 const FILES: [(&str, &str); 8] = [
-    ("k_selection", "k_selection.csv"),
-    ("migration", "migration.csv"),
-    ("drift", "drift.csv"),
-    ("user_predictions", "user_predictions.csv"),
-    ("model_report", "model_report.csv"),
-    ("calibration", "calibration.csv"),
-    ("lift", "lift.csv"),
-    ("segments", "user_segments.csv"),
+    ("k_selection", files::K_SELECTION),
+    ("migration", files::MIGRATION),
+    ("drift", files::DRIFT),
+    ("user_predictions", files::USER_PREDICTIONS),
+    ("model_report", files::MODEL_REPORT),
+    ("calibration", files::CALIBRATION),
+    ("lift", files::LIFT),
+    ("segments", files::USER_SEGMENTS),
 ];
 
 impl Stage for Report {
@@ -75,9 +76,9 @@ impl Stage for Report {
                 )?);
             }
             let personas = userlens_profile::enrich_personas(personas, &summaries)?;
-            ctx.write_csv("personas.csv", &personas)?;
+            ctx.write_csv(files::PERSONAS, &personas)?;
             ctx.write_csv(
-                "user_personas.csv",
+                files::USER_PERSONAS,
                 &userlens_report::counts_as_integers(assignments)?,
             )?;
         }
@@ -90,7 +91,7 @@ impl Stage for Report {
             && let Some(features) = inputs.get("features")
         {
             ctx.write_csv(
-                "features.csv",
+                files::FEATURES,
                 &userlens_report::counts_as_integers(features)?,
             )?;
         }
@@ -101,11 +102,11 @@ impl Stage for Report {
     }
 
     fn finish(_: &Self::Checked, staging: &Path) -> Result<Vec<String>, StageError> {
-        if !staging.join(userlens_report::files::PERSONAS).is_file() {
+        if !staging.join(files::PERSONAS).is_file() {
             return Ok(Vec::new());
         }
         // Rendered from the files just written, exactly as `userlens report` does.
         userlens_report::render_run_dir(staging).map_err(|e| StageError::Run(e.into()))?;
-        Ok(vec![userlens_report::files::REPORT_HTML.to_string()])
+        Ok(vec![files::REPORT_HTML.to_string()])
     }
 }

@@ -9,20 +9,20 @@ use super::{
     note, percent, persona_at,
 };
 use crate::Result;
-use crate::run_dir::read_optional;
+use crate::run_dir::{files, read_optional};
 
 const REPORT: &str = "recommend_report";
 const PERSONA_RECS: &str = "persona_recommendations";
 
 /// Adds the stage's sections when its files are in `dir`.
 pub(super) fn add_sections(page: &mut Page, dir: &Path, personas: &[Persona]) -> Result<()> {
-    let Some(report) = read_optional(dir, "recommend_report.csv")? else {
+    let Some(report) = read_optional(dir, files::RECOMMEND_REPORT)? else {
         return Ok(());
     };
     let mut body = scores(&report)?;
     let tested = tested(&report)?;
     let popular_chosen = chosen(&report)?.as_deref() == Some("popular");
-    if let Some(top) = read_optional(dir, "persona_recommendations.csv")? {
+    if let Some(top) = read_optional(dir, files::PERSONA_RECOMMENDATIONS)? {
         body.push_str(&persona_items(&top, personas, popular_chosen)?);
     }
     body.push_str(&method(&tested, &split(&report)?));
