@@ -320,6 +320,24 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
     let note = "`event_names` maps `view` to `veiw`, which is no known type: its rows count \
                 as events of their own; did you mean `view`?";
     assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    // A type of one's own two letters from a known one is no typo of it; a known
+    // type written otherwise is named once, with the mapping's advice.
+    let (_, out) = profile(&only, &["--set", "ingest.event_names.view=\"review\""]);
+    assert!(
+        !text(&out.stderr).contains("did you mean"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (_, out) = profile(&only, &["--set", "ingest.event_names.view=\"View\""]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("maps `view` to `View`, which is no known type"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("event type `View` is not `view`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -378,10 +396,23 @@ fn a_date_hour_read_as_unix_seconds_is_named_as_landing_in_the_future() {
         "{}",
         text(&out.stderr)
     );
-    // Read as Unix seconds they fall in 2034: said, as landing in 1970 is.
+}
+
+#[test]
+fn events_after_today_are_named_as_a_layout_or_unit_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    // Unix seconds of 2096, as a date-hour read as seconds lands in the 2030s.
+    let mut events = String::from("user_id,event_time,event_type,amount\n");
+    for i in 0..40 {
+        let seconds = 4_000_000_000i64 + i * 86_400;
+        events.push_str(&format!("u{},{seconds},purchase,{}\n", i % 7, 10 + i));
+    }
+    let path = dir.path().join("future.csv");
+    std::fs::write(&path, events).unwrap();
     let (_, out) = profile(&path, &["--set", "ingest.time_format=unix"]);
     let note = "40 of the 40 events are after today";
     assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is `time_format = \"unix\"` right?"));
 }
 
 #[test]

@@ -1102,3 +1102,24 @@ fn a_renamed_personas_stage_says_its_ids_start_anew() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_profile_stage_added_beside_the_first_is_no_rename() {
+    let dir = sandbox(300);
+    nights(dir.path(), &["2026-05-01"]);
+    let added = format!(
+        "{PIPELINE}\n[stages.fine]\nuses = \"profile\"\nneeds = [\"features\"]\nwith = {{ k = 3 }}\n"
+    );
+    std::fs::write(dir.path().join("night.toml"), added).unwrap();
+    let out = run(dir.path(), &["--as-of", "2026-05-08"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("start anew"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The record describes the first profile stage alone, as the files do.
+    let record = run_json(&dir.path().join("out/2026-05-08/run.json"));
+    assert_eq!(record["personas"]["k"], 5, "{}", record["personas"]);
+    assert!(record["stability"].is_object(), "{}", record["stability"]);
+}

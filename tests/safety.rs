@@ -886,6 +886,12 @@ with = { rules = { older = { when = "user_age > 30", target = "purchase" } } }
             .any(|l| l.contains("predict") && l.contains("1 attempt(s)")),
         "{shown}"
     );
+    // A column the users table lacks is the table's too: refused, naming it.
+    let missing = pipeline.replace("user_age > 30", "user_tier > 30");
+    std::fs::write(dir.path().join("u.toml"), missing).unwrap();
+    let out = userlens(&["run", "u.toml", "-q"], dir.path());
+    exits_saying(&out, 3, "(a column of the users table `users.csv`)");
+    assert!(text(&out.stderr).contains("unknown feature `user_tier`"));
 }
 
 /// Runs the binary as a user the permissions hold back: `nobody` (through `setpriv`)

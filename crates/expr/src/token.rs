@@ -171,7 +171,7 @@ pub(crate) fn tokenize<'a>(subject: &str, text: &'a str) -> Result<Vec<Token<'a>
                 '!' => ", write `not` or `!=` instead",
                 '=' => ", write `==` to compare",
                 '.' if text[..start].chars().next_back().is_some_and(is_ident_char) => {
-                    ", write a name with a dot (a JSON path) between backticks: `properties.price`"
+                    ", write a name holding a dot between backticks: `properties.price`"
                 }
                 _ => "",
             };

@@ -138,13 +138,12 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
 /// target one typo from a known type (`veiw`), whose rows count as events of their own.
 /// `names` are the log's event types ([`event_types`]).
 pub fn event_name_notes(names: &[String], source: &Source) -> Vec<String> {
-    use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
-    let known = [VIEW, SEARCH, ADD_TO_CART, PURCHASE, RATING];
+    let known = userlens_model::event_types::KNOWN;
     let present: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut notes = Vec::new();
     for (from, to) in &source.params.event_names {
         if !present.contains(&to.as_str()) {
-            let near = userlens_model::did_you_mean(from, &present)
+            let near = userlens_model::one_typo_from(from, &present)
                 .map(|n| format!("; the log has `{n}`"))
                 .unwrap_or_default();
             notes.push(format!(
@@ -153,7 +152,8 @@ pub fn event_name_notes(names: &[String], source: &Source) -> Vec<String> {
             ));
         } else if !known.contains(&to.as_str())
             && from != to
-            && let Some(like) = userlens_model::did_you_mean(to, &known)
+            && let Some(like) = (known.iter().find(|k| folded(k) == folded(to)).copied())
+                .or_else(|| userlens_model::one_typo_from(to, &known))
         {
             notes.push(format!(
                 "`event_names` maps `{from}` to `{to}`, which is no known type: its rows count \
@@ -190,25 +190,29 @@ pub fn near_known_event_types(names: &[String], source: &Source) -> Vec<(String,
     ];
     let present = |kind: &str| names.iter().any(|n| n == kind);
     let mapping = &source.params.event_names;
+    // A mapping's target is named by [`event_name_notes`], with its own advice.
     names
         .iter()
         .filter(|name| !mapping.contains_key(name.as_str()))
+        .filter(|name| !mapping.values().any(|v| v == *name))
         .filter_map(|name| {
-            let folded: String = (name.chars())
-                .filter(char::is_ascii_alphanumeric)
-                .map(|c| c.to_ascii_lowercase())
-                .collect();
-            // A known type misspelt is named even as a mapping's target (`Purchase`);
-            // another name for one is the mapping's choice (`cart`).
-            let chosen = mapping.values().any(|v| v == name);
+            let folded = folded(name);
             let like = match known.iter().find(|(k, _)| *k == folded) {
                 Some((_, like)) => *like,
                 None => synonyms
                     .iter()
-                    .find(|(k, like)| *k == folded && !present(like) && !chosen)
+                    .find(|(k, like)| *k == folded && !present(like))
                     .map(|(_, like)| *like)?,
             };
             (name != like).then(|| (name.clone(), like))
         })
+        .collect()
+}
+
+/// `name` in lower-case letters and digits alone: `Add To Cart` is `addtocart`.
+fn folded(name: &str) -> String {
+    (name.chars())
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
         .collect()
 }

@@ -96,6 +96,8 @@ pub mod event_types {
     pub const PURCHASE: &str = "purchase";
     /// A rating (rating is its value).
     pub const RATING: &str = "rating";
+    /// Every type above.
+    pub const KNOWN: [&str; 5] = [VIEW, SEARCH, ADD_TO_CART, PURCHASE, RATING];
 }
 
 /// Sums of money: amounts are summed in whole cents, as the polars queries that
@@ -530,6 +532,19 @@ pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .iter()
         .map(|c| (strsim::levenshtein(&name, &c.to_lowercase()), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// The candidate `name` is one typo from (a letter added, dropped, changed or two
+/// swapped; case aside), for a warning about a name that is not wrong on its face:
+/// [`did_you_mean`]'s looser match would take `review` for `view`.
+pub fn one_typo_from<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let name = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::osa_distance(&name, &c.to_lowercase()), *c))
+        .filter(|(d, _)| *d <= 1)
         .min()
         .map(|(_, c)| c)
 }

@@ -253,3 +253,17 @@ fn pearson_is_exact_for_a_perfect_line_and_finite_for_huge_values() {
     let r = pearson(&huge, &huge.iter().map(|v| -v).collect::<Vec<_>>()).unwrap();
     assert!((r + 1.0).abs() < 1e-12, "{r}");
 }
+
+#[test]
+fn one_typo_is_a_letter_added_dropped_changed_or_two_swapped() {
+    use crate::one_typo_from;
+    let known = crate::event_types::KNOWN;
+    assert_eq!(one_typo_from("veiw", &known), Some("view"));
+    assert_eq!(one_typo_from("VIEW", &known), Some("view"));
+    assert_eq!(one_typo_from("purchse", &known), Some("purchase"));
+    assert_eq!(one_typo_from("review", &known), None);
+    assert_eq!(
+        one_typo_from("Product Removed", &["Product Reviewed"]),
+        None
+    );
+}

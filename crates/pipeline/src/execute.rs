@@ -28,6 +28,8 @@ pub(crate) struct RunState {
     pub stability: Option<serde_json::Value>,
     pub drift: Option<serde_json::Value>,
     pub models: Option<serde_json::Value>,
+    /// The kinds of the stages absorbed: the first of each describes the run.
+    pub kinds: Vec<&'static str>,
     pub files: Vec<String>,
     pub notes: Vec<String>,
     /// `(stage, artifact folder)` of the pipeline's other runs, nearest as-of date
@@ -38,7 +40,7 @@ pub(crate) struct RunState {
 impl RunState {
     /// Takes in what a finished stage says of itself: the files it read, the rows
     /// and users it counted, its as-of date, its personas and models.
-    pub fn absorb(&mut self, meta: &StageMeta) {
+    pub fn absorb(&mut self, kind: &'static str, meta: &StageMeta) {
         // A file two stages read (the users table) is listed once per version.
         for input in &meta.inputs {
             if !self.inputs.contains(input) {
@@ -65,16 +67,19 @@ impl RunState {
         if self.as_of.is_none() {
             self.as_of = meta.as_of;
         }
-        // The first stage of a kind describes the run, as its files are the ones
-        // published without a stage's name before them.
-        for (slot, value) in [
-            (&mut self.personas, &meta.personas),
-            (&mut self.stability, &meta.stability),
-            (&mut self.drift, &meta.drift),
-            (&mut self.models, &meta.models),
-        ] {
-            if slot.is_none() {
-                slot.clone_from(value);
+        // The first stage of a kind describes the run, all it says or none of it:
+        // its files are the ones published without a stage's name before them.
+        if !self.kinds.contains(&kind) {
+            self.kinds.push(kind);
+            for (slot, value) in [
+                (&mut self.personas, &meta.personas),
+                (&mut self.stability, &meta.stability),
+                (&mut self.drift, &meta.drift),
+                (&mut self.models, &meta.models),
+            ] {
+                if value.is_some() {
+                    slot.clone_from(value);
+                }
             }
         }
         self.files.extend(meta.files.iter().cloned());
@@ -132,6 +137,7 @@ pub(crate) fn run_with_retries(
             staging,
             previous,
             past: &state.past,
+            planned: plan.stages.iter().map(|s| s.name.as_str()).collect(),
             rows: &state.rows,
             progress: &mut *progress,
             cluster,
@@ -180,7 +186,7 @@ pub(crate) fn run_with_retries(
             Err(e) => {
                 if let Some(mut meta) = on_refusal {
                     meta.files = files;
-                    state.absorb(&meta);
+                    state.absorb(stage.uses(), &meta);
                 }
                 return Err(e);
             }

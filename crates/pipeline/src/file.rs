@@ -229,7 +229,10 @@ fn list_hint(message: &str) -> Option<String> {
     let text = message
         .strip_prefix("invalid type: string \"")?
         .strip_suffix("\", expected a sequence")?;
-    Some(format!("a list, even of one: [\"{text}\"]"))
+    let items: Vec<String> = (text.split(','))
+        .map(|item| format!("\"{}\"", item.trim()))
+        .collect();
+    Some(format!("a list, even of one: [{}]", items.join(", ")))
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`": the closest name.

@@ -136,12 +136,15 @@ pub(crate) fn missing_inputs(plan: &Plan, only: Option<usize>) -> Vec<String> {
                 continue;
             }
             let looked = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
+            let at = match looked == file {
+                true => String::new(),
+                false => format!(" (looked for at `{}`)", looked.display()),
+            };
             warnings.push(format!(
-                "stage `{}` reads `{}`, which is not there (looked for at `{}`): the stage \
-                 fails unless it is there when the stage starts",
+                "stage `{}` reads `{}`, which is not there{at}: the run stops at that stage \
+                 unless it is there when the stage starts",
                 stage.name,
                 file.display(),
-                looked.display()
             ));
         }
     }

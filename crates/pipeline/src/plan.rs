@@ -324,6 +324,16 @@ fn plan_source(
             let same_kind = (stage.needs.iter())
                 .take_while(|earlier| !std::ptr::eq(*earlier, need))
                 .find(|earlier| kind_of(earlier.get_ref()) == kind_of(need.get_ref()));
+            if same_kind.is_some_and(|e| e.get_ref() == need.get_ref()) {
+                return Err(source.error_at(
+                    need.span().start,
+                    format!(
+                        "stage `{stage_name}` lists `{}` twice in `needs`",
+                        need.get_ref()
+                    ),
+                    None,
+                ));
+            }
             if let Some(earlier) = same_kind {
                 let kind = kind_of(need.get_ref()).unwrap_or_default();
                 return Err(source.error_at(
@@ -334,10 +344,11 @@ fn plan_source(
                         earlier.get_ref(),
                         need.get_ref()
                     ),
-                    Some(format!(
-                        "keep one in `needs`; a second stage of `{stage_name}`'s kind that needs \
-                         the other writes its files with its name before them"
-                    )),
+                    Some(
+                        "keep one in `needs`; to publish the other's tables too, give them a \
+                         report stage of their own, whose files take its name before theirs"
+                            .to_string(),
+                    ),
                 ));
             }
             resolved.push(index);

@@ -502,7 +502,7 @@ impl Run<'_, '_> {
         };
         match result {
             Ok((Output { tables, meta }, dir, saved)) => {
-                self.state.absorb(&meta);
+                self.state.absorb(stage.uses(), &meta);
                 record.rows_out = tables
                     .rows(stage.stage.provides().first().copied().unwrap_or(""))
                     .unwrap_or(0);

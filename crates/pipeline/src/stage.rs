@@ -353,6 +353,8 @@ pub struct StageContext<'a> {
     pub(crate) previous: Option<&'a Previous>,
     /// `(stage, artifact folder)` of the pipeline's other runs, nearest as-of first.
     pub(crate) past: &'a [(String, PathBuf)],
+    /// The names of the plan's stages.
+    pub(crate) planned: Vec<&'a str>,
     pub(crate) rows: &'a Rows,
     pub(crate) progress: &'a mut dyn FnMut(&Progress),
     pub(crate) cluster: Option<&'a dyn Cluster>,
@@ -607,13 +609,14 @@ impl<'a> StageContext<'a> {
 }
 
 impl StageContext<'_> {
-    /// The other stage names of the pipeline's other runs whose record (of their
-    /// nearest run) `holds` something: this stage's kind under another name, once
-    /// the stage was renamed.
+    /// The names, none of this plan's stages', of the stages of the pipeline's other
+    /// runs whose record (of their nearest run) `holds` something: this stage's kind
+    /// under another name, once the stage was renamed.
     pub fn past_stages_with(&self, holds: impl Fn(&StageMeta) -> bool) -> Vec<String> {
         let mut seen = std::collections::BTreeSet::new();
         (self.past.iter())
-            .filter(|(stage, _)| stage != self.name && seen.insert(stage.as_str()))
+            .filter(|(stage, _)| !self.planned.contains(&stage.as_str()))
+            .filter(|(stage, _)| seen.insert(stage.as_str()))
             .filter(|(_, dir)| read_meta(dir).is_some_and(|meta| holds(&meta)))
             .map(|(stage, _)| stage.clone())
             .collect()

@@ -1147,4 +1147,26 @@ fn a_need_written_as_text_is_told_to_be_a_list() {
         other => panic!("{other:?}"),
     };
     assert_eq!(hint.as_deref(), Some("a list, even of one: [\"ingest\"]"));
+    // Names given as one text with commas are the list's items.
+    let text = GOOD.replace(
+        "needs = [\"personas\", \"features\"]",
+        "needs = \"personas, features\"",
+    );
+    let hint = match load_str(Path::new("p.toml"), &text, &[]) {
+        Err(Error::File(e)) => e.hint.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        hint.as_deref(),
+        Some("a list, even of one: [\"personas\", \"features\"]")
+    );
+    // A name listed twice is said to be.
+    let text = GOOD.replace("needs = [\"ingest\"]", "needs = [\"ingest\", \"ingest\"]");
+    let err = load_str(Path::new("p.toml"), &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stage `features` lists `ingest` twice in `needs`"),
+        "{err}"
+    );
 }

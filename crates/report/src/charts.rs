@@ -16,7 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::safe_text::show_bidi;
 use crate::{Error, Result};
 
-/// Okabe-Ito colours, ordered so neighbours contrast; its pale yellow, last, darkened.
+/// Okabe-Ito colours, ordered so neighbours contrast; the last, its pale yellow, replaced.
 pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0x00, 0x72, 0xB2), // blue
     RGBColor(0xE6, 0x9F, 0x00), // orange
@@ -25,7 +25,7 @@ pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0x56, 0xB4, 0xE9), // sky blue
     RGBColor(0xD5, 0x5E, 0x00), // vermillion
     RGBColor(0x00, 0x00, 0x00), // black
-    RGBColor(0xA6, 0x76, 0x1D), // dark goldenrod (the yellow is 1.3:1 on white)
+    RGBColor(0x88, 0x22, 0x55), // wine (Tol): 8.7:1 on white, apart from the rest colour-blind
 ];
 /// Colour of things outside the categories (users of an unknown persona).
 pub(crate) const GREY: RGBColor = RGBColor(0x99, 0x99, 0x99);

@@ -509,8 +509,11 @@ fn figure_with(id: &str, svg: &str, caption: &str, tables: &[Table], open: bool)
             "<details>\n"
         });
         // Named by what they hold: a list of the page's summaries reads on its own.
-        let what = tables[0].caption.as_str();
-        out.push_str(&format!("<summary>Numbers: {}</summary>\n", escape(what)));
+        let what: Vec<&str> = tables.iter().map(|t| t.caption.as_str()).collect();
+        out.push_str(&format!(
+            "<summary>Numbers: {}</summary>\n",
+            escape(&what.join("; "))
+        ));
         for t in tables {
             out.push_str(&t.html());
         }

@@ -82,8 +82,9 @@ impl Stage for Ingest {
             ));
         }
         // Times read in a wrong layout or unit can land in the future as well.
+        let day = userlens_model::time::DAY_MICROS;
         let today = chrono::Utc::now().timestamp_micros();
-        let tomorrow = today.saturating_add(userlens_model::time::DAY_MICROS);
+        let tomorrow = (today.div_euclid(day) + 1).saturating_mul(day);
         let later = kept.saturating_sub(
             userlens_ingest::events_before(&ingested.events, tomorrow)
                 .map_err(|e| StageError::Failed(Box::new(e)))?,

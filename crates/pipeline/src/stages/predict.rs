@@ -299,9 +299,10 @@ fn features_asked(params: &userlens_predict::CheckedPredictParams) -> FeaturesAs
     }
 }
 
-/// The stage's error, where a rule is at fault: a users-table column of the wrong
-/// type is the input's (refused, naming the file: only it gives the types; `validate`
-/// checks every other feature), any other mistake of a rule the pipeline file's.
+/// The stage's error, where a rule is at fault: a users-table column missing or of
+/// the wrong type is the input's (refused, naming the file: only it gives the
+/// columns; `validate` checks every other feature), any other mistake of a rule the
+/// pipeline file's.
 /// Retried, either fails the same.
 fn rule_error(
     e: userlens_predict::Error,
@@ -312,14 +313,14 @@ fn rule_error(
         DuplicateRule, ReservedRuleName, RuleNotNumeric, RuleNotText, UnknownFeature,
     };
     match (&e, users) {
-        (RuleNotNumeric { feature, .. } | RuleNotText { feature, .. }, Some(users))
-            if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) =>
-        {
-            StageError::refused(format!(
-                "{e} (a column of the users table `{}`)",
-                users.display()
-            ))
-        }
+        (
+            RuleNotNumeric { feature, .. }
+            | RuleNotText { feature, .. }
+            | UnknownFeature { feature, .. },
+            Some(users),
+        ) if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) => StageError::refused(
+            format!("{e} (a column of the users table `{}`)", users.display()),
+        ),
         (
             UnknownFeature { .. }
             | RuleNotNumeric { .. }

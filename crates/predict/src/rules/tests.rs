@@ -74,8 +74,8 @@ fn syntax_errors_name_the_column_and_what_was_expected() {
     );
     assert_eq!(
         err("user.plan == 1"),
-        "rule `r`: unexpected character `.` at column 5, write a name with a dot (a JSON \
-         path) between backticks: `properties.price`"
+        "rule `r`: unexpected character `.` at column 5, write a name holding a dot \
+         between backticks: `properties.price`"
     );
     assert_eq!(
         err("a > 1e999"),

@@ -73,34 +73,44 @@ pub(crate) fn panels(spec: &Panels) -> Result<String> {
     } else {
         legend_width(spec.legend)
     };
-    // Every line is drawn as one stroke, and its dashes are the stroke's
-    // `stroke-dasharray` (added to the picture after), however many points it has.
-    let mut dashes: Vec<(RGBColor, Dash)> = Vec::new();
+    // A line is drawn as one stroke, and its dashes are the stroke's
+    // `stroke-dasharray`, added to the picture by its colour after. Where two lines
+    // of one colour differ in dash (past the palette's eight colours), each is drawn
+    // as its dashes, one element each: a dense chart then draws those solid.
     let marks = (spec.panels.iter().flat_map(|p| &p.series)).map(|s| (s.color, s.dash));
     let entries = (spec.legend.iter()).filter_map(|e| match e.mark {
         Mark::Line(dash) => Some((e.color, dash)),
         _ => None,
     });
+    let mut dashes: Vec<(RGBColor, Dash)> = Vec::new();
+    let mut shared: Vec<RGBColor> = Vec::new();
     for (color, dash) in marks.chain(entries) {
         match dashes.iter().find(|(c, _)| *c == color) {
             None => dashes.push((color, dash)),
-            // A colour of two dashes is told apart by neither.
-            Some(&(_, other)) if other != dash => {
-                dashes.retain(|(c, _)| *c != color);
-                dashes.push((color, Dash::Solid));
-            }
+            Some(&(_, other)) if other != dash && !shared.contains(&color) => shared.push(color),
             Some(_) => {}
         }
     }
-    let solid = |mut panel: Panel| {
-        panel.series.iter_mut().for_each(|s| s.dash = Dash::Solid);
-        panel
+    dashes.retain(|(c, _)| !shared.contains(c));
+    let dense =
+        (spec.panels.iter().flat_map(|p| &p.series)).any(|s| s.points.len() > MAX_MARKED_POINTS);
+    let drawn_as = |color: RGBColor, dash: Dash| match shared.contains(&color) && !dense {
+        true => dash,
+        false => Dash::Solid,
     };
-    let panels: Vec<Panel> = spec.panels.iter().cloned().map(solid).collect();
+    let panels: Vec<Panel> = (spec.panels.iter().cloned())
+        .map(|mut panel| {
+            panel
+                .series
+                .iter_mut()
+                .for_each(|s| s.dash = drawn_as(s.color, s.dash));
+            panel
+        })
+        .collect();
     let legend_entries: Vec<LegendEntry> = (spec.legend.iter().cloned())
         .map(|mut e| {
-            if matches!(e.mark, Mark::Line(_)) {
-                e.mark = Mark::Line(Dash::Solid);
+            if let Mark::Line(dash) = e.mark {
+                e.mark = Mark::Line(drawn_as(e.color, dash));
             }
             e
         })
@@ -232,7 +242,12 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
             .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
             .collect();
         let stroke = series.color.stroke_width(2);
-        chart.draw_series(LineSeries::new(pts.clone(), stroke))?;
+        match series.dash.pattern() {
+            None => chart.draw_series(LineSeries::new(pts.clone(), stroke))?,
+            Some((on, off)) => {
+                chart.draw_series(DashedLineSeries::new(pts.clone(), on, off, stroke))?
+            }
+        };
         // A dense line's points would only blur it, at a circle each in the page.
         if pts.len() <= MAX_MARKED_POINTS {
             chart.draw_series(

@@ -346,3 +346,45 @@ fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
         [Dash::Solid, Dash::Long, Dash::Short, Dash::Solid]
     );
 }
+
+#[test]
+fn two_lines_of_one_colour_keep_their_own_dashes() {
+    // Lines 0 and 8 share the palette's first colour, one solid, one dashed.
+    let svg = |points: usize| {
+        let series = [0, 8]
+            .map(|i| Series {
+                color: color(i),
+                dash: if i == 0 { Dash::Long } else { Dash::Solid },
+                points: (0..points).map(|x| (x as f64, (x % 2) as f64)).collect(),
+            })
+            .to_vec();
+        panels(&Panels {
+            chart: "t",
+            title: "t",
+            panels: &[Panel {
+                title: "t".into(),
+                x_desc: "x".into(),
+                y_desc: "y".into(),
+                series,
+                x_range: None,
+                y_range: None,
+                integer_x: true,
+                marker: None,
+                reference: None,
+            }],
+            columns: 1,
+            legend: &[],
+            aria: "",
+        })
+        .unwrap()
+    };
+    let blue = format!("stroke=\"{}\" stroke-width=\"2\"", hex(color(0)));
+    // Drawn as its dashes, the dashed line is many strokes of that colour; no
+    // dash is given the colour as a whole, which the solid line has too.
+    let few = svg(2);
+    assert!(few.matches(&blue).count() > 5, "{few}");
+    assert!(!few.contains("stroke-dasharray"), "{few}");
+    // A dense chart draws both solid, as before.
+    let dense = svg(MAX_MARKED_POINTS + 1);
+    assert_eq!(dense.matches(&blue).count(), 2, "{dense}");
+}

@@ -618,7 +618,7 @@ fn survival(
     Ok(figure(
         "loyalty-survival",
         &out,
-        "A user has churned once the stage's churn_after_days whole days pass without a return event after the day of their last one; a lifetime runs from the first activity to the last. Users active within churn_after_days of the as-of date may not come back, so they are censored that many days before it, and those first active after that day are left out. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale.",
+        "A user has churned once the stage's churn_after_days whole days pass without a return event after the day of their last one; a lifetime runs from the first activity to the last. Users active within churn_after_days of the as-of date may not come back, so they are censored that many days before it, and those first active after that day are left out. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale. The share still active at a day is — past a group's longest lifetime observed.",
         &tables,
     ))
 }

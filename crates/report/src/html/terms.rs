@@ -11,14 +11,14 @@ const TERMS: &[(&str, &str, &str)] = &[
         "Standard deviations: how far a persona's mean is from everyone's, in units of how much users differ from one another (+2 sd is far above most users).",
     ),
     (
-        "personas",
+        "prediction",
         "Champions, loyal, promising, at risk, hibernating, lost",
-        "RFM segments, from how recently (R), how often (F) and how much (M) a user bought, each scored 1 to 5: champions score 4 or more on all three, loyal buy often and fairly recently, promising bought recently but not often, at risk used to buy often but not lately, lost neither bought recently nor often, and hibernating are the rest.",
+        "RFM segments, from how recently (R), how often (F) and how much (M) a user bought, each scored 1 to 5: champions score 4 or more on all three; loyal score 3 or more on R and 4 or more on F; promising 4 or more on R and 3 or less on F; at risk 2 or less on R and 3 or more on F; lost 1 on R and 2 or less on F; hibernating are the rest.",
     ),
     (
-        "personas",
+        "prediction",
         "Predicted revenue",
-        "What a user is expected to spend in the prediction horizon (28 days unless the pipeline says otherwise), from how often and how much they bought; a user who has not bought is valued by the chance of a first purchase and the usual first order.",
+        "What a user is expected to spend in the prediction horizon (the Predictions section gives its days), from how often and how much they bought; a user who has not bought is valued by the chance of a first purchase and the usual first order.",
     ),
     (
         "k-selection",
@@ -93,11 +93,14 @@ mod tests {
     #[test]
     fn only_the_terms_of_the_sections_on_the_page_are_given() {
         let some = super::terms_section(["personas", "summary"].into_iter()).unwrap();
+        assert!(some.contains("<dt>sd</dt>"), "{some}");
+        // Segments and revenue are the predictions': a page without them has neither.
         assert!(
-            some.contains("<dt>sd</dt>") && some.contains("Champions"),
+            !some.contains("Champions") && !some.contains("NPS"),
             "{some}"
         );
-        assert!(!some.contains("NPS"), "{some}");
+        let predicted = super::terms_section(["prediction"].into_iter()).unwrap();
+        assert!(predicted.contains("Champions"), "{predicted}");
         assert_eq!(super::terms_section(["summary"].into_iter()), None);
     }
 }
