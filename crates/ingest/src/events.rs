@@ -91,28 +91,36 @@ pub fn event_types(events: &Events) -> Result<Vec<String>> {
     Ok(names.into_iter().collect())
 }
 
-/// Events earlier than `before` (UTC microseconds): those a run as of that time
-/// profiles. Parts are read for their event times only.
-pub fn events_before(events: &Events, before: i64) -> Result<u64> {
-    let earlier = || {
-        col(columns::EVENT_TIME)
-            .dt()
-            .timestamp(TimeUnit::Microseconds)
-            .lt(lit(before))
-    };
-    let count = |frame: LazyFrame, what: &Path| -> Result<u64> {
+/// The events earlier than each of `cuts` (UTC microseconds), in one read of their
+/// times: those a run as of that time profiles. Parts are read for their event
+/// times only.
+pub fn events_before(events: &Events, cuts: &[i64]) -> Result<Vec<u64>> {
+    let counts: Vec<Expr> = (cuts.iter().enumerate())
+        .map(|(i, &cut)| {
+            (col(columns::EVENT_TIME)
+                .dt()
+                .timestamp(TimeUnit::Microseconds))
+            .lt(lit(cut))
+            .sum()
+            .cast(DataType::UInt64)
+            .alias(format!("n{i}"))
+        })
+        .collect();
+    let count = |frame: LazyFrame, what: &Path| -> Result<Vec<u64>> {
         let counted = frame
-            .select([earlier().sum().cast(DataType::UInt64).alias("n")])
+            .select(counts.clone())
             .collect()
             .map_err(|source| Error::Parquet {
                 path: what.to_path_buf(),
                 source,
             })?;
-        Ok(counted
-            .column("n")
-            .ok()
-            .and_then(|c| c.u64().ok()?.get(0))
-            .unwrap_or(0))
+        Ok((0..cuts.len())
+            .map(|i| {
+                (counted.column(&format!("n{i}")).ok())
+                    .and_then(|c| c.u64().ok()?.get(0))
+                    .unwrap_or(0)
+            })
+            .collect())
     };
     match events {
         Events::Memory(df) => count(
@@ -121,14 +129,15 @@ pub fn events_before(events: &Events, before: i64) -> Result<u64> {
                 .lazy(),
             Path::new("events"),
         ),
-        Events::Parts { files, .. } => files.iter().try_fold(0, |total, file| {
+        Events::Parts { files, .. } => files.iter().try_fold(vec![0; cuts.len()], |total, file| {
             let scan = PlRefPath::try_from_path(file)
                 .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
                 .map_err(|source| Error::Parquet {
                     path: file.clone(),
                     source,
                 })?;
-            Ok(total + count(scan, file)?)
+            let part = count(scan, file)?;
+            Ok(total.iter().zip(part).map(|(t, p)| t + p).collect())
         }),
     }
 }

@@ -67,28 +67,25 @@ impl Stage for Ingest {
         for note in userlens_ingest::event_name_notes(&names, source) {
             ctx.note(note);
         }
-        // Times in the wrong unit (seconds read as milliseconds) land in early 1970.
+        // Times in the wrong unit (seconds read as milliseconds) land in early 1970,
+        // and in a wrong layout or unit in the future too; the as-of date's count is
+        // the record's. One read of the times counts all three.
         let early = userlens_model::time::midnight_micros(1990, 1, 1).unwrap_or_default();
+        let day = userlens_model::time::DAY_MICROS;
+        let today = chrono::Utc::now().timestamp_micros();
+        let tomorrow = (today.div_euclid(day) + 1).saturating_mul(day);
+        let cuts: Vec<i64> = [early, tomorrow].into_iter().chain(ctx.as_of()).collect();
+        let before = userlens_ingest::events_before(&ingested.events, &cuts)
+            .map_err(|e| StageError::Failed(Box::new(e)))?;
         let kept = ingested.stats.kept;
-        if kept > 0
-            && userlens_ingest::events_before(&ingested.events, early)
-                .map_err(|e| StageError::Failed(Box::new(e)))?
-                == kept
-        {
+        if kept > 0 && before[0] == kept {
             ctx.note(format!(
                 "every event is before 1990: is `time_format = \"{}\"` right? Unix \
                  seconds read as milliseconds, or a number that is no time, land in 1970",
                 source.time_format()
             ));
         }
-        // Times read in a wrong layout or unit can land in the future as well.
-        let day = userlens_model::time::DAY_MICROS;
-        let today = chrono::Utc::now().timestamp_micros();
-        let tomorrow = (today.div_euclid(day) + 1).saturating_mul(day);
-        let later = kept.saturating_sub(
-            userlens_ingest::events_before(&ingested.events, tomorrow)
-                .map_err(|e| StageError::Failed(Box::new(e)))?,
-        );
+        let later = kept.saturating_sub(before[1]);
         if later > 0 {
             ctx.note(format!(
                 "{later} of the {kept} events are after today ({}, by this machine's clock): \
@@ -109,11 +106,7 @@ impl Stage for Ingest {
                  it; see quarantine.csv"
             ));
         }
-        let before_as_of = ctx
-            .as_of()
-            .map(|as_of| userlens_ingest::events_before(&ingested.events, as_of))
-            .transpose()
-            .map_err(|e| StageError::Failed(Box::new(e)))?;
+        let before_as_of = before.get(2).copied();
         let stats = &ingested.stats;
         let meta = StageMeta {
             inputs: stats.files.clone(),
