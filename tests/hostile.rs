@@ -340,16 +340,23 @@ fn a_known_event_type_written_otherwise_is_named_in_memory_and_out_of_core() {
     );
 }
 
+/// `name` in `dir`: 40 purchases of seven users, the i-th at the time `time(i)`.
+fn purchases_at(dir: &Path, name: &str, time: impl Fn(i64) -> String) -> PathBuf {
+    let mut events = String::from("user_id,event_time,event_type,amount\n");
+    for i in 0..40 {
+        events.push_str(&format!("u{},{},purchase,{}\n", i % 7, time(i), 10 + i));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, events).unwrap();
+    path
+}
+
 #[test]
 fn times_read_in_the_wrong_unit_are_named_as_landing_in_1970() {
     let dir = tempfile::tempdir().unwrap();
-    let mut events = String::from("user_id,event_time,event_type,amount\n");
-    for i in 0..40 {
-        let seconds = 1_700_000_000 + i * 86_400;
-        events.push_str(&format!("u{},{seconds},purchase,{}\n", i % 7, 10 + i));
-    }
-    let path = dir.path().join("seconds.csv");
-    std::fs::write(&path, events).unwrap();
+    let path = purchases_at(dir.path(), "seconds.csv", |i| {
+        (1_700_000_000 + i * 86_400).to_string()
+    });
     let note = "every event is before 1990: is `time_format = \"unix_ms\"` right?";
     let (_, out) = profile(&path, &["--set", "ingest.time_format=unix_ms"]);
     assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
@@ -364,19 +371,10 @@ fn times_read_in_the_wrong_unit_are_named_as_landing_in_1970() {
 #[test]
 fn a_date_hour_read_as_unix_seconds_is_named_as_landing_in_the_future() {
     let dir = tempfile::tempdir().unwrap();
-    let mut events = String::from("user_id,event_time,event_type,amount\n");
-    for i in 0..40 {
-        // GA4's `dateHour`: 2026-02-01 00h onwards, an hour apart.
-        events.push_str(&format!(
-            "u{},202602{:02}{:02},purchase,{}\n",
-            i % 7,
-            1 + i / 24,
-            i % 24,
-            10 + i
-        ));
-    }
-    let path = dir.path().join("date_hours.csv");
-    std::fs::write(&path, events).unwrap();
+    // GA4's `dateHour`: 2026-02-01 00h onwards, an hour apart.
+    let path = purchases_at(dir.path(), "date_hours.csv", |i| {
+        format!("202602{:02}{:02}", 1 + i / 24, i % 24)
+    });
     // Auto names both readings; the layout reads them.
     let (refused, out) = profile(&path, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
@@ -402,13 +400,9 @@ fn a_date_hour_read_as_unix_seconds_is_named_as_landing_in_the_future() {
 fn events_after_today_are_named_as_a_layout_or_unit_mistake() {
     let dir = tempfile::tempdir().unwrap();
     // Unix seconds of 2096, as a date-hour read as seconds lands in the 2030s.
-    let mut events = String::from("user_id,event_time,event_type,amount\n");
-    for i in 0..40 {
-        let seconds = 4_000_000_000i64 + i * 86_400;
-        events.push_str(&format!("u{},{seconds},purchase,{}\n", i % 7, 10 + i));
-    }
-    let path = dir.path().join("future.csv");
-    std::fs::write(&path, events).unwrap();
+    let path = purchases_at(dir.path(), "future.csv", |i| {
+        (4_000_000_000 + i * 86_400).to_string()
+    });
     let (_, out) = profile(&path, &["--set", "ingest.time_format=unix"]);
     let note = "40 of the 40 events are after today";
     assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));

@@ -410,16 +410,30 @@ fn runs_of_a_missing_folder_say_there_is_none() {
     );
 }
 
-#[test]
-fn two_report_stages_make_one_page_and_list_it_once() {
-    let dir = sandbox();
-    let pipeline = format!(
+/// The pipeline with a profile stage `personas` of three personas, then `more`.
+fn with_personas(more: &str) -> String {
+    format!(
         "{PIPELINE}
 [stages.personas]
 uses = \"profile\"
 needs = [\"features\"]
 with = {{ k = 3 }}
+{more}"
+    )
+}
 
+/// Runs the pipeline file `file`, which must succeed, and reads its `run.json`.
+fn run_record(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    let out = userlens(&["run", file, "-q"], dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&std::fs::read(dir.join("out/run.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn two_report_stages_make_one_page_and_list_it_once() {
+    let dir = sandbox();
+    let pipeline = with_personas(
+        "
 [stages.report]
 uses = \"report\"
 needs = [\"features\", \"personas\"]
@@ -427,13 +441,10 @@ needs = [\"features\", \"personas\"]
 [stages.report2]
 uses = \"report\"
 needs = [\"features\", \"personas\"]
-"
+",
     );
     std::fs::write(dir.path().join("two.toml"), pipeline).unwrap();
-    let out = userlens(&["run", "two.toml", "-q"], dir.path());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let record = run_record(dir.path(), "two.toml");
     let pages = record["outputs"]
         .as_array()
         .unwrap()
@@ -465,28 +476,20 @@ fn a_setting_the_data_shows_wrong_is_a_usage_error_and_not_retried() {
 #[test]
 fn the_first_stage_of_a_kind_describes_the_run_its_files_come_from() {
     let dir = sandbox();
-    let pipeline = format!(
-        "{PIPELINE}
-[stages.personas]
-uses = \"profile\"
-needs = [\"features\"]
-with = {{ k = 3 }}
-
+    let pipeline = with_personas(
+        "
 [stages.fine]
 uses = \"profile\"
 needs = [\"features\"]
-with = {{ k = 4 }}
+with = { k = 4 }
 
 [stages.report]
 uses = \"report\"
 needs = [\"features\", \"personas\"]
-"
+",
     );
     std::fs::write(dir.path().join("two.toml"), pipeline).unwrap();
-    let out = userlens(&["run", "two.toml", "-q"], dir.path());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let record = run_record(dir.path(), "two.toml");
     let personas = std::fs::read_to_string(dir.path().join("out/personas.csv")).unwrap();
     assert_eq!(personas.lines().count() - 1, 3);
     assert_eq!(record["personas"]["k"], 3, "{}", record["personas"]["k"]);

@@ -181,6 +181,10 @@ fn ints(df: &DataFrame, name: &str) -> Vec<u64> {
     c.u64().unwrap().into_no_null_iter().collect()
 }
 
+fn flags(df: &DataFrame, name: &str) -> Vec<Option<bool>> {
+    df.column(name).unwrap().bool().unwrap().iter().collect()
+}
+
 #[test]
 fn monthly_triangle_by_hand() {
     let t = run("", Some(at(3, 20, 0)));
@@ -370,13 +374,7 @@ fn stickiness_and_active_days_by_hand() {
     assert_eq!(ints(a, "active_days")[..2], [1, 2]);
     assert_eq!(ints(a, "users")[..2], [3, 1]);
     // As of March 20: January is over, March is not.
-    let complete: Vec<Option<bool>> = a
-        .column("complete")
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .collect();
+    let complete = flags(a, "complete");
     let months = strings(a, "month");
     // January began before the log's first day (Jan 5): its users had fewer days.
     assert_eq!(complete[0], Some(false));
@@ -385,13 +383,7 @@ fn stickiness_and_active_days_by_hand() {
     let march = months.iter().position(|m| m == "2026-03").unwrap();
     assert_eq!(complete[march], Some(false));
     // A day's 30-day window is whole from the log's 30th day on.
-    let whole: Vec<Option<bool>> = s
-        .column("complete")
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .collect();
+    let whole = flags(s, "complete");
     assert_eq!(whole[28], Some(false));
     assert_eq!(whole[29], Some(true));
 }

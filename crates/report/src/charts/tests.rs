@@ -255,34 +255,44 @@ fn odd_data_draws_a_whole_picture_without_panicking() {
     .unwrap();
 }
 
+/// One panel of `series` with `legend`, drawn.
+fn one_panel(series: Vec<Series>, legend: &[LegendEntry]) -> String {
+    panels(&Panels {
+        chart: "t",
+        title: "t",
+        panels: &[Panel {
+            title: "t".into(),
+            x_desc: "x".into(),
+            y_desc: "y".into(),
+            series,
+            x_range: None,
+            y_range: None,
+            integer_x: true,
+            marker: None,
+            reference: None,
+        }],
+        columns: 1,
+        legend,
+        aria: "",
+    })
+    .unwrap()
+}
+
+/// A line of colour `i` and `dash` through `n` points, up and down.
+fn zigzag(i: usize, dash: Dash, n: usize) -> Series {
+    Series {
+        color: color(i),
+        dash,
+        points: (0..n).map(|x| (x as f64, (x % 2) as f64)).collect(),
+    }
+}
+
 #[test]
 fn a_dense_line_is_drawn_without_a_circle_per_point() {
-    let line = |n: usize| Panel {
-        title: "t".into(),
-        x_desc: "x".into(),
-        y_desc: "y".into(),
-        series: vec![Series {
-            color: color(0),
-            dash: Dash::Solid,
-            points: (0..n).map(|i| (i as f64, (i % 7) as f64)).collect(),
-        }],
-        x_range: None,
-        y_range: None,
-        integer_x: true,
-        marker: None,
-        reference: None,
-    };
     let circles = |n: usize| {
-        let svg = panels(&Panels {
-            chart: "t",
-            title: "t",
-            panels: &[line(n)],
-            columns: 1,
-            legend: &[],
-            aria: "",
-        })
-        .unwrap();
-        svg.matches("<circle").count()
+        one_panel(vec![zigzag(0, Dash::Solid, n)], &[])
+            .matches("<circle")
+            .count()
     };
     assert_eq!(circles(MAX_MARKED_POINTS), MAX_MARKED_POINTS);
     assert_eq!(circles(MAX_MARKED_POINTS + 1), 0);
@@ -290,35 +300,13 @@ fn a_dense_line_is_drawn_without_a_circle_per_point() {
 
 #[test]
 fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
-    let line = |dash: Dash, n: usize| Series {
-        color: color(0),
-        dash,
-        points: (0..n).map(|i| (i as f64, (i % 2) as f64)).collect(),
-    };
     let svg = |dash: Dash, points: usize| {
-        panels(&Panels {
-            chart: "t",
-            title: "t",
-            panels: &[Panel {
-                title: "t".into(),
-                x_desc: "x".into(),
-                y_desc: "y".into(),
-                series: vec![line(dash, points)],
-                x_range: None,
-                y_range: None,
-                integer_x: true,
-                marker: None,
-                reference: None,
-            }],
-            columns: 1,
-            legend: &[LegendEntry {
-                label: "a".into(),
-                color: color(0),
-                mark: Mark::Line(dash),
-            }],
-            aria: "",
-        })
-        .unwrap()
+        let legend = [LegendEntry {
+            label: "a".into(),
+            color: color(0),
+            mark: Mark::Line(dash),
+        }];
+        one_panel(vec![zigzag(0, dash, points)], &legend)
     };
     let strokes = |svg: &str| svg.matches("<polyline").count() + svg.matches("<line").count();
     // A dashed line, dense or not, is one stroke with its dashes, as is its legend's.
@@ -349,34 +337,12 @@ fn lines_and_their_legend_tell_apart_by_dash_as_well_as_colour() {
 
 #[test]
 fn two_lines_of_one_colour_keep_their_own_dashes() {
-    // Lines 0 and 8 share the palette's first colour, one solid, one dashed.
-    let svg = |points: usize| {
-        let series = [0, 8]
-            .map(|i| Series {
-                color: color(i),
-                dash: if i == 0 { Dash::Long } else { Dash::Solid },
-                points: (0..points).map(|x| (x as f64, (x % 2) as f64)).collect(),
-            })
-            .to_vec();
-        panels(&Panels {
-            chart: "t",
-            title: "t",
-            panels: &[Panel {
-                title: "t".into(),
-                x_desc: "x".into(),
-                y_desc: "y".into(),
-                series,
-                x_range: None,
-                y_range: None,
-                integer_x: true,
-                marker: None,
-                reference: None,
-            }],
-            columns: 1,
-            legend: &[],
-            aria: "",
-        })
-        .unwrap()
+    // Lines 0 and 8 share the palette's first colour, one dashed, one solid.
+    let svg = |n: usize| {
+        one_panel(
+            vec![zigzag(0, Dash::Long, n), zigzag(8, Dash::Solid, n)],
+            &[],
+        )
     };
     let blue = format!("stroke=\"{}\" stroke-width=\"2\"", hex(color(0)));
     // Drawn as its dashes, the dashed line is many strokes of that colour; no
