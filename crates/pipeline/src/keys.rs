@@ -122,8 +122,8 @@ pub(crate) fn cache_keys(
     keys
 }
 
-/// A warning for each input file of the stages that would run (from `only` on,
-/// else all) that is not there: a stage whose side table another job writes
+/// A warning for each input file of the stages that would run (`only`'s stage, else
+/// every stage) that is not there: a stage whose side table another job writes
 /// waits for it by its retries, but a path mistyped is better known now than
 /// after the stages before it.
 pub(crate) fn missing_inputs(plan: &Plan, only: Option<usize>) -> Vec<String> {

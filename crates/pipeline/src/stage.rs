@@ -606,9 +606,7 @@ impl<'a> StageContext<'a> {
         }
         (read, lost)
     }
-}
 
-impl StageContext<'_> {
     /// The names, none of this plan's stages', of the stages of the pipeline's other
     /// runs whose record (of their nearest run) `holds` something: this stage's kind
     /// under another name, once the stage was renamed.
