@@ -890,7 +890,7 @@ with = { rules = { older = { when = "user_age > 30", target = "purchase" } } }
     let missing = pipeline.replace("user_age > 30", "user_tier > 30");
     std::fs::write(dir.path().join("u.toml"), missing).unwrap();
     let out = userlens(&["run", "u.toml", "-q"], dir.path());
-    exits_saying(&out, 3, "(a column of the users table `users.csv`)");
+    exits_saying(&out, 3, "(no such column in the users table `users.csv`)");
     assert!(text(&out.stderr).contains("unknown feature `user_tier`"));
 }
 

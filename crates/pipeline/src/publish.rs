@@ -444,7 +444,7 @@ pub(crate) fn where_refused(output: &Path, run_dir: &Path, unpublished: Option<&
              record is in `{}`",
             refused.display(),
             crate::error::error_chain(e),
-            run_dir.join("run.json").display()
+            run_dir.join(userlens_model::files::RUN).display()
         ),
     };
     if is_published(output) {
@@ -728,7 +728,7 @@ pub(crate) fn finish_run(
     output: &Path,
     force_output: bool,
 ) -> Result<()> {
-    userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
+    userlens_report::write_json(&*record, &run_dir.join(userlens_model::files::RUN))?;
     let Some(target) = target(record.status, output) else {
         return Ok(());
     };
@@ -741,7 +741,7 @@ pub(crate) fn finish_run(
     if record.status == RunStatus::Ok {
         // The pages made from the files just written (every table a stage must
         // provide was checked when it ran or was loaded).
-        userlens_report::write_json(&*record, &staging.join("run.json"))?;
+        userlens_report::write_json(&*record, &staging.join(userlens_model::files::RUN))?;
         // Once per kind: a second stage of a kind would make the same page again.
         let mut finished = std::collections::BTreeSet::new();
         for stage in &plan.stages {
@@ -758,8 +758,8 @@ pub(crate) fn finish_run(
             record.outputs.extend(added);
         }
     }
-    userlens_report::write_json(&*record, &staging.join("run.json"))?;
-    userlens_report::write_json(&*record, &run_dir.join("run.json"))?;
+    userlens_report::write_json(&*record, &staging.join(userlens_model::files::RUN))?;
+    userlens_report::write_json(&*record, &run_dir.join(userlens_model::files::RUN))?;
     // Checked again: another process may have written there since the run began.
     let runs = run_dir.parent().and_then(Path::parent).unwrap_or(run_dir);
     check_output(&target, runs, force_output && target == output)?;

@@ -242,7 +242,7 @@ pub(crate) struct PastRecord {
 impl PastRecord {
     /// The record in the run folder or output folder `dir`, if it can be read.
     pub fn read(dir: &Path) -> Option<PastRecord> {
-        let bytes = std::fs::read(dir.join("run.json")).ok()?;
+        let bytes = std::fs::read(dir.join(userlens_model::files::RUN)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }

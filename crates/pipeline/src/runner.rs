@@ -342,7 +342,7 @@ pub fn run(
         (None, Err(e)) => {
             record.status = RunStatus::Failed;
             record.error = Some(error_chain(&e));
-            let _ = userlens_report::write_json(&record, &run_dir.join("run.json"));
+            let _ = userlens_report::write_json(&record, &run_dir.join(userlens_model::files::RUN));
             Some((e, RunStatus::Failed))
         }
         (Some(stop), Err(e)) => {
@@ -700,7 +700,7 @@ impl Run<'_, '_> {
             None => RunStatus::Ok,
         };
         let mut outputs = self.state.files.clone();
-        outputs.push("run.json".into());
+        outputs.push(userlens_model::files::RUN.into());
         RunRecord {
             pipeline: self.plan.name.clone(),
             pipeline_file: self.plan.path.display().to_string(),

@@ -318,9 +318,16 @@ fn rule_error(
             | RuleNotText { feature, .. }
             | UnknownFeature { feature, .. },
             Some(users),
-        ) if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) => StageError::refused(
-            format!("{e} (a column of the users table `{}`)", users.display()),
-        ),
+        ) if feature.starts_with(userlens_model::USER_ATTRIBUTE_PREFIX) => {
+            let which = match e {
+                UnknownFeature { .. } => "no such column in",
+                _ => "a column of",
+            };
+            StageError::refused(format!(
+                "{e} ({which} the users table `{}`)",
+                users.display()
+            ))
+        }
         (
             UnknownFeature { .. }
             | RuleNotNumeric { .. }

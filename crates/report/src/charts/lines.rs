@@ -74,43 +74,43 @@ pub(crate) fn panels(spec: &Panels) -> Result<String> {
         legend_width(spec.legend)
     };
     // A line is drawn as one stroke, and its dashes are the stroke's
-    // `stroke-dasharray`, added to the picture by its colour after. Where two lines
-    // of one colour differ in dash (past the palette's eight colours), each is drawn
-    // as its dashes, one element each: a dense chart then draws those solid.
+    // `stroke-dasharray`, added to the picture by its colour after. A colour drawn
+    // with a second dash (past the palette's eight) moves by one in its blue
+    // channel, which no eye sees, so that each stroke's colour says its dash.
     let marks = (spec.panels.iter().flat_map(|p| &p.series)).map(|s| (s.color, s.dash));
     let entries = (spec.legend.iter()).filter_map(|e| match e.mark {
         Mark::Line(dash) => Some((e.color, dash)),
         _ => None,
     });
-    let mut dashes: Vec<(RGBColor, Dash)> = Vec::new();
-    let mut shared: Vec<RGBColor> = Vec::new();
+    let mut drawn: Vec<((RGBColor, Dash), RGBColor)> = Vec::new();
     for (color, dash) in marks.chain(entries) {
-        match dashes.iter().find(|(c, _)| *c == color) {
-            None => dashes.push((color, dash)),
-            Some(&(_, other)) if other != dash && !shared.contains(&color) => shared.push(color),
-            Some(_) => {}
+        if drawn.iter().any(|(key, _)| *key == (color, dash)) {
+            continue;
         }
+        let taken = drawn.iter().filter(|((c, _), _)| *c == color).count() as u8;
+        let RGBColor(r, g, b) = color;
+        drawn.push(((color, dash), RGBColor(r, g, b ^ taken)));
     }
-    dashes.retain(|(c, _)| !shared.contains(c));
-    let dense =
-        (spec.panels.iter().flat_map(|p| &p.series)).any(|s| s.points.len() > MAX_MARKED_POINTS);
-    let drawn_as = |color: RGBColor, dash: Dash| match shared.contains(&color) && !dense {
-        true => dash,
-        false => Dash::Solid,
+    let as_drawn = |color: RGBColor, dash: Dash| {
+        (drawn.iter())
+            .find(|(key, _)| *key == (color, dash))
+            .map_or(color, |(_, drawn)| *drawn)
     };
+    let dashes: Vec<(RGBColor, Dash)> = drawn.iter().map(|((_, dash), c)| (*c, *dash)).collect();
     let panels: Vec<Panel> = (spec.panels.iter().cloned())
         .map(|mut panel| {
-            panel
-                .series
-                .iter_mut()
-                .for_each(|s| s.dash = drawn_as(s.color, s.dash));
+            for s in &mut panel.series {
+                s.color = as_drawn(s.color, s.dash);
+                s.dash = Dash::Solid;
+            }
             panel
         })
         .collect();
     let legend_entries: Vec<LegendEntry> = (spec.legend.iter().cloned())
         .map(|mut e| {
             if let Mark::Line(dash) = e.mark {
-                e.mark = Mark::Line(drawn_as(e.color, dash));
+                e.color = as_drawn(e.color, dash);
+                e.mark = Mark::Line(Dash::Solid);
             }
             e
         })
@@ -242,12 +242,7 @@ fn draw_panel(root: &Area, cell: &Area, panel: &Panel) -> Drawn {
             .map(|(x, y)| (sane(x).clamp(x0, x1), sane(y).clamp(y0, y1)))
             .collect();
         let stroke = series.color.stroke_width(2);
-        match series.dash.pattern() {
-            None => chart.draw_series(LineSeries::new(pts.clone(), stroke))?,
-            Some((on, off)) => {
-                chart.draw_series(DashedLineSeries::new(pts.clone(), on, off, stroke))?
-            }
-        };
+        chart.draw_series(LineSeries::new(pts.clone(), stroke))?;
         // A dense line's points would only blur it, at a circle each in the page.
         if pts.len() <= MAX_MARKED_POINTS {
             chart.draw_series(

@@ -618,7 +618,7 @@ fn survival(
     Ok(figure(
         "loyalty-survival",
         &out,
-        "A user has churned once the stage's churn_after_days whole days pass without a return event after the day of their last one; a lifetime runs from the first activity to the last. Users active within churn_after_days of the as-of date may not come back, so they are censored that many days before it, and those first active after that day are left out. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale. The share still active at a day is — past a group's longest lifetime observed.",
+        "A user has churned once the stage's churn_after_days whole days pass without a return event after the day of their last one; a lifetime runs from the first activity to the last. Users active within churn_after_days of the as-of date may not come back, so they are censored that many days before it, and those first active after that day are left out. The median lifetime is the first day the curve is at or below one half (— when it never is); its interval comes from Greenwood's bands on the log(-log) scale. The share still active at a day is — past a group's longest lifetime observed, unless every user of it has churned.",
         &tables,
     ))
 }
@@ -654,7 +654,11 @@ fn survival_at_days(
             let at = (steps.iter().rev())
                 .find(|s| s.0 <= day)
                 .map_or(1.0, |s| s.1);
-            row.push(Cell::Num(percent((day <= longest).then_some(at), 1)));
+            // Past the longest lifetime seen the curve is unknown, unless it is at 0.
+            row.push(Cell::Num(percent(
+                (day <= longest || at == 0.0).then_some(at),
+                1,
+            )));
         }
         table.rows.push(row);
     }

@@ -308,3 +308,37 @@ fn survival_is_read_at_fixed_days_until_the_longest_follow_up() {
     let shown: Vec<&str> = cells.iter().map(|c| c.split('<').next().unwrap()).collect();
     assert_eq!(shown, ["100.0", "75.0", "50.0", "—", "—", "—"], "{html}");
 }
+
+#[test]
+fn survival_past_its_last_churn_at_zero_stays_zero() {
+    let lifetime = df!(
+        "group" => ["all"],
+        "value" => ["all"],
+        "users" => [2.0],
+        "churned" => [2.0],
+        "median_days" => [10.0],
+        "median_lower" => [None::<f64>],
+        "median_upper" => [None::<f64>],
+    )
+    .unwrap();
+    let curve = df!(
+        "group" => ["all"; 2],
+        "value" => ["all"; 2],
+        "days" => [10.0, 20.0],
+        "survival" => [0.5, 0.0],
+    )
+    .unwrap();
+    let html = super::survival(&lifetime, Some(&curve), &[]).unwrap();
+    let row = html
+        .split("<th scope=\"row\">all users</th>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap();
+    let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).collect();
+    let shown: Vec<&str> = cells.iter().map(|c| c.split('<').next().unwrap()).collect();
+    assert_eq!(
+        shown,
+        ["100.0", "50.0", "0.0", "0.0", "0.0", "0.0"],
+        "{html}"
+    );
+}
