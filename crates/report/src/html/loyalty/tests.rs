@@ -277,55 +277,24 @@ fn stickiness_gives_no_ratio_before_its_month_is_whole() {
     assert!(html.contains(">25.0<"), "{html}");
 }
 
-#[test]
-fn survival_is_read_at_fixed_days_until_the_longest_follow_up() {
+/// The survival table's row of all users, for a curve stepping to `survival` on
+/// `days`.
+fn survival_row(days: &[f64], survival: &[f64]) -> Vec<String> {
     let lifetime = df!(
         "group" => ["all"],
         "value" => ["all"],
         "users" => [4.0],
         "churned" => [2.0],
         "median_days" => [20.0],
-        "median_lower" => [10.0],
-        "median_upper" => [None::<f64>],
-    )
-    .unwrap();
-    let curve = df!(
-        "group" => ["all"; 3],
-        "value" => ["all"; 3],
-        "days" => [10.0, 20.0, 45.0],
-        "survival" => [0.75, 0.5, 0.5],
-    )
-    .unwrap();
-    let html = super::survival(&lifetime, Some(&curve), &[]).unwrap();
-    let row = html
-        .split("<th scope=\"row\">all users</th>")
-        .nth(1)
-        .and_then(|rest| rest.split("</tr>").next())
-        .unwrap();
-    // Day 7 before any churn, 14 after the first, 30 after the second; 60 and
-    // later are past the longest follow-up (45 days).
-    let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).collect();
-    let shown: Vec<&str> = cells.iter().map(|c| c.split('<').next().unwrap()).collect();
-    assert_eq!(shown, ["100.0", "75.0", "50.0", "—", "—", "—"], "{html}");
-}
-
-#[test]
-fn survival_past_its_last_churn_at_zero_stays_zero() {
-    let lifetime = df!(
-        "group" => ["all"],
-        "value" => ["all"],
-        "users" => [2.0],
-        "churned" => [2.0],
-        "median_days" => [10.0],
         "median_lower" => [None::<f64>],
         "median_upper" => [None::<f64>],
     )
     .unwrap();
     let curve = df!(
-        "group" => ["all"; 2],
-        "value" => ["all"; 2],
-        "days" => [10.0, 20.0],
-        "survival" => [0.5, 0.0],
+        "group" => vec!["all"; days.len()],
+        "value" => vec!["all"; days.len()],
+        "days" => days,
+        "survival" => survival,
     )
     .unwrap();
     let html = super::survival(&lifetime, Some(&curve), &[]).unwrap();
@@ -334,11 +303,22 @@ fn survival_past_its_last_churn_at_zero_stays_zero() {
         .nth(1)
         .and_then(|rest| rest.split("</tr>").next())
         .unwrap();
-    let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).collect();
-    let shown: Vec<&str> = cells.iter().map(|c| c.split('<').next().unwrap()).collect();
+    (row.split("<td class=\"num\">").skip(1))
+        .map(|c| c.split('<').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn survival_is_read_at_fixed_days_until_the_longest_follow_up() {
+    // Day 7 before any churn, 14 after the first, 30 after the second; 60 and
+    // later are past the longest follow-up (45 days).
     assert_eq!(
-        shown,
-        ["100.0", "50.0", "0.0", "0.0", "0.0", "0.0"],
-        "{html}"
+        survival_row(&[10.0, 20.0, 45.0], &[0.75, 0.5, 0.5]),
+        ["100.0", "75.0", "50.0", "—", "—", "—"]
+    );
+    // A curve at 0 stays there.
+    assert_eq!(
+        survival_row(&[10.0, 20.0], &[0.5, 0.0]),
+        ["100.0", "50.0", "0.0", "0.0", "0.0", "0.0"]
     );
 }
