@@ -180,16 +180,8 @@ pub fn event_name_notes(names: &[String], source: &Source) -> Vec<String> {
 /// `event_names` maps are the user's choice, and so are other names it maps to.
 /// `names` are the log's event types ([`event_types`]).
 pub fn near_known_event_types(names: &[String], source: &Source) -> Vec<(String, &'static str)> {
-    use userlens_model::event_types::{ADD_TO_CART, PURCHASE, RATING, SEARCH, VIEW};
-    // Names folded to lower-case letters and digits: the known types, then other
-    // names for them.
-    let known = [
-        ("view", VIEW),
-        ("search", SEARCH),
-        ("addtocart", ADD_TO_CART),
-        ("purchase", PURCHASE),
-        ("rating", RATING),
-    ];
+    use userlens_model::event_types::{ADD_TO_CART, KNOWN, PURCHASE, VIEW};
+    // Other names for the known types, folded as [`folded`] folds them.
     let synonyms = [
         ("transaction", PURCHASE),
         ("order", PURCHASE),
@@ -206,8 +198,8 @@ pub fn near_known_event_types(names: &[String], source: &Source) -> Vec<(String,
         .filter(|name| !mapping.values().any(|v| v == *name))
         .filter_map(|name| {
             let folded = folded(name);
-            let like = match known.iter().find(|(k, _)| *k == folded) {
-                Some((_, like)) => *like,
+            let like = match KNOWN.iter().find(|k| self::folded(k) == folded) {
+                Some(like) => *like,
                 None => synonyms
                     .iter()
                     .find(|(k, like)| *k == folded && !present(like))

@@ -332,14 +332,10 @@ fn legend(area: &Area, title: &str, entries: &[LegendEntry], top: i32) -> Drawn 
         match entry.mark {
             Mark::Box => area.draw(&Rectangle::new([(8, y - 6), (20, y + 6)], style))?,
             Mark::Marker(shape) => draw_marker(area, (14, y), shape, 5, style)?,
-            Mark::Line(dash) => {
+            // One stroke: its dash is given by its colour, as its line's is ([`lines`]).
+            Mark::Line(_) => {
                 let (ends, stroke) = (vec![(4, y), (24, y)], entry.color.stroke_width(2));
-                match dash.pattern() {
-                    None => area.draw(&PathElement::new(ends, stroke))?,
-                    Some((on, off)) => area.draw(&plotters::element::DashedPathElement::new(
-                        ends, on, off, stroke,
-                    ))?,
-                }
+                area.draw(&PathElement::new(ends, stroke))?;
                 area.draw(&Circle::new((14, y), 3, style))?;
             }
         }
